@@ -1,0 +1,1 @@
+"""The `newsmon` command line. Each sub-command lives in its own module with `register()`."""

@@ -1,0 +1,91 @@
+"""The one exception tree of newsmon. Pure.
+
+Every error a user can cause (a bad rule, a bad config, an unreachable feed) is a `NewsmonError`
+subclass whose `str()` is one clear line (or a located message with a caret line); the CLI prints
+it and exits 2 instead of showing a traceback. Third-party errors are wrapped at the boundary with
+`raise ... from e`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class NewsmonError(Exception):
+    """Base of every error newsmon raises on purpose."""
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A place in a user's file: 1-based line and column, and the text of that line."""
+
+    file: str
+    line: int
+    column: int
+    line_text: str = ""
+
+    def render(self, message: str) -> str:
+        """`FILE:LINE:COL: message`, then the line and a caret under the column."""
+        head = f"{self.file}:{self.line}:{self.column}: {message}"
+        if not self.line_text:
+            return head
+        caret = " " * (max(self.column, 1) - 1) + "^"
+        return f"{head}\n    {self.line_text}\n    {caret}"
+
+
+class LocatedError(NewsmonError):
+    """An error at a known place in a user's file."""
+
+    def __init__(self, message: str, location: SourceLocation | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(location.render(message) if location else message)
+
+
+class RuleError(LocatedError, ValueError):
+    """A rule file or query that cannot be used: syntax, unknown set or field, duplicate id."""
+
+
+class RuleErrors(NewsmonError):
+    """Every error found in a rules folder at once, so a user fixes them in one go."""
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class ConfigError(LocatedError, ValueError):
+    """A configuration file or environment variable that cannot be used."""
+
+
+class FeedError(NewsmonError):
+    """A feed that could not be fetched or parsed. `kind` classifies it for `newsmon feeds`.
+
+    Kinds: timeout, too_large, too_many_redirects, blocked_address, http_status, connect, tls,
+    parse, refused_entities, not_a_feed, local_file.
+    """
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:
+        self.kind = kind
+        self.status = status
+        super().__init__(message)
+
+
+class BlockedAddressError(FeedError):
+    """The address guard refused a destination (private, loopback, metadata, ...)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("blocked_address", message)
+
+
+class DeliveryError(NewsmonError):
+    """A delivery attempt that failed; `permanent` ones dead-letter at once."""
+
+    def __init__(self, message: str, *, permanent: bool = False, disable: bool = False) -> None:
+        self.permanent = permanent
+        self.disable = disable
+        super().__init__(message)
+
+
+class StoreError(NewsmonError):
+    """The store (SQLite or PostgreSQL) is unavailable or refused an operation."""

@@ -1,0 +1,221 @@
+"""The data that flows between the stages: items, matches, alerts, feed state. Pure.
+
+Stages exchange these frozen dataclasses only; no stage reaches into another's internals.
+All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+# ---------------------------------------------------------------------------------------------
+# Items (feeds.parse -> pipeline -> query)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One entry of a feed, as text ready for matching.
+
+    `title`, `summary` and `content` are plain text (HTML already turned into text).
+    `key` is the identity key within the feed (see monitor.feeds.identity); `url` is the canonical
+    link, `link` the link as the feed gave it.
+    """
+
+    feed_id: str
+    key: str
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    link: str | None = None
+    url: str | None = None
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    published: datetime | None = None
+    guid: str | None = None
+    feed_title: str = ""
+    feed_url: str = ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules and matches (query -> pipeline -> delivery)
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A watch rule as written in a rules file."""
+
+    id: str
+    name: str
+    query: str = ""
+    feeds: tuple[str, ...] = ()  # feed ids or tags; empty = every feed
+    notify: tuple[str, ...] = ()  # destination names; empty = every destination
+    severity: Severity = "medium"
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    file: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One matched word: the field it is in, its token position, and its character span there."""
+
+    field: str
+    word: str  # the word as written in the item
+    term: str  # the query term it satisfied, e.g. "dispatch" or "=NATO" or "\"special forces\""
+    position: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a rule matched: the clauses that were true and the words that made them true."""
+
+    clauses: tuple[str, ...]
+    hits: tuple[Hit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clauses": list(self.clauses),
+            "hits": [
+                {
+                    "field": h.field,
+                    "word": h.word,
+                    "term": h.term,
+                    "position": h.position,
+                    "start": h.start,
+                    "end": h.end,
+                }
+                for h in self.hits
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that matched an item, with its explanation and a marked snippet (<= 300 chars).
+
+    In `snippet`, matched words are wrapped in `**` (e.g. `North Korea has **dispatched**`).
+    """
+
+    rule: Rule
+    explanation: Explanation
+    snippet: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Feeds in the store
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """A feed as configured."""
+
+    id: str
+    url: str
+    name: str = ""
+    tags: tuple[str, ...] = ()
+    interval_s: float = 300.0
+    backfill_s: float = 0.0  # items published within this window of the first poll do alert
+
+
+FeedStatus = Literal["new", "ok", "not_modified", "unchanged", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed row of the store: its spec plus what polling has learnt."""
+
+    id: str
+    url: str
+    name: str
+    tags: tuple[str, ...]
+    interval_s: float
+    backfill_s: float
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    next_poll_at: datetime | None = None
+    last_fetch_at: datetime | None = None
+    last_success_at: datetime | None = None
+    status: FeedStatus = "new"
+    last_error: str | None = None
+    error_kind: str | None = None
+    error_count: int = 0
+    baseline_done: bool = False
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """What one poll learnt about a feed; written in the poll's transaction."""
+
+    status: FeedStatus
+    next_poll_at: datetime
+    fetched_at: datetime
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    error_count: int = 0
+    new_url: str | None = None  # a permanent redirect moves the feed
+    title: str | None = None
+    baseline_done: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SeenItem:
+    """An item key to remember, with the story key it belongs to (for cross-feed dedup)."""
+
+    key: str
+    story_key: str
+    published: datetime | None = None
+    title_hash: str = ""  # lets an edited item be noticed without storing the text
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts (pipeline -> store outbox -> delivery)
+
+AlertStatus = Literal["pending", "delivered", "dead"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewAlert:
+    """An alert to enqueue: one per story and destination.
+
+    `id` is the idempotency key (stable across retries and replays); `document` is the versioned
+    alert document (monitor.delivery.payload) that every destination type renders from.
+    """
+
+    id: str
+    destination: str
+    story_key: str
+    feed_id: str
+    item_key: str
+    document: dict[str, Any]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An alert in the outbox, as the deliverer sees it."""
+
+    id: str
+    destination: str
+    story_key: str
+    feed_id: str
+    item_key: str
+    document: dict[str, Any]
+    created_at: datetime
+    status: AlertStatus = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,138 @@
+"""The store interface that SQLite and PostgreSQL both implement. Pure (interface only).
+
+The store is the schedule (each feed row carries `next_poll_at` and a lease), the memory (seen item
+keys, story keys) and the outbox (alerts waiting for delivery, with leases and retry times).
+Every method takes `now` from the caller's clock: the store never reads the time itself.
+
+Two promises rest on it:
+- `commit_poll` writes a poll's seen keys, its alerts and the feed's new state in ONE transaction,
+  so a crash can neither lose an alert nor create it twice;
+- unique keys (feed_id, item_key) for seen items and (destination, story_key) for alerts make a
+  double alert impossible even when two workers poll the same feed.
+Leases: `claim_*` hands rows to one owner until `lease_until`; an expired lease may be taken over.
+A method that loses its lease (the row was taken over) does nothing and returns False.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.model import FeedSpec, FeedState, FeedUpdate, NewAlert, OutboxRow, SeenItem
+
+
+class Store(Protocol):
+    # -- lifecycle -------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest version (idempotent)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def ping(self) -> bool:
+        """True when the store answers (for /readyz)."""
+        ...
+
+    # -- feeds -----------------------------------------------------------------------------
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the configured feeds the active ones: insert new (due now), update url/name/tags/
+        interval of known ones, deactivate those no longer configured (their state is kept)."""
+        ...
+
+    def list_feeds(self) -> list[FeedState]: ...
+
+    def get_feed(self, feed_id: str) -> FeedState | None: ...
+
+    def claim_due_feeds(
+        self, now: datetime, limit: int, lease: timedelta, owner: str
+    ) -> list[FeedState]:
+        """Lease up to `limit` active feeds whose next_poll_at <= now and whose lease is free or
+        expired, soonest due first."""
+        ...
+
+    def release_feed(self, feed_id: str, owner: str) -> None:
+        """Give back a lease without polling (shutdown)."""
+        ...
+
+    # -- polling ---------------------------------------------------------------------------
+    def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
+        """Which of these item keys of this feed are already seen."""
+        ...
+
+    def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
+        """Which of these story keys were seen (in any feed) at or after `since`."""
+        ...
+
+    def commit_poll(
+        self,
+        feed_id: str,
+        owner: str,
+        now: datetime,
+        update: FeedUpdate,
+        seen: Sequence[SeenItem],
+        alerts: Sequence[NewAlert],
+    ) -> int:
+        """In ONE transaction: insert the seen keys (ignoring ones already there), insert the alerts
+        (ignoring any whose (destination, story_key) or id already exists), write the feed's new
+        state and release its lease. Returns how many alerts were newly enqueued. If `owner` no
+        longer holds the lease, nothing is written and 0 is returned."""
+        ...
+
+    # -- outbox ----------------------------------------------------------------------------
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        destinations: Sequence[str] | None = None,
+    ) -> list[OutboxRow]:
+        """Lease up to `limit` pending alerts whose next_attempt_at <= now, oldest first
+        (optionally only for the given destinations)."""
+        ...
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool: ...
+
+    def schedule_retry(
+        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
+    ) -> bool:
+        """Count a failed attempt and make the alert due again at `next_attempt_at`."""
+        ...
+
+    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
+        """Move an alert to the dead letters (owner None: regardless of lease)."""
+        ...
+
+    def release_alert(self, alert_id: str, owner: str) -> None:
+        """Give back a lease without an attempt (shutdown, rate limit)."""
+        ...
+
+    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]: ...
+
+    def get_alert(self, alert_id: str) -> OutboxRow | None: ...
+
+    def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
+        """Make dead alerts pending again with the same id (None: every dead alert). Returns the
+        number replayed."""
+        ...
+
+    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
+        """(pending count, age in seconds of the oldest pending alert or None)."""
+        ...
+
+    # -- destinations ----------------------------------------------------------------------
+    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
+        """Mark a destination disabled and dead-letter its pending alerts; returns how many."""
+        ...
+
+    def disabled_destinations(self) -> dict[str, str]:
+        """name -> reason for every disabled destination."""
+        ...
+
+    def enable_destination(self, name: str) -> None: ...
+
+    # -- housekeeping ----------------------------------------------------------------------
+    def prune(self, now: datetime, retention: timedelta) -> int:
+        """Delete seen keys and delivered/dead alerts older than the retention window."""
+        ...
