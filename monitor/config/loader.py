@@ -132,8 +132,9 @@ def _env_fields(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def _messages(exc: ValidationError, doc: YamlDocument, env: Mapping[str, str]) -> list[str]:
+    """One message per problem, in file order; environment problems after the file's."""
     from_env = _env_fields(env)
-    out: list[str] = []
+    out: list[tuple[tuple[int, int], str]] = []
     for error in exc.errors():
         loc = tuple(part for part in error["loc"] if isinstance(part, str | int))
         cause = (error.get("ctx") or {}).get("error")
@@ -143,20 +144,24 @@ def _messages(exc: ValidationError, doc: YamlDocument, env: Mapping[str, str]) -
             items = [(loc, _text(error, loc))]
         for where, message in items:
             out.append(_render_one(where, message, error["type"], doc, from_env))
-    return out
+    out.sort(key=lambda pair: pair[0])
+    return [text for _, text in out]
 
 
 def _render_one(
     where: KeyPath, message: str, kind: str, doc: YamlDocument, from_env: Mapping[str, str]
-) -> str:
+) -> tuple[tuple[int, int], str]:
+    """(line, column) for sorting, and the message at its place."""
+    last = (1 << 30, 0)
     if where and isinstance(where[0], str) and where[0] in from_env:
         var = from_env[where[0]].upper()
-        inner = render_path(where)
-        detail = message if len(where) == 1 else f"{inner}: {message}"
-        return f"{var}: {detail}"
+        detail = message if len(where) == 1 else f"{render_path(where)}: {message}"
+        return last, f"{var}: {detail}"
     location = doc.locate(where, key=kind == "extra_forbidden")
     text = f"{render_path(where)}: {message}" if where else message
-    return str(ConfigError(text, location)) if location else f"{doc.file}: {text}"
+    if location is None:
+        return last, f"{doc.file}: {text}"
+    return (location.line, location.column), str(ConfigError(text, location))
 
 
 def _text(error: Any, loc: KeyPath) -> str:

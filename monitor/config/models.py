@@ -93,7 +93,7 @@ class DestinationConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str = Field(description="The name rules use in `notify:`.")
+    name: str = Field(description="The name that rules use to send alerts here.")
     type: Literal["webhook", "slack"] = Field(description="`webhook` or `slack`.")
     url: SecretStr | None = Field(None, description="The URL inline (prefer `url_env`).")
     url_env: str | None = Field(None, description="Name of an environment variable with the URL.")

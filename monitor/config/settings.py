@@ -18,6 +18,7 @@ from monitor.config.destinations import ResolvedDestination, resolve_all
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import parse_size, split_list, to_duration
+from monitor.durations import format_duration
 from monitor.model import FeedSpec
 
 ENV_PREFIX = "NEWSMON_"
@@ -163,15 +164,22 @@ class Config(BaseSettings):
                     )
                 )
             names.setdefault(dest.name, index)
-        if self.feed_lease <= self.fetch_deadline:
-            problems.append((("feed_lease",), "feed_lease must be longer than fetch_deadline"))
-        if self.delivery_lease <= self.delivery_deadline:
-            problems.append(
-                (("delivery_lease",), "delivery_lease must be longer than delivery_deadline")
-            )
+        problems += self._lease_problem("feed_lease", "fetch_deadline")
+        problems += self._lease_problem("delivery_lease", "delivery_deadline")
         if problems:
             raise ConfigProblems(problems)
         return self
+
+    def _lease_problem(self, lease: str, deadline: str) -> list[tuple[KeyPath, str]]:
+        """A lease must outlast the work it covers, or a second worker takes the work midway."""
+        lease_v: timedelta = getattr(self, lease)
+        deadline_v: timedelta = getattr(self, deadline)
+        if lease_v > deadline_v:
+            return []
+        # Point at the key the user wrote; if both or neither, at the lease.
+        if deadline in self.model_fields_set and lease not in self.model_fields_set:
+            return [((deadline,), f"must be shorter than {lease} ({format_duration(lease_v)})")]
+        return [((lease,), f"must be longer than {deadline} ({format_duration(deadline_v)})")]
 
     @property
     def path(self) -> Path | None:
