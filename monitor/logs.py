@@ -90,15 +90,16 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return event_dict
 
 
-def _shared(json: bool) -> list[Processor]:
+def _shared() -> list[Processor]:
     chain: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
     ]
-    if json:
-        chain.append(structlog.processors.format_exc_info)
+    # Tracebacks become plain text (no frame locals, which may hold secrets) before redaction,
+    # so a secret inside an exception message is caught too.
+    chain.append(structlog.processors.format_exc_info)
     chain.append(redact_secrets)
     return chain
 
@@ -122,7 +123,7 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=tty)
     )
-    shared = _shared(json)
+    shared = _shared()
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
