@@ -47,7 +47,8 @@ class _MappingEnvSource(EnvSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
-        self.env_vars = {key.lower(): value for key, value in env.items()}
+        # An empty variable counts as unset, as shells and compose files write it.
+        self.env_vars = {key.lower(): value for key, value in env.items() if value != ""}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -121,8 +122,10 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 def _env_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Field name -> the environment variable that set it."""
     found: dict[str, str] = {}
-    for key in env:
+    for key, value in env.items():
         upper = key.upper()
+        if value == "":
+            continue
         if not upper.startswith(ENV_PREFIX):
             continue
         name = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
