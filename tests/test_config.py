@@ -252,3 +252,11 @@ def test_allow_networks_and_http_addr_are_checked(tmp_path: Path) -> None:
     message = error_of(None, {"NEWSMON_ALLOW_NETWORKS": "10.0.0.0/33", "NEWSMON_HTTP_ADDR": "9464"})
     assert "NEWSMON_ALLOW_NETWORKS: not a CIDR, address or host name: '10.0.0.0/33'" in message
     assert "NEWSMON_HTTP_ADDR: not host:port: '9464'" in message
+
+
+def test_empty_sections_mean_none(tmp_path: Path) -> None:
+    text = "feeds:\n  # - url: https://a.example/rss\ndestinations:\nallow_networks:\n"
+    config = load_config(write(tmp_path, text), env={})
+    assert config.feeds == []
+    assert config.destinations == []
+    assert config.allow_networks == []

@@ -127,6 +127,12 @@ class Config(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         return to_duration(value)
 
+    @field_validator("feeds", "destinations", mode="before")
+    @classmethod
+    def _empty_list(cls, value: Any) -> Any:
+        # `feeds:` with every entry commented out is YAML null; it means "none".
+        return [] if value is None else value
+
     @field_validator("max_body", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
