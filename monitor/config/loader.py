@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,9 @@ def _render_one(
         return last, f"{var}: {detail}"
     location = doc.locate(where, key=kind == "extra_forbidden")
     text = f"{render_path(where)}: {message}" if where else message
+    if location is not None and where[:1] == ("destinations",):
+        # A destination's line may hold a URL or secret: point at it, do not quote it.
+        location = replace(location, line_text="")
     if location is None:
         return last, f"{doc.file}: {text}"
     return (location.line, location.column), str(ConfigError(text, location))
