@@ -260,3 +260,8 @@ def test_empty_sections_mean_none(tmp_path: Path) -> None:
     assert config.feeds == []
     assert config.destinations == []
     assert config.allow_networks == []
+
+
+def test_missing_file_named_by_env_says_so(tmp_path: Path) -> None:
+    message = error_of(None, {"NEWSMON_CONFIG": str(tmp_path / "gone.yaml")})
+    assert message == f"config file not found: {tmp_path / 'gone.yaml'} (named by NEWSMON_CONFIG)"

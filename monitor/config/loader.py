@@ -103,7 +103,12 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     """Read the configuration; raise ConfigError with every problem, each at its file:line:col."""
     env = dict(os.environ if env is None else env)
     file = find_config_path(path, env)
-    doc = read_yaml(file) if file is not None else YamlDocument("<defaults>", {})
+    try:
+        doc = read_yaml(file) if file is not None else YamlDocument("<defaults>", {})
+    except ConfigError as exc:
+        if not path and file is not None and env.get(CONFIG_ENV):
+            raise ConfigError(f"{exc} (named by {CONFIG_ENV})") from None
+        raise
     token = _SOURCES.set((env, doc.data))
     try:
         config: Config = _LoadedConfig()
