@@ -48,6 +48,7 @@ _REASONS: Final = {
     503: "Service Unavailable",
 }
 _TEXT: Final = "text/plain; charset=utf-8"
+_LINGER_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,14 @@ async def serve(
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound."""
     host, port = parse_addr(addr)
     handler = _Handler(
-        metrics, liveness, readiness, read_timeout, callback_timeout, max_header_bytes
+        metrics,
+        liveness,
+        readiness,
+        read_timeout,
+        callback_timeout,
+        max_header_bytes,
+        max_connections,
     )
-    handler.slots = asyncio.Semaphore(max(1, max_connections))
     try:
         server = await asyncio.start_server(handler.on_connect, host, port, limit=max_header_bytes)
     except OSError as e:  # socket.gaierror is an OSError too
@@ -158,6 +164,7 @@ class _Handler:
         read_timeout: float,
         callback_timeout: float,
         max_header_bytes: int,
+        max_connections: int,
     ) -> None:
         self.metrics = metrics
         self.liveness = liveness
@@ -165,7 +172,7 @@ class _Handler:
         self.read_timeout = read_timeout
         self.callback_timeout = callback_timeout
         self.max_header_bytes = max_header_bytes
-        self.slots = asyncio.Semaphore(64)
+        self.slots = asyncio.Semaphore(max(1, max_connections))
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -175,17 +182,33 @@ class _Handler:
         try:
             if self.slots.locked():  # full: refuse at once rather than queue behind slow clients
                 await self._send(writer, 503, _TEXT, b"busy\n", head=False)
-                return
-            async with self.slots:
-                await self._handle(reader, writer)
+            else:
+                async with self.slots:
+                    await self._handle(reader, writer)
+            await self._linger(reader, writer)
+        except asyncio.CancelledError:
+            # Only Server.close() cancels these tasks; on 3.11 asyncio's stream callback logs a
+            # cancelled handler as an error, so end quietly instead.
+            pass
         except Exception as e:  # a peer resetting mid-reply, or a bug: never take the loop down
             log.debug("http_connection_error", error=type(e).__name__)
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
             if task is not None:
                 self.tasks.discard(task)
+
+    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Half-close, then discard what the client still sends, briefly.
+
+        Closing a socket with unread input makes the kernel send a reset, which can destroy the
+        response before the client reads it (a POST body, a request that arrived after a 503).
+        """
+        with contextlib.suppress(Exception):
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(_LINGER_SECONDS):
+                while await reader.read(4096):
+                    pass
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
