@@ -23,14 +23,16 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final, TypeVar
 
 import structlog
 
+from monitor.clock import Clock
 from monitor.errors import ConfigError
 from monitor.metrics import CONTENT_TYPE, Metrics
 
-__all__ = ["DEFAULT_ADDR", "ReadyState", "Server", "parse_addr", "serve"]
+__all__ = ["DEFAULT_ADDR", "Heartbeat", "ReadyState", "Server", "parse_addr", "serve"]
 
 DEFAULT_ADDR: Final = "127.0.0.1:9464"
 log = structlog.get_logger(__name__)
@@ -49,6 +51,25 @@ _REASONS: Final = {
 }
 _TEXT: Final = "text/plain; charset=utf-8"
 _LINGER_SECONDS: Final = 0.5
+
+
+class Heartbeat:
+    """The daemon's liveness: `beat()` on every scheduler tick; `alive()` is the /healthz check.
+
+    Alive until `max_silence_s` pass without a beat (a wedged loop or a dead scheduler thread);
+    alive from construction so the first tick has time to happen.
+    """
+
+    def __init__(self, clock: Clock, max_silence_s: float) -> None:
+        self._clock = clock
+        self._max_silence = timedelta(seconds=max_silence_s)
+        self._last = clock.now()
+
+    def beat(self) -> None:
+        self._last = self._clock.now()
+
+    def alive(self) -> bool:
+        return self._clock.now() - self._last <= self._max_silence
 
 
 @dataclass(frozen=True)

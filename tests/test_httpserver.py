@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from monitor.clock import FakeClock
 from monitor.errors import ConfigError
-from monitor.httpserver import ReadyState, Server, parse_addr, serve
+from monitor.httpserver import Heartbeat, ReadyState, Server, parse_addr, serve
 from monitor.metrics import Metrics
 
 READY = ReadyState(store=True, rules_version="3f2a9c", rules=3)
@@ -323,3 +324,15 @@ def test_ipv6_loopback() -> None:
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["rules"] == 3
 
     asyncio.run(main())
+
+
+def test_heartbeat_goes_silent_after_max_silence() -> None:
+    clock = FakeClock()
+    heart = Heartbeat(clock, max_silence_s=60)
+    assert heart.alive()  # alive from the start, before the first tick
+    clock.advance(60)
+    assert heart.alive()
+    clock.advance(1)
+    assert not heart.alive()
+    heart.beat()
+    assert heart.alive()
