@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
@@ -135,3 +138,22 @@ def test_each_instance_has_its_own_registry() -> None:
     assert value(a, "newsmon_matches_total", rule="r1") == 1
     assert value(b, "newsmon_matches_total", rule="r1") is None
     assert REGISTRY.get_sample_value("newsmon_matches_total", {"rule": "r1"}) is None
+
+
+def test_docs_list_every_metric(repo_root: Path) -> None:
+    """docs/metrics.md documents exactly the metrics that exist, with their types and labels."""
+    doc = (repo_root / "docs" / "metrics.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(newsmon_\w+)` \| (\w+) \| ([^|]*) \|", doc, re.MULTILINE)
+    documented = {name: (kind, set(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
+    m = Metrics()  # one call of each method, so every labelled metric has a series
+    m.poll_finished("f", "ok", 1.0)
+    m.rule_matched("r")
+    m.alerts_enqueued("d", 1)
+    m.set_rules_version("v", 1)
+    m.destination_disabled("d")
+    actual = {}
+    for family in m.registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        labels = {k for sample in family.samples for k in sample.labels} - {"le"}
+        actual[name] = (family.type, labels)
+    assert documented == actual
