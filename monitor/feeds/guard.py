@@ -98,6 +98,8 @@ def parse_allow_list(text: str) -> list[str]:
         entry = raw.strip()
         if not entry:
             continue
+        if "://" in entry:
+            raise ValueError(f"allow-list entry {entry!r} is a URL; write only its host name")
         try:
             ipaddress.ip_network(entry, strict=True)
         except ValueError as e:

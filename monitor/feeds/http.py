@@ -19,7 +19,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import httpcore
 import httpx
@@ -35,14 +35,30 @@ SocketOption = (
 )
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses `getaddrinfo` gives for `host` (in its order, which connects prefer)."""
+    loop = asyncio.get_running_loop()
+    return addresses_of(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that resolves, checks, then connects to a checked address."""
+    """An httpcore network backend that resolves, checks, then connects to a checked address.
+
+    `resolver` is injectable so tests can play a DNS server that answers a private address.
+    """
 
     def __init__(
-        self, guard: AddressGuard, inner: httpcore.AsyncNetworkBackend | None = None
+        self,
+        guard: AddressGuard,
+        inner: httpcore.AsyncNetworkBackend | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.guard = guard
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
+        self._resolver = resolver
 
     async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
         try:
@@ -51,15 +67,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             pass
         else:  # a literal: nothing to resolve (httpx hands IPv6 literals without brackets)
             return [host]
-        loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
-                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                return await self._resolver(host, port)
         except TimeoutError as e:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from e
         except (OSError, UnicodeError) as e:
             raise httpcore.ConnectError(f"cannot resolve {host}: {e}") from e
-        return addresses_of(infos)
 
     async def connect_tcp(
         self,
@@ -103,6 +117,7 @@ def make_transport(
     verify: ssl.SSLContext | bool = True,
     max_connections: int = 100,
     inner_backend: httpcore.AsyncNetworkBackend | None = None,
+    resolver: Resolver = system_resolver,
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connection pool connects only through `GuardedBackend`."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
@@ -115,7 +130,7 @@ def make_transport(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(guard, inner_backend),
+        network_backend=GuardedBackend(guard, inner_backend, resolver),
     )
     return transport
 
@@ -129,6 +144,7 @@ def make_client(
     verify: ssl.SSLContext | bool = True,
     max_connections: int = 100,
     inner_backend: httpcore.AsyncNetworkBackend | None = None,
+    resolver: Resolver = system_resolver,
 ) -> httpx.AsyncClient:
     """A client for feeds and webhooks: guarded, no automatic redirects, no proxies from env.
 
@@ -136,7 +152,11 @@ def make_client(
     """
     return httpx.AsyncClient(
         transport=make_transport(
-            guard, verify=verify, max_connections=max_connections, inner_backend=inner_backend
+            guard,
+            verify=verify,
+            max_connections=max_connections,
+            inner_backend=inner_backend,
+            resolver=resolver,
         ),
         follow_redirects=False,
         trust_env=False,
