@@ -161,9 +161,9 @@ async def _fetch(
     current = httpx.URL(url)
     seen = {str(current)}
     permanent = True
+    if current.scheme not in ("http", "https"):
+        raise FeedError("connect", f"{url}: not an http(s) URL")
     for _hop in range(max_redirects + 1):
-        if current.scheme not in ("http", "https"):
-            raise FeedError("http_status", f"{url}: redirected to a non-HTTP URL {current}")
         request = client.build_request("GET", current, headers=headers)
         response = await client.send(request, stream=True)
         try:
@@ -171,6 +171,8 @@ async def _fetch(
             if status in _REDIRECTS and "location" in response.headers:
                 permanent = permanent and status in _PERMANENT
                 current = current.join(response.headers["location"])
+                if current.scheme not in ("http", "https"):
+                    raise FeedError("http_status", f"{url}: redirected to a non-HTTP URL {current}")
                 if str(current) in seen:
                     raise FeedError("too_many_redirects", f"{url}: redirect loop at {current}")
                 seen.add(str(current))
