@@ -179,6 +179,12 @@ def test_undecodable_bodies_are_parse_errors(
     assert words in str(error)
 
 
+def test_a_200_without_validators_drops_the_old_ones(server: LocalServer) -> None:
+    server.routes["/feed"] = respond(200, FEED)
+    result = run(do_fetch(server.url("/feed"), etag='"old"', last_modified="Mon, 01 Jan 2024"))
+    assert (result.status, result.etag, result.last_modified) == (200, None, None)
+
+
 def test_plain_body_over_the_cap_is_too_large(server: LocalServer) -> None:
     server.routes["/feed"] = respond(200, b"x" * 5000)
     assert run(do_fetch(server.url("/feed"), max_bytes=5000)).body == b"x" * 5000

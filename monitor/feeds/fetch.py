@@ -41,8 +41,9 @@ class FetchResult:
     """The outcome of a fetch that got an answer worth acting on (2xx or 304).
 
     On a 304, `etag` / `last_modified` are the server's new ones when it sent any, else the ones
-    that were sent. `permanent_url` is set when every hop to the final URL was 301/308: the stored
-    feed URL should move there.
+    that were sent; on a 2xx they are exactly what the server sent (None: drop the old ones).
+    `permanent_url` is set when every hop to the final URL was 301/308: the stored feed URL
+    should move there. `elapsed` is seconds from the first request to the end of the body.
     """
 
     status: int
@@ -188,14 +189,16 @@ async def _fetch(
                 )
             body = None if status == 304 else await _read_body(response, max_bytes, max_reply_bytes)
             moved = permanent and str(current) != str(httpx.URL(url))
+            # A 304 confirms the validators we sent; a 200 without them has none any more.
+            kept = headers if status == 304 else {}
             return FetchResult(
                 status=status,
                 body=body,
                 url=str(current),
                 permanent_url=str(current) if moved else None,
-                etag=response.headers.get("etag") or (headers.get("If-None-Match")),
+                etag=response.headers.get("etag") or kept.get("If-None-Match"),
                 last_modified=response.headers.get("last-modified")
-                or headers.get("If-Modified-Since"),
+                or kept.get("If-Modified-Since"),
                 cache_max_age=parse_max_age(response.headers.get("cache-control")),
                 retry_after=parse_retry_after(
                     response.headers.get("retry-after"), _server_now(response)
