@@ -16,7 +16,7 @@ import brotli
 import pytest
 
 from monitor.errors import FeedError
-from monitor.feeds.fetch import FetchResult, HTTPStatusError, fetch
+from monitor.feeds.fetch import FeedStatusError, FetchResult, fetch
 from monitor.feeds.guard import AddressGuard
 from monitor.feeds.http import make_client
 from tests.test_fetch_support import LocalServer, redirect, respond, run
@@ -280,7 +280,7 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
 def test_http_error_carries_status_and_retry_after_seconds(server: LocalServer) -> None:
     server.routes["/feed"] = respond(503, b"busy", {"Retry-After": "120"})
     error = fetch_error(server.url("/feed"))
-    assert isinstance(error, HTTPStatusError)
+    assert isinstance(error, FeedStatusError)
     assert (error.kind, error.status, error.retry_after) == ("http_status", 503, 120.0)
 
 
@@ -299,7 +299,7 @@ def test_http_error_retry_after_as_date_uses_the_server_clock(server: LocalServe
 
     server.routes["/feed"] = route
     error = fetch_error(server.url("/feed"))
-    assert isinstance(error, HTTPStatusError)
+    assert isinstance(error, FeedStatusError)
     assert error.status == 429
     assert error.retry_after == pytest.approx(600, abs=1)
 

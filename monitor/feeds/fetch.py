@@ -5,7 +5,7 @@
         GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound
         3xx with Location -> next hop (the guard checks it at connect time), at most max_redirects
         304 -> FetchResult(status=304, body=None)
-        other non-2xx -> HTTPStatusError (kind http_status, with retry_after)
+        other non-2xx -> FeedStatusError (kind http_status, with retry_after)
         2xx -> raw bytes decoded by us, decoded size capped at max_bytes -> FetchResult
 
 Every failure is a `FeedError` with a kind: timeout, too_large, too_many_redirects,
@@ -58,7 +58,7 @@ class FetchResult:
     elapsed: float = 0.0
 
 
-class HTTPStatusError(FeedError):
+class FeedStatusError(FeedError):
     """A non-2xx, non-304 answer. `retry_after` is in seconds when the server gave one."""
 
     def __init__(
@@ -179,7 +179,7 @@ async def _fetch(
                 seen.add(str(current))
                 continue
             if status != 304 and not 200 <= status < 300:
-                raise HTTPStatusError(
+                raise FeedStatusError(
                     status,
                     f"{current}: HTTP {status} {response.reason_phrase}".rstrip(),
                     retry_after=parse_retry_after(
