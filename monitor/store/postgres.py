@@ -60,6 +60,24 @@ CLAIM_ALERTS = """WITH due AS (
     RETURNING a.*"""
 
 
+# A poll's rows go in one statement each: a round trip per row would cost more than the insert.
+INSERT_SEEN = """INSERT INTO seen_items
+    (feed_id, item_key, story_key, published, title_hash, seen_at)
+    SELECT %s, k, s, p, h, %s
+    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[]) AS t(k, s, p, h)
+    ON CONFLICT DO NOTHING"""
+
+INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
+    created_at, status, next_attempt_at, last_error, finished_at)
+    SELECT i, d, s, f, k, doc::json, c, st, %s, e, fin
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[])
+         WITH ORDINALITY AS t(i, d, s, f, k, doc, c, st, e, fin, n)
+    ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING id"""
+
+
 def _feed(r: Row) -> FeedState:
     return FeedState(
         id=r["id"], url=r["url"], name=r["name"], tags=tuple(r["tags"] or ()),
@@ -237,21 +255,26 @@ class PostgresStore:
             row = cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
             if row is None or row["lease_owner"] != owner:
                 return 0  # the lease was lost (or never held): the new owner does this poll
-            if seen:
-                cur.executemany(pg(q.INSERT_SEEN), [
-                    (feed_id, s.key, s.story_key, _utc(s.published), s.title_hash, t)
-                    for s in seen])  # fmt: skip
+            if seen:  # one statement for all keys: executemany costs a round trip per row
+                cur.execute(INSERT_SEEN, (feed_id, t, [s.key for s in seen],
+                            [s.story_key for s in seen], [_utc(s.published) for s in seen],
+                            [s.title_hash for s in seen]))  # fmt: skip
             disabled = {r["name"]: r["reason"] for r in cur.execute(pg(q.DISABLED))}
-            enqueued = 0
             # A fixed order, so two polls enqueueing the same stories cannot deadlock.
-            for a in sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id)):
-                document = dump_document(a.id, a.document)
-                reason = disabled.get(a.destination)
-                status, error = ("dead", DISABLED_PREFIX + reason) if reason else ("pending", None)
-                cur.execute(pg(q.INSERT_ALERT), (a.id, a.destination, a.story_key, a.feed_id,
-                            a.item_key, document, utc(a.created_at), status, t, error,
-                            t if reason else None))  # fmt: skip
-                enqueued += cur.rowcount
+            ordered = sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id))
+            docs = [dump_document(a.id, a.document) for a in ordered]
+            reasons = [disabled.get(a.destination) for a in ordered]
+            enqueued = 0
+            if ordered:
+                cur.execute(INSERT_ALERTS, (
+                    t, [a.id for a in ordered], [a.destination for a in ordered],
+                    [a.story_key for a in ordered], [a.feed_id for a in ordered],
+                    [a.item_key for a in ordered], docs, [utc(a.created_at) for a in ordered],
+                    ["dead" if r else "pending" for r in reasons],
+                    [DISABLED_PREFIX + r if r else None for r in reasons],
+                    [t if r else None for r in reasons],
+                ))  # fmt: skip
+                enqueued = len(cur.fetchall())
             u = update
             etag, lm, body_hash, baseline, ok = poll_values(
                 u, row["etag"], row["last_modified"], row["body_hash"], row["baseline_done"]
