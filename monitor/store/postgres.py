@@ -153,12 +153,24 @@ class PostgresStore:
             except psycopg.Error as e:
                 raise StoreError(f"PostgreSQL: {e}") from e
 
+    @contextmanager
+    def _one(self) -> Iterator[psycopg.Cursor[Row]]:
+        """A cursor for one statement, which autocommit makes its own transaction (one round
+        trip instead of three)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from e
+
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._tx() as cur:
+        with self._one() as cur:
             return cur.execute(pg(query), params).fetchall()
 
     def _rowcount(self, query: str, params: Sequence[Any]) -> int:
-        with self._tx() as cur:
+        with self._one() as cur:
             return cur.execute(pg(query), params).rowcount
 
     # -- lifecycle -----------------------------------------------------------------------------
