@@ -36,10 +36,13 @@ from monitor.model import (
 from monitor.store import sql as q
 from monitor.store.common import (
     DISABLED_PREFIX,
+    SYNC_COLUMNS,
+    KnownFeed,
     chunks,
     dump_document,
     lease_extra,
     load_json,
+    plan_sync,
     poll_values,
     utc,
 )
@@ -204,17 +207,18 @@ class SQLiteStore:
     # -- feeds ---------------------------------------------------------------------------------
     def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
         with self._write() as c:
-            known = dict(c.execute("SELECT id, config_url FROM feeds").fetchall())
-            for s in specs:
-                tags = q.dumps_tags(s.tags)
-                if s.id not in known:
-                    c.execute(q.INSERT_FEED, (s.id, s.url, s.url, s.name, tags, s.interval_s,
-                                              s.backfill_s, _ts(now)))  # fmt: skip
-                else:
-                    c.execute(q.UPDATE_FEED_SPEC, (s.name, tags, s.interval_s, s.backfill_s,
-                                                   s.url, s.url, s.url, s.id))  # fmt: skip
-            gone = set(known) - {s.id for s in specs}
-            c.executemany(q.DEACTIVATE_FEED, [(i,) for i in gone])
+            known: dict[str, KnownFeed] = {
+                r[0]: (r[1], r[2], load_json(r[3], []), r[4], r[5], bool(r[6]))
+                for r in c.execute(SYNC_COLUMNS)
+            }
+            plan = plan_sync(specs, known)
+            c.executemany(q.INSERT_FEED, [
+                (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s,
+                 _ts(now)) for s in plan.inserts])  # fmt: skip
+            c.executemany(q.UPDATE_FEED_SPEC, [
+                (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url, s.url,
+                 s.id) for s in plan.updates])  # fmt: skip
+            c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
 
     def list_feeds(self) -> list[FeedState]:
         return [_feed(r) for r in self._read(q.LIST_FEEDS)]
