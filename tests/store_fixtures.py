@@ -93,7 +93,7 @@ def store(make_store: StoreFactory) -> Store:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def store_clock() -> FakeClock:
     return FakeClock(T0)
 
 
