@@ -57,6 +57,13 @@ CLAIM_FEEDS = """UPDATE feeds SET lease_owner = ?, lease_until = ?
                  ORDER BY next_poll_at, id LIMIT ?)
     RETURNING *"""
 
+PRUNE_BATCH = 5000
+PRUNE_BATCHES = (
+    ("seen_items", "seen_at < ?"),
+    ("story_sources", "seen_at < ?"),
+    ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?"),
+)
+
 CLAIM_ALERTS = """UPDATE alerts SET lease_owner = ?, lease_until = ?
     WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
                  AND (lease_until IS NULL OR lease_until <= ?) {only}
@@ -397,9 +404,19 @@ class SQLiteStore:
 
     # -- housekeeping --------------------------------------------------------------------------
     def prune(self, now: datetime, retention: timedelta) -> int:
+        # In batches, each its own short transaction: one long delete would hold the write lock
+        # past another process's busy_timeout.
         cutoff = _ts(now - retention)
-        with self._write() as c:
-            total = c.execute(q.PRUNE_SEEN, (cutoff,)).rowcount
-            total += c.execute(q.PRUNE_SOURCES, (cutoff,)).rowcount
-            total += c.execute(q.PRUNE_ALERTS, (cutoff,)).rowcount
+        total = 0
+        for table, where in PRUNE_BATCHES:
+            while True:
+                with self._write() as c:
+                    deleted = c.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (constants)
+                        f"(SELECT rowid FROM {table} WHERE {where} LIMIT {PRUNE_BATCH})",
+                        (cutoff,),
+                    ).rowcount
+                total += deleted
+                if deleted < PRUNE_BATCH:
+                    break
         return total
