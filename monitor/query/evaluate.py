@@ -8,7 +8,8 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.query.normalize import Document, FieldText
@@ -186,15 +187,27 @@ class Near(Positional):
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         pairs = self.pairs(ft)
-        good_left = {a for a, _ in pairs}
-        good_right = {b for _, b in pairs}
-        out = [h for h in self.left.hit_spans(ft) if _inside(h, good_left)]
-        out += [h for h in self.right.hit_spans(ft) if _inside(h, good_right)]
+        in_left = _inside_any({a for a, _ in pairs})
+        in_right = _inside_any({b for _, b in pairs})
+        out = [h for h in self.left.hit_spans(ft) if in_left(h)]
+        out += [h for h in self.right.hit_spans(ft) if in_right(h)]
         return out
 
 
-def _inside(h: Labelled, spans: set[Span]) -> bool:
-    return any(s <= h[0] and h[1] <= e for s, e in spans)
+def _inside_any(spans: set[Span]) -> Callable[[Labelled], bool]:
+    """A test of whether a hit lies inside one of `spans` (log time: texts can be long)."""
+    ordered = sorted(spans)
+    starts = [s for s, _ in ordered]
+    reach, furthest = [], -1
+    for _, e in ordered:
+        furthest = max(furthest, e)
+        reach.append(furthest)  # the furthest end among spans starting at or before this one
+
+    def inside(h: Labelled) -> bool:
+        i = bisect_right(starts, h[0]) - 1
+        return i >= 0 and reach[i] >= h[1]
+
+    return inside
 
 
 class AllOf(Matcher):

@@ -20,6 +20,8 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
         for name in m.fields:
             ft = doc.fields[name]
             for first, last, label in m.hit_spans(ft):
+                if len(out) >= MAX_HITS:
+                    return
                 for pos in range(first, last + 1):
                     key = (name, pos)
                     if key not in out and len(out) < MAX_HITS:

@@ -284,6 +284,10 @@ class _Loader:
         return out
 
 
+def _place(e: RuleError) -> tuple[int, int]:
+    return (e.location.line, e.location.column) if e.location else (0, 0)
+
+
 def rule_files(root: Path) -> list[Path]:
     """Every rules file under a folder (recursively, sorted), or the file itself."""
     if root.is_file():
@@ -308,7 +312,7 @@ def load_rules(path: str | Path) -> RuleSet:
         digest.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0")
         digest.update(loader.sources[-1].text.encode() + b"\0")
     compiled = loader.compile()
-    errors = [e for s in loader.sources for e in s.errors]
+    errors = [e for s in loader.sources for e in sorted(s.errors, key=_place)]
     if not errors and not loader.rules:
         errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
     if errors:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.errors import RuleError, RuleErrors
 from monitor.model import Item, Match, Rule
@@ -32,6 +32,7 @@ class RuleSet:
 
     def __init__(self, compiled: Sequence[CompiledRule], version: str) -> None:
         ordered = sorted(compiled, key=lambda c: c.rule.id)
+        self._compiled = ordered
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
@@ -68,6 +69,15 @@ class RuleSet:
         digest = hashlib.sha256(repr([(r.id, r.query, r.enabled) for r in rules]).encode())
         digest.update(repr(sorted(sets.items())).encode())
         return cls(compiled, digest.hexdigest()[:12])
+
+    def select(self, ids: Collection[str]) -> RuleSet:
+        """Only these rules, each enabled (to try one rule, even a disabled one)."""
+        chosen = [
+            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds)
+            for c in self._compiled
+            if c.rule.id in ids
+        ]
+        return RuleSet(chosen, self.version)
 
     def __len__(self) -> int:
         return len(self.rules)
