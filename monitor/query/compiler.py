@@ -99,6 +99,7 @@ class Compiler:
                 raise QueryError(f"unknown field {node.field!r} (fields: {known})", node.start)
             inner = self.compile(node.child, scope)
             inner.source = self.src(node)
+            inner.whole = True
             return inner
         if isinstance(node, ast.Not):
             return ev.Without(self.compile(node.child, fields), self.src(node))

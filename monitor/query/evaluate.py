@@ -46,6 +46,8 @@ class Matcher:
     """A compiled clause. `source` is its text in the query (for explanations)."""
 
     source: str = ""
+    # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
+    whole: bool = False
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -124,6 +126,9 @@ class AnyOf(Positional):
         return [h for c in self.children for h in c.hit_spans(ft)]
 
     def clauses(self, doc: Document, out: list[str]) -> None:
+        if self.whole:
+            out.append(self.source)
+            return
         for c in self.children:
             if c.matches(doc):
                 c.clauses(doc, out)
@@ -219,6 +224,9 @@ class AllOf(Matcher):
         return all(c.matches(doc) for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
+        if self.whole:
+            out.append(self.source)
+            return
         for c in self.children:
             c.clauses(doc, out)
 
@@ -232,6 +240,9 @@ class EitherOf(Matcher):
         return any(c.matches(doc) for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
+        if self.whole:
+            out.append(self.source)
+            return
         for c in self.children:
             if c.matches(doc):
                 c.clauses(doc, out)

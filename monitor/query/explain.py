@@ -55,7 +55,7 @@ def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
         out += [text[at : h.start], "**", text[h.start : h.end], "**"]
         at = h.end
     out.append(text[at:hi])
-    body = " ".join("".join(out).split())
+    body = " ".join("".join(out).split()).replace("** **", " ")  # one mark around a phrase
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
 
 
@@ -66,7 +66,7 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
         if mine:
             break
     else:  # a match-all or pure-exclusion rule: the start of the body
-        for name in _SNIPPET_ORDER:
+        for name in _SNIPPET_ORDER[:3]:
             if doc.fields[name].text.strip():
                 mine = []
                 break
@@ -87,6 +87,6 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
         out = _render(text, lo, hi, mine)
         if len(out) <= SNIPPET_MAX:
             return out
-        if budget < 40:  # pathological markup density: plain text, cut
+        if budget < 10:  # pathological: plain text, cut
             return " ".join(text[lo:hi].split())[:SNIPPET_MAX]
-        budget -= len(out) - SNIPPET_MAX
+        budget = budget * SNIPPET_MAX // len(out) - 1  # shrink in proportion to the overshoot
