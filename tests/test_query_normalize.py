@@ -67,3 +67,17 @@ def test_analyze_fields() -> None:
     assert [f.lower for f in doc.fields["category"].forms] == ["world", "asia"]
     assert "troop" in doc.stems
     assert "https" in doc.folds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Russia's 1,500 anti-tank snake_case Kyïv’s don't x's's _a_ 1,5000 9,999,99 __",
+        "O'Brien's s 's ’s ʼs Russia'S",
+        "",
+    ],
+)
+def test_fast_and_exact_paths_agree(text: str) -> None:
+    from monitor.query.normalize import _spans, _words
+
+    assert _words(text) == [w for w, _, _ in _spans(text)]

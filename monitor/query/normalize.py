@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import Stemmer
@@ -33,25 +32,26 @@ SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
 
 def _mark_class() -> str:
-    """A regex character class body of every combining mark (Mn, Mc, Me).
+    """A regex character class body of every combining mark (Mn, Mc, Me) of the BMP.
 
-    Python's `\\w` leaves marks out, which would split Devanagari or Thai words in two.
+    Python's `\\w` leaves marks out, which would split Devanagari or Thai words in two. (Marks
+    beyond the BMP, of historic scripts, are left out: they make the regex twice as slow.)
     """
     ranges: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x20000):
+    for cp in range(0x300, 0x10000):
         if unicodedata.category(chr(cp))[0] == "M":
             if ranges and ranges[-1][1] == cp - 1:
                 ranges[-1] = (ranges[-1][0], cp)
             else:
                 ranges.append((cp, cp))
-    ranges.append((0xE0100, 0xE01EF))  # variation selectors supplement
-    return "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
 
 
-_W = rf"[^\W_]|[{_mark_class()}]"
-_TOKEN_RE = re.compile(
-    rf"(?P<num>\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d))|(?P<word>(?:{_W})+)(?P<poss>['’ʼ][sS](?!{_W}))?"
-)
+_WORD = rf"[\w{_mark_class()}]+"  # \w takes "_" too: split off below, where it occurs
+_APOSTROPHES = "'’ʼ"
+# A number with thousands separators first, else a word; a possessive 's after it is left out.
+_TOKEN_RE = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?")
+_NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
 
 _stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
 _MEMO_MAX = 200_000  # bounds memory against hostile text full of distinct words
@@ -112,13 +112,33 @@ class Token(NamedTuple):
 
 
 def _spans(text: str) -> list[tuple[str, int, int]]:
+    """Each token's text and character span (the exact path: explanations, tokenize)."""
     out = []
     for m in _TOKEN_RE.finditer(text):
-        num = m.group("num")
-        if num is not None:
-            out.append((num.replace(",", ""), m.start(), m.end()))
+        word, start, end = m.group(1), m.start(1), m.end(1)
+        if "," in word:
+            out.append((word.replace(",", ""), start, end))
+        elif "_" in word:
+            for part in re.finditer("[^_]+", word):
+                out.append((part.group(), start + part.start(), start + part.end()))
         else:
-            out.append((m.group("word"), m.start("word"), m.end("word")))
+            out.append((word, start, end))
+    return out
+
+
+def _words(text: str) -> list[str]:
+    """The tokens' texts alone, as `_spans` gives them (the fast path run on every item)."""
+    words: list[str] = _TOKEN_RE.findall(text)
+    if _NEEDS_FIX.search(text) is None:
+        return words
+    out: list[str] = []
+    for w in words:
+        if "," in w:
+            out.append(w.replace(",", ""))
+        elif "_" in w:
+            out.extend(p for p in w.split("_") if p)
+        else:
+            out.append(w)
     return out
 
 
@@ -127,14 +147,24 @@ def tokenize(text: str) -> list[Token]:
     return [Token(*forms(word), i, start, end) for i, (word, start, end) in enumerate(_spans(text))]
 
 
-@dataclass(slots=True)
 class FieldText:
-    """One field of a document: its text, its tokens' forms and spans, and lazy lookups."""
+    """One field of a document: its text, its tokens' forms, and lazy lookups and spans."""
 
-    text: str
-    forms: list[Forms]
-    spans: list[tuple[int, int]]
-    _by: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    __slots__ = ("_by", "_spans", "forms", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        memo = _memo
+        self.forms: list[Forms] = [memo.get(w) or forms(w) for w in _words(text)] if text else []
+        self._by: dict[str, dict[str, list[int]]] = {}
+        self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Each token's character span in `text` (computed when an explanation needs it)."""
+        if self._spans is None:
+            self._spans = [(s, e) for _, s, e in _spans(self.text)]
+        return self._spans
 
     def positions(self, kind: str) -> dict[str, list[int]]:
         """Map from a form (`stem`, `lower`, `raw` or `fold`) to the positions where it occurs."""
@@ -153,34 +183,30 @@ class FieldText:
         return table
 
 
-def _field(text: str) -> FieldText:
-    spans = _spans(text)
-    return FieldText(text, [forms(w) for w, _, _ in spans], [(s, e) for _, s, e in spans])
-
-
-@dataclass(slots=True)
 class Document:
-    """An item analysed once for matching: every field's tokens, plus the terms it contains.
+    """An item analysed once for matching: every field's tokens, and the terms it contains.
 
     `stems` and `folds` are every distinct stem and diacritics-folded word of any field: the
     presearcher uses them to find candidate rules.
     """
 
-    fields: dict[str, FieldText]
-    stems: set[str]
-    folds: set[str]
+    __slots__ = ("_folds", "fields", "stems")
+
+    def __init__(self, fields: dict[str, FieldText]) -> None:
+        self.fields = fields
+        self.stems = {f[3] for ft in fields.values() for f in ft.forms}
+        self._folds: set[str] | None = None
+
+    @property
+    def folds(self) -> set[str]:
+        if self._folds is None:
+            self._folds = {f[2] for ft in self.fields.values() for f in ft.forms}
+        return self._folds
 
 
 def analyze_fields(texts: dict[str, str]) -> Document:
     """Analyse a mapping of field name to text (missing fields are empty)."""
-    fields = {name: _field(texts.get(name, "")) for name in FIELDS}
-    stems: set[str] = set()
-    folds: set[str] = set()
-    for ft in fields.values():
-        for f in ft.forms:
-            stems.add(f.stem)
-            folds.add(f.fold)
-    return Document(fields, stems, folds)
+    return Document({name: FieldText(texts.get(name, "")) for name in FIELDS})
 
 
 def item_texts(item: Item) -> dict[str, str]:
