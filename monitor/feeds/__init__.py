@@ -1,0 +1,1 @@
+"""Feeds: fetching, parsing and identity of RSS, Atom and JSON Feed documents."""
