@@ -28,7 +28,7 @@ FEED_TITLE_MAX = 200
 ELLIPSIS = "…"
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
-_URL_UNSAFE = "<>|& \t\r\n\"'`"
+_URL_UNSAFE = "<>| \t\r\n\"'`"
 
 
 def escape(text: str) -> str:
@@ -75,7 +75,9 @@ def _link_target(url: object) -> str | None:
     """A URL safe inside `<url|text>`, or None when it is not an http(s) URL."""
     if not isinstance(url, str) or not url.lower().startswith(("https://", "http://")):
         return None
+    # Percent-encode what could end or split `<url|text>`; `&` keeps its meaning but is escaped.
     safe = quote(url, safe="".join(chr(c) for c in range(33, 127) if chr(c) not in _URL_UNSAFE))
+    safe = safe.replace("&", "&amp;")
     return safe if len(safe) <= 2_000 else None
 
 
