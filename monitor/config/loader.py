@@ -1,0 +1,238 @@
+"""Load the configuration: find the YAML file, merge the environment over it, validate, and turn
+every problem into one located `ConfigError`. Does I/O (reads the file, and os.environ by default).
+
+Order of the sources, highest first: values passed to the model, then environment variables
+(`NEWSMON_*`, `__` for nesting), then the YAML file, then the defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsError,
+)
+
+from monitor.config.models import DestinationConfig, FeedConfig
+from monitor.config.problems import ConfigProblems, KeyPath
+from monitor.config.settings import ENV_PREFIX, Config
+from monitor.config.yamlfile import YamlDocument, read_yaml, render_path
+from monitor.errors import ConfigError
+
+DEFAULT_FILE = "newsmon.yaml"
+CONFIG_ENV = "NEWSMON_CONFIG"
+_log = structlog.get_logger("newsmon.config")
+_warned: set[tuple[str, str]] = set()  # warnings already logged in this process
+
+# The environment and YAML data of the load in progress: pydantic-settings builds its sources in
+# a classmethod, so they reach it through a context variable rather than a global.
+_SOURCES: ContextVar[tuple[Mapping[str, str], dict[str, Any]]] = ContextVar("newsmon_sources")
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The standard environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.env_vars = {key.lower(): value for key, value in env.items()}
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The YAML file's top-level mapping, below the environment."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class _LoadedConfig(Config):
+    """`Config` with the sources of one `load_config` call, in explicit order."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env, data = _SOURCES.get()
+        return (
+            init_settings,
+            _MappingEnvSource(settings_cls, env),
+            _YamlSource(settings_cls, data),
+        )
+
+
+def find_config_path(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Path | None:
+    """`path`, else $NEWSMON_CONFIG, else ./newsmon.yaml if it exists, else None (defaults)."""
+    env = os.environ if env is None else env
+    if path:
+        return Path(path)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    default = Path(DEFAULT_FILE)
+    return default if default.is_file() else None
+
+
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read the configuration; raise ConfigError with every problem, each at its file:line:col."""
+    env = dict(os.environ if env is None else env)
+    file = find_config_path(path, env)
+    doc = read_yaml(file) if file is not None else YamlDocument("<defaults>", {})
+    token = _SOURCES.set((env, doc.data))
+    try:
+        config: Config = _LoadedConfig()
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_messages(exc, doc, env))) from None
+    except SettingsError as exc:
+        raise ConfigError(_settings_error(exc)) from None
+    finally:
+        _SOURCES.reset(token)
+    config._env = env
+    config._base_dir = file.parent if file is not None else Path()
+    config._path = file
+    _warn(config)
+    return config
+
+
+def _env_fields(env: Mapping[str, str]) -> dict[str, str]:
+    """Field name -> the environment variable that set it."""
+    found: dict[str, str] = {}
+    for key in env:
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        name = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if name in Config.model_fields:
+            found[name] = key
+    return found
+
+
+def _messages(exc: ValidationError, doc: YamlDocument, env: Mapping[str, str]) -> list[str]:
+    """One message per problem, in file order; environment problems after the file's."""
+    from_env = _env_fields(env)
+    out: list[tuple[tuple[int, int], str]] = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if isinstance(part, str | int))
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ConfigProblems):
+            items = [(loc + rel, msg) for rel, msg in cause.problems]
+        else:
+            items = [(loc, _text(error, loc))]
+        for where, message in items:
+            out.append(_render_one(where, message, error["type"], doc, from_env))
+    out.sort(key=lambda pair: pair[0])
+    return [text for _, text in out]
+
+
+def _render_one(
+    where: KeyPath, message: str, kind: str, doc: YamlDocument, from_env: Mapping[str, str]
+) -> tuple[tuple[int, int], str]:
+    """(line, column) for sorting, and the message at its place."""
+    last = (1 << 30, 0)
+    if where and isinstance(where[0], str) and where[0] in from_env:
+        var = from_env[where[0]].upper()
+        detail = message if len(where) == 1 else f"{render_path(where)}: {message}"
+        return last, f"{var}: {detail}"
+    location = doc.locate(where, key=kind == "extra_forbidden")
+    text = f"{render_path(where)}: {message}" if where else message
+    if location is None:
+        return last, f"{doc.file}: {text}"
+    return (location.line, location.column), str(ConfigError(text, location))
+
+
+def _text(error: Any, loc: KeyPath) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden" and loc:
+        return _unknown_key(loc)
+    if kind == "missing":
+        return "required"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("literal_error", "enum"):
+        return f"{message}, got {error.get('input')!r}"
+    return message
+
+
+def _unknown_key(loc: KeyPath) -> str:
+    key = str(loc[-1])
+    model: type[BaseModel] = Config
+    if len(loc) >= 2 and loc[0] == "feeds":
+        model = FeedConfig
+    elif len(loc) >= 2 and loc[0] == "destinations":
+        model = DestinationConfig
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}{hint}"
+
+
+def _settings_error(exc: SettingsError) -> str:
+    # pydantic-settings says: error parsing value for field "feeds" from source "..."
+    match = re.search(r'field "([^"]+)"', str(exc))
+    if match:
+        var = f"{ENV_PREFIX}{match.group(1).upper()}"
+        return f"{var}: not valid JSON (lists and mappings in the environment are JSON)"
+    return f"environment: {exc}"
+
+
+def _warn(config: Config) -> None:
+    """Warnings that do not stop newsmon: each logged once per process."""
+    for feed in config.feeds:
+        interval = feed.interval or config.default_interval
+        if interval.total_seconds() < 60 and not _is_local(feed.url):
+            _once(
+                ("short_interval", feed.id),
+                "feed_interval_short",
+                feed=feed.id,
+                interval_s=interval.total_seconds(),
+                hint="polling a remote host more often than once a minute is impolite",
+            )
+    for dest in config.destinations:
+        if dest.has_inline_secret:
+            _once(
+                ("inline_secret", dest.name),
+                "destination_inline_secret",
+                destination=dest.name,
+                hint="use secret_env or secret_file so the config file holds no secret",
+            )
+
+
+def _once(key: tuple[str, str], event: str, **fields: Any) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        _log.warning(event, **fields)
+
+
+def _is_local(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

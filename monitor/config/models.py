@@ -1,0 +1,155 @@
+"""The feed and destination entries of the configuration file, as pydantic models. Pure.
+
+A destination names where its URL and signing secrets come from (inline, an environment variable
+or a file) but is not resolved here: `monitor.config.destinations` reads them when delivering, so
+`newsmon check` works without delivery secrets in the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from monitor.config.problems import ConfigProblems, KeyPath
+from monitor.config.values import split_list, to_duration
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug_for_url(url: str) -> str:
+    """A feed id from its URL: host and path, lower case, runs of other characters as `-`."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    slug = _NOT_SLUG.sub(
+        "-", f"{host}{parts.path}{'-' + parts.query if parts.query else ''}".lower()
+    )
+    return slug.strip("-")[:80] or "feed"
+
+
+class FeedConfig(BaseModel):
+    """One feed of the `feeds:` list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(description="The feed URL (http or https).")
+    id: str = Field(
+        "", description="Stable id; derived from the URL's host and path when left out."
+    )
+    name: str = Field("", description="A display name.")
+    tags: tuple[str, ...] = Field((), description="Tags that rules can select on (`feed.tag`).")
+    interval: timedelta | None = Field(
+        None, description="How often to poll; `default_interval` when left out."
+    )
+    backfill: timedelta = Field(
+        timedelta(0), description="Items this recent on the first poll alert (default: none)."
+    )
+
+    @field_validator("interval", "backfill", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else to_duration(value)
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"not an http(s) URL: {value!r} (a local file can be read only when named on"
+                " the command line: newsmon check --feed FILE)"
+            )
+        return value.strip()
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(seconds=1):
+            raise ValueError("a feed interval must be at least 1s")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_id(self) -> FeedConfig:
+        if not self.id:
+            object.__setattr__(self, "id", slug_for_url(self.url))
+        elif not _SLUG.match(self.id):
+            raise ConfigProblems(
+                [(("id",), f"not a valid id: {self.id!r} (letters, digits, '.', '_', '-')")]
+            )
+        return self
+
+
+class DestinationConfig(BaseModel):
+    """One entry of the `destinations:` list, with its URL and secrets not yet resolved."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(description="The name that rules use to send alerts here.")
+    type: Literal["webhook", "slack"] = Field(description="`webhook` or `slack`.")
+    url: SecretStr | None = Field(None, description="The URL inline (prefer `url_env`).")
+    url_env: str | None = Field(None, description="Name of an environment variable with the URL.")
+    url_file: str | None = Field(None, description="A file holding the URL (stripped).")
+    secret: SecretStr | None = Field(
+        None, description="Signing secret inline (discouraged); several separated by spaces."
+    )
+    secrets: tuple[SecretStr, ...] = Field(
+        (), description="Several signing secrets inline, during a rotation (discouraged)."
+    )
+    secret_env: str | None = Field(
+        None, description="Name of an environment variable with the secret(s), space-separated."
+    )
+    secret_file: str | None = Field(None, description="A file holding the secret(s) (stripped).")
+    rate: float | None = Field(
+        None, gt=0, description="Messages per second at most (Slack default 1, webhook none)."
+    )
+    burst: int | None = Field(
+        None, ge=1, description="Messages sent at once before `rate` applies."
+    )
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, value: Any) -> Any:
+        return split_list(value, " ")
+
+    @model_validator(mode="after")
+    def _sources(self) -> DestinationConfig:
+        problems: list[tuple[KeyPath, str]] = []
+        if not _SLUG.match(self.name):
+            problems.append((("name",), f"not a valid name: {self.name!r}"))
+        url_keys = [k for k in ("url", "url_env", "url_file") if getattr(self, k)]
+        if len(url_keys) != 1:
+            problems.append(
+                ((url_keys[1],) if url_keys else (), "give exactly one of url, url_env, url_file")
+            )
+        secret_keys = [
+            k for k in ("secret", "secrets", "secret_env", "secret_file") if getattr(self, k)
+        ]
+        if len(secret_keys) > 1:
+            problems.append(
+                ((secret_keys[1],), "give at most one of secret, secrets, secret_env, secret_file")
+            )
+        if self.type == "slack" and secret_keys:
+            problems.append(
+                ((secret_keys[0],), "Slack incoming webhooks are not signed: remove the secret")
+            )
+        if self.url is not None:
+            scheme = urlsplit(self.url.get_secret_value()).scheme.lower()
+            if scheme not in ("http", "https"):
+                problems.append((("url",), "the destination URL must start with https://"))
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    @property
+    def has_inline_secret(self) -> bool:
+        """Whether a secret (or a Slack URL, which is one) is written in the file itself."""
+        return bool(self.secret or self.secrets or (self.type == "slack" and self.url))

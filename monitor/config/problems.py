@@ -1,0 +1,17 @@
+"""A validation problem that knows which key it is about. Pure.
+
+Pydantic reports a `ValueError` raised in a model validator at the model's own location; raising
+`ConfigProblems` instead lets the loader point at the exact key (`feeds[2].id`) in the YAML file.
+"""
+
+from __future__ import annotations
+
+KeyPath = tuple[str | int, ...]
+
+
+class ConfigProblems(ValueError):
+    """One or more (relative key path, message) pairs found by a cross-field check."""
+
+    def __init__(self, problems: list[tuple[KeyPath, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(message for _, message in problems))

@@ -1,0 +1,209 @@
+"""The `Config` model: feeds, destinations and every setting, with defaults and checks. Pure.
+
+Each setting has one key in the file and one environment variable, `NEWSMON_` + the key in upper
+case (`__` for nesting); `monitor.config.loader` feeds the sources in, the environment winning.
+`json_schema_extra={"kind": ...}` tells the docs generator how to print a default.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from monitor.config.destinations import ResolvedDestination, resolve_all
+from monitor.config.models import DestinationConfig, FeedConfig
+from monitor.config.problems import ConfigProblems, KeyPath
+from monitor.config.values import parse_size, split_list, to_duration
+from monitor.durations import format_duration
+from monitor.model import FeedSpec
+
+ENV_PREFIX = "NEWSMON_"
+
+
+def _setting(default: Any, kind: str, doc: str, **kw: Any) -> Any:
+    return Field(default, description=doc, json_schema_extra={"kind": kind}, **kw)
+
+
+def _dur(text: str) -> timedelta:
+    return to_duration(text)
+
+
+class Config(BaseSettings):
+    """The whole configuration. Frozen; build it with `monitor.config.load_config`."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    DURATIONS: ClassVar[tuple[str, ...]] = (
+        "default_interval", "fetch_deadline", "connect_timeout", "retention", "delivery_deadline",
+        "feed_lease", "delivery_lease", "grace_period", "story_window", "max_interval",
+        "max_backoff",
+    )  # fmt: skip
+
+    feeds: list[FeedConfig] = Field(
+        default_factory=list, description="The feeds to poll (see below)."
+    )
+    destinations: list[DestinationConfig] = Field(
+        default_factory=list, description="Where alerts go (see below)."
+    )
+
+    database_url: str = _setting(
+        "newsmon.db", "str", "SQLite file path, or a `postgresql://` URL for several replicas."
+    )
+    rules: str = _setting("rules", "path", "Folder of rule files (`*.yaml`).")
+    allow_networks: Annotated[list[str], NoDecode] = _setting(
+        [], "list", "CIDRs or host names the address guard lets through (comma-separated in env)."
+    )
+    http_addr: str = _setting(
+        "127.0.0.1:9464", "str", "host:port of `/healthz`, `/readyz`, `/metrics`; empty: off."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = _setting(
+        "info", "str", "debug, info, warning or error."
+    )
+    log_format: Literal["auto", "json", "console"] = _setting(
+        "auto", "str", "json, console, or auto (console on a terminal, JSON lines otherwise)."
+    )
+    default_interval: timedelta = _setting(
+        _dur("5m"), "duration", "Poll interval of a feed that sets none."
+    )
+    jitter: float = _setting(
+        0.1, "float", "Random spread of each interval (0.1 = ±10%).", ge=0, le=1
+    )
+    max_interval: timedelta = _setting(
+        _dur("6h"), "duration", "Cap on an interval raised by Cache-Control, <ttl>, Retry-After."
+    )
+    max_backoff: timedelta = _setting(
+        _dur("6h"), "duration", "Cap on the backoff of a failing feed."
+    )
+    fetch_deadline: timedelta = _setting(_dur("30s"), "duration", "Total time for one fetch.")
+    connect_timeout: timedelta = _setting(_dur("10s"), "duration", "Time to connect to a host.")
+    max_body: int = _setting(
+        10 * 1024 * 1024, "size", "Cap on a decoded feed body (`10MiB`, `512KB` or bytes)."
+    )
+    max_redirects: int = _setting(5, "int", "Redirects followed per fetch.", ge=0, le=20)
+    max_items_per_poll: int = _setting(1000, "int", "Items taken from one poll of a feed.", ge=1)
+    concurrency: int = _setting(50, "int", "Fetches in flight at once.", ge=1)
+    per_host_concurrency: int = _setting(2, "int", "Fetches in flight to one host.", ge=1)
+    poll_batch: int = _setting(100, "int", "Due feeds claimed per scheduler tick.", ge=1)
+    retention: timedelta = _setting(
+        _dur("90d"), "duration", "How long seen items are kept; older items are ignored."
+    )
+    story_window: timedelta = _setting(
+        _dur("72h"), "duration", "Items of one story within this window alert once."
+    )
+    alert_on_edit: bool = _setting(False, "bool", "Alert again when a seen item's text changes.")
+    feed_lease: timedelta = _setting(
+        _dur("2m"), "duration", "How long a claimed feed stays claimed; above `fetch_deadline`."
+    )
+    delivery_deadline: timedelta = _setting(_dur("30s"), "duration", "Total time for one post.")
+    delivery_lease: timedelta = _setting(
+        _dur("2m"), "duration", "How long a claimed alert stays claimed; above `delivery_deadline`."
+    )
+    delivery_batch: int = _setting(50, "int", "Due alerts claimed per delivery tick.", ge=1)
+    grace_period: timedelta = _setting(
+        _dur("8s"), "duration", "On SIGTERM, time to finish or release work in flight."
+    )
+
+    # Where the values came from, so destinations resolve against the same environment and the
+    # config file's folder (for relative `*_file` paths).
+    _env: dict[str, str] = PrivateAttr(default_factory=dict)
+    _base_dir: Path = PrivateAttr(default_factory=Path)
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator(*DURATIONS, mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return to_duration(value)
+
+    @field_validator("max_body", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
+
+    @field_validator("allow_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Config:
+        problems: list[tuple[KeyPath, str]] = []
+        first: dict[str, int] = {}
+        for index, feed in enumerate(self.feeds):
+            if feed.id in first:
+                problems.append(
+                    (
+                        ("feeds", index, "id" if "id" in feed.model_fields_set else "url"),
+                        f"duplicate feed id {feed.id!r} (also feeds[{first[feed.id]}]);"
+                        " give each feed its own id",
+                    )
+                )
+            first.setdefault(feed.id, index)
+        names: dict[str, int] = {}
+        for index, dest in enumerate(self.destinations):
+            if dest.name in names:
+                problems.append(
+                    (
+                        ("destinations", index, "name"),
+                        f"duplicate destination name {dest.name!r}"
+                        f" (also destinations[{names[dest.name]}])",
+                    )
+                )
+            names.setdefault(dest.name, index)
+        problems += self._lease_problem("feed_lease", "fetch_deadline")
+        problems += self._lease_problem("delivery_lease", "delivery_deadline")
+        if problems:
+            raise ConfigProblems(problems)
+        return self
+
+    def _lease_problem(self, lease: str, deadline: str) -> list[tuple[KeyPath, str]]:
+        """A lease must outlast the work it covers, or a second worker takes the work midway."""
+        lease_v: timedelta = getattr(self, lease)
+        deadline_v: timedelta = getattr(self, deadline)
+        if lease_v > deadline_v:
+            return []
+        # Point at the key the user wrote; if both or neither, at the lease.
+        if deadline in self.model_fields_set and lease not in self.model_fields_set:
+            return [((deadline,), f"must be shorter than {lease} ({format_duration(lease_v)})")]
+        return [((lease,), f"must be longer than {deadline} ({format_duration(deadline_v)})")]
+
+    @property
+    def path(self) -> Path | None:
+        """The YAML file this configuration was read from, if any."""
+        return self._path
+
+    def feed_specs(self) -> list[FeedSpec]:
+        """The feeds as the pipeline takes them; `default_interval` fills a missing interval."""
+        return [
+            FeedSpec(
+                id=feed.id,
+                url=feed.url,
+                name=feed.name,
+                tags=tuple(feed.tags),
+                interval_s=(feed.interval or self.default_interval).total_seconds(),
+                backfill_s=feed.backfill.total_seconds(),
+            )
+            for feed in self.feeds
+        ]
+
+    def destination(self, name: str) -> DestinationConfig | None:
+        """The destination called `name`, or None (rule checks use this)."""
+        return next((d for d in self.destinations if d.name == name), None)
+
+    def resolve_destinations(self) -> list[ResolvedDestination]:
+        """Every destination with its URL and secrets read; raises ConfigError if one is missing."""
+        return resolve_all(self.destinations, env=self._env, base_dir=self._base_dir)

@@ -1,0 +1,111 @@
+"""Read the YAML config file and remember where every key and value is. Does I/O (reads one file).
+
+PyYAML's composer gives nodes with `start_mark`, so each key path (`("feeds", 1, "interval")`)
+maps to the line and column of its key and of its value; validation errors are then reported at
+the place the user has to edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from monitor.errors import ConfigError, SourceLocation
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """The parsed file: its data and the places of its keys (for unknown keys) and values."""
+
+    file: str
+    data: dict[str, Any]
+    lines: tuple[str, ...] = ()
+    keys: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    values: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: KeyPath, *, key: bool = False) -> SourceLocation | None:
+        """The place of `path` (its key when `key`), else of its closest ancestor."""
+        table = self.keys if key else self.values
+        for end in range(len(path), -1, -1):
+            where = table.get(path[:end]) or self.values.get(path[:end])
+            if where is not None:
+                line, col = where
+                text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+                return SourceLocation(self.file, line, col, text)
+        return None
+
+
+def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
+    """Read and parse `path`; a missing file, a syntax error or a non-mapping is a ConfigError."""
+    name = display or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {name}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {name}: {exc}") from None
+    return parse_yaml(text, name)
+
+
+def parse_yaml(text: str, file: str) -> YamlDocument:
+    """Parse YAML text; keys and values keep 1-based line and column numbers."""
+    lines = tuple(text.splitlines())
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if mark is None:
+            raise ConfigError(f"{file}: invalid YAML: {problem}") from None
+        loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))
+        raise ConfigError(f"invalid YAML: {problem}", loc) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: invalid YAML: {exc}") from None
+    if data is None:
+        return YamlDocument(file, {}, lines)
+    if not isinstance(data, dict) or root is None:
+        loc = SourceLocation(file, 1, 1, _line(lines, 1))
+        raise ConfigError("the config file must be a mapping of settings (key: value)", loc)
+    doc = YamlDocument(file, data, lines)
+    _walk(root, (), doc)
+    return doc
+
+
+def _line(lines: tuple[str, ...], number: int) -> str:
+    return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
+    doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            here = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in seen:
+                # PyYAML keeps the last value silently; a repeated key is nearly always a mistake.
+                loc = SourceLocation(doc.file, here[0], here[1], _line(doc.lines, here[0]))
+                raise ConfigError(f"{render_path((*path, key))}: key given twice", loc)
+            seen.add(key)
+            doc.keys[(*path, key)] = here
+            _walk(value_node, (*path, key), doc)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*path, index), doc)
+
+
+def render_path(path: KeyPath) -> str:
+    """`("feeds", 1, "interval")` -> `feeds[1].interval`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out

@@ -1,0 +1,160 @@
+"""Logging with structlog: JSON lines or console output, ISO timestamps, secrets redacted. Does I/O
+(writes log lines to a stream).
+
+`configure_logging` is called once by each command: `newsmon run` logs JSON lines to stdout (the
+container's log collector reads it); one-shot commands log to stderr so stdout carries results.
+Standard-library loggers (httpx, apscheduler) go through the same processors, so a webhook URL
+that httpx logs is redacted too. Resolved destination URLs and signing secrets are registered with
+`register_secrets`; any string containing one is redacted before rendering.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any, Literal, TextIO
+from urllib.parse import urlsplit
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[redacted]"
+LogFormat = Literal["auto", "json", "console"]
+# Shorter secrets are matched only as whole values: as substrings they would redact ordinary text.
+_MIN_SUBSTRING = 8
+_secrets: frozenset[str] = frozenset()
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Redact these values (and a URL's path, query and password) from every later log line."""
+    global _secrets
+    found = set(_secrets)
+    for value in values:
+        if not value:
+            continue
+        found.add(value)
+        parts = urlsplit(value)
+        if parts.scheme and parts.netloc:
+            # A Slack hook's credential is its path; log lines may show only that part.
+            tail = parts.path + (f"?{parts.query}" if parts.query else "")
+            if len(tail.strip("/")) >= _MIN_SUBSTRING:
+                found.add(tail)
+            if parts.password:
+                found.add(parts.password)
+    _secrets = frozenset(found)
+
+
+def register_secret(value: str) -> None:
+    """`register_secrets([value])`."""
+    register_secrets([value])
+
+
+def clear_secrets() -> None:
+    """Forget every registered secret (tests)."""
+    global _secrets
+    _secrets = frozenset()
+
+
+def redact(value: Any) -> Any:
+    """`value` with registered secrets replaced by `[redacted]`, through dicts, lists and tuples."""
+    if isinstance(value, str):
+        return _redact_str(value)
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact(item) for item in value)
+    return value
+
+
+def _redact_str(text: str) -> str:
+    secrets = _secrets
+    if not secrets or text in secrets:
+        return REDACTED if text in secrets else text
+    hits = [s for s in secrets if len(s) >= _MIN_SUBSTRING and s in text]
+    if not hits:
+        return text
+    if "://" in text and " " not in text.strip():
+        return REDACTED  # a URL that contains a secret is the secret, whatever else it holds
+    for secret in sorted(hits, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: redact registered secrets from every value of the event."""
+    if not _secrets:
+        return event_dict
+    for key, value in list(event_dict.items()):
+        event_dict[key] = redact(value)
+    return event_dict
+
+
+def _shared() -> list[Processor]:
+    chain: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    # Tracebacks become plain text (no frame locals, which may hold secrets) before redaction,
+    # so a secret inside an exception message is caught too.
+    chain.append(structlog.processors.format_exc_info)
+    chain.append(redact_secrets)
+    return chain
+
+
+def configure_logging(
+    level: str = "info", fmt: LogFormat | str = "auto", stream: TextIO | None = None
+) -> None:
+    """Send structlog and standard logging to `stream` (stderr by default) at `level`.
+
+    `fmt`: `json` (one object a line), `console` (readable; colour only on a terminal), or
+    `auto` (console when `stream` is a terminal, else JSON).
+    """
+    out = stream if stream is not None else sys.stderr
+    numeric = logging.getLevelNamesMapping().get(level.upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r} (use debug, info, warning or error)")
+    tty = _isatty(out)
+    json = fmt == "json" or (fmt == "auto" and not tty)
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=tty)
+    )
+    shared = _shared()
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_newsmon", False)]:
+        root.removeHandler(old)
+    handler._newsmon = True  # type: ignore[attr-defined]  # marks the handler we may replace
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    # httpx logs every request line with its full URL at INFO; keep it for debugging only.
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
+    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def get_logger(**context: Any) -> Any:
+    """A structlog logger with `context` bound (for example `feed=...`)."""
+    return structlog.get_logger().bind(**context)

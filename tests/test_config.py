@@ -1,0 +1,237 @@
+"""Configuration: file discovery, env over file, located errors, destinations resolved lazily."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from monitor.config import Config, load_config, parse_size
+from monitor.config import loader as config_loader
+from monitor.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str, name: str = "newsmon.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_of(path: Path | None, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env=env or {})
+    return str(info.value)
+
+
+def test_defaults_without_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = load_config(env={})
+    assert config.path is None
+    assert config.database_url == "newsmon.db"
+    assert config.rules == "rules"
+    assert config.http_addr == "127.0.0.1:9464"
+    assert config.default_interval == timedelta(minutes=5)
+    assert config.max_body == 10 * 1024 * 1024
+    assert config.feed_lease > config.fetch_deadline
+    assert config.feeds == []
+    assert config.destinations == []
+
+
+def test_file_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "rules: from-cwd\n")
+    named = write(tmp_path, "rules: from-env-var\n", "other.yaml")
+    explicit = write(tmp_path, "rules: explicit\n", "explicit.yaml")
+    assert load_config(env={}).rules == "from-cwd"
+    assert load_config(env={"NEWSMON_CONFIG": str(named)}).rules == "from-env-var"
+    assert load_config(explicit, env={"NEWSMON_CONFIG": str(named)}).rules == "explicit"
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "database_url: file.db\nfetch_deadline: 20s\nmax_body: 1MiB\n")
+    env = {
+        "NEWSMON_DATABASE_URL": "postgresql://db/newsmon",
+        "newsmon_fetch_deadline": "45",  # variable names are case-insensitive
+        "NEWSMON_ALLOW_NETWORKS": "10.0.0.0/8, feeds.internal ,",
+        "NEWSMON_LOG_LEVEL": "DEBUG",
+    }
+    config = load_config(path, env=env)
+    assert config.database_url == "postgresql://db/newsmon"
+    assert config.fetch_deadline == timedelta(seconds=45)
+    assert config.max_body == 1024 * 1024  # from the file: the env did not set it
+    assert config.allow_networks == ["10.0.0.0/8", "feeds.internal"]
+    assert config.log_level == "debug"
+
+
+def test_nested_env_json_for_feeds(tmp_path: Path) -> None:
+    env = {"NEWSMON_FEEDS": '[{"url": "https://example.org/rss", "interval": "2m"}]'}
+    config = load_config(write(tmp_path, "feeds: []\n"), env=env)
+    assert [f.url for f in config.feeds] == ["https://example.org/rss"]
+    assert "not valid JSON" in error_of(None, {"NEWSMON_FEEDS": "[not json"})
+
+
+def test_config_is_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "jitter: 0.2\n"), env={})
+    with pytest.raises(ValueError, match="frozen"):
+        config.jitter = 0.5  # type: ignore[misc]
+
+
+def test_feed_specs_fill_interval_and_id(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "default_interval: 7m\n"
+        "feeds:\n"
+        "  - url: https://www.example.org/news/World.rss?x=1\n"
+        "    tags: a, b\n"
+        "  - id: two\n"
+        "    url: http://127.0.0.1:8080/feed\n"
+        "    interval: 2s\n"
+        "    backfill: 1d\n",
+    )
+    specs = load_config(path, env={}).feed_specs()
+    assert specs[0].id == "example-org-news-world-rss-x-1"
+    assert specs[0].interval_s == 420
+    assert specs[0].tags == ("a", "b")
+    assert (specs[1].id, specs[1].interval_s, specs[1].backfill_s) == ("two", 2.0, 86400.0)
+
+
+def test_error_names_file_line_column_and_key(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - url: https://a.example/rss\n"
+        "  - url: https://b.example/rss\n"
+        "    interval: 5 minutes\n",
+    )
+    message = error_of(path)
+    first = message.splitlines()[0]
+    assert first == (
+        f"{path}:4:15: feeds[1].interval: not a duration: '5 minutes'"
+        " (use 90s, 5m, 2h, 7d or seconds)"
+    )
+    assert "    interval: 5 minutes" in message
+
+
+def test_all_errors_at_once_with_did_you_mean(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "fetch_deadlin: 3s\n"
+        "max_body: lots\n"
+        "log_format: xml\n"
+        "feeds:\n"
+        "  - url: file:///etc/passwd\n"
+        "    nmae: x\n",
+    )
+    lines = [line for line in error_of(path).splitlines() if line.startswith(str(path))]
+    assert len(lines) == 5
+    assert lines[0].startswith(f"{path}:1:1: fetch_deadlin: unknown key 'fetch_deadlin';")
+    assert "did you mean 'fetch_deadline'?" in lines[0]
+    assert any(":2:11: max_body: not a size: 'lots'" in line for line in lines)
+    assert any(":3:13: log_format:" in line and "'xml'" in line for line in lines)
+    assert any(":5:10: feeds[0].url: not an http(s) URL" in line for line in lines)
+    nmae = ":6:5: feeds[0].nmae: unknown key 'nmae'; did you mean 'name'?"
+    assert any(nmae in line for line in lines)
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - url: [unclosed\nrules: x\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:3:")
+    assert "invalid YAML" in message
+
+
+def test_repeated_key_and_non_mapping(tmp_path: Path) -> None:
+    assert "rules: key given twice" in error_of(write(tmp_path, "rules: a\nrules: b\n"))
+    assert "must be a mapping" in error_of(write(tmp_path, "- a\n- b\n", "list.yaml"))
+
+
+def test_missing_config_file_is_one_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path / "nope.yaml")
+    assert message == f"config file not found: {tmp_path / 'nope.yaml'}"
+
+
+def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
+    message = error_of(None, {"NEWSMON_FETCH_DEADLINE": "soon", "NEWSMON_CONCURRENCY": "many"})
+    assert "NEWSMON_FETCH_DEADLINE: not a duration: 'soon'" in message
+    assert "NEWSMON_CONCURRENCY: " in message
+
+
+def test_entry_checks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - url: https://c.example/rss\n"
+        "    interval: 0.5\n"
+        "destinations:\n"
+        "  - {name: d, type: teams, url_env: Y}\n"
+        "  - {name: e, type: slack, url_env: Z, secret_env: S}\n"
+        "  - {name: f, type: webhook}\n",
+    )
+    message = error_of(path)
+    assert "feeds[0].interval: a feed interval must be at least 1s" in message
+    assert "destinations[0].type: Input should be 'webhook' or 'slack', got 'teams'" in message
+    assert "destinations[1].secret_env: Slack incoming webhooks are not signed" in message
+    assert "destinations[2]: give exactly one of url, url_env, url_file" in message
+
+
+def test_cross_checks(tmp_path: Path) -> None:
+    # Checks across entries run once every entry is valid on its own.
+    path = write(
+        tmp_path,
+        "fetch_deadline: 3m\n"
+        "feeds:\n"
+        "  - url: https://a.example/rss\n"
+        "    id: same\n"
+        "  - url: https://b.example/rss\n"
+        "    id: same\n"
+        "destinations:\n"
+        "  - {name: d, type: webhook, url_env: X}\n"
+        "  - {name: d, type: slack, url_env: Y}\n",
+    )
+    lines = error_of(path).splitlines()
+    assert lines[0] == f"{path}:1:17: fetch_deadline: must be shorter than feed_lease (2m)"
+    assert f"{path}:6:9: feeds[1].id: duplicate feed id 'same' (also feeds[0]);" in "\n".join(lines)
+    assert f"{path}:9:12: destinations[1].name: duplicate destination name 'd'" in "\n".join(lines)
+
+
+def test_duplicate_derived_ids_are_refused(tmp_path: Path) -> None:
+    text = "feeds:\n  - url: https://a.example/rss\n  - url: https://a.example/rss\n"
+    assert "duplicate feed id 'a-example-rss'" in error_of(write(tmp_path, text))
+
+
+def test_short_interval_warns_once_for_remote_hosts(tmp_path: Path) -> None:
+    config_loader._warned.clear()
+    path = write(
+        tmp_path,
+        "feeds:\n"
+        "  - {id: remote, url: 'https://news.example/rss', interval: 10s}\n"
+        "  - {id: local, url: 'http://127.0.0.1:9/rss', interval: 1s}\n",
+    )
+    with capture_logs() as logs:
+        load_config(path, env={})
+        load_config(path, env={})
+    warnings = [e for e in logs if e["event"] == "feed_interval_short"]
+    assert [(w["feed"], w["log_level"]) for w in warnings] == [("remote", "warning")]
+
+
+def test_sizes() -> None:
+    assert parse_size("10MiB") == 10 * 1024 * 1024
+    assert parse_size("512KB") == 512_000
+    assert parse_size(2048) == 2048
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("10 parsecs")
+
+
+def test_config_model_has_one_env_var_per_setting() -> None:
+    # The convention: NEWSMON_ + the file key in upper case, nothing else.
+    assert Config.model_config["env_prefix"] == "NEWSMON_"
+    assert Config.model_config["env_nested_delimiter"] == "__"
+
+
+def test_lease_error_from_env_names_the_variable() -> None:
+    message = error_of(None, {"NEWSMON_FEED_LEASE": "10s"})
+    assert message == "NEWSMON_FEED_LEASE: must be longer than fetch_deadline (30s)"

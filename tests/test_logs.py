@@ -1,0 +1,123 @@
+"""Logging: JSON lines off a terminal, console on one, ISO timestamps, secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from monitor import logs
+
+HOOK = "https://hooks.slack.com/services/T0000/B0000/XXXXsecretXXXX"
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> Iterator[None]:
+    logs.clear_secrets()
+    yield
+    logs.clear_secrets()
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_newsmon", False)]:
+        root.removeHandler(handler)
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_json_lines_when_not_a_terminal() -> None:
+    out = io.StringIO()
+    logs.configure_logging("info", "auto", stream=out)
+    structlog.get_logger().bind(feed="bbc").info("feed_polled", items=3)
+    structlog.get_logger().debug("hidden")
+    (event,) = json_lines(out)
+    assert event["event"] == "feed_polled"
+    assert (event["feed"], event["items"], event["level"]) == ("bbc", 3, "info")
+    assert str(event["timestamp"]).endswith("Z")
+    assert "T" in str(event["timestamp"])
+
+
+def test_console_on_a_terminal() -> None:
+    out = FakeTTY()
+    logs.configure_logging("debug", "auto", stream=out)
+    structlog.get_logger().debug("rules_loaded", version=4)
+    line = out.getvalue()
+    assert "rules_loaded" in line
+    assert "version" in line
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(line)
+
+
+def test_registered_secrets_are_redacted_in_captured_events() -> None:
+    logs.register_secrets([HOOK, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    with capture_logs(processors=[logs.redact_secrets]) as events:
+        structlog.get_logger().warning(
+            "delivery_failed",
+            url=HOOK,
+            secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            target=f"{HOOK}?retry=1",
+            error=f"POST {HOOK} timed out",
+            path="/services/T0000/B0000/XXXXsecretXXXX",
+            nested={"urls": [HOOK]},
+            status=503,
+        )
+    (event,) = events
+    assert event["url"] == "[redacted]"
+    assert event["secret"] == "[redacted]"
+    assert event["target"] == "[redacted]"
+    assert event["error"] == "POST [redacted] timed out"
+    assert event["path"] == "[redacted]"
+    assert event["nested"] == {"urls": ["[redacted]"]}
+    assert event["status"] == 503
+
+
+def test_redaction_in_a_real_json_render_and_stdlib_logs() -> None:
+    out = io.StringIO()
+    logs.configure_logging("info", "json", stream=out)
+    logs.register_secret(HOOK)
+    structlog.get_logger().info("posting", url=HOOK)
+    logging.getLogger("some.library").warning("HTTP Request: POST %s", HOOK)
+    try:
+        raise RuntimeError(f"cannot reach {HOOK}")
+    except RuntimeError:
+        structlog.get_logger().exception("delivery_crashed")
+    text = out.getvalue()
+    assert "XXXXsecretXXXX" not in text
+    events = json_lines(out)
+    assert [e["event"] for e in events] == [
+        "posting",
+        "HTTP Request: POST [redacted]",
+        "delivery_crashed",
+    ]
+    assert events[1]["logger"] == "some.library"
+    assert "RuntimeError" in str(events[2]["exception"])
+
+
+def test_short_or_unregistered_values_are_left_alone() -> None:
+    logs.register_secrets(["abc", ""])
+    assert logs.redact("abc") == "[redacted]"  # equal to a secret: always
+    assert logs.redact("abcdef") == "abcdef"  # too short to hunt as a substring
+    assert logs.redact({"k": ("x", 1)}) == {"k": ("x", 1)}
+
+
+def test_httpx_request_lines_are_quiet_at_info() -> None:
+    out = io.StringIO()
+    logs.configure_logging("info", "json", stream=out)
+    logging.getLogger("httpx").info("HTTP Request: GET https://example.org")
+    assert out.getvalue() == ""
+
+
+def test_unknown_level_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown log level 'loud'"):
+        logs.configure_logging("loud", stream=io.StringIO())
