@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
@@ -18,6 +18,9 @@ from monitor.clock import Clock
 from monitor.delivery import ratelimit
 from monitor.delivery.signing import decode_secret
 from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.config.destinations import ResolvedDestination
 
 DestinationType = Literal["webhook", "slack"]
 TYPES: tuple[DestinationType, ...] = ("webhook", "slack")
@@ -70,6 +73,22 @@ class Destination:
             secrets=tuple(s if isinstance(s, SecretStr) else SecretStr(s) for s in secrets),
             rate=rate,
             burst=burst,
+        )
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedDestination) -> Destination:
+        """From the config's resolved destination (`Config.resolve_destinations()`).
+
+        The config leaves a webhook's rate unset (None); the deliverer still applies its default
+        webhook bucket, so a flood of alerts cannot hammer a receiver.
+        """
+        return cls(
+            name=resolved.name,
+            type=resolved.type,
+            url=resolved.url,
+            secrets=resolved.secrets,
+            rate=resolved.rate,
+            burst=float(resolved.burst) if resolved.rate is not None else None,
         )
 
     def signing_secrets(self) -> list[str]:
