@@ -11,8 +11,8 @@ One `run_once`:
             classify the reply:
                 delivered -> store.mark_delivered
                 retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
-                             or store.dead_letter after the last slot; stop this destination for
-                             this run and release the rest of its rows (it is failing)
+                             or store.dead_letter after the last slot; pause this destination
+                             (Retry-After, else min(delay, 60 s)) and release the rest of its rows
                 dead      -> store.dead_letter
                 disable   -> store.dead_letter + store.disable_destination, and a loud
                              `destination_disabled` error in the log
@@ -179,6 +179,7 @@ class Deliverer:
                 return  # disable_destination dead-lettered the rest of its queue
             if outcome is Outcome.RETRY:
                 self._release(rows[index + 1 :], stats)
+                stats.wait(bucket.time_until_available())
                 return
 
     def _release(self, rows: list[OutboxRow], stats: DeliveryStats) -> None:
@@ -204,10 +205,15 @@ class Deliverer:
             stats.delivered += 1
             log.info("alert_delivered", **fields)
         elif verdict.outcome is Outcome.RETRY:
-            if attempt.status == 429:  # slow the whole destination down, not just this row
-                bucket = self.bucket(dest)
-                bucket.pause(attempt.retry_after or max(1.0, 1.0 / bucket.rate))
             delay = retry_delay(row.attempts + 1, self.rng)
+            # A failing destination is paused as a whole (a circuit breaker), so its other alerts
+            # are not tried one after another against it: for Retry-After if given, else for
+            # this alert's delay up to a minute (a 429 without Retry-After: one token's time).
+            bucket = self.bucket(dest)
+            pause = attempt.retry_after
+            if pause is None:
+                pause = 1.0 / bucket.rate if attempt.status == 429 else min(delay or 60.0, 60.0)
+            bucket.pause(pause)
             if delay is None:
                 reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
                 self.store.dead_letter(row.id, self.owner, now, reason)
