@@ -235,3 +235,33 @@ def test_config_model_has_one_env_var_per_setting() -> None:
 def test_lease_error_from_env_names_the_variable() -> None:
     message = error_of(None, {"NEWSMON_FEED_LEASE": "10s"})
     assert message == "NEWSMON_FEED_LEASE: must be longer than fetch_deadline (30s)"
+
+
+def test_empty_env_var_counts_as_unset(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "rules: my-rules\n"), env={"NEWSMON_RULES": ""})
+    assert config.rules == "my-rules"
+
+
+def test_allow_networks_and_http_addr_are_checked(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, "allow_networks: [10.0.0.0/8, '::1', feeds.internal]\nhttp_addr: ''\n"),
+        env={"NEWSMON_HTTP_ADDR": "[::]:9464"},
+    )
+    assert config.allow_networks == ["10.0.0.0/8", "::1", "feeds.internal"]
+    assert config.http_addr == "[::]:9464"
+    message = error_of(None, {"NEWSMON_ALLOW_NETWORKS": "10.0.0.0/33", "NEWSMON_HTTP_ADDR": "9464"})
+    assert "NEWSMON_ALLOW_NETWORKS: not a CIDR, address or host name: '10.0.0.0/33'" in message
+    assert "NEWSMON_HTTP_ADDR: not host:port: '9464'" in message
+
+
+def test_empty_sections_mean_none(tmp_path: Path) -> None:
+    text = "feeds:\n  # - url: https://a.example/rss\ndestinations:\nallow_networks:\n"
+    config = load_config(write(tmp_path, text), env={})
+    assert config.feeds == []
+    assert config.destinations == []
+    assert config.allow_networks == []
+
+
+def test_missing_file_named_by_env_says_so(tmp_path: Path) -> None:
+    message = error_of(None, {"NEWSMON_CONFIG": str(tmp_path / "gone.yaml")})
+    assert message == f"config file not found: {tmp_path / 'gone.yaml'} (named by NEWSMON_CONFIG)"

@@ -114,3 +114,18 @@ def test_bad_inline_secret_error_does_not_echo_it(tmp_path: Path) -> None:
         load_config(path, env={})
     assert "hunter2pw" not in str(info.value).split("\n")[0]
     assert "destinations[0].url: the destination URL must start with https://" in str(info.value)
+
+
+def test_error_in_a_destination_does_not_quote_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "destinations:\n  - name: hook\n    type: webhook\n    url_env: X\n"
+        "    secert: whsec_s3cr3tvalue\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert message == (
+        f"{path}:5:5: destinations[0].secert: unknown key 'secert'; did you mean 'secret'?"
+    )
+    assert "s3cr3t" not in message

@@ -37,6 +37,12 @@ REFUSED = [
     ("fd00:ec2::254", "metadata"),
     ("ff02::1", "multicast"),
     ("2001:db8::1", "not a public"),  # documentation
+    ("3fff::1", "documentation"),
+    ("100::1", "outside IPv6 global unicast"),  # discard-only
+    ("5f00::1", "outside IPv6 global unicast"),  # SRv6 SIDs
+    ("::1:7f00:1", "outside IPv6 global unicast"),  # ::/8, reserved
+    ("::ffff:0:7f00:1", "loopback"),  # SIIT IPv4-translated
+    ("::ffff:0:a9fe:a9fe", "metadata"),
     # IPv6 forms that carry an IPv4 address: the IPv4 inside is judged.
     ("::ffff:127.0.0.1", "loopback"),
     ("::ffff:169.254.169.254", "metadata"),

@@ -164,6 +164,16 @@ def test_second_enqueue_of_a_story_or_id_is_a_no_op(store: Any) -> None:
     assert store.seen_keys("f2", ["k1"]) == {"k1"}  # seen keys are per feed
 
 
+def test_duplicates_inside_one_poll_are_ignored(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    items = [seen("k1", "s1"), seen("k1", "s1"), seen("k2", "s1")]
+    twice = [alert("a1", "hook", "s1"), alert("a2", "hook", "s1"), alert("a1", "slack", "s2")]
+    assert store.commit_poll("f1", "w1", T0, ok_update(T0), items, twice) == 1
+    assert [a.id for a in store.list_alerts()] == ["a1"]
+    assert store.seen_keys("f1", ["k1", "k2"]) == {"k1", "k2"}
+
+
 def test_commit_poll_with_unserialisable_document_writes_nothing(store: Any) -> None:
     store.sync_feeds([spec("f1")], T0)
     claim_one(store)
@@ -393,3 +403,36 @@ def test_prune_deletes_old_seen_keys_and_finished_alerts_only(store: Any) -> Non
     assert [a.id for a in store.list_alerts()] == ["waiting"]
     assert store.list_story_sources("s1") == []
     assert store.prune(later, timedelta(days=90)) == 0
+
+
+def test_concurrent_polls_of_one_story_enqueue_one_alert(make_store: StoreFactory) -> None:
+    """Two workers poll two feeds carrying the same stories at once: one alert per story."""
+    first = make_store()
+    first.sync_feeds([spec("fa"), spec("fb")], T0)
+    workers = {"fa": make_store(), "fb": make_store()}
+    for feed_id, worker in workers.items():
+        assert [f.id for f in worker.claim_due_feeds(T0, 1, LEASE, feed_id)] == [feed_id]
+    stories = [f"s{i:02}" for i in range(40)]
+    counts: dict[str, int] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def poll(feed_id: str) -> None:
+        try:
+            start.wait()
+            items = [seen(f"{feed_id}-{s}", s) for s in stories]
+            alerts = [alert(f"{feed_id}-{s}", "hook", s, feed_id) for s in stories]
+            counts[feed_id] = workers[feed_id].commit_poll(
+                feed_id, feed_id, T0, ok_update(T0), items, alerts
+            )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=poll, args=(f,)) for f in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(counts.values()) == len(stories)
+    assert len(first.list_alerts(limit=1000)) == len(stories)

@@ -13,6 +13,7 @@ import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,8 @@ class _MappingEnvSource(EnvSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
-        self.env_vars = {key.lower(): value for key, value in env.items()}
+        # An empty variable counts as unset, as shells and compose files write it.
+        self.env_vars = {key.lower(): value for key, value in env.items() if value != ""}
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -101,7 +103,12 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     """Read the configuration; raise ConfigError with every problem, each at its file:line:col."""
     env = dict(os.environ if env is None else env)
     file = find_config_path(path, env)
-    doc = read_yaml(file) if file is not None else YamlDocument("<defaults>", {})
+    try:
+        doc = read_yaml(file) if file is not None else YamlDocument("<defaults>", {})
+    except ConfigError as exc:
+        if not path and file is not None and env.get(CONFIG_ENV):
+            raise ConfigError(f"{exc} (named by {CONFIG_ENV})") from None
+        raise
     token = _SOURCES.set((env, doc.data))
     try:
         config: Config = _LoadedConfig()
@@ -121,8 +128,10 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
 def _env_fields(env: Mapping[str, str]) -> dict[str, str]:
     """Field name -> the environment variable that set it."""
     found: dict[str, str] = {}
-    for key in env:
+    for key, value in env.items():
         upper = key.upper()
+        if value == "":
+            continue
         if not upper.startswith(ENV_PREFIX):
             continue
         name = upper[len(ENV_PREFIX) :].split("__", 1)[0].lower()
@@ -159,6 +168,9 @@ def _render_one(
         return last, f"{var}: {detail}"
     location = doc.locate(where, key=kind == "extra_forbidden")
     text = f"{render_path(where)}: {message}" if where else message
+    if location is not None and where[:1] == ("destinations",):
+        # A destination's line may hold a URL or secret: point at it, do not quote it.
+        location = replace(location, line_text="")
     if location is None:
         return last, f"{doc.file}: {text}"
     return (location.line, location.column), str(ConfigError(text, location))

@@ -7,6 +7,8 @@ case (`__` for nesting); `monitor.config.loader` feeds the sources in, the envir
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -22,6 +24,7 @@ from monitor.durations import format_duration
 from monitor.model import FeedSpec
 
 ENV_PREFIX = "NEWSMON_"
+_HOSTNAME = re.compile(r"^(?![-.])[A-Za-z0-9_.-]{1,253}$")
 
 
 def _setting(default: Any, kind: str, doc: str, **kw: Any) -> Any:
@@ -124,6 +127,12 @@ class Config(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         return to_duration(value)
 
+    @field_validator("feeds", "destinations", mode="before")
+    @classmethod
+    def _empty_list(cls, value: Any) -> Any:
+        # `feeds:` with every entry commented out is YAML null; it means "none".
+        return [] if value is None else value
+
     @field_validator("max_body", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
@@ -133,6 +142,31 @@ class Config(BaseSettings):
     @classmethod
     def _networks(cls, value: Any) -> Any:
         return split_list(value)
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks_valid(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                if not _HOSTNAME.match(entry):
+                    raise ValueError(
+                        f"not a CIDR, address or host name: {entry!r}"
+                        " (for example 10.0.0.0/8, ::1, feeds.internal)"
+                    ) from None
+        return value
+
+    @field_validator("http_addr")
+    @classmethod
+    def _http_addr(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value  # the HTTP listener is off
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"not host:port: {value!r} (for example 127.0.0.1:9464, [::]:9464)")
+        return value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

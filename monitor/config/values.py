@@ -61,6 +61,8 @@ def to_duration(value: Any) -> timedelta:
 
 def split_list(value: Any, sep: str = ",") -> Any:
     """A comma- (or space-) separated string becomes a list; a list is left for pydantic."""
+    if value is None:
+        return []
     if isinstance(value, str):
         parts = value.split(sep) if sep.strip() else value.split()
         return [part.strip() for part in parts if part.strip()]

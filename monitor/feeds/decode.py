@@ -117,7 +117,12 @@ class BrotliDecoder:
             yield out
 
     def finish(self) -> Iterator[bytes]:
-        return iter(())
+        # Input brotli took but did not turn into output yet (it stops at the output limit).
+        while not self._d.is_finished():
+            out = self._process(b"")
+            if not out:
+                return  # truncated: give what it had, as for gzip
+            yield out
 
 
 def make_decoder(content_encoding: str | None) -> Decoder:

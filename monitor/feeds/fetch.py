@@ -5,7 +5,7 @@
         GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound
         3xx with Location -> next hop (the guard checks it at connect time), at most max_redirects
         304 -> FetchResult(status=304, body=None)
-        other non-2xx -> HTTPStatusError (kind http_status, with retry_after)
+        other non-2xx -> FeedStatusError (kind http_status, with retry_after)
         2xx -> raw bytes decoded by us, decoded size capped at max_bytes -> FetchResult
 
 Every failure is a `FeedError` with a kind: timeout, too_large, too_many_redirects,
@@ -41,8 +41,9 @@ class FetchResult:
     """The outcome of a fetch that got an answer worth acting on (2xx or 304).
 
     On a 304, `etag` / `last_modified` are the server's new ones when it sent any, else the ones
-    that were sent. `permanent_url` is set when every hop to the final URL was 301/308: the stored
-    feed URL should move there.
+    that were sent; on a 2xx they are exactly what the server sent (None: drop the old ones).
+    `permanent_url` is set when every hop to the final URL was 301/308: the stored feed URL
+    should move there. `elapsed` is seconds from the first request to the end of the body.
     """
 
     status: int
@@ -57,7 +58,7 @@ class FetchResult:
     elapsed: float = 0.0
 
 
-class HTTPStatusError(FeedError):
+class FeedStatusError(FeedError):
     """A non-2xx, non-304 answer. `retry_after` is in seconds when the server gave one."""
 
     def __init__(
@@ -161,9 +162,9 @@ async def _fetch(
     current = httpx.URL(url)
     seen = {str(current)}
     permanent = True
+    if current.scheme not in ("http", "https"):
+        raise FeedError("connect", f"{url}: not an http(s) URL")
     for _hop in range(max_redirects + 1):
-        if current.scheme not in ("http", "https"):
-            raise FeedError("http_status", f"{url}: redirected to a non-HTTP URL {current}")
         request = client.build_request("GET", current, headers=headers)
         response = await client.send(request, stream=True)
         try:
@@ -171,12 +172,14 @@ async def _fetch(
             if status in _REDIRECTS and "location" in response.headers:
                 permanent = permanent and status in _PERMANENT
                 current = current.join(response.headers["location"])
+                if current.scheme not in ("http", "https"):
+                    raise FeedError("http_status", f"{url}: redirected to a non-HTTP URL {current}")
                 if str(current) in seen:
                     raise FeedError("too_many_redirects", f"{url}: redirect loop at {current}")
                 seen.add(str(current))
                 continue
             if status != 304 and not 200 <= status < 300:
-                raise HTTPStatusError(
+                raise FeedStatusError(
                     status,
                     f"{current}: HTTP {status} {response.reason_phrase}".rstrip(),
                     retry_after=parse_retry_after(
@@ -186,14 +189,16 @@ async def _fetch(
                 )
             body = None if status == 304 else await _read_body(response, max_bytes, max_reply_bytes)
             moved = permanent and str(current) != str(httpx.URL(url))
+            # A 304 confirms the validators we sent; a 200 without them has none any more.
+            kept = headers if status == 304 else {}
             return FetchResult(
                 status=status,
                 body=body,
                 url=str(current),
                 permanent_url=str(current) if moved else None,
-                etag=response.headers.get("etag") or (headers.get("If-None-Match")),
+                etag=response.headers.get("etag") or kept.get("If-None-Match"),
                 last_modified=response.headers.get("last-modified")
-                or headers.get("If-Modified-Since"),
+                or kept.get("If-Modified-Since"),
                 cache_max_age=parse_max_age(response.headers.get("cache-control")),
                 retry_after=parse_retry_after(
                     response.headers.get("retry-after"), _server_now(response)

@@ -52,9 +52,12 @@ _V6_REFUSED: tuple[tuple[IPNetwork, str], ...] = (
     # RFC 8215 local-use NAT64: where the IPv4 sits depends on a local prefix length, and the
     # prefix is local by definition, so it is refused whole (Python 3.11 calls it global).
     (_V6("64:ff9b:1::/48"), "local-use NAT64 (64:ff9b:1::/48)"),
+    (_V6("3fff::/20"), "documentation"),  # RFC 9637; newer than Python 3.11's tables
 )
 _NAT64 = _V6("64:ff9b::/96")
 _V4_COMPAT = _V6("::/96")
+_V4_TRANSLATED = _V6("::ffff:0:0:0/96")  # SIIT (RFC 2765), not the same as IPv4-mapped
+_GLOBAL_UNICAST = _V6("2000::/3")  # all IPv6 unicast space IANA allocates; the rest is refused
 
 # A DNS label: letters, digits, hyphen, underscore (seen in real names); 1-63 characters.
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -64,7 +67,7 @@ def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
     """The IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo)."""
     if ip.ipv4_mapped is not None:
         return [ip.ipv4_mapped]
-    if ip in _NAT64 or (ip in _V4_COMPAT and int(ip) > 1):
+    if ip in _NAT64 or ip in _V4_TRANSLATED or (ip in _V4_COMPAT and int(ip) > 1):
         return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
     if ip.sixtofour is not None:
         return [ip.sixtofour]
@@ -167,6 +170,8 @@ class AddressGuard:
         for network, reason in _V6_REFUSED:
             if addr in network:
                 return reason
+        if addr not in _GLOBAL_UNICAST:
+            return "outside IPv6 global unicast (2000::/3)"
         return None if addr.is_global else "not a public address"
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> list[str]:

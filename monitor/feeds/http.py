@@ -121,12 +121,18 @@ def make_transport(
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connection pool connects only through `GuardedBackend`."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
-    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False, limits=limits)
+    # One SSL context for both pools: building one loads the CA bundle (tens of ms).
+    context = (
+        verify
+        if isinstance(verify, ssl.SSLContext)
+        else httpx.create_ssl_context(verify=verify, trust_env=False)
+    )
+    transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
     # httpx 0.28 has no public way to pass a network backend, so the pool it built is replaced
     # by an identical one that has ours (private attribute `_pool`; pinned by
     # tests/test_guard_http.py::test_transport_pool_uses_guarded_backend).
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+        ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
