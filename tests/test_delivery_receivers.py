@@ -234,3 +234,61 @@ def test_a_closed_port_is_retried(store: SQLiteStore) -> None:
     assert row is not None
     assert row.status == "pending"
     assert row.last_error == "ConnectError"
+
+
+def test_from_config_signs_and_goes_through_the_guard(store: SQLiteStore, tmp_path: Path) -> None:
+    from monitor.config import load_config
+    from monitor.delivery.deliverer import Deliverer
+
+    config_file = tmp_path / "newsmon.yaml"
+    config_file.write_text(
+        "allow_networks: [127.0.0.1/32]\n"
+        "delivery_deadline: 5s\n"
+        "delivery_lease: 1m\n"
+        "destinations:\n"
+        "  - {name: ops, type: webhook, url_env: HOOK_URL, secret_env: HOOK_SECRET}\n",
+        encoding="utf-8",
+    )
+    clock = FakeClock(T0)
+    with Receiver() as rx:
+        env = {"HOOK_URL": rx.url, "HOOK_SECRET": SECRET}
+        config = load_config(config_file, env=env)
+        d = Deliverer.from_config(config, store, clock=clock, owner="w1")
+        assert d.deadline == 5.0
+        assert d.lease == timedelta(minutes=1)
+        [aid] = enqueue(store, T0, "ops", ["s1"])
+        asyncio.run(d.run_once())
+        # Without the allow-list entry the guard refuses the loopback receiver.
+        closed_file = tmp_path / "closed.yaml"
+        closed_file.write_text(config_file.read_text().split("\n", 1)[1], encoding="utf-8")
+        closed = load_config(closed_file, env=env)
+        [other] = enqueue(store, T0, "ops", ["s2"])
+        asyncio.run(Deliverer.from_config(closed, store, clock=clock, owner="w2").run_once())
+    assert len(rx.requests) == 1
+    assert verify(SECRET, rx.requests[0].headers, rx.requests[0].body)
+    assert store.get_alert(aid).status == "delivered"  # type: ignore[union-attr]
+    refused = store.get_alert(other)
+    assert refused is not None
+    assert refused.status == "dead"
+    assert "blocked address" in (refused.last_error or "")
+
+
+def test_a_document_that_cannot_be_rendered_is_dead_and_others_go(store: SQLiteStore) -> None:
+    from monitor.model import FeedSpec, FeedUpdate, NewAlert
+
+    clock = FakeClock(T0)
+    with Receiver() as rx:
+        store.sync_feeds([FeedSpec(id="f1", url="https://example.com/feed.xml")], T0)
+        store.claim_due_feeds(T0, 1, timedelta(minutes=1), "poller")
+        broken = NewAlert("msg_broken", "team", "sx", "f1", "ix", {"id": "msg_broken"}, T0)
+        update = FeedUpdate(status="ok", next_poll_at=T0, fetched_at=T0)
+        store.commit_poll("f1", "poller", T0, update, [], [broken])
+        [good] = enqueue(store, T0, "team", ["s1"])
+        dest = Destination.create("team", "slack", rx.url)
+        asyncio.run(deliverer(store, {"team": dest}, clock).run_once())
+    row = store.get_alert("msg_broken")
+    assert row is not None
+    assert row.status == "dead"
+    assert row.last_error == "cannot render the alert (KeyError)"
+    assert store.get_alert(good).status == "delivered"  # type: ignore[union-attr]
+    assert len(rx.requests) == 1

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import structlog
@@ -52,6 +53,9 @@ MAX_REPLY_BYTES = 64 * 1024
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 50
+
+if TYPE_CHECKING:
+    from monitor.config import Config
 
 ClientFactory = Callable[[], httpx.AsyncClient]
 log = structlog.get_logger("monitor.delivery")
@@ -137,6 +141,44 @@ class Deliverer:
             self._loop = loop
         return self._client
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        owner: str,
+        rng: random.Random | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> Deliverer:
+        """The deliverer a config describes: its destinations (URLs and secrets read now; a
+        missing one raises ConfigError), deadline, lease and batch, and a client that goes
+        through the address guard (`allow_networks`)."""
+        from monitor.feeds.guard import AddressGuard
+        from monitor.feeds.http import make_client
+
+        destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
+        deadline = config.delivery_deadline.total_seconds()
+        if client_factory is None:
+            guard = AddressGuard(allow=config.allow_networks)
+            connect = min(config.connect_timeout.total_seconds(), deadline)
+
+            def client_factory() -> httpx.AsyncClient:
+                return make_client(guard, connect_timeout=connect, read_timeout=deadline)
+
+        return cls(
+            store=store,
+            destinations=destinations,
+            client_factory=client_factory,
+            clock=clock,
+            rng=rng or random.Random(),
+            owner=owner,
+            deadline=deadline,
+            lease=config.delivery_lease,
+            batch=config.delivery_batch,
+        )
+
     def bucket(self, destination: Destination) -> TokenBucket:
         if destination.name not in self._buckets:
             self._buckets[destination.name] = destination.bucket(self.clock)
@@ -151,7 +193,17 @@ class Deliverer:
         if not active:
             return stats
         client = self._client_for_this_loop()
-        await asyncio.gather(*(self._run_destination(client, d, now, stats) for d in active))
+        results = await asyncio.gather(
+            *(self._run_destination(client, d, now, stats) for d in active), return_exceptions=True
+        )
+        # Every destination has finished its run; a failure of one (the store went away) is
+        # raised only now, so it cannot cut another's deliveries short.
+        for dest, result in zip(active, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("delivery_run_failed", destination=dest.name, error=type(result).__name__)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return stats
 
     async def _run_destination(
@@ -247,7 +299,12 @@ class Deliverer:
     ) -> Attempt:
         """One POST of `row` to `dest`, classified. Never raises for network trouble."""
         timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
-        request = webhook.prepare(dest, row.document, row.id, timestamp)
+        try:
+            request = webhook.prepare(dest, row.document, row.id, timestamp)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A document this version cannot render (hand-edited, or from a future version):
+            # retrying cannot help, and it must not stop the other alerts.
+            return Attempt(Verdict(Outcome.DEAD, f"cannot render the alert ({type(exc).__name__})"))
         status: int | None = None
         retry_after: float | None = None
         body = bytearray()
