@@ -24,6 +24,7 @@ from monitor.model import (
     NewAlert,
     Rule,
 )
+from monitor.store.base import Store
 from monitor.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -59,9 +60,7 @@ def document(destination: str, story: str, title: str | None = None) -> dict[str
     )
 
 
-def enqueue(
-    store: SQLiteStore, now: datetime, destination: str, stories: Sequence[str]
-) -> list[str]:
+def enqueue(store: Store, now: datetime, destination: str, stories: Sequence[str]) -> list[str]:
     """Put one alert per story for `destination` in the outbox (through commit_poll)."""
     store.sync_feeds([FeedSpec(id="f1", url="https://example.com/feed.xml")], now)
     claimed = store.claim_due_feeds(now, 1, timedelta(minutes=1), "poller")
@@ -90,7 +89,7 @@ def plain_client() -> httpx.AsyncClient:
 
 
 def deliverer(
-    store: SQLiteStore,
+    store: Store,
     destinations: Mapping[str, Destination],
     clock: FakeClock,
     *,

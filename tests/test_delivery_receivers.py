@@ -16,23 +16,24 @@ from monitor.delivery.retry import SCHEDULE_S
 from monitor.delivery.signing import verify
 from monitor.feeds.guard import AddressGuard
 from monitor.feeds.http import make_client
-from monitor.store.sqlite import SQLiteStore
-from tests.delivery_support import SECRET, T0, deliverer, enqueue, open_sqlite
+from monitor.store.base import Store
+from tests.delivery_support import SECRET, T0, deliverer, enqueue
 from tests.receiver import Received, Receiver, Reply
+from tests.store_fixtures import StoreFactory
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SQLiteStore:
-    s = open_sqlite(tmp_path / "newsmon.db")
-    yield s  # type: ignore[misc]
-    s.close()
+def store(make_store: StoreFactory) -> Store:
+    """SQLite, and PostgreSQL too when NEWSMON_TEST_POSTGRES_URL is set (tests/store_fixtures)."""
+    s: Store = make_store()
+    return s
 
 
 def hook(name: str, url: str, **kw: object) -> Destination:
     return Destination.create(name, "webhook", url, [SECRET], **kw)  # type: ignore[arg-type]
 
 
-def test_503_for_two_hours_then_recovery(store: SQLiteStore) -> None:
+def test_503_for_two_hours_then_recovery(store: Store) -> None:
     clock = FakeClock(T0)
     recovery = T0 + timedelta(hours=2)
 
@@ -78,7 +79,7 @@ def test_503_for_two_hours_then_recovery(store: SQLiteStore) -> None:
 
 
 def test_100_slack_alerts_are_paced_at_about_one_a_second_without_429(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     """Driven by a fake clock shared with the receiver, so 100 s of pacing runs in about a second.
 
@@ -122,7 +123,7 @@ def test_100_slack_alerts_are_paced_at_about_one_a_second_without_429(
     assert 95 <= span <= 105  # 3 at once, then one a second
 
 
-def test_a_hanging_receiver_times_out_and_does_not_delay_another(store: SQLiteStore) -> None:
+def test_a_hanging_receiver_times_out_and_does_not_delay_another(store: Store) -> None:
     clock = FakeClock(T0)
     with Receiver([Reply(delay=60)]) as hang, Receiver() as ok:
         [slow] = enqueue(store, T0, "slow", ["s1"])
@@ -144,7 +145,7 @@ def test_a_hanging_receiver_times_out_and_does_not_delay_another(store: SQLiteSt
     assert store.get_alert(fast).status == "delivered"  # type: ignore[union-attr]
 
 
-def test_a_trickling_receiver_is_cut_off_by_the_total_deadline(store: SQLiteStore) -> None:
+def test_a_trickling_receiver_is_cut_off_by_the_total_deadline(store: Store) -> None:
     clock = FakeClock(T0)
     # One byte every 0.2 s: each read succeeds, so only a total deadline can stop it.
     with Receiver([Reply(200, trickle=0.2)]) as rx:
@@ -161,9 +162,7 @@ def test_a_trickling_receiver_is_cut_off_by_the_total_deadline(store: SQLiteStor
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(200, "delivered"), (500, "pending")])
-def test_an_endless_body_is_not_read_to_its_end(
-    store: SQLiteStore, status: int, outcome: str
-) -> None:
+def test_an_endless_body_is_not_read_to_its_end(store: Store, status: int, outcome: str) -> None:
     clock = FakeClock(T0)
     with Receiver([Reply(status, endless=True)]) as rx:
         [aid] = enqueue(store, T0, "ops", ["s1"])
@@ -177,7 +176,7 @@ def test_an_endless_body_is_not_read_to_its_end(
     assert row.status == outcome
 
 
-def test_a_redirect_to_a_private_address_is_not_followed(store: SQLiteStore) -> None:
+def test_a_redirect_to_a_private_address_is_not_followed(store: Store) -> None:
     clock = FakeClock(T0)
     with Receiver() as inside:
         to_inside = Reply(302, headers={"Location": inside.url})
@@ -196,7 +195,7 @@ def test_a_redirect_to_a_private_address_is_not_followed(store: SQLiteStore) -> 
     assert inside.url not in row.last_error
 
 
-def test_the_address_guard_refuses_a_private_destination(store: SQLiteStore) -> None:
+def test_the_address_guard_refuses_a_private_destination(store: Store) -> None:
     clock = FakeClock(T0)
     with Receiver() as rx:
         [aid] = enqueue(store, T0, "ops", ["s1"])
@@ -211,7 +210,7 @@ def test_the_address_guard_refuses_a_private_destination(store: SQLiteStore) -> 
     assert "blocked address" in row.last_error
 
 
-def test_the_guarded_client_delivers_to_an_allowed_address(store: SQLiteStore) -> None:
+def test_the_guarded_client_delivers_to_an_allowed_address(store: Store) -> None:
     clock = FakeClock(T0)
     with Receiver() as rx:
         [aid] = enqueue(store, T0, "ops", ["s1"])
@@ -223,7 +222,7 @@ def test_the_guarded_client_delivers_to_an_allowed_address(store: SQLiteStore) -
     assert store.get_alert(aid).status == "delivered"  # type: ignore[union-attr]
 
 
-def test_a_closed_port_is_retried(store: SQLiteStore) -> None:
+def test_a_closed_port_is_retried(store: Store) -> None:
     clock = FakeClock(T0)
     rx = Receiver().start()
     url = rx.url
@@ -236,7 +235,7 @@ def test_a_closed_port_is_retried(store: SQLiteStore) -> None:
     assert row.last_error == "ConnectError"
 
 
-def test_from_config_signs_and_goes_through_the_guard(store: SQLiteStore, tmp_path: Path) -> None:
+def test_from_config_signs_and_goes_through_the_guard(store: Store, tmp_path: Path) -> None:
     from monitor.config import load_config
     from monitor.delivery.deliverer import Deliverer
 
@@ -273,7 +272,7 @@ def test_from_config_signs_and_goes_through_the_guard(store: SQLiteStore, tmp_pa
     assert "blocked address" in (refused.last_error or "")
 
 
-def test_a_document_that_cannot_be_rendered_is_dead_and_others_go(store: SQLiteStore) -> None:
+def test_a_document_that_cannot_be_rendered_is_dead_and_others_go(store: Store) -> None:
     from monitor.model import FeedSpec, FeedUpdate, NewAlert
 
     clock = FakeClock(T0)

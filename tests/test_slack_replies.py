@@ -6,9 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +20,9 @@ from monitor.delivery.deliverer import MAX_REPLY_BYTES, Deliverer
 from monitor.delivery.destinations import Destination
 from monitor.errors import ConfigError
 from monitor.model import OutboxRow
-from monitor.store.sqlite import SQLiteStore
-from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
+from monitor.store.base import Store
+from tests.delivery_support import T0, deliverer, enqueue
+from tests.store_fixtures import StoreFactory
 
 URL_SENTINEL = "SENTINELURLPATH0123"
 SLACK_URL = f"https://hooks.slack.com/services/T000/B000/{URL_SENTINEL}"
@@ -32,10 +32,10 @@ SECRET = "whsec_" + KEY_SENTINEL
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = open_sqlite(tmp_path / "newsmon.db")
-    yield s
-    s.close()
+def store(make_store: StoreFactory) -> Store:
+    """SQLite, and PostgreSQL too when NEWSMON_TEST_POSTGRES_URL is set (tests/store_fixtures)."""
+    s: Store = make_store()
+    return s
 
 
 def slack() -> Destination:
@@ -61,7 +61,7 @@ def run(d: Deliverer) -> Any:
     ],
 )
 def test_slack_replies(
-    store: SQLiteStore, status: int, body: str, row_status: str, disabled: bool
+    store: Store, status: int, body: str, row_status: str, disabled: bool
 ) -> None:
     clock = FakeClock(T0)
     first, second = enqueue(store, T0, "team", ["s1", "s2"])
@@ -93,7 +93,7 @@ def test_slack_replies(
         assert store.get_alert(second).attempts == 0  # type: ignore[union-attr]
 
 
-def test_a_disabled_destination_does_not_hold_up_another(store: SQLiteStore) -> None:
+def test_a_disabled_destination_does_not_hold_up_another(store: Store) -> None:
     clock = FakeClock(T0)
     enqueue(store, T0, "team", ["s1"])
     [other] = enqueue(store, T0, "ops", ["s1"])
@@ -110,7 +110,7 @@ def test_a_disabled_destination_does_not_hold_up_another(store: SQLiteStore) -> 
     assert store.get_alert(other).status == "delivered"  # type: ignore[union-attr]
 
 
-def test_429_retry_after_pauses_the_destination(store: SQLiteStore) -> None:
+def test_429_retry_after_pauses_the_destination(store: Store) -> None:
     clock = FakeClock(T0)
     first, _second = enqueue(store, T0, "team", ["s1", "s2"])
     d = deliverer(store, {"team": slack()}, clock)
@@ -138,7 +138,7 @@ def test_429_retry_after_pauses_the_destination(store: SQLiteStore) -> None:
     assert route.call_count == 3
 
 
-def test_retry_after_date_over_an_hour_is_capped(store: SQLiteStore) -> None:
+def test_retry_after_date_over_an_hour_is_capped(store: Store) -> None:
     clock = FakeClock(T0)
     [aid] = enqueue(store, T0, "ops", ["s1"])
     d = deliverer(store, {"ops": Destination.create("ops", "webhook", HOOK_URL)}, clock)
@@ -152,7 +152,7 @@ def test_retry_after_date_over_an_hour_is_capped(store: SQLiteStore) -> None:
     assert (row.next_attempt_at - T0).total_seconds() == pytest.approx(3600, abs=1)
 
 
-def test_after_the_last_slot_the_alert_is_dead(store: SQLiteStore) -> None:
+def test_after_the_last_slot_the_alert_is_dead(store: Store) -> None:
     clock = FakeClock(T0)
     [aid] = enqueue(store, T0, "ops", ["s1"])
     d = deliverer(store, {"ops": Destination.create("ops", "webhook", HOOK_URL)}, clock)
@@ -206,12 +206,12 @@ def test_reply_bodies_are_read_to_64_kb_at_most() -> None:
     assert MAX_REPLY_BYTES <= pulled <= MAX_REPLY_BYTES + 4096
 
 
-def test_the_lease_must_outlast_the_deadline(store: SQLiteStore) -> None:
+def test_the_lease_must_outlast_the_deadline(store: Store) -> None:
     with pytest.raises(ValueError, match="lease"):
         deliverer(store, {}, FakeClock(T0), deadline=30.0, lease=timedelta(seconds=30))
 
 
-def test_secrets_never_reach_logs_errors_or_reprs(store: SQLiteStore) -> None:
+def test_secrets_never_reach_logs_errors_or_reprs(store: Store) -> None:
     clock = FakeClock(T0)
     hook = Destination.create("ops", "webhook", HOOK_URL, [SECRET])
     dests = {"team": slack(), "ops": hook}
