@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from monitor.clock import FakeClock
+from monitor.clock import Clock
 from monitor.delivery.deliverer import Deliverer
 from monitor.delivery.destinations import Destination
 from monitor.delivery.document import alert_id, build_alert_document
@@ -91,7 +91,7 @@ def plain_client() -> httpx.AsyncClient:
 def deliverer(
     store: Store,
     destinations: Mapping[str, Destination],
-    clock: FakeClock,
+    clock: Clock,
     *,
     deadline: float = 2.0,
     lease: timedelta = timedelta(seconds=30),
