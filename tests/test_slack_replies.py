@@ -236,6 +236,9 @@ def test_secrets_never_reach_logs_errors_or_reprs(store: Store) -> None:
     with pytest.raises(ConfigError) as bad:
         Destination.create("bad", "webhook", f"ftp://x/{URL_SENTINEL}")
     texts.append(str(bad.value))
+    with pytest.raises(ConfigError) as bad_ipv6:
+        Destination.create("bad", "webhook", f"http://[{URL_SENTINEL}/x")
+    texts.append(str(bad_ipv6.value))
     with pytest.raises(ConfigError) as bad_secret:
         Destination.create("bad", "webhook", HOOK_URL, [f"whsec_{URL_SENTINEL}!"])
     texts.append(str(bad_secret.value))

@@ -39,8 +39,12 @@ class Destination:
         where = f"destination {self.name!r}"
         if self.type not in TYPES:
             raise ConfigError(f"{where}: type must be one of {', '.join(TYPES)}")
-        parts = urlsplit(self.url.get_secret_value())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(self.url.get_secret_value())
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. a broken IPv6 literal; the message is not passed on
+            usable = False
+        if not usable:
             raise ConfigError(f"{where}: url must be an http(s) URL (value not shown: a secret)")
         if self.secrets and self.type != "webhook":
             raise ConfigError(f"{where}: signing secrets are for webhooks only")
