@@ -60,6 +60,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     else:
         url = skip_without_postgres()
         import psycopg
+
         from monitor.store.postgres import PostgresStore
 
         schema = f"test_{uuid.uuid4().hex[:16]}"
@@ -93,7 +94,7 @@ def store(make_store: StoreFactory) -> Store:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
+def store_clock() -> FakeClock:
     return FakeClock(T0)
 
 

@@ -162,3 +162,14 @@ def test_tls_certificate_for_another_name_is_a_tls_error(
     with pytest.raises(FeedError) as info:
         run(go())
     assert info.value.kind == "tls"
+
+
+def test_client_stays_usable_after_a_refusal(server: LocalServer) -> None:
+    async def go() -> int:
+        async with make_client(LOCAL) as client:
+            with pytest.raises(BlockedAddressError):
+                await fetch(client, server.url("/feed", host="[::1]"), deadline=5)
+            return (await fetch(client, server.url("/feed"), deadline=5)).status
+
+    assert run(go()) == 200
+    assert server.connections == 1

@@ -251,11 +251,11 @@ def test_failed_poll_keeps_validators_and_does_not_finish_the_baseline(store: An
     assert f.last_success_at == later
 
 
-def test_known_stories_window_spans_feeds(store: Any, clock: FakeClock) -> None:
+def test_known_stories_window_spans_feeds(store: Any, store_clock: FakeClock) -> None:
     store.sync_feeds([spec("f1"), spec("f2")], T0)
     store.claim_due_feeds(T0, 10, LEASE, "w")
     store.commit_poll("f1", "w", T0, ok_update(T0), [seen("k1", "old-story")], [])
-    later = clock.advance(hours=3)
+    later = store_clock.advance(hours=3)
     store.commit_poll("f2", "w", later, ok_update(later), [seen("k2", "new-story")], [])
     keys = ["old-story", "new-story", "unknown"]
     assert store.known_stories(keys, T0) == {"old-story", "new-story"}
@@ -311,15 +311,15 @@ def test_delivery_outcomes_need_the_lease(store: Any) -> None:
     assert [a.id for a in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a2"]
 
 
-def test_schedule_retry_counts_attempts_and_delays(store: Any, clock: FakeClock) -> None:
+def test_schedule_retry_counts_attempts_and_delays(store: Any, store_clock: FakeClock) -> None:
     enqueue(store, alert("a1", "hook", "s1"))
     for attempt in range(1, 4):
-        now = clock.now()
+        now = store_clock.now()
         [row] = store.claim_due_alerts(now, 10, LEASE, "d")
         assert row.attempts == attempt - 1
         assert store.schedule_retry("a1", "d", now, now + timedelta(hours=2), "503") is True
         assert store.claim_due_alerts(now + timedelta(hours=1), 10, LEASE, "d") == []
-        clock.advance(hours=2)
+        store_clock.advance(hours=2)
     a1 = store.get_alert("a1")
     assert (a1.status, a1.attempts, a1.last_error) == ("pending", 3, "503")
     assert a1.next_attempt_at == T0 + timedelta(hours=6)
@@ -436,3 +436,33 @@ def test_concurrent_polls_of_one_story_enqueue_one_alert(make_store: StoreFactor
     assert not errors
     assert sum(counts.values()) == len(stories)
     assert len(first.list_alerts(limit=1000)) == len(stories)
+
+
+def test_concurrent_deliverers_never_share_an_alert(make_store: StoreFactory) -> None:
+    first = make_store()
+    enqueue(first, *[alert(f"a{i:03}", f"d{i % 3}", f"s{i}") for i in range(90)])
+    workers = [make_store() for _ in range(3)]
+    delivered: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(workers))
+
+    def work(index: int) -> None:
+        owner = f"w{index}"
+        try:
+            start.wait()
+            while batch := workers[index].claim_due_alerts(T0, 4, LEASE, owner):
+                for row in batch:
+                    assert workers[index].mark_delivered(row.id, owner, T0)
+                    delivered.setdefault(owner, []).append(row.id)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    every = [a for ids in delivered.values() for a in ids]
+    assert len(every) == len(set(every)) == 90
+    assert first.outbox_stats(T0) == (0, None)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from monitor.errors import StoreError
-from monitor.model import FeedUpdate
+from monitor.model import FeedSpec, FeedUpdate
 
 DISABLED_PREFIX = "destination disabled: "
 
@@ -75,3 +77,33 @@ def poll_values(
         baseline_done or update.baseline_done,
         True,
     )
+
+
+# What sync_feeds compares: (config_url, name, tags, interval_s, backfill_s, active) per feed id.
+SYNC_COLUMNS = "SELECT id, config_url, name, tags, interval_s, backfill_s, active FROM feeds"
+KnownFeed = tuple[str, str, list[str], float, float, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    inserts: list[FeedSpec]
+    updates: list[FeedSpec]
+    gone: list[str]
+
+
+def plan_sync(specs: Sequence[FeedSpec], known: Mapping[str, KnownFeed]) -> SyncPlan:
+    """Which configured feeds to insert, which to update (only those that changed: a restart
+    with 100,000 unchanged feeds writes nothing), and which active ones to deactivate.
+    A repeated id: the last spec wins."""
+    latest = {s.id: s for s in specs}
+    inserts: list[FeedSpec] = []
+    updates: list[FeedSpec] = []
+    for spec in latest.values():
+        row = known.get(spec.id)
+        wanted = (spec.url, spec.name, list(spec.tags), spec.interval_s, spec.backfill_s, True)
+        if row is None:
+            inserts.append(spec)
+        elif row != wanted:
+            updates.append(spec)
+    gone = sorted(i for i, row in known.items() if i not in latest and row[5])
+    return SyncPlan(inserts, updates, gone)

@@ -37,12 +37,23 @@ from monitor.model import (
     StorySource,
 )
 from monitor.store import sql as q
-from monitor.store.common import DISABLED_PREFIX, dump_document, lease_extra, poll_values, utc
+from monitor.store.common import (
+    DISABLED_PREFIX,
+    SYNC_COLUMNS,
+    KnownFeed,
+    dump_document,
+    lease_extra,
+    plan_sync,
+    poll_values,
+    utc,
+)
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 from monitor.store.sql import pg
 
 Row = dict[str, Any]
-MIGRATION_LOCK = 7_362_019_114  # any constant: the advisory lock key of newsmon's migrations
+# Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
+MIGRATION_LOCK = 7_362_019_114
+SYNC_LOCK = 7_362_019_115
 
 CLAIM_FEEDS = """WITH due AS (
         SELECT id FROM feeds WHERE active AND next_poll_at <= %s
@@ -153,12 +164,24 @@ class PostgresStore:
             except psycopg.Error as e:
                 raise StoreError(f"PostgreSQL: {e}") from e
 
+    @contextmanager
+    def _one(self) -> Iterator[psycopg.Cursor[Row]]:
+        """A cursor for one statement, which autocommit makes its own transaction (one round
+        trip instead of three)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from e
+
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._tx() as cur:
+        with self._one() as cur:
             return cur.execute(pg(query), params).fetchall()
 
     def _rowcount(self, query: str, params: Sequence[Any]) -> int:
-        with self._tx() as cur:
+        with self._one() as cur:
             return cur.execute(pg(query), params).rowcount
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -194,20 +217,24 @@ class PostgresStore:
     # -- feeds ---------------------------------------------------------------------------------
     def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
         with self._tx() as cur:
-            # Lock the feed rows we change, in id order, so two replicas syncing take turns.
-            known = {r["id"]: r["config_url"] for r in cur.execute(
-                "SELECT id, config_url FROM feeds ORDER BY id FOR UPDATE")}  # fmt: skip
-            for s in specs:
-                tags = q.dumps_tags(s.tags)
-                if s.id not in known:
-                    cur.execute(pg(q.INSERT_FEED) + " ON CONFLICT DO NOTHING",
-                                (s.id, s.url, s.url, s.name, tags, s.interval_s, s.backfill_s,
-                                 utc(now)))  # fmt: skip
-                else:
-                    cur.execute(pg(q.UPDATE_FEED_SPEC), (s.name, tags, s.interval_s,
-                                s.backfill_s, s.url, s.url, s.url, s.id))  # fmt: skip
-            gone = sorted(set(known) - {s.id for s in specs})
-            cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (gone,))
+            # Replicas starting at once take turns; feeds being polled meanwhile are not blocked.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
+            known: dict[str, KnownFeed] = {
+                r["id"]: (r["config_url"], r["name"], r["tags"], r["interval_s"],
+                          r["backfill_s"], r["active"])
+                for r in cur.execute(pg(SYNC_COLUMNS))
+            }  # fmt: skip
+            plan = plan_sync(specs, known)
+            if plan.inserts:  # executemany pipelines: one round trip for the lot
+                cur.executemany(pg(q.INSERT_FEED) + " ON CONFLICT DO NOTHING", [
+                    (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s,
+                     s.backfill_s, utc(now)) for s in plan.inserts])  # fmt: skip
+            if plan.updates:
+                cur.executemany(pg(q.UPDATE_FEED_SPEC), [
+                    (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url,
+                     s.url, s.id) for s in plan.updates])  # fmt: skip
+            if plan.gone:
+                cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
 
     def list_feeds(self) -> list[FeedState]:
         return [_feed(r) for r in self._read(q.LIST_FEEDS)]

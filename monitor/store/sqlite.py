@@ -36,10 +36,13 @@ from monitor.model import (
 from monitor.store import sql as q
 from monitor.store.common import (
     DISABLED_PREFIX,
+    SYNC_COLUMNS,
+    KnownFeed,
     chunks,
     dump_document,
     lease_extra,
     load_json,
+    plan_sync,
     poll_values,
     utc,
 )
@@ -53,6 +56,13 @@ CLAIM_FEEDS = """UPDATE feeds SET lease_owner = ?, lease_until = ?
                  AND (lease_until IS NULL OR lease_until <= ?)
                  ORDER BY next_poll_at, id LIMIT ?)
     RETURNING *"""
+
+PRUNE_BATCH = 5000
+PRUNE_BATCHES = (
+    ("seen_items", "seen_at < ?"),
+    ("story_sources", "seen_at < ?"),
+    ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?"),
+)
 
 CLAIM_ALERTS = """UPDATE alerts SET lease_owner = ?, lease_until = ?
     WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
@@ -204,17 +214,18 @@ class SQLiteStore:
     # -- feeds ---------------------------------------------------------------------------------
     def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
         with self._write() as c:
-            known = dict(c.execute("SELECT id, config_url FROM feeds").fetchall())
-            for s in specs:
-                tags = q.dumps_tags(s.tags)
-                if s.id not in known:
-                    c.execute(q.INSERT_FEED, (s.id, s.url, s.url, s.name, tags, s.interval_s,
-                                              s.backfill_s, _ts(now)))  # fmt: skip
-                else:
-                    c.execute(q.UPDATE_FEED_SPEC, (s.name, tags, s.interval_s, s.backfill_s,
-                                                   s.url, s.url, s.url, s.id))  # fmt: skip
-            gone = set(known) - {s.id for s in specs}
-            c.executemany(q.DEACTIVATE_FEED, [(i,) for i in gone])
+            known: dict[str, KnownFeed] = {
+                r[0]: (r[1], r[2], load_json(r[3], []), r[4], r[5], bool(r[6]))
+                for r in c.execute(SYNC_COLUMNS)
+            }
+            plan = plan_sync(specs, known)
+            c.executemany(q.INSERT_FEED, [
+                (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s,
+                 _ts(now)) for s in plan.inserts])  # fmt: skip
+            c.executemany(q.UPDATE_FEED_SPEC, [
+                (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url, s.url,
+                 s.id) for s in plan.updates])  # fmt: skip
+            c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
 
     def list_feeds(self) -> list[FeedState]:
         return [_feed(r) for r in self._read(q.LIST_FEEDS)]
@@ -393,9 +404,19 @@ class SQLiteStore:
 
     # -- housekeeping --------------------------------------------------------------------------
     def prune(self, now: datetime, retention: timedelta) -> int:
+        # In batches, each its own short transaction: one long delete would hold the write lock
+        # past another process's busy_timeout.
         cutoff = _ts(now - retention)
-        with self._write() as c:
-            total = c.execute(q.PRUNE_SEEN, (cutoff,)).rowcount
-            total += c.execute(q.PRUNE_SOURCES, (cutoff,)).rowcount
-            total += c.execute(q.PRUNE_ALERTS, (cutoff,)).rowcount
+        total = 0
+        for table, where in PRUNE_BATCHES:
+            while True:
+                with self._write() as c:
+                    deleted = c.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (constants)
+                        f"(SELECT rowid FROM {table} WHERE {where} LIMIT {PRUNE_BATCH})",
+                        (cutoff,),
+                    ).rowcount
+                total += deleted
+                if deleted < PRUNE_BATCH:
+                    break
         return total
