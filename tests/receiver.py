@@ -27,6 +27,7 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay: float = 0.0  # wait this long before sending anything
     trickle: float = 0.0  # seconds between single bytes of the whole response
+    trickle_body_only: bool = False  # send the status line and headers at once, trickle the body
     endless: bool = False  # after the headers, send body bytes until the client goes away
 
 
@@ -127,7 +128,9 @@ class Receiver:
                 head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
                 try:
                     if reply.trickle:
-                        for byte in head + reply.body:
+                        if reply.trickle_body_only:
+                            self.wfile.write(head)
+                        for byte in reply.body if reply.trickle_body_only else head + reply.body:
                             self.wfile.write(bytes([byte]))
                             if receiver._stop.wait(reply.trickle):
                                 return

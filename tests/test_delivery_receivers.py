@@ -161,6 +161,20 @@ def test_a_trickling_receiver_is_cut_off_by_the_total_deadline(store: Store) -> 
     assert row.attempts == 1
 
 
+def test_a_2xx_with_a_trickling_body_is_delivered_at_once(store: Store) -> None:
+    clock = FakeClock(T0)
+    with Receiver([Reply(200, b"x" * 100, trickle=0.2, trickle_body_only=True)]) as rx:
+        [aid] = enqueue(store, T0, "ops", ["s1"])
+        d = deliverer(store, {"ops": hook("ops", rx.url)}, clock, deadline=5.0)
+        started = time.monotonic()
+        asyncio.run(d.run_once())
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.5  # the 20 s body is not waited for: the 2xx status decides
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "delivered"
+
+
 @pytest.mark.parametrize(("status", "outcome"), [(200, "delivered"), (500, "pending")])
 def test_an_endless_body_is_not_read_to_its_end(store: Store, status: int, outcome: str) -> None:
     clock = FakeClock(T0)
