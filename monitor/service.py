@@ -72,7 +72,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
     async with open_runtime(ctx, rules_override) as rt:
         metrics.set_rules_version(rt.rules.version, len(rt.rules.rules))
         rt.poller.metrics = metrics
-        # per-destination delivery counts: see deliver() below
+        rt.deliverer.metrics = metrics
+        for secret in rt.deliverer.secret_values():
+            metrics.register_secret(secret)
         reloader = RuleReloader(rt, metrics, rules_override)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
 
@@ -119,7 +121,6 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             server = await serve(
                 config.http_addr, metrics=metrics, liveness=heartbeat.alive, readiness=ready
             )
-            log.info("http_listening", host=server.host, port=server.port)
         try:
             return await daemon.run()
         finally:

@@ -78,10 +78,12 @@ def feed_server() -> Iterator[FeedServer]:
             status = 404
             if served is not None:
                 status = 200
-                if state.validators and (
-                    self.headers.get("If-None-Match") == served.etag
-                    or self.headers.get("If-Modified-Since") == served.last_modified
-                ):
+                inm = self.headers.get("If-None-Match")
+                ims = self.headers.get("If-Modified-Since")
+                # RFC 9110 13.2.2: If-None-Match, when sent, decides; If-Modified-Since only
+                # without it (Last-Modified has one-second resolution).
+                unchanged = inm == served.etag if inm is not None else ims == served.last_modified
+                if state.validators and unchanged:
                     status = 304
             with state.lock:
                 state.requests.append(Request(self.path, dict(self.headers.items()), status))

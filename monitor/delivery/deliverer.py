@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import httpx
 import structlog
@@ -46,6 +46,7 @@ from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
 from monitor.errors import BlockedAddressError
+from monitor.metrics import Metrics
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from monitor.config import Config
 
 ClientFactory = Callable[[], httpx.AsyncClient]
+MetricOutcome = Literal["delivered", "retried", "dead"]
 log = structlog.get_logger("monitor.delivery")
 
 
@@ -121,6 +123,7 @@ class Deliverer:
         # remade if run_once is called from another event loop (one-shot CLI runs).
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.metrics: Metrics | None = None  # the daemon's /metrics counters, when it has them
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -178,6 +181,14 @@ class Deliverer:
             lease=config.delivery_lease,
             batch=config.delivery_batch,
         )
+
+    def secret_values(self) -> list[str]:
+        """Every destination URL and signing secret, for redaction elsewhere (metrics, logs)."""
+        values: list[str] = []
+        for dest in self.destinations.values():
+            values.append(dest.url.get_secret_value())
+            values.extend(dest.signing_secrets())
+        return values
 
     def bucket(self, destination: Destination) -> TokenBucket:
         if destination.name not in self._buckets:
@@ -255,6 +266,7 @@ class Deliverer:
             if not self.store.mark_delivered(row.id, self.owner, now):
                 log.warning("delivery_lease_lost", **fields)
             stats.delivered += 1
+            self._count(dest.name, "delivered")
             log.info("alert_delivered", **fields)
         elif verdict.outcome is Outcome.RETRY:
             delay = retry_delay(row.attempts + 1, self.rng)
@@ -270,22 +282,28 @@ class Deliverer:
                 reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
                 self.store.dead_letter(row.id, self.owner, now, reason)
                 stats.dead += 1
+                self._count(dest.name, "dead")
                 log.error("alert_dead", **(fields | {"reason": reason}))
             else:
                 delay = max(delay, attempt.retry_after or 0.0)
                 when = now + timedelta(seconds=delay)
                 self.store.schedule_retry(row.id, self.owner, now, when, verdict.reason)
                 stats.retried += 1
+                self._count(dest.name, "retried")
                 log.warning("alert_retry", retry_in_s=round(delay, 1), **fields)
         elif verdict.outcome is Outcome.DEAD:
             self.store.dead_letter(row.id, self.owner, now, verdict.reason)
             stats.dead += 1
+            self._count(dest.name, "dead")
             log.error("alert_dead", **fields)
         else:
             self.store.dead_letter(row.id, self.owner, now, verdict.reason)
             moved = self.store.disable_destination(dest.name, verdict.reason, now)
             stats.dead += 1 + moved
             stats.disabled.append(dest.name)
+            self._count(dest.name, "dead")
+            if self.metrics is not None:
+                self.metrics.destination_disabled(dest.name)
             log.error(
                 "destination_disabled",
                 dead_lettered=moved + 1,
@@ -293,6 +311,10 @@ class Deliverer:
                 **fields,
             )
         return verdict.outcome
+
+    def _count(self, destination: str, outcome: MetricOutcome) -> None:
+        if self.metrics is not None:
+            self.metrics.delivery_result(destination, outcome)
 
     async def attempt(
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
