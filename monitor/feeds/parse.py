@@ -112,13 +112,12 @@ def _parse_xml(
         warnings.append(f"encoding: {result.get('bozo_exception')}")
     check_prolog(utf8)  # the bytes feedparser will actually read
     utf8, total = _cap_items(utf8, max_items)
-    headers = {"content-type": "application/xml; charset=utf-8"}
-    if feed_url:
-        headers["content-location"] = feed_url
+    # No Content-Location: feedparser would resolve GUIDs against it too ("right" becomes
+    # "http://host/right"); links are resolved against feed_url in _link instead.
     try:
         parsed = feedparser.parse(
             io.BytesIO(utf8),
-            response_headers=headers,
+            response_headers={"content-type": "application/xml; charset=utf-8"},
             sanitize_html=False,
             resolve_relative_uris=False,
         )

@@ -69,8 +69,8 @@ def check_prolog(data: bytes, content_type: str | None = None) -> None:
         if _ENTITY_DECL.search(prolog):
             raise FeedError(
                 "refused_entities",
-                f"the document declares XML entities ({encoding} prolog); entity declarations "
-                "are refused because they can expand without bound",
+                f"the document declares XML entities in its prolog (read as {encoding}); entity "
+                "declarations are refused because they can expand without bound",
             )
 
 
