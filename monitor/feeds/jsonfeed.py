@@ -58,7 +58,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         content.append({"value": text, "type": "text/plain"})
     summary = _str(raw.get("summary"))
     entry: dict[str, Any] = {
-        "id": _str(raw.get("id")) or None,
+        "id": _id(raw.get("id")),
         "title": _str(raw.get("title")),
         "title_detail": {"type": "text/plain"},
         "summary": summary or html or text,
@@ -93,9 +93,11 @@ def _date(value: object) -> time.struct_time | None:
     return parsed.astimezone(UTC).timetuple()
 
 
-def _str(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _id(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # JSON Feed ids are strings, but some feeds write numbers
-    return ""
+    return _str(value) or None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
