@@ -18,10 +18,12 @@ VERSION_PREFIX = "https://jsonfeed.org/version/"
 
 
 def looks_like_json(data: bytes, content_type: str | None) -> bool:
-    """True for a JSON content type, or a body whose first non-blank byte is `{`."""
-    if content_type and "json" in content_type.lower():
+    """True for a body whose first non-blank byte is `{`, or a JSON content type unless the
+    body starts with `<` (servers mislabel feeds; the bytes decide)."""
+    first = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"{":
         return True
-    return data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return bool(content_type and "json" in content_type.lower() and first != b"<")
 
 
 def parse_json_feed(data: bytes, max_items: int) -> dict[str, Any]:

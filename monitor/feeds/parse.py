@@ -103,6 +103,10 @@ def _parse_xml(
     data: bytes, feed_url: str, content_type: str | None, max_items: int, warnings: list[str]
 ) -> tuple[dict[str, Any], int]:
     check_prolog(data, content_type)
+    # Cut before decoding when the bytes are ASCII-compatible (the regex finds no `</item>` in
+    # UTF-16, so such documents are cut after decoding instead): a 30 MB feed then costs the
+    # decoding of what is kept, not of everything.
+    data, total_raw = _cap_items(data, max_items)
     result: dict[str, Any] = {}
     try:
         utf8 = convert_to_utf8({"content-type": content_type} if content_type else {}, data, result)
@@ -123,7 +127,7 @@ def _parse_xml(
         )
     except Exception as e:  # feedparser has crashed on odd input before; classify, not crash
         raise FeedError("parse", f"feedparser failed: {type(e).__name__}: {e}") from e
-    return parsed, max(total, len(parsed.get("entries") or []))
+    return parsed, max(total_raw, total, len(parsed.get("entries") or []))
 
 
 def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
