@@ -5,13 +5,13 @@ own expectations, and hostile XML (refused or harmless, fast, bounded, no file o
 from __future__ import annotations
 
 import ast
-import builtins
 import re
 import socket
 import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -104,35 +104,43 @@ def _hostile_documents() -> list[tuple[str, bytes]]:
     return docs
 
 
+class OpenAudit:
+    """One audit hook for the whole session (hooks cannot be removed); records only while on."""
+
+    events: list[str] | None = None
+    installed = False
+
+    @classmethod
+    def hook(cls, event: str, args: tuple[Any, ...]) -> None:
+        if cls.events is not None and event == "open" and args:
+            cls.events.append(f"open {args[0]!r}")
+
+    @classmethod
+    @contextmanager
+    def recording(cls) -> Iterator[list[str]]:
+        if not cls.installed:
+            sys.addaudithook(cls.hook)
+            cls.installed = True
+        cls.events = []
+        try:
+            yield cls.events
+        finally:
+            cls.events = None
+
+
 @pytest.fixture
 def no_io(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Record every file opened and refuse every outbound connection while the test runs."""
     events: list[str] = []
-    active = [True]
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if active[0] and event == "open" and args and isinstance(args[0], (str, bytes)):
-            events.append(f"open {args[0]!r}")
 
     def connect(self: socket.socket, address: Any) -> None:
         events.append(f"connect {address!r}")
         raise OSError("network disabled in this test")
 
-    sys.addaudithook(hook)  # audit hooks cannot be removed; `active` switches it off
     monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(builtins, "open", _recording_open(events))
-    yield events
-    active[0] = False
-
-
-def _recording_open(events: list[str]) -> Any:
-    real = builtins.open
-
-    def fake(file: Any, *args: Any, **kwargs: Any) -> Any:
-        events.append(f"builtins.open {file!r}")
-        return real(file, *args, **kwargs)
-
-    return fake
+    with OpenAudit.recording() as opened:
+        yield events
+        events.extend(opened)
 
 
 @pytest.mark.parametrize(("name", "data"), _hostile_documents(), ids=lambda v: str(v)[:40])
