@@ -329,3 +329,40 @@ def test_html_to_text_is_linear_on_hostile_markup(bad: str) -> None:
     start = time.perf_counter()
     html_to_text(bad)
     assert time.perf_counter() - start < 1.0
+
+
+# --- structure bombs -------------------------------------------------------------------------
+
+
+def _attrs(k: int) -> bytes:
+    return b" ".join(b"a%d='x'" % i for i in range(k))
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<rss><channel><item><description>" + b"<div>" * 100_000 + b"</description>", "deep"),
+        (b"<rss><channel><item>" + b"<a>" * 300 + b"</a>" * 300 + b"</item></channel>", "deep"),
+        (b"<rss><channel>" + b"<item><title>t</title>" * 20_000 + b"</channel></rss>", "deep"),
+        (b"<rss><channel><item " + _attrs(5000) + b"><title>t</title></item></channel>", "attr"),
+        (b"<rss><channel><item><title>t</title>" + b"<x/>" * 60_000 + b"</item></channel></rss>",
+         "elements"),
+    ],
+)  # fmt: skip
+def test_structure_bombs_are_refused_fast(body: bytes, what: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(FeedError) as err:
+        parse_feed(body, feed_id="s")
+    assert time.perf_counter() - start < 0.5
+    assert err.value.kind == "too_large"
+    assert what in str(err.value)
+
+
+def test_sloppy_but_real_markup_is_not_a_structure_bomb() -> None:
+    item = (
+        "<item><title>t{0}</title><description>a<br>b<br>c<p>d</description>"
+        "<enclosure url='https://x/{0}.mp3' length='1' type='audio/mpeg'/></item>"
+    )
+    body = "<rss><channel>" + "".join(item.format(i) for i in range(1000)) + "</channel></rss>"
+    feed = parse_feed(body.encode(), feed_id="s")
+    assert len(feed.items) == 1000

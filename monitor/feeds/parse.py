@@ -32,7 +32,7 @@ from monitor.feeds.canonical import canonical_url
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
-from monitor.feeds.prolog import check_prolog
+from monitor.feeds.prolog import check_prolog, check_structure
 from monitor.model import Item
 
 MAX_TITLE = 1_000
@@ -64,7 +64,10 @@ def parse_feed(
     content_type: str | None = None,
     max_items: int = 1000,
 ) -> ParsedFeed:
-    """Parse one feed document. Raises FeedError: refused_entities, not_a_feed or parse."""
+    """Parse one feed document.
+
+    Raises FeedError: refused_entities, too_large (structure bombs), not_a_feed or parse.
+    """
     if not isinstance(data, bytes):  # a str would be opened as a path by feedparser
         raise TypeError("parse_feed takes bytes")
     if not data.strip():
@@ -116,6 +119,7 @@ def _parse_xml(
         warnings.append(f"encoding: {result.get('bozo_exception')}")
     check_prolog(utf8)  # the bytes feedparser will actually read
     utf8, total = _cap_items(utf8, max_items)
+    check_structure(utf8)
     # No Content-Location: feedparser would resolve GUIDs against it too ("right" becomes
     # "http://host/right"); links are resolved against feed_url in _link instead.
     try:
