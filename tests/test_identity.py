@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitor.feeds.canonical import canonical_url
 from monitor.feeds.identity import KeyInput, assign_keys, content_hash, normalise_title, story_key
 from monitor.model import Item
 
@@ -97,3 +98,21 @@ def test_content_hash_notices_edits_only() -> None:
 )
 def test_normalise_title(text: str, expected: str) -> None:
     assert normalise_title(text) == expected
+
+
+def test_guid_and_tracking_link_churn_keep_the_story_key() -> None:
+    """Aggregators re-issue items with new GUIDs and new tracking links on every poll."""
+    polls = [
+        ("urn:poll1:7", "https://www.example.com/world/story-7/?utm_source=rss&utm_medium=feed"),
+        ("urn:poll2:93", "https://example.com/world/story-7?fbclid=abc&utm_campaign=x"),
+        ("urn:poll3:4", "https://m.example.com/world/story-7/amp/#top"),
+    ]
+    stories = set()
+    keys = set()
+    for guid, link in polls:
+        url = canonical_url(link)
+        (key,) = assign_keys([KeyInput(guid, url, "Story seven")])
+        keys.add(key)
+        stories.add(story_key(_item(key=key, url=url, title="Story seven")))
+    assert len(keys) == 3  # item keys churn with the GUIDs ...
+    assert len(stories) == 1  # ... the story key does not
