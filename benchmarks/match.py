@@ -30,29 +30,223 @@ import Stemmer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.model import Item, Rule  # noqa: E402
-from monitor.query.normalize import analyze  # noqa: E402
-from monitor.query.ruleset import RuleSet  # noqa: E402
+from monitor.model import Item, Rule
+from monitor.query.normalize import analyze
+from monitor.query.ruleset import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMON = (
-    "the of to and a in that is for on with as was by at from he it his said its an are be has"
-    " have were which this but not after their they been will who more had new one up than also"
-    " two would other about over into year people some government could when there last first"
-    " may all what out against before percent state officials minister president country police"
-    " week military war forces troops city report reported told border talks security support"
-    " attack killed leaders plan deal election party month years court law economy market prices"
-    " bank trade company million billion help water health school power oil gas energy crisis"
-    " defence defense army navy weapons arms ukraine russia china korea nato europe american"
-    " british french german japan india iran israel gaza syria sent dispatched deployed supply"
-    " delegation visit meeting summit agreement sanctions aid missile drone strike fighting"
-    " ceasefire peace protest protesters opposition parliament vote budget tax inflation growth"
-    " jobs workers strike storm flood fire earthquake climate emissions record season team match"
-    " league final coach players fans club win lost scored goal"
-).split()
-SYLLABLES = (
-    "ka ri to mo la ne vi sa ru de po li an ter gor vas mil ben dra chi zo ul fen hart".split()
-)
+COMMON = [
+    "the",
+    "of",
+    "to",
+    "and",
+    "a",
+    "in",
+    "that",
+    "is",
+    "for",
+    "on",
+    "with",
+    "as",
+    "was",
+    "by",
+    "at",
+    "from",
+    "he",
+    "it",
+    "his",
+    "said",
+    "its",
+    "an",
+    "are",
+    "be",
+    "has",
+    "have",
+    "were",
+    "which",
+    "this",
+    "but",
+    "not",
+    "after",
+    "their",
+    "they",
+    "been",
+    "will",
+    "who",
+    "more",
+    "had",
+    "new",
+    "one",
+    "up",
+    "than",
+    "also",
+    "two",
+    "would",
+    "other",
+    "about",
+    "over",
+    "into",
+    "year",
+    "people",
+    "some",
+    "government",
+    "could",
+    "when",
+    "there",
+    "last",
+    "first",
+    "may",
+    "all",
+    "what",
+    "out",
+    "against",
+    "before",
+    "percent",
+    "state",
+    "officials",
+    "minister",
+    "president",
+    "country",
+    "police",
+    "week",
+    "military",
+    "war",
+    "forces",
+    "troops",
+    "city",
+    "report",
+    "reported",
+    "told",
+    "border",
+    "talks",
+    "security",
+    "support",
+    "attack",
+    "killed",
+    "leaders",
+    "plan",
+    "deal",
+    "election",
+    "party",
+    "month",
+    "years",
+    "court",
+    "law",
+    "economy",
+    "market",
+    "prices",
+    "bank",
+    "trade",
+    "company",
+    "million",
+    "billion",
+    "help",
+    "water",
+    "health",
+    "school",
+    "power",
+    "oil",
+    "gas",
+    "energy",
+    "crisis",
+    "defence",
+    "defense",
+    "army",
+    "navy",
+    "weapons",
+    "arms",
+    "ukraine",
+    "russia",
+    "china",
+    "korea",
+    "nato",
+    "europe",
+    "american",
+    "british",
+    "french",
+    "german",
+    "japan",
+    "india",
+    "iran",
+    "israel",
+    "gaza",
+    "syria",
+    "sent",
+    "dispatched",
+    "deployed",
+    "supply",
+    "delegation",
+    "visit",
+    "meeting",
+    "summit",
+    "agreement",
+    "sanctions",
+    "aid",
+    "missile",
+    "drone",
+    "strike",
+    "fighting",
+    "ceasefire",
+    "peace",
+    "protest",
+    "protesters",
+    "opposition",
+    "parliament",
+    "vote",
+    "budget",
+    "tax",
+    "inflation",
+    "growth",
+    "jobs",
+    "workers",
+    "strike",
+    "storm",
+    "flood",
+    "fire",
+    "earthquake",
+    "climate",
+    "emissions",
+    "record",
+    "season",
+    "team",
+    "match",
+    "league",
+    "final",
+    "coach",
+    "players",
+    "fans",
+    "club",
+    "win",
+    "lost",
+    "scored",
+    "goal",
+]
+SYLLABLES = [
+    "ka",
+    "ri",
+    "to",
+    "mo",
+    "la",
+    "ne",
+    "vi",
+    "sa",
+    "ru",
+    "de",
+    "po",
+    "li",
+    "an",
+    "ter",
+    "gor",
+    "vas",
+    "mil",
+    "ben",
+    "dra",
+    "chi",
+    "zo",
+    "ul",
+    "fen",
+    "hart",
+]
 
 
 def vocabulary(rng: random.Random) -> list[str]:
@@ -82,15 +276,18 @@ def make_items(rng: random.Random, vocab: list[str], n: int) -> list[Item]:
 def make_rules(
     rng: random.Random, vocab: list[str], n: int
 ) -> tuple[list[Rule], dict[str, list[str]]]:
-    topical = vocab[60:]  # people write rules about topics, not about "the"
+    # People write rules about topics (names, places, subjects), not about "the": the generated
+    # words stand for those; the common news words come in now and then.
+    seed = set(re.findall(r"[A-Za-z]+", (ROOT / "seeds" / "article.txt").read_text()))
+    topical = [w for w in vocab if w not in seed and w not in COMMON]
 
     def word() -> str:
         # Rules are about topics: names, places, subjects. Most of their words are drawn evenly
         # from the topical vocabulary; some favour its frequent end; some are common news words.
         r = rng.random()
-        if r < 0.1:
+        if r < 0.03:
             return rng.choice(COMMON[60:])
-        if r < 0.3:
+        if r < 0.2:
             return topical[int(len(topical) ** rng.random()) - 1]  # log-uniform rank
         return rng.choice(topical)
 
@@ -104,10 +301,10 @@ def make_rules(
         lambda: f"{word()} NEAR/5 {word()}",
         lambda: f'"{word()} {word()}" ONEAR/3 {word()}',
         lambda: f"({word()} OR {word()} OR {word()}) {word()}",
-        lambda: f"{word()} NOT {word()}",
+        lambda: f"{rng.choice(topical)} NOT {word()}",
         lambda: f"{word()[:5]}* {word()}",
         lambda: f"={word().capitalize()} {word()}",
-        lambda: f"title:({word()} OR {word()})",
+        lambda: f"title:({rng.choice(topical)} OR {rng.choice(topical)})",
         lambda: f"${rng.choice(list(sets))} NEAR/6 {word()}",
     ]
     rules = []
@@ -131,14 +328,18 @@ def floor(items: list[Item]) -> float:
     return len(items) / (time.perf_counter() - start)
 
 
-def rate(fn, items: list[Item], budget_s: float) -> float:  # type: ignore[no-untyped-def]
-    done, start = 0, time.perf_counter()
-    for item in items:
-        fn(item)
-        done += 1
-        if time.perf_counter() - start > budget_s:
-            break
-    return done / (time.perf_counter() - start)
+def rate(fn, items: list[Item], budget_s: float, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Items per second: the best of `repeat` passes (this machine is noisy), each time-boxed."""
+    best = 0.0
+    for _ in range(repeat):
+        done, start = 0, time.perf_counter()
+        for item in items:
+            fn(item)
+            done += 1
+            if time.perf_counter() - start > budget_s / repeat:
+                break
+        best = max(best, done / (time.perf_counter() - start))
+    return best
 
 
 def main() -> None:

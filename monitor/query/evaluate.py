@@ -33,13 +33,8 @@ class Element:
 
     def positions(self, ft: FieldText) -> list[int]:
         if self.kind != "prefix":
-            return ft.positions(self.kind).get(self.value, [])
-        out: list[int] = []
-        for word, where in ft.positions("fold").items():
-            if word.startswith(self.value):
-                out.extend(where)
-        out.sort()
-        return out
+            return ft.where(self.kind, self.value)
+        return ft.prefixed(self.value)
 
 
 class Matcher:
@@ -64,6 +59,10 @@ class Positional(Matcher):
     def spans(self, ft: FieldText) -> list[Span]:
         raise NotImplementedError
 
+    def maybe(self, doc: Document) -> bool:
+        """False when the document lacks a word this clause needs (a cheap first test)."""
+        return True
+
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         raise NotImplementedError
 
@@ -80,13 +79,22 @@ class Terms(Positional):
         self.source = self.label = label
         one = elements[0]
         self._single = one if len(elements) == 1 and one.kind != "prefix" else None
+        self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
+
+    def maybe(self, doc: Document) -> bool:
+        return self._stems <= doc.stems
 
     def matches(self, doc: Document) -> bool:
+        if not self._stems <= doc.stems:
+            return False
         one = self._single
-        if one is not None:  # the common case, kept to one dict lookup per field
+        fields = doc.fields
+        if one is not None:  # the common case, kept to one set or dict lookup per field
             kind, value = one.kind, one.value
-            return any(value in doc.fields[f].positions(kind) for f in self.fields)
-        return any(self.spans(doc.fields[f]) for f in self.fields)
+            if kind == "stem":
+                return any(value in fields[f].stems for f in self.fields)
+            return any(fields[f].has(kind, value) for f in self.fields)
+        return any(self.spans(fields[f]) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:
         first = self.elements[0].positions(ft)
@@ -115,6 +123,9 @@ class AnyOf(Positional):
 
     def matches(self, doc: Document) -> bool:
         return any(c.matches(doc) for c in self.children)
+
+    def maybe(self, doc: Document) -> bool:
+        return any(c.maybe(doc) for c in self.children)
 
     def spans(self, ft: FieldText) -> list[Span]:
         out: set[Span] = set()
@@ -184,7 +195,12 @@ class Near(Positional):
                 i += 1
         return out
 
+    def maybe(self, doc: Document) -> bool:
+        return self.left.maybe(doc) and self.right.maybe(doc)
+
     def matches(self, doc: Document) -> bool:
+        if not (self.left.maybe(doc) and self.right.maybe(doc)):
+            return False
         return any(self.pairs(doc.fields[f], first_only=True) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:

@@ -83,10 +83,8 @@ class Presearcher:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
         found = set(self.always)
         by_stem = self.by_stem
-        for stem in doc.stems:
-            got = by_stem.get(stem)
-            if got is not None:
-                found.update(got)
+        for stem in by_stem.keys() & doc.stems:
+            found.update(by_stem[stem])
         if self.by_prefix:
             by_prefix, lengths = self.by_prefix, self.prefix_lengths
             for word in doc.folds:

@@ -82,17 +82,16 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
-    @staticmethod
-    def _watches(c: CompiledRule, item: Item, feed_tags: Collection[str]) -> bool:
-        feeds = c.feeds
-        return not feeds or item.feed_id in feeds or any(t in feeds for t in feed_tags)
-
     def _matches(
         self, todo: Iterable[CompiledRule], item: Item, doc: Document, feed_tags: Collection[str]
     ) -> list[Match]:
         out = []
+        feed = item.feed_id
         for c in todo:
-            if self._watches(c, item, feed_tags) and c.matcher.matches(doc):
+            feeds = c.feeds
+            if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):
+                continue
+            if c.matcher.matches(doc):
                 why = explain(c.matcher, doc)
                 out.append(Match(c.rule, why, snippet(doc, why.hits)))
         return out
