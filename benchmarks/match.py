@@ -35,218 +35,26 @@ from monitor.query.normalize import analyze
 from monitor.query.ruleset import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMON = [
-    "the",
-    "of",
-    "to",
-    "and",
-    "a",
-    "in",
-    "that",
-    "is",
-    "for",
-    "on",
-    "with",
-    "as",
-    "was",
-    "by",
-    "at",
-    "from",
-    "he",
-    "it",
-    "his",
-    "said",
-    "its",
-    "an",
-    "are",
-    "be",
-    "has",
-    "have",
-    "were",
-    "which",
-    "this",
-    "but",
-    "not",
-    "after",
-    "their",
-    "they",
-    "been",
-    "will",
-    "who",
-    "more",
-    "had",
-    "new",
-    "one",
-    "up",
-    "than",
-    "also",
-    "two",
-    "would",
-    "other",
-    "about",
-    "over",
-    "into",
-    "year",
-    "people",
-    "some",
-    "government",
-    "could",
-    "when",
-    "there",
-    "last",
-    "first",
-    "may",
-    "all",
-    "what",
-    "out",
-    "against",
-    "before",
-    "percent",
-    "state",
-    "officials",
-    "minister",
-    "president",
-    "country",
-    "police",
-    "week",
-    "military",
-    "war",
-    "forces",
-    "troops",
-    "city",
-    "report",
-    "reported",
-    "told",
-    "border",
-    "talks",
-    "security",
-    "support",
-    "attack",
-    "killed",
-    "leaders",
-    "plan",
-    "deal",
-    "election",
-    "party",
-    "month",
-    "years",
-    "court",
-    "law",
-    "economy",
-    "market",
-    "prices",
-    "bank",
-    "trade",
-    "company",
-    "million",
-    "billion",
-    "help",
-    "water",
-    "health",
-    "school",
-    "power",
-    "oil",
-    "gas",
-    "energy",
-    "crisis",
-    "defence",
-    "defense",
-    "army",
-    "navy",
-    "weapons",
-    "arms",
-    "ukraine",
-    "russia",
-    "china",
-    "korea",
-    "nato",
-    "europe",
-    "american",
-    "british",
-    "french",
-    "german",
-    "japan",
-    "india",
-    "iran",
-    "israel",
-    "gaza",
-    "syria",
-    "sent",
-    "dispatched",
-    "deployed",
-    "supply",
-    "delegation",
-    "visit",
-    "meeting",
-    "summit",
-    "agreement",
-    "sanctions",
-    "aid",
-    "missile",
-    "drone",
-    "strike",
-    "fighting",
-    "ceasefire",
-    "peace",
-    "protest",
-    "protesters",
-    "opposition",
-    "parliament",
-    "vote",
-    "budget",
-    "tax",
-    "inflation",
-    "growth",
-    "jobs",
-    "workers",
-    "strike",
-    "storm",
-    "flood",
-    "fire",
-    "earthquake",
-    "climate",
-    "emissions",
-    "record",
-    "season",
-    "team",
-    "match",
-    "league",
-    "final",
-    "coach",
-    "players",
-    "fans",
-    "club",
-    "win",
-    "lost",
-    "scored",
-    "goal",
-]
-SYLLABLES = [
-    "ka",
-    "ri",
-    "to",
-    "mo",
-    "la",
-    "ne",
-    "vi",
-    "sa",
-    "ru",
-    "de",
-    "po",
-    "li",
-    "an",
-    "ter",
-    "gor",
-    "vas",
-    "mil",
-    "ben",
-    "dra",
-    "chi",
-    "zo",
-    "ul",
-    "fen",
-    "hart",
-]
+_COMMON_WORDS = (
+    "the of to and a in that is for on with as was by at from he it his said its an are be"
+    " has have were which this but not after their they been will who more had new one up than"
+    " also two would other about over into year people some government could when there last"
+    " first may all what out against before percent state officials minister president country"
+    " police week military war forces troops city report reported told border talks security"
+    " support attack killed leaders plan deal election party month years court law economy"
+    " market prices bank trade company million billion help water health school power oil gas"
+    " energy crisis defence defense army navy weapons arms ukraine russia china korea nato"
+    " europe american british french german japan india iran israel gaza syria sent dispatched"
+    " deployed supply delegation visit meeting summit agreement sanctions aid missile drone"
+    " strike fighting ceasefire peace protest protesters opposition parliament vote budget tax"
+    " inflation growth jobs workers strike storm flood fire earthquake climate emissions"
+    " record season team match league final coach players fans club win lost scored goal"
+)
+COMMON = _COMMON_WORDS.split()
+_SYLLABLES_WORDS = (
+    "ka ri to mo la ne vi sa ru de po li an ter gor vas mil ben dra chi zo ul fen hart"
+)
+SYLLABLES = _SYLLABLES_WORDS.split()
 
 
 def vocabulary(rng: random.Random) -> list[str]:
@@ -256,8 +64,7 @@ def vocabulary(rng: random.Random) -> list[str]:
         names.add("".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4))))
     extra = sorted(names)
     rng.shuffle(extra)
-    out = list(dict.fromkeys(COMMON + seed_words + extra))
-    return out
+    return list(dict.fromkeys(COMMON + seed_words + extra))
 
 
 def make_items(rng: random.Random, vocab: list[str], n: int) -> list[Item]:
@@ -361,7 +168,8 @@ def main() -> None:
     print(f"floor (NFKC + casefold + tokenise + stem): {f:,.0f} items/s")
     print(f"analyze() alone (tokens, positions, stems): {a:,.0f} items/s\n")
     print(
-        "| rules | compile s | memory MB | bytes/rule | candidates/item | matches/item | indexed items/s | baseline items/s | speed-up | vs floor |"
+        "| rules | compile s | memory MB | bytes/rule | candidates/item | matches/item"
+        " | indexed items/s | baseline items/s | speed-up | vs floor |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in (int(x) for x in args.rules.split(",")):
@@ -378,7 +186,8 @@ def main() -> None:
         indexed = rate(rs.match, items, args.budget)
         baseline = rate(rs.match_every_rule, items, args.budget)
         print(
-            f"| {n:,} | {compile_s:.1f} | {mem / 1e6:.1f} | {mem / n:,.0f} | {cands:,.1f} | {found:.2f} "
+            f"| {n:,} | {compile_s:.1f} | {mem / 1e6:.1f} | {mem / n:,.0f} | {cands:,.1f} "
+            f"| {found:.2f} "
             f"| {indexed:,.0f} | {baseline:,.0f} | {indexed / baseline:,.1f}x | {indexed / f:.2f} |"
         )
 
