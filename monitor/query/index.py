@@ -86,12 +86,8 @@ class Presearcher:
         for stem in by_stem.keys() & doc.stems:
             found.update(by_stem[stem])
         if self.by_prefix:
-            by_prefix, lengths = self.by_prefix, self.prefix_lengths
-            for word in doc.folds:
-                for n in lengths:
-                    if n > len(word):
-                        break
-                    got = by_prefix.get(word[:n])
-                    if got is not None:
-                        found.update(got)
+            by_prefix, folds = self.by_prefix, doc.folds
+            for n in self.prefix_lengths:
+                for p in by_prefix.keys() & {w[:n] for w in folds}:
+                    found.update(by_prefix[p])
         return found
