@@ -80,12 +80,16 @@ class Terms(Positional):
         one = elements[0]
         self._single = one if len(elements) == 1 and one.kind != "prefix" else None
         self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
+        self._prefixes = tuple(e.value for e in elements if e.kind == "prefix")
+        self.cost = len(elements) + 3 * len(self._prefixes)  # for ordering AND's children
 
     def maybe(self, doc: Document) -> bool:
-        return self._stems <= doc.stems
+        if not self._stems <= doc.stems:
+            return False
+        return all(doc.has_prefix(p) for p in self._prefixes)
 
     def matches(self, doc: Document) -> bool:
-        if not self._stems <= doc.stems:
+        if not self.maybe(doc):
             return False
         one = self._single
         fields = doc.fields
@@ -231,13 +235,27 @@ def _inside_any(spans: set[Span]) -> Callable[[Labelled], bool]:
     return inside
 
 
+def _cost(m: Matcher) -> int:
+    """A rough cost of evaluating `m`, to try cheap children of an AND first."""
+    if isinstance(m, Terms):
+        return m.cost
+    if isinstance(m, AnyOf | AllOf | EitherOf):
+        return 2 + sum(_cost(c) for c in m.children)
+    if isinstance(m, Near):
+        return 4 + _cost(m.left) + _cost(m.right)
+    if isinstance(m, Without):
+        return 2 + _cost(m.child)
+    return 1
+
+
 class AllOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
-        self.children = children
+        self.children = children  # as written: clauses are explained in this order
+        self._by_cost = tuple(sorted(children, key=_cost))
         self.source = source
 
     def matches(self, doc: Document) -> bool:
-        return all(c.matches(doc) for c in self.children)
+        return all(c.matches(doc) for c in self._by_cost)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:

@@ -16,6 +16,7 @@ Character offsets (`start`, `end`) index the field's original text, so snippets 
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import unicodedata
@@ -232,18 +233,27 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_folds", "fields", "stems")
+    __slots__ = ("_folds", "_sorted_folds", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
         self._folds: set[str] | None = None
+        self._sorted_folds: list[str] | None = None
 
     @property
     def folds(self) -> set[str]:
         if self._folds is None:
             self._folds = {f[2] for ft in self.fields.values() for f in ft.forms}
         return self._folds
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some word (diacritics folded) of any field starts with `prefix`."""
+        if self._sorted_folds is None:
+            self._sorted_folds = sorted(self.folds)
+        folds = self._sorted_folds
+        i = bisect.bisect_left(folds, prefix)
+        return i < len(folds) and folds[i].startswith(prefix)
 
 
 def analyze_fields(texts: dict[str, str]) -> Document:
