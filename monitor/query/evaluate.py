@@ -8,8 +8,6 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.query.normalize import Document, FieldText
@@ -50,6 +48,10 @@ class Matcher:
     def clauses(self, doc: Document, out: list[str]) -> None:
         out.append(self.source)
 
+    def cost(self) -> int:
+        """A rough cost of evaluating this clause, so that an AND tries cheap children first."""
+        return 1
+
 
 class Positional(Matcher):
     """A clause that occupies positions in a field, in any of `fields`."""
@@ -81,7 +83,10 @@ class Terms(Positional):
         self._single = one if len(elements) == 1 and one.kind != "prefix" else None
         self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
         self._prefixes = tuple(e.value for e in elements if e.kind == "prefix")
-        self.cost = len(elements) + 3 * len(self._prefixes)  # for ordering AND's children
+        self._cost = len(elements) + 3 * len(self._prefixes)
+
+    def cost(self) -> int:
+        return self._cost
 
     def maybe(self, doc: Document) -> bool:
         if not self._stems <= doc.stems:
@@ -131,6 +136,9 @@ class AnyOf(Positional):
     def maybe(self, doc: Document) -> bool:
         return any(c.maybe(doc) for c in self.children)
 
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
+
     def spans(self, ft: FieldText) -> list[Span]:
         out: set[Span] = set()
         for c in self.children:
@@ -149,113 +157,17 @@ class AnyOf(Positional):
                 c.clauses(doc, out)
 
 
-class Near(Positional):
-    """`left NEAR/n right`: at most n other words between them; `ordered` wants left first."""
-
-    def __init__(
-        self,
-        left: Positional,
-        right: Positional,
-        distance: int,
-        ordered: bool,
-        fields: tuple[str, ...],
-        source: str,
-    ) -> None:
-        self.left, self.right = left, right
-        self.distance, self.ordered = distance, ordered
-        self.fields = fields
-        self.source = source
-
-    def pairs(self, ft: FieldText, first_only: bool = False) -> list[tuple[Span, Span]]:
-        lefts = self.left.spans(ft)
-        if not lefts:
-            return []
-        rights = self.right.spans(ft)
-        if not rights:
-            return []
-        starts = [s for s, _ in rights]
-        longest = max(e - s for s, e in rights)
-        n = self.distance
-        out: list[tuple[Span, Span]] = []
-        for a in lefts:
-            s1, e1 = a
-            # right after left: its first word within n words after left's last
-            i = bisect_left(starts, e1 + 1)
-            while i < len(starts) and starts[i] <= e1 + 1 + n:
-                out.append((a, rights[i]))
-                if first_only:
-                    return out
-                i += 1
-            if self.ordered:
-                continue
-            # right before left: its last word within n words before left's first
-            i = bisect_left(starts, s1 - 1 - n - longest)
-            while i < len(starts) and starts[i] < s1:
-                e2 = rights[i][1]
-                if s1 - 1 - n <= e2 < s1:
-                    out.append((a, rights[i]))
-                    if first_only:
-                        return out
-                i += 1
-        return out
-
-    def maybe(self, doc: Document) -> bool:
-        return self.left.maybe(doc) and self.right.maybe(doc)
-
-    def matches(self, doc: Document) -> bool:
-        if not (self.left.maybe(doc) and self.right.maybe(doc)):
-            return False
-        return any(self.pairs(doc.fields[f], first_only=True) for f in self.fields)
-
-    def spans(self, ft: FieldText) -> list[Span]:
-        return sorted({(min(a[0], b[0]), max(a[1], b[1])) for a, b in self.pairs(ft)})
-
-    def hit_spans(self, ft: FieldText) -> list[Labelled]:
-        pairs = self.pairs(ft)
-        in_left = _inside_any({a for a, _ in pairs})
-        in_right = _inside_any({b for _, b in pairs})
-        out = [h for h in self.left.hit_spans(ft) if in_left(h)]
-        out += [h for h in self.right.hit_spans(ft) if in_right(h)]
-        return out
-
-
-def _inside_any(spans: set[Span]) -> Callable[[Labelled], bool]:
-    """A test of whether a hit lies inside one of `spans` (log time: texts can be long)."""
-    ordered = sorted(spans)
-    starts = [s for s, _ in ordered]
-    reach, furthest = [], -1
-    for _, e in ordered:
-        furthest = max(furthest, e)
-        reach.append(furthest)  # the furthest end among spans starting at or before this one
-
-    def inside(h: Labelled) -> bool:
-        i = bisect_right(starts, h[0]) - 1
-        return i >= 0 and reach[i] >= h[1]
-
-    return inside
-
-
-def _cost(m: Matcher) -> int:
-    """A rough cost of evaluating `m`, to try cheap children of an AND first."""
-    if isinstance(m, Terms):
-        return m.cost
-    if isinstance(m, AnyOf | AllOf | EitherOf):
-        return 2 + sum(_cost(c) for c in m.children)
-    if isinstance(m, Near):
-        return 4 + _cost(m.left) + _cost(m.right)
-    if isinstance(m, Without):
-        return 2 + _cost(m.child)
-    return 1
-
-
 class AllOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         self.children = children  # as written: clauses are explained in this order
-        self._by_cost = tuple(sorted(children, key=_cost))
+        self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
         self.source = source
 
     def matches(self, doc: Document) -> bool:
         return all(c.matches(doc) for c in self._by_cost)
+
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:
@@ -269,6 +181,9 @@ class EitherOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         self.children = children
         self.source = source
+
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
 
     def matches(self, doc: Document) -> bool:
         return any(c.matches(doc) for c in self.children)
@@ -290,6 +205,9 @@ class Without(Matcher):
     def matches(self, doc: Document) -> bool:
         return not self.child.matches(doc)
 
+    def cost(self) -> int:
+        return 2 + self.child.cost()
+
 
 class Everything(Matcher):
     """The empty query: every item of the watched feeds."""
@@ -298,12 +216,3 @@ class Everything(Matcher):
 
     def matches(self, doc: Document) -> bool:
         return True
-
-
-def positional_children(m: Matcher) -> list[Positional]:
-    """Every positional matcher directly under boolean ones (for collecting hits)."""
-    if isinstance(m, Positional):
-        return [m]
-    if isinstance(m, AllOf | EitherOf):
-        return [p for c in m.children for p in positional_children(c)]
-    return []

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.query import evaluate as ev
+from monitor.query.near import Near
 from monitor.query.normalize import Document, forms
 
 # A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
@@ -56,7 +57,7 @@ def need(m: ev.Matcher) -> Need:
         return frozenset(out)
     if isinstance(m, ev.AllOf):
         return min((need(c) for c in m.children), key=cost)
-    if isinstance(m, ev.Near):
+    if isinstance(m, Near):
         return min(need(m.left), need(m.right), key=cost)
     return None  # Without, Everything
 
