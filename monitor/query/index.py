@@ -62,6 +62,20 @@ def need(m: ev.Matcher) -> Need:
     return None  # Without, Everything
 
 
+def required_stems(m: ev.Matcher) -> frozenset[str]:
+    """Stems that a document must hold, all of them, for `m` to match (a cheap test per rule)."""
+    if isinstance(m, ev.Terms):
+        return frozenset(e.index_key for e in m.elements if e.kind != "prefix")
+    if isinstance(m, ev.AllOf):
+        return frozenset().union(*(required_stems(c) for c in m.children))
+    if isinstance(m, Near):
+        return required_stems(m.left) | required_stems(m.right)
+    if isinstance(m, ev.AnyOf | ev.EitherOf):
+        parts = [required_stems(c) for c in m.children]
+        return frozenset.intersection(*parts) if parts else frozenset()
+    return frozenset()  # Without, Everything
+
+
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 

@@ -199,7 +199,7 @@ class _Loader:
                 else:
                     src.errors.append(RuleError(f"rule {rule.id!r}: {exc.message}"))
                 continue
-            out.append(CompiledRule(rule, matcher, frozenset(rule.feeds)))
+            out.append(CompiledRule.of(rule, matcher))
         return out
 
 

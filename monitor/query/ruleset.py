@@ -15,7 +15,7 @@ from monitor.model import Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.explain import explain, snippet
-from monitor.query.index import Presearcher
+from monitor.query.index import Presearcher, required_stems
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import Document, analyze
 
@@ -25,6 +25,11 @@ class CompiledRule:
     rule: Rule
     matcher: ev.Matcher
     feeds: frozenset[str]
+    required: frozenset[str] = frozenset()  # stems the item must hold, all of them
+
+    @classmethod
+    def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
+        return cls(rule, matcher, frozenset(rule.feeds), required_stems(matcher))
 
 
 class RuleSet:
@@ -59,9 +64,7 @@ class RuleSet:
                 continue
             seen.add(rule.id)
             try:
-                compiled.append(
-                    CompiledRule(rule, compile_query(rule.query, sets), frozenset(rule.feeds))
-                )
+                compiled.append(CompiledRule.of(rule, compile_query(rule.query, sets)))
             except QueryError as exc:
                 errors.append(RuleError(f"rule {rule.id!r}: {exc}"))
         if errors:
@@ -73,7 +76,7 @@ class RuleSet:
     def select(self, ids: Collection[str]) -> RuleSet:
         """Only these rules, each enabled (to try one rule, even a disabled one)."""
         chosen = [
-            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds)
+            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds, c.required)
             for c in self._compiled
             if c.rule.id in ids
         ]
@@ -86,8 +89,10 @@ class RuleSet:
         self, todo: Iterable[CompiledRule], item: Item, doc: Document, feed_tags: Collection[str]
     ) -> list[Match]:
         out = []
-        feed = item.feed_id
+        feed, stems = item.feed_id, doc.stems
         for c in todo:
+            if not c.required <= stems:
+                continue
             feeds = c.feeds
             if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):
                 continue
