@@ -38,9 +38,12 @@ class Element:
 class Matcher:
     """A compiled clause. `source` is its text in the query (for explanations)."""
 
-    source: str = ""
-    # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
-    whole: bool = False
+    __slots__ = ("source", "whole")
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
+        self.whole = False
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -56,7 +59,8 @@ class Matcher:
 class Positional(Matcher):
     """A clause that occupies positions in a field, in any of `fields`."""
 
-    fields: tuple[str, ...] = ()
+    __slots__ = ("fields",)
+    fields: tuple[str, ...]
 
     def spans(self, ft: FieldText) -> list[Span]:
         raise NotImplementedError
@@ -75,10 +79,13 @@ class Positional(Matcher):
 class Terms(Positional):
     """A word (one element) or a phrase (consecutive elements)."""
 
+    __slots__ = ("_cost", "_prefixes", "_single", "_stems", "elements", "label")
+
     def __init__(self, elements: tuple[Element, ...], fields: tuple[str, ...], label: str) -> None:
+        super().__init__(label)
         self.elements = elements
         self.fields = fields
-        self.source = self.label = label
+        self.label = label
         one = elements[0]
         self._single = one if len(elements) == 1 and one.kind != "prefix" else None
         self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
@@ -125,10 +132,12 @@ class Terms(Positional):
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
+    __slots__ = ("children",)
+
     def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
+        super().__init__(source)
         self.children = children
         self.fields = fields
-        self.source = source
 
     def matches(self, doc: Document) -> bool:
         return any(c.matches(doc) for c in self.children)
@@ -158,10 +167,12 @@ class AnyOf(Positional):
 
 
 class AllOf(Matcher):
+    __slots__ = ("_by_cost", "children")
+
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
+        super().__init__(source)
         self.children = children  # as written: clauses are explained in this order
         self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
-        self.source = source
 
     def matches(self, doc: Document) -> bool:
         return all(c.matches(doc) for c in self._by_cost)
@@ -178,9 +189,11 @@ class AllOf(Matcher):
 
 
 class EitherOf(Matcher):
+    __slots__ = ("children",)
+
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
+        super().__init__(source)
         self.children = children
-        self.source = source
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
@@ -198,9 +211,11 @@ class EitherOf(Matcher):
 
 
 class Without(Matcher):
+    __slots__ = ("child",)
+
     def __init__(self, child: Matcher, source: str) -> None:
+        super().__init__(source)
         self.child = child
-        self.source = source
 
     def matches(self, doc: Document) -> bool:
         return not self.child.matches(doc)
@@ -212,7 +227,10 @@ class Without(Matcher):
 class Everything(Matcher):
     """The empty query: every item of the watched feeds."""
 
-    source = "(every item)"
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("(every item)")
 
     def matches(self, doc: Document) -> bool:
         return True

@@ -16,6 +16,8 @@ from monitor.query.normalize import Document, FieldText
 class Near(Positional):
     """`left NEAR/n right`: at most n other words between them; `ordered` wants left first."""
 
+    __slots__ = ("distance", "left", "ordered", "right")
+
     def __init__(
         self,
         left: Positional,
@@ -25,10 +27,10 @@ class Near(Positional):
         fields: tuple[str, ...],
         source: str,
     ) -> None:
+        super().__init__(source)
         self.left, self.right = left, right
         self.distance, self.ordered = distance, ordered
         self.fields = fields
-        self.source = source
 
     def pairs(self, ft: FieldText, first_only: bool = False) -> list[tuple[Span, Span]]:
         lefts = self.left.spans(ft)
