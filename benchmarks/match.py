@@ -185,9 +185,10 @@ def main() -> None:
         compile_s = time.perf_counter() - t0
         if n <= 10_000:  # exact, but tracemalloc makes compiling 3x slower: not at 100k
             tracemalloc.start()
-            RuleSet.from_rules(rules, sets)
+            kept = RuleSet.from_rules(rules, sets)
             mem = tracemalloc.get_traced_memory()[0]
             tracemalloc.stop()
+            del kept
         else:  # growth of the process's peak RSS (KiB on Linux), a close upper bound
             mem = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
         # A daemon keeps its rules for hours: freezing them keeps the cyclic GC from walking

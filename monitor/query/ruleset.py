@@ -86,12 +86,17 @@ class RuleSet:
         return len(self.rules)
 
     def _matches(
-        self, todo: Iterable[CompiledRule], item: Item, doc: Document, feed_tags: Collection[str]
+        self,
+        todo: Iterable[CompiledRule],
+        item: Item,
+        doc: Document,
+        feed_tags: Collection[str],
+        prefilter: bool = True,
     ) -> list[Match]:
         out = []
         feed, stems = item.feed_id, doc.stems
         for c in todo:
-            if not c.required <= stems:
+            if prefilter and not c.required <= stems:
                 continue
             feeds = c.feeds
             if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):
@@ -116,4 +121,4 @@ class RuleSet:
 
     def match_every_rule(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The same result as `match`, evaluating every rule (no index): baseline and oracle."""
-        return self._matches(self._active, item, analyze(item), feed_tags)
+        return self._matches(self._active, item, analyze(item), feed_tags, prefilter=False)
