@@ -3,7 +3,7 @@
     python benchmarks/match.py [--items 2000] [--rules 10,1000,10000,100000] [--seed 7]
 
 The corpus and the rules are generated with a seeded RNG, so every run sees the same input:
-- items of about 460 bytes (a title and a summary), words drawn with Zipf's law from a vocabulary
+- items of about 500 bytes (a title and a summary), words drawn with Zipf's law from a vocabulary
   of common English news words followed by 30,000 generated names and topic words, plus the words
   of the seed article (so the example-style rules find something);
 - rules as people write them: word pairs, phrases, prefixes, exact forms, NEAR and ONEAR between
