@@ -76,12 +76,17 @@ def required_stems(m: ev.Matcher) -> frozenset[str]:
     return frozenset()  # Without, Everything
 
 
+PREFIX_KEY = 3
+
+
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
         self.by_stem: dict[str, list[int]] = {}
-        self.by_prefix: dict[str, list[int]] = {}
+        # Prefixes are filed under their first (up to) PREFIX_KEY characters, then checked whole
+        # against the document's sorted words: a few lookups per word whatever the prefixes.
+        self.by_prefix: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
@@ -89,10 +94,13 @@ class Presearcher:
                 always.append(number)
                 continue
             for kind, value in n:
-                table = self.by_stem if kind == "stem" else self.by_prefix
-                table.setdefault(value, []).append(number)
+                if kind == "stem":
+                    self.by_stem.setdefault(value, []).append(number)
+                else:
+                    bucket = self.by_prefix.setdefault(value[:PREFIX_KEY], {})
+                    bucket.setdefault(value, []).append(number)
         self.always = tuple(always)
-        self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
+        self.prefix_lengths = tuple(sorted({len(k) for k in self.by_prefix}))
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
@@ -103,6 +111,8 @@ class Presearcher:
         if self.by_prefix:
             by_prefix, folds = self.by_prefix, doc.folds
             for n in self.prefix_lengths:
-                for p in by_prefix.keys() & {w[:n] for w in folds}:
-                    found.update(by_prefix[p])
+                for key in by_prefix.keys() & {w[:n] for w in folds}:
+                    for prefix, numbers in by_prefix[key].items():
+                        if len(prefix) == n or doc.has_prefix(prefix):
+                            found.update(numbers)
         return found
