@@ -1,4 +1,4 @@
-"""`newsmon run` as a real subprocess, for the daemon tests: start it, scrape it, signal it, stop it.
+"""`newsmon run` as a real subprocess for the daemon tests: start, scrape, signal and stop it.
 
     with DaemonProcess(config, tmp_path) as daemon:      # killed (by its pid) on the way out
         daemon.wait_healthy()

@@ -75,7 +75,8 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
         assert value("newsmon_deliveries_total", destination=dest, outcome="delivered") == count
         assert value("newsmon_deliveries_total", destination=dest, outcome="retried") == 0
         assert value("newsmon_deliveries_total", destination=dest, outcome="dead") == 0
-    assert len(rx_a.requests) == 2 and len(rx_b.requests) == 3
+    assert len(rx_a.requests) == 2
+    assert len(rx_b.requests) == 3
     assert {json.loads(r.body)["item"]["title"] for r in rx_b.requests} == {
         TROOPS_1[1],
         TROOPS_2[1],

@@ -39,6 +39,10 @@ class SlowReceiver(Receiver):
     def _reply(self, _received: Received) -> Reply:
         return Reply(200, delay=self._delay) if self.slow else Reply(200)
 
+    def __enter__(self) -> SlowReceiver:
+        self.start()
+        return self
+
 
 def by_webhook_id(requests: list[Received]) -> dict[str, set[str]]:
     """webhook-id -> the item titles posted under it."""
@@ -101,7 +105,8 @@ def test_sigterm_finishes_the_post_in_flight_starts_no_other_and_a_restart_sends
             took = time.monotonic() - sent
             assert took < 8.0  # within the grace period: the post in flight took ~3 s
             finished = daemon.events("shutdown_finished")
-            assert finished and finished[0]["clean"] is True
+            assert finished
+            assert finished[0]["clean"] is True
             assert len(daemon.events("alert_delivered")) == 1
         assert len(rx.requests) == 1  # nothing started after the signal
         # The other four were given back, not left leased for the 2-minute delivery lease.
@@ -125,7 +130,7 @@ def test_sigint_past_the_grace_period_cancels_the_post_and_releases_its_lease(
             assert daemon.events("alerts_released")[0]["alerts"] == len(STORIES)
         assert restart_and_collect(config, tmp_path, rx) < 10.0
     # The cancelled post reached the receiver and is sent again: the same id, twice.
-    counts = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for request in rx.requests:
         counts[request.headers["webhook-id"]] += 1
     assert sorted(counts.values()) == [1, 1, 1, 1, 2]
