@@ -60,6 +60,7 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
             )
             m = daemon.metrics()
             requests = list(server.requests)
+            events = daemon.events()
 
         assert daemon.proc.returncode is not None  # killed on leaving the block
 
@@ -98,3 +99,23 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
     assert sent_200 == 4
     assert polls_304 <= sent_304 <= polls_304 + 2
     assert value("newsmon_fetch_seconds_count") == polls_ok + polls_304
+
+    # The log: JSON lines (stdout is not a terminal), short event names, feed and rule in context.
+    matched = [e for e in events if e["event"] == "item_matched"]
+    assert sorted((e["feed"], e["rule"]) for e in matched) == [
+        ("city", "troops"),
+        ("wire", "bakery"),
+        ("wire", "troops"),
+    ]
+    delivered = [e for e in events if e["event"] == "alert_delivered"]
+    assert len(delivered) == 5
+    assert sorted((e["destination"], e["feed"], tuple(e["rules"])) for e in delivered) == [
+        ("a", "city", ("troops",)),
+        ("a", "wire", ("troops",)),
+        ("b", "city", ("troops",)),
+        ("b", "wire", ("bakery",)),
+        ("b", "wire", ("troops",)),
+    ]
+    polled = [e for e in events if e["event"] == "feed_polled"]
+    assert {e["feed"] for e in polled} == {"wire", "city"}
+    assert all(e["level"] == "info" and "timestamp" in e for e in polled)
