@@ -107,9 +107,9 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
         ("wire", "bakery"),
         ("wire", "troops"),
     ]
-    delivered = [e for e in events if e["event"] == "alert_delivered"]
-    assert len(delivered) == 5
-    assert sorted((e["destination"], e["feed"], tuple(e["rules"])) for e in delivered) == [
+    sent = [e for e in events if e["event"] == "alert_delivered"]
+    assert len(sent) == 5
+    assert sorted((e["destination"], e["feed"], tuple(e["rules"])) for e in sent) == [
         ("a", "city", ("troops",)),
         ("a", "wire", ("troops",)),
         ("b", "city", ("troops",)),
