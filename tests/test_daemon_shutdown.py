@@ -65,10 +65,14 @@ def start_with_alerts(
         grace_period=grace,
     )
     daemon = DaemonProcess(config, tmp)
-    daemon.wait_healthy()
-    wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
-    server.put("/wire.rss", rss([*STORIES, CALM]))
-    wait_for("the first delivery to start", lambda: rx.requests)
+    try:
+        daemon.wait_healthy()
+        wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+        server.put("/wire.rss", rss([*STORIES, CALM]))
+        wait_for("the first delivery to start", lambda: rx.requests)
+    except BaseException:
+        daemon.kill()  # the caller's `with daemon` is not reached: stop it here, by its pid
+        raise
     return config, daemon
 
 
