@@ -28,6 +28,7 @@ from monitor.httpserver import Heartbeat, ReadyState, serve
 from monitor.metrics import Metrics
 from monitor.model import FeedState, OutboxRow
 from monitor.poller import PollReport
+from monitor.query.rulefiles import rule_files
 from monitor.runtime import Runtime, open_runtime
 from monitor.store.base import Store
 
@@ -47,19 +48,15 @@ def rules_fingerprint(folder: Path) -> Fingerprint:
     ConfigMap update, which swaps the `..data` symlink to a new hidden folder, is seen; hidden
     entries themselves (`..data`, `..2026_11_27_...`) are skipped, as the rules loader skips them.
     """
-    paths = [folder] if folder.is_file() else sorted(folder.rglob("*"))
     found = []
-    for path in paths:
+    for path in rule_files(folder):  # the files the loader reads: hidden entries skipped
         rel = path.relative_to(folder) if path != folder else Path(path.name)
-        if path.suffix not in (".yaml", ".yml") or any(p.startswith(".") for p in rel.parts):
-            continue
         try:
             real = path.resolve(strict=True)
             stat = real.stat()
         except (OSError, RuntimeError):  # removed mid-scan or a symlink loop: next tick sees it
             continue
-        if real.is_file():
-            found.append((str(rel), str(real), stat.st_ino, stat.st_mtime_ns, stat.st_size))
+        found.append((str(rel), str(real), stat.st_ino, stat.st_mtime_ns, stat.st_size))
     return tuple(found)
 
 

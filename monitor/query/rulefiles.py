@@ -292,12 +292,13 @@ def rule_files(root: Path) -> list[Path]:
     """Every rules file under a folder (recursively, sorted), or the file itself."""
     if root.is_file():
         return [root]
+    # Hidden paths are skipped: a Kubernetes ConfigMap mount keeps a second copy of every file in
+    # a `..2026_…` folder, which would load each rule twice.
     return sorted(
         p
         for p in root.rglob("*")
         if p.suffix in (".yaml", ".yml")
         and p.is_file()
-        # hidden parts skipped: a Kubernetes ConfigMap's `..data` and `..2026_...` hold copies
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
