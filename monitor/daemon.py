@@ -9,25 +9,33 @@ feed is due. Jobs:
     housekeeping (every 10 min)   prune seen keys and finished alerts past the retention window
     stats (every 5 s)             outbox depth and age, feeds in error, for /metrics
 
-SIGTERM or SIGINT: stop claiming, let in-flight polls and deliveries finish within the grace period,
-release every lease still held, exit 0. A second signal exits at once.
+A poll that enqueued alerts wakes the deliverer at once: an alert does not wait for the next tick.
+
+SIGTERM or SIGINT: stop claiming (`on_stop` tells the deliverer to start no further alert), let
+in-flight polls and deliveries finish within the grace period, cancel what is left (a cancelled poll
+releases its feed; the caller releases alert leases), exit 0. A second signal cancels at once and
+exits 130.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from structlog.contextvars import bound_contextvars
 
 from monitor.model import FeedState
 
 log = structlog.get_logger("newsmon.daemon")
+
+FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
 
 class TaskSet:
@@ -36,8 +44,9 @@ class TaskSet:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # A fresh context: a delivery woken by a poll must not inherit that poll's `feed=`.
+        task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -77,6 +86,7 @@ class Daemon:
         concurrency: int,
         grace_period: timedelta,
         heartbeat: Callable[[], None] = lambda: None,
+        on_stop: Callable[[], None] = lambda: None,
         tick: float = 1.0,
     ) -> None:
         self._claim_feeds = claim_feeds
@@ -95,6 +105,12 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._signals = 0
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
+        self._on_stop = on_stop
+        self._deliver_again = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     # -- jobs ------------------------------------------------------------------------------
     async def poll_tick(self) -> None:
@@ -108,6 +124,12 @@ class Daemon:
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
+        # Every log line of this poll (fetch, parse, store, the poller's own) carries the feed;
+        # each task runs in its own copy of the context, so polls never see each other's.
+        with bound_contextvars(feed=feed.id):
+            await self._poll_one_bound(feed)
+
+    async def _poll_one_bound(self, feed: FeedState) -> None:
         try:
             await self._poll_feed(feed)
         except asyncio.CancelledError:
@@ -117,9 +139,23 @@ class Daemon:
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
 
     async def delivery_tick(self) -> None:
-        if self._stopping.is_set() or len(self._deliveries):
+        self.wake_delivery()
+
+    def wake_delivery(self) -> None:
+        """Run the deliverer now; if it is running, run it once more when it finishes."""
+        if self._stopping.is_set():
             return
-        self._deliveries.spawn(self._deliver())
+        if len(self._deliveries):
+            self._deliver_again = True
+            return
+        self._deliveries.spawn(self._deliver_rounds())
+
+    async def _deliver_rounds(self) -> None:
+        while True:
+            self._deliver_again = False
+            await self._deliver()
+            if not self._deliver_again or self._stopping.is_set():
+                return
 
     async def rules_tick(self) -> None:
         await self._reload_rules(False)
@@ -137,10 +173,19 @@ class Daemon:
             log.warning("shutdown_forced")
             self._polls.cancel()
             self._deliveries.cancel()
+        elif not self._stopping.is_set():
+            log.info("shutdown_requested", grace_s=self._grace)
+            try:
+                self._on_stop()
+            except Exception as exc:  # stopping must go on whatever the hook does
+                log.error("on_stop_failed", error=repr(exc))
         self._stopping.set()
 
     def request_reload(self) -> None:
-        self._reloads.spawn(self._reload_rules(True))
+        self._reloads.spawn(self._forced_reload())
+
+    async def _forced_reload(self) -> None:
+        await self._reload_rules(True)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -166,12 +211,19 @@ class Daemon:
             await self._stopping.wait()
         finally:
             scheduler.shutdown(wait=False)
+        started = loop.time()
         log.info("shutdown_started", polls=len(self._polls), deliveries=len(self._deliveries))
         finished = await self._drain()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        log.info("shutdown_finished", clean=finished)
-        return 0
+        forced = self._signals > 1
+        log.info(
+            "shutdown_finished",
+            clean=finished,
+            forced=forced,
+            seconds=round(loop.time() - started, 3),
+        )
+        return FORCED_EXIT if forced else 0
 
     async def _drain(self) -> bool:
         deadline = self._grace
