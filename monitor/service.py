@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import structlog
 
-from monitor.app import Context, load_checked_rules, make_context, rules_dir
+from monitor.app import Context, load_checked_rules, make_context, rules_dir, settle_heap
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.daemon import Daemon
@@ -94,6 +94,7 @@ class RuleReloader:
             log.debug("rules_unchanged", version=old)
             return
         self.rt.set_rules(rules)
+        settle_heap()
         self.metrics.rules_reload(ok=True)
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
