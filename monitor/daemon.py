@@ -5,6 +5,7 @@ feed is due. Jobs:
 
     poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task
     delivery tick (every second)  claim due outbox rows, deliver them
+                                  (both at a random point of each second, for fair replica shares)
     rules tick (every 2 s)        reload the rules when their files changed (SIGHUP: at once)
     housekeeping (every 10 min)   prune seen keys and finished alerts past the retention window
     stats (every 5 s)             outbox depth and age, feeds in error, for /metrics
@@ -150,9 +151,12 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         scheduler = AsyncIOScheduler(event_loop=loop)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **common)
+        # Claims fire at a random point of each tick: replicas ticking at fixed phases would
+        # split the due work by their phase gaps (one takes most of it), not evenly.
+        claims = common | {"jitter": self._tick}
+        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **claims)
         scheduler.add_job(
-            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **common
+            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **claims
         )
         scheduler.add_job(self.rules_tick, "interval", seconds=2, id="rules", **common)
         scheduler.add_job(
