@@ -3,7 +3,8 @@
 APScheduler 3 is the clock and this is the only module that knows it; the store holds when each
 feed is due. Jobs:
 
-    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task
+    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task;
+                                  after a full claim, claim again whenever half the slots are free
     delivery tick (every second)  claim due outbox rows, deliver them
                                   (both at a random point of each second, for fair replica shares)
     rules tick (every 2 s)        reload the rules when their files changed (SIGHUP: at once)
@@ -91,6 +92,9 @@ class Daemon:
         self._grace = grace_period.total_seconds()
         self._tick = tick
         self._polls = TaskSet()
+        self._refills = TaskSet()
+        self._claiming = False
+        self._backlog = False
         self._deliveries = TaskSet()
         self._reloads = TaskSet()
         self._stopping = asyncio.Event()
@@ -100,12 +104,24 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------------------
     async def poll_tick(self) -> None:
         self._heartbeat()
-        if self._stopping.is_set():
+        await self._claim()
+
+    async def _claim(self) -> None:
+        if self._stopping.is_set() or self._claiming:
             return
         free = self._concurrency - len(self._polls)
         if free <= 0:
             return
-        for feed in await self._claim_feeds(free):
+        self._claiming = True
+        try:
+            feeds = await self._claim_feeds(free)
+        finally:
+            self._claiming = False
+        # A full batch means more feeds may be due: refill as slots free up (see _poll_one)
+        # instead of idling until the next tick, which capped a replica at `concurrency` polls
+        # a second.
+        self._backlog = len(feeds) == free
+        for feed in feeds:
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
@@ -116,6 +132,8 @@ class Daemon:
             raise
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
+        if self._backlog and len(self._polls) <= self._concurrency // 2:
+            self._refills.spawn(self._claim())
 
     async def delivery_tick(self) -> None:
         if self._stopping.is_set() or len(self._deliveries):
