@@ -208,15 +208,15 @@ def write_config(
     rules = folder / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "troops.yaml").write_text(RULE)
-    lines = [
-        f"rules: {rules}",
-        'allow_networks: ["127.0.0.1/32"]',
-        "log_level: warning",
-        "log_format: json",
-        "jitter: 0.1",
-        "per_host_concurrency: 100   # every feed is on 127.0.0.1",
-    ]
-    lines += [f"{key}: {value}" for key, value in (settings or {}).items()]
+    values = {
+        "rules": str(rules),
+        "allow_networks": '["127.0.0.1/32"]',
+        "log_level": "warning",
+        "log_format": "json",
+        "jitter": "0.1",
+        "per_host_concurrency": "100",  # every feed is on 127.0.0.1
+    } | dict(settings or {})
+    lines = [f"{key}: {value}" for key, value in values.items()]
     lines.append("feeds:")
     for i in range(server.count):
         lines.append(f"  - {{id: f{i}, url: '{server.url(i)}', interval: {interval}}}")
