@@ -51,16 +51,16 @@ SETTINGS = {
 
 # What each statement is for, by a piece of its text (first match wins).
 KINDS = [
+    ("deliver: claim alerts", "UPDATE alerts a SET lease_owner"),
     ("poll: claim feeds", "UPDATE feeds f SET lease_owner"),
     ("poll: seen keys", "SELECT item_key FROM seen_items"),
     ("poll: known stories", "SELECT DISTINCT story_key"),
     ("poll: lock feed row", "SELECT lease_owner, etag"),
     ("poll: insert seen", "INSERT INTO seen_items"),
-    ("poll: disabled dests", "FROM destinations WHERE disabled"),
+    ("disabled destinations", "FROM destinations WHERE disabled"),
     ("poll: insert alerts", "INSERT INTO alerts"),
     ("poll: update feed", "UPDATE feeds SET status"),
     ("poll: release feed", "UPDATE feeds SET lease_owner = NULL"),
-    ("deliver: claim alerts", "UPDATE alerts a SET lease_owner"),
     ("deliver: mark delivered", "delivered_at = "),
     ("deliver: retry/release", "UPDATE alerts SET"),
     ("tx: begin", "BEGIN"),
@@ -89,6 +89,13 @@ class Result:
     load: dict[str, tuple[int, float]]  # kind -> (calls, total ms)
     xacts: int
     statements: bool
+    replica_cpu_s: float  # user + system CPU of the replica processes in the window
+    db_cpu_s: float  # of the PostgreSQL backends serving them
+    harness_cpu_s: float  # of this process: the feed server and the receiver
+    row_bytes: dict[str, tuple[int, float]]  # table -> (rows, bytes per row with its indexes)
+
+    def cpu_ms_per_poll(self, seconds: float) -> float:
+        return 1000 * seconds / max(self.polls, 1)
 
     @property
     def rate(self) -> float:
@@ -122,6 +129,38 @@ def snapshot(conn: psycopg.Connection[dict[str, Any]], statements: bool) -> dict
 def count(conn: psycopg.Connection[dict[str, Any]], where: str) -> int:
     row = conn.execute(f"{MARK} SELECT count(*) AS n FROM {where}").fetchone()
     return int(row["n"]) if row else 0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; 0 where unreadable)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pids(conn: psycopg.Connection[dict[str, Any]]) -> list[int]:
+    rows = conn.execute(
+        f"{MARK} SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return [int(r["pid"]) for r in rows]
+
+
+def row_sizes(conn: psycopg.Connection[dict[str, Any]]) -> dict[str, tuple[int, float]]:
+    """Rows and on-disk bytes per row (table + indexes + TOAST) of the growing tables."""
+    out = {}
+    for table in ("feeds", "seen_items", "alerts"):
+        row = conn.execute(
+            f"{MARK} SELECT count(*) AS n, pg_total_relation_size(%s) AS b FROM {table}", (table,)
+        ).fetchone()
+        if row and row["n"]:
+            out[table] = (int(row["n"]), int(row["b"]) / int(row["n"]))
+    return out
 
 
 def has_statements(url: str) -> bool:
@@ -176,9 +215,16 @@ def run_one(args: argparse.Namespace, n: int) -> Result:
                 time.sleep(0.5)
             with changing(server, args.change):
                 time.sleep(args.warmup)
+                pids, backends = [r.pid for r in running], backend_pids(conn)
+                cpu0, db0 = cpu_seconds(pids), cpu_seconds(backends)
+                me0 = cpu_seconds([os.getpid()])
                 before, polls0, t0 = snapshot(conn, statements), _polls(running), time.monotonic()
                 time.sleep(args.window)
                 after, polls1, t1 = snapshot(conn, statements), _polls(running), time.monotonic()
+                cpu1, db1 = cpu_seconds(pids), cpu_seconds(backends)
+                me1 = cpu_seconds([os.getpid()])
+            conn.execute(f"{MARK} VACUUM ANALYZE")
+            sizes = row_sizes(conn)
         load = {
             k: (c - before["stats"].get(k, (0, 0.0))[0], ms - before["stats"].get(k, (0, 0.0))[1])
             for k, (c, ms) in after["stats"].items()
@@ -195,6 +241,10 @@ def run_one(args: argparse.Namespace, n: int) -> Result:
             load=load,
             xacts=after["xacts"] - before["xacts"],
             statements=statements,
+            replica_cpu_s=cpu1 - cpu0,
+            db_cpu_s=db1 - db0,
+            harness_cpu_s=me1 - me0,
+            row_bytes=sizes,
         )
 
 
@@ -203,12 +253,16 @@ def _polls(running: list[Any]) -> list[float]:
 
 
 def report(results: list[Result]) -> None:
-    print(f"\n{'replicas':>8} {'polls/s':>9} {'per replica (polls/s)':>28} {'alerts/s':>9} "
-          f"{'delivered/s':>12} {'xacts/poll':>11}")  # fmt: skip
+    print(f"\n{'replicas':>8} {'polls/s':>8} {'per replica':>14} {'alerts/s':>9} "
+          f"{'delivered/s':>12} {'xacts/poll':>11} {'CPU ms/poll: replica':>21} "
+          f"{'db':>5} {'feed server':>12}")  # fmt: skip
     for r in results:
         shares = " ".join(f"{p / r.seconds:.0f}" for p in r.per_replica)
-        print(f"{r.replicas:>8} {r.rate:>9.1f} {shares:>28} {r.alerts / r.seconds:>9.1f} "
-              f"{r.delivered / r.seconds:>12.1f} {r.xacts / max(r.polls, 1):>11.2f}")  # fmt: skip
+        print(f"{r.replicas:>8} {r.rate:>8.1f} {shares:>14} {r.alerts / r.seconds:>9.1f} "
+              f"{r.delivered / r.seconds:>12.1f} {r.xacts / max(r.polls, 1):>11.2f} "
+              f"{r.cpu_ms_per_poll(r.replica_cpu_s):>21.2f} "
+              f"{r.cpu_ms_per_poll(r.db_cpu_s):>5.2f} "
+              f"{r.cpu_ms_per_poll(r.harness_cpu_s):>12.2f}")  # fmt: skip
     for r in results:
         if not r.statements or not r.polls:
             continue
@@ -229,6 +283,8 @@ def report(results: list[Result]) -> None:
         deliver = sum(c for k, (c, _ms) in r.load.items() if k.startswith("deliver"))
         if r.delivered:
             print(f"  delivery statements per delivered alert: {deliver / r.delivered:.2f}")
+        sizes = ", ".join(f"{t} {n} rows, {b:.0f} B/row" for t, (n, b) in r.row_bytes.items())
+        print(f"  on disk with indexes: {sizes}")
 
 
 def main() -> int:
