@@ -93,6 +93,7 @@ class Daemon:
         self._tick = tick
         self._polls = TaskSet()
         self._refills = TaskSet()
+        self._active = 0  # polls not yet finished (a finished task leaves _polls a bit later)
         self._claiming = False
         self._backlog = False
         self._deliveries = TaskSet()
@@ -109,7 +110,7 @@ class Daemon:
     async def _claim(self) -> None:
         if self._stopping.is_set() or self._claiming:
             return
-        free = self._concurrency - len(self._polls)
+        free = self._concurrency - self._active
         if free <= 0:
             return
         self._claiming = True
@@ -122,6 +123,7 @@ class Daemon:
         # a second.
         self._backlog = len(feeds) == free
         for feed in feeds:
+            self._active += 1
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
@@ -132,7 +134,9 @@ class Daemon:
             raise
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
-        if self._backlog and len(self._polls) <= self._concurrency // 2:
+        finally:
+            self._active -= 1
+        if self._backlog and self._active <= self._concurrency // 2:
             self._refills.spawn(self._claim())
 
     async def delivery_tick(self) -> None:
