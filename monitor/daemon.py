@@ -3,8 +3,10 @@
 APScheduler 3 is the clock and this is the only module that knows it; the store holds when each
 feed is due. Jobs:
 
-    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task
+    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task;
+                                  after a full claim, claim again whenever half the slots are free
     delivery tick (every second)  claim due outbox rows, deliver them
+                                  (both at a random point of each second, for fair replica shares)
     rules tick (every 2 s)        reload the rules when their files changed (SIGHUP: at once)
     housekeeping (every 10 min)   prune seen keys and finished alerts past the retention window
     stats (every 5 s)             outbox depth and age, feeds in error, for /metrics
@@ -100,6 +102,10 @@ class Daemon:
         self._grace = grace_period.total_seconds()
         self._tick = tick
         self._polls = TaskSet()
+        self._refills = TaskSet()
+        self._active = 0  # polls not yet finished (a finished task leaves _polls a bit later)
+        self._claiming = False
+        self._backlog = False
         self._deliveries = TaskSet()
         self._reloads = TaskSet()
         self._stopping = asyncio.Event()
@@ -115,12 +121,25 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------------------
     async def poll_tick(self) -> None:
         self._heartbeat()
-        if self._stopping.is_set():
+        await self._claim()
+
+    async def _claim(self) -> None:
+        if self._stopping.is_set() or self._claiming:
             return
-        free = self._concurrency - len(self._polls)
+        free = self._concurrency - self._active
         if free <= 0:
             return
-        for feed in await self._claim_feeds(free):
+        self._claiming = True
+        try:
+            feeds = await self._claim_feeds(free)
+        finally:
+            self._claiming = False
+        # A full batch means more feeds may be due: refill as slots free up (see _poll_one)
+        # instead of idling until the next tick, which capped a replica at `concurrency` polls
+        # a second.
+        self._backlog = len(feeds) == free
+        for feed in feeds:
+            self._active += 1
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
@@ -137,6 +156,10 @@ class Daemon:
             raise
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
+        finally:
+            self._active -= 1
+        if self._backlog and self._active <= self._concurrency // 2:
+            self._refills.spawn(self._claim())
 
     async def delivery_tick(self) -> None:
         self.wake_delivery()
@@ -195,9 +218,12 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         scheduler = AsyncIOScheduler(event_loop=loop)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **common)
+        # Claims fire at a random point of each tick: replicas ticking at fixed phases would
+        # split the due work by their phase gaps (one takes most of it), not evenly.
+        claims = common | {"jitter": self._tick}
+        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **claims)
         scheduler.add_job(
-            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **common
+            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **claims
         )
         scheduler.add_job(self.rules_tick, "interval", seconds=2, id="rules", **common)
         scheduler.add_job(
