@@ -202,8 +202,10 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         rt.deliverer.store = cast(Store, leases)
 
         async def claim(limit: int) -> list[FeedState]:
+            # At most poll_batch a claim, so one replica does not lease every due feed at once.
+            batch = min(limit, config.poll_batch)
             return await asyncio.to_thread(
-                rt.store.claim_due_feeds, ctx.clock.now(), limit, config.feed_lease, ctx.owner
+                rt.store.claim_due_feeds, ctx.clock.now(), batch, config.feed_lease, ctx.owner
             )
 
         async def release(feed_id: str) -> None:
@@ -241,8 +243,8 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         async def stats() -> None:
             await outbox_stats()
             # Reads every feed row: only on the 5 s tick, never per poll.
-            feeds = await asyncio.to_thread(rt.store.list_feeds)
-            metrics.set_feeds_in_error(sum(1 for f in feeds if f.status == "error"))
+            in_error = await asyncio.to_thread(rt.store.count_feeds_in_error)
+            metrics.set_feeds_in_error(in_error)
 
         daemon = Daemon(
             claim_feeds=claim,
