@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -73,6 +74,10 @@ def free_port() -> int:
         return port
 
 
+def nginx_wanted_missing(why: str) -> bool:
+    return why == "nginx not found"
+
+
 def parse_log_lines(lines: list[str]) -> dict[str, int]:
     """Counts of requests by status, and of conditional ones (pure)."""
     counts: Counter[str] = Counter()
@@ -113,7 +118,7 @@ class Server:
         if nginx and self._prefer_nginx:
             self._start_nginx(nginx)
         else:
-            self._start_python()
+            self._start_python("nginx not found" if not nginx else "nginx not wanted")
 
     def _start_nginx(self, nginx: str) -> None:
         for _attempt in range(5):
@@ -158,14 +163,17 @@ class Server:
             time.sleep(0.05)
         return False
 
-    def _start_python(self) -> None:
+    def _start_python(self, why: str) -> None:
         self.log_path.touch()
         handler = _make_handler(self.root, self.log_path)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        self.kind = "python http.server (nginx not found)"
+        self.kind = f"python http.server ({why})"
+        if not nginx_wanted_missing(why):
+            return
+        print(f"serve: {why}, falling back to Python's http.server", file=sys.stderr)
 
     def log_mark(self) -> int:
         """The access log's current size: pass it to ``stats_since``."""
@@ -252,8 +260,6 @@ def _make_handler(root: Path, log_path: Path) -> type[BaseHTTPRequestHandler]:
 
 
 if __name__ == "__main__":
-    import sys
-
     with Server(Path(sys.argv[1])) as srv:
         print(f"{srv.kind} serving {srv.root} on {srv.url('')} (Ctrl-C to stop)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
