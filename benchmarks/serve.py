@@ -74,10 +74,6 @@ def free_port() -> int:
         return port
 
 
-def nginx_wanted_missing(why: str) -> bool:
-    return why == "nginx not found"
-
-
 def parse_log_lines(lines: list[str]) -> dict[str, int]:
     """Counts of requests by status, and of conditional ones (pure)."""
     counts: Counter[str] = Counter()
@@ -171,9 +167,8 @@ class Server:
         self.port = self._httpd.server_address[1]
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         self.kind = f"python http.server ({why})"
-        if not nginx_wanted_missing(why):
-            return
-        print(f"serve: {why}, falling back to Python's http.server", file=sys.stderr)
+        if why == "nginx not found":
+            print("serve: nginx not found, falling back to Python's http.server", file=sys.stderr)
 
     def log_mark(self) -> int:
         """The access log's current size: pass it to ``stats_since``."""
