@@ -125,6 +125,12 @@ _PLACES = [
     "Accra",
     "Tbilisi",
 ]
+# Sentences that the example rules (rules/*.yaml) match: about one item in twenty carries one.
+_MATCHING = [
+    "Officials said more air defence systems would be sent to Ukraine within weeks.",
+    "A delegation of defence officials will visit NATO headquarters next week.",
+    "Hundreds of troops were deployed to the border region overnight.",
+]
 _FILLER = [
     (
         "The decision follows weeks of negotiations between the parties, and analysts said the "
@@ -156,6 +162,8 @@ def _item(feed: int, seq: int, base: datetime) -> tuple[str, str, datetime]:
     else:
         title = f"{rnd.choice(_SUBJECTS)} in {place} {rnd.choice(_VERBS)} {rnd.choice(_OBJECTS)}"
     sentences = [f"{title} on {['Monday', 'Tuesday', 'Friday'][seq % 3]}."]
+    if rnd.random() < 0.05:
+        sentences.append(rnd.choice(_MATCHING))
     while sum(len(s) for s in sentences) < 700:
         sentence = rnd.choice(_FILLER).rstrip(".") + "."
         if rnd.random() < 0.1:
