@@ -8,7 +8,7 @@ seconds (user+sys of the child and the children it waited for, from ``wait4``), 
 HTTP status counts from nginx's access log. A round that runs past ``--round-timeout`` is killed
 (its process group, by pid) and reported as such. Prints markdown tables.
 
-    python benchmarks/peers.py [--feeds 200] [--install] [--tools newsmon,newsboat,...]
+    python benchmarks/peers.py [--feeds 200] [--install] [--repeat 3] [--tools newsmon,lean,...]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,12 +28,16 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import feedgen
 import serve
 import tools
+
+# A run's results as JSON-ready data: {"meta": {...}, "results": [Measure as dict, ...]}.
+Report = dict[str, Any]
 
 ROUNDS = ("cold", "304", "10%")
 PEERS = ("newsboat", "rss2email", "reader")
@@ -121,15 +126,13 @@ def install_missing(chosen: list[tools.Tool], install: bool) -> dict[str, str]:
     return skipped
 
 
-def bench(
-    n: int, names: list[str], *, install: bool, timeout: float, keep: bool
-) -> dict[str, object]:
+def bench(n: int, names: list[str], *, install: bool, timeout: float, keep: bool) -> Report:
     """Run the three rounds for ``names`` on ``n`` feeds; return everything measured."""
     work = Path(tempfile.mkdtemp(prefix="newsmon-bench-"))
     os.chmod(work, 0o755)
     receiver = None
     results: list[Measure] = []
-    meta: dict[str, object] = {"feeds": n, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    meta: Report = {"feeds": n, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     try:
         if install and not shutil.which("nginx"):
             tools._apt_install("nginx")
@@ -196,9 +199,7 @@ def _one(
     return m
 
 
-def _describe(
-    server: serve.Server, chosen: list[tools.Tool], skipped: dict[str, str]
-) -> dict[str, object]:
+def _describe(server: serve.Server, chosen: list[tools.Tool], skipped: dict[str, str]) -> Report:
     versions = {}
     for tool in chosen:
         if tool.name not in skipped:
@@ -228,13 +229,14 @@ def _statuses(http: dict[str, int]) -> str:
     return " ".join(f"{k}×{http[k]}" for k in codes) or "-"
 
 
-def render(report: dict[str, object]) -> str:
+def render(report: Report) -> str:
     """The markdown tables of one run (pure)."""
     meta = report["meta"]
     assert isinstance(meta, dict)
-    rows = [Measure(**r) for r in report["results"]]  # type: ignore[attr-defined]
+    rows = [Measure(**r) for r in report["results"]]
     out = [
-        f"### {meta['feeds']} feeds of 50 items — {meta['date']}",
+        f"### {meta['feeds']} feeds of 50 items — {meta['date']}"
+        + (f" — median of {meta['runs']} runs" if meta.get("runs", 1) != 1 else ""),
         "",
         f"Server: {meta.get('server')}; {meta.get('machine')}; "
         + "; ".join(f"{v}" for v in meta.get("versions", {}).values()),
@@ -279,6 +281,29 @@ def ratio_lines(rows: list[Measure]) -> list[str]:
         cells.append(f"{nm.cpu / max(lean.cpu, 0.01):.2f}×" if lean else "—")
         lines.append(f"| {rnd} | " + " | ".join(cells) + " |")
     return lines
+
+
+def median_report(reports: list[Report]) -> Report:
+    """One report from several runs: per tool and round, the median wall, CPU and RSS (pure).
+
+    Status counts and alerts come from the first run; a later run that saw different counts
+    is noted, since the rounds are deterministic and should not differ.
+    """
+    first = reports[0]
+    merged: list[Report] = []
+    for i, row in enumerate(first["results"]):
+        runs = [r["results"][i] for r in reports]
+        out = dict(row)
+        for key in ("wall", "cpu", "rss_mb"):
+            out[key] = round(statistics.median(float(r[key]) for r in runs), 2)
+        notes = [str(r["note"]) for r in runs if r["note"]]
+        if any(r["http"] != row["http"] for r in runs):
+            notes.append("status counts differ between runs")
+        out["note"] = "; ".join(dict.fromkeys(notes))
+        merged.append(out)
+    meta = dict(first["meta"])
+    meta["runs"] = len(reports)
+    return {"meta": meta, "results": merged}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ Does I/O: for each N, the same machinery as ``peers.py`` (generated feeds, nginx
 webhook receiver), with only newsmon (plus the lean reference when ``--with-lean``). Prints one
 markdown table per N: wall and CPU seconds, peak RSS, HTTP status counts, alerts delivered.
 
-    python benchmarks/poll.py [--feeds 200,1000] [--with-lean]
+    python benchmarks/poll.py [--feeds 200,1000] [--with-lean] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -25,11 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-lean", action="store_true", help="also run the lean reference")
     parser.add_argument("--round-timeout", type=float, default=600.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; the table shows medians")
     args = parser.parse_args(argv)
     names = ["newsmon", "lean"] if args.with_lean else ["newsmon"]
     reports = []
     for n in (int(x) for x in args.feeds.split(",") if x.strip()):
-        report = peers.bench(n, names, install=False, timeout=args.round_timeout, keep=False)
+        runs = [
+            peers.bench(n, names, install=False, timeout=args.round_timeout, keep=False)
+            for _ in range(args.repeat)
+        ]
+        report = peers.median_report(runs)
         reports.append(report)
         print(peers.render(report), flush=True)
     if args.json:
