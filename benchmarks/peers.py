@@ -270,7 +270,9 @@ def ratio_lines(rows: list[Measure]) -> list[str]:
         peers = [by[(p, rnd)] for p in PEERS if (p, rnd) in by]
         lean = by.get(("lean", rnd))
         if nm is None:
-            lines.append(f"| {rnd} | pending | pending | pending | pending |")
+            why = next((m.note for m in rows if m.tool == "newsmon" and m.round == rnd), "")
+            word = "pending" if why.startswith("pending") else (why or "not run")
+            lines.append(f"| {rnd} | {word} | {word} | {word} | {word} |")
             continue
         cells = []
         fastest = min(peers, key=lambda m: m.wall) if peers else None
@@ -314,11 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-timeout", type=float, default=600.0, help="seconds")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, state)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; the table shows medians")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.tools.split(",") if n.strip()]
-    report = bench(
-        args.feeds, names, install=args.install, timeout=args.round_timeout, keep=args.keep
-    )
+    reports = []
+    for run in range(args.repeat):
+        print(f"run {run + 1} of {args.repeat}", file=sys.stderr, flush=True)
+        install = args.install and run == 0
+        reports.append(
+            bench(args.feeds, names, install=install, timeout=args.round_timeout, keep=args.keep)
+        )
+    report = median_report(reports)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     print(render(report))

@@ -94,7 +94,9 @@ def test_ratios_are_pending_without_newsmon_and_computed_with_it() -> None:
         peers.Measure("reader", "cold", wall=4.0, cpu=3.0),
         peers.Measure("lean", "cold", 1.0, 0.5),
     ]
-    assert "| cold | pending |" in "\n".join(peers.ratio_lines(rows))
+    assert "| cold | not run |" in "\n".join(peers.ratio_lines(rows))
+    pending = peers.Measure("newsmon", "cold", note="pending: not on this branch")
+    assert "| cold | pending |" in "\n".join(peers.ratio_lines([*rows, pending]))
     rows.append(peers.Measure("newsmon", "cold", wall=2.0, cpu=1.5))
     line = next(x for x in peers.ratio_lines(rows) if x.startswith("| cold"))
     assert "0.50× (reader)" in line
