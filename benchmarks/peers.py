@@ -242,16 +242,17 @@ def render(report: Report) -> str:
         + "; ".join(f"{v}" for v in meta.get("versions", {}).values()),
         "",
         "| tool | round | wall s | CPU s | peak RSS MB | requests | statuses | conditional "
-        "| alerts | note |",
-        "|---|---|---:|---:|---:|---:|---|---:|---:|---|",
+        "| connections | alerts | note |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|",
     ]
     for m in rows:
         if not m.ok and not m.http:
-            out.append(f"| {m.tool} | {m.round} | | | | | | | | {m.note} |")
+            out.append(f"| {m.tool} | {m.round} | | | | | | | | | {m.note} |")
             continue
         out.append(
             f"| {m.tool} | {m.round} | {m.wall:.2f} | {m.cpu:.2f} | {m.rss_mb:.0f} | "
             f"{m.http.get('requests', 0)} | {_statuses(m.http)} | {m.http.get('conditional', 0)} | "
+            f"{m.http.get('connections', '')} | "
             f"{m.alerts if m.tool == 'newsmon' else ''} | {m.note} |"
         )
     out += ["", *ratio_lines(rows)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import itertools
 import os
 import re
 import shutil
@@ -30,11 +31,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
-# One line per request: status, method, path, If-None-Match and If-Modified-Since as sent, agent.
-_LOG_FORMAT = '$status $request_method $uri "$http_if_none_match" "$http_if_modified_since"'
+# One line per request: status, method, path, If-None-Match and If-Modified-Since as sent, and
+# nginx's connection serial number (how many TCP connections a tool opened).
+_LOG_FORMAT = (
+    '$status $request_method $uri "$http_if_none_match" "$http_if_modified_since" $connection'
+)
 
 # nginx escapes a quote inside a value as \x22, so a quoted field never holds a bare quote.
-_LOG_LINE = re.compile(r'^(\d{3}) \S+ \S+ "([^"]*)" "([^"]*)"')
+_LOG_LINE = re.compile(r'^(\d{3}) \S+ \S+ "([^"]*)" "([^"]*)"(?: (\S+))?')
 
 _NGINX_CONF = """\
 daemon off;
@@ -75,18 +79,23 @@ def free_port() -> int:
 
 
 def parse_log_lines(lines: list[str]) -> dict[str, int]:
-    """Counts of requests by status, and of conditional ones (pure)."""
+    """Counts of requests by status, of conditional ones, and of connections (pure)."""
     counts: Counter[str] = Counter()
+    connections: set[str] = set()
     for line in lines:
         match = _LOG_LINE.match(line)
         if match is None:
             counts["unparsed"] += 1
             continue
-        status, inm, ims = match.groups()
+        status, inm, ims, conn = match.groups()
+        if conn and conn != "-":
+            connections.add(conn)
         counts["requests"] += 1
         counts[status] += 1
         if inm not in ("", "-") or ims not in ("", "-"):
             counts["conditional"] += 1
+    if connections:
+        counts["connections"] = len(connections)
     return dict(counts)
 
 
@@ -218,9 +227,14 @@ class Server:
 
 def _make_handler(root: Path, log_path: Path) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()
+    serials = itertools.count(1)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.serial = next(serials)  # one handler per connection, like nginx's $connection
 
         def do_GET(self) -> None:
             path = (root / self.path.lstrip("/").split("?")[0]).resolve()
@@ -246,7 +260,7 @@ def _make_handler(root: Path, log_path: Path) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
             with lock, log_path.open("a") as fh:
                 quoted = [(v or "-").replace('"', "\\x22") for v in (inm, ims)]
-                fh.write(f'{status} GET {self.path} "{quoted[0]}" "{quoted[1]}"\n')
+                fh.write(f'{status} GET {self.path} "{quoted[0]}" "{quoted[1]}" {self.serial}\n')
 
         def log_message(self, format: str, *args: object) -> None:
             return
