@@ -17,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers
+import report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
             peers.bench(n, names, install=False, timeout=args.round_timeout, keep=False)
             for _ in range(args.repeat)
         ]
-        report = peers.median_report(runs)
-        reports.append(report)
-        print(peers.render(report), flush=True)
+        merged = report.median_report(runs)
+        reports.append(merged)
+        print(report.render(merged), flush=True)
     if args.json:
         args.json.write_text(json.dumps(reports, indent=1))
     return 0

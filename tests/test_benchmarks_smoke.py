@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import feedgen
 import lean
-import peers
+import report
 import serve
 
 
@@ -92,14 +92,14 @@ def test_lean_extracts_the_items_feedparser_sees(tmp_path: Path) -> None:
 
 def test_ratios_are_pending_without_newsmon_and_computed_with_it() -> None:
     rows = [
-        peers.Measure("reader", "cold", wall=4.0, cpu=3.0),
-        peers.Measure("lean", "cold", 1.0, 0.5),
+        report.Measure("reader", "cold", wall=4.0, cpu=3.0),
+        report.Measure("lean", "cold", 1.0, 0.5),
     ]
-    assert "| cold | not run |" in "\n".join(peers.ratio_lines(rows))
-    pending = peers.Measure("newsmon", "cold", note="pending: not on this branch")
-    assert "| cold | pending |" in "\n".join(peers.ratio_lines([*rows, pending]))
-    rows.append(peers.Measure("newsmon", "cold", wall=2.0, cpu=1.5))
-    line = next(x for x in peers.ratio_lines(rows) if x.startswith("| cold"))
+    assert "| cold | not run |" in "\n".join(report.ratio_lines(rows))
+    pending = report.Measure("newsmon", "cold", note="pending: not on this branch")
+    assert "| cold | pending |" in "\n".join(report.ratio_lines([*rows, pending]))
+    rows.append(report.Measure("newsmon", "cold", wall=2.0, cpu=1.5))
+    line = next(x for x in report.ratio_lines(rows) if x.startswith("| cold"))
     assert "0.50× (reader)" in line
     assert "2.00×" in line
     assert "3.00×" in line
