@@ -1,0 +1,105 @@
+"""Smoke tests for the benchmark harness: generator, mutate step, local server, lean extractor."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import feedparser
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import feedgen
+import lean
+import report
+import serve
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "feeds").glob("*.xml"))}
+
+
+def test_generator_is_deterministic_and_feedparser_reads_50_items(tmp_path: Path) -> None:
+    feedgen.generate(tmp_path / "a", 4)
+    feedgen.generate(tmp_path / "b", 4)
+    first, second = _snapshot(tmp_path / "a"), _snapshot(tmp_path / "b")
+    assert first == second
+    assert len(first) == 4
+    for body in first.values():
+        assert 40_000 < len(body) < 64_000  # news-sized: about 50 KB a feed
+        parsed = feedparser.parse(body)
+        assert not parsed.bozo
+        assert len(parsed.entries) == 50
+        assert len({e.id for e in parsed.entries}) == 50
+    # Some items carry words the example rules watch for.
+    text = b"".join(first.values())
+    assert b"weapons" in text or b"Ukraine" in text
+
+
+def test_mutate_changes_exactly_ten_percent_with_new_items_and_mtimes(tmp_path: Path) -> None:
+    feedgen.generate(tmp_path, 30)
+    before = _snapshot(tmp_path)
+    mtimes = {p.name: p.stat().st_mtime for p in (tmp_path / "feeds").glob("*.xml")}
+    chosen = feedgen.mutate(tmp_path)
+    after = _snapshot(tmp_path)
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert len(changed) == 3
+    assert changed == [f"f{i:04d}.xml" for i in chosen]
+    for name in changed:
+        assert (tmp_path / "feeds" / name).stat().st_mtime > mtimes[name]
+        old = {e.id for e in feedparser.parse(before[name]).entries}
+        new = {e.id for e in feedparser.parse(after[name]).entries}
+        assert len(new - old) == feedgen.NEW_ITEMS_PER_MUTATION
+        assert len(new) == 50
+    # A second mutation picks again, and moves on from the state file.
+    assert len(feedgen.mutate(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("kind", ["python", "nginx"])
+def test_server_answers_304_to_validators_and_counts_statuses(tmp_path: Path, kind: str) -> None:
+    if kind == "nginx" and shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed")
+    feedgen.generate(tmp_path, 2)
+    with serve.Server(tmp_path / "feeds", prefer_nginx=kind == "nginx") as server:
+        assert server.kind.startswith(kind)
+        mark = server.log_mark()
+        with urllib.request.urlopen(server.url("f0001.xml"), timeout=5) as resp:
+            etag, modified = resp.headers["ETag"], resp.headers["Last-Modified"]
+            assert len(resp.read()) > 40_000
+        for header in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+            request = urllib.request.Request(server.url("f0001.xml"), headers=header)
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(request, timeout=5)
+            assert err.value.code == 304
+        stats = server.stats_since(mark)
+        tmp = server.tmp
+    # urllib opens a connection per request.
+    assert stats == {"requests": 3, "200": 1, "304": 2, "conditional": 2, "connections": 3}
+    assert not tmp.exists()
+
+
+def test_lean_extracts_the_items_feedparser_sees(tmp_path: Path) -> None:
+    body = feedgen.render_feed(7, 2)
+    items = lean.extract_items(body)
+    entries = feedparser.parse(body).entries
+    assert [i["id"] for i in items] == [e.id for e in entries]
+    assert [i["title"] for i in items] == [e.title for e in entries]
+
+
+def test_ratios_are_pending_without_newsmon_and_computed_with_it() -> None:
+    rows = [
+        report.Measure("reader", "cold", wall=4.0, cpu=3.0),
+        report.Measure("lean", "cold", 1.0, 0.5),
+    ]
+    assert "| cold | not run |" in "\n".join(report.ratio_lines(rows))
+    pending = report.Measure("newsmon", "cold", note="pending: not on this branch")
+    assert "| cold | pending |" in "\n".join(report.ratio_lines([*rows, pending]))
+    rows.append(report.Measure("newsmon", "cold", wall=2.0, cpu=1.5))
+    line = next(x for x in report.ratio_lines(rows) if x.startswith("| cold"))
+    assert "0.50× (reader)" in line
+    assert "2.00×" in line
+    assert "3.00×" in line
