@@ -179,6 +179,19 @@ class SeenItem:
     title_hash: str = ""  # lets an edited item be noticed without storing the text
 
 
+@dataclass(frozen=True, slots=True)
+class StorySource:
+    """A sighting of a story: the first item that made it, or a later one from another feed or
+    outlet (recorded as a further source instead of a second alert)."""
+
+    story_key: str
+    feed_id: str
+    item_key: str
+    seen_at: datetime
+    url: str | None = None
+    title: str = ""
+
+
 # ---------------------------------------------------------------------------------------------
 # Alerts (pipeline -> store outbox -> delivery)
 

@@ -18,3 +18,6 @@ def repo_root() -> Path:
 @pytest.fixture
 def seed_text() -> str:
     return (ROOT / "seeds" / "article.txt").read_text(encoding="utf-8")
+
+
+pytest_plugins = ["tests.store_fixtures"]

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "monitor.cli.rules",
     "monitor.cli.feeds",
     "monitor.cli.deliveries",
+    "monitor.cli.healthcheck",
 )
 
 EPILOG = """\

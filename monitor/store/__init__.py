@@ -1,1 +1,68 @@
-"""Storage: the schedule, the seen keys and the alert outbox. See `base.Store`."""
+"""Storage: the schedule, the seen keys and the alert outbox. See `base.Store`.
+
+`open_store(url)` picks the store from `NEWSMON_DATABASE_URL`:
+- `sqlite:///relative/path.db`, `sqlite:////absolute/path.db`, or a plain file path -> SQLite;
+- `:memory:` or `sqlite://` (tests) -> SQLite in memory;
+- `postgresql://...` or `postgres://...` -> PostgreSQL (psycopg 3).
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.errors import ConfigError
+from monitor.store.base import Store
+
+__all__ = ["Store", "open_store", "redact_url"]
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by `***`, for logs and errors."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def sqlite_path(url: str) -> str | None:
+    """The SQLite file path a URL names, `:memory:`, or None when it is not a SQLite URL."""
+    if url in (":memory:", "sqlite://", "sqlite:///:memory:"):
+        return ":memory:"
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///") :]
+    if _SCHEME.match(url):
+        return None
+    return url
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store a database URL names and (by default) bring its schema up to date."""
+    url = url.strip()
+    if not url:
+        raise ConfigError("NEWSMON_DATABASE_URL is empty: give a file path, sqlite:///PATH or "
+                          "postgresql://USER@HOST/DB")  # fmt: skip
+    store: Store
+    if url.startswith(("postgresql://", "postgres://")):
+        from monitor.store.postgres import PostgresStore
+
+        store = PostgresStore(url)
+    else:
+        path = sqlite_path(url)
+        if path is None:
+            scheme = url.split("://", 1)[0]
+            raise ConfigError(
+                f"database URL {redact_url(url)!r}: unknown scheme {scheme!r}; use a file path, "
+                "sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB"
+            )
+        if not path:
+            raise ConfigError(f"database URL {url!r} names no file: use sqlite:///newsmon.db")
+        from monitor.store.sqlite import SQLiteStore
+
+        store = SQLiteStore(path)
+    if migrate:
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+    return store

@@ -19,7 +19,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.model import FeedSpec, FeedState, FeedUpdate, NewAlert, OutboxRow, SeenItem
+from monitor.model import (
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    OutboxRow,
+    SeenItem,
+    StorySource,
+)
 
 
 class Store(Protocol):
@@ -79,6 +87,15 @@ class Store(Protocol):
         longer holds the lease, nothing is written and 0 is returned."""
         ...
 
+    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
+        """Record sightings of stories (ignoring any (story_key, feed_id, item_key) already
+        there). Returns how many were newly recorded."""
+        ...
+
+    def list_story_sources(self, story_key: str) -> list[StorySource]:
+        """Every recorded sighting of a story, earliest first."""
+        ...
+
     # -- outbox ----------------------------------------------------------------------------
     def claim_due_alerts(
         self,
@@ -134,5 +151,6 @@ class Store(Protocol):
 
     # -- housekeeping ----------------------------------------------------------------------
     def prune(self, now: datetime, retention: timedelta) -> int:
-        """Delete seen keys and delivered/dead alerts older than the retention window."""
+        """Delete seen keys, story sources and delivered/dead alerts older than the retention
+        window. Returns how many rows were deleted."""
         ...

@@ -1,0 +1,76 @@
+"""Wiring: builds the runtime parts from a Config. Does I/O (opens the store, reads rules).
+
+One factory with overridable keyword arguments, so tests can pass a FakeClock or an
+allow-listing guard instead of patching.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from monitor.clock import Clock, SystemClock
+from monitor.config import Config
+from monitor.errors import ConfigError, SourceLocation
+from monitor.feeds.guard import AddressGuard
+from monitor.pipeline import PollPolicy, route
+from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
+
+
+def owner_id() -> str:
+    """Who holds a lease: host, pid and a random part (pids repeat across containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def rules_dir(config: Config, override: str | None) -> Path:
+    return Path(override or config.rules)
+
+
+def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
+    """Load the rules and check that every `notify` names a configured destination."""
+    rules = load_rules(rules_dir(config, override))
+    names = {d.name for d in config.destinations}
+    for rule in rules.rules.values():
+        unknown = [n for n in rule.notify if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"rule {rule.id!r} notifies {', '.join(map(repr, unknown))}, which no destination "
+                f"in the config is named (configured: {', '.join(sorted(names)) or 'none'})",
+                SourceLocation(rule.file, rule.line, 1) if rule.file else None,
+            )
+    return rules
+
+
+def routes(config: Config, rules: RuleSet) -> dict[str, set[str]]:
+    """Destination name -> ids of the enabled rules whose alerts go there."""
+    enabled = {r.id: list(r.notify) for r in rules.rules.values() if r.enabled}
+    return route(enabled, [d.name for d in config.destinations])
+
+
+def make_guard(config: Config) -> AddressGuard:
+    return AddressGuard(list(config.allow_networks))
+
+
+def poll_policy(config: Config) -> PollPolicy:
+    return PollPolicy(
+        retention=config.retention,
+        story_window=config.story_window,
+        jitter=config.jitter,
+        max_interval_s=config.max_interval.total_seconds(),
+        max_backoff_s=config.max_backoff.total_seconds(),
+    )
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    clock: Clock
+    owner: str
+
+
+def make_context(config: Config, clock: Clock | None = None) -> Context:
+    return Context(config=config, clock=clock or SystemClock(), owner=owner_id())

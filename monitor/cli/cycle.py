@@ -1,0 +1,68 @@
+"""`newsmon check --deliver`: one daemon cycle, for cron. Does I/O.
+
+claim every configured feed (those backing off after errors stay put)
+poll them all (new items only, baseline respected, alerts enqueued in the poll's transaction)
+deliver what is due in the outbox (retries keep their schedule for the next run)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from monitor.app import make_context
+from monitor.config import Config
+from monitor.model import Item, Match
+from monitor.runtime import FAR_FUTURE, Runtime, open_runtime
+
+
+@dataclass
+class CycleOutcome:
+    matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    enqueued: int = 0
+
+
+def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome:
+    return asyncio.run(_cycle(config, rules_override))
+
+
+async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
+    ctx = make_context(config)
+    async with open_runtime(ctx, rules_override) as rt:
+        outcome = await poll_all(rt)
+        await deliver_due(rt)
+    return outcome
+
+
+async def deliver_due(rt: Runtime, rounds: int = 10_000) -> None:
+    """Deliver until nothing is due now; rate limits are waited out, retries keep their time."""
+    for _ in range(rounds):
+        stats = await rt.deliverer.run_once()
+        if stats.next_in is not None:
+            await asyncio.sleep(min(stats.next_in, 5.0))
+            continue
+        if not (stats.delivered or stats.retried or stats.dead or stats.released):
+            return
+
+
+async def poll_all(rt: Runtime) -> CycleOutcome:
+    now = rt.ctx.clock.now()
+    feeds = await asyncio.to_thread(
+        rt.store.claim_due_feeds, now + FAR_FUTURE, 1_000_000, rt.config.feed_lease, rt.ctx.owner
+    )
+    due = []
+    for feed in feeds:
+        if feed.error_count and feed.next_poll_at and feed.next_poll_at > now:
+            # Backing off after errors: cron must not hammer a failing server.
+            await asyncio.to_thread(rt.store.release_feed, feed.id, rt.ctx.owner)
+        else:
+            due.append(feed)
+    reports = await asyncio.gather(*(rt.poller.poll(feed) for feed in due))
+    outcome = CycleOutcome()
+    for report in reports:
+        outcome.enqueued += report.alerts_enqueued
+        outcome.matches.extend((item, list(ms)) for item, ms in report.matched)
+        if report.status == "error":
+            outcome.failures.append((report.feed_id, f"{report.error_kind}: {report.error}"))
+    return outcome

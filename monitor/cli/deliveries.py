@@ -1,0 +1,192 @@
+"""`newsmon deliveries`: list the outbox and dead letters, replay them, re-enable a destination.
+Does I/O (the config, the store, stdout).
+
+    newsmon deliveries list [--dead] [--json] [--limit N]
+    newsmon deliveries replay ID [ID ...] | --all-dead
+    newsmon deliveries enable NAME
+
+Disabled destinations (a revoked Slack hook, a 410) are shown first and loudly, because every
+alert for them is a dead letter until someone fixes and re-enables them. A replay keeps each
+alert's id, so receivers see the same idempotency key (`webhook-id`) as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from monitor.clock import SystemClock
+from monitor.model import OutboxRow
+from monitor.store.base import Store
+
+STATUSES = ("pending", "delivered", "dead")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "deliveries",
+        help="list alerts in the outbox and dead letters; replay them",
+        description="List the alert outbox and dead letters; replay dead letters.",
+    )
+    parser.set_defaults(func=lambda args: _usage(parser))
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", help="config file (default: $NEWSMON_CONFIG or ./newsmon.yaml)"
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    listing = commands.add_parser(
+        "list", parents=[common], help="alerts, newest first (disabled destinations first)"
+    )
+    listing.add_argument("--dead", action="store_true", help="only dead letters")
+    listing.add_argument("--status", choices=STATUSES, help="only alerts with this status")
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    listing.add_argument("--limit", type=int, default=100, help="at most N alerts (100)")
+    listing.set_defaults(func=cmd_list)
+
+    replay = commands.add_parser(
+        "replay", parents=[common], help="send dead letters again, with the same ids"
+    )
+    target = replay.add_mutually_exclusive_group(required=True)
+    target.add_argument("ids", nargs="*", default=[], metavar="ID", help="alert ids")
+    target.add_argument("--all-dead", action="store_true", help="every dead letter")
+    replay.set_defaults(func=cmd_replay)
+
+    enable = commands.add_parser(
+        "enable", parents=[common], help="re-enable a disabled destination"
+    )
+    enable.add_argument("name", help="the destination's name")
+    enable.set_defaults(func=cmd_enable)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[Store]:
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    config = load_config(getattr(args, "config", None))
+    store = open_store(config.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat().replace("+00:00", "Z") if when else None
+
+
+def _title(row: OutboxRow) -> str:
+    item = row.document.get("item")
+    title = item.get("title") if isinstance(item, dict) else None
+    return title if isinstance(title, str) else ""
+
+
+def row_json(row: OutboxRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "destination": row.destination,
+        "status": row.status,
+        "attempts": row.attempts,
+        "created_at": _iso(row.created_at),
+        "next_attempt_at": _iso(row.next_attempt_at) if row.status == "pending" else None,
+        "delivered_at": _iso(row.delivered_at),
+        "last_error": row.last_error,
+        "title": _title(row),
+    }
+
+
+def disabled_banner(disabled: dict[str, str]) -> list[str]:
+    lines = []
+    for name, reason in sorted(disabled.items()):
+        lines.append(f"!! DESTINATION DISABLED: {name}: {reason}")
+    if lines:
+        lines.append(
+            "!! its alerts are dead letters; fix it, then `newsmon deliveries enable NAME` "
+            "and `newsmon deliveries replay --all-dead`"
+        )
+    return lines
+
+
+def _short(text: str | None, width: int) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    status = "dead" if args.dead else args.status
+    with _open(args) as store:
+        disabled = store.disabled_destinations()
+        rows = store.list_alerts(status=status, limit=max(1, args.limit))
+        pending, oldest = store.outbox_stats(SystemClock().now())
+    if args.json:
+        doc = {
+            "disabled_destinations": disabled,
+            "pending": pending,
+            "oldest_pending_age_s": oldest,
+            "alerts": [row_json(r) for r in rows],
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    for line in disabled_banner(disabled):
+        print(line)
+    age = f", oldest {oldest:.0f}s old" if oldest is not None else ""
+    print(f"{pending} pending{age}")
+    if not rows:
+        print("no dead letters" if status == "dead" else "no alerts")
+        return 0
+    print(f"{'ID':38} {'DESTINATION':16} {'STATUS':9} {'TRIES':>5}  {'WHEN':20}  ERROR / TITLE")
+    for row in rows:
+        when = row.next_attempt_at if row.status == "pending" else row.delivered_at
+        when_text = (_iso(when or row.created_at) or "")[:19]
+        detail = row.last_error if row.status != "delivered" and row.last_error else _title(row)
+        print(
+            f"{row.id:38} {_short(row.destination, 16):16} {row.status:9} {row.attempts:>5}  "
+            f"{when_text:20}  {_short(detail, 60)}"
+        )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        for line in disabled_banner(store.disabled_destinations()):
+            print(line, file=sys.stderr)
+        now = SystemClock().now()
+        if args.all_dead:
+            count = store.replay(None, now)
+            print(f"replayed {count} dead letter{'s' if count != 1 else ''}")
+            return 0 if count else 1
+        problems = []
+        for alert_id in args.ids:
+            row = store.get_alert(alert_id)
+            if row is None:
+                problems.append(f"{alert_id}: no such alert")
+            elif row.status != "dead":
+                problems.append(f"{alert_id}: is {row.status}, only dead letters are replayed")
+        count = store.replay(list(args.ids), now)
+    for problem in problems:
+        print(f"newsmon: {problem}", file=sys.stderr)
+    print(f"replayed {count} dead letter{'s' if count != 1 else ''} (same ids)")
+    return 0 if count and not problems else 1
+
+
+def cmd_enable(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        if args.name not in store.disabled_destinations():
+            print(f"newsmon: destination {args.name!r} is not disabled", file=sys.stderr)
+            return 1
+        store.enable_destination(args.name)
+    print(
+        f"enabled {args.name}; replay its dead letters with `newsmon deliveries replay --all-dead`"
+    )
+    return 0

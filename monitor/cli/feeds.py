@@ -1,0 +1,128 @@
+"""`newsmon feeds list` and `newsmon feeds import`. Does I/O."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from monitor.cli.common import add_config_args, load_config_from_args
+from monitor.errors import ConfigError
+from monitor.model import FeedState
+
+EPILOG = """\
+examples:
+  newsmon feeds list                       per feed: status, last fetch, error, next poll
+  newsmon feeds list --json
+  newsmon feeds import subscriptions.opml > feeds.yaml    then paste the list into the config
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "feeds",
+        help="feed health, and OPML import",
+        description="Feed health as the store knows it, and OPML import.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    listing = commands.add_parser(
+        "list",
+        help="per feed: last fetch, status, error, next poll",
+        epilog="example:\n  newsmon feeds list --config /config/newsmon.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_args(listing, rules=False)
+    listing.add_argument("--json", action="store_true", help="one JSON object per feed and line")
+    listing.set_defaults(func=list_feeds)
+    importing = commands.add_parser(
+        "import",
+        help="turn an OPML subscription list into the config's feeds: list",
+        epilog="example:\n  newsmon feeds import subscriptions.opml > feeds.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importing.add_argument("opml", metavar="FILE.opml")
+    importing.set_defaults(func=import_opml)
+
+
+def list_feeds(args: argparse.Namespace) -> int:
+    from monitor.store import open_store
+
+    config = load_config_from_args(args)
+    store = open_store(config.database_url)
+    try:
+        store.migrate()
+        feeds = store.list_feeds()
+    finally:
+        store.close()
+    configured = {spec.id for spec in config.feed_specs()}
+    if args.json:
+        for feed in feeds:
+            print(json.dumps(feed_json(feed, feed.id in configured)))
+        return 0
+    if not feeds:
+        print("no feeds polled yet (run `newsmon check --deliver` or `newsmon run`)")
+        return 0
+    print(f"{'FEED':24} {'STATUS':13} {'LAST FETCH':20} {'NEXT POLL':20} ERROR")
+    for feed in feeds:
+        flag = "" if feed.id in configured else " (not in config)"
+        error = (
+            f"[{feed.error_kind}] {feed.last_error} (x{feed.error_count})"
+            if feed.last_error
+            else ""
+        )
+        print(
+            f"{feed.id[:24]:24} {feed.status + flag:13} {_when(feed.last_fetch_at):20} "
+            f"{_when(feed.next_poll_at):20} {error}"
+        )
+    return 0
+
+
+def feed_json(feed: FeedState, configured: bool) -> dict[str, object]:
+    return {
+        "id": feed.id,
+        "url": feed.url,
+        "status": feed.status,
+        "configured": configured,
+        "last_fetch_at": _iso(feed.last_fetch_at),
+        "last_success_at": _iso(feed.last_success_at),
+        "next_poll_at": _iso(feed.next_poll_at),
+        "error": feed.last_error,
+        "error_kind": feed.error_kind,
+        "error_count": feed.error_count,
+    }
+
+
+def import_opml(args: argparse.Namespace) -> int:
+    from monitor.feeds.opml import parse_opml
+
+    path = Path(args.opml)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from exc
+    specs = parse_opml(data, str(path))
+    entries = []
+    for spec in specs:
+        entry: dict[str, object] = {"id": spec.id, "url": spec.url}
+        if spec.name:
+            entry["name"] = spec.name
+        if spec.tags:
+            entry["tags"] = list(spec.tags)
+        entries.append(entry)
+    sys.stdout.write(f"# {len(entries)} feeds imported from {path.name}\n")
+    sys.stdout.write(yaml.safe_dump({"feeds": entries}, sort_keys=False, allow_unicode=True))
+    return 0
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _when(when: datetime | None) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"

@@ -1,0 +1,146 @@
+"""`newsmon healthcheck` (also `python -m monitor.cli.healthcheck`): GET /healthz on the daemon's
+own HTTP listener and exit 0 when it answers 2xx, 1 otherwise. Does I/O (one local HTTP request).
+
+The container's HEALTHCHECK runs `python -m monitor.cli.healthcheck`, which imports only this module
+and the standard library: every 30 s, loading the whole CLI (feedparser, httpx, APScheduler, ...)
+would cost far more CPU than the check itself. Exit codes follow Docker's HEALTHCHECK contract
+(0 healthy, 1 unhealthy; 2 is reserved there), so every failure, a bad address included, is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+ADDR_ENV = "NEWSMON_HTTP_ADDR"
+DEFAULT_ADDR = "127.0.0.1:9464"
+HEALTH_PATH = "/healthz"
+DEFAULT_TIMEOUT = 3.0
+
+HEALTHY = 0
+UNHEALTHY = 1
+
+EXAMPLES = """\
+examples:
+  newsmon healthcheck                         GET /healthz on $NEWSMON_HTTP_ADDR
+  newsmon healthcheck --addr 127.0.0.1:9464   on that address
+  python -m monitor.cli.healthcheck           the same, as the container's HEALTHCHECK runs it
+
+exit codes: 0 healthy, 1 unhealthy or unreachable
+"""
+
+
+class AddressError(ValueError):
+    """NEWSMON_HTTP_ADDR is not host:port."""
+
+
+def health_url(addr: str, path: str = HEALTH_PATH) -> str:
+    """The URL to probe for a listener bound to `addr` (host:port, IPv6 host in brackets).
+
+    A wildcard bind address (0.0.0.0, ::, empty host) is probed on loopback of the same family,
+    because the probe runs beside the daemon, in the same network namespace.
+    """
+    addr = addr.strip()
+    if not addr:
+        raise AddressError(f"{ADDR_ENV} is empty: the HTTP listener is off, nothing to check")
+    host, sep, port_text = addr.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise AddressError(f"{ADDR_ENV}={addr!r} is not host:port (for example 0.0.0.0:9464)")
+    bracketed = host.startswith("[") and host.endswith("]")
+    bare = host[1:-1] if bracketed else host
+    if ":" in bare and not bracketed:  # "::1:9464" could be read two ways
+        raise AddressError(f"{ADDR_ENV}={addr!r}: put an IPv6 host in brackets, e.g. [::1]:9464")
+    if bare in ("", "0.0.0.0"):  # noqa: S104 - a bind address being translated, not bound
+        bare = "127.0.0.1"
+    elif bare == "::":
+        bare = "::1"
+    try:
+        is_v6 = ipaddress.ip_address(bare).version == 6
+    except ValueError:
+        is_v6 = False  # a host name such as localhost
+    if bracketed and not is_v6:
+        raise AddressError(f"{ADDR_ENV}={addr!r}: only an IPv6 address goes in brackets")
+    shown = f"[{bare}]" if is_v6 else bare
+    return f"http://{shown}:{int(port_text)}{path}"
+
+
+def probe(url: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
+    """GET `url`; (exit code, one line that says what was seen)."""
+    # No proxy: the listener is local, and an http_proxy in the container's environment
+    # must not turn the probe into a request to somewhere else.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as reply:
+            status = int(reply.status)
+    except urllib.error.HTTPError as exc:
+        return UNHEALTHY, f"unhealthy: {url} answered {exc.code}"
+    except (OSError, ValueError) as exc:  # refused, timed out, reset, bad URL
+        reason = getattr(exc, "reason", exc)
+        return UNHEALTHY, f"unhealthy: {url} unreachable ({reason})"
+    if 200 <= status < 300:
+        return HEALTHY, f"healthy: {url} answered {status}"
+    return UNHEALTHY, f"unhealthy: {url} answered {status}"
+
+
+def check(addr: str | None, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
+    """Probe the listener at `addr`, else $NEWSMON_HTTP_ADDR, else the loopback default."""
+    if addr is None:
+        addr = os.environ.get(ADDR_ENV, DEFAULT_ADDR)
+    try:
+        url = health_url(addr)
+    except AddressError as exc:
+        return UNHEALTHY, f"unhealthy: {exc}"
+    return probe(url, timeout)
+
+
+def _run(args: argparse.Namespace) -> int:
+    code, line = check(args.addr, args.timeout)
+    print(line, file=sys.stdout if code == HEALTHY else sys.stderr)
+    return code
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--addr",
+        metavar="HOST:PORT",
+        help=f"the daemon's HTTP listener (default: ${ADDR_ENV}, else {DEFAULT_ADDR})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up after this long (default {DEFAULT_TIMEOUT:g})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "healthcheck",
+        help="exit 0 when the running daemon answers /healthz",
+        description="GET /healthz on the running daemon's HTTP listener; for container probes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m monitor.cli.healthcheck",
+        description="GET /healthz on the running daemon's HTTP listener; for container probes.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    return _run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""Print matches: one JSON object a line, or a table for people. Does I/O (writes to a stream).
+
+`newsmon rules test` and `newsmon check` print the same formats.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from monitor.model import Item, Match
+
+
+def match_json(item: Item, match: Match) -> dict[str, Any]:
+    """`{"rule", "item": {"title", "url", "feed", "published"}, "explanation", "snippet"}`."""
+    return {
+        "rule": match.rule.id,
+        "item": {
+            "title": item.title,
+            "url": item.url or item.link,
+            "feed": item.feed_id,
+            "published": item.published.isoformat() if item.published else None,
+        },
+        "explanation": match.explanation.to_json(),
+        "snippet": match.snippet,
+    }
+
+
+def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
+    """One JSON object a line per (item, match); returns how many were printed."""
+    count = 0
+    for item, match in items_and_matches:
+        stream.write(json.dumps(match_json(item, match), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _words(match: Match) -> str:
+    seen = dict.fromkeys(f"{h.word} ({h.field})" for h in match.explanation.hits)
+    return ", ".join(seen)
+
+
+def _marked(snippet: str) -> str:
+    """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup)."""
+    parts = escape(snippet).split("**")
+    return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
+
+
+def print_matches(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
+    """A table: rule, severity, item title and feed, the words that matched, the snippet."""
+    rows = list(items_and_matches)
+    console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
+    if not rows:
+        return 0
+    table = Table(show_lines=True)
+    for col in ("rule", "item", "why", "snippet"):
+        table.add_column(col, overflow="fold")
+    for item, match in rows:
+        when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else ""
+        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(item.feed_id)} {when}"
+        if item.url or item.link:
+            head += f"\n{escape(item.url or item.link or '')}"
+        why = "\n".join(escape(c) for c in match.explanation.clauses)
+        if match.explanation.hits:
+            why += "\nwords: " + escape(_words(match))
+        rule = f"{escape(match.rule.id)}\n{match.rule.severity}"
+        # on a terminal the matched words are bold; elsewhere their ** marks stay visible
+        text = _marked(match.snippet) if console.is_terminal else escape(match.snippet)
+        table.add_row(rule, head, why, text)
+    console.print(table)
+    return len(rows)

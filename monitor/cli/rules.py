@@ -1,0 +1,151 @@
+"""`newsmon rules check` and `newsmon rules test`: validate the rules, try them on a text or a feed.
+Does I/O (reads rule files, the text or feed, writes the matches).
+
+`--text FILE`: the file is one item. When its first line is short (at most 150 characters) and
+more lines follow, that line is the title and the rest the content; otherwise the whole file is the
+content and the title is the file name. `-` reads standard input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from monitor.cli.render import print_json_lines, print_matches
+from monitor.errors import FeedError, NewsmonError, RuleErrors
+from monitor.model import Item, Match
+from monitor.query.rulefiles import load_rules
+
+TITLE_MAX = 150
+
+CHECK_EPILOG = """\
+example:
+  newsmon rules check --rules rules/
+exit codes: 0 every rule is valid, 2 errors (each as FILE:LINE:COL with a caret)
+"""
+
+TEST_EPILOG = """\
+examples:
+  newsmon rules test --text seeds/article.txt
+  newsmon rules test --rule troop-dispatch --feed seeds/article.rss --json
+exit codes: 0 something matched, 1 nothing matched, 2 an error
+--text FILE is one item: a short first line (<= 150 chars) followed by more lines is its title,
+otherwise the whole file is its content. --text - reads standard input.
+"""
+
+
+def default_rules_dir() -> str:
+    return os.environ.get("NEWSMON_RULES") or "./rules"
+
+
+def text_item(path: str) -> Item:
+    """One item from a text file (see the module docstring for title and content)."""
+    try:
+        raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NewsmonError(f"{path}: cannot read the text: {exc}") from exc
+    first, _, rest = raw.strip().partition("\n")
+    if rest.strip() and len(first) <= TITLE_MAX:
+        title, content = first.strip(), rest.strip()
+    else:
+        title, content = ("stdin" if path == "-" else Path(path).name), raw.strip()
+    return Item(feed_id="text", key=path, title=title, content=content)
+
+
+def feed_items(source: str) -> list[Item]:
+    """The items of a local feed file, or of a URL when the fetching module is there."""
+    if source.startswith(("http://", "https://")):
+        try:
+            fetch = importlib.import_module("monitor.feeds.source")
+        except ModuleNotFoundError as exc:
+            raise NewsmonError("fetching URLs needs newsmon check; give a local file") from exc
+        items: list[Item] = list(fetch.load_items(source))
+        return items
+    path = Path(source)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FeedError("local_file", f"{source}: cannot read the feed: {exc}") from exc
+    parse = importlib.import_module("monitor.feeds.parse")
+    parsed = parse.parse_feed(data, feed_id=path.stem, feed_url=path.resolve().as_uri())
+    return list(parsed.items)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        ruleset = load_rules(args.rules)
+    except RuleErrors as exc:
+        for err in exc.errors:
+            print(err, file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in {args.rules}", file=sys.stderr)
+        return 2
+    enabled = sum(r.enabled for r in ruleset.rules.values())
+    print(f"ok: {len(ruleset.rules)} rules ({enabled} enabled), version {ruleset.version}")
+    return 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    ruleset = load_rules(args.rules)
+    if args.rule:
+        missing = [r for r in args.rule if r not in ruleset.rules]
+        if missing:
+            known = ", ".join(ruleset.rules)
+            raise NewsmonError(f"no rule {', '.join(missing)} in {args.rules} (rules: {known})")
+        ruleset = ruleset.select(args.rule)
+    items = [text_item(args.text)] if args.text else feed_items(args.feed)
+    found: list[tuple[Item, Match]] = [(i, m) for i in items for m in ruleset.match(i)]
+    if args.json:
+        print_json_lines(found, sys.stdout)
+    else:
+        print_matches(found, sys.stdout)
+        if not found:
+            print(f"no rule matched ({len(items)} item(s))")
+    return 0 if found else 1
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    rules = subparsers.add_parser(
+        "rules",
+        help="check the watch rules, or try them on a text or feed",
+        formatter_class=fmt,
+        epilog="examples:\n  newsmon rules check\n  newsmon rules test --text seeds/article.txt\n",
+    )
+    sub = rules.add_subparsers(title="commands", metavar="COMMAND")
+
+    def usage(_args: argparse.Namespace) -> int:
+        rules.print_help(sys.stderr)
+        return 2
+
+    rules.set_defaults(func=usage)
+
+    def rules_dir(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--rules",
+            metavar="DIR",
+            default=default_rules_dir(),
+            help="rules folder (default: $NEWSMON_RULES, else ./rules)",
+        )
+
+    check = sub.add_parser(
+        "check", help="validate every rules file", epilog=CHECK_EPILOG, formatter_class=fmt
+    )
+    rules_dir(check)
+    check.set_defaults(func=cmd_check)
+
+    test = sub.add_parser(
+        "test",
+        help="print the rules that match a text or feed, with why",
+        epilog=TEST_EPILOG,
+        formatter_class=fmt,
+    )
+    rules_dir(test)
+    test.add_argument("--rule", metavar="ID", action="append", help="only this rule (repeatable)")
+    src = test.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", metavar="FILE", help="a text file, one item (- for stdin)")
+    src.add_argument("--feed", metavar="PATH_OR_URL", help="an RSS/Atom/JSON feed file or URL")
+    test.add_argument("--json", action="store_true", help="one JSON object a line")
+    test.set_defaults(func=cmd_test)

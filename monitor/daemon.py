@@ -1,0 +1,195 @@
+"""`newsmon run`: the long-running loop. Does I/O.
+
+APScheduler 3 is the clock and this is the only module that knows it; the store holds when each
+feed is due. Jobs:
+
+    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task
+    delivery tick (every second)  claim due outbox rows, deliver them
+    rules tick (every 2 s)        reload the rules when their files changed (SIGHUP: at once)
+    housekeeping (every 10 min)   prune seen keys and finished alerts past the retention window
+    stats (every 5 s)             outbox depth and age, feeds in error, for /metrics
+
+SIGTERM or SIGINT: stop claiming, let in-flight polls and deliveries finish within the grace period,
+release every lease still held, exit 0. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.model import FeedState
+
+log = structlog.get_logger("newsmon.daemon")
+
+
+class TaskSet:
+    """In-flight tasks, so shutdown can wait for them and count free slots."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task_failed", error=repr(task.exception()))
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` for every task; True when all finished."""
+        if not self._tasks:
+            return True
+        _done, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        return not pending
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+class Daemon:
+    """Runs the jobs until a signal; the work itself is injected as callables."""
+
+    def __init__(
+        self,
+        *,
+        claim_feeds: Callable[[int], Awaitable[list[FeedState]]],
+        poll_feed: Callable[[FeedState], Awaitable[object]],
+        release_feed: Callable[[str], Awaitable[None]],
+        deliver: Callable[[], Awaitable[object]],
+        reload_rules: Callable[[bool], Awaitable[object]],
+        housekeeping: Callable[[], Awaitable[object]],
+        stats: Callable[[], Awaitable[object]],
+        concurrency: int,
+        grace_period: timedelta,
+        heartbeat: Callable[[], None] = lambda: None,
+        tick: float = 1.0,
+    ) -> None:
+        self._claim_feeds = claim_feeds
+        self._poll_feed = poll_feed
+        self._release_feed = release_feed
+        self._deliver = deliver
+        self._reload_rules = reload_rules
+        self._housekeeping = housekeeping
+        self._stats = stats
+        self._concurrency = concurrency
+        self._grace = grace_period.total_seconds()
+        self._tick = tick
+        self._polls = TaskSet()
+        self._deliveries = TaskSet()
+        self._reloads = TaskSet()
+        self._stopping = asyncio.Event()
+        self._signals = 0
+        self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
+
+    # -- jobs ------------------------------------------------------------------------------
+    async def poll_tick(self) -> None:
+        self._heartbeat()
+        if self._stopping.is_set():
+            return
+        free = self._concurrency - len(self._polls)
+        if free <= 0:
+            return
+        for feed in await self._claim_feeds(free):
+            self._polls.spawn(self._poll_one(feed))
+
+    async def _poll_one(self, feed: FeedState) -> None:
+        try:
+            await self._poll_feed(feed)
+        except asyncio.CancelledError:
+            await self._release_feed(feed.id)
+            raise
+        except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
+            log.exception("poll_crashed", feed=feed.id, error=repr(exc))
+
+    async def delivery_tick(self) -> None:
+        if self._stopping.is_set() or len(self._deliveries):
+            return
+        self._deliveries.spawn(self._deliver())
+
+    async def rules_tick(self) -> None:
+        await self._reload_rules(False)
+
+    async def housekeeping_tick(self) -> None:
+        await self._housekeeping()
+
+    async def stats_tick(self) -> None:
+        await self._stats()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("shutdown_forced")
+            self._polls.cancel()
+            self._deliveries.cancel()
+        self._stopping.set()
+
+    def request_reload(self) -> None:
+        self._reloads.spawn(self._reload_rules(True))
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        with contextlib.suppress(AttributeError, NotImplementedError):
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        scheduler = AsyncIOScheduler(event_loop=loop)
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **common)
+        scheduler.add_job(
+            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **common
+        )
+        scheduler.add_job(self.rules_tick, "interval", seconds=2, id="rules", **common)
+        scheduler.add_job(
+            self.housekeeping_tick, "interval", minutes=10, id="housekeeping", **common
+        )
+        scheduler.add_job(self.stats_tick, "interval", seconds=5, id="stats", **common)
+        scheduler.start()
+        log.info("daemon_started")
+        await self.poll_tick()  # do not wait a whole tick for the first claim
+        try:
+            await self._stopping.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+        log.info("shutdown_started", polls=len(self._polls), deliveries=len(self._deliveries))
+        finished = await self._drain()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        log.info("shutdown_finished", clean=finished)
+        return 0
+
+    async def _drain(self) -> bool:
+        deadline = self._grace
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(self._polls.drain(deadline), self._deliveries.drain(deadline))
+        )
+        stop_twice: asyncio.Future[Any] = asyncio.ensure_future(self._second_signal())
+        done, _ = await asyncio.wait({waiter, stop_twice}, return_when=asyncio.FIRST_COMPLETED)
+        stop_twice.cancel()
+        if waiter in done and all(waiter.result()):
+            return True
+        # Out of time (or told twice): cancel; cancelled polls release their leases, and an
+        # undelivered alert stays pending in the outbox for the next start.
+        self._polls.cancel()
+        self._deliveries.cancel()
+        await asyncio.wait({waiter}, timeout=1.0)
+        return False
+
+    async def _second_signal(self) -> None:
+        while self._signals < 2:
+            await asyncio.sleep(0.05)

@@ -1,0 +1,370 @@
+"""The deliverer: claims due outbox rows and sends them. Does I/O (HTTP and the store).
+
+One `run_once`:
+
+    for each configured destination that is not disabled, concurrently:
+        tokens = its rate bucket's whole tokens now            (0 -> skip, say when to come back)
+        rows   = store.claim_due_alerts(now, min(tokens, batch), lease, owner, [destination])
+        for each row, in order:
+            POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
+            never following a redirect, reading at most 64 KB of the reply
+            classify the reply:
+                delivered -> store.mark_delivered
+                retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
+                             or store.dead_letter after the last slot; pause this destination
+                             (Retry-After, else min(delay, 60 s)) and release the rest of its rows
+                dead      -> store.dead_letter
+                disable   -> store.dead_letter + store.disable_destination, and a loud
+                             `destination_disabled` error in the log
+
+Destinations run concurrently and each has its own claim, so a slow or failing destination never
+delays another. The lease is longer than everything one destination may do in a run: a row is
+started only while the time spent plus one deadline still fits in 80 % of the lease.
+
+A 2xx is delivered as soon as its status line arrives; the body is not awaited, so a receiver that
+trickles or never ends its body cannot turn a delivered alert into a retry (and a duplicate).
+Secrets (destination URLs, signing keys) are never logged or stored: errors are reduced to a
+status, an exception class name or a Slack error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import httpx
+import structlog
+
+from monitor.clock import Clock
+from monitor.delivery import webhook
+from monitor.delivery.destinations import Destination
+from monitor.delivery.ratelimit import TokenBucket
+from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
+from monitor.errors import BlockedAddressError
+from monitor.metrics import Metrics
+from monitor.model import OutboxRow
+from monitor.store.base import Store
+
+MAX_REPLY_BYTES = 64 * 1024
+DEFAULT_DEADLINE_S = 30.0
+DEFAULT_LEASE = timedelta(minutes=5)
+DEFAULT_BATCH = 50
+
+if TYPE_CHECKING:
+    from monitor.config import Config
+
+ClientFactory = Callable[[], httpx.AsyncClient]
+MetricOutcome = Literal["delivered", "retried", "dead"]
+log = structlog.get_logger("monitor.delivery")
+
+
+@dataclass
+class DeliveryStats:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    disabled: list[str] = field(default_factory=list)
+    next_in: float | None = None  # seconds until a rate-limited destination may send again
+
+    def wait(self, seconds: float) -> None:
+        self.next_in = seconds if self.next_in is None else min(self.next_in, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    verdict: Verdict
+    status: int | None = None
+    retry_after: float | None = None
+
+
+def _blocked(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):  # the guard's error may arrive wrapped by httpx
+        if seen is None:
+            return False
+        if isinstance(seen, BlockedAddressError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class Deliverer:
+    def __init__(
+        self,
+        store: Store,
+        destinations: Mapping[str, Destination],
+        client_factory: ClientFactory,
+        clock: Clock,
+        rng: random.Random,
+        owner: str,
+        deadline: float = DEFAULT_DEADLINE_S,
+        lease: timedelta = DEFAULT_LEASE,
+        batch: int = DEFAULT_BATCH,
+    ) -> None:
+        if lease.total_seconds() <= deadline:
+            raise ValueError("the delivery lease must be longer than the delivery deadline")
+        self.store = store
+        self.destinations = dict(destinations)
+        self.client_factory = client_factory
+        self.clock = clock
+        self.rng = rng
+        self.owner = owner
+        self.deadline = deadline
+        self.lease = lease
+        self.batch = batch
+        self._buckets: dict[str, TokenBucket] = {}
+        # One client for the deliverer's life (building one costs ~75 ms: an SSL context),
+        # remade if run_once is called from another event loop (one-shot CLI runs).
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.metrics: Metrics | None = None  # the daemon's /metrics counters, when it has them
+
+    async def __aenter__(self) -> Deliverer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client (call at shutdown, from the loop that ran the deliveries)."""
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    def _client_for_this_loop(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client.is_closed or self._loop is not loop:
+            self._client = self.client_factory()
+            self._loop = loop
+        return self._client
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        store: Store,
+        *,
+        clock: Clock,
+        owner: str,
+        rng: random.Random | None = None,
+        client_factory: ClientFactory | None = None,
+    ) -> Deliverer:
+        """The deliverer a config describes: its destinations (URLs and secrets read now; a
+        missing one raises ConfigError), deadline, lease and batch, and a client that goes
+        through the address guard (`allow_networks`)."""
+        from monitor.feeds.guard import AddressGuard
+        from monitor.feeds.http import make_client
+
+        destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
+        deadline = config.delivery_deadline.total_seconds()
+        if client_factory is None:
+            guard = AddressGuard(allow=config.allow_networks)
+            connect = min(config.connect_timeout.total_seconds(), deadline)
+
+            def client_factory() -> httpx.AsyncClient:
+                return make_client(guard, connect_timeout=connect, read_timeout=deadline)
+
+        return cls(
+            store=store,
+            destinations=destinations,
+            client_factory=client_factory,
+            clock=clock,
+            rng=rng or random.Random(),
+            owner=owner,
+            deadline=deadline,
+            lease=config.delivery_lease,
+            batch=config.delivery_batch,
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every destination URL and signing secret, for redaction elsewhere (metrics, logs)."""
+        values: list[str] = []
+        for dest in self.destinations.values():
+            values.append(dest.url.get_secret_value())
+            values.extend(dest.signing_secrets())
+        return values
+
+    def bucket(self, destination: Destination) -> TokenBucket:
+        if destination.name not in self._buckets:
+            self._buckets[destination.name] = destination.bucket(self.clock)
+        return self._buckets[destination.name]
+
+    async def run_once(self, now: datetime | None = None) -> DeliveryStats:
+        """Deliver what is due now; returns what happened."""
+        now = now or self.clock.now()
+        stats = DeliveryStats()
+        disabled = self.store.disabled_destinations()
+        active = [d for name, d in self.destinations.items() if name not in disabled]
+        if not active:
+            return stats
+        client = self._client_for_this_loop()
+        results = await asyncio.gather(
+            *(self._run_destination(client, d, now, stats) for d in active), return_exceptions=True
+        )
+        # Every destination has finished its run; a failure of one (the store went away) is
+        # raised only now, so it cannot cut another's deliveries short.
+        for dest, result in zip(active, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("delivery_run_failed", destination=dest.name, error=type(result).__name__)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return stats
+
+    async def _run_destination(
+        self, client: httpx.AsyncClient, dest: Destination, now: datetime, stats: DeliveryStats
+    ) -> None:
+        bucket = self.bucket(dest)
+        tokens = bucket.available()
+        if tokens < 1:
+            stats.wait(bucket.time_until_available())
+            return
+        limit = min(tokens, self.batch)
+        rows = self.store.claim_due_alerts(now, limit, self.lease, self.owner, [dest.name])
+        if len(rows) == limit:  # there may be more: come back when the next token is there
+            stats.wait(1.0 / bucket.rate)
+        budget = self.lease.total_seconds() * 0.8
+        started = time.monotonic()
+        for index, row in enumerate(rows):
+            fits = time.monotonic() - started + self.deadline <= budget
+            if not fits or not bucket.try_acquire():
+                self._release(rows[index:], stats)
+                stats.wait(bucket.time_until_available())
+                return
+            outcome = await self._deliver(client, dest, row, stats)
+            if outcome is Outcome.DISABLE:
+                return  # disable_destination dead-lettered the rest of its queue
+            if outcome is Outcome.RETRY:
+                self._release(rows[index + 1 :], stats)
+                stats.wait(bucket.time_until_available())
+                return
+
+    def _release(self, rows: list[OutboxRow], stats: DeliveryStats) -> None:
+        for row in rows:
+            self.store.release_alert(row.id, self.owner)
+            stats.released += 1
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow, stats: DeliveryStats
+    ) -> Outcome:
+        attempt = await self.attempt(client, dest, row)
+        verdict = attempt.verdict
+        now = self.clock.now()
+        fields = {
+            "alert_id": row.id,
+            "destination": dest.name,
+            "attempt": row.attempts + 1,
+            "reason": verdict.reason,
+        }
+        if verdict.outcome is Outcome.DELIVERED:
+            if not self.store.mark_delivered(row.id, self.owner, now):
+                log.warning("delivery_lease_lost", **fields)
+            stats.delivered += 1
+            self._count(dest.name, "delivered")
+            log.info("alert_delivered", **fields)
+        elif verdict.outcome is Outcome.RETRY:
+            delay = retry_delay(row.attempts + 1, self.rng)
+            # A failing destination is paused as a whole (a circuit breaker), so its other alerts
+            # are not tried one after another against it: for Retry-After if given, else for
+            # this alert's delay up to a minute (a 429 without Retry-After: one token's time).
+            bucket = self.bucket(dest)
+            pause = attempt.retry_after
+            if pause is None:
+                pause = 1.0 / bucket.rate if attempt.status == 429 else min(delay or 60.0, 60.0)
+            bucket.pause(pause)
+            if delay is None:
+                reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
+                self.store.dead_letter(row.id, self.owner, now, reason)
+                stats.dead += 1
+                self._count(dest.name, "dead")
+                log.error("alert_dead", **(fields | {"reason": reason}))
+            else:
+                delay = max(delay, attempt.retry_after or 0.0)
+                when = now + timedelta(seconds=delay)
+                self.store.schedule_retry(row.id, self.owner, now, when, verdict.reason)
+                stats.retried += 1
+                self._count(dest.name, "retried")
+                log.warning("alert_retry", retry_in_s=round(delay, 1), **fields)
+        elif verdict.outcome is Outcome.DEAD:
+            self.store.dead_letter(row.id, self.owner, now, verdict.reason)
+            stats.dead += 1
+            self._count(dest.name, "dead")
+            log.error("alert_dead", **fields)
+        else:
+            self.store.dead_letter(row.id, self.owner, now, verdict.reason)
+            moved = self.store.disable_destination(dest.name, verdict.reason, now)
+            stats.dead += 1 + moved
+            stats.disabled.append(dest.name)
+            self._count(dest.name, "dead")
+            if self.metrics is not None:
+                self.metrics.destination_disabled(dest.name)
+            log.error(
+                "destination_disabled",
+                dead_lettered=moved + 1,
+                hint="fix the destination, then `newsmon deliveries replay --all-dead`",
+                **fields,
+            )
+        return verdict.outcome
+
+    def _count(self, destination: str, outcome: MetricOutcome) -> None:
+        if self.metrics is not None:
+            self.metrics.delivery_result(destination, outcome)
+
+    async def attempt(
+        self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
+    ) -> Attempt:
+        """One POST of `row` to `dest`, classified. Never raises for network trouble."""
+        timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
+        try:
+            request = webhook.prepare(dest, row.document, row.id, timestamp)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A document this version cannot render (hand-edited, or from a future version):
+            # retrying cannot help, and it must not stop the other alerts.
+            return Attempt(Verdict(Outcome.DEAD, f"cannot render the alert ({type(exc).__name__})"))
+        status: int | None = None
+        retry_after: float | None = None
+        body = bytearray()
+        try:
+            async with (
+                asyncio.timeout(self.deadline),
+                client.stream(
+                    "POST",
+                    dest.url.get_secret_value(),
+                    content=request.body,
+                    headers=request.headers,
+                    follow_redirects=False,
+                ) as response,
+            ):
+                status = response.status_code
+                retry_after = parse_retry_after(
+                    response.headers.get("retry-after"), self.clock.now()
+                )
+                if not 200 <= status < 300:  # a 2xx needs no body; errors explain in theirs
+                    async for chunk in response.aiter_raw():
+                        body += chunk[: MAX_REPLY_BYTES - len(body)]
+                        if len(body) >= MAX_REPLY_BYTES:
+                            break
+        except TimeoutError:
+            if status is None:
+                return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
+        except Exception as exc:  # httpx, the guard, h11: reduce to a class name, never the text
+            if status is None:
+                return Attempt(_failure(exc))
+        text = body.decode("utf-8", "replace")
+        return Attempt(classify(status, text, dest.type), status, retry_after)
+
+
+def _failure(exc: BaseException) -> Verdict:
+    if _blocked(exc):
+        return Verdict(
+            Outcome.DEAD, "blocked address: the destination resolves to a refused address"
+        )
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return Verdict(Outcome.DEAD, f"unusable URL ({type(exc).__name__})")
+    return Verdict(Outcome.RETRY, type(exc).__name__)

@@ -1,0 +1,106 @@
+"""Destinations as the deliverer uses them: name, type, URL, signing secrets, rate limit. Pure.
+
+The URL of a destination is a secret (a Slack incoming-webhook URL is its own credential) and so
+are the signing secrets: both are `pydantic.SecretStr`, whose repr and str show asterisks, and no
+error raised here quotes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from monitor.clock import Clock
+from monitor.delivery import ratelimit
+from monitor.delivery.signing import decode_secret
+from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.config.destinations import ResolvedDestination
+
+DestinationType = Literal["webhook", "slack"]
+TYPES: tuple[DestinationType, ...] = ("webhook", "slack")
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    name: str
+    type: DestinationType
+    url: SecretStr
+    secrets: tuple[SecretStr, ...] = ()  # several during a key rotation; webhooks only
+    rate: float | None = None  # messages per second; None = the type's default
+    burst: float | None = None
+
+    def __post_init__(self) -> None:
+        where = f"destination {self.name!r}"
+        if self.type not in TYPES:
+            raise ConfigError(f"{where}: type must be one of {', '.join(TYPES)}")
+        try:
+            parts = urlsplit(self.url.get_secret_value())
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. a broken IPv6 literal; the message is not passed on
+            usable = False
+        if not usable:
+            raise ConfigError(f"{where}: url must be an http(s) URL (value not shown: a secret)")
+        if self.secrets and self.type != "webhook":
+            raise ConfigError(f"{where}: signing secrets are for webhooks only")
+        for number, secret in enumerate(self.secrets, 1):
+            try:
+                decode_secret(secret.get_secret_value())
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: signing secret {number}: {exc}") from None
+        if self.rate is not None and self.rate <= 0:
+            raise ConfigError(f"{where}: rate must be above 0 messages a second")
+        if self.burst is not None and self.burst < 1:
+            raise ConfigError(f"{where}: burst must be at least 1")
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        type: DestinationType,
+        url: str | SecretStr,
+        secrets: Sequence[str | SecretStr] = (),
+        *,
+        rate: float | None = None,
+        burst: float | None = None,
+    ) -> Destination:
+        """Build from plain strings (config loader, tests)."""
+        return cls(
+            name=name,
+            type=type,
+            url=url if isinstance(url, SecretStr) else SecretStr(url),
+            secrets=tuple(s if isinstance(s, SecretStr) else SecretStr(s) for s in secrets),
+            rate=rate,
+            burst=burst,
+        )
+
+    @classmethod
+    def from_resolved(cls, resolved: ResolvedDestination) -> Destination:
+        """From the config's resolved destination (`Config.resolve_destinations()`).
+
+        The config leaves a webhook's rate unset (None); the deliverer still applies its default
+        webhook bucket, so a flood of alerts cannot hammer a receiver.
+        """
+        return cls(
+            name=resolved.name,
+            type=resolved.type,
+            url=resolved.url,
+            secrets=resolved.secrets,
+            rate=resolved.rate,
+            burst=float(resolved.burst) if resolved.rate is not None else None,
+        )
+
+    def signing_secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in self.secrets]
+
+    def bucket(self, clock: Clock) -> ratelimit.TokenBucket:
+        if self.type == "slack":
+            rate, burst = ratelimit.SLACK_RATE, ratelimit.SLACK_BURST
+        else:
+            rate, burst = ratelimit.WEBHOOK_RATE, ratelimit.WEBHOOK_BURST
+        return ratelimit.TokenBucket(self.rate or rate, self.burst or burst, clock)

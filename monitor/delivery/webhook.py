@@ -1,0 +1,51 @@
+"""The HTTP request for one delivery attempt, per destination type. Pure.
+
+A webhook gets the alert document as compact UTF-8 JSON with the Standard Webhooks headers
+(`webhook-id` = the alert id on every attempt, `webhook-timestamp` fresh per attempt, and
+`webhook-signature` when the destination has signing secrets). Slack gets the Block Kit message.
+The body is serialised once per attempt and the signature is computed over exactly those bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from monitor import __version__
+from monitor.delivery import slack
+from monitor.delivery.destinations import Destination
+from monitor.delivery.signing import webhook_headers
+
+USER_AGENT = f"newsmon/{__version__} (+https://www.standardwebhooks.com)"
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRequest:
+    headers: dict[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:  # the body may be long; headers hold signatures, not secrets
+        return f"PreparedRequest(headers={sorted(self.headers)}, body=<{len(self.body)} bytes>)"
+
+
+def encode_json(data: dict[str, Any]) -> bytes:
+    # "replace": a lone surrogate from a broken document must not make the alert unsendable.
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "replace")
+
+
+def prepare(
+    destination: Destination, document: dict[str, Any], msg_id: str, timestamp: int
+) -> PreparedRequest:
+    """The headers and body of one attempt to deliver `document` to `destination`."""
+    base = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "accept-encoding": "identity",  # we read at most 64 KB of raw bytes; no decoding
+    }
+    if destination.type == "slack":
+        return PreparedRequest(base, encode_json(slack.render(document)))
+    body = encode_json(document)
+    headers = base | webhook_headers(destination.signing_secrets(), msg_id, timestamp, body)
+    return PreparedRequest(headers, body)

@@ -1,0 +1,253 @@
+"""One bounded, conditional fetch of a feed URL. Does network I/O through a `make_client` client.
+
+    fetch(client, url, etag=..., last_modified=...)
+      within `deadline` seconds overall (httpx timeouts are per read; a trickle is cut off here):
+        GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound
+        3xx with Location -> next hop (the guard checks it at connect time), at most max_redirects
+        304 -> FetchResult(status=304, body=None)
+        other non-2xx -> FeedStatusError (kind http_status, with retry_after)
+        2xx -> raw bytes decoded by us, decoded size capped at max_bytes -> FetchResult
+
+Every failure is a `FeedError` with a kind: timeout, too_large, too_many_redirects,
+blocked_address, http_status, connect, tls, parse (a body that does not decode).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from monitor.errors import FeedError
+from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of a fetch that got an answer worth acting on (2xx or 304).
+
+    On a 304, `etag` / `last_modified` are the server's new ones when it sent any, else the ones
+    that were sent; on a 2xx they are exactly what the server sent (None: drop the old ones).
+    `permanent_url` is set when every hop to the final URL was 301/308: the stored feed URL
+    should move there. `elapsed` is seconds from the first request to the end of the body.
+    """
+
+    status: int
+    body: bytes | None
+    url: str
+    permanent_url: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    cache_max_age: float | None = None
+    retry_after: float | None = None
+    content_type: str | None = None
+    elapsed: float = 0.0
+
+
+class FeedStatusError(FeedError):
+    """A non-2xx, non-304 answer. `retry_after` is in seconds when the server gave one."""
+
+    def __init__(
+        self, status: int, message: str, *, retry_after: float | None = None, url: str = ""
+    ) -> None:
+        super().__init__("http_status", message, status=status)
+        self.retry_after = retry_after
+        self.url = url
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); never negative."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def parse_max_age(cache_control: str | None) -> float | None:
+    """`max-age` from Cache-Control in seconds; None when absent, invalid or no-store/no-cache."""
+    if not cache_control:
+        return None
+    max_age: float | None = None
+    for directive in cache_control.lower().split(","):
+        name, _, arg = directive.strip().partition("=")
+        if name in ("no-store", "no-cache"):
+            return None
+        if name == "max-age":
+            arg = arg.strip().strip('"')
+            max_age = float(arg) if arg.isdigit() else None
+    return max_age
+
+
+def _server_now(response: httpx.Response) -> datetime:
+    """The server's clock (its Date header), so an HTTP-date Retry-After ignores our skew."""
+    try:
+        return parsedate_to_datetime(response.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return datetime.now(UTC)
+
+
+def _caused_by_tls(error: BaseException) -> bool:
+    """True when an httpx error came from the TLS handshake (its cause chain holds an SSLError)."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: int) -> bytes:
+    try:
+        decoder = make_decoder(response.headers.get("content-encoding"))
+    except DecodeError as e:
+        raise FeedError("parse", f"{response.url}: {e}") from e
+    body = bytearray()
+    received = 0
+
+    def add(pieces: Iterator[bytes]) -> None:
+        for piece in pieces:
+            body.extend(piece)
+            if len(body) > max_bytes:
+                raise FeedError(
+                    "too_large", f"{response.url}: body exceeds {max_bytes} bytes decoded"
+                )
+
+    try:
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > max_reply_bytes:
+                raise FeedError(
+                    "too_large", f"{response.url}: more than {max_reply_bytes} bytes received"
+                )
+            add(decoder.decode(chunk))
+        add(decoder.finish())
+    except DecodeError as e:
+        raise FeedError("parse", f"{response.url}: {e}") from e
+    return bytes(body)
+
+
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    max_bytes: int,
+    max_redirects: int,
+    max_reply_bytes: int,
+    started: float,
+) -> FetchResult:
+    current = httpx.URL(url)
+    seen = {str(current)}
+    permanent = True
+    if current.scheme not in ("http", "https"):
+        raise FeedError("connect", f"{url}: not an http(s) URL")
+    for _hop in range(max_redirects + 1):
+        request = client.build_request("GET", current, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            status = response.status_code
+            if status in _REDIRECTS and "location" in response.headers:
+                permanent = permanent and status in _PERMANENT
+                current = current.join(response.headers["location"])
+                if current.scheme not in ("http", "https"):
+                    raise FeedError("http_status", f"{url}: redirected to a non-HTTP URL {current}")
+                if str(current) in seen:
+                    raise FeedError("too_many_redirects", f"{url}: redirect loop at {current}")
+                seen.add(str(current))
+                continue
+            if status != 304 and not 200 <= status < 300:
+                raise FeedStatusError(
+                    status,
+                    f"{current}: HTTP {status} {response.reason_phrase}".rstrip(),
+                    retry_after=parse_retry_after(
+                        response.headers.get("retry-after"), _server_now(response)
+                    ),
+                    url=str(current),
+                )
+            body = None if status == 304 else await _read_body(response, max_bytes, max_reply_bytes)
+            moved = permanent and str(current) != str(httpx.URL(url))
+            # A 304 confirms the validators we sent; a 200 without them has none any more.
+            kept = headers if status == 304 else {}
+            return FetchResult(
+                status=status,
+                body=body,
+                url=str(current),
+                permanent_url=str(current) if moved else None,
+                etag=response.headers.get("etag") or kept.get("If-None-Match"),
+                last_modified=response.headers.get("last-modified")
+                or kept.get("If-Modified-Since"),
+                cache_max_age=parse_max_age(response.headers.get("cache-control")),
+                retry_after=parse_retry_after(
+                    response.headers.get("retry-after"), _server_now(response)
+                ),
+                content_type=response.headers.get("content-type"),
+                elapsed=time.monotonic() - started,
+            )
+        finally:
+            await response.aclose()
+    raise FeedError("too_many_redirects", f"{url}: more than {max_redirects} redirects")
+
+
+async def fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    deadline: float = 30.0,
+    max_redirects: int = 5,
+    max_reply_bytes: int | None = None,
+) -> FetchResult:
+    """Fetch `url` once, conditionally, within `deadline` seconds; see the module docstring.
+
+    `max_bytes` caps the decoded body; `max_reply_bytes` caps the bytes received on the wire
+    (default: `max_bytes`; a compressed body is smaller than its decoded form unless padded to
+    waste our time).
+    """
+    headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    started = time.monotonic()
+    reply_cap = max_bytes if max_reply_bytes is None else max_reply_bytes
+    try:
+        async with asyncio.timeout(deadline):
+            return await _fetch(client, url, headers, max_bytes, max_redirects, reply_cap, started)
+    except TimeoutError as e:
+        raise FeedError("timeout", f"{url}: no complete answer within {deadline:g} s") from e
+    except httpx.ConnectTimeout as e:
+        raise FeedError("connect", f"{url}: connecting timed out") from e
+    except httpx.TimeoutException as e:
+        raise FeedError("timeout", f"{url}: the server stopped answering ({e!r})") from e
+    except httpx.ConnectError as e:
+        kind = "tls" if _caused_by_tls(e) else "connect"
+        raise FeedError(kind, f"{url}: {e or type(e).__name__}") from e
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+        raise FeedError("connect", f"{url}: not a fetchable URL: {e}") from e
+    except httpx.HTTPError as e:
+        raise FeedError("connect", f"{url}: {type(e).__name__}: {e}") from e

@@ -1,0 +1,106 @@
+"""Item keys, story keys and content hashes: who an item is, across polls and feeds. Pure.
+
+Item key (per feed), the fallback chain of DESIGN.md:
+
+1. `g:` + hash(GUID) when the item has a GUID that is unique within this document;
+   a GUID repeated inside the document is told apart, not collapsed:
+   `g:` + hash(GUID, canonical link or else normalised title);
+2. `u:` + hash(canonical link) for a GUID-less item (+ normalised title when several GUID-less
+   items of the document share that link, e.g. all pointing at the home page);
+3. `h:` + hash(normalised title or else summary, published date).
+
+Keys are short (2 + 20 characters) and depend only on the item's own fields and on which GUIDs and
+links repeat in the document. GUID churn (new GUIDs for the same items on every poll) changes item
+keys by nature; the story key (canonical link, else normalised title) is what catches it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from monitor.model import Item
+
+_SEP = "\x1f"
+_WORDS = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInput:
+    """What identity looks at in one entry: raw GUID, canonical link, title, summary, date."""
+
+    guid: str | None
+    url: str | None
+    title: str = ""
+    summary: str = ""
+    published: datetime | None = None
+
+
+def digest(*parts: str) -> str:
+    """A 20-hex-digit BLAKE2b digest of the parts (joined with a separator that text lacks)."""
+    return hashlib.blake2b(_SEP.join(parts).encode("utf-8"), digest_size=10).hexdigest()
+
+
+def normalise_title(text: str) -> str:
+    """NFKC, case-folded words (letters and digits of any script) joined by single spaces."""
+    return " ".join(_WORDS.findall(unicodedata.normalize("NFKC", text).casefold()))
+
+
+def assign_keys(entries: Sequence[KeyInput]) -> list[str]:
+    """The item key of each entry of one document, in the same order (see module docstring)."""
+    guids = Counter(g for g in (_clean(e.guid) for e in entries) if g)
+    guidless_urls = Counter(e.url for e in entries if e.url and not _clean(e.guid))
+    keys: list[str] = []
+    for entry in entries:
+        guid = _clean(entry.guid)
+        title = normalise_title(entry.title)
+        if guid:
+            if guids[guid] == 1:
+                keys.append("g:" + digest(guid))
+            else:
+                keys.append("g:" + digest(guid, entry.url or "", "" if entry.url else title))
+        elif entry.url:
+            extra = (title,) if guidless_urls[entry.url] > 1 else ()
+            keys.append("u:" + digest(entry.url, *extra))
+        else:
+            when = entry.published.isoformat() if entry.published else ""
+            keys.append("h:" + digest(title or normalise_title(entry.summary), when))
+    return keys
+
+
+def story_key(item: Item) -> str:
+    """The story an item tells, for dedup across feeds and across GUID churn.
+
+    The canonical link, unless it is a site's home page (feeds that link every item to `/`);
+    else the normalised title; else the item's own key. Near-duplicate matching of differently
+    worded titles is a later stage.
+    """
+    if item.url and not _is_home_page(item.url):
+        return "u:" + digest(item.url)
+    title = normalise_title(item.title)
+    if title:
+        return "t:" + digest(title)
+    return "k:" + digest(item.feed_id, item.key)
+
+
+def content_hash(item: Item) -> str:
+    """A hash of the title and summary text, to notice an edited item with the same key."""
+    return digest(" ".join(item.title.split()), " ".join(item.summary.split()))
+
+
+def _clean(guid: str | None) -> str:
+    return guid.strip() if guid else ""
+
+
+def _is_home_page(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.path in ("", "/") and not parts.query and not parts.fragment

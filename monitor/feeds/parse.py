@@ -1,0 +1,236 @@
+"""Feed bytes to Items: RSS, Atom and RDF through feedparser, JSON Feed through jsonfeed. Pure.
+
+    parse_feed(bytes)
+      ├─ JSON?  jsonfeed.parse_json_feed ─────────────────────────────────┐
+      └─ XML:   prolog.check_prolog (entity declarations refused)         │
+                → feedparser's own charset detection, to UTF-8            │
+                → prolog.check_prolog again, on what feedparser will see  │
+                → items past `max_items` cut out before parsing (bounded) │
+                → feedparser.parse(BytesIO(...)) (never a str or bytes:   │
+                  both may be opened as a local path)                     │
+      → Items: HTML to text, dates to UTC, links resolved, canonical URL, keys ┘
+
+feedparser runs with `sanitize_html=False, resolve_relative_uris=False` (about a third faster):
+safe because every text field goes through htmltext, so no markup reaches an Item.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+from feedparser.encodings import convert_to_utf8
+
+from monitor.errors import FeedError
+from monitor.feeds.canonical import canonical_url
+from monitor.feeds.htmltext import collapse, defang, text_field
+from monitor.feeds.identity import KeyInput, assign_keys
+from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
+from monitor.feeds.prolog import check_prolog
+from monitor.model import Item
+
+MAX_TITLE = 1_000
+MAX_AUTHOR = 300
+MAX_CATEGORIES = 50
+_ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_UNSAFE_SCHEMES = ("javascript", "vbscript", "data")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """One parsed document: feed title and link, `<ttl>` in seconds, items (newest first when
+    every item has a date, else in document order; at most `max_items`), warnings for the log,
+    and how many items the document had."""
+
+    title: str
+    link: str | None
+    ttl_s: float | None
+    items: list[Item]
+    warnings: list[str]
+    total_items: int
+
+
+def parse_feed(
+    data: bytes,
+    *,
+    feed_id: str,
+    feed_url: str = "",
+    content_type: str | None = None,
+    max_items: int = 1000,
+) -> ParsedFeed:
+    """Parse one feed document. Raises FeedError: refused_entities, not_a_feed or parse."""
+    if not isinstance(data, bytes):  # a str would be opened as a path by feedparser
+        raise TypeError("parse_feed takes bytes")
+    if not data.strip():
+        raise FeedError("not_a_feed", "empty document")
+    warnings: list[str] = []
+    if looks_like_json(data, content_type):
+        raw = parse_json_feed(data, max_items)
+        total = int(raw["total_items"])
+    else:
+        raw, total = _parse_xml(data, feed_url, content_type, max_items, warnings)
+    if raw.get("bozo"):
+        warnings.append(f"ill-formed feed: {str(raw.get('bozo_exception'))[:300]}")
+    entries: list[Mapping[str, Any]] = list(raw.get("entries") or [])
+    feed: Mapping[str, Any] = raw.get("feed") or {}
+    if not entries and not raw.get("version"):
+        raise FeedError("not_a_feed", "no RSS, Atom or JSON Feed found in the document")
+    feed_title = _title(feed)
+    items = _items(entries, feed_id, feed_url, feed_title)
+    if items and all(i.published for i in items):
+        items.sort(key=lambda i: i.published or datetime.min, reverse=True)
+    if len(items) > max_items:
+        items = items[:max_items]
+    if total > len(items):
+        warnings.append(f"feed has {total} items; kept {len(items)}")
+    return ParsedFeed(
+        title=feed_title,
+        link=_link(feed.get("link"), feed_url),
+        ttl_s=_ttl(feed.get("ttl")),
+        items=items,
+        warnings=warnings,
+        total_items=max(total, len(entries)),
+    )
+
+
+def _parse_xml(
+    data: bytes, feed_url: str, content_type: str | None, max_items: int, warnings: list[str]
+) -> tuple[dict[str, Any], int]:
+    check_prolog(data, content_type)
+    result: dict[str, Any] = {}
+    try:
+        utf8 = convert_to_utf8({"content-type": content_type} if content_type else {}, data, result)
+    except Exception as e:  # feedparser internals; never let them crash a poll
+        raise FeedError("parse", f"cannot detect the character encoding: {e}") from e
+    if result.get("bozo"):
+        warnings.append(f"encoding: {result.get('bozo_exception')}")
+    check_prolog(utf8)  # the bytes feedparser will actually read
+    utf8, total = _cap_items(utf8, max_items)
+    headers = {"content-type": "application/xml; charset=utf-8"}
+    if feed_url:
+        headers["content-location"] = feed_url
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(utf8),
+            response_headers=headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as e:  # feedparser has crashed on odd input before; classify, not crash
+        raise FeedError("parse", f"feedparser failed: {type(e).__name__}: {e}") from e
+    return parsed, max(total, len(parsed.get("entries") or []))
+
+
+def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
+    """Cut out the items after the first `max_items`, so feedparser's time and memory are bounded.
+
+    Items are siblings, so removing the span from the end of item N to the end of the last
+    item leaves a well-formed document; if it does not, feedparser's loose parser copes.
+    """
+    cut_at = last_end = count = 0
+    for match in _ITEM_END.finditer(data):
+        count += 1
+        if count == max_items:
+            cut_at = match.end()
+        last_end = match.end()
+    if count <= max_items:
+        return data, count
+    return data[:cut_at] + data[last_end:], count
+
+
+def _items(
+    entries: list[Mapping[str, Any]], feed_id: str, feed_url: str, feed_title: str
+) -> list[Item]:
+    fields = [_fields(e, feed_url) for e in entries]
+    keys = assign_keys(
+        [KeyInput(f["guid"], f["url"], f["title"], f["summary"], f["published"]) for f in fields]
+    )
+    return [
+        Item(feed_id=feed_id, key=key, feed_title=feed_title, feed_url=feed_url, **f)
+        for f, key in zip(fields, keys, strict=True)
+    ]
+
+
+def _fields(entry: Mapping[str, Any], feed_url: str) -> dict[str, Any]:
+    summary = _text(entry.get("summary"), entry.get("summary_detail"))
+    blocks = entry.get("content") or []
+    contents = [_text(c.get("value"), c) for c in blocks if isinstance(c, Mapping)]
+    content = max(contents, key=len, default="")
+    link = _link(entry.get("link"), feed_url)
+    guid = entry.get("id")
+    return {
+        "title": _title(entry),
+        "summary": summary,
+        "content": "" if content == summary else content,
+        "link": link,
+        "url": canonical_url(link) if link and link.lower().startswith("http") else None,
+        "author": defang(collapse(_str(entry.get("author"))))[:MAX_AUTHOR],
+        "categories": _categories(entry.get("tags")),
+        "published": _date(entry.get("published_parsed")) or _date(entry.get("updated_parsed")),
+        "guid": guid.strip() or None if isinstance(guid, str) else None,
+    }
+
+
+def _title(node: Mapping[str, Any]) -> str:
+    title = _text(node.get("title"), node.get("title_detail"))
+    return " ".join(title.split())[:MAX_TITLE]
+
+
+def _text(value: object, detail: object) -> str:
+    kind = detail.get("type") if isinstance(detail, Mapping) else None
+    return text_field(_str(value), kind if isinstance(kind, str) else None)
+
+
+def _link(value: object, feed_url: str) -> str | None:
+    link = _str(value).strip()
+    if not link:
+        return None
+    if feed_url:
+        try:
+            link = urljoin(feed_url, link)
+        except ValueError:
+            return None
+    try:
+        scheme = urlsplit(link).scheme.lower()
+    except ValueError:
+        return None
+    return None if scheme in _UNSAFE_SCHEMES else link
+
+
+def _categories(tags: object) -> tuple[str, ...]:
+    if not isinstance(tags, list):
+        return ()
+    seen: dict[str, None] = {}
+    for tag in tags[:MAX_CATEGORIES]:
+        term = defang(collapse(_str(tag.get("term")))) if isinstance(tag, Mapping) else ""
+        if term:
+            seen.setdefault(term[:200], None)
+    return tuple(seen)
+
+
+def _date(value: object) -> datetime | None:
+    if not isinstance(value, tuple) or len(value) < 6:  # time.struct_time is a tuple
+        return None
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in value[:6])
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ttl(value: object) -> float | None:
+    try:
+        minutes = float(_str(value).strip())
+    except ValueError:
+        return None
+    return minutes * 60 if 0 < minutes < 1e6 else None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""

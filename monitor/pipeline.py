@@ -1,0 +1,252 @@
+"""The decisions of one poll, as a pure function. No I/O.
+
+The poller (monitor.poller) does the I/O around it:
+
+    feed   = store.claim_due_feeds(...)                    # leased to us
+    fetch  = fetch(feed.url, etag, last_modified)          # or a FeedError
+    parsed = parse_feed(fetch.body)                # unless 304 or the body hash is unchanged
+    seen   = store.seen_keys(feed, keys of parsed items)
+    known  = store.known_stories(story keys, since=now - story_window)
+    plan   = decide(...)                                   # <- this module
+    store.commit_poll(feed, plan.update, plan.seen, plan.alerts)   # ONE transaction
+
+`decide` says which items are new, which of them may alert (not the baseline of a new feed, not
+older than the retention window, not a story already alerted), which rules each matches, and
+builds one alert per story and destination carrying every rule that matched for it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitor.delivery.document import alert_id, build_alert_document
+from monitor.feeds.identity import content_hash, story_key
+from monitor.feeds.schedule import backoff_at, next_poll_at
+from monitor.model import FeedState, FeedUpdate, Item, Match, NewAlert, SeenItem
+
+Matcher = Callable[[Item, Collection[str]], list[Match]]
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """The settings that shape a poll's decisions."""
+
+    retention: timedelta = timedelta(days=90)
+    story_window: timedelta = timedelta(hours=72)
+    jitter: float = 0.1
+    max_interval_s: float = 6 * 3600.0
+    max_backoff_s: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """What the fetch stage produced, reduced to what the decisions need."""
+
+    status: int  # 200, 304, or 0 for an error
+    body_hash: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+    cache_max_age: float | None = None
+    retry_after: float | None = None
+    error: str | None = None
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class PollPlan:
+    update: FeedUpdate
+    seen: list[SeenItem] = field(default_factory=list)
+    alerts: list[NewAlert] = field(default_factory=list)
+    matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
+    new_items: int = 0
+    parsed_items: int = 0
+    baseline_items: int = 0
+    repeated_stories: list[tuple[Item, str]] = field(default_factory=list)
+
+
+def plan_error(
+    feed: FeedState,
+    outcome: FetchOutcome,
+    now: datetime,
+    rng: random.Random,
+    policy: PollPolicy = PollPolicy(),
+) -> PollPlan:
+    """A failed fetch: count the error and back off; keep the validators."""
+    errors = feed.error_count + 1
+    return PollPlan(
+        update=FeedUpdate(
+            status="error",
+            next_poll_at=backoff_at(
+                now,
+                feed.interval_s,
+                errors,
+                rng,
+                retry_after=outcome.retry_after,
+                jitter=policy.jitter,
+                max_backoff_s=policy.max_backoff_s,
+            ),
+            fetched_at=now,
+            etag=feed.etag,
+            last_modified=feed.last_modified,
+            body_hash=feed.body_hash,
+            error=outcome.error,
+            error_kind=outcome.error_kind,
+            error_count=errors,
+            baseline_done=feed.baseline_done,
+        )
+    )
+
+
+def plan_unchanged(
+    feed: FeedState,
+    outcome: FetchOutcome,
+    now: datetime,
+    rng: random.Random,
+    policy: PollPolicy,
+) -> PollPlan:
+    """A 304, or a 200 whose body hash is the one we parsed last time: nothing to parse."""
+    return PollPlan(
+        update=FeedUpdate(
+            status="not_modified" if outcome.status == 304 else "unchanged",
+            next_poll_at=_next(feed, outcome, now, rng, policy, ttl_s=None),
+            fetched_at=now,
+            etag=outcome.etag or feed.etag,
+            last_modified=outcome.last_modified or feed.last_modified,
+            body_hash=feed.body_hash,
+            new_url=outcome.permanent_url,
+            baseline_done=feed.baseline_done,
+        )
+    )
+
+
+def decide(
+    feed: FeedState,
+    outcome: FetchOutcome,
+    items: Sequence[Item],
+    ttl_s: float | None,
+    feed_title: str,
+    seen_keys: Collection[str],
+    known_stories: Collection[str],
+    match: Matcher,
+    destinations: Mapping[str, Collection[str]],
+    now: datetime,
+    rng: random.Random,
+    policy: PollPolicy = PollPolicy(),
+) -> PollPlan:
+    """Decide a successful poll that parsed `items`.
+
+    `destinations` maps each destination name to the rule ids routed to it (a rule with no
+    `notify` is routed everywhere; the caller resolves that).
+    """
+    oldest_kept = now - policy.retention
+    baseline = not feed.baseline_done
+    backfill_from = now - timedelta(seconds=feed.backfill_s)
+    seen: list[SeenItem] = []
+    alerts: list[NewAlert] = []
+    matched: list[tuple[Item, list[Match]]] = []
+    repeated: list[tuple[Item, str]] = []
+    stories_this_poll: set[str] = set()
+    keys_this_poll: set[str] = set()
+    baseline_count = 0
+    feed_tags = (*feed.tags, feed.id)
+
+    for item in items:
+        if item.key in seen_keys or item.key in keys_this_poll:
+            continue
+        if item.published is not None and item.published < oldest_kept:
+            continue  # older than the memory: alerting it now could repeat a pruned alert
+        keys_this_poll.add(item.key)
+        skey = story_key(item)
+        seen.append(SeenItem(item.key, skey, item.published, content_hash(item)))
+        if baseline and (
+            feed.backfill_s <= 0 or item.published is None or item.published < backfill_from
+        ):
+            baseline_count += 1
+            continue
+        matches = match(item, feed_tags)
+        if not matches:
+            continue
+        matched.append((item, matches))
+        if skey in known_stories or skey in stories_this_poll:
+            repeated.append((item, skey))
+            continue
+        stories_this_poll.add(skey)
+        for dest, routed in destinations.items():
+            dest_matches = [m for m in matches if m.rule.id in routed]
+            if not dest_matches:
+                continue
+            aid = alert_id(dest, skey)
+            alerts.append(
+                NewAlert(
+                    id=aid,
+                    destination=dest,
+                    story_key=skey,
+                    feed_id=feed.id,
+                    item_key=item.key,
+                    document=build_alert_document(
+                        item, dest_matches, alert_id=aid, destination=dest, created_at=now
+                    ),
+                    created_at=now,
+                )
+            )
+
+    update = FeedUpdate(
+        status="ok",
+        next_poll_at=_next(feed, outcome, now, rng, policy, ttl_s=ttl_s),
+        fetched_at=now,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        body_hash=outcome.body_hash,
+        new_url=outcome.permanent_url,
+        title=feed_title or None,
+        baseline_done=True,
+    )
+    return PollPlan(
+        update=update,
+        seen=seen,
+        alerts=alerts,
+        matches=matched,
+        new_items=len(seen),
+        parsed_items=len(items),
+        baseline_items=baseline_count,
+        repeated_stories=repeated,
+    )
+
+
+def route(
+    rule_notify: Mapping[str, Sequence[str]], destinations: Sequence[str]
+) -> dict[str, set[str]]:
+    """Destination name -> the ids of the rules whose alerts go there.
+
+    `rule_notify` maps each rule id to its `notify` list; an empty list means every destination.
+    """
+    routed: dict[str, set[str]] = {name: set() for name in destinations}
+    for rule_id, notify in rule_notify.items():
+        for name in notify or destinations:
+            if name in routed:
+                routed[name].add(rule_id)
+    return routed
+
+
+def _next(
+    feed: FeedState,
+    outcome: FetchOutcome,
+    now: datetime,
+    rng: random.Random,
+    policy: PollPolicy,
+    ttl_s: float | None,
+) -> datetime:
+    return next_poll_at(
+        now,
+        feed.interval_s,
+        rng=rng,
+        jitter=policy.jitter,
+        cache_max_age=outcome.cache_max_age,
+        ttl_s=ttl_s,
+        retry_after=outcome.retry_after,
+        max_interval_s=policy.max_interval_s,
+    )

@@ -1,0 +1,212 @@
+"""Polls one leased feed end to end: fetch, parse, decide, commit. Does I/O.
+
+The decisions are `monitor.pipeline`'s; this module only carries them out, so that what is
+written for a poll is exactly one `Store.commit_poll` call (one transaction). Blocking work
+(store calls, parsing and matching) runs in a worker thread so the event loop keeps serving
+other fetches and the HTTP endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import httpx
+import structlog
+
+from monitor.clock import Clock
+from monitor.errors import FeedError
+from monitor.feeds.fetch import FetchResult, fetch
+from monitor.feeds.identity import story_key
+from monitor.feeds.limits import HostLimiter
+from monitor.feeds.parse import parse_feed
+from monitor.metrics import Metrics
+from monitor.model import FeedState, Item, Match
+from monitor.pipeline import FetchOutcome, PollPlan, PollPolicy, decide, plan_error, plan_unchanged
+from monitor.query.ruleset import RuleSet
+from monitor.store.base import Store
+
+log = structlog.get_logger("newsmon.poller")
+
+Fetcher = Callable[[FeedState], Awaitable[FetchResult]]
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    deadline: float = 30.0
+    max_body: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    max_items: int = 1000
+
+
+@dataclass(frozen=True)
+class PollReport:
+    feed_id: str
+    status: str
+    new_items: int = 0
+    alerts_enqueued: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    seconds: float = 0.0
+    matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
+
+
+def http_fetcher(client: httpx.AsyncClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
+    """The usual fetcher: a guarded conditional GET, polite per host."""
+
+    async def fetch_feed(feed: FeedState) -> FetchResult:
+        async with limiter.slot(urlsplit(feed.url).hostname or ""):
+            return await fetch(
+                client,
+                feed.url,
+                etag=feed.etag,
+                last_modified=feed.last_modified,
+                max_bytes=policy.max_body,
+                deadline=policy.deadline,
+                max_redirects=policy.max_redirects,
+            )
+
+    return fetch_feed
+
+
+class Poller:
+    """Everything a poll needs, wired once; `poll(feed)` does one leased feed."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        fetcher: Fetcher,
+        rules: RuleSet,
+        destinations: Mapping[str, Collection[str]],
+        clock: Clock,
+        owner: str,
+        max_items: int = 1000,
+        poll_policy: PollPolicy = PollPolicy(),  # noqa: B008 - frozen
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.rules = rules
+        self.destinations = destinations
+        self.clock = clock
+        self.owner = owner
+        self.max_items = max_items
+        self.poll_policy = poll_policy
+        self.rng = rng or random.Random()
+        self.metrics: Metrics | None = None
+
+    async def poll(self, feed: FeedState) -> PollReport:
+        started = self.clock.now()
+        try:
+            result = await self.fetcher(feed)
+        except FeedError as exc:
+            outcome = FetchOutcome(
+                status=0,
+                error=str(exc),
+                error_kind=exc.kind,
+                retry_after=getattr(exc, "retry_after", None),
+            )
+            plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
+        else:
+            plan = await asyncio.to_thread(self._decide, feed, result)
+        if plan.update.status == "error":
+            log.warning(
+                "feed_error",
+                feed=feed.id,
+                kind=plan.update.error_kind,
+                error=plan.update.error,
+                errors=plan.update.error_count,
+            )
+        return await self._commit(feed, plan, started)
+
+    def _decide(self, feed: FeedState, result: FetchResult) -> PollPlan:
+        now = self.clock.now()
+        body_hash = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
+        outcome = FetchOutcome(
+            status=result.status,
+            body_hash=body_hash,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            permanent_url=result.permanent_url,
+            cache_max_age=result.cache_max_age,
+            retry_after=result.retry_after,
+        )
+        if result.status == 304 or result.body is None or body_hash == feed.body_hash:
+            return plan_unchanged(feed, outcome, now, self.rng, self.poll_policy)
+        try:
+            parsed = parse_feed(
+                result.body,
+                feed_id=feed.id,
+                feed_url=result.url,
+                content_type=result.content_type,
+                max_items=self.max_items,
+            )
+        except FeedError as exc:
+            failed = FetchOutcome(status=0, error=str(exc), error_kind=exc.kind)
+            return plan_error(feed, failed, now, self.rng, self.poll_policy)
+        seen = self.store.seen_keys(feed.id, [item.key for item in parsed.items])
+        since = now - self.poll_policy.story_window
+        known = self.store.known_stories([story_key(i) for i in parsed.items], since)
+        return decide(
+            feed,
+            outcome,
+            parsed.items,
+            parsed.ttl_s,
+            parsed.title,
+            seen,
+            known,
+            self.rules.match,
+            self.destinations,
+            now,
+            self.rng,
+            self.poll_policy,
+        )
+
+    async def _commit(self, feed: FeedState, plan: PollPlan, started: datetime) -> PollReport:
+        now = self.clock.now()
+        enqueued = await asyncio.to_thread(
+            self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen, plan.alerts
+        )
+        log.info(
+            "feed_polled",
+            feed=feed.id,
+            status=plan.update.status,
+            new_items=plan.new_items,
+            baseline=plan.baseline_items,
+            alerts=enqueued,
+            next_poll_in=round((plan.update.next_poll_at - now) / timedelta(seconds=1), 1),
+        )
+        if self.metrics is not None:
+            self._count(feed, plan, enqueued, (now - started).total_seconds())
+        return PollReport(
+            feed_id=feed.id,
+            status=plan.update.status,
+            new_items=plan.new_items,
+            alerts_enqueued=enqueued,
+            error=plan.update.error,
+            error_kind=plan.update.error_kind,
+            seconds=(now - started).total_seconds(),
+            matched=tuple((item, tuple(ms)) for item, ms in plan.matches),
+        )
+
+    def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:
+        assert self.metrics is not None
+        status = plan.update.error_kind or plan.update.status
+        self.metrics.poll_finished(feed.id, status, seconds)
+        if plan.update.status == "ok":
+            self.metrics.items_parsed(plan.parsed_items)
+        for _item, matches in plan.matches:
+            for match in matches:
+                self.metrics.rule_matched(match.rule.id)
+        if enqueued:
+            per_destination: dict[str, int] = {}
+            for alert in plan.alerts:
+                per_destination[alert.destination] = per_destination.get(alert.destination, 0) + 1
+            for destination, count in per_destination.items():
+                self.metrics.alerts_enqueued(destination, count)

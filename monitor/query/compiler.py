@@ -1,0 +1,164 @@
+"""Compile a query's syntax tree, with the named sets, into matchers. Pure.
+
+A bare term is split with the item tokenizer, so a query word and a text word are always cut the
+same way: `anti-tank` becomes the phrase "anti tank", `Russia's` the word russia. Errors carry the
+offset of the fault in the query (or, for a set member, in that member).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from monitor.query import ast
+from monitor.query import evaluate as ev
+from monitor.query.lexer import QueryError
+from monitor.query.normalize import SCOPES, TEXT_FIELDS, tokenize
+from monitor.query.parser import parse
+
+
+class SetMemberError(QueryError):
+    """An error inside a named set's member: `member` is its index in the set."""
+
+    def __init__(self, message: str, offset: int, set_name: str, member: int) -> None:
+        super().__init__(message, offset)
+        self.set_name = set_name
+        self.member = member
+
+
+def _piece(piece: str, offset: int, exact: bool) -> list[ev.Element]:
+    """The elements of one space-free piece: `weapon`, `=NATO`, `dispatch*`, `anti-tank`."""
+    at = offset
+    if piece.startswith("="):
+        exact, piece, at = True, piece[1:], at + 1
+    prefix = piece.endswith("*")
+    body = piece.rstrip("*")
+    if "*" in body:
+        raise QueryError("'*' may only end a word (dispatch*)", offset + body.index("*"))
+    tokens = tokenize(body)
+    if not tokens:
+        raise QueryError(f"{piece!r} has no letters or digits to match", offset)
+    if prefix and exact:
+        raise QueryError("a word cannot be both exact (=) and a prefix (*): choose one", offset)
+    if prefix and len(tokens) > 1:
+        raise QueryError("a prefix (*) must be a single word, without hyphens", offset)
+    out = []
+    for t in tokens:
+        if prefix:
+            out.append(ev.Element("prefix", t.fold, t.fold))
+        elif exact:
+            smart = any(c.isupper() for c in t.raw)  # smart case: a capital means case-sensitive
+            out.append(ev.Element("raw" if smart else "lower", t.raw if smart else t.lower, t.stem))
+        else:
+            out.append(ev.Element("stem", t.stem, t.stem))
+    return out
+
+
+def compile_terms(
+    text: str, offset: int, fields: tuple[str, ...], label: str, exact: bool = False
+) -> ev.Terms:
+    """A word or phrase (space- or hyphen-separated words) as one Terms matcher."""
+    elements: list[ev.Element] = []
+    i = 0
+    for piece in text.split():
+        i = text.index(piece, i)
+        elements += _piece(piece, offset + i, exact)
+        i += len(piece)
+    if not elements:
+        raise QueryError("an empty phrase matches nothing: put words inside the quotes", offset)
+    return ev.Terms(tuple(elements), fields, label)
+
+
+def compile_set_member(member: str, fields: tuple[str, ...]) -> ev.Terms:
+    """A set member: a word, `=exact`, `prefix*`, or a phrase with or without quotes."""
+    text, offset = member.strip(), len(member) - len(member.lstrip())
+    exact = False
+    if text.startswith('="') and text.endswith('"') and len(text) > 2:
+        text, offset, exact = text[2:-1], offset + 2, True
+    elif text.startswith('"') and text.endswith('"') and len(text) > 1:
+        text, offset = text[1:-1], offset + 1
+    return compile_terms(text, offset, fields, member.strip(), exact)
+
+
+class Compiler:
+    def __init__(self, query: str, sets: Mapping[str, Sequence[str]]) -> None:
+        self.query = query
+        self.sets = sets
+
+    def src(self, node: ast.Node) -> str:
+        return self.query[node.start : node.end]
+
+    def compile(self, node: ast.Node, fields: tuple[str, ...]) -> ev.Matcher:
+        if isinstance(node, ast.Group):
+            inner = self.compile(node.child, fields)
+            inner.source = self.src(node)
+            return inner
+        if isinstance(node, ast.Scoped):
+            scope = SCOPES.get(node.field.lower())
+            if scope is None:
+                known = ", ".join(SCOPES)
+                raise QueryError(f"unknown field {node.field!r} (fields: {known})", node.start)
+            inner = self.compile(node.child, scope)
+            inner.source = self.src(node)
+            inner.whole = True
+            return inner
+        if isinstance(node, ast.Not):
+            return ev.Without(self.compile(node.child, fields), self.src(node))
+        if isinstance(node, ast.And):
+            return ev.AllOf(tuple(self.compile(c, fields) for c in node.children), self.src(node))
+        if isinstance(node, ast.Or):
+            kids = tuple(self.compile(c, fields) for c in node.children)
+            if all(isinstance(k, ev.Positional) for k in kids):
+                return ev.AnyOf(kids, fields, self.src(node))  # type: ignore[arg-type]
+            return ev.EitherOf(kids, self.src(node))
+        if isinstance(node, ast.Near):
+            left = self.operand(node.left, fields, node)
+            right = self.operand(node.right, fields, node)
+            return ev.Near(left, right, node.distance, node.ordered, fields, self.src(node))
+        return self.positional(node, fields)
+
+    def operand(self, node: ast.Node, fields: tuple[str, ...], near: ast.Near) -> ev.Positional:
+        op = "ONEAR" if near.ordered else "NEAR"
+        inner = node.child if isinstance(node, ast.Group) else node
+        if isinstance(inner, ast.Scoped):
+            raise QueryError(
+                f"a field cannot go inside {op}: put it around, e.g. title:(a {op}/3 b)", node.start
+            )
+        m = self.compile(node, fields)
+        if not isinstance(m, ev.Positional):
+            raise QueryError(
+                f"{op} takes words, phrases, sets or OR-groups of them, not AND or NOT", node.start
+            )
+        return m
+
+    def positional(self, node: ast.Node, fields: tuple[str, ...]) -> ev.Positional:
+        if isinstance(node, ast.Term):
+            return compile_terms(node.text, node.start, fields, node.text)
+        if isinstance(node, ast.Phrase):
+            offset = node.start + (2 if node.exact else 1)
+            return compile_terms(node.text, offset, fields, self.src(node), node.exact)
+        assert isinstance(node, ast.SetRef)
+        members = self.sets.get(node.name)
+        if members is None:
+            known = ", ".join(f"${s}" for s in sorted(self.sets)) or "none defined"
+            raise QueryError(f"unknown set ${node.name} (sets: {known})", node.start)
+        kids = tuple(compile_set_member(m, fields) for m in members)
+        return ev.AnyOf(kids, fields, self.src(node))
+
+
+def compile_query(query: str, sets: Mapping[str, Sequence[str]]) -> ev.Matcher:
+    """Parse and compile a query; the empty query matches every item. Raises QueryError."""
+    tree = parse(query)
+    if tree is None:
+        return ev.Everything()
+    return Compiler(query, sets).compile(tree, TEXT_FIELDS)
+
+
+def check_set(name: str, members: Sequence[str]) -> None:
+    """Raise SetMemberError for the first member of a set that cannot be compiled."""
+    if not members:
+        raise SetMemberError(f"set ${name} is empty: give it at least one word", 0, name, -1)
+    for i, member in enumerate(members):
+        try:
+            compile_set_member(member, TEXT_FIELDS)
+        except QueryError as exc:
+            raise SetMemberError(exc.message, exc.offset, name, i) from exc

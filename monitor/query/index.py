@@ -1,0 +1,99 @@
+"""The presearcher: index rules by the terms they need, find an item's candidate rules. Pure.
+
+The idea of Lucene Monitor: every compiled query is reduced to a set of terms of which a matching
+document must contain at least one (a word: its stem; a phrase or NEAR: its most selective part;
+AND: its most selective child; OR: the terms of every child). An item is then evaluated only
+against the rules whose terms it contains. Rules that need no term (match-all, pure exclusions,
+an OR with such a branch) are always candidates. Exact forms (`=arms`) are indexed by their stem,
+since a text holding the exact word holds its stem too; prefixes by the prefix itself, looked up
+with each document word's leading characters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monitor.query import evaluate as ev
+from monitor.query.normalize import Document, forms
+
+# A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
+Need = frozenset[tuple[str, str]] | None
+
+# Words that nearly every English item holds: a poor choice of key when a better one exists.
+_COMMON_WORDS = (
+    "the a an of to in and or for on at by with from as is are was were be been has have had it its"
+    " that this which who not but after over into than more new says said will would can could also"
+    " about up out two one year"
+)
+_COMMON = frozenset(forms(w).stem for w in _COMMON_WORDS.split())
+
+
+def _cost(key: tuple[str, str]) -> float:
+    kind, value = key
+    base = 50.0 if value in _COMMON else 1.0 + 8.0 / (1 + len(value))
+    return base * (4.0 if kind == "prefix" else 1.0)
+
+
+def cost(need: Need) -> float:
+    return float("inf") if need is None else sum(_cost(k) for k in need)
+
+
+def _element_key(el: ev.Element) -> tuple[str, str]:
+    return ("prefix" if el.kind == "prefix" else "stem", el.index_key)
+
+
+def need(m: ev.Matcher) -> Need:
+    """The terms of which a document must hold one for `m` to match (None: no such terms)."""
+    if isinstance(m, ev.Terms):
+        return frozenset([min((_element_key(e) for e in m.elements), key=_cost)])
+    if isinstance(m, ev.AnyOf | ev.EitherOf):
+        out: set[tuple[str, str]] = set()
+        for c in m.children:
+            n = need(c)
+            if n is None:
+                return None
+            out |= n
+        return frozenset(out)
+    if isinstance(m, ev.AllOf):
+        return min((need(c) for c in m.children), key=cost)
+    if isinstance(m, ev.Near):
+        return min(need(m.left), need(m.right), key=cost)
+    return None  # Without, Everything
+
+
+class Presearcher:
+    """Postings from terms to rule numbers (positions in the rule list given)."""
+
+    def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
+        self.by_stem: dict[str, list[int]] = {}
+        self.by_prefix: dict[str, list[int]] = {}
+        always: list[int] = []
+        for number, m in enumerate(matchers):
+            n = need(m)
+            if n is None:
+                always.append(number)
+                continue
+            for kind, value in n:
+                table = self.by_stem if kind == "stem" else self.by_prefix
+                table.setdefault(value, []).append(number)
+        self.always = tuple(always)
+        self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
+
+    def candidates(self, doc: Document) -> set[int]:
+        """Numbers of the rules that may match `doc` (a superset of those that do)."""
+        found = set(self.always)
+        by_stem = self.by_stem
+        for stem in doc.stems:
+            got = by_stem.get(stem)
+            if got is not None:
+                found.update(got)
+        if self.by_prefix:
+            by_prefix, lengths = self.by_prefix, self.prefix_lengths
+            for word in doc.folds:
+                for n in lengths:
+                    if n > len(word):
+                        break
+                    got = by_prefix.get(word[:n])
+                    if got is not None:
+                        found.update(got)
+        return found

@@ -1,0 +1,227 @@
+"""Text normalisation: tokens with positions and stems, computed once per item. Pure.
+
+Tokenizer rules (DESIGN.md, binding):
+- a token is a run of letters, digits and combining marks of any script; everything else separates;
+- each token is NFKC-normalised and case-folded; a possessive `'s` (or `’s`) is dropped
+  (Russia's -> russia);
+- a hyphen (like any other punctuation) splits: anti-tank -> anti, tank (consecutive positions);
+- thousands separators stay inside a number: 1,500 -> 1500;
+- sentence ends do not break anything: positions simply continue.
+
+Diacritics: words, prefixes and phrases match with diacritics folded (Kyïv ~ kyiv, cafe* ~ Café);
+the exact form `=X` keeps them (and keeps case when X has a capital).
+
+Character offsets (`start`, `end`) index the field's original text, so snippets can mark words.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import unicodedata
+from typing import NamedTuple
+
+import Stemmer
+
+from monitor.model import Item
+
+TEXT_FIELDS = ("title", "summary", "content")
+FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")
+# Query scopes: every real field plus `text`, the three text fields together.
+SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
+
+
+def _mark_class() -> str:
+    """A regex character class body of every combining mark (Mn, Mc, Me) of the BMP.
+
+    Python's `\\w` leaves marks out, which would split Devanagari or Thai words in two. (Marks
+    beyond the BMP, of historic scripts, are left out: they make the regex twice as slow.)
+    """
+    ranges: list[tuple[int, int]] = []
+    for cp in range(0x300, 0x10000):
+        if unicodedata.category(chr(cp))[0] == "M":
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(f"\\u{a:04x}-\\u{b:04x}" if a != b else f"\\u{a:04x}" for a, b in ranges)
+
+
+_WORD = rf"[\w{_mark_class()}]+"  # \w takes "_" too: split off below, where it occurs
+_APOSTROPHES = "'’ʼ"
+# A number with thousands separators first, else a word; a possessive 's after it is left out.
+_TOKEN_RE = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?")
+_NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
+
+_stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
+_MEMO_MAX = 200_000  # bounds memory against hostile text full of distinct words
+
+
+class Forms(NamedTuple):
+    """The forms of one written word: as written (NFKC), case-folded, diacritics folded, stem."""
+
+    raw: str
+    lower: str
+    fold: str
+    stem: str
+
+
+_memo: dict[str, Forms] = {}
+
+
+_ACCENTS = re.compile("[\u0300-\u036f]")
+
+
+def fold_diacritics(text: str) -> str:
+    """Remove accents after canonical decomposition (é -> e, ї -> і).
+
+    Only the generic combining diacritics (U+0300-U+036F) go: the marks that other scripts need to
+    spell words (a Devanagari virama, Arabic vowel signs) are kept.
+    """
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFD", text)
+    return unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed))
+
+
+def forms(word: str) -> Forms:
+    """The forms of one token's text (memoised: news repeats words endlessly)."""
+    got = _memo.get(word)
+    if got is not None:
+        return got
+    raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
+    lower = raw.casefold()
+    fold = fold_diacritics(lower)
+    got = Forms(raw, lower, fold, _stemmer.stemWord(fold))
+    if len(_memo) >= _MEMO_MAX:
+        _memo.clear()
+    _memo[sys.intern(word)] = got
+    return got
+
+
+class Token(NamedTuple):
+    """One token of a text: its forms, its position (0-based) and its character span."""
+
+    raw: str
+    lower: str
+    fold: str
+    stem: str
+    position: int
+    start: int
+    end: int
+
+
+def _spans(text: str) -> list[tuple[str, int, int]]:
+    """Each token's text and character span (the exact path: explanations, tokenize)."""
+    out = []
+    for m in _TOKEN_RE.finditer(text):
+        word, start, end = m.group(1), m.start(1), m.end(1)
+        if "," in word:
+            out.append((word.replace(",", ""), start, end))
+        elif "_" in word:
+            for part in re.finditer("[^_]+", word):
+                out.append((part.group(), start + part.start(), start + part.end()))
+        else:
+            out.append((word, start, end))
+    return out
+
+
+def _words(text: str) -> list[str]:
+    """The tokens' texts alone, as `_spans` gives them (the fast path run on every item)."""
+    words: list[str] = _TOKEN_RE.findall(text)
+    if _NEEDS_FIX.search(text) is None:
+        return words
+    out: list[str] = []
+    for w in words:
+        if "," in w:
+            out.append(w.replace(",", ""))
+        elif "_" in w:
+            out.extend(p for p in w.split("_") if p)
+        else:
+            out.append(w)
+    return out
+
+
+def tokenize(text: str) -> list[Token]:
+    """Split a text into tokens (see the module docstring for the rules)."""
+    return [Token(*forms(word), i, start, end) for i, (word, start, end) in enumerate(_spans(text))]
+
+
+class FieldText:
+    """One field of a document: its text, its tokens' forms, and lazy lookups and spans."""
+
+    __slots__ = ("_by", "_spans", "forms", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        memo = _memo
+        self.forms: list[Forms] = [memo.get(w) or forms(w) for w in _words(text)] if text else []
+        self._by: dict[str, dict[str, list[int]]] = {}
+        self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """Each token's character span in `text` (computed when an explanation needs it)."""
+        if self._spans is None:
+            self._spans = [(s, e) for _, s, e in _spans(self.text)]
+        return self._spans
+
+    def positions(self, kind: str) -> dict[str, list[int]]:
+        """Map from a form (`stem`, `lower`, `raw` or `fold`) to the positions where it occurs."""
+        table = self._by.get(kind)
+        if table is None:
+            table = {}
+            index = Forms._fields.index(kind)
+            for pos, f in enumerate(self.forms):
+                key = f[index]
+                got = table.get(key)
+                if got is None:
+                    table[key] = [pos]
+                else:
+                    got.append(pos)
+            self._by[kind] = table
+        return table
+
+
+class Document:
+    """An item analysed once for matching: every field's tokens, and the terms it contains.
+
+    `stems` and `folds` are every distinct stem and diacritics-folded word of any field: the
+    presearcher uses them to find candidate rules.
+    """
+
+    __slots__ = ("_folds", "fields", "stems")
+
+    def __init__(self, fields: dict[str, FieldText]) -> None:
+        self.fields = fields
+        self.stems = {f[3] for ft in fields.values() for f in ft.forms}
+        self._folds: set[str] | None = None
+
+    @property
+    def folds(self) -> set[str]:
+        if self._folds is None:
+            self._folds = {f[2] for ft in self.fields.values() for f in ft.forms}
+        return self._folds
+
+
+def analyze_fields(texts: dict[str, str]) -> Document:
+    """Analyse a mapping of field name to text (missing fields are empty)."""
+    return Document({name: FieldText(texts.get(name, "")) for name in FIELDS})
+
+
+def item_texts(item: Item) -> dict[str, str]:
+    """The text of each field of an item (`feed` is its feed title and feed id)."""
+    return {
+        "title": item.title,
+        "summary": item.summary,
+        "content": item.content,
+        "url": item.url or item.link or "",
+        "author": item.author,
+        "category": " ; ".join(item.categories),
+        "feed": f"{item.feed_title} {item.feed_id}".strip(),
+    }
+
+
+def analyze(item: Item) -> Document:
+    """Analyse an item's fields once, for every rule that will be tried on it."""
+    return analyze_fields(item_texts(item))

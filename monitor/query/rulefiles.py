@@ -1,0 +1,320 @@
+"""Load a rules folder: every `*.yaml` / `*.yml` file under it, validated, compiled. Reads files.
+
+A rules file holds `rules:` (a list of rules) and/or `sets:` (named word sets), e.g.
+
+    sets:
+      troops: [troops, soldiers, "special forces"]
+    rules:
+      - id: troop-dispatch
+        name: Troops sent abroad
+        query: $troops NEAR/6 (dispatch* OR deploy*)
+        severity: high
+
+Every fault of every file is collected and raised at once as `RuleErrors`, each located
+`FILE:LINE:COL` with the line and a caret; a query's fault is placed at its column inside the YAML
+line, block scalars (`>`, `|`) included. Nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import get_args
+
+import yaml
+
+from monitor.errors import RuleError, RuleErrors, SourceLocation
+from monitor.model import Rule, Severity
+from monitor.query.compiler import SetMemberError, check_set, compile_query
+from monitor.query.lexer import QueryError
+from monitor.query.ruleset import CompiledRule, RuleSet
+
+RULE_KEYS = ("id", "name", "query", "feeds", "notify", "severity", "tags", "enabled")
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _Source:
+    """One file's text, to turn character indexes into located errors."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name, self.text = name, text
+        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self.errors: list[RuleError] = []
+
+    def at(self, index: int) -> SourceLocation:
+        line = bisect.bisect_right(self.starts, index) - 1
+        start = self.starts[line]
+        end = self.text.find("\n", start)
+        text = self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
+        return SourceLocation(self.name, line + 1, index - start + 1, text)
+
+    def error(self, message: str, index: int) -> None:
+        self.errors.append(RuleError(message, self.at(index)))
+
+    def value_index(self, node: yaml.ScalarNode, offset: int) -> int:
+        """The file index of character `offset` of a scalar's value (aligning value to source).
+
+        The value is, but for folded line breaks, indentation and quotes, a subsequence of its
+        source text; walk both together.
+        """
+        src, j = self.text, node.start_mark.index
+        if node.style in ("|", ">"):  # the value starts on the line after the indicator
+            j = src.find("\n", j) + 1
+        elif node.style in ("'", '"'):
+            j += 1
+        end, value = node.end_mark.index, node.value
+        for i, c in enumerate(value):
+            if c.isspace():
+                if i == offset:
+                    while j < end and src[j].isspace():
+                        j += 1
+                    return min(j, end)
+                # before a visible character, one value space stands for a whole folded break
+                if i + 1 < len(value) and not value[i + 1].isspace():
+                    while j < end and src[j].isspace():
+                        j += 1
+                else:
+                    j += 1
+                continue
+            while j < end and src[j] != c:  # quotes, escapes, indentation
+                j += 1
+            if i == offset:
+                return j
+            j += 1
+        return min(j, end)
+
+
+def _pairs(src: _Source, node: yaml.MappingNode) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
+    seen: set[str] = set()
+    for key, value in node.value:
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+        if name in seen:
+            src.error(f"duplicate key {name!r} in this mapping", key.start_mark.index)
+            continue
+        seen.add(name)
+        yield name, key, value
+
+
+def _text(src: _Source, node: yaml.Node, what: str) -> str | None:
+    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+        return str(node.value)
+    src.error(f"{what} must be text", node.start_mark.index)
+    return None
+
+
+def _texts(src: _Source, node: yaml.Node, what: str) -> tuple[str, ...]:
+    if isinstance(node, yaml.ScalarNode):
+        one = _text(src, node, what)
+        return (one,) if one else ()
+    if isinstance(node, yaml.SequenceNode):
+        got = (_text(src, n, f"each of {what}") for n in node.value)
+        return tuple(t for t in got if t is not None)
+    src.error(f"{what} must be a list of text", node.start_mark.index)
+    return ()
+
+
+class _Loader:
+    """Collects the sets and rules of every file, with the nodes needed to locate errors."""
+
+    def __init__(self) -> None:
+        self.sources: list[_Source] = []
+        self.sets: dict[str, list[str]] = {}
+        self.set_nodes: dict[str, tuple[_Source, yaml.Node, list[yaml.Node]]] = {}
+        self.rules: list[tuple[_Source, Rule, yaml.Node | None]] = []
+        self.ids: dict[str, SourceLocation] = {}
+
+    def file(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.sources.append(src := _Source(str(path), ""))
+            src.errors.append(RuleError(f"{path}: cannot read: {exc}"))
+            return
+        self.sources.append(src := _Source(str(path), text))
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            msg = f"YAML syntax error: {exc.problem or exc.context}"
+            src.error(msg, mark.index if mark else 0)
+            return
+        except yaml.YAMLError as exc:
+            src.error(f"YAML error: {exc}", 0)
+            return
+        if root is None:
+            return
+        if not isinstance(root, yaml.MappingNode):
+            src.error(
+                "a rules file must be a mapping with `rules:` and/or `sets:`", root.start_mark.index
+            )
+            return
+        for name, key, value in _pairs(src, root):
+            if name == "sets":
+                self.sets_node(src, value)
+            elif name == "rules":
+                if isinstance(value, yaml.SequenceNode):
+                    for node in value.value:
+                        self.rule(src, node)
+                elif not (isinstance(value, yaml.ScalarNode) and value.value == ""):
+                    src.error(
+                        "`rules:` must be a list of rules (each starting with `- id:`)",
+                        value.start_mark.index,
+                    )
+            else:
+                src.error(
+                    f"unknown key {name!r}: a rules file has `rules:` and `sets:`",
+                    key.start_mark.index,
+                )
+
+    def sets_node(self, src: _Source, node: yaml.Node) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            src.error("`sets:` must map set names to lists of words", node.start_mark.index)
+            return
+        for name, key, value in _pairs(src, node):
+            if not _SET.match(name):
+                src.error(
+                    f"bad set name {name!r}: use letters, digits, _ and -", key.start_mark.index
+                )
+                continue
+            if name in self.sets:
+                other, first = self.set_nodes[name][0].name, self.set_nodes[name][1].start_mark
+                src.error(
+                    f"set ${name} is already defined ({other}:{first.line + 1})",
+                    key.start_mark.index,
+                )
+                continue
+            members = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            self.sets[name] = list(_texts(src, value, f"set ${name}"))
+            self.set_nodes[name] = (src, key, members)
+            try:
+                check_set(name, self.sets[name])
+            except SetMemberError as exc:
+                bad = members[exc.member] if 0 <= exc.member < len(members) else None
+                if isinstance(bad, yaml.ScalarNode):
+                    src.error(f"set ${name}: {exc.message}", src.value_index(bad, exc.offset))
+                else:
+                    src.error(exc.message, key.start_mark.index)
+
+    def rule(self, src: _Source, node: yaml.Node) -> None:
+        if not isinstance(node, yaml.MappingNode):
+            src.error(
+                "each rule must be a mapping with at least `id` and `name`", node.start_mark.index
+            )
+            return
+        fields: dict[str, object] = {}
+        nodes: dict[str, yaml.Node] = {}
+        for name, key, value in _pairs(src, node):
+            if name not in RULE_KEYS:
+                src.error(
+                    f"unknown rule key {name!r} (keys: {', '.join(RULE_KEYS)})",
+                    key.start_mark.index,
+                )
+                continue
+            nodes[name] = value
+            at = value.start_mark.index
+            if name in ("feeds", "notify", "tags"):
+                fields[name] = _texts(src, value, name)
+            elif name == "enabled":
+                if isinstance(value, yaml.ScalarNode) and value.tag == _BOOL:
+                    fields[name] = value.value.lower() in ("true", "yes", "on", "y")
+                else:
+                    src.error("enabled must be true or false", at)
+            elif name == "severity":
+                sev = _text(src, value, name)
+                if sev is not None and sev not in SEVERITIES:
+                    src.error(f"severity must be one of {', '.join(SEVERITIES)}", at)
+                elif sev is not None:
+                    fields[name] = sev
+            elif (
+                name == "query"
+                and isinstance(value, yaml.ScalarNode)
+                and value.tag == "tag:yaml.org,2002:null"
+            ):
+                fields[name] = ""
+            else:
+                got = _text(src, value, name)
+                if got is not None:
+                    fields[name] = got
+        rid = fields.get("id")
+        where = node.start_mark.index
+        if "id" not in nodes:
+            src.error("this rule has no `id`", where)
+            return
+        if not isinstance(rid, str) or not _ID.match(rid):
+            if isinstance(rid, str):
+                src.error(
+                    f"bad rule id {rid!r}: use letters, digits, '.', '_' and '-'",
+                    nodes["id"].start_mark.index,
+                )
+            return
+        if rid in self.ids:
+            first = self.ids[rid]
+            src.error(
+                f"duplicate rule id {rid!r} (first defined at {first.file}:{first.line})",
+                nodes["id"].start_mark.index,
+            )
+            return
+        self.ids[rid] = src.at(where)
+        if "name" not in nodes:
+            src.error(f"rule {rid!r} has no `name`", where)
+            return
+        rule = Rule(file=src.name, line=src.at(where).line, **fields)  # type: ignore[arg-type]
+        self.rules.append((src, rule, nodes.get("query")))
+
+    def compile(self) -> list[CompiledRule]:
+        out = []
+        for src, rule, qnode in self.rules:
+            try:
+                matcher = compile_query(rule.query, self.sets)
+            except QueryError as exc:
+                if isinstance(qnode, yaml.ScalarNode):
+                    src.error(
+                        f"rule {rule.id!r}: {exc.message}", src.value_index(qnode, exc.offset)
+                    )
+                else:
+                    src.errors.append(RuleError(f"rule {rule.id!r}: {exc.message}"))
+                continue
+            out.append(CompiledRule(rule, matcher, frozenset(rule.feeds)))
+        return out
+
+
+def _place(e: RuleError) -> tuple[int, int]:
+    return (e.location.line, e.location.column) if e.location else (0, 0)
+
+
+def rule_files(root: Path) -> list[Path]:
+    """Every rules file under a folder (recursively, sorted), or the file itself."""
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Load, validate and compile a rules folder. Raises RuleErrors listing every fault."""
+    root = Path(path)
+    if not root.exists():
+        raise RuleErrors(
+            [RuleError(f"{root}: no such rules folder (set --rules or NEWSMON_RULES)")]
+        )
+    files = rule_files(root)
+    if not files:
+        raise RuleErrors([RuleError(f"{root}: no rules files (*.yaml, *.yml) in this folder")])
+    loader = _Loader()
+    digest = hashlib.sha256()
+    for f in files:
+        loader.file(f)
+        digest.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0")
+        digest.update(loader.sources[-1].text.encode() + b"\0")
+    compiled = loader.compile()
+    errors = [e for s in loader.sources for e in sorted(s.errors, key=_place)]
+    if not errors and not loader.rules:
+        errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
+    if errors:
+        raise RuleErrors(errors)
+    return RuleSet(compiled, digest.hexdigest()[:12])

@@ -1,0 +1,71 @@
+"""Versioned schema migrations shared by both stores: find them, split them. Reads package files.
+
+Migrations live in `migrations/<dialect>/NNNN_name.sql`; NNNN is the version they bring the schema
+to. Each store applies the missing ones in order, inside one transaction that also records them in
+`schema_version`, under a lock that makes two processes starting at once take turns (SQLite:
+`BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from monitor.errors import StoreError
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration into statements: `;` at the end of a line ends one; `--` comment lines
+    are dropped. Our migrations have no procedural bodies, so this is enough (and it lets SQLite
+    run them inside our own transaction, which `executescript` would commit)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements
+
+
+def load_migrations(dialect: str) -> list[Migration]:
+    """The migrations of one dialect (`sqlite` or `postgres`), in version order."""
+    folder = resources.files("monitor.store").joinpath("migrations", dialect)
+    found: list[Migration] = []
+    for entry in folder.iterdir():
+        match = _NAME.match(entry.name)
+        if not match:
+            continue
+        text = entry.read_text(encoding="utf-8")
+        found.append(Migration(int(match.group(1)), match.group(2), tuple(split_statements(text))))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two {dialect} migrations share a version: {versions}")
+    return found
+
+
+def latest_version(dialect: str) -> int:
+    migrations = load_migrations(dialect)
+    return migrations[-1].version if migrations else 0

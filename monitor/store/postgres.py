@@ -1,0 +1,410 @@
+"""The PostgreSQL store, for several replicas sharing the work. Does I/O (psycopg 3, sync).
+
+- Claims lease rows with `SELECT ... FOR UPDATE SKIP LOCKED` inside one UPDATE: concurrent
+  replicas skip each other's rows instead of waiting, and never get the same row while its
+  lease runs. An expired lease (`lease_until <= now`) is taken over.
+- Seen keys, alerts and story sources are inserted with `ON CONFLICT DO NOTHING`: the unique keys
+  (feed_id, item_key), alert id and (destination, story_key) make a double alert impossible even
+  when two replicas poll the same feed. `commit_poll` locks the feed row (`FOR UPDATE`) to check
+  the lease, so a poll whose lease was taken over writes nothing.
+- Times are timestamptz (the session runs in UTC); alert documents are `json` (kept as written).
+- One connection per store object, in autocommit mode with explicit transactions; a broken
+  connection is replaced on the next call, so a database outage of seconds costs calls, not the
+  process. Migrations take a transaction-scoped advisory lock, so replicas starting at once take
+  turns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+
+from monitor.errors import StoreError
+from monitor.model import (
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    OutboxRow,
+    SeenItem,
+    StorySource,
+)
+from monitor.store import sql as q
+from monitor.store.common import (
+    DISABLED_PREFIX,
+    SYNC_COLUMNS,
+    KnownFeed,
+    dump_document,
+    lease_extra,
+    plan_sync,
+    poll_values,
+    utc,
+)
+from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
+from monitor.store.sql import pg
+
+Row = dict[str, Any]
+# Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
+MIGRATION_LOCK = 7_362_019_114
+SYNC_LOCK = 7_362_019_115
+
+CLAIM_FEEDS = """WITH due AS (
+        SELECT id FROM feeds WHERE active AND next_poll_at <= %s
+        AND (lease_until IS NULL OR lease_until <= %s)
+        ORDER BY next_poll_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
+    UPDATE feeds f SET lease_owner = %s, lease_until = %s FROM due WHERE f.id = due.id
+    RETURNING f.*"""
+
+CLAIM_ALERTS = """WITH due AS (
+        SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= %s
+        AND (lease_until IS NULL OR lease_until <= %s) {only}
+        AND destination NOT IN (SELECT name FROM destinations WHERE disabled)
+        ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
+    UPDATE alerts a SET lease_owner = %s, lease_until = %s FROM due WHERE a.id = due.id
+    RETURNING a.*"""
+
+
+# A poll's rows go in one statement each: a round trip per row would cost more than the insert.
+INSERT_SEEN = """INSERT INTO seen_items
+    (feed_id, item_key, story_key, published, title_hash, seen_at)
+    SELECT %s, k, s, p, h, %s
+    FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[]) AS t(k, s, p, h)
+    ON CONFLICT DO NOTHING"""
+
+INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
+    created_at, status, next_attempt_at, last_error, finished_at)
+    SELECT i, d, s, f, k, doc::json, c, st, %s, e, fin
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                %s::timestamptz[], %s::text[], %s::text[], %s::timestamptz[])
+         WITH ORDINALITY AS t(i, d, s, f, k, doc, c, st, e, fin, n)
+    ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING id"""
+
+
+def _feed(r: Row) -> FeedState:
+    return FeedState(
+        id=r["id"], url=r["url"], name=r["name"], tags=tuple(r["tags"] or ()),
+        interval_s=r["interval_s"], backfill_s=r["backfill_s"], etag=r["etag"],
+        last_modified=r["last_modified"], body_hash=r["body_hash"],
+        next_poll_at=_utc(r["next_poll_at"]), last_fetch_at=_utc(r["last_fetch_at"]),
+        last_success_at=_utc(r["last_success_at"]), status=r["status"],
+        last_error=r["last_error"], error_kind=r["error_kind"], error_count=r["error_count"],
+        baseline_done=r["baseline_done"], title=r["title"],
+    )  # fmt: skip
+
+
+def _alert(r: Row) -> OutboxRow:
+    return OutboxRow(
+        id=r["id"], destination=r["destination"], story_key=r["story_key"],
+        feed_id=r["feed_id"], item_key=r["item_key"], document=r["document"],
+        created_at=utc(r["created_at"]), status=r["status"], attempts=r["attempts"],
+        next_attempt_at=_utc(r["next_attempt_at"]), last_error=r["last_error"],
+        delivered_at=_utc(r["delivered_at"]),
+        extra=lease_extra(r["lease_owner"], _utc(r["lease_until"])),
+    )  # fmt: skip
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+class PostgresStore:
+    """`Store` on PostgreSQL. `schema` (tests) puts the tables in that schema."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, schema: str | None = None, connect_timeout_s: int = 10):
+        self._url = url
+        self._schema = schema
+        self._timeout = connect_timeout_s
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Row] | None = None
+        self._connect()
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Row]:
+        from monitor.store import redact_url
+
+        try:
+            conn = psycopg.connect(
+                self._url, autocommit=True, row_factory=dict_row, connect_timeout=self._timeout
+            )
+            conn.execute("SET TIME ZONE 'UTC'")
+            if self._schema:
+                conn.execute(
+                    pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
+                )
+        except psycopg.Error as e:
+            raise StoreError(f"cannot connect to PostgreSQL at {redact_url(self._url)}: {e}") from e
+        self._conn = conn
+        return conn
+
+    def _live(self) -> psycopg.Connection[Row]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            return self._connect()
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[Row]]:
+        """One transaction; a psycopg error becomes a StoreError after the rollback."""
+        with self._lock:
+            conn = self._live()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from e
+
+    @contextmanager
+    def _one(self) -> Iterator[psycopg.Cursor[Row]]:
+        """A cursor for one statement, which autocommit makes its own transaction (one round
+        trip instead of three)."""
+        with self._lock:
+            conn = self._live()
+            try:
+                with conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as e:
+                raise StoreError(f"PostgreSQL: {e}") from e
+
+    def _read(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._one() as cur:
+            return cur.execute(pg(query), params).fetchall()
+
+    def _rowcount(self, query: str, params: Sequence[Any]) -> int:
+        with self._one() as cur:
+            return cur.execute(pg(query), params).rowcount
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            cur.execute(pg(SCHEMA_VERSION_TABLE))
+            done = {r["version"] for r in cur.execute("SELECT version FROM schema_version")}
+            for m in load_migrations("postgres"):
+                if m.version in done:
+                    continue
+                for statement in m.statements:
+                    cur.execute(pg(statement))
+                cur.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (%s, %s, %s)",
+                    (m.version, m.name, datetime.now(UTC).isoformat()),
+                )
+
+    def schema_versions(self) -> list[int]:
+        return [r["version"] for r in self._read("SELECT version FROM schema_version ORDER BY 1")]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._read("SELECT 1 AS one")[0]["one"] == 1)
+        except StoreError:
+            return False
+
+    # -- feeds ---------------------------------------------------------------------------------
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        with self._tx() as cur:
+            # Replicas starting at once take turns; feeds being polled meanwhile are not blocked.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
+            known: dict[str, KnownFeed] = {
+                r["id"]: (r["config_url"], r["name"], r["tags"], r["interval_s"],
+                          r["backfill_s"], r["active"])
+                for r in cur.execute(pg(SYNC_COLUMNS))
+            }  # fmt: skip
+            plan = plan_sync(specs, known)
+            if plan.inserts:  # executemany pipelines: one round trip for the lot
+                cur.executemany(pg(q.INSERT_FEED) + " ON CONFLICT DO NOTHING", [
+                    (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s,
+                     s.backfill_s, utc(now)) for s in plan.inserts])  # fmt: skip
+            if plan.updates:
+                cur.executemany(pg(q.UPDATE_FEED_SPEC), [
+                    (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url,
+                     s.url, s.id) for s in plan.updates])  # fmt: skip
+            if plan.gone:
+                cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
+
+    def list_feeds(self) -> list[FeedState]:
+        return [_feed(r) for r in self._read(q.LIST_FEEDS)]
+
+    def get_feed(self, feed_id: str) -> FeedState | None:
+        rows = self._read("SELECT * FROM feeds WHERE id = %s", (feed_id,))
+        return _feed(rows[0]) if rows else None
+
+    def claim_due_feeds(
+        self, now: datetime, limit: int, lease: timedelta, owner: str
+    ) -> list[FeedState]:
+        t = utc(now)
+        rows = self._read(CLAIM_FEEDS, (t, t, limit, owner, t + lease))
+        return [_feed(r) for r in sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))]
+
+    def release_feed(self, feed_id: str, owner: str) -> None:
+        self._rowcount(pg(q.RELEASE_FEED), (feed_id, owner))
+
+    # -- polling -------------------------------------------------------------------------------
+    def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
+        rows = self._read(
+            "SELECT item_key FROM seen_items WHERE feed_id = %s AND item_key = ANY(%s)",
+            (feed_id, list(keys)),
+        )
+        return {r["item_key"] for r in rows}
+
+    def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
+        rows = self._read(
+            "SELECT DISTINCT story_key FROM seen_items WHERE seen_at >= %s AND story_key = ANY(%s)",
+            (utc(since), list(story_keys)),
+        )
+        return {r["story_key"] for r in rows}
+
+    def commit_poll(
+        self,
+        feed_id: str,
+        owner: str,
+        now: datetime,
+        update: FeedUpdate,
+        seen: Sequence[SeenItem],
+        alerts: Sequence[NewAlert],
+    ) -> int:
+        t = utc(now)
+        with self._tx() as cur:
+            row = cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
+            if row is None or row["lease_owner"] != owner:
+                return 0  # the lease was lost (or never held): the new owner does this poll
+            if seen:  # one statement for all keys: executemany costs a round trip per row
+                cur.execute(INSERT_SEEN, (feed_id, t, [s.key for s in seen],
+                            [s.story_key for s in seen], [_utc(s.published) for s in seen],
+                            [s.title_hash for s in seen]))  # fmt: skip
+            disabled = {r["name"]: r["reason"] for r in cur.execute(pg(q.DISABLED))}
+            # A fixed order, so two polls enqueueing the same stories cannot deadlock.
+            ordered = sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id))
+            docs = [dump_document(a.id, a.document) for a in ordered]
+            reasons = [disabled.get(a.destination) for a in ordered]
+            enqueued = 0
+            if ordered:
+                cur.execute(INSERT_ALERTS, (
+                    t, [a.id for a in ordered], [a.destination for a in ordered],
+                    [a.story_key for a in ordered], [a.feed_id for a in ordered],
+                    [a.item_key for a in ordered], docs, [utc(a.created_at) for a in ordered],
+                    ["dead" if r else "pending" for r in reasons],
+                    [DISABLED_PREFIX + r if r else None for r in reasons],
+                    [t if r else None for r in reasons],
+                ))  # fmt: skip
+                enqueued = len(cur.fetchall())
+            u = update
+            etag, lm, body_hash, baseline, ok = poll_values(
+                u, row["etag"], row["last_modified"], row["body_hash"], row["baseline_done"]
+            )
+            cur.execute(pg(q.UPDATE_FEED_POLL), (u.status, utc(u.next_poll_at),
+                        utc(u.fetched_at), utc(u.fetched_at) if ok else None, etag, lm,
+                        body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
+                        baseline, feed_id))  # fmt: skip
+        return enqueued
+
+    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
+        added = 0
+        with self._tx() as cur:
+            for s in sorted(sources, key=lambda s: (s.story_key, s.feed_id, s.item_key)):
+                cur.execute(pg(q.INSERT_SOURCE), (s.story_key, s.feed_id, s.item_key, s.url,
+                            s.title, utc(s.seen_at)))  # fmt: skip
+                added += cur.rowcount
+        return added
+
+    def list_story_sources(self, story_key: str) -> list[StorySource]:
+        rows = self._read(pg(q.LIST_SOURCES), (story_key,))
+        return [StorySource(r["story_key"], r["feed_id"], r["item_key"], utc(r["seen_at"]),
+                            r["url"], r["title"]) for r in rows]  # fmt: skip
+
+    # -- outbox --------------------------------------------------------------------------------
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        destinations: Sequence[str] | None = None,
+    ) -> list[OutboxRow]:
+        t = utc(now)
+        params: list[Any] = [t, t]
+        only = ""
+        if destinations is not None:
+            only = "AND destination = ANY(%s)"
+            params.append(list(destinations))
+        params += [limit, owner, t + lease]
+        rows = self._read(CLAIM_ALERTS.format(only=only), params)
+        return [_alert(r) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
+        return self._rowcount(pg(q.MARK_DELIVERED), (utc(now), utc(now), alert_id, owner)) == 1
+
+    def schedule_retry(
+        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
+    ) -> bool:
+        params = (utc(next_attempt_at), error, alert_id, owner)
+        return self._rowcount(pg(q.SCHEDULE_RETRY), params) == 1
+
+    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
+        if owner is None:
+            return self._rowcount(pg(q.DEAD_LETTER_ANY), (error, utc(now), alert_id)) == 1
+        return self._rowcount(pg(q.DEAD_LETTER), (error, utc(now), alert_id, owner)) == 1
+
+    def release_alert(self, alert_id: str, owner: str) -> None:
+        self._rowcount(pg(q.RELEASE_ALERT), (alert_id, owner))
+
+    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        if status is None:
+            rows = self._read(pg(q.LIST_ALERTS.format(where="")), (limit,))
+        else:
+            rows = self._read(pg(q.LIST_ALERTS.format(where="WHERE status = ?")), (status, limit))
+        return [_alert(r) for r in rows]
+
+    def get_alert(self, alert_id: str) -> OutboxRow | None:
+        rows = self._read("SELECT * FROM alerts WHERE id = %s", (alert_id,))
+        return _alert(rows[0]) if rows else None
+
+    def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
+        if alert_ids is None:
+            return self._rowcount(pg(q.REPLAY.format(only="")), (utc(now),))
+        query = pg(q.REPLAY.format(only="AND id = ANY(?)"))
+        return self._rowcount(query, (utc(now), list(alert_ids)))
+
+    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
+        row = self._read("SELECT count(*) AS n, min(created_at) AS oldest FROM alerts "
+                         "WHERE status = 'pending'")[0]  # fmt: skip
+        oldest = row["oldest"]
+        age = None if oldest is None else max(0.0, (utc(now) - oldest).total_seconds())
+        return int(row["n"]), age
+
+    # -- destinations --------------------------------------------------------------------------
+    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
+        with self._tx() as cur:
+            cur.execute(pg(q.DISABLE_DESTINATION), (name, reason, utc(now)))
+            cur.execute(pg(q.DEAD_LETTER_DESTINATION),
+                        (DISABLED_PREFIX + reason, utc(now), name))  # fmt: skip
+            return cur.rowcount
+
+    def disabled_destinations(self) -> dict[str, str]:
+        return {r["name"]: r["reason"] for r in self._read(q.DISABLED)}
+
+    def enable_destination(self, name: str) -> None:
+        self._rowcount(pg(q.ENABLE_DESTINATION), (name,))
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def prune(self, now: datetime, retention: timedelta) -> int:
+        cutoff = utc(now - retention)
+        with self._tx() as cur:
+            total = 0
+            for query in (q.PRUNE_SEEN, q.PRUNE_SOURCES, q.PRUNE_ALERTS):
+                total += cur.execute(pg(query), (cutoff,)).rowcount
+        return total

@@ -1,0 +1,103 @@
+"""SQL text shared by both stores, written with `?` placeholders (PostgreSQL: `pg()` turns them
+into `%s`). Pure. Booleans are passed as Python bools; times as the store's own type (SQLite: epoch
+seconds, PostgreSQL: timestamptz). Claims differ per dialect and live in each store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+
+def pg(sql: str) -> str:
+    """The same statement with psycopg placeholders (our SQL has no literal `?` or `%`)."""
+    return sql.replace("?", "%s")
+
+
+def dumps_tags(tags: Sequence[str]) -> str:
+    return json.dumps(list(tags), ensure_ascii=False)
+
+
+INSERT_FEED = """INSERT INTO feeds (id, url, config_url, name, tags, interval_s, backfill_s,
+    next_poll_at, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, TRUE)"""
+
+# A changed url in the config moves the feed; an unchanged one keeps a permanent redirect's url.
+UPDATE_FEED_SPEC = """UPDATE feeds SET name = ?, tags = ?, interval_s = ?, backfill_s = ?,
+    active = TRUE,
+    url = CASE WHEN config_url = ? THEN url ELSE ? END,
+    config_url = ?
+    WHERE id = ?"""
+
+DEACTIVATE_FEED = "UPDATE feeds SET active = FALSE WHERE id = ?"
+
+LIST_FEEDS = "SELECT * FROM feeds WHERE active ORDER BY id"
+
+RELEASE_FEED = """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ?"""
+
+POLL_FEED_ROW = """SELECT lease_owner, etag, last_modified, body_hash, baseline_done
+    FROM feeds WHERE id = ?"""
+
+INSERT_SEEN = """INSERT INTO seen_items (feed_id, item_key, story_key, published, title_hash,
+    seen_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+
+INSERT_ALERT = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
+    created_at, status, next_attempt_at, last_error, finished_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+
+UPDATE_FEED_POLL = """UPDATE feeds SET status = ?, next_poll_at = ?, last_fetch_at = ?,
+    last_success_at = COALESCE(?, last_success_at), etag = ?, last_modified = ?, body_hash = ?,
+    last_error = ?, error_kind = ?, error_count = ?, url = COALESCE(?, url),
+    title = COALESCE(?, title), baseline_done = ?, lease_owner = NULL, lease_until = NULL
+    WHERE id = ?"""
+
+INSERT_SOURCE = """INSERT INTO story_sources (story_key, feed_id, item_key, url, title, seen_at)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+
+LIST_SOURCES = """SELECT * FROM story_sources WHERE story_key = ?
+    ORDER BY seen_at, feed_id, item_key"""
+
+DISABLED = "SELECT name, reason FROM destinations WHERE disabled ORDER BY name"
+
+# Only the lease holder may finish an attempt, and only while the alert is pending.
+MARK_DELIVERED = """UPDATE alerts SET status = 'delivered', delivered_at = ?, finished_at = ?,
+    attempts = attempts + 1, lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
+SCHEDULE_RETRY = """UPDATE alerts SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+    lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
+# With an owner, dead-lettering ends a failed attempt (counted); without, it is an admin action.
+DEAD_LETTER = """UPDATE alerts SET status = 'dead', attempts = attempts + 1, last_error = ?,
+    finished_at = ?, lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
+DEAD_LETTER_ANY = """UPDATE alerts SET status = 'dead', last_error = ?, finished_at = ?,
+    lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND status = 'pending'"""
+
+RELEASE_ALERT = """UPDATE alerts SET lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
+LIST_ALERTS = "SELECT * FROM alerts {where} ORDER BY created_at DESC, id LIMIT ?"
+
+REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?,
+    delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+    WHERE status = 'dead' {only}"""
+
+OUTBOX_STATS = "SELECT count(*), min(created_at) FROM alerts WHERE status = 'pending'"
+
+DISABLE_DESTINATION = """INSERT INTO destinations (name, disabled, reason, changed_at)
+    VALUES (?, TRUE, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET disabled = TRUE, reason = excluded.reason,
+    changed_at = excluded.changed_at"""
+
+ENABLE_DESTINATION = "UPDATE destinations SET disabled = FALSE, reason = '' WHERE name = ?"
+
+DEAD_LETTER_DESTINATION = """UPDATE alerts SET status = 'dead', last_error = ?, finished_at = ?,
+    lease_owner = NULL, lease_until = NULL
+    WHERE destination = ? AND status = 'pending'"""
+
+PRUNE_SEEN = "DELETE FROM seen_items WHERE seen_at < ?"
+PRUNE_SOURCES = "DELETE FROM story_sources WHERE seen_at < ?"
+PRUNE_ALERTS = "DELETE FROM alerts WHERE status IN ('delivered', 'dead') AND finished_at < ?"

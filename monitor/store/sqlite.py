@@ -1,0 +1,422 @@
+"""The SQLite store (the default): one file shared by a daemon and one-shot commands. Does I/O.
+
+- WAL, so readers never block the writer; `busy_timeout` (10 s), so a writer waits its turn;
+  every transaction that writes starts with `BEGIN IMMEDIATE` (the connection is in autocommit
+  mode, `isolation_level=None`), so two processes queue for the write lock up front instead of
+  one failing with "database is locked" when it upgrades a read to a write.
+- Times are UTC epoch seconds (REAL: exact to the microsecond for these dates); tags and alert
+  documents are JSON text.
+- One connection per store object, opened with `check_same_thread=False`: the daemon calls the
+  store through `asyncio.to_thread`, which runs each call on some worker thread, one call at a
+  time; a lock makes that "one at a time" hold even if a caller forgets.
+- Leases are kept as on PostgreSQL, so the same code runs against either store; a method whose
+  owner lost the lease writes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import StoreError
+from monitor.model import (
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    NewAlert,
+    OutboxRow,
+    SeenItem,
+    StorySource,
+)
+from monitor.store import sql as q
+from monitor.store.common import (
+    DISABLED_PREFIX,
+    SYNC_COLUMNS,
+    KnownFeed,
+    chunks,
+    dump_document,
+    lease_extra,
+    load_json,
+    plan_sync,
+    poll_values,
+    utc,
+)
+from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
+
+BUSY_TIMEOUT_S = 10.0
+
+# Inside BEGIN IMMEDIATE no other writer runs, so a plain UPDATE ... RETURNING is a safe claim.
+CLAIM_FEEDS = """UPDATE feeds SET lease_owner = ?, lease_until = ?
+    WHERE id IN (SELECT id FROM feeds WHERE active AND next_poll_at <= ?
+                 AND (lease_until IS NULL OR lease_until <= ?)
+                 ORDER BY next_poll_at, id LIMIT ?)
+    RETURNING *"""
+
+PRUNE_BATCH = 5000
+PRUNE_BATCHES = (
+    ("seen_items", "seen_at < ?"),
+    ("story_sources", "seen_at < ?"),
+    ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?"),
+)
+
+CLAIM_ALERTS = """UPDATE alerts SET lease_owner = ?, lease_until = ?
+    WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
+                 AND (lease_until IS NULL OR lease_until <= ?) {only}
+                 AND destination NOT IN (SELECT name FROM destinations WHERE disabled)
+                 ORDER BY created_at, id LIMIT ?)
+    RETURNING *"""
+
+
+def _ts(when: datetime) -> float:
+    return utc(when).timestamp()
+
+
+def _ts_opt(when: datetime | None) -> float | None:
+    return None if when is None else _ts(when)
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _feed(row: sqlite3.Row) -> FeedState:
+    return FeedState(
+        id=row["id"],
+        url=row["url"],
+        name=row["name"],
+        tags=tuple(load_json(row["tags"], [])),
+        interval_s=row["interval_s"],
+        backfill_s=row["backfill_s"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        body_hash=row["body_hash"],
+        next_poll_at=_dt(row["next_poll_at"]),
+        last_fetch_at=_dt(row["last_fetch_at"]),
+        last_success_at=_dt(row["last_success_at"]),
+        status=row["status"],
+        last_error=row["last_error"],
+        error_kind=row["error_kind"],
+        error_count=row["error_count"],
+        baseline_done=bool(row["baseline_done"]),
+        title=row["title"],
+    )
+
+
+def _alert(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=row["id"],
+        destination=row["destination"],
+        story_key=row["story_key"],
+        feed_id=row["feed_id"],
+        item_key=row["item_key"],
+        document=load_json(row["document"], {}),
+        created_at=_dt(row["created_at"]) or datetime.min.replace(tzinfo=UTC),
+        status=row["status"],
+        attempts=row["attempts"],
+        next_attempt_at=_dt(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        delivered_at=_dt(row["delivered_at"]),
+        extra=lease_extra(row["lease_owner"], _dt(row["lease_until"])),
+    )
+
+
+class SQLiteStore:
+    """`Store` on one SQLite file (or `:memory:` for tests)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+        self.path = str(path)
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=busy_timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL is durable across a crash of the process (the WAL is on disk); a power cut may
+            # undo the last commits, which then replay as a re-poll with the same alert ids.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the SQLite database {self.path!r}: {e}") from e
+        self._conn = conn
+
+    # -- plumbing ------------------------------------------------------------------------------
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken with BEGIN IMMEDIATE (waits up to busy_timeout)."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StoreError(f"SQLite {self.path!r}: cannot start a transaction: {e}") from e
+            try:
+                yield conn
+            except BaseException as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StoreError(f"SQLite {self.path!r}: {e}") from e
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"SQLite {self.path!r}: commit failed: {e}") from e
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as e:
+                raise StoreError(f"SQLite {self.path!r}: {e}") from e
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def migrate(self) -> None:
+        with self._write() as c:
+            c.execute(SCHEMA_VERSION_TABLE)
+            done = {row[0] for row in c.execute("SELECT version FROM schema_version")}
+            for m in load_migrations("sqlite"):
+                if m.version in done:
+                    continue
+                for statement in m.statements:
+                    c.execute(statement)
+                c.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                    (m.version, m.name, datetime.now(UTC).isoformat()),
+                )
+
+    def schema_versions(self) -> list[int]:
+        return [r[0] for r in self._read("SELECT version FROM schema_version ORDER BY version")]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._read("SELECT 1")[0][0] == 1)
+        except (StoreError, sqlite3.ProgrammingError):
+            return False
+
+    # -- feeds ---------------------------------------------------------------------------------
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        with self._write() as c:
+            known: dict[str, KnownFeed] = {
+                r[0]: (r[1], r[2], load_json(r[3], []), r[4], r[5], bool(r[6]))
+                for r in c.execute(SYNC_COLUMNS)
+            }
+            plan = plan_sync(specs, known)
+            c.executemany(q.INSERT_FEED, [
+                (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s,
+                 _ts(now)) for s in plan.inserts])  # fmt: skip
+            c.executemany(q.UPDATE_FEED_SPEC, [
+                (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url, s.url,
+                 s.id) for s in plan.updates])  # fmt: skip
+            c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
+
+    def list_feeds(self) -> list[FeedState]:
+        return [_feed(r) for r in self._read(q.LIST_FEEDS)]
+
+    def get_feed(self, feed_id: str) -> FeedState | None:
+        rows = self._read("SELECT * FROM feeds WHERE id = ?", (feed_id,))
+        return _feed(rows[0]) if rows else None
+
+    def claim_due_feeds(
+        self, now: datetime, limit: int, lease: timedelta, owner: str
+    ) -> list[FeedState]:
+        t = _ts(now)
+        with self._write() as c:
+            rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), t, t, limit)).fetchall()
+        feeds = sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))
+        return [_feed(r) for r in feeds]
+
+    def release_feed(self, feed_id: str, owner: str) -> None:
+        with self._write() as c:
+            c.execute(q.RELEASE_FEED, (feed_id, owner))
+
+    # -- polling -------------------------------------------------------------------------------
+    def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(keys)):
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT item_key FROM seen_items WHERE feed_id = ? AND item_key IN ({marks})"  # noqa: S608
+            found.update(r[0] for r in self._read(sql, [feed_id, *part]))
+        return found
+
+    def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
+        found: set[str] = set()
+        for part in chunks(list(story_keys)):
+            marks = ",".join("?" * len(part))
+            sql = f"SELECT DISTINCT story_key FROM seen_items WHERE seen_at >= ? AND story_key IN ({marks})"  # noqa: E501, S608
+            found.update(r[0] for r in self._read(sql, [_ts(since), *part]))
+        return found
+
+    def commit_poll(
+        self,
+        feed_id: str,
+        owner: str,
+        now: datetime,
+        update: FeedUpdate,
+        seen: Sequence[SeenItem],
+        alerts: Sequence[NewAlert],
+    ) -> int:
+        t = _ts(now)
+        with self._write() as c:
+            row = c.execute(q.POLL_FEED_ROW, (feed_id,)).fetchone()
+            if row is None or row["lease_owner"] != owner:
+                return 0  # the lease was lost (or never held): the new owner does this poll
+            c.executemany(
+                q.INSERT_SEEN,
+                [(feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t)
+                 for s in seen],
+            )  # fmt: skip
+            disabled = dict(c.execute(q.DISABLED).fetchall())
+            enqueued = 0
+            # A fixed order, so two transactions enqueueing the same stories cannot deadlock (PG).
+            for a in sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id)):
+                document = dump_document(a.id, a.document)
+                reason = disabled.get(a.destination)
+                status, error = ("dead", DISABLED_PREFIX + reason) if reason else ("pending", None)
+                cur = c.execute(q.INSERT_ALERT, (a.id, a.destination, a.story_key, a.feed_id,
+                                                 a.item_key, document, _ts(a.created_at), status,
+                                                 t, error, t if reason else None))  # fmt: skip
+                enqueued += cur.rowcount
+            u = update
+            etag, lm, body_hash, baseline, ok = poll_values(
+                u, row["etag"], row["last_modified"], row["body_hash"], bool(row["baseline_done"])
+            )
+            c.execute(q.UPDATE_FEED_POLL, (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
+                                           _ts(u.fetched_at) if ok else None, etag, lm, body_hash,
+                                           u.error, u.error_kind, u.error_count, u.new_url,
+                                           u.title, baseline, feed_id))  # fmt: skip
+        return enqueued
+
+    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
+        with self._write() as c:
+            added = 0
+            for s in sources:
+                cur = c.execute(q.INSERT_SOURCE, (s.story_key, s.feed_id, s.item_key, s.url,
+                                                  s.title, _ts(s.seen_at)))  # fmt: skip
+                added += cur.rowcount
+        return added
+
+    def list_story_sources(self, story_key: str) -> list[StorySource]:
+        rows = self._read(q.LIST_SOURCES, (story_key,))
+        return [
+            StorySource(r["story_key"], r["feed_id"], r["item_key"],
+                        _dt(r["seen_at"]) or datetime.min, r["url"], r["title"])
+            for r in rows
+        ]  # fmt: skip
+
+    # -- outbox --------------------------------------------------------------------------------
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        destinations: Sequence[str] | None = None,
+    ) -> list[OutboxRow]:
+        t = _ts(now)
+        only = ""
+        params: list[Any] = [owner, _ts(now + lease), t, t]
+        if destinations is not None:
+            only = f"AND destination IN ({','.join('?' * len(destinations))})"
+            params.extend(destinations)
+        params.append(limit)
+        with self._write() as c:
+            rows = c.execute(CLAIM_ALERTS.format(only=only), params).fetchall()
+        rows = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        return [_alert(r) for r in rows]
+
+    def _finish(self, sql: str, params: Sequence[Any]) -> bool:
+        with self._write() as c:
+            return c.execute(sql, params).rowcount == 1
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
+        return self._finish(q.MARK_DELIVERED, (_ts(now), _ts(now), alert_id, owner))
+
+    def schedule_retry(
+        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
+    ) -> bool:
+        return self._finish(q.SCHEDULE_RETRY, (_ts(next_attempt_at), error, alert_id, owner))
+
+    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
+        if owner is None:
+            return self._finish(q.DEAD_LETTER_ANY, (error, _ts(now), alert_id))
+        return self._finish(q.DEAD_LETTER, (error, _ts(now), alert_id, owner))
+
+    def release_alert(self, alert_id: str, owner: str) -> None:
+        self._finish(q.RELEASE_ALERT, (alert_id, owner))
+
+    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        if status is None:
+            rows = self._read(q.LIST_ALERTS.format(where=""), (limit,))
+        else:
+            rows = self._read(q.LIST_ALERTS.format(where="WHERE status = ?"), (status, limit))
+        return [_alert(r) for r in rows]
+
+    def get_alert(self, alert_id: str) -> OutboxRow | None:
+        rows = self._read("SELECT * FROM alerts WHERE id = ?", (alert_id,))
+        return _alert(rows[0]) if rows else None
+
+    def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
+        with self._write() as c:
+            if alert_ids is None:
+                return c.execute(q.REPLAY.format(only=""), (_ts(now),)).rowcount
+            total = 0
+            for part in chunks(list(alert_ids)):
+                only = f"AND id IN ({','.join('?' * len(part))})"
+                total += c.execute(q.REPLAY.format(only=only), [_ts(now), *part]).rowcount
+            return total
+
+    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
+        row = self._read(q.OUTBOX_STATS)[0]
+        oldest = row[1]
+        return row[0], (None if oldest is None else max(0.0, _ts(now) - oldest))
+
+    # -- destinations --------------------------------------------------------------------------
+    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
+        with self._write() as c:
+            c.execute(q.DISABLE_DESTINATION, (name, reason, _ts(now)))
+            cur = c.execute(q.DEAD_LETTER_DESTINATION, (DISABLED_PREFIX + reason, _ts(now), name))
+            return cur.rowcount
+
+    def disabled_destinations(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self._read(q.DISABLED)}
+
+    def enable_destination(self, name: str) -> None:
+        with self._write() as c:
+            c.execute(q.ENABLE_DESTINATION, (name,))
+
+    # -- housekeeping --------------------------------------------------------------------------
+    def prune(self, now: datetime, retention: timedelta) -> int:
+        # In batches, each its own short transaction: one long delete would hold the write lock
+        # past another process's busy_timeout.
+        cutoff = _ts(now - retention)
+        total = 0
+        for table, where in PRUNE_BATCHES:
+            while True:
+                with self._write() as c:
+                    deleted = c.execute(
+                        f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (constants)
+                        f"(SELECT rowid FROM {table} WHERE {where} LIMIT {PRUNE_BATCH})",
+                        (cutoff,),
+                    ).rowcount
+                total += deleted
+                if deleted < PRUNE_BATCH:
+                    break
+        return total

@@ -1,0 +1,115 @@
+"""A real feed server on 127.0.0.1 for integration tests: serves mutable feeds with ETag and
+Last-Modified, answers conditional GETs with 304, and records every request."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Served:
+    body: bytes
+    etag: str
+    last_modified: str
+    content_type: str = "application/rss+xml"
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+@dataclass
+class FeedServer:
+    port: int = 0
+    feeds: dict[str, Served] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    validators: bool = True
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def put(self, path: str, body: bytes, *, content_type: str = "application/rss+xml") -> None:
+        """Serve `body` at `path`; a changed body gets a new ETag and Last-Modified."""
+        with self.lock:
+            old = self.feeds.get(path)
+            if old and old.body == body:
+                return
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            self.feeds[path] = Served(body, etag, formatdate(usegmt=True), content_type)
+
+    def hits(self, path: str) -> list[Request]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+def rss(items: Sequence[tuple[str, str, str]], title: str = "Local Wire") -> bytes:
+    """An RSS 2.0 document from (guid, title, description) triples."""
+    entries = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><title>{head}</title>"
+        f"<link>https://news.example.com/{guid}</link>"
+        f"<pubDate>Mon, 02 Mar 2026 10:00:00 +0000</pubDate>"
+        f"<description>{text}</description></item>"
+        for guid, head, text in items
+    )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+        f"<title>{title}</title><link>https://news.example.com/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+@contextmanager
+def feed_server() -> Iterator[FeedServer]:
+    state = FeedServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with state.lock:
+                served = state.feeds.get(self.path)
+            status = 404
+            if served is not None:
+                status = 200
+                inm = self.headers.get("If-None-Match")
+                ims = self.headers.get("If-Modified-Since")
+                # RFC 9110 13.2.2: If-None-Match, when sent, decides; If-Modified-Since only
+                # without it (Last-Modified has one-second resolution).
+                unchanged = inm == served.etag if inm is not None else ims == served.last_modified
+                if state.validators and unchanged:
+                    status = 304
+            with state.lock:
+                state.requests.append(Request(self.path, dict(self.headers.items()), status))
+            self.send_response(status)
+            if served is not None and state.validators:
+                self.send_header("ETag", served.etag)
+                self.send_header("Last-Modified", served.last_modified)
+            if status == 200 and served is not None:
+                self.send_header("Content-Type", served.content_type)
+                self.send_header("Content-Length", str(len(served.body)))
+                self.end_headers()
+                self.wfile.write(served.body)
+            else:
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -1,0 +1,92 @@
+"""`newsmon check` end to end: real feed server on 127.0.0.1, real SQLite, real webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.cli.main import main
+from tests.feedserver import feed_server, rss
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_RULES = ("arms-to-ukraine", "nato-delegation", "troop-dispatch")
+
+
+def test_readme_main_job_prints_the_three_matches(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "check",
+            "--config",
+            str(ROOT / "examples" / "newsmon.yaml"),
+            "--rules",
+            str(ROOT / "rules"),
+            "--feed",
+            str(ROOT / "seeds" / "article.rss"),
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert sorted(line["rule"] for line in lines) == list(SEED_RULES)
+    for line in lines:
+        assert line["item"]["url"].startswith("https://news.example.com/world/")
+        assert "**" in line["snippet"]
+        assert line["explanation"]["hits"]
+
+
+def test_readme_command_runs_as_a_real_process(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "check",
+            "--config",
+            str(ROOT / "examples" / "newsmon.yaml"),
+            "--rules",
+            str(ROOT / "rules"),
+            "--feed",
+            str(ROOT / "seeds" / "article.rss"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for rule in SEED_RULES:
+        assert rule in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # without --deliver, check writes no state
+
+
+def test_nothing_matched_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feed = tmp_path / "calm.rss"
+    feed.write_bytes(rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
+    code = main(["check", "--rules", str(ROOT / "rules"), "--feed", str(feed)])
+    assert code == 1
+
+
+def test_missing_feed_file_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["check", "--rules", str(ROOT / "rules"), "--feed", "no/such/feed.xml"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "no/such/feed.xml" in err
+    assert "Traceback" not in err
+
+
+def test_a_feed_refused_by_the_address_guard_is_a_feed_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with feed_server() as server:
+        server.put("/world.rss", rss([("a", "Troops dispatched to the border", "x")]))
+        code = main(["check", "--rules", str(ROOT / "rules"), "--feed", server.url("/world.rss")])
+        assert server.requests == []
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "blocked_address" in err

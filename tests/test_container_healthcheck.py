@@ -1,0 +1,180 @@
+"""`newsmon healthcheck` / `python -m monitor.cli.healthcheck`, the container's HEALTHCHECK, against
+real local HTTP servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import healthcheck
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Handler(BaseHTTPRequestHandler):
+    status = 200
+    paths: list[str]
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        self.send_response(self.status)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[ThreadingHTTPServer, type[_Handler]]]:
+    handler = type("Handler", (_Handler,), {"status": 200, "paths": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd, handler
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _addr(httpd: ThreadingHTTPServer) -> str:
+    return f"127.0.0.1:{httpd.server_address[1]}"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("addr", "url"),
+    [
+        ("0.0.0.0:9464", "http://127.0.0.1:9464/healthz"),
+        (":9464", "http://127.0.0.1:9464/healthz"),
+        ("[::]:9464", "http://[::1]:9464/healthz"),
+        ("[::1]:8080", "http://[::1]:8080/healthz"),
+        ("127.0.0.1:9464", "http://127.0.0.1:9464/healthz"),
+        ("localhost:9464", "http://localhost:9464/healthz"),
+        (" 10.0.0.5:80 ", "http://10.0.0.5:80/healthz"),
+    ],
+)
+def test_health_url_probes_wildcards_on_loopback(addr: str, url: str) -> None:
+    assert healthcheck.health_url(addr) == url
+
+
+@pytest.mark.parametrize(
+    ("addr", "says"),
+    [
+        ("", "is empty"),
+        ("9464", "is not host:port"),
+        ("0.0.0.0:http", "is not host:port"),
+        ("0.0.0.0:0", "is not host:port"),
+        ("0.0.0.0:65536", "is not host:port"),
+        ("::1:9464", "in brackets"),
+        ("[localhost]:9464", "only an IPv6 address"),
+    ],
+)
+def test_health_url_refuses_bad_addresses(addr: str, says: str) -> None:
+    with pytest.raises(healthcheck.AddressError, match=says):
+        healthcheck.health_url(addr)
+
+
+def test_healthy_on_200_and_asks_healthz(
+    server: tuple[ThreadingHTTPServer, type[_Handler]],
+) -> None:
+    httpd, handler = server
+    code, line = healthcheck.check(_addr(httpd))
+    assert code == healthcheck.HEALTHY
+    assert line.startswith("healthy:")
+    assert handler.paths == ["/healthz"]
+
+
+@pytest.mark.parametrize("status", [404, 500, 503])
+def test_unhealthy_on_an_error_status(
+    server: tuple[ThreadingHTTPServer, type[_Handler]], status: int
+) -> None:
+    httpd, handler = server
+    handler.status = status
+    code, line = healthcheck.check(_addr(httpd))
+    assert code == healthcheck.UNHEALTHY
+    assert f"answered {status}" in line
+
+
+def test_unhealthy_when_nothing_listens() -> None:
+    code, line = healthcheck.check(f"127.0.0.1:{_closed_port()}", timeout=2)
+    assert code == healthcheck.UNHEALTHY
+    assert "unreachable" in line
+
+
+def test_unhealthy_not_a_usage_error_on_a_bad_address() -> None:
+    # Docker reserves exit code 2 of a HEALTHCHECK; a bad address is plainly "unhealthy".
+    assert healthcheck.check("nonsense")[0] == healthcheck.UNHEALTHY
+
+
+def test_reads_the_address_from_the_environment(
+    server: tuple[ThreadingHTTPServer, type[_Handler]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpd, _ = server
+    monkeypatch.setenv(healthcheck.ADDR_ENV, f"0.0.0.0:{httpd.server_address[1]}")
+    assert healthcheck.check(None)[0] == healthcheck.HEALTHY
+    monkeypatch.setenv(healthcheck.ADDR_ENV, f"0.0.0.0:{_closed_port()}")
+    assert healthcheck.check(None, timeout=2)[0] == healthcheck.UNHEALTHY
+
+
+def test_ignores_a_proxy_in_the_environment(
+    server: tuple[ThreadingHTTPServer, type[_Handler]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpd, _ = server
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("no_proxy", "")
+    assert healthcheck.check(_addr(httpd))[0] == healthcheck.HEALTHY
+
+
+def test_registers_as_a_subcommand(server: tuple[ThreadingHTTPServer, type[_Handler]]) -> None:
+    httpd, _ = server
+    parser = argparse.ArgumentParser(prog="newsmon")
+    healthcheck.register(parser.add_subparsers())
+    args = parser.parse_args(["healthcheck", "--addr", _addr(httpd), "--timeout", "2"])
+    assert args.func(args) == healthcheck.HEALTHY
+
+
+def test_runs_as_a_module_the_way_the_container_does(
+    server: tuple[ThreadingHTTPServer, type[_Handler]],
+) -> None:
+    httpd, handler = server
+    command = [sys.executable, "-m", "monitor.cli.healthcheck"]
+    env = {"NEWSMON_HTTP_ADDR": f"0.0.0.0:{httpd.server_address[1]}", "PYTHONPATH": str(ROOT)}
+    ok = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "healthy" in ok.stdout
+    handler.status = 503
+    bad = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30, check=False)
+    assert bad.returncode == 1
+    assert "answered 503" in bad.stderr
+
+
+def test_module_loads_no_heavy_dependency() -> None:
+    """Run every 30 s: it must not import the daemon's libraries."""
+    probe = (
+        "import sys, monitor.cli.healthcheck; "
+        "print(sorted(m for m in ('httpx', 'feedparser', 'apscheduler', 'structlog', 'pydantic')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -1,0 +1,108 @@
+"""`newsmon deliveries list / replay / enable` on a real SQLite store and config file."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.cli.main import main
+from monitor.store.sqlite import SQLiteStore
+from tests.delivery_support import T0, enqueue, open_sqlite
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """A config naming a database with one delivered, one dead and one disabled destination."""
+    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "newsmon.db"
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"database_url: {db}\n", encoding="utf-8")
+    store: SQLiteStore = open_sqlite(db)
+    ids = enqueue(store, T0, "ops", ["s1", "s2"]) + enqueue(store, T0, "team", ["s1"])
+    rows = store.claim_due_alerts(T0, 10, timedelta(minutes=1), "w")
+    by_id = {r.id: r for r in rows}
+    store.mark_delivered(ids[0], "w", T0)
+    store.dead_letter(ids[1], "w", T0, "HTTP 400")
+    store.release_alert(ids[2], "w")
+    store.disable_destination("team", "HTTP 404 no_service", T0)
+    store.close()
+    assert set(by_id) == set(ids)
+    return config, ids
+
+
+def test_list_shows_disabled_destinations_first(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ids = setup
+    assert main(["deliveries", "list", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "!! DESTINATION DISABLED: team: HTTP 404 no_service"
+    assert "replay --all-dead" in out[1]
+    body = "\n".join(out)
+    assert all(i in body for i in ids)
+    assert "HTTP 400" in body
+
+
+def test_list_dead_as_json(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ids = setup
+    assert main(["deliveries", "list", "--dead", "--json", "--config", str(config)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["disabled_destinations"] == {"team": "HTTP 404 no_service"}
+    assert {a["id"] for a in doc["alerts"]} == {ids[1], ids[2]}
+    assert {a["status"] for a in doc["alerts"]} == {"dead"}
+    assert doc["pending"] == 0
+
+
+def test_replay_one_keeps_its_id(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ids = setup
+    assert main(["deliveries", "replay", ids[1], "--config", str(config)]) == 0
+    assert "replayed 1 dead letter" in capsys.readouterr().out
+    store = open_sqlite(config.parent / "newsmon.db")
+    row = store.get_alert(ids[1])
+    store.close()
+    assert row is not None
+    assert row.status == "pending"
+    assert row.document["id"] == ids[1]
+
+
+def test_replay_refuses_unknown_and_undead_ids(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, ids = setup
+    assert main(["deliveries", "replay", "msg_nope", ids[0], "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "msg_nope: no such alert" in err
+    assert "is delivered" in err
+
+
+def test_replay_all_dead_then_enable(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, _ids = setup
+    assert main(["deliveries", "replay", "--all-dead", "--config", str(config)]) == 0
+    captured = capsys.readouterr()
+    assert "replayed 2 dead letters" in captured.out
+    assert "DESTINATION DISABLED: team" in captured.err
+    assert main(["deliveries", "replay", "--all-dead", "--config", str(config)]) == 1
+    assert main(["deliveries", "enable", "team", "--config", str(config)]) == 0
+    assert main(["deliveries", "enable", "team", "--config", str(config)]) == 1
+    capsys.readouterr()
+    assert main(["deliveries", "list", "--config", str(config)]) == 0
+    assert "DISABLED" not in capsys.readouterr().out
+
+
+def test_a_bad_config_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("database_url: [\n", encoding="utf-8")
+    assert main(["deliveries", "list", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsmon: ")
+    assert "Traceback" not in err

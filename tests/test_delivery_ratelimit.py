@@ -1,0 +1,52 @@
+"""Token buckets under a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.delivery.ratelimit import TokenBucket
+
+
+def test_burst_then_one_a_second() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=3, clock=clock)
+    assert [bucket.try_acquire() for _ in range(4)] == [True, True, True, False]
+    assert bucket.time_until_available() == pytest.approx(1.0)
+    clock.advance(0.5)
+    assert not bucket.try_acquire()
+    assert bucket.time_until_available() == pytest.approx(0.5)
+    clock.advance(0.5)
+    assert bucket.try_acquire()
+    clock.advance(100)
+    assert bucket.available() == 3  # never more than the burst
+
+
+def test_sends_over_a_minute_match_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=2, clock=clock)
+    sent = 0
+    for _ in range(600):  # 60 s in steps of 0.1 s
+        while bucket.try_acquire():
+            sent += 1
+        clock.advance(0.1)
+    assert 60 <= sent <= 62
+
+
+def test_pause_blocks_until_retry_after() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(rate=10.0, burst=5, clock=clock)
+    bucket.pause(30)
+    assert bucket.available() == 0
+    assert bucket.time_until_available() == pytest.approx(30)
+    clock.advance(29.9)
+    assert not bucket.try_acquire()
+    clock.advance(0.2)
+    assert bucket.try_acquire()
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError):
+        TokenBucket(0, 1, FakeClock())
+    with pytest.raises(ValueError):
+        TokenBucket(1, 0.5, FakeClock())

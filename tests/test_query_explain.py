@@ -1,0 +1,74 @@
+"""Explanations: clauses as written, hits with field/word/term/positions, marked snippets."""
+
+from monitor.model import Item, Rule
+from monitor.query.ruleset import RuleSet
+
+
+def one(query: str, item: Item, sets: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
+    (m,) = RuleSet.from_rules([Rule("r", "R", query)], sets).match(item)
+    return m
+
+
+def test_clauses_are_the_true_parts_as_written() -> None:
+    item = Item(feed_id="f", key="k", title="Troops sent to Poland")
+    m = one("(troops OR tanks) NEAR/3 sent AND NOT exercise OR missiles", item)
+    assert m.explanation.clauses == ("(troops OR tanks) NEAR/3 sent", "NOT exercise")
+    m = one("title:(troops sent) OR drones", item)
+    assert m.explanation.clauses == ("title:(troops sent)",)
+
+
+def test_hits_carry_field_word_term_position_and_span() -> None:
+    item = Item(feed_id="f", key="k", title="NATO", content="Russia's 1,500 special forces.")
+    m = one('=NATO "special forces" russia 1500', item)
+    got = [(h.field, h.word, h.term, h.position, h.start, h.end) for h in m.explanation.hits]
+    assert got == [
+        ("title", "NATO", "=NATO", 0, 0, 4),
+        ("content", "Russia", "russia", 0, 0, 6),
+        ("content", "1,500", "1500", 1, 9, 14),
+        ("content", "special", '"special forces"', 2, 15, 22),
+        ("content", "forces", '"special forces"', 3, 23, 29),
+    ]
+
+
+def test_near_hits_are_only_the_pairs_that_were_near() -> None:
+    item = Item(feed_id="f", key="k", content="troops far far far far away. troops sent.")
+    m = one("troops NEAR/1 sent", item)
+    assert [h.position for h in m.explanation.hits] == [6, 7]
+
+
+def test_set_hits_name_the_member() -> None:
+    item = Item(feed_id="f", key="k", content="soldiers were dispatched")
+    m = one("$troops NEAR/2 dispatch*", item, {"troops": ["troops", "soldiers"]})
+    assert [(h.word, h.term) for h in m.explanation.hits] == [
+        ("soldiers", "soldiers"),
+        ("dispatched", "dispatch*"),
+    ]
+
+
+def test_snippet_is_short_and_marks_words() -> None:
+    body = (
+        ("Filler words about nothing in particular. " * 30)
+        + "Troops were dispatched. "
+        + ("More filler follows here. " * 30)
+    )
+    m = one("troops NEAR/2 dispatch*", Item(feed_id="f", key="k", title="T", content=body))
+    assert len(m.snippet) <= 300
+    assert "**Troops** were **dispatched**" in m.snippet
+    assert m.snippet.startswith("…")
+    assert m.snippet.endswith("…")
+
+
+def test_snippet_of_short_text_and_match_all() -> None:
+    m = one("troops", Item(feed_id="f", key="k", title="Troops"))
+    assert m.snippet == "**Troops**"
+    m = one("", Item(feed_id="f", key="k", title="Hello", summary="World news"))
+    assert m.snippet == "World news"
+    assert m.explanation.hits == ()
+    m = one("", Item(feed_id="f", key="k"))
+    assert m.snippet == ""
+
+
+def test_snippet_with_many_hits_stays_under_300() -> None:
+    m = one("a", Item(feed_id="f", key="k", content="a " * 1000))
+    assert len(m.snippet) <= 300
+    assert m.snippet.startswith("**a a a")  # neighbouring marks merge into one

@@ -1,0 +1,83 @@
+import pytest
+
+from monitor.model import Item
+from monitor.query.normalize import analyze, tokenize
+
+
+def words(text: str) -> list[str]:
+    return [t.lower for t in tokenize(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("North Korea has dispatched", ["north", "korea", "has", "dispatched"]),
+        ("Russia's Far East", ["russia", "far", "east"]),
+        ("Russia’s mercenaries", ["russia", "mercenaries"]),
+        ("anti-tank mines", ["anti", "tank", "mines"]),
+        ("approximately 1,500 special", ["approximately", "1500", "special"]),
+        ("12,345,678 people", ["12345678", "people"]),
+        ("1,5000", ["1", "5000"]),  # not a thousands separator
+        ("3.5 per cent", ["3", "5", "per", "cent"]),
+        ("NATO, Nato. nato!", ["nato", "nato", "nato"]),
+        ("ＮＡＴＯ", ["nato"]),  # full-width letters, NFKC
+        ("Straße", ["strasse"]),  # case folding
+        ("Київ і Харків", ["київ", "і", "харків"]),
+        ("हिन्दी भाषा", ["हिन्दी", "भाषा"]),  # marks stay inside the word
+        ("東京", ["東京"]),
+        ("", []),
+        ("—  ...  ", []),
+        ("don't", ["don", "t"]),
+        ("snake_case", ["snake", "case"]),
+    ],
+)
+def test_tokenize(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+def test_positions_and_spans_point_into_the_original_text() -> None:
+    text = "Russia's  1,500 anti-tank"
+    toks = tokenize(text)
+    assert [t.position for t in toks] == [0, 1, 2, 3]
+    assert [text[t.start : t.end] for t in toks] == ["Russia", "1,500", "anti", "tank"]
+
+
+def test_stems_and_folds() -> None:
+    (a, b, c) = tokenize("dispatched Kyïv Café")
+    assert a.stem == "dispatch"
+    assert (b.fold, b.raw) == ("kyiv", "Kyïv")
+    assert c.fold == "cafe"
+
+
+def test_analyze_fields() -> None:
+    item = Item(
+        feed_id="wire",
+        key="k",
+        title="Troops sent",
+        summary="s",
+        content="c",
+        url="https://x.example/a-b",
+        author="Ann",
+        categories=("World", "Asia"),
+        feed_title="Seed Wire",
+    )
+    doc = analyze(item)
+    assert [f.raw for f in doc.fields["title"].forms] == ["Troops", "sent"]
+    assert [f.lower for f in doc.fields["feed"].forms] == ["seed", "wire", "wire"]
+    assert [f.lower for f in doc.fields["category"].forms] == ["world", "asia"]
+    assert "troop" in doc.stems
+    assert "https" in doc.folds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Russia's 1,500 anti-tank snake_case Kyïv’s don't x's's _a_ 1,5000 9,999,99 __",
+        "O'Brien's s 's ’s ʼs Russia'S",
+        "",
+    ],
+)
+def test_fast_and_exact_paths_agree(text: str) -> None:
+    from monitor.query.normalize import _spans, _words
+
+    assert _words(text) == [w for w, _, _ in _spans(text)]

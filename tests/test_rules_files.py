@@ -1,0 +1,184 @@
+"""Loading rules folders: every fault located FILE:LINE:COL with the line and a caret."""
+
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import RuleError, RuleErrors
+from monitor.query.rulefiles import load_rules
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def errors_of(tmp_path: Path) -> list[RuleError]:
+    with pytest.raises(RuleErrors) as exc:
+        load_rules(tmp_path)
+    return exc.value.errors
+
+
+def where(err: RuleError) -> tuple[int, int]:
+    assert err.location is not None
+    return err.location.line, err.location.column
+
+
+def caret_under(err: RuleError, text: str) -> None:
+    """The caret line points at `text` in the quoted line."""
+    lines = str(err).splitlines()
+    line, caret = lines[1], lines[2]
+    assert line[caret.index("^") :].startswith(text), str(err)
+
+
+GOOD = """\
+sets:
+  troops: [troops, soldiers, "special forces"]
+rules:
+  - id: a
+    name: A
+    query: $troops NEAR/3 sent
+    feeds: [wire]
+    notify: slack
+    severity: high
+    tags: [x]
+  - id: b
+    name: B
+    enabled: false
+"""
+
+
+def test_loads_folder_recursively(tmp_path: Path) -> None:
+    write(tmp_path, "one.yaml", GOOD)
+    write(tmp_path, "sub/two.yml", "rules:\n  - id: c\n    name: C\n    query: $troops\n")
+    write(tmp_path, "notes.txt", "not yaml: [")
+    rs = load_rules(tmp_path)
+    assert list(rs.rules) == ["a", "b", "c"]
+    a = rs.rules["a"]
+    assert (a.feeds, a.notify, a.severity, a.tags, a.line) == (
+        ("wire",),
+        ("slack",),
+        "high",
+        ("x",),
+        4,
+    )
+    assert a.file.endswith("one.yaml")
+    assert rs.rules["b"].enabled is False
+    assert rs.rules["b"].query == ""
+    assert len(rs.version) == 12
+    assert load_rules(tmp_path).version == rs.version
+    write(tmp_path, "one.yaml", GOOD.replace("NEAR/3", "NEAR/4"))
+    assert load_rules(tmp_path).version != rs.version
+
+
+def test_missing_folder_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(RuleErrors, match="no such rules folder"):
+        load_rules(tmp_path / "nope")
+    with pytest.raises(RuleErrors, match="no rules files"):
+        load_rules(tmp_path)
+    write(tmp_path, "sets.yaml", "sets:\n  a: [b]\n")
+    with pytest.raises(RuleErrors, match="no rules found"):
+        load_rules(tmp_path)
+
+
+def test_query_errors_are_located_in_the_yaml_line(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "r.yaml",
+        """\
+rules:
+  - id: near
+    name: N
+    query: troops NEAR/x sent
+  - id: quoted
+    name: Q
+    query: "troops AND $nope"
+  - id: folded
+    name: F
+    query: >-
+      troops OR
+      sent AND
+      headline:(x)
+  - id: literal
+    name: L
+    query: |
+      (troops OR
+        sent
+""",
+    )
+    errs = errors_of(tmp_path)
+    assert [where(e) for e in errs] == [(4, 24), (7, 24), (13, 7), (17, 7)]
+    assert "NEAR distance" in errs[0].message
+    caret_under(errs[0], "x sent")
+    assert "unknown set $nope" in errs[1].message
+    caret_under(errs[1], "$nope")
+    assert "unknown field 'headline'" in errs[2].message
+    caret_under(errs[2], "headline")
+    assert "unclosed '('" in errs[3].message
+    caret_under(errs[3], "(troops")
+    assert str(errs[0]).startswith(f"{tmp_path / 'r.yaml'}:4:24: rule 'near': NEAR distance")
+
+
+def test_every_structural_error_is_reported(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "a.yaml",
+        """\
+sets:
+  troops: [troops, "sol*diers"]
+  empty: []
+rules:
+  - id: one
+    name: One
+  - id: one
+    name: Again
+  - id: two
+    name: Two
+    querry: x
+  - id: three
+    name: Three
+    severity: urgent
+    enabled: maybe
+  - name: No id
+  - id: four
+extra: 1
+""",
+    )
+    write(tmp_path, "b.yaml", "sets:\n  troops: [x]\nrules:\n  - id: five\n    name: [unclosed\n")
+    write(tmp_path, "c.yaml", "rules:\n  - id: one\n    name: Third\n")
+    errs = errors_of(tmp_path)
+    got = [(Path(e.location.file).name, *where(e), e.message) for e in errs if e.location]
+    msgs = "\n".join(str(g) for g in got)
+    assert got[0][:3] == ("a.yaml", 2, 24), msgs
+    assert "'*' may only end a word" in got[0][3]
+    expected = [
+        ("a.yaml", 3, 3, "set $empty is empty"),
+        ("a.yaml", 7, 9, "duplicate rule id 'one' (first defined at"),
+        ("a.yaml", 11, 5, "unknown rule key 'querry'"),
+        ("a.yaml", 14, 15, "severity must be one of info, low, medium, high, critical"),
+        ("a.yaml", 15, 14, "enabled must be true or false"),
+        ("a.yaml", 16, 5, "this rule has no `id`"),
+        ("a.yaml", 17, 5, "rule 'four' has no `name`"),
+        ("a.yaml", 18, 1, "unknown key 'extra'"),
+        ("b.yaml", 6, 1, "YAML syntax error"),
+        ("c.yaml", 2, 9, "duplicate rule id 'one'"),
+    ]
+    for e in expected:
+        assert any(g[:3] == e[:3] and e[3] in g[3] for g in got), f"{e}\n{msgs}"
+    assert len(errs) == len(expected) + 1, msgs
+
+
+def test_duplicate_yaml_key_and_not_a_mapping(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", "rules:\n  - id: x\n    name: X\n    name: Y\n")
+    write(tmp_path, "b.yaml", "- just\n- a list\n")
+    errs = errors_of(tmp_path)
+    assert [where(e) for e in errs] == [(4, 5), (1, 1)]
+    assert "duplicate key 'name'" in errs[0].message
+    assert "must be a mapping" in errs[1].message
+
+
+def test_example_rules_folder_is_valid(repo_root: Path) -> None:
+    rs = load_rules(repo_root / "rules")
+    assert set(rs.rules) == {"troop-dispatch", "arms-to-ukraine", "nato-delegation"}

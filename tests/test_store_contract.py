@@ -1,0 +1,468 @@
+"""The store contract: the same behaviour from SQLite and PostgreSQL (fixture `store`)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.errors import StoreError
+from monitor.model import FeedUpdate, StorySource
+from monitor.store.migrate import latest_version
+from tests.store_fixtures import T0, StoreFactory, alert, ok_update, seen, spec
+
+LEASE = timedelta(minutes=5)
+MIN = timedelta(minutes=1)
+
+
+def claim_one(store: Any, feed_id: str = "f1", owner: str = "w1") -> None:
+    got = store.claim_due_feeds(T0, 100, LEASE, owner)
+    assert feed_id in {f.id for f in got}
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+def test_migrate_is_versioned_and_idempotent(store: Any) -> None:
+    versions = store.schema_versions()
+    assert versions == list(range(1, latest_version(store.dialect) + 1))
+    store.migrate()
+    store.migrate()
+    assert store.schema_versions() == versions
+    assert store.ping() is True
+
+
+# -- feeds ----------------------------------------------------------------------------------------
+def test_sync_feeds_inserts_updates_and_deactivates(store: Any) -> None:
+    store.sync_feeds([spec("a", tags=("x",)), spec("b")], T0)
+    a = store.get_feed("a")
+    assert a is not None
+    assert a.status == "new"
+    assert a.next_poll_at == T0
+    assert a.tags == ("x",)
+    assert not a.baseline_done
+
+    store.sync_feeds([spec("a", 60, name="A", tags=("y", "z"), backfill_s=3600)], T0 + MIN)
+    assert [f.id for f in store.list_feeds()] == ["a"]
+    a = store.get_feed("a")
+    assert (a.name, a.tags, a.interval_s, a.backfill_s) == ("A", ("y", "z"), 60, 3600)
+    assert store.get_feed("b") is not None  # deactivated, its state kept
+    # reactivated with its state
+    store.sync_feeds([spec("a"), spec("b")], T0 + 2 * MIN)
+    assert [f.id for f in store.list_feeds()] == ["a", "b"]
+
+
+def test_inactive_feed_is_never_claimed(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b")], T0)
+    store.sync_feeds([spec("a")], T0)
+    assert [f.id for f in store.claim_due_feeds(T0, 10, LEASE, "w")] == ["a"]
+
+
+def test_permanent_redirect_survives_resync_but_config_change_wins(store: Any) -> None:
+    store.sync_feeds([spec("a", url="https://old.example/feed")], T0)
+    claim_one(store, "a")
+    moved = ok_update(T0, new_url="https://new.example/feed")
+    store.commit_poll("a", "w1", T0, moved, [], [])
+    store.sync_feeds([spec("a", url="https://old.example/feed")], T0)
+    assert store.get_feed("a").url == "https://new.example/feed"
+    store.sync_feeds([spec("a", url="https://other.example/rss")], T0)
+    assert store.get_feed("a").url == "https://other.example/rss"
+
+
+def test_claim_due_feeds_respects_due_time_limit_and_order(store: Any) -> None:
+    store.sync_feeds([spec(f"f{i}") for i in range(5)], T0)
+    store.claim_due_feeds(T0, 100, LEASE, "setup")
+    for j in range(5):  # f0 due at T0+4min ... f4 due at T0
+        store.commit_poll(f"f{j}", "setup", T0, ok_update(T0, 60 * (4 - j)), [], [])
+    assert store.claim_due_feeds(T0 - MIN, 10, LEASE, "w") == []
+    got = store.claim_due_feeds(T0 + 2 * MIN, 2, LEASE, "w")
+    assert [f.id for f in got] == ["f4", "f3"]  # soonest due first, at most `limit`
+    got = store.claim_due_feeds(T0 + 2 * MIN, 10, LEASE, "w")
+    assert [f.id for f in got] == ["f2"]  # f4, f3 leased; f1, f0 not due yet
+
+
+def test_lease_blocks_others_until_it_expires(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    assert len(store.claim_due_feeds(T0, 10, LEASE, "w1")) == 1
+    assert store.claim_due_feeds(T0 + 4 * MIN, 10, LEASE, "w2") == []
+    taken = store.claim_due_feeds(T0 + LEASE, 10, LEASE, "w2")  # expired: taken over
+    assert [f.id for f in taken] == ["f1"]
+    assert store.claim_due_feeds(T0 + LEASE, 10, LEASE, "w1") == []
+
+
+def test_release_feed_only_by_its_owner(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    store.release_feed("f1", "intruder")
+    assert store.claim_due_feeds(T0, 10, LEASE, "w2") == []
+    store.release_feed("f1", "w1")
+    assert [f.id for f in store.claim_due_feeds(T0, 10, LEASE, "w2")] == ["f1"]
+
+
+def test_concurrent_claimers_never_share_a_feed(make_store: StoreFactory) -> None:
+    first = make_store()
+    first.sync_feeds([spec(f"f{i:03}") for i in range(120)], T0)
+    workers = [make_store() for _ in range(4)]
+    claimed: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(workers))
+
+    def work(index: int) -> None:
+        owner = f"w{index}"
+        try:
+            start.wait()
+            while True:
+                got = workers[index].claim_due_feeds(T0, 7, LEASE, owner)
+                if not got:
+                    return
+                claimed.setdefault(owner, []).extend(f.id for f in got)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    every = [f for ids in claimed.values() for f in ids]
+    assert len(every) == len(set(every)) == 120
+
+
+# -- polling --------------------------------------------------------------------------------------
+def test_commit_poll_writes_seen_alerts_and_feed_state_and_releases(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    update = ok_update(T0, 300, etag='"v1"', last_modified="Sun, 01 Mar 2026 11:00:00 GMT",
+                       body_hash="h1", title="Feed One")  # fmt: skip
+    n = store.commit_poll("f1", "w1", T0, update, [seen("k1"), seen("k2")],
+                          [alert("a1", "hook", "s1"), alert("a2", "slack", "s1")])  # fmt: skip
+    assert n == 2
+    assert store.seen_keys("f1", ["k1", "k2", "k3"]) == {"k1", "k2"}
+    f = store.get_feed("f1")
+    expected = ("ok", '"v1"', "h1", "Feed One", True)
+    assert (f.status, f.etag, f.body_hash, f.title, f.baseline_done) == expected
+    assert f.next_poll_at == T0 + timedelta(seconds=300)
+    assert f.last_fetch_at == T0 == f.last_success_at
+    assert store.get_alert("a1").document == {"id": "a1", "title": "Story s1"}
+    # the lease is released: due again once next_poll_at comes
+    assert store.claim_due_feeds(T0 + timedelta(seconds=300), 10, LEASE, "w2") != []
+
+
+def test_second_enqueue_of_a_story_or_id_is_a_no_op(store: Any) -> None:
+    store.sync_feeds([spec("f1"), spec("f2")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w1")
+    assert store.commit_poll("f1", "w1", T0, ok_update(T0), [seen("k1", "s1")],
+                             [alert("a1", "hook", "s1")]) == 1  # fmt: skip
+    # same (destination, story_key) from another feed, and the same id for another story
+    dup = [alert("a9", "hook", "s1", feed_id="f2"), alert("a1", "slack", "s2", feed_id="f2"),
+           alert("a3", "hook", "s3", feed_id="f2")]  # fmt: skip
+    assert store.commit_poll("f2", "w1", T0, ok_update(T0), [seen("k1", "s1")], dup) == 1
+    assert sorted(a.id for a in store.list_alerts()) == ["a1", "a3"]
+    assert store.get_alert("a1").destination == "hook"
+    assert store.seen_keys("f2", ["k1"]) == {"k1"}  # seen keys are per feed
+
+
+def test_duplicates_inside_one_poll_are_ignored(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    items = [seen("k1", "s1"), seen("k1", "s1"), seen("k2", "s1")]
+    twice = [alert("a1", "hook", "s1"), alert("a2", "hook", "s1"), alert("a1", "slack", "s2")]
+    assert store.commit_poll("f1", "w1", T0, ok_update(T0), items, twice) == 1
+    assert [a.id for a in store.list_alerts()] == ["a1"]
+    assert store.seen_keys("f1", ["k1", "k2"]) == {"k1", "k2"}
+
+
+def test_commit_poll_with_unserialisable_document_writes_nothing(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    bad = [alert("a1", "hook", "s1"), alert("a2", "hook", "s2", blob=object())]
+    with pytest.raises(StoreError, match="a2"):
+        store.commit_poll("f1", "w1", T0, ok_update(T0), [seen("k1"), seen("k2")], bad)
+    assert store.seen_keys("f1", ["k1", "k2"]) == set()
+    assert store.list_alerts() == []
+    f = store.get_feed("f1")
+    assert f.status == "new"
+    assert f.last_fetch_at is None
+    # still leased to w1, who may retry the poll
+    assert store.claim_due_feeds(T0, 10, LEASE, "w2") == []
+    assert store.commit_poll("f1", "w1", T0, ok_update(T0), [seen("k1")], bad[:1]) == 1
+
+
+def test_commit_poll_failing_at_the_feed_update_rolls_back_seen_and_alerts(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    # A status the schema refuses: the seen keys and the alert are already written when the last
+    # statement of the transaction fails.
+    broken = FeedUpdate(status="exploded", next_poll_at=T0, fetched_at=T0)  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.commit_poll("f1", "w1", T0, broken, [seen("k1")], [alert("a1", "hook", "s1")])
+    assert store.seen_keys("f1", ["k1"]) == set()
+    assert store.get_alert("a1") is None
+    assert store.known_stories(["story-k1"], T0 - LEASE) == set()
+
+
+def test_lost_lease_writes_nothing(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store, owner="slow")
+    late = T0 + LEASE + MIN
+    assert [f.id for f in store.claim_due_feeds(late, 10, LEASE, "fast")] == ["f1"]
+    n = store.commit_poll("f1", "slow", late, ok_update(late), [seen("k1")],
+                          [alert("a1", "hook", "s1")])  # fmt: skip
+    assert n == 0
+    assert store.seen_keys("f1", ["k1"]) == set()
+    assert store.list_alerts() == []
+    assert store.get_feed("f1").status == "new"
+    store.release_feed("f1", "slow")  # does nothing: "fast" still holds it
+    store.commit_poll("f1", "fast", late, ok_update(late), [seen("k1")], [])
+    assert store.seen_keys("f1", ["k1"]) == {"k1"}
+
+
+def test_commit_poll_without_a_claim_writes_nothing(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    assert store.commit_poll("f1", "w1", T0, ok_update(T0), [seen("k1")], []) == 0
+    assert store.commit_poll("nope", "w1", T0, ok_update(T0), [seen("k1")], []) == 0
+    assert store.seen_keys("f1", ["k1"]) == set()
+
+
+def test_failed_poll_keeps_validators_and_does_not_finish_the_baseline(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    claim_one(store)
+    err = ok_update(T0, status="error", error="boom", error_kind="timeout", error_count=1)
+    store.commit_poll("f1", "w1", T0, err, [], [])
+    f = store.get_feed("f1")
+    assert (f.status, f.error_kind, f.error_count, f.baseline_done) == (
+        "error",
+        "timeout",
+        1,
+        False,
+    )
+    assert f.last_success_at is None
+    assert f.last_fetch_at == T0
+    later = T0 + LEASE
+    store.claim_due_feeds(later, 10, LEASE, "w1")
+    store.commit_poll("f1", "w1", later, ok_update(later, etag="e1"), [], [])
+    store.claim_due_feeds(later + LEASE, 10, LEASE, "w1")
+    store.commit_poll("f1", "w1", later + LEASE, ok_update(later + LEASE, status="error"), [], [])
+    f = store.get_feed("f1")
+    assert f.etag == "e1"
+    assert f.baseline_done
+    assert f.last_success_at == later
+
+
+def test_known_stories_window_spans_feeds(store: Any, store_clock: FakeClock) -> None:
+    store.sync_feeds([spec("f1"), spec("f2")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w")
+    store.commit_poll("f1", "w", T0, ok_update(T0), [seen("k1", "old-story")], [])
+    later = store_clock.advance(hours=3)
+    store.commit_poll("f2", "w", later, ok_update(later), [seen("k2", "new-story")], [])
+    keys = ["old-story", "new-story", "unknown"]
+    assert store.known_stories(keys, T0) == {"old-story", "new-story"}
+    assert store.known_stories(keys, T0 + timedelta(hours=1)) == {"new-story"}
+    assert store.known_stories([], T0) == set()
+    many = [f"s{i}" for i in range(1200)] + ["old-story"]  # more than one IN-list chunk
+    assert store.known_stories(many, T0) == {"old-story"}
+    assert store.seen_keys("f1", [f"x{i}" for i in range(1200)] + ["k1"]) == {"k1"}
+
+
+def test_story_sources_are_recorded_once_and_listed(store: Any) -> None:
+    a = StorySource("s1", "f1", "k1", T0, "https://a.example/1", "First")
+    b = StorySource("s1", "f2", "k9", T0 + MIN, None, "Second")
+    assert store.add_story_sources([b, a]) == 2
+    assert store.add_story_sources([a, StorySource("s2", "f1", "k2", T0)]) == 1
+    assert store.list_story_sources("s1") == [a, b]
+    assert store.list_story_sources("nothing") == []
+
+
+# -- outbox ---------------------------------------------------------------------------------------
+def enqueue(store: Any, *alerts: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "poller")
+    assert store.commit_poll("f1", "poller", T0, ok_update(T0), [], list(alerts)) == len(alerts)
+
+
+def test_claim_due_alerts_order_limit_lease_and_destinations(store: Any) -> None:
+    enqueue(store, alert("a2", "hook", "s2", created_at=T0 + MIN), alert("a1", "hook", "s1"),
+            alert("a3", "slack", "s3", created_at=T0 + 2 * MIN))  # fmt: skip
+    got = store.claim_due_alerts(T0, 2, LEASE, "d1")
+    assert [a.id for a in got] == ["a1", "a2"]  # oldest first
+    assert got[0].extra["lease_owner"] == "d1"
+    assert [a.id for a in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a3"]
+    assert store.claim_due_alerts(T0, 10, LEASE, "d3") == []
+    taken = store.claim_due_alerts(T0 + LEASE, 10, LEASE, "d3", destinations=["slack"])
+    assert [a.id for a in taken] == ["a3"]
+    assert store.claim_due_alerts(T0 + LEASE, 10, LEASE, "d4", destinations=[]) == []
+
+
+def test_delivery_outcomes_need_the_lease(store: Any) -> None:
+    enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2"))
+    store.claim_due_alerts(T0, 10, LEASE, "d1")
+    assert store.mark_delivered("a1", "d2", T0) is False
+    assert store.schedule_retry("a1", "d2", T0, T0 + MIN, "x") is False
+    assert store.dead_letter("a1", "d2", T0, "x") is False
+    store.release_alert("a1", "d2")
+    assert store.claim_due_alerts(T0, 10, LEASE, "d2") == []
+    assert store.mark_delivered("a1", "d1", T0 + MIN) is True
+    assert store.mark_delivered("a1", "d1", T0 + MIN) is False  # already delivered
+    a1 = store.get_alert("a1")
+    assert (a1.status, a1.attempts, a1.delivered_at) == ("delivered", 1, T0 + MIN)
+    store.release_alert("a2", "d1")
+    assert [a.id for a in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a2"]
+
+
+def test_schedule_retry_counts_attempts_and_delays(store: Any, store_clock: FakeClock) -> None:
+    enqueue(store, alert("a1", "hook", "s1"))
+    for attempt in range(1, 4):
+        now = store_clock.now()
+        [row] = store.claim_due_alerts(now, 10, LEASE, "d")
+        assert row.attempts == attempt - 1
+        assert store.schedule_retry("a1", "d", now, now + timedelta(hours=2), "503") is True
+        assert store.claim_due_alerts(now + timedelta(hours=1), 10, LEASE, "d") == []
+        store_clock.advance(hours=2)
+    a1 = store.get_alert("a1")
+    assert (a1.status, a1.attempts, a1.last_error) == ("pending", 3, "503")
+    assert a1.next_attempt_at == T0 + timedelta(hours=6)
+
+
+def test_dead_letter_and_replay_keep_the_id(store: Any) -> None:
+    enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2"), alert("a3", "x", "s3"))
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    store.schedule_retry("a1", "d", T0, T0, "503")
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    assert store.dead_letter("a1", "d", T0, "404 Not Found") is True
+    assert store.dead_letter("a2", None, T0, "by hand") is True  # regardless of the lease
+    assert store.dead_letter("a2", None, T0, "again") is False
+    dead = store.list_alerts("dead")
+    assert {a.id for a in dead} == {"a1", "a2"}
+    assert store.get_alert("a1").attempts == 2
+    assert store.get_alert("a2").attempts == 0
+    assert [a.id for a in store.list_alerts("pending")] == ["a3"]
+    assert len(store.list_alerts(limit=2)) == 2
+
+    later = T0 + timedelta(hours=1)
+    assert store.replay(["a1", "a3", "missing"], later) == 1  # a3 is not dead
+    a1 = store.get_alert("a1")
+    assert (a1.id, a1.status, a1.attempts, a1.next_attempt_at) == ("a1", "pending", 0, later)
+    assert a1.document == {"id": "a1", "title": "Story s1"}
+    assert store.replay(None, later) == 1
+    claimed = store.claim_due_alerts(later, 10, LEASE, "d2")
+    assert {a.id for a in claimed} == {"a1", "a2", "a3"}
+
+
+def test_outbox_stats(store: Any) -> None:
+    assert store.outbox_stats(T0) == (0, None)
+    enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2", created_at=T0 + MIN))
+    assert store.outbox_stats(T0 + 10 * MIN) == (2, 600.0)
+    store.claim_due_alerts(T0, 1, LEASE, "d")
+    store.mark_delivered("a1", "d", T0)
+    assert store.outbox_stats(T0 + 10 * MIN) == (1, 540.0)
+
+
+def test_disable_destination_dead_letters_only_its_pending_alerts(store: Any) -> None:
+    enqueue(store, alert("a1", "slack", "s1"), alert("a2", "slack", "s2"),
+            alert("a3", "hook", "s1"))  # fmt: skip
+    [first] = store.claim_due_alerts(T0, 1, LEASE, "d")
+    store.mark_delivered(first.id, "d", T0)
+    assert store.disable_destination("slack", "410 Gone", T0) == 1
+    assert store.disabled_destinations() == {"slack": "410 Gone"}
+    assert store.get_alert("a1").status == "delivered"
+    a2 = store.get_alert("a2")
+    assert a2.status == "dead"
+    assert "410 Gone" in (a2.last_error or "")
+    assert store.get_alert("a3").status == "pending"
+    # new alerts for a disabled destination go straight to the dead letters, and are never claimed
+    store.claim_due_feeds(T0 + LEASE, 10, LEASE, "poller")
+    n = store.commit_poll("f1", "poller", T0, ok_update(T0), [], [alert("a4", "slack", "s4")])
+    assert n == 1
+    assert store.get_alert("a4").status == "dead"
+    assert store.replay(["a4"], T0) == 1
+    assert [a.id for a in store.claim_due_alerts(T0, 10, LEASE, "d")] == ["a3"]
+    store.enable_destination("slack")
+    assert store.disabled_destinations() == {}
+    assert [a.id for a in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a4"]
+
+
+def test_prune_deletes_old_seen_keys_and_finished_alerts_only(store: Any) -> None:
+    store.sync_feeds([spec("f1")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w")
+    store.commit_poll("f1", "w", T0, ok_update(T0, 0), [seen("old")],
+                      [alert("done", "hook", "s1"), alert("dead", "hook", "s2"),
+                       alert("waiting", "hook", "s3")])  # fmt: skip
+    store.add_story_sources([StorySource("s1", "f1", "old", T0)])
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    store.mark_delivered("done", "d", T0)
+    store.dead_letter("dead", "d", T0, "404")
+    store.release_alert("waiting", "d")
+    later = T0 + timedelta(days=91)
+    store.claim_due_feeds(later, 10, LEASE, "w")
+    store.commit_poll("f1", "w", later, ok_update(later), [seen("new")], [])
+
+    assert store.prune(later, timedelta(days=90)) == 4  # old seen key, source, done, dead
+    assert store.seen_keys("f1", ["old", "new"]) == {"new"}
+    assert [a.id for a in store.list_alerts()] == ["waiting"]
+    assert store.list_story_sources("s1") == []
+    assert store.prune(later, timedelta(days=90)) == 0
+
+
+def test_concurrent_polls_of_one_story_enqueue_one_alert(make_store: StoreFactory) -> None:
+    """Two workers poll two feeds carrying the same stories at once: one alert per story."""
+    first = make_store()
+    first.sync_feeds([spec("fa"), spec("fb")], T0)
+    workers = {"fa": make_store(), "fb": make_store()}
+    for feed_id, worker in workers.items():
+        assert [f.id for f in worker.claim_due_feeds(T0, 1, LEASE, feed_id)] == [feed_id]
+    stories = [f"s{i:02}" for i in range(40)]
+    counts: dict[str, int] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def poll(feed_id: str) -> None:
+        try:
+            start.wait()
+            items = [seen(f"{feed_id}-{s}", s) for s in stories]
+            alerts = [alert(f"{feed_id}-{s}", "hook", s, feed_id) for s in stories]
+            counts[feed_id] = workers[feed_id].commit_poll(
+                feed_id, feed_id, T0, ok_update(T0), items, alerts
+            )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=poll, args=(f,)) for f in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sum(counts.values()) == len(stories)
+    assert len(first.list_alerts(limit=1000)) == len(stories)
+
+
+def test_concurrent_deliverers_never_share_an_alert(make_store: StoreFactory) -> None:
+    first = make_store()
+    enqueue(first, *[alert(f"a{i:03}", f"d{i % 3}", f"s{i}") for i in range(90)])
+    workers = [make_store() for _ in range(3)]
+    delivered: dict[str, list[str]] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(workers))
+
+    def work(index: int) -> None:
+        owner = f"w{index}"
+        try:
+            start.wait()
+            while batch := workers[index].claim_due_alerts(T0, 4, LEASE, owner):
+                for row in batch:
+                    assert workers[index].mark_delivered(row.id, owner, T0)
+                    delivered.setdefault(owner, []).append(row.id)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    every = [a for ids in delivered.values() for a in ids]
+    assert len(every) == len(set(every)) == 90
+    assert first.outbox_stats(T0) == (0, None)

@@ -1,0 +1,87 @@
+"""PostgreSQL specifics: URLs, replicas migrating at once, surviving a dropped connection."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from monitor.errors import StoreError
+from monitor.store import open_store
+from monitor.store.postgres import PostgresStore
+from tests.store_fixtures import T0, postgres_url, skip_without_postgres, spec
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    import psycopg
+
+    url = skip_without_postgres()
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE SCHEMA "{name}"')
+    yield name
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def test_open_store_picks_postgres_for_both_schemes(schema: str) -> None:
+    url = postgres_url() or ""
+    for scheme_url in (url, url.replace("postgresql://", "postgres://", 1)):
+        store = open_store(scheme_url, migrate=False)
+        try:
+            assert isinstance(store, PostgresStore)
+            assert store.ping()
+        finally:
+            store.close()
+
+
+def test_unreachable_server_is_a_store_error_without_the_password() -> None:
+    skip_without_postgres()
+    with pytest.raises(StoreError, match="cannot connect") as exc:
+        PostgresStore("postgresql://bob:s3cret@127.0.0.1:1/nothing", connect_timeout_s=2)
+    assert "s3cret" not in str(exc.value)
+
+
+def _migrate(url: str, schema: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        PostgresStore(url, schema=schema).migrate()
+        out.put(None)
+    except BaseException as e:
+        out.put(repr(e))
+
+
+def test_replicas_migrating_at_once(schema: str) -> None:
+    url = postgres_url() or ""
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=_migrate, args=(url, schema, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    assert [out.get(timeout=60) for _ in procs] == [None] * 4
+    for p in procs:
+        p.join(10)
+    store = PostgresStore(url, schema=schema)
+    assert store.schema_versions() == [1, 2]
+    store.close()
+
+
+def test_a_dropped_connection_is_replaced_on_the_next_call(schema: str) -> None:
+    import psycopg
+
+    url = postgres_url() or ""
+    store = PostgresStore(url, schema=schema)
+    store.migrate()
+    store.sync_feeds([spec("f1")], T0)
+    pid = store._read("SELECT pg_backend_pid() AS pid")[0]["pid"]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(StoreError):
+        store.list_feeds()  # the call that meets the dead connection fails cleanly...
+    assert [f.id for f in store.list_feeds()] == ["f1"]  # ...and the next one reconnects
+    assert store.ping()
+    store.close()

@@ -1,0 +1,132 @@
+"""SQLite specifics: URL parsing, and a daemon plus a one-shot command sharing one file."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.errors import ConfigError, StoreError
+from monitor.store import open_store, redact_url, sqlite_path
+from monitor.store.sqlite import SQLiteStore
+from tests.store_fixtures import T0, alert, ok_update, seen, spec
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:///newsmon.db", "newsmon.db"),
+        ("sqlite:////var/lib/newsmon/n.db", "/var/lib/newsmon/n.db"),
+        ("./data/newsmon.db", "./data/newsmon.db"),
+        (":memory:", ":memory:"),
+        ("sqlite://", ":memory:"),
+        ("mysql://u:p@h/db", None),
+    ],
+)
+def test_sqlite_path(url: str, path: str | None) -> None:
+    assert sqlite_path(url) == path
+
+
+def test_open_store_sqlite_file_is_migrated_and_in_wal(tmp_path: Path) -> None:
+    db = tmp_path / "n.db"
+    store = open_store(f"sqlite:///{db}")
+    try:
+        assert store.ping()
+        store.sync_feeds([spec("f1")], T0)
+    finally:
+        store.close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT count(*) FROM feeds").fetchone()[0] == 1
+    conn.close()
+    assert open_store(":memory:").list_feeds() == []
+
+
+def test_open_store_refuses_unknown_scheme_without_leaking_password() -> None:
+    with pytest.raises(ConfigError, match="unknown scheme 'mysql'") as exc:
+        open_store("mysql://bob:s3cret@db.example/news")
+    assert "s3cret" not in str(exc.value)
+    with pytest.raises(ConfigError, match="empty"):
+        open_store("  ")
+    assert redact_url("postgresql://bob:s3cret@h/db") == "postgresql://bob:***@h/db"
+
+
+def test_unopenable_file_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open"):
+        open_store(str(tmp_path / "missing-dir" / "n.db"))
+
+
+def test_closed_store_does_not_answer_ping(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "n.db")
+    store.close()
+    assert store.ping() is False
+
+
+# -- two processes on one file -------------------------------------------------------------------
+def _poller(db: str, name: str, rounds: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """Like the daemon: claim due feeds, commit polls with seen keys and alerts."""
+    try:
+        store = SQLiteStore(db, busy_timeout_s=30)
+        store.migrate()
+        enqueued = 0
+        now = T0
+        for r in range(rounds):
+            now = now + timedelta(seconds=1)
+            for f in store.claim_due_feeds(now, 5, timedelta(minutes=5), name):
+                items = [seen(f"{name}-{r}-{f.id}-{i}") for i in range(20)]
+                alerts = [alert(f"{name}-{r}-{f.id}", "hook", f"{name}-{r}-{f.id}", f.id)]
+                enqueued += store.commit_poll(f.id, name, now, ok_update(now, 0), items, alerts)
+            for a in store.claim_due_alerts(now, 5, timedelta(minutes=5), name):
+                store.mark_delivered(a.id, name, now)
+        store.close()
+        out.put((name, enqueued, None))
+    except BaseException as e:
+        out.put((name, -1, repr(e)))
+
+
+@pytest.mark.fault
+def test_daemon_and_one_shot_processes_never_see_database_locked(tmp_path: Path) -> None:
+    db = str(tmp_path / "shared.db")
+    setup = SQLiteStore(db)
+    setup.migrate()
+    setup.sync_feeds([spec(f"f{i}", 0) for i in range(10)], T0)
+    setup.close()
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=_poller, args=(db, f"p{i}", 150, out)) for i in range(3)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=90) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert [r for r in results if r[2] is not None] == []
+    check = SQLiteStore(db)
+    total = sum(r[1] for r in results)
+    assert total > 0
+    assert len(check.list_alerts(limit=100_000)) == total
+    assert check.outbox_stats(T0 + timedelta(hours=1))[0] <= total
+    check.close()
+
+
+def _migrate(db: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        SQLiteStore(db).migrate()
+        out.put(None)
+    except BaseException as e:
+        out.put(repr(e))
+
+
+def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
+    db = str(tmp_path / "fresh.db")
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    procs = [ctx.Process(target=_migrate, args=(db, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    assert [out.get(timeout=60) for _ in procs] == [None] * 4
+    for p in procs:
+        p.join(10)
+    assert SQLiteStore(db).schema_versions() == [1, 2]
