@@ -6,17 +6,20 @@ are word 1-grams: the Snowball stems of the words that are not function words. R
 outlets keeps most content words but few word pairs, so 1-grams find more of the same story;
 word order, which 1-grams lose, is checked by the guard (monitor.dedup.guard) instead.
 
-MinHash: datasketch, `NUM_PERM` = 64 permutations, fixed `SEED`, scheme affine32 (values fit in
-4 bytes). The estimate of a Jaccard similarity J has a standard error of sqrt(J(1-J)/64), about
-0.06 near J = 0.5. LSH: `BANDS` = 21 bands of `ROWS` = 3 values (63 of the 64); two stories
-become candidates when any band agrees, with probability 1-(1-J^3)^21: 0.94 at J = 0.5, 0.99 at
-0.6, and 1 for re-published identical text (which GUID churn produces). Unrelated news (J near
-0.02) collides in a band with probability about 1e-5 per stored story. Each band key is a
-12-character string (the band number in hex, then 10 hex digits of a BLAKE2b digest of the
-band's values), so a store can index it as text.
+MinHash: datasketch, `NUM_PERM` = 96 permutations, fixed `SEED`, scheme affine32. LSH:
+`BANDS` = 32 bands of `ROWS` = 3 full 32-bit values; two stories become candidates when any band
+agrees, with probability 1-(1-J^3)^32: 0.87 at J = 0.4, 0.986 at 0.5, 0.9996 at 0.6, and 1 for
+re-published identical text (which GUID churn produces). Unrelated news (J near 0.02) collides in
+a band with probability about 2.6e-4 per stored story. Each band key is a 12-character string
+(the band number in hex, then 10 hex digits of a BLAKE2b digest of the band's values), so a store
+can index it as text.
 
-The names (for the guard) are kept as 32-bit CRCs of their roots (monitor.dedup.text), so a stored
-fingerprint carries no text: about 64*4 + 4*(names + mentions) bytes, 350-500 bytes a story.
+The kept signature is the low 16 bits of each of the 96 values (b-bit MinHash, Li & Koenig
+2010): two different minima agree by chance with probability 2^-16, which leaves the Jaccard
+estimate as good as the full values (standard error sqrt(J(1-J)/96), 0.05 near J = 0.5) at half
+the bytes. The names (for the guard) are kept as 32-bit CRCs of their roots
+(monitor.dedup.text), so a stored fingerprint carries no text: about 200 + 4 * (names +
+mentions) bytes, 300-450 bytes a story.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ import hashlib
 import re
 import struct
 import zlib
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 from datasketch import MinHash
@@ -37,19 +39,20 @@ from monitor.dedup.text import words as tokenize
 from monitor.errors import NewsmonError
 from monitor.model import Item
 
-NUM_PERM = 64
+NUM_PERM = 96
 SEED = 20261127
-BANDS = 21
+BANDS = 32
 ROWS = 3
 SUMMARY_WORDS = 40
 SCHEME = "affine32"
 FORMAT_VERSION = 1
+_LOW16 = 0xFFFF
 
 # Aggregators append the outlet: "North Korea sends troops - Reuters", "... | AP News".
 _OUTLET_TAIL = re.compile(r"\s+[|\u2013\u2014-]\s+(?:[^\s|\u2013\u2014-]+\s?){1,5}$")
 
 _TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-_EMPTY = tuple(int(v) for v in _TEMPLATE.hashvalues)
+_EMPTY = tuple(int(v) & _LOW16 for v in _TEMPLATE.hashvalues)
 
 
 class FingerprintError(NewsmonError):
@@ -71,22 +74,15 @@ class TitleGroup:
 
 @dataclass(frozen=True)
 class StoryFingerprint:
-    minhash: tuple[int, ...]  # NUM_PERM values
+    signature: tuple[int, ...]  # NUM_PERM values: the low 16 bits of each MinHash value
     size: int  # distinct shingles (0: nothing to match on)
     title_names: frozenset[int]  # CRCs of the roots of the names and numbers in the title
     title_groups: tuple[TitleGroup, ...]  # in title order; empty for a Title Case headline
     mentions: frozenset[int]  # CRCs of the roots of every word of title and lede
 
-    @cached_property
-    def bands(self) -> tuple[str, ...]:
-        """The LSH band keys (none for an empty fingerprint)."""
-        if self.size == 0:
-            return ()
-        keys = []
-        for b in range(BANDS):
-            part = struct.pack(f"<{ROWS}I", *self.minhash[b * ROWS : (b + 1) * ROWS])
-            keys.append(f"{b:02x}{hashlib.blake2b(part, digest_size=5).hexdigest()}")
-        return tuple(keys)
+    # The LSH band keys, from the full 32-bit values: known for a fingerprint just computed,
+    # empty for one read back from the store (the store keeps its bands in their own table).
+    bands: tuple[str, ...] = field(default=(), compare=False)
 
     def to_bytes(self) -> bytes:
         """A compact, text-free encoding for the store (see `from_bytes`)."""
@@ -94,13 +90,13 @@ class StoryFingerprint:
         head = struct.pack(
             "<BHHBBH",
             FORMAT_VERSION,
-            len(self.minhash),
+            len(self.signature),
             self.size,
             len(self.title_names),
             len(groups),
             len(self.mentions),
         )
-        body = struct.pack(f"<{len(self.minhash)}I", *self.minhash)
+        body = struct.pack(f"<{len(self.signature)}H", *self.signature)
         body += struct.pack(f"<{len(self.title_names)}I", *sorted(self.title_names))
         body += b"".join(struct.pack("<IB", r, c) for r, c in groups)
         body += struct.pack(f"<{len(self.mentions)}I", *sorted(self.mentions))
@@ -115,8 +111,8 @@ class StoryFingerprint:
             if version != FORMAT_VERSION or n_hash != NUM_PERM:
                 raise FingerprintError(f"unknown fingerprint format {version}/{n_hash}")
             off = struct.calcsize("<BHHBBH")
-            minhash = struct.unpack_from(f"<{n_hash}I", data, off)
-            off += 4 * n_hash
+            signature = struct.unpack_from(f"<{n_hash}H", data, off)
+            off += 2 * n_hash
             names = struct.unpack_from(f"<{n_names}I", data, off)
             off += 4 * n_names
             groups = []
@@ -127,7 +123,7 @@ class StoryFingerprint:
             mentions = struct.unpack_from(f"<{n_mentions}I", data, off)
         except struct.error as e:
             raise FingerprintError(f"truncated fingerprint: {e}") from e
-        return cls(tuple(minhash), size, frozenset(names), tuple(groups), frozenset(mentions))
+        return cls(tuple(signature), size, frozenset(names), tuple(groups), frozenset(mentions))
 
 
 def strip_outlet(title: str) -> str:
@@ -151,12 +147,15 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     title_words = [w for w in title_marked if w != BREAK]
     lede_words = [w for w in lede_marked if w != BREAK]
     shingles = {stem_word(w) for w in (*title_words, *lede_words) if not is_stopword(w)}
-    minhash = _EMPTY
+    signature: tuple[int, ...] = _EMPTY
+    bands: tuple[str, ...] = ()
     if shingles:
         mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_TEMPLATE.permutations,
                      scheme=SCHEME)  # fmt: skip
         mh.update_batch([s.encode("utf-8") for s in sorted(shingles)])
-        minhash = tuple(int(v) for v in np.asarray(mh.hashvalues))
+        values = [int(v) for v in np.asarray(mh.hashvalues)]
+        signature = tuple(v & _LOW16 for v in values)
+        bands = _bands(values)
     flags = name_flags(title_words, lede_words)
     names = {entity_root(w) for w, f in zip(title_words, flags, strict=True) if f}
     title_flags = _marked_flags(title_marked, flags)
@@ -165,12 +164,21 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     mentions = {entity_root(w) for w in (*title_words, *lede_words)}
     mentions.update(names, initials(lede_marked, lede_flags))
     return StoryFingerprint(
-        minhash,
+        signature,
         len(shingles),
         frozenset(_crc(n) for n in names),
         _groups(title_marked, title_flags),
         frozenset(_crc(m) for m in mentions),
+        bands,
     )
+
+
+def _bands(values: list[int]) -> tuple[str, ...]:
+    keys = []
+    for b in range(BANDS):
+        part = struct.pack(f"<{ROWS}I", *values[b * ROWS : (b + 1) * ROWS])
+        keys.append(f"{b:02x}{hashlib.blake2b(part, digest_size=5).hexdigest()}")
+    return tuple(keys)
 
 
 def _marked_flags(marked: list[str], flags: list[bool]) -> list[bool]:
@@ -248,4 +256,4 @@ def similarity(a: StoryFingerprint, b: StoryFingerprint) -> float:
     empty)."""
     if a.size == 0 or b.size == 0:
         return 0.0
-    return sum(1 for x, y in zip(a.minhash, b.minhash, strict=True) if x == y) / NUM_PERM
+    return sum(1 for x, y in zip(a.signature, b.signature, strict=True) if x == y) / NUM_PERM

@@ -41,7 +41,7 @@ def judge(
     if a.size == 0 or b.size == 0:
         return Verdict(False, sim, "empty")
     if min(a.size, b.size) < policy.min_shingles:
-        same = a.minhash == b.minhash and a.size == b.size
+        same = a.signature == b.signature and a.size == b.size
         return Verdict(same, sim, "" if same else "too-short")
     if sim < policy.threshold:
         return Verdict(False, sim, "dissimilar")
