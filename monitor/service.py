@@ -90,7 +90,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             await rt.deliverer.run_once()
 
         async def housekeeping() -> None:
-            pruned = await asyncio.to_thread(rt.store.prune, ctx.clock.now(), config.retention)
+            pruned = await asyncio.to_thread(
+                rt.store.prune, ctx.clock.now(), config.retention, config.story_window
+            )
             log.info("housekeeping", pruned=pruned)
 
         async def stats() -> None:
