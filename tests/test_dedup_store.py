@@ -143,3 +143,12 @@ def test_a_new_process_knows_yesterdays_stories(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
     assert out.stdout.split() == ["s1", "True"]
+
+
+def test_list_stories_newest_sighting_first(store: Any) -> None:
+    from monitor.model import StorySource
+
+    store.add_story_sources([StorySource("s1", "f1", "k1", T0), StorySource("s2", "f1", "k2", T0),
+                             StorySource("s1", "f2", "k9", T0 + timedelta(minutes=2))])  # fmt: skip
+    assert store.list_stories() == [("s1", 2), ("s2", 1)]
+    assert store.list_stories(limit=1) == [("s1", 2)]

@@ -110,6 +110,11 @@ class Store(Protocol):
         """Every recorded sighting of a story, earliest first."""
         ...
 
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        """(story key, number of sightings) of the stories with recorded sightings, the most
+        recently sighted first (for `newsmon stories list`)."""
+        ...
+
     # -- outbox ----------------------------------------------------------------------------
     def claim_due_alerts(
         self,

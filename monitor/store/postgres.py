@@ -315,6 +315,9 @@ class PostgresStore:
             for key, r in sorted(first.items())
         ]  # fmt: skip
 
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        return [(r["story_key"], r["n"]) for r in self._read(pg(st.LIST_STORIES), (limit,))]
+
     @staticmethod
     def _index_stories(cur: psycopg.Cursor[Row], feed_id: str, t: datetime,
                        seen: Sequence[SeenItem]) -> None:  # fmt: skip

@@ -289,6 +289,9 @@ class SQLiteStore:
             for key, r in sorted(first.items())
         ]  # fmt: skip
 
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]
+
     def _index_stories(self, c: sqlite3.Connection, feed_id: str, t: float,
                        seen: Sequence[SeenItem]) -> None:  # fmt: skip
         """Inside commit_poll: new stories and their bands; every seen story is seen now."""

@@ -29,6 +29,9 @@ OLD_STORIES = "SELECT id, bands FROM stories WHERE last_seen < ? ORDER BY id LIM
 
 DELETE_STORY_BAND = "DELETE FROM story_bands WHERE band = ? AND story_id = ?"
 
+LIST_STORIES = """SELECT story_key, count(*) AS n FROM story_sources GROUP BY story_key
+    ORDER BY max(seen_at) DESC, story_key LIMIT ?"""
+
 SEEN_HASHES = """SELECT item_key, title_hash FROM seen_items
     WHERE feed_id = ? AND item_key IN ({marks})"""
 
