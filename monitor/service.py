@@ -15,6 +15,7 @@ from monitor.errors import NewsmonError
 from monitor.httpserver import Heartbeat, ReadyState, serve
 from monitor.metrics import Metrics
 from monitor.model import FeedState
+from monitor.query.rulefiles import rule_files
 from monitor.runtime import Runtime, open_runtime
 
 log = structlog.get_logger("newsmon.service")
@@ -23,10 +24,9 @@ log = structlog.get_logger("newsmon.service")
 def rules_fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     """What changes when a rules file is edited, added or removed (cheap: no reading)."""
     found = []
-    for path in sorted(folder.rglob("*")):
-        if path.suffix in (".yaml", ".yml") and path.is_file():
-            stat = path.stat()
-            found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    for path in rule_files(folder):
+        stat = path.stat()  # follows symlinks: a ConfigMap update swaps the `..data` link
+        found.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(found)
 
 

@@ -3,9 +3,11 @@ Last-Modified, answers conditional GETs with 304, and records every request."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -34,6 +36,8 @@ class FeedServer:
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     validators: bool = True
+    # Paths answered by a function instead (hostile servers: bombs, tricklers, redirect loops).
+    routes: dict[str, Callable[[BaseHTTPRequestHandler], None]] = field(default_factory=dict)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -53,11 +57,13 @@ class FeedServer:
 
 
 def rss(items: Sequence[tuple[str, str, str]], title: str = "Local Wire") -> bytes:
-    """An RSS 2.0 document from (guid, title, description) triples."""
+    """An RSS 2.0 document from (guid, title, description) triples, published an hour ago (items
+    older than the retention window would be ignored)."""
+    published = formatdate(time.time() - 3600, usegmt=True)
     entries = "".join(
         f"<item><guid isPermaLink='false'>{guid}</guid><title>{head}</title>"
         f"<link>https://news.example.com/{guid}</link>"
-        f"<pubDate>Mon, 02 Mar 2026 10:00:00 +0000</pubDate>"
+        f"<pubDate>{published}</pubDate>"
         f"<description>{text}</description></item>"
         for guid, head, text in items
     )
@@ -73,6 +79,14 @@ def feed_server() -> Iterator[FeedServer]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            route = state.routes.get(self.path)
+            if route is not None:
+                with state.lock:
+                    state.requests.append(Request(self.path, dict(self.headers.items()), 0))
+                # The client may give up mid-answer, as a deadline means it to.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    route(self)
+                return
             with state.lock:
                 served = state.feeds.get(self.path)
             status = 404
@@ -104,6 +118,7 @@ def feed_server() -> Iterator[FeedServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

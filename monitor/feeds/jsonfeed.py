@@ -18,10 +18,12 @@ VERSION_PREFIX = "https://jsonfeed.org/version/"
 
 
 def looks_like_json(data: bytes, content_type: str | None) -> bool:
-    """True for a JSON content type, or a body whose first non-blank byte is `{`."""
-    if content_type and "json" in content_type.lower():
+    """True for a body whose first non-blank byte is `{`, or a JSON content type unless the
+    body starts with `<` (servers mislabel feeds; the bytes decide)."""
+    first = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"{":
         return True
-    return data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+    return bool(content_type and "json" in content_type.lower() and first != b"<")
 
 
 def parse_json_feed(data: bytes, max_items: int) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         content.append({"value": text, "type": "text/plain"})
     summary = _str(raw.get("summary"))
     entry: dict[str, Any] = {
-        "id": _str(raw.get("id")) or None,
+        "id": _id(raw.get("id")),
         "title": _str(raw.get("title")),
         "title_detail": {"type": "text/plain"},
         "summary": summary or html or text,
@@ -93,9 +95,11 @@ def _date(value: object) -> time.struct_time | None:
     return parsed.astimezone(UTC).timetuple()
 
 
-def _str(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _id(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # JSON Feed ids are strings, but some feeds write numbers
-    return ""
+    return _str(value) or None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""

@@ -1,4 +1,4 @@
-"""Refuse XML documents whose prolog declares entities, before any XML parser sees them. Pure.
+"""Refuse hostile XML before any XML parser sees it: entity declarations, structure bombs. Pure.
 
 Why: feedparser's strict parser (expat) stops a quadratic-blowup document, but feedparser then
 falls back to its loose parser, which expands the entities anyway (103 KB in, 610 MB peak); a
@@ -10,6 +10,12 @@ the document could be read in (BOM, `<?xml` sniffing, the declared encoding, the
 and Latin-1, which covers every ASCII-compatible encoding), so a UTF-16, UTF-32, EBCDIC or
 UTF-7 disguise does not slip through. The walk skips comments, processing instructions and the
 quoted parts of `<!DOCTYPE>`, so a `<a` inside them is not taken for the root element.
+
+`check_structure` bounds what feedparser would spend on the rest: it costs about 35 us per
+element (measured: 100,000 `<x/>`, 400 KB, take 3.4 s), more per attribute on crowded elements
+(5,000 attributes on one element: 0.6 s) and much more when its loose parser meets deep unclosed
+nesting (100,000 unclosed `<div>`, 0.5 MB: 15 s). So elements plus attributes, nesting depth
+and attributes per element are capped; the item cap runs first, so a real feed is far below.
 """
 
 from __future__ import annotations
@@ -20,9 +26,14 @@ import re
 from monitor.errors import FeedError
 
 HEAD_LIMIT = 256 * 1024  # bytes of the document looked at; a real prolog is a few hundred
+MAX_NODES = 50_000  # elements + attributes; 1,000 news items use about 15,000-30,000
+MAX_DEPTH = 256  # real feeds nest about 10 deep, XHTML content a few dozen more
+MAX_ATTRIBUTES = 100  # per element
 
 _ENTITY_DECL = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 _XML_DECL_ENCODING = re.compile(r"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
+_START_TAG = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)([^<>]*)>")
+_ATTRIBUTE = re.compile(rb"[\w:.-]+\s*=")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]{1,40})", re.IGNORECASE)
 
 # Byte patterns that reveal an encoding which is not ASCII-compatible (XML 1.0 appendix F).
@@ -69,8 +80,8 @@ def check_prolog(data: bytes, content_type: str | None = None) -> None:
         if _ENTITY_DECL.search(prolog):
             raise FeedError(
                 "refused_entities",
-                f"the document declares XML entities ({encoding} prolog); entity declarations "
-                "are refused because they can expand without bound",
+                f"the document declares XML entities in its prolog (read as {encoding}); entity "
+                "declarations are refused because they can expand without bound",
             )
 
 
@@ -156,3 +167,51 @@ def _after_doctype(text: str, pos: int) -> int:
             return pos + 1
         pos += 1
     raise _Truncated
+
+
+def check_structure(data: bytes) -> None:
+    """Raise FeedError("too_large") if the markup exceeds MAX_NODES, MAX_DEPTH or MAX_ATTRIBUTES.
+
+    Reads ASCII-compatible bytes (parse_feed calls it on UTF-8). CDATA, comments, processing
+    instructions and declarations are skipped; an end tag closes up to its matching start tag,
+    so unclosed `<br>`s in sloppy feeds do not pile up. Linear, and stops at the first excess.
+    """
+    stack: list[bytes] = []
+    nodes = 0
+    pos = 0
+    n = len(data)
+    while pos < n:
+        lt = data.find(b"<", pos)
+        if lt < 0:
+            return
+        if data.startswith(b"<![CDATA[", lt):
+            end = data.find(b"]]>", lt + 9)
+            pos = n if end < 0 else end + 3
+            continue
+        if data.startswith(b"<!--", lt):
+            end = data.find(b"-->", lt + 4)
+            pos = n if end < 0 else end + 3
+            continue
+        tag = _START_TAG.match(data, lt)
+        if tag is None:
+            pos = lt + 1
+            continue
+        pos = tag.end()
+        closing, name, rest = tag.groups()
+        if closing:
+            if name in stack:
+                del stack[len(stack) - 1 - stack[::-1].index(name) :]
+            continue
+        attributes = len(_ATTRIBUTE.findall(rest)) if b"=" in rest else 0
+        nodes += 1 + attributes
+        if not rest.endswith(b"/"):
+            stack.append(name)
+        if nodes > MAX_NODES or len(stack) > MAX_DEPTH or attributes > MAX_ATTRIBUTES:
+            what = (
+                f"more than {MAX_NODES} elements and attributes"
+                if nodes > MAX_NODES
+                else f"elements nested more than {MAX_DEPTH} deep"
+                if len(stack) > MAX_DEPTH
+                else f"an element with more than {MAX_ATTRIBUTES} attributes"
+            )
+            raise FeedError("too_large", f"the document has {what}; refused to bound parse time")

@@ -292,7 +292,15 @@ def rule_files(root: Path) -> list[Path]:
     """Every rules file under a folder (recursively, sorted), or the file itself."""
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    # Hidden paths are skipped: a Kubernetes ConfigMap mount keeps a second copy of every file in
+    # a `..2026_…` folder, which would load each rule twice.
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
 
 
 def load_rules(path: str | Path) -> RuleSet:

@@ -1,0 +1,67 @@
+import pytest
+
+from monitor.feeds.canonical import canonical_url
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # case, default ports, fragments, trailing slash
+        ("HTTPS://WWW.Reuters.COM:443/world/europe/story-2026-11-27/#comments",
+         "https://reuters.com/world/europe/story-2026-11-27"),
+        ("http://example.com:80", "http://example.com/"),
+        ("http://example.com:8080/a/", "http://example.com:8080/a"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/", "https://example.com/"),
+        ("https://example.com/News/Story", "https://example.com/News/Story"),  # path case kept
+        # tracking parameters, stable order of the rest
+        ("https://www.bbc.co.uk/news/world-123?utm_source=twitter&utm_medium=social&at_campaign=x",
+         "https://bbc.co.uk/news/world-123"),
+        ("https://nytimes.com/2026/11/27/world/x.html?smid=tw-share&partner=rss&emc=rss",
+         "https://nytimes.com/2026/11/27/world/x.html?emc=rss&partner=rss"),
+        ("https://example.com/a?b=2&fbclid=IwAR0x&a=1&gclid=z&mc_cid=1&mc_eid=2",
+         "https://example.com/a?a=1&b=2"),
+        ("https://example.com/a?id=2&id=1", "https://example.com/a?id=2&id=1"),
+        ("https://example.com/a?UTM_Source=x&igshid=1&_hsenc=p&_hsmi=2&yclid=3&msclkid=4&dclid=5",
+         "https://example.com/a"),
+        ("https://theguardian.com/world/2026/nov/27/x?CMP=share_btn_tw",
+         "https://theguardian.com/world/2026/nov/27/x"),
+        ("https://example.com/search?q=a+b&page=2", "https://example.com/search?page=2&q=a+b"),
+        ("https://example.com/?", "https://example.com/"),
+        # AMP and mobile variants
+        ("https://www.example.com/news/story/amp/", "https://example.com/news/story"),
+        ("https://example.com/news/story/amp", "https://example.com/news/story"),
+        ("https://example.com/news/story?amp", "https://example.com/news/story"),
+        ("https://example.com/news/story?amp=1", "https://example.com/news/story"),
+        ("https://washingtonpost.com/x/?outputType=amp", "https://washingtonpost.com/x"),
+        ("https://example.com/news/ampersand", "https://example.com/news/ampersand"),
+        ("https://example.com/amplifier/x", "https://example.com/amplifier/x"),
+        ("https://m.bbc.co.uk/news/x", "https://bbc.co.uk/news/x"),
+        ("https://mobile.twitter.com/user/status/1", "https://twitter.com/user/status/1"),
+        ("https://m.com/x", "https://m.com/x"),  # the site itself, not a mobile prefix
+        ("https://media.example.com/x", "https://media.example.com/x"),
+        # IDNA, non-ASCII paths, escapes
+        ("https://Bücher.example/Straße?q=ü", "https://xn--bcher-kva.example/Stra%C3%9Fe?q=%C3%BC"),
+        ("https://example.com/a%2fb", "https://example.com/a%2Fb"),
+        ("https://example.com/a b", "https://example.com/a%20b"),
+        ("https://[2001:DB8::1]:443/x", "https://[2001:db8::1]/x"),
+        ("https://example.com/#!/user/1", "https://example.com/#!/user/1"),
+        # not http(s), junk: returned stripped, never raises
+        ("  mailto:Someone@Example.com ", "mailto:Someone@Example.com"),
+        ("tag:example.com,2026:1", "tag:example.com,2026:1"),
+        ("urn:uuid:1225c695-cfb8", "urn:uuid:1225c695-cfb8"),
+        ("http://[::1:80/", "http://[::1:80/"),
+        ("http://example.com:99999/", "http://example.com:99999/"),
+        ("not a url", "not a url"),
+        ("", ""),
+        ("/relative/path", "/relative/path"),
+    ],
+)  # fmt: skip
+def test_canonical_url(url: str, expected: str) -> None:
+    assert canonical_url(url) == expected
+
+
+def test_canonical_url_is_idempotent() -> None:
+    for url in ("HTTPS://WWW.X.com:443/a/?b=1&a=2&utm_x=1#f", "https://Bücher.example/ä/amp/"):
+        once = canonical_url(url)
+        assert canonical_url(once) == once

@@ -1,0 +1,70 @@
+import pytest
+
+from monitor.errors import ConfigError
+from monitor.feeds.opml import parse_opml, slug
+
+OPML = b"""<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>Subscriptions</title></head>
+  <body>
+    <outline text="World News">
+      <outline text="Europe">
+        <outline type="rss" text="BBC World" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>
+        <outline type="rss" text="Le Monde \xc3\xa0 la une" xmlUrl="https://www.lemonde.fr/rss/une.xml"
+                 category="/press/french,daily"/>
+      </outline>
+      <outline type="rss" text="BBC World" xmlUrl="https://example.com/other-bbc.xml"/>
+    </outline>
+    <outline type="rss" title="" text="" xmlUrl="https://news.example.org/feeds/all.atom"/>
+    <outline text="Again" ><outline type="rss" text="x" xmlUrl="https://www.lemonde.fr/rss/une.xml"/></outline>
+    <outline text="Empty folder"/>
+  </body>
+</opml>
+"""
+
+
+def test_nested_outlines_become_feeds_with_tags_and_unique_ids() -> None:
+    specs = parse_opml(OPML, "subs.opml")
+    assert [s.id for s in specs] == ["bbc-world", "le-monde-a-la-une", "bbc-world-2",
+                                     "news-example-org-feeds-all-atom"]  # fmt: skip
+    bbc, monde, bbc2, untitled = specs
+    assert bbc.url == "https://feeds.bbci.co.uk/news/world/rss.xml"
+    assert bbc.tags == ("world-news", "europe")
+    assert bbc.name == "BBC World"
+    # the same xmlUrl twice is one feed with the tags of both places
+    assert monde.tags == ("world-news", "europe", "press", "french", "daily", "again")
+    assert bbc2.tags == ("world-news",)
+    assert untitled.tags == ()
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            b'<opml><body>\n<outline type="rss" text="No URL"/></body></opml>',
+            2,
+            "without an xmlUrl",
+        ),
+        (
+            b'<opml><body>\n\n<outline text="F" xmlUrl="file:///etc/passwd"/></body></opml>',
+            3,
+            "http",
+        ),
+        (b"<opml><body>\n<outline text='x'></body></opml>", 2, "not well-formed"),
+        (b"<rss><channel/></rss>", 1, "not an OPML"),
+        (b'<!DOCTYPE opml [<!ENTITY a "b">]><opml><body/></opml>', 1, "entities"),
+    ],
+)
+def test_errors_name_the_file_and_line(body: bytes, line: int, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_opml(body, "subs.opml")
+    assert str(err.value).startswith(f"subs.opml:{line}:")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("World News", "world-news"), ("  Ça va?! ", "ca-va"), ("新闻", ""), ("a" * 80, "a" * 60)],
+)
+def test_slug(text: str, expected: str) -> None:
+    assert slug(text) == expected

@@ -1,0 +1,368 @@
+import socket
+import time
+import tracemalloc
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.errors import FeedError
+from monitor.feeds.htmltext import html_to_text, text_field
+from monitor.feeds.parse import parse_feed
+from monitor.feeds.prolog import HEAD_LIMIT, check_prolog
+from tests.test_corpora import OpenAudit
+
+DATA = Path(__file__).resolve().parent / "data" / "feeds"
+LEMON = DATA / "lemon24-reader" / "tests" / "data"
+MINIFLUX = DATA / "miniflux" / "internal" / "reader"
+BOMB = (
+    '<?xml version="1.0" encoding="{enc}"?>\n<!DOCTYPE rss [\n<!ENTITY a "aaaaaaaaaa">\n'
+    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">\n]>\n<rss><channel><item><title>&b;</title>'
+    "</item></channel></rss>"
+)
+
+
+def rss(items: str, extra: str = "") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>F</title>'
+        f"{extra}{items}</channel></rss>"
+    ).encode()
+
+
+def test_str_is_refused_bytes_only() -> None:
+    with pytest.raises(TypeError):
+        parse_feed("/etc/passwd", feed_id="x")  # type: ignore[arg-type]
+
+
+def test_body_that_looks_like_a_path_is_not_opened() -> None:
+    # feedparser.parse(b"/etc/passwd") would open the file: it tries open() on bytes too
+    with OpenAudit.recording() as opened, pytest.raises(FeedError) as err:
+        parse_feed(b"/etc/passwd", feed_id="x")
+    assert err.value.kind == "not_a_feed"
+    assert not [e for e in opened if "passwd" in e], opened
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n", (LEMON / "sqlite_releases.html").read_bytes()])
+def test_documents_without_a_feed(body: bytes) -> None:
+    with pytest.raises(FeedError) as err:
+        parse_feed(body, feed_id="x")
+    assert err.value.kind == "not_a_feed"
+
+
+def test_rss_item_fields_are_text_with_utc_dates_newest_first() -> None:
+    data = rss(
+        "<item><title>Old &amp; &lt;b&gt;bold&lt;/b&gt;</title><link>/a/1?utm_source=x</link>"
+        "<guid>g1</guid><pubDate>Mon, 02 Jan 2026 10:00:00 +0200</pubDate>"
+        "<category>World</category><category>World</category>"
+        "<description>&lt;p&gt;Para one&lt;/p&gt;&lt;script&gt;bad()&lt;/script&gt;"
+        "&lt;p&gt;Two&amp;nbsp;&amp;amp; three&lt;/p&gt;</description></item>"
+        "<item><title>New</title><link>https://x.com/b</link>"
+        "<pubDate>Tue, 03 Jan 2026 10:00:00 GMT</pubDate></item>",
+        "<ttl>15</ttl>",
+    )
+    feed = parse_feed(data, feed_id="f1", feed_url="https://example.com/feed.xml")
+    assert feed.title == "F"
+    assert feed.ttl_s == 900
+    assert [i.title for i in feed.items] == ["New", "Old & bold"]  # escaped HTML in RSS titles
+    old = feed.items[1]
+    assert old.summary == "Para one\nTwo & three"
+    assert old.link == "https://example.com/a/1?utm_source=x"
+    assert old.url == "https://example.com/a/1"
+    assert old.published == datetime(2026, 1, 2, 8, 0, tzinfo=UTC)
+    assert old.categories == ("World",)
+    assert old.guid == "g1"
+    assert old.key.startswith("g:")
+    assert feed.items[0].key.startswith("u:")
+    assert feed.items[0].guid is None
+    assert old.feed_id == "f1"
+    assert old.feed_title == "F"
+    assert feed.warnings == []
+
+
+def test_unsafe_link_schemes_are_dropped() -> None:
+    feed = parse_feed(
+        rss("<item><title>t</title><link>javascript:alert(1)</link></item>"), feed_id="f"
+    )
+    assert feed.items[0].link is None
+    assert feed.items[0].url is None
+
+
+def test_ill_formed_feed_keeps_its_items_with_a_warning() -> None:
+    data = rss("<item><title>One</title></item><item><title>Two &nbsp; <b>x</item>")
+    feed = parse_feed(data, feed_id="f")
+    assert [i.title for i in feed.items][:1] == ["One"]
+    assert any("ill-formed" in w for w in feed.warnings)
+
+
+def test_json_feed_from_lemon24_data() -> None:
+    feed = parse_feed((LEMON / "full.json").read_bytes(), feed_id="j")
+    assert feed.title == "My Example Feed"
+    assert feed.link == "https://example.org/"
+    second, first = feed.items
+    assert second.title == "Title"
+    assert second.summary == "A summary"
+    assert second.published == datetime(2020, 1, 2, 21, 0, tzinfo=UTC)
+    assert second.url == "https://example.org/second-item"
+    assert first.summary == "Hello, world!"
+    assert first.author == "Jane"
+    assert "<" not in first.summary
+
+
+def test_json_feed_relative_links_and_caps() -> None:
+    items = ",".join(f'{{"id": "{i}", "url": "/p/{i}", "content_text": "t{i}"}}' for i in range(30))
+    body = f'{{"version": "https://jsonfeed.org/version/1", "title": "J", "items": [{items}]}}'
+    feed = parse_feed(body.encode(), feed_id="j", feed_url="https://ex.org/feed.json", max_items=10)
+    assert len(feed.items) == 10
+    assert feed.total_items == 30
+    assert feed.items[0].link == "https://ex.org/p/0"
+
+
+def test_json_feed_with_wrong_types_is_read_without_them() -> None:
+    feed = parse_feed((LEMON / "invalid.json").read_bytes(), feed_id="j")
+    assert feed.title == ""
+    assert feed.items[0].guid == "2"
+    assert feed.items[0].title == ""
+    assert feed.items[0].link is None
+    assert feed.items[0].published is None
+
+
+@pytest.mark.parametrize("body", [b'{"version": "x", "items": []}', b"{not json", b"[1, 2]"])
+def test_json_that_is_not_a_json_feed(body: bytes) -> None:
+    with pytest.raises(FeedError) as err:
+        parse_feed(body, feed_id="j")
+    assert err.value.kind in {"parse", "not_a_feed"}
+
+
+@pytest.mark.parametrize("name", ["relative.rss", "relative.atom"])
+def test_relative_links_are_resolved_against_the_feed_url(name: str) -> None:
+    feed = parse_feed((LEMON / name).read_bytes(), feed_id="r", feed_url="https://ex.org/f/x.xml")
+    assert feed.items[0].link is not None
+    assert feed.items[0].link.startswith("https://ex.org/f/")
+    assert feed.link == "https://ex.org/f/file.html"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("parser/testdata/urdu_UTF8.xml", "پاکستان"),
+        ("parser/testdata/encoding_ISO-8859-1.xml", "Golem.de"),
+        ("parser/testdata/encoding_WINDOWS-1251.xml", "Цитата"),
+        ("encoding/testdata/koi8r.xml", "Первая новость"),
+        ("xml/testdata/koi8r.xml", "Вторая новость"),
+    ],
+)
+def test_encodings_decode_right(path: str, expected: str) -> None:
+    feed = parse_feed((MINIFLUX / path).read_bytes(), feed_id="e")
+    text = feed.title + " ".join(i.title for i in feed.items)
+    assert expected in text
+    assert "Ð" not in text
+    assert "Ã" not in text
+
+
+def test_iso_8859_1_text_is_decoded() -> None:
+    feed = parse_feed(
+        (MINIFLUX / "parser/testdata/encoding_ISO-8859-1.xml").read_bytes(), feed_id="e"
+    )
+    assert any(ch in i.title + i.summary for i in feed.items for ch in "äöüß")
+
+
+def _big_feed(n: int) -> bytes:
+    item = "<item><title>Item {0}</title><link>https://ex.org/{0}</link><guid>{0}</guid></item>"
+    return rss("".join(item.format(i) for i in range(n)))
+
+
+def test_item_cap_keeps_the_first_items_and_counts_all() -> None:
+    feed = parse_feed(_big_feed(3000), feed_id="b", max_items=100)
+    assert len(feed.items) == 100
+    assert feed.total_items == 3000
+    assert feed.items[0].title == "Item 0"
+    assert feed.items[-1].title == "Item 99"
+    assert any("3000 items" in w for w in feed.warnings)
+
+
+@pytest.mark.slow
+def test_hundred_thousand_items_in_bounded_time_and_memory() -> None:
+    data = _big_feed(100_000)
+    tracemalloc.start()
+    start = time.perf_counter()
+    feed = parse_feed(data, feed_id="b", max_items=1000)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"100k items, {len(data) / 1e6:.1f} MB: {elapsed:.2f} s, peak {peak / 1e6:.0f} MB")
+    assert len(feed.items) == 1000
+    assert feed.total_items == 100_000
+    assert elapsed < 10
+    assert peak < 200e6
+
+
+# --- the prolog check ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        BOMB.format(enc="utf-8").encode(),
+        b"\xef\xbb\xbf" + BOMB.format(enc="utf-8").encode(),
+        BOMB.format(enc="utf-16").encode("utf-16"),  # with BOM
+        BOMB.format(enc="utf-16").encode("utf-16-le"),  # no BOM
+        BOMB.format(enc="utf-16").encode("utf-16-be"),
+        BOMB.format(enc="utf-32").encode("utf-32"),
+        BOMB.format(enc="utf-7").encode("utf-7"),
+        BOMB.format(enc="cp037").encode("cp037"),
+        BOMB.replace("<!ENTITY", "<!entity").format(enc="utf-8").encode(),
+        # a "<a" inside a comment or a quoted system id must not end the prolog early
+        b'<!-- <a --><!DOCTYPE rss [<!ENTITY x "y">]><rss/>',
+        b'<!DOCTYPE rss SYSTEM "<a>" [<!ENTITY x "y">]><rss/>',
+        b'<?pi <a ?><!DOCTYPE rss [<!-- \' --><!ENTITY x "y">]><rss/>',
+        b'<!DOCTYPE rss [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss>&x;</rss>',
+    ],
+)
+def test_entity_declarations_are_refused_in_any_encoding(data: bytes) -> None:
+    with pytest.raises(FeedError) as err:
+        check_prolog(data)
+    assert err.value.kind == "refused_entities"
+    with pytest.raises(FeedError):
+        parse_feed(data, feed_id="x")
+
+
+def test_charset_from_content_type_is_checked_too() -> None:
+    data = BOMB.split("\n", 1)[1].encode("cp037")  # EBCDIC without the <?xml to sniff
+    check_prolog(data)  # on its own it looks harmless
+    with pytest.raises(FeedError) as err:
+        check_prolog(data, "application/rss+xml; charset=cp037")
+    assert err.value.kind == "refused_entities"
+
+
+def test_overlong_prolog_is_refused() -> None:
+    data = b"<!--" + b"x" * HEAD_LIMIT + b'--><!DOCTYPE r [<!ENTITY a "b">]><rss/>'
+    with pytest.raises(FeedError):
+        check_prolog(data)
+
+
+def test_prolog_check_is_fast_on_huge_inputs() -> None:
+    data = b"<?xml version='1.0'?><rss>" + b"<item>x</item>" * 3_000_000
+    start = time.perf_counter()
+    check_prolog(data)
+    assert time.perf_counter() - start < 0.05
+
+
+def test_netscape_doctype_without_entities_is_allowed() -> None:
+    data = (
+        b'<?xml version="1.0"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN"'
+        b' "http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91"><channel>'
+        b"<title>N</title><item><title>ok</title></item></channel></rss>"
+    )
+    check_prolog(data)
+    assert parse_feed(data, feed_id="n").items[0].title == "ok"
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    attempts: list[Any] = []
+
+    def connect(self: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        raise OSError("no network in tests")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    return attempts
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # external DTD: never fetched; its entities stay unexpanded
+        b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "http://127.0.0.1:9/evil.dtd"><rss><channel>'
+        b"<item><title>t &xxe;</title></item></channel></rss>",
+        # a DOCTYPE after the root is no prolog: not refused, and not honoured either
+        b'<rss><channel><!DOCTYPE x [<!ENTITY a "aaaaaaaaaaaaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;'
+        b'&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><item><title>&b;&b;&b;&b;&b;&b;</title>'
+        b"</item></channel></rss>",
+    ],
+)
+def test_hostile_feeds_that_pass_the_prolog_are_harmless(
+    data: bytes, no_network: list[Any]
+) -> None:
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        feed = parse_feed(data, feed_id="h")
+        text = " ".join(i.title for i in feed.items)
+        assert "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" not in text
+    except FeedError:
+        pass
+    assert time.perf_counter() - start < 1
+    assert tracemalloc.get_traced_memory()[1] < 100e6
+    tracemalloc.stop()
+    assert no_network == []
+
+
+# --- HTML to text ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>Hello&nbsp;<b>world</b></p><p>again</p>", "Hello world\nagain"),
+        ("<div>a<br>b<br/>c</div>", "a\nb\nc"),
+        ("x<script>alert('<p>')</script>y<STYLE>p{}</STYLE>z", "xyz"),
+        ("<!-- hidden -->shown &amp; &#8220;quoted&#8221;", "shown & “quoted”"),
+        ("a < b and c > d", "a < b and c > d"),
+        ("&lt;script&gt;alert(1)&lt;/script&gt;", "‹script>alert(1)‹/script>"),
+        ("<ul><li>one</li>\n\n<li>  two   words </li></ul>", "one\ntwo words"),
+        ("unclosed <a href='x", "unclosed <a href='x".replace("<", "‹")),
+        ("plain   text\n\n\nlines", "plain text\nlines"),
+    ],
+)
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
+
+
+def test_plain_text_fields_are_not_parsed_as_html() -> None:
+    assert text_field("AT&T <3 profits", "text/plain") == "AT&T <3 profits"
+
+
+@pytest.mark.parametrize("bad", ["</" * 300_000, "<!--" * 300_000, "<a " * 300_000, "&#" * 300_000])
+def test_html_to_text_is_linear_on_hostile_markup(bad: str) -> None:
+    start = time.perf_counter()
+    html_to_text(bad)
+    assert time.perf_counter() - start < 1.0
+
+
+# --- structure bombs -------------------------------------------------------------------------
+
+
+def _attrs(k: int) -> bytes:
+    return b" ".join(b"a%d='x'" % i for i in range(k))
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (b"<rss><channel><item><description>" + b"<div>" * 100_000 + b"</description>", "deep"),
+        (b"<rss><channel><item>" + b"<a>" * 300 + b"</a>" * 300 + b"</item></channel>", "deep"),
+        (b"<rss><channel>" + b"<item><title>t</title>" * 20_000 + b"</channel></rss>", "deep"),
+        (b"<rss><channel><item " + _attrs(5000) + b"><title>t</title></item></channel>", "attr"),
+        (b"<rss><channel><item><title>t</title>" + b"<x/>" * 60_000 + b"</item></channel></rss>",
+         "elements"),
+    ],
+)  # fmt: skip
+def test_structure_bombs_are_refused_fast(body: bytes, what: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(FeedError) as err:
+        parse_feed(body, feed_id="s")
+    assert time.perf_counter() - start < 0.5
+    assert err.value.kind == "too_large"
+    assert what in str(err.value)
+
+
+def test_sloppy_but_real_markup_is_not_a_structure_bomb() -> None:
+    item = (
+        "<item><title>t{0}</title><description>a<br>b<br>c<p>d</description>"
+        "<enclosure url='https://x/{0}.mp3' length='1' type='audio/mpeg'/></item>"
+    )
+    body = "<rss><channel>" + "".join(item.format(i) for i in range(1000)) + "</channel></rss>"
+    feed = parse_feed(body.encode(), feed_id="s")
+    assert len(feed.items) == 1000
