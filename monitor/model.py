@@ -177,7 +177,7 @@ class SeenItem:
     story_key: str
     published: datetime | None = None
     title_hash: str = ""  # lets an edited item be noticed without storing the text
-    # When this item founds a new story: its LSH band keys and encoded fingerprint
+    # The item's wording of its story: LSH band keys and encoded fingerprint
     # (monitor.dedup.fingerprint), so later polls and other processes can find the story.
     bands: tuple[str, ...] = ()
     fingerprint: bytes = b""

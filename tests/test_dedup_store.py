@@ -61,12 +61,15 @@ def test_window_counts_from_the_last_sighting(feeds: Any) -> None:
     assert (rec.first_seen, rec.last_seen, rec.feed_id) == (T0, day2, "f1")
 
 
-def test_the_first_indexing_of_a_story_key_wins(feeds: Any) -> None:
+def test_a_story_keeps_one_wording_per_feed(feeds: Any) -> None:
     poll(feeds, "f1", T0, [story("k1", "s1")])
-    poll(feeds, "f2", T0 + timedelta(minutes=1), [story("k9", "s1", OTHER)])
-    assert [r.story_key for r in feeds.story_candidates(OTHER.bands, T0)] == []
-    (rec,) = feeds.story_candidates(FP.bands, T0)
-    assert rec.feed_id == "f1"
+    poll(feeds, "f1", T0 + timedelta(minutes=1), [story("k2", "s1", OTHER)])  # kept: f1's first
+    assert feeds.story_candidates(OTHER.bands, T0) == []
+    poll(feeds, "f2", T0 + timedelta(minutes=2), [story("k9", "s1", OTHER)])  # f2's wording
+    (rec,) = feeds.story_candidates(OTHER.bands, T0)
+    assert (rec.story_key, rec.feed_id) == ("s1", "f2")
+    both = feeds.story_candidates([FP.bands[0], OTHER.bands[0]], T0)
+    assert [(r.story_key, r.feed_id) for r in both] == [("s1", "f1"), ("s1", "f2")]
 
 
 def test_lost_lease_indexes_nothing(feeds: Any) -> None:

@@ -93,11 +93,11 @@ class Store(Protocol):
         alerts: Sequence[NewAlert],
     ) -> int:
         """In ONE transaction: insert the seen keys (one already there keeps its row but takes the
-        new `title_hash`: an edit), index each seen item that carries a fingerprint as a new
-        story (its bands; a story key already indexed is kept) and mark every seen item's story
-        as last seen now, insert the alerts
-        (ignoring any whose (destination, story_key) or id already exists), write the feed's new
-        state and release its lease. Returns how many alerts were newly enqueued. If `owner` no
+        new `title_hash`: an edit), index each seen item that carries a fingerprint under its
+        story key and this feed (its bands; a story already indexed for this feed is kept), mark
+        every seen item's story as last seen now, insert the alerts (ignoring any whose
+        (destination, story_key) or id already exists), write the feed's new state and release
+        its lease. Returns how many alerts were newly enqueued. If `owner` no
         longer holds the lease, nothing is written and 0 is returned."""
         ...
 

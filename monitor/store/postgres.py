@@ -87,7 +87,7 @@ INSERT_STORIES = """WITH new AS (
         SELECT k, %s, f, b, %s, %s FROM unnest(%s::text[], %s::bytea[], %s::bytea[])
             WITH ORDINALITY AS t(k, f, b, n)
         ORDER BY n
-        ON CONFLICT (story_key) DO NOTHING
+        ON CONFLICT (story_key, feed_id) DO NOTHING
         RETURNING id, story_key)
     INSERT INTO story_bands (band, story_id)
     SELECT x.band, new.id FROM new JOIN unnest(%s::text[], %s::text[]) AS x(k, band)
@@ -97,7 +97,7 @@ INSERT_STORIES = """WITH new AS (
 TOUCH_STORIES = """UPDATE stories SET last_seen = %s
     WHERE story_key = ANY(%s) AND last_seen < %s"""
 
-STORY_CANDIDATES = """SELECT b.band, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band = ANY(%s) AND s.last_seen >= %s"""
 
@@ -304,15 +304,16 @@ class PostgresStore:
 
     def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         rows = self._read(STORY_CANDIDATES, (sorted(set(bands)), utc(since)))
-        matched: dict[str, list[str]] = {}
-        first: dict[str, Row] = {}
+        matched: dict[int, list[str]] = {}
+        first: dict[int, Row] = {}
         for r in rows:
-            matched.setdefault(r["story_key"], []).append(r["band"])
-            first.setdefault(r["story_key"], r)
+            matched.setdefault(r["id"], []).append(r["band"])
+            first.setdefault(r["id"], r)
         return [
-            StoryRecord(key, r["feed_id"], bytes(r["fingerprint"]), tuple(sorted(matched[key])),
+            StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                        tuple(sorted(matched[key])),
                         utc(r["first_seen"]), utc(r["last_seen"]))
-            for key, r in sorted(first.items())
+            for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
         ]  # fmt: skip
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:

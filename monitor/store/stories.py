@@ -13,12 +13,12 @@ from monitor.errors import StoreError
 
 BAND_BYTES = 6
 
-STORY_CANDIDATES = """SELECT b.band, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band IN ({marks}) AND s.last_seen >= ?"""
 
 INSERT_STORY = """INSERT INTO stories (story_key, feed_id, fingerprint, bands, first_seen,
-    last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (story_key) DO NOTHING"""
+    last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (story_key, feed_id) DO NOTHING"""
 
 INSERT_STORY_BAND = "INSERT INTO story_bands (band, story_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
 
