@@ -197,7 +197,9 @@ def decide(
         keys_this_poll.add(item.key)
         story = stories.get(item.key) if stories is not None else None
         skey = story.story_key if story is not None else story_key(item)
-        fp = story.fingerprint if story is not None and story.new_story else None
+        # The story's wording in this feed is indexed (a new story, or a first sighting here),
+        # so that this feed re-issuing it under new GUIDs is churn next time.
+        fp = story.fingerprint if story is not None and not story.churn else None
         seen.append(SeenItem(item.key, skey, item.published, content_hash(item),
                              fp.bands if fp else (), fp.to_bytes() if fp else b""))  # fmt: skip
         if story is not None and not story.churn:

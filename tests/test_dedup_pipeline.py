@@ -56,6 +56,8 @@ def test_the_same_story_from_another_feed_is_a_source_not_an_alert() -> None:
     plan = run([other], assigned([other], [("u:g:1", "wire", fingerprint(TROOPS))]))
     assert plan.alerts == []
     assert [(s.story_key, s.item_key) for s in plan.sources] == [("u:g:1", "g:r")]
+    # its wording is indexed for this feed, so that its re-issues are churn
+    assert plan.seen[0].bands == fingerprint(other).bands
 
 
 def test_two_outlets_in_one_poll_give_one_alert_per_destination() -> None:
