@@ -135,3 +135,14 @@ def test_fingerprint_is_deterministic_and_round_trips() -> None:
 
 def test_empty_text_has_no_bands() -> None:
     assert fingerprint_text("", "").bands == ()
+
+
+def test_a_huge_lede_costs_only_its_first_words() -> None:
+    import time
+
+    big = "Troops crossed the border overnight. " * 200_000  # 7 MB of content
+    started = time.perf_counter()
+    fp = fingerprint_text("Troops cross border", big)
+    assert time.perf_counter() - started < 0.5
+    assert fp.size > 0
+    assert words(big, limit=3) == ["Troops", "crossed", "the"]

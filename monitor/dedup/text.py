@@ -24,6 +24,7 @@ _ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,}")
 _TOKEN = re.compile(
     r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[^\W\d_]+(?:['’][^\W\d_]+)*|[,;:.!?()\"“”]"
 )
+_CHARS_PER_WORD = 40
 BREAK = ","  # stands for any punctuation mark when `words(..., breaks=True)`
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 
@@ -69,6 +70,8 @@ def normalise(text: str) -> str:
 def words(text: str, limit: int | None = None, *, breaks: bool = False) -> list[str]:
     """The tokens of `text` in order, original spelling, at most `limit` words; with `breaks`,
     each punctuation mark also gives a `BREAK` token (names do not run across it)."""
+    if limit is not None:
+        text = text[: _CHARS_PER_WORD * limit]  # a whole article is not normalised for 40 words
     found: list[str] = []
     count = 0
     for m in _TOKEN.finditer(normalise(text)):
