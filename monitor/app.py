@@ -6,6 +6,7 @@ allow-listing guard instead of patching.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import uuid
@@ -43,6 +44,15 @@ def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
                 SourceLocation(rule.file, rule.line, 1) if rule.file else None,
             )
     return rules
+
+
+def settle_heap() -> None:
+    """Move the (long-lived) compiled rules out of the garbage collector's way, so that
+    collections while items are matched do not walk every rule. Unfreezing first lets the rules
+    a reload replaced be collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def routes(config: Config, rules: RuleSet) -> dict[str, set[str]]:

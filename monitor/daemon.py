@@ -3,31 +3,41 @@
 APScheduler 3 is the clock and this is the only module that knows it; the store holds when each
 feed is due. Jobs:
 
-    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task
+    poll tick (every second)      claim due feeds up to the free fetch slots, poll each in a task;
+                                  after a full claim, claim again whenever half the slots are free
     delivery tick (every second)  claim due outbox rows, deliver them
+                                  (both at a random point of each second, for fair replica shares)
     rules tick (every 2 s)        reload the rules when their files changed (SIGHUP: at once)
     housekeeping (every 10 min)   prune seen keys and finished alerts past the retention window
     stats (every 5 s)             outbox depth and age, feeds in error, for /metrics
 
-SIGTERM or SIGINT: stop claiming, let in-flight polls and deliveries finish within the grace period,
-release every lease still held, exit 0. A second signal exits at once.
+A poll that enqueued alerts wakes the deliverer at once: an alert does not wait for the next tick.
+
+SIGTERM or SIGINT: stop claiming (`on_stop` tells the deliverer to start no further alert), let
+in-flight polls and deliveries finish within the grace period, cancel what is left (a cancelled poll
+releases its feed; the caller releases alert leases), exit 0. A second signal cancels at once and
+exits 130.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from structlog.contextvars import bound_contextvars
 
 from monitor.model import FeedState
 
 log = structlog.get_logger("newsmon.daemon")
+
+FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
 
 class TaskSet:
@@ -36,8 +46,9 @@ class TaskSet:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Awaitable[Any]) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        # A fresh context: a delivery woken by a poll must not inherit that poll's `feed=`.
+        task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -77,6 +88,7 @@ class Daemon:
         concurrency: int,
         grace_period: timedelta,
         heartbeat: Callable[[], None] = lambda: None,
+        on_stop: Callable[[], None] = lambda: None,
         tick: float = 1.0,
     ) -> None:
         self._claim_feeds = claim_feeds
@@ -90,24 +102,53 @@ class Daemon:
         self._grace = grace_period.total_seconds()
         self._tick = tick
         self._polls = TaskSet()
+        self._refills = TaskSet()
+        self._active = 0  # polls not yet finished (a finished task leaves _polls a bit later)
+        self._claiming = False
+        self._backlog = False
         self._deliveries = TaskSet()
         self._reloads = TaskSet()
         self._stopping = asyncio.Event()
         self._signals = 0
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
+        self._on_stop = on_stop
+        self._deliver_again = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     # -- jobs ------------------------------------------------------------------------------
     async def poll_tick(self) -> None:
         self._heartbeat()
-        if self._stopping.is_set():
+        await self._claim()
+
+    async def _claim(self) -> None:
+        if self._stopping.is_set() or self._claiming:
             return
-        free = self._concurrency - len(self._polls)
+        free = self._concurrency - self._active
         if free <= 0:
             return
-        for feed in await self._claim_feeds(free):
+        self._claiming = True
+        try:
+            feeds = await self._claim_feeds(free)
+        finally:
+            self._claiming = False
+        # A full batch means more feeds may be due: refill as slots free up (see _poll_one)
+        # instead of idling until the next tick, which capped a replica at `concurrency` polls
+        # a second.
+        self._backlog = len(feeds) == free
+        for feed in feeds:
+            self._active += 1
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
+        # Every log line of this poll (fetch, parse, store, the poller's own) carries the feed;
+        # each task runs in its own copy of the context, so polls never see each other's.
+        with bound_contextvars(feed=feed.id):
+            await self._poll_one_bound(feed)
+
+    async def _poll_one_bound(self, feed: FeedState) -> None:
         try:
             await self._poll_feed(feed)
         except asyncio.CancelledError:
@@ -115,11 +156,29 @@ class Daemon:
             raise
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
+        finally:
+            self._active -= 1
+        if self._backlog and self._active <= self._concurrency // 2:
+            self._refills.spawn(self._claim())
 
     async def delivery_tick(self) -> None:
-        if self._stopping.is_set() or len(self._deliveries):
+        self.wake_delivery()
+
+    def wake_delivery(self) -> None:
+        """Run the deliverer now; if it is running, run it once more when it finishes."""
+        if self._stopping.is_set():
             return
-        self._deliveries.spawn(self._deliver())
+        if len(self._deliveries):
+            self._deliver_again = True
+            return
+        self._deliveries.spawn(self._deliver_rounds())
+
+    async def _deliver_rounds(self) -> None:
+        while True:
+            self._deliver_again = False
+            await self._deliver()
+            if not self._deliver_again or self._stopping.is_set():
+                return
 
     async def rules_tick(self) -> None:
         await self._reload_rules(False)
@@ -137,10 +196,19 @@ class Daemon:
             log.warning("shutdown_forced")
             self._polls.cancel()
             self._deliveries.cancel()
+        elif not self._stopping.is_set():
+            log.info("shutdown_requested", grace_s=self._grace)
+            try:
+                self._on_stop()
+            except Exception as exc:  # stopping must go on whatever the hook does
+                log.error("on_stop_failed", error=repr(exc))
         self._stopping.set()
 
     def request_reload(self) -> None:
-        self._reloads.spawn(self._reload_rules(True))
+        self._reloads.spawn(self._forced_reload())
+
+    async def _forced_reload(self) -> None:
+        await self._reload_rules(True)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -150,9 +218,12 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         scheduler = AsyncIOScheduler(event_loop=loop)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
-        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **common)
+        # Claims fire at a random point of each tick: replicas ticking at fixed phases would
+        # split the due work by their phase gaps (one takes most of it), not evenly.
+        claims = common | {"jitter": self._tick}
+        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **claims)
         scheduler.add_job(
-            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **common
+            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **claims
         )
         scheduler.add_job(self.rules_tick, "interval", seconds=2, id="rules", **common)
         scheduler.add_job(
@@ -166,12 +237,19 @@ class Daemon:
             await self._stopping.wait()
         finally:
             scheduler.shutdown(wait=False)
+        started = loop.time()
         log.info("shutdown_started", polls=len(self._polls), deliveries=len(self._deliveries))
         finished = await self._drain()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
-        log.info("shutdown_finished", clean=finished)
-        return 0
+        forced = self._signals > 1
+        log.info(
+            "shutdown_finished",
+            clean=finished,
+            forced=forced,
+            seconds=round(loop.time() - started, 3),
+        )
+        return FORCED_EXIT if forced else 0
 
     async def _drain(self) -> bool:
         deadline = self._grace

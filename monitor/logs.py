@@ -11,6 +11,7 @@ that httpx logs is redacted too. Resolved destination URLs and signing secrets a
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any, Literal, TextIO
@@ -109,7 +110,8 @@ def configure_logging(
 ) -> None:
     """Send structlog and standard logging to `stream` (stderr by default) at `level`.
 
-    `fmt`: `json` (one object a line), `console` (readable; colour only on a terminal), or
+    `fmt`: `json` (one object a line), `console` (readable; colour only on a terminal and
+    without NO_COLOR), or
     `auto` (console when `stream` is a terminal, else JSON).
     """
     out = stream if stream is not None else sys.stderr
@@ -121,7 +123,7 @@ def configure_logging(
     renderer: Processor = (
         structlog.processors.JSONRenderer(sort_keys=False)
         if json
-        else structlog.dev.ConsoleRenderer(colors=tty)
+        else structlog.dev.ConsoleRenderer(colors=tty and not os.environ.get("NO_COLOR"))
     )
     shared = _shared()
     structlog.configure(

@@ -14,7 +14,14 @@ from datetime import timedelta
 
 import httpx
 
-from monitor.app import Context, load_checked_rules, make_guard, poll_policy, routes
+from monitor.app import (
+    Context,
+    load_checked_rules,
+    make_guard,
+    poll_policy,
+    routes,
+    settle_heap,
+)
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.feeds.http import make_client
@@ -49,6 +56,7 @@ class Runtime:
 async def open_runtime(ctx: Context, rules_override: str | None = None) -> AsyncIterator[Runtime]:
     config = ctx.config
     rules = load_checked_rules(config, rules_override)
+    settle_heap()
     store = await asyncio.to_thread(open_store, config.database_url)
     try:
         await asyncio.to_thread(store.migrate)

@@ -1,32 +1,62 @@
-"""The daemon's wiring: runtime + jobs + HTTP endpoints + rule reloads. Does I/O."""
+"""The daemon's wiring: runtime + jobs + HTTP endpoints + rule reloads. Does I/O.
+
+Shutdown: at the first signal every destination's rate bucket is paused, so the deliverer sends
+no further alert and gives back the rows it had claimed but not started; the alert being posted
+finishes (or is cancelled when the grace period runs out). `AlertLeases` watches the deliverer's
+store calls, and every alert lease still held at the end is released, so a restart (or another
+replica) delivers it at once instead of after the lease expires. A cancelled post may have
+reached the receiver: it is sent again with the same `webhook-id` (at-least-once).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
 import structlog
 
-from monitor.app import Context, load_checked_rules, make_context, rules_dir
+from monitor.app import Context, load_checked_rules, make_context, rules_dir, settle_heap
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.errors import NewsmonError
 from monitor.httpserver import Heartbeat, ReadyState, serve
 from monitor.metrics import Metrics
-from monitor.model import FeedState
+from monitor.model import FeedState, OutboxRow
+from monitor.poller import PollReport
 from monitor.query.rulefiles import rule_files
 from monitor.runtime import Runtime, open_runtime
+from monitor.store.base import Store
 
 log = structlog.get_logger("newsmon.service")
 
 
-def rules_fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """What changes when a rules file is edited, added or removed (cheap: no reading)."""
+PAUSE_ON_STOP_S = 24 * 3600.0  # longer than any grace period: no alert is started after a signal
+SETTLE_S = 0.2  # a file still being written is looked at again on the next tick
+
+Fingerprint = tuple[tuple[str, str, int, int, int], ...]
+
+
+def rules_fingerprint(folder: Path) -> Fingerprint:
+    """What changes when a rules file is edited, added or removed (cheap: no reading).
+
+    Follows symlinks to the real file (its path, inode, mtime and size), so a Kubernetes
+    ConfigMap update, which swaps the `..data` symlink to a new hidden folder, is seen; hidden
+    entries themselves (`..data`, `..2026_11_27_...`) are skipped, as the rules loader skips them.
+    """
     found = []
-    for path in rule_files(folder):
-        stat = path.stat()  # follows symlinks: a ConfigMap update swaps the `..data` link
-        found.append((str(path), stat.st_mtime_ns, stat.st_size))
+    for path in rule_files(folder):  # the files the loader reads: hidden entries skipped
+        rel = path.relative_to(folder) if path != folder else Path(path.name)
+        try:
+            real = path.resolve(strict=True)
+            stat = real.stat()
+        except (OSError, RuntimeError):  # removed mid-scan or a symlink loop: next tick sees it
+            continue
+        found.append((str(rel), str(real), stat.st_ino, stat.st_mtime_ns, stat.st_size))
     return tuple(found)
 
 
@@ -45,6 +75,11 @@ class RuleReloader:
         current = await asyncio.to_thread(rules_fingerprint, self.folder)
         if current == self.fingerprint and not force:
             return
+        if not force:
+            # An editor or `kubectl cp` may still be writing: wait until the files hold still.
+            await asyncio.sleep(SETTLE_S)
+            if await asyncio.to_thread(rules_fingerprint, self.folder) != current:
+                return
         self.fingerprint = current
         try:
             rules = await asyncio.to_thread(load_checked_rules, self.rt.config, self.override)
@@ -55,10 +90,96 @@ class RuleReloader:
             return
         self.last_error = None
         old = self.rt.rules.version
+        if rules.version == old:
+            log.debug("rules_unchanged", version=old)
+            return
         self.rt.set_rules(rules)
+        settle_heap()
         self.metrics.rules_reload(ok=True)
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
+
+
+class AlertLeases:
+    """The deliverer's store, watched: which alert leases this process holds right now.
+
+    After a signal `claim_due_alerts` claims nothing; at the end `release_all` gives back every
+    lease still held (an alert whose post was cancelled). Every other call goes to the store.
+    """
+
+    def __init__(self, store: Store, owner: str) -> None:
+        self._store = store
+        self._owner = owner
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        destinations: Sequence[str] | None = None,
+    ) -> list[OutboxRow]:
+        if self.closed:
+            return []
+        rows = self._store.claim_due_alerts(now, limit, lease, owner, destinations)
+        with self._lock:
+            self._held.update(row.id for row in rows)
+        return rows
+
+    def _done(self, alert_id: str) -> None:
+        with self._lock:
+            self._held.discard(alert_id)
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
+        self._done(alert_id)
+        return self._store.mark_delivered(alert_id, owner, now)
+
+    def schedule_retry(
+        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
+    ) -> bool:
+        self._done(alert_id)
+        return self._store.schedule_retry(alert_id, owner, now, next_attempt_at, error)
+
+    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
+        self._done(alert_id)
+        return self._store.dead_letter(alert_id, owner, now, error)
+
+    def release_alert(self, alert_id: str, owner: str) -> None:
+        self._done(alert_id)
+        self._store.release_alert(alert_id, owner)
+
+    @property
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def release_all(self) -> int:
+        """Give back every alert lease still held; how many."""
+        self.closed = True
+        with self._lock:
+            held, self._held = sorted(self._held), set()
+        for alert_id in held:
+            self._store.release_alert(alert_id, self._owner)
+        return len(held)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def log_matches(report: PollReport) -> None:
+    """One `item_matched` line per rule that matched a new item (the feed is in the context)."""
+    for item, matches in report.matched:
+        for match in matches:
+            log.info(
+                "item_matched",
+                rule=match.rule.id,
+                severity=match.rule.severity,
+                item=item.key,
+                title=(item.title or "")[:120],
+            )
 
 
 async def serve_forever(config: Config, rules_override: str | None = None) -> int:
@@ -77,17 +198,38 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             metrics.register_secret(secret)
         reloader = RuleReloader(rt, metrics, rules_override)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
+        leases = AlertLeases(rt.store, ctx.owner)
+        rt.deliverer.store = cast(Store, leases)
 
         async def claim(limit: int) -> list[FeedState]:
+            # At most poll_batch a claim, so one replica does not lease every due feed at once.
+            batch = min(limit, config.poll_batch)
             return await asyncio.to_thread(
-                rt.store.claim_due_feeds, ctx.clock.now(), limit, config.feed_lease, ctx.owner
+                rt.store.claim_due_feeds, ctx.clock.now(), batch, config.feed_lease, ctx.owner
             )
 
         async def release(feed_id: str) -> None:
             await asyncio.to_thread(rt.store.release_feed, feed_id, ctx.owner)
 
+        async def poll(feed: FeedState) -> PollReport:
+            report = await rt.poller.poll(feed)
+            log_matches(report)
+            if report.alerts_enqueued:
+                daemon.wake_delivery()  # deliver now, not at the next tick
+                await outbox_stats()
+            return report
+
         async def deliver() -> None:
-            await rt.deliverer.run_once()
+            done = await rt.deliverer.run_once()
+            if done.delivered or done.retried or done.dead:
+                await outbox_stats()
+
+        def stop_delivering() -> None:
+            # No alert is started after a signal: the deliverer finds every bucket empty,
+            # releases the rows it claimed but did not start, and returns after the post in flight.
+            leases.closed = True
+            for destination in rt.deliverer.destinations.values():
+                rt.deliverer.bucket(destination).pause(PAUSE_ON_STOP_S)
 
         async def housekeeping() -> None:
             pruned = await asyncio.to_thread(
@@ -95,15 +237,20 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             )
             log.info("housekeeping", pruned=pruned)
 
-        async def stats() -> None:
+        async def outbox_stats() -> None:
+            # Cheap (an indexed count), so the gauges follow every enqueue and delivery run.
             depth, oldest = await asyncio.to_thread(rt.store.outbox_stats, ctx.clock.now())
             metrics.set_outbox(depth, oldest)
-            feeds = await asyncio.to_thread(rt.store.list_feeds)
-            metrics.set_feeds_in_error(sum(1 for f in feeds if f.status == "error"))
+
+        async def stats() -> None:
+            await outbox_stats()
+            # Reads every feed row: only on the 5 s tick, never per poll.
+            in_error = await asyncio.to_thread(rt.store.count_feeds_in_error)
+            metrics.set_feeds_in_error(in_error)
 
         daemon = Daemon(
             claim_feeds=claim,
-            poll_feed=rt.poller.poll,
+            poll_feed=poll,
             release_feed=release,
             deliver=deliver,
             reload_rules=reloader,
@@ -112,6 +259,7 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             concurrency=config.concurrency,
             grace_period=config.grace_period,
             heartbeat=heartbeat.beat,
+            on_stop=stop_delivering,
         )
 
         async def ready() -> ReadyState:
@@ -126,5 +274,8 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         try:
             return await daemon.run()
         finally:
+            released = await asyncio.to_thread(leases.release_all)
+            if released:
+                log.info("alerts_released", alerts=released)
             if server is not None:
                 await server.close()

@@ -32,7 +32,7 @@ SETS = {"w": ["weapons", "=arms", "anti-tank"], "t": ["troops", "special forces"
 atoms = st.one_of(
     st.sampled_from(WORDS),
     st.sampled_from(WORDS).map(lambda w: "=" + w.split("-")[0].rstrip("'s")),
-    st.sampled_from(["dis*", "arm*", "ky*", "n*", "1*"]),
+    st.sampled_from(["dis*", "arm*", "ky*", "n*", "1*", "dispat*", "armin*", "troo*", "weap*"]),
     st.sampled_from(['"troops sent"', '"the arms"', '="NATO troops"', "$w", "$t"]),
 )
 near_ops = st.sampled_from(["NEAR/0", "NEAR/1", "NEAR/3", "ONEAR/2"])

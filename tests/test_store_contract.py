@@ -53,6 +53,19 @@ def test_sync_feeds_inserts_updates_and_deactivates(store: Any) -> None:
     assert [f.id for f in store.list_feeds()] == ["a", "b"]
 
 
+def test_feeds_in_error_are_counted_among_active_feeds_only(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b"), spec("c")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w")
+    failed = FeedUpdate(status="error", next_poll_at=T0 + MIN, fetched_at=T0, error="boom",
+                        error_kind="connect", error_count=1, baseline_done=False)  # fmt: skip
+    store.commit_poll("a", "w", T0, failed, [], [])
+    store.commit_poll("b", "w", T0, failed, [], [])
+    store.commit_poll("c", "w", T0, ok_update(T0), [], [])
+    assert store.count_feeds_in_error() == 2
+    store.sync_feeds([spec("a"), spec("c")], T0)  # b is no longer configured
+    assert store.count_feeds_in_error() == 1
+
+
 def test_inactive_feed_is_never_claimed(store: Any) -> None:
     store.sync_feeds([spec("a"), spec("b")], T0)
     store.sync_feeds([spec("a")], T0)

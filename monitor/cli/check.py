@@ -11,8 +11,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TextIO
+from urllib.parse import urlsplit
 
-from monitor.cli.common import add_config_args, load_config_from_args, setup_logging
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from monitor.cli.common import STDERR, add_config_args, load_config_from_args, setup_logging
 from monitor.cli.render import match_json, print_matches
 from monitor.model import Item, Match
 
@@ -23,7 +28,9 @@ examples:
   newsmon check --deliver          # one daemon cycle, e.g. from cron every 5 minutes
 
 exit codes: 0 something matched, 1 nothing matched, 2 a usage, config, rule or feed error
+On a terminal a progress bar shows the feeds fetched so far (two feeds or more).
 """
+MIN_FEEDS_FOR_BAR = 2
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,8 +65,14 @@ class CheckOutcome:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    for arg in args.feed:
+        try:
+            urlsplit(arg)
+        except ValueError as exc:  # "http://[bad": urlsplit refuses it before anyone can
+            print(f"newsmon: --feed {arg!r} is not a usable URL ({exc})", file=sys.stderr)
+            return 2
     config = load_config_from_args(args)
-    setup_logging(args, config, stream=sys.stderr)
+    setup_logging(args, config, stream=STDERR)
     if args.deliver:
         from monitor.cli.cycle import run_cycle
 
@@ -75,7 +88,13 @@ def run_check(args: argparse.Namespace) -> int:
     else:
         from monitor.cli.oneshot import check_feeds
 
-        matches, failures = check_feeds(config, args.feed, rules_override=args.rules)
+        bar = ProgressBar(sys.stderr)
+        try:
+            matches, failures = check_feeds(
+                config, args.feed, rules_override=args.rules, progress=bar
+            )
+        finally:
+            bar.stop()
     report(matches, args.json)
     for feed_id, error in failures:
         print(f"newsmon: feed {feed_id}: {error}", file=sys.stderr)
@@ -93,3 +112,44 @@ def report(matches: Sequence[tuple[Item, Sequence[Match]]], as_json: bool) -> No
                 print(json.dumps(match_json(item, match), ensure_ascii=False))
     else:
         print_matches(((item, m) for item, found in matches for m in found), sys.stdout)
+
+
+class ProgressBar:
+    """A rich progress bar on `stream` while feeds are fetched: only on a terminal and for two
+    feeds or more; transient (it is gone when the results print). Colour follows rich's rules
+    (none with NO_COLOR)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._bar: Progress | None = None
+        self._task = TaskID(0)
+
+    def start(self, total: int) -> None:
+        if total < MIN_FEEDS_FOR_BAR or not _isatty(self.stream):
+            return
+        self._bar = Progress(
+            TextColumn("checking feeds"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=Console(file=self.stream),
+            transient=True,
+        )
+        self._task = self._bar.add_task("", total=total)
+        self._bar.start()
+
+    def advance(self, feed_id: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, description=feed_id)
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -4,10 +4,39 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TextIO
+import sys
+from typing import Literal, TextIO, cast
 
 from monitor.config import Config, load_config
 from monitor.logs import configure_logging
+
+
+class StdStream:
+    """`sys.stdout` or `sys.stderr` as it is at each write, not as it was when logging was set up
+    (a test harness or a caller may swap them; a stale one may be closed by then)."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self.name = name
+
+    def _stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self.name)
+        return stream
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream().isatty()
+        except (AttributeError, ValueError):
+            return False
+
+
+STDOUT: TextIO = cast(TextIO, StdStream("stdout"))
+STDERR: TextIO = cast(TextIO, StdStream("stderr"))
 
 
 def add_config_args(parser: argparse.ArgumentParser, *, rules: bool = True) -> None:
@@ -33,7 +62,7 @@ def load_config_from_args(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None), env=os.environ)
 
 
-def setup_logging(args: argparse.Namespace, config: Config, stream: TextIO) -> None:
+def setup_logging(args: argparse.Namespace, config: Config, stream: TextIO = STDERR) -> None:
     configure_logging(
         level=getattr(args, "log_level", None) or config.log_level,
         fmt=config.log_format,

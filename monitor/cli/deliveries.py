@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "deliveries",
         help="list alerts in the outbox and dead letters; replay them",
         description="List the alert outbox and dead letters; replay dead letters.",
+        epilog=(
+            "examples:\n  newsmon deliveries list --dead\n"
+            "  newsmon deliveries replay --all-dead\n  newsmon deliveries enable team-slack\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=lambda args: _usage(parser))
     common = argparse.ArgumentParser(add_help=False)
@@ -41,7 +46,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     listing = commands.add_parser(
-        "list", parents=[common], help="alerts, newest first (disabled destinations first)"
+        "list",
+        parents=[common],
+        help="alerts, newest first (disabled destinations first)",
+        epilog="examples:\n  newsmon deliveries list\n  newsmon deliveries list --dead --json\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     listing.add_argument("--dead", action="store_true", help="only dead letters")
     listing.add_argument("--status", choices=STATUSES, help="only alerts with this status")
@@ -50,7 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing.set_defaults(func=cmd_list)
 
     replay = commands.add_parser(
-        "replay", parents=[common], help="send dead letters again, with the same ids"
+        "replay",
+        parents=[common],
+        help="send dead letters again, with the same ids",
+        epilog=(
+            "examples:\n  newsmon deliveries replay msg_6c2ba1d0c35ff1c61dff4524f36d2da2\n"
+            "  newsmon deliveries replay --all-dead\n"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("ids", nargs="*", default=[], metavar="ID", help="alert ids")
@@ -58,7 +74,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.set_defaults(func=cmd_replay)
 
     enable = commands.add_parser(
-        "enable", parents=[common], help="re-enable a disabled destination"
+        "enable",
+        parents=[common],
+        help="re-enable a disabled destination",
+        epilog="example:\n  newsmon deliveries enable team-slack   # then: replay --all-dead\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     enable.add_argument("name", help="the destination's name")
     enable.set_defaults(func=cmd_enable)

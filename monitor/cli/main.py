@@ -1,15 +1,25 @@
 """Entry point of `newsmon`: builds the argument parser from the sub-command modules and turns
-every `NewsmonError` into one clear line on stderr and exit code 2. Does I/O."""
+every user mistake into one clear line on stderr and exit code 2. Does I/O.
+
+A mistake is a `NewsmonError` (config, rules, feed, store) or a usage error argparse finds; both
+print `newsmon: what is wrong` (located errors add the source line and a caret) and never a
+traceback. Logging goes to stderr from the start, so a warning raised while the config is read
+never lands in a command's stdout; `run` and `check` reconfigure it from the config.
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 from monitor import __version__
+from monitor.cli.common import STDERR
 from monitor.errors import NewsmonError
+from monitor.logs import configure_logging
 
 # Each module has `register(subparsers)`, which adds its parser with `set_defaults(func=...)`;
 # `func(args) -> int` returns the exit code. A module that is not there yet is skipped.
@@ -21,19 +31,45 @@ COMMAND_MODULES = (
     "monitor.cli.deliveries",
     "monitor.cli.healthcheck",
 )
+LOG_LEVELS = ("debug", "info", "warning", "error")
+USAGE_ERROR = 2
 
 EPILOG = """\
 examples:
   newsmon check --config examples/newsmon.yaml      one pass over the feeds, print matches
   newsmon rules test --text seeds/article.txt       try the rules on a text
   newsmon run                                       the daemon
+  newsmon COMMAND --help                            each command's options and examples
 
 exit codes: 0 matched or succeeded, 1 nothing matched, 2 a usage, config, rule or feed error
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `newsmon check: unknown option --fed (see --help)`.
+
+    Sub-parsers are made with the same class (argparse's default), so every level answers so.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        message = message.replace("argument COMMAND: invalid choice:", "unknown command")
+        self.exit(USAGE_ERROR, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+    def unknown(self, extras: Sequence[str]) -> NoReturn:
+        """Arguments no option took, said by the command they were given to, with a guess."""
+        options = [o for action in self._actions for o in action.option_strings]
+        guesses = [
+            close[0]
+            for extra in extras
+            if extra.startswith("-")
+            and (close := difflib.get_close_matches(extra.split("=")[0], options, n=1))
+        ]
+        hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
+        self.error(f"unknown argument(s): {' '.join(extras)}{hint}")
+
+
+def build_parser() -> Parser:
+    parser = Parser(
         prog="newsmon",
         description="Watch news feeds and alert Slack or webhooks, at once and exactly once.",
         epilog=EPILOG,
@@ -49,21 +85,47 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    for sub in walk(parser):
+        _add_log_level(sub)
+        sub.set_defaults(_parser=sub)  # the deepest command's parser wins: errors name it
     return parser
+
+
+def walk(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    """`parser` and every sub-parser under it, depth first."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                yield from walk(sub)
+
+
+def _add_log_level(parser: argparse.ArgumentParser) -> None:
+    """Every command that reads a config may log (config warnings at least): give it
+    `--log-level` if its module did not."""
+    options = {o for action in parser._actions for o in action.option_strings}
+    if "--config" in options and "--log-level" not in options:
+        parser.add_argument(
+            "--log-level", choices=LOG_LEVELS, help="how much to log on stderr (default: info)"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        command = getattr(args, "_parser", parser)
+        (command if isinstance(command, Parser) else parser).unknown(extras)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
-        return 2
+        return USAGE_ERROR
+    configure_logging(level=getattr(args, "log_level", None) or "info", stream=STDERR)
     try:
         code: int = func(args)
     except NewsmonError as exc:
         print(f"newsmon: {exc}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
     return code

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from monitor.app import load_checked_rules, make_guard
@@ -22,8 +23,28 @@ from monitor.query.ruleset import RuleSet
 Found = list[tuple[Item, list[Match]]]
 
 
+class Progress(Protocol):
+    """Told how many feeds there are, then of each fetched (a progress bar on a terminal)."""
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, feed_id: str) -> None: ...
+
+
+class NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, feed_id: str) -> None:
+        pass
+
+
 def check_feeds(
-    config: Config, named: Sequence[str], *, rules_override: str | None = None
+    config: Config,
+    named: Sequence[str],
+    *,
+    rules_override: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Found, list[tuple[str, str]]]:
     """Match every current item of the named feeds (or of the configured ones)."""
     rules = load_checked_rules(config, rules_override)
@@ -34,7 +55,7 @@ def check_feeds(
         specs = config.feed_specs()
         sources = [NamedSource(feed_id=s.id, url=s.url) for s in specs]
         tags = {s.id: s.tags for s in specs}
-    return asyncio.run(_check_all(config, rules, sources, tags))
+    return asyncio.run(_check_all(config, rules, sources, tags, progress or NoProgress()))
 
 
 async def _check_all(
@@ -42,6 +63,7 @@ async def _check_all(
     rules: RuleSet,
     sources: Sequence[NamedSource],
     tags: dict[str, tuple[str, ...]],
+    progress: Progress,
 ) -> tuple[Found, list[tuple[str, str]]]:
     limiter = HostLimiter(per_host=config.per_host_concurrency, total=config.concurrency)
     found: Found = []
@@ -51,17 +73,21 @@ async def _check_all(
     ) as client:
 
         async def one(source: NamedSource) -> FetchResult:
-            if source.path is not None:
-                return read_local(source, config.max_body)
-            async with limiter.slot(urlsplit(source.url).hostname or ""):
-                return await fetch(
-                    client,
-                    source.url,
-                    max_bytes=config.max_body,
-                    deadline=config.fetch_deadline.total_seconds(),
-                    max_redirects=config.max_redirects,
-                )
+            try:
+                if source.path is not None:
+                    return read_local(source, config.max_body)
+                async with limiter.slot(urlsplit(source.url).hostname or ""):
+                    return await fetch(
+                        client,
+                        source.url,
+                        max_bytes=config.max_body,
+                        deadline=config.fetch_deadline.total_seconds(),
+                        max_redirects=config.max_redirects,
+                    )
+            finally:
+                progress.advance(source.feed_id)
 
+        progress.start(len(sources))
         results = await asyncio.gather(*(one(s) for s in sources), return_exceptions=True)
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, FeedError):

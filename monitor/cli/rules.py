@@ -69,7 +69,10 @@ def feed_items(source: str) -> list[Item]:
         data = path.read_bytes()
     except OSError as exc:
         raise FeedError("local_file", f"{source}: cannot read the feed: {exc}") from exc
-    parse = importlib.import_module("monitor.feeds.parse")
+    try:
+        parse = importlib.import_module("monitor.feeds.parse")
+    except ModuleNotFoundError as exc:
+        raise NewsmonError("reading feed files needs monitor.feeds.parse (not installed)") from exc
     parsed = parse.parse_feed(data, feed_id=path.stem, feed_url=path.resolve().as_uri())
     return list(parsed.items)
 

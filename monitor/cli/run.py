@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 
-from monitor.cli.common import add_config_args, load_config_from_args, setup_logging
+from monitor.cli.common import STDOUT, add_config_args, load_config_from_args, setup_logging
 
 EPILOG = """\
 examples:
@@ -37,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_daemon(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
-    setup_logging(args, config, stream=sys.stdout)
+    setup_logging(args, config, stream=STDOUT)
     from monitor.service import serve_forever
 
     return asyncio.run(serve_forever(config, rules_override=args.rules))

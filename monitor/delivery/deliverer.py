@@ -258,6 +258,8 @@ class Deliverer:
         now = self.clock.now()
         fields = {
             "alert_id": row.id,
+            "feed": row.feed_id,
+            "rules": _rule_ids(row.document),
             "destination": dest.name,
             "attempt": row.attempts + 1,
             "reason": verdict.reason,
@@ -358,6 +360,14 @@ class Deliverer:
                 return Attempt(_failure(exc))
         text = body.decode("utf-8", "replace")
         return Attempt(classify(status, text, dest.type), status, retry_after)
+
+
+def _rule_ids(document: Mapping[str, object]) -> list[str]:
+    """The ids of the rules an alert names, for its log lines (a hand-edited document: none)."""
+    rules = document.get("rules")
+    if not isinstance(rules, list):
+        return []
+    return [str(r["id"]) for r in rules if isinstance(r, dict) and "id" in r]
 
 
 def _failure(exc: BaseException) -> Verdict:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from monitor.query import ast
 from monitor.query import evaluate as ev
 from monitor.query.lexer import QueryError
+from monitor.query.near import Near
 from monitor.query.normalize import SCOPES, TEXT_FIELDS, tokenize
 from monitor.query.parser import parse
 
@@ -113,7 +114,7 @@ class Compiler:
         if isinstance(node, ast.Near):
             left = self.operand(node.left, fields, node)
             right = self.operand(node.right, fields, node)
-            return ev.Near(left, right, node.distance, node.ordered, fields, self.src(node))
+            return Near(left, right, node.distance, node.ordered, fields, self.src(node))
         return self.positional(node, fields)
 
     def operand(self, node: ast.Node, fields: tuple[str, ...], near: ast.Near) -> ev.Positional:

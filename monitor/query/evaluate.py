@@ -8,8 +8,6 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from monitor.query.normalize import Document, FieldText
@@ -33,21 +31,19 @@ class Element:
 
     def positions(self, ft: FieldText) -> list[int]:
         if self.kind != "prefix":
-            return ft.positions(self.kind).get(self.value, [])
-        out: list[int] = []
-        for word, where in ft.positions("fold").items():
-            if word.startswith(self.value):
-                out.extend(where)
-        out.sort()
-        return out
+            return ft.where(self.kind, self.value)
+        return ft.prefixed(self.value)
 
 
 class Matcher:
     """A compiled clause. `source` is its text in the query (for explanations)."""
 
-    source: str = ""
-    # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
-    whole: bool = False
+    __slots__ = ("source", "whole")
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source
+        # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
+        self.whole = False
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -55,14 +51,23 @@ class Matcher:
     def clauses(self, doc: Document, out: list[str]) -> None:
         out.append(self.source)
 
+    def cost(self) -> int:
+        """A rough cost of evaluating this clause, so that an AND tries cheap children first."""
+        return 1
+
 
 class Positional(Matcher):
     """A clause that occupies positions in a field, in any of `fields`."""
 
-    fields: tuple[str, ...] = ()
+    __slots__ = ("fields",)
+    fields: tuple[str, ...]
 
     def spans(self, ft: FieldText) -> list[Span]:
         raise NotImplementedError
+
+    def maybe(self, doc: Document) -> bool:
+        """False when the document lacks a word this clause needs (a cheap first test)."""
+        return True
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         raise NotImplementedError
@@ -74,19 +79,38 @@ class Positional(Matcher):
 class Terms(Positional):
     """A word (one element) or a phrase (consecutive elements)."""
 
+    __slots__ = ("_cost", "_prefixes", "_single", "_stems", "elements", "label")
+
     def __init__(self, elements: tuple[Element, ...], fields: tuple[str, ...], label: str) -> None:
+        super().__init__(label)
         self.elements = elements
         self.fields = fields
-        self.source = self.label = label
+        self.label = label
         one = elements[0]
         self._single = one if len(elements) == 1 and one.kind != "prefix" else None
+        self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
+        self._prefixes = tuple(e.value for e in elements if e.kind == "prefix")
+        self._cost = len(elements) + 3 * len(self._prefixes)
+
+    def cost(self) -> int:
+        return self._cost
+
+    def maybe(self, doc: Document) -> bool:
+        if not self._stems <= doc.stems:
+            return False
+        return all(doc.has_prefix(p) for p in self._prefixes)
 
     def matches(self, doc: Document) -> bool:
+        if not self.maybe(doc):
+            return False
         one = self._single
-        if one is not None:  # the common case, kept to one dict lookup per field
+        fields = doc.fields
+        if one is not None:  # the common case, kept to one set or dict lookup per field
             kind, value = one.kind, one.value
-            return any(value in doc.fields[f].positions(kind) for f in self.fields)
-        return any(self.spans(doc.fields[f]) for f in self.fields)
+            if kind == "stem":
+                return any(value in fields[f].stems for f in self.fields)
+            return any(fields[f].has(kind, value) for f in self.fields)
+        return any(self.spans(fields[f]) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:
         first = self.elements[0].positions(ft)
@@ -108,13 +132,21 @@ class Terms(Positional):
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
+    __slots__ = ("children",)
+
     def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
+        super().__init__(source)
         self.children = children
         self.fields = fields
-        self.source = source
 
     def matches(self, doc: Document) -> bool:
         return any(c.matches(doc) for c in self.children)
+
+    def maybe(self, doc: Document) -> bool:
+        return any(c.maybe(doc) for c in self.children)
+
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
 
     def spans(self, ft: FieldText) -> list[Span]:
         out: set[Span] = set()
@@ -134,94 +166,19 @@ class AnyOf(Positional):
                 c.clauses(doc, out)
 
 
-class Near(Positional):
-    """`left NEAR/n right`: at most n other words between them; `ordered` wants left first."""
-
-    def __init__(
-        self,
-        left: Positional,
-        right: Positional,
-        distance: int,
-        ordered: bool,
-        fields: tuple[str, ...],
-        source: str,
-    ) -> None:
-        self.left, self.right = left, right
-        self.distance, self.ordered = distance, ordered
-        self.fields = fields
-        self.source = source
-
-    def pairs(self, ft: FieldText, first_only: bool = False) -> list[tuple[Span, Span]]:
-        lefts = self.left.spans(ft)
-        if not lefts:
-            return []
-        rights = self.right.spans(ft)
-        if not rights:
-            return []
-        starts = [s for s, _ in rights]
-        longest = max(e - s for s, e in rights)
-        n = self.distance
-        out: list[tuple[Span, Span]] = []
-        for a in lefts:
-            s1, e1 = a
-            # right after left: its first word within n words after left's last
-            i = bisect_left(starts, e1 + 1)
-            while i < len(starts) and starts[i] <= e1 + 1 + n:
-                out.append((a, rights[i]))
-                if first_only:
-                    return out
-                i += 1
-            if self.ordered:
-                continue
-            # right before left: its last word within n words before left's first
-            i = bisect_left(starts, s1 - 1 - n - longest)
-            while i < len(starts) and starts[i] < s1:
-                e2 = rights[i][1]
-                if s1 - 1 - n <= e2 < s1:
-                    out.append((a, rights[i]))
-                    if first_only:
-                        return out
-                i += 1
-        return out
-
-    def matches(self, doc: Document) -> bool:
-        return any(self.pairs(doc.fields[f], first_only=True) for f in self.fields)
-
-    def spans(self, ft: FieldText) -> list[Span]:
-        return sorted({(min(a[0], b[0]), max(a[1], b[1])) for a, b in self.pairs(ft)})
-
-    def hit_spans(self, ft: FieldText) -> list[Labelled]:
-        pairs = self.pairs(ft)
-        in_left = _inside_any({a for a, _ in pairs})
-        in_right = _inside_any({b for _, b in pairs})
-        out = [h for h in self.left.hit_spans(ft) if in_left(h)]
-        out += [h for h in self.right.hit_spans(ft) if in_right(h)]
-        return out
-
-
-def _inside_any(spans: set[Span]) -> Callable[[Labelled], bool]:
-    """A test of whether a hit lies inside one of `spans` (log time: texts can be long)."""
-    ordered = sorted(spans)
-    starts = [s for s, _ in ordered]
-    reach, furthest = [], -1
-    for _, e in ordered:
-        furthest = max(furthest, e)
-        reach.append(furthest)  # the furthest end among spans starting at or before this one
-
-    def inside(h: Labelled) -> bool:
-        i = bisect_right(starts, h[0]) - 1
-        return i >= 0 and reach[i] >= h[1]
-
-    return inside
-
-
 class AllOf(Matcher):
+    __slots__ = ("_by_cost", "children")
+
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
-        self.children = children
-        self.source = source
+        super().__init__(source)
+        self.children = children  # as written: clauses are explained in this order
+        self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
 
     def matches(self, doc: Document) -> bool:
-        return all(c.matches(doc) for c in self.children)
+        return all(c.matches(doc) for c in self._by_cost)
+
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:
@@ -232,9 +189,14 @@ class AllOf(Matcher):
 
 
 class EitherOf(Matcher):
+    __slots__ = ("children",)
+
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
+        super().__init__(source)
         self.children = children
-        self.source = source
+
+    def cost(self) -> int:
+        return 2 + sum(c.cost() for c in self.children)
 
     def matches(self, doc: Document) -> bool:
         return any(c.matches(doc) for c in self.children)
@@ -249,27 +211,26 @@ class EitherOf(Matcher):
 
 
 class Without(Matcher):
+    __slots__ = ("child",)
+
     def __init__(self, child: Matcher, source: str) -> None:
+        super().__init__(source)
         self.child = child
-        self.source = source
 
     def matches(self, doc: Document) -> bool:
         return not self.child.matches(doc)
+
+    def cost(self) -> int:
+        return 2 + self.child.cost()
 
 
 class Everything(Matcher):
     """The empty query: every item of the watched feeds."""
 
-    source = "(every item)"
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__("(every item)")
 
     def matches(self, doc: Document) -> bool:
         return True
-
-
-def positional_children(m: Matcher) -> list[Positional]:
-    """Every positional matcher directly under boolean ones (for collecting hits)."""
-    if isinstance(m, Positional):
-        return [m]
-    if isinstance(m, AllOf | EitherOf):
-        return [p for c in m.children for p in positional_children(c)]
-    return []

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitor.query import evaluate as ev
+from monitor.query.near import Near
 from monitor.query.normalize import Document, forms
 
 # A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
@@ -56,9 +57,26 @@ def need(m: ev.Matcher) -> Need:
         return frozenset(out)
     if isinstance(m, ev.AllOf):
         return min((need(c) for c in m.children), key=cost)
-    if isinstance(m, ev.Near):
+    if isinstance(m, Near):
         return min(need(m.left), need(m.right), key=cost)
     return None  # Without, Everything
+
+
+def required_stems(m: ev.Matcher) -> frozenset[str]:
+    """Stems that a document must hold, all of them, for `m` to match (a cheap test per rule)."""
+    if isinstance(m, ev.Terms):
+        return frozenset(e.index_key for e in m.elements if e.kind != "prefix")
+    if isinstance(m, ev.AllOf):
+        return frozenset().union(*(required_stems(c) for c in m.children))
+    if isinstance(m, Near):
+        return required_stems(m.left) | required_stems(m.right)
+    if isinstance(m, ev.AnyOf | ev.EitherOf):
+        parts = [required_stems(c) for c in m.children]
+        return frozenset.intersection(*parts) if parts else frozenset()
+    return frozenset()  # Without, Everything
+
+
+PREFIX_KEY = 3
 
 
 class Presearcher:
@@ -66,7 +84,9 @@ class Presearcher:
 
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
         self.by_stem: dict[str, list[int]] = {}
-        self.by_prefix: dict[str, list[int]] = {}
+        # Prefixes are filed under their first (up to) PREFIX_KEY characters, then checked whole
+        # against the document's sorted words: a few lookups per word whatever the prefixes.
+        self.by_prefix: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
@@ -74,26 +94,25 @@ class Presearcher:
                 always.append(number)
                 continue
             for kind, value in n:
-                table = self.by_stem if kind == "stem" else self.by_prefix
-                table.setdefault(value, []).append(number)
+                if kind == "stem":
+                    self.by_stem.setdefault(value, []).append(number)
+                else:
+                    bucket = self.by_prefix.setdefault(value[:PREFIX_KEY], {})
+                    bucket.setdefault(value, []).append(number)
         self.always = tuple(always)
-        self.prefix_lengths = tuple(sorted({len(p) for p in self.by_prefix}))
+        self.prefix_lengths = tuple(sorted({len(k) for k in self.by_prefix}))
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
         found = set(self.always)
         by_stem = self.by_stem
-        for stem in doc.stems:
-            got = by_stem.get(stem)
-            if got is not None:
-                found.update(got)
+        for stem in by_stem.keys() & doc.stems:
+            found.update(by_stem[stem])
         if self.by_prefix:
-            by_prefix, lengths = self.by_prefix, self.prefix_lengths
-            for word in doc.folds:
-                for n in lengths:
-                    if n > len(word):
-                        break
-                    got = by_prefix.get(word[:n])
-                    if got is not None:
-                        found.update(got)
+            by_prefix, folds = self.by_prefix, doc.folds
+            for n in self.prefix_lengths:
+                for key in by_prefix.keys() & {w[:n] for w in folds}:
+                    for prefix, numbers in by_prefix[key].items():
+                        if len(prefix) == n or doc.has_prefix(prefix):
+                            found.update(numbers)
         return found

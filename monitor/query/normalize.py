@@ -16,6 +16,7 @@ Character offsets (`start`, `end`) index the field's original text, so snippets 
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import unicodedata
@@ -53,6 +54,7 @@ _APOSTROPHES = "'’ʼ"
 _TOKEN_RE = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?")
 _NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
 
+_SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
 _MEMO_MAX = 200_000  # bounds memory against hostile text full of distinct words
 
@@ -129,7 +131,8 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
 def _words(text: str) -> list[str]:
     """The tokens' texts alone, as `_spans` gives them (the fast path run on every item)."""
     words: list[str] = _TOKEN_RE.findall(text)
-    if _NEEDS_FIX.search(text) is None:
+    joined = "".join(words)  # commas and "_" inside tokens only: one C-speed scan each
+    if "," not in joined and "_" not in joined:
         return words
     out: list[str] = []
     for w in words:
@@ -150,37 +153,78 @@ def tokenize(text: str) -> list[Token]:
 class FieldText:
     """One field of a document: its text, its tokens' forms, and lazy lookups and spans."""
 
-    __slots__ = ("_by", "_spans", "forms", "text")
+    __slots__ = ("_cols", "_spans", "_tables", "_where", "forms", "stems", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         memo = _memo
         self.forms: list[Forms] = [memo.get(w) or forms(w) for w in _words(text)] if text else []
-        self._by: dict[str, dict[str, list[int]]] = {}
+        self.stems = {f[3] for f in self.forms}
+        self._cols: dict[str, list[str]] = {}
+        self._where: dict[tuple[str, str], list[int]] = {}
+        self._tables: dict[str, dict[str, list[int]]] = {}
         self._spans: list[tuple[int, int]] | None = None
 
     @property
     def spans(self) -> list[tuple[int, int]]:
         """Each token's character span in `text` (computed when an explanation needs it)."""
         if self._spans is None:
-            self._spans = [(s, e) for _, s, e in _spans(self.text)]
+            if _NEEDS_FIX.search(self.text) is None:
+                self._spans = [m.span(1) for m in _TOKEN_RE.finditer(self.text)]
+            else:
+                self._spans = [(s, e) for _, s, e in _spans(self.text)]
         return self._spans
 
-    def positions(self, kind: str) -> dict[str, list[int]]:
-        """Map from a form (`stem`, `lower`, `raw` or `fold`) to the positions where it occurs."""
-        table = self._by.get(kind)
-        if table is None:
-            table = {}
+    def column(self, kind: str) -> list[str]:
+        """One form (`stem`, `lower`, `raw` or `fold`) of every token, in order."""
+        col = self._cols.get(kind)
+        if col is None:
             index = Forms._fields.index(kind)
-            for pos, f in enumerate(self.forms):
-                key = f[index]
-                got = table.get(key)
-                if got is None:
-                    table[key] = [pos]
+            col = self._cols[kind] = [f[index] for f in self.forms]
+        return col
+
+    def where(self, kind: str, value: str) -> list[int]:
+        """The positions of the tokens whose `kind` form is `value` (cached per document).
+
+        Short fields (most news items) are scanned; long ones get a table built once.
+        """
+        key = (kind, value)
+        got = self._where.get(key)
+        if got is None:
+            col = self.column(kind)
+            if len(col) <= _SCAN_MAX:
+                got = [i for i, k in enumerate(col) if k == value] if value in col else []
+            else:
+                got = self._table(kind).get(value, [])
+            self._where[key] = got
+        return got
+
+    def _table(self, kind: str) -> dict[str, list[int]]:
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = {}
+            for pos, k in enumerate(self.column(kind)):
+                if k in table:
+                    table[k].append(pos)
                 else:
-                    got.append(pos)
-            self._by[kind] = table
+                    table[k] = [pos]
         return table
+
+    def has(self, kind: str, value: str) -> bool:
+        """Whether some token's `kind` form is `value`."""
+        if kind == "stem":
+            return value in self.stems
+        col = self.column(kind)
+        return value in col if len(col) <= _SCAN_MAX else value in self._table(kind)
+
+    def prefixed(self, prefix: str) -> list[int]:
+        """Positions of the words (diacritics folded) that start with `prefix`."""
+        key = ("prefix", prefix)
+        got = self._where.get(key)
+        if got is None:
+            got = [i for i, w in enumerate(self.column("fold")) if w.startswith(prefix)]
+            self._where[key] = got
+        return got
 
 
 class Document:
@@ -190,18 +234,27 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_folds", "fields", "stems")
+    __slots__ = ("_folds", "_sorted_folds", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
-        self.stems = {f[3] for ft in fields.values() for f in ft.forms}
+        self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
         self._folds: set[str] | None = None
+        self._sorted_folds: list[str] | None = None
 
     @property
     def folds(self) -> set[str]:
         if self._folds is None:
             self._folds = {f[2] for ft in self.fields.values() for f in ft.forms}
         return self._folds
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some word (diacritics folded) of any field starts with `prefix`."""
+        if self._sorted_folds is None:
+            self._sorted_folds = sorted(self.folds)
+        folds = self._sorted_folds
+        i = bisect.bisect_left(folds, prefix)
+        return i < len(folds) and folds[i].startswith(prefix)
 
 
 def analyze_fields(texts: dict[str, str]) -> Document:

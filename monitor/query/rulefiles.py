@@ -17,10 +17,8 @@ line, block scalars (`>`, `|`) included. Nothing is skipped silently.
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -31,6 +29,7 @@ from monitor.model import Rule, Severity
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
+from monitor.query.yamlsource import Source, pairs, text_of, texts_of
 
 RULE_KEYS = ("id", "name", "query", "feeds", "notify", "severity", "tags", "enabled")
 SEVERITIES: tuple[str, ...] = get_args(Severity)
@@ -39,104 +38,24 @@ _SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _BOOL = "tag:yaml.org,2002:bool"
 
 
-class _Source:
-    """One file's text, to turn character indexes into located errors."""
-
-    def __init__(self, name: str, text: str) -> None:
-        self.name, self.text = name, text
-        self.starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        self.errors: list[RuleError] = []
-
-    def at(self, index: int) -> SourceLocation:
-        line = bisect.bisect_right(self.starts, index) - 1
-        start = self.starts[line]
-        end = self.text.find("\n", start)
-        text = self.text[start : end if end >= 0 else len(self.text)].rstrip("\r")
-        return SourceLocation(self.name, line + 1, index - start + 1, text)
-
-    def error(self, message: str, index: int) -> None:
-        self.errors.append(RuleError(message, self.at(index)))
-
-    def value_index(self, node: yaml.ScalarNode, offset: int) -> int:
-        """The file index of character `offset` of a scalar's value (aligning value to source).
-
-        The value is, but for folded line breaks, indentation and quotes, a subsequence of its
-        source text; walk both together.
-        """
-        src, j = self.text, node.start_mark.index
-        if node.style in ("|", ">"):  # the value starts on the line after the indicator
-            j = src.find("\n", j) + 1
-        elif node.style in ("'", '"'):
-            j += 1
-        end, value = node.end_mark.index, node.value
-        for i, c in enumerate(value):
-            if c.isspace():
-                if i == offset:
-                    while j < end and src[j].isspace():
-                        j += 1
-                    return min(j, end)
-                # before a visible character, one value space stands for a whole folded break
-                if i + 1 < len(value) and not value[i + 1].isspace():
-                    while j < end and src[j].isspace():
-                        j += 1
-                else:
-                    j += 1
-                continue
-            while j < end and src[j] != c:  # quotes, escapes, indentation
-                j += 1
-            if i == offset:
-                return j
-            j += 1
-        return min(j, end)
-
-
-def _pairs(src: _Source, node: yaml.MappingNode) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
-    seen: set[str] = set()
-    for key, value in node.value:
-        name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
-        if name in seen:
-            src.error(f"duplicate key {name!r} in this mapping", key.start_mark.index)
-            continue
-        seen.add(name)
-        yield name, key, value
-
-
-def _text(src: _Source, node: yaml.Node, what: str) -> str | None:
-    if isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
-        return str(node.value)
-    src.error(f"{what} must be text", node.start_mark.index)
-    return None
-
-
-def _texts(src: _Source, node: yaml.Node, what: str) -> tuple[str, ...]:
-    if isinstance(node, yaml.ScalarNode):
-        one = _text(src, node, what)
-        return (one,) if one else ()
-    if isinstance(node, yaml.SequenceNode):
-        got = (_text(src, n, f"each of {what}") for n in node.value)
-        return tuple(t for t in got if t is not None)
-    src.error(f"{what} must be a list of text", node.start_mark.index)
-    return ()
-
-
 class _Loader:
     """Collects the sets and rules of every file, with the nodes needed to locate errors."""
 
     def __init__(self) -> None:
-        self.sources: list[_Source] = []
+        self.sources: list[Source] = []
         self.sets: dict[str, list[str]] = {}
-        self.set_nodes: dict[str, tuple[_Source, yaml.Node, list[yaml.Node]]] = {}
-        self.rules: list[tuple[_Source, Rule, yaml.Node | None]] = []
+        self.set_nodes: dict[str, tuple[Source, yaml.Node, list[yaml.Node]]] = {}
+        self.rules: list[tuple[Source, Rule, yaml.Node | None]] = []
         self.ids: dict[str, SourceLocation] = {}
 
     def file(self, path: Path) -> None:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.sources.append(src := _Source(str(path), ""))
+            self.sources.append(src := Source(str(path), ""))
             src.errors.append(RuleError(f"{path}: cannot read: {exc}"))
             return
-        self.sources.append(src := _Source(str(path), text))
+        self.sources.append(src := Source(str(path), text))
         try:
             root = yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.MarkedYAMLError as exc:
@@ -154,7 +73,7 @@ class _Loader:
                 "a rules file must be a mapping with `rules:` and/or `sets:`", root.start_mark.index
             )
             return
-        for name, key, value in _pairs(src, root):
+        for name, key, value in pairs(src, root):
             if name == "sets":
                 self.sets_node(src, value)
             elif name == "rules":
@@ -172,11 +91,11 @@ class _Loader:
                     key.start_mark.index,
                 )
 
-    def sets_node(self, src: _Source, node: yaml.Node) -> None:
+    def sets_node(self, src: Source, node: yaml.Node) -> None:
         if not isinstance(node, yaml.MappingNode):
             src.error("`sets:` must map set names to lists of words", node.start_mark.index)
             return
-        for name, key, value in _pairs(src, node):
+        for name, key, value in pairs(src, node):
             if not _SET.match(name):
                 src.error(
                     f"bad set name {name!r}: use letters, digits, _ and -", key.start_mark.index
@@ -190,7 +109,7 @@ class _Loader:
                 )
                 continue
             members = value.value if isinstance(value, yaml.SequenceNode) else [value]
-            self.sets[name] = list(_texts(src, value, f"set ${name}"))
+            self.sets[name] = list(texts_of(src, value, f"set ${name}"))
             self.set_nodes[name] = (src, key, members)
             try:
                 check_set(name, self.sets[name])
@@ -201,7 +120,7 @@ class _Loader:
                 else:
                     src.error(exc.message, key.start_mark.index)
 
-    def rule(self, src: _Source, node: yaml.Node) -> None:
+    def rule(self, src: Source, node: yaml.Node) -> None:
         if not isinstance(node, yaml.MappingNode):
             src.error(
                 "each rule must be a mapping with at least `id` and `name`", node.start_mark.index
@@ -209,7 +128,7 @@ class _Loader:
             return
         fields: dict[str, object] = {}
         nodes: dict[str, yaml.Node] = {}
-        for name, key, value in _pairs(src, node):
+        for name, key, value in pairs(src, node):
             if name not in RULE_KEYS:
                 src.error(
                     f"unknown rule key {name!r} (keys: {', '.join(RULE_KEYS)})",
@@ -219,14 +138,14 @@ class _Loader:
             nodes[name] = value
             at = value.start_mark.index
             if name in ("feeds", "notify", "tags"):
-                fields[name] = _texts(src, value, name)
+                fields[name] = texts_of(src, value, name)
             elif name == "enabled":
                 if isinstance(value, yaml.ScalarNode) and value.tag == _BOOL:
                     fields[name] = value.value.lower() in ("true", "yes", "on", "y")
                 else:
                     src.error("enabled must be true or false", at)
             elif name == "severity":
-                sev = _text(src, value, name)
+                sev = text_of(src, value, name)
                 if sev is not None and sev not in SEVERITIES:
                     src.error(f"severity must be one of {', '.join(SEVERITIES)}", at)
                 elif sev is not None:
@@ -238,7 +157,7 @@ class _Loader:
             ):
                 fields[name] = ""
             else:
-                got = _text(src, value, name)
+                got = text_of(src, value, name)
                 if got is not None:
                     fields[name] = got
         rid = fields.get("id")
@@ -280,7 +199,7 @@ class _Loader:
                 else:
                     src.errors.append(RuleError(f"rule {rule.id!r}: {exc.message}"))
                 continue
-            out.append(CompiledRule(rule, matcher, frozenset(rule.feeds)))
+            out.append(CompiledRule.of(rule, matcher))
         return out
 
 

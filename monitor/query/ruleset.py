@@ -15,7 +15,7 @@ from monitor.model import Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.explain import explain, snippet
-from monitor.query.index import Presearcher
+from monitor.query.index import Presearcher, required_stems
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import Document, analyze
 
@@ -25,6 +25,11 @@ class CompiledRule:
     rule: Rule
     matcher: ev.Matcher
     feeds: frozenset[str]
+    required: frozenset[str] = frozenset()  # stems the item must hold, all of them
+
+    @classmethod
+    def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
+        return cls(rule, matcher, frozenset(rule.feeds), required_stems(matcher))
 
 
 class RuleSet:
@@ -59,9 +64,7 @@ class RuleSet:
                 continue
             seen.add(rule.id)
             try:
-                compiled.append(
-                    CompiledRule(rule, compile_query(rule.query, sets), frozenset(rule.feeds))
-                )
+                compiled.append(CompiledRule.of(rule, compile_query(rule.query, sets)))
             except QueryError as exc:
                 errors.append(RuleError(f"rule {rule.id!r}: {exc}"))
         if errors:
@@ -73,7 +76,7 @@ class RuleSet:
     def select(self, ids: Collection[str]) -> RuleSet:
         """Only these rules, each enabled (to try one rule, even a disabled one)."""
         chosen = [
-            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds)
+            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds, c.required)
             for c in self._compiled
             if c.rule.id in ids
         ]
@@ -82,17 +85,23 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
-    @staticmethod
-    def _watches(c: CompiledRule, item: Item, feed_tags: Collection[str]) -> bool:
-        feeds = c.feeds
-        return not feeds or item.feed_id in feeds or any(t in feeds for t in feed_tags)
-
     def _matches(
-        self, todo: Iterable[CompiledRule], item: Item, doc: Document, feed_tags: Collection[str]
+        self,
+        todo: Iterable[CompiledRule],
+        item: Item,
+        doc: Document,
+        feed_tags: Collection[str],
+        prefilter: bool = True,
     ) -> list[Match]:
         out = []
+        feed, stems = item.feed_id, doc.stems
         for c in todo:
-            if self._watches(c, item, feed_tags) and c.matcher.matches(doc):
+            if prefilter and not c.required <= stems:
+                continue
+            feeds = c.feeds
+            if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):
+                continue
+            if c.matcher.matches(doc):
                 why = explain(c.matcher, doc)
                 out.append(Match(c.rule, why, snippet(doc, why.hits)))
         return out
@@ -112,4 +121,4 @@ class RuleSet:
 
     def match_every_rule(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The same result as `match`, evaluating every rule (no index): baseline and oracle."""
-        return self._matches(self._active, item, analyze(item), feed_tags)
+        return self._matches(self._active, item, analyze(item), feed_tags, prefilter=False)

@@ -51,6 +51,10 @@ class Store(Protocol):
 
     def list_feeds(self) -> list[FeedState]: ...
 
+    def count_feeds_in_error(self) -> int:
+        """Active feeds whose last poll failed (for /metrics: cheap at 100k feeds)."""
+        ...
+
     def get_feed(self, feed_id: str) -> FeedState | None: ...
 
     def claim_due_feeds(

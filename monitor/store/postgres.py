@@ -266,6 +266,9 @@ class PostgresStore:
     def list_feeds(self) -> list[FeedState]:
         return [_feed(r) for r in self._read(q.LIST_FEEDS)]
 
+    def count_feeds_in_error(self) -> int:
+        return int(self._read(q.COUNT_FEEDS_IN_ERROR)[0]["n"])
+
     def get_feed(self, feed_id: str) -> FeedState | None:
         rows = self._read("SELECT * FROM feeds WHERE id = %s", (feed_id,))
         return _feed(rows[0]) if rows else None

@@ -31,6 +31,8 @@ DEACTIVATE_FEED = "UPDATE feeds SET active = FALSE WHERE id = ?"
 
 LIST_FEEDS = "SELECT * FROM feeds WHERE active ORDER BY id"
 
+COUNT_FEEDS_IN_ERROR = "SELECT count(*) AS n FROM feeds WHERE active AND status = 'error'"
+
 RELEASE_FEED = """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
     WHERE id = ? AND lease_owner = ?"""
 

@@ -1,0 +1,186 @@
+"""Harness for several `newsmon run` replicas on one PostgreSQL database. Does I/O.
+
+Shared by `tests/test_replicas.py` and `benchmarks/replicas.py`:
+
+- `LoadFeedServer` (from `tests.replicas_feeds`): many generated feeds on 127.0.0.1.
+- `fresh_database(url)`: a database of its own (created, then dropped with its connections).
+- `Replica`: a `python -m monitor run` subprocess with its own http_addr port; reads its
+  /metrics, stops with SIGTERM or SIGKILL (only the pid it started).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.replicas_feeds import RULE, LoadFeedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["LoadFeedServer", "Replica", "fresh_database", "replicas", "write_config"]
+
+
+# -- database ------------------------------------------------------------------------------------
+def database_url(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def fresh_database(url: str, prefix: str = "replicas") -> Iterator[str]:
+    """A new empty database on the server `url` names; dropped afterwards (even if in use)."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield database_url(url, name)
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- replicas ------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(
+    folder: Path,
+    server: LoadFeedServer,
+    receiver_url: str,
+    *,
+    interval: str,
+    settings: Mapping[str, str] | None = None,
+) -> Path:
+    """A config with every feed of `server`, one webhook destination and the test rule."""
+    rules = folder / "rules"
+    rules.mkdir(exist_ok=True)
+    (rules / "troops.yaml").write_text(RULE)
+    values = {
+        "rules": str(rules),
+        "allow_networks": '["127.0.0.1/32"]',
+        "log_level": "warning",
+        "log_format": "json",
+        "jitter": "0.1",
+        "per_host_concurrency": "100",  # every feed is on 127.0.0.1
+    } | dict(settings or {})
+    lines = [f"{key}: {value}" for key, value in values.items()]
+    lines.append("feeds:")
+    for i in range(server.count):
+        lines.append(f"  - {{id: f{i}, url: '{server.url(i)}', interval: {interval}}}")
+    lines += [
+        "destinations:",
+        "  - name: hook",
+        "    type: webhook",
+        f"    url: {receiver_url}",
+        "    secret_env: REPLICAS_HOOK_SECRET",
+    ]
+    path = folder / "newsmon.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+SECRET = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+
+class Replica:
+    """One `newsmon run` subprocess."""
+
+    def __init__(self, name: str, config: Path, database: str, logs: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+        env |= {
+            "NEWSMON_DATABASE_URL": database,
+            "NEWSMON_HTTP_ADDR": f"127.0.0.1:{self.port}",
+            "REPLICAS_HOOK_SECRET": SECRET,
+            "PYTHONPATH": str(ROOT),
+        }
+        self.log_path = logs / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.last_polls: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode())
+
+    def polls(self) -> float:
+        """`newsmon_polls_total` summed over statuses; remembered for after the process ends."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith("newsmon_polls_total"):
+                total += float(line.rsplit(" ", 1)[1])
+        self.last_polls = total
+        return total
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
+            with contextlib.suppress(OSError):
+                url = f"http://127.0.0.1:{self.port}/readyz"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            time.sleep(0.2)
+        raise AssertionError(f"{self.name} not ready in {timeout}s: {self.tail()}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def tail(self, lines: int = 20) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+@contextlib.contextmanager
+def replicas(n: int, config: Path, database: str, logs: Path) -> Iterator[list[Replica]]:
+    started: list[Replica] = []
+    try:
+        for i in range(n):
+            started.append(Replica(f"replica{i + 1}", config, database, logs))
+        for replica in started:
+            replica.wait_ready()
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()

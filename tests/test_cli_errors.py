@@ -1,0 +1,109 @@
+"""Every user mistake is one clear line on stderr and exit code 2, never a traceback: a table of
+mistakes, each run as a real `python -m monitor` process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # fifteen processes, ~1.5 s each
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = str(ROOT / "rules")
+SEED = str(ROOT / "seeds" / "article.rss")
+
+
+def newsmon(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(cwd), **env},
+        check=False,
+    )
+
+
+# (what the user did, argv, extra environment, what the one line must say)
+MISTAKES = [
+    ("unknown command", ["frobnicate"], {}, "newsmon: unknown command 'frobnicate' (choose from"),
+    ("unknown sub-command", ["deliveries", "frob"], {}, "newsmon deliveries: unknown command"),
+    ("misspelt option", ["check", "--fed", SEED], {}, "did you mean --feed?"),
+    ("stray argument", ["check", "extra"], {}, "newsmon check: unknown argument(s): extra"),
+    ("bad choice", ["check", "--log-level", "loud"], {}, "invalid choice: 'loud'"),
+    ("missing argument", ["deliveries", "replay"], {}, "one of the arguments ID --all-dead"),
+    ("missing --config file", ["check", "--config", "nope.yaml"], {}, "config file not found"),
+    (
+        "missing --config file (run)",
+        ["run", "--config", "nope.yaml"],
+        {},
+        "config file not found: nope.yaml",
+    ),
+    ("bad rules dir", ["check", "--rules", "/no/rules", "--feed", SEED], {}, "no such rules"),
+    ("bad --feed path", ["check", "--rules", RULES, "--feed", "no/such.xml"], {}, "no such file"),
+    ("bad --feed URL", ["check", "--feed", "http://[bad"], {}, "is not a usable URL"),
+    (
+        "bad config value in the environment",
+        ["check", "--rules", RULES, "--feed", SEED],
+        {"NEWSMON_CONCURRENCY": "many"},
+        "NEWSMON_CONCURRENCY: Input should be a valid integer",
+    ),
+    (
+        "--deliver with --feed",
+        ["check", "--deliver", "--rules", RULES, "--feed", SEED],
+        {},
+        "--deliver polls the configured feeds",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"), [m[1:] for m in MISTAKES], ids=[m[0] for m in MISTAKES]
+)
+def test_a_mistake_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], env: dict[str, str], says: str
+) -> None:
+    result = newsmon(args, tmp_path, **env)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("newsmon"), lines[0]
+    assert says in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_value_in_the_config_file_is_one_located_line_with_its_source(
+    tmp_path: Path,
+) -> None:
+    """Located errors (config and rule files) add the offending line and a caret under it."""
+    (tmp_path / "newsmon.yaml").write_text(f"rules: {RULES}\ngrace_period: soon\n")
+    for command in (["check", "--feed", SEED], ["run"]):
+        result = newsmon([*command, "--config", "newsmon.yaml"], tmp_path)
+        assert result.returncode == 2
+        first, source, caret = result.stderr.splitlines()
+        assert first.startswith("newsmon: newsmon.yaml:2:15: grace_period: not a duration: 'soon'")
+        assert source.strip() == "grace_period: soon"
+        assert caret.strip() == "^"
+        assert caret.index("^") == source.index("soon")
+        assert result.stdout == ""
+
+
+def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        (tmp_path / "newsmon.yaml").write_text(
+            f"rules: {RULES}\ndatabase_url: {tmp_path / 'state.db'}\nhttp_addr: 127.0.0.1:{port}\n"
+        )
+        result = newsmon(["run", "--config", "newsmon.yaml"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"newsmon: cannot listen on 127.0.0.1:{port} (NEWSMON_HTTP_ADDR): address already in use;"
+        " choose another host:port\n"
+    )

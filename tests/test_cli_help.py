@@ -1,0 +1,99 @@
+"""The CLI teaches: every command and sub-command shows an example in its --help, every command
+that reads a config takes --log-level, --version answers, and usage errors are one line."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor import __version__
+from monitor.cli.main import build_parser, main, walk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commands() -> list[tuple[str, argparse.ArgumentParser]]:
+    return [(parser.prog, parser) for parser in walk(build_parser())]
+
+
+def options(parser: argparse.ArgumentParser) -> set[str]:
+    return {o for action in parser._actions for o in action.option_strings}
+
+
+def test_the_walk_reaches_every_command_and_sub_command() -> None:
+    progs = {prog for prog, _ in commands()}
+    for expected in (
+        "newsmon",
+        "newsmon check",
+        "newsmon run",
+        "newsmon rules check",
+        "newsmon rules test",
+        "newsmon feeds list",
+        "newsmon feeds import",
+        "newsmon deliveries list",
+        "newsmon deliveries replay",
+        "newsmon deliveries enable",
+        "newsmon healthcheck",
+    ):
+        assert expected in progs
+
+
+@pytest.mark.parametrize(("prog", "parser"), commands(), ids=lambda v: str(v).replace(" ", "-"))
+def test_every_help_has_an_example_that_names_the_command(
+    prog: str, parser: argparse.ArgumentParser
+) -> None:
+    text = parser.format_help()
+    assert "example" in text.lower()
+    # The example is a command line of this very command (or, for a group, of one under it).
+    example = text.lower().split("example", 1)[1]
+    assert prog in example
+
+
+@pytest.mark.parametrize(("prog", "parser"), commands(), ids=lambda v: str(v).replace(" ", "-"))
+def test_every_command_that_reads_a_config_takes_log_level(
+    prog: str, parser: argparse.ArgumentParser
+) -> None:
+    if "--config" in options(parser):
+        assert "--log-level" in options(parser), prog
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"newsmon {__version__}\n"
+
+
+def test_no_command_prints_the_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "examples:" in capsys.readouterr().err
+
+
+def test_help_runs_as_a_real_process_without_a_config(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "newsmon run --config /config/newsmon.yaml" in result.stdout
+    assert "SIGTERM" in result.stdout
+
+
+def test_a_usage_error_is_one_line_naming_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["feeds", "list", "--jsn"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "newsmon feeds list: unknown argument(s): --jsn; did you mean --json?"
+        " (see `newsmon feeds list --help`)\n"
+    )

@@ -1,0 +1,174 @@
+"""The Daemon's own logic with injected work (no store, no network): waking the deliverer, log
+context per poll, and the stop sequence (grace period, cancel and release, a second signal)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from structlog.contextvars import get_contextvars
+
+from monitor.daemon import FORCED_EXIT, Daemon
+from monitor.model import FeedState
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def feed(feed_id: str) -> FeedState:
+    return FeedState(
+        id=feed_id,
+        url=f"http://127.0.0.1:9/{feed_id}",
+        name=feed_id,
+        tags=(),
+        interval_s=60,
+        backfill_s=0,
+        next_poll_at=T0,
+    )
+
+
+class Work:
+    """Records what the daemon asked for; polls and deliveries block until told to finish."""
+
+    def __init__(self, feeds: list[FeedState], poll_s: float = 0.0) -> None:
+        self.due = list(feeds)
+        self.poll_s = poll_s
+        self.polled: list[tuple[str, dict[str, Any]]] = []
+        self.released: list[str] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.deliver_gate = asyncio.Event()
+        self.deliver_gate.set()
+        self.stops = 0
+        self.daemon: Daemon | None = None
+
+    async def claim(self, limit: int) -> list[FeedState]:
+        taken, self.due = self.due[:limit], self.due[limit:]
+        return taken
+
+    async def poll(self, f: FeedState) -> None:
+        self.polled.append((f.id, dict(get_contextvars())))
+        await asyncio.sleep(self.poll_s)
+        assert self.daemon is not None
+        self.daemon.wake_delivery()
+
+    async def release(self, feed_id: str) -> None:
+        self.released.append(feed_id)
+
+    async def deliver(self) -> None:
+        self.deliveries.append(dict(get_contextvars()))
+        await self.deliver_gate.wait()
+
+    async def nothing(self, *_args: object) -> None:
+        return None
+
+    def on_stop(self) -> None:
+        self.stops += 1
+
+    def make(self, grace: float = 2.0) -> Daemon:
+        self.daemon = Daemon(
+            claim_feeds=self.claim,
+            poll_feed=self.poll,
+            release_feed=self.release,
+            deliver=self.deliver,
+            reload_rules=self.nothing,
+            housekeeping=self.nothing,
+            stats=self.nothing,
+            concurrency=4,
+            grace_period=timedelta(seconds=grace),
+            on_stop=self.on_stop,
+            tick=0.05,
+        )
+        return self.daemon
+
+
+async def until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_polls_carry_their_feed_in_the_log_context_and_deliveries_do_not() -> None:
+    async def scenario() -> int:
+        work = Work([feed("wire"), feed("city")])
+        daemon = work.make()
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: len(work.polled) == 2 and work.deliveries)
+        daemon.request_stop()
+        code = await running
+        assert sorted((fid, ctx["feed"]) for fid, ctx in work.polled) == [
+            ("city", "city"),
+            ("wire", "wire"),
+        ]
+        # Woken from inside a poll, yet the delivery task has a context of its own.
+        assert all("feed" not in ctx for ctx in work.deliveries)
+        return code
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_a_wake_while_delivering_runs_the_deliverer_once_more_not_once_per_wake() -> None:
+    async def scenario() -> None:
+        work = Work([])
+        daemon = work.make()
+        work.deliver_gate.clear()
+        daemon.wake_delivery()
+        await until(lambda: len(work.deliveries) == 1)
+        for _ in range(5):
+            daemon.wake_delivery()
+        work.deliver_gate.set()
+        await until(lambda: len(work.deliveries) == 2)
+        await asyncio.sleep(0.1)
+        assert len(work.deliveries) == 2
+
+    asyncio.run(scenario())
+
+
+def test_stop_waits_for_a_poll_within_the_grace_period_and_claims_nothing_more() -> None:
+    async def scenario() -> None:
+        work = Work([feed("slow")], poll_s=0.5)
+        daemon = work.make(grace=3.0)
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: work.polled)
+        work.due = [feed("late")]  # due now, but the daemon is stopping
+        daemon.request_stop()
+        assert await running == 0
+        assert [fid for fid, _ in work.polled] == ["slow"]
+        assert work.released == []  # it finished: nothing to give back
+        assert work.stops == 1
+
+    asyncio.run(scenario())
+
+
+def test_past_the_grace_period_a_poll_is_cancelled_and_its_feed_released() -> None:
+    async def scenario() -> None:
+        work = Work([feed("stuck")], poll_s=30.0)
+        daemon = work.make(grace=0.2)
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: work.polled)
+        started = time.monotonic()
+        daemon.request_stop()
+        assert await running == 0
+        assert time.monotonic() - started < 1.5
+        assert work.released == ["stuck"]
+
+    asyncio.run(scenario())
+
+
+def test_a_second_stop_cancels_at_once_and_exits_130() -> None:
+    async def scenario() -> None:
+        work = Work([feed("stuck")], poll_s=30.0)
+        daemon = work.make(grace=60.0)
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: work.polled)
+        daemon.request_stop()
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        daemon.request_stop()
+        assert await running == FORCED_EXIT
+        assert time.monotonic() - started < 1.0
+        assert work.released == ["stuck"]
+        assert work.stops == 1  # the hook runs once, at the first signal
+
+    asyncio.run(scenario())

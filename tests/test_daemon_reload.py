@@ -1,0 +1,142 @@
+"""Live rule reload: a rules file edited under a running `newsmon run` takes effect without a
+restart; a broken edit is refused (logged) and the old rules stay live; /readyz and
+`newsmon_rules_info` name the live version. And the fingerprint that notices edits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from monitor.query.rulefiles import load_rules
+from monitor.service import rules_fingerprint
+from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.feedserver import feed_server, rss
+from tests.receiver import Receiver
+
+CALM = ("c0", "Weather", "Rain.")
+BAKERY_BEFORE = ("b1", "Bakery opens a second shop", "Bread.")
+BAKERY_AFTER = ("b2", "Village bakery wins the national prize", "Cakes.")
+TROOPS = ("t1", "Troops cross the river at dawn", "Two brigades moved north.")
+
+
+@pytest.mark.slow
+def test_an_edited_rules_file_takes_effect_and_a_broken_edit_keeps_the_old_rules(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    v1 = load_rules(rules).version
+    with feed_server() as server, Receiver() as rx:
+        server.put("/wire.rss", rss([CALM]))
+        config = write_config(
+            tmp_path,
+            feeds={"wire": server.url("/wire.rss")},
+            destinations={"hook": rx.url},
+            rules=rules,
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            assert daemon.ready()["rules_version"] == v1
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+
+            # Before the edit, a bakery story matches nothing.
+            server.put("/wire.rss", rss([BAKERY_BEFORE, CALM]))
+            wait_for(
+                "the poll of the first bakery story",
+                lambda: any(e["new_items"] for e in daemon.events("feed_polled")),
+            )
+            assert rx.requests == []
+
+            # The edit: a new rule, live without a restart.
+            write_rules(rules, {"bakery": ("bakery", [])})
+            v2 = load_rules(rules).version
+            wait_for("the new version on /readyz", lambda: daemon.ready()["rules_version"] == v2)
+            assert daemon.ready()["rules"] == 2
+            assert daemon.metric("newsmon_rules_info", version=v2) == 1.0
+            assert daemon.metric("newsmon_rules_info", version=v1) == 0.0  # the old series is gone
+            reloaded = daemon.events("rules_reloaded")
+            assert [(e["previous"], e["version"]) for e in reloaded] == [(v1, v2)]
+
+            server.put("/wire.rss", rss([BAKERY_AFTER, BAKERY_BEFORE, CALM]))
+            wait_for("the bakery alert", lambda: rx.requests)
+            payload = json.loads(rx.requests[0].body)
+            assert payload["item"]["title"] == BAKERY_AFTER[1]
+            assert [r["id"] for r in payload["rules"]] == ["bakery"]
+
+            # A broken edit: refused with its error located, the old rules kept.
+            (rules / "bakery.yaml").write_text(
+                "rules:\n  - id: bakery\n    name: bakery\n    query: (bakery AND\n"
+            )
+            refused = wait_for("the refusal", lambda: daemon.events("rules_reload_refused"))
+            assert "bakery.yaml:4" in refused[0]["error"]
+            assert refused[0]["kept"] == v2
+            assert daemon.ready()["rules_version"] == v2
+            assert daemon.metric("newsmon_rules_reloads_total", result="failed") == 1
+            assert daemon.metric("newsmon_rules_info", version=v2) == 1.0
+
+            # The old rules still work: both still match.
+            server.put("/wire.rss", rss([TROOPS, BAKERY_AFTER, BAKERY_BEFORE, CALM]))
+            wait_for("the troops alert", lambda: len(rx.requests) == 2)
+            assert json.loads(rx.requests[1].body)["item"]["title"] == TROOPS[1]
+
+            # SIGHUP reloads at once; the fixed file becomes live.
+            write_rules(rules, {"bakery": ("bakery OR bakeries", [])})
+            daemon.signal(signal.SIGHUP)
+            v3 = load_rules(rules).version
+            wait_for("the fixed version", lambda: daemon.ready()["rules_version"] == v3)
+
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0
+
+
+def configmap(mount: Path, files: dict[str, str], stamp: str) -> None:
+    """Lay out (or update) `mount` as the kubelet does: `..<stamp>/` holds the files, `..data`
+    points at it, and each visible name links through `..data`; an update swaps `..data`."""
+    real = mount / f"..{stamp}"
+    real.mkdir(parents=True)
+    for name, text in files.items():
+        (real / name).write_text(text)
+    tmp_link = mount / "..data_tmp"
+    tmp_link.symlink_to(real.name)
+    os.replace(tmp_link, mount / "..data")
+    for name in files:
+        if not (mount / name).is_symlink():
+            (mount / name).symlink_to(f"..data/{name}")
+
+
+RULE = "rules:\n  - id: r\n    name: r\n    query: {}\n"
+
+
+def test_fingerprint_follows_a_configmap_symlink_swap_and_ignores_hidden_folders(
+    tmp_path: Path,
+) -> None:
+    mount = tmp_path / "rules"
+    configmap(mount, {"r.yaml": RULE.format("troops")}, "2026_11_27_04_00_00.1")
+    first = rules_fingerprint(mount)
+    assert [entry[0] for entry in first] == ["r.yaml"]  # not ..data/r.yaml, not ..2026.../r.yaml
+    assert load_rules(mount).rules.keys() == {"r"}
+
+    # Same size, and mtimes may tie: the swap is still seen (the real file is another one).
+    configmap(mount, {"r.yaml": RULE.format("troopz")}, "2026_11_27_04_05_00.2")
+    second = rules_fingerprint(mount)
+    assert second != first
+    assert first[0][4] == second[0][4]  # equal sizes: only the real path and inode tell
+    assert rules_fingerprint(mount) == second  # stable while nothing changes
+
+
+def test_fingerprint_sees_edits_additions_and_removals(tmp_path: Path) -> None:
+    folder = write_rules(tmp_path / "rules", {"a": ("troops", [])})
+    (folder / "notes.txt").write_text("not a rules file")
+    before = rules_fingerprint(folder)
+    (folder / "notes.txt").write_text("still not a rules file, and longer")
+    assert rules_fingerprint(folder) == before
+    write_rules(folder, {"b": ("bakery", [])})
+    added = rules_fingerprint(folder)
+    assert [e[0] for e in added] == ["a.yaml", "b.yaml"]
+    (folder / "b.yaml").write_text((folder / "b.yaml").read_text() + "# edited\n")
+    assert rules_fingerprint(folder) != added
+    (folder / "b.yaml").unlink()
+    assert [e[0] for e in rules_fingerprint(folder)] == ["a.yaml"]

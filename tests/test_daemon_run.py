@@ -1,0 +1,121 @@
+"""`newsmon run` as a real process against a local feed server and local webhook receivers:
+what /metrics counts is what happened at the feed server and the receivers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.query.rulefiles import load_rules
+from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.feedserver import feed_server, rss
+from tests.receiver import Receiver
+
+pytestmark = pytest.mark.slow
+
+TROOPS_1 = ("t1", "Troops cross the river at dawn", "Two brigades moved north.")
+TROOPS_2 = ("t2", "Parliament votes on soldiers for the mission", "Soldiers, troops, a vote.")
+BAKERY = ("b1", "Village bakery wins the national prize", "Bread and cakes.")
+
+
+def test_metrics_count_what_happened(tmp_path: Path) -> None:
+    rules = write_rules(
+        tmp_path / "rules",
+        {"troops": ("troops OR soldiers", ["a", "b"]), "bakery": ("bakery", ["b"])},
+    )
+    with feed_server() as server, Receiver() as rx_a, Receiver() as rx_b:
+        server.put("/wire.rss", rss([("w0", "Weather", "Rain.")]))
+        server.put("/city.rss", rss([("c0", "Traffic", "Jams.")]))
+        config = write_config(
+            tmp_path,
+            feeds={"wire": server.url("/wire.rss"), "city": server.url("/city.rss")},
+            destinations={"a": rx_a.url, "b": rx_b.url},
+            rules=rules,
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            assert daemon.get("/healthz") == (200, b"ok\n")
+            ready = daemon.ready()
+            assert ready == {"store": True, "rules_version": load_rules(rules).version, "rules": 2}
+            assert daemon.metric("newsmon_rules_info", version=ready["rules_version"]) == 1.0
+
+            # The first poll of each feed is its baseline: nothing alerts.
+            wait_for("both baselines", lambda: len(daemon.events("feed_polled")) >= 2)
+            server.put("/wire.rss", rss([TROOPS_1, BAKERY, ("w0", "Weather", "Rain.")]))
+            server.put("/city.rss", rss([TROOPS_2, ("c0", "Traffic", "Jams.")]))
+
+            def delivered() -> bool:
+                return len(rx_a.requests) >= 2 and len(rx_b.requests) >= 3
+
+            wait_for("5 deliveries", delivered)
+            wait_for(
+                "outbox depth back to 0 after the deliveries",
+                lambda: (
+                    daemon.metric("newsmon_deliveries_total", destination="b", outcome="delivered")
+                    == 3
+                    and daemon.metric("newsmon_outbox_depth") == 0
+                ),
+            )
+            m = daemon.metrics()
+            requests = list(server.requests)
+            events = daemon.events()
+
+        assert daemon.proc.returncode is not None  # killed on leaving the block
+
+    def value(name: str, **labels: str) -> float:
+        return m.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    # Matches per rule and alerts per destination: exactly what the items and routes imply.
+    assert value("newsmon_matches_total", rule="troops") == 2
+    assert value("newsmon_matches_total", rule="bakery") == 1
+    assert value("newsmon_alerts_enqueued_total", destination="a") == 2
+    assert value("newsmon_alerts_enqueued_total", destination="b") == 3
+    for dest, count in (("a", 2), ("b", 3)):
+        assert value("newsmon_deliveries_total", destination=dest, outcome="delivered") == count
+        assert value("newsmon_deliveries_total", destination=dest, outcome="retried") == 0
+        assert value("newsmon_deliveries_total", destination=dest, outcome="dead") == 0
+    assert len(rx_a.requests) == 2
+    assert len(rx_b.requests) == 3
+    assert {json.loads(r.body)["item"]["title"] for r in rx_b.requests} == {
+        TROOPS_1[1],
+        TROOPS_2[1],
+        BAKERY[1],
+    }
+    assert value("newsmon_outbox_depth") == 0
+    assert value("newsmon_outbox_oldest_age_seconds") == 0
+    assert value("newsmon_feeds_in_error") == 0
+    # Items parsed: the two baselines (1 + 1) and the two changed bodies (3 + 2).
+    assert value("newsmon_items_parsed_total") == 7
+
+    # Polls by status against the feed server's own record: every 200 it sent is an "ok" poll
+    # and every 304 a "not_modified" one; at most one poll per feed may still be in flight.
+    polls_ok = value("newsmon_polls_total", status="ok")
+    polls_304 = value("newsmon_polls_total", status="not_modified")
+    sent_200 = sum(1 for r in requests if r.status == 200)
+    sent_304 = sum(1 for r in requests if r.status == 304)
+    assert polls_ok == 4  # two baselines, two changed feeds
+    assert sent_200 == 4
+    assert polls_304 <= sent_304 <= polls_304 + 2
+    assert value("newsmon_fetch_seconds_count") == polls_ok + polls_304
+
+    # The log: JSON lines (stdout is not a terminal), short event names, feed and rule in context.
+    matched = [e for e in events if e["event"] == "item_matched"]
+    assert sorted((e["feed"], e["rule"]) for e in matched) == [
+        ("city", "troops"),
+        ("wire", "bakery"),
+        ("wire", "troops"),
+    ]
+    sent = [e for e in events if e["event"] == "alert_delivered"]
+    assert len(sent) == 5
+    assert sorted((e["destination"], e["feed"], tuple(e["rules"])) for e in sent) == [
+        ("a", "city", ("troops",)),
+        ("a", "wire", ("troops",)),
+        ("b", "city", ("troops",)),
+        ("b", "wire", ("bakery",)),
+        ("b", "wire", ("troops",)),
+    ]
+    polled = [e for e in events if e["event"] == "feed_polled"]
+    assert {e["feed"] for e in polled} == {"wire", "city"}
+    assert all(e["level"] == "info" and "timestamp" in e for e in polled)

@@ -1,0 +1,155 @@
+"""SIGTERM and SIGINT on a real `newsmon run` while a receiver is slow to answer: exit 0 within
+the grace period, nothing lost (a restart delivers the rest at once), duplicates only under the
+same `webhook-id`; a second signal exits at once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.feedserver import FeedServer, feed_server, rss
+from tests.receiver import Received, Receiver, Reply
+
+pytestmark = pytest.mark.slow
+
+STORIES = [
+    ("s1", "Troops cross the river at dawn", "Two brigades moved north."),
+    ("s2", "Parliament debates sending troops abroad", "A vote is expected on Friday."),
+    ("s3", "Navy exercise ends with troops ashore", "Landing craft returned to port."),
+    ("s4", "Peacekeeping troops leave the capital", "The mission closes in May."),
+    ("s5", "Winter kit shortage for troops reported", "Boots and coats are missing."),
+]
+CALM = ("c0", "Weather", "Rain.")
+
+
+class SlowReceiver(Receiver):
+    """Answers after `delay` seconds while `slow` is set, at once afterwards."""
+
+    def __init__(self, delay: float) -> None:
+        self.slow = True
+        super().__init__(self._reply)
+        self._delay = delay
+
+    def _reply(self, _received: Received) -> Reply:
+        return Reply(200, delay=self._delay) if self.slow else Reply(200)
+
+    def __enter__(self) -> SlowReceiver:
+        self.start()
+        return self
+
+
+def by_webhook_id(requests: list[Received]) -> dict[str, set[str]]:
+    """webhook-id -> the item titles posted under it."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for request in requests:
+        seen[request.headers["webhook-id"]].add(json.loads(request.body)["item"]["title"])
+    return seen
+
+
+def start_with_alerts(
+    tmp: Path, server: FeedServer, rx: Receiver, grace: str
+) -> tuple[Path, DaemonProcess]:
+    rules = write_rules(tmp / "rules", {"troops": ("troops", [])})
+    server.put("/wire.rss", rss([CALM]))
+    config = write_config(
+        tmp,
+        feeds={"wire": server.url("/wire.rss")},
+        destinations={"hook": rx.url},
+        rules=rules,
+        grace_period=grace,
+    )
+    daemon = DaemonProcess(config, tmp)
+    try:
+        daemon.wait_healthy()
+        wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+        server.put("/wire.rss", rss([*STORIES, CALM]))
+        wait_for("the first delivery to start", lambda: rx.requests)
+    except BaseException:
+        daemon.kill()  # the caller's `with daemon` is not reached: stop it here, by its pid
+        raise
+    return config, daemon
+
+
+def restart_and_collect(config: Path, tmp: Path, rx: SlowReceiver) -> float:
+    """Start again with a fast receiver; seconds until every story has been delivered."""
+    rx.slow = False
+    started = time.monotonic()
+    with DaemonProcess(config, tmp) as again:
+        wait_for(
+            "every story delivered after the restart",
+            lambda: len(set().union(*by_webhook_id(rx.requests).values())) == len(STORIES),
+        )
+        took = time.monotonic() - started
+        again.signal(signal.SIGTERM)
+        assert again.wait() == 0
+    return took
+
+
+def assert_each_story_once_under_one_id(rx: Receiver) -> None:
+    ids = by_webhook_id(rx.requests)
+    assert all(len(titles) == 1 for titles in ids.values())  # one id, one story
+    assert sorted(t for titles in ids.values() for t in titles) == sorted(s[1] for s in STORIES)
+
+
+def test_sigterm_finishes_the_post_in_flight_starts_no_other_and_a_restart_sends_the_rest(
+    tmp_path: Path,
+) -> None:
+    with feed_server() as server, SlowReceiver(delay=3.0) as rx:
+        config, daemon = start_with_alerts(tmp_path, server, rx, grace="8s")
+        with daemon:
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
+            took = time.monotonic() - sent
+            assert took < 8.0  # within the grace period: the post in flight took ~3 s
+            finished = daemon.events("shutdown_finished")
+            assert finished
+            assert finished[0]["clean"] is True
+            assert len(daemon.events("alert_delivered")) == 1
+        assert len(rx.requests) == 1  # nothing started after the signal
+        # The other four were given back, not left leased for the 2-minute delivery lease.
+        assert restart_and_collect(config, tmp_path, rx) < 10.0
+    assert len(rx.requests) == len(STORIES)  # the first was done: nothing twice
+    assert_each_story_once_under_one_id(rx)
+
+
+def test_sigint_past_the_grace_period_cancels_the_post_and_releases_its_lease(
+    tmp_path: Path,
+) -> None:
+    with feed_server() as server, SlowReceiver(delay=6.0) as rx:
+        config, daemon = start_with_alerts(tmp_path, server, rx, grace="1s")
+        with daemon:
+            sent = time.monotonic()
+            daemon.signal(signal.SIGINT)
+            assert daemon.wait(timeout=15) == 0
+            assert time.monotonic() - sent < 3.0  # the grace period plus closing down
+            assert daemon.events("shutdown_finished")[0]["clean"] is False
+            # the post in flight and the four claimed behind it
+            assert daemon.events("alerts_released")[0]["alerts"] == len(STORIES)
+        assert restart_and_collect(config, tmp_path, rx) < 10.0
+    # The cancelled post reached the receiver and is sent again: the same id, twice.
+    counts: defaultdict[str, int] = defaultdict(int)
+    for request in rx.requests:
+        counts[request.headers["webhook-id"]] += 1
+    assert sorted(counts.values()) == [1, 1, 1, 1, 2]
+    assert_each_story_once_under_one_id(rx)
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    with feed_server() as server, SlowReceiver(delay=20.0) as rx:
+        _config, daemon = start_with_alerts(tmp_path, server, rx, grace="30s")
+        with daemon:
+            daemon.signal(signal.SIGTERM)
+            wait_for("the shutdown to start", lambda: daemon.events("shutdown_started"))
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=10) == 130
+            assert time.monotonic() - sent < 2.0
+            assert daemon.events("shutdown_finished")[0]["forced"] is True
+            assert daemon.events("alerts_released")[0]["alerts"] == len(STORIES)
