@@ -69,6 +69,7 @@ def poll_policy(config: Config) -> PollPolicy:
     return PollPolicy(
         retention=config.retention,
         story_window=config.story_window,
+        alert_on_edit=config.alert_on_edit,
         jitter=config.jitter,
         max_interval_s=config.max_interval.total_seconds(),
         max_backoff_s=config.max_backoff.total_seconds(),

@@ -177,6 +177,10 @@ class SeenItem:
     story_key: str
     published: datetime | None = None
     title_hash: str = ""  # lets an edited item be noticed without storing the text
+    # The item's wording of its story: LSH band keys and encoded fingerprint
+    # (monitor.dedup.fingerprint), so later polls and other processes can find the story.
+    bands: tuple[str, ...] = ()
+    fingerprint: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,18 @@ class StorySource:
     seen_at: datetime
     url: str | None = None
     title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRecord:
+    """A story of the store's story index that shares band keys with a lookup (monitor.dedup)."""
+
+    story_key: str
+    feed_id: str  # the feed of its first sighting
+    fingerprint: bytes
+    bands: tuple[str, ...]  # those of the looked-up band keys that it has
+    first_seen: datetime
+    last_seen: datetime
 
 
 # ---------------------------------------------------------------------------------------------

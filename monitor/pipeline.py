@@ -6,13 +6,21 @@ The poller (monitor.poller) does the I/O around it:
     fetch  = fetch(feed.url, etag, last_modified)          # or a FeedError
     parsed = parse_feed(fetch.body)                # unless 304 or the body hash is unchanged
     seen   = store.seen_keys(feed, keys of parsed items)
-    known  = store.known_stories(story keys, since=now - story_window)
+    story  = story_assignments(store, items, seen, ...)    # monitor.dedup: near-duplicate stories
+    known  = store.known_stories(their story keys, since=now - story_window)
+    hashes = store.seen_hashes(feed, seen keys)            # only with alert_on_edit
     plan   = decide(...)                                   # <- this module
     store.commit_poll(feed, plan.update, plan.seen, plan.alerts)   # ONE transaction
+    store.add_story_sources(plan.sources)                  # sightings, for `newsmon stories`
 
 `decide` says which items are new, which of them may alert (not the baseline of a new feed, not
 older than the retention window, not a story already alerted), which rules each matches, and
 builds one alert per story and destination carrying every rule that matched for it.
+
+A new item's story is the one monitor.dedup assigned (an earlier story it repeats, found by its
+fingerprint even when its GUID and link changed, or a new one); without an assignment it falls
+back to `identity.story_key`. An item whose key was seen but whose text changed (an edit) alerts
+again only with `alert_on_edit`, under a story key of its own for that version of the text.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from monitor.dedup.resolve import StoryAssignment
 from monitor.delivery.document import alert_id, build_alert_document
-from monitor.feeds.identity import content_hash, story_key
+from monitor.feeds.identity import content_hash, digest, story_key
 from monitor.feeds.schedule import backoff_at, next_poll_at
-from monitor.model import FeedState, FeedUpdate, Item, Match, NewAlert, SeenItem
+from monitor.model import FeedState, FeedUpdate, Item, Match, NewAlert, SeenItem, StorySource
 
 Matcher = Callable[[Item, Collection[str]], list[Match]]
 
@@ -39,6 +48,7 @@ class PollPolicy:
     jitter: float = 0.1
     max_interval_s: float = 6 * 3600.0
     max_backoff_s: float = 6 * 3600.0
+    alert_on_edit: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,8 @@ class PollPlan:
     parsed_items: int = 0
     baseline_items: int = 0
     repeated_stories: list[tuple[Item, str]] = field(default_factory=list)
+    sources: list[StorySource] = field(default_factory=list)
+    edited: list[Item] = field(default_factory=list)
 
 
 def plan_error(
@@ -136,11 +148,16 @@ def decide(
     now: datetime,
     rng: random.Random,
     policy: PollPolicy = PollPolicy(),
+    *,
+    stories: Mapping[str, StoryAssignment] | None = None,
+    seen_hashes: Mapping[str, str] | None = None,
 ) -> PollPlan:
     """Decide a successful poll that parsed `items`.
 
     `destinations` maps each destination name to the rule ids routed to it (a rule with no
-    `notify` is routed everywhere; the caller resolves that).
+    `notify` is routed everywhere; the caller resolves that). `stories` maps new item keys to
+    their stories (monitor.dedup.lookup); `seen_hashes` the seen keys to their stored content
+    hashes (needed only with `policy.alert_on_edit`).
     """
     oldest_kept = now - policy.retention
     baseline = not feed.baseline_done
@@ -154,14 +171,40 @@ def decide(
     baseline_count = 0
     feed_tags = (*feed.tags, feed.id)
 
+    sources: list[StorySource] = []
+    edited: list[Item] = []
+    hashes = seen_hashes if policy.alert_on_edit and seen_hashes is not None else {}
+
     for item in items:
-        if item.key in seen_keys or item.key in keys_this_poll:
+        if item.key in keys_this_poll:
             continue
         if item.published is not None and item.published < oldest_kept:
             continue  # older than the memory: alerting it now could repeat a pruned alert
+        if item.key in seen_keys:
+            chash = content_hash(item)
+            if not hashes.get(item.key) or hashes[item.key] == chash:
+                continue
+            # An edit, and alert_on_edit is on: the new text is a story version of its own.
+            keys_this_poll.add(item.key)
+            ekey = "e:" + digest(item.feed_id, item.key, chash)
+            seen.append(SeenItem(item.key, ekey, item.published, chash))
+            edited.append(item)
+            matches = match(item, feed_tags)
+            if matches:
+                matched.append((item, matches))
+                alerts.extend(_alerts(feed.id, item, matches, ekey, destinations, now))
+            continue
         keys_this_poll.add(item.key)
-        skey = story_key(item)
-        seen.append(SeenItem(item.key, skey, item.published, content_hash(item)))
+        story = stories.get(item.key) if stories is not None else None
+        skey = story.story_key if story is not None else story_key(item)
+        # The story's wording in this feed is indexed (a new story, or a first sighting here),
+        # so that this feed re-issuing it under new GUIDs is churn next time.
+        fp = story.fingerprint if story is not None and not story.churn else None
+        seen.append(SeenItem(item.key, skey, item.published, content_hash(item),
+                             fp.bands if fp else (), fp.to_bytes() if fp else b""))  # fmt: skip
+        if story is not None and not story.churn:
+            sources.append(StorySource(skey, feed.id, item.key, now, item.url or item.link,
+                                       item.title))  # fmt: skip
         if baseline and (
             feed.backfill_s <= 0 or item.published is None or item.published < backfill_from
         ):
@@ -171,28 +214,12 @@ def decide(
         if not matches:
             continue
         matched.append((item, matches))
-        if skey in known_stories or skey in stories_this_poll:
+        stored = story is not None and story.stored
+        if stored or skey in known_stories or skey in stories_this_poll:
             repeated.append((item, skey))
             continue
         stories_this_poll.add(skey)
-        for dest, routed in destinations.items():
-            dest_matches = [m for m in matches if m.rule.id in routed]
-            if not dest_matches:
-                continue
-            aid = alert_id(dest, skey)
-            alerts.append(
-                NewAlert(
-                    id=aid,
-                    destination=dest,
-                    story_key=skey,
-                    feed_id=feed.id,
-                    item_key=item.key,
-                    document=build_alert_document(
-                        item, dest_matches, alert_id=aid, destination=dest, created_at=now
-                    ),
-                    created_at=now,
-                )
-            )
+        alerts.extend(_alerts(feed.id, item, matches, skey, destinations, now))
 
     update = FeedUpdate(
         status="ok",
@@ -210,11 +237,35 @@ def decide(
         seen=seen,
         alerts=alerts,
         matches=matched,
-        new_items=len(seen),
+        new_items=len(seen) - len(edited),
         parsed_items=len(items),
         baseline_items=baseline_count,
         repeated_stories=repeated,
+        sources=sources,
+        edited=edited,
     )
+
+
+def _alerts(
+    feed_id: str,
+    item: Item,
+    matches: list[Match],
+    skey: str,
+    destinations: Mapping[str, Collection[str]],
+    now: datetime,
+) -> list[NewAlert]:
+    """One alert per destination that some matching rule is routed to."""
+    alerts = []
+    for dest, routed in destinations.items():
+        dest_matches = [m for m in matches if m.rule.id in routed]
+        if not dest_matches:
+            continue
+        aid = alert_id(dest, skey)
+        document = build_alert_document(
+            item, dest_matches, alert_id=aid, destination=dest, created_at=now
+        )
+        alerts.append(NewAlert(aid, dest, skey, feed_id, item.key, document, now))
+    return alerts
 
 
 def route(

@@ -20,9 +20,9 @@ import httpx
 import structlog
 
 from monitor.clock import Clock
+from monitor.dedup.lookup import story_assignments
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.identity import story_key
 from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import parse_feed
 from monitor.metrics import Metrics
@@ -151,8 +151,14 @@ class Poller:
             failed = FetchOutcome(status=0, error=str(exc), error_kind=exc.kind)
             return plan_error(feed, failed, now, self.rng, self.poll_policy)
         seen = self.store.seen_keys(feed.id, [item.key for item in parsed.items])
-        since = now - self.poll_policy.story_window
-        known = self.store.known_stories([story_key(i) for i in parsed.items], since)
+        window = self.poll_policy.story_window
+        stories = story_assignments(self.store, parsed.items, seen, now, window)
+        known = self.store.known_stories(
+            sorted({a.story_key for a in stories.values()}), now - window
+        )
+        hashes = None
+        if self.poll_policy.alert_on_edit and seen:
+            hashes = self.store.seen_hashes(feed.id, sorted(seen))
         return decide(
             feed,
             outcome,
@@ -166,6 +172,8 @@ class Poller:
             now,
             self.rng,
             self.poll_policy,
+            stories=stories,
+            seen_hashes=hashes,
         )
 
     async def _commit(self, feed: FeedState, plan: PollPlan, started: datetime) -> PollReport:
@@ -173,6 +181,8 @@ class Poller:
         enqueued = await asyncio.to_thread(
             self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen, plan.alerts
         )
+        if plan.sources:  # sightings of stories (`newsmon stories list`); idempotent
+            await asyncio.to_thread(self.store.add_story_sources, plan.sources)
         log.info(
             "feed_polled",
             feed=feed.id,

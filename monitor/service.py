@@ -232,7 +232,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                 rt.deliverer.bucket(destination).pause(PAUSE_ON_STOP_S)
 
         async def housekeeping() -> None:
-            pruned = await asyncio.to_thread(rt.store.prune, ctx.clock.now(), config.retention)
+            pruned = await asyncio.to_thread(
+                rt.store.prune, ctx.clock.now(), config.retention, config.story_window
+            )
             log.info("housekeeping", pruned=pruned)
 
         async def outbox_stats() -> None:

@@ -26,6 +26,7 @@ from monitor.model import (
     NewAlert,
     OutboxRow,
     SeenItem,
+    StoryRecord,
     StorySource,
 )
 
@@ -76,6 +77,16 @@ class Store(Protocol):
         """Which of these story keys were seen (in any feed) at or after `since`."""
         ...
 
+    def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The stored content hash (`SeenItem.title_hash`) of each of these keys already seen in
+        this feed; an unseen key is absent. Lets a poll notice an edited item."""
+        ...
+
+    def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        """The stories of the story index that have any of these LSH band keys and were last seen
+        at or after `since`, each with the band keys it matched (monitor.dedup)."""
+        ...
+
     def commit_poll(
         self,
         feed_id: str,
@@ -85,9 +96,12 @@ class Store(Protocol):
         seen: Sequence[SeenItem],
         alerts: Sequence[NewAlert],
     ) -> int:
-        """In ONE transaction: insert the seen keys (ignoring ones already there), insert the alerts
-        (ignoring any whose (destination, story_key) or id already exists), write the feed's new
-        state and release its lease. Returns how many alerts were newly enqueued. If `owner` no
+        """In ONE transaction: insert the seen keys (one already there keeps its row but takes the
+        new `title_hash`: an edit), index each seen item that carries a fingerprint under its
+        story key and this feed (its bands; a story already indexed for this feed is kept), mark
+        every seen item's story as last seen now, insert the alerts (ignoring any whose
+        (destination, story_key) or id already exists), write the feed's new state and release
+        its lease. Returns how many alerts were newly enqueued. If `owner` no
         longer holds the lease, nothing is written and 0 is returned."""
         ...
 
@@ -98,6 +112,11 @@ class Store(Protocol):
 
     def list_story_sources(self, story_key: str) -> list[StorySource]:
         """Every recorded sighting of a story, earliest first."""
+        ...
+
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        """(story key, number of sightings) of the stories with recorded sightings, the most
+        recently sighted first (for `newsmon stories list`)."""
         ...
 
     # -- outbox ----------------------------------------------------------------------------
@@ -154,7 +173,10 @@ class Store(Protocol):
     def enable_destination(self, name: str) -> None: ...
 
     # -- housekeeping ----------------------------------------------------------------------
-    def prune(self, now: datetime, retention: timedelta) -> int:
+    def prune(
+        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+    ) -> int:
         """Delete seen keys, story sources and delivered/dead alerts older than the retention
-        window. Returns how many rows were deleted."""
+        window, and indexed stories last seen before `story_window` (default: the retention).
+        Returns how many rows were deleted."""
         ...

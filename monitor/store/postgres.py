@@ -34,9 +34,11 @@ from monitor.model import (
     NewAlert,
     OutboxRow,
     SeenItem,
+    StoryRecord,
     StorySource,
 )
 from monitor.store import sql as q
+from monitor.store import stories as st
 from monitor.store.common import (
     DISABLED_PREFIX,
     SYNC_COLUMNS,
@@ -76,7 +78,32 @@ INSERT_SEEN = """INSERT INTO seen_items
     (feed_id, item_key, story_key, published, title_hash, seen_at)
     SELECT %s, k, s, p, h, %s
     FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::text[]) AS t(k, s, p, h)
+    ON CONFLICT (feed_id, item_key) DO UPDATE SET title_hash = excluded.title_hash
+    WHERE seen_items.title_hash <> excluded.title_hash"""
+
+# New stories and their bands in one statement (a story key already indexed is kept as it is).
+INSERT_STORIES = """WITH new AS (
+        INSERT INTO stories (story_key, feed_id, fingerprint, bands, first_seen, last_seen)
+        SELECT k, %s, f, b, %s, %s FROM unnest(%s::text[], %s::bytea[], %s::bytea[])
+            WITH ORDINALITY AS t(k, f, b, n)
+        ORDER BY n
+        ON CONFLICT (story_key, feed_id) DO NOTHING
+        RETURNING id, story_key)
+    INSERT INTO story_bands (band, story_id)
+    SELECT x.band, new.id FROM new JOIN unnest(%s::text[], %s::text[]) AS x(k, band)
+        ON x.k = new.story_key
     ON CONFLICT DO NOTHING"""
+
+TOUCH_STORIES = """UPDATE stories SET last_seen = %s
+    WHERE story_key = ANY(%s) AND last_seen < %s"""
+
+STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
+    WHERE b.band = ANY(%s) AND s.last_seen >= %s"""
+
+DELETE_STORY_BANDS = """DELETE FROM story_bands b
+    USING unnest(%s::text[], %s::bigint[]) AS x(band, id)
+    WHERE b.band = x.band AND b.story_id = x.id"""
 
 INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
     created_at, status, next_attempt_at, last_error, finished_at)
@@ -271,6 +298,45 @@ class PostgresStore:
         )
         return {r["story_key"] for r in rows}
 
+    def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
+        rows = self._read(
+            "SELECT item_key, title_hash FROM seen_items WHERE feed_id = %s AND item_key = ANY(%s)",
+            (feed_id, list(keys)),
+        )
+        return {r["item_key"]: r["title_hash"] for r in rows}
+
+    def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        rows = self._read(STORY_CANDIDATES, (sorted(set(bands)), utc(since)))
+        matched: dict[int, list[str]] = {}
+        first: dict[int, Row] = {}
+        for r in rows:
+            matched.setdefault(r["id"], []).append(r["band"])
+            first.setdefault(r["id"], r)
+        return [
+            StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                        tuple(sorted(matched[key])),
+                        utc(r["first_seen"]), utc(r["last_seen"]))
+            for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
+        ]  # fmt: skip
+
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        return [(r["story_key"], r["n"]) for r in self._read(pg(st.LIST_STORIES), (limit,))]
+
+    @staticmethod
+    def _index_stories(cur: psycopg.Cursor[Row], feed_id: str, t: datetime,
+                       seen: Sequence[SeenItem]) -> None:  # fmt: skip
+        """Inside commit_poll: new stories and their bands; every seen story is seen now."""
+        new = sorted({s.story_key: s for s in seen if s.fingerprint}.values(),
+                     key=lambda s: s.story_key)  # fmt: skip
+        if new:
+            packed = [st.pack_bands(s.story_key, s.bands) for s in new]
+            pairs = [(s.story_key, band) for s in new for band in s.bands]
+            cur.execute(INSERT_STORIES, (feed_id, t, t, [s.story_key for s in new],
+                        [s.fingerprint for s in new], packed, [k for k, _ in pairs],
+                        [b for _, b in pairs]))  # fmt: skip
+        if seen:
+            cur.execute(TOUCH_STORIES, (t, sorted({s.story_key for s in seen}), t))
+
     def commit_poll(
         self,
         feed_id: str,
@@ -285,10 +351,13 @@ class PostgresStore:
             row = cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
             if row is None or row["lease_owner"] != owner:
                 return 0  # the lease was lost (or never held): the new owner does this poll
+            # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.
+            seen = list({s.key: s for s in seen}.values())
             if seen:  # one statement for all keys: executemany costs a round trip per row
                 cur.execute(INSERT_SEEN, (feed_id, t, [s.key for s in seen],
                             [s.story_key for s in seen], [_utc(s.published) for s in seen],
                             [s.title_hash for s in seen]))  # fmt: skip
+            self._index_stories(cur, feed_id, t, seen)
             disabled = {r["name"]: r["reason"] for r in cur.execute(pg(q.DISABLED))}
             # A fixed order, so two polls enqueueing the same stories cannot deadlock.
             ordered = sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id))
@@ -404,10 +473,24 @@ class PostgresStore:
         self._rowcount(pg(q.ENABLE_DESTINATION), (name,))
 
     # -- housekeeping --------------------------------------------------------------------------
-    def prune(self, now: datetime, retention: timedelta) -> int:
+    def prune(
+        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+    ) -> int:
         cutoff = utc(now - retention)
         with self._tx() as cur:
             total = 0
             for query in (q.PRUNE_SEEN, q.PRUNE_SOURCES, q.PRUNE_ALERTS):
                 total += cur.execute(pg(query), (cutoff,)).rowcount
-        return total
+        return total + self._prune_stories(utc(now - (story_window or retention)))
+
+    def _prune_stories(self, cutoff: datetime, batch: int = 5000) -> int:
+        total = 0
+        while True:
+            with self._tx() as cur:
+                rows = cur.execute(pg(st.OLD_STORIES), (cutoff, batch)).fetchall()
+                pairs = [(band, r["id"]) for r in rows for band in st.unpack_bands(r["bands"])]
+                cur.execute(DELETE_STORY_BANDS, ([b for b, _ in pairs], [i for _, i in pairs]))
+                cur.execute("DELETE FROM stories WHERE id = ANY(%s)", ([r["id"] for r in rows],))
+            total += len(rows)
+            if len(rows) < batch:
+                return total

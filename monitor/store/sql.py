@@ -39,8 +39,10 @@ RELEASE_FEED = """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
 POLL_FEED_ROW = """SELECT lease_owner, etag, last_modified, body_hash, baseline_done
     FROM feeds WHERE id = ?"""
 
+# A key seen before keeps its row; a new content hash (an edited item) replaces the old one.
 INSERT_SEEN = """INSERT INTO seen_items (feed_id, item_key, story_key, published, title_hash,
-    seen_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+    seen_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (feed_id, item_key) DO UPDATE
+    SET title_hash = excluded.title_hash WHERE seen_items.title_hash <> excluded.title_hash"""
 
 INSERT_ALERT = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
     created_at, status, next_attempt_at, last_error, finished_at)

@@ -31,9 +31,11 @@ from monitor.model import (
     NewAlert,
     OutboxRow,
     SeenItem,
+    StoryRecord,
     StorySource,
 )
 from monitor.store import sql as q
+from monitor.store import stories as st
 from monitor.store.common import (
     DISABLED_PREFIX,
     SYNC_COLUMNS,
@@ -267,6 +269,47 @@ class SQLiteStore:
             found.update(r[0] for r in self._read(sql, [_ts(since), *part]))
         return found
 
+    def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for part in chunks(list(keys)):
+            sql = st.SEEN_HASHES.format(marks=",".join("?" * len(part)))
+            found.update((r[0], r[1]) for r in self._read(sql, [feed_id, *part]))
+        return found
+
+    def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        rows: list[sqlite3.Row] = []
+        for part in chunks(sorted(set(bands))):
+            sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
+            rows.extend(self._read(sql, [*part, _ts(since)]))
+        matched: dict[int, list[str]] = {}
+        first: dict[int, sqlite3.Row] = {}
+        for r in rows:
+            matched.setdefault(r["id"], []).append(r["band"])
+            first.setdefault(r["id"], r)
+        return [
+            StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                        tuple(sorted(matched[key])),
+                        _dt(r["first_seen"]) or datetime.min, _dt(r["last_seen"]) or datetime.min)
+            for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
+        ]  # fmt: skip
+
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]
+
+    def _index_stories(self, c: sqlite3.Connection, feed_id: str, t: float,
+                       seen: Sequence[SeenItem]) -> None:  # fmt: skip
+        """Inside commit_poll: new stories and their bands; every seen story is seen now."""
+        for s in seen:
+            if not s.fingerprint:
+                continue
+            packed = st.pack_bands(s.story_key, s.bands)
+            cur = c.execute(st.INSERT_STORY, (s.story_key, feed_id, s.fingerprint, packed, t, t))
+            if cur.rowcount == 1:
+                story_id = cur.lastrowid
+                c.executemany(st.INSERT_STORY_BAND, [(band, story_id) for band in s.bands])
+        for part in chunks(sorted({s.story_key for s in seen})):
+            c.execute(st.TOUCH_STORIES.format(marks=",".join("?" * len(part))), [t, t, *part])
+
     def commit_poll(
         self,
         feed_id: str,
@@ -286,6 +329,7 @@ class SQLiteStore:
                 [(feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t)
                  for s in seen],
             )  # fmt: skip
+            self._index_stories(c, feed_id, t, seen)
             disabled = dict(c.execute(q.DISABLED).fetchall())
             enqueued = 0
             # A fixed order, so two transactions enqueueing the same stories cannot deadlock (PG).
@@ -406,7 +450,9 @@ class SQLiteStore:
             c.execute(q.ENABLE_DESTINATION, (name,))
 
     # -- housekeeping --------------------------------------------------------------------------
-    def prune(self, now: datetime, retention: timedelta) -> int:
+    def prune(
+        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+    ) -> int:
         # In batches, each its own short transaction: one long delete would hold the write lock
         # past another process's busy_timeout.
         cutoff = _ts(now - retention)
@@ -422,4 +468,16 @@ class SQLiteStore:
                 total += deleted
                 if deleted < PRUNE_BATCH:
                     break
-        return total
+        return total + self._prune_stories(_ts(now - (story_window or retention)))
+
+    def _prune_stories(self, cutoff: float) -> int:
+        total = 0
+        while True:
+            with self._write() as c:
+                rows = c.execute(st.OLD_STORIES, (cutoff, PRUNE_BATCH)).fetchall()
+                pairs = [(band, r["id"]) for r in rows for band in st.unpack_bands(r["bands"])]
+                c.executemany(st.DELETE_STORY_BAND, pairs)
+                c.executemany("DELETE FROM stories WHERE id = ?", [(r["id"],) for r in rows])
+            total += len(rows)
+            if len(rows) < PRUNE_BATCH:
+                return total

@@ -1,0 +1,83 @@
+"""`newsmon stories`: the stories the store knows and their sightings. Does I/O (config, store,
+stdout).
+
+    newsmon stories list [--story KEY] [--json] [--limit N]
+
+Without `--story`: the stories with recorded sightings, most recently sighted first, with how
+many sightings each has and the title of the first. With `--story KEY`: every sighting of that
+story (feed, item key, time, link, title), earliest first: the first is the one that alerted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from monitor.model import StorySource
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "stories",
+        help="list stories and their sources (the same story seen in several feeds)",
+        description="List the stories the store knows and where each was seen.",
+    )
+    parser.set_defaults(func=lambda args: _usage(parser))
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    listing = commands.add_parser("list", help="stories, or the sightings of one story")
+    listing.add_argument(
+        "--config", metavar="PATH", help="config file (default: $NEWSMON_CONFIG or ./newsmon.yaml)"
+    )
+    listing.add_argument("--story", metavar="KEY", help="every sighting of this story")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--limit", type=int, default=50, help="at most N stories (50)")
+    listing.set_defaults(func=cmd_list)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def source_json(s: StorySource) -> dict[str, Any]:
+    return {"story": s.story_key, "feed": s.feed_id, "item_key": s.item_key,
+            "seen_at": _iso(s.seen_at), "url": s.url, "title": s.title}  # fmt: skip
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    config = load_config(args.config)
+    store = open_store(config.database_url)
+    try:
+        if args.story:
+            sources = store.list_story_sources(args.story)
+            if not sources:
+                print(f"newsmon: no sightings of story {args.story!r}", file=sys.stderr)
+                return 1
+            for s in sources:
+                if args.json:
+                    print(json.dumps(source_json(s), ensure_ascii=False))
+                else:
+                    print(f"{_iso(s.seen_at)}  {s.feed_id:<16} {s.title}  {s.url or ''}")
+            return 0
+        stories = store.list_stories(max(1, args.limit))
+        for key, count in stories:
+            first = store.list_story_sources(key)[:1]
+            title = first[0].title if first else ""
+            if args.json:
+                print(json.dumps({"story": key, "sources": count, "title": title},
+                                 ensure_ascii=False))  # fmt: skip
+            else:
+                print(f"{key:<24} {count:>3}  {title}")
+        return 0 if stories else 1
+    finally:
+        store.close()

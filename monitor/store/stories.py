@@ -1,0 +1,51 @@
+"""The story index's SQL and encodings, shared by both stores. Pure.
+
+A story row keeps its band keys once more, packed (6 bytes a key), so that pruning can delete the
+story's `story_bands` rows by their primary key instead of scanning for its id. Band keys are
+12 hex digits (monitor.dedup.fingerprint writes them so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from monitor.errors import StoreError
+
+BAND_BYTES = 6
+
+STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
+    WHERE b.band IN ({marks}) AND s.last_seen >= ?"""
+
+INSERT_STORY = """INSERT INTO stories (story_key, feed_id, fingerprint, bands, first_seen,
+    last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (story_key, feed_id) DO NOTHING"""
+
+INSERT_STORY_BAND = "INSERT INTO story_bands (band, story_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
+
+TOUCH_STORIES = """UPDATE stories SET last_seen = ?
+    WHERE last_seen < ? AND story_key IN ({marks})"""
+
+OLD_STORIES = "SELECT id, bands FROM stories WHERE last_seen < ? ORDER BY id LIMIT ?"
+
+DELETE_STORY_BAND = "DELETE FROM story_bands WHERE band = ? AND story_id = ?"
+
+LIST_STORIES = """SELECT story_key, count(*) AS n FROM story_sources GROUP BY story_key
+    ORDER BY max(seen_at) DESC, story_key LIMIT ?"""
+
+SEEN_HASHES = """SELECT item_key, title_hash FROM seen_items
+    WHERE feed_id = ? AND item_key IN ({marks})"""
+
+
+def pack_bands(story_key: str, bands: Sequence[str]) -> bytes:
+    """The band keys as one blob; a key that is not 12 hex digits is a StoreError."""
+    try:
+        packed = b"".join(bytes.fromhex(band) for band in bands)
+    except ValueError as e:
+        raise StoreError(f"story {story_key}: band keys must be hex: {e}") from e
+    if len(packed) != BAND_BYTES * len(bands):
+        raise StoreError(f"story {story_key}: band keys must be {2 * BAND_BYTES} hex digits")
+    return packed
+
+
+def unpack_bands(packed: bytes) -> list[str]:
+    return [packed[i : i + BAND_BYTES].hex() for i in range(0, len(packed), BAND_BYTES)]

@@ -1,0 +1,62 @@
+"""`newsmon stories list`: text and JSON output, an unknown story, an empty store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli.stories import cmd_list, register
+from monitor.model import StorySource
+from monitor.store.sqlite import SQLiteStore
+from tests.store_fixtures import T0
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("NEWSMON_CONFIG", "NEWSMON_RULES", "NEWSMON_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n")
+    store = SQLiteStore(tmp_path / "state.db")
+    store.migrate()
+    store.close()
+    return path
+
+
+def run(config: Path, *argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["stories", "list", "--config", str(config), *argv])
+    assert args.func is cmd_list
+    result: int = args.func(args)
+    return result
+
+
+def test_lists_stories_and_sightings(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = SQLiteStore(config.parent / "state.db")
+    store.add_story_sources([
+        StorySource("u:abc", "wire", "g:1", T0, "https://wire.example/1", "Troops sent"),
+        StorySource("u:abc", "agg", "g:9", T0.replace(hour=13), None, "Troops were sent"),
+    ])  # fmt: skip
+    store.close()
+    assert run(config) == 0
+    assert capsys.readouterr().out.split() == ["u:abc", "2", "Troops", "sent"]
+    assert run(config, "--story", "u:abc", "--json") == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(x["feed"], x["seen_at"], x["url"]) for x in lines] == [
+        ("wire", "2026-03-01T12:00:00Z", "https://wire.example/1"),
+        ("agg", "2026-03-01T13:00:00Z", None),
+    ]
+
+
+def test_unknown_story_and_empty_store_exit_1(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(config) == 1
+    assert run(config, "--story", "nothing") == 1
+    assert "no sightings of story 'nothing'" in capsys.readouterr().err
