@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "monitor.cli.rules",
     "monitor.cli.feeds",
     "monitor.cli.deliveries",
+    "monitor.cli.stories",
     "monitor.cli.healthcheck",
 )
 LOG_LEVELS = ("debug", "info", "warning", "error")

@@ -16,7 +16,15 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from monitor.cli.common import add_config_args
 from monitor.model import StorySource
+
+EPILOG = """\
+examples:
+  newsmon stories list                       the newest stories, with how many feeds saw each
+  newsmon stories list --story u:3f2a9c...   every feed and item that told this story
+  newsmon stories list --json --limit 500
+"""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,13 +32,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "stories",
         help="list stories and their sources (the same story seen in several feeds)",
         description="List the stories the store knows and where each was seen.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=lambda args: _usage(parser))
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    listing = commands.add_parser("list", help="stories, or the sightings of one story")
-    listing.add_argument(
-        "--config", metavar="PATH", help="config file (default: $NEWSMON_CONFIG or ./newsmon.yaml)"
+    listing = commands.add_parser(
+        "list",
+        help="stories, or the sightings of one story",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_config_args(listing, rules=False)
     listing.add_argument("--story", metavar="KEY", help="every sighting of this story")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument("--limit", type=int, default=50, help="at most N stories (50)")
