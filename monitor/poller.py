@@ -27,7 +27,15 @@ from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import parse_feed
 from monitor.metrics import Metrics
 from monitor.model import FeedState, Item, Match
-from monitor.pipeline import FetchOutcome, PollPlan, PollPolicy, decide, plan_error, plan_unchanged
+from monitor.pipeline import (
+    FetchOutcome,
+    Matcher,
+    PollPlan,
+    PollPolicy,
+    decide,
+    plan_error,
+    plan_unchanged,
+)
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store
 
@@ -54,6 +62,19 @@ class PollReport:
     error_kind: str | None = None
     seconds: float = 0.0
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
+
+
+def _memoised(match: Callable[[Item, Collection[str]], list[Match]]) -> Matcher:
+    """The matcher, evaluated once per item of a poll (the feed's tags are the same for all)."""
+    found: dict[int, list[Match]] = {}
+
+    def cached(item: Item, feed_tags: Collection[str]) -> list[Match]:
+        key = id(item)  # items live for the whole poll, so their ids stay theirs
+        if key not in found:
+            found[key] = match(item, feed_tags)
+        return found[key]
+
+    return cached
 
 
 def http_fetcher(client: httpx.AsyncClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
@@ -151,8 +172,14 @@ class Poller:
             failed = FetchOutcome(status=0, error=str(exc), error_kind=exc.kind)
             return plan_error(feed, failed, now, self.rng, self.poll_policy)
         seen = self.store.seen_keys(feed.id, [item.key for item in parsed.items])
+        match = _memoised(self.rules.match)
+        tags = (*feed.tags, feed.id)
+        # Only items that match a rule can alert, so only they need a story: fingerprinting and
+        # looking up every item would cost far more than matching (baseline items included, so
+        # a churned re-issue of one is still recognised).
+        matching = [i for i in parsed.items if i.key not in seen and match(i, tags)]
         window = self.poll_policy.story_window
-        stories = story_assignments(self.store, parsed.items, seen, now, window)
+        stories = story_assignments(self.store, matching, seen, now, window)
         known = self.store.known_stories(
             sorted({a.story_key for a in stories.values()}), now - window
         )
@@ -167,7 +194,7 @@ class Poller:
             parsed.title,
             seen,
             known,
-            self.rules.match,
+            match,
             self.destinations,
             now,
             self.rng,

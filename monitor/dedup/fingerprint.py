@@ -29,9 +29,8 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-
-import numpy as np
-from datasketch import MinHash
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from monitor.dedup.text import BREAK, COORDINATORS, entity_root, is_name, is_stopword, is_title_case
 from monitor.dedup.text import stem as stem_word
@@ -51,8 +50,23 @@ _LOW16 = 0xFFFF
 # Aggregators append the outlet: "North Korea sends troops - Reuters", "... | AP News".
 _OUTLET_TAIL = re.compile(r"\s+[|\u2013\u2014-]\s+(?:[^\s|\u2013\u2014-]+\s?){1,5}$")
 
-_TEMPLATE = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-_EMPTY = tuple(int(v) & _LOW16 for v in _TEMPLATE.hashvalues)
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+
+@cache
+def _template() -> MinHash:
+    """The permutations every fingerprint shares. datasketch (with numpy and scipy) is imported
+    here, on the first fingerprint, not at start-up: it costs about 0.7 s of CPU to import,
+    which a one-shot `newsmon check` that matches nothing should not pay."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
+
+
+@cache
+def _empty() -> tuple[int, ...]:
+    return tuple(int(v) & _LOW16 for v in _template().hashvalues)
 
 
 class FingerprintError(NewsmonError):
@@ -147,13 +161,14 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     title_words = [w for w in title_marked if w != BREAK]
     lede_words = [w for w in lede_marked if w != BREAK]
     shingles = {stem_word(w) for w in (*title_words, *lede_words) if not is_stopword(w)}
-    signature: tuple[int, ...] = _EMPTY
+    signature: tuple[int, ...] = _empty()
     bands: tuple[str, ...] = ()
     if shingles:
-        mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_TEMPLATE.permutations,
-                     scheme=SCHEME)  # fmt: skip
+        template = _template()
+        mh: Any = type(template)(num_perm=NUM_PERM, seed=SEED, permutations=template.permutations,
+                                 scheme=SCHEME)  # fmt: skip
         mh.update_batch([s.encode("utf-8") for s in sorted(shingles)])
-        values = [int(v) for v in np.asarray(mh.hashvalues)]
+        values = [int(v) for v in mh.hashvalues.tolist()]
         signature = tuple(v & _LOW16 for v in values)
         bands = _bands(values)
     flags = name_flags(title_words, lede_words)
