@@ -1,17 +1,18 @@
 """A compiled, indexed set of rules: which rules match an item, and why. Pure.
 
 analyse the item once -> presearcher candidates -> keep enabled rules watching this feed
--> evaluate each candidate -> explain and snippet each match -> ordered by rule id
+-> evaluate each candidate -> ordered by rule id; each match explains itself (clauses, hits,
+snippet) when first read
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from monitor.errors import RuleError, RuleErrors
-from monitor.model import Item, Match, Rule
+from monitor.model import Explanation, Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.explain import explain, snippet
@@ -30,6 +31,16 @@ class CompiledRule:
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
         return cls(rule, matcher, frozenset(rule.feeds), required_stems(matcher))
+
+
+def _explainer(m: ev.Matcher, doc: Document) -> Callable[[], tuple[Explanation, str]]:
+    """Explain a match when it is first read: most of the cost of a match, often never needed."""
+
+    def run() -> tuple[Explanation, str]:
+        why = explain(m, doc)
+        return why, snippet(doc, why.hits)
+
+    return run
 
 
 class RuleSet:
@@ -102,8 +113,7 @@ class RuleSet:
             if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):
                 continue
             if c.matcher.matches(doc):
-                why = explain(c.matcher, doc)
-                out.append(Match(c.rule, why, snippet(doc, why.hits)))
+                out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
         return out
 
     def match_document(
