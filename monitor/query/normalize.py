@@ -20,6 +20,8 @@ import bisect
 import re
 import sys
 import unicodedata
+from itertools import chain
+from operator import itemgetter
 from typing import NamedTuple
 
 import Stemmer
@@ -68,9 +70,6 @@ class Forms(NamedTuple):
     stem: str
 
 
-_memo: dict[str, Forms] = {}
-
-
 _ACCENTS = re.compile("[\u0300-\u036f]")
 
 
@@ -86,19 +85,45 @@ def fold_diacritics(text: str) -> str:
     return unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed))
 
 
-def forms(word: str) -> Forms:
-    """The forms of one token's text (memoised: news repeats words endlessly)."""
-    got = _memo.get(word)
-    if got is not None:
-        return got
+def _forms(word: str) -> Forms:
     raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
     lower = raw.casefold()
     fold = fold_diacritics(lower)
-    got = Forms(raw, lower, fold, _stemmer.stemWord(fold))
-    if len(_memo) >= _MEMO_MAX:
-        _memo.clear()
-    _memo[sys.intern(word)] = got
-    return got
+    return Forms(raw, lower, fold, _stemmer.stemWord(fold))
+
+
+class _Memo(dict[str, Forms]):
+    """Each token text's forms, computed on the first lookup (news repeats words endlessly).
+
+    A dict whose misses compute: `map(_memo.__getitem__, words)` then runs at C speed for the
+    words already seen, nearly all of them.
+    """
+
+    def __missing__(self, word: str) -> Forms:
+        got = _forms(word)
+        if len(self) >= _MEMO_MAX:
+            self.clear()
+            _stem_memo.clear()
+        self[sys.intern(word)] = got
+        return got
+
+
+class _StemMemo(dict[str, str]):
+    """Each token text's stem alone: what most fields are asked for."""
+
+    def __missing__(self, word: str) -> str:
+        stem = self[word] = _memo[word].stem
+        return stem
+
+
+_memo = _Memo()
+_stem_memo = _StemMemo()
+_FOLD = itemgetter(2)
+
+
+def forms(word: str) -> Forms:
+    """The forms of one token's text (memoised)."""
+    return _memo[word]
 
 
 class Token(NamedTuple):
@@ -153,17 +178,25 @@ def tokenize(text: str) -> list[Token]:
 class FieldText:
     """One field of a document: its text, its tokens' forms, and lazy lookups and spans."""
 
-    __slots__ = ("_cols", "_spans", "_tables", "_where", "forms", "stems", "text")
+    __slots__ = ("_cols", "_forms", "_spans", "_tables", "_where", "stems", "text", "words")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        memo = _memo
-        self.forms: list[Forms] = [memo.get(w) or forms(w) for w in _words(text)] if text else []
-        self.stems = {f[3] for f in self.forms}
-        self._cols: dict[str, list[str]] = {}
-        self._where: dict[tuple[str, str], list[int]] = {}
-        self._tables: dict[str, dict[str, list[int]]] = {}
+        self.words: list[str] = _words(text) if text else []
+        self.stems: set[str] = set(map(_stem_memo.__getitem__, self.words))
+        # Made on first use: most fields of most items are only asked which stems they hold.
+        self._forms: list[Forms] | None = None
+        self._cols: dict[str, list[str]] | None = None
+        self._where: dict[tuple[str, str], list[int]] | None = None
+        self._tables: dict[str, dict[str, list[int]]] | None = None
         self._spans: list[tuple[int, int]] | None = None
+
+    @property
+    def forms(self) -> list[Forms]:
+        """Each token's forms, in order."""
+        if self._forms is None:
+            self._forms = list(map(_memo.__getitem__, self.words))
+        return self._forms
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -177,10 +210,12 @@ class FieldText:
 
     def column(self, kind: str) -> list[str]:
         """One form (`stem`, `lower`, `raw` or `fold`) of every token, in order."""
-        col = self._cols.get(kind)
+        cols = self._cols
+        if cols is None:
+            cols = self._cols = {}
+        col = cols.get(kind)
         if col is None:
-            index = Forms._fields.index(kind)
-            col = self._cols[kind] = [f[index] for f in self.forms]
+            col = cols[kind] = list(map(itemgetter(Forms._fields.index(kind)), self.forms))
         return col
 
     def where(self, kind: str, value: str) -> list[int]:
@@ -189,20 +224,26 @@ class FieldText:
         Short fields (most news items) are scanned; long ones get a table built once.
         """
         key = (kind, value)
-        got = self._where.get(key)
+        where = self._where
+        if where is None:
+            where = self._where = {}
+        got = where.get(key)
         if got is None:
             col = self.column(kind)
             if len(col) <= _SCAN_MAX:
                 got = [i for i, k in enumerate(col) if k == value] if value in col else []
             else:
                 got = self._table(kind).get(value, [])
-            self._where[key] = got
+            where[key] = got
         return got
 
     def _table(self, kind: str) -> dict[str, list[int]]:
-        table = self._tables.get(kind)
+        tables = self._tables
+        if tables is None:
+            tables = self._tables = {}
+        table = tables.get(kind)
         if table is None:
-            table = self._tables[kind] = {}
+            table = tables[kind] = {}
             for pos, k in enumerate(self.column(kind)):
                 if k in table:
                     table[k].append(pos)
@@ -220,10 +261,13 @@ class FieldText:
     def prefixed(self, prefix: str) -> list[int]:
         """Positions of the words (diacritics folded) that start with `prefix`."""
         key = ("prefix", prefix)
-        got = self._where.get(key)
+        where = self._where
+        if where is None:
+            where = self._where = {}
+        got = where.get(key)
         if got is None:
             got = [i for i, w in enumerate(self.column("fold")) if w.startswith(prefix)]
-            self._where[key] = got
+            where[key] = got
         return got
 
 
@@ -245,7 +289,8 @@ class Document:
     @property
     def folds(self) -> set[str]:
         if self._folds is None:
-            self._folds = {f[2] for ft in self.fields.values() for f in ft.forms}
+            forms = chain.from_iterable(ft.forms for ft in self.fields.values())
+            self._folds = set(map(_FOLD, forms))
         return self._folds
 
     def has_prefix(self, prefix: str) -> bool:
