@@ -62,18 +62,37 @@ def need(m: ev.Matcher) -> Need:
     return None  # Without, Everything
 
 
+def _groups(m: ev.Matcher) -> list[frozenset[str]]:
+    """Sets of stems of which a document must hold one each, all the sets, for `m` to match."""
+    if isinstance(m, ev.Terms):
+        return [frozenset([e.index_key]) for e in m.elements if e.kind != "prefix"]
+    if isinstance(m, ev.AllOf):
+        return [g for c in m.children for g in _groups(c)]
+    if isinstance(m, Near):
+        return _groups(m.left) + _groups(m.right)
+    if isinstance(m, ev.AnyOf | ev.EitherOf):
+        # One set per child (its most selective); the OR needs a stem of one of them.
+        either: set[str] = set()
+        for c in m.children:
+            mine = _groups(c)
+            if not mine:
+                return []
+            either |= min(mine, key=lambda g: (len(g), -min(len(s) for s in g)))
+        return [frozenset(either)]
+    return []  # Without, Everything
+
+
 def required_stems(m: ev.Matcher) -> frozenset[str]:
     """Stems that a document must hold, all of them, for `m` to match (a cheap test per rule)."""
-    if isinstance(m, ev.Terms):
-        return frozenset(e.index_key for e in m.elements if e.kind != "prefix")
-    if isinstance(m, ev.AllOf):
-        return frozenset().union(*(required_stems(c) for c in m.children))
-    if isinstance(m, Near):
-        return required_stems(m.left) | required_stems(m.right)
-    if isinstance(m, ev.AnyOf | ev.EitherOf):
-        parts = [required_stems(c) for c in m.children]
-        return frozenset.intersection(*parts) if parts else frozenset()
-    return frozenset()  # Without, Everything
+    return frozenset(s for g in _groups(m) if len(g) == 1 for s in g)
+
+
+def required_any(m: ev.Matcher) -> tuple[frozenset[str], ...]:
+    """Sets of stems of which a document must hold at least one each (beyond `required_stems`):
+    `(a OR b) c` needs c and one of a, b; a set needs one of its members."""
+    required = required_stems(m)
+    groups = {g for g in _groups(m) if len(g) > 1 and g.isdisjoint(required)}
+    return tuple(sorted(groups, key=len))
 
 
 PREFIX_KEY = 3

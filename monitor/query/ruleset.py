@@ -16,7 +16,7 @@ from monitor.model import Explanation, Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.explain import explain, snippet
-from monitor.query.index import Presearcher, required_stems
+from monitor.query.index import Presearcher, required_any, required_stems
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import Document, analyze
 
@@ -27,10 +27,13 @@ class CompiledRule:
     matcher: ev.Matcher
     feeds: frozenset[str]
     required: frozenset[str] = frozenset()  # stems the item must hold, all of them
+    required_any: tuple[frozenset[str], ...] = ()  # and one stem of each of these
 
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
-        return cls(rule, matcher, frozenset(rule.feeds), required_stems(matcher))
+        return cls(
+            rule, matcher, frozenset(rule.feeds), required_stems(matcher), required_any(matcher)
+        )
 
 
 def _explainer(m: ev.Matcher, doc: Document) -> Callable[[], tuple[Explanation, str]]:
@@ -87,7 +90,7 @@ class RuleSet:
     def select(self, ids: Collection[str]) -> RuleSet:
         """Only these rules, each enabled (to try one rule, even a disabled one)."""
         chosen = [
-            CompiledRule(replace(c.rule, enabled=True), c.matcher, c.feeds, c.required)
+            replace(c, rule=replace(c.rule, enabled=True))
             for c in self._compiled
             if c.rule.id in ids
         ]
@@ -107,7 +110,9 @@ class RuleSet:
         out = []
         feed, stems = item.feed_id, doc.stems
         for c in todo:
-            if prefilter and not c.required <= stems:
+            if prefilter and not (
+                c.required <= stems and all(not stems.isdisjoint(g) for g in c.required_any)
+            ):
                 continue
             feeds = c.feeds
             if feeds and feed not in feeds and not any(t in feeds for t in feed_tags):

@@ -1,0 +1,35 @@
+"""The per-rule prefilter: stems a document must hold (all of them, and one of each set)."""
+
+import pytest
+
+from monitor.model import Item, Rule
+from monitor.query.compiler import compile_query
+from monitor.query.index import required_any, required_stems
+from monitor.query.ruleset import RuleSet
+
+SETS = {"arms": ["weapons", "=arms", "anti-tank", "missil*"], "t": ["troops", "special forces"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "stems", "any_of"),
+    [
+        ("troops sent", {"troop", "sent"}, []),
+        ("(troops OR soldiers) sent", {"sent"}, [{"troop", "soldier"}]),
+        ("$t NEAR/3 sent", {"sent"}, [{"troop", "special"}]),  # a phrase: its longest stem
+        ("$arms sent", {"sent"}, []),  # a prefix member: no stem is certain
+        ("troops NOT sent", {"troop"}, []),
+        ("troops OR NOT sent", set(), []),
+        ("(a OR b) (b OR a) c", {"c"}, [{"a", "b"}]),
+    ],
+)
+def test_requirements(query: str, stems: set[str], any_of: list[set[str]]) -> None:
+    m = compile_query(query, SETS)
+    assert required_stems(m) == stems
+    assert [set(g) for g in required_any(m)] == any_of
+
+
+def test_any_of_skips_candidates_that_lack_every_alternative() -> None:
+    rs = RuleSet.from_rules([Rule("r", "R", "(troops OR soldiers) sent")])
+    assert rs.match(Item(feed_id="f", key="1", title="Aid sent north")) == []
+    (m,) = rs.match(Item(feed_id="f", key="2", title="Soldiers sent north"))
+    assert m.rule.id == "r"
