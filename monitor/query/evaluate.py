@@ -101,15 +101,20 @@ class Terms(Positional):
         return all(doc.has_prefix(p) for p in self._prefixes)
 
     def matches(self, doc: Document) -> bool:
-        if not self.maybe(doc):
-            return False
         one = self._single
         fields = doc.fields
         if one is not None:  # the common case, kept to one set or dict lookup per field
             kind, value = one.kind, one.value
             if kind == "stem":
-                return any(value in fields[f].stems for f in self.fields)
+                for f in self.fields:  # noqa: SIM110 (a loop: no generator per call)
+                    if value in fields[f].stems:
+                        return True
+                return False
+            if one.index_key not in doc.stems:  # the stem first: a set lookup
+                return False
             return any(fields[f].has(kind, value) for f in self.fields)
+        if not self.maybe(doc):
+            return False
         return any(self.spans(fields[f]) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:
@@ -175,7 +180,10 @@ class AllOf(Matcher):
         self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
 
     def matches(self, doc: Document) -> bool:
-        return all(c.matches(doc) for c in self._by_cost)
+        for c in self._by_cost:  # noqa: SIM110 (a loop, not all(): run for every candidate)
+            if not c.matches(doc):
+                return False
+        return True
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
