@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from monitor.query import evaluate as ev
 from monitor.query.near import Near
-from monitor.query.normalize import Document, forms
+from monitor.query.normalize import HEAD, Document, forms
 
 # A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
 Need = frozenset[tuple[str, str]] | None
@@ -95,17 +95,16 @@ def required_any(m: ev.Matcher) -> tuple[frozenset[str], ...]:
     return tuple(sorted(groups, key=len))
 
 
-PREFIX_KEY = 3
-
-
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
         self.by_stem: dict[str, list[int]] = {}
-        # Prefixes are filed under their first (up to) PREFIX_KEY characters, then checked whole
-        # against the document's sorted words: a few lookups per word whatever the prefixes.
+        # Prefixes of HEAD characters or more are filed under their first HEAD characters, then
+        # checked whole against the document's sorted words: a lookup per distinct word head.
+        # Shorter prefixes (rare) are looked up with the heads' first one or two characters.
         self.by_prefix: dict[str, dict[str, list[int]]] = {}
+        self.short_prefixes: dict[str, list[int]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
@@ -115,11 +114,12 @@ class Presearcher:
             for kind, value in n:
                 if kind == "stem":
                     self.by_stem.setdefault(value, []).append(number)
+                elif len(value) < HEAD:
+                    self.short_prefixes.setdefault(value, []).append(number)
                 else:
-                    bucket = self.by_prefix.setdefault(value[:PREFIX_KEY], {})
+                    bucket = self.by_prefix.setdefault(value[:HEAD], {})
                     bucket.setdefault(value, []).append(number)
         self.always = tuple(always)
-        self.prefix_lengths = tuple(sorted({len(k) for k in self.by_prefix}))
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
@@ -128,10 +128,14 @@ class Presearcher:
         for stem in by_stem.keys() & doc.stems:
             found.update(by_stem[stem])
         if self.by_prefix:
-            by_prefix, folds = self.by_prefix, doc.folds
-            for n in self.prefix_lengths:
-                for key in by_prefix.keys() & {w[:n] for w in folds}:
-                    for prefix, numbers in by_prefix[key].items():
-                        if len(prefix) == n or doc.has_prefix(prefix):
-                            found.update(numbers)
+            by_prefix = self.by_prefix
+            for key in by_prefix.keys() & doc.heads:
+                for prefix, numbers in by_prefix[key].items():
+                    if len(prefix) == HEAD or doc.has_prefix(prefix):
+                        found.update(numbers)
+        if self.short_prefixes:
+            short = self.short_prefixes
+            heads = doc.heads
+            for prefix in short.keys() & ({h[:1] for h in heads} | {h[:2] for h in heads}):
+                found.update(short[prefix])
         return found

@@ -56,6 +56,7 @@ _APOSTROPHES = "'’ʼ"
 _TOKEN_RE = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?")
 _NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
 
+HEAD = 3  # prefixes are indexed by their first HEAD characters (see index.Presearcher)
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
 _MEMO_MAX = 200_000  # bounds memory against hostile text full of distinct words
@@ -104,6 +105,7 @@ class _Memo(dict[str, Forms]):
         if len(self) >= _MEMO_MAX:
             self.clear()
             _stem_memo.clear()
+            _fold_memo.clear()
         self[sys.intern(word)] = got
         return got
 
@@ -116,9 +118,17 @@ class _StemMemo(dict[str, str]):
         return stem
 
 
+class _FoldMemo(dict[str, str]):
+    """Each token text's diacritics-folded form alone: what prefixes are tested against."""
+
+    def __missing__(self, word: str) -> str:
+        fold = self[word] = _memo[word].fold
+        return fold
+
+
 _memo = _Memo()
 _stem_memo = _StemMemo()
-_FOLD = itemgetter(2)
+_fold_memo = _FoldMemo()
 
 
 def forms(word: str) -> Forms:
@@ -278,20 +288,28 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_folds", "_sorted_folds", "fields", "stems")
+    __slots__ = ("_folds", "_heads", "_sorted_folds", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
         self._folds: set[str] | None = None
+        self._heads: set[str] | None = None
         self._sorted_folds: list[str] | None = None
 
     @property
     def folds(self) -> set[str]:
         if self._folds is None:
-            forms = chain.from_iterable(ft.forms for ft in self.fields.values())
-            self._folds = set(map(_FOLD, forms))
+            words = chain.from_iterable(ft.words for ft in self.fields.values())
+            self._folds = set(map(_fold_memo.__getitem__, words))
         return self._folds
+
+    @property
+    def heads(self) -> set[str]:
+        """The first HEAD characters of every folded word (all of a shorter word)."""
+        if self._heads is None:
+            self._heads = {w[:HEAD] for w in self.folds}
+        return self._heads
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of any field starts with `prefix`."""
