@@ -115,6 +115,9 @@ class Terms(Positional):
             return any(fields[f].has(kind, value) for f in self.fields)
         if not self.maybe(doc):
             return False
+        if len(self.elements) == 1:  # a prefix: does a word of the field start with it?
+            prefix = self.elements[0].value
+            return any(fields[f].has_prefix(prefix) for f in self.fields)
         return any(self.spans(fields[f]) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:

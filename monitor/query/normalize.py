@@ -16,10 +16,10 @@ Character offsets (`start`, `end`) index the field's original text, so snippets 
 
 from __future__ import annotations
 
-import bisect
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
 from typing import NamedTuple
@@ -106,6 +106,7 @@ class _Memo(dict[str, Forms]):
             self.clear()
             _stem_memo.clear()
             _fold_memo.clear()
+            _head_memo.clear()
         self[sys.intern(word)] = got
         return got
 
@@ -126,9 +127,21 @@ class _FoldMemo(dict[str, str]):
         return fold
 
 
+class _HeadMemo(dict[str, str]):
+    """Each token text's first HEAD folded characters: the presearcher's key for prefixes."""
+
+    def __missing__(self, word: str) -> str:
+        head = self[word] = _memo[word].fold[:HEAD]
+        return head
+
+
 _memo = _Memo()
 _stem_memo = _StemMemo()
 _fold_memo = _FoldMemo()
+_head_memo = _HeadMemo()
+# Joins folded words for prefix tests by substring search: no token holds it (NFKC can put a
+# space inside a token, never a NUL).
+_SEP = "\0"
 
 
 def forms(word: str) -> Forms:
@@ -188,7 +201,17 @@ def tokenize(text: str) -> list[Token]:
 class FieldText:
     """One field of a document: its text, its tokens' forms, and lazy lookups and spans."""
 
-    __slots__ = ("_cols", "_forms", "_spans", "_tables", "_where", "stems", "text", "words")
+    __slots__ = (
+        "_cols",
+        "_fold_text",
+        "_forms",
+        "_spans",
+        "_tables",
+        "_where",
+        "stems",
+        "text",
+        "words",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -200,6 +223,7 @@ class FieldText:
         self._where: dict[tuple[str, str], list[int]] | None = None
         self._tables: dict[str, dict[str, list[int]]] | None = None
         self._spans: list[tuple[int, int]] | None = None
+        self._fold_text: str | None = None
 
     @property
     def forms(self) -> list[Forms]:
@@ -268,6 +292,12 @@ class FieldText:
         col = self.column(kind)
         return value in col if len(col) <= _SCAN_MAX else value in self._table(kind)
 
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some word (diacritics folded) of this field starts with `prefix`."""
+        if self._fold_text is None:
+            self._fold_text = _SEP + _SEP.join(map(_fold_memo.__getitem__, self.words))
+        return _SEP + prefix in self._fold_text
+
     def prefixed(self, prefix: str) -> list[int]:
         """Positions of the words (diacritics folded) that start with `prefix`."""
         key = ("prefix", prefix)
@@ -276,7 +306,10 @@ class FieldText:
             where = self._where = {}
         got = where.get(key)
         if got is None:
-            got = [i for i, w in enumerate(self.column("fold")) if w.startswith(prefix)]
+            if self.has_prefix(prefix):
+                got = [i for i, w in enumerate(self.column("fold")) if w.startswith(prefix)]
+            else:
+                got = []
             where[key] = got
         return got
 
@@ -288,36 +321,36 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_folds", "_heads", "_sorted_folds", "fields", "stems")
+    __slots__ = ("_fold_text", "_folds", "_heads", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
         self._folds: set[str] | None = None
         self._heads: set[str] | None = None
-        self._sorted_folds: list[str] | None = None
+        self._fold_text: str | None = None
+
+    def _words(self) -> Iterator[str]:
+        return chain.from_iterable(ft.words for ft in self.fields.values())
 
     @property
     def folds(self) -> set[str]:
         if self._folds is None:
-            words = chain.from_iterable(ft.words for ft in self.fields.values())
-            self._folds = set(map(_fold_memo.__getitem__, words))
+            self._folds = set(map(_fold_memo.__getitem__, self._words()))
         return self._folds
 
     @property
     def heads(self) -> set[str]:
         """The first HEAD characters of every folded word (all of a shorter word)."""
         if self._heads is None:
-            self._heads = {w[:HEAD] for w in self.folds}
+            self._heads = set(map(_head_memo.__getitem__, self._words()))
         return self._heads
 
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of any field starts with `prefix`."""
-        if self._sorted_folds is None:
-            self._sorted_folds = sorted(self.folds)
-        folds = self._sorted_folds
-        i = bisect.bisect_left(folds, prefix)
-        return i < len(folds) and folds[i].startswith(prefix)
+        if self._fold_text is None:
+            self._fold_text = _SEP + _SEP.join(self.folds)
+        return _SEP + prefix in self._fold_text
 
 
 def analyze_fields(texts: dict[str, str]) -> Document:
