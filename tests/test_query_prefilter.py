@@ -4,7 +4,7 @@ import pytest
 
 from monitor.model import Item, Rule
 from monitor.query.compiler import compile_query
-from monitor.query.index import required_any, required_stems
+from monitor.query.index import required_any, required_prefixes, required_stems
 from monitor.query.ruleset import RuleSet
 
 SETS = {"arms": ["weapons", "=arms", "anti-tank", "missil*"], "t": ["troops", "special forces"]}
@@ -33,3 +33,22 @@ def test_any_of_skips_candidates_that_lack_every_alternative() -> None:
     assert rs.match(Item(feed_id="f", key="1", title="Aid sent north")) == []
     (m,) = rs.match(Item(feed_id="f", key="2", title="Soldiers sent north"))
     assert m.rule.id == "r"
+
+
+@pytest.mark.parametrize(
+    ("query", "prefixes"),
+    [
+        ("dispatch* troops", ("dispatch",)),
+        ("dispatch* NEAR/2 arm*", ("dispatch", "arm")),
+        ("(dispatch* OR sent) troops", ()),
+        ("troops NOT arm*", ()),
+    ],
+)
+def test_required_prefixes(query: str, prefixes: tuple[str, ...]) -> None:
+    assert required_prefixes(compile_query(query, SETS)) == prefixes
+
+
+def test_prefix_prefilter_skips_items_without_such_a_word() -> None:
+    rs = RuleSet.from_rules([Rule("r", "R", "dispat* troops")])
+    assert rs.match(Item(feed_id="f", key="1", title="Troops dispersed")) == []
+    assert len(rs.match(Item(feed_id="f", key="2", title="Troops dispatched"))) == 1

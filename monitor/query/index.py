@@ -95,6 +95,17 @@ def required_any(m: ev.Matcher) -> tuple[frozenset[str], ...]:
     return tuple(sorted(groups, key=len))
 
 
+def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
+    """Prefixes that some word of the document must start with, each of them, for `m` to match."""
+    if isinstance(m, ev.Terms):
+        return tuple(e.value for e in m.elements if e.kind == "prefix")
+    if isinstance(m, ev.AllOf):
+        return tuple(dict.fromkeys(p for c in m.children for p in required_prefixes(c)))
+    if isinstance(m, Near):
+        return tuple(dict.fromkeys(required_prefixes(m.left) + required_prefixes(m.right)))
+    return ()  # OR, Without, Everything
+
+
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 

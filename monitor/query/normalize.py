@@ -292,11 +292,17 @@ class FieldText:
         col = self.column(kind)
         return value in col if len(col) <= _SCAN_MAX else value in self._table(kind)
 
+    @property
+    def fold_text(self) -> str:
+        """Every folded word, each after a NUL: a word starts with p where NUL + p occurs."""
+        if self._fold_text is None:
+            folds = map(_fold_memo.__getitem__, self.words)
+            self._fold_text = _SEP + _SEP.join(folds) if self.words else ""
+        return self._fold_text
+
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of this field starts with `prefix`."""
-        if self._fold_text is None:
-            self._fold_text = _SEP + _SEP.join(map(_fold_memo.__getitem__, self.words))
-        return _SEP + prefix in self._fold_text
+        return _SEP + prefix in self.fold_text
 
     def prefixed(self, prefix: str) -> list[int]:
         """Positions of the words (diacritics folded) that start with `prefix`."""
@@ -349,7 +355,7 @@ class Document:
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of any field starts with `prefix`."""
         if self._fold_text is None:
-            self._fold_text = _SEP + _SEP.join(self.folds)
+            self._fold_text = "".join(ft.fold_text for ft in self.fields.values())
         return _SEP + prefix in self._fold_text
 
 

@@ -16,7 +16,12 @@ from monitor.model import Explanation, Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.explain import explain, snippet
-from monitor.query.index import Presearcher, required_any, required_stems
+from monitor.query.index import (
+    Presearcher,
+    required_any,
+    required_prefixes,
+    required_stems,
+)
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import Document, analyze
 
@@ -28,11 +33,17 @@ class CompiledRule:
     feeds: frozenset[str]
     required: frozenset[str] = frozenset()  # stems the item must hold, all of them
     required_any: tuple[frozenset[str], ...] = ()  # and one stem of each of these
+    required_prefixes: tuple[str, ...] = ()  # and a word starting with each of these
 
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
         return cls(
-            rule, matcher, frozenset(rule.feeds), required_stems(matcher), required_any(matcher)
+            rule,
+            matcher,
+            frozenset(rule.feeds),
+            required_stems(matcher),
+            required_any(matcher),
+            required_prefixes(matcher),
         )
 
 
@@ -116,6 +127,8 @@ class RuleSet:
             if not c.required <= stems:
                 continue
             if c.required_any and not all(not stems.isdisjoint(g) for g in c.required_any):
+                continue
+            if c.required_prefixes and not all(doc.has_prefix(p) for p in c.required_prefixes):
                 continue
             if c.feeds and not self._watches(c, feed, feed_tags):
                 continue
