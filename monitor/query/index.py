@@ -106,6 +106,20 @@ def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
     return ()  # OR, Without, Everything
 
 
+_SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it intersected
+
+
+def _pair(m: ev.Matcher) -> tuple[str, frozenset[str]] | None:
+    """A stem the rule needs and a set of stems of which it needs one more, if it has such."""
+    required = sorted(required_stems(m), key=lambda s: _cost(("stem", s)))
+    if len(required) >= 2:
+        return required[0], frozenset([required[1]])
+    groups = required_any(m)
+    if len(required) == 1 and groups:
+        return required[0], groups[0]  # the smallest set
+    return None
+
+
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
@@ -116,11 +130,22 @@ class Presearcher:
         # Shorter prefixes (rare) are looked up with the heads' first one or two characters.
         self.by_prefix: dict[str, dict[str, list[int]]] = {}
         self.short_prefixes: dict[str, list[int]] = {}
+        # A rule that needs two stems, or one stem and one of a set, is filed under a pair:
+        # the most selective stem, then the other stem or each member of the set. An item is
+        # then a candidate only when it holds both, so two-word rules cost nothing until then.
+        self.by_pair: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
             if n is None:
                 always.append(number)
+                continue
+            pair = _pair(m)
+            if pair is not None:
+                first, seconds = pair
+                bucket = self.by_pair.setdefault(first, {})
+                for second in seconds:
+                    bucket.setdefault(second, []).append(number)
                 continue
             for kind, value in n:
                 if kind == "stem":
@@ -135,9 +160,18 @@ class Presearcher:
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
         found = set(self.always)
-        by_stem = self.by_stem
-        for stem in by_stem.keys() & doc.stems:
+        stems, by_stem, by_pair = doc.stems, self.by_stem, self.by_pair
+        for stem in by_stem.keys() & stems:
             found.update(by_stem[stem])
+        for stem in by_pair.keys() & stems:
+            bucket = by_pair[stem]
+            if len(bucket) <= _SCAN_PAIRS:
+                for second, numbers in bucket.items():
+                    if second in stems:
+                        found.update(numbers)
+            else:
+                for second in bucket.keys() & stems:
+                    found.update(bucket[second])
         if self.by_prefix:
             by_prefix = self.by_prefix
             for key in by_prefix.keys() & doc.heads:
