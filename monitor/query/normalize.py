@@ -355,7 +355,7 @@ class Document:
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of any field starts with `prefix`."""
         if self._fold_text is None:
-            self._fold_text = "".join(ft.fold_text for ft in self.fields.values())
+            self._fold_text = _SEP + _SEP.join(map(_fold_memo.__getitem__, self._words()))
         return _SEP + prefix in self._fold_text
 
 
