@@ -52,3 +52,18 @@ def test_prefix_prefilter_skips_items_without_such_a_word() -> None:
     rs = RuleSet.from_rules([Rule("r", "R", "dispat* troops")])
     assert rs.match(Item(feed_id="f", key="1", title="Troops dispersed")) == []
     assert len(rs.match(Item(feed_id="f", key="2", title="Troops dispatched"))) == 1
+
+
+def test_many_prefixes_use_the_heads_index_and_agree_with_every_rule() -> None:
+    words = ["dispatch", "Kyïv", "armoured", "troops", "nato", "1500", "ab", "x"]
+    prefixes = {w.lower()[:n] for w in words for n in (1, 2, 3, 4, 6)}
+    rules = [Rule(f"p{i:03d}", "P", f"{p}*") for i, p in enumerate(sorted(prefixes))]
+    rules += [Rule("n", "N", "troo* NEAR/1 dis*"), Rule("o", "O", "kyi* OR zzz*")]
+    rs = RuleSet.from_rules(rules)
+    assert not rs._index.few_prefixes
+    assert len(rs._index.by_prefix) > 5
+    texts = ["Troops dispatched to Kyiv", "armour ab x", "nothing here", "KYÏV 1,500 NATO", ""]
+    for k, text in enumerate(texts):
+        item = Item(feed_id="f", key=str(k), title=text, content=text[::-1])
+        assert rs.match(item) == rs.match_every_rule(item)
+        assert rs.match(item) or not text

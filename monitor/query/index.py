@@ -106,6 +106,7 @@ def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
     return ()  # OR, Without, Everything
 
 
+_FEW_PREFIXES = 16  # up to this many indexed prefixes, each is searched for in the document
 _SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it intersected
 
 
@@ -156,6 +157,9 @@ class Presearcher:
                     bucket = self.by_prefix.setdefault(value[:HEAD], {})
                     bucket.setdefault(value, []).append(number)
         self.always = tuple(always)
+        prefixes = [(p, ns) for bucket in self.by_prefix.values() for p, ns in bucket.items()]
+        prefixes += self.short_prefixes.items()
+        self.few_prefixes = tuple(prefixes) if len(prefixes) <= _FEW_PREFIXES else ()
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
@@ -172,7 +176,11 @@ class Presearcher:
             else:
                 for second in bucket.keys() & stems:
                     found.update(bucket[second])
-        if self.by_prefix:
+        if self.few_prefixes:  # a substring search each: cheaper than the document's heads
+            for prefix, numbers in self.few_prefixes:
+                if doc.has_prefix(prefix):
+                    found.update(numbers)
+        elif self.by_prefix:
             by_prefix = self.by_prefix
             for key in by_prefix.keys() & doc.heads:
                 for prefix, numbers in by_prefix[key].items():

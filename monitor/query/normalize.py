@@ -144,6 +144,16 @@ _head_memo = _HeadMemo()
 _SEP = "\0"
 
 
+def _fold_join(words: list[str]) -> str:
+    """The folded words, each after a NUL (empty without words)."""
+    if not words:
+        return ""
+    joined = _SEP.join(words)
+    if joined.isascii():  # an ASCII word's fold is its lower case: one call for all
+        return _SEP + joined.lower()
+    return _SEP + _SEP.join(map(_fold_memo.__getitem__, words))
+
+
 def forms(word: str) -> Forms:
     """The forms of one token's text (memoised)."""
     return _memo[word]
@@ -296,8 +306,7 @@ class FieldText:
     def fold_text(self) -> str:
         """Every folded word, each after a NUL: a word starts with p where NUL + p occurs."""
         if self._fold_text is None:
-            folds = map(_fold_memo.__getitem__, self.words)
-            self._fold_text = _SEP + _SEP.join(folds) if self.words else ""
+            self._fold_text = _fold_join(self.words)
         return self._fold_text
 
     def has_prefix(self, prefix: str) -> bool:
@@ -355,7 +364,7 @@ class Document:
     def has_prefix(self, prefix: str) -> bool:
         """Whether some word (diacritics folded) of any field starts with `prefix`."""
         if self._fold_text is None:
-            self._fold_text = _SEP + _SEP.join(map(_fold_memo.__getitem__, self._words()))
+            self._fold_text = _fold_join(list(self._words()))
         return _SEP + prefix in self._fold_text
 
 
