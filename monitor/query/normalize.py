@@ -368,9 +368,30 @@ class Document:
         return _SEP + prefix in self._fold_text
 
 
+class _EmptyField(FieldText):
+    """A field without text, one shared by every document: it holds nothing, caches nothing."""
+
+    __slots__ = ()
+
+    def where(self, kind: str, value: str) -> list[int]:
+        return []
+
+    def has(self, kind: str, value: str) -> bool:
+        return False
+
+    def has_prefix(self, prefix: str) -> bool:
+        return False
+
+    def prefixed(self, prefix: str) -> list[int]:
+        return []
+
+
+_EMPTY = _EmptyField("")
+
+
 def analyze_fields(texts: dict[str, str]) -> Document:
     """Analyse a mapping of field name to text (missing fields are empty)."""
-    return Document({name: FieldText(texts.get(name, "")) for name in FIELDS})
+    return Document({name: FieldText(t) if (t := texts.get(name)) else _EMPTY for name in FIELDS})
 
 
 def item_texts(item: Item) -> dict[str, str]:
