@@ -127,7 +127,7 @@ class Presearcher:
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
         self.by_stem: dict[str, list[int]] = {}
         # Prefixes of HEAD characters or more are filed under their first HEAD characters, then
-        # checked whole against the document's sorted words: a lookup per distinct word head.
+        # searched for whole in the document's folded text: a lookup per distinct word head.
         # Shorter prefixes (rare) are looked up with the heads' first one or two characters.
         self.by_prefix: dict[str, dict[str, list[int]]] = {}
         self.short_prefixes: dict[str, list[int]] = {}
@@ -160,27 +160,38 @@ class Presearcher:
         prefixes = [(p, ns) for bucket in self.by_prefix.values() for p, ns in bucket.items()]
         prefixes += self.short_prefixes.items()
         self.few_prefixes = tuple(prefixes) if len(prefixes) <= _FEW_PREFIXES else ()
+        # One lookup per stem of the document: the rules filed under it alone, and its pairs.
+        self._postings: dict[str, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {
+            stem: (
+                tuple(self.by_stem.get(stem, ())),
+                {second: tuple(ns) for second, ns in self.by_pair.get(stem, {}).items()},
+            )
+            for stem in self.by_stem.keys() | self.by_pair.keys()
+        }
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
         found = set(self.always)
-        stems, by_stem, by_pair = doc.stems, self.by_stem, self.by_pair
-        for stem in by_stem.keys() & stems:
-            found.update(by_stem[stem])
-        for stem in by_pair.keys() & stems:
-            bucket = by_pair[stem]
-            if len(bucket) <= _SCAN_PAIRS:
-                for second, numbers in bucket.items():
+        stems, postings = doc.stems, self._postings
+        for stem in postings.keys() & stems:
+            alone, pairs = postings[stem]
+            if alone:
+                found.update(alone)
+            if not pairs:
+                continue
+            if len(pairs) <= _SCAN_PAIRS:
+                for second, both in pairs.items():
                     if second in stems:
-                        found.update(numbers)
+                        found.update(both)
             else:
-                for second in bucket.keys() & stems:
-                    found.update(bucket[second])
+                for second in pairs.keys() & stems:
+                    found.update(pairs[second])
         if self.few_prefixes:  # a substring search each: cheaper than the document's heads
             for prefix, numbers in self.few_prefixes:
                 if doc.has_prefix(prefix):
                     found.update(numbers)
-        elif self.by_prefix:
+            return found
+        if self.by_prefix:
             by_prefix = self.by_prefix
             for key in by_prefix.keys() & doc.heads:
                 for prefix, numbers in by_prefix[key].items():
