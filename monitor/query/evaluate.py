@@ -148,7 +148,10 @@ class AnyOf(Positional):
         self.fields = fields
 
     def matches(self, doc: Document) -> bool:
-        return any(c.matches(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+            if c.matches(doc):
+                return True
+        return False
 
     def maybe(self, doc: Document) -> bool:
         return any(c.maybe(doc) for c in self.children)
@@ -210,7 +213,10 @@ class EitherOf(Matcher):
         return 2 + sum(c.cost() for c in self.children)
 
     def matches(self, doc: Document) -> bool:
-        return any(c.matches(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+            if c.matches(doc):
+                return True
+        return False
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:
