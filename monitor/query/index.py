@@ -108,6 +108,7 @@ def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
 
 _FEW_PREFIXES = 16  # up to this many indexed prefixes, each is searched for in the document
 _SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it intersected
+_NO_PAIRS: dict[str, tuple[int, ...]] = {}  # shared by the stems that file no pair (never written)
 
 
 def _pair(m: ev.Matcher) -> tuple[str, frozenset[str]] | None:
@@ -125,7 +126,7 @@ class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
-        self.by_stem: dict[str, list[int]] = {}
+        by_stem: dict[str, list[int]] = {}
         # Prefixes of HEAD characters or more are filed under their first HEAD characters, then
         # searched for whole in the document's folded text: a lookup per distinct word head.
         # Shorter prefixes (rare) are looked up with the heads' first one or two characters.
@@ -134,7 +135,7 @@ class Presearcher:
         # A rule that needs two stems, or one stem and one of a set, is filed under a pair:
         # the most selective stem, then the other stem or each member of the set. An item is
         # then a candidate only when it holds both, so two-word rules cost nothing until then.
-        self.by_pair: dict[str, dict[str, list[int]]] = {}
+        by_pair: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
@@ -144,13 +145,13 @@ class Presearcher:
             pair = _pair(m)
             if pair is not None:
                 first, seconds = pair
-                bucket = self.by_pair.setdefault(first, {})
+                bucket = by_pair.setdefault(first, {})
                 for second in seconds:
                     bucket.setdefault(second, []).append(number)
                 continue
             for kind, value in n:
                 if kind == "stem":
-                    self.by_stem.setdefault(value, []).append(number)
+                    by_stem.setdefault(value, []).append(number)
                 elif len(value) < HEAD:
                     self.short_prefixes.setdefault(value, []).append(number)
                 else:
@@ -163,10 +164,12 @@ class Presearcher:
         # One lookup per stem of the document: the rules filed under it alone, and its pairs.
         self._postings: dict[str, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {
             stem: (
-                tuple(self.by_stem.get(stem, ())),
-                {second: tuple(ns) for second, ns in self.by_pair.get(stem, {}).items()},
+                tuple(by_stem.get(stem, ())),
+                {second: tuple(ns) for second, ns in by_pair[stem].items()}
+                if stem in by_pair
+                else _NO_PAIRS,
             )
-            for stem in self.by_stem.keys() | self.by_pair.keys()
+            for stem in by_stem.keys() | by_pair.keys()
         }
 
     def candidates(self, doc: Document) -> set[int]:
