@@ -6,6 +6,7 @@ All datetimes are timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -96,16 +97,83 @@ class Explanation:
         }
 
 
-@dataclass(frozen=True, slots=True)
 class Match:
     """A rule that matched an item, with its explanation and a marked snippet (<= 300 chars).
 
     In `snippet`, matched words are wrapped in `**` (e.g. `North Korea has **dispatched**`).
+
+    Read-only like the other records. The matcher passes `explain` instead of the two values: they
+    are then computed on first access (most matches of a busy rule set are never explained, e.g.
+    items of a story already alerted), once; equality and hashing use the computed values.
     """
 
-    rule: Rule
-    explanation: Explanation
-    snippet: str
+    __slots__ = ("_explain", "_explanation", "_rule", "_snippet")
+    _rule: Rule
+    _explanation: Explanation | None
+    _snippet: str | None
+    _explain: Callable[[], tuple[Explanation, str]] | None
+
+    def __init__(
+        self,
+        rule: Rule,
+        explanation: Explanation | None = None,
+        snippet: str | None = None,
+        *,
+        explain: Callable[[], tuple[Explanation, str]] | None = None,
+    ) -> None:
+        if explain is None and (explanation is None or snippet is None):
+            raise TypeError("Match needs an explanation and a snippet, or explain=")
+        set_ = object.__setattr__
+        set_(self, "_rule", rule)
+        set_(self, "_explanation", explanation)
+        set_(self, "_snippet", snippet)
+        set_(self, "_explain", explain)
+
+    @property
+    def rule(self) -> Rule:
+        return self._rule
+
+    def _resolve(self) -> tuple[Explanation, str]:
+        if self._explanation is None or self._snippet is None:
+            assert self._explain is not None
+            why, snip = self._explain()
+            object.__setattr__(self, "_explanation", why)
+            object.__setattr__(self, "_snippet", snip)
+            object.__setattr__(self, "_explain", None)  # let the analysed item go
+            return why, snip
+        return self._explanation, self._snippet
+
+    @property
+    def explanation(self) -> Explanation:
+        return self._resolve()[0]
+
+    @property
+    def snippet(self) -> str:
+        return self._resolve()[1]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Match is read-only: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Match is read-only: cannot delete {name!r}")
+
+    def _key(self) -> tuple[Rule, Explanation, str]:
+        return (self._rule, *self._resolve())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Match):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[type[Match], tuple[Rule, Explanation, str]]:
+        return (Match, self._key())  # copy and pickle the computed values, not the closure
+
+    def __repr__(self) -> str:
+        why, snip = self._resolve()
+        return f"Match(rule={self._rule!r}, explanation={why!r}, snippet={snip!r})"
 
 
 # ---------------------------------------------------------------------------------------------

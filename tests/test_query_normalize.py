@@ -78,6 +78,6 @@ def test_analyze_fields() -> None:
     ],
 )
 def test_fast_and_exact_paths_agree(text: str) -> None:
-    from monitor.query.normalize import _spans, _words
+    from monitor.query.words import _spans, _words
 
     assert _words(text) == [w for w, _, _ in _spans(text)]

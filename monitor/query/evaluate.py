@@ -101,15 +101,23 @@ class Terms(Positional):
         return all(doc.has_prefix(p) for p in self._prefixes)
 
     def matches(self, doc: Document) -> bool:
-        if not self.maybe(doc):
-            return False
         one = self._single
         fields = doc.fields
         if one is not None:  # the common case, kept to one set or dict lookup per field
             kind, value = one.kind, one.value
             if kind == "stem":
-                return any(value in fields[f].stems for f in self.fields)
+                for f in self.fields:  # noqa: SIM110 (a loop: no generator per call)
+                    if value in fields[f].stems:
+                        return True
+                return False
+            if one.index_key not in doc.stems:  # the stem first: a set lookup
+                return False
             return any(fields[f].has(kind, value) for f in self.fields)
+        if not self.maybe(doc):
+            return False
+        if len(self.elements) == 1:  # a prefix: does a word of the field start with it?
+            prefix = self.elements[0].value
+            return any(fields[f].has_prefix(prefix) for f in self.fields)
         return any(self.spans(fields[f]) for f in self.fields)
 
     def spans(self, ft: FieldText) -> list[Span]:
@@ -140,7 +148,10 @@ class AnyOf(Positional):
         self.fields = fields
 
     def matches(self, doc: Document) -> bool:
-        return any(c.matches(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+            if c.matches(doc):
+                return True
+        return False
 
     def maybe(self, doc: Document) -> bool:
         return any(c.maybe(doc) for c in self.children)
@@ -175,7 +186,10 @@ class AllOf(Matcher):
         self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
 
     def matches(self, doc: Document) -> bool:
-        return all(c.matches(doc) for c in self._by_cost)
+        for c in self._by_cost:  # noqa: SIM110 (a loop, not all(): run for every candidate)
+            if not c.matches(doc):
+                return False
+        return True
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
@@ -199,7 +213,10 @@ class EitherOf(Matcher):
         return 2 + sum(c.cost() for c in self.children)
 
     def matches(self, doc: Document) -> bool:
-        return any(c.matches(doc) for c in self.children)
+        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+            if c.matches(doc):
+                return True
+        return False
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from monitor.query import evaluate as ev
 from monitor.query.near import Near
-from monitor.query.normalize import Document, forms
+from monitor.query.normalize import HEAD, Document, forms
 
 # A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
 Need = frozenset[tuple[str, str]] | None
@@ -62,57 +62,147 @@ def need(m: ev.Matcher) -> Need:
     return None  # Without, Everything
 
 
+def _groups(m: ev.Matcher) -> list[frozenset[str]]:
+    """Sets of stems of which a document must hold one each, all the sets, for `m` to match."""
+    if isinstance(m, ev.Terms):
+        return [frozenset([e.index_key]) for e in m.elements if e.kind != "prefix"]
+    if isinstance(m, ev.AllOf):
+        return [g for c in m.children for g in _groups(c)]
+    if isinstance(m, Near):
+        return _groups(m.left) + _groups(m.right)
+    if isinstance(m, ev.AnyOf | ev.EitherOf):
+        # One set per child (its most selective); the OR needs a stem of one of them.
+        either: set[str] = set()
+        for c in m.children:
+            mine = _groups(c)
+            if not mine:
+                return []
+            either |= min(mine, key=lambda g: (len(g), -min(len(s) for s in g)))
+        return [frozenset(either)]
+    return []  # Without, Everything
+
+
 def required_stems(m: ev.Matcher) -> frozenset[str]:
     """Stems that a document must hold, all of them, for `m` to match (a cheap test per rule)."""
+    return frozenset(s for g in _groups(m) if len(g) == 1 for s in g)
+
+
+def required_any(m: ev.Matcher) -> tuple[frozenset[str], ...]:
+    """Sets of stems of which a document must hold at least one each (beyond `required_stems`):
+    `(a OR b) c` needs c and one of a, b; a set needs one of its members."""
+    required = required_stems(m)
+    groups = {g for g in _groups(m) if len(g) > 1 and g.isdisjoint(required)}
+    return tuple(sorted(groups, key=len))
+
+
+def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
+    """Prefixes that some word of the document must start with, each of them, for `m` to match."""
     if isinstance(m, ev.Terms):
-        return frozenset(e.index_key for e in m.elements if e.kind != "prefix")
+        return tuple(e.value for e in m.elements if e.kind == "prefix")
     if isinstance(m, ev.AllOf):
-        return frozenset().union(*(required_stems(c) for c in m.children))
+        return tuple(dict.fromkeys(p for c in m.children for p in required_prefixes(c)))
     if isinstance(m, Near):
-        return required_stems(m.left) | required_stems(m.right)
-    if isinstance(m, ev.AnyOf | ev.EitherOf):
-        parts = [required_stems(c) for c in m.children]
-        return frozenset.intersection(*parts) if parts else frozenset()
-    return frozenset()  # Without, Everything
+        return tuple(dict.fromkeys(required_prefixes(m.left) + required_prefixes(m.right)))
+    return ()  # OR, Without, Everything
 
 
-PREFIX_KEY = 3
+_FEW_PREFIXES = 16  # up to this many indexed prefixes, each is searched for in the document
+_SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it intersected
+_NO_PAIRS: dict[str, tuple[int, ...]] = {}  # shared by the stems that file no pair (never written)
+
+
+def _pair(m: ev.Matcher) -> tuple[str, frozenset[str]] | None:
+    """A stem the rule needs and a set of stems of which it needs one more, if it has such."""
+    required = sorted(required_stems(m), key=lambda s: _cost(("stem", s)))
+    if len(required) >= 2:
+        return required[0], frozenset([required[1]])
+    groups = required_any(m)
+    if len(required) == 1 and groups:
+        return required[0], groups[0]  # the smallest set
+    return None
 
 
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
     def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
-        self.by_stem: dict[str, list[int]] = {}
-        # Prefixes are filed under their first (up to) PREFIX_KEY characters, then checked whole
-        # against the document's sorted words: a few lookups per word whatever the prefixes.
+        by_stem: dict[str, list[int]] = {}
+        # Prefixes of HEAD characters or more are filed under their first HEAD characters, then
+        # searched for whole in the document's folded text: a lookup per distinct word head.
+        # Shorter prefixes (rare) are looked up with the heads' first one or two characters.
         self.by_prefix: dict[str, dict[str, list[int]]] = {}
+        self.short_prefixes: dict[str, list[int]] = {}
+        # A rule that needs two stems, or one stem and one of a set, is filed under a pair:
+        # the most selective stem, then the other stem or each member of the set. An item is
+        # then a candidate only when it holds both, so two-word rules cost nothing until then.
+        by_pair: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
         for number, m in enumerate(matchers):
             n = need(m)
             if n is None:
                 always.append(number)
                 continue
+            pair = _pair(m)
+            if pair is not None:
+                first, seconds = pair
+                bucket = by_pair.setdefault(first, {})
+                for second in seconds:
+                    bucket.setdefault(second, []).append(number)
+                continue
             for kind, value in n:
                 if kind == "stem":
-                    self.by_stem.setdefault(value, []).append(number)
+                    by_stem.setdefault(value, []).append(number)
+                elif len(value) < HEAD:
+                    self.short_prefixes.setdefault(value, []).append(number)
                 else:
-                    bucket = self.by_prefix.setdefault(value[:PREFIX_KEY], {})
+                    bucket = self.by_prefix.setdefault(value[:HEAD], {})
                     bucket.setdefault(value, []).append(number)
         self.always = tuple(always)
-        self.prefix_lengths = tuple(sorted({len(k) for k in self.by_prefix}))
+        prefixes = [(p, ns) for bucket in self.by_prefix.values() for p, ns in bucket.items()]
+        prefixes += self.short_prefixes.items()
+        self.few_prefixes = tuple(prefixes) if len(prefixes) <= _FEW_PREFIXES else ()
+        # One lookup per stem of the document: the rules filed under it alone, and its pairs.
+        self._postings: dict[str, tuple[tuple[int, ...], dict[str, tuple[int, ...]]]] = {
+            stem: (
+                tuple(by_stem.get(stem, ())),
+                {second: tuple(ns) for second, ns in by_pair[stem].items()}
+                if stem in by_pair
+                else _NO_PAIRS,
+            )
+            for stem in by_stem.keys() | by_pair.keys()
+        }
 
     def candidates(self, doc: Document) -> set[int]:
         """Numbers of the rules that may match `doc` (a superset of those that do)."""
         found = set(self.always)
-        by_stem = self.by_stem
-        for stem in by_stem.keys() & doc.stems:
-            found.update(by_stem[stem])
+        stems, postings = doc.stems, self._postings
+        for stem in postings.keys() & stems:
+            alone, pairs = postings[stem]
+            if alone:
+                found.update(alone)
+            if not pairs:
+                continue
+            if len(pairs) <= _SCAN_PAIRS:
+                for second, both in pairs.items():
+                    if second in stems:
+                        found.update(both)
+            else:
+                for second in pairs.keys() & stems:
+                    found.update(pairs[second])
+        if self.few_prefixes:  # a substring search each: cheaper than the document's heads
+            for prefix, numbers in self.few_prefixes:
+                if doc.has_prefix(prefix):
+                    found.update(numbers)
+            return found
         if self.by_prefix:
-            by_prefix, folds = self.by_prefix, doc.folds
-            for n in self.prefix_lengths:
-                for key in by_prefix.keys() & {w[:n] for w in folds}:
-                    for prefix, numbers in by_prefix[key].items():
-                        if len(prefix) == n or doc.has_prefix(prefix):
-                            found.update(numbers)
+            by_prefix = self.by_prefix
+            for key in by_prefix.keys() & doc.heads:
+                for prefix, numbers in by_prefix[key].items():
+                    if len(prefix) == HEAD or doc.has_prefix(prefix):
+                        found.update(numbers)
+        if self.short_prefixes:
+            short = self.short_prefixes
+            heads = doc.heads
+            for prefix in short.keys() & ({h[:1] for h in heads} | {h[:2] for h in heads}):
+                found.update(short[prefix])
         return found
