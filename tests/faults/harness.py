@@ -24,8 +24,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.feedserver import FeedServer
@@ -81,7 +83,8 @@ class GrowingFeeds:
         with self._lock:
             self._after_baseline = True
 
-    def add(self, feed: str) -> Generated:
+    def add(self, feed: str, *, publish: bool = True) -> Generated:
+        """Add a matching item; `publish=False` leaves the served body alone (see `render`)."""
         with self._lock:
             self._counter += 1
             n = self._counter
@@ -93,8 +96,13 @@ class GrowingFeeds:
             if self._after_baseline:
                 self.added.append(item)
             body = self._render(feed)
-        self.server.put(f"/{feed}.rss", body)
+        if publish:
+            self.server.put(f"/{feed}.rss", body)
         return item
+
+    def render(self, feed: str) -> bytes:
+        with self._lock:
+            return self._render(feed)
 
     def _render(self, feed: str) -> bytes:
         entries = "".join(
@@ -311,3 +319,43 @@ def tally(expected: Iterable[Generated], requests: Sequence[Received]) -> Tally:
     out.delivered = sum(1 for t in wanted if t in out.ids_per_title)
     out.missing = sorted(t for t in wanted if t not in out.ids_per_title)
     return out
+
+
+# -- reading the SQLite file the daemon writes (a second connection, as any other process) -----
+def _sqlite(db: Path) -> Any:
+    from monitor.store.sqlite import SQLiteStore
+
+    return SQLiteStore(db)
+
+
+def baselined(db: Path, feeds: int) -> bool:
+    """All `feeds` feeds exist and have had their baseline poll."""
+    from monitor.errors import StoreError
+
+    if not db.exists():
+        return False
+    store = _sqlite(db)
+    try:
+        found = store.list_feeds()
+    except StoreError:  # not migrated yet
+        return False
+    finally:
+        store.close()
+    return len(found) == feeds and all(f.baseline_done for f in found)
+
+
+def alert_states(db: Path) -> list[tuple[str, str]]:
+    """(alert id, status) of every alert."""
+    store = _sqlite(db)
+    try:
+        return [(a.id, a.status) for a in store.list_alerts(limit=100_000)]
+    finally:
+        store.close()
+
+
+def pending_count(db: Path) -> int:
+    store = _sqlite(db)
+    try:
+        return int(store.outbox_stats(datetime.now(UTC))[0])
+    finally:
+        store.close()

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from monitor.delivery.signing import verify
-from monitor.store.sqlite import SQLiteStore
 from tests.faults.harness import (
     SECRET,
     SOAK,
     DaemonProcess,
     GrowingFeeds,
+    baselined,
     hook_destination,
+    pending_count,
     tally,
     wait_until,
     write_config,
@@ -37,29 +38,6 @@ REPORT = (
     if os.environ.get("NEWSMON_FAULT_REPORT")
     else None
 )
-
-
-def baseline_done(db: Path) -> bool:
-    store = SQLiteStore(db)
-    try:
-        feeds = store.list_feeds()
-        return len(feeds) == len(FEEDS) and all(f.baseline_done for f in feeds)
-    finally:
-        store.close()
-
-
-def pending(db: Path) -> int:
-    store = SQLiteStore(db)
-    try:
-        return store.outbox_stats(store_now())[0]
-    finally:
-        store.close()
-
-
-def store_now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 def started_count(daemon: DaemonProcess) -> int:
@@ -83,7 +61,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
         )
         daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
         try:
-            wait_until(lambda: db.exists() and baseline_done(db), 60, "the baseline polls")
+            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
             assert rx.requests == [], "baseline items must not alert"
             feeds.baseline_done()
             feeds.start(period=0.1, per_tick=2)
@@ -108,7 +86,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
 
             # The last, clean life drains everything: leases of the dead expire within seconds.
             def drained() -> bool:
-                return not tally(expected, list(rx.requests)).missing and pending(db) == 0
+                return not tally(expected, list(rx.requests)).missing and pending_count(db) == 0
 
             wait_until(drained, 120, "every expected alert", step=0.5)
             time.sleep(3)  # anything still leased to a dead life would be resent by now
