@@ -25,7 +25,9 @@ from typing import Any
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from monitor.errors import StoreError
 from monitor.model import FeedState
+from monitor.outage import StoreBackoff
 
 log = structlog.get_logger("newsmon.daemon")
 
@@ -95,6 +97,11 @@ class Daemon:
         self._stopping = asyncio.Event()
         self._signals = 0
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
+        # A StoreError (database down, file unwritable) must not kill a job or spin on it.
+        self._poll_backoff = StoreBackoff("poll")
+        self._delivery_backoff = StoreBackoff("deliver")
+        self._stats_backoff = StoreBackoff("stats")
+        self._housekeeping_backoff = StoreBackoff("housekeeping")
 
     # -- jobs ------------------------------------------------------------------------------
     async def poll_tick(self) -> None:
@@ -104,7 +111,7 @@ class Daemon:
         free = self._concurrency - len(self._polls)
         if free <= 0:
             return
-        for feed in await self._claim_feeds(free):
+        for feed in await self._poll_backoff.run(lambda: self._claim_feeds(free)) or []:
             self._polls.spawn(self._poll_one(feed))
 
     async def _poll_one(self, feed: FeedState) -> None:
@@ -113,22 +120,24 @@ class Daemon:
         except asyncio.CancelledError:
             await self._release_feed(feed.id)
             raise
+        except StoreError as exc:  # nothing of this poll was written; its lease expires
+            self._poll_backoff.failed(exc)
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
 
     async def delivery_tick(self) -> None:
         if self._stopping.is_set() or len(self._deliveries):
             return
-        self._deliveries.spawn(self._deliver())
+        self._deliveries.spawn(self._delivery_backoff.run(self._deliver))
 
     async def rules_tick(self) -> None:
         await self._reload_rules(False)
 
     async def housekeeping_tick(self) -> None:
-        await self._housekeeping()
+        await self._housekeeping_backoff.run(self._housekeeping)
 
     async def stats_tick(self) -> None:
-        await self._stats()
+        await self._stats_backoff.run(self._stats)
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:
