@@ -48,7 +48,7 @@ def test_daemon_and_check_deliver_share_one_sqlite_file(tmp_path: Path) -> None:
             until = time.monotonic() + SECONDS
             while time.monotonic() < until:
                 runs.append(
-                    subprocess.run(  # noqa: S603 - our own interpreter and module
+                    subprocess.run(
                         [sys.executable, "-m", "monitor", "check", "--deliver", "--config",
                          str(config)],
                         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
