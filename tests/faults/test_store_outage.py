@@ -10,10 +10,12 @@ The daemon stays up, logs the outage, backs off, never records an item as seen w
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,3 +144,124 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
     assert result.duplicates == 0
     assert result.unexpected == []
     assert sqlite_unalerted_seen(db, {g.title for g in expected}) == 0
+
+
+def pg_ctl(*args: str) -> None:
+    """Run pg_ctl on the cluster .ci/postgres.sh made, as the user it runs as."""
+    data = os.environ["NEWSMON_TEST_PGDATA"]
+    command = [os.path.join(os.environ["NEWSMON_TEST_PG_BIN"], "pg_ctl"), "-D", data, *args]
+    user = os.environ.get("NEWSMON_TEST_PG_USER", "")
+    if os.geteuid() == 0 and user and user != "root":
+        command = ["runuser", "-u", user, "--", *command]
+    subprocess.run(command, check=True, capture_output=True, cwd="/", timeout=90)
+
+
+@contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards: the daemon gets a clean store."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"newsmon_fault_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))  # fmt: skip
+
+
+def pg_baselined(url: str, feeds: int) -> bool:
+    from monitor.errors import StoreError
+    from monitor.store.postgres import PostgresStore
+
+    try:
+        store = PostgresStore(url)
+    except StoreError:
+        return False
+    try:
+        found = store.list_feeds()
+    except StoreError:
+        return False
+    finally:
+        store.close()
+    return len(found) == feeds and all(f.baseline_done for f in found)
+
+
+def pg_pending(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()
+    return int(row[0]) if row else -1
+
+
+def pg_unalerted_seen(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT s.feed_id, s.item_key FROM seen_items s LEFT JOIN alerts a "
+            "ON a.feed_id = s.feed_id AND a.item_key = s.item_key WHERE a.id IS NULL"
+        ).fetchall()
+    return len(rows) - 2 * len(FEEDS)
+
+
+@pytest.mark.fault
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
+    url = os.environ.get("NEWSMON_TEST_POSTGRES_URL")
+    if not url or not os.environ.get("NEWSMON_TEST_PGDATA"):
+        pytest.skip("needs the cluster of `source .ci/postgres.sh` (NEWSMON_TEST_PGDATA)")
+    with scratch_database(url) as db_url, feed_server() as server, Receiver() as rx:
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(tmp_path, database_url=db_url, feeds=feeds.urls(),
+                              destinations=hook_destination(rx.url))  # fmt: skip
+        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+        stopped = False
+        try:
+            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
+            feeds.baseline_done()
+            feeds.start(period=0.1, per_tick=2)
+            time.sleep(2)
+            outage_started = len(daemon.log_text())
+            pg_ctl("-m", "fast", "-w", "stop")
+            stopped = True
+            time.sleep(PG_OUTAGE_S)
+            assert daemon.alive()
+            log = str(Path(os.environ["NEWSMON_TEST_PGDATA"]).parent / "server.log")
+            pg_ctl("-w", "-t", "60", "-l", log, "restart")  # starts it with its old options
+            stopped = False
+            during = daemon.log_text()[outage_started:]
+            time.sleep(2)
+            feeds.stop()
+            expected = feeds.expected()
+            wait_until(
+                lambda: not tally(expected, list(rx.requests)).missing and pg_pending(db_url) == 0,
+                120,
+                "every expected alert after the outage",
+                step=0.5,
+            )
+            time.sleep(2)
+            assert daemon.alive()
+            assert daemon.stop() == 0
+        finally:
+            feeds.stop()
+            daemon.kill()
+            if stopped:
+                pg_ctl("-w", "-t", "60", "restart")
+        requests = list(rx.requests)
+        unalerted = pg_unalerted_seen(db_url)
+
+    result = tally(expected, requests)
+    print(f"postgres outage {PG_OUTAGE_S:g}s: {result.summary()}")
+    assert "Traceback" not in during, during[-3000:]
+    assert "raised an exception" not in during
+    assert_backed_off_and_recovered(daemon)
+    assert result.missing == []
+    assert result.duplicates == 0
+    assert result.unexpected == []
+    assert unalerted == 0
