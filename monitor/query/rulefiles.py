@@ -147,6 +147,9 @@ class _Loader:
         except yaml.YAMLError as exc:
             src.error(f"YAML error: {exc}", 0)
             return
+        except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
+            src.error("YAML nested too deeply (hundreds of levels): not a rules file", 0)
+            return
         if root is None:
             return
         if not isinstance(root, yaml.MappingNode):
