@@ -267,6 +267,8 @@ class _Loader:
         if "name" not in nodes:
             src.error(f"rule {rid!r} has no `name`", where)
             return
+        if "name" not in fields:  # given, but not text (`name:` left empty): already reported
+            return
         rule = Rule(file=src.name, line=src.at(where).line, **fields)  # type: ignore[arg-type]
         self.rules.append((src, rule, nodes.get("query")))
 
