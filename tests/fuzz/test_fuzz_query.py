@@ -3,7 +3,8 @@
 raising, and `load_rules` on any YAML returns a RuleSet or raises RuleErrors. Within the deadline.
 
 Found here: queries nested a few thousand deep (parentheses, NOT, NEAR chains, field:) and YAML
-nested several hundred deep raised RecursionError; both are now refused with a located error."""
+nested several hundred deep raised RecursionError; both are now refused with a located error. And
+a rule whose `name:` is empty (null) crashed load_rules with a TypeError."""
 
 from __future__ import annotations
 
@@ -147,6 +148,7 @@ def load_text(text: str) -> RuleSet | RuleErrors:
 
 @budget(300)
 @given(documents)
+@example({"rules": [{"name": None, "id": False}]})
 def test_generated_rule_files_load_or_raise_rule_errors(doc: dict[str, object]) -> None:
     load_text(yaml.safe_dump(doc, allow_unicode=True))
 
