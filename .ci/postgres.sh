@@ -3,6 +3,10 @@
 #
 #   source .ci/postgres.sh      # exports NEWSMON_TEST_POSTGRES_URL; stops the cluster on exit
 #
+# It also exports NEWSMON_TEST_PGDATA, NEWSMON_TEST_PG_BIN and NEWSMON_TEST_PG_USER (the cluster's
+# data dir, pg_ctl's folder, the user it runs as), so the outage tests can stop the server and
+# start it again (`pg_ctl restart` reuses the options it was started with).
+#
 # - Installs PostgreSQL from Debian's packages when initdb/pg_ctl are missing (root only).
 # - Creates a cluster in a fresh temp dir owned by a non-root user (postgres, else nobody; or you,
 #   when not root), listening on 127.0.0.1 at a free port with its socket in that dir, trust
@@ -106,6 +110,7 @@ _newsmon_pg_start() {
     _newsmon_pg_log "createdb failed"; _newsmon_pg_stop; return 1
   fi
   export NEWSMON_TEST_POSTGRES_URL="postgresql://newsmon@127.0.0.1:$port/newsmon_test"
+  export NEWSMON_TEST_PGDATA="$dir/data" NEWSMON_TEST_PG_BIN="$bindir" NEWSMON_TEST_PG_USER="$user"
   _newsmon_pg_log "PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port as $user ($dir)"
 }
 

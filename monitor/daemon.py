@@ -33,7 +33,9 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from structlog.contextvars import bound_contextvars
 
+from monitor.errors import StoreError
 from monitor.model import FeedState
+from monitor.outage import StoreBackoff
 
 log = structlog.get_logger("newsmon.daemon")
 
@@ -113,6 +115,11 @@ class Daemon:
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
         self._on_stop = on_stop
         self._deliver_again = False
+        # A StoreError (database down, file unwritable) must not kill a job or spin on it.
+        self._poll_backoff = StoreBackoff("poll")
+        self._delivery_backoff = StoreBackoff("deliver")
+        self._stats_backoff = StoreBackoff("stats")
+        self._housekeeping_backoff = StoreBackoff("housekeeping")
 
     @property
     def stopping(self) -> bool:
@@ -131,7 +138,7 @@ class Daemon:
             return
         self._claiming = True
         try:
-            feeds = await self._claim_feeds(free)
+            feeds = await self._poll_backoff.run(lambda: self._claim_feeds(free)) or []
         finally:
             self._claiming = False
         # A full batch means more feeds may be due: refill as slots free up (see _poll_one)
@@ -154,6 +161,8 @@ class Daemon:
         except asyncio.CancelledError:
             await self._release_feed(feed.id)
             raise
+        except StoreError as exc:  # nothing of this poll was written; its lease expires
+            self._poll_backoff.failed(exc)
         except Exception as exc:  # a bug must not kill the loop; the lease expires and retries
             log.exception("poll_crashed", feed=feed.id, error=repr(exc))
         finally:
@@ -176,7 +185,7 @@ class Daemon:
     async def _deliver_rounds(self) -> None:
         while True:
             self._deliver_again = False
-            await self._deliver()
+            await self._delivery_backoff.run(self._deliver)
             if not self._deliver_again or self._stopping.is_set():
                 return
 
@@ -184,10 +193,10 @@ class Daemon:
         await self._reload_rules(False)
 
     async def housekeeping_tick(self) -> None:
-        await self._housekeeping()
+        await self._housekeeping_backoff.run(self._housekeeping)
 
     async def stats_tick(self) -> None:
-        await self._stats()
+        await self._stats_backoff.run(self._stats)
 
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:

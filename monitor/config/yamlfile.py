@@ -71,13 +71,20 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise ConfigError(f"invalid YAML: {problem}", loc) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}: invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
+        raise ConfigError(f"{file}: invalid YAML: nested hundreds of levels deep") from None
     if data is None:
         return YamlDocument(file, {}, lines)
     if not isinstance(data, dict) or root is None:
         loc = SourceLocation(file, 1, 1, _line(lines, 1))
         raise ConfigError("the config file must be a mapping of settings (key: value)", loc)
     doc = YamlDocument(file, data, lines)
-    _walk(root, (), doc)
+    try:
+        _walk(root, (), doc)
+    except RecursionError:
+        raise ConfigError(
+            f"{file}: a YAML alias contains itself (or the nesting is too deep)"
+        ) from None
     return doc
 
 

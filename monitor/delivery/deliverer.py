@@ -223,7 +223,10 @@ class Deliverer:
         bucket = self.bucket(dest)
         tokens = bucket.available()
         if tokens < 1:
-            stats.wait(bucket.time_until_available())
+            # A destination paused after a failure says nothing about when to come back: its
+            # alerts keep their retry times (a cron run must not wait out the pause and retry).
+            if not bucket.failing():
+                stats.wait(bucket.time_until_available())
             return
         limit = min(tokens, self.batch)
         rows = self.store.claim_due_alerts(now, limit, self.lease, self.owner, [dest.name])
@@ -242,7 +245,8 @@ class Deliverer:
                 return  # disable_destination dead-lettered the rest of its queue
             if outcome is Outcome.RETRY:
                 self._release(rows[index + 1 :], stats)
-                stats.wait(bucket.time_until_available())
+                if not bucket.failing():  # a 429: a rate limit, worth waiting for
+                    stats.wait(bucket.time_until_available())
                 return
 
     def _release(self, rows: list[OutboxRow], stats: DeliveryStats) -> None:
@@ -279,7 +283,7 @@ class Deliverer:
             pause = attempt.retry_after
             if pause is None:
                 pause = 1.0 / bucket.rate if attempt.status == 429 else min(delay or 60.0, 60.0)
-            bucket.pause(pause)
+            bucket.pause(pause, failing=attempt.status != 429)
             if delay is None:
                 reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
                 self.store.dead_letter(row.id, self.owner, now, reason)

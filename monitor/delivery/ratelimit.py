@@ -27,6 +27,7 @@ class TokenBucket:
         self._tokens = burst
         self._updated: datetime = clock.now()
         self._paused_until: datetime | None = None
+        self._failing = False  # paused because the destination failed, not to slow down
 
     def _refill(self) -> datetime:
         now = self._clock.now()
@@ -58,9 +59,16 @@ class TokenBucket:
             wait = max(wait, (self._paused_until - now).total_seconds())
         return wait
 
-    def pause(self, seconds: float) -> None:
-        """Send nothing for `seconds` (a 429's Retry-After); the bucket is emptied too."""
+    def failing(self) -> bool:
+        """True while paused after a failure (a circuit breaker, not a rate limit to wait out)."""
+        until = self._paused_until
+        return self._failing and until is not None and self._clock.now() < until
+
+    def pause(self, seconds: float, *, failing: bool = False) -> None:
+        """Send nothing for `seconds` (a 429's Retry-After, or after a failure with
+        `failing=True`); the bucket is emptied too."""
         now = self._refill()
+        self._failing = failing
         until = now + timedelta(seconds=max(seconds, 0.0))
         if self._paused_until is None or until > self._paused_until:
             self._paused_until = until

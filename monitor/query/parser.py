@@ -16,6 +16,9 @@ from monitor.query import ast
 from monitor.query.lexer import Lexeme, QueryError, lex
 
 _STARTS = {"TERM", "PHRASE", "SET", "FIELD", "(", "NOT"}
+# Parsing, compiling and matching all recurse once per level of the tree; a hostile or mistaken
+# rule nested thousands deep would hit Python's recursion limit (a RecursionError, not an error).
+MAX_DEPTH = 64
 
 
 class _Parser:
@@ -23,6 +26,16 @@ class _Parser:
         self.query = query
         self.lexemes = lex(query)
         self.i = 0
+        self.depth = 0
+
+    def deeper(self, at: Lexeme) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(
+                f"the query nests more than {MAX_DEPTH} levels deep (parentheses, NOT, NEAR, "
+                "field:): simplify it",
+                at.start,
+            )
 
     def peek(self) -> Lexeme | None:
         return self.lexemes[self.i] if self.i < len(self.lexemes) else None
@@ -78,18 +91,24 @@ class _Parser:
             self.take()
             if (nxt := self.peek()) is None or nxt.kind not in _STARTS:
                 raise self.missing(lx, "a term must follow NOT")
+            self.deeper(lx)
             child = self.not_()
+            self.depth -= 1
             return ast.Not(child, lx.start, child.end)
         return self.near()
 
     def near(self) -> ast.Node:
         left = self.primary()
+        chained = 0  # each NEAR of a chain nests the tree one level deeper (left-associative)
         while (lx := self.peek()) is not None and lx.kind == "NEAR":
             self.take()
             if (nxt := self.peek()) is None or nxt.kind in {"NOT", "AND", "OR", ")", "NEAR"}:
                 raise self.missing(lx, "a word, phrase, set or group must follow " + lx.text)
+            self.deeper(lx)
+            chained += 1
             right = self.primary()
             left = ast.Near(left, right, lx.distance, lx.ordered, left.start, right.end, lx.start)
+        self.depth -= chained
         return left
 
     def primary(self) -> ast.Node:
@@ -109,7 +128,9 @@ class _Parser:
             self.take()
             if (nxt := self.peek()) is None or nxt.kind not in _STARTS - {"NOT"}:
                 raise self.missing(lx, f"a term or group must follow {lx.text}:")
+            self.deeper(lx)
             child = self.primary()
+            self.depth -= 1
             return ast.Scoped(lx.text, child, lx.start, child.end, lx.end)
         if lx.kind == "(":
             self.take()
@@ -117,7 +138,9 @@ class _Parser:
                 raise QueryError("empty parentheses: put a term inside or remove them", lx.start)
             if nxt is None:
                 raise QueryError("unclosed '(': add ')'", lx.start)
+            self.deeper(lx)
             child = self.or_()
+            self.depth -= 1
             close = self.peek()
             if close is None or close.kind != ")":
                 raise QueryError("unclosed '(': add ')'", lx.start)

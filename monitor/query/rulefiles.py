@@ -66,6 +66,9 @@ class _Loader:
         except yaml.YAMLError as exc:
             src.error(f"YAML error: {exc}", 0)
             return
+        except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
+            src.error("YAML nested too deeply (hundreds of levels): not a rules file", 0)
+            return
         if root is None:
             return
         if not isinstance(root, yaml.MappingNode):
@@ -182,6 +185,8 @@ class _Loader:
         self.ids[rid] = src.at(where)
         if "name" not in nodes:
             src.error(f"rule {rid!r} has no `name`", where)
+            return
+        if "name" not in fields:  # given, but not text (`name:` left empty): already reported
             return
         rule = Rule(file=src.name, line=src.at(where).line, **fields)  # type: ignore[arg-type]
         self.rules.append((src, rule, nodes.get("query")))

@@ -1,0 +1,137 @@
+"""`newsmon run` killed with SIGKILL again and again while its feeds keep gaining items: nothing is
+lost, and a duplicate is only ever a resend of one alert (same webhook-id), at most one per kill.
+
+CI runs NEWSMON_FAULT_KILLS kills (default 40, about two minutes here); NEWSMON_SOAK=1 runs 200.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.delivery.signing import verify
+from tests.faults.harness import (
+    SECRET,
+    SOAK,
+    DaemonProcess,
+    GrowingFeeds,
+    baselined,
+    hook_destination,
+    pending_count,
+    tally,
+    wait_until,
+    write_config,
+)
+from tests.feedserver import feed_server
+from tests.receiver import Receiver
+
+KILLS = 200 if SOAK else int(os.environ.get("NEWSMON_FAULT_KILLS", "40"))
+FEEDS = ["alpha", "bravo", "charlie", "delta"]
+REPORT = (
+    Path(os.environ.get("NEWSMON_FAULT_REPORT", ""))
+    if os.environ.get("NEWSMON_FAULT_REPORT")
+    else None
+)
+
+
+def started_count(daemon: DaemonProcess) -> int:
+    return len(re.findall(r'"event": "daemon_started"', daemon.log_text()))
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(1800 if SOAK else 400)
+def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(int(os.environ.get("NEWSMON_FAULT_SEED", "20261127")))
+    db = tmp_path / "state.db"
+    with feed_server() as server, Receiver() as rx:
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(
+            tmp_path,
+            database_url=str(db),
+            feeds=feeds.urls(),
+            destinations=hook_destination(rx.url),
+        )
+        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+        try:
+            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
+            assert rx.requests == [], "baseline items must not alert"
+            feeds.baseline_done()
+            # One item every 100 ms to a random feed: 2.5 items/s per feed, so a feed's 400-item
+            # window holds 160 s of news; no life is ever down that long.
+            feeds.start(period=0.1, per_tick=1)
+            kills = in_startup = 0
+            started = time.monotonic()
+            for _ in range(KILLS):
+                before = started_count(daemon)
+                if rng.random() < 0.2:
+                    # Some kills land during start-up (migrations, feed sync, the first claim).
+                    time.sleep(rng.uniform(0.2, 1.5))
+                    in_startup += 1
+                else:
+                    wait_until(lambda b=before: started_count(daemon) > b, 30, "daemon_started")
+                    time.sleep(rng.uniform(0.05, 1.3))
+                assert daemon.alive(), daemon.log_text()[-3000:]
+                daemon.kill()
+                kills += 1
+                daemon.start()
+            loop_seconds = time.monotonic() - started
+            feeds.stop()
+            expected = feeds.expected()
+
+            # The last, clean life drains everything: leases of the dead expire within seconds.
+            def drained() -> bool:
+                return not tally(expected, list(rx.requests)).missing and pending_count(db) == 0
+
+            try:
+                wait_until(drained, 120, "every expected alert", step=0.5)
+            except AssertionError:
+                print(
+                    "not drained:",
+                    tally(expected, list(rx.requests)).summary(),
+                    "pending",
+                    pending_count(db),
+                    "missing",
+                    tally(expected, list(rx.requests)).missing[:5],
+                )
+                raise
+            time.sleep(3)  # anything still leased to a dead life would be resent by now
+            assert daemon.stop() == 0
+        finally:
+            feeds.stop()
+            daemon.kill()
+        requests = list(rx.requests)
+
+    result = tally(expected, requests)
+    numbers = {
+        "kills": kills,
+        "kills_in_startup": in_startup,
+        "lives": daemon.lives,
+        "loop_seconds": round(loop_seconds, 1),
+        "expected": result.expected,
+        "delivered": result.delivered,
+        "requests": result.requests,
+        "duplicates": result.duplicates,
+        "torn_requests": result.torn,
+    }
+    print("crash loop:", json.dumps(numbers))
+    if REPORT is not None:
+        with REPORT.open("a") as out:
+            out.write(json.dumps({"test": "crash_loop", **numbers}) + "\n")
+    assert result.expected > 0
+    assert result.missing == [], result.summary()
+    assert result.unexpected == [], result.unexpected[:5]
+    assert result.titles_with_several_ids() == {}, "one item, two alert ids: a double alert"
+    assert result.bad_ids == []
+    assert result.duplicates <= kills, result.summary()
+    complete = [r for r in requests if len(r.body) >= int(r.headers.get("content-length") or 0)]
+    assert len(complete) == len(requests) - result.torn
+    assert all(verify(SECRET, r.headers, r.body) for r in complete)
+    assert "Traceback" not in daemon.log_text()

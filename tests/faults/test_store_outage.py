@@ -1,0 +1,267 @@
+"""The store unavailable for a while under a running daemon, feeds gaining items all along:
+
+- SQLite: the database file and its WAL made immutable (`chattr +i`: it stops root too, and it
+  stops writes through descriptors already open, which chmod does not) for some seconds;
+- PostgreSQL: the server stopped (`pg_ctl stop`) for 30 s and started again.
+
+The daemon stays up, logs the outage, backs off, never records an item as seen without its alerts
+(one transaction), and picks the work up again by itself: every item added is delivered once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.faults.harness import (
+    SOAK,
+    DaemonProcess,
+    GrowingFeeds,
+    baselined,
+    hook_destination,
+    pending_count,
+    tally,
+    wait_until,
+    write_config,
+)
+from tests.feedserver import feed_server
+from tests.receiver import Receiver
+
+FEEDS = ["one", "two", "three"]
+SQLITE_OUTAGE_S = 20.0 if SOAK else 8.0
+PG_OUTAGE_S = 30.0
+
+
+def chattr(flag: str, *paths: Path) -> None:
+    subprocess.run(["chattr", flag, *map(str, paths)], check=True, capture_output=True)
+
+
+def immutable_supported(folder: Path) -> str | None:
+    """None when `chattr +i` works here (root, a file system with the flag), else why not."""
+    if shutil.which("chattr") is None:
+        return "chattr is not installed"
+    probe = folder / "chattr-probe"
+    probe.write_bytes(b"x")
+    try:
+        chattr("+i", probe)
+    except subprocess.CalledProcessError as exc:
+        return f"chattr +i does not work here: {exc.stderr.decode(errors='replace').strip()}"
+    chattr("-i", probe)
+    probe.unlink()
+    return None
+
+
+@contextmanager
+def immutable(*paths: Path) -> Iterator[None]:
+    chattr("+i", *paths)
+    try:
+        yield
+    finally:
+        chattr("-i", *paths)
+
+
+def events(daemon: DaemonProcess, name: str) -> list[dict[str, object]]:
+    return [e for e in daemon.events() if e.get("event") == name]
+
+
+def assert_backed_off_and_recovered(daemon: DaemonProcess) -> None:
+    """The poll and delivery jobs logged the outage, waited longer each time, and said when the
+    store came back."""
+    down = events(daemon, "store_unavailable")
+    for job in ("poll", "deliver"):
+        delays = [float(str(e["retry_in_s"])) for e in down if e.get("job") == job]
+        assert delays, f"no store_unavailable for {job}"
+        assert max(delays) >= 4.0, (job, delays)  # 1, 2, 4, ...: not a retry every tick
+        assert any(e.get("job") == job for e in events(daemon, "store_available")), job
+
+
+def sqlite_unalerted_seen(db: Path, titles: set[str]) -> int:
+    """Items the test added that are recorded as seen but have no alert: must be zero."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT s.feed_id, s.item_key FROM seen_items s LEFT JOIN alerts a "
+            "ON a.feed_id = s.feed_id AND a.item_key = s.item_key WHERE a.id IS NULL"
+        ).fetchall()
+    # Baseline items are seen without alerts by design; they are the first two of each feed.
+    return len(rows) - 2 * len(FEEDS)
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(240)
+def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
+    why = immutable_supported(tmp_path)
+    if why is not None:
+        pytest.skip(why)
+    db = tmp_path / "state.db"
+    with feed_server() as server, Receiver() as rx:
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
+                              destinations=hook_destination(rx.url))  # fmt: skip
+        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+        try:
+            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
+            feeds.baseline_done()
+            feeds.start(period=0.1, per_tick=2)
+            time.sleep(2)
+            with immutable(db, Path(f"{db}-wal")):
+                outage_started = len(daemon.log_text())
+                time.sleep(SQLITE_OUTAGE_S)
+                assert daemon.alive()
+                during = daemon.log_text()[outage_started:]
+            time.sleep(2)
+            feeds.stop()
+            expected = feeds.expected()
+            wait_until(
+                lambda: not tally(expected, list(rx.requests)).missing and pending_count(db) == 0,
+                90,
+                "every expected alert after the outage",
+                step=0.5,
+            )
+            time.sleep(2)
+            assert daemon.alive()
+            assert daemon.stop() == 0
+        finally:
+            feeds.stop()
+            daemon.kill()
+        requests = list(rx.requests)
+
+    result = tally(expected, requests)
+    print(f"sqlite outage {SQLITE_OUTAGE_S:g}s: {result.summary()}")
+    print(during[-3000:])
+    assert "Traceback" not in during
+    assert "raised an exception" not in during  # no job escapes to APScheduler
+    assert_backed_off_and_recovered(daemon)
+    assert result.missing == []
+    assert result.duplicates == 0
+    assert result.unexpected == []
+    assert sqlite_unalerted_seen(db, {g.title for g in expected}) == 0
+
+
+def pg_ctl(*args: str) -> None:
+    """Run pg_ctl on the cluster .ci/postgres.sh made, as the user it runs as."""
+    data = os.environ["NEWSMON_TEST_PGDATA"]
+    command = [os.path.join(os.environ["NEWSMON_TEST_PG_BIN"], "pg_ctl"), "-D", data, *args]
+    user = os.environ.get("NEWSMON_TEST_PG_USER", "")
+    if os.geteuid() == 0 and user and user != "root":
+        command = ["runuser", "-u", user, "--", *command]
+    subprocess.run(command, check=True, capture_output=True, cwd="/", timeout=90)
+
+
+@contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A fresh database on the test server, dropped afterwards: the daemon gets a clean store."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"newsmon_fault_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))  # fmt: skip
+
+
+def pg_baselined(url: str, feeds: int) -> bool:
+    from monitor.errors import StoreError
+    from monitor.store.postgres import PostgresStore
+
+    try:
+        store = PostgresStore(url)
+    except StoreError:
+        return False
+    try:
+        found = store.list_feeds()
+    except StoreError:
+        return False
+    finally:
+        store.close()
+    return len(found) == feeds and all(f.baseline_done for f in found)
+
+
+def pg_pending(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()
+    return int(row[0]) if row else -1
+
+
+def pg_unalerted_seen(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT s.feed_id, s.item_key FROM seen_items s LEFT JOIN alerts a "
+            "ON a.feed_id = s.feed_id AND a.item_key = s.item_key WHERE a.id IS NULL"
+        ).fetchall()
+    return len(rows) - 2 * len(FEEDS)
+
+
+@pytest.mark.fault
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
+    url = os.environ.get("NEWSMON_TEST_POSTGRES_URL")
+    if not url or not os.environ.get("NEWSMON_TEST_PGDATA"):
+        pytest.skip("needs the cluster of `source .ci/postgres.sh` (NEWSMON_TEST_PGDATA)")
+    with scratch_database(url) as db_url, feed_server() as server, Receiver() as rx:
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(tmp_path, database_url=db_url, feeds=feeds.urls(),
+                              destinations=hook_destination(rx.url))  # fmt: skip
+        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+        stopped = False
+        try:
+            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
+            feeds.baseline_done()
+            feeds.start(period=0.1, per_tick=2)
+            time.sleep(2)
+            outage_started = len(daemon.log_text())
+            pg_ctl("-m", "fast", "-w", "stop")
+            stopped = True
+            time.sleep(PG_OUTAGE_S)
+            assert daemon.alive()
+            log = str(Path(os.environ["NEWSMON_TEST_PGDATA"]).parent / "server.log")
+            pg_ctl("-w", "-t", "60", "-l", log, "restart")  # starts it with its old options
+            stopped = False
+            during = daemon.log_text()[outage_started:]
+            time.sleep(2)
+            feeds.stop()
+            expected = feeds.expected()
+            wait_until(
+                lambda: not tally(expected, list(rx.requests)).missing and pg_pending(db_url) == 0,
+                120,
+                "every expected alert after the outage",
+                step=0.5,
+            )
+            time.sleep(2)
+            assert daemon.alive()
+            assert daemon.stop() == 0
+        finally:
+            feeds.stop()
+            daemon.kill()
+            if stopped:
+                pg_ctl("-w", "-t", "60", "restart")
+        requests = list(rx.requests)
+        unalerted = pg_unalerted_seen(db_url)
+
+    result = tally(expected, requests)
+    print(f"postgres outage {PG_OUTAGE_S:g}s: {result.summary()}")
+    assert "Traceback" not in during, during[-3000:]
+    assert "raised an exception" not in during
+    assert_backed_off_and_recovered(daemon)
+    assert result.missing == []
+    assert result.duplicates == 0
+    assert result.unexpected == []
+    assert unalerted == 0
