@@ -28,7 +28,8 @@ from tests.receiver import Received, Receiver, Reply
 from tests.replicas_harness import SECRET, LoadFeedServer, fresh_database, replicas, write_config
 from tests.store_fixtures import skip_without_postgres
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Three daemons on two cores: the default 120 s per test is too tight on a busy machine.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(420)]
 
 LONG = os.environ.get("NEWSMON_REPLICAS_LONG") == "1"
 FEEDS = 1000 if LONG else 300
