@@ -34,6 +34,9 @@ ACCEPT = (
 )
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
+# A redirect's body is read (and dropped) up to this many bytes so its connection can be reused;
+# past it the connection is closed instead.
+_DRAIN_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,20 @@ async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: 
     return bytes(body)
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read what is left of a body we do not want (a 304's is empty, a redirect's small).
+
+    httpcore returns a connection to the pool only when the exchange was read to its end; closing
+    a response early drops the connection, and the next request pays a new TCP (and TLS)
+    handshake. A body past `_DRAIN_LIMIT` is not worth reading: that connection is dropped.
+    """
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > _DRAIN_LIMIT:
+            return
+
+
 async def _fetch(
     client: httpx.AsyncClient,
     url: str,
@@ -177,6 +194,7 @@ async def _fetch(
                 if str(current) in seen:
                     raise FeedError("too_many_redirects", f"{url}: redirect loop at {current}")
                 seen.add(str(current))
+                await _drain(response)
                 continue
             if status != 304 and not 200 <= status < 300:
                 raise FeedStatusError(
@@ -187,7 +205,11 @@ async def _fetch(
                     ),
                     url=str(current),
                 )
-            body = None if status == 304 else await _read_body(response, max_bytes, max_reply_bytes)
+            if status == 304:
+                body = None
+                await _drain(response)
+            else:
+                body = await _read_body(response, max_bytes, max_reply_bytes)
             moved = permanent and str(current) != str(httpx.URL(url))
             # A 304 confirms the validators we sent; a 200 without them has none any more.
             kept = headers if status == 304 else {}
