@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("/tmp/newsmon-profile"))
+    parser.add_argument("--cprofile", action="store_true", help="cProfile .prof files instead")
+    parser.add_argument("--importtime", action="store_true", help="-X importtime logs instead")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="newsmon-prof-"))
@@ -49,9 +51,18 @@ def main(argv: list[str] | None = None) -> int:
                 if rnd == "10%":
                     feedgen.mutate(work)
                 cmd, env = tool.command()
-                out = args.out / f"{rnd.rstrip('%')}.txt"
+                out = args.out / f"{rnd.rstrip('%')}.{'prof' if args.cprofile else 'txt'}"
                 prof = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out)]
-                subprocess.run([*prof, *cmd[1:]], cwd=tools.REPO, env=env, check=False)
+                if args.cprofile:  # CPU by function, all in one thread's view
+                    prof = [sys.executable, "-m", "cProfile", "-o", str(out)]
+                if args.importtime:
+                    out = out.with_suffix(".imports")
+                    prof = [sys.executable, "-X", "importtime"]
+                with out.open("w") as err:
+                    stderr = err if args.importtime else None
+                    subprocess.run(
+                        [*prof, *cmd[1:]], cwd=tools.REPO, env=env, check=False, stderr=stderr
+                    )
                 print(f"{rnd}: {out}", flush=True)
     finally:
         receiver.terminate()
