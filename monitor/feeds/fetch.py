@@ -111,6 +111,12 @@ def _server_now(response: httpx.Response) -> datetime:
         return datetime.now(UTC)
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; the Date header is parsed only when there is one to convert."""
+    value = response.headers.get("retry-after")
+    return parse_retry_after(value, _server_now(response)) if value else None
+
+
 def _caused_by_tls(error: BaseException) -> bool:
     """True when an httpx error came from the TLS handshake (its cause chain holds an SSLError)."""
     seen: BaseException | None = error
@@ -210,7 +216,7 @@ async def _fetch(
                 await _drain(response)
             else:
                 body = await _read_body(response, max_bytes, max_reply_bytes)
-            moved = permanent and str(current) != str(httpx.URL(url))
+            moved = permanent and len(seen) > 1  # seen holds every hop's URL: >1 means redirected
             # A 304 confirms the validators we sent; a 200 without them has none any more.
             kept = headers if status == 304 else {}
             return FetchResult(
@@ -222,9 +228,7 @@ async def _fetch(
                 last_modified=response.headers.get("last-modified")
                 or kept.get("If-Modified-Since"),
                 cache_max_age=parse_max_age(response.headers.get("cache-control")),
-                retry_after=parse_retry_after(
-                    response.headers.get("retry-after"), _server_now(response)
-                ),
+                retry_after=_retry_after(response),
                 content_type=response.headers.get("content-type"),
                 elapsed=time.monotonic() - started,
             )
