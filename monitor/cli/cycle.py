@@ -1,7 +1,8 @@
 """`newsmon check --deliver`: one daemon cycle, for cron. Does I/O.
 
 claim every configured feed (those backing off after errors stay put)
-poll them all (new items only, baseline respected, alerts enqueued in the poll's transaction)
+poll them all, at most `concurrency` at once as in the daemon
+  (new items only, baseline respected, alerts enqueued in the poll's transaction)
 deliver what is due in the outbox (retries keep their schedule for the next run)
 """
 
@@ -12,7 +13,8 @@ from dataclasses import dataclass, field
 
 from monitor.app import make_context
 from monitor.config import Config
-from monitor.model import Item, Match
+from monitor.model import FeedState, Item, Match
+from monitor.poller import PollReport
 from monitor.runtime import FAR_FUTURE, Runtime, open_runtime
 
 
@@ -58,7 +60,16 @@ async def poll_all(rt: Runtime) -> CycleOutcome:
             await asyncio.to_thread(rt.store.release_feed, feed.id, rt.ctx.owner)
         else:
             due.append(feed)
-    reports = await asyncio.gather(*(rt.poller.poll(feed) for feed in due))
+    # At most `concurrency` polls in flight, as in the daemon: a poll that has fetched holds its
+    # body until a thread has parsed it, and with every feed started at once the bodies of
+    # hundreds of fetched-but-unparsed feeds piled up (the cold round's peak memory).
+    slots = asyncio.Semaphore(max(1, rt.config.concurrency))
+
+    async def bounded(feed: FeedState) -> PollReport:
+        async with slots:
+            return await rt.poller.poll(feed)
+
+    reports = await asyncio.gather(*(bounded(feed) for feed in due))
     outcome = CycleOutcome()
     for report in reports:
         outcome.enqueued += report.alerts_enqueued

@@ -34,6 +34,9 @@ ACCEPT = (
 )
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
+# A redirect's body is read (and dropped) up to this many bytes so its connection can be reused;
+# past it the connection is closed instead.
+_DRAIN_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,12 @@ def _server_now(response: httpx.Response) -> datetime:
         return datetime.now(UTC)
 
 
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds; the Date header is parsed only when there is one to convert."""
+    value = response.headers.get("retry-after")
+    return parse_retry_after(value, _server_now(response)) if value else None
+
+
 def _caused_by_tls(error: BaseException) -> bool:
     """True when an httpx error came from the TLS handshake (its cause chain holds an SSLError)."""
     seen: BaseException | None = error
@@ -150,6 +159,20 @@ async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: 
     return bytes(body)
 
 
+async def _drain(response: httpx.Response) -> None:
+    """Read what is left of a body we do not want (a 304's is empty, a redirect's small).
+
+    httpcore returns a connection to the pool only when the exchange was read to its end; closing
+    a response early drops the connection, and the next request pays a new TCP (and TLS)
+    handshake. A body past `_DRAIN_LIMIT` is not worth reading: that connection is dropped.
+    """
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > _DRAIN_LIMIT:
+            return
+
+
 async def _fetch(
     client: httpx.AsyncClient,
     url: str,
@@ -177,6 +200,7 @@ async def _fetch(
                 if str(current) in seen:
                     raise FeedError("too_many_redirects", f"{url}: redirect loop at {current}")
                 seen.add(str(current))
+                await _drain(response)
                 continue
             if status != 304 and not 200 <= status < 300:
                 raise FeedStatusError(
@@ -187,8 +211,12 @@ async def _fetch(
                     ),
                     url=str(current),
                 )
-            body = None if status == 304 else await _read_body(response, max_bytes, max_reply_bytes)
-            moved = permanent and str(current) != str(httpx.URL(url))
+            if status == 304:
+                body = None
+                await _drain(response)
+            else:
+                body = await _read_body(response, max_bytes, max_reply_bytes)
+            moved = permanent and len(seen) > 1  # seen holds every hop's URL: >1 means redirected
             # A 304 confirms the validators we sent; a 200 without them has none any more.
             kept = headers if status == 304 else {}
             return FetchResult(
@@ -200,9 +228,7 @@ async def _fetch(
                 last_modified=response.headers.get("last-modified")
                 or kept.get("If-Modified-Since"),
                 cache_max_age=parse_max_age(response.headers.get("cache-control")),
-                retry_after=parse_retry_after(
-                    response.headers.get("retry-after"), _server_now(response)
-                ),
+                retry_after=_retry_after(response),
                 content_type=response.headers.get("content-type"),
                 elapsed=time.monotonic() - started,
             )

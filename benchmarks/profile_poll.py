@@ -1,0 +1,75 @@
+"""Profile one `newsmon check --deliver` per round (cold, 304, 10%) with pyinstrument.
+
+Does I/O: the same feeds, nginx and receiver as ``peers.py``; writes one text profile per round
+to ``--out`` (default ``/tmp/newsmon-profile``). pyinstrument is a developer tool, not a
+dependency: ``pip install pyinstrument`` first.
+
+    python benchmarks/profile_poll.py [--feeds 200] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import feedgen
+import serve
+import tools
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/newsmon-profile"))
+    parser.add_argument("--cprofile", action="store_true", help="cProfile .prof files instead")
+    parser.add_argument("--importtime", action="store_true", help="-X importtime logs instead")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="newsmon-prof-"))
+    receiver = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("receiver.py"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert receiver.stdout is not None
+        hook = f"http://127.0.0.1:{int(receiver.stdout.readline())}/hook"
+        feedgen.generate(work, args.feeds, feedgen.recent_base(datetime.now(UTC)))
+        with serve.Server(work / "feeds") as server:
+            urls = [server.url(p.name) for p in sorted((work / "feeds").glob("f*.xml"))]
+            (tool,) = tools.make_tools(["newsmon"], hook)
+            tool.state = work / "state"
+            tool.setup(urls, tools.clean_env())
+            for rnd in ("cold", "304", "10%"):
+                if rnd == "10%":
+                    feedgen.mutate(work)
+                cmd, env = tool.command()
+                out = args.out / f"{rnd.rstrip('%')}.{'prof' if args.cprofile else 'txt'}"
+                prof = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out)]
+                if args.cprofile:  # CPU by function, all in one thread's view
+                    prof = [sys.executable, "-m", "cProfile", "-o", str(out)]
+                if args.importtime:
+                    out = out.with_suffix(".imports")
+                    prof = [sys.executable, "-X", "importtime"]
+                with out.open("w") as err:
+                    stderr = err if args.importtime else None
+                    subprocess.run(
+                        [*prof, *cmd[1:]], cwd=tools.REPO, env=env, check=False, stderr=stderr
+                    )
+                print(f"{rnd}: {out}", flush=True)
+    finally:
+        receiver.terminate()
+        receiver.wait(5)
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
