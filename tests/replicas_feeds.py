@@ -11,8 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MATCHING_TITLE = "Troops dispatched to the border, report {guid}"
-OTHER_TITLE = "Local bakery wins a prize, report {guid}"
+# Each item is a story of its own: a serial number that no other item's title has keeps story
+# dedup from merging them (a code like "f0-r0" splits into numbers one title may share).
+MATCHING_TITLE = "Troops dispatched to the border, report {serial}"
+OTHER_TITLE = "Local bakery wins a prize, report {serial}"
 RULE = """rules:
   - id: troops
     name: Troops dispatched
@@ -41,6 +43,7 @@ class LoadFeedServer:
         self.requests = 0
         self.not_modified = 0
         self.matching: list[str] = []  # guids of matching items added after the baseline
+        self.serial = 1000
         for i in range(count):
             self._add(i, f"f{i}-base", OTHER_TITLE)
         server = _QuietServer(("127.0.0.1", 0), self._handler())
@@ -56,7 +59,8 @@ class LoadFeedServer:
 
     def _add(self, i: int, guid: str, template: str) -> None:
         feed = self.feeds[i]
-        feed.items.insert(0, (guid, template.format(guid=guid)))
+        self.serial += 1
+        feed.items.insert(0, (guid, template.format(serial=self.serial)))
         del feed.items[self.keep :]
         feed.version += 1
         feed.body = _rss(i, feed.items)

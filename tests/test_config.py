@@ -265,3 +265,20 @@ def test_empty_sections_mean_none(tmp_path: Path) -> None:
 def test_missing_file_named_by_env_says_so(tmp_path: Path) -> None:
     message = error_of(None, {"NEWSMON_CONFIG": str(tmp_path / "gone.yaml")})
     assert message == f"config file not found: {tmp_path / 'gone.yaml'} (named by NEWSMON_CONFIG)"
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("?\n", ":1:"),
+        ("1: x\n", ":1:1:"),
+        ("null: x\n", ":1:1:"),
+        ("feeds:\n  - url: https://x.example/rss\n    true: 1\n", ":3:5: feeds[0].true"),
+    ],
+)
+def test_a_key_that_is_not_a_name_is_a_located_error(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="a key must be a name") as caught:
+        load_config(path, env={})
+    assert where in str(caught.value)

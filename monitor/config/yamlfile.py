@@ -21,6 +21,9 @@ KeyPath = tuple[str | int, ...]
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 @dataclass(frozen=True)
 class YamlDocument:
     """The parsed file: its data and the places of its keys (for unknown keys) and values."""
@@ -111,6 +114,14 @@ def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             here = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
+                # `?`, `1:`, `null:` or `on:` (a boolean in YAML 1.1) is no setting's name.
+                loc = SourceLocation(doc.file, here[0], here[1], _line(doc.lines, here[0]))
+                shown = key if isinstance(key_node, yaml.ScalarNode) and key else "(empty)"
+                raise ConfigError(
+                    f"{render_path((*path, shown))}: a key must be a name; quote it if it is one",
+                    loc,
+                )
             if key in seen:
                 # PyYAML keeps the last value silently; a repeated key is nearly always a mistake.
                 loc = SourceLocation(doc.file, here[0], here[1], _line(doc.lines, here[0]))
