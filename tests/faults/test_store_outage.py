@@ -73,12 +73,16 @@ def events(daemon: DaemonProcess, name: str) -> list[dict[str, object]]:
     return [e for e in daemon.events() if e.get("event") == name]
 
 
-def assert_backed_off_and_recovered(daemon: DaemonProcess) -> None:
-    """The poll and delivery jobs logged the outage, waited longer each time, and said when the
-    store came back."""
+def assert_backed_off_and_recovered(daemon: DaemonProcess, *, deliver_must_fail: bool) -> None:
+    """The poll job (and the delivery job, where it had work that touched the store) logged the
+    outage, waited longer each time, and said when the store came back."""
     down = events(daemon, "store_unavailable")
     for job in ("poll", "deliver"):
         delays = [float(str(e["retry_in_s"])) for e in down if e.get("job") == job]
+        if job == "deliver" and not delays and not deliver_must_fail:
+            # The daemon delivers right after each commit, so when the outage starts the outbox
+            # may hold nothing due; claiming nothing writes nothing, and SQLite then cannot fail.
+            continue
         assert delays, f"no store_unavailable for {job}"
         assert max(delays) >= 4.0, (job, delays)  # 1, 2, 4, ...: not a retry every tick
         assert any(e.get("job") == job for e in events(daemon, "store_available")), job
@@ -139,7 +143,7 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
     print(during[-3000:])
     assert "Traceback" not in during
     assert "raised an exception" not in during  # no job escapes to APScheduler
-    assert_backed_off_and_recovered(daemon)
+    assert_backed_off_and_recovered(daemon, deliver_must_fail=False)
     assert result.missing == []
     assert result.duplicates == 0
     assert result.unexpected == []
@@ -260,7 +264,7 @@ def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -
     print(f"postgres outage {PG_OUTAGE_S:g}s: {result.summary()}")
     assert "Traceback" not in during, during[-3000:]
     assert "raised an exception" not in during
-    assert_backed_off_and_recovered(daemon)
+    assert_backed_off_and_recovered(daemon, deliver_must_fail=True)  # every call fails
     assert result.missing == []
     assert result.duplicates == 0
     assert result.unexpected == []
