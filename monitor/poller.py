@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -26,7 +26,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import parse_feed
 from monitor.metrics import Metrics
-from monitor.model import FeedState, Item, Match
+from monitor.model import FeedState, Item, Match, StoryRecord
 from monitor.pipeline import (
     FetchOutcome,
     Matcher,
@@ -62,6 +62,16 @@ class PollReport:
     error_kind: str | None = None
     seconds: float = 0.0
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
+
+
+class _NoCandidates:
+    """A story index that knows no story: every item founds its own."""
+
+    def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        return []
+
+
+_NO_CANDIDATES = _NoCandidates()
 
 
 def _memoised(match: Callable[[Item, Collection[str]], list[Match]]) -> Matcher:
@@ -179,7 +189,11 @@ class Poller:
         # a churned re-issue of one is still recognised).
         matching = [i for i in parsed.items if i.key not in seen and match(i, tags)]
         window = self.poll_policy.story_window
-        stories = story_assignments(self.store, matching, seen, now, window)
+        # A new feed's baseline alerts nothing, so its items need no lookup: they found their
+        # own stories (indexed, so a churned re-issue later is known) without asking the store
+        # for candidates, the costly part of dedup when a whole feed is new.
+        index = self.store if feed.baseline_done else _NO_CANDIDATES
+        stories = story_assignments(index, matching, seen, now, window)
         known = self.store.known_stories(
             sorted({a.story_key for a in stories.values()}), now - window
         )
