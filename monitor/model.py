@@ -287,7 +287,7 @@ class NewAlert:
     """An alert to enqueue: one per story and destination.
 
     `id` is the idempotency key (stable across retries and replays); `document` is the versioned
-    alert document (monitor.delivery.payload) that every destination type renders from.
+    alert document (monitor.delivery.document) that every destination type renders from.
     """
 
     id: str
