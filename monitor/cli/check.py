@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, setup_logging
-from monitor.cli.render import match_json, print_matches
+from monitor.cli.render import print_json_lines, print_matches
 from monitor.model import Item, Match
 
 EPILOG = """\
@@ -56,12 +55,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="one daemon cycle: record state, enqueue alerts for new items, deliver them",
     )
     parser.set_defaults(func=run_check)
-
-
-@dataclass
-class CheckOutcome:
-    matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
-    failures: list[tuple[str, str]] = field(default_factory=list)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -104,14 +97,11 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def report(matches: Sequence[tuple[Item, Sequence[Match]]], as_json: bool) -> None:
-    import json
-
+    pairs = ((item, m) for item, found in matches for m in found)
     if as_json:
-        for item, found in matches:
-            for match in found:
-                print(json.dumps(match_json(item, match), ensure_ascii=False))
+        print_json_lines(pairs, sys.stdout)
     else:
-        print_matches(((item, m) for item, found in matches for m in found), sys.stdout)
+        print_matches(pairs, sys.stdout)
 
 
 class ProgressBar:
