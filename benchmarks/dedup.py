@@ -29,20 +29,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
-from datasketch import MinHash
-
-from monitor.dedup.fingerprint import (
-    _TEMPLATE,
-    NUM_PERM,
-    SCHEME,
-    SEED,
-    StoryFingerprint,
-    _bands,
-    _crc,
-    fingerprint_text,
-)
+from monitor.dedup.fingerprint import StoryFingerprint, _bands, _crc, fingerprint_text
 from monitor.dedup.lookup import candidates
+from monitor.dedup.minhash import permuted, word_hash
 from monitor.dedup.resolve import assign_stories, band_keys
 from monitor.dedup.text import entity_root, is_stopword, stem, words
 from monitor.model import FeedSpec, FeedUpdate, Item, SeenItem
@@ -86,10 +75,10 @@ def reworded(n: int, rng: random.Random) -> tuple[str, str]:
     return title, " ".join(words)
 
 
-_VECTORS: dict[str, Any] = {}
+_VECTORS: dict[str, tuple[int, ...]] = {}
 
 
-def _vectors() -> dict[str, Any]:
+def _vectors() -> dict[str, tuple[int, ...]]:
     """Each vocabulary stem's MinHash values as a one-word set: the MinHash of a set is their
     element-wise minimum, so filler stories get exactly the values fingerprint_text would give,
     at a fraction of the cost."""
@@ -97,10 +86,7 @@ def _vectors() -> dict[str, Any]:
         for w in _WORDS:
             s = stem(w)
             if s not in _VECTORS:
-                mh = MinHash(num_perm=NUM_PERM, seed=SEED, permutations=_TEMPLATE.permutations,
-                             scheme=SCHEME)  # fmt: skip
-                mh.update_batch([s.encode("utf-8")])
-                _VECTORS[s] = np.asarray(mh.hashvalues, dtype=np.uint64)
+                _VECTORS[s] = permuted(word_hash(s.encode("utf-8")))
     return _VECTORS
 
 
@@ -110,7 +96,7 @@ def filler(n: int) -> StoryFingerprint:
     title, lede = text(n)
     tw, lw = words(title), words(lede)
     shingles = {stem(w) for w in (*tw, *lw) if not is_stopword(w)}
-    values = [int(v) for v in np.minimum.reduce([vectors[s] for s in shingles])]
+    values = tuple(map(min, zip(*(vectors[s] for s in shingles), strict=True)))
     names = frozenset(_crc(entity_root(w)) for w in tw if w[0].isupper())
     mentions = frozenset(_crc(entity_root(w)) for w in (*tw, *lw))
     return StoryFingerprint(tuple(v & 0xFFFF for v in values), len(shingles), names, (),

@@ -6,7 +6,8 @@ are word 1-grams: the Snowball stems of the words that are not function words. R
 outlets keeps most content words but few word pairs, so 1-grams find more of the same story;
 word order, which 1-grams lose, is checked by the guard (monitor.dedup.guard) instead.
 
-MinHash: datasketch, `NUM_PERM` = 96 permutations, fixed `SEED`, scheme affine32. LSH:
+MinHash: `NUM_PERM` = 96 permutations, fixed `SEED`, datasketch's affine32 scheme computed in
+pure Python (monitor.dedup.minhash, without numpy). LSH:
 `BANDS` = 32 bands of `ROWS` = 3 full 32-bit values; two stories become candidates when any band
 agrees, with probability 1-(1-J^3)^32: 0.87 at J = 0.4, 0.986 at 0.5, 0.9996 at 0.6, and 1 for
 re-published identical text (which GUID churn produces). Unrelated news (J near 0.02) collides in
@@ -29,44 +30,26 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from functools import cache
-from typing import TYPE_CHECKING, Any
 
+from monitor.dedup.minhash import EMPTY, NUM_PERM, SEED, minhash
 from monitor.dedup.text import BREAK, COORDINATORS, entity_root, is_name, is_stopword, is_title_case
 from monitor.dedup.text import stem as stem_word
 from monitor.dedup.text import words as tokenize
 from monitor.errors import NewsmonError
 from monitor.model import Item
 
-NUM_PERM = 96
-SEED = 20261127
+__all__ = ["NUM_PERM", "SEED", "StoryFingerprint", "fingerprint", "similarity"]
+
 BANDS = 32
 ROWS = 3
 SUMMARY_WORDS = 40
-SCHEME = "affine32"
 FORMAT_VERSION = 1
 _LOW16 = 0xFFFF
 
 # Aggregators append the outlet: "North Korea sends troops - Reuters", "... | AP News".
 _OUTLET_TAIL = re.compile(r"\s+[|\u2013\u2014-]\s+(?:[^\s|\u2013\u2014-]+\s?){1,5}$")
 
-if TYPE_CHECKING:
-    from datasketch import MinHash
-
-
-@cache
-def _template() -> MinHash:
-    """The permutations every fingerprint shares. datasketch (with numpy and scipy) is imported
-    here, on the first fingerprint, not at start-up: it costs about 0.7 s of CPU to import,
-    which a one-shot `newsmon check` that matches nothing should not pay."""
-    from datasketch import MinHash
-
-    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME)
-
-
-@cache
-def _empty() -> tuple[int, ...]:
-    return tuple(int(v) & _LOW16 for v in _template().hashvalues)
+_EMPTY16 = tuple(v & _LOW16 for v in EMPTY)
 
 
 class FingerprintError(NewsmonError):
@@ -161,14 +144,10 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     title_words = [w for w in title_marked if w != BREAK]
     lede_words = [w for w in lede_marked if w != BREAK]
     shingles = {stem_word(w) for w in (*title_words, *lede_words) if not is_stopword(w)}
-    signature: tuple[int, ...] = _empty()
+    signature: tuple[int, ...] = _EMPTY16
     bands: tuple[str, ...] = ()
     if shingles:
-        template = _template()
-        mh: Any = type(template)(num_perm=NUM_PERM, seed=SEED, permutations=template.permutations,
-                                 scheme=SCHEME)  # fmt: skip
-        mh.update_batch([s.encode("utf-8") for s in sorted(shingles)])
-        values = [int(v) for v in mh.hashvalues.tolist()]
+        values = minhash(s.encode("utf-8") for s in shingles)
         signature = tuple(v & _LOW16 for v in values)
         bands = _bands(values)
     flags = name_flags(title_words, lede_words)
@@ -188,7 +167,7 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     )
 
 
-def _bands(values: list[int]) -> tuple[str, ...]:
+def _bands(values: tuple[int, ...]) -> tuple[str, ...]:
     keys = []
     for b in range(BANDS):
         part = struct.pack(f"<{ROWS}I", *values[b * ROWS : (b + 1) * ROWS])
