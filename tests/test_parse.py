@@ -347,6 +347,10 @@ def _attrs(k: int) -> bytes:
         (b"<rss><channel><item " + _attrs(5000) + b"><title>t</title></item></channel>", "attr"),
         (b"<rss><channel><item><title>t</title>" + b"<x/>" * 60_000 + b"</item></channel></rss>",
          "elements"),
+        # Plain, well-formed RSS 2.0, the fast path's kind: refused before it is read.
+        (rss("<item><title>t</title>" + "<category>c</category>" * 60_000 + "</item>"),
+         "elements"),
+        (rss("<item><title>t</title>" + "<a>" * 300 + "</a>" * 300 + "</item>"), "deep"),
     ],
 )  # fmt: skip
 def test_structure_bombs_are_refused_fast(body: bytes, what: str) -> None:

@@ -12,7 +12,9 @@ feedparser would guess is HTML, an item `<author>` (feedparser rewrites e-mail f
 `tests/test_fastxml.py` checks every feed in `tests/data/feeds/` against feedparser.
 
 Input is what `parse._parse_xml` hands feedparser: UTF-8 bytes, entity declarations already
-refused by `prolog.check_prolog`, structure bounded by `prolog.check_structure`.
+refused by `prolog.check_prolog`, at most `prolog.MAX_NODES` elements and attributes (checked by
+`prolog.within_node_limit` or `prolog.check_structure`). Depth is not bounded for this path: it
+walks rss > channel > item > field and never recurses.
 """
 
 from __future__ import annotations

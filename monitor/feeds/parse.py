@@ -32,7 +32,7 @@ from monitor.feeds.fastxml import parse_rss20
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
-from monitor.feeds.prolog import check_prolog, check_structure
+from monitor.feeds.prolog import check_prolog, check_structure, within_node_limit
 from monitor.model import Item
 
 MAX_TITLE = 1_000
@@ -124,11 +124,15 @@ def _parse_xml(
         warnings.append(f"encoding: {result.get('bozo_exception')}")
     check_prolog(utf8)  # the bytes feedparser will actually read
     utf8, total = _cap_items(utf8, max_items)
-    check_structure(utf8)
+    bounded = within_node_limit(utf8)
+    if not bounded:
+        check_structure(utf8)  # refuses what is too large for either parser
     if not result.get("bozo"):
         fast = parse_rss20(utf8)  # plain RSS 2.0, exactly as feedparser reads it; else None
         if fast is not None:
             return fast, max(total_raw, total, len(fast["entries"]))
+    if bounded:
+        check_structure(utf8)  # depth and crowded elements: what feedparser's handlers pay for
     # No Content-Location: feedparser would resolve GUIDs against it too ("right" becomes
     # "http://host/right"); links are resolved against feed_url in _link instead.
     try:
