@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.model import Item
 from monitor.query.normalize import analyze, tokenize
@@ -81,3 +83,12 @@ def test_fast_and_exact_paths_agree(text: str) -> None:
     from monitor.query.words import _spans, _words
 
     assert _words(text) == [w for w, _, _ in _spans(text)]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_ascii_fast_path_tokenizes_like_the_unicode_regex(text: str) -> None:
+    from monitor.query.words import _ASCII_TOKEN_RE, _TOKEN_RE, _spans, _words
+
+    assert _ASCII_TOKEN_RE.findall(text) == _TOKEN_RE.findall(text)
+    assert _words(text) == [w for w, _, _ in _spans(text)]  # _spans: the Unicode regex

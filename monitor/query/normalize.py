@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 TEXT_FIELDS = ("title", "summary", "content")
-FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")
+FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")  # `feed` last: see analyze_fields
 # Query scopes: every real field plus `text`, the three text fields together.
 SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
@@ -237,9 +237,27 @@ class _EmptyField(FieldText):
 _EMPTY = _EmptyField("")
 
 
+# The `feed` field is the same for every item of a feed: analysed once, shared (a FieldText only
+# caches what its text determines, so sharing it is safe). Bounded like the word memos.
+_FEED_FIELDS: dict[str, FieldText] = {}
+_FEED_FIELDS_MAX = 4096
+
+
+def _feed_field(text: str) -> FieldText:
+    got = _FEED_FIELDS.get(text)
+    if got is None:
+        if len(_FEED_FIELDS) >= _FEED_FIELDS_MAX:
+            _FEED_FIELDS.clear()
+        got = _FEED_FIELDS[text] = FieldText(text)
+    return got
+
+
 def analyze_fields(texts: dict[str, str]) -> Document:
     """Analyse a mapping of field name to text (missing fields are empty)."""
-    return Document({name: FieldText(t) if (t := texts.get(name)) else _EMPTY for name in FIELDS})
+    fields = {name: FieldText(t) if (t := texts.get(name)) else _EMPTY for name in FIELDS[:-1]}
+    feed = texts.get("feed")
+    fields["feed"] = _feed_field(feed) if feed else _EMPTY
+    return Document(fields)
 
 
 def item_texts(item: Item) -> dict[str, str]:
