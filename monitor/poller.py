@@ -14,6 +14,7 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
@@ -25,7 +26,6 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import parse_feed
-from monitor.metrics import Metrics
 from monitor.model import FeedState, Item, Match, StoryRecord
 from monitor.pipeline import (
     FetchOutcome,
@@ -38,6 +38,9 @@ from monitor.pipeline import (
 )
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store
+
+if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
+    from monitor.metrics import Metrics
 
 log = structlog.get_logger("newsmon.poller")
 

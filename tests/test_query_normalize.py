@@ -92,3 +92,9 @@ def test_ascii_fast_path_tokenizes_like_the_unicode_regex(text: str) -> None:
 
     assert _ASCII_TOKEN_RE.findall(text) == _TOKEN_RE.findall(text)
     assert _words(text) == [w for w, _, _ in _spans(text)]  # _spans: the Unicode regex
+
+
+def test_written_out_mark_class_is_the_computed_one() -> None:
+    from monitor.query.words import _computed_mark_class, _mark_class
+
+    assert _mark_class() == _computed_mark_class()

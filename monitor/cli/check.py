@@ -10,15 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
-
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, setup_logging
 from monitor.cli.render import print_json_lines, print_matches
 from monitor.model import Item, Match
+
+if TYPE_CHECKING:  # rich is imported when a bar is drawn: cron and --deliver runs never pay it
+    from rich.progress import Progress, TaskID
 
 EPILOG = """\
 examples:
@@ -112,11 +112,14 @@ class ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self._bar: Progress | None = None
-        self._task = TaskID(0)
+        self._task: TaskID | None = None
 
     def start(self, total: int) -> None:
         if total < MIN_FEEDS_FOR_BAR or not _isatty(self.stream):
             return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         self._bar = Progress(
             TextColumn("checking feeds"),
             BarColumn(),
@@ -129,7 +132,7 @@ class ProgressBar:
         self._bar.start()
 
     def advance(self, feed_id: str) -> None:
-        if self._bar is not None:
+        if self._bar is not None and self._task is not None:
             self._bar.update(self._task, advance=1, description=feed_id)
 
     def stop(self) -> None:

@@ -9,10 +9,6 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from monitor.model import Item, Match
 
 
@@ -47,11 +43,18 @@ def _words(match: Match) -> str:
 
 def _marked(snippet: str) -> str:
     """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup)."""
+    from rich.markup import escape
+
     parts = escape(snippet).split("**")
     return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
 
 
 def print_matches(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
+    # rich costs about 30 ms to import: only the commands that draw a table pay for it.
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
     """A table: rule, severity, item title and feed, the words that matched, the snippet."""
     rows = list(items_and_matches)
     console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))

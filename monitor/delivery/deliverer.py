@@ -46,7 +46,6 @@ from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
 from monitor.errors import BlockedAddressError
-from monitor.metrics import Metrics
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -57,6 +56,7 @@ DEFAULT_BATCH = 50
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
 
 ClientFactory = Callable[[], httpx.AsyncClient]
 MetricOutcome = Literal["delivered", "retried", "dead"]
