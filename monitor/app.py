@@ -46,12 +46,14 @@ def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
     return rules
 
 
-def settle_heap() -> None:
-    """Move the (long-lived) compiled rules out of the garbage collector's way, so that
-    collections while items are matched do not walk every rule. Unfreezing first lets the rules
-    a reload replaced be collected."""
-    gc.unfreeze()
-    gc.collect()
+def settle_heap(*, replaced: bool = False) -> None:
+    """Move the (long-lived) modules and compiled rules out of the garbage collector's way, so
+    that collections while items are matched do not walk them. After a reload (`replaced`),
+    unfreeze and collect first so the rules it replaced are freed; at start-up there is nothing
+    worth a full collection (about 20 ms of every one-shot check)."""
+    if replaced:
+        gc.unfreeze()
+        gc.collect()
     gc.freeze()
 
 

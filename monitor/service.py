@@ -94,7 +94,7 @@ class RuleReloader:
             log.debug("rules_unchanged", version=old)
             return
         self.rt.set_rules(rules)
-        settle_heap()
+        settle_heap(replaced=True)
         self.metrics.rules_reload(ok=True)
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))

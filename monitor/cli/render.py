@@ -50,16 +50,16 @@ def _marked(snippet: str) -> str:
 
 
 def print_matches(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
-    # rich costs about 30 ms to import: only the commands that draw a table pay for it.
+    """A table: rule, severity, item title and feed, the words that matched, the snippet."""
+    rows = list(items_and_matches)
+    if not rows:
+        return 0
+    # rich costs about 30 ms to import: only a run that draws a table pays for it.
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    """A table: rule, severity, item title and feed, the words that matched, the snippet."""
-    rows = list(items_and_matches)
     console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
-    if not rows:
-        return 0
     table = Table(show_lines=True)
     for col in ("rule", "item", "why", "snippet"):
         table.add_column(col, overflow="fold")
