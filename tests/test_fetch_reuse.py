@@ -65,3 +65,16 @@ def test_redirect_with_huge_body_is_not_read_to_the_end(keepalive_server: LocalS
     statuses = run(_fetch_many([keepalive_server.url("/old")] * 2))
     assert statuses == [200, 200]
     assert keepalive_server.connections >= 3  # each big redirect cost its connection
+
+
+def test_cookies_set_by_one_feed_are_not_sent_with_the_next(
+    keepalive_server: LocalServer,
+) -> None:
+    # Fetches go through the transport, not AsyncClient.send: no cookie jar to carry a tracking
+    # cookie from one feed (or one poll) to the next.
+    keepalive_server.routes["/a"] = respond(200, FEED, {"Set-Cookie": "session=abc; Path=/"})
+    keepalive_server.routes["/b"] = respond(200, FEED)
+    urls = [keepalive_server.url(p) for p in ("/a", "/b", "/a")]
+    assert run(_fetch_many(urls)) == [200, 200, 200]
+    assert [h.get("cookie") for _, h in keepalive_server.requests] == [None, None, None]
+    assert keepalive_server.connections == 1
