@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.feeds.canonical import canonical_url
 
@@ -65,3 +67,21 @@ def test_canonical_url_is_idempotent() -> None:
     for url in ("HTTPS://WWW.X.com:443/a/?b=1&a=2&utm_x=1#f", "https://Bücher.example/ä/amp/"):
         once = canonical_url(url)
         assert canonical_url(once) == once
+
+
+_URL_CHARS = "abcxyzABC019-._~!$&'()*+,;=:@/%?#"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://"]),
+    st.sampled_from(["example.com", "www.bbc.co.uk", "m.x.org", "news.example.org", "127.0.0.1"]),
+    st.text(alphabet=_URL_CHARS, max_size=30),
+)
+def test_the_already_canonical_shortcut_agrees_with_the_full_rules(
+    scheme: str, host: str, rest: str
+) -> None:
+    from monitor.feeds.canonical import _canonical_url
+
+    url = f"{scheme}{host}{'/' if rest[:1] not in ('/', '') else ''}{rest}"
+    assert canonical_url(url) == _canonical_url(url)

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import FeedError
 from monitor.feeds.htmltext import html_to_text, text_field
@@ -370,3 +372,24 @@ def test_sloppy_but_real_markup_is_not_a_structure_bomb() -> None:
     body = "<rss><channel>" + "".join(item.format(i) for i in range(1000)) + "</channel></rss>"
     feed = parse_feed(body.encode(), feed_id="s")
     assert len(feed.items) == 1000
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://", "HTTP://", "javascript://", "", "//", "/"]),
+    st.sampled_from(["example.com", "a.b:8080", "x", "[::1]", ""]),
+    st.text(alphabet="abcXYZ019-._~!$&'()*+,;=:@/%?# \t", max_size=30),
+    st.sampled_from(["", "https://feeds.example.org/world/rss.xml", "http://127.0.0.1:8080/f"]),
+)
+@example("http://", "example.com", "/a?", "http://127.0.0.1:8080/f")  # urljoin drops the "?"
+@example("https://", "example.com", "/a#", "https://feeds.example.org/world/rss.xml")
+@example("http://", "example.com", "/a;", "http://127.0.0.1:8080/f")
+def test_the_plain_link_shortcut_agrees_with_urljoin(
+    scheme: str, host: str, rest: str, feed_url: str
+) -> None:
+    from monitor.feeds.parse import _link, _resolved_link
+
+    link = f"{scheme}{host}{rest}"
+    stripped = link.strip()
+    expected = _resolved_link(stripped, feed_url) if stripped else None
+    assert _link(link, feed_url) == expected

@@ -94,7 +94,7 @@ def _rss(root: ET.Element) -> dict[str, Any]:
 def _check(el: ET.Element, seen: set[str], single: frozenset[str], other: frozenset[str]) -> str:
     """The element's tag, after refusing what this module does not read like feedparser."""
     tag = el.tag
-    if not isinstance(tag, str) or "{" in tag or any("{" in a for a in el.attrib):
+    if not isinstance(tag, str) or "{" in tag or (el.attrib and any("{" in a for a in el.attrib)):
         raise _Decline
     if tag in single:
         if tag in seen:
@@ -104,7 +104,8 @@ def _check(el: ET.Element, seen: set[str], single: frozenset[str], other: frozen
         raise _Decline
     if tag in _TEXT_ELEMENTS and len(el):
         raise _Decline
-    if (el.tail or "").strip():
+    tail = el.tail
+    if tail and not tail.isspace():
         raise _Decline  # stray text between elements: feedparser may attach it somewhere
     return tag
 
@@ -150,8 +151,11 @@ def _item(item: ET.Element) -> dict[str, Any]:
 
 
 def _text(el: ET.Element) -> str:
-    text = (el.text or "").strip()
-    if _LATIN1.search(text):
+    text = el.text
+    if not text:
+        return ""
+    text = text.strip()
+    if not text.isascii() and _LATIN1.search(text):
         raise _Decline
     return text
 
