@@ -27,6 +27,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import parse_feed
 from monitor.model import FeedState, Item, Match, StoryRecord
+from monitor.offload import Offload, on_cpu_thread
 from monitor.pipeline import (
     FetchOutcome,
     Matcher,
@@ -123,8 +124,12 @@ class Poller:
         max_items: int = 1000,
         poll_policy: PollPolicy = PollPolicy(),  # noqa: B008 - frozen
         rng: random.Random | None = None,
+        cpu: Offload = on_cpu_thread,
+        io: Offload = asyncio.to_thread,
     ) -> None:
         self.store = store
+        self.cpu = cpu  # parsing and matching (see monitor.offload)
+        self.io = io  # store calls
         self.fetcher = fetcher
         self.rules = rules
         self.destinations = destinations
@@ -148,7 +153,7 @@ class Poller:
             )
             plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
         else:
-            plan = await asyncio.to_thread(self._decide, feed, result)
+            plan = await self.cpu(self._decide, feed, result)
         if plan.update.status == "error":
             log.warning(
                 "feed_error",
@@ -222,11 +227,11 @@ class Poller:
 
     async def _commit(self, feed: FeedState, plan: PollPlan, started: datetime) -> PollReport:
         now = self.clock.now()
-        enqueued = await asyncio.to_thread(
+        enqueued = await self.io(
             self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen, plan.alerts
         )
         if plan.sources:  # sightings of stories (`newsmon stories list`); idempotent
-            await asyncio.to_thread(self.store.add_story_sources, plan.sources)
+            await self.io(self.store.add_story_sources, plan.sources)
         log.info(
             "feed_polled",
             feed=feed.id,

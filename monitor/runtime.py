@@ -26,6 +26,7 @@ from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.feeds.http import make_client
 from monitor.feeds.limits import HostLimiter
+from monitor.offload import on_cpu_thread, run_inline
 from monitor.poller import FetchPolicy, Poller, http_fetcher
 from monitor.query.ruleset import RuleSet
 from monitor.store import open_store
@@ -53,7 +54,11 @@ class Runtime:
 
 
 @asynccontextmanager
-async def open_runtime(ctx: Context, rules_override: str | None = None) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    ctx: Context, rules_override: str | None = None, *, inline: bool = False
+) -> AsyncIterator[Runtime]:
+    """The store, client, poller and deliverer of one process. `inline`: a one-shot command's
+    polls parse and write on the loop's own thread (see monitor.offload)."""
     config = ctx.config
     rules = load_checked_rules(config, rules_override)
     settle_heap()
@@ -81,6 +86,8 @@ async def open_runtime(ctx: Context, rules_override: str | None = None) -> Async
                 owner=ctx.owner,
                 max_items=config.max_items_per_poll,
                 poll_policy=poll_policy(config),
+                cpu=run_inline if inline else on_cpu_thread,
+                io=run_inline if inline else asyncio.to_thread,
             )
             # Resolves destination URLs and secrets now: a missing one fails early and clearly.
             async with Deliverer.from_config(

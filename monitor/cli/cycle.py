@@ -31,7 +31,7 @@ def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome
 
 async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
     ctx = make_context(config)
-    async with open_runtime(ctx, rules_override) as rt:
+    async with open_runtime(ctx, rules_override, inline=True) as rt:
         outcome = await poll_all(rt)
         await deliver_due(rt)
     return outcome
