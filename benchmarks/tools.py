@@ -214,7 +214,10 @@ class Newsmon(Tool):
         out = subprocess.run(
             argv, cwd=REPO, env=self._env(), capture_output=True, text=True, check=False
         )
-        if out.returncode != 0 or "--deliver" not in out.stdout:
+        if out.returncode != 0:
+            tail = " ".join(out.stderr.split()[-30:])
+            return f"`newsmon check --help` failed (exit {out.returncode}): {tail}"
+        if "--deliver" not in out.stdout:
             return "pending: `newsmon check --deliver` is not on this branch yet"
         return None
 
