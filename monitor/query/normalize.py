@@ -15,7 +15,6 @@ from monitor.model import Item
 from monitor.query.words import (
     _NEEDS_FIX,
     _SEP,
-    _TOKEN_RE,
     HEAD,
     Forms,
     Token,
@@ -28,6 +27,7 @@ from monitor.query.words import (
     _words,
     fold_diacritics,
     forms,
+    token_re,
     tokenize,
 )
 
@@ -95,7 +95,7 @@ class FieldText:
         """Each token's character span in `text` (computed when an explanation needs it)."""
         if self._spans is None:
             if _NEEDS_FIX.search(self.text) is None:
-                self._spans = [m.span(1) for m in _TOKEN_RE.finditer(self.text)]
+                self._spans = [m.span(1) for m in token_re().finditer(self.text)]
             else:
                 self._spans = [(s, e) for _, s, e in _spans(self.text)]
         return self._spans

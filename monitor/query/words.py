@@ -18,6 +18,7 @@ for the words already seen, nearly all of them in news.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import unicodedata
@@ -84,7 +85,16 @@ def _mark_class() -> str:
 _WORD = rf"[\w{_mark_class()}]+"  # \w takes "_" too: split off below, where it occurs
 _APOSTROPHES = "'’ʼ"
 # A number with thousands separators first, else a word; a possessive 's after it is left out.
-_TOKEN_RE = re.compile(rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?")
+_TOKEN = rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?"
+
+
+@functools.cache
+def token_re() -> re.Pattern[str]:
+    """The tokenizer for any text, compiled on first use: its mark class takes about 8 ms to
+    compile, which a run that only meets ASCII text (or no text) need not pay."""
+    return re.compile(_TOKEN)
+
+
 _NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
 # The same for ASCII text, where `\w` needs no Unicode tables and there are no marks: about 40%
 # faster, and nearly all of English news (`_words` checks `str.isascii()`, a C-speed scan).
@@ -207,7 +217,7 @@ class Token(NamedTuple):
 def _spans(text: str) -> list[tuple[str, int, int]]:
     """Each token's text and character span (the exact path: explanations, tokenize)."""
     out = []
-    for m in _TOKEN_RE.finditer(text):
+    for m in token_re().finditer(text):
         word, start, end = m.group(1), m.start(1), m.end(1)
         if "," in word:
             out.append((word.replace(",", ""), start, end))
@@ -221,7 +231,7 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
 
 def _words(text: str) -> list[str]:
     """The tokens' texts alone, as `_spans` gives them (the fast path run on every item)."""
-    words: list[str] = (_ASCII_TOKEN_RE if text.isascii() else _TOKEN_RE).findall(text)
+    words: list[str] = (_ASCII_TOKEN_RE if text.isascii() else token_re()).findall(text)
     joined = "".join(words)  # commas and "_" inside tokens only: one C-speed scan each
     if "," not in joined and "_" not in joined:
         return words
