@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,24 @@ def test_fingerprint_is_deterministic_and_round_trips() -> None:
         StoryFingerprint.from_bytes(data[:40])
     with pytest.raises(FingerprintError):
         StoryFingerprint.from_bytes(b"\x09" + data[1:])
+
+
+def test_a_fingerprint_stored_before_title_terms_is_still_read() -> None:
+    # Format 1 (stores written before the "different events" check) has no title terms: read
+    # without them, and the check is skipped for it rather than failing the lookup.
+    lede = (
+        "A delegation of defence officials will visit NATO headquarters next week. Critics argued "
+        "that the plan left important questions unanswered, while supporters pointed to results."
+    )
+    a = fingerprint_text("Ministers in Tbilisi back rail strike talks", lede)
+    assert a.title_terms
+    data = a.to_bytes()
+    v1 = b"\x01" + data[1 : len(data) - 1 - 4 * len(a.title_terms)]
+    old = StoryFingerprint.from_bytes(v1)
+    assert old == replace(a, title_terms=frozenset())
+    b = fingerprint_text("Ministers in Tbilisi warn over housing targets", lede)
+    assert judge(a, b).reason == "different-events"
+    assert judge(old, b).reason != "different-events"
 
 
 def test_empty_text_has_no_bands() -> None:

@@ -43,7 +43,7 @@ __all__ = ["NUM_PERM", "SEED", "StoryFingerprint", "fingerprint", "similarity"]
 BANDS = 32
 ROWS = 3
 SUMMARY_WORDS = 40
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds title_terms; version 1 is still read (without them)
 _LOW16 = 0xFFFF
 
 # Aggregators append the outlet: "North Korea sends troops - Reuters", "... | AP News".
@@ -80,6 +80,9 @@ class StoryFingerprint:
     # The LSH band keys, from the full 32-bit values: known for a fingerprint just computed,
     # empty for one read back from the store (the store keeps its bands in their own table).
     bands: tuple[str, ...] = field(default=(), compare=False)
+    # CRCs of the stems of the title's content words that are not names: what the headline says
+    # happened. Empty when unknown (a fingerprint stored in format 1).
+    title_terms: frozenset[int] = frozenset()
 
     def to_bytes(self) -> bytes:
         """A compact, text-free encoding for the store (see `from_bytes`)."""
@@ -97,6 +100,8 @@ class StoryFingerprint:
         body += struct.pack(f"<{len(self.title_names)}I", *sorted(self.title_names))
         body += b"".join(struct.pack("<IB", r, c) for r, c in groups)
         body += struct.pack(f"<{len(self.mentions)}I", *sorted(self.mentions))
+        body += struct.pack(f"<B{len(self.title_terms)}I", len(self.title_terms),
+                            *sorted(self.title_terms))  # fmt: skip
         return head + body
 
     @classmethod
@@ -105,7 +110,7 @@ class StoryFingerprint:
             version, n_hash, size, n_names, n_groups, n_mentions = struct.unpack_from(
                 "<BHHBBH", data
             )
-            if version != FORMAT_VERSION or n_hash != NUM_PERM:
+            if version not in (1, FORMAT_VERSION) or n_hash != NUM_PERM:
                 raise FingerprintError(f"unknown fingerprint format {version}/{n_hash}")
             off = struct.calcsize("<BHHBBH")
             signature = struct.unpack_from(f"<{n_hash}H", data, off)
@@ -118,9 +123,21 @@ class StoryFingerprint:
                 groups.append(TitleGroup(root, bool(coordinated)))
                 off += 5
             mentions = struct.unpack_from(f"<{n_mentions}I", data, off)
+            off += 4 * n_mentions
+            terms: tuple[int, ...] = ()
+            if version >= 2:
+                (n_terms,) = struct.unpack_from("<B", data, off)
+                terms = struct.unpack_from(f"<{n_terms}I", data, off + 1)
         except struct.error as e:
             raise FingerprintError(f"truncated fingerprint: {e}") from e
-        return cls(tuple(signature), size, frozenset(names), tuple(groups), frozenset(mentions))
+        return cls(
+            tuple(signature),
+            size,
+            frozenset(names),
+            tuple(groups),
+            frozenset(mentions),
+            title_terms=frozenset(terms),
+        )
 
 
 def strip_outlet(title: str) -> str:
@@ -157,6 +174,8 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
     lede_flags = [i > 0 and w != BREAK and is_name(w) for i, w in enumerate(lede_marked)]
     mentions = {entity_root(w) for w in (*title_words, *lede_words)}
     mentions.update(names, initials(lede_marked, lede_flags))
+    pairs = zip(title_words, flags, strict=True)
+    terms = {stem_word(w) for w, f in pairs if not f and not is_stopword(w)}
     return StoryFingerprint(
         signature,
         len(shingles),
@@ -164,6 +183,7 @@ def fingerprint_text(title: str, lede: str) -> StoryFingerprint:
         _groups(title_marked, title_flags),
         frozenset(_crc(m) for m in mentions),
         bands,
+        frozenset(_crc(t) for t in sorted(terms)[:255]),
     )
 
 

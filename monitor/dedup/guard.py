@@ -14,7 +14,13 @@ numbers) of the two titles, as roots (Russia ~ Russian, see monitor.dedup.text):
    and the titles share no more names than they differ by -> apart. Two outlets naming one or two
    different sources ("..., Seoul says" / "..., South Korean spy agency says") beside three shared
    names still merge.
-3. reversed roles: two name groups that both titles contain appear in opposite order ("Russia
+3. different events: both titles say what happened in content words that are not names, and
+   they share none of them ("Ministers in Tbilisi back rail strike talks" / "Ministers in Tbilisi
+   warn over housing targets") -> apart, however much of the lede the two share: templated or
+   boilerplate ledes made different stories look alike. Outlets that reword a headline keep at
+   least one of its words (troops, earthquake, rates, evacuations); when they do not, the cost
+   is one extra alert.
+4. reversed roles: two name groups that both titles contain appear in opposite order ("Russia
    sends troops to North Korea" vs "North Korea sends troops to Russia") -> apart, unless they
    are only listed ("Russia and North Korea sign pact"). Title Case headlines skip this check
    (their capitals do not mark names).
@@ -33,6 +39,8 @@ def conflict(a: StoryFingerprint, b: StoryFingerprint) -> str:
     only_b = b.title_names - a.title_names
     if only_a and only_b and len(a.title_names & b.title_names) <= len(only_a) + len(only_b):
         return "different-names"
+    if a.title_terms and b.title_terms and a.title_terms.isdisjoint(b.title_terms):
+        return "different-events"
     if _reversed(a.title_groups, b.title_groups) or _reversed(b.title_groups, a.title_groups):
         return "reversed-roles"
     return ""
