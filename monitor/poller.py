@@ -153,7 +153,13 @@ class Poller:
             )
             plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
         else:
-            plan = await self.cpu(self._decide, feed, result)
+            # A 304 has nothing to parse: deciding costs less than a hop to the CPU thread.
+            unchanged = result.body is None
+            plan = (
+                self._decide(feed, result)
+                if unchanged
+                else await self.cpu(self._decide, feed, result)
+            )
         if plan.update.status == "error":
             log.warning(
                 "feed_error",

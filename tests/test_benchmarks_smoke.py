@@ -103,3 +103,13 @@ def test_ratios_are_pending_without_newsmon_and_computed_with_it() -> None:
     assert "0.50× (reader)" in line
     assert "2.00×" in line
     assert "3.00×" in line
+
+
+def test_daemon_benchmark_counts_polls_and_cpu_of_a_real_daemon() -> None:
+    import daemon
+
+    row = daemon.run(n=4, interval=1, window=3.0, changing=0.25)
+    assert row["polls"] >= 4  # every feed polled about once a second during the window
+    assert 0 < row["cpu"] < row["seconds"] * 2
+    assert row["per_1000"] == pytest.approx(row["cpu"] / row["polls"] * 1000)
+    assert row["rss"] > 10
