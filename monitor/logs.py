@@ -17,8 +17,26 @@ from collections.abc import Iterable
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
 
-import structlog
-from structlog.typing import EventDict, Processor, WrappedLogger
+
+def _import_structlog_without_rich() -> None:
+    """structlog imports rich and pygments, when installed, for tracebacks newsmon never lets it
+    draw (exceptions become text in `format_exc_info` first): about 40 ms of every start. A None
+    in sys.modules makes structlog's `import rich` fail, so it takes its plain path; rich itself
+    stays importable for the tables that use it. (This module is the first to import structlog
+    on every command's path; tests/test_logs.py checks rich stays out.)"""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
+
+
+_import_structlog_without_rich()
+
+import structlog  # noqa: E402 - after the import above, on purpose
+from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
 
 REDACTED = "[redacted]"
 LogFormat = Literal["auto", "json", "console"]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -121,3 +124,22 @@ def test_httpx_request_lines_are_quiet_at_info() -> None:
 def test_unknown_level_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown log level 'loud'"):
         logs.configure_logging("loud", stream=io.StringIO())
+
+
+def test_a_polling_command_starts_without_rich_or_prometheus() -> None:
+    # Start-up is most of a one-shot 304 round: structlog must not pull in rich (and pygments)
+    # for tracebacks it never draws, nor the poller prometheus_client (docs/performance.md).
+    probe = (
+        "import sys, monitor.cli.main, monitor.cli.cycle, monitor.cli.check; "
+        "print(sorted(m for m in ('rich', 'pygments', 'prometheus_client', 'numpy') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
