@@ -96,6 +96,7 @@ def token_re() -> re.Pattern[str]:
 
 
 _NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than the regex
+_THOUSANDS = re.compile(r"\d,\d")
 # The same for ASCII text, where `\w` needs no Unicode tables and there are no marks: about 40%
 # faster, and nearly all of English news (`_words` checks `str.isascii()`, a C-speed scan).
 _ASCII_TOKEN_RE = re.compile(r"(\d{1,3}(?:,\d{3})+(?!\d|,\d)|\w+)(?:'[sS]\b)?", re.ASCII)
@@ -229,9 +230,22 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+# ASCII text without an apostrophe (no possessive to drop) and without a digit-comma-digit (no
+# thousands separator to keep): a token is then a run of letters and digits, and translating every
+# other character to a space and splitting finds the same tokens as the regex, about 3x faster.
+_ASCII_SEPARATORS = str.maketrans(
+    {chr(c): " " for c in range(128) if not chr(c).isalnum() or not chr(c).isascii()}
+)
+
+
 def _words(text: str) -> list[str]:
     """The tokens' texts alone, as `_spans` gives them (the fast path run on every item)."""
-    words: list[str] = (_ASCII_TOKEN_RE if text.isascii() else token_re()).findall(text)
+    if text.isascii():
+        if "'" not in text and _THOUSANDS.search(text) is None:
+            return text.translate(_ASCII_SEPARATORS).split()
+        words: list[str] = _ASCII_TOKEN_RE.findall(text)
+    else:
+        words = token_re().findall(text)
     joined = "".join(words)  # commas and "_" inside tokens only: one C-speed scan each
     if "," not in joined and "_" not in joined:
         return words
