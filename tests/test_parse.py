@@ -129,6 +129,30 @@ def test_json_feed_with_wrong_types_is_read_without_them() -> None:
     assert feed.items[0].published is None
 
 
+@pytest.mark.parametrize(
+    ("item", "tags", "published"),
+    [
+        ('{"id": "1", "tags": true}', (), None),  # found by the fuzzer: was a TypeError
+        ('{"id": "1", "tags": "war"}', (), None),  # a string is not a list of tags
+        ('{"id": "1", "tags": ["war", 3]}', ("war",), None),
+        ('{"id": "1", "date_published": "0001-01-01T00:00:00+01:00"}', (), None),  # was Overflow
+        ('{"id": "1", "date_published": "9999-12-31T23:59:59-01:00"}', (), None),
+        (
+            '{"id": "1", "date_published": "2026-11-27T10:00:00+01:00"}',
+            (),
+            datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+        ),
+    ],
+)
+def test_json_feed_items_with_hostile_values(
+    item: str, tags: tuple[str, ...], published: datetime | None
+) -> None:
+    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [' + item + "]}"
+    (parsed,) = parse_feed(body.encode(), feed_id="j").items
+    assert parsed.categories == tags
+    assert parsed.published == published
+
+
 @pytest.mark.parametrize("body", [b'{"version": "x", "items": []}', b"{not json", b"[1, 2]"])
 def test_json_that_is_not_a_json_feed(body: bytes) -> None:
     with pytest.raises(FeedError) as err:

@@ -68,7 +68,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         "content": content,
         "link": _str(raw.get("url")) or _str(raw.get("external_url")) or None,
         "author": _author(raw),
-        "tags": [{"term": t} for t in raw.get("tags") or [] if isinstance(t, str)],
+        "tags": [{"term": t} for t in _list(raw.get("tags")) if isinstance(t, str)],
         "published_parsed": _date(raw.get("date_published")),
         "updated_parsed": _date(raw.get("date_modified")),
     }
@@ -88,11 +88,15 @@ def _date(value: object) -> time.struct_time | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).timetuple()
+    except (ValueError, OverflowError):  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).timetuple()
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _id(value: object) -> str | None:
