@@ -18,12 +18,19 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative: {value!r}")
-        return timedelta(seconds=float(value))
+        return _seconds(float(value), value)
     match = _PATTERN.match(value)
     if not match:
         raise ValueError(f"not a duration: {value!r} (use 90s, 5m, 2h, 7d or seconds)")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNITS[(unit or "s").lower()])
+    return _seconds(float(number) * _UNITS[(unit or "s").lower()], value)
+
+
+def _seconds(seconds: float, written: object) -> timedelta:
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        raise ValueError(f"duration too long: {written!r}") from None
 
 
 def format_duration(delta: timedelta) -> str:
