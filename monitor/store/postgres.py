@@ -307,17 +307,7 @@ class PostgresStore:
 
     def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         rows = self._read(STORY_CANDIDATES, (sorted(set(bands)), utc(since)))
-        matched: dict[int, list[str]] = {}
-        first: dict[int, Row] = {}
-        for r in rows:
-            matched.setdefault(r["id"], []).append(r["band"])
-            first.setdefault(r["id"], r)
-        return [
-            StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
-                        tuple(sorted(matched[key])),
-                        utc(r["first_seen"]), utc(r["last_seen"]))
-            for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
-        ]  # fmt: skip
+        return st.candidate_records(rows, utc)
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r["story_key"], r["n"]) for r in self._read(pg(st.LIST_STORIES), (limit,))]

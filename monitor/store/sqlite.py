@@ -281,17 +281,7 @@ class SQLiteStore:
         for part in chunks(sorted(set(bands))):
             sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
             rows.extend(self._read(sql, [*part, _ts(since)]))
-        matched: dict[int, list[str]] = {}
-        first: dict[int, sqlite3.Row] = {}
-        for r in rows:
-            matched.setdefault(r["id"], []).append(r["band"])
-            first.setdefault(r["id"], r)
-        return [
-            StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
-                        tuple(sorted(matched[key])),
-                        _dt(r["first_seen"]) or datetime.min, _dt(r["last_seen"]) or datetime.min)
-            for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
-        ]  # fmt: skip
+        return st.candidate_records(rows, lambda v: _dt(v) or datetime.min)
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]

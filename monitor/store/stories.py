@@ -7,9 +7,12 @@ story's `story_bands` rows by their primary key instead of scanning for its id. 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
 from monitor.errors import StoreError
+from monitor.model import StoryRecord
 
 BAND_BYTES = 6
 
@@ -49,3 +52,27 @@ def pack_bands(story_key: str, bands: Sequence[str]) -> bytes:
 
 def unpack_bands(packed: bytes) -> list[str]:
     return [packed[i : i + BAND_BYTES].hex() for i in range(0, len(packed), BAND_BYTES)]
+
+
+class Row(Protocol):
+    """A result row read by column name (sqlite3.Row, psycopg's dict rows)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def candidate_records(
+    rows: Sequence[Row], to_datetime: Callable[[Any], datetime]
+) -> list[StoryRecord]:
+    """`STORY_CANDIDATES` rows (one per matching band) as one record per story, with the bands it
+    matched, ordered by story key then id. `to_datetime` reads the store's timestamps."""
+    matched: dict[int, list[str]] = {}
+    first: dict[int, Row] = {}
+    for r in rows:
+        matched.setdefault(r["id"], []).append(r["band"])
+        first.setdefault(r["id"], r)
+    return [
+        StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                    tuple(sorted(matched[key])),
+                    to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
+        for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
+    ]  # fmt: skip
