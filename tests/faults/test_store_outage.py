@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ import pytest
 from tests.faults.harness import (
     SOAK,
     DaemonProcess,
+    Generated,
     GrowingFeeds,
     baselined,
     hook_destination,
@@ -52,6 +53,52 @@ def resent_pairs(requests: list[Received]) -> list[tuple[Received, Received]]:
         else:
             firsts[key] = r
     return pairs
+
+
+def drain_after_outage(
+    daemon: DaemonProcess,
+    feeds: GrowingFeeds,
+    rx: Receiver,
+    pending: Callable[[], int],
+    timeout: float,
+) -> list[Generated]:
+    """With the store back: let the feeds grow 2 s more, stop them, wait for every item's alert
+    and an empty outbox, then stop the daemon cleanly. The items the feeds gained."""
+    time.sleep(2)
+    feeds.stop()
+    expected = feeds.expected()
+    wait_until(
+        lambda: not tally(expected, list(rx.requests)).missing and pending() == 0,
+        timeout,
+        "every expected alert after the outage",
+        step=0.5,
+    )
+    time.sleep(2)
+    assert daemon.alive()
+    assert daemon.stop() == 0
+    return expected
+
+
+def assert_survived_outage(
+    label: str,
+    daemon: DaemonProcess,
+    during: str,
+    expected: list[Generated],
+    requests: list[Received],
+    restart_at: float,
+    *,
+    deliver_must_fail: bool,
+) -> None:
+    """No exception escaped, every job backed off and recovered, every item alerted, and the
+    only second copies are resends across the outage."""
+    result = tally(expected, requests)
+    print(f"{label}: {result.summary()}")
+    assert "Traceback" not in during, during[-3000:]
+    assert "raised an exception" not in during  # no job escapes to APScheduler
+    assert_backed_off_and_recovered(daemon, deliver_must_fail=deliver_must_fail)
+    assert result.missing == []
+    assert_only_resends_across_the_outage(requests, result.duplicates, restart_at)
+    assert result.unexpected == []
 
 
 def assert_only_resends_across_the_outage(
@@ -147,32 +194,17 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
                 assert daemon.alive()
                 during = daemon.log_text()[outage_started:]
                 restart_at = time.monotonic()  # the file is writable again just after this
-            time.sleep(2)
-            feeds.stop()
-            expected = feeds.expected()
-            wait_until(
-                lambda: not tally(expected, list(rx.requests)).missing and pending_count(db) == 0,
-                90,
-                "every expected alert after the outage",
-                step=0.5,
-            )
-            time.sleep(2)
-            assert daemon.alive()
-            assert daemon.stop() == 0
+            expected = drain_after_outage(daemon, feeds, rx, lambda: pending_count(db), 90)
         finally:
             feeds.stop()
             daemon.kill()
         requests = list(rx.requests)
 
-    result = tally(expected, requests)
-    print(f"sqlite outage {SQLITE_OUTAGE_S:g}s: {result.summary()}")
     print(during[-3000:])
-    assert "Traceback" not in during
-    assert "raised an exception" not in during  # no job escapes to APScheduler
-    assert_backed_off_and_recovered(daemon, deliver_must_fail=False)
-    assert result.missing == []
-    assert_only_resends_across_the_outage(requests, result.duplicates, restart_at)
-    assert result.unexpected == []
+    assert_survived_outage(
+        f"sqlite outage {SQLITE_OUTAGE_S:g}s", daemon, during, expected, requests, restart_at,
+        deliver_must_fail=False,
+    )  # fmt: skip
     assert sqlite_unalerted_seen(db, {g.title for g in expected}) == 0
 
 
@@ -267,18 +299,7 @@ def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -
             pg_ctl("-w", "-t", "60", "-l", log, "restart")  # starts it with its old options
             stopped = False
             during = daemon.log_text()[outage_started:]
-            time.sleep(2)
-            feeds.stop()
-            expected = feeds.expected()
-            wait_until(
-                lambda: not tally(expected, list(rx.requests)).missing and pg_pending(db_url) == 0,
-                120,
-                "every expected alert after the outage",
-                step=0.5,
-            )
-            time.sleep(2)
-            assert daemon.alive()
-            assert daemon.stop() == 0
+            expected = drain_after_outage(daemon, feeds, rx, lambda: pg_pending(db_url), 120)
         finally:
             feeds.stop()
             daemon.kill()
@@ -287,12 +308,8 @@ def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -
         requests = list(rx.requests)
         unalerted = pg_unalerted_seen(db_url)
 
-    result = tally(expected, requests)
-    print(f"postgres outage {PG_OUTAGE_S:g}s: {result.summary()}")
-    assert "Traceback" not in during, during[-3000:]
-    assert "raised an exception" not in during
-    assert_backed_off_and_recovered(daemon, deliver_must_fail=True)  # every call fails
-    assert result.missing == []
-    assert_only_resends_across_the_outage(requests, result.duplicates, restart_at)
-    assert result.unexpected == []
+    assert_survived_outage(
+        f"postgres outage {PG_OUTAGE_S:g}s", daemon, during, expected, requests, restart_at,
+        deliver_must_fail=True,  # every call fails
+    )  # fmt: skip
     assert unalerted == 0
