@@ -117,13 +117,21 @@ def feed_server() -> Iterator[FeedServer]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serving(Handler) as server:
+        state.port = server.server_address[1]
+        yield state
+
+
+@contextmanager
+def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """A threaded HTTP server on a free port of 127.0.0.1, serving until the block ends; then it
+    is shut down, closed and its thread joined."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield server
     finally:
         server.shutdown()
         server.server_close()

@@ -7,7 +7,6 @@ import argparse
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import healthcheck
+from tests.feedserver import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,12 +37,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[tuple[ThreadingHTTPServer, type[_Handler]]]:
     handler = type("Handler", (_Handler,), {"status": 200, "paths": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd, handler
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(handler) as httpd:
+        yield httpd, handler
 
 
 def _addr(httpd: ThreadingHTTPServer) -> str:

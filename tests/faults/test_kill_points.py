@@ -36,7 +36,7 @@ from tests.faults.harness import (
     wait_until,
     write_config,
 )
-from tests.feedserver import FeedServer, Served, feed_server
+from tests.feedserver import FeedServer, Served, feed_server, serving
 from tests.receiver import Received
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
@@ -85,16 +85,9 @@ def killing_receiver() -> Iterator[KillingReceiver]:
                 state.killed_after_2xx.set()
             self.close_connection = True
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as server:
+        state.port = server.server_address[1]
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_sigkill_after_the_2xx_before_the_record_resends_once_with_the_same_id(
