@@ -26,13 +26,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bed
 import feedgen
-import serve
 import tools
 
 _POLLS = re.compile(r"^newsmon_polls_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
@@ -63,7 +62,9 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return rss / 1024, hwm / 1024
 
 
-def _wait_polls(metrics_url: str, at_least: int, timeout: float, proc: subprocess.Popen) -> int:
+def _wait_polls(
+    metrics_url: str, at_least: int, timeout: float, proc: subprocess.Popen[bytes]
+) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -82,21 +83,10 @@ def run(
     n: int, interval: int, window: float, changing: float, profile: Path | None = None
 ) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="newsmon-daemon-bench-"))
-    receiver = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("receiver.py"))],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     proc: subprocess.Popen[bytes] | None = None
     try:
-        assert receiver.stdout is not None
-        hook = f"http://127.0.0.1:{int(receiver.stdout.readline())}/hook"
-        feedgen.generate(work, n, feedgen.recent_base(datetime.now(UTC)))
-        with serve.Server(work / "feeds") as server:
-            urls = [server.url(p.name) for p in sorted((work / "feeds").glob("f*.xml"))]
-            (tool,) = tools.make_tools(["newsmon"], hook)
-            tool.state = work / "state"
-            tool.setup(urls, tools.clean_env())
+        with bed.webhook_receiver() as receiver, bed.generated_feeds(work, n) as (_, urls):
+            tool = bed.newsmon_tool(work / "state", urls, receiver + "hook")
             port = _free_port()
             config = tool.state / "newsmon.yaml"
             text = config.read_text().replace("interval: 5m", f"interval: {interval}s")
@@ -155,8 +145,6 @@ def run(
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-        receiver.terminate()
-        receiver.wait(5)
         shutil.rmtree(work, ignore_errors=True)
 
 

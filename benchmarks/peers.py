@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bed
 import feedgen
 import serve
 import tools
@@ -106,22 +107,12 @@ def bench(n: int, names: list[str], *, install: bool, timeout: float, keep: bool
     """Run the three rounds for ``names`` on ``n`` feeds; return everything measured."""
     work = Path(tempfile.mkdtemp(prefix="newsmon-bench-"))
     os.chmod(work, 0o755)
-    receiver = None
     results: list[Measure] = []
     meta: Report = {"feeds": n, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     try:
         if install and not shutil.which("nginx"):
             tools._apt_install("nginx")
-        feedgen.generate(work, n, feedgen.recent_base(datetime.now(UTC)))
-        receiver = subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("receiver.py"))],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert receiver.stdout is not None
-        receiver_url = f"http://127.0.0.1:{int(receiver.stdout.readline())}/"
-        with serve.Server(work / "feeds") as server:
-            urls = [server.url(p.name) for p in sorted((work / "feeds").glob("f*.xml"))]
+        with bed.webhook_receiver() as receiver_url, bed.generated_feeds(work, n) as (server, urls):
             chosen = tools.make_tools(names, receiver_url + "hook")
             skipped = install_missing(chosen, install)
             meta.update(_describe(server, chosen, skipped))
@@ -140,9 +131,6 @@ def bench(n: int, names: list[str], *, install: bool, timeout: float, keep: bool
                 Measure(name, rnd, note=skipped[name]) for name in skipped for rnd in ROUNDS
             ]
     finally:
-        if receiver is not None:
-            receiver.terminate()
-            receiver.wait(5)
         if keep:
             print(f"kept {work}", file=sys.stderr)
         else:

@@ -14,13 +14,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bed
 import feedgen
-import serve
 import tools
 
 # Profilers sample one thread; this shim runs to_thread calls where they are awaited instead.
@@ -48,20 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="newsmon-prof-"))
-    receiver = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("receiver.py"))],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
     try:
-        assert receiver.stdout is not None
-        hook = f"http://127.0.0.1:{int(receiver.stdout.readline())}/hook"
-        feedgen.generate(work, args.feeds, feedgen.recent_base(datetime.now(UTC)))
-        with serve.Server(work / "feeds") as server:
-            urls = [server.url(p.name) for p in sorted((work / "feeds").glob("f*.xml"))]
-            (tool,) = tools.make_tools(["newsmon"], hook)
-            tool.state = work / "state"
-            tool.setup(urls, tools.clean_env())
+        with bed.webhook_receiver() as receiver, bed.generated_feeds(work, args.feeds) as (_, urls):
+            tool = bed.newsmon_tool(work / "state", urls, receiver + "hook")
             for rnd in ("cold", "304", "10%"):
                 if rnd == "10%":
                     feedgen.mutate(work)
@@ -85,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 print(f"{rnd}: {out}", flush=True)
     finally:
-        receiver.terminate()
-        receiver.wait(5)
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
