@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,16 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bed
 import feedgen
+import serve
 import tools
 
 _POLLS = re.compile(r"^newsmon_polls_total\{[^}]*\} ([0-9.e+]+)$", re.MULTILINE)
 _TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _polls(metrics_url: str) -> int:
@@ -87,7 +81,7 @@ def run(
     try:
         with bed.webhook_receiver() as receiver, bed.generated_feeds(work, n) as (_, urls):
             tool = bed.newsmon_tool(work / "state", urls, receiver + "hook")
-            port = _free_port()
+            port = serve.free_port()
             config = tool.state / "newsmon.yaml"
             text = config.read_text().replace("interval: 5m", f"interval: {interval}s")
             config.write_text(f"http_addr: 127.0.0.1:{port}\n{text}")
