@@ -19,6 +19,8 @@ from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from monitor.model import SKIP_REASONS
+
 try:  # the classic text format every Prometheus version reads; generate_latest writes it
     from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4 as CONTENT_TYPE
 except ImportError:  # pragma: no cover - prometheus-client < 0.22 had only this one
@@ -64,6 +66,13 @@ class Metrics:
             "newsmon_fetch_seconds", "Time to fetch one feed.", buckets=FETCH_BUCKETS, registry=r
         )
         self._items = Counter("newsmon_items_parsed", "Feed items parsed.", registry=r)
+        self._skipped = Counter(
+            "newsmon_items_skipped",
+            "Parsed items that could not alert, by reason (too_old, seen, baseline,"
+            " repeated_story).",
+            ["reason"],
+            registry=r,
+        )
         self._matches = Counter(
             "newsmon_matches", "Items matched, by rule id.", ["rule"], registry=r
         )
@@ -113,6 +122,8 @@ class Metrics:
         # Pre-create the series that alerts and rate() expect to exist from the start.
         for result in ("ok", "failed"):
             self._reloads.labels(result)
+        for reason in SKIP_REASONS:
+            self._skipped.labels(reason)
 
     # -- secrets and labels ------------------------------------------------------------------
     def register_secret(self, secret: str) -> None:
@@ -151,6 +162,11 @@ class Metrics:
         """`n` items came out of a parsed feed (negative counts are ignored)."""
         if n > 0:
             self._items.inc(n)
+
+    def items_skipped(self, reason: str, n: int) -> None:
+        """`n` parsed items did not alert for `reason` (one of `monitor.model.SKIP_REASONS`)."""
+        if n > 0:
+            self._skipped.labels(self._label(reason)).inc(n)
 
     def rule_matched(self, rule_id: str) -> None:
         self._matches.labels(self._label(rule_id)).inc()

@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+# Why an item of a successful poll did not alert:
+#   too_old         published before now - retention (alerting it could repeat a pruned alert)
+#   seen            its key was seen in an earlier poll (or earlier in this one)
+#   baseline        a new feed's first poll records its items silently (see a feed's `backfill`)
+#   repeated_story  it matched, but its story already alerted within `story_window`
+SKIP_REASONS = ("too_old", "seen", "baseline", "repeated_story")
+
 # ---------------------------------------------------------------------------------------------
 # Items (feeds.parse -> pipeline -> query)
 

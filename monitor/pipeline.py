@@ -34,7 +34,16 @@ from monitor.dedup.resolve import StoryAssignment
 from monitor.delivery.document import alert_id, build_alert_document
 from monitor.feeds.identity import content_hash, digest, story_key
 from monitor.feeds.schedule import backoff_at, next_poll_at
-from monitor.model import FeedState, FeedUpdate, Item, Match, NewAlert, SeenItem, StorySource
+from monitor.model import (
+    SKIP_REASONS,
+    FeedState,
+    FeedUpdate,
+    Item,
+    Match,
+    NewAlert,
+    SeenItem,
+    StorySource,
+)
 
 Matcher = Callable[[Item, Collection[str]], list[Match]]
 
@@ -78,6 +87,9 @@ class PollPlan:
     repeated_stories: list[tuple[Item, str]] = field(default_factory=list)
     sources: list[StorySource] = field(default_factory=list)
     edited: list[Item] = field(default_factory=list)
+    # Items of this poll that could not alert, by reason (monitor.model.SKIP_REASONS): what
+    # tells a user why `newsmon check` printed a match the daemon did not send.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def plan_error(
@@ -168,7 +180,7 @@ def decide(
     repeated: list[tuple[Item, str]] = []
     stories_this_poll: set[str] = set()
     keys_this_poll: set[str] = set()
-    baseline_count = 0
+    skipped = dict.fromkeys(SKIP_REASONS, 0)
     feed_tags = (*feed.tags, feed.id)
 
     sources: list[StorySource] = []
@@ -177,12 +189,15 @@ def decide(
 
     for item in items:
         if item.key in keys_this_poll:
+            skipped["seen"] += 1
             continue
         if item.published is not None and item.published < oldest_kept:
+            skipped["too_old"] += 1
             continue  # older than the memory: alerting it now could repeat a pruned alert
         if item.key in seen_keys:
             chash = content_hash(item)
             if not hashes.get(item.key) or hashes[item.key] == chash:
+                skipped["seen"] += 1
                 continue
             # An edit, and alert_on_edit is on: the new text is a story version of its own.
             keys_this_poll.add(item.key)
@@ -208,7 +223,7 @@ def decide(
         if baseline and (
             feed.backfill_s <= 0 or item.published is None or item.published < backfill_from
         ):
-            baseline_count += 1
+            skipped["baseline"] += 1
             continue
         matches = match(item, feed_tags)
         if not matches:
@@ -217,6 +232,7 @@ def decide(
         stored = story is not None and story.stored
         if stored or skey in known_stories or skey in stories_this_poll:
             repeated.append((item, skey))
+            skipped["repeated_story"] += 1
             continue
         stories_this_poll.add(skey)
         alerts.extend(_alerts(feed.id, item, matches, skey, destinations, now))
@@ -239,10 +255,11 @@ def decide(
         matches=matched,
         new_items=len(seen) - len(edited),
         parsed_items=len(items),
-        baseline_items=baseline_count,
+        baseline_items=skipped["baseline"],
         repeated_stories=repeated,
         sources=sources,
         edited=edited,
+        skipped={reason: n for reason, n in skipped.items() if n},
     )
 
 

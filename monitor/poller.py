@@ -61,11 +61,13 @@ class PollReport:
     feed_id: str
     status: str
     new_items: int = 0
+    parsed_items: int = 0
     alerts_enqueued: int = 0
     error: str | None = None
     error_kind: str | None = None
     seconds: float = 0.0
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
+    skipped: tuple[tuple[str, int], ...] = ()  # (reason, items), see monitor.model.SKIP_REASONS
 
 
 class _NoCandidates:
@@ -245,6 +247,7 @@ class Poller:
             new_items=plan.new_items,
             baseline=plan.baseline_items,
             alerts=enqueued,
+            skipped=plan.skipped,
             next_poll_in=round((plan.update.next_poll_at - now) / timedelta(seconds=1), 1),
         )
         if self.metrics is not None:
@@ -253,11 +256,13 @@ class Poller:
             feed_id=feed.id,
             status=plan.update.status,
             new_items=plan.new_items,
+            parsed_items=plan.parsed_items,
             alerts_enqueued=enqueued,
             error=plan.update.error,
             error_kind=plan.update.error_kind,
             seconds=(now - started).total_seconds(),
             matched=tuple((item, tuple(ms)) for item, ms in plan.matches),
+            skipped=tuple(plan.skipped.items()),
         )
 
     def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:
@@ -266,6 +271,8 @@ class Poller:
         self.metrics.poll_finished(feed.id, status, seconds)
         if plan.update.status == "ok":
             self.metrics.items_parsed(plan.parsed_items)
+            for reason, count in plan.skipped.items():
+                self.metrics.items_skipped(reason, count)
         for _item, matches in plan.matches:
             for match in matches:
                 self.metrics.rule_matched(match.rule.id)

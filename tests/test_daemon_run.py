@@ -88,6 +88,15 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
     assert value("newsmon_feeds_in_error") == 0
     # Items parsed: the two baselines (1 + 1) and the two changed bodies (3 + 2).
     assert value("newsmon_items_parsed_total") == 7
+    # Of those, what did not alert and why: the two baseline items, then both seen again.
+    assert value("newsmon_items_skipped_total", reason="baseline") == 2
+    assert value("newsmon_items_skipped_total", reason="seen") == 2
+    assert value("newsmon_items_skipped_total", reason="too_old") == 0
+    assert value("newsmon_items_skipped_total", reason="repeated_story") == 0
+    polled = [e for e in events if e.get("event") == "feed_polled" and e.get("status") == "ok"]
+    assert sorted(json.dumps(e["skipped"], sort_keys=True) for e in polled) == sorted(
+        ['{"baseline": 1}', '{"baseline": 1}', '{"seen": 1}', '{"seen": 1}']
+    )
 
     # Polls by status against the feed server's own record: every 200 it sent is an "ok" poll
     # and every 304 a "not_modified" one; at most one poll per feed may still be in flight.

@@ -63,6 +63,17 @@ def test_items_matches_alerts_and_deliveries() -> None:
     assert value(m, "newsmon_deliveries_total", destination=dest, outcome="dead") == 0
 
 
+def test_skipped_items_counted_by_reason_every_reason_from_zero() -> None:
+    m = Metrics()
+    for reason in ("too_old", "seen", "baseline", "repeated_story"):
+        assert value(m, "newsmon_items_skipped_total", reason=reason) == 0
+    m.items_skipped("too_old", 3)
+    m.items_skipped("too_old", 2)
+    m.items_skipped("seen", 0)
+    assert value(m, "newsmon_items_skipped_total", reason="too_old") == 5
+    assert value(m, "newsmon_items_skipped_total", reason="seen") == 0
+
+
 def test_delivery_outcome_must_be_known() -> None:
     m = Metrics()
     with pytest.raises(ValueError, match="outcome"):

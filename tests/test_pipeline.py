@@ -151,3 +151,31 @@ def test_not_modified_keeps_validators_and_schedules_the_interval() -> None:
     assert plan.update.body_hash == "h0"
     gap = (plan.update.next_poll_at - NOW).total_seconds()
     assert 270 <= gap <= 330
+
+
+OLD = NOW - timedelta(days=91)  # before the default 90-day retention
+
+
+def test_every_item_that_does_not_alert_is_counted_by_reason() -> None:
+    # (feed state, items, seen keys, known stories) -> the one reason each table row counts
+    cases = [
+        (feed(), [item("a", "Troops sent", published=OLD)], set(), set(), "too_old"),
+        (feed(), [item("a", "Troops sent")], {"a"}, set(), "seen"),
+        (feed(), [item("a", "Troops sent"), item("a", "Troops sent")], set(), set(), "seen"),
+        (feed(baseline_done=False), [item("a", "Troops sent")], set(), set(), "baseline"),
+    ]
+    for f, items, seen, known, reason in cases:
+        plan = run(f, items, seen=seen, known=known)
+        assert plan.alerts == [] or reason == "seen"
+        assert plan.skipped == {reason: 1}, (reason, plan.skipped)
+
+
+def test_a_repeated_story_is_counted_and_an_alerting_item_is_not() -> None:
+    url = "https://x.example/story"
+    first = run(feed(), [item("a", "Troops sent", url=url)])
+    assert first.alerts
+    assert first.skipped == {}
+    again = run(feed(), [item("b", "Troops sent", url=url)], known={first.seen[0].story_key})
+    assert again.alerts == []
+    assert again.skipped == {"repeated_story": 1}
+    assert [i.key for i, _ in again.repeated_stories] == ["b"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, setup_logging
+from monitor.cli.explain import daemon_notes, remark
 from monitor.cli.render import print_json_lines, print_matches
+from monitor.clock import SystemClock
 from monitor.model import Item, Match
 
 if TYPE_CHECKING:  # rich is imported when a bar is drawn: cron and --deliver runs never pay it
@@ -66,29 +68,45 @@ def run_check(args: argparse.Namespace) -> int:
             return 2
     config = load_config_from_args(args)
     setup_logging(args, config, stream=STDERR)
+    if args.deliver and args.feed:
+        print(
+            "newsmon: --deliver polls the configured feeds; add the feed to the config "
+            "file (feeds: [{id, url}]) instead of --feed",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.feed and not config.feeds:
+        where = f"{config.path}" if config.path is not None else "no config file found"
+        print(
+            f"newsmon: no feeds to check ({where}: no `feeds:`); add feeds to the config, "
+            "or name one with --feed URL_OR_PATH",
+            file=sys.stderr,
+        )
+        return 2
+    now = SystemClock().now()
     if args.deliver:
         from monitor.cli.cycle import run_cycle
 
-        if args.feed:
-            print(
-                "newsmon: --deliver polls the configured feeds; add the feed to the config "
-                "file (feeds: [{id, url}]) instead of --feed",
-                file=sys.stderr,
-            )
-            return 2
         outcome = run_cycle(config, rules_override=args.rules)
         matches, failures = outcome.matches, outcome.failures
+        names = {spec.id: spec.name for spec in config.feed_specs() if spec.name}
+        report(matches, args.json, names)
+        print(f"newsmon: {outcome.summary()}", file=sys.stderr)
     else:
         from monitor.cli.oneshot import check_feeds
+        from monitor.feeds.source import name_source
 
         bar = ProgressBar(sys.stderr)
         try:
-            matches, failures = check_feeds(
-                config, args.feed, rules_override=args.rules, progress=bar
-            )
+            result = check_feeds(config, args.feed, rules_override=args.rules, progress=bar)
         finally:
             bar.stop()
-    report(matches, args.json)
+        matches, failures = result.found, result.failures
+        report(matches, args.json, result.titles, remark(now, config.retention))
+        configured = {spec.url for spec in config.feed_specs()}
+        unpolled = [a for a in args.feed if name_source(a).url not in configured]
+        for note in daemon_notes(matches, now, config.retention, unpolled):
+            print(f"note: {note}", file=sys.stderr)
     for feed_id, error in failures:
         print(f"newsmon: feed {feed_id}: {error}", file=sys.stderr)
     if failures:
@@ -96,12 +114,17 @@ def run_check(args: argparse.Namespace) -> int:
     return 0 if matches else 1
 
 
-def report(matches: Sequence[tuple[Item, Sequence[Match]]], as_json: bool) -> None:
+def report(
+    matches: Sequence[tuple[Item, Sequence[Match]]],
+    as_json: bool,
+    feed_names: Mapping[str, str],
+    note: Callable[[Item], str | None] | None = None,
+) -> None:
     pairs = ((item, m) for item, found in matches for m in found)
     if as_json:
         print_json_lines(pairs, sys.stdout)
     else:
-        print_matches(pairs, sys.stdout)
+        print_matches(pairs, sys.stdout, feed_names=feed_names, remark=note)
 
 
 class ProgressBar:

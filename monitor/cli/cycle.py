@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from monitor.app import make_context
 from monitor.config import Config
-from monitor.model import FeedState, Item, Match
+from monitor.model import SKIP_REASONS, FeedState, Item, Match
 from monitor.poller import PollReport
 from monitor.runtime import FAR_FUTURE, Runtime, open_runtime
 
@@ -23,6 +23,25 @@ class CycleOutcome:
     matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     enqueued: int = 0
+    feeds: int = 0
+    parsed_items: int = 0
+    new_items: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> items, all feeds
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def summary(self) -> str:
+        """One line for the person or cron mail reading stderr: what the cycle did and, when
+        nothing alerted, why (`check` without `--deliver` prints matches the daemon skips)."""
+        feeds = f"{self.feeds} feed{'s' if self.feeds != 1 else ''}"
+        line = (
+            f"polled {feeds}: {self.parsed_items} items ({self.new_items} new), "
+            f"{self.enqueued} alerts enqueued; "
+            f"delivered {self.delivered}, retried {self.retried}, dead {self.dead}"
+        )
+        skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items() if n)
+        return f"{line}; skipped {skipped}" if skipped else line
 
 
 def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome:
@@ -33,14 +52,21 @@ async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
     ctx = make_context(config)
     async with open_runtime(ctx, rules_override, inline=True) as rt:
         outcome = await poll_all(rt)
-        await deliver_due(rt)
+        await deliver_due(rt, outcome)
     return outcome
 
 
-async def deliver_due(rt: Runtime, rounds: int = 10_000) -> None:
-    """Deliver until nothing is due now; rate limits are waited out, retries keep their time."""
+async def deliver_due(
+    rt: Runtime, outcome: CycleOutcome | None = None, rounds: int = 10_000
+) -> None:
+    """Deliver until nothing is due now; rate limits are waited out, retries keep their time.
+    The counts are added to `outcome` when one is given."""
     for _ in range(rounds):
         stats = await rt.deliverer.run_once()
+        if outcome is not None:
+            outcome.delivered += stats.delivered
+            outcome.retried += stats.retried
+            outcome.dead += stats.dead
         if stats.next_in is not None:
             await asyncio.sleep(min(stats.next_in, 5.0))
             continue
@@ -70,9 +96,13 @@ async def poll_all(rt: Runtime) -> CycleOutcome:
             return await rt.poller.poll(feed)
 
     reports = await asyncio.gather(*(bounded(feed) for feed in due))
-    outcome = CycleOutcome()
+    outcome = CycleOutcome(feeds=len(reports), skipped=dict.fromkeys(SKIP_REASONS, 0))
     for report in reports:
         outcome.enqueued += report.alerts_enqueued
+        outcome.new_items += report.new_items
+        outcome.parsed_items += report.parsed_items
+        for reason, count in report.skipped:
+            outcome.skipped[reason] = outcome.skipped.get(reason, 0) + count
         outcome.matches.extend((item, list(ms)) for item, ms in report.matched)
         if report.status == "error":
             outcome.failures.append((report.feed_id, f"{report.error_kind}: {report.error}"))

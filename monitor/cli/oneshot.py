@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -21,6 +22,13 @@ from monitor.model import Item, Match
 from monitor.query.ruleset import RuleSet
 
 Found = list[tuple[Item, list[Match]]]
+
+
+@dataclass
+class CheckResult:
+    found: Found = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    titles: dict[str, str] = field(default_factory=dict)  # feed id -> the feed's own title
 
 
 class Progress(Protocol):
@@ -45,7 +53,7 @@ def check_feeds(
     *,
     rules_override: str | None = None,
     progress: Progress | None = None,
-) -> tuple[Found, list[tuple[str, str]]]:
+) -> CheckResult:
     """Match every current item of the named feeds (or of the configured ones)."""
     rules = load_checked_rules(config, rules_override)
     if named:
@@ -64,10 +72,10 @@ async def _check_all(
     sources: Sequence[NamedSource],
     tags: dict[str, tuple[str, ...]],
     progress: Progress,
-) -> tuple[Found, list[tuple[str, str]]]:
+) -> CheckResult:
     limiter = HostLimiter(per_host=config.per_host_concurrency, total=config.concurrency)
-    found: Found = []
-    failures: list[tuple[str, str]] = []
+    out = CheckResult()
+    found, failures = out.found, out.failures
     async with make_client(
         make_guard(config), connect_timeout=config.connect_timeout.total_seconds()
     ) as client:
@@ -102,9 +110,11 @@ async def _check_all(
         except FeedError as exc:
             failures.append((source.feed_id, f"{exc.kind}: {exc}"))
             continue
+        if parsed.title:
+            out.titles[source.feed_id] = parsed.title
         feed_tags = (*tags.get(source.feed_id, ()), source.feed_id)
         for item in parsed.items:
             matches = rules.match(item, feed_tags)
             if matches:
                 found.append((item, matches))
-    return found, failures
+    return out

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.model import Item, Match
@@ -25,6 +26,11 @@ def match_json(item: Item, match: Match) -> dict[str, Any]:
         "explanation": match.explanation.to_json(),
         "snippet": match.snippet,
     }
+
+
+def stamp(when: datetime) -> str:
+    """A time as every table prints it: UTC, to the minute, with its zone."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
@@ -49,8 +55,17 @@ def _marked(snippet: str) -> str:
     return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
 
 
-def print_matches(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
-    """A table: rule, severity, item title and feed, the words that matched, the snippet."""
+def print_matches(
+    items_and_matches: Iterable[tuple[Item, Match]],
+    stream: TextIO,
+    *,
+    feed_names: Mapping[str, str] | None = None,
+    remark: Callable[[Item], str | None] | None = None,
+) -> int:
+    """A table: rule, severity, item title and feed, the words that matched, the snippet.
+
+    `feed_names` maps feed ids to the feed's own title (shown instead of the id, which may be
+    derived from a file name); `remark` adds a line under an item (what the daemon would do)."""
     rows = list(items_and_matches)
     if not rows:
         return 0
@@ -64,10 +79,14 @@ def print_matches(items_and_matches: Iterable[tuple[Item, Match]], stream: TextI
     for col in ("rule", "item", "why", "snippet"):
         table.add_column(col, overflow="fold")
     for item, match in rows:
-        when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else ""
-        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(item.feed_id)} {when}"
+        when = stamp(item.published) if item.published else ""
+        feed = (feed_names or {}).get(item.feed_id) or item.feed_id
+        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(feed)} {when}"
         if item.url or item.link:
             head += f"\n{escape(item.url or item.link or '')}"
+        note = remark(item) if remark is not None else None
+        if note:
+            head += f"\n[italic]{escape(note)}[/italic]"
         why = "\n".join(escape(c) for c in match.explanation.clauses)
         if match.explanation.hits:
             why += "\nwords: " + escape(_words(match))

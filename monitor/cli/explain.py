@@ -1,0 +1,65 @@
+"""What the daemon would do with the matches `newsmon check` prints. Pure.
+
+`newsmon check` matches every current item; `newsmon run` and `check --deliver` alert only new
+items of configured feeds, published within `retention`, after a feed's silent first poll. These
+notes say so next to the matches, so that a match the daemon will not send is never a surprise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from monitor.durations import format_duration
+from monitor.model import Item, Match
+
+
+def too_old(item: Item, now: datetime, retention: timedelta) -> bool:
+    """The pipeline's `too_old`: published before the retention window."""
+    return item.published is not None and item.published < now - retention
+
+
+def remark(now: datetime, retention: timedelta) -> Callable[[Item], str | None]:
+    """The line printed under a matched item the daemon would skip."""
+    kept = format_duration(retention)
+
+    def note(item: Item) -> str | None:
+        if too_old(item, now, retention):
+            return f"daemon skips it: older than retention ({kept}), too_old"
+        return None
+
+    return note
+
+
+def daemon_notes(
+    found: Sequence[tuple[Item, Sequence[Match]]],
+    now: datetime,
+    retention: timedelta,
+    unpolled: Sequence[str],
+) -> list[str]:
+    """One line per reason the daemon would not alert what `check` printed.
+
+    `unpolled` are the `--feed` arguments that are not configured feeds (the daemon never polls
+    them); without `--feed` the configured feeds' first poll is a silent baseline."""
+    if not found:
+        return []
+    notes = []
+    old = sum(too_old(item, now, retention) for item, _ in found)
+    if old:
+        cutoff = (now - retention).strftime("%Y-%m-%d")
+        notes.append(
+            f"{old} of {len(found)} matched items were published before {cutoff} (retention "
+            f"{format_duration(retention)}): `newsmon run` and `check --deliver` skip them "
+            "(too_old) and alert only newer items"
+        )
+    for arg in unpolled:
+        notes.append(
+            f"{arg} is not one of the config's feeds: `newsmon run` and `check --deliver` do not "
+            "poll it (add its http(s) URL to `feeds:` in the config)"
+        )
+    if not unpolled:
+        notes.append(
+            "the daemon's first poll of a feed records its items without alerting (a baseline, "
+            "see a feed's `backfill`); later polls alert new matching items once"
+        )
+    return notes
