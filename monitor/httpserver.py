@@ -9,7 +9,8 @@ port, so a request can never crash or stall the daemon:
 - the liveness, readiness and render callbacks are guarded: an exception or a hang is a 503/500.
 
 Routes: GET or HEAD `/healthz` (200 "ok" while `liveness()` is True), `/readyz` (200 or 503 with
-`{"store": bool, "rules_version": str|null, "rules": int}`), `/metrics` (the exposition); any
+`{"store": bool, "rules_version": str|null, "rules": int}`, plus `"stopping": true` once shutdown
+has started), `/metrics` (the exposition); any
 other path 404; any other method 405.
 """
 
@@ -74,18 +75,26 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class ReadyState:
-    """What /readyz reports. Ready when the store answers and a rules version is live."""
+    """What /readyz reports. Ready when the store answers, a rules version is live and shutdown
+    has not started (a stopping daemon refuses new work: a load balancer should stop sending)."""
 
     store: bool
     rules_version: str | None
     rules: int
+    stopping: bool = False
 
     @property
     def ready(self) -> bool:
-        return self.store and self.rules_version is not None
+        return self.store and self.rules_version is not None and not self.stopping
 
     def to_json(self) -> bytes:
-        body = {"store": self.store, "rules_version": self.rules_version, "rules": self.rules}
+        body: dict[str, object] = {
+            "store": self.store,
+            "rules_version": self.rules_version,
+            "rules": self.rules,
+        }
+        if self.stopping:
+            body["stopping"] = True
         return json.dumps(body).encode()
 
 

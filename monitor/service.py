@@ -262,9 +262,18 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             on_stop=stop_delivering,
         )
 
+        store_ok = [True]  # the last ping's answer
+
         async def ready() -> ReadyState:
-            ok = await asyncio.to_thread(rt.store.ping)
-            return ReadyState(store=ok, rules_version=rt.rules.version, rules=len(rt.rules.rules))
+            # Stopping: answer at once, without waiting on a store that the drain keeps busy.
+            if not daemon.stopping:
+                store_ok[0] = await asyncio.to_thread(rt.store.ping)
+            return ReadyState(
+                store=store_ok[0],
+                rules_version=rt.rules.version,
+                rules=len(rt.rules.rules),
+                stopping=daemon.stopping,
+            )
 
         server = None
         if config.http_addr:

@@ -153,3 +153,39 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
             assert time.monotonic() - sent < 2.0
             assert daemon.events("shutdown_finished")[0]["forced"] is True
             assert daemon.events("alerts_released")[0]["alerts"] == len(STORIES)
+
+
+def probe(daemon: DaemonProcess, path: str) -> int | None:
+    """The status of one GET, or None once the listener is gone (the daemon exited)."""
+    try:
+        return daemon.get(path)[0]
+    except OSError:
+        return None
+
+
+def test_readyz_turns_503_at_once_on_sigterm_while_healthz_stays_200_until_exit(
+    tmp_path: Path,
+) -> None:
+    with feed_server() as server, SlowReceiver(delay=3.0) as rx:
+        _config, daemon = start_with_alerts(tmp_path, server, rx, grace="8s")
+        with daemon:
+            assert probe(daemon, "/readyz") == 200
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            first_503: float | None = None
+            health: list[int | None] = []
+            while daemon.proc.poll() is None:
+                ready = probe(daemon, "/readyz")
+                if ready == 503 and first_503 is None:
+                    first_503 = time.monotonic() - sent
+                    _status, body = daemon.get("/readyz")
+                    assert json.loads(body)["stopping"] is True, body
+                health.append(probe(daemon, "/healthz"))
+            assert daemon.wait() == 0
+        assert first_503 is not None
+        assert first_503 < 0.1, f"/readyz answered 503 only {first_503:.3f}s after SIGTERM"
+        # The drain (the post in flight, ~3 s) kept the process up: /healthz answered 200 the
+        # whole time, up to the listener closing at exit.
+        answered = [s for s in health if s is not None]
+        assert len(answered) > 10
+        assert set(answered) == {200}

@@ -101,6 +101,10 @@ def test_readyz_json_flips_to_503_when_store_fails() -> None:
             assert r.json() == {"store": False, "rules_version": "3f2a9c", "rules": 3}
             checks.state = ReadyState(store=True, rules_version=None, rules=0)  # no rules yet
             assert (await c.get(url)).status_code == 503
+            checks.state = ReadyState(store=True, rules_version="3f2a9c", rules=3, stopping=True)
+            r = await c.get(url)
+            assert r.status_code == 503  # shutting down: take it out of the load balancer
+            assert r.json()["stopping"] is True
 
     run(scenario)
 
