@@ -91,7 +91,10 @@ class RuleReloader:
         self.last_error = None
         old = self.rt.rules.version
         if rules.version == old:
-            log.debug("rules_unchanged", version=old)
+            # A SIGHUP is a person asking: answer it. A file touched but not changed is not news.
+            (log.info if force else log.debug)(
+                "rules_unchanged", version=old, rules=len(rules.rules)
+            )
             return
         self.rt.set_rules(rules)
         settle_heap(replaced=True)
@@ -190,6 +193,13 @@ async def serve_forever(config: Config, rules_override: str | None = None) -> in
 async def run_service(ctx: Context, rules_override: str | None = None) -> int:
     config = ctx.config
     metrics = Metrics()
+    if not config.feeds:
+        where = str(config.path) if config.path is not None else "no config file found"
+        log.warning(
+            "no_feeds",
+            config=where,
+            hint="nothing will be polled: add feeds ([{id, url}]) to the config and restart",
+        )
     async with open_runtime(ctx, rules_override) as rt:
         metrics.set_rules_version(rt.rules.version, len(rt.rules.rules))
         rt.poller.metrics = metrics

@@ -20,7 +20,10 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[s
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "newsmon.db"
     config = tmp_path / "newsmon.yaml"
-    config.write_text(f"database_url: {db}\n", encoding="utf-8")
+    config.write_text(
+        f"database_url: {db}\ndestinations:\n  - {{name: team, type: slack, url_env: TEAM_URL}}\n",
+        encoding="utf-8",
+    )
     store: SQLiteStore = open_sqlite(db)
     ids = enqueue(store, T0, "ops", ["s1", "s2"]) + enqueue(store, T0, "team", ["s1"])
     rows = store.claim_due_alerts(T0, 10, timedelta(minutes=1), "w")

@@ -6,11 +6,14 @@ receiver on 127.0.0.1 where the path to an alert is."""
 from __future__ import annotations
 
 import base64
+import signal
+import socket
 from pathlib import Path
 
 import pytest
 
 from monitor.cli.main import main
+from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
 
@@ -28,7 +31,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = int(exc.code or 0)
     out, err = capsys.readouterr()
     assert "Traceback" not in err
     return code, out, err
@@ -81,3 +87,91 @@ def test_check_says_which_printed_matches_the_daemon_would_skip(
     assert "1 of 1 matched items were published before" in notes[0]
     assert "skip them (too_old)" in notes[0]
     assert notes[1].startswith(f"note: {SEED} is not one of the config's feeds")
+
+
+# -- 4 and 5: silence and wrong words ---------------------------------------------------------
+
+PAGE = "<html><body><p>Not a feed.</p></body></html>"
+DUPLICATE_OPML = """<?xml version="1.0"?>
+<opml version="2.0"><body>
+  <outline text="Wire" xmlUrl="https://wire.example.org/rss"/>
+  <outline text="World"><outline text="Wire again" xmlUrl="https://wire.example.org/rss"/></outline>
+</body></opml>
+"""
+NO_FEEDS = (
+    f"rules: {ROOT / 'rules'}\ndestinations:\n  - {{name: hook, type: webhook, url_env: X}}\n"
+)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again on leaving: nothing listens there
+
+
+WORD_CASES = [
+    # (argv, exit code, the line stderr must hold, whether the command wrote nothing)
+    (["check"], 2, "newsmon: no feeds to check (", True),
+    (["check", "--deliver"], 2, "newsmon: no feeds to check (", True),
+    (["check", "--feed", "folder/"], 2, "folder/: is a folder, not a feed file", True),
+    (["check", "--feed", "ftp://example.org/x"], 2, "ftp:// is not supported", True),
+    (["check", "--feed", "gone.rss"], 2, "gone.rss: no such file", True),
+    (["rules", "test", "--feed", "page.html"], 2, "newsmon: page.html: no RSS, Atom", True),
+    (["deliveries", "enable", "nope"], 2, "no such destination 'nope' in newsmon.yaml", True),
+    (["deliveries", "list", "--dead", "--status", "pending"], 2, "not allowed with", True),
+    (
+        ["feeds", "import", "dup.opml"],
+        0,
+        "dup.opml:4: https://wire.example.org/rss is listed again (first at line 3)",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "said", "writes_nothing"), WORD_CASES)
+def test_each_mistake_is_one_clear_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    code: int,
+    said: str,
+    writes_nothing: bool,
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text(NO_FEEDS)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "page.html").write_text(PAGE)
+    (tmp_path / "dup.opml").write_text(DUPLICATE_OPML)
+    (tmp_path / "rules").symlink_to(ROOT / "rules")
+    before = sorted(tmp_path.rglob("*"))
+    got, _out, err = run(argv, capsys)
+    assert got == code
+    lines = [line for line in err.splitlines() if said in line]
+    assert len(lines) == 1, err
+    if writes_nothing:
+        assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_nothing_listening_on_a_local_port_is_connection_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text("allow_networks: [127.0.0.1/32]\n")
+    url = f"http://127.0.0.1:{closed_port()}/feed.rss"
+    code, _out, err = run(["check", "--rules", str(ROOT / "rules"), "--feed", url], capsys)
+    assert code == 2
+    assert f"connect: {url}: connection refused (nothing listens on that port?)" in err
+    assert "All connection attempts failed" not in err
+
+
+@pytest.mark.slow
+def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    config = write_config(tmp_path, feeds={}, destinations={}, rules=rules)
+    with DaemonProcess(config, tmp_path) as daemon:
+        daemon.wait_healthy()
+        assert wait_for("the no_feeds warning", lambda: daemon.events("no_feeds"))
+        daemon.signal(signal.SIGHUP)
+        unchanged = wait_for("rules_unchanged", lambda: daemon.events("rules_unchanged"))
+    assert unchanged[0]["level"] == "info"
+    assert unchanged[0]["rules"] == 1

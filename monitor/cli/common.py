@@ -62,6 +62,17 @@ def load_config_from_args(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None), env=os.environ)
 
 
+def store_exists(config: Config) -> bool:
+    """False when the store is a SQLite file that is not there yet: a command that only reads
+    then has nothing to show, and must not create the file."""
+    from pathlib import Path
+
+    from monitor.store import sqlite_path
+
+    path = sqlite_path(config.database_url.strip())
+    return path is None or path == ":memory:" or Path(path).exists()
+
+
 def setup_logging(args: argparse.Namespace, config: Config, stream: TextIO = STDERR) -> None:
     configure_logging(
         level=getattr(args, "log_level", None) or config.log_level,

@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from monitor.clock import SystemClock
+from monitor.config import Config
+from monitor.errors import ConfigError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -52,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog="examples:\n  newsmon deliveries list\n  newsmon deliveries list --dead --json\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    listing.add_argument("--dead", action="store_true", help="only dead letters")
-    listing.add_argument("--status", choices=STATUSES, help="only alerts with this status")
+    which = listing.add_mutually_exclusive_group()
+    which.add_argument("--dead", action="store_true", help="only dead letters (--status dead)")
+    which.add_argument("--status", choices=STATUSES, help="only alerts with this status")
     listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
     listing.add_argument("--limit", type=int, default=100, help="at most N alerts (100)")
     listing.set_defaults(func=cmd_list)
@@ -90,11 +93,11 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 @contextmanager
-def _open(args: argparse.Namespace) -> Iterator[Store]:
+def _open(args: argparse.Namespace, config: Config | None = None) -> Iterator[Store]:
     from monitor.config import load_config
     from monitor.store import open_store
 
-    config = load_config(getattr(args, "config", None))
+    config = config or load_config(getattr(args, "config", None))
     store = open_store(config.database_url)
     try:
         yield store
@@ -201,11 +204,26 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
-    with _open(args) as store:
-        if args.name not in store.disabled_destinations():
-            print(f"newsmon: destination {args.name!r} is not disabled", file=sys.stderr)
-            return 1
-        store.enable_destination(args.name)
+    from monitor.cli.common import store_exists
+    from monitor.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    configured = config.destination(args.name) is not None
+    # A destination removed from the config may still be disabled in the store: enabling it is
+    # harmless. One that is in neither is a typo.
+    disabled = False
+    if configured or store_exists(config):
+        with _open(args, config) as store:
+            disabled = args.name in store.disabled_destinations()
+            if disabled:
+                store.enable_destination(args.name)
+    if not disabled and not configured:
+        names = ", ".join(sorted(d.name for d in config.destinations)) or "none"
+        where = config.path or "no config file found"
+        raise ConfigError(f"no such destination {args.name!r} in {where} (destinations: {names})")
+    if not disabled:
+        print(f"newsmon: destination {args.name!r} is not disabled", file=sys.stderr)
+        return 1
     print(
         f"enabled {args.name}; replay its dead letters with `newsmon deliveries replay --all-dead`"
     )

@@ -106,7 +106,10 @@ def import_opml(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from exc
-    specs = parse_opml(data, str(path))
+    duplicates: list[str] = []
+    specs = parse_opml(data, str(path), duplicates)
+    for line in duplicates:
+        print(f"newsmon: {line}", file=sys.stderr)
     entries = []
     for spec in specs:
         entry: dict[str, object] = {"id": spec.id, "url": spec.url}

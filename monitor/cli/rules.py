@@ -9,7 +9,6 @@ content and the title is the file name. `-` reads standard input.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -56,25 +55,15 @@ def text_item(path: str) -> Item:
 
 
 def feed_items(source: str) -> list[Item]:
-    """The items of a local feed file, or of a URL when the fetching module is there."""
-    if source.startswith(("http://", "https://")):
-        try:
-            fetch = importlib.import_module("monitor.feeds.source")
-        except ModuleNotFoundError as exc:
-            raise NewsmonError("fetching URLs needs newsmon check; give a local file") from exc
-        items: list[Item] = list(fetch.load_items(source))
-        return items
-    path = Path(source)
+    """The items of a local feed file or a URL; an error names the file or URL."""
+    from monitor.feeds.source import load_items
+
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FeedError("local_file", f"{source}: cannot read the feed: {exc}") from exc
-    try:
-        parse = importlib.import_module("monitor.feeds.parse")
-    except ModuleNotFoundError as exc:
-        raise NewsmonError("reading feed files needs monitor.feeds.parse (not installed)") from exc
-    parsed = parse.parse_feed(data, feed_id=path.stem, feed_url=path.resolve().as_uri())
-    return list(parsed.items)
+        return load_items(source)
+    except FeedError as exc:
+        if str(exc).startswith(source):
+            raise
+        raise FeedError(exc.kind, f"{source}: {exc}") from exc
 
 
 def cmd_check(args: argparse.Namespace) -> int:

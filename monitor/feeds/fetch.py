@@ -15,6 +15,7 @@ blocked_address, http_status, connect, tls, parse (a body that does not decode).
 from __future__ import annotations
 
 import asyncio
+import errno
 import ssl
 import time
 from collections.abc import Iterator
@@ -127,6 +128,29 @@ def _caused_by_tls(error: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+_SOCKET_ERRORS = {
+    errno.ECONNREFUSED: "connection refused (nothing listens on that port?)",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "connecting timed out",
+}
+
+
+def connect_reason(error: BaseException) -> str:
+    """What went wrong connecting, in words: the socket error under httpx's and anyio's wrappers
+    ("All connection attempts failed" says nothing about a refused connection)."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            break
+        code = getattr(seen, "errno", None)
+        if isinstance(seen, OSError) and code is not None:
+            return _SOCKET_ERRORS.get(code) or (seen.strerror or str(seen)).lower()
+        seen = seen.__cause__ or seen.__context__
+    return str(error) or type(error).__name__
 
 
 async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: int) -> bytes:
@@ -282,8 +306,9 @@ async def fetch(
     except httpx.TimeoutException as e:
         raise FeedError("timeout", f"{url}: the server stopped answering ({e!r})") from e
     except httpx.ConnectError as e:
-        kind = "tls" if _caused_by_tls(e) else "connect"
-        raise FeedError(kind, f"{url}: {e or type(e).__name__}") from e
+        if _caused_by_tls(e):
+            raise FeedError("tls", f"{url}: {e or type(e).__name__}") from e
+        raise FeedError("connect", f"{url}: {connect_reason(e)}") from e
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
         raise FeedError("connect", f"{url}: not a fetchable URL: {e}") from e
     except httpx.HTTPError as e:

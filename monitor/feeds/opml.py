@@ -40,8 +40,11 @@ def slug(text: str, limit: int = 60) -> str:
     return _NON_SLUG.sub("-", folded.lower()).strip("-")[:limit].strip("-")
 
 
-def parse_opml(data: bytes, source: str) -> list[FeedSpec]:
-    """The feeds of an OPML document, in document order. Raises ConfigError."""
+def parse_opml(data: bytes, source: str, duplicates: list[str] | None = None) -> list[FeedSpec]:
+    """The feeds of an OPML document, in document order. Raises ConfigError.
+
+    A feed listed twice is imported once with the tags of both; each repeat is said in
+    `duplicates` (`FILE:LINE: ...`) when a list is given."""
     lines = data.decode("utf-8", errors="replace").splitlines()
 
     def error(message: str, line: int, column: int) -> ConfigError:
@@ -56,6 +59,7 @@ def parse_opml(data: bytes, source: str) -> list[FeedSpec]:
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     feeds: dict[str, _Feed] = {}
+    first_line: dict[str, int] = {}
     folders: list[str | None] = []  # one per open outline: its tag, or None for a feed
     seen_opml: list[bool] = []
 
@@ -75,6 +79,12 @@ def parse_opml(data: bytes, source: str) -> list[FeedSpec]:
         if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc:
             raise error(f"xmlUrl {url!r} is not an http(s) URL", line, col)
         tags = [t for t in folders if t] + _categories(attrs.get("category", ""))
+        if url in feeds and duplicates is not None:
+            duplicates.append(
+                f"{source}:{line}: {url} is listed again (first at line {first_line[url]});"
+                " imported once, with the tags of both"
+            )
+        first_line.setdefault(url, line)
         feed = feeds.setdefault(url, _Feed(url, title))
         feed.tags.extend(t for t in tags if t not in feed.tags)
         folders.append(None)

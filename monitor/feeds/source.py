@@ -36,10 +36,17 @@ def name_source(arg: str) -> NamedSource:
         return NamedSource(feed_id=_feed_id_for(arg), url=arg)
     if scheme == "file":
         arg = urlsplit(arg).path
-    path = Path(arg)
-    if not path.is_file():
+    elif "://" in arg:
         raise FeedError(
-            "local_file", f"{arg}: no such file (give a path to a feed file or an http(s) URL)"
+            "local_file", f"{arg}: {scheme}:// is not supported (give an http(s) URL or a file)"
+        )
+    path = Path(arg)
+    if path.is_dir():
+        raise FeedError("local_file", f"{arg}: is a folder, not a feed file (name one file in it)")
+    if not path.is_file():
+        what = "no such file" if not path.exists() else "not a regular file"
+        raise FeedError(
+            "local_file", f"{arg}: {what} (give a path to a feed file or an http(s) URL)"
         )
     resolved = path.resolve()
     return NamedSource(feed_id=_feed_id_for(path.stem), url=resolved.as_uri(), path=resolved)
