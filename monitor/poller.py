@@ -68,6 +68,7 @@ class PollReport:
     seconds: float = 0.0
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
     skipped: tuple[tuple[str, int], ...] = ()  # (reason, items), see monitor.model.SKIP_REASONS
+    title: str | None = None  # the feed's own title, when this poll parsed it
 
 
 class _NoCandidates:
@@ -263,6 +264,7 @@ class Poller:
             seconds=(now - started).total_seconds(),
             matched=tuple((item, tuple(ms)) for item, ms in plan.matches),
             skipped=tuple(plan.skipped.items()),
+            title=plan.update.title,
         )
 
     def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:

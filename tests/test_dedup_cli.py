@@ -45,7 +45,22 @@ def test_lists_stories_and_sightings(config: Path, capsys: pytest.CaptureFixture
     ])  # fmt: skip
     store.close()
     assert run(config) == 0
-    assert capsys.readouterr().out.split() == ["u:abc", "2", "Troops", "sent"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["STORY", "SIGHTINGS", "FIRST", "SEEN", "TITLE"]
+    assert lines[1].split() == ["u:abc", "2", "2026-03-01", "12:00", "UTC", "Troops", "sent"]
+    assert lines[2].startswith("1 stories, newest first; SIGHTINGS: the items, in any feed,")
+    assert run(config, "--story", "u:abc") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["SEEN", "FEED", "TITLE", "URL"]
+    assert lines[1].split() == [
+        "2026-03-01",
+        "12:00",
+        "UTC",
+        "wire",
+        "Troops",
+        "sent",
+        "https://wire.example/1",
+    ]
     assert run(config, "--story", "u:abc", "--json") == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(x["feed"], x["seen_at"], x["url"]) for x in lines] == [

@@ -175,3 +175,65 @@ def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
         unchanged = wait_for("rules_unchanged", lambda: daemon.events("rules_unchanged"))
     assert unchanged[0]["level"] == "info"
     assert unchanged[0]["rules"] == 1
+
+
+# -- 6: tables ----------------------------------------------------------------------------------
+
+LONG_ID = "a-feed-id-much-longer-than-twenty-four-characters"
+
+
+def test_lists_show_whole_ids_headers_and_times_with_their_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with feed_server() as server, Receiver() as rx:
+        server.put("/seed.rss", SEED.read_bytes())
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            "allow_networks: [127.0.0.1/32]\nlog_level: warning\nretention: 3650d\n"
+            f"feeds:\n  - id: {LONG_ID}\n    url: {server.url('/seed.rss')}\n"
+            "    backfill: 100000d\n"
+            f"destinations:\n  - name: hook\n    type: webhook\n    url: {rx.url}\n"
+            "    secret_env: TEST_HOOK_SECRET\n"
+        )
+        code, out, _err = run(["check", "--deliver", "--config", str(config)], capsys)
+    assert code == 0
+    assert "Seed Wire" in out  # the feed's own title, not only its id
+    cfg = ["--config", str(config)]
+    _, feeds, _ = run(["feeds", "list", *cfg], capsys)
+    _, stories, _ = run(["stories", "list", *cfg], capsys)
+    _, deliveries, _ = run(["deliveries", "list", *cfg], capsys)
+    feed_rows = feeds.splitlines()
+    assert feed_rows[0].split()[:2] == ["FEED", "STATUS"]
+    assert feed_rows[1].startswith(LONG_ID + "  ok")  # whole, never cut
+    assert feed_rows[1].count(" UTC") == 2  # last fetch, next poll
+    story_rows = stories.splitlines()
+    assert story_rows[0].split() == ["STORY", "SIGHTINGS", "FIRST", "SEEN", "TITLE"]
+    assert " 1  " in story_rows[1]
+    assert story_rows[1].count(" UTC") == 1
+    assert "SIGHTINGS: the items, in any feed, that told the story" in story_rows[2]
+    header, row = deliveries.splitlines()[1:3]
+    assert header.split()[:7] == ["ID", "DESTINATION", "STATUS", "TRIES", "CREATED", "NEXT", "TRY"]
+    assert "delivered" in row
+    assert row.count(" UTC") == 2  # created, delivered: two columns, two meanings
+
+
+EMPTY_CASES = [
+    # a read on a store that is not there: what it says, and it creates no store
+    (["feeds", "list"], 0, "no feeds polled yet"),
+    (["stories", "list"], 1, "no stories yet: `newsmon run` and `newsmon check --deliver`"),
+    (["stories", "list", "--story", "u:x"], 1, "no sightings of story 'u:x'"),
+    (["deliveries", "list"], 0, "no alerts"),
+    (["deliveries", "replay", "--all-dead"], 1, "nothing to replay"),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "said"), EMPTY_CASES)
+def test_a_read_of_a_missing_store_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], code: int, said: str
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text("database_url: state.db\n")
+    got, out, err = run(argv, capsys)
+    assert got == code
+    assert said in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["newsmon.yaml"]

@@ -89,7 +89,7 @@ def run_check(args: argparse.Namespace) -> int:
 
         outcome = run_cycle(config, rules_override=args.rules)
         matches, failures = outcome.matches, outcome.failures
-        names = {spec.id: spec.name for spec in config.feed_specs() if spec.name}
+        names = outcome.titles | {spec.id: spec.name for spec in config.feed_specs() if spec.name}
         report(matches, args.json, names)
         print(f"newsmon: {outcome.summary()}", file=sys.stderr)
     else:

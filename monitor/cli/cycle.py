@@ -27,6 +27,7 @@ class CycleOutcome:
     parsed_items: int = 0
     new_items: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> items, all feeds
+    titles: dict[str, str] = field(default_factory=dict)  # feed id -> the feed's own title
     delivered: int = 0
     retried: int = 0
     dead: int = 0
@@ -101,6 +102,8 @@ async def poll_all(rt: Runtime) -> CycleOutcome:
         outcome.enqueued += report.alerts_enqueued
         outcome.new_items += report.new_items
         outcome.parsed_items += report.parsed_items
+        if report.title:
+            outcome.titles[report.feed_id] = report.title
         for reason, count in report.skipped:
             outcome.skipped[reason] = outcome.skipped.get(reason, 0) + count
         outcome.matches.extend((item, list(ms)) for item, ms in report.matched)

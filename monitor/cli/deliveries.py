@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from monitor.cli.render import columns, stamp
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.errors import ConfigError
@@ -147,11 +148,19 @@ def _short(text: str | None, width: int) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from monitor.cli.common import store_exists
+    from monitor.config import load_config
+
     status = "dead" if args.dead else args.status
-    with _open(args) as store:
-        disabled = store.disabled_destinations()
-        rows = store.list_alerts(status=status, limit=max(1, args.limit))
-        pending, oldest = store.outbox_stats(SystemClock().now())
+    config = load_config(getattr(args, "config", None))
+    disabled: dict[str, str] = {}
+    rows: list[OutboxRow] = []
+    pending, oldest = 0, None
+    if store_exists(config):  # a read must not create the store
+        with _open(args, config) as store:
+            disabled = store.disabled_destinations()
+            rows = store.list_alerts(status=status, limit=max(1, args.limit))
+            pending, oldest = store.outbox_stats(SystemClock().now())
     if args.json:
         doc = {
             "disabled_destinations": disabled,
@@ -168,20 +177,37 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no dead letters" if status == "dead" else "no alerts")
         return 0
-    print(f"{'ID':38} {'DESTINATION':16} {'STATUS':9} {'TRIES':>5}  {'WHEN':20}  ERROR / TITLE")
+    table = []
     for row in rows:
-        when = row.next_attempt_at if row.status == "pending" else row.delivered_at
-        when_text = (_iso(when or row.created_at) or "")[:19]
+        # One meaning per column: when the alert was made, and when it is next tried (pending)
+        # or was delivered; a dead letter has neither.
+        then = row.next_attempt_at if row.status == "pending" else row.delivered_at
         detail = row.last_error if row.status != "delivered" and row.last_error else _title(row)
-        print(
-            f"{row.id:38} {_short(row.destination, 16):16} {row.status:9} {row.attempts:>5}  "
-            f"{when_text:20}  {_short(detail, 60)}"
-        )
+        table.append([row.id, row.destination, row.status, str(row.attempts),
+                      stamp(row.created_at), stamp(then), _short(detail, 60)])  # fmt: skip
+    header = [
+        "ID",
+        "DESTINATION",
+        "STATUS",
+        "TRIES",
+        "CREATED",
+        "NEXT TRY / DELIVERED",
+        "ERROR / TITLE",
+    ]
+    for line in columns(table, header):
+        print(line)
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    with _open(args) as store:
+    from monitor.cli.common import store_exists
+    from monitor.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if not store_exists(config):
+        print(f"newsmon: no store at {config.database_url}: nothing to replay", file=sys.stderr)
+        return 1
+    with _open(args, config) as store:
         for line in disabled_banner(store.disabled_destinations()):
             print(line, file=sys.stderr)
         now = SystemClock().now()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from monitor.cli.common import add_config_args, load_config_from_args
+from monitor.cli.common import add_config_args, load_config_from_args, store_exists
+from monitor.cli.render import columns, stamp
 from monitor.errors import ConfigError
 from monitor.model import FeedState
 
@@ -54,12 +55,14 @@ def list_feeds(args: argparse.Namespace) -> int:
     from monitor.store import open_store
 
     config = load_config_from_args(args)
-    store = open_store(config.database_url)
-    try:
-        store.migrate()
-        feeds = store.list_feeds()
-    finally:
-        store.close()
+    feeds: list[FeedState] = []
+    if store_exists(config):  # a read must not create the store
+        store = open_store(config.database_url)
+        try:
+            store.migrate()
+            feeds = store.list_feeds()
+        finally:
+            store.close()
     configured = {spec.id for spec in config.feed_specs()}
     if args.json:
         for feed in feeds:
@@ -68,7 +71,7 @@ def list_feeds(args: argparse.Namespace) -> int:
     if not feeds:
         print("no feeds polled yet (run `newsmon check --deliver` or `newsmon run`)")
         return 0
-    print(f"{'FEED':24} {'STATUS':13} {'LAST FETCH':20} {'NEXT POLL':20} ERROR")
+    rows = []
     for feed in feeds:
         flag = "" if feed.id in configured else " (not in config)"
         error = (
@@ -76,10 +79,17 @@ def list_feeds(args: argparse.Namespace) -> int:
             if feed.last_error
             else ""
         )
-        print(
-            f"{feed.id[:24]:24} {feed.status + flag:13} {_when(feed.last_fetch_at):20} "
-            f"{_when(feed.next_poll_at):20} {error}"
+        rows.append(
+            [
+                feed.id,
+                feed.status + flag,
+                stamp(feed.last_fetch_at),
+                stamp(feed.next_poll_at),
+                error,
+            ]
         )
+    for line in columns(rows, ["FEED", "STATUS", "LAST FETCH", "NEXT POLL", "ERROR"]):
+        print(line)
     return 0
 
 
@@ -125,7 +135,3 @@ def import_opml(args: argparse.Namespace) -> int:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
-
-
-def _when(when: datetime | None) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S") if when else "-"

@@ -28,9 +28,24 @@ def match_json(item: Item, match: Match) -> dict[str, Any]:
     }
 
 
-def stamp(when: datetime) -> str:
-    """A time as every table prints it: UTC, to the minute, with its zone."""
-    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+STAMP_WIDTH = len("2026-01-31 23:59 UTC")
+
+
+def stamp(when: datetime | None, missing: str = "-") -> str:
+    """A time as every table prints it (check, feeds, stories, deliveries): UTC, to the minute,
+    with its zone, so that times from different lists can be compared at a glance."""
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if when else missing
+
+
+def columns(rows: list[list[str]], header: list[str]) -> list[str]:
+    """Plain text columns as wide as their widest cell (never cut: ids must copy whole); the
+    last column is left ragged."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    out = []
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        out.append("  ".join([*cells, row[-1]]).rstrip())
+    return out
 
 
 def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
@@ -79,7 +94,7 @@ def print_matches(
     for col in ("rule", "item", "why", "snippet"):
         table.add_column(col, overflow="fold")
     for item, match in rows:
-        when = stamp(item.published) if item.published else ""
+        when = stamp(item.published, "")
         feed = (feed_names or {}).get(item.feed_id) or item.feed_id
         head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(feed)} {when}"
         if item.url or item.link:

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from monitor.cli.common import add_config_args
+from monitor.cli.render import columns, stamp
 from monitor.model import StorySource
 
 EPILOG = """\
@@ -65,24 +66,31 @@ def source_json(s: StorySource) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from monitor.cli.common import store_exists
     from monitor.config import load_config
     from monitor.store import open_store
 
     config = load_config(args.config)
+    if not store_exists(config):  # a read must not create the store
+        return _none(args.story)
     store = open_store(config.database_url)
     try:
         if args.story:
             sources = store.list_story_sources(args.story)
             if not sources:
-                print(f"newsmon: no sightings of story {args.story!r}", file=sys.stderr)
-                return 1
-            for s in sources:
-                if args.json:
+                return _none(args.story)
+            if args.json:
+                for s in sources:
                     print(json.dumps(source_json(s), ensure_ascii=False))
-                else:
-                    print(f"{_iso(s.seen_at)}  {s.feed_id:<16} {s.title}  {s.url or ''}")
+                return 0
+            rows = [[stamp(s.seen_at), s.feed_id, s.title, s.url or ""] for s in sources]
+            for line in columns(rows, ["SEEN", "FEED", "TITLE", "URL"]):
+                print(line)
             return 0
         stories = store.list_stories(max(1, args.limit))
+        if not stories:
+            return _none(None)
+        rows = []
         for key, count in stories:
             first = store.list_story_sources(key)[:1]
             title = first[0].title if first else ""
@@ -90,7 +98,26 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(json.dumps({"story": key, "sources": count, "title": title},
                                  ensure_ascii=False))  # fmt: skip
             else:
-                print(f"{key:<24} {count:>3}  {title}")
-        return 0 if stories else 1
+                seen = stamp(first[0].seen_at) if first else "-"
+                rows.append([key, str(count), seen, title])
+        if not args.json:
+            for line in columns(rows, ["STORY", "SIGHTINGS", "FIRST SEEN", "TITLE"]):
+                print(line)
+            print(
+                f"{len(stories)} stories, newest first; SIGHTINGS: the items, in any feed, that "
+                "told the story (`--story KEY` lists them; the first one alerted)"
+            )
+        return 0
     finally:
         store.close()
+
+
+def _none(story: str | None) -> int:
+    if story:
+        print(f"newsmon: no sightings of story {story!r}", file=sys.stderr)
+    else:
+        print(
+            "no stories yet: `newsmon run` and `newsmon check --deliver` record them as they "
+            "poll (a feed's first poll is a silent baseline)"
+        )
+    return 1
