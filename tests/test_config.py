@@ -250,7 +250,7 @@ def test_allow_networks_and_http_addr_are_checked(tmp_path: Path) -> None:
     assert config.allow_networks == ["10.0.0.0/8", "::1", "feeds.internal"]
     assert config.http_addr == "[::]:9464"
     message = error_of(None, {"NEWSMON_ALLOW_NETWORKS": "10.0.0.0/33", "NEWSMON_HTTP_ADDR": "9464"})
-    assert "NEWSMON_ALLOW_NETWORKS: not a CIDR, address or host name: '10.0.0.0/33'" in message
+    assert "NEWSMON_ALLOW_NETWORKS: allow_networks[0]: '10.0.0.0/33' is not a valid CIDR" in message
     assert "NEWSMON_HTTP_ADDR: not host:port: '9464'" in message
 
 

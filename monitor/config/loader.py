@@ -27,6 +27,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from monitor.config.masking import mask_secrets
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.settings import ENV_PREFIX, Config
@@ -162,6 +163,7 @@ def _render_one(
 ) -> tuple[tuple[int, int], str]:
     """(line, column) for sorting, and the message at its place."""
     last = (1 << 30, 0)
+    message = mask_secrets(message)  # it may quote a value: `got '...'`, `not a URL: '...'`
     if where and isinstance(where[0], str) and where[0] in from_env:
         var = from_env[where[0]].upper()
         detail = message if len(where) == 1 else f"{render_path(where)}: {message}"

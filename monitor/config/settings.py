@@ -7,8 +7,6 @@ case (`__` for nesting); `monitor.config.loader` feeds the sources in, the envir
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -21,10 +19,10 @@ from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import parse_size, split_list, to_duration
 from monitor.durations import format_duration
+from monitor.feeds.guard import parse_allow_list
 from monitor.model import FeedSpec
 
 ENV_PREFIX = "NEWSMON_"
-_HOSTNAME = re.compile(r"^(?![-.])[A-Za-z0-9_.-]{1,253}$")
 
 
 def _setting(default: Any, kind: str, doc: str, **kw: Any) -> Any:
@@ -146,15 +144,15 @@ class Config(BaseSettings):
     @field_validator("allow_networks")
     @classmethod
     def _networks_valid(cls, value: list[str]) -> list[str]:
-        for entry in value:
+        # The address guard's own parser: whatever passes here, AddressGuard accepts too.
+        problems: list[tuple[KeyPath, str]] = []
+        for index, entry in enumerate(value):
             try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                if not _HOSTNAME.match(entry):
-                    raise ValueError(
-                        f"not a CIDR, address or host name: {entry!r}"
-                        " (for example 10.0.0.0/8, ::1, feeds.internal)"
-                    ) from None
+                parse_allow_list(entry)
+            except ValueError as e:
+                problems.append(((index,), str(e).replace("allow-list entry ", "", 1)))
+        if problems:
+            raise ConfigProblems(problems)
         return value
 
     @field_validator("http_addr")

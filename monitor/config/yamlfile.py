@@ -3,6 +3,11 @@
 PyYAML's composer gives nodes with `start_mark`, so each key path (`("feeds", 1, "interval")`)
 maps to the line and column of its key and of its value; validation errors are then reported at
 the place the user has to edit.
+
+A quoted line goes through `mask_secrets` first (an error's line may hold a hook URL or a signing
+secret). The file is read only up to `MAX_CONFIG_BYTES`, and YAML aliases may repeat at most
+`MAX_ALIAS_NODES` values in all: eight levels of ten aliases each would otherwise be walked one
+value at a time, 10^8 of them (minutes and gigabytes) before any error could be shown.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from monitor.config.masking import mask_secrets
 from monitor.errors import ConfigError, SourceLocation
 
 KeyPath = tuple[str | int, ...]
@@ -22,6 +28,8 @@ _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # 1,000 feeds take about 100 KB
+MAX_ALIAS_NODES = 20_000  # values reached again through an alias, over the whole file
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,7 @@ class YamlDocument:
             where = table.get(path[:end]) or self.values.get(path[:end])
             if where is not None:
                 line, col = where
-                text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-                return SourceLocation(self.file, line, col, text)
+                return SourceLocation(self.file, line, col, _line(self.lines, line))
         return None
 
 
@@ -50,11 +57,18 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
     """Read and parse `path`; a missing file, a syntax error or a non-mapping is a ConfigError."""
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {name}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {name}: {exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{name}: the config file is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB;"
+            " is this the right file?"
+        )
     return parse_yaml(text, name)
 
 
@@ -85,7 +99,7 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise ConfigError("the config file must be a mapping of settings (key: value)", loc)
     doc = YamlDocument(file, data, lines)
     try:
-        _walk(root, (), doc)
+        _walk(root, (), doc, _Walk())
     except RecursionError:
         raise ConfigError(
             f"{file}: a YAML alias contains itself (or the nesting is too deep)"
@@ -104,11 +118,43 @@ def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any]:
 
 
 def _line(lines: tuple[str, ...], number: int) -> str:
-    return lines[number - 1] if 0 < number <= len(lines) else ""
+    """Line `number` as an error may quote it: secret-looking values hidden."""
+    return mask_secrets(lines[number - 1]) if 0 < number <= len(lines) else ""
 
 
-def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
+class _Walk:
+    """What one walk has seen: an alias is the same node object met again."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.repeated = 0
+        self.alias_at: KeyPath | None = None  # where the outermost repeat being walked is used
+
+
+def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument, walk: _Walk) -> None:
     doc.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    outermost = False
+    if id(node) in walk.seen:
+        walk.repeated += 1
+        if walk.alias_at is None:
+            walk.alias_at, outermost = path, True
+        if walk.repeated > MAX_ALIAS_NODES:
+            used = walk.alias_at  # point at the key whose value holds the alias
+            while used and used not in doc.keys:
+                used = used[:-1]
+            raise ConfigError(
+                f"{render_path(walk.alias_at)}: YAML aliases repeat more than"
+                f" {MAX_ALIAS_NODES:,} values; write the values out instead of nesting aliases",
+                doc.locate(used, key=True),
+            )
+    else:
+        walk.seen.add(id(node))
+    _walk_children(node, path, doc, walk)
+    if outermost:
+        walk.alias_at = None
+
+
+def _walk_children(node: yaml.Node, path: KeyPath, doc: YamlDocument, walk: _Walk) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
@@ -128,10 +174,10 @@ def _walk(node: yaml.Node, path: KeyPath, doc: YamlDocument) -> None:
                 raise ConfigError(f"{render_path((*path, key))}: key given twice", loc)
             seen.add(key)
             doc.keys[(*path, key)] = here
-            _walk(value_node, (*path, key), doc)
+            _walk(value_node, (*path, key), doc, walk)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*path, index), doc)
+            _walk(item, (*path, index), doc, walk)
 
 
 def render_path(path: KeyPath) -> str:
