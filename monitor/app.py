@@ -6,6 +6,7 @@ allow-listing guard instead of patching.
 
 from __future__ import annotations
 
+import difflib
 import gc
 import os
 import socket
@@ -32,18 +33,47 @@ def rules_dir(config: Config, override: str | None) -> Path:
 
 
 def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
-    """Load the rules and check that every `notify` names a configured destination."""
+    """Load the rules and check them against the config (`rule_problems`): raise every problem
+    at once, each located at its rule."""
     rules = load_rules(rules_dir(config, override))
+    problems = rule_problems(config, rules)
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        raise ConfigError("\n".join(str(p) for p in problems))
+    return rules
+
+
+def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
+    """What in the rules the config cannot serve: a `notify` naming no destination, a `feeds`
+    entry naming no feed id or tag (the rule would never fire). `newsmon run`, `check` and
+    `rules check --config` all ask this, so they agree."""
     names = {d.name for d in config.destinations}
+    specs = config.feed_specs()
+    ids = {s.id for s in specs}
+    tags = {t for s in specs for t in s.tags}
+    problems = []
     for rule in rules.rules.values():
+        where = SourceLocation(rule.file, rule.line, 1) if rule.file else None
         unknown = [n for n in rule.notify if n not in names]
         if unknown:
-            raise ConfigError(
+            problems.append(ConfigError(
                 f"rule {rule.id!r} notifies {', '.join(map(repr, unknown))}, which no destination "
                 f"in the config is named (configured: {', '.join(sorted(names)) or 'none'})",
-                SourceLocation(rule.file, rule.line, 1) if rule.file else None,
-            )
-    return rules
+                where,
+            ))  # fmt: skip
+        # Without feeds in the config there is nothing to name (`check --feed FILE` on a bare
+        # config); with some, an entry that is neither an id nor a tag is a typo.
+        missing = [f for f in rule.feeds if specs and f not in ids and f not in tags]
+        for name in missing:
+            close = difflib.get_close_matches(name, sorted(ids | tags), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(ConfigError(
+                f"rule {rule.id!r}: feeds: {name!r} is no feed id or tag in the config, so the "
+                f"rule would never fire{hint}",
+                where,
+            ))  # fmt: skip
+    return problems
 
 
 def settle_heap(*, replaced: bool = False) -> None:

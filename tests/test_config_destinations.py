@@ -113,7 +113,7 @@ def test_bad_inline_secret_error_does_not_echo_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
     assert "hunter2pw" not in str(info.value).split("\n")[0]
-    assert "destinations[0].url: the destination URL must start with https://" in str(info.value)
+    assert "destinations[0].url: the URL must start with http:// or https://" in str(info.value)
 
 
 def test_error_in_a_destination_does_not_quote_its_line(tmp_path: Path) -> None:

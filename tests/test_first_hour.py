@@ -237,3 +237,76 @@ def test_a_read_of_a_missing_store_says_so_and_creates_nothing(
     assert got == code
     assert said in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["newsmon.yaml"]
+
+
+# -- 2: config mistakes are found when the config is read, by every command alike --------------
+
+RULE = "rules:\n  - id: r\n    name: R\n    query: troops\n"
+CONFIG_CASES = [
+    # (config text after `rules: myrules`, rule text, the line every command must say)
+    (
+        "feeds: [{id: wire, url: 'https://wire.example/rss', tags: [world]}]\n",
+        RULE + "    feeds: [wrld]\n",
+        "r.yaml:2:1: rule 'r': feeds: 'wrld' is no feed id or tag in the config, so the rule would "
+        "never fire; did you mean 'world'?",
+    ),
+    (
+        "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n",
+        RULE + "    notify: [hock]\n",
+        "r.yaml:2:1: rule 'r' notifies 'hock', which no destination in the config is named "
+        "(configured: hook)",
+    ),
+    (
+        "destinations: [{name: hook, type: webhook, url: 'http://exa mple/x'}]\n",
+        RULE,
+        "destinations[0].url: the URL contains a space or control character",
+    ),
+    (
+        "destinations: [{name: hook, type: webhook, url: 'ftp://hooks.example/x'}]\n",
+        RULE,
+        "destinations[0].url: the URL must start with http:// or https://",
+    ),
+    (
+        "feeds: [{id: wire, url: 'http://exa mple/rss'}]\n",
+        RULE,
+        "feeds[0].url: the URL contains a space or control character: 'http://exa mple/rss'",
+    ),
+]
+COMMANDS = [
+    ["rules", "check", "--config", "newsmon.yaml"],
+    ["rules", "test", "--config", "newsmon.yaml", "--text", "item.txt"],
+    ["check", "--config", "newsmon.yaml", "--feed", str(SEED)],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize(("config", "rule", "said"), CONFIG_CASES)
+def test_config_mistakes_are_refused_alike_by_rules_check_rules_test_and_check(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    config: str,
+    rule: str,
+    said: str,
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text(f"rules: myrules\ndatabase_url: state.db\n{config}")
+    (tmp_path / "myrules").mkdir()
+    (tmp_path / "myrules" / "r.yaml").write_text(rule)
+    (tmp_path / "item.txt").write_text("Troops\nTroops crossed the river.\n")
+    before = sorted(tmp_path.rglob("*"))
+    code, _out, err = run(command, capsys)
+    assert code == 2
+    assert len([line for line in err.splitlines() if line.endswith(said)]) == 1, err
+    assert "exa mple" not in err or "feeds[0]" in said  # a destination URL is never echoed
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_rules_check_reads_the_configs_rules_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text("rules: myrules\n")
+    (tmp_path / "myrules").mkdir()
+    (tmp_path / "myrules" / "r.yaml").write_text(RULE)
+    code, out, _err = run(["rules", "check", "--config", "newsmon.yaml"], capsys)
+    assert code == 0
+    assert out.startswith("ok: 1 rules (1 enabled)")

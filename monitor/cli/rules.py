@@ -9,20 +9,25 @@ content and the title is the file name. `-` reads standard input.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from monitor.app import rule_problems
+from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.cli.render import print_json_lines, print_matches
-from monitor.errors import FeedError, NewsmonError, RuleErrors
+from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
 from monitor.model import Item, Match
 from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
 
 TITLE_MAX = 150
 
 CHECK_EPILOG = """\
-example:
+examples:
   newsmon rules check --rules rules/
+  newsmon rules check --config newsmon.yaml   the config's rules folder, and what `run` checks:
+                                              every notify names a destination, every feeds
+                                              entry a feed id or tag
 exit codes: 0 every rule is valid, 2 errors (each as FILE:LINE:COL with a caret)
 """
 
@@ -34,10 +39,6 @@ exit codes: 0 something matched, 1 nothing matched, 2 an error
 --text FILE is one item: a short first line (<= 150 chars) followed by more lines is its title,
 otherwise the whole file is its content. --text - reads standard input.
 """
-
-
-def default_rules_dir() -> str:
-    return os.environ.get("NEWSMON_RULES") or "./rules"
 
 
 def text_item(path: str) -> Item:
@@ -66,13 +67,29 @@ def feed_items(source: str) -> list[Item]:
         raise FeedError(exc.kind, f"{source}: {exc}") from exc
 
 
+def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError]]:
+    """The rules (`--rules`, else the config's `rules:` folder, which $NEWSMON_RULES sets), their
+    folder, and what `newsmon run` would refuse in them given the config (when there is one)."""
+    config = load_config_from_args(args)
+    folder = args.rules or config.rules
+    ruleset = load_rules(folder)
+    problems = rule_problems(config, ruleset) if config.path is not None else []
+    return ruleset, folder, problems
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules)
+        ruleset, folder, problems = _load(args)
     except RuleErrors as exc:
+        folder = args.rules or "the rules folder"
         for err in exc.errors:
             print(err, file=sys.stderr)
-        print(f"{len(exc.errors)} error(s) in {args.rules}", file=sys.stderr)
+        print(f"{len(exc.errors)} error(s) in {folder}", file=sys.stderr)
+        return 2
+    if problems:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(problems)} error(s) in {folder} against the config", file=sys.stderr)
         return 2
     enabled = sum(r.enabled for r in ruleset.rules.values())
     print(f"ok: {len(ruleset.rules)} rules ({enabled} enabled), version {ruleset.version}")
@@ -80,12 +97,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    ruleset = load_rules(args.rules)
+    ruleset, folder, problems = _load(args)
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in problems))
     if args.rule:
         missing = [r for r in args.rule if r not in ruleset.rules]
         if missing:
             known = ", ".join(ruleset.rules)
-            raise NewsmonError(f"no rule {', '.join(missing)} in {args.rules} (rules: {known})")
+            raise NewsmonError(f"no rule {', '.join(missing)} in {folder} (rules: {known})")
         ruleset = ruleset.select(args.rule)
     items = [text_item(args.text)] if args.text else feed_items(args.feed)
     found: list[tuple[Item, Match]] = [(i, m) for i in items for m in ruleset.match(i)]
@@ -115,12 +134,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rules.set_defaults(func=usage)
 
     def rules_dir(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--rules",
-            metavar="DIR",
-            default=default_rules_dir(),
-            help="rules folder (default: $NEWSMON_RULES, else ./rules)",
-        )
+        add_config_args(p)
 
     check = sub.add_parser(
         "check", help="validate every rules file", epilog=CHECK_EPILOG, formatter_class=fmt

@@ -12,11 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from monitor.config.models import DestinationConfig
+from monitor.config.values import url_problem
 from monitor.errors import ConfigError
 from monitor.logs import register_secrets
 
@@ -61,12 +61,9 @@ def resolve(
     url = _one(dest.url, dest.url_env, dest.url_file, env, base_dir, f"{where}: url")
     if url is None:  # the model guarantees one source; keep mypy and a future edit honest
         raise ConfigError(f"{where}: give one of url, url_env, url_file")
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:  # e.g. a broken IPv6 literal; urllib's message is not passed on either
-        raise ConfigError(f"{where}: the URL does not parse (value not shown)") from None
-    if scheme not in ("http", "https"):
-        raise ConfigError(f"{where}: the URL must start with https:// (value not shown)")
+    problem = url_problem(url)
+    if problem is not None:
+        raise ConfigError(f"{where}: {problem} (value not shown)")
     secrets: tuple[str, ...] = tuple(s.get_secret_value() for s in dest.secrets)
     text = _one(dest.secret, dest.secret_env, dest.secret_file, env, base_dir, f"{where}: secret")
     if text is not None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from monitor.config.problems import ConfigProblems, KeyPath
-from monitor.config.values import split_list, to_duration
+from monitor.config.values import split_list, to_duration, url_problem
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -62,13 +62,16 @@ class FeedConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"not an http(s) URL: {value!r} (a local file can be read only when named on"
-                " the command line: newsmon check --feed FILE)"
-            )
-        return value.strip()
+        value = value.strip()
+        problem = url_problem(value)
+        if problem is None:
+            return value
+        if urlsplit(value).scheme.lower() in ("http", "https"):
+            raise ValueError(f"{problem}: {value!r}")
+        raise ValueError(
+            f"not an http(s) URL: {value!r} (a local file can be read only when named on"
+            " the command line: newsmon check --feed FILE)"
+        )
 
     @field_validator("interval")
     @classmethod
@@ -142,9 +145,9 @@ class DestinationConfig(BaseModel):
                 ((secret_keys[0],), "Slack incoming webhooks are not signed: remove the secret")
             )
         if self.url is not None:
-            scheme = urlsplit(self.url.get_secret_value()).scheme.lower()
-            if scheme not in ("http", "https"):
-                problems.append((("url",), "the destination URL must start with https://"))
+            problem = url_problem(self.url.get_secret_value().strip())
+            if problem is not None:
+                problems.append((("url",), problem))
         if problems:
             raise ConfigProblems(problems)
         return self
