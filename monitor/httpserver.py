@@ -152,8 +152,10 @@ async def serve(
     callback_timeout: float = 3.0,
     max_header_bytes: int = 8192,
     max_connections: int = 64,
+    source: str = "http_addr",
 ) -> Server:
-    """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound."""
+    """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
+    naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`)."""
     host, port = parse_addr(addr)
     handler = _Handler(
         metrics,
@@ -171,7 +173,8 @@ async def serve(
         if isinstance(e, socket.gaierror):
             reason = f"unknown host ({e.strerror})"
         raise ConfigError(
-            f"cannot listen on {addr} (NEWSMON_HTTP_ADDR): {reason}; choose another host:port"
+            f"cannot listen on {addr} ({source}): {reason}; choose another host:port"
+            " (an empty value turns the listener off)"
         ) from e
     result = Server(server, handler)
     log.info("http_listening", host=result.host, port=result.port)

@@ -288,7 +288,11 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         server = None
         if config.http_addr:
             server = await serve(
-                config.http_addr, metrics=metrics, liveness=heartbeat.alive, readiness=ready
+                config.http_addr,
+                metrics=metrics,
+                liveness=heartbeat.alive,
+                readiness=ready,
+                source=config.setting_source("http_addr"),
             )
         try:
             return await daemon.run()

@@ -8,12 +8,20 @@ from __future__ import annotations
 import base64
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from monitor.cli.main import main
-from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.daemon_support import (
+    DaemonProcess,
+    daemon_env,
+    wait_for,
+    write_config,
+    write_rules,
+)
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
 
@@ -310,3 +318,45 @@ def test_rules_check_reads_the_configs_rules_folder(
     code, out, _err = run(["rules", "check", "--config", "newsmon.yaml"], capsys)
     assert code == 0
     assert out.startswith("ok: 1 rules (1 enabled)")
+
+
+# -- 3: settings do what the docs say -------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_an_empty_newsmon_http_addr_turns_the_listener_off(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    config = write_config(tmp_path, feeds={}, destinations={}, rules=rules)
+    with DaemonProcess(config, tmp_path, env=daemon_env(NEWSMON_HTTP_ADDR="")) as daemon:
+        wait_for("daemon_started", lambda: daemon.events("daemon_started"))
+        assert daemon.events("http_listening") == []
+        with pytest.raises(OSError):
+            daemon.get("/healthz")  # the port in the file is not listened on
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("from_env", [False, True])
+def test_an_address_in_use_is_blamed_on_where_it_was_set(tmp_path: Path, from_env: bool) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    config = write_config(tmp_path, feeds={}, destinations={}, rules=rules)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        lines = [t for t in config.read_text().splitlines() if not t.startswith("http_addr:")]
+        # From the environment, the file's own address is overridden; from the file, it is used.
+        lines.append(f"http_addr: {'127.0.0.1:9' if from_env else addr}")
+        config.write_text("\n".join(lines) + "\n")
+        env = daemon_env(NEWSMON_HTTP_ADDR=addr) if from_env else daemon_env()
+        proc = subprocess.run(
+            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    source = "NEWSMON_HTTP_ADDR" if from_env else f"http_addr in {config}"
+    assert proc.returncode == 2
+    assert f"newsmon: cannot listen on {addr} ({source}): address already in use" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

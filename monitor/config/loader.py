@@ -30,7 +30,7 @@ from pydantic_settings import (
 from monitor.config.masking import mask_secrets
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
-from monitor.config.settings import ENV_PREFIX, Config
+from monitor.config.settings import ENV_PREFIX, Config, empty_is_value
 from monitor.config.yamlfile import YamlDocument, read_yaml, render_path
 from monitor.errors import ConfigError
 
@@ -49,8 +49,11 @@ class _MappingEnvSource(EnvSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
-        # An empty variable counts as unset, as shells and compose files write it.
-        self.env_vars = {key.lower(): value for key, value in env.items() if value != ""}
+        # An empty variable counts as unset, as shells and compose files write it, except where
+        # empty is a value the docs give a meaning (NEWSMON_HTTP_ADDR= turns the listener off).
+        self.env_vars = {
+            key.lower(): value for key, value in env.items() if value != "" or empty_is_value(key)
+        }
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -131,7 +134,7 @@ def _env_fields(env: Mapping[str, str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, value in env.items():
         upper = key.upper()
-        if value == "":
+        if value == "" and not empty_is_value(key):
             continue
         if not upper.startswith(ENV_PREFIX):
             continue

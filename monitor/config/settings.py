@@ -23,6 +23,14 @@ from monitor.feeds.guard import parse_allow_list
 from monitor.model import FeedSpec
 
 ENV_PREFIX = "NEWSMON_"
+# Settings whose empty value means something (off), so `NEWSMON_X=` is not "unset".
+EMPTY_IS_VALUE = frozenset({"http_addr"})
+
+
+def empty_is_value(variable: str) -> bool:
+    """Whether an empty environment variable `variable` sets its setting (see EMPTY_IS_VALUE)."""
+    upper = variable.upper()
+    return upper.startswith(ENV_PREFIX) and upper[len(ENV_PREFIX) :].lower() in EMPTY_IS_VALUE
 
 
 def _setting(default: Any, kind: str, doc: str, **kw: Any) -> Any:
@@ -212,6 +220,17 @@ class Config(BaseSettings):
         if deadline in self.model_fields_set and lease not in self.model_fields_set:
             return [((deadline,), f"must be shorter than {lease} ({format_duration(lease_v)})")]
         return [((lease,), f"must be longer than {deadline} ({format_duration(deadline_v)})")]
+
+    def setting_source(self, name: str) -> str:
+        """Where a setting's value came from, for messages: `NEWSMON_HTTP_ADDR`, `http_addr in
+        FILE`, or `http_addr (default)`."""
+        var = ENV_PREFIX + name.upper()
+        for key, value in self._env.items():
+            if key.upper() == var and (value != "" or empty_is_value(key)):
+                return var
+        if name in self.model_fields_set and self._path is not None:
+            return f"{name} in {self._path}"
+        return f"{name} (default)"
 
     @property
     def path(self) -> Path | None:
