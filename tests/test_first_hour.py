@@ -360,3 +360,71 @@ def test_an_address_in_use_is_blamed_on_where_it_was_set(tmp_path: Path, from_en
     assert proc.returncode == 2
     assert f"newsmon: cannot listen on {addr} ({source}): address already in use" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+# -- 8: the words of errors and docs ------------------------------------------------------------
+
+RULE_WORD_CASES = [
+    # (rule text, the line `rules check` must say)
+    (
+        "rules:\n  - severity: urgent\n    id: x\n    name: X\n    query: troops\n",
+        "a.yaml:2:15: rule 'x': severity must be one of info, low, medium, high, critical, "
+        "not 'urgent'",
+    ),
+    (
+        "rules:\n  - id: x\n    name: X\n    enabled: maybe\n    query: troops\n",
+        "a.yaml:4:14: rule 'x': enabled must be true or false",
+    ),
+    (
+        'rules:\n  - id: x\n    name: X\n    query: "troops OR"\n',
+        "a.yaml:4:20: rule 'x': a term must follow OR, but the query ends",
+    ),
+    (
+        'rules:\n  - id: x\n    name: X\n    query: "troops AND OR sent"\n',
+        "a.yaml:4:24: rule 'x': a term must follow AND, not 'OR'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "said"), RULE_WORD_CASES)
+def test_rule_errors_name_their_rule_and_say_each_thing_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rule: str, said: str
+) -> None:
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "a.yaml").write_text(rule)
+    code, _out, err = run(["rules", "check", "--rules", "r"], capsys)
+    assert code == 2
+    assert [line for line in err.splitlines() if line.endswith(said)] == [f"r/{said}"]
+
+
+KEY_CASES = [
+    # (config text, the hint for the unknown key)
+    ("pol_interval: 5m\n", "unknown key 'pol_interval'; did you mean 'default_interval'?"),
+    ("poll_interval: 5m\n", "unknown key 'poll_interval'; did you mean 'default_interval'?"),
+    ("max_intervl: 5m\n", "unknown key 'max_intervl'; did you mean 'max_interval'?"),
+    (
+        "feeds: [{url: 'https://a.example/rss', pol_interval: 5m}]\n",
+        "feeds[0].pol_interval: unknown key 'pol_interval'; did you mean 'interval'?",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "said"), KEY_CASES)
+def test_an_unknown_key_suggests_the_key_that_was_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: str, said: str
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text(config)
+    code, _out, err = run(["check", "--feed", str(SEED)], capsys)
+    assert code == 2
+    assert len([line for line in err.splitlines() if line.endswith(said)]) == 1, err
+
+
+def test_docs_cli_md_has_a_section_for_every_command() -> None:
+    from monitor.cli.main import build_parser
+
+    doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "==SUPPRESS==" and a.choices)
+    assert commands.choices
+    for name in commands.choices:
+        assert f"\n## newsmon {name}\n" in doc, name

@@ -193,6 +193,18 @@ def _text(error: Any, loc: KeyPath) -> str:
     return message
 
 
+_MEANT = {
+    "poll_interval": "default_interval",
+    "interval": "default_interval",
+    "poll_every": "default_interval",
+    "poll_frequency": "default_interval",
+    "timeout": "fetch_deadline",
+    "database": "database_url",
+    "db": "database_url",
+    "rules_dir": "rules",
+}
+
+
 def _unknown_key(loc: KeyPath) -> str:
     key = str(loc[-1])
     model: type[BaseModel] = Config
@@ -201,7 +213,10 @@ def _unknown_key(loc: KeyPath) -> str:
     elif len(loc) >= 2 and loc[0] == "destinations":
         model = DestinationConfig
     known = list(model.model_fields)
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    # What people write for a key that has another name: difflib alone would answer
+    # `pol_interval` with `max_interval`, which caps intervals instead of setting one.
+    meant = _MEANT.get(re.sub(r"^pol+_", "poll_", key.lower())) if model is Config else None
+    close = [meant] if meant else difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown key {key!r}{hint}"
 

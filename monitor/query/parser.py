@@ -46,10 +46,11 @@ class _Parser:
         return lx
 
     def missing(self, after: Lexeme, what: str) -> QueryError:
+        """`what` ("a term must follow OR") names the operator already; say what came instead."""
         got = self.peek()
         if got is None:
-            return QueryError(f"{what} after {after.text!r}, but the query ends", after.start)
-        return QueryError(f"{what} after {after.text!r}, not {got.text!r}", got.start)
+            return QueryError(f"{what}, but the query ends", after.start)
+        return QueryError(f"{what}, not {got.text!r}", got.start)
 
     def parse(self) -> ast.Node | None:
         if not self.lexemes:

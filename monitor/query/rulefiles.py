@@ -132,6 +132,9 @@ class _Loader:
             return
         fields: dict[str, object] = {}
         nodes: dict[str, yaml.Node] = {}
+        # Errors in a value are said once the rule's id is known ("rule 'x': ..."), as the
+        # query's are; the id may come after the key in the file.
+        deferred: list[tuple[str, int]] = []
         for name, key, value in pairs(src, node):
             if name not in RULE_KEYS:
                 src.error(
@@ -147,11 +150,13 @@ class _Loader:
                 if isinstance(value, yaml.ScalarNode) and value.tag == _BOOL:
                     fields[name] = value.value.lower() in ("true", "yes", "on", "y")
                 else:
-                    src.error("enabled must be true or false", at)
+                    deferred.append(("enabled must be true or false", at))
             elif name == "severity":
                 sev = text_of(src, value, name)
                 if sev is not None and sev not in SEVERITIES:
-                    src.error(f"severity must be one of {', '.join(SEVERITIES)}", at)
+                    deferred.append(
+                        (f"severity must be one of {', '.join(SEVERITIES)}, not {sev!r}", at)
+                    )
                 elif sev is not None:
                     fields[name] = sev
             elif (
@@ -166,6 +171,9 @@ class _Loader:
                     fields[name] = got
         rid = fields.get("id")
         where = node.start_mark.index
+        named = f"rule {rid!r}: " if isinstance(rid, str) and _ID.match(rid) else ""
+        for message, at in deferred:
+            src.error(named + message, at)
         if "id" not in nodes:
             src.error("this rule has no `id`", where)
             return
