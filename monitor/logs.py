@@ -6,6 +6,12 @@ container's log collector reads it); one-shot commands log to stderr so stdout c
 Standard-library loggers (httpx, apscheduler) go through the same processors, so a webhook URL
 that httpx logs is redacted too. Resolved destination URLs and signing secrets are registered with
 `register_secrets`; any string containing one is redacted before rendering.
+
+Libraries' own records below WARNING are never shown, whatever `level`: at DEBUG, httpcore prints
+response headers as they are, and a receiver whose redirect `Location` echoes a token (not a
+registered secret) would put it in the log. newsmon's own events say what a request did.
+Console lines have control characters removed from every value (`strip_controls`): a feed title
+with ESC or OSC sequences must not drive the terminal that reads the log. JSON lines escape them.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ _import_structlog_without_rich()
 
 import structlog  # noqa: E402 - after the import above, on purpose
 from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
+
+from monitor.controls import strip_controls_deep  # noqa: E402
 
 REDACTED = "[redacted]"
 LogFormat = Literal["auto", "json", "console"]
@@ -109,6 +117,13 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
     return event_dict
 
 
+def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor (console only): no ESC, OSC, NUL or C1 control in any value."""
+    for key, value in list(event_dict.items()):
+        event_dict[key] = strip_controls_deep(value)
+    return event_dict
+
+
 def _shared() -> list[Processor]:
     chain: list[Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -143,7 +158,7 @@ def configure_logging(
         if json
         else structlog.dev.ConsoleRenderer(colors=tty and not os.environ.get("NO_COLOR"))
     )
-    shared = _shared()
+    shared = _shared() if json else [*_shared(), strip_control_chars]
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -151,6 +166,8 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    # Only libraries log through here: their debug and info lines stay out (see the docstring).
+    handler.setLevel(max(numeric, logging.WARNING))
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -162,10 +179,11 @@ def configure_logging(
         root.removeHandler(old)
     handler._newsmon = True  # type: ignore[attr-defined]  # marks the handler we may replace
     root.addHandler(handler)
-    root.setLevel(numeric)
-    # httpx logs every request line with its full URL at INFO; keep it for debugging only.
-    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
-    logging.getLogger("apscheduler").setLevel(max(numeric, logging.WARNING))
+    root.setLevel(max(numeric, logging.WARNING))  # records below it are not even made
+    # Loggers with a level of their own would bypass the root's: httpx's request lines (full
+    # URLs) at INFO, httpcore's headers at DEBUG.
+    for name in ("httpx", "httpcore", "apscheduler"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -143,3 +143,34 @@ def test_a_polling_command_starts_without_rich_or_prometheus() -> None:
         check=False,
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_library_debug_and_info_lines_stay_out_even_at_debug() -> None:
+    out = io.StringIO()
+    logs.configure_logging("debug", "json", stream=out)
+    # What httpcore prints at DEBUG for a redirect: the headers as they are, a token included.
+    logging.getLogger("httpcore.http11").debug(
+        "receive_response_headers.complete return_value=(b'HTTP/1.1', 302, b'Found', "
+        "[(b'Location', b'http://127.0.0.1/next?token=SENTINELtoken')])"
+    )
+    logging.getLogger("some.library").info("connected to %s", "http://127.0.0.1/?k=SENTINEL")
+    logging.getLogger("some.library").warning("pool exhausted")
+    structlog.get_logger().debug("own_debug_event")
+    events = json_lines(out)
+    assert [e["event"] for e in events] == ["pool exhausted", "own_debug_event"]
+    assert "SENTINEL" not in out.getvalue()
+
+
+def test_console_lines_carry_no_control_characters() -> None:
+    out = FakeTTY()
+    logs.configure_logging("info", "console", stream=out)
+    title = "Pwned \x1b]0;owned\x07\x1b[2J\x00\x9b31m end"
+    structlog.get_logger().info("item_matched", title=title, nested={"t": [title]})
+    logging.getLogger("some.library").warning("title %s", title)
+    text = out.getvalue()
+    assert "Pwned ]0;owned[2J31m end" in text
+    colours = text.count("\x1b[")  # the renderer's own colours stay; the feed's ESCs are gone
+    assert "\x1b]" not in text
+    assert "\x1b[2J" not in text
+    assert colours > 0
+    assert not any(ch in text for ch in "\x00\x07\x9b")

@@ -17,6 +17,7 @@ from monitor.cli.common import STDERR, add_config_args, load_config_from_args, s
 from monitor.cli.explain import daemon_notes, remark
 from monitor.cli.render import print_json_lines, print_matches
 from monitor.clock import SystemClock
+from monitor.controls import strip_controls
 from monitor.model import Item, Match
 
 if TYPE_CHECKING:  # rich is imported when a bar is drawn: cron and --deliver runs never pay it
@@ -108,7 +109,7 @@ def run_check(args: argparse.Namespace) -> int:
         for note in daemon_notes(matches, now, config.retention, unpolled):
             print(f"note: {note}", file=sys.stderr)
     for feed_id, error in failures:
-        print(f"newsmon: feed {feed_id}: {error}", file=sys.stderr)
+        print(strip_controls(f"newsmon: feed {feed_id}: {error}"), file=sys.stderr)
     if failures:
         return 2
     return 0 if matches else 1

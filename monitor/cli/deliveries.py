@@ -23,6 +23,7 @@ from typing import Any
 from monitor.cli.render import columns, stamp
 from monitor.clock import SystemClock
 from monitor.config import Config
+from monitor.controls import strip_controls_deep
 from monitor.errors import ConfigError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
@@ -168,7 +169,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             "oldest_pending_age_s": oldest,
             "alerts": [row_json(r) for r in rows],
         }
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        print(json.dumps(strip_controls_deep(doc), ensure_ascii=False, indent=2))
         return 0
     for line in disabled_banner(disabled):
         print(line)

@@ -1,6 +1,8 @@
 """Print matches: one JSON object a line, or a table for people. Does I/O (writes to a stream).
 
-`newsmon rules test` and `newsmon check` print the same formats.
+`newsmon rules test` and `newsmon check` print the same formats. Feed text reaches a terminal
+here, so every cell and JSON string goes through `strip_controls` (no ESC, OSC or NUL from a
+feed moves the cursor, retitles the terminal or hides a link).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import Item, Match
 
 
@@ -44,7 +47,7 @@ def columns(rows: list[list[str]], header: list[str]) -> list[str]:
     out = []
     for row in [header, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        out.append("  ".join([*cells, row[-1]]).rstrip())
+        out.append(strip_controls("  ".join([*cells, row[-1]]).rstrip()))
     return out
 
 
@@ -52,7 +55,8 @@ def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: Te
     """One JSON object a line per (item, match); returns how many were printed."""
     count = 0
     for item, match in items_and_matches:
-        stream.write(json.dumps(match_json(item, match), ensure_ascii=False) + "\n")
+        line = json.dumps(strip_controls_deep(match_json(item, match)), ensure_ascii=False)
+        stream.write(line + "\n")
         count += 1
     return count
 
@@ -66,7 +70,7 @@ def _marked(snippet: str) -> str:
     """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup)."""
     from rich.markup import escape
 
-    parts = escape(snippet).split("**")
+    parts = escape(strip_controls(snippet)).split("**")
     return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
 
 
@@ -86,8 +90,11 @@ def print_matches(
         return 0
     # rich costs about 30 ms to import: only a run that draws a table pays for it.
     from rich.console import Console
-    from rich.markup import escape
+    from rich.markup import escape as escape_markup
     from rich.table import Table
+
+    def escape(text: str) -> str:
+        return escape_markup(strip_controls(text))
 
     console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
     table = Table(show_lines=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from monitor.cli.common import add_config_args
 from monitor.cli.render import columns, stamp
+from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import StorySource
 
 EPILOG = """\
@@ -81,7 +82,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 return _none(args.story)
             if args.json:
                 for s in sources:
-                    print(json.dumps(source_json(s), ensure_ascii=False))
+                    print(json.dumps(strip_controls_deep(source_json(s)), ensure_ascii=False))
                 return 0
             rows = [[stamp(s.seen_at), s.feed_id, s.title, s.url or ""] for s in sources]
             for line in columns(rows, ["SEEN", "FEED", "TITLE", "URL"]):
@@ -95,7 +96,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             first = store.list_story_sources(key)[:1]
             title = first[0].title if first else ""
             if args.json:
-                print(json.dumps({"story": key, "sources": count, "title": title},
+                print(json.dumps({"story": key, "sources": count, "title": strip_controls(title)},
                                  ensure_ascii=False))  # fmt: skip
             else:
                 seen = stamp(first[0].seen_at) if first else "-"

@@ -4,6 +4,9 @@ A webhook gets the alert document as compact UTF-8 JSON with the Standard Webhoo
 (`webhook-id` = the alert id on every attempt, `webhook-timestamp` fresh per attempt, and
 `webhook-signature` when the destination has signing secrets). Slack gets the Block Kit message.
 The body is serialised once per attempt and the signature is computed over exactly those bytes.
+Control characters from feed text (ESC, OSC, NUL, C1) are removed from every string of the
+document here, where it leaves newsmon, so alerts already in the outbox are cleaned too:
+receivers print titles into terminals, logs and chat clients.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from monitor import __version__
+from monitor.controls import strip_controls_deep
 from monitor.delivery import slack
 from monitor.delivery.destinations import Destination
 from monitor.delivery.signing import webhook_headers
@@ -39,6 +43,7 @@ def prepare(
     destination: Destination, document: dict[str, Any], msg_id: str, timestamp: int
 ) -> PreparedRequest:
     """The headers and body of one attempt to deliver `document` to `destination`."""
+    document = strip_controls_deep(document)
     base = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,
