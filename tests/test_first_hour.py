@@ -428,3 +428,63 @@ def test_docs_cli_md_has_a_section_for_every_command() -> None:
     assert commands.choices
     for name in commands.choices:
         assert f"\n## newsmon {name}\n" in doc, name
+
+
+# -- 7: install, init, and the README's two commands ---------------------------------------------
+
+
+def test_init_writes_a_working_start_and_never_overwrites(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _err = run(["init"], capsys)
+    assert code == 0
+    assert out.startswith("wrote newsmon.yaml and rules/example.yaml")
+    written = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert sorted(p.name for p in written) == ["example.yaml", "newsmon.yaml"]
+    # What it wrote works at once: the rule is valid against the config, and it matches.
+    code, out, _err = run(["rules", "check"], capsys)
+    assert (code, out.split(",")[0]) == (0, "ok: 1 rules (1 enabled)")
+    assert run(["rules", "test", "--text", str(ROOT / "seeds" / "article.txt")], capsys)[0] == 0
+    # A second init, or one where either file is, refuses and leaves every byte as it was.
+    (tmp_path / "newsmon.yaml").write_text("# mine\n")
+    written[tmp_path / "newsmon.yaml"] = b"# mine\n"
+    for argv, said in [
+        (["init"], "newsmon.yaml and rules already there"),
+        (["init", "--dir", "nowhere"], "nowhere: no such folder"),
+    ]:
+        code, _out, err = run(argv, capsys)
+        assert code == 2
+        assert len([line for line in err.splitlines() if said in line]) == 1, err
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == written
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_same_tests() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert block == [
+        "python3 -m venv .venv && .venv/bin/pip install -e . && "
+        ".venv/bin/python examples/first_run.py",
+        ".venv/bin/pip install -e '.[dev]' && .venv/bin/python -m pytest",
+    ]
+    ci = [line.replace(" -q", "") for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    for step in block[1].split(" && "):  # each step of the test command, as CI spells it
+        assert step.replace(".venv/bin/", "") in ci or step in ci, step
+
+
+@pytest.mark.slow
+def test_the_readme_first_run_shows_the_whole_path_with_one_signed_alert(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "first_run.py")],
+        cwd=tmp_path,
+        env=daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "rules: arms-to-ukraine, nato-delegation, troop-dispatch" in proc.stdout
+    assert ": signature verified" in proc.stdout
+    assert "1 alerts enqueued; delivered 1" in proc.stderr
+    assert "the second cycle sent 0 more" in proc.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

@@ -24,6 +24,7 @@ from monitor.logs import configure_logging
 # Each module has `register(subparsers)`, which adds its parser with `set_defaults(func=...)`;
 # `func(args) -> int` returns the exit code. A module that is not there yet is skipped.
 COMMAND_MODULES = (
+    "monitor.cli.init",
     "monitor.cli.check",
     "monitor.cli.run",
     "monitor.cli.rules",
@@ -37,6 +38,7 @@ USAGE_ERROR = 2
 
 EPILOG = """\
 examples:
+  newsmon init                                      a commented newsmon.yaml and rules/ here
   newsmon check --config examples/newsmon.yaml      one pass over the feeds, print matches
   newsmon rules test --text seeds/article.txt       try the rules on a text
   newsmon run                                       the daemon
