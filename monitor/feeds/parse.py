@@ -2,7 +2,8 @@
 
     parse_feed(bytes)
       ├─ JSON?  jsonfeed.parse_json_feed ─────────────────────────────────┐
-      └─ XML:   prolog.check_prolog (entity declarations refused)         │
+      └─ XML:   charsets.prepare_xml (only text character sets named)     │
+                → prolog.check_prolog (entity declarations refused)       │
                 → feedparser's own charset detection, to UTF-8            │
                 → prolog.check_prolog again, on what feedparser will see  │
                 → items past `max_items` cut out before parsing (bounded) │
@@ -28,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 from monitor.errors import FeedError
 from monitor.feeds.canonical import canonical_url
+from monitor.feeds.charsets import prepare_xml
 from monitor.feeds.fastxml import parse_rss20
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
@@ -110,6 +112,8 @@ def _parse_xml(
     import feedparser
     from feedparser.encodings import convert_to_utf8
 
+    data, content_type, notes = prepare_xml(data, content_type)  # text character sets only
+    warnings.extend(notes)
     check_prolog(data, content_type)
     # Cut before decoding when the bytes are ASCII-compatible (the regex finds no `</item>` in
     # UTF-16, so such documents are cut after decoding instead): a 30 MB feed then costs the
