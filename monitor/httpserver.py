@@ -5,7 +5,13 @@ Stdlib asyncio only (`asyncio.start_server`); one request per connection, answer
 port, so a request can never crash or stall the daemon:
 - the request line and headers are read under one deadline (`read_timeout`, slowloris) and are
   capped at `max_header_bytes` (431 above it); anything unparsable gets 400; the body is ignored;
-- at most `max_connections` requests are handled at once; the rest get 503 and are closed;
+- a connection takes no slot while its request is still arriving: idle and slowloris
+  connections once starved the probes (64 of them made every healthcheck a 503). At most
+  `max_pending` connections wait for their request; beyond that the oldest is dropped, so a
+  newcomer (a probe sends its request at once) always gets in;
+- once read, at most `max_connections` requests are answered at once, and the probes (`/healthz`,
+  `/readyz`) have slots of their own, so slow `/metrics` readers cannot starve them either; a
+  request over its limit gets 503 and is closed;
 - the liveness, readiness and render callbacks are guarded: an exception or a hang is a 503/500.
 
 Routes: GET or HEAD `/healthz` (200 "ok" while `liveness()` is True), `/readyz` (200 or 503 with
@@ -51,6 +57,7 @@ _REASONS: Final = {
     503: "Service Unavailable",
 }
 _TEXT: Final = "text/plain; charset=utf-8"
+_PROBES: Final = frozenset({"/healthz", "/readyz"})
 _LINGER_SECONDS: Final = 0.5
 
 
@@ -152,6 +159,7 @@ async def serve(
     callback_timeout: float = 3.0,
     max_header_bytes: int = 8192,
     max_connections: int = 64,
+    max_pending: int = 256,
     source: str = "http_addr",
 ) -> Server:
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
@@ -165,6 +173,7 @@ async def serve(
         callback_timeout,
         max_header_bytes,
         max_connections,
+        max_pending,
     )
     try:
         server = await asyncio.start_server(handler.on_connect, host, port, limit=max_header_bytes)
@@ -198,6 +207,7 @@ class _Handler:
         callback_timeout: float,
         max_header_bytes: int,
         max_connections: int,
+        max_pending: int,
     ) -> None:
         self.metrics = metrics
         self.liveness = liveness
@@ -206,6 +216,10 @@ class _Handler:
         self.callback_timeout = callback_timeout
         self.max_header_bytes = max_header_bytes
         self.slots = asyncio.Semaphore(max(1, max_connections))
+        self.probe_slots = asyncio.Semaphore(max(1, max_connections))
+        self.max_pending = max(1, max_pending)
+        # Connections still sending their request, oldest first (dicts keep insertion order).
+        self.waiting: dict[asyncio.Task[None], None] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -213,15 +227,11 @@ class _Handler:
         if task is not None:
             self.tasks.add(task)
         try:
-            if self.slots.locked():  # full: refuse at once rather than queue behind slow clients
-                await self._send(writer, 503, _TEXT, b"busy\n", head=False)
-            else:
-                async with self.slots:
-                    await self._handle(reader, writer)
+            await self._handle(reader, writer, task)
             await self._linger(reader, writer)
         except asyncio.CancelledError:
-            # Only Server.close() cancels these tasks; on 3.11 asyncio's stream callback logs a
-            # cancelled handler as an error, so end quietly instead.
+            # Server.close() and `_wait` (room for a newer connection) cancel these tasks; on
+            # 3.11 asyncio's stream callback logs a cancelled handler as an error: end quietly.
             pass
         except Exception as e:  # a peer resetting mid-reply, or a bug: never take the loop down
             log.debug("http_connection_error", error=type(e).__name__)
@@ -243,7 +253,24 @@ class _Handler:
                 while await reader.read(4096):
                     pass
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _wait(self, task: asyncio.Task[None] | None) -> None:
+        """Count `task` as waiting for its request; drop the oldest waiting ones over the cap."""
+        if task is None:
+            return
+        self.waiting[task] = None
+        while len(self.waiting) > self.max_pending:
+            oldest = next(iter(self.waiting))
+            del self.waiting[oldest]
+            oldest.cancel()
+            log.debug("http_waiting_dropped")
+
+    async def _handle(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        task: asyncio.Task[None] | None,
+    ) -> None:
+        self._wait(task)
         try:
             async with asyncio.timeout(self.read_timeout):
                 method, path = await self._read_head(reader)
@@ -254,12 +281,20 @@ class _Handler:
         except _BadRequest as e:
             await self._send(writer, e.status, _TEXT, _REASONS[e.status].encode() + b"\n", False)
             return
+        finally:
+            if task is not None:
+                self.waiting.pop(task, None)
         head = method == "HEAD"
         if method not in ("GET", "HEAD"):
             await self._send(writer, 405, _TEXT, b"method not allowed\n", head, allow=True)
             return
-        status, ctype, body = await self._route(path)
-        await self._send(writer, status, ctype, body, head)
+        slots = self.probe_slots if path in _PROBES else self.slots
+        if slots.locked():  # full: refuse at once rather than queue behind slow clients
+            await self._send(writer, 503, _TEXT, b"busy\n", head)
+            return
+        async with slots:
+            status, ctype, body = await self._route(path)
+            await self._send(writer, status, ctype, body, head)
 
     async def _read_head(self, reader: asyncio.StreamReader) -> tuple[str, str]:
         """The method and path of the request; the headers are read (bounded) and ignored."""

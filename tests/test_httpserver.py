@@ -226,17 +226,37 @@ def test_slow_client_is_dropped_and_does_not_block_others() -> None:
     run(scenario, read_timeout=0.5)
 
 
-def test_connections_over_the_limit_get_503() -> None:
-    async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
-        idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(2)]
-        await asyncio.sleep(0.05)  # let the server accept both
+def test_idle_connections_take_no_slot_and_answers_over_the_limit_get_503() -> None:
+    async def scenario(srv: Server, checks: Checks, _: Metrics) -> None:
+        idle = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(5)]
+        await asyncio.sleep(0.05)  # let the server accept them all: they hold no slot
+        assert status_of(await raw(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n")) == 200
+        checks.readiness_delay = 1.0  # two slow /readyz fill the probes' two slots
+        slow = [asyncio.ensure_future(raw(srv.port, b"GET /readyz HTTP/1.0\r\n\r\n"))
+                for _ in range(2)]  # fmt: skip
+        await asyncio.sleep(0.3)
         assert status_of(await raw(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n")) == 503
+        assert status_of(await raw(srv.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 200
+        assert [status_of(r) for r in await asyncio.gather(*slow)] == [200, 200]
+        assert status_of(await raw(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n")) == 200
         for _r, w in idle:
             w.close()
-        await asyncio.sleep(0.05)
-        assert status_of(await raw(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n")) == 200
 
     run(scenario, max_connections=2, read_timeout=3)
+
+
+def test_the_oldest_connection_still_sending_its_request_makes_room() -> None:
+    async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
+        first = await asyncio.open_connection("127.0.0.1", srv.port)
+        await asyncio.sleep(0.05)
+        rest = [await asyncio.open_connection("127.0.0.1", srv.port) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(first[0].read(), 2) == b""  # dropped for the newer ones
+        assert status_of(await raw(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n")) == 200
+        for _r, w in [first, *rest]:
+            w.close()
+
+    run(scenario, max_pending=3, read_timeout=3)
 
 
 def test_close_drops_open_connections() -> None:
