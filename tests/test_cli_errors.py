@@ -104,6 +104,6 @@ def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
         result = newsmon(["run", "--config", "newsmon.yaml"], tmp_path)
     assert result.returncode == 2
     assert result.stderr == (
-        f"newsmon: cannot listen on 127.0.0.1:{port} (NEWSMON_HTTP_ADDR): address already in use;"
-        " choose another host:port\n"
+        f"newsmon: cannot listen on 127.0.0.1:{port} (http_addr in newsmon.yaml): address already"
+        " in use; choose another host:port (an empty value turns the listener off)\n"
     )

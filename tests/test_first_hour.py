@@ -22,7 +22,7 @@ from tests.daemon_support import (
     write_config,
     write_rules,
 )
-from tests.feedserver import feed_server
+from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -488,3 +488,27 @@ def test_the_readme_first_run_shows_the_whole_path_with_one_signed_alert(tmp_pat
     assert "1 alerts enqueued; delivered 1" in proc.stderr
     assert "the second cycle sent 0 more" in proc.stdout
     assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`newsmon rules test ... --json | head -1`: the pipe closes while newsmon still writes."""
+    items = [(f"g{i}", f"Troops dispatched to the border, report {i}", "Soldiers were sent.")
+             for i in range(400)]  # fmt: skip
+    feed = tmp_path / "many.rss"
+    feed.write_bytes(rss(items))  # far more JSON than a pipe buffer holds
+    argv = ["rules", "test", "--rules", str(ROOT / "rules"), "--feed", str(feed), "--json"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", *argv],
+        cwd=tmp_path,
+        env=daemon_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.read(10) == b'{"rule": "'
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err
+    assert err == ""

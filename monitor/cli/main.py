@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -131,4 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `newsmon check | head`: the reader has what it wanted. Point stdout at /dev/null so the
+        # interpreter's final flush does not fail again, and end as a pipe writer does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     return code

@@ -117,8 +117,9 @@ def _none(story: str | None) -> int:
     if story:
         print(f"newsmon: no sightings of story {story!r}", file=sys.stderr)
     else:
-        print(
+        print(  # on stderr: stdout stays empty, or valid JSON lines with --json
             "no stories yet: `newsmon run` and `newsmon check --deliver` record them as they "
-            "poll (a feed's first poll is a silent baseline)"
+            "poll (a feed's first poll is a silent baseline)",
+            file=sys.stderr,
         )
     return 1
