@@ -1,0 +1,285 @@
+"""The example rules on real reporting: precision and recall against a labelled sample.
+
+    python benchmarks/rules_quality.py [--before REV_OR_PATH] [--after PATH]
+    python benchmarks/rules_quality.py sample > drawn.jsonl   # redraw the sample (no labels)
+
+The corpus is the RUWA set of 2022 war reporting (15,393 titles with their subheadings, see the
+corpora manifest). Its licence (CC BY-NC-SA) keeps its text out of this repository: the labels in
+tests/data/rules-quality/labels.jsonl hold only each item's url, its split, the stratum it was
+drawn from and the example rules it is relevant to. The text is read from `--corpus` (by default
+../shared/corpora/news/ruwa-2022/items.jsonl next to the repository).
+
+How the sample was drawn (`sample` reproduces it): a fixed seed; 240 items uniformly at random,
+then 150 from the items whose title or subheading has a troop word, 150 with a weapon word, 100
+with a NATO word, every remaining item with a NATO word and a meeting word (54 in the corpus),
+and 80 more with a NATO word (STRATA below: the words are broad on purpose, to bring in hard
+negatives). Each url goes to the held-out split when its SHA-256 is divisible by 3, else to dev.
+Rules are written against dev only; held-out measures them.
+
+An item is a feed item with the title as title and the subheading as summary. Each rule is
+boolean here: it fires or not. The table gives, per rule and split, the labelled positives, TP,
+FP, FN, precision and recall, for the rules before (a git revision or a folder) and after (the
+rules folder, by default rules/). The enriched strata make positives commoner than in the corpus
+at large, so precision on a plain feed would be lower than here for a rule that fires on the
+strata's words alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from monitor.model import Item
+from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpora" / "news" / "ruwa-2022" / "items.jsonl"
+LABELS = ROOT / "tests" / "data" / "rules-quality" / "labels.jsonl"
+RULES = ("troop-dispatch", "arms-to-ukraine", "nato-delegation")
+SPLITS = ("dev", "held_out")
+# The rules as they were before they were rewritten for real reporting.
+BEFORE = "a4e1538"
+
+SEED = 2022
+_NATO = r"nato|alliance|delegation|summit|stoltenberg"
+STRATA: tuple[tuple[str, str | None, int | None], ...] = (
+    ("uniform", None, 240),
+    (
+        "troops",
+        r"troop|soldier|forces|brigade|battalion|deploy|reinforc|contingent|instructor|marines"
+        r"|paratroop|servicem",
+        150,
+    ),
+    (
+        "arms",
+        r"weapon|\barms\b|missile|himars|tank|\baid\b|artillery|howitzer|ammunition|drone"
+        r"|air defen|patriot|javelin|stinger|lend-lease|military assistance|package",
+        150,
+    ),
+    ("nato", _NATO, 100),
+    (
+        "nato-meeting",
+        r"(?=.*(nato|alliance|stoltenberg|geoan))"
+        r"(?=.*(visit|meet|met\b|delegat|talks|arriv|host|trip))",
+        None,  # all of them: they are few
+    ),
+    ("nato", _NATO, 80),
+)
+
+
+@dataclass(frozen=True)
+class Label:
+    url: str
+    split: str
+    drawn: str
+    rules: frozenset[str]
+
+
+def item_text(row: dict[str, str]) -> str:
+    return f"{row['title']} {row['description']}"
+
+
+def split_of(url: str) -> str:
+    return "held_out" if int(hashlib.sha256(url.encode()).hexdigest(), 16) % 3 == 0 else "dev"
+
+
+def draw(rows: Sequence[dict[str, str]]) -> list[tuple[str, str, str]]:
+    """(url, stratum, split) of the sample, in the order drawn; a pure function of `rows`."""
+    rng = random.Random(SEED)
+    taken: dict[str, str] = {}
+    for name, pattern, n in STRATA:
+        rx = re.compile(pattern, re.I | re.S) if pattern else None
+        pool = [
+            r["url"]
+            for r in rows
+            if r["url"] not in taken and (rx is None or rx.search(item_text(r)))
+        ]
+        for url in pool if n is None else rng.sample(pool, n):
+            taken[url] = name
+    return [(url, name, split_of(url)) for url, name in taken.items()]
+
+
+def read_corpus(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8") as f:
+        return {row["url"]: row for row in map(json.loads, f)}
+
+
+class LabelError(ValueError):
+    pass
+
+
+def read_labels(path: Path) -> list[Label]:
+    """The labels file, checked line by line: fields, splits, rule ids, no url twice."""
+    out: list[Label] = []
+    seen: set[str] = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        where = f"{path.name}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise LabelError(f"{where}: not JSON ({e})") from None
+        if not isinstance(obj, dict) or set(obj) != {"url", "split", "drawn", "rules"}:
+            raise LabelError(f"{where}: want exactly the keys url, split, drawn, rules")
+        url, split, drawn, rules = obj["url"], obj["split"], obj["drawn"], obj["rules"]
+        if not isinstance(url, str) or not url.strip():
+            raise LabelError(f"{where}: url must be the item's url in the corpus")
+        if url in seen:
+            raise LabelError(f"{where}: {url} is labelled twice")
+        if split not in SPLITS or split != split_of(url):
+            raise LabelError(f"{where}: split must be {split_of(url)!r} (from the url's hash)")
+        if drawn not in {s[0] for s in STRATA}:
+            raise LabelError(f"{where}: unknown stratum {drawn!r}")
+        if (
+            not isinstance(rules, list)
+            or not set(rules) <= set(RULES)
+            or len(set(rules)) != len(rules)
+        ):
+            raise LabelError(f"{where}: rules must be a list of distinct ids among {RULES}")
+        seen.add(url)
+        out.append(Label(url, split, drawn, frozenset(rules)))
+    return out
+
+
+def fired(ruleset: RuleSet, row: dict[str, str]) -> set[str]:
+    item = Item(feed_id="ruwa", key=row["url"], title=row["title"], summary=row["description"])
+    return {m.rule.id for m in ruleset.match(item)}
+
+
+@dataclass(frozen=True)
+class Score:
+    positives: int
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.tp / self.positives if self.positives else None
+
+
+def score(
+    ruleset: RuleSet, labels: Iterable[Label], corpus: dict[str, dict[str, str]]
+) -> dict[tuple[str, str], Score]:
+    """(rule, split) -> counts; a rule missing from `ruleset` simply never fires."""
+    counts = {(r, s): [0, 0, 0, 0] for r in RULES for s in SPLITS}
+    for label in labels:
+        got = fired(ruleset, corpus[label.url])
+        for rule in RULES:
+            c = counts[rule, label.split]
+            want, hit = rule in label.rules, rule in got
+            c[0] += want
+            c[1] += want and hit
+            c[2] += hit and not want
+            c[3] += want and not hit
+    return {k: Score(*v) for k, v in counts.items()}
+
+
+def misses(
+    ruleset: RuleSet, labels: Iterable[Label], corpus: dict[str, dict[str, str]], split: str
+) -> list[tuple[str, str, str]]:
+    """(rule, 'FN' or 'FP', url) for one split, to read while writing rules (dev only)."""
+    out = []
+    for label in labels:
+        if label.split != split:
+            continue
+        got = fired(ruleset, corpus[label.url])
+        for rule in RULES:
+            if rule in label.rules and rule not in got:
+                out.append((rule, "FN", label.url))
+            elif rule in got and rule not in label.rules:
+                out.append((rule, "FP", label.url))
+    return out
+
+
+def rules_at(before: str, workdir: Path) -> Path:
+    """A rules folder: `before` itself when it is one, else rules/ at that git revision."""
+    if Path(before).is_dir():
+        return Path(before)
+    names = subprocess.run(
+        ["git", "ls-tree", "--name-only", before, "rules/"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    out = workdir / "rules-before"
+    out.mkdir()
+    for name in names:
+        text = subprocess.run(
+            ["git", "show", f"{before}:{name}"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+        (out / Path(name).name).write_bytes(text)
+    return out
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def table(results: dict[str, dict[tuple[str, str], Score]]) -> list[str]:
+    lines = [
+        "| rule | split | labelled | rules | TP | FP | FN | precision | recall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for rule in RULES:
+        for split in SPLITS:
+            for name, scores in results.items():
+                s = scores[rule, split]
+                lines.append(
+                    f"| {rule} | {split} | {s.positives} | {name} | {s.tp} | {s.fp} | {s.fn}"
+                    f" | {_fmt(s.precision)} | {_fmt(s.recall)} |"
+                )
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("command", nargs="?", choices=("score", "sample"), default="score")
+    p.add_argument("--corpus", type=Path, default=CORPUS)
+    p.add_argument("--labels", type=Path, default=LABELS)
+    p.add_argument("--before", default=BEFORE, help="a git revision or a rules folder")
+    p.add_argument("--after", type=Path, default=ROOT / "rules")
+    p.add_argument(
+        "--misses", action="store_true", help="list the dev split's misses of the after rules"
+    )
+    args = p.parse_args(argv)
+    if not args.corpus.is_file():
+        print(f"{args.corpus}: corpus not found (see --corpus)", file=sys.stderr)
+        return 2
+    corpus = read_corpus(args.corpus)
+    if args.command == "sample":
+        for url, drawn, split in draw(list(corpus.values())):
+            print(json.dumps({"url": url, "split": split, "drawn": drawn}))
+        return 0
+    labels = read_labels(args.labels)
+    after = load_rules(args.after)
+    with tempfile.TemporaryDirectory() as tmp:
+        before = load_rules(rules_at(args.before, Path(tmp)))
+    results = {"before": score(before, labels, corpus), "after": score(after, labels, corpus)}
+    print(f"{len(labels)} labelled items; before = {args.before}, after = {args.after}")
+    print("\n".join(table(results)))
+    if args.misses:
+        for rule, kind, url in misses(after, labels, corpus, "dev"):
+            row = corpus[url]
+            print(f"{rule} {kind}: {row['title']} || {row['description'][:200]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
