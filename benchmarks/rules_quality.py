@@ -71,7 +71,7 @@ STRATA: tuple[tuple[str, str | None, int | None], ...] = (
     ("nato", _NATO, 100),
     (
         "nato-meeting",
-        r"(?=.*(nato|alliance|stoltenberg|geoan))"
+        r"\A(?=.*(nato|alliance|stoltenberg|geoan))"
         r"(?=.*(visit|meet|met\b|delegat|talks|arriv|host|trip))",
         None,  # all of them: they are few
     ),

@@ -1,0 +1,169 @@
+"""The example rules on real reporting: the labels, and a quality floor on the held-out split.
+
+The labelled text (the RUWA corpus of 2022 war reporting) is CC BY-NC-SA and stays outside the
+repository, in ../shared; the tests that need it skip with the reason when it is absent. The
+labels file, the label checker and the paraphrase table run everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.rules_quality import (
+    CORPUS,
+    LABELS,
+    RULES,
+    Label,
+    LabelError,
+    draw,
+    read_corpus,
+    read_labels,
+    score,
+    split_of,
+)
+from monitor.model import Item
+from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Measured when the rules were rewritten (docs/rules.md has the table), set a little under it:
+# one more miss or false alarm on the held-out split may pass, two fail.
+HELD_OUT_FLOOR = {
+    # rule: (precision, recall)
+    "troop-dispatch": (0.70, 0.60),
+    "arms-to-ukraine": (0.80, 0.55),
+    "nato-delegation": (0.75, 0.55),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus() -> dict[str, dict[str, str]]:
+    if not CORPUS.is_file():
+        pytest.skip(
+            f"the RUWA corpus is not at {CORPUS} (a checkout of the shared corpora next to the"
+            " repository): its licence keeps its text out of this repository"
+        )
+    return read_corpus(CORPUS)
+
+
+@pytest.fixture(scope="module")
+def labels() -> list[Label]:
+    return read_labels(LABELS)
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
+    return load_rules(ROOT / "rules")
+
+
+def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
+    assert len(labels) >= 600
+    by_split = {s: [x for x in labels if x.split == s] for s in ("dev", "held_out")}
+    # About a third held out, by the urls' hashes.
+    assert 0.28 < len(by_split["held_out"]) / len(labels) < 0.38
+    for rule in RULES:
+        for split, items in by_split.items():
+            assert sum(rule in x.rules for x in items) >= 8, (rule, split)
+    # Hard negatives are there too: most labelled items are relevant to no rule.
+    assert sum(not x.rules for x in labels) > len(labels) / 2
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "not JSON"),
+        ('{"url": "u", "split": "dev", "rules": []}', "exactly the keys"),
+        ('{"url": "", "split": "dev", "drawn": "uniform", "rules": []}', "url must be"),
+        ('{"url": "u", "split": "test", "drawn": "uniform", "rules": []}', "split must be"),
+        ('{"url": "u", "split": "SPLIT", "drawn": "odd", "rules": []}', "unknown stratum"),
+        ('{"url": "u", "split": "SPLIT", "drawn": "arms", "rules": ["troops"]}', "rules must"),
+        ('{"url": "u", "split": "SPLIT", "drawn": "arms", "rules": "troop-dispatch"}', "rules"),
+    ],
+)
+def test_label_checker_names_the_line_and_the_fault(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    good = json.dumps({"url": "v", "split": split_of("v"), "drawn": "nato", "rules": []})
+    path = tmp_path / "labels.jsonl"
+    path.write_text(good + "\n" + line.replace("SPLIT", split_of("u")) + "\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=message) as e:
+        read_labels(path)
+    assert str(e.value).startswith("labels.jsonl:2: ")
+
+
+def test_label_checker_refuses_a_url_labelled_twice(tmp_path: Path) -> None:
+    line = json.dumps({"url": "v", "split": split_of("v"), "drawn": "nato", "rules": []})
+    path = tmp_path / "labels.jsonl"
+    path.write_text(f"{line}\n{line}\n", encoding="utf-8")
+    with pytest.raises(LabelError, match=r"labels\.jsonl:2: v is labelled twice"):
+        read_labels(path)
+
+
+def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
+    corpus: dict[str, dict[str, str]], labels: list[Label]
+) -> None:
+    missing = [x.url for x in labels if x.url not in corpus]
+    assert not missing
+    assert draw(list(corpus.values())) == [(x.url, x.drawn, x.split) for x in labels]
+
+
+def test_example_rules_reach_their_floor_on_the_held_out_split(
+    corpus: dict[str, dict[str, str]], labels: list[Label], ruleset: RuleSet
+) -> None:
+    scores = score(ruleset, labels, corpus)
+    for rule, (precision, recall) in HELD_OUT_FLOOR.items():
+        s = scores[rule, "held_out"]
+        assert (s.precision or 0.0) >= precision, (rule, s)
+        assert (s.recall or 0.0) >= recall, (rule, s)
+
+
+# Hand-written headlines in the ways real reporting words these stories (not corpus text):
+# the paraphrases the first example rules missed, and the hard negatives next to them.
+PARAPHRASES = [
+    ("Russia moves troops and armour toward the Kharkiv border", {"troop-dispatch"}),
+    ("Kremlin rushes reinforcements to the southern front", {"troop-dispatch"}),
+    ("France to send military instructors to Ukraine, Macron says", {"troop-dispatch"}),
+    ("North Korean soldiers arrive in Kursk region to fight for Moscow", {"troop-dispatch"}),
+    ("The enemy regroups its troops near Bakhmut", {"troop-dispatch"}),
+    ("Satellite images show a build-up of Russian forces near the border", {"troop-dispatch"}),
+    ("NATO to bolster its eastern flank with four new battlegroups", {"troop-dispatch"}),
+    ("Russian troops withdraw from Kherson to the left bank", set()),
+    ("Ukrainian forces use HIMARS to destroy Russian ammunition depot", set()),
+    ("Ukraine appoints new Armed Forces commander", set()),
+    ("Company announces deployment of new software to its servers", set()),
+    ("Russian troops shelled the railway station in Popasna", set()),
+    (
+        "Biden allows Ukraine to strike inside Russia with US-supplied long-range missiles",
+        {"arms-to-ukraine"},
+    ),
+    ("Washington approves $725 million package of anti-tank weapons for Kyiv", {"arms-to-ukraine"}),
+    (
+        "Pentagon plans surge of weapons to Ukraine before the change of administration",
+        {"arms-to-ukraine"},
+    ),
+    ("Germany to help Ukraine repair damaged Leopard tanks in Lithuania", {"arms-to-ukraine"}),
+    ("UK lets Kyiv fire Storm Shadow missiles at targets in Russia", {"arms-to-ukraine"}),
+    ("Zelensky asks allies for more air defence systems", {"arms-to-ukraine"}),
+    ("Ukraine needs heavy weapons to save lives, says minister", {"arms-to-ukraine"}),
+    ("Russian missiles hit Ukrainian power plants overnight", set()),
+    ("Iran denies supplying drones to Russia for its war in Ukraine", set()),
+    ("Arm wrestling championship held in Kyiv", set()),
+    ("Volunteers take up arms to defend Ukraine", set()),
+    ("France to offer 100 million euros in humanitarian aid to Ukraine", set()),
+    ("NATO secretary general meets Zelensky in Kyiv", {"nato-delegation"}),
+    ("Stoltenberg visits Ukraine for talks on air defence", {"nato-delegation"}),
+    ("Zelensky after talks with Stoltenberg: the door stays open", {"nato-delegation"}),
+    ("NATO-Russia Council meets in Brussels for the first time in two years", {"nato-delegation"}),
+    ("NATO says Russia is preparing a new offensive", set()),
+    ("Sweden has officially decided to join NATO", set()),
+]
+
+
+@pytest.mark.parametrize(("headline", "expected"), PARAPHRASES)
+def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> None:
+    item = Item(feed_id="wire", key="k", title=headline)
+    assert {m.rule.id for m in ruleset.match(item)} == expected
