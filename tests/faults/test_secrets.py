@@ -8,10 +8,13 @@ Destinations, each with its URL and secret given a different way (env, file, inl
   down     a closed port                                     -> retried (connection refused)
   rejects  a receiver that answers 400                       -> dead letter at once
   slack    a Slack-type hook answering 404 `no_service`      -> destination disabled, loudly
-The run: `check --deliver` twice (baseline, then alerts), `newsmon run` with /metrics, /healthz and
-/readyz scraped while it works, `deliveries list` (text and JSON, dead letters too),
-`deliveries replay --all-dead`, `feeds list` (text and JSON), and a config whose destination URL
-is malformed (an error path that must not quote it).
+  redirect a receiver answering 302 whose `Location` echoes a token -> dead letter at once
+The run, at log level debug: `check --deliver` twice (baseline, then alerts), `newsmon run` with
+/metrics, /healthz and /readyz scraped while it works, `deliveries list` (text and JSON, dead
+letters too), `deliveries replay --all-dead`, `feeds list` (text and JSON), a config whose
+destination URL is malformed (an error path that must not quote it), and config files with
+inline secrets and a syntax error (a tab, a bad indent, a key given twice, an alias to a URL
+where a type belongs): each error points at its line without quoting the secret.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from tests.receiver import Receiver, Reply
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
 
 
+LOCATION_TOKEN = "SENTINELlocationToken42"  # echoed only by a receiver, never configured
+
+
 def whsec(raw: bytes) -> str:
     return "whsec_" + base64.b64encode(raw).decode()
 
@@ -65,6 +71,7 @@ def sentinels(urls: dict[str, str]) -> list[str]:
     for secret in SECRETS.values():
         b64 = secret.removeprefix("whsec_")
         found += [secret, b64, base64.b64decode(b64).decode()]
+    found.append(LOCATION_TOKEN)
     found.append("SENTINEL")  # every sentinel carries this word; nothing else does
     return found
 
@@ -84,12 +91,16 @@ def scrape(url: str) -> str:
 def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None:
     closed_port = free_port()
     slack_rx = Receiver([Reply(404, b"no_service")])
+    # httpcore's debug lines print response headers as they are: this token must not reach a log.
+    moved = Reply(302, headers={"Location": f"http://127.0.0.1:9/next?token={LOCATION_TOKEN}"})
+    redirect_rx = Receiver([moved])
     with (
         feed_server() as server,
         Receiver() as good_rx,
         Receiver([Reply(503, headers={"Retry-After": "1"})]) as flaky_rx,
         Receiver([Reply(400, b"bad request")]) as reject_rx,
         slack_rx,
+        redirect_rx,
     ):
 
         def local(port: int, rest: str) -> str:
@@ -101,6 +112,7 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
             "DOWN_URL": local(closed_port, "SENTINELdownPath?sig=SENTINELdownQuery"),
             "REJECT_URL": local(reject_rx.port, "SENTINELrejectPath/hook"),
             "SLACK_URL": local(slack_rx.port, "services/T0SENTINEL/B0SENTINEL/SENTINELslackKey"),
+            "REDIRECT_URL": local(redirect_rx.port, "SENTINELredirectPath?k=SENTINELredirectQ"),
         }
         (tmp_path / "flaky.url").write_text(urls["FLAKY_URL"] + "\n")
         (tmp_path / "flaky.secret").write_text(SECRETS["FLAKY_SECRET"] + "\n")
@@ -122,6 +134,9 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
   - name: slack
     type: slack
     url_env: SLACK_URL
+  - name: redirect
+    type: webhook
+    url_env: REDIRECT_URL
 """
         env = child_env({**urls, **SECRETS})
         feeds = GrowingFeeds(server, ["wire"])
@@ -147,6 +162,7 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
         assert "SENTINELgoodPath77" in good_rx.requests[0].path  # the sentinels are really used
         assert len(reject_rx.requests) == 1
         assert len(slack_rx.requests) == 1
+        assert len(redirect_rx.requests) == 1  # its 302 was answered, not followed
 
         daemon = DaemonProcess(config, tmp_path / "daemon.log", env={**urls, **SECRETS})
         daemon.env = env
@@ -182,6 +198,32 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
         bad = newsmon("check", "--deliver", "--config", str(config), env=bad_env)
         outputs["bad-url"] = bad.stdout + bad.stderr
         assert bad.returncode == 2
+
+        # Syntax errors in a config whose `down` destination has its URL and secret inline.
+        inline_secret = f'    secret: "{SECRETS["DOWN_SECRET"]}"\n'
+        inline_url = f'    url: "{urls["DOWN_URL"]}"\n'
+        text = config.read_text()
+        assert inline_secret in text
+        assert inline_url in text
+        broken = {
+            "tab": text.replace(inline_secret, "\t" + inline_secret.lstrip()),
+            "indent": text.replace(inline_secret, inline_secret[1:]),
+            "duplicate": text.replace(inline_secret, inline_secret * 2),
+            # the URL where the type belongs: the error quotes the value it got
+            "alias": text.replace(
+                f"  - name: down\n    type: webhook\n{inline_url}",
+                f"  - name: down\n{inline_url.replace('url: ', 'url: &u ')}    type: *u\n",
+            ),
+        }
+        for name, broken_text in broken.items():
+            path = tmp_path / f"broken-{name}.yaml"
+            path.write_text(broken_text)
+            result = newsmon("check", "--deliver", "--config", str(path), env=env)
+            outputs[f"config-{name}"] = result.stdout + result.stderr
+            assert result.returncode == 2, outputs[f"config-{name}"]
+            assert outputs[f"config-{name}"].startswith(f"newsmon: {path}:"), name  # located
+        assert "type: Input should be 'webhook' or 'slack', got 'http://127.0.0.1:" in \
+            outputs["config-alias"]  # fmt: skip
 
         stored = db.read_bytes() + Path(f"{db}-wal").read_bytes() if Path(f"{db}-wal").exists() \
             else db.read_bytes()  # fmt: skip
