@@ -11,10 +11,11 @@ drawn from and the example rules it is relevant to. The text is read from `--cor
 
 How the sample was drawn (`sample` reproduces it): a fixed seed; 240 items uniformly at random,
 then 150 from the items whose title or subheading has a troop word, 150 with a weapon word, 100
-with a NATO word, every remaining item with a NATO word and a meeting word (54 in the corpus),
-and 80 more with a NATO word (STRATA below: the words are broad on purpose, to bring in hard
-negatives). Each url goes to the held-out split when its SHA-256 is divisible by 3, else to dev.
-Rules are written against dev only; held-out measures them.
+with a NATO word, every remaining item with a NATO word and a meeting word (42), 80 more with a
+NATO word, and in a second round 120 more with a troop word and 120 with a weapon word (STRATA
+below: the words are broad on purpose, to bring in hard negatives). Each url goes to the
+held-out split when its SHA-256 is divisible by 3, else to dev. Rules are written against dev
+only; held-out measures them.
 
 An item is a feed item with the title as title and the subheading as summary. Each rule is
 boolean here: it fires or not. The table gives, per rule and split, the labelled positives, TP,
@@ -54,20 +55,18 @@ BEFORE = "a4e1538"
 
 SEED = 2022
 _NATO = r"nato|alliance|delegation|summit|stoltenberg"
+_TROOPS = (
+    r"troop|soldier|forces|brigade|battalion|deploy|reinforc|contingent|instructor|marines"
+    r"|paratroop|servicem"
+)
+_ARMS = (
+    r"weapon|\barms\b|missile|himars|tank|\baid\b|artillery|howitzer|ammunition|drone"
+    r"|air defen|patriot|javelin|stinger|lend-lease|military assistance|package"
+)
 STRATA: tuple[tuple[str, str | None, int | None], ...] = (
     ("uniform", None, 240),
-    (
-        "troops",
-        r"troop|soldier|forces|brigade|battalion|deploy|reinforc|contingent|instructor|marines"
-        r"|paratroop|servicem",
-        150,
-    ),
-    (
-        "arms",
-        r"weapon|\barms\b|missile|himars|tank|\baid\b|artillery|howitzer|ammunition|drone"
-        r"|air defen|patriot|javelin|stinger|lend-lease|military assistance|package",
-        150,
-    ),
+    ("troops", _TROOPS, 150),
+    ("arms", _ARMS, 150),
     ("nato", _NATO, 100),
     (
         "nato-meeting",
@@ -76,6 +75,10 @@ STRATA: tuple[tuple[str, str | None, int | None], ...] = (
         None,  # all of them: they are few
     ),
     ("nato", _NATO, 80),
+    # A second round, drawn after the first rules were measured: more dev items to write against
+    # and a larger held-out split.
+    ("troops", _TROOPS, 120),
+    ("arms", _ARMS, 120),
 )
 
 

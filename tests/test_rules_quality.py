@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # one more miss or false alarm on the held-out split may pass, two fail.
 HELD_OUT_FLOOR = {
     # rule: (precision, recall)
-    "troop-dispatch": (0.70, 0.60),
-    "arms-to-ukraine": (0.80, 0.55),
+    "troop-dispatch": (0.70, 0.55),
+    "arms-to-ukraine": (0.85, 0.60),
     "nato-delegation": (0.75, 0.55),
 }
 
@@ -61,7 +61,7 @@ def ruleset() -> RuleSet:
 
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
-    assert len(labels) >= 600
+    assert len(labels) >= 1000
     by_split = {s: [x for x in labels if x.split == s] for s in ("dev", "held_out")}
     # About a third held out, by the urls' hashes.
     assert 0.28 < len(by_split["held_out"]) / len(labels) < 0.38
