@@ -83,13 +83,13 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
             root, data = _load(text, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = mask_secrets(exc.problem or exc.context or "invalid YAML")
         if mark is None:
             raise ConfigError(f"{file}: invalid YAML: {problem}") from None
         loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))
         raise ConfigError(f"invalid YAML: {problem}", loc) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: invalid YAML: {exc}") from None
+        raise ConfigError(f"{file}: invalid YAML: {mask_secrets(str(exc))}") from None
     except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
         raise ConfigError(f"{file}: invalid YAML: nested hundreds of levels deep") from None
     if data is None:
