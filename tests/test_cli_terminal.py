@@ -93,7 +93,10 @@ def test_a_one_shot_check_shows_a_progress_bar_on_a_terminal_only() -> None:
     assert b"troop-dispatch" in on_tty["stdout"]
 
     piped = run_on_pty(CHECK, stdout_tty=True, stderr_tty=False)
-    assert piped["stderr"] == b""  # no bar, no escape codes, nothing
+    # No bar and no escape codes: only the notes on what the daemon would do with the matches.
+    assert b"\x1b" not in piped["stderr"]
+    assert b"checking feeds" not in piped["stderr"]
+    assert all(line.startswith(b"note: ") for line in piped["stderr"].splitlines())
     assert b"troop-dispatch" in piped["stdout"]
 
 
