@@ -256,6 +256,9 @@ class SeenItem:
     # (monitor.dedup.fingerprint), so later polls and other processes can find the story.
     bands: tuple[str, ...] = ()
     fingerprint: bytes = b""
+    # This poll founded the story after looking the index up: the commit settles it against
+    # stories committed since that lookup (monitor.dedup.settle).
+    new_story: bool = False
 
 
 @dataclass(frozen=True, slots=True)

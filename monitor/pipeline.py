@@ -10,8 +10,7 @@ The poller (monitor.poller) does the I/O around it:
     known  = store.known_stories(their story keys, since=now - story_window)
     hashes = store.seen_hashes(feed, seen keys)            # only with alert_on_edit
     plan   = decide(...)                                   # <- this module
-    store.commit_poll(feed, plan.update, plan.seen, plan.alerts)   # ONE transaction
-    store.add_story_sources(plan.sources)                  # sightings, for `newsmon stories`
+    store.commit_poll(feed, plan.update, plan.seen, plan.alerts, plan.sources)  # ONE transaction
 
 `decide` says which items are new, which of them may alert (not the baseline of a new feed, not
 older than the retention window, not a story already alerted), which rules each matches, and
@@ -19,8 +18,12 @@ builds one alert per story and destination carrying every rule that matched for 
 
 A new item's story is the one monitor.dedup assigned (an earlier story it repeats, found by its
 fingerprint even when its GUID and link changed, or a new one); without an assignment it falls
-back to `identity.story_key`. An item whose key was seen but whose text changed (an edit) alerts
-again only with `alert_on_edit`, under a story key of its own for that version of the text.
+back to `identity.story_key`. A story this poll founds is marked (`SeenItem.new_story`): the
+commit settles it against stories other polls committed since the lookup (monitor.dedup.settle),
+so two polls of one story at the same time still make one story and one alert.
+
+An item whose key was seen but whose text changed (an edit) alerts again only with
+`alert_on_edit`, under a story key of its own for that version of the text.
 """
 
 from __future__ import annotations
@@ -215,8 +218,12 @@ def decide(
         # The story's wording in this feed is indexed (a new story, or a first sighting here),
         # so that this feed re-issuing it under new GUIDs is churn next time.
         fp = story.fingerprint if story is not None and not story.churn else None
+        # A story founded after a lookup is settled at commit against stories committed since
+        # (a baseline poll looked nothing up and alerts nothing: it has nothing to settle).
+        founded = story is not None and story.new_story and not baseline
         seen.append(SeenItem(item.key, skey, item.published, content_hash(item),
-                             fp.bands if fp else (), fp.to_bytes() if fp else b""))  # fmt: skip
+                             fp.bands if fp else (), fp.to_bytes() if fp else b"",
+                             founded))  # fmt: skip
         if story is not None and not story.churn:
             sources.append(StorySource(skey, feed.id, item.key, now, item.url or item.link,
                                        item.title))  # fmt: skip

@@ -39,6 +39,7 @@ from monitor.pipeline import (
 )
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store
+from monitor.store.stories import SETTLE_WINDOW
 
 if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
     from monitor.metrics import Metrics
@@ -236,11 +237,14 @@ class Poller:
 
     async def _commit(self, feed: FeedState, plan: PollPlan, started: datetime) -> PollReport:
         now = self.clock.now()
+        # The commit settles the stories this poll founded against those committed since its
+        # lookup (at plan.update.fetched_at), within the story window.
+        looked_up = plan.update.fetched_at
+        since = looked_up - min(self.poll_policy.story_window, SETTLE_WINDOW)
         enqueued = await self.io(
-            self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen, plan.alerts
-        )
-        if plan.sources:  # sightings of stories (`newsmon stories list`); idempotent
-            await self.io(self.store.add_story_sources, plan.sources)
+            self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
+            plan.alerts, plan.sources, stories_since=since,
+        )  # fmt: skip
         log.info(
             "feed_polled",
             feed=feed.id,

@@ -88,3 +88,18 @@ def test_alert_on_edit_alerts_once_per_version_of_the_text() -> None:
     assert again.alerts == []
     unknown = run([edited], seen={"g:1"}, seen_hashes={"g:1": ""}, policy=policy)
     assert unknown.alerts == []  # a key stored before hashes were kept is no edit
+
+
+def test_only_a_story_founded_after_a_lookup_is_marked_for_settling_at_commit() -> None:
+    other = replace(TROOPS, key="g:2", url="https://other.example/2")
+    plan = run([TROOPS, other], assigned([TROOPS, other]))
+    # the founder is settled at commit; the item that joined it in this poll follows its key
+    assert [(s.key, s.new_story) for s in plan.seen] == [("g:1", True), ("g:2", False)]
+    stored = run([other], assigned([other], [("u:g:1", "wire", fingerprint(TROOPS))]))
+    assert [s.new_story for s in stored.seen] == [False]
+    # a new feed's baseline looked nothing up and alerts nothing: nothing to settle
+    baseline = decide(replace(feed(), baseline_done=False), OK, [TROOPS], None, "Wire", set(),
+                      set(), matcher, ROUTES, NOW, random.Random(1),
+                      stories=assigned([TROOPS]))  # fmt: skip
+    assert baseline.alerts == []
+    assert [s.new_story for s in baseline.seen] == [False]

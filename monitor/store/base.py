@@ -95,14 +95,26 @@ class Store(Protocol):
         update: FeedUpdate,
         seen: Sequence[SeenItem],
         alerts: Sequence[NewAlert],
+        sources: Sequence[StorySource] = (),
+        *,
+        stories_since: datetime | None = None,
     ) -> int:
-        """In ONE transaction: insert the seen keys (one already there keeps its row but takes the
-        new `title_hash`: an edit), index each seen item that carries a fingerprint under its
-        story key and this feed (its bands; a story already indexed for this feed is kept), mark
-        every seen item's story as last seen now, insert the alerts (ignoring any whose
-        (destination, story_key) or id already exists), write the feed's new state and release
-        its lease. Returns how many alerts were newly enqueued. If `owner` no
-        longer holds the lease, nothing is written and 0 is returned."""
+        """In ONE transaction: settle the stories this poll founded (`SeenItem.new_story`)
+        against the stories committed since its lookup, insert the seen keys (one already there
+        keeps its row but takes the new `title_hash`: an edit), index each seen item that
+        carries a fingerprint under its story key and this feed (its bands; a story already
+        indexed for this feed is kept), mark every seen item's story as last seen now, insert
+        the alerts (ignoring any whose (destination, story_key) or id already exists) and the
+        sightings (as `add_story_sources`), write the feed's new state and release its lease.
+        Returns how many alerts were newly enqueued. If `owner` no longer holds the lease,
+        nothing is written and 0 is returned.
+
+        Settling (monitor.dedup.settle): under a lock on the founded stories' band keys, the
+        index is read again for the stories sharing a band key with them and last seen at or
+        after `stories_since` (default: `now` - `SETTLE_WINDOW`); a founded story that is the
+        same story as one of them joins it: its seen items and sightings take that story's key,
+        and its alerts are not enqueued. Commits whose founded stories share no band key do
+        not wait for each other."""
         ...
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:

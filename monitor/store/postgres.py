@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
+from monitor.dedup.settle import band_lock_keys, founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
     FeedSpec,
@@ -56,6 +57,15 @@ Row = dict[str, Any]
 # Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
 MIGRATION_LOCK = 7_362_019_114
 SYNC_LOCK = 7_362_019_115
+# Taken shared by every commit that settles founded stories under band-key locks, exclusive by
+# one whose band keys are too many to lock one by one (see PostgresStore._lock_bands).
+STORY_LOCK = 7_362_019_130
+MAX_BAND_LOCKS = 256  # eight founded stories' band keys
+
+# The band locks are taken in array order (unnest keeps it), after STORY_LOCK shared.
+LOCK_BANDS = """SELECT pg_advisory_xact_lock_shared(%s)::text AS story,
+    (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k)::text AS band
+                           FROM unnest(%s::bigint[]) AS k) AS locks) AS bands"""
 
 CLAIM_FEEDS = """WITH due AS (
         SELECT id FROM feeds WHERE active AND next_poll_at <= %s
@@ -104,6 +114,11 @@ STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint
 DELETE_STORY_BANDS = """DELETE FROM story_bands b
     USING unnest(%s::text[], %s::bigint[]) AS x(band, id)
     WHERE b.band = x.band AND b.story_id = x.id"""
+
+INSERT_SOURCES = """INSERT INTO story_sources (story_key, feed_id, item_key, url, title, seen_at)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                         %s::timestamptz[])
+    ON CONFLICT DO NOTHING"""
 
 INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
     created_at, status, next_attempt_at, last_error, finished_at)
@@ -335,12 +350,25 @@ class PostgresStore:
         update: FeedUpdate,
         seen: Sequence[SeenItem],
         alerts: Sequence[NewAlert],
+        sources: Sequence[StorySource] = (),
+        *,
+        stories_since: datetime | None = None,
     ) -> int:
         t = utc(now)
         with self._tx() as cur:
             row = cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
             if row is None or row["lease_owner"] != owner:
                 return 0  # the lease was lost (or never held): the new owner does this poll
+            founded = founded_stories(seen)
+            if founded:
+                bands = founded_bands(founded)
+                self._lock_bands(cur, bands)
+                # A statement of its own after the locks: READ COMMITTED gives it a snapshot
+                # taken now, with every commit that released these locks before we took them.
+                since = utc(stories_since or now - st.SETTLE_WINDOW)
+                rows = cur.execute(STORY_CANDIDATES, (bands, since)).fetchall()
+                records = st.candidate_records(rows, utc)
+                seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.
             seen = list({s.key: s for s in seen}.values())
             if seen:  # one statement for all keys: executemany costs a round trip per row
@@ -364,6 +392,12 @@ class PostgresStore:
                     [t if r else None for r in reasons],
                 ))  # fmt: skip
                 enqueued = len(cur.fetchall())
+            if sources:
+                cur.execute(INSERT_SOURCES, (
+                    [x.story_key for x in sources], [x.feed_id for x in sources],
+                    [x.item_key for x in sources], [x.url for x in sources],
+                    [x.title for x in sources], [utc(x.seen_at) for x in sources],
+                ))  # fmt: skip
             u = update
             etag, lm, body_hash, baseline, ok = poll_values(
                 u, row["etag"], row["last_modified"], row["body_hash"], row["baseline_done"]
@@ -373,6 +407,19 @@ class PostgresStore:
                         body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
                         baseline, feed_id))  # fmt: skip
         return enqueued
+
+    @staticmethod
+    def _lock_bands(cur: psycopg.Cursor[Row], bands: Sequence[str]) -> None:
+        """Inside commit_poll: lock the band keys of the stories it founds until it ends, so
+        that commits founding one story take turns (monitor.dedup.settle). Few keys: one
+        exclusive lock each, in sorted order (no deadlock), under STORY_LOCK shared; many keys
+        (a poll founding many stories at once): STORY_LOCK exclusive instead, which keeps
+        PostgreSQL's lock table (64 locks a connection by default) from filling up."""
+        keys = band_lock_keys(bands)
+        if len(keys) > MAX_BAND_LOCKS:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
+        else:
+            cur.execute(LOCK_BANDS, (STORY_LOCK, keys))
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
         added = 0

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.dedup.settle import founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
     FeedSpec,
@@ -277,10 +278,18 @@ class SQLiteStore:
         return found
 
     def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        with self._lock:
+            try:
+                return self._candidates(self._conn, sorted(set(bands)), _ts(since))
+            except sqlite3.Error as e:
+                raise StoreError(f"SQLite {self.path!r}: {e}") from e
+
+    @staticmethod
+    def _candidates(c: sqlite3.Connection, bands: list[str], since: float) -> list[StoryRecord]:
         rows: list[sqlite3.Row] = []
-        for part in chunks(sorted(set(bands))):
+        for part in chunks(bands):
             sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
-            rows.extend(self._read(sql, [*part, _ts(since)]))
+            rows.extend(c.execute(sql, [*part, since]).fetchall())
         return st.candidate_records(rows, lambda v: _dt(v) or datetime.min)
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
@@ -308,12 +317,22 @@ class SQLiteStore:
         update: FeedUpdate,
         seen: Sequence[SeenItem],
         alerts: Sequence[NewAlert],
+        sources: Sequence[StorySource] = (),
+        *,
+        stories_since: datetime | None = None,
     ) -> int:
         t = _ts(now)
         with self._write() as c:
             row = c.execute(q.POLL_FEED_ROW, (feed_id,)).fetchone()
             if row is None or row["lease_owner"] != owner:
                 return 0  # the lease was lost (or never held): the new owner does this poll
+            founded = founded_stories(seen)
+            if founded:
+                # BEGIN IMMEDIATE made this the only writer: every story committed since this
+                # poll's lookup is visible now, and none can be committed before ours.
+                since = _ts(stories_since or now - st.SETTLE_WINDOW)
+                records = self._candidates(c, founded_bands(founded), since)
+                seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             c.executemany(
                 q.INSERT_SEEN,
                 [(feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t)
@@ -331,6 +350,8 @@ class SQLiteStore:
                                                  a.item_key, document, _ts(a.created_at), status,
                                                  t, error, t if reason else None))  # fmt: skip
                 enqueued += cur.rowcount
+            c.executemany(q.INSERT_SOURCE, [(x.story_key, x.feed_id, x.item_key, x.url, x.title,
+                                              _ts(x.seen_at)) for x in sources])  # fmt: skip
             u = update
             etag, lm, body_hash, baseline, ok = poll_values(
                 u, row["etag"], row["last_modified"], row["body_hash"], bool(row["baseline_done"])

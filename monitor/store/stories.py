@@ -1,4 +1,4 @@
-"""The story index's SQL and encodings, shared by both stores. Pure.
+"""The story index's SQL and encodings, and commit-time settling, shared by both stores. Pure.
 
 A story row keeps its band keys once more, packed (6 bytes a key), so that pruning can delete the
 story's `story_bands` rows by their primary key instead of scanning for its id. Band keys are
@@ -8,13 +8,19 @@ story's `story_bands` rows by their primary key instead of scanning for its id. 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from monitor.dedup.lookup import candidates
+from monitor.dedup.settle import Founded, apply_merges, settle
 from monitor.errors import StoreError
-from monitor.model import StoryRecord
+from monitor.model import NewAlert, SeenItem, StoryRecord, StorySource
 
 BAND_BYTES = 6
+
+# How far back from a poll's lookup its commit looks for stories to settle with (monitor.dedup.
+# settle): others stamp `last_seen` with their own clocks, which may be a little behind ours.
+SETTLE_WINDOW = timedelta(minutes=10)
 
 STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
@@ -76,3 +82,16 @@ def candidate_records(
                     to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
         for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
     ]  # fmt: skip
+
+
+def settle_writes(
+    records: Sequence[StoryRecord],
+    founded: Sequence[Founded],
+    seen: Sequence[SeenItem],
+    alerts: Sequence[NewAlert],
+    sources: Sequence[StorySource],
+) -> tuple[list[SeenItem], list[NewAlert], list[StorySource]]:
+    """A poll's writes, with its founded stories settled against `records` (the index as the
+    commit reads it again, under the band locks): see monitor.dedup.settle."""
+    merges = settle(founded, candidates(records))
+    return apply_merges(merges, seen, alerts, sources)
