@@ -53,6 +53,12 @@ SETTINGS = {
 KINDS = [
     ("deliver: claim alerts", "UPDATE alerts a SET lease_owner"),
     ("poll: claim feeds", "UPDATE feeds f SET lease_owner"),
+    ("poll: story lock", "pg_advisory_xact_lock_shared"),
+    ("poll: settle read", "ORDER BY b.band"),
+    ("poll: story lookup", "FROM story_bands b JOIN stories s"),
+    ("poll: index stories", "INSERT INTO stories"),
+    ("poll: touch stories", "UPDATE stories SET last_seen"),
+    ("poll: insert sightings", "INSERT INTO story_sources"),
     ("poll: seen keys", "SELECT item_key FROM seen_items"),
     ("poll: known stories", "SELECT DISTINCT story_key"),
     ("poll: lock feed row", "SELECT lease_owner, etag"),

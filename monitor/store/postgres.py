@@ -111,6 +111,10 @@ STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band = ANY(%s) AND s.last_seen >= %s"""
 
+# The same read inside commit_poll, after the band locks (ordered only so that statistics such
+# as pg_stat_statements tell it apart from the lookup).
+SETTLE_CANDIDATES = STORY_CANDIDATES + " ORDER BY b.band"
+
 DELETE_STORY_BANDS = """DELETE FROM story_bands b
     USING unnest(%s::text[], %s::bigint[]) AS x(band, id)
     WHERE b.band = x.band AND b.story_id = x.id"""
@@ -366,7 +370,7 @@ class PostgresStore:
                 # A statement of its own after the locks: READ COMMITTED gives it a snapshot
                 # taken now, with every commit that released these locks before we took them.
                 since = utc(stories_since or now - st.SETTLE_WINDOW)
-                rows = cur.execute(STORY_CANDIDATES, (bands, since)).fetchall()
+                rows = cur.execute(SETTLE_CANDIDATES, (bands, since)).fetchall()
                 records = st.candidate_records(rows, utc)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.
