@@ -25,6 +25,7 @@ from monitor.config import Config
 from monitor.daemon import Daemon
 from monitor.errors import NewsmonError
 from monitor.httpserver import Heartbeat, ReadyState, serve
+from monitor.lifeline import Lifeline
 from monitor.metrics import Metrics
 from monitor.model import FeedState, OutboxRow
 from monitor.poller import PollReport
@@ -36,6 +37,9 @@ log = structlog.get_logger("newsmon.service")
 
 
 PAUSE_ON_STOP_S = 24 * 3600.0  # longer than any grace period: no alert is started after a signal
+# Housekeeping runs every 10 minutes on whichever replica holds this lease; it outlasts one
+# interval, so the leader keeps it, and a dead leader's lease is free when its heartbeat stops.
+HOUSEKEEPING_LEASE = timedelta(minutes=15)
 SETTLE_S = 0.2  # a file still being written is looked at again on the next tick
 
 Fingerprint = tuple[tuple[str, str, int, int, int], ...]
@@ -233,6 +237,10 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             done = await rt.deliverer.run_once()
             if done.delivered or done.retried or done.dead:
                 await outbox_stats()
+            if done.next_in is not None and done.next_in < 1.0:
+                # A rate-limited destination has a token again before the next tick: come back
+                # then, so the shared rate is used in full rather than up to a tick late.
+                asyncio.get_running_loop().call_later(done.next_in, daemon.wake_delivery)
 
         def stop_delivering() -> None:
             # No alert is started after a signal: the deliverer finds every bucket empty,
@@ -242,6 +250,12 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                 rt.deliverer.bucket(destination).pause(PAUSE_ON_STOP_S)
 
         async def housekeeping() -> None:
+            now = ctx.clock.now()
+            lead = rt.store.lead
+            if not await asyncio.to_thread(lead, "housekeeping", ctx.owner, now,
+                                           now + HOUSEKEEPING_LEASE):  # fmt: skip
+                log.debug("housekeeping_elsewhere")  # another replica is the leader
+                return
             pruned = await asyncio.to_thread(
                 rt.store.prune, ctx.clock.now(), config.retention, config.story_window
             )
@@ -294,11 +308,20 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                 readiness=ready,
                 source=config.setting_source("http_addr"),
             )
+        # Before the first claim: a predecessor on this host that died (SIGKILL) holds leases
+        # that are ours to take at once; then our own row, renewed until the very end.
+        lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
+        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
+        await asyncio.to_thread(lifeline.beat)
+        beats = asyncio.create_task(lifeline.run())
+
         try:
             return await daemon.run()
         finally:
             released = await asyncio.to_thread(leases.release_all)
             if released:
                 log.info("alerts_released", alerts=released)
+            beats.cancel()
+            await asyncio.to_thread(lifeline.close)
             if server is not None:
                 await server.close()

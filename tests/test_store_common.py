@@ -52,9 +52,12 @@ def test_dump_document_names_the_alert() -> None:
 
 
 def test_migrations_exist_for_both_dialects_with_the_same_versions() -> None:
-    for dialect in ("sqlite", "postgres"):
-        versions = [m.version for m in load_migrations(dialect)]
-        assert versions == list(range(1, len(versions) + 1))
+    # Numbers are handed out ahead, so one may land before a lower one: a gap is allowed, and
+    # the runner applies whatever is missing (test_store_sqlite: a missing middle version).
+    versions = {d: [m.version for m in load_migrations(d)] for d in ("sqlite", "postgres")}
+    assert versions["sqlite"] == versions["postgres"]
+    assert versions["sqlite"] == sorted(set(versions["sqlite"]))
+    assert versions["sqlite"][0] == 1
     assert latest_version("sqlite") == latest_version("postgres") >= 2
 
 

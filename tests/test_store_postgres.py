@@ -10,7 +10,7 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.store import open_store
-from monitor.store.migrate import latest_version
+from monitor.store.migrate import latest_version, load_migrations
 from monitor.store.postgres import PostgresStore
 from tests.store_fixtures import T0, postgres_url, skip_without_postgres, spec
 
@@ -67,7 +67,8 @@ def test_replicas_migrating_at_once(schema: str) -> None:
     for p in procs:
         p.join(10)
     store = PostgresStore(url, schema=schema)
-    assert store.schema_versions() == list(range(1, latest_version("postgres") + 1))
+    assert store.schema_versions() == [m.version for m in load_migrations("postgres")]
+    assert store.schema_versions()[-1] == latest_version("postgres")
     store.close()
 
 

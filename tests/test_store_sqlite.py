@@ -11,7 +11,7 @@ import pytest
 
 from monitor.errors import ConfigError, StoreError
 from monitor.store import open_store, redact_url, sqlite_path
-from monitor.store.migrate import latest_version
+from monitor.store.migrate import latest_version, load_migrations
 from monitor.store.sqlite import SQLiteStore
 from tests.store_fixtures import T0, alert, ok_update, seen, spec
 
@@ -130,4 +130,21 @@ def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
     assert [out.get(timeout=60) for _ in procs] == [None] * 4
     for p in procs:
         p.join(10)
-    assert SQLiteStore(db).schema_versions() == list(range(1, latest_version("sqlite") + 1))
+    versions = SQLiteStore(db).schema_versions()
+    assert versions == [m.version for m in load_migrations("sqlite")]
+    assert versions[-1] == latest_version("sqlite")
+
+
+def test_a_missing_middle_migration_is_applied_later(tmp_path: Path) -> None:
+    # Migration numbers are handed out ahead: a database may get a higher one before a lower one
+    # lands. The runner applies whatever is missing, not only what is above the highest version.
+    store = SQLiteStore(tmp_path / "gap.db")
+    store.migrate()
+    with store._write() as c:
+        c.execute("DELETE FROM schema_version WHERE version = 2")
+        c.execute("DROP TABLE story_sources")
+    assert 2 not in store.schema_versions()
+    store.migrate()
+    assert store.schema_versions() == [m.version for m in load_migrations("sqlite")]
+    assert store._read("SELECT count(*) FROM story_sources")[0][0] == 0
+    store.close()

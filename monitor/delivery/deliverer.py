@@ -5,6 +5,8 @@ One `run_once`:
     for each configured destination that is not disabled, concurrently:
         tokens = its rate bucket's whole tokens now            (0 -> skip, say when to come back)
         rows   = store.claim_due_alerts(now, min(tokens, batch), lease, owner, [destination])
+        granted = store.take_tokens(destination, ..., len(rows))   (the bucket every process
+                                                                 shares; release the rows beyond)
         for each row, in order:
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
@@ -12,7 +14,8 @@ One `run_once`:
                 delivered -> store.mark_delivered
                 retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
                              or store.dead_letter after the last slot; pause this destination
-                             (Retry-After, else min(delay, 60 s)) and release the rest of its rows
+                             (Retry-After, else min(delay, 60 s)) and release the rest of its rows;
+                             a 429 pauses the shared bucket too (store.pause_destination)
                 dead      -> store.dead_letter
                 disable   -> store.dead_letter + store.disable_destination, and a loud
                              `destination_disabled` error in the log
@@ -232,6 +235,16 @@ class Deliverer:
         rows = self.store.claim_due_alerts(now, limit, self.lease, self.owner, [dest.name])
         if len(rows) == limit:  # there may be more: come back when the next token is there
             stats.wait(1.0 / bucket.rate)
+        if rows:
+            # The destination's rate is shared by every process on this store (replicas, a cron
+            # `check --deliver`): take tokens for what was claimed, give back the rest.
+            granted, wait = self.store.take_tokens(
+                dest.name, now, bucket.rate, bucket.burst, len(rows)
+            )
+            if granted < len(rows):
+                self._release(rows[granted:], stats)
+                rows = rows[:granted]
+                stats.wait(wait)
         budget = self.lease.total_seconds() * 0.8
         started = time.monotonic()
         for index, row in enumerate(rows):
@@ -284,6 +297,8 @@ class Deliverer:
             if pause is None:
                 pause = 1.0 / bucket.rate if attempt.status == 429 else min(delay or 60.0, 60.0)
             bucket.pause(pause, failing=attempt.status != 429)
+            if attempt.status == 429:  # a rate limit: every process pauses this destination
+                self.store.pause_destination(dest.name, now + timedelta(seconds=pause))
             if delay is None:
                 reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
                 self.store.dead_letter(row.id, self.owner, now, reason)

@@ -184,6 +184,36 @@ class Store(Protocol):
 
     def enable_destination(self, name: str) -> None: ...
 
+    # -- coordination (monitor.store.coord) ------------------------------------------------
+    def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
+        """Register or renew a running daemon: its leases count as held until `until`."""
+        ...
+
+    def end_holder(self, owner: str, now: datetime) -> bool:
+        """Mark a holder gone (a clean exit, or a dead process found): its leases are free now.
+        False if it was not alive."""
+        ...
+
+    def live_holders(self, host: str, now: datetime) -> list[tuple[str, int]]:
+        """(owner, pid) of every holder on `host` whose row has not expired."""
+        ...
+
+    def take_tokens(
+        self, destination: str, now: datetime, rate: float, burst: float, want: int
+    ) -> tuple[int, float]:
+        """Take up to `want` tokens from the destination's shared bucket (created full).
+        Returns (granted, seconds until the next whole token when fewer were granted)."""
+        ...
+
+    def pause_destination(self, destination: str, until: datetime) -> None:
+        """Empty the destination's shared bucket and refill it only from `until` on."""
+        ...
+
+    def lead(self, job: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or keep the leader lease of `job` until `until`: True if `owner` holds it now
+        (it was free, expired, ours, or its holder stopped beating)."""
+        ...
+
     # -- housekeeping ----------------------------------------------------------------------
     def prune(
         self, now: datetime, retention: timedelta, story_window: timedelta | None = None

@@ -38,6 +38,7 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.store import coord
 from monitor.store import sql as q
 from monitor.store import stories as st
 from monitor.store.common import (
@@ -67,20 +68,22 @@ LOCK_BANDS = """SELECT pg_advisory_xact_lock_shared(%s)::text AS story,
     (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k)::text AS band
                            FROM unnest(%s::bigint[]) AS k) AS locks) AS bands"""
 
-CLAIM_FEEDS = """WITH due AS (
+_DEAD_HOLDER = pg(coord.DEAD_HOLDER)
+
+CLAIM_FEEDS = f"""WITH due AS (
         SELECT id FROM feeds WHERE active AND next_poll_at <= %s
-        AND (lease_until IS NULL OR lease_until <= %s)
+        AND (lease_until IS NULL OR lease_until <= %s OR {_DEAD_HOLDER})
         ORDER BY next_poll_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
     UPDATE feeds f SET lease_owner = %s, lease_until = %s FROM due WHERE f.id = due.id
-    RETURNING f.*"""
+    RETURNING f.*"""  # noqa: S608 (constants)
 
-CLAIM_ALERTS = """WITH due AS (
+CLAIM_ALERTS = f"""WITH due AS (
         SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= %s
-        AND (lease_until IS NULL OR lease_until <= %s) {only}
+        AND (lease_until IS NULL OR lease_until <= %s OR {_DEAD_HOLDER}) {{only}}
         AND destination NOT IN (SELECT name FROM destinations WHERE disabled)
         ORDER BY created_at, id LIMIT %s FOR UPDATE SKIP LOCKED)
     UPDATE alerts a SET lease_owner = %s, lease_until = %s FROM due WHERE a.id = due.id
-    RETURNING a.*"""
+    RETURNING a.*"""  # noqa: S608 (constants)
 
 
 # A poll's rows go in one statement each: a round trip per row would cost more than the insert.
@@ -133,6 +136,15 @@ INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item
     ORDER BY n
     ON CONFLICT DO NOTHING
     RETURNING id"""
+
+
+_BEAT_HOLDER = coord.render(coord.BEAT_HOLDER, "postgres")
+_END_HOLDER = coord.render(coord.END_HOLDER, "postgres")
+_LIVE_ON_HOST = coord.render(coord.LIVE_ON_HOST, "postgres")
+_PRUNE_HOLDERS = coord.render(coord.PRUNE_HOLDERS, "postgres")
+_TAKE_TOKENS = coord.render(coord.TAKE_TOKENS, "postgres")
+_PAUSE_BUCKET = coord.render(coord.PAUSE_BUCKET, "postgres")
+_LEAD = coord.render(coord.LEAD, "postgres")
 
 
 def _feed(r: Row) -> FeedState:
@@ -296,7 +308,7 @@ class PostgresStore:
         self, now: datetime, limit: int, lease: timedelta, owner: str
     ) -> list[FeedState]:
         t = utc(now)
-        rows = self._read(CLAIM_FEEDS, (t, t, limit, owner, t + lease))
+        rows = self._read(CLAIM_FEEDS, (t, t, coord.epoch(t), limit, owner, t + lease))
         return [_feed(r) for r in sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))]
 
     def release_feed(self, feed_id: str, owner: str) -> None:
@@ -449,7 +461,7 @@ class PostgresStore:
         destinations: Sequence[str] | None = None,
     ) -> list[OutboxRow]:
         t = utc(now)
-        params: list[Any] = [t, t]
+        params: list[Any] = [t, t, coord.epoch(t)]
         only = ""
         if destinations is not None:
             only = "AND destination = ANY(%s)"
@@ -513,6 +525,43 @@ class PostgresStore:
     def enable_destination(self, name: str) -> None:
         self._rowcount(pg(q.ENABLE_DESTINATION), (name,))
 
+    # -- coordination --------------------------------------------------------------------------
+    def _named(self, query: str, params: dict[str, Any]) -> list[Row]:
+        with self._one() as cur:
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+    def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
+        times = {"now": coord.epoch(now), "until": coord.epoch(until)}
+        self._named(_BEAT_HOLDER, {"owner": owner, "host": host, "pid": pid, **times})
+
+    def end_holder(self, owner: str, now: datetime) -> bool:
+        with self._one() as cur:
+            cur.execute(_END_HOLDER, {"owner": owner, "now": coord.epoch(now)})
+            return cur.rowcount == 1
+
+    def live_holders(self, host: str, now: datetime) -> list[tuple[str, int]]:
+        rows = self._named(_LIVE_ON_HOST, {"host": host, "now": coord.epoch(now)})
+        return [(r["owner"], r["pid"]) for r in rows]
+
+    def take_tokens(
+        self, destination: str, now: datetime, rate: float, burst: float, want: int
+    ) -> tuple[int, float]:
+        t = coord.epoch(now)
+        params = {"destination": destination, "now": t, "rate": float(rate),
+                  "burst": float(burst), "want": want}  # fmt: skip
+        row = self._named(_TAKE_TOKENS, params)[0]
+        granted = int(row["granted"])
+        return granted, coord.token_wait(granted, want, row["tokens"], row["updated_at"], t, rate)
+
+    def pause_destination(self, destination: str, until: datetime) -> None:
+        self._named(_PAUSE_BUCKET, {"destination": destination, "until": coord.epoch(until)})
+
+    def lead(self, job: str, owner: str, now: datetime, until: datetime) -> bool:
+        params = {"job": job, "owner": owner, "now": coord.epoch(now),
+                  "until": coord.epoch(until)}  # fmt: skip
+        return bool(self._named(_LEAD, params))
+
     # -- housekeeping --------------------------------------------------------------------------
     def prune(
         self, now: datetime, retention: timedelta, story_window: timedelta | None = None
@@ -522,6 +571,7 @@ class PostgresStore:
             total = 0
             for query in (q.PRUNE_SEEN, q.PRUNE_SOURCES, q.PRUNE_ALERTS):
                 total += cur.execute(pg(query), (cutoff,)).rowcount
+            cur.execute(_PRUNE_HOLDERS, {"cutoff": coord.epoch(now) - coord.HOLDER_KEEP_S})
         return total + self._prune_stories(utc(now - (story_window or retention)))
 
     def _prune_stories(self, cutoff: datetime, batch: int = 5000) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,7 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.store import coord
 from monitor.store import sql as q
 from monitor.store import stories as st
 from monitor.store.common import (
@@ -54,11 +55,11 @@ from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 BUSY_TIMEOUT_S = 10.0
 
 # Inside BEGIN IMMEDIATE no other writer runs, so a plain UPDATE ... RETURNING is a safe claim.
-CLAIM_FEEDS = """UPDATE feeds SET lease_owner = ?, lease_until = ?
+CLAIM_FEEDS = f"""UPDATE feeds SET lease_owner = ?, lease_until = ?
     WHERE id IN (SELECT id FROM feeds WHERE active AND next_poll_at <= ?
-                 AND (lease_until IS NULL OR lease_until <= ?)
+                 AND (lease_until IS NULL OR lease_until <= ? OR {coord.DEAD_HOLDER})
                  ORDER BY next_poll_at, id LIMIT ?)
-    RETURNING *"""
+    RETURNING *"""  # noqa: S608 (constants)
 
 PRUNE_BATCH = 5000
 PRUNE_BATCHES = (
@@ -67,12 +68,21 @@ PRUNE_BATCHES = (
     ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?"),
 )
 
-CLAIM_ALERTS = """UPDATE alerts SET lease_owner = ?, lease_until = ?
+CLAIM_ALERTS = f"""UPDATE alerts SET lease_owner = ?, lease_until = ?
     WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
-                 AND (lease_until IS NULL OR lease_until <= ?) {only}
+                 AND (lease_until IS NULL OR lease_until <= ? OR {coord.DEAD_HOLDER}) {{only}}
                  AND destination NOT IN (SELECT name FROM destinations WHERE disabled)
                  ORDER BY created_at, id LIMIT ?)
-    RETURNING *"""
+    RETURNING *"""  # noqa: S608 (constants)
+
+
+_BEAT_HOLDER = coord.render(coord.BEAT_HOLDER, "sqlite")
+_END_HOLDER = coord.render(coord.END_HOLDER, "sqlite")
+_LIVE_ON_HOST = coord.render(coord.LIVE_ON_HOST, "sqlite")
+_PRUNE_HOLDERS = coord.render(coord.PRUNE_HOLDERS, "sqlite")
+_TAKE_TOKENS = coord.render(coord.TAKE_TOKENS, "sqlite")
+_PAUSE_BUCKET = coord.render(coord.PAUSE_BUCKET, "sqlite")
+_LEAD = coord.render(coord.LEAD, "sqlite")
 
 
 def _ts(when: datetime) -> float:
@@ -179,7 +189,7 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise StoreError(f"SQLite {self.path!r}: commit failed: {e}") from e
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -245,7 +255,7 @@ class SQLiteStore:
     ) -> list[FeedState]:
         t = _ts(now)
         with self._write() as c:
-            rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), t, t, limit)).fetchall()
+            rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), t, t, t, limit)).fetchall()
         feeds = sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))
         return [_feed(r) for r in feeds]
 
@@ -390,7 +400,7 @@ class SQLiteStore:
     ) -> list[OutboxRow]:
         t = _ts(now)
         only = ""
-        params: list[Any] = [owner, _ts(now + lease), t, t]
+        params: list[Any] = [owner, _ts(now + lease), t, t, t]
         if destinations is not None:
             only = f"AND destination IN ({','.join('?' * len(destinations))})"
             params.extend(destinations)
@@ -460,6 +470,39 @@ class SQLiteStore:
         with self._write() as c:
             c.execute(q.ENABLE_DESTINATION, (name,))
 
+    # -- coordination --------------------------------------------------------------------------
+    def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
+        with self._write() as c:
+            c.execute(_BEAT_HOLDER, {"owner": owner, "host": host, "pid": pid, "now": _ts(now),
+                                     "until": _ts(until)})  # fmt: skip
+
+    def end_holder(self, owner: str, now: datetime) -> bool:
+        with self._write() as c:
+            return c.execute(_END_HOLDER, {"owner": owner, "now": _ts(now)}).rowcount == 1
+
+    def live_holders(self, host: str, now: datetime) -> list[tuple[str, int]]:
+        rows = self._read(_LIVE_ON_HOST, {"host": host, "now": _ts(now)})
+        return [(r["owner"], r["pid"]) for r in rows]
+
+    def take_tokens(
+        self, destination: str, now: datetime, rate: float, burst: float, want: int
+    ) -> tuple[int, float]:
+        t = _ts(now)
+        with self._write() as c:
+            row = c.execute(_TAKE_TOKENS, {"destination": destination, "now": t, "rate": rate,
+                                           "burst": burst, "want": want}).fetchone()  # fmt: skip
+        granted = int(row["granted"])
+        return granted, coord.token_wait(granted, want, row["tokens"], row["updated_at"], t, rate)
+
+    def pause_destination(self, destination: str, until: datetime) -> None:
+        with self._write() as c:
+            c.execute(_PAUSE_BUCKET, {"destination": destination, "until": _ts(until)})
+
+    def lead(self, job: str, owner: str, now: datetime, until: datetime) -> bool:
+        params = {"job": job, "owner": owner, "now": _ts(now), "until": _ts(until)}
+        with self._write() as c:
+            return c.execute(_LEAD, params).fetchone() is not None
+
     # -- housekeeping --------------------------------------------------------------------------
     def prune(
         self, now: datetime, retention: timedelta, story_window: timedelta | None = None
@@ -479,6 +522,8 @@ class SQLiteStore:
                 total += deleted
                 if deleted < PRUNE_BATCH:
                     break
+        with self._write() as c:  # a few rows: holders that ended more than a day ago
+            c.execute(_PRUNE_HOLDERS, {"cutoff": _ts(now) - coord.HOLDER_KEEP_S})
         return total + self._prune_stories(_ts(now - (story_window or retention)))
 
     def _prune_stories(self, cutoff: float) -> int:

@@ -1,0 +1,90 @@
+"""The daemon's heartbeat in the store (monitor.lifeline), driven by a fake clock and a fake
+sleep: its leases stay its own while it beats, however long the work; a stopped heartbeat frees
+them after the holder TTL, a clean close at once; a restart on the same host takes over a dead
+predecessor's work immediately. A real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.lifeline import Lifeline
+from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S
+from monitor.store.sqlite import SQLiteStore
+from tests.store_fixtures import T0, spec
+
+LEASE = timedelta(minutes=2)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    s = SQLiteStore(tmp_path / "s.db")
+    s.migrate()
+    s.sync_feeds([spec("f1")], T0)
+    return s
+
+
+def test_beats_keep_the_work_then_a_silent_holder_loses_it_after_the_ttl(
+    store: SQLiteStore,
+) -> None:
+    clock = FakeClock(T0)
+    beats = 0
+
+    async def sleep(seconds: float) -> None:
+        nonlocal beats
+        beats += 1
+        # while "a" beats, nobody else may take its feed, at any moment between beats
+        assert store.claim_due_feeds(clock.now() + timedelta(seconds=seconds), 5, LEASE, "b") == []
+        clock.advance(seconds)
+        if beats == 40:  # 100 s of a slow poll; then the process dies (no more beats)
+            raise asyncio.CancelledError
+
+    life = Lifeline(store, "a", clock, host="h", pid=11, sleep=sleep)
+    life.beat()
+    assert [f.id for f in store.claim_due_feeds(T0, 5, LEASE, "a")] == ["f1"]
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(life.run())
+    assert beats == 40
+    last_beat = T0 + timedelta(seconds=39 * HEARTBEAT_S)
+    until = last_beat + timedelta(seconds=HOLDER_TTL_S)
+    assert store.claim_due_feeds(until - timedelta(seconds=0.1), 5, LEASE, "b") == []
+    assert [f.id for f in store.claim_due_feeds(until, 5, LEASE, "b")] == ["f1"]
+    assert until < T0 + LEASE  # long before the 2-minute lease would have let it go
+
+
+def test_close_frees_the_work_at_once(store: SQLiteStore) -> None:
+    clock = FakeClock(T0)
+    life = Lifeline(store, "a", clock, host="h", pid=11)
+    life.beat()
+    assert store.claim_due_feeds(T0, 5, LEASE, "a")
+    clock.advance(1)
+    life.close()
+    assert [f.id for f in store.claim_due_feeds(clock.now(), 5, LEASE, "b")] == ["f1"]
+
+
+def test_a_restart_on_the_same_host_takes_over_a_dead_predecessor_at_once(
+    store: SQLiteStore,
+) -> None:
+    clock = FakeClock(T0)
+    old = Lifeline(store, "old", clock, host="h", pid=500)
+    other_host = Lifeline(store, "far", clock, host="elsewhere", pid=500)
+    neighbour = Lifeline(store, "next-door", clock, host="h", pid=600)
+    for life in (old, other_host, neighbour):
+        life.beat()
+    assert store.claim_due_feeds(T0, 5, LEASE, "old")
+    clock.advance(1)  # "old" was SIGKILLed; pid 600 still runs
+    new = Lifeline(store, "new", clock, host="h", pid=700, alive=lambda pid: pid == 600)
+    assert new.take_over_dead_predecessors() == ["old"]
+    new.beat()
+    assert [f.id for f in store.claim_due_feeds(clock.now(), 5, LEASE, "new")] == ["f1"]
+    assert sorted(o for o, _ in store.live_holders("h", clock.now())) == ["new", "next-door"]
+    assert store.live_holders("elsewhere", clock.now()) == [("far", 500)]  # not ours to judge
+
+
+def test_a_ttl_shorter_than_two_beats_is_refused(store: SQLiteStore) -> None:
+    with pytest.raises(ValueError):
+        Lifeline(store, "a", FakeClock(T0), interval_s=5.0, ttl_s=8.0)
