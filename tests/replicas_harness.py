@@ -64,8 +64,10 @@ def write_config(
     *,
     interval: str,
     settings: Mapping[str, str] | None = None,
+    destination: Mapping[str, str] | None = None,
 ) -> Path:
-    """A config with every feed of `server`, one webhook destination and the test rule."""
+    """A config with every feed of `server`, one webhook destination (`destination`: more of its
+    settings, e.g. rate and burst) and the test rule."""
     rules = folder / "rules"
     rules.mkdir(exist_ok=True)
     (rules / "troops.yaml").write_text(RULE)
@@ -87,6 +89,7 @@ def write_config(
         "    type: webhook",
         f"    url: {receiver_url}",
         "    secret_env: REPLICAS_HOOK_SECRET",
+        *(f"    {key}: {value}" for key, value in (destination or {}).items()),
     ]
     path = folder / "newsmon.yaml"
     path.write_text("\n".join(lines) + "\n")
