@@ -6,7 +6,7 @@ One `run_once`:
         tokens = its rate bucket's whole tokens now            (0 -> skip, say when to come back)
         rows   = store.claim_due_alerts(now, min(tokens, batch), lease, owner, [destination])
         granted = store.take_tokens(destination, ..., len(rows))   (the bucket every process
-                                                                 shares; release the rows beyond)
+                         shares; release the rows beyond; after a refusal take first, then claim)
         for each row, in order:
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
@@ -122,6 +122,7 @@ class Deliverer:
         self.lease = lease
         self.batch = batch
         self._buckets: dict[str, TokenBucket] = {}
+        self._contended: dict[str, bool] = {}  # the shared bucket refused us: take first
         # One client for the deliverer's life (building one costs ~75 ms: an SSL context),
         # remade if run_once is called from another event loop (one-shot CLI runs).
         self._client: httpx.AsyncClient | None = None
@@ -232,19 +233,7 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
             return
         limit = min(tokens, self.batch)
-        rows = self.store.claim_due_alerts(now, limit, self.lease, self.owner, [dest.name])
-        if len(rows) == limit:  # there may be more: come back when the next token is there
-            stats.wait(1.0 / bucket.rate)
-        if rows:
-            # The destination's rate is shared by every process on this store (replicas, a cron
-            # `check --deliver`): take tokens for what was claimed, give back the rest.
-            granted, wait = self.store.take_tokens(
-                dest.name, now, bucket.rate, bucket.burst, len(rows)
-            )
-            if granted < len(rows):
-                self._release(rows[granted:], stats)
-                rows = rows[:granted]
-                stats.wait(wait)
+        rows = self._claim_within_shared_rate(dest, now, limit, stats)
         budget = self.lease.total_seconds() * 0.8
         started = time.monotonic()
         for index, row in enumerate(rows):
@@ -261,6 +250,43 @@ class Deliverer:
                 if not bucket.failing():  # a 429: a rate limit, worth waiting for
                     stats.wait(bucket.time_until_available())
                 return
+
+    def _claim_within_shared_rate(
+        self, dest: Destination, now: datetime, limit: int, stats: DeliveryStats
+    ) -> list[OutboxRow]:
+        """Claim up to `limit` rows that the destination's shared bucket (every process on this
+        store: replicas, a cron `check --deliver`) has tokens for.
+
+        Uncontended, claim first and take tokens for what was claimed (an idle outbox costs one
+        claim, no take). Once the bucket refused us, other processes are sending too: take first
+        and claim only what was granted, so a refusal costs one statement instead of a claim, a
+        take and the releases, until a claim finds fewer rows than granted (the backlog is gone;
+        those few tokens go unused, which errs on the slow side)."""
+        bucket = self.bucket(dest)
+        take = self.store.take_tokens
+        if self._contended.get(dest.name):
+            granted, wait = take(dest.name, now, bucket.rate, bucket.burst, limit)
+            if granted < limit:
+                stats.wait(wait)
+            if not granted:
+                return []
+            rows = self.store.claim_due_alerts(now, granted, self.lease, self.owner, [dest.name])
+            if len(rows) < granted:
+                self._contended[dest.name] = False
+            elif granted == limit:  # there may be more: come back when the next token is there
+                stats.wait(1.0 / bucket.rate)
+            return rows
+        rows = self.store.claim_due_alerts(now, limit, self.lease, self.owner, [dest.name])
+        if len(rows) == limit:  # there may be more: come back when the next token is there
+            stats.wait(1.0 / bucket.rate)
+        if not rows:
+            return rows
+        granted, wait = take(dest.name, now, bucket.rate, bucket.burst, len(rows))
+        if granted < len(rows):
+            self._contended[dest.name] = True
+            self._release(rows[granted:], stats)
+            stats.wait(wait)
+        return rows[:granted]
 
     def _release(self, rows: list[OutboxRow], stats: DeliveryStats) -> None:
         for row in rows:
