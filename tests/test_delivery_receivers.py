@@ -246,7 +246,7 @@ def test_a_closed_port_is_retried(store: Store) -> None:
     row = store.get_alert(aid)
     assert row is not None
     assert row.status == "pending"
-    assert row.last_error == "ConnectError"
+    assert row.last_error == "ConnectError: connection refused (nothing listens on that port?)"
 
 
 def test_from_config_signs_and_goes_through_the_guard(store: Store, tmp_path: Path) -> None:

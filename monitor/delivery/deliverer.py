@@ -49,6 +49,7 @@ from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
 from monitor.errors import BlockedAddressError
+from monitor.feeds.fetch import socket_error
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -422,4 +423,5 @@ def _failure(exc: BaseException) -> Verdict:
         )
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return Verdict(Outcome.DEAD, f"unusable URL ({type(exc).__name__})")
-    return Verdict(Outcome.RETRY, type(exc).__name__)
+    known = socket_error(exc)  # a fixed text ("connection refused"), never the URL
+    return Verdict(Outcome.RETRY, f"{type(exc).__name__}: {known}" if known else type(exc).__name__)

@@ -139,16 +139,31 @@ _SOCKET_ERRORS = {
 }
 
 
+def socket_error(error: BaseException) -> str | None:
+    """The well-known socket error under httpx's and anyio's wrappers, in words ("connection
+    refused"), or None. Only fixed texts: safe where a URL must not be shown (deliveries)."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and seen.errno in _SOCKET_ERRORS:
+            return _SOCKET_ERRORS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def connect_reason(error: BaseException) -> str:
-    """What went wrong connecting, in words: the socket error under httpx's and anyio's wrappers
-    ("All connection attempts failed" says nothing about a refused connection)."""
+    """What went wrong connecting, in words ("All connection attempts failed", httpx's text for a
+    refused connection, says nothing of what happened)."""
+    known = socket_error(error)
+    if known is not None:
+        return known
     seen: BaseException | None = error
     for _ in range(10):
         if seen is None:
             break
-        code = getattr(seen, "errno", None)
-        if isinstance(seen, OSError) and code is not None:
-            return _SOCKET_ERRORS.get(code) or (seen.strerror or str(seen)).lower()
+        if isinstance(seen, OSError) and seen.errno is not None and seen.strerror:
+            return seen.strerror.lower()
         seen = seen.__cause__ or seen.__context__
     return str(error) or type(error).__name__
 
