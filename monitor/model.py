@@ -326,3 +326,25 @@ class OutboxRow:
     last_error: str | None = None
     delivered_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feedback (monitor.feedback)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A person's verdict on an item: relevant (or not) for `rule`, or for whichever rule matched
+    it when `rule` is ''. Labels are never overwritten: the newest per (item, rule) is in force.
+    `alert_id` and `title` say what the person saw, so an exported set still reads well where the
+    item is not archived."""
+
+    feed_id: str
+    item_key: str
+    rule: str
+    relevant: bool
+    who: str
+    at: datetime
+    note: str = ""
+    alert_id: str | None = None
+    title: str = ""

@@ -23,6 +23,7 @@ from monitor.model import (
     FeedSpec,
     FeedState,
     FeedUpdate,
+    Label,
     NewAlert,
     OutboxRow,
     SeenItem,
@@ -129,6 +130,17 @@ class Store(Protocol):
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         """(story key, number of sightings) of the stories with recorded sightings, the most
         recently sighted first (for `newsmon stories list`)."""
+        ...
+
+    # -- feedback --------------------------------------------------------------------------
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        """Record labels (each kept: history; one identical to a stored label in item, rule,
+        time, person and verdict is ignored, so importing a set twice adds nothing). Returns how
+        many were newly recorded."""
+        ...
+
+    def list_labels(self) -> list[Label]:
+        """Every label, oldest first (the last one per item and rule is in force)."""
         ...
 
     # -- outbox ----------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from monitor.model import (
     FeedSpec,
     FeedState,
     FeedUpdate,
+    Label,
     NewAlert,
     OutboxRow,
     SeenItem,
@@ -450,6 +451,44 @@ class PostgresStore:
         rows = self._read(pg(q.LIST_SOURCES), (story_key,))
         return [StorySource(r["story_key"], r["feed_id"], r["item_key"], utc(r["seen_at"]),
                             r["url"], r["title"]) for r in rows]  # fmt: skip
+
+    # -- feedback ------------------------------------------------------------------------------
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        added = 0
+        with self._tx() as cur:
+            for x in labels:
+                cur.execute(
+                    pg(q.INSERT_LABEL),
+                    (
+                        x.feed_id,
+                        x.item_key,
+                        x.rule,
+                        x.relevant,
+                        x.who,
+                        utc(x.at),
+                        x.note,
+                        x.alert_id,
+                        x.title,
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    def list_labels(self) -> list[Label]:
+        return [
+            Label(
+                r["feed_id"],
+                r["item_key"],
+                r["rule_id"],
+                r["relevant"],
+                r["who"],
+                utc(r["labelled_at"]),
+                r["note"],
+                r["alert_id"],
+                r["title"],
+            )
+            for r in self._read(q.LIST_LABELS)
+        ]
 
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(

@@ -105,3 +105,9 @@ DEAD_LETTER_DESTINATION = """UPDATE alerts SET status = 'dead', last_error = ?, 
 PRUNE_SEEN = "DELETE FROM seen_items WHERE seen_at < ?"
 PRUNE_SOURCES = "DELETE FROM story_sources WHERE seen_at < ?"
 PRUNE_ALERTS = "DELETE FROM alerts WHERE status IN ('delivered', 'dead') AND finished_at < ?"
+
+INSERT_LABEL = """INSERT INTO feedback_labels (feed_id, item_key, rule_id, relevant, who,
+    labelled_at, note, alert_id, title) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
+
+LIST_LABELS = """SELECT feed_id, item_key, rule_id, relevant, who, labelled_at, note, alert_id,
+    title FROM feedback_labels ORDER BY labelled_at, id"""

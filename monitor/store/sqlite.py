@@ -29,6 +29,7 @@ from monitor.model import (
     FeedSpec,
     FeedState,
     FeedUpdate,
+    Label,
     NewAlert,
     OutboxRow,
     SeenItem,
@@ -388,6 +389,44 @@ class SQLiteStore:
                         _dt(r["seen_at"]) or datetime.min, r["url"], r["title"])
             for r in rows
         ]  # fmt: skip
+
+    # -- feedback ------------------------------------------------------------------------------
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        with self._write() as c:
+            added = 0
+            for x in labels:
+                cur = c.execute(
+                    q.INSERT_LABEL,
+                    (
+                        x.feed_id,
+                        x.item_key,
+                        x.rule,
+                        int(x.relevant),
+                        x.who,
+                        _ts(x.at),
+                        x.note,
+                        x.alert_id,
+                        x.title,
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    def list_labels(self) -> list[Label]:
+        return [
+            Label(
+                r["feed_id"],
+                r["item_key"],
+                r["rule_id"],
+                bool(r["relevant"]),
+                r["who"],
+                _dt(r["labelled_at"]) or datetime.min,
+                r["note"],
+                r["alert_id"],
+                r["title"],
+            )
+            for r in self._read(q.LIST_LABELS)
+        ]
 
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(

@@ -1,0 +1,157 @@
+"""`newsmon feedback`: label what a rule caught (or should have), and share labelled sets. Does
+I/O (config, store, files, stdout).
+
+    newsmon feedback ALERT_OR_ITEM --relevant|--irrelevant [--rule ID] [--note TEXT] [--who NAME]
+    newsmon feedback export [FILE]      every label (history included) as JSON lines
+    newsmon feedback import FILE        add labels from JSON lines (`-`: stdin)
+
+ALERT_OR_ITEM is an alert id (`msg_...`, the webhook's `id`, the Slack message's footer) or
+`FEED/ITEM_KEY`. A label never replaces an older one: the newest per item and rule is in force
+(`newsmon rules backtest --labels`), the rest is history. Exit 2 for an unknown id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.cli.common import add_config_args
+from monitor.clock import Clock, SystemClock
+from monitor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from monitor.model import Label
+    from monitor.store.base import Store
+
+EPILOG = """\
+examples:
+  newsmon feedback msg_3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3 --relevant
+  newsmon feedback msg_3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3 --irrelevant --note "a sports story"
+  newsmon feedback reuters-world/g:5e0c1a2b3c4d5e6f7a8b --relevant --rule troop-movements
+  newsmon feedback export labels.jsonl
+  newsmon feedback import labels.jsonl
+
+ALERT_OR_ITEM: an alert id (the webhook's "id", the Slack message's footer, `newsmon deliveries
+list`) or FEED/ITEM_KEY (`newsmon stories list --story KEY`). Without --rule, an alert's label is
+for each rule it carried, an item's for whichever rule matched it. The newest label per item and
+rule is in force; older ones stay as history (export lists them all).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "feedback",
+        help="label an alert or item relevant or not; export and import labels",
+        description="Label what a rule caught, or should have caught, for precision and recall.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "target", metavar="ALERT_OR_ITEM", help="msg_..., FEED/ITEM_KEY, `export` or `import`"
+    )
+    parser.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="for export (default stdout) and import (`-`: stdin)",
+    )
+    verdict = parser.add_mutually_exclusive_group()
+    verdict.add_argument("--relevant", action="store_true", help="the item is what the rule is for")
+    verdict.add_argument("--irrelevant", action="store_true", help="the item is not")
+    parser.add_argument("--rule", metavar="ID", help="the rule the verdict is about")
+    parser.add_argument("--note", default="", metavar="TEXT", help="why, for whoever reads it")
+    parser.add_argument(
+        "--who", metavar="NAME", help="who labels (default: $NEWSMON_USER, else the login name)"
+    )
+    add_config_args(parser, rules=False)
+    parser.set_defaults(func=cmd_feedback)
+
+
+def _who(args: argparse.Namespace) -> str:
+    if args.who:
+        return str(args.who)
+    if os.environ.get("NEWSMON_USER"):
+        return os.environ["NEWSMON_USER"]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "unknown"
+
+
+def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
+    from monitor.config import load_config
+    from monitor.store import open_store
+
+    if args.target in ("export", "import"):
+        if args.relevant or args.irrelevant or args.rule or args.note:
+            raise ConfigError(f"feedback {args.target} takes a FILE only, not a verdict")
+    else:
+        if args.file is not None:
+            raise ConfigError(f"feedback {args.target}: unexpected argument {args.file!r}")
+        if not (args.relevant or args.irrelevant):
+            raise ConfigError(f"feedback {args.target}: say --relevant or --irrelevant")
+    if args.target == "import" and not args.file:
+        raise ConfigError("feedback import: name the FILE to read (`-` reads stdin)")
+    config = load_config(args.config)
+    store = open_store(config.database_url)
+    try:
+        if args.target == "export":
+            return _export(store.list_labels(), args.file)
+        if args.target == "import":
+            return _import(store, args.file)
+        from monitor.feedback.record import record_label
+
+        labels = record_label(
+            store,
+            args.target,
+            relevant=bool(args.relevant),
+            rule=args.rule,
+            note=args.note,
+            who=_who(args),
+            now=(clock or SystemClock()).now(),
+        )
+    finally:
+        store.close()
+    verdict = "relevant" if labels[0].relevant else "irrelevant"
+    for label in labels:
+        rule = f"rule {label.rule}" if label.rule else "any rule"
+        print(f"labelled {label.feed_id}/{label.item_key} {verdict} for {rule}")
+    return 0
+
+
+def _export(labels: list[Label], file: str | None) -> int:
+    from monitor.feedback.labels import to_json
+
+    lines = "".join(json.dumps(to_json(x), ensure_ascii=False) + "\n" for x in labels)
+    if file in (None, "-"):
+        sys.stdout.write(lines)
+    else:
+        try:
+            Path(file).write_text(lines, encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"cannot write {file}: {e.strerror or e}") from e
+    print(f"exported {len(labels)} labels", file=sys.stderr)
+    return 0
+
+
+def _import(store: Store, file: str) -> int:
+    from monitor.feedback.labels import from_json_lines
+
+    if file == "-":
+        labels = from_json_lines(sys.stdin, "stdin")
+    else:
+        try:
+            with open(file, encoding="utf-8") as f:
+                labels = from_json_lines(f, file)
+        except OSError as e:
+            raise ConfigError(f"cannot read {file}: {e.strerror or e}") from e
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{file}: not UTF-8 text ({e.reason})") from e
+    added = store.add_labels(labels)
+    print(f"imported {added} new labels ({len(labels) - added} already there)", file=sys.stderr)
+    return 0

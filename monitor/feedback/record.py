@@ -1,0 +1,89 @@
+"""Record a label for an alert or an item: find what it names in the store, then add it. I/O
+(the store); shared by `newsmon feedback` and `POST /feedback`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitor.errors import NewsmonError
+from monitor.feedback.labels import NOTE_MAX, RULE_MAX, WHO_MAX, parse_target
+from monitor.model import Label
+from monitor.store.base import Store
+
+__all__ = ["BadLabel", "UnknownTarget", "record_label"]
+
+
+class UnknownTarget(NewsmonError):
+    """The alert or item is not in the store."""
+
+
+class BadLabel(NewsmonError):
+    """The target or a field is malformed."""
+
+
+def _check(value: str, name: str, limit: int) -> str:
+    if len(value) > limit:
+        raise BadLabel(f"{name} is longer than {limit} characters")
+    return value
+
+
+def record_label(
+    store: Store,
+    target: str,
+    *,
+    relevant: bool,
+    rule: str | None,
+    note: str,
+    who: str,
+    now: datetime,
+) -> list[Label]:
+    """Label what `target` names and return the labels recorded.
+
+    An alert labels its item for the rule given, else for each rule the alert carried; an item
+    (`FEED/ITEM_KEY`) for the rule given, else for whichever rule matched it."""
+    parsed = parse_target(target)
+    if parsed is None:
+        raise BadLabel(
+            f"{target.strip()[:100]!r} is neither an alert id (msg_ and 32 hex "
+            "digits) nor FEED/ITEM_KEY"
+        )
+    rule = _check((rule or "").strip(), "the rule id", RULE_MAX)
+    note = _check(note, "the note", NOTE_MAX)
+    who = _check(who.strip() or "unknown", "who", WHO_MAX)
+    if parsed.alert_id is not None:
+        alert = store.get_alert(parsed.alert_id)
+        if alert is None:
+            raise UnknownTarget(
+                f"no alert {parsed.alert_id} in the store (`newsmon deliveries "
+                "list` shows the alerts it keeps; old ones are pruned)"
+            )
+        feed_id, item_key = alert.feed_id, alert.item_key
+        carried = [r.get("id") for r in alert.document.get("rules", []) if isinstance(r, dict)]
+        rules = [rule] if rule else [r for r in carried if isinstance(r, str)] or [""]
+        item = alert.document.get("item")
+        title = item.get("title", "") if isinstance(item, dict) else ""
+        alert_id: str | None = alert.id
+    else:
+        feed_id, item_key = parsed.feed_id, parsed.item_key
+        if not store.seen_keys(feed_id, [item_key]):
+            raise UnknownTarget(
+                f"no item {item_key!r} of feed {feed_id!r} in the store "
+                "(`newsmon stories list --story KEY` shows feed and item key)"
+            )
+        rules, title, alert_id = [rule], "", None
+    labels = [
+        Label(
+            feed_id,
+            item_key,
+            r,
+            relevant,
+            who,
+            now,
+            note,
+            alert_id,
+            title if isinstance(title, str) else "",
+        )
+        for r in dict.fromkeys(rules)
+    ]
+    store.add_labels(labels)
+    return labels
