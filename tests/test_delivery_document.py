@@ -198,3 +198,13 @@ def test_the_checker_can_fail() -> None:
     del doc["snippet"]
     with pytest.raises(AssertionError, match="missing"):
         validate(doc, SCHEMA)
+
+
+def test_a_receiver_has_what_it_needs_to_post_feedback() -> None:
+    doc = build()
+    validate(doc, SCHEMA)
+    assert doc["id"] == alert_id("ops", "story:1")  # POST /feedback {"alert": id, ...}
+    assert (doc["item"]["feed"]["id"], doc["item"]["key"]) == ("reuters-world", "guid:abc")
+    older = json.loads(json.dumps(doc))
+    del older["item"]["key"]  # documents sent before the key was added stay valid
+    validate(older, SCHEMA)

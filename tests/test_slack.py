@@ -181,3 +181,13 @@ def test_any_unicode_up_to_a_megabyte_stays_within_limits_and_escaped(
     assert_within_limits(msg)
     assert_safe(msg)
     assert json.loads(json.dumps(msg, ensure_ascii=False).encode("utf-8")) == msg
+
+
+def test_the_message_ends_with_the_alert_id_for_feedback() -> None:
+    doc = doc_for("Troops", feed="Reuters")
+    footer = render(doc)["blocks"][-1]
+    assert footer["type"] == "context"
+    text = footer["elements"][0]["text"]
+    assert text == (f"alert `{doc['id']}` · feedback: `newsmon feedback {doc['id']} --relevant`")
+    forged = render({**doc, "id": "<!channel>"})  # only an id of our own shape is shown
+    assert "channel" not in json.dumps(forged["blocks"][-1])

@@ -105,6 +105,8 @@ def build_alert_document(
             for m in unique
         ],
         "item": {
+            # With the feed id, the item key names the item to `newsmon feedback FEED/KEY`.
+            "key": bounded(item.key, NAME_MAX),
             "title": bounded(item.title, TITLE_MAX),
             "url": _optional_url(item.url or item.link),
             "summary": bounded(item.summary, SUMMARY_MAX),

@@ -29,6 +29,7 @@ ELLIPSIS = "…"
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 _URL_UNSAFE = "<>| \t\r\n\"'`"
+_ALERT_ID = re.compile(r"msg_[0-9a-f]{32}")
 
 
 def escape(text: str) -> str:
@@ -122,6 +123,11 @@ def render(document: dict[str, Any]) -> dict[str, Any]:
     if snippet:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": snippet}})
     blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": rules_text}})
+    alert_id = document.get("id")
+    if isinstance(alert_id, str) and _ALERT_ID.fullmatch(alert_id):
+        # What a reader needs to say whether this alert was wanted (`newsmon feedback`).
+        footer = f"alert `{alert_id}` · feedback: `newsmon feedback {alert_id} --relevant`"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
 
     fallback = fit(f"{title} ({source})" if source else title, TEXT_MAX)
     return {
