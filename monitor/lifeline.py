@@ -2,8 +2,9 @@
 stops (SIGKILL, OOM, a lost machine), the others take its feeds and alerts over within
 `HOLDER_TTL_S`, not after the leases (2 minutes by default). Does I/O (the store).
 
-- At start, holders registered on this host whose process is gone (a SIGKILLed predecessor on the
-  same SQLite file or container) are ended at once: a restart takes over their work immediately.
+- At start, holders registered on this host (the same hostname, boot and pid namespace) whose
+  process is gone (a SIGKILLed predecessor on the same SQLite file or in the same container) are
+  ended at once: a restart takes over their work immediately.
 - `run()` renews the holder row every `HEARTBEAT_S` until `close()`, including during the
   shutdown drain, so work in flight is never taken over while the process finishes it.
 - A beat that fails (the store is down) is logged and tried again at the next beat; the row then
@@ -19,6 +20,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 
@@ -28,6 +30,20 @@ from monitor.store.base import Store
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S, dead_predecessors, pid_alive
 
 log = structlog.get_logger("newsmon.lifeline")
+
+
+def host_identity() -> str:
+    """Where a pid means the same process: the hostname, this boot and this pid namespace.
+
+    Two containers may share a hostname (host networking) but not their pids, and a machine that
+    rebooted reuses pids: only holders with the same identity are judged by their pid."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8])
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:  # not Linux: the hostname alone (one process namespace per host)
+        pass
+    return "/".join(parts)
 
 
 class Lifeline:
@@ -51,7 +67,7 @@ class Lifeline:
         self.clock = clock
         self.interval_s = interval_s
         self.ttl = timedelta(seconds=ttl_s)
-        self.host = host or socket.gethostname()
+        self.host = host or host_identity()
         self.pid = os.getpid() if pid is None else pid
         self._alive = alive
         self._sleep = sleep

@@ -88,3 +88,12 @@ def test_a_restart_on_the_same_host_takes_over_a_dead_predecessor_at_once(
 def test_a_ttl_shorter_than_two_beats_is_refused(store: SQLiteStore) -> None:
     with pytest.raises(ValueError):
         Lifeline(store, "a", FakeClock(T0), interval_s=5.0, ttl_s=8.0)
+
+
+def test_the_host_identity_is_stable_and_names_the_host() -> None:
+    import socket
+
+    from monitor.lifeline import host_identity
+
+    assert host_identity() == host_identity()
+    assert host_identity().split("/")[0] == socket.gethostname()
