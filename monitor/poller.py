@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
+from monitor.archive import ArchivedItem, poll_archive
 from monitor.clock import Clock
 from monitor.dedup.lookup import story_assignments
 from monitor.errors import FeedError
@@ -130,8 +131,10 @@ class Poller:
         rng: random.Random | None = None,
         cpu: Offload = on_cpu_thread,
         io: Offload = asyncio.to_thread,
+        archive: bool = True,
     ) -> None:
         self.store = store
+        self.archive = archive  # archive each poll's new items (archive_retention > 0)
         self.cpu = cpu  # parsing and matching (see monitor.offload)
         self.io = io  # store calls
         self.fetcher = fetcher
@@ -156,10 +159,11 @@ class Poller:
                 retry_after=getattr(exc, "retry_after", None),
             )
             plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
+            archive: list[ArchivedItem] = []
         else:
             # A 304 has nothing to parse: deciding costs less than a hop to the CPU thread.
             unchanged = result.body is None
-            plan = (
+            plan, archive = (
                 self._decide(feed, result)
                 if unchanged
                 else await self.cpu(self._decide, feed, result)
@@ -172,9 +176,10 @@ class Poller:
                 error=plan.update.error,
                 errors=plan.update.error_count,
             )
-        return await self._commit(feed, plan, started)
+        return await self._commit(feed, plan, started, archive)
 
-    def _decide(self, feed: FeedState, result: FetchResult) -> PollPlan:
+    def _decide(self, feed: FeedState, result: FetchResult) -> tuple[PollPlan, list[ArchivedItem]]:
+        """The poll's plan, and the archive rows of its new items."""
         now = self.clock.now()
         body_hash = hashlib.sha256(result.body).hexdigest() if result.body is not None else None
         outcome = FetchOutcome(
@@ -187,7 +192,7 @@ class Poller:
             retry_after=result.retry_after,
         )
         if result.status == 304 or result.body is None or body_hash == feed.body_hash:
-            return plan_unchanged(feed, outcome, now, self.rng, self.poll_policy)
+            return plan_unchanged(feed, outcome, now, self.rng, self.poll_policy), []
         try:
             parsed = parse_feed(
                 result.body,
@@ -198,7 +203,7 @@ class Poller:
             )
         except FeedError as exc:
             failed = FetchOutcome(status=0, error=str(exc), error_kind=exc.kind)
-            return plan_error(feed, failed, now, self.rng, self.poll_policy)
+            return plan_error(feed, failed, now, self.rng, self.poll_policy), []
         seen = self.store.seen_keys(feed.id, [item.key for item in parsed.items])
         match = _memoised(self.rules.match)
         tags = (*feed.tags, feed.id)
@@ -218,7 +223,7 @@ class Poller:
         hashes = None
         if self.poll_policy.alert_on_edit and seen:
             hashes = self.store.seen_hashes(feed.id, sorted(seen))
-        return decide(
+        plan = decide(
             feed,
             outcome,
             parsed.items,
@@ -234,8 +239,16 @@ class Poller:
             stories=stories,
             seen_hashes=hashes,
         )
+        archive = poll_archive(parsed.items, plan.seen, now) if self.archive else []
+        return plan, archive
 
-    async def _commit(self, feed: FeedState, plan: PollPlan, started: datetime) -> PollReport:
+    async def _commit(
+        self,
+        feed: FeedState,
+        plan: PollPlan,
+        started: datetime,
+        archive: Sequence[ArchivedItem] = (),
+    ) -> PollReport:
         now = self.clock.now()
         # The commit settles the stories this poll founded against those committed since its
         # lookup (at plan.update.fetched_at), within the story window.
@@ -243,7 +256,7 @@ class Poller:
         since = looked_up - min(self.poll_policy.story_window, SETTLE_WINDOW)
         enqueued = await self.io(
             self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
-            plan.alerts, plan.sources, stories_since=since,
+            plan.alerts, plan.sources, stories_since=since, archive=archive,
         )  # fmt: skip
         log.info(
             "feed_polled",

@@ -88,6 +88,7 @@ async def open_runtime(
                 poll_policy=poll_policy(config),
                 cpu=run_inline if inline else on_cpu_thread,
                 io=run_inline if inline else asyncio.to_thread,
+                archive=config.archive_kept > timedelta(0),
             )
             # Resolves destination URLs and secrets now: a missing one fails early and clearly.
             async with Deliverer.from_config(

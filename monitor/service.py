@@ -257,7 +257,11 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                 log.debug("housekeeping_elsewhere")  # another replica is the leader
                 return
             pruned = await asyncio.to_thread(
-                rt.store.prune, ctx.clock.now(), config.retention, config.story_window
+                rt.store.prune,
+                ctx.clock.now(),
+                config.retention,
+                config.story_window,
+                config.archive_kept,
             )
             log.info("housekeeping", pruned=pruned)
 

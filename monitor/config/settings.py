@@ -109,6 +109,11 @@ class Config(BaseSettings):
     story_window: timedelta = _setting(
         _dur("72h"), "duration", "Items of one story within this window alert once."
     )
+    archive_retention: timedelta | None = _setting(
+        None,
+        "duration",
+        "How long new items are archived for `rules backtest` (unset: `retention`; 0: off).",
+    )
     alert_on_edit: bool = _setting(False, "bool", "Alert again when a seen item's text changes.")
     feed_lease: timedelta = _setting(
         _dur("2m"), "duration", "How long a claimed feed stays claimed; above `fetch_deadline`."
@@ -132,6 +137,11 @@ class Config(BaseSettings):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return to_duration(value)
+
+    @field_validator("archive_retention", mode="before")
+    @classmethod
+    def _archive_duration(cls, value: Any) -> Any:
+        return None if value is None or value == "" else to_duration(value)
 
     @field_validator("feeds", "destinations", mode="before")
     @classmethod
@@ -236,6 +246,11 @@ class Config(BaseSettings):
     def path(self) -> Path | None:
         """The YAML file this configuration was read from, if any."""
         return self._path
+
+    @property
+    def archive_kept(self) -> timedelta:
+        """How long archived items are kept: `archive_retention`, else `retention`; 0 is off."""
+        return self.retention if self.archive_retention is None else self.archive_retention
 
     def feed_specs(self) -> list[FeedSpec]:
         """The feeds as the pipeline takes them; `default_interval` fills a missing interval."""

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from monitor.archive import ArchivedItem
 from monitor.model import (
     FeedSpec,
     FeedState,
@@ -99,10 +100,13 @@ class Store(Protocol):
         sources: Sequence[StorySource] = (),
         *,
         stories_since: datetime | None = None,
+        archive: Sequence[ArchivedItem] = (),
     ) -> int:
         """In ONE transaction: settle the stories this poll founded (`SeenItem.new_story`)
-        against the stories committed since its lookup, insert the seen keys (one already there
-        keeps its row but takes the new `title_hash`: an edit), index each seen item that
+        against the stories committed since its lookup, archive the poll's new items
+        (`archive`, under their settled story keys; an archived (feed, key) is kept), insert
+        the seen keys (one already there keeps its row but takes the new `title_hash`: an
+        edit), index each seen item that
         carries a fingerprint under its story key and this feed (its bands; a story already
         indexed for this feed is kept), mark every seen item's story as last seen now, insert
         the alerts (ignoring any whose (destination, story_key) or id already exists) and the
@@ -117,6 +121,26 @@ class Store(Protocol):
         and its alerts are not enqueued. Commits whose founded stories share no band key do
         not wait for each other."""
         ...
+
+    # -- archive -------------------------------------------------------------------------------
+    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
+        """Archive items outside a poll (`newsmon archive import`): no seen key, no alert, no
+        story index. An archived (feed, key) is kept as it is. Returns how many were new."""
+        ...
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        """Up to `limit` archived items after the row number `after` (0: from the start), in row
+        order, each with its row number (pass the last one back to read on): only those first
+        seen at or after `since`, and of these feeds (None: every feed)."""
+        ...
+
+    def count_archive(self) -> int: ...
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
         """Record sightings of stories (ignoring any (story_key, feed_id, item_key) already
@@ -228,9 +252,14 @@ class Store(Protocol):
 
     # -- housekeeping ----------------------------------------------------------------------
     def prune(
-        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+        self,
+        now: datetime,
+        retention: timedelta,
+        story_window: timedelta | None = None,
+        archive_retention: timedelta | None = None,
     ) -> int:
         """Delete seen keys, story sources and delivered/dead alerts older than the retention
-        window, and indexed stories last seen before `story_window` (default: the retention).
+        window, indexed stories last seen before `story_window` (default: the retention), and
+        archived items first seen before `archive_retention` (default: the retention; 0: all).
         Returns how many rows were deleted."""
         ...

@@ -3,7 +3,9 @@
 Migrations live in `migrations/<dialect>/NNNN_name.sql`; NNNN is the version they bring the schema
 to. Each store applies the missing ones in order, inside one transaction that also records them in
 `schema_version`, under a lock that makes two processes starting at once take turns (SQLite:
-`BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock).
+`BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock). Every migration not yet
+recorded is applied, not only those above the highest recorded: numbers are handed out ahead of
+time, so one may land after a higher one, and a database that has the higher one still gets it.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
+from monitor.archive import ArchivedItem, join_categories, split_categories, with_story_keys
 from monitor.dedup.settle import band_lock_keys, founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
@@ -39,6 +40,7 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.store import archive_sql as aq
 from monitor.store import coord
 from monitor.store import sql as q
 from monitor.store import stories as st
@@ -56,6 +58,7 @@ from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 from monitor.store.sql import pg
 
 Row = dict[str, Any]
+_EPOCH = datetime.min.replace(tzinfo=UTC)  # "since the beginning" for archive reads
 # Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
 MIGRATION_LOCK = 7_362_019_114
 SYNC_LOCK = 7_362_019_115
@@ -146,6 +149,46 @@ _PRUNE_HOLDERS = coord.render(coord.PRUNE_HOLDERS, "postgres")
 _TAKE_TOKENS = coord.render(coord.TAKE_TOKENS, "postgres")
 _PAUSE_BUCKET = coord.render(coord.PAUSE_BUCKET, "postgres")
 _LEAD = coord.render(coord.LEAD, "postgres")
+
+
+# A poll's archive rows in one statement (see INSERT_SEEN); an existing (feed, key) is kept.
+INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                         %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
+                         %s::timestamptz[])
+    ON CONFLICT (feed_id, item_key) DO NOTHING"""  # noqa: S608 (constants)
+
+
+def _insert_archive(cur: psycopg.Cursor[Row], items: Sequence[ArchivedItem]) -> int:
+    """Insert archive rows; returns how many were new."""
+    if not items:
+        return 0
+    rows = list({(a.feed_id, a.key): a for a in items}.values())  # one row per key
+    cur.execute(INSERT_ARCHIVE, (
+        [a.feed_id for a in rows], [a.key for a in rows], [a.story_key for a in rows],
+        [a.title for a in rows], [a.summary for a in rows], [a.content for a in rows],
+        [a.link for a in rows], [a.author for a in rows],
+        [join_categories(a.categories) for a in rows], [a.feed_title for a in rows],
+        [_utc(a.published) for a in rows], [utc(a.first_seen) for a in rows],
+    ))  # fmt: skip
+    return cur.rowcount
+
+
+def _archived(r: Row) -> ArchivedItem:
+    return ArchivedItem(
+        feed_id=r["feed_id"],
+        key=r["item_key"],
+        story_key=r["story_key"],
+        first_seen=utc(r["first_seen"]),
+        title=r["title"],
+        summary=r["summary"],
+        content=r["content"],
+        link=r["link"],
+        author=r["author"],
+        categories=split_categories(r["categories"]),
+        feed_title=r["feed_title"],
+        published=_utc(r["published"]),
+    )
 
 
 def _feed(r: Row) -> FeedState:
@@ -370,6 +413,7 @@ class PostgresStore:
         sources: Sequence[StorySource] = (),
         *,
         stories_since: datetime | None = None,
+        archive: Sequence[ArchivedItem] = (),
     ) -> int:
         t = utc(now)
         with self._tx() as cur:
@@ -386,6 +430,7 @@ class PostgresStore:
                 rows = cur.execute(SETTLE_CANDIDATES, (bands, since)).fetchall()
                 records = st.candidate_records(rows, utc)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
+            _insert_archive(cur, with_story_keys(archive, seen))
             # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.
             seen = list({s.key: s for s in seen}.values())
             if seen:  # one statement for all keys: executemany costs a round trip per row
@@ -437,6 +482,30 @@ class PostgresStore:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
         else:
             cur.execute(LOCK_BANDS, (STORY_LOCK, keys))
+
+    # -- archive -------------------------------------------------------------------------------
+    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
+        with self._tx() as cur:
+            return _insert_archive(cur, items)
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        only = ""
+        params: list[Any] = [after, utc(since) if since is not None else _EPOCH]
+        if feeds is not None:
+            only = "AND feed_id = ANY(?)"
+            params.append(list(feeds))
+        params.append(limit)
+        rows = self._read(pg(aq.READ.format(feeds=only)), params)
+        return [(int(r["id"]), _archived(r)) for r in rows]
+
+    def count_archive(self) -> int:
+        return int(self._read("SELECT count(*) AS n FROM archive")[0]["n"])
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
         added = 0
@@ -603,14 +672,20 @@ class PostgresStore:
 
     # -- housekeeping --------------------------------------------------------------------------
     def prune(
-        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+        self,
+        now: datetime,
+        retention: timedelta,
+        story_window: timedelta | None = None,
+        archive_retention: timedelta | None = None,
     ) -> int:
         cutoff = utc(now - retention)
+        kept = retention if archive_retention is None else archive_retention
         with self._tx() as cur:
             total = 0
             for query in (q.PRUNE_SEEN, q.PRUNE_SOURCES, q.PRUNE_ALERTS):
                 total += cur.execute(pg(query), (cutoff,)).rowcount
             cur.execute(_PRUNE_HOLDERS, {"cutoff": coord.epoch(now) - coord.HOLDER_KEEP_S})
+            total += cur.execute(pg(aq.PRUNE), (utc(now - kept),)).rowcount
         return total + self._prune_stories(utc(now - (story_window or retention)))
 
     def _prune_stories(self, cutoff: datetime, batch: int = 5000) -> int:

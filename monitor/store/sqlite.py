@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.archive import ArchivedItem, join_categories, split_categories, with_story_keys
 from monitor.dedup.settle import founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
@@ -36,6 +37,7 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.store import archive_sql as aq
 from monitor.store import coord
 from monitor.store import sql as q
 from monitor.store import stories as st
@@ -136,6 +138,38 @@ def _alert(row: sqlite3.Row) -> OutboxRow:
         last_error=row["last_error"],
         delivered_at=_dt(row["delivered_at"]),
         extra=lease_extra(row["lease_owner"], _dt(row["lease_until"])),
+    )
+
+
+def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
+    return (a.feed_id, a.key, a.story_key, a.title, a.summary, a.content, a.link, a.author,
+            join_categories(a.categories), a.feed_title, _ts_opt(a.published),
+            _ts(a.first_seen))  # fmt: skip
+
+
+def _insert_archive(c: sqlite3.Connection, items: Sequence[ArchivedItem]) -> int:
+    """Insert archive rows (an existing (feed, key) is kept); returns how many were new."""
+    if not items:
+        return 0
+    before = c.total_changes
+    c.executemany(aq.INSERT, [_archive_row(a) for a in items])
+    return c.total_changes - before
+
+
+def _archived(r: sqlite3.Row) -> ArchivedItem:
+    return ArchivedItem(
+        feed_id=r["feed_id"],
+        key=r["item_key"],
+        story_key=r["story_key"],
+        first_seen=_dt(r["first_seen"]) or datetime.min.replace(tzinfo=UTC),
+        title=r["title"],
+        summary=r["summary"],
+        content=r["content"],
+        link=r["link"],
+        author=r["author"],
+        categories=split_categories(r["categories"]),
+        feed_title=r["feed_title"],
+        published=_dt(r["published"]),
     )
 
 
@@ -331,6 +365,7 @@ class SQLiteStore:
         sources: Sequence[StorySource] = (),
         *,
         stories_since: datetime | None = None,
+        archive: Sequence[ArchivedItem] = (),
     ) -> int:
         t = _ts(now)
         with self._write() as c:
@@ -344,6 +379,7 @@ class SQLiteStore:
                 since = _ts(stories_since or now - st.SETTLE_WINDOW)
                 records = self._candidates(c, founded_bands(founded), since)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
+            _insert_archive(c, with_story_keys(archive, seen))
             c.executemany(
                 q.INSERT_SEEN,
                 [(feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t)
@@ -372,6 +408,30 @@ class SQLiteStore:
                                            u.error, u.error_kind, u.error_count, u.new_url,
                                            u.title, baseline, feed_id))  # fmt: skip
         return enqueued
+
+    # -- archive -------------------------------------------------------------------------------
+    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
+        with self._write() as c:
+            return _insert_archive(c, items)
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        only = ""
+        params: list[Any] = [after, _ts(since) if since is not None else float("-inf")]
+        if feeds is not None:
+            only = f"AND feed_id IN ({','.join('?' * len(feeds))})"
+            params.extend(feeds)
+        params.append(limit)
+        rows = self._read(aq.READ.format(feeds=only), params)
+        return [(r[0], _archived(r)) for r in rows]
+
+    def count_archive(self) -> int:
+        return int(self._read(aq.COUNT)[0][0])
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
         with self._write() as c:
@@ -544,19 +604,24 @@ class SQLiteStore:
 
     # -- housekeeping --------------------------------------------------------------------------
     def prune(
-        self, now: datetime, retention: timedelta, story_window: timedelta | None = None
+        self,
+        now: datetime,
+        retention: timedelta,
+        story_window: timedelta | None = None,
+        archive_retention: timedelta | None = None,
     ) -> int:
         # In batches, each its own short transaction: one long delete would hold the write lock
         # past another process's busy_timeout.
         cutoff = _ts(now - retention)
+        archive_cutoff = _ts(now - (retention if archive_retention is None else archive_retention))
         total = 0
-        for table, where in PRUNE_BATCHES:
+        for table, where in (*PRUNE_BATCHES, ("archive", "first_seen < ?")):
             while True:
                 with self._write() as c:
                     deleted = c.execute(
                         f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (constants)
                         f"(SELECT rowid FROM {table} WHERE {where} LIMIT {PRUNE_BATCH})",
-                        (cutoff,),
+                        (archive_cutoff if table == "archive" else cutoff,),
                     ).rowcount
                 total += deleted
                 if deleted < PRUNE_BATCH:

@@ -5,7 +5,8 @@
   the alert is sent once more with the same webhook-id, and no more;
 - between parsing and the commit: the feed server takes the SQLite write lock before it answers,
   so the poll that parses the new items can fetch, parse and read, but its commit waits; the
-  daemon is killed there. After a restart each new item alerts exactly once.
+  daemon is killed there: neither its seen keys nor its archived items are written. After a
+  restart each new item alerts exactly once and is archived once.
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ def test_sigkill_between_parsing_and_the_commit_alerts_each_new_item_exactly_onc
                 for _ in range(3):
                     feeds.add("wire", publish=False)
                 seen_before = seen_count(db)
+                archived_before = archive_count(db)
+                assert archived_before == seen_before  # the baseline items are archived too
                 body = feeds.render("wire")
                 gate.body = Served(body, '"gated"', formatdate(usegmt=True))
                 gate.hold = lambda: lock.execute("BEGIN IMMEDIATE")
@@ -187,12 +190,14 @@ def test_sigkill_between_parsing_and_the_commit_alerts_each_new_item_exactly_onc
                 daemon.kill()
                 lock.execute("ROLLBACK")
                 assert seen_count(db) == seen_before  # nothing of that poll was written
+                assert archive_count(db) == archived_before  # its items not archived either
                 assert alert_states(db) == []
 
                 daemon.start()
                 wait_until(lambda: len(rx.requests) >= 3 and all_delivered(db), 60, "3 alerts")
                 time.sleep(3)
                 assert daemon.stop() == 0
+                assert archive_count(db) == archived_before + 3  # each new item once
             finally:
                 daemon.kill()
                 if holder is not None:
@@ -207,6 +212,11 @@ def test_sigkill_between_parsing_and_the_commit_alerts_each_new_item_exactly_onc
 def seen_count(db: Path) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT count(*) FROM seen_items").fetchone()[0])
+
+
+def archive_count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM archive").fetchone()[0])
 
 
 def all_delivered(db: Path) -> bool:
