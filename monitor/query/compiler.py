@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from monitor.query import ast
 from monitor.query import evaluate as ev
 from monitor.query.lexer import QueryError
-from monitor.query.near import Near
+from monitor.query.near import MAX_WORK, Near
 from monitor.query.normalize import SCOPES, TEXT_FIELDS, tokenize
 from monitor.query.parser import parse
 
@@ -114,7 +114,17 @@ class Compiler:
         if isinstance(node, ast.Near):
             left = self.operand(node.left, fields, node)
             right = self.operand(node.right, fields, node)
-            return Near(left, right, node.distance, node.ordered, fields, self.src(node))
+            near = Near(left, right, node.distance, node.ordered, fields, self.src(node))
+            if near.match_work() > MAX_WORK:
+                op = "ONEAR" if node.ordered else "NEAR"
+                raise QueryError(
+                    f"this {op} needs too much work to match on long texts: its sides are "
+                    f"NEARs that can span up to {max(left.widths()[1], right.widths()[1]) + 1:,} "
+                    f"words (work {near.match_work():,}, at most {MAX_WORK:,}): use fewer "
+                    "NEAR/ONEAR in one clause, or smaller distances",
+                    node.op_start,
+                )
+            return near
         return self.positional(node, fields)
 
     def operand(self, node: ast.Node, fields: tuple[str, ...], near: ast.Near) -> ev.Positional:

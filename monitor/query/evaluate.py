@@ -8,9 +8,13 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
+from monitor.query import spanset
 from monitor.query.normalize import Document, FieldText
+from monitor.query.spanset import Spans
 
 Span = tuple[int, int]
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
@@ -65,12 +69,30 @@ class Positional(Matcher):
     def spans(self, ft: FieldText) -> list[Span]:
         raise NotImplementedError
 
+    def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
+        """Every span of this clause in `ft`, as bitsets (`memo` holds those of NEARs already
+        computed for this field, by id)."""
+        return spanset.of(self.spans(ft))
+
+    def widths(self) -> tuple[int, int]:
+        """The least and the greatest width (last - first) a span of this clause can have."""
+        raise NotImplementedError
+
+    def work(self) -> int:
+        """Bitset operations (of the field's length each) that `span_set` takes at most, beyond
+        looking up words: nonzero for NEARs only."""
+        return 0
+
     def maybe(self, doc: Document) -> bool:
         """False when the document lacks a word this clause needs (a cheap first test)."""
         return True
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         raise NotImplementedError
+
+    def iter_hits(self, ft: FieldText, memo: dict[int, Spans]) -> Iterator[Labelled]:
+        """`hit_spans` one by one, as needed (a NEAR's explanation reads only its first ones)."""
+        return iter(self.hit_spans(ft))
 
     def matches(self, doc: Document) -> bool:
         return any(self.spans(doc.fields[f]) for f in self.fields)
@@ -133,6 +155,14 @@ class Terms(Positional):
         last = len(rest)
         return [(p, p + last) for p in first if all(p + i + 1 in s for i, s in enumerate(rest))]
 
+    def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
+        width = len(self.elements) - 1
+        where = self.elements[0].positions(ft) if width == 0 else [p for p, _ in self.spans(ft)]
+        return {width: spanset.bits(where)} if where else {}
+
+    def widths(self) -> tuple[int, int]:
+        return len(self.elements) - 1, len(self.elements) - 1
+
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         return [(a, b, self.label) for a, b in self.spans(ft)]
 
@@ -165,8 +195,21 @@ class AnyOf(Positional):
             out.update(c.spans(ft))
         return sorted(out)
 
+    def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
+        return spanset.union(c.span_set(ft, memo) for c in self.children)
+
+    def widths(self) -> tuple[int, int]:
+        each = [c.widths() for c in self.children]
+        return min(w[0] for w in each), max(w[1] for w in each)
+
+    def work(self) -> int:
+        return sum(c.work() for c in self.children)
+
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         return [h for c in self.children for h in c.hit_spans(ft)]
+
+    def iter_hits(self, ft: FieldText, memo: dict[int, Spans]) -> Iterator[Labelled]:
+        return chain.from_iterable(c.iter_hits(ft, memo) for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:

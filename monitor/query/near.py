@@ -2,21 +2,33 @@
 
 Spans are `(first, last)` token positions, inclusive; the gap between two spans is the number of
 words strictly between them, so phrases are measured between their nearest ends.
+
+Matching works on every span at once as bitsets (`monitor.query.spanset`), never on pairs of
+spans: a field of `n` words costs `O(n)` per bitset operation, and a NEAR `work()` operations at
+most, a number known from the query alone and capped when the query is compiled (`MAX_WORK`).
+Explanations list at most `MAX_SPANS` spans and hits per NEAR, the first ones in the field.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable
+from collections.abc import Iterator
+from itertools import islice
 
+from monitor.query import spanset
 from monitor.query.evaluate import Labelled, Positional, Span
 from monitor.query.normalize import Document, FieldText
+from monitor.query.spanset import Spans
+
+# Bitset operations a NEAR may take (each over the field's length) to find its sides' spans: a
+# chain of 15 words joined by NEAR/100, or of 64 by NEAR/5 (as deep as a query may nest), fits.
+MAX_WORK = 20_000
+MAX_SPANS = 1_000  # spans (and hits) of one NEAR kept for an explanation
 
 
 class Near(Positional):
     """`left NEAR/n right`: at most n other words between them; `ordered` wants left first."""
 
-    __slots__ = ("distance", "left", "ordered", "right")
+    __slots__ = ("_widths", "_work", "distance", "left", "ordered", "right")
 
     def __init__(
         self,
@@ -31,39 +43,20 @@ class Near(Positional):
         self.left, self.right = left, right
         self.distance, self.ordered = distance, ordered
         self.fields = fields
+        lw, rw = left.widths(), right.widths()
+        self._widths = (lw[0] + 1 + rw[0], lw[1] + distance + 1 + rw[1])
+        own = spanset.then_cost(lw, rw, distance) * (1 if ordered else 2)
+        self._work = self.match_work() + own
 
-    def pairs(self, ft: FieldText, first_only: bool = False) -> list[tuple[Span, Span]]:
-        lefts = self.left.spans(ft)
-        if not lefts:
-            return []
-        rights = self.right.spans(ft)
-        if not rights:
-            return []
-        starts = [s for s, _ in rights]
-        longest = max(e - s for s, e in rights)
-        n = self.distance
-        out: list[tuple[Span, Span]] = []
-        for a in lefts:
-            s1, e1 = a
-            # right after left: its first word within n words after left's last
-            i = bisect_left(starts, e1 + 1)
-            while i < len(starts) and starts[i] <= e1 + 1 + n:
-                out.append((a, rights[i]))
-                if first_only:
-                    return out
-                i += 1
-            if self.ordered:
-                continue
-            # right before left: its last word within n words before left's first
-            i = bisect_left(starts, s1 - 1 - n - longest)
-            while i < len(starts) and starts[i] < s1:
-                e2 = rights[i][1]
-                if s1 - 1 - n <= e2 < s1:
-                    out.append((a, rights[i]))
-                    if first_only:
-                        return out
-                i += 1
-        return out
+    def widths(self) -> tuple[int, int]:
+        return self._widths
+
+    def work(self) -> int:
+        return self._work
+
+    def match_work(self) -> int:
+        """Bitset operations to find both sides' spans: what a match (or explanation) takes."""
+        return self.left.work() + self.right.work()
 
     def maybe(self, doc: Document) -> bool:
         return self.left.maybe(doc) and self.right.maybe(doc)
@@ -71,34 +64,48 @@ class Near(Positional):
     def cost(self) -> int:
         return 4 + self.left.cost() + self.right.cost()
 
+    def _sides(self, ft: FieldText, memo: dict[int, Spans]) -> tuple[Spans, Spans]:
+        left = self.left.span_set(ft, memo)
+        if not left:
+            return {}, {}
+        return left, self.right.span_set(ft, memo)
+
     def matches(self, doc: Document) -> bool:
         if not (self.left.maybe(doc) and self.right.maybe(doc)):
             return False
-        return any(self.pairs(doc.fields[f], first_only=True) for f in self.fields)
+        n = self.distance
+        for f in self.fields:
+            a, b = self._sides(doc.fields[f], {})
+            if spanset.near_any(a, b, n) or (not self.ordered and spanset.near_any(b, a, n)):
+                return True
+        return False
+
+    def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
+        got = memo.get(id(self))
+        if got is None:
+            a, b = self._sides(ft, memo)
+            got = spanset.then(a, b, self.distance)
+            if not self.ordered:
+                got = spanset.union((got, spanset.then(b, a, self.distance)))
+            memo[id(self)] = got
+        return got
 
     def spans(self, ft: FieldText) -> list[Span]:
-        return sorted({(min(a[0], b[0]), max(a[1], b[1])) for a, b in self.pairs(ft)})
+        """The first MAX_SPANS spans (the unions of near pairs), in order."""
+        return spanset.first(self.span_set(ft, {}), MAX_SPANS)
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
-        pairs = self.pairs(ft)
-        in_left = _inside_any({a for a, _ in pairs})
-        in_right = _inside_any({b for _, b in pairs})
-        out = [h for h in self.left.hit_spans(ft) if in_left(h)]
-        out += [h for h in self.right.hit_spans(ft) if in_right(h)]
-        return out
+        """The hits of each side that lie inside one of its spans that pairs, the left side's
+        first: at most MAX_SPANS of them."""
+        return list(islice(self.iter_hits(ft, {}), MAX_SPANS))
 
-
-def _inside_any(spans: set[Span]) -> Callable[[Labelled], bool]:
-    """A test of whether a hit lies inside one of `spans` (log time: texts can be long)."""
-    ordered = sorted(spans)
-    starts = [s for s, _ in ordered]
-    reach, furthest = [], -1
-    for _, e in ordered:
-        furthest = max(furthest, e)
-        reach.append(furthest)  # the furthest end among spans starting at or before this one
-
-    def inside(h: Labelled) -> bool:
-        i = bisect_right(starts, h[0]) - 1
-        return i >= 0 and reach[i] >= h[1]
-
-    return inside
+    def iter_hits(self, ft: FieldText, memo: dict[int, Spans]) -> Iterator[Labelled]:
+        a, b = self._sides(ft, memo)
+        in_a, in_b = spanset.paired(a, b, self.distance, self.ordered)
+        if not in_a:
+            return
+        for side, paired in ((self.left, in_a), (self.right, in_b)):
+            inside = spanset.covered(paired)
+            for h in side.iter_hits(ft, memo):
+                if inside(h[0], h[1]):
+                    yield h
