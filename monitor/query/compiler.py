@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from monitor.query import ast
 from monitor.query import evaluate as ev
-from monitor.query.lexer import QueryError
+from monitor.query.lexer import MAX_QUERY, QueryError
 from monitor.query.near import MAX_WORK, Near
 from monitor.query.normalize import SCOPES, TEXT_FIELDS, tokenize
 from monitor.query.parser import parse
@@ -169,6 +169,14 @@ def check_set(name: str, members: Sequence[str]) -> None:
     if not members:
         raise SetMemberError(f"set ${name} is empty: give it at least one word", 0, name, -1)
     for i, member in enumerate(members):
+        if len(member) > MAX_QUERY:
+            raise SetMemberError(
+                f"this member is {len(member):,} characters long, more than the "
+                f"{MAX_QUERY:,} allowed: a member is one word or phrase",
+                0,
+                name,
+                i,
+            )
         try:
             compile_set_member(member, TEXT_FIELDS)
         except QueryError as exc:

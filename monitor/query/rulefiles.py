@@ -37,6 +37,10 @@ SEVERITIES: tuple[str, ...] = get_args(Severity)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _BOOL = "tag:yaml.org,2002:bool"
+# Loading takes about 6 s and 100 MB of memory per MB of YAML (PyYAML builds every node): a file
+# of a thousand rules is about 100 KB. Past these caps a file is refused before it is parsed.
+MAX_FILE_BYTES = 2 * 2**20
+MAX_TOTAL_BYTES = 8 * 2**20
 
 
 class _Loader:
@@ -48,13 +52,24 @@ class _Loader:
         self.set_nodes: dict[str, tuple[Source, yaml.Node, list[yaml.Node]]] = {}
         self.rules: list[tuple[Source, Rule, yaml.Node | None]] = []
         self.ids: dict[str, SourceLocation] = {}
+        self.total = 0  # bytes of every file read so far
 
     def file(self, path: Path) -> None:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.sources.append(src := Source(str(path), ""))
-            src.errors.append(RuleError(f"{path}: cannot read: {exc}"))
+            with path.open("rb") as f:
+                data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            self.unreadable(path, exc)
+            return
+        self.total += len(data)
+        if len(data) > MAX_FILE_BYTES or self.total > MAX_TOTAL_BYTES:
+            self.too_large(path, data)
+            return
+        try:
+            # Universal newlines, as reading in text mode gives (the rules' version hashes text).
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+        except UnicodeDecodeError as exc:
+            self.unreadable(path, exc)
             return
         self.sources.append(src := Source(str(path), text))
         try:
@@ -94,6 +109,29 @@ class _Loader:
                     f"unknown key {name!r}: a rules file has `rules:` and `sets:`",
                     key.start_mark.index,
                 )
+
+    def unreadable(self, path: Path, exc: Exception) -> None:
+        self.sources.append(src := Source(str(path), ""))
+        src.errors.append(RuleError(f"{path}: cannot read: {exc}"))
+
+    def too_large(self, path: Path, data: bytes) -> None:
+        """Refuse a file past the size caps, located at its first line (the rest is not read)."""
+        first = data[:200].split(b"\n", 1)[0].decode("utf-8", "replace")
+        self.sources.append(src := Source(str(path), first))
+        if len(data) > MAX_FILE_BYTES:
+            src.error(
+                f"this rules file is larger than {MAX_FILE_BYTES // 2**20} MiB, the most one "
+                "file may hold: split it into several files in the rules folder, and put long "
+                "lists of words in sets",
+                0,
+            )
+        else:
+            src.error(
+                f"the rules files read so far, this one included, hold more than "
+                f"{MAX_TOTAL_BYTES // 2**20} MiB, the most a rules folder may hold: remove the "
+                "files you do not use",
+                0,
+            )
 
     def sets_node(self, src: Source, node: yaml.Node) -> None:
         if not isinstance(node, yaml.MappingNode):
