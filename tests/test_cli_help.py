@@ -32,6 +32,8 @@ def test_the_walk_reaches_every_command_and_sub_command() -> None:
         "newsmon run",
         "newsmon rules check",
         "newsmon rules test",
+        "newsmon rules backtest",
+        "newsmon archive import",
         "newsmon feeds list",
         "newsmon feeds import",
         "newsmon deliveries list",

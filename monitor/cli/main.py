@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "monitor.cli.feeds",
     "monitor.cli.deliveries",
     "monitor.cli.stories",
+    "monitor.cli.archive",
     "monitor.cli.feedback",
     "monitor.cli.healthcheck",
 )

@@ -155,3 +155,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     src.add_argument("--feed", metavar="PATH_OR_URL", help="an RSS/Atom/JSON feed file or URL")
     test.add_argument("--json", action="store_true", help="one JSON object a line")
     test.set_defaults(func=cmd_test)
+
+    from monitor.cli import backtest
+
+    backtest.add_parser(sub)

@@ -1,0 +1,297 @@
+"""`newsmon rules backtest`: the rules over the archived items, as the daemon would have run them.
+Does I/O (reads the rules, streams the archive from the store, writes the report).
+
+The archive is read in batches of `BATCH` rows (one batch in memory at a time) and each item is
+matched by `monitor.backtest` with the same rule set and index the daemon uses. `--json` prints
+the objects `rules test --json` prints, one a line, as they are found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TextIO
+
+from monitor.archive import ArchivedItem
+from monitor.backtest import Found, RuleTally, day_span, diff_matches, matches, sparkline, tally
+from monitor.backtest import weekly as weekly_counts
+from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
+from monitor.cli.render import match_json, print_matches
+from monitor.controls import strip_controls_deep
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import NewsmonError
+from monitor.model import Item, Rule
+from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
+from monitor.store.base import Store
+
+BATCH = 2000
+TEXT_LIMIT = 5  # matches shown per rule on a terminal unless --limit says otherwise
+DAILY_MAX = 62  # a longer span is charted per week
+PROGRESS_MIN = 20_000  # items: a shorter run needs no progress line
+
+EPILOG = """\
+examples:
+  newsmon rules backtest                          every rule over the whole archive
+  newsmon rules backtest --rule troop-dispatch --since 30d --limit 20
+  newsmon rules backtest --query 'troops NEAR/5 (send OR deploy*)' --feed reuters-world
+  newsmon rules backtest --diff rules-edited/     what the edited folder gains and loses
+  newsmon rules backtest --json | jq -r .item.title
+  newsmon archive import snapshots/               load feed files you have, then backtest
+
+Per rule: matches, the alerts it would have sent (one per story, as the daemon dedups), a chart
+of matches per day of first sight (per week past 62 days), and the first --limit matches with
+why they matched. --diff NEW_DIR runs the rules of --rules (the config's folder by default)
+and of NEW_DIR over the same items and shows, per rule id, the items NEW_DIR gains and loses.
+--json prints the objects of `rules test --json`, one a line (with --diff each also has
+"change": "gained" or "lost").
+The archive fills as newsmon polls (archive_retention, default the retention) or from
+`newsmon archive import`.
+exit codes: 0 something matched (with --diff: something changed), 1 nothing, 2 an error
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "backtest",
+        help="run the rules over the archived items: matches, alerts, per day, edits",
+        description="Run the rules over the items newsmon archived, as the daemon would have.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_args(parser)
+    parser.add_argument("--rule", metavar="ID", action="append", help="only this rule (repeatable)")
+    parser.add_argument(
+        "--query", metavar="QUERY", help="an ad hoc query instead of the rules (rule id `query`)"
+    )
+    parser.add_argument(
+        "--since", metavar="DURATION", help="only items first seen this long ago or later (30d)"
+    )
+    parser.add_argument(
+        "--feed", metavar="ID", action="append", help="only items of this feed (repeatable)"
+    )
+    parser.add_argument(
+        "--diff", metavar="NEW_DIR", help="show what the rules in NEW_DIR gain and lose"
+    )
+    parser.add_argument(
+        "--limit",
+        metavar="N",
+        type=int,
+        help=f"matches shown per rule (default {TEXT_LIMIT}; with --json all)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object a match and line")
+    parser.set_defaults(func=cmd_backtest)
+
+
+@dataclass
+class Scan:
+    """What was read: items, their first-seen span, and the time spent reading."""
+
+    items: int = 0
+    first: date | None = None
+    last: date | None = None
+    reading_s: float = 0.0
+
+
+def archive_batches(
+    store: Store,
+    scan: Scan,
+    since: datetime | None,
+    feeds: Sequence[str] | None,
+    progress: TextIO | None = None,
+    total: int = 0,
+    batch_size: int = BATCH,
+) -> Iterator[list[ArchivedItem]]:
+    """The archived items in batches, counting them into `scan`."""
+    after = 0
+    while True:
+        started = time.perf_counter()
+        rows = store.read_archive(after, batch_size, since=since, feeds=feeds)
+        scan.reading_s += time.perf_counter() - started
+        if not rows:
+            break
+        after = rows[-1][0]
+        batch = [a for _, a in rows]
+        scan.items += len(batch)
+        days = [a.first_seen.date() for a in batch]
+        lo, hi = min(days), max(days)
+        scan.first = lo if scan.first is None else min(scan.first, lo)
+        scan.last = hi if scan.last is None else max(scan.last, hi)
+        if progress is not None:
+            progress.write(f"\rbacktest: {scan.items:,} of about {total:,} items")
+            progress.flush()
+        yield batch
+    if progress is not None:
+        progress.write("\r\033[K")
+        progress.flush()
+
+
+def _rules(args: argparse.Namespace, folder: str) -> RuleSet:
+    if args.query is not None:
+        return RuleSet.from_rules([Rule(id="query", name="ad hoc query", query=args.query)])
+    ruleset = load_rules(folder)
+    if args.rule:
+        missing = [r for r in args.rule if r not in ruleset.rules]
+        if missing:
+            known = ", ".join(ruleset.rules)
+            raise NewsmonError(f"no rule {', '.join(missing)} in {folder} (rules: {known})")
+        ruleset = ruleset.select(args.rule)
+    return ruleset
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from monitor.store import open_store
+
+    config = load_config_from_args(args)
+    if args.query is not None and (args.rule or args.diff):
+        raise NewsmonError("--query is a rule of its own: use it without --rule and --diff")
+    if args.limit is not None and args.limit < 0:
+        raise NewsmonError("--limit must be 0 or more")
+    folder = args.rules or config.rules
+    ruleset = _rules(args, folder)
+    other = _rules(args, args.diff) if args.diff else None
+    since = None
+    if args.since:
+        try:
+            since = datetime.now(UTC) - parse_duration(args.since)
+        except ValueError as exc:
+            raise NewsmonError(f"--since: {exc}") from exc
+    if not store_exists(config):
+        return _empty(config.database_url, args)
+    store = open_store(config.database_url)
+    try:
+        total = store.count_archive()
+        if total == 0:
+            return _empty(config.database_url, args)
+        tags = {f.id: f.tags for f in store.list_feeds()}
+        scan = Scan()
+        progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None
+        batches = archive_batches(store, scan, since, args.feed, progress, total)
+        started = time.perf_counter()
+        found = (
+            diff_matches(batches, ruleset, other, tags)
+            if other is not None
+            else matches(batches, ruleset.match, tags)
+        )
+        limit = args.limit if args.limit is not None else (None if args.json else TEXT_LIMIT)
+        if args.json:
+            printed = _print_json(found, limit, sys.stdout)
+            return 0 if printed else 1
+        ids = sorted(set(ruleset.rules) | (set(other.rules) if other is not None else set()))
+        enabled = [i for i in ids if _enabled(ruleset, i) or (other and _enabled(other, i))]
+        tallies = tally(found, enabled, limit)
+        seconds = time.perf_counter() - started
+    finally:
+        store.close()
+    _report(tallies, scan, args, folder, seconds, sys.stdout)
+    return 0 if any(t.matches for t in tallies) else 1
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
+def _enabled(ruleset: RuleSet, rule_id: str) -> bool:
+    rule = ruleset.rules.get(rule_id)
+    return rule is not None and rule.enabled
+
+
+def _empty(url: str, args: argparse.Namespace) -> int:
+    print(
+        "newsmon: the archive is empty: newsmon archives every new item it polls (for "
+        "archive_retention, by default the retention), or load feed files you have with "
+        "`newsmon archive import FILE_OR_DIR`",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _print_json(found: Iterator[Found], limit: int | None, stream: TextIO) -> int:
+    printed: dict[tuple[str, str | None], int] = {}
+    count = 0
+    for f in found:
+        key = (f.match.rule.id, f.change)
+        if limit is not None and printed.get(key, 0) >= limit:
+            continue
+        printed[key] = printed.get(key, 0) + 1
+        obj = match_json(f.item, f.match)
+        if f.change is not None:
+            obj["change"] = f.change
+        stream.write(json.dumps(strip_controls_deep(obj), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _report(
+    tallies: list[RuleTally],
+    scan: Scan,
+    args: argparse.Namespace,
+    folder: str,
+    seconds: float,
+    out: TextIO,
+) -> None:
+    span = f"{scan.first} .. {scan.last}" if scan.first else "no items"
+    where = "the query" if args.query is not None else folder
+    what = f"{args.diff} against {folder}" if args.diff else where
+    filters = []
+    if args.since:
+        filters.append(f"since {format_duration(parse_duration(args.since))} ago")
+    if args.feed:
+        filters.append("feeds " + ", ".join(args.feed))
+    more = f" ({'; '.join(filters)})" if filters else ""
+    out.write(f"backtest of {what}: {scan.items:,} archived items{more}, first seen {span}\n")
+    quiet = [t.rule_id for t in tallies if not t.matches]
+    for t in tallies:
+        if not t.matches:
+            continue
+        if args.diff:
+            gained, lost = t.changes["gained"], t.changes["lost"]
+            out.write(f"\n{t.rule_id}: {gained:,} gained, {lost:,} lost\n")
+        else:
+            out.write(
+                f"\n{t.rule_id}: {_n(t.matches, 'match', 'matches')}, "
+                f"{_n(t.alerts, 'alert', 'alerts')} (one a story)\n"
+            )
+        if scan.first is not None and scan.last is not None:
+            out.write(_chart(t, scan.first, scan.last) + "\n")
+        changes = {id(f.item): f.change for f in t.shown}
+        print_matches(
+            [(f.item, f.match) for f in t.shown],
+            out,
+            remark=changes_of(changes) if args.diff else None,
+        )
+        hidden = t.matches - len(t.shown)
+        if hidden > 0:
+            out.write(f"  ... {hidden:,} more (--limit N shows more, --json all)\n")
+    if quiet:
+        label = "unchanged" if args.diff else "no match"
+        out.write(f"\n{label}: {', '.join(quiet)}\n")
+    reading = f"{scan.reading_s / seconds:.0%}" if seconds > 0 else "-"
+    rate = f"{scan.items / seconds:,.0f} items/s" if seconds > 0 else "-"
+    out.write(
+        f"\n{scan.items:,} items in {seconds:.1f} s ({rate}; reading the archive {reading})\n"
+    )
+
+
+def changes_of(changes: Mapping[int, str | None]) -> Callable[[Item], str | None]:
+    """The remark under an item of a diff's table: whether the new rules gain or lose it."""
+    return lambda item: changes.get(id(item))
+
+
+def _chart(t: RuleTally, first: date, last: date) -> str:
+    days = day_span(first, last)
+    busiest = max(t.per_day.items(), key=lambda kv: (kv[1], kv[0]))
+    if len(days) <= DAILY_MAX:
+        line = sparkline(t.per_day, days)
+        unit = "per day "
+    else:
+        weeks = weekly_counts(t.per_day, days)
+        starts = [start for start, _ in weeks]
+        line = sparkline(dict(weeks), starts)
+        unit = "per week"
+    return f"  {unit} {first} |{line}| {last}   busiest day {busiest[0]}: {busiest[1]}"

@@ -1,0 +1,298 @@
+"""`newsmon rules backtest` and `newsmon archive import`, through the real entry point and store.
+
+A backtest is `rules test` over the archive: the same matcher, the same JSON objects."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.archive import ArchivedItem, archived
+from monitor.backtest import matches, sparkline, tally
+from monitor.cli.backtest import Scan, archive_batches
+from monitor.cli.main import main
+from monitor.cli.render import match_json
+from monitor.model import Item, Rule
+from monitor.query.ruleset import RuleSet
+from monitor.store.sqlite import SQLiteStore
+from tests.test_query_property import SETS, queries, texts
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+DAY = timedelta(days=1)
+
+
+def write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def rules_dir(root: Path, rules: dict[str, str]) -> str:
+    body = "rules:\n" + "".join(
+        f"  - id: {rid}\n    name: {rid}\n    query: '{query}'\n" for rid, query in rules.items()
+    )
+    return write(root / "rules.yaml", body).rsplit("/", 1)[0]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config whose SQLite store is in tmp_path (archive kept for a year)."""
+    write(tmp_path / "newsmon.yaml", f"database_url: {tmp_path / 'news.db'}\n"
+                                     "archive_retention: 365d\n")  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEWSMON_RULES", raising=False)
+    monkeypatch.delenv("NEWSMON_DATABASE_URL", raising=False)
+    return tmp_path
+
+
+def archive(env: Path, rows: list[ArchivedItem]) -> None:
+    store = SQLiteStore(env / "news.db")
+    store.migrate()
+    store.archive_items(rows)
+    store.close()
+
+
+def item_row(
+    key: str, title: str, feed: str = "f1", age_days: float = 1.0, story: str = ""
+) -> ArchivedItem:
+    when = NOW - timedelta(days=age_days)
+    item = Item(feed_id=feed, key=key, title=title, published=when)
+    return archived(item, story or f"s-{key}", when)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict[str, Any]]]:
+    code = main(["rules", "backtest", "--json", *args])
+    out = capsys.readouterr().out
+    return code, [json.loads(line) for line in out.splitlines()]
+
+
+# -- the same as `rules test` ----------------------------------------------------------------------
+items_st = st.lists(
+    st.tuples(texts, texts, texts, st.sampled_from(["f1", "f2"])), min_size=1, max_size=12
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=6), items_st, st.integers(1, 5))
+def test_backtest_equals_rules_test_on_the_same_items(
+    qs: list[str], raw: list[tuple[str, str, str, str]], batch: int
+) -> None:
+    rs = RuleSet.from_rules([Rule(f"r{i}", "R", q) for i, q in enumerate(qs)], SETS)
+    items = [
+        Item(feed_id=f, key=f"k{n}", title=t, summary=s, content=c, link=f"https://x.test/{n}",
+             published=NOW - n * DAY, categories=("world",))
+        for n, (t, s, c, f) in enumerate(raw)
+    ]  # fmt: skip
+    store = SQLiteStore(":memory:")
+    store.migrate()
+    store.archive_items([archived(i, f"story-{i.key[-1]}", NOW) for i in items])
+    found = list(
+        matches(archive_batches(store, Scan(), None, None, batch_size=batch), rs.match, {})
+    )
+    store.close()
+    expected = [match_json(i, m) for i in items for m in rs.match(i)]  # what `rules test` prints
+    assert [match_json(f.item, f.match) for f in found] == expected
+    for t in tally(found, rs.rules, None):
+        assert t.matches == sum(1 for e in expected if e["rule"] == t.rule_id)
+        keys = {f.story_key for f in found if f.match.rule.id == t.rule_id}
+        assert t.alerts == len(keys)
+
+
+def rss(items: list[tuple[str, str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{t}</title><link>https://news.test/{k}</link><guid>{k}</guid>"
+        f"<description>{d}</description><pubDate>{format_datetime(NOW - n * DAY)}</pubDate></item>"
+        for n, (k, t, d) in enumerate(items)
+    )
+    head = '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+    return f"{head}{body}</channel></rss>"
+
+
+WIRE = [
+    ("a1", "Russia moves thousands of troops toward border", "Soldiers were sent north."),
+    ("a2", "NATO delegation visits Kyiv", "A NATO delegation met officials."),
+    ("a3", "Weather: a sunny week", "Nothing to see."),
+    ("a4", "Germany sends anti-tank weapons to Ukraine", "Arms shipments continue."),
+]
+
+
+def test_imported_feed_backtests_as_rules_test_prints_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = write(env / "wire.rss", rss(WIRE))
+    rules = str(Path(__file__).resolve().parent.parent / "rules")
+    assert main(["archive", "import", feed]) == 0
+    assert "archived 4 new items from 1 feed file(s)" in capsys.readouterr().out
+    assert main(["rules", "test", "--rules", rules, "--feed", feed, "--json"]) == 0
+    tested = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    code, backtested = run_json(capsys, "--rules", rules)
+    assert code == 0
+    assert len(tested) >= 3
+    assert sorted(backtested, key=json.dumps) == sorted(tested, key=json.dumps)
+
+
+# -- filters --------------------------------------------------------------------------------------
+def test_since_feed_and_rule_are_honoured(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [item_row(f"k{n}", f"troops nato item {n}", feed=("f1", "f2")[n % 2], age_days=n)
+            for n in range(1, 21)]  # fmt: skip
+    archive(env, rows)
+    rules = rules_dir(env / "r", {"troops": "troops", "nato": "nato"})
+
+    def titles(*args: str) -> set[tuple[str, str]]:
+        code, got = run_json(capsys, "--rules", rules, *args)
+        assert code == 0
+        return {(g["rule"], g["item"]["title"]) for g in got}
+
+    every = {(r, f"troops nato item {n}") for r in ("troops", "nato") for n in range(1, 21)}
+    assert titles() == every
+    recent = {(r, t) for r, t in every if int(t.rsplit(" ", 1)[1]) < 10}
+    assert titles("--since", "228h") == recent
+    f2 = {(r, t) for r, t in every if int(t.rsplit(" ", 1)[1]) % 2 == 1}
+    assert titles("--feed", "f2") == f2
+    assert titles("--rule", "nato") == {(r, t) for r, t in every if r == "nato"}
+    assert titles("--rule", "nato", "--feed", "f1", "--since", "132h") == {
+        ("nato", f"troops nato item {n}") for n in (2, 4)
+    }
+    code, got = run_json(capsys, "--rules", rules, "--limit", "2")
+    assert code == 0
+    assert sorted(g["rule"] for g in got) == ["nato", "nato", "troops", "troops"]
+    code, got = run_json(capsys, "--query", "item NEAR/0 (=7 OR =8)")
+    assert {g["item"]["title"] for g in got} == {"troops nato item 7", "troops nato item 8"}
+    assert {g["rule"] for g in got} == {"query"}
+
+
+def test_text_report_counts_alerts_by_story_and_charts_days(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Five matching items, three stories (two repeat one story), over three days.
+    rows = [item_row("a", "troops x", story="s1", age_days=0.1),
+            item_row("b", "troops y", story="s1", age_days=0.2),
+            item_row("c", "troops z", story="s2", age_days=2),
+            item_row("d", "troops w", story="s3", age_days=2.1),
+            item_row("e", "troops v", story="s3", age_days=2.2),
+            item_row("f", "weather", age_days=1)]  # fmt: skip
+    archive(env, rows)
+    rules = rules_dir(env / "r", {"troops": "troops", "quiet": "absent"})
+    assert main(["rules", "backtest", "--rules", rules, "--limit", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "6 archived items" in out
+    assert "troops: 5 matches, 3 alerts (one a story)" in out
+    assert "... 4 more" in out
+    assert "no match: quiet" in out
+    assert "busiest day" in out
+
+
+def test_nothing_matched_is_exit_1_and_an_empty_archive_says_how_to_fill_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = rules_dir(env / "r", {"troops": "troops"})
+    assert main(["rules", "backtest", "--rules", rules]) == 1
+    assert "archive import" in capsys.readouterr().err
+    archive(env, [item_row("a", "weather")])
+    assert main(["rules", "backtest", "--rules", rules]) == 1
+    assert "no match: troops" in capsys.readouterr().out
+
+
+# -- diff -----------------------------------------------------------------------------------------
+def test_diff_reports_exactly_the_changed_matches(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    titles = ["troops sent", "soldiers sent", "nato summit", "ukraine aid", "troops and soldiers",
+              "weather"]  # fmt: skip
+    archive(env, [item_row(f"k{n}", t) for n, t in enumerate(titles)])
+    old_rules = {"dispatch": "troops", "alliance": "nato", "gone": "weather"}
+    new_rules = {"dispatch": "troops OR soldiers", "alliance": "nato", "aid": "ukraine"}
+    old = rules_dir(env / "old", old_rules)
+    new = rules_dir(env / "new", new_rules)
+    code, got = run_json(capsys, "--rules", old, "--diff", new)
+    assert code == 0
+    changes = {(g["rule"], g["item"]["title"], g["change"]) for g in got}
+    # Expected from each folder's own matches (as `rules test` finds them):
+    rs_old = RuleSet.from_rules([Rule(k, k, q) for k, q in old_rules.items()])
+    rs_new = RuleSet.from_rules([Rule(k, k, q) for k, q in new_rules.items()])
+    items = [Item(feed_id="f1", key=t, title=t) for t in titles]
+    before = {(m.rule.id, i.title) for i in items for m in rs_old.match(i)}
+    after = {(m.rule.id, i.title) for i in items for m in rs_new.match(i)}
+    expected = {(r, t, "gained") for r, t in after - before} | {
+        (r, t, "lost") for r, t in before - after
+    }
+    assert changes == expected
+    assert changes == {("dispatch", "soldiers sent", "gained"), ("aid", "ukraine aid", "gained"),
+                       ("gone", "weather", "lost")}  # fmt: skip
+    assert main(["rules", "backtest", "--rules", old, "--diff", new]) == 0
+    out = capsys.readouterr().out
+    assert "dispatch: 1 gained, 0 lost" in out
+    assert "gone: 0 gained, 1 lost" in out
+    assert "unchanged: alliance" in out
+    assert main(["rules", "backtest", "--rules", old, "--diff", old, "--json"]) == 1
+    assert capsys.readouterr().out == ""
+
+
+# -- errors ---------------------------------------------------------------------------------------
+def test_a_broken_rules_folder_is_exit_2_with_the_place(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive(env, [item_row("a", "troops")])
+    good = rules_dir(env / "good", {"troops": "troops"})
+    bad = write(env / "bad" / "r.yaml", "rules:\n  - id: a\n    name: A\n    query: a NEAR b\n")
+    broken = str(Path(bad).parent)
+    for args in (["--rules", broken], ["--rules", good, "--diff", broken]):
+        assert main(["rules", "backtest", *args]) == 2
+        err = capsys.readouterr().err
+        assert f"{bad}:4:14: rule 'a': NEAR needs a distance" in err
+    assert main(["rules", "backtest", "--rules", good, "--rule", "nope"]) == 2
+    assert "no rule nope" in capsys.readouterr().err
+    assert main(["rules", "backtest", "--rules", good, "--since", "soon"]) == 2
+    assert "--since: not a duration" in capsys.readouterr().err
+    assert main(["rules", "backtest", "--query", "a NEAR b"]) == 2
+    assert "NEAR needs a distance" in capsys.readouterr().err
+
+
+# -- import ---------------------------------------------------------------------------------------
+def test_import_of_snapshots_archives_each_item_once_and_marks_nothing_seen(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    snaps = env / "snaps" / "wire"
+    write(snaps / "1.xml", rss(WIRE[:2]))
+    write(snaps / "2.xml", rss(WIRE[1:]))
+    write(snaps / "notes.txt", "not a feed")
+    old = write(env / "old.xml", rss([("z", "ancient", "x")]).replace(
+        format_datetime(NOW), format_datetime(NOW - timedelta(days=400))))  # fmt: skip
+    assert main(["archive", "import", str(snaps.parent / "wire"), old]) == 2
+    out, err = capsys.readouterr()
+    assert "archived 4 new items from 3 feed file(s)" in out
+    assert "1 older than archive_retention (365d) skipped" in out
+    assert "notes.txt" in err
+    store = SQLiteStore(env / "news.db")
+    rows = [a for _, a in store.read_archive(0, 100)]
+    assert sorted(a.title for a in rows) == sorted(t for _, t, _ in WIRE)
+    assert {a.feed_id for a in rows} == {"wire"}  # a folder is one feed's snapshots
+    assert store.seen_keys("wire", [a.key for a in rows]) == set()
+    assert store.list_alerts() == []
+    store.close()
+    assert main(["archive", "import", str(snaps / "1.xml"), "--feed-id", "wire"]) == 0
+    assert "archived 0 new items" in capsys.readouterr().out
+
+
+def test_import_refuses_when_the_archive_is_off(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSMON_ARCHIVE_RETENTION", "0")
+    feed = write(env / "wire.rss", rss(WIRE))
+    assert main(["archive", "import", feed]) == 2
+    assert "NEWSMON_ARCHIVE_RETENTION is 0" in capsys.readouterr().err
+
+
+def test_sparkline_scales_to_the_busiest_day() -> None:
+    from datetime import date
+
+    days = [date(2026, 1, d) for d in range(1, 6)]
+    assert sparkline({days[0]: 1, days[2]: 8, days[4]: 4}, days) == "▁ █ ▄"
+    assert sparkline({}, days) == "     "
