@@ -1,6 +1,6 @@
 """NEAR on hostile and on normal text, and the size caps of rules: time and peak memory per case.
 
-    python benchmarks/near.py [--cases chain-5k,chain-20k,sets-200k,normal,query-5mb,rules-50mb]
+    python benchmarks/near.py [--cases chain-5k,chain-20k,sets-200k,phrase-20k,normal,...]
                               [--timeout 120] [--memory-gb 4]
 
 Each case runs in its own process, so that its peak memory is its own (the kernel's peak RSS of
@@ -11,6 +11,7 @@ it asks for more than `--memory-gb` of address space (RLIMIT_AS; it then fails w
   whose content is the word "troops" 5,000 or 20,000 times; the match and its explanation.
 - sets-200k: `$troops NEAR/100 $deploy NEAR/100 $place` against one 200 KB item drawn from the
   sets' words and a few common ones (seeded); the match and its explanation.
+- phrase-20k: a phrase of the word "troops" 1,000 times against the 20,000-word item.
 - normal: 2,000 generated news items (benchmarks/match.py's corpus) against 300 NEAR and ONEAR
   rules on their frequent words, every rule evaluated on every item (`match_every_rule`): items/s,
   the best of three passes.
@@ -43,7 +44,7 @@ SETS = {
     "place": ["border", "ukraine", "the front", "kyiv"],
 }
 SET_CHAIN = "$troops NEAR/100 $deploy NEAR/100 $place"
-CASES = ("chain-5k", "chain-20k", "sets-200k", "normal", "query-5mb", "rules-50mb")
+CASES = ("chain-5k", "chain-20k", "sets-200k", "phrase-20k", "normal", "query-5mb", "rules-50mb")
 
 
 def _match_one(query: str, sets: dict[str, list[str]], content: str) -> str:
@@ -141,6 +142,10 @@ def run_case(name: str) -> str:
         return _match_one(CHAIN, {}, " ".join(["troops"] * 20_000))
     if name == "sets-200k":
         return _match_one(SET_CHAIN, SETS, _set_text(200_000))
+    if name == "phrase-20k":
+        return _match_one(
+            '"' + " ".join(["troops"] * 1_000) + '"', {}, " ".join(["troops"] * 20_000)
+        )
     if name == "normal":
         return _normal()
     if name == "query-5mb":

@@ -140,25 +140,41 @@ class Terms(Positional):
         if len(self.elements) == 1:  # a prefix: does a word of the field start with it?
             prefix = self.elements[0].value
             return any(fields[f].has_prefix(prefix) for f in self.fields)
-        return any(self.spans(fields[f]) for f in self.fields)
+        for f in self.fields:
+            first = self.elements[0].positions(fields[f])
+            if first and self._phrase(fields[f], first):
+                return True
+        return False
 
     def spans(self, ft: FieldText) -> list[Span]:
         first = self.elements[0].positions(ft)
         if len(self.elements) == 1 or not first:
             return [(p, p) for p in first]
-        rest = []
-        for el in self.elements[1:]:
-            where = el.positions(ft)
-            if not where:
-                return []
-            rest.append(set(where))
-        last = len(rest)
-        return [(p, p + last) for p in first if all(p + i + 1 in s for i, s in enumerate(rest))]
+        last = len(self.elements) - 1
+        return [(p, p + last) for p in spanset.ones(self._phrase(ft, first))]
+
+    def _phrase(self, ft: FieldText, first: list[int]) -> int:
+        """The starts of the phrase, as bits: the first word's positions ANDed with each next
+        word's shifted back by its place. Linear in the field and the phrase (a set per word
+        and a test per start and word took 2 GB for a 1,000-word phrase on 20,000 words)."""
+        found = spanset.bits(first)
+        each: dict[Element, int] = {self.elements[0]: found}
+        for i, el in enumerate(self.elements[1:], 1):
+            where = each.get(el)
+            if where is None:
+                where = each[el] = spanset.bits(el.positions(ft))
+            found &= where >> i
+            if not found:
+                return 0
+        return found
 
     def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
+        first = self.elements[0].positions(ft)
+        if not first:
+            return {}
         width = len(self.elements) - 1
-        where = self.elements[0].positions(ft) if width == 0 else [p for p, _ in self.spans(ft)]
-        return {width: spanset.bits(where)} if where else {}
+        found = spanset.bits(first) if width == 0 else self._phrase(ft, first)
+        return {width: found} if found else {}
 
     def widths(self) -> tuple[int, int]:
         return len(self.elements) - 1, len(self.elements) - 1
