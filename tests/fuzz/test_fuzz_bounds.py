@@ -4,11 +4,11 @@ with a located error (FILE:LINE:COL) that says the limit and what to do.
 
 Before the bitset NEAR (monitor/query/spanset.py), `troops NEAR/100 troops NEAR/100 troops
 NEAR/100 troops` on a 5,000-word item took 231 s and 21 GB; on 20,000 words it was killed at
-24 GB. A phrase of 1,000 words on 20,000 words (a set of positions per word, a test per start and
-word) took 6 s and 2 GB. The bound asserted here, per item, match and explanation together: under 10 s of CPU and
-64 MB of memory allocated at the peak (measured: well under a second and 10 MB). A child process
-with a 2 GiB address space runs them, so that a regression fails fast instead of eating the
-machine."""
+24 GB. A phrase of 1,000 words on 20,000 words (a set of positions per word, a test per start
+and word) took 6 s and 2 GB. The bound asserted here, per item, match and explanation together:
+under 10 s of CPU and 64 MB of memory allocated at the peak (measured: well under a second and
+10 MB). A child process with a 2 GiB address space runs them, so that a regression fails fast
+instead of eating the machine."""
 
 from __future__ import annotations
 
