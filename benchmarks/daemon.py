@@ -2,8 +2,9 @@
 
 Does I/O: generated feeds on nginx (127.0.0.1), the webhook receiver, and one `newsmon run`
 process started and stopped (SIGTERM, by its pid) by this script. After a warm-up (the first,
-baseline poll of every feed and one more round), it reads the process's CPU time and the
-`newsmon_polls_total` counter from `/metrics`, waits `--window` seconds, and reads them again.
+baseline poll of every feed and one more round), it reads the CPU time of the process and of its
+parse workers and the `newsmon_polls_total` counter from `/metrics`, waits `--window` seconds, and
+reads them again.
 With `--changing F`, a fraction F of the feeds gains new items once per interval during the
 window (so some polls parse, match and alert); otherwise nearly every poll is a 304.
 
@@ -44,9 +45,32 @@ def _polls(metrics_url: str) -> int:
     return int(sum(float(v) for v in _POLLS.findall(text)))
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    """Live children of `pid`: the parse workers of `newsmon run`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    """utime + stime of the daemon and of its live parse workers (they parse for it)."""
+    total = 0
+    for p in (pid, *_children(pid)):
+        try:
+            fields = _stat(p)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / _TICK
 
 
 def _rss_mb(pid: int) -> tuple[float, float]:
@@ -54,6 +78,16 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
     return rss / 1024, hwm / 1024
+
+
+def _workers_rss_mb(pid: int) -> float:
+    total = 0.0
+    for child in _children(pid):
+        try:
+            total += _rss_mb(child)[0]
+        except (OSError, AttributeError):
+            continue
+    return total
 
 
 def _wait_polls(
@@ -118,6 +152,7 @@ def run(
             if spy is not None:
                 spy.wait(60)
             rss, hwm = _rss_mb(proc.pid)
+            workers = _workers_rss_mb(proc.pid)
             polls = polls1 - polls0
             return {
                 "feeds": n,
@@ -130,6 +165,7 @@ def run(
                 "cpu_share": (cpu1 - cpu0) / (t1 - t0),
                 "rss": rss,
                 "hwm": hwm,
+                "workers": workers,
             }
     finally:
         if proc is not None and proc.poll() is None:
@@ -160,13 +196,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"#### newsmon run, {args.feeds} feeds every {args.interval} s — {tools._git_describe()}")
     print()
     head = ("changed per interval", "polls", "seconds", "CPU s", "CPU s per 1,000 polls",
-            "CPU share", "RSS MB (peak)")  # fmt: skip
+            "CPU share", "RSS MB (peak)", "workers' RSS MB")  # fmt: skip
     print("| " + " | ".join(head) + " |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['changing']:.0%} | {r['polls']:.0f} | {r['seconds']:.0f} | {r['cpu']:.2f} "
-            f"| {r['per_1000']:.2f} | {r['cpu_share']:.1%} | {r['rss']:.0f} ({r['hwm']:.0f}) |"
+            f"| {r['per_1000']:.2f} | {r['cpu_share']:.1%} | {r['rss']:.0f} ({r['hwm']:.0f}) "
+            f"| {r['workers']:.0f} |"
         )
     return 0
 

@@ -27,9 +27,9 @@ if str(ROOT) not in sys.path:
 
 def child(case: str, size: int, budget: bool) -> None:
     from monitor.errors import FeedError
-    from tests.hostile import CASES
+    from tests.hostile import BUDGET_CASES, CASES
 
-    content_type, body = CASES[case](size)
+    content_type, body = {**CASES, **BUDGET_CASES}[case](size)
     started = time.process_time()
     wall = time.monotonic()
     try:
@@ -78,12 +78,13 @@ def run(case: str, size: int, timeout: float, budget: bool) -> dict[str, object]
 
 
 def main() -> None:
-    from tests.hostile import CASES
+    from tests.hostile import BUDGET_CASES, CASES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--child", nargs=2, metavar=("CASE", "SIZE"), help=argparse.SUPPRESS)
     ap.add_argument("--sizes", default="1000000,10000000", help="bytes, comma-separated")
-    ap.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
+    names = ",".join([*CASES, *BUDGET_CASES])
+    ap.add_argument("--cases", default=names, help="comma-separated case names")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per case")
     ap.add_argument("--budget", action="store_true", help="parse through the parse worker")
     args = ap.parse_args()

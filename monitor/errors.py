@@ -62,7 +62,8 @@ class FeedError(NewsmonError):
     """A feed that could not be fetched or parsed. `kind` classifies it for `newsmon feeds`.
 
     Kinds: timeout, too_large, too_many_redirects, blocked_address, http_status, connect, tls,
-    parse, refused_entities, not_a_feed, local_file.
+    parse, refused_entities, not_a_feed, local_file, too_costly (a document past the parse
+    budget: `monitor.feeds.budget`).
     """
 
     def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:

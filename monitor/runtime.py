@@ -24,6 +24,7 @@ from monitor.app import (
 )
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
+from monitor.feeds.budget import ParseBudget, ParsePool
 from monitor.feeds.http import make_client
 from monitor.feeds.limits import HostLimiter
 from monitor.offload import on_cpu_thread, run_inline
@@ -63,6 +64,7 @@ async def open_runtime(
     rules = load_checked_rules(config, rules_override)
     settle_heap()
     store = await asyncio.to_thread(open_store, config.database_url)
+    parser: ParsePool | None = None
     try:
         await asyncio.to_thread(store.migrate)
         await asyncio.to_thread(store.sync_feeds, config.feed_specs(), ctx.clock.now())
@@ -73,6 +75,11 @@ async def open_runtime(
             max_redirects=config.max_redirects,
             max_items=config.max_items_per_poll,
         )
+        # The daemon parses in budgeted worker processes; a one-shot command parses inline.
+        if not inline and config.parse_workers > 0:
+            budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
+            parser = ParsePool(budget, size=config.parse_workers)
+            await asyncio.to_thread(parser.start)
         async with make_client(
             guard, connect_timeout=config.connect_timeout.total_seconds()
         ) as client:
@@ -89,6 +96,7 @@ async def open_runtime(
                 cpu=run_inline if inline else on_cpu_thread,
                 io=run_inline if inline else asyncio.to_thread,
                 archive=config.archive_kept > timedelta(0),
+                parser=parser,
             )
             # Resolves destination URLs and secrets now: a missing one fails early and clearly.
             async with Deliverer.from_config(
@@ -96,6 +104,8 @@ async def open_runtime(
             ) as deliverer:
                 yield Runtime(ctx, store, rules, poller, deliverer, client)
     finally:
+        if parser is not None:
+            await asyncio.to_thread(parser.close)
         await asyncio.to_thread(store.close)
 
 

@@ -380,10 +380,10 @@ def _attrs(k: int) -> bytes:
     ],
 )  # fmt: skip
 def test_structure_bombs_are_refused_fast(body: bytes, what: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()  # CPU, not wall: a busy machine must not fail it
     with pytest.raises(FeedError) as err:
         parse_feed(body, feed_id="s")
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 0.5
     assert err.value.kind == "too_large"
     assert what in str(err.value)
 

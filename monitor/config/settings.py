@@ -55,7 +55,7 @@ class Config(BaseSettings):
     DURATIONS: ClassVar[tuple[str, ...]] = (
         "default_interval", "fetch_deadline", "connect_timeout", "retention", "delivery_deadline",
         "feed_lease", "delivery_lease", "grace_period", "story_window", "max_interval",
-        "max_backoff",
+        "max_backoff", "parse_cpu",
     )  # fmt: skip
 
     feeds: list[FeedConfig] = Field(
@@ -97,6 +97,18 @@ class Config(BaseSettings):
     connect_timeout: timedelta = _setting(_dur("10s"), "duration", "Time to connect to a host.")
     max_body: int = _setting(
         10 * 1024 * 1024, "size", "Cap on a decoded feed body (`10MiB`, `512KB` or bytes)."
+    )
+    parse_cpu: timedelta = _setting(
+        _dur("5s"), "duration", "CPU time one feed document may take to parse (`newsmon run`)."
+    )
+    parse_memory: int = _setting(
+        256 * 1024 * 1024, "size", "Memory one feed document may take to parse (`newsmon run`)."
+    )
+    parse_workers: int = _setting(
+        2,
+        "int",
+        "Processes that parse for `newsmon run`; 0: in the daemon, without a budget.",
+        ge=0,
     )
     max_redirects: int = _setting(5, "int", "Redirects followed per fetch.", ge=0, le=20)
     max_items_per_poll: int = _setting(1000, "int", "Items taken from one poll of a feed.", ge=1)
@@ -149,7 +161,7 @@ class Config(BaseSettings):
         # `feeds:` with every entry commented out is YAML null; it means "none".
         return [] if value is None else value
 
-    @field_validator("max_body", mode="before")
+    @field_validator("max_body", "parse_memory", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value)
@@ -214,6 +226,10 @@ class Config(BaseSettings):
                     )
                 )
             names.setdefault(dest.name, index)
+        if self.parse_cpu <= timedelta(0):
+            problems.append((("parse_cpu",), "must be longer than 0s (for example 5s)"))
+        if self.parse_memory < 32 * 1024 * 1024:
+            problems.append((("parse_memory",), "must be at least 32MiB (a parser needs that)"))
         problems += self._lease_problem("feed_lease", "fetch_deadline")
         problems += self._lease_problem("delivery_lease", "delivery_deadline")
         if problems:

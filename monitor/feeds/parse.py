@@ -122,6 +122,8 @@ def _parse_xml(
     result: dict[str, Any] = {}
     try:
         utf8 = convert_to_utf8({"content-type": content_type} if content_type else {}, data, result)
+    except MemoryError:
+        raise  # past the parse budget (monitor.feeds.budget), not a parse error
     except Exception as e:  # feedparser internals; never let them crash a poll
         raise FeedError("parse", f"cannot detect the character encoding: {e}") from e
     if result.get("bozo"):
@@ -146,6 +148,8 @@ def _parse_xml(
             sanitize_html=False,
             resolve_relative_uris=False,
         )
+    except MemoryError:
+        raise
     except Exception as e:  # feedparser has crashed on odd input before; classify, not crash
         raise FeedError("parse", f"feedparser failed: {type(e).__name__}: {e}") from e
     return parsed, max(total_raw, total, len(parsed.get("entries") or []))

@@ -42,7 +42,7 @@ _ENTITY_DECL = re.compile(r"<!\s*ENTITY", re.IGNORECASE)
 _XML_DECL_ENCODING = re.compile(r"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]{1,40})[\"']")
 _START_TAG = re.compile(rb"<(/?)([A-Za-z_][\w:.-]*)([^<>]*)>")
 _ATTRIBUTE = re.compile(rb"[\w:.-]+\s*=")
-_REFERENCE = re.compile(rb"&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z_][\w.-]*);")
+_STRAY_AMP = re.compile(rb"&(?!#[0-9]+;|#[xX][0-9A-Fa-f]+;|[A-Za-z_][\w.-]*;)")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]{1,40})", re.IGNORECASE)
 
 # Byte patterns that reveal an encoding which is not ASCII-compatible (XML 1.0 appendix F).
@@ -241,13 +241,14 @@ def check_structure(data: bytes) -> None:
 
 
 def _check_stray_ampersands(data: bytes) -> None:
-    total = data.count(b"&")  # C speed; the references are counted only when it could matter
-    if total <= MAX_STRAY_AMP:
+    if data.count(b"&") <= MAX_STRAY_AMP:  # C speed; most documents stop here
         return
-    stray = total - _REFERENCE.subn(b"", data)[1]
-    if stray > MAX_STRAY_AMP:
-        raise FeedError(
-            "too_large",
-            f"the document has more than {MAX_STRAY_AMP} '&' that start no entity or character "
-            "reference; refused to bound parse time",
-        )
+    # Stops at the first excess: a bounded loop, and no list of every reference (a subn over
+    # 2 million `&lt;` built one, 330 MB).
+    for count, _ in enumerate(_STRAY_AMP.finditer(data), 1):
+        if count > MAX_STRAY_AMP:
+            raise FeedError(
+                "too_large",
+                f"the document has more than {MAX_STRAY_AMP} '&' that start no entity or "
+                "character reference; refused to bound parse time",
+            )

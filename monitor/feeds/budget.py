@@ -1,0 +1,310 @@
+"""A parse budget: each document is parsed in a long-lived worker process under CPU and memory
+limits; one that exceeds them is `FeedError("too_costly")`. Does I/O (processes, pipes).
+
+    ParsePool(ParseBudget(cpu_s=5, memory=256 MiB), size=2)
+      await pool.parse(body, feed_id=..., ...)     # a ParsedFeed, or raises FeedError
+        → an idle ParseWorker (asyncio queue), its blocking exchange on the pool's own threads
+          → `python -m monitor.feeds.budget`: parse_feed under RLIMIT_CPU (per document) and
+            RLIMIT_AS (the worker's size at start plus `memory`)
+
+Why a process: whatever the next trap in feedparser or our own code, a thread cannot be stopped,
+and a parse holds the GIL the daemon's loop needs for /healthz and the other polls. The workers
+live as long as the daemon (a process per document would cost its ~0.3 s start each time); one
+that overruns is killed by the kernel (SIGXCPU past its CPU limit), runs out of address space
+(MemoryError, then it exits), or is killed by its pid past a wall-clock backstop, and the next
+document gets a fresh one. The pool has its own threads for the waiting, so a slow parse holds
+neither the daemon's CPU thread (matching) nor the threads of store calls; with two workers a
+hostile document occupies one while the other feeds' documents go to the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import math
+import os
+import pickle
+import resource
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from monitor.errors import FeedError
+from monitor.feeds.parse import ParsedFeed, parse_feed
+
+log = structlog.get_logger("newsmon.parse")
+
+_FRAME = struct.Struct("!Q")
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ParseBudget:
+    """CPU seconds and bytes of memory one document may cost a worker."""
+
+    cpu_s: float = 5.0
+    memory: int = 256 * _MIB
+
+    @property
+    def wall_s(self) -> float:
+        """How long the daemon waits for an answer at most: the CPU limit is the real bound, this
+        backstop catches a worker that spins in C without the kernel's limit taking it down."""
+        return self.cpu_s * 4 + 5
+
+
+class ParseWorker:
+    """One worker process; `parse` is blocking and not thread-safe (the pool hands it out)."""
+
+    def __init__(self, budget: ParseBudget) -> None:
+        self.budget = budget
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.started = 0  # processes started, for tests and logs
+
+    def __enter__(self) -> ParseWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def parse(self, body: bytes, **kwargs: Any) -> ParsedFeed:
+        """`parse_feed(body, **kwargs)` in the worker. Raises FeedError (too_costly or other)."""
+        job = pickle.dumps((body, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        proc = self._running()
+        try:
+            _write_frame(proc, job)
+        except OSError:  # it died between documents; one fresh try
+            self._stop()
+            proc = self._running()
+            _write_frame(proc, job)
+        deadline = time.monotonic() + self.budget.wall_s
+        reply = _read_frame(proc, deadline)
+        if reply is None:
+            raise FeedError("too_costly", self._overrun(proc, ended=time.monotonic() < deadline))
+        try:
+            kind, value = _Replies(io.BytesIO(reply)).load()
+        except (pickle.UnpicklingError, ValueError, EOFError) as e:
+            self._stop()
+            raise FeedError("parse", f"the parse worker's answer was unreadable: {e}") from e
+        if kind == "ok":
+            assert isinstance(value, ParsedFeed)
+            return value
+        error_kind, message = value
+        if error_kind == "too_costly":
+            self._stop()  # a MemoryError leaves the worker in doubt: it exits, so reap it
+        raise FeedError(error_kind, message)
+
+    def close(self) -> None:
+        self._stop()
+
+    def start(self) -> None:
+        self._running()
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            self._proc = subprocess.Popen(  # noqa: S603 - our own module, no input in argv
+                [
+                    sys.executable,
+                    "-m",
+                    "monitor.feeds.budget",
+                    repr(self.budget.cpu_s),
+                    str(self.budget.memory),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                close_fds=True,
+            )
+            self.started += 1
+        return self._proc
+
+    def _overrun(self, proc: subprocess.Popen[bytes], *, ended: bool) -> str:
+        """Why no answer came, with the worker stopped (a new one starts for the next document).
+        `ended`: its pipe closed before the deadline, so it is exiting; wait for its status."""
+        if ended:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        still_running = proc.poll() is None
+        self._stop()
+        if still_running:
+            why = f"parsing took more than {self.budget.wall_s:g} s"
+        elif proc.returncode == -signal.SIGXCPU:
+            why = f"parsing took more than {self.budget.cpu_s:g} s of CPU"
+        else:
+            why = f"the parse worker ended without an answer (exit {proc.returncode})"
+        log.warning("parse_worker_stopped", reason=why, pid=proc.pid)
+        return f"{why}; the document is refused to keep the other feeds on time"
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()  # our own child, by its pid
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class ParsePool:
+    """`size` workers; `await parse(...)` waits for an idle one on the loop, not in a thread."""
+
+    def __init__(self, budget: ParseBudget, size: int = 2) -> None:
+        if size < 1:
+            raise ValueError(f"a parse pool needs at least one worker, not {size}")
+        self.budget = budget
+        self.workers = [ParseWorker(budget) for _ in range(size)]
+        self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="newsmon-parse")
+        self._idle: asyncio.Queue[ParseWorker] | None = None
+
+    def start(self) -> None:
+        """Start every worker now, so the first documents do not wait for their imports."""
+        for worker in self.workers:
+            worker.start()
+
+    async def parse(self, body: bytes, **kwargs: Any) -> ParsedFeed:
+        if self._idle is None:
+            self._idle = asyncio.Queue()
+            for worker in self.workers:
+                self._idle.put_nowait(worker)
+        idle = self._idle
+        worker = await idle.get()
+        call = functools.partial(worker.parse, body, **kwargs)
+        future = asyncio.get_running_loop().run_in_executor(self._threads, call)
+        # Back to the queue only when the exchange is over, even if this poll is cancelled.
+        future.add_done_callback(lambda _: idle.put_nowait(worker))
+        return await asyncio.shield(future)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
+        self._threads.shutdown(wait=True)
+
+
+class _Replies(pickle.Unpickler):
+    """Unpickles what a worker answers, and only those types: a worker reads hostile documents,
+    so its reply is treated as no better than the document itself."""
+
+    _ALLOWED = frozenset(
+        {
+            ("monitor.feeds.parse", "ParsedFeed"),
+            ("monitor.model", "Item"),
+            ("datetime", "datetime"),
+            ("datetime", "timezone"),
+            ("datetime", "timedelta"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"a parse worker answered with {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _write_frame(proc: subprocess.Popen[bytes], data: bytes) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(_FRAME.pack(len(data)))
+    proc.stdin.write(data)
+    proc.stdin.flush()
+
+
+def _read_frame(proc: subprocess.Popen[bytes], deadline: float) -> bytes | None:
+    """One framed reply, or None when the worker ends or the deadline passes first."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    header = _read_exact(fd, _FRAME.size, deadline)
+    if header is None:
+        return None
+    return _read_exact(fd, _FRAME.unpack(header)[0], deadline)
+
+
+def _read_exact(fd: int, size: int, deadline: float) -> bytes | None:
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        wait = deadline - time.monotonic()
+        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+            return None
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# --- the worker process ------------------------------------------------------------------------
+
+
+def _serve(cpu_s: float, memory: int) -> None:
+    """Answer framed (body, kwargs) jobs from stdin on stdout until stdin closes."""
+    import feedparser  # noqa: F401 - imported before the address-space limit is taken
+
+    # Ctrl-C reaches the whole process group: the daemon shuts its workers down itself, and a
+    # worker whose daemon died sees its stdin close and exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed by a library goes to stderr, never into the replies
+    jobs = sys.stdin.buffer
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU leaves no core file
+    _limit_address_space(memory)
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    while True:
+        header = jobs.read(_FRAME.size)
+        if len(header) < _FRAME.size:
+            return
+        # The daemon's own job: trusted, unlike the document inside it.
+        body, kwargs = pickle.loads(jobs.read(_FRAME.unpack(header)[0]))  # noqa: S301
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
+        if cpu_hard == resource.RLIM_INFINITY or soft < cpu_hard:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+        exit_after = False
+        reply: tuple[str, Any]
+        try:
+            reply = ("ok", parse_feed(body, **kwargs))
+        except FeedError as e:
+            reply = ("error", (e.kind, str(e)))
+        except MemoryError:
+            del body
+            reply = ("error", ("too_costly", f"parsing needed more than {memory // _MIB} MiB"))
+            exit_after = True
+        except Exception as e:  # a parser bug on odd input: classified, never a crash
+            reply = ("error", ("parse", f"parser failed: {type(e).__name__}: {str(e)[:200]}"))
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_FRAME.pack(len(data)) + data)
+        out.flush()
+        if exit_after:
+            return
+
+
+def _limit_address_space(memory: int) -> None:
+    """RLIMIT_AS at the worker's present size plus `memory` (Linux: /proc; elsewhere none)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + memory
+    if hard == resource.RLIM_INFINITY or limit < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+if __name__ == "__main__":
+    _serve(float(sys.argv[1]), int(sys.argv[2]))
