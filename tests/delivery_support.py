@@ -60,8 +60,15 @@ def document(destination: str, story: str, title: str | None = None) -> dict[str
     )
 
 
-def enqueue(store: Store, now: datetime, destination: str, stories: Sequence[str]) -> list[str]:
-    """Put one alert per story for `destination` in the outbox (through commit_poll)."""
+def enqueue(
+    store: Store,
+    now: datetime,
+    destination: str,
+    stories: Sequence[str],
+    titles: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Put one alert per story for `destination` in the outbox (through commit_poll), with the
+    titles given per story (default: a plain one)."""
     store.sync_feeds([FeedSpec(id="f1", url="https://example.com/feed.xml")], now)
     claimed = store.claim_due_feeds(now, 1, timedelta(minutes=1), "poller")
     assert claimed, "the feed must be due to enqueue through commit_poll"
@@ -72,7 +79,7 @@ def enqueue(store: Store, now: datetime, destination: str, stories: Sequence[str
             story_key=story,
             feed_id="f1",
             item_key=f"item-{story}",
-            document=document(destination, story),
+            document=document(destination, story, (titles or {}).get(story)),
             created_at=now,
         )
         for story in stories

@@ -113,6 +113,7 @@ class Receiver:
                 self._send(receiver._reply_for(received))
 
             do_GET = do_POST
+            do_PUT = do_POST
 
             def _send(self, reply: Reply) -> None:
                 if reply.delay and receiver._stop.wait(reply.delay):

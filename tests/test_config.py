@@ -167,13 +167,14 @@ def test_entry_checks(tmp_path: Path) -> None:
         "  - url: https://c.example/rss\n"
         "    interval: 0.5\n"
         "destinations:\n"
-        "  - {name: d, type: teams, url_env: Y}\n"
+        "  - {name: d, type: pagerduty, url_env: Y}\n"
         "  - {name: e, type: slack, url_env: Z, secret_env: S}\n"
         "  - {name: f, type: webhook}\n",
     )
     message = error_of(path)
     assert "feeds[0].interval: a feed interval must be at least 1s" in message
-    assert "destinations[0].type: Input should be 'webhook' or 'slack', got 'teams'" in message
+    assert "destinations[0].type: Input should be 'webhook', 'slack', 'email'" in message
+    assert "or 'matrix', got 'pagerduty'" in message
     assert "destinations[1].secret_env: Slack incoming webhooks are not signed" in message
     assert "destinations[2]: give exactly one of url, url_env, url_file" in message
 

@@ -15,10 +15,16 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from monitor.config.channels import smtp_url_problem
 from monitor.config.models import DestinationConfig
 from monitor.config.values import url_problem
 from monitor.errors import ConfigError
 from monitor.logs import register_secrets
+
+DestinationType = Literal[
+    "webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"
+]
+TELEGRAM_URL = "https://api.telegram.org"
 
 # Slack allows about one message a second per incoming webhook, with short bursts.
 SLACK_RATE = 1.0
@@ -30,11 +36,15 @@ class ResolvedDestination:
     """A destination ready to deliver to. `repr()` shows no URL or secret."""
 
     name: str
-    type: Literal["webhook", "slack"]
+    type: DestinationType
     url: SecretStr
-    secrets: tuple[SecretStr, ...] = ()
-    rate: float | None = None  # messages per second; None: no limit
+    secrets: tuple[SecretStr, ...] = ()  # webhook: signing secrets; other channels: one token
+    rate: float | None = None  # messages per second; None: the type's default
     burst: int = 1
+    sender: str = ""  # email
+    recipients: tuple[str, ...] = ()  # email
+    chat_id: str = ""  # telegram
+    room: str = ""  # matrix
 
 
 def resolve_all(
@@ -59,15 +69,18 @@ def resolve(
     """Read one destination's URL and secrets; raise ConfigError naming the variable or file."""
     where = f"destination {dest.name!r}"
     url = _one(dest.url, dest.url_env, dest.url_file, env, base_dir, f"{where}: url")
+    if url is None and dest.type == "telegram":
+        url = TELEGRAM_URL
     if url is None:  # the model guarantees one source; keep mypy and a future edit honest
         raise ConfigError(f"{where}: give one of url, url_env, url_file")
-    problem = url_problem(url)
+    problem = smtp_url_problem(url) if dest.type == "email" else url_problem(url)
     if problem is not None:
         raise ConfigError(f"{where}: {problem} (value not shown)")
     secrets: tuple[str, ...] = tuple(s.get_secret_value() for s in dest.secrets)
     text = _one(dest.secret, dest.secret_env, dest.secret_file, env, base_dir, f"{where}: secret")
     if text is not None:
-        secrets = tuple(text.split())
+        # Signing secrets are a space-separated list; a password may itself hold spaces.
+        secrets = tuple(text.split()) if dest.type == "webhook" else (text,)
     register_secrets([url, *secrets])
     slack = dest.type == "slack"
     return ResolvedDestination(
@@ -77,6 +90,10 @@ def resolve(
         secrets=tuple(SecretStr(s) for s in secrets),
         rate=dest.rate if dest.rate is not None else (SLACK_RATE if slack else None),
         burst=dest.burst if dest.burst is not None else (SLACK_BURST if slack else 1),
+        sender=dest.sender or "",
+        recipients=dest.to,
+        chat_id=dest.chat_id or "",
+        room=dest.room or "",
     )
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from monitor.config.channels import channel_problems, ntfy_url_problem, smtp_url_problem
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration, url_problem
 
@@ -97,12 +98,23 @@ class DestinationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="The name that rules use to send alerts here.")
-    type: Literal["webhook", "slack"] = Field(description="`webhook` or `slack`.")
-    url: SecretStr | None = Field(None, description="The URL inline (prefer `url_env`).")
+    type: Literal["webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"] = (
+        Field(
+            description="`webhook`, `slack`, `email`, `discord`, `teams`, `telegram`, `ntfy` or"
+            " `matrix` (docs/channels.md)."
+        )
+    )
+    url: SecretStr | None = Field(
+        None,
+        description="The URL inline (prefer `url_env`); email: `smtp://HOST:587` (STARTTLS) or"
+        " `smtps://HOST:465`; telegram: the Bot API server (default https://api.telegram.org).",
+    )
     url_env: str | None = Field(None, description="Name of an environment variable with the URL.")
     url_file: str | None = Field(None, description="A file holding the URL (stripped).")
     secret: SecretStr | None = Field(
-        None, description="Signing secret inline (discouraged); several separated by spaces."
+        None,
+        description="Signing secret inline (discouraged); several separated by spaces. For"
+        " telegram the bot token, matrix and ntfy an access token, email the SMTP password.",
     )
     secrets: tuple[SecretStr, ...] = Field(
         (), description="Several signing secrets inline, during a rotation (discouraged)."
@@ -117,6 +129,22 @@ class DestinationConfig(BaseModel):
     burst: int | None = Field(
         None, ge=1, description="Messages sent at once before `rate` applies."
     )
+    sender: str | None = Field(None, alias="from", description="email: the From address.")
+    to: tuple[str, ...] = Field((), description="email: the recipient addresses.")
+    chat_id: str | None = Field(
+        None, description="telegram: the chat id (a number) or `@channelname`."
+    )
+    room: str | None = Field(None, description="matrix: the room id (`!abc:example.org`).")
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _to(cls, value: Any) -> Any:
+        return split_list(value)
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("secrets", mode="before")
     @classmethod
@@ -129,7 +157,7 @@ class DestinationConfig(BaseModel):
         if not _SLUG.match(self.name):
             problems.append((("name",), f"not a valid name: {self.name!r}"))
         url_keys = [k for k in ("url", "url_env", "url_file") if getattr(self, k)]
-        if len(url_keys) != 1:
+        if len(url_keys) > 1 or (not url_keys and self.type != "telegram"):
             problems.append(
                 ((url_keys[1],) if url_keys else (), "give exactly one of url, url_env, url_file")
             )
@@ -144,8 +172,14 @@ class DestinationConfig(BaseModel):
             problems.append(
                 ((secret_keys[0],), "Slack incoming webhooks are not signed: remove the secret")
             )
+        problems += channel_problems(
+            self.type, secret_keys, self.sender, self.to, self.chat_id, self.room
+        )
         if self.url is not None:
-            problem = url_problem(self.url.get_secret_value().strip())
+            url = self.url.get_secret_value().strip()
+            problem = smtp_url_problem(url) if self.type == "email" else url_problem(url)
+            if problem is None and self.type == "ntfy":
+                problem = ntfy_url_problem(url)
             if problem is not None:
                 problems.append((("url",), problem))
         if problems:
@@ -155,4 +189,5 @@ class DestinationConfig(BaseModel):
     @property
     def has_inline_secret(self) -> bool:
         """Whether a secret (or a Slack URL, which is one) is written in the file itself."""
-        return bool(self.secret or self.secrets or (self.type == "slack" and self.url))
+        url_is_secret = self.type in ("slack", "discord", "teams")
+        return bool(self.secret or self.secrets or (url_is_secret and self.url))

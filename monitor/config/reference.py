@@ -90,7 +90,7 @@ def _type_label(name: str, info: FieldInfo, kind: str) -> str:
 def entry_rows(model: type[BaseModel]) -> list[tuple[str, str, str]]:
     """(key, default, meaning) for every key of a feed or destination entry."""
     return [
-        (name, format_default(info), info.description or "")
+        (info.alias or name, format_default(info), info.description or "")
         for name, info in model.model_fields.items()
     ]
 

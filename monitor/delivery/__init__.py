@@ -1,4 +1,5 @@
-"""Delivery: alerts from the outbox to webhooks and Slack, signed, rate-limited, retried.
+"""Delivery: alerts from the outbox to webhooks, Slack and the channels of `monitor.channels`,
+signed, rate-limited, retried.
 
 Pure parts: `document` (the versioned alert document), `signing` (Standard Webhooks), `slack`
 (Block Kit rendering), `webhook` (the request to send), `retry` (schedule, Retry-After,

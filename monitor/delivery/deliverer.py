@@ -10,6 +10,8 @@ One `run_once`:
         for each row, in order:
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
+            (a channel, monitor.channels: its own request, or an email over SMTP through the
+            same guard, and its own reading of the reply, confirmed or not)
             classify the reply:
                 delivered -> store.mark_delivered
                 retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
@@ -24,16 +26,18 @@ Destinations run concurrently and each has its own claim, so a slow or failing d
 delays another. The lease is longer than everything one destination may do in a run: a row is
 started only while the time spent plus one deadline still fits in 80 % of the lease.
 
-A 2xx is delivered as soon as its status line arrives; the body is not awaited, so a receiver that
-trickles or never ends its body cannot turn a delivered alert into a retry (and a duplicate).
-Secrets (destination URLs, signing keys) are never logged or stored: errors are reduced to a
-status, an exception class name or a Slack error code.
+A webhook's 2xx is delivered as soon as its status line arrives; the body is not awaited, so a
+receiver that trickles or never ends its body cannot turn a delivered alert into a retry (and a
+duplicate). A channel that confirms in its body (an id, `"ok": true`) is read within the deadline:
+unconfirmed is not delivered. Secrets (destination URLs, signing keys, channel tokens) are never
+logged or stored: errors are reduced to a status, an exception class name or an error code.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +47,9 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 import structlog
 
+from monitor.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
+from monitor.channels.mail import build as build_mail
+from monitor.channels.message import from_document
 from monitor.clock import Clock
 from monitor.delivery import webhook
 from monitor.delivery.destinations import Destination
@@ -50,6 +57,7 @@ from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
 from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
+from monitor.feeds.guard import AddressGuard
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -110,6 +118,8 @@ class Deliverer:
         deadline: float = DEFAULT_DEADLINE_S,
         lease: timedelta = DEFAULT_LEASE,
         batch: int = DEFAULT_BATCH,
+        guard: AddressGuard | None = None,
+        smtp_context: ssl.SSLContext | None = None,
     ) -> None:
         if lease.total_seconds() <= deadline:
             raise ValueError("the delivery lease must be longer than the delivery deadline")
@@ -122,6 +132,9 @@ class Deliverer:
         self.deadline = deadline
         self.lease = lease
         self.batch = batch
+        # Email connects by itself (not through the HTTP client): the same guard checks it.
+        self.guard = guard if guard is not None else AddressGuard()
+        self.smtp_context = smtp_context  # None: the system's trusted certificates
         self._buckets: dict[str, TokenBucket] = {}
         self._contended: dict[str, bool] = {}  # the shared bucket refused us: take first
         # One client for the deliverer's life (building one costs ~75 ms: an SSL context),
@@ -163,7 +176,6 @@ class Deliverer:
         """The deliverer a config describes: its destinations (URLs and secrets read now; a
         missing one raises ConfigError), deadline, lease and batch, and a client that goes
         through the address guard (`allow_networks`)."""
-        from monitor.feeds.guard import AddressGuard
         from monitor.feeds.http import make_client
 
         destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
@@ -185,6 +197,7 @@ class Deliverer:
             deadline=deadline,
             lease=config.delivery_lease,
             batch=config.delivery_batch,
+            guard=AddressGuard(allow=config.allow_networks),
         )
 
     def secret_values(self) -> list[str]:
@@ -193,6 +206,8 @@ class Deliverer:
         for dest in self.destinations.values():
             values.append(dest.url.get_secret_value())
             values.extend(dest.signing_secrets())
+            if dest.token is not None:
+                values.append(dest.token.get_secret_value())
         return values
 
     def bucket(self, destination: Destination) -> TokenBucket:
@@ -368,6 +383,8 @@ class Deliverer:
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
     ) -> Attempt:
         """One POST of `row` to `dest`, classified. Never raises for network trouble."""
+        if dest.type in CHANNEL_RATES:
+            return await self._attempt_channel(client, dest, row)
         timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
         try:
             request = webhook.prepare(dest, row.document, row.id, timestamp)
@@ -406,6 +423,68 @@ class Deliverer:
                 return Attempt(_failure(exc))
         text = body.decode("utf-8", "replace")
         return Attempt(classify(status, text, dest.type), status, retry_after)
+
+    async def _attempt_channel(
+        self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
+    ) -> Attempt:
+        """One attempt through a channel (email, discord, ...): same outcomes as a webhook's."""
+        try:
+            message = from_document(row.document)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return Attempt(Verdict(Outcome.DEAD, f"cannot render the alert ({type(exc).__name__})"))
+        if dest.type == "email":
+            mail = build_mail(
+                message, sender=dest.sender, recipients=dest.recipients, date=self.clock.now()
+            )
+            password = dest.token.get_secret_value() if dest.token else None
+            try:
+                async with asyncio.timeout(self.deadline):
+                    verdict = await asyncio.to_thread(
+                        smtp.send,
+                        dest.url.get_secret_value(),
+                        password,
+                        mail,
+                        guard=self.guard,
+                        timeout=self.deadline,
+                        context=self.smtp_context,
+                    )
+            except TimeoutError:
+                verdict = Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s")
+            return Attempt(verdict)
+        channel = HTTP_CHANNELS[dest.type]
+        request = channel.request(dest, message)
+        status: int | None = None
+        header: str | None = None
+        body = bytearray()
+        try:
+            async with (
+                asyncio.timeout(self.deadline),
+                client.stream(
+                    request.method,
+                    request.url,
+                    content=request.body,
+                    headers=request.headers,
+                    follow_redirects=False,
+                ) as response,
+            ):
+                status = response.status_code
+                header = response.headers.get("retry-after")
+                # A channel confirms in its body (an id, `"ok": true`): read it, bounded.
+                async for chunk in response.aiter_raw():
+                    body += chunk[: MAX_REPLY_BYTES - len(body)]
+                    if len(body) >= MAX_REPLY_BYTES:
+                        break
+        except TimeoutError:
+            if status is None:
+                return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
+            return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
+        except Exception as exc:  # httpx, the guard, h11: reduce to a class name, never the text
+            if status is None:
+                return Attempt(_failure(exc))
+            return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
+        retry_after = parse_retry_after(header, self.clock.now())
+        verdict, wait = channel.judge(status, bytes(body), retry_after)
+        return Attempt(verdict, status, wait)
 
 
 def _rule_ids(document: Mapping[str, object]) -> list[str]:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from monitor.channels import CHANNEL_RATES, channel_missing
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
 from monitor.delivery.signing import decode_secret
@@ -22,8 +23,19 @@ from monitor.errors import ConfigError
 if TYPE_CHECKING:
     from monitor.config.destinations import ResolvedDestination
 
-DestinationType = Literal["webhook", "slack"]
-TYPES: tuple[DestinationType, ...] = ("webhook", "slack")
+DestinationType = Literal[
+    "webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"
+]
+TYPES: tuple[DestinationType, ...] = (
+    "webhook",
+    "slack",
+    "email",
+    "discord",
+    "teams",
+    "telegram",
+    "ntfy",
+    "matrix",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +46,29 @@ class Destination:
     secrets: tuple[SecretStr, ...] = ()  # several during a key rotation; webhooks only
     rate: float | None = None  # messages per second; None = the type's default
     burst: float | None = None
+    token: SecretStr | None = None  # telegram bot token, matrix/ntfy access token, SMTP password
+    sender: str = ""  # email From
+    recipients: tuple[str, ...] = ()  # email To
+    chat_id: str = ""  # telegram
+    room: str = ""  # matrix
 
     def __post_init__(self) -> None:
         where = f"destination {self.name!r}"
         if self.type not in TYPES:
             raise ConfigError(f"{where}: type must be one of {', '.join(TYPES)}")
+        schemes = ("smtp", "smtps") if self.type == "email" else ("http", "https")
         try:
             parts = urlsplit(self.url.get_secret_value())
-            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            usable = parts.scheme in schemes and bool(parts.hostname)
         except ValueError:  # e.g. a broken IPv6 literal; the message is not passed on
             usable = False
         if not usable:
-            raise ConfigError(f"{where}: url must be an http(s) URL (value not shown: a secret)")
+            raise ConfigError(
+                f"{where}: url must be a {' or '.join(schemes)} URL (value not shown: a secret)"
+            )
+        missing = channel_missing(self)
+        if missing:
+            raise ConfigError(f"{where}: {missing}")
         if self.secrets and self.type != "webhook":
             raise ConfigError(f"{where}: signing secrets are for webhooks only")
         for number, secret in enumerate(self.secrets, 1):
@@ -68,6 +91,11 @@ class Destination:
         *,
         rate: float | None = None,
         burst: float | None = None,
+        token: str | None = None,
+        sender: str = "",
+        recipients: Sequence[str] = (),
+        chat_id: str = "",
+        room: str = "",
     ) -> Destination:
         """Build from plain strings (config loader, tests)."""
         return cls(
@@ -77,6 +105,11 @@ class Destination:
             secrets=tuple(s if isinstance(s, SecretStr) else SecretStr(s) for s in secrets),
             rate=rate,
             burst=burst,
+            token=SecretStr(token) if token is not None else None,
+            sender=sender,
+            recipients=tuple(recipients),
+            chat_id=chat_id,
+            room=room,
         )
 
     @classmethod
@@ -86,21 +119,32 @@ class Destination:
         The config leaves a webhook's rate unset (None); the deliverer still applies its default
         webhook bucket, so a flood of alerts cannot hammer a receiver.
         """
+        signing = resolved.type == "webhook"
         return cls(
             name=resolved.name,
             type=resolved.type,
             url=resolved.url,
-            secrets=resolved.secrets,
+            secrets=resolved.secrets if signing else (),
             rate=resolved.rate,
             burst=float(resolved.burst) if resolved.rate is not None else None,
+            token=resolved.secrets[0] if resolved.secrets and not signing else None,
+            sender=resolved.sender,
+            recipients=resolved.recipients,
+            chat_id=resolved.chat_id,
+            room=resolved.room,
         )
 
     def signing_secrets(self) -> list[str]:
         return [s.get_secret_value() for s in self.secrets]
 
-    def bucket(self, clock: Clock) -> ratelimit.TokenBucket:
+    def bucket_defaults(self) -> tuple[float, float]:
+        """(rate, burst) of this type when the config sets none: each service's own limits."""
         if self.type == "slack":
-            rate, burst = ratelimit.SLACK_RATE, ratelimit.SLACK_BURST
-        else:
-            rate, burst = ratelimit.WEBHOOK_RATE, ratelimit.WEBHOOK_BURST
+            return ratelimit.SLACK_RATE, ratelimit.SLACK_BURST
+        if self.type in CHANNEL_RATES:
+            return CHANNEL_RATES[self.type]
+        return ratelimit.WEBHOOK_RATE, ratelimit.WEBHOOK_BURST
+
+    def bucket(self, clock: Clock) -> ratelimit.TokenBucket:
+        rate, burst = self.bucket_defaults()
         return ratelimit.TokenBucket(self.rate or rate, self.burst or burst, clock)

@@ -1,0 +1,50 @@
+"""Channels beyond webhooks and Slack: email, Discord, Teams, Telegram, ntfy, Matrix.
+
+Every channel goes through the deliverer like a webhook (outbox, lease, retry schedule, rate
+limit, dead letters, replay); only the attempt differs. `message` reads an alert document once,
+`markup` escapes feed text for each channel's markup; an HTTP channel module turns a message into
+one request (`request`) and a reply into a verdict (`judge`), both pure; `mail` builds the email
+and `smtp` sends it (I/O, through the address guard). HTTP channels use the deliverer's guarded
+client, so every target address is checked when connecting, as for webhooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from monitor.channels import discord, matrix, ntfy, teams, telegram
+from monitor.channels.request import HttpChannel
+
+if TYPE_CHECKING:
+    from monitor.delivery.destinations import Destination
+
+HTTP_CHANNELS: dict[str, HttpChannel] = {
+    "discord": discord,
+    "teams": teams,
+    "telegram": telegram,
+    "ntfy": ntfy,
+    "matrix": matrix,
+}
+EMAIL_RATE = (0.5, 5.0)
+CHANNEL_RATES: dict[str, tuple[float, float]] = {
+    name: (module.RATE, module.BURST) for name, module in HTTP_CHANNELS.items()
+} | {"email": EMAIL_RATE}
+
+
+def channel_missing(destination: Destination) -> str | None:
+    """What a channel destination lacks to be sent to, or None (config checks say it first)."""
+    kind = destination.type
+    if kind == "email" and not (destination.sender and destination.recipients):
+        return "an email destination needs 'from' and 'to'"
+    if kind in ("telegram", "matrix") and destination.token is None:
+        return f"a {kind} destination needs its token (secret_env or secret_file)"
+    if kind == "telegram" and not destination.chat_id:
+        return "a telegram destination needs chat_id"
+    if kind == "matrix" and not destination.room:
+        return "a matrix destination needs room"
+    if kind == "ntfy":
+        try:
+            ntfy.split_topic(destination.url.get_secret_value())
+        except ValueError as exc:
+            return str(exc)
+    return None

@@ -1,0 +1,94 @@
+"""Escape feed text for each channel's markup, and cut it to a channel's limit. Pure.
+
+Every escaper maps one character to a fixed replacement (a `str.translate` table), so text can be
+cut character by character without ever splitting an escape (`&amp;`, `\\*`) in two.
+
+Mentions: `@everyone`, `@here` (Discord), `@room` (Matrix) and `@name` (Telegram) notify people
+when they appear in a message's text. A WORD JOINER (U+2060, invisible, no width) after every `@`
+keeps the text readable and matches no mention syntax; Discord and Matrix are also told in the
+request that the message mentions nobody (`allowed_mentions`, `m.mentions`).
+
+Lengths are counted in UTF-16 code units (at least the character count, so within a limit
+whichever a service counts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+ELLIPSIS = "…"
+WORD_JOINER = "\u2060"
+
+Table = Mapping[int, str]
+
+
+def _table(pairs: Mapping[str, str]) -> dict[int, str]:
+    return {ord(k): v for k, v in pairs.items()}
+
+
+_MENTION = {"@": "@" + WORD_JOINER}
+# HTML text and attribute values (email HTML part, Matrix formatted_body, Telegram HTML).
+HTML: Table = _table({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+HTML_NO_MENTIONS: Table = {**HTML, **_table(_MENTION)}
+# Discord markdown: every markdown-active ASCII punctuation mark takes a backslash (the parser
+# drops a backslash before any punctuation); `<` stops `<@id>`, `<#id>` and `<t:...>`.
+DISCORD: Table = {
+    **_table({ch: "\\" + ch for ch in "\\*_~`|>#-[]()<:"}),
+    **_table(_MENTION),
+}
+# Adaptive Card TextBlock markdown (Teams): emphasis, lists and links; CommonMark escapes.
+TEAMS: Table = _table({ch: "\\" + ch for ch in "\\*_~`>#-+[]()<"})
+PLAIN_NO_MENTIONS: Table = _table(_MENTION)
+
+_SPACES = re.compile(r"\s+")
+
+
+def one_line(text: str) -> str:
+    """Runs of whitespace (newlines included) as one space: for titles, subjects, headings."""
+    return _SPACES.sub(" ", text).strip()
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _size(ch: str) -> int:
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def escape(text: str, table: Table) -> str:
+    return text.translate(table)
+
+
+def fit(text: str, table: Table, limit: int) -> str:
+    """`text` escaped with `table`, at most `limit` UTF-16 units, ending in `…` when cut."""
+    escaped = text.translate(table)
+    if units(escaped) <= limit:
+        return escaped
+    budget = limit - 1
+    used = 0
+    out: list[str] = []
+    for ch in text:
+        piece = table.get(ord(ch), ch)
+        size = sum(_size(c) for c in piece)
+        if used + size > budget:
+            break
+        out.append(piece)
+        used += size
+    return "".join(out) + ELLIPSIS
+
+
+def cut(text: str, limit: int) -> str:
+    """Plain `text` at most `limit` UTF-16 units, ending in `…` when cut."""
+    return fit(text, {}, limit)
+
+
+def cut_bytes(text: str, limit: int) -> str:
+    """`text` whose UTF-8 encoding is at most `limit` bytes, ending in `…` when cut."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    kept = data[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
+    return kept + ELLIPSIS

@@ -1,0 +1,93 @@
+"""What an HTTP channel sends and how its reply is judged: shared types and helpers. Pure.
+
+A channel module (discord, teams, telegram, ntfy, matrix) has `request(destination, message)`,
+the one HTTP request of an attempt, and `judge(status, body, retry_after)`, what the reply means:
+a `Verdict` and the seconds to wait before the next try (Retry-After, or the service's own field).
+A 2xx is delivered only when the reply confirms it the way the service documents (a message id,
+`"ok": true`, an event id); anything else is retried, never marked delivered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from monitor.delivery.retry import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from monitor.channels.message import Message
+    from monitor.delivery.destinations import Destination
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRequest:
+    method: str
+    url: str  # holds a credential for most channels: never logged, never in repr
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"ChannelRequest({self.method}, headers={sorted(self.headers)}, <{len(self.body)} B>)"
+        )
+
+
+Judgement = tuple[Verdict, float | None]
+
+
+class HttpChannel(Protocol):
+    RATE: float
+    BURST: float
+
+    def request(self, destination: Destination, message: Message) -> ChannelRequest: ...
+
+    def judge(self, status: int, body: bytes, retry_after: float | None) -> Judgement: ...
+
+
+def encode(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+
+
+def json_of(body: bytes) -> dict[str, Any]:
+    """The reply's JSON object, or {} when it is not one (a proxy's HTML error page)."""
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def seconds(value: object, scale: float = 1.0) -> float | None:
+    """A service's own retry-after field (a number, maybe in ms), capped at an hour."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return min(float(value) * scale, 3600.0)
+
+
+def unconfirmed(status: int, what: str) -> Judgement:
+    return Verdict(Outcome.RETRY, f"HTTP {status} without {what}: not confirmed"), None
+
+
+def by_status(
+    status: int,
+    *,
+    disable: frozenset[int] = frozenset({410}),
+    code: str = "",
+) -> Verdict:
+    """The verdict on an error status: 408/425/429/5xx retried, listed ones disable the
+    destination, other 4xx (and a redirect, never followed) dead-lettered."""
+    label = f"HTTP {status}" + (f" {code[:64]}" if code else "")
+    if status in disable:
+        return Verdict(Outcome.DISABLE, label)
+    if status in (408, 425, 429) or 500 <= status < 600:
+        return Verdict(Outcome.RETRY, label)
+    if 300 <= status < 400:
+        return Verdict(Outcome.DEAD, f"{label} redirect not followed; fix the URL")
+    if 400 <= status < 500:
+        return Verdict(Outcome.DEAD, label)
+    return Verdict(Outcome.RETRY, f"{label} unexpected")
+
+
+def add_query(url: str, pair: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}{pair}"

@@ -1,0 +1,13 @@
+"""Feed titles that try to break out of each channel's markup, mention everyone, or be huge."""
+
+from __future__ import annotations
+
+HOSTILE = {
+    "markup": (
+        "<script>alert(1)</script> <b>bold</b> <a href='javascript:x'>x</a> **b** __u__ "
+        "~~s~~ `c` [link](https://evil.example) <@123> <#9> <t:0> &amp; # head | pipe"
+    ),
+    "mentions": "@everyone @here @room @channel <!channel> @admin breaking news",
+    "long": "Very long headline " + "x" * 20_000 + " \U0001f4f0" * 3_000,
+    "header": "Subject\r\nBcc: victim@example.org\r\nX-Evil: 1",
+}

@@ -1,0 +1,104 @@
+"""A real SMTP server on 127.0.0.1 for the email channel tests (aiosmtpd), with STARTTLS or TLS
+from a self-signed certificate made by `openssl` (the tests skip when it is not installed)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+aiosmtpd_smtp = pytest.importorskip("aiosmtpd.smtp")
+
+USER = "alerts"
+PASSWORD = "pass word 1"  # a space: a password is one secret, never split
+
+
+def make_cert(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for `localhost` (cert, key)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the TLS tests")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Inbox:
+    """What the server received, and what it answers to DATA (a code and text)."""
+
+    messages: list[bytes] = field(default_factory=list)
+    recipients: list[list[str]] = field(default_factory=list)
+    answer: str = "250 OK"
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answer.startswith("250"):
+            self.messages.append(bytes(envelope.original_content or envelope.content))
+            self.recipients.append(list(envelope.rcpt_tos))
+        return self.answer
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> Any:
+        ok = (
+            isinstance(data, aiosmtpd_smtp.LoginPassword)
+            and data.login == USER.encode()
+            and data.password == PASSWORD.encode()
+        )
+        if ok:
+            self.logins.append(USER)
+        return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
+
+
+@contextmanager
+def smtp_server(
+    cert: Path, key: Path, *, mode: str = "starttls", inbox: Inbox | None = None
+) -> Iterator[tuple[Inbox, int]]:
+    """Serve on 127.0.0.1: mode `starttls` (required), `tls` (implicit) or `plain` (no TLS)."""
+    inbox = inbox or Inbox()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    port = free_port()
+    kwargs: dict[str, Any] = {"authenticator": inbox.authenticate}
+    if mode == "starttls":
+        kwargs |= {"tls_context": server_ctx, "require_starttls": True}
+    elif mode == "tls":
+        kwargs |= {"ssl_context": server_ctx, "auth_require_tls": False}  # TLS, unseen by aiosmtpd
+    else:
+        kwargs |= {"auth_require_tls": False}
+    controller = aiosmtpd_controller.Controller(
+        inbox, hostname="127.0.0.1", port=port, server_hostname="localhost", **kwargs
+    )
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def client_context(cert: Path) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(cert))

@@ -1,0 +1,170 @@
+"""Email through a real SMTP server on 127.0.0.1 (aiosmtpd): STARTTLS and TLS, a text and an
+HTML part, login, the server's refusals, and the address guard on the SMTP host."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.delivery.destinations import Destination
+from monitor.feeds.guard import AddressGuard
+from monitor.store.base import Store
+from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
+from tests.hostile_titles import HOSTILE
+from tests.smtp_support import PASSWORD, USER, Inbox, client_context, make_cert, smtp_server
+
+LOOPBACK = AddressGuard(allow=["127.0.0.0/8", "::1/128"])
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_sqlite(tmp_path / "newsmon.db")
+
+
+def mail_dest(url: str, *, token: str | None = None) -> Destination:
+    return Destination.create(
+        "mail",
+        "email",
+        url,
+        sender="newsmon@example.org",
+        recipients=["desk@example.org", "editor@example.org"],
+        token=token,
+    )
+
+
+def run(store: Store, dest: Destination, cert: Path, guard: AddressGuard = LOOPBACK) -> None:
+    d = deliverer(store, {"mail": dest}, FakeClock(T0), deadline=10.0)
+    d.guard = guard
+    d.smtp_context = client_context(cert)
+    asyncio.run(d.run_once())
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_starttls_multipart_message_received(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert) as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"], {"s1": HOSTILE["markup"]})
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "delivered", row.last_error
+    [raw] = inbox.messages
+    assert inbox.recipients == [["desk@example.org", "editor@example.org"]]
+    message = parse(raw)
+    assert message["Message-ID"] == f"<{aid}@newsmon.invalid>"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    plain = text.get_content()
+    page = html.get_content()
+    assert "<script>alert(1)</script>" in plain  # plain text shows the title as it is
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "javascript:" not in page.split("&lt;a href=")[0]  # only escaped, never a link
+    assert '<a href="https://example.com/s1">' in page
+    assert "Troops (high)" in plain
+
+
+def test_hostile_subject_stays_one_header(store: Store, cert: tuple[Path, Path]) -> None:
+    titles = {"h": HOSTILE["header"], "l": HOSTILE["long"]}
+    with smtp_server(*cert) as (inbox, port):
+        enqueue(store, T0, "mail", ["h", "l"], titles)
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
+    assert len(inbox.messages) == 2
+    for raw in inbox.messages:
+        message = parse(raw)
+        assert message["Bcc"] is None
+        assert message["X-Evil"] is None
+        assert len(str(message["Subject"])) <= 200
+    assert all(r == ["desk@example.org", "editor@example.org"] for r in inbox.recipients)
+
+
+def test_implicit_tls_with_login(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert, mode="tls") as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtps://{USER}@localhost:{port}", token=PASSWORD), cert[0])
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "delivered", row.last_error
+    assert inbox.logins == [USER]
+    assert len(inbox.messages) == 1
+
+
+def test_refused_login_disables_the_destination(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert) as (inbox, port):
+        ids = enqueue(store, T0, "mail", ["s1", "s2"])
+        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token="wrong"), cert[0])
+    assert inbox.messages == []
+    assert "mail" in store.disabled_destinations()
+    rows = [store.get_alert(i) for i in ids]
+    assert all(r is not None and r.status == "dead" for r in rows)
+
+
+def test_no_starttls_is_refused_not_sent_in_clear(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert, mode="plain") as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "dead"
+    assert "STARTTLS" in (row.last_error or "")
+
+
+def test_untrusted_certificate_is_not_sent_to(
+    store: Store, cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    other = make_cert(tmp_path)  # the client trusts this one, the server has another
+    with smtp_server(*cert) as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://localhost:{port}"), other[0])
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "dead"
+    assert "certificate" in (row.last_error or "")
+
+
+@pytest.mark.parametrize(("answer", "status"), [("451 try later", "pending"), ("554 no", "dead")])
+def test_server_refusal_retried_or_dead(
+    store: Store, cert: tuple[Path, Path], answer: str, status: str
+) -> None:
+    with smtp_server(*cert, inbox=Inbox(answer=answer)) as (_, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == status
+    assert (row.last_error or "").startswith(f"SMTP {answer[:3]}")
+    if status == "pending":
+        assert row.next_attempt_at is not None
+        assert row.next_attempt_at > T0 + timedelta(seconds=4)
+
+
+def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert) as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://127.0.0.1:{port}"), cert[0], guard=AddressGuard())
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "dead"
+    assert "blocked address" in (row.last_error or "")

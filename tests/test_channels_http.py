@@ -1,0 +1,283 @@
+"""The chat and push channels against real HTTP receivers on 127.0.0.1 that check each service's
+documented request shape and answer as the service does: success with its confirmation, 429 with
+Retry-After, a 4xx that dead-letters, a refusal that disables, a 200 that confirms nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.delivery.destinations import Destination
+from monitor.feeds.guard import AddressGuard
+from monitor.feeds.http import make_client
+from monitor.store.base import Store
+from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
+from tests.hostile_titles import HOSTILE
+from tests.receiver import Received, Receiver, Reply
+
+TOKEN = "123456:TEST-token"
+
+
+@dataclass(frozen=True)
+class Service:
+    kind: str
+    make: Callable[[str], Destination]  # from the receiver's base URL
+    ok: Reply  # a success the service documents, with its confirmation
+    unconfirmed: Reply  # a 2xx that confirms nothing
+    rate_limited: Reply  # 429 as the service sends it
+    dead: int  # a 4xx that dead-letters
+    disable: int | None  # a 4xx that disables the destination
+    check: Callable[[Received], None]  # the documented request shape
+
+
+def _json(req: Received) -> Any:
+    assert req.headers["content-type"] == "application/json"
+    return json.loads(req.body)
+
+
+def check_discord(req: Received) -> None:
+    assert req.method == "POST"
+    assert req.path == "/api/webhooks/1/abc?wait=true"
+    body = _json(req)
+    assert body["allowed_mentions"] == {"parse": []}
+    [embed] = body["embeds"]
+    assert embed["url"].startswith("https://example.com/")
+    assert "content" not in body or "@everyone" not in body["content"]
+
+
+def check_teams(req: Received) -> None:
+    assert req.method == "POST"
+    body = _json(req)
+    assert body["type"] == "message"
+    [attachment] = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard"
+    assert all(block["type"] == "TextBlock" for block in card["body"])
+    assert card["actions"][0]["type"] == "Action.OpenUrl"
+
+
+def check_telegram(req: Received) -> None:
+    assert req.method == "POST"
+    assert req.path == f"/bot{TOKEN}/sendMessage"
+    body = _json(req)
+    assert body["chat_id"] == -1001234
+    assert body["parse_mode"] == "HTML"
+    assert body["link_preview_options"] == {"is_disabled": True}
+    assert '<a href="https://example.com/' in body["text"]
+
+
+def check_ntfy(req: Received) -> None:
+    assert req.method == "POST"
+    assert req.path == "/"
+    assert req.headers["authorization"] == f"Bearer {TOKEN}"
+    body = _json(req)
+    assert body["topic"] == "desk-alerts"
+    assert body["click"].startswith("https://example.com/")
+    assert body["priority"] == 4  # the rule's severity is high
+    assert isinstance(body["title"], str)
+    assert isinstance(body["message"], str)
+
+
+def check_matrix(req: Received) -> None:
+    assert req.method == "PUT"
+    prefix = "/_matrix/client/v3/rooms/%21room%3Aexample.org/send/m.room.message/msg_"
+    assert req.path.startswith(prefix)
+    assert req.headers["authorization"] == f"Bearer {TOKEN}"
+    body = _json(req)
+    assert body["msgtype"] == "m.text"
+    assert body["format"] == "org.matrix.custom.html"
+    assert body["m.mentions"] == {}
+    assert isinstance(body["body"], str)
+
+
+def _reply(status: int, data: dict[str, Any], **headers: str) -> Reply:
+    return Reply(status, json.dumps(data).encode(), {"Content-Type": "application/json", **headers})
+
+
+SERVICES = [
+    Service(
+        "discord",
+        lambda base: Destination.create("x", "discord", f"{base}/api/webhooks/1/abc"),
+        _reply(200, {"id": "1100", "type": 0}),
+        _reply(200, {}),
+        _reply(429, {"message": "You are being rate limited.", "retry_after": 7.0, "global": False},
+               **{"Retry-After": "7"}),
+        400,
+        404,
+        check_discord,
+    ),
+    Service(
+        "teams",
+        lambda base: Destination.create("x", "teams", f"{base}/workflows/abc/triggers/manual"),
+        Reply(202),
+        Reply(202),  # a workflow answers 202 and nothing more: accepted is all it confirms
+        _reply(429, {"error": {"code": "WorkflowTriggerIsThrottled"}}, **{"Retry-After": "7"}),
+        400,
+        None,
+        check_teams,
+    ),
+    Service(
+        "telegram",
+        lambda base: Destination.create("x", "telegram", base, token=TOKEN, chat_id="-1001234"),
+        _reply(200, {"ok": True, "result": {"message_id": 5}}),
+        _reply(200, {"ok": False}),
+        _reply(429, {"ok": False, "error_code": 429, "description": "Too Many Requests",
+                     "parameters": {"retry_after": 7}}),
+        400,
+        403,
+        check_telegram,
+    ),
+    Service(
+        "ntfy",
+        lambda base: Destination.create("x", "ntfy", f"{base}/desk-alerts", token=TOKEN),
+        _reply(200, {"id": "sPs71M8A2T", "time": 1, "event": "message", "topic": "desk-alerts"}),
+        Reply(200, b"<html>ok</html>"),
+        _reply(429, {"code": 42901, "http": 429, "error": "limit reached"}, **{"Retry-After": "7"}),
+        413,
+        401,
+        check_ntfy,
+    ),
+    Service(
+        "matrix",
+        lambda base: Destination.create(
+            "x", "matrix", base, token=TOKEN, room="!room:example.org"
+        ),
+        _reply(200, {"event_id": "$abc:example.org"}),
+        _reply(200, {}),
+        _reply(429, {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many", "retry_after_ms": 7000}),
+        400,
+        401,
+        check_matrix,
+    ),
+]  # fmt: skip
+IDS = [s.kind for s in SERVICES]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_sqlite(tmp_path / "newsmon.db")
+
+
+def base_of(rx: Receiver) -> str:
+    return f"http://127.0.0.1:{rx.port}"
+
+
+def run(store: Store, dest: Destination, clock: FakeClock, **kw: Any) -> None:
+    d = deliverer(store, {"x": dest}, clock, **kw)
+    asyncio.run(d.run_once())
+
+
+def status_of(store: Store, alert_id: str) -> tuple[str, str]:
+    row = store.get_alert(alert_id)
+    assert row is not None
+    return row.status, row.last_error or ""
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_documented_request_and_confirmed_delivery(store: Store, service: Service) -> None:
+    with Receiver([service.ok]) as rx:
+        ids = enqueue(store, T0, "x", ["s1", "s2"], {"s2": HOSTILE["markup"]})
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    assert [status_of(store, i)[0] for i in ids] == ["delivered", "delivered"]
+    assert len(rx.requests) == 2
+    for req in rx.requests:
+        service.check(req)
+        assert TOKEN.encode() not in req.body
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_429_retry_after_pauses_the_destination(store: Store, service: Service) -> None:
+    with Receiver([service.rate_limited, service.ok]) as rx:
+        ids = enqueue(store, T0, "x", ["s1", "s2"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    assert len(rx.requests) == 1  # the rest of the run waits out the limit
+    states = sorted(status_of(store, i) for i in ids)
+    assert states == [("pending", ""), ("pending", "HTTP 429" + _code(service))]
+    [first] = [i for i in ids if status_of(store, i)[1]]
+    row = store.get_alert(first)
+    assert row is not None
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at >= T0 + timedelta(seconds=7)  # the service's own wait, at least
+
+
+def _code(service: Service) -> str:
+    return {
+        "discord": "",
+        "teams": " WorkflowTriggerIsThrottled",
+        "telegram": " 429",
+        "ntfy": " 42901",
+        "matrix": " M_LIMIT_EXCEEDED",
+    }[service.kind]
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_4xx_dead_letters_and_replay_sends_again(store: Store, service: Service) -> None:
+    with Receiver([Reply(service.dead, b'{"message": "bad"}'), service.ok]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        dest = service.make(base_of(rx))
+        run(store, dest, FakeClock(T0))
+        assert status_of(store, aid)[0] == "dead"
+        assert status_of(store, aid)[1].startswith(f"HTTP {service.dead}")
+        assert store.replay([aid], T0) == 1
+        run(store, dest, FakeClock(T0 + timedelta(seconds=1)))
+    assert status_of(store, aid)[0] == "delivered"
+    assert rx.requests[0].path == rx.requests[1].path  # the same target; matrix: same txn id
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if s.disable], ids=lambda s: s.kind)
+def test_refusal_disables_the_destination(store: Store, service: Service) -> None:
+    assert service.disable is not None
+    with Receiver([Reply(service.disable, b"{}")]) as rx:
+        ids = enqueue(store, T0, "x", ["s1", "s2", "s3"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    assert len(rx.requests) == 1
+    assert "x" in store.disabled_destinations()
+    assert {status_of(store, i)[0] for i in ids} == {"dead"}
+
+
+@pytest.mark.parametrize(
+    "service", [s for s in SERVICES if s.kind != "teams"], ids=lambda s: s.kind
+)
+def test_a_2xx_without_confirmation_is_not_delivered(store: Store, service: Service) -> None:
+    with Receiver([service.unconfirmed]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    status, error = status_of(store, aid)
+    assert status == "pending"
+    assert "not confirmed" in error
+    assert len(rx.requests) == 1
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+def test_private_address_refused_by_the_guard(store: Store, service: Service) -> None:
+    with Receiver([service.ok]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+
+        def guarded() -> Any:
+            return make_client(AddressGuard())  # the default: loopback refused
+
+        run(store, service.make(base_of(rx)), FakeClock(T0), client_factory=guarded)
+    assert rx.requests == []
+    status, error = status_of(store, aid)
+    assert status == "dead"
+    assert "blocked address" in error
+
+
+def test_a_reply_that_never_ends_is_not_confirmed(store: Store) -> None:
+    """A confirmation that does not arrive within the deadline is no confirmation."""
+    telegram = SERVICES[2]
+    with Receiver([Reply(200, b'{"ok": true}', trickle=0.5, trickle_body_only=True)]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, telegram.make(base_of(rx)), FakeClock(T0), deadline=1.0)
+    status, error = status_of(store, aid)
+    assert status == "pending"
+    assert "not confirmed" in error

@@ -1,0 +1,134 @@
+"""Hostile feed text in every channel: markup escaped for that channel, mentions neutralised,
+links only http(s), lengths within each service's documented limits. Pure."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from monitor.channels import discord, mail, matrix, ntfy, teams, telegram
+from monitor.channels.markup import DISCORD, HTML, fit, units
+from monitor.channels.message import Message, from_document
+from monitor.delivery.destinations import Destination
+from tests.delivery_support import T0, document
+from tests.hostile_titles import HOSTILE
+
+MENTIONS = ("@everyone", "@here", "@room", "@admin")
+
+
+def message(title: str, **changes: Any) -> Message:
+    doc = document("x", "s1", title)
+    doc["item"].update(changes)
+    return from_document(doc)
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_discord(kind: str) -> None:
+    body = discord.payload(message(HOSTILE[kind]))
+    assert body["allowed_mentions"] == {"parse": []}
+    [embed] = body["embeds"]  # type: ignore[index]
+    assert len(embed["title"]) <= 256
+    assert len(embed["description"]) <= 4_096
+    assert len(embed["footer"]["text"]) <= 2_048
+    assert len(embed["title"]) + len(embed["description"]) + len(embed["footer"]["text"]) <= 6_000
+    text = embed["title"] + embed["description"]
+    assert not any(m in text for m in MENTIONS)
+    assert "<@123>" not in text
+    assert "[link](https" not in text  # a masked link from feed text would be live
+    assert "\r" not in embed["title"]
+    assert "\n" not in embed["title"]
+
+
+def test_discord_escape_is_reversible_markdown() -> None:
+    escaped = fit("**b** [x](y) <@1>", DISCORD, 100)
+    assert escaped == "\\*\\*b\\*\\* \\[x\\]\\(y\\) \\<@\u2060" + "1\\>"
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_telegram(kind: str) -> None:
+    text = telegram.text(message(HOSTILE[kind]))
+    assert units(text) <= telegram.TEXT_MAX
+    assert "<script>" not in text
+    assert "<b>bold</b>" not in text
+    assert not any(m in text for m in MENTIONS)
+    tags = {t.split(">")[0].split(" ")[0] for t in text.split("<")[1:]}
+    assert tags <= {"a", "/a", "b", "/b", "i", "/i", "code", "/code"}
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_matrix(kind: str) -> None:
+    body = matrix.payload(message(HOSTILE[kind]))
+    assert body["m.mentions"] == {}
+    html = str(body["formatted_body"])
+    plain = str(body["body"])
+    assert "<script>" not in html
+    assert not any(m in html or m in plain for m in MENTIONS)
+    assert len(json.dumps(body).encode()) < 65_536  # a Matrix event's limit
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_teams(kind: str) -> None:
+    card = teams.payload(message(HOSTILE[kind]))
+    encoded = json.dumps(card).encode()
+    assert len(encoded) < 28_000
+    title = card["attachments"][0]["content"]["body"][0]["text"]
+    assert "**b**" not in title
+    assert "[link](" not in title
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_ntfy(kind: str) -> None:
+    body = ntfy.payload("t", message(HOSTILE[kind]))
+    assert len(str(body["message"]).encode()) <= 4_096
+    assert len(str(body["title"])) <= 250
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_email(kind: str) -> None:
+    msg = mail.build(
+        message(HOSTILE[kind]), sender="a@example.org", recipients=("b@example.org",), date=T0
+    )
+    assert "\n" not in str(msg["Subject"])
+    assert len(str(msg["Subject"])) <= mail.SUBJECT_MAX
+    assert msg["Bcc"] is None
+    html = mail.html_body(message(HOSTILE[kind]))
+    assert "<script>" not in html
+
+
+def test_links_only_http() -> None:
+    for url in ("javascript:alert(1)", "data:text/html,x", "https://a.example/ b", "ftp://x"):
+        m = message("t", url=url)
+        assert m.url is None
+        assert "javascript" not in telegram.text(m)
+        assert "url" not in discord.payload(m)["embeds"][0]  # type: ignore[index]
+        assert "click" not in ntfy.payload("t", m)
+    quoted = message("t", url='https://a.example/?q="><script>')
+    assert quoted.url is not None
+    assert '"><script>' not in telegram.text(quoted)
+    assert '"><script>' not in mail.html_body(quoted)
+    assert '"><script>' not in str(matrix.payload(quoted)["formatted_body"])
+
+
+def test_fit_never_splits_an_escape() -> None:
+    for limit in range(2, 40):
+        out = fit("&&&&&&&&&&<<<<<<<<<", HTML, limit)
+        assert units(out) <= limit
+        assert out.rstrip("…").replace("&amp;", "").replace("&lt;", "") == ""
+
+
+def test_control_characters_removed() -> None:
+    m = message("a\x1b]0;pwned\x07b\x00c")
+    assert m.title == "a]0;pwnedbc"
+
+
+def test_telegram_request_puts_the_token_in_the_path_only() -> None:
+    dest = Destination.create(
+        "t", "telegram", "https://api.telegram.org", token="1:SECRET", chat_id="@news_desk"
+    )
+    req = telegram.request(dest, message("t"))
+    assert req.url == "https://api.telegram.org/bot1:SECRET/sendMessage"
+    assert b"SECRET" not in req.body
+    assert "SECRET" not in repr(req)
+    assert json.loads(req.body)["chat_id"] == "@news_desk"
