@@ -1,23 +1,22 @@
-"""The daemon's tiny HTTP listener: /healthz, /readyz and /metrics. Does network I/O.
+"""The daemon's HTTP listener: uvicorn (h11) serving `monitor.httpapp`. Does network I/O.
 
-Stdlib asyncio only (`asyncio.start_server`); one request per connection, answered and closed
-(HTTP/1.0 style), so there is no keep-alive state to get wrong. It faces whatever can reach the
-port, so a request can never crash or stall the daemon:
-- the request line and headers are read under one deadline (`read_timeout`, slowloris) and are
-  capped at `max_header_bytes` (431 above it); anything unparsable gets 400; the body is ignored;
+Routes (`monitor.httpapp`): GET or HEAD `/healthz` (200 "ok" while `liveness()` is True),
+`/readyz` (200 or 503 with `{"store": bool, "rules_version": str|null, "rules": int}`, plus
+`"stopping": true` once shutdown has started), `/metrics` (the exposition); POST `/feedback` when
+a handler is given; any other path 404; any other method 405.
+
+It faces whatever can reach the port, so a connection can never crash or stall the daemon. uvicorn
+parses HTTP; what it does not bound, the protocol class here does:
+- the request line and headers must arrive within `read_timeout` of the connection (slowloris:
+  408) and within `max_header_bytes` (431); anything unparsable gets 400;
 - a connection takes no slot while its request is still arriving: idle and slowloris
   connections once starved the probes (64 of them made every healthcheck a 503). At most
   `max_pending` connections wait for their request; beyond that the oldest is dropped, so a
   newcomer (a probe sends its request at once) always gets in;
-- once read, at most `max_connections` requests are answered at once, and the probes (`/healthz`,
-  `/readyz`) have slots of their own, so slow `/metrics` readers cannot starve them either; a
-  request over its limit gets 503 and is closed;
-- the liveness, readiness and render callbacks are guarded: an exception or a hang is a 503/500.
-
-Routes: GET or HEAD `/healthz` (200 "ok" while `liveness()` is True), `/readyz` (200 or 503 with
-`{"store": bool, "rules_version": str|null, "rules": int}`, plus `"stopping": true` once shutdown
-has started), `/metrics` (the exposition); any
-other path 404; any other method 405.
+- an answer the client does not read within `read_timeout` is dropped with its connection;
+- a refusal (400, 408, 431) half-closes and discards what the client still sends, briefly, so a
+  reset cannot destroy it before the client reads it.
+Answering slots, guards and body limits are the app's (`monitor.httpapp`).
 """
 
 from __future__ import annotations
@@ -26,39 +25,36 @@ import asyncio
 import contextlib
 import errno
 import json
+import logging
 import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final, TypeVar
+from typing import ClassVar, Final
 
 import structlog
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from monitor.clock import Clock
 from monitor.errors import ConfigError
-from monitor.metrics import CONTENT_TYPE, Metrics
+from monitor.httpapp import App, Feedback
+from monitor.metrics import Metrics
 
 __all__ = ["DEFAULT_ADDR", "Heartbeat", "ReadyState", "Server", "parse_addr", "serve"]
 
 DEFAULT_ADDR: Final = "127.0.0.1:9464"
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
-_REQUEST_LINE = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/(\d)\.(\d)\r?\n")
 _REASONS: Final = {
-    200: "OK",
     400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
 }
-_TEXT: Final = "text/plain; charset=utf-8"
-_PROBES: Final = frozenset({"/healthz", "/readyz"})
+_END_OF_HEAD: Final = re.compile(rb"\n\r?\n")
 _LINGER_SECONDS: Final = 0.5
+_CLOSE_GRACE_SECONDS: Final = 1.0
 
 
 class Heartbeat:
@@ -124,29 +120,183 @@ Liveness = Callable[[], bool]
 Readiness = Callable[[], Awaitable[ReadyState]]
 
 
+@dataclass(frozen=True)
+class _Limits:
+    read_timeout: float
+    max_header_bytes: int
+    max_pending: int
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol with the limits it lacks (see the module doc). `serve` makes a
+    subclass per server that carries its `limits` and its own `waiting` connections."""
+
+    limits: ClassVar[_Limits]
+    # Connections still sending their request, oldest first (dicts keep insertion order).
+    waiting: ClassVar[dict[_Protocol, None]]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._head_bytes = 0
+        self._tail = b""
+        self._head_done = False
+        self._refused = False
+        self._timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.limits.read_timeout, self._head_timeout
+        )
+        waiting = type(self).waiting
+        waiting[self] = None
+        while len(waiting) > self.limits.max_pending:
+            oldest = next(iter(waiting))
+            del waiting[oldest]
+            log.debug("http_waiting_dropped")
+            oldest._close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        type(self).waiting.pop(self, None)
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # lingering after a refusal: drop what still comes
+        if not self._head_done:
+            seen = self._tail + data
+            end = _END_OF_HEAD.search(seen)
+            self._head_bytes += (end.end() - len(self._tail)) if end else len(data)
+            self._tail = seen[-3:]
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(431)
+                return
+        super().data_received(data)
+        if not self._head_done and self.cycle is not None:  # the request's head is read
+            self._head_done = True
+            self._cancel_timer()
+            type(self).waiting.pop(self, None)
+
+    def eof_received(self) -> bool | None:  # type: ignore[override]  # asyncio's own type
+        if self._refused:
+            self._close()
+            return None
+        if not self._head_done:
+            if self._head_bytes:  # closed in the middle of the head
+                self._refuse(400)
+                return True
+            return None  # connected and left: nothing to answer
+        return True  # a request is being answered: keep the socket for the answer
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400)
+
+    def on_response_complete(self) -> None:
+        if self.transport.is_closing():  # the answer is being written: bound how long
+            self._cancel_timer()
+            self._timer = self.loop.call_later(self.limits.read_timeout, self.transport.abort)
+        super().on_response_complete()
+
+    def _head_timeout(self) -> None:
+        self._timer = None
+        if not self._head_done and not self.transport.is_closing():
+            log.debug("http_read_timeout")
+            self._refuse(408)
+
+    def _refuse(self, status: int) -> None:
+        """Answer `status` and close, lingering (see the module doc)."""
+        if self._refused or self.transport.is_closing():
+            return
+        self._refused = True
+        type(self).waiting.pop(self, None)
+        body = (_REASONS[status].lower() + "\n").encode()
+        head = (
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
+        )
+        self.transport.write(head.encode("ascii") + body)
+        with contextlib.suppress(Exception):
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+        self._cancel_timer()
+        self._timer = self.loop.call_later(_LINGER_SECONDS, self._close)
+
+    def _close(self) -> None:
+        self._cancel_timer()
+        if not self.transport.is_closing():
+            self.transport.close()
+        # A close still flushing an unread answer ends after read_timeout at the latest.
+        self._timer = self.loop.call_later(self.limits.read_timeout, self.transport.abort)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 class Server:
     """A running listener. `port` is the bound port (useful with port 0); `close()` stops it."""
 
-    def __init__(self, server: asyncio.Server, handler: _Handler) -> None:
+    def __init__(self, server: uvicorn.Server, sock: socket.socket) -> None:
         self._server = server
-        self._handler = handler
-        sockname = server.sockets[0].getsockname()
+        self._sock = sock
+        sockname = sock.getsockname()
         self.host: str = sockname[0]
         self.port: int = sockname[1]
 
     async def close(self) -> None:
-        """Stop listening and drop the connections still open."""
-        self._server.close()
-        for task in list(self._handler.tasks):
+        """Stop listening and drop the connections still open (answers in progress get a
+        moment to finish)."""
+        server = self._server
+        for listener in server.servers:
+            listener.close()
+        for connection in list(server.server_state.connections):
+            with contextlib.suppress(Exception):  # h11 may refuse a state change: closing anyway
+                connection.shutdown()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_GRACE_SECONDS):
+                while server.server_state.tasks:
+                    await asyncio.sleep(0.02)
+        for task in list(server.server_state.tasks):
             task.cancel()
-        await asyncio.gather(*self._handler.tasks, return_exceptions=True)
-        await self._server.wait_closed()
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        await asyncio.gather(*server.server_state.tasks, return_exceptions=True)
+        for listener in server.servers:
+            await listener.wait_closed()
+        self._sock.close()
 
     async def __aenter__(self) -> Server:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _bind(host: str, port: int, addr: str, source: str) -> socket.socket:
+    """A listening socket on host:port; ConfigError naming `source` when it cannot be had."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, sockaddr = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            sock.listen(1024)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as e:  # socket.gaierror is an OSError too
+        reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        if isinstance(e, socket.gaierror):
+            reason = f"unknown host ({e.strerror})"
+        raise ConfigError(
+            f"cannot listen on {addr} ({source}): {reason}; choose another host:port"
+            " (an empty value turns the listener off)"
+        ) from e
+    return sock
 
 
 async def serve(
@@ -161,217 +311,45 @@ async def serve(
     max_connections: int = 64,
     max_pending: int = 256,
     source: str = "http_addr",
+    feedback: Feedback | None = None,
+    max_body_bytes: int = 16_384,
 ) -> Server:
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
-    naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`)."""
+    naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`).
+    `feedback` None: POST /feedback is off (404)."""
     host, port = parse_addr(addr)
-    handler = _Handler(
-        metrics,
-        liveness,
-        readiness,
-        read_timeout,
-        callback_timeout,
-        max_header_bytes,
-        max_connections,
-        max_pending,
+    app = App(
+        metrics=metrics, liveness=liveness, readiness=readiness,
+        not_ready=ReadyState(False, None, 0), read_timeout=read_timeout,
+        callback_timeout=callback_timeout, max_connections=max_connections,
+        feedback=feedback, max_body_bytes=max_body_bytes,
+    )  # fmt: skip
+    limits = _Limits(read_timeout, max_header_bytes, max(1, max_pending))
+    protocol = type("Protocol", (_Protocol,), {"limits": limits, "waiting": {}})
+    config = uvicorn.Config(
+        app,
+        http=protocol,
+        ws="none",
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        h11_max_incomplete_event_size=max_header_bytes,
+        timeout_keep_alive=max(1, int(read_timeout)),
     )
+    # uvicorn says "Invalid HTTP request received." at WARNING for each bad request: whoever
+    # can reach the port could flood the log. Our own debug lines say it instead.
+    logging.getLogger("uvicorn.error").setLevel(logging.ERROR)
+    sock = _bind(host, port, addr, source)
+    server = uvicorn.Server(config)
     try:
-        server = await asyncio.start_server(handler.on_connect, host, port, limit=max_header_bytes)
-    except OSError as e:  # socket.gaierror is an OSError too
-        reason = "address already in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
-        if isinstance(e, socket.gaierror):
-            reason = f"unknown host ({e.strerror})"
-        raise ConfigError(
-            f"cannot listen on {addr} ({source}): {reason}; choose another host:port"
-            " (an empty value turns the listener off)"
-        ) from e
-    result = Server(server, handler)
+        config.load()
+        server.lifespan = config.lifespan_class(config)
+        await server.startup(sockets=[sock])
+    except BaseException:
+        sock.close()
+        raise
+    result = Server(server, sock)
     log.info("http_listening", host=result.host, port=result.port)
     return result
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
-class _Handler:
-    """Reads one request per connection and answers it. Never lets an exception escape."""
-
-    def __init__(
-        self,
-        metrics: Metrics,
-        liveness: Liveness,
-        readiness: Readiness,
-        read_timeout: float,
-        callback_timeout: float,
-        max_header_bytes: int,
-        max_connections: int,
-        max_pending: int,
-    ) -> None:
-        self.metrics = metrics
-        self.liveness = liveness
-        self.readiness = readiness
-        self.read_timeout = read_timeout
-        self.callback_timeout = callback_timeout
-        self.max_header_bytes = max_header_bytes
-        self.slots = asyncio.Semaphore(max(1, max_connections))
-        self.probe_slots = asyncio.Semaphore(max(1, max_connections))
-        self.max_pending = max(1, max_pending)
-        # Connections still sending their request, oldest first (dicts keep insertion order).
-        self.waiting: dict[asyncio.Task[None], None] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self.tasks.add(task)
-        try:
-            await self._handle(reader, writer, task)
-            await self._linger(reader, writer)
-        except asyncio.CancelledError:
-            # Server.close() and `_wait` (room for a newer connection) cancel these tasks; on
-            # 3.11 asyncio's stream callback logs a cancelled handler as an error: end quietly.
-            pass
-        except Exception as e:  # a peer resetting mid-reply, or a bug: never take the loop down
-            log.debug("http_connection_error", error=type(e).__name__)
-        finally:
-            writer.close()
-            if task is not None:
-                self.tasks.discard(task)
-
-    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Half-close, then discard what the client still sends, briefly.
-
-        Closing a socket with unread input makes the kernel send a reset, which can destroy the
-        response before the client reads it (a POST body, a request that arrived after a 503).
-        """
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
-            async with asyncio.timeout(_LINGER_SECONDS):
-                while await reader.read(4096):
-                    pass
-
-    def _wait(self, task: asyncio.Task[None] | None) -> None:
-        """Count `task` as waiting for its request; drop the oldest waiting ones over the cap."""
-        if task is None:
-            return
-        self.waiting[task] = None
-        while len(self.waiting) > self.max_pending:
-            oldest = next(iter(self.waiting))
-            del self.waiting[oldest]
-            oldest.cancel()
-            log.debug("http_waiting_dropped")
-
-    async def _handle(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        task: asyncio.Task[None] | None,
-    ) -> None:
-        self._wait(task)
-        try:
-            async with asyncio.timeout(self.read_timeout):
-                method, path = await self._read_head(reader)
-        except TimeoutError:
-            log.debug("http_read_timeout")
-            await self._send(writer, 408, _TEXT, b"request timeout\n", head=False)
-            return
-        except _BadRequest as e:
-            await self._send(writer, e.status, _TEXT, _REASONS[e.status].encode() + b"\n", False)
-            return
-        finally:
-            if task is not None:
-                self.waiting.pop(task, None)
-        head = method == "HEAD"
-        if method not in ("GET", "HEAD"):
-            await self._send(writer, 405, _TEXT, b"method not allowed\n", head, allow=True)
-            return
-        slots = self.probe_slots if path in _PROBES else self.slots
-        if slots.locked():  # full: refuse at once rather than queue behind slow clients
-            await self._send(writer, 503, _TEXT, b"busy\n", head)
-            return
-        async with slots:
-            status, ctype, body = await self._route(path)
-            await self._send(writer, status, ctype, body, head)
-
-    async def _read_head(self, reader: asyncio.StreamReader) -> tuple[str, str]:
-        """The method and path of the request; the headers are read (bounded) and ignored."""
-        total = 0
-        first = b""
-        while True:
-            try:
-                line = await reader.readline()
-            except ValueError as e:  # one line longer than the stream limit
-                raise _BadRequest(431) from e
-            total += len(line)
-            if total > self.max_header_bytes:
-                raise _BadRequest(431)
-            if not line.endswith(b"\n"):  # EOF before the end of the headers
-                raise _BadRequest(400)
-            if not first:
-                first = line
-                continue
-            if line in (b"\r\n", b"\n"):
-                break
-        match = _REQUEST_LINE.fullmatch(first)
-        if match is None or match.group(3) != b"1":
-            raise _BadRequest(400)
-        target = match.group(2).decode("ascii", "replace")
-        if not target.startswith("/"):
-            raise _BadRequest(400)
-        return match.group(1).decode("ascii"), target.split("?", 1)[0]
-
-    async def _route(self, path: str) -> tuple[int, str, bytes]:
-        if path == "/healthz":
-            alive = await self._guard(self._alive, default=False)
-            return (200, _TEXT, b"ok\n") if alive else (503, _TEXT, b"unhealthy\n")
-        if path == "/readyz":
-            state = await self._guard(self.readiness, default=ReadyState(False, None, 0))
-            return (200 if state.ready else 503), "application/json", state.to_json()
-        if path == "/metrics":
-            try:
-                # ~20 ms with hundreds of rules: render off the event loop so ticks are not held up.
-                return 200, CONTENT_TYPE, await asyncio.to_thread(self.metrics.render)
-            except Exception as e:
-                log.warning("metrics_render_failed", error=type(e).__name__)
-                return 500, _TEXT, b"metrics unavailable\n"
-        return 404, _TEXT, b"not found\n"
-
-    async def _alive(self) -> bool:
-        return bool(self.liveness())
-
-    async def _guard(self, call: Callable[[], Awaitable[T]], *, default: T) -> T:
-        """`call()`'s result, or `default` if it raises or outlasts callback_timeout."""
-        try:
-            async with asyncio.timeout(self.callback_timeout):
-                return await call()
-        except Exception as e:
-            log.warning("http_check_failed", error=type(e).__name__)
-            return default
-
-    async def _send(
-        self,
-        writer: asyncio.StreamWriter,
-        status: int,
-        ctype: str,
-        body: bytes,
-        head: bool,
-        *,
-        allow: bool = False,
-    ) -> None:
-        lines = [
-            f"HTTP/1.1 {status} {_REASONS[status]}",
-            f"Content-Type: {ctype}",
-            f"Content-Length: {len(body)}",
-            "Cache-Control: no-store",
-            "Connection: close",
-        ]
-        if allow:
-            lines.append("Allow: GET, HEAD")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        if not head:
-            writer.write(body)
-        async with asyncio.timeout(self.read_timeout):  # a client that never reads is dropped
-            await writer.drain()

@@ -305,12 +305,20 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
 
         server = None
         if config.http_addr:
+            feedback = None
+            if config.feedback_token:
+                from monitor.feedback.http import feedback_handler
+                from monitor.logs import register_secret
+
+                register_secret(config.feedback_token)
+                feedback = feedback_handler(rt.store, config.feedback_token, ctx.clock)
             server = await serve(
                 config.http_addr,
                 metrics=metrics,
                 liveness=heartbeat.alive,
                 readiness=ready,
                 source=config.setting_source("http_addr"),
+                feedback=feedback,
             )
         # Before the first claim: a predecessor on this host that died (SIGKILL) holds leases
         # that are ours to take at once; then our own row, renewed until the very end.

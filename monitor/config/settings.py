@@ -75,6 +75,9 @@ class Config(BaseSettings):
     http_addr: str = _setting(
         "127.0.0.1:9464", "str", "host:port of `/healthz`, `/readyz`, `/metrics`; empty: off."
     )
+    feedback_token: str = _setting(
+        "", "str", "Bearer token for `POST /feedback` on the listener; empty: the route is off."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = _setting(
         "info", "str", "debug, info, warning or error."
     )

@@ -1,0 +1,115 @@
+"""POST /feedback: a label through the daemon's listener, for receivers and chat buttons. Decides
+(token, body) and calls `record_label` in a worker thread; no sockets here.
+
+    POST /feedback
+    Authorization: Bearer TOKEN
+    {"alert": "msg_...", "relevant": true, "rule": "troop-dispatch", "note": "...", "who": "ana"}
+
+`item` ("FEED/ITEM_KEY") may stand for `alert`; `rule`, `note` and `who` are optional (`who`
+defaults to "http"). Answers 200 with the labels recorded; 401 without the right token (checked in
+constant time, before the body is looked at); 400 for a body that is not such an object; 404 for
+an alert or item the store does not have; 503 when the store fails. Each error is `{"error": ...}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any
+
+import structlog
+
+from monitor.clock import Clock
+from monitor.errors import StoreError
+from monitor.feedback.labels import to_json
+from monitor.feedback.record import BadLabel, UnknownTarget, record_label
+from monitor.httpapp import Feedback, Response
+from monitor.store.base import Store
+
+__all__ = ["feedback_handler", "token_matches"]
+
+log = structlog.get_logger(__name__)
+_FIELDS = frozenset({"alert", "item", "relevant", "rule", "note", "who"})
+
+
+def token_matches(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries `token` as a bearer token. Constant time in the
+    header's content, so a guess learns nothing from how long the refusal took."""
+    if not token or header is None:
+        return False
+    scheme, _, given = header.partition(" ")
+    ok = hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8"))
+    return ok and scheme.lower() == "bearer"
+
+
+def _error(status: int, message: str, **headers: str) -> Response:
+    return Response.json(status, {"error": message}, **headers)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The request as keyword arguments of `record_label`; ValueError saying what is wrong."""
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(
+            'the body is not JSON: send an object such as {"alert": "msg_...", "relevant": true}'
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            'the body must be a JSON object such as {"alert": "msg_...", "relevant": true}'
+        )
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(_FIELDS))}"
+        )
+    targets = [data[k] for k in ("alert", "item") if data.get(k) is not None]
+    if len(targets) != 1 or not isinstance(targets[0], str):
+        raise ValueError(
+            'give exactly one of "alert" (msg_...) and "item" (FEED/ITEM_KEY), a string'
+        )
+    if not isinstance(data.get("relevant"), bool):
+        raise ValueError('"relevant" must be true or false')
+    for key in ("rule", "note", "who"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f'"{key}" must be a string')
+    return {
+        "target": targets[0],
+        "relevant": data["relevant"],
+        "rule": data.get("rule"),
+        "note": data.get("note") or "",
+        "who": data.get("who") or "http",
+    }
+
+
+def feedback_handler(store: Store, token: str, clock: Clock) -> Feedback:
+    """The POST /feedback handler for `monitor.httpapp.App` (only made when a token is set)."""
+
+    async def handle(headers: dict[str, str], body: bytes) -> Response:
+        if not token_matches(headers.get("authorization"), token):
+            return _error(
+                401,
+                "missing or wrong token: send Authorization: Bearer TOKEN "
+                "(the feedback_token setting)",
+                www_authenticate="Bearer",
+            )
+        try:
+            request = parse_body(body)
+        except ValueError as e:
+            return _error(400, str(e))
+        try:
+            labels = await asyncio.to_thread(
+                record_label, store, request.pop("target"), now=clock.now(), **request
+            )
+        except UnknownTarget as e:
+            return _error(404, str(e))
+        except BadLabel as e:
+            return _error(400, str(e))
+        except StoreError as e:
+            log.warning("feedback_store_failed", error=str(e))
+            return _error(503, "the store is unavailable; try again")
+        log.info("feedback_recorded", labels=len(labels), who=labels[0].who)
+        return Response.json(200, {"labels": [to_json(x) for x in labels]})
+
+    return handle

@@ -1,0 +1,210 @@
+"""The daemon's HTTP routes as an ASGI application: /healthz, /readyz, /metrics and, when a token is
+configured, POST /feedback. Served by `monitor.httpserver`; no sockets here.
+
+Every response closes its connection (`Connection: close`): one request per connection, as
+before, so no keep-alive state can pile up. A request never crashes or stalls the daemon:
+- at most `max_connections` requests are answered at once, and the probes (`/healthz`,
+  `/readyz`) have slots of their own, so slow `/metrics` readers cannot starve them; a request
+  over its limit gets 503 at once rather than queueing;
+- the liveness, readiness and render callbacks are guarded: an exception or a hang is a 503/500;
+- a body is read only up to `max_body_bytes` and within `read_timeout` (413, 408); a body the route
+  does not want is read and dropped first (bounded alike), because closing a socket with unread
+  input makes the kernel send a reset that can destroy the answer before the client reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final, TypeVar
+
+import structlog
+
+from monitor.metrics import CONTENT_TYPE, Metrics
+
+__all__ = ["App", "Feedback", "Response"]
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+TEXT: Final = "text/plain; charset=utf-8"
+JSON: Final = "application/json"
+_PROBES: Final = frozenset({"/healthz", "/readyz"})
+_DRAIN_MAX: Final = 1 << 20  # an unwanted body is read and dropped up to this much
+
+
+class Response:
+    __slots__ = ("body", "ctype", "headers", "status")
+
+    def __init__(self, status: int, ctype: str, body: bytes, **headers: str) -> None:
+        self.status, self.ctype, self.body, self.headers = status, ctype, body, headers
+
+    @classmethod
+    def json(cls, status: int, data: object, **headers: str) -> Response:
+        return cls(status, JSON, json.dumps(data, ensure_ascii=False).encode() + b"\n", **headers)
+
+
+# POST /feedback: (the request's headers, its body) -> the response. Reading the body is the
+# app's job (bounded); the handler decides (monitor.feedback.http).
+Feedback = Callable[[dict[str, str], bytes], Awaitable[Response]]
+
+
+class _BodyError(Exception):
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class App:
+    """The ASGI callable. `liveness`, `readiness` and `metrics` as in `monitor.httpserver.serve`;
+    `feedback` None turns POST /feedback off (404, like any unknown path)."""
+
+    def __init__(
+        self,
+        *,
+        metrics: Metrics,
+        liveness: Callable[[], bool],
+        readiness: Callable[[], Awaitable[Any]],
+        not_ready: Any,
+        read_timeout: float,
+        callback_timeout: float,
+        max_connections: int,
+        feedback: Feedback | None = None,
+        max_body_bytes: int = 16_384,
+    ) -> None:
+        self.metrics = metrics
+        self.liveness = liveness
+        self.readiness = readiness
+        self.not_ready = not_ready
+        self.read_timeout = read_timeout
+        self.callback_timeout = callback_timeout
+        self.feedback = feedback
+        self.max_body_bytes = max_body_bytes
+        self.slots = asyncio.Semaphore(max(1, max_connections))
+        self.probe_slots = asyncio.Semaphore(max(1, max_connections))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # lifespan is off; anything else is not ours
+            return
+        try:
+            response = await self._answer(scope, receive)
+        except Exception as e:  # a bug must not become uvicorn's traceback in the log
+            log.warning("http_handler_failed", error=type(e).__name__)
+            response = Response(500, TEXT, b"internal error\n")
+        await _send(send, response)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> Response:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        if scope["http_version"] not in ("1.0", "1.1") or not scope["raw_path"].startswith(b"/"):
+            await self._drain(receive)
+            return Response(400, TEXT, b"Bad Request\n")
+        if path == "/feedback" and self.feedback is not None:
+            if method != "POST":
+                await self._drain(receive)
+                return Response(405, TEXT, b"method not allowed\n", allow="POST")
+            if self.slots.locked():
+                await self._drain(receive)
+                return Response(503, TEXT, b"busy\n")
+            async with self.slots:
+                try:
+                    body = await self._body(scope, receive)
+                except _BodyError as e:
+                    return e.response
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+                return await self.feedback(headers, body)
+        await self._drain(receive)
+        if method not in ("GET", "HEAD"):
+            return Response(405, TEXT, b"method not allowed\n", allow="GET, HEAD")
+        slots = self.probe_slots if path in _PROBES else self.slots
+        if slots.locked():  # full: refuse at once rather than queue behind slow clients
+            return Response(503, TEXT, b"busy\n")
+        async with slots:
+            return await self._route(path)
+
+    async def _route(self, path: str) -> Response:
+        if path == "/healthz":
+            alive = await self._guard(self._alive, default=False)
+            return Response(200, TEXT, b"ok\n") if alive else Response(503, TEXT, b"unhealthy\n")
+        if path == "/readyz":
+            state = await self._guard(self.readiness, default=self.not_ready)
+            return Response(200 if state.ready else 503, JSON, state.to_json())
+        if path == "/metrics":
+            try:
+                # ~20 ms with hundreds of rules: render off the event loop so ticks are not held up.
+                return Response(200, CONTENT_TYPE, await asyncio.to_thread(self.metrics.render))
+            except Exception as e:
+                log.warning("metrics_render_failed", error=type(e).__name__)
+                return Response(500, TEXT, b"metrics unavailable\n")
+        return Response(404, TEXT, b"not found\n")
+
+    async def _alive(self) -> bool:
+        return bool(self.liveness())
+
+    async def _guard(self, call: Callable[[], Awaitable[T]], *, default: T) -> T:
+        """`call()`'s result, or `default` if it raises or outlasts callback_timeout."""
+        try:
+            async with asyncio.timeout(self.callback_timeout):
+                return await call()
+        except Exception as e:
+            log.warning("http_check_failed", error=type(e).__name__)
+            return default
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        """The whole body: 413 past `max_body_bytes` (said by Content-Length or counted), 408
+        when it does not arrive within `read_timeout`."""
+        cap = self.max_body_bytes
+        too_large = Response.json(413, {"error": f"the body is larger than {cap} bytes"})
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > cap:
+                await self._drain(receive)
+                raise _BodyError(too_large)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise _BodyError(Response.json(400, {"error": "the body was cut off"}))
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > cap:
+                        if message.get("more_body", False):
+                            await self._drain(receive)
+                        raise _BodyError(too_large)
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        return b"".join(chunks)
+        except TimeoutError:
+            raise _BodyError(Response.json(408, {"error": "the body took too long"})) from None
+
+    async def _drain(self, receive: Receive) -> None:
+        """Read and drop what is left of the body, bounded in size and time."""
+        size = 0
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                while size <= _DRAIN_MAX:
+                    message = await receive()
+                    size += len(message.get("body", b""))
+                    if message["type"] != "http.request" or not message.get("more_body", False):
+                        return
+        except TimeoutError:
+            return
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [
+        (b"content-type", response.ctype.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"connection", b"close"),
+    ]
+    headers += [(k.replace("_", "-").encode(), v.encode()) for k, v in response.headers.items()]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
