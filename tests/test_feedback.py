@@ -217,3 +217,14 @@ def test_cli_mistakes_exit_2_with_one_clear_line(
     store = SQLiteStore(config.parent / "state.db")
     assert store.list_labels() == []
     store.close()
+
+
+def test_an_item_only_in_the_archive_can_be_labelled(store: Any) -> None:
+    from monitor.archive import archived
+    from monitor.model import Item
+
+    item = Item(feed_id="snap", key="g:1", title="Kremlin sends reinforcements")
+    store.archive_items([archived(item, "s-1", T0)])
+    assert store.archived_title("snap", "g:2") is None
+    [got] = record_label(store, "snap/g:1", relevant=True, rule="troops", note="", who="a", now=T0)
+    assert (got.title, got.rule) == ("Kremlin sends reinforcements", "troops")

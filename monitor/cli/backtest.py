@@ -22,10 +22,12 @@ from monitor.backtest import Found, RuleTally, day_span, diff_matches, matches, 
 from monitor.backtest import weekly as weekly_counts
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
 from monitor.cli.render import match_json, print_matches
-from monitor.controls import strip_controls_deep
+from monitor.controls import strip_controls, strip_controls_deep
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import NewsmonError
-from monitor.model import Item, Rule
+from monitor.feedback.labels import in_force
+from monitor.feedback.score import ItemRef, RuleScore, score_rules
+from monitor.model import Item, Label, Rule
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store
@@ -43,6 +45,7 @@ examples:
   newsmon rules backtest --diff rules-edited/     what the edited folder gains and loses
   newsmon rules backtest --json | jq -r .item.title
   newsmon archive import snapshots/               load feed files you have, then backtest
+  newsmon rules backtest --labels                 precision, recall and misses per rule
 
 Per rule: matches, the alerts it would have sent (one per story, as the daemon dedups), a chart
 of matches per day of first sight (per week past 62 days), and the first --limit matches with
@@ -50,6 +53,9 @@ why they matched. --diff NEW_DIR runs the rules of --rules (the config's folder 
 and of NEW_DIR over the same items and shows, per rule id, the items NEW_DIR gains and loses.
 --json prints the objects of `rules test --json`, one a line (with --diff each also has
 "change": "gained" or "lost").
+--labels adds, per rule, precision and recall against the labels of `newsmon feedback` (the
+newest per item and rule), and lists its misses: items labelled relevant for it that it did not
+match (with --json: one object a rule, instead of the matches).
 The archive fills as newsmon polls (archive_retention, default the retention) or from
 `newsmon archive import`.
 exit codes: 0 something matched (with --diff: something changed), 1 nothing, 2 an error
@@ -85,6 +91,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help=f"matches shown per rule (default {TEXT_LIMIT}; with --json all)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object a match and line")
+    parser.add_argument(
+        "--labels",
+        action="store_true",
+        help="precision and recall per rule against the feedback labels, and each rule's misses",
+    )
     parser.set_defaults(func=cmd_backtest)
 
 
@@ -150,6 +161,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
     if args.query is not None and (args.rule or args.diff):
         raise NewsmonError("--query is a rule of its own: use it without --rule and --diff")
+    if args.labels and args.diff:
+        raise NewsmonError("--labels measures one rules folder: use it without --diff")
     if args.limit is not None and args.limit < 0:
         raise NewsmonError("--limit must be 0 or more")
     folder = args.rules or config.rules
@@ -172,24 +185,114 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         scan = Scan()
         progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None
         batches = archive_batches(store, scan, since, args.feed, progress, total)
+        measured = Measured(in_force(store.list_labels())) if args.labels else None
+        if measured is not None:
+            batches = measured.scanning(batches)
         started = time.perf_counter()
         found = (
             diff_matches(batches, ruleset, other, tags)
             if other is not None
             else matches(batches, ruleset.match, tags)
         )
+        if measured is not None:
+            found = measured.matching(found)
         limit = args.limit if args.limit is not None else (None if args.json else TEXT_LIMIT)
+        ids = sorted(set(ruleset.rules) | (set(other.rules) if other is not None else set()))
+        enabled = [i for i in ids if _enabled(ruleset, i) or (other and _enabled(other, i))]
+        if args.json and measured is not None:
+            count = sum(1 for _ in found)
+            for line in measured.json_lines(enabled):
+                sys.stdout.write(line + "\n")
+            return 0 if count else 1
         if args.json:
             printed = _print_json(found, limit, sys.stdout)
             return 0 if printed else 1
-        ids = sorted(set(ruleset.rules) | (set(other.rules) if other is not None else set()))
-        enabled = [i for i in ids if _enabled(ruleset, i) or (other and _enabled(other, i))]
         tallies = tally(found, enabled, limit)
         seconds = time.perf_counter() - started
     finally:
         store.close()
     _report(tallies, scan, args, folder, seconds, sys.stdout)
+    if measured is not None:
+        measured.report(enabled, sys.stdout)
     return 0 if any(t.matches for t in tallies) else 1
+
+
+class Measured:
+    """Precision and recall per rule against the labels in force (`monitor.feedback.score`):
+    notes which items the backtest read and which each rule matched as they stream past."""
+
+    def __init__(self, labels: Mapping[tuple[str, str, str], Label]) -> None:
+        self.labels = labels
+        self.scope: set[ItemRef] = set()
+        self.matched: dict[str, set[ItemRef]] = {}
+        self.titles = {(f, k): x.title for (f, k, _), x in labels.items() if x.title}
+        self._labelled = {(f, k) for (f, k, _) in labels}
+
+    def scanning(self, batches: Iterator[list[ArchivedItem]]) -> Iterator[list[ArchivedItem]]:
+        for batch in batches:
+            for a in batch:
+                ref = (a.feed_id, a.key)
+                self.scope.add(ref)
+                if ref in self._labelled and a.title:
+                    self.titles[ref] = a.title
+            yield batch
+
+    def matching(self, found: Iterator[Found]) -> Iterator[Found]:
+        for f in found:
+            self.matched.setdefault(f.match.rule.id, set()).add((f.item.feed_id, f.item.key))
+            yield f
+
+    def scores(self, rule_ids: Sequence[str]) -> list[RuleScore]:
+        return score_rules(rule_ids, self.matched, self.labels, self.scope)
+
+    def json_lines(self, rule_ids: Sequence[str]) -> Iterator[str]:
+        for s in self.scores(rule_ids):
+            obj = {
+                "rule": s.rule,
+                "precision": s.precision,
+                "recall": s.recall,
+                "true_positives": len(s.true_positives),
+                "false_positives": [self._ref_json(r) for r in s.false_positives],
+                "misses": [self._ref_json(r) for r in s.misses],
+                "unlabelled_matches": s.unlabelled,
+                "labelled_outside": s.outside,
+            }
+            yield json.dumps(strip_controls_deep(obj), ensure_ascii=False)
+
+    def _ref_json(self, ref: ItemRef) -> dict[str, str]:
+        return {"feed": ref[0], "item_key": ref[1], "title": self.titles.get(ref, "")}
+
+    def report(self, rule_ids: Sequence[str], out: TextIO) -> None:
+        out.write(
+            f"\nagainst {_n(len(self.labels), 'label', 'labels')} in force (`newsmon feedback`):\n"
+        )
+        if not self.labels:
+            out.write("  no labels yet: `newsmon feedback ALERT_OR_ITEM --relevant` adds them\n")
+            return
+        for s in self.scores(rule_ids):
+            tp, fp, fn = len(s.true_positives), len(s.false_positives), len(s.misses)
+            out.write(
+                f"  {s.rule}: precision {_pct(s.precision)} ({tp} of {tp + fp} labelled "
+                f"matches), recall {_pct(s.recall)} ({tp} of {tp + fn} labelled relevant); "
+                f"{s.unlabelled:,} matches unlabelled\n"
+            )
+            for ref in s.misses:
+                out.write(
+                    f"    missed {ref[0]}/{ref[1]}  {strip_controls(self.titles.get(ref, ''))}\n"
+                )
+            for ref in s.false_positives:
+                out.write(
+                    f"    unwanted {ref[0]}/{ref[1]}  {strip_controls(self.titles.get(ref, ''))}\n"
+                )
+            if s.outside:
+                out.write(
+                    f"    ({s.outside:,} labelled relevant outside these items: "
+                    "--since, --feed or not archived)\n"
+                )
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _n(count: int, one: str, many: str) -> str:

@@ -65,12 +65,13 @@ def record_label(
         alert_id: str | None = alert.id
     else:
         feed_id, item_key = parsed.feed_id, parsed.item_key
-        if not store.seen_keys(feed_id, [item_key]):
+        archived = store.archived_title(feed_id, item_key)
+        if archived is None and not store.seen_keys(feed_id, [item_key]):
             raise UnknownTarget(
                 f"no item {item_key!r} of feed {feed_id!r} in the store "
                 "(`newsmon stories list --story KEY` shows feed and item key)"
             )
-        rules, title, alert_id = [rule], "", None
+        rules, title, alert_id = [rule], archived or "", None
     labels = [
         Label(
             feed_id,

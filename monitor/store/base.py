@@ -163,6 +163,11 @@ class Store(Protocol):
         many were newly recorded."""
         ...
 
+    def archived_title(self, feed_id: str, item_key: str) -> str | None:
+        """The title of an archived item, or None when the archive does not have it (feedback
+        on an item that was only archived, as `newsmon archive import` does)."""
+        ...
+
     def list_labels(self) -> list[Label]:
         """Every label, oldest first (the last one per item and rule is in force)."""
         ...

@@ -543,6 +543,10 @@ class PostgresStore:
                 added += cur.rowcount
         return added
 
+    def archived_title(self, feed_id: str, item_key: str) -> str | None:
+        rows = self._read(q.ARCHIVED_TITLE, (feed_id, item_key))
+        return str(rows[0]["title"]) if rows else None
+
     def list_labels(self) -> list[Label]:
         return [
             Label(

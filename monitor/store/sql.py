@@ -111,3 +111,5 @@ INSERT_LABEL = """INSERT INTO feedback_labels (feed_id, item_key, rule_id, relev
 
 LIST_LABELS = """SELECT feed_id, item_key, rule_id, relevant, who, labelled_at, note, alert_id,
     title FROM feedback_labels ORDER BY labelled_at, id"""
+
+ARCHIVED_TITLE = "SELECT title FROM archive WHERE feed_id = ? AND item_key = ?"
