@@ -7,7 +7,7 @@
 
 `item` ("FEED/ITEM_KEY") may stand for `alert`; `rule`, `note` and `who` are optional (`who`
 defaults to "http"). Answers 200 with the labels recorded; 401 without the right token (checked in
-constant time, before the body is looked at); 400 for a body that is not such an object; 404 for
+constant time, before the body is parsed); 400 for a body that is not such an object; 404 for
 an alert or item the store does not have; 503 when the store fails. Each error is `{"error": ...}`.
 """
 
