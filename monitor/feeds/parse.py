@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 from monitor.errors import FeedError
 from monitor.feeds.canonical import canonical_url
 from monitor.feeds.charsets import prepare_xml
+from monitor.feeds.fastfeed import parse_namespaced
 from monitor.feeds.fastxml import parse_rss20
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
@@ -135,6 +136,8 @@ def _parse_xml(
         check_structure(utf8)  # refuses what is too large for either parser
     if not result.get("bozo"):
         fast = parse_rss20(utf8)  # plain RSS 2.0, exactly as feedparser reads it; else None
+        if fast is None:
+            fast = parse_namespaced(utf8)  # RSS 2.0 with namespaces, Atom 1.0; else None
         if fast is not None:
             return fast, max(total_raw, total, len(fast["entries"]))
     if bounded:

@@ -1,0 +1,596 @@
+"""Fast paths for namespaced RSS 2.0 and Atom 1.0: feedparser's answer, or None. Pure.
+
+`fastxml` takes only plain RSS 2.0; publishers' feeds declare `atom`, `dc`, `content`, `media`
+and their own namespaces, or are Atom. This module reads those by replaying, over a tree that
+`xml.etree` (expat, in C) builds, the handlers feedparser's strict parser runs for each element
+(feedparser 6.0's `_FeedParserMixin` and its namespace classes), for the fields `parse.py` reads:
+feed title, link and ttl; entry title, summary, content, link, id, author, tags and dates. The
+replay keeps feedparser's state where it decides those fields: element depth (a deeper element
+does not replace a value), the title depth (`media:title` after a title is ignored), whether an
+entry already has content (a second description becomes content), the author's details, the
+guid as link, namespace prefixes as feedparser resolves them (an undeclared URI dispatches by
+its prefix), its text repairs (Latin-1 mojibake, cp1252) and its HTML guess.
+
+Anything outside that replay declines (None) and feedparser runs: an element feedparser has a
+handler for that is not replayed here (RDF, itunes, textinput, xhtml content, ...), markup
+inside a text element, stray text, `xml:base`, namespaced attributes other than `xml:lang`,
+content types other than text and HTML, a DOCTYPE, ill-formed XML.
+`tests/test_fastfeed.py` holds this to feedparser on every corpus document.
+
+Input is what `parse._parse_xml` hands feedparser (see `fastxml`): UTF-8, no entity declarations,
+the node count and structure already checked by `prolog`. Recursion follows the document's
+depth, which `prolog.check_structure` bounds before this runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from monitor.feeds.fastxml import _Decline, _rfc822
+
+ATOM = "http://www.w3.org/2005/Atom"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.urls._urifixer
+_LINK_REF = re.compile("&([A-Za-z0-9_]+);")
+_HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
+_TEXT_TYPES = frozenset({"text/plain", "text/html"})
+# Keys parse.py reads from an entry or the feed, after FeedParserDict's key map: an unknown
+# element stored under one of them would change what parse.py sees.
+_READ_KEYS = frozenset(
+    {
+        "title", "title_detail", "link", "ttl", "summary", "summary_detail", "content", "id",
+        "author", "tags", "published_parsed", "updated_parsed", "description", "guid",
+        "date_parsed", "modified_parsed", "issued_parsed", "description_detail",
+    }
+)  # fmt: skip
+# Elements whose feedparser handlers only touch keys parse.py does not read; taken as leaves.
+_HARMLESS_LEAVES = frozenset(
+    {
+        "language", "rights", "copyright", "subtitle", "tagline", "generator", "webmaster",
+        "cloud", "enclosure", "width", "height", "icon", "logo", "info", "created",
+        "expirationdate", "dc:language", "dc:rights", "dc:publisher", "dcterms:created",
+        "media:thumbnail", "media:credit", "media:rating", "media:restriction", "media:license",
+        "media:player", "media:content", "feedburner:browserfriendly",
+    }
+)  # fmt: skip
+_CONTAINERS = frozenset({"media:group", "media:content"})
+_MEDIA_SCHEME = "http://search.yahoo.com/mrss/category_schema"
+
+
+class _Fp:
+    """feedparser's pieces this module must agree with, bound on first use (feedparser is
+    imported lazily by parse.py; this module is only called after it)."""
+
+    loaded = False
+    known: ClassVar[dict[str, str]] = {}
+    handlers: frozenset[str] = frozenset()
+    looks_like_html: Callable[[str], bool]
+    cp1252: ClassVar[dict[int, str]] = {}
+    parse_date: Callable[[str], Any]
+
+    @classmethod
+    def load(cls) -> None:
+        if cls.loaded:
+            return
+        from feedparser.api import StrictFeedParser
+        from feedparser.datetimes import _parse_date
+        from feedparser.html import _cp1252
+
+        cls.known = {k.lower(): v for k, v in StrictFeedParser.namespaces.items()}
+        cls.handlers = frozenset(
+            n.split("_", 2)[2] for n in dir(StrictFeedParser) if n.startswith(("_start_", "_end_"))
+        )
+        cls.looks_like_html = staticmethod(StrictFeedParser.looks_like_html)
+        cls.cp1252 = _cp1252
+        cls.parse_date = staticmethod(_parse_date)
+        cls.loaded = True
+
+
+class _Builder(ET.TreeBuilder):
+    """A TreeBuilder that also records namespace declarations in document order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decls: list[tuple[str, str]] = []
+
+    def start_ns(self, prefix: str, uri: str) -> None:
+        self.decls.append((prefix, uri))
+
+
+def parse_namespaced(utf8: bytes) -> dict[str, Any] | None:
+    """feedparser-shaped `{"version", "bozo", "feed", "entries"}` for RSS 2.0 with namespaces or
+    Atom 1.0, else None."""
+    head = utf8[:4096]
+    if b"<!DOCTYPE" in head or b"<!doctype" in head:
+        return None
+    try:
+        _Fp.load()
+        builder = _Builder()
+        # Safe: check_prolog refused every entity declaration and a DOCTYPE declines above.
+        parser = ET.XMLParser(target=builder, encoding="utf-8")  # noqa: S314
+        parser.feed(utf8)
+        root = parser.close()
+        return _Replay(builder.decls).run(root)
+    except (_Decline, ET.ParseError, ValueError, UnicodeError, RecursionError):
+        return None
+
+
+class _Replay:
+    """feedparser's element handlers, for the elements this module takes."""
+
+    def __init__(self, decls: list[tuple[str, str]]) -> None:
+        self.prefixes = _prefixes(decls)
+        self.version = ""
+        self.depth = 0
+        self.title_depth = -1
+        self.in_feed = self.in_entry = self.in_image = self.in_source = self.in_author = False
+        self.has_content = False
+        self.guid_is_link = False
+        self.feed: dict[str, Any] = {}
+        self.image: dict[str, Any] = {}
+        self.source: dict[str, Any] = {}
+        self.entries: list[dict[str, Any]] = []
+        self.depths: list[dict[str, int]] = []
+
+    def run(self, root: ET.Element) -> dict[str, Any]:
+        if root.tag == "rss":
+            attr = root.get("version", "")
+            versions = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
+            self.version = versions.get(attr) or ("rss20" if attr.startswith("2.") else "rss")
+            if len(root) != 1 or root[0].tag != "channel":
+                raise _Decline
+        elif root.tag == f"{{{ATOM}}}feed":
+            if any(uri.lower() == "http://purl.org/rss/1.0/" for uri in self.prefixes.values()):
+                raise _Decline  # would make feedparser call it rss10
+            self.version = "atom10"
+        else:
+            raise _Decline
+        self._attrs(root)
+        if (root.text or "").strip():
+            raise _Decline
+        self.depth = 1
+        if root.tag == "rss":
+            self._element(root[0])
+        else:
+            self._container(root, self._feed_attrs)
+        return {"version": self.version, "bozo": 0, "feed": self.feed, "entries": self.entries}
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _name(self, tag: str) -> str:
+        """The element name feedparser dispatches on: `prefix:local` or `local`, lowercased."""
+        if tag[0] != "{":
+            return tag.lower()
+        uri, local = tag[1:].split("}", 1)
+        lower = uri.lower()
+        if "backend.userland.com/rss" in lower:
+            lower = "http://backend.userland.com/rss"
+        prefix = _Fp.known.get(lower)
+        if prefix is None:
+            prefix = self.prefixes.get(uri)  # feedparser takes the first prefix declared for it
+            if prefix is None:
+                raise _Decline
+        return f"{prefix}:{local.lower()}" if prefix else local.lower()
+
+    def _element(self, el: ET.Element) -> None:
+        tag = el.tag
+        if not isinstance(tag, str):
+            raise _Decline
+        name = self._name(tag)
+        attrs = self._attrs(el)
+        tail = el.tail
+        if tail and not tail.isspace():
+            raise _Decline  # stray text: feedparser adds it to whatever element is open
+        self.depth += 1
+        if self.in_image and name not in ("title", "link", "description", "url", "width", "height"):
+            raise _Decline  # feedparser leaves the image context here; not replayed
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, el, attrs)
+        elif name in _HARMLESS_LEAVES:
+            if len(el) and name not in _CONTAINERS:
+                raise _Decline
+            if name in _CONTAINERS:
+                self._children(el)
+        else:
+            key = name.replace(":", "_")
+            if key in _Fp.handlers or key in _READ_KEYS:
+                raise _Decline  # feedparser reads it in a way not replayed here
+            # Unknown to feedparser: stored under its own key, which parse.py does not read.
+            self._children(el)
+        self.depth -= 1
+
+    def _children(self, el: ET.Element) -> None:
+        for child in el:
+            self._element(child)
+
+    def _container(self, el: ET.Element, start: Callable[[dict[str, str]], None]) -> None:
+        start(self._attrs(el))
+        self._children(el)
+
+    def _attrs(self, el: ET.Element) -> dict[str, str]:
+        """Attributes as feedparser's strict parser passes them: names lowercased, `rel` and
+        `type` values lowercased; only `xml:lang` among namespaced ones."""
+        out: dict[str, str] = {}
+        for name, value in el.attrib.items():
+            if name[0] == "{":
+                if name != _XML_LANG:
+                    raise _Decline
+                continue
+            low = name.lower()
+            if low in ("base", "mode") or low in out:
+                raise _Decline  # `base` sets feedparser's base URI; `mode` may be base64
+            out[low] = value.lower() if low in ("rel", "type") else value
+        return out
+
+    def _feed_attrs(self, attrs: dict[str, str]) -> None:
+        self.in_feed = True
+
+    # -- feedparser's storage rules (mixin.pop) -------------------------------------------
+
+    def _context(self) -> dict[str, Any]:
+        if self.in_source:
+            return self.source
+        if self.in_image:
+            return self.image
+        if self.in_entry:
+            return self.entries[-1]
+        return self.feed
+
+    def _store(self, element: str, output: str, params: dict[str, str] | None) -> None:
+        if element == "title" and -1 < self.title_depth <= self.depth:
+            return
+        if self.in_entry and not self.in_source:
+            entry = self.entries[-1]
+            if element == "content":
+                entry.setdefault("content", []).append({**(params or {}), "value": output})
+            elif element == "link":
+                if not self.in_image:
+                    entry["link"] = _LINK_REF.sub(r"&\g<1>", output.replace("&amp;", "&"))
+            else:
+                if element == "description":
+                    element = "summary"
+                depths = self.depths[-1]
+                old = depths.get(element)
+                if old is None or self.depth <= old:
+                    depths[element] = self.depth
+                    entry[element] = output
+                if params is not None:
+                    entry[element + "_detail"] = {**params, "value": output}
+        elif self.in_feed or self.in_source:
+            context = self._context()
+            if element == "description":
+                element = "subtitle"
+            context[element] = output
+            if element == "link":
+                context[element] = _LINK_REF.sub(r"&\g<1>", output)
+            elif params is not None:
+                context[element + "_detail"] = {**params, "value": output}
+
+    def _text(self, el: ET.Element) -> str:
+        if len(el):
+            raise _Decline  # markup inside a text element
+        text = el.text
+        return text.strip() if text else ""
+
+    def _finish(self, output: str, params: dict[str, str] | None) -> str:
+        """pop's guess and repairs, in its order."""
+        plain = params is not None and params["type"] == "text/plain"
+        if plain and self.version[:4] != "atom" and _Fp.looks_like_html(output):
+            params["type"] = "text/html"  # type: ignore[index]
+        if not output.isascii():
+            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+                output = output.encode("iso-8859-1").decode("utf-8")
+            output = output.translate(_Fp.cp1252)
+        return output
+
+    def _params(self, attrs: dict[str, str], default: str) -> dict[str, str]:
+        kind = attrs.get("type", default).lower()
+        kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
+        if kind not in _TEXT_TYPES:
+            raise _Decline  # xhtml (markup), base64 and other types: not replayed
+        return {"type": kind}
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def _channel(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if self.in_feed or "href" in attrs or "lastmod" in attrs:
+            raise _Decline  # feedparser's CDF reading of these
+        self.in_feed = True
+        self._children(el)
+        self.in_feed = False
+
+    def _item(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if self.in_entry or self.in_image or self.in_source or not self.in_feed:
+            raise _Decline
+        if "href" in attrs or "lastmod" in attrs:
+            raise _Decline  # feedparser's CDF reading of these
+        self.entries.append({})
+        self.depths.append({})
+        self.in_entry = True
+        self.guid_is_link = False
+        self.title_depth = -1
+        self._children(el)
+        self.in_entry = False
+        self.has_content = False
+
+    def _title(self, el: ET.Element, attrs: dict[str, str], media: bool = False) -> None:
+        saved = self.title_depth
+        params = self._params(attrs, "text/plain")
+        value = self._finish(self._text(el), params)
+        self._store("title", value, params)
+        if value:
+            self.title_depth = self.depth
+        if media:
+            self.title_depth = saved
+
+    def _media_title(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        self._title(el, attrs, media=True)
+
+    def _description(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if "summary" in self._context() and not self.has_content:
+            self._content(el, attrs, "text/plain")
+        else:
+            params = self._params(attrs, "text/html")
+            self._store("description", self._finish(self._text(el), params), params)
+
+    def _summary(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if "summary" in self._context() and not self.has_content:
+            self._content(el, attrs, "text/plain")
+        else:
+            params = self._params(attrs, "text/plain")
+            self._store("summary", self._finish(self._text(el), params), params)
+
+    def _content(self, el: ET.Element, attrs: dict[str, str], default: str = "text/plain") -> None:
+        self.has_content = True
+        params = self._params(attrs, default)
+        if "src" in attrs:
+            params["src"] = attrs["src"]
+        value = self._finish(self._text(el), params)
+        self._store("content", value, params)
+        self._context().setdefault("summary", value)  # text and HTML content is copied
+
+    def _content_encoded(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        self._content(el, attrs, "text/html")
+
+    def _link(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if len(el):
+            raise _Decline
+        rel = attrs.setdefault("rel", "alternate")
+        kind = attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
+        hrefs = [attrs[k] for k in ("url", "uri", "href") if k in attrs]
+        if hrefs:
+            if len(hrefs) > 1 or not hrefs[0]:
+                raise _Decline
+            if rel == "alternate" and _map_type(kind) in _HTML_TYPES:
+                self._context()["link"] = _URIFIXER.sub(r"\1\3", hrefs[0])
+            return
+        value = self._text(el)
+        if value:
+            value = _URIFIXER.sub(r"\1\3", value)
+        self._store("link", self._finish(value, None), None)
+
+    def _guid(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        self.guid_is_link = attrs.get("ispermalink", "true") == "true"
+        value = self._text(el)
+        if value and self.guid_is_link:
+            value = _URIFIXER.sub(r"\1\3", value)
+        value = self._finish(value, None)
+        self._store("id", value, None)
+        if self.guid_is_link:
+            self._context().setdefault("link", value)
+
+    def _published(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        value = self._finish(self._text(el), None)
+        self._store("published", value, None)
+        self._context()["published_parsed"] = _date(value)
+
+    def _updated(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        value = self._finish(self._text(el), None)
+        self._store("updated", value, None)
+        self._context()["updated_parsed"] = _date(value)
+
+    def _author(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if self.in_author or self.in_image:
+            raise _Decline
+        context = self._context()
+        context.setdefault("authors", []).append({})
+        self.in_author = True
+        pieces = [el.text or ""]
+        for child in el:
+            if not isinstance(child.tag, str) or child.tag.split("}")[-1] not in (
+                "name",
+                "email",
+                "uri",
+                "url",
+                "homepage",
+            ):
+                raise _Decline  # its text would join the author's
+            self._element(child)
+            pieces.append(child.tail or "")
+        self._store("author", self._finish("".join(pieces).strip(), None), None)
+        self.in_author = False
+        _sync_author(context)
+
+    def _name_or_email(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        value = self._text(el)  # popped without feedparser's repairs
+        if self.in_author:
+            key = "name" if el.tag.split("}")[-1].lower() == "name" else "email"
+            self._save_author(key, value)
+
+    def _uri(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        value = self._text(el)
+        if value:
+            value = _URIFIXER.sub(r"\1\3", value)
+        value = self._finish(value, None)
+        self._store("href", value, None)
+        if self.in_author:
+            self._save_author("href", value)
+
+    def _save_author(self, key: str, value: str) -> None:
+        context = self._context()
+        _sync_author(context)
+        context.setdefault("authors", [{}])[-1][key] = value
+
+    def _category(self, el: ET.Element, attrs: dict[str, str], media: bool = False) -> None:
+        if media:
+            attrs.setdefault("scheme", _MEDIA_SCHEME)
+        context = self._context()
+        scheme = attrs.get("scheme", attrs.get("domain"))
+        _add_tag(context, attrs.get("term"), scheme, attrs.get("label"))
+        value = self._finish(self._text(el), None)
+        if not value:
+            return
+        tags = context["tags"]
+        if tags and not tags[-1]["term"]:
+            tags[-1]["term"] = value
+        else:
+            _add_tag(context, value, None, None)
+
+    def _media_category(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        self._category(el, attrs, media=True)
+
+    def _media_keywords(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if attrs:
+            raise _Decline
+        value = self._finish(self._text(el), None)
+        self._store("media_keywords", value, None)
+        context = self._context()
+        for term in value.split(","):
+            if term.strip():
+                _add_tag(context, term.strip(), None, None)
+
+    def _image(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if self.in_entry or self.in_image or self.in_source or not self.in_feed:
+            raise _Decline  # an item's image writes into the feed's: not replayed
+        self.image = {}
+        self.in_image = True
+        self.title_depth = -1
+        self._children(el)
+        self.in_image = False
+
+    def _source(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if len(el):
+            raise _Decline
+        self.title_depth = -1
+
+    def _ttl(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        if attrs:
+            raise _Decline  # feedparser would store the attributes as the ttl
+        value = self._finish(self._text(el), None)
+        if self.in_entry or self.in_image or self.in_source:
+            return
+        self.feed["ttl"] = value
+
+    def _media_group(self, el: ET.Element, attrs: dict[str, str]) -> None:
+        self._children(el)
+
+
+def _map_type(kind: str) -> str:
+    kind = kind.lower()
+    return {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
+
+
+def _sync_author(context: dict[str, Any]) -> None:
+    """feedparser's `_sync_author_detail` as far as it changes `author`."""
+    authors = context.get("authors") or [{}]
+    detail = authors[-1]
+    if detail:
+        name, email = detail.get("name"), detail.get("email")
+        if name and email:
+            context["author"] = f"{name} ({email})"
+        elif name:
+            context["author"] = name
+        elif email:
+            context["author"] = email
+    # else feedparser splits an e-mail form into the details only; `author` stays as it is
+
+
+def _add_tag(context: dict[str, Any], term: Any, scheme: Any, label: Any) -> None:
+    tags = context.setdefault("tags", [])
+    if not term and not scheme and not label:
+        return
+    value = {"term": term, "scheme": scheme, "label": label}
+    if value not in tags:
+        tags.append(value)
+
+
+def _date(value: str) -> Any:
+    try:
+        return _rfc822(value)
+    except (_Decline, ValueError):
+        return _Fp.parse_date(value)
+
+
+def _prefixes(decls: list[tuple[str, str]]) -> dict[str, str]:
+    """URI to the prefix feedparser's expat path gives its elements when the URI is not one it
+    knows: the first non-empty prefix declared for it, else none ("")."""
+    seen: dict[str, list[str]] = {}
+    bound: dict[str, str] = {}
+    canonical = set(_Fp.known.values())
+    for prefix, uri in decls:
+        if prefix and bound.setdefault(prefix, uri) != uri:
+            raise _Decline  # a prefix rebound to another URI: feedparser's maps keep both
+        known = _Fp.known.get(uri.lower())
+        if known is not None and prefix and prefix != known and prefix in canonical:
+            raise _Decline  # feedparser would map that prefix's own elements elsewhere
+        seen.setdefault(uri, []).append(prefix)
+    # feedparser's expat path names an unknown URI's elements by the first non-empty prefix
+    # declared for it, or none; when the default namespace is that URI too, which one depends
+    # on the order at that element: left out (no entry: declines).
+    out: dict[str, str] = {}
+    for uri, prefixes in seen.items():
+        named = [p for p in prefixes if p]
+        if not named or len(named) == len(prefixes):
+            out[uri] = named[0] if named else ""
+    return out
+
+
+_Handler = Callable[[_Replay, ET.Element, dict[str, str]], None]
+_HANDLERS: dict[str, _Handler] = {
+    "channel": _Replay._channel,
+    "item": _Replay._item,
+    "entry": _Replay._item,
+    "title": _Replay._title,
+    "dc:title": _Replay._title,
+    "media:title": _Replay._media_title,
+    "description": _Replay._description,
+    "dc:description": _Replay._description,
+    "media:description": _Replay._description,
+    "summary": _Replay._summary,
+    "content": _Replay._content,
+    "content:encoded": _Replay._content_encoded,
+    "link": _Replay._link,
+    "guid": _Replay._guid,
+    "id": _Replay._guid,
+    "pubdate": _Replay._published,
+    "published": _Replay._published,
+    "issued": _Replay._published,
+    "dcterms:issued": _Replay._published,
+    "updated": _Replay._updated,
+    "modified": _Replay._updated,
+    "lastbuilddate": _Replay._updated,
+    "dc:date": _Replay._updated,
+    "dcterms:modified": _Replay._updated,
+    "author": _Replay._author,
+    "managingeditor": _Replay._author,
+    "dc:creator": _Replay._author,
+    "dc:author": _Replay._author,
+    "name": _Replay._name_or_email,
+    "email": _Replay._name_or_email,
+    "uri": _Replay._uri,
+    "homepage": _Replay._uri,
+    "url": _Replay._uri,
+    "category": _Replay._category,
+    "dc:subject": _Replay._category,
+    "media:category": _Replay._media_category,
+    "media:keywords": _Replay._media_keywords,
+    "image": _Replay._image,
+    "source": _Replay._source,
+    "ttl": _Replay._ttl,
+    "media:group": _Replay._media_group,
+}

@@ -1,0 +1,233 @@
+"""The namespaced RSS and Atom fast path gives exactly feedparser's items, or declines (issue 18).
+
+Differential, like tests/test_fastxml.py: each document goes through `parse_feed` with the fast
+paths and with both switched off (feedparser only); wherever `fastfeed` accepts a document the
+whole ParsedFeed must be equal. Over every feed in tests/data/feeds/ and, where the shared corpora
+sit next to the repository (they may not be copied into it), over the 2021 publisher snapshots
+and the shared corpora's Atom and RDF documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from monitor.errors import FeedError
+from monitor.feeds import fastfeed, parse
+from monitor.feeds.parse import ParsedFeed, parse_feed
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "feeds"
+SHARED = ROOT.parent / "shared" / "corpora" / "feeds"
+NEWS = SHARED / "news-archive-2021"
+_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
+
+
+def _parse(data: bytes, name: str) -> ParsedFeed | str:
+    try:
+        return parse_feed(data, feed_id="f", feed_url="http://example.com/feeds/" + name)
+    except FeedError as e:
+        return f"FeedError {e.kind}"
+
+
+def _both(data: bytes, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, bool]:
+    accepted: list[bool] = []
+
+    def spy(utf8: bytes) -> dict[str, Any] | None:
+        out = fastfeed.parse_namespaced(utf8)
+        accepted.append(out is not None)
+        return out
+
+    with monkeypatch.context() as m:
+        m.setattr(parse, "parse_rss20", lambda utf8: None)  # so fastfeed sees plain RSS too
+        m.setattr(parse, "parse_namespaced", spy)
+        fast = _parse(data, name)
+        m.setattr(parse, "parse_namespaced", lambda utf8: None)
+        slow = _parse(data, name)
+    return fast, slow, any(accepted)
+
+
+def _check(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    accepted = []
+    for path in paths:
+        fast, slow, took = _both(path.read_bytes(), path.name, monkeypatch)
+        assert fast == slow, path
+        if took:
+            accepted.append(path)
+    return accepted
+
+
+@pytest.mark.slow
+def test_fast_path_equals_feedparser_on_every_test_corpus_feed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    paths = sorted(p for p in DATA.rglob("*") if p.suffix in _SUFFIXES)
+    assert len(paths) > 2000
+    accepted = _check(paths, monkeypatch)
+    assert len(accepted) >= 600, len(accepted)
+    atom = [p for p in accepted if b"http://www.w3.org/2005/Atom" in p.read_bytes()[:2000]]
+    assert len(atom) >= 100, len(atom)
+
+
+@pytest.mark.slow
+def test_fast_path_equals_feedparser_on_publisher_snapshots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not NEWS.is_dir():
+        pytest.skip(f"the 2021 publisher snapshots are not next to the repository ({NEWS})")
+    paths = sorted(NEWS.glob("*/*.xml"))
+    accepted = _check(paths, monkeypatch)
+    # 627 snapshots; the ill-formed ones and those with xml:base go to feedparser.
+    assert len(accepted) >= 0.9 * len(paths), (len(accepted), len(paths))
+    outlets = {p.parent.name for p in accepted}
+    assert {"aljazeeraenglish", "bbc", "nytimes", "dailymail", "wsj"} <= outlets
+
+
+@pytest.mark.slow
+def test_fast_path_equals_feedparser_on_shared_atom_and_rdf(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"the shared feed corpora are not next to the repository ({SHARED})")
+    paths = []
+    for path in sorted(SHARED.rglob("*")):
+        if path.suffix in _SUFFIXES and NEWS not in path.parents:
+            head = path.read_bytes()[:3000]
+            if b"http://www.w3.org/2005/Atom" in head or b"rdf:RDF" in head:
+                paths.append(path)
+    assert len(paths) > 100
+    _check(paths, monkeypatch)
+
+
+NS = (
+    '<?xml version="1.0" encoding="utf-8"?><rss version="2.0" '
+    'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/" '
+    'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+    'xmlns:atom="http://www.w3.org/2005/Atom" xmlns:x="http://example.com/x">'
+    "<channel><title>T</title><link>http://example.com/</link>"
+    '<atom:link rel="self" href="http://example.com/rss"/><ttl>30</ttl>{item}</channel></rss>'
+)
+ATOM = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+    'xmlns:media="http://search.yahoo.com/mrss/"><title>T</title><id>urn:f</id>'
+    '<link rel="alternate" href="http://example.com/"/>{item}</feed>'
+)
+
+
+@pytest.mark.parametrize(
+    ("doc", "item"),
+    [
+        (
+            NS,
+            "<item><title>a</title><dc:creator>Jo Doe</dc:creator>"
+            "<dc:creator>B</dc:creator></item>",
+        ),
+        (
+            NS,
+            "<item><description>short</description><content:encoded>&lt;p&gt;long text&lt;/p&gt;"
+            "</content:encoded><link>http://e.com/a</link></item>",
+        ),
+        (
+            NS,
+            "<item><content:encoded>&lt;p&gt;long&lt;/p&gt;</content:encoded>"
+            "<description>after</description></item>",
+        ),
+        (
+            NS,
+            "<item><title>t</title><description>d</description>"
+            "<media:description>A &amp;amp; B</media:description></item>",
+        ),
+        (NS, "<item><media:title>m</media:title><title>t</title></item>"),
+        (
+            NS,
+            "<item><title>t</title><media:group><media:title>m</media:title>"
+            "<media:content url='http://e.com/v.mp4'/></media:group></item>",
+        ),
+        (NS, "<item><media:group><media:title>only</media:title></media:group></item>"),
+        (
+            NS,
+            "<item><guid>http://e.com/g</guid><atom:link href='http://e.com/l'/>"
+            "<x:extra>ignored</x:extra><media:keywords>a, b,,c</media:keywords>"
+            "<media:category>cat</media:category><category domain='d'>c</category></item>",
+        ),
+        (
+            NS,
+            "<item><author>jo@example.com (Jo)</author><dc:date>2021-07-15T20:01:00Z</dc:date>"
+            "</item>",
+        ),
+        (
+            ATOM,
+            "<entry><id>yt:video:1</id><title>t</title><link rel='alternate' "
+            "href='http://e.com/w'/><author><name>N</name><uri>http://e.com/a</uri></author>"
+            "<published>2021-07-15T20:01:00+00:00</published><updated>2021-07-15T20:04:49Z"
+            "</updated><media:group><media:title>m</media:title><media:description>desc &amp; "
+            "more</media:description></media:group></entry>",
+        ),
+        (
+            ATOM,
+            "<entry><id>tag:e,2021:1</id><title type='html'>a &lt;b&gt;b&lt;/b&gt;</title>"
+            "<summary>s</summary><content type='html'>&lt;p&gt;c&lt;/p&gt;</content>"
+            "<category term='t' label='L'/><author><name>A</name><email>a@e.com</email></author>"
+            "</entry>",
+        ),
+    ],
+)
+def test_fast_path_accepts_and_agrees(doc: str, item: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast, slow, took = _both(doc.format(item=item).encode(), "x.xml", monkeypatch)
+    assert took
+    assert isinstance(fast, ParsedFeed)
+    assert fast.items
+    assert fast == slow
+
+
+@pytest.mark.parametrize(
+    ("doc", "item"),
+    [
+        (NS, '<item xml:base="http://e.com/"><link>a</link></item>'),  # xml:base: not replayed
+        (NS, "<item><description>x<b>y</b></description></item>"),  # markup in a text element
+        (NS, "<item><title>x</title>stray</item>"),  # stray text
+        (NS, '<item><x:title xmlns:x="http://example.com/y">t</x:title></item>'),  # rebound
+        (
+            ATOM,
+            "<entry><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>x"
+            "</div></content></entry>",
+        ),
+        (
+            NS,
+            "<item><itunes:summary xmlns:itunes='http://www.itunes.com/dtds/podcast-1.0.dtd'>"
+            "s</itunes:summary></item>",
+        ),  # a feedparser handler not replayed
+    ],
+)
+def test_fast_path_declines_what_it_does_not_replay(
+    doc: str, item: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, slow, took = _both(doc.format(item=item).encode(), "x.xml", monkeypatch)
+    assert not took
+    assert fast == slow
+
+
+def test_unknown_namespace_dispatches_by_its_prefix_like_feedparser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A media prefix bound to a URI feedparser does not know still reaches its media handlers:
+    # the second description becomes content, as feedparser does it.
+    doc = (
+        '<rss version="2.0" xmlns:media="//search.yahoo.com/mrss/"><channel><title>T</title>'
+        "<item><title>t</title><description>d</description>"
+        "<media:description>longer media text</media:description></item></channel></rss>"
+    )
+    fast, slow, took = _both(doc.encode(), "x.xml", monkeypatch)
+    assert took
+    assert isinstance(fast, ParsedFeed)
+    assert fast.items[0].content == "longer media text"
+    assert fast == slow
+
+
+def test_declines_non_feeds_and_ill_formed() -> None:
+    assert fastfeed.parse_namespaced(b"<html><body/></html>") is None
+    assert fastfeed.parse_namespaced(b'<rss version="2.0"><channel><item></channel></rss>') is None
+    assert fastfeed.parse_namespaced(b'<!DOCTYPE rss><rss version="2.0"><channel/></rss>') is None
+    assert fastfeed.parse_namespaced(b'<rss version="2.0"><channel/></rss>') is not None
