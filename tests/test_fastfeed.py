@@ -231,3 +231,21 @@ def test_declines_non_feeds_and_ill_formed() -> None:
     assert fastfeed.parse_namespaced(b'<rss version="2.0"><channel><item></channel></rss>') is None
     assert fastfeed.parse_namespaced(b'<!DOCTYPE rss><rss version="2.0"><channel/></rss>') is None
     assert fastfeed.parse_namespaced(b'<rss version="2.0"><channel/></rss>') is not None
+
+
+@pytest.mark.parametrize(
+    ("item", "what"),
+    [
+        ("<x:a>" * 300 + "</x:a>" * 300, "deep"),
+        ("<x:a " + " ".join(f"a{i}='v'" for i in range(150)) + "/>", "attributes"),
+    ],
+)
+def test_structure_bombs_are_refused_not_taken_by_the_fast_path(item: str, what: str) -> None:
+    # Few nodes, so the cheap node count passes; the fast path must not accept what
+    # check_structure would refuse on feedparser's path.
+    doc = NS.format(item="<item><title>t</title>" + item + "</item>").encode()
+    assert fastfeed.parse_namespaced(doc) is None
+    with pytest.raises(FeedError) as err:
+        parse_feed(doc, feed_id="s")
+    assert err.value.kind == "too_large"
+    assert what in str(err.value)

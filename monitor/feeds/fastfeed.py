@@ -18,8 +18,10 @@ content types other than text and HTML, a DOCTYPE, ill-formed XML.
 `tests/test_fastfeed.py` holds this to feedparser on every corpus document.
 
 Input is what `parse._parse_xml` hands feedparser (see `fastxml`): UTF-8, no entity declarations,
-the node count and structure already checked by `prolog`. Recursion follows the document's
-depth, which `prolog.check_structure` bounds before this runs.
+at most `prolog.MAX_NODES` elements and attributes. A document nested deeper than
+`prolog.MAX_DEPTH` or with an element over `prolog.MAX_ATTRIBUTES` declines here, so that
+`prolog.check_structure` refuses it on feedparser's path: a hostile document is no cheaper
+through this path than through feedparser's.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from monitor.feeds.fastxml import _Decline, _rfc822
+from monitor.feeds.prolog import MAX_ATTRIBUTES, MAX_DEPTH
 
 ATOM = "http://www.w3.org/2005/Atom"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -186,6 +189,8 @@ class _Replay:
         if tail and not tail.isspace():
             raise _Decline  # stray text: feedparser adds it to whatever element is open
         self.depth += 1
+        if self.depth > MAX_DEPTH or len(el.attrib) > MAX_ATTRIBUTES:
+            raise _Decline  # prolog.check_structure refuses it on feedparser's path
         if self.in_image and name not in ("title", "link", "description", "url", "width", "height"):
             raise _Decline  # feedparser leaves the image context here; not replayed
         handler = _HANDLERS.get(name)

@@ -9,6 +9,8 @@
                 → items past `max_items` cut out before parsing (bounded) │
                 → fastxml.parse_rss20: plain RSS 2.0 read exactly as      │
                   feedparser would, about 10x cheaper; else (None):       │
+                → fastfeed.parse_namespaced: RSS 2.0 with namespaces and  │
+                  Atom 1.0, feedparser's handlers replayed; else (None):  │
                 → feedparser.parse(BytesIO(...)) (never a str or bytes:   │
                   both may be opened as a local path)                     │
       → Items: HTML to text, dates to UTC, links resolved, canonical URL, keys ┘
