@@ -158,6 +158,15 @@ class AlertLeases:
         self._done(alert_id)
         self._store.release_alert(alert_id, owner)
 
+    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
+        self._done(alert_id)
+        return self._store.postpone_alert(alert_id, owner, until, note)
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        for alert_id in alert_ids:
+            self._done(alert_id)
+        return self._store.settle_grouped(alert_ids, now, note)
+
     @property
     def held(self) -> int:
         with self._lock:

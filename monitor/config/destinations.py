@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +46,7 @@ class ResolvedDestination:
     recipients: tuple[str, ...] = ()  # email
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
+    storm: tuple[int, timedelta] | None = None  # (max, within)
 
 
 def resolve_all(
@@ -94,6 +96,7 @@ def resolve(
         recipients=dest.to,
         chat_id=dest.chat_id or "",
         room=dest.room or "",
+        storm=(dest.storm.max, dest.storm.within) if dest.storm else None,
     )
 
 

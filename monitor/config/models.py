@@ -92,6 +92,28 @@ class FeedConfig(BaseModel):
         return self
 
 
+class StormConfig(BaseModel):
+    """`storm: {max: 5, within: 10m}`: past `max` alerts for one rule within a window, the rest
+    are folded into one message per window."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max: int = Field(ge=1, description="Alerts of one rule sent one by one per window.")
+    within: timedelta = Field(description="The window (aligned: 10m windows start at :00, :10).")
+
+    @field_validator("within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return to_duration(value)
+
+    @field_validator("within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1) or value > timedelta(days=1):
+            raise ValueError("a storm window is between 1m and 1d")
+        return value
+
+
 class DestinationConfig(BaseModel):
     """One entry of the `destinations:` list, with its URL and secrets not yet resolved."""
 
@@ -135,6 +157,11 @@ class DestinationConfig(BaseModel):
         None, description="telegram: the chat id (a number) or `@channelname`."
     )
     room: str | None = Field(None, description="matrix: the room id (`!abc:example.org`).")
+    storm: StormConfig | None = Field(
+        None,
+        description="`{max: 5, within: 10m}`: past `max` alerts of one rule in a window, the"
+        " rest go as one message listing them (docs/channels.md).",
+    )
 
     @field_validator("to", mode="before")
     @classmethod

@@ -40,7 +40,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -55,6 +55,7 @@ from monitor.delivery import webhook
 from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
+from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
 from monitor.feeds.guard import AddressGuard
@@ -86,6 +87,12 @@ class DeliveryStats:
 
     def wait(self, seconds: float) -> None:
         self.next_in = seconds if self.next_in is None else min(self.next_in, seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    message: OutboxRow  # the "N more for rule X" message, with the fold's own id
+    members: list[str]  # the pending alerts it carries
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,13 +259,31 @@ class Deliverer:
         rows = self._claim_within_shared_rate(dest, now, limit, stats)
         budget = self.lease.total_seconds() * 0.8
         started = time.monotonic()
+        carried: set[str] = set()  # fold messages confirmed in this run
+        windows: dict[datetime, list[OutboxRow]] = {}  # storm windows read in this run
         for index, row in enumerate(rows):
+            fold: Fold | None = None
+            if dest.storm is not None:
+                plan = self._fold_plan(dest, dest.storm, row, now, carried, windows)
+                if plan is None:  # held to the end of its window, or already carried
+                    continue
+                fold = plan if isinstance(plan, Fold) else None
             fits = time.monotonic() - started + self.deadline <= budget
             if not fits or not bucket.try_acquire():
                 self._release(rows[index:], stats)
                 stats.wait(bucket.time_until_available())
                 return
-            outcome = await self._deliver(client, dest, row, stats)
+            send = fold.message if fold is not None else None
+            outcome = await self._deliver(client, dest, row, stats, send)
+            if fold is not None and outcome is Outcome.DELIVERED:
+                carried.add(fold.message.id)
+                note = f"folded into {fold.message.id}"
+                self.store.settle_grouped(fold.members, self.clock.now(), note)
+            elif fold is not None and outcome in (Outcome.DEAD, Outcome.DISABLE):
+                # The message that carries them is refused: so are they (replay brings them back).
+                for member in fold.members:
+                    reason = f"the fold {fold.message.id} was refused (see {row.id})"
+                    self.store.dead_letter(member, None, self.clock.now(), reason)
             if outcome is Outcome.DISABLE:
                 return  # disable_destination dead-lettered the rest of its queue
             if outcome is Outcome.RETRY:
@@ -309,10 +334,46 @@ class Deliverer:
             self.store.release_alert(row.id, self.owner)
             stats.released += 1
 
+    def _fold_plan(
+        self,
+        dest: Destination,
+        storm: Storm,
+        row: OutboxRow,
+        now: datetime,
+        carried: set[str],
+        windows: dict[datetime, list[OutboxRow]],
+    ) -> Fold | bool | None:
+        """For a destination with storm folding: True to send `row` as itself, a Fold to send
+        the fold message in its place, None when it is held or was carried already."""
+        start, end = storm.window(row.created_at)
+        if start not in windows:
+            windows[start] = self.store.window_alerts(dest.name, start, end)
+        window_rows = windows[start]
+        if not folded(row, window_rows, storm):
+            return True
+        rule = rule_of(row.document)
+        ident = fold_id(dest.name, rule, start)
+        if ident in carried:
+            return None
+        if now < end + GRACE:  # the window is still open: more may fold into it
+            note = f"folded: held until the storm window ends ({fold_id(dest.name, rule, start)})"
+            self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
+            return None
+        group = members(rule, window_rows, storm)
+        document = fold_document(dest.name, rule, start, end, group)
+        message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
+        return Fold(message, [m.id for m in group])
+
     async def _deliver(
-        self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow, stats: DeliveryStats
+        self,
+        client: httpx.AsyncClient,
+        dest: Destination,
+        row: OutboxRow,
+        stats: DeliveryStats,
+        send: OutboxRow | None = None,
     ) -> Outcome:
-        attempt = await self.attempt(client, dest, row)
+        """Attempt `send` (default: `row` itself) and record the outcome on `row`."""
+        attempt = await self.attempt(client, dest, send or row)
         verdict = attempt.verdict
         now = self.clock.now()
         fields = {

@@ -18,6 +18,7 @@ from monitor.channels import CHANNEL_RATES, channel_missing
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
 from monitor.delivery.signing import decode_secret
+from monitor.delivery.storm import Storm
 from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class Destination:
     recipients: tuple[str, ...] = ()  # email To
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
+    storm: Storm | None = None  # fold past `max` alerts of a rule per window (delivery.storm)
 
     def __post_init__(self) -> None:
         where = f"destination {self.name!r}"
@@ -96,6 +98,7 @@ class Destination:
         recipients: Sequence[str] = (),
         chat_id: str = "",
         room: str = "",
+        storm: Storm | None = None,
     ) -> Destination:
         """Build from plain strings (config loader, tests)."""
         return cls(
@@ -110,6 +113,7 @@ class Destination:
             recipients=tuple(recipients),
             chat_id=chat_id,
             room=room,
+            storm=storm,
         )
 
     @classmethod
@@ -132,6 +136,7 @@ class Destination:
             recipients=resolved.recipients,
             chat_id=resolved.chat_id,
             room=resolved.room,
+            storm=Storm(*resolved.storm) if resolved.storm else None,
         )
 
     def signing_secrets(self) -> list[str]:

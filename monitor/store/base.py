@@ -203,6 +203,21 @@ class Store(Protocol):
 
     def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]: ...
 
+    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
+        """Make a leased alert due again at `until` without counting an attempt (storm folding
+        holds it to the end of its window); `note` goes in last_error."""
+        ...
+
+    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
+        """Every alert of `destination` created in [start, end), any status, oldest first."""
+        ...
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        """Mark `alert_ids` delivered (a grouped message carried them; the one whose lease sent
+        it may be marked already), regardless of lease, dead ones left alone; `note` goes in
+        last_error. Returns how many."""
+        ...
+
     def get_alert(self, alert_id: str) -> OutboxRow | None: ...
 
     def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:

@@ -606,6 +606,19 @@ class PostgresStore:
             rows = self._read(pg(q.LIST_ALERTS.format(where="WHERE status = ?")), (status, limit))
         return [_alert(r) for r in rows]
 
+    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
+        return self._rowcount(pg(q.POSTPONE_ALERT), (utc(until), note, alert_id, owner)) == 1
+
+    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
+        rows = self._read(pg(q.WINDOW_ALERTS), (destination, utc(start), utc(end)))
+        return [_alert(r) for r in rows]
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        return sum(
+            self._rowcount(pg(q.SETTLE_GROUPED), (utc(now), utc(now), note, aid))
+            for aid in alert_ids
+        )
+
     def get_alert(self, alert_id: str) -> OutboxRow | None:
         rows = self._read("SELECT * FROM alerts WHERE id = %s", (alert_id,))
         return _alert(rows[0]) if rows else None

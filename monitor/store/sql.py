@@ -85,6 +85,20 @@ RELEASE_ALERT = """UPDATE alerts SET lease_owner = NULL, lease_until = NULL
 
 LIST_ALERTS = "SELECT * FROM alerts {where} ORDER BY created_at DESC, id LIMIT ?"
 
+# Storm folding and digests (monitor.delivery.storm): hold an alert without counting an attempt,
+# read a destination's window, and settle the alerts a grouped message carried.
+POSTPONE_ALERT = """UPDATE alerts SET next_attempt_at = ?, last_error = ?,
+    lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
+WINDOW_ALERTS = """SELECT * FROM alerts WHERE destination = ? AND created_at >= ? AND created_at < ?
+    ORDER BY created_at, id"""
+
+SETTLE_GROUPED = """UPDATE alerts SET status = 'delivered',
+    delivered_at = coalesce(delivered_at, ?), finished_at = coalesce(finished_at, ?),
+    last_error = ?, lease_owner = NULL, lease_until = NULL
+    WHERE id = ? AND status <> 'dead'"""
+
 REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?,
     delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL
     WHERE status = 'dead' {only}"""

@@ -540,6 +540,20 @@ class SQLiteStore:
             rows = self._read(q.LIST_ALERTS.format(where="WHERE status = ?"), (status, limit))
         return [_alert(r) for r in rows]
 
+    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
+        return self._finish(q.POSTPONE_ALERT, (_ts(until), note, alert_id, owner))
+
+    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
+        rows = self._read(q.WINDOW_ALERTS, (destination, _ts(start), _ts(end)))
+        return [_alert(r) for r in rows]
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        with self._write() as c:
+            return sum(
+                c.execute(q.SETTLE_GROUPED, (_ts(now), _ts(now), note, aid)).rowcount
+                for aid in alert_ids
+            )
+
     def get_alert(self, alert_id: str) -> OutboxRow | None:
         rows = self._read("SELECT * FROM alerts WHERE id = ?", (alert_id,))
         return _alert(rows[0]) if rows else None

@@ -1,0 +1,110 @@
+"""Storm folding: past `max` alerts for one rule within a window, fold the rest into one message.
+Pure (the deliverer reads the window's alerts from the store and carries out the decision).
+
+Windows are fixed and aligned (`within` long, counted from the Unix epoch), so every process
+decides alike. Within one destination's window, the alerts of a rule (its first rule) in the
+order they were enqueued (created_at, then id): the first `max` are sent one by one; the rest are
+held until the window ends and then go out as ONE message, "N more for rule X", listing them.
+The folded alerts stay in the outbox and are marked delivered when that message is confirmed
+(`last_error` names it): nothing is dropped, `deliveries list` shows each one.
+
+The fold message has a fixed id (destination, rule, window start) and, once the window has
+ended, fixed members, so a resend after a crash is the same message with the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from monitor.model import OutboxRow
+
+LISTED_MAX = 20  # alerts named in the message text; the document lists every one
+GRACE = timedelta(seconds=5)  # after a window ends, for commits already under way
+
+
+@dataclass(frozen=True, slots=True)
+class Storm:
+    max: int
+    within: timedelta
+
+    def window(self, when: datetime) -> tuple[datetime, datetime]:
+        """The [start, end) window that `when` falls in."""
+        size = self.within.total_seconds()
+        start = datetime.fromtimestamp(when.timestamp() // size * size, tz=UTC)
+        return start, start + self.within
+
+
+def rule_of(document: dict[str, Any]) -> str:
+    rules = document.get("rules")
+    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
+        return str(rules[0].get("id", ""))
+    return ""
+
+
+def folded(row: OutboxRow, window_rows: Sequence[OutboxRow], storm: Storm) -> bool:
+    """Whether `row` is past the first `max` alerts of its rule in its window."""
+    return row.id in {r.id for r in members(rule_of(row.document), window_rows, storm)}
+
+
+def members(rule: str, window_rows: Sequence[OutboxRow], storm: Storm) -> list[OutboxRow]:
+    """The folded alerts of `rule` among the window's alerts: all but its first `max`."""
+    same = sorted(
+        (r for r in window_rows if rule_of(r.document) == rule), key=lambda r: (r.created_at, r.id)
+    )
+    return same[storm.max :]
+
+
+def fold_id(destination: str, rule: str, start: datetime) -> str:
+    key = f"{destination}\x00{rule}\x00{int(start.timestamp())}"
+    return "fold_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def fold_document(
+    destination: str, rule: str, start: datetime, end: datetime, folded_rows: Sequence[OutboxRow]
+) -> dict[str, Any]:
+    """The fold message as an alert document (type `newsmon.fold`): every channel renders it
+    like an alert (title, snippet, rules); webhooks also get `alerts`, every folded alert."""
+    first = folded_rows[0].document
+    rule_entry = next((r for r in first.get("rules", []) if r.get("id") == rule), {"id": rule})
+    name = str(rule_entry.get("name") or rule)
+    titles = [str((r.document.get("item") or {}).get("title") or "") for r in folded_rows]
+    listed = "; ".join(titles[:LISTED_MAX])
+    more = len(titles) - LISTED_MAX
+    snippet = listed + (f"; and {more} more" if more > 0 else "")
+    span = f"{start.astimezone(UTC):%H:%M}–{end.astimezone(UTC):%H:%M} UTC"
+    ident = fold_id(destination, rule, start)
+    return {
+        "version": 1,
+        "type": "newsmon.fold",
+        "id": ident,
+        "destination": destination,
+        "created_at": _iso(end),
+        "rules": [rule_entry],
+        "item": {
+            "key": ident,
+            "title": f"{len(folded_rows)} more for rule {name} ({span})",
+            "url": None,
+            "summary": "",
+            "published": _iso(end),
+            "feed": {"id": "newsmon", "title": "storm folding", "url": None},
+        },
+        "matches": [],
+        "snippet": snippet[:2_000],
+        "window": {"start": _iso(start), "end": _iso(end)},
+        "alerts": [
+            {
+                "id": r.id,
+                "title": str((r.document.get("item") or {}).get("title") or ""),
+                "url": (r.document.get("item") or {}).get("url"),
+            }
+            for r in folded_rows
+        ],
+    }
