@@ -9,10 +9,11 @@ items at once and keeps, per rule id, the items one matches and the other does n
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from monitor.archive import ArchivedItem
@@ -30,8 +31,12 @@ class Found:
     item: Item
     match: Match
     story_key: str
-    day: date
+    seen: datetime  # first seen: what --since and the per-day counts go by
     change: Change | None = None
+
+    @property
+    def day(self) -> date:
+        return self.seen.date()
 
 
 @dataclass
@@ -64,9 +69,8 @@ def matches(
         for archived in batch:
             item = archived.to_item()
             tags = feed_tags.get(archived.feed_id, ())
-            day = archived.first_seen.date()
             for m in match(item, tags):
-                yield Found(item, m, archived.story_key, day)
+                yield Found(item, m, archived.story_key, archived.first_seen)
 
 
 def diff_matches(
@@ -81,34 +85,38 @@ def diff_matches(
         for archived in batch:
             item = archived.to_item()
             tags = feed_tags.get(archived.feed_id, ())
-            day = archived.first_seen.date()
+            seen = archived.first_seen
             before = {m.rule.id: m for m in old.match(item, tags)}
             after = {m.rule.id: m for m in new.match(item, tags)}
             for rule_id in sorted(before.keys() | after.keys()):
                 if rule_id in after and rule_id not in before:
-                    yield Found(item, after[rule_id], archived.story_key, day, "gained")
+                    yield Found(item, after[rule_id], archived.story_key, seen, "gained")
                 elif rule_id in before and rule_id not in after:
-                    yield Found(item, before[rule_id], archived.story_key, day, "lost")
+                    yield Found(item, before[rule_id], archived.story_key, seen, "lost")
 
 
 def tally(found: Iterable[Found], rule_ids: Iterable[str], limit: int | None) -> list[RuleTally]:
     """Per rule (every id in `rule_ids`, in that order, and any other that matched): counts and
-    the first `limit` matches (None: all)."""
+    its newest `limit` matches by first sight, newest first (None: all)."""
     tallies = {rule_id: RuleTally(rule_id) for rule_id in rule_ids}
-    for f in found:
+    heaps: dict[str, list[tuple[datetime, int, Found]]] = {}
+    for n, f in enumerate(found):
         t = tallies.setdefault(f.match.rule.id, RuleTally(f.match.rule.id))
         t.matches += 1
         t.stories.add(f.story_key)
         t.per_day[f.day] += 1
         if f.change is not None:
             t.changes[f.change] += 1
-        if limit is None or len(t.shown) < limit:
-            t.shown.append(f)
+        if limit is None or limit > 0:
+            heap = heaps.setdefault(t.rule_id, [])
+            entry = (f.seen, -n, f)  # on a tie the earlier found counts as newer
+            if limit is None or len(heap) < limit:
+                heapq.heappush(heap, entry)
+            elif entry[:2] > heap[0][:2]:
+                heapq.heapreplace(heap, entry)
+    for rule_id, heap in heaps.items():
+        tallies[rule_id].shown = [f for *_, f in sorted(heap, key=lambda e: e[:2], reverse=True)]
     return list(tallies.values())
-
-
-def day_span(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 def sparkline(per_day: Mapping[date, int], days: Sequence[date]) -> str:
@@ -123,10 +131,21 @@ def sparkline(per_day: Mapping[date, int], days: Sequence[date]) -> str:
     return "".join(chars)
 
 
-def weekly(per_day: Mapping[date, int], days: Sequence[date]) -> list[tuple[date, int]]:
-    """Counts per week (7 days from the first), for a span too long for one line a day."""
-    out: list[tuple[date, int]] = []
-    for start in range(0, len(days), 7):
-        week = days[start : start + 7]
-        out.append((week[0], sum(per_day.get(d, 0) for d in week)))
+def buckets(first: date, last: date, width: int = 60) -> tuple[int, list[date]]:
+    """(days per column, each column's first day) for a chart at most `width` columns wide."""
+    span = (last - first).days + 1
+    size = max(1, -(-span // width))
+    return size, [first + timedelta(days=k) for k in range(0, span, size)]
+
+
+def bucketed(per_day: Mapping[date, int], size: int, starts: Sequence[date]) -> dict[date, int]:
+    """The counts summed per column (each `size` days from its start)."""
+    out = dict.fromkeys(starts, 0)
+    if not starts:
+        return out
+    first = starts[0]
+    for day, n in per_day.items():
+        k = (day - first).days // size
+        if 0 <= k < len(starts):
+            out[starts[k]] += n
     return out

@@ -185,6 +185,8 @@ def test_text_report_counts_alerts_by_story_and_charts_days(
     assert "6 archived items" in out
     assert "troops: 5 matches, 3 alerts (one a story)" in out
     assert "... 4 more" in out
+    assert out.index("troops x") < out.index("no match")  # the newest match is the one shown
+    assert "troops v" not in out
     assert "no match: quiet" in out
     assert "busiest day" in out
 
@@ -296,3 +298,20 @@ def test_sparkline_scales_to_the_busiest_day() -> None:
     days = [date(2026, 1, d) for d in range(1, 6)]
     assert sparkline({days[0]: 1, days[2]: 8, days[4]: 4}, days) == "▁ █ ▄"
     assert sparkline({}, days) == "     "
+
+
+def test_a_long_span_is_charted_in_columns_of_several_days() -> None:
+    from datetime import date
+
+    from monitor.backtest import bucketed, buckets
+
+    size, starts = buckets(date(2020, 1, 1), date(2020, 12, 31), 60)
+    assert (size, len(starts)) == (7, 53)  # 366 days, 7 a column
+    counts = bucketed(
+        {date(2020, 1, 1): 2, date(2020, 1, 7): 1, date(2020, 12, 31): 5}, size, starts
+    )
+    assert (counts[starts[0]], counts[starts[-1]], sum(counts.values())) == (3, 5, 8)
+    assert buckets(date(2020, 1, 1), date(2020, 1, 3), 60) == (
+        1,
+        [date(2020, 1, d) for d in (1, 2, 3)],
+    )

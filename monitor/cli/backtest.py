@@ -18,8 +18,16 @@ from datetime import UTC, date, datetime
 from typing import TextIO
 
 from monitor.archive import ArchivedItem
-from monitor.backtest import Found, RuleTally, day_span, diff_matches, matches, sparkline, tally
-from monitor.backtest import weekly as weekly_counts
+from monitor.backtest import (
+    Found,
+    RuleTally,
+    bucketed,
+    buckets,
+    diff_matches,
+    matches,
+    sparkline,
+    tally,
+)
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
 from monitor.cli.render import match_json, print_matches
 from monitor.controls import strip_controls, strip_controls_deep
@@ -34,8 +42,9 @@ from monitor.store.base import Store
 
 BATCH = 2000
 TEXT_LIMIT = 5  # matches shown per rule on a terminal unless --limit says otherwise
-DAILY_MAX = 62  # a longer span is charted per week
+CHART_WIDTH = 60  # columns: a longer span is charted in buckets of several days
 PROGRESS_MIN = 20_000  # items: a shorter run needs no progress line
+RATE_MIN = 1000  # items: a shorter run's rate says nothing
 
 EPILOG = """\
 examples:
@@ -48,9 +57,10 @@ examples:
   newsmon rules backtest --labels                 precision, recall and misses per rule
 
 Per rule: matches, the alerts it would have sent (one per story, as the daemon dedups), a chart
-of matches per day of first sight (per week past 62 days), and the first --limit matches with
-why they matched. --diff NEW_DIR runs the rules of --rules (the config's folder by default)
-and of NEW_DIR over the same items and shows, per rule id, the items NEW_DIR gains and loses.
+of matches per day of first sight (several days a column past 60 days), and its newest --limit
+matches with why they matched. --diff NEW_DIR runs the rules of --rules (the config's folder
+by default) and of NEW_DIR over the same items and shows, per rule id, the items NEW_DIR gains
+and loses.
 --json prints the objects of `rules test --json`, one a line (with --diff each also has
 "change": "gained" or "lost").
 --labels adds, per rule, precision and recall against the labels of `newsmon feedback` (the
@@ -374,11 +384,10 @@ def _report(
     if quiet:
         label = "unchanged" if args.diff else "no match"
         out.write(f"\n{label}: {', '.join(quiet)}\n")
-    reading = f"{scan.reading_s / seconds:.0%}" if seconds > 0 else "-"
-    rate = f"{scan.items / seconds:,.0f} items/s" if seconds > 0 else "-"
-    out.write(
-        f"\n{scan.items:,} items in {seconds:.1f} s ({rate}; reading the archive {reading})\n"
-    )
+    if scan.items >= RATE_MIN and seconds > 0:
+        rate = f"{scan.items / seconds:,.0f} items/s"
+        share = f"{scan.reading_s / seconds:.0%}"
+        out.write(f"\n{scan.items:,} items in {seconds:.1f} s ({rate}, {share} of it reading)\n")
 
 
 def changes_of(changes: Mapping[int, str | None]) -> Callable[[Item], str | None]:
@@ -387,14 +396,8 @@ def changes_of(changes: Mapping[int, str | None]) -> Callable[[Item], str | None
 
 
 def _chart(t: RuleTally, first: date, last: date) -> str:
-    days = day_span(first, last)
+    size, starts = buckets(first, last, CHART_WIDTH)
+    line = sparkline(bucketed(t.per_day, size, starts), starts)
+    unit = "per day" if size == 1 else f"per {size} days"
     busiest = max(t.per_day.items(), key=lambda kv: (kv[1], kv[0]))
-    if len(days) <= DAILY_MAX:
-        line = sparkline(t.per_day, days)
-        unit = "per day "
-    else:
-        weeks = weekly_counts(t.per_day, days)
-        starts = [start for start, _ in weeks]
-        line = sparkline(dict(weeks), starts)
-        unit = "per week"
-    return f"  {unit} {first} |{line}| {last}   busiest day {busiest[0]}: {busiest[1]}"
+    return f"  {unit}: {first} |{line}| {last}   busiest day {busiest[0]}: {busiest[1]}"
