@@ -312,6 +312,14 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                 stopping=daemon.stopping,
             )
 
+        # Before the first claim: a predecessor on this host that died (SIGKILL) holds leases
+        # that are ours to take at once; then our own row, renewed until the very end.
+        lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
+        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
+        await asyncio.to_thread(lifeline.beat)
+        # The listener starts last, just before the daemon's signal handlers: an orchestrator
+        # that sees /healthz answer may signal at once, and a SIGHUP or SIGTERM that came before
+        # the handlers would end the process.
         server = None
         if config.http_addr:
             feedback = None
@@ -321,19 +329,18 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
 
                 register_secret(config.feedback_token)
                 feedback = feedback_handler(rt.store, config.feedback_token, ctx.clock)
-            server = await serve(
-                config.http_addr,
-                metrics=metrics,
-                liveness=heartbeat.alive,
-                readiness=ready,
-                source=config.setting_source("http_addr"),
-                feedback=feedback,
-            )
-        # Before the first claim: a predecessor on this host that died (SIGKILL) holds leases
-        # that are ours to take at once; then our own row, renewed until the very end.
-        lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
-        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
-        await asyncio.to_thread(lifeline.beat)
+            try:
+                server = await serve(
+                    config.http_addr,
+                    metrics=metrics,
+                    liveness=heartbeat.alive,
+                    readiness=ready,
+                    source=config.setting_source("http_addr"),
+                    feedback=feedback,
+                )
+            except BaseException:
+                await asyncio.to_thread(lifeline.close)
+                raise
         beats = asyncio.create_task(lifeline.run())
 
         try:
