@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +47,7 @@ class ResolvedDestination:
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
     storm: tuple[int, timedelta] | None = None  # (max, within)
+    digest: tuple[timedelta | None, tuple[time, ...], str] | None = None  # (every, at, timezone)
 
 
 def resolve_all(
@@ -97,6 +98,7 @@ def resolve(
         chat_id=dest.chat_id or "",
         room=dest.room or "",
         storm=(dest.storm.max, dest.storm.within) if dest.storm else None,
+        digest=(dest.digest.every, dest.digest.at, dest.digest.timezone) if dest.digest else None,
     )
 
 

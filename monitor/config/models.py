@@ -8,9 +8,10 @@ or a file) but is not resolved here: `monitor.config.destinations` reads them wh
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -18,6 +19,7 @@ from monitor.config.channels import channel_problems, ntfy_url_problem, smtp_url
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration, url_problem
 
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -114,6 +116,53 @@ class StormConfig(BaseModel):
         return value
 
 
+class DigestConfig(BaseModel):
+    """`digest: {every: 1h}` or `digest: {at: ["08:00", "17:00"], timezone: Europe/Berlin}`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every: timedelta | None = Field(None, description="A period this long (aligned to :00).")
+    at: tuple[time, ...] = Field((), description="Local times (HH:MM) that end a period.")
+    timezone: str = Field("UTC", description="The time zone of `at` (an IANA name).")
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return None if value is None else to_duration(value)
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _times(cls, value: Any) -> Any:
+        items = split_list(value)
+        if not isinstance(items, list):
+            return items
+        out = []
+        for item in items:
+            if not isinstance(item, str) or not _HHMM.match(item):
+                raise ValueError(f"not a time of day: {item!r} (write HH:MM, e.g. 08:00)")
+            out.append(time(int(item[:2]), int(item[3:])))
+        return out
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone: {value!r} (an IANA name: Europe/Berlin)"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> DigestConfig:
+        if (self.every is None) == (not self.at):
+            raise ValueError("give either every (a period) or at (times of day)")
+        if self.every is not None and not timedelta(minutes=5) <= self.every <= timedelta(days=7):
+            raise ConfigProblems([(("every",), "a digest period is between 5m and 7d")])
+        return self
+
+
 class DestinationConfig(BaseModel):
     """One entry of the `destinations:` list, with its URL and secrets not yet resolved."""
 
@@ -162,6 +211,11 @@ class DestinationConfig(BaseModel):
         description="`{max: 5, within: 10m}`: past `max` alerts of one rule in a window, the"
         " rest go as one message listing them (docs/channels.md).",
     )
+    digest: DigestConfig | None = Field(
+        None,
+        description='`{every: 1h}` or `{at: ["08:00"], timezone: Europe/Berlin}`: one message'
+        " per period grouping its alerts by rule (docs/channels.md).",
+    )
 
     @field_validator("to", mode="before")
     @classmethod
@@ -199,6 +253,8 @@ class DestinationConfig(BaseModel):
             problems.append(
                 ((secret_keys[0],), "Slack incoming webhooks are not signed: remove the secret")
             )
+        if self.storm is not None and self.digest is not None:
+            problems.append((("storm",), "give either storm or digest: a digest already groups"))
         problems += channel_problems(
             self.type, secret_keys, self.sender, self.to, self.chat_id, self.room
         )

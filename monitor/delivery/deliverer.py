@@ -53,6 +53,7 @@ from monitor.channels.message import from_document
 from monitor.clock import Clock
 from monitor.delivery import webhook
 from monitor.delivery.destinations import Destination
+from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
@@ -92,7 +93,8 @@ class DeliveryStats:
 @dataclass(frozen=True, slots=True)
 class Fold:
     message: OutboxRow  # the "N more for rule X" message, with the fold's own id
-    members: list[str]  # the pending alerts it carries
+    members: list[str]  # the alerts it carries
+    note: str  # their last_error once it is confirmed: "folded into" / "in digest" + its id
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +265,8 @@ class Deliverer:
         windows: dict[datetime, list[OutboxRow]] = {}  # storm windows read in this run
         for index, row in enumerate(rows):
             fold: Fold | None = None
-            if dest.storm is not None:
-                plan = self._fold_plan(dest, dest.storm, row, now, carried, windows)
+            if dest.digest is not None or dest.storm is not None:
+                plan = self._group_plan(dest, row, now, carried, windows)
                 if plan is None:  # held to the end of its window, or already carried
                     continue
                 fold = plan if isinstance(plan, Fold) else None
@@ -277,7 +279,7 @@ class Deliverer:
             outcome = await self._deliver(client, dest, row, stats, send)
             if fold is not None and outcome is Outcome.DELIVERED:
                 carried.add(fold.message.id)
-                note = f"folded into {fold.message.id}"
+                note = f"{fold.note} {fold.message.id}"
                 self.store.settle_grouped(fold.members, self.clock.now(), note)
             elif fold is not None and outcome in (Outcome.DEAD, Outcome.DISABLE):
                 # The message that carries them is refused: so are they (replay brings them back).
@@ -334,6 +336,48 @@ class Deliverer:
             self.store.release_alert(row.id, self.owner)
             stats.released += 1
 
+    def _group_plan(
+        self,
+        dest: Destination,
+        row: OutboxRow,
+        now: datetime,
+        carried: set[str],
+        windows: dict[datetime, list[OutboxRow]],
+    ) -> Fold | bool | None:
+        if dest.digest is not None:
+            return self._digest_plan(dest, dest.digest, row, now, carried, windows)
+        assert dest.storm is not None
+        return self._fold_plan(dest, dest.storm, row, now, carried, windows)
+
+    def _digest_plan(
+        self,
+        dest: Destination,
+        digest: Digest,
+        row: OutboxRow,
+        now: datetime,
+        carried: set[str],
+        windows: dict[datetime, list[OutboxRow]],
+    ) -> Fold | bool | None:
+        """True to send `row` as itself (late for its digest), a Fold to send the digest in its
+        place, None when it is held to the end of its period or was carried already."""
+        start, end = digest.period(row.created_at)
+        ident = digest_id(dest.name, start)
+        if ident in carried:
+            return None
+        if now < end + GRACE:
+            note = f"in a digest: held until the period ends ({ident})"
+            self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
+            return None
+        if start not in windows:
+            windows[start] = self.store.window_alerts(dest.name, start, end)
+        period_rows = windows[start]
+        sent_note = f"in digest {ident}"
+        if any(r.status == "delivered" and r.last_error == sent_note for r in period_rows):
+            return True  # the digest went out before this alert was committed: send it alone
+        document = digest_document(dest.name, digest, start, end, period_rows)
+        message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
+        return Fold(message, [r.id for r in period_rows], "in digest")
+
     def _fold_plan(
         self,
         dest: Destination,
@@ -362,7 +406,7 @@ class Deliverer:
         group = members(rule, window_rows, storm)
         document = fold_document(dest.name, rule, start, end, group)
         message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
-        return Fold(message, [m.id for m in group])
+        return Fold(message, [m.id for m in group], "folded into")
 
     async def _deliver(
         self,

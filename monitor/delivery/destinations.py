@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from monitor.channels import CHANNEL_RATES, channel_missing
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
+from monitor.delivery.digest import Digest
 from monitor.delivery.signing import decode_secret
 from monitor.delivery.storm import Storm
 from monitor.errors import ConfigError
@@ -53,6 +54,7 @@ class Destination:
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
     storm: Storm | None = None  # fold past `max` alerts of a rule per window (delivery.storm)
+    digest: Digest | None = None  # one message per period instead (delivery.digest)
 
     def __post_init__(self) -> None:
         where = f"destination {self.name!r}"
@@ -99,6 +101,7 @@ class Destination:
         chat_id: str = "",
         room: str = "",
         storm: Storm | None = None,
+        digest: Digest | None = None,
     ) -> Destination:
         """Build from plain strings (config loader, tests)."""
         return cls(
@@ -114,6 +117,7 @@ class Destination:
             chat_id=chat_id,
             room=room,
             storm=storm,
+            digest=digest,
         )
 
     @classmethod
@@ -137,6 +141,7 @@ class Destination:
             chat_id=resolved.chat_id,
             room=resolved.room,
             storm=Storm(*resolved.storm) if resolved.storm else None,
+            digest=Digest(*resolved.digest) if resolved.digest else None,
         )
 
     def signing_secrets(self) -> list[str]:

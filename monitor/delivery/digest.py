@@ -1,0 +1,125 @@
+"""Digests: one message per period grouping the period's alerts by rule. Pure (the deliverer
+reads the period's alerts from the store and carries out the decision).
+
+A period is either `every` long, aligned to the Unix epoch (`every: 1h` runs from :00 to :00),
+or runs from one fixed local time to the next (`at: ["08:00", "17:00"]` in `timezone`). Every
+alert of the destination is held until its period has ended (plus a grace for commits under
+way); then one digest, with a fixed id (destination, period start) and fixed members (the
+period's alerts), carries them all. A crash between sending it and recording it resends the
+same digest with the same id. An alert committed after its period's digest went out is sent on
+its own rather than in a second, different digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.delivery.storm import rule_of
+from monitor.model import OutboxRow
+
+TOP_ITEMS = 5  # per rule, in the text; the document lists every alert
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    every: timedelta | None = None
+    at: tuple[time, ...] = ()
+    timezone: str = "UTC"
+
+    def period(self, when: datetime) -> tuple[datetime, datetime]:
+        """The [start, end) period that `when` falls in."""
+        if self.every is not None:
+            size = self.every.total_seconds()
+            start = datetime.fromtimestamp(when.timestamp() // size * size, tz=UTC)
+            return start, start + self.every
+        zone = ZoneInfo(self.timezone)
+        local = when.astimezone(zone)
+        marks = sorted(
+            datetime.combine(local.date() + timedelta(days=d), t, zone)
+            for d in (-1, 0, 1)
+            for t in self.at
+        )
+        start = max(m for m in marks if m <= local)
+        end = min(m for m in marks if m > local)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def digest_id(destination: str, start: datetime) -> str:
+    key = f"{destination}\x00digest\x00{int(start.timestamp())}"
+    return "dig_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _title(row: OutboxRow) -> str:
+    return str((row.document.get("item") or {}).get("title") or "")
+
+
+def _url(row: OutboxRow) -> object:
+    return (row.document.get("item") or {}).get("url")
+
+
+def digest_document(
+    destination: str, digest: Digest, start: datetime, end: datetime, rows: Sequence[OutboxRow]
+) -> dict[str, Any]:
+    """The digest as an alert-shaped document (type `newsmon.digest`): every channel renders
+    its title and snippet; webhooks also get `groups` (per rule: count, every alert)."""
+    groups: dict[str, list[OutboxRow]] = {}
+    names: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        rule = rule_of(row.document)
+        groups.setdefault(rule, []).append(row)
+        entry = next((r for r in row.document.get("rules", []) if r.get("id") == rule), None)
+        names.setdefault(rule, entry or {"id": rule, "name": rule})
+    order = sorted(groups, key=lambda rule: (-len(groups[rule]), rule))
+    lines = []
+    for rule in order:
+        members = groups[rule]
+        top = "; ".join(_title(r) for r in members[:TOP_ITEMS])
+        more = f"; and {len(members) - TOP_ITEMS} more" if len(members) > TOP_ITEMS else ""
+        lines.append(f"{names[rule].get('name') or rule} ({len(members)}): {top}{more}")
+    zone = ZoneInfo(digest.timezone)
+    span = f"{start.astimezone(zone):%Y-%m-%d %H:%M}–{end.astimezone(zone):%H:%M} {digest.timezone}"
+    ident = digest_id(destination, start)
+    return {
+        "version": 1,
+        "type": "newsmon.digest",
+        "id": ident,
+        "destination": destination,
+        "created_at": _iso(end),
+        "rules": [names[rule] for rule in order],
+        "item": {
+            "key": ident,
+            "title": f"Digest: {len(rows)} alerts, {span}",
+            "url": None,
+            "summary": "",
+            "published": _iso(end),
+            "feed": {"id": "newsmon", "title": "digest", "url": None},
+        },
+        "matches": [],
+        "snippet": " · ".join(lines)[:4_000],
+        "window": {"start": _iso(start), "end": _iso(end)},
+        "groups": [
+            {
+                "rule": rule,
+                "name": names[rule].get("name") or rule,
+                "count": len(groups[rule]),
+                "alerts": [
+                    {
+                        "id": r.id,
+                        "title": _title(r),
+                        "url": (r.document.get("item") or {}).get("url"),
+                    }
+                    for r in groups[rule]
+                ],
+            }
+            for rule in order
+        ],
+    }

@@ -1,0 +1,160 @@
+"""Digests: one message per period grouping its alerts by rule, exactly once across a SIGKILL
+between sending it and recording it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+
+import pytest
+
+from monitor.channels import telegram
+from monitor.channels.message import from_document
+from monitor.clock import FakeClock
+from monitor.config import load_config
+from monitor.delivery.destinations import Destination
+from monitor.delivery.digest import Digest, digest_document, digest_id
+from monitor.errors import ConfigError
+from monitor.model import OutboxRow
+from monitor.store.base import Store
+from tests.delivery_support import T0, deliverer, document, enqueue, open_sqlite
+from tests.digest_worker import LEASE
+from tests.receiver import Received, Receiver, Reply
+from tests.store_fixtures import StoreFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+HOURLY = Digest(every=timedelta(hours=1))
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> Store:
+    s: Store = make_store()
+    return s
+
+
+def test_periods_every_and_at_local_times() -> None:
+    assert HOURLY.period(T0 + timedelta(minutes=59)) == (T0, T0 + timedelta(hours=1))
+    berlin = Digest(at=(clock_time(8), clock_time(17)), timezone="Europe/Berlin")
+    noon = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # 13:00 in Berlin (UTC+1)
+    assert berlin.period(noon) == (
+        datetime(2026, 3, 1, 7, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 16, 0, tzinfo=UTC),
+    )
+    evening = datetime(2026, 3, 1, 20, 0, tzinfo=UTC)
+    assert berlin.period(evening) == (
+        datetime(2026, 3, 1, 16, 0, tzinfo=UTC),
+        datetime(2026, 3, 2, 7, 0, tzinfo=UTC),
+    )
+    summer = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)  # UTC+2: the local times hold
+    assert berlin.period(summer)[0] == datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+
+
+def _row(story: str, first_rule: str, title: str, second: int) -> OutboxRow:
+    doc = document("ops", story, title)
+    doc["rules"].sort(key=lambda r: r["id"] != first_rule)
+    created = T0 + timedelta(seconds=second)
+    return OutboxRow(doc["id"], "ops", story, "f1", f"i-{story}", doc, created)
+
+
+def test_digest_groups_by_rule_with_counts_and_top_items() -> None:
+    rows = [_row(f"t{i}", "troops", f"Troops story {i}", i) for i in range(7)]
+    rows += [_row(f"s{i}", "sf", f"@everyone <b>SF</b> {i}", 10 + i) for i in range(2)]
+    doc = digest_document("ops", HOURLY, T0, T0 + timedelta(hours=1), rows)
+    assert doc["id"] == digest_id("ops", T0)
+    assert doc["type"] == "newsmon.digest"
+    assert [(g["rule"], g["count"]) for g in doc["groups"]] == [("troops", 7), ("sf", 2)]
+    assert sum(len(g["alerts"]) for g in doc["groups"]) == 9
+    assert doc["item"]["title"] == "Digest: 9 alerts, 2026-03-01 12:00–13:00 UTC"
+    assert doc["snippet"].startswith("Troops (7): Troops story 0; Troops story 1;")
+    assert "and 2 more · SF (2):" in doc["snippet"]
+    text = telegram.text(from_document(doc))  # feed text still escaped inside a digest
+    assert "<b>SF</b>" not in text
+    assert "@everyone" not in text
+
+
+def test_held_until_the_period_ends_then_one_digest(store: Store) -> None:
+    with Receiver() as rx:
+        ids = enqueue(store, T0, "ops", [f"s{i}" for i in range(12)])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(T0 + timedelta(minutes=30))
+        d = deliverer(store, {"ops": dest}, clock)
+        asyncio.run(d.run_once())
+        assert rx.requests == []
+        pending = store.list_alerts("pending", limit=50)
+        assert len(pending) == 12
+        assert all(r.attempts == 0 for r in pending)
+        clock.set(T0 + timedelta(hours=1, seconds=10))
+        asyncio.run(d.run_once())
+        asyncio.run(d.run_once())
+    [req] = rx.requests
+    body = json.loads(req.body)
+    assert req.headers["webhook-id"] == body["id"] == digest_id("ops", T0)
+    assert {a["id"] for g in body["groups"] for a in g["alerts"]} == set(ids)
+    rows = store.list_alerts(limit=50)
+    assert {r.status for r in rows} == {"delivered"}
+    assert {r.last_error for r in rows} == {f"in digest {body['id']}"}
+
+
+def test_digest_across_sigkill_is_resent_the_same(tmp_path: Path) -> None:
+    """The worker is killed after the receiver has the digest and before it records it: the next
+    run sends the same digest, with the same id, and never a second, different one."""
+    db = tmp_path / "newsmon.db"
+    store = open_sqlite(db)
+    ids = enqueue(store, T0, "ops", [f"s{i:02d}" for i in range(30)])
+    worker: list[subprocess.Popen[str]] = []
+
+    def answer(req: Received) -> Reply:
+        if req.index == 0:
+            os.kill(worker[-1].pid, signal.SIGKILL)  # before it can record the delivery
+            time.sleep(0.2)
+        return Reply(200)
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with Receiver(answer) as rx:
+        for run in range(3):
+            command = [sys.executable, "-m", "tests.digest_worker", str(db), rx.url]
+            worker.append(subprocess.Popen(command, env=env, cwd=ROOT, text=True))
+            code = worker[-1].wait(timeout=60)
+            if run == 0:
+                assert code == -signal.SIGKILL
+                assert {r.status for r in store.list_alerts(limit=50)} == {"pending"}
+                time.sleep(LEASE.total_seconds() + 0.5)  # the dead worker's leases lapse
+            else:
+                assert code == 0
+    assert len(rx.requests) == 2  # the killed send and its resend; the third run sends nothing
+    first, again = rx.requests
+    assert first.headers["webhook-id"] == again.headers["webhook-id"]
+    assert json.loads(first.body) == json.loads(again.body)  # the same digest, not another
+    assert {a["id"] for g in json.loads(again.body)["groups"] for a in g["alerts"]} == set(ids)
+    rows = store.list_alerts(limit=50)
+    assert {r.status for r in rows} == {"delivered"}
+    store.close()
+
+
+def test_digest_config(tmp_path: Path) -> None:
+    path = tmp_path / "newsmon.yaml"
+    head = "destinations:\n  - {name: d, type: webhook, url_env: U, "
+    path.write_text(head + "digest: {at: '08:00, 17:30', timezone: Europe/Berlin}}\n")
+    [resolved] = load_config(path, env={"U": "https://h.example.org/x"}).resolve_destinations()
+    dest = Destination.from_resolved(resolved)
+    assert dest.digest == Digest(at=(clock_time(8), clock_time(17, 30)), timezone="Europe/Berlin")
+    for bad, expected in [
+        ("digest: {every: 1h, at: '08:00'}", "destinations[0].digest: "),
+        ("digest: {at: '25:00'}", "destinations[0].digest.at: "),
+        ("digest: {every: 1h, timezone: Mars/Base}", "unknown time zone: 'Mars/Base'"),
+        ("digest: {every: 1m}", "a digest period is between 5m and 7d"),
+        ("digest: {every: 1h}, storm: {max: 1, within: 1h}", "destinations[0].storm: give either"),
+    ]:
+        path.write_text(head + bad + "}\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env={})
+        assert expected in str(info.value), bad
+        assert "newsmon.yaml:2:" in str(info.value)
