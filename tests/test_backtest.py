@@ -315,3 +315,41 @@ def test_a_long_span_is_charted_in_columns_of_several_days() -> None:
         1,
         [date(2020, 1, d) for d in (1, 2, 3)],
     )
+
+
+def test_the_walkthrough_in_docs_rules_md_is_what_newsmon_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "rules.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEWSMON_RULES", raising=False)
+    monkeypatch.setenv("NEWSMON_DATABASE_URL", str(tmp_path / "newsmon.db"))
+    monkeypatch.setenv("NEWSMON_ARCHIVE_RETENTION", "3650d")
+    shutil.copytree(root / "rules", tmp_path / "rules")
+    assert main(["archive", "import", str(root / "examples" / "history" / "wire")]) == 0
+    assert capsys.readouterr().out.strip() in doc
+    assert main(["rules", "backtest", "--rule", "troop-dispatch", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    for line in [*out.splitlines()[:4], "  ... 4 more (--limit N shows more, --json all)"]:
+        assert line in doc
+    query = "(tanks OR armour OR fighters) NOT (video OR toy)"
+    code, got = run_json(capsys, "--query", query)
+    assert code == 0
+    for g in got:
+        assert g["item"]["title"] + "\n" in doc
+    edited = tmp_path / "rules-edited"
+    shutil.copytree(tmp_path / "rules", edited)
+    sets = (edited / "sets.yaml").read_text(encoding="utf-8")
+    sets = sets.replace("    - instructors\n", "    - instructors\n    - fighters\n    - tanks\n"
+                        "    - armour\n", 1)  # fmt: skip
+    sets = sets.replace('    - "bring in"\n', '    - "bring in"\n    - =masses\n    - =massing\n'
+                        "    - =cross\n", 1)  # fmt: skip
+    (edited / "sets.yaml").write_text(sets, encoding="utf-8")
+    assert main(["rules", "backtest", "--diff", "rules-edited/"]) == 0
+    out = capsys.readouterr().out
+    assert "troop-dispatch: 3 gained, 0 lost" in out
+    assert out.count("gained") == 4  # the count line and each item's mark
+    assert "unchanged: arms-to-ukraine, nato-delegation" in out
