@@ -228,3 +228,16 @@ def test_an_item_only_in_the_archive_can_be_labelled(store: Any) -> None:
     assert store.archived_title("snap", "g:2") is None
     [got] = record_label(store, "snap/g:1", relevant=True, rule="troops", note="", who="a", now=T0)
     assert (got.title, got.rule) == ("Kremlin sends reinforcements", "troops")
+
+
+def test_cli_reads_do_not_create_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("NEWSMON_DATABASE_URL", raising=False)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"database_url: {tmp_path / 'none.db'}\n")
+    assert main(["feedback", "export", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["feedback", ALERT, "--relevant", "--config", str(config)]) == 2
+    assert "no store at" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()

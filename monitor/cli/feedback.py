@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import add_config_args
+from monitor.cli.common import add_config_args, store_exists
 from monitor.clock import Clock, SystemClock
 from monitor.errors import ConfigError
 
@@ -98,6 +98,13 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
     if args.target == "import" and not args.file:
         raise ConfigError("feedback import: name the FILE to read (`-` reads stdin)")
     config = load_config(args.config)
+    if args.target != "import" and not store_exists(config):  # a read must not create the store
+        if args.target == "export":
+            return _export([], args.file)
+        raise ConfigError(
+            f"no store at {config.database_url} yet, so no alert or item to label: "
+            "`newsmon run` or `newsmon check --deliver` creates it"
+        )
     store = open_store(config.database_url)
     try:
         if args.target == "export":
