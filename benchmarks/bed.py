@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import feedgen
+import realfeeds
 import serve
 import tools
+
+FEEDSETS = ("plain", "publisher", "real")
 
 
 @contextmanager
@@ -34,17 +37,34 @@ def webhook_receiver() -> Iterator[str]:
 
 
 @contextmanager
-def generated_feeds(work: Path, n: int) -> Iterator[tuple[serve.Server, list[str]]]:
-    """N feeds written under `work` (dated from now) and served; yields the server and their
-    URLs in feed order."""
-    feedgen.generate(work, n, feedgen.recent_base(datetime.now(UTC)))
+def generated_feeds(
+    work: Path, n: int, feedset: str = "plain"
+) -> Iterator[tuple[serve.Server, list[str]]]:
+    """N feeds written under `work` and served; yields the server and their URLs in feed
+    order. `plain` and `publisher` are feedgen's styles (dated from now); `real` lays out the
+    publishers' snapshots (`realfeeds`)."""
+    if feedset == "real":
+        realfeeds.generate(work, n)
+    else:
+        feedgen.generate(work, n, feedgen.recent_base(datetime.now(UTC)), feedset)
     with serve.Server(work / "feeds") as server:
         yield server, [server.url(p.name) for p in sorted((work / "feeds").glob("f*.xml"))]
 
 
-def newsmon_tool(state: Path, urls: list[str], hook: str) -> tools.Tool:
-    """newsmon set up (config, empty state in `state`) to poll `urls` and alert `hook`."""
+def mutate(work: Path, feedset: str) -> list[int]:
+    """The changed round's change: 10% of the feeds move on (a generation, or to their
+    outlet's next snapshot)."""
+    return realfeeds.mutate(work) if feedset == "real" else feedgen.mutate(work)
+
+
+def newsmon_tool(
+    state: Path, urls: list[str], hook: str, extra: list[str] | None = None
+) -> tools.Tool:
+    """newsmon set up (config, empty state in `state`) to poll `urls` and alert `hook`;
+    `extra` lines go into its newsmon.yaml."""
     (tool,) = tools.make_tools(["newsmon"], hook)
+    assert isinstance(tool, tools.Newsmon)
+    tool.extra = list(extra or [])
     tool.state = state
     tool.setup(urls, tools.clean_env())
     return tool

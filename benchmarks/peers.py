@@ -9,6 +9,13 @@ HTTP status counts from nginx's access log. A round that runs past ``--round-tim
 (its process group, by pid) and reported as such. Prints markdown tables.
 
     python benchmarks/peers.py [--feeds 200] [--install] [--repeat 3] [--tools newsmon,lean,...]
+        [--feedset plain|publisher|real]
+
+``--feedset`` picks the feeds: ``plain`` RSS 2.0 and ``publisher``-shaped RSS and Atom from
+``feedgen``, or ``real``: the 2021 publisher snapshots next to the repository (``realfeeds``;
+the changed round moves 10% of the feeds to their outlet's next snapshot). Their items are
+years old, so newsmon is given a retention that keeps them (it would otherwise skip them as
+too old, doing less work than the peers).
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bed
-import feedgen
 import serve
 import tools
 from report import ALL_TOOLS, ROUNDS, Measure, Report, median_report, render, statuses
@@ -103,17 +109,32 @@ def install_missing(chosen: list[tools.Tool], install: bool) -> dict[str, str]:
     return skipped
 
 
-def bench(n: int, names: list[str], *, install: bool, timeout: float, keep: bool) -> Report:
+def bench(
+    n: int, names: list[str], *, install: bool, timeout: float, keep: bool, feedset: str = "plain"
+) -> Report:
     """Run the three rounds for ``names`` on ``n`` feeds; return everything measured."""
     work = Path(tempfile.mkdtemp(prefix="newsmon-bench-"))
     os.chmod(work, 0o755)
     results: list[Measure] = []
-    meta: Report = {"feeds": n, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    meta: Report = {
+        "feeds": n,
+        "feedset": feedset,
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     try:
         if install and not shutil.which("nginx"):
             tools._apt_install("nginx")
-        with bed.webhook_receiver() as receiver_url, bed.generated_feeds(work, n) as (server, urls):
+        with (
+            bed.webhook_receiver() as receiver_url,
+            bed.generated_feeds(work, n, feedset) as (
+                server,
+                urls,
+            ),
+        ):
             chosen = tools.make_tools(names, receiver_url + "hook")
+            for tool in chosen:
+                if isinstance(tool, tools.Newsmon) and feedset == "real":
+                    tool.extra = ["retention: 3650d"]
             skipped = install_missing(chosen, install)
             meta.update(_describe(server, chosen, skipped))
             runnable = [t for t in chosen if t.name not in skipped]
@@ -122,7 +143,7 @@ def bench(n: int, names: list[str], *, install: bool, timeout: float, keep: bool
                 tool.setup(urls, tools.clean_env())
             for rnd in ROUNDS:
                 if rnd == "10%":
-                    changed = feedgen.mutate(work)
+                    changed = bed.mutate(work, feedset)
                     meta["changed_feeds"] = len(changed)
                 for tool in runnable:
                     results.append(_one(tool, rnd, server, receiver_url, work, timeout))
@@ -197,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, state)")
     parser.add_argument("--repeat", type=int, default=1, help="runs; the table shows medians")
+    parser.add_argument("--feedset", choices=bed.FEEDSETS, default="plain")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.tools.split(",") if n.strip()]
     reports = []
@@ -204,7 +226,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run {run + 1} of {args.repeat}", file=sys.stderr, flush=True)
         install = args.install and run == 0
         reports.append(
-            bench(args.feeds, names, install=install, timeout=args.round_timeout, keep=args.keep)
+            bench(
+                args.feeds,
+                names,
+                install=install,
+                timeout=args.round_timeout,
+                keep=args.keep,
+                feedset=args.feedset,
+            )
         )
     merged = median_report(reports)
     if args.json:

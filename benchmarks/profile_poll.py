@@ -4,7 +4,7 @@ Does I/O: the same feeds, nginx and receiver as ``peers.py``; writes one text pr
 to ``--out`` (default ``/tmp/newsmon-profile``). pyinstrument is a developer tool, not a
 dependency: ``pip install pyinstrument`` first.
 
-    python benchmarks/profile_poll.py [--feeds 200] [--out DIR]
+    python benchmarks/profile_poll.py [--feeds 200] [--out DIR] [--feedset plain|publisher|real]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bed
-import feedgen
 import tools
 
 # Profilers sample one thread; this shim runs to_thread calls where they are awaited instead.
@@ -37,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("/tmp/newsmon-profile"))
+    parser.add_argument("--feedset", choices=bed.FEEDSETS, default="plain")
     parser.add_argument("--cprofile", action="store_true", help="cProfile .prof files instead")
     parser.add_argument("--importtime", action="store_true", help="-X importtime logs instead")
     parser.add_argument(
@@ -48,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="newsmon-prof-"))
     try:
-        with bed.webhook_receiver() as receiver, bed.generated_feeds(work, args.feeds) as (_, urls):
-            tool = bed.newsmon_tool(work / "state", urls, receiver + "hook")
+        feeds = bed.generated_feeds(work, args.feeds, args.feedset)
+        with bed.webhook_receiver() as receiver, feeds as (_, urls):
+            extra = ["retention: 3650d"] if args.feedset == "real" else []
+            tool = bed.newsmon_tool(work / "state", urls, receiver + "hook", extra)
             for rnd in ("cold", "304", "10%"):
                 if rnd == "10%":
-                    feedgen.mutate(work)
+                    bed.mutate(work, args.feedset)
                 cmd, env = tool.command()
                 out = args.out / f"{rnd.rstrip('%')}.{'prof' if args.cprofile else 'txt'}"
                 prof = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out)]

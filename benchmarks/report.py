@@ -38,13 +38,21 @@ def statuses(http: dict[str, int]) -> str:
     return " ".join(f"{k}×{http[k]}" for k in codes) or "-"
 
 
+_FEEDSETS = {
+    "plain": "plain RSS 2.0, 50 items each",
+    "publisher": "publisher-shaped RSS and Atom (feedgen), 50 items each",
+    "real": "real publisher snapshots (2021)",
+}
+
+
 def render(report: Report) -> str:
     """The markdown tables of one run (pure)."""
     meta = report["meta"]
     assert isinstance(meta, dict)
     rows = [Measure(**r) for r in report["results"]]
     out = [
-        f"### {meta['feeds']} feeds of 50 items — {meta['date']}"
+        f"### {meta['feeds']} feeds, {_FEEDSETS.get(meta.get('feedset', 'plain'), '')}"
+        f" — {meta['date']}"
         + (f" — median of {meta['runs']} runs" if meta.get("runs", 1) != 1 else ""),
         "",
         f"Server: {meta.get('server')}; {meta.get('machine')}; "

@@ -208,6 +208,7 @@ class Newsmon(Tool):
     """``newsmon check --deliver`` from this worktree, delivering to the local receiver."""
 
     receiver_url: str = ""
+    extra: list[str] = field(default_factory=list)  # more lines for newsmon.yaml
 
     def missing(self) -> str | None:
         argv = [sys.executable, "-m", "monitor", "check", "--help"]
@@ -240,6 +241,7 @@ class Newsmon(Tool):
             "log_level: warning",
             "destinations:",
             f"  - {{name: bench, type: webhook, url: '{self.receiver_url}'}}",
+            *self.extra,
             "feeds:",
         ]
         lines += [f"  - {{id: f{i:04d}, url: '{u}', interval: 5m}}" for i, u in enumerate(urls)]

@@ -249,3 +249,26 @@ def test_structure_bombs_are_refused_not_taken_by_the_fast_path(item: str, what:
         parse_feed(doc, feed_id="s")
     assert err.value.kind == "too_large"
     assert what in str(err.value)
+
+
+def test_fast_path_takes_the_publisher_shaped_benchmark_feeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    from datetime import UTC, datetime
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import feedgen  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    feedgen.generate(tmp_path, 4, feedgen.recent_base(datetime.now(UTC)), "publisher")
+    paths = sorted((tmp_path / "feeds").glob("f*.xml"))
+    assert b"<feed" in paths[3].read_bytes()[:200]  # one in four is Atom
+    for path in paths:
+        fast, slow, took = _both(path.read_bytes(), path.name, monkeypatch)
+        assert took, path
+        assert isinstance(fast, ParsedFeed)
+        assert len(fast.items) == 50
+        assert all(i.author and i.summary for i in fast.items)
+        assert fast == slow

@@ -127,6 +127,7 @@ class _Replay:
 
     def __init__(self, decls: list[tuple[str, str]]) -> None:
         self.prefixes = _prefixes(decls)
+        self.names: dict[str, str] = {}  # tag -> name, memoised: a feed repeats a few dozen tags
         self.version = ""
         self.depth = 0
         self.title_depth = -1
@@ -183,8 +184,10 @@ class _Replay:
         tag = el.tag
         if not isinstance(tag, str):
             raise _Decline
-        name = self._name(tag)
-        attrs = self._attrs(el)
+        name = self.names.get(tag)
+        if name is None:
+            name = self.names[tag] = self._name(tag)
+        attrs = self._attrs(el) if el.attrib else {}
         tail = el.tail
         if tail and not tail.isspace():
             raise _Decline  # stray text: feedparser adds it to whatever element is open
@@ -284,6 +287,8 @@ class _Replay:
 
     def _finish(self, output: str, params: dict[str, str] | None) -> str:
         """pop's guess and repairs, in its order."""
+        if params is None and output.isascii():
+            return output
         plain = params is not None and params["type"] == "text/plain"
         if plain and self.version[:4] != "atom" and _Fp.looks_like_html(output):
             params["type"] = "text/html"  # type: ignore[index]
