@@ -48,6 +48,7 @@ class ResolvedDestination:
     room: str = ""  # matrix
     storm: tuple[int, timedelta] | None = None  # (max, within)
     digest: tuple[timedelta | None, tuple[time, ...], str] | None = None  # (every, at, timezone)
+    template: tuple[str, str] | None = None  # (subject, body)
 
 
 def resolve_all(
@@ -99,6 +100,7 @@ def resolve(
         room=dest.room or "",
         storm=(dest.storm.max, dest.storm.within) if dest.storm else None,
         digest=(dest.digest.every, dest.digest.at, dest.digest.timezone) if dest.digest else None,
+        template=(dest.template.subject, dest.template.body) if dest.template else None,
     )
 
 

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from monitor.channels.template import problem as template_problem
 from monitor.config.channels import channel_problems, ntfy_url_problem, smtp_url_problem
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration, url_problem
@@ -163,6 +164,23 @@ class DigestConfig(BaseModel):
         return self
 
 
+class TemplateConfig(BaseModel):
+    """`template: {subject: "[$severity] $title", body: "$snippet\n$url"}` (string.Template)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str = Field("", description="The subject or heading; `$title` and the like.")
+    body: str = Field("", description="The text under it.")
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _valid(cls, value: str) -> str:
+        found = template_problem(value)
+        if found is not None:
+            raise ValueError(found)
+        return value
+
+
 class DestinationConfig(BaseModel):
     """One entry of the `destinations:` list, with its URL and secrets not yet resolved."""
 
@@ -211,6 +229,11 @@ class DestinationConfig(BaseModel):
         description="`{max: 5, within: 10m}`: past `max` alerts of one rule in a window, the"
         " rest go as one message listing them (docs/channels.md).",
     )
+    template: TemplateConfig | None = Field(
+        None,
+        description="Text channels and email: `{subject, body}` with $title, $url, $source,"
+        " $published, $rules, $severity, $snippet, $id (docs/channels.md).",
+    )
     digest: DigestConfig | None = Field(
         None,
         description='`{every: 1h}` or `{at: ["08:00"], timezone: Europe/Berlin}`: one message'
@@ -253,6 +276,8 @@ class DestinationConfig(BaseModel):
             problems.append(
                 ((secret_keys[0],), "Slack incoming webhooks are not signed: remove the secret")
             )
+        if self.template is not None and self.type in ("webhook", "slack"):
+            problems.append((("template",), "template is for email and the chat channels"))
         if self.storm is not None and self.digest is not None:
             problems.append((("storm",), "give either storm or digest: a digest already groups"))
         problems += channel_problems(

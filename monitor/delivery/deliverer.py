@@ -50,6 +50,7 @@ import structlog
 from monitor.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
 from monitor.channels.mail import build as build_mail
 from monitor.channels.message import from_document
+from monitor.channels.template import apply as apply_template
 from monitor.clock import Clock
 from monitor.delivery import webhook
 from monitor.delivery.destinations import Destination
@@ -537,6 +538,8 @@ class Deliverer:
             message = from_document(row.document)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             return Attempt(Verdict(Outcome.DEAD, f"cannot render the alert ({type(exc).__name__})"))
+        if dest.template is not None:
+            message = apply_template(message, *dest.template)
         if dest.type == "email":
             mail = build_mail(
                 message, sender=dest.sender, recipients=dest.recipients, date=self.clock.now()

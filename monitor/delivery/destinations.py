@@ -55,6 +55,7 @@ class Destination:
     room: str = ""  # matrix
     storm: Storm | None = None  # fold past `max` alerts of a rule per window (delivery.storm)
     digest: Digest | None = None  # one message per period instead (delivery.digest)
+    template: tuple[str, str] | None = None  # (subject, body), channels.template
 
     def __post_init__(self) -> None:
         where = f"destination {self.name!r}"
@@ -102,6 +103,7 @@ class Destination:
         room: str = "",
         storm: Storm | None = None,
         digest: Digest | None = None,
+        template: tuple[str, str] | None = None,
     ) -> Destination:
         """Build from plain strings (config loader, tests)."""
         return cls(
@@ -118,6 +120,7 @@ class Destination:
             room=room,
             storm=storm,
             digest=digest,
+            template=template,
         )
 
     @classmethod
@@ -142,6 +145,7 @@ class Destination:
             room=resolved.room,
             storm=Storm(*resolved.storm) if resolved.storm else None,
             digest=Digest(*resolved.digest) if resolved.digest else None,
+            template=resolved.template,
         )
 
     def signing_secrets(self) -> list[str]:
