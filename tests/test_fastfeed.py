@@ -226,6 +226,28 @@ def test_unknown_namespace_dispatches_by_its_prefix_like_feedparser(
     assert fast == slow
 
 
+def test_rss_10_rdf_items_beside_the_channel_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = (
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="http://e.com/"><title>T</title><link>http://e.com/</link>'
+        '<items><rdf:Seq><rdf:li rdf:resource="http://e.com/1"/></rdf:Seq></items>'
+        '<image rdf:resource="http://e.com/i.png"/></channel>'
+        '<image rdf:about="http://e.com/i.png"><title>Logo</title><url>http://e.com/i.png</url>'
+        "</image>"
+        '<item rdf:about="http://e.com/1"><title>One</title><link>http://e.com/1</link>'
+        "<description>A &lt;b&gt;bold&lt;/b&gt; move</description><dc:creator>Ann</dc:creator>"
+        "<dc:date>2021-07-15T20:01:00Z</dc:date><dc:subject>World</dc:subject></item>"
+        "</rdf:RDF>"
+    )
+    fast, slow, took = _both(doc.encode(), "x.rdf", monkeypatch)
+    assert took
+    assert isinstance(fast, ParsedFeed)
+    assert fast.items[0].guid == "http://e.com/1"
+    assert fast.items[0].author == "Ann"
+    assert fast == slow
+
+
 def test_declines_non_feeds_and_ill_formed() -> None:
     assert fastfeed.parse_namespaced(b"<html><body/></html>") is None
     assert fastfeed.parse_namespaced(b'<rss version="2.0"><channel><item></channel></rss>') is None

@@ -1,4 +1,6 @@
-"""Fast paths for namespaced RSS 2.0 and Atom 1.0: feedparser's answer, or None. Pure.
+"""Fast paths for namespaced RSS 2.0, Atom 1.0 and RSS 1.0 (RDF): feedparser's answer, or None.
+
+Pure.
 
 `fastxml` takes only plain RSS 2.0; publishers' feeds declare `atom`, `dc`, `content`, `media`
 and their own namespaces, or are Atom. This module reads those by replaying, over a tree that
@@ -11,8 +13,11 @@ entry already has content (a second description becomes content), the author's d
 guid as link, namespace prefixes as feedparser resolves them (an undeclared URI dispatches by
 its prefix), its text repairs (Latin-1 mojibake, cp1252) and its HTML guess.
 
+RSS 1.0 and 0.90 (RDF): items beside the channel, `rdf:about` as the id, the version from the
+first declared RSS or Atom namespace, as feedparser sets them.
+
 Anything outside that replay declines (None) and feedparser runs: an element feedparser has a
-handler for that is not replayed here (RDF, itunes, textinput, xhtml content, ...), markup
+handler for that is not replayed here (itunes, textinput, xhtml content, ...), markup
 inside a text element, stray text, `xml:base`, namespaced attributes other than `xml:lang`,
 content types other than text and HTML, a DOCTYPE, ill-formed XML.
 `tests/test_fastfeed.py` holds this to feedparser on every corpus document.
@@ -36,6 +41,10 @@ from monitor.feeds.fastxml import _Decline, _rfc822
 from monitor.feeds.prolog import MAX_ATTRIBUTES, MAX_DEPTH
 
 ATOM = "http://www.w3.org/2005/Atom"
+RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_ATOM_ROOT = f"{{{ATOM}}}feed"
+_RDF_ROOT = f"{{{RDF}}}RDF"
+_RDF_ATTRS = {f"{{{RDF}}}about": "rdf:about", f"{{{RDF}}}resource": "rdf:resource"}
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.urls._urifixer
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
@@ -105,8 +114,8 @@ class _Builder(ET.TreeBuilder):
 
 
 def parse_namespaced(utf8: bytes) -> dict[str, Any] | None:
-    """feedparser-shaped `{"version", "bozo", "feed", "entries"}` for RSS 2.0 with namespaces or
-    Atom 1.0, else None."""
+    """feedparser-shaped `{"version", "bozo", "feed", "entries"}` for RSS 2.0 with namespaces,
+    Atom 1.0 or RSS 1.0, else None."""
     head = utf8[:4096]
     if b"<!DOCTYPE" in head or b"<!doctype" in head:
         return None
@@ -126,6 +135,8 @@ class _Replay:
     """feedparser's element handlers, for the elements this module takes."""
 
     def __init__(self, decls: list[tuple[str, str]]) -> None:
+        self.decls = decls
+        self.rdf = False
         self.prefixes = _prefixes(decls)
         self.names: dict[str, str] = {}  # tag -> name, memoised: a feed repeats a few dozen tags
         self.version = ""
@@ -151,6 +162,11 @@ class _Replay:
             if any(uri.lower() == "http://purl.org/rss/1.0/" for uri in self.prefixes.values()):
                 raise _Decline  # would make feedparser call it rss10
             self.version = "atom10"
+        elif root.tag == _RDF_ROOT:
+            self.version = _rdf_version(self.decls)
+            self.rdf = True
+            if not self.version:
+                raise _Decline
         else:
             raise _Decline
         self._attrs(root)
@@ -159,6 +175,8 @@ class _Replay:
         self.depth = 1
         if root.tag == "rss":
             self._element(root[0])
+        elif root.tag == _RDF_ROOT:
+            self._children(root)  # channel, image and items are siblings
         else:
             self._container(root, self._feed_attrs)
         return {"version": self.version, "bozo": 0, "feed": self.feed, "entries": self.entries}
@@ -222,11 +240,14 @@ class _Replay:
 
     def _attrs(self, el: ET.Element) -> dict[str, str]:
         """Attributes as feedparser's strict parser passes them: names lowercased, `rel` and
-        `type` values lowercased; only `xml:lang` among namespaced ones."""
+        `type` values lowercased; among namespaced ones only `xml:lang` (ignored),
+        `rdf:about` and `rdf:resource`."""
         out: dict[str, str] = {}
         for name, value in el.attrib.items():
             if name[0] == "{":
-                if name != _XML_LANG:
+                if name in _RDF_ATTRS:
+                    out[_RDF_ATTRS[name]] = value
+                elif name != _XML_LANG:
                     raise _Decline
                 continue
             low = name.lower()
@@ -315,8 +336,10 @@ class _Replay:
         self.in_feed = False
 
     def _item(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        if self.in_entry or self.in_image or self.in_source or not self.in_feed:
+        if self.in_entry or self.in_image or self.in_source:
             raise _Decline
+        if not self.in_feed and not self.rdf:
+            raise _Decline  # RSS 1.0 items are the channel's siblings; elsewhere not replayed
         if "href" in attrs or "lastmod" in attrs:
             raise _Decline  # feedparser's CDF reading of these
         self.entries.append({})
@@ -324,6 +347,8 @@ class _Replay:
         self.in_entry = True
         self.guid_is_link = False
         self.title_depth = -1
+        if attrs.get("rdf:about"):
+            self.entries[-1]["id"] = attrs["rdf:about"]
         self._children(el)
         self.in_entry = False
         self.has_content = False
@@ -475,7 +500,7 @@ class _Replay:
                 _add_tag(context, term.strip(), None, None)
 
     def _image(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        if self.in_entry or self.in_image or self.in_source or not self.in_feed:
+        if self.in_entry or self.in_image or self.in_source:
             raise _Decline  # an item's image writes into the feed's: not replayed
         self.image = {}
         self.in_image = True
@@ -498,6 +523,20 @@ class _Replay:
 
     def _media_group(self, el: ET.Element, attrs: dict[str, str]) -> None:
         self._children(el)
+
+
+def _rdf_version(decls: list[tuple[str, str]]) -> str:
+    """The version feedparser's namespace tracking gives an RDF document: from the first
+    declaration of the RSS 0.90 (default only), RSS 1.0 or Atom namespace; "" when none."""
+    for prefix, uri in decls:
+        lower = uri.lower()
+        if not prefix and lower == "http://my.netscape.com/rdf/simple/0.9/":
+            return "rss090"
+        if lower == "http://purl.org/rss/1.0/":
+            return "rss10"
+        if lower == "http://www.w3.org/2005/atom":
+            return "atom10"
+    return ""
 
 
 def _map_type(kind: str) -> str:
