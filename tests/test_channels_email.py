@@ -14,6 +14,7 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.delivery.destinations import Destination
+from monitor.delivery.digest import Digest, digest_id
 from monitor.feeds.guard import AddressGuard
 from monitor.store.base import Store
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
@@ -168,3 +169,31 @@ def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, 
     assert row is not None
     assert row.status == "dead"
     assert "blocked address" in (row.last_error or "")
+
+
+def test_a_digest_is_one_email(store: Store, cert: tuple[Path, Path]) -> None:
+    with smtp_server(*cert) as (inbox, port):
+        enqueue(store, T0, "mail", ["s1", "s2", "s3"], {"s2": HOSTILE["markup"]})
+        dest = Destination.create(
+            "mail",
+            "email",
+            f"smtp://localhost:{port}",
+            sender="newsmon@example.org",
+            recipients=["desk@example.org"],
+            digest=Digest(every=timedelta(hours=1)),
+        )
+        clock = FakeClock(T0 + timedelta(hours=1, seconds=10))
+        d = deliverer(store, {"mail": dest}, clock, deadline=10.0)
+        d.guard = LOOPBACK
+        d.smtp_context = client_context(cert[0])
+        asyncio.run(d.run_once())
+        asyncio.run(d.run_once())
+    [raw] = inbox.messages
+    message = parse(raw)
+    assert message["Message-ID"] == f"<{digest_id('mail', T0)}@newsmon.invalid>"
+    assert str(message["Subject"]) == "Digest: 3 alerts, 2026-03-01 12:00–13:00 UTC"
+    html = message.get_body(("html",))
+    assert html is not None
+    assert "Troops (3):" in html.get_content()
+    assert "<script>" not in html.get_content()
+    assert {r.status for r in store.list_alerts(limit=10)} == {"delivered"}
