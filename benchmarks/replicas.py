@@ -54,7 +54,7 @@ KINDS = [
     ("deliver: claim alerts", "UPDATE alerts a SET lease_owner"),
     ("poll: claim feeds", "UPDATE feeds f SET lease_owner"),
     ("poll: story lock", "pg_advisory_xact_lock_shared"),
-    ("poll: settle read", "ORDER BY b.band"),
+    ("poll: settle read", "s.first_seen >= "),
     ("poll: story lookup", "FROM story_bands b JOIN stories s"),
     ("poll: index stories", "INSERT INTO stories"),
     ("poll: touch stories", "UPDATE stories SET last_seen"),
@@ -180,14 +180,15 @@ def has_statements(url: str) -> bool:
 
 
 @contextmanager
-def changing(server: LoadFeedServer, per_second: int) -> Iterator[None]:
-    """Every second, `per_second` feeds (rotating) gain one item."""
+def changing(server: LoadFeedServer, per_second: int, same_story: int = 1) -> Iterator[None]:
+    """Every second, `per_second` feeds (rotating) gain one item; with `same_story` > 1, runs of
+    that many feeds gain the same (matching) story at once."""
     stop = threading.Event()
 
     def run() -> None:
         n, start = 0, 0
         while not stop.wait(1.0):
-            server.add_to(range(start, start + per_second), n)
+            server.add_to(range(start, start + per_second), n, same_story=same_story)
             start = (start + per_second) % server.count
             n += 1
 
@@ -203,7 +204,7 @@ def changing(server: LoadFeedServer, per_second: int) -> Iterator[None]:
 def run_one(args: argparse.Namespace, n: int) -> Result:
     with (
         fresh_database(args.url, "bench") as url,
-        LoadFeedServer(args.feeds) as server,
+        LoadFeedServer(args.feeds, distinct=args.distinct) as server,
         Receiver() as rx,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -219,7 +220,7 @@ def run_one(args: argparse.Namespace, n: int) -> Result:
                 if time.monotonic() > deadline:
                     raise SystemExit("the baseline polls did not finish in 300 s")
                 time.sleep(0.5)
-            with changing(server, args.change):
+            with changing(server, args.change, args.same_story):
                 time.sleep(args.warmup)
                 pids, backends = [r.pid for r in running], backend_pids(conn)
                 cpu0, db0 = cpu_seconds(pids), cpu_seconds(backends)
@@ -301,6 +302,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--change", type=int, default=20, help="feeds gaining an item per second")
     parser.add_argument("--concurrency", type=int, default=50, help="fetches in flight per replica")
+    parser.add_argument(
+        "--same-story", type=int, default=1, metavar="K",
+        help="runs of K changed feeds carry one story at once (all matching)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--distinct", action="store_true",
+        help="word each story with made-up words of its own (default: templates that differ "
+        "in a number, so every story shares LSH band keys with every other: the worst case "
+        "for the story lock)",
+    )  # fmt: skip
     args = parser.parse_args()
     args.url = os.environ.get("NEWSMON_TEST_POSTGRES_URL")
     if not args.url:

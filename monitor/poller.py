@@ -41,7 +41,7 @@ from monitor.pipeline import (
 )
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store
-from monitor.store.stories import SETTLE_WINDOW
+from monitor.store.stories import SETTLE_MARGIN
 
 if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
     from monitor.feeds.budget import ParsePool
@@ -294,10 +294,9 @@ class Poller:
         archive: Sequence[ArchivedItem] = (),
     ) -> PollReport:
         now = self.clock.now()
-        # The commit settles the stories this poll founded against those committed since its
-        # lookup (at plan.update.fetched_at), within the story window.
-        looked_up = plan.update.fetched_at
-        since = looked_up - min(self.poll_policy.story_window, SETTLE_WINDOW)
+        # The commit settles the stories this poll founded against the wordings indexed since
+        # its lookup (at plan.update.fetched_at).
+        since = plan.update.fetched_at - SETTLE_MARGIN
         enqueued = await self.io(
             self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
             plan.alerts, plan.sources, stories_since=since, archive=archive,

@@ -4,6 +4,7 @@ and a way to add items to every feed. Does I/O (a server thread)."""
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 import time
@@ -23,6 +24,11 @@ RULE = """rules:
 """
 
 
+def pseudo_word(rng: random.Random, syllables: int = 3) -> str:
+    """A made-up word (no stem or stopword collides with it), e.g. "korvani"."""
+    return "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(syllables))
+
+
 @dataclass
 class _Feed:
     items: list[tuple[str, str]] = field(default_factory=list)  # (guid, title), newest first
@@ -34,8 +40,14 @@ class LoadFeedServer:
     """`count` feeds at /f/<i>.rss; `add_round(n)` adds one item to each (every `match_every`-th
     feed's item matches the test rule). Keeps the newest `keep` items in a body."""
 
-    def __init__(self, count: int, *, delay: float = 0.0, keep: int = 5) -> None:
+    def __init__(
+        self, count: int, *, delay: float = 0.0, keep: int = 5, distinct: bool = False
+    ) -> None:
         self.count = count
+        # distinct: each story worded with made-up words of its own, as unrelated news is; else
+        # the templates, whose stories differ in one number (near-duplicates the false-merge
+        # guard keeps apart: every story shares LSH band keys with every other).
+        self.distinct = distinct
         self.delay = delay
         self.keep = keep
         self.feeds = [_Feed() for _ in range(count)]
@@ -57,10 +69,18 @@ class LoadFeedServer:
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.port}/f/{i}.rss"
 
-    def _add(self, i: int, guid: str, template: str) -> None:
+    def _add(self, i: int, guid: str, template: str, serial: int | None = None) -> None:
         feed = self.feeds[i]
         self.serial += 1
-        feed.items.insert(0, (guid, template.format(serial=self.serial)))
+        title = template.format(serial=serial or self.serial)
+        if self.distinct:
+            rng = random.Random(serial or self.serial)
+            place, a, b = (pseudo_word(rng) for _ in range(3))
+            place = place.capitalize()
+            title = f"{place} {a} wins {b}"
+            if template == MATCHING_TITLE:
+                title = f"Troops dispatched to {place} as {a} {b} talks stall"
+        feed.items.insert(0, (guid, title))
         del feed.items[self.keep :]
         feed.version += 1
         feed.body = _rss(i, feed.items)
@@ -69,15 +89,23 @@ class LoadFeedServer:
         """One new item in every feed; returns how many of them match."""
         return self.add_to(range(self.count), n, match_every)
 
-    def add_to(self, feeds: Iterable[int], n: int, match_every: int = 2) -> int:
-        """One new item (round `n`) in each of `feeds` (indices wrap); returns how many match."""
+    def add_to(
+        self, feeds: Iterable[int], n: int, match_every: int = 2, same_story: int = 1
+    ) -> int:
+        """One new item (round `n`) in each of `feeds` (indices wrap); returns how many match.
+        `same_story` > 1: each run of that many feeds gets one story (the same title, other
+        GUIDs and links), so their polls found it at nearly the same time."""
         matched = 0
         with self.lock:
-            for index in feeds:
+            shared = 0
+            for k, index in enumerate(feeds):
                 i = index % self.count
                 guid = f"f{i}-r{n}"
-                match = (i + n) % match_every == 0
-                self._add(i, guid, MATCHING_TITLE if match else OTHER_TITLE)
+                match = (i + n) % match_every == 0 if same_story <= 1 else True
+                if k % max(same_story, 1) == 0:
+                    shared = self.serial + 1
+                story = shared if same_story > 1 else None
+                self._add(i, guid, MATCHING_TITLE if match else OTHER_TITLE, story)
                 if match:
                     self.matching.append(guid)
                     matched += 1

@@ -22,20 +22,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
+from tests.replicas_feeds import pseudo_word
+
+__all__ = ["RULE", "Story", "StoryFeeds", "pseudo_word"]
+
 RULE = """rules:
   - id: troops
     name: Troops dispatched
     query: troops NEAR/4 dispatched
     severity: high
 """
-
-_CONSONANTS = "bdfgklmnprstvz"
-_VOWELS = "aeiou"
-
-
-def pseudo_word(rng: random.Random, syllables: int = 3) -> str:
-    """A made-up word (no stem or stopword collides with it), e.g. "korvani"."""
-    return "".join(rng.choice(_CONSONANTS) + rng.choice(_VOWELS) for _ in range(syllables))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ for those."""
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from monitor.dedup.fingerprint import StoryFingerprint, fingerprint_text
 from monitor.dedup.settle import band_lock_keys
 from monitor.model import SeenItem, StorySource
 from tests.store_fixtures import T0, StoreFactory, alert, ok_update, spec
+from tests.story_feeds import pseudo_word
 
 LEASE = timedelta(minutes=5)
 TITLE = "North Korea sends troops to Russia, Seoul says"
@@ -75,11 +77,13 @@ def test_different_stories_sharing_words_are_not_merged(feeds: Any) -> None:
     assert feeds.known_stories(["s1", "s2", "s3"], T0) == {"s1", "s2", "s3"}
 
 
-def test_a_story_last_seen_before_the_settle_window_is_not_joined(feeds: Any) -> None:
+def test_a_story_indexed_before_the_lookup_is_not_settled_against(feeds: Any) -> None:
     assert commit(feeds, "f1", "s1", FP) == 2
     later = T0 + timedelta(minutes=1)
-    # stories_since after s1's last sighting: s1 was known to the lookup and judged then
+    # s1 was indexed before this poll's lookup: the lookup judged it (here: a story of its own)
     assert commit(feeds, "f2", "s2", FP, now=later, stories_since=later) == 2
+    # by default the commit looks back SETTLE_MARGIN from its own time
+    assert commit(feeds, "f3", "s3", FP, now=later + timedelta(minutes=5)) == 2
 
 
 def test_an_item_not_marked_as_founding_is_not_settled(feeds: Any) -> None:
@@ -131,3 +135,45 @@ def test_postgres_commit_waits_for_its_band_keys_only(make_store: StoreFactory) 
         conn.close()
     assert same.wait(10)
     assert store.known_stories(["s1", "s2"], T0) == {"s1", "s2"}
+
+
+@pytest.mark.postgres
+def test_postgres_commit_founding_many_stories_locks_the_whole_index(
+    make_store: StoreFactory,
+) -> None:
+    from monitor.store.postgres import MAX_BAND_LOCKS, STORY_LOCK
+
+    store = make_store()
+    if store.dialect != "postgres":
+        pytest.skip("SQLite has one writer at a time: there is no story lock")
+    rng = random.Random(5)
+    many = [
+        fingerprint_text(
+            " ".join(pseudo_word(rng) for _ in range(5)),
+            " ".join(pseudo_word(rng) for _ in range(20)),
+        )
+        for _ in range(9)
+    ]
+    assert len(band_lock_keys(b for fp in many for b in fp.bands)) > MAX_BAND_LOCKS
+    store.sync_feeds([spec("f1"), spec("f2")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w")
+    _, conn = _hold_lock(make_store, STORY_LOCK)  # exclusive here: as another big commit would
+    conn.rollback()
+    conn.execute("SELECT pg_advisory_xact_lock_shared(%s)", (STORY_LOCK,))  # a small commit
+    done = threading.Event()
+
+    def big() -> None:
+        seen = [founded(f"k{i}", f"s{i}", fp) for i, fp in enumerate(many)]
+        store.commit_poll("f1", "w", T0, ok_update(T0), seen, [])
+        done.set()
+
+    try:
+        small = _commit_in_thread(make_store(), "f2", "s1", FP)
+        assert small.wait(10), "small commits share the story lock"
+        threading.Thread(target=big, daemon=True).start()
+        assert not done.wait(0.5), "a commit founding many stories waits for the small ones"
+    finally:
+        conn.commit()
+        conn.close()
+    assert done.wait(10)
+    assert len(store.known_stories([f"s{i}" for i in range(9)], T0)) == 9

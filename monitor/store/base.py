@@ -115,8 +115,9 @@ class Store(Protocol):
         nothing is written and 0 is returned.
 
         Settling (monitor.dedup.settle): under a lock on the founded stories' band keys, the
-        index is read again for the stories sharing a band key with them and last seen at or
-        after `stories_since` (default: `now` - `SETTLE_WINDOW`); a founded story that is the
+        index is read again for the story wordings sharing a band key with them and indexed at
+        or after `stories_since` (the poll's lookup; default: `now` - `SETTLE_MARGIN`, see
+        monitor.store.stories); a founded story that is the
         same story as one of them joins it: its seen items and sightings take that story's key,
         and its alerts are not enqueued. Commits whose founded stories share no band key do
         not wait for each other."""

@@ -118,9 +118,10 @@ STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band = ANY(%s) AND s.last_seen >= %s"""
 
-# The same read inside commit_poll, after the band locks (ordered only so that statistics such
-# as pg_stat_statements tell it apart from the lookup).
-SETTLE_CANDIDATES = STORY_CANDIDATES + " ORDER BY b.band"
+# Inside commit_poll, after the band locks: the wordings indexed since the poll's lookup.
+SETTLE_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
+    WHERE b.band = ANY(%s) AND s.first_seen >= %s"""
 
 DELETE_STORY_BANDS = """DELETE FROM story_bands b
     USING unnest(%s::text[], %s::bigint[]) AS x(band, id)
@@ -426,7 +427,7 @@ class PostgresStore:
                 self._lock_bands(cur, bands)
                 # A statement of its own after the locks: READ COMMITTED gives it a snapshot
                 # taken now, with every commit that released these locks before we took them.
-                since = utc(stories_since or now - st.SETTLE_WINDOW)
+                since = utc(stories_since or now - st.SETTLE_MARGIN)
                 rows = cur.execute(SETTLE_CANDIDATES, (bands, since)).fetchall()
                 records = st.candidate_records(rows, utc)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)

@@ -325,15 +325,19 @@ class SQLiteStore:
     def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         with self._lock:
             try:
-                return self._candidates(self._conn, sorted(set(bands)), _ts(since))
+                return self._candidates(
+                    self._conn, sorted(set(bands)), _ts(since), st.STORY_CANDIDATES
+                )
             except sqlite3.Error as e:
                 raise StoreError(f"SQLite {self.path!r}: {e}") from e
 
     @staticmethod
-    def _candidates(c: sqlite3.Connection, bands: list[str], since: float) -> list[StoryRecord]:
+    def _candidates(
+        c: sqlite3.Connection, bands: list[str], since: float, query: str
+    ) -> list[StoryRecord]:
         rows: list[sqlite3.Row] = []
         for part in chunks(bands):
-            sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
+            sql = query.format(marks=",".join("?" * len(part)))
             rows.extend(c.execute(sql, [*part, since]).fetchall())
         return st.candidate_records(rows, lambda v: _dt(v) or datetime.min)
 
@@ -376,8 +380,8 @@ class SQLiteStore:
             if founded:
                 # BEGIN IMMEDIATE made this the only writer: every story committed since this
                 # poll's lookup is visible now, and none can be committed before ours.
-                since = _ts(stories_since or now - st.SETTLE_WINDOW)
-                records = self._candidates(c, founded_bands(founded), since)
+                since = _ts(stories_since or now - st.SETTLE_MARGIN)
+                records = self._candidates(c, founded_bands(founded), since, st.SETTLE_CANDIDATES)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             _insert_archive(c, with_story_keys(archive, seen))
             c.executemany(

@@ -18,13 +18,18 @@ from monitor.model import NewAlert, SeenItem, StoryRecord, StorySource
 
 BAND_BYTES = 6
 
-# How far back from a poll's lookup its commit looks for stories to settle with (monitor.dedup.
-# settle): others stamp `last_seen` with their own clocks, which may be a little behind ours.
-SETTLE_WINDOW = timedelta(minutes=10)
+# How far before a poll's lookup its commit looks for story wordings indexed since (monitor.dedup.
+# settle): others stamp `first_seen` with their own clocks, which may be a little behind ours.
+SETTLE_MARGIN = timedelta(minutes=1)
 
 STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band IN ({marks}) AND s.last_seen >= ?"""
+
+# The settling read: only wordings indexed since the lookup (the lookup judged the older ones).
+SETTLE_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
+    WHERE b.band IN ({marks}) AND s.first_seen >= ?"""
 
 INSERT_STORY = """INSERT INTO stories (story_key, feed_id, fingerprint, bands, first_seen,
     last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (story_key, feed_id) DO NOTHING"""
