@@ -31,7 +31,8 @@ def pseudo_word(rng: random.Random, syllables: int = 3) -> str:
 
 @dataclass
 class _Feed:
-    items: list[tuple[str, str]] = field(default_factory=list)  # (guid, title), newest first
+    # (guid, title, description), newest first
+    items: list[tuple[str, str, str]] = field(default_factory=list)
     version: int = 0
     body: bytes = b""
 
@@ -79,8 +80,13 @@ class LoadFeedServer:
             place = place.capitalize()
             title = f"{place} {a} wins {b}"
             if template == MATCHING_TITLE:
-                title = f"Troops dispatched to {place} as {a} {b} talks stall"
-        feed.items.insert(0, (guid, title))
+                title = f"Troops dispatched to {place} {a} {b}"
+            # A lede of its own: two unrelated stories then share about 2 words in 40 and an
+            # LSH band with a probability of about 0.2 %, as unrelated news does.
+            lede = " ".join(pseudo_word(rng) for _ in range(18))
+            feed.items.insert(0, (guid, title, f"{title}. {lede}."))
+        else:
+            feed.items.insert(0, (guid, title, f"{title}."))
         del feed.items[self.keep :]
         feed.version += 1
         feed.body = _rss(i, feed.items)
@@ -167,12 +173,12 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a client that gave up (deadline, SIGKILL) is part of these tests, not news
 
 
-def _rss(i: int, items: list[tuple[str, str]]) -> bytes:
+def _rss(i: int, items: list[tuple[str, str, str]]) -> bytes:
     entries = "".join(
         f"<item><guid isPermaLink='false'>{guid}</guid><title>{title}</title>"
         f"<link>https://news.example.com/{guid}</link>"
-        f"<description>{title}.</description></item>"
-        for guid, title in items
+        f"<description>{description}</description></item>"
+        for guid, title, description in items
     )
     return (
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
