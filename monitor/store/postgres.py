@@ -119,9 +119,9 @@ STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint
     WHERE b.band = ANY(%s) AND s.last_seen >= %s"""
 
 # Inside commit_poll, after the band locks: the wordings indexed since the poll's lookup.
-SETTLE_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
-    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
-    WHERE b.band = ANY(%s) AND s.first_seen >= %s"""
+SETTLE_CANDIDATES = """SELECT s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen, array_agg(b.band) AS bands FROM story_bands b JOIN stories s ON s.id = b.story_id
+    WHERE b.band = ANY(%s) AND s.first_seen >= %s GROUP BY s.id"""
 
 DELETE_STORY_BANDS = """DELETE FROM story_bands b
     USING unnest(%s::text[], %s::bigint[]) AS x(band, id)
@@ -429,7 +429,7 @@ class PostgresStore:
                 # taken now, with every commit that released these locks before we took them.
                 since = utc(stories_since or now - st.SETTLE_MARGIN)
                 rows = cur.execute(SETTLE_CANDIDATES, (bands, since)).fetchall()
-                records = st.candidate_records(rows, utc)
+                records = st.grouped_records(rows, utc)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             _insert_archive(cur, with_story_keys(archive, seen))
             # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.

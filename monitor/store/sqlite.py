@@ -325,20 +325,12 @@ class SQLiteStore:
     def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         with self._lock:
             try:
-                return self._candidates(
-                    self._conn, sorted(set(bands)), _ts(since), st.STORY_CANDIDATES
-                )
+                rows: list[sqlite3.Row] = []
+                for part in chunks(sorted(set(bands))):
+                    sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
+                    rows.extend(self._conn.execute(sql, [*part, _ts(since)]).fetchall())
             except sqlite3.Error as e:
                 raise StoreError(f"SQLite {self.path!r}: {e}") from e
-
-    @staticmethod
-    def _candidates(
-        c: sqlite3.Connection, bands: list[str], since: float, query: str
-    ) -> list[StoryRecord]:
-        rows: list[sqlite3.Row] = []
-        for part in chunks(bands):
-            sql = query.format(marks=",".join("?" * len(part)))
-            rows.extend(c.execute(sql, [*part, since]).fetchall())
         return st.candidate_records(rows, lambda v: _dt(v) or datetime.min)
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
@@ -381,7 +373,11 @@ class SQLiteStore:
                 # BEGIN IMMEDIATE made this the only writer: every story committed since this
                 # poll's lookup is visible now, and none can be committed before ours.
                 since = _ts(stories_since or now - st.SETTLE_MARGIN)
-                records = self._candidates(c, founded_bands(founded), since, st.SETTLE_CANDIDATES)
+                rows = []
+                for part in chunks(founded_bands(founded)):
+                    sql = st.SETTLE_CANDIDATES.format(marks=",".join("?" * len(part)))
+                    rows.extend(c.execute(sql, [*part, since]).fetchall())
+                records = st.grouped_records(rows, lambda v: _dt(v) or datetime.min)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             _insert_archive(c, with_story_keys(archive, seen))
             c.executemany(

@@ -19,17 +19,22 @@ from monitor.model import NewAlert, SeenItem, StoryRecord, StorySource
 BAND_BYTES = 6
 
 # How far before a poll's lookup its commit looks for story wordings indexed since (monitor.dedup.
-# settle): others stamp `first_seen` with their own clocks, which may be a little behind ours.
-SETTLE_MARGIN = timedelta(minutes=1)
+# settle): others stamp `first_seen` with their clocks when their commit starts, which may be a
+# little behind ours, and a commit may wait a moment for the lock before it is done. Not more:
+# in a burst of similar stories every wording within it is read and judged under the lock.
+SETTLE_MARGIN = timedelta(seconds=10)
 
 STORY_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
     s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
     WHERE b.band IN ({marks}) AND s.last_seen >= ?"""
 
-# The settling read: only wordings indexed since the lookup (the lookup judged the older ones).
-SETTLE_CANDIDATES = """SELECT b.band, s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
-    s.last_seen FROM story_bands b JOIN stories s ON s.id = b.story_id
-    WHERE b.band IN ({marks}) AND s.first_seen >= ?"""
+# The settling read: only wordings indexed since the lookup (the lookup judged the older ones),
+# one row per story with its matching bands (similar stories share most of their 32 bands: a
+# row per band would carry each fingerprint up to 32 times).
+SETTLE_CANDIDATES = """SELECT s.id, s.story_key, s.feed_id, s.fingerprint, s.first_seen,
+    s.last_seen, group_concat(b.band) AS bands FROM story_bands b
+    JOIN stories s ON s.id = b.story_id
+    WHERE b.band IN ({marks}) AND s.first_seen >= ? GROUP BY s.id"""
 
 INSERT_STORY = """INSERT INTO stories (story_key, feed_id, fingerprint, bands, first_seen,
     last_seen) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (story_key, feed_id) DO NOTHING"""
@@ -80,6 +85,26 @@ def candidate_records(
     first: dict[int, Row] = {}
     for r in rows:
         matched.setdefault(r["id"], []).append(r["band"])
+        first.setdefault(r["id"], r)
+    return [
+        StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                    tuple(sorted(matched[key])),
+                    to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
+        for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
+    ]  # fmt: skip
+
+
+def grouped_records(
+    rows: Sequence[Row], to_datetime: Callable[[Any], datetime]
+) -> list[StoryRecord]:
+    """`SETTLE_CANDIDATES` rows (one per story, its matched bands a list or comma-separated
+    text; a story may come in several rows when the bands were asked in parts) as records."""
+    matched: dict[int, set[str]] = {}
+    first: dict[int, Row] = {}
+    for r in rows:
+        bands = r["bands"]
+        matched.setdefault(r["id"], set()).update(bands.split(",") if isinstance(bands, str)
+                                                   else bands)  # fmt: skip
         first.setdefault(r["id"], r)
     return [
         StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
