@@ -121,6 +121,19 @@ def assert_one_story_each(query: Callable[[str], list[tuple[object, ...]]], roun
     assert sorted(alerts) == sorted((k, len(DESTINATIONS)) for k, _ in keys), alerts
 
 
+def baselined(query: Callable[[str], list[tuple[object, ...]]]) -> Callable[[], bool]:
+    """Every feed had its (silent) baseline poll: a story released before would not alert."""
+
+    def check() -> bool:
+        try:
+            rows = query("SELECT count(*) FROM feeds WHERE baseline_done")
+        except (sqlite3.Error, psycopg.Error):
+            return False  # not created or migrated yet
+        return rows[0][0] == FEEDS
+
+    return check
+
+
 def all_sent(rx: Receiver, rounds: int) -> Callable[[], bool]:
     return lambda: len(rx.requests) >= rounds * len(DESTINATIONS)
 
@@ -155,7 +168,7 @@ def test_same_story_at_once_alerts_once_on_postgres(
                 started.append(Replica(f"replica{i + 1}", config, database, tmp_path))
             for replica in started:
                 replica.wait_ready(60)
-            time.sleep(2.0)  # the (empty) baseline polls
+            wait_until("the baseline polls", baselined(pg_query(database)), 60)
             release_stories(feeds, ROUNDS, seed=count)
             wait_until("an alert per story and destination", all_sent(rx, ROUNDS), 60)
             assert_one_alert_per_story(rx, feeds, ROUNDS)
@@ -194,7 +207,7 @@ def test_same_story_at_once_alerts_once_daemon_and_check_on_sqlite(tmp_path: Pat
         )  # fmt: skip
         checks = threading.Thread(target=cron, daemon=True)
         try:
-            time.sleep(3.0)  # started, migrated, the (empty) baseline polls
+            wait_until("the baseline polls", baselined(sqlite_query(db)), 60)
             checks.start()
             release_stories(feeds, ROUNDS, seed=7)
             wait_until("an alert per story and destination", all_sent(rx, ROUNDS), 60)
@@ -212,8 +225,17 @@ def test_same_story_at_once_alerts_once_daemon_and_check_on_sqlite(tmp_path: Pat
     assert any(r.returncode == 0 for r in runs), f"{len(runs)} check runs, none matched"
     assert not [o for o in outputs if "locked" in o.lower()]
 
-    def query(sql: str) -> list[tuple[object, ...]]:
-        with sqlite3.connect(db) as conn:
-            return [tuple(r) for r in conn.execute(sql).fetchall()]
+    assert_one_story_each(sqlite_query(db), ROUNDS)
 
-    assert_one_story_each(query, ROUNDS)
+
+def sqlite_query(db: Path) -> Callable[[str], list[tuple[object, ...]]]:
+    def query(sql: str) -> list[tuple[object, ...]]:
+        if not db.exists():
+            raise sqlite3.OperationalError("no database yet")
+        conn = sqlite3.connect(db, timeout=10)
+        try:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+
+    return query
