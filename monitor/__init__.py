@@ -1,7 +1,24 @@
 """newsmon: polls news feeds, matches watch rules, delivers alerts exactly once."""
 
+import sys
+import types
+
 # The one place the version is written: pyproject.toml reads it from here. A literal, not
 # importlib.metadata, which costs about 50 ms at every start of a one-shot `newsmon check`.
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+
+def _httpx_cli_unavailable() -> None:
+    raise SystemExit("httpx's command line is not part of newsmon")
+
+
+# httpx imports its own command-line client (click, rich, pygments) whenever click is installed,
+# and uvicorn, the daemon's listener, requires click: that was ~40 ms and ~10 MB at every start
+# of a one-shot check. newsmon never runs httpx's CLI, so its module is a stub here, registered
+# before anything imports httpx (tests/test_logs.py holds the start-up import set).
+if "httpx" not in sys.modules:
+    _stub = types.ModuleType("httpx._main")
+    _stub.main = _httpx_cli_unavailable  # type: ignore[attr-defined]
+    sys.modules.setdefault("httpx._main", _stub)
