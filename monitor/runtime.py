@@ -24,7 +24,7 @@ from monitor.app import (
 )
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
-from monitor.feeds.budget import ParseBudget, ParsePool
+from monitor.feeds.budget import ParseBudget, ParsePool, pool_for
 from monitor.feeds.http import make_client
 from monitor.feeds.limits import HostLimiter
 from monitor.offload import on_cpu_thread, run_inline
@@ -78,8 +78,7 @@ async def open_runtime(
         # The daemon parses in budgeted worker processes; a one-shot command parses inline.
         if not inline and config.parse_workers > 0:
             budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
-            parser = ParsePool(budget, size=config.parse_workers)
-            await asyncio.to_thread(parser.start)
+            parser = await asyncio.to_thread(pool_for, budget, config.parse_workers)
         async with make_client(
             guard, connect_timeout=config.connect_timeout.total_seconds()
         ) as client:

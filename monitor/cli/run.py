@@ -37,6 +37,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_daemon(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
     setup_logging(args, config, stream=STDOUT)
+    if config.parse_workers > 0:  # their imports overlap the daemon's (monitor.feeds.budget)
+        from monitor.feeds.budget import ParseBudget, start_early
+
+        budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
+        start_early(budget, config.parse_workers)
     from monitor.service import serve_forever
 
     return asyncio.run(serve_forever(config, rules_override=args.rules))

@@ -4,8 +4,8 @@ limits; one that exceeds them is `FeedError("too_costly")`. Does I/O (processes,
     ParsePool(ParseBudget(cpu_s=5, memory=256 MiB), size=2)
       await pool.parse(body, feed_id=..., ...)     # a ParsedFeed, or raises FeedError
         → an idle ParseWorker (asyncio queue), its blocking exchange on the pool's own threads
-          → `python -m monitor.feeds.budget`: parse_feed under RLIMIT_CPU (per document) and
-            RLIMIT_AS (the worker's size at start plus `memory`)
+          → `python -m monitor.feeds.parse_worker`: parse_feed under RLIMIT_CPU (per document)
+            and RLIMIT_AS (the worker's size at start plus `memory`)
 
 Why a process: whatever the next trap in feedparser or our own code, a thread cannot be stopped,
 and a parse holds the GIL the daemon's loop needs for /healthz and the other polls. The workers
@@ -23,13 +23,10 @@ import asyncio
 import contextlib
 import functools
 import io
-import math
 import os
 import pickle
-import resource
 import select
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -40,11 +37,11 @@ from typing import Any
 import structlog
 
 from monitor.errors import FeedError
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds.parse import ParsedFeed
+from monitor.feeds.parse_worker import FRAME as _FRAME
 
 log = structlog.get_logger("newsmon.parse")
 
-_FRAME = struct.Struct("!Q")
 _MIB = 1024 * 1024
 
 
@@ -59,7 +56,7 @@ class ParseBudget:
     def wall_s(self) -> float:
         """How long the daemon waits for an answer at most: the CPU limit is the real bound, this
         backstop catches a worker that spins in C without the kernel's limit taking it down."""
-        return self.cpu_s * 4 + 5
+        return self.cpu_s * 10 + 5
 
 
 class ParseWorker:
@@ -120,13 +117,14 @@ class ParseWorker:
                 [
                     sys.executable,
                     "-m",
-                    "monitor.feeds.budget",
+                    "monitor.feeds.parse_worker",
                     repr(self.budget.cpu_s),
                     str(self.budget.memory),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,
+                env=_worker_env(),
             )
             self.started += 1
         return self._proc
@@ -158,6 +156,16 @@ class ParseWorker:
         for stream in (proc.stdin, proc.stdout):
             if stream is not None:
                 stream.close()
+
+
+# What a worker needs to start Python and find newsmon; the daemon's secrets (webhook URLs,
+# signing keys in NEWSMON_* variables) stay out of the process that reads hostile documents.
+_WORKER_ENV = ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "HOME", "LANG", "LC_ALL",
+               "LC_CTYPE", "TZ", "TMPDIR")  # fmt: skip
+
+
+def _worker_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in _WORKER_ENV}
 
 
 class ParsePool:
@@ -247,64 +255,29 @@ def _read_exact(fd: int, size: int, deadline: float) -> bytes | None:
     return b"".join(chunks)
 
 
-# --- the worker process ------------------------------------------------------------------------
+# `newsmon run` starts its workers as soon as it has read its config, so their imports overlap
+# the daemon's own (about 1.5 s) instead of delaying its first parse: a daemon restarted in a
+# loop must still poll in each short life.
+_early: ParsePool | None = None
 
 
-def _serve(cpu_s: float, memory: int) -> None:
-    """Answer framed (body, kwargs) jobs from stdin on stdout until stdin closes."""
-    import feedparser  # noqa: F401 - imported before the address-space limit is taken
-
-    # Ctrl-C reaches the whole process group: the daemon shuts its workers down itself, and a
-    # worker whose daemon died sees its stdin close and exits.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # anything printed by a library goes to stderr, never into the replies
-    jobs = sys.stdin.buffer
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU leaves no core file
-    _limit_address_space(memory)
-    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
-    while True:
-        header = jobs.read(_FRAME.size)
-        if len(header) < _FRAME.size:
-            return
-        # The daemon's own job: trusted, unlike the document inside it.
-        body, kwargs = pickle.loads(jobs.read(_FRAME.unpack(header)[0]))  # noqa: S301
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
-        if cpu_hard == resource.RLIM_INFINITY or soft < cpu_hard:
-            resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
-        exit_after = False
-        reply: tuple[str, Any]
-        try:
-            reply = ("ok", parse_feed(body, **kwargs))
-        except FeedError as e:
-            reply = ("error", (e.kind, str(e)))
-        except MemoryError:
-            del body
-            reply = ("error", ("too_costly", f"parsing needed more than {memory // _MIB} MiB"))
-            exit_after = True
-        except Exception as e:  # a parser bug on odd input: classified, never a crash
-            reply = ("error", ("parse", f"parser failed: {type(e).__name__}: {str(e)[:200]}"))
-        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(_FRAME.pack(len(data)) + data)
-        out.flush()
-        if exit_after:
-            return
+def start_early(budget: ParseBudget, size: int) -> None:
+    """Start the pool `pool_for` will hand out (once) with the same budget and size."""
+    global _early
+    if _early is not None:
+        _early.close()
+    _early = ParsePool(budget, size)
+    _early.start()
 
 
-def _limit_address_space(memory: int) -> None:
-    """RLIMIT_AS at the worker's present size plus `memory` (Linux: /proc; elsewhere none)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    limit = size + memory
-    if hard == resource.RLIM_INFINITY or limit < hard:
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-if __name__ == "__main__":
-    _serve(float(sys.argv[1]), int(sys.argv[2]))
+def pool_for(budget: ParseBudget, size: int) -> ParsePool:
+    """The pool started early if it matches, else a new one; started either way."""
+    global _early
+    pool, _early = _early, None
+    if pool is not None and pool.budget == budget and len(pool.workers) == size:
+        return pool
+    if pool is not None:
+        pool.close()
+    pool = ParsePool(budget, size)
+    pool.start()
+    return pool

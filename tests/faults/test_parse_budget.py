@@ -114,3 +114,13 @@ def test_healthy_documents_pass_a_costly_one_in_a_pool_of_two() -> None:
 
     costly_done, healthy_done = asyncio.run(scenario())
     assert max(healthy_done) < costly_done
+
+
+def test_a_worker_gets_no_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSMON_DESTINATIONS__0__SECRET", "whsec_sentinel")
+    with ParseWorker(ParseBudget()) as worker:
+        worker.start()
+        assert worker.pid is not None
+        environ = Path(f"/proc/{worker.pid}/environ").read_bytes()
+        assert b"whsec_sentinel" not in environ
+        assert len(worker.parse(HEALTHY, feed_id="h").items) == 1

@@ -1,0 +1,92 @@
+"""The parse worker process: `python -m monitor.feeds.parse_worker CPU_S MEMORY`. Does I/O.
+
+Reads framed, pickled (body, kwargs) jobs on stdin and answers each with a framed, pickled
+("ok", ParsedFeed) or ("error", (kind, message)) on stdout, under RLIMIT_CPU (set per document)
+and RLIMIT_AS. Started and read by `monitor.feeds.budget`; it imports only what a parse needs,
+since every daemon start (and every overrun) pays for its start.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import resource
+import signal
+import struct
+import sys
+from typing import Any
+
+from monitor.errors import FeedError
+from monitor.feeds.parse import parse_feed
+
+FRAME = struct.Struct("!Q")
+_MIB = 1024 * 1024
+
+
+def serve(cpu_s: float, memory: int) -> None:
+    """Answer framed (body, kwargs) jobs from stdin on stdout until stdin closes."""
+    import feedparser  # noqa: F401 - imported before the address-space limit is taken
+
+    # Ctrl-C reaches the whole process group: the daemon shuts its workers down itself, and a
+    # worker whose daemon died sees its stdin close and exits.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed by a library goes to stderr, never into the replies
+    jobs = sys.stdin.buffer
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a SIGXCPU leaves no core file
+    _limit_address_space(memory)
+    _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    while True:
+        header = jobs.read(FRAME.size)
+        if len(header) < FRAME.size:
+            return
+        size = FRAME.unpack(header)[0]
+        job = jobs.read(size)
+        if len(job) < size:
+            return  # the daemon died while sending: nobody waits for an answer
+        # The daemon's own job: trusted, unlike the document inside it.
+        body, kwargs = pickle.loads(job)  # noqa: S301
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
+        if cpu_hard == resource.RLIM_INFINITY or soft < cpu_hard:
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
+        exit_after = False
+        reply: tuple[str, Any]
+        try:
+            reply = ("ok", parse_feed(body, **kwargs))
+        except FeedError as e:
+            reply = ("error", (e.kind, str(e)))
+        except MemoryError:
+            del body
+            reply = ("error", ("too_costly", f"parsing needed more than {memory // _MIB} MiB"))
+            exit_after = True
+        except Exception as e:  # a parser bug on odd input: classified, never a crash
+            reply = ("error", ("parse", f"parser failed: {type(e).__name__}: {str(e)[:200]}"))
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            out.write(FRAME.pack(len(data)) + data)
+            out.flush()
+        except BrokenPipeError:
+            # The daemon died (or stopped this worker) while it parsed: end quietly, without
+            # the exit's flush of the same buffer failing again on stderr.
+            os._exit(0)
+        if exit_after:
+            return
+
+
+def _limit_address_space(memory: int) -> None:
+    """RLIMIT_AS at the worker's present size plus `memory` (Linux: /proc; elsewhere none)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = size + memory
+    if hard == resource.RLIM_INFINITY or limit < hard:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+if __name__ == "__main__":
+    serve(float(sys.argv[1]), int(sys.argv[2]))
