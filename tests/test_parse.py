@@ -211,9 +211,9 @@ def test_item_cap_keeps_the_first_items_and_counts_all() -> None:
 def test_hundred_thousand_items_in_bounded_time_and_memory() -> None:
     data = _big_feed(100_000)
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     feed = parse_feed(data, feed_id="b", max_items=1000)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print(f"100k items, {len(data) / 1e6:.1f} MB: {elapsed:.2f} s, peak {peak / 1e6:.0f} MB")
@@ -269,9 +269,9 @@ def test_overlong_prolog_is_refused() -> None:
 
 def test_prolog_check_is_fast_on_huge_inputs() -> None:
     data = b"<?xml version='1.0'?><rss>" + b"<item>x</item>" * 3_000_000
-    start = time.perf_counter()
+    start = time.process_time()
     check_prolog(data)
-    assert time.perf_counter() - start < 0.05
+    assert time.process_time() - start < 0.05
 
 
 def test_netscape_doctype_without_entities_is_allowed() -> None:
@@ -312,14 +312,14 @@ def test_hostile_feeds_that_pass_the_prolog_are_harmless(
     data: bytes, no_network: list[Any]
 ) -> None:
     tracemalloc.start()
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         feed = parse_feed(data, feed_id="h")
         text = " ".join(i.title for i in feed.items)
         assert "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" not in text
     except FeedError:
         pass
-    assert time.perf_counter() - start < 1
+    assert time.process_time() - start < 1
     assert tracemalloc.get_traced_memory()[1] < 100e6
     tracemalloc.stop()
     assert no_network == []
@@ -352,9 +352,9 @@ def test_plain_text_fields_are_not_parsed_as_html() -> None:
 
 @pytest.mark.parametrize("bad", ["</" * 300_000, "<!--" * 300_000, "<a " * 300_000, "&#" * 300_000])
 def test_html_to_text_is_linear_on_hostile_markup(bad: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     html_to_text(bad)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 # --- structure bombs -------------------------------------------------------------------------

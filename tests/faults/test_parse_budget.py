@@ -28,7 +28,7 @@ GIB = 1 << 30
 
 
 def test_a_document_past_its_cpu_budget_is_too_costly_and_the_worker_is_replaced() -> None:
-    content_type, body = escaped_html(4_000_000)  # about 3 s of CPU, 150 MB
+    content_type, body = escaped_html(10_000_000)  # about 3 s of CPU (a limit of 1 s: at most 2 s)
     with ParseWorker(ParseBudget(cpu_s=1, memory=2 * GIB)) as worker:
         assert len(worker.parse(HEALTHY, feed_id="h").items) == 1
         first = worker.pid
