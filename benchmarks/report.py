@@ -26,7 +26,8 @@ class Measure:
     rss_mb: float = 0.0
     http: dict[str, int] = field(default_factory=dict)
     alerts: int = 0
-    note: str = ""
+    note: str = ""  # the run failed or was killed: no ratios from it
+    remark: str = ""  # worth knowing, the numbers stand (e.g. feeds that are not feeds)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +71,7 @@ def render(report: Report) -> str:
             f"| {m.tool} | {m.round} | {m.wall:.2f} | {m.cpu:.2f} | {m.rss_mb:.0f} | "
             f"{m.http.get('requests', 0)} | {statuses(m.http)} | {m.http.get('conditional', 0)} | "
             f"{m.http.get('connections', '')} | "
-            f"{m.alerts if m.tool == 'newsmon' else ''} | {m.note} |"
+            f"{m.alerts if m.tool == 'newsmon' else ''} | {m.note or m.remark} |"
         )
     out += ["", *ratio_lines(rows)]
     return "\n".join(out) + "\n"

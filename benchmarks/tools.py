@@ -226,6 +226,9 @@ class Newsmon(Tool):
         env = clean_env(PYTHONPATH=str(REPO))
         for key in [k for k in env if k.startswith("NEWSMON_")]:
             del env[key]  # the config file below is the whole configuration
+        # As installed (pip compiles bytecode, as it did for the peers' venvs): with this set and
+        # no .pyc beside the repository's modules, every run compiled them again, about 0.15 s.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
     def version(self) -> str:
@@ -233,6 +236,8 @@ class Newsmon(Tool):
 
     def setup(self, urls: list[str], env: dict[str, str]) -> None:
         self.state.mkdir(parents=True, exist_ok=True)
+        # Untimed, like the peers' installs: bytecode for the repository's modules.
+        _run([sys.executable, "-m", "compileall", "-q", str(REPO / "monitor")], self._env())
         rules = REPO / "rules"
         lines = [
             f"database_url: {self.state / 'newsmon.db'}",
