@@ -178,13 +178,16 @@ def write_config(
     http_addr: str = "",
     extra: str = "",
     name: str = "newsmon.yaml",
+    short_leases: bool = True,
 ) -> Path:
     """A daemon config with 1 s intervals and leases of a few seconds (a killed process's work
-    is taken over soon), the example rules, and 127.0.0.1 allowed."""
+    is taken over soon; `short_leases=False` keeps the default leases, so only the heartbeat
+    frees a dead process's work), the example rules, and 127.0.0.1 allowed."""
     feed_yaml = "".join(
         f"  - id: {fid}\n    url: {url}\n    interval: 1s\n    backfill: 0\n"
         for fid, url in feeds.items()
     )
+    leases = "feed_lease: 3s\ndelivery_lease: 3s\n" if short_leases else ""
     config = folder / name
     config.write_text(
         f"""database_url: {database_url}
@@ -196,11 +199,9 @@ log_format: json
 retention: 3650d
 fetch_deadline: 2s
 connect_timeout: 1s
-feed_lease: 3s
 delivery_deadline: 2s
-delivery_lease: 3s
 grace_period: 2s
-{extra}
+{leases}{extra}
 feeds:
 {feed_yaml}
 destinations:
@@ -369,3 +370,29 @@ def pending_count(db: Path) -> int:
         return int(store.outbox_stats(datetime.now(UTC))[0])
     finally:
         store.close()
+
+
+# -- reading a PostgreSQL database the daemons write ---------------------------------------------
+def pg_baselined(url: str, feeds: int) -> bool:
+    from monitor.errors import StoreError
+    from monitor.store.postgres import PostgresStore
+
+    try:
+        store = PostgresStore(url)
+    except StoreError:
+        return False
+    try:
+        found = store.list_feeds()
+    except StoreError:
+        return False
+    finally:
+        store.close()
+    return len(found) == feeds and all(f.baseline_done for f in found)
+
+
+def pg_pending(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()
+    return int(row[0]) if row else -1

@@ -24,12 +24,16 @@ from tests.faults.harness import (
     baselined,
     hook_destination,
     pending_count,
+    pg_baselined,
+    pg_pending,
     tally,
     wait_until,
     write_config,
 )
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
+from tests.replicas_harness import fresh_database
+from tests.store_fixtures import skip_without_postgres
 
 KILLS = 200 if SOAK else int(os.environ.get("NEWSMON_FAULT_KILLS", "40"))
 FEEDS = ["alpha", "bravo", "charlie", "delta"]
@@ -135,3 +139,99 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
     assert len(complete) == len(requests) - result.torn
     assert all(verify(SECRET, r.headers, r.body) for r in complete)
     assert "Traceback" not in daemon.log_text()
+
+
+REPLICA_KILLS = int(os.environ.get("NEWSMON_FAULT_REPLICA_KILLS", "12"))
+
+
+@pytest.mark.fault
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_three_replicas_one_sigkilled_at_random_moments_lose_nothing(tmp_path: Path) -> None:
+    """Three `newsmon run` replicas on one PostgreSQL with the default leases; a random one is
+    SIGKILLed at a random moment and restarted, again and again: the others (or its next life)
+    take its work over through the heartbeat, nothing is lost, and a duplicate is only a resend
+    of one alert (same webhook-id)."""
+    rng = random.Random(int(os.environ.get("NEWSMON_FAULT_SEED", "20261206")))
+    with (
+        fresh_database(skip_without_postgres(), prefix="crashloop") as db_url,
+        feed_server() as server,
+        Receiver() as rx,
+    ):
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(
+            tmp_path,
+            database_url=db_url,
+            feeds=feeds.urls(),
+            destinations=hook_destination(rx.url),
+            short_leases=False,
+        )
+        daemons = [DaemonProcess(config, tmp_path / f"replica{i}.log") for i in range(3)]
+        try:
+            for daemon in daemons:
+                daemon.start()
+            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
+            assert rx.requests == [], "baseline items must not alert"
+            feeds.baseline_done()
+            feeds.start(period=0.1, per_tick=1)
+            kills = 0
+            started = time.monotonic()
+            for _ in range(REPLICA_KILLS):
+                victim = rng.choice(daemons)
+                if rng.random() < 0.2:
+                    time.sleep(rng.uniform(0.2, 1.5))  # in start-up, or still running
+                else:
+                    # Each life logs daemon_started once: wait for the current life's.
+                    wait_until(lambda v=victim: started_count(v) >= v.lives, 30,
+                               "daemon_started")  # fmt: skip
+                    time.sleep(rng.uniform(0.05, 1.3))
+                assert victim.alive(), victim.log_text()[-3000:]
+                victim.kill()
+                kills += 1
+                victim.start()
+            loop_seconds = time.monotonic() - started
+            feeds.stop()
+            expected = feeds.expected()
+            last_restart = time.monotonic()
+
+            def drained() -> bool:
+                return not tally(expected, list(rx.requests)).missing and pg_pending(db_url) == 0
+
+            try:
+                # The last victim's leases are free once its heartbeat is ~10 s old.
+                wait_until(drained, 90, "every expected alert", step=0.5)
+            except AssertionError:
+                print("not drained:", tally(expected, list(rx.requests)).summary(),
+                      "pending", pg_pending(db_url))  # fmt: skip
+                raise
+            drain_seconds = time.monotonic() - last_restart
+            time.sleep(3)  # a late double delivery would arrive now
+            assert [d.stop() for d in daemons] == [0, 0, 0]
+        finally:
+            feeds.stop()
+            for daemon in daemons:
+                daemon.kill()
+        requests = list(rx.requests)
+
+    result = tally(expected, requests)
+    numbers = {
+        "kills": kills,
+        "lives": [d.lives for d in daemons],
+        "loop_seconds": round(loop_seconds, 1),
+        "drain_seconds": round(drain_seconds, 1),
+        "expected": result.expected,
+        "delivered": result.delivered,
+        "requests": result.requests,
+        "duplicates": result.duplicates,
+        "torn_requests": result.torn,
+    }
+    print("replica crash loop:", json.dumps(numbers))
+    assert result.expected > 0
+    assert result.missing == [], result.summary()
+    assert result.unexpected == [], result.unexpected[:5]
+    assert result.titles_with_several_ids() == {}, "one item, two alert ids: a double alert"
+    assert result.bad_ids == []
+    assert result.duplicates <= kills, result.summary()
+    complete = [r for r in requests if len(r.body) >= int(r.headers.get("content-length") or 0)]
+    assert all(verify(SECRET, r.headers, r.body) for r in complete)
+    assert all("Traceback" not in d.log_text() for d in daemons)

@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +30,8 @@ from tests.faults.harness import (
     baselined,
     hook_destination,
     pending_count,
+    pg_baselined,
+    pg_pending,
     tally,
     wait_until,
     write_config,
@@ -56,14 +58,14 @@ def resent_pairs(requests: list[Received]) -> list[tuple[Received, Received]]:
 
 
 def drain_after_outage(
-    daemon: DaemonProcess,
+    daemons: Sequence[DaemonProcess],
     feeds: GrowingFeeds,
     rx: Receiver,
     pending: Callable[[], int],
     timeout: float,
 ) -> list[Generated]:
     """With the store back: let the feeds grow 2 s more, stop them, wait for every item's alert
-    and an empty outbox, then stop the daemon cleanly. The items the feeds gained."""
+    and an empty outbox, then stop the daemons cleanly. The items the feeds gained."""
     time.sleep(2)
     feeds.stop()
     expected = feeds.expected()
@@ -74,15 +76,15 @@ def drain_after_outage(
         step=0.5,
     )
     time.sleep(2)
-    assert daemon.alive()
-    assert daemon.stop() == 0
+    assert all(d.alive() for d in daemons)
+    assert [d.stop() for d in daemons] == [0] * len(daemons)
     return expected
 
 
 def assert_survived_outage(
     label: str,
-    daemon: DaemonProcess,
-    during: str,
+    daemons: Sequence[DaemonProcess],
+    during: Sequence[str],
     expected: list[Generated],
     requests: list[Received],
     restart_at: float,
@@ -93,9 +95,10 @@ def assert_survived_outage(
     only second copies are resends across the outage."""
     result = tally(expected, requests)
     print(f"{label}: {result.summary()}")
-    assert "Traceback" not in during, during[-3000:]
-    assert "raised an exception" not in during  # no job escapes to APScheduler
-    assert_backed_off_and_recovered(daemon, deliver_must_fail=deliver_must_fail)
+    for daemon, log in zip(daemons, during, strict=True):
+        assert "Traceback" not in log, log[-3000:]
+        assert "raised an exception" not in log  # no job escapes to APScheduler
+        assert_backed_off_and_recovered(daemon, deliver_must_fail=deliver_must_fail)
     assert result.missing == []
     assert_only_resends_across_the_outage(requests, result.duplicates, restart_at)
     assert result.unexpected == []
@@ -194,7 +197,7 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
                 assert daemon.alive()
                 during = daemon.log_text()[outage_started:]
                 restart_at = time.monotonic()  # the file is writable again just after this
-            expected = drain_after_outage(daemon, feeds, rx, lambda: pending_count(db), 90)
+            expected = drain_after_outage([daemon], feeds, rx, lambda: pending_count(db), 90)
         finally:
             feeds.stop()
             daemon.kill()
@@ -202,7 +205,7 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
 
     print(during[-3000:])
     assert_survived_outage(
-        f"sqlite outage {SQLITE_OUTAGE_S:g}s", daemon, during, expected, requests, restart_at,
+        f"sqlite outage {SQLITE_OUTAGE_S:g}s", [daemon], [during], expected, requests, restart_at,
         deliver_must_fail=False,
     )  # fmt: skip
     assert sqlite_unalerted_seen(db, {g.title for g in expected}) == 0
@@ -216,6 +219,28 @@ def pg_ctl(*args: str) -> None:
     if os.geteuid() == 0 and user and user != "root":
         command = ["runuser", "-u", user, "--", *command]
     subprocess.run(command, check=True, capture_output=True, cwd="/", timeout=90)
+
+
+def postgres_outage(seconds: float, alive: Callable[[], bool]) -> float:
+    """Stop the test server for `seconds`, check `alive()` then, and start it again (also when
+    the check fails). Returns the monotonic time just before the restart."""
+    pg_ctl("-m", "fast", "-w", "stop")
+    try:
+        time.sleep(seconds)
+        assert alive()
+        restart_at = time.monotonic()
+    finally:
+        log = str(Path(os.environ["NEWSMON_TEST_PGDATA"]).parent / "server.log")
+        pg_ctl("-w", "-t", "60", "-l", log, "restart")  # starts it with its old options
+    return restart_at
+
+
+def needs_cluster() -> str:
+    """The test server's URL, or skip: stopping it needs the cluster `.ci/postgres.sh` made."""
+    url = os.environ.get("NEWSMON_TEST_POSTGRES_URL")
+    if not url or not os.environ.get("NEWSMON_TEST_PGDATA"):
+        pytest.skip("needs the cluster of `source .ci/postgres.sh` (NEWSMON_TEST_PGDATA)")
+    return url
 
 
 @contextmanager
@@ -235,31 +260,6 @@ def scratch_database(url: str) -> Iterator[str]:
                 sql.Identifier(name)))  # fmt: skip
 
 
-def pg_baselined(url: str, feeds: int) -> bool:
-    from monitor.errors import StoreError
-    from monitor.store.postgres import PostgresStore
-
-    try:
-        store = PostgresStore(url)
-    except StoreError:
-        return False
-    try:
-        found = store.list_feeds()
-    except StoreError:
-        return False
-    finally:
-        store.close()
-    return len(found) == feeds and all(f.baseline_done for f in found)
-
-
-def pg_pending(url: str) -> int:
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()
-    return int(row[0]) if row else -1
-
-
 def pg_unalerted_seen(url: str) -> int:
     import psycopg
 
@@ -275,41 +275,80 @@ def pg_unalerted_seen(url: str) -> int:
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
-    url = os.environ.get("NEWSMON_TEST_POSTGRES_URL")
-    if not url or not os.environ.get("NEWSMON_TEST_PGDATA"):
-        pytest.skip("needs the cluster of `source .ci/postgres.sh` (NEWSMON_TEST_PGDATA)")
-    with scratch_database(url) as db_url, feed_server() as server, Receiver() as rx:
+    with scratch_database(needs_cluster()) as db_url, feed_server() as server, Receiver() as rx:
         feeds = GrowingFeeds(server, FEEDS)
         config = write_config(tmp_path, database_url=db_url, feeds=feeds.urls(),
                               destinations=hook_destination(rx.url))  # fmt: skip
         daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
-        stopped = False
         try:
             wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
             feeds.baseline_done()
             feeds.start(period=0.1, per_tick=2)
             time.sleep(2)
             outage_started = len(daemon.log_text())
-            pg_ctl("-m", "fast", "-w", "stop")
-            stopped = True
-            time.sleep(PG_OUTAGE_S)
-            assert daemon.alive()
-            log = str(Path(os.environ["NEWSMON_TEST_PGDATA"]).parent / "server.log")
-            restart_at = time.monotonic()
-            pg_ctl("-w", "-t", "60", "-l", log, "restart")  # starts it with its old options
-            stopped = False
+            restart_at = postgres_outage(PG_OUTAGE_S, daemon.alive)
             during = daemon.log_text()[outage_started:]
-            expected = drain_after_outage(daemon, feeds, rx, lambda: pg_pending(db_url), 120)
+            expected = drain_after_outage([daemon], feeds, rx, lambda: pg_pending(db_url), 120)
         finally:
             feeds.stop()
             daemon.kill()
-            if stopped:
-                pg_ctl("-w", "-t", "60", "restart")
         requests = list(rx.requests)
         unalerted = pg_unalerted_seen(db_url)
 
     assert_survived_outage(
-        f"postgres outage {PG_OUTAGE_S:g}s", daemon, during, expected, requests, restart_at,
+        f"postgres outage {PG_OUTAGE_S:g}s", [daemon], [during], expected, requests, restart_at,
         deliver_must_fail=True,  # every call fails
     )  # fmt: skip
+    assert unalerted == 0
+
+
+REPLICAS_PG_OUTAGE_S = 20.0
+
+
+@pytest.mark.fault
+@pytest.mark.postgres
+@pytest.mark.timeout(300)
+def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_path: Path) -> None:
+    """Three replicas with the default leases on one server stopped for 20 s: every replica
+    backs off and recovers; after the outage each one's stale heartbeat frees its leases to the
+    others, yet nothing is alerted twice and the only second copies are resends."""
+    with scratch_database(needs_cluster()) as db_url, feed_server() as server, Receiver() as rx:
+        feeds = GrowingFeeds(server, FEEDS)
+        config = write_config(
+            tmp_path,
+            database_url=db_url,
+            feeds=feeds.urls(),
+            destinations=hook_destination(rx.url),
+            short_leases=False,
+        )
+        daemons = [DaemonProcess(config, tmp_path / f"replica{i}.log") for i in range(3)]
+        try:
+            for daemon in daemons:
+                daemon.start()
+            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
+            feeds.baseline_done()
+            feeds.start(period=0.1, per_tick=2)
+            time.sleep(2)
+            outage_started = [len(d.log_text()) for d in daemons]
+            restart_at = postgres_outage(
+                REPLICAS_PG_OUTAGE_S, lambda: all(d.alive() for d in daemons)
+            )
+            back_at = time.monotonic()
+            expected = drain_after_outage(daemons, feeds, rx, lambda: pg_pending(db_url), 90)
+            drain_seconds = time.monotonic() - back_at
+            during = [d.log_text()[n:] for d, n in zip(daemons, outage_started, strict=True)]
+        finally:
+            feeds.stop()
+            for daemon in daemons:
+                daemon.kill()
+        requests = list(rx.requests)
+        unalerted = pg_unalerted_seen(db_url)
+
+    result = tally(expected, requests)
+    print(f"three replicas, postgres outage {REPLICAS_PG_OUTAGE_S:g}s: {result.summary()} "
+          f"drain_seconds={drain_seconds:.1f} (incl. 2 s more growth and 2 s quiet)")  # fmt: skip
+    assert result.titles_with_several_ids() == {}, "one item, two alert ids: a double alert"
+    assert_survived_outage(
+        "three replicas", daemons, during, expected, requests, restart_at, deliver_must_fail=True
+    )
     assert unalerted == 0
