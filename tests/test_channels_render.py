@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from monitor.channels import discord, mail, matrix, ntfy, teams, telegram
-from monitor.channels.markup import DISCORD, HTML, fit, units
-from monitor.channels.message import Message, from_document
+from monitor.delivery.channels import discord, mail, matrix, ntfy, teams, telegram
+from monitor.delivery.channels.markup import DISCORD, HTML, fit, units
+from monitor.delivery.channels.message import Message, from_document
 from monitor.delivery.destinations import Destination
 from tests.delivery_support import T0, document
 from tests.hostile_titles import HOSTILE

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.channels import mail, telegram
-from monitor.channels.message import from_document
-from monitor.channels.template import apply, problem
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.delivery.channels import mail, telegram
+from monitor.delivery.channels.message import from_document
+from monitor.delivery.channels.template import apply, problem
 from monitor.delivery.destinations import Destination
 from monitor.errors import ConfigError
 from tests.delivery_support import T0, deliverer, document, enqueue, open_sqlite

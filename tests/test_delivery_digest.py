@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.channels import telegram
-from monitor.channels.message import from_document
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.delivery.channels import telegram
+from monitor.delivery.channels.message import from_document
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.errors import ConfigError

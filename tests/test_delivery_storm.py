@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.channels import discord
-from monitor.channels.message import from_document
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.delivery.channels import discord
+from monitor.delivery.channels.message import from_document
 from monitor.delivery.destinations import Destination
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id
 from monitor.errors import ConfigError

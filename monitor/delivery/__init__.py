@@ -1,4 +1,4 @@
-"""Delivery: alerts from the outbox to webhooks, Slack and the channels of `monitor.channels`,
+"""Delivery: alerts from the outbox to webhooks, Slack and the channels of `delivery.channels`,
 signed, rate-limited, retried.
 
 Pure parts: `document` (the versioned alert document), `signing` (Standard Webhooks), `slack`

@@ -10,7 +10,7 @@ One `run_once`:
         for each row, in order:
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
-            (a channel, monitor.channels: its own request, or an email over SMTP through the
+            (a channel, delivery/channels: its own request, or an email over SMTP through the
             same guard, and its own reading of the reply, confirmed or not)
             classify the reply:
                 delivered -> store.mark_delivered
@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 import structlog
 
-from monitor.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
-from monitor.channels.mail import build as build_mail
-from monitor.channels.message import from_document
-from monitor.channels.template import apply as apply_template
 from monitor.clock import Clock
 from monitor.delivery import webhook
+from monitor.delivery.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
+from monitor.delivery.channels.mail import build as build_mail
+from monitor.delivery.channels.message import from_document
+from monitor.delivery.channels.template import apply as apply_template
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.delivery.ratelimit import TokenBucket

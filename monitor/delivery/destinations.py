@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from monitor.channels import CHANNEL_RATES, channel_missing
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
+from monitor.delivery.channels import CHANNEL_RATES, channel_missing
 from monitor.delivery.digest import Digest
 from monitor.delivery.signing import decode_secret
 from monitor.delivery.storm import Storm

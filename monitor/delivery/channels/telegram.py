@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monitor.channels.markup import HTML, HTML_NO_MENTIONS, escape, fit
-from monitor.channels.request import (
+from monitor.delivery.channels.markup import HTML, HTML_NO_MENTIONS, escape, fit
+from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
     by_status,
@@ -26,7 +26,7 @@ from monitor.channels.request import (
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from monitor.channels.message import Message
+    from monitor.delivery.channels.message import Message
     from monitor.delivery.destinations import Destination
 
 RATE = 1 / 3  # Telegram: about 20 messages a minute to one group

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.channels.markup import one_line
 from monitor.controls import strip_controls
+from monitor.delivery.channels.markup import one_line
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monitor.channels import discord, matrix, ntfy, teams, telegram
-from monitor.channels.request import HttpChannel
+from monitor.delivery.channels import discord, matrix, ntfy, teams, telegram
+from monitor.delivery.channels.request import HttpChannel
 
 if TYPE_CHECKING:
     from monitor.delivery.destinations import Destination

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from monitor.channels.markup import DISCORD, PLAIN_NO_MENTIONS, fit
-from monitor.channels.request import (
+from monitor.delivery.channels.markup import DISCORD, PLAIN_NO_MENTIONS, fit
+from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
     add_query,
@@ -26,7 +26,7 @@ from monitor.channels.request import (
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from monitor.channels.message import Message
+    from monitor.delivery.channels.message import Message
     from monitor.delivery.destinations import Destination
 
 RATE = 0.5

@@ -13,8 +13,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from monitor.channels.markup import HTML, cut, escape
-from monitor.channels.message import Message
+from monitor.delivery.channels.markup import HTML, cut, escape
+from monitor.delivery.channels.message import Message
 
 SUBJECT_MAX = 200
 DOMAIN = "newsmon.invalid"  # Message-IDs need a right-hand side; .invalid never resolves

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 from string import Template
 
-from monitor.channels.markup import cut, one_line
-from monitor.channels.message import Message
 from monitor.controls import strip_controls
+from monitor.delivery.channels.markup import cut, one_line
+from monitor.delivery.channels.message import Message
 
 FIELDS = ("title", "url", "source", "published", "rules", "severity", "snippet", "id")
 SUBJECT_MAX = 300

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from monitor.channels.message import Message
+    from monitor.delivery.channels.message import Message
     from monitor.delivery.destinations import Destination
 
 

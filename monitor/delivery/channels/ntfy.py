@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from monitor.channels.markup import cut, cut_bytes
-from monitor.channels.request import (
+from monitor.delivery.channels.markup import cut, cut_bytes
+from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
     by_status,
@@ -26,7 +26,7 @@ from monitor.channels.request import (
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from monitor.channels.message import Message
+    from monitor.delivery.channels.message import Message
     from monitor.delivery.destinations import Destination
 
 RATE = 0.2  # ntfy.sh: a burst of 60 requests, then one every 5 s per visitor

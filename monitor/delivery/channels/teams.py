@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from monitor.channels.markup import TEAMS, fit
-from monitor.channels.request import ChannelRequest, Judgement, by_status, encode, json_of
+from monitor.delivery.channels.markup import TEAMS, fit
+from monitor.delivery.channels.request import ChannelRequest, Judgement, by_status, encode, json_of
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
-    from monitor.channels.message import Message
+    from monitor.delivery.channels.message import Message
     from monitor.delivery.destinations import Destination
 
 RATE = 1.0
