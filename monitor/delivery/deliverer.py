@@ -517,10 +517,7 @@ class Deliverer:
                     response.headers.get("retry-after"), self.clock.now()
                 )
                 if not 200 <= status < 300:  # a 2xx needs no body; errors explain in theirs
-                    async for chunk in response.aiter_raw():
-                        body += chunk[: MAX_REPLY_BYTES - len(body)]
-                        if len(body) >= MAX_REPLY_BYTES:
-                            break
+                    await _read_bounded(response, body)
         except TimeoutError:
             if status is None:
                 return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
@@ -578,10 +575,7 @@ class Deliverer:
                 status = response.status_code
                 header = response.headers.get("retry-after")
                 # A channel confirms in its body (an id, `"ok": true`): read it, bounded.
-                async for chunk in response.aiter_raw():
-                    body += chunk[: MAX_REPLY_BYTES - len(body)]
-                    if len(body) >= MAX_REPLY_BYTES:
-                        break
+                await _read_bounded(response, body)
         except TimeoutError:
             if status is None:
                 return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
@@ -593,6 +587,14 @@ class Deliverer:
         retry_after = parse_retry_after(header, self.clock.now())
         verdict, wait = channel.judge(status, bytes(body), retry_after)
         return Attempt(verdict, status, wait)
+
+
+async def _read_bounded(response: httpx.Response, body: bytearray) -> None:
+    """Append the reply's bytes to `body`, at most MAX_REPLY_BYTES in all, then stop reading."""
+    async for chunk in response.aiter_raw():
+        body += chunk[: MAX_REPLY_BYTES - len(body)]
+        if len(body) >= MAX_REPLY_BYTES:
+            break
 
 
 def _rule_ids(document: Mapping[str, object]) -> list[str]:
