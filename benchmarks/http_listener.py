@@ -1,11 +1,12 @@
-"""The HTTP listener's cost: import time and memory of `monitor.httpserver`, and /healthz answers
-per second, each in a fresh interpreter on 127.0.0.1. Prints a table.
+"""The HTTP listener's cost: import time and memory of `monitor.process.httpserver`, and /healthz
+answers per second, each in a fresh interpreter on 127.0.0.1. Prints a table.
 
     python benchmarks/http_listener.py                 # this checkout
     python benchmarks/http_listener.py --tree OTHER    # another checkout too (a before/after)
 
-Import: time and resident memory added by `import monitor.httpserver` after the modules it shares
-with the rest of the daemon (structlog, prometheus-client, monitor.metrics) are loaded, best of 5.
+Import: time and resident memory added by `import monitor.process.httpserver` after the modules it
+shares with the rest of the daemon (structlog, prometheus-client, monitor.metrics) are loaded, best
+of 5.
 Serving: N sequential connections each with one GET /healthz, then 200 idle connections held
 while the same N requests are made: requests per second and the process's RSS.
 """
@@ -32,7 +33,7 @@ def rss_kb():
 import structlog, prometheus_client, httpx  # shared with the rest of the daemon
 import monitor.metrics
 before_kb, t0 = rss_kb(), time.perf_counter()
-import monitor.httpserver as hs
+import monitor.process.httpserver as hs
 import_ms, import_kb = (time.perf_counter() - t0) * 1000, rss_kb() - before_kb
 if sys.argv[1] == "import":
     print(json.dumps({"import_ms": import_ms, "import_kb": import_kb}))

@@ -10,8 +10,8 @@ from typing import Any
 
 from structlog.contextvars import get_contextvars
 
-from monitor.daemon import FORCED_EXIT, Daemon
 from monitor.model import FeedState
+from monitor.process.daemon import FORCED_EXIT, Daemon
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 

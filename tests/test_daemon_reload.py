@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.process.service import rules_fingerprint
 from monitor.query.rulefiles import load_rules
-from monitor.service import rules_fingerprint
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver

@@ -19,8 +19,8 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.feedback.http import feedback_handler, token_matches
 from monitor.feedback.labels import in_force
-from monitor.httpserver import ReadyState, Server, serve
 from monitor.metrics import Metrics
+from monitor.process.httpserver import ReadyState, Server, serve
 from monitor.store.sqlite import SQLiteStore
 from tests.daemon_support import (
     ROOT,

@@ -14,8 +14,8 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.errors import ConfigError
-from monitor.httpserver import Heartbeat, ReadyState, Server, parse_addr, serve
 from monitor.metrics import Metrics
+from monitor.process.httpserver import Heartbeat, ReadyState, Server, parse_addr, serve
 
 READY = ReadyState(store=True, rules_version="3f2a9c", rules=3)
 

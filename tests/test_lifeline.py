@@ -1,4 +1,4 @@
-"""The daemon's heartbeat in the store (monitor.lifeline), driven by a fake clock and a fake
+"""The daemon's heartbeat in the store (monitor.process.lifeline), driven by a fake clock and a fake
 sleep: its leases stay its own while it beats, however long the work; a stopped heartbeat frees
 them after the holder TTL, a clean close at once; a restart on the same host takes over a dead
 predecessor's work immediately. A real SQLite store."""
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.lifeline import Lifeline
+from monitor.process.lifeline import Lifeline
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S
 from monitor.store.sqlite import SQLiteStore
 from tests.store_fixtures import T0, spec
@@ -93,7 +93,7 @@ def test_a_ttl_shorter_than_two_beats_is_refused(store: SQLiteStore) -> None:
 def test_the_host_identity_is_stable_and_names_the_host() -> None:
     import socket
 
-    from monitor.lifeline import host_identity
+    from monitor.process.lifeline import host_identity
 
     assert host_identity() == host_identity()
     assert host_identity().split("/")[0] == socket.gethostname()

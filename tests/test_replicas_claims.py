@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from monitor.daemon import Daemon
 from monitor.model import FeedState
+from monitor.process.daemon import Daemon
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

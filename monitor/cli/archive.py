@@ -119,8 +119,8 @@ def _configured_id(config: Config, url: str) -> str | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.app import make_guard
     from monitor.feeds.source import load_items
+    from monitor.process.app import make_guard
     from monitor.store import open_store
 
     config = load_config_from_args(args)

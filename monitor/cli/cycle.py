@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from monitor.app import make_context
 from monitor.config import Config
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
 from monitor.poller import PollReport
-from monitor.runtime import FAR_FUTURE, Runtime, open_runtime
+from monitor.process.app import make_context
+from monitor.process.runtime import FAR_FUTURE, Runtime, open_runtime
 
 
 @dataclass

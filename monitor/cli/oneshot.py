@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from monitor.app import load_checked_rules, make_guard
 from monitor.config import Config
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
@@ -19,6 +18,7 @@ from monitor.feeds.http import make_client
 from monitor.feeds.limits import HostLimiter
 from monitor.feeds.source import NamedSource, name_source, parse_result, read_local
 from monitor.model import Item, Match
+from monitor.process.app import load_checked_rules, make_guard
 from monitor.query.ruleset import RuleSet
 
 Found = list[tuple[Item, list[Match]]]

@@ -42,6 +42,6 @@ def run_daemon(args: argparse.Namespace) -> int:
 
         budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
         start_early(budget, config.parse_workers)
-    from monitor.service import serve_forever
+    from monitor.process.service import serve_forever
 
     return asyncio.run(serve_forever(config, rules_override=args.rules))

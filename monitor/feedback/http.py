@@ -24,7 +24,7 @@ from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.feedback.labels import to_json
 from monitor.feedback.record import BadLabel, UnknownTarget, record_label
-from monitor.httpapp import Feedback, Response
+from monitor.process.httpapp import Feedback, Response
 from monitor.store.base import Store
 
 __all__ = ["feedback_handler", "token_matches"]
@@ -84,7 +84,8 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
 
 def feedback_handler(store: Store, token: str, clock: Clock) -> Feedback:
-    """The POST /feedback handler for `monitor.httpapp.App` (only made when a token is set)."""
+    """The POST /feedback handler for `monitor.process.httpapp.App` (made only when a token is
+    set)."""
 
     async def handle(headers: dict[str, str], body: bytes) -> Response:
         if not token_matches(headers.get("authorization"), token):

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from monitor.errors import StoreError
-from monitor.outage import StoreBackoff
+from monitor.process.outage import StoreBackoff
 
 pytestmark = pytest.mark.fault
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from monitor.httpserver import ReadyState, Server, serve
 from monitor.metrics import Metrics
+from monitor.process.httpserver import ReadyState, Server, serve
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
 

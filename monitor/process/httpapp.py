@@ -1,5 +1,5 @@
 """The daemon's HTTP routes as an ASGI application: /healthz, /readyz, /metrics and, when a token is
-configured, POST /feedback. Served by `monitor.httpserver`; no sockets here.
+configured, POST /feedback. Served by `monitor.process.httpserver`; no sockets here.
 
 Every response closes its connection (`Connection: close`): one request per connection, as
 before, so no keep-alive state can pile up. A request never crashes or stalls the daemon:
@@ -61,8 +61,9 @@ class _BodyError(Exception):
 
 
 class App:
-    """The ASGI callable. `liveness`, `readiness` and `metrics` as in `monitor.httpserver.serve`;
-    `feedback` None turns POST /feedback off (404, like any unknown path)."""
+    """The ASGI callable. `liveness`, `readiness` and `metrics` as in
+    `monitor.process.httpserver.serve`; `feedback` None turns POST /feedback off (404, like any
+    unknown path)."""
 
     def __init__(
         self,

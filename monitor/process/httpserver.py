@@ -1,6 +1,6 @@
-"""The daemon's HTTP listener: uvicorn (h11) serving `monitor.httpapp`. Does network I/O.
+"""The daemon's HTTP listener: uvicorn (h11) serving `monitor.process.httpapp`. Does network I/O.
 
-Routes (`monitor.httpapp`): GET or HEAD `/healthz` (200 "ok" while `liveness()` is True),
+Routes (`monitor.process.httpapp`): GET or HEAD `/healthz` (200 "ok" while `liveness()` is True),
 `/readyz` (200 or 503 with `{"store": bool, "rules_version": str|null, "rules": int}`, plus
 `"stopping": true` once shutdown has started), `/metrics` (the exposition); POST `/feedback` when
 a handler is given; any other path 404; any other method 405.
@@ -16,7 +16,7 @@ parses HTTP; what it does not bound, the protocol class here does:
 - an answer the client does not read within `read_timeout` is dropped with its connection;
 - a refusal (400, 408, 431) half-closes and discards what the client still sends, briefly, so a
   reset cannot destroy it before the client reads it.
-Answering slots, guards and body limits are the app's (`monitor.httpapp`).
+Answering slots, guards and body limits are the app's (`monitor.process.httpapp`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from monitor.clock import Clock
 from monitor.errors import ConfigError
-from monitor.httpapp import App, Feedback
 from monitor.metrics import Metrics
+from monitor.process.httpapp import App, Feedback
 
 __all__ = ["DEFAULT_ADDR", "Heartbeat", "ReadyState", "Server", "parse_addr", "serve"]
 

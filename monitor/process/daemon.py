@@ -35,7 +35,7 @@ from structlog.contextvars import bound_contextvars
 
 from monitor.errors import StoreError
 from monitor.model import FeedState
-from monitor.outage import StoreBackoff
+from monitor.process.outage import StoreBackoff
 
 log = structlog.get_logger("newsmon.daemon")
 

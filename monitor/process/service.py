@@ -19,18 +19,18 @@ from typing import Any, cast
 
 import structlog
 
-from monitor.app import Context, load_checked_rules, make_context, rules_dir, settle_heap
 from monitor.clock import SystemClock
 from monitor.config import Config
-from monitor.daemon import Daemon
 from monitor.errors import NewsmonError
-from monitor.httpserver import Heartbeat, ReadyState, serve
-from monitor.lifeline import Lifeline
 from monitor.metrics import Metrics
 from monitor.model import FeedState, OutboxRow
 from monitor.poller import PollReport
+from monitor.process.app import Context, load_checked_rules, make_context, rules_dir, settle_heap
+from monitor.process.daemon import Daemon
+from monitor.process.httpserver import Heartbeat, ReadyState, serve
+from monitor.process.lifeline import Lifeline
+from monitor.process.runtime import Runtime, open_runtime
 from monitor.query.rulefiles import rule_files
-from monitor.runtime import Runtime, open_runtime
 from monitor.store.base import Store
 
 log = structlog.get_logger("newsmon.service")

@@ -14,14 +14,6 @@ from datetime import timedelta
 
 import httpx
 
-from monitor.app import (
-    Context,
-    load_checked_rules,
-    make_guard,
-    poll_policy,
-    routes,
-    settle_heap,
-)
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.feeds.budget import ParseBudget, ParsePool, pool_for
@@ -29,6 +21,14 @@ from monitor.feeds.http import make_client
 from monitor.feeds.limits import HostLimiter
 from monitor.offload import on_cpu_thread, run_inline
 from monitor.poller import FetchPolicy, Poller, http_fetcher
+from monitor.process.app import (
+    Context,
+    load_checked_rules,
+    make_guard,
+    poll_policy,
+    routes,
+    settle_heap,
+)
 from monitor.query.ruleset import RuleSet
 from monitor.store import open_store
 from monitor.store.base import Store
