@@ -4,6 +4,27 @@ Every error a user can cause (a bad rule, a bad config, an unreachable feed) is 
 subclass whose `str()` is one clear line (or a located message with a caret line); the CLI prints
 it and exits 2 instead of showing a traceback. Third-party errors are wrapped at the boundary with
 `raise ... from e`.
+
+The tree (leaves defined beside the code that raises them; each module imports its base here):
+
+    NewsmonError
+    ├── LocatedError
+    │   ├── RuleError (+ValueError)
+    │   └── ConfigError (+ValueError)
+    │       └── AddressError                 monitor.cli.healthcheck: NEWSMON_HTTP_ADDR
+    ├── RuleErrors                           every RuleError of a rules folder
+    ├── QueryError (+ValueError)             monitor.query.lexer; SetMemberError in .compiler
+    ├── ConfigProblems (+ValueError)         monitor.config.problems: keyed, for the loader
+    ├── FeedError                            `kind` says which: timeout, parse, ...
+    │   ├── BlockedAddressError
+    │   ├── FeedStatusError                  monitor.feeds.fetch
+    │   └── DecodeError                      monitor.feeds.decode: kind "parse"
+    ├── StoreError
+    ├── FingerprintError                     monitor.dedup.fingerprint
+    └── LabelFileError, UnknownTarget, BadLabel   monitor.feedback
+
+Delivery failures are outcomes the deliverer records (retry, dead letter), not exceptions.
+The bases that keep `ValueError` do so because pydantic validators and older callers catch it.
 """
 
 from __future__ import annotations
@@ -77,15 +98,6 @@ class BlockedAddressError(FeedError):
 
     def __init__(self, message: str) -> None:
         super().__init__("blocked_address", message)
-
-
-class DeliveryError(NewsmonError):
-    """A delivery attempt that failed; `permanent` ones dead-letter at once."""
-
-    def __init__(self, message: str, *, permanent: bool = False, disable: bool = False) -> None:
-        self.permanent = permanent
-        self.disable = disable
-        super().__init__(message)
 
 
 class StoreError(NewsmonError):

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from monitor.errors import ConfigError
+
 ADDR_ENV = "NEWSMON_HTTP_ADDR"
 DEFAULT_ADDR = "127.0.0.1:9464"
 HEALTH_PATH = "/healthz"
@@ -35,7 +37,7 @@ exit codes: 0 healthy, 1 unhealthy or unreachable
 """
 
 
-class AddressError(ValueError):
+class AddressError(ConfigError):
     """NEWSMON_HTTP_ADDR is not host:port."""
 
 

@@ -6,10 +6,14 @@ Pydantic reports a `ValueError` raised in a model validator at the model's own l
 
 from __future__ import annotations
 
+from monitor.errors import NewsmonError
+
 KeyPath = tuple[str | int, ...]
 
 
-class ConfigProblems(ValueError):
+# A ValueError too: pydantic turns only ValueError and AssertionError from a validator into a
+# ValidationError, which the loader reads.
+class ConfigProblems(NewsmonError, ValueError):
     """One or more (relative key path, message) pairs found by a cross-field check."""
 
     def __init__(self, problems: list[tuple[KeyPath, str]]) -> None:

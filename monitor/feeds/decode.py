@@ -14,14 +14,19 @@ from typing import Protocol
 
 import brotli
 
+from monitor.errors import FeedError
+
 CHUNK = 64 * 1024
 
 # What `fetch` advertises; brotli's Decompressor bounds its output (output_buffer_limit, 1.1+).
 ACCEPT_ENCODING = "gzip, deflate, br"
 
 
-class DecodeError(ValueError):
+class DecodeError(FeedError):
     """The body does not decode under the Content-Encoding the server declared."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("parse", message)
 
 
 class Decoder(Protocol):

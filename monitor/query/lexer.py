@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from monitor.errors import NewsmonError
+
 MAX_NEAR = 100
 # Longer queries are lists of words that belong in a set; without a cap, one 5 MB query took
 # 39 s to compile.
@@ -19,7 +21,7 @@ MAX_QUERY = 10_000
 Kind = Literal["(", ")", "PHRASE", "SET", "FIELD", "AND", "OR", "NOT", "NEAR", "TERM"]
 
 
-class QueryError(ValueError):
+class QueryError(NewsmonError, ValueError):
     """A query that cannot be used; `offset` is the 0-based place of the fault in the query."""
 
     def __init__(self, message: str, offset: int) -> None:
