@@ -12,9 +12,10 @@ server); the benchmark works in a schema of its own and drops it.
 Per store: the archive is written in chunks of 50 items (a poll's worth), then its size on disk
 is read (SQLite: the file's growth after a checkpoint; PostgreSQL: pg_total_relation_size, table,
 indexes and TOAST). Per rule count: the backtest's own path (`archive_batches` reading batches
-of 2,000 + `monitor.backtest.matches` + `tally`, as `newsmon rules backtest` runs it, without
-printing), in wall-clock seconds, with the time spent inside `read_archive`; and the matcher's
-own rate, `RuleSet.match` over the same items already in memory (the first `--sample` of them).
+of 2,000 + `monitor.pipeline.backtest.matches` + `tally`, as `newsmon rules backtest` runs it,
+without printing), in wall-clock seconds, with the time spent inside `read_archive`; and the
+matcher's own rate, `RuleSet.match` over the same items already in memory (the first `--sample`
+of them).
 "CPU s" is this process's CPU time for the backtest (PostgreSQL's own work is not in it): on a
 shared machine it says what the run would take alone better than the wall-clock time does.
 "ratio" is the backtest's rate over the matcher's (wall-clock; "ratio (CPU)": per CPU second of
@@ -44,11 +45,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from match import make_items, make_rules, vocabulary
 
-from monitor.archive import archived
-from monitor.backtest import matches, tally
 from monitor.cli.backtest import Scan, archive_batches
 from monitor.clock import SystemClock
 from monitor.model import Item
+from monitor.pipeline.archive import archived
+from monitor.pipeline.backtest import matches, tally
 from monitor.query.ruleset import RuleSet
 
 CHUNK = 50
@@ -88,8 +89,8 @@ def poll_cost(folder: Path, items: list[Item], feeds: int = 200, per_feed: int =
     the poller writes them: seen keys, story index and feed state in one transaction), without
     and with the archive rows (built by `poll_archive` from the parsed items, as the poller
     does); best of 3 each, alternating, each on a fresh SQLite file."""
-    from monitor.archive import poll_archive
     from monitor.model import FeedSpec, FeedUpdate, SeenItem
+    from monitor.pipeline.archive import poll_archive
     from monitor.store.sqlite import SQLiteStore
 
     now = SystemClock().now()

@@ -24,7 +24,7 @@ import structlog
 
 from monitor.clock import SystemClock
 from monitor.delivery.destinations import Destination
-from monitor.feeds.guard import AddressGuard
+from monitor.net.guard import AddressGuard
 from tests.delivery_support import deliverer, enqueue, open_sqlite
 from tests.receiver import Receiver, Reply
 

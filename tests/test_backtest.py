@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.archive import ArchivedItem, archived
-from monitor.backtest import matches, sparkline, tally
 from monitor.cli.backtest import Scan, archive_batches
 from monitor.cli.main import main
 from monitor.cli.render import match_json
 from monitor.model import Item, Rule
+from monitor.pipeline.archive import ArchivedItem, archived
+from monitor.pipeline.backtest import matches, sparkline, tally
 from monitor.query.ruleset import RuleSet
 from monitor.store.sqlite import SQLiteStore
 from tests.test_query_property import SETS, queries, texts
@@ -303,7 +303,7 @@ def test_sparkline_scales_to_the_busiest_day() -> None:
 def test_a_long_span_is_charted_in_columns_of_several_days() -> None:
     from datetime import date
 
-    from monitor.backtest import bucketed, buckets
+    from monitor.pipeline.backtest import bucketed, buckets
 
     size, starts = buckets(date(2020, 1, 1), date(2020, 12, 31), 60)
     assert (size, len(starts)) == (7, 53)  # 366 days, 7 a column

@@ -15,7 +15,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
-from monitor.feeds.guard import AddressGuard
+from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
 from tests.hostile_titles import HOSTILE

@@ -16,8 +16,8 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.delivery.destinations import Destination
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
 from tests.hostile_titles import HOSTILE

@@ -16,9 +16,9 @@ import pytest
 
 from monitor.errors import FeedError
 from monitor.feeds.fetch import fetch
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
 from monitor.feeds.parse import parse_feed
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 from monitor.query.rulefiles import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent

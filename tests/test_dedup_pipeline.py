@@ -9,7 +9,7 @@ from monitor.dedup.fingerprint import StoryFingerprint, fingerprint
 from monitor.dedup.resolve import StoryAssignment, StoryCandidate, assign_stories
 from monitor.feeds.identity import content_hash
 from monitor.model import Item
-from monitor.pipeline import PollPolicy, decide
+from monitor.pipeline.decide import PollPolicy, decide
 from tests.test_pipeline import NOW, OK, ROUTES, feed, matcher
 
 TROOPS = Item(feed_id="wire", key="g:1", title="North Korea sends troops to Russia, Seoul says",

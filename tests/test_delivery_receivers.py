@@ -14,8 +14,8 @@ from monitor.clock import FakeClock
 from monitor.delivery.destinations import Destination
 from monitor.delivery.retry import SCHEDULE_S
 from monitor.delivery.signing import verify
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 from tests.delivery_support import SECRET, T0, deliverer, enqueue
 from tests.receiver import Received, Receiver, Reply

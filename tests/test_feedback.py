@@ -220,8 +220,8 @@ def test_cli_mistakes_exit_2_with_one_clear_line(
 
 
 def test_an_item_only_in_the_archive_can_be_labelled(store: Any) -> None:
-    from monitor.archive import archived
     from monitor.model import Item
+    from monitor.pipeline.archive import archived
 
     item = Item(feed_id="snap", key="g:1", title="Kremlin sends reinforcements")
     store.archive_items([archived(item, "s-1", T0)])

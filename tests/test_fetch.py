@@ -17,8 +17,8 @@ import pytest
 
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FeedStatusError, FetchResult, fetch
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 
 LOCAL = AddressGuard(["127.0.0.1/32"])

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from monitor.feeds.limits import HostLimiter
+from monitor.net.hostlimits import HostLimiter
 from tests.test_fetch_support import run
 
 

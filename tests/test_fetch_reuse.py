@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from monitor.feeds.fetch import fetch
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 from tests import test_fetch_support
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.errors import BlockedAddressError, FeedError
-from monitor.feeds.guard import AddressGuard, parse_allow_list
+from monitor.net.guard import AddressGuard, parse_allow_list
 
 REFUSED = [
     # (address, words the reason must contain)

@@ -11,8 +11,8 @@ import pytest
 
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.feeds.fetch import fetch
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import GuardedBackend, Resolver, make_client, make_transport
+from monitor.net.client import GuardedBackend, Resolver, make_client, make_transport
+from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 
 DATA = Path(__file__).parent / "data" / "fetch"

@@ -1,4 +1,4 @@
-"""The pure decisions of one poll (monitor.pipeline), with a hand-written matcher."""
+"""The pure decisions of one poll (monitor.pipeline.decide), with a hand-written matcher."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from monitor.model import Explanation, FeedState, Item, Match, Rule
-from monitor.pipeline import FetchOutcome, PollPolicy, decide, plan_error, plan_unchanged, route
+from monitor.pipeline.decide import (
+    FetchOutcome,
+    PollPolicy,
+    decide,
+    plan_error,
+    plan_unchanged,
+    route,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TROOPS = Rule(id="troops", name="Troops", query="troop*")

@@ -13,7 +13,7 @@ from typing import Any
 
 from monitor.cli.cycle import poll_all
 from monitor.clock import FakeClock
-from monitor.poller import PollReport
+from monitor.pipeline.poll import PollReport
 
 
 class _Poller:

@@ -87,9 +87,9 @@ def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_url_without_fetcher(capsys: pytest.CaptureFixture[str]) -> None:
     if importlib.util.find_spec("monitor.feeds") and importlib.util.find_spec(
-        "monitor.feeds.source"
+        "monitor.pipeline.source"
     ):
-        pytest.skip("monitor.feeds.source exists: URLs are fetched there")
+        pytest.skip("monitor.pipeline.source exists: URLs are fetched there")
     assert main(["rules", "test", "--rules", RULES, "--feed", "http://127.0.0.1:9/x"]) == 2
     assert "fetching URLs needs newsmon check" in capsys.readouterr().err
 

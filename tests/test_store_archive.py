@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from monitor.archive import (
+from monitor.errors import StoreError
+from monitor.model import Item, NewAlert, SeenItem
+from monitor.pipeline.archive import (
     BODY_BYTES,
     ArchivedItem,
     archived,
@@ -15,8 +17,6 @@ from monitor.archive import (
     poll_archive,
     with_story_keys,
 )
-from monitor.errors import StoreError
-from monitor.model import Item, NewAlert, SeenItem
 from tests.store_fixtures import T0, ok_update, seen, spec
 
 LEASE = timedelta(minutes=5)

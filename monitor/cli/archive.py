@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from monitor.archive import ArchivedItem, archived
 from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.config import Config
 from monitor.durations import format_duration
 from monitor.errors import FeedError, NewsmonError
 from monitor.feeds.identity import story_key
 from monitor.model import Item
+from monitor.pipeline.archive import ArchivedItem, archived
 
 EPILOG = """\
 examples:
@@ -119,7 +119,7 @@ def _configured_id(config: Config, url: str) -> str | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.feeds.source import load_items
+    from monitor.pipeline.source import load_items
     from monitor.process.app import make_guard
     from monitor.store import open_store
 

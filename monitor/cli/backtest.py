@@ -2,8 +2,8 @@
 Does I/O (reads the rules, streams the archive from the store, writes the report).
 
 The archive is read in batches of `BATCH` rows (one batch in memory at a time) and each item is
-matched by `monitor.backtest` with the same rule set and index the daemon uses. `--json` prints
-the objects `rules test --json` prints, one a line, as they are found.
+matched by `monitor.pipeline.backtest` with the same rule set and index the daemon uses. `--json`
+prints the objects `rules test --json` prints, one a line, as they are found.
 """
 
 from __future__ import annotations
@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TextIO
 
-from monitor.archive import ArchivedItem
-from monitor.backtest import (
+from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
+from monitor.cli.render import match_json, print_matches
+from monitor.controls import strip_controls, strip_controls_deep
+from monitor.durations import format_duration, parse_duration
+from monitor.errors import NewsmonError
+from monitor.feedback.labels import in_force
+from monitor.feedback.score import ItemRef, RuleScore, score_rules
+from monitor.model import Item, Label, Rule
+from monitor.pipeline.archive import ArchivedItem
+from monitor.pipeline.backtest import (
     Found,
     RuleTally,
     bucketed,
@@ -28,14 +36,6 @@ from monitor.backtest import (
     sparkline,
     tally,
 )
-from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
-from monitor.cli.render import match_json, print_matches
-from monitor.controls import strip_controls, strip_controls_deep
-from monitor.durations import format_duration, parse_duration
-from monitor.errors import NewsmonError
-from monitor.feedback.labels import in_force
-from monitor.feedback.score import ItemRef, RuleScore, score_rules
-from monitor.model import Item, Label, Rule
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store

@@ -95,7 +95,7 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"newsmon: {outcome.summary()}", file=sys.stderr)
     else:
         from monitor.cli.oneshot import check_feeds
-        from monitor.feeds.source import name_source
+        from monitor.pipeline.source import name_source
 
         bar = ProgressBar(sys.stderr)
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from monitor.config import Config
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
-from monitor.poller import PollReport
+from monitor.pipeline.poll import PollReport
 from monitor.process.app import make_context
 from monitor.process.runtime import FAR_FUTURE, Runtime, open_runtime
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from monitor.config import Config
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.http import make_client
-from monitor.feeds.limits import HostLimiter
-from monitor.feeds.source import NamedSource, name_source, parse_result, read_local
 from monitor.model import Item, Match
+from monitor.net.client import make_client
+from monitor.net.hostlimits import HostLimiter
+from monitor.pipeline.source import NamedSource, name_source, parse_result, read_local
 from monitor.process.app import load_checked_rules, make_guard
 from monitor.query.ruleset import RuleSet
 

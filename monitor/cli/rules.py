@@ -57,7 +57,7 @@ def text_item(path: str) -> Item:
 
 def feed_items(source: str) -> list[Item]:
     """The items of a local feed file or a URL; an error names the file or URL."""
-    from monitor.feeds.source import load_items
+    from monitor.pipeline.source import load_items
 
     try:
         return load_items(source)

@@ -19,8 +19,8 @@ from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import parse_size, split_list, to_duration
 from monitor.durations import format_duration
-from monitor.feeds.guard import parse_allow_list
 from monitor.model import FeedSpec
+from monitor.net.guard import parse_allow_list
 
 ENV_PREFIX = "NEWSMON_"
 # Settings whose empty value means something (off), so `NEWSMON_X=` is not "unset".

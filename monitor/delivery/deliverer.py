@@ -60,8 +60,8 @@ from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
-from monitor.feeds.guard import AddressGuard
 from monitor.model import OutboxRow
+from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 
 MAX_REPLY_BYTES = 64 * 1024
@@ -186,7 +186,7 @@ class Deliverer:
         """The deliverer a config describes: its destinations (URLs and secrets read now; a
         missing one raises ConfigError), deadline, lease and batch, and a client that goes
         through the address guard (`allow_networks`)."""
-        from monitor.feeds.http import make_client
+        from monitor.net.client import make_client
 
         destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
         deadline = config.delivery_deadline.total_seconds()

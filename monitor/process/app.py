@@ -17,8 +17,8 @@ from pathlib import Path
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.errors import ConfigError, SourceLocation
-from monitor.feeds.guard import AddressGuard
-from monitor.pipeline import PollPolicy, route
+from monitor.net.guard import AddressGuard
+from monitor.pipeline.decide import PollPolicy, route
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 

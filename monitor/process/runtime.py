@@ -17,10 +17,10 @@ import httpx
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.feeds.budget import ParseBudget, ParsePool, pool_for
-from monitor.feeds.http import make_client
-from monitor.feeds.limits import HostLimiter
+from monitor.net.client import make_client
+from monitor.net.hostlimits import HostLimiter
 from monitor.offload import on_cpu_thread, run_inline
-from monitor.poller import FetchPolicy, Poller, http_fetcher
+from monitor.pipeline.poll import FetchPolicy, Poller, http_fetcher
 from monitor.process.app import (
     Context,
     load_checked_rules,

@@ -24,7 +24,7 @@ from monitor.config import Config
 from monitor.errors import NewsmonError
 from monitor.metrics import Metrics
 from monitor.model import FeedState, OutboxRow
-from monitor.poller import PollReport
+from monitor.pipeline.poll import PollReport
 from monitor.process.app import Context, load_checked_rules, make_context, rules_dir, settle_heap
 from monitor.process.daemon import Daemon
 from monitor.process.httpserver import Heartbeat, ReadyState, serve

@@ -1,4 +1,4 @@
-"""SQL of the item archive (monitor.archive), shared by both stores with `?` placeholders. Pure.
+"""SQL of the item archive (monitor.pipeline.archive), shared by both stores (`?` placeholders).
 
 Rows are read in `id` order in batches (keyset: `id > last`), so a backtest over 100,000 items
 holds one batch at a time and never re-reads a row.

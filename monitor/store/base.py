@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from monitor.archive import ArchivedItem
 from monitor.model import (
     FeedSpec,
     FeedState,
@@ -31,6 +30,7 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.pipeline.archive import ArchivedItem
 
 
 class Store(Protocol):

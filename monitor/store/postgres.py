@@ -26,7 +26,6 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from monitor.archive import ArchivedItem, join_categories, split_categories, with_story_keys
 from monitor.dedup.settle import band_lock_keys, founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
@@ -39,6 +38,12 @@ from monitor.model import (
     SeenItem,
     StoryRecord,
     StorySource,
+)
+from monitor.pipeline.archive import (
+    ArchivedItem,
+    join_categories,
+    split_categories,
+    with_story_keys,
 )
 from monitor.store import archive_sql as aq
 from monitor.store import coord

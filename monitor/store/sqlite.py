@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.archive import ArchivedItem, join_categories, split_categories, with_story_keys
 from monitor.dedup.settle import founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
@@ -36,6 +35,12 @@ from monitor.model import (
     SeenItem,
     StoryRecord,
     StorySource,
+)
+from monitor.pipeline.archive import (
+    ArchivedItem,
+    join_categories,
+    split_categories,
+    with_story_keys,
 )
 from monitor.store import archive_sql as aq
 from monitor.store import coord

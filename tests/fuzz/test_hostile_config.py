@@ -17,7 +17,7 @@ from monitor.config.loader import load_config
 from monitor.config.masking import HIDDEN, mask_secrets
 from monitor.config.yamlfile import MAX_ALIAS_NODES, MAX_CONFIG_BYTES
 from monitor.errors import ConfigError
-from monitor.feeds.guard import AddressGuard
+from monitor.net.guard import AddressGuard
 from tests.fuzz.budget import budget
 
 pytestmark = pytest.mark.fault

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from monitor.delivery.retry import Outcome, Verdict
 from monitor.errors import BlockedAddressError, FeedError
-from monitor.feeds.guard import AddressGuard
+from monitor.net.guard import AddressGuard
 
 PORTS = {"smtp": 587, "smtps": 465}
 

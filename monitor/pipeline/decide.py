@@ -1,6 +1,6 @@
 """The decisions of one poll, as a pure function. No I/O.
 
-The poller (monitor.poller) does the I/O around it:
+The poller (monitor.pipeline.poll) does the I/O around it:
 
     feed   = store.claim_due_feeds(...)                    # leased to us
     fetch  = fetch(feed.url, etag, last_modified)          # or a FeedError

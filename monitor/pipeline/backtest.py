@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from monitor.archive import ArchivedItem
 from monitor.model import Item, Match
+from monitor.pipeline.archive import ArchivedItem
 from monitor.query.ruleset import RuleSet
 
 Change = Literal["gained", "lost"]

@@ -1,6 +1,6 @@
 """Polls one leased feed end to end: fetch, parse, decide, commit. Does I/O.
 
-The decisions are `monitor.pipeline`'s; this module only carries them out, so that what is
+The decisions are `monitor.pipeline.decide`'s; this module only carries them out, so that what is
 written for a poll is exactly one `Store.commit_poll` call (one transaction). Blocking work
 (store calls, parsing and matching) runs in a worker thread so the event loop keeps serving
 other fetches and the HTTP endpoints; in the daemon, parsing runs in the budgeted worker
@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from monitor.archive import ArchivedItem, poll_archive
 from monitor.clock import Clock
 from monitor.dedup.lookup import story_assignments
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.limits import HostLimiter
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.model import FeedState, Item, Match, StoryRecord
+from monitor.net.hostlimits import HostLimiter
 from monitor.offload import Offload, on_cpu_thread
-from monitor.pipeline import (
+from monitor.pipeline.archive import ArchivedItem, poll_archive
+from monitor.pipeline.decide import (
     FetchOutcome,
     Matcher,
     PollPlan,

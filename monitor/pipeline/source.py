@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.guard import AddressGuard
-from monitor.feeds.http import make_client
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.model import Item
+from monitor.net.client import make_client
+from monitor.net.guard import AddressGuard
 
 
 @dataclass(frozen=True)

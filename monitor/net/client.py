@@ -27,7 +27,7 @@ import httpx
 
 from monitor import __version__
 from monitor.errors import BlockedAddressError
-from monitor.feeds.guard import AddressGuard, addresses_of
+from monitor.net.guard import AddressGuard, addresses_of
 
 USER_AGENT = f"newsmon/{__version__} (+https://github.com/newsmon/newsmon)"
 
