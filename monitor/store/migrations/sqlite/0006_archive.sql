@@ -1,4 +1,4 @@
--- The item archive (monitor.archive): each new item's matchable text, capped, with its story key,
+-- The item archive (monitor.pipeline.archive): each new item's matchable text, capped, with its story key,
 -- so rules can be tried on history (`newsmon rules backtest`). Kept for `archive_retention`,
 -- counted from `first_seen`. `id` orders the rows for reading in batches.
 
