@@ -217,17 +217,24 @@ class SQLiteStore:
             try:
                 yield conn
             except BaseException as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._rollback(conn, e)
                 if isinstance(e, sqlite3.Error):
                     raise StoreError(f"SQLite {self.path!r}: {e}") from e
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as e:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                self._rollback(conn, e)
                 raise StoreError(f"SQLite {self.path!r}: commit failed: {e}") from e
+
+    def _rollback(self, conn: sqlite3.Connection, cause: BaseException) -> None:
+        """Undo the open transaction after `cause`; a rollback that fails too (the disk went
+        away) is a StoreError as well, not the driver's exception."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite {self.path!r}: rollback failed: {e} (after: {cause})") from e
 
     def _read(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

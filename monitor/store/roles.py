@@ -1,0 +1,367 @@
+"""The store's roles: one Protocol per concern, each what one kind of component uses. Pure.
+
+`Store` (monitor.store.base) is all of them at once, which both SQLiteStore and PostgresStore
+are; a component takes only the roles it calls, so its type says what it may touch:
+
+    FeedSchedule  the schedule: feeds, their leases and poll state  (service, cycle, feeds CLI)
+    SeenItems     seen keys, the story index, `commit_poll`         (the poller, feedback)
+    Stories       sightings of stories                              (stories CLI)
+    Outbox        alerts being delivered: claim, settle, rates      (the deliverer)
+    Destinations  disabled or paused destinations                  (the deliverer, deliveries CLI)
+    Deliveries    the outbox as an operator sees it                 (deliveries CLI, /metrics)
+    Archive       archived items                                    (archive import, backtest)
+    Labels        feedback labels                                   (feedback, backtest)
+    Coordination  holders, leader leases, readiness                 (lifeline, /readyz)
+    Upkeep        schema, pruning, closing                          (bootstrap, housekeeping)
+
+Every method takes `now` from the caller's clock: the store never reads the time itself.
+Every method raises `StoreError` (monitor.errors) when the database fails (unreachable, locked
+past its timeout, a constraint it cannot keep); no driver exception leaves a store. Leases:
+`claim_*` hands rows to one owner until `lease_until`; an expired lease (or one whose holder
+stopped beating, see monitor.store.coord) may be taken over; a method that loses its lease
+writes nothing and returns False (or 0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from monitor.model import (
+    FeedSpec,
+    FeedState,
+    FeedUpdate,
+    Label,
+    NewAlert,
+    OutboxRow,
+    SeenItem,
+    StoryRecord,
+    StorySource,
+)
+from monitor.pipeline.archive import ArchivedItem
+
+
+class FeedSchedule(Protocol):
+    """The schedule: each feed row carries `next_poll_at`, a lease, and its last poll's state."""
+
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the configured feeds the active ones: insert new (due now), update url/name/tags/
+        interval of known ones, deactivate those no longer configured (their state is kept).
+        Raises StoreError."""
+        ...
+
+    def list_feeds(self) -> list[FeedState]:
+        """Every active feed, by id. Raises StoreError."""
+        ...
+
+    def count_feeds_in_error(self) -> int:
+        """Active feeds whose last poll failed (for /metrics: cheap at 100k feeds).
+        Raises StoreError."""
+        ...
+
+    def get_feed(self, feed_id: str) -> FeedState | None:
+        """One feed, or None. Raises StoreError."""
+        ...
+
+    def claim_due_feeds(
+        self, now: datetime, limit: int, lease: timedelta, owner: str
+    ) -> list[FeedState]:
+        """Lease up to `limit` active feeds whose next_poll_at <= now and whose lease is free or
+        expired, soonest due first. Raises StoreError."""
+        ...
+
+    def release_feed(self, feed_id: str, owner: str) -> None:
+        """Give back a lease without polling (shutdown). Raises StoreError."""
+        ...
+
+
+class SeenItems(Protocol):
+    """The memory of a poll: seen item keys, the story index, and the poll's one commit.
+
+    Unique keys (feed_id, item_key) for seen items and (destination, story_key) for alerts make
+    a double alert impossible even when two workers poll the same feed."""
+
+    def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
+        """Which of these item keys of this feed are already seen. Raises StoreError."""
+        ...
+
+    def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
+        """The stored content hash (`SeenItem.title_hash`) of each of these keys already seen in
+        this feed; an unseen key is absent. Lets a poll notice an edited item.
+        Raises StoreError."""
+        ...
+
+    def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
+        """Which of these story keys were seen (in any feed) at or after `since`.
+        Raises StoreError."""
+        ...
+
+    def story_candidates(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        """The stories of the story index that have any of these LSH band keys and were last seen
+        at or after `since`, each with the band keys it matched (monitor.dedup).
+        Raises StoreError."""
+        ...
+
+    def commit_poll(
+        self,
+        feed_id: str,
+        owner: str,
+        now: datetime,
+        update: FeedUpdate,
+        seen: Sequence[SeenItem],
+        alerts: Sequence[NewAlert],
+        sources: Sequence[StorySource] = (),
+        *,
+        stories_since: datetime | None = None,
+        archive: Sequence[ArchivedItem] = (),
+    ) -> int:
+        """In ONE transaction, so a crash can neither lose an alert nor create it twice: settle
+        the stories this poll founded (`SeenItem.new_story`) against the stories committed since
+        its lookup, archive the poll's new items (`archive`, under their settled story keys; an
+        archived (feed, key) is kept), insert the seen keys (one already there keeps its row but
+        takes the new `title_hash`: an edit), index each seen item that carries a fingerprint
+        under its story key and this feed (its bands; a story already indexed for this feed is
+        kept), mark every seen item's story as last seen now, insert the alerts (ignoring any
+        whose (destination, story_key) or id already exists; an alert for a disabled destination
+        goes straight to the dead letters) and the sightings (as `Stories.add_story_sources`),
+        write the feed's new state and release its lease. Returns how many alerts were newly
+        enqueued. If `owner` no longer holds the lease, nothing is written and 0 is returned.
+
+        Settling (monitor.dedup.settle): under a lock on the founded stories' band keys, the
+        index is read again for the story wordings sharing a band key with them and indexed at
+        or after `stories_since` (the poll's lookup; default: `now` - `SETTLE_MARGIN`, see
+        monitor.store.stories); a founded story that is the same story as one of them joins it:
+        its seen items and sightings take that story's key, and its alerts are not enqueued.
+        Commits whose founded stories share no band key do not wait for each other.
+
+        Raises StoreError (nothing of the poll is written then), also for an alert document
+        that is not JSON or a band key that is not 12 hex digits."""
+        ...
+
+
+class Stories(Protocol):
+    """Sightings: which feeds carried a story, for `newsmon stories`."""
+
+    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
+        """Record sightings of stories (ignoring any (story_key, feed_id, item_key) already
+        there). Returns how many were newly recorded. Raises StoreError."""
+        ...
+
+    def list_story_sources(self, story_key: str) -> list[StorySource]:
+        """Every recorded sighting of a story, earliest first. Raises StoreError."""
+        ...
+
+    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
+        """(story key, number of sightings) of the stories with recorded sightings, the most
+        recently sighted first (for `newsmon stories list`). Raises StoreError."""
+        ...
+
+
+class Outbox(Protocol):
+    """What a deliverer does with the alerts it delivers: claim them, settle each one, and take
+    from the rate bucket that every process delivering to a destination shares."""
+
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        destinations: Sequence[str] | None = None,
+    ) -> list[OutboxRow]:
+        """Lease up to `limit` pending alerts whose next_attempt_at <= now, oldest first
+        (optionally only for the given destinations; never for a disabled one).
+        Raises StoreError."""
+        ...
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
+        """Mark a leased alert delivered; False if `owner` lost the lease. Raises StoreError."""
+        ...
+
+    def schedule_retry(
+        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
+    ) -> bool:
+        """Count a failed attempt and make the alert due again at `next_attempt_at`; False if
+        `owner` lost the lease. Raises StoreError."""
+        ...
+
+    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
+        """Move an alert to the dead letters (owner None: regardless of lease); False if it was
+        not ours (or not pending). Raises StoreError."""
+        ...
+
+    def release_alert(self, alert_id: str, owner: str) -> None:
+        """Give back a lease without an attempt (shutdown, rate limit). Raises StoreError."""
+        ...
+
+    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
+        """Make a leased alert due again at `until` without counting an attempt (storm folding
+        holds it to the end of its window); `note` goes in last_error. Raises StoreError."""
+        ...
+
+    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
+        """Every alert of `destination` created in [start, end), any status, oldest first.
+        Raises StoreError."""
+        ...
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        """Mark `alert_ids` delivered (a grouped message carried them; the one whose lease sent
+        it may be marked already), regardless of lease, dead ones left alone; `note` goes in
+        last_error. Returns how many. Raises StoreError."""
+        ...
+
+    def take_tokens(
+        self, destination: str, now: datetime, rate: float, burst: float, want: int
+    ) -> tuple[int, float]:
+        """Take up to `want` tokens from the destination's shared bucket (created full).
+        Returns (granted, seconds until the next whole token when fewer were granted).
+        Raises StoreError."""
+        ...
+
+
+class Destinations(Protocol):
+    """Destinations switched off (a permanent refusal) or paused (a Retry-After), for every
+    process that delivers to them."""
+
+    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
+        """Mark a destination disabled and dead-letter its pending alerts; returns how many.
+        Raises StoreError."""
+        ...
+
+    def disabled_destinations(self) -> dict[str, str]:
+        """name -> reason for every disabled destination. Raises StoreError."""
+        ...
+
+    def enable_destination(self, name: str) -> None:
+        """Deliver to a disabled destination again (its dead letters stay dead until replayed).
+        Raises StoreError."""
+        ...
+
+    def pause_destination(self, destination: str, until: datetime) -> None:
+        """Empty the destination's shared bucket and refill it only from `until` on.
+        Raises StoreError."""
+        ...
+
+
+class Deliveries(Protocol):
+    """The outbox as an operator sees it: `newsmon deliveries`, /metrics, feedback's lookup."""
+
+    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        """The newest alerts (of one status, or any). Raises StoreError."""
+        ...
+
+    def get_alert(self, alert_id: str) -> OutboxRow | None:
+        """One alert, or None. Raises StoreError."""
+        ...
+
+    def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
+        """Make dead alerts pending again with the same id (None: every dead alert). Returns the
+        number replayed. Raises StoreError."""
+        ...
+
+    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
+        """(pending count, age in seconds of the oldest pending alert or None).
+        Raises StoreError."""
+        ...
+
+
+class Archive(Protocol):
+    """Archived items (monitor.archive): written by `commit_poll` and by imports, read back in
+    row order by backtests."""
+
+    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
+        """Archive items outside a poll (`newsmon archive import`): no seen key, no alert, no
+        story index. An archived (feed, key) is kept as it is. Returns how many were new.
+        Raises StoreError."""
+        ...
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        """Up to `limit` archived items after the row number `after` (0: from the start), in row
+        order, each with its row number (pass the last one back to read on): only those first
+        seen at or after `since`, and of these feeds (None: every feed). Raises StoreError."""
+        ...
+
+    def count_archive(self) -> int:
+        """How many items the archive holds. Raises StoreError."""
+        ...
+
+    def archived_title(self, feed_id: str, item_key: str) -> str | None:
+        """The title of an archived item, or None when the archive does not have it (feedback
+        on an item that was only archived, as `newsmon archive import` does).
+        Raises StoreError."""
+        ...
+
+
+class Labels(Protocol):
+    """Feedback labels: a person's verdict on an item for a rule, kept with their history."""
+
+    def add_labels(self, labels: Sequence[Label]) -> int:
+        """Record labels (each kept: history; one identical to a stored label in item, rule,
+        time, person and verdict is ignored, so importing a set twice adds nothing). Returns how
+        many were newly recorded. Raises StoreError."""
+        ...
+
+    def list_labels(self) -> list[Label]:
+        """Every label, oldest first (the last one per item and rule is in force).
+        Raises StoreError."""
+        ...
+
+
+class Coordination(Protocol):
+    """The processes sharing one store (monitor.store.coord): heartbeats and leader leases."""
+
+    def ping(self) -> bool:
+        """True when the store answers (for /readyz). Never raises: False instead."""
+        ...
+
+    def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
+        """Register or renew a running daemon: its leases count as held until `until`.
+        Raises StoreError."""
+        ...
+
+    def end_holder(self, owner: str, now: datetime) -> bool:
+        """Mark a holder gone (a clean exit, or a dead process found): its leases are free now.
+        False if it was not alive. Raises StoreError."""
+        ...
+
+    def live_holders(self, host: str, now: datetime) -> list[tuple[str, int]]:
+        """(owner, pid) of every holder on `host` whose row has not expired. Raises StoreError."""
+        ...
+
+    def lead(self, job: str, owner: str, now: datetime, until: datetime) -> bool:
+        """Take or keep the leader lease of `job` until `until`: True if `owner` holds it now
+        (it was free, expired, ours, or its holder stopped beating). Raises StoreError."""
+        ...
+
+
+class Upkeep(Protocol):
+    """The store itself: its schema, its retention, its connection."""
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest version (idempotent; replicas starting at
+        once take turns). Raises StoreError."""
+        ...
+
+    def prune(
+        self,
+        now: datetime,
+        retention: timedelta,
+        story_window: timedelta | None = None,
+        archive_retention: timedelta | None = None,
+    ) -> int:
+        """Delete seen keys, story sources and delivered/dead alerts older than the retention
+        window, indexed stories last seen before `story_window` (default: the retention), and
+        archived items first seen before `archive_retention` (default: the retention; 0: all).
+        Returns how many rows were deleted. Raises StoreError."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection (the store is not used afterwards)."""
+        ...
