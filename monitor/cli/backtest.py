@@ -38,7 +38,7 @@ from monitor.pipeline.backtest import (
 )
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
-from monitor.store.base import Store
+from monitor.store.roles import Archive
 
 BATCH = 2000
 TEXT_LIMIT = 5  # matches shown per rule on a terminal unless --limit says otherwise
@@ -120,7 +120,7 @@ class Scan:
 
 
 def archive_batches(
-    store: Store,
+    store: Archive,
     scan: Scan,
     since: datetime | None,
     feeds: Sequence[str] | None,

@@ -26,7 +26,7 @@ from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
     from monitor.model import Label
-    from monitor.store.base import Store
+    from monitor.store.roles import Labels
 
 EPILOG = """\
 examples:
@@ -146,7 +146,7 @@ def _export(labels: list[Label], file: str | None) -> int:
     return 0
 
 
-def _import(store: Store, file: str) -> int:
+def _import(store: Labels, file: str) -> int:
     from monitor.feedback.labels import from_json_lines
 
     if file == "-":

@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 import structlog
@@ -62,12 +62,17 @@ from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
 from monitor.model import OutboxRow
 from monitor.net.guard import AddressGuard
-from monitor.store.base import Store
+from monitor.store.roles import Destinations, Outbox
 
 MAX_REPLY_BYTES = 64 * 1024
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 50
+
+
+class DeliveryStore(Outbox, Destinations, Protocol):
+    """What a deliverer uses of the store: the outbox and the destinations' state."""
+
 
 if TYPE_CHECKING:
     from monitor.config import Config
@@ -119,7 +124,7 @@ def _blocked(exc: BaseException) -> bool:
 class Deliverer:
     def __init__(
         self,
-        store: Store,
+        store: DeliveryStore,
         destinations: Mapping[str, Destination],
         client_factory: ClientFactory,
         clock: Clock,
@@ -176,7 +181,7 @@ class Deliverer:
     def from_config(
         cls,
         config: Config,
-        store: Store,
+        store: DeliveryStore,
         *,
         clock: Clock,
         owner: str,

@@ -23,9 +23,8 @@ import structlog
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.feedback.labels import to_json
-from monitor.feedback.record import BadLabel, UnknownTarget, record_label
+from monitor.feedback.record import BadLabel, LabelStore, UnknownTarget, record_label
 from monitor.process.httpapp import Feedback, Response
-from monitor.store.base import Store
 
 __all__ = ["feedback_handler", "token_matches"]
 
@@ -83,7 +82,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     }
 
 
-def feedback_handler(store: Store, token: str, clock: Clock) -> Feedback:
+def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Feedback:
     """The POST /feedback handler for `monitor.process.httpapp.App` (made only when a token is
     set)."""
 

@@ -4,13 +4,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from monitor.errors import NewsmonError
 from monitor.feedback.labels import NOTE_MAX, RULE_MAX, WHO_MAX, parse_target
 from monitor.model import Label
-from monitor.store.base import Store
+from monitor.store.roles import Archive, Deliveries, Labels, SeenItems
 
-__all__ = ["BadLabel", "UnknownTarget", "record_label"]
+__all__ = ["BadLabel", "LabelStore", "UnknownTarget", "record_label"]
+
+
+class LabelStore(Labels, Deliveries, Archive, SeenItems, Protocol):
+    """What labelling uses of the store: the labels, and the alert (`get_alert`) or the item
+    (`archived_title`, `seen_keys`) a label names."""
 
 
 class UnknownTarget(NewsmonError):
@@ -28,7 +34,7 @@ def _check(value: str, name: str, limit: int) -> str:
 
 
 def record_label(
-    store: Store,
+    store: LabelStore,
     target: str,
     *,
     relevant: bool,

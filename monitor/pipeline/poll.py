@@ -1,7 +1,7 @@
 """Polls one leased feed end to end: fetch, parse, decide, commit. Does I/O.
 
 The decisions are `monitor.pipeline.decide`'s; this module only carries them out, so that what is
-written for a poll is exactly one `Store.commit_poll` call (one transaction). Blocking work
+written for a poll is exactly one `SeenItems.commit_poll` call (one transaction). Blocking work
 (store calls, parsing and matching) runs in a worker thread so the event loop keeps serving
 other fetches and the HTTP endpoints; in the daemon, parsing runs in the budgeted worker
 processes of `monitor.feeds.budget` (a document past its budget is `too_costly`).
@@ -40,7 +40,7 @@ from monitor.pipeline.decide import (
     plan_unchanged,
 )
 from monitor.query.ruleset import RuleSet
-from monitor.store.base import Store
+from monitor.store.roles import SeenItems
 from monitor.store.stories import SETTLE_MARGIN
 
 if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
@@ -126,7 +126,7 @@ class Poller:
     def __init__(
         self,
         *,
-        store: Store,
+        store: SeenItems,
         fetcher: Fetcher,
         rules: RuleSet,
         destinations: Mapping[str, Collection[str]],

@@ -26,8 +26,8 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.errors import StoreError
-from monitor.store.base import Store
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S, dead_predecessors, pid_alive
+from monitor.store.roles import Coordination
 
 log = structlog.get_logger("newsmon.lifeline")
 
@@ -49,7 +49,7 @@ def host_identity() -> str:
 class Lifeline:
     def __init__(
         self,
-        store: Store,
+        store: Coordination,
         owner: str,
         clock: Clock,
         *,
