@@ -12,7 +12,7 @@ One `run_once`:
             never following a redirect, reading at most 64 KB of the reply
             (a channel, delivery/channels: its own request, or an email over SMTP through the
             same guard, and its own reading of the reply, confirmed or not)
-            classify the reply:
+            classify the reply, then do what `monitor.delivery.decide` decides:
                 delivered -> store.mark_delivered
                 retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
                              or store.dead_letter after the last slot; pause this destination
@@ -53,10 +53,11 @@ from monitor.delivery.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
 from monitor.delivery.channels.mail import build as build_mail
 from monitor.delivery.channels.message import from_document
 from monitor.delivery.channels.template import apply as apply_template
+from monitor.delivery.decide import Attempt, Decision, Members, Record, Rest, decide
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.delivery.ratelimit import TokenBucket
-from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after, retry_delay
+from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
@@ -101,13 +102,6 @@ class Fold:
     message: OutboxRow  # the "N more for rule X" message, with the fold's own id
     members: list[str]  # the alerts it carries
     note: str  # their last_error once it is confirmed: "folded into" / "in digest" + its id
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    verdict: Verdict
-    status: int | None = None
-    retry_after: float | None = None
 
 
 def _blocked(exc: BaseException) -> bool:
@@ -282,19 +276,18 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
                 return
             send = fold.message if fold is not None else None
-            outcome = await self._deliver(client, dest, row, stats, send)
-            if fold is not None and outcome is Outcome.DELIVERED:
+            decision = await self._deliver(client, dest, row, stats, send)
+            if fold is not None and decision.members is Members.SETTLE:
                 carried.add(fold.message.id)
                 note = f"{fold.note} {fold.message.id}"
                 self.store.settle_grouped(fold.members, self.clock.now(), note)
-            elif fold is not None and outcome in (Outcome.DEAD, Outcome.DISABLE):
-                # The message that carries them is refused: so are they (replay brings them back).
+            elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
                     reason = f"the fold {fold.message.id} was refused (see {row.id})"
                     self.store.dead_letter(member, None, self.clock.now(), reason)
-            if outcome is Outcome.DISABLE:
-                return  # disable_destination dead-lettered the rest of its queue
-            if outcome is Outcome.RETRY:
+            if decision.rest is Rest.STOP:
+                return
+            if decision.rest is Rest.RELEASE:
                 self._release(rows[index + 1 :], stats)
                 if not bucket.failing():  # a 429: a rate limit, worth waiting for
                     stats.wait(bucket.time_until_available())
@@ -421,58 +414,44 @@ class Deliverer:
         row: OutboxRow,
         stats: DeliveryStats,
         send: OutboxRow | None = None,
-    ) -> Outcome:
-        """Attempt `send` (default: `row` itself) and record the outcome on `row`."""
+    ) -> Decision:
+        """Attempt `send` (default: `row` itself) and carry out on `row` what `decide` says."""
         attempt = await self.attempt(client, dest, send or row)
-        verdict = attempt.verdict
         now = self.clock.now()
+        decision = decide(attempt, row.attempts, now, self.bucket(dest).rate, self.rng)
         fields = {
             "alert_id": row.id,
             "feed": row.feed_id,
             "rules": _rule_ids(row.document),
             "destination": dest.name,
             "attempt": row.attempts + 1,
-            "reason": verdict.reason,
+            "reason": attempt.verdict.reason,
         }
-        if verdict.outcome is Outcome.DELIVERED:
+        if decision.pause is not None:
+            pause = decision.pause
+            self.bucket(dest).pause(pause.seconds, failing=pause.failing)
+            if pause.shared_until is not None:
+                self.store.pause_destination(dest.name, pause.shared_until)
+        if decision.record is Record.DELIVERED:
             if not self.store.mark_delivered(row.id, self.owner, now):
                 log.warning("delivery_lease_lost", **fields)
             stats.delivered += 1
             self._count(dest.name, "delivered")
             log.info("alert_delivered", **fields)
-        elif verdict.outcome is Outcome.RETRY:
-            delay = retry_delay(row.attempts + 1, self.rng)
-            # A failing destination is paused as a whole (a circuit breaker), so its other alerts
-            # are not tried one after another against it: for Retry-After if given, else for
-            # this alert's delay up to a minute (a 429 without Retry-After: one token's time).
-            bucket = self.bucket(dest)
-            pause = attempt.retry_after
-            if pause is None:
-                pause = 1.0 / bucket.rate if attempt.status == 429 else min(delay or 60.0, 60.0)
-            bucket.pause(pause, failing=attempt.status != 429)
-            if attempt.status == 429:  # a rate limit: every process pauses this destination
-                self.store.pause_destination(dest.name, now + timedelta(seconds=pause))
-            if delay is None:
-                reason = f"{verdict.reason}; gave up after {row.attempts + 1} attempts"
-                self.store.dead_letter(row.id, self.owner, now, reason)
-                stats.dead += 1
-                self._count(dest.name, "dead")
-                log.error("alert_dead", **(fields | {"reason": reason}))
-            else:
-                delay = max(delay, attempt.retry_after or 0.0)
-                when = now + timedelta(seconds=delay)
-                self.store.schedule_retry(row.id, self.owner, now, when, verdict.reason)
-                stats.retried += 1
-                self._count(dest.name, "retried")
-                log.warning("alert_retry", retry_in_s=round(delay, 1), **fields)
-        elif verdict.outcome is Outcome.DEAD:
-            self.store.dead_letter(row.id, self.owner, now, verdict.reason)
+        elif decision.retry is not None:
+            retry = decision.retry
+            self.store.schedule_retry(row.id, self.owner, now, retry.at, decision.reason)
+            stats.retried += 1
+            self._count(dest.name, "retried")
+            log.warning("alert_retry", retry_in_s=round(retry.in_s, 1), **fields)
+        elif not decision.disable:
+            self.store.dead_letter(row.id, self.owner, now, decision.reason)
             stats.dead += 1
             self._count(dest.name, "dead")
-            log.error("alert_dead", **fields)
+            log.error("alert_dead", **(fields | {"reason": decision.reason}))
         else:
-            self.store.dead_letter(row.id, self.owner, now, verdict.reason)
-            moved = self.store.disable_destination(dest.name, verdict.reason, now)
+            self.store.dead_letter(row.id, self.owner, now, decision.reason)
+            moved = self.store.disable_destination(dest.name, decision.reason, now)
             stats.dead += 1 + moved
             stats.disabled.append(dest.name)
             self._count(dest.name, "dead")
@@ -484,7 +463,7 @@ class Deliverer:
                 hint="fix the destination, then `newsmon deliveries replay --all-dead`",
                 **fields,
             )
-        return verdict.outcome
+        return decision
 
     def _count(self, destination: str, outcome: MetricOutcome) -> None:
         if self.metrics is not None:

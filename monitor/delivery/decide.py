@@ -1,0 +1,128 @@
+"""What to do after one delivery attempt. Pure: the attempt, the alert's attempt count, the clock's
+now, the destination's rate and the retry schedule's random source in; a `Decision` out, which the
+deliverer performs (store calls, bucket pauses, counters, log lines) and nothing more.
+
+    delivered -> mark it delivered; go on with the run's next alert
+    retry     -> pause the destination as a whole (a circuit breaker): for Retry-After if given,
+                 else a 429 for one token's time, another failure for this alert's delay up to
+                 60 s; a 429 pauses it for every process (the shared bucket)
+                 then the next slot of the retry schedule (Retry-After a floor), or the dead
+                 letters once the schedule is spent; release the rest of the run's alerts
+    dead      -> the dead letters; go on
+    disable   -> the dead letters, and the destination disabled (which dead-letters its queue);
+                 the run for this destination ends
+
+An alert sent as a fold or digest message carries others: when it is delivered they are settled
+with it, when it is refused (dead, disable) they are dead-lettered with it, and a retry leaves
+them as they are.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.delivery.retry import Outcome, Verdict, retry_delay
+
+PAUSE_CAP_S = 60.0  # a failing destination is tried again within a minute at the latest
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt's result: the verdict on the reply, its status and Retry-After (seconds)."""
+
+    verdict: Verdict
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class Record(enum.Enum):
+    """What the outbox row becomes."""
+
+    DELIVERED = "delivered"
+    RETRY = "retried"
+    DEAD = "dead"
+
+
+class Rest(enum.Enum):
+    """What happens to the alerts this run claimed for the destination after this one."""
+
+    NEXT = "next"  # go on with them
+    RELEASE = "release"  # give them back: the destination is paused
+    STOP = "stop"  # nothing: the destination is disabled and its queue dead-lettered
+
+
+class Members(enum.Enum):
+    """What happens to the alerts a fold or digest message carries."""
+
+    KEEP = "keep"
+    SETTLE = "settle"  # delivered with it
+    DEAD = "dead"  # refused with it (a replay brings them back)
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    seconds: float
+    failing: bool  # the destination failed (a circuit breaker), not a rate limit to wait out
+    shared_until: datetime | None  # a 429: every process pauses the destination until then
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    at: datetime
+    in_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome  # the verdict's
+    record: Record
+    reason: str  # the row's last_error and the log's reason
+    retry: Retry | None = None  # when record is RETRY
+    pause: Pause | None = None
+    disable: bool = False
+    members: Members = Members.KEEP
+    rest: Rest = Rest.NEXT
+
+
+def decide(
+    attempt: Attempt, attempts: int, now: datetime, rate: float, rng: random.Random
+) -> Decision:
+    """The decision after `attempt`, the alert's attempt number `attempts + 1`; `rate` is the
+    destination's tokens a second; `rng` draws the retry schedule's jitter (only on a retry)."""
+    verdict = attempt.verdict
+    if verdict.outcome is Outcome.DELIVERED:
+        return Decision(verdict.outcome, Record.DELIVERED, verdict.reason, members=Members.SETTLE)
+    if verdict.outcome is Outcome.DEAD:
+        return Decision(verdict.outcome, Record.DEAD, verdict.reason, members=Members.DEAD)
+    if verdict.outcome is Outcome.DISABLE:
+        return Decision(
+            verdict.outcome,
+            Record.DEAD,
+            verdict.reason,
+            disable=True,
+            members=Members.DEAD,
+            rest=Rest.STOP,
+        )
+    failures = attempts + 1
+    delay = retry_delay(failures, rng)
+    limited = attempt.status == 429
+    seconds = attempt.retry_after
+    if seconds is None:
+        seconds = 1.0 / rate if limited else min(delay or PAUSE_CAP_S, PAUSE_CAP_S)
+    shared = now + timedelta(seconds=seconds) if limited else None
+    pause = Pause(seconds, failing=not limited, shared_until=shared)
+    if delay is None:
+        reason = f"{verdict.reason}; gave up after {failures} attempts"
+        return Decision(verdict.outcome, Record.DEAD, reason, pause=pause, rest=Rest.RELEASE)
+    delay = max(delay, attempt.retry_after or 0.0)
+    return Decision(
+        verdict.outcome,
+        Record.RETRY,
+        verdict.reason,
+        retry=Retry(now + timedelta(seconds=delay), delay),
+        pause=pause,
+        rest=Rest.RELEASE,
+    )
