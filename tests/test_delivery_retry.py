@@ -1,9 +1,8 @@
-"""The retry schedule, Retry-After parsing and reply classification, as tables."""
+"""The retry schedule and reply classification, as tables (Retry-After: test_retry_after)."""
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 
 import pytest
 
@@ -11,11 +10,8 @@ from monitor.delivery.retry import (
     SCHEDULE_S,
     Outcome,
     classify,
-    parse_retry_after,
     retry_delay,
 )
-
-NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def test_schedule_is_about_a_day_then_dead() -> None:
@@ -48,29 +44,6 @@ class _Edge(random.Random):
 def test_jitter_uses_the_injected_rng_at_both_edges() -> None:
     assert retry_delay(1, _Edge(-1)) == pytest.approx(4.5)
     assert retry_delay(1, _Edge(1)) == pytest.approx(5.5)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("0", 0.0),
-        ("120", 120.0),
-        (" 30 ", 30.0),
-        ("86400", 3600.0),  # capped at 1 h
-        ("Thu, 01 Jan 2026 12:02:00 GMT", 120.0),
-        ("Thu, 01 Jan 2026 11:00:00 GMT", 0.0),  # in the past
-        ("Fri, 02 Jan 2026 12:00:00 GMT", 3600.0),  # capped
-        ("-5", None),
-        ("1.5", None),
-        ("soon", None),
-        ("Thu, 99 Foo 2026", None),
-    ],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    got = parse_retry_after(value, NOW)
-    assert got == (pytest.approx(expected) if expected is not None else None)
 
 
 @pytest.mark.parametrize(

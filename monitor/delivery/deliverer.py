@@ -57,12 +57,13 @@ from monitor.delivery.decide import Attempt, Decision, Members, Record, Rest, de
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.delivery.ratelimit import TokenBucket
-from monitor.delivery.retry import Outcome, Verdict, classify, parse_retry_after
+from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
 from monitor.feeds.fetch import socket_error
 from monitor.model import OutboxRow
 from monitor.net.guard import AddressGuard
+from monitor.net.retry_after import parse_retry_after
 from monitor.store.roles import Destinations, Outbox
 
 MAX_REPLY_BYTES = 64 * 1024
@@ -498,7 +499,7 @@ class Deliverer:
             ):
                 status = response.status_code
                 retry_after = parse_retry_after(
-                    response.headers.get("retry-after"), self.clock.now()
+                    response.headers.get("retry-after"), self.clock.now(), cap=RETRY_AFTER_CAP_S
                 )
                 if not 200 <= status < 300:  # a 2xx needs no body; errors explain in theirs
                     await _read_bounded(response, body)
@@ -568,7 +569,7 @@ class Deliverer:
             if status is None:
                 return Attempt(_failure(exc))
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
-        retry_after = parse_retry_after(header, self.clock.now())
+        retry_after = parse_retry_after(header, self.clock.now(), cap=RETRY_AFTER_CAP_S)
         verdict, wait = channel.judge(status, bytes(body), retry_after)
         return Attempt(verdict, status, wait)
 

@@ -3,7 +3,8 @@
 - `retry_delay(failures, rng)`: the schedule 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about a
   day in all), each ±10 % jitter so that many alerts failing together do not return together;
   None after the last slot, which means dead-letter.
-- `parse_retry_after(value, now)`: seconds or an HTTP date, capped at 1 h.
+- `RETRY_AFTER_CAP_S`: a receiver's Retry-After is honoured up to 1 h
+  (`monitor.net.retry_after.parse_retry_after(value, now, cap=RETRY_AFTER_CAP_S)`).
 - `classify(status, body_text, destination_type)`: delivered / retry / dead / disable.
 
 Redirects are never followed (a webhook URL that redirects would otherwise be a way to reach an
@@ -18,8 +19,6 @@ import enum
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 
 SCHEDULE_S: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 JITTER = 0.10
@@ -56,27 +55,6 @@ def retry_delay(
         return None
     base = schedule[failures - 1]
     return base * (1.0 + rng.uniform(-JITTER, JITTER))
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), at most 1 h.
-
-    None when absent or unreadable; 0 for a date in the past.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return min(float(text), RETRY_AFTER_CAP_S)
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
-        when = when.replace(tzinfo=now.tzinfo)
-    return min(max((when - now).total_seconds(), 0.0), RETRY_AFTER_CAP_S)
 
 
 def _slack_code(body_text: str) -> str:

@@ -27,6 +27,7 @@ import httpx
 
 from monitor.errors import FeedError
 from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
+from monitor.net.retry_after import parse_retry_after
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 ACCEPT = (
@@ -71,22 +72,6 @@ class FeedStatusError(FeedError):
         super().__init__("http_status", message, status=status)
         self.retry_after = retry_after
         self.url = url
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); never negative."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def parse_max_age(cache_control: str | None) -> float | None:
