@@ -50,6 +50,9 @@ class Item:
 # Rules and matches (query -> pipeline -> delivery)
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
+# How a rule combines its query with its `like` examples: the query alone; query OR similar;
+# query AND similar; similar alone (docs/rules.md, "Examples").
+Mode = Literal["query", "widen", "narrow", "similar"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ class Rule:
     enabled: bool = True
     file: str = ""
     line: int = 0
+    like: tuple[str, ...] = ()  # example texts (files already read)
+    unlike: tuple[str, ...] = ()  # counter-examples
+    threshold: float = 0.5  # the similarity to a `like` example an item must reach
+    mode: Mode = "query"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +88,39 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class Similarity:
+    """Why an item is similar to a rule's examples: its best `like` and best `unlike`."""
+
+    score: float  # cosine similarity to the closest `like` example
+    example: str  # that example's first words
+    threshold: float
+    unlike: float | None = None  # similarity to the closest `unlike` example, when there is one
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "score": round(self.score, 4),
+            "example": self.example,
+            "threshold": self.threshold,
+            "unlike": None if self.unlike is None else round(self.unlike, 4),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
-    """Why a rule matched: the clauses that were true and the words that made them true."""
+    """Why a rule matched: the clauses that were true and the words that made them true, and for
+    a rule with examples, how similar the item is to them."""
 
     clauses: tuple[str, ...]
     hits: tuple[Hit, ...]
+    similarity: Similarity | None = None
 
     def to_json(self) -> dict[str, Any]:
+        out = self._json()
+        if self.similarity is not None:
+            out["similarity"] = self.similarity.to_json()
+        return out
+
+    def _json(self) -> dict[str, Any]:
         return {
             "clauses": list(self.clauses),
             "hits": [

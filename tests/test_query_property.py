@@ -65,3 +65,38 @@ def test_indexed_equals_every_rule(qs: list[str], title: str, content: str) -> N
     every = rs.match_every_rule(item)
     assert [m.rule.id for m in indexed] == [m.rule.id for m in every]
     assert indexed == every
+
+
+MODES = st.sampled_from(["query", "widen", "narrow", "similar"])
+examples = st.lists(texts.filter(str.strip), min_size=1, max_size=3).map(tuple)
+
+
+@st.composite
+def semantic_rules(draw: st.DrawFn, n: int) -> Rule:
+    mode = draw(MODES)
+    query = "" if mode == "similar" else draw(queries.filter(str.strip))
+    if mode == "query":
+        return Rule(f"r{n:02d}", "R", query)
+    unlike = draw(st.one_of(st.just(()), examples))
+    threshold = draw(st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.9, 1.0]))
+    return Rule(
+        f"r{n:02d}", "R", query, like=draw(examples), unlike=unlike, threshold=threshold, mode=mode
+    )
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), texts, texts)
+def test_indexed_equals_every_rule_with_examples(
+    data: st.DataObject, title: str, content: str
+) -> None:
+    from tests.semantic_support import packaged_model
+
+    model = packaged_model()
+    n = data.draw(st.integers(1, 6))
+    rules = [data.draw(semantic_rules(i)) for i in range(n)]
+    rs = RuleSet.from_rules(rules, SETS, embedder=model)
+    item = Item(feed_id="f", key="k", title=title, content=content)
+    indexed = rs.match(item)
+    every = rs.match_every_rule(item)
+    assert [m.rule.id for m in indexed] == [m.rule.id for m in every]
+    assert indexed == every

@@ -65,6 +65,8 @@ def _explanation(match: Match) -> dict[str, Any]:
         for key in ("field", "word", "term"):
             hit[key] = bounded(hit[key], NAME_MAX)
     data["hits"] = hits
+    if "similarity" in data:  # a rule with examples: the closest one, named by its first words
+        data["similarity"]["example"] = bounded(data["similarity"]["example"], NAME_MAX)
     return data
 
 

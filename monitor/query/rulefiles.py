@@ -28,15 +28,33 @@ import yaml
 from monitor.errors import RuleError, RuleErrors, SourceLocation
 from monitor.model import Rule, Severity
 from monitor.query.compiler import SetMemberError, check_set, compile_query
+from monitor.query.embed import Embedder, SemanticUnavailable, load_embedder
+from monitor.query.examples import MODE_HELP, MODES, example_problems, threshold_problem
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
 from monitor.query.yamlsource import Source, pairs, text_of, texts_of
 
-RULE_KEYS = ("id", "name", "query", "feeds", "notify", "severity", "tags", "enabled")
+RULE_KEYS = (
+    "id",
+    "name",
+    "query",
+    "mode",
+    "like",
+    "unlike",
+    "threshold",
+    "feeds",
+    "notify",
+    "severity",
+    "tags",
+    "enabled",
+)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _BOOL = "tag:yaml.org,2002:bool"
+_NUMBER = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+# An example file is an article or a few headlines; past this it is refused at its path.
+MAX_EXAMPLE_BYTES = 64 * 2**10
 # Loading takes about 6 s and 100 MB of memory per MB of YAML (PyYAML builds every node): a file
 # of a thousand rules is about 100 KB. Past these caps a file is refused before it is parsed.
 MAX_FILE_BYTES = 2 * 2**20
@@ -53,6 +71,9 @@ class _Loader:
         self.rules: list[tuple[Source, Rule, yaml.Node | None]] = []
         self.ids: dict[str, SourceLocation] = {}
         self.total = 0  # bytes of every file read so far
+        self.example_files: list[str] = []  # the text of every example file read, for the version
+        # where each rule with examples says `like:`, to report a missing extra there
+        self.like_keys: list[tuple[Source, str, int]] = []
 
     def file(self, path: Path) -> None:
         try:
@@ -170,6 +191,8 @@ class _Loader:
             return
         fields: dict[str, object] = {}
         nodes: dict[str, yaml.Node] = {}
+        keys: dict[str, int] = {}
+        broken_examples = False  # an example already reported: say nothing more about them
         # Errors in a value are said once the rule's id is known ("rule 'x': ..."), as the
         # query's are; the id may come after the key in the file.
         deferred: list[tuple[str, int]] = []
@@ -181,8 +204,29 @@ class _Loader:
                 )
                 continue
             nodes[name] = value
+            keys[name] = key.start_mark.index
             at = value.start_mark.index
-            if name in ("feeds", "notify", "tags"):
+            if name in ("like", "unlike"):
+                before = len(deferred)
+                fields[name] = self.examples(src, value, name, deferred)
+                broken_examples = broken_examples or len(deferred) > before
+            elif name == "mode":
+                mode = text_of(src, value, name)
+                if mode is not None and mode not in MODES:
+                    deferred.append((f"mode must be one of: {MODE_HELP}; not {mode!r}", at))
+                    broken_examples = True
+                elif mode is not None:
+                    fields[name] = mode
+            elif name == "threshold":
+                number: object = value.value if isinstance(value, yaml.ScalarNode) else "a list"
+                if isinstance(value, yaml.ScalarNode) and value.tag in _NUMBER:
+                    number = float(value.value)
+                problem = threshold_problem(number)
+                if problem is None:
+                    fields[name] = number
+                else:
+                    deferred.append((problem, at))
+            elif name in ("feeds", "notify", "tags"):
                 fields[name] = texts_of(src, value, name)
             elif name == "enabled":
                 if isinstance(value, yaml.ScalarNode) and value.tag == _BOOL:
@@ -236,7 +280,81 @@ class _Loader:
         if "name" not in fields:  # given, but not text (`name:` left empty): already reported
             return
         rule = Rule(file=src.name, line=src.at(where).line, **fields)  # type: ignore[arg-type]
+        problems = [] if broken_examples else example_problems(rule)
+        if "threshold" in nodes and "like" not in nodes:
+            problems.append(("threshold", "a threshold needs `like:` examples to compare with"))
+        for field, message in problems:
+            src.error(f"rule {rid!r}: {message}", keys.get(field, where))
+        if problems or broken_examples:
+            return
+        if "like" in keys:
+            self.like_keys.append((src, rid, keys["like"]))
         self.rules.append((src, rule, nodes.get("query")))
+
+    def examples(
+        self, src: Source, node: yaml.Node, what: str, deferred: list[tuple[str, int]]
+    ) -> tuple[str, ...]:
+        """The texts of `like:` or `unlike:`: each entry is the text itself or `file: PATH`, a
+        text file relative to this rules file's folder (read now, at most 64 KiB)."""
+        entries = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        if isinstance(node, yaml.SequenceNode) and not entries:
+            deferred.append((f"`{what}:` is empty: give example texts or `file: PATH`", 0))
+        out = []
+        for entry in entries:
+            at = entry.start_mark.index
+            if isinstance(entry, yaml.ScalarNode) and entry.tag != "tag:yaml.org,2002:null":
+                out.append(str(entry.value))
+                continue
+            path_node = None
+            if isinstance(entry, yaml.MappingNode) and len(entry.value) == 1:
+                key, path_node = entry.value[0]
+                if not (isinstance(key, yaml.ScalarNode) and key.value == "file"):
+                    path_node = None
+            if not isinstance(path_node, yaml.ScalarNode) or not path_node.value:
+                deferred.append(
+                    (f"each of {what} must be an example's text, or `file: PATH` (a text file)", at)
+                )
+                continue
+            text = self.example_file(src, str(path_node.value), path_node, deferred)
+            if text is not None:
+                out.append(text)
+        if isinstance(node, yaml.SequenceNode) and not entries:
+            deferred[-1] = (deferred[-1][0], node.start_mark.index)
+        return tuple(out)
+
+    def example_file(
+        self, src: Source, name: str, node: yaml.Node, deferred: list[tuple[str, int]]
+    ) -> str | None:
+        path = Path(src.name).parent / name
+        at = node.start_mark.index
+        try:
+            with path.open("rb") as f:
+                data = f.read(MAX_EXAMPLE_BYTES + 1)
+        except FileNotFoundError:
+            deferred.append((f"example file {name!r} not found (looked for {path})", at))
+            return None
+        except OSError as exc:
+            deferred.append((f"example file {name!r} cannot be read: {exc}", at))
+            return None
+        if len(data) > MAX_EXAMPLE_BYTES:
+            deferred.append(
+                (
+                    f"example file {name!r} is larger than {MAX_EXAMPLE_BYTES // 2**10} KiB:"
+                    " an example is an article or a few lines (only its start is compared)",
+                    at,
+                )
+            )
+            return None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            deferred.append((f"example file {name!r} is not UTF-8 text", at))
+            return None
+        if not text.strip():
+            deferred.append((f"example file {name!r} is empty", at))
+            return None
+        self.example_files.append(text)
+        return text
 
     def compile(self) -> list[CompiledRule]:
         out = []
@@ -276,8 +394,23 @@ def rule_files(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def load_rules(path: str | Path) -> RuleSet:
-    """Load, validate and compile a rules folder. Raises RuleErrors listing every fault."""
+def _embedder_for(loader: _Loader, embedder: Embedder | None) -> Embedder | None:
+    """The model, when a rule has examples; without the extra, an error at each `like:`."""
+    if embedder is not None or not loader.like_keys:
+        return embedder
+    try:
+        return load_embedder()
+    except SemanticUnavailable as exc:
+        for src, rid, at in loader.like_keys:
+            src.error(f"rule {rid!r}: {exc}", at)
+        return None
+
+
+def load_rules(path: str | Path, embedder: Embedder | None = None) -> RuleSet:
+    """Load, validate and compile a rules folder. Raises RuleErrors listing every fault.
+
+    Rules with examples are compared with `embedder`'s vectors, by default the packaged model's.
+    """
     root = Path(path)
     if not root.exists():
         raise RuleErrors(
@@ -293,9 +426,12 @@ def load_rules(path: str | Path) -> RuleSet:
         digest.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0")
         digest.update(loader.sources[-1].text.encode() + b"\0")
     compiled = loader.compile()
+    embedder = _embedder_for(loader, embedder)
+    for text in loader.example_files:
+        digest.update(text.encode() + b"\0")
     errors = [e for s in loader.sources for e in sorted(s.errors, key=_place)]
     if not errors and not loader.rules:
         errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
     if errors:
         raise RuleErrors(errors)
-    return RuleSet(compiled, digest.hexdigest()[:12])
+    return RuleSet(compiled, digest.hexdigest()[:12], embedder)

@@ -3,6 +3,11 @@
 analyse the item once -> presearcher candidates -> keep enabled rules watching this feed
 -> evaluate each candidate -> ordered by rule id; each match explains itself (clauses, hits,
 snippet) when first read
+
+Rules with `like` examples add the semantic stage (monitor.query.semantic): a `narrow` or
+`similar` rule must also be similar to its examples once its query holds (a `similar` rule has
+none, so it holds always); a `widen` rule that its query missed fires when the item is similar.
+The item is embedded at most once per match, on the first rule that asks.
 """
 
 from __future__ import annotations
@@ -14,7 +19,10 @@ from dataclasses import dataclass, replace
 from monitor.errors import RuleError, RuleErrors
 from monitor.model import Explanation, Item, Match, Rule
 from monitor.query import evaluate as ev
+from monitor.query import semantic as sem
 from monitor.query.compiler import SetMemberError, check_set, compile_query
+from monitor.query.embed import Embedder, load_embedder
+from monitor.query.examples import example_problems
 from monitor.query.explain import explain, snippet
 from monitor.query.index import (
     Presearcher,
@@ -47,11 +55,27 @@ class CompiledRule:
         )
 
 
-def _explainer(m: ev.Matcher, doc: Document) -> Callable[[], tuple[Explanation, str]]:
-    """Explain a match when it is first read: most of the cost of a match, often never needed."""
+def _explainer(
+    m: ev.Matcher,
+    doc: Document,
+    rule: Rule | None = None,
+    probe: sem.Probe | None = None,
+    query: bool = True,
+) -> Callable[[], tuple[Explanation, str]]:
+    """Explain a match when it is first read: most of the cost of a match, often never needed.
+
+    With a probe, the rule has examples: the explanation adds how similar the item is to them,
+    and keeps the query's clauses and words only when the query held (`query`)."""
 
     def run() -> tuple[Explanation, str]:
-        why = explain(m, doc)
+        why = explain(m, doc) if query else Explanation((), ())
+        if rule is not None and probe is not None:
+            scores = probe.of(rule.id)
+            why = Explanation(
+                (*why.clauses, sem.clause(rule, scores)),
+                why.hits,
+                sem.similarity(rule, scores),
+            )
         return why, snippet(doc, why.hits)
 
     return run
@@ -60,17 +84,35 @@ def _explainer(m: ev.Matcher, doc: Document) -> Callable[[], tuple[Explanation, 
 class RuleSet:
     """Every rule (enabled or not) by id, the compiled enabled ones, and their presearcher."""
 
-    def __init__(self, compiled: Sequence[CompiledRule], version: str) -> None:
+    def __init__(
+        self,
+        compiled: Sequence[CompiledRule],
+        version: str,
+        embedder: Embedder | None = None,
+    ) -> None:
         ordered = sorted(compiled, key=lambda c: c.rule.id)
         self._compiled = ordered
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
         self._index = Presearcher([c.matcher for c in self._active])
+        semantic = [c for c in self._active if c.rule.mode != "query"]
+        self._embedder = embedder
+        self._stage: sem.SemanticStage | None = None
+        if semantic:
+            # The packaged model unless one is given (tests, benchmarks); raises
+            # SemanticUnavailable without the extra (load_rules reports it at each rule).
+            self._embedder = embedder = embedder or load_embedder()
+            self._stage = sem.SemanticStage([c.rule for c in semantic], embedder)
+        # Rules that may fire when their query does not (or is not even a candidate).
+        self._widen = [c for c in semantic if c.rule.mode == "widen"]
 
     @classmethod
     def from_rules(
-        cls, rules: Iterable[Rule], sets: Mapping[str, Sequence[str]] | None = None
+        cls,
+        rules: Iterable[Rule],
+        sets: Mapping[str, Sequence[str]] | None = None,
+        embedder: Embedder | None = None,
     ) -> RuleSet:
         """Compile rules given in code (tests, benchmarks). Raises RuleErrors listing each fault."""
         sets = dict(sets or {})
@@ -88,15 +130,20 @@ class RuleSet:
                 errors.append(RuleError(f"rule {rule.id!r}: duplicate id"))
                 continue
             seen.add(rule.id)
+            errors += [RuleError(f"rule {rule.id!r}: {m}") for _, m in example_problems(rule)]
             try:
                 compiled.append(CompiledRule.of(rule, compile_query(rule.query, sets)))
             except QueryError as exc:
                 errors.append(RuleError(f"rule {rule.id!r}: {exc}"))
         if errors:
             raise RuleErrors(errors)
-        digest = hashlib.sha256(repr([(r.id, r.query, r.enabled) for r in rules]).encode())
+        digest = hashlib.sha256(
+            repr(
+                [(r.id, r.query, r.enabled, r.mode, r.like, r.unlike, r.threshold) for r in rules]
+            ).encode()
+        )
         digest.update(repr(sorted(sets.items())).encode())
-        return cls(compiled, digest.hexdigest()[:12])
+        return cls(compiled, digest.hexdigest()[:12], embedder)
 
     def select(self, ids: Collection[str]) -> RuleSet:
         """Only these rules, each enabled (to try one rule, even a disabled one)."""
@@ -105,7 +152,7 @@ class RuleSet:
             for c in self._compiled
             if c.rule.id in ids
         ]
-        return RuleSet(chosen, self.version)
+        return RuleSet(chosen, self.version, self._embedder)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -121,6 +168,7 @@ class RuleSet:
         """Like `match`, for an item already analysed (the pipeline analyses once)."""
         active, stems, feed = self._active, doc.stems, item.feed_id
         out = []
+        probe: sem.Probe | None = None
         # Ascending rule numbers are rule id order. One loop, no generator: it runs per candidate.
         for number in sorted(self._index.candidates(doc)):
             c = active[number]
@@ -133,8 +181,47 @@ class RuleSet:
             if c.feeds and not self._watches(c, feed, feed_tags):
                 continue
             if c.matcher.matches(doc):
-                out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
+                if c.rule.mode == "query":
+                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
+                    continue
+                probe = probe or self._probe(item)
+                if c.rule.mode == "widen" or probe.of(c.rule.id).similar(c.rule.threshold):
+                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe)))
+        if self._widen:
+            out = self._widened(item, doc, feed_tags, out, probe)
         return out
+
+    def _probe(self, item: Item) -> sem.Probe:
+        assert self._stage is not None  # only rules of the stage ask
+        return sem.Probe(self._stage, item)
+
+    def _widened(
+        self,
+        item: Item,
+        doc: Document,
+        feed_tags: Collection[str],
+        out: list[Match],
+        probe: sem.Probe | None,
+    ) -> list[Match]:
+        """`out` with the `widen` rules that their query missed but whose examples the item is
+        similar to, in rule id order."""
+        fired = {m.rule.id for m in out}
+        more = []
+        for c in self._widen:
+            if c.rule.id in fired or not self._watches(c, item.feed_id, feed_tags):
+                continue
+            probe = probe or self._probe(item)
+            if probe.of(c.rule.id).similar(c.rule.threshold):
+                why = _explainer(c.matcher, doc, c.rule, probe, query=False)
+                more.append(Match(c.rule, explain=why))
+        return sorted(out + more, key=lambda m: m.rule.id) if more else out
+
+    def similarity(self, item: Item) -> dict[str, sem.Scores]:
+        """The item's scores against each enabled rule with examples (tuning, benchmarks)."""
+        if self._stage is None:
+            return {}
+        probe = self._probe(item)
+        return {rid: probe.of(rid) for rid in self._stage.rules}
 
     def match(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The enabled rules watching this item's feed (or one of its tags) that match it."""
@@ -143,8 +230,18 @@ class RuleSet:
     def match_every_rule(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The same result as `match`, evaluating every rule (no index): baseline and oracle."""
         doc = analyze(item)
-        return [
-            Match(c.rule, explain=_explainer(c.matcher, doc))
-            for c in self._active
-            if self._watches(c, item.feed_id, feed_tags) and c.matcher.matches(doc)
-        ]
+        probe = self._probe(item) if self._stage is not None else None
+        out = []
+        for c in self._active:
+            if not self._watches(c, item.feed_id, feed_tags):
+                continue
+            query = c.matcher.matches(doc)
+            if c.rule.mode == "query" or probe is None:
+                if query:
+                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
+                continue
+            similar = probe.of(c.rule.id).similar(c.rule.threshold)
+            if (query or similar) if c.rule.mode == "widen" else (query and similar):
+                why = _explainer(c.matcher, doc, c.rule, probe, query=query)
+                out.append(Match(c.rule, explain=why))
+        return out
