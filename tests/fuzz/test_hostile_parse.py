@@ -133,6 +133,17 @@ def test_every_allowed_charset_decodes_hostile_bytes_quickly() -> None:
         assert spent < LIMIT_S / 2, f"{name}: {spent:.2f} s for 6 MB"
 
 
+def test_the_allowed_charsets_are_canonical_names_and_no_transform_is_among_them() -> None:
+    # text_charset compares codecs.lookup(name).name against the set: a name written out that
+    # is not canonical (or that a Python release renamed) would never be honoured.
+    for name in TEXT_CHARSETS:
+        assert codecs.lookup(name).name == name
+    for alias in ("latin-1", "UTF8", "windows-1252", "sjis", "ISO-8859-15", "koi8_r"):
+        assert text_charset(alias) == codecs.lookup(alias).name
+    for refused in ("punycode", "idna", "utf-7", "unicode_escape", "rot13", "base64", "zlib"):
+        assert text_charset(refused) is None
+
+
 def test_the_declaration_is_left_alone_on_its_line() -> None:
     body = (
         b"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>"
