@@ -32,8 +32,6 @@ from urllib.parse import urljoin, urlsplit
 from monitor.errors import FeedError
 from monitor.feeds.canonical import canonical_url
 from monitor.feeds.charsets import prepare_xml
-from monitor.feeds.fastfeed import parse_namespaced
-from monitor.feeds.fastxml import parse_rss20
 from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
@@ -158,6 +156,22 @@ def _parse_xml(
     except Exception as e:  # feedparser has crashed on odd input before; classify, not crash
         raise FeedError("parse", f"feedparser failed: {type(e).__name__}: {e}") from e
     return parsed, max(total_raw, total, len(parsed.get("entries") or []))
+
+
+# The fast paths and ElementTree cost about 20 ms of start-up: imported on the first document,
+# like feedparser. (Module attributes, so the differential tests can switch each path off.)
+def parse_rss20(utf8: bytes) -> dict[str, Any] | None:
+    """`monitor.feeds.fastxml.parse_rss20`."""
+    from monitor.feeds.fastxml import parse_rss20 as parse
+
+    return parse(utf8)
+
+
+def parse_namespaced(utf8: bytes) -> dict[str, Any] | None:
+    """`monitor.feeds.fastfeed.parse_namespaced`."""
+    from monitor.feeds.fastfeed import parse_namespaced as parse
+
+    return parse(utf8)
 
 
 def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
