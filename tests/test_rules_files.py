@@ -121,6 +121,30 @@ rules:
     assert str(errs[0]).startswith(f"{tmp_path / 'r.yaml'}:4:24: rule 'near': NEAR distance")
 
 
+def test_query_errors_after_non_ascii_text_are_located_by_character(tmp_path: Path) -> None:
+    # libyaml composes the files: its marks must count characters as PyYAML's do, not bytes.
+    write(
+        tmp_path,
+        "r.yaml",
+        """\
+# Києв, São Paulo, 東京 — 🚀
+rules:
+  - id: kyiv
+    name: Київ é
+    query: "Київ AND $nope"
+  - id: tokyo
+    name: 東京
+    query: >-
+      東京 OR
+      headline:(x)
+""",
+    )
+    errs = errors_of(tmp_path)
+    assert [where(e) for e in errs] == [(5, 22), (10, 7)]
+    caret_under(errs[0], "$nope")
+    caret_under(errs[1], "headline")
+
+
 def test_every_structural_error_is_reported(tmp_path: Path) -> None:
     write(
         tmp_path,

@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import yaml
 
@@ -59,6 +59,18 @@ MAX_EXAMPLE_BYTES = 64 * 2**10
 # of a thousand rules is about 100 KB. Past these caps a file is refused before it is parsed.
 MAX_FILE_BYTES = 2 * 2**20
 MAX_TOTAL_BYTES = 8 * 2**20
+# libyaml's composer where PyYAML has it: the same nodes and marks (character indexes), about
+# 20x less CPU; the example rules took 18 ms of every start in pure Python.
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        node: yaml.Node | None = yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError:
+        # Composed again in pure Python only to report the fault in PyYAML's own words.
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    return node
 
 
 class _Loader:
@@ -94,7 +106,7 @@ class _Loader:
             return
         self.sources.append(src := Source(str(path), text))
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = _compose(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             msg = f"YAML syntax error: {exc.problem or exc.context}"
