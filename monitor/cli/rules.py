@@ -156,6 +156,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     test.add_argument("--json", action="store_true", help="one JSON object a line")
     test.set_defaults(func=cmd_test)
 
-    from monitor.cli import backtest
+    from monitor.cli import backtest, tune
 
     backtest.add_parser(sub)
+    tune.add_parser(sub)

@@ -154,6 +154,26 @@ class RuleSet:
         ]
         return RuleSet(chosen, self.version, self._embedder)
 
+    def with_examples(
+        self, rule_id: str, like: Sequence[str] = (), unlike: Sequence[str] = ()
+    ) -> RuleSet:
+        """These rules, one rule given more examples (`rules tune`)."""
+        changed = [
+            replace(
+                c,
+                rule=replace(c.rule, like=(*c.rule.like, *like), unlike=(*c.rule.unlike, *unlike)),
+            )
+            if c.rule.id == rule_id
+            else c
+            for c in self._compiled
+        ]
+        return RuleSet(changed, self.version, self._embedder)
+
+    def query_holds(self, item: Item, rule_id: str, feed_tags: Collection[str] = ()) -> bool:
+        """Whether the rule watches the item's feed and its query holds, examples aside."""
+        c = next(c for c in self._compiled if c.rule.id == rule_id)
+        return self._watches(c, item.feed_id, feed_tags) and c.matcher.matches(analyze(item))
+
     def __len__(self) -> int:
         return len(self.rules)
 

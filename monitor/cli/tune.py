@@ -1,0 +1,252 @@
+"""`newsmon rules tune --rule ID`: propose a rule's similarity threshold from the feedback labels
+and the archive, list the labelled items that would flip, add archived items as examples; print
+the change to the rules file, or write it with `--write`. Does I/O (rules, store, the file).
+
+The decisions are monitor.query.tune's (thresholds) and monitor.query.ruleedit's (the text).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from monitor.cli.common import add_config_args, load_config_from_args, store_exists
+from monitor.controls import strip_controls
+from monitor.errors import NewsmonError, RuleErrors
+from monitor.feedback.labels import in_force, parse_target
+from monitor.model import Item, Rule
+from monitor.query import tune
+from monitor.query.embed import item_text
+from monitor.query.ruleedit import edit_rule
+from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
+
+EPILOG = """\
+examples:
+  newsmon rules tune --rule troop-dispatch                  propose the threshold of best F1
+  newsmon rules tune --rule troop-dispatch --precision 0.9  the threshold for 90 % precision
+  newsmon rules tune --rule troop-dispatch --like wire/18 --unlike wire/7
+  newsmon rules tune --rule troop-dispatch --write          write the proposed change
+
+It reads the labels of `newsmon feedback` in force for the rule (an item's label for the rule,
+else its label for any rule) and the archived items they name, and measures the rule at every
+threshold (in hundredths) that changes what it fires on. It proposes the threshold of the best
+F1 (of equal ones, the highest), or with --precision P the threshold of the highest recall whose
+precision is at least P, lists the labelled items that threshold would flip, and prints the
+change to the rules file as a diff. --like/--unlike FEED/ITEM_KEY add archived items as examples
+(their title and lede, with a comment naming the item), before the threshold is measured.
+Nothing is written without --write; with it, the edited folder is loaded again before the file
+is replaced, and a change that would not load is not written.
+exit codes: 0 a change was proposed (or written), 1 nothing to change, 2 an error
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "tune",
+        help="propose a rule's similarity threshold from labels; add labelled examples",
+        description="Propose a rule's similarity threshold from the feedback labels.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_config_args(parser)
+    parser.add_argument("--rule", metavar="ID", required=True, help="the rule to tune")
+    parser.add_argument(
+        "--precision",
+        metavar="P",
+        type=float,
+        help="propose the threshold of the best recall with at least this precision (0 to 1)",
+    )
+    parser.add_argument(
+        "--like", metavar="FEED/ITEM_KEY", action="append", default=[], help="add as example"
+    )
+    parser.add_argument(
+        "--unlike",
+        metavar="FEED/ITEM_KEY",
+        action="append",
+        default=[],
+        help="add as counter-example",
+    )
+    parser.add_argument("--write", action="store_true", help="write the change to the file")
+    parser.set_defaults(func=cmd_tune)
+
+
+@dataclass
+class Found:
+    """The archived items tuning needs: the labelled ones and those to add as examples."""
+
+    items: dict[tuple[str, str], Item]
+    tags: dict[str, tuple[str, ...]]
+
+
+def _refs(texts: Sequence[str], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for text in texts:
+        target = parse_target(text)
+        if target is None or target.alert_id is not None:
+            raise NewsmonError(
+                f"{flag} {text!r}: name an archived item as FEED/ITEM_KEY"
+                " (as `newsmon stories list` and `newsmon feedback export` show it)"
+            )
+        out.append((target.feed_id, target.item_key))
+    return out
+
+
+def _read(store: object, wanted: set[tuple[str, str]]) -> Found:
+    from monitor.cli.backtest import Scan, archive_batches
+
+    items: dict[tuple[str, str], Item] = {}
+    for batch in archive_batches(store, Scan(), None, None):  # type: ignore[arg-type]
+        for a in batch:
+            if (a.feed_id, a.key) in wanted:
+                items[a.feed_id, a.key] = a.to_item()
+    tags = {f.id: tuple(f.tags) for f in store.list_feeds()}  # type: ignore[attr-defined]
+    return Found(items, tags)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _row(name: str, o: tune.Outcome, out: TextIO) -> None:
+    out.write(
+        f"  {name:<22} {o.threshold:>9.2f} {_fmt(o.precision):>9} {_fmt(o.recall):>6}"
+        f" {o.f1:>5.2f} {o.tp + o.fp:>6}\n"
+    )
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from monitor.store import open_store
+
+    if args.precision is not None and not 0 < args.precision <= 1:
+        raise NewsmonError("--precision must be more than 0 and at most 1 (0.9 is 90 %)")
+    config = load_config_from_args(args)
+    folder = args.rules or config.rules
+    ruleset = load_rules(folder)
+    rule = ruleset.rules.get(args.rule)
+    if rule is None:
+        known = ", ".join(ruleset.rules)
+        raise NewsmonError(f"no rule {args.rule} in {folder} (rules: {known})")
+    if rule.mode == "query":
+        raise NewsmonError(
+            f"rule {rule.id!r} has no examples to tune (mode: query): give it `like:` examples"
+            " and a mode (docs/rules.md, Examples)"
+        )
+    like_refs, unlike_refs = _refs(args.like, "--like"), _refs(args.unlike, "--unlike")
+    if not store_exists(config):
+        raise NewsmonError("no database yet: tuning needs labelled, archived items")
+    store = open_store(config.database_url)
+    try:
+        labels = in_force(store.list_labels())
+        verdicts = {(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == ""}
+        verdicts.update({(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == rule.id})
+        found = _read(store, set(verdicts) | set(like_refs) | set(unlike_refs))
+    finally:
+        store.close()
+    missing = [f"{f}/{k}" for f, k in [*like_refs, *unlike_refs] if (f, k) not in found.items]
+    if missing:
+        raise NewsmonError(f"not in the archive: {', '.join(missing)}")
+    like = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in like_refs]
+    unlike = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in unlike_refs]
+    ruleset = ruleset.select([rule.id])  # a disabled rule is tuned too
+    if like or unlike:
+        ruleset = ruleset.with_examples(rule.id, [t for t, _ in like], [t for t, _ in unlike])
+    points = _points(ruleset, rule, verdicts, found)
+    titles = {ref: item.title for ref, item in found.items.items()}
+    return _report(args, rule, points, titles, like, unlike, sys.stdout)
+
+
+def _points(
+    ruleset: RuleSet, rule: Rule, verdicts: dict[tuple[str, str], bool], found: Found
+) -> list[tune.Point]:
+    points = []
+    for ref, relevant in sorted(verdicts.items()):
+        item = found.items.get(ref)
+        if item is None:
+            continue
+        tags = found.tags.get(item.feed_id, ())
+        scores = ruleset.similarity(item)[rule.id]
+        holds = ruleset.query_holds(item, rule.id, tags)
+        points.append(tune.Point(ref, relevant, holds, scores.like, scores.unlike))
+    return points
+
+
+def _report(
+    args: argparse.Namespace,
+    rule: Rule,
+    points: list[tune.Point],
+    titles: dict[tuple[str, str], str],
+    like: list[tuple[str, str]],
+    unlike: list[tuple[str, str]],
+    out: TextIO,
+) -> int:
+    relevant = sum(p.relevant for p in points)
+    out.write(
+        f"tune {rule.id} (mode: {rule.mode}): {len(points)} labelled items in the archive,"
+        f" {relevant} relevant\n"
+    )
+    if not points:
+        out.write("  no labelled archived items: `newsmon feedback ITEM --relevant` adds labels\n")
+        return 1
+    out.write(
+        f"  {'':<22} {'threshold':>9} {'precision':>9} {'recall':>6} {'F1':>5} {'fires':>6}\n"
+    )
+    now = tune.outcome(points, rule.mode, rule.threshold)
+    _row("now", now, out)
+    best = tune.best_f1(points, rule.mode)
+    _row("best F1", best, out)
+    proposed = best
+    if args.precision is not None:
+        reached = tune.for_precision(points, rule.mode, args.precision)
+        if reached is None:
+            out.write(f"  no threshold reaches precision {args.precision:.2f} on these labels\n")
+            return 1
+        _row(f"precision ≥ {args.precision:.2f}", reached, out)
+        proposed = reached
+    flipped = tune.flips(points, rule.mode, rule.threshold, proposed.threshold)
+    if flipped:
+        out.write(f"labelled items that flip at {proposed.threshold:.2f}:\n")
+    for p, fires in flipped:
+        verdict = "relevant" if p.relevant else "irrelevant"
+        change = "+ fires" if fires else "- stops"
+        title = strip_controls(titles.get(p.key, ""))
+        out.write(f"  {change}  {verdict:<10} {p.like:.2f}  {p.key[0]}/{p.key[1]}  {title}\n")
+    threshold = proposed.threshold if proposed.threshold != rule.threshold else None
+    old = Path(rule.file).read_text(encoding="utf-8")
+    new = edit_rule(old, rule.id, threshold, like, unlike) if threshold or like or unlike else old
+    if new == old:
+        out.write("nothing to change: the rule's threshold is already the proposed one\n")
+        return 1
+    diff = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), rule.file, rule.file
+    )
+    out.write("".join(strip_controls(line) for line in diff))
+    if not args.write:
+        out.write("(not written: --write writes this change)\n")
+        return 0
+    _write(Path(rule.file), old, new, args.rules or load_config_from_args(args).rules)
+    out.write(f"written to {rule.file}\n")
+    return 0
+
+
+def _replace(path: Path, text: str) -> None:
+    spare = path.with_name(f".{path.name}.tune")
+    spare.write_text(text, encoding="utf-8")
+    os.replace(spare, path)
+
+
+def _write(path: Path, old: str, new: str, folder: str) -> None:
+    """Replace the file (whole, by a rename), then load the folder again; put the old text
+    back if it fails."""
+    _replace(path, new)
+    try:
+        load_rules(folder)
+    except RuleErrors as exc:
+        _replace(path, old)
+        raise NewsmonError(f"the change would not load, so it was not written:\n{exc}") from exc

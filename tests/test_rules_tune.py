@@ -1,0 +1,228 @@
+"""`newsmon rules tune`: the proposed threshold is the one a brute-force scan of every threshold
+finds (pure, on random labelled points; and end to end on a labelled SQLite archive with the
+packaged model), the flips listed, examples added, and the file changed only with --write."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.cli.main import main
+from monitor.model import Label
+from monitor.query import tune
+from monitor.query.rulefiles import load_rules
+from monitor.store.sqlite import SQLiteStore
+from tests.semantic_support import packaged_model
+from tests.test_backtest import archive, env, item_row
+
+__all__ = ["env"]
+
+GRID = [k / 100 for k in range(1, 101)]
+
+
+def brute(points: list[tune.Point], mode: str) -> list[tuple[float, int, int, int]]:
+    """(threshold, tp, fp, fn) at every threshold in hundredths, written out plainly."""
+    rows = []
+    for t in GRID:
+        tp = fp = fn = 0
+        for p in points:
+            similar = p.like + 1e-6 >= t and (p.unlike is None or p.like > p.unlike)
+            fires = {
+                "widen": p.query or similar,
+                "narrow": p.query and similar,
+                "similar": p.query and similar,
+            }[mode]
+            tp += fires and p.relevant
+            fp += fires and not p.relevant
+            fn += p.relevant and not fires
+        rows.append((t, tp, fp, fn))
+    return rows
+
+
+def f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
+scores = st.floats(-0.3, 1.0).map(lambda x: round(x, 3))
+points_st = st.lists(
+    st.builds(
+        tune.Point,
+        key=st.just(("f", "k")),
+        relevant=st.booleans(),
+        query=st.booleans(),
+        like=scores,
+        unlike=st.none() | scores,
+    ),
+    min_size=1,
+    max_size=40,
+)
+modes = st.sampled_from(["widen", "narrow", "similar"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(points_st, modes)
+def test_best_f1_is_what_a_scan_of_every_threshold_finds(
+    points: list[tune.Point], mode: str
+) -> None:
+    rows = brute(points, mode)
+    top = max(f1(*r[1:]) for r in rows)
+    want = max(t for t, *counts in rows if f1(*counts) == top)  # of equal F1, the highest
+    got = tune.best_f1(points, mode)  # type: ignore[arg-type]
+    assert (got.threshold, got.f1) == (want, top)
+
+
+@settings(max_examples=300, deadline=None)
+@given(points_st, modes, st.sampled_from([0.5, 0.8, 0.9, 1.0]))
+def test_the_precision_threshold_is_what_a_scan_finds(
+    points: list[tune.Point], mode: str, target: float
+) -> None:
+    rows = [
+        (t, tp, fp, fn)
+        for t, tp, fp, fn in brute(points, mode)
+        if tp + fp and tp / (tp + fp) >= target
+    ]
+    got = tune.for_precision(points, mode, target)  # type: ignore[arg-type]
+    if not rows:
+        assert got is None
+        return
+    recall = max(tp / (tp + fn) if tp + fn else 0.0 for _, tp, _, fn in rows)
+    want = max(t for t, tp, _, fn in rows if (tp / (tp + fn) if tp + fn else 0.0) == recall)
+    assert got is not None
+    assert got.threshold == want
+
+
+# --- end to end --------------------------------------------------------------------------------
+
+RULES = """\
+rules:
+  - id: troops
+    name: Troops
+    query: troops NEAR/3 sent   # the words
+    mode: widen
+    threshold: 0.9
+    like:
+      - Russia moves reinforcements toward the border
+      - Kremlin rushes extra battalions to the front line
+    unlike:
+      - Soldiers withdraw from the city
+"""
+HEADLINES = [
+    ("k1", "Troops sent to the border as tension rises", True),
+    ("k2", "Moscow shifts fresh battalions toward the Kharkiv frontier", True),
+    ("k3", "Thousands of extra soldiers arrive at the border", True),
+    ("k4", "Army rushes reinforcements to the eastern front", True),
+    ("k5", "Russian soldiers pull back from the city of Kherson", False),
+    ("k6", "Football club signs new striker", False),
+    ("k7", "Border guards detain smugglers at the frontier", False),
+    ("k8", "Extra trains to the border for the holidays", False),
+    ("k9", "Battalion commander awarded a medal", False),
+]
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def labelled(env: Path) -> Path:
+    packaged_model()  # skips without the extra
+    archive(env, [item_row(key, title) for key, title, _ in HEADLINES])
+    store = SQLiteStore(env / "news.db")
+    store.add_labels(
+        [
+            Label("f1", key, "troops" if n % 2 else "", relevant, "ana", AT + timedelta(seconds=n))
+            for n, (key, _, relevant) in enumerate(HEADLINES)
+        ]
+    )
+    store.close()
+    (env / "r").mkdir()
+    (env / "r" / "rules.yaml").write_text(RULES, encoding="utf-8")
+    return env / "r"
+
+
+def scanned(folder: Path) -> list[tune.Point]:
+    """The labelled points, computed here from the rules and the model directly."""
+    from monitor.model import Item
+
+    rs = load_rules(folder)
+    out = []
+    for key, title, relevant in HEADLINES:
+        item = Item(feed_id="f1", key=key, title=title)
+        s = rs.similarity(item)["troops"]
+        holds = bool(rs.select(["troops"]).query_holds(item, "troops"))
+        out.append(tune.Point(("f1", key), relevant, holds, s.like, s.unlike))
+    return out
+
+
+def proposed(out: str, row: str) -> float:
+    m = re.search(rf"^  {re.escape(row)}\s+(\d\.\d\d) ", out, re.M)
+    assert m, out
+    return float(m.group(1))
+
+
+def test_tune_proposes_the_brute_force_threshold_and_lists_the_flips(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = (labelled / "rules.yaml").read_text()
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    rows = brute(scanned(labelled), "widen")
+    top = max(f1(*r[1:]) for r in rows)
+    want = max(t for t, *counts in rows if f1(*counts) == top)
+    assert proposed(out, "best F1") == want
+    assert want < 0.9  # the paraphrases need a lower threshold than the file's
+    assert "tune troops (mode: widen): 9 labelled items in the archive, 4 relevant" in out
+    assert f"labelled items that flip at {want:.2f}:" in out
+    assert re.search(r"\+ fires  relevant   0\.\d\d  f1/k2  Moscow shifts fresh battalions", out)
+    assert f"-    threshold: 0.9\n+    threshold: {want:g}\n" in out
+    assert "(not written: --write writes this change)" in out
+    assert (labelled / "rules.yaml").read_text() == before  # never silently
+
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--write"]) == 0
+    assert load_rules(labelled).rules["troops"].threshold == want
+    capsys.readouterr()
+    # once written, nothing more to propose
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)]) == 1
+    assert "nothing to change" in capsys.readouterr().out
+
+
+def test_tune_for_a_precision_and_adding_labelled_examples(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled)]
+    assert main([*argv, "--precision", "1.0"]) == 0
+    out = capsys.readouterr().out
+    rows = [r for r in brute(scanned(labelled), "widen") if r[1] and not r[2]]
+    best_recall = max(r[1] for r in rows)
+    assert proposed(out, "precision ≥ 1.00") == max(r[0] for r in rows if r[1] == best_recall)
+
+    assert main([*argv, "--like", "f1/k3", "--unlike", "f1/k7", "--write"]) == 0
+    out = capsys.readouterr().out
+    assert '+      - "Thousands of extra soldiers arrive at the border"  # f1/k3' in out
+    rule = load_rules(labelled).rules["troops"]
+    assert rule.like[-1] == "Thousands of extra soldiers arrive at the border"
+    assert rule.unlike[-1] == "Border guards detain smugglers at the frontier"
+    assert "# the words" in (labelled / "rules.yaml").read_text()  # the rest as written
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rule", "nope"], "no rule nope in"),
+        (["--rule", "troops", "--like", "f1/k99"], "not in the archive: f1/k99"),
+        (["--rule", "troops", "--like", "k3"], "--like 'k3': name an archived item as FEED/"),
+        (["--rule", "troops", "--precision", "90"], "--precision must be more than 0"),
+        (["--rule", "plain"], "rule 'plain' has no examples to tune (mode: query)"),
+    ],
+)
+def test_tune_errors_are_plain(
+    labelled: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with (labelled / "rules.yaml").open("a") as f:
+        f.write("  - id: plain\n    name: Plain\n    query: tanks\n")
+    assert main(["rules", "tune", "--rules", str(labelled), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
