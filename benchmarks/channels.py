@@ -15,8 +15,10 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,7 +30,13 @@ from monitor.net.guard import AddressGuard
 from tests.delivery_support import deliverer, enqueue, open_sqlite
 from tests.receiver import Receiver, Reply
 
-FAST = {"rate": 1e6, "burst": 1e6}
+
+class Limits(TypedDict):
+    rate: float
+    burst: float
+
+
+FAST = Limits(rate=1e6, burst=1e6)
 TOKEN = "1:bench"
 
 
@@ -36,7 +44,7 @@ def _ok(data: dict[str, object]) -> Reply:
     return Reply(200, json.dumps(data).encode(), {"Content-Type": "application/json"})
 
 
-HTTP = {
+HTTP: dict[str, tuple[Callable[[str], Destination], Reply]] = {
     "discord": (lambda b: Destination.create("x", "discord", f"{b}/api/webhooks/1/a", **FAST),
                 _ok({"id": "1"})),
     "teams": (lambda b: Destination.create("x", "teams", f"{b}/workflows/a", **FAST), Reply(202)),

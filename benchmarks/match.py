@@ -30,6 +30,7 @@ import sys
 import time
 import tracemalloc
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 import Stemmer
@@ -108,7 +109,7 @@ def make_rules(
         f"s{k}": [word() for _ in range(rng.randint(3, 8))] + [f"{word()} {word()}"]
         for k in range(20)
     }
-    shapes = [
+    shapes: list[Callable[[], str]] = [
         lambda: f"{word()} {word()}",
         lambda: f'"{word()} {word()}"',
         lambda: f"{word()} NEAR/5 {word()}",
@@ -141,7 +142,9 @@ def floor(items: list[Item]) -> float:
     return len(items) / (time.process_time() - start)
 
 
-def rate(fn, items: list[Item], budget_s: float, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+def rate(
+    fn: Callable[[Item], object], items: list[Item], budget_s: float, repeat: int = 3
+) -> float:
     """Items per second: the best of `repeat` passes (this machine is noisy), each time-boxed."""
     best = 0.0
     for _ in range(repeat):

@@ -183,7 +183,7 @@ def _one(
     # newsmon's check exits 1 when nothing matched: that is a normal outcome here. On the real
     # feed set some snapshots are not feeds (an HTML page, ill-formed XML): newsmon then exits 2
     # and the lean reference 1, after polling everything else.
-    ok_codes = (0, 1) if tool.name == "newsmon" else (0,)
+    ok_codes: tuple[int | None, ...] = (0, 1) if tool.name == "newsmon" else (0,)
     if feedset == "real" and (tool.name, rc) in (("newsmon", 2), ("lean", 1)):
         ok_codes = (rc,)
         m.remark = f"exit {rc}: some snapshots are not feeds"

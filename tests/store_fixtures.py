@@ -23,7 +23,7 @@ from monitor.store.base import Store
 POSTGRES_ENV = "NEWSMON_TEST_POSTGRES_URL"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
-StoreFactory = Callable[[], Any]
+StoreFactory = Callable[[], Store]
 
 
 def postgres_url() -> str | None:

@@ -26,9 +26,9 @@ def message(title: str, **changes: Any) -> Message:
 
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_discord(kind: str) -> None:
-    body = discord.payload(message(HOSTILE[kind]))
+    body: dict[str, Any] = discord.payload(message(HOSTILE[kind]))
     assert body["allowed_mentions"] == {"parse": []}
-    [embed] = body["embeds"]  # type: ignore[index]
+    [embed] = body["embeds"]
     assert len(embed["title"]) <= 256
     assert len(embed["description"]) <= 4_096
     assert len(embed["footer"]["text"]) <= 2_048

@@ -77,7 +77,7 @@ def test_nested_env_json_for_feeds(tmp_path: Path) -> None:
 def test_config_is_frozen(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "jitter: 0.2\n"), env={})
     with pytest.raises(ValueError, match="frozen"):
-        config.jitter = 0.5  # type: ignore[misc]
+        config.jitter = 0.5
 
 
 def test_feed_specs_fill_interval_and_id(tmp_path: Path) -> None:

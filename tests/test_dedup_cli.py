@@ -62,8 +62,8 @@ def test_lists_stories_and_sightings(config: Path, capsys: pytest.CaptureFixture
         "https://wire.example/1",
     ]
     assert run(config, "--story", "u:abc", "--json") == 0
-    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [(x["feed"], x["seen_at"], x["url"]) for x in lines] == [
+    records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(x["feed"], x["seen_at"], x["url"]) for x in records] == [
         ("wire", "2026-03-01T12:00:00Z", "https://wire.example/1"),
         ("agg", "2026-03-01T13:00:00Z", None),
     ]

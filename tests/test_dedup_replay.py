@@ -165,8 +165,8 @@ def test_replay_alerts_once_per_hand_labelled_story(tmp_path: Path) -> None:
             assert got == expected, titles
         ids = [r.headers["webhook-id"] for r in rx.requests]
         assert len(ids) == len(set(ids)) == 65
-        titles = {json.loads(r.body)["item"]["title"] for r in rx.requests}
-        assert {A[0], B[0], C[0], D[0], E[0]} <= titles
+        every_title = {json.loads(r.body)["item"]["title"] for r in rx.requests}
+        assert {A[0], B[0], C[0], D[0], E[0]} <= every_title
 
         # The later sightings are further sources of the first story; churn adds none.
         out = io.StringIO()

@@ -98,7 +98,10 @@ def _hold_lock(make_store: StoreFactory, key: int) -> tuple[Any, Any]:
     """A transaction on a connection of its own that holds advisory lock `key`."""
     import psycopg
 
+    from monitor.store.postgres import PostgresStore
+
     holder = make_store()
+    assert isinstance(holder, PostgresStore)
     conn = psycopg.connect(holder._url, autocommit=False)
     if holder._schema:
         conn.execute(f'SET search_path TO "{holder._schema}"')
@@ -119,8 +122,10 @@ def _commit_in_thread(store: Any, feed: str, key: str, fp: StoryFingerprint) -> 
 
 @pytest.mark.postgres
 def test_postgres_commit_waits_for_its_band_keys_only(make_store: StoreFactory) -> None:
+    from monitor.store.postgres import PostgresStore
+
     store = make_store()
-    if store.dialect != "postgres":
+    if not isinstance(store, PostgresStore):
         pytest.skip("SQLite has one writer at a time: there is no lock of a band key")
     store.sync_feeds([spec("f1"), spec("f2")], T0)
     store.claim_due_feeds(T0, 10, LEASE, "w")
@@ -141,10 +146,10 @@ def test_postgres_commit_waits_for_its_band_keys_only(make_store: StoreFactory) 
 def test_postgres_commit_founding_many_stories_locks_the_whole_index(
     make_store: StoreFactory,
 ) -> None:
-    from monitor.store.postgres import MAX_BAND_LOCKS, STORY_LOCK
+    from monitor.store.postgres import MAX_BAND_LOCKS, STORY_LOCK, PostgresStore
 
     store = make_store()
-    if store.dialect != "postgres":
+    if not isinstance(store, PostgresStore):
         pytest.skip("SQLite has one writer at a time: there is no story lock")
     rng = random.Random(5)
     many = [

@@ -33,7 +33,7 @@ def poll_with_alert(store: Any) -> None:
     """Feed f1 saw items k1 and k2; an alert (item `item-s1`) carried rules troops and border."""
     store.sync_feeds([spec("f1")], T0)
     store.claim_due_feeds(T0, 10, LEASE, "w")
-    doc = {"rules": [{"id": "troops"}, {"id": "border"}],
+    doc: dict[str, Any] = {"rules": [{"id": "troops"}, {"id": "border"}],
            "item": {"title": "Troops move to the border"}}  # fmt: skip
     new = alert(ALERT, "desk", "s1", **doc)
     store.commit_poll("f1", "w", T0, ok_update(T0), [seen("k1", "s1"), seen("k2")], [new])

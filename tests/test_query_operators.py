@@ -141,7 +141,7 @@ def test_operator(query: str, text: str, expected: bool) -> None:
         ("troops", {"author": "Troops"}, False),
         ("author:ann", {"author": "Ann Smith"}, True),
         ("url:example", {"url": "https://example.com/x"}, True),
-        ("category:world", {"categories": ("World",)}, True),  # type: ignore[dict-item]
+        ("category:world", {"categories": ("World",)}, True),
         ("feed:wire", {"feed_title": "Seed Wire"}, True),
         ("feed:f", {}, True),  # the feed id is part of the feed field
         ("title:(troops NEAR/2 sent)", {"title": "troops were sent"}, True),

@@ -8,11 +8,15 @@ labels file, the label checker and the paraphrase table run everywhere.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
-from benchmarks.rules_quality import (
+# The benchmarks are scripts that import each other as top-level modules; so do their tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from rules_quality import (
     CORPUS,
     LABELS,
     RULES,

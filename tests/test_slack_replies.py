@@ -167,6 +167,7 @@ def test_after_the_last_slot_the_alert_is_dead(store: Store) -> None:
             assert row.next_attempt_at is not None
             clock.set(row.next_attempt_at)
     assert route.call_count == 8  # the first attempt and seven retries
+    assert row is not None
     assert row.last_error == "HTTP 500; gave up after 8 attempts"
     assert 0.9 * 88_505 <= (clock.now() - T0).total_seconds() <= 1.1 * 88_505
 
@@ -218,7 +219,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(store: Store) -> None:
     for name in dests:
         enqueue(store, T0, name, ["s1", "s2", "s3"])
     d = deliverer(store, dests, clock)
-    replies = {
+    replies: dict[str, list[httpx.Response | Exception]] = {
         "team": [httpx.Response(500), httpx.Response(404, text="no_service")],
         "ops": [httpx.ConnectError(f"boom {HOOK_URL}"), httpx.Response(302,
                 headers={"Location": HOOK_URL}), httpx.Response(200)],

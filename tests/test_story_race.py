@@ -25,6 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import psycopg
@@ -39,6 +40,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = int(os.environ.get("NEWSMON_STORY_RACE_ROUNDS", "10"))
 DESTINATIONS = ("hook", "desk")
 FEEDS = 3
+
+# A database row as the driver returns it: its columns' types are the query's, not the code's.
+Rows = list[tuple[Any, ...]]
+Query = Callable[[str], Rows]
 
 
 def write_config(
@@ -103,7 +108,9 @@ def delivered(rx: Receiver, feeds: StoryFeeds) -> Counter[tuple[int | None, str]
 def assert_one_alert_per_story(rx: Receiver, feeds: StoryFeeds, rounds: int) -> None:
     time.sleep(3.0)  # a second alert for a story would be sent by now
     got = delivered(rx, feeds)
-    wanted = {(n, d): 1 for n in range(1, rounds + 1) for d in DESTINATIONS}
+    wanted: dict[tuple[int | None, str], int] = {
+        (n, d): 1 for n in range(1, rounds + 1) for d in DESTINATIONS
+    }
     extra = {k: v for k, v in got.items() if wanted.get(k) != v}
     missing = sorted(k for k in wanted if k not in got)
     summary = f"{len(rx.requests)} alerts for {rounds} stories: {extra=} {missing=}"
@@ -111,17 +118,19 @@ def assert_one_alert_per_story(rx: Receiver, feeds: StoryFeeds, rounds: int) -> 
     assert not missing, summary
 
 
-def assert_one_story_each(query: Callable[[str], list[tuple[object, ...]]], rounds: int) -> None:
+def assert_one_story_each(query: Query, rounds: int) -> None:
     """Every feed's item of a story is filed under one story key, with a sighting each."""
     keys = query("SELECT story_key, count(*) FROM seen_items GROUP BY story_key")
     assert sorted(n for _, n in keys) == [FEEDS] * rounds, keys
-    sources = dict(query("SELECT story_key, count(*) FROM story_sources GROUP BY story_key"))
+    sources: dict[str, int] = dict(
+        query("SELECT story_key, count(*) FROM story_sources GROUP BY story_key")
+    )
     assert sources == dict(keys), (sources, keys)
     alerts = query("SELECT story_key, count(*) FROM alerts GROUP BY story_key")
     assert sorted(alerts) == sorted((k, len(DESTINATIONS)) for k, _ in keys), alerts
 
 
-def baselined(query: Callable[[str], list[tuple[object, ...]]]) -> Callable[[], bool]:
+def baselined(query: Query) -> Callable[[], bool]:
     """Every feed had its (silent) baseline poll: a story released before would not alert."""
 
     def check() -> bool:
@@ -129,7 +138,7 @@ def baselined(query: Callable[[str], list[tuple[object, ...]]]) -> Callable[[], 
             rows = query("SELECT count(*) FROM feeds WHERE baseline_done")
         except (sqlite3.Error, psycopg.Error):
             return False  # not created or migrated yet
-        return rows[0][0] == FEEDS
+        return int(rows[0][0]) == FEEDS
 
     return check
 
@@ -145,10 +154,10 @@ def database() -> Iterator[str]:
         yield url
 
 
-def pg_query(url: str) -> Callable[[str], list[tuple[object, ...]]]:
-    def query(sql: str) -> list[tuple[object, ...]]:
+def pg_query(url: str) -> Query:
+    def query(sql: str) -> Rows:
         with psycopg.connect(url, autocommit=True) as conn:
-            return [tuple(r) for r in conn.execute(sql).fetchall()]  # type: ignore[arg-type]
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
 
     return query
 
@@ -228,8 +237,8 @@ def test_same_story_at_once_alerts_once_daemon_and_check_on_sqlite(tmp_path: Pat
     assert_one_story_each(sqlite_query(db), ROUNDS)
 
 
-def sqlite_query(db: Path) -> Callable[[str], list[tuple[object, ...]]]:
-    def query(sql: str) -> list[tuple[object, ...]]:
+def sqlite_query(db: Path) -> Query:
+    def query(sql: str) -> Rows:
         if not db.exists():
             raise sqlite3.OperationalError("no database yet")
         conn = sqlite3.connect(db, timeout=10)

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,15 @@ def started_count(daemon: DaemonProcess) -> int:
     return len(re.findall(r'"event": "daemon_started"', daemon.log_text()))
 
 
+def started_more_than(daemon: DaemonProcess, count: int) -> Callable[[], bool]:
+    return lambda: started_count(daemon) > count
+
+
+def started_this_life(daemon: DaemonProcess) -> Callable[[], bool]:
+    """Each life logs daemon_started once: true once the current life's is there."""
+    return lambda: started_count(daemon) >= daemon.lives
+
+
 @pytest.mark.fault
 @pytest.mark.timeout(1800 if SOAK else 400)
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
@@ -82,7 +92,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
                     time.sleep(rng.uniform(0.2, 1.5))
                     in_startup += 1
                 else:
-                    wait_until(lambda b=before: started_count(daemon) > b, 30, "daemon_started")
+                    wait_until(started_more_than(daemon, before), 30, "daemon_started")
                     time.sleep(rng.uniform(0.05, 1.3))
                 assert daemon.alive(), daemon.log_text()[-3000:]
                 daemon.kill()
@@ -184,9 +194,7 @@ def test_three_replicas_one_sigkilled_at_random_moments_lose_nothing(tmp_path: P
                 if rng.random() < 0.2:
                     time.sleep(rng.uniform(0.2, 1.5))  # in start-up, or still running
                 else:
-                    # Each life logs daemon_started once: wait for the current life's.
-                    wait_until(lambda v=victim: started_count(v) >= v.lives, 30,
-                               "daemon_started")  # fmt: skip
+                    wait_until(started_this_life(victim), 30, "daemon_started")
                     time.sleep(rng.uniform(0.05, 1.3))
                 assert victim.alive(), victim.log_text()[-3000:]
                 victim.kill()

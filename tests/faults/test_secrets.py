@@ -216,9 +216,9 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
             ),
         }
         for name, broken_text in broken.items():
-            path = tmp_path / f"broken-{name}.yaml"
-            path.write_text(broken_text)
-            result = newsmon("check", "--deliver", "--config", str(path), env=env)
+            broken_path = tmp_path / f"broken-{name}.yaml"
+            broken_path.write_text(broken_text)
+            result = newsmon("check", "--deliver", "--config", str(broken_path), env=env)
             outputs[f"config-{name}"] = result.stdout + result.stderr
             assert result.returncode == 2, outputs[f"config-{name}"]
             assert outputs[f"config-{name}"].startswith(f"newsmon: {path}:"), name  # located

@@ -168,6 +168,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def check(data: bytes, content_type: str | None, max_items: int) -> ParsedFeed | FeedError:
     """parse_feed, asserting what must hold of a success; a FeedError is returned, not raised."""
+    failed: FeedError | None
     try:
         parsed = parse_feed(data, feed_id="fz", feed_url="https://feeds.example.com/x.xml",
                             content_type=content_type, max_items=max_items)  # fmt: skip
