@@ -75,9 +75,8 @@ def _cpu_seconds(pid: int) -> float:
 
 def _rss_mb(pid: int) -> tuple[float, float]:
     status = Path(f"/proc/{pid}/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
-    return rss / 1024, hwm / 1024
+    kib = dict(re.findall(r"(VmRSS|VmHWM):\s+(\d+)", status))
+    return int(kib["VmRSS"]) / 1024, int(kib["VmHWM"]) / 1024
 
 
 def _workers_rss_mb(pid: int) -> float:

@@ -22,9 +22,11 @@ from monitor.model import (
     Item,
     Match,
     NewAlert,
+    OutboxRow,
     Rule,
 )
 from monitor.store.base import Store
+from monitor.store.roles import Deliveries
 from monitor.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -87,6 +89,13 @@ def enqueue(
     update = FeedUpdate(status="ok", next_poll_at=now, fetched_at=now)
     store.commit_poll("f1", "poller", now, update, [], alerts)
     return [a.id for a in alerts]
+
+
+def alert_row(store: Deliveries, alert_id: str) -> OutboxRow:
+    """The outbox row of an alert that must be there."""
+    row = store.get_alert(alert_id)
+    assert row is not None, f"no alert {alert_id} in the outbox"
+    return row
 
 
 def plain_client() -> httpx.AsyncClient:

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from monitor.dedup.fingerprint import StoryFingerprint, fingerprint
 from monitor.dedup.resolve import StoryAssignment, StoryCandidate, assign_stories
 from monitor.feeds.identity import content_hash
 from monitor.model import Item
-from monitor.pipeline.decide import PollPolicy, decide
+from monitor.pipeline.decide import PollPlan, PollPolicy, decide
 from tests.test_pipeline import NOW, OK, ROUTES, feed, matcher
 
 TROOPS = Item(feed_id="wire", key="g:1", title="North Korea sends troops to Russia, Seoul says",
               summary="North Korea has sent about 10,000 troops to Russia, South Korea's spy "
               "agency said on Friday.", url="https://wire.example/1", published=NOW)  # fmt: skip
 
+DEFAULT_POLICY = PollPolicy()
 
-def run(items: list[Item], stories: dict[str, StoryAssignment] | None = None, **kw: object):  # type: ignore[no-untyped-def]
-    seen = kw.pop("seen", set())
-    policy = kw.pop("policy", PollPolicy())
+
+def run(
+    items: list[Item],
+    stories: Mapping[str, StoryAssignment] | None = None,
+    *,
+    seen: Collection[str] = frozenset(),
+    policy: PollPolicy = DEFAULT_POLICY,
+    seen_hashes: Mapping[str, str] | None = None,
+) -> PollPlan:
     return decide(feed(), OK, items, None, "Wire", seen, set(), matcher, ROUTES, NOW,
-                  random.Random(1), policy, stories=stories, **kw)  # type: ignore[arg-type]  # fmt: skip
+                  random.Random(1), policy, stories=stories, seen_hashes=seen_hashes)  # fmt: skip
 
 
-def assigned(items: list[Item], stored: list[tuple[str, str, StoryFingerprint]] = ()):  # type: ignore[assignment,no-untyped-def]
+def assigned(
+    items: list[Item], stored: Sequence[tuple[str, str, StoryFingerprint]] = ()
+) -> dict[str, StoryAssignment]:
     cands = [StoryCandidate(k, f, fp, fp.bands) for k, f, fp in stored]
     out = assign_stories([(i, f"u:{i.key}") for i in items], cands)
     return {i.key: a for i, a in zip(items, out, strict=True)}

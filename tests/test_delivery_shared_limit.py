@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from monitor.clock import FakeClock
@@ -15,6 +15,16 @@ from monitor.delivery.deliverer import Deliverer
 from monitor.delivery.destinations import Destination
 from tests.delivery_support import SECRET, T0, enqueue, open_sqlite, plain_client
 from tests.receiver import Receiver, Reply
+
+
+def seed(path: Path, now: datetime, destination: str, stories: list[str]) -> None:
+    """Alerts in the shared outbox, put there through a store of the poller's kind: the
+    deliverers' own stores are typed as the delivery role only."""
+    store = open_sqlite(path)
+    try:
+        enqueue(store, now, destination, stories)
+    finally:
+        store.close()
 
 
 def pair(path: Path, dest: Destination, clock: FakeClock) -> list[Deliverer]:
@@ -38,7 +48,7 @@ def test_two_deliverers_share_the_rate(tmp_path: Path) -> None:
     with Receiver([Reply(200)]) as rx:
         dest = Destination.create("hook", "webhook", rx.url, [SECRET], rate=1.0, burst=2.0)
         a, b = pair(tmp_path / "s.db", dest, clock)
-        enqueue(a.store, T0, "hook", [f"s{i}" for i in range(10)])
+        seed(tmp_path / "s.db", T0, "hook", [f"s{i}" for i in range(10)])
 
         released = 0
 
@@ -78,7 +88,7 @@ def test_a_429_retry_after_at_one_deliverer_pauses_the_other(tmp_path: Path) -> 
     with Receiver(replies) as rx:
         dest = Destination.create("hook", "webhook", rx.url, [SECRET], rate=5.0, burst=5.0)
         a, b = pair(tmp_path / "s.db", dest, clock)
-        enqueue(a.store, T0, "hook", ["s1", "s2", "s3"])
+        seed(tmp_path / "s.db", T0, "hook", ["s1", "s2", "s3"])
 
         async def scenario() -> list[int]:
             first = await a.run_once()

@@ -7,6 +7,7 @@ import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,7 +112,8 @@ def test_fold_renders_in_a_channel() -> None:
     fold = fold_document("ops", "troops", T0, T0 + STORM.within, rows)
     message = from_document(fold)
     assert message.title == "30 more for rule Troops (12:00–12:10 UTC)"
-    embed = discord.payload(message)["embeds"][0]  # type: ignore[index]
+    body: dict[str, Any] = discord.payload(message)
+    embed = body["embeds"][0]
     assert "@everyone" not in embed["description"]
     assert "and 10 more" in embed["description"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -35,8 +36,12 @@ def feed(*items: str) -> bytes:
     ).encode()
 
 
+# One `check --deliver` over the feed body given, and the receiver that saw the webhooks.
+Cycle = tuple[Callable[[bytes], int], Receiver]
+
+
 @pytest.fixture
-def cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cycle]:
     for name in ("NEWSMON_CONFIG", "NEWSMON_RULES", "NEWSMON_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     with feed_server() as server, Receiver() as rx:
@@ -61,7 +66,7 @@ TROOPS = "Troops dispatched to the border"
 ARMS = "Germany to send more air defence systems to Ukraine"
 
 
-def test_guid_churn_alerts_each_real_item_once(cycle) -> None:  # type: ignore[no-untyped-def]
+def test_guid_churn_alerts_each_real_item_once(cycle: Cycle) -> None:
     run, rx = cycle
     for poll in range(3):
         run(
@@ -82,7 +87,7 @@ def test_guid_churn_alerts_each_real_item_once(cycle) -> None:  # type: ignore[n
     assert titles == sorted([TROOPS, ARMS])
 
 
-def test_missing_guids_fall_back_to_links_and_titles(cycle) -> None:  # type: ignore[no-untyped-def]
+def test_missing_guids_fall_back_to_links_and_titles(cycle: Cycle) -> None:
     run, rx = cycle
     body = feed(
         item(TROOPS, guid=None, link="https://wire.example/troops"),
@@ -93,7 +98,7 @@ def test_missing_guids_fall_back_to_links_and_titles(cycle) -> None:  # type: ig
     assert len(rx.requests) == 2
 
 
-def test_a_guid_repeated_inside_one_feed_is_two_items(cycle) -> None:  # type: ignore[no-untyped-def]
+def test_a_guid_repeated_inside_one_feed_is_two_items(cycle: Cycle) -> None:
     run, rx = cycle
     body = feed(
         item(TROOPS, guid="same", link="https://wire.example/troops"),

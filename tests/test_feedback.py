@@ -92,7 +92,9 @@ def test_adding_the_same_labels_twice_adds_nothing(store: Any) -> None:
 
 # -- pure parts -----------------------------------------------------------------------------------
 def test_targets() -> None:
-    assert parse_target(ALERT).alert_id == ALERT  # type: ignore[union-attr]
+    alert_target = parse_target(ALERT)
+    assert alert_target is not None
+    assert alert_target.alert_id == ALERT
     item = parse_target("news/world/g:abc")
     assert item is not None
     assert (item.feed_id, item.item_key) == ("news/world", "g:abc")

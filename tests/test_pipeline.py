@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from monitor.model import Explanation, FeedState, Item, Match, Rule
 from monitor.pipeline.decide import (
     FetchOutcome,
+    PollPlan,
     PollPolicy,
     decide,
     plan_error,
@@ -58,8 +59,11 @@ OK = FetchOutcome(status=200, body_hash="h1", etag='"v1"', last_modified="Sun, 0
 
 
 def run(
-    f: FeedState, items: list[Item], seen: set[str] = frozenset(), known: set[str] = frozenset()
-):  # type: ignore[assignment]
+    f: FeedState,
+    items: list[Item],
+    seen: Collection[str] = frozenset(),
+    known: Collection[str] = frozenset(),
+) -> PollPlan:
     return decide(f, OK, items, None, "Wire", seen, known, matcher, ROUTES, NOW, random.Random(1))
 
 
@@ -165,7 +169,7 @@ OLD = NOW - timedelta(days=91)  # before the default 90-day retention
 
 def test_every_item_that_does_not_alert_is_counted_by_reason() -> None:
     # (feed state, items, seen keys, known stories) -> the one reason each table row counts
-    cases = [
+    cases: list[tuple[FeedState, list[Item], set[str], set[str], str]] = [
         (feed(), [item("a", "Troops sent", published=OLD)], set(), set(), "too_old"),
         (feed(), [item("a", "Troops sent")], {"a"}, set(), "seen"),
         (feed(), [item("a", "Troops sent"), item("a", "Troops sent")], set(), set(), "seen"),

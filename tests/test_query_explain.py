@@ -1,10 +1,10 @@
 """Explanations: clauses as written, hits with field/word/term/positions, marked snippets."""
 
-from monitor.model import Item, Rule
+from monitor.model import Item, Match, Rule
 from monitor.query.ruleset import RuleSet
 
 
-def one(query: str, item: Item, sets: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
+def one(query: str, item: Item, sets: dict[str, list[str]] | None = None) -> Match:
     (m,) = RuleSet.from_rules([Rule("r", "R", query)], sets).match(item)
     return m
 

@@ -4,7 +4,7 @@ give the same matches, explanations and snippets, on random rules and texts."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.model import Item, Rule
+from monitor.model import Item, Mode, Rule
 from monitor.query.ruleset import RuleSet
 
 # A small vocabulary so that random texts often contain random rules' words.
@@ -67,7 +67,7 @@ def test_indexed_equals_every_rule(qs: list[str], title: str, content: str) -> N
     assert indexed == every
 
 
-MODES = st.sampled_from(["query", "widen", "narrow", "similar"])
+MODES: st.SearchStrategy[Mode] = st.sampled_from(["query", "widen", "narrow", "similar"])
 examples = st.lists(texts.filter(str.strip), min_size=1, max_size=3).map(tuple)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.abc
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,7 +163,8 @@ def test_explanations_say_the_similarity_the_example_and_the_words(
     assert narrow.snippet == "**troops sent** north"
     sim = narrow.explanation.similarity
     assert sim is not None
-    assert (sim.score, sim.unlike) == (pytest.approx(1.0), None)
+    assert sim.score == pytest.approx(1.0)
+    assert sim.unlike is None
     # widened in by similarity alone: no query words to show
     (only,) = rs.match(C)
     assert only.rule.id == "w"
@@ -311,7 +313,7 @@ class _Absent(importlib.abc.MetaPathFinder):
 
 
 @pytest.fixture
-def no_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+def no_extra(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(sys.modules):
         if name.split(".")[0] in _Absent.names:
             monkeypatch.delitem(sys.modules, name)

@@ -28,6 +28,7 @@ from rules_quality import (
     score,
     split_of,
 )
+
 from monitor.model import Item
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet

@@ -48,7 +48,7 @@ def test_unreachable_server_is_a_store_error_without_the_password() -> None:
     assert "s3cret" not in str(exc.value)
 
 
-def _migrate(url: str, schema: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _migrate(url: str, schema: str, out: mp.Queue[str | None]) -> None:
     try:
         PostgresStore(url, schema=schema).migrate()
         out.put(None)
@@ -59,7 +59,7 @@ def _migrate(url: str, schema: str, out: mp.Queue) -> None:  # type: ignore[type
 def test_replicas_migrating_at_once(schema: str) -> None:
     url = postgres_url() or ""
     ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: mp.Queue[str | None] = ctx.Queue()
     procs = [ctx.Process(target=_migrate, args=(url, schema, out)) for _ in range(4)]
     for p in procs:
         p.start()

@@ -67,7 +67,7 @@ def test_closed_store_does_not_answer_ping(tmp_path: Path) -> None:
 
 
 # -- two processes on one file -------------------------------------------------------------------
-def _poller(db: str, name: str, rounds: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _poller(db: str, name: str, rounds: int, out: mp.Queue[tuple[str, int, str | None]]) -> None:
     """Like the daemon: claim due feeds, commit polls with seen keys and alerts."""
     try:
         store = SQLiteStore(db, busy_timeout_s=30)
@@ -96,7 +96,7 @@ def test_daemon_and_one_shot_processes_never_see_database_locked(tmp_path: Path)
     setup.sync_feeds([spec(f"f{i}", 0) for i in range(10)], T0)
     setup.close()
     ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: mp.Queue[tuple[str, int, str | None]] = ctx.Queue()
     procs = [ctx.Process(target=_poller, args=(db, f"p{i}", 150, out)) for i in range(3)]
     for p in procs:
         p.start()
@@ -112,7 +112,7 @@ def test_daemon_and_one_shot_processes_never_see_database_locked(tmp_path: Path)
     check.close()
 
 
-def _migrate(db: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _migrate(db: str, out: mp.Queue[str | None]) -> None:
     try:
         SQLiteStore(db).migrate()
         out.put(None)
@@ -123,7 +123,7 @@ def _migrate(db: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
 def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
     db = str(tmp_path / "fresh.db")
     ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: mp.Queue[str | None] = ctx.Queue()
     procs = [ctx.Process(target=_migrate, args=(db, out)) for _ in range(4)]
     for p in procs:
         p.start()
