@@ -82,7 +82,7 @@ def drive(store_dir: Path, dest: Destination, n: int, **extra: object) -> float:
 def email_rate(tmp: Path, n: int) -> float | None:
     try:
         from tests.smtp_support import client_context, make_cert, smtp_server
-    except Exception:  # aiosmtpd missing (pytest.skip raises outside pytest too)
+    except Exception:  # noqa: BLE001 - aiosmtpd missing (pytest.skip raises outside pytest too)
         return None
     cert, key = make_cert(tmp)
     with smtp_server(cert, key) as (inbox, port):

@@ -14,7 +14,8 @@ def parse_duration(value: str | int | float | timedelta) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r} (use 90s, 5m, 2h, 7d or seconds)")
+        # TRY004: a user's value; pydantic reads ValueError
+        raise ValueError(f"not a duration: {value!r} (use 90s, 5m, 2h, 7d or seconds)")  # noqa: TRY004
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"a duration cannot be negative: {value!r}")

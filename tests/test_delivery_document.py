@@ -177,7 +177,7 @@ def test_naive_datetimes_are_refused() -> None:
             [match(rule("a"))],
             alert_id="msg_x",
             destination="d",
-            created_at=datetime(2026, 1, 1),
+            created_at=datetime(2026, 1, 1),  # noqa: DTZ001 - the naive datetime under test
         )
 
 

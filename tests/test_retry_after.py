@@ -67,8 +67,9 @@ def test_the_cap_is_the_only_difference(cap: float | None) -> None:
     ("value", "now"),
     [
         ("Fri, 27 Nov 2026 12:05:00 -0000", FEED_NOW),  # a date without a zone
-        ("Fri, 27 Nov 2026 12:05:00 GMT", datetime(2026, 11, 27, 12, 0)),  # `Date:` with -0000
-        ("Fri, 27 Nov 2026 12:05:00 -0000", datetime(2026, 11, 27, 12, 0)),
+        # `Date:` with -0000, read as a naive `now`: DTZ001 is the case under test
+        ("Fri, 27 Nov 2026 12:05:00 GMT", datetime(2026, 11, 27, 12, 0)),  # noqa: DTZ001
+        ("Fri, 27 Nov 2026 12:05:00 -0000", datetime(2026, 11, 27, 12, 0)),  # noqa: DTZ001
     ],
 )
 def test_a_date_without_a_zone_is_gmt(value: str, now: datetime) -> None:

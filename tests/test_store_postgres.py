@@ -52,7 +52,7 @@ def _migrate(url: str, schema: str, out: mp.Queue[str | None]) -> None:
     try:
         PostgresStore(url, schema=schema).migrate()
         out.put(None)
-    except BaseException as e:
+    except BaseException as e:  # noqa: BLE001 - the process reports anything to the test
         out.put(repr(e))
 
 

@@ -30,7 +30,8 @@ SIZE_HELP = "use bytes or a unit: 512KB, 10MiB, 1GB"
 def parse_size(value: Any) -> int:
     """A byte count from `10MiB`, `512KB`, `2GB` or a plain number of bytes."""
     if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r} ({SIZE_HELP})")
+        # TRY004: a user's value; pydantic reads ValueError
+        raise ValueError(f"not a size: {value!r} ({SIZE_HELP})")  # noqa: TRY004
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"a size cannot be negative: {value!r}")

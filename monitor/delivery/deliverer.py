@@ -506,7 +506,7 @@ class Deliverer:
         except TimeoutError:
             if status is None:
                 return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
-        except Exception as exc:  # httpx, the guard, h11: reduce to a class name, never the text
+        except Exception as exc:  # noqa: BLE001 - httpx, guard, h11: a class name, never text
             if status is None:
                 return Attempt(_failure(exc))
         text = body.decode("utf-8", "replace")
@@ -565,7 +565,7 @@ class Deliverer:
             if status is None:
                 return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
-        except Exception as exc:  # httpx, the guard, h11: reduce to a class name, never the text
+        except Exception as exc:  # noqa: BLE001 - httpx, guard, h11: a class name, never text
             if status is None:
                 return Attempt(_failure(exc))
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))

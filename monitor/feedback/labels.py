@@ -95,10 +95,12 @@ def _text(data: Mapping[str, Any], key: str, limit: int, *, required: bool = Fal
 def from_json(data: Any) -> Label:
     """A label from one decoded line; ValueError saying which field is wrong."""
     if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
+        # TRY004: a line of the user's file; reported located
+        raise ValueError("expected a JSON object")  # noqa: TRY004
     relevant = data.get("relevant")
     if not isinstance(relevant, bool):
-        raise ValueError('"relevant" must be true or false')
+        # TRY004: a line of the user's file; reported located
+        raise ValueError('"relevant" must be true or false')  # noqa: TRY004
     at_text = _text(data, "at", 64, required=True)
     try:
         at = datetime.fromisoformat(at_text.replace("Z", "+00:00"))

@@ -90,7 +90,7 @@ def parse_feed(
     feed_title = _title(feed)
     items = _items(entries, feed_id, feed_url, feed_title)
     if items and all(i.published for i in items):
-        items.sort(key=lambda i: i.published or datetime.min, reverse=True)
+        items.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)
     if len(items) > max_items:
         items = items[:max_items]
     if total > len(items):

@@ -62,7 +62,7 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    async def drain(self, timeout: float) -> bool:
+    async def drain(self, timeout: float) -> bool:  # noqa: ASYNC109 - asyncio.wait's own
         """Wait up to `timeout` for every task; True when all finished."""
         if not self._tasks:
             return True
@@ -112,6 +112,7 @@ class Daemon:
         self._reloads = TaskSet()
         self._stopping = asyncio.Event()
         self._signals = 0
+        self._forced = asyncio.Event()  # a second stop signal: cancel now
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
         self._on_stop = on_stop
         self._deliver_again = False
@@ -203,14 +204,15 @@ class Daemon:
         self._signals += 1
         if self._signals > 1:
             log.warning("shutdown_forced")
+            self._forced.set()
             self._polls.cancel()
             self._deliveries.cancel()
         elif not self._stopping.is_set():
             log.info("shutdown_requested", grace_s=self._grace)
             try:
                 self._on_stop()
-            except Exception as exc:  # stopping must go on whatever the hook does
-                log.error("on_stop_failed", error=repr(exc))
+            except Exception as exc:  # noqa: BLE001 - stopping goes on whatever the hook does
+                log.error("on_stop_failed", error=repr(exc))  # noqa: TRY400 - one line is enough
         self._stopping.set()
 
     def request_reload(self) -> None:
@@ -265,7 +267,7 @@ class Daemon:
         waiter: asyncio.Future[Any] = asyncio.ensure_future(
             asyncio.gather(self._polls.drain(deadline), self._deliveries.drain(deadline))
         )
-        stop_twice: asyncio.Future[Any] = asyncio.ensure_future(self._second_signal())
+        stop_twice: asyncio.Future[Any] = asyncio.ensure_future(self._forced.wait())
         done, _ = await asyncio.wait({waiter, stop_twice}, return_when=asyncio.FIRST_COMPLETED)
         stop_twice.cancel()
         if waiter in done and all(waiter.result()):
@@ -276,7 +278,3 @@ class Daemon:
         self._deliveries.cancel()
         await asyncio.wait({waiter}, timeout=1.0)
         return False
-
-    async def _second_signal(self) -> None:
-        while self._signals < 2:
-            await asyncio.sleep(0.05)

@@ -90,7 +90,8 @@ class RuleReloader:
         except NewsmonError as exc:
             self.last_error = str(exc)
             self.metrics.rules_reload(ok=False)
-            log.error("rules_reload_refused", error=str(exc), kept=self.rt.rules.version)
+            # TRY400: a user's broken rule: the message, not a traceback
+            log.error("rules_reload_refused", error=str(exc), kept=self.rt.rules.version)  # noqa: TRY400
             return
         self.last_error = None
         old = self.rt.rules.version

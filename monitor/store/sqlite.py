@@ -61,6 +61,7 @@ from monitor.store.common import (
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 
 BUSY_TIMEOUT_S = 10.0
+_EPOCH = datetime.min.replace(tzinfo=UTC)  # a missing time sorts first, beside aware ones
 
 # Inside BEGIN IMMEDIATE no other writer runs, so a plain UPDATE ... RETURNING is a safe claim.
 CLAIM_FEEDS = f"""UPDATE feeds SET lease_owner = ?, lease_until = ?
@@ -343,7 +344,7 @@ class SQLiteStore:
                     rows.extend(self._conn.execute(sql, [*part, _ts(since)]).fetchall())
             except sqlite3.Error as e:
                 raise StoreError(f"SQLite {self.path!r}: {e}") from e
-        return st.candidate_records(rows, lambda v: _dt(v) or datetime.min)
+        return st.candidate_records(rows, lambda v: _dt(v) or _EPOCH)
 
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]
@@ -389,7 +390,7 @@ class SQLiteStore:
                 for part in chunks(founded_bands(founded)):
                     sql = st.SETTLE_CANDIDATES.format(marks=",".join("?" * len(part)))
                     rows.extend(c.execute(sql, [*part, since]).fetchall())
-                records = st.grouped_records(rows, lambda v: _dt(v) or datetime.min)
+                records = st.grouped_records(rows, lambda v: _dt(v) or _EPOCH)
                 seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
             _insert_archive(c, with_story_keys(archive, seen))
             c.executemany(
@@ -458,7 +459,7 @@ class SQLiteStore:
         rows = self._read(q.LIST_SOURCES, (story_key,))
         return [
             StorySource(r["story_key"], r["feed_id"], r["item_key"],
-                        _dt(r["seen_at"]) or datetime.min, r["url"], r["title"])
+                        _dt(r["seen_at"]) or _EPOCH, r["url"], r["title"])
             for r in rows
         ]  # fmt: skip
 
@@ -496,7 +497,7 @@ class SQLiteStore:
                 r["rule_id"],
                 bool(r["relevant"]),
                 r["who"],
-                _dt(r["labelled_at"]) or datetime.min,
+                _dt(r["labelled_at"]) or _EPOCH,
                 r["note"],
                 r["alert_id"],
                 r["title"],
