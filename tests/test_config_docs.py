@@ -10,6 +10,7 @@ import pytest
 from monitor.config import Config, DestinationConfig, FeedConfig
 from monitor.config.__main__ import main as config_main
 from monitor.config.reference import TABLE_NAMES, format_default, markdown_tables
+from monitor.config.ui import UIConfig
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
@@ -28,14 +29,18 @@ def test_settings_table_matches_the_model() -> None:
     expected = {
         name: (f"NEWSMON_{name.upper()}", format_default(info, _kind(info)))
         for name, info in Config.model_fields.items()
-        if name not in ("feeds", "destinations")
+        if name not in ("feeds", "destinations", "ui")
     }
     assert documented == expected
     assert all(row[4] for row in rows), "every setting needs a meaning"
 
 
 def test_entry_tables_match_the_models() -> None:
-    for name, model in (("feeds", FeedConfig), ("destinations", DestinationConfig)):
+    for name, model in (
+        ("feeds", FeedConfig),
+        ("destinations", DestinationConfig),
+        ("ui", UIConfig),
+    ):
         documented = {row[0]: row[1] for row in doc_table(name)}
         expected = {v.alias or k: format_default(v) for k, v in model.model_fields.items()}
         assert documented == expected, name

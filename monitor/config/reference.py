@@ -15,10 +15,11 @@ from pydantic.fields import FieldInfo
 
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.settings import ENV_PREFIX, Config
+from monitor.config.ui import UIConfig
 from monitor.config.values import format_size
 from monitor.durations import format_duration
 
-TABLE_NAMES = ("settings", "feeds", "destinations")
+TABLE_NAMES = ("settings", "feeds", "destinations", "ui")
 
 _TYPES = {
     "str": "string",
@@ -106,7 +107,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_tables() -> dict[str, str]:
-    """The three reference tables by name: settings, feeds, destinations."""
+    """The reference tables by name: settings, feeds, destinations, ui."""
     return {
         "settings": _table(
             ("Key", "Environment variable", "Type", "Default", "Meaning"),
@@ -119,6 +120,10 @@ def markdown_tables() -> dict[str, str]:
         "destinations": _table(
             ("Key", "Default", "Meaning"),
             [(f"`{k}`", f"`{d}`", m) for k, d, m in entry_rows(DestinationConfig)],
+        ),
+        "ui": _table(
+            ("Key", "Default", "Meaning"),
+            [(f"`{k}`", f"`{d}`", m) for k, d, m in entry_rows(UIConfig)],
         ),
     }
 

@@ -11,12 +11,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from monitor.config.destinations import ResolvedDestination, resolve_all
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
+from monitor.config.ui import Credential, UIConfig, resolve_ui_credentials
 from monitor.config.values import parse_size, split_list, to_duration
 from monitor.durations import format_duration
 from monitor.model import FeedSpec
@@ -77,6 +78,10 @@ class Config(BaseSettings):
     )
     feedback_token: str = _setting(
         "", "str", "Bearer token for `POST /feedback` on the listener; empty: the route is off."
+    )
+    ui: UIConfig = Field(
+        default_factory=lambda: UIConfig.model_validate({}),
+        description="The console in the browser (see below).",
     )
     log_level: Literal["debug", "info", "warning", "error"] = _setting(
         "info", "str", "debug, info, warning or error."
@@ -158,11 +163,13 @@ class Config(BaseSettings):
     def _archive_duration(cls, value: Any) -> Any:
         return None if value is None or value == "" else to_duration(value)
 
-    @field_validator("feeds", "destinations", mode="before")
+    @field_validator("feeds", "destinations", "ui", mode="before")
     @classmethod
-    def _empty_list(cls, value: Any) -> Any:
+    def _empty_list(cls, value: Any, info: ValidationInfo) -> Any:
         # `feeds:` with every entry commented out is YAML null; it means "none".
-        return [] if value is None else value
+        if value is None:
+            return {} if info.field_name == "ui" else []
+        return value
 
     @field_validator("max_body", "parse_memory", mode="before")
     @classmethod
@@ -292,3 +299,8 @@ class Config(BaseSettings):
     def resolve_destinations(self) -> list[ResolvedDestination]:
         """Every destination with its URL and secrets read; raises ConfigError if one is missing."""
         return resolve_all(self.destinations, env=self._env, base_dir=self._base_dir)
+
+    def resolve_ui_credentials(self) -> list[Credential]:
+        """The console's passwords and tokens, read from the environment or files; raises
+        ConfigError when one is unreadable or none is set (monitor.config.ui)."""
+        return resolve_ui_credentials(self.ui, env=self._env, base_dir=self._base_dir)

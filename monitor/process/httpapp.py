@@ -1,5 +1,6 @@
-"""The daemon's HTTP routes as an ASGI application: /healthz, /readyz, /metrics and, when a token is
-configured, POST /feedback. Served by `monitor.process.httpserver`; no sockets here.
+"""The daemon's HTTP routes as an ASGI application: /healthz, /readyz, /metrics, POST /feedback
+when a token is configured, and the console under /ui when it is on (monitor.console). Served by
+`monitor.process.httpserver`; no sockets here.
 
 Every response closes its connection (`Connection: close`): one request per connection, as
 before, so no keep-alive state can pile up. A request never crashes or stalls the daemon:
@@ -17,13 +18,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import structlog
 
 from monitor.metrics import CONTENT_TYPE, Metrics
 
-__all__ = ["App", "Feedback", "Response"]
+if TYPE_CHECKING:
+    from monitor.console.web import Reply as ConsoleReply
+    from monitor.console.web import Request as ConsoleRequest
+
+__all__ = ["App", "Console", "Feedback", "Response"]
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -49,6 +54,9 @@ class Response:
     def json(cls, status: int, data: object, **headers: str) -> Response:
         return cls(status, JSON, json.dumps(data, ensure_ascii=False).encode() + b"\n", **headers)
 
+
+# The console under /ui (monitor.console.app.Console): a request in, a reply out.
+Console = Callable[["ConsoleRequest"], Awaitable["ConsoleReply"]]
 
 # POST /feedback: (the request's headers, its body) -> the response. Reading the body is the
 # app's job (bounded); the handler decides (monitor.feedback.http).
@@ -77,6 +85,7 @@ class App:
         max_connections: int,
         feedback: Feedback | None = None,
         max_body_bytes: int = 16_384,
+        console: Console | None = None,
     ) -> None:
         self.metrics = metrics
         self.liveness = liveness
@@ -85,6 +94,7 @@ class App:
         self.read_timeout = read_timeout
         self.callback_timeout = callback_timeout
         self.feedback = feedback
+        self.console = console
         self.max_body_bytes = max_body_bytes
         self.slots = asyncio.Semaphore(max(1, max_connections))
         self.probe_slots = asyncio.Semaphore(max(1, max_connections))
@@ -106,6 +116,8 @@ class App:
         if scope["http_version"] not in ("1.0", "1.1") or not scope["raw_path"].startswith(b"/"):
             await self._drain(receive)
             return Response(400, TEXT, b"Bad Request\n")
+        if self.console is not None and (path == "/ui" or path.startswith("/ui/")):
+            return await self._console(scope, receive)
         if path == "/feedback" and self.feedback is not None:
             if method != "POST":
                 await self._drain(receive)
@@ -128,6 +140,37 @@ class App:
             return Response(503, TEXT, b"busy\n")
         async with slots:
             return await self._route(path)
+
+    async def _console(self, scope: Scope, receive: Receive) -> Response:
+        """A console request: the body read (bounded) for a POST, then the console's answer in
+        the same slots as /metrics (the probes keep theirs)."""
+        from monitor.console.web import Request as ConsoleRequest
+
+        assert self.console is not None
+        if self.slots.locked():
+            await self._drain(receive)
+            return Response(503, TEXT, b"busy\n")
+        async with self.slots:
+            body = b""
+            if scope["method"] == "POST":
+                try:
+                    body = await self._body(scope, receive)
+                except _BodyError as e:
+                    return e.response
+            else:
+                await self._drain(receive)
+            client = scope.get("client") or ("", 0)
+            request = ConsoleRequest(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+                body=body,
+                client=str(client[0]),
+                scheme=scope.get("scheme", "http"),
+            )
+            reply = await self.console(request)
+            return Response(reply.status, reply.ctype, reply.body, **reply.headers)
 
     async def _route(self, path: str) -> Response:
         if path == "/healthz":

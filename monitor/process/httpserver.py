@@ -40,7 +40,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from monitor.clock import Clock
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
-from monitor.process.httpapp import App, Feedback
+from monitor.process.httpapp import App, Console, Feedback
 
 __all__ = ["DEFAULT_ADDR", "Heartbeat", "ReadyState", "Server", "parse_addr", "serve"]
 
@@ -314,6 +314,7 @@ async def serve(
     source: str = "http_addr",
     feedback: Feedback | None = None,
     max_body_bytes: int = 16_384,
+    console: Console | None = None,
 ) -> Server:
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
     naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`).
@@ -323,7 +324,7 @@ async def serve(
         metrics=metrics, liveness=liveness, readiness=readiness,
         not_ready=ReadyState(False, None, 0), read_timeout=read_timeout,
         callback_timeout=callback_timeout, max_connections=max_connections,
-        feedback=feedback, max_body_bytes=max_body_bytes,
+        feedback=feedback, max_body_bytes=max_body_bytes, console=console,
     )  # fmt: skip
     limits = _Limits(read_timeout, max_header_bytes, max(1, max_pending))
     protocol = type("Protocol", (_Protocol,), {"limits": limits, "waiting": {}})

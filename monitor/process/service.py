@@ -207,6 +207,11 @@ async def serve_forever(config: Config, rules_override: str | None = None) -> in
 async def run_service(ctx: Context, rules_override: str | None = None) -> int:
     config = ctx.config
     metrics = Metrics()
+    # The console's credentials are read before anything starts: a missing one is a config
+    # error at once, not a console that nobody can log in to.
+    ui_credentials = config.resolve_ui_credentials() if config.ui.enabled else []
+    if config.ui.enabled and not config.http_addr:
+        log.warning("console_off", reason="ui.enabled needs the listener: http_addr is empty")
     if not config.feeds:
         where = str(config.path) if config.path is not None else "no config file found"
         log.warning(
@@ -322,6 +327,7 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         # that sees /healthz answer may signal at once, and a SIGHUP or SIGTERM that came before
         # the handlers would end the process.
         server = None
+        console_store: Store | None = None
         if config.http_addr:
             feedback = None
             if config.feedback_token:
@@ -330,7 +336,20 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
 
                 register_secret(config.feedback_token)
                 feedback = feedback_handler(rt.store, config.feedback_token, ctx.clock)
+            console = None
             try:
+                if config.ui.enabled:
+                    from monitor.console import build_console
+                    from monitor.store import open_store
+
+                    # A connection of its own: a playground run reading the archive never
+                    # holds the daemon's store lock.
+                    console_store = open_store(config.database_url, migrate=False)
+                    console = build_console(
+                        config.ui, ui_credentials, store=console_store,
+                        rules=lambda: rt.rules, clock=ctx.clock,
+                        on_replay=daemon.wake_delivery,
+                    )  # fmt: skip
                 server = await serve(
                     config.http_addr,
                     metrics=metrics,
@@ -338,8 +357,12 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
                     readiness=ready,
                     source=config.setting_source("http_addr"),
                     feedback=feedback,
+                    max_body_bytes=65_536 if console is not None else 16_384,
+                    console=console,
                 )
             except BaseException:
+                if console_store is not None:
+                    console_store.close()
                 await asyncio.to_thread(lifeline.close)
                 raise
         beats = asyncio.create_task(lifeline.run())
@@ -354,3 +377,5 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             await asyncio.to_thread(lifeline.close)
             if server is not None:
                 await server.close()
+            if console_store is not None:
+                console_store.close()

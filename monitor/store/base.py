@@ -19,6 +19,7 @@ from typing import Protocol
 
 from monitor.store.roles import (
     Archive,
+    ConsoleReads,
     Coordination,
     Deliveries,
     Destinations,
@@ -42,6 +43,7 @@ class Store(
     Labels,
     Coordination,
     Upkeep,
+    ConsoleReads,
     Protocol,
 ):
     """Every role of monitor.store.roles: what SQLiteStore and PostgresStore are."""

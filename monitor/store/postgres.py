@@ -59,6 +59,7 @@ from monitor.store.common import (
     poll_values,
     utc,
 )
+from monitor.store.console_sql import PostgresConsoleReads
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 from monitor.store.sql import pg
 
@@ -224,7 +225,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-class PostgresStore:
+class PostgresStore(PostgresConsoleReads):
     """`Store` on PostgreSQL. `schema` (tests) puts the tables in that schema."""
 
     dialect = "postgres"

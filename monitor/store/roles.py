@@ -13,6 +13,7 @@ are; a component takes only the roles it calls, so its type says what it may tou
     Labels        feedback labels                                   (feedback, backtest)
     Coordination  holders, leader leases, readiness                 (lifeline, /readyz)
     Upkeep        schema, pruning, closing                          (bootstrap, housekeeping)
+    ConsoleReads  feed health, alerts per rule per day              (the console)
 
 Every method takes `now` from the caller's clock: the store never reads the time itself.
 Every method raises `StoreError` (monitor.errors) when the database fails (unreachable, locked
@@ -40,6 +41,7 @@ from monitor.model import (
     StorySource,
 )
 from monitor.pipeline.archive import ArchivedItem
+from monitor.store.console_sql import FeedHealth, RuleDay
 
 
 class FeedSchedule(Protocol):
@@ -364,4 +366,23 @@ class Upkeep(Protocol):
 
     def close(self) -> None:
         """Close the connection (the store is not used afterwards)."""
+        ...
+
+
+class ConsoleReads(Protocol):
+    """What the console reads beyond the `Store` methods it shares with the CLI."""
+
+    def feed_health(self, since: datetime) -> list[FeedHealth]:
+        """Every active feed, failing ones first, with the items first seen since `since`.
+        Raises StoreError."""
+        ...
+
+    def story_sightings(self, story_keys: Sequence[str]) -> dict[str, list[StorySource]]:
+        """The recorded sightings of each of these stories, earliest first (a story without
+        any is absent). Raises StoreError."""
+        ...
+
+    def rule_days(self, since: datetime) -> list[RuleDay]:
+        """Alerts (distinct stories) per rule per UTC day, of alerts created since `since`.
+        Raises StoreError."""
         ...

@@ -58,6 +58,7 @@ from monitor.store.common import (
     poll_values,
     utc,
 )
+from monitor.store.console_sql import SQLiteConsoleReads
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 
 BUSY_TIMEOUT_S = 10.0
@@ -179,7 +180,7 @@ def _archived(r: sqlite3.Row) -> ArchivedItem:
     )
 
 
-class SQLiteStore:
+class SQLiteStore(SQLiteConsoleReads):
     """`Store` on one SQLite file (or `:memory:` for tests)."""
 
     dialect = "sqlite"

@@ -1,0 +1,463 @@
+"""The console on a real listener on 127.0.0.1: authentication on every page, sessions, CSRF,
+the login rate limit, security headers, escaping of hostile feed text, and each page's content."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.store.sqlite import SQLiteStore
+from tests.console_support import (
+    ADMIN_PASSWORD,
+    ADMIN_TOKEN,
+    READ_PASSWORD,
+    READ_TOKEN,
+    ConsoleServer,
+    make_console,
+    seed,
+)
+from tests.store_fixtures import T0
+
+PAGES = [
+    "/ui/feeds",
+    "/ui/rules",
+    "/ui/rules/troops",
+    "/ui/alerts",
+    "/ui/dead",
+    "/ui/playground",
+    "/ui/playground?q=troops",
+]
+ACTIONS = ["/ui/dead/replay", "/ui/destinations/enable", "/ui/alerts/label", "/ui/logout"]
+
+
+class Env:
+    def __init__(
+        self, srv: ConsoleServer, store: SQLiteStore, clock: FakeClock, ids: dict[str, str]
+    ):
+        self.srv, self.store, self.clock, self.ids = srv, store, clock, ids
+        self.replays = 0
+
+    def client(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.srv.url(""), trust_env=False, timeout=10, **kw)
+
+    @contextmanager
+    def login(self, password: str, **kw: Any) -> Iterator[httpx.Client]:
+        with self.client(**kw) as c:
+            form = c.get("/ui/login")
+            assert form.status_code == 200
+            r = c.post("/ui/login", data={"password": password, "csrf": csrf_of(form.text)})
+            assert r.status_code == 303, r.text
+            yield c
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field in the page"
+    return found.group(1)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    store = SQLiteStore(tmp_path / "newsmon.db")
+    store.migrate()
+    clock = FakeClock(T0)
+    ids = seed(store, T0)
+    holder: list[Env] = []
+
+    def replayed() -> None:
+        holder[0].replays += 1
+
+    console = make_console(store, clock, on_replay=replayed)
+    with ConsoleServer(console) as srv:
+        holder.append(Env(srv, store, clock, ids))
+        yield holder[0]
+    store.close()
+
+
+# -- authentication ----------------------------------------------------------------------------
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_without_credentials_is_401_or_a_redirect_to_login(env: Env, path: str) -> None:
+    with env.client() as c:
+        plain = c.get(path)
+        assert plain.status_code == 401
+        assert plain.headers["www-authenticate"].startswith("Bearer")
+        browser = c.get(path, headers={"accept": "text/html"})
+        assert browser.status_code == 303
+        assert browser.headers["location"].startswith("/ui/login?next=%2Fui%2F")
+        wrong = c.get(path, headers={"authorization": "Bearer not-the-token-at-all"})
+        assert wrong.status_code == 401
+        c.cookies.set("newsmon_session", '["admin", "x", 9999999999].AAAA')
+        assert c.get(path).status_code == 401
+
+
+@pytest.mark.parametrize("path", ACTIONS)
+def test_every_action_without_credentials_is_401_and_changes_nothing(env: Env, path: str) -> None:
+    with env.client() as c:
+        r = c.post(path, data={"all": "1", "id": env.ids["dead"], "name": "hook"})
+        assert r.status_code in (401, 303)  # logout without a session just clears the cookie
+        if path != "/ui/logout":
+            assert r.status_code == 401
+    assert env.store.get_alert(env.ids["dead"]).status == "dead"  # type: ignore[union-attr]
+
+
+def test_login_sets_a_strict_httponly_cookie_and_opens_every_page(env: Env) -> None:
+    with env.client() as c:
+        form = c.get("/ui/login")
+        wrong = c.post("/ui/login", data={"password": "nope-nope", "csrf": csrf_of(form.text)})
+        assert wrong.status_code == 401
+        assert "Wrong password" in wrong.text
+        r = c.post(
+            "/ui/login",
+            data={"password": READ_PASSWORD, "csrf": csrf_of(form.text), "next": "/ui/alerts"},
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/ui/alerts"
+        cookie = r.headers["set-cookie"]
+        assert cookie.startswith("newsmon_session=")
+        for part in ("HttpOnly", "SameSite=Strict", "Path=/ui"):
+            assert part in cookie
+        assert "Secure" not in cookie  # plain http on loopback
+        for path in PAGES:
+            page = c.get(path)
+            assert page.status_code == 200, path
+            assert 'id="role">read<' in page.text
+        # A login form that did not come from this console is refused.
+        c.cookies.clear()
+        assert c.post("/ui/login", data={"password": READ_PASSWORD}).status_code == 403
+
+
+def test_an_offsite_next_is_ignored(env: Env) -> None:
+    with env.client() as c:
+        form = c.get("/ui/login")
+        r = c.post(
+            "/ui/login",
+            data={
+                "password": READ_PASSWORD,
+                "csrf": csrf_of(form.text),
+                "next": "//evil.example/ui/x",
+            },
+        )
+        assert r.headers["location"] == "/ui/feeds"
+
+
+def test_sessions_expire_and_logout_revokes_them(env: Env) -> None:
+    with env.login(READ_PASSWORD) as c:
+        assert c.get("/ui/feeds").status_code == 200
+        env.clock.advance(hours=9)  # past the 8h session
+        assert c.get("/ui/feeds").status_code == 401
+    with env.login(READ_PASSWORD) as c:
+        page = c.get("/ui/feeds")
+        stolen = dict(c.cookies)
+        assert c.post("/ui/logout", data={}).status_code == 403  # CSRF token missing
+        out = c.post("/ui/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303
+        assert "Max-Age=0" in out.headers["set-cookie"]
+    with env.client(cookies=stolen) as other:
+        assert other.get("/ui/feeds").status_code == 401
+
+
+def test_secure_cookie_only_on_https_said_by_a_trusted_proxy(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    for trusted, expect_secure in (["127.0.0.1"], True), ([], False):
+        console = make_console(store, FakeClock(T0), trusted_proxies=trusted)
+        with (
+            ConsoleServer(console) as srv,
+            httpx.Client(base_url=srv.url(""), trust_env=False) as c,
+        ):
+            headers = {"x-forwarded-proto": "https"}
+            form = c.get("/ui/login", headers=headers)
+            assert ("Secure" in form.headers["set-cookie"]) is expect_secure
+            # httpx keeps a Secure cookie from plain http; the proxy's side would be https.
+            headers["cookie"] = form.headers["set-cookie"].split(";")[0]
+            c.cookies.clear()
+            data = {"password": READ_PASSWORD, "csrf": csrf_of(form.text)}
+            r = c.post("/ui/login", headers=headers, data=data)
+            assert r.status_code == 303
+            assert ("Secure" in r.headers["set-cookie"]) is expect_secure
+    store.close()
+
+
+def test_bearer_tokens_for_scripts_with_their_roles(env: Env) -> None:
+    with env.client() as c:
+        read = {"authorization": f"Bearer {READ_TOKEN}"}
+        admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+        assert c.get("/ui/feeds", headers=read).status_code == 200
+        assert (
+            c.get("/ui/feeds", headers={"authorization": f"Basic {READ_TOKEN}"}).status_code == 401
+        )
+        refused = c.post("/ui/dead/replay", headers=read, data={"id": env.ids["dead"]})
+        assert refused.status_code == 403
+        assert env.store.get_alert(env.ids["dead"]).status == "dead"  # type: ignore[union-attr]
+        # No browser sends a bearer token by itself: no CSRF token needed.
+        done = c.post("/ui/dead/replay", headers=admin, data={"id": env.ids["dead"]})
+        assert done.status_code == 303
+    assert env.store.get_alert(env.ids["dead"]).status == "pending"  # type: ignore[union-attr]
+    assert env.replays == 1
+
+
+# -- CSRF and roles ----------------------------------------------------------------------------
+def test_a_state_change_without_the_csrf_token_is_403(env: Env) -> None:
+    with env.login(ADMIN_PASSWORD) as c:
+        page = c.get("/ui/dead")
+        assert 'class="replay"' in page.text
+        for data in ({"id": env.ids["dead"]}, {"id": env.ids["dead"], "csrf": "forged"}):
+            r = c.post("/ui/dead/replay", data=data)
+            assert r.status_code == 403
+        assert env.store.get_alert(env.ids["dead"]).status == "dead"  # type: ignore[union-attr]
+        assert c.get("/ui/dead/replay").status_code == 404  # a GET changes nothing
+        r = c.post("/ui/dead/replay", data={"id": env.ids["dead"], "csrf": csrf_of(page.text)})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/ui/dead?replayed=1"
+        assert "Replayed 1 dead letter" in c.get(r.headers["location"]).text
+    assert env.store.get_alert(env.ids["dead"]).status == "pending"  # type: ignore[union-attr]
+
+
+def test_the_read_only_role_sees_but_cannot_act(env: Env) -> None:
+    with env.login(READ_PASSWORD) as c:
+        page = c.get("/ui/dead")
+        assert env.ids["dead"] in page.text
+        assert 'class="replay"' not in page.text
+        r = c.post("/ui/dead/replay", data={"id": env.ids["dead"], "csrf": csrf_of(page.text)})
+        assert r.status_code == 403
+    assert env.store.get_alert(env.ids["dead"]).status == "dead"  # type: ignore[union-attr]
+
+
+def test_an_admin_labels_an_alert_and_re_enables_a_destination(env: Env) -> None:
+    env.store.disable_destination("hook", "410 Gone", T0)
+    with env.login(ADMIN_PASSWORD) as c:
+        page = c.get("/ui/dead")
+        assert "Disabled destinations" in page.text
+        token = csrf_of(page.text)
+        r = c.post("/ui/destinations/enable", data={"name": "hook", "csrf": token})
+        assert r.status_code == 303
+        assert env.store.disabled_destinations() == {}
+        alert_id = f"msg_{1:032x}"
+        r = c.post("/ui/alerts/label", data={"alert": alert_id, "relevant": "1", "csrf": token})
+        assert r.status_code == 303
+    labels = env.store.list_labels()
+    assert [(x.relevant, x.who) for x in labels] == [(True, "console")]
+
+
+# -- the login rate limit ----------------------------------------------------------------------
+def test_login_rate_limit_holds_and_lifts_with_the_clock(env: Env) -> None:
+    with env.client() as c:
+        form = c.get("/ui/login")
+        token = csrf_of(form.text)
+        for _ in range(5):
+            r = c.post("/ui/login", data={"password": "guess-guess", "csrf": token})
+            assert r.status_code == 401
+        limited = c.post("/ui/login", data={"password": READ_PASSWORD, "csrf": token})
+        assert limited.status_code == 429  # even the right password, while limited
+        assert int(limited.headers["retry-after"]) > 0
+        assert "newsmon_session" not in limited.headers.get("set-cookie", "")
+        env.clock.advance(minutes=16)
+        ok = c.post("/ui/login", data={"password": READ_PASSWORD, "csrf": token})
+        assert ok.status_code == 303
+
+
+def test_the_limit_is_per_client_behind_a_trusted_proxy(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    console = make_console(store, FakeClock(T0), trusted_proxies=["127.0.0.1"], login_attempts=2)
+    with ConsoleServer(console) as srv, httpx.Client(base_url=srv.url(""), trust_env=False) as c:
+        token = csrf_of(c.get("/ui/login").text)
+
+        def attempt(client_ip: str, password: str) -> int:
+            headers = {"x-forwarded-for": f"203.0.113.9, {client_ip}"}
+            data = {"password": password, "csrf": token}
+            return c.post("/ui/login", data=data, headers=headers).status_code
+
+        assert [attempt("198.51.100.1", "wrong-wrong") for _ in range(3)] == [401, 401, 429]
+        assert attempt("198.51.100.2", READ_PASSWORD) == 303
+    store.close()
+
+
+# -- headers and escaping ----------------------------------------------------------------------
+def test_every_answer_carries_the_security_headers(env: Env) -> None:
+    with env.login(READ_PASSWORD) as c:
+        answers = [c.get(p) for p in PAGES]
+        answers += [c.get("/ui/login"), c.get("/ui/static/console.css"), c.get("/ui/nothing")]
+    with env.client() as anon:
+        answers += [anon.get("/ui/feeds"), anon.post("/ui/dead/replay")]
+    for r in answers:
+        csp = r.headers["content-security-policy"]
+        assert "default-src 'self'" in csp, r.url
+        assert "script-src 'none'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "report-uri /ui/csp-report" in csp
+        assert r.headers["x-frame-options"] == "DENY"
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["cache-control"] == "no-store"
+
+
+class Markup(HTMLParser):
+    """Every tag and attribute of a page, to check that feed text made none."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [(tag, k, v or "") for k, v in attrs]
+
+
+HOSTILE = [
+    ("<script>window.pwned=1</script> troops", "javascript:alert(1)"),
+    ('"><img src=x onerror=alert(1)> troops', "data:text/html,<script>alert(1)</script>"),
+    ("troops \u202egnp.exe", " javascript:alert(2)"),
+    ("troops " + "A" * 100_000, "https://news.example/" + "b" * 5000),
+    ("<svg onload=alert(1)>troops</svg>", "java\tscript:alert(3)"),
+    ("troops <a href='javascript:x'>x</a>", "//evil.example/x"),
+]
+
+
+def test_hostile_titles_and_links_are_escaped_on_every_page(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0, titles=HOSTILE)
+    console = make_console(store, FakeClock(T0))
+    with ConsoleServer(console) as srv, httpx.Client(base_url=srv.url(""), trust_env=False) as c:
+        headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+        for path in [*PAGES, "/ui/playground?q=troops&since=all"]:
+            r = c.get(path, headers=headers)
+            assert r.status_code == 200, path
+            assert len(r.content) < 400_000, f"{path}: a long title made a long page"
+            parsed = Markup()
+            parsed.feed(r.text)
+            assert "script" not in parsed.tags, path
+            assert "img" not in parsed.tags, path
+            for tag, name, value in parsed.attrs:
+                assert not name.startswith("on"), (path, tag, name)
+                if name in ("href", "src", "action"):
+                    assert value.startswith(("/ui/", "https://", "http://")), (path, value)
+                    assert not value.startswith("//")
+            assert "javascript:alert" not in "".join(v for _, n, v in parsed.attrs if n == "href")
+            assert "<script>window.pwned" not in r.text
+        alerts = c.get("/ui/alerts", headers=headers).text
+        assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in alerts
+        assert "A" * 400 not in alerts
+        assert "…" in alerts
+        assert "\u202e" in alerts
+        assert "<bdi>" in alerts
+        playground = c.get("/ui/playground?q=troops&since=all", headers=headers).text
+        assert "<mark>troops</mark>" in playground
+    store.close()
+
+
+def test_csp_reports_are_recorded(env: Env) -> None:
+    with env.client() as c:
+        report = {
+            "csp-report": {
+                "document-uri": "http://127.0.0.1/ui/feeds",
+                "violated-directive": "script-src",
+                "blocked-uri": "inline",
+            }
+        }
+        r = c.post("/ui/csp-report", json=report,
+                   headers={"content-type": "application/csp-report"})  # fmt: skip
+        assert r.status_code == 204
+        assert c.post("/ui/csp-report", content=b"not json").status_code == 400
+    assert list(env.srv.console.csp_reports) == [
+        {
+            "document-uri": "http://127.0.0.1/ui/feeds",
+            "violated-directive": "script-src",
+            "blocked-uri": "inline",
+            "script-sample": "",
+        }
+    ]
+
+
+# -- pages -------------------------------------------------------------------------------------
+def test_feeds_page_marks_the_failing_feed(env: Env) -> None:
+    with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
+        page = c.get("/ui/feeds").text
+    assert 'id="failing-count" class="fail">1<' in page
+    row = re.search(r'<tr class="failing" data-feed="broken">(.*?)</tr>', page, re.S)
+    assert row, "the failing feed is not marked"
+    assert "http_status" in row.group(1)
+    assert "× 3" in row.group(1)
+    assert "HTTP 500 from broken.example" in row.group(1)
+    assert '<tr class="ok" data-feed="good">' in page
+
+
+def test_rules_page_charts_alerts_per_day(env: Env) -> None:
+    with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
+        rules = c.get("/ui/rules").text
+        one = c.get("/ui/rules/troops").text
+        missing = c.get("/ui/rules/nope")
+    troops = re.search(r'<tr data-rule="troops">(.*?)</tr>', rules, re.S)
+    assert troops
+    assert '<td class="num">2</td>' in troops.group(1)
+    # Two alerts: one today (minus an hour: 2026-03-01), one the day before.
+    assert "<title>2026-03-01: 1</title>" in one
+    assert "<title>2026-02-28: 1</title>" in one
+    assert len(re.findall(r'<rect class="bar"', one)) == 30
+    quiet = re.search(r'<tr data-rule="quiet">(.*?)</tr>', rules, re.S)
+    assert quiet
+    assert '<td class="num">0</td>' in quiet.group(1)
+    assert missing.status_code == 404
+
+
+def test_alerts_page_shows_explanations_deliveries_and_sightings(env: Env) -> None:
+    with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
+        page = c.get("/ui/alerts").text
+    assert "Government sends <mark>troops</mark> to the border" in page
+    assert '<span class="badge dead">dead</span>' in page
+    assert "HTTP 410: the hook is gone" in page
+    assert '<span class="badge pending">pending</span>' in page
+    assert "Story: 1 sighting(s)" in page
+
+
+def test_playground_runs_a_query_and_diffs_an_edited_rule(env: Env) -> None:
+    with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
+        q = c.get("/ui/playground", params={"q": "troops AND border", "since": "all"}).text
+        assert 'id="match-count">1<' in q
+        assert "<mark>troops</mark>" in q
+        assert "<mark>border</mark>" in q
+        diff = c.get("/ui/playground", params={"q": "withdraw", "rule": "troops", "since": "all"})
+        assert 'id="gained">0<' in diff.text
+        assert 'id="lost">1<' in diff.text
+        live = c.get("/ui/playground", params={"rule": "troops", "since": "all"}).text
+        assert 'id="match-count">2<' in live
+        bad = c.get("/ui/playground", params={"q": "troops AND (", "since": "all"})
+        assert bad.status_code == 200
+        assert 'id="playground-error"' in bad.text
+        unknown = c.get("/ui/playground", params={"rule": "nope"}).text
+        assert "no rule &#39;nope&#39;" in unknown or "no rule &#x27;nope&#x27;" in unknown
+
+
+def test_the_console_is_not_there_unless_enabled(tmp_path: Path) -> None:
+    import asyncio
+
+    from monitor.metrics import Metrics
+    from monitor.process.httpserver import ReadyState, serve
+
+    async def main() -> int:
+        async def ready() -> ReadyState:
+            return ReadyState(True, "v", 1)
+
+        srv = await serve("127.0.0.1:0", metrics=Metrics(), liveness=lambda: True, readiness=ready)
+        async with srv, httpx.AsyncClient(trust_env=False) as c:
+            return (await c.get(f"http://127.0.0.1:{srv.port}/ui/feeds")).status_code
+
+    assert asyncio.run(main()) == 404
+
+
+def test_a_session_lasts_its_ttl_of_8h_and_no_longer(env: Env) -> None:
+    with env.login(READ_PASSWORD) as c:
+        env.clock.advance(hours=7, minutes=59)
+        assert c.get("/ui/feeds").status_code == 200
+        env.clock.advance(minutes=2)
+        assert c.get("/ui/feeds", headers={"accept": "text/html"}).status_code == 303
