@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.config.ui import Credential, resolve_ui_credentials
 from monitor.console.auth import Authority, LoginLimiter
@@ -222,7 +223,5 @@ def test_console_reads_on_both_stores(store: Store) -> None:
     assert seen["story-0"][0].title == "Government sends troops to the border"
 
 
-def _clock() -> object:
-    from monitor.clock import FakeClock
-
+def _clock() -> FakeClock:
     return FakeClock(T0)
