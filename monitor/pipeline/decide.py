@@ -1,16 +1,21 @@
-"""The decisions of one poll, as a pure function. No I/O.
+"""The decisions of one poll, as pure functions. No I/O.
 
-The poller (monitor.pipeline.poll) does the I/O around it:
+The poller (monitor.pipeline.poll) does the I/O around them:
 
     feed   = store.claim_due_feeds(...)                    # leased to us
     fetch  = fetch(feed.url, etag, last_modified)          # or a FeedError
-    parsed = parse_feed(fetch.body)                # unless 304 or the body hash is unchanged
+    if unchanged(feed, outcome): plan_unchanged(...)       # 304, or the body hash we parsed last
+    parsed = parse_feed(fetch.body)
     seen   = store.seen_keys(feed, keys of parsed items)
-    story  = story_assignments(store, items, seen, ...)    # monitor.dedup: near-duplicate stories
-    known  = store.known_stories(their story keys, since=now - story_window)
-    hashes = store.seen_hashes(feed, seen keys)            # only with alert_on_edit
-    plan   = decide(...)                                   # <- this module
+    look   = plan_lookups(feed, parsed items, seen, ...)   # which reads the decision needs
+    story  = story_assignments(store or none, look.story_items, seen, ...)  # monitor.dedup
+    known  = store.known_stories(their story keys, since=look.since)
+    hashes = store.seen_hashes(feed, look.hash_keys)       # only with alert_on_edit
+    plan   = decide(...)
     store.commit_poll(feed, plan.update, plan.seen, plan.alerts, plan.sources)  # ONE transaction
+
+A poll without state (`newsmon check`, `rules test --feed`, `archive import`) reads nothing and
+writes nothing: `plan_current` matches every current item of the document instead.
 
 `decide` says which items are new, which of them may alert (not the baseline of a new feed, not
 older than the retention window, not a story already alerted), which rules each matches, and
@@ -93,6 +98,79 @@ class PollPlan:
     # Items of this poll that could not alert, by reason (monitor.model.SKIP_REASONS): what
     # tells a user why `newsmon check` printed a match the daemon did not send.
     skipped: dict[str, int] = field(default_factory=dict)
+    # Every parsed item: kept only by a poll without state, whose caller wants what was read
+    # (`archive import`); a daemon poll does not hold a document's items past its commit.
+    items: Sequence[Item] = ()
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """The store reads a poll needs before `decide`, chosen from what it parsed."""
+
+    story_items: list[Item]  # the items whose stories must be found (monitor.dedup.lookup)
+    candidates: bool  # ask the story index for candidates; False: each item founds its own
+    since: datetime  # stories count as known when seen at or after this
+    hash_keys: list[str]  # seen keys whose stored content hashes are read; empty: none read
+
+
+def unchanged(feed: FeedState, outcome: FetchOutcome) -> bool:
+    """Nothing to parse: a 304, no body, or the body we parsed last time."""
+    return outcome.status == 304 or outcome.body_hash is None or outcome.body_hash == feed.body_hash
+
+
+def plan_lookups(
+    feed: FeedState,
+    items: Sequence[Item],
+    seen_keys: Collection[str],
+    match: Matcher,
+    now: datetime,
+    policy: PollPolicy = PollPolicy(),
+) -> Lookups:
+    """Which reads the poll of `items` needs, given the keys the feed has seen.
+
+    Only items that match a rule can alert, so only they need a story: fingerprinting and
+    looking up every item would cost far more than matching (baseline items included, so a
+    churned re-issue of one is still recognised). A new feed's baseline alerts nothing, so its
+    items ask the index for no candidates: they found their own stories (indexed, so a churned
+    re-issue later is known), skipping the costly part of dedup when a whole feed is new. The
+    seen items' content hashes are read only when an edit can alert (`alert_on_edit`).
+    """
+    tags = (*feed.tags, feed.id)
+    return Lookups(
+        story_items=[i for i in items if i.key not in seen_keys and match(i, tags)],
+        candidates=feed.baseline_done,
+        since=now - policy.story_window,
+        hash_keys=sorted(seen_keys) if policy.alert_on_edit and seen_keys else [],
+    )
+
+
+def plan_current(
+    feed: FeedState,
+    outcome: FetchOutcome,
+    items: Sequence[Item],
+    feed_title: str,
+    match: Matcher,
+    now: datetime,
+) -> PollPlan:
+    """A poll without state: every current item that matches, nothing seen or scheduled.
+
+    No item is new or old to it, none is skipped, no alert is built; the update is only what
+    the fetch said (it is never written).
+    """
+    tags = (*feed.tags, feed.id)
+    matched = [(item, found) for item in items if (found := match(item, tags))]
+    update = FeedUpdate(
+        status="ok",
+        next_poll_at=now,
+        fetched_at=now,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        body_hash=outcome.body_hash,
+        new_url=outcome.permanent_url,
+        title=feed_title or None,
+        baseline_done=feed.baseline_done,
+    )
+    return PollPlan(update=update, matches=matched, parsed_items=len(items), items=items)
 
 
 def plan_error(

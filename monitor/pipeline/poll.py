@@ -1,4 +1,9 @@
-"""Polls one leased feed end to end: fetch, parse, decide, commit. Does I/O.
+"""Polls one feed end to end: fetch, parse, decide, commit. Does I/O.
+
+The one poll path: the daemon and `check --deliver` poll leased feeds with state (a store's
+`SeenItems`); `check`, `rules test --feed` and `archive import` poll named feeds without it
+(`store=None`: nothing read, nothing written, every current item matched; see
+monitor.pipeline.source). `http_fetcher` is the one fetch under the per-host limits.
 
 The decisions are `monitor.pipeline.decide`'s; this module only carries them out, so that what is
 written for a poll is exactly one `SeenItems.commit_poll` call (one transaction). Blocking work
@@ -36,8 +41,11 @@ from monitor.pipeline.decide import (
     PollPlan,
     PollPolicy,
     decide,
+    plan_current,
     plan_error,
+    plan_lookups,
     plan_unchanged,
+    unchanged,
 )
 from monitor.query.ruleset import RuleSet
 from monitor.store.roles import SeenItems
@@ -73,6 +81,13 @@ class PollReport:
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
     skipped: tuple[tuple[str, int], ...] = ()  # (reason, items), see monitor.model.SKIP_REASONS
     title: str | None = None  # the feed's own title, when this poll parsed it
+    items: tuple[Item, ...] = ()  # every parsed item; a poll without state only
+
+    def failure(self) -> FeedError | None:
+        """The fetch or parse error this poll ended in, as the error it was."""
+        if self.status != "error":
+            return None
+        return FeedError(self.error_kind or "parse", self.error or "")
 
 
 def _sha256(body: bytes) -> str:
@@ -102,6 +117,10 @@ def _memoised(match: Callable[[Item, Collection[str]], list[Match]]) -> Matcher:
     return cached
 
 
+def _no_match(item: Item, feed_tags: Collection[str]) -> list[Match]:
+    return []
+
+
 def http_fetcher(client: httpx.AsyncClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
     """The usual fetcher: a guarded conditional GET, polite per host."""
 
@@ -121,14 +140,19 @@ def http_fetcher(client: httpx.AsyncClient, limiter: HostLimiter, policy: FetchP
 
 
 class Poller:
-    """Everything a poll needs, wired once; `poll(feed)` does one leased feed."""
+    """Everything a poll needs, wired once; `poll(feed)` does one feed.
+
+    `store`: the feed's memory (seen items, stories, the commit); None polls without state, for
+    a person looking at feeds once: no store read or write, no log line, every current item
+    matched. `rules`: None matches nothing (a poll that only reads, as `archive import`).
+    """
 
     def __init__(
         self,
         *,
-        store: SeenItems,
+        store: SeenItems | None,
         fetcher: Fetcher,
-        rules: RuleSet,
+        rules: RuleSet | None,
         destinations: Mapping[str, Collection[str]],
         clock: Clock,
         owner: str,
@@ -176,15 +200,9 @@ class Poller:
                 plan, archive = await self.cpu(self._decide, feed, result)
             else:
                 plan, archive = await self._decide_parsed_apart(feed, result, self.parser)
-        if plan.update.status == "error":
-            log.warning(
-                "feed_error",
-                feed=feed.id,
-                kind=plan.update.error_kind,
-                error=plan.update.error,
-                errors=plan.update.error_count,
-            )
-        return await self._commit(feed, plan, started, archive)
+        if self.store is None:
+            return self._report(plan, 0, self.clock.now() - started, feed.id)
+        return await self._commit(self.store, feed, plan, started, archive)
 
     async def _decide_parsed_apart(
         self, feed: FeedState, result: FetchResult, parser: ParsePool
@@ -195,7 +213,7 @@ class Poller:
         # hashlib lets the GIL go: a large body is hashed off the loop, a small one costs less
         # than the hop (50 KB: about 0.1 ms).
         body_hash = _sha256(body) if len(body) < 256 * 1024 else await self.io(_sha256, body)
-        if result.status == 304 or body_hash == feed.body_hash:
+        if unchanged(feed, FetchOutcome(status=result.status, body_hash=body_hash)):
             return self._decide(feed, result, body_hash=body_hash)
         parsed: ParsedFeed | FeedError
         try:
@@ -232,8 +250,9 @@ class Poller:
             cache_max_age=result.cache_max_age,
             retry_after=result.retry_after,
         )
-        if result.status == 304 or result.body is None or body_hash == feed.body_hash:
+        if unchanged(feed, outcome):
             return plan_unchanged(feed, outcome, now, self.rng, self.poll_policy), []
+        assert result.body is not None  # a body hash was taken of it
         if parsed is None:
             try:
                 parsed = parse_feed(
@@ -248,25 +267,18 @@ class Poller:
         if isinstance(parsed, FeedError):
             failed = FetchOutcome(status=0, error=str(parsed), error_kind=parsed.kind)
             return plan_error(feed, failed, now, self.rng, self.poll_policy), []
-        seen = self.store.seen_keys(feed.id, [item.key for item in parsed.items])
-        match = _memoised(self.rules.match)
-        tags = (*feed.tags, feed.id)
-        # Only items that match a rule can alert, so only they need a story: fingerprinting and
-        # looking up every item would cost far more than matching (baseline items included, so
-        # a churned re-issue of one is still recognised).
-        matching = [i for i in parsed.items if i.key not in seen and match(i, tags)]
+        store = self.store
+        if store is None:
+            plan = plan_current(feed, outcome, parsed.items, parsed.title, self._match(), now)
+            return plan, []
+        seen = store.seen_keys(feed.id, [item.key for item in parsed.items])
+        match = _memoised(self._match())
+        look = plan_lookups(feed, parsed.items, seen, match, now, self.poll_policy)
+        index = store if look.candidates else _NO_CANDIDATES
         window = self.poll_policy.story_window
-        # A new feed's baseline alerts nothing, so its items need no lookup: they found their
-        # own stories (indexed, so a churned re-issue later is known) without asking the store
-        # for candidates, the costly part of dedup when a whole feed is new.
-        index = self.store if feed.baseline_done else _NO_CANDIDATES
-        stories = story_assignments(index, matching, seen, now, window)
-        known = self.store.known_stories(
-            sorted({a.story_key for a in stories.values()}), now - window
-        )
-        hashes = None
-        if self.poll_policy.alert_on_edit and seen:
-            hashes = self.store.seen_hashes(feed.id, sorted(seen))
+        stories = story_assignments(index, look.story_items, seen, now, window)
+        known = store.known_stories(sorted({a.story_key for a in stories.values()}), look.since)
+        hashes = store.seen_hashes(feed.id, look.hash_keys) if look.hash_keys else None
         plan = decide(
             feed,
             outcome,
@@ -286,19 +298,31 @@ class Poller:
         archive = poll_archive(parsed.items, plan.seen, now) if self.archive else []
         return plan, archive
 
+    def _match(self) -> Matcher:
+        return self.rules.match if self.rules is not None else _no_match
+
     async def _commit(
         self,
+        store: SeenItems,
         feed: FeedState,
         plan: PollPlan,
         started: datetime,
         archive: Sequence[ArchivedItem] = (),
     ) -> PollReport:
+        if plan.update.status == "error":
+            log.warning(
+                "feed_error",
+                feed=feed.id,
+                kind=plan.update.error_kind,
+                error=plan.update.error,
+                errors=plan.update.error_count,
+            )
         now = self.clock.now()
         # The commit settles the stories this poll founded against the wordings indexed since
         # its lookup (at plan.update.fetched_at).
         since = plan.update.fetched_at - SETTLE_MARGIN
         enqueued = await self.io(
-            self.store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
+            store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
             plan.alerts, plan.sources, stories_since=since, archive=archive,
         )  # fmt: skip
         log.info(
@@ -313,18 +337,23 @@ class Poller:
         )
         if self.metrics is not None:
             self._count(feed, plan, enqueued, (now - started).total_seconds())
+        return self._report(plan, enqueued, now - started, feed.id)
+
+    @staticmethod
+    def _report(plan: PollPlan, enqueued: int, took: timedelta, feed_id: str) -> PollReport:
         return PollReport(
-            feed_id=feed.id,
+            feed_id=feed_id,
             status=plan.update.status,
             new_items=plan.new_items,
             parsed_items=plan.parsed_items,
             alerts_enqueued=enqueued,
             error=plan.update.error,
             error_kind=plan.update.error_kind,
-            seconds=(now - started).total_seconds(),
+            seconds=took.total_seconds(),
             matched=tuple((item, tuple(ms)) for item, ms in plan.matches),
             skipped=tuple(plan.skipped.items()),
             title=plan.update.title,
+            items=tuple(plan.items),
         )
 
     def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:
