@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -91,7 +92,7 @@ def source_files(arg: str) -> tuple[list[str], str | None]:
 
 
 def import_rows(
-    items: list[Item], feed_id: str, now: datetime, kept: timedelta
+    items: Sequence[Item], feed_id: str, now: datetime, kept: timedelta
 ) -> tuple[list[ArchivedItem], int]:
     """The archive rows of imported items (filed under `feed_id`, first seen when published)
     and how many were skipped as older than the archive keeps."""
@@ -119,7 +120,8 @@ def _configured_id(config: Config, url: str) -> str | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.pipeline.source import load_items
+    from monitor.pipeline.poll import FetchPolicy
+    from monitor.pipeline.source import poll_one
     from monitor.process.app import make_guard
     from monitor.store import open_store
 
@@ -131,6 +133,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             "set archive_retention (for example 90d) to keep items for rules backtest"
         )
     now = datetime.now(UTC)
+    # Read as `rules test --feed` reads: the fetch's own deadline and redirect limit.
+    policy = FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
     tally = ImportTally()
     store = open_store(config.database_url)
     try:
@@ -140,9 +144,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 tally.failures.append(f"{arg}: an empty folder")
             for source in files:
                 try:
-                    items = load_items(source, guard=make_guard(config),
-                                       max_bytes=config.max_body,
-                                       max_items=config.max_items_per_poll)  # fmt: skip
+                    items = poll_one(source, None, guard=make_guard(config), policy=policy).items
                 except FeedError as exc:
                     text = str(exc)
                     tally.failures.append(text if text.startswith(source) else f"{source}: {text}")

@@ -55,16 +55,18 @@ def text_item(path: str) -> Item:
     return Item(feed_id="text", key=path, title=title, content=content)
 
 
-def feed_items(source: str) -> list[Item]:
-    """The items of a local feed file or a URL; an error names the file or URL."""
-    from monitor.pipeline.source import load_items
+def feed_matches(source: str, ruleset: RuleSet) -> tuple[list[tuple[Item, Match]], int]:
+    """The matches in a local feed file or a URL (polled once, without state), and how many
+    items it has; an error names the file or URL."""
+    from monitor.pipeline.source import poll_one
 
     try:
-        return load_items(source)
+        report = poll_one(source, ruleset)
     except FeedError as exc:
         if str(exc).startswith(source):
             raise
         raise FeedError(exc.kind, f"{source}: {exc}") from exc
+    return [(i, m) for i, found in report.matched for m in found], report.parsed_items
 
 
 def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError]]:
@@ -106,14 +108,17 @@ def cmd_test(args: argparse.Namespace) -> int:
             known = ", ".join(ruleset.rules)
             raise NewsmonError(f"no rule {', '.join(missing)} in {folder} (rules: {known})")
         ruleset = ruleset.select(args.rule)
-    items = [text_item(args.text)] if args.text else feed_items(args.feed)
-    found: list[tuple[Item, Match]] = [(i, m) for i in items for m in ruleset.match(i)]
+    if args.text:
+        item = text_item(args.text)
+        found, count = [(item, m) for m in ruleset.match(item)], 1
+    else:
+        found, count = feed_matches(args.feed, ruleset)
     if args.json:
         print_json_lines(found, sys.stdout)
     else:
         print_matches(found, sys.stdout)
         if not found:
-            print(f"no rule matched ({len(items)} item(s))")
+            print(f"no rule matched ({count} item(s))")
     return 0 if found else 1
 
 

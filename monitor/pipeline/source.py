@@ -1,32 +1,53 @@
-"""Items from a feed that a person named on the command line: a local file or a URL. Does I/O.
+"""Feeds a person names for one look: polled once, without state. Does I/O.
 
-Local files are read only here, because a person typed the path; feed URLs from a config file
-always go through the guarded HTTP fetch.
+`newsmon check` (without `--deliver`), `rules test --feed` and `archive import` poll through
+`poll_named`: the poller of the daemon (monitor.pipeline.poll) with no store, so nothing is read
+or written and every current item is matched, fetched by the same `http_fetcher` under the same
+per-host limits. Local files are read only here, because a person typed the path; feed URLs
+from a config file always go through the guarded HTTP fetch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from monitor.clock import Clock, SystemClock
 from monitor.errors import FeedError
-from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.parse import ParsedFeed, parse_feed
-from monitor.model import Item
+from monitor.feeds.fetch import FetchResult
+from monitor.model import FeedState
 from monitor.net.client import make_client
 from monitor.net.guard import AddressGuard
+from monitor.net.hostlimits import HostLimiter
+from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
+from monitor.query.ruleset import RuleSet
 
 
 @dataclass(frozen=True)
 class NamedSource:
-    """A feed named on the command line: `path` for a local file, else `url`."""
+    """A feed named on the command line (or configured, for `check`): `path` for a local file,
+    else `url`."""
 
     feed_id: str
     url: str
     path: Path | None = None
+    tags: tuple[str, ...] = ()
+    interval_s: float = 300.0  # a poll without state schedules nothing; an error backs off from it
+
+    def feed(self) -> FeedState:
+        """The feed as a poll takes it: never polled, so no validators and no baseline."""
+        return FeedState(
+            id=self.feed_id,
+            url=self.url,
+            name=self.feed_id,
+            tags=self.tags,
+            interval_s=self.interval_s,
+            backfill_s=0.0,
+        )
 
 
 def name_source(arg: str) -> NamedSource:
@@ -76,39 +97,77 @@ def read_local(source: NamedSource, max_bytes: int) -> FetchResult:
     )
 
 
-def load_items(
+def local_or_http(sources: Iterable[NamedSource], http: Fetcher, max_bytes: int) -> Fetcher:
+    """Read the local files among `sources`; fetch every other feed with `http`."""
+    local = {source.url: source for source in sources if source.path is not None}
+
+    async def fetch_feed(feed: FeedState) -> FetchResult:
+        source = local.get(feed.url)
+        return read_local(source, max_bytes) if source is not None else await http(feed)
+
+    return fetch_feed
+
+
+def reporting(fetcher: Fetcher, fetched: Callable[[str], None]) -> Fetcher:
+    """`fetcher`, telling `fetched` the feed id after each fetch, failed or not (a progress bar)."""
+
+    async def fetch_feed(feed: FeedState) -> FetchResult:
+        try:
+            return await fetcher(feed)
+        finally:
+            fetched(feed.id)
+
+    return fetch_feed
+
+
+async def poll_named(
+    sources: Sequence[NamedSource],
+    rules: RuleSet | None,
+    *,
+    guard: AddressGuard,
+    policy: FetchPolicy = FetchPolicy(),  # noqa: B008 - frozen
+    connect_timeout: float = 10.0,
+    per_host: int = 2,
+    total: int = 10,
+    fetched: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
+) -> list[PollReport]:
+    """Poll each source once without state, all at once within the host limits; the reports
+    in the order of `sources`. `rules`: None matches nothing (the items are in the reports)."""
+    limiter = HostLimiter(per_host=per_host, total=total)
+    async with make_client(guard, connect_timeout=connect_timeout) as client:
+        fetcher = local_or_http(sources, http_fetcher(client, limiter, policy), policy.max_body)
+        poller = Poller(
+            store=None,
+            fetcher=reporting(fetcher, fetched) if fetched is not None else fetcher,
+            rules=rules,
+            destinations={},
+            clock=clock or SystemClock(),
+            owner="",
+            max_items=policy.max_items,
+            io=asyncio.to_thread,
+            cpu=asyncio.to_thread,
+        )
+        return await asyncio.gather(*(poller.poll(source.feed()) for source in sources))
+
+
+def poll_one(
     arg: str,
+    rules: RuleSet | None,
     *,
     guard: AddressGuard | None = None,
-    max_bytes: int = 10 * 1024 * 1024,
-    deadline: float = 30.0,
-    max_items: int = 1000,
-) -> list[Item]:
-    """Fetch or read one named feed and parse it (for `newsmon rules test --feed`)."""
+    policy: FetchPolicy = FetchPolicy(),  # noqa: B008 - frozen
+) -> PollReport:
+    """Poll one feed a person named (`rules test --feed`, `archive import`); raises the
+    FeedError it failed with."""
     source = name_source(arg)
-    if source.path is not None:
-        result = read_local(source, max_bytes)
-    else:
-        result = asyncio.run(_fetch_once(source.url, guard or AddressGuard(), max_bytes, deadline))
-    return parse_result(source.feed_id, result, max_items).items
-
-
-def parse_result(feed_id: str, result: FetchResult, max_items: int) -> ParsedFeed:
-    assert result.body is not None
-    return parse_feed(
-        result.body,
-        feed_id=feed_id,
-        feed_url=result.url,
-        content_type=result.content_type,
-        max_items=max_items,
+    (report,) = asyncio.run(
+        poll_named([source], rules, guard=guard or AddressGuard(), policy=policy)
     )
-
-
-async def _fetch_once(
-    url: str, guard: AddressGuard, max_bytes: int, deadline: float
-) -> FetchResult:
-    async with make_client(guard) as client:
-        return await fetch(client, url, max_bytes=max_bytes, deadline=deadline)
+    failure = report.failure()
+    if failure is not None:
+        raise failure
+    return report
 
 
 def _feed_id_for(text: str) -> str:
