@@ -70,12 +70,16 @@ def test_canonical_url_is_idempotent() -> None:
 
 
 _URL_CHARS = "abcxyzABC019-._~!$&'()*+,;=:@/%?#"
+_HOSTS = [
+    "example.com", "www.bbc.co.uk", "m.x.org", "news.example.org", "127.0.0.1", "www.1.2",
+    "www.com", "m.www.x.org", "mobile.m.x.org", "www.xn--bcher-kva.example", "a-b.c-d.e",
+]  # fmt: skip
 
 
 @settings(max_examples=1500, deadline=None)
 @given(
     st.sampled_from(["http://", "https://", "HTTP://"]),
-    st.sampled_from(["example.com", "www.bbc.co.uk", "m.x.org", "news.example.org", "127.0.0.1"]),
+    st.sampled_from(_HOSTS),
     st.text(alphabet=_URL_CHARS, max_size=30),
 )
 def test_the_already_canonical_shortcut_agrees_with_the_full_rules(
@@ -84,4 +88,27 @@ def test_the_already_canonical_shortcut_agrees_with_the_full_rules(
     from monitor.feeds.canonical import _canonical_url
 
     url = f"{scheme}{host}{'/' if rest[:1] not in ('/', '') else ''}{rest}"
+    assert canonical_url(url) == _canonical_url(url)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from(["http://", "https://"]),
+    st.sampled_from(_HOSTS),
+    st.text(alphabet="abz09-._~/%", max_size=20),
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "B", "utm_source", "UTM_x", "CMP", "amp", "outputType", "v", ""]),
+            st.text(alphabet="ab1=?/:%2fAMP \"'#<é\t", max_size=8),
+        ),
+        max_size=5,
+    ),
+)
+def test_the_shortcut_for_prefixed_hosts_and_queries_agrees_with_the_full_rules(
+    scheme: str, host: str, path: str, params: list[tuple[str, str]]
+) -> None:
+    from monitor.feeds.canonical import _canonical_url
+
+    query = "&".join(f"{name}={value}" if value else name for name, value in params)
+    url = f"{scheme}{host}/{path}{'?' if params else ''}{query}"
     assert canonical_url(url) == _canonical_url(url)

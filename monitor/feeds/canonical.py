@@ -50,12 +50,27 @@ _ALREADY_CANONICAL = re.compile(
     r"https?://(?!www\.|m\.|mobile\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+"
     r"(?:/|/[A-Za-z0-9._~!$&'()*+,;=:@/-]*[A-Za-z0-9._~!$&'()*+,;=:@-])"
 )
+# Nearly so: the same, but perhaps with a www./m./mobile. label, a trailing slash, or a query of
+# printable ASCII (no fragment). Publishers' links mostly look like this (`www.`, `?CMP=...`):
+# only the host prefix, path and query rules are applied, without `urlsplit` (about 3x cheaper;
+# the same hypothesis test holds it to `_canonical`).
+_SIMPLE = re.compile(
+    r"(https?)://(www\.|m\.|mobile\.)?((?!www\.|m\.|mobile\.)[a-z0-9-]+(?:\.[a-z0-9-]+)+)"
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@/-]*)(?:\?([!\x24-\x7e\x22]*))?"
+)
 
 
 def canonical_url(url: str) -> str:
     """The canonical form of `url` (see the module docstring). Never raises."""
     if _ALREADY_CANONICAL.fullmatch(url) and not url.endswith("/amp"):
         return url
+    simple = _SIMPLE.fullmatch(url)
+    if simple is not None:
+        scheme, prefix, host, path, query = simple.groups()
+        if prefix and host.replace(".", "").isdigit():
+            host = prefix + host  # `www.1.2` keeps its label, as `_host` does
+        query = _query(query) if query else ""
+        return f"{scheme}://{host}{_path(path)}{'?' if query else ''}{query}"
     return _canonical_url(url)
 
 
