@@ -99,3 +99,34 @@ def test_a_usage_error_is_one_line_naming_the_command(capsys: pytest.CaptureFixt
         "newsmon feeds list: unknown argument(s): --jsn; did you mean --json?"
         " (see `newsmon feeds list --help`)\n"
     )
+
+
+def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
+    tmp_path: Path,
+) -> None:
+    # Every run of `newsmon check` would otherwise import every command's module first.
+    probe = (
+        "import sys\n"
+        "from monitor.cli.main import main\n"
+        "try:\n"
+        "    main(['check', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "others = sorted(m for m in sys.modules if m.startswith('monitor.cli.')"
+        " and m.rsplit('.', 1)[1] in ('run', 'rules', 'feeds', 'backtest', 'healthcheck'))\n"
+        "print('loaded:', others, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert "usage: newsmon check" in result.stdout
+    assert "loaded: []" in result.stderr, result.stderr
+    # With anything else first, the whole parser: an unknown command lists them all.
+    with pytest.raises(SystemExit):
+        main(["chek"])
