@@ -69,7 +69,9 @@ def test_fast_path_takes_the_benchmark_feeds(
     finally:
         sys.path.remove(str(BENCH))
     feedgen.generate(tmp_path, 3, feedgen.recent_base(datetime.now(UTC)))
-    for path in sorted((tmp_path / "feeds").glob("f*.xml")):
+    paths = sorted((tmp_path / "feeds").glob("f*.xml"))
+    assert len(paths) == 3
+    for path in paths:
         fast, slow, took = _both(path.read_bytes(), path.name, monkeypatch)
         assert took, path
         assert isinstance(fast, ParsedFeed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
+import datasketch  # a dev dependency: the reference these values must equal, not run time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,8 +13,6 @@ from monitor.dedup import minhash as mh
 
 
 def _datasketch_minhash(words: Sequence[bytes] = ()) -> Any:
-    # datasketch is a dev dependency: the reference these values must equal, not used at run time.
-    datasketch = pytest.importorskip("datasketch")
     ref = datasketch.MinHash(num_perm=mh.NUM_PERM, seed=mh.SEED, scheme="affine32")
     ref.update_batch(words)
     return ref

@@ -1,6 +1,5 @@
 """`newsmon rules check` and `newsmon rules test`, run through the real entry point."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -85,21 +84,7 @@ def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "no rules files" in capsys.readouterr().err
 
 
-def test_url_without_fetcher(capsys: pytest.CaptureFixture[str]) -> None:
-    if importlib.util.find_spec("monitor.feeds") and importlib.util.find_spec(
-        "monitor.pipeline.source"
-    ):
-        pytest.skip("monitor.pipeline.source exists: URLs are fetched there")
-    assert main(["rules", "test", "--rules", RULES, "--feed", "http://127.0.0.1:9/x"]) == 2
-    assert "fetching URLs needs newsmon check" in capsys.readouterr().err
-
-
 def test_feed_file(capsys: pytest.CaptureFixture[str]) -> None:
-    if not (
-        importlib.util.find_spec("monitor.feeds")
-        and importlib.util.find_spec("monitor.feeds.parse")
-    ):
-        pytest.skip("monitor.feeds.parse (the feed parser, another branch) is not merged yet")
     rss = str(ROOT / "seeds" / "article.rss")
     assert main(["rules", "test", "--rules", RULES, "--feed", rss, "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

@@ -23,7 +23,7 @@ from monitor.errors import NewsmonError
 from monitor.logs import configure_logging
 
 # Each module has `register(subparsers)`, which adds its parser with `set_defaults(func=...)`;
-# `func(args) -> int` returns the exit code. A module that is not there yet is skipped.
+# `func(args) -> int` returns the exit code.
 COMMAND_MODULES = (
     "monitor.cli.init",
     "monitor.cli.check",
@@ -90,13 +90,7 @@ def build_parser(command: str | None = None) -> Parser:
     parser.add_argument("--version", action="version", version=f"newsmon {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     for sub in walk(parser):
         _add_log_level(sub)
         sub.set_defaults(_parser=sub)  # the deepest command's parser wins: errors name it
