@@ -63,6 +63,7 @@ NAV: Final = (
     ("dead", "Dead letters"),
     ("playground", "Playground"),
 )
+STATIC: Final = {"console.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 CSP_REPORTS_KEPT: Final = 100
 PLAYGROUND_DEADLINE_S: Final = 60.0
 LOGIN_NONCE_AGE: Final = 3600
@@ -110,7 +111,7 @@ class Console:
         self._csp_logged = 0.0
         self._playground = threading.Lock()
         self._static = {
-            "console.css": (HERE / "static" / "console.css").read_bytes(),
+            name: ((HERE / "static" / name).read_bytes(), ctype) for name, ctype in STATIC.items()
         }
 
     # -- entry ---------------------------------------------------------------------------------
@@ -127,10 +128,10 @@ class Console:
         if path in (BASE, f"{BASE}/"):
             return Reply.redirect(f"{BASE}/feeds")
         if path.startswith(f"{BASE}/static/"):
-            body = self._static.get(path.removeprefix(f"{BASE}/static/"))
-            if body is None or method not in ("GET", "HEAD"):
+            found = self._static.get(path.removeprefix(f"{BASE}/static/"))
+            if found is None or method not in ("GET", "HEAD"):
                 return Reply.text(404, "not found")
-            return Reply(200, body, "text/css; charset=utf-8")
+            return Reply(200, *found)
         if path == CSP_REPORT_PATH:
             return self._csp_report(req) if method == "POST" else Reply.text(405, "POST only")
         if path == f"{BASE}/login":

@@ -1,0 +1,300 @@
+"""The console in a real headless Chromium (tests/browser_support.py), against `newsmon run` as a
+real process with a real feed server and webhook receiver on 127.0.0.1: log in, see the failing
+feed marked, open a rule's chart, run a playground query, replay a dead letter and watch the
+receiver get it. Then a page of every hostile title and link from the corpora, rendered with
+nothing executed: no browser console entry, no CSP report."""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.store.sqlite import SQLiteStore
+from tests.browser_support import Browser, browser  # noqa: F401 (the fixture)
+from tests.console_support import ADMIN_PASSWORD, ConsoleServer, make_console, seed
+from tests.daemon_support import DaemonProcess, daemon_env, free_port, wait_for
+from tests.feedserver import feed_server, rss
+from tests.hostile_titles import HOSTILE
+from tests.receiver import Received, Receiver, Reply
+from tests.store_fixtures import T0
+
+pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SHARED = ROOT.parent / "shared" / "corpora"
+
+
+def _by(kind: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(getattr(By, kind))
+
+
+def _wait(b: Browser, what: str, css: str, timeout: float = 30.0, reload: bool = False) -> None:
+    """Wait until `css` matches something on the page (reloading it each time if asked)."""
+
+    def found() -> bool:
+        if reload:
+            b.driver.refresh()
+        return bool(b.driver.find_elements(_by("CSS_SELECTOR"), css))
+
+    wait_for(what, found, timeout)
+
+
+def write_config(tmp: Path, feeds: str, hook: str, port: int) -> Path:
+    rules = tmp / "rules"
+    rules.mkdir()
+    (rules / "watch.yaml").write_text(
+        "rules:\n"
+        "  - id: troops\n    name: Troop movements\n    query: troops\n    severity: high\n"
+        "  - id: quiet\n    name: Nothing yet\n    query: zebracorn\n"
+    )
+    config = tmp / "newsmon.yaml"
+    config.write_text(
+        f"""
+database_url: {tmp / "state.db"}
+rules: {rules}
+http_addr: 127.0.0.1:{port}
+allow_networks: ["127.0.0.1/32"]
+log_level: info
+ui:
+  enabled: true
+feeds:
+  - id: wire
+    name: Local Wire
+    url: {feeds}/wire.rss
+    interval: 1s
+    backfill: 1d
+  - id: broken
+    name: Broken Feed
+    url: {feeds}/broken.rss
+    interval: 1s
+destinations:
+  - name: hook
+    type: webhook
+    url: {hook}
+"""
+    )
+    return config
+
+
+def test_log_in_see_the_failing_feed_chart_playground_and_replay(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    accept = threading.Event()  # the receiver refuses (400: dead letter) until told otherwise
+
+    def reply(_: Received) -> Reply:
+        return Reply(200) if accept.is_set() else Reply(400, b"bad request")
+
+    def broken(handler: object) -> None:
+        handler.send_error(500)  # type: ignore[attr-defined]
+
+    b = browser
+    d = b.driver
+    with feed_server() as server, Receiver(reply) as rx:
+        server.put(
+            "/wire.rss",
+            rss(
+                [
+                    ("t1", "Troops dispatched to the border", "The army moved two brigades."),
+                    ("w1", "Local bakery wins prize", "Bread."),
+                ]
+            ),
+        )
+        server.routes["/broken.rss"] = broken
+        port = free_port()
+        config = write_config(tmp_path, server.url("").rstrip("/"), rx.url, port)
+        env = daemon_env(NEWSMON_UI_ADMIN_PASSWORD=ADMIN_PASSWORD)
+        with DaemonProcess(config, tmp_path, env=env) as daemon:
+            daemon.wait_healthy(timeout=40)
+            wait_for("the alert's first attempt (refused)", lambda: len(rx.requests) >= 1, 40)
+            base = f"http://127.0.0.1:{port}"
+
+            # Log in: the console sends a browser without a session to the login page.
+            d.get(f"{base}/ui/feeds")
+            assert "/ui/login" in d.current_url
+            b.shot("login")
+            d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
+            d.find_element(_by("ID"), "login").click()
+            _wait(b, "the feeds page", "#feeds")
+            assert d.current_url.endswith("/ui/feeds")
+            assert d.find_element(_by("ID"), "role").text == "admin"
+
+            # The failing feed is marked.
+            _wait(
+                b, "the broken feed marked failing", 'tr.failing[data-feed="broken"]', reload=True
+            )
+            row = d.find_element(_by("CSS_SELECTOR"), 'tr.failing[data-feed="broken"]')
+            assert "failing" in row.text
+            assert d.find_element(_by("ID"), "failing-count").text == "1"
+            assert d.find_elements(_by("CSS_SELECTOR"), 'tr.ok[data-feed="wire"]')
+            b.shot("feeds-failing-marked")
+
+            # A rule's chart: one alert today.
+            d.find_element(_by("LINK_TEXT"), "Rules").click()
+            d.find_element(_by("LINK_TEXT"), "troops").click()
+            _wait(b, "the rule's chart", "#rule-chart svg rect.bar")
+            bars = d.find_elements(_by("CSS_SELECTOR"), "#rule-chart svg rect.bar")
+            assert len(bars) == 30
+            heights = [float(bar.get_attribute("height") or 0) for bar in bars]
+            assert heights[-1] > 0  # today's bar
+            assert sum(1 for h in heights if h > 0) == 1
+            assert d.find_element(_by("ID"), "rule-alerts").text == "1"
+            b.shot("rule-chart")
+
+            # The playground: a query over the archive, its matches with the words marked.
+            d.find_element(_by("LINK_TEXT"), "Playground").click()
+            d.find_element(_by("ID"), "q").send_keys("troops OR bakery")
+            d.find_element(_by("CSS_SELECTOR"), '#since option[value="all"]').click()
+            d.find_element(_by("ID"), "run").click()
+            _wait(b, "the playground's matches", "#matches li.match")
+            assert d.find_element(_by("ID"), "match-count").text == "2"
+            marked = {m.text for m in d.find_elements(_by("CSS_SELECTOR"), "#matches mark")}
+            assert {"Troops", "bakery"} <= marked
+            b.shot("playground-matches")
+
+            # The dead letter, replayed: the receiver now takes it.
+            d.find_element(_by("LINK_TEXT"), "Dead letters").click()
+            _wait(b, "the dead letter", "#dead button.replay", reload=True)
+            assert "HTTP 400" in d.find_element(_by("ID"), "dead").text
+            b.shot("dead-letter")
+            accept.set()
+            before = len(rx.requests)
+            d.find_element(_by("CSS_SELECTOR"), "#dead button.replay").click()
+            _wait(b, "the replay's note", "#done")
+            assert d.find_element(_by("ID"), "done").text == "Replayed 1 dead letter(s)."
+            wait_for("the replayed alert at the receiver", lambda: len(rx.requests) > before, 30)
+            first, again = rx.requests[0], rx.requests[-1]
+            assert again.headers["webhook-id"] == first.headers["webhook-id"]
+
+            def no_dead_letters() -> bool:
+                d.refresh()
+                return bool(d.find_element(_by("ID"), "dead-count").text == "0")
+
+            wait_for("the dead letters page empty", no_dead_letters, 20)
+            d.find_element(_by("LINK_TEXT"), "Alerts").click()
+            _wait(b, "the delivered badge", "span.badge.delivered")
+            b.shot("alert-delivered")
+
+            # Nothing went wrong in the page itself.
+            severe = [e for e in b.console_log() if e.get("level") == "SEVERE"]
+            assert severe == []
+
+
+# -- the hostile page --------------------------------------------------------------------------
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.S | re.I)
+_LINK = re.compile(r"<link[^>]*>(.*?)</link>|href=[\"']([^\"']*)[\"']", re.S | re.I)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+
+
+def _raw(text: str) -> str:
+    """A title or link as a feed carries it, unsanitised: CDATA opened, entities decoded once."""
+    return html.unescape(_CDATA.sub(lambda m: m.group(1), text)).strip()
+
+
+def hostile_corpus() -> list[tuple[str, str | None]]:
+    """(title, link) pairs: every title and link in the hostile feed corpora (feedparser's
+    sanitizer cases, the malicious XML), the XXE payloads one a line, and hostile_titles.py."""
+    folders = [
+        DATA / "feeds" / "feedparser" / "tests" / "wellformed" / "sanitize",
+        DATA / "malicious-xml",
+    ]
+    if not all(f.is_dir() for f in folders):
+        folders = [
+            SHARED / "feeds" / "feedparser" / "tests" / "wellformed" / "sanitize",
+            SHARED / "malicious-xml",
+        ]
+        if not all(f.is_dir() for f in folders):
+            pytest.skip(f"no hostile corpora in tests/data or {SHARED}")
+    pairs: list[tuple[str, str | None]] = []
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            titles = [_raw(t) for t in _TITLE.findall(text)] or [path.name]
+            links = [_raw(a or b) for a, b in _LINK.findall(text)]
+            if path.name == "XXE_Fuzzing.txt":
+                titles, links = text.splitlines()[:300], []
+            for n, title in enumerate(titles):
+                pairs.append((title or path.name, links[n % len(links)] if links else None))
+            for link in links[len(titles) :]:
+                pairs.append((path.name, link))
+    for text in HOSTILE.values():
+        pairs.append((text, "javascript:alert(document.domain)"))
+    pairs += [("data link", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
+              ("spaced", "  javascript:alert(1)"), ("tab", "jav\tascript:alert(1)")]  # fmt: skip
+    return pairs
+
+
+@pytest.fixture
+def hostile_console(tmp_path: Path) -> Iterator[ConsoleServer]:
+    store = SQLiteStore(tmp_path / "hostile.db")
+    store.migrate()
+    pairs = hostile_corpus()
+    assert len(pairs) > 100, "the corpora lost their hostile material"
+    seed(store, T0, titles=pairs)
+    console = make_console(store, FakeClock(T0))
+    with ConsoleServer(console) as srv:
+        yield srv
+    store.close()
+
+
+def test_every_hostile_title_and_link_renders_without_running_anything(
+    hostile_console: ConsoleServer,
+    browser: Browser,  # noqa: F811
+) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    b, d, srv = browser, browser.driver, hostile_console
+    d.get(srv.url("/ui/login"))
+    d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
+    d.find_element(_by("ID"), "login").click()
+    _wait(b, "the feeds page", "#feeds")
+    pages = ["/ui/alerts", "/ui/dead", "/ui/rules", "/ui/feeds",
+             "/ui/playground?q=troops+OR+script+OR+alert&since=all"]  # fmt: skip
+    for path in pages:
+        d.get(srv.url(path))
+        time.sleep(0.3)  # let any (blocked) script or image be tried and reported
+        with pytest.raises(NoAlertPresentException):
+            d.switch_to.alert.text  # noqa: B018 (no dialog was opened)
+        for tag in ("script", "iframe", "object", "embed", "img", "frame"):
+            assert d.find_elements(_by("TAG_NAME"), tag) == [], (path, tag)
+        for a in d.find_elements(_by("TAG_NAME"), "a"):
+            href = a.get_attribute("href") or ""
+            assert href.startswith(("http://", "https://")), (path, href)
+            assert not href.lower().startswith(("javascript", "data"))
+        b.shot("hostile" + path.replace("/", "-").split("?")[0])
+    log = b.console_log()
+    assert log == [], log
+    time.sleep(0.5)
+    assert list(srv.console.csp_reports) == []
+
+    # The two detectors work: a script forced into the page is blocked, logged and reported.
+    d.execute_script(
+        "var s = document.createElement('script'); s.textContent = 'window.x = 1';"
+        " document.body.appendChild(s);"
+    )
+    wait_for("the CSP report of the forced script", lambda: list(srv.console.csp_reports), 10)
+    assert srv.console.csp_reports[0]["violated-directive"].startswith("script-src")
+    assert any("Content Security Policy" in e.get("message", "") for e in b.console_log())
+
+
+def test_a_missing_browser_skips_here_but_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests import browser_support
+
+    monkeypatch.setattr(browser_support, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="install the Debian package 'chromium'"):
+        browser_support.require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and no browser"):
+        browser_support.require_browser()
