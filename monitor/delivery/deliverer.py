@@ -60,8 +60,8 @@ from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
 from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
-from monitor.feeds.fetch import socket_error
 from monitor.model import OutboxRow
+from monitor.net.failures import socket_error
 from monitor.net.guard import AddressGuard
 from monitor.net.retry_after import parse_retry_after
 from monitor.store.roles import Destinations, Outbox

@@ -15,8 +15,6 @@ blocked_address, http_status, connect, tls, parse (a body that does not decode).
 from __future__ import annotations
 
 import asyncio
-import errno
-import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import httpx
 
 from monitor.errors import FeedError
 from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
+from monitor.net.failures import caused_by_tls, connect_reason
 from monitor.net.retry_after import parse_retry_after
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -101,56 +100,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     """Retry-After in seconds; the Date header is parsed only when there is one to convert."""
     value = response.headers.get("retry-after")
     return parse_retry_after(value, _server_now(response)) if value else None
-
-
-def _caused_by_tls(error: BaseException) -> bool:
-    """True when an httpx error came from the TLS handshake (its cause chain holds an SSLError)."""
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-_SOCKET_ERRORS = {
-    errno.ECONNREFUSED: "connection refused (nothing listens on that port?)",
-    errno.ECONNRESET: "connection reset by the server",
-    errno.EHOSTUNREACH: "host unreachable",
-    errno.ENETUNREACH: "network unreachable",
-    errno.ETIMEDOUT: "connecting timed out",
-}
-
-
-def socket_error(error: BaseException) -> str | None:
-    """The well-known socket error under httpx's and anyio's wrappers, in words ("connection
-    refused"), or None. Only fixed texts: safe where a URL must not be shown (deliveries)."""
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            return None
-        if isinstance(seen, OSError) and seen.errno in _SOCKET_ERRORS:
-            return _SOCKET_ERRORS[seen.errno]
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def connect_reason(error: BaseException) -> str:
-    """What went wrong connecting, in words ("All connection attempts failed", httpx's text for a
-    refused connection, says nothing of what happened)."""
-    known = socket_error(error)
-    if known is not None:
-        return known
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            break
-        if isinstance(seen, OSError) and seen.errno is not None and seen.strerror:
-            return seen.strerror.lower()
-        seen = seen.__cause__ or seen.__context__
-    return str(error) or type(error).__name__
 
 
 async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: int) -> bytes:
@@ -306,7 +255,7 @@ async def fetch(
     except httpx.TimeoutException as e:
         raise FeedError("timeout", f"{url}: the server stopped answering ({e!r})") from e
     except httpx.ConnectError as e:
-        if _caused_by_tls(e):
+        if caused_by_tls(e):
             raise FeedError("tls", f"{url}: {e or type(e).__name__}") from e
         raise FeedError("connect", f"{url}: {connect_reason(e)}") from e
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
