@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from monitor.dedup.settle import band_lock_keys, founded_bands, founded_stories
+from monitor.dedup.settle import band_lock_keys
 from monitor.errors import StoreError
 from monitor.model import (
     FeedSpec,
@@ -43,20 +43,17 @@ from monitor.pipeline.archive import (
     ArchivedItem,
     join_categories,
     split_categories,
-    with_story_keys,
 )
 from monitor.store import archive_sql as aq
-from monitor.store import coord
+from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
 from monitor.store.common import (
     DISABLED_PREFIX,
     SYNC_COLUMNS,
     KnownFeed,
-    dump_document,
     lease_extra,
     plan_sync,
-    poll_values,
     utc,
 )
 from monitor.store.console_sql import PostgresConsoleReads
@@ -166,21 +163,6 @@ INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
     ON CONFLICT (feed_id, item_key) DO NOTHING"""  # noqa: S608 (constants)
 
 
-def _insert_archive(cur: psycopg.Cursor[Row], items: Sequence[ArchivedItem]) -> int:
-    """Insert archive rows; returns how many were new."""
-    if not items:
-        return 0
-    rows = list({(a.feed_id, a.key): a for a in items}.values())  # one row per key
-    cur.execute(INSERT_ARCHIVE, (
-        [a.feed_id for a in rows], [a.key for a in rows], [a.story_key for a in rows],
-        [a.title for a in rows], [a.summary for a in rows], [a.content for a in rows],
-        [a.link for a in rows], [a.author for a in rows],
-        [join_categories(a.categories) for a in rows], [a.feed_title for a in rows],
-        [_utc(a.published) for a in rows], [utc(a.first_seen) for a in rows],
-    ))  # fmt: skip
-    return cur.rowcount
-
-
 def _archived(r: Row) -> ArchivedItem:
     return ArchivedItem(
         feed_id=r["feed_id"],
@@ -223,6 +205,98 @@ def _alert(r: Row) -> OutboxRow:
 
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
+
+
+class _PollWrites:
+    """`commit.PollWrites` on PostgreSQL: one statement for all of a poll's rows of a table
+    (arrays unnested; a round trip per row would cost more than the insert)."""
+
+    def __init__(self, cur: psycopg.Cursor[Row]) -> None:
+        self.cur = cur
+
+    def feed_row(self, feed_id: str) -> Row | None:
+        return self.cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
+
+    def fresh_stories(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        self._lock_bands(bands)
+        # A statement of its own after the locks: READ COMMITTED gives it a snapshot taken now,
+        # with every commit that released these locks before we took them.
+        rows = self.cur.execute(SETTLE_CANDIDATES, (list(bands), utc(since))).fetchall()
+        return st.grouped_records(rows, utc)
+
+    def _lock_bands(self, bands: Sequence[str]) -> None:
+        """Lock the band keys of the stories a commit founds until it ends, so that commits
+        founding one story take turns (monitor.dedup.settle). Few keys: one exclusive lock each,
+        in sorted order (no deadlock), under STORY_LOCK shared; many keys (a poll founding many
+        stories at once): STORY_LOCK exclusive instead, which keeps PostgreSQL's lock table (64
+        locks a connection by default) from filling up."""
+        keys = band_lock_keys(bands)
+        if len(keys) > MAX_BAND_LOCKS:
+            self.cur.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
+        else:
+            self.cur.execute(LOCK_BANDS, (STORY_LOCK, keys))
+
+    def insert_archive(self, items: Sequence[ArchivedItem]) -> int:
+        if not items:
+            return 0
+        rows = list({(a.feed_id, a.key): a for a in items}.values())  # one row per key
+        self.cur.execute(INSERT_ARCHIVE, (
+            [a.feed_id for a in rows], [a.key for a in rows], [a.story_key for a in rows],
+            [a.title for a in rows], [a.summary for a in rows], [a.content for a in rows],
+            [a.link for a in rows], [a.author for a in rows],
+            [join_categories(a.categories) for a in rows], [a.feed_title for a in rows],
+            [_utc(a.published) for a in rows], [utc(a.first_seen) for a in rows],
+        ))  # fmt: skip
+        return self.cur.rowcount
+
+    def insert_seen(self, feed_id: str, now: datetime, seen: Sequence[SeenItem]) -> None:
+        self.cur.execute(INSERT_SEEN, (feed_id, utc(now), [s.key for s in seen],
+                         [s.story_key for s in seen], [_utc(s.published) for s in seen],
+                         [s.title_hash for s in seen]))  # fmt: skip
+
+    def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
+        t = utc(now)
+        packed = [st.pack_bands(s.story_key, s.bands) for s in stories]
+        pairs = [(s.story_key, band) for s in stories for band in s.bands]
+        self.cur.execute(INSERT_STORIES, (feed_id, t, t, [s.story_key for s in stories],
+                         [s.fingerprint for s in stories], packed, [k for k, _ in pairs],
+                         [b for _, b in pairs]))  # fmt: skip
+
+    def touch_stories(self, story_keys: Sequence[str], now: datetime) -> None:
+        self.cur.execute(TOUCH_STORIES, (utc(now), list(story_keys), utc(now)))
+
+    def disabled_destinations(self) -> dict[str, str]:
+        return {r["name"]: r["reason"] for r in self.cur.execute(pg(q.DISABLED))}
+
+    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> int:
+        t = utc(now)
+        alerts = [r.alert for r in rows]
+        self.cur.execute(INSERT_ALERTS, (
+            t, [a.id for a in alerts], [a.destination for a in alerts],
+            [a.story_key for a in alerts], [a.feed_id for a in alerts],
+            [a.item_key for a in alerts], [r.document for r in rows],
+            [utc(a.created_at) for a in alerts], [r.status for r in rows],
+            [r.error for r in rows], [t if r.dead else None for r in rows],
+        ))  # fmt: skip
+        return len(self.cur.fetchall())
+
+    def insert_sources(self, sources: Sequence[StorySource]) -> int:
+        # In key order, so two transactions recording the same sightings cannot deadlock.
+        sources = sorted(sources, key=lambda s: (s.story_key, s.feed_id, s.item_key))
+        self.cur.execute(INSERT_SOURCES, (
+            [x.story_key for x in sources], [x.feed_id for x in sources],
+            [x.item_key for x in sources], [x.url for x in sources],
+            [x.title for x in sources], [utc(x.seen_at) for x in sources],
+        ))  # fmt: skip
+        return self.cur.rowcount
+
+    def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
+        u = poll.update
+        self.cur.execute(pg(q.UPDATE_FEED_POLL), (u.status, utc(u.next_poll_at),
+                         utc(u.fetched_at), utc(u.fetched_at) if poll.succeeded else None,
+                         poll.etag, poll.last_modified, poll.body_hash, u.error, u.error_kind,
+                         u.error_count, u.new_url, u.title, poll.baseline_done,
+                         feed_id))  # fmt: skip
 
 
 class PostgresStore(PostgresConsoleReads):
@@ -394,21 +468,6 @@ class PostgresStore(PostgresConsoleReads):
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r["story_key"], r["n"]) for r in self._read(pg(st.LIST_STORIES), (limit,))]
 
-    @staticmethod
-    def _index_stories(cur: psycopg.Cursor[Row], feed_id: str, t: datetime,
-                       seen: Sequence[SeenItem]) -> None:  # fmt: skip
-        """Inside commit_poll: new stories and their bands; every seen story is seen now."""
-        new = sorted({s.story_key: s for s in seen if s.fingerprint}.values(),
-                     key=lambda s: s.story_key)  # fmt: skip
-        if new:
-            packed = [st.pack_bands(s.story_key, s.bands) for s in new]
-            pairs = [(s.story_key, band) for s in new for band in s.bands]
-            cur.execute(INSERT_STORIES, (feed_id, t, t, [s.story_key for s in new],
-                        [s.fingerprint for s in new], packed, [k for k, _ in pairs],
-                        [b for _, b in pairs]))  # fmt: skip
-        if seen:
-            cur.execute(TOUCH_STORIES, (t, sorted({s.story_key for s in seen}), t))
-
     def commit_poll(
         self,
         feed_id: str,
@@ -422,78 +481,15 @@ class PostgresStore(PostgresConsoleReads):
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
     ) -> int:
-        t = utc(now)
         with self._tx() as cur:
-            row = cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
-            if row is None or row["lease_owner"] != owner:
-                return 0  # the lease was lost (or never held): the new owner does this poll
-            founded = founded_stories(seen)
-            if founded:
-                bands = founded_bands(founded)
-                self._lock_bands(cur, bands)
-                # A statement of its own after the locks: READ COMMITTED gives it a snapshot
-                # taken now, with every commit that released these locks before we took them.
-                since = utc(stories_since or now - st.SETTLE_MARGIN)
-                rows = cur.execute(SETTLE_CANDIDATES, (bands, since)).fetchall()
-                records = st.grouped_records(rows, utc)
-                seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
-            _insert_archive(cur, with_story_keys(archive, seen))
-            # One row per key (the last one wins), as ON CONFLICT DO UPDATE needs.
-            seen = list({s.key: s for s in seen}.values())
-            if seen:  # one statement for all keys: executemany costs a round trip per row
-                cur.execute(INSERT_SEEN, (feed_id, t, [s.key for s in seen],
-                            [s.story_key for s in seen], [_utc(s.published) for s in seen],
-                            [s.title_hash for s in seen]))  # fmt: skip
-            self._index_stories(cur, feed_id, t, seen)
-            disabled = {r["name"]: r["reason"] for r in cur.execute(pg(q.DISABLED))}
-            # A fixed order, so two polls enqueueing the same stories cannot deadlock.
-            ordered = sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id))
-            docs = [dump_document(a.id, a.document) for a in ordered]
-            reasons = [disabled.get(a.destination) for a in ordered]
-            enqueued = 0
-            if ordered:
-                cur.execute(INSERT_ALERTS, (
-                    t, [a.id for a in ordered], [a.destination for a in ordered],
-                    [a.story_key for a in ordered], [a.feed_id for a in ordered],
-                    [a.item_key for a in ordered], docs, [utc(a.created_at) for a in ordered],
-                    ["dead" if r else "pending" for r in reasons],
-                    [DISABLED_PREFIX + r if r else None for r in reasons],
-                    [t if r else None for r in reasons],
-                ))  # fmt: skip
-                enqueued = len(cur.fetchall())
-            if sources:
-                cur.execute(INSERT_SOURCES, (
-                    [x.story_key for x in sources], [x.feed_id for x in sources],
-                    [x.item_key for x in sources], [x.url for x in sources],
-                    [x.title for x in sources], [utc(x.seen_at) for x in sources],
-                ))  # fmt: skip
-            u = update
-            etag, lm, body_hash, baseline, ok = poll_values(
-                u, row["etag"], row["last_modified"], row["body_hash"], row["baseline_done"]
-            )
-            cur.execute(pg(q.UPDATE_FEED_POLL), (u.status, utc(u.next_poll_at),
-                        utc(u.fetched_at), utc(u.fetched_at) if ok else None, etag, lm,
-                        body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
-                        baseline, feed_id))  # fmt: skip
-        return enqueued
-
-    @staticmethod
-    def _lock_bands(cur: psycopg.Cursor[Row], bands: Sequence[str]) -> None:
-        """Inside commit_poll: lock the band keys of the stories it founds until it ends, so
-        that commits founding one story take turns (monitor.dedup.settle). Few keys: one
-        exclusive lock each, in sorted order (no deadlock), under STORY_LOCK shared; many keys
-        (a poll founding many stories at once): STORY_LOCK exclusive instead, which keeps
-        PostgreSQL's lock table (64 locks a connection by default) from filling up."""
-        keys = band_lock_keys(bands)
-        if len(keys) > MAX_BAND_LOCKS:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (STORY_LOCK,))
-        else:
-            cur.execute(LOCK_BANDS, (STORY_LOCK, keys))
+            w = _PollWrites(cur)
+            return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
+                                      stories_since=stories_since, archive=archive)  # fmt: skip
 
     # -- archive -------------------------------------------------------------------------------
     def archive_items(self, items: Sequence[ArchivedItem]) -> int:
         with self._tx() as cur:
-            return _insert_archive(cur, items)
+            return _PollWrites(cur).insert_archive(items)
 
     def read_archive(
         self,
@@ -515,13 +511,10 @@ class PostgresStore(PostgresConsoleReads):
         return int(self._read("SELECT count(*) AS n FROM archive")[0]["n"])
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
-        added = 0
+        if not sources:
+            return 0
         with self._tx() as cur:
-            for s in sorted(sources, key=lambda s: (s.story_key, s.feed_id, s.item_key)):
-                cur.execute(pg(q.INSERT_SOURCE), (s.story_key, s.feed_id, s.item_key, s.url,
-                            s.title, utc(s.seen_at)))  # fmt: skip
-                added += cur.rowcount
-        return added
+            return _PollWrites(cur).insert_sources(sources)
 
     def list_story_sources(self, story_key: str) -> list[StorySource]:
         rows = self._read(pg(q.LIST_SOURCES), (story_key,))

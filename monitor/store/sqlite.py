@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.dedup.settle import founded_bands, founded_stories
 from monitor.errors import StoreError
 from monitor.model import (
     FeedSpec,
@@ -40,10 +39,9 @@ from monitor.pipeline.archive import (
     ArchivedItem,
     join_categories,
     split_categories,
-    with_story_keys,
 )
 from monitor.store import archive_sql as aq
-from monitor.store import coord
+from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
 from monitor.store.common import (
@@ -51,11 +49,9 @@ from monitor.store.common import (
     SYNC_COLUMNS,
     KnownFeed,
     chunks,
-    dump_document,
     lease_extra,
     load_json,
     plan_sync,
-    poll_values,
     utc,
 )
 from monitor.store.console_sql import SQLiteConsoleReads
@@ -154,15 +150,6 @@ def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
             _ts(a.first_seen))  # fmt: skip
 
 
-def _insert_archive(c: sqlite3.Connection, items: Sequence[ArchivedItem]) -> int:
-    """Insert archive rows (an existing (feed, key) is kept); returns how many were new."""
-    if not items:
-        return 0
-    before = c.total_changes
-    c.executemany(aq.INSERT, [_archive_row(a) for a in items])
-    return c.total_changes - before
-
-
 def _archived(r: sqlite3.Row) -> ArchivedItem:
     return ArchivedItem(
         feed_id=r["feed_id"],
@@ -178,6 +165,84 @@ def _archived(r: sqlite3.Row) -> ArchivedItem:
         feed_title=r["feed_title"],
         published=_dt(r["published"]),
     )
+
+
+class _PollWrites:
+    """`commit.PollWrites` on SQLite: a row at a time (executemany) inside BEGIN IMMEDIATE."""
+
+    def __init__(self, c: sqlite3.Connection) -> None:
+        self.c = c
+
+    def feed_row(self, feed_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.c.execute(q.POLL_FEED_ROW, (feed_id,)).fetchone()
+        return row
+
+    def fresh_stories(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        # BEGIN IMMEDIATE made this the only writer: every story committed since the poll's
+        # lookup is visible now, and none can be committed before ours.
+        rows: list[sqlite3.Row] = []
+        for part in chunks(list(bands)):
+            sql = st.SETTLE_CANDIDATES.format(marks=",".join("?" * len(part)))
+            rows.extend(self.c.execute(sql, [*part, _ts(since)]).fetchall())
+        return st.grouped_records(rows, lambda v: _dt(v) or _EPOCH)
+
+    def insert_archive(self, items: Sequence[ArchivedItem]) -> int:
+        if not items:
+            return 0
+        before = self.c.total_changes
+        self.c.executemany(aq.INSERT, [_archive_row(a) for a in items])
+        return self.c.total_changes - before
+
+    def insert_seen(self, feed_id: str, now: datetime, seen: Sequence[SeenItem]) -> None:
+        t = _ts(now)
+        self.c.executemany(q.INSERT_SEEN, [
+            (feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t) for s in seen
+        ])  # fmt: skip
+
+    def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
+        t = _ts(now)
+        for s in stories:
+            packed = st.pack_bands(s.story_key, s.bands)
+            cur = self.c.execute(st.INSERT_STORY, (s.story_key, feed_id, s.fingerprint, packed,
+                                                   t, t))  # fmt: skip
+            if cur.rowcount == 1:
+                story_id = cur.lastrowid
+                self.c.executemany(st.INSERT_STORY_BAND, [(band, story_id) for band in s.bands])
+
+    def touch_stories(self, story_keys: Sequence[str], now: datetime) -> None:
+        t = _ts(now)
+        for part in chunks(list(story_keys)):
+            self.c.execute(st.TOUCH_STORIES.format(marks=",".join("?" * len(part))), [t, t, *part])
+
+    def disabled_destinations(self) -> dict[str, str]:
+        return dict(self.c.execute(q.DISABLED).fetchall())
+
+    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> int:
+        t = _ts(now)
+        inserted = 0
+        for r in rows:
+            a = r.alert
+            cur = self.c.execute(q.INSERT_ALERT, (a.id, a.destination, a.story_key, a.feed_id,
+                                                  a.item_key, r.document, _ts(a.created_at),
+                                                  r.status, t, r.error,
+                                                  t if r.dead else None))  # fmt: skip
+            inserted += cur.rowcount
+        return inserted
+
+    def insert_sources(self, sources: Sequence[StorySource]) -> int:
+        before = self.c.total_changes
+        rows = [(x.story_key, x.feed_id, x.item_key, x.url, x.title, _ts(x.seen_at))
+                for x in sources]  # fmt: skip
+        self.c.executemany(q.INSERT_SOURCE, rows)
+        return self.c.total_changes - before
+
+    def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
+        u = poll.update
+        self.c.execute(q.UPDATE_FEED_POLL, (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
+                                            _ts(u.fetched_at) if poll.succeeded else None,
+                                            poll.etag, poll.last_modified, poll.body_hash,
+                                            u.error, u.error_kind, u.error_count, u.new_url,
+                                            u.title, poll.baseline_done, feed_id))  # fmt: skip
 
 
 class SQLiteStore(SQLiteConsoleReads):
@@ -350,20 +415,6 @@ class SQLiteStore(SQLiteConsoleReads):
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]
 
-    def _index_stories(self, c: sqlite3.Connection, feed_id: str, t: float,
-                       seen: Sequence[SeenItem]) -> None:  # fmt: skip
-        """Inside commit_poll: new stories and their bands; every seen story is seen now."""
-        for s in seen:
-            if not s.fingerprint:
-                continue
-            packed = st.pack_bands(s.story_key, s.bands)
-            cur = c.execute(st.INSERT_STORY, (s.story_key, feed_id, s.fingerprint, packed, t, t))
-            if cur.rowcount == 1:
-                story_id = cur.lastrowid
-                c.executemany(st.INSERT_STORY_BAND, [(band, story_id) for band in s.bands])
-        for part in chunks(sorted({s.story_key for s in seen})):
-            c.execute(st.TOUCH_STORIES.format(marks=",".join("?" * len(part))), [t, t, *part])
-
     def commit_poll(
         self,
         feed_id: str,
@@ -377,56 +428,15 @@ class SQLiteStore(SQLiteConsoleReads):
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
     ) -> int:
-        t = _ts(now)
         with self._write() as c:
-            row = c.execute(q.POLL_FEED_ROW, (feed_id,)).fetchone()
-            if row is None or row["lease_owner"] != owner:
-                return 0  # the lease was lost (or never held): the new owner does this poll
-            founded = founded_stories(seen)
-            if founded:
-                # BEGIN IMMEDIATE made this the only writer: every story committed since this
-                # poll's lookup is visible now, and none can be committed before ours.
-                since = _ts(stories_since or now - st.SETTLE_MARGIN)
-                rows = []
-                for part in chunks(founded_bands(founded)):
-                    sql = st.SETTLE_CANDIDATES.format(marks=",".join("?" * len(part)))
-                    rows.extend(c.execute(sql, [*part, since]).fetchall())
-                records = st.grouped_records(rows, lambda v: _dt(v) or _EPOCH)
-                seen, alerts, sources = st.settle_writes(records, founded, seen, alerts, sources)
-            _insert_archive(c, with_story_keys(archive, seen))
-            c.executemany(
-                q.INSERT_SEEN,
-                [(feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t)
-                 for s in seen],
-            )  # fmt: skip
-            self._index_stories(c, feed_id, t, seen)
-            disabled = dict(c.execute(q.DISABLED).fetchall())
-            enqueued = 0
-            # A fixed order, so two transactions enqueueing the same stories cannot deadlock (PG).
-            for a in sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id)):
-                document = dump_document(a.id, a.document)
-                reason = disabled.get(a.destination)
-                status, error = ("dead", DISABLED_PREFIX + reason) if reason else ("pending", None)
-                cur = c.execute(q.INSERT_ALERT, (a.id, a.destination, a.story_key, a.feed_id,
-                                                 a.item_key, document, _ts(a.created_at), status,
-                                                 t, error, t if reason else None))  # fmt: skip
-                enqueued += cur.rowcount
-            c.executemany(q.INSERT_SOURCE, [(x.story_key, x.feed_id, x.item_key, x.url, x.title,
-                                              _ts(x.seen_at)) for x in sources])  # fmt: skip
-            u = update
-            etag, lm, body_hash, baseline, ok = poll_values(
-                u, row["etag"], row["last_modified"], row["body_hash"], bool(row["baseline_done"])
-            )
-            c.execute(q.UPDATE_FEED_POLL, (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
-                                           _ts(u.fetched_at) if ok else None, etag, lm, body_hash,
-                                           u.error, u.error_kind, u.error_count, u.new_url,
-                                           u.title, baseline, feed_id))  # fmt: skip
-        return enqueued
+            w = _PollWrites(c)
+            return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
+                                      stories_since=stories_since, archive=archive)  # fmt: skip
 
     # -- archive -------------------------------------------------------------------------------
     def archive_items(self, items: Sequence[ArchivedItem]) -> int:
         with self._write() as c:
-            return _insert_archive(c, items)
+            return _PollWrites(c).insert_archive(items)
 
     def read_archive(
         self,
@@ -449,12 +459,7 @@ class SQLiteStore(SQLiteConsoleReads):
 
     def add_story_sources(self, sources: Sequence[StorySource]) -> int:
         with self._write() as c:
-            added = 0
-            for s in sources:
-                cur = c.execute(q.INSERT_SOURCE, (s.story_key, s.feed_id, s.item_key, s.url,
-                                                  s.title, _ts(s.seen_at)))  # fmt: skip
-                added += cur.rowcount
-        return added
+            return _PollWrites(c).insert_sources(sources)
 
     def list_story_sources(self, story_key: str) -> list[StorySource]:
         rows = self._read(q.LIST_SOURCES, (story_key,))

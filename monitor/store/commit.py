@@ -1,0 +1,170 @@
+"""A poll's commit (`SeenItems.commit_poll`), written once for both stores. Pure.
+
+The store opens the transaction and hands it in as `PollWrites`: one method a write, each the
+dialect's statements (SQLite: a row at a time inside BEGIN IMMEDIATE; PostgreSQL: one statement
+for all rows, arrays unnested). What is written, in which order, and what settles a founded
+story is decided here:
+
+    feed row (the lease)  ->  settle founded stories  ->  archive  ->  seen keys
+    ->  story index + last seen  ->  alerts (dead at once for a disabled destination)
+    ->  sightings  ->  the feed's new state, its lease released
+
+Rows go in a fixed order (story keys, then alerts by destination, story key, id), so two
+transactions writing the same stories cannot deadlock on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from monitor.dedup.settle import founded_bands, founded_stories
+from monitor.model import FeedUpdate, NewAlert, SeenItem, StoryRecord, StorySource
+from monitor.pipeline.archive import ArchivedItem, with_story_keys
+from monitor.store.common import DISABLED_PREFIX, dump_document, poll_values
+from monitor.store.stories import SETTLE_MARGIN, Row, settle_writes
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """An alert as it is inserted: its document as JSON text, and pending, or dead at once
+    (`error` says why: its destination is disabled)."""
+
+    alert: NewAlert
+    document: str
+    status: str
+    error: str | None
+
+    @property
+    def dead(self) -> bool:
+        return self.status == "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPoll:
+    """What the feed row takes after a poll (see common.poll_values): the validators kept or
+    replaced, whether the baseline is done, and whether the poll succeeded."""
+
+    update: FeedUpdate
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    baseline_done: bool
+    succeeded: bool
+
+
+class PollWrites(Protocol):
+    """One open transaction of a store, for one poll's commit. Any method raises StoreError."""
+
+    def feed_row(self, feed_id: str) -> Row | None:
+        """The feed's `lease_owner`, `etag`, `last_modified`, `body_hash` and `baseline_done`,
+        the row kept from other writers until the transaction ends (PostgreSQL: FOR UPDATE;
+        SQLite: BEGIN IMMEDIATE already made this the only writer)."""
+        ...
+
+    def fresh_stories(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
+        """Lock these band keys (sorted) until the transaction ends, then read the story
+        wordings sharing any of them that were indexed at or after `since`: every one committed
+        before the lock was taken is seen (PostgreSQL: advisory locks, then a statement of its
+        own; SQLite: nothing to lock, no other writer runs)."""
+        ...
+
+    def insert_archive(self, items: Sequence[ArchivedItem]) -> int:
+        """Archive these items (an archived (feed, key) is kept); how many were new."""
+        ...
+
+    def insert_seen(self, feed_id: str, now: datetime, seen: Sequence[SeenItem]) -> None:
+        """Insert seen keys (one key each); one already there takes the new title hash."""
+        ...
+
+    def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
+        """Index these wordings (one per story key, each with a fingerprint) under this feed
+        with their band keys; a story already indexed for this feed is kept as it is."""
+        ...
+
+    def touch_stories(self, story_keys: Sequence[str], now: datetime) -> None:
+        """Mark these stories (sorted keys) as last seen `now`."""
+        ...
+
+    def disabled_destinations(self) -> dict[str, str]:
+        """name -> reason for every disabled destination."""
+        ...
+
+    def insert_alerts(self, now: datetime, rows: Sequence[AlertRow]) -> int:
+        """Insert the alerts (due `now`; a dead one finished `now`), ignoring any whose id or
+        (destination, story_key) exists already; how many were inserted."""
+        ...
+
+    def insert_sources(self, sources: Sequence[StorySource]) -> int:
+        """Record sightings, ignoring any already recorded; how many were new."""
+        ...
+
+    def update_feed(self, feed_id: str, poll: FeedPoll) -> None:
+        """Write the feed's state after the poll and release its lease."""
+        ...
+
+
+def alert_rows(alerts: Sequence[NewAlert], disabled: dict[str, str]) -> list[AlertRow]:
+    """The alerts in insert order, each pending, or dead when its destination is disabled. A
+    document that is not JSON is a StoreError naming the alert."""
+    rows = []
+    for a in sorted(alerts, key=lambda a: (a.destination, a.story_key, a.id)):
+        reason = disabled.get(a.destination)
+        status, error = ("dead", DISABLED_PREFIX + reason) if reason else ("pending", None)
+        rows.append(AlertRow(a, dump_document(a.id, a.document), status, error))
+    return rows
+
+
+def story_wordings(seen: Sequence[SeenItem]) -> list[SeenItem]:
+    """The wordings to index: the first item carrying a fingerprint of each story key, in key
+    order."""
+    first: dict[str, SeenItem] = {}
+    for s in seen:
+        if s.fingerprint and s.story_key not in first:
+            first[s.story_key] = s
+    return [first[k] for k in sorted(first)]
+
+
+def commit_poll(
+    w: PollWrites,
+    feed_id: str,
+    owner: str,
+    now: datetime,
+    update: FeedUpdate,
+    seen: Sequence[SeenItem],
+    alerts: Sequence[NewAlert],
+    sources: Sequence[StorySource] = (),
+    *,
+    stories_since: datetime | None = None,
+    archive: Sequence[ArchivedItem] = (),
+) -> int:
+    """`SeenItems.commit_poll` inside the store's open transaction `w`: see monitor.store.roles
+    for what it writes. Returns how many alerts were newly enqueued (0 when `owner` lost the
+    lease: nothing is written then)."""
+    row = w.feed_row(feed_id)
+    if row is None or row["lease_owner"] != owner:
+        return 0  # the lease was lost (or never held): the new owner does this poll
+    founded = founded_stories(seen)
+    if founded:
+        fresh = w.fresh_stories(founded_bands(founded), stories_since or now - SETTLE_MARGIN)
+        seen, alerts, sources = settle_writes(fresh, founded, seen, alerts, sources)
+    w.insert_archive(with_story_keys(archive, seen))
+    seen = list({s.key: s for s in seen}.values())  # one row per key: the last one wins
+    if seen:
+        w.insert_seen(feed_id, now, seen)
+        wordings = story_wordings(seen)
+        if wordings:
+            w.index_stories(feed_id, now, wordings)
+        w.touch_stories(sorted({s.story_key for s in seen}), now)
+    enqueued = w.insert_alerts(now, alert_rows(alerts, w.disabled_destinations())) if alerts else 0
+    if sources:
+        w.insert_sources(sources)
+    etag, last_modified, body_hash, baseline_done, succeeded = poll_values(
+        update, row["etag"], row["last_modified"], row["body_hash"], bool(row["baseline_done"])
+    )
+    w.update_feed(
+        feed_id, FeedPoll(update, etag, last_modified, body_hash, baseline_done, succeeded)
+    )
+    return enqueued
