@@ -32,6 +32,7 @@ ROLES = [
     roles.Labels,
     roles.Coordination,
     roles.Upkeep,
+    roles.ConsoleReads,
 ]
 # What may not raise: a readiness probe answers False, closing is best effort.
 QUIET = {"ping", "close"}
@@ -149,6 +150,9 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "lead": lambda s: s.lead("job", "w", T0, T0 + MIN),
     "migrate": lambda s: None,  # would make the tables again: failing it is migrate's own test
     "prune": lambda s: s.prune(T0, timedelta(days=1)),
+    "feed_health": lambda s: s.feed_health(T0),
+    "story_sightings": lambda s: s.story_sightings(["s1"]),
+    "rule_days": lambda s: s.rule_days(T0),
 }
 
 
