@@ -110,6 +110,7 @@ def test_poll_named_reports_in_order_matches_and_failures(tmp_path: Path) -> Non
             guard=AddressGuard(),
             policy=FetchPolicy(max_body=4096),
             fetched=fetched.append,
+            keep_items=True,
         )
     )
     assert [r.feed_id for r in reports] == ["a", "big", "c"]
@@ -132,9 +133,10 @@ def test_poll_one_raises_the_error_of_the_feed(tmp_path: Path) -> None:
 def test_poll_one_without_rules_reads_every_item(tmp_path: Path) -> None:
     path = tmp_path / "wire.xml"
     path.write_bytes(rss("Troops at home", "Rain"))
-    report = poll_one(str(path), None)
+    report = poll_one(str(path), None, keep_items=True)
     assert report.matched == ()
     assert [i.title for i in report.items] == ["Troops at home", "Rain"]
+    assert poll_one(str(path), RULES).items == ()  # unless asked, the items are not held
 
 
 def test_a_file_url_from_a_config_is_refused_by_the_http_fetch(tmp_path: Path) -> None:

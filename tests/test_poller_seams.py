@@ -174,6 +174,7 @@ def poll(
     *answers: FetchResult | FeedError,
     policy: PollPolicy = PollPolicy(),  # noqa: B008 - frozen
     rules: RuleSet | None = RULES,
+    keep_items: bool = False,
 ) -> tuple[PollReport, FakeClock, Fetcher]:
     clock = FakeClock(NOW)
     fetcher = Fetcher(clock, *answers)
@@ -188,6 +189,7 @@ def poll(
         cpu=run_inline,
         io=run_inline,
         archive=False,
+        keep_items=keep_items,
     )
     return asyncio.run(poller.poll(feed)), clock, fetcher
 
@@ -211,7 +213,7 @@ def test_a_new_matching_item_is_looked_up_alone_and_alerts_once() -> None:
     assert report.alerts_enqueued == 1
     assert report.seconds == 2.0
     assert names(i.key for i, _ in report.matched) == ["new"]
-    assert report.items == ()  # a poll with state keeps no document
+    assert report.items == ()  # nobody asked to keep the items
 
 
 def test_a_new_feed_baseline_asks_the_story_index_nothing_and_alerts_nothing() -> None:
@@ -280,7 +282,7 @@ def test_a_document_that_is_not_a_feed_is_an_error_of_the_poll() -> None:
 
 
 def test_without_a_store_every_current_item_is_matched_and_kept() -> None:
-    report, _, _ = poll(None, wire(baseline_done=False), ok())
+    report, _, _ = poll(None, wire(baseline_done=False), ok(), keep_items=True)
     # No memory: the seen item and the baseline are matched too, and nothing alerts.
     assert [NAME[i.key] for i, _ in report.matched] == ["old", "new"]
     assert [NAME[i.key] for i in report.items] == ["old", "new", "calm"]
@@ -289,7 +291,7 @@ def test_without_a_store_every_current_item_is_matched_and_kept() -> None:
 
 
 def test_without_rules_nothing_is_matched_but_every_item_is_read() -> None:
-    report, _, _ = poll(None, wire(), ok(), rules=None)
+    report, _, _ = poll(None, wire(), ok(), rules=None, keep_items=True)
     assert report.matched == ()
     assert len(report.items) == 3
 

@@ -144,7 +144,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 tally.failures.append(f"{arg}: an empty folder")
             for source in files:
                 try:
-                    items = poll_one(source, None, guard=make_guard(config), policy=policy).items
+                    polled = poll_one(
+                        source, None, guard=make_guard(config), policy=policy, keep_items=True
+                    )
+                    items = polled.items
                 except FeedError as exc:
                     text = str(exc)
                     tally.failures.append(text if text.startswith(source) else f"{source}: {text}")

@@ -81,7 +81,7 @@ class PollReport:
     matched: tuple[tuple[Item, tuple[Match, ...]], ...] = ()
     skipped: tuple[tuple[str, int], ...] = ()  # (reason, items), see monitor.model.SKIP_REASONS
     title: str | None = None  # the feed's own title, when this poll parsed it
-    items: tuple[Item, ...] = ()  # every parsed item; a poll without state only
+    items: tuple[Item, ...] = ()  # every parsed item, when the poller was told to keep them
 
     def failure(self) -> FeedError | None:
         """The fetch or parse error this poll ended in, as the error it was."""
@@ -145,6 +145,8 @@ class Poller:
     `store`: the feed's memory (seen items, stories, the commit); None polls without state, for
     a person looking at feeds once: no store read or write, no log line, every current item
     matched. `rules`: None matches nothing (a poll that only reads, as `archive import`).
+    `keep_items`: hand every parsed item back in the report (`archive import` wants them; a
+    check of many feeds would hold every document's items to the end for nothing).
     """
 
     def __init__(
@@ -163,12 +165,14 @@ class Poller:
         io: Offload = asyncio.to_thread,
         archive: bool = True,
         parser: ParsePool | None = None,
+        keep_items: bool = False,
     ) -> None:
         self.store = store
         self.archive = archive  # archive each poll's new items (archive_retention > 0)
         self.cpu = cpu  # parsing and matching (see monitor.offload)
         self.io = io  # store calls
         self.parser = parser  # documents parsed under a budget; None: on `cpu`, unbounded
+        self.keep_items = keep_items
         self.fetcher = fetcher
         self.rules = rules
         self.destinations = destinations
@@ -339,8 +343,7 @@ class Poller:
             self._count(feed, plan, enqueued, (now - started).total_seconds())
         return self._report(plan, enqueued, now - started, feed.id)
 
-    @staticmethod
-    def _report(plan: PollPlan, enqueued: int, took: timedelta, feed_id: str) -> PollReport:
+    def _report(self, plan: PollPlan, enqueued: int, took: timedelta, feed_id: str) -> PollReport:
         return PollReport(
             feed_id=feed_id,
             status=plan.update.status,
@@ -353,7 +356,7 @@ class Poller:
             matched=tuple((item, tuple(ms)) for item, ms in plan.matches),
             skipped=tuple(plan.skipped.items()),
             title=plan.update.title,
-            items=tuple(plan.items),
+            items=tuple(plan.items) if self.keep_items else (),
         )
 
     def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:

@@ -23,6 +23,7 @@ from monitor.model import FeedState
 from monitor.net.client import make_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
+from monitor.offload import on_cpu_thread
 from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
 from monitor.query.ruleset import RuleSet
 
@@ -131,9 +132,11 @@ async def poll_named(
     total: int = 10,
     fetched: Callable[[str], None] | None = None,
     clock: Clock | None = None,
+    keep_items: bool = False,
 ) -> list[PollReport]:
     """Poll each source once without state, all at once within the host limits; the reports
-    in the order of `sources`. `rules`: None matches nothing (the items are in the reports)."""
+    in the order of `sources`. `rules`: None matches nothing; `keep_items`: every parsed item
+    in the reports. Parsing runs on the one CPU thread, a document at a time, as in the daemon."""
     limiter = HostLimiter(per_host=per_host, total=total)
     async with make_client(guard, connect_timeout=connect_timeout) as client:
         fetcher = local_or_http(sources, http_fetcher(client, limiter, policy), policy.max_body)
@@ -146,7 +149,8 @@ async def poll_named(
             owner="",
             max_items=policy.max_items,
             io=asyncio.to_thread,
-            cpu=asyncio.to_thread,
+            cpu=on_cpu_thread,
+            keep_items=keep_items,
         )
         return await asyncio.gather(*(poller.poll(source.feed()) for source in sources))
 
@@ -157,13 +161,15 @@ def poll_one(
     *,
     guard: AddressGuard | None = None,
     policy: FetchPolicy = FetchPolicy(),  # noqa: B008 - frozen
+    keep_items: bool = False,
 ) -> PollReport:
     """Poll one feed a person named (`rules test --feed`, `archive import`); raises the
     FeedError it failed with."""
     source = name_source(arg)
-    (report,) = asyncio.run(
-        poll_named([source], rules, guard=guard or AddressGuard(), policy=policy)
+    polled = poll_named(
+        [source], rules, guard=guard or AddressGuard(), policy=policy, keep_items=keep_items
     )
+    (report,) = asyncio.run(polled)
     failure = report.failure()
     if failure is not None:
         raise failure
