@@ -129,7 +129,7 @@ async def poll_named(
     policy: FetchPolicy = FetchPolicy(),  # noqa: B008 - frozen
     connect_timeout: float = 10.0,
     per_host: int = 2,
-    total: int = 10,
+    total: int = 50,
     fetched: Callable[[str], None] | None = None,
     clock: Clock | None = None,
     keep_items: bool = False,
