@@ -221,7 +221,7 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
             result = newsmon("check", "--deliver", "--config", str(broken_path), env=env)
             outputs[f"config-{name}"] = result.stdout + result.stderr
             assert result.returncode == 2, outputs[f"config-{name}"]
-            assert outputs[f"config-{name}"].startswith(f"newsmon: {path}:"), name  # located
+            assert outputs[f"config-{name}"].startswith(f"newsmon: {broken_path}:"), name  # located
         # The error quotes the value it got, with the secret path masked.
         alias_error = outputs["config-alias"]
         assert "type: Input should be 'webhook', 'slack'," in alias_error, alias_error
