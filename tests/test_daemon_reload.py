@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.process.service import rules_fingerprint
+from monitor.process.reload import rules_fingerprint
 from monitor.query.rulefiles import load_rules
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.feedserver import feed_server, rss

@@ -131,7 +131,7 @@ def test_a_polling_command_starts_without_rich_or_prometheus() -> None:
     # Start-up is most of a one-shot 304 round: structlog must not pull in rich (and pygments)
     # for tracebacks it never draws, nor the poller prometheus_client (docs/performance.md).
     probe = (
-        "import sys, monitor.cli.main, monitor.cli.cycle, monitor.cli.check; "
+        "import sys, monitor.cli.main, monitor.process.cycle, monitor.cli.check; "
         "print(sorted(m for m in ('rich', 'pygments', 'prometheus_client', 'numpy') "
         "if m in sys.modules))"
     )

@@ -33,14 +33,14 @@ from monitor.model import (
 )
 from monitor.offload import run_inline
 from monitor.pipeline.archive import ArchivedItem
-from monitor.pipeline.decide import PollPolicy, route
+from monitor.pipeline.decide import PollPolicy
 from monitor.pipeline.poll import Poller, PollReport
+from monitor.pipeline.rules import CurrentRules
 from monitor.query.ruleset import RuleSet
 from monitor.store.roles import SeenItems
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RULES = RuleSet.from_rules([Rule(id="troops", name="Troops", query="troop*")])
-ROUTES = route({"troops": []}, ["hook"])
 
 
 def rss(items: Sequence[tuple[str, str]], title: str = "The Wire") -> bytes:
@@ -181,8 +181,7 @@ def poll(
     poller = Poller(
         store=store,
         fetcher=fetcher,
-        rules=rules,
-        destinations=ROUTES,
+        rules=CurrentRules(rules, ["hook"]) if rules is not None else None,
         clock=clock,
         owner="me",
         poll_policy=policy,

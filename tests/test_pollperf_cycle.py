@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from monitor.cli.cycle import poll_all
 from monitor.clock import FakeClock
 from monitor.pipeline.poll import PollReport
+from monitor.process.cycle import Cycle
 
 
 class _Poller:
@@ -40,8 +40,15 @@ def _runtime(feeds: int, concurrency: int) -> tuple[Any, _Poller]:
         store=store,
         config=SimpleNamespace(concurrency=concurrency, feed_lease=60),
         poller=poller,
+        metrics=None,
     )
     return rt, poller
+
+
+async def poll_all(rt: Any) -> None:
+    """`check --deliver`'s claim and polls (the cycle without its delivery)."""
+    cycle = Cycle(rt, every_feed=True)
+    await cycle.poll_all(await cycle.claim(1_000_000))
 
 
 def test_poll_all_bounds_polls_in_flight_by_concurrency() -> None:

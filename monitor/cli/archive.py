@@ -122,7 +122,7 @@ def _configured_id(config: Config, url: str) -> str | None:
 def cmd_import(args: argparse.Namespace) -> int:
     from monitor.pipeline.poll import FetchPolicy
     from monitor.pipeline.source import poll_one
-    from monitor.process.app import make_guard
+    from monitor.process.bootstrap import make_guard
     from monitor.store import open_store
 
     config = load_config_from_args(args)

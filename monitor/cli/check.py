@@ -86,7 +86,7 @@ def run_check(args: argparse.Namespace) -> int:
         return 2
     now = SystemClock().now()
     if args.deliver:
-        from monitor.cli.cycle import run_cycle
+        from monitor.process.cycle import run_cycle
 
         outcome = run_cycle(config, rules_override=args.rules)
         matches, failures = outcome.matches, outcome.failures

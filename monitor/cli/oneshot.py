@@ -15,7 +15,7 @@ from monitor.config import Config
 from monitor.model import Item, Match
 from monitor.pipeline.poll import FetchPolicy
 from monitor.pipeline.source import NamedSource, name_source, poll_named
-from monitor.process.app import load_checked_rules, make_guard
+from monitor.process.bootstrap import load_checked_rules, make_guard
 from monitor.query.ruleset import RuleSet
 
 Found = list[tuple[Item, list[Match]]]

@@ -16,7 +16,7 @@ from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.cli.render import print_json_lines, print_matches
 from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
 from monitor.model import Item, Match
-from monitor.process.app import rule_problems
+from monitor.process.bootstrap import rule_problems
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 

@@ -5,6 +5,8 @@ config.feed_specs()                         # list[FeedSpec] for the pipeline
 config.resolve_destinations()               # URLs and secrets, read only when delivering
 """
 
+# First: the loader logs, and monitor.logs imports structlog its own way (without rich).
+import monitor.logs  # noqa: F401
 from monitor.config.destinations import ResolvedDestination
 from monitor.config.loader import CONFIG_ENV, DEFAULT_FILE, find_config_path, load_config
 from monitor.config.models import DestinationConfig, FeedConfig, slug_for_url

@@ -2,8 +2,9 @@
 (reads environment mappings and secret files).
 
 Resolution happens when delivering, not when loading, so `newsmon check` runs without delivery
-secrets. Errors name the variable or file, never the value; every resolved value is registered
-with `monitor.logs` so that it is redacted from logs.
+secrets. Errors name the variable or file, never the value. Whoever resolves registers the values
+for redaction (the bootstrap does, `monitor.process.bootstrap.register_secrets`): resolving
+itself changes nothing outside the values it returns.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from monitor.config.channels import smtp_url_problem
 from monitor.config.models import DestinationConfig
 from monitor.config.values import url_problem
 from monitor.errors import ConfigError
-from monitor.logs import register_secrets
 
 DestinationType = Literal[
     "webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"
@@ -85,7 +85,6 @@ def resolve(
     if text is not None:
         # Signing secrets are a space-separated list; a password may itself hold spaces.
         secrets = tuple(text.split()) if dest.type == "webhook" else (text,)
-    register_secrets([url, *secrets])
     slack = dest.type == "slack"
     return ResolvedDestination(
         name=dest.name,

@@ -130,6 +130,7 @@ class Deliverer:
         batch: int = DEFAULT_BATCH,
         guard: AddressGuard | None = None,
         smtp_context: ssl.SSLContext | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         if lease.total_seconds() <= deadline:
             raise ValueError("the delivery lease must be longer than the delivery deadline")
@@ -151,7 +152,7 @@ class Deliverer:
         # remade if run_once is called from another event loop (one-shot CLI runs).
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.metrics: Metrics | None = None  # the daemon's /metrics counters, when it has them
+        self.metrics = metrics  # the daemon's /metrics counters; None: a one-shot command's
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -182,6 +183,7 @@ class Deliverer:
         owner: str,
         rng: random.Random | None = None,
         client_factory: ClientFactory | None = None,
+        metrics: Metrics | None = None,
     ) -> Deliverer:
         """The deliverer a config describes: its destinations (URLs and secrets read now; a
         missing one raises ConfigError), deadline, lease and batch, and a client that goes
@@ -208,6 +210,7 @@ class Deliverer:
             lease=config.delivery_lease,
             batch=config.delivery_batch,
             guard=AddressGuard(allow=config.allow_networks),
+            metrics=metrics,
         )
 
     def secret_values(self) -> list[str]:

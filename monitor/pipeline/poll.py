@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -47,7 +47,7 @@ from monitor.pipeline.decide import (
     plan_unchanged,
     unchanged,
 )
-from monitor.query.ruleset import RuleSet
+from monitor.pipeline.rules import CurrentRules
 from monitor.store.roles import SeenItems
 from monitor.store.stories import SETTLE_MARGIN
 
@@ -144,7 +144,8 @@ class Poller:
 
     `store`: the feed's memory (seen items, stories, the commit); None polls without state, for
     a person looking at feeds once: no store read or write, no log line, every current item
-    matched. `rules`: None matches nothing (a poll that only reads, as `archive import`).
+    matched. `rules`: the rules in force and their routes, read once a poll (a reload swaps
+    them between polls); None matches nothing (a poll that only reads, as `archive import`).
     `keep_items`: hand every parsed item back in the report (`archive import` wants them; a
     check of many feeds would hold every document's items to the end for nothing).
     """
@@ -154,8 +155,7 @@ class Poller:
         *,
         store: SeenItems | None,
         fetcher: Fetcher,
-        rules: RuleSet | None,
-        destinations: Mapping[str, Collection[str]],
+        rules: CurrentRules | None,
         clock: Clock,
         owner: str,
         max_items: int = 1000,
@@ -166,6 +166,7 @@ class Poller:
         archive: bool = True,
         parser: ParsePool | None = None,
         keep_items: bool = False,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.archive = archive  # archive each poll's new items (archive_retention > 0)
@@ -175,13 +176,12 @@ class Poller:
         self.keep_items = keep_items
         self.fetcher = fetcher
         self.rules = rules
-        self.destinations = destinations
         self.clock = clock
         self.owner = owner
         self.max_items = max_items
         self.poll_policy = poll_policy
         self.rng = rng or random.Random()
-        self.metrics: Metrics | None = None
+        self.metrics = metrics  # the daemon's /metrics; None: a one-shot command counts nothing
 
     async def poll(self, feed: FeedState) -> PollReport:
         started = self.clock.now()
@@ -271,12 +271,14 @@ class Poller:
         if isinstance(parsed, FeedError):
             failed = FetchOutcome(status=0, error=str(parsed), error_kind=parsed.kind)
             return plan_error(feed, failed, now, self.rng, self.poll_policy), []
+        live = self.rules.get() if self.rules is not None else None
+        matcher = live.rules.match if live is not None else _no_match
         store = self.store
         if store is None:
-            plan = plan_current(feed, outcome, parsed.items, parsed.title, self._match(), now)
+            plan = plan_current(feed, outcome, parsed.items, parsed.title, matcher, now)
             return plan, []
         seen = store.seen_keys(feed.id, [item.key for item in parsed.items])
-        match = _memoised(self._match())
+        match = _memoised(matcher)
         look = plan_lookups(feed, parsed.items, seen, match, now, self.poll_policy)
         index = store if look.candidates else _NO_CANDIDATES
         window = self.poll_policy.story_window
@@ -292,7 +294,7 @@ class Poller:
             seen,
             known,
             match,
-            self.destinations,
+            live.routes if live is not None else {},
             now,
             self.rng,
             self.poll_policy,
@@ -301,9 +303,6 @@ class Poller:
         )
         archive = poll_archive(parsed.items, plan.seen, now) if self.archive else []
         return plan, archive
-
-    def _match(self) -> Matcher:
-        return self.rules.match if self.rules is not None else _no_match
 
     async def _commit(
         self,

@@ -25,6 +25,7 @@ from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
 from monitor.offload import on_cpu_thread
 from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
+from monitor.pipeline.rules import CurrentRules
 from monitor.query.ruleset import RuleSet
 
 
@@ -143,8 +144,7 @@ async def poll_named(
         poller = Poller(
             store=None,
             fetcher=reporting(fetcher, fetched) if fetched is not None else fetcher,
-            rules=rules,
-            destinations={},
+            rules=CurrentRules(rules, []) if rules is not None else None,
             clock=clock or SystemClock(),
             owner="",
             max_items=policy.max_items,

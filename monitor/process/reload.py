@@ -1,0 +1,93 @@
+"""Rule reloads: the daemon's rules follow their files. Does I/O (reads the rules folder).
+
+Every 2 s (and at once on SIGHUP) the rules folder's fingerprint is taken; when it changed and
+holds still for `SETTLE_S`, the rules are loaded and checked against the config. A good set is
+swapped into `CurrentRules` whole (polls running finish with the rules they started with); a
+broken one keeps the old rules, logs `rules_reload_refused` and counts a failed reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import structlog
+
+from monitor.config import Config
+from monitor.errors import NewsmonError
+from monitor.metrics import Metrics
+from monitor.pipeline.rules import CurrentRules
+from monitor.process.bootstrap import load_checked_rules, rules_dir, settle_heap
+from monitor.query.rulefiles import rule_files
+
+log = structlog.get_logger("newsmon.service")
+
+SETTLE_S = 0.2  # a file still being written is looked at again on the next tick
+
+Fingerprint = tuple[tuple[str, str, int, int, int], ...]
+
+
+def rules_fingerprint(folder: Path) -> Fingerprint:
+    """What changes when a rules file is edited, added or removed (cheap: no reading).
+
+    Follows symlinks to the real file (its path, inode, mtime and size), so a Kubernetes
+    ConfigMap update, which swaps the `..data` symlink to a new hidden folder, is seen; hidden
+    entries themselves (`..data`, `..2026_11_27_...`) are skipped, as the rules loader skips them.
+    """
+    found = []
+    for path in rule_files(folder):  # the files the loader reads: hidden entries skipped
+        rel = path.relative_to(folder) if path != folder else Path(path.name)
+        try:
+            real = path.resolve(strict=True)
+            stat = real.stat()
+        except (OSError, RuntimeError):  # removed mid-scan or a symlink loop: next tick sees it
+            continue
+        found.append((str(rel), str(real), stat.st_ino, stat.st_mtime_ns, stat.st_size))
+    return tuple(found)
+
+
+class RuleReloader:
+    """Reloads the rules when their files change; a broken change keeps the old rules."""
+
+    def __init__(
+        self, rules: CurrentRules, config: Config, metrics: Metrics, override: str | None
+    ) -> None:
+        self.rules = rules
+        self.config = config
+        self.metrics = metrics
+        self.override = override
+        self.folder = rules_dir(config, override)
+        self.fingerprint = rules_fingerprint(self.folder)
+        self.last_error: str | None = None
+
+    async def __call__(self, force: bool) -> None:
+        current = await asyncio.to_thread(rules_fingerprint, self.folder)
+        if current == self.fingerprint and not force:
+            return
+        if not force:
+            # An editor or `kubectl cp` may still be writing: wait until the files hold still.
+            await asyncio.sleep(SETTLE_S)
+            if await asyncio.to_thread(rules_fingerprint, self.folder) != current:
+                return
+        self.fingerprint = current
+        try:
+            rules = await asyncio.to_thread(load_checked_rules, self.config, self.override)
+        except NewsmonError as exc:
+            self.last_error = str(exc)
+            self.metrics.rules_reload(ok=False)
+            # TRY400: a user's broken rule: the message, not a traceback
+            log.error("rules_reload_refused", error=str(exc), kept=self.rules.rules.version)  # noqa: TRY400
+            return
+        self.last_error = None
+        old = self.rules.rules.version
+        if rules.version == old:
+            # A SIGHUP is a person asking: answer it. A file touched but not changed is not news.
+            (log.info if force else log.debug)(
+                "rules_unchanged", version=old, rules=len(rules.rules)
+            )
+            return
+        self.rules.swap(rules)
+        settle_heap(replaced=True)
+        self.metrics.rules_reload(ok=True)
+        self.metrics.set_rules_version(rules.version, len(rules.rules))
+        log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
