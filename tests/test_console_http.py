@@ -461,3 +461,27 @@ def test_a_session_lasts_its_ttl_of_8h_and_no_longer(env: Env) -> None:
         assert c.get("/ui/feeds").status_code == 200
         env.clock.advance(minutes=2)
         assert c.get("/ui/feeds", headers={"accept": "text/html"}).status_code == 303
+
+
+def test_no_page_ever_shows_a_credential(env: Env) -> None:
+    from tests.console_support import CREDENTIALS
+
+    with env.login(ADMIN_PASSWORD) as c:
+        bodies = [c.get(p).text for p in [*PAGES, "/ui/login", "/ui/nothing"]]
+        bodies.append(c.post("/ui/dead/replay", data={"id": "x"}).text)  # a 403 page
+    with env.client() as anon:
+        form = anon.get("/ui/login")
+        bodies.append(form.text)
+        bodies.append(anon.post("/ui/login", data={"password": "wrong-wrong",
+                                                   "csrf": csrf_of(form.text)}).text)  # fmt: skip
+    for credential in CREDENTIALS:
+        for body in bodies:
+            assert credential.value not in body
+
+
+def test_head_answers_like_get_without_a_body(env: Env) -> None:
+    with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
+        head = c.head("/ui/feeds")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert "default-src 'self'" in head.headers["content-security-policy"]

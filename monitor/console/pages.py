@@ -33,7 +33,7 @@ __all__ = ["ConsoleStore", "alerts_page", "dead_page", "feeds_page", "rule_page"
 
 ITEMS_WINDOW = timedelta(days=7)
 RULE_DAYS = 30
-RECENT_ALERTS = 300  # alert rows read for the alerts page (one per destination)
+RECENT_ALERTS = 100  # alert rows read for the alerts page (one per destination)
 DEAD_SHOWN = 200
 
 
