@@ -225,3 +225,17 @@ def test_console_reads_on_both_stores(store: Store) -> None:
 
 def _clock() -> FakeClock:
     return FakeClock(T0)
+
+
+def test_the_console_benchmark_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import console as bench
+
+    args = ["--feeds", "4", "--rules", "5", "--items", "40", "--alerts", "8", "--runs", "2"]
+    assert bench.main([*args, "--pg-url", ""]) == 0
+    out = capsys.readouterr().out
+    for page in ("/ui/feeds", "/ui/rules", "/ui/alerts", "/ui/dead", "playground: one word"):
+        assert f"\n{page}" in out
+    assert "p95 ms" in out
