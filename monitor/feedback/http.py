@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -24,12 +26,25 @@ from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.feedback.labels import to_json
 from monitor.feedback.record import BadLabel, LabelStore, UnknownTarget, record_label
-from monitor.process.httpapp import Feedback, Response
 
-__all__ = ["feedback_handler", "token_matches"]
+__all__ = ["Answer", "Handler", "feedback_handler", "token_matches"]
 
 log = structlog.get_logger(__name__)
 _FIELDS = frozenset({"alert", "item", "relevant", "rule", "note", "who"})
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the handler answers: a status and a JSON document, which the listener
+    (monitor.process.httpapp) sends; `headers` with `_` for `-` (`www_authenticate`)."""
+
+    status: int
+    data: object
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# (the request's headers, its body) -> the answer; the listener reads the body, bounded.
+Handler = Callable[[dict[str, str], bytes], Awaitable[Answer]]
 
 
 def token_matches(header: str | None, token: str) -> bool:
@@ -42,8 +57,8 @@ def token_matches(header: str | None, token: str) -> bool:
     return ok and scheme.lower() == "bearer"
 
 
-def _error(status: int, message: str, **headers: str) -> Response:
-    return Response.json(status, {"error": message}, **headers)
+def _error(status: int, message: str, **headers: str) -> Answer:
+    return Answer(status, {"error": message}, headers)
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -83,11 +98,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
     }
 
 
-def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Feedback:
+def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Handler:
     """The POST /feedback handler for `monitor.process.httpapp.App` (made only when a token is
     set)."""
 
-    async def handle(headers: dict[str, str], body: bytes) -> Response:
+    async def handle(headers: dict[str, str], body: bytes) -> Answer:
         if not token_matches(headers.get("authorization"), token):
             return _error(
                 401,
@@ -111,6 +126,6 @@ def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Feedback:
             log.warning("feedback_store_failed", error=str(e))
             return _error(503, "the store is unavailable; try again")
         log.info("feedback_recorded", labels=len(labels), who=labels[0].who)
-        return Response.json(200, {"labels": [to_json(x) for x in labels]})
+        return Answer(200, {"labels": [to_json(x) for x in labels]})
 
     return handle

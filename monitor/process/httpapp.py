@@ -27,6 +27,7 @@ from monitor.metrics import CONTENT_TYPE, Metrics
 if TYPE_CHECKING:
     from monitor.console.web import Reply as ConsoleReply
     from monitor.console.web import Request as ConsoleRequest
+    from monitor.feedback.http import Answer as FeedbackAnswer
 
 __all__ = ["App", "Console", "Feedback", "Response"]
 
@@ -58,9 +59,9 @@ class Response:
 # The console under /ui (monitor.console.app.Console): a request in, a reply out.
 Console = Callable[["ConsoleRequest"], Awaitable["ConsoleReply"]]
 
-# POST /feedback: (the request's headers, its body) -> the response. Reading the body is the
-# app's job (bounded); the handler decides (monitor.feedback.http).
-Feedback = Callable[[dict[str, str], bytes], Awaitable[Response]]
+# POST /feedback: (the request's headers, its body) -> an answer sent as JSON. Reading the body
+# is the app's job (bounded); the handler decides (monitor.feedback.http).
+Feedback = Callable[[dict[str, str], bytes], Awaitable["FeedbackAnswer"]]
 
 
 class _BodyError(Exception):
@@ -131,7 +132,8 @@ class App:
                 except _BodyError as e:
                     return e.response
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-                return await self.feedback(headers, body)
+                answer = await self.feedback(headers, body)
+                return Response.json(answer.status, answer.data, **answer.headers)
         await self._drain(receive)
         if method not in ("GET", "HEAD"):
             return Response(405, TEXT, b"method not allowed\n", allow="GET, HEAD")
