@@ -320,6 +320,44 @@ class StoryRecord:
 
 
 # ---------------------------------------------------------------------------------------------
+# The item archive (pipeline.archive -> store -> pipeline.backtest)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedItem:
+    """An archived item: an `Item`'s matchable text (capped), its story and when it was seen."""
+
+    feed_id: str
+    key: str
+    story_key: str
+    first_seen: datetime
+    title: str = ""
+    summary: str = ""
+    content: str = ""
+    link: str | None = None
+    author: str = ""
+    categories: tuple[str, ...] = ()
+    feed_title: str = ""
+    published: datetime | None = None
+
+    def to_item(self) -> Item:
+        """The item a rule is tried on (the same fields `rules test` and the daemon match)."""
+        return Item(
+            feed_id=self.feed_id,
+            key=self.key,
+            title=self.title,
+            summary=self.summary,
+            content=self.content,
+            link=self.link,
+            url=self.link,
+            author=self.author,
+            categories=self.categories,
+            published=self.published,
+            feed_title=self.feed_title,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Alerts (pipeline -> store outbox -> delivery)
 
 AlertStatus = Literal["pending", "delivered", "dead"]

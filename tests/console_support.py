@@ -19,8 +19,7 @@ from monitor.config.ui import Credential, UIConfig
 from monitor.console import Console, build_console
 from monitor.console.pages import ConsoleStore
 from monitor.metrics import Metrics
-from monitor.model import FeedSpec, FeedUpdate, NewAlert, Rule, SeenItem, StorySource
-from monitor.pipeline.archive import ArchivedItem
+from monitor.model import ArchivedItem, FeedSpec, FeedUpdate, NewAlert, Rule, SeenItem, StorySource
 from monitor.process.httpserver import ReadyState, Server, serve
 from monitor.query.ruleset import RuleSet
 from monitor.store.base import Store

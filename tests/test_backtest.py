@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from monitor.cli.backtest import Scan, archive_batches
 from monitor.cli.main import main
 from monitor.cli.render import match_json
-from monitor.model import Item, Rule
-from monitor.pipeline.archive import ArchivedItem, archived
+from monitor.model import ArchivedItem, Item, Rule
+from monitor.pipeline.archive import archived
 from monitor.pipeline.backtest import matches, sparkline, tally
 from monitor.query.ruleset import RuleSet
 from monitor.store.sqlite import SQLiteStore

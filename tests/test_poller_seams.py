@@ -23,6 +23,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult
 from monitor.feeds.parse import parse_feed
 from monitor.model import (
+    ArchivedItem,
     FeedState,
     FeedUpdate,
     NewAlert,
@@ -32,7 +33,6 @@ from monitor.model import (
     StorySource,
 )
 from monitor.offload import run_inline
-from monitor.pipeline.archive import ArchivedItem
 from monitor.pipeline.decide import PollPolicy
 from monitor.pipeline.poll import Poller, PollReport
 from monitor.pipeline.rules import CurrentRules

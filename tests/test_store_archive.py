@@ -8,15 +8,9 @@ from typing import Any
 import pytest
 
 from monitor.errors import StoreError
-from monitor.model import Item, NewAlert, SeenItem
-from monitor.pipeline.archive import (
-    BODY_BYTES,
-    ArchivedItem,
-    archived,
-    cap,
-    poll_archive,
-    with_story_keys,
-)
+from monitor.model import ArchivedItem, Item, NewAlert, SeenItem
+from monitor.pipeline.archive import BODY_BYTES, archived, cap, poll_archive
+from monitor.store.archive_rows import with_story_keys
 from tests.store_fixtures import T0, ok_update, seen, spec
 
 LEASE = timedelta(minutes=5)

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import StoreError
-from monitor.model import Label, StorySource
-from monitor.pipeline.archive import ArchivedItem
+from monitor.model import ArchivedItem, Label, StorySource
 from monitor.store import roles
 from monitor.store.base import Store
 from monitor.store.postgres import PostgresStore

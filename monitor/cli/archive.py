@@ -22,8 +22,8 @@ from monitor.config import Config
 from monitor.durations import format_duration
 from monitor.errors import FeedError, NewsmonError
 from monitor.feeds.identity import story_key
-from monitor.model import Item
-from monitor.pipeline.archive import ArchivedItem, archived
+from monitor.model import ArchivedItem, Item
+from monitor.pipeline.archive import archived
 
 EPILOG = """\
 examples:

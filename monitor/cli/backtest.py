@@ -24,8 +24,7 @@ from monitor.durations import format_duration, parse_duration
 from monitor.errors import NewsmonError
 from monitor.feedback.labels import in_force
 from monitor.feedback.score import ItemRef, RuleScore, score_rules
-from monitor.model import Item, Label, Rule
-from monitor.pipeline.archive import ArchivedItem
+from monitor.model import ArchivedItem, Item, Label, Rule
 from monitor.pipeline.backtest import (
     Found,
     RuleTally,

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from monitor.errors import NewsmonError
-from monitor.model import Match, Rule
-from monitor.pipeline.archive import ArchivedItem
+from monitor.model import ArchivedItem, Match, Rule
 from monitor.pipeline.backtest import Change, Found, RuleTally, tally
 from monitor.query.ruleset import RuleSet
 from monitor.store.roles import Archive

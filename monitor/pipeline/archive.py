@@ -5,54 +5,20 @@ archived in the poll's own transaction with its story key, for `archive_retentio
 capped so an item costs about a kilobyte, not a web page: the title to `TITLE_BYTES`, and at most
 `BODY_BYTES` of body text shared by the summary (first) and the content. A backtest matches the
 archived item exactly as the daemon matched the whole one, except for words past the cap.
+The row is `monitor.model.ArchivedItem`; how the stores keep it is `monitor.store.archive_rows`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime
 
-from monitor.model import Item, SeenItem
+from monitor.model import ArchivedItem, Item, SeenItem
 
 TITLE_BYTES = 1024
 BODY_BYTES = 4096
 LINK_BYTES = 2048
 SMALL_BYTES = 512  # author, feed title, each category
-
-
-@dataclass(frozen=True, slots=True)
-class ArchivedItem:
-    """An archived item: an `Item`'s matchable text (capped), its story and when it was seen."""
-
-    feed_id: str
-    key: str
-    story_key: str
-    first_seen: datetime
-    title: str = ""
-    summary: str = ""
-    content: str = ""
-    link: str | None = None
-    author: str = ""
-    categories: tuple[str, ...] = ()
-    feed_title: str = ""
-    published: datetime | None = None
-
-    def to_item(self) -> Item:
-        """The item a rule is tried on (the same fields `rules test` and the daemon match)."""
-        return Item(
-            feed_id=self.feed_id,
-            key=self.key,
-            title=self.title,
-            summary=self.summary,
-            content=self.content,
-            link=self.link,
-            url=self.link,
-            author=self.author,
-            categories=self.categories,
-            published=self.published,
-            feed_title=self.feed_title,
-        )
 
 
 def cap(text: str, limit: int) -> str:
@@ -99,24 +65,3 @@ def poll_archive(
         if skey is not None:
             rows.append(archived(item, skey, first_seen))
     return rows
-
-
-def with_story_keys(rows: Sequence[ArchivedItem], seen: Sequence[SeenItem]) -> list[ArchivedItem]:
-    """The rows under the story keys their seen items finally carry (a commit may settle a
-    founded story into one committed meanwhile: monitor.dedup.settle)."""
-    if not rows:
-        return []
-    final = {s.key: s.story_key for s in seen}
-    return [
-        r if final.get(r.key, r.story_key) == r.story_key else replace(r, story_key=final[r.key])
-        for r in rows
-    ]
-
-
-def join_categories(categories: Sequence[str]) -> str:
-    """Categories as the stores keep them: one a line (archived ones hold no newline)."""
-    return "\n".join(categories)
-
-
-def split_categories(text: str) -> tuple[str, ...]:
-    return tuple(text.split("\n")) if text else ()

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from monitor.model import Item, Match
-from monitor.pipeline.archive import ArchivedItem
+from monitor.model import ArchivedItem, Item, Match
 from monitor.query.ruleset import RuleSet
 
 Change = Literal["gained", "lost"]

@@ -31,10 +31,10 @@ from monitor.dedup.lookup import story_assignments
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.feeds.parse import ParsedFeed, parse_feed
-from monitor.model import FeedState, Item, Match, StoryRecord
+from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.hostlimits import HostLimiter
 from monitor.offload import Offload, on_cpu_thread
-from monitor.pipeline.archive import ArchivedItem, poll_archive
+from monitor.pipeline.archive import poll_archive
 from monitor.pipeline.decide import (
     FetchOutcome,
     Matcher,

@@ -21,8 +21,8 @@ from datetime import datetime
 from typing import Protocol
 
 from monitor.dedup.settle import founded_bands, founded_stories
-from monitor.model import FeedUpdate, NewAlert, SeenItem, StoryRecord, StorySource
-from monitor.pipeline.archive import ArchivedItem, with_story_keys
+from monitor.model import ArchivedItem, FeedUpdate, NewAlert, SeenItem, StoryRecord, StorySource
+from monitor.store.archive_rows import with_story_keys
 from monitor.store.common import DISABLED_PREFIX, dump_document, poll_values
 from monitor.store.stories import SETTLE_MARGIN, Row, settle_writes
 

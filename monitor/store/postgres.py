@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from monitor.dedup.settle import band_lock_keys
 from monitor.errors import StoreError
 from monitor.model import (
+    ArchivedItem,
     FeedSpec,
     FeedState,
     FeedUpdate,
@@ -39,15 +40,11 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
-from monitor.pipeline.archive import (
-    ArchivedItem,
-    join_categories,
-    split_categories,
-)
 from monitor.store import archive_sql as aq
 from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
+from monitor.store.archive_rows import join_categories, split_categories
 from monitor.store.common import (
     DISABLED_PREFIX,
     SYNC_COLUMNS,

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from monitor.model import (
+    ArchivedItem,
     FeedSpec,
     FeedState,
     FeedUpdate,
@@ -40,7 +41,6 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
-from monitor.pipeline.archive import ArchivedItem
 from monitor.store.console_sql import FeedHealth, RuleDay
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from monitor.errors import StoreError
 from monitor.model import (
+    ArchivedItem,
     FeedSpec,
     FeedState,
     FeedUpdate,
@@ -35,15 +36,11 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
-from monitor.pipeline.archive import (
-    ArchivedItem,
-    join_categories,
-    split_categories,
-)
 from monitor.store import archive_sql as aq
 from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
+from monitor.store.archive_rows import join_categories, split_categories
 from monitor.store.common import (
     DISABLED_PREFIX,
     SYNC_COLUMNS,
