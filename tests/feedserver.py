@@ -1,5 +1,11 @@
-"""A real feed server on 127.0.0.1 for integration tests: serves mutable feeds with ETag and
-Last-Modified, answers conditional GETs with 304, and records every request."""
+"""The feed server of the tests, on 127.0.0.1. Does I/O (a server thread).
+
+- `feed_server()`: mutable feeds with ETag and Last-Modified, 304 on a conditional GET, every
+  request recorded, and routes for hostile answers (bombs, tricklers, redirect loops).
+- `answering(answer)`: the same server for generated feeds (`tests.replicas_feeds`,
+  `tests.story_feeds`): each GET is answered with what `answer(path, headers)` returns.
+- `serving(handler)`: the thread, start and shutdown that both use.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 
 @dataclass
@@ -122,11 +129,56 @@ def feed_server() -> Iterator[FeedServer]:
         yield state
 
 
+# What a generated feed answers a GET with: status, headers (Content-Length is added), body.
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class Headers(Protocol):
+    """A request's headers, looked up without regard to case."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # the default backlog of 5 refuses bursts of polls
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up (deadline, SIGKILL, a held answer) is part of the tests
+
+
 @contextmanager
-def serving(handler: Callable[..., BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+def answering(answer: Callable[[str, Headers], Answer]) -> Iterator[ThreadingHTTPServer]:
+    """An HTTP/1.1 server on a free port of 127.0.0.1 that answers each GET with
+    `answer(path, request headers)`, for as long as the block runs."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            status, headers, body = answer(self.path, self.headers)
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    with serving(Handler, server_class=_QuietServer) as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    handler: Callable[..., BaseHTTPRequestHandler],
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer,
+) -> Iterator[ThreadingHTTPServer]:
     """A threaded HTTP server on a free port of 127.0.0.1, serving until the block ends; then it
     is shut down, closed and its thread joined."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = server_class(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

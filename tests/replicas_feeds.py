@@ -1,6 +1,6 @@
-"""A load feed server for the replica tests and benchmark: one ThreadingHTTPServer on 127.0.0.1
-serving many generated RSS feeds with ETags (304 on a match), an optional delay per response,
-and a way to add items to every feed. Does I/O (a server thread)."""
+"""Load feeds for the replica tests and benchmark: many generated RSS feeds with ETags (304 on a
+match), an optional delay per response, and a way to add items to every feed; served by the
+tests' feed server (`tests.feedserver.answering`). Does I/O (a server thread)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import re
 import threading
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.feedserver import Answer, Headers, answering
 
 # Each item is a story of its own: a serial number that no other item's title has keeps story
 # dedup from merging them (a code like "f0-r0" splits into numbers one title may share).
@@ -59,13 +62,13 @@ class LoadFeedServer:
         self.serial = 1000
         for i in range(count):
             self._add(i, f"f{i}-base", OTHER_TITLE)
-        server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self.server = server
-        self.thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._stack = ExitStack()
+        self._server: ThreadingHTTPServer | None = None
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])
+        assert self._server is not None, "serving only inside `with LoadFeedServer(...)`"
+        return int(self._server.server_address[1])
 
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.port}/f/{i}.rss"
@@ -117,60 +120,28 @@ class LoadFeedServer:
                     matched += 1
         return matched
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        state = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                match = re.fullmatch(r"/f/(\d+)\.rss", self.path)
-                index = int(match.group(1)) if match else -1
-                if state.delay:
-                    time.sleep(state.delay)
-                with state.lock:
-                    state.requests += 1
-                    feed = state.feeds[index] if 0 <= index < state.count else None
-                    body = feed.body if feed else b""
-                    etag = f'"v{feed.version}"' if feed else ""
-                    fresh = feed is not None and self.headers.get("If-None-Match") == etag
-                    state.not_modified += fresh
-                if feed is None:
-                    self.send_response(404)
-                    body = b""
-                elif fresh:
-                    self.send_response(304)
-                    body = b""
-                else:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/rss+xml")
-                if etag:
-                    self.send_header("ETag", etag)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+    def _answer(self, path: str, headers: Headers) -> Answer:
+        match = re.fullmatch(r"/f/(\d+)\.rss", path)
+        index = int(match.group(1)) if match else -1
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.requests += 1
+            feed = self.feeds[index] if 0 <= index < self.count else None
+            if feed is None:
+                return 404, {}, b""
+            etag = f'"v{feed.version}"'
+            if headers.get("If-None-Match") == etag:
+                self.not_modified += 1
+                return 304, {"ETag": etag}, b""
+            return 200, {"Content-Type": "application/rss+xml", "ETag": etag}, feed.body
 
     def __enter__(self) -> LoadFeedServer:
-        self.thread.start()
+        self._server = self._stack.enter_context(answering(self._answer))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # the default backlog of 5 refuses bursts of polls
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a client that gave up (deadline, SIGKILL) is part of these tests, not news
+        self._stack.close()
 
 
 def _rss(i: int, items: list[tuple[str, str, str]]) -> bytes:

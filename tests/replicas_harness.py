@@ -6,11 +6,14 @@ Shared by `tests/test_replicas.py` and `benchmarks/replicas.py`:
 - `fresh_database(url)`: a database of its own (created, then dropped with its connections).
 - `Replica`: a `python -m monitor run` subprocess with its own http_addr port; reads its
   /metrics, stops with SIGTERM or SIGKILL (only the pid it started).
+- `rows`, `baselined`, `outbox`: what the replicas wrote, read from the database; `wait_until`;
+  `guid`: which generated item a received webhook is about.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -19,14 +22,27 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from tests.receiver import Received
 from tests.replicas_feeds import RULE, LoadFeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
-__all__ = ["LoadFeedServer", "Replica", "fresh_database", "replicas", "write_config"]
+__all__ = [
+    "LoadFeedServer",
+    "Replica",
+    "baselined",
+    "fresh_database",
+    "guid",
+    "outbox",
+    "replicas",
+    "rows",
+    "wait_until",
+    "write_config",
+]
 
 
 # -- database ------------------------------------------------------------------------------------
@@ -48,6 +64,38 @@ def fresh_database(url: str, prefix: str = "replicas") -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def baselined(url: str) -> int:
+    """How many feeds had their (silent) baseline poll."""
+    return int(rows(url, "SELECT count(*) AS n FROM feeds WHERE baseline_done")[0]["n"])
+
+
+def outbox(url: str) -> dict[str, int]:
+    """Alerts by status."""
+    found = rows(url, "SELECT status, count(*) AS n FROM alerts GROUP BY status")
+    return {r["status"]: int(r["n"]) for r in found}
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float, step: float = 0.25) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(step)
+
+
+def guid(request: Received) -> str:
+    """The generated item a webhook is about: the last part of its URL."""
+    return str(json.loads(request.body)["item"]["url"]).rsplit("/", 1)[1]
 
 
 # -- replicas ------------------------------------------------------------------------------------

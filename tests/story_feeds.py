@@ -1,5 +1,5 @@
-"""Feeds that carry the same story at the same instant, for the story-race tests. Does I/O (a
-server thread on 127.0.0.1).
+"""Feeds that carry the same story at the same instant, for the story-race tests; served by the
+tests' feed server (`tests.feedserver.answering`). Does I/O (a server thread on 127.0.0.1).
 
 `StoryFeeds(count)` serves `count` RSS feeds at /s/<i>.rss. `release()` publishes one new story
 in every feed at once: near-identical headlines (one plain, one with an outlet's tail, one with
@@ -18,20 +18,15 @@ import random
 import re
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from xml.sax.saxutils import escape
 
-from tests.replicas_feeds import pseudo_word
+from tests.feedserver import Answer, Headers, answering
+from tests.replicas_feeds import RULE, pseudo_word
 
 __all__ = ["RULE", "Story", "StoryFeeds", "pseudo_word"]
-
-RULE = """rules:
-  - id: troops
-    name: Troops dispatched
-    query: troops NEAR/4 dispatched
-    severity: high
-"""
 
 
 @dataclass(frozen=True)
@@ -73,10 +68,11 @@ class StoryFeeds:
         self.release_of: list[_Release | None] = [None] * count
         self.requests = 0
         self.held = 0
-        self._server = _QuietServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._stack = ExitStack()
+        self._server: ThreadingHTTPServer | None = None
 
     def url(self, i: int) -> str:
+        assert self._server is not None, "serving only inside `with StoryFeeds(...)`"
         return f"http://127.0.0.1:{self._server.server_address[1]}/s/{i}.rss"
 
     def urls(self) -> dict[str, str]:
@@ -124,36 +120,18 @@ class StoryFeeds:
         with self.lock:
             return 200, self.bodies[i], f'"v{self.versions[i]}"'
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        feeds = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                match = re.fullmatch(r"/s/(\d+)\.rss", self.path)
-                index = int(match.group(1)) if match else -1
-                if not 0 <= index < feeds.count:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                status, body, etag = feeds._answer(index, self.headers.get("If-None-Match"))
-                self.send_response(status)
-                self.send_header("ETag", etag)
-                if status == 200:
-                    self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        return Handler
+    def _get(self, path: str, headers: Headers) -> Answer:
+        match = re.fullmatch(r"/s/(\d+)\.rss", path)
+        index = int(match.group(1)) if match else -1
+        if not 0 <= index < self.count:
+            return 404, {}, b""
+        status, body, etag = self._answer(index, headers.get("If-None-Match"))
+        if status == 200:
+            return status, {"ETag": etag, "Content-Type": "application/rss+xml"}, body
+        return status, {"ETag": etag}, body
 
     def __enter__(self) -> StoryFeeds:
-        self._thread.start()
+        self._server = self._stack.enter_context(answering(self._get))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -161,17 +139,7 @@ class StoryFeeds:
             for gate in self.release_of:
                 if gate is not None:
                     gate.opened.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # a poller that gave up on a held answer is part of these tests
+        self._stack.close()
 
 
 def _rss(i: int, items: list[tuple[str, Story]]) -> bytes:

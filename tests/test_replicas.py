@@ -10,22 +10,29 @@ Needs NEWSMON_TEST_POSTGRES_URL (`source .ci/postgres.sh`). NEWSMON_REPLICAS_LON
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from monitor.delivery.signing import verify
-from tests.receiver import Received, Receiver, Reply
-from tests.replicas_harness import SECRET, LoadFeedServer, fresh_database, replicas, write_config
+from tests.receiver import Receiver, Reply
+from tests.replicas_harness import (
+    SECRET,
+    LoadFeedServer,
+    baselined,
+    fresh_database,
+    guid,
+    outbox,
+    replicas,
+    rows,
+    wait_until,
+    write_config,
+)
 from tests.store_fixtures import skip_without_postgres
 
 # Three daemons on two cores: the default 120 s per test is too tight on a busy machine.
@@ -53,28 +60,6 @@ def database() -> Iterator[str]:
         yield url
 
 
-def rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float, step: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
-
-
-def baselined(url: str) -> int:
-    return int(rows(url, "SELECT count(*) AS n FROM feeds WHERE baseline_done")[0]["n"])
-
-
-def outbox(url: str) -> dict[str, int]:
-    found = rows(url, "SELECT status, count(*) AS n FROM alerts GROUP BY status")
-    return {r["status"]: int(r["n"]) for r in found}
-
-
 def all_delivered(url: str, expected: int) -> Callable[[], bool]:
     def check() -> bool:
         counts = outbox(url)
@@ -86,11 +71,6 @@ def all_delivered(url: str, expected: int) -> Callable[[], bool]:
 def drain_s(expected: set[str]) -> float:
     """Time to deliver what is left: generous, a busy 2-core machine delivers ~10 a second."""
     return 60 + len(expected) / 10
-
-
-def guid(request: Received) -> str:
-    payload = json.loads(request.body)
-    return str(payload["item"]["url"]).rsplit("/", 1)[1]
 
 
 def add_rounds(server: LoadFeedServer, rounds: range) -> None:

@@ -6,21 +6,27 @@ Real `newsmon run` processes, feeds and receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 from tests.receiver import Received, Receiver, Reply
-from tests.replicas_harness import LoadFeedServer, fresh_database, replicas, write_config
+from tests.replicas_harness import (
+    LoadFeedServer,
+    baselined,
+    fresh_database,
+    guid,
+    outbox,
+    replicas,
+    rows,
+    wait_until,
+    write_config,
+)
 from tests.store_fixtures import skip_without_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.fault, pytest.mark.timeout(300)]
@@ -32,32 +38,6 @@ TAKEOVER_S = 15.0
 def database() -> Iterator[str]:
     with fresh_database(skip_without_postgres(), prefix="takeover") as url:
         yield url
-
-
-def rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    with psycopg.connect(url, row_factory=dict_row, autocommit=True) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout: float, step: float = 0.25) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
-
-
-def baselined(url: str) -> int:
-    return int(rows(url, "SELECT count(*) AS n FROM feeds WHERE baseline_done")[0]["n"])
-
-
-def outbox(url: str) -> dict[str, int]:
-    found = rows(url, "SELECT status, count(*) AS n FROM alerts GROUP BY status")
-    return {r["status"]: int(r["n"]) for r in found}
-
-
-def guid(request: Received) -> str:
-    return str(json.loads(request.body)["item"]["url"]).rsplit("/", 1)[1]
 
 
 def test_a_killed_replica_is_taken_over_within_15s_with_the_default_leases(

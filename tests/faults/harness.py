@@ -8,6 +8,7 @@
 - `write_config`: a config with short leases and deadlines, so a killed process's leases expire
   within seconds and the next life takes its work over.
 - `tally`: the received webhooks against the expected items.
+- `replica_daemons`: N `newsmon run` replicas on one PostgreSQL database, past their baseline.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import formatdate
@@ -31,7 +33,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.feedserver import FeedServer
-from tests.receiver import Received
+from tests.receiver import Received, Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + base64.b64encode(b"fault-tests-signing-key-32bytes!").decode()
@@ -396,3 +398,32 @@ def pg_pending(url: str) -> int:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM alerts WHERE status = 'pending'").fetchone()
     return int(row[0]) if row else -1
+
+
+@contextmanager
+def replica_daemons(
+    folder: Path, db_url: str, feeds: GrowingFeeds, rx: Receiver, count: int = 3
+) -> Iterator[list[DaemonProcess]]:
+    """`count` replicas of `newsmon run` with the default leases (only the heartbeat frees a dead
+    one's work) on the PostgreSQL database `db_url`, each logging to `replicaN.log`; yields them
+    once every feed had its silent baseline poll (`feeds.baseline_done()` called). On the way
+    out the feeds stop growing and whatever still runs is SIGKILLed."""
+    config = write_config(
+        folder,
+        database_url=db_url,
+        feeds=feeds.urls(),
+        destinations=hook_destination(rx.url),
+        short_leases=False,
+    )
+    daemons = [DaemonProcess(config, folder / f"replica{i}.log") for i in range(count)]
+    try:
+        for daemon in daemons:
+            daemon.start()
+        wait_until(lambda: pg_baselined(db_url, len(feeds.feed_ids)), 60, "the baseline polls")
+        assert rx.requests == [], "baseline items must not alert"
+        feeds.baseline_done()
+        yield daemons
+    finally:
+        feeds.stop()
+        for daemon in daemons:
+            daemon.kill()

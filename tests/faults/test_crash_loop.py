@@ -25,8 +25,8 @@ from tests.faults.harness import (
     baselined,
     hook_destination,
     pending_count,
-    pg_baselined,
     pg_pending,
+    replica_daemons,
     tally,
     wait_until,
     write_config,
@@ -172,20 +172,7 @@ def test_three_replicas_one_sigkilled_at_random_moments_lose_nothing(tmp_path: P
         Receiver() as rx,
     ):
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(
-            tmp_path,
-            database_url=db_url,
-            feeds=feeds.urls(),
-            destinations=hook_destination(rx.url),
-            short_leases=False,
-        )
-        daemons = [DaemonProcess(config, tmp_path / f"replica{i}.log") for i in range(3)]
-        try:
-            for daemon in daemons:
-                daemon.start()
-            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
-            assert rx.requests == [], "baseline items must not alert"
-            feeds.baseline_done()
+        with replica_daemons(tmp_path, db_url, feeds, rx) as daemons:
             feeds.start(period=0.1, per_tick=1)
             kills = 0
             started = time.monotonic()
@@ -218,10 +205,6 @@ def test_three_replicas_one_sigkilled_at_random_moments_lose_nothing(tmp_path: P
             drain_seconds = time.monotonic() - last_restart
             time.sleep(3)  # a late double delivery would arrive now
             assert [d.stop() for d in daemons] == [0, 0, 0]
-        finally:
-            feeds.stop()
-            for daemon in daemons:
-                daemon.kill()
         requests = list(rx.requests)
 
     result = tally(expected, requests)

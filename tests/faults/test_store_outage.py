@@ -15,7 +15,6 @@ import shutil
 import sqlite3
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,12 +31,14 @@ from tests.faults.harness import (
     pending_count,
     pg_baselined,
     pg_pending,
+    replica_daemons,
     tally,
     wait_until,
     write_config,
 )
 from tests.feedserver import feed_server
 from tests.receiver import Received, Receiver
+from tests.replicas_harness import fresh_database
 
 FEEDS = ["one", "two", "three"]
 SQLITE_OUTAGE_S = 20.0 if SOAK else 8.0
@@ -243,23 +244,6 @@ def needs_cluster() -> str:
     return url
 
 
-@contextmanager
-def scratch_database(url: str) -> Iterator[str]:
-    """A fresh database on the test server, dropped afterwards: the daemon gets a clean store."""
-    import psycopg
-    from psycopg import sql
-
-    name = f"newsmon_fault_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))  # fmt: skip
-
-
 def pg_unalerted_seen(url: str) -> int:
     import psycopg
 
@@ -275,7 +259,11 @@ def pg_unalerted_seen(url: str) -> int:
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
-    with scratch_database(needs_cluster()) as db_url, feed_server() as server, Receiver() as rx:
+    with (
+        fresh_database(needs_cluster(), prefix="newsmon_fault") as db_url,
+        feed_server() as server,
+        Receiver() as rx,
+    ):
         feeds = GrowingFeeds(server, FEEDS)
         config = write_config(tmp_path, database_url=db_url, feeds=feeds.urls(),
                               destinations=hook_destination(rx.url))  # fmt: skip
@@ -312,21 +300,13 @@ def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_pat
     """Three replicas with the default leases on one server stopped for 20 s: every replica
     backs off and recovers; after the outage each one's stale heartbeat frees its leases to the
     others, yet nothing is alerted twice and the only second copies are resends."""
-    with scratch_database(needs_cluster()) as db_url, feed_server() as server, Receiver() as rx:
+    with (
+        fresh_database(needs_cluster(), prefix="newsmon_fault") as db_url,
+        feed_server() as server,
+        Receiver() as rx,
+    ):
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(
-            tmp_path,
-            database_url=db_url,
-            feeds=feeds.urls(),
-            destinations=hook_destination(rx.url),
-            short_leases=False,
-        )
-        daemons = [DaemonProcess(config, tmp_path / f"replica{i}.log") for i in range(3)]
-        try:
-            for daemon in daemons:
-                daemon.start()
-            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
-            feeds.baseline_done()
+        with replica_daemons(tmp_path, db_url, feeds, rx) as daemons:
             feeds.start(period=0.1, per_tick=2)
             time.sleep(2)
             outage_started = [len(d.log_text()) for d in daemons]
@@ -337,10 +317,6 @@ def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_pat
             expected = drain_after_outage(daemons, feeds, rx, lambda: pg_pending(db_url), 90)
             drain_seconds = time.monotonic() - back_at
             during = [d.log_text()[n:] for d, n in zip(daemons, outage_started, strict=True)]
-        finally:
-            feeds.stop()
-            for daemon in daemons:
-                daemon.kill()
         requests = list(rx.requests)
         unalerted = pg_unalerted_seen(db_url)
 
