@@ -8,6 +8,7 @@ Shared by `tests/test_replicas.py` and `benchmarks/replicas.py`:
   /metrics, stops with SIGTERM or SIGKILL (only the pid it started).
 - `rows`, `baselined`, `outbox`: what the replicas wrote, read from the database; `wait_until`;
   `guid`: which generated item a received webhook is about.
+- `kill_holding_leases`: SIGKILL a replica at a moment it holds feed and alert leases.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -235,3 +237,41 @@ def replicas(n: int, config: Path, database: str, logs: Path) -> Iterator[list[R
     finally:
         for replica in started:
             replica.stop()
+
+
+Held = list[dict[str, Any]]
+
+
+def kill_holding_leases(
+    database: str, victim: Replica, timeout: float
+) -> tuple[datetime, Held, Held]:
+    """Wait until `victim` holds live feed leases and leases of pending alerts, SIGKILL it, and
+    return the database's time of the kill and the feeds and alerts it held then (id,
+    lease_until; neither list empty)."""
+    owned = f"%:{victim.pid}:%"
+
+    def victim_holds_both() -> bool:
+        held = rows(
+            database,
+            "SELECT (SELECT count(*) FROM feeds WHERE lease_owner LIKE %s"
+            " AND lease_until > now()) AS feeds, (SELECT count(*) FROM alerts"
+            " WHERE lease_owner LIKE %s AND status = 'pending' AND lease_until > now())"
+            " AS alerts",
+            (owned, owned),
+        )[0]
+        return bool(held["feeds"] and held["alerts"])
+
+    wait_until("the victim to hold feed and alert leases", victim_holds_both, timeout, 0.02)
+    victim.kill()
+    killed_at = rows(database, "SELECT now() AS t")[0]["t"]
+    feeds_held = rows(
+        database, "SELECT id, lease_until FROM feeds WHERE lease_owner LIKE %s", (owned,)
+    )
+    alerts_held = rows(
+        database,
+        "SELECT id, lease_until FROM alerts WHERE lease_owner LIKE %s AND status = 'pending'",
+        (owned,),
+    )
+    assert feeds_held
+    assert alerts_held
+    return killed_at, feeds_held, alerts_held

@@ -27,6 +27,7 @@ from tests.replicas_harness import (
     baselined,
     fresh_database,
     guid,
+    kill_holding_leases,
     outbox,
     replicas,
     rows,
@@ -117,35 +118,9 @@ def test_a_killed_replica_loses_nothing_and_its_leases_are_taken_over(
         config = write_config(tmp_path, server, rx.url, interval="5s", settings=SETTINGS)
         with replicas(3, config, database, tmp_path) as running:
             victim = running[0]
-            owned = f"%:{victim.pid}:%"
             wait_until("every feed's baseline poll", lambda: baselined(database) == FEEDS, 60)
             server.add_round(0)
-
-            def victim_holds_both() -> bool:
-                held = rows(
-                    database,
-                    "SELECT (SELECT count(*) FROM feeds WHERE lease_owner LIKE %s"
-                    " AND lease_until > now()) AS feeds, (SELECT count(*) FROM alerts"
-                    " WHERE lease_owner LIKE %s AND status = 'pending' AND lease_until > now())"
-                    " AS alerts",
-                    (owned, owned),
-                )[0]
-                return bool(held["feeds"] and held["alerts"])
-
-            wait_until("the victim to hold feed and alert leases", victim_holds_both, 20, 0.02)
-            victim.kill()
-            killed_at = rows(database, "SELECT now() AS t")[0]["t"]
-            feeds_held = rows(
-                database, "SELECT id, lease_until FROM feeds WHERE lease_owner LIKE %s", (owned,)
-            )
-            alerts_held = rows(
-                database,
-                "SELECT id, lease_until FROM alerts WHERE lease_owner LIKE %s"
-                " AND status = 'pending'",
-                (owned,),
-            )
-            assert feeds_held
-            assert alerts_held
+            killed_at, feeds_held, alerts_held = kill_holding_leases(database, victim, 20)
             time.sleep(ROUND_GAP_S)
             add_rounds(server, range(1, ROUNDS))
             expected = set(server.matching)

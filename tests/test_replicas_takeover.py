@@ -21,6 +21,7 @@ from tests.replicas_harness import (
     baselined,
     fresh_database,
     guid,
+    kill_holding_leases,
     outbox,
     replicas,
     rows,
@@ -51,35 +52,9 @@ def test_a_killed_replica_is_taken_over_within_15s_with_the_default_leases(
         config = write_config(tmp_path, server, rx.url, interval="5s",
                               settings={"concurrency": "30"})  # fmt: skip
         with replicas(2, config, database, tmp_path) as running:
-            victim = running[0]
-            owned = f"%:{victim.pid}:%"
             wait_until("every feed's baseline poll", lambda: baselined(database) == feeds, 60)
             server.add_round(0)
-
-            def victim_holds_both() -> bool:
-                held = rows(
-                    database,
-                    "SELECT (SELECT count(*) FROM feeds WHERE lease_owner LIKE %s) AS feeds,"
-                    " (SELECT count(*) FROM alerts WHERE lease_owner LIKE %s"
-                    " AND status = 'pending') AS alerts",
-                    (owned, owned),
-                )[0]
-                return bool(held["feeds"] and held["alerts"])
-
-            wait_until("the victim to hold feed and alert leases", victim_holds_both, 30, 0.02)
-            victim.kill()
-            killed_at = rows(database, "SELECT now() AS t")[0]["t"]
-            feeds_held = rows(
-                database, "SELECT id, lease_until FROM feeds WHERE lease_owner LIKE %s", (owned,)
-            )
-            alerts_held = rows(
-                database,
-                "SELECT id, lease_until FROM alerts WHERE lease_owner LIKE %s"
-                " AND status = 'pending'",
-                (owned,),
-            )
-            assert feeds_held
-            assert alerts_held
+            killed_at, feeds_held, alerts_held = kill_holding_leases(database, running[0], 30)
             # the default leases: without the heartbeat these would wait about 2 minutes
             assert min(f["lease_until"] for f in feeds_held) > killed_at + timedelta(seconds=60)
             expected = set(server.matching)
