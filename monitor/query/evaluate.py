@@ -180,7 +180,10 @@ class Terms(Positional):
         return len(self.elements) - 1, len(self.elements) - 1
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
-        return [(a, b, self.label) for a, b in self.spans(ft)]
+        if not self._stems <= ft.stems:  # a field without one of the words: a set test
+            return []
+        label = self.label
+        return [(a, b, label) for a, b in self.spans(ft)]
 
 
 class AnyOf(Positional):

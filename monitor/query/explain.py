@@ -19,14 +19,18 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
     if isinstance(m, ev.Positional):
         for name in m.fields:
             ft = doc.fields[name]
-            for first, last, label in m.hit_spans(ft):
+            hits = m.hit_spans(ft)
+            if not hits:
+                continue
+            spans, text = ft.spans, ft.text
+            for first, last, label in hits:
                 if len(out) >= MAX_HITS:
                     return
                 for pos in range(first, last + 1):
                     key = (name, pos)
                     if key not in out and len(out) < MAX_HITS:
-                        start, end = ft.spans[pos]
-                        out[key] = Hit(name, ft.text[start:end], label, pos, start, end)
+                        start, end = spans[pos]
+                        out[key] = Hit(name, text[start:end], label, pos, start, end)
     elif isinstance(m, ev.AllOf):
         for c in m.children:
             _collect(c, doc, out)
@@ -36,14 +40,20 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
                 _collect(c, doc, out)
 
 
+_FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
+
+
+def _hit_order(h: Hit) -> tuple[int, int]:
+    return _FIELD_ORDER[h.field], h.position
+
+
 def explain(m: ev.Matcher, doc: Document) -> Explanation:
     """The clauses of `m` that are true for `doc` and the hits, in field then position order."""
     clauses: list[str] = []
     m.clauses(doc, clauses)
     found: dict[tuple[str, int], Hit] = {}
     _collect(m, doc, found)
-    order = {f: i for i, f in enumerate(FIELDS)}
-    hits = sorted(found.values(), key=lambda h: (order[h.field], h.position))
+    hits = sorted(found.values(), key=_hit_order)
     return Explanation(tuple(dict.fromkeys(clauses)), tuple(hits))
 
 

@@ -7,12 +7,14 @@ The tokenizer and the forms of a word are in `monitor.query.words`. Character of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
 
 from monitor.model import Item
 from monitor.query.words import (
+    _ASCII_TOKEN_RE,
     _NEEDS_FIX,
     _SEP,
     HEAD,
@@ -54,6 +56,10 @@ FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")  # `feed` last: see
 SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
+# ASCII text without an apostrophe or a thousands separator: a token is a run of letters and
+# digits (what `_words` splits it into).
+_ASCII_WORD = re.compile("[A-Za-z0-9]+")
+_COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
 
 
 class FieldText:
@@ -94,10 +100,16 @@ class FieldText:
     def spans(self) -> list[tuple[int, int]]:
         """Each token's character span in `text` (computed when an explanation needs it)."""
         if self._spans is None:
-            if _NEEDS_FIX.search(self.text) is None:
-                self._spans = [m.span(1) for m in token_re().finditer(self.text)]
+            text = self.text
+            if _NEEDS_FIX.search(text) is not None:
+                self._spans = [(s, e) for _, s, e in _spans(text)]
+            elif text.isascii():  # the regex `_words` used for this text: the same tokens
+                if "'" in text:
+                    self._spans = [m.span(1) for m in _ASCII_TOKEN_RE.finditer(text)]
+                else:
+                    self._spans = [m.span() for m in _ASCII_WORD.finditer(text)]
             else:
-                self._spans = [(s, e) for _, s, e in _spans(self.text)]
+                self._spans = [m.span(1) for m in token_re().finditer(text)]
         return self._spans
 
     def column(self, kind: str) -> list[str]:
@@ -107,7 +119,11 @@ class FieldText:
             cols = self._cols = {}
         col = cols.get(kind)
         if col is None:
-            col = cols[kind] = list(map(itemgetter(Forms._fields.index(kind)), self.forms))
+            memo = _COLUMN_MEMOS.get(kind)
+            if memo is not None:  # straight from that form's own memo, no Forms list
+                col = cols[kind] = list(map(memo.__getitem__, self.words))
+            else:
+                col = cols[kind] = list(map(itemgetter(Forms._fields.index(kind)), self.forms))
         return col
 
     def where(self, kind: str, value: str) -> list[int]:
