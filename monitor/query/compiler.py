@@ -26,8 +26,27 @@ class SetMemberError(QueryError):
         self.member = member
 
 
-def _piece(piece: str, offset: int, exact: bool) -> list[ev.Element]:
+# The elements of each piece compiled so far: rules repeat their words (a reload of 10,000 rules
+# tokenised the same few thousand words again and again). Elements are immutable, so rules share
+# them; only pieces that compile are kept (an error is raised again, at the new offset). Bounded
+# against a rules folder of endless distinct words.
+_PIECES: dict[tuple[str, bool], tuple[ev.Element, ...]] = {}
+_PIECES_MAX = 100_000
+
+
+def _piece(piece: str, offset: int, exact: bool) -> tuple[ev.Element, ...]:
     """The elements of one space-free piece: `weapon`, `=NATO`, `dispatch*`, `anti-tank`."""
+    key = (piece, exact)
+    got = _PIECES.get(key)
+    if got is None:
+        got = _compile_piece(piece, offset, exact)
+        if len(_PIECES) >= _PIECES_MAX:
+            _PIECES.clear()
+        _PIECES[key] = got
+    return got
+
+
+def _compile_piece(piece: str, offset: int, exact: bool) -> tuple[ev.Element, ...]:
     at = offset
     if piece.startswith("="):
         exact, piece, at = True, piece[1:], at + 1
@@ -51,7 +70,7 @@ def _piece(piece: str, offset: int, exact: bool) -> list[ev.Element]:
             out.append(ev.Element("raw" if smart else "lower", t.raw if smart else t.lower, t.stem))
         else:
             out.append(ev.Element("stem", t.stem, t.stem))
-    return out
+    return tuple(out)
 
 
 def compile_terms(

@@ -82,17 +82,26 @@ def _groups(m: ev.Matcher) -> list[frozenset[str]]:
     return []  # Without, Everything
 
 
+Requirements = tuple[frozenset[str], tuple[frozenset[str], ...]]
+
+
+def requirements(m: ev.Matcher) -> Requirements:
+    """`required_stems(m)` and `required_any(m)` at once (one walk of the query)."""
+    groups = _groups(m)
+    required = frozenset(s for g in groups if len(g) == 1 for s in g)
+    anys = {g for g in groups if len(g) > 1 and g.isdisjoint(required)}
+    return required, tuple(sorted(anys, key=len))
+
+
 def required_stems(m: ev.Matcher) -> frozenset[str]:
     """Stems that a document must hold, all of them, for `m` to match (a cheap test per rule)."""
-    return frozenset(s for g in _groups(m) if len(g) == 1 for s in g)
+    return requirements(m)[0]
 
 
 def required_any(m: ev.Matcher) -> tuple[frozenset[str], ...]:
     """Sets of stems of which a document must hold at least one each (beyond `required_stems`):
     `(a OR b) c` needs c and one of a, b; a set needs one of its members."""
-    required = required_stems(m)
-    groups = {g for g in _groups(m) if len(g) > 1 and g.isdisjoint(required)}
-    return tuple(sorted(groups, key=len))
+    return requirements(m)[1]
 
 
 def required_prefixes(m: ev.Matcher) -> tuple[str, ...]:
@@ -111,12 +120,12 @@ _SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it i
 _NO_PAIRS: dict[str, tuple[int, ...]] = {}  # shared by the stems that file no pair (never written)
 
 
-def _pair(m: ev.Matcher) -> tuple[str, frozenset[str]] | None:
+def _pair(needs: Requirements) -> tuple[str, frozenset[str]] | None:
     """A stem the rule needs and a set of stems of which it needs one more, if it has such."""
-    required = sorted(required_stems(m), key=lambda s: _cost(("stem", s)))
+    required = sorted(needs[0], key=lambda s: _cost(("stem", s)))
     if len(required) >= 2:
         return required[0], frozenset([required[1]])
-    groups = required_any(m)
+    groups = needs[1]
     if len(required) == 1 and groups:
         return required[0], groups[0]  # the smallest set
     return None
@@ -125,7 +134,10 @@ def _pair(m: ev.Matcher) -> tuple[str, frozenset[str]] | None:
 class Presearcher:
     """Postings from terms to rule numbers (positions in the rule list given)."""
 
-    def __init__(self, matchers: Sequence[ev.Matcher]) -> None:
+    def __init__(
+        self, matchers: Sequence[ev.Matcher], needs: Sequence[Requirements] | None = None
+    ) -> None:
+        """`needs[i]` is `requirements(matchers[i])`, when the caller has it already."""
         by_stem: dict[str, list[int]] = {}
         # Prefixes of HEAD characters or more are filed under their first HEAD characters, then
         # searched for whole in the document's folded text: a lookup per distinct word head.
@@ -142,7 +154,7 @@ class Presearcher:
             if n is None:
                 always.append(number)
                 continue
-            pair = _pair(m)
+            pair = _pair(needs[number] if needs is not None else requirements(m))
             if pair is not None:
                 first, seconds = pair
                 bucket = by_pair.setdefault(first, {})

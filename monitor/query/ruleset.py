@@ -24,12 +24,7 @@ from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.embed import Embedder, load_embedder
 from monitor.query.examples import example_problems
 from monitor.query.explain import explain, snippet
-from monitor.query.index import (
-    Presearcher,
-    required_any,
-    required_prefixes,
-    required_stems,
-)
+from monitor.query.index import Presearcher, required_prefixes, requirements
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import Document, analyze
 
@@ -45,14 +40,8 @@ class CompiledRule:
 
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
-        return cls(
-            rule,
-            matcher,
-            frozenset(rule.feeds),
-            required_stems(matcher),
-            required_any(matcher),
-            required_prefixes(matcher),
-        )
+        required, anys = requirements(matcher)
+        return cls(rule, matcher, frozenset(rule.feeds), required, anys, required_prefixes(matcher))
 
 
 def _explainer(
@@ -95,7 +84,10 @@ class RuleSet:
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
-        self._index = Presearcher([c.matcher for c in self._active])
+        self._index = Presearcher(
+            [c.matcher for c in self._active],
+            [(c.required, c.required_any) for c in self._active],
+        )
         semantic = [c for c in self._active if c.rule.mode != "query"]
         self._embedder = embedder
         self._stage: sem.SemanticStage | None = None
