@@ -12,6 +12,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from monitor.errors import FeedError
@@ -44,10 +45,10 @@ def test_every_corpus_feed_goes_through_fetch_parse_and_match() -> None:
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     outcomes: Counter[str] = Counter()
 
-    async def one(client: object, path: Path) -> None:
+    async def one(client: httpx.AsyncClient, path: Path) -> None:
         url = base + quote(str(path.relative_to(FEEDS)))
         try:
-            result = await fetch(client, url, deadline=10.0)  # type: ignore[arg-type]
+            result = await fetch(client, url, deadline=10.0)
             assert result.body is not None
             parsed = parse_feed(result.body, feed_id="corpus", feed_url=url,
                                 content_type=result.content_type)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from monitor.dedup.fingerprint import fingerprint
 from monitor.dedup.resolve import StoryAssignment, StoryCandidate, assign_stories, band_keys
@@ -19,11 +20,12 @@ STORIES = [
 ]  # fmt: skip
 
 
-def _item(feed: str, guid: str, n: int, **kw: str) -> Item:
+def _item(feed: str, guid: str, n: int, **kw: Any) -> Item:
     title, summary = STORIES[n]
     link = kw.pop("link", f"https://news.google.com/rss/articles/{guid}?oc=5")
-    return Item(feed_id=feed, key=f"guid:{guid}", title=title, summary=summary, link=link,
-                guid=guid, **kw)  # type: ignore[arg-type]  # fmt: skip
+    item = Item(feed_id=feed, key=f"guid:{guid}", title=title, summary=summary, link=link,
+                guid=guid)  # fmt: skip
+    return replace(item, **kw)
 
 
 class Index:

@@ -8,9 +8,10 @@ import struct
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import brotli
 import pytest
@@ -19,7 +20,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FeedStatusError, FetchResult, fetch
 from monitor.net.client import make_client
 from monitor.net.guard import AddressGuard
-from tests.test_fetch_support import LocalServer, redirect, respond, run
+from tests.test_fetch_support import LocalServer, Route, redirect, respond, run
 
 LOCAL = AddressGuard(["127.0.0.1/32"])
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -33,9 +34,10 @@ def server() -> Iterator[LocalServer]:
     srv.close()
 
 
-async def do_fetch(url: str, **kwargs: object) -> FetchResult:
+async def do_fetch(url: str, **options: Any) -> FetchResult:
+    """`fetch` through a client that allows 127.0.0.1; `options` go to fetch as they are."""
     async with make_client(LOCAL) as client:
-        return await fetch(client, url, **kwargs)  # type: ignore[arg-type]
+        return await fetch(client, url, **options)
 
 
 def fetch_error(url: str, **kwargs: object) -> FeedError:
@@ -101,7 +103,7 @@ def test_gzip_bomb_helper_is_a_real_gzip_stream() -> None:
     assert zlib.decompress(small, 31) == b"\0" * (8 << 20)
 
 
-def _serve_chunks(body: bytes, encoding: str) -> object:
+def _serve_chunks(body: bytes, encoding: str) -> Route:
     def route(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.send_header("Content-Encoding", encoding)
@@ -116,7 +118,7 @@ def _serve_chunks(body: bytes, encoding: str) -> object:
 def test_gzip_bomb_stops_at_the_cap_in_bounded_memory(server: LocalServer) -> None:
     bomb = gzip_bomb()
     assert len(bomb) < 2 << 20  # 1 GiB of zeros in about 1 MB on the wire
-    server.routes["/bomb"] = _serve_chunks(bomb, "gzip")  # type: ignore[assignment]
+    server.routes["/bomb"] = _serve_chunks(bomb, "gzip")
     tracemalloc.start()
     started = time.monotonic()
     try:
@@ -134,7 +136,7 @@ def test_gzip_bomb_stops_at_the_cap_in_bounded_memory(server: LocalServer) -> No
 
 def test_brotli_bomb_stops_at_the_cap(server: LocalServer) -> None:
     bomb = brotli.compress(b"\0" * (64 << 20), quality=5)
-    server.routes["/bomb"] = _serve_chunks(bomb, "br")  # type: ignore[assignment]
+    server.routes["/bomb"] = _serve_chunks(bomb, "br")
     tracemalloc.start()
     try:
         error = fetch_error(server.url("/bomb"), max_bytes=1 << 20)
@@ -156,9 +158,11 @@ def test_brotli_bomb_stops_at_the_cap(server: LocalServer) -> None:
         ("identity", lambda b: b),
     ],
 )
-def test_content_encodings_are_decoded(server: LocalServer, encoding: str, encode: object) -> None:
+def test_content_encodings_are_decoded(
+    server: LocalServer, encoding: str, encode: Callable[[bytes], bytes]
+) -> None:
     body = FEED * 500
-    server.routes["/feed"] = respond(200, encode(body), {"Content-Encoding": encoding})  # type: ignore[operator]
+    server.routes["/feed"] = respond(200, encode(body), {"Content-Encoding": encoding})
     assert run(do_fetch(server.url("/feed"))).body == body
 
 
@@ -206,7 +210,7 @@ def test_trickling_server_is_cut_off_at_the_deadline(server: LocalServer) -> Non
         h.send_response(200)
         h.send_header("Content-Length", "1000")
         h.end_headers()
-        stopping = h.server.stopping  # type: ignore[attr-defined]
+        stopping = server.stopping
         while True:  # one byte a second, until the client hangs up or the test ends
             h.wfile.write(b"<")
             h.wfile.flush()

@@ -11,7 +11,13 @@ import pytest
 
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.feeds.fetch import fetch
-from monitor.net.client import GuardedBackend, Resolver, make_client, make_transport
+from monitor.net.client import (
+    GuardedBackend,
+    Resolver,
+    make_client,
+    make_transport,
+    system_resolver,
+)
 from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 
@@ -35,8 +41,7 @@ def fake_dns(table: dict[str, list[str]]) -> Resolver:
 
 
 async def get(url: str, guard: AddressGuard, resolver: Resolver | None = None) -> int:
-    kwargs = {"resolver": resolver} if resolver else {}
-    async with make_client(guard, **kwargs) as client:  # type: ignore[arg-type]
+    async with make_client(guard, resolver=resolver or system_resolver) as client:
         return (await fetch(client, url, deadline=5)).status
 
 

@@ -1,4 +1,6 @@
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -71,8 +73,8 @@ def test_items_with_neither_guid_nor_link_hash_title_and_date() -> None:
     assert keys[2] != keys[1]
 
 
-def _item(**kw: object) -> Item:
-    return Item(feed_id=str(kw.pop("feed_id", "f")), key=str(kw.pop("key", "g:1")), **kw)  # type: ignore[arg-type]
+def _item(**fields: Any) -> Item:
+    return replace(Item(feed_id="f", key="g:1"), **fields)
 
 
 def test_story_key_prefers_canonical_url_then_title() -> None:

@@ -34,7 +34,7 @@ def rss(items: str, extra: str = "") -> bytes:
 
 def test_str_is_refused_bytes_only() -> None:
     with pytest.raises(TypeError):
-        parse_feed("/etc/passwd", feed_id="x")  # type: ignore[arg-type]
+        parse_feed("/etc/passwd", feed_id="x")  # type: ignore[arg-type]  # the refused str is the test
 
 
 def test_body_that_looks_like_a_path_is_not_opened() -> None:

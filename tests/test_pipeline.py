@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from monitor.model import Explanation, FeedState, Item, Match, Rule
 from monitor.pipeline.decide import (
@@ -22,18 +24,19 @@ TROOPS = Rule(id="troops", name="Troops", query="troop*")
 ARMS = Rule(id="arms", name="Arms", query="weapon*", notify=("slack",))
 
 
-def feed(**kw: object) -> FeedState:
-    base: dict[str, object] = {
-        "id": "wire",
-        "url": "https://news.example.com/rss",
-        "name": "Wire",
-        "tags": ("world",),
-        "interval_s": 300.0,
-        "backfill_s": 0.0,
-        "baseline_done": True,
-    }
-    base.update(kw)
-    return FeedState(**base)  # type: ignore[arg-type]
+WIRE = FeedState(
+    id="wire",
+    url="https://news.example.com/rss",
+    name="Wire",
+    tags=("world",),
+    interval_s=300.0,
+    backfill_s=0.0,
+    baseline_done=True,
+)
+
+
+def feed(**changes: Any) -> FeedState:
+    return replace(WIRE, **changes)
 
 
 def item(key: str, title: str, *, published: datetime | None = NOW, url: str | None = None) -> Item:

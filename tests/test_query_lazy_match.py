@@ -39,7 +39,7 @@ def test_lazy_equals_eager_and_hashes_alike() -> None:
 def test_read_only_copyable_and_picklable() -> None:
     m = Match(RULE, explain=lambda: (WHY, "**Troops**"))
     with pytest.raises(AttributeError):
-        m.snippet = "x"  # type: ignore[misc]
+        m.snippet = "x"  # type: ignore[misc]  # the refused write is the test
     with pytest.raises(AttributeError):
         m._rule = RULE
     assert pickle.loads(pickle.dumps(m)) == m

@@ -207,8 +207,8 @@ def test_commit_poll_with_unserialisable_document_writes_nothing(store: Any) -> 
 def test_commit_poll_failing_at_the_feed_update_rolls_back_seen_and_alerts(store: Any) -> None:
     store.sync_feeds([spec("f1")], T0)
     claim_one(store)
-    # A status the schema refuses: the seen keys and the alert are already written when the last
-    # statement of the transaction fails.
+    # A status the schema refuses (and the type, hence the ignore): the seen keys and the alert
+    # are already written when the last statement of the transaction fails.
     broken = FeedUpdate(status="exploded", next_poll_at=T0, fetched_at=T0)  # type: ignore[arg-type]
     with pytest.raises(StoreError):
         store.commit_poll("f1", "w1", T0, broken, [seen("k1")], [alert("a1", "hook", "s1")])

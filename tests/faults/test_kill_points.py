@@ -142,6 +142,7 @@ def gate_feeds(server: FeedServer, gate: Gate) -> None:
     anything; this lookup runs the gate first."""
 
     class GatedDict(dict[str, Served]):
+        # typeshed writes dict.get as overloads; the one the handler calls is this one
         def get(self, key: str, default: Served | None = None) -> Served | None:  # type: ignore[override]
             if key == gate.path and gate.hold is not None and gate.body is not None:
                 gate.hold()
