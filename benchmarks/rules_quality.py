@@ -155,9 +155,12 @@ def read_labels(path: Path) -> list[Label]:
     return out
 
 
+def _item(row: dict[str, str]) -> Item:
+    return Item(feed_id="ruwa", key=row["url"], title=row["title"], summary=row["description"])
+
+
 def fired(ruleset: RuleSet, row: dict[str, str]) -> set[str]:
-    item = Item(feed_id="ruwa", key=row["url"], title=row["title"], summary=row["description"])
-    return {m.rule.id for m in ruleset.match(item)}
+    return {m.rule.id for m in ruleset.match(_item(row))}
 
 
 @dataclass(frozen=True)
@@ -235,13 +238,15 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def table(results: dict[str, dict[tuple[str, str], Score]]) -> list[str]:
+def table(
+    results: dict[str, dict[tuple[str, str], Score]], splits: Sequence[str] = SPLITS
+) -> list[str]:
     lines = [
         "| rule | split | labelled | rules | TP | FP | FN | precision | recall |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for rule in RULES:
-        for split in SPLITS:
+        for split in splits:
             for name, scores in results.items():
                 s = scores[rule, split]
                 lines.append(
@@ -261,6 +266,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--misses", action="store_true", help="list the dev split's misses of the after rules"
     )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        action="append",
+        help="only this split's rows (repeatable): while writing rules, --split dev",
+    )
     args = p.parse_args(argv)
     if not args.corpus.is_file():
         print(f"{args.corpus}: corpus not found (see --corpus)", file=sys.stderr)
@@ -274,13 +285,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     after = load_rules(args.after)
     with tempfile.TemporaryDirectory() as tmp:
         before = load_rules(rules_at(args.before, Path(tmp)))
-    results = {"before": score(before, labels, corpus), "after": score(after, labels, corpus)}
+    results = {"before": score(before, labels, corpus)}
+    if any(r.mode != "query" for r in after.rules.values()):
+        # the after rules with their queries alone, then with their examples
+        results["after, words"] = score(after.without_examples(), labels, corpus)
+        results["after, words+examples"] = score(after, labels, corpus)
+    else:
+        results["after"] = score(after, labels, corpus)
     print(f"{len(labels)} labelled items; before = {args.before}, after = {args.after}")
-    print("\n".join(table(results)))
+    print("\n".join(table(results, args.split or SPLITS)))
     if args.misses:
         for rule, kind, url in misses(after, labels, corpus, "dev"):
+            scores = after.similarity(_item(corpus[url])).get(rule)
+            sim = f" [like {scores.like:.2f} unlike {scores.unlike}]" if scores else ""
+            print(f"{rule} {kind}{sim}", end=": ")
             row = corpus[url]
-            print(f"{rule} {kind}: {row['title']} || {row['description'][:200]}")
+            print(f"{row['title']} || {row['description'][:200]}")
     return 0
 
 

@@ -96,7 +96,11 @@ def test_indexed_equals_every_rule_with_examples(
     rules = [data.draw(semantic_rules(i)) for i in range(n)]
     rs = RuleSet.from_rules(rules, SETS, embedder=model)
     item = Item(feed_id="f", key="k", title=title, content=content)
-    indexed = rs.match(item)
     every = rs.match_every_rule(item)
+    indexed = rs.match(item)
     assert [m.rule.id for m in indexed] == [m.rule.id for m in every]
     assert indexed == every
+    # scored ahead in a batch (as a poll does), the same to the last bit
+    batch = [Item(feed_id="f", key="o", title=content), item, Item(feed_id="f", key="p")]
+    rs.prepare(batch)
+    assert rs.match(item) == every

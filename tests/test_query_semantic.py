@@ -128,7 +128,16 @@ def test_each_item_is_embedded_once_and_only_when_a_rule_asks(model: ConceptEmbe
     assert len(model.calls[0]) == 4
     assert [m.rule.id for m in rs.match(item("troops and tanks"))] == ["a", "b", "c"]
     assert model.calls[1:] == [["troops and tanks\n"]]  # once, for three rules
+    # a poll's items scored ahead in one batch: one call for all, none while matching
+    batch = [item("troops sent"), item("tanks"), item("football")]
+    rs.prepare(batch)
+    assert model.calls[2:] == [["troops sent\n", "tanks\n", "football\n"]]
+    assert [[m.rule.id for m in rs.match(i)] for i in batch] == [["a", "c"], ["b"], []]
+    assert len(model.calls) == 3
+    rs.match(item("troops sent"))  # an equal item, but not one of the batch: scored alone
+    assert len(model.calls) == 4
     narrow_only = RuleSet.from_rules(rules[2:], embedder=model)
+    narrow_only.prepare(batch)  # no rule asks about every item: nothing to do
     before = len(model.calls)
     assert [m.rule.id for m in narrow_only.match(item("talks in Geneva"))] == ["d"]
     assert len(model.calls) == before  # no narrow rule's query held: nothing embedded
@@ -406,3 +415,24 @@ def test_the_packaged_model_is_read_from_the_wheel_and_normalised() -> None:
     assert vectors.shape == (3, 256)
     assert float(vectors[0] @ vectors[2]) == pytest.approx(1.0, abs=1e-5)
     assert float(abs(vectors[1]).sum()) == 0.0  # nothing to go on: similar to nothing
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Troops sent to the border, officials said.",
+        "Zelensky: Ukraine needs more HIMARS (16.08.22 21:50) « War in Ukraine | Censor.NET",
+        "Kyïv’s “new” anti-tank weapons\n\nand 1,500 soldiers",
+    ],
+)
+def test_word_by_word_tokens_are_the_tokenizers_and_the_memo_forgets_cleanly(text: str) -> None:
+    model = packaged_model()
+    # white space is where words part, so line breaks count as spaces
+    spaced = " ".join(text.split())
+    assert model.tokens(text) == model.tokenizer.encode(spaced, add_special_tokens=False).ids
+    first = model.embed([text])
+    small = embed.StaticEmbedder(model.table, model.tokenizer)
+    small.WORDS_KEPT = 3  # starts afresh on every text
+    for _ in range(2):
+        assert (small.embed([text]) == first).all()
+    assert len(small._tokens) <= len(set(text.split()))

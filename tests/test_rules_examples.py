@@ -82,3 +82,28 @@ HEADLINES = [
 @pytest.mark.parametrize(("headline", "expected"), HEADLINES)
 def test_headlines(ruleset: RuleSet, headline: str, expected: set[str]) -> None:
     assert fired(ruleset, headline) == expected
+
+
+def test_the_semantic_example_rules_keep_the_queries_and_fire_on_the_seed(seed_text: str) -> None:
+    """examples/rules-semantic/ is rules/ plus examples: the same sets and queries, kept in
+    step; with the packaged model it fires all three on the seed article too."""
+    import yaml
+
+    from tests.semantic_support import packaged_model
+
+    folder = ROOT / "examples" / "rules-semantic"
+    assert (folder / "sets.yaml").read_text() == (ROOT / "rules" / "sets.yaml").read_text()
+    for path in (ROOT / "rules").glob("*-*.yaml"):
+        (words,) = yaml.safe_load(path.read_text())["rules"]
+        (both,) = yaml.safe_load((folder / path.name).read_text())["rules"]
+        assert {
+            k: v for k, v in both.items() if k not in ("mode", "threshold", "like", "unlike")
+        } == words
+        assert both["mode"] == "widen"
+    ruleset = load_rules(folder, embedder=packaged_model())
+    item = Item(feed_id="seed", key="seed", title="Seoul weighs its response", content=seed_text)
+    assert {m.rule.id for m in ruleset.match(item)} == {
+        "troop-dispatch",
+        "arms-to-ukraine",
+        "nato-delegation",
+    }

@@ -48,6 +48,7 @@ from monitor.pipeline.decide import (
     unchanged,
 )
 from monitor.pipeline.rules import CurrentRules
+from monitor.query.ruleset import prepare
 from monitor.store.roles import SeenItems
 from monitor.store.stories import SETTLE_MARGIN
 
@@ -278,6 +279,7 @@ class Poller:
             plan = plan_current(feed, outcome, parsed.items, parsed.title, matcher, now)
             return plan, []
         seen = store.seen_keys(feed.id, [item.key for item in parsed.items])
+        prepare(live.rules if live else None, parsed.items, seen)  # rules with examples: batch
         match = _memoised(matcher)
         look = plan_lookups(feed, parsed.items, seen, match, now, self.poll_policy)
         index = store if look.candidates else _NO_CANDIDATES

@@ -69,50 +69,102 @@ class SemanticStage:
 
         if not rules or any(not r.like for r in rules):
             raise ValueError("the semantic stage needs rules, each with `like` examples")
-        self._np = np
         self.embedder = embedder
         self.rules = {r.id: n for n, r in enumerate(rules)}
+        self._thresholds = [r.threshold for r in rules]
+        # Rows: every rule's `like` examples, then the `unlike` ones of the rules that have them.
+        # One segmented maximum over the rows gives each rule's best like, then best unlike.
+        starts, at = [], 0
+        for r in rules:
+            starts.append(at)
+            at += len(r.like)
+        self._like_ends = [*starts[1:], at]
+        self._unlike_at: list[int | None] = []
+        for r in rules:
+            self._unlike_at.append(len(starts) if r.unlike else None)
+            if r.unlike:
+                starts.append(at)
+                at += len(r.unlike)
+        self._starts = np.array(starts, dtype=np.intp)
         likes = [t for r in rules for t in r.like]
-        self._likes = len(likes)
         unlikes = [t for r in rules for t in r.unlike]
-        self._like_starts = np.cumsum([0] + [len(r.like) for r in rules[:-1]], dtype=np.intp)
-        self._like_ends = self._like_starts + np.array([len(r.like) for r in rules], dtype=np.intp)
-        with_unlike = [n for n, r in enumerate(rules) if r.unlike]
-        self._unlike_rules = np.array(with_unlike, dtype=np.intp)
-        self._unlike_starts = len(likes) + np.cumsum(
-            [0] + [len(rules[n].unlike) for n in with_unlike[:-1]], dtype=np.intp
-        )
         self.matrix: NDArray[np.float32] = embedder.embed(likes + unlikes)
+        # the last batch of items scored ahead (`prepare`): their similarities, best per
+        # segment, and id(item) -> (item, its row); one tuple, replaced whole
+        self._batch: tuple[list[Any], list[list[float]], dict[int, tuple[Item, int]]] = (
+            [],
+            [],
+            {},
+        )
+
+    def prepare(self, items: Sequence[Item]) -> None:
+        """Score these items in one batch (a poll's new items), replacing the last batch: one
+        gather, one matrix product and one segmented maximum for all of them."""
+        import numpy as np
+
+        if not items:
+            return
+        vectors = self.embedder.embed([item_text(i) for i in items])
+        # one product per item, as `scores` does, so that a batch scores to the last bit alike
+        sims = [self.matrix @ v for v in vectors]
+        best: list[list[float]] = np.maximum.reduceat(sims, self._starts, axis=1).tolist()
+        self._batch = (sims, best, {id(item): (item, n) for n, item in enumerate(items)})
+
+    def prepared(self, item: Item) -> ItemScores | None:
+        """The item's scores from the last batch, when it was in it."""
+        sims, best, rows = self._batch
+        hit = rows.get(id(item))
+        if hit is None or hit[0] is not item:
+            return None
+        return self._scored(sims[hit[1]], best[hit[1]])
 
     def vector(self, item: Item) -> NDArray[np.float32]:
         row: NDArray[np.float32] = self.embedder.embed([item_text(item)])[0]
         return row
 
     def scores(self, vector: NDArray[np.float32]) -> ItemScores:
-        """The item's scores against every rule's examples: one product, then maxima."""
-        np = self._np
+        """The item's scores against every rule's examples: one product, one segmented maximum,
+        then per rule in Python (a few rules: cheaper than more numpy calls)."""
+        import numpy as np
+
         sims = self.matrix @ vector
-        # reduceat's last segment runs to the end: cut the `unlike` rows off first
-        like = np.maximum.reduceat(sims[: self._likes], self._like_starts)
-        unlike = np.full(len(self.rules), np.nan, dtype=np.float32)
-        if len(self._unlike_rules):
-            unlike[self._unlike_rules] = np.maximum.reduceat(sims, self._unlike_starts)
-        return ItemScores(self, sims, like, unlike)
+        return self._scored(sims, np.maximum.reduceat(sims, self._starts).tolist())
+
+    def _scored(self, sims: Any, best: list[float]) -> ItemScores:
+        like = best[: len(self.rules)]
+        unlike = [None if u is None else best[u] for u in self._unlike_at]
+        similar = [
+            lk + EPSILON >= t and (u is None or lk > u)
+            for lk, u, t in zip(like, unlike, self._thresholds, strict=True)
+        ]
+        return ItemScores(self, sims, like, unlike, similar)
 
 
 class ItemScores:
     """One item's similarities to every example; per rule on demand."""
 
-    def __init__(self, stage: SemanticStage, sims: Any, like: Any, unlike: Any) -> None:
+    def __init__(
+        self,
+        stage: SemanticStage,
+        sims: Any,
+        like: list[float],
+        unlike: list[float | None],
+        similar: list[bool],
+    ) -> None:
         self._stage, self._sims, self._like, self._unlike = stage, sims, like, unlike
+        self._similar = similar
+
+    def similar(self, rule_id: str) -> bool:
+        """Whether the item is similar for the rule, at the rule's own threshold (what
+        `Scores.similar` says, for every rule at once)."""
+        return self._similar[self._stage.rules[rule_id]]
 
     def of(self, rule_id: str) -> Scores:
         stage = self._stage
         n = stage.rules[rule_id]
-        start, end = int(stage._like_starts[n]), int(stage._like_ends[n])
-        closest = int(self._sims[start:end].argmax())
-        unlike = float(self._unlike[n])
-        return Scores(float(self._like[n]), closest, None if unlike != unlike else unlike)
+        start = stage._like_ends[n - 1] if n else 0
+        closest = int(self._sims[start : stage._like_ends[n]].argmax())
+        return Scores(self._like[n], closest, self._unlike[n])
 
 
 class Probe:
@@ -125,7 +177,14 @@ class Probe:
         self._stage, self._item = stage, item
         self._scores: ItemScores | None = None
 
-    def of(self, rule_id: str) -> Scores:
+    def _get(self) -> ItemScores:
         if self._scores is None:
-            self._scores = self._stage.scores(self._stage.vector(self._item))
-        return self._scores.of(rule_id)
+            stage = self._stage
+            self._scores = stage.prepared(self._item) or stage.scores(stage.vector(self._item))
+        return self._scores
+
+    def of(self, rule_id: str) -> Scores:
+        return self._get().of(rule_id)
+
+    def similar(self, rule_id: str) -> bool:
+        return self._get().similar(rule_id)
