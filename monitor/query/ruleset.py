@@ -97,7 +97,11 @@ class RuleSet:
             self._embedder = embedder = embedder or load_embedder()
             self._stage = sem.SemanticStage([c.rule for c in semantic], embedder)
         # Rules that may fire when their query does not (or is not even a candidate).
-        self._widen = [c for c in semantic if c.rule.mode == "widen"]
+        self._widen = [
+            (c, self._stage.rules[c.rule.id])
+            for c in semantic
+            if c.rule.mode == "widen" and self._stage is not None
+        ]
         # Rules that ask about (nearly) every item: worth scoring a poll's items in one batch.
         self._asks_all = any(c.rule.mode in ("widen", "similar") for c in semantic)
 
@@ -236,14 +240,20 @@ class RuleSet:
         """`out` with the `widen` rules that their query missed but whose examples the item is
         similar to, in rule id order."""
         fired = {m.rule.id for m in out}
-        more = []
-        for c in self._widen:
-            if c.rule.id in fired or not self._watches(c, item.feed_id, feed_tags):
-                continue
-            probe = probe or self._probe(item)
-            if probe.similar(c.rule.id):
-                why = _explainer(c.matcher, doc, c.rule, probe, query=False)
-                more.append(Match(c.rule, explain=why))
+        asking = [
+            (c, n)
+            for c, n in self._widen
+            if c.rule.id not in fired and self._watches(c, item.feed_id, feed_tags)
+        ]
+        if not asking:
+            return out
+        probe = probe or self._probe(item)
+        similar = probe.scores().similar_flags  # one look for every rule (in stage order)
+        more = [
+            Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe, query=False))
+            for c, n in asking
+            if similar[n]
+        ]
         return sorted(out + more, key=lambda m: m.rule.id) if more else out
 
     def similarity(self, item: Item) -> dict[str, sem.Scores]:

@@ -152,12 +152,12 @@ class ItemScores:
         similar: list[bool],
     ) -> None:
         self._stage, self._sims, self._like, self._unlike = stage, sims, like, unlike
-        self._similar = similar
+        # per rule in the stage's order: is the item similar, at the rule's own threshold (what
+        # `Scores.similar` says, for every rule at once)
+        self.similar_flags = similar
 
     def similar(self, rule_id: str) -> bool:
-        """Whether the item is similar for the rule, at the rule's own threshold (what
-        `Scores.similar` says, for every rule at once)."""
-        return self._similar[self._stage.rules[rule_id]]
+        return self.similar_flags[self._stage.rules[rule_id]]
 
     def of(self, rule_id: str) -> Scores:
         stage = self._stage
@@ -177,14 +177,14 @@ class Probe:
         self._stage, self._item = stage, item
         self._scores: ItemScores | None = None
 
-    def _get(self) -> ItemScores:
+    def scores(self) -> ItemScores:
         if self._scores is None:
             stage = self._stage
             self._scores = stage.prepared(self._item) or stage.scores(stage.vector(self._item))
         return self._scores
 
     def of(self, rule_id: str) -> Scores:
-        return self._get().of(rule_id)
+        return self.scores().of(rule_id)
 
     def similar(self, rule_id: str) -> bool:
-        return self._get().similar(rule_id)
+        return self.scores().similar(rule_id)
