@@ -14,6 +14,8 @@ The tree (leaves defined beside the code that raises them; each module imports i
     │       └── AddressError                 monitor.cli.healthcheck: NEWSMON_HTTP_ADDR
     ├── RuleErrors                           every RuleError of a rules folder
     ├── QueryError (+ValueError)             monitor.query.lexer; SetMemberError in .compiler
+    ├── RuleEditError                        monitor.query.ruleedit
+    ├── SemanticUnavailable                  monitor.query.embed: the semantic extra missing
     ├── ConfigProblems (+ValueError)         monitor.config.problems: keyed, for the loader
     ├── FeedError                            `kind` says which: timeout, parse, ...
     │   ├── BlockedAddressError
@@ -21,7 +23,8 @@ The tree (leaves defined beside the code that raises them; each module imports i
     │   └── DecodeError                      monitor.feeds.decode: kind "parse"
     ├── StoreError
     ├── FingerprintError                     monitor.dedup.fingerprint
-    └── LabelFileError, UnknownTarget, BadLabel   monitor.feedback
+    ├── LabelFileError, UnknownTarget, BadLabel   monitor.feedback
+    └── TrialError                           monitor.console.playground
 
 Delivery failures are outcomes the deliverer records (retry, dead letter), not exceptions.
 The bases that keep `ValueError` do so because pydantic validators and older callers catch it.

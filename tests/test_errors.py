@@ -50,6 +50,21 @@ def test_every_public_exception_class_is_in_the_tree() -> None:
     assert outside == []
 
 
+def test_the_drawing_of_the_tree_names_every_error_class() -> None:
+    """monitor/errors.py draws the tree in its docstring: a new error class goes there too."""
+    missing = sorted(
+        f"{name}.{attr}"
+        for name in _modules()
+        for attr, value in vars(importlib.import_module(name)).items()
+        if inspect.isclass(value)
+        and issubclass(value, errors.NewsmonError)
+        and value.__module__ == name
+        and not attr.startswith(PRIVATE_PREFIX)
+        and attr not in (errors.__doc__ or "")
+    )
+    assert missing == [], "add these to the tree in monitor/errors.py's docstring"
+
+
 @pytest.mark.parametrize(
     "error",
     [
