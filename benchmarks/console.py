@@ -11,8 +11,10 @@ and rules are those of `match.py` (seeded). Alerts are spread over the last 30 d
 one to three rules, and 2% of them are dead letters. Each page is asked `--runs` times through
 `Console.__call__` with a bearer token (no HTTP, no scrypt): p50, p95 and the largest wall-clock
 time, p50 and p95 of this process's CPU time (all its threads: the store reads run in one), and
-the page's size. The playground runs the first rule's query and a one-word query over every
-archived item (`since=all`), three times each. PostgreSQL runs too when `--pg-url` or
+the page's size. The rules pages are asked a minute apart (the alerts per rule are read from
+the store at most once a minute), and once more within the minute. The playground runs the
+first rule's query and a one-word query over every archived item (`since=all`), three times
+each. PostgreSQL runs too when `--pg-url` or
 NEWSMON_TEST_POSTGRES_URL is set (a schema of its own, dropped after).
 
 Wall-clock times on a shared machine: other work shows up in them, so compare within one run.
@@ -52,7 +54,15 @@ from monitor.query.ruleset import RuleSet
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 TOKEN = "benchmark-token-0123456789"
-PAGES = ["/ui/feeds", "/ui/rules", "/ui/rules/{rule}", "/ui/alerts", "/ui/dead"]
+# (row label, path, each request a minute after the last: the alerts per rule read again)
+PAGES = [
+    ("/ui/feeds", "/ui/feeds", False),
+    ("/ui/rules", "/ui/rules", True),
+    ("/ui/rules/{rule}", "/ui/rules/{rule}", True),
+    ("/ui/rules, within a minute", "/ui/rules", False),
+    ("/ui/alerts", "/ui/alerts", False),
+    ("/ui/dead", "/ui/dead", False),
+]
 
 
 def document(alert_id: str, title: str, rules: list[Any], snippet: str) -> dict[str, Any]:
@@ -134,15 +144,22 @@ def fill(store: Any, n_feeds: int, ruleset: RuleSet, n_items: int, n_alerts: int
 
 
 def timed(
-    console: Console, loop: asyncio.AbstractEventLoop, path: str, runs: int
+    console: Console,
+    loop: asyncio.AbstractEventLoop,
+    path: str,
+    runs: int,
+    clock: FakeClock | None = None,
 ) -> tuple[list[float], list[float], int]:
-    """(wall-clock seconds, CPU seconds of this process, page bytes) of `runs` requests."""
+    """(wall-clock seconds, CPU seconds of this process, page bytes) of `runs` requests; with
+    `clock`, each a minute after the one before."""
     path, _, query = path.partition("?")
     headers = {"authorization": f"Bearer {TOKEN}", "accept": "text/html"}
     wall: list[float] = []
     cpu: list[float] = []
     size = 0
     for _ in range(runs):
+        if clock is not None:
+            clock.advance(61)  # past the minute the alerts per rule are kept
         request = Request("GET", path, query, headers, b"", "127.0.0.1")
         started, started_cpu = time.perf_counter(), time.process_time()
         reply = loop.run_until_complete(console(request))
@@ -165,18 +182,19 @@ def p95(values: list[float]) -> float:
 
 def measure(store: Any, ruleset: RuleSet, runs: int) -> list[tuple[str, ...]]:
     ui = UIConfig.model_validate({"enabled": True})
+    clock = FakeClock(NOW)
     console = build_console(
         ui, [Credential("read", "token", TOKEN, "bench")], store=store,
-        rules=lambda: ruleset, clock=FakeClock(NOW),
+        rules=lambda: ruleset, clock=clock,
     )  # fmt: skip
     rows: list[tuple[str, ...]] = []
     loop = asyncio.new_event_loop()
     try:
         # A rule without named sets: the playground compiles a query without them.
         first_rule = next(r.id for r in ruleset.rules.values() if "$" not in r.query)
-        for page in PAGES:
-            path = page.format(rule=first_rule)
-            wall, cpu, size = timed(console, loop, path, runs)
+        for page, path, fresh in PAGES:
+            path = path.format(rule=first_rule)
+            wall, cpu, size = timed(console, loop, path, runs, clock if fresh else None)
             mid, mid_cpu = statistics.median(wall), statistics.median(cpu)
             kb = f"{size / 1024:,.0f}"
             rows.append(

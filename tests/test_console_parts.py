@@ -239,3 +239,24 @@ def test_the_console_benchmark_prints_its_table(capsys: pytest.CaptureFixture[st
     for page in ("/ui/feeds", "/ui/rules", "/ui/alerts", "/ui/dead", "playground: one word"):
         assert f"\n{page}" in out
     assert "p95 ms" in out
+
+
+def test_alerts_per_rule_are_read_again_after_a_minute(store: Store) -> None:
+    from monitor.console.pages import RuleDays
+    from monitor.model import FeedUpdate, NewAlert, SeenItem
+    from tests.console_support import document
+
+    seed(store, T0)
+    since = T0 - timedelta(days=30)
+    rule_days = RuleDays(store)
+    assert sum(d.alerts for d in rule_days(since, T0)) == 2
+    # One more alert, committed as a poll does.
+    claimed = store.claim_due_feeds(T0 + timedelta(hours=1), 10, timedelta(minutes=2), "t")
+    assert "good" in {f.id for f in claimed}
+    new = NewAlert("msg_" + "e" * 32, "hook", "story-new", "good", "k-new",
+                   document("msg_" + "e" * 32, "hook", "More troops", None), T0)  # fmt: skip
+    ok = FeedUpdate(status="ok", next_poll_at=T0 + timedelta(hours=2), fetched_at=T0)
+    store.commit_poll("good", "t", T0, ok, [SeenItem("k-new", "story-new")], [new])
+    assert sum(d.alerts for d in rule_days(since, T0 + timedelta(seconds=59))) == 2  # kept
+    assert sum(d.alerts for d in rule_days(since, T0 + timedelta(seconds=61))) == 3  # read again
+    assert sum(d.alerts for d in rule_days(since - timedelta(days=1), T0)) == 3  # another window

@@ -106,6 +106,7 @@ class Console:
         self.clock = clock
         self.on_replay = on_replay
         self.limiter = LoginLimiter(ui.login_attempts, ui.login_window)
+        self.rule_days = pages.RuleDays(store)
         self.env = environment()
         self.csp_reports: deque[dict[str, str]] = deque(maxlen=CSP_REPORTS_KEPT)
         self._csp_logged = 0.0
@@ -241,11 +242,13 @@ class Console:
             ctx = await asyncio.to_thread(pages.feeds_page, store, now)
             return self._render("feeds.html", session, "feeds", "Feeds", ctx)
         if page == "rules":
-            ctx = await asyncio.to_thread(pages.rules_page, store, self.rules(), now)
+            ctx = await asyncio.to_thread(pages.rules_page, self.rule_days, self.rules(), now)
             return self._render("rules.html", session, "rules", "Rules", ctx)
         if page.startswith("rules/"):
             rule_id = page.removeprefix("rules/")
-            ctx = await asyncio.to_thread(pages.rule_page, store, self.rules(), rule_id, now)
+            ctx = await asyncio.to_thread(
+                pages.rule_page, self.rule_days, self.rules(), rule_id, now
+            )
             if ctx["row"] is None:
                 return self._error(404, "No such rule.", session)
             return self._render("rule.html", session, "rules", f"Rule {rule_id}", ctx)

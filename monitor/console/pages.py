@@ -7,6 +7,7 @@ cut and link it: monitor.console.text); numbers and times are worked out here.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from markupsafe import Markup
 from monitor.console.charts import day_bars, last_days
 from monitor.model import Hit, OutboxRow, Rule
 from monitor.query.ruleset import RuleSet
+from monitor.store.console_sql import RuleDay
 from monitor.store.roles import (
     Archive,
     ConsoleReads,
@@ -61,6 +63,28 @@ def feeds_page(store: ConsoleReads, now: datetime) -> dict[str, Any]:
 
 
 # -- rules -------------------------------------------------------------------------------------
+class RuleDays:
+    """Alerts per rule per day, read from the store at most once per `ttl` for one window: the
+    query reads every alert document of the window (a second or more with tens of thousands of
+    alerts), and charts of 30 days need not be fresher than a minute."""
+
+    def __init__(self, store: ConsoleReads, ttl: timedelta = timedelta(seconds=60)) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._kept: tuple[datetime, datetime, list[RuleDay]] | None = None  # (since, read at, days)
+
+    def __call__(self, since: datetime, now: datetime) -> list[RuleDay]:
+        with self._lock:
+            kept = self._kept
+        if kept is not None and kept[0] == since and timedelta(0) <= now - kept[1] < self.ttl:
+            return kept[2]
+        days = self.store.rule_days(since)
+        with self._lock:
+            self._kept = (since, now, days)
+        return days
+
+
 @dataclass
 class RuleRow:
     id: str
@@ -72,13 +96,13 @@ class RuleRow:
 
 
 def rule_rows(
-    store: ConsoleReads, rules: RuleSet, now: datetime, days: int = RULE_DAYS
+    rule_days: RuleDays, rules: RuleSet, now: datetime, days: int = RULE_DAYS
 ) -> list[RuleRow]:
     """One row per live rule (and per rule that alerted in the window but is gone now)."""
     span = last_days(now.date(), days)
     since = datetime.combine(span[0], datetime.min.time(), tzinfo=now.tzinfo)
     rows: dict[str, RuleRow] = {rid: RuleRow(rid, r) for rid, r in rules.rules.items()}
-    for d in store.rule_days(since):
+    for d in rule_days(since, now):
         row = rows.setdefault(d.rule, RuleRow(d.rule, None))
         row.per_day[d.day] += d.alerts
         row.alerts += d.alerts
@@ -90,14 +114,14 @@ def rule_rows(
     return sorted(rows.values(), key=lambda r: (r.rule is None, r.id))
 
 
-def rules_page(store: ConsoleReads, rules: RuleSet, now: datetime) -> dict[str, Any]:
-    return {"rows": rule_rows(store, rules, now), "days": RULE_DAYS}
+def rules_page(rule_days: RuleDays, rules: RuleSet, now: datetime) -> dict[str, Any]:
+    return {"rows": rule_rows(rule_days, rules, now), "days": RULE_DAYS}
 
 
-def rule_page(store: ConsoleReads, rules: RuleSet, rule_id: str, now: datetime) -> dict[str, Any]:
+def rule_page(rule_days: RuleDays, rules: RuleSet, rule_id: str, now: datetime) -> dict[str, Any]:
     """One rule with a wider chart; {"row": None} when neither live nor seen in the window."""
     span = last_days(now.date(), RULE_DAYS)
-    found = next((r for r in rule_rows(store, rules, now) if r.id == rule_id), None)
+    found = next((r for r in rule_rows(rule_days, rules, now) if r.id == rule_id), None)
     if found is not None:
         found.chart = day_bars(
             found.per_day,
