@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -94,8 +95,8 @@ def test_log_in_see_the_failing_feed_chart_playground_and_replay(
     def reply(_: Received) -> Reply:
         return Reply(200) if accept.is_set() else Reply(400, b"bad request")
 
-    def broken(handler: object) -> None:
-        handler.send_error(500)  # type: ignore[attr-defined]
+    def broken(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_error(500)
 
     b = browser
     d = b.driver

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import pytest
 
@@ -74,20 +75,21 @@ def names(keys: Iterable[str]) -> list[str]:
     return sorted(NAME[k] for k in keys)
 
 
-def wire(**kw: object) -> FeedState:
-    base: dict[str, object] = {
-        "id": "wire",
-        "url": "https://news.example.com/rss",
-        "name": "Wire",
-        "tags": ("world",),
-        "interval_s": 300.0,
-        "backfill_s": 0.0,
-        "etag": '"v0"',
-        "body_hash": "before",
-        "baseline_done": True,
-    }
-    base.update(kw)
-    return FeedState(**base)  # type: ignore[arg-type]
+WIRE = FeedState(
+    id="wire",
+    url="https://news.example.com/rss",
+    name="Wire",
+    tags=("world",),
+    interval_s=300.0,
+    backfill_s=0.0,
+    etag='"v0"',
+    body_hash="before",
+    baseline_done=True,
+)
+
+
+def wire(**changes: Any) -> FeedState:
+    return replace(WIRE, **changes)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 
 from monitor.delivery.document import build_alert_document
 from monitor.errors import RuleErrors
-from monitor.model import Item, Rule
+from monitor.model import Item, Mode, Rule
 from monitor.query import embed
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
@@ -60,10 +60,10 @@ D = item("football match tonight")
     ],
 )
 def test_each_mode_on_hand_written_items(
-    model: ConceptEmbedder, mode: str, query: str, expected: str
+    model: ConceptEmbedder, mode: Mode, query: str, expected: str
 ) -> None:
     like = ("battalions and reinforcements",) if mode != "query" else ()
-    rule = Rule("r", "R", query, mode=mode, like=like, threshold=0.9)  # type: ignore[arg-type]
+    rule = Rule("r", "R", query, mode=mode, like=like, threshold=0.9)
     rs = RuleSet.from_rules([rule], embedder=model)
     got = "".join(name for name, it in zip("ABCD", (A, B, C, D), strict=True) if fired(rs, it))
     assert got == expected

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.cli.main import main
-from monitor.model import Label
+from monitor.model import Label, Mode
 from monitor.query import tune
 from monitor.query.rulefiles import load_rules
 from monitor.store.sqlite import SQLiteStore
@@ -61,32 +61,32 @@ points_st = st.lists(
     min_size=1,
     max_size=40,
 )
-modes = st.sampled_from(["widen", "narrow", "similar"])
+modes: st.SearchStrategy[Mode] = st.sampled_from(["widen", "narrow", "similar"])
 
 
 @settings(max_examples=300, deadline=None)
 @given(points_st, modes)
 def test_best_f1_is_what_a_scan_of_every_threshold_finds(
-    points: list[tune.Point], mode: str
+    points: list[tune.Point], mode: Mode
 ) -> None:
     rows = brute(points, mode)
     top = max(f1(*r[1:]) for r in rows)
     want = max(t for t, *counts in rows if f1(*counts) == top)  # of equal F1, the highest
-    got = tune.best_f1(points, mode)  # type: ignore[arg-type]
+    got = tune.best_f1(points, mode)
     assert (got.threshold, got.f1) == (want, top)
 
 
 @settings(max_examples=300, deadline=None)
 @given(points_st, modes, st.sampled_from([0.5, 0.8, 0.9, 1.0]))
 def test_the_precision_threshold_is_what_a_scan_finds(
-    points: list[tune.Point], mode: str, target: float
+    points: list[tune.Point], mode: Mode, target: float
 ) -> None:
     rows = [
         (t, tp, fp, fn)
         for t, tp, fp, fn in brute(points, mode)
         if tp + fp and tp / (tp + fp) >= target
     ]
-    got = tune.for_precision(points, mode, target)  # type: ignore[arg-type]
+    got = tune.for_precision(points, mode, target)
     if not rows:
         assert got is None
         return
