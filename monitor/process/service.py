@@ -62,7 +62,8 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             hint="nothing will be polled: add feeds ([{id, url}]) to the config and restart",
         )
     async with open_runtime(ctx, rules_override, metrics=metrics) as rt:
-        metrics.set_rules_version(rt.rules.rules.version, len(rt.rules.rules.rules))
+        first = rt.rules.rules
+        metrics.set_rules_version(first.version, len(first.rules))
         reloader = RuleReloader(rt.rules, config, metrics, rules_override)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
 
@@ -123,10 +124,11 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             # Stopping: answer at once, without waiting on a store that the drain keeps busy.
             if not daemon.stopping:
                 store_ok[0] = await asyncio.to_thread(rt.store.ping)
+            live = rt.rules.rules  # one read: the version and the count of the same rules
             return ReadyState(
                 store=store_ok[0],
-                rules_version=rt.rules.rules.version,
-                rules=len(rt.rules.rules.rules),
+                rules_version=live.version,
+                rules=len(live.rules),
                 stopping=daemon.stopping,
             )
 
