@@ -17,9 +17,12 @@ line, block scalars (`>`, `|`) included. Nothing is skipped silently.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, get_args
 
@@ -418,6 +421,22 @@ def _embedder_for(loader: _Loader, embedder: Embedder | None) -> Embedder | None
         return None
 
 
+@contextmanager
+def _collections_paused() -> Iterator[None]:
+    """No cyclic garbage collection while rules are read and compiled.
+
+    Loading allocates about a hundred objects a rule, nearly all kept: the collector ran again
+    and again over a heap that only grew, a fifth to a third of a 10,000-rule reload. The few
+    cycles made meanwhile (YAML loaders) wait for the next collection after it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load_rules(path: str | Path, embedder: Embedder | None = None) -> RuleSet:
     """Load, validate and compile a rules folder. Raises RuleErrors listing every fault.
 
@@ -431,6 +450,11 @@ def load_rules(path: str | Path, embedder: Embedder | None = None) -> RuleSet:
     files = rule_files(root)
     if not files:
         raise RuleErrors([RuleError(f"{root}: no rules files (*.yaml, *.yml) in this folder")])
+    with _collections_paused():
+        return _load(root, files, embedder)
+
+
+def _load(root: Path, files: list[Path], embedder: Embedder | None) -> RuleSet:
     loader = _Loader()
     digest = hashlib.sha256()
     for f in files:
