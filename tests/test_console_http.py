@@ -486,3 +486,13 @@ def test_head_answers_like_get_without_a_body(env: Env) -> None:
     assert head.status_code == 200
     assert head.content == b""
     assert "default-src 'self'" in head.headers["content-security-policy"]
+
+
+def test_a_login_nonce_that_is_not_ours_is_replaced(env: Env) -> None:
+    with env.client() as c:
+        for odd in ("\u00e9vil", "x" * 100, "a;b"):
+            r = c.get("/ui/login", headers={b"cookie": f"newsmon_login={odd}".encode()})
+            assert r.status_code == 200
+            fresh = r.headers["set-cookie"].split(";")[0].removeprefix("newsmon_login=")
+            assert fresh != odd
+            assert re.fullmatch(r"[A-Za-z0-9_-]{24}", fresh)

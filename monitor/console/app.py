@@ -209,7 +209,8 @@ class Console:
         self, req: Request, *, status: int = 200, error: str = "", next_: str = ""
     ) -> Reply:
         nonce = req.cookie(LOGIN_COOKIE) or ""
-        if not nonce or len(nonce) > 64 or not nonce.replace("-", "").replace("_", "").isalnum():
+        plain = nonce.replace("-", "").replace("_", "")
+        if not nonce or len(nonce) > 64 or not (plain.isascii() and plain.isalnum()):
             nonce = secrets.token_urlsafe(18)
         body = self.env.get_template("login.html").render(
             title="Log in",
