@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import urllib.error
@@ -14,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import feedgen
+import httpcost
 import lean
 import report
 import serve
@@ -80,6 +82,22 @@ def test_server_answers_304_to_validators_and_counts_statuses(tmp_path: Path, ki
     # urllib opens a connection per request.
     assert stats == {"requests": 3, "200": 1, "304": 2, "conditional": 2, "connections": 3}
     assert not tmp.exists()
+
+
+def test_httpcost_sends_each_way_its_conditional_gets_and_all_are_304(tmp_path: Path) -> None:
+    if shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists():
+        pytest.skip("nginx is not installed (the bare-stream way needs keep-alive)")
+    feedgen.generate(tmp_path, 3)
+    with serve.Server(tmp_path / "feeds") as server:
+        urls = [server.url(p.name) for p in sorted((tmp_path / "feeds").glob("f*.xml"))]
+        mark = server.log_mark()
+        rows = asyncio.run(httpcost.measure(urls, rounds=2))
+        stats = server.stats_since(mark)
+    assert [way for way, _ in rows][-1].startswith("HTTP/1.1 on one asyncio stream")
+    assert all(ms > 0 for _, ms in rows)
+    # 3 first fetches (200), then 3 ways x 2 rounds x 3 feeds, every one conditional and a 304.
+    assert stats["200"] == 3
+    assert stats["304"] == stats["conditional"] == 18
 
 
 def test_lean_extracts_the_items_feedparser_sees(tmp_path: Path) -> None:
