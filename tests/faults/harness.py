@@ -8,7 +8,8 @@
 - `write_config`: a config with short leases and deadlines, so a killed process's leases expire
   within seconds and the next life takes its work over.
 - `tally`: the received webhooks against the expected items.
-- `replica_daemons`: N `newsmon run` replicas on one PostgreSQL database, past their baseline.
+- `daemons_past_baseline`: one daemon, or N replicas on one store, started and past the
+  baseline polls, killed on the way out.
 """
 
 from __future__ import annotations
@@ -401,25 +402,41 @@ def pg_pending(url: str) -> int:
 
 
 @contextmanager
-def replica_daemons(
-    folder: Path, db_url: str, feeds: GrowingFeeds, rx: Receiver, count: int = 3
+def daemons_past_baseline(
+    folder: Path,
+    database_url: str,
+    feeds: GrowingFeeds,
+    rx: Receiver,
+    count: int = 1,
+    *,
+    short_leases: bool = True,
 ) -> Iterator[list[DaemonProcess]]:
-    """`count` replicas of `newsmon run` with the default leases (only the heartbeat frees a dead
-    one's work) on the PostgreSQL database `db_url`, each logging to `replicaN.log`; yields them
-    once every feed had its silent baseline poll (`feeds.baseline_done()` called). On the way
-    out the feeds stop growing and whatever still runs is SIGKILLed."""
+    """`count` `newsmon run` processes on one store (a SQLite file or a PostgreSQL URL) with one
+    config (`write_config`'s short leases, or the defaults with `short_leases=False`, so that
+    only the heartbeat frees a dead replica's work), logging to `daemon.log` (one) or
+    `replicaN.log`. Yields them once every feed had its silent baseline poll, with
+    `feeds.baseline_done()` called; on the way out the feeds stop growing and whatever still
+    runs is SIGKILLed."""
     config = write_config(
         folder,
-        database_url=db_url,
+        database_url=database_url,
         feeds=feeds.urls(),
         destinations=hook_destination(rx.url),
-        short_leases=False,
+        short_leases=short_leases,
     )
-    daemons = [DaemonProcess(config, folder / f"replica{i}.log") for i in range(count)]
+    logs = ["daemon.log"] if count == 1 else [f"replica{i}.log" for i in range(count)]
+    daemons = [DaemonProcess(config, folder / log) for log in logs]
+    postgres = database_url.startswith(("postgres://", "postgresql://"))
+
+    def past_baseline() -> bool:
+        if postgres:
+            return pg_baselined(database_url, len(feeds.feed_ids))
+        return baselined(Path(database_url), len(feeds.feed_ids))
+
     try:
         for daemon in daemons:
             daemon.start()
-        wait_until(lambda: pg_baselined(db_url, len(feeds.feed_ids)), 60, "the baseline polls")
+        wait_until(past_baseline, 60, "the baseline polls")
         assert rx.requests == [], "baseline items must not alert"
         feeds.baseline_done()
         yield daemons

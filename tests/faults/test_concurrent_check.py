@@ -14,15 +14,12 @@ import pytest
 from tests.faults.harness import (
     ROOT,
     SOAK,
-    DaemonProcess,
     GrowingFeeds,
-    baselined,
     child_env,
-    hook_destination,
+    daemons_past_baseline,
     pending_count,
     tally,
     wait_until,
-    write_config,
 )
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
@@ -38,19 +35,14 @@ def test_daemon_and_check_deliver_share_one_sqlite_file(tmp_path: Path) -> None:
     runs: list[subprocess.CompletedProcess[str]] = []
     with feed_server() as server, Receiver() as rx:
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
-                              destinations=hook_destination(rx.url))  # fmt: skip
-        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
-        try:
-            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
-            feeds.baseline_done()
+        with daemons_past_baseline(tmp_path, str(db), feeds, rx) as [daemon]:
             feeds.start(period=0.1, per_tick=2)
             until = time.monotonic() + SECONDS
             while time.monotonic() < until:
                 runs.append(
                     subprocess.run(
                         [sys.executable, "-m", "monitor", "check", "--deliver", "--config",
-                         str(config)],
+                         str(daemon.config)],
                         cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=120,
                     )
                 )  # fmt: skip
@@ -64,9 +56,6 @@ def test_daemon_and_check_deliver_share_one_sqlite_file(tmp_path: Path) -> None:
             )
             time.sleep(2)
             assert daemon.stop() == 0
-        finally:
-            feeds.stop()
-            daemon.kill()
         requests = list(rx.requests)
 
     outputs = [r.stdout + r.stderr for r in runs] + [daemon.log_text()]

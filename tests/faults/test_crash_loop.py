@@ -22,14 +22,11 @@ from tests.faults.harness import (
     SOAK,
     DaemonProcess,
     GrowingFeeds,
-    baselined,
-    hook_destination,
+    daemons_past_baseline,
     pending_count,
     pg_pending,
-    replica_daemons,
     tally,
     wait_until,
-    write_config,
 )
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
@@ -67,17 +64,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
     db = tmp_path / "state.db"
     with feed_server() as server, Receiver() as rx:
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(
-            tmp_path,
-            database_url=str(db),
-            feeds=feeds.urls(),
-            destinations=hook_destination(rx.url),
-        )
-        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
-        try:
-            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
-            assert rx.requests == [], "baseline items must not alert"
-            feeds.baseline_done()
+        with daemons_past_baseline(tmp_path, str(db), feeds, rx) as [daemon]:
             # One item every 100 ms to a random feed: 2.5 items/s per feed, so a feed's 400-item
             # window holds 160 s of news; no life is ever down that long.
             feeds.start(period=0.1, per_tick=1)
@@ -121,9 +108,6 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_only_resends(
                 raise
             time.sleep(3)  # anything still leased to a dead life would be resent by now
             assert daemon.stop() == 0
-        finally:
-            feeds.stop()
-            daemon.kill()
         requests = list(rx.requests)
 
     result = tally(expected, requests)
@@ -172,7 +156,9 @@ def test_three_replicas_one_sigkilled_at_random_moments_lose_nothing(tmp_path: P
         Receiver() as rx,
     ):
         feeds = GrowingFeeds(server, FEEDS)
-        with replica_daemons(tmp_path, db_url, feeds, rx) as daemons:
+        with daemons_past_baseline(
+            tmp_path, db_url, feeds, rx, count=3, short_leases=False
+        ) as daemons:
             feeds.start(period=0.1, per_tick=1)
             kills = 0
             started = time.monotonic()

@@ -26,15 +26,11 @@ from tests.faults.harness import (
     DaemonProcess,
     Generated,
     GrowingFeeds,
-    baselined,
-    hook_destination,
+    daemons_past_baseline,
     pending_count,
-    pg_baselined,
     pg_pending,
-    replica_daemons,
     tally,
     wait_until,
-    write_config,
 )
 from tests.feedserver import feed_server
 from tests.receiver import Received, Receiver
@@ -184,12 +180,7 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
     db = tmp_path / "state.db"
     with feed_server() as server, Receiver() as rx:
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
-                              destinations=hook_destination(rx.url))  # fmt: skip
-        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
-        try:
-            wait_until(lambda: baselined(db, len(FEEDS)), 60, "the baseline polls")
-            feeds.baseline_done()
+        with daemons_past_baseline(tmp_path, str(db), feeds, rx) as [daemon]:
             feeds.start(period=0.1, per_tick=2)
             time.sleep(2)
             with immutable(db, Path(f"{db}-wal")):
@@ -199,9 +190,6 @@ def test_sqlite_file_unwritable_for_seconds_daemon_backs_off_and_resumes(tmp_pat
                 during = daemon.log_text()[outage_started:]
                 restart_at = time.monotonic()  # the file is writable again just after this
             expected = drain_after_outage([daemon], feeds, rx, lambda: pending_count(db), 90)
-        finally:
-            feeds.stop()
-            daemon.kill()
         requests = list(rx.requests)
 
     print(during[-3000:])
@@ -265,21 +253,13 @@ def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -
         Receiver() as rx,
     ):
         feeds = GrowingFeeds(server, FEEDS)
-        config = write_config(tmp_path, database_url=db_url, feeds=feeds.urls(),
-                              destinations=hook_destination(rx.url))  # fmt: skip
-        daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
-        try:
-            wait_until(lambda: pg_baselined(db_url, len(FEEDS)), 60, "the baseline polls")
-            feeds.baseline_done()
+        with daemons_past_baseline(tmp_path, db_url, feeds, rx) as [daemon]:
             feeds.start(period=0.1, per_tick=2)
             time.sleep(2)
             outage_started = len(daemon.log_text())
             restart_at = postgres_outage(PG_OUTAGE_S, daemon.alive)
             during = daemon.log_text()[outage_started:]
             expected = drain_after_outage([daemon], feeds, rx, lambda: pg_pending(db_url), 120)
-        finally:
-            feeds.stop()
-            daemon.kill()
         requests = list(rx.requests)
         unalerted = pg_unalerted_seen(db_url)
 
@@ -306,7 +286,9 @@ def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_pat
         Receiver() as rx,
     ):
         feeds = GrowingFeeds(server, FEEDS)
-        with replica_daemons(tmp_path, db_url, feeds, rx) as daemons:
+        with daemons_past_baseline(
+            tmp_path, db_url, feeds, rx, count=3, short_leases=False
+        ) as daemons:
             feeds.start(period=0.1, per_tick=2)
             time.sleep(2)
             outage_started = [len(d.log_text()) for d in daemons]
