@@ -9,6 +9,7 @@ NEAR and ONEAR, OR-groups, prefixes, exact forms, NOT, title scopes, sets, feed 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from monitor.query.explain import explain, snippet
 from monitor.query.normalize import analyze, item_texts, tokenize
 from monitor.query.ruleset import RuleSet
 
+ROOT = Path(__file__).resolve().parent.parent
 Found = list[tuple[str, Explanation, str]]
 
 
@@ -75,3 +77,26 @@ def test_indexed_matches_and_explains_as_each_rule_alone(items: list[Item], seed
                 assert hit.word == texts[hit.field][token.start : token.end]
     # Each rule is written from one of these items: they match several rules each.
     assert matched >= 2 * len(items)
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "scale.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=100, check=False)
+
+
+def test_benchmark_stops_with_a_message_without_the_corpus(tmp_path: Path) -> None:
+    out = _bench("--corpus", str(tmp_path / "absent.jsonl"))
+    assert out.returncode != 0
+    assert f"no RUWA corpus at {tmp_path / 'absent.jsonl'}" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_benchmark_prints_every_run(items: list[Item]) -> None:
+    out = _bench("--items", "200", "--rules", "5,300", "--runs", "2", "--passes", "1")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    rows = [x for x in lines if x.startswith(("| 1 |", "| 2 |", "| median |"))]
+    assert len(rows) == 3
+    assert all(len(r.split("|")) == 9 for r in rows)
+    (every,) = [x for x in lines if x.startswith("growth in every run: ")]
+    assert every.count("x") >= 2
