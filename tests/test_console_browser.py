@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.console.pages import MAX_SHOWN
 from monitor.store.sqlite import SQLiteStore
 from tests.browser_support import Browser, browser  # noqa: F401 (the fixture)
 from tests.console_support import ADMIN_PASSWORD, ConsoleServer, make_console, seed
@@ -191,8 +192,13 @@ def test_log_in_see_the_failing_feed_chart_playground_and_replay(
 
 
 # -- the hostile page --------------------------------------------------------------------------
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.S | re.I)
-_LINK = re.compile(r"<link[^>]*>(.*?)</link>|href=[\"']([^\"']*)[\"']", re.S | re.I)
+# Every text a feed reader shows of an entry or a feed, and every address it links.
+_TITLE = re.compile(
+    r"<((?:\w+:)?(?:title|content|description|summary|subtitle|tagline|info|copyright|body|"
+    r"fullitem|encoded))\b[^>]*>(.*?)</\1>",
+    re.S | re.I,
+)
+_LINK = re.compile(r"<link[^>]*>(.*?)</link>|(?:href|src|url)=[\"']([^\"']*)[\"']", re.S | re.I)
 _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
 
 
@@ -202,8 +208,9 @@ def _raw(text: str) -> str:
 
 
 def hostile_corpus() -> list[tuple[str, str | None]]:
-    """(title, link) pairs: every title and link in the hostile feed corpora (feedparser's
-    sanitizer cases, the malicious XML), the XXE payloads one a line, and hostile_titles.py."""
+    """(title, link) pairs: every title, content, summary (and the like) and every link in the
+    hostile feed corpora (feedparser's sanitizer cases, the malicious XML), unsanitised, the XXE
+    payloads one a line, and hostile_titles.py. Each text becomes an item's title."""
     folders = [
         DATA / "feeds" / "feedparser" / "tests" / "wellformed" / "sanitize",
         DATA / "malicious-xml",
@@ -219,14 +226,14 @@ def hostile_corpus() -> list[tuple[str, str | None]]:
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".md"):
             text = path.read_text(encoding="utf-8", errors="replace")
-            titles = [_raw(t) for t in _TITLE.findall(text)] or [path.name]
+            titles = [_raw(t) for _, t in _TITLE.findall(text)]
             links = [_raw(a or b) for a, b in _LINK.findall(text)]
             if path.name == "XXE_Fuzzing.txt":
                 titles, links = text.splitlines()[:300], []
             for n, title in enumerate(titles):
                 pairs.append((title or path.name, links[n % len(links)] if links else None))
             for link in links[len(titles) :]:
-                pairs.append((path.name, link))
+                pairs.append((path.name, link))  # a file with links and no text
     for text in HOSTILE.values():
         pairs.append((text, "javascript:alert(document.domain)"))
     pairs += [("data link", "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="),
@@ -241,6 +248,20 @@ def hostile_console(tmp_path: Path) -> Iterator[ConsoleServer]:
     pairs = hostile_corpus()
     assert len(pairs) > 100, "the corpora lost their hostile material"
     seed(store, T0, titles=pairs)
+    # The feeds page too: a feed per pair, named by its text, at its address.
+    from monitor.model import FeedSpec
+
+    specs = [
+        FeedSpec(id="good", url="https://news.example/rss", name="Good feed"),
+        FeedSpec(id="broken", url="https://broken.example/rss", name="Broken feed"),
+    ]
+    specs += [
+        FeedSpec(id=f"h{n:04d}", url=link or "", name=title)
+        for n, (title, link) in enumerate(pairs)
+    ]
+    store.sync_feeds(specs, T0)
+    for n, _ in enumerate(pairs):  # every alert a dead letter too
+        store.dead_letter(f"msg_{n:032x}", None, T0, "HTTP 400")
     console = make_console(store, FakeClock(T0))
     with ConsoleServer(console) as srv:
         yield srv
@@ -258,7 +279,9 @@ def test_every_hostile_title_and_link_renders_without_running_anything(
     d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
     d.find_element(_by("ID"), "login").click()
     _wait(b, "the feeds page", "#feeds")
-    pages = ["/ui/alerts", "/ui/dead", "/ui/rules", "/ui/feeds",
+    n = len(hostile_corpus())
+    assert n <= MAX_SHOWN, "more pairs than a page shows: raise pages.MAX_SHOWN or split"
+    pages = [f"/ui/alerts?n={n}", f"/ui/dead?n={n}", "/ui/rules", "/ui/feeds",
              "/ui/playground?q=troops+OR+script+OR+alert&since=all"]  # fmt: skip
     for path in pages:
         d.get(srv.url(path))
@@ -271,7 +294,16 @@ def test_every_hostile_title_and_link_renders_without_running_anything(
             href = a.get_attribute("href") or ""
             assert href.startswith(("http://", "https://")), (path, href)
             assert not href.lower().startswith(("javascript", "data"))
-        b.shot("hostile" + path.replace("/", "-").split("?")[0])
+        b.shot("hostile" + path.split("?")[0].replace("/", "-"))
+        rows = {
+            "/ui/alerts": "article.alert",
+            "/ui/dead": "#dead tbody tr",
+            "/ui/feeds": "#feeds tbody tr",
+        }
+        css = rows.get(path.split("?")[0])
+        if css is not None:  # every pair is on the page, not only the first few
+            expected = n + 2 if css.startswith("#feeds") else n
+            assert len(d.find_elements(_by("CSS_SELECTOR"), css)) == expected, path
     log = b.console_log()
     assert log == [], log
     time.sleep(0.5)

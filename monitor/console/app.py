@@ -254,11 +254,13 @@ class Console:
                 return self._error(404, "No such rule.", session)
             return self._render("rule.html", session, "rules", f"Rule {rule_id}", ctx)
         if page == "alerts":
-            ctx = await asyncio.to_thread(pages.alerts_page, store)
+            limit = pages.shown(req.params(), pages.RECENT_ALERTS)
+            ctx = await asyncio.to_thread(pages.alerts_page, store, limit)
             ctx["done"] = _done(req.params())
             return self._render("alerts.html", session, "alerts", "Alerts", ctx)
         if page == "dead":
-            ctx = await asyncio.to_thread(pages.dead_page, store)
+            limit = pages.shown(req.params(), pages.DEAD_SHOWN)
+            ctx = await asyncio.to_thread(pages.dead_page, store, limit)
             ctx["done"] = _done(req.params())
             return self._render("dead.html", session, "dead", "Dead letters", ctx)
         if page == "playground":

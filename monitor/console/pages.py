@@ -37,6 +37,17 @@ ITEMS_WINDOW = timedelta(days=7)
 RULE_DAYS = 30
 RECENT_ALERTS = 100  # alert rows read for the alerts page (one per destination)
 DEAD_SHOWN = 200
+MAX_SHOWN = 2000  # `?n=` asks for more rows, up to this
+
+
+def shown(params: Mapping[str, str], default: int) -> int:
+    """How many rows a list page shows: `?n=` within 1 and MAX_SHOWN, else `default`."""
+    value = params.get("n", "")
+    return (
+        min(int(value), MAX_SHOWN)
+        if value.isdigit() and 0 < len(value) < 6 and int(value)
+        else default
+    )
 
 
 class ConsoleStore(
@@ -211,15 +222,15 @@ def group_alerts(rows: Sequence[OutboxRow]) -> list[AlertView]:
     return sorted(views.values(), key=lambda v: v.created_at, reverse=True)
 
 
-def alerts_page(store: ConsoleStore) -> dict[str, Any]:
-    alerts = group_alerts(store.list_alerts(None, RECENT_ALERTS))
+def alerts_page(store: ConsoleStore, limit: int = RECENT_ALERTS) -> dict[str, Any]:
+    alerts = group_alerts(store.list_alerts(None, limit))
     sightings = store.story_sightings([a.story_key for a in alerts])
     return {"alerts": alerts, "sightings": sightings}
 
 
 # -- dead letters ------------------------------------------------------------------------------
-def dead_page(store: ConsoleStore) -> dict[str, Any]:
-    dead = store.list_alerts("dead", DEAD_SHOWN)
+def dead_page(store: ConsoleStore, limit: int = DEAD_SHOWN) -> dict[str, Any]:
+    dead = store.list_alerts("dead", limit)
     by_destination: defaultdict[str, int] = defaultdict(int)
     for r in dead:
         by_destination[r.destination] += 1
@@ -227,5 +238,5 @@ def dead_page(store: ConsoleStore) -> dict[str, Any]:
         "dead": dead,
         "disabled": sorted(store.disabled_destinations().items()),
         "by_destination": sorted(by_destination.items()),
-        "more": len(dead) >= DEAD_SHOWN,
+        "more": len(dead) >= limit,
     }
