@@ -39,6 +39,13 @@ def load_json(text: str | None, default: Any) -> Any:
     return json.loads(text)
 
 
+def json_value(value: Any, default: Any) -> Any:
+    """A JSON column's value: SQLite gives its text, PostgreSQL (json, jsonb) the value."""
+    if isinstance(value, str):
+        return json.loads(value)
+    return default if value is None else value
+
+
 def lease_extra(owner: str | None, until: datetime | None) -> dict[str, Any]:
     """What OutboxRow.extra carries: the lease, for `newsmon deliveries list`."""
     if owner is None:

@@ -32,9 +32,6 @@ from monitor.model import (
     ArchivedItem,
     FeedSpec,
     FeedState,
-    FeedUpdate,
-    Label,
-    NewAlert,
     OutboxRow,
     SeenItem,
     StoryRecord,
@@ -44,18 +41,17 @@ from monitor.store import archive_sql as aq
 from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
-from monitor.store.archive_rows import join_categories, split_categories
+from monitor.store.archive_rows import join_categories
 from monitor.store.common import (
-    DISABLED_PREFIX,
     SYNC_COLUMNS,
     KnownFeed,
-    lease_extra,
     plan_sync,
     utc,
 )
 from monitor.store.console_sql import PostgresConsoleReads
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 from monitor.store.sql import pg
+from monitor.store.statements import Statement, Statements
 
 Row = dict[str, Any]
 _EPOCH = datetime.min.replace(tzinfo=UTC)  # "since the beginning" for archive reads
@@ -160,46 +156,6 @@ INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
     ON CONFLICT (feed_id, item_key) DO NOTHING"""  # noqa: S608 (constants)
 
 
-def _archived(r: Row) -> ArchivedItem:
-    return ArchivedItem(
-        feed_id=r["feed_id"],
-        key=r["item_key"],
-        story_key=r["story_key"],
-        first_seen=utc(r["first_seen"]),
-        title=r["title"],
-        summary=r["summary"],
-        content=r["content"],
-        link=r["link"],
-        author=r["author"],
-        categories=split_categories(r["categories"]),
-        feed_title=r["feed_title"],
-        published=_utc(r["published"]),
-    )
-
-
-def _feed(r: Row) -> FeedState:
-    return FeedState(
-        id=r["id"], url=r["url"], name=r["name"], tags=tuple(r["tags"] or ()),
-        interval_s=r["interval_s"], backfill_s=r["backfill_s"], etag=r["etag"],
-        last_modified=r["last_modified"], body_hash=r["body_hash"],
-        next_poll_at=_utc(r["next_poll_at"]), last_fetch_at=_utc(r["last_fetch_at"]),
-        last_success_at=_utc(r["last_success_at"]), status=r["status"],
-        last_error=r["last_error"], error_kind=r["error_kind"], error_count=r["error_count"],
-        baseline_done=r["baseline_done"], title=r["title"],
-    )  # fmt: skip
-
-
-def _alert(r: Row) -> OutboxRow:
-    return OutboxRow(
-        id=r["id"], destination=r["destination"], story_key=r["story_key"],
-        feed_id=r["feed_id"], item_key=r["item_key"], document=r["document"],
-        created_at=utc(r["created_at"]), status=r["status"], attempts=r["attempts"],
-        next_attempt_at=_utc(r["next_attempt_at"]), last_error=r["last_error"],
-        delivered_at=_utc(r["delivered_at"]),
-        extra=lease_extra(r["lease_owner"], _utc(r["lease_until"])),
-    )  # fmt: skip
-
-
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
@@ -296,7 +252,7 @@ class _PollWrites:
                          feed_id))  # fmt: skip
 
 
-class PostgresStore(PostgresConsoleReads):
+class PostgresStore(Statements, PostgresConsoleReads):
     """`Store` on PostgreSQL. `schema` (tests) puts the tables in that schema."""
 
     dialect = "postgres"
@@ -364,6 +320,24 @@ class PostgresStore(PostgresConsoleReads):
         with self._one() as cur:
             return cur.execute(pg(query), params).rowcount
 
+    @contextmanager
+    def _poll_writes(self) -> Iterator[_PollWrites]:
+        with self._tx() as cur:
+            yield _PollWrites(cur)
+
+    def _change(self, sql: str, params: Sequence[Any]) -> int:
+        return self._rowcount(sql, params)
+
+    def _change_all(self, statements: Sequence[Statement]) -> list[int]:
+        with self._tx() as cur:
+            return [cur.execute(pg(sql), params).rowcount for sql, params in statements]
+
+    def _param(self, when: datetime) -> datetime:
+        return utc(when)
+
+    def _time(self, value: Any) -> datetime | None:
+        return _utc(value)
+
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
         with self._tx() as cur:
@@ -416,25 +390,12 @@ class PostgresStore(PostgresConsoleReads):
             if plan.gone:
                 cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
 
-    def list_feeds(self) -> list[FeedState]:
-        return [_feed(r) for r in self._read(q.LIST_FEEDS)]
-
-    def count_feeds_in_error(self) -> int:
-        return int(self._read(q.COUNT_FEEDS_IN_ERROR)[0]["n"])
-
-    def get_feed(self, feed_id: str) -> FeedState | None:
-        rows = self._read("SELECT * FROM feeds WHERE id = %s", (feed_id,))
-        return _feed(rows[0]) if rows else None
-
     def claim_due_feeds(
         self, now: datetime, limit: int, lease: timedelta, owner: str
     ) -> list[FeedState]:
         t = utc(now)
         rows = self._read(CLAIM_FEEDS, (t, t, coord.epoch(t), limit, owner, t + lease))
-        return [_feed(r) for r in sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))]
-
-    def release_feed(self, feed_id: str, owner: str) -> None:
-        self._rowcount(pg(q.RELEASE_FEED), (feed_id, owner))
+        return [self._feed(r) for r in sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))]
 
     # -- polling -------------------------------------------------------------------------------
     def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
@@ -462,32 +423,7 @@ class PostgresStore(PostgresConsoleReads):
         rows = self._read(STORY_CANDIDATES, (sorted(set(bands)), utc(since)))
         return st.candidate_records(rows, utc)
 
-    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
-        return [(r["story_key"], r["n"]) for r in self._read(pg(st.LIST_STORIES), (limit,))]
-
-    def commit_poll(
-        self,
-        feed_id: str,
-        owner: str,
-        now: datetime,
-        update: FeedUpdate,
-        seen: Sequence[SeenItem],
-        alerts: Sequence[NewAlert],
-        sources: Sequence[StorySource] = (),
-        *,
-        stories_since: datetime | None = None,
-        archive: Sequence[ArchivedItem] = (),
-    ) -> int:
-        with self._tx() as cur:
-            w = _PollWrites(cur)
-            return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
-                                      stories_since=stories_since, archive=archive)  # fmt: skip
-
     # -- archive -------------------------------------------------------------------------------
-    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
-        with self._tx() as cur:
-            return _PollWrites(cur).insert_archive(items)
-
     def read_archive(
         self,
         after: int,
@@ -502,64 +438,12 @@ class PostgresStore(PostgresConsoleReads):
             params.append(list(feeds))
         params.append(limit)
         rows = self._read(pg(aq.READ.format(feeds=only)), params)
-        return [(int(r["id"]), _archived(r)) for r in rows]
+        return [(int(r["id"]), self._archived(r)) for r in rows]
 
     def count_archive(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM archive")[0]["n"])
 
-    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
-        if not sources:
-            return 0
-        with self._tx() as cur:
-            return _PollWrites(cur).insert_sources(sources)
-
-    def list_story_sources(self, story_key: str) -> list[StorySource]:
-        rows = self._read(pg(q.LIST_SOURCES), (story_key,))
-        return [StorySource(r["story_key"], r["feed_id"], r["item_key"], utc(r["seen_at"]),
-                            r["url"], r["title"]) for r in rows]  # fmt: skip
-
     # -- feedback ------------------------------------------------------------------------------
-    def add_labels(self, labels: Sequence[Label]) -> int:
-        added = 0
-        with self._tx() as cur:
-            for x in labels:
-                cur.execute(
-                    pg(q.INSERT_LABEL),
-                    (
-                        x.feed_id,
-                        x.item_key,
-                        x.rule,
-                        x.relevant,
-                        x.who,
-                        utc(x.at),
-                        x.note,
-                        x.alert_id,
-                        x.title,
-                    ),
-                )
-                added += cur.rowcount
-        return added
-
-    def archived_title(self, feed_id: str, item_key: str) -> str | None:
-        rows = self._read(q.ARCHIVED_TITLE, (feed_id, item_key))
-        return str(rows[0]["title"]) if rows else None
-
-    def list_labels(self) -> list[Label]:
-        return [
-            Label(
-                r["feed_id"],
-                r["item_key"],
-                r["rule_id"],
-                r["relevant"],
-                r["who"],
-                utc(r["labelled_at"]),
-                r["note"],
-                r["alert_id"],
-                r["title"],
-            )
-            for r in self._read(q.LIST_LABELS)
-        ]
-
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(
         self,
@@ -577,48 +461,7 @@ class PostgresStore(PostgresConsoleReads):
             params.append(list(destinations))
         params += [limit, owner, t + lease]
         rows = self._read(CLAIM_ALERTS.format(only=only), params)
-        return [_alert(r) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
-
-    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
-        return self._rowcount(pg(q.MARK_DELIVERED), (utc(now), utc(now), alert_id, owner)) == 1
-
-    def schedule_retry(
-        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
-    ) -> bool:
-        params = (utc(next_attempt_at), error, alert_id, owner)
-        return self._rowcount(pg(q.SCHEDULE_RETRY), params) == 1
-
-    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
-        if owner is None:
-            return self._rowcount(pg(q.DEAD_LETTER_ANY), (error, utc(now), alert_id)) == 1
-        return self._rowcount(pg(q.DEAD_LETTER), (error, utc(now), alert_id, owner)) == 1
-
-    def release_alert(self, alert_id: str, owner: str) -> None:
-        self._rowcount(pg(q.RELEASE_ALERT), (alert_id, owner))
-
-    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
-        if status is None:
-            rows = self._read(pg(q.LIST_ALERTS.format(where="")), (limit,))
-        else:
-            rows = self._read(pg(q.LIST_ALERTS.format(where="WHERE status = ?")), (status, limit))
-        return [_alert(r) for r in rows]
-
-    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
-        return self._rowcount(pg(q.POSTPONE_ALERT), (utc(until), note, alert_id, owner)) == 1
-
-    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
-        rows = self._read(pg(q.WINDOW_ALERTS), (destination, utc(start), utc(end)))
-        return [_alert(r) for r in rows]
-
-    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
-        return sum(
-            self._rowcount(pg(q.SETTLE_GROUPED), (utc(now), utc(now), note, aid))
-            for aid in alert_ids
-        )
-
-    def get_alert(self, alert_id: str) -> OutboxRow | None:
-        rows = self._read("SELECT * FROM alerts WHERE id = %s", (alert_id,))
-        return _alert(rows[0]) if rows else None
+        return [self._alert(r) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
 
     def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
         if alert_ids is None:
@@ -626,27 +469,7 @@ class PostgresStore(PostgresConsoleReads):
         query = pg(q.REPLAY.format(only="AND id = ANY(?)"))
         return self._rowcount(query, (utc(now), list(alert_ids)))
 
-    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
-        row = self._read("SELECT count(*) AS n, min(created_at) AS oldest FROM alerts "
-                         "WHERE status = 'pending'")[0]  # fmt: skip
-        oldest = row["oldest"]
-        age = None if oldest is None else max(0.0, (utc(now) - oldest).total_seconds())
-        return int(row["n"]), age
-
     # -- destinations --------------------------------------------------------------------------
-    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
-        with self._tx() as cur:
-            cur.execute(pg(q.DISABLE_DESTINATION), (name, reason, utc(now)))
-            cur.execute(pg(q.DEAD_LETTER_DESTINATION),
-                        (DISABLED_PREFIX + reason, utc(now), name))  # fmt: skip
-            return cur.rowcount
-
-    def disabled_destinations(self) -> dict[str, str]:
-        return {r["name"]: r["reason"] for r in self._read(q.DISABLED)}
-
-    def enable_destination(self, name: str) -> None:
-        self._rowcount(pg(q.ENABLE_DESTINATION), (name,))
-
     # -- coordination --------------------------------------------------------------------------
     def _named(self, query: str, params: dict[str, Any]) -> list[Row]:
         with self._one() as cur:

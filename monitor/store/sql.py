@@ -31,6 +31,8 @@ DEACTIVATE_FEED = "UPDATE feeds SET active = FALSE WHERE id = ?"
 
 LIST_FEEDS = "SELECT * FROM feeds WHERE active ORDER BY id"
 
+GET_FEED = "SELECT * FROM feeds WHERE id = ?"
+
 COUNT_FEEDS_IN_ERROR = "SELECT count(*) AS n FROM feeds WHERE active AND status = 'error'"
 
 RELEASE_FEED = """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
@@ -103,7 +105,10 @@ REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at 
     delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL
     WHERE status = 'dead' {only}"""
 
-OUTBOX_STATS = "SELECT count(*), min(created_at) FROM alerts WHERE status = 'pending'"
+OUTBOX_STATS = """SELECT count(*) AS n, min(created_at) AS oldest FROM alerts
+    WHERE status = 'pending'"""
+
+GET_ALERT = "SELECT * FROM alerts WHERE id = ?"
 
 DISABLE_DESTINATION = """INSERT INTO destinations (name, disabled, reason, changed_at)
     VALUES (?, TRUE, ?, ?)

@@ -28,9 +28,6 @@ from monitor.model import (
     ArchivedItem,
     FeedSpec,
     FeedState,
-    FeedUpdate,
-    Label,
-    NewAlert,
     OutboxRow,
     SeenItem,
     StoryRecord,
@@ -40,19 +37,18 @@ from monitor.store import archive_sql as aq
 from monitor.store import commit, coord
 from monitor.store import sql as q
 from monitor.store import stories as st
-from monitor.store.archive_rows import join_categories, split_categories
+from monitor.store.archive_rows import join_categories
 from monitor.store.common import (
-    DISABLED_PREFIX,
     SYNC_COLUMNS,
     KnownFeed,
     chunks,
-    lease_extra,
     load_json,
     plan_sync,
     utc,
 )
 from monitor.store.console_sql import SQLiteConsoleReads
 from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
+from monitor.store.statements import Statement, Statements
 
 BUSY_TIMEOUT_S = 10.0
 _EPOCH = datetime.min.replace(tzinfo=UTC)  # a missing time sorts first, beside aware ones
@@ -100,68 +96,10 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
-def _feed(row: sqlite3.Row) -> FeedState:
-    return FeedState(
-        id=row["id"],
-        url=row["url"],
-        name=row["name"],
-        tags=tuple(load_json(row["tags"], [])),
-        interval_s=row["interval_s"],
-        backfill_s=row["backfill_s"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        body_hash=row["body_hash"],
-        next_poll_at=_dt(row["next_poll_at"]),
-        last_fetch_at=_dt(row["last_fetch_at"]),
-        last_success_at=_dt(row["last_success_at"]),
-        status=row["status"],
-        last_error=row["last_error"],
-        error_kind=row["error_kind"],
-        error_count=row["error_count"],
-        baseline_done=bool(row["baseline_done"]),
-        title=row["title"],
-    )
-
-
-def _alert(row: sqlite3.Row) -> OutboxRow:
-    return OutboxRow(
-        id=row["id"],
-        destination=row["destination"],
-        story_key=row["story_key"],
-        feed_id=row["feed_id"],
-        item_key=row["item_key"],
-        document=load_json(row["document"], {}),
-        created_at=_dt(row["created_at"]) or datetime.min.replace(tzinfo=UTC),
-        status=row["status"],
-        attempts=row["attempts"],
-        next_attempt_at=_dt(row["next_attempt_at"]),
-        last_error=row["last_error"],
-        delivered_at=_dt(row["delivered_at"]),
-        extra=lease_extra(row["lease_owner"], _dt(row["lease_until"])),
-    )
-
-
 def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
     return (a.feed_id, a.key, a.story_key, a.title, a.summary, a.content, a.link, a.author,
             join_categories(a.categories), a.feed_title, _ts_opt(a.published),
             _ts(a.first_seen))  # fmt: skip
-
-
-def _archived(r: sqlite3.Row) -> ArchivedItem:
-    return ArchivedItem(
-        feed_id=r["feed_id"],
-        key=r["item_key"],
-        story_key=r["story_key"],
-        first_seen=_dt(r["first_seen"]) or datetime.min.replace(tzinfo=UTC),
-        title=r["title"],
-        summary=r["summary"],
-        content=r["content"],
-        link=r["link"],
-        author=r["author"],
-        categories=split_categories(r["categories"]),
-        feed_title=r["feed_title"],
-        published=_dt(r["published"]),
-    )
 
 
 class _PollWrites:
@@ -242,7 +180,7 @@ class _PollWrites:
                                             u.title, poll.baseline_done, feed_id))  # fmt: skip
 
 
-class SQLiteStore(SQLiteConsoleReads):
+class SQLiteStore(Statements, SQLiteConsoleReads):
     """`Store` on one SQLite file (or `:memory:` for tests)."""
 
     dialect = "sqlite"
@@ -307,6 +245,25 @@ class SQLiteStore(SQLiteConsoleReads):
             except sqlite3.Error as e:
                 raise StoreError(f"SQLite {self.path!r}: {e}") from e
 
+    @contextmanager
+    def _poll_writes(self) -> Iterator[_PollWrites]:
+        with self._write() as c:
+            yield _PollWrites(c)
+
+    def _change(self, sql: str, params: Sequence[Any]) -> int:
+        with self._write() as c:
+            return int(c.execute(sql, params).rowcount)
+
+    def _change_all(self, statements: Sequence[Statement]) -> list[int]:
+        with self._write() as c:
+            return [int(c.execute(sql, params).rowcount) for sql, params in statements]
+
+    def _param(self, when: datetime) -> float:
+        return _ts(when)
+
+    def _time(self, value: Any) -> datetime | None:
+        return _dt(value)
+
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
         with self._write() as c:
@@ -351,16 +308,6 @@ class SQLiteStore(SQLiteConsoleReads):
                  s.id) for s in plan.updates])  # fmt: skip
             c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
 
-    def list_feeds(self) -> list[FeedState]:
-        return [_feed(r) for r in self._read(q.LIST_FEEDS)]
-
-    def count_feeds_in_error(self) -> int:
-        return int(self._read(q.COUNT_FEEDS_IN_ERROR)[0][0])
-
-    def get_feed(self, feed_id: str) -> FeedState | None:
-        rows = self._read("SELECT * FROM feeds WHERE id = ?", (feed_id,))
-        return _feed(rows[0]) if rows else None
-
     def claim_due_feeds(
         self, now: datetime, limit: int, lease: timedelta, owner: str
     ) -> list[FeedState]:
@@ -368,11 +315,7 @@ class SQLiteStore(SQLiteConsoleReads):
         with self._write() as c:
             rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), t, t, t, limit)).fetchall()
         feeds = sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))
-        return [_feed(r) for r in feeds]
-
-    def release_feed(self, feed_id: str, owner: str) -> None:
-        with self._write() as c:
-            c.execute(q.RELEASE_FEED, (feed_id, owner))
+        return [self._feed(r) for r in feeds]
 
     # -- polling -------------------------------------------------------------------------------
     def seen_keys(self, feed_id: str, keys: Sequence[str]) -> set[str]:
@@ -409,32 +352,7 @@ class SQLiteStore(SQLiteConsoleReads):
                 raise StoreError(f"SQLite {self.path!r}: {e}") from e
         return st.candidate_records(rows, lambda v: _dt(v) or _EPOCH)
 
-    def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
-        return [(r[0], r[1]) for r in self._read(st.LIST_STORIES, (limit,))]
-
-    def commit_poll(
-        self,
-        feed_id: str,
-        owner: str,
-        now: datetime,
-        update: FeedUpdate,
-        seen: Sequence[SeenItem],
-        alerts: Sequence[NewAlert],
-        sources: Sequence[StorySource] = (),
-        *,
-        stories_since: datetime | None = None,
-        archive: Sequence[ArchivedItem] = (),
-    ) -> int:
-        with self._write() as c:
-            w = _PollWrites(c)
-            return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
-                                      stories_since=stories_since, archive=archive)  # fmt: skip
-
     # -- archive -------------------------------------------------------------------------------
-    def archive_items(self, items: Sequence[ArchivedItem]) -> int:
-        with self._write() as c:
-            return _PollWrites(c).insert_archive(items)
-
     def read_archive(
         self,
         after: int,
@@ -449,65 +367,12 @@ class SQLiteStore(SQLiteConsoleReads):
             params.extend(feeds)
         params.append(limit)
         rows = self._read(aq.READ.format(feeds=only), params)
-        return [(r[0], _archived(r)) for r in rows]
+        return [(r[0], self._archived(r)) for r in rows]
 
     def count_archive(self) -> int:
         return int(self._read(aq.COUNT)[0][0])
 
-    def add_story_sources(self, sources: Sequence[StorySource]) -> int:
-        with self._write() as c:
-            return _PollWrites(c).insert_sources(sources)
-
-    def list_story_sources(self, story_key: str) -> list[StorySource]:
-        rows = self._read(q.LIST_SOURCES, (story_key,))
-        return [
-            StorySource(r["story_key"], r["feed_id"], r["item_key"],
-                        _dt(r["seen_at"]) or _EPOCH, r["url"], r["title"])
-            for r in rows
-        ]  # fmt: skip
-
     # -- feedback ------------------------------------------------------------------------------
-    def add_labels(self, labels: Sequence[Label]) -> int:
-        with self._write() as c:
-            added = 0
-            for x in labels:
-                cur = c.execute(
-                    q.INSERT_LABEL,
-                    (
-                        x.feed_id,
-                        x.item_key,
-                        x.rule,
-                        int(x.relevant),
-                        x.who,
-                        _ts(x.at),
-                        x.note,
-                        x.alert_id,
-                        x.title,
-                    ),
-                )
-                added += cur.rowcount
-        return added
-
-    def archived_title(self, feed_id: str, item_key: str) -> str | None:
-        rows = self._read(q.ARCHIVED_TITLE, (feed_id, item_key))
-        return str(rows[0]["title"]) if rows else None
-
-    def list_labels(self) -> list[Label]:
-        return [
-            Label(
-                r["feed_id"],
-                r["item_key"],
-                r["rule_id"],
-                bool(r["relevant"]),
-                r["who"],
-                _dt(r["labelled_at"]) or _EPOCH,
-                r["note"],
-                r["alert_id"],
-                r["title"],
-            )
-            for r in self._read(q.LIST_LABELS)
-        ]
-
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(
         self,
@@ -527,52 +392,7 @@ class SQLiteStore(SQLiteConsoleReads):
         with self._write() as c:
             rows = c.execute(CLAIM_ALERTS.format(only=only), params).fetchall()
         rows = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
-        return [_alert(r) for r in rows]
-
-    def _finish(self, sql: str, params: Sequence[Any]) -> bool:
-        with self._write() as c:
-            return c.execute(sql, params).rowcount == 1
-
-    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
-        return self._finish(q.MARK_DELIVERED, (_ts(now), _ts(now), alert_id, owner))
-
-    def schedule_retry(
-        self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
-    ) -> bool:
-        return self._finish(q.SCHEDULE_RETRY, (_ts(next_attempt_at), error, alert_id, owner))
-
-    def dead_letter(self, alert_id: str, owner: str | None, now: datetime, error: str) -> bool:
-        if owner is None:
-            return self._finish(q.DEAD_LETTER_ANY, (error, _ts(now), alert_id))
-        return self._finish(q.DEAD_LETTER, (error, _ts(now), alert_id, owner))
-
-    def release_alert(self, alert_id: str, owner: str) -> None:
-        self._finish(q.RELEASE_ALERT, (alert_id, owner))
-
-    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
-        if status is None:
-            rows = self._read(q.LIST_ALERTS.format(where=""), (limit,))
-        else:
-            rows = self._read(q.LIST_ALERTS.format(where="WHERE status = ?"), (status, limit))
-        return [_alert(r) for r in rows]
-
-    def postpone_alert(self, alert_id: str, owner: str, until: datetime, note: str) -> bool:
-        return self._finish(q.POSTPONE_ALERT, (_ts(until), note, alert_id, owner))
-
-    def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
-        rows = self._read(q.WINDOW_ALERTS, (destination, _ts(start), _ts(end)))
-        return [_alert(r) for r in rows]
-
-    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
-        with self._write() as c:
-            return sum(
-                c.execute(q.SETTLE_GROUPED, (_ts(now), _ts(now), note, aid)).rowcount
-                for aid in alert_ids
-            )
-
-    def get_alert(self, alert_id: str) -> OutboxRow | None:
-        rows = self._read("SELECT * FROM alerts WHERE id = ?", (alert_id,))
-        return _alert(rows[0]) if rows else None
+        return [self._alert(r) for r in rows]
 
     def replay(self, alert_ids: Sequence[str] | None, now: datetime) -> int:
         with self._write() as c:
@@ -584,25 +404,7 @@ class SQLiteStore(SQLiteConsoleReads):
                 total += c.execute(q.REPLAY.format(only=only), [_ts(now), *part]).rowcount
             return total
 
-    def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
-        row = self._read(q.OUTBOX_STATS)[0]
-        oldest = row[1]
-        return row[0], (None if oldest is None else max(0.0, _ts(now) - oldest))
-
     # -- destinations --------------------------------------------------------------------------
-    def disable_destination(self, name: str, reason: str, now: datetime) -> int:
-        with self._write() as c:
-            c.execute(q.DISABLE_DESTINATION, (name, reason, _ts(now)))
-            cur = c.execute(q.DEAD_LETTER_DESTINATION, (DISABLED_PREFIX + reason, _ts(now), name))
-            return cur.rowcount
-
-    def disabled_destinations(self) -> dict[str, str]:
-        return {r[0]: r[1] for r in self._read(q.DISABLED)}
-
-    def enable_destination(self, name: str) -> None:
-        with self._write() as c:
-            c.execute(q.ENABLE_DESTINATION, (name,))
-
     # -- coordination --------------------------------------------------------------------------
     def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
         with self._write() as c:

@@ -7,7 +7,7 @@ story's `story_bands` rows by their primary key instead of scanning for its id. 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -76,6 +76,20 @@ class Row(Protocol):
     def __getitem__(self, key: str, /) -> Any: ...
 
 
+def _records(
+    first: dict[int, Row],
+    matched: Mapping[int, Collection[str]],
+    to_datetime: Callable[[Any], datetime],
+) -> list[StoryRecord]:
+    """One record per story id (its first row, its matched bands), by story key then id."""
+    return [
+        StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
+                    tuple(sorted(matched[key])),
+                    to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
+        for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
+    ]  # fmt: skip
+
+
 def candidate_records(
     rows: Sequence[Row], to_datetime: Callable[[Any], datetime]
 ) -> list[StoryRecord]:
@@ -86,12 +100,7 @@ def candidate_records(
     for r in rows:
         matched.setdefault(r["id"], []).append(r["band"])
         first.setdefault(r["id"], r)
-    return [
-        StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
-                    tuple(sorted(matched[key])),
-                    to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
-        for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
-    ]  # fmt: skip
+    return _records(first, matched, to_datetime)
 
 
 def grouped_records(
@@ -106,12 +115,7 @@ def grouped_records(
         matched.setdefault(r["id"], set()).update(bands.split(",") if isinstance(bands, str)
                                                    else bands)  # fmt: skip
         first.setdefault(r["id"], r)
-    return [
-        StoryRecord(r["story_key"], r["feed_id"], bytes(r["fingerprint"]),
-                    tuple(sorted(matched[key])),
-                    to_datetime(r["first_seen"]), to_datetime(r["last_seen"]))
-        for key, r in sorted(first.items(), key=lambda kv: (kv[1]["story_key"], kv[0]))
-    ]  # fmt: skip
+    return _records(first, matched, to_datetime)
 
 
 def settle_writes(
