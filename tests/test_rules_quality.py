@@ -36,13 +36,21 @@ from monitor.query.ruleset import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured when the rules were rewritten (docs/rules.md has the table), set a little under it:
-# one more miss or false alarm on the held-out split may pass, two fail.
+# Measured when the rules were last rewritten (docs/rules.md has the table), set a little under
+# it: one more miss or false alarm on the held-out split may pass, two fail.
 HELD_OUT_FLOOR = {
     # rule: (precision, recall)
-    "troop-dispatch": (0.70, 0.55),
+    "troop-dispatch": (0.75, 0.65),
     "arms-to-ukraine": (0.85, 0.60),
     "nato-delegation": (0.75, 0.55),
+}
+
+# The third round's held-out split: news drawn after the second rewrite, never read while the
+# rules were written. `nato-delegation` has two relevant items there and the rules catch
+# neither (docs/rules.md), so it has no floor: a floor of zero could not fail.
+HELD_OUT_R3_FLOOR = {
+    "troop-dispatch": (0.80, 0.65),
+    "arms-to-ukraine": (0.80, 0.65),
 }
 
 
@@ -50,7 +58,7 @@ HELD_OUT_FLOOR = {
 # split when they were written (docs/rules.md): the examples added nothing there for troops and
 # arms and one false alarm for NATO. The same margin of about one item.
 SEMANTIC_HELD_OUT_FLOOR = {
-    "troop-dispatch": (0.70, 0.55),
+    "troop-dispatch": (0.75, 0.65),
     "arms-to-ukraine": (0.85, 0.60),
     "nato-delegation": (0.65, 0.55),
 }
@@ -137,10 +145,11 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
     corpus: dict[str, dict[str, str]], labels: list[Label], ruleset: RuleSet
 ) -> None:
     scores = score(ruleset, labels, corpus)
-    for rule, (precision, recall) in HELD_OUT_FLOOR.items():
-        s = scores[rule, "held_out"]
-        assert (s.precision or 0.0) >= precision, (rule, s)
-        assert (s.recall or 0.0) >= recall, (rule, s)
+    for split, floors in (("held_out", HELD_OUT_FLOOR), ("held_out r3", HELD_OUT_R3_FLOOR)):
+        for rule, (precision, recall) in floors.items():
+            s = scores[rule, split]
+            assert (s.precision or 0.0) >= precision, (rule, split, s)
+            assert (s.recall or 0.0) >= recall, (rule, split, s)
 
 
 def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
@@ -157,6 +166,11 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         assert (s.recall or 0.0) >= recall, (rule, s)
         # widen only adds: every item the words catch, the rule with examples catches too
         assert s.tp >= words[rule, "held_out"].tp
+    # the same words, so the same floor on the third round
+    for rule, (precision, recall) in HELD_OUT_R3_FLOOR.items():
+        s = scores[rule, "held_out r3"]
+        assert (s.precision or 0.0) >= precision, (rule, s)
+        assert (s.recall or 0.0) >= recall, (rule, s)
 
 
 # Hand-written headlines in the ways real reporting words these stories (not corpus text):
@@ -169,7 +183,11 @@ PARAPHRASES = [
     ("The enemy regroups its troops near Bakhmut", {"troop-dispatch"}),
     ("Satellite images show a build-up of Russian forces near the border", {"troop-dispatch"}),
     ("NATO to bolster its eastern flank with four new battlegroups", {"troop-dispatch"}),
+    ("A Russian military convoy is moving towards Kharkiv", {"troop-dispatch"}),
+    ("The enemy's Black Sea fleet was reinforced by two landing ships", {"troop-dispatch"}),
+    ("The enemy regroups its units in the south", {"troop-dispatch"}),
     ("Russian troops withdraw from Kherson to the left bank", set()),
+    ("Enemy troops attacked the village but retreated with losses", set()),
     ("Ukrainian forces use HIMARS to destroy Russian ammunition depot", set()),
     ("Ukraine appoints new Armed Forces commander", set()),
     ("Company announces deployment of new software to its servers", set()),
@@ -187,7 +205,12 @@ PARAPHRASES = [
     ("UK lets Kyiv fire Storm Shadow missiles at targets in Russia", {"arms-to-ukraine"}),
     ("Zelensky asks allies for more air defence systems", {"arms-to-ukraine"}),
     ("Ukraine needs heavy weapons to save lives, says minister", {"arms-to-ukraine"}),
+    ("Allies keep supporting Ukraine with arms and munitions", {"arms-to-ukraine"}),
+    ("The West rushes to send arms as the offensive nears", {"arms-to-ukraine"}),
+    ("Defense Contact Group meets to coordinate aid for Kyiv", {"arms-to-ukraine"}),
     ("Russian missiles hit Ukrainian power plants overnight", set()),
+    ("Russia claims it destroyed four HIMARS launchers supplied to Ukraine", set()),
+    ("The enemy transferred weapons to the Bakhmut direction, Ukraine says", set()),
     ("Iran denies supplying drones to Russia for its war in Ukraine", set()),
     ("Arm wrestling championship held in Kyiv", set()),
     ("Volunteers take up arms to defend Ukraine", set()),
@@ -196,6 +219,8 @@ PARAPHRASES = [
     ("Stoltenberg visits Ukraine for talks on air defence", {"nato-delegation"}),
     ("Zelensky after talks with Stoltenberg: the door stays open", {"nato-delegation"}),
     ("NATO-Russia Council meets in Brussels for the first time in two years", {"nato-delegation"}),
+    ("Stoltenberg hopes Zelensky will attend the NATO summit in Madrid", {"nato-delegation"}),
+    ("Zelensky discussed the attack with the NATO Secretary General", {"nato-delegation"}),
     ("NATO says Russia is preparing a new offensive", set()),
     ("Sweden has officially decided to join NATO", set()),
 ]
