@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
-from monitor.delivery.channels import CHANNEL_RATES, channel_missing
+from monitor.delivery.channels import CHANNEL_RATES, ntfy
 from monitor.delivery.digest import Digest
 from monitor.delivery.signing import decode_secret
 from monitor.delivery.storm import Storm
@@ -71,7 +71,7 @@ class Destination:
             raise ConfigError(
                 f"{where}: url must be a {' or '.join(schemes)} URL (value not shown: a secret)"
             )
-        missing = channel_missing(self)
+        missing = _channel_missing(self)
         if missing:
             raise ConfigError(f"{where}: {missing}")
         if self.secrets and self.type != "webhook":
@@ -162,3 +162,22 @@ class Destination:
     def bucket(self, clock: Clock) -> ratelimit.TokenBucket:
         rate, burst = self.bucket_defaults()
         return ratelimit.TokenBucket(self.rate or rate, self.burst or burst, clock)
+
+
+def _channel_missing(destination: Destination) -> str | None:
+    """What a channel destination lacks to be sent to, or None (config checks say it first)."""
+    kind = destination.type
+    if kind == "email" and not (destination.sender and destination.recipients):
+        return "an email destination needs 'from' and 'to'"
+    if kind in ("telegram", "matrix") and destination.token is None:
+        return f"a {kind} destination needs its token (secret_env or secret_file)"
+    if kind == "telegram" and not destination.chat_id:
+        return "a telegram destination needs chat_id"
+    if kind == "matrix" and not destination.room:
+        return "a matrix destination needs room"
+    if kind == "ntfy":
+        try:
+            ntfy.split_topic(destination.url.get_secret_value())
+        except ValueError as exc:
+            return str(exc)
+    return None

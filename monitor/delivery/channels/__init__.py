@@ -10,13 +10,8 @@ client, so every target address is checked when connecting, as for webhooks.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from monitor.delivery.channels import discord, matrix, ntfy, teams, telegram
 from monitor.delivery.channels.request import HttpChannel
-
-if TYPE_CHECKING:
-    from monitor.delivery.destinations import Destination
 
 HTTP_CHANNELS: dict[str, HttpChannel] = {
     "discord": discord,
@@ -29,22 +24,3 @@ EMAIL_RATE = (0.5, 5.0)
 CHANNEL_RATES: dict[str, tuple[float, float]] = {
     name: (module.RATE, module.BURST) for name, module in HTTP_CHANNELS.items()
 } | {"email": EMAIL_RATE}
-
-
-def channel_missing(destination: Destination) -> str | None:
-    """What a channel destination lacks to be sent to, or None (config checks say it first)."""
-    kind = destination.type
-    if kind == "email" and not (destination.sender and destination.recipients):
-        return "an email destination needs 'from' and 'to'"
-    if kind in ("telegram", "matrix") and destination.token is None:
-        return f"a {kind} destination needs its token (secret_env or secret_file)"
-    if kind == "telegram" and not destination.chat_id:
-        return "a telegram destination needs chat_id"
-    if kind == "matrix" and not destination.room:
-        return "a matrix destination needs room"
-    if kind == "ntfy":
-        try:
-            ntfy.split_topic(destination.url.get_secret_value())
-        except ValueError as exc:
-            return str(exc)
-    return None

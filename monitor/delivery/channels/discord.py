@@ -16,6 +16,7 @@ from monitor.delivery.channels.markup import DISCORD, PLAIN_NO_MENTIONS, fit
 from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
+    Target,
     add_query,
     by_status,
     encode,
@@ -27,7 +28,6 @@ from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 RATE = 0.5
 BURST = 5.0
@@ -50,7 +50,7 @@ def payload(message: Message) -> dict[str, object]:
     return {"embeds": [embed], "allowed_mentions": {"parse": []}}
 
 
-def request(destination: Destination, message: Message) -> ChannelRequest:
+def request(destination: Target, message: Message) -> ChannelRequest:
     url = add_query(destination.url.get_secret_value(), "wait=true")
     return ChannelRequest(
         "POST", url, encode(payload(message)), {"content-type": "application/json"}

@@ -19,6 +19,7 @@ from monitor.delivery.channels.markup import HTML, HTML_NO_MENTIONS, PLAIN_NO_ME
 from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
+    Target,
     by_status,
     encode,
     json_of,
@@ -29,7 +30,6 @@ from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 RATE = 1.0
 BURST = 5.0
@@ -61,7 +61,7 @@ def payload(message: Message) -> dict[str, object]:
     }
 
 
-def request(destination: Destination, message: Message) -> ChannelRequest:
+def request(destination: Target, message: Message) -> ChannelRequest:
     base = destination.url.get_secret_value().rstrip("/")
     room = quote(destination.room, safe="")
     txn = quote(message.id or "alert", safe="")

@@ -18,6 +18,7 @@ from monitor.delivery.channels.markup import cut, cut_bytes
 from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
+    Target,
     by_status,
     encode,
     json_of,
@@ -27,7 +28,6 @@ from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 RATE = 0.2  # ntfy.sh: a burst of 60 requests, then one every 5 s per visitor
 BURST = 20.0
@@ -58,7 +58,7 @@ def payload(topic: str, message: Message) -> dict[str, object]:
     return data
 
 
-def request(destination: Destination, message: Message) -> ChannelRequest:
+def request(destination: Target, message: Message) -> ChannelRequest:
     root, topic = split_topic(destination.url.get_secret_value())
     headers = {"content-type": "application/json"}
     if destination.token is not None:

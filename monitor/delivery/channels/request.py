@@ -1,8 +1,9 @@
 """What an HTTP channel sends and how its reply is judged: shared types and helpers. Pure.
 
 A channel module (discord, teams, telegram, ntfy, matrix) has `request(destination, message)`,
-the one HTTP request of an attempt, and `judge(status, body, retry_after)`, what the reply means:
-a `Verdict` and the seconds to wait before the next try (Retry-After, or the service's own field).
+the one HTTP request of an attempt to a `Target` (what a channel reads of a destination), and
+`judge(status, body, retry_after)`, what the reply means: a `Verdict` and the seconds to wait
+before the next try (Retry-After, or the service's own field).
 A 2xx is delivered only when the reply confirms it the way the service documents (a message id,
 `"ok": true`, an event id); anything else is retried, never marked delivered.
 """
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +38,28 @@ class ChannelRequest:
 Judgement = tuple[Verdict, float | None]
 
 
+class Target(Protocol):
+    """What a channel reads of a destination (`delivery.destinations.Destination` is one): the
+    channels stay below the destinations, which check their settings and choose their channel."""
+
+    @property
+    def url(self) -> SecretStr: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+    @property
+    def chat_id(self) -> str: ...
+
+    @property
+    def room(self) -> str: ...
+
+
 class HttpChannel(Protocol):
     RATE: float
     BURST: float
 
-    def request(self, destination: Destination, message: Message) -> ChannelRequest: ...
+    def request(self, destination: Target, message: Message) -> ChannelRequest: ...
 
     def judge(self, status: int, body: bytes, retry_after: float | None) -> Judgement: ...
 

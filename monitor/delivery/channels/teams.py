@@ -13,12 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from monitor.delivery.channels.markup import TEAMS, fit
-from monitor.delivery.channels.request import ChannelRequest, Judgement, by_status, encode, json_of
+from monitor.delivery.channels.request import (
+    ChannelRequest,
+    Judgement,
+    Target,
+    by_status,
+    encode,
+    json_of,
+)
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 RATE = 1.0
 BURST = 4.0
@@ -47,7 +53,7 @@ def payload(message: Message) -> dict[str, Any]:
     return {"type": "message", "attachments": [attachment]}
 
 
-def request(destination: Destination, message: Message) -> ChannelRequest:
+def request(destination: Target, message: Message) -> ChannelRequest:
     return ChannelRequest(
         "POST",
         destination.url.get_secret_value(),

@@ -17,6 +17,7 @@ from monitor.delivery.channels.markup import HTML, HTML_NO_MENTIONS, escape, fit
 from monitor.delivery.channels.request import (
     ChannelRequest,
     Judgement,
+    Target,
     by_status,
     encode,
     json_of,
@@ -27,7 +28,6 @@ from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
     from monitor.delivery.channels.message import Message
-    from monitor.delivery.destinations import Destination
 
 RATE = 1 / 3  # Telegram: about 20 messages a minute to one group
 BURST = 3.0
@@ -56,7 +56,7 @@ def chat_id(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
 
 
-def request(destination: Destination, message: Message) -> ChannelRequest:
+def request(destination: Target, message: Message) -> ChannelRequest:
     token = destination.token.get_secret_value() if destination.token else ""
     base = destination.url.get_secret_value().rstrip("/")
     body = {
