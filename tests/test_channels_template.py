@@ -11,9 +11,11 @@ import pytest
 
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.config.channels import TEMPLATE_FIELDS
+from monitor.config.channels import template_problem as problem
 from monitor.delivery.channels import mail, telegram
 from monitor.delivery.channels.message import from_document
-from monitor.delivery.channels.template import apply, problem
+from monitor.delivery.channels.template import apply
 from monitor.delivery.destinations import Destination
 from monitor.errors import ConfigError
 from tests.delivery_support import T0, deliverer, document, enqueue, open_sqlite
@@ -30,6 +32,16 @@ def test_placeholders_checked() -> None:
     unknown = problem("$title $password")
     assert unknown is not None
     assert "unknown placeholder $password" in unknown
+
+
+def test_every_allowed_placeholder_is_filled_in() -> None:
+    # The config allows what the channels fill in: a field allowed but not filled would reach
+    # a message as its bare `$name`.
+    every = " ".join(f"<${{{name}}}>" for name in TEMPLATE_FIELDS)
+    assert problem(every) is None
+    out = apply(from_document(document("x", "s1", "Quake")), every, every)
+    assert "$" not in out.title
+    assert "$" not in out.snippet
 
 
 def test_applied_then_escaped_per_channel() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from email.utils import parseaddr
+from string import Template
 from urllib.parse import urlsplit
 
 from monitor.config.problems import KeyPath
@@ -17,6 +18,8 @@ from monitor.config.problems import KeyPath
 NEEDS_SECRET = frozenset({"telegram", "matrix"})
 NO_SECRET = frozenset({"slack", "discord", "teams"})
 _OWN_KEYS = {"from": "email", "to": "email", "chat_id": "telegram", "room": "matrix"}
+# What a message template may name (`delivery.channels.template` fills each one in).
+TEMPLATE_FIELDS = ("title", "url", "source", "published", "rules", "severity", "snippet", "id")
 
 
 def address_problem(address: str) -> str | None:
@@ -104,3 +107,15 @@ def channel_problems(
 
 def _chat_id_ok(value: str) -> bool:
     return value.lstrip("-").isdigit() or (value.startswith("@") and value[1:].isidentifier())
+
+
+def template_problem(text: str) -> str | None:
+    """What is wrong with a message template (`string.Template` syntax), or None."""
+    template = Template(text)
+    if not template.is_valid():
+        return "not a valid template: write $name or ${name}, and $$ for a dollar sign"
+    unknown = sorted(set(template.get_identifiers()) - set(TEMPLATE_FIELDS))
+    if unknown:
+        known = ", ".join("$" + f for f in TEMPLATE_FIELDS)
+        return f"unknown placeholder ${unknown[0]} (known: {known})"
+    return None

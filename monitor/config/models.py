@@ -15,10 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from monitor.config.channels import channel_problems, ntfy_url_problem, smtp_url_problem
+from monitor.config.channels import (
+    channel_problems,
+    ntfy_url_problem,
+    smtp_url_problem,
+    template_problem,
+)
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration, url_problem
-from monitor.delivery.channels.template import problem as template_problem
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

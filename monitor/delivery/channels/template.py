@@ -5,7 +5,8 @@ Pure.
 no loops, so a config file cannot run code (Jinja2, even sandboxed, is a language to audit, and
 this is all a subject line needs). A template is plain text: the substituted result is escaped
 by each channel for its markup like any feed text, so neither the template nor a feed can
-inject markup, mentions or headers. Unknown `$names` are config errors, found when loading.
+inject markup, mentions or headers. Unknown `$names` are config errors, found when loading
+(`monitor.config.channels.template_problem`, which names the placeholders, `TEMPLATE_FIELDS`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,8 @@ from monitor.controls import strip_controls
 from monitor.delivery.channels.markup import cut, one_line
 from monitor.delivery.channels.message import Message
 
-FIELDS = ("title", "url", "source", "published", "rules", "severity", "snippet", "id")
 SUBJECT_MAX = 300
 BODY_MAX = 3_000
-
-
-def problem(text: str) -> str | None:
-    """What is wrong with a template, or None."""
-    template = Template(text)
-    if not template.is_valid():
-        return "not a valid template: write $name or ${name}, and $$ for a dollar sign"
-    unknown = sorted(set(template.get_identifiers()) - set(FIELDS))
-    if unknown:
-        return f"unknown placeholder ${unknown[0]} (known: {', '.join('$' + f for f in FIELDS)})"
-    return None
 
 
 def _values(message: Message) -> dict[str, str]:
