@@ -3,6 +3,7 @@ the login rate limit, security headers, escaping of hostile feed text, and each 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -496,3 +497,30 @@ def test_a_login_nonce_that_is_not_ours_is_replaced(env: Env) -> None:
             fresh = r.headers["set-cookie"].split(";")[0].removeprefix("newsmon_login=")
             assert fresh != odd
             assert re.fullmatch(r"[A-Za-z0-9_-]{24}", fresh)
+
+
+def test_concurrent_wrong_logins_get_no_more_tries_than_the_limit(env: Env) -> None:
+    """Guesses sent at once, before any has been answered, are counted as they arrive: a burst
+    cannot slip a dozen guesses past a limit of five while the first hashes are computed."""
+
+    async def burst() -> list[int]:
+        base = env.srv.url("")
+        async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as c:
+            token = csrf_of((await c.get("/ui/login")).text)
+            data = {"password": "guess-guess", "csrf": token}
+            answers = await asyncio.gather(*(c.post("/ui/login", data=data) for _ in range(12)))
+            return [r.status_code for r in answers]
+
+    statuses = asyncio.run(burst())
+    assert sorted(statuses) == [401] * 5 + [429] * 7
+
+
+def test_a_listener_refusal_under_ui_carries_the_security_headers(env: Env) -> None:
+    """A body over the listener's cap is refused before the console sees it; that answer, too,
+    is one of the console's and carries its headers."""
+    with env.client() as c:
+        r = c.post("/ui/login", content=b"x" * 70_000)
+    assert r.status_code == 413
+    assert "script-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"

@@ -190,12 +190,15 @@ class Console:
         nonce = req.cookie(LOGIN_COOKIE) or ""
         if not self.authority.csrf_ok(f"login:{nonce}", form.get("csrf")):
             return self._login_form(req, status=403, error="The form expired: log in again.")
+        # Counted as failed before the hash is computed (and forgiven if it succeeds): requests
+        # sent at once all pass the check above before any hash ends, so counting afterwards let
+        # a burst of guesses through whatever the limit.
+        self.limiter.failed(client, now)
         role = await asyncio.to_thread(self.authority.check_password, form.get("password", ""))
         if role is None:
-            self.limiter.failed(client, now)
             log.warning("console_login_failed", client=client)
             return self._login_form(req, status=401, error="Wrong password.")
-        self.limiter.succeeded(client)
+        self.limiter.succeeded(client, now)
         _, cookie = self.authority.issue(role, now)
         log.info("console_login", role=role, client=client)
         age = int(self.ui.session_ttl.total_seconds())

@@ -15,6 +15,7 @@ clock is passed in; randomness from `secrets`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -200,5 +201,10 @@ class LoginLimiter:
         self._failures.setdefault(client, deque()).append(stamp)
         self._all.append(stamp)
 
-    def succeeded(self, client: str) -> None:
+    def succeeded(self, client: str, now: datetime | None = None) -> None:
+        """`client` logged in: its failures are forgotten, and the attempt counted as failed at
+        `now` (before its password was checked) no longer counts against everyone."""
         self._failures.pop(client, None)
+        if now is not None:
+            with contextlib.suppress(ValueError):  # already aged out of the window
+                self._all.remove(now.timestamp())

@@ -109,6 +109,11 @@ class App:
         except Exception as e:  # noqa: BLE001
             log.warning("http_handler_failed", error=type(e).__name__)
             response = Response(500, TEXT, b"internal error\n")
+        if self.console is not None and _console_path(scope["path"]):
+            # Refusals made here (busy, too large, too slow, a bug) are console answers too.
+            from monitor.console.web import SECURITY_HEADERS
+
+            response.headers = {**SECURITY_HEADERS, **response.headers}
         await _send(send, response)
 
     async def _answer(self, scope: Scope, receive: Receive) -> Response:
@@ -117,7 +122,7 @@ class App:
         if scope["http_version"] not in ("1.0", "1.1") or not scope["raw_path"].startswith(b"/"):
             await self._drain(receive)
             return Response(400, TEXT, b"Bad Request\n")
-        if self.console is not None and (path == "/ui" or path.startswith("/ui/")):
+        if self.console is not None and _console_path(path):
             return await self._console(scope, receive)
         if path == "/feedback" and self.feedback is not None:
             if method != "POST":
@@ -244,6 +249,10 @@ class App:
                         return
         except TimeoutError:
             return
+
+
+def _console_path(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
 
 
 async def _send(send: Send, response: Response) -> None:
