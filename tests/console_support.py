@@ -94,6 +94,11 @@ class ConsoleServer:
         return self
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The listener's event loop (the daemon's, in a real run)."""
+        return self._loop
+
+    @property
     def port(self) -> int:
         assert self._server is not None
         return self._server.port

@@ -4,9 +4,14 @@ the login rate limit, security headers, escaping of hostile feed text, and each 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,7 @@ import httpx
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.store.console_sql import FeedHealth
 from monitor.store.sqlite import SQLiteStore
 from tests.console_support import (
     ADMIN_PASSWORD,
@@ -524,3 +530,51 @@ def test_a_listener_refusal_under_ui_carries_the_security_headers(env: Env) -> N
     assert "script-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
+
+
+class GatedStore(SQLiteStore):
+    """A real store whose feed-health read waits at a gate: a console page that holds a thread
+    for as long as a test wants (a slow disk, a busy database)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.waiting = 0
+        self._count = threading.Lock()
+
+    def feed_health(self, since: datetime) -> list[FeedHealth]:
+        with self._count:
+            self.waiting += 1
+        self.gate.wait(20)
+        return super().feed_health(since)
+
+
+def test_console_pages_in_flight_leave_the_daemons_threads_free(tmp_path: Path) -> None:
+    """The daemon's store calls run on the event loop's default thread pool; a console page
+    waiting on the store must not take all of those threads, however many pages are asked for
+    at once (the listener admits 64)."""
+    store = GatedStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    console = make_console(store, FakeClock(T0))
+    default_pool = min(32, (os.cpu_count() or 1) + 4)
+    headers = {"authorization": f"Bearer {READ_TOKEN}"}
+    with ConsoleServer(console) as srv, ThreadPoolExecutor(default_pool + 2) as pool:
+        pages = [
+            pool.submit(httpx.get, srv.url("/ui/feeds"), headers=headers, timeout=30)
+            for _ in range(default_pool + 2)
+        ]
+        try:
+            deadline = time.monotonic() + 10
+            while store.waiting < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.5)  # the other requests reach the console meanwhile
+            # What the daemon does for each claim, commit and heartbeat:
+            daemon_call = asyncio.run_coroutine_threadsafe(
+                asyncio.wait_for(asyncio.to_thread(lambda: "done"), 2), srv.loop
+            )
+            assert daemon_call.result(5) == "done"
+        finally:
+            store.gate.set()
+        assert [p.result().status_code for p in pages] == [200] * (default_pool + 2)
+    store.close()

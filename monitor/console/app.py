@@ -18,14 +18,17 @@ security headers of monitor.console.web.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import json
 import secrets
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import structlog
@@ -68,6 +71,12 @@ CSP_REPORTS_KEPT: Final = 100
 PLAYGROUND_DEADLINE_S: Final = 60.0
 LOGIN_NONCE_AGE: Final = 3600
 SINCE_CHOICES: Final = {"7": 7, "30": 30, "90": 90, "all": 0}
+# Store reads, password hashes and the playground run on threads of the console's own: on the
+# loop's default pool (where the daemon's claims, commits and heartbeats run) a few slow pages
+# at once took every thread and held the daemon up.
+THREADS: Final = 2
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def environment() -> Environment:
@@ -111,9 +120,15 @@ class Console:
         self.csp_reports: deque[dict[str, str]] = deque(maxlen=CSP_REPORTS_KEPT)
         self._csp_logged = 0.0
         self._playground = threading.Lock()
+        self._threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="newsmon-ui")
         self._static = {
             name: ((HERE / "static" / name).read_bytes(), ctype) for name, ctype in STATIC.items()
         }
+
+    async def _off(self, func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """`func(...)` on one of the console's threads (see THREADS)."""
+        call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     # -- entry ---------------------------------------------------------------------------------
     async def __call__(self, request: Request) -> Reply:
@@ -194,7 +209,7 @@ class Console:
         # sent at once all pass the check above before any hash ends, so counting afterwards let
         # a burst of guesses through whatever the limit.
         self.limiter.failed(client, now)
-        role = await asyncio.to_thread(self.authority.check_password, form.get("password", ""))
+        role = await self._off(self.authority.check_password, form.get("password", ""))
         if role is None:
             log.warning("console_login_failed", client=client)
             return self._login_form(req, status=401, error="Wrong password.")
@@ -243,27 +258,25 @@ class Console:
         now = self.clock.now()
         store = self.store
         if page == "feeds":
-            ctx = await asyncio.to_thread(pages.feeds_page, store, now)
+            ctx = await self._off(pages.feeds_page, store, now)
             return self._render("feeds.html", session, "feeds", "Feeds", ctx)
         if page == "rules":
-            ctx = await asyncio.to_thread(pages.rules_page, self.rule_days, self.rules(), now)
+            ctx = await self._off(pages.rules_page, self.rule_days, self.rules(), now)
             return self._render("rules.html", session, "rules", "Rules", ctx)
         if page.startswith("rules/"):
             rule_id = page.removeprefix("rules/")
-            ctx = await asyncio.to_thread(
-                pages.rule_page, self.rule_days, self.rules(), rule_id, now
-            )
+            ctx = await self._off(pages.rule_page, self.rule_days, self.rules(), rule_id, now)
             if ctx["row"] is None:
                 return self._error(404, "No such rule.", session)
             return self._render("rule.html", session, "rules", f"Rule {rule_id}", ctx)
         if page == "alerts":
             limit = pages.shown(req.params(), pages.RECENT_ALERTS)
-            ctx = await asyncio.to_thread(pages.alerts_page, store, limit)
+            ctx = await self._off(pages.alerts_page, store, limit)
             ctx["done"] = _done(req.params())
             return self._render("alerts.html", session, "alerts", "Alerts", ctx)
         if page == "dead":
             limit = pages.shown(req.params(), pages.DEAD_SHOWN)
-            ctx = await asyncio.to_thread(pages.dead_page, store, limit)
+            ctx = await self._off(pages.dead_page, store, limit)
             ctx["done"] = _done(req.params())
             return self._render("dead.html", session, "dead", "Dead letters", ctx)
         if page == "playground":
@@ -295,7 +308,7 @@ class Console:
                 reply.status = 429
                 return reply
             try:
-                outcome = await asyncio.to_thread(self._run_trial, trial, live)
+                outcome = await self._off(self._run_trial, trial, live)
             except TrialError as e:
                 ctx["error"] = str(e)
             else:
@@ -356,14 +369,14 @@ class Console:
         now = self.clock.now()
         if page == "dead/replay":
             ids = None if form.get("all") == "1" else [form.get("id", "")[:100]]
-            n = await asyncio.to_thread(self.store.replay, ids, now)
+            n = await self._off(self.store.replay, ids, now)
             log.info("console_replay", alerts=n, role=session.role)
             if n:
                 self.on_replay()
             return Reply.redirect(f"{BASE}/dead?replayed={n}")
         if page == "destinations/enable":
             name = form.get("name", "")[:200]
-            await asyncio.to_thread(self.store.enable_destination, name)
+            await self._off(self.store.enable_destination, name)
             log.info("console_destination_enabled", destination=name)
             self.on_replay()
             return Reply.redirect(f"{BASE}/dead?enabled=1")
@@ -371,7 +384,7 @@ class Console:
 
         relevant = form.get("relevant") == "1"
         try:
-            labels = await asyncio.to_thread(
+            labels = await self._off(
                 record_label, self.store, form.get("alert", "")[:100], relevant=relevant,
                 rule=None, note="", who="console", now=now,
             )  # fmt: skip
