@@ -8,10 +8,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.model import ArchivedItem
 from monitor.store.console_sql import FeedHealth
 from monitor.store.sqlite import SQLiteStore
 from tests.console_support import (
@@ -577,4 +578,58 @@ def test_console_pages_in_flight_leave_the_daemons_threads_free(tmp_path: Path) 
         finally:
             store.gate.set()
         assert [p.result().status_code for p in pages] == [200] * (default_pool + 2)
+    store.close()
+
+
+class GatedArchive(SQLiteStore):
+    """A real store whose archive reads wait at a gate, and say which window they were asked."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.gate = threading.Event()
+        self.asked: list[datetime | None] = []
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        self.asked.append(since)
+        self.gate.wait(20)
+        return super().read_archive(after, limit, since, feeds)
+
+
+def test_one_playground_run_at_a_time_over_30_days_unless_asked_and_the_rest_still_answers(
+    tmp_path: Path,
+) -> None:
+    """A playground run costs seconds of CPU over a large archive: a second one while it runs
+    gets 429 (so nobody can stack them), it reads the last 30 days unless asked for more, and
+    the probes and the other pages answer meanwhile."""
+    store = GatedArchive(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    console = make_console(store, FakeClock(T0))
+    headers = {"authorization": f"Bearer {READ_TOKEN}"}
+    with ConsoleServer(console) as srv, ThreadPoolExecutor(1) as pool:
+
+        def get(path: str) -> httpx.Response:
+            return httpx.get(srv.url(path), headers=headers, timeout=30, trust_env=False)
+
+        first = pool.submit(get, "/ui/playground?q=troops")
+        try:
+            deadline = time.monotonic() + 10
+            while not store.asked and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert store.asked == [T0 - timedelta(days=30)]
+            second = get("/ui/playground?q=troops&since=all")
+            assert second.status_code == 429
+            assert "in progress" in second.text
+            assert httpx.get(srv.url("/healthz"), timeout=2, trust_env=False).status_code == 200
+            assert get("/ui/feeds").status_code == 200
+        finally:
+            store.gate.set()
+        assert first.result().status_code == 200
+        assert "<mark>troops</mark>" in get("/ui/playground?q=troops&since=all").text
     store.close()
