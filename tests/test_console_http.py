@@ -633,3 +633,46 @@ def test_one_playground_run_at_a_time_over_30_days_unless_asked_and_the_rest_sti
         assert first.result().status_code == 200
         assert "<mark>troops</mark>" in get("/ui/playground?q=troops&since=all").text
     store.close()
+
+
+class SlowArchive(SQLiteStore):
+    """A real store whose archive reads take 0.6 s each (a large archive on a slow disk): a
+    run reads twice here, so it lasts over the second from which a run leaves a rest."""
+
+    def read_archive(
+        self,
+        after: int,
+        limit: int,
+        since: datetime | None = None,
+        feeds: Sequence[str] | None = None,
+    ) -> list[tuple[int, ArchivedItem]]:
+        time.sleep(0.6)
+        return super().read_archive(after, limit, since, feeds)
+
+
+def test_playground_runs_back_to_back_rest_as_long_as_the_last_one_took(tmp_path: Path) -> None:
+    """One run at a time is not enough on its own: runs started back to back would keep a core
+    busy beside the daemon. After a run, the next waits as long as that run took (429 with
+    Retry-After), by the console's clock; viewing the form is not limited."""
+    store = SlowArchive(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    clock = FakeClock(T0)
+    console = make_console(store, clock)
+    headers = {"authorization": f"Bearer {READ_TOKEN}"}
+    with (
+        ConsoleServer(console) as srv,
+        httpx.Client(base_url=srv.url(""), headers=headers, timeout=30, trust_env=False) as c,
+    ):
+        assert c.get("/ui/playground", params={"q": "troops", "since": "all"}).status_code == 200
+        again = c.get("/ui/playground", params={"q": "troops", "since": "all"})
+        assert again.status_code == 429
+        assert "rests" in again.text
+        wait = int(again.headers["retry-after"])
+        assert wait >= 1
+        assert c.get("/ui/playground").status_code == 200
+        clock.advance(seconds=wait)
+        later = c.get("/ui/playground", params={"q": "troops", "since": "all"})
+        assert later.status_code == 200
+        assert "<mark>troops</mark>" in later.text
+    store.close()

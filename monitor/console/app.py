@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import functools
 import json
+import math
 import secrets
 import threading
 from collections import deque
@@ -69,6 +70,7 @@ NAV: Final = (
 STATIC: Final = {"console.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
 CSP_REPORTS_KEPT: Final = 100
 PLAYGROUND_DEADLINE_S: Final = 60.0
+PLAYGROUND_REST_FROM_S: Final = 1.0  # a shorter run leaves no rest: it costs the daemon little
 LOGIN_NONCE_AGE: Final = 3600
 SINCE_CHOICES: Final = {"7": 7, "30": 30, "90": 90, "all": 0}
 # Store reads, password hashes and the playground run on threads of the console's own: on the
@@ -120,6 +122,7 @@ class Console:
         self.csp_reports: deque[dict[str, str]] = deque(maxlen=CSP_REPORTS_KEPT)
         self._csp_logged = 0.0
         self._playground = threading.Lock()
+        self._playground_rests_until = 0.0  # epoch seconds of self.clock
         self._threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="newsmon-ui")
         self._static = {
             name: ((HERE / "static" / name).read_bytes(), ctype) for name, ctype in STATIC.items()
@@ -302,10 +305,17 @@ class Console:
         if "q" in params or rule_id:
             days = SINCE_CHOICES[since_key]
             trial = Trial(query, rule_id, now - timedelta(days=days) if days else None)
-            if not self._playground.acquire(blocking=False):
-                ctx["error"] = "Another playground run is in progress; try again in a moment."
+            rest = self._playground_rests_until - now.timestamp()
+            if rest > 0 or not self._playground.acquire(blocking=False):
+                ctx["error"] = (
+                    f"The playground rests as long as its last run took: try again in"
+                    f" {math.ceil(rest)} s."
+                    if rest > 0
+                    else "Another playground run is in progress; try again in a moment."
+                )
                 reply = self._render("playground.html", session, "playground", "Playground", ctx)
                 reply.status = 429
+                reply.headers["retry-after"] = str(max(1, math.ceil(rest)))
                 return reply
             try:
                 outcome = await self._off(self._run_trial, trial, live)
@@ -314,6 +324,10 @@ class Console:
             else:
                 ctx["outcome"] = outcome
                 ctx["chart"] = _outcome_chart(outcome)
+                # Runs back to back would keep a core busy for as long as someone clicks: after
+                # a long one the next may start once as much time has passed as it took.
+                if outcome.seconds >= PLAYGROUND_REST_FROM_S:
+                    self._playground_rests_until = self.clock.now().timestamp() + outcome.seconds
             finally:
                 self._playground.release()
         return self._render("playground.html", session, "playground", "Playground", ctx)
