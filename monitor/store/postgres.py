@@ -443,7 +443,6 @@ class PostgresStore(Statements, PostgresConsoleReads):
     def count_archive(self) -> int:
         return int(self._read("SELECT count(*) AS n FROM archive")[0]["n"])
 
-    # -- feedback ------------------------------------------------------------------------------
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(
         self,
@@ -469,7 +468,6 @@ class PostgresStore(Statements, PostgresConsoleReads):
         query = pg(q.REPLAY.format(only="AND id = ANY(?)"))
         return self._rowcount(query, (utc(now), list(alert_ids)))
 
-    # -- destinations --------------------------------------------------------------------------
     # -- coordination --------------------------------------------------------------------------
     def _named(self, query: str, params: dict[str, Any]) -> list[Row]:
         with self._one() as cur:

@@ -372,7 +372,6 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
     def count_archive(self) -> int:
         return int(self._read(aq.COUNT)[0][0])
 
-    # -- feedback ------------------------------------------------------------------------------
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(
         self,
@@ -404,7 +403,6 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                 total += c.execute(q.REPLAY.format(only=only), [_ts(now), *part]).rowcount
             return total
 
-    # -- destinations --------------------------------------------------------------------------
     # -- coordination --------------------------------------------------------------------------
     def beat_holder(self, owner: str, host: str, pid: int, now: datetime, until: datetime) -> None:
         with self._write() as c:
