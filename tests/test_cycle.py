@@ -1,20 +1,30 @@
 """The one claim -> poll -> deliver cycle (monitor.process.cycle): what the daemon's claim and
-cron's claim take from a real SQLite store, and the pure `backing_off`."""
+cron's claim take from a real SQLite store, the pure `backing_off`, and what a poll or a delivery
+run that a StoreError ended gives back at once (a real store, a real receiver on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.clock import FakeClock
-from monitor.config import load_config
+from monitor.config import Config, load_config
+from monitor.delivery.deliverer import Deliverer, DeliveryStats
+from monitor.errors import StoreError
 from monitor.model import FeedState
-from monitor.process.bootstrap import make_context, open_runtime
+from monitor.pipeline.poll import Poller, PollReport
+from monitor.process.bootstrap import Runtime, make_context, open_runtime
 from monitor.process.cycle import CRON_CLAIM, Cycle, backing_off
 from tests.daemon_support import write_rules
+from tests.delivery_support import alert_row, enqueue
+from tests.receiver import Receiver
 from tests.store_fixtures import T0, ok_update
 
 HOUR = timedelta(hours=1)
@@ -85,3 +95,105 @@ def test_the_daemon_claims_due_feeds_a_batch_at_a_time_cron_every_feed_but_the_f
             assert [f.id for f in later] == ["f3"]
 
     asyncio.run(run())
+
+
+# -- after a StoreError: what this process still holds is given back at once --------------------
+HOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+class FailingOnce:
+    """The poller or deliverer of a real runtime whose first call ends in a StoreError, as when
+    the database goes away between the claim and the commit; later calls are the real ones."""
+
+    def __init__(self, real: Poller, rt: Runtime) -> None:
+        self.real = real
+        self.rt = rt
+        self.failed = False
+
+    async def poll(self, feed: FeedState) -> PollReport:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("the database went away before the commit")
+        return await self.real.poll(feed)
+
+
+class DeliveryFailingOnce:
+    """A delivery run that claims what is due through the runtime's leases, then loses the
+    store before settling any of it; later runs are the real deliverer's."""
+
+    def __init__(self, real: Deliverer, rt: Runtime) -> None:
+        self.real = real
+        self.rt = rt
+        self.failed = False
+
+    async def run_once(self) -> DeliveryStats:
+        if not self.failed:
+            self.failed = True
+            rt = self.rt
+            rows = rt.leases.claim_due_alerts(
+                rt.ctx.clock.now(), 10, rt.config.delivery_lease, rt.ctx.owner, ["hook"]
+            )
+            assert rows, "the run must have claimed alerts before the store went away"
+            raise StoreError("the database went away before the delivery was recorded")
+        return await self.real.run_once()
+
+
+def cycle_config(tmp_path: Path, receiver_url: str) -> Config:
+    rules = write_rules(tmp_path / "rules", {"quake": ("earthquake", [])})
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(
+        f"database_url: {tmp_path / 'state.db'}\nrules: {rules}\nparse_workers: 0\n"
+        'allow_networks: ["127.0.0.1/32"]\n'
+        "feeds:\n  - {id: f1, url: 'https://example.org/f1.xml'}\n"
+        f"destinations:\n  - {{name: hook, type: webhook, url: '{receiver_url}', "
+        "secret_env: HOOK_SECRET}\n"
+    )
+    return load_config(path, env={"HOOK_SECRET": HOOK_SECRET})
+
+
+def test_a_feed_whose_poll_lost_the_store_is_claimed_again_at_once_not_after_its_lease(
+    tmp_path: Path,
+) -> None:
+    config = cycle_config(tmp_path, "http://127.0.0.1:9/hook")
+
+    async def run() -> None:
+        async with open_runtime(make_context(config, FakeClock(T0)), inline=True) as rt:
+            failing = FailingOnce(rt.poller, rt)
+            cycle = Cycle(dataclasses.replace(rt, poller=cast("Poller", failing)))
+            [feed] = await cycle.claim(10)
+            with pytest.raises(StoreError):
+                await cycle.poll(feed)
+            # Same instant, well within the lease: the feed is ours to give back, and due.
+            assert [f.id for f in await cycle.claim(10)] == ["f1"]
+            # Another process still cannot take it while this one holds it again.
+            assert rt.store.claim_due_feeds(T0, 10, LEASE, "other") == []
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    released = [e for e in logs if e["event"] == "feed_released_after_store_error"]
+    assert [e["feed"] for e in released] == ["f1"]
+
+
+def test_alerts_a_failed_delivery_run_had_claimed_go_out_on_the_next_run_not_after_the_lease(
+    tmp_path: Path,
+) -> None:
+    with Receiver() as rx:
+        config = cycle_config(tmp_path, rx.url)
+
+        async def run() -> DeliveryStats:
+            async with open_runtime(make_context(config, FakeClock(T0)), inline=True) as rt:
+                ids = enqueue(rt.store, T0, "hook", ["s1", "s2"])
+                failing = DeliveryFailingOnce(rt.deliverer, rt)
+                cycle = Cycle(dataclasses.replace(rt, deliverer=cast("Deliverer", failing)))
+                with pytest.raises(StoreError):
+                    await cycle.deliver()
+                assert rt.leases.held == 2
+                # Same instant: without giving the leases back, nothing would be due for 2 min.
+                stats = await cycle.deliver()
+                assert rt.leases.held == 0
+                assert {alert_row(rt.store, i).status for i in ids} == {"delivered"}
+                return stats
+
+        stats = asyncio.run(run())
+    assert stats.delivered == 2
+    assert len(rx.requests) == 2

@@ -10,6 +10,12 @@ Does I/O (the store, through the runtime's poller and deliverer).
              rate-limited destination has a token before its next tick, cron delivers until
              nothing is due now (rate limits waited out, retries keep their time)
 
+After a StoreError (the database went away): the feed whose poll failed, and the alerts a failed
+delivery run had claimed, are still leased to this process. The next claim gives those feeds back
+first, and the next delivery run those alerts, so they are worked on as soon as the store answers,
+not after their leases (2 minutes by default) run out. A claim whose answer was lost with the
+connection may have leased rows this process never heard of: those still wait for their lease.
+
 The daemon (`monitor.process.service`) calls `claim`, `poll`, `release` and `deliver` from its
 scheduler's jobs; cron calls `run_once`, which does them in order with at most `concurrency`
 polls in flight, as the daemon does. The differences are the constructor's parameters.
@@ -26,6 +32,7 @@ import structlog
 
 from monitor.config import Config
 from monitor.delivery.deliverer import DeliveryStats
+from monitor.errors import StoreError
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
 from monitor.pipeline.poll import PollReport
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
@@ -126,9 +133,13 @@ class Cycle:
         self.log_matches = log_matches
         self.wake = wake
         self.come_back = come_back
+        self._orphans: set[str] = set()  # feeds whose poll a StoreError ended, still leased
+        self._delivery_failed = False  # the last delivery run ended in a StoreError
 
     async def claim(self, limit: int) -> list[FeedState]:
         rt = self.rt
+        if self._orphans:
+            await self._release_orphans()
         config, clock, owner = rt.config, rt.ctx.clock, rt.ctx.owner
         if not self.every_feed:
             # At most poll_batch a claim, so one replica does not lease every due feed at once.
@@ -151,8 +162,20 @@ class Cycle:
     async def release(self, feed_id: str) -> None:
         await asyncio.to_thread(self.rt.store.release_feed, feed_id, self.rt.ctx.owner)
 
+    async def _release_orphans(self) -> None:
+        # Only our own lease is cleared (the owner is checked), and a feed whose commit did land
+        # keeps its new next_poll_at: releasing never makes a feed due early.
+        for feed_id in sorted(self._orphans):
+            await self.release(feed_id)  # a StoreError here: the rest wait for the next claim
+            self._orphans.discard(feed_id)
+            log.info("feed_released_after_store_error", feed=feed_id)
+
     async def poll(self, feed: FeedState) -> PollReport:
-        report = await self.rt.poller.poll(feed)
+        try:
+            report = await self.rt.poller.poll(feed)
+        except StoreError:
+            self._orphans.add(feed.id)
+            raise
         if self.log_matches:
             log_matches(report)
         if report.alerts_enqueued and self.wake is not None:
@@ -173,7 +196,16 @@ class Cycle:
         return list(await asyncio.gather(*(bounded(feed) for feed in feeds)))
 
     async def deliver(self) -> DeliveryStats:
-        done = await self.rt.deliverer.run_once()
+        if self._delivery_failed:
+            released = await asyncio.to_thread(self.rt.leases.release_held)
+            self._delivery_failed = False
+            if released:
+                log.info("alerts_released_after_store_error", alerts=released)
+        try:
+            done = await self.rt.deliverer.run_once()
+        except StoreError:
+            self._delivery_failed = True
+            raise
         if done.delivered or done.retried or done.dead:
             await self.outbox_stats()
         if self.come_back is not None and done.next_in is not None and done.next_in < 1.0:

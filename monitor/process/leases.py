@@ -6,6 +6,10 @@ every lease still held (an alert whose post was cancelled), so a restart (or ano
 delivers it at once instead of after the lease expires. A cancelled post may have reached the
 receiver: it is sent again with the same `webhook-id` (at-least-once).
 
+After a failed run: a deliverer run that a StoreError ended leaves the rows it claimed but did not
+settle leased to this process; `release_held` gives them back once the store answers again, so
+they are delivered at once instead of after the lease (2 minutes by default).
+
 It is the deliverer's `DeliveryStore` (the outbox and destinations roles), each method written
 out: those that settle an alert forget its lease, the others pass straight to the store.
 """
@@ -102,6 +106,16 @@ class AlertLeases(DeliveryStore):
     def held(self) -> int:
         with self._lock:
             return len(self._held)
+
+    def release_held(self) -> int:
+        """Give back every alert lease still held, between runs (after a run that failed); how
+        many. A StoreError on the way keeps the rest held, for the next attempt."""
+        with self._lock:
+            held = sorted(self._held)
+        for alert_id in held:
+            self._store.release_alert(alert_id, self._owner)
+            self._done(alert_id)
+        return len(held)
 
     def release_all(self) -> int:
         """Give back every alert lease still held; how many."""

@@ -300,10 +300,10 @@ def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_pat
                 REPLICAS_PG_OUTAGE_S, lambda: all(d.alive() for d in daemons)
             )
             back_at = time.monotonic()
-            # The default leases last 2 min. A replica whose claim or commit failed as the store
-            # went away still holds that lease; another replica frees it at once only when it
-            # claims before the holder's first heartbeat after the outage, and otherwise the row
-            # waits for the lease to run out. So the drain may take a lease plus the margin.
+            # The default leases last 2 min. A replica gives back the feeds and alerts of its own
+            # failed polls and delivery runs once the store answers; but a claim whose answer was
+            # lost with the connection leases rows it never heard of, and those wait for the
+            # lease to run out. So the drain may take a lease plus the margin.
             expected = drain_after_outage(daemons, feeds, rx, lambda: pg_pending(db_url), 150)
             drain_seconds = time.monotonic() - back_at
             during = [d.log_text()[n:] for d, n in zip(daemons, outage_started, strict=True)]
