@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.main import main
+from tests.feedserver import feed_server, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = str(ROOT / "rules")
@@ -98,3 +99,31 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             main(argv)
         assert "example" in capsys.readouterr().out
+
+
+def test_feed_url_is_fetched_under_the_configs_allow_networks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed on the team's own network that `newsmon run` may poll (allow_networks) is one a
+    person may try a rule on; without the allowance the address guard refuses it, by name."""
+    for name in ("NEWSMON_CONFIG", "NEWSMON_RULES", "NEWSMON_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no newsmon.yaml found by accident
+    body = rss([("g1", "Troops dispatched to the border", "Soldiers were sent on Monday.")])
+    allowed = tmp_path / "allowed.yaml"
+    allowed.write_text(f'rules: {RULES}\nallow_networks: ["127.0.0.1/32"]\n')
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(f"rules: {RULES}\n")
+    with feed_server() as server:
+        server.put("/wire.rss", body)
+        url = server.url("/wire.rss")
+        args = ["rules", "test", "--rule", "troop-dispatch", "--feed", url, "--json"]
+        assert main([*args, "--config", str(allowed)]) == 0
+        lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert [x["item"]["title"] for x in lines] == ["Troops dispatched to the border"]
+
+        assert main([*args, "--config", str(plain)]) == 2
+        err = capsys.readouterr().err
+        assert url in err
+        assert "127.0.0.1" in err
+        assert "allow_networks" in err.lower()

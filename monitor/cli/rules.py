@@ -14,9 +14,10 @@ from pathlib import Path
 
 from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.cli.render import print_json_lines, print_matches
+from monitor.config import Config
 from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
 from monitor.model import Item, Match
-from monitor.process.bootstrap import rule_problems
+from monitor.process.bootstrap import make_guard, rule_problems
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
@@ -55,13 +56,19 @@ def text_item(path: str) -> Item:
     return Item(feed_id="text", key=path, title=title, content=content)
 
 
-def feed_matches(source: str, ruleset: RuleSet) -> tuple[list[tuple[Item, Match]], int]:
+def feed_matches(
+    source: str, ruleset: RuleSet, config: Config
+) -> tuple[list[tuple[Item, Match]], int]:
     """The matches in a local feed file or a URL (polled once, without state), and how many
-    items it has; an error names the file or URL."""
+    items it has; an error names the file or URL. A URL is fetched as the daemon would fetch
+    it: the config's `allow_networks`, body and item limits (a feed on the team's own network
+    that `newsmon run` may poll is one a person may try a rule on)."""
+    from monitor.pipeline.poll import FetchPolicy
     from monitor.pipeline.source import poll_one
 
+    policy = FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
     try:
-        report = poll_one(source, ruleset)
+        report = poll_one(source, ruleset, guard=make_guard(config), policy=policy)
     except FeedError as exc:
         if str(exc).startswith(source):
             raise
@@ -69,19 +76,20 @@ def feed_matches(source: str, ruleset: RuleSet) -> tuple[list[tuple[Item, Match]
     return [(i, m) for i, found in report.matched for m in found], report.parsed_items
 
 
-def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError]]:
+def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError], Config]:
     """The rules (`--rules`, else the config's `rules:` folder, which $NEWSMON_RULES sets), their
-    folder, and what `newsmon run` would refuse in them given the config (when there is one)."""
+    folder, what `newsmon run` would refuse in them given the config (when there is one), and
+    the config."""
     config = load_config_from_args(args)
     folder = args.rules or config.rules
     ruleset = load_rules(folder)
     problems = rule_problems(config, ruleset) if config.path is not None else []
-    return ruleset, folder, problems
+    return ruleset, folder, problems, config
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     try:
-        ruleset, folder, problems = _load(args)
+        ruleset, folder, problems, _ = _load(args)
     except RuleErrors as exc:
         folder = args.rules or "the rules folder"
         for err in exc.errors:
@@ -99,7 +107,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    ruleset, folder, problems = _load(args)
+    ruleset, folder, problems, config = _load(args)
     if problems:
         raise ConfigError("\n".join(str(p) for p in problems))
     if args.rule:
@@ -112,7 +120,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         item = text_item(args.text)
         found, count = [(item, m) for m in ruleset.match(item)], 1
     else:
-        found, count = feed_matches(args.feed, ruleset)
+        found, count = feed_matches(args.feed, ruleset, config)
     if args.json:
         print_json_lines(found, sys.stdout)
     else:
