@@ -13,9 +13,12 @@ from monitor.config import load_config
 from monitor.config.ui import Credential, resolve_ui_credentials
 from monitor.console.auth import Authority, LoginLimiter
 from monitor.console.charts import day_bars, last_days
+from monitor.console.playground import Trial, TrialError, compile_trial
 from monitor.console.text import clip, mark_snippet, safe_href
 from monitor.errors import ConfigError
 from monitor.logs import REDACTED, clear_secrets, redact
+from monitor.model import Item
+from monitor.query.rulefiles import load_rules
 from monitor.store.base import Store
 from tests.console_support import make_console, seed, ui_config
 from tests.store_fixtures import T0
@@ -260,3 +263,21 @@ def test_alerts_per_rule_are_read_again_after_a_minute(store: Store) -> None:
     assert sum(d.alerts for d in rule_days(since, T0 + timedelta(seconds=59))) == 2  # kept
     assert sum(d.alerts for d in rule_days(since, T0 + timedelta(seconds=61))) == 3  # read again
     assert sum(d.alerts for d in rule_days(since - timedelta(days=1), T0)) == 3  # another window
+
+
+# -- the playground compiles with the live rules' word sets ---------------------------------------
+def test_a_playground_query_and_an_edit_of_a_live_rule_may_name_the_rules_sets() -> None:
+    """The example rules are written with `$sets`: trying an edit of one, or a query of one's
+    own that names a set, compiles against the live sets (it was 'unknown set')."""
+    live = load_rules(str(Path(__file__).resolve().parent.parent / "rules"))
+    assert "troops" in live.sets
+    soldiers = Item(feed_id="f", key="k", title="Soldiers sent to the border", content="")
+    edited = live.rules["troop-dispatch"].query + " OR ($troops NEAR/3 border)"
+    tried, old, rule = compile_trial(Trial(query=edited, rule_id="troop-dispatch"), live)
+    assert rule is not None
+    assert old is not None
+    assert [m.rule.id for m in tried.match(soldiers)] == ["troop-dispatch"]
+    own, _, _ = compile_trial(Trial(query="$troops NEAR/3 border"), live)
+    assert len(own.match(soldiers)) == 1
+    with pytest.raises(TrialError, match=r"\$nosuchset"):
+        compile_trial(Trial(query="$nosuchset AND border"), live)

@@ -69,15 +69,16 @@ def compile_trial(trial: Trial, live: RuleSet) -> tuple[RuleSet, RuleSet | None,
         if not query or query == rule.query.strip():
             return old, None, rule
         tried = replace(rule, query=query, enabled=True)
-        return _compile(tried), old, rule
+        return _compile(tried, live), old, rule
     if not query:
         raise TrialError("write a query, or choose a rule")
-    return _compile(Rule(id=QUERY_ID, name="playground query", query=query)), None, None
+    return _compile(Rule(id=QUERY_ID, name="playground query", query=query), live), None, None
 
 
-def _compile(rule: Rule) -> RuleSet:
+def _compile(rule: Rule, live: RuleSet) -> RuleSet:
+    # With the live rules' word sets: the example rules name `$sets`, and so may an edit of one.
     try:
-        return RuleSet.from_rules([rule])
+        return RuleSet.from_rules([rule], live.sets)
     except NewsmonError as exc:
         raise TrialError(str(exc)) from None
 

@@ -470,4 +470,4 @@ def _load(root: Path, files: list[Path], embedder: Embedder | None) -> RuleSet:
         errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
     if errors:
         raise RuleErrors(errors)
-    return RuleSet(compiled, digest.hexdigest()[:12], embedder)
+    return RuleSet(compiled, digest.hexdigest()[:12], embedder, loader.sets)

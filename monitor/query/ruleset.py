@@ -78,9 +78,13 @@ class RuleSet:
         compiled: Sequence[CompiledRule],
         version: str,
         embedder: Embedder | None = None,
+        sets: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         ordered = sorted(compiled, key=lambda c: c.rule.id)
         self._compiled = ordered
+        # The named word sets the rules were compiled with: a query written beside them (the
+        # console's playground, an edit of a live rule) may name them too.
+        self.sets: Mapping[str, Sequence[str]] = dict(sets or {})
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
@@ -141,7 +145,7 @@ class RuleSet:
             ).encode()
         )
         digest.update(repr(sorted(sets.items())).encode())
-        return cls(compiled, digest.hexdigest()[:12], embedder)
+        return cls(compiled, digest.hexdigest()[:12], embedder, sets)
 
     def select(self, ids: Collection[str]) -> RuleSet:
         """Only these rules, each enabled (to try one rule, even a disabled one)."""
@@ -150,7 +154,7 @@ class RuleSet:
             for c in self._compiled
             if c.rule.id in ids
         ]
-        return RuleSet(chosen, self.version, self._embedder)
+        return RuleSet(chosen, self.version, self._embedder, self.sets)
 
     def with_examples(
         self, rule_id: str, like: Sequence[str] = (), unlike: Sequence[str] = ()
@@ -165,7 +169,7 @@ class RuleSet:
             else c
             for c in self._compiled
         ]
-        return RuleSet(changed, self.version, self._embedder)
+        return RuleSet(changed, self.version, self._embedder, self.sets)
 
     def without_examples(self) -> RuleSet:
         """These rules with their queries alone (to measure what the examples add)."""
@@ -173,7 +177,7 @@ class RuleSet:
             replace(c, rule=replace(c.rule, mode="query", like=(), unlike=()))
             for c in self._compiled
         ]
-        return RuleSet(plain, self.version)
+        return RuleSet(plain, self.version, sets=self.sets)
 
     def query_holds(self, item: Item, rule_id: str, feed_tags: Collection[str] = ()) -> bool:
         """Whether the rule watches the item's feed and its query holds, examples aside."""
