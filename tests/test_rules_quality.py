@@ -37,29 +37,29 @@ from monitor.query.ruleset import RuleSet
 ROOT = Path(__file__).resolve().parent.parent
 
 # Measured when the rules were last rewritten (docs/rules.md has the table), set a little under
-# it: one more miss or false alarm on the held-out split may pass, two fail.
+# it: one more miss or false alarm may pass, two fail. Since the fourth rewrite the first three
+# rounds are all dev (every item was read while writing it): these floors guard against a
+# regression there; the fourth round is the held-out figure.
 HELD_OUT_FLOOR = {
     # rule: (precision, recall)
-    "troop-dispatch": (0.75, 0.65),
-    "arms-to-ukraine": (0.85, 0.60),
+    "troop-dispatch": (0.85, 0.85),
+    "arms-to-ukraine": (0.85, 0.75),
     "nato-delegation": (0.75, 0.55),
 }
 
-# The third round's held-out split: news drawn after the second rewrite, never read while the
-# rules were written. `nato-delegation` has two relevant items there and the rules catch
-# neither (docs/rules.md), so it has no floor: a floor of zero could not fail.
+# The third round's held-out part. `nato-delegation` has two relevant items there, too few for a
+# floor that means anything.
 HELD_OUT_R3_FLOOR = {
-    "troop-dispatch": (0.80, 0.65),
-    "arms-to-ukraine": (0.80, 0.65),
+    "troop-dispatch": (0.80, 0.85),
+    "arms-to-ukraine": (0.80, 0.75),
 }
 
 
-# examples/rules-semantic/: the same words with examples (`widen`), measured once on the held-out
-# split when they were written (docs/rules.md): the examples added nothing there for troops and
-# arms and one false alarm for NATO. The same margin of about one item.
+# examples/rules-semantic/: the same words with examples (`widen`): the examples add one false
+# alarm for NATO on the first rounds' held-out part. The same margin of about one item.
 SEMANTIC_HELD_OUT_FLOOR = {
-    "troop-dispatch": (0.75, 0.65),
-    "arms-to-ukraine": (0.85, 0.60),
+    "troop-dispatch": (0.85, 0.85),
+    "arms-to-ukraine": (0.85, 0.75),
     "nato-delegation": (0.65, 0.55),
 }
 
@@ -186,12 +186,17 @@ PARAPHRASES = [
     ("A Russian military convoy is moving towards Kharkiv", {"troop-dispatch"}),
     ("The enemy's Black Sea fleet was reinforced by two landing ships", {"troop-dispatch"}),
     ("The enemy regroups its units in the south", {"troop-dispatch"}),
+    ("Russia deploys Iskander launchers in Belarus near the border", {"troop-dispatch"}),
+    ("Putin orders troops into two breakaway regions", {"troop-dispatch"}),
+    ("Two Russian warships redeployed to the Sea of Azov", {"troop-dispatch"}),
+    ("Poland to strengthen its air defence on the border with Belarus", {"troop-dispatch"}),
     ("Russian troops withdraw from Kherson to the left bank", set()),
     ("Enemy troops attacked the village but retreated with losses", set()),
     ("Ukrainian forces use HIMARS to destroy Russian ammunition depot", set()),
     ("Ukraine appoints new Armed Forces commander", set()),
     ("Company announces deployment of new software to its servers", set()),
     ("Russian troops shelled the railway station in Popasna", set()),
+    ("Russian forces pull out of Snake Island", set()),
     (
         "Biden allows Ukraine to strike inside Russia with US-supplied long-range missiles",
         {"arms-to-ukraine"},
@@ -208,6 +213,12 @@ PARAPHRASES = [
     ("Allies keep supporting Ukraine with arms and munitions", {"arms-to-ukraine"}),
     ("The West rushes to send arms as the offensive nears", {"arms-to-ukraine"}),
     ("Defense Contact Group meets to coordinate aid for Kyiv", {"arms-to-ukraine"}),
+    ("Lend-Lease for Ukraine is signed into law", {"arms-to-ukraine"}),
+    ("Partners to boost Ukraine's air defence after the strikes", {"arms-to-ukraine"}),
+    ("Austin and Reznikov discuss Ukraine's defense needs", {"arms-to-ukraine"}),
+    ("Greece to hand over infantry fighting vehicles to Kyiv", {"arms-to-ukraine"}),
+    ("Germany to transfer tanks to Ukraine's Armed Forces", {"arms-to-ukraine"}),
+    ("EU approves a new package of sanctions for Ukraine's aggressor", set()),
     ("Russian missiles hit Ukrainian power plants overnight", set()),
     ("Russia claims it destroyed four HIMARS launchers supplied to Ukraine", set()),
     ("The enemy transferred weapons to the Bakhmut direction, Ukraine says", set()),
@@ -221,6 +232,9 @@ PARAPHRASES = [
     ("NATO-Russia Council meets in Brussels for the first time in two years", {"nato-delegation"}),
     ("Stoltenberg hopes Zelensky will attend the NATO summit in Madrid", {"nato-delegation"}),
     ("Zelensky discussed the attack with the NATO Secretary General", {"nato-delegation"}),
+    ("Stoltenberg invites Zelensky to the alliance's summit", {"nato-delegation"}),
+    ("Kuleba to take part in the NATO foreign ministers' meeting", {"nato-delegation"}),
+    ("Minister addresses a meeting of the North Atlantic Council", {"nato-delegation"}),
     ("NATO says Russia is preparing a new offensive", set()),
     ("Sweden has officially decided to join NATO", set()),
 ]
