@@ -148,6 +148,11 @@ class FakeSeen:
         self.seen.update({s.key: s.title_hash for s in seen})
         return len(alerts)
 
+    def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:
+        self.calls.append("commit_unchanged")
+        self.commits.extend(Commit(f, owner, u.fetched_at, u, [], []) for f, u in polls)
+        return [f for f, _ in polls]
+
 
 class Fetcher:
     """Answers each fetch with the next of `answers` (a FetchResult or a FeedError to raise);
@@ -248,7 +253,7 @@ def test_not_modified_reads_nothing_and_keeps_the_validators() -> None:
     store = FakeSeen()
     not_modified = FetchResult(status=304, body=None, url="https://news.example.com/rss")
     report, _, _ = poll(store, wire(), not_modified)
-    assert store.calls == ["commit_poll"]
+    assert store.calls == ["commit_unchanged"]  # with the other polls that found nothing new
     update = store.commits[0].update
     assert (update.status, update.etag, update.body_hash) == ("not_modified", '"v0"', "before")
     assert report.status == "not_modified"
@@ -257,7 +262,7 @@ def test_not_modified_reads_nothing_and_keeps_the_validators() -> None:
 def test_the_body_parsed_last_time_is_not_parsed_again() -> None:
     store = FakeSeen()
     report, _, _ = poll(store, wire(body_hash=hashlib.sha256(DOC).hexdigest()), ok())
-    assert store.calls == ["commit_poll"]
+    assert store.calls == ["commit_unchanged"]
     assert report.status == "unchanged"
     assert report.parsed_items == 0
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -231,6 +232,64 @@ def test_lost_lease_writes_nothing(store: Any) -> None:
     store.release_feed("f1", "slow")  # does nothing: "fast" still holds it
     store.commit_poll("f1", "fast", late, ok_update(late), [seen("k1")], [])
     assert store.seen_keys("f1", ["k1"]) == {"k1"}
+
+
+def not_modified(now: datetime, etag: str = '"v2"') -> FeedUpdate:
+    return ok_update(now, status="not_modified", etag=etag, last_modified="Sun, 01 Mar 2026")
+
+
+def test_commit_unchanged_writes_what_commit_poll_writes_in_one_call(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b"), spec("c"), spec("d")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w1")
+    later = T0 + MIN
+    assert store.commit_poll("a", "w1", later, not_modified(later), [], []) == 0
+    written = store.commit_unchanged("w1", [("d", not_modified(later)), ("b", not_modified(later)),
+                                            ("c", not_modified(later, etag='"v3"'))])  # fmt: skip
+    assert written == ["b", "c", "d"]
+    a, b, c = store.get_feed("a"), store.get_feed("b"), store.get_feed("c")
+    assert b == replace(a, id="b", url=b.url)  # the same state, field for field
+    assert (b.status, b.etag, b.next_poll_at, b.last_fetch_at) == (
+        "not_modified",
+        '"v2"',
+        later + 5 * MIN,
+        later,
+    )
+    assert c.etag == '"v3"'
+    # every lease released: all four are due again at their next poll time, for anyone
+    got = store.claim_due_feeds(later + 5 * MIN, 10, LEASE, "w2")
+    assert sorted(f.id for f in got) == ["a", "b", "c", "d"]
+    assert store.commit_unchanged("w1", []) == []
+
+
+def test_commit_unchanged_leaves_a_feed_whose_lease_was_lost(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b"), spec("c")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "slow")
+    late = T0 + LEASE + MIN
+    store.release_feed("c", "slow")  # c: never leased to anyone now
+    assert [f.id for f in store.claim_due_feeds(late, 1, LEASE, "fast")] == ["a"]
+    written = store.commit_unchanged("slow", [(f, not_modified(late)) for f in ("a", "b", "c")])
+    assert written == ["b"]
+    assert store.get_feed("a").status == "new"  # the new owner's poll decides
+    assert store.get_feed("c").status == "new"
+    assert store.get_feed("b").status == "not_modified"
+    assert store.commit_unchanged(
+        "fast", [("a", not_modified(late)), ("gone", not_modified(late))]
+    ) == ["a"]
+
+
+def test_commit_unchanged_failing_on_one_feed_writes_none_of_the_batch(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w1")
+    # A status the schema refuses, on the second feed: the first one's row is already updated
+    # when the transaction fails.
+    broken = FeedUpdate(status="exploded", next_poll_at=T0, fetched_at=T0)  # type: ignore[arg-type]
+    with pytest.raises(StoreError):
+        store.commit_unchanged("w1", [("a", not_modified(T0)), ("b", broken)])
+    assert store.get_feed("a").status == "new"
+    # both still leased to w1 (a lost batch: polled again when the leases expire)
+    assert store.claim_due_feeds(T0 + MIN, 10, LEASE, "w2") == []
+    got = store.claim_due_feeds(T0 + LEASE + MIN, 10, LEASE, "w2")
+    assert sorted(f.id for f in got) == ["a", "b"]
 
 
 def test_commit_poll_without_a_claim_writes_nothing(store: Any) -> None:

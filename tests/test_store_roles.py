@@ -117,6 +117,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "commit_poll": lambda s: s.commit_poll(
         "f1", "w", T0, ok_update(T0), [seen("k1")], [alert("a1", "d", "s1")]
     ),
+    "commit_unchanged": lambda s: s.commit_unchanged("w", [("f1", ok_update(T0))]),
     "add_story_sources": lambda s: s.add_story_sources([SOURCE]),
     "list_story_sources": lambda s: s.list_story_sources("s1"),
     "list_stories": lambda s: s.list_stories(),

@@ -6,7 +6,9 @@ The one poll path: the daemon and `check --deliver` poll leased feeds with state
 monitor.pipeline.source). `http_fetcher` is the one fetch under the per-host limits.
 
 The decisions are `monitor.pipeline.decide`'s; this module only carries them out, so that what is
-written for a poll is exactly one `SeenItems.commit_poll` call (one transaction). Blocking work
+written for a poll is exactly one `SeenItems.commit_poll` call (one transaction), or, for a poll
+that found nothing new, its feed row in one `commit_unchanged` shared with the polls that
+finished beside it (monitor.pipeline.unchanged). Blocking work
 (store calls, parsing and matching) runs in a worker thread so the event loop keeps serving
 other fetches and the HTTP endpoints; in the daemon, parsing runs in the budgeted worker
 processes of `monitor.feeds.budget` (a document past its budget is `too_costly`).
@@ -48,6 +50,7 @@ from monitor.pipeline.decide import (
     unchanged,
 )
 from monitor.pipeline.rules import CurrentRules
+from monitor.pipeline.unchanged import UnchangedCommits
 from monitor.query.ruleset import prepare
 from monitor.store.roles import SeenItems
 from monitor.store.stories import SETTLE_MARGIN
@@ -89,6 +92,12 @@ class PollReport:
         if self.status != "error":
             return None
         return FeedError(self.error_kind or "parse", self.error or "")
+
+
+def only_feed_row(plan: PollPlan, archive: Sequence[ArchivedItem]) -> bool:
+    """A poll that found nothing new: its commit writes the feed row and nothing else."""
+    nothing = not (plan.seen or plan.alerts or plan.sources or archive)
+    return nothing and plan.update.status in ("not_modified", "unchanged")
 
 
 def _sha256(body: bytes) -> str:
@@ -183,6 +192,8 @@ class Poller:
         self.poll_policy = poll_policy
         self.rng = rng or random.Random()
         self.metrics = metrics  # the daemon's /metrics; None: a one-shot command counts nothing
+        # Polls that found nothing new share a transaction (monitor.pipeline.unchanged).
+        self.unchanged = UnchangedCommits(store, owner, io) if store is not None else None
 
     async def poll(self, feed: FeedState) -> PollReport:
         started = self.clock.now()
@@ -326,10 +337,14 @@ class Poller:
         # The commit settles the stories this poll founded against the wordings indexed since
         # its lookup (at plan.update.fetched_at).
         since = plan.update.fetched_at - SETTLE_MARGIN
-        enqueued = await self.io(
-            store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
-            plan.alerts, plan.sources, stories_since=since, archive=archive,
-        )  # fmt: skip
+        if self.unchanged is not None and only_feed_row(plan, archive):
+            await self.unchanged.commit(feed.id, plan.update)  # with the tick's other 304s
+            enqueued = 0
+        else:
+            enqueued = await self.io(
+                store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
+                plan.alerts, plan.sources, stories_since=since, archive=archive,
+            )  # fmt: skip
         log.info(
             "feed_polled",
             feed=feed.id,

@@ -9,6 +9,8 @@ story is decided here:
     ->  story index + last seen  ->  alerts (dead at once for a disabled destination)
     ->  sightings  ->  the feed's new state, its lease released
 
+`commit_unchanged` writes only the last step, for many polls that found nothing new at once.
+
 Rows go in a fixed order (story keys, then alerts by destination, story key, id), so two
 transactions writing the same stories cannot deadlock on PostgreSQL.
 """
@@ -161,10 +163,30 @@ def commit_poll(
     enqueued = w.insert_alerts(now, alert_rows(alerts, w.disabled_destinations())) if alerts else 0
     if sources:
         w.insert_sources(sources)
+    w.update_feed(feed_id, feed_poll(update, row))
+    return enqueued
+
+
+def feed_poll(update: FeedUpdate, row: Row) -> FeedPoll:
+    """What the feed row (as `feed_row` read it) takes after a poll that learnt `update`."""
     etag, last_modified, body_hash, baseline_done, succeeded = poll_values(
         update, row["etag"], row["last_modified"], row["body_hash"], bool(row["baseline_done"])
     )
-    w.update_feed(
-        feed_id, FeedPoll(update, etag, last_modified, body_hash, baseline_done, succeeded)
-    )
-    return enqueued
+    return FeedPoll(update, etag, last_modified, body_hash, baseline_done, succeeded)
+
+
+def commit_unchanged(
+    w: PollWrites, owner: str, polls: Sequence[tuple[str, FeedUpdate]]
+) -> list[str]:
+    """`SeenItems.commit_unchanged` inside the store's open transaction `w`: each feed's state
+    written as `commit_poll` writes it for a poll with no seen key, alert, sighting or archive
+    row, in feed id order (PostgreSQL locks the rows in that order: two batches cannot
+    deadlock). A feed whose lease `owner` lost is left alone. Returns the ids written."""
+    written = []
+    for feed_id, update in sorted(polls, key=lambda p: p[0]):
+        row = w.feed_row(feed_id)
+        if row is None or row["lease_owner"] != owner:
+            continue  # the lease was lost (or never held): the new owner does this poll
+        w.update_feed(feed_id, feed_poll(update, row))
+        written.append(feed_id)
+    return written

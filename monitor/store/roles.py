@@ -141,6 +141,15 @@ class SeenItems(Protocol):
         that is not JSON or a band key that is not 12 hex digits."""
         ...
 
+    def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:
+        """In ONE transaction, the new state of each (feed id, update) of polls that found
+        nothing new (a 304, or the body parsed last time), written and its lease released as
+        `commit_poll` would with no seen key, alert, sighting or archive row; a feed whose lease
+        `owner` no longer holds is left alone. Returns the ids written. Raises StoreError
+        (nothing of the batch is written then: those feeds are polled again when their leases
+        expire)."""
+        ...
+
 
 class Stories(Protocol):
     """Sightings: which feeds carried a story, for `newsmon stories`."""

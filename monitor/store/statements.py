@@ -117,6 +117,12 @@ class Statements:
             return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
                                       stories_since=stories_since, archive=archive)  # fmt: skip
 
+    def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:
+        if not polls:
+            return []
+        with self._poll_writes() as w:
+            return commit.commit_unchanged(w, owner, polls)
+
     # -- stories ---------------------------------------------------------------------------------
     def list_stories(self, limit: int = 50) -> list[tuple[str, int]]:
         return [(r["story_key"], int(r["n"])) for r in self._read(st.LIST_STORIES, (limit,))]
