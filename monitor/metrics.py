@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Final, Literal, get_args
+from typing import Any, Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -58,6 +58,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._secrets: set[str] = {s for s in secrets if s}
         self._seen_destinations: set[str] = set()
+        self._polls_by_status: dict[str, Any] = {}  # status -> its labelled counter
         r = self.registry
         self._polls = Counter(
             "newsmon_polls", "Feed polls finished, by status.", ["status"], registry=r
@@ -130,6 +131,7 @@ class Metrics:
         """Never let `secret` (a webhook URL, a signing key) appear in a label value."""
         if secret:
             self._secrets.add(secret)
+            self._polls_by_status.clear()  # a status may be refused from now on
 
     def _label(self, value: str) -> str:
         safe = sanitize_label(value, self._secrets)
@@ -154,7 +156,13 @@ class Metrics:
         as the log line they sit beside.
         """
         del feed_id
-        self._polls.labels(self._label(status)).inc()
+        polls = self._polls_by_status.get(status)
+        if polls is None:  # a few statuses and error kinds: each labelled once, then reused
+            label = self._label(status)
+            polls = self._polls.labels(label)
+            if label == status:  # a refused value is counted as refused at every poll
+                self._polls_by_status[status] = polls
+        polls.inc()
         if math.isfinite(seconds):
             self._fetch_seconds.observe(max(0.0, seconds))
 
