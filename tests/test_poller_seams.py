@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from monitor.clock import FakeClock
 from monitor.dedup.fingerprint import fingerprint
@@ -265,6 +266,20 @@ def test_the_body_parsed_last_time_is_not_parsed_again() -> None:
     assert store.calls == ["commit_unchanged"]
     assert report.status == "unchanged"
     assert report.parsed_items == 0
+
+
+def test_a_poll_that_found_nothing_new_logs_at_debug_the_others_at_info() -> None:
+    not_modified = FetchResult(status=304, body=None, url="https://news.example.com/rss")
+    with structlog.testing.capture_logs() as quiet:
+        poll(FakeSeen(), wire(), not_modified)
+    with structlog.testing.capture_logs() as loud:
+        poll(FakeSeen(), wire(), ok())
+    assert [(e["event"], e["log_level"], e["status"]) for e in quiet] == [
+        ("feed_polled", "debug", "not_modified")
+    ]
+    assert [(e["event"], e["log_level"], e["status"]) for e in loud] == [
+        ("feed_polled", "info", "ok")
+    ]
 
 
 def test_a_failed_fetch_backs_off_and_reads_nothing() -> None:
