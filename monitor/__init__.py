@@ -1,5 +1,6 @@
 """newsmon: polls news feeds, matches watch rules, delivers alerts exactly once."""
 
+import contextlib
 import sys
 import types
 
@@ -22,3 +23,25 @@ if "httpx" not in sys.modules:
     _stub = types.ModuleType("httpx._main")
     _stub.main = _httpx_cli_unavailable  # type: ignore[attr-defined]
     sys.modules.setdefault("httpx._main", _stub)
+
+
+class _NoTrioForHttpcore:
+    """httpcore imports trio whenever it is installed, to serve trio event loops; newsmon runs
+    on asyncio only, and trio's import was ~0.13 s CPU and 4 MB of every start where it is
+    installed (a browser-testing tool brings it). Refuses `import trio` while httpcore's package
+    is being imported (it binds `TrioBackend` last, a stub without trio), then steps aside:
+    trio stays importable for everyone else. tests/test_logs.py holds it."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        httpcore = sys.modules.get("httpcore")
+        if httpcore is None:
+            return
+        if "TrioBackend" in vars(httpcore):  # httpcore is imported: nothing more to refuse
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)
+        elif name == "trio":
+            raise ModuleNotFoundError("newsmon runs httpcore on asyncio only", name="trio")
+
+
+if "httpcore" not in sys.modules and "trio" not in sys.modules:
+    sys.meta_path.insert(0, _NoTrioForHttpcore())
