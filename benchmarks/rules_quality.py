@@ -3,6 +3,7 @@
     python benchmarks/rules_quality.py [--before REV_OR_PATH] [--after PATH]
     python benchmarks/rules_quality.py sample > drawn.jsonl   # redraw the sample (no labels)
     python benchmarks/rules_quality.py sample --round 3        # the third round's draw
+    python benchmarks/rules_quality.py sample --round 4        # the fourth: all held out
 
 The corpus is the RUWA set of 2022 war reporting (15,393 titles with their subheadings, see the
 corpora manifest). Its licence (CC BY-NC-SA) keeps its text out of this repository: the labels in
@@ -22,6 +23,11 @@ a visit, meeting or summit word (18), then 40 each with a troop and a weapon wor
 NATO word. Each url goes to the held-out split when its
 SHA-256 is divisible by 3, else to dev. Rules are written against dev only; held-out measures
 them. The table reports round 3 apart ("dev r3", "held_out r3").
+
+A fourth round (`sample --round 4`, STRATA_ROUND4, its own seed) was drawn after the fourth
+rewrite had been committed, from the items the first three rounds left, and is held out whole
+("held_out r4"): by then every item of rounds 1-3 had been read while writing rules, so they
+are all dev.
 
 An item is a feed item with the title as title and the subheading as summary. Each rule is
 boolean here: it fires or not. The table gives, per rule and split, the labelled positives, TP,
@@ -57,7 +63,7 @@ LABELS = ROOT / "tests" / "data" / "rules-quality" / "labels.jsonl"
 RULES = ("troop-dispatch", "arms-to-ukraine", "nato-delegation")
 SPLITS = ("dev", "held_out")
 # The rows of the table: each split of rounds 1-2, then each split of round 3.
-GROUPS = ("dev", "held_out", "dev r3", "held_out r3")
+GROUPS = ("dev", "held_out", "dev r3", "held_out r3", "held_out r4")
 # The rules as they were before they were rewritten for real reporting.
 BEFORE = "a4e1538"
 
@@ -117,6 +123,22 @@ STRATA_ROUND3: tuple[tuple[str, str | None, int | None], ...] = (
     ("nato", _NATO, 60),
 )
 
+# A fourth round, drawn with its own seed from the items the first three left, after the fourth
+# rewrite was frozen (rules/ at bc86ff5): all of it held out. Its strata use words, not the rules,
+# so the rules' own hits do not inflate their recall: every remaining item with a NATO word (few
+# are left), the wordings of round 3's enriched strata, the broad troop and weapon words, and a
+# uniform part.
+SEED_ROUND4 = 20261207
+ROUND4 = "round4:"
+STRATA_ROUND4: tuple[tuple[str, str | None, int | None], ...] = (
+    ("nato", r"nato|alliance|stoltenberg|geoan|north atlantic", None),
+    ("troop-moves", STRATA_ROUND3[1][1], 90),
+    ("arms-decisions", STRATA_ROUND3[2][1], 90),
+    ("troops", _TROOPS, 30),
+    ("arms", _ARMS, 30),
+    ("uniform", None, 50),
+)
+
 
 @dataclass(frozen=True)
 class Label:
@@ -130,7 +152,10 @@ def item_text(row: dict[str, str]) -> str:
     return f"{row['title']} {row['description']}"
 
 
-def split_of(url: str) -> str:
+def split_of(url: str, drawn: str = "") -> str:
+    """dev or held_out: by the url's hash, except round 4, held out whole."""
+    if drawn.startswith(ROUND4):
+        return "held_out"
     return "held_out" if int(hashlib.sha256(url.encode()).hexdigest(), 16) % 3 == 0 else "dev"
 
 
@@ -159,16 +184,19 @@ def _draw(
 def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str, str]]:
     """(url, stratum, split) of the sample, in the order drawn; a pure function of `rows`.
 
-    Rounds 1 and 2 are one draw (the second continued the first's random stream); round 3 is
-    drawn with its own seed from the items they left.
+    Rounds 1 and 2 are one draw (the second continued the first's random stream); rounds 3 and
+    4 are drawn each with its own seed from the items the earlier rounds left.
     """
     first = _draw(rows, SEED, STRATA)
     if round in (1, 2):
         return [(url, name, split_of(url)) for url, name in first.items()]
-    if round != 3:
-        raise ValueError(f"no round {round}: rounds 1, 2 and 3 are drawn")
+    if round not in (3, 4):
+        raise ValueError(f"no round {round}: rounds 1, 2, 3 and 4 are drawn")
     third = _draw(rows, SEED_ROUND3, STRATA_ROUND3, frozenset(first))
-    return [(url, ROUND3 + name, split_of(url)) for url, name in third.items()]
+    if round == 3:
+        return [(url, ROUND3 + name, split_of(url)) for url, name in third.items()]
+    fourth = _draw(rows, SEED_ROUND4, STRATA_ROUND4, frozenset(first) | frozenset(third))
+    return [(url, ROUND4 + n, split_of(url, ROUND4 + n)) for url, n in fourth.items()]
 
 
 def read_corpus(path: Path) -> dict[str, dict[str, str]]:
@@ -176,11 +204,17 @@ def read_corpus(path: Path) -> dict[str, dict[str, str]]:
         return {row["url"]: row for row in map(json.loads, f)}
 
 
-STRATUM_NAMES = frozenset(s[0] for s in STRATA) | {ROUND3 + s[0] for s in STRATA_ROUND3}
+STRATUM_NAMES = (
+    frozenset(s[0] for s in STRATA)
+    | {ROUND3 + s[0] for s in STRATA_ROUND3}
+    | {ROUND4 + s[0] for s in STRATA_ROUND4}
+)
 
 
 def group(label: Label) -> str:
-    """The split a label is reported under: round 3 apart from the first two rounds."""
+    """The split a label is reported under: rounds 3 and 4 apart from the first two rounds."""
+    if label.drawn.startswith(ROUND4):
+        return "held_out r4"
     return f"{label.split} r3" if label.drawn.startswith(ROUND3) else label.split
 
 
@@ -205,10 +239,13 @@ def read_labels(path: Path) -> list[Label]:
             raise LabelError(f"{where}: url must be the item's url in the corpus")
         if url in seen:
             raise LabelError(f"{where}: {url} is labelled twice")
-        if split not in SPLITS or split != split_of(url):
-            raise LabelError(f"{where}: split must be {split_of(url)!r} (from the url's hash)")
         if drawn not in STRATUM_NAMES:
             raise LabelError(f"{where}: unknown stratum {drawn!r}")
+        if split not in SPLITS or split != split_of(url, drawn):
+            raise LabelError(
+                f"{where}: split must be {split_of(url, drawn)!r} (from the url's hash; round 4"
+                " is held out whole)"
+            )
         if (
             not isinstance(rules, list)
             or not set(rules) <= set(RULES)
@@ -328,7 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("command", nargs="?", choices=("score", "sample"), default="score")
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument(
-        "--round", type=int, choices=(1, 3), default=1, help="sample: rounds 1-2, or round 3"
+        "--round",
+        type=int,
+        choices=(1, 3, 4),
+        default=1,
+        help="sample: rounds 1-2, round 3 or round 4",
     )
     p.add_argument("--labels", type=Path, default=LABELS)
     p.add_argument("--before", default=BEFORE, help="a git revision or a rules folder")
