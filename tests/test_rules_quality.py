@@ -55,6 +55,14 @@ HELD_OUT_R3_FLOOR = {
     "arms-to-ukraine": (0.80, 0.75),
 }
 
+# The fourth round: drawn after the fourth rewrite was frozen and held out whole, scored once
+# (docs/rules.md: troop 0.66/0.81, arms 0.95/0.87; NATO has two relevant items there), a few
+# items under.
+HELD_OUT_R4_FLOOR = {
+    "troop-dispatch": (0.60, 0.75),
+    "arms-to-ukraine": (0.90, 0.82),
+}
+
 
 # examples/rules-semantic/: the same words with examples (`widen`): the examples add one false
 # alarm for NATO on the first rounds' held-out part. The same margin of about one item.
@@ -158,7 +166,11 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
     corpus: dict[str, dict[str, str]], labels: list[Label], ruleset: RuleSet
 ) -> None:
     scores = score(ruleset, labels, corpus)
-    for split, floors in (("held_out", HELD_OUT_FLOOR), ("held_out r3", HELD_OUT_R3_FLOOR)):
+    for split, floors in (
+        ("held_out", HELD_OUT_FLOOR),
+        ("held_out r3", HELD_OUT_R3_FLOOR),
+        ("held_out r4", HELD_OUT_R4_FLOOR),
+    ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
             assert (s.precision or 0.0) >= precision, (rule, split, s)
@@ -179,11 +191,12 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         assert (s.recall or 0.0) >= recall, (rule, s)
         # widen only adds: every item the words catch, the rule with examples catches too
         assert s.tp >= words[rule, "held_out"].tp
-    # the same words, so the same floor on the third round
-    for rule, (precision, recall) in HELD_OUT_R3_FLOOR.items():
-        s = scores[rule, "held_out r3"]
-        assert (s.precision or 0.0) >= precision, (rule, s)
-        assert (s.recall or 0.0) >= recall, (rule, s)
+    # the same words, so the same floors on the third and fourth rounds
+    for split, floors in (("held_out r3", HELD_OUT_R3_FLOOR), ("held_out r4", HELD_OUT_R4_FLOOR)):
+        for rule, (precision, recall) in floors.items():
+            s = scores[rule, split]
+            assert (s.precision or 0.0) >= precision, (rule, split, s)
+            assert (s.recall or 0.0) >= recall, (rule, split, s)
 
 
 # Hand-written headlines in the ways real reporting words these stories (not corpus text):
