@@ -12,13 +12,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
-import httpx
 import pytest
 
 from monitor.errors import FeedError
 from monitor.feeds.fetch import fetch
 from monitor.feeds.parse import parse_feed
-from monitor.net.client import make_client
+from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.query.rulefiles import load_rules
 
@@ -45,7 +44,7 @@ def test_every_corpus_feed_goes_through_fetch_parse_and_match() -> None:
     base = f"http://127.0.0.1:{server.server_address[1]}/"
     outcomes: Counter[str] = Counter()
 
-    async def one(client: httpx.AsyncClient, path: Path) -> None:
+    async def one(client: FeedClient, path: Path) -> None:
         url = base + quote(str(path.relative_to(FEEDS)))
         try:
             result = await fetch(client, url, deadline=10.0)
@@ -62,7 +61,7 @@ def test_every_corpus_feed_goes_through_fetch_parse_and_match() -> None:
         outcomes["ok"] += 1
 
     async def run_all() -> None:
-        async with make_client(AddressGuard(["127.0.0.1/32"])) as client:
+        async with make_feed_client(AddressGuard(["127.0.0.1/32"])) as client:
             for path in files:
                 await one(client, path)
 

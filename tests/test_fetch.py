@@ -18,7 +18,7 @@ import pytest
 
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FeedStatusError, FetchResult, fetch
-from monitor.net.client import make_client
+from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, Route, redirect, respond, run
 
@@ -36,7 +36,7 @@ def server() -> Iterator[LocalServer]:
 
 async def do_fetch(url: str, **options: Any) -> FetchResult:
     """`fetch` through a client that allows 127.0.0.1; `options` go to fetch as they are."""
-    async with make_client(LOCAL) as client:
+    async with make_feed_client(LOCAL) as client:
         return await fetch(client, url, **options)
 
 

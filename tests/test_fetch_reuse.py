@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from monitor.feeds.fetch import fetch
-from monitor.net.client import make_client
+from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
 from tests import test_fetch_support
 from tests.test_fetch_support import LocalServer, redirect, respond, run
@@ -30,7 +30,7 @@ def keepalive_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
 
 
 async def _fetch_many(urls: list[str], etag: str | None = None) -> list[int]:
-    async with make_client(LOCAL) as client:
+    async with make_feed_client(LOCAL) as client:
         return [(await fetch(client, url, etag=etag)).status for url in urls]
 
 

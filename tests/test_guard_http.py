@@ -1,4 +1,7 @@
-"""The guard at connect time, against real servers on 127.0.0.1: a refused URL reaches nothing."""
+"""The guard at connect time, against real servers on 127.0.0.1: a refused URL reaches nothing.
+
+Feeds are fetched through `FeedClient` (monitor.net.feedclient), deliveries through the httpx
+client of `make_client`: the address tests run against both (`via`)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from monitor.errors import BlockedAddressError, FeedError
@@ -18,6 +20,7 @@ from monitor.net.client import (
     make_transport,
     system_resolver,
 )
+from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 
@@ -40,20 +43,34 @@ def fake_dns(table: dict[str, list[str]]) -> Resolver:
     return resolve
 
 
-async def get(url: str, guard: AddressGuard, resolver: Resolver | None = None) -> int:
-    async with make_client(guard, resolver=resolver or system_resolver) as client:
+VIA = ["feed", "httpx"]
+
+
+async def get(
+    url: str, guard: AddressGuard, resolver: Resolver | None = None, via: str = "feed"
+) -> int:
+    """The status of GET `url` through the feed client (`fetch`) or the httpx client."""
+    dns = resolver or system_resolver
+    if via == "httpx":
+        async with make_client(guard, resolver=dns) as http:
+            return (await http.get(url)).status_code
+    async with make_feed_client(guard, resolver=dns) as client:
         return (await fetch(client, url, deadline=5)).status
 
 
-def test_allow_listed_loopback_is_fetched(server: LocalServer) -> None:
-    assert run(get(server.url("/feed"), LOCAL)) == 200
+@pytest.mark.parametrize("via", VIA)
+def test_allow_listed_loopback_is_fetched(server: LocalServer, via: str) -> None:
+    assert run(get(server.url("/feed"), LOCAL, via=via)) == 200
     assert server.requests[0][1]["user-agent"].startswith("newsmon/")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "2130706433", "0x7f.1", "localhost"])
-def test_loopback_spellings_are_refused_before_connecting(server: LocalServer, host: str) -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_loopback_spellings_are_refused_before_connecting(
+    server: LocalServer, host: str, via: str
+) -> None:
     with pytest.raises(BlockedAddressError, match="loopback") as info:
-        run(get(server.url("/feed", host=host), AddressGuard()))
+        run(get(server.url("/feed", host=host), AddressGuard(), via=via))
     assert info.value.kind == "blocked_address"
     assert server.connections == 0
     assert server.requests == []
@@ -67,24 +84,31 @@ def test_octal_spelling_is_refused_by_the_url_parser(server: LocalServer) -> Non
 
 
 @pytest.mark.parametrize("host", ["[::ffff:127.0.0.1]", "[::1]", "[::ffff:7f00:1]"])
-def test_ipv6_forms_of_loopback_are_refused(server: LocalServer, host: str) -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_ipv6_forms_of_loopback_are_refused(server: LocalServer, host: str, via: str) -> None:
     # Refused even with 127.0.0.1/32 allowed for the other tests: ::1 is another address.
     guard = AddressGuard() if "ffff" in host else LOCAL
     with pytest.raises(BlockedAddressError):
-        run(get(server.url("/feed", host=host), guard))
+        run(get(server.url("/feed", host=host), guard, via=via))
     assert server.connections == 0
 
 
-def test_one_private_address_among_allowed_ones_refuses_the_host(server: LocalServer) -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_one_private_address_among_allowed_ones_refuses_the_host(
+    server: LocalServer, via: str
+) -> None:
     dns = fake_dns({"rebind.example": ["127.0.0.1", "10.0.0.7"]})
     with pytest.raises(BlockedAddressError, match=r"10\.0\.0\.7"):
-        run(get(server.url("/feed", host="rebind.example"), LOCAL, dns))
+        run(get(server.url("/feed", host="rebind.example"), LOCAL, dns, via=via))
     assert server.connections == 0
 
 
-def test_connects_to_the_checked_address_and_keeps_the_host_name(server: LocalServer) -> None:
+@pytest.mark.parametrize("via", VIA)
+def test_connects_to_the_checked_address_and_keeps_the_host_name(
+    server: LocalServer, via: str
+) -> None:
     dns = fake_dns({"feeds.example": ["127.0.0.1"]})
-    assert run(get(server.url("/feed", host="feeds.example"), LOCAL, dns)) == 200
+    assert run(get(server.url("/feed", host="feeds.example"), LOCAL, dns, via=via)) == 200
     assert server.requests[0][1]["host"] == f"feeds.example:{server.port}"
 
 
@@ -106,13 +130,14 @@ def test_transport_pool_uses_guarded_backend() -> None:
     assert isinstance(transport._pool._network_backend, GuardedBackend)
 
 
+@pytest.mark.parametrize("via", VIA)
 def test_proxy_settings_from_environment_are_ignored(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, via: str
 ) -> None:
     # A proxy would connect on our behalf, out of the guard's sight; port 9 has nothing on it.
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
-    assert run(get(server.url("/feed"), LOCAL)) == 200
+    assert run(get(server.url("/feed"), LOCAL, via=via)) == 200
 
 
 def test_unix_sockets_are_refused() -> None:
@@ -135,9 +160,9 @@ def tls_server() -> Iterator[tuple[LocalServer, list[str | None]]]:
     srv.close()
 
 
-def _trusting_client(guard: AddressGuard) -> httpx.AsyncClient:
+def _trusting_client(guard: AddressGuard) -> FeedClient:
     verify = ssl.create_default_context(cafile=str(DATA / "localhost-cert.pem"))
-    return make_client(guard, verify=verify)
+    return make_feed_client(guard, verify=verify)
 
 
 def test_tls_uses_the_url_host_name_for_sni_and_verification(
@@ -171,7 +196,7 @@ def test_tls_certificate_for_another_name_is_a_tls_error(
 
 def test_client_stays_usable_after_a_refusal(server: LocalServer) -> None:
     async def go() -> int:
-        async with make_client(LOCAL) as client:
+        async with make_feed_client(LOCAL) as client:
             with pytest.raises(BlockedAddressError):
                 await fetch(client, server.url("/feed", host="[::1]"), deadline=5)
             return (await fetch(client, server.url("/feed"), deadline=5)).status

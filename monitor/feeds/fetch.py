@@ -1,7 +1,8 @@
-"""One bounded, conditional fetch of a feed URL. Does network I/O through a `make_client` client.
+"""One bounded, conditional fetch of a feed URL. Does network I/O through a `FeedClient`.
 
     fetch(client, url, etag=..., last_modified=...)
-      within `deadline` seconds overall (httpx timeouts are per read; a trickle is cut off here):
+      within `deadline` seconds overall (the client's timeouts are per read; a trickle is cut
+      off here):
         GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound
         3xx with Location -> next hop (the guard checks it at connect time), at most max_redirects
         304 -> FetchResult(status=304, body=None)
@@ -15,6 +16,7 @@ blocked_address, http_status, connect, tls, parse (a body that does not decode).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ import httpx
 
 from monitor.errors import FeedError
 from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
-from monitor.net.failures import caused_by_tls, connect_reason
+from monitor.net.feedclient import FeedClient, FeedResponse, HTTPFailure
 from monitor.net.retry_after import parse_retry_after
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
@@ -88,7 +90,7 @@ def parse_max_age(cache_control: str | None) -> float | None:
     return max_age
 
 
-def _server_now(response: httpx.Response) -> datetime:
+def _server_now(response: FeedResponse) -> datetime:
     """The server's clock (its Date header), so an HTTP-date Retry-After ignores our skew."""
     try:
         return parsedate_to_datetime(response.headers.get("date", ""))
@@ -96,13 +98,13 @@ def _server_now(response: httpx.Response) -> datetime:
         return datetime.now(UTC)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: FeedResponse) -> float | None:
     """Retry-After in seconds; the Date header is parsed only when there is one to convert."""
     value = response.headers.get("retry-after")
     return parse_retry_after(value, _server_now(response)) if value else None
 
 
-async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: int) -> bytes:
+async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: int) -> bytes:
     try:
         decoder = make_decoder(response.headers.get("content-encoding"))
     except DecodeError as e:
@@ -132,11 +134,18 @@ async def _read_body(response: httpx.Response, max_bytes: int, max_reply_bytes: 
     return bytes(body)
 
 
-async def _drain(response: httpx.Response) -> None:
+@functools.lru_cache(maxsize=4096)
+def _parse_url(url: str) -> httpx.URL:
+    """A feed's URL, parsed once: a poll asks for the same URLs again and again, and parsing
+    one costs about as much as the rest of a 304 exchange. httpx.URL is immutable."""
+    return httpx.URL(url)
+
+
+async def _drain(response: FeedResponse) -> None:
     """Read what is left of a body we do not want (a 304's is empty, a redirect's small).
 
-    httpcore returns a connection to the pool only when the exchange was read to its end; closing
-    a response early drops the connection, and the next request pays a new TCP (and TLS)
+    A connection goes back to the pool only when the exchange was read to its end; closing a
+    response early drops the connection, and the next request pays a new TCP (and TLS)
     handshake. A body past `_DRAIN_LIMIT` is not worth reading: that connection is dropped.
     """
     received = 0
@@ -146,36 +155,24 @@ async def _drain(response: httpx.Response) -> None:
             return
 
 
-async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
-    """One exchange, streamed, through the client's transport rather than `client.send`: no
-    cookie jar (one feed's cookies must not reach another), no auth or redirect machinery
-    (redirects are followed in `_fetch`, hop by hop); about 15% less CPU a request. Uses httpx's
-    private `_transport_for_url`, pinned by tests/test_fetch_reuse.py."""
-    transport = client._transport_for_url(request.url)
-    response = await transport.handle_async_request(request)
-    response.request = request
-    return response
-
-
 async def _fetch(
-    client: httpx.AsyncClient,
+    client: FeedClient,
     url: str,
-    headers: dict[str, str],
+    headers: list[tuple[str, str]],
     max_bytes: int,
     max_redirects: int,
     max_reply_bytes: int,
     started: float,
 ) -> FetchResult:
-    current = httpx.URL(url)
+    current = _parse_url(url)
     seen = {str(current)}
     permanent = True
     if current.scheme not in ("http", "https"):
         raise FeedError("connect", f"{url}: not an http(s) URL")
     for _hop in range(max_redirects + 1):
-        request = client.build_request("GET", current, headers=headers)
-        response = await _send(client, request)
+        response = await client.get(current, headers)
         try:
-            status = response.status_code
+            status = response.status
             if status in _REDIRECTS and "location" in response.headers:
                 permanent = permanent and status in _PERMANENT
                 current = current.join(response.headers["location"])
@@ -189,7 +186,7 @@ async def _fetch(
             if status != 304 and not 200 <= status < 300:
                 raise FeedStatusError(
                     status,
-                    f"{current}: HTTP {status} {response.reason_phrase}".rstrip(),
+                    f"{current}: HTTP {status} {response.reason}".rstrip(),
                     retry_after=parse_retry_after(
                         response.headers.get("retry-after"), _server_now(response)
                     ),
@@ -202,18 +199,18 @@ async def _fetch(
                 body = await _read_body(response, max_bytes, max_reply_bytes)
             moved = permanent and len(seen) > 1  # seen holds every hop's URL: >1 means redirected
             # A 304 confirms the validators we sent; a 200 without them has none any more.
-            kept = headers if status == 304 else {}
+            kept = dict(headers) if status == 304 else {}
+            answer = response.headers
             return FetchResult(
                 status=status,
                 body=body,
                 url=str(current),
                 permanent_url=str(current) if moved else None,
-                etag=response.headers.get("etag") or kept.get("If-None-Match"),
-                last_modified=response.headers.get("last-modified")
-                or kept.get("If-Modified-Since"),
-                cache_max_age=parse_max_age(response.headers.get("cache-control")),
+                etag=answer.get("etag") or kept.get("If-None-Match"),
+                last_modified=answer.get("last-modified") or kept.get("If-Modified-Since"),
+                cache_max_age=parse_max_age(answer.get("cache-control")),
                 retry_after=_retry_after(response),
-                content_type=response.headers.get("content-type"),
+                content_type=answer.get("content-type"),
                 elapsed=time.monotonic() - started,
             )
         finally:
@@ -222,7 +219,7 @@ async def _fetch(
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    client: FeedClient,
     url: str,
     *,
     etag: str | None = None,
@@ -238,11 +235,11 @@ async def fetch(
     (default: `max_bytes`; a compressed body is smaller than its decoded form unless padded to
     waste our time).
     """
-    headers = {"Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING}
+    headers = [("Accept", ACCEPT), ("Accept-Encoding", ACCEPT_ENCODING)]
     if etag:
-        headers["If-None-Match"] = etag
+        headers.append(("If-None-Match", etag))
     if last_modified:
-        headers["If-Modified-Since"] = last_modified
+        headers.append(("If-Modified-Since", last_modified))
     started = time.monotonic()
     reply_cap = max_bytes if max_reply_bytes is None else max_reply_bytes
     try:
@@ -250,15 +247,7 @@ async def fetch(
             return await _fetch(client, url, headers, max_bytes, max_redirects, reply_cap, started)
     except TimeoutError as e:
         raise FeedError("timeout", f"{url}: no complete answer within {deadline:g} s") from e
-    except httpx.ConnectTimeout as e:
-        raise FeedError("connect", f"{url}: connecting timed out") from e
-    except httpx.TimeoutException as e:
-        raise FeedError("timeout", f"{url}: the server stopped answering ({e!r})") from e
-    except httpx.ConnectError as e:
-        if caused_by_tls(e):
-            raise FeedError("tls", f"{url}: {e or type(e).__name__}") from e
-        raise FeedError("connect", f"{url}: {connect_reason(e)}") from e
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
+    except HTTPFailure as e:
+        raise FeedError(e.kind, f"{url}: {e.detail}") from e
+    except httpx.InvalidURL as e:  # the URL, or a redirect's Location, as httpx parses URLs
         raise FeedError("connect", f"{url}: not a fetchable URL: {e}") from e
-    except httpx.HTTPError as e:
-        raise FeedError("connect", f"{url}: {type(e).__name__}: {e}") from e

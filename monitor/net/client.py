@@ -113,7 +113,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 @functools.cache
-def _default_context(verify: bool) -> ssl.SSLContext:
+def default_context(verify: bool) -> ssl.SSLContext:
     """The process's shared context for `verify=True` (or False); SSLContext is shareable."""
     return httpx.create_ssl_context(verify=verify, trust_env=False)
 
@@ -130,7 +130,7 @@ def make_transport(
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
     # One SSL context for both pools, and for every client of the process (feeds, webhooks):
     # building one loads the CA bundle (about 20 ms of CPU each time).
-    context = verify if isinstance(verify, ssl.SSLContext) else _default_context(verify)
+    context = verify if isinstance(verify, ssl.SSLContext) else default_context(verify)
     transport = httpx.AsyncHTTPTransport(verify=context, trust_env=False, limits=limits)
     # httpx 0.28 has no public way to pass a network backend, so the pool it built is replaced
     # by an identical one that has ours (private attribute `_pool`; pinned by

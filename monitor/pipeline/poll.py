@@ -25,7 +25,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import httpx
 import structlog
 
 from monitor.clock import Clock
@@ -34,6 +33,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
+from monitor.net.feedclient import FeedClient
 from monitor.net.hostlimits import HostLimiter
 from monitor.offload import Offload, on_cpu_thread
 from monitor.pipeline.archive import poll_archive
@@ -131,7 +131,7 @@ def _no_match(item: Item, feed_tags: Collection[str]) -> list[Match]:
     return []
 
 
-def http_fetcher(client: httpx.AsyncClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
+def http_fetcher(client: FeedClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
     """The usual fetcher: a guarded conditional GET, polite per host."""
 
     async def fetch_feed(feed: FeedState) -> FetchResult:

@@ -20,7 +20,7 @@ from monitor.clock import Clock, SystemClock
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult
 from monitor.model import FeedState
-from monitor.net.client import make_client
+from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
 from monitor.offload import on_cpu_thread
@@ -139,7 +139,7 @@ async def poll_named(
     in the order of `sources`. `rules`: None matches nothing; `keep_items`: every parsed item
     in the reports. Parsing runs on the one CPU thread, a document at a time, as in the daemon."""
     limiter = HostLimiter(per_host=per_host, total=total)
-    async with make_client(guard, connect_timeout=connect_timeout) as client:
+    async with make_feed_client(guard, connect_timeout=connect_timeout) as client:
         fetcher = local_or_http(sources, http_fetcher(client, limiter, policy), policy.max_body)
         poller = Poller(
             store=None,

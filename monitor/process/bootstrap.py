@@ -32,15 +32,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
 from monitor import logs
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.errors import ConfigError, SourceLocation
 from monitor.feeds.budget import ParseBudget, ParsePool, pool_for
-from monitor.net.client import make_client
+from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
 from monitor.offload import on_cpu_thread, run_inline
@@ -157,7 +155,7 @@ class Runtime:
     poller: Poller
     deliverer: Deliverer
     leases: AlertLeases  # the deliverer's store: the alert leases held, released at shutdown
-    client: httpx.AsyncClient
+    client: FeedClient
     metrics: Metrics | None
 
     @property
@@ -205,7 +203,7 @@ async def open_runtime(
         if not inline and config.parse_workers > 0:
             budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
             parser = await asyncio.to_thread(pool_for, budget, config.parse_workers)
-        async with make_client(
+        async with make_feed_client(
             guard, connect_timeout=config.connect_timeout.total_seconds()
         ) as client:
             limiter = HostLimiter(per_host=config.per_host_concurrency, total=config.concurrency)
