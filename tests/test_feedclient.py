@@ -150,6 +150,35 @@ def test_chunked_bodies_are_read_and_capped(server: LocalServer) -> None:
     assert info.value.kind == "too_large"
 
 
+def test_a_validator_with_non_ascii_bytes_goes_back_byte_for_byte(server: LocalServer) -> None:
+    etag = '"caf\xe9"'  # the server's bytes, as the test server decodes them (Latin-1)
+
+    def feed(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == etag:
+            respond(304)(h)
+        else:
+            respond(200, FEED, {"ETag": etag})(h)
+
+    server.routes["/feed"] = feed
+
+    async def go() -> tuple[FetchResult, FetchResult]:
+        async with make_feed_client(LOCAL) as client:
+            first = await fetch(client, server.url("/feed"))
+            return first, await fetch(client, server.url("/feed"), etag=first.etag)
+
+    first, second = run(go())
+    assert (first.status, first.etag) == (200, etag)
+    assert second.status == 304
+    # One stored by an older version from a UTF-8 decoding is sent as UTF-8, not refused.
+    run(_fetch_one(server.url("/feed"), etag='"\u6771"'))
+    assert server.requests[-1][1]["if-none-match"] == '"\u6771"'.encode().decode("latin-1")
+
+
+async def _fetch_one(url: str, etag: str) -> FetchResult:
+    async with make_feed_client(LOCAL) as client:
+        return await fetch(client, url, etag=etag)
+
+
 def test_a_body_cut_short_is_a_connect_error(server: LocalServer) -> None:
     def short(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)

@@ -1,4 +1,5 @@
-"""The guarded HTTP client: every TCP connection goes through the address guard. Does I/O.
+"""The guarded httpx client (deliveries, webhooks): every TCP connection goes through the address
+guard. Does I/O. Feed polls use the leaner `monitor.net.feedclient`, guarded the same way.
 
 The guard runs at CONNECT time, inside an httpcore network backend: `GuardedBackend.connect_tcp`
 resolves the host itself, refuses it if any address is refused, and connects the inner backend
@@ -8,8 +9,8 @@ back (httpcore/_async/connection.py, `_connect`), so SNI and certificate checks 
 the URL, not the IP. Because the check sits below the client, every redirect hop and every
 pooled connection to a new origin is checked too.
 
-`make_client` builds an `httpx.AsyncClient` that never follows redirects itself (fetch does,
-hop by hop) and ignores proxy settings from the environment (a proxy would connect for us,
+`make_client` builds an `httpx.AsyncClient` that never follows redirects itself (deliveries do
+not follow them) and ignores proxy settings from the environment (a proxy would connect for us,
 out of the guard's sight).
 """
 
@@ -156,7 +157,7 @@ def make_client(
     inner_backend: httpcore.AsyncNetworkBackend | None = None,
     resolver: Resolver = system_resolver,
 ) -> httpx.AsyncClient:
-    """A client for feeds and webhooks: guarded, no automatic redirects, no proxies from env.
+    """A client for webhooks and deliveries: guarded, no automatic redirects, no proxies from env.
 
     `read_timeout` is per read; a whole fetch is bounded by `fetch(..., deadline=)`.
     """

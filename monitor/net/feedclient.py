@@ -69,7 +69,6 @@ class _Connection:
         default_factory=lambda: h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
     )
     idle_since: float = 0.0
-    exchanges: int = 0
 
     def usable(self, now: float, expiry: float) -> bool:
         return (
@@ -209,9 +208,9 @@ class FeedClient:
             method="GET",
             target=url.raw_path,
             headers=[
-                ("Host", url.netloc.decode("ascii")),
-                ("User-Agent", self._user_agent),
-                *headers,
+                (b"Host", url.netloc),
+                (b"User-Agent", self._user_agent.encode("ascii")),
+                *((name.encode("ascii"), _header_bytes(value)) for name, value in headers),
             ],
         )
         while True:
@@ -320,7 +319,6 @@ class FeedClient:
             if reused:
                 raise _StaleConnection from e
             raise HTTPFailure("connect", f"WriteError: {e}") from e
-        connection.exchanges += 1
         stale = reused
         while True:
             event = await self._next_event(connection, stale_if_empty=stale)
@@ -370,6 +368,15 @@ class FeedClient:
                 raise _StaleConnection
             stale_if_empty = False
             state.receive_data(data)
+
+
+def _header_bytes(value: str) -> bytes:
+    """A header value as it came (answers are decoded as Latin-1, so an ETag goes back byte for
+    byte); a value stored from a UTF-8 decoding, as httpx did, goes back as UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 class _StaleConnection(Exception):

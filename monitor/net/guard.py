@@ -5,7 +5,7 @@ The decision is always made on resolved addresses, never on the spelling in a UR
 `2130706433` and `0x7f.1` are host names to httpx, and `getaddrinfo` turns them into 127.0.0.1.
 A host is refused if ANY of its addresses is refused, so a name that answers one public and one
 private address (DNS rebinding) does not get through. The connect-time enforcement that uses this
-lives in `monitor.net.client`.
+lives in `monitor.net.feedclient` (feeds) and `monitor.net.client` (httpx, deliveries).
 
 Why not just `ipaddress`: `is_private` is False for 100.64.0.0/10, and `is_global` is True for
 NAT64 (`64:ff9b::a9fe:a9fe` embeds 169.254.169.254), 6to4 and the RFC 8215 local-use NAT64 prefix;
