@@ -42,7 +42,7 @@ def slug_for_url(url: str) -> str:
 class FeedConfig(BaseModel):
     """One feed of the `feeds:` list."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     url: str = Field(description="The feed URL (http or https).")
     id: str = Field(
@@ -103,7 +103,7 @@ class StormConfig(BaseModel):
     """`storm: {max: 5, within: 10m}`: past `max` alerts for one rule within a window, the rest
     are folded into one message per window."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max: int = Field(ge=1, description="Alerts of one rule sent one by one per window.")
     within: timedelta = Field(description="The window (aligned: 10m windows start at :00, :10).")
@@ -124,7 +124,7 @@ class StormConfig(BaseModel):
 class DigestConfig(BaseModel):
     """`digest: {every: 1h}` or `digest: {at: ["08:00", "17:00"], timezone: Europe/Berlin}`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     every: timedelta | None = Field(None, description="A period this long (aligned to :00).")
     at: tuple[time, ...] = Field((), description="Local times (HH:MM) that end a period.")
@@ -171,7 +171,7 @@ class DigestConfig(BaseModel):
 class TemplateConfig(BaseModel):
     """`template: {subject: "[$severity] $title", body: "$snippet\n$url"}` (string.Template)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     subject: str = Field("", description="The subject or heading; `$title` and the like.")
     body: str = Field("", description="The text under it.")
@@ -188,7 +188,7 @@ class TemplateConfig(BaseModel):
 class DestinationConfig(BaseModel):
     """One entry of the `destinations:` list, with its URL and secrets not yet resolved."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str = Field(description="The name that rules use to send alerts here.")
     type: Literal["webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"] = (

@@ -47,6 +47,7 @@ class Config(BaseSettings):
 
     model_config = SettingsConfigDict(
         frozen=True,
+        defer_build=True,
         extra="forbid",
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",

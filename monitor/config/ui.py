@@ -38,7 +38,7 @@ CREDENTIALS: dict[tuple[Role, Kind], tuple[str, str]] = {
 class UIConfig(BaseModel):
     """`ui: {enabled: true}`: the console in the browser (docs/console.md)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     enabled: bool = Field(False, description="Serve the console under `/ui/` on the listener.")
     password_file: str | None = Field(
