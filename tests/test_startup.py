@@ -36,3 +36,20 @@ def test_httpcore_comes_up_without_trio_which_stays_importable() -> None:
         "print(trio.__name__, any(type(f).__name__ == '_NoTrioForHttpcore' for f in sys.meta_path))"
     )
     assert out.splitlines() == ["False None", "trio False"]
+
+
+def test_loading_a_config_looks_for_no_pydantic_plugins(tmp_path: Path) -> None:
+    # Looking for plugins imports importlib.metadata (zipfile, csv, email.message): none of it
+    # is needed by a start that validates its config.
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        "feeds:\n  - {id: a, url: 'http://127.0.0.1:9/a.xml', interval: 5m}\n"
+        "destinations:\n  - {name: hook, type: webhook, url: 'http://127.0.0.1:9/hook'}\n"
+    )
+    out = probe(
+        "import sys, monitor.cli.main, monitor.cli.check, monitor.process.cycle\n"
+        "from monitor.config import load_config\n"
+        f"config = load_config({str(config)!r}, env={{}})\n"
+        "print(len(config.feeds), config.destinations[0].name, 'importlib.metadata' in sys.modules)"
+    )
+    assert out == "1 hook False"
