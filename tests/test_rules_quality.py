@@ -21,6 +21,7 @@ from rules_quality import (
     LABELS,
     ROUND3,
     ROUND4,
+    ROUND5,
     RULES,
     Label,
     LabelError,
@@ -95,7 +96,7 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    early = [x for x in labels if not x.drawn.startswith(ROUND4)]
+    early = [x for x in labels if not x.drawn.startswith((ROUND4, ROUND5))]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
     assert 0.28 < len(by_split["held_out"]) / len(early) < 0.38
@@ -106,11 +107,12 @@ def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert sum(not x.rules for x in labels) > len(labels) / 2
     # Round 4 is held out whole, and it can measure the troop and arms rules (the corpus has
     # too few NATO meetings left for the third rule: docs/rules.md).
-    fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
-    assert len(fourth) >= 350
-    assert {x.split for x in fourth} == {"held_out"}
-    for rule in ("troop-dispatch", "arms-to-ukraine"):
-        assert sum(rule in x.rules for x in fourth) >= 25, rule
+    for prefix, size in ((ROUND4, 350), (ROUND5, 250)):
+        whole = [x for x in labels if x.drawn.startswith(prefix)]
+        assert len(whole) >= size
+        assert {x.split for x in whole} == {"held_out"}
+        for rule in ("troop-dispatch", "arms-to-ukraine"):
+            assert sum(rule in x.rules for x in whole) >= 25, (prefix, rule)
 
 
 @pytest.mark.parametrize(
@@ -151,15 +153,20 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
     rows = list(corpus.values())
-    first = [x for x in labels if not x.drawn.startswith((ROUND3, ROUND4))]
+    first = [x for x in labels if not x.drawn.startswith((ROUND3, ROUND4, ROUND5))]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
+    fifth = [x for x in labels if x.drawn.startswith(ROUND5)]
     assert draw(rows) == [(x.url, x.drawn, x.split) for x in first]
     assert draw(rows, 3) == [(x.url, x.drawn, x.split) for x in third]
     assert draw(rows, 4) == [(x.url, x.drawn, x.split) for x in fourth]
+    assert draw(rows, 5) == [(x.url, x.drawn, x.split) for x in fifth]
     # each round is news the earlier ones did not draw
     assert not {x.url for x in first} & {x.url for x in third}
     assert not ({x.url for x in first} | {x.url for x in third}) & {x.url for x in fourth}
+    assert not ({x.url for x in first} | {x.url for x in third} | {x.url for x in fourth}) & {
+        x.url for x in fifth
+    }
 
 
 def test_example_rules_reach_their_floor_on_the_held_out_split(
