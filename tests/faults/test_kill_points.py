@@ -6,7 +6,11 @@
 - between parsing and the commit: the feed server takes the SQLite write lock before it answers,
   so the poll that parses the new items can fetch, parse and read, but its commit waits; the
   daemon is killed there: neither its seen keys nor its archived items are written. After a
-  restart each new item alerts exactly once and is archived once.
+  restart each new item alerts exactly once and is archived once;
+- between a 304 and the commit of its batch (monitor.pipeline.unchanged): the feed server takes
+  the write lock before it answers 304, so the poll's feed row waits in its batch; the daemon is
+  killed there: the row is as before the poll, still leased. After a restart the feed is polled
+  again and its next item alerts exactly once.
 """
 
 from __future__ import annotations
@@ -223,3 +227,72 @@ def archive_count(db: Path) -> int:
 def all_delivered(db: Path) -> bool:
     rows = alert_states(db)
     return bool(rows) and all(status == "delivered" for _id, status in rows)
+
+
+def feed_row(db: Path, feed_id: str) -> tuple[str | None, float]:
+    """(lease_owner, last_fetch_at) of a feed that has been polled."""
+    with sqlite3.connect(db) as conn:
+        owner, fetched = conn.execute(
+            "SELECT lease_owner, last_fetch_at FROM feeds WHERE id = ?", (feed_id,)
+        ).fetchone()
+    return owner, float(fetched)
+
+
+def test_sigkill_before_a_batch_of_304s_is_written_polls_again_and_alerts_once(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.db"
+    gate = Gate("/wire.rss")
+    with feed_server() as server:
+        feeds = GrowingFeeds(server, ["wire"])
+        from tests.receiver import Receiver
+
+        with Receiver() as rx:
+            config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
+                                  destinations=hook_destination(rx.url))  # fmt: skip
+            daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
+            holder: sqlite3.Connection | None = None
+            try:
+                wait_until(lambda: baselined(db, 1), 60, "the baseline poll")
+                wait_until(lambda: any(r.status == 304 for r in server.hits("/wire.rss")), 30,
+                           "a conditional poll answered 304")  # fmt: skip
+                holder = sqlite3.connect(db, isolation_level=None, timeout=30,
+                                         check_same_thread=False)  # fmt: skip
+                lock = holder
+                gated_at: list[float] = []
+
+                def hold() -> None:
+                    lock.execute("BEGIN IMMEDIATE")
+                    gated_at.append(time.time())
+
+                gate_feeds(server, gate)
+                gate.body = server.feeds["/wire.rss"]  # the same body and ETag: a 304
+                gate.hold = hold
+                # The next fetch takes the write lock before its 304 is sent: the poll's feed
+                # row goes to its batch, whose transaction waits for the lock.
+                assert gate.fired.wait(30)
+                time.sleep(1.5)  # the batch lingers 50 ms
+                assert daemon.alive()
+                daemon.kill()
+                lock.execute("ROLLBACK")
+                owner, fetched = feed_row(db, "wire")
+                assert owner is not None  # still leased by the killed daemon: not written
+                assert fetched < gated_at[0]
+
+                feeds.baseline_done()
+                feeds.add("wire")
+                daemon.start()
+                wait_until(lambda: len(rx.requests) >= 1 and all_delivered(db), 60, "the alert")
+                time.sleep(3)  # more polls of the feed, each a 304 again
+                assert daemon.stop() == 0
+                owner, fetched = feed_row(db, "wire")
+                assert fetched > gated_at[0]  # polled again
+            finally:
+                daemon.kill()
+                if holder is not None:
+                    holder.close()
+            requests = list(rx.requests)
+
+    result = tally(feeds.expected(), requests)
+    assert (result.expected, result.delivered, result.requests, result.duplicates) == (1, 1, 1, 0)
+    assert result.unexpected == []
