@@ -1,5 +1,5 @@
 """`python -m monitor` is the `newsmon` command."""
 
-from monitor.cli.main import main
+from monitor.cli.entry import main
 
 raise SystemExit(main())

@@ -4,12 +4,23 @@ answers 304). Each probe runs in a fresh interpreter, as the command does."""
 
 from __future__ import annotations
 
+import argparse
+import gc
 import importlib.util
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import monitor.cli.check
+import monitor.cli.oneshot
+import monitor.cli.rules
+from monitor.cli.main import main
+from monitor.pipeline.source import poll_named
+from tests.feedserver import rss
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,3 +64,52 @@ def test_loading_a_config_looks_for_no_pydantic_plugins(tmp_path: Path) -> None:
         "print(len(config.feeds), config.destinations[0].name, 'importlib.metadata' in sys.modules)"
     )
     assert out == "1 hook False"
+
+
+@pytest.fixture
+def collector_paused() -> Iterator[None]:
+    """As `monitor.cli.entry` leaves it for `main`; on again afterwards whatever happened."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("collector_paused")
+def test_check_starts_with_the_collector_paused_and_polls_with_it_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, bool] = {}
+    run_check = monitor.cli.check.run_check
+
+    def spy_check(args: argparse.Namespace) -> int:
+        seen["start"] = gc.isenabled()
+        return run_check(args)
+
+    async def spy_poll(*args: Any, **kwargs: Any) -> Any:
+        seen["polling"] = gc.isenabled()
+        return await poll_named(*args, **kwargs)
+
+    monkeypatch.setattr(monitor.cli.check, "run_check", spy_check)
+    monkeypatch.setattr(monitor.cli.oneshot, "poll_named", spy_poll)
+    feed = tmp_path / "calm.rss"
+    feed.write_bytes(rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
+    code = main(["check", "--rules", str(REPO / "rules"), "--feed", str(feed)], gc_paused=True)
+    assert code == 1
+    assert seen == {"start": False, "polling": True}
+
+
+@pytest.mark.usefixtures("collector_paused")
+def test_a_command_that_settles_nothing_runs_with_the_collector_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[bool] = []
+
+    def spy_rules_check(args: argparse.Namespace) -> int:
+        seen.append(gc.isenabled())
+        return 0
+
+    monkeypatch.setattr(monitor.cli.rules, "cmd_check", spy_rules_check)
+    assert main(["rules", "check", "--rules", str(REPO / "rules")], gc_paused=True) == 0
+    assert seen == [True]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import importlib
 import os
 import sys
@@ -116,7 +117,10 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, gc_paused: bool = False) -> int:
+    """Run one command. `gc_paused`: the collector is off for the start (`monitor.cli.entry`);
+    it is turned on before the command runs, unless the command settles its heap, which turns
+    it on itself (`settles_heap` in its defaults)."""
     args_given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(args_given[0] if args_given else None)
     args, extras = parser.parse_known_args(argv)
@@ -128,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE_ERROR
     configure_logging(level=getattr(args, "log_level", None) or "info", stream=STDERR)
+    if gc_paused and not getattr(args, "settles_heap", False):
+        gc.enable()
     try:
         code: int = func(args)
     except NewsmonError as exc:

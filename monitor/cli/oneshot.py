@@ -15,7 +15,7 @@ from monitor.config import Config
 from monitor.model import Item, Match
 from monitor.pipeline.poll import FetchPolicy
 from monitor.pipeline.source import NamedSource, name_source, poll_named
-from monitor.process.bootstrap import load_checked_rules, make_guard
+from monitor.process.bootstrap import load_checked_rules, make_guard, settle_heap
 from monitor.query.ruleset import RuleSet
 
 Found = list[tuple[Item, list[Match]]]
@@ -53,6 +53,7 @@ def check_feeds(
 ) -> CheckResult:
     """Match every current item of the named feeds (or of the configured ones)."""
     rules = load_checked_rules(config, rules_override)
+    settle_heap()
     if named:
         sources = [name_source(arg) for arg in named]
     else:

@@ -112,11 +112,13 @@ def settle_heap(*, replaced: bool = False) -> None:
     """Move the (long-lived) modules and compiled rules out of the garbage collector's way, so
     that collections while items are matched do not walk them. After a reload (`replaced`),
     unfreeze and collect first so the rules it replaced are freed; at start-up there is nothing
-    worth a full collection (about 20 ms of every one-shot check)."""
+    worth a full collection (about 20 ms of every one-shot check). Turns the collector on: the
+    `newsmon` command pauses it for the start (monitor.cli.entry)."""
     if replaced:
         gc.unfreeze()
         gc.collect()
     gc.freeze()
+    gc.enable()
 
 
 def make_guard(config: Config) -> AddressGuard:
