@@ -328,7 +328,7 @@ class FeedClient:
             # 1xx answers (h11.InformationalResponse) are skipped, as httpcore does
         pending: list[h11.Data] = []
         while True:  # what already arrived with the head (a 304's end, a small body)
-            following = state.next_event()
+            following = _pull(state)
             if isinstance(following, h11.Data):
                 pending.append(following)
                 continue
@@ -341,10 +341,7 @@ class FeedClient:
         timeout). Raises HTTPFailure for timeouts, resets and protocol errors."""
         state = connection.h11
         while True:
-            try:
-                event = state.next_event()
-            except h11.RemoteProtocolError as e:
-                raise HTTPFailure("connect", f"RemoteProtocolError: {e}") from e
+            event = _pull(state)
             if event is h11.PAUSED:
                 raise HTTPFailure("connect", "RemoteProtocolError: unexpected data after answer")
             if event is not h11.NEED_DATA:
@@ -368,6 +365,15 @@ class FeedClient:
                 raise _StaleConnection
             stale_if_empty = False
             state.receive_data(data)
+
+
+def _pull(state: h11.Connection) -> object:
+    """h11's next event; a protocol error (a bad head, a bad chunk header, even one that came
+    in the same read as the head) is an HTTPFailure, never h11's own exception."""
+    try:
+        return state.next_event()
+    except h11.RemoteProtocolError as e:
+        raise HTTPFailure("connect", f"RemoteProtocolError: {e}") from e
 
 
 def _header_bytes(value: str) -> bytes:

@@ -1,0 +1,66 @@
+"""The feed client against servers that break HTTP on purpose (real sockets on 127.0.0.1): a
+hostile answer is a worded FeedError, and bytes a server sends beyond an answer never become
+the answer to a later request on a pooled connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from monitor.errors import FeedError
+from monitor.feeds.fetch import FetchResult, fetch
+from monitor.net.feedclient import FeedClient, make_feed_client
+from monitor.net.guard import AddressGuard
+from tests import test_fetch_support
+from tests.test_fetch_support import LocalServer, Route, respond, run
+
+LOCAL = AddressGuard(["127.0.0.1/32"])
+GOOD = b"<rss>good</rss>"
+# What a hostile server appends, hoping it answers the next request on the same connection.
+SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
+    monkeypatch.setattr(test_fetch_support._Handler, "protocol_version", "HTTP/1.1")
+    srv = LocalServer()
+    srv.routes["/feed"] = respond(200, GOOD)
+    yield srv
+    srv.close()
+
+
+def raw(*parts: bytes, pause: float = 0.0) -> Route:
+    """A route that writes `parts` as they are, flushing and pausing between them."""
+
+    def route(h: BaseHTTPRequestHandler) -> None:
+        for n, part in enumerate(parts):
+            if n and pause:
+                time.sleep(pause)
+            h.wfile.write(part)
+            h.wfile.flush()
+
+    return route
+
+
+async def _in_turn(client: FeedClient, urls: list[str], gap: float = 0.0) -> list[FetchResult]:
+    results = []
+    async with client:
+        for url in urls:
+            results.append(await fetch(client, url, deadline=5))
+            await asyncio.sleep(gap)
+    return results
+
+
+def test_a_malformed_chunk_that_arrives_with_the_head_is_a_connect_error(
+    server: LocalServer,
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server.routes["/chunk"] = raw(head + b"ZZZ\r\n")
+    with pytest.raises(FeedError) as info:
+        run(_in_turn(make_feed_client(LOCAL), [server.url("/chunk")]))
+    assert info.value.kind == "connect"
+    assert "illegal chunk header" in str(info.value)
