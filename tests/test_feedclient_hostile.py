@@ -64,3 +64,37 @@ def test_a_malformed_chunk_that_arrives_with_the_head_is_a_connect_error(
         run(_in_turn(make_feed_client(LOCAL), [server.url("/chunk")]))
     assert info.value.kind == "connect"
     assert "illegal chunk header" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # h11 gives a 304 no body whatever its headers say: the bytes stay on the connection.
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: %d\r\n\r\n" % len(SMUGGLED) + SMUGGLED,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<rss>" + SMUGGLED,  # a Content-Length lie
+    ],
+    ids=["304-with-body", "content-length-short"],
+)
+def test_bytes_past_the_end_of_an_answer_do_not_answer_the_next_request(
+    server: LocalServer, answer: bytes
+) -> None:
+    server.routes["/lie"] = raw(answer)
+    client = make_feed_client(LOCAL)
+    first, second = run(_in_turn(client, [server.url("/lie"), server.url("/feed")]))
+    assert first.body in (None, b"<rss>")
+    assert second.body == GOOD
+    assert client.connections_opened == 2  # the connection that carried extra bytes was dropped
+
+
+def test_bytes_sent_while_a_connection_sat_idle_do_not_answer_the_next_request(
+    server: LocalServer,
+) -> None:
+    # The answer ends cleanly; the server "answers" the next request before it is sent.
+    server.routes["/early"] = raw(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<rss>", SMUGGLED, pause=0.1
+    )
+    client = make_feed_client(LOCAL)
+    first, second = run(_in_turn(client, [server.url("/early"), server.url("/feed")], gap=0.4))
+    assert first.body == b"<rss>"
+    assert second.body == GOOD
+    assert client.connections_opened == 2

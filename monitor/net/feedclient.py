@@ -16,10 +16,11 @@ What it keeps from the httpx client it replaces on this path:
 - Per-read and connect timeouts (the overall deadline is `fetch`'s).
 - Responses are streamed raw (`FeedResponse.aiter_raw`); decoding and caps are `fetch`'s.
 
-A connection goes back to the pool only when its exchange was read to the end and both sides
-may keep it open; any other ending closes it. A reused connection that the server closed while
-it sat idle is retried once on a new one (a GET is safe to resend) when nothing of the answer
-had arrived.
+A connection goes back to the pool only when its exchange was read to the end, both sides
+may keep it open and no byte arrived beyond the answer (one is checked again before reuse: a
+server must not answer a request before it is sent); any other ending closes it. A reused
+connection that the server closed while it sat idle is retried once on a new one (a GET is
+safe to resend) when nothing of the answer had arrived.
 """
 
 from __future__ import annotations
@@ -73,9 +74,17 @@ class _Connection:
     def usable(self, now: float, expiry: float) -> bool:
         return (
             now - self.idle_since < expiry
+            and not self.unsolicited()
             and not self.reader.at_eof()
             and not self.writer.transport.is_closing()
         )
+
+    def unsolicited(self) -> bool:
+        """Whether bytes arrived that no request asked for: past the end of the last answer
+        (a 304 with a body, a Content-Length shorter than the body), or while the connection
+        sat idle. Sending a request on it would take them as its answer."""
+        # StreamReader has no public look at its buffer; it holds what the transport has read.
+        return bool(self.h11.trailing_data[0]) or bool(getattr(self.reader, "_buffer", b""))
 
     def close(self) -> None:
         self.writer.close()
@@ -239,7 +248,12 @@ class FeedClient:
 
     def _release(self, connection: _Connection) -> None:
         state = connection.h11
-        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
+        if (
+            self._closed
+            or state.our_state is not h11.DONE
+            or state.their_state is not h11.DONE
+            or connection.unsolicited()
+        ):
             connection.close()
             return
         state.start_next_cycle()
