@@ -10,7 +10,6 @@ never lands in a command's stdout; `run` and `check` reconfigure it from the con
 from __future__ import annotations
 
 import argparse
-import difflib
 import gc
 import importlib
 import os
@@ -64,6 +63,8 @@ class Parser(argparse.ArgumentParser):
 
     def unknown(self, extras: Sequence[str]) -> NoReturn:
         """Arguments no option took, said by the command they were given to, with a guess."""
+        import difflib  # only for a mistake: not paid by every start
+
         options = [o for action in self._actions for o in action.option_strings]
         guesses = [
             close[0]

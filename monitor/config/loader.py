@@ -7,7 +7,6 @@ Order of the sources, highest first: values passed to the model, then environmen
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -206,6 +205,8 @@ _MEANT = {
 
 
 def _unknown_key(loc: KeyPath) -> str:
+    import difflib  # only for a mistake: not paid by every start
+
     key = str(loc[-1])
     model: type[BaseModel] = Config
     if len(loc) >= 2 and loc[0] == "feeds":

@@ -49,8 +49,7 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.delivery import webhook
-from monitor.delivery.channels import CHANNEL_RATES, HTTP_CHANNELS, smtp
-from monitor.delivery.channels.mail import build as build_mail
+from monitor.delivery.channels import CHANNEL_RATES, HTTP_CHANNELS
 from monitor.delivery.channels.message import from_document
 from monitor.delivery.channels.template import apply as apply_template
 from monitor.delivery.decide import Attempt, Decision, Members, Record, Rest, decide
@@ -526,6 +525,10 @@ class Deliverer:
         if dest.template is not None:
             message = apply_template(message, *dest.template)
         if dest.type == "email":
+            # Imported by the first email sent (smtplib, email.generator): not by every start.
+            from monitor.delivery.channels import smtp
+            from monitor.delivery.channels.mail import build as build_mail
+
             mail = build_mail(
                 message, sender=dest.sender, recipients=dest.recipients, date=self.clock.now()
             )

@@ -20,7 +20,6 @@ allow-listing guard), so tests need no patching.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import gc
 import os
 import socket
@@ -98,6 +97,8 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
         # config); with some, an entry that is neither an id nor a tag is a typo.
         missing = [f for f in rule.feeds if specs and f not in ids and f not in tags]
         for name in missing:
+            import difflib  # only for a mistake: not paid by every start
+
             close = difflib.get_close_matches(name, sorted(ids | tags), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             problems.append(ConfigError(
