@@ -5,6 +5,7 @@ answers 304). Each probe runs in a fresh interpreter, as the command does."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import importlib.util
 import subprocess
@@ -13,13 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import monitor.cli.check
 import monitor.cli.oneshot
 import monitor.cli.rules
 from monitor.cli.main import main
+from monitor.clock import FakeClock
+from monitor.delivery.destinations import Destination
 from monitor.pipeline.source import poll_named
+from tests.delivery_support import SECRET, T0, deliverer, enqueue, open_sqlite, plain_client
 from tests.feedserver import rss
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,3 +118,32 @@ def test_a_command_that_settles_nothing_runs_with_the_collector_on(
     monkeypatch.setattr(monitor.cli.rules, "cmd_check", spy_rules_check)
     assert main(["rules", "check", "--rules", str(REPO / "rules")], gc_paused=True) == 0
     assert seen == [True]
+
+
+def test_a_delivery_run_with_nothing_due_makes_no_http_client(tmp_path: Path) -> None:
+    # A cron round where every feed answered 304 delivers nothing: no client (an SSL context,
+    # a connection pool) is built for it. The first row due gets one.
+    store = open_sqlite(tmp_path / "newsmon.db")
+    made: list[httpx.AsyncClient] = []
+
+    def factory() -> httpx.AsyncClient:
+        made.append(plain_client())
+        return made[-1]
+
+    dest = Destination.create("hook", "webhook", "http://127.0.0.1:9/hook", [SECRET])
+    clock = FakeClock(T0)
+    sender = deliverer(store, {"hook": dest}, clock, client_factory=factory)
+
+    async def run() -> None:
+        async with sender:
+            stats = await sender.run_once()
+            assert (stats.delivered, stats.retried, stats.dead, made) == (0, 0, 0, [])
+            enqueue(store, T0, "hook", ["s1"])
+            stats = await sender.run_once()
+            assert stats.retried == 1  # nothing listens on port 9: a retry, through a client
+            assert len(made) == 1
+
+    try:
+        asyncio.run(run())
+    finally:
+        store.close()

@@ -235,9 +235,8 @@ class Deliverer:
         active = [d for name, d in self.destinations.items() if name not in disabled]
         if not active:
             return stats
-        client = self._client_for_this_loop()
         results = await asyncio.gather(
-            *(self._run_destination(client, d, now, stats) for d in active), return_exceptions=True
+            *(self._run_destination(d, now, stats) for d in active), return_exceptions=True
         )
         # Every destination has finished its run; a failure of one (the store went away) is
         # raised only now, so it cannot cut another's deliveries short.
@@ -250,7 +249,7 @@ class Deliverer:
         return stats
 
     async def _run_destination(
-        self, client: httpx.AsyncClient, dest: Destination, now: datetime, stats: DeliveryStats
+        self, dest: Destination, now: datetime, stats: DeliveryStats
     ) -> None:
         bucket = self.bucket(dest)
         tokens = bucket.available()
@@ -279,6 +278,8 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
                 return
             send = fold.message if fold is not None else None
+            # The client is made for the first row sent: a run with nothing due makes none.
+            client = self._client_for_this_loop()
             decision = await self._deliver(client, dest, row, stats, send)
             if fold is not None and decision.members is Members.SETTLE:
                 carried.add(fold.message.id)
