@@ -197,25 +197,29 @@ def _draw(
     return taken
 
 
-def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str, str]]:
-    """(url, stratum, split) of the sample, in the order drawn; a pure function of `rows`.
+def draw_all(rows: Sequence[dict[str, str]]) -> dict[int, list[tuple[str, str, str]]]:
+    """Every round's (url, stratum, split), in the order drawn; a pure function of `rows`.
 
-    Rounds 1 and 2 are one draw (the second continued the first's random stream); rounds 3 and
-    4 are drawn each with its own seed from the items the earlier rounds left.
+    Rounds 1 and 2 are one draw (the second continued the first's random stream), keyed 1;
+    rounds 3, 4 and 5 are drawn each with its own seed from the items the earlier rounds left.
     """
     first = _draw(rows, SEED, STRATA)
-    if round in (1, 2):
-        return [(url, name, split_of(url)) for url, name in first.items()]
-    if round not in (3, 4, 5):
-        raise ValueError(f"no round {round}: rounds 1 to 5 are drawn")
     third = _draw(rows, SEED_ROUND3, STRATA_ROUND3, frozenset(first))
-    if round == 3:
-        return [(url, ROUND3 + name, split_of(url)) for url, name in third.items()]
     fourth = _draw(rows, SEED_ROUND4, STRATA_ROUND4, frozenset(first) | frozenset(third))
-    if round == 4:
-        return [(url, ROUND4 + n, split_of(url, ROUND4 + n)) for url, n in fourth.items()]
     fifth = _draw(rows, SEED_ROUND5, STRATA_ROUND5, frozenset(first) | set(third) | set(fourth))
-    return [(url, ROUND5 + n, split_of(url, ROUND5 + n)) for url, n in fifth.items()]
+    return {
+        1: [(url, name, split_of(url)) for url, name in first.items()],
+        3: [(url, ROUND3 + name, split_of(url)) for url, name in third.items()],
+        4: [(url, ROUND4 + n, split_of(url, ROUND4 + n)) for url, n in fourth.items()],
+        5: [(url, ROUND5 + n, split_of(url, ROUND5 + n)) for url, n in fifth.items()],
+    }
+
+
+def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str, str]]:
+    """One round of `draw_all` (1 or 2 for the first draw)."""
+    if round not in (1, 2, 3, 4, 5):
+        raise ValueError(f"no round {round}: rounds 1 to 5 are drawn")
+    return draw_all(rows)[1 if round == 2 else round]
 
 
 def read_corpus(path: Path) -> dict[str, dict[str, str]]:

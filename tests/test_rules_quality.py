@@ -25,7 +25,7 @@ from rules_quality import (
     RULES,
     Label,
     LabelError,
-    draw,
+    draw_all,
     read_corpus,
     read_labels,
     score,
@@ -62,6 +62,13 @@ HELD_OUT_R3_FLOOR = {
 HELD_OUT_R4_FLOOR = {
     "troop-dispatch": (0.60, 0.75),
     "arms-to-ukraine": (0.90, 0.82),
+}
+
+# The fifth round: drawn after the rules were revised on round 4, held out whole, scored once
+# (docs/rules.md: troop 0.65/0.83, arms 0.89/0.89; no NATO item was left to draw).
+HELD_OUT_R5_FLOOR = {
+    "troop-dispatch": (0.60, 0.78),
+    "arms-to-ukraine": (0.84, 0.83),
 }
 
 
@@ -157,10 +164,11 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
     fifth = [x for x in labels if x.drawn.startswith(ROUND5)]
-    assert draw(rows) == [(x.url, x.drawn, x.split) for x in first]
-    assert draw(rows, 3) == [(x.url, x.drawn, x.split) for x in third]
-    assert draw(rows, 4) == [(x.url, x.drawn, x.split) for x in fourth]
-    assert draw(rows, 5) == [(x.url, x.drawn, x.split) for x in fifth]
+    drawn = draw_all(rows)
+    assert drawn[1] == [(x.url, x.drawn, x.split) for x in first]
+    assert drawn[3] == [(x.url, x.drawn, x.split) for x in third]
+    assert drawn[4] == [(x.url, x.drawn, x.split) for x in fourth]
+    assert drawn[5] == [(x.url, x.drawn, x.split) for x in fifth]
     # each round is news the earlier ones did not draw
     assert not {x.url for x in first} & {x.url for x in third}
     assert not ({x.url for x in first} | {x.url for x in third}) & {x.url for x in fourth}
@@ -177,6 +185,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out", HELD_OUT_FLOOR),
         ("held_out r3", HELD_OUT_R3_FLOOR),
         ("held_out r4", HELD_OUT_R4_FLOOR),
+        ("held_out r5", HELD_OUT_R5_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
@@ -198,8 +207,12 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         assert (s.recall or 0.0) >= recall, (rule, s)
         # widen only adds: every item the words catch, the rule with examples catches too
         assert s.tp >= words[rule, "held_out"].tp
-    # the same words, so the same floors on the third and fourth rounds
-    for split, floors in (("held_out r3", HELD_OUT_R3_FLOOR), ("held_out r4", HELD_OUT_R4_FLOOR)):
+    # the same words, so the same floors on the later rounds
+    for split, floors in (
+        ("held_out r3", HELD_OUT_R3_FLOOR),
+        ("held_out r4", HELD_OUT_R4_FLOOR),
+        ("held_out r5", HELD_OUT_R5_FLOOR),
+    ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
             assert (s.precision or 0.0) >= precision, (rule, split, s)
