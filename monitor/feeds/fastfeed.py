@@ -18,7 +18,8 @@ first declared RSS or Atom namespace, as feedparser sets them.
 
 Anything outside that replay declines (None) and feedparser runs: an element feedparser has a
 handler for that is not replayed here (itunes, textinput, xhtml content, ...), markup
-inside a text element, stray text, `xml:base`, namespaced attributes other than `xml:lang`,
+inside a text element, stray text, `xml:base` below the root element, namespaced attributes
+other than `xml:lang`,
 content types other than text and HTML, a DOCTYPE, ill-formed XML.
 `tests/test_fastfeed.py` holds this to feedparser on every corpus document.
 
@@ -46,6 +47,7 @@ _ATOM_ROOT = f"{{{ATOM}}}feed"
 _RDF_ROOT = f"{{{RDF}}}RDF"
 _RDF_ATTRS = {f"{{{RDF}}}about": "rdf:about", f"{{{RDF}}}resource": "rdf:resource"}
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.urls._urifixer
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
@@ -83,6 +85,8 @@ class _Fp:
     looks_like_html: Callable[[str], bool]
     cp1252: ClassVar[dict[int, str]] = {}
     parse_date: Callable[[str], Any]
+    urljoin: Callable[[str, str], str]
+    safe_absolute: Callable[[str, str], str]
 
     @classmethod
     def load(cls) -> None:
@@ -91,6 +95,7 @@ class _Fp:
         from feedparser.api import StrictFeedParser
         from feedparser.datetimes import _parse_date
         from feedparser.html import _cp1252
+        from feedparser.urls import _urljoin, make_safe_absolute_uri
 
         cls.known = {k.lower(): v for k, v in StrictFeedParser.namespaces.items()}
         cls.handlers = frozenset(
@@ -99,6 +104,8 @@ class _Fp:
         cls.looks_like_html = staticmethod(StrictFeedParser.looks_like_html)
         cls.cp1252 = _cp1252
         cls.parse_date = staticmethod(_parse_date)
+        cls.urljoin = staticmethod(_urljoin)
+        cls.safe_absolute = staticmethod(make_safe_absolute_uri)
         cls.loaded = True
 
 
@@ -150,8 +157,12 @@ class _Replay:
         self.source: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
         self.depths: list[dict[str, int]] = []
+        self.root: ET.Element | None = None
+        self.base = ""  # the root's xml:base as feedparser keeps it; "" when none
 
     def run(self, root: ET.Element) -> dict[str, Any]:
+        self.root = root
+        self.base = _root_base(root.get(_XML_BASE) or "")
         if root.tag == "rss":
             attr = root.get("version", "")
             versions = {"0.91": "rss091u", "0.92": "rss092", "0.93": "rss093", "0.94": "rss094"}
@@ -247,8 +258,8 @@ class _Replay:
             if name[0] == "{":
                 if name in _RDF_ATTRS:
                     out[_RDF_ATTRS[name]] = value
-                elif name != _XML_LANG:
-                    raise _Decline
+                elif name != _XML_LANG and (name != _XML_BASE or el is not self.root):
+                    raise _Decline  # xml:base below the root: feedparser's base stack
                 continue
             low = name.lower()
             if low in ("base", "mode") or low in out:
@@ -318,6 +329,12 @@ class _Replay:
                 output = output.encode("iso-8859-1").decode("utf-8")
             output = output.translate(_Fp.cp1252)
         return output
+
+    def _resolve(self, uri: str) -> str:
+        """feedparser's `resolve_uri` of a link, an href or a guid taken as link."""
+        if self.base:
+            return _Fp.urljoin(self.base, uri)
+        return _URIFIXER.sub(r"\1\3", uri)  # what urljoin against no base leaves
 
     def _params(self, attrs: dict[str, str], default: str) -> dict[str, str]:
         kind = attrs.get("type", default).lower()
@@ -402,18 +419,18 @@ class _Replay:
             if len(hrefs) > 1 or not hrefs[0]:
                 raise _Decline
             if rel == "alternate" and _map_type(kind) in _HTML_TYPES:
-                self._context()["link"] = _URIFIXER.sub(r"\1\3", hrefs[0])
+                self._context()["link"] = self._resolve(hrefs[0])
             return
         value = self._text(el)
         if value:
-            value = _URIFIXER.sub(r"\1\3", value)
+            value = self._resolve(value)
         self._store("link", self._finish(value, None), None)
 
     def _guid(self, el: ET.Element, attrs: dict[str, str]) -> None:
         self.guid_is_link = attrs.get("ispermalink", "true") == "true"
         value = self._text(el)
         if value and self.guid_is_link:
-            value = _URIFIXER.sub(r"\1\3", value)
+            value = self._resolve(value)
         value = self._finish(value, None)
         self._store("id", value, None)
         if self.guid_is_link:
@@ -460,7 +477,7 @@ class _Replay:
     def _uri(self, el: ET.Element, attrs: dict[str, str]) -> None:
         value = self._text(el)
         if value:
-            value = _URIFIXER.sub(r"\1\3", value)
+            value = self._resolve(value)
         value = self._finish(value, None)
         self._store("href", value, None)
         if self.in_author:
@@ -537,6 +554,18 @@ def _rdf_version(decls: list[tuple[str, str]]) -> str:
         if lower == "http://www.w3.org/2005/atom":
             return "atom10"
     return ""
+
+
+def _root_base(declared: str) -> str:
+    """The base URI feedparser holds for every element under a root with `xml:base` (it starts
+    from none: parse.py gives it no URL): the base joined to nothing, which each element below
+    keeps only if joining it to itself gives it back; declines otherwise."""
+    if not declared:
+        return ""
+    base = _Fp.urljoin("", declared)
+    if base and (_Fp.safe_absolute(base, base) or base) != base:
+        raise _Decline
+    return base
 
 
 def _map_type(kind: str) -> str:
