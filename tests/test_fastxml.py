@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import FeedError
 from monitor.feeds import fastxml, parse
@@ -134,6 +136,32 @@ def test_fast_path_declines_other_documents() -> None:
     assert fastxml.parse_rss20(b"<feed xmlns='http://www.w3.org/2005/Atom'></feed>") is None
     assert fastxml.parse_rss20(b'<rss version="2.0"><channel><item></channel></rss>') is None
     assert fastxml.parse_rss20(b'<rss version="2.0"><channel/></rss>') is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    day=st.integers(1, 31),
+    month=st.sampled_from(fastxml._MONTH_NAMES),
+    year=st.one_of(st.sampled_from([1901, 1969, 1970, 2038, 8999]), st.integers(1901, 8999)),
+    clock=st.tuples(st.integers(0, 23), st.integers(0, 59), st.integers(0, 59)),
+    zone=st.one_of(
+        st.sampled_from(["GMT", "UT", "UTC", "Z"]),
+        st.builds(
+            "{}{:02d}{:02d}".format, st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 59)
+        ),
+    ),
+)
+def test_rfc822_dates_are_feedparsers_struct_times(
+    day: int, month: str, year: int, clock: tuple[int, int, int], zone: str
+) -> None:
+    from feedparser.datetimes import _parse_date
+
+    value = f"{day:02d} {month} {year} {clock[0]:02d}:{clock[1]:02d}:{clock[2]:02d} {zone}"
+    try:
+        fast = fastxml._rfc822(value)
+    except (fastxml._Decline, ValueError):
+        return  # declined: feedparser reads the whole document
+    assert fast == _parse_date(value), value
 
 
 def test_collapse_matches_the_regex_definition() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import date
 from typing import Any
 
 _CHANNEL_SINGLE = frozenset(
@@ -42,6 +42,7 @@ _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.u
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _RFC822 = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) ([A-Z][a-z]{2}) (\d{4}) "
     r"(\d{2}):(\d{2}):(\d{2}) (GMT|UT|UTC|Z|[+-]\d{4})"
@@ -188,5 +189,7 @@ def _rfc822(value: str) -> time.struct_time:
         offset = -offset
     if hour > 23 or minute > 59 or second > 59 or not 1900 < year < 9000:
         raise _Decline
-    local = datetime(year, month, day, hour, minute, second, tzinfo=UTC)  # ValueError: declines
-    return (local - timedelta(minutes=offset)).utctimetuple()
+    # date() checks the day (ValueError: declines); gmtime of the seconds since the epoch is
+    # the UTC struct_time (tm_isdst 0) that datetime's utctimetuple gives, at a third the cost.
+    days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    return time.gmtime(days * 86400 + hour * 3600 + minute * 60 + second - offset * 60)
