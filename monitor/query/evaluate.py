@@ -180,6 +180,12 @@ class Terms(Positional):
         return len(self.elements) - 1, len(self.elements) - 1
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
+        one = self._single
+        if one is not None:  # one word, the common case: its positions straight from the field
+            if one.index_key not in ft.stems:
+                return []
+            label = self.label
+            return [(p, p, label) for p in ft.where(one.kind, one.value)]
         if not self._stems <= ft.stems:  # a field without one of the words: a set test
             return []
         label = self.label

@@ -17,8 +17,9 @@ _SNIPPET_ORDER = ("content", "summary", "title", "author", "category", "url", "f
 
 def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> None:
     if isinstance(m, ev.Positional):
+        fields = doc.fields
         for name in m.fields:
-            ft = doc.fields[name]
+            ft = fields[name]
             hits = m.hit_spans(ft)
             if not hits:
                 continue
@@ -26,6 +27,12 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
             for first, last, label in hits:
                 if len(out) >= MAX_HITS:
                     return
+                if first == last:  # one word (most hits): below MAX_HITS, tested just above
+                    key = (name, first)
+                    if key not in out:
+                        start, end = spans[first]
+                        out[key] = Hit(name, text[start:end], label, first, start, end)
+                    continue
                 for pos in range(first, last + 1):
                     key = (name, pos)
                     if key not in out and len(out) < MAX_HITS:

@@ -1,0 +1,74 @@
+"""Property: the explanation's shortcuts (a one-word term's hits straight from the field, a
+one-word hit stored without a loop) give exactly the hits of the plain walk: every positional
+clause's labelled spans, each position of each span a hit, the first 100 kept."""
+
+from collections.abc import Iterator
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from monitor.model import Hit, Item
+from monitor.query import evaluate as ev
+from monitor.query.compiler import compile_query
+from monitor.query.explain import MAX_HITS, explain
+from monitor.query.near import Near
+from monitor.query.normalize import FIELDS, Document, analyze
+from tests.test_query_property import SETS, WORDS, queries
+
+# Long enough that a field can hold more than MAX_HITS hits.
+long_texts = st.lists(st.sampled_from([*WORDS, ".", "x"]), max_size=160).map(" ".join)
+
+
+def _leaves(m: ev.Matcher) -> Iterator[ev.Terms]:
+    if isinstance(m, ev.Terms):
+        yield m
+    for c in (
+        (m.left, m.right)
+        if isinstance(m, Near)
+        else getattr(m, "children", ()) or ((m.child,) if isinstance(m, ev.Without) else ())
+    ):
+        yield from _leaves(c)
+
+
+def _plain(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> None:
+    """The walk without shortcuts: each position of each labelled span, in order."""
+    if isinstance(m, ev.Positional):
+        for name in m.fields:
+            ft = doc.fields[name]
+            for first, last, label in m.hit_spans(ft):
+                if len(out) >= MAX_HITS:
+                    return
+                for pos in range(first, last + 1):
+                    if (name, pos) not in out and len(out) < MAX_HITS:
+                        start, end = ft.spans[pos]
+                        out[name, pos] = Hit(name, ft.text[start:end], label, pos, start, end)
+    elif isinstance(m, ev.AllOf):
+        for c in m.children:
+            _plain(c, doc, out)
+    elif isinstance(m, ev.EitherOf):
+        for c in m.children:
+            if c.matches(doc):
+                _plain(c, doc, out)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(queries, long_texts, long_texts)
+@example("(troops =troops)", "troops sent", "")  # one word, two terms: the first term's hit
+@example("troops OR arms", " ".join(["troops arms"] * 60), "troops")  # over MAX_HITS
+def test_explanation_is_the_plain_walk(query: str, title: str, content: str) -> None:
+    m = compile_query(query, SETS)
+    doc = analyze(Item(feed_id="f", key="k", title=title, content=content))
+    for leaf in _leaves(m):  # a term's hits: its spans in fields holding all its words
+        for name in FIELDS:
+            ft = doc.fields[name]
+            whole = all(e.kind == "prefix" or e.index_key in ft.stems for e in leaf.elements)
+            plain = [(a, b, leaf.label) for a, b in leaf.spans(ft)] if whole else []
+            assert leaf.hit_spans(ft) == plain
+    if not m.matches(doc):
+        return
+    out: dict[tuple[str, int], Hit] = {}
+    _plain(m, doc, out)
+    order = {f: i for i, f in enumerate(FIELDS)}
+    assert explain(m, doc).hits == tuple(
+        sorted(out.values(), key=lambda h: (order[h.field], h.position))
+    )
