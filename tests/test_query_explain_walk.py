@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from monitor.model import Hit, Item
 from monitor.query import evaluate as ev
 from monitor.query.compiler import compile_query
-from monitor.query.explain import MAX_HITS, explain
+from monitor.query.explain import MAX_HITS, explain, explain_walk, hit
 from monitor.query.near import Near
 from monitor.query.normalize import FIELDS, Document, analyze
 from tests.test_query_property import SETS, WORDS, queries
@@ -72,3 +72,17 @@ def test_explanation_is_the_plain_walk(query: str, title: str, content: str) -> 
     assert explain(m, doc).hits == tuple(
         sorted(out.values(), key=lambda h: (order[h.field], h.position))
     )
+    # The plan (clauses too) is the walk of the query; kept on the matcher, it gives the same
+    # again on another document.
+    assert explain(m, doc) == explain_walk(m, doc)
+    other = analyze(Item(feed_id="f", key="k", title=content, content=title))
+    assert explain(m, other) == explain_walk(m, other)
+
+
+def test_hits_made_by_slots_are_hits() -> None:
+    """`hit` sets the slots of Hit directly: every field, in order, as Hit(...) would."""
+    made = hit("title", "Troops", "troops", 3, 10, 16)
+    assert type(made) is Hit
+    assert made == Hit("title", "Troops", "troops", 3, 10, 16)
+    assert hash(made) == hash(Hit("title", "Troops", "troops", 3, 10, 16))
+    assert made != Hit("title", "Troops", "troops", 3, 10, 17)

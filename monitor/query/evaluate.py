@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
+from typing import TYPE_CHECKING
 
 from monitor.query import spanset
 from monitor.query.normalize import Document, FieldText
 from monitor.query.spanset import Spans
+
+if TYPE_CHECKING:
+    from monitor.query.explain import Plan
 
 Span = tuple[int, int]
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
@@ -42,12 +46,13 @@ class Element:
 class Matcher:
     """A compiled clause. `source` is its text in the query (for explanations)."""
 
-    __slots__ = ("source", "whole")
+    __slots__ = ("plan", "source", "whole")
 
     def __init__(self, source: str = "") -> None:
         self.source = source
         # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
         self.whole = False
+        self.plan: Plan | None = None  # how to explain it, made on its first explanation
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError

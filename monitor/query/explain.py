@@ -15,7 +15,9 @@ MAX_HITS = 100  # a word repeated all over a long text need not be listed a thou
 _SNIPPET_ORDER = ("content", "summary", "title", "author", "category", "url", "feed")
 
 
-def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> None:
+def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> None:
+    """The plain walk of the query: each positional clause's labelled spans, field by field,
+    each position of each span a hit (the first label of a position kept), the first 100."""
     if isinstance(m, ev.Positional):
         fields = doc.fields
         for name in m.fields:
@@ -23,21 +25,15 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
             hits = m.hit_spans(ft)
             if not hits:
                 continue
-            spans, text = ft.spans, ft.text
+            spans, text, order = ft.spans, ft.text, _FIELD_ORDER[name]
             for first, last, label in hits:
                 if len(out) >= MAX_HITS:
                     return
-                if first == last:  # one word (most hits): below MAX_HITS, tested just above
-                    key = (name, first)
-                    if key not in out:
-                        start, end = spans[first]
-                        out[key] = Hit(name, text[start:end], label, first, start, end)
-                    continue
                 for pos in range(first, last + 1):
-                    key = (name, pos)
+                    key = (order, pos)
                     if key not in out and len(out) < MAX_HITS:
                         start, end = spans[pos]
-                        out[key] = Hit(name, text[start:end], label, pos, start, end)
+                        out[key] = hit(name, text[start:end], label, pos, start, end)
     elif isinstance(m, ev.AllOf):
         for c in m.children:
             _collect(c, doc, out)
@@ -49,19 +45,157 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> N
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
 
+# A Hit made by setting its slots (half the time of the frozen dataclass's __init__, which sets
+# each through object.__setattr__): explanations make a few per match. Same fields, same order;
+# tests/test_query_explain_walk.py holds it equal to Hit(...).
+_new = object.__new__
+_SET = tuple(getattr(Hit, f).__set__ for f in Hit.__dataclass_fields__)
 
-def _hit_order(h: Hit) -> tuple[int, int]:
-    return _FIELD_ORDER[h.field], h.position
+
+def hit(field: str, word: str, term: str, position: int, start: int, end: int) -> Hit:
+    h = _new(Hit)
+    a, b, c, d, e, f = _SET
+    a(h, field)
+    b(h, word)
+    c(h, term)
+    d(h, position)
+    e(h, start)
+    f(h, end)
+    return h
+
+
+# An explanation plan: the walk of `_collect` and `Matcher.clauses` flattened once per query
+# into the steps it takes, so that explaining a match is a loop over a tuple, not a walk of
+# the query's tree with a type test and a call per node. A step runs when each of its guards
+# (the OR branches it lies under) matches the document.
+Guards = tuple[ev.Matcher, ...]
+# One word (not a prefix): the form compared, its value, its stem, the label of its hits.
+Leaf = tuple[str, str, str, str]
+# Hits: guards, then field by field either each of `leaves` (OR-groups of words are read a field
+# at a time, each word in turn, as the walk does) or, for the rest (phrases, prefixes, NEAR),
+# the clause's own `hit_spans`.
+HitStep = tuple[Guards, tuple[str, ...], tuple[Leaf, ...], ev.Positional | None]
+ClauseStep = tuple[Guards, str]
+
+
+class Plan:
+    """One query's explanation, flattened (see above)."""
+
+    __slots__ = ("clauses", "guarded", "hits", "static")
+
+    def __init__(self, m: ev.Matcher) -> None:
+        hits: list[HitStep] = []
+        _hit_steps(m, (), hits)
+        clauses: list[ClauseStep] = []
+        _clause_steps(m, (), clauses)
+        self.hits = tuple(hits)
+        self.clauses = tuple(clauses)
+        self.guarded = any(g for g, _ in clauses)
+        # Without an OR to test, the clauses are the same for every document.
+        self.static = tuple(dict.fromkeys(c for _, c in clauses))
+
+
+def _words(m: ev.Positional) -> tuple[Leaf, ...] | None:
+    """The words of a clause that is one word or an OR of words, in the walk's order."""
+    if isinstance(m, ev.Terms):
+        one = m._single
+        return None if one is None else ((one.kind, one.value, one.index_key, m.label),)
+    if isinstance(m, ev.AnyOf):
+        out: list[Leaf] = []
+        for c in m.children:
+            got = _words(c)
+            if got is None:
+                return None
+            out += got
+        return tuple(out)
+    return None
+
+
+def _hit_steps(m: ev.Matcher, guards: Guards, out: list[HitStep]) -> None:
+    if isinstance(m, ev.Positional):
+        leaves = _words(m)
+        out.append((guards, m.fields, leaves or (), m if leaves is None else None))
+    elif isinstance(m, ev.AllOf):
+        for c in m.children:
+            _hit_steps(c, guards, out)
+    elif isinstance(m, ev.EitherOf):
+        for c in m.children:
+            _hit_steps(c, (*guards, c), out)
+
+
+def _clause_steps(m: ev.Matcher, guards: Guards, out: list[ClauseStep]) -> None:
+    if m.whole or not isinstance(m, ev.AnyOf | ev.AllOf | ev.EitherOf):
+        out.append((guards, m.source))
+    elif isinstance(m, ev.AllOf):
+        for c in m.children:
+            _clause_steps(c, guards, out)
+    else:
+        for c in m.children:
+            _clause_steps(c, (*guards, c), out)
+
+
+def plan(m: ev.Matcher) -> Plan:
+    """The explanation plan of `m`, made on its first explanation and kept on it."""
+    got = m.plan
+    if got is None:
+        got = m.plan = Plan(m)
+    return got
+
+
+def _holds(guards: Guards, doc: Document) -> bool:
+    for g in guards:  # noqa: SIM110 (a loop: no generator per step)
+        if not g.matches(doc):
+            return False
+    return True
+
+
+def _hits(p: Plan, doc: Document) -> dict[tuple[int, int], Hit]:
+    """What `_collect` finds, by the plan."""
+    out: dict[tuple[int, int], Hit] = {}
+    fields = doc.fields
+    for guards, names, leaves, walk in p.hits:
+        if guards and not _holds(guards, doc):
+            continue
+        if walk is not None:
+            _collect(walk, doc, out)
+            continue
+        for name in names:
+            ft = fields[name]
+            stems = ft.stems
+            order = -1
+            for kind, value, key, label in leaves:
+                if key not in stems:  # a field without the word's stem: a set test
+                    continue
+                if order < 0:
+                    order, spans, text = _FIELD_ORDER[name], ft.spans, ft.text
+                for pos in ft.where(kind, value):
+                    k = (order, pos)
+                    if k not in out:
+                        if len(out) >= MAX_HITS:
+                            return out
+                        start, end = spans[pos]
+                        out[k] = hit(name, text[start:end], label, pos, start, end)
+    return out
 
 
 def explain(m: ev.Matcher, doc: Document) -> Explanation:
     """The clauses of `m` that are true for `doc` and the hits, in field then position order."""
+    p = plan(m)
+    if p.guarded:
+        clauses = tuple(dict.fromkeys(c for g, c in p.clauses if _holds(g, doc)))
+    else:
+        clauses = p.static
+    found = _hits(p, doc)
+    return Explanation(clauses, tuple([found[k] for k in sorted(found)]))
+
+
+def explain_walk(m: ev.Matcher, doc: Document) -> Explanation:
+    """`explain` by the plain walk of the query (what the plan must give; tests)."""
     clauses: list[str] = []
     m.clauses(doc, clauses)
-    found: dict[tuple[str, int], Hit] = {}
+    found: dict[tuple[int, int], Hit] = {}
     _collect(m, doc, found)
-    hits = sorted(found.values(), key=_hit_order)
-    return Explanation(tuple(dict.fromkeys(clauses)), tuple(hits))
+    return Explanation(tuple(dict.fromkeys(clauses)), tuple([found[k] for k in sorted(found)]))
 
 
 def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
@@ -78,10 +212,10 @@ def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
 
 def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     """At most 300 characters around the first hit of the best field, matched words marked."""
-    for name in _SNIPPET_ORDER:
+    if hits:
+        present = {h.field for h in hits}
+        name = next(n for n in _SNIPPET_ORDER if n in present)
         mine = [h for h in hits if h.field == name]
-        if mine:
-            break
     else:  # a match-all or pure-exclusion rule: the start of the body
         for name in _SNIPPET_ORDER[:3]:
             if doc.fields[name].text.strip():

@@ -60,6 +60,7 @@ _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it i
 # digits (what `_words` splits it into).
 _ASCII_WORD = re.compile("[A-Za-z0-9]+")
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
+_NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 
 
 class FieldText:
@@ -127,23 +128,19 @@ class FieldText:
         return col
 
     def where(self, kind: str, value: str) -> list[int]:
-        """The positions of the tokens whose `kind` form is `value` (cached per document).
+        """The positions of the tokens whose `kind` form is `value` (the list is shared: read
+        it, never change it).
 
-        Short fields (most news items) are scanned; long ones get a table built once.
-        """
-        key = (kind, value)
-        where = self._where
-        if where is None:
-            where = self._where = {}
-        got = where.get(key)
-        if got is None:
-            col = self.column(kind)
-            if len(col) <= _SCAN_MAX:
-                got = [i for i, k in enumerate(col) if k == value] if value in col else []
-            else:
-                got = self._table(kind).get(value, [])
-            where[key] = got
-        return got
+        The first lookup of a form files every token of the field by it, in one pass: an
+        explanation looks up several words of the same field, and a scan per word (a test and a
+        walk of the field each) cost more than the table once the field is asked twice."""
+        tables = self._tables
+        if tables is None:
+            tables = self._tables = {}
+        table = tables.get(kind)
+        if table is None:
+            table = self._table(kind)
+        return table.get(value, _NOWHERE)
 
     def _table(self, kind: str) -> dict[str, list[int]]:
         tables = self._tables
@@ -151,12 +148,10 @@ class FieldText:
             tables = self._tables = {}
         table = tables.get(kind)
         if table is None:
-            table = tables[kind] = {}
-            for pos, k in enumerate(self.column(kind)):
-                if k in table:
-                    table[k].append(pos)
-                else:
-                    table[k] = [pos]
+            col = self.column(kind)
+            table = tables[kind] = {k: [] for k in col}
+            for pos, k in enumerate(col):
+                table[k].append(pos)
         return table
 
     def has(self, kind: str, value: str) -> bool:
@@ -200,17 +195,26 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_fold_text", "_folds", "_heads", "fields", "stems")
+    __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
+        self._text_stems: set[str] | None = None
         self._folds: set[str] | None = None
         self._heads: set[str] | None = None
         self._fold_text: str | None = None
 
     def _words(self) -> Iterator[str]:
         return chain.from_iterable(ft.words for ft in self.fields.values())
+
+    @property
+    def text_stems(self) -> set[str]:
+        """Every stem of the text fields (title, summary, content)."""
+        if self._text_stems is None:
+            f = self.fields
+            self._text_stems = f["title"].stems | f["summary"].stems | f["content"].stems
+        return self._text_stems
 
     @property
     def folds(self) -> set[str]:

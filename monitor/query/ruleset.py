@@ -26,7 +26,7 @@ from monitor.query.examples import example_problems
 from monitor.query.explain import explain, snippet
 from monitor.query.index import Presearcher, required_prefixes, requirements
 from monitor.query.lexer import QueryError
-from monitor.query.normalize import Document, analyze
+from monitor.query.normalize import TEXT_FIELDS, Document, analyze
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +37,39 @@ class CompiledRule:
     required: frozenset[str] = frozenset()  # stems the item must hold, all of them
     required_any: tuple[frozenset[str], ...] = ()  # and one stem of each of these
     required_prefixes: tuple[str, ...] = ()  # and a word starting with each of these
+    # The query is words alone, all of them needed, anywhere in the text (`a b c`): it holds
+    # exactly when the item's text holds `required`, a set test without evaluating it.
+    plain: bool = False
 
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
         required, anys = requirements(matcher)
-        return cls(rule, matcher, frozenset(rule.feeds), required, anys, required_prefixes(matcher))
+        return cls(
+            rule,
+            matcher,
+            frozenset(rule.feeds),
+            required,
+            anys,
+            required_prefixes(matcher),
+            _plain(matcher),
+        )
+
+
+def _is_word(m: ev.Matcher) -> bool:
+    """A word compared by its stem, anywhere in the text."""
+    return (
+        isinstance(m, ev.Terms)
+        and len(m.elements) == 1
+        and m.elements[0].kind == "stem"
+        and m.fields == TEXT_FIELDS
+    )
+
+
+def _plain(m: ev.Matcher) -> bool:
+    """Whether `m` holds exactly when the text holds each of its words (see CompiledRule)."""
+    if isinstance(m, ev.AllOf):
+        return all(_is_word(c) for c in m.children)
+    return _is_word(m)
 
 
 def _explainer(
@@ -210,7 +238,7 @@ class RuleSet:
                 continue
             if c.feeds and not self._watches(c, feed, feed_tags):
                 continue
-            if c.matcher.matches(doc):
+            if c.required <= doc.text_stems if c.plain else c.matcher.matches(doc):
                 if c.rule.mode == "query":
                     out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
                     continue
