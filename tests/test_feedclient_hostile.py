@@ -98,3 +98,31 @@ def test_bytes_sent_while_a_connection_sat_idle_do_not_answer_the_next_request(
     assert first.body == b"<rss>"
     assert second.body == GOOD
     assert client.connections_opened == 2
+
+
+def test_a_body_in_one_byte_chunks_does_not_hold_the_event_loop(server: LocalServer) -> None:
+    # Each 1-byte chunk is one h11 event; a read from a full buffer does not suspend, so
+    # without a turn given back now and then, one feed holds every other task (and its own
+    # deadline) for as long as the buffered bytes last.
+    chunks = 20_000
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server.routes["/tiny"] = raw(head + b"1\r\nA\r\n" * chunks + b"0\r\n\r\n")
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    async def go() -> FetchResult:
+        ticker = asyncio.create_task(other_task())
+        try:
+            async with make_feed_client(LOCAL) as client:
+                return await fetch(client, server.url("/tiny"), deadline=30)
+        finally:
+            ticker.cancel()
+
+    result = run(go())
+    assert result.body == b"A" * chunks
+    assert turns >= chunks // 512  # a turn at least every 512 events (one per 256 is given)

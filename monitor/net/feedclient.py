@@ -43,6 +43,11 @@ from monitor.net.guard import AddressGuard
 # httpcore's limit for a response head (h11's own default is 16 KiB).
 _MAX_HEAD = 100 * 1024
 _READ_SIZE = 64 * 1024
+# h11 events handled between turns given back to the event loop. A read from a full stream
+# buffer does not suspend, and a body in 1-byte chunks is one event per byte: without a turn
+# now and then, a few hundred KiB of them hold every other task, and the fetch's own deadline,
+# for seconds.
+_EVENTS_PER_TURN = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Origin = tuple[str, str, int]
@@ -70,6 +75,7 @@ class _Connection:
         default_factory=lambda: h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD)
     )
     idle_since: float = 0.0
+    events: int = 0
 
     def usable(self, now: float, expiry: float) -> bool:
         return (
@@ -341,7 +347,10 @@ class FeedClient:
                 break
             # 1xx answers (h11.InformationalResponse) are skipped, as httpcore does
         pending: list[h11.Data] = []
-        while True:  # what already arrived with the head (a 304's end, a small body)
+        ended = False
+        # What already arrived with the head (a 304's end, a small body); past a turn's worth
+        # of events the rest is left to `aiter_raw`.
+        while len(pending) < _EVENTS_PER_TURN:
             following = _pull(state)
             if isinstance(following, h11.Data):
                 pending.append(following)
@@ -354,6 +363,9 @@ class FeedClient:
         """The next h11 event, reading from the socket as needed (each read within the read
         timeout). Raises HTTPFailure for timeouts, resets and protocol errors."""
         state = connection.h11
+        connection.events += 1
+        if connection.events % _EVENTS_PER_TURN == 0:
+            await asyncio.sleep(0)
         while True:
             event = _pull(state)
             if event is h11.PAUSED:
