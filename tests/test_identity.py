@@ -1,9 +1,13 @@
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitor.feeds import identity
 from monitor.feeds.canonical import canonical_url
 from monitor.feeds.identity import KeyInput, assign_keys, content_hash, normalise_title, story_key
 from monitor.model import Item
@@ -118,3 +122,23 @@ def test_guid_and_tracking_link_churn_keep_the_story_key() -> None:
         stories.add(story_key(_item(key=key, url=url, title="Story seven")))
     assert len(keys) == 3  # item keys churn with the GUIDs ...
     assert len(stories) == 1  # ... the story key does not
+
+
+def _home_page_by_urlsplit(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.path in ("", "/") and not parts.query and not parts.fragment
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.builds(
+        str.__add__,
+        st.sampled_from(["http://", "https://", "HTTPS://", "http:/", "ftp://", ""]),
+        st.text(alphabet="ab.:/?#[]@%\t\n x", max_size=16),
+    )
+)
+def test_the_home_page_shortcut_agrees_with_urlsplit(url: str) -> None:
+    assert identity._is_home_page(url) == _home_page_by_urlsplit(url), url
