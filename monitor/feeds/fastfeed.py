@@ -210,18 +210,26 @@ class _Replay:
         return f"{prefix}:{local.lower()}" if prefix else local.lower()
 
     def _element(self, el: ET.Element) -> None:
+        # Runs for every element (about a dozen an item): the checks are ordered and shaped so
+        # that the common element pays for few attribute lookups and calls.
         tag = el.tag
-        if not isinstance(tag, str):
-            raise _Decline
         name = self.names.get(tag)
         if name is None:
+            if not isinstance(tag, str):
+                raise _Decline
             name = self.names[tag] = self._name(tag)
-        attrs = self._attrs(el) if el.attrib else {}
+        attrib = el.attrib
+        if attrib:
+            if len(attrib) > MAX_ATTRIBUTES:
+                raise _Decline  # prolog.check_structure refuses it on feedparser's path
+            attrs = self._attrs(el)
+        else:
+            attrs = {}
         tail = el.tail
         if tail and not tail.isspace():
             raise _Decline  # stray text: feedparser adds it to whatever element is open
-        self.depth += 1
-        if self.depth > MAX_DEPTH or len(el.attrib) > MAX_ATTRIBUTES:
+        depth = self.depth = self.depth + 1
+        if depth > MAX_DEPTH:
             raise _Decline  # prolog.check_structure refuses it on feedparser's path
         if self.in_image and name not in ("title", "link", "description", "url", "width", "height"):
             raise _Decline  # feedparser leaves the image context here; not replayed
