@@ -5,6 +5,8 @@ the answer to a later request on a pooled connection."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -126,3 +128,67 @@ def test_a_body_in_one_byte_chunks_does_not_hold_the_event_loop(server: LocalSer
     result = run(go())
     assert result.body == b"A" * chunks
     assert turns >= chunks // 512  # a turn at least every 512 events (one per 256 is given)
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"", b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<rss>"],
+    ids=["waiting-for-the-head", "mid-body"],
+)
+def test_a_cancelled_fetch_closes_its_connection(server: LocalServer, sent: bytes) -> None:
+    # Cancelled while waiting for the head, or halfway through the body, on a kept connection.
+    closed = threading.Event()
+
+    def stall(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(sent)
+        h.wfile.flush()
+        h.connection.settimeout(3.0)
+        with contextlib.suppress(OSError):
+            if h.connection.recv(1) == b"":  # the client closed its end
+                closed.set()
+
+    server.routes["/stall"] = stall
+
+    async def go() -> tuple[int, bytes | None]:
+        async with make_feed_client(LOCAL) as client:
+            await fetch(client, server.url("/feed"))
+            task = asyncio.create_task(fetch(client, server.url("/stall"), deadline=5))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await asyncio.to_thread(closed.wait, 2.0)
+            idle = sum(len(pool) for pool in client._idle.values())
+            after = await fetch(client, server.url("/feed"))
+            assert client.connections_opened == 2
+            return idle, after.body
+
+    assert run(go()) == (0, GOOD)
+
+
+def test_informational_answers_are_skipped_and_an_unasked_upgrade_refused(
+    server: LocalServer,
+) -> None:
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n<rss>"
+    server.routes["/100"] = raw(b"HTTP/1.1 100 Continue\r\n\r\n" * 3, final, pause=0.05)
+    upgrade = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n"
+    server.routes["/101"] = raw(upgrade + final)
+    (result,) = run(_in_turn(make_feed_client(LOCAL), [server.url("/100")]))
+    assert result.body == b"<rss>"
+    with pytest.raises(FeedError) as info:
+        run(_in_turn(make_feed_client(LOCAL), [server.url("/101")]))
+    assert info.value.kind == "connect"
+
+
+def test_an_http_1_0_body_ends_at_close_and_its_connection_is_not_kept(
+    server: LocalServer,
+) -> None:
+    def old(h: BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.0 200 OK\r\n\r\n" + GOOD)  # no length: the body ends at close
+        h.close_connection = True
+
+    server.routes["/old"] = old
+    client = make_feed_client(LOCAL)
+    results = run(_in_turn(client, [server.url("/old"), server.url("/old")]))
+    assert [r.body for r in results] == [GOOD, GOOD]
+    assert client.connections_opened == 2
