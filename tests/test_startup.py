@@ -25,7 +25,8 @@ from monitor.clock import FakeClock
 from monitor.delivery.destinations import Destination
 from monitor.pipeline.source import poll_named
 from tests.delivery_support import SECRET, T0, deliverer, enqueue, open_sqlite, plain_client
-from tests.feedserver import rss
+from tests.feedserver import feed_server, rss
+from tests.receiver import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -147,3 +148,36 @@ def test_a_delivery_run_with_nothing_due_makes_no_http_client(tmp_path: Path) ->
         asyncio.run(run())
     finally:
         store.close()
+
+
+def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path: Path) -> None:
+    # The whole `newsmon check --deliver` as cron runs it, twice: the second round finds every
+    # feed unchanged and delivers nothing, and must not have imported the mail, diff or
+    # plugin-lookup modules, nor rich or prometheus_client (docs/performance.md).
+    watched = ("smtplib", "difflib", "importlib.metadata", "rich", "prometheus_client")
+    with feed_server() as server, Receiver() as hook:
+        server.put("/wire.xml", rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'newsmon.db'}\n"
+            f"rules: {REPO / 'rules'}\n"
+            'allow_networks: ["127.0.0.1/32"]\n'
+            "destinations:\n"
+            f"  - {{name: hook, type: webhook, url: '{hook.url}'}}\n"
+            "feeds:\n"
+            f"  - {{id: wire, url: '{server.url('/wire.xml')}'}}\n"
+        )
+        run = (
+            "import sys\n"
+            f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
+            "from monitor.cli.entry import main\n"
+            "code = main()\n"
+            f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
+        )
+        cold = probe(run).splitlines()[-1]
+        unchanged = probe(run).splitlines()[-1]
+        conditional = [r for r in server.hits("/wire.xml") if "If-None-Match" in r.headers]
+    assert cold == "modules 1 []"
+    assert unchanged == "modules 1 []"
+    assert len(conditional) == 1  # the second round asked, and was answered 304
+    assert hook.requests == []
