@@ -192,3 +192,23 @@ def test_an_http_1_0_body_ends_at_close_and_its_connection_is_not_kept(
     results = run(_in_turn(client, [server.url("/old"), server.url("/old")]))
     assert [r.body for r in results] == [GOOD, GOOD]
     assert client.connections_opened == 2
+
+
+def test_chunk_framing_counts_against_the_bytes_received(server: LocalServer) -> None:
+    # 1 byte of body per chunk behind 1,000 bytes of chunk extension: the body is tiny, the
+    # wire is not. The cap on bytes received counts what came over the wire after the head.
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"1;" + b"x" * 1000 + b"\r\nA\r\n"
+    server.routes["/framed"] = raw(head + chunk * 300 + b"0\r\n\r\n")
+
+    async def go(url: str, cap: int) -> FetchResult:
+        async with make_feed_client(LOCAL) as client:
+            return await fetch(client, url, max_bytes=cap, deadline=5)
+
+    with pytest.raises(FeedError) as info:
+        run(go(server.url("/framed"), 100_000))
+    assert info.value.kind == "too_large"
+    assert "received" in str(info.value)
+    # Ordinary chunking stays well inside the same cap.
+    server.routes["/plain"] = raw(head + b"%x\r\n%s\r\n0\r\n\r\n" % (90_000, b"A" * 90_000))
+    assert run(go(server.url("/plain"), 100_000)).body == b"A" * 90_000

@@ -123,7 +123,7 @@ async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: in
     try:
         async for chunk in response.aiter_raw():
             received += len(chunk)
-            if received > max_reply_bytes:
+            if max(received, response.wire_bytes) > max_reply_bytes:
                 raise FeedError(
                     "too_large", f"{response.url}: more than {max_reply_bytes} bytes received"
                 )

@@ -76,6 +76,7 @@ class _Connection:
     )
     idle_since: float = 0.0
     events: int = 0
+    received: int = 0  # bytes read from the socket, all exchanges together
 
     def usable(self, now: float, expiry: float) -> bool:
         return (
@@ -99,7 +100,11 @@ class _Connection:
 class FeedResponse:
     """A streamed answer: status, reason, headers (lower-case names; repeated ones joined with
     ", " as httpx does), and the raw body through `aiter_raw` (transfer coding undone, content
-    coding not). `aclose` must be called: it returns or closes the connection."""
+    coding not). `aclose` must be called: it returns or closes the connection.
+
+    `wire_bytes`: the bytes received after the head so far, chunk framing included (a body in
+    1-byte chunks behind long chunk extensions is small, its wire is not).
+    """
 
     def __init__(
         self,
@@ -109,8 +114,11 @@ class FeedResponse:
         head: h11.Response,
         pending: Sequence[h11.Data],
         ended: bool,
+        head_end: int,
     ) -> None:
         self._client = client
+        self._head_end = head_end
+        self.wire_bytes = connection.received - head_end
         self._connection: _Connection | None = connection
         self.url = url
         self.status = head.status_code
@@ -141,6 +149,7 @@ class FeedResponse:
             if connection is None:
                 return
             event = await self._client._next_event(connection)
+            self.wire_bytes = connection.received - self._head_end
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
@@ -346,6 +355,8 @@ class FeedClient:
             if isinstance(event, h11.Response):
                 break
             # 1xx answers (h11.InformationalResponse) are skipped, as httpcore does
+        # Where the head ended in the byte count: what was read, less what h11 has not parsed.
+        head_end = connection.received - len(state.trailing_data[0])
         pending: list[h11.Data] = []
         ended = False
         # What already arrived with the head (a 304's end, a small body); past a turn's worth
@@ -357,7 +368,7 @@ class FeedClient:
                 continue
             ended = isinstance(following, h11.EndOfMessage)
             break
-        return FeedResponse(self, connection, url, event, pending, ended)
+        return FeedResponse(self, connection, url, event, pending, ended, head_end)
 
     async def _next_event(self, connection: _Connection, *, stale_if_empty: bool = False) -> object:
         """The next h11 event, reading from the socket as needed (each read within the read
@@ -390,6 +401,7 @@ class FeedClient:
             if not data and stale_if_empty:
                 raise _StaleConnection
             stale_if_empty = False
+            connection.received += len(data)
             state.receive_data(data)
 
 
