@@ -417,3 +417,32 @@ def test_the_plain_link_shortcut_agrees_with_urljoin(
     stripped = link.strip()
     expected = _resolved_link(stripped, feed_url) if stripped else None
     assert _link(link, feed_url) == expected
+
+
+def _date_by_ints(value: tuple[object, ...]) -> datetime | None:
+    """parse._date's definition: the first six fields as ints, a leap second as :59."""
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in value[:6])  # type: ignore[call-overload]
+        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (2021, 7, 16, 11, 10, 48, 4, 197, 0),
+        (2021, 12, 31, 23, 59, 60, 4, 365, 0),  # a leap second
+        (2021, 2, 30, 0, 0, 0, 0, 0, 0),  # no such day
+        (0, 1, 1, 0, 0, 0, 0, 0, 0),  # no year 0
+        (2021.0, 2, 3, 1, 2, 3, 0, 0, 0),  # floats, as a hand-built struct_time may hold
+        ("2021", 2, 3, 1, 2, 3, 0, 0, 0),
+        ("x", 2, 3, 1, 2, 3, 0, 0, 0),
+    ],
+)
+def test_dates_from_struct_times_and_tuples_agree(fields: tuple[object, ...]) -> None:
+    from monitor.feeds.parse import _date
+
+    expected = _date_by_ints(fields)
+    assert _date(time.struct_time(fields)) == expected
+    assert _date(fields) == expected

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -278,6 +279,13 @@ def _categories(tags: object) -> tuple[str, ...]:
 
 
 def _date(value: object) -> datetime | None:
+    if type(value) is time.struct_time:  # what feedparser and the fast paths give, of ints
+        try:
+            return datetime(*value[:5], min(value[5], 59), tzinfo=UTC)
+        except ValueError:
+            return None
+        except TypeError:
+            pass  # a struct_time of other numbers: int() them below
     if not isinstance(value, tuple) or len(value) < 6:  # time.struct_time is a tuple
         return None
     try:
