@@ -212,3 +212,13 @@ def test_chunk_framing_counts_against_the_bytes_received(server: LocalServer) ->
     # Ordinary chunking stays well inside the same cap.
     server.routes["/plain"] = raw(head + b"%x\r\n%s\r\n0\r\n\r\n" % (90_000, b"A" * 90_000))
     assert run(go(server.url("/plain"), 100_000)).body == b"A" * 90_000
+
+
+def test_endless_informational_answers_are_a_connect_error(server: LocalServer) -> None:
+    # 1xx heads are no body and count against no cap: without a bound, a server could send
+    # them until the deadline.
+    server.routes["/100s"] = raw(*[b"HTTP/1.1 100 Continue\r\n\r\n" * 50] * 40, pause=0.01)
+    with pytest.raises(FeedError) as info:
+        run(_in_turn(make_feed_client(LOCAL), [server.url("/100s")]))
+    assert info.value.kind == "connect"
+    assert "informational" in str(info.value)

@@ -49,6 +49,9 @@ _READ_SIZE = 64 * 1024
 # for seconds.
 _EVENTS_PER_TURN = 256
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# 1xx answers taken before the final one (a 100 Continue, a few 103 Early Hints): they carry no
+# body and count against no cap, so without a bound they could come until the deadline.
+_MAX_INFORMATIONAL = 16
 
 Origin = tuple[str, str, int]
 
@@ -349,12 +352,20 @@ class FeedClient:
                 raise _StaleConnection from e
             raise HTTPFailure("connect", f"WriteError: {e}") from e
         stale = reused
+        informational = 0
         while True:
             event = await self._next_event(connection, stale_if_empty=stale)
             stale = False
             if isinstance(event, h11.Response):
                 break
             # 1xx answers (h11.InformationalResponse) are skipped, as httpcore does
+            informational += 1
+            if informational > _MAX_INFORMATIONAL:
+                raise HTTPFailure(
+                    "connect",
+                    f"RemoteProtocolError: more than {_MAX_INFORMATIONAL} informational (1xx)"
+                    " answers",
+                )
         # Where the head ended in the byte count: what was read, less what h11 has not parsed.
         head_end = connection.received - len(state.trailing_data[0])
         pending: list[h11.Data] = []
