@@ -222,3 +222,15 @@ def test_endless_informational_answers_are_a_connect_error(server: LocalServer) 
         run(_in_turn(make_feed_client(LOCAL), [server.url("/100s")]))
     assert info.value.kind == "connect"
     assert "informational" in str(info.value)
+
+
+def test_a_redirect_body_is_drained_by_its_bytes_on_the_wire(server: LocalServer) -> None:
+    # 300 bytes of body behind 300 KB of chunk extensions: draining it for the sake of reuse
+    # stops at the drain limit counted on the wire, and the connection is dropped instead.
+    head = b"HTTP/1.1 302 Found\r\nLocation: /feed\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunk = b"1;" + b"x" * 1000 + b"\r\nA\r\n"
+    server.routes["/moved"] = raw(head + chunk * 300 + b"0\r\n\r\n")
+    client = make_feed_client(LOCAL)
+    (result,) = run(_in_turn(client, [server.url("/moved")]))
+    assert result.body == GOOD
+    assert client.connections_opened == 2

@@ -151,7 +151,7 @@ async def _drain(response: FeedResponse) -> None:
     received = 0
     async for chunk in response.aiter_raw():
         received += len(chunk)
-        if received > _DRAIN_LIMIT:
+        if max(received, response.wire_bytes) > _DRAIN_LIMIT:  # chunk framing counts too
             return
 
 
