@@ -21,6 +21,7 @@ The tree (leaves defined beside the code that raises them; each module imports i
     │   ├── BlockedAddressError
     │   ├── FeedStatusError                  monitor.feeds.fetch
     │   └── DecodeError                      monitor.feeds.decode: kind "parse"
+    ├── HTTPFailure                          monitor.net.feedclient; fetch words it a FeedError
     ├── StoreError
     ├── FingerprintError                     monitor.dedup.fingerprint
     ├── LabelFileError, UnknownTarget, BadLabel   monitor.feedback

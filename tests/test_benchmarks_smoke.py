@@ -93,11 +93,13 @@ def test_httpcost_sends_each_way_its_conditional_gets_and_all_are_304(tmp_path: 
         mark = server.log_mark()
         rows = asyncio.run(httpcost.measure(urls, rounds=2))
         stats = server.stats_since(mark)
-    assert [way for way, _ in rows][-1].startswith("HTTP/1.1 on one asyncio stream")
+    ways = [way for way, _ in rows]
+    assert len(ways) == 5
+    assert ways[-1].startswith("HTTP/1.1 by hand on one asyncio stream")
     assert all(ms > 0 for _, ms in rows)
-    # 3 first fetches (200), then 3 ways x 2 rounds x 3 feeds, every one conditional and a 304.
+    # 3 first fetches (200), then 5 ways x 2 rounds x 3 feeds, every one conditional and a 304.
     assert stats["200"] == 3
-    assert stats["304"] == stats["conditional"] == 18
+    assert stats["304"] == stats["conditional"] == 30
 
 
 def test_lean_extracts_the_items_feedparser_sees(tmp_path: Path) -> None:

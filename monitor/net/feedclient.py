@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import h11
 import httpx
 
+from monitor.errors import NewsmonError
 from monitor.net.client import USER_AGENT, Resolver, default_context, system_resolver
 from monitor.net.failures import connect_reason
 from monitor.net.guard import AddressGuard
@@ -56,7 +57,7 @@ _MAX_INFORMATIONAL = 16
 Origin = tuple[str, str, int]
 
 
-class HTTPFailure(Exception):
+class HTTPFailure(NewsmonError):
     """An exchange that failed below HTTP semantics; `fetch` words it as a `FeedError`.
 
     `kind`: connect, tls or timeout (the `FeedError` kinds); `detail`: what happened, without
