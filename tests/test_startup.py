@@ -155,6 +155,8 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     # feed unchanged and delivers nothing, and must not have imported the mail, diff or
     # plugin-lookup modules, nor rich or prometheus_client (docs/performance.md).
     watched = ("smtplib", "difflib", "importlib.metadata", "rich", "prometheus_client")
+    # The parser and the story code: the round with a new item needs them, the 304 round not.
+    parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
         config = tmp_path / "newsmon.yaml"
@@ -172,12 +174,15 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
             f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
             "from monitor.cli.entry import main\n"
             "code = main()\n"
+            f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
             f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
         )
-        cold = probe(run).splitlines()[-1]
-        unchanged = probe(run).splitlines()[-1]
+        *_, cold_parsing, cold = probe(run).splitlines()
+        *_, unchanged_parsing, unchanged = probe(run).splitlines()
         conditional = [r for r in server.hits("/wire.xml") if "If-None-Match" in r.headers]
     assert cold == "modules 1 []"
     assert unchanged == "modules 1 []"
+    assert cold_parsing == f"parsing {sorted(parsing)}"
+    assert unchanged_parsing == "parsing []"
     assert len(conditional) == 1  # the second round asked, and was answered 304
     assert hook.requests == []

@@ -32,13 +32,15 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from monitor.errors import FeedError
-from monitor.feeds.parse import ParsedFeed
 from monitor.feeds.parse_worker import FRAME as _FRAME
+
+if TYPE_CHECKING:  # the parser is imported at the first body parsed here: a 304 round has none
+    from monitor.feeds.parse import ParsedFeed
 
 log = structlog.get_logger("newsmon.parse")
 
@@ -97,6 +99,8 @@ class ParseWorker:
             self._stop()
             raise FeedError("parse", f"the parse worker's answer was unreadable: {e}") from e
         if kind == "ok":
+            from monitor.feeds.parse import ParsedFeed
+
             assert isinstance(value, ParsedFeed)
             return value
         error_kind, message = value

@@ -18,7 +18,6 @@ import sys
 from typing import Any
 
 from monitor.errors import FeedError
-from monitor.feeds.parse import parse_feed
 
 FRAME = struct.Struct("!Q")
 _MIB = 1024 * 1024
@@ -27,6 +26,10 @@ _MIB = 1024 * 1024
 def serve(cpu_s: float, memory: int) -> None:
     """Answer framed (body, kwargs) jobs from stdin on stdout until stdin closes."""
     import feedparser  # noqa: F401 - imported before the address-space limit is taken
+
+    # Here, not at the top: the daemon imports this module for FRAME alone, and a one-shot round
+    # where every feed answers 304 never parses.
+    from monitor.feeds.parse import parse_feed
 
     # Ctrl-C reaches the whole process group: the daemon shuts its workers down itself, and a
     # worker whose daemon died sees its stdin close and exits.

@@ -37,8 +37,8 @@ import random
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from monitor.dedup.resolve import StoryAssignment
 from monitor.delivery.document import alert_id, build_alert_document
 from monitor.feeds.identity import content_hash, digest, story_key
 from monitor.feeds.schedule import backoff_at, next_poll_at
@@ -52,6 +52,9 @@ from monitor.model import (
     SeenItem,
     StorySource,
 )
+
+if TYPE_CHECKING:  # story resolution is imported when a poll has new items, not for a 304
+    from monitor.dedup.resolve import StoryAssignment
 
 Matcher = Callable[[Item, Collection[str]], list[Match]]
 

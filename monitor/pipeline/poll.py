@@ -28,10 +28,8 @@ from urllib.parse import urlsplit
 import structlog
 
 from monitor.clock import Clock
-from monitor.dedup.lookup import story_assignments
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
-from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.feedclient import FeedClient
 from monitor.net.hostlimits import HostLimiter
@@ -57,6 +55,7 @@ from monitor.store.stories import SETTLE_MARGIN
 
 if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
     from monitor.feeds.budget import ParsePool
+    from monitor.feeds.parse import ParsedFeed
     from monitor.metrics import Metrics
 
 log = structlog.get_logger("newsmon.poller")
@@ -270,6 +269,10 @@ class Poller:
             return plan_unchanged(feed, outcome, now, self.rng, self.poll_policy), []
         assert result.body is not None  # a body hash was taken of it
         if parsed is None:
+            # Imported here, like story_assignments below: a round where every feed answers
+            # 304 (the common cron run) never parses, and these modules cost ~20 ms to import.
+            from monitor.feeds.parse import parse_feed
+
             try:
                 parsed = parse_feed(
                     result.body,
@@ -295,6 +298,8 @@ class Poller:
         look = plan_lookups(feed, parsed.items, seen, match, now, self.poll_policy)
         index = store if look.candidates else _NO_CANDIDATES
         window = self.poll_policy.story_window
+        from monitor.dedup.lookup import story_assignments
+
         stories = story_assignments(index, look.story_items, seen, now, window)
         known = store.known_stories(sorted({a.story_key for a in stories.values()}), look.since)
         hashes = store.seen_hashes(feed.id, look.hash_keys) if look.hash_keys else None

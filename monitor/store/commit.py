@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from monitor.dedup.settle import founded_bands, founded_stories
 from monitor.model import ArchivedItem, FeedUpdate, NewAlert, SeenItem, StoryRecord, StorySource
 from monitor.store.archive_rows import with_story_keys
 from monitor.store.common import DISABLED_PREFIX, dump_document, poll_values
@@ -148,6 +147,10 @@ def commit_poll(
     row = w.feed_row(feed_id)
     if row is None or row["lease_owner"] != owner:
         return 0  # the lease was lost (or never held): the new owner does this poll
+    # Imported at the first poll with new items: a round where every feed answers 304 commits
+    # its feed rows elsewhere and never needs the story code (about 15 ms to import).
+    from monitor.dedup.settle import founded_bands, founded_stories
+
     founded = founded_stories(seen)
     if founded:
         fresh = w.fresh_stories(founded_bands(founded), stories_since or now - SETTLE_MARGIN)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from monitor.dedup.lookup import candidates
-from monitor.dedup.settle import Founded, apply_merges, settle
 from monitor.errors import StoreError
 from monitor.model import NewAlert, SeenItem, StoryRecord, StorySource
+
+if TYPE_CHECKING:  # the story code is imported when a poll has new items (not for a 304 round)
+    from monitor.dedup.settle import Founded
 
 BAND_BYTES = 6
 
@@ -127,5 +128,8 @@ def settle_writes(
 ) -> tuple[list[SeenItem], list[NewAlert], list[StorySource]]:
     """A poll's writes, with its founded stories settled against `records` (the index as the
     commit reads it again, under the band locks): see monitor.dedup.settle."""
+    from monitor.dedup.lookup import candidates
+    from monitor.dedup.settle import apply_merges, settle
+
     merges = settle(founded, candidates(records))
     return apply_merges(merges, seen, alerts, sources)
