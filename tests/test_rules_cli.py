@@ -127,3 +127,30 @@ def test_feed_url_is_fetched_under_the_configs_allow_networks(
         assert url in err
         assert "127.0.0.1" in err
         assert "allow_networks" in err.lower()
+
+
+def test_the_table_counts_exclusions_and_json_keeps_every_clause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rule written for real news carries many `NOT` clauses: the table names the clause that
+    matched and counts the exclusions that held; `--json` keeps every clause."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - id: moves\n    name: Moves\n"
+        "    query: 'troops NEAR/3 sent NOT parade NOT \"toy soldiers\"'\n"
+    )
+    text = tmp_path / "item.txt"
+    text.write_text("Troops sent to the border\nMore troops were sent on Monday.\n")
+    args = ["rules", "test", "--rules", str(rules), "--text", str(text)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "troops NEAR/3 sent" in out
+    assert "(+2 exclusions held)" in out
+    assert "parade" not in out
+    assert main([*args, "--json"]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    clauses = json.loads(line)["explanation"]["clauses"]
+    assert clauses[0] == "troops NEAR/3 sent"
+    assert len(clauses) == 3
+    assert all(c.startswith("NOT ") for c in clauses[1:])

@@ -61,6 +61,22 @@ def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: Te
     return count
 
 
+def why_lines(match: Match) -> list[str]:
+    """The table's "why": the clauses that made the rule match, then how many exclusions (its
+    `NOT` clauses, true because their words are absent) held, then the words found. The
+    exclusions are counted, not printed: a rule written for real news has many, and printed
+    whole they buried the clause that matched (`--json` keeps every clause)."""
+    clauses = match.explanation.clauses
+    kept = [c for c in clauses if not c.startswith("NOT ")]
+    lines = kept or list(clauses)  # a rule of exclusions alone: show them
+    held = len(clauses) - len(lines)
+    if held:
+        lines.append(f"(+{held} exclusion{'s' if held > 1 else ''} held)")
+    if match.explanation.hits:
+        lines.append("words: " + _words(match))
+    return lines
+
+
 def _words(match: Match) -> str:
     seen = dict.fromkeys(f"{h.word} ({h.field})" for h in match.explanation.hits)
     return ", ".join(seen)
@@ -109,9 +125,7 @@ def print_matches(
         note = remark(item) if remark is not None else None
         if note:
             head += f"\n[italic]{escape(note)}[/italic]"
-        why = "\n".join(escape(c) for c in match.explanation.clauses)
-        if match.explanation.hits:
-            why += "\nwords: " + escape(_words(match))
+        why = "\n".join(escape(line) for line in why_lines(match))
         rule = f"{escape(match.rule.id)}\n{match.rule.severity}"
         # on a terminal the matched words are bold; elsewhere their ** marks stay visible
         text = _marked(match.snippet) if console.is_terminal else escape(match.snippet)
