@@ -34,11 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import date
 from typing import Any, ClassVar
 
-from monitor.feeds.fastxml import _Decline, _rfc822
+from monitor.feeds import fptables
+from monitor.feeds.fastxml import _EPOCH_ORDINAL, _Decline, _rfc822
 from monitor.feeds.prolog import MAX_ATTRIBUTES, MAX_DEPTH
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -76,37 +79,15 @@ _MEDIA_SCHEME = "http://search.yahoo.com/mrss/category_schema"
 
 
 class _Fp:
-    """feedparser's pieces this module must agree with, bound on first use (feedparser is
-    imported lazily by parse.py; this module is only called after it)."""
+    """feedparser's pieces this module must agree with: its tables and small functions, copied
+    (`fptables`), so that a document this module takes does not import feedparser."""
 
-    loaded = False
-    known: ClassVar[dict[str, str]] = {}
-    handlers: frozenset[str] = frozenset()
-    looks_like_html: Callable[[str], bool]
-    cp1252: ClassVar[dict[int, str]] = {}
-    parse_date: Callable[[str], Any]
-    urljoin: Callable[[str, str], str]
-    safe_absolute: Callable[[str, str], str]
-
-    @classmethod
-    def load(cls) -> None:
-        if cls.loaded:
-            return
-        from feedparser.api import StrictFeedParser
-        from feedparser.datetimes import _parse_date
-        from feedparser.html import _cp1252
-        from feedparser.urls import _urljoin, make_safe_absolute_uri
-
-        cls.known = {k.lower(): v for k, v in StrictFeedParser.namespaces.items()}
-        cls.handlers = frozenset(
-            n.split("_", 2)[2] for n in dir(StrictFeedParser) if n.startswith(("_start_", "_end_"))
-        )
-        cls.looks_like_html = staticmethod(StrictFeedParser.looks_like_html)
-        cls.cp1252 = _cp1252
-        cls.parse_date = staticmethod(_parse_date)
-        cls.urljoin = staticmethod(_urljoin)
-        cls.safe_absolute = staticmethod(make_safe_absolute_uri)
-        cls.loaded = True
+    known: ClassVar[dict[str, str]] = fptables.NAMESPACES
+    handlers: frozenset[str] = fptables.HANDLERS
+    looks_like_html = staticmethod(fptables.looks_like_html)
+    cp1252: ClassVar[dict[int, str]] = fptables.CP1252
+    urljoin = staticmethod(fptables.urljoin)
+    safe_absolute = staticmethod(fptables.make_safe_absolute_uri)
 
 
 class _Builder(ET.TreeBuilder):
@@ -127,7 +108,6 @@ def parse_namespaced(utf8: bytes) -> dict[str, Any] | None:
     if b"<!DOCTYPE" in head or b"<!doctype" in head:
         return None
     try:
-        _Fp.load()
         builder = _Builder()
         # Safe: check_prolog refused every entity declaration and a DOCTYPE declines above.
         parser = ET.XMLParser(target=builder, encoding="utf-8")  # noqa: S314
@@ -627,7 +607,40 @@ def _date(value: str) -> Any:
     try:
         return _rfc822(value)
     except (_Decline, ValueError):
-        return _Fp.parse_date(value)
+        pass
+    try:
+        return _w3dtf(value)
+    except (_Decline, ValueError):
+        pass
+    # Any other form: feedparser's own reading (imported here, on the first such date).
+    from feedparser.datetimes import _parse_date
+
+    return _parse_date(value)
+
+
+_W3DTF = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def _w3dtf(value: str) -> time.struct_time:
+    """A plain W3C date-time (`2021-05-01T12:30:00Z`, `...+02:00`, fractions of a second) as
+    feedparser's `_parse_date` reads it: its W3DTF handler, first in its list, truncates the
+    fraction and subtracts the offset; anything else declines."""
+    match = _W3DTF.fullmatch(value)
+    if match is None:
+        raise _Decline
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    if hour > 23 or minute > 59 or second > 59 or not 1900 < year < 9000:
+        raise _Decline
+    offset = 0
+    if match.group(8):
+        offset = int(match.group(9)) * 60 + int(match.group(10))
+        if match.group(8) == "-":
+            offset = -offset
+    # date() checks the month and day (ValueError: declines).
+    days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    return time.gmtime(days * 86400 + hour * 3600 + minute * 60 + second - offset * 60)
 
 
 def _prefixes(decls: list[tuple[str, str]]) -> dict[str, str]:
