@@ -120,9 +120,8 @@ def _configured_id(config: Config, url: str) -> str | None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from monitor.pipeline.poll import FetchPolicy
     from monitor.pipeline.source import poll_one
-    from monitor.process.bootstrap import make_guard
+    from monitor.process.bootstrap import make_guard, named_feed_policy
     from monitor.store import open_store
 
     config = load_config_from_args(args)
@@ -133,8 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             "set archive_retention (for example 90d) to keep items for rules backtest"
         )
     now = datetime.now(UTC)
-    # Read as `rules test --feed` reads: the fetch's own deadline and redirect limit.
-    policy = FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
+    policy = named_feed_policy(config)  # as `rules test --feed` reads
     tally = ImportTally()
     store = open_store(config.database_url)
     try:

@@ -13,9 +13,8 @@ from typing import Protocol
 
 from monitor.config import Config
 from monitor.model import Item, Match
-from monitor.pipeline.poll import FetchPolicy
 from monitor.pipeline.source import NamedSource, name_source, poll_named
-from monitor.process.bootstrap import load_checked_rules, make_guard, settle_heap
+from monitor.process.bootstrap import fetch_policy, load_checked_rules, make_guard, settle_heap
 from monitor.query.ruleset import RuleSet
 
 Found = list[tuple[Item, list[Match]]]
@@ -70,12 +69,7 @@ async def _check_all(
     sources: Sequence[NamedSource],
     progress: Progress,
 ) -> CheckResult:
-    policy = FetchPolicy(
-        deadline=config.fetch_deadline.total_seconds(),
-        max_body=config.max_body,
-        max_redirects=config.max_redirects,
-        max_items=config.max_items_per_poll,
-    )
+    policy = fetch_policy(config)
     progress.start(len(sources))
     reports = await poll_named(
         sources,

@@ -17,7 +17,7 @@ from monitor.cli.render import print_json_lines, print_matches
 from monitor.config import Config
 from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
 from monitor.model import Item, Match
-from monitor.process.bootstrap import make_guard, rule_problems
+from monitor.process.bootstrap import make_guard, named_feed_policy, rule_problems
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
@@ -63,10 +63,9 @@ def feed_matches(
     items it has; an error names the file or URL. A URL is fetched as the daemon would fetch
     it: the config's `allow_networks`, body and item limits (a feed on the team's own network
     that `newsmon run` may poll is one a person may try a rule on)."""
-    from monitor.pipeline.poll import FetchPolicy
     from monitor.pipeline.source import poll_one
 
-    policy = FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
+    policy = named_feed_policy(config)
     try:
         report = poll_one(source, ruleset, guard=make_guard(config), policy=policy)
     except FeedError as exc:

@@ -126,6 +126,23 @@ def make_guard(config: Config) -> AddressGuard:
     return AddressGuard(list(config.allow_networks))
 
 
+def fetch_policy(config: Config) -> FetchPolicy:
+    """How the configured feeds are fetched (`run`, `check`): the config's deadline, body,
+    redirect and item limits."""
+    return FetchPolicy(
+        deadline=config.fetch_deadline.total_seconds(),
+        max_body=config.max_body,
+        max_redirects=config.max_redirects,
+        max_items=config.max_items_per_poll,
+    )
+
+
+def named_feed_policy(config: Config) -> FetchPolicy:
+    """How a feed a person names once is fetched (`rules test --feed`, `archive import`): the
+    config's body and item limits, the fetch's own deadline and redirect limit."""
+    return FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
+
+
 def poll_policy(config: Config) -> PollPolicy:
     return PollPolicy(
         retention=config.retention,
@@ -196,12 +213,7 @@ async def open_runtime(
         await asyncio.to_thread(store.migrate)
         await asyncio.to_thread(store.sync_feeds, config.feed_specs(), ctx.clock.now())
         guard = make_guard(config)
-        policy = FetchPolicy(
-            deadline=config.fetch_deadline.total_seconds(),
-            max_body=config.max_body,
-            max_redirects=config.max_redirects,
-            max_items=config.max_items_per_poll,
-        )
+        policy = fetch_policy(config)
         # The daemon parses in budgeted worker processes; a one-shot command parses inline.
         if not inline and config.parse_workers > 0:
             budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
