@@ -128,6 +128,13 @@ def story_wordings(seen: Sequence[SeenItem]) -> list[SeenItem]:
     return [first[k] for k in sorted(first)]
 
 
+def _leased_row(w: PollWrites, feed_id: str, owner: str) -> Row | None:
+    """The feed's row while `owner` holds its lease; None when the lease was lost (or never
+    held): the new owner does this poll, and nothing of it is written."""
+    row = w.feed_row(feed_id)
+    return row if row is not None and row["lease_owner"] == owner else None
+
+
 def commit_poll(
     w: PollWrites,
     feed_id: str,
@@ -144,9 +151,9 @@ def commit_poll(
     """`SeenItems.commit_poll` inside the store's open transaction `w`: see monitor.store.roles
     for what it writes. Returns how many alerts were newly enqueued (0 when `owner` lost the
     lease: nothing is written then)."""
-    row = w.feed_row(feed_id)
-    if row is None or row["lease_owner"] != owner:
-        return 0  # the lease was lost (or never held): the new owner does this poll
+    row = _leased_row(w, feed_id, owner)
+    if row is None:
+        return 0
     # Imported at the first poll with new items: a round where every feed answers 304 commits
     # its feed rows elsewhere and never needs the story code (about 15 ms to import).
     from monitor.dedup.settle import founded_bands, founded_stories
@@ -187,9 +194,9 @@ def commit_unchanged(
     deadlock). A feed whose lease `owner` lost is left alone. Returns the ids written."""
     written = []
     for feed_id, update in sorted(polls, key=lambda p: p[0]):
-        row = w.feed_row(feed_id)
-        if row is None or row["lease_owner"] != owner:
-            continue  # the lease was lost (or never held): the new owner does this poll
+        row = _leased_row(w, feed_id, owner)
+        if row is None:
+            continue
         w.update_feed(feed_id, feed_poll(update, row))
         written.append(feed_id)
     return written
