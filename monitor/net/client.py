@@ -46,6 +46,25 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return addresses_of(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
 
 
+async def checked_addresses(
+    guard: AddressGuard, resolver: Resolver, host: str, port: int, timeout: float | None
+) -> list[str]:
+    """The addresses to connect to for `host`, every one checked by `guard` (it raises
+    BlockedAddressError if any is refused): a literal as it is (bracketed or not), else what
+    `resolver` answers within `timeout`. Raises TimeoutError, or the resolver's OSError or
+    UnicodeError, for the caller to word in its own errors. Both clients connect through it."""
+    literal = host.strip("[]")
+    try:
+        ipaddress.ip_address(literal)
+    except ValueError:
+        pass
+    else:
+        return guard.check_addresses(literal, [literal])
+    async with asyncio.timeout(timeout):
+        found = await resolver(host, port)
+    return guard.check_addresses(host, found)
+
+
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """An httpcore network backend that resolves, checks, then connects to a checked address.
 
@@ -62,16 +81,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._inner = inner if inner is not None else httpcore.AnyIOBackend()
         self._resolver = resolver
 
-    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[str]:
+    async def _addresses(self, host: str, port: int, timeout: float | None) -> list[str]:
         try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            pass
-        else:  # a literal: nothing to resolve (httpx hands IPv6 literals without brackets)
-            return [host]
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._resolver(host, port)
+            return await checked_addresses(self.guard, self._resolver, host, port, timeout)
         except TimeoutError as e:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from e
         except (OSError, UnicodeError) as e:
@@ -85,7 +97,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = self.guard.check_addresses(host, await self._resolve(host, port, timeout))
+        addresses = await self._addresses(host, port, timeout)
         error: Exception | None = None
         for address in addresses:  # every address passed the guard; try them in DNS order
             try:

@@ -1,4 +1,4 @@
-"""What an outbound connection failure was, in words, from the cause chain of an httpx error.
+"""What an outbound connection failure was, in words, from the cause chain of an error.
 
 Shared by feeds (a feed's error says why it could not be fetched) and delivery (a delivery's
 error must never show the URL, so it takes only the fixed texts of `socket_error`). Pure.
@@ -7,20 +7,6 @@ error must never show the URL, so it takes only the fixed texts of `socket_error
 from __future__ import annotations
 
 import errno
-import ssl
-
-
-def caused_by_tls(error: BaseException) -> bool:
-    """True when an httpx error came from the TLS handshake (its cause chain holds an SSLError)."""
-    seen: BaseException | None = error
-    for _ in range(10):
-        if seen is None:
-            return False
-        if isinstance(seen, ssl.SSLError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
 
 _SOCKET_ERRORS = {
     errno.ECONNREFUSED: "connection refused (nothing listens on that port?)",

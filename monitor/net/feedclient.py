@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -37,7 +36,13 @@ import h11
 import httpx
 
 from monitor.errors import NewsmonError
-from monitor.net.client import USER_AGENT, Resolver, default_context, system_resolver
+from monitor.net.client import (
+    USER_AGENT,
+    Resolver,
+    checked_addresses,
+    default_context,
+    system_resolver,
+)
 from monitor.net.failures import connect_reason
 from monitor.net.guard import AddressGuard
 
@@ -293,23 +298,16 @@ class FeedClient:
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         """The host's addresses, every one checked by the guard (a literal is checked too)."""
-        literal = host.strip("[]")
         try:
-            ipaddress.ip_address(literal)
-        except ValueError:
-            pass
-        else:
-            return self.guard.check_addresses(literal, [literal])
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                found = await self._resolver(host, port)
+            return await checked_addresses(
+                self.guard, self._resolver, host, port, self._connect_timeout
+            )
         except TimeoutError as e:
             raise HTTPFailure("connect", "connecting timed out") from e
         except OSError as e:
             raise HTTPFailure("connect", connect_reason(e)) from e
         except UnicodeError as e:
             raise HTTPFailure("connect", f"cannot resolve {host}: {e}") from e
-        return self.guard.check_addresses(host, found)
 
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
