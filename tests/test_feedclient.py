@@ -18,7 +18,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from tests import test_fetch_support
-from tests.test_fetch_support import LocalServer, respond, run
+from tests.test_fetch_support import LocalServer, keep_alive_server, respond, run
 
 DATA = Path(__file__).parent / "data" / "fetch"
 LOCAL = AddressGuard(["127.0.0.1/32"])
@@ -27,12 +27,7 @@ FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></chan
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    # HTTP/1.1, so the server keeps connections open unless a route says otherwise.
-    monkeypatch.setattr(test_fetch_support._Handler, "protocol_version", "HTTP/1.1")
-    srv = LocalServer()
-    srv.routes["/feed"] = respond(200, FEED)
-    yield srv
-    srv.close()
+    yield from keep_alive_server(monkeypatch, {"/feed": respond(200, FEED)})
 
 
 async def _fetch_all(client: FeedClient, urls: list[str]) -> list[FetchResult]:

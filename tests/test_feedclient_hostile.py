@@ -17,8 +17,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
-from tests import test_fetch_support
-from tests.test_fetch_support import LocalServer, Route, respond, run
+from tests.test_fetch_support import LocalServer, Route, keep_alive_server, respond, run
 
 LOCAL = AddressGuard(["127.0.0.1/32"])
 GOOD = b"<rss>good</rss>"
@@ -28,11 +27,7 @@ SMUGGLED = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL"
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    monkeypatch.setattr(test_fetch_support._Handler, "protocol_version", "HTTP/1.1")
-    srv = LocalServer()
-    srv.routes["/feed"] = respond(200, GOOD)
-    yield srv
-    srv.close()
+    yield from keep_alive_server(monkeypatch, {"/feed": respond(200, GOOD)})
 
 
 def raw(*parts: bytes, pause: float = 0.0) -> Route:

@@ -13,8 +13,7 @@ import pytest
 from monitor.feeds.fetch import fetch
 from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
-from tests import test_fetch_support
-from tests.test_fetch_support import LocalServer, redirect, respond, run
+from tests.test_fetch_support import LocalServer, keep_alive_server, redirect, respond, run
 
 LOCAL = AddressGuard(["127.0.0.1/32"])
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -22,11 +21,7 @@ FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></chan
 
 @pytest.fixture
 def keepalive_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    # BaseHTTPRequestHandler speaks HTTP/1.0 (one request a connection) unless told otherwise.
-    monkeypatch.setattr(test_fetch_support._Handler, "protocol_version", "HTTP/1.1")
-    srv = LocalServer()
-    yield srv
-    srv.close()
+    yield from keep_alive_server(monkeypatch)
 
 
 async def _fetch_many(urls: list[str], etag: str | None = None) -> list[int]:

@@ -99,6 +99,18 @@ def server() -> Iterator[LocalServer]:
     srv.close()
 
 
+def keep_alive_server(
+    monkeypatch: pytest.MonkeyPatch, routes: dict[str, Route] | None = None
+) -> Iterator[LocalServer]:
+    """A LocalServer that keeps connections open (BaseHTTPRequestHandler speaks HTTP/1.0, one
+    request a connection, unless told otherwise), with `routes`; for a fixture to `yield from`."""
+    monkeypatch.setattr(_Handler, "protocol_version", "HTTP/1.1")
+    srv = LocalServer()
+    srv.routes.update(routes or {})
+    yield srv
+    srv.close()
+
+
 def respond(status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None) -> Route:
     """A route that answers with a fixed status, headers and body."""
 
