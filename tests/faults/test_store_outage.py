@@ -76,10 +76,20 @@ def drain_after_outage(
     except AssertionError as exc:  # say what was left: items never alerted, or rows still due
         missing = len(tally(expected, list(rx.requests)).missing)
         raise AssertionError(f"{exc}: {missing} item(s) unalerted, {pending()} pending") from exc
+    # Every alert may be out before each daemon's own backoff (up to 30 s) has let its jobs
+    # touch the store again: the others drained the work. Wait for each job that failed to say
+    # the store is back, so the recovery the test asserts has had its time.
+    wait_until(lambda: all(resumed(d) for d in daemons), 45, "every failed job back", step=0.5)
     time.sleep(2)
     assert all(d.alive() for d in daemons)
     assert [d.stop() for d in daemons] == [0] * len(daemons)
     return expected
+
+
+def resumed(daemon: DaemonProcess) -> bool:
+    """Each job that logged the store unavailable has since logged it available."""
+    down = {e.get("job") for e in events(daemon, "store_unavailable")}
+    return down <= {e.get("job") for e in events(daemon, "store_available")}
 
 
 def assert_survived_outage(
