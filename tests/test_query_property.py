@@ -5,6 +5,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Item, Mode, Rule
+from monitor.query.compiler import compile_query
+from monitor.query.evaluate import AnyOf, Positional
+from monitor.query.normalize import analyze
 from monitor.query.ruleset import RuleSet
 
 # A small vocabulary so that random texts often contain random rules' words.
@@ -106,3 +109,26 @@ def test_indexed_equals_every_rule_with_examples(
     batch = [Item(feed_id="f", key="o", title=content), item, Item(feed_id="f", key="p")]
     rs.prepare(batch)
     assert rs.match(item) == every
+
+
+members = st.one_of(
+    atoms.filter(lambda a: not a.startswith("$")),
+    st.sampled_from(['"special forces"', '"troops troops"', '"dis* troops"', "forc*"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(members, min_size=1, max_size=8), texts, texts)
+def test_an_or_group_may_match_when_one_member_may(
+    group: list[str], title: str, content: str
+) -> None:
+    # An OR group answers `maybe` for its one-word, one-prefix and phrase members at once (a
+    # set test, substring searches); it must say what asking each member would, and never
+    # rule out a document the group matches.
+    matcher = compile_query(" OR ".join(group), {})
+    assert isinstance(matcher, Positional)
+    doc = analyze(Item(feed_id="f", key="k", title=title, content=content))
+    children = matcher.children if isinstance(matcher, AnyOf) else (matcher,)
+    assert matcher.maybe(doc) == any(c.maybe(doc) for c in children)
+    if matcher.matches(doc):
+        assert matcher.maybe(doc)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from monitor.query import spanset
 from monitor.query.normalize import Document, FieldText
 from monitor.query.spanset import Spans
+from monitor.query.words import _SEP
 
 if TYPE_CHECKING:
     from monitor.query.explain import Plan
@@ -125,7 +126,8 @@ class Terms(Positional):
     def maybe(self, doc: Document) -> bool:
         if not self._stems <= doc.stems:
             return False
-        return all(doc.has_prefix(p) for p in self._prefixes)
+        prefixes = self._prefixes
+        return not prefixes or all(doc.has_prefix(p) for p in prefixes)
 
     def matches(self, doc: Document) -> bool:
         one = self._single
@@ -200,12 +202,34 @@ class Terms(Positional):
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
-    __slots__ = ("children",)
+    __slots__ = ("_all_stems", "_any_prefix", "_any_stem", "_other", "children")
 
     def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
         super().__init__(source)
         self.children = children
         self.fields = fields
+        # `maybe` asks whether any child might: the example rules' sets hold dozens of members,
+        # asked by every NEAR of every candidate item. Members that are words without prefixes
+        # need their stems (one stem: one `isdisjoint` for them all; a phrase: a subset test),
+        # one prefix a substring search in the folded text (`Document.has_prefix`): asked here
+        # without a call per member. Anything else asks its own `maybe`.
+        stems: list[str] = []
+        phrases: list[frozenset[str]] = []
+        prefixes: list[str] = []
+        other: list[Positional] = []
+        for c in children:
+            if isinstance(c, Terms) and not c._prefixes and len(c._stems) == 1:
+                stems.extend(c._stems)
+            elif isinstance(c, Terms) and not c._prefixes:
+                phrases.append(c._stems)
+            elif isinstance(c, Terms) and not c._stems and len(c._prefixes) == 1:
+                prefixes.append(_SEP + c._prefixes[0])
+            else:
+                other.append(c)
+        self._any_stem = frozenset(stems)
+        self._any_prefix = tuple(dict.fromkeys(prefixes))
+        self._all_stems = tuple(dict.fromkeys(phrases))
+        self._other = tuple(other)
 
     def matches(self, doc: Document) -> bool:
         for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
@@ -214,7 +238,22 @@ class AnyOf(Positional):
         return False
 
     def maybe(self, doc: Document) -> bool:
-        return any(c.maybe(doc) for c in self.children)
+        if not self._any_stem.isdisjoint(doc.stems):
+            return True
+        if self._all_stems:
+            stems = doc.stems
+            for need in self._all_stems:
+                if need <= stems:
+                    return True
+        if self._any_prefix:
+            text = doc.fold_text
+            for p in self._any_prefix:
+                if p in text:
+                    return True
+        for c in self._other:  # noqa: SIM110 (a loop: no generator per call)
+            if c.maybe(doc):
+                return True
+        return False
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)

@@ -229,11 +229,17 @@ class Document:
             self._heads = set(map(_head_memo.__getitem__, self._words()))
         return self._heads
 
-    def has_prefix(self, prefix: str) -> bool:
-        """Whether some word (diacritics folded) of any field starts with `prefix`."""
+    @property
+    def fold_text(self) -> str:
+        """Every folded word of every field, each after a NUL: a word of the document starts
+        with p where NUL + p occurs."""
         if self._fold_text is None:
             self._fold_text = _fold_join(list(self._words()))
-        return _SEP + prefix in self._fold_text
+        return self._fold_text
+
+    def has_prefix(self, prefix: str) -> bool:
+        """Whether some word (diacritics folded) of any field starts with `prefix`."""
+        return _SEP + prefix in self.fold_text
 
 
 class _EmptyField(FieldText):
