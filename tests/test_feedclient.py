@@ -123,6 +123,30 @@ def test_tls_connections_are_kept_and_reused(monkeypatch: pytest.MonkeyPatch) ->
         srv.close()
 
 
+def test_the_default_context_is_made_at_the_first_https_connection_and_verifies(
+    server: LocalServer,
+) -> None:
+    # Plain http never reads the CA bundle (a cron round over http feeds); the first https
+    # connection gets the verifying default context: a self-signed server is refused.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(DATA / "localhost-cert.pem", DATA / "localhost-key.pem")
+    srv = LocalServer(tls=context)
+    try:
+        srv.routes["/feed"] = respond(200, FEED)
+        client = make_feed_client(AddressGuard(["127.0.0.1/32", "localhost"]))
+        assert client._context is None
+        run(_fetch_all(client, [server.url("/feed")]))
+        assert client._context is None
+        client = make_feed_client(AddressGuard(["localhost"]))
+        error = _error(client, srv.url("/feed", host="localhost"))
+        assert client._context is not None
+        assert client._context.verify_mode == ssl.CERT_REQUIRED
+        assert "certificate" in str(error).lower()
+        assert srv.requests == []
+    finally:
+        srv.close()
+
+
 def test_chunked_bodies_are_read_and_capped(server: LocalServer) -> None:
     def chunked(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)

@@ -153,7 +153,8 @@ def test_a_delivery_run_with_nothing_due_makes_no_http_client(tmp_path: Path) ->
 def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path: Path) -> None:
     # The whole `newsmon check --deliver` as cron runs it, twice: the second round finds every
     # feed unchanged and delivers nothing, and must not have imported the mail, diff or
-    # plugin-lookup modules, nor rich or prometheus_client (docs/performance.md).
+    # plugin-lookup modules, nor rich or prometheus_client (docs/performance.md), nor make
+    # a TLS context.
     watched = ("smtplib", "difflib", "importlib.metadata", "rich", "prometheus_client")
     # The parser and the story code: the round with a new item needs them, the 304 round not.
     parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")
@@ -176,13 +177,17 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
             "code = main()\n"
             f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
             f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
+            "from monitor.net.client import default_context\n"
+            "print('tls contexts', default_context.cache_info().currsize)\n"
         )
-        *_, cold_parsing, cold = probe(run).splitlines()
-        *_, unchanged_parsing, unchanged = probe(run).splitlines()
+        *_, cold_parsing, cold, cold_tls = probe(run).splitlines()
+        *_, unchanged_parsing, unchanged, unchanged_tls = probe(run).splitlines()
         conditional = [r for r in server.hits("/wire.xml") if "If-None-Match" in r.headers]
     assert cold == "modules 1 []"
     assert unchanged == "modules 1 []"
     assert cold_parsing == f"parsing {sorted(parsing)}"
     assert unchanged_parsing == "parsing []"
+    # Feeds and the hook on plain http, nothing delivered: the CA bundle is never read.
+    assert cold_tls == unchanged_tls == "tls contexts 0"
     assert len(conditional) == 1  # the second round asked, and was answered 304
     assert hook.requests == []

@@ -197,7 +197,10 @@ class FeedClient:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._user_agent = user_agent
-        self._context = verify if isinstance(verify, ssl.SSLContext) else default_context(verify)
+        # The default context (the CA bundle read: ~30-40 ms) is made at the first https
+        # connection: a round over plain http feeds never needs it.
+        self._verify = verify
+        self._context = verify if isinstance(verify, ssl.SSLContext) else None
         self._max_idle = max_idle
         self._expiry = keepalive_expiry
         self._resolver = resolver
@@ -309,10 +312,15 @@ class FeedClient:
         except UnicodeError as e:
             raise HTTPFailure("connect", f"cannot resolve {host}: {e}") from e
 
+    def _tls(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = default_context(bool(self._verify))
+        return self._context
+
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
         addresses = await self._addresses(host, port)
-        tls = self._context if scheme == "https" else None
+        tls = self._tls() if scheme == "https" else None
         failure: HTTPFailure | None = None
         for address in addresses:  # every address passed the guard; try them in DNS order
             try:
