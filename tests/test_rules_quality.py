@@ -40,47 +40,62 @@ BLIND_R5 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round5-
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured when the rules were last rewritten (docs/rules.md has the table), set a little under
-# it: one more miss or false alarm may pass, two fail. Since the fourth rewrite the first three
-# rounds are all dev (every item was read while writing it): these floors guard against a
-# regression there; the fourth round is the held-out figure.
+# Measured when the rules were last revised, on rounds 1-5 (docs/rules.md has the table), set a
+# little under it: one more miss or false alarm may pass, two fail. Every round here is dev now:
+# rounds 1-3 since the fourth rewrite, round 4 since the fifth, round 5 since the sixth (the
+# revision was made reading all of them). These floors guard against a regression on them; a
+# sixth round, held out whole and labelled blind, is the figure on news the rules were not
+# written against. The names keep the splits' names in the table (`held_out r5` etc.).
+DEV_FLOOR = {
+    # split: {rule: (precision, recall)}
+    "dev": {
+        "troop-dispatch": (0.90, 0.92),
+        "arms-to-ukraine": (0.94, 0.94),
+        "nato-delegation": (0.84, 0.90),
+    },
+    "dev r3": {
+        "troop-dispatch": (0.86, 0.96),
+        "arms-to-ukraine": (0.91, 0.91),
+    },
+}
+
 HELD_OUT_FLOOR = {
     # rule: (precision, recall)
-    "troop-dispatch": (0.85, 0.85),
-    "arms-to-ukraine": (0.85, 0.75),
+    "troop-dispatch": (0.90, 0.89),
+    "arms-to-ukraine": (0.92, 0.78),
     "nato-delegation": (0.75, 0.55),
 }
 
-# The third round's held-out part. `nato-delegation` has two relevant items there, too few for a
-# floor that means anything.
+# The third round's held-out part (dev since the fourth rewrite). `nato-delegation` has two
+# relevant items there, too few for a floor that means anything.
 HELD_OUT_R3_FLOOR = {
-    "troop-dispatch": (0.80, 0.85),
-    "arms-to-ukraine": (0.80, 0.75),
-}
-
-# The fourth round: drawn after the fourth rewrite was frozen and held out whole, scored once
-# (docs/rules.md: troop 0.66/0.81, arms 0.95/0.87; NATO has two relevant items there), a few
-# items under.
-HELD_OUT_R4_FLOOR = {
-    "troop-dispatch": (0.60, 0.75),
-    "arms-to-ukraine": (0.90, 0.82),
-}
-
-# The fifth round: drawn after the rules were revised on round 4, held out whole, labelled
-# blind by two with a third settling (docs/rules.md: troop 0.70/0.82, arms 0.89/0.89; no NATO
-# item was left to draw).
-HELD_OUT_R5_FLOOR = {
-    "troop-dispatch": (0.65, 0.78),
+    "troop-dispatch": (0.90, 0.89),
     "arms-to-ukraine": (0.84, 0.83),
+}
+
+# The fourth round: held out whole and scored once for the fourth rewrite (troop 0.66/0.81,
+# arms 0.95/0.87), then read for the fifth and sixth; dev now (docs/rules.md: troop 0.84/0.90,
+# arms 0.97/0.94).
+HELD_OUT_R4_FLOOR = {
+    "troop-dispatch": (0.82, 0.87),
+    "arms-to-ukraine": (0.95, 0.91),
+}
+
+# The fifth round: held out whole, labelled blind by two with a third settling, scored once for
+# the fifth rewrite (troop 0.70/0.82, arms 0.89/0.89), then read for the sixth: dev now
+# (docs/rules.md: troop 0.92/0.96, arms 0.97/0.94; no NATO item was left to draw).
+HELD_OUT_R5_FLOOR = {
+    "troop-dispatch": (0.90, 0.94),
+    "arms-to-ukraine": (0.94, 0.91),
 }
 
 
 # examples/rules-semantic/: the same words with examples (`widen`): the examples add one false
 # alarm for NATO on the first rounds' held-out part. The same margin of about one item.
 SEMANTIC_HELD_OUT_FLOOR = {
-    "troop-dispatch": (0.85, 0.85),
-    "arms-to-ukraine": (0.85, 0.75),
-    "nato-delegation": (0.65, 0.55),
+    "troop-dispatch": (0.90, 0.89),
+    "arms-to-ukraine": (0.92, 0.78),
+    "nato-delegation": (0.66, 0.55),
 }
 
 
@@ -185,6 +200,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
 ) -> None:
     scores = score(ruleset, labels, corpus)
     for split, floors in (
+        *DEV_FLOOR.items(),
         ("held_out", HELD_OUT_FLOOR),
         ("held_out r3", HELD_OUT_R3_FLOOR),
         ("held_out r4", HELD_OUT_R4_FLOOR),
