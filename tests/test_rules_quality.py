@@ -63,7 +63,7 @@ HELD_OUT_FLOOR = {
     # rule: (precision, recall)
     "troop-dispatch": (0.90, 0.89),
     "arms-to-ukraine": (0.92, 0.78),
-    "nato-delegation": (0.75, 0.55),
+    "nato-delegation": (0.77, 0.66),
 }
 
 # The third round's held-out part (dev since the fourth rewrite). `nato-delegation` has two
@@ -95,7 +95,7 @@ HELD_OUT_R5_FLOOR = {
 SEMANTIC_HELD_OUT_FLOOR = {
     "troop-dispatch": (0.90, 0.89),
     "arms-to-ukraine": (0.92, 0.78),
-    "nato-delegation": (0.66, 0.55),
+    "nato-delegation": (0.70, 0.66),
 }
 
 
