@@ -133,8 +133,13 @@ def fold_diacritics(text: str) -> str:
 def _forms(word: str) -> Forms:
     raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
     lower = raw.casefold()
+    if lower == raw:  # most words: one string kept, not two equal ones (the memo is large)
+        lower = raw
     fold = fold_diacritics(lower)
-    return Forms(raw, lower, fold, _stemmer.stemWord(fold))
+    stem = _stemmer.stemWord(fold)
+    if stem == fold:
+        stem = fold
+    return Forms(raw, lower, fold, stem)
 
 
 class _Memo(dict[str, Forms]):
