@@ -22,6 +22,7 @@ from rules_quality import (
     ROUND3,
     ROUND4,
     ROUND5,
+    ROUND6,
     RULES,
     Label,
     LabelError,
@@ -37,6 +38,7 @@ from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
 BLIND_R5 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round5-blind.jsonl"
+BLIND_R6 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round6-blind.jsonl"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,7 +123,7 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    early = [x for x in labels if not x.drawn.startswith((ROUND4, ROUND5))]
+    early = [x for x in labels if not x.drawn.startswith((ROUND4, ROUND5, ROUND6))]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
     assert 0.28 < len(by_split["held_out"]) / len(early) < 0.38
@@ -178,21 +180,25 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
     rows = list(corpus.values())
-    first = [x for x in labels if not x.drawn.startswith((ROUND3, ROUND4, ROUND5))]
+    first = [x for x in labels if not x.drawn.startswith((ROUND3, ROUND4, ROUND5, ROUND6))]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
     fifth = [x for x in labels if x.drawn.startswith(ROUND5)]
+    sixth = [x for x in labels if x.drawn.startswith(ROUND6)]
     drawn = draw_all(rows)
     assert drawn[1] == [(x.url, x.drawn, x.split) for x in first]
     assert drawn[3] == [(x.url, x.drawn, x.split) for x in third]
     assert drawn[4] == [(x.url, x.drawn, x.split) for x in fourth]
     assert drawn[5] == [(x.url, x.drawn, x.split) for x in fifth]
+    assert drawn[6] == [(x.url, x.drawn, x.split) for x in sixth]
     # each round is news the earlier ones did not draw
     assert not {x.url for x in first} & {x.url for x in third}
     assert not ({x.url for x in first} | {x.url for x in third}) & {x.url for x in fourth}
     assert not ({x.url for x in first} | {x.url for x in third} | {x.url for x in fourth}) & {
         x.url for x in fifth
     }
+    earlier = {x.url for x in first + third + fourth + fifth}
+    assert not earlier & {x.url for x in sixth}
 
 
 def test_example_rules_reach_their_floor_on_the_held_out_split(
@@ -311,15 +317,20 @@ def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> Non
     assert {m.rule.id for m in ruleset.match(item)} == expected
 
 
-def test_round_5_labels_are_the_blind_labellers_settled_answers(labels: list[Label]) -> None:
-    """Round 5 was labelled by two labellers blind to the rules, a third settling where they
-    differ (docs/rules.md): the labels file holds that settled answer for each of its items."""
-    blind = [json.loads(line) for line in BLIND_R5.read_text(encoding="utf-8").splitlines()]
-    fifth = {x.url: x.rules for x in labels if x.drawn.startswith("round5:")}
-    assert len(blind) == len(fifth) == 269
+@pytest.mark.parametrize(
+    ("path", "prefix", "size"), [(BLIND_R5, ROUND5, 269), (BLIND_R6, ROUND6, 305)]
+)
+def test_rounds_5_and_6_labels_are_the_blind_labellers_settled_answers(
+    labels: list[Label], path: Path, prefix: str, size: int
+) -> None:
+    """Rounds 5 and 6 were labelled by two labellers blind to the rules, a third settling where
+    they differ (docs/rules.md): the labels file holds that settled answer for each item."""
+    blind = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    drawn_round = {x.url: x.rules for x in labels if x.drawn.startswith(prefix)}
+    assert len(blind) == len(drawn_round) == size
     for row in blind:
         agreed = row["a"] == row["b"]
         assert (row["third"] is None) == agreed, row["url"]
         settled = row["a"] if agreed else row["third"]
         assert row["rules"] == settled, row["url"]
-        assert fifth[row["url"]] == frozenset(settled), row["url"]
+        assert drawn_round[row["url"]] == frozenset(settled), row["url"]
