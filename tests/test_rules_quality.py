@@ -91,6 +91,13 @@ HELD_OUT_R5_FLOOR = {
     "arms-to-ukraine": (0.94, 0.91),
 }
 
+# Round 6, held out blind and scored once after the sixth revision (docs/rules.md): arms
+# 0.93/0.81 on 32 relevant items, troop 0.75/0.60 on 5. One more miss or false alarm passes.
+HELD_OUT_R6_FLOOR = {
+    "troop-dispatch": (0.60, 0.40),
+    "arms-to-ukraine": (0.90, 0.78),
+}
+
 
 # examples/rules-semantic/: the same words with examples (`widen`): the examples add one false
 # alarm for NATO on the first rounds' held-out part. The same margin of about one item.
@@ -211,6 +218,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out r3", HELD_OUT_R3_FLOOR),
         ("held_out r4", HELD_OUT_R4_FLOOR),
         ("held_out r5", HELD_OUT_R5_FLOOR),
+        ("held_out r6", HELD_OUT_R6_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
@@ -237,6 +245,7 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         ("held_out r3", HELD_OUT_R3_FLOOR),
         ("held_out r4", HELD_OUT_R4_FLOOR),
         ("held_out r5", HELD_OUT_R5_FLOOR),
+        ("held_out r6", HELD_OUT_R6_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
