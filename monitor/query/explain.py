@@ -5,8 +5,9 @@ Pure; run only for rules that matched.
 
 from __future__ import annotations
 
-from monitor.model import Explanation, Hit
+from monitor.model import Explanation, Hit, Similarity
 from monitor.query import evaluate as ev
+from monitor.query.near import Near
 from monitor.query.normalize import FIELDS, Document
 
 SNIPPET_MAX = 300
@@ -64,6 +65,21 @@ def hit(field: str, word: str, term: str, position: int, start: int, end: int) -
     return h
 
 
+# An Explanation made the same way (one per match).
+_SET_WHY = tuple(getattr(Explanation, f).__set__ for f in Explanation.__dataclass_fields__)
+
+
+def explanation(
+    clauses: tuple[str, ...], hits: tuple[Hit, ...], similarity: Similarity | None = None
+) -> Explanation:
+    why = _new(Explanation)
+    a, b, c = _SET_WHY
+    a(why, clauses)
+    b(why, hits)
+    c(why, similarity)
+    return why
+
+
 # An explanation plan: the walk of `_collect` and `Matcher.clauses` flattened once per query
 # into the steps it takes, so that explaining a match is a loop over a tuple, not a walk of
 # the query's tree with a type test and a call per node. A step runs when each of its guards
@@ -71,10 +87,13 @@ def hit(field: str, word: str, term: str, position: int, start: int, end: int) -
 Guards = tuple[ev.Matcher, ...]
 # One word (not a prefix): the form compared, its value, its stem, the label of its hits.
 Leaf = tuple[str, str, str, str]
-# Hits: guards, then field by field either each of `leaves` (OR-groups of words are read a field
-# at a time, each word in turn, as the walk does) or, for the rest (phrases, prefixes, NEAR),
-# the clause's own `hit_spans`.
-HitStep = tuple[Guards, tuple[str, ...], tuple[Leaf, ...], ev.Positional | None]
+# Hits: guards, the step's key, then field by field either each of `leaves` (OR-groups of words
+# are read a field at a time, each word in turn, as the walk does) or, for the rest (phrases,
+# prefixes, NEAR), the clause's own `hit_spans`.
+HitStep = tuple[Guards, str, tuple[str, ...], tuple[Leaf, ...], ev.Positional | None]
+# A step's hits in one document: (field order, position) and the Hit, in the order the walk
+# finds them, each position once (its first label), the first MAX_HITS.
+Found = tuple[tuple[tuple[int, int], Hit], ...]
 ClauseStep = tuple[Guards, str]
 
 
@@ -111,10 +130,25 @@ def _words(m: ev.Positional) -> tuple[Leaf, ...] | None:
     return None
 
 
+def _shape(m: ev.Positional) -> tuple[object, ...]:
+    """Everything a positional clause's hits depend on besides the document: two clauses of the
+    same shape (in two rules) find the same hits in every document."""
+    if isinstance(m, ev.Terms):
+        return ("terms", tuple((e.kind, e.value) for e in m.elements), m.label)
+    if isinstance(m, ev.AnyOf):
+        return ("any", tuple(_shape(c) for c in m.children))
+    if isinstance(m, Near):
+        return ("near", m.distance, m.ordered, _shape(m.left), _shape(m.right))
+    raise TypeError(f"no explanation step for {type(m).__name__}")
+
+
 def _hit_steps(m: ev.Matcher, guards: Guards, out: list[HitStep]) -> None:
     if isinstance(m, ev.Positional):
         leaves = _words(m)
-        out.append((guards, m.fields, leaves or (), m if leaves is None else None))
+        # The key (a string: its hash is kept) under which a document keeps the step's hits.
+        shape = ("words", leaves) if leaves is not None else _shape(m)
+        key = repr((m.fields, shape))
+        out.append((guards, key, m.fields, leaves or (), m if leaves is None else None))
     elif isinstance(m, ev.AllOf):
         for c in m.children:
             _hit_steps(c, guards, out)
@@ -150,32 +184,60 @@ def _holds(guards: Guards, doc: Document) -> bool:
 
 
 def _hits(p: Plan, doc: Document) -> dict[tuple[int, int], Hit]:
-    """What `_collect` finds, by the plan."""
+    """What `_collect` finds, by the plan, each step's hits found once per document.
+
+    Merging a step's hits (each position once, the first MAX_HITS) into those of the steps
+    before it, skipping positions already held and stopping at MAX_HITS, keeps exactly what the
+    walk keeps."""
     out: dict[tuple[int, int], Hit] = {}
-    fields = doc.fields
-    for guards, names, leaves, walk in p.hits:
+    memo = doc.explained
+    if memo is None:
+        memo = doc.explained = {}
+    for guards, key, names, leaves, walk in p.hits:
         if guards and not _holds(guards, doc):
             continue
-        if walk is not None:
-            _collect(walk, doc, out)
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _step_hits(names, leaves, walk, doc)
+        if not found:
             continue
-        for name in names:
-            ft = fields[name]
-            stems = ft.stems
-            order = -1
-            for kind, value, key, label in leaves:
-                if key not in stems:  # a field without the word's stem: a set test
-                    continue
-                if order < 0:
-                    order, spans, text = _FIELD_ORDER[name], ft.spans, ft.text
-                for pos in ft.where(kind, value):
-                    k = (order, pos)
-                    if k not in out:
-                        if len(out) >= MAX_HITS:
-                            return out
-                        start, end = spans[pos]
-                        out[k] = hit(name, text[start:end], label, pos, start, end)
+        if not out:
+            out = dict(found)  # distinct positions, at most MAX_HITS
+            continue
+        for k, h in found:
+            if k not in out:
+                if len(out) >= MAX_HITS:
+                    return out
+                out[k] = h
     return out
+
+
+def _step_hits(
+    names: tuple[str, ...], leaves: tuple[Leaf, ...], walk: ev.Positional | None, doc: Document
+) -> Found:
+    """One step's hits in `doc`, as the walk finds them (see Found)."""
+    out: dict[tuple[int, int], Hit] = {}
+    if walk is not None:
+        _collect(walk, doc, out)
+        return tuple(out.items())
+    fields = doc.fields
+    for name in names:
+        ft = fields[name]
+        stems = ft.stems
+        order = -1
+        for kind, value, key, label in leaves:
+            if key not in stems:  # a field without the word's stem: a set test
+                continue
+            if order < 0:
+                order, spans, text = _FIELD_ORDER[name], ft.spans, ft.text
+            for pos in ft.where(kind, value):
+                k = (order, pos)
+                if k not in out:
+                    if len(out) >= MAX_HITS:
+                        return tuple(out.items())
+                    start, end = spans[pos]
+                    out[k] = hit(name, text[start:end], label, pos, start, end)
+    return tuple(out.items())
 
 
 def explain(m: ev.Matcher, doc: Document) -> Explanation:
@@ -186,7 +248,7 @@ def explain(m: ev.Matcher, doc: Document) -> Explanation:
     else:
         clauses = p.static
     found = _hits(p, doc)
-    return Explanation(clauses, tuple([found[k] for k in sorted(found)]))
+    return explanation(clauses, tuple([found[k] for k in sorted(found)]))
 
 
 def explain_walk(m: ev.Matcher, doc: Document) -> Explanation:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
 
-from monitor.model import Item
+from monitor.model import Hit, Item
 from monitor.query.words import (
     _ASCII_TOKEN_RE,
     _NEEDS_FIX,
@@ -195,11 +195,15 @@ class Document:
     presearcher uses them to find candidate rules.
     """
 
-    __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "fields", "stems")
+    __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "explained", "fields", "stems")
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
+        # The hits of each explanation step already found in this document, by the step's key
+        # (monitor.query.explain): every rule that matches the item and names the same word
+        # reuses them. Made on the first explanation.
+        self.explained: dict[str, tuple[tuple[tuple[int, int], Hit], ...]] | None = None
         self._text_stems: set[str] | None = None
         self._folds: set[str] | None = None
         self._heads: set[str] | None = None
