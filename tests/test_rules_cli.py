@@ -154,3 +154,136 @@ def test_the_table_counts_exclusions_and_json_keeps_every_clause(
     assert clauses[0] == "troops NEAR/3 sent"
     assert len(clauses) == 3
     assert all(c.startswith("NOT ") for c in clauses[1:])
+
+
+# The seed of "held back": a real supply of air defence whose subheading trips an exclusion of
+# `arms-to-ukraine` (supplies *to Russia*), with the rule's words in its title.
+HELD = (
+    "US to send Ukraine advanced surface-to-air missile systems\n"
+    "The US announces $820m in new military aid, including counter-artillery radars, to respond"
+    " to Russia’s heavy reliance on long-range strikes in the war.\n"
+)
+
+
+def test_a_miss_held_back_by_an_exclusion_names_it_and_its_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")  # one line a cell: the clause reads whole
+    text = tmp_path / "item.txt"
+    text.write_text(HELD, encoding="utf-8")
+    args = ["rules", "test", "--rules", RULES, "--rule", "arms-to-ukraine", "--text", str(text)]
+    assert main(args) == 1  # still a miss: exit 1
+    out = capsys.readouterr().out
+    assert out.startswith("no rule matched (1 item(s))\n")
+    assert "held back by an exclusion (1): " in out
+    [row] = [line for line in out.splitlines() if line.startswith("│ arms-to-ukraine")]
+    assert "US to send Ukraine advanced surface-to-air missile systems" in row
+    assert "NOT ($weapons OR $supply) ONEAR/3 (=to ONEAR/0 (russia OR moscow" in row
+    assert "($supply NEAR/4 $ukraine) NEAR/6 $weapons" in row
+    words = [line for line in out.splitlines() if "words:" in line]
+    assert "words: artillery (content), to (content), Russia (content)" in words[0]
+    assert "words: send (title), Ukraine (title), missile (title)" in words[0]
+
+    # the title alone matches, and then nothing is held back
+    text.write_text(HELD.splitlines()[0] + "\n", encoding="utf-8")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "(+11 exclusions held)" in out
+    assert "held back" not in out
+
+
+def test_held_back_json_is_its_own_kind_and_matches_keep_their_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "item.txt"
+    text.write_text(HELD, encoding="utf-8")
+    assert main(["rules", "test", "--rules", RULES, "--text", str(text), "--json"]) == 1
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert set(line) == {"kind", "rule", "item", "held_back"}
+    assert line["kind"] == "held_back"
+    assert line["rule"] == "arms-to-ukraine"
+    assert line["item"]["title"].startswith("US to send Ukraine")
+    [veto] = line["held_back"]["by"]
+    assert veto["clause"].startswith("NOT ($weapons OR $supply) ONEAR/3 (=to ONEAR/0 (russia")
+    assert [h["word"] for h in veto["tripped"]["hits"]] == ["artillery", "to", "Russia"]
+    assert {h["field"] for h in veto["tripped"]["hits"]} == {"content"}
+    positive = line["held_back"]["positive"]
+    assert positive["clauses"] == ["($supply NEAR/4 $ukraine) NEAR/6 $weapons"]
+    assert [h["word"] for h in positive["hits"]] == ["send", "Ukraine", "missile"]
+
+    # a match beside a held-back pair: the match's object is unchanged, printed first
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n"
+        "  - id: moves\n    name: Moves\n    query: 'troops NEAR/3 sent NOT parade'\n"
+        "  - id: sent\n    name: Sent\n    query: sent\n"
+    )
+    text.write_text("Troops sent to the parade\nMore later.\n")
+    assert main(["rules", "test", "--rules", str(rules), "--text", str(text), "--json"]) == 0
+    first, second = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert set(first) == {"rule", "item", "explanation", "snippet"}
+    assert first["rule"] == "sent"
+    assert (second["kind"], second["rule"]) == ("held_back", "moves")
+    assert second["held_back"]["by"][0]["clause"] == "NOT parade"
+
+
+def test_no_held_back_line_for_an_item_that_matches_nothing_or_a_rule_without_exclusions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "t.txt"
+    text.write_text("Weather: sunny\nA calm day across the region.\n")
+    assert main(["rules", "test", "--rules", RULES, "--text", str(text)]) == 1
+    assert capsys.readouterr().out == "no rule matched (1 item(s))\n"
+    assert main(["rules", "test", "--rules", RULES, "--text", str(text), "--json"]) == 1
+    assert capsys.readouterr().out == ""
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n"
+        "  - id: plain\n    name: Plain\n    query: 'troops NEAR/3 sent parade*'\n"
+        "  - id: branch\n    name: Branch\n    query: '(troops NEAR/3 sent NOT parade) OR tanks'\n"
+        "  - id: held\n    name: Held\n    query: 'troops NEAR/3 sent NOT parade'\n"
+    )
+    text.write_text("Troops sent home\nNo parade this year.\n")
+    assert main(["rules", "test", "--rules", str(rules), "--text", str(text), "--json"]) == 0
+    found = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    # `plain` (no exclusion) matches; `branch` (its exclusion inside an OR) is not explained
+    assert [(x.get("kind"), x["rule"]) for x in found] == [(None, "plain"), ("held_back", "held")]
+    # a rule without exclusions that misses is a plain miss
+    text.write_text("Troops sent home\nNo march this year.\n")
+    args = ["rules", "test", "--rules", str(rules), "--rule", "plain", "--text", str(text)]
+    assert main(args) == 1
+    assert capsys.readouterr().out == "no rule matched (1 item(s))\n"
+
+
+def test_held_back_feed_text_is_never_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - id: moves\n    name: Moves\n    query: 'troops NEAR/3 sent NOT parade'\n"
+    )
+    text = tmp_path / "t.txt"
+    text.write_text("[red]Troops sent[/red] to the [link=https://x.example]parade[/link]\nLater.\n")
+    assert main(["rules", "test", "--rules", str(rules), "--text", str(text)]) == 1
+    out = capsys.readouterr().out
+    assert "[red]Troops sent[/red] to the [link=https://x.example]parade[/link]" in out
+    assert "words: parade (title)" in out
+
+
+def test_the_held_back_example_in_docs_rules_md_is_what_newsmon_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    doc = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    text = tmp_path / "item.txt"
+    text.write_text(HELD, encoding="utf-8")
+    args = ["rules", "test", "--rules", RULES, "--rule", "arms-to-ukraine", "--text", str(text)]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert out.strip() in doc
+    assert HELD in doc  # the item shown is the item run

@@ -13,21 +13,45 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from monitor.controls import strip_controls, strip_controls_deep
-from monitor.model import Item, Match
+from monitor.model import Explanation, Item, Match, Rule
+from monitor.query.explain import HeldBack
+
+
+def _item_json(item: Item) -> dict[str, Any]:
+    return {
+        "title": item.title,
+        "url": item.url or item.link,
+        "feed": item.feed_id,
+        "published": item.published.isoformat() if item.published else None,
+    }
 
 
 def match_json(item: Item, match: Match) -> dict[str, Any]:
     """`{"rule", "item": {"title", "url", "feed", "published"}, "explanation", "snippet"}`."""
     return {
         "rule": match.rule.id,
-        "item": {
-            "title": item.title,
-            "url": item.url or item.link,
-            "feed": item.feed_id,
-            "published": item.published.isoformat() if item.published else None,
-        },
+        "item": _item_json(item),
         "explanation": match.explanation.to_json(),
         "snippet": match.snippet,
+    }
+
+
+HeldRow = tuple[Item, Rule, HeldBack]
+
+
+def held_back_json(item: Item, rule: Rule, held: HeldBack) -> dict[str, Any]:
+    """`{"kind": "held_back", "rule", "item", "held_back": {"by": [{"clause", "tripped"}],
+    "positive"}}`: the exclusions that vetoed the rule (each `NOT` clause as written, and the
+    clauses and words of the item that made it true) and what the positive part matched
+    (`tripped` and `positive` are shaped like a match's `explanation`)."""
+    return {
+        "kind": "held_back",
+        "rule": rule.id,
+        "item": _item_json(item),
+        "held_back": {
+            "by": [{"clause": v.clause, "tripped": v.tripped.to_json()} for v in held.vetoes],
+            "positive": held.positive.to_json(),
+        },
     }
 
 
@@ -51,13 +75,21 @@ def columns(rows: list[list[str]], header: list[str]) -> list[str]:
     return out
 
 
-def print_json_lines(items_and_matches: Iterable[tuple[Item, Match]], stream: TextIO) -> int:
-    """One JSON object a line per (item, match); returns how many were printed."""
+def print_json_lines(
+    items_and_matches: Iterable[tuple[Item, Match]],
+    stream: TextIO,
+    held: Iterable[HeldRow] = (),
+) -> int:
+    """One JSON object a line per (item, match), then one per held-back (item, rule) (see
+    `held_back_json`); returns how many matches were printed."""
     count = 0
     for item, match in items_and_matches:
         line = json.dumps(strip_controls_deep(match_json(item, match)), ensure_ascii=False)
         stream.write(line + "\n")
         count += 1
+    for item, rule, why in held:
+        obj = held_back_json(item, rule, why)
+        stream.write(json.dumps(strip_controls_deep(obj), ensure_ascii=False) + "\n")
     return count
 
 
@@ -66,20 +98,50 @@ def why_lines(match: Match) -> list[str]:
     `NOT` clauses, true because their words are absent) held, then the words found. The
     exclusions are counted, not printed: a rule written for real news has many, and printed
     whole they buried the clause that matched (`--json` keeps every clause)."""
-    clauses = match.explanation.clauses
+    return _why(match.explanation)
+
+
+def _why(why: Explanation, clip: int | None = None) -> list[str]:
+    clauses = why.clauses
     kept = [c for c in clauses if not c.startswith("NOT ")]
     lines = kept or list(clauses)  # a rule of exclusions alone: show them
     held = len(clauses) - len(lines)
+    if clip is not None:
+        lines = [clipped(c, clip) for c in lines]
     if held:
         lines.append(f"(+{held} exclusion{'s' if held > 1 else ''} held)")
-    if match.explanation.hits:
-        lines.append("words: " + _words(match))
+    if why.hits:
+        lines.append("words: " + _words(why))
     return lines
 
 
-def _words(match: Match) -> str:
-    seen = dict.fromkeys(f"{h.word} ({h.field})" for h in match.explanation.hits)
+def _words(why: Explanation) -> str:
+    seen = dict.fromkeys(f"{h.word} ({h.field})" for h in why.hits)
     return ", ".join(seen)
+
+
+CLAUSE_MAX = 160
+
+
+def clipped(clause: str, limit: int = CLAUSE_MAX) -> str:
+    """A clause on one line (a rule file folds its query over several) and, past `limit`
+    characters, cut at a space with `…` (`--json` keeps it whole)."""
+    flat = " ".join(clause.split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    return flat[: cut if cut > limit // 2 else limit - 1] + " …"
+
+
+def held_lines(held: HeldBack) -> tuple[list[str], list[str]]:
+    """The held-back table's two cells: each exclusion that vetoed (its clause, then the
+    item's words that tripped it), and what the positive part matched (as `why_lines`)."""
+    by: list[str] = []
+    for v in held.vetoes:
+        by.append(clipped(v.clause))
+        if v.tripped.hits:
+            by.append("words: " + _words(v.tripped))
+    return by, _why(held.positive, CLAUSE_MAX)
 
 
 def _marked(snippet: str) -> str:
@@ -132,3 +194,51 @@ def print_matches(
         table.add_row(rule, head, why, text)
     console.print(table)
     return len(rows)
+
+
+def print_held_back(
+    rows: Iterable[HeldRow],
+    stream: TextIO,
+    *,
+    feed_names: Mapping[str, str] | None = None,
+) -> int:
+    """The rules an exclusion held back from an item, under a heading: rule, item, the
+    exclusions that vetoed (with the words that tripped them), what the positive part matched.
+    Feed text is escaped as in `print_matches`."""
+    rows = list(rows)
+    if not rows:
+        return 0
+    from rich.console import Console
+    from rich.markup import escape as escape_markup
+    from rich.table import Table
+
+    def escape(text: str) -> str:
+        return escape_markup(strip_controls(text))
+
+    console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
+    n = len(rows)
+    stream.write(
+        f"\nheld back by an exclusion ({n}): the rule's positive part matched, a NOT clause "
+        "vetoed it\n"
+    )
+    stream.flush()
+    table = Table(show_lines=True)
+    for col in ("rule", "item", "held back by", "positive part matched"):
+        table.add_column(col, overflow="fold")
+    for item, rule, held in rows:
+        feed = (feed_names or {}).get(item.feed_id) or item.feed_id
+        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(feed)}"
+        when = stamp(item.published, "")
+        if when:
+            head += f" {when}"
+        if item.url or item.link:
+            head += f"\n{escape(item.url or item.link or '')}"
+        by, positive = held_lines(held)
+        table.add_row(
+            f"{escape(rule.id)}\n{rule.severity}",
+            head,
+            "\n".join(escape(line) for line in by),
+            "\n".join(escape(line) for line in positive),
+        )
+    console.print(table)
+    return n

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from monitor.cli.common import add_config_args, load_config_from_args
-from monitor.cli.render import print_json_lines, print_matches
+from monitor.cli.render import HeldRow, print_held_back, print_json_lines, print_matches
 from monitor.config import Config
 from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
 from monitor.model import Item, Match
@@ -37,6 +37,8 @@ examples:
   newsmon rules test --text seeds/article.txt
   newsmon rules test --rule troop-dispatch --feed seeds/article.rss --json
 exit codes: 0 something matched, 1 nothing matched, 2 an error
+A rule whose positive part matched but a NOT clause vetoed it is listed after the matches as
+"held back", with the exclusion and the words that tripped it (--json: "kind": "held_back").
 --text FILE is one item: a short first line (<= 150 chars) followed by more lines is its title,
 otherwise the whole file is its content. --text - reads standard input.
 """
@@ -58,21 +60,36 @@ def text_item(path: str) -> Item:
 
 def feed_matches(
     source: str, ruleset: RuleSet, config: Config
-) -> tuple[list[tuple[Item, Match]], int]:
-    """The matches in a local feed file or a URL (polled once, without state), and how many
-    items it has; an error names the file or URL. A URL is fetched as the daemon would fetch
-    it: the config's `allow_networks`, body and item limits (a feed on the team's own network
-    that `newsmon run` may poll is one a person may try a rule on)."""
+) -> tuple[list[tuple[Item, Match]], list[Item]]:
+    """The matches in a local feed file or a URL (polled once, without state), and its items;
+    an error names the file or URL. A URL is fetched as the daemon would fetch it: the
+    config's `allow_networks`, body and item limits (a feed on the team's own network that
+    `newsmon run` may poll is one a person may try a rule on)."""
     from monitor.pipeline.source import poll_one
 
     policy = named_feed_policy(config)
     try:
-        report = poll_one(source, ruleset, guard=make_guard(config), policy=policy)
+        report = poll_one(source, ruleset, guard=make_guard(config), policy=policy, keep_items=True)
     except FeedError as exc:
         if str(exc).startswith(source):
             raise
         raise FeedError(exc.kind, f"{source}: {exc}") from exc
-    return [(i, m) for i, found in report.matched for m in found], report.parsed_items
+    return [(i, m) for i, found in report.matched for m in found], list(report.items)
+
+
+def held_back(
+    ruleset: RuleSet, items: list[Item], found: list[tuple[Item, Match]]
+) -> list[HeldRow]:
+    """Each (item, rule) where the rule did not fire but its positive part matched and an
+    exclusion vetoed it, item by item in feed order, rules in id order."""
+    fired: dict[int, set[str]] = {}
+    for item, match in found:
+        fired.setdefault(id(item), set()).add(match.rule.id)
+    return [
+        (item, rule, why)
+        for item in items
+        for rule, why in ruleset.held_back(item, fired.get(id(item), set()))
+    ]
 
 
 def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError], Config]:
@@ -117,15 +134,18 @@ def cmd_test(args: argparse.Namespace) -> int:
         ruleset = ruleset.select(args.rule)
     if args.text:
         item = text_item(args.text)
-        found, count = [(item, m) for m in ruleset.match(item)], 1
+        items, found = [item], [(item, m) for m in ruleset.match(item)]
     else:
-        found, count = feed_matches(args.feed, ruleset, config)
+        found, items = feed_matches(args.feed, ruleset, config)
+    held = held_back(ruleset, items, found)
     if args.json:
-        print_json_lines(found, sys.stdout)
+        print_json_lines(found, sys.stdout, held)
     else:
         print_matches(found, sys.stdout)
         if not found:
-            print(f"no rule matched ({count} item(s))")
+            print(f"no rule matched ({len(items)} item(s))")
+        sys.stdout.flush()
+        print_held_back(held, sys.stdout)
     return 0 if found else 1
 
 

@@ -1,9 +1,11 @@
 """Explanations of a match: the clauses that were true, the words that made them true, and a
 snippet of at most 300 characters around the first hit with those words marked `**like this**`.
-Pure; run only for rules that matched.
+Pure; run only for rules that matched. `held_back` explains a miss that an exclusion caused.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from monitor.model import Explanation, Hit, Similarity
 from monitor.query import evaluate as ev
@@ -303,3 +305,73 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
         if budget < 10:  # pathological: plain text, cut
             return " ".join(text[lo:hi].split())[:SNIPPET_MAX]
         budget = budget * SNIPPET_MAX // len(out) - 1  # shrink in proportion to the overshoot
+
+
+# Held back: why a rule did not fire. A rule written for real news is a conjunction, a positive
+# part and many `NOT` clauses; when an item has the positive part but trips an exclusion, "no
+# rule matched" hides the one clause a person must read to fix a miss. Computed only when asked
+# (`rules test`, `rules backtest`), never by the daemon's matching.
+
+
+@dataclass(frozen=True, slots=True)
+class Veto:
+    """An exclusion that failed: its clause as written (`NOT ...`) and what made its inside
+    true (the clauses and the item's words that tripped it)."""
+
+    clause: str
+    tripped: Explanation
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A query whose positive part held but one or more exclusions vetoed: the vetoes in the
+    order written, and what the positive part matched (clauses and words, as a match's)."""
+
+    vetoes: tuple[Veto, ...]
+    positive: Explanation
+
+
+def _conjuncts(m: ev.Matcher, out: list[ev.Matcher]) -> None:
+    """The top-level conjuncts of `m`: an AND of ANDs is one AND (`(a NOT b) NOT c`). A field
+    scope (`title:(a NOT b)`) stays one conjunct: its exclusions quoted alone would lose it."""
+    if isinstance(m, ev.AllOf) and not m.whole:
+        for c in m.children:
+            _conjuncts(c, out)
+    else:
+        out.append(m)
+
+
+def _merged(parts: list[Explanation]) -> Explanation:
+    """Several conjuncts' explanations as one, hits in field then position order."""
+    clauses: dict[str, None] = {}
+    found: dict[tuple[int, int], Hit] = {}
+    for p in parts:
+        clauses.update(dict.fromkeys(p.clauses))
+        for h in p.hits:
+            key = (_FIELD_ORDER[h.field], h.position)
+            if key not in found and len(found) < MAX_HITS:
+                found[key] = h
+    return Explanation(tuple(clauses), tuple([found[k] for k in sorted(found)]))
+
+
+def held_back(m: ev.Matcher, doc: Document) -> HeldBack | None:
+    """Why `m` does not match `doc`, when the answer is its exclusions: `m` is, at its top
+    level, an AND of positive clauses (at least one) and `NOT` clauses, every positive clause
+    holds and at least one `NOT` clause fails. None for any other query or outcome (a query
+    that matches, a positive part that fails, an exclusion nested inside an OR): a miss of
+    another shape is not the exclusions' doing, and is not explained."""
+    parts: list[ev.Matcher] = []
+    _conjuncts(m, parts)
+    positives = [c for c in parts if not isinstance(c, ev.Without)]
+    exclusions = [c for c in parts if isinstance(c, ev.Without)]
+    if not positives or not exclusions:
+        return None
+    for c in positives:
+        if not c.matches(doc):
+            return None
+    vetoes = tuple(
+        Veto(w.source, explain(w.child, doc)) for w in exclusions if w.child.matches(doc)
+    )
+    if not vetoes:
+        return None
+    return HeldBack(vetoes, _merged([explain(c, doc) for c in positives]))

@@ -23,7 +23,7 @@ from monitor.query import semantic as sem
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.embed import Embedder, load_embedder
 from monitor.query.examples import example_problems
-from monitor.query.explain import explain, snippet
+from monitor.query.explain import HeldBack, explain, held_back, snippet
 from monitor.query.index import Presearcher, required_prefixes, requirements
 from monitor.query.lexer import QueryError
 from monitor.query.normalize import TEXT_FIELDS, Document, analyze
@@ -298,6 +298,45 @@ class RuleSet:
     def match(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The enabled rules watching this item's feed (or one of its tags) that match it."""
         return self.match_document(item, analyze(item), feed_tags)
+
+    def held_back(
+        self, item: Item, fired: Collection[str], feed_tags: Collection[str] = ()
+    ) -> list[tuple[Rule, HeldBack]]:
+        """The enabled rules watching the item's feed that did not fire (not in `fired`, the
+        ids `match` returned) because an exclusion vetoed them (`explain.held_back`), in rule
+        id order. For `rules test` and `rules backtest`: it evaluates every rule, unindexed.
+
+        A `narrow` rule counts only when the item is also similar to its examples (else its
+        examples held it back too, and dropping the exclusion would not make it fire); a
+        `similar` rule has no query to hold back."""
+        doc = analyze(item)
+        probe: sem.Probe | None = None
+        out: list[tuple[Rule, HeldBack]] = []
+        for c in self._active:
+            rule = c.rule
+            if rule.id in fired or rule.mode == "similar":
+                continue
+            if not self._watches(c, item.feed_id, feed_tags):
+                continue
+            got = held_back(c.matcher, doc)
+            if got is None:
+                continue
+            if rule.mode == "narrow":
+                probe = probe or self._probe(item)
+                if not probe.similar(rule.id):
+                    continue
+                scores = probe.of(rule.id)
+                positive = got.positive
+                got = replace(
+                    got,
+                    positive=Explanation(
+                        (*positive.clauses, sem.clause(rule, scores)),
+                        positive.hits,
+                        sem.similarity(rule, scores),
+                    ),
+                )
+            out.append((rule, got))
+        return out
 
     def match_every_rule(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The same result as `match`, evaluating every rule (no index): baseline and oracle."""
