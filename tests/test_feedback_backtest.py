@@ -95,3 +95,39 @@ def test_labels_and_diff_are_refused_together(
 ) -> None:
     assert main(["rules", "backtest", "--rules", labelled, "--labels", "--diff", labelled]) == 2
     assert "--labels measures one rules folder" in capsys.readouterr().err
+
+
+def test_a_miss_an_exclusion_held_back_names_the_exclusion_and_its_words(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive(env, [item_row("k1", "Troops sent to the [b]parade[/b]", age_days=1),
+                  item_row("k2", "Troops sit at home", age_days=1),
+                  item_row("k3", "Troops sent north", age_days=1)])  # fmt: skip
+    labels(env, ("k1", "moves", True), ("k2", "moves", True), ("k3", "moves", True),
+           ("k1", "plain", True))  # fmt: skip
+    rules = rules_dir(env / "r", {"moves": 'troops NEAR/3 sent NOT parade NOT "toy soldiers"',
+                                  "plain": "troops NEAR/3 sent north"})  # fmt: skip
+    assert main(["rules", "backtest", "--rules", rules, "--labels"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("    missed f1/k1  Troops sent to the [b]parade[/b]")
+    # k1 is held back from `moves` by one exclusion; k2 misses for want of "sent": a plain miss
+    assert out[at + 1] == "      held back by NOT parade (words: parade (title))"
+    assert out[at + 2] == "    missed f1/k2  Troops sit at home"
+    assert not out[at + 3].startswith("      held back")
+    # `plain` has no exclusion: its miss of k1 is a plain miss
+    [at] = [n for n, line in enumerate(out) if line.startswith("  plain: ")]
+    assert out[at + 1] == "    missed f1/k1  Troops sent to the [b]parade[/b]"
+    assert "held back" not in "\n".join(out[at:])
+
+    assert main(["rules", "backtest", "--rules", rules, "--labels", "--json"]) == 0
+    moves, plain = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    first, second = moves["misses"]
+    assert first["item_key"] == "k1"
+    [veto] = first["held_back"]["by"]
+    assert veto["clause"] == "NOT parade"
+    assert [h["word"] for h in veto["tripped"]["hits"]] == ["parade"]
+    assert first["held_back"]["positive"]["clauses"] == ["troops NEAR/3 sent"]
+    assert second == {"feed": "f1", "item_key": "k2", "title": "Troops sit at home"}
+    assert plain["misses"] == [
+        {"feed": "f1", "item_key": "k1", "title": "Troops sent to the [b]parade[/b]"}
+    ]

@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
-from monitor.cli.render import match_json, print_matches
+from monitor.cli.render import clipped, held_json, match_json, print_matches, words
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.durations import format_duration, parse_duration
 from monitor.errors import NewsmonError
@@ -35,6 +35,7 @@ from monitor.pipeline.backtest import (
     sparkline,
     tally,
 )
+from monitor.query.explain import HeldBack
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from monitor.store.roles import Archive
@@ -194,7 +195,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         scan = Scan()
         progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None
         batches = archive_batches(store, scan, since, args.feed, progress, total)
-        measured = Measured(in_force(store.list_labels())) if args.labels else None
+        measured = Measured(in_force(store.list_labels()), ruleset, tags) if args.labels else None
         if measured is not None:
             batches = measured.scanning(batches)
         started = time.perf_counter()
@@ -230,12 +231,26 @@ class Measured:
     """Precision and recall per rule against the labels in force (`monitor.feedback.score`):
     notes which items the backtest read and which each rule matched as they stream past."""
 
-    def __init__(self, labels: Mapping[tuple[str, str, str], Label]) -> None:
+    def __init__(
+        self,
+        labels: Mapping[tuple[str, str, str], Label],
+        ruleset: RuleSet | None = None,
+        feed_tags: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.labels = labels
         self.scope: set[ItemRef] = set()
         self.matched: dict[str, set[ItemRef]] = {}
         self.titles = {(f, k): x.title for (f, k, _), x in labels.items() if x.title}
         self._labelled = {(f, k) for (f, k, _) in labels}
+        # The rules each item is labelled relevant for: a miss among them may have been held
+        # back by an exclusion, worked out as the item streams past (labelled items only).
+        self._wanted: dict[ItemRef, set[str]] = {}
+        for (f, k, rule), label in labels.items():
+            if rule and label.relevant:
+                self._wanted.setdefault((f, k), set()).add(rule)
+        self._ruleset = ruleset
+        self._tags = feed_tags or {}
+        self.held: dict[tuple[ItemRef, str], HeldBack] = {}
 
     def scanning(self, batches: Iterator[list[ArchivedItem]]) -> Iterator[list[ArchivedItem]]:
         for batch in batches:
@@ -244,6 +259,13 @@ class Measured:
                 self.scope.add(ref)
                 if ref in self._labelled and a.title:
                     self.titles[ref] = a.title
+                wanted = self._wanted.get(ref)
+                if wanted and self._ruleset is not None:
+                    # Whether the rule fired is known later; a rule that matched is not held
+                    # back (its exclusions held), and only misses are shown.
+                    tags = self._tags.get(a.feed_id, ())
+                    for rule, why in self._ruleset.held_back(a.to_item(), (), tags, wanted):
+                        self.held[(ref, rule.id)] = why
             yield batch
 
     def matching(self, found: Iterator[Found]) -> Iterator[Found]:
@@ -262,7 +284,7 @@ class Measured:
                 "recall": s.recall,
                 "true_positives": len(s.true_positives),
                 "false_positives": [self._ref_json(r) for r in s.false_positives],
-                "misses": [self._ref_json(r) for r in s.misses],
+                "misses": [self._miss_json(r, s.rule) for r in s.misses],
                 "unlabelled_matches": s.unlabelled,
                 "labelled_outside": s.outside,
             }
@@ -270,6 +292,14 @@ class Measured:
 
     def _ref_json(self, ref: ItemRef) -> dict[str, str]:
         return {"feed": ref[0], "item_key": ref[1], "title": self.titles.get(ref, "")}
+
+    def _miss_json(self, ref: ItemRef, rule: str) -> dict[str, Any]:
+        """A miss; one an exclusion held back adds `held_back`, shaped as in `rules test`."""
+        out: dict[str, Any] = dict(self._ref_json(ref))
+        why = self.held.get((ref, rule))
+        if why is not None:
+            out["held_back"] = held_json(why)
+        return out
 
     def report(self, rule_ids: Sequence[str], out: TextIO) -> None:
         out.write(
@@ -289,6 +319,13 @@ class Measured:
                 out.write(
                     f"    missed {ref[0]}/{ref[1]}  {strip_controls(self.titles.get(ref, ''))}\n"
                 )
+                why = self.held.get((ref, s.rule))
+                if why is not None:
+                    for veto in why.vetoes:
+                        line = f"held back by {clipped(veto.clause)}"
+                        if veto.tripped.hits:
+                            line += f" (words: {words(veto.tripped)})"
+                        out.write(f"      {strip_controls(line)}\n")
             for ref in s.false_positives:
                 out.write(
                     f"    unwanted {ref[0]}/{ref[1]}  {strip_controls(self.titles.get(ref, ''))}\n"

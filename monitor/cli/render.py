@@ -48,10 +48,15 @@ def held_back_json(item: Item, rule: Rule, held: HeldBack) -> dict[str, Any]:
         "kind": "held_back",
         "rule": rule.id,
         "item": _item_json(item),
-        "held_back": {
-            "by": [{"clause": v.clause, "tripped": v.tripped.to_json()} for v in held.vetoes],
-            "positive": held.positive.to_json(),
-        },
+        "held_back": held_json(held),
+    }
+
+
+def held_json(held: HeldBack) -> dict[str, Any]:
+    """`{"by": [{"clause", "tripped"}], "positive"}` (see `held_back_json`)."""
+    return {
+        "by": [{"clause": v.clause, "tripped": v.tripped.to_json()} for v in held.vetoes],
+        "positive": held.positive.to_json(),
     }
 
 
@@ -111,11 +116,12 @@ def _why(why: Explanation, clip: int | None = None) -> list[str]:
     if held:
         lines.append(f"(+{held} exclusion{'s' if held > 1 else ''} held)")
     if why.hits:
-        lines.append("words: " + _words(why))
+        lines.append("words: " + words(why))
     return lines
 
 
-def _words(why: Explanation) -> str:
+def words(why: Explanation) -> str:
+    """The words found, each once: `troops (title), sent (summary)`."""
     seen = dict.fromkeys(f"{h.word} ({h.field})" for h in why.hits)
     return ", ".join(seen)
 
@@ -140,7 +146,7 @@ def held_lines(held: HeldBack) -> tuple[list[str], list[str]]:
     for v in held.vetoes:
         by.append(clipped(v.clause))
         if v.tripped.hits:
-            by.append("words: " + _words(v.tripped))
+            by.append("words: " + words(v.tripped))
     return by, _why(held.positive, CLAUSE_MAX)
 
 

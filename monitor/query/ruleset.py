@@ -300,11 +300,16 @@ class RuleSet:
         return self.match_document(item, analyze(item), feed_tags)
 
     def held_back(
-        self, item: Item, fired: Collection[str], feed_tags: Collection[str] = ()
+        self,
+        item: Item,
+        fired: Collection[str],
+        feed_tags: Collection[str] = (),
+        only: Collection[str] | None = None,
     ) -> list[tuple[Rule, HeldBack]]:
         """The enabled rules watching the item's feed that did not fire (not in `fired`, the
         ids `match` returned) because an exclusion vetoed them (`explain.held_back`), in rule
-        id order. For `rules test` and `rules backtest`: it evaluates every rule, unindexed.
+        id order (`only`: of these rules alone). For `rules test` and `rules backtest`: it
+        evaluates every rule, unindexed.
 
         A `narrow` rule counts only when the item is also similar to its examples (else its
         examples held it back too, and dropping the exclusion would not make it fire); a
@@ -315,6 +320,8 @@ class RuleSet:
         for c in self._active:
             rule = c.rule
             if rule.id in fired or rule.mode == "similar":
+                continue
+            if only is not None and rule.id not in only:
                 continue
             if not self._watches(c, item.feed_id, feed_tags):
                 continue
