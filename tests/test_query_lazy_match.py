@@ -54,3 +54,26 @@ def test_ruleset_matches_explain_on_access() -> None:
     (m,) = rs.match(item)
     assert [h.word for h in m.explanation.hits] == ["Troops", "sent"]
     assert m.snippet == "**Troops** were **sent** north"
+
+
+def test_lazy_constructor_is_the_lazy_match() -> None:
+    """`Match.lazy` (slots set directly, what the matcher uses) makes the Match that
+    `Match(rule, explain=...)` makes: explained once on first access, equal, read-only."""
+    calls = []
+
+    def explain() -> tuple[Explanation, str]:
+        calls.append(1)
+        return WHY, "**Troops**"
+
+    m = Match.lazy(RULE, explain)
+    assert type(m) is Match
+    assert calls == []
+    assert m.rule is RULE
+    assert m == Match(RULE, explain=lambda: (WHY, "**Troops**"))
+    assert m.explanation == WHY
+    assert m.snippet == "**Troops**"
+    assert calls == [1]
+    assert hash(m) == hash(Match(RULE, WHY, "**Troops**"))
+    with pytest.raises(AttributeError):
+        m._rule = RULE
+    assert pickle.loads(pickle.dumps(m)) == m

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from monitor.query.explain import Plan
 
 Span = tuple[int, int]
+_NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
 
 
@@ -40,6 +41,10 @@ class Element:
 
     def positions(self, ft: FieldText) -> list[int]:
         if self.kind != "prefix":
+            # A field that lacks the stem lacks every form of the word: a set test, before the
+            # field files its tokens by the form for `where` (a NEAR or phrase asks each field).
+            if self.index_key not in ft.stems:
+                return _NOWHERE
             return ft.where(self.kind, self.value)
         return ft.prefixed(self.value)
 

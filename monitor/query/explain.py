@@ -275,8 +275,12 @@ def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
 
 
 def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
-    """At most 300 characters around the first hit of the best field, matched words marked."""
-    if hits:
+    """At most 300 characters around the first hit of the best field, matched words marked
+    (`hits` in field order, as an explanation holds them)."""
+    if hits and hits[0].field == hits[-1].field:  # hits are in field order: one field, all
+        name = hits[0].field
+        mine = list(hits)
+    elif hits:
         present = {h.field for h in hits}
         name = next(n for n in _SNIPPET_ORDER if n in present)
         mine = [h for h in hits if h.field == name]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from monitor.errors import RuleError, RuleErrors
 from monitor.model import Explanation, Item, Match, Rule
@@ -70,6 +71,27 @@ def _plain(m: ev.Matcher) -> bool:
     if isinstance(m, ev.AllOf):
         return all(_is_word(c) for c in m.children)
     return _is_word(m)
+
+
+def _lacks_a_group(stems: set[str], groups: tuple[frozenset[str], ...]) -> bool:
+    """Whether `stems` holds no stem of one of the groups (a loop: no generator per rule)."""
+    for g in groups:  # noqa: SIM110
+        if stems.isdisjoint(g):
+            return True
+    return False
+
+
+def _lacks_a_prefix(doc: Document, prefixes: tuple[str, ...]) -> bool:
+    for p in prefixes:  # noqa: SIM110
+        if not doc.has_prefix(p):
+            return True
+    return False
+
+
+def _explain_query(m: ev.Matcher, doc: Document) -> tuple[Explanation, str]:
+    """A rule without examples: its query's explanation and snippet (made when first read)."""
+    why = explain(m, doc)
+    return why, snippet(doc, why.hits)
 
 
 def _explainer(
@@ -225,22 +247,23 @@ class RuleSet:
     ) -> list[Match]:
         """Like `match`, for an item already analysed (the pipeline analyses once)."""
         active, stems, feed = self._active, doc.stems, item.feed_id
-        out = []
+        out: list[Match] = []
+        lazy = Match.lazy
         probe: sem.Probe | None = None
         # Ascending rule numbers are rule id order. One loop, no generator: it runs per candidate.
         for number in sorted(self._index.candidates(doc)):
             c = active[number]
             if not c.required <= stems:
                 continue
-            if c.required_any and not all(not stems.isdisjoint(g) for g in c.required_any):
+            if c.required_any and _lacks_a_group(stems, c.required_any):
                 continue
-            if c.required_prefixes and not all(doc.has_prefix(p) for p in c.required_prefixes):
+            if c.required_prefixes and _lacks_a_prefix(doc, c.required_prefixes):
                 continue
             if c.feeds and not self._watches(c, feed, feed_tags):
                 continue
             if c.required <= doc.text_stems if c.plain else c.matcher.matches(doc):
                 if c.rule.mode == "query":
-                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
+                    out.append(lazy(c.rule, partial(_explain_query, c.matcher, doc)))
                     continue
                 probe = probe or self._probe(item)
                 if c.rule.mode == "widen" or probe.similar(c.rule.id):
