@@ -92,3 +92,33 @@ def test_semantic_modes(mode: Mode, title: str, expected: list[str]) -> None:
     rule = Rule("r", "R", "sent NOT parade", mode=mode, like=("troops",), threshold=0.7)
     rs = RuleSet.from_rules([rule], embedder=model)
     assert held(rs, title) == expected
+
+
+def test_the_index_prunes_no_held_back_rule() -> None:
+    """`RuleSet.held_back` asks only the presearcher's candidates: on the example rules and
+    items that trip their exclusions, it finds what asking every rule finds."""
+    from pathlib import Path
+
+    from monitor.query.rulefiles import load_rules
+
+    rs = load_rules(str(Path(__file__).resolve().parent.parent / "rules"))
+    texts = [
+        ("US to send Ukraine advanced surface-to-air missile systems", "counter-artillery "
+         "radars, to respond to Russia's heavy reliance on long-range strikes"),
+        ("Troops sent to the border for a parade", "Russia deploys soldiers; NATO delegation"),
+        ("Germany to supply tanks to Ukraine", "Iran supplies drones to Russia"),
+        ("Weather: sunny", "A calm day."),
+    ]  # fmt: skip
+    every: list[tuple[str, str]] = []
+    indexed: list[tuple[str, str]] = []
+    for n, (title, content) in enumerate(texts):
+        it = Item(feed_id="f", key=str(n), title=title, content=content)
+        fired = {m.rule.id for m in rs.match(it)}
+        doc = analyze(it)
+        for c in rs._active:
+            got = held_back(c.matcher, doc)
+            if got is not None and c.rule.id not in fired:
+                every.append((it.key, c.rule.id))
+        indexed += [(it.key, r.id) for r, _ in rs.held_back(it, fired)]
+    assert every == indexed
+    assert ("0", "arms-to-ukraine") in indexed

@@ -331,20 +331,30 @@ class RuleSet:
     ) -> list[tuple[Rule, HeldBack]]:
         """The enabled rules watching the item's feed that did not fire (not in `fired`, the
         ids `match` returned) because an exclusion vetoed them (`explain.held_back`), in rule
-        id order (`only`: of these rules alone). For `rules test` and `rules backtest`: it
-        evaluates every rule, unindexed.
+        id order (`only`: of these rules alone). For `rules test` and `rules backtest`, never
+        the daemon's matching.
+
+        The presearcher prunes as for a match: a rule's index terms and required stems come
+        from its positive clauses alone (a `NOT` needs no term), so an item without them
+        cannot hold the positive part, and is not held back.
 
         A `narrow` rule counts only when the item is also similar to its examples (else its
         examples held it back too, and dropping the exclusion would not make it fire); a
         `similar` rule has no query to hold back."""
         doc = analyze(item)
+        stems = doc.stems
         probe: sem.Probe | None = None
         out: list[tuple[Rule, HeldBack]] = []
-        for c in self._active:
+        for number in sorted(self._index.candidates(doc)):
+            c = self._active[number]
             rule = c.rule
             if rule.id in fired or rule.mode == "similar":
                 continue
             if only is not None and rule.id not in only:
+                continue
+            if not c.required <= stems or not all(not stems.isdisjoint(g) for g in c.required_any):
+                continue
+            if not all(doc.has_prefix(p) for p in c.required_prefixes):
                 continue
             if not self._watches(c, item.feed_id, feed_tags):
                 continue
