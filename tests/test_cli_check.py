@@ -72,6 +72,25 @@ def test_nothing_matched_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 1
 
 
+def test_feed_text_prints_as_written_not_as_emoji_or_markup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = tmp_path / "wire.rss"
+    title = "Troops :fire: deployed [bold]now[/bold]"
+    feed.write_bytes(rss([("a", title, "Russia sends troops to the border. :thumbs_up:")]))
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n  - {id: troops, name: Troops, query: troops}\n"
+    )
+    code = main(["check", "--rules", str(tmp_path / "rules"), "--feed", str(feed)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ":fire:" in out
+    assert "[bold]now[/bold]" in out
+    assert "\U0001f525" not in out
+    assert "\U0001f44d" not in out
+
+
 def test_missing_feed_file_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["check", "--rules", str(ROOT / "rules"), "--feed", "no/such/feed.xml"])
     err = capsys.readouterr().err

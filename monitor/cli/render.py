@@ -180,7 +180,10 @@ def print_matches(
     def escape(text: str) -> str:
         return escape_markup(strip_controls(text))
 
-    console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
+    # emoji=False: rich would turn `:fire:` in a feed's title into an emoji (markup is escaped
+    # above, emoji codes are not); feed text prints as written. It also spares the emoji table.
+    width = max(100, Console(file=stream).width)
+    console = Console(file=stream, soft_wrap=False, width=width, emoji=False)
     table = Table(show_lines=True)
     for col in ("rule", "item", "why", "snippet"):
         table.add_column(col, overflow="fold")
