@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py [--items 3000] [--rules 10,10000] [--runs 5] [--passes 3]
                                [--seed 17] [--corpus PATH] [--profile compile|match]
+                               [--stages REPS]
 
 The items are real reporting: the RUWA set of 2022 war news (titles with their subheadings, from
 Ukrinform, Censor.net, Reuters, RT, Al Jazeera, BBC, MSNBC and others; see the corpora manifest).
@@ -25,6 +26,9 @@ snippet read (`RuleSet.match`, the item's analysis included; the best of `--pass
 two rule sets taking turns), and the ratio of the two matching times: how much more an item costs
 when a thousand times more rules watch it. Times are CPU seconds of this process
 (time.process_time). Every run's row is printed, then the median and every run's ratio.
+
+`--stages REPS` prints instead where an item's matching time goes at each rule count, stage upon
+stage (analysis, candidates, evaluating and making the matches, explanations and snippets).
 """
 
 from __future__ import annotations
@@ -286,6 +290,63 @@ def timed_match(rulesets: Sequence[RuleSet], items: Sequence[Item], passes: int)
     return best
 
 
+def stages(
+    items: Sequence[Item],
+    small: tuple[list[Rule], dict[str, list[str]]],
+    big: tuple[list[Rule], dict[str, list[str]]],
+    reps: int,
+) -> None:
+    """Where an item's time goes at each rule count, stage upon stage: its analysis, the
+    presearcher's candidates, matching (evaluating them, making the matches), and reading every
+    match's explanation and snippet. Each stage runs on chunks of 150 items in turn, `reps`
+    times; each chunk's least CPU time is kept (a burst of other work on a shared machine then
+    spoils one chunk's try, not the total)."""
+    chunk = 150
+    starts = range(0, len(items), chunk)
+
+    def stage_fns(rs: RuleSet) -> dict[str, Callable[[Sequence[Item]], object]]:
+        def analysed(part: Sequence[Item]) -> object:
+            return [analyze(i) for i in part]
+
+        def candidates(part: Sequence[Item]) -> object:
+            return [rs._index.candidates(analyze(i)) for i in part]
+
+        def matched(part: Sequence[Item]) -> object:
+            return [rs.match(i, TAGS[i.feed_id]) for i in part]
+
+        return {
+            "analysis": analysed,
+            "+ candidates": candidates,
+            "+ evaluating, matches": matched,
+            "+ explanations, snippets": partial(match_all, rs),
+        }
+
+    rows = []
+    for n, (rules, sets) in ((len(small[0]), small), (len(big[0]), big)):
+        fns = stage_fns(RuleSet.from_rules(rules, sets))
+        for fn in fns.values():
+            fn(items)  # warm: plans made, memos filled
+        best = {(name, c): float("inf") for name in fns for c in starts}
+        gc.collect()
+        gc.freeze()
+        try:
+            for _ in range(reps):
+                for c in starts:
+                    part = items[c : c + chunk]
+                    for name, fn in fns.items():
+                        took, _ = cpu(partial(fn, part))
+                        best[name, c] = min(best[name, c], took)
+        finally:
+            gc.unfreeze()
+        rows.append((n, [sum(best[name, c] for c in starts) * 1e6 / len(items) for name in fns]))
+    names = list(stage_fns(RuleSet.from_rules(*small)))
+    print("| rules | " + " | ".join(f"{name} (µs an item)" for name in names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for n, row in rows:
+        print(f"| {n:,} | " + " | ".join(f"{x:.0f}" for x in row) + " |")
+    print(f"\ngrowth of the whole (explanations included): {rows[1][1][-1] / rows[0][1][-1]:.2f}x")
+
+
 def profile(what: str, items: list[Item], big: tuple[list[Rule], dict[str, list[str]]]) -> None:
     prof = cProfile.Profile()
     if what == "compile":
@@ -305,6 +366,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=17)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--profile", choices=("compile", "match"), help="cProfile one, then stop")
+    ap.add_argument(
+        "--stages",
+        type=int,
+        metavar="REPS",
+        help="time each stage of matching (chunks of 150 items, best of REPS), then stop",
+    )
     args = ap.parse_args()
     small_n, big_n = (int(x) for x in args.rules.split(","))
     items = read_items(args.corpus, args.items, args.seed)
@@ -315,6 +382,9 @@ def main() -> None:
         analyze(item)
     if args.profile:
         profile(args.profile, items, big)
+        return
+    if args.stages:
+        stages(items, small, big, args.stages)
         return
     size = sum(len(i.title) + len(i.summary) + 1 for i in items) / len(items)
     with_summary = sum(1 for i in items if i.summary) / len(items)
