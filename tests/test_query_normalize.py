@@ -3,7 +3,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Item
-from monitor.query.normalize import analyze, tokenize
+from monitor.query.normalize import FieldText, analyze, tokenize
 from monitor.query.words import _forms
 
 
@@ -112,3 +112,32 @@ def test_a_words_forms_share_equal_strings() -> None:
     assert same.stem is same.fold
     capital = _forms("Kyïv")
     assert (capital.raw, capital.lower, capital.fold) == ("Kyïv", "kyïv", "kyiv")
+
+
+_PREFIX_WORDS = ["Kyïv", "kyiv", "KYIV", "arms", "armed", "Arm", "1,500", "150", "café", "x", "a_b"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([*_PREFIX_WORDS, " ", ", ", "'s ", "\n"]), max_size=40).map("".join),
+    st.sampled_from(["ky", "kyi", "ar", "arm", "armed", "1", "15", "caf", "x", "a", "b", "zz"]),
+)
+def test_prefixed_positions_are_the_words_starting_with_the_prefix(text: str, prefix: str) -> None:
+    """`prefixed` (found in the NUL-joined folded text) gives the positions of exactly the
+    words whose folded form starts with the prefix, in order, repeated words included."""
+    ft = FieldText(text)
+    want = [i for i, w in enumerate(ft.column("fold")) if w.startswith(prefix)]
+    assert ft.prefixed(prefix) == want
+    assert FieldText(text).prefixed(prefix) == want  # before any other lookup of the field
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=80))
+def test_a_fields_token_spans_are_the_exact_paths(text: str) -> None:
+    """Every path of `FieldText.spans` (the C-speed pieces of plain ASCII text among them)
+    gives the spans of the exact tokenizer."""
+    from monitor.query.words import _spans
+
+    assert FieldText(text).spans == [(s, e) for _, s, e in _spans(text)]
+    plain = text.replace("'", " ").replace("_", " ")
+    assert FieldText(plain).spans == [(s, e) for _, s, e in _spans(plain)]
