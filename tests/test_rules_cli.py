@@ -268,10 +268,13 @@ def test_held_back_feed_text_is_never_markup(
         "rules:\n  - id: moves\n    name: Moves\n    query: 'troops NEAR/3 sent NOT parade'\n"
     )
     text = tmp_path / "t.txt"
-    text.write_text("[red]Troops sent[/red] to the [link=https://x.example]parade[/link]\nLater.\n")
+    text.write_text(
+        "[red]Troops sent[/red] to the [link=https://x.example]parade[/link] :fire:\nLater.\n"
+    )
     assert main(["rules", "test", "--rules", str(rules), "--text", str(text)]) == 1
     out = capsys.readouterr().out
-    assert "[red]Troops sent[/red] to the [link=https://x.example]parade[/link]" in out
+    assert "[red]Troops sent[/red] to the [link=https://x.example]parade[/link] :fire:" in out
+    assert "\U0001f525" not in out  # not as an emoji either
     assert "words: parade (title)" in out
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import Explanation, Item, Match, Rule
 from monitor.query.explain import HeldBack
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _item_json(item: Item) -> dict[str, Any]:
@@ -158,6 +161,16 @@ def _marked(snippet: str) -> str:
     return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _console(stream: TextIO) -> Console:
+    """The console a table of feed text prints on. emoji=False: rich would turn `:fire:` in a
+    feed's title into an emoji (markup is escaped, emoji codes are not); feed text prints as
+    written. It also spares the emoji table."""
+    from rich.console import Console
+
+    width = max(100, Console(file=stream).width)
+    return Console(file=stream, soft_wrap=False, width=width, emoji=False)
+
+
 def print_matches(
     items_and_matches: Iterable[tuple[Item, Match]],
     stream: TextIO,
@@ -173,17 +186,13 @@ def print_matches(
     if not rows:
         return 0
     # rich costs about 30 ms to import: only a run that draws a table pays for it.
-    from rich.console import Console
     from rich.markup import escape as escape_markup
     from rich.table import Table
 
     def escape(text: str) -> str:
         return escape_markup(strip_controls(text))
 
-    # emoji=False: rich would turn `:fire:` in a feed's title into an emoji (markup is escaped
-    # above, emoji codes are not); feed text prints as written. It also spares the emoji table.
-    width = max(100, Console(file=stream).width)
-    console = Console(file=stream, soft_wrap=False, width=width, emoji=False)
+    console = _console(stream)
     table = Table(show_lines=True)
     for col in ("rule", "item", "why", "snippet"):
         table.add_column(col, overflow="fold")
@@ -217,14 +226,13 @@ def print_held_back(
     rows = list(rows)
     if not rows:
         return 0
-    from rich.console import Console
     from rich.markup import escape as escape_markup
     from rich.table import Table
 
     def escape(text: str) -> str:
         return escape_markup(strip_controls(text))
 
-    console = Console(file=stream, soft_wrap=False, width=max(100, Console(file=stream).width))
+    console = _console(stream)
     n = len(rows)
     stream.write(
         f"\nheld back by an exclusion ({n}): the rule's positive part matched, a NOT clause "
