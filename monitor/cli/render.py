@@ -18,6 +18,7 @@ from monitor.query.explain import HeldBack
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
 
 def _item_json(item: Item) -> dict[str, Any]:
@@ -161,10 +162,27 @@ def _marked(snippet: str) -> str:
     return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
 
 
+def _escape(text: str) -> str:
+    """Feed text for a table cell: no control sequence, no markup."""
+    from rich.markup import escape as escape_markup
+
+    return escape_markup(strip_controls(text))
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    table = Table(show_lines=True)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
 def _console(stream: TextIO) -> Console:
     """The console a table of feed text prints on. emoji=False: rich would turn `:fire:` in a
     feed's title into an emoji (markup is escaped, emoji codes are not); feed text prints as
-    written. It also spares the emoji table."""
+    written. It also spares the emoji table. rich costs about 30 ms to import: only a run that
+    draws a table pays for it."""
     from rich.console import Console
 
     width = max(100, Console(file=stream).width)
@@ -185,30 +203,21 @@ def print_matches(
     rows = list(items_and_matches)
     if not rows:
         return 0
-    # rich costs about 30 ms to import: only a run that draws a table pays for it.
-    from rich.markup import escape as escape_markup
-    from rich.table import Table
-
-    def escape(text: str) -> str:
-        return escape_markup(strip_controls(text))
-
     console = _console(stream)
-    table = Table(show_lines=True)
-    for col in ("rule", "item", "why", "snippet"):
-        table.add_column(col, overflow="fold")
+    table = _table("rule", "item", "why", "snippet")
     for item, match in rows:
         when = stamp(item.published, "")
         feed = (feed_names or {}).get(item.feed_id) or item.feed_id
-        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(feed)} {when}"
+        head = f"[bold]{_escape(item.title or '(untitled)')}[/bold]\n{_escape(feed)} {when}"
         if item.url or item.link:
-            head += f"\n{escape(item.url or item.link or '')}"
+            head += f"\n{_escape(item.url or item.link or '')}"
         note = remark(item) if remark is not None else None
         if note:
-            head += f"\n[italic]{escape(note)}[/italic]"
-        why = "\n".join(escape(line) for line in why_lines(match))
-        rule = f"{escape(match.rule.id)}\n{match.rule.severity}"
+            head += f"\n[italic]{_escape(note)}[/italic]"
+        why = "\n".join(_escape(line) for line in why_lines(match))
+        rule = f"{_escape(match.rule.id)}\n{match.rule.severity}"
         # on a terminal the matched words are bold; elsewhere their ** marks stay visible
-        text = _marked(match.snippet) if console.is_terminal else escape(match.snippet)
+        text = _marked(match.snippet) if console.is_terminal else _escape(match.snippet)
         table.add_row(rule, head, why, text)
     console.print(table)
     return len(rows)
@@ -226,12 +235,6 @@ def print_held_back(
     rows = list(rows)
     if not rows:
         return 0
-    from rich.markup import escape as escape_markup
-    from rich.table import Table
-
-    def escape(text: str) -> str:
-        return escape_markup(strip_controls(text))
-
     console = _console(stream)
     n = len(rows)
     stream.write(
@@ -239,23 +242,21 @@ def print_held_back(
         "vetoed it\n"
     )
     stream.flush()
-    table = Table(show_lines=True)
-    for col in ("rule", "item", "held back by", "positive part matched"):
-        table.add_column(col, overflow="fold")
+    table = _table("rule", "item", "held back by", "positive part matched")
     for item, rule, held in rows:
         feed = (feed_names or {}).get(item.feed_id) or item.feed_id
-        head = f"[bold]{escape(item.title or '(untitled)')}[/bold]\n{escape(feed)}"
+        head = f"[bold]{_escape(item.title or '(untitled)')}[/bold]\n{_escape(feed)}"
         when = stamp(item.published, "")
         if when:
             head += f" {when}"
         if item.url or item.link:
-            head += f"\n{escape(item.url or item.link or '')}"
+            head += f"\n{_escape(item.url or item.link or '')}"
         by, positive = held_lines(held)
         table.add_row(
-            f"{escape(rule.id)}\n{rule.severity}",
+            f"{_escape(rule.id)}\n{rule.severity}",
             head,
-            "\n".join(escape(line) for line in by),
-            "\n".join(escape(line) for line in positive),
+            "\n".join(_escape(line) for line in by),
+            "\n".join(_escape(line) for line in positive),
         )
     console.print(table)
     return n
