@@ -7,7 +7,7 @@ import pytest
 
 from monitor.model import Item, Mode, Rule
 from monitor.query.compiler import compile_query
-from monitor.query.explain import HeldBack, held_back
+from monitor.query.explain import HeldBack, explain, explain_walk, held_back
 from monitor.query.normalize import analyze
 from monitor.query.ruleset import RuleSet
 from tests.semantic_support import ConceptEmbedder
@@ -55,6 +55,22 @@ def test_nested_ands_are_one_conjunction_and_other_shapes_say_nothing() -> None:
     assert why("(troops NOT parade) OR tanks", "Troops parade") is None
     assert why("title:(troops NOT parade)", "Troops parade") is None
     assert why("NOT parade", "A parade") is None
+
+
+def test_a_field_scoped_member_of_an_or_names_only_its_fields_words() -> None:
+    """`title:parade` inside an OR watches the title alone: a "parade" in the content neither
+    tripped the exclusion nor matched, and is not named as if it had."""
+    got = why("troops NOT (title:parade OR drill)", "Troops at the drill", "after the parade")
+    assert got is not None
+    [veto] = got.vetoes
+    assert [(h.field, h.word) for h in veto.tripped.hits] == [("title", "drill")]
+    m = compile_query("(title:parade OR drill) (troops OR title:arms)", {})
+    doc = analyze(Item(feed_id="f", key="k", title="Troops drill, parade", content="arms parade"))
+    want = [("title", "Troops"), ("title", "drill"), ("title", "parade")]
+    assert [(h.field, h.word) for h in explain(m, doc).hits] == want
+    assert explain(m, doc) == explain_walk(m, doc)
+    nested = compile_query("((title:parade OR drill) OR tanks) troops", {})
+    assert [(h.field, h.word) for h in explain(nested, doc).hits] == want
 
 
 def held(rs: RuleSet, title: str) -> list[str]:

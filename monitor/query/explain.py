@@ -21,7 +21,10 @@ _SNIPPET_ORDER = ("content", "summary", "title", "author", "category", "url", "f
 def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> None:
     """The plain walk of the query: each positional clause's labelled spans, field by field,
     each position of each span a hit (the first label of a position kept), the first 100."""
-    if isinstance(m, ev.Positional):
+    if isinstance(m, ev.AnyOf) and _scoped(m):
+        for member in m.children:
+            _collect(member, doc, out)
+    elif isinstance(m, ev.Positional):
         fields = doc.fields
         for name in m.fields:
             ft = fields[name]
@@ -47,6 +50,14 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> N
 
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
+
+
+def _scoped(m: ev.AnyOf) -> bool:
+    """Whether a member of the OR watches other fields than the OR (`title:a OR b`): its hits
+    are then read in its own fields, member by member (read in the OR's, a word of the member
+    in a field it does not watch would be named though it matched nothing)."""
+    return any(c.fields != m.fields or (isinstance(c, ev.AnyOf) and _scoped(c)) for c in m.children)
+
 
 # A Hit made by setting its slots (half the time of the frozen dataclass's __init__, which sets
 # each through object.__setattr__): explanations make a few per match. Same fields, same order;
@@ -145,7 +156,10 @@ def _shape(m: ev.Positional) -> tuple[object, ...]:
 
 
 def _hit_steps(m: ev.Matcher, guards: Guards, out: list[HitStep]) -> None:
-    if isinstance(m, ev.Positional):
+    if isinstance(m, ev.AnyOf) and _scoped(m):
+        for member in m.children:
+            _hit_steps(member, guards, out)
+    elif isinstance(m, ev.Positional):
         leaves = _words(m)
         # The key (a string: its hash is kept) under which a document keeps the step's hits.
         shape = ("words", leaves) if leaves is not None else _shape(m)
