@@ -443,6 +443,14 @@ def test_playground_runs_a_query_and_diffs_an_edited_rule(env: Env) -> None:
         bad = c.get("/ui/playground", params={"q": "troops AND (", "since": "all"})
         assert bad.status_code == 200
         assert 'id="playground-error"' in bad.text
+        # a field inside a NEAR side was ignored by matching: refused, with where and instead
+        nested = c.get("/ui/playground", params={"q": "(title:troops OR x) NEAR/2 border"})
+        assert nested.status_code == 200
+        assert 'id="playground-error"' in nested.text
+        assert "a field cannot go inside NEAR, not even deeper in a group" in nested.text
+        assert "title:(a NEAR/3 b)" in nested.text
+        assert "(at character 2)" in nested.text
+        assert 'id="match-count"' not in nested.text
         unknown = c.get("/ui/playground", params={"rule": "nope"}).text
         assert "no rule &#39;nope&#39;" in unknown or "no rule &#x27;nope&#x27;" in unknown
 

@@ -281,3 +281,21 @@ def test_a_playground_query_and_an_edit_of_a_live_rule_may_name_the_rules_sets()
     assert len(own.match(soldiers)) == 1
     with pytest.raises(TrialError, match=r"\$nosuchset"):
         compile_trial(Trial(query="$nosuchset AND border"), live)
+
+
+def test_a_playground_query_with_a_field_inside_near_is_refused_at_the_field() -> None:
+    """The field in `(title:parade OR drill) NEAR/2 troops` was ignored: the query matched
+    "parade troops" in the body. The playground says why, where, and what to write instead;
+    the field around the NEAR is tried as asked."""
+    live = load_rules(str(Path(__file__).resolve().parent.parent / "rules"))
+    with pytest.raises(TrialError) as caught:
+        compile_trial(Trial(query="(title:parade OR drill) NEAR/2 troops"), live)
+    assert str(caught.value) == (
+        "rule 'query': a field cannot go inside NEAR, not even deeper in a group: put it around "
+        "the whole NEAR, e.g. title:(a NEAR/3 b); to scope one word of an OR, split it: "
+        "title:(a NEAR/3 b) OR (c NEAR/3 b) (at character 2)"
+    )
+    tried, _, _ = compile_trial(Trial(query="title:(parade NEAR/2 troops)"), live)
+    in_title = Item(feed_id="f", key="t", title="Parade troops", content="")
+    in_body = Item(feed_id="f", key="b", title="News", content="parade troops")
+    assert [len(tried.match(i)) for i in (in_title, in_body)] == [1, 0]

@@ -31,7 +31,9 @@ SETS = {"troops": ["troops"]}
         ("$nope OR troops", 0, "unknown set $nope"),
         ("troops $", 7, "a set name must follow $"),
         ("headline:troops", 0, "unknown field 'headline'"),
-        ("troops NEAR/3 title:sent", 14, "a field cannot go inside NEAR"),
+        ("troops NEAR/3 title:sent", 14, "a field cannot go inside NEAR: put it around"),
+        ("(title:sent) ONEAR/3 troops", 1, "a field cannot go inside ONEAR: put it around"),
+        ("a NEAR/3 headline:b", 9, "put it around the whole NEAR, e.g. title:(a NEAR/3 b)"),
         ("(a AND b) NEAR/3 c", 0, "NEAR takes words, phrases, sets or OR-groups"),
         ("a ONEAR/3 NOT b", 10, "must follow ONEAR"),
         ("troops -- x", 7, "no letters or digits"),
@@ -44,4 +46,37 @@ def test_query_error(query: str, offset: int, message: str) -> None:
     with pytest.raises(QueryError) as exc:
         compile_query(query, SETS)
     assert message in exc.value.message
+    assert exc.value.offset == offset
+
+
+NESTED = "not even deeper in a group: put it around the whole"
+
+
+@pytest.mark.parametrize(
+    ("query", "offset", "op"),
+    [
+        ("(title:parade OR drill) NEAR/2 troops", 1, "NEAR"),
+        # two levels deep, on either side
+        ("((title:parade OR drill) OR march) NEAR/2 troops", 2, "NEAR"),
+        ("troops ONEAR/2 (drill OR (march OR summary:parade))", 35, "ONEAR"),
+        # under a NOT inside the side, and a NEAR that is itself under a NOT
+        ("(drill OR NOT title:parade) NEAR/2 troops", 14, "NEAR"),
+        ("news NOT ((drill OR title:parade) NEAR/2 troops)", 20, "NEAR"),
+        # inside a NEAR that is a side of another; a field around an inner NEAR is still inside
+        ("(a NEAR/1 (b OR title:c)) NEAR/3 d", 16, "NEAR"),
+        ("(title:(a NEAR/2 b) OR c) NEAR/3 d", 1, "NEAR"),
+    ],
+)
+def test_a_field_at_any_depth_inside_near_is_refused_at_the_field(
+    query: str, offset: int, op: str
+) -> None:
+    """NEAR matches its sides in the fields the whole NEAR is in: a field within a side was
+    silently ignored (`(title:parade OR drill) NEAR/2 troops` matched the body's words)."""
+    with pytest.raises(QueryError) as exc:
+        compile_query(query, SETS)
+    field = query[offset:].split(":")[0]
+    assert exc.value.message == (
+        f"a field cannot go inside {op}, {NESTED} {op}, e.g. {field}:(a {op}/3 b); "
+        f"to scope one word of an OR, split it: {field}:(a {op}/3 b) OR (c {op}/3 b)"
+    )
     assert exc.value.offset == offset

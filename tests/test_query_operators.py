@@ -148,6 +148,25 @@ def test_operator(query: str, text: str, expected: bool) -> None:
         ("feed:wire", {"feed_title": "Seed Wire"}, True),
         ("feed:f", {}, True),  # the feed id is part of the feed field
         ("title:(troops NEAR/2 sent)", {"title": "troops were sent"}, True),
+        ("title:(troops NEAR/2 sent)", {"content": "troops were sent"}, False),
+        # a field outside a NEAR, beside it or around an OR of NEARs, scopes as before
+        (
+            "title:parade (drill NEAR/2 troops)",
+            {"title": "Parade", "content": "drill troops"},
+            True,
+        ),
+        ("title:parade (drill NEAR/2 troops)", {"content": "parade drill troops"}, False),
+        ("title:(parade NEAR/2 troops) OR (drill NEAR/2 troops)", {"title": "parade troops"}, True),
+        (
+            "title:(parade NEAR/2 troops) OR (drill NEAR/2 troops)",
+            {"content": "parade troops"},
+            False,
+        ),
+        (
+            "title:(parade NEAR/2 troops) OR (drill NEAR/2 troops)",
+            {"content": "drill troops"},
+            True,
+        ),
     ],
 )
 def test_fields(query: str, fields: dict[str, str], expected: bool) -> None:

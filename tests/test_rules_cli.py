@@ -28,6 +28,33 @@ def test_check_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert err[3] == f"1 error(s) in {tmp_path}"
 
 
+def test_a_field_nested_inside_near_is_a_located_error_for_check_and_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A field two levels deep in a NEAR side, on the second line of a folded query, was
+    silently ignored; both commands now name its file, line and column, without a traceback."""
+    (tmp_path / "r.yaml").write_text(
+        "rules:\n  - id: parade\n    name: P\n    query: >-\n"
+        "      news OR\n      ((drill OR NOT title:parade) OR march) NEAR/2 troops\n"
+    )
+    message = (
+        "rule 'parade': a field cannot go inside NEAR, not even deeper in a group: put it around "
+        "the whole NEAR, e.g. title:(a NEAR/3 b); to scope one word of an OR, split it: "
+        "title:(a NEAR/3 b) OR (c NEAR/3 b)"
+    )
+    assert main(["rules", "check", "--rules", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{tmp_path / 'r.yaml'}:6:22: {message}"
+    assert err[1] == "          ((drill OR NOT title:parade) OR march) NEAR/2 troops"
+    assert err[2] == " " * 25 + "^"  # under the field, as the line is shown indented by 4
+    assert err[3] == f"1 error(s) in {tmp_path}"
+    assert main(["rules", "test", "--rules", str(tmp_path), "--text", SEED]) == 2
+    out = capsys.readouterr()
+    assert out.err.splitlines()[0] == f"newsmon: {tmp_path / 'r.yaml'}:6:22: {message}"
+    assert "Traceback" not in out.err
+    assert out.out == ""
+
+
 def test_check_uses_env_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -99,10 +99,29 @@ def compile_set_member(member: str, fields: tuple[str, ...]) -> ev.Terms:
     return compile_terms(text, offset, fields, member.strip(), exact)
 
 
+def _field_inside_near(scoped: ast.Scoped, near: ast.Near, nested: bool) -> QueryError:
+    """A field scope inside a NEAR side. NEAR matches both sides in the fields the whole NEAR is
+    in (one field's words at a time), so a scope within a side would be silently ignored."""
+    op = "ONEAR" if near.ordered else "NEAR"
+    f = scoped.field if scoped.field.lower() in SCOPES else "title"  # a valid field to copy
+    if not nested:
+        return QueryError(
+            f"a field cannot go inside {op}: put it around the whole {op}, e.g. {f}:(a {op}/3 b)",
+            scoped.start,
+        )
+    return QueryError(
+        f"a field cannot go inside {op}, not even deeper in a group: put it around the whole "
+        f"{op}, e.g. {f}:(a {op}/3 b); to scope one word of an OR, split it: "
+        f"{f}:(a {op}/3 b) OR (c {op}/3 b)",
+        scoped.start,
+    )
+
+
 class Compiler:
     def __init__(self, query: str, sets: Mapping[str, Sequence[str]]) -> None:
         self.query = query
         self.sets = sets
+        self.near: ast.Near | None = None  # the innermost NEAR whose side is being compiled
 
     def src(self, node: ast.Node) -> str:
         return self.query[node.start : node.end]
@@ -113,6 +132,8 @@ class Compiler:
             inner.source = self.src(node)
             return inner
         if isinstance(node, ast.Scoped):
+            if self.near is not None:
+                raise _field_inside_near(node, self.near, nested=True)
             scope = SCOPES.get(node.field.lower())
             if scope is None:
                 known = ", ".join(SCOPES)
@@ -150,10 +171,13 @@ class Compiler:
         op = "ONEAR" if near.ordered else "NEAR"
         inner = node.child if isinstance(node, ast.Group) else node
         if isinstance(inner, ast.Scoped):
-            raise QueryError(
-                f"a field cannot go inside {op}: put it around, e.g. title:(a {op}/3 b)", node.start
-            )
-        m = self.compile(node, fields)
+            raise _field_inside_near(inner, near, nested=False)
+        # A scope deeper in the side is refused by compile() while self.near is set.
+        outer, self.near = self.near, near
+        try:
+            m = self.compile(node, fields)
+        finally:
+            self.near = outer
         if not isinstance(m, ev.Positional):
             raise QueryError(
                 f"{op} takes words, phrases, sets or OR-groups of them, not AND or NOT", node.start
