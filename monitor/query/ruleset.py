@@ -242,24 +242,33 @@ class RuleSet:
         feeds = c.feeds
         return not feeds or feed in feeds or any(t in feeds for t in feed_tags)
 
+    @classmethod
+    def _may_match(
+        cls, c: CompiledRule, doc: Document, feed: str, feed_tags: Collection[str]
+    ) -> bool:
+        """A candidate's cheap checks before its query is evaluated: the stems, stem groups
+        and prefixes every match needs, and whether it watches the item's feed."""
+        stems = doc.stems
+        if not c.required <= stems:
+            return False
+        if c.required_any and _lacks_a_group(stems, c.required_any):
+            return False
+        if c.required_prefixes and _lacks_a_prefix(doc, c.required_prefixes):
+            return False
+        return not c.feeds or cls._watches(c, feed, feed_tags)
+
     def match_document(
         self, item: Item, doc: Document, feed_tags: Collection[str] = ()
     ) -> list[Match]:
         """Like `match`, for an item already analysed (the pipeline analyses once)."""
-        active, stems, feed = self._active, doc.stems, item.feed_id
+        active, feed = self._active, item.feed_id
         out: list[Match] = []
         lazy = Match.lazy
         probe: sem.Probe | None = None
         # Ascending rule numbers are rule id order. One loop, no generator: it runs per candidate.
         for number in sorted(self._index.candidates(doc)):
             c = active[number]
-            if not c.required <= stems:
-                continue
-            if c.required_any and _lacks_a_group(stems, c.required_any):
-                continue
-            if c.required_prefixes and _lacks_a_prefix(doc, c.required_prefixes):
-                continue
-            if c.feeds and not self._watches(c, feed, feed_tags):
+            if not self._may_match(c, doc, feed, feed_tags):
                 continue
             if c.required <= doc.text_stems if c.plain else c.matcher.matches(doc):
                 if c.rule.mode == "query":
@@ -342,7 +351,6 @@ class RuleSet:
         examples held it back too, and dropping the exclusion would not make it fire); a
         `similar` rule has no query to hold back."""
         doc = analyze(item)
-        stems = doc.stems
         probe: sem.Probe | None = None
         out: list[tuple[Rule, HeldBack]] = []
         for number in sorted(self._index.candidates(doc)):
@@ -352,11 +360,7 @@ class RuleSet:
                 continue
             if only is not None and rule.id not in only:
                 continue
-            if not c.required <= stems or not all(not stems.isdisjoint(g) for g in c.required_any):
-                continue
-            if not all(doc.has_prefix(p) for p in c.required_prefixes):
-                continue
-            if not self._watches(c, item.feed_id, feed_tags):
+            if not self._may_match(c, doc, item.feed_id, feed_tags):
                 continue
             got = held_back(c.matcher, doc)
             if got is None:
