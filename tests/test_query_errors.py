@@ -2,8 +2,10 @@
 
 import pytest
 
+from monitor.query import evaluate as ev
 from monitor.query.compiler import compile_query
 from monitor.query.lexer import QueryError
+from monitor.query.near import Near
 
 SETS = {"troops": ["troops"]}
 
@@ -80,3 +82,25 @@ def test_a_field_at_any_depth_inside_near_is_refused_at_the_field(
         f"to scope one word of an OR, split it: {field}:(a {op}/3 b) OR (c {op}/3 b)"
     )
     assert exc.value.offset == offset
+
+
+def test_a_set_named_again_shares_its_members_and_a_bad_member_fails_every_time() -> None:
+    # Rules name the same sets many times: each member is compiled once per fields and shared
+    # (a member's matcher is never changed after it is made), not once per mention.
+    sets = {"troops": ["troops", "special forces"], "bad": ["fine", "--"]}
+    alone = compile_query("$troops", sets)
+    near = compile_query("($troops) NEAR/3 sent", sets)
+    titled = compile_query("title:($troops)", sets)
+    assert isinstance(alone, ev.AnyOf)
+    assert isinstance(titled, ev.AnyOf)
+    assert isinstance(near, Near)
+    assert isinstance(near.left, ev.AnyOf)
+    assert [a is b for a, b in zip(alone.children, near.left.children, strict=True)] == [True] * 2
+    assert titled.children[0] is not alone.children[0]
+    assert titled.children[0].fields == ("title",)
+    assert near.left.source == "($troops)"  # the group's text: on its own AnyOf, not the members
+    assert alone.source == "$troops"
+    for _ in range(2):  # a failure is not remembered: it is raised again, just as said
+        with pytest.raises(QueryError, match="no letters or digits") as caught:
+            compile_query("$bad", sets)
+        assert caught.value.offset == 0

@@ -88,8 +88,28 @@ def compile_terms(
     return ev.Terms(tuple(elements), fields, label)
 
 
+# The matcher of each set member compiled so far, by its text and fields: a rule names the same
+# sets again and again (the example rules compiled 2,692 members for 3 queries, a few hundred of
+# them distinct; about half of loading them). A member's `Terms` is never changed once made (a
+# group or a field scope changes the `AnyOf` around a set, not its members) and is compared by
+# value everywhere (the index's needs, the explanation's step keys), so queries share them.
+_MEMBERS: dict[tuple[str, tuple[str, ...]], ev.Terms] = {}
+_MEMBERS_MAX = 100_000
+
+
 def compile_set_member(member: str, fields: tuple[str, ...]) -> ev.Terms:
     """A set member: a word, `=exact`, `prefix*`, or a phrase with or without quotes."""
+    key = (member, fields)
+    got = _MEMBERS.get(key)
+    if got is None:
+        got = _compile_set_member(member, fields)
+        if len(_MEMBERS) >= _MEMBERS_MAX:
+            _MEMBERS.clear()
+        _MEMBERS[key] = got
+    return got
+
+
+def _compile_set_member(member: str, fields: tuple[str, ...]) -> ev.Terms:
     text, offset = member.strip(), len(member) - len(member.lstrip())
     exact = False
     if text.startswith('="') and text.endswith('"') and len(text) > 2:
