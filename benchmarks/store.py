@@ -1,5 +1,6 @@
 """Store throughput: commit_poll (50 seen keys + 5 alerts; and 50 new stories with their
-fingerprints, archive rows and sightings), feed claims, alert claim+deliver.
+fingerprints, archive rows and sightings), feed claims, alert claim+deliver, and the daemon's
+unchanged batches (a tick's polls that all answered 304, written in one transaction).
 
     python benchmarks/store.py [--polls 400] [--feeds 2000]
 
@@ -162,6 +163,20 @@ def run(store: Any, polls: int, feeds: int) -> dict[str, str]:
         times.append(time.perf_counter() - start)
         assert n == 5
     out["commit_poll 50 stories+archive median ms"] = median_ms(times)
+
+    # commit_unchanged: the `feeds` feeds answered 304, written 100 to a transaction
+    store.sync_feeds(specs, late)  # back from the story feeds' sync, with their state
+    store.claim_due_feeds(late + 2 * LEASE, feeds + polls, LEASE, "u")
+    gone = FeedUpdate("not_modified", late + 3 * LEASE, late + LEASE, etag="e2")
+    ids = [f"g{i:05}" for i in range(feeds)]
+    times = []
+    for start_at in range(0, feeds, 100):
+        batch = [(f, gone) for f in ids[start_at : start_at + 100]]
+        start = time.perf_counter()
+        written = store.commit_unchanged("u", batch)
+        times.append(time.perf_counter() - start)
+        assert len(written) == len(batch)
+    out["commit_unchanged 100 feeds median ms"] = median_ms(times)
     return out
 
 

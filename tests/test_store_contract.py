@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -275,6 +276,54 @@ def test_commit_unchanged_leaves_a_feed_whose_lease_was_lost(store: Any) -> None
     assert store.commit_unchanged(
         "fast", [("a", not_modified(late)), ("gone", not_modified(late))]
     ) == ["a"]
+
+
+def moved(now: datetime) -> FeedUpdate:
+    return ok_update(now, status="unchanged", body_hash="b1", new_url="https://example.org/new",
+                     title="Moved feed", last_modified="Mon, 02 Mar 2026")  # fmt: skip
+
+
+def failed(now: datetime) -> FeedUpdate:
+    return ok_update(now, status="error", error="timed out", error_kind="timeout", error_count=3)
+
+
+@pytest.mark.parametrize("update", [not_modified, failed, moved])
+def test_commit_unchanged_in_a_batch_writes_what_commit_poll_writes_field_for_field(
+    store: Any, update: Callable[[datetime], FeedUpdate]
+) -> None:
+    """The batch writes many feeds in one statement where the database can; each must take
+    exactly the state commit_poll gives it, whichever columns the poll changes or keeps."""
+    ids = [f"f{i:04}" for i in range(1, 1201)]  # more than one chunk of parameters
+    store.sync_feeds([spec("alone"), *map(spec, ids)], T0)
+    store.claim_due_feeds(T0, 2000, LEASE, "w1")
+    # a first poll's state underneath, to be kept or replaced: on "alone" and on every feed
+    first = ok_update(T0, etag='"v1"', title="Old", body_hash="b0")
+    assert store.commit_unchanged("w1", [(f, first) for f in ["alone", *ids]])[-1] == ids[-1]
+    store.claim_due_feeds(T0 + 5 * MIN, 2000, LEASE, "w1")
+    later = T0 + 6 * MIN
+    assert store.commit_poll("alone", "w1", later, update(later), [], []) == 0
+    written = store.commit_unchanged("w1", [(f, update(later)) for f in reversed(ids)])
+    assert written == ids
+    want = store.get_feed("alone")
+    assert want.title == ("Moved feed" if update is moved else "Old")  # COALESCE keeps "Old"
+    assert want.last_success_at == (T0 if update is failed else later)
+    for feed_id in (ids[0], ids[1], ids[-1]):
+        got = store.get_feed(feed_id)
+        url = want.url if update is moved else spec(feed_id).url
+        assert got == replace(want, id=feed_id, url=url)
+    assert store.claim_due_feeds(later + MIN, 2000, LEASE, "w2") == []  # leases released
+
+
+def test_commit_unchanged_writes_a_feed_named_twice_once_by_its_first_poll(store: Any) -> None:
+    store.sync_feeds([spec("a"), spec("b")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w1")
+    later = T0 + MIN
+    written = store.commit_unchanged(
+        "w1", [("a", not_modified(later)), ("b", not_modified(later)),
+               ("a", not_modified(later, etag='"second"'))],
+    )  # fmt: skip
+    assert written == ["a", "b"]
+    assert store.get_feed("a").etag == '"v2"'  # the first poll released the lease
 
 
 def test_commit_unchanged_failing_on_one_feed_writes_none_of_the_batch(store: Any) -> None:

@@ -156,6 +156,31 @@ INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
     ON CONFLICT (feed_id, item_key) DO NOTHING"""  # noqa: S608 (constants)
 
 
+# A batch of feed states in one statement: UPDATE_FEED_POLL's assignments, row by row from
+# arrays (sql.py keeps the one-feed form; the two must set the same columns the same way).
+UPDATE_FEED_POLLS = """UPDATE feeds SET status = v.status, next_poll_at = v.next_poll_at,
+    last_fetch_at = v.fetched_at, last_success_at = COALESCE(v.succeeded_at, last_success_at),
+    etag = v.etag, last_modified = v.last_modified, body_hash = v.body_hash,
+    last_error = v.error, error_kind = v.error_kind, error_count = v.error_count,
+    url = COALESCE(v.new_url, url), title = COALESCE(v.title, feeds.title),
+    baseline_done = v.baseline_done, lease_owner = NULL, lease_until = NULL
+    FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[],
+                %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[],
+                %s::text[], %s::boolean[], %s::text[])
+        AS v(status, next_poll_at, fetched_at, succeeded_at, etag, last_modified, body_hash,
+             error, error_kind, error_count, new_url, title, baseline_done, id)
+    WHERE feeds.id = v.id"""
+
+
+def _feed_poll_row(feed_id: str, poll: commit.FeedPoll) -> tuple[Any, ...]:
+    """UPDATE_FEED_POLL's parameters (and one row of UPDATE_FEED_POLLS's arrays)."""
+    u = poll.update
+    return (u.status, utc(u.next_poll_at), utc(u.fetched_at),
+            utc(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
+            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
+            poll.baseline_done, feed_id)  # fmt: skip
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
@@ -169,6 +194,11 @@ class _PollWrites:
 
     def feed_row(self, feed_id: str) -> Row | None:
         return self.cur.execute(pg(q.POLL_FEED_ROW) + " FOR UPDATE", (feed_id,)).fetchone()
+
+    def feed_rows(self, feed_ids: Sequence[str]) -> dict[str, Row]:
+        # FOR UPDATE locks the rows as ORDER BY returns them: in id order, like one at a time.
+        sql = q.POLL_FEED_ROWS.format(marks="SELECT unnest(%s::text[])") + " FOR UPDATE"
+        return {row["id"]: row for row in self.cur.execute(sql, (list(feed_ids),))}
 
     def fresh_stories(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         self._lock_bands(bands)
@@ -244,12 +274,11 @@ class _PollWrites:
         return self.cur.rowcount
 
     def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
-        u = poll.update
-        self.cur.execute(pg(q.UPDATE_FEED_POLL), (u.status, utc(u.next_poll_at),
-                         utc(u.fetched_at), utc(u.fetched_at) if poll.succeeded else None,
-                         poll.etag, poll.last_modified, poll.body_hash, u.error, u.error_kind,
-                         u.error_count, u.new_url, u.title, poll.baseline_done,
-                         feed_id))  # fmt: skip
+        self.cur.execute(pg(q.UPDATE_FEED_POLL), _feed_poll_row(feed_id, poll))
+
+    def update_feeds(self, polls: Sequence[tuple[str, commit.FeedPoll]]) -> None:
+        rows = [_feed_poll_row(f, p) for f, p in polls]
+        self.cur.execute(UPDATE_FEED_POLLS, [list(column) for column in zip(*rows, strict=True)])
 
 
 class PostgresStore(Statements, PostgresConsoleReads):

@@ -40,6 +40,9 @@ RELEASE_FEED = """UPDATE feeds SET lease_owner = NULL, lease_until = NULL
 
 POLL_FEED_ROW = """SELECT lease_owner, etag, last_modified, body_hash, baseline_done
     FROM feeds WHERE id = ?"""
+# The same columns for many feeds at once (an unchanged batch), with the id, in id order.
+POLL_FEED_ROWS = """SELECT id, lease_owner, etag, last_modified, body_hash, baseline_done
+    FROM feeds WHERE id IN ({marks}) ORDER BY id"""
 
 # A key seen before keeps its row; a new content hash (an edited item) replaces the old one.
 INSERT_SEEN = """INSERT INTO seen_items (feed_id, item_key, story_key, published, title_hash,

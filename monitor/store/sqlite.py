@@ -102,6 +102,15 @@ def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
             _ts(a.first_seen))  # fmt: skip
 
 
+def _feed_poll_row(feed_id: str, poll: commit.FeedPoll) -> tuple[Any, ...]:
+    """UPDATE_FEED_POLL's parameters."""
+    u = poll.update
+    return (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
+            _ts(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
+            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
+            poll.baseline_done, feed_id)  # fmt: skip
+
+
 class _PollWrites:
     """`commit.PollWrites` on SQLite: a row at a time (executemany) inside BEGIN IMMEDIATE."""
 
@@ -111,6 +120,13 @@ class _PollWrites:
     def feed_row(self, feed_id: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.c.execute(q.POLL_FEED_ROW, (feed_id,)).fetchone()
         return row
+
+    def feed_rows(self, feed_ids: Sequence[str]) -> dict[str, sqlite3.Row]:
+        rows: dict[str, sqlite3.Row] = {}
+        for part in chunks(list(feed_ids)):
+            sql = q.POLL_FEED_ROWS.format(marks=",".join("?" * len(part)))
+            rows.update((row["id"], row) for row in self.c.execute(sql, part))
+        return rows
 
     def fresh_stories(self, bands: Sequence[str], since: datetime) -> list[StoryRecord]:
         # BEGIN IMMEDIATE made this the only writer: every story committed since the poll's
@@ -172,12 +188,10 @@ class _PollWrites:
         return self.c.total_changes - before
 
     def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
-        u = poll.update
-        self.c.execute(q.UPDATE_FEED_POLL, (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
-                                            _ts(u.fetched_at) if poll.succeeded else None,
-                                            poll.etag, poll.last_modified, poll.body_hash,
-                                            u.error, u.error_kind, u.error_count, u.new_url,
-                                            u.title, poll.baseline_done, feed_id))  # fmt: skip
+        self.c.execute(q.UPDATE_FEED_POLL, _feed_poll_row(feed_id, poll))
+
+    def update_feeds(self, polls: Sequence[tuple[str, commit.FeedPoll]]) -> None:
+        self.c.executemany(q.UPDATE_FEED_POLL, [_feed_poll_row(f, p) for f, p in polls])
 
 
 class SQLiteStore(Statements, SQLiteConsoleReads):
