@@ -141,3 +141,24 @@ def test_a_fields_token_spans_are_the_exact_paths(text: str) -> None:
     assert FieldText(text).spans == [(s, e) for _, s, e in _spans(text)]
     plain = text.replace("'", " ").replace("_", " ")
     assert FieldText(plain).spans == [(s, e) for _, s, e in _spans(plain)]
+
+
+# Pieces that stress the search of each token in the text: possessives of every apostrophe
+# (whose `s` a one-letter token `s` after them must not be taken for), one-letter words, marks,
+# non-ASCII letters and separators, numbers with and without thousands separators, underscores.
+_SPAN_PIECES = [
+    "s", "S", "'s", "’s", "ʼS", "'", "’", "Russia", "russia's", " ", "  ", "—", "-", ",", ".",
+    "1,500", "15", "x_y", "Kyïv", "e\u0301", "\u0301", "日本", "\n", "’ss", "s's",
+]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(_SPAN_PIECES), max_size=30).map("".join))
+def test_token_spans_found_by_search_are_the_regex_spans(text: str) -> None:
+    """`FieldText.spans` finds each token by searching for its text after the token before:
+    the same spans as the tokenizer's regex, for any text (ASCII or not)."""
+    from monitor.query.words import _spans, _words, token_spans
+
+    want = [(s, e) for _, s, e in _spans(text)]
+    assert token_spans(text, _words(text)) == want
+    assert FieldText(text).spans == want

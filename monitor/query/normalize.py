@@ -7,15 +7,12 @@ The tokenizer and the forms of a word are in `monitor.query.words`. Character of
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from itertools import chain
 from operator import itemgetter
 
 from monitor.model import Hit, Item
 from monitor.query.words import (
-    _ASCII_TOKEN_RE,
-    _NEEDS_FIX,
     _SEP,
     HEAD,
     Forms,
@@ -24,12 +21,11 @@ from monitor.query.words import (
     _fold_memo,
     _head_memo,
     _memo,
-    _spans,
     _stem_memo,
     _words,
     fold_diacritics,
     forms,
-    token_re,
+    token_spans,
     tokenize,
 )
 
@@ -56,9 +52,6 @@ FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")  # `feed` last: see
 SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
-# ASCII text without an apostrophe or a thousands separator: a token is a run of letters and
-# digits (what `_words` splits it into).
-_ASCII_WORD = re.compile("[A-Za-z0-9]+")
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
 _NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 
@@ -101,16 +94,7 @@ class FieldText:
     def spans(self) -> list[tuple[int, int]]:
         """Each token's character span in `text` (computed when an explanation needs it)."""
         if self._spans is None:
-            text = self.text
-            if _NEEDS_FIX.search(text) is not None:
-                self._spans = [(s, e) for _, s, e in _spans(text)]
-            elif text.isascii():  # the regex `_words` used for this text: the same tokens
-                if "'" in text:
-                    self._spans = [m.span(1) for m in _ASCII_TOKEN_RE.finditer(text)]
-                else:
-                    self._spans = [m.span() for m in _ASCII_WORD.finditer(text)]
-            else:
-                self._spans = [m.span(1) for m in token_re().finditer(text)]
+            self._spans = token_spans(self.text, self.words)
         return self._spans
 
     def column(self, kind: str) -> list[str]:

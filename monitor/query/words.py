@@ -235,6 +235,29 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+def token_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """Each token's character span in `text`, given its tokens' texts (`_words(text)`): what
+    `_spans` gives, found by `str.find` from the end of the token before.
+
+    A token's text is the text as written unless a thousands separator or an underscore is in
+    it (those texts take `_spans`); between two tokens lie only separators, and a possessive
+    `'s` after a token, which the tokenizer drops: only a one-letter token `s` could be found
+    inside it, and is then looked for after it. A C-speed search per token, where a regex
+    pass made a match object per token (explanations ask every field they mark)."""
+    if "_" in text or ("," in text and _THOUSANDS.search(text) is not None):
+        return [(s, e) for _, s, e in _spans(text)]
+    out: list[tuple[int, int]] = []
+    find = text.find
+    at = 0
+    for w in words:
+        start = find(w, at)
+        if start == at + 1 and out and (w == "s" or w == "S") and text[at] in _APOSTROPHES:
+            start = find(w, at + 2)  # that one was the possessive of the token before
+        at = start + len(w)
+        out.append((start, at))
+    return out
+
+
 # ASCII text without an apostrophe (no possessive to drop) and without a digit-comma-digit (no
 # thousands separator to keep): a token is then a run of letters and digits, and translating every
 # other character to a space and splitting finds the same tokens as the regex, about 3x faster.
