@@ -126,6 +126,7 @@ def document(
     rule: str = "troops",
     snippet: str = "Government sends **troops** to the border",
     feed: str = "good",
+    clauses: Sequence[str] = ("troops",),
 ) -> dict[str, Any]:
     """An alert document as the daemon writes one (monitor/schemas/alert-v1.json)."""
     return {
@@ -147,7 +148,7 @@ def document(
             {
                 "rule": rule,
                 "explanation": {
-                    "clauses": ["troops"],
+                    "clauses": list(clauses),
                     "hits": [
                         {
                             "field": "title",
@@ -190,6 +191,7 @@ def seed(
     *,
     titles: Sequence[tuple[str, str | None]] = (),
     destination: str = "hook",
+    clauses: Sequence[str] = ("troops",),
 ) -> dict[str, str]:
     """A healthy feed `good` with archived items and an alert per title (the first one of which
     is dead), a failing feed `broken`. Returns {"dead": the dead alert's id, ...}."""
@@ -218,7 +220,7 @@ def seed(
                 story,
                 "good",
                 key,
-                document(alert_id, destination, title, url),
+                document(alert_id, destination, title, url, clauses=clauses),
                 created,
             )
         )

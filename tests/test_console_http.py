@@ -429,6 +429,32 @@ def test_alerts_page_shows_explanations_deliveries_and_sightings(env: Env) -> No
     assert "Story: 1 sighting(s)" in page
 
 
+def test_alerts_page_shows_every_matched_clause_and_folds_the_exclusions(tmp_path: Path) -> None:
+    """A long rule's explanation (the example rules list 19 clauses) is shown whole: what
+    matched in the line, the exclusions that held folded under it, none cut off at ten."""
+    long_clause = "(" + " OR ".join(f"word{n}" for n in range(90)) + ") NEAR/4 ukrain*"
+    assert len(long_clause) > 900
+    matched = [f"term{n}" for n in range(12)] + [long_clause]
+    exclusions = [f"NOT held{n} ONEAR/2 back" for n in range(9)]
+    store = SQLiteStore(tmp_path / "newsmon.db")
+    store.migrate()
+    seed(store, T0, clauses=[*matched, *exclusions])
+    with (
+        ConsoleServer(make_console(store, FakeClock(T0))) as srv,
+        httpx.Client(base_url=srv.url(""), trust_env=False, timeout=10) as c,
+    ):
+        page = c.get("/ui/alerts", headers={"authorization": f"Bearer {READ_TOKEN}"}).text
+    store.close()
+    why = page[page.index('<div class="why">') :]
+    line, folded = why.split('<details class="exclusions">', 1)
+    for clause in matched:
+        assert f"<code><bdi>{clause}</bdi></code>" in line
+    assert "<summary>9 exclusion(s) checked, none tripped</summary>" in folded
+    for clause in exclusions:
+        assert f"<li><code><bdi>{clause}</bdi></code></li>" in folded
+        assert clause not in line
+
+
 def test_playground_runs_a_query_and_diffs_an_edited_rule(env: Env) -> None:
     with env.client(headers={"authorization": f"Bearer {READ_TOKEN}"}) as c:
         q = c.get("/ui/playground", params={"q": "troops AND border", "since": "all"}).text

@@ -38,6 +38,8 @@ RULE_DAYS = 30
 RECENT_ALERTS = 100  # alert rows read for the alerts page (one per destination)
 DEAD_SHOWN = 200
 MAX_SHOWN = 2000  # `?n=` asks for more rows, up to this
+# An explanation lists a rule's clauses; a page stays bounded whatever a document holds.
+MAX_CLAUSES = 200
 
 
 def shown(params: Mapping[str, str], default: int) -> int:
@@ -168,7 +170,8 @@ class AlertView:
 
     @property
     def matches(self) -> list[dict[str, Any]]:
-        """Each match with its clauses, hits (as `Hit`) and snippet, from the document."""
+        """Each match with its clauses (what matched, and the exclusions that held), hits (as
+        `Hit`) and snippet, from the document."""
         out = []
         value = self.document.get("matches")
         for m in value if isinstance(value, list) else []:
@@ -176,10 +179,13 @@ class AlertView:
                 continue
             why = m.get("explanation") if isinstance(m.get("explanation"), dict) else {}
             assert isinstance(why, dict)
+            clauses = [c for c in why.get("clauses", []) if isinstance(c, str)][:MAX_CLAUSES]
             out.append(
                 {
                     "rule": str(m.get("rule", "")),
-                    "clauses": [str(c) for c in why.get("clauses", []) if isinstance(c, str)],
+                    # what matched, then the exclusions that were checked and held (`NOT ...`)
+                    "matched": [c for c in clauses if not c.startswith("NOT ")],
+                    "exclusions": [c for c in clauses if c.startswith("NOT ")],
                     "hits": _hits(why.get("hits")),
                     "snippet": str(m.get("snippet", "")),
                 }
