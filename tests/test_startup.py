@@ -191,3 +191,51 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     assert cold_tls == unchanged_tls == "tls contexts 0"
     assert len(conditional) == 1  # the second round asked, and was answered 304
     assert hook.requests == []
+
+
+def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Path) -> None:
+    # `check --deliver` to a webhook: the chat channels' modules (and the message they read),
+    # Slack's Block Kit, storm folding, digests and the daemon's parse workers are each loaded
+    # by the destination or command that uses them, never by this round, which polls, matches
+    # and delivers (docs/performance.md, issue 18's start-up).
+    unused = (
+        "monitor.delivery.channels.discord",
+        "monitor.delivery.channels.matrix",
+        "monitor.delivery.channels.message",
+        "monitor.delivery.channels.ntfy",
+        "monitor.delivery.channels.request",
+        "monitor.delivery.channels.teams",
+        "monitor.delivery.channels.telegram",
+        "monitor.delivery.channels.template",
+        "monitor.delivery.digest",
+        "monitor.delivery.slack",
+        "monitor.delivery.storm",
+        "monitor.feeds.budget",
+        "monitor.feeds.parse_worker",
+    )
+    calm = ("a", "Local bakery wins prize", "Bread and cakes.")
+    with feed_server() as server, Receiver() as hook:
+        server.put("/wire.xml", rss([calm]))
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'newsmon.db'}\n"
+            f"rules: {REPO / 'rules'}\n"
+            'allow_networks: ["127.0.0.1/32"]\n'
+            "destinations:\n"
+            f"  - {{name: hook, type: webhook, url: '{hook.url}'}}\n"
+            "feeds:\n"
+            f"  - {{id: wire, url: '{server.url('/wire.xml')}'}}\n"
+        )
+        run = (
+            "import sys\n"
+            f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
+            "from monitor.cli.entry import main\n"
+            "code = main()\n"
+            f"print('modules', code, sorted(m for m in {unused!r} if m in sys.modules))\n"
+        )
+        baseline = probe(run).splitlines()[-1]
+        server.put("/wire.xml", rss([calm, ("b", "Troops dispatched to the border", "x")]))
+        alerted = probe(run).splitlines()[-1]
+    assert baseline == "modules 1 []"  # the feed's first poll is its silent baseline
+    assert alerted == "modules 0 []"
+    assert len(hook.requests) == 1

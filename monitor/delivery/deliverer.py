@@ -49,15 +49,11 @@ import structlog
 
 from monitor.clock import Clock
 from monitor.delivery import webhook
-from monitor.delivery.channels import CHANNEL_RATES, HTTP_CHANNELS
-from monitor.delivery.channels.message import from_document
-from monitor.delivery.channels.template import apply as apply_template
+from monitor.delivery.channels import CHANNEL_TYPES, http_channel
 from monitor.delivery.decide import Attempt, Decision, Members, Record, Rest, decide
 from monitor.delivery.destinations import Destination
-from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
-from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, folded, members, rule_of
 from monitor.errors import BlockedAddressError
 from monitor.model import OutboxRow
 from monitor.net.failures import socket_error
@@ -77,6 +73,8 @@ class DeliveryStore(Outbox, Destinations, Protocol):
 
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.delivery.digest import Digest  # digest and storm: imported by those that fold
+    from monitor.delivery.storm import Storm
     from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
 
 ClientFactory = Callable[[], httpx.AsyncClient]
@@ -363,6 +361,9 @@ class Deliverer:
     ) -> Fold | bool | None:
         """True to send `row` as itself (late for its digest), a Fold to send the digest in its
         place, None when it is held to the end of its period or was carried already."""
+        from monitor.delivery.digest import digest_document, digest_id
+        from monitor.delivery.storm import GRACE
+
         start, end = digest.period(row.created_at)
         ident = digest_id(dest.name, start)
         if ident in carried:
@@ -392,6 +393,8 @@ class Deliverer:
     ) -> Fold | bool | None:
         """For a destination with storm folding: True to send `row` as itself, a Fold to send
         the fold message in its place, None when it is held or was carried already."""
+        from monitor.delivery.storm import GRACE, fold_document, fold_id, folded, members, rule_of
+
         start, end = storm.window(row.created_at)
         if start not in windows:
             windows[start] = self.store.window_alerts(dest.name, start, end)
@@ -477,7 +480,7 @@ class Deliverer:
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
     ) -> Attempt:
         """One POST of `row` to `dest`, classified. Never raises for network trouble."""
-        if dest.type in CHANNEL_RATES:
+        if dest.type in CHANNEL_TYPES:
             return await self._attempt_channel(client, dest, row)
         timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
         try:
@@ -519,6 +522,10 @@ class Deliverer:
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
     ) -> Attempt:
         """One attempt through a channel (email, discord, ...): same outcomes as a webhook's."""
+        # Imported by the first alert to a channel: a run that sends to webhooks never loads them.
+        from monitor.delivery.channels.message import from_document
+        from monitor.delivery.channels.template import apply as apply_template
+
         try:
             message = from_document(row.document)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -548,7 +555,7 @@ class Deliverer:
             except TimeoutError:
                 verdict = Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s")
             return Attempt(verdict)
-        channel = HTTP_CHANNELS[dest.type]
+        channel = http_channel(dest.type)
         request = channel.request(dest, message)
         status: int | None = None
         header: str | None = None

@@ -16,14 +16,14 @@ from pydantic import SecretStr
 
 from monitor.clock import Clock
 from monitor.delivery import ratelimit
-from monitor.delivery.channels import CHANNEL_RATES, ntfy
-from monitor.delivery.digest import Digest
+from monitor.delivery.channels import CHANNEL_TYPES, channel_rate
 from monitor.delivery.signing import decode_secret
-from monitor.delivery.storm import Storm
 from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
     from monitor.config.destinations import ResolvedDestination
+    from monitor.delivery.digest import Digest
+    from monitor.delivery.storm import Storm
 
 DestinationType = Literal[
     "webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"
@@ -131,6 +131,17 @@ class Destination:
         webhook bucket, so a flood of alerts cannot hammer a receiver.
         """
         signing = resolved.type == "webhook"
+        storm: Storm | None = None
+        digest: Digest | None = None
+        # Imported for a destination that folds or digests: not by every start.
+        if resolved.storm:
+            from monitor.delivery.storm import Storm
+
+            storm = Storm(*resolved.storm)
+        if resolved.digest:
+            from monitor.delivery.digest import Digest
+
+            digest = Digest(*resolved.digest)
         return cls(
             name=resolved.name,
             type=resolved.type,
@@ -143,8 +154,8 @@ class Destination:
             recipients=resolved.recipients,
             chat_id=resolved.chat_id,
             room=resolved.room,
-            storm=Storm(*resolved.storm) if resolved.storm else None,
-            digest=Digest(*resolved.digest) if resolved.digest else None,
+            storm=storm,
+            digest=digest,
             template=resolved.template,
         )
 
@@ -155,8 +166,8 @@ class Destination:
         """(rate, burst) of this type when the config sets none: each service's own limits."""
         if self.type == "slack":
             return ratelimit.SLACK_RATE, ratelimit.SLACK_BURST
-        if self.type in CHANNEL_RATES:
-            return CHANNEL_RATES[self.type]
+        if self.type in CHANNEL_TYPES:
+            return channel_rate(self.type)
         return ratelimit.WEBHOOK_RATE, ratelimit.WEBHOOK_BURST
 
     def bucket(self, clock: Clock) -> ratelimit.TokenBucket:
@@ -176,6 +187,8 @@ def _channel_missing(destination: Destination) -> str | None:
     if kind == "matrix" and not destination.room:
         return "a matrix destination needs room"
     if kind == "ntfy":
+        from monitor.delivery.channels import ntfy
+
         try:
             ntfy.split_topic(destination.url.get_secret_value())
         except ValueError as exc:

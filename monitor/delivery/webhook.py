@@ -17,7 +17,6 @@ from typing import Any
 
 from monitor import __version__
 from monitor.controls import strip_controls_deep
-from monitor.delivery import slack
 from monitor.delivery.destinations import Destination
 from monitor.delivery.signing import webhook_headers
 
@@ -50,6 +49,8 @@ def prepare(
         "accept-encoding": "identity",  # we read at most 64 KB of raw bytes; no decoding
     }
     if destination.type == "slack":
+        from monitor.delivery import slack  # Block Kit: imported by the first Slack alert
+
         return PreparedRequest(base, encode_json(slack.render(document)))
     body = encode_json(document)
     headers = base | webhook_headers(destination.signing_secrets(), msg_id, timestamp, body)

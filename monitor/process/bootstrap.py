@@ -36,7 +36,6 @@ from monitor.clock import Clock, SystemClock
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.errors import ConfigError, SourceLocation
-from monitor.feeds.budget import ParseBudget, ParsePool, pool_for
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
@@ -50,7 +49,8 @@ from monitor.query.ruleset import RuleSet
 from monitor.store import open_store
 from monitor.store.base import Store
 
-if TYPE_CHECKING:  # prometheus_client is imported by the daemon only
+if TYPE_CHECKING:  # prometheus_client and the parse workers are imported by the daemon only
+    from monitor.feeds.budget import ParsePool
     from monitor.metrics import Metrics
 
 
@@ -216,6 +216,8 @@ async def open_runtime(
         policy = fetch_policy(config)
         # The daemon parses in budgeted worker processes; a one-shot command parses inline.
         if not inline and config.parse_workers > 0:
+            from monitor.feeds.budget import ParseBudget, pool_for
+
             budget = ParseBudget(cpu_s=config.parse_cpu.total_seconds(), memory=config.parse_memory)
             parser = await asyncio.to_thread(pool_for, budget, config.parse_workers)
         async with make_feed_client(
