@@ -140,3 +140,23 @@ def test_a_query_whose_near_work_is_too_large_is_refused_at_that_operator() -> N
     ok = chain[: caught.value.offset].strip()
     assert isinstance(compile_query(ok, {}), Near)
     assert isinstance(compile_query(" NEAR/3 ".join(["troops"] * 60), {}), Near)
+
+
+flat_sides = st.sampled_from(
+    ["troops", "sent", '"special forces"', "sold*", "=Troops", "(troops OR sent OR x)",
+     '("special forces" OR "moved to")', "(sold* OR dispatched)"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(flat_sides, ops, flat_sides, texts)
+def test_a_near_of_flat_sides_pairs_its_hits_as_the_bitsets_do(
+    left: str, op: str, right: str, text: str
+) -> None:
+    """A NEAR whose sides are words, phrases or ORs of one length pairs its sides' hits one
+    by one for an explanation: the hits the bitsets give, in their order."""
+    m = compile_query(f"{left} {op} {right}", {})
+    assert isinstance(m, Near)
+    assert m._flat
+    ft = analyze_fields({"content": text}).fields["content"]
+    assert m.hit_spans(ft) == list(m.iter_hits(ft, {})) == brute_hits(m, ft)

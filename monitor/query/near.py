@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from monitor.query import spanset
-from monitor.query.evaluate import Labelled, Positional, Span
+from monitor.query.evaluate import AnyOf, Labelled, Positional, Span, Terms
 from monitor.query.normalize import Document, FieldText
 from monitor.query.spanset import Spans
 
@@ -23,12 +23,51 @@ from monitor.query.spanset import Spans
 # chain of 15 words joined by NEAR/100, or of 64 by NEAR/5 (as deep as a query may nest), fits.
 MAX_WORK = 20_000
 MAX_SPANS = 1_000  # spans (and hits) of one NEAR kept for an explanation
+# Up to this many pairs of the two sides' hits, a NEAR of flat sides (see `_flat`) pairs them
+# one by one for its explanation; beyond it, by bitsets.
+_PAIRS_MAX = 64
+
+
+def _flat(m: Positional) -> bool:
+    """Whether every hit of `m` is one of its spans and all its spans have one width: a word, a
+    phrase, or an OR of them of one length (a NEAR side's hit then lies inside a span that
+    pairs exactly when it is one)."""
+    low, high = m.widths()
+    if low != high:
+        return False
+    if isinstance(m, AnyOf):
+        return all(isinstance(c, Terms) for c in m.children)
+    return isinstance(m, Terms)
+
+
+def _paired_hits(
+    left: list[Labelled], right: list[Labelled], distance: int, ordered: bool
+) -> list[Labelled]:
+    """The hits of each side that pair with a hit of the other (`spanset.paired` on the hits
+    themselves), the left side's first, each side's in its own order."""
+    reach = distance + 1
+    out = []
+    for h in left:
+        s, e = h[0], h[1]
+        for t, u, _ in right:
+            if 0 < t - e <= reach or (not ordered and 0 < s - u <= reach):
+                out.append(h)
+                break
+    if not out:
+        return out
+    for h in right:
+        t, u = h[0], h[1]
+        for s, e, _ in left:
+            if 0 < t - e <= reach or (not ordered and 0 < s - u <= reach):
+                out.append(h)
+                break
+    return out
 
 
 class Near(Positional):
     """`left NEAR/n right`: at most n other words between them; `ordered` wants left first."""
 
-    __slots__ = ("_widths", "_work", "distance", "left", "ordered", "right")
+    __slots__ = ("_flat", "_widths", "_work", "distance", "left", "ordered", "right")
 
     def __init__(
         self,
@@ -47,6 +86,7 @@ class Near(Positional):
         self._widths = (lw[0] + 1 + rw[0], lw[1] + distance + 1 + rw[1])
         own = spanset.then_cost(lw, rw, distance) * (1 if ordered else 2)
         self._work = self.match_work() + own
+        self._flat = _flat(left) and _flat(right)
 
     def widths(self) -> tuple[int, int]:
         return self._widths
@@ -97,6 +137,13 @@ class Near(Positional):
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         """The hits of each side that lie inside one of its spans that pairs, the left side's
         first: at most MAX_SPANS of them."""
+        if self._flat:  # a word or phrase on each side, the usual NEAR: its few hits paired
+            left = self.left.hit_spans(ft)
+            if not left:
+                return left
+            right = self.right.hit_spans(ft)
+            if len(left) * len(right) <= _PAIRS_MAX:
+                return _paired_hits(left, right, self.distance, self.ordered)[:MAX_SPANS]
         return list(islice(self.iter_hits(ft, {}), MAX_SPANS))
 
     def iter_hits(self, ft: FieldText, memo: dict[int, Spans]) -> Iterator[Labelled]:
