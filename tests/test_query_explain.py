@@ -1,6 +1,11 @@
 """Explanations: clauses as written, hits with field/word/term/positions, marked snippets."""
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from monitor.model import Item, Match, Rule
+from monitor.query.explain import hit, snippet, snippet_walk
+from monitor.query.normalize import FIELDS, analyze_fields
 from monitor.query.ruleset import RuleSet
 
 
@@ -72,3 +77,36 @@ def test_snippet_with_many_hits_stays_under_300() -> None:
     m = one("a", Item(feed_id="f", key="k", content="a " * 1000))
     assert len(m.snippet) <= 300
     assert m.snippet.startswith("**a a a")  # neighbouring marks merge into one
+
+
+# Texts for snippets: words of varied length (a window must cut some), and every kind of
+# whitespace a feed may hold (runs, tabs, newlines, no-break and thin spaces), at either end too.
+_SNIPPET_PIECES = [
+    "troops", "a", "Kyïv", "reinforcements", "x" * 40, " ", " ", " ", "  ", "\n", "\t",
+    "\xa0", "\u2009", ". ", ", ", "—",
+]  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=120).map("".join),
+    st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=30).map("".join),
+    st.data(),
+)
+def test_a_snippet_is_the_one_of_the_plain_steps(
+    title: str, summary: str, data: st.DataObject
+) -> None:
+    """`snippet` (one loop, whitespace folded only where a text needs it) gives the snippet
+    of `snippet_walk`, whatever the whitespace, the window and the hits marked, in one field
+    or two."""
+    doc = analyze_fields({"title": title, "summary": summary})
+    hits = []
+    for name in ("title", "summary"):
+        ft = doc.fields[name]
+        chosen = data.draw(st.sets(st.integers(0, max(0, len(ft.words) - 1))), label=name)
+        for pos in sorted(p for p in chosen if p < len(ft.words)):
+            start, end = ft.spans[pos]
+            hits.append(hit(name, ft.text[start:end], "w", pos, start, end))
+    hits.sort(key=lambda h: (FIELDS.index(h.field), h.position))
+    assert snippet(doc, tuple(hits)) == snippet_walk(doc, tuple(hits))
+    assert snippet(doc, ()) == snippet_walk(doc, ())

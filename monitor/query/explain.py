@@ -5,6 +5,7 @@ Pure; run only for rules that matched. `held_back` explains a miss that an exclu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from monitor.model import Explanation, Hit, Similarity
@@ -276,6 +277,77 @@ def explain_walk(m: ev.Matcher, doc: Document) -> Explanation:
     return Explanation(tuple(dict.fromkeys(clauses)), tuple([found[k] for k in sorted(found)]))
 
 
+def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
+    """At most 300 characters around the first hit of the best field, matched words marked
+    (`hits` in field order, as an explanation holds them).
+
+    What `snippet_walk` gives, made with fewer steps (a snippet a match): the window and the
+    marks in one loop, and the text's whitespace folded only when the field has more than
+    single spaces between words (`FieldText.spaced`) or the window starts or ends on one."""
+    mine: Sequence[Hit]
+    if hits and hits[0].field == hits[-1].field:  # hits are in field order: one field, all
+        name = hits[0].field
+        mine = hits
+    elif hits:
+        present = {h.field for h in hits}
+        name = next(n for n in _SNIPPET_ORDER if n in present)
+        mine = [h for h in hits if h.field == name]
+    else:  # a match-all or pure-exclusion rule: the start of the body
+        for name in _SNIPPET_ORDER[:3]:
+            if doc.fields[name].text.strip():
+                mine = ()
+                break
+        else:
+            return ""
+    ft = doc.fields[name]
+    text = ft.text
+    size = len(text)
+    first = mine[0].start if mine else 0
+    budget = SNIPPET_MAX
+    while True:
+        lo = first - budget // 4
+        if lo > 0:  # start on a word boundary
+            space = text.find(" ", lo, first)
+            if space >= 0:
+                lo = space + 1
+        else:
+            lo = 0
+        hi = lo + budget
+        if hi < size:
+            space = text.rfind(" ", first, hi)
+            if space > first:
+                hi = space
+        else:
+            hi = size
+        out: list[str] = []
+        at = lo
+        for h in mine:
+            start, end = h.start, h.end
+            if start < at or end > hi:
+                continue
+            out.append(text[at:start])
+            out.append("**")
+            out.append(text[start:end])
+            out.append("**")
+            at = end
+        out.append(text[at:hi])
+        body = "".join(out)
+        # The marks add no whitespace: with single spaces between words and none at either
+        # end, folding the whitespace would give the same text.
+        if not ft.spaced or body[:1] == " " or body[-1:] == " ":
+            body = " ".join(body.split())
+        body = body.replace("** **", " ")  # one mark around a phrase
+        if lo > 0:
+            body = "…" + body
+        if hi < size:
+            body += "…"
+        if len(body) <= SNIPPET_MAX:
+            return body
+        if budget < 10:  # pathological: plain text, cut
+            return " ".join(text[lo:hi].split())[:SNIPPET_MAX]
+        budget = budget * SNIPPET_MAX // len(body) - 1  # shrink in proportion to the overshoot
+
+
 def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
     out, at = [], lo
     for h in hits:
@@ -288,9 +360,8 @@ def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
     return ("…" if lo > 0 else "") + body + ("…" if hi < len(text) else "")
 
 
-def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
-    """At most 300 characters around the first hit of the best field, matched words marked
-    (`hits` in field order, as an explanation holds them)."""
+def snippet_walk(doc: Document, hits: tuple[Hit, ...]) -> str:
+    """`snippet` as first written, step by step (what `snippet` must give; tests)."""
     if hits and hits[0].field == hits[-1].field:  # hits are in field order: one field, all
         name = hits[0].field
         mine = list(hits)

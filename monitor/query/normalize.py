@@ -63,6 +63,7 @@ class FieldText:
         "_cols",
         "_fold_text",
         "_forms",
+        "_spaced",
         "_spans",
         "_tables",
         "_where",
@@ -82,6 +83,7 @@ class FieldText:
         self._tables: dict[str, dict[str, list[int]]] | None = None
         self._spans: list[tuple[int, int]] | None = None
         self._fold_text: str | None = None
+        self._spaced: bool | None = None
 
     @property
     def forms(self) -> list[Forms]:
@@ -96,6 +98,14 @@ class FieldText:
         if self._spans is None:
             self._spans = token_spans(self.text, self.words)
         return self._spans
+
+    @property
+    def spaced(self) -> bool:
+        """Whether the text's only whitespace is single spaces between words (folding its
+        whitespace changes nothing): a snippet of it then needs no folding."""
+        if self._spaced is None:
+            self._spaced = " ".join(self.text.split()) == self.text
+        return self._spaced
 
     def column(self, kind: str) -> list[str]:
         """One form (`stem`, `lower`, `raw` or `fold`) of every token, in order."""
