@@ -13,13 +13,8 @@ import pytest
 
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.feeds.fetch import fetch
-from monitor.net.client import (
-    GuardedBackend,
-    Resolver,
-    make_client,
-    make_transport,
-    system_resolver,
-)
+from monitor.net.client import GuardedBackend, make_client, make_transport
+from monitor.net.connect import Resolver, system_resolver
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from tests.test_fetch_support import LocalServer, redirect, respond, run

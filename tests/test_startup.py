@@ -155,7 +155,17 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     # feed unchanged and delivers nothing, and must not have imported the mail, diff or
     # plugin-lookup modules, nor rich or prometheus_client (docs/performance.md), nor make
     # a TLS context.
-    watched = ("smtplib", "difflib", "importlib.metadata", "rich", "prometheus_client")
+    # Nothing matched, so nothing was delivered: the delivery client (httpx's pool on httpcore,
+    # `monitor.net.client`) is never made, and the feed client connects without it.
+    watched = (
+        "smtplib",
+        "difflib",
+        "importlib.metadata",
+        "rich",
+        "prometheus_client",
+        "httpcore",
+        "monitor.net.client",
+    )
     # The parser and the story code: the round with a new item needs them, the 304 round not.
     parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")
     with feed_server() as server, Receiver() as hook:
@@ -177,7 +187,7 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
             "code = main()\n"
             f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
             f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
-            "from monitor.net.client import default_context\n"
+            "from monitor.net.connect import default_context\n"
             "print('tls contexts', default_context.cache_info().currsize)\n"
         )
         *_, cold_parsing, cold, cold_tls = probe(run).splitlines()

@@ -185,8 +185,6 @@ class Deliverer:
         """The deliverer a config describes: its destinations (URLs and secrets read now; a
         missing one raises ConfigError), deadline, lease and batch, and a client that goes
         through the address guard (`allow_networks`)."""
-        from monitor.net.client import make_client
-
         destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
         deadline = config.delivery_deadline.total_seconds()
         if client_factory is None:
@@ -194,6 +192,10 @@ class Deliverer:
             connect = min(config.connect_timeout.total_seconds(), deadline)
 
             def client_factory() -> httpx.AsyncClient:
+                # Imported with the first client: a run that delivers nothing never needs
+                # httpcore, the pool under it (feed polls connect through monitor.net.connect).
+                from monitor.net.client import make_client
+
                 return make_client(guard, connect_timeout=connect, read_timeout=deadline)
 
         return cls(

@@ -16,53 +16,25 @@ out of the guard's sight).
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import ipaddress
-import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 
 import httpcore
 import httpx
 
-from monitor import __version__
 from monitor.errors import BlockedAddressError
-from monitor.net.guard import AddressGuard, addresses_of
-
-USER_AGENT = f"newsmon/{__version__} (+https://github.com/newsmon/newsmon)"
+from monitor.net.connect import (
+    USER_AGENT,
+    Resolver,
+    checked_addresses,
+    default_context,
+    system_resolver,
+)
+from monitor.net.guard import AddressGuard
 
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
-
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """The addresses `getaddrinfo` gives for `host` (in its order, which connects prefer)."""
-    loop = asyncio.get_running_loop()
-    return addresses_of(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-
-
-async def checked_addresses(
-    guard: AddressGuard, resolver: Resolver, host: str, port: int, timeout: float | None
-) -> list[str]:
-    """The addresses to connect to for `host`, every one checked by `guard` (it raises
-    BlockedAddressError if any is refused): a literal as it is (bracketed or not), else what
-    `resolver` answers within `timeout`. Raises TimeoutError, or the resolver's OSError or
-    UnicodeError, for the caller to word in its own errors. Both clients connect through it."""
-    literal = host.strip("[]")
-    try:
-        ipaddress.ip_address(literal)
-    except ValueError:
-        pass
-    else:
-        return guard.check_addresses(literal, [literal])
-    async with asyncio.timeout(timeout):
-        found = await resolver(host, port)
-    return guard.check_addresses(host, found)
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):
@@ -123,12 +95,6 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
-
-
-@functools.cache
-def default_context(verify: bool) -> ssl.SSLContext:
-    """The process's shared context for `verify=True` (or False); SSLContext is shareable."""
-    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 def make_transport(

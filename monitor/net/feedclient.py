@@ -36,7 +36,7 @@ import h11
 import httpx
 
 from monitor.errors import NewsmonError
-from monitor.net.client import (
+from monitor.net.connect import (
     USER_AGENT,
     Resolver,
     checked_addresses,
