@@ -154,9 +154,11 @@ def test_a_near_of_flat_sides_pairs_its_hits_as_the_bitsets_do(
     left: str, op: str, right: str, text: str
 ) -> None:
     """A NEAR whose sides are words, phrases or ORs of one length pairs its sides' hits one
-    by one for an explanation: the hits the bitsets give, in their order."""
+    by one, to match and to explain: the hits the bitsets give, in their order."""
     m = compile_query(f"{left} {op} {right}", {})
     assert isinstance(m, Near)
     assert m._flat
-    ft = analyze_fields({"content": text}).fields["content"]
+    doc = analyze_fields({"content": text})
+    ft = doc.fields["content"]
     assert m.hit_spans(ft) == list(m.iter_hits(ft, {})) == brute_hits(m, ft)
+    assert m.matches(doc) == bool(brute_spans(m, ft))

@@ -40,6 +40,16 @@ def _flat(m: Positional) -> bool:
     return isinstance(m, Terms)
 
 
+def _pairs_any(left: list[Labelled], right: list[Labelled], distance: int, ordered: bool) -> bool:
+    """Whether a hit of `left` pairs with one of `right` (`spanset.near_any` on the hits)."""
+    reach = distance + 1
+    for s, e, _ in left:
+        for t, u, _ in right:
+            if 0 < t - e <= reach or (not ordered and 0 < s - u <= reach):
+                return True
+    return False
+
+
 def _paired_hits(
     left: list[Labelled], right: list[Labelled], distance: int, ordered: bool
 ) -> list[Labelled]:
@@ -115,7 +125,17 @@ class Near(Positional):
             return False
         n = self.distance
         for f in self.fields:
-            a, b = self._sides(doc.fields[f], {})
+            ft = doc.fields[f]
+            if self._flat:  # a word or phrase on each side: its few hits compared in pairs
+                left = self.left.hit_spans(ft)
+                if not left:
+                    continue
+                right = self.right.hit_spans(ft)
+                if len(left) * len(right) <= _PAIRS_MAX:
+                    if _pairs_any(left, right, n, self.ordered):
+                        return True
+                    continue
+            a, b = self._sides(ft, {})
             if spanset.near_any(a, b, n) or (not self.ordered and spanset.near_any(b, a, n)):
                 return True
         return False
