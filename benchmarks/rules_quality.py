@@ -1,6 +1,7 @@
 """The example rules on real reporting: precision and recall against a labelled sample.
 
     python benchmarks/rules_quality.py [--before REV_OR_PATH] [--after PATH]
+    python benchmarks/rules_quality.py --misses --split dev --split 'held_out r6'  # read misses
     python benchmarks/rules_quality.py sample > drawn.jsonl   # redraw the sample (no labels)
     python benchmarks/rules_quality.py sample --round 3        # the third round's draw
     python benchmarks/rules_quality.py sample --round 4        # the fourth: all held out
@@ -80,6 +81,10 @@ GROUPS = (
     "held_out r6",
     "held_out r7",
 )
+# The groups still held out: scored once, never listed item by item (`--misses` refuses them).
+UNREAD = ("held_out r7",)
+# What `--misses` lists without `--split`: the dev split of rounds 1-3.
+MISSES_DEFAULT = ("dev", "dev r3")
 # The rules as they were before they were rewritten for real reporting.
 BEFORE = "a4e1538"
 
@@ -380,13 +385,19 @@ def score(
 
 
 def misses(
-    ruleset: RuleSet, labels: Iterable[Label], corpus: dict[str, dict[str, str]], split: str
+    ruleset: RuleSet,
+    labels: Iterable[Label],
+    corpus: dict[str, dict[str, str]],
+    groups: Sequence[str],
 ) -> list[tuple[str, str, str]]:
-    """(rule, 'FN' or 'FP', url) for one split of every round, to read while writing rules (dev
-    only)."""
+    """(rule, 'FN' or 'FP', url) for the labels reported under `groups` (see `group`), to read
+    while writing rules; a group still held out is refused, so that its items stay unread."""
+    unread = sorted(set(groups) & set(UNREAD))
+    if unread:
+        raise ValueError(f"{', '.join(unread)} is held out: score it, do not read its misses")
     out = []
     for label in labels:
-        if label.split != split:
+        if group(label) not in groups:
             continue
         got = fired(ruleset, corpus[label.url])
         for rule in RULES:
@@ -455,7 +466,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--before", default=BEFORE, help="a git revision or a rules folder")
     p.add_argument("--after", type=Path, default=ROOT / "rules")
     p.add_argument(
-        "--misses", action="store_true", help="list the dev split's misses of the after rules"
+        "--misses",
+        action="store_true",
+        help="list the after rules' misses and false alarms on the --split groups chosen (by"
+        " default dev and dev r3); refused for a round still held out",
     )
     p.add_argument(
         "--split",
@@ -465,6 +479,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         " --split 'dev r3'",
     )
     args = p.parse_args(argv)
+    listed = tuple(args.split or MISSES_DEFAULT)
+    if args.misses and set(listed) & set(UNREAD):
+        print(
+            f"--misses: {', '.join(sorted(set(listed) & set(UNREAD)))} is held out; its items"
+            " are scored, never listed",
+            file=sys.stderr,
+        )
+        return 2
     if not args.corpus.is_file():
         print(f"{args.corpus}: corpus not found (see --corpus)", file=sys.stderr)
         return 2
@@ -487,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{len(labels)} labelled items; before = {args.before}, after = {args.after}")
     print("\n".join(table(results, args.split or GROUPS)))
     if args.misses:
-        for rule, kind, url in misses(after, labels, corpus, "dev"):
+        for rule, kind, url in misses(after, labels, corpus, listed):
             scores = after.similarity(_item(corpus[url])).get(rule)
             sim = f" [like {scores.like:.2f} unlike {scores.unlike}]" if scores else ""
             print(f"{rule} {kind}{sim}", end=": ")

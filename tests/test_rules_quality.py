@@ -24,9 +24,12 @@ from rules_quality import (
     ROUND5,
     ROUND6,
     RULES,
+    UNREAD,
     Label,
     LabelError,
     draw_all,
+    main,
+    misses,
     read_corpus,
     read_labels,
     score,
@@ -251,6 +254,34 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
             s = scores[rule, split]
             assert (s.precision or 0.0) >= precision, (rule, split, s)
             assert (s.recall or 0.0) >= recall, (rule, split, s)
+
+
+def test_misses_list_exactly_the_scored_errors_of_the_groups_asked(
+    corpus: dict[str, dict[str, str]], labels: list[Label], ruleset: RuleSet
+) -> None:
+    scores = score(ruleset, labels, corpus)
+    groups = ("dev r3", "held_out r6")
+    listed = misses(ruleset, labels, corpus, groups)
+    for rule in RULES:
+        for kind, count in (("FN", "fn"), ("FP", "fp")):
+            want = sum(getattr(scores[rule, g], count) for g in groups)
+            assert sum(1 for r, k, _ in listed if (r, k) == (rule, kind)) == want, (rule, kind)
+    in_groups = {
+        x.url
+        for x in labels
+        if x.drawn.startswith((ROUND3, ROUND6)) and (x.drawn.startswith(ROUND6) or x.split == "dev")
+    }
+    assert {url for _, _, url in listed} <= in_groups
+
+
+def test_misses_refuse_a_round_still_held_out(capsys: pytest.CaptureFixture[str]) -> None:
+    """A round still held out is scored once, never read item by item: neither the function nor
+    the command lists its misses (the command refuses before it reads the corpus)."""
+    assert UNREAD
+    with pytest.raises(ValueError, match="held out"):
+        misses(load_rules(ROOT / "rules"), [], {}, ("dev", *UNREAD))
+    assert main(["--misses", "--split", "dev", "--split", UNREAD[0]]) == 2
+    assert "never listed" in capsys.readouterr().err
 
 
 # Hand-written headlines in the ways real reporting words these stories (not corpus text):
