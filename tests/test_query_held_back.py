@@ -119,8 +119,8 @@ def test_the_index_prunes_no_held_back_rule() -> None:
 
     rs = load_rules(str(Path(__file__).resolve().parent.parent / "rules"))
     texts = [
-        ("US to send Ukraine advanced surface-to-air missile systems", "counter-artillery "
-         "radars, to respond to Russia's heavy reliance on long-range strikes"),
+        ("Germany to send Ukraine advanced air defence systems", "Berlin acts after Russian "
+         "strikes destroyed power stations with missiles and drones."),
         ("Troops sent to the border for a parade", "Russia deploys soldiers; NATO delegation"),
         ("Germany to supply tanks to Ukraine", "Iran supplies drones to Russia"),
         ("Weather: sunny", "A calm day."),

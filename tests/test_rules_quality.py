@@ -45,12 +45,13 @@ BLIND_R6 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round6-
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured when the rules were last revised, on rounds 1-5 (docs/rules.md has the table), set a
+# Measured when the rules were last revised, on rounds 1-6 (docs/rules.md has the table), set a
 # little under it: one more miss or false alarm may pass, two fail. Every round here is dev now:
-# rounds 1-3 since the fourth rewrite, round 4 since the fifth, round 5 since the sixth (the
-# revision was made reading all of them). These floors guard against a regression on them; a
-# sixth round, held out whole and labelled blind, is the figure on news the rules were not
-# written against. The names keep the splits' names in the table (`held_out r5` etc.).
+# rounds 1-3 since the fourth rewrite, round 4 since the fifth, round 5 since the sixth, round 6
+# since the seventh (the revision was made reading all of them). These floors guard against a
+# regression on them; a seventh round, held out whole and labelled blind, is the figure on news
+# the rules were not written against. The names keep the splits' names in the table
+# (`held_out r5` etc.).
 DEV_FLOOR = {
     # split: {rule: (precision, recall)}
     "dev": {
@@ -60,7 +61,7 @@ DEV_FLOOR = {
     },
     "dev r3": {
         "troop-dispatch": (0.86, 0.96),
-        "arms-to-ukraine": (0.91, 0.91),
+        "arms-to-ukraine": (0.93, 0.93),
     },
 }
 
@@ -75,30 +76,31 @@ HELD_OUT_FLOOR = {
 # relevant items there, too few for a floor that means anything.
 HELD_OUT_R3_FLOOR = {
     "troop-dispatch": (0.90, 0.89),
-    "arms-to-ukraine": (0.84, 0.83),
+    "arms-to-ukraine": (0.84, 0.88),
 }
 
 # The fourth round: held out whole and scored once for the fourth rewrite (troop 0.66/0.81,
-# arms 0.95/0.87), then read for the fifth and sixth; dev now (docs/rules.md: troop 0.84/0.90,
-# arms 0.97/0.94).
+# arms 0.95/0.87), then read for the fifth to seventh; dev now (docs/rules.md: troop 0.85/0.92,
+# arms 0.97/0.97; with the examples of examples/rules-semantic, arms 0.95/0.97).
 HELD_OUT_R4_FLOOR = {
-    "troop-dispatch": (0.82, 0.87),
-    "arms-to-ukraine": (0.95, 0.91),
+    "troop-dispatch": (0.83, 0.89),
+    "arms-to-ukraine": (0.95, 0.95),
 }
 
 # The fifth round: held out whole, labelled blind by two with a third settling, scored once for
-# the fifth rewrite (troop 0.70/0.82, arms 0.89/0.89), then read for the sixth: dev now
-# (docs/rules.md: troop 0.92/0.96, arms 0.97/0.94; no NATO item was left to draw).
+# the fifth rewrite (troop 0.70/0.82, arms 0.89/0.89), then read for the sixth and seventh: dev
+# now (docs/rules.md: troop 0.92/0.96, arms 1.00/0.94; no NATO item was left to draw).
 HELD_OUT_R5_FLOOR = {
     "troop-dispatch": (0.90, 0.94),
-    "arms-to-ukraine": (0.94, 0.91),
+    "arms-to-ukraine": (0.97, 0.91),
 }
 
-# Round 6, held out blind and scored once after the sixth revision (docs/rules.md): arms
-# 0.93/0.81 on 32 relevant items, troop 0.75/0.60 on 5. One more miss or false alarm passes.
+# Round 6, held out blind and scored once after the sixth revision (docs/rules.md: arms
+# 0.93/0.81 on 32 relevant items, troop 0.75/0.60 on 5), then read for the seventh: dev now
+# (troop 1.00/0.80, arms 0.97/0.97). One more miss or false alarm passes.
 HELD_OUT_R6_FLOOR = {
-    "troop-dispatch": (0.60, 0.40),
-    "arms-to-ukraine": (0.90, 0.78),
+    "troop-dispatch": (0.80, 0.60),
+    "arms-to-ukraine": (0.93, 0.93),
 }
 
 
@@ -332,11 +334,39 @@ PARAPHRASES = [
     ("EU approves a new package of sanctions for Ukraine's aggressor", set()),
     ("Russian missiles hit Ukrainian power plants overnight", set()),
     ("Russia claims it destroyed four HIMARS launchers supplied to Ukraine", set()),
-    ("The enemy transferred weapons to the Bakhmut direction, Ukraine says", set()),
+    # moved to a front, not supplied: equipment on the move counts as a troop move (the labels
+    # count "the enemy transferred weapons and military equipment to the Bakhmut direction")
+    ("The enemy transferred weapons to the Bakhmut direction, Ukraine says", {"troop-dispatch"}),
     ("Iran denies supplying drones to Russia for its war in Ukraine", set()),
     ("Arm wrestling championship held in Kyiv", set()),
     ("Volunteers take up arms to defend Ukraine", set()),
     ("France to offer 100 million euros in humanitarian aid to Ukraine", set()),
+    # the seventh revision's wordings (rounds 1-6), and the hard negatives next to them
+    (
+        "US to send Kyiv new air defence systems in response to Russia's missile strikes",
+        {"arms-to-ukraine"},
+    ),
+    ("Washington ready to keep providing defence support to Kyiv", {"arms-to-ukraine"}),
+    ("Allies vow to strengthen Ukraine's armed forces before the winter", {"arms-to-ukraine"}),
+    (
+        "NATO will keep providing assistance to the Ukrainian army, Stoltenberg says",
+        {"arms-to-ukraine"},
+    ),
+    ("Leaders pledge more military and humanitarian support for Ukraine", {"arms-to-ukraine"}),
+    ("Moscow threatens to strike Western arms shipments to Ukraine", {"arms-to-ukraine"}),
+    ("Ukraine to get its first long-range launchers next month", {"arms-to-ukraine"}),
+    ("Washington to send Himars to Kyiv", {"arms-to-ukraine"}),
+    ("Britain to gift Kyiv a squadron of Challenger tanks", {"arms-to-ukraine"}),
+    ("Iran sent hundreds of drones to Russia for its war in Ukraine", set()),
+    ("Ukraine shoots down drones supplied by Iran", set()),
+    ("Russian plants cannot repair tanks damaged in Ukraine, intelligence says", set()),
+    ("Russian ammunition trains derailed in Crimea", set()),
+    ("Zelensky: Russia fired more missiles at Kyiv this week", set()),
+    ("Charity concert held in support of the Armed Forces of Ukraine", set()),
+    ("Enemy transfers more artillery to the Zaporizhzhia axis", {"troop-dispatch"}),
+    ("Polish howitzers already deployed on the front line", {"troop-dispatch"}),
+    ("Movement of Russian military vehicles leaving Kherson recorded", set()),
+    ("The enemy transferred ammunition to the Bakhmut direction", set()),
     ("NATO secretary general meets Zelensky in Kyiv", {"nato-delegation"}),
     ("Stoltenberg visits Ukraine for talks on air defence", {"nato-delegation"}),
     ("Zelensky after talks with Stoltenberg: the door stays open", {"nato-delegation"}),
