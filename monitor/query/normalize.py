@@ -195,6 +195,12 @@ class Document:
 
     `stems` and `folds` are every distinct stem and diacritics-folded word of any field: the
     presearcher uses them to find candidate rules.
+
+    Its lazy parts (and its fields': spans, position tables, the whitespace flag, the explained
+    steps) are filled on first use without a lock, as a lazy `Match` explains itself: the
+    daemon matches an item and explains its matches (building the alert documents in
+    `decide`) on its one CPU thread (`monitor.offload`), where the `feed` fields shared by a
+    feed's items are read too.
     """
 
     __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "explained", "fields", "stems")
