@@ -75,6 +75,7 @@ _HARMLESS_LEAVES = frozenset(
     }
 )  # fmt: skip
 _CONTAINERS = frozenset({"media:group", "media:content"})
+_IMAGE_CHILDREN = frozenset({"title", "link", "description", "url", "width", "height"})
 _MEDIA_SCHEME = "http://search.yahoo.com/mrss/category_schema"
 
 
@@ -125,7 +126,10 @@ class _Replay:
         self.decls = decls
         self.rdf = False
         self.prefixes = _prefixes(decls)
-        self.names: dict[str, str] = {}  # tag -> name, memoised: a feed repeats a few dozen tags
+        # tag -> (name, handler, walk), memoised: a feed repeats a few dozen tags
+        self.kinds: dict[str, tuple[str, _Handler | None, bool]] = {}
+        # Attribute names `_attrs` passes as they are: lowercase, not namespaced, not base/mode.
+        self.plain_attrs: set[str] = set()
         self.version = ""
         self.depth = 0
         self.title_depth = -1
@@ -165,7 +169,7 @@ class _Replay:
             raise _Decline
         self.depth = 1
         if root.tag == "rss":
-            self._element(root[0])
+            self._children(root)  # its one child, the channel
         elif root.tag == _RDF_ROOT:
             self._children(root)  # channel, image and items are siblings
         else:
@@ -189,49 +193,71 @@ class _Replay:
                 raise _Decline
         return f"{prefix}:{local.lower()}" if prefix else local.lower()
 
-    def _element(self, el: ET.Element) -> None:
-        # Runs for every element (about a dozen an item): the checks are ordered and shaped so
-        # that the common element pays for few attribute lookups and calls.
-        tag = el.tag
-        name = self.names.get(tag)
-        if name is None:
-            if not isinstance(tag, str):
-                raise _Decline
-            name = self.names[tag] = self._name(tag)
-        attrib = el.attrib
-        if attrib:
-            if len(attrib) > MAX_ATTRIBUTES:
-                raise _Decline  # prolog.check_structure refuses it on feedparser's path
-            attrs = self._attrs(el)
-        else:
-            attrs = {}
-        tail = el.tail
-        if tail and not tail.isspace():
-            raise _Decline  # stray text: feedparser adds it to whatever element is open
-        depth = self.depth = self.depth + 1
-        if depth > MAX_DEPTH:
-            raise _Decline  # prolog.check_structure refuses it on feedparser's path
-        if self.in_image and name not in ("title", "link", "description", "url", "width", "height"):
-            raise _Decline  # feedparser leaves the image context here; not replayed
+    def _kind(self, tag: object) -> tuple[str, _Handler | None, bool]:
+        """What the walk does with an element of this tag: its name, its handler (None: not
+        one feedparser reads into a field parse.py reads), and whether it may have children
+        (walked) when it has no handler. Declines for an element not replayed."""
+        if not isinstance(tag, str):
+            raise _Decline
+        name = self._name(tag)
         handler = _HANDLERS.get(name)
         if handler is not None:
-            handler(self, el, attrs)
-        elif name in _HARMLESS_LEAVES:
-            if len(el) and name not in _CONTAINERS:
-                raise _Decline
-            if name in _CONTAINERS:
-                self._children(el)
-        else:
-            key = name.replace(":", "_")
-            if key in _Fp.handlers or key in _READ_KEYS:
-                raise _Decline  # feedparser reads it in a way not replayed here
-            # Unknown to feedparser: stored under its own key, which parse.py does not read.
-            self._children(el)
-        self.depth -= 1
+            return name, handler, True
+        if name in _HARMLESS_LEAVES:
+            return name, None, name in _CONTAINERS
+        key = name.replace(":", "_")
+        if key in _Fp.handlers or key in _READ_KEYS:
+            raise _Decline  # feedparser reads it in a way not replayed here
+        # Unknown to feedparser: stored under its own key, which parse.py does not read.
+        return name, None, True
 
     def _children(self, el: ET.Element) -> None:
+        """Replay each child of `el` (about a dozen elements an item): one loop per level, the
+        per-tag decisions memoised (`_kind`), attributes made into a dict only for elements
+        whose handler reads them, and checked by name set for the rest."""
+        depth = self.depth + 1
+        if depth > MAX_DEPTH and len(el):
+            raise _Decline  # prolog.check_structure refuses it on feedparser's path
+        kinds = self.kinds
+        plain = self.plain_attrs
+        in_image = self.in_image  # constant over siblings: _image restores it
+        self.depth = depth
         for child in el:
-            self._element(child)
+            tag = child.tag
+            kind = kinds.get(tag)
+            if kind is None:
+                kind = kinds[tag] = self._kind(tag)
+            name, handler, walk = kind
+            tail = child.tail
+            if tail and not tail.isspace():
+                raise _Decline  # stray text: feedparser adds it to whatever element is open
+            if in_image and name not in _IMAGE_CHILDREN:
+                raise _Decline  # feedparser leaves the image context here; not replayed
+            attrib = child.attrib
+            if handler is not None:
+                if not attrib:
+                    handler(self, child, {})
+                elif len(attrib) > MAX_ATTRIBUTES:
+                    raise _Decline  # prolog.check_structure refuses it on feedparser's path
+                elif attrib.keys() <= plain:
+                    attrs = dict(attrib)
+                    if "rel" in attrs:
+                        attrs["rel"] = attrs["rel"].lower()
+                    if "type" in attrs:
+                        attrs["type"] = attrs["type"].lower()
+                    handler(self, child, attrs)
+                else:
+                    handler(self, child, self._attrs(child))
+            else:
+                if attrib and not attrib.keys() <= plain:
+                    if len(attrib) > MAX_ATTRIBUTES:
+                        raise _Decline
+                    self._attrs(child)  # declines where feedparser reads them otherwise
+                if len(child):
+                    if not walk:
+                        raise _Decline
+                    self._children(child)
+        self.depth = depth - 1
 
     def _container(self, el: ET.Element, start: Callable[[dict[str, str]], None]) -> None:
         start(self._attrs(el))
@@ -253,6 +279,8 @@ class _Replay:
             if low in ("base", "mode") or low in out:
                 raise _Decline  # `base` sets feedparser's base URI; `mode` may be base64
             out[low] = value.lower() if low in ("rel", "type") else value
+            if low == name:
+                self.plain_attrs.add(name)  # no attribute of another case can collide with it
         return out
 
     def _feed_attrs(self, attrs: dict[str, str]) -> None:
@@ -453,7 +481,6 @@ class _Replay:
         context = self._context()
         context.setdefault("authors", []).append({})
         self.in_author = True
-        pieces = [el.text or ""]
         for child in el:
             if not isinstance(child.tag, str) or child.tag.split("}")[-1] not in (
                 "name",
@@ -463,9 +490,9 @@ class _Replay:
                 "homepage",
             ):
                 raise _Decline  # its text would join the author's
-            self._element(child)
-            pieces.append(child.tail or "")
-        self._store("author", self._finish("".join(pieces).strip(), None), None)
+        self._children(el)
+        # The children's tails join the text; the walk declined any that is not whitespace.
+        self._store("author", self._finish((el.text or "").strip(), None), None)
         self.in_author = False
         _sync_author(context)
 
