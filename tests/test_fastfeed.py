@@ -317,3 +317,55 @@ def test_fast_path_takes_the_publisher_shaped_benchmark_feeds(
         assert len(fast.items) == 50
         assert all(i.author and i.summary for i in fast.items)
         assert fast == slow
+
+
+def test_attributes_checked_by_name_still_decline_what_they_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The walk checks a handler-less element's attributes against the names already found
+    # plain: a name seen plain before must not let a colliding or `base` attribute through.
+    first = "<item><title>a</title><media:content url='http://e.com/a.jpg' medium='image'/></item>"
+    for later in (
+        "<media:content url='http://e.com/b.jpg' URL='http://e.com/c.jpg'/>",
+        "<media:content url='http://e.com/b.jpg' base='http://e.com/'/>",
+        "<enclosure url='http://e.com/b.mp3' x:mode='base64'/>",
+    ):
+        doc = NS.format(item=first + f"<item><title>b</title>{later}</item>")
+        fast, slow, took = _both(doc.encode(), "x.xml", monkeypatch)
+        assert not took, later
+        assert fast == slow
+
+
+def test_rel_and_type_values_are_lowercased_and_c1_characters_mapped_like_feedparser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    item = (
+        "<item><title>caf\u00c3\u00a9 \u0093quoted\u0094 \u0080 5</title>"
+        "<description type='TEXT/HTML'>d \u0096 e</description>"
+        "<atom:link rel='ALTERNATE' type='Text/HTML' href='http://e.com/x'/></item>"
+        "<item><title>plain \u00e9t\u00e9 \u4e2d</title>"
+        "<atom:link rel='alternate' href='http://e.com/y'/></item>"
+    )
+    fast, slow, took = _both(NS.format(item=item).encode(), "x.xml", monkeypatch)
+    assert took
+    assert isinstance(fast, ParsedFeed)
+    assert [i.link for i in fast.items] == ["http://e.com/x", "http://e.com/y"]
+    assert "\u201cquoted\u201d" in fast.items[0].title  # cp1252's quotes, as feedparser maps them
+    assert fast == slow
+
+
+def test_dates_are_read_once_per_text_and_the_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastfeed, "_DATES", {})
+    value = "Thu, 15 Jul 2021 20:01:00 +0200"
+    first = fastfeed._date(value)
+    assert first == fastfeed._read_date(value)
+    assert fastfeed._date(value) is first
+    assert fastfeed._date("not a date") is None
+    long = "Thu, 15 Jul 2021 20:01:00 +0200" + " " * 10_000
+    assert fastfeed._date(long) == fastfeed._read_date(long)
+    assert long not in fastfeed._DATES  # a long text is read, never kept
+    for minute in range(fastfeed._DATES_MAX + 10):
+        fastfeed._date(f"2021-07-15T{minute // 60 % 24:02d}:{minute % 60:02d}:00Z")
+        assert len(fastfeed._DATES) <= fastfeed._DATES_MAX

@@ -55,6 +55,8 @@ _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.u
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
+_TYPE_ALIASES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
+_C1 = re.compile("[\x80-\x9f]")  # the only characters feedparser's cp1252 table changes
 # Keys parse.py reads from an entry or the feed, after FeedParserDict's key map: an unknown
 # element stored under one of them would change what parse.py sees.
 _READ_KEYS = frozenset(
@@ -350,7 +352,8 @@ class _Replay:
         if not output.isascii():
             with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
                 output = output.encode("iso-8859-1").decode("utf-8")
-            output = output.translate(_Fp.cp1252)
+            if _C1.search(output):
+                output = output.translate(_Fp.cp1252)
         return output
 
     def _resolve(self, uri: str) -> str:
@@ -366,8 +369,10 @@ class _Replay:
         return fix.group(1) + uri[fix.end() :]
 
     def _params(self, attrs: dict[str, str], default: str) -> dict[str, str]:
-        kind = attrs.get("type", default).lower()
-        kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
+        if "type" not in attrs:
+            return {"type": default}  # the callers' defaults are text/plain and text/html
+        kind = attrs["type"].lower()
+        kind = _TYPE_ALIASES.get(kind, kind)
         if kind not in _TEXT_TYPES:
             raise _Decline  # xhtml (markup), base64 and other types: not replayed
         return {"type": kind}
@@ -603,7 +608,7 @@ def _root_base(declared: str) -> str:
 
 def _map_type(kind: str) -> str:
     kind = kind.lower()
-    return {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
+    return _TYPE_ALIASES.get(kind, kind)
 
 
 def _sync_author(context: dict[str, Any]) -> None:
@@ -630,7 +635,26 @@ def _add_tag(context: dict[str, Any], term: Any, scheme: Any, label: Any) -> Non
         tags.append(value)
 
 
+# Dates read, by their text: a feed polled again repeats most of its items' dates. Bounded in
+# entries and in the length of what is kept (a real date is about 30 characters); the values
+# (struct_time or None) are immutable.
+_DATES: dict[str, Any] = {}
+_DATES_MAX = 4096
+_DATE_KEY_MAX = 64
+
+
 def _date(value: str) -> Any:
+    if len(value) > _DATE_KEY_MAX:
+        return _read_date(value)
+    parsed = _DATES.get(value, _DATES)
+    if parsed is _DATES:
+        if len(_DATES) >= _DATES_MAX:
+            _DATES.clear()
+        parsed = _DATES[value] = _read_date(value)
+    return parsed
+
+
+def _read_date(value: str) -> Any:
     try:
         return _rfc822(value)
     except (_Decline, ValueError):
