@@ -141,4 +141,6 @@ def _query(query: str) -> str:
 def _escape(text: str, safe: str) -> str:
     if not text.isascii() or " " in text:
         text = quote(text, safe=safe)
+    if "%" not in text:
+        return text  # no escape to upper-case (most paths and parameters)
     return _ESCAPE.sub(lambda m: m.group(0).upper(), text)

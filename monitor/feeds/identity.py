@@ -57,19 +57,22 @@ def assign_keys(entries: Sequence[KeyInput]) -> list[str]:
     guids = Counter(g for g in (_clean(e.guid) for e in entries) if g)
     guidless_urls = Counter(e.url for e in entries if e.url and not _clean(e.guid))
     keys: list[str] = []
+    # The title is normalised only where a key uses it (most items have a GUID of their own).
     for entry in entries:
         guid = _clean(entry.guid)
-        title = normalise_title(entry.title)
         if guid:
             if guids[guid] == 1:
                 keys.append("g:" + digest(guid))
+            elif entry.url:
+                keys.append("g:" + digest(guid, entry.url, ""))
             else:
-                keys.append("g:" + digest(guid, entry.url or "", "" if entry.url else title))
+                keys.append("g:" + digest(guid, "", normalise_title(entry.title)))
         elif entry.url:
-            extra = (title,) if guidless_urls[entry.url] > 1 else ()
+            extra = (normalise_title(entry.title),) if guidless_urls[entry.url] > 1 else ()
             keys.append("u:" + digest(entry.url, *extra))
         else:
             when = entry.published.isoformat() if entry.published else ""
+            title = normalise_title(entry.title)
             keys.append("h:" + digest(title or normalise_title(entry.summary), when))
     return keys
 
