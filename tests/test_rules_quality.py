@@ -47,22 +47,22 @@ BLIND_R7 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round7-
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Measured when the rules were last revised, on rounds 1-6 (docs/rules.md has the table), set a
+# Measured when the rules were last revised, on rounds 1-7 (docs/rules.md has the table), set a
 # little under it: one more miss or false alarm may pass, two fail. Every round here is dev now:
 # rounds 1-3 since the fourth rewrite, round 4 since the fifth, round 5 since the sixth, round 6
-# since the seventh (the revision was made reading all of them). These floors guard against a
-# regression on them; a seventh round, held out whole and labelled blind, is the figure on news
-# the rules were not written against. The names keep the splits' names in the table
-# (`held_out r5` etc.).
+# since the seventh, round 7 since the eighth (the revision was made reading all of them). These
+# floors guard against a regression on them; an eighth round, held out whole and labelled blind,
+# is the figure on news the rules were not written against. The names keep the splits' names in
+# the table (`held_out r5` etc.).
 DEV_FLOOR = {
     # split: {rule: (precision, recall)}
     "dev": {
         "troop-dispatch": (0.90, 0.92),
-        "arms-to-ukraine": (0.94, 0.94),
+        "arms-to-ukraine": (0.94, 0.96),
         "nato-delegation": (0.84, 0.90),
     },
     "dev r3": {
-        "troop-dispatch": (0.86, 0.96),
+        "troop-dispatch": (0.89, 0.96),
         "arms-to-ukraine": (0.93, 0.93),
     },
 }
@@ -70,7 +70,7 @@ DEV_FLOOR = {
 HELD_OUT_FLOOR = {
     # rule: (precision, recall)
     "troop-dispatch": (0.90, 0.89),
-    "arms-to-ukraine": (0.92, 0.78),
+    "arms-to-ukraine": (0.92, 0.82),
     "nato-delegation": (0.77, 0.66),
 }
 
@@ -82,34 +82,37 @@ HELD_OUT_R3_FLOOR = {
 }
 
 # The fourth round: held out whole and scored once for the fourth rewrite (troop 0.66/0.81,
-# arms 0.95/0.87), then read for the fifth to seventh; dev now (docs/rules.md: troop 0.85/0.92,
+# arms 0.95/0.87), then read for the fifth to eighth; dev now (docs/rules.md: troop 0.87/0.96,
 # arms 0.97/0.97; with the examples of examples/rules-semantic, arms 0.95/0.97).
 HELD_OUT_R4_FLOOR = {
-    "troop-dispatch": (0.83, 0.89),
+    "troop-dispatch": (0.85, 0.93),
     "arms-to-ukraine": (0.95, 0.95),
 }
 
 # The fifth round: held out whole, labelled blind by two with a third settling, scored once for
-# the fifth rewrite (troop 0.70/0.82, arms 0.89/0.89), then read for the sixth and seventh: dev
-# now (docs/rules.md: troop 0.92/0.96, arms 1.00/0.94; no NATO item was left to draw).
+# the fifth rewrite (troop 0.70/0.82, arms 0.89/0.89), then read for the sixth to eighth: dev
+# now (docs/rules.md: troop 0.92/0.96, arms 1.00/0.97; no NATO item was left to draw).
 HELD_OUT_R5_FLOOR = {
     "troop-dispatch": (0.90, 0.94),
-    "arms-to-ukraine": (0.97, 0.91),
+    "arms-to-ukraine": (0.97, 0.94),
 }
 
 # Round 6, held out blind and scored once after the sixth revision (docs/rules.md: arms
 # 0.93/0.81 on 32 relevant items, troop 0.75/0.60 on 5), then read for the seventh: dev now
-# (troop 1.00/0.80, arms 0.97/0.97). One more miss or false alarm passes.
+# (then troop 1.00/0.80, arms 0.97/0.97; after the eighth, troop 1.00/1.00). One more miss or
+# false alarm passes.
 HELD_OUT_R6_FLOOR = {
-    "troop-dispatch": (0.80, 0.60),
+    "troop-dispatch": (0.83, 0.80),
     "arms-to-ukraine": (0.93, 0.93),
 }
 
 # Round 7, held out blind and scored once after the seventh revision (docs/rules.md: troop
-# 0.50/0.31 on 13 relevant items, arms 0.93/0.89 on 85). One more miss or false alarm passes.
+# 0.50/0.31 on 13 relevant items, arms 0.93/0.89 on 85), then read for the eighth: dev now
+# (troop 1.00/1.00, arms 0.98/1.00; with the examples of examples/rules-semantic, arms
+# 0.97/1.00). One more miss or false alarm passes, the examples' included.
 HELD_OUT_R7_FLOOR = {
-    "troop-dispatch": (0.44, 0.23),
-    "arms-to-ukraine": (0.91, 0.88),
+    "troop-dispatch": (0.92, 0.92),
+    "arms-to-ukraine": (0.95, 0.98),
 }
 
 
@@ -117,7 +120,7 @@ HELD_OUT_R7_FLOOR = {
 # alarm for NATO on the first rounds' held-out part. The same margin of about one item.
 SEMANTIC_HELD_OUT_FLOOR = {
     "troop-dispatch": (0.90, 0.89),
-    "arms-to-ukraine": (0.92, 0.78),
+    "arms-to-ukraine": (0.92, 0.82),
     "nato-delegation": (0.70, 0.66),
 }
 
@@ -379,8 +382,47 @@ PARAPHRASES = [
     ("Charity concert held in support of the Armed Forces of Ukraine", set()),
     ("Enemy transfers more artillery to the Zaporizhzhia axis", {"troop-dispatch"}),
     ("Polish howitzers already deployed on the front line", {"troop-dispatch"}),
-    ("Movement of Russian military vehicles leaving Kherson recorded", set()),
+    ("Movement of Russian military vehicles leaving Kherson recorded as they withdraw", set()),
     ("The enemy transferred ammunition to the Bakhmut direction", set()),
+    # The eighth revision (on rounds 1-7): moves told without a verb of sending, their
+    # look-alikes, and arms wordings; written by hand, not taken from the corpus.
+    ("Occupiers bring more armoured vehicles to the southern front", {"troop-dispatch"}),
+    ("Russia replenishes its battalions with newly mobilised reservists", {"troop-dispatch"}),
+    ("Fresh Russian units begin to appear near Izium", {"troop-dispatch"}),
+    ("Norway opens talks on hosting American troops", {"troop-dispatch"}),
+    ("Senate authorises the use of troops abroad", {"troop-dispatch"}),
+    (
+        "Kremlin tells its army to carry out peacekeeping functions in the breakaway regions",
+        {"troop-dispatch"},
+    ),
+    ("Belarus strengthens protection of its border with Ukraine", {"troop-dispatch"}),
+    ("Columns of Russian military equipment leave Melitopol for Vasylivka", {"troop-dispatch"}),
+    ("Hundreds of reservists refuse to go to the front", {"troop-dispatch"}),
+    ("Separatist units are moving from Luhansk towards the Donetsk region", {"troop-dispatch"}),
+    ("EU adopts new sanctions against Moscow", set()),
+    ("Refugees reach Zaporizhzhia from a city besieged by Russian troops", set()),
+    ("Russians jam mobile signal to conceal troop movements", set()),
+    ("Commanders ordered soldiers to shoot at civilians, intercept shows", set()),
+    ("Russian military vehicles leaving Kherson as the counteroffensive advances", set()),
+    ("US to provide additional security aid to Kyiv", {"arms-to-ukraine"}),
+    (
+        "Berlin says it is sending military aid as Ukraine braces for an offensive",
+        {"arms-to-ukraine"},
+    ),
+    (
+        "Defence minister announces a new military aid package from Canada for Ukraine",
+        {"arms-to-ukraine"},
+    ),
+    ("Kyiv may use Western weapons against targets in Crimea", {"arms-to-ukraine"}),
+    (
+        "Pentagon meets weapon manufacturers to speed up deliveries for Ukraine",
+        {"arms-to-ukraine"},
+    ),
+    ("Zelensky and Scholz held talks on military aid", {"arms-to-ukraine"}),
+    ("Germany announces a medical support package for Ukraine", set()),
+    ("Damaged Russian frigate towed to Sevastopol for repairs", set()),
+    ("Every missile fired at Ukraine must have its price, Zelensky says", set()),
+    ("Russia says it hit a depot storing weapons supplied to Ukraine", set()),
     ("NATO secretary general meets Zelensky in Kyiv", {"nato-delegation"}),
     ("Stoltenberg visits Ukraine for talks on air defence", {"nato-delegation"}),
     ("Zelensky after talks with Stoltenberg: the door stays open", {"nato-delegation"}),
