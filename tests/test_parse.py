@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from monitor.errors import FeedError
 from monitor.feeds.htmltext import html_to_text, text_field
 from monitor.feeds.parse import parse_feed
-from monitor.feeds.prolog import HEAD_LIMIT, check_prolog
+from monitor.feeds.prolog import HEAD_LIMIT, QUICK_HEAD, check_prolog
 from tests.test_corpora import OpenAudit
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
@@ -259,6 +259,28 @@ def test_charset_from_content_type_is_checked_too() -> None:
     with pytest.raises(FeedError) as err:
         check_prolog(data, "application/rss+xml; charset=cp037")
     assert err.value.kind == "refused_entities"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])
+def test_a_prolog_is_read_whole_wherever_the_quick_look_ends(encoding: str) -> None:
+    # check_prolog first reads QUICK_HEAD bytes; wherever that cut falls in a prolog (inside a
+    # comment, a multi-byte character, a quoted id or the internal subset), the answer must be
+    # the one the whole head gives.
+    tail = (
+        '<!-- \u00e9 \U0001d11e <a --><!DOCTYPE rss SYSTEM "<a>" [<!-- \' -->{decl}]>'
+        "<rss><channel><title>t</title></channel></rss>" + "<!-- body -->" * 600
+    )
+    start, end = '<?xml version="1.0"?><!--', "-->"
+    fixed = len((start + end).encode(encoding))
+    unit = len("xx".encode(encoding)) - len("x".encode(encoding))
+    prolog = len(tail.split("<rss>")[0].format(decl='<!ENTITY x "y">').encode(encoding))
+    for cut in range(prolog + 2):  # the cut's offset into the part after the padding
+        head = start + "x" * ((QUICK_HEAD - cut - fixed) // unit) + end
+        hostile = (head + tail.format(decl='<!ENTITY x "y">')).encode(encoding)
+        with pytest.raises(FeedError) as err:
+            check_prolog(hostile)
+        assert err.value.kind == "refused_entities", cut
+        check_prolog((head + tail.format(decl="<!ELEMENT rss ANY>")).encode(encoding))
 
 
 def test_overlong_prolog_is_refused() -> None:

@@ -127,6 +127,8 @@ _HEADS = st.sampled_from(
         b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-32'?>\n",
         b"<?xml-stylesheet type='text/xsl' href='s.xsl'?>\n",
         b"<?xml version='1.0' encoding=\"koi8-r\"?>\n",
+        b"<?xml version='1.0' encoding='u8' note='caf\xc3\xa9 > x'?>\n",
+        b"<?xml version='1.0' encoding='US-ASCII'?>\n",
     ]
 )
 

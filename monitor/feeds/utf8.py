@@ -15,6 +15,7 @@ not in `charsets.TEXT_CHARSETS`. `tests/test_utf8.py` holds this to `convert_to_
 from __future__ import annotations
 
 import codecs
+import contextlib
 import re
 
 from monitor.feeds.charsets import text_charset
@@ -23,6 +24,8 @@ from monitor.feeds.charsets import text_charset
 _PI_ENCODING = re.compile(rb"""^<\?.*encoding=['"](.*?)['"].*\?>""")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _NEW_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
+_XML_DECLARATION_BYTES = re.compile(rb"<\?xml[^>]*?>")
+_NEW_DECLARATION_BYTES = _NEW_DECLARATION.encode()
 # Starts feedparser reads as another BOM or as `<?xm` in UTF-16, UTF-32 or EBCDIC.
 _OTHER_STARTS = (
     codecs.BOM_UTF16_BE,
@@ -66,6 +69,10 @@ def to_utf8(content_type: str | None, data: bytes) -> bytes | None:
         return None
     if encoding.lower() == "gb2312":
         encoding = "gb18030"
+    with contextlib.suppress(LookupError):
+        codec = codecs.lookup(encoding).name  # what bytes.decode(encoding) uses
+        if codec in ("utf-8", "ascii"):
+            return _declared_utf8(data, codec)
     try:
         text = data.decode(encoding)
         if _XML_DECLARATION.search(text):
@@ -75,6 +82,24 @@ def to_utf8(content_type: str | None, data: bytes) -> bytes | None:
         return text.encode("utf-8")
     except (UnicodeError, LookupError):
         return None  # feedparser tries its fallbacks, and flags the document
+
+
+def _declared_utf8(data: bytes, codec: str) -> bytes | None:
+    """What the decode, declaration swap and encode below give for UTF-8 or ASCII, without
+    copying the document to text and back: valid UTF-8 (or ASCII) encodes back to the same
+    bytes, and the declaration pattern spans the same bytes (`>` is never part of a multi-byte
+    character)."""
+    if not data.isascii():
+        if codec == "ascii":
+            return None  # the strict decode fails; feedparser tries its fallbacks
+        try:
+            data.decode("utf-8")
+        except UnicodeError:
+            return None
+    found = _XML_DECLARATION_BYTES.match(data)
+    if found:
+        return _NEW_DECLARATION_BYTES + data[found.end() :]
+    return _NEW_DECLARATION_BYTES + b"\n" + data
 
 
 def _rfc3023_encoding(content_type: str | None, xml_encoding: str) -> str | None:
