@@ -32,7 +32,6 @@ through this path than through feedparser's.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -335,6 +334,16 @@ class _Replay:
         text = el.text
         return text.strip() if text else ""
 
+    def _value(self, el: ET.Element, params: dict[str, str] | None) -> str:
+        """`_finish(_text(el), params)` in one call (most fields are ASCII text)."""
+        if len(el):
+            raise _Decline  # markup inside a text element
+        text = el.text
+        output = text.strip() if text else ""
+        if params is None and output.isascii():
+            return output
+        return self._finish(output, params)
+
     def _finish(self, output: str, params: dict[str, str] | None) -> str:
         """pop's guess and repairs, in its order."""
         if params is None and output.isascii():
@@ -350,8 +359,7 @@ class _Replay:
         ):
             params["type"] = "text/html"  # type: ignore[index]
         if not output.isascii():
-            with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-                output = output.encode("iso-8859-1").decode("utf-8")
+            output = _reread_latin1(output)
             if _C1.search(output):
                 output = output.translate(_Fp.cp1252)
         return output
@@ -407,7 +415,7 @@ class _Replay:
     def _title(self, el: ET.Element, attrs: dict[str, str], media: bool = False) -> None:
         saved = self.title_depth
         params = self._params(attrs, "text/plain")
-        value = self._finish(self._text(el), params)
+        value = self._value(el, params)
         self._store("title", value, params)
         if value:
             self.title_depth = self.depth
@@ -422,21 +430,21 @@ class _Replay:
             self._content(el, attrs, "text/plain")
         else:
             params = self._params(attrs, "text/html")
-            self._store("description", self._finish(self._text(el), params), params)
+            self._store("description", self._value(el, params), params)
 
     def _summary(self, el: ET.Element, attrs: dict[str, str]) -> None:
         if "summary" in self._context() and not self.has_content:
             self._content(el, attrs, "text/plain")
         else:
             params = self._params(attrs, "text/plain")
-            self._store("summary", self._finish(self._text(el), params), params)
+            self._store("summary", self._value(el, params), params)
 
     def _content(self, el: ET.Element, attrs: dict[str, str], default: str = "text/plain") -> None:
         self.has_content = True
         params = self._params(attrs, default)
         if "src" in attrs:
             params["src"] = attrs["src"]
-        value = self._finish(self._text(el), params)
+        value = self._value(el, params)
         self._store("content", value, params)
         self._context().setdefault("summary", value)  # text and HTML content is copied
 
@@ -446,15 +454,18 @@ class _Replay:
     def _link(self, el: ET.Element, attrs: dict[str, str]) -> None:
         if len(el):
             raise _Decline
-        rel = attrs.setdefault("rel", "alternate")
-        kind = attrs.setdefault("type", "application/atom+xml" if rel == "self" else "text/html")
-        hrefs = [attrs[k] for k in ("url", "uri", "href") if k in attrs]
-        if hrefs:
-            if len(hrefs) > 1 or not hrefs[0]:
-                raise _Decline
-            if rel == "alternate" and _map_type(kind) in _HTML_TYPES:
-                self._context()["link"] = self._resolve(hrefs[0])
-            return
+        if attrs:  # an RSS <link> has none: its text is the link
+            rel = attrs.setdefault("rel", "alternate")
+            kind = attrs.setdefault(
+                "type", "application/atom+xml" if rel == "self" else "text/html"
+            )
+            hrefs = [attrs[k] for k in ("url", "uri", "href") if k in attrs]
+            if hrefs:
+                if len(hrefs) > 1 or not hrefs[0]:
+                    raise _Decline
+                if rel == "alternate" and _map_type(kind) in _HTML_TYPES:
+                    self._context()["link"] = self._resolve(hrefs[0])
+                return
         value = self._text(el)
         if value:
             value = self._resolve(value)
@@ -471,12 +482,12 @@ class _Replay:
             self._context().setdefault("link", value)
 
     def _published(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        value = self._finish(self._text(el), None)
+        value = self._value(el, None)
         self._store("published", value, None)
         self._context()["published_parsed"] = _date(value)
 
     def _updated(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        value = self._finish(self._text(el), None)
+        value = self._value(el, None)
         self._store("updated", value, None)
         self._context()["updated_parsed"] = _date(value)
 
@@ -527,7 +538,7 @@ class _Replay:
         context = self._context()
         scheme = attrs.get("scheme", attrs.get("domain"))
         _add_tag(context, attrs.get("term"), scheme, attrs.get("label"))
-        value = self._finish(self._text(el), None)
+        value = self._value(el, None)
         if not value:
             return
         tags = context["tags"]
@@ -542,7 +553,7 @@ class _Replay:
     def _media_keywords(self, el: ET.Element, attrs: dict[str, str]) -> None:
         if attrs:
             raise _Decline
-        value = self._finish(self._text(el), None)
+        value = self._value(el, None)
         self._store("media_keywords", value, None)
         context = self._context()
         for term in value.split(","):
@@ -566,7 +577,7 @@ class _Replay:
     def _ttl(self, el: ET.Element, attrs: dict[str, str]) -> None:
         if attrs:
             raise _Decline  # feedparser would store the attributes as the ttl
-        value = self._finish(self._text(el), None)
+        value = self._value(el, None)
         if self.in_entry or self.in_image or self.in_source:
             return
         self.feed["ttl"] = value
@@ -587,6 +598,15 @@ def _rdf_version(decls: list[tuple[str, str]]) -> str:
         if lower == "http://www.w3.org/2005/atom":
             return "atom10"
     return ""
+
+
+def _reread_latin1(text: str) -> str:
+    """feedparser's repair of UTF-8 read as Latin-1: read again as UTF-8, else kept as it is.
+    (A try, not contextlib.suppress: a context manager for each field costs more.)"""
+    try:
+        return text.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
 
 
 def _link_refs(link: str) -> str:

@@ -221,18 +221,21 @@ def _items(
 
 def _fields(entry: Mapping[str, Any], feed_url: str) -> dict[str, Any]:
     summary = _text(entry.get("summary"), entry.get("summary_detail"))
-    blocks = entry.get("content") or []
-    contents = [_text(c.get("value"), c) for c in blocks if isinstance(c, Mapping)]
-    content = max(contents, key=len, default="")
+    content = ""
+    blocks = entry.get("content")
+    if blocks:  # most RSS items have none
+        contents = [_text(c.get("value"), c) for c in blocks if isinstance(c, Mapping)]
+        content = max(contents, key=len, default="")
     link = _link(entry.get("link"), feed_url)
     guid = entry.get("id")
+    author = _str(entry.get("author"))
     return {
         "title": _title(entry),
         "summary": summary,
         "content": "" if content == summary else content,
         "link": link,
-        "url": canonical_url(link) if link and link.lower().startswith("http") else None,
-        "author": defang(collapse(_str(entry.get("author"))))[:MAX_AUTHOR],
+        "url": canonical_url(link) if link and link[:4].lower() == "http" else None,
+        "author": defang(collapse(author))[:MAX_AUTHOR] if author else "",
         "categories": _categories(entry.get("tags")),
         "published": _date(entry.get("published_parsed")) or _date(entry.get("updated_parsed")),
         "guid": guid.strip() or None if isinstance(guid, str) else None,
