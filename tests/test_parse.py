@@ -10,6 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import FeedError
+from monitor.feeds import parse
 from monitor.feeds.htmltext import html_to_text, text_field
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.prolog import HEAD_LIMIT, QUICK_HEAD, check_prolog
@@ -205,6 +206,53 @@ def test_item_cap_keeps_the_first_items_and_counts_all() -> None:
     assert feed.items[0].title == "Item 0"
     assert feed.items[-1].title == "Item 99"
     assert any("3000 items" in w for w in feed.warnings)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    head=st.sampled_from(
+        [
+            b"",
+            b"\xef\xbb\xbf",
+            b"<?xml version='1.0'?>",
+            b'<?xml version="1.0" encoding="utf-8"?>\n\n',
+            b'<?xml version="1.0" encoding="UTF-8" x="</item>"?>',
+            b"<?xml version='1.0' encoding='windows-1252'?>\n",
+            b"<?xml version='1.0' encoding='cp500'?>\n",  # EBCDIC after an ASCII declaration
+        ]
+    ),
+    items=st.lists(st.sampled_from(["<item>\u00e9</item >", "<x:entry/></x:entry>", "</item>"])),
+    max_items=st.integers(1, 4),
+    encoding=st.sampled_from(["utf-8", "cp1252", "cp500"]),
+)
+def test_items_are_counted_again_only_where_the_count_could_differ(
+    head: bytes, items: list[str], max_items: int, encoding: str
+) -> None:
+    # A UTF-8 document's bytes after the character-set step are its own after a new
+    # declaration: parse_feed does not count its items a second time. The answer must be the
+    # one counting again gives, also where the step makes item ends the bytes did not have.
+    body = "<rss version='2.0'><channel>" + "".join(items) + "</channel></rss>"
+    data = head + body.encode(encoding)
+
+    def answer() -> object:
+        parsed: list[bytes] = []  # what the parsers are given: cut to max_items where needed
+
+        def spy(utf8: bytes) -> None:
+            parsed.append(utf8)
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(parse, "parse_rss20", spy)
+            m.setattr(parse, "parse_namespaced", lambda utf8: None)
+            try:
+                feed = parse_feed(data, feed_id="c", max_items=max_items)
+            except FeedError as e:
+                return e.kind, parsed
+        return feed.total_items, feed.items, feed.warnings, parsed
+
+    skipping = answer()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(parse, "_declaration_before_tail", lambda utf8, data: False)
+        assert skipping == answer()
 
 
 @pytest.mark.slow

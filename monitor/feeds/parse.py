@@ -128,7 +128,10 @@ def _parse_xml(
     if result.get("bozo"):
         warnings.append(f"encoding: {result.get('bozo_exception')}")
     check_prolog(utf8)  # the bytes feedparser will actually read
-    utf8, total = _cap_items(utf8, max_items)
+    if total_raw <= max_items and _declaration_before_tail(utf8, data):
+        total = total_raw  # no item end that `data` lacks: nothing to cut, no larger count
+    else:
+        utf8, total = _cap_items(utf8, max_items)
     bounded = within_node_limit(utf8)
     if not bounded:
         check_structure(utf8)  # refuses what is too large for either parser
@@ -204,6 +207,23 @@ def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
     if count <= max_items:
         return data, count
     return data[:cut_at] + data[last_end:], count
+
+
+_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
+
+
+def _declaration_before_tail(utf8: bytes, data: bytes) -> bool:
+    """Whether `utf8` is the UTF-8 declaration, perhaps a newline, then a tail of `data`: what
+    the character-set step makes of a UTF-8 document. No `_ITEM_END` match starts in the
+    declaration or the newline, and one that starts in the tail is one in `data` too (the same
+    bytes follow it), so `utf8` has at most as many as `data`. A memory compare instead of a
+    second regex scan of the document."""
+    if not utf8.startswith(_UTF8_DECLARATION):
+        return False
+    start = len(_UTF8_DECLARATION)
+    if utf8[start : start + 1] == b"\n":
+        start += 1
+    return data.endswith(utf8[start:])
 
 
 def _items(
