@@ -10,14 +10,17 @@ and the shared corpora's Atom and RDF documents.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from feedparser.datetimes import _parse_date
 
 from monitor.errors import FeedError
 from monitor.feeds import fastfeed, parse
 from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds.prolog import MAX_ATTRIBUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "feeds"
@@ -336,6 +339,24 @@ def test_attributes_checked_by_name_still_decline_what_they_did(
         assert fast == slow
 
 
+def test_too_many_attributes_decline_even_when_every_name_was_seen_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # feedparser's path refuses an element with more than MAX_ATTRIBUTES attributes; names
+    # already found plain on earlier elements must not let such an element through.
+    def attrs(names: range) -> str:
+        return " ".join(f"a{n}='v'" for n in names)
+
+    over = MAX_ATTRIBUTES + 1
+    item = (
+        f"<item><title>one</title><media:x {attrs(range(over - 1))}/>"
+        f"<media:x {attrs(range(over - 1, 2 * (over - 1)))}/><media:x {attrs(range(over))}/></item>"
+    )
+    fast, slow, took = _both(NS.format(item=item).encode(), "x.xml", monkeypatch)
+    assert not took
+    assert fast == slow == "FeedError too_large"
+
+
 def test_rel_and_type_values_are_lowercased_and_c1_characters_mapped_like_feedparser(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -354,17 +375,32 @@ def test_rel_and_type_values_are_lowercased_and_c1_characters_mapped_like_feedpa
     assert fast == slow
 
 
+def test_a_date_feedparser_completes_from_today_is_read_again_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # feedparser fills a missing year, month or day from the clock: a daemon that kept the
+    # first reading would date a feed's items at its first poll for ever (and skip them as
+    # too old once that passes the retention).
+    monkeypatch.setattr(fastfeed, "_DATES", {})
+    real_gmtime = time.gmtime
+    assert fastfeed._date("T12:00:00Z") == _parse_date("T12:00:00Z")
+    later = real_gmtime(time.time() + 90 * 86400)
+    monkeypatch.setattr(time, "gmtime", lambda *a: real_gmtime(*a) if a else later)
+    assert fastfeed._date("T12:00:00Z")[:3] == later[:3]
+    assert "T12:00:00Z" not in fastfeed._DATES
+
+
 def test_dates_are_read_once_per_text_and_the_memo_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fastfeed, "_DATES", {})
     value = "Thu, 15 Jul 2021 20:01:00 +0200"
     first = fastfeed._date(value)
-    assert first == fastfeed._read_date(value)
+    assert first == _parse_date(value)
     assert fastfeed._date(value) is first
     assert fastfeed._date("not a date") is None
     long = "Thu, 15 Jul 2021 20:01:00 +0200" + " " * 10_000
-    assert fastfeed._date(long) == fastfeed._read_date(long)
+    assert fastfeed._date(long) == _parse_date(long)
     assert long not in fastfeed._DATES  # a long text is read, never kept
     for minute in range(fastfeed._DATES_MAX + 10):
         fastfeed._date(f"2021-07-15T{minute // 60 % 24:02d}:{minute % 60:02d}:00Z")

@@ -250,9 +250,9 @@ class _Replay:
                 else:
                     handler(self, child, self._attrs(child))
             else:
+                if len(attrib) > MAX_ATTRIBUTES:
+                    raise _Decline  # however many of its names were seen before
                 if attrib and not attrib.keys() <= plain:
-                    if len(attrib) > MAX_ATTRIBUTES:
-                        raise _Decline
                     self._attrs(child)  # declines where feedparser reads them otherwise
                 if len(child):
                     if not walk:
@@ -657,24 +657,33 @@ def _add_tag(context: dict[str, Any], term: Any, scheme: Any, label: Any) -> Non
 
 # Dates read, by their text: a feed polled again repeats most of its items' dates. Bounded in
 # entries and in the length of what is kept (a real date is about 30 characters); the values
-# (struct_time or None) are immutable.
+# (struct_time or None) are immutable. Only the plain RFC 822 and W3C forms are kept: they are
+# pure functions of the text, while feedparser's other handlers fill a missing year, month or
+# day from today's date, which a long-running process must not remember.
 _DATES: dict[str, Any] = {}
 _DATES_MAX = 4096
 _DATE_KEY_MAX = 64
 
 
 def _date(value: str) -> Any:
-    if len(value) > _DATE_KEY_MAX:
-        return _read_date(value)
     parsed = _DATES.get(value, _DATES)
-    if parsed is _DATES:
+    if parsed is not _DATES:
+        return parsed
+    parsed = _plain_date(value)
+    if parsed is None:
+        # Any other form: feedparser's own reading (imported here, on the first such date).
+        from feedparser.datetimes import _parse_date
+
+        return _parse_date(value)
+    if len(value) <= _DATE_KEY_MAX:
         if len(_DATES) >= _DATES_MAX:
             _DATES.clear()
-        parsed = _DATES[value] = _read_date(value)
+        _DATES[value] = parsed
     return parsed
 
 
-def _read_date(value: str) -> Any:
+def _plain_date(value: str) -> time.struct_time | None:
+    """The date in the two forms read here without feedparser, or None for any other."""
     try:
         return _rfc822(value)
     except (_Decline, ValueError):
@@ -682,11 +691,7 @@ def _read_date(value: str) -> Any:
     try:
         return _w3dtf(value)
     except (_Decline, ValueError):
-        pass
-    # Any other form: feedparser's own reading (imported here, on the first such date).
-    from feedparser.datetimes import _parse_date
-
-    return _parse_date(value)
+        return None
 
 
 _W3DTF = re.compile(
