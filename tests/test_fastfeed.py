@@ -327,8 +327,12 @@ def test_attributes_checked_by_name_still_decline_what_they_did(
 ) -> None:
     # The walk checks a handler-less element's attributes against the names already found
     # plain: a name seen plain before must not let a colliding or `base` attribute through.
-    first = "<item><title>a</title><media:content url='http://e.com/a.jpg' medium='image'/></item>"
+    first = (
+        "<item><title>a</title><guid isPermaLink='false'>f</guid>"
+        "<media:content url='http://e.com/a.jpg' medium='image'/></item>"
+    )
     for later in (
+        "<guid isPermaLink='false' ISPERMALINK='true'>g</guid>",
         "<media:content url='http://e.com/b.jpg' URL='http://e.com/c.jpg'/>",
         "<media:content url='http://e.com/b.jpg' base='http://e.com/'/>",
         "<enclosure url='http://e.com/b.mp3' x:mode='base64'/>",
@@ -405,3 +409,20 @@ def test_dates_are_read_once_per_text_and_the_memo_stays_bounded(
     for minute in range(fastfeed._DATES_MAX + 10):
         fastfeed._date(f"2021-07-15T{minute // 60 % 24:02d}:{minute % 60:02d}:00Z")
         assert len(fastfeed._DATES) <= fastfeed._DATES_MAX
+
+
+def test_mixed_case_attribute_names_read_like_feedparser_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first of each is read by _attrs; the later ones by the name it recorded.
+    item = (
+        "<item><title>{0}</title><guid isPermaLink='{1}'>http://e.com/g{0}</guid>"
+        "<category Domain='http://e.com/d'>c{0}</category>"
+        "<atom:link Rel='ALTERNATE' href='http://e.com/l{0}'/></item>"
+    )
+    items = "".join(item.format(i, ("true", "false", "TRUE")[i % 3]) for i in range(6))
+    fast, slow, took = _both(NS.format(item=items).encode(), "x.xml", monkeypatch)
+    assert took
+    assert isinstance(fast, ParsedFeed)
+    assert [i.guid for i in fast.items][:2] == ["http://e.com/g0", "http://e.com/g1"]
+    assert fast == slow

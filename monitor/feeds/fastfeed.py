@@ -54,6 +54,7 @@ _URIFIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")  # feedparser.u
 _LINK_REF = re.compile("&([A-Za-z0-9_]+);")
 _HTML_TYPES = frozenset({"application/xhtml+xml", "text/html"})
 _TEXT_TYPES = frozenset({"text/plain", "text/html"})
+_LOWERED = frozenset({"rel", "type"})  # attributes whose values feedparser lowercases
 _TYPE_ALIASES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
 _C1 = re.compile("[\x80-\x9f]")  # the only characters feedparser's cp1252 table changes
 # Keys parse.py reads from an entry or the feed, after FeedParserDict's key map: an unknown
@@ -131,6 +132,8 @@ class _Replay:
         self.kinds: dict[str, tuple[str, _Handler | None, bool]] = {}
         # Attribute names `_attrs` passes as they are: lowercase, not namespaced, not base/mode.
         self.plain_attrs: set[str] = set()
+        # Other attribute names `_attrs` passes, by their lowercase form (`isPermaLink`).
+        self.mixed_attrs: dict[str, str] = {}
         self.version = ""
         self.depth = 0
         self.title_depth = -1
@@ -141,7 +144,8 @@ class _Replay:
         self.image: dict[str, Any] = {}
         self.source: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
-        self.depths: list[dict[str, int]] = []
+        self.entry: dict[str, Any] = {}  # the open entry (entries[-1])
+        self.entry_depths: dict[str, int] = {}  # depth at which each of its keys was stored
         self.root: ET.Element | None = None
         self.base = ""  # the root's xml:base as feedparser keeps it; "" when none
 
@@ -221,6 +225,7 @@ class _Replay:
             raise _Decline  # prolog.check_structure refuses it on feedparser's path
         kinds = self.kinds
         plain = self.plain_attrs
+        mixed = self.mixed_attrs
         in_image = self.in_image  # constant over siblings: _image restores it
         self.depth = depth
         for child in el:
@@ -247,6 +252,12 @@ class _Replay:
                     if "type" in attrs:
                         attrs["type"] = attrs["type"].lower()
                     handler(self, child, attrs)
+                elif len(attrib) == 1 and next(iter(attrib)) in mixed:
+                    # One attribute whose name _attrs found plain but for its case: no
+                    # collision is possible (a guid's isPermaLink).
+                    ((key, value),) = attrib.items()
+                    key = mixed[key]
+                    handler(self, child, {key: value.lower() if key in _LOWERED else value})
                 else:
                     handler(self, child, self._attrs(child))
             else:
@@ -279,9 +290,11 @@ class _Replay:
             low = name.lower()
             if low in ("base", "mode") or low in out:
                 raise _Decline  # `base` sets feedparser's base URI; `mode` may be base64
-            out[low] = value.lower() if low in ("rel", "type") else value
+            out[low] = value.lower() if low in _LOWERED else value
             if low == name:
                 self.plain_attrs.add(name)  # no attribute of another case can collide with it
+            else:
+                self.mixed_attrs[name] = low
         return out
 
     def _feed_attrs(self, attrs: dict[str, str]) -> None:
@@ -295,14 +308,14 @@ class _Replay:
         if self.in_image:
             return self.image
         if self.in_entry:
-            return self.entries[-1]
+            return self.entry
         return self.feed
 
     def _store(self, element: str, output: str, params: dict[str, str] | None) -> None:
         if element == "title" and -1 < self.title_depth <= self.depth:
             return
         if self.in_entry and not self.in_source:
-            entry = self.entries[-1]
+            entry = self.entry
             if element == "content":
                 entry.setdefault("content", []).append({**(params or {}), "value": output})
             elif element == "link":
@@ -311,10 +324,11 @@ class _Replay:
             else:
                 if element == "description":
                     element = "summary"
-                depths = self.depths[-1]
+                depths = self.entry_depths
                 old = depths.get(element)
-                if old is None or self.depth <= old:
-                    depths[element] = self.depth
+                depth = self.depth
+                if old is None or depth <= old:
+                    depths[element] = depth
                     entry[element] = output
                 if params is not None:
                     entry[element + "_detail"] = {**params, "value": output}
@@ -401,13 +415,14 @@ class _Replay:
             raise _Decline  # RSS 1.0 items are the channel's siblings; elsewhere not replayed
         if "href" in attrs or "lastmod" in attrs:
             raise _Decline  # feedparser's CDF reading of these
-        self.entries.append({})
-        self.depths.append({})
+        self.entry = {}
+        self.entry_depths = {}
+        self.entries.append(self.entry)
         self.in_entry = True
         self.guid_is_link = False
         self.title_depth = -1
         if attrs.get("rdf:about"):
-            self.entries[-1]["id"] = attrs["rdf:about"]
+            self.entry["id"] = attrs["rdf:about"]
         self._children(el)
         self.in_entry = False
         self.has_content = False
