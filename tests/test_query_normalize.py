@@ -162,3 +162,20 @@ def test_token_spans_found_by_search_are_the_regex_spans(text: str) -> None:
     want = [(s, e) for _, s, e in _spans(text)]
     assert token_spans(text, _words(text)) == want
     assert FieldText(text).spans == want
+
+
+def test_a_position_table_is_stored_only_once_it_is_complete() -> None:
+    """A feed's `feed` field is shared by its items and read on more than one thread (the
+    daemon's matching, the console's playground): a table stored before it was filled would
+    let another thread read a word's positions half found, and miss a phrase or a NEAR."""
+    stored: list[tuple[str, dict[str, list[int]]]] = []
+
+    class Watched(dict[str, dict[str, list[int]]]):
+        def __setitem__(self, kind: str, table: dict[str, list[int]]) -> None:
+            stored.append((kind, {k: list(v) for k, v in table.items()}))  # as seen right then
+            super().__setitem__(kind, table)
+
+    ft = FieldText("world news world report world news")
+    ft._tables = Watched()
+    assert ft.where("fold", "world") == [0, 2, 4]
+    assert stored == [("fold", {"world": [0, 2, 4], "news": [1, 5], "report": [3]})]

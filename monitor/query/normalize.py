@@ -143,9 +143,10 @@ class FieldText:
         table = tables.get(kind)
         if table is None:
             col = self.column(kind)
-            table = tables[kind] = {k: [] for k in col}
+            table = {k: [] for k in col}
             for pos, k in enumerate(col):
                 table[k].append(pos)
+            tables[kind] = table  # published whole: another thread never sees it half filled
         return table
 
     def has(self, kind: str, value: str) -> bool:
@@ -197,10 +198,12 @@ class Document:
     presearcher uses them to find candidate rules.
 
     Its lazy parts (and its fields': spans, position tables, the whitespace flag, the explained
-    steps) are filled on first use without a lock, as a lazy `Match` explains itself: the
-    daemon matches an item and explains its matches (building the alert documents in
-    `decide`) on its one CPU thread (`monitor.offload`), where the `feed` fields shared by a
-    feed's items are read too.
+    steps) are filled on first use without a lock, as a lazy `Match` explains itself. Each is
+    built whole and then stored in one assignment, so a thread that reads one sees it complete
+    or not at all (then builds its own, equal, copy). That matters for the `feed` fields, which
+    are shared by a feed's items: the daemon matches and explains on its one CPU thread
+    (`monitor.offload`), but the console's playground matches archived items of the same
+    feeds on its own threads in the same process.
     """
 
     __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "explained", "fields", "stems")
