@@ -132,3 +132,20 @@ def test_an_or_group_may_match_when_one_member_may(
     assert matcher.maybe(doc) == any(c.maybe(doc) for c in children)
     if matcher.matches(doc):
         assert matcher.maybe(doc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(members, min_size=1, max_size=5), min_size=2, max_size=6), texts, texts)
+def test_or_groups_asked_of_one_document_share_answers_only_when_equal(
+    groups: list[list[str]], title: str, content: str
+) -> None:
+    # A document remembers each group's answer by the group's content, so that every NEAR and
+    # every rule naming the same set asks once: groups compiled apart but equal share it, and a
+    # group never gets another's answer, whatever order they are asked in.
+    doc = analyze(Item(feed_id="f", key="k", title=title, content=content))
+    matchers = [compile_query(" OR ".join(g), {}) for g in groups + groups[::-1]]
+    for matcher in matchers + matchers[::-1]:
+        assert isinstance(matcher, Positional)
+        children = matcher.children if isinstance(matcher, AnyOf) else (matcher,)
+        fresh = analyze(Item(feed_id="f", key="k", title=title, content=content))
+        assert matcher.maybe(doc) == any(c.maybe(fresh) for c in children)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, count
 from typing import TYPE_CHECKING
 
 from monitor.query import spanset
@@ -208,10 +208,19 @@ class Terms(Positional):
         return [(a, b, label) for a, b in self.spans(ft)]
 
 
+# A number for each distinct content of an OR group's cheap test (its stems, phrases and
+# prefixes), the key of a document's `maybes`: equal groups in any rule share one answer. The
+# numbers are never reused, so clearing the table (bounded, like the compiler's) only costs
+# sharing, never a wrong answer.
+_MAYBE_KEYS: dict[tuple[frozenset[str], tuple[str, ...], tuple[frozenset[str], ...]], int] = {}
+_MAYBE_KEYS_MAX = 100_000
+_next_maybe_key = count()
+
+
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
-    __slots__ = ("_all_stems", "_any_prefix", "_any_stem", "_other", "children")
+    __slots__ = ("_all_stems", "_any_prefix", "_any_stem", "_maybe_key", "_other", "children")
 
     def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
         super().__init__(source)
@@ -239,6 +248,17 @@ class AnyOf(Positional):
         self._any_prefix = tuple(dict.fromkeys(prefixes))
         self._all_stems = tuple(dict.fromkeys(phrases))
         self._other = tuple(other)
+        # Only a group of words, phrases and prefixes alone is keyed by its content: another
+        # clause inside would have to be compared by value too.
+        self._maybe_key: int | None = None
+        if not other:
+            content = (self._any_stem, self._any_prefix, self._all_stems)
+            key = _MAYBE_KEYS.get(content)
+            if key is None:
+                if len(_MAYBE_KEYS) >= _MAYBE_KEYS_MAX:
+                    _MAYBE_KEYS.clear()
+                key = _MAYBE_KEYS[content] = next(_next_maybe_key)
+            self._maybe_key = key
 
     def matches(self, doc: Document) -> bool:
         for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
@@ -247,6 +267,16 @@ class AnyOf(Positional):
         return False
 
     def maybe(self, doc: Document) -> bool:
+        key = self._maybe_key
+        if key is None:
+            return self._maybe(doc)
+        memo = doc.maybes
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = self._maybe(doc)
+        return got
+
+    def _maybe(self, doc: Document) -> bool:
         if not self._any_stem.isdisjoint(doc.stems):
             return True
         if self._all_stems:

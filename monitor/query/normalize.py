@@ -206,11 +206,24 @@ class Document:
     feeds on its own threads in the same process.
     """
 
-    __slots__ = ("_fold_text", "_folds", "_heads", "_text_stems", "explained", "fields", "stems")
+    __slots__ = (
+        "_fold_text",
+        "_folds",
+        "_heads",
+        "_text_stems",
+        "explained",
+        "fields",
+        "maybes",
+        "stems",
+    )
 
     def __init__(self, fields: dict[str, FieldText]) -> None:
         self.fields = fields
         self.stems: set[str] = set().union(*(ft.stems for ft in fields.values()))
+        # What each OR group of words answered to "could it match here?", by the group's
+        # content (monitor.query.evaluate.AnyOf): a rule's NEARs ask the same set again and
+        # again, and so do the rules that name it.
+        self.maybes: dict[int, bool] = {}
         # The hits of each explanation step already found in this document, by the step's key
         # (monitor.query.explain): every rule that matches the item and names the same word
         # reuses them. Made on the first explanation.
