@@ -87,9 +87,17 @@ _SNIPPET_PIECES = [
 ]  # fmt: skip
 
 
+# And texts with single spaces only, long enough for the window to be cut: the case where
+# `snippet` skips folding the whitespace.
+_SPACED_WORDS = ["troops", "a", "Kyïv", "reinforcements", "x" * 40, "—", "Russia's", "1,500"]
+
+
 @settings(max_examples=600, deadline=None)
 @given(
-    st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=120).map("".join),
+    st.one_of(
+        st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=120).map("".join),
+        st.lists(st.sampled_from(_SPACED_WORDS), min_size=30, max_size=120).map(" ".join),
+    ),
     st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=30).map("".join),
     st.data(),
 )
