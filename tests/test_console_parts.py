@@ -299,3 +299,18 @@ def test_a_playground_query_with_a_field_inside_near_is_refused_at_the_field() -
     in_title = Item(feed_id="f", key="t", title="Parade troops", content="")
     in_body = Item(feed_id="f", key="b", title="News", content="parade troops")
     assert [len(tried.match(i)) for i in (in_title, in_body)] == [1, 0]
+
+
+@pytest.mark.parametrize("clauses", [7, None, "troops", {"a": 1}, ["troops", 3, None, "NOT x"]])
+def test_an_alert_document_with_odd_clauses_shows_what_it_can(clauses: object) -> None:
+    """An alert document is read as it was stored (an older version's, a replayed one): a
+    `clauses` that is not a list of strings shows no clause, never a failed page."""
+    from monitor.console.pages import AlertView
+
+    view = AlertView(
+        "s", "f", "k", datetime(2026, 3, 1, tzinfo=UTC),
+        {"matches": [{"rule": "r", "explanation": {"clauses": clauses}, "snippet": "x"}]},
+    )  # fmt: skip
+    (m,) = view.matches
+    want = ["troops"] if isinstance(clauses, list) else []
+    assert (m["matched"], m["exclusions"]) == (want, ["NOT x"] if want else [])

@@ -179,7 +179,9 @@ class AlertView:
                 continue
             why = m.get("explanation") if isinstance(m.get("explanation"), dict) else {}
             assert isinstance(why, dict)
-            clauses = [c for c in why.get("clauses", []) if isinstance(c, str)][:MAX_CLAUSES]
+            listed = why.get("clauses")  # a document from elsewhere may hold anything here
+            clauses = [c for c in listed if isinstance(c, str)] if isinstance(listed, list) else []
+            clauses = clauses[:MAX_CLAUSES]
             out.append(
                 {
                     "rule": str(m.get("rule", "")),
