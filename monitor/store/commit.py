@@ -17,10 +17,10 @@ transactions writing the same stories cannot deadlock on PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from monitor.model import ArchivedItem, FeedUpdate, NewAlert, SeenItem, StoryRecord, StorySource
 from monitor.store.archive_rows import with_story_keys
@@ -54,6 +54,18 @@ class FeedPoll:
     body_hash: str | None
     baseline_done: bool
     succeeded: bool
+
+
+def feed_poll_row(
+    feed_id: str, poll: FeedPoll, stamp: Callable[[datetime], Any]
+) -> tuple[Any, ...]:
+    """The parameters of `sql.UPDATE_FEED_POLL` for one feed, in its order, each time as the
+    dialect stores it (`stamp`): one list for both dialects and for one feed or a batch."""
+    u = poll.update
+    return (u.status, stamp(u.next_poll_at), stamp(u.fetched_at),
+            stamp(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
+            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
+            poll.baseline_done, feed_id)  # fmt: skip
 
 
 class PollWrites(Protocol):

@@ -157,7 +157,8 @@ INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
 
 
 # A batch of feed states in one statement: UPDATE_FEED_POLL's assignments, row by row from
-# arrays (sql.py keeps the one-feed form; the two must set the same columns the same way).
+# arrays of `commit.feed_poll_row`'s parameters (sql.py keeps the one-feed form; the two must
+# set the same columns the same way).
 UPDATE_FEED_POLLS = """UPDATE feeds SET status = v.status, next_poll_at = v.next_poll_at,
     last_fetch_at = v.fetched_at, last_success_at = COALESCE(v.succeeded_at, last_success_at),
     etag = v.etag, last_modified = v.last_modified, body_hash = v.body_hash,
@@ -170,15 +171,6 @@ UPDATE_FEED_POLLS = """UPDATE feeds SET status = v.status, next_poll_at = v.next
         AS v(status, next_poll_at, fetched_at, succeeded_at, etag, last_modified, body_hash,
              error, error_kind, error_count, new_url, title, baseline_done, id)
     WHERE feeds.id = v.id"""
-
-
-def _feed_poll_row(feed_id: str, poll: commit.FeedPoll) -> tuple[Any, ...]:
-    """UPDATE_FEED_POLL's parameters (and one row of UPDATE_FEED_POLLS's arrays)."""
-    u = poll.update
-    return (u.status, utc(u.next_poll_at), utc(u.fetched_at),
-            utc(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
-            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
-            poll.baseline_done, feed_id)  # fmt: skip
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -274,10 +266,10 @@ class _PollWrites:
         return self.cur.rowcount
 
     def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
-        self.cur.execute(pg(q.UPDATE_FEED_POLL), _feed_poll_row(feed_id, poll))
+        self.cur.execute(pg(q.UPDATE_FEED_POLL), commit.feed_poll_row(feed_id, poll, utc))
 
     def update_feeds(self, polls: Sequence[tuple[str, commit.FeedPoll]]) -> None:
-        rows = [_feed_poll_row(f, p) for f, p in polls]
+        rows = [commit.feed_poll_row(f, p, utc) for f, p in polls]
         self.cur.execute(UPDATE_FEED_POLLS, [list(column) for column in zip(*rows, strict=True)])
 
 

@@ -102,15 +102,6 @@ def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
             _ts(a.first_seen))  # fmt: skip
 
 
-def _feed_poll_row(feed_id: str, poll: commit.FeedPoll) -> tuple[Any, ...]:
-    """UPDATE_FEED_POLL's parameters."""
-    u = poll.update
-    return (u.status, _ts(u.next_poll_at), _ts(u.fetched_at),
-            _ts(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
-            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
-            poll.baseline_done, feed_id)  # fmt: skip
-
-
 class _PollWrites:
     """`commit.PollWrites` on SQLite: a row at a time (executemany) inside BEGIN IMMEDIATE."""
 
@@ -188,10 +179,10 @@ class _PollWrites:
         return self.c.total_changes - before
 
     def update_feed(self, feed_id: str, poll: commit.FeedPoll) -> None:
-        self.c.execute(q.UPDATE_FEED_POLL, _feed_poll_row(feed_id, poll))
+        self.c.execute(q.UPDATE_FEED_POLL, commit.feed_poll_row(feed_id, poll, _ts))
 
     def update_feeds(self, polls: Sequence[tuple[str, commit.FeedPoll]]) -> None:
-        self.c.executemany(q.UPDATE_FEED_POLL, [_feed_poll_row(f, p) for f, p in polls])
+        self.c.executemany(q.UPDATE_FEED_POLL, [commit.feed_poll_row(f, p, _ts) for f, p in polls])
 
 
 class SQLiteStore(Statements, SQLiteConsoleReads):
