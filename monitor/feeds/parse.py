@@ -38,7 +38,7 @@ from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
 from monitor.feeds.prolog import check_prolog, check_structure, within_node_limit
-from monitor.feeds.utf8 import to_utf8
+from monitor.feeds.utf8 import NEW_DECLARATION_BYTES, to_utf8
 from monitor.model import Item
 
 MAX_TITLE = 1_000
@@ -209,18 +209,15 @@ def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
     return data[:cut_at] + data[last_end:], count
 
 
-_UTF8_DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>"
-
-
 def _declaration_before_tail(utf8: bytes, data: bytes) -> bool:
     """Whether `utf8` is the UTF-8 declaration, perhaps a newline, then a tail of `data`: what
     the character-set step makes of a UTF-8 document. No `_ITEM_END` match starts in the
     declaration or the newline, and one that starts in the tail is one in `data` too (the same
     bytes follow it), so `utf8` has at most as many as `data`. A memory compare instead of a
     second regex scan of the document."""
-    if not utf8.startswith(_UTF8_DECLARATION):
+    if not utf8.startswith(NEW_DECLARATION_BYTES):
         return False
-    start = len(_UTF8_DECLARATION)
+    start = len(NEW_DECLARATION_BYTES)
     if utf8[start : start + 1] == b"\n":
         start += 1
     return data.endswith(utf8[start:])

@@ -25,7 +25,8 @@ _PI_ENCODING = re.compile(rb"""^<\?.*encoding=['"](.*?)['"].*\?>""")
 _XML_DECLARATION = re.compile(r"^<\?xml[^>]*?>")
 _NEW_DECLARATION = "<?xml version='1.0' encoding='utf-8'?>"
 _XML_DECLARATION_BYTES = re.compile(rb"<\?xml[^>]*?>")
-_NEW_DECLARATION_BYTES = _NEW_DECLARATION.encode()
+# The declaration as bytes: what a UTF-8 document starts with after this step (parse.py).
+NEW_DECLARATION_BYTES = _NEW_DECLARATION.encode()
 # Starts feedparser reads as another BOM or as `<?xm` in UTF-16, UTF-32 or EBCDIC.
 _OTHER_STARTS = (
     codecs.BOM_UTF16_BE,
@@ -98,8 +99,8 @@ def _declared_utf8(data: bytes, codec: str) -> bytes | None:
             return None
     found = _XML_DECLARATION_BYTES.match(data)
     if found:
-        return _NEW_DECLARATION_BYTES + data[found.end() :]
-    return _NEW_DECLARATION_BYTES + b"\n" + data
+        return NEW_DECLARATION_BYTES + data[found.end() :]
+    return NEW_DECLARATION_BYTES + b"\n" + data
 
 
 def _rfc3023_encoding(content_type: str | None, xml_encoding: str) -> str | None:
