@@ -14,7 +14,7 @@ from itertools import chain, count
 from typing import TYPE_CHECKING
 
 from monitor.query import spanset
-from monitor.query.normalize import Document, FieldText
+from monitor.query.normalize import _NOWHERE, Document, FieldText
 from monitor.query.spanset import Spans
 from monitor.query.words import _SEP
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from monitor.query.explain import Plan
 
 Span = tuple[int, int]
-_NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
 
 
