@@ -277,6 +277,22 @@ def explain_walk(m: ev.Matcher, doc: Document) -> Explanation:
     return Explanation(tuple(dict.fromkeys(clauses)), tuple([found[k] for k in sorted(found)]))
 
 
+def _snippet_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[Hit]] | None:
+    """The field a snippet shows and its hits: the best field with a hit (`hits` are in field
+    order), or for a match without hits (a match-all or pure-exclusion rule) the first text
+    field that has text; None when none has."""
+    if hits and hits[0].field == hits[-1].field:  # one field, all of them
+        return hits[0].field, hits
+    if hits:
+        present = {h.field for h in hits}
+        name = next(n for n in _SNIPPET_ORDER if n in present)
+        return name, [h for h in hits if h.field == name]
+    for name in _SNIPPET_ORDER[:3]:
+        if doc.fields[name].text.strip():
+            return name, ()
+    return None
+
+
 def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     """At most 300 characters around the first hit of the best field, matched words marked
     (`hits` in field order, as an explanation holds them).
@@ -284,21 +300,10 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     What `snippet_walk` gives, made with fewer steps (a snippet a match): the window and the
     marks in one loop, and the text's whitespace folded only when the field has more than
     single spaces between words (`FieldText.spaced`) or the window starts or ends on one."""
-    mine: Sequence[Hit]
-    if hits and hits[0].field == hits[-1].field:  # hits are in field order: one field, all
-        name = hits[0].field
-        mine = hits
-    elif hits:
-        present = {h.field for h in hits}
-        name = next(n for n in _SNIPPET_ORDER if n in present)
-        mine = [h for h in hits if h.field == name]
-    else:  # a match-all or pure-exclusion rule: the start of the body
-        for name in _SNIPPET_ORDER[:3]:
-            if doc.fields[name].text.strip():
-                mine = ()
-                break
-        else:
-            return ""
+    chosen = _snippet_field(doc, hits)
+    if chosen is None:
+        return ""
+    name, mine = chosen
     ft = doc.fields[name]
     text = ft.text
     size = len(text)
@@ -348,7 +353,7 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
         budget = budget * SNIPPET_MAX // len(body) - 1  # shrink in proportion to the overshoot
 
 
-def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
+def _render(text: str, lo: int, hi: int, hits: Sequence[Hit]) -> str:
     out, at = [], lo
     for h in hits:
         if h.start < at or h.end > hi:
@@ -361,21 +366,12 @@ def _render(text: str, lo: int, hi: int, hits: list[Hit]) -> str:
 
 
 def snippet_walk(doc: Document, hits: tuple[Hit, ...]) -> str:
-    """`snippet` as first written, step by step (what `snippet` must give; tests)."""
-    if hits and hits[0].field == hits[-1].field:  # hits are in field order: one field, all
-        name = hits[0].field
-        mine = list(hits)
-    elif hits:
-        present = {h.field for h in hits}
-        name = next(n for n in _SNIPPET_ORDER if n in present)
-        mine = [h for h in hits if h.field == name]
-    else:  # a match-all or pure-exclusion rule: the start of the body
-        for name in _SNIPPET_ORDER[:3]:
-            if doc.fields[name].text.strip():
-                mine = []
-                break
-        else:
-            return ""
+    """`snippet` as first written, step by step (what `snippet` must give; tests): the same
+    field, its window and marks made the plain way."""
+    chosen = _snippet_field(doc, hits)
+    if chosen is None:
+        return ""
+    name, mine = chosen
     text = doc.fields[name].text
     first = mine[0].start if mine else 0
     budget = SNIPPET_MAX
