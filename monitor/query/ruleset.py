@@ -94,6 +94,14 @@ def _explain_query(m: ev.Matcher, doc: Document) -> tuple[Explanation, str]:
     return why, snippet(doc, why.hits)
 
 
+def _with_similarity(why: Explanation, rule: Rule, probe: sem.Probe) -> Explanation:
+    """`why` with how similar the item is to the rule's examples: its clause and its scores."""
+    scores = probe.of(rule.id)
+    return Explanation(
+        (*why.clauses, sem.clause(rule, scores)), why.hits, sem.similarity(rule, scores)
+    )
+
+
 def _explainer(
     m: ev.Matcher,
     doc: Document,
@@ -109,12 +117,7 @@ def _explainer(
     def run() -> tuple[Explanation, str]:
         why = explain(m, doc) if query else Explanation((), ())
         if rule is not None and probe is not None:
-            scores = probe.of(rule.id)
-            why = Explanation(
-                (*why.clauses, sem.clause(rule, scores)),
-                why.hits,
-                sem.similarity(rule, scores),
-            )
+            why = _with_similarity(why, rule, probe)
         return why, snippet(doc, why.hits)
 
     return run
@@ -369,16 +372,7 @@ class RuleSet:
                 probe = probe or self._probe(item)
                 if not probe.similar(rule.id):
                     continue
-                scores = probe.of(rule.id)
-                positive = got.positive
-                got = replace(
-                    got,
-                    positive=Explanation(
-                        (*positive.clauses, sem.clause(rule, scores)),
-                        positive.hits,
-                        sem.similarity(rule, scores),
-                    ),
-                )
+                got = replace(got, positive=_with_similarity(got.positive, rule, probe))
             out.append((rule, got))
         return out
 
