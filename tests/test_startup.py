@@ -150,6 +150,27 @@ def test_a_delivery_run_with_nothing_due_makes_no_http_client(tmp_path: Path) ->
         store.close()
 
 
+def _cron_round(tmp_path: Path, hook_url: str, feed_url: str) -> str:
+    """The start of a probe script: `check --deliver` of the example rules over one feed to one
+    webhook, its exit code in `code` (the script goes on to print what it looks at)."""
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {tmp_path / 'newsmon.db'}\n"
+        f"rules: {REPO / 'rules'}\n"
+        'allow_networks: ["127.0.0.1/32"]\n'
+        "destinations:\n"
+        f"  - {{name: hook, type: webhook, url: '{hook_url}'}}\n"
+        "feeds:\n"
+        f"  - {{id: wire, url: '{feed_url}'}}\n"
+    )
+    return (
+        "import sys\n"
+        f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
+        "from monitor.cli.entry import main\n"
+        "code = main()\n"
+    )
+
+
 def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path: Path) -> None:
     # The whole `newsmon check --deliver` as cron runs it, twice: the second round finds every
     # feed unchanged and delivers nothing, and must not have imported the mail, diff or
@@ -170,22 +191,9 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
-        config = tmp_path / "newsmon.yaml"
-        config.write_text(
-            f"database_url: {tmp_path / 'newsmon.db'}\n"
-            f"rules: {REPO / 'rules'}\n"
-            'allow_networks: ["127.0.0.1/32"]\n'
-            "destinations:\n"
-            f"  - {{name: hook, type: webhook, url: '{hook.url}'}}\n"
-            "feeds:\n"
-            f"  - {{id: wire, url: '{server.url('/wire.xml')}'}}\n"
-        )
         run = (
-            "import sys\n"
-            f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
-            "from monitor.cli.entry import main\n"
-            "code = main()\n"
-            f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
+            _cron_round(tmp_path, hook.url, server.url("/wire.xml"))
+            + f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
             f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
             "from monitor.net.connect import default_context\n"
             "print('tls contexts', default_context.cache_info().currsize)\n"
@@ -226,22 +234,9 @@ def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Pat
     calm = ("a", "Local bakery wins prize", "Bread and cakes.")
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([calm]))
-        config = tmp_path / "newsmon.yaml"
-        config.write_text(
-            f"database_url: {tmp_path / 'newsmon.db'}\n"
-            f"rules: {REPO / 'rules'}\n"
-            'allow_networks: ["127.0.0.1/32"]\n'
-            "destinations:\n"
-            f"  - {{name: hook, type: webhook, url: '{hook.url}'}}\n"
-            "feeds:\n"
-            f"  - {{id: wire, url: '{server.url('/wire.xml')}'}}\n"
-        )
         run = (
-            "import sys\n"
-            f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
-            "from monitor.cli.entry import main\n"
-            "code = main()\n"
-            f"print('modules', code, sorted(m for m in {unused!r} if m in sys.modules))\n"
+            _cron_round(tmp_path, hook.url, server.url("/wire.xml"))
+            + f"print('modules', code, sorted(m for m in {unused!r} if m in sys.modules))\n"
         )
         baseline = probe(run).splitlines()[-1]
         server.put("/wire.xml", rss([calm, ("b", "Troops dispatched to the border", "x")]))
