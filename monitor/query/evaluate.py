@@ -73,8 +73,9 @@ class Matcher:
 class Positional(Matcher):
     """A clause that occupies positions in a field, in any of `fields`."""
 
-    __slots__ = ("fields",)
+    __slots__ = ("fields", "span_key")
     fields: tuple[str, ...]
+    span_key: int  # its span content's number (`span_key`): equal numbers, equal spans
 
     def spans(self, ft: FieldText) -> list[Span]:
         raise NotImplementedError
@@ -123,6 +124,7 @@ class Terms(Positional):
         self._stems = frozenset(e.index_key for e in elements if e.kind != "prefix")
         self._prefixes = tuple(e.value for e in elements if e.kind == "prefix")
         self._cost = len(elements) + 3 * len(self._prefixes)
+        self.span_key = span_key(("terms", tuple((e.kind, e.value, e.index_key) for e in elements)))
 
     def cost(self) -> int:
         return self._cost
@@ -215,11 +217,42 @@ _MAYBE_KEYS: dict[tuple[frozenset[str], tuple[str, ...], tuple[frozenset[str], .
 _MAYBE_KEYS_MAX = 100_000
 _next_maybe_key = count()
 
+# A number for each distinct content of a positional clause as far as its spans go (its words'
+# forms, an OR's members, a NEAR's sides, distance and order; not its labels or fields, since
+# spans are found one field at a time): the key of a field's `span_sets`, so that `$weapons` in
+# a dozen NEARs of three rules is looked up once per field. Never reused, like the maybe keys.
+_SPAN_KEYS: dict[tuple[object, ...], int] = {}
+_next_span_key = count()
+
+
+def span_key(content: tuple[object, ...]) -> int:
+    """The number of a clause's span content (see `_SPAN_KEYS`)."""
+    key = _SPAN_KEYS.get(content)
+    if key is None:
+        if len(_SPAN_KEYS) >= _MAYBE_KEYS_MAX:
+            _SPAN_KEYS.clear()
+        key = _SPAN_KEYS[content] = next(_next_span_key)
+    return key
+
 
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
-    __slots__ = ("_all_stems", "_any_prefix", "_any_stem", "_maybe_key", "_other", "children")
+    __slots__ = (
+        "_all_stems",
+        "_any_prefix",
+        "_any_stem",
+        "_by_first",
+        "_firsts",
+        "_maybe_key",
+        "_other",
+        "_prefix_first",
+        "children",
+    )
+    _any_stem: frozenset[str]
+    _any_prefix: tuple[str, ...]
+    _all_stems: tuple[frozenset[str], ...]
+    _other: tuple[Positional, ...]
 
     def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
         super().__init__(source)
@@ -241,6 +274,10 @@ class AnyOf(Positional):
                 phrases.append(c._stems)
             elif isinstance(c, Terms) and not c._stems and len(c._prefixes) == 1:
                 prefixes.append(_SEP + c._prefixes[0])
+            elif isinstance(c, AnyOf) and not c._other:  # a set in a group: `($ukraine OR kyiv)`
+                stems.extend(c._any_stem)
+                phrases.extend(c._all_stems)
+                prefixes.extend(c._any_prefix)
             else:
                 other.append(c)
         self._any_stem = frozenset(stems)
@@ -258,6 +295,26 @@ class AnyOf(Positional):
                     _MAYBE_KEYS.clear()
                 key = _MAYBE_KEYS[content] = next(_next_maybe_key)
             self._maybe_key = key
+        self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
+        # A group of words and phrases finds its spans from the members whose first word's stem
+        # the field holds (a member lacking it has no span there): a set intersection, not a
+        # lookup per member of a set of dozens. Members led by a prefix are each asked.
+        self._by_first: dict[str, tuple[Terms, ...]] | None = None
+        self._firsts: frozenset[str] = frozenset()
+        self._prefix_first: tuple[Terms, ...] = ()
+        if all(isinstance(c, Terms) for c in children):
+            by_first: dict[str, list[Terms]] = {}
+            led: list[Terms] = []
+            for c in children:
+                assert isinstance(c, Terms)
+                one = c.elements[0]
+                if one.kind == "prefix":
+                    led.append(c)
+                else:
+                    by_first.setdefault(one.index_key, []).append(c)
+            self._by_first = {k: tuple(v) for k, v in by_first.items()}
+            self._firsts = frozenset(by_first)
+            self._prefix_first = tuple(led)
 
     def matches(self, doc: Document) -> bool:
         for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
@@ -303,7 +360,24 @@ class AnyOf(Positional):
         return sorted(out)
 
     def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
-        return spanset.union(c.span_set(ft, memo) for c in self.children)
+        """The union of the members' spans, found once per field (`FieldText.span_sets`): the
+        dict is shared, read it, never change it."""
+        got = ft.span_sets.get(self.span_key)
+        if got is None:
+            by_first = self._by_first
+            if by_first is None:
+                got = spanset.union(c.span_set(ft, memo) for c in self.children)
+            else:
+                got = {}
+                for k in self._firsts.intersection(ft.stems):
+                    for c in by_first[k]:
+                        for w, x in c.span_set(ft, memo).items():
+                            got[w] = got.get(w, 0) | x
+                for c in self._prefix_first:
+                    for w, x in c.span_set(ft, memo).items():
+                        got[w] = got.get(w, 0) | x
+            ft.remember(self.span_key, got)
+        return got
 
     def widths(self) -> tuple[int, int]:
         each = [c.widths() for c in self.children]
@@ -333,7 +407,10 @@ class AllOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         super().__init__(source)
         self.children = children  # as written: clauses are explained in this order
-        self._by_cost = tuple(sorted(children, key=lambda c: c.cost()))
+        # Cheap children first, and exclusions after the rest: a `NOT` holds on nearly every
+        # item, so it seldom decides, where a positive clause fails on most candidates (the
+        # example rules' exclusions, asked first, took a third of their matching time).
+        self._by_cost = tuple(sorted(children, key=lambda c: (isinstance(c, Without), c.cost())))
 
     def matches(self, doc: Document) -> bool:
         for c in self._by_cost:  # noqa: SIM110 (a loop, not all(): run for every candidate)

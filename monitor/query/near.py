@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from monitor.query import spanset
-from monitor.query.evaluate import AnyOf, Labelled, Positional, Span, Terms
+from monitor.query.evaluate import AnyOf, Labelled, Positional, Span, Terms, span_key
 from monitor.query.normalize import Document, FieldText
 from monitor.query.spanset import Spans
 
@@ -97,6 +97,7 @@ class Near(Positional):
         own = spanset.then_cost(lw, rw, distance) * (1 if ordered else 2)
         self._work = self.match_work() + own
         self._flat = _flat(left) and _flat(right)
+        self.span_key = span_key(("near", left.span_key, right.span_key, distance, ordered))
 
     def widths(self) -> tuple[int, int]:
         return self._widths
@@ -141,13 +142,15 @@ class Near(Positional):
         return False
 
     def span_set(self, ft: FieldText, memo: dict[int, Spans]) -> Spans:
-        got = memo.get(id(self))
+        """Its spans, found once per field for every NEAR of the same content (a shared dict:
+        read it, never change it)."""
+        got = ft.span_sets.get(self.span_key)
         if got is None:
             a, b = self._sides(ft, memo)
             got = spanset.then(a, b, self.distance)
             if not self.ordered:
                 got = spanset.union((got, spanset.then(b, a, self.distance)))
-            memo[id(self)] = got
+            ft.remember(self.span_key, got)
         return got
 
     def spans(self, ft: FieldText) -> list[Span]:

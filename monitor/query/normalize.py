@@ -53,6 +53,7 @@ SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
+_SPAN_SETS_MAX = 4096  # clauses' spans kept per field (see FieldText.remember)
 _NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 
 
@@ -67,6 +68,7 @@ class FieldText:
         "_spans",
         "_tables",
         "_where",
+        "span_sets",
         "stems",
         "text",
         "words",
@@ -84,6 +86,18 @@ class FieldText:
         self._spans: list[tuple[int, int]] | None = None
         self._fold_text: str | None = None
         self._spaced: bool | None = None
+        # The spans of each OR group or NEAR already found in this field, by the clause's
+        # content (monitor.query.evaluate.span_key): the example rules name `$weapons` in a
+        # dozen NEARs, each of which asked the set's members again. Bounded (`remember`).
+        self.span_sets: dict[int, dict[int, int]] = {}
+
+    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
+        """Keep a clause's spans in this field under its content key; return them."""
+        memo = self.span_sets
+        if len(memo) >= _SPAN_SETS_MAX:  # a feed's shared field, asked by endless rules
+            memo = self.span_sets = {}
+        memo[key] = found
+        return found
 
     @property
     def forms(self) -> list[Forms]:
@@ -286,6 +300,9 @@ class _EmptyField(FieldText):
 
     def prefixed(self, prefix: str) -> list[int]:
         return []
+
+    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
+        return found  # shared by every document: nothing kept
 
 
 _EMPTY = _EmptyField("")
