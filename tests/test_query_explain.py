@@ -4,7 +4,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Item, Match, Rule
-from monitor.query.explain import hit, snippet, snippet_walk
+from monitor.query.explain import (
+    _SNIPPET_ORDER,
+    _TEXT_BEST_FIRST,
+    hit,
+    snippet,
+    snippet_walk,
+)
 from monitor.query.normalize import FIELDS, analyze_fields
 from monitor.query.ruleset import RuleSet
 
@@ -99,17 +105,24 @@ _SPACED_WORDS = ["troops", "a", "Kyïv", "reinforcements", "x" * 40, "—", "Rus
         st.lists(st.sampled_from(_SPACED_WORDS), min_size=30, max_size=120).map(" ".join),
     ),
     st.lists(st.sampled_from(_SNIPPET_PIECES), max_size=30).map("".join),
+    st.lists(st.sampled_from(_SPACED_WORDS), max_size=12).map(" ".join),
     st.data(),
 )
 def test_a_snippet_is_the_one_of_the_plain_steps(
-    title: str, summary: str, data: st.DataObject
+    title: str, summary: str, other: str, data: st.DataObject
 ) -> None:
-    """`snippet` (one loop, whitespace folded only where a text needs it) gives the snippet
-    of `snippet_walk`, whatever the whitespace, the window and the hits marked, in one field
-    or two."""
-    doc = analyze_fields({"title": title, "summary": summary})
+    """`snippet` (its field chosen from the last hit, one loop, whitespace folded only where a
+    text needs it) gives the snippet of `snippet_walk`, whatever the whitespace, the window and
+    the hits marked, in one field or several, text fields or others (content, url, author)."""
+    doc = analyze_fields(
+        {"title": title, "summary": summary, "content": other, "url": other, "author": other}
+    )
+    names = data.draw(
+        st.lists(st.sampled_from(("title", "summary", "content", "url", "author")), unique=True),
+        label="fields",
+    )
     hits = []
-    for name in ("title", "summary"):
+    for name in names:
         ft = doc.fields[name]
         chosen = data.draw(st.sets(st.integers(0, max(0, len(ft.words) - 1))), label=name)
         for pos in sorted(p for p in chosen if p < len(ft.words)):
@@ -118,3 +131,10 @@ def test_a_snippet_is_the_one_of_the_plain_steps(
     hits.sort(key=lambda h: (FIELDS.index(h.field), h.position))
     assert snippet(doc, tuple(hits)) == snippet_walk(doc, tuple(hits))
     assert snippet(doc, ()) == snippet_walk(doc, ())
+
+
+def test_the_text_fields_best_first_are_the_first_fields_last_first() -> None:
+    """What `snippet` takes from the last hit's field (a text field holding it is the best):
+    the snippet's order of the text fields is the reverse of the fields' order."""
+    assert _TEXT_BEST_FIRST == tuple(reversed(FIELDS[:3])) == _SNIPPET_ORDER[:3]
+    assert set(FIELDS[3:]).isdisjoint(_TEXT_BEST_FIRST)

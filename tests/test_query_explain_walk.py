@@ -55,6 +55,10 @@ def _plain(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> Non
 @given(queries, long_texts, long_texts)
 @example("(troops =troops)", "troops sent", "")  # one word, two terms: the first term's hit
 @example("troops OR arms", " ".join(["troops arms"] * 60), "troops")  # over MAX_HITS
+# Two steps holding the same positions, more than MAX_HITS together: the first step's labels,
+# then the second's new positions, cut at MAX_HITS (the merge, not the union).
+@example("troops (=troops OR arms)", " ".join(["troops arms"] * 60), "troops")
+@example("troops (=troops OR arms)", " ".join(["troops arms"] * 20), "arms")  # the union
 def test_explanation_is_the_plain_walk(query: str, title: str, content: str) -> None:
     m = compile_query(query, SETS)
     doc = analyze(Item(feed_id="f", key="k", title=title, content=content))

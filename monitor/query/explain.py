@@ -19,9 +19,10 @@ MAX_HITS = 100  # a word repeated all over a long text need not be listed a thou
 _SNIPPET_ORDER = ("content", "summary", "title", "author", "category", "url", "feed")
 
 
-def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> None:
+def _collect(m: ev.Matcher, doc: Document, out: dict[int, Hit]) -> None:
     """The plain walk of the query: each positional clause's labelled spans, field by field,
-    each position of each span a hit (the first label of a position kept), the first 100."""
+    each position of each span a hit (the first label of a position kept), the first 100;
+    keyed by `_key` (field order, position)."""
     if isinstance(m, ev.AnyOf) and _scoped(m):
         for member in m.children:
             _collect(member, doc, out)
@@ -32,12 +33,12 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> N
             hits = m.hit_spans(ft)
             if not hits:
                 continue
-            spans, text, order = ft.spans, ft.text, _FIELD_ORDER[name]
+            spans, text, base = ft.spans, ft.text, _FIELD_ORDER[name] << _SHIFT
             for first, last, label in hits:
                 if len(out) >= MAX_HITS:
                     return
                 for pos in range(first, last + 1):
-                    key = (order, pos)
+                    key = base | pos
                     if key not in out and len(out) < MAX_HITS:
                         start, end = spans[pos]
                         out[key] = hit(name, text[start:end], label, pos, start, end)
@@ -51,6 +52,9 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[tuple[int, int], Hit]) -> N
 
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
+# A hit's key, its field's order and its position in one int (`order << _SHIFT | position`):
+# ordered as the pair is (no field holds 2**32 tokens), hashed and compared at C speed.
+_SHIFT = 32
 
 
 def _scoped(m: ev.AnyOf) -> bool:
@@ -105,9 +109,10 @@ Leaf = tuple[str, str, str, str]
 # are read a field at a time, each word in turn, as the walk does) or, for the rest (phrases,
 # prefixes, NEAR), the clause's own `hit_spans`.
 HitStep = tuple[Guards, str, tuple[str, ...], tuple[Leaf, ...], ev.Positional | None]
-# A step's hits in one document: (field order, position) and the Hit, in the order the walk
-# finds them, each position once (its first label), the first MAX_HITS.
-Found = tuple[tuple[tuple[int, int], Hit], ...]
+# A step's hits in one document by their key (field order and position, see _SHIFT), in the
+# order the walk finds them, each position once (its first label), the first MAX_HITS. Shared by
+# the rules that take the step: read, never changed.
+Found = dict[int, Hit]
 ClauseStep = tuple[Guards, str]
 
 
@@ -200,28 +205,40 @@ def _holds(guards: Guards, doc: Document) -> bool:
     return True
 
 
-def _hits(p: Plan, doc: Document) -> dict[tuple[int, int], Hit]:
-    """What `_collect` finds, by the plan, each step's hits found once per document.
+def _hits(p: Plan, doc: Document) -> Found:
+    """What `_collect` finds, by the plan, each step's hits found once per document (the
+    result may be a step's own: read it, never change it).
 
     Merging a step's hits (each position once, the first MAX_HITS) into those of the steps
     before it, skipping positions already held and stopping at MAX_HITS, keeps exactly what the
-    walk keeps."""
-    out: dict[tuple[int, int], Hit] = {}
+    walk keeps. While all the steps' hits together are at most MAX_HITS nothing is cut: the
+    union, with an earlier step's hit for a position two steps hold, is then the same merge."""
     memo = doc.explained
     if memo is None:
         memo = doc.explained = {}
+    parts: list[Found] = []
+    size = 0
     for guards, key, names, leaves, walk in p.hits:
         if guards and not _holds(guards, doc):
             continue
         found = memo.get(key)
         if found is None:
             found = memo[key] = _step_hits(names, leaves, walk, doc)
-        if not found:
-            continue
+        if found:
+            parts.append(found)
+            size += len(found)
+    if len(parts) == 1:
+        return parts[0]
+    out: Found = {}
+    if size <= MAX_HITS:
+        for found in reversed(parts):  # C-speed updates: the earliest step's hit written last
+            out.update(found)
+        return out
+    for found in parts:
         if not out:
             out = dict(found)  # distinct positions, at most MAX_HITS
             continue
-        for k, h in found:
+        for k, h in found.items():
             if k not in out:
                 if len(out) >= MAX_HITS:
                     return out
@@ -233,46 +250,46 @@ def _step_hits(
     names: tuple[str, ...], leaves: tuple[Leaf, ...], walk: ev.Positional | None, doc: Document
 ) -> Found:
     """One step's hits in `doc`, as the walk finds them (see Found)."""
-    out: dict[tuple[int, int], Hit] = {}
+    out: Found = {}
     if walk is not None:
         _collect(walk, doc, out)
-        return tuple(out.items())
+        return out
     fields = doc.fields
     for name in names:
         ft = fields[name]
         stems = ft.stems
-        order = -1
+        base = -1
         for kind, value, key, label in leaves:
             if key not in stems:  # a field without the word's stem: a set test
                 continue
-            if order < 0:
-                order, spans, text = _FIELD_ORDER[name], ft.spans, ft.text
+            if base < 0:
+                base, spans, text = _FIELD_ORDER[name] << _SHIFT, ft.spans, ft.text
             for pos in ft.where(kind, value):
-                k = (order, pos)
+                k = base | pos
                 if k not in out:
                     if len(out) >= MAX_HITS:
-                        return tuple(out.items())
+                        return out
                     start, end = spans[pos]
                     out[k] = hit(name, text[start:end], label, pos, start, end)
-    return tuple(out.items())
+    return out
 
 
 def explain(m: ev.Matcher, doc: Document) -> Explanation:
     """The clauses of `m` that are true for `doc` and the hits, in field then position order."""
-    p = plan(m)
+    p = m.plan or plan(m)
     if p.guarded:
         clauses = tuple(dict.fromkeys(c for g, c in p.clauses if _holds(g, doc)))
     else:
         clauses = p.static
     found = _hits(p, doc)
-    return explanation(clauses, tuple([found[k] for k in sorted(found)]))
+    return explanation(clauses, tuple(map(found.__getitem__, sorted(found))))
 
 
 def explain_walk(m: ev.Matcher, doc: Document) -> Explanation:
     """`explain` by the plain walk of the query (what the plan must give; tests)."""
     clauses: list[str] = []
     m.clauses(doc, clauses)
-    found: dict[tuple[int, int], Hit] = {}
+    found: dict[int, Hit] = {}
     _collect(m, doc, found)
     return Explanation(tuple(dict.fromkeys(clauses)), tuple([found[k] for k in sorted(found)]))
 
@@ -293,6 +310,25 @@ def _snippet_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[
     return None
 
 
+# The text fields, best first for a snippet: the fields' first three, last first (held by
+# tests/test_query_explain.py).
+_TEXT_BEST_FIRST = _SNIPPET_ORDER[:3]
+
+
+def _best_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[Hit]] | None:
+    """What `_snippet_field` chooses, without a set and a list for a match in two text fields
+    (a title and a summary, often): hits are in field order, so a text field holding the last
+    hit is the best field with a hit, and its hits are the last ones."""
+    if hits:
+        name = hits[-1].field
+        if name in _TEXT_BEST_FIRST:
+            first = len(hits) - 1
+            while first and hits[first - 1].field == name:
+                first -= 1
+            return name, hits[first:] if first else hits
+    return _snippet_field(doc, hits)
+
+
 def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     """At most 300 characters around the first hit of the best field, matched words marked
     (`hits` in field order, as an explanation holds them).
@@ -300,7 +336,7 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     What `snippet_walk` gives, made with fewer steps (a snippet a match): the window and the
     marks in one loop, and the text's whitespace folded only when the field has more than
     single spaces between words (`FieldText.spaced`) or the window starts or ends on one."""
-    chosen = _snippet_field(doc, hits)
+    chosen = _best_field(doc, hits)
     if chosen is None:
         return ""
     name, mine = chosen

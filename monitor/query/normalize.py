@@ -241,7 +241,7 @@ class Document:
         # The hits of each explanation step already found in this document, by the step's key
         # (monitor.query.explain): every rule that matches the item and names the same word
         # reuses them. Made on the first explanation.
-        self.explained: dict[str, tuple[tuple[tuple[int, int], Hit], ...]] | None = None
+        self.explained: dict[str, dict[int, Hit]] | None = None
         self._text_stems: set[str] | None = None
         self._folds: set[str] | None = None
         self._heads: set[str] | None = None
