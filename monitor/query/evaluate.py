@@ -14,7 +14,7 @@ from itertools import chain, count
 from typing import TYPE_CHECKING
 
 from monitor.query import spanset
-from monitor.query.normalize import _NOWHERE, Document, FieldText
+from monitor.query.normalize import _NOWHERE, HEAD, Document, FieldText
 from monitor.query.spanset import Spans
 from monitor.query.words import _SEP
 
@@ -246,7 +246,9 @@ class AnyOf(Positional):
         "_firsts",
         "_maybe_key",
         "_other",
+        "_phrase_keys",
         "_prefix_first",
+        "_prefix_heads",
         "children",
     )
     _any_stem: frozenset[str]
@@ -283,6 +285,15 @@ class AnyOf(Positional):
         self._any_stem = frozenset(stems)
         self._any_prefix = tuple(dict.fromkeys(prefixes))
         self._all_stems = tuple(dict.fromkeys(phrases))
+        # Most documents hold none of a group's phrases or prefixes (a third of the maybe tests
+        # of the example rules' groups said no after testing each one): a phrase needs each of
+        # its stems, so one set test of a stem of each (the longest: "the" is everywhere)
+        # passes every document that may hold one; a prefix of HEAD characters or more needs a
+        # word with its first HEAD characters (`Document.heads`, when the presearcher made it).
+        self._phrase_keys = frozenset(max(sorted(p), key=len) for p in self._all_stems)
+        heads = {p[1 : HEAD + 1] for p in self._any_prefix}
+        short = any(len(p) <= HEAD for p in self._any_prefix)  # p holds the NUL before it
+        self._prefix_heads: frozenset[str] | None = None if short else frozenset(heads)
         self._other = tuple(other)
         # Only a group of words, phrases and prefixes alone is keyed by its content: another
         # clause inside would have to be compared by value too.
@@ -335,16 +346,18 @@ class AnyOf(Positional):
     def _maybe(self, doc: Document) -> bool:
         if not self._any_stem.isdisjoint(doc.stems):
             return True
-        if self._all_stems:
+        if self._all_stems and not self._phrase_keys.isdisjoint(doc.stems):
             stems = doc.stems
             for need in self._all_stems:
                 if need <= stems:
                     return True
         if self._any_prefix:
-            text = doc.fold_text
-            for p in self._any_prefix:
-                if p in text:
-                    return True
+            starts, heads = self._prefix_heads, doc.heads_made
+            if starts is None or heads is None or not starts.isdisjoint(heads):
+                text = doc.fold_text
+                for p in self._any_prefix:
+                    if p in text:
+                        return True
         for c in self._other:  # noqa: SIM110 (a loop: no generator per call)
             if c.maybe(doc):
                 return True

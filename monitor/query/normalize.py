@@ -272,6 +272,12 @@ class Document:
         return self._heads
 
     @property
+    def heads_made(self) -> set[str] | None:
+        """`heads` if something asked for them already (the presearcher of rules with many
+        prefixes), else None: a cheap test where they are at hand, not a reason to make them."""
+        return self._heads
+
+    @property
     def fold_text(self) -> str:
         """Every folded word of every field, each after a NUL: a word of the document starts
         with p where NUL + p occurs."""
