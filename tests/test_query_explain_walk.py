@@ -30,9 +30,20 @@ def _leaves(m: ev.Matcher) -> Iterator[ev.Terms]:
         yield from _leaves(c)
 
 
+def _members_scoped(m: ev.Matcher) -> bool:
+    """An OR with a member that watches other fields (`troops OR content:sent`)."""
+    return isinstance(m, ev.AnyOf) and any(
+        c.fields != m.fields or _members_scoped(c) for c in m.children
+    )
+
+
 def _plain(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> None:
-    """The walk without shortcuts: each position of each labelled span, in order."""
-    if isinstance(m, ev.Positional):
+    """The walk without shortcuts: each position of each labelled span, in order; an OR whose
+    members watch other fields member by member, each in its own fields."""
+    if isinstance(m, ev.AnyOf) and _members_scoped(m):
+        for member in m.children:
+            _plain(member, doc, out)
+    elif isinstance(m, ev.Positional):
         for name in m.fields:
             ft = doc.fields[name]
             for first, last, label in m.hit_spans(ft):
@@ -55,6 +66,7 @@ def _plain(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> Non
 @given(queries, long_texts, long_texts)
 @example("(troops =troops)", "troops sent", "")  # one word, two terms: the first term's hit
 @example("troops OR arms", " ".join(["troops arms"] * 60), "troops")  # over MAX_HITS
+@example("(troops OR content:(sent))", "troops sent", "")  # a member's words in its own fields
 # Two steps holding the same positions, more than MAX_HITS together: the first step's labels,
 # then the second's new positions, cut at MAX_HITS (the merge, not the union).
 @example("troops (=troops OR arms)", " ".join(["troops arms"] * 60), "troops")
