@@ -180,3 +180,15 @@ def test_equal_groups_share_one_span_key_and_different_forms_do_not() -> None:
     assert key("arms NEAR/2 troops") == key("(arms) NEAR/2 (troops)")
     assert len({key("arms NEAR/2 troops"), key("arms ONEAR/2 troops"), key("arms NEAR/3 troops"),
                 key("troops NEAR/2 arms")}) == 4  # fmt: skip
+
+
+def test_a_feeds_shared_field_keeps_no_spans_and_an_items_field_does() -> None:
+    m = compile_query("feed:($t NEAR/1 sent) OR ($t NEAR/1 sent)", SETS)
+    docs = [analyze(Item(feed_id="f", key=k, title=k, feed_title="troops sent")) for k in "ab"]
+    assert docs[0].fields["feed"] is docs[1].fields["feed"]  # one field for the feed's items
+    for d in docs:
+        assert m.matches(d)
+        assert d.fields["feed"].span_sets == {}
+    title = analyze(Item(feed_id="f", key="c", title="special forces sent"))
+    assert m.matches(title)
+    assert title.fields["title"].span_sets  # its own: kept for the other clauses that ask

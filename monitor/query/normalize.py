@@ -53,7 +53,6 @@ SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
-_SPAN_SETS_MAX = 4096  # clauses' spans kept per field (see FieldText.remember)
 _NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
 
 
@@ -88,15 +87,12 @@ class FieldText:
         self._spaced: bool | None = None
         # The spans of each OR group or NEAR already found in this field, by the clause's
         # content (monitor.query.evaluate.span_key): the example rules name `$weapons` in a
-        # dozen NEARs, each of which asked the set's members again. Bounded (`remember`).
+        # dozen NEARs, each of which asked the set's members again. They go with the document.
         self.span_sets: dict[int, dict[int, int]] = {}
 
     def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
         """Keep a clause's spans in this field under its content key; return them."""
-        memo = self.span_sets
-        if len(memo) >= _SPAN_SETS_MAX:  # a feed's shared field, asked by endless rules
-            memo = self.span_sets = {}
-        memo[key] = found
+        self.span_sets[key] = found
         return found
 
     @property
@@ -314,6 +310,16 @@ class _EmptyField(FieldText):
 _EMPTY = _EmptyField("")
 
 
+class _FeedField(FieldText):
+    """A feed's `feed` field, shared by its items: it keeps no clause's spans (every rule of a
+    large set asking it would grow it for as long as the feed is polled)."""
+
+    __slots__ = ()
+
+    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
+        return found
+
+
 # The `feed` field is the same for every item of a feed: analysed once, shared (a FieldText only
 # caches what its text determines, so sharing it is safe). Bounded like the word memos.
 _FEED_FIELDS: dict[str, FieldText] = {}
@@ -325,7 +331,7 @@ def _feed_field(text: str) -> FieldText:
     if got is None:
         if len(_FEED_FIELDS) >= _FEED_FIELDS_MAX:
             _FEED_FIELDS.clear()
-        got = _FEED_FIELDS[text] = FieldText(text)
+        got = _FEED_FIELDS[text] = _FeedField(text)
     return got
 
 
