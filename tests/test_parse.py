@@ -516,3 +516,19 @@ def test_dates_from_struct_times_and_tuples_agree(fields: tuple[object, ...]) ->
     expected = _date_by_ints(fields)
     assert _date(time.struct_time(fields)) == expected
     assert _date(fields) == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.text(alphabet="ab <>&;/p\n\r\t\u00a0\u2028\u3000\x85", max_size=40)
+    | st.builds(lambda s: "x " * 100_100 + s, st.text(alphabet="a \n", max_size=5)),
+    st.sampled_from([None, "text/plain", "text/html", "application/xhtml+xml"]),
+)
+@example("a\u2028b", "text/plain")  # a line separator str.split() splits on
+@example("<p>a</p><p>b</p>", "text/html")  # two blocks: two lines
+def test_a_title_without_a_line_break_skips_the_split(value: str, kind: str | None) -> None:
+    from monitor.feeds.parse import MAX_TITLE, _title
+
+    detail = {"type": kind} if kind else None
+    expected = " ".join(text_field(value, kind).split())[:MAX_TITLE]
+    assert _title({"title": value, "title_detail": detail}) == expected
