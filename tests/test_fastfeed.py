@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 from feedparser.datetimes import _parse_date
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import FeedError
 from monitor.feeds import fastfeed, parse
@@ -426,3 +428,37 @@ def test_mixed_case_attribute_names_read_like_feedparser_every_time(
     assert isinstance(fast, ParsedFeed)
     assert [i.guid for i in fast.items][:2] == ["http://e.com/g0", "http://e.com/g1"]
     assert fast == slow
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="ab1+-.:/ \u00e9", max_size=16))
+@example("http:///a")
+@example("x+y://///b")
+@example("http://a:///b")  # the first "://" has no slash after it
+def test_links_without_a_base_keep_their_slashes_as_feedparser_does(uri: str) -> None:
+    from monitor.feeds import fptables
+
+    assert fastfeed._Replay([])._resolve(uri) == fptables.urljoin("", uri)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.text(alphabet="ab <>&;/p#\u00e9\u0085\u00c3\u00a9", max_size=16),
+    st.sampled_from([None, "text/plain", "text/html"]),
+    st.sampled_from(["rss20", "atom10"]),
+)
+@example("a &amp; b", "text/plain", "rss20")  # looks like HTML: its type becomes text/html
+@example("<b>a</b>", "text/plain", "atom10")
+def test_a_value_is_its_text_finished_with_the_same_params(
+    text: str, kind: str | None, version: str
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    replay = fastfeed._Replay([])
+    replay.version = version
+    el = ET.Element("t")
+    el.text = text
+    params, expected_params = (None, None) if kind is None else ({"type": kind}, {"type": kind})
+    expected = replay._finish(replay._text(el), expected_params)
+    assert replay._value(el, params) == expected
+    assert params == expected_params

@@ -354,8 +354,10 @@ class _Replay:
             raise _Decline  # markup inside a text element
         text = el.text
         output = text.strip() if text else ""
-        if params is None and output.isascii():
-            return output
+        if output.isascii() and (
+            params is None or params["type"] != "text/plain" or not ("<" in output or "&" in output)
+        ):
+            return output  # what _finish gives back unchanged, its params unchanged
         return self._finish(output, params)
 
     def _finish(self, output: str, params: dict[str, str] | None) -> str:
@@ -385,6 +387,8 @@ class _Replay:
         # What urljoin against no base leaves: `_urifixer.sub(r"\1\3", uri)`, which drops the
         # slashes after "scheme://"; re.sub with a template costs several µs, so it runs only
         # where there are slashes to drop.
+        if ":///" not in uri:
+            return uri  # the pattern's slashes follow the first "://": none to drop
         fix = _URIFIXER.match(uri)
         if fix is None or not fix.group(2):
             return uri
