@@ -1,14 +1,15 @@
 """Property: the indexed matcher (presearcher + candidates) and a plain evaluate-every-rule matcher
 give the same matches, explanations and snippets, on random rules and texts."""
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Item, Mode, Rule
 from monitor.query.compiler import compile_query
 from monitor.query.evaluate import AnyOf, Positional
 from monitor.query.normalize import analyze
-from monitor.query.ruleset import RuleSet
+from monitor.query.ruleset import CompiledRule, RuleSet
 
 # A small vocabulary so that random texts often contain random rules' words.
 WORDS = [
@@ -149,3 +150,85 @@ def test_or_groups_asked_of_one_document_share_answers_only_when_equal(
         children = matcher.children if isinstance(matcher, AnyOf) else (matcher,)
         fresh = analyze(Item(feed_id="f", key="k", title=title, content=content))
         assert matcher.maybe(doc) == any(c.maybe(fresh) for c in children)
+
+
+# Rules decided by set tests on the text's stems (`CompiledRule.proven`: ANDs of words,
+# OR-groups of words and NOTs of them), mixed with their near misses, which must be evaluated:
+# a field scope, an exact form, a phrase, a prefix, a set with such members, a NEAR.
+set_words = st.sampled_from(
+    ["troops", "sent", "sending", "arms", "armed", "Arms", "nato", "kyiv", "dispatch", "the"]
+)
+near_misses = st.sampled_from(
+    [
+        "=arms",
+        '"troops sent"',
+        "dis*",
+        "title:troops",
+        "author:nato",
+        "text:(arms OR nato)",
+        "content:(arms OR troops)",
+        "$w",
+        "(kyiv NEAR/1 troops)",
+    ]
+)
+
+
+def _set_shapes(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.tuples(children, children).map(lambda p: f"({p[0]} {p[1]})"),
+        st.tuples(children, children, children).map(lambda p: f"({p[0]} {p[1]} {p[2]})"),
+        st.tuples(children, children).map(lambda p: f"({p[0]} OR {p[1]})"),
+        children.map(lambda c: f"(NOT {c})"),
+    )
+
+
+set_queries = st.recursive(st.one_of(set_words, set_words, near_misses), _set_shapes, max_leaves=6)
+feed_scopes = st.sampled_from([(), ("f",), ("g",), ("news",)])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(set_queries, feed_scopes), min_size=1, max_size=8), texts, texts, texts)
+# A group's word in the author alone: the index finds it there, the text lacks it.
+@example([("troops (arms OR nato)", ())], "troops", "", "nato")
+@example([("(arms OR nato) (troops OR sent)", ())], "arms", "", "troops")
+@example([("(arms OR nato) NOT (kyiv OR sent)", ("news",))], "arms", "sent", "")
+def test_rules_decided_by_set_tests_match_as_evaluated(
+    drawn: list[tuple[str, tuple[str, ...]]], title: str, summary: str, author: str
+) -> None:
+    # A rule taken for one decided by set tests when it is not (a scope, a phrase, a prefix
+    # inside), or a wrong test (the item's stems for the text's, a NOT or a group forgotten, a
+    # feed scope skipped), shows as a match the full evaluation does not give, or a missed one.
+    rules = [Rule(f"r{i:02d}", "R", q, feeds=feeds) for i, (q, feeds) in enumerate(drawn)]
+    rs = RuleSet.from_rules(rules, SETS)
+    item = Item(feed_id="f", key="k", title=title, summary=summary, author=author)
+    indexed = rs.match(item, ("news",))
+    every = rs.match_every_rule(item, ("news",))
+    assert [m.rule.id for m in indexed] == [m.rule.id for m in every]
+    assert indexed == every
+
+
+@pytest.mark.parametrize(
+    ("query", "excluded"),
+    [
+        ("troops", frozenset()),  # decided by set tests: what it excludes, if anything
+        ("troops sent", frozenset()),
+        ("(troops OR soldiers) sent NOT kyiv", frozenset({"kyiv"})),
+        ("a (b (c OR (d OR e)) NOT (f OR g))", frozenset({"f", "g"})),
+        ("text:(troops OR sent) arms", frozenset()),
+        ("NOT troops", frozenset({"troop"})),
+        ("title:troops sent", None),  # not proven: evaluated
+        ("troops =Arms", None),
+        ('"troops sent"', None),
+        ("troo* sent", None),
+        ("troops NEAR/2 sent", None),
+        ("(troops sent) OR kyiv", None),
+        ("troops NOT title:kyiv", None),
+        ("troops NOT (kyiv sent)", None),
+        ("troops $w", None),  # a set with an exact form and a phrase
+        ("", None),
+    ],
+)
+def test_which_rules_are_decided_by_set_tests(query: str, excluded: frozenset[str] | None) -> None:
+    c = CompiledRule.of(Rule("r", "R", query), compile_query(query, SETS))
+    assert c.proven == (excluded is not None)
+    assert c.excluded == (excluded or frozenset())

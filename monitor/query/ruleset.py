@@ -38,13 +38,16 @@ class CompiledRule:
     required: frozenset[str] = frozenset()  # stems the item must hold, all of them
     required_any: tuple[frozenset[str], ...] = ()  # and one stem of each of these
     required_prefixes: tuple[str, ...] = ()  # and a word starting with each of these
-    # The query is words alone, all of them needed, anywhere in the text (`a b c`): it holds
-    # exactly when the item's text holds `required`, a set test without evaluating it.
-    plain: bool = False
+    # The query is words, OR-groups of words and NOTs of them, anywhere in the text
+    # (`a (b OR c) NOT d`): it holds exactly when the item's text holds `required`, a stem of
+    # each of `required_any` and none of `excluded`; set tests, without evaluating the query.
+    proven: bool = False
+    excluded: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, rule: Rule, matcher: ev.Matcher) -> CompiledRule:
         required, anys = requirements(matcher)
+        excluded = _proven(matcher)
         return cls(
             rule,
             matcher,
@@ -52,25 +55,59 @@ class CompiledRule:
             required,
             anys,
             required_prefixes(matcher),
-            _plain(matcher),
+            excluded is not None,
+            excluded or frozenset(),
         )
 
 
 def _is_word(m: ev.Matcher) -> bool:
     """A word compared by its stem, anywhere in the text."""
-    return (
-        isinstance(m, ev.Terms)
-        and len(m.elements) == 1
-        and m.elements[0].kind == "stem"
-        and m.fields == TEXT_FIELDS
-    )
+    if not (isinstance(m, ev.Terms) and len(m.elements) == 1 and m.fields == TEXT_FIELDS):
+        return False
+    one = m.elements[0]
+    return one.kind == "stem" and one.value == one.index_key
 
 
-def _plain(m: ev.Matcher) -> bool:
-    """Whether `m` holds exactly when the text holds each of its words (see CompiledRule)."""
-    if isinstance(m, ev.AllOf):
-        return all(_is_word(c) for c in m.children)
-    return _is_word(m)
+def _any_word(m: ev.Matcher) -> frozenset[str] | None:
+    """The stems of a word or an OR-group of words anywhere in the text (it holds exactly when
+    the text holds one of them); None for any other clause."""
+    if _is_word(m):
+        assert isinstance(m, ev.Terms)
+        return frozenset([m.elements[0].index_key])
+    if not (isinstance(m, ev.AnyOf) and m.fields == TEXT_FIELDS):
+        return None
+    out: set[str] = set()
+    for c in m.children:
+        got = _any_word(c)
+        if got is None:
+            return None
+        out |= got
+    return frozenset(out)
+
+
+def _proven(m: ev.Matcher) -> frozenset[str] | None:
+    """The stems `m` excludes, when it holds exactly when the text holds its required stems, a
+    stem of each of its required groups (`index.requirements`) and none of these; else None.
+
+    Such a query is an AND of words, OR-groups of words and NOTs of either, in the text fields:
+    `requirements` then gives each word as a required stem and each group as a set of stems
+    (a group holding a required stem is implied by it), and nothing else."""
+    kids = m.children if isinstance(m, ev.AllOf) else (m,)
+    excluded: set[str] = set()
+    for c in kids:
+        if isinstance(c, ev.AllOf):
+            inner = _proven(c)
+            if inner is None:
+                return None
+            excluded |= inner
+        elif isinstance(c, ev.Without):
+            got = _any_word(c.child)
+            if got is None:
+                return None
+            excluded |= got
+        elif _any_word(c) is None:
+            return None
+    return frozenset(excluded)
 
 
 def _lacks_a_group(stems: set[str], groups: tuple[frozenset[str], ...]) -> bool:
@@ -271,15 +308,24 @@ class RuleSet:
         # Ascending rule numbers are rule id order. One loop, no generator: it runs per candidate.
         for number in sorted(self._index.candidates(doc)):
             c = active[number]
-            if not self._may_match(c, doc, feed, feed_tags):
-                continue
-            if c.required <= doc.text_stems if c.plain else c.matcher.matches(doc):
-                if c.rule.mode == "query":
-                    out.append(lazy(c.rule, partial(_explain_query, c.matcher, doc)))
+            if c.proven:  # set tests on the text's stems decide it (see CompiledRule)
+                text = doc.text_stems
+                if not c.required <= text:
                     continue
-                probe = probe or self._probe(item)
-                if c.rule.mode == "widen" or probe.similar(c.rule.id):
-                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe)))
+                if c.required_any and _lacks_a_group(text, c.required_any):
+                    continue
+                if c.excluded and not text.isdisjoint(c.excluded):
+                    continue
+                if c.feeds and not self._watches(c, feed, feed_tags):
+                    continue
+            elif not self._may_match(c, doc, feed, feed_tags) or not c.matcher.matches(doc):
+                continue
+            if c.rule.mode == "query":
+                out.append(lazy(c.rule, partial(_explain_query, c.matcher, doc)))
+                continue
+            probe = probe or self._probe(item)
+            if c.rule.mode == "widen" or probe.similar(c.rule.id):
+                out.append(Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe)))
         if self._widen:
             out = self._widened(item, doc, feed_tags, out, probe)
         return out
