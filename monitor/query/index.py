@@ -11,7 +11,8 @@ with each document word's leading characters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from monitor.query import evaluate as ev
 from monitor.query.near import Near
@@ -120,9 +121,18 @@ _SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it i
 _NO_PAIRS: dict[str, tuple[int, ...]] = {}  # shared by the stems that file no pair (never written)
 
 
-def _pair(needs: Requirements) -> tuple[str, frozenset[str]] | None:
-    """A stem the rule needs and a set of stems of which it needs one more, if it has such."""
-    required = sorted(needs[0], key=lambda s: _cost(("stem", s)))
+def _pair(
+    needs: Requirements, uses: Mapping[str, int] | None = None
+) -> tuple[str, frozenset[str]] | None:
+    """A stem the rule needs and a set of stems of which it needs one more, if it has such.
+
+    Of the required stems, the one more rules require (`uses`) is filed first, unless it is a
+    common word: rules then share fewer first stems, which an item is looked up by, and a big
+    bucket of second stems costs an item at most a lookup per stem it holds."""
+    if uses is None:
+        required = sorted(needs[0], key=lambda s: _cost(("stem", s)))
+    else:
+        required = sorted(needs[0], key=lambda s: (s in _COMMON, -uses[s], _cost(("stem", s))))
     if len(required) >= 2:
         return required[0], frozenset([required[1]])
     groups = needs[1]
@@ -149,12 +159,14 @@ class Presearcher:
         # then a candidate only when it holds both, so two-word rules cost nothing until then.
         by_pair: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
+        every = needs if needs is not None else [requirements(m) for m in matchers]
+        uses = Counter(s for required, _ in every for s in required)
         for number, m in enumerate(matchers):
             n = need(m)
             if n is None:
                 always.append(number)
                 continue
-            pair = _pair(needs[number] if needs is not None else requirements(m))
+            pair = _pair(every[number], uses)
             if pair is not None:
                 first, seconds = pair
                 bucket = by_pair.setdefault(first, {})
