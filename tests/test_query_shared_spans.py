@@ -6,6 +6,8 @@ same match."""
 
 from __future__ import annotations
 
+import random
+
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -192,3 +194,28 @@ def test_a_feeds_shared_field_keeps_no_spans_and_an_items_field_does() -> None:
     title = analyze(Item(feed_id="f", key="c", title="special forces sent"))
     assert m.matches(title)
     assert title.fields["title"].span_sets  # its own: kept for the other clauses that ask
+
+
+def test_a_long_fields_kept_spans_stay_within_its_budget_and_stay_right() -> None:
+    # A hostile item: thousands of the rules' words, asked by hundreds of distinct nested NEARs
+    # (each NEAR's spans a few ints of the field's length each). Kept whole, they grew with the
+    # rules to many times the field's own memory; the field keeps what fits its budget, and
+    # finds the rest again when asked.
+    rng = random.Random(7)
+    content = " ".join(rng.choice(WORDS) for _ in range(5000))
+    doc = _doc("", content)
+    ft = doc.fields["content"]
+    queries = [
+        f"(($t NEAR/{a} $d) NEAR/{b} arms) NEAR/1 weapons" for a in range(16) for b in range(16)
+    ]
+    compiled = [compile_query(q, SETS) for q in queries]
+    for m in compiled:
+        assert m.matches(doc)
+    kept = sum(x.bit_length() for s in ft.span_sets.values() for x in s.values())
+    assert kept <= max(1 << 22, 1024 * len(ft.words))  # about what the field's words take
+    assert ft.span_sets  # the first ones are kept, for the other clauses that ask
+    for m in compiled[::37]:  # asked again, kept or not: what a fresh field finds
+        assert isinstance(m, Near)
+        fresh = _doc("", content).fields["content"]
+        assert m.span_set(ft, {}) == m.span_set(fresh, {})
+        assert m.hit_spans(ft) == m.hit_spans(fresh)

@@ -54,6 +54,12 @@ SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
 _NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
+# The bits a field's kept spans may take (`FieldText.remember`): about what its words take
+# themselves, and never less than enough for every clause of a large rule set on a short field.
+# Unbounded, a hostile 20,000-word item asked by 1,800 distinct nested NEARs kept 150 MB.
+_SPAN_BITS_PER_WORD = 1024
+_SPAN_BITS_MIN = 1 << 22
+_SPAN_ENTRY_BITS = 256  # a dict slot and an int's header, counted for each width and clause
 
 
 class FieldText:
@@ -63,6 +69,7 @@ class FieldText:
         "_cols",
         "_fold_text",
         "_forms",
+        "_kept",
         "_spaced",
         "_spans",
         "_tables",
@@ -87,12 +94,21 @@ class FieldText:
         self._spaced: bool | None = None
         # The spans of each OR group or NEAR already found in this field, by the clause's
         # content (monitor.query.evaluate.span_key): the example rules name `$weapons` in a
-        # dozen NEARs, each of which asked the set's members again. They go with the document.
+        # dozen NEARs, each of which asked the set's members again. They go with the document,
+        # and a long field keeps no more of them than its budget (`remember`).
         self.span_sets: dict[int, dict[int, int]] = {}
+        self._kept = 0  # the bits they take, about (see _SPAN_BITS_PER_WORD)
 
     def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
-        """Keep a clause's spans in this field under its content key; return them."""
-        self.span_sets[key] = found
+        """Keep a clause's spans in this field under its content key, while they fit the
+        field's budget (beyond it they are found again when asked); return them."""
+        cost = _SPAN_ENTRY_BITS * (len(found) + 1)
+        for x in found.values():
+            cost += x.bit_length()
+        kept = self._kept + cost
+        if kept <= max(_SPAN_BITS_MIN, _SPAN_BITS_PER_WORD * len(self.words)):
+            self._kept = kept
+            self.span_sets[key] = found
         return found
 
     @property
