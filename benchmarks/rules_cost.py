@@ -2,11 +2,15 @@
 
     python benchmarks/rules_cost.py [--passes 3] [--corpus FILE] [--rules DIR]
     python benchmarks/rules_cost.py --dump matches.jsonl   # every match, explained
+    python benchmarks/rules_cost.py --snapshots [FOLDER]   # publishers' feed items instead
 
 Reads the RUWA set of 2022 war reporting (15,393 titles with their subheadings; its licence
 keeps the text out of this repository: by default ../shared/corpora/news/ruwa-2022/items.jsonl
 next to the repository) and matches every item against the rules folder (`rules/`), reading
-each match's explanation and snippet, as the pipeline does when it alerts. Prints the CPU µs an
+each match's explanation and snippet, as the pipeline does when it alerts. `--snapshots` reads
+the items of publishers' 2021 feed snapshots instead (by default
+../shared/corpora/feeds/news-archive-2021, every OUTLET/*.xml; local use only): longer items,
+with HTML-stripped content, as a real-feed poll matches them. Prints the CPU µs an
 item of each pass and their best.
 
 `--dump` writes one line per match instead: the item's url, the rule, the explanation (clauses,
@@ -32,12 +36,15 @@ sys.path.insert(
     or str(Path(__file__).resolve().parent.parent),
 )
 
+from monitor.errors import FeedError
+from monitor.feeds.parse import parse_feed
 from monitor.model import Item
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpora" / "news" / "ruwa-2022" / "items.jsonl"
+SNAPSHOTS = ROOT.parent / "shared" / "corpora" / "feeds" / "news-archive-2021"
 
 
 def read_items(path: Path) -> list[Item]:
@@ -51,6 +58,21 @@ def read_items(path: Path) -> list[Item]:
     return [
         Item(feed_id="ruwa", key=r["url"], title=r["title"], summary=r["description"]) for r in rows
     ]
+
+
+def read_snapshots(folder: Path) -> list[Item]:
+    """Every item of every OUTLET/*.xml snapshot in `folder` (documents that fail to parse are
+    skipped, as a poll would skip them)."""
+    paths = sorted(folder.glob("*/*.xml"))
+    if not paths:
+        raise SystemExit(f"no feed snapshots (OUTLET/*.xml) in {folder}: pass --snapshots FOLDER")
+    items: list[Item] = []
+    for path in paths:
+        try:
+            items += parse_feed(path.read_bytes(), feed_id=path.parent.name).items
+        except FeedError:
+            continue
+    return items
 
 
 def one_pass(rules: RuleSet, items: list[Item]) -> float:
@@ -78,10 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=CORPUS)
     parser.add_argument("--rules", type=Path, default=ROOT / "rules")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--snapshots",
+        type=Path,
+        nargs="?",
+        const=SNAPSHOTS,
+        help="match the items of these feed snapshots (OUTLET/*.xml) instead of RUWA",
+    )
     parser.add_argument("--limit", type=int, default=0, help="the first N items (0: all)")
     parser.add_argument("--dump", type=Path, help="write every match, explained, here")
     args = parser.parse_args(argv)
-    items = read_items(args.corpus)
+    items = read_snapshots(args.snapshots) if args.snapshots else read_items(args.corpus)
     if args.limit:
         items = items[: args.limit]
     rules = load_rules(args.rules)
@@ -89,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         n, digest = dump(rules, items, args.dump)
         print(f"{len(items):,} items, {n:,} matches, sha256 {digest}")
         return 0
-    print(f"{len(items):,} RUWA items against {args.rules} ({len(rules)} rules)\n")
+    source = f"items of {args.snapshots.name}" if args.snapshots else "RUWA items"
+    print(f"{len(items):,} {source} against {args.rules} ({len(rules)} rules)\n")
     print("| pass | CPU µs an item |\n|---|---:|")
     times = []
     for i in range(args.passes):

@@ -95,6 +95,28 @@ def test_ascii_fast_path_tokenizes_like_the_unicode_regex(text: str) -> None:
     assert _words(text) == [w for w, _, _ in _spans(text)]  # _spans: the Unicode regex
 
 
+# ASCII, the punctuation `_words` stands in for with ASCII, and characters it must not: letters
+# with diacritics, a combining mark, the modifier apostrophe (a letter), Cyrillic, other quotes.
+_STAND_IN_ALPHABET = (
+    "aAsSzZ09 ,.'_-\n"
+    "\u2019\u2014\u2013\u00ab\u00bb\u2018\u201c\u201d\u00a0\u200b\u2026"
+    "\u00e9\u0301\u02bc\u0441\u201b\u2032\uff07"
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=_STAND_IN_ALPHABET, max_size=60))
+def test_ascii_stand_ins_tokenize_like_the_unicode_regex(text: str) -> None:
+    """Punctuation that makes English news non-ASCII (dashes, quotes, guillemets, the no-break
+    space) is replaced with ASCII before tokenizing: the same tokens as the Unicode regex."""
+    from monitor.query.words import _ASCII_STAND_INS, _spans, _words, token_re
+
+    assert _words(text) == [w for w, _, _ in _spans(text)]
+    for char, stand_in in _ASCII_STAND_INS:
+        assert len(stand_in) == 1
+        assert token_re().findall(f"a{char}b") == token_re().findall(f"a{stand_in}b")
+
+
 def test_written_out_mark_class_is_the_computed_one() -> None:
     from monitor.query.words import _computed_mark_class, _mark_class
 

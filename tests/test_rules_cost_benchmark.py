@@ -42,3 +42,22 @@ def test_its_dump_holds_each_match_explained(tmp_path: Path) -> None:
         assert why["clauses"]
         assert why["hits"]
         assert "**" in snippet
+
+
+SNAPSHOTS = ROOT.parent / "shared" / "corpora" / "feeds" / "news-archive-2021"
+
+
+@pytest.mark.skipif(
+    not (SNAPSHOTS / "bbc").is_dir(), reason=f"the feed snapshots are not at {SNAPSHOTS}"
+)
+def test_it_reads_the_items_of_feed_snapshots(tmp_path: Path) -> None:
+    (tmp_path / "bbc").symlink_to(SNAPSHOTS / "bbc")  # one outlet: a short run
+    lines = _run("--snapshots", str(tmp_path), "--passes", "1").splitlines()
+    assert lines[0].startswith(f"400 items of {tmp_path.name} against ")
+    assert float(lines[-1].split("|")[2]) > 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cmd = [sys.executable, "benchmarks/rules_cost.py", "--snapshots", str(empty)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "no feed snapshots" in out.stderr
