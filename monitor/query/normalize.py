@@ -302,7 +302,18 @@ class Document:
         return _SEP + prefix in self.fold_text
 
 
-class _EmptyField(FieldText):
+class _SharedField(FieldText):
+    """A field shared by many documents (a feed's `feed` field, the empty field): it keeps no
+    clause's spans (every rule of a large set asking it would grow it for as long as it is
+    shared)."""
+
+    __slots__ = ()
+
+    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
+        return found
+
+
+class _EmptyField(_SharedField):
     """A field without text, one shared by every document: it holds nothing, caches nothing."""
 
     __slots__ = ()
@@ -319,21 +330,8 @@ class _EmptyField(FieldText):
     def prefixed(self, prefix: str) -> list[int]:
         return []
 
-    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
-        return found  # shared by every document: nothing kept
-
 
 _EMPTY = _EmptyField("")
-
-
-class _FeedField(FieldText):
-    """A feed's `feed` field, shared by its items: it keeps no clause's spans (every rule of a
-    large set asking it would grow it for as long as the feed is polled)."""
-
-    __slots__ = ()
-
-    def remember(self, key: int, found: dict[int, int]) -> dict[int, int]:
-        return found
 
 
 # The `feed` field is the same for every item of a feed: analysed once, shared (a FieldText only
@@ -347,7 +345,7 @@ def _feed_field(text: str) -> FieldText:
     if got is None:
         if len(_FEED_FIELDS) >= _FEED_FIELDS_MAX:
             _FEED_FIELDS.clear()
-        got = _FEED_FIELDS[text] = _FeedField(text)
+        got = _FEED_FIELDS[text] = _SharedField(text)
     return got
 
 
