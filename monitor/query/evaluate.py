@@ -8,10 +8,10 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import dataclass
 from itertools import chain, count
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.query import spanset
 from monitor.query.normalize import _NOWHERE, HEAD, Document, FieldText
@@ -223,16 +223,23 @@ _next_maybe_key = count()
 # a dozen NEARs of three rules is looked up once per field. Never reused, like the maybe keys.
 _SPAN_KEYS: dict[tuple[object, ...], int] = {}
 _next_span_key = count()
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _numbered(table: dict[_K, int], numbers: Iterator[int], content: _K) -> int:
+    """The number `table` gives `content`, a fresh one from `numbers` if it gives none; a full
+    table is emptied first (numbers are never reused, so a number once given stays its own)."""
+    key = table.get(content)
+    if key is None:
+        if len(table) >= _MAYBE_KEYS_MAX:
+            table.clear()
+        key = table[content] = next(numbers)
+    return key
 
 
 def span_key(content: tuple[object, ...]) -> int:
     """The number of a clause's span content (see `_SPAN_KEYS`)."""
-    key = _SPAN_KEYS.get(content)
-    if key is None:
-        if len(_SPAN_KEYS) >= _MAYBE_KEYS_MAX:
-            _SPAN_KEYS.clear()
-        key = _SPAN_KEYS[content] = next(_next_span_key)
-    return key
+    return _numbered(_SPAN_KEYS, _next_span_key, content)
 
 
 class AnyOf(Positional):
@@ -300,12 +307,7 @@ class AnyOf(Positional):
         self._maybe_key: int | None = None
         if not other:
             content = (self._any_stem, self._any_prefix, self._all_stems)
-            key = _MAYBE_KEYS.get(content)
-            if key is None:
-                if len(_MAYBE_KEYS) >= _MAYBE_KEYS_MAX:
-                    _MAYBE_KEYS.clear()
-                key = _MAYBE_KEYS[content] = next(_next_maybe_key)
-            self._maybe_key = key
+            self._maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
         self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
         # A group of words and phrases finds its spans from the members whose first word's stem
         # the field holds (a member lacking it has no span there): a set intersection, not a
