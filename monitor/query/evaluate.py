@@ -383,14 +383,8 @@ class AnyOf(Positional):
             if by_first is None:
                 got = spanset.union(c.span_set(ft, memo) for c in self.children)
             else:
-                got = {}
-                for k in self._firsts.intersection(ft.stems):
-                    for c in by_first[k]:
-                        for w, x in c.span_set(ft, memo).items():
-                            got[w] = got.get(w, 0) | x
-                for c in self._prefix_first:
-                    for w, x in c.span_set(ft, memo).items():
-                        got[w] = got.get(w, 0) | x
+                held = chain.from_iterable(by_first[k] for k in self._firsts.intersection(ft.stems))
+                got = spanset.union(c.span_set(ft, memo) for c in chain(held, self._prefix_first))
             ft.remember(self.span_key, got)
         return got
 
