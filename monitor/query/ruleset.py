@@ -284,11 +284,18 @@ class RuleSet:
 
     @classmethod
     def _may_match(
-        cls, c: CompiledRule, doc: Document, feed: str, feed_tags: Collection[str]
+        cls,
+        c: CompiledRule,
+        doc: Document,
+        feed: str,
+        feed_tags: Collection[str],
+        stems: set[str] | None = None,
     ) -> bool:
         """A candidate's cheap checks before its query is evaluated: the stems, stem groups
-        and prefixes every match needs, and whether it watches the item's feed."""
-        stems = doc.stems
+        and prefixes every match needs, and whether it watches the item's feed. `stems`: the
+        ones to test (the document's in every field unless given)."""
+        if stems is None:
+            stems = doc.stems
         if not c.required <= stems:
             return False
         if c.required_any and _lacks_a_group(stems, c.required_any):
@@ -310,13 +317,9 @@ class RuleSet:
             c = active[number]
             if c.proven:  # set tests on the text's stems decide it (see CompiledRule)
                 text = doc.text_stems
-                if not c.required <= text:
+                if not self._may_match(c, doc, feed, feed_tags, text):
                     continue
-                if c.required_any and _lacks_a_group(text, c.required_any):
-                    continue
-                if c.excluded and not text.isdisjoint(c.excluded):
-                    continue
-                if c.feeds and not self._watches(c, feed, feed_tags):
+                if not text.isdisjoint(c.excluded):
                     continue
             elif not self._may_match(c, doc, feed, feed_tags) or not c.matcher.matches(doc):
                 continue
