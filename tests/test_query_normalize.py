@@ -1,9 +1,11 @@
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.model import Item
-from monitor.query.normalize import FieldText, analyze, tokenize
+from monitor.query.normalize import FieldText, analyze, analyze_fields, tokenize
 from monitor.query.words import _forms
 
 
@@ -201,3 +203,55 @@ def test_a_position_table_is_stored_only_once_it_is_complete() -> None:
     ft._tables = Watched()
     assert ft.where("fold", "world") == [0, 2, 4]
     assert stored == [("fold", {"world": [0, 2, 4], "news": [1, 5], "report": [3]})]
+
+
+# ASCII, diacritics, full-width (NFKC), ß, a ligature, dotted İ, Devanagari marks, CJK.
+MEMO_WORDS = [
+    "Dispatched",
+    "Kyïv",
+    "Café",
+    "ＮＡＴＯ",
+    "Straße",
+    "ﬁnance",
+    "İstanbul",
+    "हिन्दी",
+    "東京",
+]
+
+
+def test_a_word_asked_only_its_stem_head_or_fold_keeps_no_forms_and_gets_the_same_ones() -> None:
+    from monitor.query import words as w
+
+    for word in MEMO_WORDS:
+        for memo in (w._memo, w._stem_memo, w._fold_memo, w._head_memo):
+            memo.pop(word, None)
+        full = w._forms(word)
+        assert w._stem_memo[word] == full.stem
+        assert w._fold_memo[word] == full.fold
+        assert w._head_memo[word] == full.fold[: w.HEAD]
+        assert word not in w._memo  # what a cold round's words took most: a Forms each
+        assert w._memo[word] == full  # asked for all of them, they are made and kept
+    doc = analyze_fields({"title": " ".join(MEMO_WORDS)})
+    assert doc.heads == {w._forms(x).fold[: w.HEAD] for x in MEMO_WORDS}
+
+
+def test_every_word_memo_stays_bounded_on_text_full_of_distinct_words(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.query import words as w
+
+    monkeypatch.setattr(w, "_MEMO_MAX", 50)
+    memos: dict[str, dict[str, Any]] = {
+        "forms": w._memo,
+        "stems": w._stem_memo,
+        "folds": w._fold_memo,
+        "heads": w._head_memo,
+    }
+    doc = analyze_fields({"title": " ".join(f"w{i:04d}x" for i in range(1000))})
+    assert len(doc.stems) == len(doc.folds) == len(doc.fields["title"].forms) == 1000
+    assert len(doc.heads) == 10
+    for name, memo in memos.items():
+        for i in range(300):  # each memo alone, asked past its bound
+            memo[f"{name}{i}q"]
+        assert all(len(m) <= 50 for m in (*memos.values(), w._heads)), name
+    assert w._stem_memo["dispatched"] == "dispatch"  # a cleared memo still answers

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 import unicodedata
+from collections.abc import Sized
 from typing import NamedTuple
 
 import Stemmer
@@ -142,6 +142,28 @@ def _forms(word: str) -> Forms:
     return Forms(raw, lower, fold, stem)
 
 
+def _fold(word: str) -> str:
+    """A token text's diacritics-folded form alone: `_forms(word).fold`, without the stem."""
+    raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
+    return fold_diacritics(raw.casefold())
+
+
+def _clear_when_full(memo: Sized) -> None:
+    """Empty every memo when `memo` holds _MEMO_MAX words: each one is bounded, and what the
+    others hold is found again as it is asked for."""
+    if len(memo) >= _MEMO_MAX:
+        _memo.clear()
+        _stem_memo.clear()
+        _fold_memo.clear()
+        _head_memo.clear()
+        _heads.clear()
+
+
+# Each memo keeps only its own form of a word: a news word is asked for its stem (every field)
+# and its head (the presearcher), rarely for all its forms (explanations, case-sensitive terms),
+# so a Forms for every word was most of what a cold round's 21,000 words kept.
+
+
 class _Memo(dict[str, Forms]):
     """Each token text's forms, computed on the first lookup (news repeats words endlessly).
 
@@ -151,12 +173,8 @@ class _Memo(dict[str, Forms]):
 
     def __missing__(self, word: str) -> Forms:
         got = _forms(word)
-        if len(self) >= _MEMO_MAX:
-            self.clear()
-            _stem_memo.clear()
-            _fold_memo.clear()
-            _head_memo.clear()
-        self[sys.intern(word)] = got
+        _clear_when_full(self)
+        self[word] = got
         return got
 
 
@@ -164,7 +182,10 @@ class _StemMemo(dict[str, str]):
     """Each token text's stem alone: what most fields are asked for."""
 
     def __missing__(self, word: str) -> str:
-        stem = self[word] = _memo[word].stem
+        got = _memo.get(word)
+        stem = (got if got is not None else _forms(word)).stem
+        _clear_when_full(self)
+        self[word] = stem
         return stem
 
 
@@ -172,7 +193,10 @@ class _FoldMemo(dict[str, str]):
     """Each token text's diacritics-folded form alone: what prefixes are tested against."""
 
     def __missing__(self, word: str) -> str:
-        fold = self[word] = _memo[word].fold
+        got = _memo.get(word)
+        fold = got.fold if got is not None else _fold(word)
+        _clear_when_full(self)
+        self[word] = fold
         return fold
 
 
@@ -180,7 +204,11 @@ class _HeadMemo(dict[str, str]):
     """Each token text's first HEAD folded characters: the presearcher's key for prefixes."""
 
     def __missing__(self, word: str) -> str:
-        head = self[word] = _memo[word].fold[:HEAD]
+        fold = _fold_memo.get(word)
+        head = (fold if fold is not None else _fold(word))[:HEAD]
+        head = _heads.setdefault(head, head)  # one string per head: words share a few thousand
+        _clear_when_full(self)
+        self[word] = head
         return head
 
 
@@ -188,6 +216,7 @@ _memo = _Memo()
 _stem_memo = _StemMemo()
 _fold_memo = _FoldMemo()
 _head_memo = _HeadMemo()
+_heads: dict[str, str] = {}
 # Joins folded words for prefix tests by substring search: no token holds it (NFKC can put a
 # space inside a token, never a NUL).
 _SEP = "\0"
