@@ -188,19 +188,21 @@ class Match:
         if self._explanation is None or self._snippet is None:
             assert self._explain is not None
             why, snip = self._explain()
-            object.__setattr__(self, "_explanation", why)
-            object.__setattr__(self, "_snippet", snip)
-            object.__setattr__(self, "_explain", None)  # let the analysed item go
+            _SET_EXPLANATION(self, why)
+            _SET_SNIPPET(self, snip)
+            _SET_EXPLAIN(self, None)  # let the analysed item go
             return why, snip
         return self._explanation, self._snippet
 
     @property
     def explanation(self) -> Explanation:
-        return self._resolve()[0]
+        why = self._explanation
+        return self._resolve()[0] if why is None else why
 
     @property
     def snippet(self) -> str:
-        return self._resolve()[1]
+        snip = self._snippet
+        return self._resolve()[1] if snip is None else snip
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Match is read-only: cannot set {name!r}")
