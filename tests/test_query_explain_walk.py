@@ -66,6 +66,8 @@ def _plain(m: ev.Matcher, doc: Document, out: dict[tuple[str, int], Hit]) -> Non
 @given(queries, long_texts, long_texts)
 @example("(troops =troops)", "troops sent", "")  # one word, two terms: the first term's hit
 @example("troops OR arms", " ".join(["troops arms"] * 60), "troops")  # over MAX_HITS
+@example("troops", " ".join(["troops"] * 80), " ".join(["troops"] * 40))  # one word, over it
+@example('"troops sent" arms*', "troops sent armed", "")  # a phrase, a prefix, an empty field
 @example("(troops OR content:(sent))", "troops sent", "")  # a member's words in its own fields
 # Two steps holding the same positions, more than MAX_HITS together: the first step's labels,
 # then the second's new positions, cut at MAX_HITS (the merge, not the union).

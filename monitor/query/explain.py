@@ -30,6 +30,8 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[int, Hit]) -> None:
         fields = doc.fields
         for name in m.fields:
             ft = fields[name]
+            if not ft.words:  # an empty field (an item without a summary, say) holds no hit
+                continue
             hits = m.hit_spans(ft)
             if not hits:
                 continue
@@ -231,6 +233,8 @@ def _hits(p: Plan, doc: Document) -> Found:
         return parts[0]
     out: Found = {}
     if size <= MAX_HITS:
+        if len(parts) == 2:  # most matches: two words
+            return {**parts[1], **parts[0]}  # the earlier step's hit for a position kept
         for found in reversed(parts):  # C-speed updates: the earliest step's hit written last
             out.update(found)
         return out
@@ -255,6 +259,19 @@ def _step_hits(
         _collect(walk, doc, out)
         return out
     fields = doc.fields
+    if len(leaves) == 1:  # one word, most steps: its positions are distinct, no test needed
+        kind, value, key, label = leaves[0]
+        for name in names:
+            ft = fields[name]
+            if key not in ft.stems:
+                continue
+            base, spans, text = _FIELD_ORDER[name] << _SHIFT, ft.spans, ft.text
+            for pos in ft.where(kind, value):
+                if len(out) >= MAX_HITS:
+                    return out
+                start, end = spans[pos]
+                out[base | pos] = hit(name, text[start:end], label, pos, start, end)
+        return out
     for name in names:
         ft = fields[name]
         stems = ft.stems
