@@ -332,20 +332,6 @@ def _snippet_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[
 _TEXT_BEST_FIRST = _SNIPPET_ORDER[:3]
 
 
-def _best_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[Hit]] | None:
-    """What `_snippet_field` chooses, without a set and a list for a match in two text fields
-    (a title and a summary, often): hits are in field order, so a text field holding the last
-    hit is the best field with a hit, and its hits are the last ones."""
-    if hits:
-        name = hits[-1].field
-        if name in _TEXT_BEST_FIRST:
-            first = len(hits) - 1
-            while first and hits[first - 1].field == name:
-                first -= 1
-            return name, hits[first:] if first else hits
-    return _snippet_field(doc, hits)
-
-
 def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     """At most 300 characters around the first hit of the best field, matched words marked
     (`hits` in field order, as an explanation holds them).
@@ -353,10 +339,19 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     What `snippet_walk` gives, made with fewer steps (a snippet a match): the window and the
     marks in one loop, and the text's whitespace folded only when the field has more than
     single spaces between words (`FieldText.spaced`) or the window starts or ends on one."""
-    chosen = _best_field(doc, hits)
-    if chosen is None:
-        return ""
-    name, mine = chosen
+    # What `_snippet_field` chooses, without a call, a set and a list for a match in text
+    # fields (nearly all): hits are in field order, so a text field holding the last hit is the
+    # best field with a hit, and its hits are the last ones.
+    if hits and (name := hits[-1].field) in _TEXT_BEST_FIRST:
+        i = len(hits) - 1
+        while i and hits[i - 1].field == name:
+            i -= 1
+        mine: Sequence[Hit] = hits[i:] if i else hits
+    else:
+        chosen = _snippet_field(doc, hits)
+        if chosen is None:
+            return ""
+        name, mine = chosen
     ft = doc.fields[name]
     text = ft.text
     size = len(text)
