@@ -278,6 +278,14 @@ def token_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     find = text.find
     at = 0
+    if "'" not in text and "’" not in text and "ʼ" not in text:  # none of _APOSTROPHES
+        # No possessive to step over (four texts in five of real news): no test per token.
+        append = out.append
+        for w in words:
+            start = find(w, at)
+            at = start + len(w)
+            append((start, at))
+        return out
     for w in words:
         start = find(w, at)
         if start == at + 1 and out and (w == "s" or w == "S") and text[at] in _APOSTROPHES:
