@@ -4,6 +4,7 @@ clause's labelled spans, each position of each span a hit, the first 100 kept.""
 
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -104,3 +105,37 @@ def test_hits_made_by_slots_are_hits() -> None:
     assert made == Hit("title", "Troops", "troops", 3, 10, 16)
     assert hash(made) == hash(Hit("title", "Troops", "troops", 3, 10, 16))
     assert made != Hit("title", "Troops", "troops", 3, 10, 17)
+
+
+@pytest.mark.parametrize(
+    ("query", "clauses"),
+    [
+        # A word of the OR held by the author or the link alone is not the text's: not listed.
+        ("(troops OR arms OR sent) kyiv", ("troops", "arms", "kyiv")),
+        ("(sent OR dispatched) kyiv", ()),  # the text holds neither: no match
+        ("title:(troops OR arms) kyiv", ("title:(troops OR arms)", "kyiv")),  # quoted whole
+        ("(title:troops OR summary:troops OR arms) kyiv", ("title:troops", "arms", "kyiv")),
+        ("(=Arms OR =arms OR troops) kyiv", ("=arms", "troops", "kyiv")),  # exact forms
+        ("((troops kyiv) OR sent) arms", ("troops", "kyiv", "arms")),  # an OR of an AND
+        ("$t $w", ("troops", "=arms")),  # sets: their members the text holds
+    ],
+)
+def test_an_or_lists_the_members_the_text_holds(query: str, clauses: tuple[str, ...]) -> None:
+    """The clauses of an OR are its members the item holds where they watch: a word of the
+    text only in the text fields (title, summary, content), not in the author or the link."""
+    item = Item(
+        feed_id="f",
+        key="k",
+        title="Kyiv troops",
+        summary="arms",
+        author="Sent Dispatched",
+        url="https://example.org/sent",
+    )
+    doc = analyze(item)
+    m = compile_query(query, SETS)
+    if not clauses:
+        assert not m.matches(doc)
+        return
+    assert m.matches(doc)
+    assert explain(m, doc).clauses == clauses
+    assert explain(m, doc) == explain_walk(m, analyze(item))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from monitor.model import Explanation, Hit, Similarity
 from monitor.query import evaluate as ev
 from monitor.query.near import Near
-from monitor.query.normalize import FIELDS, Document
+from monitor.query.normalize import FIELDS, TEXT_FIELDS, Document
 
 SNIPPET_MAX = 300
 MAX_HITS = 100  # a word repeated all over a long text need not be listed a thousand times
@@ -116,6 +116,10 @@ HitStep = tuple[Guards, str, tuple[str, ...], tuple[Leaf, ...], ev.Positional | 
 # the rules that take the step: read, never changed.
 Found = dict[int, Hit]
 ClauseStep = tuple[Guards, str]
+# A clause as explained: the stems the text must hold (its guards that are words of the text:
+# `(a OR b)` lists the members the item holds, a stem's set test each), its other guards, and
+# the clause as written.
+Clause = tuple[frozenset[str], Guards, str]
 
 
 class Plan:
@@ -129,7 +133,7 @@ class Plan:
         clauses: list[ClauseStep] = []
         _clause_steps(m, (), clauses)
         self.hits = tuple(hits)
-        self.clauses = tuple(clauses)
+        self.clauses = tuple(_text_words(g, c) for g, c in clauses)
         self.guarded = any(g for g, _ in clauses)
         # Without an OR to test, the clauses are the same for every document.
         self.static = tuple(dict.fromkeys(c for _, c in clauses))
@@ -179,6 +183,21 @@ def _hit_steps(m: ev.Matcher, guards: Guards, out: list[HitStep]) -> None:
     elif isinstance(m, ev.EitherOf):
         for c in m.children:
             _hit_steps(c, (*guards, c), out)
+
+
+def _text_words(guards: Guards, source: str) -> Clause:
+    """A clause's guards that are one word (its stem) anywhere in the text, set apart: such a
+    guard matches exactly when the text's stems hold that stem."""
+    need: list[str] = []
+    rest: list[ev.Matcher] = []
+    for g in guards:
+        if isinstance(g, ev.Terms) and g.fields == TEXT_FIELDS:
+            one = g._single
+            if one is not None and one.kind == "stem":  # Terms.matches: a stem in a field
+                need.append(one.value)
+                continue
+        rest.append(g)
+    return frozenset(need), tuple(rest), source
 
 
 def _clause_steps(m: ev.Matcher, guards: Guards, out: list[ClauseStep]) -> None:
@@ -295,7 +314,12 @@ def explain(m: ev.Matcher, doc: Document) -> Explanation:
     """The clauses of `m` that are true for `doc` and the hits, in field then position order."""
     p = m.plan or plan(m)
     if p.guarded:
-        clauses = tuple(dict.fromkeys(c for g, c in p.clauses if _holds(g, doc)))
+        text = doc.text_stems
+        clauses = tuple(
+            dict.fromkeys(
+                [c for need, g, c in p.clauses if need <= text and (not g or _holds(g, doc))]
+            )
+        )
     else:
         clauses = p.static
     found = _hits(p, doc)
