@@ -403,12 +403,10 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
             if start < at or end > hi:
                 continue
             out.append(text[at:start])
-            out.append("**")
             out.append(text[start:end])
-            out.append("**")
             at = end
         out.append(text[at:hi])
-        body = "".join(out)
+        body = "**".join(out)  # text, word, text, word, ..., text: each word between marks
         # The marks add no whitespace: with single spaces between words and none at either
         # end, folding the whitespace would give the same text.
         if not ft.spaced or body[:1] == " " or body[-1:] == " ":
