@@ -197,3 +197,27 @@ def test_alerts_a_failed_delivery_run_had_claimed_go_out_on_the_next_run_not_aft
         stats = asyncio.run(run())
     assert stats.delivered == 2
     assert len(rx.requests) == 2
+
+
+def test_a_one_shot_run_keeps_a_small_sqlite_page_cache_and_the_daemon_sqlites_default(
+    tmp_path: Path,
+) -> None:
+    # The cache was ≈1.7 MB of a cold cron round's peak memory (docs/performance.md).
+    from monitor.process.bootstrap import ONE_SHOT_PAGE_CACHE_KIB
+    from monitor.store.sqlite import SQLiteStore
+
+    rules = write_rules(tmp_path / "rules", {"quake": ("earthquake", [])})
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(
+        f"database_url: {tmp_path / 'state.db'}\nrules: {rules}\nparse_workers: 0\n"
+        "feeds:\n  - {id: f1, url: 'https://example.org/f1.xml'}\n"
+    )
+    config = load_config(path, env={})
+
+    async def cache_size(inline: bool) -> int:
+        async with open_runtime(make_context(config, FakeClock(T0)), inline=inline) as rt:
+            assert isinstance(rt.store, SQLiteStore)
+            return int(rt.store._read("PRAGMA cache_size")[0][0])
+
+    assert asyncio.run(cache_size(True)) == -ONE_SHOT_PAGE_CACHE_KIB == -512
+    assert asyncio.run(cache_size(False)) == -2000  # SQLite's own default, in KiB

@@ -191,6 +191,13 @@ def register_secrets(values: Sequence[str], metrics: Metrics | None) -> None:
             metrics.register_secret(value)
 
 
+# A one-shot command's SQLite page cache. The default 2,000 KiB filled up with the pages a cold
+# round over 200 feeds writes (5 MB) and was ≈1.7 MB of its peak memory; the pages a poll reads
+# again (its feed's index ranges, the tables' ends) fit in 512 KiB, and the rounds' CPU measured
+# the same. The daemon keeps the default: its console and story lookups read more widely.
+ONE_SHOT_PAGE_CACHE_KIB = 512
+
+
 @asynccontextmanager
 async def open_runtime(
     ctx: Context,
@@ -207,7 +214,8 @@ async def open_runtime(
         load_checked_rules(config, rules_override), [d.name for d in config.destinations]
     )
     settle_heap()
-    store = await asyncio.to_thread(open_store, config.database_url)
+    cache = ONE_SHOT_PAGE_CACHE_KIB if inline else None
+    store = await asyncio.to_thread(open_store, config.database_url, page_cache_kib=cache)
     parser: ParsePool | None = None
     try:
         await asyncio.to_thread(store.migrate)

@@ -35,8 +35,9 @@ def sqlite_path(url: str) -> str | None:
     return url
 
 
-def open_store(url: str, *, migrate: bool = True) -> Store:
-    """Open the store a database URL names and (by default) bring its schema up to date."""
+def open_store(url: str, *, migrate: bool = True, page_cache_kib: int | None = None) -> Store:
+    """Open the store a database URL names and (by default) bring its schema up to date.
+    `page_cache_kib`: SQLite's page cache (see SQLiteStore); PostgreSQL ignores it."""
     url = url.strip()
     if not url:
         raise ConfigError("NEWSMON_DATABASE_URL is empty: give a file path, sqlite:///PATH or "
@@ -58,7 +59,7 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
             raise ConfigError(f"database URL {url!r} names no file: use sqlite:///newsmon.db")
         from monitor.store.sqlite import SQLiteStore
 
-        store = SQLiteStore(path)
+        store = SQLiteStore(path, page_cache_kib=page_cache_kib)
     if migrate:
         try:
             store.migrate()

@@ -190,7 +190,15 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
 
     dialect = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        page_cache_kib: int | None = None,
+    ) -> None:
+        """`page_cache_kib`: the connection's page cache (SQLite's `cache_size`); None keeps
+        SQLite's default, 2,000 KiB."""
         self.path = str(path)
         self._lock = threading.RLock()
         try:
@@ -207,6 +215,8 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             # undo the last commits, which then replay as a re-poll with the same alert ids.
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            if page_cache_kib is not None:
+                conn.execute(f"PRAGMA cache_size = {-int(page_cache_kib)}")  # negative: KiB
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the SQLite database {self.path!r}: {e}") from e
         self._conn = conn
