@@ -400,10 +400,20 @@ def test_dates_are_read_once_per_text_and_the_memo_stays_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(fastfeed, "_DATES", {})
+    read: list[str] = []
+    plain_seconds = fastfeed._plain_seconds
+
+    def reading(value: str) -> int | None:
+        read.append(value)
+        return plain_seconds(value)
+
+    monkeypatch.setattr(fastfeed, "_plain_seconds", reading)
     value = "Thu, 15 Jul 2021 20:01:00 +0200"
     first = fastfeed._date(value)
     assert first == _parse_date(value)
-    assert fastfeed._date(value) is first
+    assert fastfeed._date(value) == first
+    assert read == [value]  # the second one came from the memo
+    assert isinstance(fastfeed._DATES[value], int)  # kept as seconds, not a struct_time
     assert fastfeed._date("not a date") is None
     long = "Thu, 15 Jul 2021 20:01:00 +0200" + " " * 10_000
     assert fastfeed._date(long) == _parse_date(long)

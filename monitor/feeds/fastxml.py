@@ -178,6 +178,11 @@ def _uri(value: str) -> str:
 
 def _rfc822(value: str) -> time.struct_time:
     """A plain RFC 822 date as feedparser's UTC struct_time; anything else declines."""
+    return time.gmtime(_rfc822_seconds(value))
+
+
+def _rfc822_seconds(value: str) -> int:
+    """A plain RFC 822 date as seconds since the epoch (`_rfc822`'s); anything else declines."""
     match = _RFC822.fullmatch(value)
     if match is None or match.group(2) not in _MONTHS:
         raise _Decline
@@ -192,4 +197,4 @@ def _rfc822(value: str) -> time.struct_time:
     # date() checks the day (ValueError: declines); gmtime of the seconds since the epoch is
     # the UTC struct_time (tm_isdst 0) that datetime's utctimetuple gives, at a third the cost.
     days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
-    return time.gmtime(days * 86400 + hour * 3600 + minute * 60 + second - offset * 60)
+    return days * 86400 + hour * 3600 + minute * 60 + second - offset * 60
