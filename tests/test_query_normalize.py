@@ -255,3 +255,17 @@ def test_every_word_memo_stays_bounded_on_text_full_of_distinct_words(
             memo[f"{name}{i}q"]
         assert all(len(m) <= 50 for m in (*memos.values(), w._heads)), name
     assert w._stem_memo["dispatched"] == "dispatch"  # a cleared memo still answers
+
+
+def test_the_fold_memo_keeps_a_word_that_folding_leaves_as_it_is_once() -> None:
+    """A fold equal to its word is the word itself: the memo holds its key alone, not a second
+    copy of every lower-case word (the memos' share of a cold round's memory)."""
+    from monitor.query import words as w
+
+    for parts in (["troops", "xq"], ["kyiv", "xq"], ["东京", "xq"], ["हिन्दी", "xq"]):
+        word = "".join(parts)  # a new string, as the tokenizer makes
+        w._fold_memo.pop(word, None)
+        assert w._fold_memo[word] is word
+    for word in ("Troopsxq", "Kyïvxq", "ＮＡＴＯxq", "Straßexq"):  # folding changes these
+        w._fold_memo.pop(word, None)
+        assert w._fold_memo[word] == w._forms(word).fold != word

@@ -143,9 +143,13 @@ def _forms(word: str) -> Forms:
 
 
 def _fold(word: str) -> str:
-    """A token text's diacritics-folded form alone: `_forms(word).fold`, without the stem."""
+    """A token text's diacritics-folded form alone: `_forms(word).fold`, without the stem.
+
+    A word that folding leaves as it is (most news words) is returned itself, as `_forms` keeps
+    it: the fold memo then holds no second copy of each word beside its key."""
     raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
-    return fold_diacritics(raw.casefold())
+    fold = fold_diacritics(raw.casefold())
+    return raw if fold == raw else fold
 
 
 def _clear_when_full(memo: Sized) -> None:
