@@ -269,3 +269,25 @@ def test_the_fold_memo_keeps_a_word_that_folding_leaves_as_it_is_once() -> None:
     for word in ("Troopsxq", "Kyïvxq", "ＮＡＴＯxq", "Straßexq"):  # folding changes these
         w._fold_memo.pop(word, None)
         assert w._fold_memo[word] == w._forms(word).fold != word
+
+
+def test_a_word_memo_keeps_no_very_long_token_and_still_gives_its_forms() -> None:
+    """The memos are bounded in words; a hostile feed of distinct 10,000-letter words must not
+    fill them with gigabytes. Such a token is not kept, and its forms are the same."""
+    from monitor.query import words as w
+
+    before = [len(m) for m in (w._memo, w._stem_memo, w._fold_memo, w._head_memo)]
+    long_words = ["Kyïv" * 2_500, "troops" * 2_000, "x" * (w._KEPT_MAX + 1)]
+    doc = analyze_fields({"title": "NATO " + " ".join(long_words), "summary": long_words[0]})
+    assert doc.heads == {"nat", "kyi", "tro", "xxx"}
+    assert doc.stems == {"nato"} | {w._forms(x).stem for x in long_words}
+    assert doc.folds == {"nato"} | {w._forms(x).fold for x in long_words}
+    assert doc.fields["title"].forms[1:] == [w._forms(x) for x in long_words]
+    assert doc.fields["summary"].column("fold") == [w._forms(long_words[0]).fold]
+    for memo in (w._memo, w._stem_memo, w._fold_memo, w._head_memo):
+        assert not any(x in memo for x in long_words)
+    after = [len(m) for m in (w._memo, w._stem_memo, w._fold_memo, w._head_memo)]
+    assert all(b - a <= 1 for a, b in zip(before, after, strict=True))  # "NATO" at most
+    word = "y" * w._KEPT_MAX  # as long as a kept word may be
+    assert w._stem_memo[word] == w._forms(word).stem
+    assert word in w._stem_memo

@@ -104,6 +104,10 @@ _ASCII_TOKEN_RE = re.compile(r"(\d{1,3}(?:,\d{3})+(?!\d|,\d)|\w+)(?:'[sS]\b)?", 
 HEAD = 3  # prefixes are indexed by their first HEAD characters (see index.Presearcher)
 _stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
 _MEMO_MAX = 200_000  # bounds memory against hostile text full of distinct words
+# Nor is a longer token kept: the bound above counts words, not their size, and a hostile feed's
+# fields of distinct 10,000-letter words would fill it with gigabytes (none of 1.2 million tokens
+# of real news is 32 characters long). Such a token's forms are computed each time it is asked.
+_KEPT_MAX = 64
 
 
 class Forms(NamedTuple):
@@ -177,8 +181,9 @@ class _Memo(dict[str, Forms]):
 
     def __missing__(self, word: str) -> Forms:
         got = _forms(word)
-        _clear_when_full(self)
-        self[word] = got
+        if len(word) <= _KEPT_MAX:
+            _clear_when_full(self)
+            self[word] = got
         return got
 
 
@@ -188,8 +193,9 @@ class _StemMemo(dict[str, str]):
     def __missing__(self, word: str) -> str:
         got = _memo.get(word)
         stem = (got if got is not None else _forms(word)).stem
-        _clear_when_full(self)
-        self[word] = stem
+        if len(word) <= _KEPT_MAX:
+            _clear_when_full(self)
+            self[word] = stem
         return stem
 
 
@@ -199,8 +205,9 @@ class _FoldMemo(dict[str, str]):
     def __missing__(self, word: str) -> str:
         got = _memo.get(word)
         fold = got.fold if got is not None else _fold(word)
-        _clear_when_full(self)
-        self[word] = fold
+        if len(word) <= _KEPT_MAX:
+            _clear_when_full(self)
+            self[word] = fold
         return fold
 
 
@@ -210,9 +217,10 @@ class _HeadMemo(dict[str, str]):
     def __missing__(self, word: str) -> str:
         fold = _fold_memo.get(word)
         head = (fold if fold is not None else _fold(word))[:HEAD]
-        head = _heads.setdefault(head, head)  # one string per head: words share a few thousand
-        _clear_when_full(self)
-        self[word] = head
+        if len(word) <= _KEPT_MAX:  # (`_heads` grows only with this memo: bounded by it)
+            head = _heads.setdefault(head, head)  # one string per head: words share a few thousand
+            _clear_when_full(self)
+            self[word] = head
         return head
 
 
