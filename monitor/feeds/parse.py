@@ -12,6 +12,7 @@
                   feedparser would, about 10x cheaper; else (None):       │
                 → fastfeed.parse_namespaced: RSS 2.0 with namespaces and  │
                   Atom 1.0, feedparser's handlers replayed; else (None):  │
+                → no feed markup at all (an error page): not a feed;      │
                 → feedparser.parse(BytesIO(...)) (never a str or bytes:   │
                   both may be opened as a local path)                     │
       → Items: HTML to text, dates to UTC, links resolved, canonical URL, keys ┘
@@ -143,6 +144,8 @@ def _parse_xml(
             return fast, max(total_raw, total, len(fast["entries"]))
     if bounded:
         check_structure(utf8)  # depth and crowded elements: what feedparser's handlers pay for
+    if not result.get("bozo") and no_feed_markup(utf8):
+        return {}, max(total_raw, total)  # not a feed, as feedparser would find (see below)
     # No Content-Location: feedparser would resolve GUIDs against it too ("right" becomes
     # "http://host/right"); links are resolved against feed_url in _link instead.
     import feedparser
@@ -159,6 +162,24 @@ def _parse_xml(
     except Exception as e:  # feedparser has crashed on odd input before; classify, not crash
         raise FeedError("parse", f"feedparser failed: {type(e).__name__}: {e}") from e
     return parsed, max(total_raw, total, len(parsed.get("entries") or []))
+
+
+# What feedparser needs to find an entry or a version, case-insensitively: an `item` or
+# `entry` element, an `rss`, `channel` or `feed` element, a namespace URI naming RSS 1.0, RSS
+# 0.90 (netscape, rdf) or Atom, a Netscape DOCTYPE. A character reference (`&#114;`) could
+# spell one in an attribute value, so any `&` counts too. ASCII case folding is feedparser's:
+# it lower-cases names and URIs with str.lower, which makes no ASCII letter of a non-ASCII one
+# but for U+212A (k, in none of these words) and U+0130 (i plus a combining dot).
+_FEED_MARKUP = re.compile(rb"item|entry|rss|channel|feed|atom|rdf|netscape|&", re.IGNORECASE)
+
+
+def no_feed_markup(utf8: bytes) -> bool:
+    """Whether `utf8` (UTF-8, as feedparser is told) has nothing feedparser would take for a
+    feed: an error page served in a feed's place (a CDN's 403, a login page). Such a document
+    is not a feed whatever feedparser makes of it, and the round that meets one need not
+    import feedparser (about 30 ms) to say so. `tests/test_parse.py` holds it to feedparser
+    over every corpus document."""
+    return _FEED_MARKUP.search(utf8) is None
 
 
 def _convert_to_utf8(content_type: str | None, data: bytes, result: dict[str, Any]) -> bytes:
