@@ -283,3 +283,20 @@ def test_a_key_that_is_not_a_name_is_a_located_error(tmp_path: Path, text: str, 
     with pytest.raises(ConfigError, match="a key must be a name") as caught:
         load_config(path, env={})
     assert where in str(caught.value)
+
+
+def test_a_url_with_any_space_or_control_character_is_refused_and_no_other() -> None:
+    import sys
+
+    from monitor.config.values import _SPACE_OR_CONTROL, url_problem
+
+    # The search is the check; every code point against the per-character rule it replaced.
+    for code in range(sys.maxunicode + 1):
+        ch = chr(code)
+        refused = ch.isspace() or code < 32 or code == 127
+        assert bool(_SPACE_OR_CONTROL.search(ch)) is refused, hex(code)
+    problem = "the URL contains a space or control character"
+    for ch in ("\u00a0", "\u2028", "\x85", "\x1f", "\x7f", "\t", "\u3000"):
+        assert url_problem(f"http://example.com/a{ch}b") == problem, repr(ch)
+    for ch in ("\x80", "\u200b", "\ufeff", "é", "%20"):
+        assert url_problem(f"http://example.com/a{ch}b") is None, repr(ch)

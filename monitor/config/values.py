@@ -71,6 +71,10 @@ def split_list(value: Any, sep: str = ",") -> Any:
     return value
 
 
+# str.isspace() and the C0 controls and DEL; in a str pattern `\s` is str.isspace() (both
+# CPython's Py_UNICODE_ISSPACE), and a search costs a tenth of a loop over the characters (a
+# config of 1,000 feeds checks every URL at start).
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _HOST = re.compile(r"^[\w.-]+$|^\[[0-9A-Fa-f:.]+\]$")  # a name (IDN letters too) or [IPv6]
 
 
@@ -78,7 +82,7 @@ def url_problem(url: str) -> str | None:
     """What makes `url` unusable as an http(s) URL to fetch or post to, or None; never quotes
     the URL (a destination's may hold a secret). Checked when the config is read, so a typo is
     not found a day of retries later."""
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if _SPACE_OR_CONTROL.search(url):
         return "the URL contains a space or control character"
     try:
         parts = urlsplit(url)
