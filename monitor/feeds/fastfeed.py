@@ -720,15 +720,11 @@ _W3DTF = re.compile(
 )
 
 
-def _w3dtf(value: str) -> time.struct_time:
-    """A plain W3C date-time (`2021-05-01T12:30:00Z`, `...+02:00`, fractions of a second) as
-    feedparser's `_parse_date` reads it: its W3DTF handler, first in its list, truncates the
-    fraction and subtracts the offset; anything else declines."""
-    return time.gmtime(_w3dtf_seconds(value))
-
-
 def _w3dtf_seconds(value: str) -> int:
-    """`_w3dtf`'s date as seconds since the epoch; anything else declines."""
+    """A plain W3C date-time (`2021-05-01T12:30:00Z`, `...+02:00`, fractions of a second) as
+    seconds since the epoch, as feedparser's `_parse_date` reads it (its `time.gmtime`): its
+    W3DTF handler, first in its list, truncates the fraction and subtracts the offset; anything
+    else declines."""
     match = _W3DTF.fullmatch(value)
     if match is None:
         raise _Decline
