@@ -121,18 +121,13 @@ _SCAN_PAIRS = 8  # up to this many second stems a bucket is scanned, beyond it i
 _NO_PAIRS: dict[str, tuple[int, ...]] = {}  # shared by the stems that file no pair (never written)
 
 
-def _pair(
-    needs: Requirements, uses: Mapping[str, int] | None = None
-) -> tuple[str, frozenset[str]] | None:
+def _pair(needs: Requirements, uses: Mapping[str, int]) -> tuple[str, frozenset[str]] | None:
     """A stem the rule needs and a set of stems of which it needs one more, if it has such.
 
     Of the required stems, the one more rules require (`uses`) is filed first, unless it is a
     common word: rules then share fewer first stems, which an item is looked up by, and a big
     bucket of second stems costs an item at most a lookup per stem it holds."""
-    if uses is None:
-        required = sorted(needs[0], key=lambda s: _cost(("stem", s)))
-    else:
-        required = sorted(needs[0], key=lambda s: (s in _COMMON, -uses[s], _cost(("stem", s))))
+    required = sorted(needs[0], key=lambda s: (s in _COMMON, -uses[s], _cost(("stem", s))))
     if len(required) >= 2:
         return required[0], frozenset([required[1]])
     groups = needs[1]
