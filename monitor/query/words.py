@@ -134,11 +134,16 @@ def fold_diacritics(text: str) -> str:
     return unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed))
 
 
-def _forms(word: str) -> Forms:
+def _written(word: str) -> tuple[str, str]:
+    """A token text as written (NFKC) and case-folded: one string where folding changes nothing
+    (most words: the memos keep one, not two equal ones)."""
     raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
     lower = raw.casefold()
-    if lower == raw:  # most words: one string kept, not two equal ones (the memo is large)
-        lower = raw
+    return raw, raw if lower == raw else lower
+
+
+def _forms(word: str) -> Forms:
+    raw, lower = _written(word)
     fold = fold_diacritics(lower)
     stem = _stemmer.stemWord(fold)
     if stem == fold:
@@ -151,8 +156,8 @@ def _fold(word: str) -> str:
 
     A word that folding leaves as it is (most news words) is returned itself, as `_forms` keeps
     it: the fold memo then holds no second copy of each word beside its key."""
-    raw = word if word.isascii() else unicodedata.normalize("NFKC", word)
-    fold = fold_diacritics(raw.casefold())
+    raw, lower = _written(word)
+    fold = fold_diacritics(lower)
     return raw if fold == raw else fold
 
 
