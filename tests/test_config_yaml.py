@@ -1,0 +1,114 @@
+"""Reading the config file's YAML (monitor.config.yamlfile): the data PyYAML's SafeLoader gives,
+built in one checking pass when the file is plain; every problem the one it always was, at the
+place the user has to edit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from monitor.config import yamlfile
+from monitor.config.yamlfile import parse_yaml
+from monitor.errors import ConfigError
+
+PLAIN = """\
+database_url: state/newsmon.db
+rules: rules
+allow_networks: ["127.0.0.1/32", "::1"]
+jitter: 0.25
+alert_on_edit: false
+max_body: 1048576
+archive_retention: ~
+since: 2021-05-06
+at: 2021-05-06T07:08:09Z
+"": empty keys are names too
+feeds:
+  - {id: f0000, url: 'http://127.0.0.1:8080/f0000.xml', interval: 5m, tags: &world [world, europe]}
+  - {id: f0001, url: "http://127.0.0.1:8080/f0001.xml", tags: *world}
+  - id: f0002
+    url: http://127.0.0.1:8080/f0002.xml
+    tags: *world
+    interval: 90
+"""
+
+
+def built(text: str) -> tuple[Any, bool]:
+    """The data and whether the one pass built it (False: PyYAML's constructor did)."""
+    _, data, one_pass = yamlfile._load(text, yamlfile._FAST_LOADER)
+    return data, one_pass
+
+
+def test_a_plain_config_is_built_in_one_pass_as_pyyaml_builds_it() -> None:
+    data, one_pass = built(PLAIN)
+    assert one_pass
+    assert data == yaml.load(PLAIN, Loader=yaml.SafeLoader)
+    assert parse_yaml(PLAIN, "newsmon.yaml").data == data
+    # An alias is the value it names, one object, as PyYAML gives it.
+    tags = [feed["tags"] for feed in data["feeds"]]
+    assert tags[0] is tags[1] is tags[2] == ["world", "europe"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "base: &b {interval: 5m}\nfeed:\n  <<: *b\n  url: http://x.example/rss\n",
+        "names: !!set {a, b}\n",
+        "pairs: !!omap [{a: 1}, {b: 2}]\n",
+        "blob: !!binary aGVsbG8=\n",
+        "pairs: !!pairs [{a: 1}, {a: 2}]\n",
+        "deep: " + "[" * 150 + "]" * 150 + "\n",
+    ],
+)
+def test_what_the_one_pass_does_not_know_pyyaml_builds(text: str) -> None:
+    _, one_pass = built(text)
+    assert not one_pass
+    assert parse_yaml(text, "newsmon.yaml").data == yaml.load(text, Loader=yaml.SafeLoader)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("rules: a\nrules: b\n", "newsmon.yaml:2:1: rules: key given twice"),
+        ("feeds:\n  - {url: a, url: b}\n", "newsmon.yaml:2:14: feeds[0].url: key given twice"),
+        ("1: x\n", "newsmon.yaml:1:1: 1: a key must be a name"),
+        ("feeds: [{true: 1}]\n", "newsmon.yaml:1:10: feeds[0].true: a key must be a name"),
+        ("a: &a [*a]\n", "newsmon.yaml: a YAML alias contains itself (or the nesting is too deep)"),
+        ("a: &a {b: *a}\n", "newsmon.yaml: a YAML alias contains itself"),
+        # Deeper than the checking walk goes: refused, not built.
+        ("a: " + "[a: " * 300 + "1" + "]" * 300 + "\n", "the nesting is too deep"),
+        ("a: !unknown x\n", "newsmon.yaml:1:4: invalid YAML: could not determine a constructor"),
+        # PyYAML's constructor finds its problem before the walk finds the repeated key above it.
+        ("rules: a\nrules: b\nx: !unknown y\n", "newsmon.yaml:3:4: invalid YAML: could not"),
+        ("[a]: x\n", "newsmon.yaml:1:1: invalid YAML: found unhashable key"),
+    ],
+)
+def test_each_problem_is_the_one_it_always_was(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "newsmon.yaml")
+    assert says in str(caught.value)
+
+
+def test_values_are_placed_through_aliases_and_at_their_closest_ancestor() -> None:
+    doc = parse_yaml(PLAIN, "newsmon.yaml")
+
+    def at(*path: str | int, key: bool = False) -> tuple[int, int] | None:
+        where = doc.locate(path, key=key)
+        return None if where is None else (where.line, where.column)
+
+    assert at("feeds", 0, "url") == (12, 22)
+    assert at("feeds", 0, "url", key=True) == (12, 17)
+    assert at("feeds", 2, "interval", key=True) == (17, 5)
+    assert at("feeds", 2, "interval") == (17, 15)
+    # Through the alias in feeds[1]: the anchored list's own place.
+    assert at("feeds", 1, "tags", 1) == at("feeds", 0, "tags", 1) == (12, 92)
+    # A list item's key is its value; a path that is not there, its closest ancestor.
+    assert at("feeds", 1, key=True) == at("feeds", 1) == (13, 5)
+    assert at("feeds", 7, "url") == at("feeds") == (12, 3)
+    assert at("feeds", "url") == at("feeds")
+    assert at("rules", 0) == at("rules") == (2, 8)
+    assert at("nope") == at() == (1, 1)
+    line = doc.locate(("feeds", 2, "url"))
+    assert line is not None
+    assert line.line_text == "    url: http://127.0.0.1:8080/[hidden]"  # as an error quotes it
