@@ -8,13 +8,14 @@ for rules that matched, to explain them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, count
 from typing import TYPE_CHECKING, TypeVar
 
 from monitor.query import spanset
 from monitor.query.normalize import _NOWHERE, HEAD, Document, FieldText
+from monitor.query.selectivity import key_cost
 from monitor.query.spanset import Spans
 from monitor.query.words import _SEP
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 
 Span = tuple[int, int]
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
+# Keys of which a document must hold one for a clause to match: a stem, or a word head (the
+# first HEAD characters of a folded word) after _HEAD_KEY. None: the clause needs no such key.
+Gate = frozenset[str] | None
+_HEAD_KEY = "\x00"  # never a stem's first character
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,11 @@ class Matcher:
     def cost(self) -> int:
         """A rough cost of evaluating this clause, so that an AND tries cheap children first."""
         return 1
+
+    def gate(self) -> Gate:
+        """Keys of which a document must hold one for this clause to match (None: no such
+        keys, as for an exclusion or the empty query)."""
+        return None
 
 
 class Positional(Matcher):
@@ -128,6 +138,13 @@ class Terms(Positional):
 
     def cost(self) -> int:
         return self._cost
+
+    def gate(self) -> Gate:
+        # Any one of a phrase's words will do: the most selective. A prefix of HEAD characters
+        # or more needs a word with its head; a shorter one gives no gate.
+        keys = [frozenset([e.index_key]) for e in self.elements if e.kind != "prefix"]
+        keys += [frozenset([_HEAD_KEY + p[:HEAD]]) for p in self._prefixes if len(p) >= HEAD]
+        return best_gate(keys)
 
     def maybe(self, doc: Document) -> bool:
         if not self._stems <= doc.stems:
@@ -242,6 +259,109 @@ def span_key(content: tuple[object, ...]) -> int:
     return _numbered(_SPAN_KEYS, _next_span_key, content)
 
 
+def gate_cost(g: Gate) -> float:
+    """How many documents a gate lets through, roughly (`selectivity.key_cost` of each key)."""
+    if g is None:
+        return float("inf")
+    return sum(key_cost("prefix", k[1:]) if k[0] == _HEAD_KEY else key_cost("stem", k) for k in g)
+
+
+def best_gate(gates: Iterable[Gate]) -> Gate:
+    """The most selective of gates that must all hold (None if none is given)."""
+    return min(gates, key=gate_cost, default=None)
+
+
+def _union_gate(children: Iterable[Matcher]) -> Gate:
+    """An OR's gate: a key of any child's gate, if every child has one."""
+    out: set[str] = set()
+    for c in children:
+        g = c.gate()
+        if g is None:
+            return None
+        out |= g
+    return frozenset(out)
+
+
+# An OR of fewer children with a gate than this asks them all: the gate's set test would cost
+# about what it saves.
+_GATED_MIN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class GateTable:
+    """An OR's children filed by the keys of their gates (see `gate_table`)."""
+
+    stems: frozenset[str]
+    heads: frozenset[str]
+    by_stem: dict[str, tuple[int, ...]]
+    by_head: dict[str, tuple[int, ...]]
+    ungated: tuple[int, ...]  # always asked
+    headed: tuple[int, ...]  # asked when the document's heads are not made
+
+    def numbers(self, doc: Document) -> Sequence[int]:
+        """The children that may match `doc`, by number, in order.
+
+        A word head is looked up only where the document's heads are made already (the
+        presearcher makes them for rules with many prefixes); elsewhere its children are
+        asked."""
+        held = self.stems.intersection(doc.stems)
+        if self.heads:
+            made = doc.heads_made
+            if made is None:
+                found = set(self.headed)
+            else:
+                found = set(self.ungated)
+                for h in self.heads.intersection(made):
+                    found.update(self.by_head[h])
+        elif not held:
+            return self.ungated
+        else:
+            found = set(self.ungated)
+        for k in held:
+            found.update(self.by_stem[k])
+        return sorted(found)
+
+
+# The tables of ORs of equal gates (a set named in a dozen NEARs of three rules) are one; the
+# table is bounded like the key tables above, and clearing it only costs sharing.
+_GATE_TABLES: dict[tuple[frozenset[str], ...], GateTable] = {}
+
+
+def gate_table(children: Sequence[Matcher]) -> GateTable | None:
+    """For an OR: its children filed by gate, so that a document asks one or two set
+    intersections, not each child, which may match (an OR of dozens of NEARs, the example
+    rules' top clause, or a set of dozens of words). None for an OR with too few gates."""
+    gates = tuple(c.gate() for c in children)
+    if sum(g is not None for g in gates) < _GATED_MIN:
+        return None
+    content = tuple(frozenset() if g is None else g for g in gates)  # no gate: an empty one
+    table = _GATE_TABLES.get(content)
+    if table is not None:
+        return table
+    by_stem: dict[str, list[int]] = {}
+    by_head: dict[str, list[int]] = {}
+    for i, g in enumerate(gates):
+        for k in g or ():
+            if k[0] == _HEAD_KEY:
+                by_head.setdefault(k[1:], []).append(i)
+            else:
+                by_stem.setdefault(k, []).append(i)
+    ungated = tuple(i for i, g in enumerate(gates) if g is None)
+    headed = sorted({*ungated, *(i for v in by_head.values() for i in v)})
+    table = GateTable(
+        frozenset(by_stem),
+        frozenset(by_head),
+        {k: tuple(v) for k, v in by_stem.items()},
+        {k: tuple(v) for k, v in by_head.items()},
+        ungated,
+        tuple(headed),
+    )
+    if len(_GATE_TABLES) >= _MAYBE_KEYS_MAX:
+        _GATE_TABLES.clear()
+    _GATE_TABLES[content] = table
+    return table
+
+
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
@@ -251,6 +371,7 @@ class AnyOf(Positional):
         "_any_stem",
         "_by_first",
         "_firsts",
+        "_gates",
         "_maybe_key",
         "_other",
         "_phrase_keys",
@@ -309,6 +430,7 @@ class AnyOf(Positional):
             content = (self._any_stem, self._any_prefix, self._all_stems)
             self._maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
         self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
+        self._gates = gate_table(children)
         # A group of words and phrases finds its spans from the members whose first word's stem
         # the field holds (a member lacking it has no span there): a set intersection, not a
         # lookup per member of a set of dozens. Members led by a prefix are each asked.
@@ -330,10 +452,19 @@ class AnyOf(Positional):
             self._prefix_first = tuple(led)
 
     def matches(self, doc: Document) -> bool:
-        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
-            if c.matches(doc):
+        children, gates = self.children, self._gates
+        if gates is None:
+            for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+                if c.matches(doc):
+                    return True
+            return False
+        for i in gates.numbers(doc):  # noqa: SIM110 (as above)
+            if children[i].matches(doc):
                 return True
         return False
+
+    def gate(self) -> Gate:
+        return _union_gate(self.children)
 
     def maybe(self, doc: Document) -> bool:
         key = self._maybe_key
@@ -430,6 +561,9 @@ class AllOf(Matcher):
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
 
+    def gate(self) -> Gate:
+        return best_gate(c.gate() for c in self.children)
+
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:
             out.append(self.source)
@@ -439,18 +573,28 @@ class AllOf(Matcher):
 
 
 class EitherOf(Matcher):
-    __slots__ = ("children",)
+    __slots__ = ("_gates", "children")
 
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         super().__init__(source)
         self.children = children
+        self._gates = gate_table(children)
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
 
+    def gate(self) -> Gate:
+        return _union_gate(self.children)
+
     def matches(self, doc: Document) -> bool:
-        for c in self.children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
-            if c.matches(doc):
+        children, gates = self.children, self._gates
+        if gates is None:
+            for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+                if c.matches(doc):
+                    return True
+            return False
+        for i in gates.numbers(doc):  # noqa: SIM110 (as above)
+            if children[i].matches(doc):
                 return True
         return False
 

@@ -16,24 +16,15 @@ from collections.abc import Mapping, Sequence
 
 from monitor.query import evaluate as ev
 from monitor.query.near import Near
-from monitor.query.normalize import HEAD, Document, forms
+from monitor.query.normalize import HEAD, Document
+from monitor.query.selectivity import COMMON, key_cost
 
 # A requirement: a set of ("stem", s) / ("prefix", p); None when the clause needs no term.
 Need = frozenset[tuple[str, str]] | None
 
-# Words that nearly every English item holds: a poor choice of key when a better one exists.
-_COMMON_WORDS = (
-    "the a an of to in and or for on at by with from as is are was were be been has have had it its"
-    " that this which who not but after over into than more new says said will would can could also"
-    " about up out two one year"
-)
-_COMMON = frozenset(forms(w).stem for w in _COMMON_WORDS.split())
-
 
 def _cost(key: tuple[str, str]) -> float:
-    kind, value = key
-    base = 50.0 if value in _COMMON else 1.0 + 8.0 / (1 + len(value))
-    return base * (4.0 if kind == "prefix" else 1.0)
+    return key_cost(*key)
 
 
 def cost(need: Need) -> float:
@@ -127,7 +118,7 @@ def _pair(needs: Requirements, uses: Mapping[str, int]) -> tuple[str, frozenset[
     Of the required stems, the one more rules require (`uses`) is filed first, unless it is a
     common word: rules then share fewer first stems, which an item is looked up by, and a big
     bucket of second stems costs an item at most a lookup per stem it holds."""
-    required = sorted(needs[0], key=lambda s: (s in _COMMON, -uses[s], _cost(("stem", s))))
+    required = sorted(needs[0], key=lambda s: (s in COMMON, -uses[s], _cost(("stem", s))))
     if len(required) >= 2:
         return required[0], frozenset([required[1]])
     groups = needs[1]

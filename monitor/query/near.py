@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from itertools import islice
 
 from monitor.query import spanset
-from monitor.query.evaluate import AnyOf, Labelled, Positional, Span, Terms, span_key
+from monitor.query.evaluate import (
+    AnyOf,
+    Gate,
+    Labelled,
+    Positional,
+    Span,
+    Terms,
+    best_gate,
+    span_key,
+)
 from monitor.query.normalize import Document, FieldText
 from monitor.query.spanset import Spans
 
@@ -111,6 +120,9 @@ class Near(Positional):
 
     def maybe(self, doc: Document) -> bool:
         return self.left.maybe(doc) and self.right.maybe(doc)
+
+    def gate(self) -> Gate:
+        return best_gate((self.left.gate(), self.right.gate()))
 
     def cost(self) -> int:
         return 4 + self.left.cost() + self.right.cost()
