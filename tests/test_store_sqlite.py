@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError, StoreError
-from monitor.store import open_store, redact_url, sqlite_path
+from monitor.store import migrate, open_store, redact_url, sqlite_path
 from monitor.store.migrate import latest_version, load_migrations
 from monitor.store.sqlite import SQLiteStore
 from tests.store_fixtures import T0, alert, ok_update, seen, spec
@@ -133,6 +133,18 @@ def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
     versions = SQLiteStore(db).schema_versions()
     assert versions == [m.version for m in load_migrations("sqlite")]
     assert versions[-1] == latest_version("sqlite")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_the_migrations_are_the_same_read_through_the_resource_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dialect: str
+) -> None:
+    # Files on disk are read from the folder beside the module; a package that is not (a zip)
+    # through importlib.resources, which must find the same migrations.
+    from_folder = load_migrations(dialect)
+    assert [m.version for m in from_folder][:3] == [1, 2, 3]
+    monkeypatch.setattr(migrate, "__file__", str(tmp_path / "elsewhere" / "migrate.py"))
+    assert load_migrations(dialect) == from_folder
 
 
 def test_a_missing_middle_migration_is_applied_later(tmp_path: Path) -> None:
