@@ -235,15 +235,26 @@ def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Pat
         "monitor.feeds.parse_worker",
     )
     calm = ("a", "Local bakery wins prize", "Bread and cakes.")
+    # A dataclass without a docstring gets one made from its signature at import (Python 3.11:
+    # inspect.signature, ≈0.1 ms a class): every one this round loads has its own.
+    undocumented = (
+        "import dataclasses\n"
+        "print('undocumented', sorted(f'{n}.{c.__name__}' for n, m in list(sys.modules.items())"
+        " if n.startswith('monitor') and m for c in vars(m).values() if isinstance(c, type)"
+        " and dataclasses.is_dataclass(c) and c.__module__ == n"
+        " and (c.__doc__ or '').startswith(c.__name__ + '(')))\n"
+    )
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([calm]))
         run = (
             _cron_round(tmp_path, hook.url, server.url("/wire.xml"))
             + f"print('modules', code, sorted(m for m in {unused!r} if m in sys.modules))\n"
+            + undocumented
         )
-        baseline = probe(run).splitlines()[-1]
+        baseline = probe(run).splitlines()[-2]
         server.put("/wire.xml", rss([calm, ("b", "Troops dispatched to the border", "x")]))
-        alerted = probe(run).splitlines()[-1]
+        *_, alerted, alerted_docs = probe(run).splitlines()
     assert baseline == "modules 1 []"  # the feed's first poll is its silent baseline
     assert alerted == "modules 0 []"
+    assert alerted_docs == "undocumented []"
     assert len(hook.requests) == 1

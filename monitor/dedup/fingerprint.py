@@ -71,6 +71,8 @@ class TitleGroup:
 
 @dataclass(frozen=True)
 class StoryFingerprint:
+    """An item's story as compared: a MinHash of its title and lede, its title's names and terms."""
+
     signature: tuple[int, ...]  # NUM_PERM values: the low 16 bits of each MinHash value
     size: int  # distinct shingles (0: nothing to match on)
     title_names: frozenset[int]  # CRCs of the roots of the names and numbers in the title

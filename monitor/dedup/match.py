@@ -19,6 +19,8 @@ from monitor.dedup.guard import conflict
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
+    """How alike two fingerprints must be, and how long, to be one story."""
+
     threshold: float = 0.5
     min_shingles: int = 4
 
@@ -28,6 +30,8 @@ DEFAULT_POLICY = MatchPolicy()
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """Whether two fingerprints are one story, how alike they are, and why not."""
+
     same: bool
     similarity: float
     reason: str  # "" when same; else "dissimilar", "too-short" or the guard's reason

@@ -64,6 +64,8 @@ class Members(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Pause:
+    """How long a destination rests before its next send, and why."""
+
     seconds: float
     failing: bool  # the destination failed (a circuit breaker), not a rate limit to wait out
     shared_until: datetime | None  # a 429: every process pauses the destination until then
@@ -71,12 +73,16 @@ class Pause:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
+    """When a failed alert is tried again: at `at`, `in_s` seconds from now."""
+
     at: datetime
     in_s: float
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
+    """What to record for an alert after an attempt, and what follows for its destination."""
+
     outcome: Outcome  # the verdict's
     record: Record
     reason: str  # the row's last_error and the log's reason

@@ -84,6 +84,8 @@ log = structlog.get_logger("monitor.delivery")
 
 @dataclass
 class DeliveryStats:
+    """What one delivery run did, and how soon a paused destination may send again."""
+
     delivered: int = 0
     retried: int = 0
     dead: int = 0
@@ -97,6 +99,8 @@ class DeliveryStats:
 
 @dataclass(frozen=True, slots=True)
 class Fold:
+    """Alerts folded into one message (a storm's or a digest's), sent in their place."""
+
     message: OutboxRow  # the "N more for rule X" message, with the fold's own id
     members: list[str]  # the alerts it carries
     note: str  # their last_error once it is confirmed: "folded into" / "in digest" + its id

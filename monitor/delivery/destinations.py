@@ -42,6 +42,8 @@ TYPES: tuple[DestinationType, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Destination:
+    """A destination as the deliverer sends to it: its channel, URL and secrets resolved."""
+
     name: str
     type: DestinationType
     url: SecretStr

@@ -41,6 +41,8 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """What one attempt's response means for the alert: its outcome and why."""
+
     outcome: Outcome
     reason: str  # short, for the outbox's last_error and the log: never a URL or a secret
 

@@ -25,6 +25,8 @@ USER_AGENT = f"newsmon/{__version__} (+https://www.standardwebhooks.com)"
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
+    """A signed webhook post, ready to send: its headers and JSON body."""
+
     headers: dict[str, str]
     body: bytes
 

@@ -77,6 +77,8 @@ class HTTPFailure(NewsmonError):
 
 @dataclass(eq=False)
 class _Connection:
+    """One kept-alive connection to an origin, with its HTTP/1.1 state."""
+
     origin: Origin
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter

@@ -88,6 +88,8 @@ class FetchOutcome:
 
 @dataclass(frozen=True)
 class PollPlan:
+    """Everything one poll writes (the feed's update, seen items, alerts) and reports."""
+
     update: FeedUpdate
     seen: list[SeenItem] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)

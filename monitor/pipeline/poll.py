@@ -65,6 +65,8 @@ Fetcher = Callable[[FeedState], Awaitable[FetchResult]]
 
 @dataclass(frozen=True)
 class FetchPolicy:
+    """The limits of one fetch: deadline (s), body size, redirects, items taken."""
+
     deadline: float = 30.0
     max_body: int = 10 * 1024 * 1024
     max_redirects: int = 5
@@ -73,6 +75,8 @@ class FetchPolicy:
 
 @dataclass(frozen=True)
 class PollReport:
+    """What one poll of one feed did: its status, counts, error and matches."""
+
     feed_id: str
     status: str
     new_items: int = 0

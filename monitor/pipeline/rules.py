@@ -16,6 +16,8 @@ from monitor.query.ruleset import RuleSet
 
 @dataclass(frozen=True, slots=True)
 class LiveRules:
+    """The rules in force and where each enabled rule's alerts go."""
+
     rules: RuleSet
     routes: Mapping[str, Collection[str]]  # destination -> ids of the enabled rules sent there
 

@@ -156,6 +156,8 @@ def poll_policy(config: Config) -> PollPolicy:
 
 @dataclass(frozen=True)
 class Context:
+    """The configuration, clock and owner id a process runs with."""
+
     config: Config
     clock: Clock
     owner: str

@@ -50,6 +50,8 @@ def backing_off(feed: FeedState, now: datetime) -> bool:
 
 @dataclass
 class CycleOutcome:
+    """What one cycle did: feeds polled, items, matches, alerts enqueued and delivered."""
+
     matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     enqueued: int = 0

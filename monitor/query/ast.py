@@ -50,6 +50,8 @@ class Scoped:
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """`NOT child`: true when the child is not."""
+
     child: Node
     start: int
     end: int
@@ -57,6 +59,8 @@ class Not:
 
 @dataclass(frozen=True, slots=True)
 class And:
+    """Every child true (`a b`, `a AND b`)."""
+
     children: tuple[Node, ...]
     start: int
     end: int
@@ -64,6 +68,8 @@ class And:
 
 @dataclass(frozen=True, slots=True)
 class Or:
+    """Any child true (`a OR b`)."""
+
     children: tuple[Node, ...]
     start: int
     end: int

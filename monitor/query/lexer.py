@@ -32,6 +32,8 @@ class QueryError(NewsmonError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Lexeme:
+    """One lexeme of a query, with its place (`start`, `end`) in the query text."""
+
     kind: Kind
     text: str  # the term, phrase content, set or field name
     start: int

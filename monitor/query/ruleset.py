@@ -32,6 +32,8 @@ from monitor.query.normalize import TEXT_FIELDS, Document, analyze
 
 @dataclass(frozen=True, slots=True)
 class CompiledRule:
+    """A rule with its compiled matcher and what an item must hold for it to match."""
+
     rule: Rule
     matcher: ev.Matcher
     feeds: frozenset[str]

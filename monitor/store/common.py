@@ -93,6 +93,8 @@ KnownFeed = tuple[str, str, list[str], float, float, bool]
 
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
+    """The feeds `sync_feeds` inserts, updates and deactivates."""
+
     inserts: list[FeedSpec]
     updates: list[FeedSpec]
     gone: list[str]

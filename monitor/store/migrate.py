@@ -31,6 +31,8 @@ SCHEMA_VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One schema migration: the version it brings the schema to, its name, its statements."""
+
     version: int
     name: str
     statements: tuple[str, ...]
