@@ -306,10 +306,10 @@ def stages(
 
     def stage_fns(rs: RuleSet) -> dict[str, Callable[[Sequence[Item]], object]]:
         def analysed(part: Sequence[Item]) -> object:
-            return [analyze(i) for i in part]
+            return [analyze(i, rs._fields) for i in part]
 
         def candidates(part: Sequence[Item]) -> object:
-            return [rs._index.candidates(analyze(i)) for i in part]
+            return [rs._index.candidates(analyze(i, rs._fields)) for i in part]
 
         def matched(part: Sequence[Item]) -> object:
             return [rs.match(i, TAGS[i.feed_id]) for i in part]

@@ -47,7 +47,9 @@ def _combine(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(children, children).map(lambda p: f"({p[0]} {p[1]})"),
         st.tuples(children, children).map(lambda p: f"({p[0]} OR {p[1]})"),
         children.map(lambda c: f"(NOT {c})"),
-        st.tuples(st.sampled_from(["title", "content", "text"]), children).map(
+        # The author's field too: a rule set reads only the fields its rules name (`RuleSet`
+        # analyses an item in those alone), and must match as if it read every one.
+        st.tuples(st.sampled_from(["title", "content", "text", "author"]), children).map(
             lambda p: f"{p[0]}:({p[1]})"
         ),
     )
@@ -61,6 +63,7 @@ texts = st.lists(st.sampled_from([*WORDS, ".", ",", "x"]), max_size=30).map(" ".
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(queries, min_size=1, max_size=8), texts, texts, texts)
+@example(["(author:(troops) OR sent)"], "", "", "troops")  # a member's scope beyond its OR's
 def test_indexed_equals_every_rule(qs: list[str], title: str, content: str, author: str) -> None:
     rules = [Rule(f"r{i:02d}", "R", q) for i, q in enumerate(qs)]
     rs = RuleSet.from_rules(rules, SETS)

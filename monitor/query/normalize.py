@@ -7,7 +7,7 @@ The tokenizer and the forms of a word are in `monitor.query.words`. Character of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from itertools import chain
 from operator import itemgetter
 
@@ -349,10 +349,15 @@ def _feed_field(text: str) -> FieldText:
     return got
 
 
-def analyze_fields(texts: dict[str, str]) -> Document:
-    """Analyse a mapping of field name to text (missing fields are empty)."""
-    fields = {name: FieldText(t) if (t := texts.get(name)) else _EMPTY for name in FIELDS[:-1]}
-    feed = texts.get("feed")
+def analyze_fields(texts: dict[str, str], only: Collection[str] = FIELDS) -> Document:
+    """Analyse a mapping of field name to text (missing fields are empty). `only`: the fields
+    some rule reads; the others are left empty (a URL is a fifth of an item's words, and rules
+    seldom ask it)."""
+    fields = {
+        name: FieldText(t) if (t := texts.get(name)) and name in only else _EMPTY
+        for name in FIELDS[:-1]
+    }
+    feed = texts.get("feed") if "feed" in only else None
     fields["feed"] = _feed_field(feed) if feed else _EMPTY
     return Document(fields)
 
@@ -370,6 +375,7 @@ def item_texts(item: Item) -> dict[str, str]:
     }
 
 
-def analyze(item: Item) -> Document:
-    """Analyse an item's fields once, for every rule that will be tried on it."""
-    return analyze_fields(item_texts(item))
+def analyze(item: Item, only: Collection[str] = FIELDS) -> Document:
+    """Analyse an item's fields once, for every rule that will be tried on it (`only`: the
+    fields those rules read)."""
+    return analyze_fields(item_texts(item), only)

@@ -27,7 +27,8 @@ from monitor.query.examples import example_problems
 from monitor.query.explain import HeldBack, explain, held_back, snippet
 from monitor.query.index import Presearcher, required_prefixes, requirements
 from monitor.query.lexer import QueryError
-from monitor.query.normalize import TEXT_FIELDS, Document, analyze
+from monitor.query.near import Near
+from monitor.query.normalize import FIELDS, TEXT_FIELDS, Document, analyze
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,21 @@ def _proven(m: ev.Matcher) -> frozenset[str] | None:
     return frozenset(excluded)
 
 
+def fields_read(m: ev.Matcher) -> set[str]:
+    """The fields a query reads (its clauses' scopes): those an item is analysed in."""
+    if isinstance(m, Near):  # its own fields, and (a superset) whatever its sides name
+        return {*m.fields, *fields_read(m.left), *fields_read(m.right)}
+    if isinstance(m, ev.AnyOf):  # each member in its own scope (`title:(a) OR url:(b)`), and
+        return {*m.fields}.union(*(fields_read(c) for c in m.children))  # its own: explained
+    if isinstance(m, ev.Positional):
+        return set(m.fields)
+    if isinstance(m, ev.AllOf | ev.EitherOf):
+        return set().union(*(fields_read(c) for c in m.children))
+    if isinstance(m, ev.Without):
+        return fields_read(m.child)
+    return set()  # the empty query
+
+
 def _lacks_a_group(stems: set[str], groups: tuple[frozenset[str], ...]) -> bool:
     """Whether `stems` holds no stem of one of the groups (a loop: no generator per rule)."""
     for g in groups:  # noqa: SIM110
@@ -180,6 +196,12 @@ class RuleSet:
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
+        # An item is analysed in the fields the enabled rules read, not all seven: the example
+        # rules read the text alone, and its URL was a fifth of an item's words. The text is
+        # always read: a match without hits (a match-all or pure-exclusion rule) takes its
+        # snippet from it.
+        read = set(TEXT_FIELDS).union(*(fields_read(c.matcher) for c in self._active))
+        self._fields = tuple(f for f in FIELDS if f in read)
         self._index = Presearcher(
             [c.matcher for c in self._active],
             [(c.required, c.required_any) for c in self._active],
@@ -383,7 +405,7 @@ class RuleSet:
 
     def match(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
         """The enabled rules watching this item's feed (or one of its tags) that match it."""
-        return self.match_document(item, analyze(item), feed_tags)
+        return self.match_document(item, analyze(item, self._fields), feed_tags)
 
     def held_back(
         self,
