@@ -79,6 +79,7 @@ def _holds(gate: ev.Gate, doc: Document) -> bool:
 def _asked(m: ev.Matcher, doc: Document) -> list[str]:
     """The sources of the children an OR asks of `doc`."""
     assert isinstance(m, ev.AnyOf | ev.EitherOf)
+    m.matches(doc)  # the table is made on the first match
     assert m._gates is not None
     return [m.children[i].source for i in m._gates.numbers(doc)]
 

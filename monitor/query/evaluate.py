@@ -28,6 +28,7 @@ Labelled = tuple[int, int, str]  # first, last, the query term that matched
 # first HEAD characters of a folded word) after _HEAD_KEY. None: the clause needs no such key.
 Gate = frozenset[str] | None
 _HEAD_KEY = "\x00"  # never a stem's first character
+_UNKNOWN: Gate = frozenset(["\x01"])  # a gate not yet found (compared by identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +57,14 @@ class Element:
 class Matcher:
     """A compiled clause. `source` is its text in the query (for explanations)."""
 
-    __slots__ = ("plan", "source", "whole")
+    __slots__ = ("_gate_memo", "plan", "source", "whole")
 
     def __init__(self, source: str = "") -> None:
         self.source = source
         # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
         self.whole = False
         self.plan: Plan | None = None  # how to explain it, made on its first explanation
+        self._gate_memo: Gate = _UNKNOWN  # its gate, found when an OR first asks for it
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -76,7 +78,14 @@ class Matcher:
 
     def gate(self) -> Gate:
         """Keys of which a document must hold one for this clause to match (None: no such
-        keys, as for an exclusion or the empty query)."""
+        keys, as for an exclusion or the empty query). Found once, when first asked: compiling
+        a rule does not pay for it, nor does a run that matches nothing."""
+        got = self._gate_memo
+        if got is _UNKNOWN:
+            got = self._gate_memo = self._gate()
+        return got
+
+    def _gate(self) -> Gate:
         return None
 
 
@@ -139,9 +148,14 @@ class Terms(Positional):
     def cost(self) -> int:
         return self._cost
 
-    def gate(self) -> Gate:
+    def _gate(self) -> Gate:
         # Any one of a phrase's words will do: the most selective. A prefix of HEAD characters
         # or more needs a word with its head; a shorter one gives no gate.
+        if len(self.elements) == 1:  # a word or a prefix, nearly every one
+            one = self.elements[0]
+            if one.kind != "prefix":
+                return frozenset((one.index_key,))
+            return frozenset((_HEAD_KEY + one.value[:HEAD],)) if len(one.value) >= HEAD else None
         keys = [frozenset([e.index_key]) for e in self.elements if e.kind != "prefix"]
         keys += [frozenset([_HEAD_KEY + p[:HEAD]]) for p in self._prefixes if len(p) >= HEAD]
         return best_gate(keys)
@@ -322,6 +336,9 @@ class GateTable:
         return sorted(found)
 
 
+# An OR whose table is not made yet (compared by identity).
+_UNBUILT = GateTable(frozenset(), frozenset(), {}, {}, (), ())
+
 # The tables of ORs of equal gates (a set named in a dozen NEARs of three rules) are one; the
 # table is bounded like the key tables above, and clearing it only costs sharing.
 _GATE_TABLES: dict[tuple[frozenset[str], ...], GateTable] = {}
@@ -430,7 +447,7 @@ class AnyOf(Positional):
             content = (self._any_stem, self._any_prefix, self._all_stems)
             self._maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
         self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
-        self._gates = gate_table(children)
+        self._gates: GateTable | None = _UNBUILT  # made on the first match (`gate_table`)
         # A group of words and phrases finds its spans from the members whose first word's stem
         # the field holds (a member lacking it has no span there): a set intersection, not a
         # lookup per member of a set of dozens. Members led by a prefix are each asked.
@@ -453,6 +470,8 @@ class AnyOf(Positional):
 
     def matches(self, doc: Document) -> bool:
         children, gates = self.children, self._gates
+        if gates is _UNBUILT:
+            gates = self._gates = gate_table(children)
         if gates is None:
             for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
                 if c.matches(doc):
@@ -463,7 +482,7 @@ class AnyOf(Positional):
                 return True
         return False
 
-    def gate(self) -> Gate:
+    def _gate(self) -> Gate:
         return _union_gate(self.children)
 
     def maybe(self, doc: Document) -> bool:
@@ -561,7 +580,7 @@ class AllOf(Matcher):
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
 
-    def gate(self) -> Gate:
+    def _gate(self) -> Gate:
         return best_gate(c.gate() for c in self.children)
 
     def clauses(self, doc: Document, out: list[str]) -> None:
@@ -578,16 +597,18 @@ class EitherOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         super().__init__(source)
         self.children = children
-        self._gates = gate_table(children)
+        self._gates: GateTable | None = _UNBUILT  # made on the first match (`gate_table`)
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
 
-    def gate(self) -> Gate:
+    def _gate(self) -> Gate:
         return _union_gate(self.children)
 
     def matches(self, doc: Document) -> bool:
         children, gates = self.children, self._gates
+        if gates is _UNBUILT:
+            gates = self._gates = gate_table(children)
         if gates is None:
             for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
                 if c.matches(doc):

@@ -121,7 +121,7 @@ class Near(Positional):
     def maybe(self, doc: Document) -> bool:
         return self.left.maybe(doc) and self.right.maybe(doc)
 
-    def gate(self) -> Gate:
+    def _gate(self) -> Gate:
         return best_gate((self.left.gate(), self.right.gate()))
 
     def cost(self) -> int:

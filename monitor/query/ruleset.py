@@ -196,12 +196,7 @@ class RuleSet:
         self.rules: Mapping[str, Rule] = {c.rule.id: c.rule for c in ordered}
         self.version = version
         self._active = [c for c in ordered if c.rule.enabled]
-        # An item is analysed in the fields the enabled rules read, not all seven: the example
-        # rules read the text alone, and its URL was a fifth of an item's words. The text is
-        # always read: a match without hits (a match-all or pure-exclusion rule) takes its
-        # snippet from it.
-        read = set(TEXT_FIELDS).union(*(fields_read(c.matcher) for c in self._active))
-        self._fields = tuple(f for f in FIELDS if f in read)
+        self._read: tuple[str, ...] | None = None  # `_fields`, found on the first match
         self._index = Presearcher(
             [c.matcher for c in self._active],
             [(c.required, c.required_any) for c in self._active],
@@ -300,6 +295,18 @@ class RuleSet:
 
     def __len__(self) -> int:
         return len(self.rules)
+
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        """The fields an item is analysed in: those the enabled rules read, not all seven (the
+        example rules read the text alone, and a URL was a fifth of an item's words). The text
+        is always read: a match without hits (a match-all or pure-exclusion rule) takes its
+        snippet from it. Found on the first match: a run that matches nothing does not pay."""
+        read = self._read
+        if read is None:
+            found = set(TEXT_FIELDS).union(*(fields_read(c.matcher) for c in self._active))
+            read = self._read = tuple(f for f in FIELDS if f in found)
+        return read
 
     @staticmethod
     def _watches(c: CompiledRule, feed: str, feed_tags: Collection[str]) -> bool:
