@@ -1,9 +1,11 @@
-"""An OR asks only the children whose gate a document holds (monitor.query.evaluate.pick_by_gate).
+"""An OR asks only the children whose gate a document holds (monitor.query.evaluate.gate_table).
 
 A gate is a set of keys (stems, or word heads) of which a document must hold one for a clause
 to match. Each clause's gate must be necessary, or an OR would skip a child that matches; these
 tests hold the gates to what evaluating every child finds, on random queries and texts."""
 
+import copy
+import pickle
 from collections.abc import Iterator
 
 from hypothesis import HealthCheck, example, given, settings
@@ -80,7 +82,7 @@ def _asked(m: ev.Matcher, doc: Document) -> list[str]:
     """The sources of the children an OR asks of `doc`."""
     assert isinstance(m, ev.AnyOf | ev.EitherOf)
     m.matches(doc)  # the table is made on the first match
-    assert m._gates is not None
+    assert isinstance(m._gates, ev.GateTable)
     return [m.children[i].source for i in m._gates.numbers(doc)]
 
 
@@ -162,3 +164,18 @@ def test_the_example_rules_ask_few_of_their_clauses_of_an_unrelated_item() -> No
     assert not troop.matcher.matches(doc)
     moved = _doc("Russia moves troops towards the border", "", heads=True)
     assert troop.matcher.matches(moved)
+
+
+def test_a_copied_or_pickled_rule_set_matches_as_the_original_before_and_after_a_match() -> None:
+    # A clause's gate and an OR's table are found on the first match; a copy taken before or
+    # after must know which are found (were "not found yet" a plain value, a copy would take it
+    # for a gate, and its ORs would ask no child).
+    rules = load_rules("rules")
+    moved = Item(feed_id="f", key="k", title="Russia moves troops towards the border")
+    calm = Item(feed_id="f", key="c", title="Markets rally as the central bank holds rates")
+    fresh = [copy.deepcopy(rules), pickle.loads(pickle.dumps(rules))]
+    expected = [[m.rule.id for m in rules.match(i)] for i in (moved, calm)]
+    assert expected == [["troop-dispatch"], []]
+    used = [copy.deepcopy(rules), pickle.loads(pickle.dumps(rules))]
+    for rs in fresh + used:
+        assert [[m.rule.id for m in rs.match(i)] for i in (moved, calm)] == expected

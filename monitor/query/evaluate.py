@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from itertools import chain, count
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,7 +29,16 @@ Labelled = tuple[int, int, str]  # first, last, the query term that matched
 # first HEAD characters of a folded word) after _HEAD_KEY. None: the clause needs no such key.
 Gate = frozenset[str] | None
 _HEAD_KEY = "\x00"  # never a stem's first character
-_UNKNOWN: Gate = frozenset(["\x01"])  # a gate not yet found (compared by identity)
+
+
+class _Later(Enum):
+    """Not found yet: a clause's gate, or an OR's table (an enum member, so that a copied or
+    pickled matcher still knows it by identity)."""
+
+    LATER = "later"
+
+
+_LATER = _Later.LATER
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,7 @@ class Matcher:
         # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
         self.whole = False
         self.plan: Plan | None = None  # how to explain it, made on its first explanation
-        self._gate_memo: Gate = _UNKNOWN  # its gate, found when an OR first asks for it
+        self._gate_memo: Gate | _Later = _LATER  # its gate, found when an OR first asks for it
 
     def matches(self, doc: Document) -> bool:
         raise NotImplementedError
@@ -81,7 +91,7 @@ class Matcher:
         keys, as for an exclusion or the empty query). Found once, when first asked: compiling
         a rule does not pay for it, nor does a run that matches nothing."""
         got = self._gate_memo
-        if got is _UNKNOWN:
+        if got is _LATER:
             got = self._gate_memo = self._gate()
         return got
 
@@ -336,9 +346,6 @@ class GateTable:
         return sorted(found)
 
 
-# An OR whose table is not made yet (compared by identity).
-_UNBUILT = GateTable(frozenset(), frozenset(), {}, {}, (), ())
-
 # The tables of ORs of equal gates (a set named in a dozen NEARs of three rules) are one; the
 # table is bounded like the key tables above, and clearing it only costs sharing.
 _GATE_TABLES: dict[tuple[frozenset[str], ...], GateTable] = {}
@@ -447,7 +454,7 @@ class AnyOf(Positional):
             content = (self._any_stem, self._any_prefix, self._all_stems)
             self._maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
         self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
-        self._gates: GateTable | None = _UNBUILT  # made on the first match (`gate_table`)
+        self._gates: GateTable | _Later | None = _LATER  # made on the first match (`gate_table`)
         # A group of words and phrases finds its spans from the members whose first word's stem
         # the field holds (a member lacking it has no span there): a set intersection, not a
         # lookup per member of a set of dozens. Members led by a prefix are each asked.
@@ -470,7 +477,7 @@ class AnyOf(Positional):
 
     def matches(self, doc: Document) -> bool:
         children, gates = self.children, self._gates
-        if gates is _UNBUILT:
+        if gates is _LATER:
             gates = self._gates = gate_table(children)
         if gates is None:
             for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
@@ -597,7 +604,7 @@ class EitherOf(Matcher):
     def __init__(self, children: tuple[Matcher, ...], source: str) -> None:
         super().__init__(source)
         self.children = children
-        self._gates: GateTable | None = _UNBUILT  # made on the first match (`gate_table`)
+        self._gates: GateTable | _Later | None = _LATER  # made on the first match (`gate_table`)
 
     def cost(self) -> int:
         return 2 + sum(c.cost() for c in self.children)
@@ -607,7 +614,7 @@ class EitherOf(Matcher):
 
     def matches(self, doc: Document) -> bool:
         children, gates = self.children, self._gates
-        if gates is _UNBUILT:
+        if gates is _LATER:
             gates = self._gates = gate_table(children)
         if gates is None:
             for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
