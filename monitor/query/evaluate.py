@@ -386,6 +386,23 @@ def gate_table(children: Sequence[Matcher]) -> GateTable | None:
     return table
 
 
+def _or_matches(m: AnyOf | EitherOf, doc: Document) -> bool:
+    """Whether a child of an OR matches: those its gate table picks (made on the first match),
+    or every child of an OR with too few gates."""
+    children, gates = m.children, m._gates
+    if gates is _LATER:
+        gates = m._gates = gate_table(children)
+    if gates is None:
+        for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
+            if c.matches(doc):
+                return True
+        return False
+    for i in gates.numbers(doc):  # noqa: SIM110 (as above)
+        if children[i].matches(doc):
+            return True
+    return False
+
+
 class AnyOf(Positional):
     """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
 
@@ -475,19 +492,7 @@ class AnyOf(Positional):
             self._firsts = frozenset(by_first)
             self._prefix_first = tuple(led)
 
-    def matches(self, doc: Document) -> bool:
-        children, gates = self.children, self._gates
-        if gates is _LATER:
-            gates = self._gates = gate_table(children)
-        if gates is None:
-            for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
-                if c.matches(doc):
-                    return True
-            return False
-        for i in gates.numbers(doc):  # noqa: SIM110 (as above)
-            if children[i].matches(doc):
-                return True
-        return False
+    matches = _or_matches  # the method itself: no call in between, run for every candidate
 
     def _gate(self) -> Gate:
         return _union_gate(self.children)
@@ -612,19 +617,7 @@ class EitherOf(Matcher):
     def _gate(self) -> Gate:
         return _union_gate(self.children)
 
-    def matches(self, doc: Document) -> bool:
-        children, gates = self.children, self._gates
-        if gates is _LATER:
-            gates = self._gates = gate_table(children)
-        if gates is None:
-            for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
-                if c.matches(doc):
-                    return True
-            return False
-        for i in gates.numbers(doc):  # noqa: SIM110 (as above)
-            if children[i].matches(doc):
-                return True
-        return False
+    matches = _or_matches  # the method itself: no call in between, run for every candidate
 
     def clauses(self, doc: Document, out: list[str]) -> None:
         if self.whole:
