@@ -31,7 +31,7 @@ from tests.receiver import Receiver
 REPO = Path(__file__).resolve().parent.parent
 
 
-def probe(code: str) -> str:
+def probe(code: str, exit_code: int = 0) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
@@ -40,7 +40,7 @@ def probe(code: str) -> str:
         timeout=60,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == exit_code, result.stdout + result.stderr
     return result.stdout.strip()
 
 
@@ -150,9 +150,10 @@ def test_a_delivery_run_with_nothing_due_makes_no_http_client(tmp_path: Path) ->
         store.close()
 
 
-def _cron_round(tmp_path: Path, hook_url: str, feed_url: str) -> str:
-    """The start of a probe script: `check --deliver` of the example rules over one feed to one
-    webhook, its exit code in `code` (the script goes on to print what it looks at)."""
+def _cron_round(tmp_path: Path, hook_url: str, feed_url: str, at_exit: str) -> str:
+    """A probe script: `check --deliver` of the example rules over one feed to one webhook, as
+    the installed command runs it; `at_exit` (statements) prints what the test looks at, from
+    an `atexit` handler (`check` ends its process itself: `monitor.cli.leave`)."""
     config = tmp_path / "newsmon.yaml"
     config.write_text(
         f"database_url: {tmp_path / 'newsmon.db'}\n"
@@ -164,10 +165,13 @@ def _cron_round(tmp_path: Path, hook_url: str, feed_url: str) -> str:
         f"  - {{id: wire, url: '{feed_url}'}}\n"
     )
     return (
-        "import sys\n"
+        "import atexit, sys\n"
+        "def report():\n"
+        + "".join(f"    {line}\n" for line in at_exit.splitlines())
+        + "atexit.register(report)\n"
         f"sys.argv = ['newsmon', 'check', '--deliver', '--config', {str(config)!r}]\n"
         "from monitor.cli.entry import main\n"
-        "code = main()\n"
+        "sys.exit(main())\n"
     )
 
 
@@ -194,18 +198,20 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([("a", "Local bakery wins prize", "Bread and cakes.")]))
-        run = (
-            _cron_round(tmp_path, hook.url, server.url("/wire.xml"))
-            + f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
-            f"print('modules', code, sorted(m for m in {watched!r} if m in sys.modules))\n"
+        run = _cron_round(
+            tmp_path,
+            hook.url,
+            server.url("/wire.xml"),
+            f"print('parsing', sorted(m for m in {parsing!r} if m in sys.modules))\n"
+            f"print('modules', sorted(m for m in {watched!r} if m in sys.modules))\n"
             "from monitor.net.connect import default_context\n"
-            "print('tls contexts', default_context.cache_info().currsize)\n"
+            "print('tls contexts', default_context.cache_info().currsize)\n",
         )
-        *_, cold_parsing, cold, cold_tls = probe(run).splitlines()
-        *_, unchanged_parsing, unchanged, unchanged_tls = probe(run).splitlines()
+        *_, cold_parsing, cold, cold_tls = probe(run, exit_code=1).splitlines()
+        *_, unchanged_parsing, unchanged, unchanged_tls = probe(run, exit_code=1).splitlines()
         conditional = [r for r in server.hits("/wire.xml") if "If-None-Match" in r.headers]
-    assert cold == "modules 1 []"
-    assert unchanged == "modules 1 []"
+    assert cold == "modules []"
+    assert unchanged == "modules []"
     assert cold_parsing == f"parsing {sorted(parsing)}"
     assert unchanged_parsing == "parsing []"
     # Feeds and the hook on plain http, nothing delivered: the CA bundle is never read.
@@ -246,15 +252,17 @@ def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Pat
     )
     with feed_server() as server, Receiver() as hook:
         server.put("/wire.xml", rss([calm]))
-        run = (
-            _cron_round(tmp_path, hook.url, server.url("/wire.xml"))
-            + f"print('modules', code, sorted(m for m in {unused!r} if m in sys.modules))\n"
-            + undocumented
+        run = _cron_round(
+            tmp_path,
+            hook.url,
+            server.url("/wire.xml"),
+            f"print('modules', sorted(m for m in {unused!r} if m in sys.modules))\n" + undocumented,
         )
-        baseline = probe(run).splitlines()[-2]
+        # The feed's first poll is its silent baseline: nothing matched, exit code 1.
+        baseline = probe(run, exit_code=1).splitlines()[-2]
         server.put("/wire.xml", rss([calm, ("b", "Troops dispatched to the border", "x")]))
         *_, alerted, alerted_docs = probe(run).splitlines()
-    assert baseline == "modules 1 []"  # the feed's first poll is its silent baseline
-    assert alerted == "modules 0 []"
+    assert baseline == "modules []"
+    assert alerted == "modules []"
     assert alerted_docs == "undocumented []"
     assert len(hook.requests) == 1

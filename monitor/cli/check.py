@@ -57,8 +57,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="one daemon cycle: record state, enqueue alerts for new items, deliver them",
     )
-    # Both paths call settle_heap once the rules are loaded (see monitor.cli.entry).
-    parser.set_defaults(func=run_check, settles_heap=True)
+    # Both paths call settle_heap once the rules are loaded (see monitor.cli.entry), and the
+    # process ends as soon as the command is done (monitor.cli.leave).
+    parser.set_defaults(func=run_check, settles_heap=True, leaves_at_once=True)
 
 
 def run_check(args: argparse.Namespace) -> int:

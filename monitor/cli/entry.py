@@ -6,6 +6,9 @@ compiled rules) and frees almost none; the collector walked them over and over a
 up: ~7% of a one-shot start's CPU. `main` turns it back on before the command runs, or, for a
 command that settles its heap (`check`: `monitor.process.bootstrap.settle_heap`), once the
 start's objects are frozen out of its way.
+
+`check`, cron's command, ends its process as soon as it is done, without the interpreter's
+teardown (`monitor.cli.leave`): `main` does not return from it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,6 @@ def main() -> int:
     try:
         from monitor.cli.main import main as run
 
-        return run(gc_paused=True)
+        return run(gc_paused=True, may_leave=True)
     finally:
         gc.enable()

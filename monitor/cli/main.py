@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from monitor import __version__
 from monitor.cli.common import STDERR
+from monitor.cli.leave import leave
 from monitor.errors import NewsmonError
 from monitor.logs import configure_logging
 
@@ -118,10 +119,14 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def main(argv: Sequence[str] | None = None, *, gc_paused: bool = False) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, gc_paused: bool = False, may_leave: bool = False
+) -> int:
     """Run one command. `gc_paused`: the collector is off for the start (`monitor.cli.entry`);
     it is turned on before the command runs, unless the command settles its heap, which turns
-    it on itself (`settles_heap` in its defaults)."""
+    it on itself (`settles_heap` in its defaults). `may_leave`: a command that has
+    `leaves_at_once` in its defaults ends the process when it returns (`monitor.cli.leave`),
+    and this does not return."""
     args_given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(args_given[0] if args_given else None)
     args, extras = parser.parse_known_args(argv)
@@ -148,4 +153,6 @@ def main(argv: Sequence[str] | None = None, *, gc_paused: bool = False) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    if may_leave and getattr(args, "leaves_at_once", False):
+        leave(code)
     return code
