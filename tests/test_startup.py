@@ -182,7 +182,8 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     # a TLS context. The store's migrations are read from their folder, without the zip
     # reader of importlib.resources.
     # Nothing matched, so nothing was delivered: the delivery client (httpx's pool on httpcore,
-    # `monitor.net.client`) is never made, and the feed client connects without it.
+    # `monitor.net.client`) is never made, and the feed client connects without it; what sends,
+    # judges and decides an attempt (webhook, retry, decide) is not loaded.
     watched = (
         "smtplib",
         "difflib",
@@ -193,6 +194,9 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
         "prometheus_client",
         "httpcore",
         "monitor.net.client",
+        "monitor.delivery.decide",
+        "monitor.delivery.retry",
+        "monitor.delivery.webhook",
     )
     # The parser and the story code: the round with a new item needs them, the 304 round not.
     parsing = ("monitor.dedup.lookup", "monitor.dedup.settle", "monitor.feeds.parse")

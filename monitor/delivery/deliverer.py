@@ -48,12 +48,9 @@ import httpx
 import structlog
 
 from monitor.clock import Clock
-from monitor.delivery import webhook
 from monitor.delivery.channels import CHANNEL_TYPES, http_channel
-from monitor.delivery.decide import Attempt, Decision, Members, Record, Rest, decide
 from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
-from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
 from monitor.errors import BlockedAddressError
 from monitor.model import OutboxRow
 from monitor.net.failures import socket_error
@@ -71,9 +68,13 @@ class DeliveryStore(Outbox, Destinations, Protocol):
     """What a deliverer uses of the store: the outbox and the destinations' state."""
 
 
+# What sends, judges and decides an attempt (webhook, retry, decide) is imported with the first
+# row sent: a round with nothing due (every feed unchanged, nothing matched) never loads it.
 if TYPE_CHECKING:
     from monitor.config import Config
+    from monitor.delivery.decide import Attempt, Decision
     from monitor.delivery.digest import Digest  # digest and storm: imported by those that fold
+    from monitor.delivery.retry import Verdict
     from monitor.delivery.storm import Storm
     from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
 
@@ -285,6 +286,8 @@ class Deliverer:
             # The client is made for the first row sent: a run with nothing due makes none.
             client = self._client_for_this_loop()
             decision = await self._deliver(client, dest, row, stats, send)
+            from monitor.delivery.decide import Members, Rest  # loaded by `_deliver`
+
             if fold is not None and decision.members is Members.SETTLE:
                 carried.add(fold.message.id)
                 note = f"{fold.note} {fold.message.id}"
@@ -429,6 +432,8 @@ class Deliverer:
         send: OutboxRow | None = None,
     ) -> Decision:
         """Attempt `send` (default: `row` itself) and carry out on `row` what `decide` says."""
+        from monitor.delivery.decide import Record, decide
+
         attempt = await self.attempt(client, dest, send or row)
         now = self.clock.now()
         decision = decide(attempt, row.attempts, now, self.bucket(dest).rate, self.rng)
@@ -486,6 +491,10 @@ class Deliverer:
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
     ) -> Attempt:
         """One POST of `row` to `dest`, classified. Never raises for network trouble."""
+        from monitor.delivery import webhook
+        from monitor.delivery.decide import Attempt
+        from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
+
         if dest.type in CHANNEL_TYPES:
             return await self._attempt_channel(client, dest, row)
         timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
@@ -531,6 +540,8 @@ class Deliverer:
         # Imported by the first alert to a channel: a run that sends to webhooks never loads them.
         from monitor.delivery.channels.message import from_document
         from monitor.delivery.channels.template import apply as apply_template
+        from monitor.delivery.decide import Attempt
+        from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict
 
         try:
             message = from_document(row.document)
@@ -611,6 +622,8 @@ def _rule_ids(document: Mapping[str, object]) -> list[str]:
 
 
 def _failure(exc: BaseException) -> Verdict:
+    from monitor.delivery.retry import Outcome, Verdict
+
     if _blocked(exc):
         return Verdict(
             Outcome.DEAD, "blocked address: the destination resolves to a refused address"
