@@ -224,6 +224,31 @@ def test_a_cron_round_where_every_feed_answers_304_imports_what_it_uses(tmp_path
     assert hook.requests == []
 
 
+def test_a_cron_round_whose_feed_fails_loads_no_story_code(tmp_path: Path) -> None:
+    # A feed that serves an error page in its place is parsed and refused; its poll finds no
+    # item, so no story can be founded: the story code (fingerprints, bands, settling) stays
+    # out, as in a round where every feed answers 304.
+    stories = (
+        "monitor.dedup.fingerprint",
+        "monitor.dedup.minhash",
+        "monitor.dedup.resolve",
+        "monitor.dedup.settle",
+    )
+    with feed_server() as server, Receiver() as hook:
+        page = b"<html><body><h1>403 Forbidden</h1></body></html>"
+        server.put("/wire.xml", page, content_type="text/html")
+        run = _cron_round(
+            tmp_path,
+            hook.url,
+            server.url("/wire.xml"),
+            "print('parsed', 'monitor.feeds.parse' in sys.modules)\n"
+            f"print('modules', sorted(m for m in {stories!r} if m in sys.modules))\n",
+        )
+        *_, parsed, failed = probe(run, exit_code=2).splitlines()  # 2: a feed failed
+    assert (parsed, failed) == ("parsed True", "modules []")
+    assert hook.requests == []
+
+
 def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Path) -> None:
     # `check --deliver` to a webhook: the chat channels' modules (and the message they read),
     # Slack's Block Kit, storm folding, digests and the daemon's parse workers are each loaded

@@ -177,13 +177,15 @@ def commit_poll(
     if row is None:
         return 0
     # Imported at the first poll with new items: a round where every feed answers 304 commits
-    # its feed rows elsewhere and never needs the story code (about 15 ms to import).
-    from monitor.dedup.settle import founded_bands, founded_stories
+    # its feed rows elsewhere, and a poll that failed (or found nothing new) founds no story, so
+    # neither needs the story code (about 15 ms to import).
+    if seen:
+        from monitor.dedup.settle import founded_bands, founded_stories
 
-    founded = founded_stories(seen)
-    if founded:
-        fresh = w.fresh_stories(founded_bands(founded), stories_since or now - SETTLE_MARGIN)
-        seen, alerts, sources = settle_writes(fresh, founded, seen, alerts, sources)
+        founded = founded_stories(seen)
+        if founded:
+            fresh = w.fresh_stories(founded_bands(founded), stories_since or now - SETTLE_MARGIN)
+            seen, alerts, sources = settle_writes(fresh, founded, seen, alerts, sources)
     w.insert_archive(with_story_keys(archive, seen))
     seen = list({s.key: s for s in seen}.values())  # one row per key: the last one wins
     if seen:
