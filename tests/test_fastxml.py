@@ -184,3 +184,19 @@ def test_collapse_matches_the_regex_definition() -> None:
     for _ in range(20_000):
         text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
         assert collapse(text) == reference(text), repr(text)
+    # Printable texts take collapse's shortcut: those with single inner spaces only.
+    words = "ab \u00e9\u4e2d<"
+    for _ in range(20_000):
+        text = "".join(rnd.choice(words) for _ in range(rnd.randint(0, 12)))
+        assert collapse(text) == reference(text), repr(text)
+
+
+def test_every_character_str_split_splits_on_but_space_is_unprintable() -> None:
+    # htmltext.collapse takes a printable text's only whitespace to be " ": true of every
+    # code point of this Python's Unicode tables.
+    import sys
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        if len(("a" + char + "a").split()) == 2:
+            assert char == " " or not char.isprintable(), hex(code)
