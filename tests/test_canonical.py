@@ -112,3 +112,31 @@ def test_the_shortcut_for_prefixed_hosts_and_queries_agrees_with_the_full_rules(
     query = "&".join(f"{name}={value}" if value else name for name, value in params)
     url = f"{scheme}{host}/{path}{'?' if params else ''}{query}"
     assert canonical_url(url) == _canonical_url(url)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "B", "b", "utm_source", "fbclid", "amp", "v", ""]),
+            st.text(alphabet="ab1=%2f é", max_size=6),
+        ),
+        max_size=5,
+    )
+)
+def test_a_query_keeps_its_other_parameters_sorted_stably_by_name(
+    params: list[tuple[str, str]],
+) -> None:
+    # _query skips the sort where none or one parameter is kept.
+    from monitor.feeds.canonical import _QUERY_SAFE, _escape, _query
+
+    query = "&".join(f"{name}={value}" if value else name for name, value in params)
+    kept = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        lname = name.lower()
+        tracking = lname.startswith("utm_") or lname == "fbclid"
+        if pair and not tracking and not (lname == "amp" and value.lower() in ("", "1", "true")):
+            kept.append((name, _escape(pair, _QUERY_SAFE)))
+    expected = "&".join(pair for _, pair in sorted(kept, key=lambda item: item[0]))
+    assert _query(query) == expected

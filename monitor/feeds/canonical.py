@@ -22,6 +22,7 @@ It never raises: input that does not parse as a URL comes back stripped.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from urllib.parse import quote, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
@@ -134,8 +135,10 @@ def _query(query: str) -> str:
         if lname in _AMP_PARAMS and value.lower() in _AMP_PARAMS[lname]:
             continue
         kept.append((name, _escape(pair, _QUERY_SAFE)))
-    kept.sort(key=lambda item: item[0])
-    return "&".join(pair for _, pair in kept)
+    if len(kept) < 2:  # most queries keep none or one parameter: nothing to sort
+        return kept[0][1] if kept else ""
+    kept.sort(key=itemgetter(0))
+    return "&".join([pair for _, pair in kept])
 
 
 def _escape(text: str, safe: str) -> str:
