@@ -472,3 +472,10 @@ def test_a_value_is_its_text_finished_with_the_same_params(
     expected = replay._finish(replay._text(el), expected_params)
     assert replay._value(el, params) == expected
     assert params == expected_params
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="&;ab_1 #", max_size=16))
+def test_link_references_are_cut_as_feedparsers_pattern_cuts_them(link: str) -> None:
+    # _link_refs skips the substitution where the link has no "&" or no ";".
+    assert fastfeed._link_refs(link) == fastfeed._LINK_REF.sub(r"&\g<1>", link)

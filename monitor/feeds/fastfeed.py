@@ -630,7 +630,9 @@ def _reread_latin1(text: str) -> str:
 
 def _link_refs(link: str) -> str:
     """feedparser's `&name;` to `&name` in links (`_LINK_REF.sub(r"&\\g<1>", link)`)."""
-    return _LINK_REF.sub(r"&\g<1>", link) if "&" in link else link
+    # The pattern needs both "&" and ";": most links with a query have no ";" and skip re.sub
+    # with a template (several µs).
+    return _LINK_REF.sub(r"&\g<1>", link) if "&" in link and ";" in link else link
 
 
 def _root_base(declared: str) -> str:
