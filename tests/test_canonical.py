@@ -140,3 +140,31 @@ def test_a_query_keeps_its_other_parameters_sorted_stably_by_name(
             kept.append((name, _escape(pair, _QUERY_SAFE)))
     expected = "&".join(pair for _, pair in sorted(kept, key=lambda item: item[0]))
     assert _query(query) == expected
+
+
+def test_queries_are_read_once_per_text_and_the_memo_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from monitor.feeds import canonical
+
+    monkeypatch.setattr(canonical, "_QUERIES", {})
+    read: list[str] = []
+    query = canonical._query
+
+    def reading(text: str) -> str:
+        read.append(text)
+        return query(text)
+
+    monkeypatch.setattr(canonical, "_query", reading)
+    first = canonical_url("https://www.example.com/a?b=2&utm_source=rss&a=1")
+    second = canonical_url("https://www.example.com/b?b=2&utm_source=rss&a=1")
+    assert (first, second) == ("https://example.com/a?a=1&b=2", "https://example.com/b?a=1&b=2")
+    assert read == ["b=2&utm_source=rss&a=1"]  # the second one came from the memo
+    long = "a=1&" * 100
+    assert canonical_url("https://www.example.com/a?" + long) == canonical_url(
+        "https://www.example.com/a?" + long
+    )
+    assert long not in canonical._QUERIES  # a long query is read, never kept
+    for n in range(canonical._QUERIES_MAX + 10):
+        canonical_url(f"https://www.example.com/a?n={n}")
+        assert len(canonical._QUERIES) <= canonical._QUERIES_MAX

@@ -70,7 +70,7 @@ def canonical_url(url: str) -> str:
         scheme, prefix, host, path, query = simple.groups()
         if prefix and host.replace(".", "").isdigit():
             host = prefix + host  # `www.1.2` keeps its label, as `_host` does
-        query = _query(query) if query else ""
+        query = _known_query(query) if query else ""
         return f"{scheme}://{host}{_path(path)}{'?' if query else ''}{query}"
     return _canonical_url(url)
 
@@ -119,6 +119,26 @@ def _path(path: str) -> str:
     if path.endswith(("/amp", "/amp/")):
         path = path[: path.rindex("/amp")]
     return path.rstrip("/") or "/"
+
+
+# Queries made canonical, by their text: a feed's links mostly share one tracking query
+# (`?at_medium=RSS&at_campaign=...`), within a document and from poll to poll. Bounded in
+# entries and in the length of what is kept, like fastfeed's date memo.
+_QUERIES: dict[str, str] = {}
+_QUERIES_MAX = 1024
+_QUERY_KEY_MAX = 160
+
+
+def _known_query(query: str) -> str:
+    """`_query`, read once per text."""
+    out = _QUERIES.get(query)
+    if out is None:
+        out = _query(query)
+        if len(query) <= _QUERY_KEY_MAX:
+            if len(_QUERIES) >= _QUERIES_MAX:
+                _QUERIES.clear()
+            _QUERIES[query] = out
+    return out
 
 
 def _query(query: str) -> str:
