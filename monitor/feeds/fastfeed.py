@@ -320,7 +320,9 @@ class _Replay:
                 entry.setdefault("content", []).append({**(params or {}), "value": output})
             elif element == "link":
                 if not self.in_image:
-                    entry["link"] = _link_refs(output.replace("&amp;", "&"))
+                    entry["link"] = (
+                        _link_refs(output.replace("&amp;", "&")) if "&" in output else output
+                    )
             else:
                 if element == "description":
                     element = "summary"
@@ -500,15 +502,13 @@ class _Replay:
         if self.guid_is_link:
             self._context().setdefault("link", value)
 
+    # feedparser also stores the date's text (`published`, `updated`), which parse.py does not
+    # read and nothing here looks at again: not stored.
     def _published(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        value = self._value(el, None)
-        self._store("published", value, None)
-        self._context()["published_parsed"] = _date(value)
+        self._context()["published_parsed"] = _date(self._value(el, None))
 
     def _updated(self, el: ET.Element, attrs: dict[str, str]) -> None:
-        value = self._value(el, None)
-        self._store("updated", value, None)
-        self._context()["updated_parsed"] = _date(value)
+        self._context()["updated_parsed"] = _date(self._value(el, None))
 
     def _author(self, el: ET.Element, attrs: dict[str, str]) -> None:
         if self.in_author or self.in_image:
