@@ -26,7 +26,6 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from monitor.config.masking import mask_secrets
 from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.settings import ENV_PREFIX, Config, empty_is_value
@@ -164,6 +163,8 @@ def _render_one(
     where: KeyPath, message: str, kind: str, doc: YamlDocument, from_env: Mapping[str, str]
 ) -> tuple[tuple[int, int], str]:
     """(line, column) for sorting, and the message at its place."""
+    from monitor.config.masking import mask_secrets  # errors only, as in yamlfile._line
+
     last = (1 << 30, 0)
     message = mask_secrets(message)  # it may quote a value: `got '...'`, `not a URL: '...'`
     if where and isinstance(where[0], str) and where[0] in from_env:

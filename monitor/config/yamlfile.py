@@ -26,7 +26,6 @@ from typing import Any
 
 import yaml
 
-from monitor.config.masking import mask_secrets
 from monitor.errors import ConfigError, SourceLocation
 
 KeyPath = tuple[str | int, ...]
@@ -113,6 +112,8 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
             # Parse again in pure Python only to report the error in PyYAML's own words.
             root, data, checked = _load(text, yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
+        from monitor.config.masking import mask_secrets
+
         mark = exc.problem_mark or exc.context_mark
         problem = mask_secrets(exc.problem or exc.context or "invalid YAML")
         if mark is None:
@@ -120,6 +121,8 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))
         raise ConfigError(f"invalid YAML: {problem}", loc) from None
     except yaml.YAMLError as exc:
+        from monitor.config.masking import mask_secrets
+
         raise ConfigError(f"{file}: invalid YAML: {mask_secrets(str(exc))}") from None
     except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
         raise ConfigError(f"{file}: invalid YAML: nested hundreds of levels deep") from None
@@ -157,6 +160,9 @@ def _load(text: str, loader_class: Any) -> tuple[yaml.Node | None, Any, bool]:
 
 def _line(lines: tuple[str, ...], number: int) -> str:
     """Line `number` as an error may quote it: secret-looking values hidden."""
+    # Imported by the first error: a config that loads never needs it (six regular expressions).
+    from monitor.config.masking import mask_secrets
+
     return mask_secrets(lines[number - 1]) if 0 < number <= len(lines) else ""
 
 
