@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import signal
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 from monitor.errors import ConfigError, StoreError
 from monitor.store import migrate, open_store, redact_url, sqlite_path
 from monitor.store.migrate import latest_version, load_migrations
-from monitor.store.sqlite import SQLiteStore
+from monitor.store.sqlite import WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, SQLiteStore
 from tests.store_fixtures import T0, alert, ok_update, seen, spec
 
 
@@ -160,3 +162,56 @@ def test_a_missing_middle_migration_is_applied_later(tmp_path: Path) -> None:
     assert store.schema_versions() == [m.version for m in load_migrations("sqlite")]
     assert store._read("SELECT count(*) FROM story_sources")[0][0] == 0
     store.close()
+
+
+# -- the WAL: checkpoints, and a writer killed before one ----------------------------------------
+WAL_FRAME = 24 + 4096  # a frame's header and its page (the default page size)
+
+
+def _write_then_die(db: str, feeds: int, items: int, out: mp.Queue[int]) -> None:
+    """Commit a poll of `items` long keys for each feed, report how many, then be killed
+    (SIGKILL: no close, no checkpoint at exit)."""
+    store = SQLiteStore(db)
+    claimed = store.claim_due_feeds(T0, feeds, timedelta(minutes=5), "w")
+    for f in claimed:
+        keys = [f"{f.id}-{i}-" + "k" * 500 for i in range(items)]
+        store.commit_poll(f.id, "w", T0, ok_update(T0), [seen(k) for k in keys], [])
+    out.put(len(claimed))
+    out.close()
+    out.join_thread()  # the report is in the pipe before the kill
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.fault
+def test_commits_are_checkpointed_past_1000_pages_and_a_killed_writer_loses_none(
+    tmp_path: Path,
+) -> None:
+    # A cold poll rewrites ~100 index pages; checkpointing at SQLite's default 1,000 pages of
+    # WAL copied the same pages again every few polls. Here ~3,000 pages are committed: the
+    # WAL keeps them all (it was reset at 1,000 before), and a process killed with them
+    # uncheckpointed loses none of its commits.
+    db = str(tmp_path / "wal.db")
+    setup = SQLiteStore(db)
+    setup.migrate()
+    setup.sync_feeds([spec(f"f{i:02d}", 0) for i in range(30)], T0)
+    setup.close()
+    ctx = mp.get_context("spawn")
+    out: mp.Queue[int] = ctx.Queue()
+    proc = ctx.Process(target=_write_then_die, args=(db, 30, 100, out))
+    proc.start()
+    committed = out.get(timeout=60)
+    proc.join(30)
+    assert proc.exitcode == -signal.SIGKILL
+    assert committed == 30
+    wal_frames = os.path.getsize(db + "-wal") // WAL_FRAME
+    assert 2_000 < wal_frames < WAL_AUTOCHECKPOINT_PAGES
+    check = SQLiteStore(db)
+    try:
+        for i in range(30):
+            keys = [f"f{i:02d}-{n}-" + "k" * 500 for n in range(100)]
+            assert check.seen_keys(f"f{i:02d}", keys) == set(keys)
+        pragmas = [check._read(f"PRAGMA {p}")[0][0] for p in ("wal_autocheckpoint",
+                                                               "journal_size_limit")]  # fmt: skip
+        assert pragmas == [WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES]
+    finally:
+        check.close()

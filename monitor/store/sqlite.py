@@ -51,6 +51,16 @@ from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
 from monitor.store.statements import Statement, Statements
 
 BUSY_TIMEOUT_S = 10.0
+# A checkpoint copies the newest version of each page in the WAL into the database file, inside
+# the commit that takes the WAL past `wal_autocheckpoint` pages (SQLite's default: 1,000). A cold
+# poll of 50 items writes ~175 pages, ~125 of them index pages at random places (story bands,
+# story keys) that the next polls write again: at 1,000 a cold round checkpointed every 6 polls,
+# copying those pages again each time; at 10,000 (≈40 MB of WAL) ~60 polls share one. A killed
+# process still loses nothing committed (the WAL is on disk); a power cut may undo the commits
+# not yet synced, as before (a checkpoint syncs), now more of them, replayed as re-polls.
+# `journal_size_limit` cuts the file back after a checkpoint: it does not keep its high-water mark.
+WAL_AUTOCHECKPOINT_PAGES = 10_000
+WAL_SIZE_LIMIT_BYTES = 64 * 2**20
 _EPOCH = datetime.min.replace(tzinfo=UTC)  # a missing time sorts first, beside aware ones
 
 # Inside BEGIN IMMEDIATE no other writer runs, so a plain UPDATE ... RETURNING is a safe claim.
@@ -214,6 +224,8 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             # NORMAL is durable across a crash of the process (the WAL is on disk); a power cut may
             # undo the last commits, which then replay as a re-poll with the same alert ids.
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
             conn.execute("PRAGMA foreign_keys = ON")
             if page_cache_kib is not None:
                 conn.execute(f"PRAGMA cache_size = {-int(page_cache_kib)}")  # negative: KiB
