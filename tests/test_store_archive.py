@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitor.errors import StoreError
 from monitor.model import ArchivedItem, Item, NewAlert, SeenItem
@@ -143,3 +145,47 @@ def test_archive_rows_take_the_story_keys_their_seen_items_settled_on() -> None:
     rows = [ArchivedItem("f", k, f"own-{k}", T0) for k in ("a", "b")]
     settled = with_story_keys(rows, [SeenItem("a", "joined"), SeenItem("b", "own-b")])
     assert [(r.key, r.story_key) for r in settled] == [("a", "joined"), ("b", "own-b")]
+
+
+_TEXT = st.text(alphabet="ab \n\u00e9\U0001f600", max_size=1200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _TEXT,
+    _TEXT,
+    _TEXT,
+    st.none() | st.text(max_size=30),
+    st.none() | st.text(max_size=30),
+    st.lists(st.text(alphabet="a\nb", max_size=5), max_size=25).map(tuple),
+)
+def test_an_archived_item_keeps_each_field_capped_in_its_place(
+    title: str,
+    summary: str,
+    content: str,
+    link: str | None,
+    url: str | None,
+    categories: tuple[str, ...],
+) -> None:
+    # archived() builds the row positionally and skips counting the summary's bytes where
+    # there is no content: each field must still land where its name says, capped as before.
+    item = Item("f", "k", title, summary * 4, content * 4, link, url, "au", categories,
+                T0, "g", "feed", "u")  # fmt: skip
+    capped_summary = cap(item.summary, BODY_BYTES)
+    kept_link = url or link
+    left = BODY_BYTES - len(capped_summary.encode("utf-8"))
+    expected = ArchivedItem(
+        feed_id="f",
+        key="k",
+        story_key="s",
+        first_seen=T0,
+        title=cap(title, 1024),
+        summary=capped_summary,
+        content=cap(item.content, left) if left > 0 else "",
+        link=cap(kept_link, 2048) if kept_link else None,
+        author="au",
+        categories=tuple(c.replace("\n", " ") for c in categories[:20]),
+        feed_title="feed",
+        published=T0,
+    )
+    assert archived(item, "s", T0) == expected

@@ -34,22 +34,28 @@ def cap(text: str, limit: int) -> str:
 def archived(item: Item, story_key: str, first_seen: datetime) -> ArchivedItem:
     """What the archive keeps of an item."""
     summary = cap(item.summary, BODY_BYTES)
-    left = BODY_BYTES - len(summary.encode("utf-8"))
-    content = cap(item.content, left) if left > 0 else ""
+    content = item.content
+    if content:  # most items have none: the summary's bytes need counting only for one
+        left = BODY_BYTES - len(summary.encode("utf-8"))
+        content = cap(content, left) if left > 0 else ""
     link = item.url or item.link
+    categories = item.categories
+    # Positionally, in ArchivedItem's order: keyword arguments cost about a µs an item more.
     return ArchivedItem(
-        feed_id=item.feed_id,
-        key=item.key,
-        story_key=story_key,
-        first_seen=first_seen,
-        title=cap(item.title, TITLE_BYTES),
-        summary=summary,
-        content=content,
-        link=cap(link, LINK_BYTES) if link else None,
-        author=cap(item.author, SMALL_BYTES),
-        categories=tuple(cap(c.replace("\n", " "), SMALL_BYTES) for c in item.categories[:20]),
-        feed_title=cap(item.feed_title, SMALL_BYTES),
-        published=item.published,
+        item.feed_id,
+        item.key,
+        story_key,
+        first_seen,
+        cap(item.title, TITLE_BYTES),
+        summary,
+        content,
+        cap(link, LINK_BYTES) if link else None,
+        cap(item.author, SMALL_BYTES),
+        tuple(cap(c.replace("\n", " "), SMALL_BYTES) for c in categories[:20])
+        if categories
+        else (),
+        cap(item.feed_title, SMALL_BYTES),
+        item.published,
     )
 
 
