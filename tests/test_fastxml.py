@@ -191,6 +191,14 @@ def test_collapse_matches_the_regex_definition() -> None:
         assert collapse(text) == reference(text), repr(text)
 
 
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="ab \t\n\r\x1c\x85\xa0\u2028\u3000\u00e9", max_size=14))
+def test_one_line_joins_the_words_with_single_spaces(text: str) -> None:
+    from monitor.feeds.identity import one_line
+
+    assert one_line(text) == " ".join(text.split())
+
+
 def test_every_character_str_split_splits_on_but_space_is_unprintable() -> None:
     # htmltext.collapse takes a printable text's only whitespace to be " ": true of every
     # code point of this Python's Unicode tables.

@@ -35,10 +35,7 @@ def collapse(text: str) -> str:
     """Collapse whitespace: one space within a line, no blank lines, no outer whitespace."""
     # str.split() splits on exactly what the regex \s matches (checked over all of Unicode), so
     # " ".join(line.split()) is the old `[^\S\n]+` -> " " plus strip(), at a fifth of the cost.
-    if text.isprintable():
-        # No whitespace but " " (every other character str.split() splits on is unprintable;
-        # tests/test_fastxml.py checks every code point), so no line break either: already
-        # collapsed unless a space is doubled or at an end (most titles and summaries).
+    if text.isprintable():  # no line break: one line (see identity.one_line)
         if "  " not in text and text[:1] != " " and text[-1:] != " ":
             return text[:MAX_OUTPUT]
         return " ".join(text.split())[:MAX_OUTPUT]
