@@ -66,7 +66,7 @@ def html_to_text(markup: str) -> str:
     if not _MARKUP_HINT.search(markup):
         return defang(collapse(markup))
     markup = markup[:MAX_INPUT]
-    lowered = markup.lower()
+    lowered = ""  # markup.lower(), made at the first script or style (most markup has none)
     parts: list[str] = []
     size = 0
     pos = 0
@@ -91,6 +91,7 @@ def html_to_text(markup: str) -> str:
         pos = tag.end()
         name = (tag.group(2) or "").lower()
         if name in _SKIP and not tag.group(1):
+            lowered = lowered or markup.lower()
             close = lowered.find("</" + name, pos)
             pos = n if close < 0 else close
         elif name in _BLOCK:
