@@ -112,3 +112,19 @@ def test_leave_returns_while_another_thread_runs_or_a_profiler_is_on() -> None:
     stayed = run(code)
     assert stayed.returncode == 0, stayed.stderr
     assert stayed.stdout == "thread: stayed\nprofiler: stayed\nexit handler\ntorn down\n"
+
+
+def test_leave_keeps_the_exit_status_when_a_standard_stream_is_missing() -> None:
+    # Started with fd 1 or 2 closed (`newsmon check --deliver >&-`), the interpreter sets
+    # sys.stdout or sys.stderr to None and ends the process with the command's status; leaving
+    # must too, not fail on flushing None (status 1 and a traceback, the exit handlers skipped).
+    for name, other in (("stdout", 2), ("stderr", 1)):
+        done = run(
+            "import atexit, os, sys\n"
+            f"atexit.register(lambda: os.write({other}, b'exit handler\\n'))\n"
+            f"sys.{name} = None\n"
+            "from monitor.cli.leave import leave\n"
+            "leave(5)\n"
+        )
+        out = done.stderr if other == 2 else done.stdout
+        assert (done.returncode, out) == (5, "exit handler\n"), (name, done.stderr)

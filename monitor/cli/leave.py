@@ -35,9 +35,11 @@ def leave(code: int) -> None:
 
 
 def _flushed() -> bool:
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):  # a closed pipe or stream: the interpreter's exit reports it
-        return False
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed (`>&-`): nothing to flush
+            continue
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: the interpreter's exit reports it
+            return False
     return True
