@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from monitor.errors import FeedError
 from monitor.feeds import parse
 from monitor.feeds.htmltext import html_to_text, text_field
+from monitor.feeds.identity import content_hash, story_key
 from monitor.feeds.parse import parse_feed
 from monitor.feeds.prolog import HEAD_LIMIT, QUICK_HEAD, check_prolog
 from tests.test_corpora import OpenAudit
@@ -154,6 +155,27 @@ def test_json_feed_items_with_hostile_values(
     (parsed,) = parse_feed(body.encode(), feed_id="j").items
     assert parsed.categories == tags
     assert parsed.published == published
+
+
+def test_json_feed_lone_surrogate_escapes_become_replacement_characters() -> None:
+    # json.loads keeps "\\ud800" as a lone surrogate, which no UTF-8 encoder takes: the item's
+    # key and hashes (and the store, and alerts) raised UnicodeEncodeError, not a FeedError, and
+    # ended a one-shot check over every feed. A valid pair stays the character it spells.
+    text = r"a \ud800 b \udfff \ud83d\ude00"
+    item = (
+        f'{{"id": "{text}", "title": "{text}", "summary": "{text}", "url": "https://e.org/{text}",'
+        f' "tags": ["{text}"], "authors": [{{"name": "{text}"}}]}}'
+    )
+    version = "https://jsonfeed.org/version/1.1"
+    body = f'{{"version": "{version}", "title": "{text}", "items": [{item}]}}'
+    feed = parse_feed(body.encode(), feed_id="j")
+    (parsed,) = feed.items
+    clean = "a \ufffd b \ufffd \U0001f600"
+    assert (feed.title, parsed.guid, parsed.title, parsed.summary) == (clean, clean, clean, clean)
+    assert (parsed.author, parsed.categories) == (clean, (clean,))
+    assert parsed.link == "https://e.org/" + clean
+    assert content_hash(parsed)  # raised UnicodeEncodeError, as the item's key did
+    assert story_key(parsed)
 
 
 @pytest.mark.parametrize("body", [b'{"version": "x", "items": []}', b"{not json", b"[1, 2]"])

@@ -8,6 +8,7 @@ into Items by one path. Dates become UTC `time.struct_time`, as feedparser's `*_
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,10 @@ from typing import Any
 from monitor.errors import FeedError
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
+# json.loads keeps a lone surrogate escape ("\\ud800") as that code point, which cannot be encoded
+# as UTF-8: item keys, hashes, the store and alerts would raise on it. (The XML paths never make
+# one: html.unescape turns "&#xd800;" into U+FFFD, as here.)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def looks_like_json(data: bytes, content_type: str | None) -> bool:
@@ -68,7 +73,7 @@ def _entry(raw: dict[str, Any]) -> dict[str, Any]:
         "content": content,
         "link": _str(raw.get("url")) or _str(raw.get("external_url")) or None,
         "author": _author(raw),
-        "tags": [{"term": t} for t in _list(raw.get("tags")) if isinstance(t, str)],
+        "tags": [{"term": _str(t)} for t in _list(raw.get("tags")) if isinstance(t, str)],
         "published_parsed": _date(raw.get("date_published")),
         "updated_parsed": _date(raw.get("date_modified")),
     }
@@ -106,4 +111,6 @@ def _id(value: object) -> str | None:
 
 
 def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
