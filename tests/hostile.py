@@ -56,8 +56,8 @@ CASES: dict[str, Callable[[int], Document]] = {
 
 def escaped_html(size: int, entries: int = 20) -> Document:
     """Well-formed Atom whose entries carry escaped HTML, about `size` bytes: nothing any check
-    refuses, yet 10 MB costs about 3 s of CPU (7 s before the namespaced fast path). The stand-in
-    for the next trap: only the parse budget stops it."""
+    refuses, yet 10 MB costs about 1.6-2.7 s of CPU (7 s before the namespaced fast path). The
+    stand-in for the next trap: only the parse budget stops it."""
     unit = "&lt;b&gt;x&lt;/b&gt; "
     html = unit * (size // entries // len(unit))
     body = "".join(
