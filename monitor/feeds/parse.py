@@ -35,7 +35,7 @@ from urllib.parse import urljoin, urlsplit
 from monitor.errors import FeedError
 from monitor.feeds.canonical import canonical_url
 from monitor.feeds.charsets import prepare_xml
-from monitor.feeds.htmltext import collapse, defang, html_to_text
+from monitor.feeds.htmltext import collapse, defang, text_field
 from monitor.feeds.identity import KeyInput, assign_keys
 from monitor.feeds.jsonfeed import looks_like_json, parse_json_feed
 from monitor.feeds.prolog import check_prolog, check_structure, within_node_limit
@@ -301,14 +301,12 @@ def _title(node: Mapping[str, Any]) -> str:
 
 
 def _text(value: object, detail: object) -> str:
-    """`text_field` of a value and its detail's type, in fewer calls: an empty or missing value
-    is "" whatever the type (`tests/test_parse.py` holds this to `text_field`)."""
+    """`text_field` of a value and its detail's type; an empty or missing value is "" whatever
+    the type, without asking it."""
     if not value or not isinstance(value, str):
         return ""
     kind = detail.get("type") if _mapping(detail) else None
-    if kind and isinstance(kind, str) and "html" not in kind:
-        return defang(collapse(value))
-    return html_to_text(value)
+    return text_field(value, kind if isinstance(kind, str) else None)
 
 
 # An absolute http(s) link that urljoin would give back unchanged and whose scheme is safe: no
