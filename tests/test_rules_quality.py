@@ -1,8 +1,9 @@
 """The example rules on real reporting: the labels, and a quality floor on the held-out split.
 
-The labelled text (the RUWA corpus of 2022 war reporting) is CC BY-NC-SA and stays outside the
-repository, in ../shared; the tests that need it skip with the reason when it is absent. The
-labels file, the label checker and the paraphrase table run everywhere.
+The labelled text (the RUWA corpus of 2022 war reporting, CC BY-NC-SA, and for round 9 the
+publishers' 2021 feed snapshots, with no licence) stays outside the repository, in ../shared;
+the tests that need it skip with the reason when it is absent. The labels file, the label
+checker and the paraphrase table run everywhere.
 """
 
 from __future__ import annotations
@@ -25,14 +26,19 @@ from rules_quality import (
     ROUND6,
     ROUND7,
     ROUND8,
+    ROUND9,
     RULES,
+    SNAPSHOTS,
     Label,
     LabelError,
     draw_all,
+    draw_snapshots,
     main,
     misses,
+    read_corpora,
     read_corpus,
     read_labels,
+    read_snapshots,
     score,
     split_of,
 )
@@ -45,6 +51,7 @@ BLIND_R5 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round5-
 BLIND_R6 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round6-blind.jsonl"
 BLIND_R7 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round7-blind.jsonl"
 BLIND_R8 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round8-blind.jsonl"
+BLIND_R9 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round9-blind.jsonl"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,7 +148,12 @@ def corpus() -> dict[str, dict[str, str]]:
             f"the RUWA corpus is not at {CORPUS} (a checkout of the shared corpora next to the"
             " repository): its licence keeps its text out of this repository"
         )
-    return read_corpus(CORPUS)
+    if not SNAPSHOTS.is_dir():
+        pytest.skip(
+            f"the 2021 feed snapshots are not at {SNAPSHOTS} (round 9 is read from them): a"
+            " checkout of the shared corpora next to the repository"
+        )
+    return read_corpora(CORPUS, SNAPSHOTS)
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +168,8 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    early = [x for x in labels if not x.drawn.startswith((ROUND4, ROUND5, ROUND6, ROUND7, ROUND8))]
+    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9)
+    early = [x for x in labels if not x.drawn.startswith(held_whole)]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
     assert 0.28 < len(by_split["held_out"]) / len(early) < 0.38
@@ -212,8 +225,8 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
 ) -> None:
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
-    rows = list(corpus.values())
-    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8)
+    rows = list(read_corpus(CORPUS).values())
+    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9)
     first = [x for x in labels if not x.drawn.startswith(done)]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
@@ -239,6 +252,11 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     assert not earlier & {x.url for x in sixth}
     assert not (earlier | {x.url for x in sixth}) & {x.url for x in seventh}
     assert not (earlier | {x.url for x in sixth + seventh}) & {x.url for x in eighth}
+    # round 9 is another corpus: the 2021 snapshots' items, drawn from them alone
+    ninth = [x for x in labels if x.drawn.startswith(ROUND9)]
+    snapshots = read_snapshots(SNAPSHOTS)
+    assert draw_snapshots(list(snapshots.values())) == [(x.url, x.drawn, x.split) for x in ninth]
+    assert not {r["url"] for r in rows} & {x.url for x in ninth}
 
 
 def test_example_rules_reach_their_floor_on_the_held_out_split(
@@ -470,12 +488,13 @@ def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> Non
         (BLIND_R6, ROUND6, 305),
         (BLIND_R7, ROUND7, 400),
         (BLIND_R8, ROUND8, 510),
+        (BLIND_R9, ROUND9, 475),
     ],
 )
-def test_rounds_5_to_8_labels_are_the_blind_labellers_settled_answers(
+def test_rounds_5_to_9_labels_are_the_blind_labellers_settled_answers(
     labels: list[Label], path: Path, prefix: str, size: int
 ) -> None:
-    """Rounds 5 to 8 were labelled by two labellers blind to the rules, a third settling where
+    """Rounds 5 to 9 were labelled by two labellers blind to the rules, a third settling where
     they differ (docs/rules.md): the labels file holds that settled answer for each item."""
     blind = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     drawn_round = {x.url: x.rules for x in labels if x.drawn.startswith(prefix)}
