@@ -132,6 +132,16 @@ HELD_OUT_R8_FLOOR = {
 }
 
 
+# Round 9, 2021 general news from fifteen outlets, held out blind and scored once with the eighth
+# revision (docs/rules.md: troop 0.33/0.20 on 10 relevant items; the arms and NATO rules had no
+# relevant item and raised no false alarm). One more miss or false alarm passes.
+HELD_OUT_R9_FLOOR = {
+    "troop-dispatch": (0.28, 0.10),
+}
+# The rules without a relevant item there: at most this many false alarms.
+HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
+
+
 # examples/rules-semantic/: the same words with examples (`widen`): the examples add one false
 # alarm for NATO on the first rounds' held-out part. The same margin of about one item.
 SEMANTIC_HELD_OUT_FLOOR = {
@@ -272,11 +282,14 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out r6", HELD_OUT_R6_FLOOR),
         ("held_out r7", HELD_OUT_R7_FLOOR),
         ("held_out r8", HELD_OUT_R8_FLOOR),
+        ("held_out r9", HELD_OUT_R9_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
             assert (s.precision or 0.0) >= precision, (rule, split, s)
             assert (s.recall or 0.0) >= recall, (rule, split, s)
+    for rule, most in HELD_OUT_R9_MOST_FP.items():
+        assert scores[rule, "held_out r9"].fp <= most, (rule, scores[rule, "held_out r9"])
 
 
 def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
@@ -301,11 +314,14 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         ("held_out r6", HELD_OUT_R6_FLOOR),
         ("held_out r7", HELD_OUT_R7_FLOOR),
         ("held_out r8", HELD_OUT_R8_FLOOR),
+        ("held_out r9", HELD_OUT_R9_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
             assert (s.precision or 0.0) >= precision, (rule, split, s)
             assert (s.recall or 0.0) >= recall, (rule, split, s)
+    for rule, most in HELD_OUT_R9_MOST_FP.items():
+        assert scores[rule, "held_out r9"].fp <= most, (rule, scores[rule, "held_out r9"])
 
 
 def test_misses_list_exactly_the_scored_errors_of_the_groups_asked(
