@@ -134,9 +134,10 @@ HELD_OUT_R8_FLOOR = {
 
 # Round 9, 2021 general news from fifteen outlets, held out blind and scored once with the eighth
 # revision (docs/rules.md: troop 0.33/0.20 on 10 relevant items; the arms and NATO rules had no
-# relevant item and raised no false alarm). One more miss or false alarm passes.
+# relevant item and raised no false alarm), then read for the ninth: dev now (troop 0.67/0.60).
+# One more miss or false alarm passes.
 HELD_OUT_R9_FLOOR = {
-    "troop-dispatch": (0.28, 0.10),
+    "troop-dispatch": (0.58, 0.50),
 }
 # The rules without a relevant item there: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
