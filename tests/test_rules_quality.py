@@ -489,6 +489,20 @@ PARAPHRASES = [
     ("Minister addresses a meeting of the North Atlantic Council", {"nato-delegation"}),
     ("NATO says Russia is preparing a new offensive", set()),
     ("Sweden has officially decided to join NATO", set()),
+    # The names and arms of late 2024, not in the 2022 corpus: Rutte heads NATO from October
+    # 2024 (before, as the Dutch prime minister, meeting Zelensky is no NATO meeting); mines,
+    # jets and the permission to fire supplied missiles. And home crises that call in the army.
+    ("NATO chief Rutte makes a surprise visit to Kyiv", {"nato-delegation"}),
+    ("Erdogan receives NATO Secretary General Rutte in Ankara", {"nato-delegation"}),
+    ("Trump meets NATO's Rutte in Florida", {"nato-delegation"}),
+    ("Zelensky meets Dutch Prime Minister Rutte in Kyiv", set()),
+    ("Pentagon to send anti-personnel mines to Ukraine", {"arms-to-ukraine"}),
+    ("US approves sending landmines to Kyiv to slow the Russian advance", {"arms-to-ukraine"}),
+    ("France to deliver Mirage 2000 jets to Ukraine early next year", {"arms-to-ukraine"}),
+    ("Ukraine strikes Russia with US-made ATACMS after Biden's green light", {"arms-to-ukraine"}),
+    ("Anti-personnel mine blast kills two farmers in Kharkiv region", set()),
+    ("Premier calls in the army to help with the ambulance crisis", {"troop-dispatch"}),
+    ("With petrol pumps dry, the government brings in the military", {"troop-dispatch"}),
 ]
 
 
