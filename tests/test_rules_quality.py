@@ -503,6 +503,9 @@ PARAPHRASES = [
     ("Anti-personnel mine blast kills two farmers in Kharkiv region", set()),
     ("Premier calls in the army to help with the ambulance crisis", {"troop-dispatch"}),
     ("With petrol pumps dry, the government brings in the military", {"troop-dispatch"}),
+    ("South Korea considers sending military observers to Ukraine", {"troop-dispatch"}),
+    ("US deploys B-52 bombers to the Middle East", {"troop-dispatch"}),
+    ("Denmark pays for the production of howitzers in Ukraine", {"arms-to-ukraine"}),
 ]
 
 
