@@ -141,7 +141,13 @@ HELD_OUT_R8_FLOOR = {
 HELD_OUT_R9_FLOOR = {
     "troop-dispatch": (0.58, 0.50),
 }
-# The rules without a relevant item there: at most this many false alarms.
+# Round 10, RUWA, held out blind and scored once with the ninth revision (docs/rules.md: troop
+# 0.59/0.62 on 21 relevant items, arms 0.75/0.82 on 22). One more miss or false alarm passes.
+HELD_OUT_R10_FLOOR = {
+    "troop-dispatch": (0.56, 0.57),
+    "arms-to-ukraine": (0.72, 0.77),
+}
+# The rules without a relevant item in round 9: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
 
 
@@ -289,6 +295,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out r7", HELD_OUT_R7_FLOOR),
         ("held_out r8", HELD_OUT_R8_FLOOR),
         ("held_out r9", HELD_OUT_R9_FLOOR),
+        ("held_out r10", HELD_OUT_R10_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
@@ -321,6 +328,7 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         ("held_out r7", HELD_OUT_R7_FLOOR),
         ("held_out r8", HELD_OUT_R8_FLOOR),
         ("held_out r9", HELD_OUT_R9_FLOOR),
+        ("held_out r10", HELD_OUT_R10_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
