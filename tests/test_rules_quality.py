@@ -142,10 +142,11 @@ HELD_OUT_R9_FLOOR = {
     "troop-dispatch": (0.58, 0.50),
 }
 # Round 10, RUWA, held out blind and scored once with the ninth revision (docs/rules.md: troop
-# 0.59/0.62 on 21 relevant items, arms 0.75/0.82 on 22). One more miss or false alarm passes.
+# 0.59/0.62 on 21 relevant items, arms 0.75/0.82 on 22), then read for the tenth: dev now (troop
+# 0.71/0.71, arms 0.90/0.86). One more miss or false alarm passes.
 HELD_OUT_R10_FLOOR = {
-    "troop-dispatch": (0.56, 0.57),
-    "arms-to-ukraine": (0.72, 0.77),
+    "troop-dispatch": (0.68, 0.66),
+    "arms-to-ukraine": (0.86, 0.81),
 }
 # The rules without a relevant item in round 9: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
