@@ -28,6 +28,7 @@ from rules_quality import (
     ROUND8,
     ROUND9,
     ROUND10,
+    ROUND11,
     RULES,
     SNAPSHOTS,
     Label,
@@ -54,6 +55,7 @@ BLIND_R7 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round7-
 BLIND_R8 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round8-blind.jsonl"
 BLIND_R9 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round9-blind.jsonl"
 BLIND_R10 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round10-blind.jsonl"
+BLIND_R11 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round11-blind.jsonl"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,7 +190,7 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10)
+    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
     early = [x for x in labels if not x.drawn.startswith(held_whole)]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
@@ -246,7 +248,7 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
     rows = list(read_corpus(CORPUS).values())
-    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10)
+    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
     first = [x for x in labels if not x.drawn.startswith(done)]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
@@ -275,6 +277,10 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     tenth = [x for x in labels if x.drawn.startswith(ROUND10)]
     assert drawn[10] == [(x.url, x.drawn, x.split) for x in tenth]
     assert not (earlier | {x.url for x in sixth + seventh + eighth}) & {x.url for x in tenth}
+    eleventh = [x for x in labels if x.drawn.startswith(ROUND11)]
+    assert drawn[11] == [(x.url, x.drawn, x.split) for x in eleventh]
+    before = earlier | {x.url for x in sixth + seventh + eighth + tenth}
+    assert not before & {x.url for x in eleventh}
     # round 9 is another corpus: the 2021 snapshots' items, drawn from them alone
     ninth = [x for x in labels if x.drawn.startswith(ROUND9)]
     snapshots = read_snapshots(SNAPSHOTS)
@@ -538,12 +544,13 @@ def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> Non
         (BLIND_R8, ROUND8, 510),
         (BLIND_R9, ROUND9, 475),
         (BLIND_R10, ROUND10, 650),
+        (BLIND_R11, ROUND11, 650),
     ],
 )
-def test_rounds_5_to_10_labels_are_the_blind_labellers_settled_answers(
+def test_rounds_5_to_11_labels_are_the_blind_labellers_settled_answers(
     labels: list[Label], path: Path, prefix: str, size: int
 ) -> None:
-    """Rounds 5 to 10 were labelled by two labellers blind to the rules, a third settling where
+    """Rounds 5 to 11 were labelled by two labellers blind to the rules, a third settling where
     they differ (docs/rules.md): the labels file holds that settled answer for each item."""
     blind = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     drawn_round = {x.url: x.rules for x in labels if x.drawn.startswith(prefix)}
