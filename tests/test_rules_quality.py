@@ -150,6 +150,12 @@ HELD_OUT_R10_FLOOR = {
     "troop-dispatch": (0.68, 0.66),
     "arms-to-ukraine": (0.86, 0.81),
 }
+# Round 11, RUWA, held out blind and scored once with the tenth revision (docs/rules.md: troop
+# 0.73/0.50 on 22 relevant items, arms 0.75/0.63 on 19). One more miss or false alarm passes.
+HELD_OUT_R11_FLOOR = {
+    "troop-dispatch": (0.68, 0.45),
+    "arms-to-ukraine": (0.70, 0.57),
+}
 # The rules without a relevant item in round 9: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
 
@@ -303,6 +309,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out r8", HELD_OUT_R8_FLOOR),
         ("held_out r9", HELD_OUT_R9_FLOOR),
         ("held_out r10", HELD_OUT_R10_FLOOR),
+        ("held_out r11", HELD_OUT_R11_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
@@ -336,6 +343,7 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         ("held_out r8", HELD_OUT_R8_FLOOR),
         ("held_out r9", HELD_OUT_R9_FLOOR),
         ("held_out r10", HELD_OUT_R10_FLOOR),
+        ("held_out r11", HELD_OUT_R11_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
