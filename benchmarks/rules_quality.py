@@ -12,6 +12,7 @@
     python benchmarks/rules_quality.py sample --round 9        # the ninth: 2021 general news
     python benchmarks/rules_quality.py sample --round 10       # the tenth: RUWA, blind
     python benchmarks/rules_quality.py sample --round 11       # the eleventh: RUWA, blind
+    python benchmarks/rules_quality.py sample --round 12       # the twelfth: RUWA, blind
 
 The corpus is the RUWA set of 2022 war reporting (15,393 titles with their subheadings, see the
 corpora manifest). Its licence (CC BY-NC-SA) keeps its text out of this repository: the labels in
@@ -50,7 +51,8 @@ newsmon parses it (title, and summary as text), the first of each link. It measu
 where the judge of a watch rule lives, in a general feed: every item with a NATO, troop, weapon
 or military word, and 150 drawn uniformly from the rest. A tenth (`sample --round 10`,
 STRATA_ROUND10, blind only; "held_out r10") goes back to RUWA, for the ninth revision, and an
-eleventh (`sample --round 11`, STRATA_ROUND11, blind only) measures the tenth.
+eleventh (`sample --round 11`, STRATA_ROUND11, blind only) measures the tenth, and so does a
+twelfth (`sample --round 12`, the same strata), for a larger sample of the same rules.
 
 An item is a feed item with the title as title and the subheading as summary. Each rule is
 boolean here: it fires or not. The table gives, per rule and split, the labelled positives, TP,
@@ -100,9 +102,10 @@ GROUPS = (
     "held_out r9",
     "held_out r10",
     "held_out r11",
+    "held_out r12",
 )
 # The groups still held out: scored once, never listed item by item (`--misses` refuses them).
-UNREAD: tuple[str, ...] = ("held_out r11",)
+UNREAD: tuple[str, ...] = ("held_out r11", "held_out r12")
 # What `--misses` lists without `--split`: the dev split of rounds 1-3.
 MISSES_DEFAULT = ("dev", "dev r3")
 # The rules as they were before they were rewritten for real reporting.
@@ -263,8 +266,13 @@ STRATA_ROUND10: tuple[tuple[str, str | None, int | None], ...] = (
 SEED_ROUND11 = 20261214
 ROUND11 = "round11:"
 STRATA_ROUND11 = STRATA_ROUND10
+# A twelfth, drawn the same way from what the eleventh left, for the same (tenth) revision: a
+# larger blind sample of the rules as they stand; held out whole, labelled only blind.
+SEED_ROUND12 = 20261215
+ROUND12 = "round12:"
+STRATA_ROUND12 = STRATA_ROUND10
 # The rounds held out whole, not split by the url's hash.
-WHOLE = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
+WHOLE = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
 
 
 @dataclass(frozen=True)
@@ -280,7 +288,7 @@ def item_text(row: dict[str, str]) -> str:
 
 
 def split_of(url: str, drawn: str = "") -> str:
-    """dev or held_out: by the url's hash, except rounds 4 to 11, held out whole."""
+    """dev or held_out: by the url's hash, except rounds 4 to 12, held out whole."""
     if drawn.startswith(WHOLE):
         return "held_out"
     return "held_out" if int(hashlib.sha256(url.encode()).hexdigest(), 16) % 3 == 0 else "dev"
@@ -328,6 +336,12 @@ def draw_all(rows: Sequence[dict[str, str]]) -> dict[int, list[tuple[str, str, s
     eleventh = _draw(
         rows, SEED_ROUND11, STRATA_ROUND11, earlier | set(seventh) | set(eighth) | set(tenth)
     )
+    twelfth = _draw(
+        rows,
+        SEED_ROUND12,
+        STRATA_ROUND12,
+        earlier | set(seventh) | set(eighth) | set(tenth) | set(eleventh),
+    )
     return {
         1: [(url, name, split_of(url)) for url, name in first.items()],
         3: [(url, ROUND3 + name, split_of(url)) for url, name in third.items()],
@@ -338,13 +352,14 @@ def draw_all(rows: Sequence[dict[str, str]]) -> dict[int, list[tuple[str, str, s
         8: [(url, ROUND8 + n, split_of(url, ROUND8 + n)) for url, n in eighth.items()],
         10: [(url, ROUND10 + n, split_of(url, ROUND10 + n)) for url, n in tenth.items()],
         11: [(url, ROUND11 + n, split_of(url, ROUND11 + n)) for url, n in eleventh.items()],
+        12: [(url, ROUND12 + n, split_of(url, ROUND12 + n)) for url, n in twelfth.items()],
     }
 
 
 def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str, str]]:
-    """One round of `draw_all` (1 or 2 for the first draw); rounds 1 to 8, 10 and 11 of RUWA's."""
-    if round not in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11):
-        raise ValueError(f"no round {round}: rounds 1 to 8, 10 and 11 are drawn from RUWA")
+    """One round of `draw_all` (1 or 2 for the first draw); rounds 1 to 8 and 10 to 12 of RUWA's."""
+    if round not in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12):
+        raise ValueError(f"no round {round}: rounds 1 to 8 and 10 to 12 are drawn from RUWA")
     return draw_all(rows)[1 if round == 2 else round]
 
 
@@ -401,6 +416,7 @@ STRATUM_NAMES = (
     | {ROUND9 + s[0] for s in STRATA_ROUND9}
     | {ROUND10 + s[0] for s in STRATA_ROUND10}
     | {ROUND11 + s[0] for s in STRATA_ROUND11}
+    | {ROUND12 + s[0] for s in STRATA_ROUND12}
 )
 
 
@@ -422,6 +438,8 @@ def group(label: Label) -> str:
         return "held_out r10"
     if label.drawn.startswith(ROUND11):
         return "held_out r11"
+    if label.drawn.startswith(ROUND12):
+        return "held_out r12"
     return f"{label.split} r3" if label.drawn.startswith(ROUND3) else label.split
 
 
@@ -451,7 +469,7 @@ def read_labels(path: Path) -> list[Label]:
         if split not in SPLITS or split != split_of(url, drawn):
             raise LabelError(
                 f"{where}: split must be {split_of(url, drawn)!r} (from the url's hash; rounds 4"
-                " to 11 are held out whole)"
+                " to 12 are held out whole)"
             )
         if (
             not isinstance(rules, list)
@@ -586,9 +604,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--round",
         type=int,
-        choices=(1, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+        choices=(1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
         default=1,
-        help="sample: rounds 1-2, or round 3 to 8, 10 or 11 (RUWA), or 9 (the 2021 snapshots)",
+        help="sample: rounds 1-2, or round 3 to 8 or 10 to 12 (RUWA), or 9 (the 2021 snapshots)",
     )
     p.add_argument("--labels", type=Path, default=LABELS)
     p.add_argument("--before", default=BEFORE, help="a git revision or a rules folder")

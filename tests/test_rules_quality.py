@@ -29,6 +29,7 @@ from rules_quality import (
     ROUND9,
     ROUND10,
     ROUND11,
+    ROUND12,
     RULES,
     SNAPSHOTS,
     Label,
@@ -56,6 +57,7 @@ BLIND_R8 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round8-
 BLIND_R9 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round9-blind.jsonl"
 BLIND_R10 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round10-blind.jsonl"
 BLIND_R11 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round11-blind.jsonl"
+BLIND_R12 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round12-blind.jsonl"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,7 +198,7 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
+    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
     early = [x for x in labels if not x.drawn.startswith(held_whole)]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
@@ -254,7 +256,7 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
     rows = list(read_corpus(CORPUS).values())
-    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11)
+    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
     first = [x for x in labels if not x.drawn.startswith(done)]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
@@ -287,6 +289,9 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     assert drawn[11] == [(x.url, x.drawn, x.split) for x in eleventh]
     before = earlier | {x.url for x in sixth + seventh + eighth + tenth}
     assert not before & {x.url for x in eleventh}
+    twelfth = [x for x in labels if x.drawn.startswith(ROUND12)]
+    assert drawn[12] == [(x.url, x.drawn, x.split) for x in twelfth]
+    assert not (before | {x.url for x in eleventh}) & {x.url for x in twelfth}
     # round 9 is another corpus: the 2021 snapshots' items, drawn from them alone
     ninth = [x for x in labels if x.drawn.startswith(ROUND9)]
     snapshots = read_snapshots(SNAPSHOTS)
@@ -553,12 +558,13 @@ def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> Non
         (BLIND_R9, ROUND9, 475),
         (BLIND_R10, ROUND10, 650),
         (BLIND_R11, ROUND11, 650),
+        (BLIND_R12, ROUND12, 650),
     ],
 )
-def test_rounds_5_to_11_labels_are_the_blind_labellers_settled_answers(
+def test_rounds_5_to_12_labels_are_the_blind_labellers_settled_answers(
     labels: list[Label], path: Path, prefix: str, size: int
 ) -> None:
-    """Rounds 5 to 11 were labelled by two labellers blind to the rules, a third settling where
+    """Rounds 5 to 12 were labelled by two labellers blind to the rules, a third settling where
     they differ (docs/rules.md): the labels file holds that settled answer for each item."""
     blind = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     drawn_round = {x.url: x.rules for x in labels if x.drawn.startswith(prefix)}
