@@ -158,6 +158,14 @@ HELD_OUT_R11_FLOOR = {
     "troop-dispatch": (0.68, 0.45),
     "arms-to-ukraine": (0.70, 0.57),
 }
+# Round 12, RUWA, held out blind and scored once with the tenth revision (docs/rules.md: troop
+# 0.80/0.46 on 26 relevant items, arms 0.71/0.59 on 17; with the examples of
+# examples/rules-semantic, arms 0.67/0.59). One more miss or false alarm passes, the examples'
+# included.
+HELD_OUT_R12_FLOOR = {
+    "troop-dispatch": (0.75, 0.42),
+    "arms-to-ukraine": (0.62, 0.52),
+}
 # The rules without a relevant item in round 9: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
 
@@ -315,6 +323,7 @@ def test_example_rules_reach_their_floor_on_the_held_out_split(
         ("held_out r9", HELD_OUT_R9_FLOOR),
         ("held_out r10", HELD_OUT_R10_FLOOR),
         ("held_out r11", HELD_OUT_R11_FLOOR),
+        ("held_out r12", HELD_OUT_R12_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
@@ -349,6 +358,7 @@ def test_example_rules_with_examples_reach_their_floor_on_the_held_out_split(
         ("held_out r9", HELD_OUT_R9_FLOOR),
         ("held_out r10", HELD_OUT_R10_FLOOR),
         ("held_out r11", HELD_OUT_R11_FLOOR),
+        ("held_out r12", HELD_OUT_R12_FLOOR),
     ):
         for rule, (precision, recall) in floors.items():
             s = scores[rule, split]
