@@ -89,21 +89,6 @@ LABELS = ROOT / "tests" / "data" / "rules-quality" / "labels.jsonl"
 RULES = ("troop-dispatch", "arms-to-ukraine", "nato-delegation")
 SPLITS = ("dev", "held_out")
 # The rows of the table: each split of rounds 1-2, then each split of round 3.
-GROUPS = (
-    "dev",
-    "held_out",
-    "dev r3",
-    "held_out r3",
-    "held_out r4",
-    "held_out r5",
-    "held_out r6",
-    "held_out r7",
-    "held_out r8",
-    "held_out r9",
-    "held_out r10",
-    "held_out r11",
-    "held_out r12",
-)
 # The groups still held out: scored once, never listed item by item (`--misses` refuses them).
 UNREAD: tuple[str, ...] = ("held_out r11", "held_out r12")
 # What `--misses` lists without `--split`: the dev split of rounds 1-3.
@@ -271,8 +256,48 @@ STRATA_ROUND11 = STRATA_ROUND10
 SEED_ROUND12 = 20261215
 ROUND12 = "round12:"
 STRATA_ROUND12 = STRATA_ROUND10
+
+
+@dataclass(frozen=True)
+class Round:
+    """One labelled round: its number, the prefix of its strata's names in the labels, its
+    seed and strata, the corpus it is drawn from, and whether it is held out whole (rounds 4
+    and later) or split by the url's hash (rounds 1-3)."""
+
+    number: int
+    prefix: str
+    seed: int
+    strata: tuple[tuple[str, str | None, int | None], ...]
+    corpus: str = "ruwa"  # or "snapshots": the 2021 feed snapshots (round 9)
+    whole: bool = True
+
+
+# Every round, in the order drawn. A RUWA round is drawn from the items every earlier RUWA round
+# left; rounds 1 and 2 are one draw (the second continued the first's random stream), round 1.
+ROUNDS = (
+    Round(1, "", SEED, STRATA, whole=False),
+    Round(3, ROUND3, SEED_ROUND3, STRATA_ROUND3, whole=False),
+    Round(4, ROUND4, SEED_ROUND4, STRATA_ROUND4),
+    Round(5, ROUND5, SEED_ROUND5, STRATA_ROUND5),
+    Round(6, ROUND6, SEED_ROUND6, STRATA_ROUND6),
+    Round(7, ROUND7, SEED_ROUND7, STRATA_ROUND7),
+    Round(8, ROUND8, SEED_ROUND8, STRATA_ROUND8),
+    Round(9, ROUND9, SEED_ROUND9, STRATA_ROUND9, corpus="snapshots"),
+    Round(10, ROUND10, SEED_ROUND10, STRATA_ROUND10),
+    Round(11, ROUND11, SEED_ROUND11, STRATA_ROUND11),
+    Round(12, ROUND12, SEED_ROUND12, STRATA_ROUND12),
+)
 # The rounds held out whole, not split by the url's hash.
-WHOLE = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
+WHOLE = tuple(r.prefix for r in ROUNDS if r.whole)
+# The rows of the table: each split of rounds 1-2, then of round 3, then each later round.
+GROUPS = (
+    "dev",
+    "held_out",
+    "dev r3",
+    "held_out r3",
+    *(f"held_out r{r.number}" for r in ROUNDS if r.whole),
+)
+STRATUM_NAMES = frozenset(r.prefix + s[0] for r in ROUNDS for s in r.strata)
 
 
 @dataclass(frozen=True)
@@ -316,57 +341,36 @@ def _draw(
     return taken
 
 
-def draw_all(rows: Sequence[dict[str, str]]) -> dict[int, list[tuple[str, str, str]]]:
-    """Every round's (url, stratum, split), in the order drawn; a pure function of `rows`.
+def _labelled(r: Round, got: dict[str, str]) -> list[tuple[str, str, str]]:
+    return [(url, r.prefix + n, split_of(url, r.prefix + n)) for url, n in got.items()]
 
-    Rounds 1 and 2 are one draw (the second continued the first's random stream), keyed 1;
-    rounds 3 to 8 are drawn each with its own seed from the items the earlier rounds left.
-    """
-    first = _draw(rows, SEED, STRATA)
-    third = _draw(rows, SEED_ROUND3, STRATA_ROUND3, frozenset(first))
-    fourth = _draw(rows, SEED_ROUND4, STRATA_ROUND4, frozenset(first) | frozenset(third))
-    fifth = _draw(rows, SEED_ROUND5, STRATA_ROUND5, frozenset(first) | set(third) | set(fourth))
-    sixth = _draw(
-        rows, SEED_ROUND6, STRATA_ROUND6, frozenset(first) | set(third) | set(fourth) | set(fifth)
-    )
-    earlier = frozenset(first) | set(third) | set(fourth) | set(fifth) | set(sixth)
-    seventh = _draw(rows, SEED_ROUND7, STRATA_ROUND7, earlier)
-    eighth = _draw(rows, SEED_ROUND8, STRATA_ROUND8, earlier | set(seventh))
-    tenth = _draw(rows, SEED_ROUND10, STRATA_ROUND10, earlier | set(seventh) | set(eighth))
-    eleventh = _draw(
-        rows, SEED_ROUND11, STRATA_ROUND11, earlier | set(seventh) | set(eighth) | set(tenth)
-    )
-    twelfth = _draw(
-        rows,
-        SEED_ROUND12,
-        STRATA_ROUND12,
-        earlier | set(seventh) | set(eighth) | set(tenth) | set(eleventh),
-    )
-    return {
-        1: [(url, name, split_of(url)) for url, name in first.items()],
-        3: [(url, ROUND3 + name, split_of(url)) for url, name in third.items()],
-        4: [(url, ROUND4 + n, split_of(url, ROUND4 + n)) for url, n in fourth.items()],
-        5: [(url, ROUND5 + n, split_of(url, ROUND5 + n)) for url, n in fifth.items()],
-        6: [(url, ROUND6 + n, split_of(url, ROUND6 + n)) for url, n in sixth.items()],
-        7: [(url, ROUND7 + n, split_of(url, ROUND7 + n)) for url, n in seventh.items()],
-        8: [(url, ROUND8 + n, split_of(url, ROUND8 + n)) for url, n in eighth.items()],
-        10: [(url, ROUND10 + n, split_of(url, ROUND10 + n)) for url, n in tenth.items()],
-        11: [(url, ROUND11 + n, split_of(url, ROUND11 + n)) for url, n in eleventh.items()],
-        12: [(url, ROUND12 + n, split_of(url, ROUND12 + n)) for url, n in twelfth.items()],
-    }
+
+def draw_all(rows: Sequence[dict[str, str]]) -> dict[int, list[tuple[str, str, str]]]:
+    """Every RUWA round's (url, stratum, split), by round, in the order drawn; a pure function
+    of `rows`. Each round is drawn with its own seed from the items the earlier ones left."""
+    out: dict[int, list[tuple[str, str, str]]] = {}
+    taken: set[str] = set()
+    for r in ROUNDS:
+        if r.corpus == "ruwa":
+            got = _draw(rows, r.seed, r.strata, frozenset(taken))
+            out[r.number] = _labelled(r, got)
+            taken.update(got)
+    return out
 
 
 def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str, str]]:
-    """One round of `draw_all` (1 or 2 for the first draw); rounds 1 to 8 and 10 to 12 of RUWA's."""
-    if round not in (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12):
-        raise ValueError(f"no round {round}: rounds 1 to 8 and 10 to 12 are drawn from RUWA")
-    return draw_all(rows)[1 if round == 2 else round]
+    """One round of `draw_all` (1 or 2 for the first draw), from RUWA's rows."""
+    drawn = draw_all(rows)
+    got = drawn.get(1 if round == 2 else round)
+    if got is None:
+        raise ValueError(f"no round {round} is drawn from RUWA (rounds: {sorted(drawn)})")
+    return got
 
 
 def draw_snapshots(rows: Sequence[dict[str, str]]) -> list[tuple[str, str, str]]:
     """Round 9's (url, stratum, split), in the order drawn, from the snapshots' rows."""
-    got = _draw(rows, SEED_ROUND9, STRATA_ROUND9)
-    return [(url, ROUND9 + n, split_of(url, ROUND9 + n)) for url, n in got.items()]
+    (r,) = [r for r in ROUNDS if r.corpus == "snapshots"]
+    return _labelled(r, _draw(rows, r.seed, r.strata))
 
 
 def read_corpus(path: Path) -> dict[str, dict[str, str]]:
@@ -405,42 +409,13 @@ def read_corpora(ruwa: Path, snapshots: Path) -> dict[str, dict[str, str]]:
     return corpus
 
 
-STRATUM_NAMES = (
-    frozenset(s[0] for s in STRATA)
-    | {ROUND3 + s[0] for s in STRATA_ROUND3}
-    | {ROUND4 + s[0] for s in STRATA_ROUND4}
-    | {ROUND5 + s[0] for s in STRATA_ROUND5}
-    | {ROUND6 + s[0] for s in STRATA_ROUND6}
-    | {ROUND7 + s[0] for s in STRATA_ROUND7}
-    | {ROUND8 + s[0] for s in STRATA_ROUND8}
-    | {ROUND9 + s[0] for s in STRATA_ROUND9}
-    | {ROUND10 + s[0] for s in STRATA_ROUND10}
-    | {ROUND11 + s[0] for s in STRATA_ROUND11}
-    | {ROUND12 + s[0] for s in STRATA_ROUND12}
-)
-
-
 def group(label: Label) -> str:
-    """The split a label is reported under: rounds 3 to 5 apart from the first two rounds."""
-    if label.drawn.startswith(ROUND4):
-        return "held_out r4"
-    if label.drawn.startswith(ROUND5):
-        return "held_out r5"
-    if label.drawn.startswith(ROUND6):
-        return "held_out r6"
-    if label.drawn.startswith(ROUND7):
-        return "held_out r7"
-    if label.drawn.startswith(ROUND8):
-        return "held_out r8"
-    if label.drawn.startswith(ROUND9):
-        return "held_out r9"
-    if label.drawn.startswith(ROUND10):
-        return "held_out r10"
-    if label.drawn.startswith(ROUND11):
-        return "held_out r11"
-    if label.drawn.startswith(ROUND12):
-        return "held_out r12"
-    return f"{label.split} r3" if label.drawn.startswith(ROUND3) else label.split
+    """The split a label is reported under: rounds 1-2 by their split, round 3's splits apart,
+    every later round whole."""
+    for r in ROUNDS:
+        if r.prefix and label.drawn.startswith(r.prefix):
+            return f"held_out r{r.number}" if r.whole else f"{label.split} r{r.number}"
+    return label.split
 
 
 class LabelError(ValueError):
@@ -604,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--round",
         type=int,
-        choices=(1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+        choices=[r.number for r in ROUNDS],
         default=1,
         help="sample: rounds 1-2, or round 3 to 8 or 10 to 12 (RUWA), or 9 (the 2021 snapshots)",
     )
@@ -636,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.corpus.is_file():
         print(f"{args.corpus}: corpus not found (see --corpus)", file=sys.stderr)
         return 2
-    if args.command == "sample" and args.round == 9:
+    if args.command == "sample" and args.round in {r.number for r in ROUNDS if r.corpus != "ruwa"}:
         snapshot_rows = read_snapshots(args.snapshots)
         if not snapshot_rows:
             print(f"{args.snapshots}: no feed snapshots (see --snapshots)", file=sys.stderr)
