@@ -549,6 +549,9 @@ PARAPHRASES = [
     ("South Korea considers sending military observers to Ukraine", {"troop-dispatch"}),
     ("US deploys B-52 bombers to the Middle East", {"troop-dispatch"}),
     ("Denmark pays for the production of howitzers in Ukraine", {"arms-to-ukraine"}),
+    ("Moldovan president visits NATO headquarters", {"nato-delegation"}),
+    ("Rutte welcomes the Finnish president to NATO headquarters", {"nato-delegation"}),
+    ("NATO's Rutte and Zelensky hold a joint press conference in Kyiv", {"nato-delegation"}),
 ]
 
 
