@@ -552,6 +552,11 @@ PARAPHRASES = [
     ("Moldovan president visits NATO headquarters", {"nato-delegation"}),
     ("Rutte welcomes the Finnish president to NATO headquarters", {"nato-delegation"}),
     ("NATO's Rutte and Zelensky hold a joint press conference in Kyiv", {"nato-delegation"}),
+    ("Seoul says North Korea has shipped 3,000 soldiers to Russia", {"troop-dispatch"}),
+    (
+        "South Korea considers sending weapons to Ukraine after North Korean deployment",
+        {"arms-to-ukraine"},
+    ),
 ]
 
 
