@@ -69,6 +69,15 @@ def test_closed_store_does_not_answer_ping(tmp_path: Path) -> None:
 
 
 # -- two processes on one file -------------------------------------------------------------------
+def _database_with_feeds(path: Path, feed_ids: list[str]) -> str:
+    """A migrated database file holding these feeds, closed: the processes a test spawns open it."""
+    setup = SQLiteStore(str(path))
+    setup.migrate()
+    setup.sync_feeds([spec(f, 0) for f in feed_ids], T0)
+    setup.close()
+    return str(path)
+
+
 def _poller(db: str, name: str, rounds: int, out: mp.Queue[tuple[str, int, str | None]]) -> None:
     """Like the daemon: claim due feeds, commit polls with seen keys and alerts."""
     try:
@@ -92,11 +101,7 @@ def _poller(db: str, name: str, rounds: int, out: mp.Queue[tuple[str, int, str |
 
 @pytest.mark.fault
 def test_daemon_and_one_shot_processes_never_see_database_locked(tmp_path: Path) -> None:
-    db = str(tmp_path / "shared.db")
-    setup = SQLiteStore(db)
-    setup.migrate()
-    setup.sync_feeds([spec(f"f{i}", 0) for i in range(10)], T0)
-    setup.close()
+    db = _database_with_feeds(tmp_path / "shared.db", [f"f{i}" for i in range(10)])
     ctx = mp.get_context("spawn")
     out: mp.Queue[tuple[str, int, str | None]] = ctx.Queue()
     procs = [ctx.Process(target=_poller, args=(db, f"p{i}", 150, out)) for i in range(3)]
@@ -190,11 +195,7 @@ def test_commits_are_checkpointed_past_1000_pages_and_a_killed_writer_loses_none
     # WAL copied the same pages again every few polls. Here ~3,000 pages are committed: the
     # WAL keeps them all (it was reset at 1,000 before), and a process killed with them
     # uncheckpointed loses none of its commits.
-    db = str(tmp_path / "wal.db")
-    setup = SQLiteStore(db)
-    setup.migrate()
-    setup.sync_feeds([spec(f"f{i:02d}", 0) for i in range(30)], T0)
-    setup.close()
+    db = _database_with_feeds(tmp_path / "wal.db", [f"f{i:02d}" for i in range(30)])
     ctx = mp.get_context("spawn")
     out: mp.Queue[int] = ctx.Queue()
     proc = ctx.Process(target=_write_then_die, args=(db, 30, 100, out))
