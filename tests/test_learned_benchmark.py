@@ -174,6 +174,7 @@ def test_rounds_are_named_by_the_labels_draw() -> None:
     assert learned.round_of(label("uniform")) == "r1-2"
     assert learned.round_of(label("round3:troop-moves")) == "r3"
     assert learned.round_of(label("round8:uniform")) == "r8"
+    assert learned.round_of(label("round10:troops")) == "r10"  # not the first draw's
 
 
 def test_without_the_corpus_it_says_so_and_stops(
