@@ -298,6 +298,8 @@ GROUPS = (
     *(f"held_out r{r.number}" for r in ROUNDS if r.whole),
 )
 STRATUM_NAMES = frozenset(r.prefix + s[0] for r in ROUNDS for s in r.strata)
+# The rounds read from the feed snapshots, not from RUWA (round 9).
+SNAPSHOT_ROUNDS = tuple(r for r in ROUNDS if r.corpus == "snapshots")
 
 
 @dataclass(frozen=True)
@@ -369,7 +371,7 @@ def draw(rows: Sequence[dict[str, str]], round: int = 1) -> list[tuple[str, str,
 
 def draw_snapshots(rows: Sequence[dict[str, str]]) -> list[tuple[str, str, str]]:
     """Round 9's (url, stratum, split), in the order drawn, from the snapshots' rows."""
-    (r,) = [r for r in ROUNDS if r.corpus == "snapshots"]
+    (r,) = SNAPSHOT_ROUNDS
     return _labelled(r, _draw(rows, r.seed, r.strata))
 
 
@@ -611,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.corpus.is_file():
         print(f"{args.corpus}: corpus not found (see --corpus)", file=sys.stderr)
         return 2
-    if args.command == "sample" and args.round in {r.number for r in ROUNDS if r.corpus != "ruwa"}:
+    if args.command == "sample" and args.round in {r.number for r in SNAPSHOT_ROUNDS}:
         snapshot_rows = read_snapshots(args.snapshots)
         if not snapshot_rows:
             print(f"{args.snapshots}: no feed snapshots (see --snapshots)", file=sys.stderr)
@@ -625,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"url": url, "split": split, "drawn": drawn}))
         return 0
     labels = read_labels(args.labels)
-    if any(label.drawn.startswith(ROUND9) for label in labels):
+    if any(label.drawn.startswith(tuple(r.prefix for r in SNAPSHOT_ROUNDS)) for label in labels):
         corpus = read_corpora(args.corpus, args.snapshots)
         absent = sum(1 for label in labels if label.url not in corpus)
         if absent:
