@@ -13,6 +13,8 @@
     python benchmarks/rules_quality.py sample --round 10       # the tenth: RUWA, blind
     python benchmarks/rules_quality.py sample --round 11       # the eleventh: RUWA, blind
     python benchmarks/rules_quality.py sample --round 12       # the twelfth: RUWA, blind
+    python benchmarks/rules_quality.py sample --round 13       # the thirteenth: RUWA, then read
+    python benchmarks/rules_quality.py sample --round 14       # the fourteenth: RUWA, blind
 
 The corpus is the RUWA set of 2022 war reporting (15,393 titles with their subheadings, see the
 corpora manifest). Its licence (CC BY-NC-SA) keeps its text out of this repository: the labels in
@@ -52,7 +54,9 @@ where the judge of a watch rule lives, in a general feed: every item with a NATO
 or military word, and 150 drawn uniformly from the rest. A tenth (`sample --round 10`,
 STRATA_ROUND10, blind only; "held_out r10") goes back to RUWA, for the ninth revision, and an
 eleventh (`sample --round 11`, STRATA_ROUND11, blind only) measures the tenth, and so does a
-twelfth (`sample --round 12`, the same strata), for a larger sample of the same rules.
+twelfth (`sample --round 12`, the same strata), for a larger sample of the same rules. A
+thirteenth and a fourteenth (STRATA_ROUND13) split what the twelfth left: 13 measures the tenth
+revision blind and is then read for an eleventh; 14 measures the eleventh blind, with 11 and 12.
 
 An item is a feed item with the title as title and the subheading as summary. Each rule is
 boolean here: it fires or not. The table gives, per rule and split, the labelled positives, TP,
@@ -90,7 +94,7 @@ RULES = ("troop-dispatch", "arms-to-ukraine", "nato-delegation")
 SPLITS = ("dev", "held_out")
 # The rows of the table: each split of rounds 1-2, then each split of round 3.
 # The groups still held out: scored once, never listed item by item (`--misses` refuses them).
-UNREAD: tuple[str, ...] = ("held_out r11", "held_out r12")
+UNREAD: tuple[str, ...] = ("held_out r11", "held_out r12", "held_out r14")
 # What `--misses` lists without `--split`: the dev split of rounds 1-3.
 MISSES_DEFAULT = ("dev", "dev r3")
 # The rules as they were before they were rewritten for real reporting.
@@ -256,6 +260,20 @@ STRATA_ROUND11 = STRATA_ROUND10
 SEED_ROUND12 = 20261215
 ROUND12 = "round12:"
 STRATA_ROUND12 = STRATA_ROUND10
+# A thirteenth and a fourteenth, drawn together from what the twelfth left, after rounds 11 and
+# 12 had read the tenth revision blind: 13 to be read for an eleventh revision (blind for the
+# tenth), 14 held out whole for the eleventh, with 11 and 12 (scored, never read). Each takes
+# half of the troop and weapon words left and a uniform part.
+SEED_ROUND13 = 20261216
+ROUND13 = "round13:"
+STRATA_ROUND13: tuple[tuple[str, str | None, int | None], ...] = (
+    ("troops", _TROOPS, 425),
+    ("arms", _ARMS, 95),
+    ("uniform", None, 40),
+)
+SEED_ROUND14 = 20261217
+ROUND14 = "round14:"
+STRATA_ROUND14 = STRATA_ROUND13
 
 
 @dataclass(frozen=True)
@@ -286,6 +304,8 @@ ROUNDS = (
     Round(10, ROUND10, SEED_ROUND10, STRATA_ROUND10),
     Round(11, ROUND11, SEED_ROUND11, STRATA_ROUND11),
     Round(12, ROUND12, SEED_ROUND12, STRATA_ROUND12),
+    Round(13, ROUND13, SEED_ROUND13, STRATA_ROUND13),
+    Round(14, ROUND14, SEED_ROUND14, STRATA_ROUND14),
 )
 # The rounds held out whole, not split by the url's hash.
 WHOLE = tuple(r.prefix for r in ROUNDS if r.whole)
@@ -315,7 +335,7 @@ def item_text(row: dict[str, str]) -> str:
 
 
 def split_of(url: str, drawn: str = "") -> str:
-    """dev or held_out: by the url's hash, except rounds 4 to 12, held out whole."""
+    """dev or held_out: by the url's hash, except rounds 4 and later, held out whole."""
     if drawn.startswith(WHOLE):
         return "held_out"
     return "held_out" if int(hashlib.sha256(url.encode()).hexdigest(), 16) % 3 == 0 else "dev"
@@ -446,7 +466,7 @@ def read_labels(path: Path) -> list[Label]:
         if split not in SPLITS or split != split_of(url, drawn):
             raise LabelError(
                 f"{where}: split must be {split_of(url, drawn)!r} (from the url's hash; rounds 4"
-                " to 12 are held out whole)"
+                " and later are held out whole)"
             )
         if (
             not isinstance(rules, list)
@@ -583,7 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         choices=[r.number for r in ROUNDS],
         default=1,
-        help="sample: rounds 1-2, or round 3 to 8 or 10 to 12 (RUWA), or 9 (the 2021 snapshots)",
+        help="sample: rounds 1-2, or round 3 to 8 or 10 to 14 (RUWA), or 9 (the 2021 snapshots)",
     )
     p.add_argument("--labels", type=Path, default=LABELS)
     p.add_argument("--before", default=BEFORE, help="a git revision or a rules folder")

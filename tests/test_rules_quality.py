@@ -31,6 +31,9 @@ from rules_quality import (
     ROUND10,
     ROUND11,
     ROUND12,
+    ROUND13,
+    ROUND14,
+    ROUNDS,
     RULES,
     SNAPSHOTS,
     Label,
@@ -60,6 +63,8 @@ BLIND_R9 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round9-
 BLIND_R10 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round10-blind.jsonl"
 BLIND_R11 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round11-blind.jsonl"
 BLIND_R12 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round12-blind.jsonl"
+BLIND_R13 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round13-blind.jsonl"
+BLIND_R14 = Path(__file__).resolve().parent / "data" / "rules-quality" / "round14-blind.jsonl"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -208,7 +213,7 @@ def ruleset() -> RuleSet:
 
 def test_labels_file_is_well_formed_and_big_enough(labels: list[Label]) -> None:
     assert len(labels) >= 1000
-    held_whole = (ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
+    held_whole = tuple(r.prefix for r in ROUNDS if r.whole)
     early = [x for x in labels if not x.drawn.startswith(held_whole)]
     by_split = {s: [x for x in early if x.split == s] for s in ("dev", "held_out")}
     # Rounds 1-3: about a third held out, by the urls' hashes.
@@ -266,7 +271,7 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     missing = [x.url for x in labels if x.url not in corpus]
     assert not missing
     rows = list(read_corpus(CORPUS).values())
-    done = (ROUND3, ROUND4, ROUND5, ROUND6, ROUND7, ROUND8, ROUND9, ROUND10, ROUND11, ROUND12)
+    done = tuple(r.prefix for r in ROUNDS if r.prefix)
     first = [x for x in labels if not x.drawn.startswith(done)]
     third = [x for x in labels if x.drawn.startswith(ROUND3)]
     fourth = [x for x in labels if x.drawn.startswith(ROUND4)]
@@ -302,6 +307,12 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     twelfth = [x for x in labels if x.drawn.startswith(ROUND12)]
     assert drawn[12] == [(x.url, x.drawn, x.split) for x in twelfth]
     assert not (before | {x.url for x in eleventh}) & {x.url for x in twelfth}
+    before |= {x.url for x in eleventh + twelfth}
+    for number, prefix in ((13, ROUND13), (14, ROUND14)):
+        got = [x for x in labels if x.drawn.startswith(prefix)]
+        assert drawn[number] == [(x.url, x.drawn, x.split) for x in got]
+        assert not before & {x.url for x in got}
+        before |= {x.url for x in got}
     # round 9 is another corpus: the 2021 snapshots' items, drawn from them alone
     ninth = [x for x in labels if x.drawn.startswith(ROUND9)]
     snapshots = read_snapshots(SNAPSHOTS)
@@ -573,12 +584,14 @@ def test_paraphrases(ruleset: RuleSet, headline: str, expected: set[str]) -> Non
         (BLIND_R10, ROUND10, 650),
         (BLIND_R11, ROUND11, 650),
         (BLIND_R12, ROUND12, 650),
+        (BLIND_R13, ROUND13, 560),
+        (BLIND_R14, ROUND14, 560),
     ],
 )
-def test_rounds_5_to_12_labels_are_the_blind_labellers_settled_answers(
+def test_rounds_5_to_14_labels_are_the_blind_labellers_settled_answers(
     labels: list[Label], path: Path, prefix: str, size: int
 ) -> None:
-    """Rounds 5 to 12 were labelled by two labellers blind to the rules, a third settling where
+    """Rounds 5 to 14 were labelled by two labellers blind to the rules, a third settling where
     they differ (docs/rules.md): the labels file holds that settled answer for each item."""
     blind = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     drawn_round = {x.url: x.rules for x in labels if x.drawn.startswith(prefix)}
