@@ -564,6 +564,18 @@ PARAPHRASES = [
         "South Korea considers sending weapons to Ukraine after North Korean deployment",
         {"arms-to-ukraine"},
     ),
+    # the eleventh revision (round 13)
+    ("Russia strengthens its group of forces in the Zaporizhzhia direction", {"troop-dispatch"}),
+    ("Pentagon adds 3,000 troops to its presence in Poland", {"troop-dispatch"}),
+    ("The minister added that troops would hold their positions near Bakhmut", set()),
+    ("Kremlin orders an increase in the number of troops on the border", {"troop-dispatch"}),
+    ("Wagner Group has deployed to Mali, officials say", {"troop-dispatch"}),
+    ("Navy prepares a landing of troops on the coast", {"troop-dispatch"}),
+    ("Ukraine calls for UN peacekeepers to guard the nuclear plant", {"troop-dispatch"}),
+    ("Moscow has thrown all its reserves into the battle for Bakhmut", {"troop-dispatch"}),
+    ("Ukraine works with partners to get more air defence systems", {"arms-to-ukraine"}),
+    ("Kyiv awaits the first F-16 jets", {"arms-to-ukraine"}),
+    ("Russia gets more drones from Iran as Ukraine braces for winter", set()),
 ]
 
 
