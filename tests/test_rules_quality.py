@@ -160,9 +160,10 @@ HELD_OUT_R10_FLOOR = {
     "arms-to-ukraine": (0.86, 0.81),
 }
 # Round 11, RUWA, held out blind and scored once with the tenth revision (docs/rules.md: troop
-# 0.73/0.50 on 22 relevant items, arms 0.75/0.63 on 19). One more miss or false alarm passes.
+# 0.73/0.50 on 22 relevant items, arms 0.75/0.63 on 19), and once with the eleventh (troop
+# 0.71/0.55). One more miss or false alarm passes.
 HELD_OUT_R11_FLOOR = {
-    "troop-dispatch": (0.68, 0.45),
+    "troop-dispatch": (0.66, 0.50),
     "arms-to-ukraine": (0.70, 0.57),
 }
 # Round 12, RUWA, held out blind and scored once with the tenth revision (docs/rules.md: troop
@@ -172,6 +173,21 @@ HELD_OUT_R11_FLOOR = {
 HELD_OUT_R12_FLOOR = {
     "troop-dispatch": (0.75, 0.42),
     "arms-to-ukraine": (0.62, 0.52),
+}
+# Round 13, RUWA, held out blind and scored once with the tenth revision (docs/rules.md: troop
+# 0.67/0.55 on 22 relevant items, arms 1.00/0.73 on 11), then read for the eleventh: dev now
+# (troop 0.77/0.91, arms 1.00/0.91). One more miss or false alarm passes.
+HELD_OUT_R13_FLOOR = {
+    "troop-dispatch": (0.74, 0.86),
+    "arms-to-ukraine": (0.90, 0.81),
+}
+# Round 14, RUWA, held out blind and scored once with the eleventh revision (docs/rules.md:
+# troop 0.59/0.53 on 19 relevant items, arms 0.71/0.56 on 9; with the examples of
+# examples/rules-semantic, arms 0.50/0.56). One more miss or false alarm passes, the examples'
+# included.
+HELD_OUT_R14_FLOOR = {
+    "troop-dispatch": (0.55, 0.47),
+    "arms-to-ukraine": (0.45, 0.44),
 }
 # The rules without a relevant item in round 9: at most this many false alarms.
 HELD_OUT_R9_MOST_FP = {"arms-to-ukraine": 1, "nato-delegation": 1}
@@ -320,7 +336,7 @@ def test_every_labelled_url_is_in_the_corpus_and_the_draw_reproduces_the_sample(
     assert not {r["url"] for r in rows} & {x.url for x in ninth}
 
 
-# The floors of rounds 3 to 12, by the split each is reported under.
+# The floors of rounds 3 to 14, by the split each is reported under.
 LATER_FLOORS = (
     ("held_out r3", HELD_OUT_R3_FLOOR),
     ("held_out r4", HELD_OUT_R4_FLOOR),
@@ -332,6 +348,8 @@ LATER_FLOORS = (
     ("held_out r10", HELD_OUT_R10_FLOOR),
     ("held_out r11", HELD_OUT_R11_FLOOR),
     ("held_out r12", HELD_OUT_R12_FLOOR),
+    ("held_out r13", HELD_OUT_R13_FLOOR),
+    ("held_out r14", HELD_OUT_R14_FLOOR),
 )
 
 
