@@ -63,6 +63,19 @@ def test_every_command_that_reads_a_config_takes_log_level(
         assert "--log-level" in options(parser), prog
 
 
+@pytest.mark.parametrize(("prog", "parser"), commands(), ids=lambda v: str(v).replace(" ", "-"))
+def test_log_level_help_names_the_default_the_command_uses(
+    prog: str, parser: argparse.ArgumentParser
+) -> None:
+    # Only `run` and `check` set up their logging from the config (setup_logging); every other
+    # command logs at info unless told, whatever the config's log_level says.
+    action = next((a for a in parser._actions if "--log-level" in a.option_strings), None)
+    if action is None:
+        return
+    from_config = "log_level" in (action.help or "")
+    assert from_config == (prog in ("newsmon check", "newsmon run")), (prog, action.help)
+
+
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main(["--version"])

@@ -39,7 +39,12 @@ STDOUT: TextIO = cast(TextIO, StdStream("stdout"))
 STDERR: TextIO = cast(TextIO, StdStream("stderr"))
 
 
-def add_config_args(parser: argparse.ArgumentParser, *, rules: bool = True) -> None:
+def add_config_args(
+    parser: argparse.ArgumentParser, *, rules: bool = True, logs_as_configured: bool = False
+) -> None:
+    """`--config`, `--rules` and `--log-level`. `logs_as_configured`: the command sets up its
+    logging from the config (`setup_logging`), so the config's `log_level` is the default; the
+    others log at `info` unless told (monitor.cli.main)."""
     parser.add_argument(
         "--config",
         metavar="FILE",
@@ -54,7 +59,8 @@ def add_config_args(parser: argparse.ArgumentParser, *, rules: bool = True) -> N
     parser.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
-        help="how much to log (default: the config's log_level, info)",
+        help="how much to log (default: "
+        + ("the config's log_level, info)" if logs_as_configured else "info)"),
     )
 
 
