@@ -430,6 +430,17 @@ def test_docs_cli_md_has_a_section_for_every_command() -> None:
         assert f"\n## newsmon {name}\n" in doc, name
 
 
+def test_docs_cli_md_shows_the_usage_of_every_sub_command() -> None:
+    # `rules tune` was documented in rules.md alone: docs/cli.md is where a user looks for it.
+    from monitor.cli.main import build_parser, walk
+
+    doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    progs = [sub.prog for sub in walk(build_parser())][1:]
+    assert "newsmon rules tune" in progs
+    for prog in progs:
+        assert f"\n{prog} [" in doc or f"\n{prog}\n" in doc or f"\n{prog} " in doc, prog
+
+
 # -- 7: install, init, and the README's two commands ---------------------------------------------
 
 
