@@ -68,6 +68,16 @@ def test_matrix(kind: str) -> None:
     assert len(json.dumps(body).encode()) < 65_536  # a Matrix event's limit
 
 
+def test_matrix_link_in_the_plain_body_mentions_nobody() -> None:
+    # A feed chooses its item links: `/@room` in one would notify the room through `body`.
+    url = "https://news.example/live/@room?by=@everyone"
+    body = matrix.payload(message("t", url=url))
+    plain = str(body["body"])
+    assert not any(m in plain for m in MENTIONS)
+    assert "https://news.example/live/%40room?by=%40everyone" in plain
+    assert f'href="{url}"' in str(body["formatted_body"])  # the link itself is unchanged
+
+
 @pytest.mark.parametrize("kind", list(HOSTILE))
 def test_teams(kind: str) -> None:
     card = teams.payload(message(HOSTILE[kind]))

@@ -5,9 +5,10 @@ token as `Authorization: Bearer` (https://spec.matrix.org/v1.11/client-server-ap
 The transaction id is the alert id, so a retry after a lost reply is the same transaction and the
 homeserver does not post it twice. The body has a plain `body` and an HTML `formatted_body`, both
 escaped and with `@` neutralised (`@room` would notify a whole room), and `m.mentions: {}`: the
-message mentions nobody. The reply's `event_id` confirms the delivery. Errors are JSON
-`{"errcode", "error"}`; 429 `M_LIMIT_EXCEEDED` carries `retry_after_ms`; 401 (token refused) and
-403 (not in the room) disable the destination.
+message mentions nobody. The item's link is plain text in `body` too, where a feed could end it
+in `/@room`: there its `@` is written `%40`. The reply's `event_id` confirms the delivery.
+Errors are JSON `{"errcode", "error"}`; 429 `M_LIMIT_EXCEEDED` carries `retry_after_ms`; 401
+(token refused) and 403 (not in the room) disable the destination.
 """
 
 from __future__ import annotations
@@ -35,6 +36,13 @@ RATE = 1.0
 BURST = 5.0
 
 
+def plain_link(url: str) -> str:
+    """`url` as text of the plain `body`: `@` percent-encoded, so no part of a link reads as a
+    mention to a push rule (`.m.rule.roomnotif` matches `@room` in `body`). The link itself, in
+    `formatted_body`, is left as it is."""
+    return url.replace("@", "%40")
+
+
 def payload(message: Message) -> dict[str, object]:
     context = " · ".join(p for p in (message.source, message.published) if p)
     plain = [fit(message.title, PLAIN_NO_MENTIONS, 500)]
@@ -42,7 +50,7 @@ def payload(message: Message) -> dict[str, object]:
     if message.url:
         href = escape(message.url, HTML)
         title = f'<a href="{href}">{title}</a>'
-        plain.append(message.url)
+        plain.append(plain_link(message.url))
     html = [f"<b>{title}</b>"]
     for text, limit in ((context, 300), (message.snippet, 2_000)):
         if text:
