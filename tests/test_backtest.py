@@ -138,6 +138,22 @@ def test_imported_feed_backtests_as_rules_test_prints_it(
     assert sorted(backtested, key=json.dumps) == sorted(tested, key=json.dumps)
 
 
+def test_an_archived_match_names_its_item_for_feedback(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An item only in the archive is in no story list: the backtest's JSON is where a user
+    # reads the FEED/ITEM_KEY that `newsmon feedback` and `rules tune --like` take.
+    rules = rules_dir(env / "r", {"troops": "troops"})
+    assert main(["archive", "import", "--feed-id", "wire", write(env / "w.rss", rss(WIRE))]) == 0
+    capsys.readouterr()
+    code, got = run_json(capsys, "--rules", rules)
+    assert code == 0
+    assert [g["item"]["feed"] for g in got] == ["wire"]
+    target = f"{got[0]['item']['feed']}/{got[0]['item']['item_key']}"
+    assert main(["feedback", target, "--irrelevant", "--rule", "troops"]) == 0  # the store has it
+    assert "labelled" in capsys.readouterr().out
+
+
 # -- filters --------------------------------------------------------------------------------------
 def test_since_feed_and_rule_are_honoured(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [item_row(f"k{n}", f"troops nato item {n}", feed=("f1", "f2")[n % 2], age_days=n)

@@ -72,7 +72,13 @@ def test_text_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert [x["rule"] for x in lines] == ["arms-to-ukraine", "nato-delegation", "troop-dispatch"]
     first = lines[0]
     assert set(first) == {"rule", "item", "explanation", "snippet"}
-    assert first["item"] == {"title": "article.txt", "url": None, "feed": "text", "published": None}
+    assert first["item"] == {
+        "title": "article.txt",
+        "url": None,
+        "feed": "text",
+        "item_key": SEED,
+        "published": None,
+    }
     assert set(first["explanation"]) == {"clauses", "hits"}
     assert {"field", "word", "term", "position", "start", "end"} == set(
         first["explanation"]["hits"][0]

@@ -22,16 +22,20 @@ if TYPE_CHECKING:
 
 
 def _item_json(item: Item) -> dict[str, Any]:
+    # `feed` and `item_key` name the item to `newsmon feedback` and `rules tune --like` as
+    # FEED/ITEM_KEY: for an item only in the archive, nothing else shows its key.
     return {
         "title": item.title,
         "url": item.url or item.link,
         "feed": item.feed_id,
+        "item_key": item.key,
         "published": item.published.isoformat() if item.published else None,
     }
 
 
 def match_json(item: Item, match: Match) -> dict[str, Any]:
-    """`{"rule", "item": {"title", "url", "feed", "published"}, "explanation", "snippet"}`."""
+    """`{"rule", "item": {"title", "url", "feed", "item_key", "published"}, "explanation",
+    "snippet"}`."""
     return {
         "rule": match.rule.id,
         "item": _item_json(item),
