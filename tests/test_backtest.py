@@ -299,6 +299,19 @@ def test_import_of_snapshots_archives_each_item_once_and_marks_nothing_seen(
     assert "archived 0 new items" in capsys.readouterr().out
 
 
+def test_import_of_a_url_urlsplit_refuses_reports_it_and_imports_the_rest(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed = write(env / "wire.rss", rss(WIRE))
+    assert main(["archive", "import", "http://[bad/rss", feed]) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        "newsmon: http://[bad/rss: is not a usable URL (Invalid IPv6 URL); give an http(s) URL"
+        " or a file\n"
+    )
+    assert "archived 4 new items from 1 feed file(s)" in out
+
+
 def test_import_refuses_when_the_archive_is_off(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

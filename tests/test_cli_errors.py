@@ -48,6 +48,12 @@ MISTAKES = [
     ("bad --feed path", ["check", "--rules", RULES, "--feed", "no/such.xml"], {}, "no such file"),
     ("bad --feed URL", ["check", "--feed", "http://[bad"], {}, "is not a usable URL"),
     (
+        "bad --feed URL (rules test)",
+        ["rules", "test", "--rules", RULES, "--feed", "http://[bad"],
+        {},
+        "http://[bad: is not a usable URL",
+    ),
+    (
         "bad config value in the environment",
         ["check", "--rules", RULES, "--feed", SEED],
         {"NEWSMON_CONCURRENCY": "many"},

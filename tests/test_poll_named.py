@@ -130,6 +130,13 @@ def test_poll_one_raises_the_error_of_the_feed(tmp_path: Path) -> None:
     assert caught.value.kind in {"not_a_feed", "parse"}
 
 
+def test_a_url_urlsplit_refuses_is_a_feed_error_naming_it() -> None:
+    # "http://[bad" raises ValueError in urlsplit: a traceback from `rules test --feed` before.
+    with pytest.raises(FeedError) as caught:
+        name_source("http://[bad/rss")
+    assert str(caught.value).startswith("http://[bad/rss: is not a usable URL (Invalid IPv6 URL)")
+
+
 def test_poll_one_without_rules_reads_every_item(tmp_path: Path) -> None:
     path = tmp_path / "wire.xml"
     path.write_bytes(rss("Troops at home", "Rain"))

@@ -80,7 +80,10 @@ class ImportTally:
 def source_files(arg: str) -> tuple[list[str], str | None]:
     """The feed sources an argument names (a folder: its files, sorted) and the feed id a
     folder gives its files (its name), if any."""
-    if urlsplit(arg).scheme.lower() in ("http", "https"):
+    try:
+        if urlsplit(arg).scheme.lower() in ("http", "https"):
+            return [arg], None
+    except ValueError:  # "http://[bad": not a path either; name_source says what is wrong
         return [arg], None
     path = Path(arg)
     if path.is_dir():

@@ -54,7 +54,12 @@ class NamedSource:
 
 def name_source(arg: str) -> NamedSource:
     """Classify a `--feed` argument; a path must exist, a URL must be http(s)."""
-    scheme = urlsplit(arg).scheme.lower()
+    try:
+        scheme = urlsplit(arg).scheme.lower()
+    except ValueError as exc:  # "http://[bad": urlsplit refuses it before anyone can
+        raise FeedError(
+            "local_file", f"{arg}: is not a usable URL ({exc}); give an http(s) URL or a file"
+        ) from exc
     if scheme in ("http", "https"):
         return NamedSource(feed_id=_feed_id_for(arg), url=arg)
     if scheme == "file":
