@@ -50,6 +50,17 @@ def test_nested_outlines_become_feeds_with_tags_and_unique_ids() -> None:
             3,
             "http",
         ),
+        (
+            # urlsplit refuses it (a ValueError traceback from `feeds import` before)
+            b'<opml><body>\n<outline text="F" xmlUrl="http://[bad/rss"/></body></opml>',
+            2,
+            "xmlUrl 'http://[bad/rss': the URL does not parse",
+        ),
+        (
+            b'<opml><body>\n<outline text="F" xmlUrl="https://news.example:99999/"/></body></opml>',
+            2,
+            "the URL does not parse",
+        ),
         (b"<opml><body>\n<outline text='x'></body></opml>", 2, "not well-formed"),
         (b"<rss><channel/></rss>", 1, "not an OPML"),
         (b'<!DOCTYPE opml [<!ENTITY a "b">]><opml><body/></opml>', 1, "entities"),

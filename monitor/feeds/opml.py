@@ -6,8 +6,9 @@
 - Tags and ids are slugs (ASCII lower-case words joined by `-`); an id comes from the title (or
   `text`), else the URL's host and path, and is made unique with `-2`, `-3`, ...
 - The same `xmlUrl` listed twice becomes one feed carrying the tags of both places.
-- `xmlUrl` must be an http(s) URL; an outline that says it is a feed (`type="rss"`, or with an
-  `htmlUrl`) but lacks one is an error. Entity declarations are refused as in feeds.
+- `xmlUrl` must be an http(s) URL the config accepts; an outline that says it is a feed
+  (`type="rss"`, or with an `htmlUrl`) but lacks one is an error. Entity declarations are
+  refused as in feeds.
 Errors are ConfigError with the file, line and column.
 """
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.parsers import expat
 
+from monitor.config.values import url_problem
 from monitor.errors import ConfigError, FeedError, SourceLocation
 from monitor.feeds.prolog import check_prolog
 from monitor.model import FeedSpec
@@ -76,8 +78,9 @@ def parse_opml(data: bytes, source: str, duplicates: list[str] | None = None) ->
                 raise error(f"outline {title!r} is a feed without an xmlUrl; add one", line, col)
             folders.append(slug(title) or None)
             return
-        if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).netloc:
-            raise error(f"xmlUrl {url!r} is not an http(s) URL", line, col)
+        problem = url_problem(url)  # as the config will check it once the list is pasted in
+        if problem is not None:
+            raise error(f"xmlUrl {url!r}: {problem}", line, col)
         tags = [t for t in folders if t] + _categories(attrs.get("category", ""))
         if url in feeds and duplicates is not None:
             duplicates.append(
