@@ -85,16 +85,19 @@ def test_starttls_multipart_message_received(store: Store, cert: tuple[Path, Pat
 
 
 def test_hostile_subject_stays_one_header(store: Store, cert: tuple[Path, Path]) -> None:
-    titles = {"h": HOSTILE["header"], "l": HOSTILE["long"]}
+    titles = {"h": HOSTILE["header"], "l": HOSTILE["long"], "e": HOSTILE["encoded"]}
     with smtp_server(*cert) as (inbox, port):
-        enqueue(store, T0, "mail", ["h", "l"], titles)
+        enqueue(store, T0, "mail", ["h", "l", "e"], titles)
         run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
-    assert len(inbox.messages) == 2
+    assert len(inbox.messages) == 3
     for raw in inbox.messages:
         message = parse(raw)
         assert message["Bcc"] is None
         assert message["X-Evil"] is None
         assert len(str(message["Subject"])) <= 200
+        assert "\n" not in str(message["Subject"])
+    subjects = {str(parse(raw)["Subject"]).replace("\u2060", "") for raw in inbox.messages}
+    assert HOSTILE["encoded"] in subjects  # shown as the feed wrote it, not decoded
     assert all(r == ["desk@example.org", "editor@example.org"] for r in inbox.recipients)
 
 

@@ -3,6 +3,8 @@ links only http(s), lengths within each service's documented limits. Pure."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 from typing import Any
 
@@ -103,6 +105,12 @@ def test_email(kind: str) -> None:
     assert "\n" not in str(msg["Subject"])
     assert len(str(msg["Subject"])) <= mail.SUBJECT_MAX
     assert msg["Bcc"] is None
+    # As smtplib writes it, and as the receiving server reads it back.
+    sent = email.message_from_bytes(
+        msg.as_bytes(policy=email.policy.SMTP), policy=email.policy.default
+    )
+    assert sent.keys() == msg.keys()
+    assert "\n" not in str(sent["Subject"])
     html = mail.html_body(message(HOSTILE[kind]))
     assert "<script>" not in html
 

@@ -2,9 +2,12 @@
 
 Feed text never reaches a header unfolded: the subject is the title on one line (CR/LF and every
 other whitespace run become one space), cut to 200 characters, and the email library encodes
-and folds it. The HTML part has every feed string HTML-escaped and a link only when it is an
-http(s) URL. The Message-ID is made from the alert id, so a resent alert carries the same one and
-a mail client or a mailing list can see it as the same message.
+and folds it. That library also decodes RFC 2047 encoded words (`=?utf-8?q?...?=`) in a value it
+is given, and CPython 3.11.7 writes what they decode to unchecked: `=0D=0ABcc:_x` in a title
+became a header of its own (CVE-2024-6923). A WORD JOINER (invisible) splits every `=?` of the
+subject, so nothing in it is an encoded word. The HTML part has every feed string HTML-escaped
+and a link only when it is an http(s) URL. The Message-ID is made from the alert id, so a resent
+alert carries the same one and a mail client or a mailing list can see it as the same message.
 """
 
 from __future__ import annotations
@@ -13,11 +16,17 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from monitor.delivery.channels.markup import HTML, cut, escape
+from monitor.delivery.channels.markup import HTML, WORD_JOINER, cut, escape
 from monitor.delivery.channels.message import Message
 
 SUBJECT_MAX = 200
 DOMAIN = "newsmon.invalid"  # Message-IDs need a right-hand side; .invalid never resolves
+
+
+def subject(title: str) -> str:
+    """The Subject header's text for `title` (already on one line): no `=?` left in it, so the
+    email library takes it as text, never as an encoded word to decode; at most SUBJECT_MAX."""
+    return cut(title.replace("=?", "=" + WORD_JOINER + "?"), SUBJECT_MAX)
 
 
 def message_id(alert_id: str) -> str:
@@ -57,7 +66,7 @@ def build(
     message: Message, *, sender: str, recipients: tuple[str, ...], date: datetime
 ) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = cut(message.title, SUBJECT_MAX)
+    mail["Subject"] = subject(message.title)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
     mail["Date"] = format_datetime(date)
