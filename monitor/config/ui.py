@@ -59,7 +59,7 @@ class UIConfig(BaseModel):
     secure_cookie: Literal["auto", "always", "never"] = Field(
         "auto",
         description="`auto`: the session cookie is `Secure` when the request came over https"
-        " (directly, or `X-Forwarded-Proto` from a trusted proxy).",
+        " (directly, or `X-Forwarded-Proto` from a trusted proxy); `always` or `never`.",
     )
     trusted_proxies: tuple[str, ...] = Field(
         (),
