@@ -137,6 +137,26 @@ def test_all_errors_at_once_with_did_you_mean(tmp_path: Path) -> None:
     assert any(nmae in line for line in lines)
 
 
+def test_did_you_mean_in_every_section_offers_that_sections_keys(tmp_path: Path) -> None:
+    # The hint came from the top level's keys (or a feed's, a destination's) wherever the key
+    # was: nothing under `ui:`, `storm:` or `digest:`, and a destination's `from` never offered.
+    path = write(
+        tmp_path,
+        "ui:\n"
+        "  sesion_ttl: 1h\n"
+        "destinations:\n"
+        "  - name: mail\n"
+        "    type: email\n"
+        "    url_env: SMTP_URL\n"
+        "    frm: a@example.org\n"
+        "    to: [b@example.org]\n"
+        "    digest: {evry: 1h}\n",
+    )
+    message = error_of(path)
+    for key, meant in [("sesion_ttl", "session_ttl"), ("frm", "from"), ("evry", "every")]:
+        assert f"unknown key {key!r}; did you mean {meant!r}?" in message, key
+
+
 def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds:\n  - url: [unclosed\nrules: x\n")
     message = error_of(path)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 from pydantic import BaseModel, ValidationError
@@ -26,7 +26,6 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from monitor.config.models import DestinationConfig, FeedConfig
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.settings import ENV_PREFIX, Config, empty_is_value
 from monitor.config.yamlfile import YamlDocument, read_yaml, render_path
@@ -209,18 +208,41 @@ def _unknown_key(loc: KeyPath) -> str:
     import difflib  # only for a mistake: not paid by every start
 
     key = str(loc[-1])
-    model: type[BaseModel] = Config
-    if len(loc) >= 2 and loc[0] == "feeds":
-        model = FeedConfig
-    elif len(loc) >= 2 and loc[0] == "destinations":
-        model = DestinationConfig
-    known = list(model.model_fields)
+    model = _model_at(loc[:-1])
+    # A key as written: `from`, not the field's Python name `from_`.
+    known = [f.alias or name for name, f in model.model_fields.items()] if model else []
     # What people write for a key that has another name: difflib alone would answer
     # `pol_interval` with `max_interval`, which caps intervals instead of setting one.
     meant = _MEANT.get(re.sub(r"^pol+_", "poll_", key.lower())) if model is Config else None
     close = [meant] if meant else difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"unknown key {key!r}{hint}"
+
+
+def _model_at(loc: KeyPath) -> type[BaseModel] | None:
+    """The model whose keys are written at `loc` (`()`: the top level; `("ui",)`; `("feeds", 0)`;
+    `("destinations", 2, "storm")`), found through the fields' types; None if none is."""
+    model: type[BaseModel] = Config
+    for part in loc:
+        if isinstance(part, int):  # an entry of a list: the list's own model
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model in a field's type: `UIConfig`, `list[FeedConfig]`, `StormConfig | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _settings_error(exc: SettingsError) -> str:
