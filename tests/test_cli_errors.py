@@ -3,6 +3,7 @@ mistakes, each run as a real `python -m monitor` process."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -113,3 +114,30 @@ def test_an_address_in_use_is_one_line(tmp_path: Path) -> None:
         f"newsmon: cannot listen on 127.0.0.1:{port} (http_addr in newsmon.yaml): address already"
         " in use; choose another host:port (an empty value turns the listener off)\n"
     )
+
+
+def test_a_closed_stdout_drops_the_output_and_keeps_the_exit_status(tmp_path: Path) -> None:
+    """`newsmon ... >&-`: Python starts with sys.stdout None; a command that wrote to it ended in
+    an AttributeError traceback. The output goes nowhere, as print() sends it, and the exit
+    status is the command's."""
+    opml = tmp_path / "subs.opml"
+    opml.write_text('<opml><body><outline text="W" xmlUrl="https://news.test/rss"/></body></opml>')
+    text = tmp_path / "article.txt"
+    text.write_text("Troops sent to the border\n\nSoldiers were deployed north.\n")
+    for args, code in (
+        (["feeds", "import", str(opml)], 0),
+        (["rules", "test", "--rules", RULES, "--text", str(text)], 0),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", *args],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+            preexec_fn=lambda: os.close(1),
+            check=False,
+        )
+        assert "Traceback" not in result.stderr, result.stderr
+        assert result.returncode == code, result.stderr

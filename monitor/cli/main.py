@@ -119,6 +119,26 @@ def _add_log_level(parser: argparse.ArgumentParser) -> None:
         )
 
 
+def stand_in_for_closed_streams() -> None:
+    """A standard stream closed when newsmon started (`newsmon feeds import x.opml >&-`) is None
+    in `sys`, and the first `sys.stdout.write` ended in an AttributeError traceback. It becomes
+    /dev/null, which `print` already made of it: the output is dropped, the exit status kept. A
+    closed descriptor is taken too, so no file opened later gets it (and a stray write)."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: /dev/null takes its number
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))  # noqa: SIM115
+        else:  # set to None by an embedding program: leave its descriptor alone
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+
+
 def main(
     argv: Sequence[str] | None = None, *, gc_paused: bool = False, may_leave: bool = False
 ) -> int:
@@ -127,6 +147,7 @@ def main(
     it on itself (`settles_heap` in its defaults). `may_leave`: a command that has
     `leaves_at_once` in its defaults ends the process when it returns (`monitor.cli.leave`),
     and this does not return."""
+    stand_in_for_closed_streams()
     args_given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(args_given[0] if args_given else None)
     args, extras = parser.parse_known_args(argv)
