@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from tests.feedserver import feed_server, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_RULES = ("arms-to-ukraine", "nato-delegation", "troop-dispatch")
+SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def test_readme_main_job_prints_the_three_matches(capsys: pytest.CaptureFixture[str]) -> None:
@@ -89,6 +92,35 @@ def test_feed_text_prints_as_written_not_as_emoji_or_markup(
     assert "[bold]now[/bold]" in out
     assert "\U0001f525" not in out
     assert "\U0001f44d" not in out
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_backslashes_in_feed_text_never_turn_the_table_into_markup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a terminal the matched words are bold: rich markup around feed text. A backslash run
+    # in front of one of those tags used to escape it, and the tag closing it then closed
+    # nothing: a MarkupError traceback instead of the table.
+    feed = tmp_path / "wire.rss"
+    title = "Russia sends \\troops to the border \\\\\\"
+    feed.write_bytes(rss([("a", title, "Russia sends \\\\\\troops [bold]east\\\\\\")]))
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(
+        "rules:\n  - {id: troops, name: Troops, query: troops}\n"
+    )
+    monkeypatch.setenv("COLUMNS", "300")
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    code = main(["check", "--rules", str(tmp_path / "rules"), "--feed", str(feed)])
+    out = SGR.sub("", terminal.getvalue())
+    assert code == 0
+    assert title in out
+    assert "Russia sends \\\\\\troops [bold]east" in out
+    assert "\x1b[1m" in terminal.getvalue()  # the matched words are still bold
 
 
 def test_missing_feed_file_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

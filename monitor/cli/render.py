@@ -159,11 +159,18 @@ def held_lines(held: HeldBack) -> tuple[list[str], list[str]]:
 
 
 def _marked(snippet: str) -> str:
-    """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup)."""
-    from rich.markup import escape
-
-    parts = escape(strip_controls(snippet)).split("**")
-    return "".join(f"[bold]{p}[/bold]" if i % 2 else p for i, p in enumerate(parts))
+    """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup).
+    Each piece is escaped on its own, before our tags are put around it: escaping the whole
+    and then splitting left a piece ending in `\\` in front of a `[bold]`."""
+    parts = strip_controls(snippet).split("**")
+    last = len(parts) - 1
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(f"[bold]{_before_tag(part)}[/bold]")
+        else:
+            out.append(_before_tag(part) if i < last else _escape(part))
+    return "".join(out)
 
 
 def _escape(text: str) -> str:
@@ -171,6 +178,17 @@ def _escape(text: str) -> str:
     from rich.markup import escape as escape_markup
 
     return escape_markup(strip_controls(text))
+
+
+def _before_tag(text: str) -> str:
+    """`_escape(text)` for a place one of our tags follows. rich reads a run of backslashes in
+    front of a tag as escapes (an odd run makes the tag text) and its `escape` leaves a run of
+    two or more at the end as it is: `x\\\\\\` before `[bold]` showed the tag as text, and the
+    `[/bold]` after it closed nothing (MarkupError, a traceback). Doubled, the run prints as
+    written and the tag stays a tag."""
+    text = strip_controls(text)
+    stem = text.rstrip("\\")
+    return _escape(stem) + "\\" * (2 * (len(text) - len(stem)))
 
 
 def _table(*columns: str) -> Table:
@@ -212,12 +230,12 @@ def print_matches(
     for item, match in rows:
         when = stamp(item.published, "")
         feed = (feed_names or {}).get(item.feed_id) or item.feed_id
-        head = f"[bold]{_escape(item.title or '(untitled)')}[/bold]\n{_escape(feed)} {when}"
+        head = f"[bold]{_before_tag(item.title or '(untitled)')}[/bold]\n{_escape(feed)} {when}"
         if item.url or item.link:
             head += f"\n{_escape(item.url or item.link or '')}"
         note = remark(item) if remark is not None else None
         if note:
-            head += f"\n[italic]{_escape(note)}[/italic]"
+            head += f"\n[italic]{_before_tag(note)}[/italic]"
         why = "\n".join(_escape(line) for line in why_lines(match))
         rule = f"{_escape(match.rule.id)}\n{match.rule.severity}"
         # on a terminal the matched words are bold; elsewhere their ** marks stay visible
@@ -249,7 +267,7 @@ def print_held_back(
     table = _table("rule", "item", "held back by", "positive part matched")
     for item, rule, held in rows:
         feed = (feed_names or {}).get(item.feed_id) or item.feed_id
-        head = f"[bold]{_escape(item.title or '(untitled)')}[/bold]\n{_escape(feed)}"
+        head = f"[bold]{_before_tag(item.title or '(untitled)')}[/bold]\n{_escape(feed)}"
         when = stamp(item.published, "")
         if when:
             head += f" {when}"
