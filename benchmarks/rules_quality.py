@@ -93,7 +93,8 @@ LABELS = ROOT / "tests" / "data" / "rules-quality" / "labels.jsonl"
 RULES = ("troop-dispatch", "arms-to-ukraine", "nato-delegation")
 SPLITS = ("dev", "held_out")
 # The rows of the table: each split of rounds 1-2, then each split of round 3.
-# The groups still held out: scored once, never listed item by item (`--misses` refuses them).
+# The groups still held out: scored once for each revision, never listed item by item (`--misses`
+# refuses them).
 UNREAD: tuple[str, ...] = ("held_out r11", "held_out r12", "held_out r14")
 # What `--misses` lists without `--split`: the dev split of rounds 1-3.
 MISSES_DEFAULT = ("dev", "dev r3")
