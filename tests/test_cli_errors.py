@@ -141,3 +141,31 @@ def test_a_closed_stdout_drops_the_output_and_keeps_the_exit_status(tmp_path: Pa
         )
         assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode == code, result.stderr
+
+
+def test_ctrl_c_while_newsmon_starts_is_exit_130_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while the modules load and the parser is built (before the command runs, where
+    `main` answers it): the same 130 as later, not a KeyboardInterrupt traceback."""
+    probe = (
+        "import os, signal, sys\n"
+        "import monitor.cli.main as cli\n"
+        "build = cli.build_parser\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, delivered at the next instruction\n"
+        "    return build(*args, **kwargs)\n"
+        "cli.build_parser = interrupted\n"
+        "sys.argv = ['newsmon', 'rules', 'check']\n"
+        "from monitor.cli.entry import main\n"
+        "sys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)},
+        check=False,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 130

@@ -22,5 +22,9 @@ def main() -> int:
         from monitor.cli.main import main as run
 
         return run(gc_paused=True, may_leave=True)
+    except KeyboardInterrupt:
+        # Ctrl-C in the first tenths of a second, while modules load and the parser is built
+        # (`main` answers it only once the command runs): the same 130, not a traceback.
+        return 130
     finally:
         gc.enable()
