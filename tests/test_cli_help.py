@@ -114,6 +114,23 @@ def test_a_usage_error_is_one_line_naming_the_command(capsys: pytest.CaptureFixt
     )
 
 
+def test_a_positional_after_an_option_is_read_as_one_before_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse takes a command's positionals in one run: `feedback export --config C FILE`
+    # left FILE over ("unknown argument(s)"), though the same words in another order worked.
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"database_url: {tmp_path / 'none.db'}\n")
+    out = tmp_path / "labels.jsonl"
+    assert main(["feedback", "export", "--config", str(config), str(out)]) == 0
+    assert out.read_text() == ""
+    with pytest.raises(SystemExit) as stop:
+        main(["feedback", "import", "--config", str(config), str(out), "extra"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown argument(s): extra (see `newsmon feedback --help`)" in err
+
+
 def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
     tmp_path: Path,
 ) -> None:

@@ -139,6 +139,25 @@ def stand_in_for_closed_streams() -> None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
 
 
+def _intermixed(
+    args: argparse.Namespace, extras: list[str], given: Sequence[str]
+) -> tuple[argparse.Namespace, list[str]]:
+    """A positional written after an option (`feedback import --config team.yaml labels.jsonl`,
+    `archive import a.rss --feed-id wire b.rss`) is left over: argparse takes a command's
+    positionals in one run. The command's own parser, which has no sub-commands, reads the
+    arguments after the command's words again in any order; what that leaves over is what
+    was not understood."""
+    command = getattr(args, "_parser", None)
+    if not isinstance(command, argparse.ArgumentParser) or " " not in command.prog:
+        return args, extras
+    words = len(command.prog.split()) - 1  # `newsmon archive import`: two words, then arguments
+    try:
+        again, rest = command.parse_known_intermixed_args(list(given[words:]))
+    except TypeError:  # a parser intermixing cannot read (it has sub-commands)
+        return args, extras
+    return again, rest
+
+
 def main(
     argv: Sequence[str] | None = None, *, gc_paused: bool = False, may_leave: bool = False
 ) -> int:
@@ -151,6 +170,8 @@ def main(
     args_given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(args_given[0] if args_given else None)
     args, extras = parser.parse_known_args(argv)
+    if extras:
+        args, extras = _intermixed(args, extras, args_given)
     if extras:
         command = getattr(args, "_parser", parser)
         (command if isinstance(command, Parser) else parser).unknown(extras)
