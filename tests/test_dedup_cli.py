@@ -75,3 +75,15 @@ def test_unknown_story_and_empty_store_exit_1(
     assert run(config) == 1
     assert run(config, "--story", "nothing") == 1
     assert "no sightings of story 'nothing'" in capsys.readouterr().err
+
+
+def test_a_limit_below_one_is_a_usage_error(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was read as 1: `--limit 0` listed a story.
+    from monitor.cli.main import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["stories", "list", "--limit", "0", "--config", str(config)])
+    assert stop.value.code == 2
+    assert "argument --limit: must be 1 or more, not 0" in capsys.readouterr().err

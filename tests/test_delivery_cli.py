@@ -109,3 +109,20 @@ def test_a_bad_config_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert err.startswith("newsmon: ")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_limit_below_one_is_a_usage_error(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    # It was read as 1: `--limit 0` listed an alert.
+    config, _ = setup
+    with pytest.raises(SystemExit) as stop:
+        main(["deliveries", "list", "--limit", limit, "--config", str(config)])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"newsmon deliveries list: argument --limit: must be 1 or more, not {limit}"
+        " (see `newsmon deliveries list --help`)\n"
+    )
+    assert main(["deliveries", "list", "--limit", "1", "--json", "--config", str(config)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["alerts"]) == 1

@@ -39,6 +39,17 @@ STDOUT: TextIO = cast(TextIO, StdStream("stdout"))
 STDERR: TextIO = cast(TextIO, StdStream("stderr"))
 
 
+def at_least_one(text: str) -> int:
+    """argparse type of a count such as `--limit N`: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def add_config_args(
     parser: argparse.ArgumentParser, *, rules: bool = True, logs_as_configured: bool = False
 ) -> None:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from monitor.cli.common import at_least_one
 from monitor.cli.render import columns, stamp
 from monitor.clock import SystemClock
 from monitor.config import Config
@@ -60,7 +61,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     which.add_argument("--dead", action="store_true", help="only dead letters (--status dead)")
     which.add_argument("--status", choices=STATUSES, help="only alerts with this status")
     listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    listing.add_argument("--limit", type=int, default=100, help="at most N alerts (100)")
+    listing.add_argument(
+        "--limit", type=at_least_one, default=100, metavar="N", help="at most N alerts (100)"
+    )
     listing.set_defaults(func=cmd_list)
 
     replay = commands.add_parser(
@@ -160,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if store_exists(config):  # a read must not create the store
         with _open(args, config) as store:
             disabled = store.disabled_destinations()
-            rows = store.list_alerts(status=status, limit=max(1, args.limit))
+            rows = store.list_alerts(status=status, limit=args.limit)
             pending, oldest = store.outbox_stats(SystemClock().now())
     if args.json:
         doc = {

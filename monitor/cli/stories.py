@@ -16,7 +16,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from monitor.cli.common import add_config_args
+from monitor.cli.common import add_config_args, at_least_one
 from monitor.cli.render import columns, stamp
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import StorySource
@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_config_args(listing, rules=False)
     listing.add_argument("--story", metavar="KEY", help="every sighting of this story")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    listing.add_argument("--limit", type=int, default=50, help="at most N stories (50)")
+    listing.add_argument(
+        "--limit", type=at_least_one, default=50, metavar="N", help="at most N stories (50)"
+    )
     listing.set_defaults(func=cmd_list)
 
 
@@ -88,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in columns(rows, ["SEEN", "FEED", "TITLE", "URL"]):
                 print(line)
             return 0
-        stories = store.list_stories(max(1, args.limit))
+        stories = store.list_stories(args.limit)
         if not stories:
             return _none(None)
         rows = []
