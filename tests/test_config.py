@@ -72,6 +72,9 @@ def test_nested_env_json_for_feeds(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "feeds: []\n"), env=env)
     assert [f.url for f in config.feeds] == ["https://example.org/rss"]
     assert "not valid JSON" in error_of(None, {"NEWSMON_FEEDS": "[not json"})
+    # A key of a section, set on its own, is named as written, not as the section's variable.
+    message = error_of(None, {"NEWSMON_UI__TRUSTED_PROXIES": "10.0.0.1,10.0.0.2"})
+    assert message.startswith("NEWSMON_UI__TRUSTED_PROXIES: not valid JSON"), message
 
 
 def test_config_is_frozen(tmp_path: Path) -> None:

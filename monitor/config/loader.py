@@ -116,7 +116,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     except ValidationError as exc:
         raise ConfigError("\n".join(_messages(exc, doc, env))) from None
     except SettingsError as exc:
-        raise ConfigError(_settings_error(exc)) from None
+        raise ConfigError(_settings_error(exc, env)) from None
     finally:
         _SOURCES.reset(token)
     config._env = env
@@ -245,12 +245,22 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _settings_error(exc: SettingsError) -> str:
+def _settings_error(exc: SettingsError, env: Mapping[str, str]) -> str:
     # pydantic-settings says: error parsing value for field "feeds" from source "..."
     match = re.search(r'field "([^"]+)"', str(exc))
     if match:
         var = f"{ENV_PREFIX}{match.group(1).upper()}"
-        return f"{var}: not valid JSON (lists and mappings in the environment are JSON)"
+        # The field's own variable, or one of its keys' (`NEWSMON_UI__TRUSTED_PROXIES`): name
+        # the ones that are set, not a variable the user never wrote.
+        named = sorted(
+            key.upper()
+            for key, value in env.items()
+            if value and (key.upper() == var or key.upper().startswith(f"{var}__"))
+        )
+        return (
+            f"{', '.join(named) or var}: not valid JSON"
+            " (lists and mappings in the environment are JSON)"
+        )
     return f"environment: {exc}"
 
 
