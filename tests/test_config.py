@@ -278,6 +278,23 @@ def test_allow_networks_and_http_addr_are_checked(tmp_path: Path) -> None:
     assert "NEWSMON_HTTP_ADDR: not host:port: '9464'" in message
 
 
+@pytest.mark.parametrize(
+    ("addr", "says"),
+    [
+        ("http://127.0.0.1:9464", "give the address without http:// (for example 127.0.0.1:9464)"),
+        ("::1:9464", "put an IPv6 address in brackets"),
+    ],
+)
+def test_http_addr_that_the_listener_would_refuse_is_a_located_error(
+    tmp_path: Path, addr: str, says: str
+) -> None:
+    # Both passed the config and stopped `run` at the bind, worded for NEWSMON_HTTP_ADDR (and
+    # a URL was told to bracket its "IPv6 address").
+    message = error_of(write(tmp_path, f"http_addr: '{addr}'\n"), {})
+    assert message.startswith(f"{tmp_path / 'newsmon.yaml'}:1:12: http_addr:")
+    assert says in message
+
+
 def test_empty_sections_mean_none(tmp_path: Path) -> None:
     text = "feeds:\n  # - url: https://a.example/rss\ndestinations:\nallow_networks:\n"
     config = load_config(write(tmp_path, text), env={})

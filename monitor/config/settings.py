@@ -203,9 +203,16 @@ class Config(BaseSettings):
         value = value.strip()
         if not value:
             return value  # the HTTP listener is off
+        if "://" in value:  # a URL where the listener's address goes: found now, not at bind
+            raise ValueError(
+                f"not host:port: {value!r}; give the address without "
+                f"{value.split('://', 1)[0]}:// (for example 127.0.0.1:9464)"
+            )
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"not host:port: {value!r} (for example 127.0.0.1:9464, [::]:9464)")
+        if ":" in host and not (host.startswith("[") and host.endswith("]")):
+            raise ValueError(f"{value!r}: put an IPv6 address in brackets, for example [::1]:9464")
         return value
 
     @field_validator("log_level", "log_format", mode="before")
