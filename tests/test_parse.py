@@ -94,6 +94,27 @@ def test_unsafe_link_schemes_are_dropped() -> None:
     assert feed.items[0].url is None
 
 
+@pytest.mark.parametrize("ref", ["&#0;", "&#x1;", "&#127;"])
+def test_a_link_with_a_control_character_is_dropped_not_joined_later(ref: str) -> None:
+    """`jav<NUL>ascript:` has no scheme as written; a channel that strips control characters
+    would make it `javascript:`. No valid URL holds one, so the item keeps no link."""
+    feed = parse_feed(
+        rss(f"<item><title>t</title><link>jav{ref}ascript:alert(1)</link></item>"), feed_id="f"
+    )
+    assert [i.title for i in feed.items] == ["t"]
+    assert feed.items[0].link is None
+    assert feed.items[0].url is None
+
+
+def test_a_json_feed_link_with_a_control_character_is_dropped() -> None:
+    body = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "J",'
+        b' "items": [{"id": "1", "title": "t", "url": "jav\\u0000ascript:alert(1)"}]}'
+    )
+    feed = parse_feed(body, feed_id="j")
+    assert feed.items[0].link is None
+
+
 def test_ill_formed_feed_keeps_its_items_with_a_warning() -> None:
     data = rss("<item><title>One</title></item><item><title>Two &nbsp; <b>x</item>")
     feed = parse_feed(data, feed_id="f")

@@ -327,8 +327,15 @@ def _link(value: object, feed_url: str) -> str | None:
     return _resolved_link(link, feed_url)
 
 
+# C0 controls and DEL: no valid URL holds one, and a later step that strips them (a channel's
+# control-character filter) would join `jav\x00ascript:` into a scheme checked as empty here.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _resolved_link(link: str, feed_url: str) -> str | None:
     """`_link` of a stripped, non-empty link, without the shortcut."""
+    if _CONTROL.search(link):
+        return None
     if feed_url:
         try:
             link = urljoin(feed_url, link)
