@@ -84,6 +84,36 @@ def test_health_url_refuses_bad_addresses(addr: str, says: str) -> None:
         healthcheck.health_url(addr)
 
 
+def test_a_bad_address_is_said_as_given_and_a_url_is_told_to_drop_its_scheme(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # --addr was worded as NEWSMON_HTTP_ADDR, and a URL was told to bracket its IPv6 host.
+    monkeypatch.delenv(healthcheck.ADDR_ENV, raising=False)
+    assert healthcheck.check("http://127.0.0.1:9464") == (
+        healthcheck.UNHEALTHY,
+        "unhealthy: --addr 'http://127.0.0.1:9464': give host:port, without http://",
+    )
+    assert healthcheck.check("nonsense")[1] == (
+        "unhealthy: --addr 'nonsense' is not host:port (for example 0.0.0.0:9464)"
+    )
+    monkeypatch.setenv(healthcheck.ADDR_ENV, "nonsense")
+    assert healthcheck.check(None)[1] == (
+        "unhealthy: NEWSMON_HTTP_ADDR='nonsense' is not host:port (for example 0.0.0.0:9464)"
+    )
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # urllib read 0 as "do not wait" and refused the others only once the probe ran, as
+    # "unreachable": a mistake in the probe's command line looked like a dead daemon.
+    with pytest.raises(SystemExit) as stop:
+        healthcheck.main(["--addr", f"127.0.0.1:{_closed_port()}", "--timeout", timeout])
+    assert stop.value.code == 2
+    assert "argument --timeout:" in capsys.readouterr().err
+
+
 def test_healthy_on_200_and_asks_healthz(
     server: tuple[ThreadingHTTPServer, type[_Handler]],
 ) -> None:

@@ -41,22 +41,29 @@ class AddressError(ConfigError):
     """NEWSMON_HTTP_ADDR is not host:port."""
 
 
-def health_url(addr: str, path: str = HEALTH_PATH) -> str:
+def health_url(addr: str, path: str = HEALTH_PATH, source: str = ADDR_ENV) -> str:
     """The URL to probe for a listener bound to `addr` (host:port, IPv6 host in brackets).
+    `source`: where `addr` was given (`--addr` or the variable), for the messages.
 
     A wildcard bind address (0.0.0.0, ::, empty host) is probed on loopback of the same family,
     because the probe runs beside the daemon, in the same network namespace.
     """
     addr = addr.strip()
     if not addr:
-        raise AddressError(f"{ADDR_ENV} is empty: the HTTP listener is off, nothing to check")
+        off = (
+            "the HTTP listener is off, nothing to check" if source == ADDR_ENV else "give host:port"
+        )
+        raise AddressError(f"{source} is empty: {off}")
+    what = f"{source}={addr!r}" if source == ADDR_ENV else f"{source} {addr!r}"
+    if "://" in addr:  # a URL: its "http" would be read as a host and "//..." as an IPv6 one
+        raise AddressError(f"{what}: give host:port, without {addr.split('://', 1)[0]}://")
     host, sep, port_text = addr.rpartition(":")
     if not sep or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise AddressError(f"{ADDR_ENV}={addr!r} is not host:port (for example 0.0.0.0:9464)")
+        raise AddressError(f"{what} is not host:port (for example 0.0.0.0:9464)")
     bracketed = host.startswith("[") and host.endswith("]")
     bare = host[1:-1] if bracketed else host
     if ":" in bare and not bracketed:  # "::1:9464" could be read two ways
-        raise AddressError(f"{ADDR_ENV}={addr!r}: put an IPv6 host in brackets, e.g. [::1]:9464")
+        raise AddressError(f"{what}: put an IPv6 host in brackets, e.g. [::1]:9464")
     if bare in ("", "0.0.0.0"):  # noqa: S104 - a bind address being translated, not bound
         bare = "127.0.0.1"
     elif bare == "::":
@@ -66,7 +73,7 @@ def health_url(addr: str, path: str = HEALTH_PATH) -> str:
     except ValueError:
         is_v6 = False  # a host name such as localhost
     if bracketed and not is_v6:
-        raise AddressError(f"{ADDR_ENV}={addr!r}: only an IPv6 address goes in brackets")
+        raise AddressError(f"{what}: only an IPv6 address goes in brackets")
     shown = f"[{bare}]" if is_v6 else bare
     return f"http://{shown}:{int(port_text)}{path}"
 
@@ -91,10 +98,11 @@ def probe(url: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
 
 def check(addr: str | None, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
     """Probe the listener at `addr`, else $NEWSMON_HTTP_ADDR, else the loopback default."""
+    source = "--addr"
     if addr is None:
-        addr = os.environ.get(ADDR_ENV, DEFAULT_ADDR)
+        addr, source = os.environ.get(ADDR_ENV, DEFAULT_ADDR), ADDR_ENV
     try:
-        url = health_url(addr)
+        url = health_url(addr, source=source)
     except AddressError as exc:
         return UNHEALTHY, f"unhealthy: {exc}"
     return probe(url, timeout)
@@ -106,6 +114,18 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+def _seconds(text: str) -> float:
+    """argparse type of --timeout: a number of seconds above 0 (urllib took 0 for "do not
+    wait" and refused a negative one or NaN only once the probe ran, as "unreachable")."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--addr",
@@ -114,7 +134,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"give up after this long (default {DEFAULT_TIMEOUT:g})",
