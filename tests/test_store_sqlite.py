@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import signal
 import sqlite3
 from datetime import timedelta
@@ -60,6 +61,27 @@ def test_open_store_refuses_unknown_scheme_without_leaking_password() -> None:
 def test_unopenable_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open"):
         open_store(str(tmp_path / "missing-dir" / "n.db"))
+
+
+def test_an_unopenable_file_says_what_is_wrong_and_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite says "unable to open database file" for a missing folder and for a folder.
+    missing = tmp_path / "missing-dir" / "n.db"
+    with pytest.raises(StoreError) as caught:
+        open_store(str(missing))
+    assert str(caught.value) == (
+        f"cannot open the SQLite database {str(missing)!r}: the folder"
+        f" {str(missing.parent)!r} does not exist; create it, or name another file"
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError, match=re.escape(f"(relative to {tmp_path}); create it")):
+        open_store("sqlite:///state/n.db")  # three slashes: a relative path
+    with pytest.raises(StoreError, match="it is a folder; name a file in it"):
+        open_store(str(tmp_path))
+    (tmp_path / "notes.txt").write_text("not a database, but long enough to have a header" * 9)
+    with pytest.raises(StoreError, match="file is not a database; name a new file, or the"):
+        open_store(str(tmp_path / "notes.txt"))
 
 
 def test_closed_store_does_not_answer_ping(tmp_path: Path) -> None:

@@ -195,6 +195,21 @@ class _PollWrites:
         self.c.executemany(q.UPDATE_FEED_POLL, [commit.feed_poll_row(f, p, _ts) for f, p in polls])
 
 
+def _why_not(path: str, error: sqlite3.Error) -> str:
+    """What is wrong with a database file SQLite could not open, and what to do: its "unable to
+    open database file" says neither."""
+    file = Path(path)
+    folder = file.parent
+    if file.is_dir():
+        return "it is a folder; name a file in it (database_url: FOLDER/newsmon.db)"
+    if not folder.is_dir():
+        where = "" if folder.is_absolute() else f" (relative to {Path.cwd()})"
+        return f"the folder {str(folder)!r} does not exist{where}; create it, or name another file"
+    if "not a database" in str(error):
+        return f"{error}; name a new file, or the newsmon database you meant"
+    return str(error)
+
+
 class SQLiteStore(Statements, SQLiteConsoleReads):
     """`Store` on one SQLite file (or `:memory:` for tests)."""
 
@@ -230,7 +245,9 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             if page_cache_kib is not None:
                 conn.execute(f"PRAGMA cache_size = {-int(page_cache_kib)}")  # negative: KiB
         except sqlite3.Error as e:
-            raise StoreError(f"cannot open the SQLite database {self.path!r}: {e}") from e
+            raise StoreError(
+                f"cannot open the SQLite database {self.path!r}: {_why_not(self.path, e)}"
+            ) from e
         self._conn = conn
 
     # -- plumbing ------------------------------------------------------------------------------
