@@ -66,6 +66,27 @@ def test_check_uses_env_default(
     assert main(["rules", "check"]) == 0
 
 
+def test_a_missing_rules_folder_is_blamed_on_what_named_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every missing folder said "set --rules or NEWSMON_RULES", also the config's `rules:` and
+    # backtest's --diff.
+    monkeypatch.delenv("NEWSMON_RULES", raising=False)
+    monkeypatch.delenv("NEWSMON_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"rules: {tmp_path / 'gone'}\ndatabase_url: {tmp_path / 'n.db'}\n")
+    assert main(["rules", "test", "--text", SEED]) == 2
+    assert capsys.readouterr().err == (
+        f"newsmon: {tmp_path / 'gone'}: no such rules folder (set by rules in newsmon.yaml)\n"
+    )
+    assert main(["rules", "backtest", "--rules", RULES, "--diff", "edited"]) == 2
+    assert capsys.readouterr().err == "newsmon: edited: no such rules folder (given by --diff)\n"
+    monkeypatch.setenv("NEWSMON_RULES", "elsewhere")
+    assert main(["rules", "tune", "--rule", "troop-dispatch"]) == 2
+    assert "elsewhere: no such rules folder (set by NEWSMON_RULES)" in capsys.readouterr().err
+
+
 def test_text_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--text", SEED, "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

@@ -152,10 +152,10 @@ def archive_batches(
         progress.flush()
 
 
-def _rules(args: argparse.Namespace, folder: str) -> RuleSet:
+def _rules(args: argparse.Namespace, folder: str, named_by: str) -> RuleSet:
     if args.query is not None:
         return RuleSet.from_rules([Rule(id="query", name="ad hoc query", query=args.query)])
-    ruleset = load_rules(folder)
+    ruleset = load_rules(folder, named_by=named_by)
     if args.rule:
         missing = [r for r in args.rule if r not in ruleset.rules]
         if missing:
@@ -176,8 +176,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise NewsmonError("--limit must be 0 or more")
     folder = args.rules or config.rules
-    ruleset = _rules(args, folder)
-    other = _rules(args, args.diff) if args.diff else None
+    ruleset = _rules(args, folder, config.rules_named_by(args.rules))
+    other = _rules(args, args.diff, "given by --diff") if args.diff else None
     since = None
     if args.since:
         try:

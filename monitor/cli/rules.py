@@ -98,7 +98,7 @@ def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError], Co
     the config."""
     config = load_config_from_args(args)
     folder = args.rules or config.rules
-    ruleset = load_rules(folder)
+    ruleset = load_rules(folder, named_by=config.rules_named_by(args.rules))
     problems = rule_problems(config, ruleset) if config.path is not None else []
     return ruleset, folder, problems, config
 

@@ -128,7 +128,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise NewsmonError("--precision must be more than 0 and at most 1 (0.9 is 90 %)")
     config = load_config_from_args(args)
     folder = args.rules or config.rules
-    ruleset = load_rules(folder)
+    ruleset = load_rules(folder, named_by=config.rules_named_by(args.rules))
     rule = ruleset.rules.get(args.rule)
     if rule is None:
         known = ", ".join(ruleset.rules)

@@ -277,6 +277,16 @@ class Config(BaseSettings):
             return f"{name} in {self._path}"
         return f"{name} (default)"
 
+    def rules_named_by(self, override: str | None) -> str:
+        """Where the rules folder was named (`override`: --rules), so that a missing one is
+        fixed where it was set: the config's `rules:` was told to set --rules or NEWSMON_RULES."""
+        if override:
+            return "given by --rules"
+        source = self.setting_source("rules")
+        if source.endswith("(default)"):
+            return "the default; set --rules, NEWSMON_RULES or rules: in the config"
+        return f"set by {source}"
+
     @property
     def path(self) -> Path | None:
         """The YAML file this configuration was read from, if any."""

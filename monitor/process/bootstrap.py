@@ -66,7 +66,7 @@ def rules_dir(config: Config, override: str | None) -> Path:
 def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
     """Load the rules and check them against the config (`rule_problems`): raise every problem
     at once, each located at its rule."""
-    rules = load_rules(rules_dir(config, override))
+    rules = load_rules(rules_dir(config, override), named_by=config.rules_named_by(override))
     problems = rule_problems(config, rules)
     if problems:
         if len(problems) == 1:

@@ -437,16 +437,18 @@ def _collections_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_rules(path: str | Path, embedder: Embedder | None = None) -> RuleSet:
+def load_rules(
+    path: str | Path, embedder: Embedder | None = None, *, named_by: str | None = None
+) -> RuleSet:
     """Load, validate and compile a rules folder. Raises RuleErrors listing every fault.
 
     Rules with examples are compared with `embedder`'s vectors, by default the packaged model's.
+    `named_by`: what named the folder (`Config.rules_named_by`), for a missing one.
     """
     root = Path(path)
     if not root.exists():
-        raise RuleErrors(
-            [RuleError(f"{root}: no such rules folder (set --rules or NEWSMON_RULES)")]
-        )
+        where = named_by or "set --rules or NEWSMON_RULES"
+        raise RuleErrors([RuleError(f"{root}: no such rules folder ({where})")])
     files = rule_files(root)
     if not files:
         raise RuleErrors([RuleError(f"{root}: no rules files (*.yaml, *.yml) in this folder")])
