@@ -58,6 +58,19 @@ class SourceLocation:
         return f"{head}\n    {self.line_text}\n    {caret}"
 
 
+def not_utf8(file: str, data: bytes, exc: UnicodeDecodeError) -> tuple[str, SourceLocation]:
+    """The message and place of the first byte of `data` that is not UTF-8: a file saved in
+    Latin-1 or Windows-1252 is told where and what to do, not "codec can't decode position N"."""
+    start = exc.start
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line_end = data.find(b"\n", start)
+    line_end = len(data) if line_end < 0 else line_end
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    text = data[line_start:line_end].decode("utf-8", "replace").rstrip("\r")
+    location = SourceLocation(file, data.count(b"\n", 0, start) + 1, column, text)
+    return f"not UTF-8 text (byte 0x{data[start]:02x}): save the file as UTF-8", location
+
+
 class LocatedError(NewsmonError):
     """An error at a known place in a user's file."""
 

@@ -112,3 +112,18 @@ def test_values_are_placed_through_aliases_and_at_their_closest_ancestor() -> No
     line = doc.locate(("feeds", 2, "url"))
     assert line is not None
     assert line.line_text == "    url: http://127.0.0.1:8080/[hidden]"  # as an error quotes it
+
+
+def test_a_file_not_in_utf8_is_located_at_its_first_bad_byte_with_secrets_hidden(
+    tmp_path: Any,
+) -> None:
+    # It said "cannot read config file ...: 'utf-8' codec can't decode byte 0xe9 in position 55".
+    path = tmp_path / "newsmon.yaml"
+    path.write_bytes(b"rules: rules\ndatabase_url: postgresql://bob:s3cr\xe9t@db.example/news\n")
+    with pytest.raises(ConfigError) as caught:
+        yamlfile.read_yaml(path, "newsmon.yaml")
+    first, quoted, caret = str(caught.value).splitlines()
+    assert first == "newsmon.yaml:2:36: not UTF-8 text (byte 0xe9): save the file as UTF-8"
+    assert quoted.strip() == "database_url: postgresql://db.example/[hidden]"
+    assert "s3cr" not in str(caught.value)
+    assert caret.strip() == "^"

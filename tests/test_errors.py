@@ -110,3 +110,13 @@ def test_the_cli_handler_turns_a_bad_query_into_one_located_line_and_exit_2(
     assert "r.yaml:4:" in err
     assert "at character" in err or "ends" in err
     assert "Traceback" not in err
+
+
+def test_not_utf8_locates_the_first_bad_byte_in_characters_of_its_line() -> None:
+    data = "a: 1\nnamé: caf".encode() + b"\xe9 noir\r\nb: 2\n"
+    with pytest.raises(UnicodeDecodeError) as caught:
+        data.decode("utf-8")
+    message, at = errors.not_utf8("f.yaml", data, caught.value)
+    assert message == "not UTF-8 text (byte 0xe9): save the file as UTF-8"
+    # Column 10, not 11: the "é" before it is two bytes but one character.
+    assert (at.file, at.line, at.column, at.line_text) == ("f.yaml", 2, 10, "namé: caf\ufffd noir")

@@ -216,6 +216,12 @@ def test_cli_mistakes_exit_2_with_one_clear_line(
     assert "bad.jsonl:1:" in capsys.readouterr().err
     assert main(["feedback", "import", str(tmp_path / "none.jsonl"), *c]) == 2
     assert "cannot read" in capsys.readouterr().err
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"feed": "f1", "item_key": "k2", "note": "caf\xe9"}\n')
+    assert main(["feedback", "import", str(latin), *c]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"newsmon: {latin}:1:46: not UTF-8 text (byte 0xe9): save the file as UTF-8\n"
+    )
     store = SQLiteStore(config.parent / "state.db")
     assert store.list_labels() == []
     store.close()

@@ -130,6 +130,20 @@ def test_text_with_headline_and_nothing_matched(
     assert line["explanation"]["hits"][0]["field"] == "title"
 
 
+def test_a_text_not_in_utf8_is_located_at_its_first_bad_byte(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "cannot read the text: 'utf-8' codec can't decode byte 0xe9 in position 19".
+    text = tmp_path / "t.txt"
+    text.write_bytes(b"Troops sent\nSoldiers caf\xe9 north.\n")
+    assert main(["rules", "test", "--rules", RULES, "--text", str(text)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"newsmon: {text}:2:13: not UTF-8 text (byte 0xe9): save the file as UTF-8",
+        "    Soldiers caf\ufffd north.",
+        "                ^",
+    ]
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--rule", "nope", "--text", SEED]) == 2
     assert "no rule nope" in capsys.readouterr().err

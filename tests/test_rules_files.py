@@ -33,6 +33,19 @@ def caret_under(err: RuleError, text: str) -> None:
     assert line[caret.index("^") :].startswith(text), str(err)
 
 
+def test_a_rules_file_not_in_utf8_is_located_at_its_first_bad_byte(tmp_path: Path) -> None:
+    # It said "cannot read: 'utf-8' codec can't decode byte 0xe9 in position 40: ...".
+    (tmp_path / "r.yaml").write_bytes(
+        "rules:\n  - id: a\n    name: A\n    query: caf".encode("latin-1") + b"\xe9\n"
+    )
+    (err,) = errors_of(tmp_path)
+    assert str(err).splitlines()[0] == (
+        f"{tmp_path / 'r.yaml'}:4:15: not UTF-8 text (byte 0xe9): save the file as UTF-8"
+    )
+    assert where(err) == (4, 15)
+    caret_under(err, "\ufffd")
+
+
 GOOD = """\
 sets:
   troops: [troops, soldiers, "special forces"]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.common import add_config_args, store_exists
 from monitor.clock import Clock, SystemClock
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, not_utf8
 
 if TYPE_CHECKING:
     from monitor.model import Label
@@ -153,12 +153,15 @@ def _import(store: Labels, file: str) -> int:
         labels = from_json_lines(sys.stdin, "stdin")
     else:
         try:
-            with open(file, encoding="utf-8") as f:
-                labels = from_json_lines(f, file)
+            with open(file, "rb") as f:
+                data = f.read()
         except OSError as e:
             raise ConfigError(f"cannot read {file}: {e.strerror or e}") from e
+        try:
+            text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ConfigError(f"{file}: not UTF-8 text ({e.reason})") from e
+            raise ConfigError(*not_utf8(file, data, e)) from e
+        labels = from_json_lines(text.splitlines(), file)
     added = store.add_labels(labels)
     print(f"imported {added} new labels ({len(labels) - added} already there)", file=sys.stderr)
     return 0

@@ -15,7 +15,14 @@ from pathlib import Path
 from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.cli.render import HeldRow, print_held_back, print_json_lines, print_matches
 from monitor.config import Config
-from monitor.errors import ConfigError, FeedError, NewsmonError, RuleErrors
+from monitor.errors import (
+    ConfigError,
+    FeedError,
+    LocatedError,
+    NewsmonError,
+    RuleErrors,
+    not_utf8,
+)
 from monitor.model import Item, Match
 from monitor.process.bootstrap import make_guard, named_feed_policy, rule_problems
 from monitor.query.rulefiles import load_rules
@@ -47,9 +54,12 @@ otherwise the whole file is its content. --text - reads standard input.
 def text_item(path: str) -> Item:
     """One item from a text file (see the module docstring for title and content)."""
     try:
-        raw = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NewsmonError(f"{path}: cannot read the text: {exc}") from exc
+        data = None if path == "-" else Path(path).read_bytes()
+        raw = sys.stdin.read() if data is None else data.decode("utf-8")
+    except OSError as exc:
+        raise NewsmonError(f"{path}: cannot read the text: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise LocatedError(*not_utf8(path, data or b"", exc)) from exc
     first, _, rest = raw.strip().partition("\n")
     if rest.strip() and len(first) <= TITLE_MAX:
         title, content = first.strip(), rest.strip()

@@ -20,13 +20,13 @@ value at a time, 10^8 of them (minutes and gigabytes) before any error could be 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from monitor.errors import ConfigError, SourceLocation
+from monitor.errors import ConfigError, SourceLocation, not_utf8
 
 KeyPath = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: about 10x faster on a config of 1,000 feeds,
@@ -92,7 +92,11 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
         text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {name}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        message, at = not_utf8(name, data, exc)
+        quoted = _line((at.line_text,), 1)  # secret-looking values hidden, as every error does
+        raise ConfigError(message, replace(at, line_text=quoted)) from None
+    except OSError as exc:
         raise ConfigError(f"cannot read config file {name}: {exc}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(

@@ -28,7 +28,7 @@ from typing import Any, get_args
 
 import yaml
 
-from monitor.errors import RuleError, RuleErrors, SourceLocation
+from monitor.errors import RuleError, RuleErrors, SourceLocation, not_utf8
 from monitor.model import Rule, Severity
 from monitor.query.compiler import SetMemberError, check_set, compile_query
 from monitor.query.embed import Embedder, SemanticUnavailable, load_embedder
@@ -105,7 +105,8 @@ class _Loader:
             # Universal newlines, as reading in text mode gives (the rules' version hashes text).
             text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
         except UnicodeDecodeError as exc:
-            self.unreadable(path, exc)
+            self.sources.append(src := Source(str(path), ""))
+            src.errors.append(RuleError(*not_utf8(str(path), data, exc)))
             return
         self.sources.append(src := Source(str(path), text))
         try:
