@@ -253,6 +253,11 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         ({6: "    threshold: 0"}, "6:16", "threshold must be more than 0 and at most 1"),
         ({6: "    threshold: high"}, "6:16", "threshold must be a number from 0 to 1"),
         ({6: "    threshold: [1]"}, "6:16", "threshold must be a number"),
+        # YAML numbers that Python's float() cannot read were a ValueError traceback
+        ({6: "    threshold: .inf"}, "6:16", "threshold must be a number from 0 to 1"),
+        ({6: "    threshold: 0x1"}, "6:16", "threshold must be a number from 0 to 1"),
+        ({6: "    threshold: 1:30"}, "6:16", "not '1:30'"),
+        ({6: "    threshold: !!float half"}, "6:16", "not 'half'"),
         ({5: "    mode: wider"}, "5:11", "mode must be one of: query (the query alone), widen"),
         ({5: "    mode: similar"}, "5:5", "mode: similar uses the examples alone"),
         ({4: "    query:", 5: "    mode: narrow"}, "5:5", "mode: narrow combines a query"),

@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, get_args
 
@@ -236,7 +236,10 @@ class _Loader:
             elif name == "threshold":
                 number: object = value.value if isinstance(value, yaml.ScalarNode) else "a list"
                 if isinstance(value, yaml.ScalarNode) and value.tag in _NUMBER:
-                    number = float(value.value)
+                    # YAML numbers Python cannot read (`.inf`, `0x1`, `1:30`, `!!float x`) are
+                    # reported as the text written.
+                    with suppress(ValueError):
+                        number = float(value.value)
                 problem = threshold_problem(number)
                 if problem is None:
                     fields[name] = number
