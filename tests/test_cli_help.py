@@ -56,6 +56,17 @@ def test_every_help_has_an_example_that_names_the_command(
 
 
 @pytest.mark.parametrize(("prog", "parser"), commands(), ids=lambda v: str(v).replace(" ", "-"))
+def test_no_help_quotes_a_module_docstring_meant_for_its_readers(
+    prog: str, parser: argparse.ArgumentParser
+) -> None:
+    # `newsmon init --help` told users it "Does I/O" and starts them "outside this repository".
+    text = parser.format_help()
+    assert "Does I/O" not in text, prog
+    assert "Pure." not in text, prog
+    assert "this repository" not in text, prog
+
+
+@pytest.mark.parametrize(("prog", "parser"), commands(), ids=lambda v: str(v).replace(" ", "-"))
 def test_every_command_that_reads_a_config_takes_log_level(
     prog: str, parser: argparse.ArgumentParser
 ) -> None:

@@ -11,6 +11,12 @@ from pathlib import Path
 
 from monitor.errors import ConfigError
 
+# The module's docstring is for its readers ("Does I/O"); the help says what a user needs.
+DESCRIPTION = """\
+Write a commented newsmon.yaml and a rules/ folder with one example rule into a folder (the
+current one by default). It never overwrites: if either is there, it says which and writes
+nothing."""
+
 EPILOG = """\
 examples:
   newsmon init                       newsmon.yaml and rules/ here
@@ -75,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "init",
         help="write a commented newsmon.yaml and a rules/ folder with one example rule",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
