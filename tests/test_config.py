@@ -340,3 +340,26 @@ def test_a_url_with_any_space_or_control_character_is_refused_and_no_other() -> 
         assert url_problem(f"http://example.com/a{ch}b") == problem, repr(ch)
     for ch in ("\x80", "\u200b", "\ufeff", "é", "%20"):
         assert url_problem(f"http://example.com/a{ch}b") is None, repr(ch)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "feeds:\n  - https://news.example/rss\n",
+            ":2:5: feeds[0]: should be a mapping of keys to values (at least url), not a text",
+        ),
+        (
+            "destinations:\n  - slack\n",
+            ":2:5: destinations[0]: should be a mapping of keys to values (at least name and type),"
+            " not a text",
+        ),
+        ("ui: true\n", ":1:5: ui: should be a mapping of keys to values, not true or false"),
+    ],
+)
+def test_a_scalar_where_a_mapping_goes_says_so_without_pydantic_class_names(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    # It said "Input should be a valid dictionary or instance of FeedConfig".
+    message = error_of(write(tmp_path, text), {})
+    assert message.splitlines()[0] == f"{tmp_path / 'newsmon.yaml'}{says}"

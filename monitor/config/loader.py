@@ -189,7 +189,22 @@ def _text(error: Any, loc: KeyPath) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if kind in ("literal_error", "enum"):
         return f"{message}, got {error.get('input')!r}"
+    if kind == "model_type":  # pydantic: "a valid dictionary or instance of FeedConfig"
+        return _not_a_mapping(loc, error.get("input"))
     return message
+
+
+def _not_a_mapping(loc: KeyPath, value: Any) -> str:
+    """A section or list entry that should be a mapping, said with the keys it needs (a feed
+    listed as its bare URL is the common one) and without the model's Python name."""
+    model = _model_at(loc)
+    fields = model.model_fields.items() if model else ()
+    required = [f.alias or name for name, f in fields if f.is_required()]
+    # No "key: value" in the message: the secret masking would hide what follows a `url:`.
+    needs = f" (at least {' and '.join(required)})" if required else ""
+    kinds = {str: "a text", bool: "true or false", int: "a number", float: "a number"}
+    what = "a list" if isinstance(value, list) else kinds.get(type(value), "empty")
+    return f"should be a mapping of keys to values{needs}, not {what}"
 
 
 _MEANT = {
