@@ -23,6 +23,7 @@ import structlog
 
 from monitor.clock import SystemClock
 from monitor.config import Config
+from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.process.bootstrap import Context, make_context, open_runtime
 from monitor.process.cycle import Cycle
@@ -182,9 +183,15 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         try:
             return await daemon.run()
         finally:
-            released = await asyncio.to_thread(rt.leases.release_all)
-            if released:
-                log.info("alerts_released", alerts=released)
+            try:
+                released = await asyncio.to_thread(rt.leases.release_all)
+            except StoreError as exc:
+                # The store is failing as we stop: the exit stays graceful and the leases wait
+                # for the holder row to expire (or for a restart here, which ends it at once).
+                log.warning("alerts_release_failed", alerts=rt.leases.held, error=str(exc))
+            else:
+                if released:
+                    log.info("alerts_released", alerts=released)
             beats.cancel()
             await asyncio.to_thread(lifeline.close)
             if server is not None:
