@@ -312,6 +312,16 @@ def test_import_of_a_url_urlsplit_refuses_reports_it_and_imports_the_rest(
     assert "archived 4 new items from 1 feed file(s)" in out
 
 
+def test_import_of_an_empty_name_does_not_read_the_current_folder(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(env / "wire.rss", rss(WIRE))  # in the current folder, which "" is not
+    assert main(["archive", "import", ""]) == 2
+    out, err = capsys.readouterr()
+    assert err == "newsmon: an empty feed name: give a path to a feed file or a URL\n"
+    assert "archived 0 new items from 0 feed file(s)" in out
+
+
 def test_import_refuses_when_the_archive_is_off(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

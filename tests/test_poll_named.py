@@ -137,6 +137,14 @@ def test_a_url_urlsplit_refuses_is_a_feed_error_naming_it() -> None:
     assert str(caught.value).startswith("http://[bad/rss: is not a usable URL (Invalid IPv6 URL)")
 
 
+@pytest.mark.parametrize("arg", ["", "  "])
+def test_an_empty_name_is_a_feed_error_not_the_current_folder(arg: str) -> None:
+    # `--feed "$FEED"` with FEED unset: Path("") is ".", which `check` called "a folder" and
+    # `archive import` read as a folder of snapshots.
+    with pytest.raises(FeedError, match="an empty feed name: give a path to a feed file or a URL"):
+        name_source(arg)
+
+
 def test_poll_one_without_rules_reads_every_item(tmp_path: Path) -> None:
     path = tmp_path / "wire.xml"
     path.write_bytes(rss("Troops at home", "Rain"))

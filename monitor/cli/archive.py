@@ -80,6 +80,8 @@ class ImportTally:
 def source_files(arg: str) -> tuple[list[str], str | None]:
     """The feed sources an argument names (a folder: its files, sorted) and the feed id a
     folder gives its files (its name), if any."""
+    if not arg.strip():  # "$DIR" unset: not the current folder (Path("")); name_source says so
+        return [arg], None
     try:
         if urlsplit(arg).scheme.lower() in ("http", "https"):
             return [arg], None

@@ -81,7 +81,7 @@ def feed_matches(
     try:
         report = poll_one(source, ruleset, guard=make_guard(config), policy=policy, keep_items=True)
     except FeedError as exc:
-        if str(exc).startswith(source):
+        if str(exc).startswith(source) or not source.strip():  # it names the source, or none
             raise
         raise FeedError(exc.kind, f"{source}: {exc}") from exc
     return [(i, m) for i, found in report.matched for m in found], list(report.items)

@@ -54,6 +54,8 @@ class NamedSource:
 
 def name_source(arg: str) -> NamedSource:
     """Classify a `--feed` argument; a path must exist, a URL must be http(s)."""
+    if not arg.strip():  # `--feed "$FEED"` with FEED unset: Path("") is the current folder
+        raise FeedError("local_file", "an empty feed name: give a path to a feed file or a URL")
     try:
         scheme = urlsplit(arg).scheme.lower()
     except ValueError as exc:  # "http://[bad": urlsplit refuses it before anyone can
