@@ -462,6 +462,7 @@ def test_init_writes_a_working_start_and_never_overwrites(
     for argv, said in [
         (["init"], "newsmon.yaml and rules already there"),
         (["init", "--dir", "nowhere"], "nowhere: no such folder"),
+        (["init", "--dir", "newsmon.yaml"], "newsmon.yaml: not a folder"),  # was "no such"
     ]:
         code, _out, err = run(argv, capsys)
         assert code == 2

@@ -92,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def cmd_init(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
-        raise ConfigError(f"{root}: no such folder (create it first, or choose another --dir)")
+        what = "not a folder" if root.exists() else "no such folder"
+        raise ConfigError(f"{root}: {what} (create it first, or choose another --dir)")
     config, rules = root / "newsmon.yaml", root / "rules"
     there = [str(p) for p in (config, rules) if p.exists() or p.is_symlink()]
     if there:
