@@ -5,6 +5,7 @@ every new field, located. The packaged model's own tests are at the end and skip
 from __future__ import annotations
 
 import importlib.abc
+import os
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -264,6 +265,10 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         ({5: "    mode: query"}, "7:5", "say how the examples combine with the query"),
         ({8: "      - file: examples/none.txt"}, "8:15", "example file 'examples/none.txt' not"),
         ({8: "      - file: examples"}, "8:15", "example file 'examples' cannot be read"),
+        # a named pipe blocked the load for ever; a NUL in the name was a ValueError traceback
+        ({8: "      - file: examples/pipe"}, "8:15", "it is not a regular file (a folder, a pipe"),
+        ({8: "      - file: /dev/zero"}, "8:15", "it is not a regular file"),
+        ({8: '      - file: "examples/one.txt\\0"'}, "8:15", "its name holds a NUL"),
         ({8: "      - file: examples/latin1.txt"}, "8:15", "is not UTF-8 text"),
         ({8: "      - file: examples/empty.txt"}, "8:15", "example file 'examples/empty.txt' is"),
         ({8: "      - file: examples/big.txt"}, "8:15", "is larger than 64 KiB"),
@@ -272,6 +277,7 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         ({7: "    like: []", 8: "", 9: ""}, "7:11", "`like:` is empty"),
     ],
 )
+@pytest.mark.timeout(20)  # a named pipe read as an example would block for ever
 def test_every_new_field_is_checked_and_located(
     tmp_path: Path, model: ConceptEmbedder, lines: dict[int, str], where: str, message: str
 ) -> None:
@@ -284,6 +290,7 @@ def test_every_new_field_is_checked_and_located(
     (folder / "examples" / "latin1.txt").write_bytes("Kyïv".encode("latin-1"))
     (folder / "examples" / "empty.txt").write_text(" \n", encoding="utf-8")
     (folder / "examples" / "big.txt").write_text("troops " * 10_000, encoding="utf-8")
+    os.mkfifo(folder / "examples" / "pipe")
     (got,) = errors_of(folder, model)
     assert got.startswith(f"{folder / 'a.yaml'}:{where}: rule 'troops': "), got
     assert message in got

@@ -21,6 +21,7 @@ import gc
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -347,13 +348,24 @@ class _Loader:
         path = Path(src.name).parent / name
         at = node.start_mark.index
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_EXAMPLE_BYTES + 1)
+            data = _read_example(path)
         except FileNotFoundError:
             deferred.append((f"example file {name!r} not found (looked for {path})", at))
             return None
         except OSError as exc:
             deferred.append((f"example file {name!r} cannot be read: {exc}", at))
+            return None
+        except ValueError:  # a NUL in the name, which no path can hold
+            deferred.append((f"example file {name!r} cannot be read: its name holds a NUL", at))
+            return None
+        if data is None:
+            deferred.append(
+                (
+                    f"example file {name!r} cannot be read: it is not a regular file (a folder,"
+                    " a pipe or a device)",
+                    at,
+                )
+            )
             return None
         if len(data) > MAX_EXAMPLE_BYTES:
             deferred.append(
@@ -390,6 +402,17 @@ class _Loader:
                 continue
             out.append(CompiledRule.of(rule, matcher))
         return out
+
+
+def _read_example(path: Path) -> bytes | None:
+    """The start of an example file (a byte past the cap, to tell it is too long), or None when
+    it is not a regular file. Opened without blocking: a named pipe or a terminal would wait for
+    a writer for ever, and with it `rules check` or the daemon's reload."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return f.read(MAX_EXAMPLE_BYTES + 1)
 
 
 def _place(e: RuleError) -> tuple[int, int]:
