@@ -126,3 +126,17 @@ def test_a_limit_below_one_is_a_usage_error(
     )
     assert main(["deliveries", "list", "--limit", "1", "--json", "--config", str(config)]) == 0
     assert len(json.loads(capsys.readouterr().out)["alerts"]) == 1
+
+
+def test_enable_without_a_config_file_says_none_was_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It said "no such destination 'team' in no config file found (destinations: none)".
+    for name in ("NEWSMON_CONFIG", "NEWSMON_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["deliveries", "enable", "team"]) == 2
+    assert capsys.readouterr().err == (
+        "newsmon: no such destination 'team': no config file found"
+        " (give --config FILE or set NEWSMON_CONFIG)\n"
+    )

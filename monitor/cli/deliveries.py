@@ -248,9 +248,15 @@ def cmd_enable(args: argparse.Namespace) -> int:
             if disabled:
                 store.enable_destination(args.name)
     if not disabled and not configured:
+        if config.path is None:
+            raise ConfigError(
+                f"no such destination {args.name!r}: no config file found"
+                " (give --config FILE or set NEWSMON_CONFIG)"
+            )
         names = ", ".join(sorted(d.name for d in config.destinations)) or "none"
-        where = config.path or "no config file found"
-        raise ConfigError(f"no such destination {args.name!r} in {where} (destinations: {names})")
+        raise ConfigError(
+            f"no such destination {args.name!r} in {config.path} (destinations: {names})"
+        )
     if not disabled:
         print(f"newsmon: destination {args.name!r} is not disabled", file=sys.stderr)
         return 1
