@@ -87,6 +87,24 @@ def test_a_missing_rules_folder_is_blamed_on_what_named_it(
     assert "elsewhere: no such rules folder (set by NEWSMON_RULES)" in capsys.readouterr().err
 
 
+def test_a_first_run_without_config_or_rules_is_pointed_at_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("NEWSMON_RULES", "NEWSMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "test", "--text", SEED]) == 2
+    assert capsys.readouterr().err == (
+        "newsmon: rules: no such rules folder (the default, and no config file was found:"
+        " `newsmon init` writes both)\n"
+    )
+    (tmp_path / "newsmon.yaml").write_text("log_level: info\n")
+    assert main(["rules", "test", "--text", SEED]) == 2
+    assert "(the default; set --rules, NEWSMON_RULES or rules: in the config)" in (
+        capsys.readouterr().err
+    )
+
+
 def test_text_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--text", SEED, "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]

@@ -283,6 +283,8 @@ class Config(BaseSettings):
         if override:
             return "given by --rules"
         source = self.setting_source("rules")
+        if source.endswith("(default)") and self._path is None:  # a first run, most likely
+            return "the default, and no config file was found: `newsmon init` writes both"
         if source.endswith("(default)"):
             return "the default; set --rules, NEWSMON_RULES or rules: in the config"
         return f"set by {source}"
