@@ -7,7 +7,7 @@ from monitor.query.compiler import compile_query
 from monitor.query.lexer import QueryError
 from monitor.query.near import Near
 
-SETS = {"troops": ["troops"]}
+SETS = {"troops": ["troops"], "empty": [], "broken": ["x", "*"]}
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,11 @@ SETS = {"troops": ["troops"]}
         ('troops "special forces', 7, "unclosed quote"),
         ('troops ""', 8, "empty phrase"),
         ("$nope OR troops", 0, "unknown set $nope"),
+        # an empty set was a ValueError (min() of nothing) in a NEAR or the index's needs; a bad
+        # member was placed at its own offset, in the wrong part of the query
+        ("troops NEAR/3 $empty", 14, "set $empty is empty"),
+        ("troops OR (sent $empty)", 16, "set $empty is empty"),
+        ("troops $broken", 7, "set $broken has a member that cannot be used: '*' has no"),
         ("troops $", 7, "a set name must follow $"),
         ("headline:troops", 0, "unknown field 'headline'"),
         ("troops NEAR/3 title:sent", 14, "a field cannot go inside NEAR: put it around"),

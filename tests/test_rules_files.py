@@ -207,6 +207,20 @@ extra: 1
     assert len(errs) == len(expected) + 1, msgs
 
 
+def test_a_query_naming_a_set_that_failed_is_located_at_the_reference(tmp_path: Path) -> None:
+    """The loader compiles every rule even when a set failed: it raised ValueError when that set
+    had no usable member and a NEAR or the index read its (empty) widths."""
+    write(
+        tmp_path,
+        "a.yaml",
+        "sets:\n  gone: [null]\nrules:\n  - id: r\n    name: R\n    query: x NEAR/3 $gone\n",
+    )
+    errs = errors_of(tmp_path)
+    assert [where(e) for e in errs] == [(2, 3), (2, 10), (6, 21)], "\n".join(map(str, errs))
+    assert "set $gone is empty" in errs[2].message
+    caret_under(errs[2], "$gone")
+
+
 def test_duplicate_yaml_key_and_not_a_mapping(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "rules:\n  - id: x\n    name: X\n    name: Y\n")
     write(tmp_path, "b.yaml", "- just\n- a list\n")

@@ -215,7 +215,18 @@ class Compiler:
         if members is None:
             known = ", ".join(f"${s}" for s in sorted(self.sets)) or "none defined"
             raise QueryError(f"unknown set ${node.name} (sets: {known})", node.start)
-        kids = tuple(compile_set_member(m, fields) for m in members)
+        # A set that cannot be used is reported at the set by the rules loader, which compiles
+        # the rules anyway (to report every fault at once): say so here at the reference, as an
+        # empty OR cannot be matched (its widths, its index needs) and a member's own offset
+        # would point into the query at the wrong place.
+        if not members:
+            raise QueryError(f"set ${node.name} is empty: give it at least one word", node.start)
+        try:
+            kids = tuple(compile_set_member(m, fields) for m in members)
+        except QueryError as exc:
+            raise QueryError(
+                f"set ${node.name} has a member that cannot be used: {exc.message}", node.start
+            ) from exc
         return ev.AnyOf(kids, fields, self.src(node))
 
 

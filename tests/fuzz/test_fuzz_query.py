@@ -4,7 +4,8 @@ raising, and `load_rules` on any YAML returns a RuleSet or raises RuleErrors. Wi
 
 Found here: queries nested a few thousand deep (parentheses, NOT, NEAR chains, field:) and YAML
 nested several hundred deep raised RecursionError; both are now refused with a located error. And
-a rule whose `name:` is empty (null) crashed load_rules with a TypeError."""
+a rule whose `name:` is empty (null) crashed load_rules with a TypeError. And a query naming an
+empty set ($z) in a NEAR or an AND under OR raised ValueError (min() of no members)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,14 @@ from tests.fuzz.budget import budget
 pytestmark = pytest.mark.fault
 
 SETS = {"t": ["troops", "special forces", "dispatch*", "=NATO"], "e": ["x"]}
+# Sets the rules loader reports as broken but still hands to the compiler (to report every fault).
+BROKEN_SETS = {**SETS, "z": [], "b": ["*"]}
 TOKENS = [
     "troops", "sent", "NATO", "=NATO", "=arms", "dispatch*", "*", "=", "NOT", "AND", "OR",
     "NEAR/3", "ONEAR/0", "NEAR/", "NEAR/x", "NEAR/99999999999", "(", ")", '"', '"special forces"',
-    '""', "$t", "$e", "$nope", "$", "title:", "url:", "feed:", "bogus:", "text:(", "anti-tank",
-    "Russia's", "1,500", "Kyïv", "ß", "İ", "\u0301", "\u200b", "\x00", "\ufffd", "'", "-", ":",
-    "troops:", "or", "near/2", "\t", "\n",
+    '""', "$t", "$e", "$z", "$b", "$nope", "$", "title:", "url:", "feed:", "bogus:", "text:(",
+    "anti-tank", "Russia's", "1,500", "Kyïv", "ß", "İ", "\u0301", "\u200b", "\x00", "\ufffd",
+    "'", "-", ":", "troops:", "or", "near/2", "\t", "\n",
 ]  # fmt: skip
 query_soup = st.lists(st.sampled_from(TOKENS), max_size=20).map(" ".join) | st.lists(
     st.sampled_from(TOKENS), max_size=20
@@ -68,7 +71,7 @@ item_text = st.lists(st.sampled_from(["troops", "were", "sent", "to", "NATO", "s
 
 def compile_or_error(query: str) -> QueryError | None:
     try:
-        compile_query(query, SETS)
+        compile_query(query, BROKEN_SETS)
     except QueryError as exc:
         return exc
     return None
@@ -87,6 +90,8 @@ def match_all(query: str, title: str, content: str) -> None:
 @example("NOT " * 5000 + "a", "", "")
 @example("a NEAR/5 " * 3000 + "b", "", "")
 @example("title:(" * 3000 + "a" + ")" * 3000, "", "")
+@example("troops NEAR/3 $z", "", "")
+@example("a OR (b $z)", "", "")
 def test_any_query_compiles_or_raises_query_error(query: str, title: str, content: str) -> None:
     error = compile_or_error(query)
     if error is None:
