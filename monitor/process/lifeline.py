@@ -9,6 +9,7 @@ stops (SIGKILL, OOM, a lost machine), the others take its feeds and alerts over 
   shutdown drain, so work in flight is never taken over while the process finishes it.
 - A beat that fails (the store is down) is logged and tried again at the next beat; the row then
   expires and the work may move to another process, which the commit and mark fencing allows for.
+  Until a beat succeeds again `writing` is False, and /readyz says the store is not usable.
 
 Times come from the injected clock; the pause between beats from the injected `sleep`.
 """
@@ -72,6 +73,9 @@ class Lifeline:
         self._alive = alive
         self._sleep = sleep
         self._closed = False
+        # False while the last beat failed: the store answers reads (a full disk, a read-only
+        # file) or nothing, but this process cannot record its work (for /readyz).
+        self.writing = True
 
     def take_over_dead_predecessors(self) -> list[str]:
         """End the holders on this host whose process is gone; their leases are free now."""
@@ -94,7 +98,10 @@ class Lifeline:
             try:
                 await asyncio.to_thread(self.beat)
             except StoreError as exc:
+                self.writing = False
                 log.warning("heartbeat_failed", error=str(exc))
+            else:
+                self.writing = True
             await self._sleep(self.interval_s)
 
     def close(self) -> None:

@@ -124,7 +124,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         async def ready() -> ReadyState:
             # Stopping: answer at once, without waiting on a store that the drain keeps busy.
             if not daemon.stopping:
-                store_ok[0] = await asyncio.to_thread(rt.store.ping)
+                # A SQLite file on a full disk or made read-only still answers the ping's read:
+                # the heartbeat, a write every 2.5 s, says whether the daemon can record work.
+                store_ok[0] = lifeline.writing and await asyncio.to_thread(rt.store.ping)
             live = rt.rules.rules  # one read: the version and the count of the same rules
             return ReadyState(
                 store=store_ok[0],

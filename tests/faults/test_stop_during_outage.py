@@ -1,17 +1,20 @@
-"""SIGTERM while the SQLite file refuses writes (a full disk, a file made read-only): the stop is
-still graceful (exit 0, no error line), and nothing is lost: the alerts whose leases could not be
+"""The SQLite file refusing writes under a running daemon (a full disk, a file made read-only;
+here `chattr +i`): /readyz says so while /healthz stays 200, and a SIGTERM then is still a
+graceful stop (exit 0, no error line) that loses nothing: the alerts whose leases could not be
 given back are delivered by the restart, each under its one `webhook-id`."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.faults.test_store_outage import immutable, immutable_supported
-from tests.feedserver import feed_server
+from tests.feedserver import feed_server, rss
 from tests.test_daemon_shutdown import (
     STORIES,
     SlowReceiver,
@@ -19,6 +22,48 @@ from tests.test_daemon_shutdown import (
     restart_and_collect,
     start_with_alerts,
 )
+
+
+def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
+    status, body = daemon.get("/readyz")
+    answer: dict[str, object] = json.loads(body)
+    return status, answer
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_readyz_says_the_store_is_unusable_while_it_refuses_writes_and_recovers(
+    tmp_path: Path,
+) -> None:
+    why = immutable_supported(tmp_path)
+    if why is not None:
+        pytest.skip(why)
+    db = tmp_path / "state.db"
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server:
+        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            wait_for("/readyz 200", lambda: readiness(daemon)[0] == 200)
+            with immutable(db, Path(f"{db}-wal")):
+                # The ping is a read, which the file still answers; the heartbeat is a write,
+                # every 2.5 s.
+                def refused() -> dict[str, object] | None:
+                    status, answer = readiness(daemon)
+                    return answer if status == 503 else None
+
+                answer = wait_for("/readyz 503", refused, timeout=10)
+                assert answer["store"] is False
+                assert "stopping" not in answer
+                assert daemon.get("/healthz")[0] == 200  # alive: not a reason to restart it
+            wait_for("/readyz 200 again", lambda: readiness(daemon)[0] == 200, timeout=10)
+            assert readiness(daemon)[1]["store"] is True
+            assert daemon.events("heartbeat_failed")
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0
 
 
 @pytest.mark.fault
