@@ -48,6 +48,16 @@ def test_unreachable_server_is_a_store_error_without_the_password() -> None:
     assert "s3cret" not in str(exc.value)
 
 
+def test_a_url_the_driver_cannot_parse_is_a_store_error_without_the_password() -> None:
+    # No server needed: libpq refuses these before connecting, and its message quoted the
+    # whole URI, password included ("... in URI: \"postgresql://bob:s3cret@[bad/news\"").
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreError, match="cannot connect") as exc:
+        PostgresStore("postgresql://bob:s3cret@[bad/news", connect_timeout_s=2)
+    assert "s3cret" not in str(exc.value)
+    assert str(exc.value) == str(exc.value).strip()
+
+
 def _migrate(url: str, schema: str, out: mp.Queue[str | None]) -> None:
     try:
         PostgresStore(url, schema=schema).migrate()

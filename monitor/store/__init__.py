@@ -13,7 +13,7 @@ import re
 from monitor.errors import ConfigError
 from monitor.store.base import Store
 
-__all__ = ["Store", "open_store", "redact_url"]
+__all__ = ["Store", "open_store", "redact_error", "redact_url"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
@@ -22,6 +22,15 @@ _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 def redact_url(url: str) -> str:
     """The URL with any password replaced by `***`, for logs and errors."""
     return _PASSWORD.sub(r"\1***@", url)
+
+
+def redact_error(text: str, url: str) -> str:
+    """A driver's error `text` about `url` without the URL's password: libpq quotes the whole
+    URI when it cannot parse it (`... in URI: "postgresql://bob:s3cret@[bad/x"`)."""
+    found = _PASSWORD.search(url)
+    password = found.group(0)[len(found.group(1)) : -1] if found else ""
+    text = text.replace(url, redact_url(url))
+    return text.replace(password, "***") if password else text
 
 
 def sqlite_path(url: str) -> str | None:

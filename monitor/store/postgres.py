@@ -288,7 +288,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
-        from monitor.store import redact_url
+        from monitor.store import redact_error, redact_url
 
         try:
             conn = psycopg.connect(
@@ -300,7 +300,10 @@ class PostgresStore(Statements, PostgresConsoleReads):
                     pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
                 )
         except psycopg.Error as e:
-            raise StoreError(f"cannot connect to PostgreSQL at {redact_url(self._url)}: {e}") from e
+            raise StoreError(
+                f"cannot connect to PostgreSQL at {redact_url(self._url)}:"
+                f" {redact_error(str(e).strip(), self._url)}"
+            ) from e
         self._conn = conn
         return conn
 
