@@ -142,6 +142,36 @@ def test_a_positional_after_an_option_is_read_as_one_before_it(
     assert "unknown argument(s): extra (see `newsmon feedback --help`)" in err
 
 
+@pytest.mark.parametrize(
+    ("argv", "fixed"),
+    [
+        (["--config", "n.yaml", "check", "--json"], "newsmon check --json --config n.yaml"),
+        (["--log-level=debug", "rules", "check"], "newsmon rules check --log-level=debug"),
+        (["--rules", "r/"], "newsmon COMMAND --rules r/"),
+    ],
+)
+def test_an_option_before_the_command_is_moved_after_it(
+    argv: list[str], fixed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # argparse took the option's value for the command: "unknown command 'n.yaml'".
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    option = argv[0].split("=")[0]
+    assert capsys.readouterr().err == (
+        f"newsmon: {option} comes before the command; options go after it, as in `{fixed}`"
+        " (see `newsmon --help`)\n"
+    )
+
+
+def test_the_options_of_newsmon_itself_still_go_first(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--vers"], ["-h", "check"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 0
+    assert "usage: newsmon" in capsys.readouterr().out
+
+
 def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
     tmp_path: Path,
 ) -> None:

@@ -158,6 +158,21 @@ def _intermixed(
     return again, rest
 
 
+def _refuse_option_before_command(parser: Parser, args: Sequence[str]) -> None:
+    """`newsmon --config x.yaml check`: a command's option before the command. argparse took
+    `x.yaml` for the command ("unknown command 'x.yaml'"); say where the option goes."""
+    option = args[0].split("=", 1)[0]
+    mine = [o for action in parser._actions for o in action.option_strings]
+    if option == "-" or any(o.startswith(option) for o in mine):  # -h, --version, --vers
+        return
+    names = {c.removeprefix("monitor.cli.") for c in COMMAND_MODULES}
+    at = next((i for i, a in enumerate(args) if a in names), None)
+    # The options before the command, moved to the end: after `rules check` too.
+    fixed = ["COMMAND", *args] if at is None else [*args[at:], *args[:at]]
+    parser.error(f"{option} comes before the command; options go after it, as in"
+                 f" `newsmon {' '.join(fixed)}`")  # fmt: skip
+
+
 def main(
     argv: Sequence[str] | None = None, *, gc_paused: bool = False, may_leave: bool = False
 ) -> int:
@@ -169,6 +184,8 @@ def main(
     stand_in_for_closed_streams()
     args_given = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(args_given[0] if args_given else None)
+    if args_given and args_given[0].startswith("-"):
+        _refuse_option_before_command(parser, args_given)
     args, extras = parser.parse_known_args(argv)
     if extras:
         args, extras = _intermixed(args, extras, args_given)
