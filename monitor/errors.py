@@ -48,13 +48,16 @@ class SourceLocation:
     line: int
     column: int
     line_text: str = ""
+    # The caret's 1-based column in `line_text` when that is an excerpt of a long line (0: the
+    # column itself).
+    caret: int = 0
 
     def render(self, message: str) -> str:
         """`FILE:LINE:COL: message`, then the line and a caret under the column."""
         head = f"{self.file}:{self.line}:{self.column}: {message}"
         if not self.line_text:
             return head
-        caret = " " * (max(self.column, 1) - 1) + "^"
+        caret = " " * (max(self.caret or self.column, 1) - 1) + "^"
         return f"{head}\n    {self.line_text}\n    {caret}"
 
 

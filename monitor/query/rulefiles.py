@@ -494,7 +494,11 @@ def _load(root: Path, files: list[Path], embedder: Embedder | None) -> RuleSet:
     embedder = _embedder_for(loader, embedder)
     for text in loader.example_files:
         digest.update(text.encode() + b"\0")
-    errors = [e for s in loader.sources for e in sorted(s.errors, key=_place)]
+    errors = []
+    for s in loader.sources:
+        errors += sorted(s.errors, key=_place)
+        if (more := s.dropped_error()) is not None:
+            errors.append(more)
     if not errors and not loader.rules:
         errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
     if errors:

@@ -25,6 +25,7 @@ from monitor.query import rulefiles
 from monitor.query.lexer import MAX_QUERY
 from monitor.query.near import MAX_WORK
 from monitor.query.rulefiles import load_rules
+from monitor.query.yamlsource import MAX_ERRORS, MAX_QUOTED
 
 pytestmark = pytest.mark.fault
 
@@ -132,7 +133,9 @@ def test_a_near_too_costly_to_match_is_refused_at_its_operator(tmp_path: Path) -
     assert error.location is not None
     column = error.location.column
     assert error.location.line == 4
-    assert error.location.line_text[column - 1 :].startswith("NEAR/100")
+    assert text.splitlines()[3][column - 1 :].startswith("NEAR/100")
+    quoted, caret = str(error).splitlines()[1:3]  # the line is quoted as an excerpt around it
+    assert quoted[caret.index("^") :].startswith("NEAR/100")
     assert f"at most {MAX_WORK:,}" in error.message
     assert "fewer NEAR/ONEAR" in error.message
 
@@ -182,3 +185,33 @@ def test_a_rules_folder_past_the_total_cap_is_refused_at_the_file_that_crosses_i
     assert error.location is not None
     assert (error.location.file, error.location.line) == (str(tmp_path / "c.yaml"), 1)
     assert "remove the files you do not use" in error.message
+
+
+def test_many_faults_on_one_long_line_are_quoted_as_excerpts_and_capped(tmp_path: Path) -> None:
+    """Every error copied its whole line: `rules: [1,1,...]` of 16,000 faults (32 KB) took 2 GB
+    and 3 s to report, 770 MB of text; a 2 MB file would have taken terabytes."""
+    errs = _load(tmp_path, {"r.yaml": "rules: [" + ",".join(["1"] * 4_000) + "]\n"}).errors
+    assert len(errs) == MAX_ERRORS + 1
+    assert "3,800 more errors in this file not shown" in errs[-1].message
+    assert len(str(RuleErrors(errs))) < MAX_ERRORS * 3 * (MAX_QUOTED + 200)
+    assert all(e.location and len(e.location.line_text) <= MAX_QUOTED + 2 for e in errs[:-1])
+
+
+@pytest.mark.parametrize("before", [0, 10, MAX_QUOTED - 5, 4_000])
+@pytest.mark.parametrize("after", [0, 10, 4_000])
+def test_an_excerpt_of_a_long_line_keeps_the_caret_under_the_fault(
+    tmp_path: Path, before: int, after: int
+) -> None:
+    pad = " OR ".join(["troops"] * (before // 10 + 1))
+    tail = " OR ".join(["troops"] * (after // 10 + 1))
+    query = f"{pad} OR (sent NEAR/3 $nope) OR {tail}"
+    text = f"rules: [{{id: a, name: A, query: {query!r}}}]\n"
+    (error,) = _load(tmp_path, {"r.yaml": text}).errors
+    assert error.location is not None
+    line = text.rstrip("\n")
+    assert line[error.location.column - 1 :].startswith("$nope")  # the column is the file's
+    quoted, caret = str(error).splitlines()[1:3]
+    assert quoted[caret.index("^") :].startswith("$nope")
+    assert len(quoted) <= len("    ") + MAX_QUOTED + 2
+    if len(line) <= MAX_QUOTED:
+        assert quoted == "    " + line
