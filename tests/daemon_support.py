@@ -105,6 +105,13 @@ class DaemonProcess:
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
+    def get_or_none(self, path: str) -> int | None:
+        """The status of one GET, or None while nothing answers on the port."""
+        try:
+            return self.get(path)[0]
+        except OSError:
+            return None
+
     def wait_healthy(self, timeout: float = 20.0) -> None:
         def healthy() -> bool:
             assert self.proc.poll() is None, f"the daemon exited: {self.log_text()}"

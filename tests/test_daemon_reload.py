@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,38 @@ def test_fingerprint_sees_edits_additions_and_removals(tmp_path: Path) -> None:
     assert rules_fingerprint(folder) != added
     (folder / "b.yaml").unlink()
     assert [e[0] for e in rules_fingerprint(folder)] == ["a.yaml"]
+
+
+def children(pid: int) -> list[str]:
+    """The pids of `pid`'s children (Linux)."""
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")
+def test_a_sighup_while_the_daemon_starts_is_a_reload_not_its_end(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server:
+        server.put("/wire.rss", rss([CALM]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            # From the moment `run`'s own code runs (it starts its parse workers first) until
+            # /healthz answers, the signal handlers are not yet the loop's: a SIGHUP every 20 ms
+            # through that window, as a deploy script's reload right after a restart would send.
+            wait_for("the parse workers", lambda: children(daemon.proc.pid), timeout=30)
+            sent = 0
+            while daemon.get_or_none("/healthz") != 200:
+                assert daemon.proc.poll() is None, f"ended by SIGHUP {sent}: {daemon.log_text()}"
+                daemon.signal(signal.SIGHUP)
+                sent += 1
+                time.sleep(0.02)
+            assert sent > 0
+            # The reload asked for while starting is answered once the daemon runs.
+            wait_for("the deferred reload", lambda: daemon.events("rules_unchanged"))
+            assert daemon.proc.poll() is None
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from monitor.process.daemon import defer_sighup
+
+    defer_sighup()  # a reload asked for while starting must not end the process
     config = load_config_from_args(args)
     setup_logging(args, config, stream=STDOUT)
     if config.parse_workers > 0:  # their imports overlap the daemon's (monitor.feeds.budget)

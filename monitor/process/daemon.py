@@ -41,6 +41,27 @@ log = structlog.get_logger("newsmon.daemon")
 
 FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
+_hup_while_starting = False
+
+
+def defer_sighup() -> None:
+    """From the start of `newsmon run` until `Daemon.run` installs the loop's handler, a SIGHUP
+    (reload the rules: `systemctl reload`, a deploy script) must not end the process, which is
+    its default action; it is remembered, and answered with a reload once the daemon runs."""
+
+    def remember(_signum: int, _frame: object) -> None:
+        global _hup_while_starting  # a signal handler has nowhere else to write
+        _hup_while_starting = True
+
+    with contextlib.suppress(AttributeError, ValueError):  # no SIGHUP here, or not main thread
+        signal.signal(signal.SIGHUP, remember)
+
+
+def _take_deferred_sighup() -> bool:
+    global _hup_while_starting
+    sent, _hup_while_starting = _hup_while_starting, False
+    return sent
+
 
 class TaskSet:
     """In-flight tasks, so shutdown can wait for them and count free slots."""
@@ -227,6 +248,8 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop)
         with contextlib.suppress(AttributeError, NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if _take_deferred_sighup():
+            self.request_reload()
         scheduler = AsyncIOScheduler(event_loop=loop)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         # Claims fire at a random point of each tick: replicas ticking at fixed phases would
