@@ -140,3 +140,13 @@ def test_enable_without_a_config_file_says_none_was_found(
         "newsmon: no such destination 'team': no config file found"
         " (give --config FILE or set NEWSMON_CONFIG)\n"
     )
+
+
+def test_a_limit_past_what_sqlite_takes_lists_everything(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An OverflowError traceback ("Python int too large to convert to SQLite INTEGER").
+    config, ids = setup
+    argv = ["deliveries", "list", "--limit", "9" * 30, "--json", "--config", str(config)]
+    assert main(argv) == 0
+    assert len(json.loads(capsys.readouterr().out)["alerts"]) == len(ids)

@@ -40,14 +40,15 @@ STDERR: TextIO = cast(TextIO, StdStream("stderr"))
 
 
 def at_least_one(text: str) -> int:
-    """argparse type of a count such as `--limit N`: a whole number, 1 or more."""
+    """argparse type of a count such as `--limit N`: a whole number, 1 or more. One past what
+    SQLite's LIMIT takes (a 64-bit integer; an OverflowError traceback) means the same: all."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
+    return min(value, 2**63 - 1)
 
 
 def add_config_args(
