@@ -102,7 +102,7 @@ def test_a_bad_address_is_said_as_given_and_a_url_is_told_to_drop_its_scheme(
     )
 
 
-@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "soon"])
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf", "1e308", "soon"])
 def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
     timeout: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -114,15 +114,20 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+MAX_TIMEOUT = 86_400.0  # a day; past about 9e9 s the socket's timeout overflows (a traceback)
+
+
 def _seconds(text: str) -> float:
-    """argparse type of --timeout: a number of seconds above 0 (urllib took 0 for "do not
-    wait" and refused a negative one or NaN only once the probe ran, as "unreachable")."""
+    """argparse type of --timeout: a number of seconds above 0 and at most a day (urllib took 0
+    for "do not wait" and refused a negative one or NaN only once the probe ran)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 seconds and at most {MAX_TIMEOUT:g}, not {text}"
+        )
     return value
 
 
