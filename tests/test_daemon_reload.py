@@ -180,3 +180,46 @@ def test_a_sighup_while_the_daemon_starts_is_a_reload_not_its_end(tmp_path: Path
             assert daemon.proc.poll() is None
             daemon.signal(signal.SIGTERM)
             assert daemon.wait() == 0
+
+
+def test_a_sighup_says_when_the_config_file_became_invalid_or_changed_and_runs_on(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server:
+        server.put("/wire.rss", rss([CALM]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
+        )
+        good = config.read_text()
+        line = len(good.splitlines()) + 1
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+
+            def hup_and_wait(answers: int) -> None:
+                daemon.signal(signal.SIGHUP)
+                wait_for("the reload", lambda: len(daemon.events("rules_unchanged")) == answers)
+
+            config.write_text(good + "grace_period: soon\n")
+            hup_and_wait(1)
+            invalid = daemon.events("config_invalid")
+            assert len(invalid) == 1
+            assert f"newsmon.yaml:{line}:" in invalid[0]["error"]
+            assert "grace_period" in invalid[0]["error"]
+            assert daemon.events("config_changed") == []
+            assert daemon.ready()["store"] is True  # running on, on the config it started with
+
+            config.write_text(good + "grace_period: 5s\n")
+            hup_and_wait(2)
+            assert len(daemon.events("config_invalid")) == 1
+            changed = daemon.events("config_changed")
+            assert len(changed) == 1
+            assert changed[0]["config"] == str(config)
+            assert "restart" in changed[0]["hint"]
+
+            config.write_text(good)  # back as it started: nothing to say
+            hup_and_wait(3)
+            assert len(daemon.events("config_invalid")) == 1
+            assert len(daemon.events("config_changed")) == 1
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0

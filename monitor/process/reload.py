@@ -4,16 +4,21 @@ Every 2 s (and at once on SIGHUP) the rules folder's fingerprint is taken; when 
 holds still for `SETTLE_S`, the rules are loaded and checked against the config. A good set is
 swapped into `CurrentRules` whole (polls running finish with the rules they started with); a
 broken one keeps the old rules, logs `rules_reload_refused` and counts a failed reload.
+
+The config is read at start only. A SIGHUP also reads its file again, to say what a person who
+edited it needs to know: that it is now broken (`config_invalid`, located) or changed
+(`config_changed`), and that either way the daemon runs on the config it started with.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import structlog
 
-from monitor.config import Config
+from monitor.config import Config, load_config
 from monitor.errors import NewsmonError
 from monitor.metrics import Metrics
 from monitor.pipeline.rules import CurrentRules
@@ -61,6 +66,8 @@ class RuleReloader:
         self.last_error: str | None = None
 
     async def __call__(self, force: bool) -> None:
+        if force:
+            await asyncio.to_thread(self.check_config)
         current = await asyncio.to_thread(rules_fingerprint, self.folder)
         if current == self.fingerprint and not force:
             return
@@ -91,3 +98,26 @@ class RuleReloader:
         self.metrics.rules_reload(ok=True)
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
+
+    def check_config(self) -> None:
+        """Read the config file again and say whether it still loads and whether it changed;
+        nothing of it is applied (a restart does that)."""
+        path = self.config.path
+        if path is None:  # started on the defaults: there is no file to follow
+            return
+        try:
+            fresh = load_config(path, env=os.environ)
+        except NewsmonError as exc:
+            # TRY400: a user's broken file: the message, not a traceback
+            log.error(  # noqa: TRY400
+                "config_invalid",
+                error=str(exc),
+                hint="still running on the config read at start; a restart would fail on this",
+            )
+            return
+        if fresh != self.config:
+            log.warning(
+                "config_changed",
+                config=str(path),
+                hint="the config is read at start only: restart newsmon to apply it",
+            )
