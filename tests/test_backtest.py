@@ -322,6 +322,20 @@ def test_import_of_an_empty_name_does_not_read_the_current_folder(
     assert "archived 0 new items from 0 feed file(s)" in out
 
 
+def test_import_of_a_folder_reads_its_subfolders_and_skips_hidden_ones(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Files under .git/ were read as snapshots, each reported as "no RSS, Atom or JSON Feed".
+    snaps = env / "snaps" / "wire"
+    write(snaps / "2026-11" / "1.xml", rss(WIRE[:2]))
+    write(snaps / ".git" / "HEAD", "ref: refs/heads/main\n")
+    write(snaps / ".git" / "objects" / "ab", "x")
+    assert main(["archive", "import", str(snaps)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "archived 2 new items from 1 feed file(s)" in out
+
+
 def test_import_refuses_when_the_archive_is_off(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,11 +32,12 @@ examples:
   newsmon archive import https://feeds.example.org/world.rss
   newsmon rules backtest --since 30d                then try the rules on them
 
-A folder is read as snapshots of one feed (every file in it, sorted by name; a file that is not
-a feed is reported and skipped). Items are filed under --feed-id, else the configured feed with
-that URL, else a folder's name, else a file's name. An item counts as first seen when it was
-published (the import time when it has no date); one older than archive_retention is skipped, as
-pruning would drop it. An item already archived is kept as it is.
+A folder is read as snapshots of one feed (every file in it and its subfolders, sorted by path,
+hidden ones skipped; a file that is not a feed is reported and skipped). Items are filed under
+--feed-id, else the configured feed with that URL, else a folder's name, else a file's name. An
+item counts as first seen when it was published (the import time when it has no date); one
+older than archive_retention is skipped, as pruning would drop it. An item already archived is
+kept as it is.
 Only the archive is written: no alert is sent and no item is marked seen, so the daemon alerts on
 live items exactly as it would have without the import.
 exit codes: 0 every source was read, 2 an error (the sources that could be read are imported)
@@ -90,7 +91,10 @@ def source_files(arg: str) -> tuple[list[str], str | None]:
     path = Path(arg)
     if path.is_dir():
         files = sorted(
-            str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            str(p)
+            for p in path.rglob("*")
+            # Hidden files and folders (.git, .DS_Store) are no snapshots: each was an error.
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         return files, path.resolve().name
     return [arg], None
