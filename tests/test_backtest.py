@@ -266,7 +266,7 @@ def test_a_broken_rules_folder_is_exit_2_with_the_place(
         err = capsys.readouterr().err
         assert f"{bad}:4:14: rule 'a': NEAR needs a distance" in err
     assert main(["rules", "backtest", "--rules", good, "--rule", "nope"]) == 2
-    assert "no rule nope" in capsys.readouterr().err
+    assert "no rule 'nope'" in capsys.readouterr().err
     assert main(["rules", "backtest", "--rules", good, "--since", "soon"]) == 2
     assert "--since: not a duration" in capsys.readouterr().err
     assert main(["rules", "backtest", "--query", "a NEAR b"]) == 2

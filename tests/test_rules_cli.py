@@ -162,9 +162,19 @@ def test_a_text_not_in_utf8_is_located_at_its_first_bad_byte(
     ]
 
 
+def test_a_mistyped_rule_id_gets_the_close_one(capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "no rule troop-dispach in ... (rules: ...)"; an empty id showed as a double space.
+    argv = ["rules", "test", "--rules", RULES, "--text", SEED, "--rule", "troop-dispach"]
+    assert main([*argv, "--rule", ""]) == 2
+    assert capsys.readouterr().err == (
+        f"newsmon: no rule 'troop-dispach', '' in {RULES}; did you mean 'troop-dispatch'?"
+        " (3 rules: arms-to-ukraine, nato-delegation, troop-dispatch)\n"
+    )
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--rule", "nope", "--text", SEED]) == 2
-    assert "no rule nope" in capsys.readouterr().err
+    assert "no rule 'nope'" in capsys.readouterr().err
     assert main(["rules", "test", "--rules", RULES, "--text", str(tmp_path / "x")]) == 2
     assert "cannot read the text" in capsys.readouterr().err
     assert main(["rules", "test", "--rules", str(tmp_path), "--text", SEED]) == 2

@@ -210,7 +210,7 @@ def test_tune_for_a_precision_and_adding_labelled_examples(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--rule", "nope"], "no rule nope in"),
+        (["--rule", "nope"], "no rule 'nope' in"),
         (["--rule", "troops", "--like", "f1/k99"], "not in the archive: f1/k99"),
         (["--rule", "troops", "--like", "k3"], "--like 'k3': name an archived item as FEED/"),
         (["--rule", "troops", "--precision", "90"], "--precision must be more than 0"),

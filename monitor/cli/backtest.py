@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
-from monitor.cli.common import STDERR, add_config_args, load_config_from_args, store_exists
+from monitor.cli.common import (
+    STDERR,
+    add_config_args,
+    load_config_from_args,
+    no_such_rules,
+    store_exists,
+)
 from monitor.cli.render import clipped, held_json, match_json, print_matches, words
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.durations import format_duration, parse_duration
@@ -159,8 +165,7 @@ def _rules(args: argparse.Namespace, folder: str, named_by: str) -> RuleSet:
     if args.rule:
         missing = [r for r in args.rule if r not in ruleset.rules]
         if missing:
-            known = ", ".join(ruleset.rules)
-            raise NewsmonError(f"no rule {', '.join(missing)} in {folder} (rules: {known})")
+            raise no_such_rules(missing, list(ruleset.rules), folder)
         ruleset = ruleset.select(args.rule)
     return ruleset
 

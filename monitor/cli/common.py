@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from typing import Literal, TextIO, cast
 
 from monitor.config import Config, load_config
+from monitor.errors import NewsmonError
 from monitor.logs import configure_logging
 
 
@@ -49,6 +51,21 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return min(value, 2**63 - 1)
+
+
+def no_such_rules(missing: Sequence[str], known: Sequence[str], folder: str) -> NewsmonError:
+    """`--rule ID` naming no rule of `folder`: each id quoted (an empty one shows), the close
+    id for a typo, and the first of the rule ids (a folder may hold hundreds)."""
+    import difflib  # only for a mistake: not paid by every start
+
+    guesses = [g for m in missing for g in difflib.get_close_matches(m, known, n=1, cutoff=0.6)]
+    hint = f"; did you mean {', '.join(map(repr, guesses))}?" if guesses else ""
+    shown = ", ".join(known[:MAX_IDS_SHOWN]) + (" ..." if len(known) > MAX_IDS_SHOWN else "")
+    names = ", ".join(map(repr, missing))
+    return NewsmonError(f"no rule {names} in {folder}{hint} ({len(known)} rules: {shown})")
+
+
+MAX_IDS_SHOWN = 10
 
 
 def add_config_args(

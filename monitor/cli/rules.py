@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from monitor.cli.common import add_config_args, load_config_from_args
+from monitor.cli.common import add_config_args, load_config_from_args, no_such_rules
 from monitor.cli.render import HeldRow, print_held_back, print_json_lines, print_matches
 from monitor.config import Config
 from monitor.errors import (
@@ -139,8 +139,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     if args.rule:
         missing = [r for r in args.rule if r not in ruleset.rules]
         if missing:
-            known = ", ".join(ruleset.rules)
-            raise NewsmonError(f"no rule {', '.join(missing)} in {folder} (rules: {known})")
+            raise no_such_rules(missing, list(ruleset.rules), folder)
         ruleset = ruleset.select(args.rule)
     if args.text:
         item = text_item(args.text)

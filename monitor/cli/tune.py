@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from monitor.cli.common import add_config_args, load_config_from_args, store_exists
+from monitor.cli.common import (
+    add_config_args,
+    load_config_from_args,
+    no_such_rules,
+    store_exists,
+)
 from monitor.controls import strip_controls
 from monitor.errors import NewsmonError, RuleErrors
 from monitor.feedback.labels import in_force, parse_target
@@ -131,8 +136,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     ruleset = load_rules(folder, named_by=config.rules_named_by(args.rules))
     rule = ruleset.rules.get(args.rule)
     if rule is None:
-        known = ", ".join(ruleset.rules)
-        raise NewsmonError(f"no rule {args.rule} in {folder} (rules: {known})")
+        raise no_such_rules([args.rule], list(ruleset.rules), folder)
     if rule.mode == "query":
         raise NewsmonError(
             f"rule {rule.id!r} has no examples to tune (mode: query): give it `like:` examples"
