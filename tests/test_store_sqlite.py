@@ -238,3 +238,25 @@ def test_commits_are_checkpointed_past_1000_pages_and_a_killed_writer_loses_none
         assert pragmas == [WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES]
     finally:
         check.close()
+
+
+@pytest.mark.parametrize("read_only", ["folder", "file"])
+def test_a_read_only_folder_or_file_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_only: str
+) -> None:
+    # SQLite says "unable to open database file" or "attempt to write a readonly database".
+    # os.access stands in for a read-only mount: the tests may run as root, which chmod spares.
+    from monitor.store import sqlite as module
+
+    db = tmp_path / "n.db"
+    db.write_bytes(b"")
+    target = tmp_path if read_only == "folder" else db
+    real_access = os.access
+    monkeypatch.setattr(
+        module.os, "access", lambda p, mode: Path(p) != target and real_access(p, mode)
+    )
+    why = module._why_not(str(db), sqlite3.OperationalError("attempt to write a readonly database"))
+    assert why == (
+        f"attempt to write a readonly database; {str(target)!r} is read-only, and newsmon writes"
+        " the database (and its journal beside it): make it writable, or name a file elsewhere"
+    )

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -207,6 +208,14 @@ def _why_not(path: str, error: sqlite3.Error) -> str:
         return f"the folder {str(folder)!r} does not exist{where}; create it, or name another file"
     if "not a database" in str(error):
         return f"{error}; name a new file, or the newsmon database you meant"
+    # A read-only folder or file system (os.access sees one even for root): SQLite says "unable
+    # to open database file" or "attempt to write a readonly database".
+    read_only = folder if not os.access(folder, os.W_OK) else file
+    if read_only is folder or (file.exists() and not os.access(file, os.W_OK)):
+        return (
+            f"{error}; {str(read_only)!r} is read-only, and newsmon writes the database (and its"
+            " journal beside it): make it writable, or name a file elsewhere"
+        )
     return str(error)
 
 
