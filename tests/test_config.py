@@ -363,3 +363,10 @@ def test_a_scalar_where_a_mapping_goes_says_so_without_pydantic_class_names(
     # It said "Input should be a valid dictionary or instance of FeedConfig".
     message = error_of(write(tmp_path, text), {})
     assert message.splitlines()[0] == f"{tmp_path / 'newsmon.yaml'}{says}"
+
+
+def test_a_config_that_is_a_folder_says_to_name_the_file_in_it(tmp_path: Path) -> None:
+    # It said "cannot read config file DIR: [Errno 21] Is a directory: 'DIR'".
+    assert error_of(tmp_path, {}) == (
+        f"config file {tmp_path} is a folder: name the file in it ({tmp_path}/newsmon.yaml)"
+    )

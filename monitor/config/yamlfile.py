@@ -96,8 +96,13 @@ def read_yaml(path: Path, display: str | None = None) -> YamlDocument:
         message, at = not_utf8(name, data, exc)
         quoted = _line((at.line_text,), 1)  # secret-looking values hidden, as every error does
         raise ConfigError(message, replace(at, line_text=quoted)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {name}: {exc}") from None
+    except IsADirectoryError:  # `--config /etc/newsmon`: the folder, not the file in it
+        folder = name.rstrip("/")
+        raise ConfigError(
+            f"config file {name} is a folder: name the file in it ({folder}/newsmon.yaml)"
+        ) from None
+    except OSError as exc:  # its strerror: Python's "[Errno 13] ...: 'path'" repeats the path
+        raise ConfigError(f"cannot read config file {name}: {exc.strerror or exc}") from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             f"{name}: the config file is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB;"
