@@ -50,6 +50,14 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) ->
         time.sleep(0.05)
 
 
+def children(pid: int) -> list[int]:
+    """The pids of `pid`'s children (Linux; none elsewhere)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def daemon_env(**extra: str) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

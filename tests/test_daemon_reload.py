@@ -14,7 +14,7 @@ import pytest
 
 from monitor.process.reload import rules_fingerprint
 from monitor.query.rulefiles import load_rules
-from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.daemon_support import DaemonProcess, children, wait_for, write_config, write_rules
 from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 
@@ -145,14 +145,6 @@ def test_fingerprint_sees_edits_additions_and_removals(tmp_path: Path) -> None:
     assert rules_fingerprint(folder) != added
     (folder / "b.yaml").unlink()
     assert [e[0] for e in rules_fingerprint(folder)] == ["a.yaml"]
-
-
-def children(pid: int) -> list[str]:
-    """The pids of `pid`'s children (Linux)."""
-    try:
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
 
 
 @pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")

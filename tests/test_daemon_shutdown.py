@@ -4,7 +4,9 @@ same `webhook-id`; a second signal exits at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import time
 from collections import defaultdict
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.daemon_support import DaemonProcess, children, wait_for, write_config, write_rules
 from tests.feedserver import FeedServer, feed_server, rss
 from tests.receiver import Received, Receiver, Reply
 
@@ -189,3 +191,47 @@ def test_readyz_turns_503_at_once_on_sigterm_while_healthz_stays_200_until_exit(
         answered = [s for s in health if s is not None]
         assert len(answered) > 10
         assert set(answered) == {200}
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")
+def test_sigterm_while_a_parse_waits_on_its_worker_exits_0_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server:
+        server.put("/wire.rss", rss([CALM]))
+        config = write_config(
+            tmp_path,
+            feeds={"wire": server.url("/wire.rss")},
+            destinations={},
+            rules=rules,
+            grace_period="1s",
+            parse_workers="1",
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            [worker] = children(daemon.proc.pid)
+            # The daemon's parse worker, stopped: it takes the next document and never answers,
+            # as a parse still running at the signal. SIGCONT at the end in any case, so that a
+            # worker the daemon did not end sees its pipe closed and exits by itself.
+            os.kill(worker, signal.SIGSTOP)
+            try:
+                fetches = len(server.hits("/wire.rss"))
+                server.put("/wire.rss", rss([STORIES[0], CALM]))
+                wait_for("the new document", lambda: len(server.hits("/wire.rss")) > fetches)
+                time.sleep(0.5)  # read, and handed to the worker
+                sent = time.monotonic()
+                daemon.signal(signal.SIGTERM)
+                assert daemon.wait(timeout=15) == 0
+                assert time.monotonic() - sent < 5.0
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker, signal.SIGCONT)
+            assert "Traceback" not in daemon.log_text()
+            events = daemon.events()  # every line is a JSON event
+            assert not [e for e in events if "exception" in e or e["event"] == "task_failed"]
+            assert daemon.events("shutdown_finished")[0]["clean"] is False  # it was cut short
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, 0)
+            raise AssertionError(f"the parse worker {worker} outlived the daemon")

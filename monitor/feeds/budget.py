@@ -68,6 +68,7 @@ class ParseWorker:
         self.budget = budget
         self._proc: subprocess.Popen[bytes] | None = None
         self.started = 0  # processes started, for tests and logs
+        self._closing = False
 
     def __enter__(self) -> ParseWorker:
         return self
@@ -81,6 +82,8 @@ class ParseWorker:
 
     def parse(self, body: bytes, **kwargs: Any) -> ParsedFeed:
         """`parse_feed(body, **kwargs)` in the worker. Raises FeedError (too_costly or other)."""
+        if self._closing:  # no fresh worker once the pool is being closed
+            raise FeedError("parse", "not parsed: newsmon is stopping")
         job = pickle.dumps((body, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
         proc = self._running()
         try:
@@ -91,6 +94,9 @@ class ParseWorker:
             _write_frame(proc, job)
         deadline = time.monotonic() + self.budget.wall_s
         reply = _read_frame(proc, deadline)
+        if reply is None and self._closing:  # `kill` at shutdown: not the document's fault
+            self._stop()
+            raise FeedError("parse", "not parsed: newsmon is stopping")
         if reply is None:
             raise FeedError("too_costly", self._overrun(proc, ended=time.monotonic() < deadline))
         try:
@@ -110,6 +116,14 @@ class ParseWorker:
 
     def close(self) -> None:
         self._stop()
+
+    def kill(self) -> None:
+        """End the process, but leave its pipes to a `parse` still reading them (from another
+        thread): it reads the end of the file and returns. `close` once no parse runs."""
+        self._closing = True
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # our own child, by its pid
 
     def start(self) -> None:
         self._running()
@@ -197,14 +211,27 @@ class ParsePool:
         worker = await idle.get()
         call = functools.partial(worker.parse, body, **kwargs)
         future = asyncio.get_running_loop().run_in_executor(self._threads, call)
-        # Back to the queue only when the exchange is over, even if this poll is cancelled.
-        future.add_done_callback(lambda _: idle.put_nowait(worker))
+
+        def done(finished: asyncio.Future[ParsedFeed]) -> None:
+            # Back to the queue only when the exchange is over, even if this poll is cancelled;
+            # the error of a cancelled poll's parse is looked at here, or asyncio logs it with a
+            # traceback ("exception was never retrieved").
+            idle.put_nowait(worker)
+            if not finished.cancelled():
+                finished.exception()
+
+        future.add_done_callback(done)
         return await asyncio.shield(future)
 
     def close(self) -> None:
+        # A parse still waiting on a worker (its poll was cancelled at shutdown) must see the
+        # worker end, not its pipe closed under it by this thread (EBADF, or another file that
+        # took the descriptor's number): kill, let those parses return, then close.
+        for worker in self.workers:
+            worker.kill()
+        self._threads.shutdown(wait=True)
         for worker in self.workers:
             worker.close()
-        self._threads.shutdown(wait=True)
 
 
 class _Replies(pickle.Unpickler):
