@@ -172,6 +172,22 @@ def test_the_options_of_newsmon_itself_still_go_first(capsys: pytest.CaptureFixt
     assert "usage: newsmon" in capsys.readouterr().out
 
 
+def test_a_value_that_starts_with_a_dash_is_told_how_to_be_given(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # argparse read "-5d" as an option and said only "expected one argument".
+    with pytest.raises(SystemExit) as stop:
+        main(["rules", "backtest", "--since", "-5d"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "newsmon rules backtest: argument --since: expected one argument; '-5d' reads as an"
+        " option: write --since=-5d (see `newsmon rules backtest --help`)\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["check", "--feed"])  # a value missing: no hint
+    assert "reads as an option" not in capsys.readouterr().err
+
+
 def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
     tmp_path: Path,
 ) -> None:

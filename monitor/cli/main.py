@@ -13,6 +13,7 @@ import argparse
 import gc
 import importlib
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
@@ -58,9 +59,26 @@ class Parser(argparse.ArgumentParser):
     Sub-parsers are made with the same class (argparse's default), so every level answers so.
     """
 
+    argv: Sequence[str] = ()  # the arguments being parsed (main sets them), for the hints
+
     def error(self, message: str) -> NoReturn:
         message = message.replace("argument COMMAND: invalid choice:", "unknown command")
+        message += self._dash_value_hint(message)
         self.exit(USAGE_ERROR, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+    def _dash_value_hint(self, message: str) -> str:
+        """`--since -5d`: argparse reads a value that starts with `-` as an option and says the
+        option "expected one argument"; say how to give such a value."""
+        found = re.fullmatch(r"argument (\S+): expected one argument", message)
+        if found is None:
+            return ""
+        names = found.group(1).split("/")
+        argv = list(Parser.argv)
+        for at, arg in enumerate(argv[:-1]):
+            value = argv[at + 1]
+            if arg in names and value.startswith("-") and len(value) > 1:
+                return f"; {value!r} reads as an option: write {arg}={value}"
+        return ""
 
     def unknown(self, extras: Sequence[str]) -> NoReturn:
         """Arguments no option took, said by the command they were given to, with a guess."""
@@ -183,6 +201,7 @@ def main(
     and this does not return."""
     stand_in_for_closed_streams()
     args_given = sys.argv[1:] if argv is None else list(argv)
+    Parser.argv = args_given
     parser = build_parser(args_given[0] if args_given else None)
     if args_given and args_given[0].startswith("-"):
         _refuse_option_before_command(parser, args_given)
