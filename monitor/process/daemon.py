@@ -181,7 +181,12 @@ class Daemon:
         try:
             await self._poll_feed(feed)
         except asyncio.CancelledError:
-            await self._release_feed(feed.id)
+            try:
+                await self._release_feed(feed.id)
+            except StoreError as exc:
+                # Stopping while the store fails: the lease waits for the holder row to expire
+                # (a restart on this host ends it at once). A warning, not a failed task.
+                log.warning("feed_release_failed", error=str(exc))
             raise
         except StoreError as exc:  # nothing of this poll was written; its lease expires
             self._poll_backoff.failed(exc)

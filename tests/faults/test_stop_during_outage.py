@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -96,3 +98,48 @@ def test_sigterm_while_the_store_refuses_writes_exits_0_and_the_restart_sends_th
         # The restart on this host ends the dead holder's row: the leases are free at once.
         assert restart_and_collect(config, tmp_path, rx) < 10.0
     assert_each_story_once_under_one_id(rx)
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_sigterm_mid_fetch_while_the_store_refuses_writes_logs_no_failed_task(
+    tmp_path: Path,
+) -> None:
+    why = immutable_supported(tmp_path)
+    if why is not None:
+        pytest.skip(why)
+    db = tmp_path / "state.db"
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    answer = threading.Event()
+
+    def held(handler: BaseHTTPRequestHandler) -> None:
+        answer.wait(30)  # a fetch still running at the signal
+        handler.send_response(503)
+        handler.end_headers()
+
+    with feed_server() as server:
+        server.routes["/held"] = held
+        config = write_config(
+            tmp_path,
+            feeds={"held": server.url("/held")},
+            destinations={},
+            rules=rules,
+            grace_period="1s",
+        )
+        try:
+            with DaemonProcess(config, tmp_path) as daemon:
+                daemon.wait_healthy()
+                wait_for("the fetch", lambda: server.hits("/held"))
+                with immutable(db, Path(f"{db}-wal")):
+                    daemon.signal(signal.SIGTERM)
+                    assert daemon.wait(timeout=15) == 0
+                # The cancelled poll could not give its feed back: one warning, no failed task.
+                events = daemon.events()  # every line a JSON event
+                errors = [e["event"] for e in events if e["level"] == "error"]
+                # (a claim that raced the signal may have met the read-only file: that is news)
+                assert [e for e in errors if e != "store_unavailable"] == []
+                [failed] = daemon.events("feed_release_failed")
+                assert failed["feed"] == "held"
+                assert str(db) in failed["error"]
+        finally:
+            answer.set()
