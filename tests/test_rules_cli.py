@@ -172,6 +172,37 @@ def test_a_mistyped_rule_id_gets_the_close_one(capsys: pytest.CaptureFixture[str
     )
 
 
+def test_a_text_is_never_read_with_lone_surrogates(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 reached the item as lone surrogates, from a file's name or from
+    standard input in a C locale, and the semantic stage's tokenizer ended in a TypeError."""
+    import os
+    import subprocess
+    import sys
+
+    from monitor.cli.rules import text_item
+
+    named = tmp_path / os.fsdecode(b"caf\xe9.txt")
+    named.write_text("troops sent to the border\n")
+    assert text_item(str(named)).title.encode("utf-8") == "caf\ufffd.txt".encode()
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "rules", "test", "--rules", RULES, "--text", "-"],
+        input=b"troops \xe9 sent\n",
+        capture_output=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "HOME": str(tmp_path),
+            "LC_ALL": "C",
+        },
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith(
+        "newsmon: stdin:1:8: not UTF-8 text (byte 0xe9): save the file as UTF-8\n"
+    )
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--rule", "nope", "--text", SEED]) == 2
     assert "no rule 'nope'" in capsys.readouterr().err

@@ -9,6 +9,7 @@ content and the title is the file name. `-` reads standard input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -53,18 +54,27 @@ otherwise the whole file is its content. --text - reads standard input.
 
 def text_item(path: str) -> Item:
     """One item from a text file (see the module docstring for title and content)."""
+    # Bytes, decoded here: standard input's own decoding lets bytes that are not UTF-8 through
+    # as lone surrogates (a C locale's surrogateescape), and the semantic stage's tokenizer
+    # ended in a TypeError traceback on them.
+    stdin = getattr(sys.stdin, "buffer", None)
+    data = b""
     try:
-        data = None if path == "-" else Path(path).read_bytes()
-        raw = sys.stdin.read() if data is None else data.decode("utf-8")
+        if path != "-":
+            data = Path(path).read_bytes()
+        elif stdin is not None:
+            data = stdin.read()
+        raw = sys.stdin.read() if path == "-" and stdin is None else data.decode("utf-8")
     except OSError as exc:
         raise NewsmonError(f"{path}: cannot read the text: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
-        raise LocatedError(*not_utf8(path, data or b"", exc)) from exc
+        raise LocatedError(*not_utf8("stdin" if path == "-" else path, data, exc)) from exc
     first, _, rest = raw.strip().partition("\n")
     if rest.strip() and len(first) <= TITLE_MAX:
         title, content = first.strip(), rest.strip()
-    else:
-        title, content = ("stdin" if path == "-" else Path(path).name), raw.strip()
+    else:  # the file's name, which may hold bytes that are not UTF-8 (lone surrogates here)
+        name = "stdin" if path == "-" else os.fsencode(Path(path).name).decode("utf-8", "replace")
+        title, content = name, raw.strip()
     return Item(feed_id="text", key=path, title=title, content=content)
 
 
