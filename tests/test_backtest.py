@@ -336,6 +336,22 @@ def test_import_of_a_folder_reads_its_subfolders_and_skips_hidden_ones(
     assert "archived 2 new items from 1 feed file(s)" in out
 
 
+def test_import_of_a_folder_whose_name_is_not_utf8(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The folder's name files its items; with a byte that is not UTF-8 (a lone surrogate) the
+    # store's write ended in a UnicodeEncodeError traceback.
+    import os
+
+    snaps = env / os.fsdecode(b"caf\xe9")
+    write(snaps / "1.xml", rss(WIRE[:2]))
+    assert main(["archive", "import", str(snaps)]) == 0
+    assert "archived 2 new items" in capsys.readouterr().out
+    store = SQLiteStore(env / "news.db")
+    assert {a.feed_id for _, a in store.read_archive(0, 100)} == {"caf\ufffd"}
+    store.close()
+
+
 def test_import_refuses_when_the_archive_is_off(
     env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -188,6 +188,41 @@ def test_a_value_that_starts_with_a_dash_is_told_how_to_be_given(
     assert "reads as an option" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["stories", "list", "--story", "u:caf\udce9"], "argument --story: 'u:caf\\xe9'"),
+        (["feedback", "f1/k\udce9", "--relevant"], "argument ALERT_OR_ITEM: 'f1/k\\xe9'"),
+        (["check", "--feed", "https://caf\udce9.test/rss"], "argument --feed: 'https://caf"),
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_a_usage_error(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Bytes that are not UTF-8 arrive as lone surrogates ("\udce9"), which the store, a URL or
+    # JSON cannot take: a UnicodeEncodeError traceback where they were written down.
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert "is not UTF-8 text; give it in UTF-8" in err
+
+
+def test_a_path_that_is_not_utf8_is_still_a_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    text = tmp_path / os.fsdecode(b"caf\xe9.txt")
+    text.write_text("Troops sent\nSoldiers were deployed north.\n")
+    rules = str(ROOT / "rules")
+    assert main(["rules", "test", "--rules", rules, "--text", str(text), "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "troop-dispatch" in out
+    assert out.encode("utf-8")  # no lone surrogate: a strict UTF-8 stdout takes it
+
+
 def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
     tmp_path: Path,
 ) -> None:

@@ -10,6 +10,7 @@ live item exactly as it would have without the import.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -96,7 +97,9 @@ def source_files(arg: str) -> tuple[list[str], str | None]:
             # Hidden files and folders (.git, .DS_Store) are no snapshots: each was an error.
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
-        return files, path.resolve().name
+        # The folder's name files its items: bytes that are not UTF-8 (lone surrogates here, which
+        # the store cannot write) become U+FFFD.
+        return files, os.fsencode(path.resolve().name).decode("utf-8", "replace")
     return [arg], None
 
 

@@ -191,6 +191,39 @@ def _refuse_option_before_command(parser: Parser, args: Sequence[str]) -> None:
                  f" `newsmon {' '.join(fixed)}`")  # fmt: skip
 
 
+# The arguments that name a file or folder: any bytes the file system takes are fine there.
+PATH_METAVARS = frozenset({"DIR", "NEW_DIR", "FILE", "FILE.opml", "PATH"})
+PATH_OR_URL_METAVARS = frozenset({"FILE_OR_DIR_OR_URL", "PATH_OR_URL", "URL_OR_PATH"})
+
+
+def _refuse_text_not_utf8(args: argparse.Namespace, parser: Parser) -> None:
+    """An argument with bytes that are not UTF-8 (a Latin-1 terminal, `$'caf\\xe9'`) arrives
+    with lone surrogates, which no store, URL or JSON takes: a UnicodeEncodeError traceback
+    where it was written down. Refused here, except where it names a file."""
+    command = getattr(args, "_parser", parser)
+    for action in command._actions:
+        value = getattr(args, action.dest, None)
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or text.isascii() or _is_utf8(text):
+                continue
+            metavar = action.metavar if isinstance(action.metavar, str) else ""
+            if metavar in PATH_METAVARS or (metavar in PATH_OR_URL_METAVARS and "://" not in text):
+                continue
+            name = action.option_strings[-1] if action.option_strings else metavar or action.dest
+            shown = repr(os.fsencode(text))[2:-1]  # the bytes as typed: caf\xe9
+            (command if isinstance(command, Parser) else parser).error(
+                f"argument {name}: '{shown}' is not UTF-8 text; give it in UTF-8"
+            )
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def main(
     argv: Sequence[str] | None = None, *, gc_paused: bool = False, may_leave: bool = False
 ) -> int:
@@ -215,6 +248,7 @@ def main(
     if func is None:
         parser.print_help(sys.stderr)
         return USAGE_ERROR
+    _refuse_text_not_utf8(args, parser)
     configure_logging(level=getattr(args, "log_level", None) or "info", stream=STDERR)
     if gc_paused and not getattr(args, "settles_heap", False):
         gc.enable()

@@ -72,10 +72,15 @@ def text_item(path: str) -> Item:
     first, _, rest = raw.strip().partition("\n")
     if rest.strip() and len(first) <= TITLE_MAX:
         title, content = first.strip(), rest.strip()
-    else:  # the file's name, which may hold bytes that are not UTF-8 (lone surrogates here)
-        name = "stdin" if path == "-" else os.fsencode(Path(path).name).decode("utf-8", "replace")
-        title, content = name, raw.strip()
-    return Item(feed_id="text", key=path, title=title, content=content)
+    else:
+        title, content = ("stdin" if path == "-" else Path(path).name), raw.strip()
+    # A path's bytes that are not UTF-8 are lone surrogates here, which a strict UTF-8 stdout
+    # (`--json`) and the tokenizer refuse: they become U+FFFD in the item's key and title.
+    return Item(feed_id="text", key=_shown(path), title=_shown(title), content=content)
+
+
+def _shown(text: str) -> str:
+    return os.fsencode(text).decode("utf-8", "replace")
 
 
 def feed_matches(
