@@ -198,6 +198,19 @@ def test_cli_labels_exports_and_imports(
     assert capsys.readouterr().out == exported.read_text()  # the round trip keeps every field
 
 
+def test_a_labeller_name_from_the_environment_that_is_not_utf8(
+    config: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its bytes arrive as lone surrogates; the store's write ended in a UnicodeEncodeError.
+    import os
+
+    monkeypatch.setenv("NEWSMON_USER", os.fsdecode(b"Jos\xe9"))
+    assert main(["feedback", ALERT, "--relevant", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["feedback", "export", "--config", str(config)]) == 0
+    assert {json.loads(x)["who"] for x in capsys.readouterr().out.splitlines()} == {"Jos\ufffd"}
+
+
 def test_cli_mistakes_exit_2_with_one_clear_line(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

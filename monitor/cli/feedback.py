@@ -75,12 +75,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _who(args: argparse.Namespace) -> str:
     if args.who:
         return str(args.who)
-    if os.environ.get("NEWSMON_USER"):
-        return os.environ["NEWSMON_USER"]
     try:
-        return getpass.getuser()
+        name = os.environ.get("NEWSMON_USER") or getpass.getuser()
     except (KeyError, OSError):  # no login name in a bare container
         return "unknown"
+    # From the environment, bytes that are not UTF-8 are lone surrogates, which the store
+    # cannot write (a UnicodeEncodeError traceback): they become U+FFFD.
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
