@@ -203,6 +203,31 @@ def test_a_text_is_never_read_with_lone_surrogates(tmp_path: Path) -> None:
     )
 
 
+def test_files_named_by_mistake_are_read_to_a_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--text /dev/zero`, `feeds import` or `feedback import` of a log file: read whole until
+    memory ran out (a MemoryError traceback). The limits, made small here, say so instead."""
+    from monitor.cli import feedback, feeds, rules
+
+    big = tmp_path / "big.log"
+    big.write_bytes(b"x" * 2048)
+    monkeypatch.setattr(rules, "TEXT_MAX_BYTES", 1024)
+    monkeypatch.setattr(feeds, "OPML_MAX_BYTES", 1024)
+    monkeypatch.setattr(feedback, "LABELS_MAX_BYTES", 1024)
+    monkeypatch.setenv("NEWSMON_DATABASE_URL", str(tmp_path / "n.db"))
+    for argv, what in (
+        (["rules", "test", "--rules", RULES, "--text", str(big)], "a text"),
+        (["feeds", "import", str(big)], "a subscription list"),
+        (["feedback", "import", str(big)], "a labels file"),
+    ):
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == (
+            f"newsmon: {big}: larger than 1024 bytes, more than {what} takes;"
+            " is this the right file?\n"
+        )
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--rule", "nope", "--text", SEED]) == 2
     assert "no rule 'nope'" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, TextIO, cast
 
 from monitor.config import Config, load_config
@@ -66,6 +67,23 @@ def no_such_rules(missing: Sequence[str], known: Sequence[str], folder: str) -> 
 
 
 MAX_IDS_SHOWN = 10
+
+
+MIB = 1024 * 1024
+
+
+def read_capped(path: str | Path, limit: int, what: str) -> bytes:
+    """A file a person named, read whole, but not past `limit` bytes: `/dev/zero` or a log file
+    given by mistake was read until memory ran out (a MemoryError traceback). Raises OSError
+    as `open` does, and NewsmonError past the limit."""
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        size = f"{limit // MIB} MiB" if limit >= MIB else f"{limit} bytes"
+        raise NewsmonError(
+            f"{path}: larger than {size}, more than {what} takes; is this the right file?"
+        )
+    return data
 
 
 def add_config_args(

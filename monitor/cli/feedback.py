@@ -20,9 +20,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import add_config_args, store_exists
+from monitor.cli.common import MIB, add_config_args, read_capped, store_exists
 from monitor.clock import Clock, SystemClock
 from monitor.errors import ConfigError, not_utf8
+
+LABELS_MAX_BYTES = 256 * MIB  # about a million labels
 
 if TYPE_CHECKING:
     from monitor.model import Label
@@ -150,19 +152,25 @@ def _export(labels: list[Label], file: str | None) -> int:
 def _import(store: Labels, file: str) -> int:
     from monitor.feedback.labels import from_json_lines
 
-    if file == "-":
+    stdin = getattr(sys.stdin, "buffer", None)
+    if file == "-" and stdin is None:  # a text stream put in its place (tests)
         labels = from_json_lines(sys.stdin, "stdin")
     else:
+        name = "stdin" if file == "-" else file
         try:
-            with open(file, "rb") as f:
-                data = f.read()
+            if stdin is not None and file == "-":
+                data = stdin.read(LABELS_MAX_BYTES + 1)
+            else:
+                data = read_capped(file, LABELS_MAX_BYTES, "a labels file")
         except OSError as e:
             raise ConfigError(f"cannot read {file}: {e.strerror or e}") from e
+        if len(data) > LABELS_MAX_BYTES:
+            raise ConfigError(f"stdin: larger than {LABELS_MAX_BYTES // MIB} MiB of labels")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise ConfigError(*not_utf8(file, data, e)) from e
-        labels = from_json_lines(text.splitlines(), file)
+            raise ConfigError(*not_utf8(name, data, e)) from e
+        labels = from_json_lines(text.splitlines(), name)
     added = store.add_labels(labels)
     print(f"imported {added} new labels ({len(labels) - added} already there)", file=sys.stderr)
     return 0

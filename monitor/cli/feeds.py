@@ -10,10 +10,18 @@ from pathlib import Path
 
 import yaml
 
-from monitor.cli.common import add_config_args, load_config_from_args, store_exists
+from monitor.cli.common import (
+    MIB,
+    add_config_args,
+    load_config_from_args,
+    read_capped,
+    store_exists,
+)
 from monitor.cli.render import columns, stamp
 from monitor.errors import ConfigError
 from monitor.model import FeedState
+
+OPML_MAX_BYTES = 16 * MIB  # some 100,000 feeds
 
 EPILOG = """\
 examples:
@@ -113,7 +121,7 @@ def import_opml(args: argparse.Namespace) -> int:
 
     path = Path(args.opml)
     try:
-        data = path.read_bytes()
+        data = read_capped(path, OPML_MAX_BYTES, "a subscription list")
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from exc
     duplicates: list[str] = []

@@ -13,7 +13,13 @@ import os
 import sys
 from pathlib import Path
 
-from monitor.cli.common import add_config_args, load_config_from_args, no_such_rules
+from monitor.cli.common import (
+    MIB,
+    add_config_args,
+    load_config_from_args,
+    no_such_rules,
+    read_capped,
+)
 from monitor.cli.render import HeldRow, print_held_back, print_json_lines, print_matches
 from monitor.config import Config
 from monitor.errors import (
@@ -52,6 +58,9 @@ otherwise the whole file is its content. --text - reads standard input.
 """
 
 
+TEXT_MAX_BYTES = 16 * MIB  # one item: far more than any article
+
+
 def text_item(path: str) -> Item:
     """One item from a text file (see the module docstring for title and content)."""
     # Bytes, decoded here: standard input's own decoding lets bytes that are not UTF-8 through
@@ -61,9 +70,13 @@ def text_item(path: str) -> Item:
     data = b""
     try:
         if path != "-":
-            data = Path(path).read_bytes()
+            data = read_capped(path, TEXT_MAX_BYTES, "a text")
         elif stdin is not None:
-            data = stdin.read()
+            data = stdin.read(TEXT_MAX_BYTES + 1)
+            if len(data) > TEXT_MAX_BYTES:
+                raise NewsmonError(
+                    f"stdin: larger than {TEXT_MAX_BYTES // MIB} MiB, more than a text takes"
+                )
         raw = sys.stdin.read() if path == "-" and stdin is None else data.decode("utf-8")
     except OSError as exc:
         raise NewsmonError(f"{path}: cannot read the text: {exc.strerror or exc}") from exc
