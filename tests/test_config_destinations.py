@@ -70,6 +70,18 @@ def test_secret_missing_names_variable_not_value(tmp_path: Path) -> None:
     assert HOOK not in message
 
 
+def test_a_secret_file_is_read_to_a_limit(tmp_path: Path) -> None:
+    # `url_file: /dev/zero` (or a log file) was read until memory ran out: a MemoryError.
+    (tmp_path / "big.log").write_bytes(b"x" * (64 * 1024 + 1))
+    path = write(tmp_path, "destinations:\n  - {name: b, type: slack, url_file: big.log}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={}).resolve_destinations()
+    assert str(info.value) == (
+        f"destination 'b': url: cannot read {tmp_path / 'big.log'}: larger than 64 KiB;"
+        " is this the right file?"
+    )
+
+
 def test_files_relative_to_config_and_stripped(tmp_path: Path) -> None:
     (tmp_path / "url.txt").write_text(f"  {HOOK}\n", encoding="utf-8")
     (tmp_path / "secret.txt").write_text("whsec_one\n", encoding="utf-8")

@@ -73,12 +73,14 @@ def test_credentials_from_the_environment_and_files(tmp_path: Path) -> None:
         ),
         ({"NEWSMON_UI_PASSWORD": "a-password"}, {"password_file": "p.txt"}, "not both"),
         ({}, {"password_file": "missing.txt"}, "cannot read"),
+        ({}, {"password_file": "big.log"}, "big.log: larger than 64 KiB"),  # was read whole
     ],
 )
 def test_credential_mistakes_are_config_errors_without_values(
     tmp_path: Path, env: dict[str, str], files: dict[str, str], message: str
 ) -> None:
     (tmp_path / "p.txt").write_text("file-password")
+    (tmp_path / "big.log").write_bytes(b"x" * (64 * 1024 + 1))
     with pytest.raises(ConfigError) as caught:
         resolve_ui_credentials(ui_config(**files), env=env, base_dir=tmp_path)
     assert message in str(caught.value)

@@ -22,6 +22,22 @@ from monitor.config.models import DestinationConfig
 from monitor.config.values import url_problem
 from monitor.errors import ConfigError
 
+SECRET_FILE_MAX_BYTES = 64 * 1024  # a URL, a key or a password: far less
+
+
+def read_secret_file(path: Path) -> str:
+    """The text of a `*_file` setting, stripped. Not read past 64 KiB: `url_file: /dev/zero`
+    or a log file named by mistake was read until memory ran out. Raises OSError and
+    UnicodeDecodeError as reading does, ValueError past the limit."""
+    with path.open("rb") as handle:
+        data = handle.read(SECRET_FILE_MAX_BYTES + 1)
+    if len(data) > SECRET_FILE_MAX_BYTES:
+        raise ValueError(
+            f"larger than {SECRET_FILE_MAX_BYTES // 1024} KiB; is this the right file?"
+        )
+    return data.decode("utf-8").strip()
+
+
 DestinationType = Literal[
     "webhook", "slack", "email", "discord", "teams", "telegram", "ntfy", "matrix"
 ]
@@ -122,9 +138,10 @@ def _one(
         path = Path(file).expanduser()
         path = path if path.is_absolute() else base_dir / path
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
+            value = read_secret_file(path)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+            reason = str(exc) if type(exc) is ValueError else reason
             raise ConfigError(f"{what}: cannot read {path}: {reason}") from None
         if not value:
             raise ConfigError(f"{what}: file {path} is empty")

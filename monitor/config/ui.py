@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from monitor.config.destinations import read_secret_file
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration
 from monitor.errors import ConfigError
@@ -141,9 +142,10 @@ def resolve_ui_credentials(
             path = path if path.is_absolute() else base_dir / path
             source = f"ui.{key} ({path})"
             try:
-                value = path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
+                value = read_secret_file(path)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+                reason = str(exc) if type(exc) is ValueError else reason
                 problems.append(f"ui.{key}: cannot read {path}: {reason}")
                 continue
             if not value:
