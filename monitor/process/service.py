@@ -40,6 +40,7 @@ PAUSE_ON_STOP_S = 24 * 3600.0  # longer than any grace period: no alert is start
 # Housekeeping runs every 10 minutes on whichever replica holds this lease; it outlasts one
 # interval, so the leader keeps it, and a dead leader's lease is free when its heartbeat stops.
 HOUSEKEEPING_LEASE = timedelta(minutes=15)
+STOP_WAIT_S = 0.5  # how long each store call after the drain waits for another process's lock
 
 
 async def serve_forever(config: Config, rules_override: str | None = None) -> int:
@@ -79,6 +80,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             # No alert is started after a signal: the deliverer finds every bucket empty,
             # releases the rows it claimed but did not start, and returns after the post in flight.
             rt.leases.closed = True
+            # No store call begun from now on waits for another process's lock beyond the
+            # grace period (a post's record still may, within it).
+            rt.store.hurry(config.grace_period.total_seconds())
             for destination in rt.deliverer.destinations.values():
                 rt.deliverer.bucket(destination).pause(PAUSE_ON_STOP_S)
 
@@ -185,6 +189,9 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
         try:
             return await daemon.run()
         finally:
+            # Past the grace period: another process holding the SQLite write lock (a backup,
+            # a sqlite3 shell) must not keep us 10 s per call; what is not given back expires.
+            rt.store.hurry(STOP_WAIT_S)
             try:
                 released = await asyncio.to_thread(rt.leases.release_all)
             except StoreError as exc:

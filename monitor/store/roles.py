@@ -377,6 +377,12 @@ class Upkeep(Protocol):
         """Close the connection (the store is not used afterwards)."""
         ...
 
+    def hurry(self, wait_s: float) -> None:
+        """From now on wait at most `wait_s` for another process's lock, if that is shorter than
+        the wait so far (the daemon is stopping: a lease it cannot give back expires with its
+        holder row). Never raises."""
+        ...
+
 
 class ConsoleReads(Protocol):
     """What the console reads beyond the `Store` methods it shares with the CLI."""

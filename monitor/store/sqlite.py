@@ -258,6 +258,12 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                 f"cannot open the SQLite database {self.path!r}: {_why_not(self.path, e)}"
             ) from e
         self._conn = conn
+        # The busy timeout wanted (`hurry` shortens it) and the one the connection has: applied
+        # under the lock at the next write, so a call already waiting keeps its own.
+        self._busy_ms = self._busy_applied_ms = int(busy_timeout_s * 1000)
+
+    def hurry(self, wait_s: float) -> None:
+        self._busy_ms = min(self._busy_ms, int(wait_s * 1000))
 
     # -- plumbing ------------------------------------------------------------------------------
     @contextmanager
@@ -266,6 +272,10 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         with self._lock:
             conn = self._conn
             try:
+                wanted = self._busy_ms
+                if wanted != self._busy_applied_ms:
+                    conn.execute(f"PRAGMA busy_timeout = {wanted}")
+                    self._busy_applied_ms = wanted
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise StoreError(f"SQLite {self.path!r}: cannot start a transaction: {e}") from e

@@ -1,12 +1,15 @@
 """The SQLite file refusing writes under a running daemon (a full disk, a file made read-only;
-here `chattr +i`): /readyz says so while /healthz stays 200, and a SIGTERM then is still a
-graceful stop (exit 0, no error line) that loses nothing: the alerts whose leases could not be
-given back are delivered by the restart, each under its one `webhook-id`."""
+here `chattr +i`), or its write lock held by another process: /readyz says so while /healthz
+stays 200, and a SIGTERM then is still a prompt, graceful stop (exit 0, no error line) that loses
+nothing: the alerts whose leases could not be given back are delivered by the restart, each
+under its one `webhook-id`."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -143,3 +146,42 @@ def test_sigterm_mid_fetch_while_the_store_refuses_writes_logs_no_failed_task(
                 assert str(db) in failed["error"]
         finally:
             answer.set()
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the_grace(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.db"
+    hold = (
+        "import sqlite3, sys, time\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE')\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    with feed_server() as server, SlowReceiver(delay=3.0) as rx:
+        config, daemon = start_with_alerts(tmp_path, server, rx, grace="2s")
+        with daemon:
+            # A backup or a sqlite3 shell in a transaction: every write waits for it.
+            holder = subprocess.Popen(
+                [sys.executable, "-c", hold, str(db)], stdout=subprocess.PIPE, text=True
+            )
+            try:
+                assert holder.stdout is not None
+                assert holder.stdout.readline() == "held\n"
+                sent = time.monotonic()
+                daemon.signal(signal.SIGTERM)
+                code = daemon.wait(timeout=60)
+                took = time.monotonic() - sent
+            finally:
+                holder.kill()  # the process this test started, by its pid
+                holder.wait()
+            assert code == 0
+            # The grace period (2 s), then at most half a second per store call: not the 10 s
+            # busy timeout for each (41 s in all, past `docker stop`'s SIGKILL).
+            assert took < 6.0, took
+            assert daemon.events("shutdown_finished")[0]["clean"] is False
+        assert restart_and_collect(config, tmp_path, rx) < 10.0
+    assert_each_story_once_under_one_id(rx)
