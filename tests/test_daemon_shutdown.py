@@ -8,13 +8,22 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, children, wait_for, write_config, write_rules
+from tests.daemon_support import (
+    DaemonProcess,
+    children,
+    daemon_env,
+    wait_for,
+    write_config,
+    write_rules,
+)
 from tests.feedserver import FeedServer, feed_server, rss
 from tests.receiver import Received, Receiver, Reply
 
@@ -235,3 +244,34 @@ def test_sigterm_while_a_parse_waits_on_its_worker_exits_0_without_a_traceback(
         with contextlib.suppress(ProcessLookupError):
             os.kill(worker, 0)
             raise AssertionError(f"the parse worker {worker} outlived the daemon")
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_at_the_terminal_while_the_workers_start_prints_no_traceback(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    config = write_config(
+        tmp_path, feeds={"wire": "http://127.0.0.1:9/feed"}, destinations={}, rules=rules
+    )
+    # A session of its own, so that the group this test signals is the one it started: as a
+    # terminal does, Ctrl-C goes to the whole foreground group, the parse workers included.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=daemon_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        wait_for("the parse workers", lambda: children(proc.pid), timeout=30)
+        time.sleep(0.1)  # they are importing the parser
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # the process this test started, by its pid
+            proc.wait()
+    assert proc.returncode in (130, -signal.SIGINT)
+    assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]

@@ -143,6 +143,10 @@ class ParseWorker:
                 stdout=subprocess.PIPE,
                 close_fds=True,
                 env=_worker_env(),
+                # A group of its own: Ctrl-C (or a hangup) at the terminal is for the daemon,
+                # which ends its workers itself; it reached a worker still importing as a
+                # KeyboardInterrupt traceback, before the worker could ignore it.
+                process_group=0,
             )
             self.started += 1
         return self._proc

@@ -31,8 +31,9 @@ def serve(cpu_s: float, memory: int) -> None:
     # where every feed answers 304 never parses.
     from monitor.feeds.parse import parse_feed
 
-    # Ctrl-C reaches the whole process group: the daemon shuts its workers down itself, and a
-    # worker whose daemon died sees its stdin close and exits.
+    # The daemon shuts its workers down itself (they have a process group of their own, which a
+    # Ctrl-C at the terminal does not reach; a kill -INT of the group still might), and a worker
+    # whose daemon died sees its stdin close and exits.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by a library goes to stderr, never into the replies
