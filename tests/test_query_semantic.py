@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.abc
 import os
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from monitor.delivery.document import build_alert_document
 from monitor.errors import RuleErrors
 from monitor.model import Item, Mode, Rule
-from monitor.query import embed
+from monitor.query import embed, rulefiles
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from tests.semantic_support import ConceptEmbedder, packaged_model
@@ -448,3 +449,50 @@ def test_word_by_word_tokens_are_the_tokenizers_and_the_memo_forgets_cleanly(tex
     for _ in range(2):
         assert (small.embed([text]) == first).all()
     assert len(small._tokens) <= len(set(text.split()))
+
+
+def test_many_examples_are_embedded_in_bounded_batches_and_alike() -> None:
+    """Every token of every example was gathered at once, a KiB each: 100,000 examples of a
+    thousand characters took 20 GB. Batches give the same vectors within a bounded peak."""
+    model = packaged_model()
+    texts = [f"troops {i} sent " + "to the border near the river " * 40 for i in range(600)]
+    whole = embed.StaticEmbedder(model.table, model.tokenizer)
+    whole.GATHER_MAX = 10**9
+    small = embed.StaticEmbedder(model.table, model.tokenizer)
+    small.GATHER_MAX = 100  # a batch every text or so
+    assert (small.embed(texts[:20]) == whole.embed(texts[:20])).all()
+    model.embed(texts[:1])  # the tokens' memo filled before measuring
+    tracemalloc.start()
+    try:
+        vectors = model.embed(texts)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert vectors.shape == (600, 256)
+    # the rows (600 KiB) and a batch of 2**14 tokens (16 MiB); all at once was 120 MiB
+    assert peak < 40 * 2**20, peak
+
+
+def test_an_example_file_is_read_once_however_many_rules_name_it_and_a_folder_is_capped(
+    tmp_path: Path, model: ConceptEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """YAML aliases let 16 KB of rules name a 64 KiB file 10,000 times: 10,000 copies, 2.9 GB."""
+    folder = write(
+        tmp_path,
+        "rules:\n"
+        "  - id: a\n    name: A\n    mode: similar\n"
+        "    like: &l [{file: one.txt}, {file: one.txt}]\n"
+        "  - id: b\n    name: B\n    mode: similar\n    like: *l\n"
+        "  - id: c\n    name: C\n    mode: similar\n    like: *l\n",
+    )
+    (folder / "one.txt").write_text("Reinforcements arrive\n", encoding="utf-8")
+    reads: list[Path] = []
+    real = rulefiles._read_example
+    monkeypatch.setattr(rulefiles, "_read_example", lambda p: reads.append(p) or real(p))
+    rs = load_rules(folder, embedder=model)
+    assert rs.rules["c"].like == ("Reinforcements arrive\n",) * 2
+    assert reads == [folder / "one.txt"]
+    monkeypatch.setattr(rulefiles, "MAX_EXAMPLES_TOTAL", 5)
+    (got,) = errors_of(folder, model)
+    assert got.startswith(f"{folder / 'a.yaml'}:13:5: rule 'c': the rules up to this one have 6 ")
+    assert "more than the 5 a rules folder may" in got

@@ -65,6 +65,9 @@ class StaticEmbedder:
     tokens are those it has in a sentence whose white space is single spaces."""
 
     WORDS_KEPT = 50_000  # words whose tokens are remembered (a few MB); then it starts afresh
+    # Tokens gathered at once (a KiB each): all of a load's examples at once took 20 GB for
+    # 100,000 examples of a thousand characters.
+    GATHER_MAX = 2**14
 
     def __init__(self, table: Any, tokenizer: Any, name: str = MODEL) -> None:
         # (tokens, dims) in float32: 32 MB, twice the float16 shipped, but summing float16 rows
@@ -101,22 +104,29 @@ class StaticEmbedder:
 
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         ids: list[int] = []
-        spans = []
+        spans: list[tuple[int, int, int]] = []
         for row, text in enumerate(texts):
             mine = self.tokens(text[:TEXT_CHARS])
             if mine:
                 spans.append((row, len(ids), len(ids) + len(mine)))
                 ids.extend(mine)
+            if len(ids) >= self.GATHER_MAX:
+                self._sum_rows(out, ids, spans)
+                ids, spans = [], []
+        self._sum_rows(out, ids, spans)
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+        norms[norms == 0] = 1.0
+        out /= norms
+        return out
+
+    def _sum_rows(self, out: Any, ids: list[int], spans: list[tuple[int, int, int]]) -> None:
+        """Each text's token vectors summed into its row: one gather for a batch of texts, then
+        a sum per text (the sum, as rows are normalised; slices, as np.add.reduceat along rows
+        is ten times slower)."""
         if ids:
-            # one gather for every text, then a sum per text (the sum, as rows are normalised;
-            # slices, as np.add.reduceat along rows is ten times slower)
             vectors = self.table.take(ids, axis=0)
             for row, start, end in spans:
                 out[row] = vectors[start:end].sum(axis=0)
-            norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
-            norms[norms == 0] = 1.0
-            out /= norms
-        return out
 
 
 def _package_dir(name: str) -> Path:

@@ -73,6 +73,10 @@ MAX_TOTAL_BYTES = 8 * 2**20
 # about 4.5 µs and 300 bytes each, so about 9 s and 600 MB at the cap. Without it, 1,000 rules of
 # one `$name` each, on a set of 20,000 words (161 KB of YAML), took 7 minutes and 5.8 GB to load.
 MAX_SET_MEMBERS_NAMED = 2_000_000
+# Examples of all the rules of a folder: each is a row of the matrix every item is compared
+# with, embedded at every load (about 75 µs each). YAML aliases let 20 KB of rules give 100
+# rules 1,000 examples each: 7 s to load, and 2.9 GB before each example file was read once.
+MAX_EXAMPLES_TOTAL = 20_000
 # libyaml's composer where PyYAML has it: the same nodes and marks (character indexes), about
 # 20x less CPU; the example rules took 18 ms of every start in pure Python.
 _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -98,6 +102,9 @@ class _Loader:
         self.ids: dict[str, SourceLocation] = {}
         self.total = 0  # bytes of every file read so far
         self.example_files: list[str] = []  # the text of every example file read, for the version
+        # each example file read, by folder and name as written: its text, or None and why not
+        self.examples_read: dict[tuple[str, str], tuple[str | None, str]] = {}
+        self.examples_total = 0  # `like` and `unlike` examples of the rules kept so far
         # where each rule with examples says `like:`, to report a missing extra there
         self.like_keys: list[tuple[Source, str, int]] = []
 
@@ -317,6 +324,15 @@ class _Loader:
             src.error(f"rule {rid!r}: {message}", keys.get(field, where))
         if problems or broken_examples:
             return
+        self.examples_total += len(rule.like) + len(rule.unlike)
+        if self.examples_total > MAX_EXAMPLES_TOTAL:
+            src.error(
+                f"rule {rid!r}: the rules up to this one have {self.examples_total:,} examples "
+                f"(like and unlike), more than the {MAX_EXAMPLES_TOTAL:,} a rules folder may: "
+                "keep the examples that tell each subject apart",
+                keys.get("like", where),
+            )
+            return
         if "like" in keys:
             self.like_keys.append((src, rid, keys["like"]))
         self.rules.append((src, rule, nodes.get("query")))
@@ -355,46 +371,17 @@ class _Loader:
     def example_file(
         self, src: Source, name: str, node: yaml.Node, deferred: list[tuple[str, int]]
     ) -> str | None:
-        path = Path(src.name).parent / name
-        at = node.start_mark.index
-        try:
-            data = _read_example(path)
-        except FileNotFoundError:
-            deferred.append((f"example file {name!r} not found (looked for {path})", at))
-            return None
-        except OSError as exc:
-            deferred.append((f"example file {name!r} cannot be read: {exc}", at))
-            return None
-        except ValueError:  # a NUL in the name, which no path can hold
-            deferred.append((f"example file {name!r} cannot be read: its name holds a NUL", at))
-            return None
-        if data is None:
-            deferred.append(
-                (
-                    f"example file {name!r} cannot be read: it is not a regular file (a folder,"
-                    " a pipe or a device)",
-                    at,
-                )
-            )
-            return None
-        if len(data) > MAX_EXAMPLE_BYTES:
-            deferred.append(
-                (
-                    f"example file {name!r} is larger than {MAX_EXAMPLE_BYTES // 2**10} KiB:"
-                    " an example is an article or a few lines (only its start is compared)",
-                    at,
-                )
-            )
-            return None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            deferred.append((f"example file {name!r} is not UTF-8 text", at))
-            return None
-        if not text.strip():
-            deferred.append((f"example file {name!r} is empty", at))
-            return None
-        self.example_files.append(text)
+        # Each file is read once a load, however many rules name it: YAML aliases let 16 KB of
+        # rules name one 64 KiB file 10,000 times, read into 10,000 copies (2.9 GB).
+        key = (str(Path(src.name).parent), name)
+        got = self.examples_read.get(key)
+        if got is None:
+            got = self.examples_read[key] = _example_text(name, Path(key[0]) / name)
+            if got[0] is not None:
+                self.example_files.append(got[0])
+        text, problem = got
+        if text is None:
+            deferred.append((problem, node.start_mark.index))
         return text
 
     def compile(self) -> list[CompiledRule]:
@@ -427,6 +414,35 @@ def _too_many_named(named: int) -> QueryError:
         "name large sets in fewer rules, or make them smaller",
         0,
     )
+
+
+def _example_text(name: str, path: Path) -> tuple[str | None, str]:
+    """An example file's text, or None and why it cannot be used (`name` as the rule wrote it)."""
+    try:
+        data = _read_example(path)
+    except FileNotFoundError:
+        return None, f"example file {name!r} not found (looked for {path})"
+    except OSError as exc:
+        return None, f"example file {name!r} cannot be read: {exc}"
+    except ValueError:  # a NUL in the name, which no path can hold
+        return None, f"example file {name!r} cannot be read: its name holds a NUL"
+    if data is None:
+        return None, (
+            f"example file {name!r} cannot be read: it is not a regular file (a folder, a pipe or"
+            " a device)"
+        )
+    if len(data) > MAX_EXAMPLE_BYTES:
+        return None, (
+            f"example file {name!r} is larger than {MAX_EXAMPLE_BYTES // 2**10} KiB: an example"
+            " is an article or a few lines (only its start is compared)"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"example file {name!r} is not UTF-8 text"
+    if not text.strip():
+        return None, f"example file {name!r} is empty"
+    return text, ""
 
 
 def _read_example(path: Path) -> bytes | None:
