@@ -228,6 +228,14 @@ def test_files_named_by_mistake_are_read_to_a_limit(
         )
 
 
+def test_an_empty_text_argument_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    # It took the --feed branch with no feed: an AttributeError traceback.
+    assert main(["rules", "test", "--rules", RULES, "--text", ""]) == 2
+    assert capsys.readouterr().err == (
+        "newsmon: --text is empty: name a text file, or - for standard input\n"
+    )
+
+
 def test_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rules", "test", "--rules", RULES, "--rule", "nope", "--text", SEED]) == 2
     assert "no rule 'nope'" in capsys.readouterr().err

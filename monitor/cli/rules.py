@@ -66,6 +66,8 @@ def text_item(path: str) -> Item:
     # Bytes, decoded here: standard input's own decoding lets bytes that are not UTF-8 through
     # as lone surrogates (a C locale's surrogateescape), and the semantic stage's tokenizer
     # ended in a TypeError traceback on them.
+    if not path.strip():  # `--text "$FILE"` with FILE unset
+        raise NewsmonError("--text is empty: name a text file, or - for standard input")
     stdin = getattr(sys.stdin, "buffer", None)
     data = b""
     try:
@@ -169,7 +171,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         if missing:
             raise no_such_rules(missing, list(ruleset.rules), folder)
         ruleset = ruleset.select(args.rule)
-    if args.text:
+    if args.text is not None:  # `--text ""` too: not the --feed branch, whose argument is None
         item = text_item(args.text)
         items, found = [item], [(item, m) for m in ruleset.match(item)]
     else:
