@@ -221,6 +221,22 @@ def test_a_query_naming_a_set_that_failed_is_located_at_the_reference(tmp_path: 
     caret_under(errs[2], "$gone")
 
 
+@pytest.mark.parametrize(
+    ("written", "enabled"), [("yes", True), ("Off", False), ("!!bool maybe", None)]
+)
+def test_enabled_reads_yaml_booleans_and_refuses_a_tagged_non_boolean(
+    tmp_path: Path, written: str, enabled: bool | None
+) -> None:
+    """`enabled: !!bool maybe` read as false, silently disabling the rule."""
+    write(tmp_path, "a.yaml", f"rules:\n  - id: r\n    name: R\n    enabled: {written}\n")
+    if enabled is not None:
+        assert load_rules(tmp_path).rules["r"].enabled is enabled
+        return
+    (err,) = errors_of(tmp_path)
+    assert where(err) == (4, 14)
+    assert "enabled must be true or false" in err.message
+
+
 def test_duplicate_yaml_key_and_not_a_mapping(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", "rules:\n  - id: x\n    name: X\n    name: Y\n")
     write(tmp_path, "b.yaml", "- just\n- a list\n")

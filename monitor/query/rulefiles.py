@@ -62,6 +62,7 @@ SEVERITIES: tuple[str, ...] = get_args(Severity)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _BOOL = "tag:yaml.org,2002:bool"
+_TRUE, _FALSE = ("true", "yes", "on", "y"), ("false", "no", "off", "n")
 _NUMBER = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 # An example file is an article or a few headlines; past this it is refused at its path.
 MAX_EXAMPLE_BYTES = 64 * 2**10
@@ -266,8 +267,10 @@ class _Loader:
             elif name in ("feeds", "notify", "tags"):
                 fields[name] = texts_of(src, value, name)
             elif name == "enabled":
-                if isinstance(value, yaml.ScalarNode) and value.tag == _BOOL:
-                    fields[name] = value.value.lower() in ("true", "yes", "on", "y")
+                # `!!bool maybe` is tagged a boolean but is neither: it read as false
+                word = value.value.lower() if isinstance(value, yaml.ScalarNode) else ""
+                if value.tag == _BOOL and word in _TRUE + _FALSE:
+                    fields[name] = word in _TRUE
                 else:
                     deferred.append(("enabled must be true or false", at))
             elif name == "severity":
