@@ -55,6 +55,18 @@ MISTAKES = [
         "http://[bad: is not a usable URL",
     ),
     (
+        "a path too long to look up",
+        ["check", "--rules", "r" * 300, "--feed", SEED],
+        {},
+        f"newsmon: {'r' * 300}: File name too long",
+    ),
+    (
+        "a feed path too long to look up",
+        ["rules", "test", "--rules", RULES, "--feed", "f" * 300],
+        {},
+        f"newsmon: {'f' * 300}: File name too long",
+    ),
+    (
         "bad config value in the environment",
         ["check", "--rules", RULES, "--feed", SEED],
         {"NEWSMON_CONCURRENCY": "many"},

@@ -265,6 +265,12 @@ def main(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as exc:
+        # A path the system refuses where no command expected it (a name too long to look up,
+        # a loop of links): the file and the system's reason, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"newsmon: {where}{exc.strerror or exc}", file=sys.stderr)
+        return USAGE_ERROR
     if may_leave and getattr(args, "leaves_at_once", False):
         leave(code)
     return code
