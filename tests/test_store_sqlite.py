@@ -252,9 +252,7 @@ def test_a_read_only_folder_or_file_is_named(
     db.write_bytes(b"")
     target = tmp_path if read_only == "folder" else db
     real_access = os.access
-    monkeypatch.setattr(
-        module.os, "access", lambda p, mode: Path(p) != target and real_access(p, mode)
-    )
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != target and real_access(p, mode))
     why = module._why_not(str(db), sqlite3.OperationalError("attempt to write a readonly database"))
     assert why == (
         f"attempt to write a readonly database; {str(target)!r} is read-only, and newsmon writes"
