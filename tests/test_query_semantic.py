@@ -488,7 +488,12 @@ def test_an_example_file_is_read_once_however_many_rules_name_it_and_a_folder_is
     (folder / "one.txt").write_text("Reinforcements arrive\n", encoding="utf-8")
     reads: list[Path] = []
     real = rulefiles._read_example
-    monkeypatch.setattr(rulefiles, "_read_example", lambda p: reads.append(p) or real(p))
+
+    def counted(path: Path) -> bytes | None:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(rulefiles, "_read_example", counted)
     rs = load_rules(folder, embedder=model)
     assert rs.rules["c"].like == ("Reinforcements arrive\n",) * 2
     assert reads == [folder / "one.txt"]
