@@ -236,7 +236,11 @@ class Deliverer:
         """Deliver what is due now; returns what happened."""
         now = now or self.clock.now()
         stats = DeliveryStats()
-        disabled = self.store.disabled_destinations()
+        # The calls of every run, due alerts or not, go to a thread: one waiting on the store
+        # (another process holding SQLite's write lock, up to its 10 s busy timeout; a database
+        # that stopped answering) must not hold the event loop, where the daemon's signals,
+        # /healthz and polls run.
+        disabled = await asyncio.to_thread(self.store.disabled_destinations)
         active = [d for name, d in self.destinations.items() if name not in disabled]
         if not active:
             return stats
@@ -265,7 +269,7 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
             return
         limit = min(tokens, self.batch)
-        rows = self._claim_within_shared_rate(dest, now, limit, stats)
+        rows = await asyncio.to_thread(self._claim_within_shared_rate, dest, now, limit, stats)
         budget = self.lease.total_seconds() * 0.8
         started = time.monotonic()
         carried: set[str] = set()  # fold messages confirmed in this run

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import pytest
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.faults.test_store_outage import immutable, immutable_supported
 from tests.feedserver import feed_server, rss
+from tests.receiver import Receiver
 from tests.test_daemon_shutdown import (
     STORIES,
     SlowReceiver,
@@ -27,6 +30,30 @@ from tests.test_daemon_shutdown import (
     restart_and_collect,
     start_with_alerts,
 )
+
+HOLD = (
+    "import sqlite3, sys, time\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "c.execute('BEGIN IMMEDIATE')\n"
+    "print('held', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+@contextmanager
+def write_lock_held(db: Path) -> Iterator[None]:
+    """Another process holds the SQLite write lock (a backup, a sqlite3 shell in a transaction)
+    until the block ends; it is the process this test started, ended by its pid."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
@@ -153,31 +180,14 @@ def test_sigterm_mid_fetch_while_the_store_refuses_writes_logs_no_failed_task(
 def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the_grace(
     tmp_path: Path,
 ) -> None:
-    db = tmp_path / "state.db"
-    hold = (
-        "import sqlite3, sys, time\n"
-        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-        "c.execute('BEGIN IMMEDIATE')\n"
-        "print('held', flush=True)\n"
-        "time.sleep(60)\n"
-    )
     with feed_server() as server, SlowReceiver(delay=3.0) as rx:
         config, daemon = start_with_alerts(tmp_path, server, rx, grace="2s")
         with daemon:
-            # A backup or a sqlite3 shell in a transaction: every write waits for it.
-            holder = subprocess.Popen(
-                [sys.executable, "-c", hold, str(db)], stdout=subprocess.PIPE, text=True
-            )
-            try:
-                assert holder.stdout is not None
-                assert holder.stdout.readline() == "held\n"
+            with write_lock_held(tmp_path / "state.db"):
                 sent = time.monotonic()
                 daemon.signal(signal.SIGTERM)
                 code = daemon.wait(timeout=60)
                 took = time.monotonic() - sent
-            finally:
-                holder.kill()  # the process this test started, by its pid
-                holder.wait()
             assert code == 0
             # The grace period (2 s), then at most half a second per store call: not the 10 s
             # busy timeout for each (41 s in all, past `docker stop`'s SIGKILL).
@@ -185,3 +195,31 @@ def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the
             assert daemon.events("shutdown_finished")[0]["clean"] is False
         assert restart_and_collect(config, tmp_path, rx) < 10.0
     assert_each_story_once_under_one_id(rx)
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_the_loop_answers_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server, Receiver() as rx:
+        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={"hook": rx.url},
+            rules=rules,
+        )  # fmt: skip
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            with write_lock_held(tmp_path / "state.db"):
+                # Every delivery tick asks the store, due alerts or not; a call waiting for the
+                # lock (10 s) held the event loop, and /healthz and the signals with it.
+                for _ in range(6):
+                    asked = time.monotonic()
+                    assert daemon.get_or_none("/healthz") == 200
+                    assert time.monotonic() - asked < 1.0
+                    time.sleep(0.5)
+                sent = time.monotonic()
+                daemon.signal(signal.SIGTERM)
+                wait_for("the signal handled", lambda: daemon.events("shutdown_requested"), 2.0)
+                assert time.monotonic() - sent < 2.0
+                assert daemon.wait(timeout=30) == 0
