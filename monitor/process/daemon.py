@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
@@ -225,6 +226,21 @@ class Daemon:
     async def stats_tick(self) -> None:
         await self._stats_backoff.run(self._stats)
 
+    def _job(self, tick: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """`tick` as a scheduler job. The scheduler's shutdown cancels a tick in flight (a claim
+        or a stats read waiting on the store): that is the stop, not a job that failed, which
+        APScheduler would log with a traceback."""
+
+        @functools.wraps(tick)
+        async def job() -> None:
+            try:
+                await tick()
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise
+
+        return job
+
     # -- lifecycle -------------------------------------------------------------------------
     def request_stop(self) -> None:
         self._signals += 1
@@ -260,15 +276,16 @@ class Daemon:
         # Claims fire at a random point of each tick: replicas ticking at fixed phases would
         # split the due work by their phase gaps (one takes most of it), not evenly.
         claims = common | {"jitter": self._tick}
-        scheduler.add_job(self.poll_tick, "interval", seconds=self._tick, id="poll", **claims)
+        job = self._job
+        scheduler.add_job(job(self.poll_tick), "interval", seconds=self._tick, id="poll", **claims)
         scheduler.add_job(
-            self.delivery_tick, "interval", seconds=self._tick, id="deliver", **claims
+            job(self.delivery_tick), "interval", seconds=self._tick, id="deliver", **claims
         )
-        scheduler.add_job(self.rules_tick, "interval", seconds=2, id="rules", **common)
+        scheduler.add_job(job(self.rules_tick), "interval", seconds=2, id="rules", **common)
         scheduler.add_job(
-            self.housekeeping_tick, "interval", minutes=10, id="housekeeping", **common
+            job(self.housekeeping_tick), "interval", minutes=10, id="housekeeping", **common
         )
-        scheduler.add_job(self.stats_tick, "interval", seconds=5, id="stats", **common)
+        scheduler.add_job(job(self.stats_tick), "interval", seconds=5, id="stats", **common)
         scheduler.start()
         log.info("daemon_started")
         await self.poll_tick()  # do not wait a whole tick for the first claim

@@ -223,3 +223,24 @@ def test_the_loop_answers_while_another_process_holds_the_write_lock(tmp_path: P
                 wait_for("the signal handled", lambda: daemon.events("shutdown_requested"), 2.0)
                 assert time.monotonic() - sent < 2.0
                 assert daemon.wait(timeout=30) == 0
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_sigterm_while_a_claim_waits_for_the_write_lock_logs_no_traceback(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with feed_server() as server:
+        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            with write_lock_held(tmp_path / "state.db"):
+                time.sleep(2.5)  # a claim (every second) is waiting for the lock
+                daemon.signal(signal.SIGTERM)
+                assert daemon.wait(timeout=30) == 0
+            # The scheduler's shutdown cancelled the tick in flight: the stop, not a failed job.
+            assert "Traceback" not in daemon.log_text()
+            assert [e for e in daemon.events() if "exception" in e] == []
