@@ -114,6 +114,11 @@ def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
     assert "argument --timeout:" in capsys.readouterr().err
 
 
+def test_the_help_names_every_exit_code_it_can_end_with() -> None:
+    # It said "0 healthy, 1 unhealthy or unreachable", though argparse ends a mistake with 2.
+    assert "2 a mistake in the command" in healthcheck.EXAMPLES
+
+
 def test_healthy_on_200_and_asks_healthz(
     server: tuple[ThreadingHTTPServer, type[_Handler]],
 ) -> None:

@@ -33,7 +33,8 @@ examples:
   newsmon healthcheck --addr 127.0.0.1:9464   on that address
   python -m monitor.cli.healthcheck           the same, as the container's HEALTHCHECK runs it
 
-exit codes: 0 healthy, 1 unhealthy or unreachable
+exit codes: 0 healthy, 1 unhealthy, unreachable or a bad address; 2 a mistake in the command
+line (an unknown option, a --timeout that is not seconds from 0 to a day)
 """
 
 
