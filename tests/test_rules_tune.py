@@ -207,6 +207,27 @@ def test_tune_for_a_precision_and_adding_labelled_examples(
     assert "# the words" in (labelled / "rules.yaml").read_text()  # the rest as written
 
 
+def test_a_change_that_cannot_be_written_names_the_rules_file(
+    labelled: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read-only folder (os.replace refusing stands in for it: the tests may run as root)
+    # ended in an OSError naming the spare file `.rules.yaml.tune`, and left it behind.
+    def refuse(src: object, dst: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    from monitor.cli import tune as command
+
+    monkeypatch.setattr(command.os, "replace", refuse)
+    before = (labelled / "rules.yaml").read_text()
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--write"]) == 2
+    assert capsys.readouterr().err == (
+        f"newsmon: {labelled / 'rules.yaml'}: cannot write the change (Permission denied);"
+        " the file is as it was\n"
+    )
+    assert sorted(p.name for p in labelled.iterdir()) == ["rules.yaml"]
+    assert (labelled / "rules.yaml").read_text() == before
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

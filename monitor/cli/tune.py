@@ -248,7 +248,13 @@ def _replace(path: Path, text: str) -> None:
 def _write(path: Path, old: str, new: str, folder: str) -> None:
     """Replace the file (whole, by a rename), then load the folder again; put the old text
     back if it fails."""
-    _replace(path, new)
+    try:
+        _replace(path, new)
+    except OSError as exc:  # a read-only folder: the spare file was named, not the rules file
+        path.with_name(f".{path.name}.tune").unlink(missing_ok=True)
+        raise NewsmonError(
+            f"{path}: cannot write the change ({exc.strerror or exc}); the file is as it was"
+        ) from exc
     try:
         load_rules(folder)
     except RuleErrors as exc:
