@@ -66,6 +66,25 @@ def test_check_uses_env_default(
     assert main(["rules", "check"]) == 0
 
 
+def test_a_relative_rules_folder_says_it_is_read_from_where_newsmon_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `rules: rules` in /etc/newsmon/newsmon.yaml is not read beside the config, and nothing
+    # said so: "rules: no such rules folder (set by rules in /etc/newsmon/newsmon.yaml)".
+    for name in ("NEWSMON_RULES", "NEWSMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "rules").mkdir()
+    config = tmp_path / "etc" / "newsmon.yaml"
+    config.write_text("rules: rules\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["rules", "test", "--config", str(config), "--text", SEED]) == 2
+    assert capsys.readouterr().err == (
+        f"newsmon: rules: no such rules folder (set by rules in {config};"
+        f" relative to {tmp_path}, where newsmon runs)\n"
+    )
+
+
 def test_a_missing_rules_folder_is_blamed_on_what_named_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -81,10 +100,15 @@ def test_a_missing_rules_folder_is_blamed_on_what_named_it(
         f"newsmon: {tmp_path / 'gone'}: no such rules folder (set by rules in newsmon.yaml)\n"
     )
     assert main(["rules", "backtest", "--rules", RULES, "--diff", "edited"]) == 2
-    assert capsys.readouterr().err == "newsmon: edited: no such rules folder (given by --diff)\n"
+    assert capsys.readouterr().err == (
+        f"newsmon: edited: no such rules folder (given by --diff; relative to {tmp_path},"
+        " where newsmon runs)\n"
+    )
     monkeypatch.setenv("NEWSMON_RULES", "elsewhere")
     assert main(["rules", "tune", "--rule", "troop-dispatch"]) == 2
-    assert "elsewhere: no such rules folder (set by NEWSMON_RULES)" in capsys.readouterr().err
+    assert "elsewhere: no such rules folder (set by NEWSMON_RULES; relative" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_first_run_without_config_or_rules_is_pointed_at_init(
@@ -96,11 +120,11 @@ def test_a_first_run_without_config_or_rules_is_pointed_at_init(
     assert main(["rules", "test", "--text", SEED]) == 2
     assert capsys.readouterr().err == (
         "newsmon: rules: no such rules folder (the default, and no config file was found:"
-        " `newsmon init` writes both)\n"
+        f" `newsmon init` writes both; relative to {tmp_path}, where newsmon runs)\n"
     )
     (tmp_path / "newsmon.yaml").write_text("log_level: info\n")
     assert main(["rules", "test", "--text", SEED]) == 2
-    assert "(the default; set --rules, NEWSMON_RULES or rules: in the config)" in (
+    assert "(the default; set --rules, NEWSMON_RULES or rules: in the config; relative" in (
         capsys.readouterr().err
     )
 

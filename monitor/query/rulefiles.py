@@ -519,6 +519,8 @@ def load_rules(
     root = Path(path)
     if not root.exists():
         where = named_by or "set --rules or NEWSMON_RULES"
+        if not root.is_absolute():  # the config's `rules: rules` is not read beside the config
+            where += f"; relative to {Path.cwd()}, where newsmon runs"
         raise RuleErrors([RuleError(f"{root}: no such rules folder ({where})")])
     files = rule_files(root)
     if not files:
