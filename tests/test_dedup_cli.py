@@ -87,3 +87,25 @@ def test_a_limit_below_one_is_a_usage_error(
         main(["stories", "list", "--limit", "0", "--config", str(config)])
     assert stop.value.code == 2
     assert "argument --limit: must be 1 or more, not 0" in capsys.readouterr().err
+
+
+def test_a_store_not_there_says_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `database_url: newsmon.db` is read relative to where newsmon runs: run from elsewhere,
+    # `feeds list` said only "no feeds polled yet", though the store was beside the config.
+    from monitor.cli.main import main
+
+    for name in ("NEWSMON_CONFIG", "NEWSMON_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "newsmon.yaml").write_text("database_url: newsmon.db\n")
+    monkeypatch.chdir(tmp_path)
+    note = (
+        f"note: no store at newsmon.db (relative to {tmp_path}) yet: `newsmon run` or"
+        " `newsmon check --deliver` makes it"
+    )
+    for command in (["feeds", "list"], ["stories", "list"], ["deliveries", "list", "--json"]):
+        main([*command, "--config", "etc/newsmon.yaml"])
+        assert note in capsys.readouterr().err.splitlines(), command
+    assert not (tmp_path / "newsmon.db").exists()

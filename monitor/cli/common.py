@@ -126,6 +126,20 @@ def store_exists(config: Config) -> bool:
     return path is None or path == ":memory:" or Path(path).exists()
 
 
+def no_store_yet(config: Config) -> str:
+    """The line a command that only reads says when the SQLite file is not there: which file,
+    and for a relative path where it was looked for (`database_url: newsmon.db` is read
+    relative to where newsmon runs, so a command run elsewhere finds no store and said only
+    "no feeds polled yet")."""
+    from monitor.store import sqlite_path
+
+    path = sqlite_path(config.database_url.strip()) or config.database_url
+    where = "" if Path(path).is_absolute() else f" (relative to {Path.cwd()})"
+    return (
+        f"note: no store at {path}{where} yet: `newsmon run` or `newsmon check --deliver` makes it"
+    )
+
+
 def setup_logging(args: argparse.Namespace, config: Config, stream: TextIO = STDERR) -> None:
     configure_logging(
         level=getattr(args, "log_level", None) or config.log_level,

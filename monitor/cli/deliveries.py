@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from monitor.cli.common import at_least_one
+from monitor.cli.common import at_least_one, no_store_yet
 from monitor.cli.render import columns, stamp
 from monitor.clock import SystemClock
 from monitor.config import Config
@@ -165,6 +165,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             disabled = store.disabled_destinations()
             rows = store.list_alerts(status=status, limit=args.limit)
             pending, oldest = store.outbox_stats(SystemClock().now())
+    else:
+        print(no_store_yet(config), file=sys.stderr)
     if args.json:
         doc = {
             "disabled_destinations": disabled,

@@ -14,6 +14,7 @@ from monitor.cli.common import (
     MIB,
     add_config_args,
     load_config_from_args,
+    no_store_yet,
     read_capped,
     store_exists,
 )
@@ -71,6 +72,8 @@ def list_feeds(args: argparse.Namespace) -> int:
             feeds = store.list_feeds()
         finally:
             store.close()
+    else:
+        print(no_store_yet(config), file=sys.stderr)
     configured = {spec.id for spec in config.feed_specs()}
     if args.json:
         for feed in feeds:

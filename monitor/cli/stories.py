@@ -16,7 +16,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from monitor.cli.common import add_config_args, at_least_one
+from monitor.cli.common import add_config_args, at_least_one, no_store_yet
 from monitor.cli.render import columns, stamp
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import StorySource
@@ -75,6 +75,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if not store_exists(config):  # a read must not create the store
+        print(no_store_yet(config), file=sys.stderr)
         return _none(args.story)
     store = open_store(config.database_url)
     try:
