@@ -215,9 +215,7 @@ def test_a_change_that_cannot_be_written_names_the_rules_file(
     def refuse(src: object, dst: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    from monitor.cli import tune as command
-
-    monkeypatch.setattr(command.os, "replace", refuse)
+    monkeypatch.setattr("monitor.cli.tune.os.replace", refuse)
     before = (labelled / "rules.yaml").read_text()
     assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--write"]) == 2
     assert capsys.readouterr().err == (
