@@ -56,6 +56,15 @@ def write_lock_held(db: Path) -> Iterator[None]:
         holder.wait()
 
 
+def refusable_db(tmp_path: Path) -> Path:
+    """The daemon's SQLite file under `tmp_path`, once this file system can be made to refuse
+    writes (`immutable`); the test skips, saying why, where it cannot."""
+    why = immutable_supported(tmp_path)
+    if why is not None:
+        pytest.skip(why)
+    return tmp_path / "state.db"
+
+
 def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
     status, body = daemon.get("/readyz")
     answer: dict[str, object] = json.loads(body)
@@ -67,10 +76,7 @@ def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
 def test_readyz_says_the_store_is_unusable_while_it_refuses_writes_and_recovers(
     tmp_path: Path,
 ) -> None:
-    why = immutable_supported(tmp_path)
-    if why is not None:
-        pytest.skip(why)
-    db = tmp_path / "state.db"
+    db = refusable_db(tmp_path)
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
         server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
@@ -103,10 +109,7 @@ def test_readyz_says_the_store_is_unusable_while_it_refuses_writes_and_recovers(
 def test_sigterm_while_the_store_refuses_writes_exits_0_and_the_restart_sends_the_rest(
     tmp_path: Path,
 ) -> None:
-    why = immutable_supported(tmp_path)
-    if why is not None:
-        pytest.skip(why)
-    db = tmp_path / "state.db"
+    db = refusable_db(tmp_path)
     with feed_server() as server, SlowReceiver(delay=4.0) as rx:
         config, daemon = start_with_alerts(tmp_path, server, rx, grace="1s")
         with daemon:
@@ -135,10 +138,7 @@ def test_sigterm_while_the_store_refuses_writes_exits_0_and_the_restart_sends_th
 def test_sigterm_mid_fetch_while_the_store_refuses_writes_logs_no_failed_task(
     tmp_path: Path,
 ) -> None:
-    why = immutable_supported(tmp_path)
-    if why is not None:
-        pytest.skip(why)
-    db = tmp_path / "state.db"
+    db = refusable_db(tmp_path)
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     answer = threading.Event()
 
