@@ -11,7 +11,7 @@ import pytest
 
 from monitor.errors import RuleErrors
 from monitor.query import rulefiles
-from monitor.query.compiler import compile_query
+from monitor.query.compiler import compile_query, set_members_named
 from monitor.query.evaluate import Matcher
 from monitor.query.rulefiles import load_rules
 
@@ -42,7 +42,13 @@ def test_collector_left_as_found(
         seen.append(gc.isenabled())
         return compile_query(query, sets)
 
+    def counting(query: str, sets: Mapping[str, Sequence[str]]) -> int:
+        # The first look at a query (a query in error stops here, before it compiles).
+        seen.append(gc.isenabled())
+        return set_members_named(query, sets)
+
     monkeypatch.setattr(rulefiles, "compile_query", spy)
+    monkeypatch.setattr(rulefiles, "set_members_named", counting)
     if enabled:
         gc.enable()
     else:
@@ -52,5 +58,6 @@ def test_collector_left_as_found(
     else:
         with pytest.raises(RuleErrors):
             load_rules(tmp_path)
-    assert seen == [False]  # paused while the rule compiled
+    # paused while the rule was read and compiled
+    assert seen == ([False, False] if text is GOOD else [False])
     assert gc.isenabled() is enabled
