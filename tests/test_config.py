@@ -328,7 +328,7 @@ def test_a_key_that_is_not_a_name_is_a_located_error(tmp_path: Path, text: str, 
 def test_a_url_with_any_space_or_control_character_is_refused_and_no_other() -> None:
     import sys
 
-    from monitor.config.values import _SPACE_OR_CONTROL, url_problem
+    from monitor.net.urls import _SPACE_OR_CONTROL, url_problem
 
     # The search is the check; every code point against the per-character rule it replaced.
     for code in range(sys.maxunicode + 1):

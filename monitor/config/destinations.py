@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from monitor.config.channels import smtp_url_problem
 from monitor.config.models import DestinationConfig
-from monitor.config.values import url_problem
 from monitor.errors import ConfigError
+from monitor.net.urls import url_problem
 
 SECRET_FILE_MAX_BYTES = 64 * 1024  # a URL, a key or a password: far less
 

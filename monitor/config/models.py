@@ -22,7 +22,8 @@ from monitor.config.channels import (
     template_problem,
 )
 from monitor.config.problems import ConfigProblems, KeyPath
-from monitor.config.values import split_list, to_duration, url_problem
+from monitor.config.values import split_list, to_duration
+from monitor.net.urls import url_problem
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

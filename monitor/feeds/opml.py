@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 from xml.parsers import expat
 
-from monitor.config.values import url_problem
 from monitor.errors import ConfigError, FeedError, SourceLocation
 from monitor.feeds.prolog import check_prolog
 from monitor.model import FeedSpec
+from monitor.net.urls import url_problem
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 _FEED_TYPES = frozenset({"rss", "atom", "feed", "rdf", "json"})
