@@ -18,7 +18,7 @@ from monitor.feedback.labels import (
     parse_target,
     to_json,
 )
-from monitor.feedback.record import BadLabel, UnknownTarget, record_label
+from monitor.feedback.record import BadLabel, UnknownRule, UnknownTarget, record_label
 from monitor.feedback.score import score_rules
 from monitor.model import Label
 from monitor.store.sqlite import SQLiteStore
@@ -262,3 +262,41 @@ def test_cli_reads_do_not_create_the_store(
     assert main(["feedback", ALERT, "--relevant", "--config", str(config)]) == 2
     assert "no store at" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_rule_id_neither_in_the_folder_nor_on_the_alert_is_refused(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A typo would label for a rule that no backtest or tune ever reads.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - {id: troops, name: T, query: troops}\n  - {id: ports, name: P, query: port}\n"
+    )
+    config.write_text(config.read_text() + f"rules: {rules}\n")
+    c = ["--config", str(config)]
+    assert main(["feedback", "f1/k2", "--relevant", "--rule", "trops", *c]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"newsmon: no rule 'trops' in {rules}; did you mean 'troops'?"), err
+    assert main(["feedback", ALERT, "--relevant", "--rule", "bordr", *c]) == 2
+    assert "did you mean 'border'?" in capsys.readouterr().err  # the alert carried it
+    store = SQLiteStore(config.parent / "state.db")
+    assert store.list_labels() == []
+    store.close()
+    # a rule the alert carried, since removed from the folder, and one of the folder's
+    assert main(["feedback", ALERT, "--relevant", "--rule", "border", *c]) == 0
+    assert main(["feedback", "f1/k2", "--relevant", "--rule", "ports", *c]) == 0
+    # a folder that does not load is `rules check`'s business: the label is kept
+    (rules / "r.yaml").write_text("rules: [\n")
+    assert main(["feedback", "f1/k2", "--irrelevant", "--rule", "anything", *c]) == 0
+    assert "labelled f1/k2 irrelevant for rule anything" in capsys.readouterr().out
+
+
+def test_record_label_checks_a_rule_only_against_the_ids_it_is_given(store: Any) -> None:
+    poll_with_alert(store)
+    with pytest.raises(UnknownRule) as e:
+        record_label(store, "f1/k1", relevant=True, rule="x", note="", who="a", now=T0,
+                     known_rules={"troops"})  # fmt: skip
+    assert e.value.known == ["troops"]
+    got = record_label(store, "f1/k1", relevant=True, rule="x", note="", who="a", now=T0)
+    assert [x.rule for x in got] == ["x"]

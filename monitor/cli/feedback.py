@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.cli.common import MIB, add_config_args, read_capped, store_exists
+from monitor.cli.common import MIB, add_config_args, no_such_rules, read_capped, store_exists
 from monitor.clock import Clock, SystemClock
-from monitor.errors import ConfigError, not_utf8
+from monitor.errors import ConfigError, NewsmonError, not_utf8
 
 LABELS_MAX_BYTES = 256 * MIB  # about a million labels
 
@@ -114,17 +114,21 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
             return _export(store.list_labels(), args.file)
         if args.target == "import":
             return _import(store, args.file)
-        from monitor.feedback.record import record_label
+        from monitor.feedback.record import UnknownRule, record_label
 
-        labels = record_label(
-            store,
-            args.target,
-            relevant=bool(args.relevant),
-            rule=args.rule,
-            note=args.note,
-            who=_who(args),
-            now=(clock or SystemClock()).now(),
-        )
+        try:
+            labels = record_label(
+                store,
+                args.target,
+                relevant=bool(args.relevant),
+                rule=args.rule,
+                note=args.note,
+                who=_who(args),
+                now=(clock or SystemClock()).now(),
+                known_rules=_rule_ids(config.rules) if args.rule else None,
+            )
+        except UnknownRule as e:
+            raise no_such_rules([e.rule], e.known, config.rules) from None
     finally:
         store.close()
     verdict = "relevant" if labels[0].relevant else "irrelevant"
@@ -132,6 +136,17 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
         rule = f"rule {label.rule}" if label.rule else "any rule"
         print(f"labelled {label.feed_id}/{label.item_key} {verdict} for {rule}")
     return 0
+
+
+def _rule_ids(folder: str) -> set[str] | None:
+    """The rule ids of the rules folder, or None when it does not load (a label is still
+    worth keeping then: the folder is checked by `rules check`, not here)."""
+    from monitor.query.rulefiles import load_rules
+
+    try:
+        return set(load_rules(folder).rules)
+    except (NewsmonError, OSError):
+        return None
 
 
 def _export(labels: list[Label], file: str | None) -> int:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -11,7 +12,7 @@ from monitor.feedback.labels import NOTE_MAX, RULE_MAX, WHO_MAX, parse_target
 from monitor.model import Label
 from monitor.store.roles import Archive, Deliveries, Labels, SeenItems
 
-__all__ = ["BadLabel", "LabelStore", "UnknownTarget", "record_label"]
+__all__ = ["BadLabel", "LabelStore", "UnknownRule", "UnknownTarget", "record_label"]
 
 
 class LabelStore(Labels, Deliveries, Archive, SeenItems, Protocol):
@@ -25,6 +26,16 @@ class UnknownTarget(NewsmonError):
 
 class BadLabel(NewsmonError):
     """The target or a field is malformed."""
+
+
+class UnknownRule(NewsmonError):
+    """`rule` is neither a rule of the folder nor one the alert carried: a label for it would
+    never be counted. `known`: the ids it could have been."""
+
+    def __init__(self, rule: str, known: Collection[str]) -> None:
+        self.rule = rule
+        self.known = sorted(known)
+        super().__init__(f"no rule {rule!r}")
 
 
 def _check(value: str, name: str, limit: int) -> str:
@@ -42,11 +53,14 @@ def record_label(
     note: str,
     who: str,
     now: datetime,
+    known_rules: Collection[str] | None = None,
 ) -> list[Label]:
     """Label what `target` names and return the labels recorded.
 
     An alert labels its item for the rule given, else for each rule the alert carried; an item
-    (`FEED/ITEM_KEY`) for the rule given, else for whichever rule matched it."""
+    (`FEED/ITEM_KEY`) for the rule given, else for whichever rule matched it. `known_rules`,
+    when given (the rules folder's ids), refuses a rule given that is none of them nor one the
+    alert carried (a typo would label for a rule no score ever reads)."""
     parsed = parse_target(target)
     if parsed is None:
         raise BadLabel(
@@ -65,7 +79,10 @@ def record_label(
             )
         feed_id, item_key = alert.feed_id, alert.item_key
         carried = [r.get("id") for r in alert.document.get("rules", []) if isinstance(r, dict)]
-        rules = [rule] if rule else [r for r in carried if isinstance(r, str)] or [""]
+        ids = [r for r in carried if isinstance(r, str)]
+        if rule and known_rules is not None and rule not in known_rules and rule not in ids:
+            raise UnknownRule(rule, {*known_rules, *ids})
+        rules = [rule] if rule else ids or [""]
         item = alert.document.get("item")
         title = item.get("title", "") if isinstance(item, dict) else ""
         alert_id: str | None = alert.id
@@ -77,6 +94,8 @@ def record_label(
                 f"no item {item_key!r} of feed {feed_id!r} in the store "
                 "(`newsmon stories list --story KEY` shows feed and item key)"
             )
+        if rule and known_rules is not None and rule not in known_rules:
+            raise UnknownRule(rule, known_rules)
         rules, title, alert_id = [rule], archived or "", None
     labels = [
         Label(
