@@ -24,7 +24,7 @@ The tree (leaves defined beside the code that raises them; each module imports i
     ├── HTTPFailure                          monitor.net.feedclient; fetch words it a FeedError
     ├── StoreError
     ├── FingerprintError                     monitor.dedup.fingerprint
-    ├── LabelFileError, UnknownTarget, BadLabel   monitor.feedback
+    ├── LabelFileError, UnknownTarget, UnknownRule, BadLabel   monitor.feedback
     └── TrialError                           monitor.console.playground
 
 Delivery failures are outcomes the deliverer records (retry, dead letter), not exceptions.
