@@ -21,7 +21,7 @@ import pytest
 
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.faults.test_store_outage import immutable, immutable_supported
-from tests.feedserver import feed_server, rss
+from tests.feedserver import FeedServer, feed_server, rss
 from tests.receiver import Receiver
 from tests.test_daemon_shutdown import (
     STORIES,
@@ -65,6 +65,21 @@ def refusable_db(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
 
 
+def calm_config(
+    tmp_path: Path, server: FeedServer, destinations: dict[str, str] | None = None
+) -> Path:
+    """A daemon's config for one feed on `server` whose one item no rule matches (a troops
+    rule), with these destinations: polls that commit, and nothing to deliver."""
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
+    return write_config(
+        tmp_path,
+        feeds={"wire": server.url("/wire.rss")},
+        destinations=destinations or {},
+        rules=rules,
+    )
+
+
 def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
     status, body = daemon.get("/readyz")
     answer: dict[str, object] = json.loads(body)
@@ -77,12 +92,8 @@ def test_readyz_says_the_store_is_unusable_while_it_refuses_writes_and_recovers(
     tmp_path: Path,
 ) -> None:
     db = refusable_db(tmp_path)
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
-        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
-        config = write_config(
-            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
-        )
+        config = calm_config(tmp_path, server)
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
             wait_for("/readyz 200", lambda: readiness(daemon)[0] == 200)
@@ -200,13 +211,8 @@ def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the
 @pytest.mark.fault
 @pytest.mark.timeout(120)
 def test_the_loop_answers_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server, Receiver() as rx:
-        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
-        config = write_config(
-            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={"hook": rx.url},
-            rules=rules,
-        )  # fmt: skip
+        config = calm_config(tmp_path, server, {"hook": rx.url})
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
             wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
@@ -228,12 +234,8 @@ def test_the_loop_answers_while_another_process_holds_the_write_lock(tmp_path: P
 @pytest.mark.fault
 @pytest.mark.timeout(120)
 def test_sigterm_while_a_claim_waits_for_the_write_lock_logs_no_traceback(tmp_path: Path) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
-        server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
-        config = write_config(
-            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
-        )
+        config = calm_config(tmp_path, server)
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
             wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
