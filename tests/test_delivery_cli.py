@@ -76,6 +76,44 @@ def test_replay_one_keeps_its_id(
     assert row.document["id"] == ids[1]
 
 
+def test_replay_takes_ids_after_options_too(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The ids were a positional in an argparse mutually exclusive group, which cannot be read
+    # intermixed: the id after --config was "unknown argument(s)", exit 2, nothing replayed.
+    config, ids = setup
+    assert main(["deliveries", "replay", ids[1], "--config", str(config), ids[2]]) == 0
+    assert "replayed 2 dead letters (same ids)" in capsys.readouterr().out
+    store = open_sqlite(config.parent / "newsmon.db")
+    statuses = [row.status for i in ids[1:] if (row := store.get_alert(i)) is not None]
+    store.close()
+    assert statuses == ["pending", "pending"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        ([], "one of the arguments ID --all-dead is required"),
+        (["msg_x", "--all-dead"], "argument --all-dead: not allowed with argument ID"),
+    ],
+)
+def test_replay_wants_ids_or_all_dead_not_both(
+    setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    config, ids = setup
+    with pytest.raises(SystemExit) as stop:
+        main(["deliveries", "replay", *argv, "--config", str(config)])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"newsmon deliveries replay: {says} (see `newsmon deliveries replay --help`)\n"
+    )
+    store = open_sqlite(config.parent / "newsmon.db")
+    row = store.get_alert(ids[1])
+    store.close()
+    assert row is not None
+    assert row.status == "dead"  # nothing replayed
+
+
 def test_replay_refuses_unknown_and_undead_ids(
     setup: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -18,14 +18,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from monitor.cli.common import at_least_one, no_store_yet
 from monitor.cli.render import columns, stamp
 from monitor.clock import SystemClock
 from monitor.config import Config
 from monitor.controls import strip_controls_deep
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, NewsmonError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 
@@ -76,9 +76,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    target = replay.add_mutually_exclusive_group(required=True)
-    target.add_argument("ids", nargs="*", default=[], metavar="ID", help="alert ids")
-    target.add_argument("--all-dead", action="store_true", help="every dead letter")
+    # Not an argparse mutually exclusive group: a positional in one cannot be read intermixed
+    # (`replay ID --config C ID2` left ID2 over, "unknown argument"); `cmd_replay` checks it.
+    replay.add_argument("ids", nargs="*", default=[], metavar="ID", help="alert ids")
+    replay.add_argument("--all-dead", action="store_true", help="every dead letter")
     replay.set_defaults(func=cmd_replay)
 
     enable = commands.add_parser(
@@ -205,10 +206,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(args: argparse.Namespace, message: str) -> NoReturn:
+    """A usage error said by the command's parser (`newsmon deliveries replay: ...`, exit 2)."""
+    parser = getattr(args, "_parser", None)
+    if isinstance(parser, argparse.ArgumentParser):
+        parser.error(message)
+    raise NewsmonError(message)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.cli.common import store_exists
     from monitor.config import load_config
 
+    # argparse's own words for the group this replaced.
+    if not args.ids and not args.all_dead:
+        _refuse(args, "one of the arguments ID --all-dead is required")
+    if args.ids and args.all_dead:
+        _refuse(args, "argument --all-dead: not allowed with argument ID")
     config = load_config(getattr(args, "config", None))
     if not store_exists(config):
         print(f"newsmon: no store at {config.database_url}: nothing to replay", file=sys.stderr)
