@@ -127,3 +127,24 @@ def test_a_file_not_in_utf8_is_located_at_its_first_bad_byte_with_secrets_hidden
     assert quoted.strip() == "database_url: postgresql://db.example/[hidden]"
     assert "s3cr" not in str(caught.value)
     assert caret.strip() == "^"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        # Both were reported at the end of the file, far from the quote or bracket left open.
+        (
+            'feeds:\n  - url: "https://a.example/rss\n    tags: [x]\n',
+            'newsmon.yaml:2:10: invalid YAML: this " is never closed: close it, or put the whole',
+        ),
+        (
+            "feeds:\n  - url: a\n    tags: [x, y\n",
+            "newsmon.yaml:3:11: invalid YAML: this [ is never",
+        ),
+        ("feeds: *all\n", "newsmon.yaml:1:8: invalid YAML: found undefined alias 'all': a value"),
+    ],
+)
+def test_a_value_yaml_cannot_read_is_placed_where_it_can_be_fixed(text: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "newsmon.yaml")
+    assert says in str(caught.value)

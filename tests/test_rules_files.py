@@ -199,7 +199,7 @@ extra: 1
         ("a.yaml", 16, 5, "this rule has no `id`"),
         ("a.yaml", 17, 5, "rule 'four' has no `name`"),
         ("a.yaml", 18, 1, "unknown key 'extra'"),
-        ("b.yaml", 6, 1, "YAML syntax error"),
+        ("b.yaml", 5, 11, "YAML syntax error: this [ is never closed: add ]"),
         ("c.yaml", 2, 9, "duplicate rule id 'one'"),
     ]
     for e in expected:
@@ -249,3 +249,40 @@ def test_duplicate_yaml_key_and_not_a_mapping(tmp_path: Path) -> None:
 def test_example_rules_folder_is_valid(repo_root: Path) -> None:
     rs = load_rules(repo_root / "rules")
     assert set(rs.rules) == {"troop-dispatch", "arms-to-ukraine", "nato-delegation"}
+
+
+@pytest.mark.parametrize(
+    ("query", "column", "says"),
+    [
+        # YAML ends a value that starts with a quote at its closing quote; PyYAML said only
+        # "expected <block end>, but found '<scalar>'".
+        ('"special forces" NEAR/5 troops', 29, "a value that starts with a quote ends at its"),
+        ("'special forces' NEAR/5 troops", 29, "put the whole value in single quotes"),
+        # Reported at the end of the file (6:1) before; the fault is the quote that opened it.
+        ('"ransomware attack', 12, 'this " is never closed'),
+        ("*ware", 12, "a value that starts with * is a YAML alias"),
+        ("ransomware: hospital", 22, "a colon and a space inside a value start a mapping"),
+        ("@hospital", 12, "found character '@' that cannot start any token: put the whole"),
+    ],
+)
+def test_a_query_that_yaml_cannot_read_says_how_to_quote_it(
+    tmp_path: Path, query: str, column: int, says: str
+) -> None:
+    write(
+        tmp_path,
+        "r.yaml",
+        f"rules:\n  - id: t\n    name: T\n    query: {query}\n    severity: high\n",
+    )
+    (err,) = errors_of(tmp_path)
+    assert where(err) == (4, column), str(err)
+    assert err.message.startswith("YAML syntax error: "), str(err)
+    assert says in err.message, str(err)
+
+
+def test_the_quoting_the_hint_gives_loads(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "r.yaml",
+        "rules:\n  - id: t\n    name: T\n    query: '\"special forces\" NEAR/5 troops'\n",
+    )
+    assert load_rules(tmp_path).rules["t"].query == '"special forces" NEAR/5 troops'

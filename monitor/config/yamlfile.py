@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError, SourceLocation, not_utf8
+from monitor.yamlhint import yaml_problem
 
 KeyPath = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: about 10x faster on a config of 1,000 feeds,
@@ -123,8 +124,8 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
     except yaml.MarkedYAMLError as exc:
         from monitor.config.masking import mask_secrets
 
-        mark = exc.problem_mark or exc.context_mark
-        problem = mask_secrets(exc.problem or exc.context or "invalid YAML")
+        problem, mark = yaml_problem(exc, text)
+        problem = mask_secrets(problem)
         if mark is None:
             raise ConfigError(f"{file}: invalid YAML: {problem}") from None
         loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))

@@ -43,6 +43,7 @@ from monitor.query.examples import MODE_HELP, MODES, example_problems, threshold
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
 from monitor.query.yamlsource import Source, pairs, text_of, texts_of
+from monitor.yamlhint import QUERY_EXAMPLE, yaml_problem
 
 RULE_KEYS = (
     "id",
@@ -131,9 +132,8 @@ class _Loader:
         try:
             root = _compose(text)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            msg = f"YAML syntax error: {exc.problem or exc.context}"
-            src.error(msg, mark.index if mark else 0)
+            problem, mark = yaml_problem(exc, text, QUERY_EXAMPLE)
+            src.error(f"YAML syntax error: {problem}", mark.index if mark else 0)
             return
         except yaml.YAMLError as exc:
             src.error(f"YAML error: {exc}", 0)

@@ -1,0 +1,58 @@
+"""A YAML syntax error in PyYAML's words, placed where the writer can fix it, with what to do for
+the faults a value written plainly runs into. Pure.
+
+A query often starts with a phrase (`query: "special forces" NEAR/5 troops`) or a prefix
+(`*ware`), and YAML reads a value that starts with a quote as a string ending at its closing quote,
+and one that starts with `*` as an alias; PyYAML then says only "expected <block end>, but found
+'<scalar>'" or "found undefined alias". An unclosed quote or bracket is reported at the end of
+the file, far from where it was opened.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+# A query of the rules' examples, written as the hint says.
+QUERY_EXAMPLE = """'"special forces" NEAR/5 troops'"""
+
+
+def yaml_problem(
+    exc: yaml.MarkedYAMLError, text: str, example: str = ""
+) -> tuple[str, yaml.Mark | None]:
+    """What went wrong, and where (None: nowhere known); `example` shows a value so quoted."""
+    quote_it = (
+        "put the whole value in single quotes, doubling any ' inside"
+        + (f" ({example})" if example else "")
+        + ", or write it on the next line after `>-`"
+    )
+    problem = exc.problem or exc.context or "invalid YAML"
+    mark = exc.problem_mark or exc.context_mark
+    context = exc.context or ""
+    at_end = "end of stream" in problem or "<stream end>" in problem
+    if at_end and exc.context_mark is not None and exc.problem_mark is not None:
+        # Reported at the end of the file; the fault is where the quote or bracket was opened.
+        opener = text[exc.context_mark.index : exc.context_mark.index + 1]
+        if "quoted scalar" in context and opener in ("'", '"'):
+            return f"this {opener} is never closed: close it, or {quote_it}", exc.context_mark
+        if "flow" in context and opener in ("[", "{"):
+            closer = "]" if opener == "[" else "}"
+            return f"this {opener} is never closed: add {closer}", exc.context_mark
+    if problem.startswith("expected <block end>, but found") and mark is not None:
+        line = text[: mark.index].rsplit("\n", 1)[-1]
+        value = line.split(": ", 1)[1] if ": " in line else line.lstrip(" -")
+        if value.lstrip()[:1] in ("'", '"'):
+            return (
+                f"{problem}: a value that starts with a quote ends at its closing quote, and more"
+                f" follows it here; {quote_it}"
+            ), mark
+    if problem.startswith("found undefined alias"):
+        return f"{problem}: a value that starts with * is a YAML alias; {quote_it}", mark
+    if "that cannot start any token" in problem:
+        return f"{problem}: {quote_it}", mark
+    if problem == "mapping values are not allowed here":
+        fields = " (a query's field takes no space: title:(...))" if example else ""
+        return (
+            f"{problem}: a colon and a space inside a value start a mapping; {quote_it}{fields}",
+            mark,
+        )
+    return problem, mark
