@@ -331,3 +331,52 @@ def test_a_missing_browser_skips_here_but_fails_in_ci(
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true and no browser"):
         browser_support.require_browser()
+
+
+# -- cookies of other apps on the same host ------------------------------------------------------
+class _OtherApp(BaseHTTPRequestHandler):
+    """Another web app on 127.0.0.1, on another port. Cookies ignore ports: what it sets for `/`
+    comes with every request the browser makes to the console too."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Set-Cookie", "prefs=dark mode; Path=/")  # a space: legal to browsers
+        self.send_header("Set-Cookie", 'state={"tab":1}; Path=/')
+        self.send_header("Set-Cookie", "lang=en; Path=/")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_cookies_another_app_of_the_host_sets_do_not_stop_a_login(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    from http.server import ThreadingHTTPServer
+
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherApp)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    b, d = browser, browser.driver
+    try:
+        with ConsoleServer(make_console(store, FakeClock(T0))) as srv:
+            d.get(f"http://127.0.0.1:{other.server_port}/")
+            assert {c["name"] for c in d.get_cookies()} >= {"prefs", "state", "lang"}
+            d.get(srv.url("/ui/feeds"))
+            d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
+            d.find_element(_by("ID"), "login").click()
+            _wait(b, "the feeds page", "#feeds", timeout=10)
+            assert d.find_element(_by("ID"), "role").text == "admin"
+            d.find_element(_by("LINK_TEXT"), "Dead letters").click()
+            _wait(b, "the dead letters page", "#dead button.replay", timeout=10)
+            b.shot("login-beside-other-cookies")
+    finally:
+        other.shutdown()
+        other.server_close()
+        thread.join(10)
+        store.close()

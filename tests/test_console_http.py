@@ -173,6 +173,21 @@ def test_sessions_expire_and_logout_revokes_them(env: Env) -> None:
         assert other.get("/ui/feeds").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "others",
+    ["prefs=dark mode; lang=en", 'state={"tab": 1}', 'x="unclosed; y=1', "newsmon_session=planted"],
+)
+def test_cookies_other_apps_of_the_host_set_do_not_hide_the_session(env: Env, others: str) -> None:
+    """Cookies ignore ports: any app on 127.0.0.1 may set cookies for `/`, sent after the
+    console's own (a browser sends the cookie of the longest path first). One the console
+    cannot read is passed over, not the whole header; a same-named one does not replace ours."""
+    with env.login(READ_PASSWORD) as c:
+        session = c.cookies["newsmon_session"]
+    with env.client() as c:
+        r = c.get("/ui/feeds", headers={"cookie": f"newsmon_session={session}; {others}"})
+        assert r.status_code == 200, others
+
+
 def test_secure_cookie_only_on_https_said_by_a_trusted_proxy(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "n.db")
     store.migrate()
@@ -532,7 +547,7 @@ def test_head_answers_like_get_without_a_body(env: Env) -> None:
 
 def test_a_login_nonce_that_is_not_ours_is_replaced(env: Env) -> None:
     with env.client() as c:
-        for odd in ("\u00e9vil", "x" * 100, "a;b"):
+        for odd in ("\u00e9vil", "x" * 100, "a b", "a.b"):
             r = c.get("/ui/login", headers={b"cookie": f"newsmon_login={odd}".encode()})
             assert r.status_code == 200
             fresh = r.headers["set-cookie"].split(";")[0].removeprefix("newsmon_login=")
