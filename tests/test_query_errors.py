@@ -47,6 +47,10 @@ SETS = {"troops": ["troops"], "empty": [], "broken": ["x", "*"]}
         ("=nato*", 0, "both exact"),
         ("anti-tank*", 0, "single word"),
         ("tro*ops", 3, "'*' may only end a word"),
+        # Read as the words near and 5 (or the word near5): a distance silently became words.
+        ("troops near/5 sent", 7, "write NEAR/5: an operator is in capitals"),
+        ("troops Onear/2 sent", 7, "write ONEAR/2"),
+        ("troops NEAR5 sent", 7, "write NEAR/5: an operator is in capitals, its distance after"),
     ],
 )
 def test_query_error(query: str, offset: int, message: str) -> None:
@@ -120,3 +124,8 @@ def test_a_query_naming_more_set_members_than_the_cap_is_refused_at_the_name() -
         compile_query("$big OR $troops OR $big", {"big": big, **SETS})
     assert exc.value.offset == len("$big OR $troops OR ")
     assert f"more than the {MAX_SET_MEMBERS:,} a query may" in exc.value.message
+
+
+@pytest.mark.parametrize("query", ["troops near sent", "near/x", "nearly 5", "=near"])
+def test_near_as_a_word_is_still_a_word(query: str) -> None:
+    compile_query(query, SETS)

@@ -47,6 +47,9 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _FIELD = re.compile(r"([A-Za-z]+):")
 _BARE = re.compile(r'[^\s()"]+')
 _NEAR = re.compile(r"(O?NEAR)(?:/(\S*))?$")
+# `near/5` or `NEAR5` was read as the words near and 5 (or the word near5): a rule that asked
+# for a distance silently asked for two more words instead.
+_MISWRITTEN_NEAR = re.compile(r"(o?near)(/?)([0-9]+)$", re.IGNORECASE)
 
 
 def _near(text: str, start: int) -> Lexeme:
@@ -107,6 +110,13 @@ def lex(query: str) -> list[Lexeme]:
                 out.append(Lexeme(word, word, i, m.end()))  # type: ignore[arg-type]
             elif _NEAR.match(word) or word.startswith(("NEAR/", "ONEAR/")):
                 out.append(_near(word, i))
+            elif bad := _MISWRITTEN_NEAR.match(word):
+                op = bad.group(1).upper()
+                raise QueryError(
+                    f"write {op}/{bad.group(3)}: an operator is in capitals, its distance after a"
+                    f" slash ({word} would be words to find)",
+                    i,
+                )
             else:
                 out.append(Lexeme("TERM", word, i, m.end()))
             i = m.end()
