@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +83,16 @@ def test_headers_without_secrets_carry_id_and_timestamp_only() -> None:
         "webhook-id": MSG_ID,
         "webhook-timestamp": str(TIMESTAMP),
     }
+
+
+def test_a_secret_that_is_not_whsec_base64_is_told_how_to_make_one() -> None:
+    with pytest.raises(ConfigError) as info:
+        decode_secret("hunter2")
+    # The command the message gives makes a secret newsmon takes.
+    command = str(info.value).split("make one with ", 1)[1]
+    assert command.startswith("python3 -c ")
+    made = subprocess.run(
+        [sys.executable, "-c", shlex.split(command)[2]], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert made.startswith("whsec_")
+    assert len(decode_secret(made)) == 24

@@ -20,6 +20,10 @@ from monitor.errors import ConfigError
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a password)
 TOLERANCE_S = 300  # receivers reject timestamps more than 5 minutes off
+# A new secret (24 random bytes, as Standard Webhooks suggests), with what newsmon runs on.
+NEW_WHSEC_COMMAND = (
+    "python3 -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(24)).decode())\""
+)
 
 
 def decode_secret(secret: str) -> bytes:
@@ -28,7 +32,10 @@ def decode_secret(secret: str) -> bytes:
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigError("a webhook signing secret must be whsec_ followed by base64") from None
+        raise ConfigError(
+            "a webhook signing secret must be whsec_ followed by base64; make one with"
+            f" {NEW_WHSEC_COMMAND}"
+        ) from None
     if not key:
         raise ConfigError("a webhook signing secret must not be empty")
     return key
