@@ -393,6 +393,9 @@ def test_csp_reports_are_recorded(env: Env) -> None:
                    headers={"content-type": "application/csp-report"})  # fmt: skip
         assert r.status_code == 204
         assert c.post("/ui/csp-report", content=b"not json").status_code == 400
+        # JSON nested past the parser's recursion limit: not a report, not a 500
+        deep = c.post("/ui/csp-report", content=b"[" * 20_000)
+        assert deep.status_code == 400, deep.text
     assert list(env.srv.console.csp_reports) == [
         {
             "document-uri": "http://127.0.0.1/ui/feeds",
@@ -401,6 +404,25 @@ def test_csp_reports_are_recorded(env: Env) -> None:
             "script-sample": "",
         }
     ]
+
+
+def test_a_query_or_form_of_too_many_fields_is_400_not_500(env: Env) -> None:
+    many = "&".join(f"f{n}=1" for n in range(60))
+    with env.client() as c:
+        form = c.get("/ui/login")
+        asked = [
+            c.get(f"/ui/login?{many}"),
+            c.get(f"/ui/alerts?{many}", headers={"authorization": f"Bearer {READ_TOKEN}"}),
+            c.post(
+                "/ui/login",
+                content=f"password={READ_PASSWORD}&csrf={csrf_of(form.text)}&{many}",
+                headers={"content-type": "application/x-www-form-urlencoded"},
+            ),
+        ]
+    for r in asked:
+        assert r.status_code == 400, (r.request.url, r.text)
+        assert "more than 50 fields" in r.text
+        assert r.headers["x-content-type-options"] == "nosniff"
 
 
 # -- pages -------------------------------------------------------------------------------------

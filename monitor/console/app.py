@@ -47,6 +47,7 @@ from monitor.console.web import (
     CSP_REPORT_PATH,
     LOGIN_COOKIE,
     SESSION_COOKIE,
+    BadRequest,
     Reply,
     Request,
     client_of,
@@ -140,6 +141,8 @@ class Console:
         except StoreError as e:
             log.warning("console_store_failed", error=str(e)[:200])
             reply = self._error(503, "The store did not answer. Try again in a moment.")
+        except BadRequest as e:
+            reply = Reply.text(400, str(e))
         return reply.secured()
 
     async def _route(self, req: Request) -> Reply:
@@ -411,7 +414,7 @@ class Console:
         """Record a violation the browser reports (kept: the last 100; logged: one a second)."""
         try:
             data = json.loads(req.body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
             return Reply.text(400, "not JSON")
         report = data.get("csp-report", data) if isinstance(data, dict) else {}
         if not isinstance(report, dict):

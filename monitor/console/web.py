@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 __all__ = [
     "CSP",
     "SECURITY_HEADERS",
+    "BadRequest",
     "Reply",
     "Request",
     "client_of",
@@ -96,8 +97,15 @@ def cookies(header: str) -> dict[str, str]:
     return found
 
 
+class BadRequest(ValueError):
+    """A request the console cannot read: answered 400 with this message."""
+
+
 def _fields(text: str) -> dict[str, str]:
-    parsed = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    try:
+        parsed = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # parse_qs's only refusal here: too many fields
+        raise BadRequest(f"more than {MAX_FORM_FIELDS} fields in the query or form") from None
     return {k: v[0] for k, v in parsed.items() if v}
 
 
