@@ -7,6 +7,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -102,3 +104,53 @@ def smtp_server(
 
 def client_context(cert: Path) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(cert))
+
+
+@dataclass
+class Script:
+    """What a hand-written SMTP server sends, for servers no real one imitates: `lines` after
+    connecting, `every` seconds apart, for at most `for_s` seconds (the test stays bounded
+    whatever the client does), then `last` and it hangs up."""
+
+    lines: bytes
+    every: float
+    for_s: float
+    last: bytes = b""
+    sent: int = 0  # bytes the client took
+
+
+@contextmanager
+def scripted_server(script: Script) -> Iterator[int]:
+    """Serve `script` to one connection on 127.0.0.1; yields the port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10.0)
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(1.0)
+            ends = time.monotonic() + script.for_s
+            try:
+                while time.monotonic() < ends and not stop.is_set():
+                    conn.sendall(script.lines)
+                    script.sent += len(script.lines)
+                    if script.every and stop.wait(script.every):
+                        return
+                conn.sendall(script.last)
+            except OSError:  # the client hung up: what these scripts are for
+                return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import time
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -13,13 +14,23 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.delivery.channels.smtp import REPLY_MAX
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
 from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
 from tests.hostile_titles import HOSTILE
-from tests.smtp_support import PASSWORD, USER, Inbox, client_context, make_cert, smtp_server
+from tests.smtp_support import (
+    PASSWORD,
+    USER,
+    Inbox,
+    Script,
+    client_context,
+    make_cert,
+    scripted_server,
+    smtp_server,
+)
 
 LOOPBACK = AddressGuard(allow=["127.0.0.0/8", "::1/128"])
 
@@ -200,3 +211,38 @@ def test_a_digest_is_one_email(store: Store, cert: tuple[Path, Path]) -> None:
     assert "Troops (3):" in html.get_content()
     assert "<script>" not in html.get_content()
     assert {r.status for r in store.list_alerts(limit=10)} == {"delivered"}
+
+
+def test_a_server_that_drips_reply_lines_is_cut_off_at_the_deadline(store: Store) -> None:
+    """smtplib's timeout is per read: a `220-` line every 0.3 s would hold the sending thread
+    (and a one-shot run, which waits for it) for as long as the server likes."""
+    script = Script(b"220-still here\r\n", every=0.3, for_s=12.0, last=b"220 ok\r\n")
+    with scripted_server(script) as port:
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        d = deliverer(store, {"mail": mail_dest(f"smtp://localhost:{port}")}, FakeClock(T0))
+        d.guard = LOOPBACK
+        started = time.monotonic()
+        asyncio.run(d.run_once())  # returns once the sending thread has ended too
+        took = time.monotonic() - started
+    assert took < d.deadline + 2.0
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "pending"
+    assert row.last_error == f"no reply within {d.deadline:g}s"
+
+
+def test_a_server_that_floods_reply_lines_is_cut_off(store: Store) -> None:
+    """smtplib keeps every line of a reply: a server sending `220-` lines without end would fill
+    memory. The reply is cut at REPLY_MAX bytes, and the exchange retried."""
+    lines = (b"220-" + b"x" * 1000 + b"\r\n") * 64
+    script = Script(lines, every=0.0, for_s=3.0, last=b"554 no\r\n")
+    with scripted_server(script) as port:
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        d = deliverer(store, {"mail": mail_dest(f"smtp://localhost:{port}")}, FakeClock(T0))
+        d.guard = LOOPBACK
+        asyncio.run(d.run_once())
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "pending"
+    assert row.last_error == f"SMTP reply longer than {REPLY_MAX} bytes"
+    assert script.sent < 16 * 1024 * 1024  # the client hung up; it did not read for 3 s

@@ -62,6 +62,7 @@ MAX_REPLY_BYTES = 64 * 1024
 DEFAULT_DEADLINE_S = 30.0
 DEFAULT_LEASE = timedelta(minutes=5)
 DEFAULT_BATCH = 50
+SMTP_GRACE_S = 5.0
 
 
 class DeliveryStore(Outbox, Destinations, Protocol):
@@ -563,7 +564,10 @@ class Deliverer:
             )
             password = dest.token.get_secret_value() if dest.token else None
             try:
-                async with asyncio.timeout(self.deadline):
+                # The send keeps its own deadline (smtplib cannot be cancelled from here); this
+                # one is a backstop, later so the send's own verdict (a 250 at the last moment)
+                # is the one recorded.
+                async with asyncio.timeout(self.deadline + SMTP_GRACE_S):
                     verdict = await asyncio.to_thread(
                         smtp.send,
                         dest.url.get_secret_value(),

@@ -9,6 +9,12 @@ check), so a name cannot resolve to one address for the check and another for th
 
 The server's 250 after DATA is the confirmation; every other ending is a verdict: 4xx replies and
 lost connections are retried, 5xx dead-lettered, a refused login disables the destination.
+
+One deadline covers the whole exchange, not each read: smtplib's timeout is per socket
+operation, so a server that sends a reply line every few seconds (`220-` continuation lines)
+would hold the sending thread for ever, and one that floods continuation lines would fill memory
+(smtplib keeps every line of a reply). Every read and write is given what is left of the
+deadline, and a reply longer than REPLY_MAX bytes ends the exchange.
 """
 
 from __future__ import annotations
@@ -16,50 +22,118 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import time
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from monitor.delivery.retry import Outcome, Verdict
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.net.guard import AddressGuard
 
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
 PORTS = {"smtp": 587, "smtps": 465}
+REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
+
+
+class DeadlinePassed(TimeoutError):
+    """The exchange's deadline passed (smtplib wraps it as a lost connection)."""
+
+
+class ReplyTooLong(OSError):
+    """The server's reply grew past REPLY_MAX (smtplib wraps it as a lost connection)."""
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassed("the SMTP exchange's deadline passed")
+    return left
+
+
+class _BoundedReplies:
+    """The reply stream of one socket: each readline gets what is left of the deadline, and a
+    reply (all its lines) stops at REPLY_MAX bytes."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.file = sock.makefile("rb")
+        self.deadline = deadline
+        self.taken = 0
+
+    def readline(self, limit: int = -1) -> bytes:
+        self.sock.settimeout(_left(self.deadline))
+        line = self.file.readline(limit)
+        self.taken += len(line)
+        if self.taken > REPLY_MAX:
+            raise ReplyTooLong(f"an SMTP reply longer than {REPLY_MAX} bytes")
+        return line
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def _guarded_socket(
-    guard: AddressGuard, host: str, port: int, timeout: float, source: Any
+    guard: AddressGuard, host: str, port: int, deadline: float, source: Any
 ) -> socket.socket:
     addresses = guard.check_host(host, port)  # raises BlockedAddressError / FeedError
     error: OSError | None = None
     for address in addresses:
         try:
-            return socket.create_connection((address, port), timeout, source)
+            return socket.create_connection((address, port), _left(deadline), source)
+        except DeadlinePassed:
+            raise
         except OSError as exc:
             error = exc
     raise error or OSError("no address to connect to")
 
 
-class GuardedSMTP(smtplib.SMTP):
-    def __init__(self, guard: AddressGuard, host: str, port: int, timeout: float) -> None:
+class _Bounded(smtplib.SMTP):
+    """Reads and writes within one deadline (`time.monotonic()` seconds), replies bounded."""
+
+    deadline: float
+
+    def getreply(self) -> tuple[int, bytes]:
+        if not isinstance(self.file, _BoundedReplies):
+            if self.sock is None:
+                raise smtplib.SMTPServerDisconnected("not connected")
+            self.file = _BoundedReplies(self.sock, self.deadline)
+        self.file.taken = 0
+        return super().getreply()
+
+    def send(self, s: Buffer | str) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(_left(self.deadline))  # sendall's timeout is for the whole call
+        super().send(s)
+
+
+class GuardedSMTP(_Bounded):
+    def __init__(self, guard: AddressGuard, host: str, port: int, deadline: float) -> None:
         self.guard = guard  # before connecting, which __init__ does
+        self.deadline = deadline
+        timeout = _left(deadline)
         super().__init__(host, port, local_hostname=socket.gethostname(), timeout=timeout)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return _guarded_socket(self.guard, host, port, timeout, self.source_address)
+        return _guarded_socket(self.guard, host, port, self.deadline, self.source_address)
 
 
-class GuardedSMTPSSL(smtplib.SMTP_SSL):
+class GuardedSMTPSSL(_Bounded, smtplib.SMTP_SSL):
     def __init__(
-        self, guard: AddressGuard, host: str, port: int, timeout: float, context: ssl.SSLContext
+        self, guard: AddressGuard, host: str, port: int, deadline: float, context: ssl.SSLContext
     ) -> None:
         self.guard = guard
-        super().__init__(
-            host, port, local_hostname=socket.gethostname(), timeout=timeout, context=context
+        self.deadline = deadline
+        timeout = _left(deadline)
+        smtplib.SMTP_SSL.__init__(
+            self, host, port, local_hostname=socket.gethostname(), timeout=timeout, context=context
         )
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = _guarded_socket(self.guard, host, port, timeout, self.source_address)
+        sock = _guarded_socket(self.guard, host, port, self.deadline, self.source_address)
+        sock.settimeout(_left(self.deadline))  # the TLS handshake
         return self.context.wrap_socket(sock, server_hostname=self._host)  # type: ignore[attr-defined]
 
 
@@ -78,7 +152,9 @@ def send(
     timeout: float,
     context: ssl.SSLContext | None = None,
 ) -> Verdict:
-    """Send `mail`; the verdict says what happened. Never raises for SMTP or network trouble."""
+    """Send `mail` within `timeout` seconds in all; the verdict says what happened. Never
+    raises for SMTP or network trouble."""
+    deadline = time.monotonic() + timeout
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
@@ -88,9 +164,9 @@ def send(
     client: smtplib.SMTP | None = None
     try:
         if scheme == "smtps":
-            client = GuardedSMTPSSL(guard, host, port, timeout, context)
+            client = GuardedSMTPSSL(guard, host, port, deadline, context)
         else:
-            client = GuardedSMTP(guard, host, port, timeout)
+            client = GuardedSMTP(guard, host, port, deadline)
             client.ehlo()
             if not client.has_extn("starttls"):
                 return Verdict(Outcome.DEAD, "the SMTP server does not offer STARTTLS")
@@ -121,10 +197,20 @@ def send(
     except ssl.SSLCertVerificationError:
         return Verdict(Outcome.DEAD, "the SMTP server's certificate does not verify")
     except (smtplib.SMTPException, OSError) as exc:  # lost connection, refused, timeout
-        return Verdict(Outcome.RETRY, type(exc).__name__)
+        return Verdict(Outcome.RETRY, _lost(exc, timeout))
     finally:
         if client is not None:
             try:
                 client.quit()
             except (smtplib.SMTPException, OSError):
                 client.close()
+
+
+def _lost(exc: BaseException, timeout: float) -> str:
+    """Why the exchange ended early: smtplib reports our own stops as a lost connection."""
+    cause = exc if isinstance(exc, TimeoutError | ReplyTooLong) else exc.__context__
+    if isinstance(cause, TimeoutError):  # each read waits only what is left of the deadline
+        return f"no reply within {timeout:g}s"
+    if isinstance(cause, ReplyTooLong):
+        return f"SMTP reply longer than {REPLY_MAX} bytes"
+    return type(exc).__name__
