@@ -209,3 +209,62 @@ def test_module_loads_no_heavy_dependency() -> None:
         check=False,
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_without_addr_or_variable_it_probes_the_configs_http_addr(
+    server: tuple[ThreadingHTTPServer, type[_Handler]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """`newsmon init`'s folder with `http_addr` set: the probe went to 127.0.0.1:9464 and said
+    "unhealthy" beside a daemon that was running."""
+    httpd, _ = server
+    monkeypatch.delenv(healthcheck.ADDR_ENV, raising=False)
+    monkeypatch.delenv(healthcheck.CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "newsmon.yaml").write_text(f"http_addr: {_addr(httpd)}\n", encoding="utf-8")
+    assert healthcheck.check(None, timeout=2) == (
+        healthcheck.HEALTHY,
+        f"healthy: http://{_addr(httpd)}/healthz answered 200",
+    )
+    other = tmp_path / "other.yaml"
+    other.write_text(f"http_addr: 127.0.0.1:{_closed_port()}\n", encoding="utf-8")
+    code, line = healthcheck.check(None, timeout=2, config=str(other))
+    assert code == healthcheck.UNHEALTHY
+    assert line.endswith(f"(address: http_addr in {other})"), line
+    monkeypatch.setenv(healthcheck.CONFIG_ENV, str(other))
+    assert healthcheck.check(None, timeout=2)[0] == healthcheck.UNHEALTHY
+    # The variable wins over the file, as it does for `newsmon run`.
+    monkeypatch.setenv(healthcheck.ADDR_ENV, _addr(httpd))
+    assert healthcheck.check(None, timeout=2)[0] == healthcheck.HEALTHY
+
+
+def test_a_config_whose_listener_is_off_or_that_cannot_be_read_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(healthcheck.ADDR_ENV, raising=False)
+    monkeypatch.delenv(healthcheck.CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "newsmon.yaml").write_text('http_addr: ""\n', encoding="utf-8")
+    assert healthcheck.check(None) == (
+        healthcheck.UNHEALTHY,
+        "unhealthy: http_addr in newsmon.yaml is empty: the HTTP listener is off, nothing to check",
+    )
+    code, line = healthcheck.check(None, config=str(tmp_path / "nope.yaml"))
+    assert (code, line) == (
+        healthcheck.UNHEALTHY,
+        f"unhealthy: config file not found: {tmp_path / 'nope.yaml'}",
+    )
+
+
+def test_with_no_config_here_it_probes_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(healthcheck.ADDR_ENV, raising=False)
+    monkeypatch.delenv(healthcheck.CONFIG_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(healthcheck, "probe", lambda url, timeout: (1, f"unhealthy: {url} x"))
+    assert healthcheck.check(None) == (
+        healthcheck.UNHEALTHY,
+        "unhealthy: http://127.0.0.1:9464/healthz x (address: the default)",
+    )

@@ -5,6 +5,8 @@ The container's HEALTHCHECK runs `python -m monitor.cli.healthcheck`, which impo
 and the standard library: every 30 s, loading the whole CLI (feedparser, httpx, APScheduler, ...)
 would cost far more CPU than the check itself. Exit codes follow Docker's HEALTHCHECK contract
 (0 healthy, 1 unhealthy; 2 is reserved there), so every failure, a bad address included, is 1.
+The config file is read only when neither --addr nor NEWSMON_HTTP_ADDR names the listener (the
+image sets the variable), for the `http_addr` a user set there.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
 from monitor.errors import ConfigError
 
 ADDR_ENV = "NEWSMON_HTTP_ADDR"
+CONFIG_ENV = "NEWSMON_CONFIG"
 DEFAULT_ADDR = "127.0.0.1:9464"
 HEALTH_PATH = "/healthz"
 DEFAULT_TIMEOUT = 3.0
@@ -29,7 +33,8 @@ UNHEALTHY = 1
 
 EXAMPLES = """\
 examples:
-  newsmon healthcheck                         GET /healthz on $NEWSMON_HTTP_ADDR
+  newsmon healthcheck                         GET /healthz on $NEWSMON_HTTP_ADDR, else the
+                                              config's http_addr, else 127.0.0.1:9464
   newsmon healthcheck --addr 127.0.0.1:9464   on that address
   python -m monitor.cli.healthcheck           the same, as the container's HEALTHCHECK runs it
 
@@ -52,7 +57,7 @@ def health_url(addr: str, path: str = HEALTH_PATH, source: str = ADDR_ENV) -> st
     addr = addr.strip()
     if not addr:
         off = (
-            "the HTTP listener is off, nothing to check" if source == ADDR_ENV else "give host:port"
+            "the HTTP listener is off, nothing to check" if source != "--addr" else "give host:port"
         )
         raise AddressError(f"{source} is empty: {off}")
     what = f"{source}={addr!r}" if source == ADDR_ENV else f"{source} {addr!r}"
@@ -97,20 +102,45 @@ def probe(url: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
     return UNHEALTHY, f"unhealthy: {url} answered {status}"
 
 
-def check(addr: str | None, timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str]:
-    """Probe the listener at `addr`, else $NEWSMON_HTTP_ADDR, else the loopback default."""
+def config_addr(config: str | None) -> tuple[str, str] | None:
+    """(the `http_addr`, where it was set) of the config `newsmon run` reads: `config`, else
+    $NEWSMON_CONFIG, else ./newsmon.yaml if present; None when it sets none. Raises ConfigError."""
+    name = config or os.environ.get(CONFIG_ENV) or ""
+    path = Path(name or "newsmon.yaml")
+    if not name and not path.is_file():
+        return None
+    # Only here: the container's probe has NEWSMON_HTTP_ADDR and never reads YAML.
+    from monitor.config.yamlfile import read_yaml
+
+    data = read_yaml(path).data
+    if "http_addr" not in data:
+        return None
+    value = data["http_addr"]
+    return ("" if value is None else str(value)), f"http_addr in {path}"
+
+
+def check(
+    addr: str | None, timeout: float = DEFAULT_TIMEOUT, config: str | None = None
+) -> tuple[int, str]:
+    """Probe the listener at `addr`, else $NEWSMON_HTTP_ADDR, else the config's `http_addr`,
+    else the loopback default."""
     source = "--addr"
-    if addr is None:
-        addr, source = os.environ.get(ADDR_ENV, DEFAULT_ADDR), ADDR_ENV
     try:
+        if addr is None:
+            addr, source = os.environ.get(ADDR_ENV), ADDR_ENV
+        if addr is None:
+            addr, source = config_addr(config) or (DEFAULT_ADDR, "the default")
         url = health_url(addr, source=source)
-    except AddressError as exc:
+    except ConfigError as exc:
         return UNHEALTHY, f"unhealthy: {exc}"
-    return probe(url, timeout)
+    code, line = probe(url, timeout)
+    if code != HEALTHY and source != "--addr":  # which address it tried, and why that one
+        line += f" (address: {source})"
+    return code, line
 
 
 def _run(args: argparse.Namespace) -> int:
-    code, line = check(args.addr, args.timeout)
+    code, line = check(args.addr, args.timeout, args.config)
     print(line, file=sys.stdout if code == HEALTHY else sys.stderr)
     return code
 
@@ -136,7 +166,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--addr",
         metavar="HOST:PORT",
-        help=f"the daemon's HTTP listener (default: ${ADDR_ENV}, else {DEFAULT_ADDR})",
+        help=f"the daemon's HTTP listener (default: ${ADDR_ENV}, else the config's http_addr,"
+        f" else {DEFAULT_ADDR})",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"the YAML config whose http_addr to probe (default: ${CONFIG_ENV}, else"
+        " ./newsmon.yaml if present)",
     )
     parser.add_argument(
         "--timeout",
