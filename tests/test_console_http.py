@@ -288,6 +288,28 @@ def test_login_rate_limit_holds_and_lifts_with_the_clock(env: Env) -> None:
         assert ok.status_code == 303
 
 
+def test_a_read_only_login_does_not_reset_the_guesses_at_the_admin_password(env: Env) -> None:
+    with env.client() as c:
+        token = csrf_of(c.get("/ui/login").text)
+
+        def attempt(password: str) -> int:
+            return c.post("/ui/login", data={"password": password, "csrf": token}).status_code
+
+        assert [attempt(f"admin-guess-{n}") for n in range(4)] == [401] * 4
+        assert attempt(READ_PASSWORD) == 303
+        c.cookies.delete("newsmon_session")
+        assert attempt("admin-guess-4") == 401  # the fifth failure of the window
+        assert attempt(ADMIN_PASSWORD) == 429
+        env.clock.advance(minutes=16)
+        assert attempt(ADMIN_PASSWORD) == 303
+        # An admin login forgives: nothing is left to guess.
+        c.cookies.delete("newsmon_session")
+        assert [attempt(f"typo-{n}") for n in range(4)] == [401] * 4
+        assert attempt(ADMIN_PASSWORD) == 303
+        c.cookies.delete("newsmon_session")
+        assert [attempt(f"typo-{n}") for n in range(4)] == [401] * 4
+
+
 def test_the_limit_is_per_client_behind_a_trusted_proxy(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "n.db")
     store.migrate()

@@ -219,7 +219,11 @@ class Console:
         if role is None:
             log.warning("console_login_failed", client=client)
             return self._login_form(req, status=401, error="Wrong password.")
-        self.limiter.succeeded(client, now)
+        # The password says the role: failures before a read-only login may have been guesses
+        # at the admin password, so only a login as the highest role forgives them (forgiving
+        # every login let a read-only user guess the admin password four at a time, unlimited).
+        top = "admin" if "admin" in self.authority.password_roles else "read"
+        self.limiter.succeeded(client, now, forgive=role == top)
         _, cookie = self.authority.issue(role, now)
         log.info("console_login", role=role, client=client)
         age = int(self.ui.session_ttl.total_seconds())

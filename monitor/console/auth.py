@@ -82,6 +82,11 @@ class Authority:
     def has_passwords(self) -> bool:
         return bool(self._passwords)
 
+    @property
+    def password_roles(self) -> frozenset[Role]:
+        """The roles a password can log in as."""
+        return frozenset(h.role for h in self._passwords)
+
     def _mac(self, purpose: bytes, data: bytes) -> bytes:
         return hmac.new(self._key, purpose + b"\0" + data, hashlib.sha256).digest()
 
@@ -201,10 +206,16 @@ class LoginLimiter:
         self._failures.setdefault(client, deque()).append(stamp)
         self._all.append(stamp)
 
-    def succeeded(self, client: str, now: datetime | None = None) -> None:
-        """`client` logged in: its failures are forgotten, and the attempt counted as failed at
-        `now` (before its password was checked) no longer counts against everyone."""
-        self._failures.pop(client, None)
+    def succeeded(self, client: str, now: datetime | None = None, *, forgive: bool = True) -> None:
+        """`client` logged in: its failures are forgotten (unless not `forgive`), and the
+        attempt counted as failed at `now` (before its password was checked) no longer counts
+        against it or everyone."""
+        times = self._failures.get(client)
+        if forgive:
+            self._failures.pop(client, None)
+        elif times is not None and now is not None:
+            with contextlib.suppress(ValueError):
+                times.remove(now.timestamp())
         if now is not None:
             with contextlib.suppress(ValueError):  # already aged out of the window
                 self._all.remove(now.timestamp())
