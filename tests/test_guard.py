@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.net.guard import AddressGuard, parse_allow_list
@@ -188,3 +191,19 @@ def test_check_host_unresolvable_is_connect_error() -> None:
     with pytest.raises(FeedError) as info:
         AddressGuard().check_host("no-such-host.invalid", 80)
     assert info.value.kind == "connect"
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "10.1.2.3"])
+def test_a_refusal_says_what_to_write_and_what_it_says_lets_the_address_through(
+    address: str,
+) -> None:
+    """It named only NEWSMON_ALLOW_NETWORKS, not the config key, nor what to put in either."""
+    with pytest.raises(BlockedAddressError) as info:
+        AddressGuard().check_addresses("feeds.internal", [address])
+    said = str(info.value)
+    config = re.search(r"\(allow_networks: (\[.*?\])\)", said)
+    env = re.search(r"NEWSMON_ALLOW_NETWORKS=(\S+)$", said)
+    assert config, said
+    assert env, said
+    for allow in (yaml.safe_load(config.group(1)), parse_allow_list(env.group(1))):
+        assert AddressGuard(allow).check_addresses("feeds.internal", [address]) == [address]

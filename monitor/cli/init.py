@@ -37,6 +37,9 @@ rules: rules                  # the folder of rule files (`newsmon rules check` 
 log_level: info
 default_interval: 5m          # how often a feed is polled; durations: 90s, 5m, 2h, 7d
 retention: 90d                # items published before this are ignored (never alert)
+# Feeds and destinations on private or loopback addresses (an intranet feed, a receiver on this
+# machine) are refused unless listed here: CIDRs or host names.
+# allow_networks: [10.0.0.0/8, feeds.intranet.example]
 
 feeds:
   # `id` is optional (derived from the URL) but keeps rules and `feeds list` stable; rules can

@@ -186,8 +186,9 @@ class AddressGuard:
             if reason:
                 shown = host if host == address else f"{host} ({address})"
                 raise BlockedAddressError(
-                    f"refused to connect to {shown}: {reason}; "
-                    "allow it with NEWSMON_ALLOW_NETWORKS if this is intended"
+                    f"refused to connect to {shown}: {reason}; if this is intended, allow it"
+                    f" in the config (allow_networks: ['{address}']) or with"
+                    f" NEWSMON_ALLOW_NETWORKS={address}"
                 )
         return result
 
