@@ -209,6 +209,41 @@ def test_429_retry_after_pauses_the_destination(store: Store, service: Service) 
     assert row.next_attempt_at >= T0 + timedelta(seconds=7)  # the service's own wait, at least
 
 
+# A wait no service means: JSON that Python reads as NaN (json.loads takes `NaN`) or as an
+# integer past a float's range, and header digits that `str.isdigit` takes but `float` refuses.
+# Then the retry comes at the schedule's first slot (5 s ± 10 %), or at the 1 h cap.
+ODD_WAITS = {
+    "discord-nan": ("discord", b'{"retry_after": NaN}', {}, 5),
+    "discord-huge": ("discord", b'{"retry_after": 1' + b"0" * 400 + b"}", {}, 3600),
+    "telegram-nan": ("telegram", b'{"ok": false, "parameters": {"retry_after": NaN}}', {}, 5),
+    "matrix-nan": ("matrix", b'{"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": NaN}', {}, 5),
+    "ntfy-superscript": ("ntfy", b'{"code": 42901}', {"Retry-After": "\u00b2"}, 5),
+    "teams-superscript": ("teams", b"", {"Retry-After": "\u00b3\u00b9"}, 5),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "headers", "wait"), ODD_WAITS.values(), ids=list(ODD_WAITS)
+)
+def test_a_429_with_an_unreadable_wait_is_retried_not_stuck(
+    store: Store, kind: str, body: bytes, headers: dict[str, str], wait: float
+) -> None:
+    """An unreadable wait is no wait: the alert is retried on the schedule. It raised after the
+    request was made and before the attempt was recorded, so the alert stayed claimed, came
+    back after its lease and was sent again, without end and without an attempt counted."""
+    [service] = [s for s in SERVICES if s.kind == kind]
+    with Receiver([Reply(429, body, {"Content-Type": "application/json", **headers})]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    row = store.get_alert(aid)
+    assert row is not None
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert (row.last_error or "").startswith("HTTP 429")
+    assert row.next_attempt_at is not None
+    delay = (row.next_attempt_at - T0).total_seconds()
+    assert wait * 0.9 <= delay <= wait * 1.1
+
+
 def _code(service: Service) -> str:
     return {
         "discord": "",

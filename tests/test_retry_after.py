@@ -28,6 +28,7 @@ DELIVERY_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         ("-5", None),
         ("1.5", None),
         ("soon", None),
+        ("\u00b2", None),  # a digit to `str.isdigit`, not to `float`: it raised ValueError
     ],
 )
 def test_feed_reading(value: str | None, expected: float | None) -> None:
@@ -50,6 +51,7 @@ def test_feed_reading(value: str | None, expected: float | None) -> None:
         ("1.5", None),
         ("soon", None),
         ("Thu, 99 Foo 2026", None),
+        ("\u0661\u0662", None),  # Arabic-Indic digits: not delta-seconds
     ],
 )
 def test_delivery_reading(value: str | None, expected: float | None) -> None:

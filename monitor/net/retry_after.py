@@ -12,6 +12,7 @@ Where the two readings differed, this one wins:
   naive and aware times. Delivery read a naive date in `now`'s zone, which is the same whenever
   `now` is UTC, as our clocks give it.
 - Blank or unreadable values are None; a date in the past is 0 (retry now), never negative.
+  Delta-seconds are ASCII digits (RFC 9110); other Unicode digits are unreadable, not a crash.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def parse_retry_after(
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # `isdigit` alone takes "²", which `float` refuses
         seconds = float(text)
     else:
         try:

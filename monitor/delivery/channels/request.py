@@ -11,6 +11,7 @@ A 2xx is delivered only when the reply confirms it the way the service documents
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -78,10 +79,18 @@ def json_of(body: bytes) -> dict[str, Any]:
 
 
 def seconds(value: object, scale: float = 1.0) -> float | None:
-    """A service's own retry-after field (a number, maybe in ms), capped at an hour."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    """A service's own retry-after field (a number, maybe in ms), capped at an hour. `json.loads`
+    also reads `NaN` and integers past a float's range: neither may reach the pause (a
+    ValueError there left the alert claimed and sent again after its lease, without end)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return min(float(value) * scale, 3600.0)
+    try:
+        number = float(value) * scale
+    except OverflowError:
+        return 3600.0 if value > 0 else None
+    if math.isnan(number) or number < 0:
+        return None
+    return min(number, 3600.0)
 
 
 def unconfirmed(status: int, what: str) -> Judgement:
