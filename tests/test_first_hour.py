@@ -261,8 +261,20 @@ CONFIG_CASES = [
     (
         "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n",
         RULE + "    notify: [hock]\n",
-        "r.yaml:2:1: rule 'r' notifies 'hock', which no destination in the config is named "
+        "r.yaml:2:1: rule 'r': notify: 'hock' is no destination name in the config; did you "
+        "mean 'hook'?",
+    ),
+    (
+        "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n",
+        RULE + "    notify: [desk]\n",
+        "r.yaml:2:1: rule 'r': notify: 'desk' is no destination name in the config "
         "(configured: hook)",
+    ),
+    (
+        "feeds: [{id: wire, url: 'https://wire.example/rss'}]\n",
+        RULE + "    notify: [desk]\n",
+        "r.yaml:2:1: rule 'r': notify: 'desk' is no destination name in the config: the config "
+        "has no destinations; add one under `destinations:`",
     ),
     (
         "destinations: [{name: hook, type: webhook, url: 'http://exa mple/x'}]\n",

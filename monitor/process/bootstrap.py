@@ -86,11 +86,18 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
     problems = []
     for rule in rules.rules.values():
         where = SourceLocation(rule.file, rule.line, 1) if rule.file else None
-        unknown = [n for n in rule.notify if n not in names]
-        if unknown:
+        for name in (n for n in rule.notify if n not in names):
+            import difflib  # only for a mistake: not paid by every start
+
+            close = difflib.get_close_matches(name, sorted(names), n=1)
+            if close:
+                hint = f"; did you mean {close[0]!r}?"
+            elif names:
+                hint = f" (configured: {', '.join(sorted(names))})"
+            else:
+                hint = ": the config has no destinations; add one under `destinations:`"
             problems.append(ConfigError(
-                f"rule {rule.id!r} notifies {', '.join(map(repr, unknown))}, which no destination "
-                f"in the config is named (configured: {', '.join(sorted(names)) or 'none'})",
+                f"rule {rule.id!r}: notify: {name!r} is no destination name in the config{hint}",
                 where,
             ))  # fmt: skip
         # Without feeds in the config there is nothing to name (`check --feed FILE` on a bare
