@@ -33,7 +33,7 @@ class _Poller:
 
 def _runtime(feeds: int, concurrency: int) -> tuple[Any, _Poller]:
     states = [SimpleNamespace(id=f"f{i}", error_count=0, next_poll_at=None) for i in range(feeds)]
-    store = SimpleNamespace(claim_due_feeds=lambda *a: states, release_feed=lambda *a: None)
+    store = SimpleNamespace(claim_due_feeds=lambda *a, **kw: states, release_feed=lambda *a: None)
     poller = _Poller()
     rt = SimpleNamespace(
         ctx=SimpleNamespace(clock=FakeClock(datetime(2026, 11, 27, tzinfo=UTC)), owner="t"),

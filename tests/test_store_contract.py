@@ -98,6 +98,24 @@ def test_claim_due_feeds_respects_due_time_limit_and_order(store: Any) -> None:
     assert [f.id for f in got] == ["f2"]  # f4, f3 leased; f1, f0 not due yet
 
 
+def test_a_claim_due_by_a_later_time_leases_from_now_and_spares_live_leases(store: Any) -> None:
+    # `check --deliver` polls every feed, due or not: due_by far ahead, everything else now.
+    far = T0 + timedelta(days=3650)
+    store.sync_feeds([spec("f1"), spec("f2")], T0)
+    store.beat_holder("daemon", "host1", 101, T0, T0 + MIN)
+    assert [f.id for f in store.claim_due_feeds(T0, 1, LEASE, "daemon")] == ["f1"]
+    store.claim_due_feeds(T0, 10, LEASE, "setup")
+    store.commit_poll("f2", "setup", T0, ok_update(T0, 3600), [], [])  # due in an hour
+    got = store.claim_due_feeds(T0, 10, LEASE, "cron", due_by=far)
+    assert [f.id for f in got] == ["f2"]  # not yet due, yet claimed; f1's holder is alive
+    # leased from now: once that lease is over (the cron run was killed), it is free again,
+    # not ten years later (f1 is free by then too: its holder stopped beating)
+    taken = [
+        store.claim_due_feeds(t, 10, LEASE, "b", due_by=far) for t in (T0 + 4 * MIN, T0 + LEASE)
+    ]
+    assert [[f.id for f in claim] for claim in taken] == [["f1"], ["f2"]]
+
+
 def test_lease_blocks_others_until_it_expires(store: Any) -> None:
     store.sync_feeds([spec("f1")], T0)
     assert len(store.claim_due_feeds(T0, 10, LEASE, "w1")) == 1

@@ -150,8 +150,10 @@ class Cycle:
                 rt.store.claim_due_feeds, clock.now(), batch, config.feed_lease, owner
             )
         now = clock.now()
+        # Due or not, but leased from now: a feed a live daemon is polling stays its own, and a
+        # run killed here leaves leases of `feed_lease`, not of ten years.
         feeds = await asyncio.to_thread(
-            rt.store.claim_due_feeds, now + FAR_FUTURE, limit, config.feed_lease, owner
+            rt.store.claim_due_feeds, now, limit, config.feed_lease, owner, due_by=now + FAR_FUTURE
         )
         due = []
         for feed in feeds:

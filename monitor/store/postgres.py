@@ -420,10 +420,17 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
 
     def claim_due_feeds(
-        self, now: datetime, limit: int, lease: timedelta, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        *,
+        due_by: datetime | None = None,
     ) -> list[FeedState]:
         t = utc(now)
-        rows = self._read(CLAIM_FEEDS, (t, t, coord.epoch(t), limit, owner, t + lease))
+        due = t if due_by is None else utc(due_by)
+        rows = self._read(CLAIM_FEEDS, (due, t, coord.epoch(t), limit, owner, t + lease))
         return [self._feed(r) for r in sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))]
 
     # -- polling -------------------------------------------------------------------------------

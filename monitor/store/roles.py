@@ -67,10 +67,19 @@ class FeedSchedule(Protocol):
         ...
 
     def claim_due_feeds(
-        self, now: datetime, limit: int, lease: timedelta, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        *,
+        due_by: datetime | None = None,
     ) -> list[FeedState]:
-        """Lease up to `limit` active feeds whose next_poll_at <= now and whose lease is free or
-        expired, soonest due first. Raises StoreError."""
+        """Lease up to `limit` active feeds whose next_poll_at <= `due_by` (default `now`) and
+        whose lease is free or expired (or its holder's heartbeat is), soonest due first. The
+        lease runs from `now` and expiry is judged at `now` whatever `due_by` is: a cron run
+        that polls every feed, due or not, must neither take a live holder's feed nor leave a
+        lease years long when it is killed. Raises StoreError."""
         ...
 
     def release_feed(self, feed_id: str, owner: str) -> None:

@@ -372,11 +372,18 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
 
     def claim_due_feeds(
-        self, now: datetime, limit: int, lease: timedelta, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        owner: str,
+        *,
+        due_by: datetime | None = None,
     ) -> list[FeedState]:
         t = _ts(now)
+        due = _ts(now if due_by is None else due_by)
         with self._write() as c:
-            rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), t, t, t, limit)).fetchall()
+            rows = c.execute(CLAIM_FEEDS, (owner, _ts(now + lease), due, t, t, limit)).fetchall()
         feeds = sorted(rows, key=lambda r: (r["next_poll_at"], r["id"]))
         return [self._feed(r) for r in feeds]
 
