@@ -47,6 +47,8 @@ def yaml_problem(
             ), mark
     if problem.startswith("found undefined alias"):
         return f"{problem}: a value that starts with * is a YAML alias; {quote_it}", mark
+    if problem.startswith("found character '\\t'"):
+        return f"{problem}: YAML indents with spaces; replace the tab with spaces", mark
     if "that cannot start any token" in problem:
         return f"{problem}: {quote_it}", mark
     if problem == "mapping values are not allowed here":

@@ -142,6 +142,12 @@ def test_a_file_not_in_utf8_is_located_at_its_first_bad_byte_with_secrets_hidden
             "newsmon.yaml:3:11: invalid YAML: this [ is never",
         ),
         ("feeds: *all\n", "newsmon.yaml:1:8: invalid YAML: found undefined alias 'all': a value"),
+        # Not to be quoted: a tab that indents.
+        (
+            "feeds:\n  - url: a\n\ttags: [x]\n",
+            "newsmon.yaml:3:1: invalid YAML: found character '\\t' that cannot start any token:"
+            " YAML indents with spaces; replace the tab with spaces",
+        ),
     ],
 )
 def test_a_value_yaml_cannot_read_is_placed_where_it_can_be_fixed(text: str, says: str) -> None:
