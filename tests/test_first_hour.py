@@ -536,3 +536,22 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err
     assert err == ""
+
+
+def test_feeds_import_entries_paste_under_the_feeds_list_init_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The import printed its list unindented (`- id:` at the margin): pasted under init's
+    `feeds:`, whose entries are indented, it was a YAML error."""
+    assert run(["init"], capsys)[0] == 0
+    (tmp_path / "subs.opml").write_text(DUPLICATE_OPML)
+    code, out, _err = run(["feeds", "import", "subs.opml"], capsys)
+    assert code == 0
+    entries = out.split("feeds:\n", 1)[1]
+    config = tmp_path / "newsmon.yaml"
+    text = config.read_text()
+    anchor = "    tags: [world]\n"
+    config.write_text(text.replace(anchor, anchor + entries, 1))
+    from monitor.config.loader import load_config
+
+    assert [f.id for f in load_config(config).feed_specs()] == ["bbc-world", "wire"]

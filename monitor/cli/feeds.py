@@ -53,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     importing = commands.add_parser(
         "import",
         help="turn an OPML subscription list into the config's feeds: list",
-        epilog="example:\n  newsmon feeds import subscriptions.opml > feeds.yaml",
+        description="Print the feeds of an OPML subscription list as a `feeds:` list for"
+        " newsmon.yaml, on stdout (it writes no file). Its entries are indented as `newsmon init`"
+        " writes them: paste them under the config's `feeds:`.",
+        epilog="example:\n  newsmon feeds import subscriptions.opml > feeds.yaml"
+        "    then paste the entries under the config's feeds:",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     importing.add_argument("opml", metavar="FILE.opml")
@@ -140,7 +144,12 @@ def import_opml(args: argparse.Namespace) -> int:
             entry["tags"] = list(spec.tags)
         entries.append(entry)
     sys.stdout.write(f"# {len(entries)} feeds imported from {path.name}\n")
-    sys.stdout.write(yaml.safe_dump({"feeds": entries}, sort_keys=False, allow_unicode=True))
+    # Indented as `newsmon init` writes its list, so the entries paste under that `feeds:`
+    # (a list indented two ways in one sequence is a YAML error).
+    listed = yaml.safe_dump(
+        entries, sort_keys=False, allow_unicode=True, default_flow_style=None, width=10**6
+    )
+    sys.stdout.write("feeds:\n" + "".join(f"  {line}" for line in listed.splitlines(True)))
     return 0
 
 
