@@ -20,7 +20,13 @@ from monitor.clock import FakeClock
 from monitor.console.pages import MAX_SHOWN
 from monitor.store.sqlite import SQLiteStore
 from tests.browser_support import Browser, browser  # noqa: F401 (the fixture)
-from tests.console_support import ADMIN_PASSWORD, ConsoleServer, make_console, seed
+from tests.console_support import (
+    ADMIN_PASSWORD,
+    READ_PASSWORD,
+    ConsoleServer,
+    make_console,
+    seed,
+)
 from tests.daemon_support import DaemonProcess, daemon_env, free_port, wait_for
 from tests.feedserver import feed_server, rss
 from tests.hostile_titles import HOSTILE
@@ -375,6 +381,72 @@ def test_cookies_another_app_of_the_host_sets_do_not_stop_a_login(
             d.find_element(_by("LINK_TEXT"), "Dead letters").click()
             _wait(b, "the dead letters page", "#dead button.replay", timeout=10)
             b.shot("login-beside-other-cookies")
+    finally:
+        other.shutdown()
+        other.server_close()
+        thread.join(10)
+        store.close()
+
+
+def test_a_page_on_another_port_of_the_host_cannot_log_the_browser_in(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """Another port of 127.0.0.1 is the same site to a browser: its forms carry the console's
+    SameSite=Strict cookies, and cookies it sets reach the console (they ignore ports). Such a
+    page picks a login nonce, fetches the console's CSRF token for it, sets the nonce as the
+    console's cookie and posts the login form with a password it knows."""
+    import httpx
+
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    nonce = "A" * 24
+    page: list[bytes] = []
+
+    class Attacker(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Set-Cookie", f"newsmon_login={nonce}; Path=/ui")
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page[0])))
+            self.end_headers()
+            self.wfile.write(page[0])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    from http.server import ThreadingHTTPServer
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    b, d = browser, browser.driver
+    try:
+        with ConsoleServer(make_console(store, FakeClock(T0))) as srv:
+            form = httpx.get(srv.url("/ui/login"), cookies={"newsmon_login": nonce})
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            page.append(
+                f'<form method="post" action="{srv.url("/ui/login")}">'
+                f'<input name="csrf" value="{token.group(1)}">'
+                f'<input name="password" value="{READ_PASSWORD}"></form>'
+                "<script>document.forms[0].submit()</script>".encode()
+            )
+            d.get(f"http://127.0.0.1:{other.server_port}/")
+            wait_for("the form posted", lambda: d.current_url.startswith(srv.url("/ui/")), 10)
+            time.sleep(0.3)
+            b.shot("login-posted-from-another-port")
+            assert d.current_url == srv.url("/ui/login")
+            assert "refused" in d.find_element(_by("TAG_NAME"), "body").text
+            assert not any(c["name"] == "newsmon_session" for c in d.get_cookies())
+            d.get(srv.url("/ui/feeds"))
+            assert "/ui/login" in d.current_url  # not logged in
+
+            # The console's own form still logs in: the browser says same-origin.
+            d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
+            d.find_element(_by("ID"), "login").click()
+            _wait(b, "the feeds page", "#feeds", timeout=10)
     finally:
         other.shutdown()
         other.server_close()
