@@ -80,6 +80,27 @@ def test_digest_groups_by_rule_with_counts_and_top_items() -> None:
     assert "@everyone" not in text
 
 
+def test_a_digest_of_500_long_alerts_names_what_it_leaves_out() -> None:
+    """500 alerts over 60 rules, each title at the parser's 1,000 characters: the text was the
+    first rule's first four titles cut at 4,000 characters, no marker, 59 rules unmentioned."""
+    rows = []
+    for i in range(500):
+        title = f"{i} " + "\U0001f4f0 war & <peace> " * 60
+        row = _row(f"t{i}", "troops", title[:1_000], i)
+        row.document["rules"][0] = {"id": f"r{i % 60:02}", "name": f"Rule {i % 60:02}"}
+        rows.append(row)
+    doc = digest_document("ops", HOURLY, T0, T0 + timedelta(hours=1), rows)
+    snippet = doc["snippet"]
+    assert len(snippet) <= 4_000
+    shown = snippet.count("): ")
+    assert shown > 3
+    assert snippet.endswith(f" · and {60 - shown} more rules")
+    assert all(len(t.strip()) <= 90 for t in snippet.split(" · and")[0].split(";")[1:4])
+    assert sum(g["count"] for g in doc["groups"]) == 500  # every alert still in the document
+    text = telegram.text(from_document(doc))
+    assert len(text) <= telegram.TEXT_MAX
+
+
 def test_held_until_the_period_ends_then_one_digest(store: Store) -> None:
     with Receiver() as rx:
         ids = enqueue(store, T0, "ops", [f"s{i}" for i in range(12)])

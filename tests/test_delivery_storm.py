@@ -118,6 +118,22 @@ def test_fold_renders_in_a_channel() -> None:
     assert "and 10 more" in embed["description"]
 
 
+def test_fold_of_long_headlines_keeps_its_count() -> None:
+    """Feed titles run to 1,000 characters: two filled the fold's 2,000 and its "and N more"
+    was cut off, silently, in every channel."""
+    rows = []
+    for i in range(30):
+        doc = document("ops", f"s{i}", title=f"{i} " + "\U0001f4f0 headline " * 100)
+        rows.append(OutboxRow(doc["id"], "ops", f"s{i}", "f1", f"i{i}", doc, T0))
+    fold = fold_document("ops", "troops", T0, T0 + STORM.within, rows)
+    assert fold["snippet"].endswith("…; and 10 more")
+    assert len(fold["snippet"]) <= 2_000
+    assert fold["snippet"].count("…") == 20  # each listed headline cut, with a marker
+    assert fold["alerts"][0]["title"] == rows[0].document["item"]["title"]  # whole for webhooks
+    body: dict[str, Any] = discord.payload(from_document(fold))
+    assert "and 10 more" in body["embeds"][0]["description"]
+
+
 def test_storm_config_keys(tmp_path: Path) -> None:
     path = tmp_path / "newsmon.yaml"
     path.write_text(

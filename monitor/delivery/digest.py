@@ -19,10 +19,13 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.delivery.storm import rule_of
+from monitor.delivery.channels.markup import cut
+from monitor.delivery.storm import headline, rule_of
 from monitor.model import OutboxRow
 
 TOP_ITEMS = 5  # per rule, in the text; the document lists every alert
+SNIPPET_MAX = 4_000
+NAME_MAX = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,28 @@ def digest_id(destination: str, start: datetime) -> str:
     return "dig_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def join_within(lines: Sequence[str], limit: int) -> str:
+    """Whole rule lines joined by ` · ` while they fit in `limit` characters, then how many
+    rules are left out: the text is never cut in the middle of a rule without saying so."""
+    text = ""
+    for index, line in enumerate(lines):
+        joined = f"{text} · {line}" if text else line
+        left = len(lines) - index - 1
+        reserve = len(_more_rules(left))
+        if len(joined) + reserve <= limit:
+            text = joined
+            continue
+        if text:
+            return text + _more_rules(len(lines) - index)
+        note = _more_rules(left)  # the first line alone is too long: cut it, count the rest
+        return cut(line, limit - len(note)) + note
+    return text
+
+
+def _more_rules(count: int) -> str:
+    return f" · and {count} more rule{'s' if count != 1 else ''}" if count else ""
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -82,9 +107,10 @@ def digest_document(
     lines = []
     for rule in order:
         members = groups[rule]
-        top = "; ".join(_title(r) for r in members[:TOP_ITEMS])
+        top = "; ".join(headline(_title(r)) for r in members[:TOP_ITEMS])
         more = f"; and {len(members) - TOP_ITEMS} more" if len(members) > TOP_ITEMS else ""
-        lines.append(f"{names[rule].get('name') or rule} ({len(members)}): {top}{more}")
+        name = cut(str(names[rule].get("name") or rule), NAME_MAX)
+        lines.append(f"{name} ({len(members)}): {top}{more}")
     zone = ZoneInfo(digest.timezone)
     span = f"{start.astimezone(zone):%Y-%m-%d %H:%M}–{end.astimezone(zone):%H:%M} {digest.timezone}"
     ident = digest_id(destination, start)
@@ -104,7 +130,7 @@ def digest_document(
             "feed": {"id": "newsmon", "title": "digest", "url": None},
         },
         "matches": [],
-        "snippet": " · ".join(lines)[:4_000],
+        "snippet": join_within(lines, SNIPPET_MAX),
         "window": {"start": _iso(start), "end": _iso(end)},
         "groups": [
             {

@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from monitor.delivery.channels.markup import cut, one_line
 from monitor.model import OutboxRow
 
 LISTED_MAX = 20  # alerts named in the message text; the document lists every one
+HEADLINE_MAX = 90  # a headline in a fold's or digest's text (whole in the document's list)
+SNIPPET_MAX = 2_000
 GRACE = timedelta(seconds=5)  # after a window ends, for commits already under way
 
 
@@ -63,6 +66,12 @@ def fold_id(destination: str, rule: str, start: datetime) -> str:
     return "fold_" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def headline(title: str) -> str:
+    """`title` as one of many in a message's text: one line, at most HEADLINE_MAX, `…` if cut.
+    Feed titles run to 1,000 characters: two would fill a fold's text and hide its count."""
+    return cut(one_line(title), HEADLINE_MAX)
+
+
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -76,9 +85,10 @@ def fold_document(
     rule_entry = next((r for r in first.get("rules", []) if r.get("id") == rule), {"id": rule})
     name = str(rule_entry.get("name") or rule)
     titles = [str((r.document.get("item") or {}).get("title") or "") for r in folded_rows]
-    listed = "; ".join(titles[:LISTED_MAX])
+    listed = "; ".join(headline(t) for t in titles[:LISTED_MAX])
     more = len(titles) - LISTED_MAX
-    snippet = listed + (f"; and {more} more" if more > 0 else "")
+    tail = f"; and {more} more" if more > 0 else ""
+    snippet = cut(listed, SNIPPET_MAX - len(tail)) + tail  # the count survives any cut
     span = f"{start.astimezone(UTC):%H:%M}–{end.astimezone(UTC):%H:%M} UTC"
     ident = fold_id(destination, rule, start)
     return {
@@ -97,7 +107,7 @@ def fold_document(
             "feed": {"id": "newsmon", "title": "storm folding", "url": None},
         },
         "matches": [],
-        "snippet": snippet[:2_000],
+        "snippet": snippet,
         "window": {"start": _iso(start), "end": _iso(end)},
         "alerts": [
             {
