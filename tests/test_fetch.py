@@ -281,6 +281,17 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
     assert "non-HTTP" in str(error)
 
 
+@pytest.mark.parametrize("port", [65536, 99999, 10**30])
+def test_a_port_out_of_range_is_a_connect_error(server: LocalServer, port: int) -> None:
+    # httpx.URL takes any number as a port; the socket's connect raised OverflowError, which
+    # crashed `newsmon check` with a traceback (a hostile redirect is enough).
+    server.routes["/feed"] = redirect(301, f"http://127.0.0.1:{port}/feed")
+    for url in (server.url("/feed"), f"http://127.0.0.1:{port}/feed"):
+        error = fetch_error(url)
+        assert error.kind == "connect"
+        assert f"port {port} is out of range" in str(error)
+
+
 def test_http_error_carries_status_and_retry_after_seconds(server: LocalServer) -> None:
     server.routes["/feed"] = respond(503, b"busy", {"Retry-After": "120"})
     error = fetch_error(server.url("/feed"))

@@ -241,7 +241,10 @@ class FeedClient:
         host = url.raw_host.decode("ascii")
         if not host:
             raise HTTPFailure("connect", "not a fetchable URL: no host")
-        origin = (scheme, host, url.port or _DEFAULT_PORTS[scheme])
+        port = url.port or _DEFAULT_PORTS[scheme]
+        if port > 65535:  # httpx.URL takes any number; the socket raised OverflowError
+            raise HTTPFailure("connect", f"not a fetchable URL: port {port} is out of range")
+        origin = (scheme, host, port)
         request = h11.Request(
             method="GET",
             target=url.raw_path,
