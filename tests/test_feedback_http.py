@@ -127,6 +127,7 @@ def test_bad_bodies_get_400_and_unknown_ids_404_with_clear_messages(tmp_path: Pa
             (json.dumps({"item": "f1/k9", "relevant": True}).encode(), 404,
              "no item 'k9' of feed 'f1'"),
             (b"\xff\xfe", 400, "the body is not JSON"),
+            (b"[" * 10_000, 400, "the body is not JSON"),  # nested past json's recursion limit
         ]  # fmt: skip
         for body, status, message in cases:
             r = await c.post("/feedback", content=body, headers=AUTH)

@@ -65,7 +65,8 @@ def parse_body(body: bytes) -> dict[str, Any]:
     """The request as keyword arguments of `record_label`; ValueError saying what is wrong."""
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    # RecursionError: arrays or objects nested past the parser's limit (a 500 otherwise)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise ValueError(
             'the body is not JSON: send an object such as {"alert": "msg_...", "relevant": true}'
         ) from None
