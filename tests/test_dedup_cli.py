@@ -51,16 +51,18 @@ def test_lists_stories_and_sightings(config: Path, capsys: pytest.CaptureFixture
     assert lines[2].startswith("1 stories, newest first; SIGHTINGS: the items, in any feed,")
     assert run(config, "--story", "u:abc") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["SEEN", "FEED", "TITLE", "URL"]
+    assert lines[0].split() == ["SEEN", "ITEM", "TITLE", "URL"]
+    # The item as `newsmon feedback` takes it: the docs said this list showed it, and it did not.
     assert lines[1].split() == [
         "2026-03-01",
         "12:00",
         "UTC",
-        "wire",
+        "wire/g:1",
         "Troops",
         "sent",
         "https://wire.example/1",
     ]
+    assert lines[3].startswith("ITEM: the feed and the item's key, as `newsmon feedback ITEM`")
     assert run(config, "--story", "u:abc", "--json") == 0
     records = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert [(x["feed"], x["seen_at"], x["url"]) for x in records] == [

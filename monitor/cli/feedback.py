@@ -39,9 +39,10 @@ examples:
   newsmon feedback import labels.jsonl
 
 ALERT_OR_ITEM: an alert id (the webhook's "id", the Slack message's footer, `newsmon deliveries
-list`) or FEED/ITEM_KEY (`newsmon stories list --story KEY`). Without --rule, an alert's label is
-for each rule it carried, an item's for whichever rule matched it. The newest label per item and
-rule is in force; older ones stay as history (export lists them all).
+list`) or FEED/ITEM_KEY (the ITEM of `newsmon stories list --story KEY`; `item.feed` and
+`item.item_key` in the --json of `check`, `rules test` and `rules backtest`). Without --rule, an
+alert's label is for each rule it carried, an item's for whichever rule matched it. The newest
+label per item and rule is in force; older ones stay as history (export lists them all).
 """
 
 

@@ -87,9 +87,14 @@ def cmd_list(args: argparse.Namespace) -> int:
                 for s in sources:
                     print(json.dumps(strip_controls_deep(source_json(s)), ensure_ascii=False))
                 return 0
-            rows = [[stamp(s.seen_at), s.feed_id, s.title, s.url or ""] for s in sources]
-            for line in columns(rows, ["SEEN", "FEED", "TITLE", "URL"]):
+            # ITEM is FEED/ITEM_KEY, what `newsmon feedback` and `rules tune --like` take.
+            rows = [
+                [stamp(s.seen_at), f"{s.feed_id}/{s.item_key}", s.title, s.url or ""]
+                for s in sources
+            ]
+            for line in columns(rows, ["SEEN", "ITEM", "TITLE", "URL"]):
                 print(line)
+            print("ITEM: the feed and the item's key, as `newsmon feedback ITEM` takes it")
             return 0
         stories = store.list_stories(args.limit)
         if not stories:
