@@ -70,6 +70,36 @@ def request(destination: Target, message: Message) -> ChannelRequest:
     )
 
 
+# Telegram's `error_code` repeats the HTTP status: what went wrong is only in `description`,
+# free text. Known descriptions become fixed labels in the reason (`deliveries list`), so a user
+# reads "chat not found" and the reason never carries a server's own text.
+KNOWN_ERRORS = (
+    ("chat not found", "chat not found: check chat_id"),
+    ("bot was blocked", "the bot was blocked by the user"),
+    ("bot was kicked", "the bot was removed from the chat"),
+    ("bot is not a member", "the bot is not a member of the chat"),
+    ("not enough rights", "the bot may not post in this chat"),
+    ("need administrator rights", "the bot may not post in this chat"),
+    ("message is too long", "message too long"),
+    ("can't parse entities", "markup refused"),
+    ("unauthorized", "bot token refused"),
+)
+
+
+def error_label(reply: dict[str, object]) -> str:
+    """A fixed label for what Telegram says went wrong, or "" for what it is not known to say."""
+    parameters = reply.get("parameters")
+    if isinstance(parameters, dict):
+        moved = parameters.get("migrate_to_chat_id")
+        if isinstance(moved, int) and not isinstance(moved, bool) and abs(moved) < 10**16:
+            return f"the group is now a supergroup: set chat_id to {moved}"
+    description = reply.get("description")
+    if not isinstance(description, str):
+        return ""
+    lowered = description.lower()
+    return next((label for phrase, label in KNOWN_ERRORS if phrase in lowered), "")
+
+
 def judge(status: int, body: bytes, retry_after: float | None) -> Judgement:
     reply = json_of(body)
     if 200 <= status < 300:
@@ -79,5 +109,5 @@ def judge(status: int, body: bytes, retry_after: float | None) -> Judgement:
     parameters = reply.get("parameters")
     if status == 429 and isinstance(parameters, dict):
         retry_after = seconds(parameters.get("retry_after")) or retry_after
-    code = str(reply.get("error_code", "")) if "error_code" in reply else ""
-    return by_status(status, disable=frozenset({401, 403, 404, 410}), code=code), retry_after
+    label = error_label(reply)
+    return by_status(status, disable=frozenset({401, 403, 404, 410}), code=label), retry_after
