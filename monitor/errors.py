@@ -23,6 +23,7 @@ The tree (leaves defined beside the code that raises them; each module imports i
     │   └── DecodeError                      monitor.feeds.decode: kind "parse"
     ├── HTTPFailure                          monitor.net.feedclient; fetch words it a FeedError
     ├── StoreError
+    │   └── SchemaTooNew                     monitor.store.migrate: a newer newsmon's database
     ├── FingerprintError                     monitor.dedup.fingerprint
     ├── LabelFileError, UnknownTarget, UnknownRule, BadLabel   monitor.feedback
     └── TrialError                           monitor.console.playground

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.errors import StoreError
 from monitor.store import open_store
-from monitor.store.migrate import latest_version, load_migrations
+from monitor.store.migrate import SchemaTooNew, latest_version, load_migrations
 from monitor.store.postgres import PostgresStore
 from tests.store_fixtures import T0, postgres_url, skip_without_postgres, spec
 
@@ -97,3 +97,27 @@ def test_a_dropped_connection_is_replaced_on_the_next_call(schema: str) -> None:
     assert [f.id for f in store.list_feeds()] == ["f1"]  # ...and the next one reconnects
     assert store.ping()
     store.close()
+
+
+def test_a_database_a_newer_newsmon_migrated_is_refused_before_any_write(schema: str) -> None:
+    url = postgres_url() or ""
+    store = PostgresStore(url, schema=schema)
+    store.migrate()
+    store._change("INSERT INTO schema_version VALUES (9999, 'from_the_future', '2030-01-01')", ())
+    store._change("DELETE FROM schema_version WHERE version = 2", ())
+    store.close()
+    store = PostgresStore(url, schema=schema)
+    try:
+        with pytest.raises(SchemaTooNew) as refused:
+            store.migrate()
+        message = str(refused.value)
+        assert message.startswith("the PostgreSQL database postgresql://")
+        assert f"(schema {schema}) has schema version 9999 (from_the_future), which" in message
+        latest = latest_version("postgres")
+        assert f"knows versions up to {latest}, so a newer newsmon" in message
+        assert "Upgrade newsmon, or point database_url" in message
+        versions = store.schema_versions()
+        assert 2 not in versions  # nothing written: the missing migration was not applied
+        assert 9999 in versions
+    finally:
+        store.close()

@@ -191,6 +191,75 @@ def test_a_missing_middle_migration_is_applied_later(tmp_path: Path) -> None:
     store.close()
 
 
+def _from_a_newer_newsmon(db: Path) -> None:
+    """A store at this build's schema, plus version 9999 as a newer newsmon would record it, and
+    without version 2 (which this build would apply if it were allowed to write)."""
+    store = SQLiteStore(db)
+    store.migrate()
+    with store._write() as c:
+        c.execute("INSERT INTO schema_version VALUES (9999, 'from_the_future', '2030-01-01')")
+        c.execute("DELETE FROM schema_version WHERE version = 2")
+    store.close()
+
+
+def test_a_database_a_newer_newsmon_migrated_is_refused_before_any_write(tmp_path: Path) -> None:
+    # It was opened, migrated "up to date" and written to, and a newer newsmon's rows met code
+    # that did not know them.
+    db = tmp_path / "newer.db"
+    _from_a_newer_newsmon(db)
+    with pytest.raises(migrate.SchemaTooNew) as refused:
+        open_store(str(db))
+    message = str(refused.value)
+    assert message.startswith(
+        f"the SQLite database {str(db)!r} has schema version 9999 (from_the_future), which"
+    )
+    assert f"knows versions up to {latest_version('sqlite')}, so a newer newsmon" in message
+    assert "Upgrade newsmon, or point database_url" in message
+    assert isinstance(refused.value, StoreError)  # the CLI's one line and exit 2
+    versions = SQLiteStore(db).schema_versions()
+    assert 2 not in versions  # nothing written: the missing migration was not applied either
+    assert 9999 in versions
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["feeds", "list"],
+        ["deliveries", "list"],
+        ["deliveries", "replay", "--all-dead"],
+        ["stories", "list"],
+        ["feedback", "export"],
+        ["check", "--deliver"],
+    ],
+)
+def test_every_command_refuses_a_newer_database_in_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    # Reads are refused too: this build cannot know what a newer migration changed.
+    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG", "NEWSMON_RULES"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "newer.db"
+    _from_a_newer_newsmon(db)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {db}\nrules: {Path(__file__).parent.parent / 'rules'}\n"
+        "feeds: [{id: wire, url: 'http://127.0.0.1:9/feed.xml'}]\n",
+        encoding="utf-8",
+    )
+    from monitor.cli.main import main
+
+    assert main([*command, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"newsmon: the SQLite database {str(db)!r} has schema version 9999 (from_the_future)"
+    )
+    assert err.count("\n") == 1, err
+    assert 2 not in SQLiteStore(db).schema_versions()
+
+
 # -- the WAL: checkpoints, and a writer killed before one ----------------------------------------
 WAL_FRAME = 24 + 4096  # a frame's header and its page (the default page size)
 

@@ -6,15 +6,24 @@ to. Each store applies the missing ones in order, inside one transaction that al
 `BEGIN IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock). Every migration not yet
 recorded is applied, not only those above the highest recorded: numbers are handed out ahead of
 time, so one may land after a higher one, and a database that has the higher one still gets it.
+
+A database that has recorded a version this build has no migration for was migrated by a newer
+newsmon: every store refuses it (`SchemaTooNew`) before writing anything, for every command,
+the ones that only read too. This build cannot know what the newer migration changed (a column
+renamed, a status added), so a write could break the newer newsmon's rows and a read could show
+wrong answers without saying so; the way out is the same for both: upgrade newsmon, or name
+another database.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from monitor import __version__
 from monitor.errors import StoreError
 
 if TYPE_CHECKING:
@@ -89,3 +98,27 @@ def _folder(dialect: str) -> Traversable:
 def latest_version(dialect: str) -> int:
     migrations = load_migrations(dialect)
     return migrations[-1].version if migrations else 0
+
+
+class SchemaTooNew(StoreError):
+    """The database was migrated by a newer newsmon: its schema has versions this build lacks."""
+
+
+def refuse_unknown_versions(
+    recorded: Mapping[int, str], migrations: Sequence[Migration], where: str
+) -> None:
+    """Raise `SchemaTooNew` when `recorded` (the database's `schema_version`: version -> name)
+    holds a version none of `migrations` brings. `where` names the database for the message."""
+    known = {m.version for m in migrations}
+    unknown = sorted(v for v in recorded if v not in known)
+    if not unknown:
+        return
+    latest = max(known, default=0)
+    versions = ", ".join(f"{v} ({recorded[v]})" for v in unknown)
+    plural = "s" if len(unknown) > 1 else ""
+    raise SchemaTooNew(
+        f"{where} has schema version{plural} {versions}, which this newsmon ({__version__}) does"
+        f" not know: it knows versions up to {latest}, so a newer newsmon migrated the database."
+        " Upgrade newsmon, or point database_url (NEWSMON_DATABASE_URL) at another database;"
+        " nothing was written"
+    )

@@ -49,7 +49,11 @@ from monitor.store.common import (
     utc,
 )
 from monitor.store.console_sql import PostgresConsoleReads
-from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
+from monitor.store.migrate import (
+    SCHEMA_VERSION_TABLE,
+    load_migrations,
+    refuse_unknown_versions,
+)
 from monitor.store.sql import pg
 from monitor.store.statements import Statement, Statements
 
@@ -364,11 +368,17 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
+        from monitor.store import redact_url
+
+        where = redact_url(self._url) + (f" (schema {self._schema})" if self._schema else "")
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cur.execute(pg(SCHEMA_VERSION_TABLE))
-            done = {r["version"] for r in cur.execute("SELECT version FROM schema_version")}
-            for m in load_migrations("postgres"):
+            rows = cur.execute("SELECT version, name FROM schema_version").fetchall()
+            done = {r["version"]: r["name"] for r in rows}
+            migrations = load_migrations("postgres")
+            refuse_unknown_versions(done, migrations, f"the PostgreSQL database {where}")
+            for m in migrations:
                 if m.version in done:
                     continue
                 for statement in m.statements:

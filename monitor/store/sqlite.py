@@ -48,7 +48,11 @@ from monitor.store.common import (
     utc,
 )
 from monitor.store.console_sql import SQLiteConsoleReads
-from monitor.store.migrate import SCHEMA_VERSION_TABLE, load_migrations
+from monitor.store.migrate import (
+    SCHEMA_VERSION_TABLE,
+    load_migrations,
+    refuse_unknown_versions,
+)
 from monitor.store.statements import Statement, Statements
 
 BUSY_TIMEOUT_S = 10.0
@@ -331,8 +335,10 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
     def migrate(self) -> None:
         with self._write() as c:
             c.execute(SCHEMA_VERSION_TABLE)
-            done = {row[0] for row in c.execute("SELECT version FROM schema_version")}
-            for m in load_migrations("sqlite"):
+            done = dict(c.execute("SELECT version, name FROM schema_version").fetchall())
+            migrations = load_migrations("sqlite")
+            refuse_unknown_versions(done, migrations, f"the SQLite database {self.path!r}")
+            for m in migrations:
                 if m.version in done:
                     continue
                 for statement in m.statements:
