@@ -46,7 +46,7 @@ def test_a_dead_holders_feed_is_taken_over_once_its_heartbeat_expires(store: Any
 
 
 def test_a_lease_without_a_holder_row_waits_for_the_lease(store: Any) -> None:
-    # A one-shot `check --deliver` (or an older version) keeps no holder row: plain leases.
+    # An older version (or a caller without a lifeline) keeps no holder row: plain leases.
     store.sync_feeds([spec("f1")], T0)
     assert store.claim_due_feeds(T0, 10, LEASE, "oneshot")
     assert store.claim_due_feeds(T0 + LEASE - s(1), 10, LEASE, "b") == []

@@ -36,6 +36,7 @@ from monitor.errors import StoreError
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
 from monitor.pipeline.poll import PollReport
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
+from monitor.process.lifeline import Lifeline
 
 log = structlog.get_logger("newsmon.service")
 
@@ -252,4 +253,16 @@ def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome
 
 async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
     async with open_runtime(make_context(config), rules_override, inline=True) as rt:
-        return await Cycle(rt, every_feed=True).run_once()
+        # A heartbeat, as the daemon keeps: a run killed mid-poll or mid-delivery (a cron
+        # `timeout -s KILL`, the OOM killer) leaves leases that the daemon takes over within
+        # the holder TTL, and a next run or a restart on this host at once, not after the
+        # leases (2 minutes by default).
+        lifeline = Lifeline(rt.store, rt.ctx.owner, rt.ctx.clock)
+        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
+        await asyncio.to_thread(lifeline.beat)
+        beats = asyncio.create_task(lifeline.run())
+        try:
+            return await Cycle(rt, every_feed=True).run_once()
+        finally:
+            beats.cancel()
+            await asyncio.to_thread(lifeline.close)

@@ -1,6 +1,7 @@
-"""A daemon's heartbeat in the store: while it beats, every lease it holds is its own; when it
-stops (SIGKILL, OOM, a lost machine), the others take its feeds and alerts over within
-`HOLDER_TTL_S`, not after the leases (2 minutes by default). Does I/O (the store).
+"""A process's heartbeat in the store (the daemon's, and a `check --deliver` run's): while it
+beats, every lease it holds is its own; when it stops (SIGKILL, OOM, a lost machine), the others
+take its feeds and alerts over within `HOLDER_TTL_S`, not after the leases (2 minutes by
+default). Does I/O (the store).
 
 - At start, holders registered on this host (the same hostname, boot and pid namespace) whose
   process is gone (a SIGKILLed predecessor on the same SQLite file or in the same container) are
