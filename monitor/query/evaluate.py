@@ -39,6 +39,7 @@ class _Later(Enum):
 
 
 _LATER = _Later.LATER
+Later = _Later  # for other modules' memos on `OrParts`
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +392,7 @@ def _or_matches(m: AnyOf | EitherOf, doc: Document) -> bool:
     or every child of an OR with too few gates."""
     children, gates = m.children, m._gates
     if gates is _LATER:
-        gates = m._gates = gate_table(children)
+        gates = m._gates = m._table()
     if gates is None:
         for c in children:  # noqa: SIM110 (a loop, not any(): run for every candidate)
             if c.matches(doc):
@@ -403,32 +404,43 @@ def _or_matches(m: AnyOf | EitherOf, doc: Document) -> bool:
     return False
 
 
-class AnyOf(Positional):
-    """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
+class OrParts:
+    """What an OR of positional clauses works out from its children alone, made once and shared
+    by every `AnyOf` of those children: each reference to a named set (`$weapons` in 200 rules)
+    is its own `AnyOf` (its own source, scope and explanation plan) over one `OrParts`, so a
+    set of 2,000 members is worked out once a load, not once per reference (about 4.5 µs per
+    member each time: a folder naming big sets again and again took seconds to load).
+
+    The children are never changed once made (see `compiler.compile_set_member`), so neither
+    is anything here; the memos (`_LATER` until first asked) depend on the children alone."""
 
     __slots__ = (
-        "_all_stems",
-        "_any_prefix",
-        "_any_stem",
-        "_by_first",
-        "_firsts",
-        "_gates",
-        "_maybe_key",
-        "_other",
-        "_phrase_keys",
-        "_prefix_first",
-        "_prefix_heads",
+        "_gate_memo",
+        "all_stems",
+        "all_terms",
+        "any_prefix",
+        "any_stem",
+        "by_first",
+        "child_fields",
+        "child_words",
         "children",
+        "cost",
+        "firsts",
+        "gates",
+        "groups",
+        "maybe_key",
+        "need",
+        "other",
+        "phrase_keys",
+        "prefix_first",
+        "prefix_heads",
+        "span_key",
+        "widths",
+        "work",
     )
-    _any_stem: frozenset[str]
-    _any_prefix: tuple[str, ...]
-    _all_stems: tuple[frozenset[str], ...]
-    _other: tuple[Positional, ...]
 
-    def __init__(self, children: tuple[Positional, ...], fields: tuple[str, ...], source: str):
-        super().__init__(source)
+    def __init__(self, children: tuple[Positional, ...]) -> None:
         self.children = children
-        self.fields = fields
         # `maybe` asks whether any child might: the example rules' sets hold dozens of members,
         # asked by every NEAR of every candidate item. Members that are words without prefixes
         # need their stems (one stem: one `isdisjoint` for them all; a phrase: a subset test),
@@ -451,34 +463,34 @@ class AnyOf(Positional):
                 prefixes.extend(c._any_prefix)
             else:
                 other.append(c)
-        self._any_stem = frozenset(stems)
-        self._any_prefix = tuple(dict.fromkeys(prefixes))
-        self._all_stems = tuple(dict.fromkeys(phrases))
+        self.any_stem = frozenset(stems)
+        self.any_prefix = tuple(dict.fromkeys(prefixes))
+        self.all_stems = tuple(dict.fromkeys(phrases))
         # Most documents hold none of a group's phrases or prefixes (a third of the maybe tests
         # of the example rules' groups said no after testing each one): a phrase needs each of
         # its stems, so one set test of a stem of each (the longest: "the" is everywhere)
         # passes every document that may hold one; a prefix of HEAD characters or more needs a
         # word with its first HEAD characters (`Document.heads`, when the presearcher made it).
-        self._phrase_keys = frozenset(max(sorted(p), key=len) for p in self._all_stems)
-        heads = {p[1 : HEAD + 1] for p in self._any_prefix}
-        short = any(len(p) <= HEAD for p in self._any_prefix)  # p holds the NUL before it
-        self._prefix_heads: frozenset[str] | None = None if short else frozenset(heads)
-        self._other = tuple(other)
+        self.phrase_keys = frozenset(max(sorted(p), key=len) for p in self.all_stems)
+        heads = {p[1 : HEAD + 1] for p in self.any_prefix}
+        short = any(len(p) <= HEAD for p in self.any_prefix)  # p holds the NUL before it
+        self.prefix_heads: frozenset[str] | None = None if short else frozenset(heads)
+        self.other = tuple(other)
         # Only a group of words, phrases and prefixes alone is keyed by its content: another
         # clause inside would have to be compared by value too.
-        self._maybe_key: int | None = None
+        self.maybe_key: int | None = None
         if not other:
-            content = (self._any_stem, self._any_prefix, self._all_stems)
-            self._maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
+            content = (self.any_stem, self.any_prefix, self.all_stems)
+            self.maybe_key = _numbered(_MAYBE_KEYS, _next_maybe_key, content)
         self.span_key = span_key(("any", frozenset(c.span_key for c in children)))
-        self._gates: GateTable | _Later | None = _LATER  # made on the first match (`gate_table`)
         # A group of words and phrases finds its spans from the members whose first word's stem
         # the field holds (a member lacking it has no span there): a set intersection, not a
         # lookup per member of a set of dozens. Members led by a prefix are each asked.
-        self._by_first: dict[str, tuple[Terms, ...]] | None = None
-        self._firsts: frozenset[str] = frozenset()
-        self._prefix_first: tuple[Terms, ...] = ()
-        if all(isinstance(c, Terms) for c in children):
+        self.all_terms = all(isinstance(c, Terms) for c in children)
+        self.by_first: dict[str, tuple[Terms, ...]] | None = None
+        self.firsts: frozenset[str] = frozenset()
+        self.prefix_first: tuple[Terms, ...] = ()
+        if self.all_terms:
             by_first: dict[str, list[Terms]] = {}
             led: list[Terms] = []
             for c in children:
@@ -488,14 +500,94 @@ class AnyOf(Positional):
                     led.append(c)
                 else:
                     by_first.setdefault(one.index_key, []).append(c)
-            self._by_first = {k: tuple(v) for k, v in by_first.items()}
-            self._firsts = frozenset(by_first)
-            self._prefix_first = tuple(led)
+            self.by_first = {k: tuple(v) for k, v in by_first.items()}
+            self.firsts = frozenset(by_first)
+            self.prefix_first = tuple(led)
+        self.widths: tuple[int, int] | None = None  # these three found when first asked
+        self.cost: int | None = None
+        self.work: int | None = None
+        self._gate_memo: Gate | _Later = _LATER
+        self.gates: GateTable | _Later | None = _LATER  # made on the first match (`gate_table`)
+        # Worked out from the children by other modules, once for every OR sharing these parts:
+        # the presearcher's need and its cost (`index.need`), its stem groups (`index._groups`),
+        # the stems of an OR of words (`ruleset._any_word`), the fields its members read.
+        self.need: tuple[frozenset[tuple[str, str]] | None, float] | _Later = _LATER
+        self.groups: tuple[frozenset[str], ...] | _Later = _LATER
+        self.child_words: frozenset[str] | _Later | None = _LATER
+        self.child_fields: frozenset[str] | _Later = _LATER
+
+    def gate(self) -> Gate:
+        """The OR's gate (`Matcher.gate`), found once for every OR sharing these parts."""
+        got = self._gate_memo
+        if got is _LATER:
+            got = self._gate_memo = _union_gate(self.children)
+        return got
+
+
+class AnyOf(Positional):
+    """An OR of positional clauses (a set, or a group such as `(troops OR soldiers)`)."""
+
+    __slots__ = (
+        "_all_stems",
+        "_any_prefix",
+        "_any_stem",
+        "_by_first",
+        "_firsts",
+        "_gates",
+        "_maybe_key",
+        "_other",
+        "_phrase_keys",
+        "_prefix_first",
+        "_prefix_heads",
+        "children",
+        "parts",
+    )
+    _any_stem: frozenset[str]
+    _any_prefix: tuple[str, ...]
+    _all_stems: tuple[frozenset[str], ...]
+    _other: tuple[Positional, ...]
+
+    def __init__(
+        self,
+        children: tuple[Positional, ...],
+        fields: tuple[str, ...],
+        source: str,
+        parts: OrParts | None = None,
+    ) -> None:
+        """`parts`: the children's `OrParts`, made once for a set named again and again."""
+        super().__init__(source)
+        if parts is None:
+            parts = OrParts(children)
+        assert parts.children is children
+        self.parts = parts
+        self.children = children
+        self.fields = fields
+        # Copied from the parts: read on every candidate, without a second attribute lookup.
+        self._any_stem = parts.any_stem
+        self._any_prefix = parts.any_prefix
+        self._all_stems = parts.all_stems
+        self._phrase_keys = parts.phrase_keys
+        self._prefix_heads = parts.prefix_heads
+        self._other = parts.other
+        self._maybe_key = parts.maybe_key
+        self.span_key = parts.span_key
+        self._by_first = parts.by_first
+        self._firsts = parts.firsts
+        self._prefix_first = parts.prefix_first
+        self._gates: GateTable | _Later | None = parts.gates  # found on the first match
+
+    def _table(self) -> GateTable | None:
+        """Its `gate_table`, made once for every OR sharing its parts."""
+        parts = self.parts
+        got = parts.gates
+        if got is _LATER:
+            got = parts.gates = gate_table(self.children)
+        return got
 
     matches = _or_matches  # the method itself: no call in between, run for every candidate
 
     def _gate(self) -> Gate:
-        return _union_gate(self.children)
+        return self.parts.gate()
 
     def maybe(self, doc: Document) -> bool:
         key = self._maybe_key
@@ -528,7 +620,11 @@ class AnyOf(Positional):
         return False
 
     def cost(self) -> int:
-        return 2 + sum(c.cost() for c in self.children)
+        parts = self.parts
+        got = parts.cost
+        if got is None:
+            got = parts.cost = 2 + sum(c.cost() for c in self.children)
+        return got
 
     def spans(self, ft: FieldText) -> list[Span]:
         out: set[Span] = set()
@@ -551,11 +647,19 @@ class AnyOf(Positional):
         return got
 
     def widths(self) -> tuple[int, int]:
-        each = [c.widths() for c in self.children]
-        return min(w[0] for w in each), max(w[1] for w in each)
+        parts = self.parts
+        got = parts.widths
+        if got is None:
+            each = [c.widths() for c in self.children]
+            got = parts.widths = (min(w[0] for w in each), max(w[1] for w in each))
+        return got
 
     def work(self) -> int:
-        return sum(c.work() for c in self.children)
+        parts = self.parts
+        got = parts.work
+        if got is None:
+            got = parts.work = sum(c.work() for c in self.children)
+        return got
 
     def hit_spans(self, ft: FieldText) -> list[Labelled]:
         return [h for c in self.children for h in c.hit_spans(ft)]
@@ -616,6 +720,9 @@ class EitherOf(Matcher):
 
     def _gate(self) -> Gate:
         return _union_gate(self.children)
+
+    def _table(self) -> GateTable | None:
+        return gate_table(self.children)
 
     matches = _or_matches  # the method itself: no call in between, run for every candidate
 

@@ -37,21 +37,54 @@ def _element_key(el: ev.Element) -> tuple[str, str]:
 
 def need(m: ev.Matcher) -> Need:
     """The terms of which a document must hold one for `m` to match (None: no such terms)."""
+    return _need(m)[0]
+
+
+def _need(m: ev.Matcher) -> tuple[Need, float]:
+    """`need(m)` and its `cost`; an OR's are kept on its parts, shared by every reference to
+    the same set (a set of 2,000 members named by 200 rules is walked once)."""
     if isinstance(m, ev.Terms):
-        return frozenset([min((_element_key(e) for e in m.elements), key=_cost)])
-    if isinstance(m, ev.AnyOf | ev.EitherOf):
-        out: set[tuple[str, str]] = set()
-        for c in m.children:
-            n = need(c)
-            if n is None:
-                return None
-            out |= n
-        return frozenset(out)
+        n: Need = frozenset([min((_element_key(e) for e in m.elements), key=_cost)])
+        return n, cost(n)
+    if isinstance(m, ev.AnyOf):
+        parts = m.parts
+        got = parts.need
+        if isinstance(got, ev.Later):
+            got = parts.need = _union_need(m.children)
+        return got
+    if isinstance(m, ev.EitherOf):
+        return _union_need(m.children)
     if isinstance(m, ev.AllOf):
-        return min((need(c) for c in m.children), key=cost)
+        return min((_need(c) for c in m.children), key=_by_cost)
     if isinstance(m, Near):
-        return min(need(m.left), need(m.right), key=cost)
-    return None  # Without, Everything
+        return min(_need(m.left), _need(m.right), key=_by_cost)
+    return None, cost(None)  # Without, Everything
+
+
+def _by_cost(need_cost: tuple[Need, float]) -> float:
+    return need_cost[1]
+
+
+def _union_need(children: Sequence[ev.Matcher]) -> tuple[Need, float]:
+    out: set[tuple[str, str]] = set()
+    first: tuple[Need, float] | None = None
+    alike = True  # every child has the same need (`$b OR $b`): kept as it is, cost and all
+    for c in children:
+        got = _need(c)
+        n = got[0]
+        if n is None:
+            return None, cost(None)
+        if first is None:
+            first = got
+        elif n is first[0]:
+            continue  # in `out` already
+        else:
+            alike = False
+        out |= n
+    if alike and first is not None:
+        return first
+    union = frozenset(out)
+    return union, cost(union)
 
 
 def _groups(m: ev.Matcher) -> list[frozenset[str]]:
@@ -62,16 +95,32 @@ def _groups(m: ev.Matcher) -> list[frozenset[str]]:
         return [g for c in m.children for g in _groups(c)]
     if isinstance(m, Near):
         return _groups(m.left) + _groups(m.right)
-    if isinstance(m, ev.AnyOf | ev.EitherOf):
-        # One set per child (its most selective); the OR needs a stem of one of them.
-        either: set[str] = set()
-        for c in m.children:
-            mine = _groups(c)
-            if not mine:
-                return []
-            either |= min(mine, key=lambda g: (len(g), -min(len(s) for s in g)))
-        return [frozenset(either)]
+    if isinstance(m, ev.AnyOf):  # kept on its parts, shared by every reference to a set
+        parts = m.parts
+        got = parts.groups
+        if isinstance(got, ev.Later):
+            got = parts.groups = tuple(_or_groups(m.children))
+        return list(got)
+    if isinstance(m, ev.EitherOf):
+        return _or_groups(m.children)
     return []  # Without, Everything
+
+
+def _smallest(g: frozenset[str]) -> tuple[int, int]:
+    """The most selective group first: the fewest stems, then the longest shortest one."""
+    return len(g), -min(len(s) for s in g)
+
+
+def _or_groups(children: Sequence[ev.Matcher]) -> list[frozenset[str]]:
+    """An OR's `_groups`: one set per child (its most selective); the OR needs a stem of one."""
+    either: set[str] = set()
+    for c in children:
+        mine = _groups(c)
+        if not mine:
+            return []
+        best = mine[0] if len(mine) == 1 else min(mine, key=_smallest)
+        either |= best
+    return [frozenset(either)]
 
 
 Requirements = tuple[frozenset[str], tuple[frozenset[str], ...]]

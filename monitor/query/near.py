@@ -45,7 +45,7 @@ def _flat(m: Positional) -> bool:
     if low != high:
         return False
     if isinstance(m, AnyOf):
-        return all(isinstance(c, Terms) for c in m.children)
+        return m.parts.all_terms
     return isinstance(m, Terms)
 
 

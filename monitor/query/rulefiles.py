@@ -33,6 +33,7 @@ from monitor.errors import RuleError, RuleErrors, SourceLocation, not_utf8
 from monitor.model import Rule, Severity
 from monitor.query.compiler import (
     MAX_SET_MEMBERS,
+    CompiledSets,
     SetMemberError,
     check_set,
     compile_query,
@@ -71,9 +72,11 @@ MAX_EXAMPLE_BYTES = 64 * 2**10
 # built): a file of a thousand rules is 70-100 KB. Past these caps a file is refused unparsed.
 MAX_FILE_BYTES = 2 * 2**20
 MAX_TOTAL_BYTES = 8 * 2**20
-# Set members all the rules of a folder may name (each `$name` counting its set's members again):
-# about 4.5 µs and 300 bytes each, so about 9 s and 600 MB at the cap. Without it, 1,000 rules of
-# one `$name` each, on a set of 20,000 words (161 KB of YAML), took 7 minutes and 5.8 GB to load.
+# Set members all the rules of a folder may name (each `$name` counting its set's members again).
+# A set is compiled once a load (`CompiledSets`), but a rule naming it is still filed in the
+# presearcher under each member, and explained member by member: 1,000 rules of one `$name` each,
+# on a set of 20,000 words (161 KB of YAML), take 11 s and 400 MB to load (7 minutes and 5.8 GB
+# when each `$name` compiled its set anew). At the cap, 0.3-0.5 s and about 200 MB.
 MAX_SET_MEMBERS_NAMED = 2_000_000
 # Examples of all the rules of a folder: each is a row of the matrix every item is compared
 # with, embedded at every load (about 75 µs each). YAML aliases let 20 KB of rules give 100
@@ -390,13 +393,14 @@ class _Loader:
     def compile(self) -> list[CompiledRule]:
         out = []
         named = 0  # set members named by the rules compiled so far
+        shared = CompiledSets(self.sets)  # each set compiled once, for every rule naming it
         for src, rule, qnode in self.rules:
             try:
                 more = set_members_named(rule.query, self.sets)
                 # (one query past its own cap is told so by compile_query, at the $name)
                 if more <= MAX_SET_MEMBERS and named + more > MAX_SET_MEMBERS_NAMED:
                     raise _too_many_named(named + more)
-                matcher = compile_query(rule.query, self.sets)
+                matcher = compile_query(rule.query, shared)
                 named += more
             except QueryError as exc:
                 if isinstance(qnode, yaml.ScalarNode):

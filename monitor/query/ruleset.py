@@ -21,7 +21,7 @@ from monitor.errors import RuleError, RuleErrors
 from monitor.model import Explanation, Item, Match, Rule
 from monitor.query import evaluate as ev
 from monitor.query import semantic as sem
-from monitor.query.compiler import SetMemberError, check_set, compile_query
+from monitor.query.compiler import CompiledSets, SetMemberError, check_set, compile_query
 from monitor.query.embed import Embedder, load_embedder
 from monitor.query.examples import example_problems
 from monitor.query.explain import HeldBack, explain, held_back, snippet
@@ -79,8 +79,17 @@ def _any_word(m: ev.Matcher) -> frozenset[str] | None:
         return frozenset([m.elements[0].index_key])
     if not (isinstance(m, ev.AnyOf) and m.fields == TEXT_FIELDS):
         return None
+    parts = m.parts  # kept there, shared by every reference to a set
+    words = parts.child_words
+    if isinstance(words, ev.Later):
+        words = parts.child_words = _words_of(m.children)
+    return words
+
+
+def _words_of(children: Iterable[ev.Matcher]) -> frozenset[str] | None:
+    """The stems of clauses that are each a word or an OR-group of words (`_any_word`)."""
     out: set[str] = set()
-    for c in m.children:
+    for c in children:
         got = _any_word(c)
         if got is None:
             return None
@@ -118,7 +127,11 @@ def fields_read(m: ev.Matcher) -> set[str]:
     if isinstance(m, Near):  # its own fields, and (a superset) whatever its sides name
         return {*m.fields, *fields_read(m.left), *fields_read(m.right)}
     if isinstance(m, ev.AnyOf):  # each member in its own scope (`title:(a) OR url:(b)`), and
-        return {*m.fields}.union(*(fields_read(c) for c in m.children))  # its own: explained
+        parts = m.parts  # its own: explained (the members' kept on the parts a set shares)
+        read = parts.child_fields
+        if isinstance(read, ev.Later):
+            read = parts.child_fields = frozenset().union(*(fields_read(c) for c in m.children))
+        return {*m.fields, *read}
     if isinstance(m, ev.Positional):
         return set(m.fields)
     if isinstance(m, ev.AllOf | ev.EitherOf):
@@ -236,6 +249,7 @@ class RuleSet:
         compiled: list[CompiledRule] = []
         seen: set[str] = set()
         rules = list(rules)
+        shared = CompiledSets(sets)  # each set compiled once, for every rule naming it
         for rule in rules:
             if rule.id in seen:
                 errors.append(RuleError(f"rule {rule.id!r}: duplicate id"))
@@ -243,7 +257,7 @@ class RuleSet:
             seen.add(rule.id)
             errors += [RuleError(f"rule {rule.id!r}: {m}") for _, m in example_problems(rule)]
             try:
-                compiled.append(CompiledRule.of(rule, compile_query(rule.query, sets)))
+                compiled.append(CompiledRule.of(rule, compile_query(rule.query, shared)))
             except QueryError as exc:
                 errors.append(RuleError(f"rule {rule.id!r}: {exc}"))
         if errors:
