@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.process.reload import rules_fingerprint
+from monitor.query import rulefiles
 from monitor.query.rulefiles import load_rules
 from tests.daemon_support import DaemonProcess, children, wait_for, write_config, write_rules
 from tests.feedserver import feed_server, rss
@@ -145,6 +146,22 @@ def test_fingerprint_sees_edits_additions_and_removals(tmp_path: Path) -> None:
     assert rules_fingerprint(folder) != added
     (folder / "b.yaml").unlink()
     assert [e[0] for e in rules_fingerprint(folder)] == ["a.yaml"]
+
+
+def test_fingerprint_of_a_folder_grown_past_a_rules_folder_is_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder the loader refuses as too large (rulefiles.MAX_FOLDER_ENTRIES) has a fingerprint
+    of its own, stable, not an exception in the reloader: the reload it starts is refused."""
+    folder = write_rules(tmp_path / "rules", {"a": ("troops", [])})
+    before = rules_fingerprint(folder)
+    monkeypatch.setattr(rulefiles, "MAX_FOLDER_ENTRIES", 5)
+    for i in range(6):
+        (folder / f"{i}.txt").write_text("x")
+    grown = rules_fingerprint(folder)
+    assert grown != before
+    assert grown == rules_fingerprint(folder)
+    assert "more than 5 files and folders" in grown[0][1]
 
 
 @pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")

@@ -1,10 +1,13 @@
 """Loading rules folders: every fault located FILE:LINE:COL with the line and a caret."""
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from monitor.errors import RuleError, RuleErrors
+from monitor.query import rulefiles
 from monitor.query.rulefiles import load_rules
 
 
@@ -286,3 +289,49 @@ def test_the_quoting_the_hint_gives_loads(tmp_path: Path) -> None:
         "rules:\n  - id: t\n    name: T\n    query: '\"special forces\" NEAR/5 troops'\n",
     )
     assert load_rules(tmp_path).rules["t"].query == '"special forces" NEAR/5 troops'
+
+
+OTHER = "rules:\n  - id: c\n    name: C\n    query: x\n"
+
+
+def test_a_folder_too_large_to_be_a_rules_folder_is_refused_before_it_is_walked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rules /` walked the whole machine (10-25 s, 600 MB and every YAML file on it): past
+    MAX_FOLDER_ENTRIES files and folders the walk stops, with one error naming the folder."""
+    monkeypatch.setattr(rulefiles, "MAX_FOLDER_ENTRIES", 30)
+    write(tmp_path, "rules/a.yaml", GOOD)
+    write(tmp_path, "rules/deep/c.yaml", OTHER)
+    assert sorted(load_rules(tmp_path / "rules").rules) == ["a", "b", "c"]
+    for i in range(40):  # a folder of other things beside it: the parent is no rules folder
+        write(tmp_path, f"other/{i // 8}/{i}.txt", "x")
+    listed: list[str] = []
+    real_scandir = os.scandir
+
+    def listing(path: Path) -> Iterator[os.DirEntry[str]]:
+        listed.append(str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", listing)
+    with pytest.raises(RuleErrors) as caught:
+        load_rules(tmp_path, named_by="given by --rules")
+    (error,) = caught.value.errors
+    assert str(error) == (
+        f"{tmp_path}: more than 30 files and folders under it, so not a rules folder (given by "
+        "--rules): name the folder that holds your *.yaml rules files (every one under it is "
+        "read, subfolders included)"
+    )
+    assert len(listed) < 9  # stopped at the bound, before listing every one of the 9 folders
+
+
+def test_a_symlinked_folder_is_not_entered_and_a_symlinked_file_is_read(tmp_path: Path) -> None:
+    write(tmp_path, "elsewhere/c.yaml", OTHER)
+    write(tmp_path, "rules/a.yaml", GOOD)
+    (tmp_path / "rules" / "loop").symlink_to(tmp_path / "rules")
+    (tmp_path / "rules" / "out").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "rules" / "one.yml").symlink_to(tmp_path / "elsewhere" / "c.yaml")
+    assert sorted(load_rules(tmp_path / "rules").rules) == ["a", "b", "c"]  # c once, by one.yml
+    assert rulefiles.rule_files(tmp_path / "rules") == [
+        tmp_path / "rules" / "a.yaml",
+        tmp_path / "rules" / "one.yml",
+    ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from monitor.config import Config, load_config
-from monitor.errors import NewsmonError
+from monitor.errors import NewsmonError, RuleErrors
 from monitor.metrics import Metrics
 from monitor.pipeline.rules import CurrentRules
 from monitor.process.bootstrap import load_checked_rules, rules_dir, settle_heap
@@ -39,8 +39,14 @@ def rules_fingerprint(folder: Path) -> Fingerprint:
     ConfigMap update, which swaps the `..data` symlink to a new hidden folder, is seen; hidden
     entries themselves (`..data`, `..2026_11_27_...`) are skipped, as the rules loader skips them.
     """
+    try:
+        files = rule_files(folder)  # the files the loader reads: hidden entries skipped
+    except RuleErrors as exc:
+        # The folder grew past what a rules folder may hold: a fingerprint of its own, so that
+        # the reload it starts is refused, said once, and the rules kept.
+        return (("", str(exc), 0, 0, 0),)
     found = []
-    for path in rule_files(folder):  # the files the loader reads: hidden entries skipped
+    for path in files:
         rel = path.relative_to(folder) if path != folder else Path(path.name)
         try:
             real = path.resolve(strict=True)

@@ -467,21 +467,61 @@ def _place(e: RuleError) -> tuple[int, int]:
     return (e.location.line, e.location.column) if e.location else (0, 0)
 
 
-def rule_files(root: Path) -> list[Path]:
-    """Every rules file under a folder (recursively, sorted), or the file itself."""
+# Files and folders a rules folder may hold, counted as they are listed (hidden ones too): far
+# more than any rules folder with its example files (at most 20,000 examples a folder), far fewer
+# than a home folder or `/`, which a mistaken `--rules /` walked whole (10-25 s and 600 MB on a
+# small container) to report every YAML file on the machine in 40,000 lines. It is refused now
+# after listing 50,000 entries: 0.06 s.
+MAX_FOLDER_ENTRIES = 50_000
+
+
+def rule_files(root: Path, named_by: str | None = None) -> list[Path]:
+    """Every rules file under a folder (recursively, sorted), or the file itself. Raises
+    RuleErrors, before listing any more, when the folder holds more than MAX_FOLDER_ENTRIES files
+    and folders: not a rules folder (`named_by`: what named it, for the message)."""
     if root.is_file():
         return [root]
     # Hidden paths are skipped: a Kubernetes ConfigMap mount keeps a second copy of every file in
-    # a `..2026_…` folder, which would load each rule twice. (os.walk, not Path.rglob: the same
-    # files, symlinked folders not entered either, at a tenth of the cost every start pays.)
+    # a `..2026_…` folder, which would load each rule twice. Symlinked folders are not entered
+    # (they may lead anywhere, or round in a loop); symlinked files are read (a ConfigMap's are).
     found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            path = Path(folder, name)
-            if not name.startswith(".") and path.suffix in (".yaml", ".yml") and path.is_file():
-                found.append(path)
+    seen = 0
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError:  # an unreadable or vanished subfolder is skipped, as os.walk did
+            continue
+        with entries:
+            for entry in entries:
+                seen += 1
+                if seen > MAX_FOLDER_ENTRIES:
+                    raise _too_many_entries(root, named_by)
+                name = entry.name
+                if name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif name.endswith((".yaml", ".yml")) and entry.is_file():
+                        found.append(Path(entry.path))
+                except OSError:
+                    continue
     return sorted(found)
+
+
+def _too_many_entries(root: Path, named_by: str | None) -> RuleErrors:
+    where = f" ({named_by})" if named_by else ""
+    return RuleErrors(
+        [
+            RuleError(
+                f"{root}: more than {MAX_FOLDER_ENTRIES:,} files and folders under it, so not "
+                f"a rules folder{where}: name the folder that holds your *.yaml rules files "
+                "(every one under it is read, subfolders included)"
+            )
+        ]
+    )
 
 
 def _embedder_for(loader: _Loader, embedder: Embedder | None) -> Embedder | None:
@@ -526,7 +566,7 @@ def load_rules(
         if not root.is_absolute():  # the config's `rules: rules` is not read beside the config
             where += f"; relative to {Path.cwd()}, where newsmon runs"
         raise RuleErrors([RuleError(f"{root}: no such rules folder ({where})")])
-    files = rule_files(root)
+    files = rule_files(root, named_by)
     if not files:
         raise RuleErrors([RuleError(f"{root}: no rules files (*.yaml, *.yml) in this folder")])
     with _collections_paused():
