@@ -244,6 +244,25 @@ def test_a_429_with_an_unreadable_wait_is_retried_not_stuck(
     assert wait * 0.9 <= delay <= wait * 1.1
 
 
+@pytest.mark.parametrize("service", SERVICES, ids=IDS)
+@pytest.mark.parametrize(("status", "outcome"), [(200, "pending"), (400, "dead")])
+def test_a_reply_of_deeply_nested_json_is_judged(
+    store: Store, service: Service, status: int, outcome: str
+) -> None:
+    """`json.loads` raises RecursionError, not ValueError, on `[[[[...`: it escaped the attempt
+    after the request was made, so the alert stayed claimed and was sent again after every
+    lease, never counted. Now it is a reply that confirms nothing."""
+    nested = Reply(status, b"[" * 50_000, {"Content-Type": "application/json"})
+    with Receiver([nested]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    row = store.get_alert(aid)
+    assert row is not None
+    if service.kind == "teams" and status == 200:
+        outcome = "delivered"  # a workflow's 2xx is all it confirms; its body is not read
+    assert (row.status, row.attempts) == (outcome, 1)
+
+
 def _code(service: Service) -> str:
     return {
         "discord": "",

@@ -70,10 +70,11 @@ def encode(data: dict[str, Any]) -> bytes:
 
 
 def json_of(body: bytes) -> dict[str, Any]:
-    """The reply's JSON object, or {} when it is not one (a proxy's HTML error page)."""
+    """The reply's JSON object, or {} when it is not one (a proxy's HTML error page, or JSON
+    nested deeper than the parser's recursion: `[[[...` raises RecursionError, not ValueError)."""
     try:
         data = json.loads(body.decode("utf-8", "replace"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 
