@@ -555,3 +555,62 @@ def test_feeds_import_entries_paste_under_the_feeds_list_init_wrote(
     from monitor.config.loader import load_config
 
     assert [f.id for f in load_config(config).feed_specs()] == ["bbc-world", "wire"]
+
+
+# -- 8: a rule that watches only some feeds, tried by hand --------------------------------------
+
+SCOPED_RULE = (
+    "rules:\n  - id: cyber\n    name: Cyber\n    query: ransomware NEAR/5 hospital\n"
+    "    feeds: [local]\n"
+)
+SCOPED_ITEM = ("a1", "Ransomware hits hospital", "A ransomware gang hit the hospital.")
+
+
+def scoped_config(tmp_path: Path, url: str) -> Path:
+    (tmp_path / "myrules").mkdir()
+    (tmp_path / "myrules" / "cyber.yaml").write_text(SCOPED_RULE)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {tmp_path / 'state.db'}\nrules: myrules\nallow_networks: [127.0.0.1/32]\n"
+        f"log_level: warning\nfeeds:\n  - id: desk-wire\n    url: {url}\n    tags: [local]\n"
+    )
+    return config
+
+
+def test_a_configured_feed_named_by_its_url_is_matched_as_the_daemon_matches_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check --feed URL` and `rules test --feed URL` of a feed the config lists gave it an id
+    of its own and no tags: a rule watching its tag never fired, and the item's key named a feed
+    `newsmon feedback` did not know."""
+    with feed_server() as server:
+        server.put("/cyber.xml", rss([SCOPED_ITEM]))
+        url = server.url("/cyber.xml")
+        scoped_config(tmp_path, url)
+        for argv in (
+            ["check", "--feed", url, "--json"],
+            ["rules", "test", "--feed", url, "--json"],
+        ):
+            code, out, err = run(argv, capsys)
+            assert code == 0, err
+            (line,) = out.splitlines()
+            assert '"rule": "cyber"' in line
+            assert '"feed": "desk-wire"' in line
+            assert "tried on every item here" not in err
+
+
+def test_rules_test_tries_a_rule_that_watches_some_feeds_on_a_text_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "no rule matched", even with `--rule cyber`: the text comes from no feed."""
+    scoped_config(tmp_path, "https://wire.example/rss")
+    (tmp_path / "item.txt").write_text(f"{SCOPED_ITEM[1]}\n{SCOPED_ITEM[2]}\n")
+    (tmp_path / "feed.xml").write_bytes(rss([SCOPED_ITEM]))
+    for source in (["--text", "item.txt"], ["--feed", "feed.xml"]):
+        code, out, err = run(["rules", "test", *source, "--rule", "cyber"], capsys)
+        assert code == 0, out + err
+        assert "Ransomware hits hospital" in out
+        assert err.strip() == (
+            "note: tried on every item here, though they watch only some feeds: cyber (feeds: "
+            "local); `newsmon run` applies each to its feeds only"
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from monitor.config import Config
@@ -54,13 +54,35 @@ def check_feeds(
     rules = load_checked_rules(config, rules_override)
     settle_heap()
     if named:
-        sources = [name_source(arg) for arg in named]
+        sources = named_sources(config, named)
     else:
         sources = [
             NamedSource(feed_id=s.id, url=s.url, tags=s.tags, interval_s=s.interval_s)
             for s in config.feed_specs()
         ]
     return asyncio.run(_check_all(config, rules, sources, progress or NoProgress()))
+
+
+def named_sources(
+    config: Config, named: Sequence[str], other_tags: Sequence[str] = ()
+) -> list[NamedSource]:
+    """Each `--feed` argument as a source. One whose URL the config lists is that feed, with its
+    id and tags, so that a rule watching only some feeds sees it as the daemon does (named by
+    its URL it had an id of its own and no tags, and those rules never fired); any other has
+    `other_tags`."""
+    by_url = {spec.url: spec for spec in config.feed_specs()}
+    out = []
+    for arg in named:
+        source = name_source(arg)
+        spec = by_url.get(source.url) if source.path is None else None
+        if spec is not None:
+            source = NamedSource(
+                feed_id=spec.id, url=spec.url, tags=spec.tags, interval_s=spec.interval_s
+            )
+        elif other_tags:
+            source = replace(source, tags=tuple(other_tags))
+        out.append(source)
+    return out
 
 
 async def _check_all(

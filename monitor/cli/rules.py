@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from monitor.cli.common import (
@@ -99,26 +100,35 @@ def _shown(text: str) -> str:
 
 
 def feed_matches(
-    source: str, ruleset: RuleSet, config: Config
-) -> tuple[list[tuple[Item, Match]], list[Item]]:
-    """The matches in a local feed file or a URL (polled once, without state), and its items;
-    an error names the file or URL. A URL is fetched as the daemon would fetch it: the
-    config's `allow_networks`, body and item limits (a feed on the team's own network that
-    `newsmon run` may poll is one a person may try a rule on)."""
+    source: str, ruleset: RuleSet, config: Config, other_tags: Sequence[str] = ()
+) -> tuple[list[tuple[Item, Match]], list[Item], tuple[str, ...], bool]:
+    """The matches in a local feed file or a URL (polled once, without state), its items, the
+    tags it was matched with, and whether the config lists it (with its own tags; any other
+    feed has `other_tags`); an error names
+    the file or URL. A URL is fetched as the daemon would fetch it: the config's
+    `allow_networks`, body and item limits (a feed on the team's own network that `newsmon run`
+    may poll is one a person may try a rule on)."""
+    from monitor.cli.oneshot import named_sources
     from monitor.pipeline.source import poll_one
 
     policy = named_feed_policy(config)
     try:
-        report = poll_one(source, ruleset, guard=make_guard(config), policy=policy, keep_items=True)
+        (named,) = named_sources(config, [source], other_tags)
+        report = poll_one(named, ruleset, guard=make_guard(config), policy=policy, keep_items=True)
     except FeedError as exc:
         if str(exc).startswith(source) or not source.strip():  # it names the source, or none
             raise
         raise FeedError(exc.kind, f"{source}: {exc}") from exc
-    return [(i, m) for i, found in report.matched for m in found], list(report.items)
+    matches = [(i, m) for i, found in report.matched for m in found]
+    configured = named.feed_id in {spec.id for spec in config.feed_specs()}
+    return matches, list(report.items), (*named.tags, named.feed_id), configured
 
 
 def held_back(
-    ruleset: RuleSet, items: list[Item], found: list[tuple[Item, Match]]
+    ruleset: RuleSet,
+    items: list[Item],
+    found: list[tuple[Item, Match]],
+    feed_tags: Sequence[str] = (),
 ) -> list[HeldRow]:
     """Each (item, rule) where the rule did not fire but its positive part matched and an
     exclusion vetoed it, item by item in feed order, rules in id order."""
@@ -128,7 +138,7 @@ def held_back(
     return [
         (item, rule, why)
         for item in items
-        for rule, why in ruleset.held_back(item, fired.get(id(item), set()))
+        for rule, why in ruleset.held_back(item, fired.get(id(item), set()), feed_tags)
     ]
 
 
@@ -171,12 +181,17 @@ def cmd_test(args: argparse.Namespace) -> int:
         if missing:
             raise no_such_rules(missing, list(ruleset.rules), folder)
         ruleset = ruleset.select(args.rule)
+    # A rule that watches only some feeds is tried on a text, and on a feed the config does not
+    # list, as if they were among them: it would otherwise never fire here, and say nothing.
+    scopes = sorted({name for rule in ruleset.rules.values() for name in rule.feeds})
     if args.text is not None:  # `--text ""` too: not the --feed branch, whose argument is None
         item = text_item(args.text)
-        items, found = [item], [(item, m) for m in ruleset.match(item)]
+        tags: Sequence[str] = scopes
+        items, found = [item], [(item, m) for m in ruleset.match(item, tags)]
+        configured = False
     else:
-        found, items = feed_matches(args.feed, ruleset, config)
-    held = held_back(ruleset, items, found)
+        found, items, tags, configured = feed_matches(args.feed, ruleset, config, scopes)
+    held = held_back(ruleset, items, found, tags)
     if args.json:
         print_json_lines(found, sys.stdout, held)
     else:
@@ -185,6 +200,15 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(f"no rule matched ({len(items)} item(s))")
         sys.stdout.flush()
         print_held_back(held, sys.stdout)
+    sys.stdout.flush()
+    scoped = [r for r in ruleset.rules.values() if r.enabled and r.feeds]
+    if scoped and not configured:
+        named = ", ".join(f"{r.id} (feeds: {', '.join(r.feeds)})" for r in scoped)
+        print(
+            f"note: tried on every item here, though they watch only some feeds: {named};"
+            " `newsmon run` applies each to its feeds only",
+            file=sys.stderr,
+        )
     return 0 if found else 1
 
 

@@ -163,7 +163,7 @@ async def poll_named(
 
 
 def poll_one(
-    arg: str,
+    arg: str | NamedSource,
     rules: RuleSet | None,
     *,
     guard: AddressGuard | None = None,
@@ -172,7 +172,7 @@ def poll_one(
 ) -> PollReport:
     """Poll one feed a person named (`rules test --feed`, `archive import`); raises the
     FeedError it failed with."""
-    source = name_source(arg)
+    source = name_source(arg) if isinstance(arg, str) else arg
     polled = poll_named(
         [source], rules, guard=guard or AddressGuard(), policy=policy, keep_items=keep_items
     )
