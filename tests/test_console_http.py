@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -642,6 +643,31 @@ def test_a_listener_refusal_under_ui_carries_the_security_headers(env: Env) -> N
     assert "script-src 'none'" in r.headers["content-security-policy"]
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_clients_sending_their_bodies_slowly_hold_no_answering_slot(env: Env) -> None:
+    """70 clients send a POST's head and one byte of its body, and stall (each until the
+    listener's read timeout): more than the 64 answering slots. Pages, /metrics and a whole
+    login are still answered."""
+    head = (
+        b"POST /ui/login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\np"
+    )
+    slow = []
+    try:
+        for _ in range(70):
+            sock = socket.create_connection(("127.0.0.1", env.srv.port), timeout=5)
+            sock.sendall(head)
+            slow.append(sock)
+        time.sleep(0.3)  # every head read: each request is waiting for the rest of its body
+        with env.client() as c:
+            assert c.get("/ui/login").status_code == 200
+            assert c.get("/metrics").status_code == 200
+        with env.login(READ_PASSWORD) as c:
+            assert c.get("/ui/feeds").status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
 
 
 class GatedStore(SQLiteStore):

@@ -245,6 +245,37 @@ def test_idle_connections_take_no_slot_and_answers_over_the_limit_get_503() -> N
     run(scenario, max_connections=2, read_timeout=3)
 
 
+def test_bodies_read_at_once_are_bounded_and_hold_no_answering_slot() -> None:
+    from monitor.feedback.http import Answer
+
+    async def feedback(headers: dict[str, str], body: bytes) -> Answer:
+        return Answer(200, {"bytes": len(body)})
+
+    post = b"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"
+
+    async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
+        stalled = []
+        for _i in range(2):  # two bodies that stall fill the two body slots
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            writer.write(post + b"x")
+            await writer.drain()
+            stalled.append((reader, writer))
+        await asyncio.sleep(0.2)
+        assert status_of(await raw(srv.port, post + b"full")) == 503  # a third body: no slot
+        # The one answering slot is free: a request without a body is answered.
+        assert status_of(await raw(srv.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 200
+        for reader, writer in stalled:
+            writer.write(b"yzw")  # the rest of the body: each is answered
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert status_of(answer) == 200
+            assert answer.endswith(b'{"bytes": 4}\n')
+            writer.close()
+        assert status_of(await raw(srv.port, post + b"full")) == 200
+
+    run(scenario, feedback=feedback, max_connections=1, max_pending=2, read_timeout=3)
+
+
 def test_the_oldest_connection_still_sending_its_request_makes_room() -> None:
     async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
         first = await asyncio.open_connection("127.0.0.1", srv.port)

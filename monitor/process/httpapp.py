@@ -10,7 +10,10 @@ before, so no keep-alive state can pile up. A request never crashes or stalls th
 - the liveness, readiness and render callbacks are guarded: an exception or a hang is a 503/500;
 - a body is read only up to `max_body_bytes` and within `read_timeout` (413, 408); a body the route
   does not want is read and dropped first (bounded alike), because closing a socket with unread
-  input makes the kernel send a reset that can destroy the answer before the client reads it.
+  input makes the kernel send a reset that can destroy the answer before the client reads it;
+- a POST's body is read before the request takes an answering slot, in `max_bodies` slots of
+  its own (503 past them): 64 clients sending their bodies a byte at a time held every answering
+  slot, and every console page and /metrics was a 503 until they timed out.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class App:
         feedback: Feedback | None = None,
         max_body_bytes: int = 16_384,
         console: Console | None = None,
+        max_bodies: int = 256,
     ) -> None:
         self.metrics = metrics
         self.liveness = liveness
@@ -99,6 +103,7 @@ class App:
         self.max_body_bytes = max_body_bytes
         self.slots = asyncio.Semaphore(max(1, max_connections))
         self.probe_slots = asyncio.Semaphore(max(1, max_connections))
+        self.body_slots = asyncio.Semaphore(max(1, max_bodies))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; anything else is not ours
@@ -128,14 +133,13 @@ class App:
             if method != "POST":
                 await self._drain(receive)
                 return Response(405, TEXT, b"method not allowed\n", allow="POST")
+            try:
+                body = await self._read_body(scope, receive)
+            except _BodyError as e:
+                return e.response
             if self.slots.locked():
-                await self._drain(receive)
                 return Response(503, TEXT, b"busy\n")
             async with self.slots:
-                try:
-                    body = await self._body(scope, receive)
-                except _BodyError as e:
-                    return e.response
                 headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 answer = await self.feedback(headers, body)
                 return Response.json(answer.status, answer.data, **answer.headers)
@@ -154,18 +158,13 @@ class App:
         from monitor.console.web import Request as ConsoleRequest
 
         assert self.console is not None
+        try:
+            body = await self._read_body(scope, receive)
+        except _BodyError as e:
+            return e.response
         if self.slots.locked():
-            await self._drain(receive)
             return Response(503, TEXT, b"busy\n")
         async with self.slots:
-            body = b""
-            if scope["method"] == "POST":
-                try:
-                    body = await self._body(scope, receive)
-                except _BodyError as e:
-                    return e.response
-            else:
-                await self._drain(receive)
             client = scope.get("client") or ("", 0)
             request = ConsoleRequest(
                 method=scope["method"],
@@ -207,6 +206,18 @@ class App:
         except Exception as e:  # noqa: BLE001 - a failing health callback reads as unhealthy
             log.warning("http_check_failed", error=type(e).__name__)
             return default
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        """A POST's body (`_body`), read in the body slots, before any answering slot is taken
+        (see the module doc); any other method's body is dropped (`_drain`)."""
+        if scope["method"] != "POST":
+            await self._drain(receive)
+            return b""
+        if self.body_slots.locked():
+            await self._drain(receive)
+            raise _BodyError(Response(503, TEXT, b"busy\n"))
+        async with self.body_slots:
+            return await self._body(scope, receive)
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """The whole body: 413 past `max_body_bytes` (said by Content-Length or counted), 408

@@ -325,6 +325,7 @@ async def serve(
         not_ready=ReadyState(False, None, 0), read_timeout=read_timeout,
         callback_timeout=callback_timeout, max_connections=max_connections,
         feedback=feedback, max_body_bytes=max_body_bytes, console=console,
+        max_bodies=max(1, max_pending),
     )  # fmt: skip
     limits = _Limits(read_timeout, max_header_bytes, max(1, max_pending))
     protocol = type("Protocol", (_Protocol,), {"limits": limits, "waiting": {}})
