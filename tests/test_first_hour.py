@@ -179,6 +179,12 @@ def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
     with DaemonProcess(config, tmp_path) as daemon:
         daemon.wait_healthy()
         assert wait_for("the no_feeds warning", lambda: daemon.events("no_feeds"))
+        # A first daemon with nowhere to send says so at start, not by silence.
+        (none,) = wait_for("no_destinations", lambda: daemon.events("no_destinations"))
+        assert none["level"] == "warning"
+        assert none["hint"].startswith("matches are recorded, and nothing is sent: add one")
+        (loaded,) = daemon.events("config_loaded")
+        assert (loaded["feeds"], loaded["rules"], loaded["destinations"]) == (0, 1, [])
         daemon.signal(signal.SIGHUP)
         unchanged = wait_for("rules_unchanged", lambda: daemon.events("rules_unchanged"))
     assert unchanged[0]["level"] == "info"
