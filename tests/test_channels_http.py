@@ -263,6 +263,33 @@ def test_a_reply_of_deeply_nested_json_is_judged(
     assert (row.status, row.attempts) == (outcome, 1)
 
 
+def test_an_attempt_that_raises_is_a_counted_retry(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a reply's reading may still raise (the defects above were three), the alert is
+    retried on the schedule and counted; the run goes on and the rest of its alerts are given
+    back. It stayed claimed, was sent again after every lease and held the queue behind it."""
+    from monitor.delivery.channels import telegram as module
+
+    def unreadable(status: int, body: bytes, retry_after: float | None) -> Any:
+        raise KeyError("result")
+
+    monkeypatch.setattr(module, "judge", unreadable)
+    telegram = SERVICES[2]
+    with Receiver([telegram.ok]) as rx:
+        ids = enqueue(store, T0, "x", ["s1", "s2"])
+        run(store, telegram.make(base_of(rx)), FakeClock(T0))
+    assert len(rx.requests) == 1
+    rows = sorted((r for r in map(store.get_alert, ids) if r), key=lambda r: r.attempts)
+    assert [(r.status, r.attempts, r.last_error) for r in rows] == [
+        ("pending", 0, None),
+        ("pending", 1, "attempt failed: KeyError"),
+    ]
+    later = T0 + timedelta(seconds=3)  # past the destination's pause, within the run's lease
+    [again] = store.claim_due_alerts(later, 10, timedelta(seconds=30), "other", ["x"])
+    assert again.id == rows[0].id  # given back, not left claimed
+
+
 def _code(service: Service) -> str:
     return {
         "discord": "",

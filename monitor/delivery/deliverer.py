@@ -495,7 +495,24 @@ class Deliverer:
     async def attempt(
         self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
     ) -> Attempt:
-        """One POST of `row` to `dest`, classified. Never raises for network trouble."""
+        """One POST of `row` to `dest`, classified. Never raises for network trouble, nor for a
+        reply or document it cannot read: an alert whose attempt raised stayed claimed, was sent
+        again after every lease without an attempt counted, and held back the destination's
+        queue behind it. Such an attempt is a retry, named, on the schedule (a day, then dead)."""
+        from monitor.delivery.retry import Outcome, Verdict
+
+        try:
+            return await self._attempt(client, dest, row)
+        except Exception as exc:  # noqa: BLE001 - a defect of ours; the class name, never text
+            from monitor.delivery.decide import Attempt
+
+            name = type(exc).__name__  # never its text: it may carry a URL with its token
+            log.error("delivery_attempt_failed", destination=dest.name, error=name)  # noqa: TRY400
+            return Attempt(Verdict(Outcome.RETRY, f"attempt failed: {name}"))
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, dest: Destination, row: OutboxRow
+    ) -> Attempt:
         from monitor.delivery import webhook
         from monitor.delivery.decide import Attempt
         from monitor.delivery.retry import RETRY_AFTER_CAP_S, Outcome, Verdict, classify
