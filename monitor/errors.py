@@ -26,6 +26,7 @@ The tree (leaves defined beside the code that raises them; each module imports i
     │   └── SchemaTooNew                     monitor.store.migrate: a newer newsmon's database
     ├── FingerprintError                     monitor.dedup.fingerprint
     ├── LabelFileError, UnknownTarget, UnknownRule, BadLabel   monitor.feedback
+    ├── UnknownFeed                          monitor.cli.backtest: --feed naming no archived feed
     └── TrialError                           monitor.console.playground
 
 Delivery failures are outcomes the deliverer records (retry, dead letter), not exceptions.

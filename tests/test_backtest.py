@@ -273,6 +273,34 @@ def test_a_broken_rules_folder_is_exit_2_with_the_place(
     assert "NEAR needs a distance" in capsys.readouterr().err
 
 
+def test_a_feed_with_no_archived_item_is_exit_2_with_the_close_id_and_the_archived_feeds(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--feed nope` read nothing and said "0 archived items", exit 1, as if nothing matched."""
+    feeds = ["reuters-world", "bbc-europe", "ukrinform"]
+    archive(env, [item_row(f"k{n}", "troops sent", feed=f) for n, f in enumerate(feeds)])
+    rules = rules_dir(env / "r", {"troops": "troops"})
+    for extra in ([], ["--json"], ["--labels"], ["--diff", rules]):
+        assert main(["rules", "backtest", "--rules", rules, "--feed", "reuters-wrld", *extra]) == 2
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert err == (
+            "newsmon: --feed: the archive holds no item of feed 'reuters-wrld'; did you mean "
+            "'reuters-world'? (it holds items of 3 feeds: bbc-europe, reuters-world, ukrinform)\n"
+        )
+    # One of two given unknown: said, not a backtest of the other alone.
+    assert main(["rules", "backtest", "--rules", rules, "--feed", "ukrinform", "--feed", "zz"]) == 2
+    err = capsys.readouterr().err
+    assert "no item of feed 'zz' (it holds items of 3 feeds:" in err
+    code, got = run_json(capsys, "--rules", rules, "--feed", "bbc-europe", "--feed", "ukrinform")
+    assert code == 0
+    assert sorted(g["item"]["feed"] for g in got) == ["bbc-europe", "ukrinform"]
+    # A known feed with nothing since --since is no mistake: nothing matched, exit 1.
+    assert (
+        main(["rules", "backtest", "--rules", rules, "--feed", "ukrinform", "--since", "1h"]) == 1
+    )
+
+
 # -- import ---------------------------------------------------------------------------------------
 def test_import_of_snapshots_archives_each_item_once_and_marks_nothing_seen(
     env: Path, capsys: pytest.CaptureFixture[str]

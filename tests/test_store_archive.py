@@ -97,6 +97,13 @@ def test_read_archive_in_batches_filters_by_time_and_feed(store: Any) -> None:
     assert read_all(store, feeds=[]) == []
 
 
+def test_archived_feeds_are_the_feeds_of_the_archived_items_sorted_once_each(store: Any) -> None:
+    assert store.archived_feeds() == []
+    store.sync_feeds([spec("polled-no-items")], T0)  # a feed with no archived item is not one
+    store.archive_items([row("a", feed="zeta"), row("b", feed="alpha"), row("c", feed="zeta")])
+    assert store.archived_feeds() == ["alpha", "zeta"]
+
+
 def test_imported_items_are_not_seen_keys_and_not_imported_twice(store: Any) -> None:
     store.sync_feeds([spec("f1")], T0)
     assert store.archive_items([row("a"), row("b")]) == 2

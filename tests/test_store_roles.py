@@ -143,6 +143,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "read_archive": lambda s: s.read_archive(0, 10),
     "count_archive": lambda s: s.count_archive(),
     "archived_title": lambda s: s.archived_title("f1", "k1"),
+    "archived_feeds": lambda s: s.archived_feeds(),
     "add_labels": lambda s: s.add_labels([LABEL]),
     "list_labels": lambda s: s.list_labels(),
     "beat_holder": lambda s: s.beat_holder("w", "host", 1, T0, T0 + MIN),

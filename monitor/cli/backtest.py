@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from monitor.cli.common import (
+    MAX_IDS_SHOWN,
     STDERR,
     add_config_args,
     load_config_from_args,
@@ -158,6 +159,37 @@ def archive_batches(
         progress.flush()
 
 
+class UnknownFeed(NewsmonError):
+    """`--feed` naming a feed the archive holds no item of: the backtest read nothing and said
+    only "0 items". `missing`: those ids as given; `known`: the archive's feeds."""
+
+    def __init__(self, missing: Sequence[str], known: Sequence[str]) -> None:
+        import difflib  # only for a mistake: not paid by every backtest
+
+        self.missing = list(missing)
+        self.known = list(known)
+        guesses = [g for m in missing for g in difflib.get_close_matches(m, known, n=1)]
+        hint = f"; did you mean {', '.join(map(repr, guesses))}?" if guesses else ""
+        shown = ", ".join(known[:MAX_IDS_SHOWN]) + (" ..." if len(known) > MAX_IDS_SHOWN else "")
+        feeds = ("feed " if len(missing) == 1 else "feeds ") + ", ".join(map(repr, missing))
+        super().__init__(
+            f"--feed: the archive holds no item of {feeds}{hint} (it holds items of "
+            f"{len(known)} feed{'s' if len(known) != 1 else ''}: {shown})"
+        )
+
+
+def _check_feeds(store: Archive, feeds: Sequence[str] | None) -> None:
+    """Raise UnknownFeed when a --feed names a feed with no archived item (a typo, or a feed's
+    title for its id)."""
+    if not feeds:
+        return
+    known = store.archived_feeds()
+    held = set(known)
+    missing = [f for f in dict.fromkeys(feeds) if f not in held]
+    if missing:
+        raise UnknownFeed(missing, known)
+
+
 def _rules(args: argparse.Namespace, folder: str, named_by: str) -> RuleSet:
     if args.query is not None:
         return RuleSet.from_rules([Rule(id="query", name="ad hoc query", query=args.query)])
@@ -196,6 +228,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         total = store.count_archive()
         if total == 0:
             return _empty(config.database_url, args)
+        _check_feeds(store, args.feed)
         tags = {f.id: f.tags for f in store.list_feeds()}
         scan = Scan()
         progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None

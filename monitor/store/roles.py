@@ -318,6 +318,12 @@ class Archive(Protocol):
         Raises StoreError."""
         ...
 
+    def archived_feeds(self) -> list[str]:
+        """The ids of the feeds the archive holds items of, sorted (a backtest's --feed that
+        names none of them is told which there are): a scan of the archive's (feed_id,
+        item_key) index. Raises StoreError."""
+        ...
+
 
 class Labels(Protocol):
     """Feedback labels: a person's verdict on an item for a rule, kept with their history."""

@@ -135,3 +135,7 @@ LIST_LABELS = """SELECT feed_id, item_key, rule_id, relevant, who, labelled_at, 
     title FROM feedback_labels ORDER BY labelled_at, id"""
 
 ARCHIVED_TITLE = "SELECT title FROM archive WHERE feed_id = ? AND item_key = ?"
+
+# The archive's feeds, read from its (feed_id, item_key) index: only when a backtest's --feed
+# names one it holds no item of.
+ARCHIVED_FEEDS = "SELECT DISTINCT feed_id FROM archive ORDER BY feed_id"

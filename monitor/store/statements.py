@@ -164,6 +164,9 @@ class Statements:
         rows = self._read(q.ARCHIVED_TITLE, (feed_id, item_key))
         return str(rows[0]["title"]) if rows else None
 
+    def archived_feeds(self) -> list[str]:
+        return [str(r["feed_id"]) for r in self._read(q.ARCHIVED_FEEDS)]
+
     # -- outbox ----------------------------------------------------------------------------------
     def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
         t = self._param(now)
