@@ -45,12 +45,33 @@ def yaml_problem(
                 f"{problem}: a value that starts with a quote ends at its closing quote, and more"
                 f" follows it here; {quote_it}"
             ), mark
+    if problem in (
+        "expected <block end>, but found '<block mapping start>'",
+        "expected <block end>, but found '?'",
+    ):
+        return (
+            f"{problem}: this line is indented unlike the keys above it; line the keys of one"
+            " mapping up under each other (the keys of a list item under the first one, after"
+            " `- `)",
+            mark,
+        )
     if problem.startswith("found undefined alias"):
         return f"{problem}: a value that starts with * is a YAML alias; {quote_it}", mark
     if problem.startswith("found character '\\t'"):
         return f"{problem}: YAML indents with spaces; replace the tab with spaces", mark
     if "that cannot start any token" in problem:
         return f"{problem}: {quote_it}", mark
+    if problem == "mapping values are not allowed here" and mark is not None:
+        before = text[: mark.index].rsplit("\n", 1)[-1]
+        if before[:1] == " " and " " not in before.strip():
+            # `   query: y` under `  name: t2`: the key alone on its line, indented unlike the
+            # keys above it, continues the value above; quoting would not help.
+            key = before.strip()
+            return (
+                f"{problem}: `{key}:` is indented differently from the keys above it, so it is"
+                " read as part of the value above; indent it as they are",
+                mark,
+            )
     if problem == "mapping values are not allowed here":
         fields = " (a query's field takes no space: title:(...))" if example else ""
         return (

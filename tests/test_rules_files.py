@@ -282,6 +282,26 @@ def test_a_query_that_yaml_cannot_read_says_how_to_quote_it(
     assert says in err.message, str(err)
 
 
+@pytest.mark.parametrize(
+    ("lines", "at", "says"),
+    [
+        # Indented deeper: read as the value above going on. It was told to quote the value.
+        ("    name: T\n     query: x\n", (4, 11), "`query:` is indented differently from the"),
+        # Indented less, or as deep as `- `: PyYAML said only "expected <block end>, but found".
+        ("    name: T\n   query: x\n", (4, 4), "this line is indented unlike the keys above it"),
+        ("    name: T\n  query: x\n", (4, 3), "this line is indented unlike the keys above it"),
+    ],
+)
+def test_a_key_indented_unlike_its_neighbours_is_told_so(
+    tmp_path: Path, lines: str, at: tuple[int, int], says: str
+) -> None:
+    write(tmp_path, "r.yaml", "rules:\n  - id: t\n" + lines)
+    (err,) = errors_of(tmp_path)
+    assert where(err) == at, str(err)
+    assert says in err.message, str(err)
+    assert "quote" not in err.message, str(err)
+
+
 def test_the_quoting_the_hint_gives_loads(tmp_path: Path) -> None:
     write(
         tmp_path,
