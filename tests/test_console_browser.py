@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -447,6 +448,70 @@ def test_a_page_on_another_port_of_the_host_cannot_log_the_browser_in(
             d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
             d.find_element(_by("ID"), "login").click()
             _wait(b, "the feeds page", "#feeds", timeout=10)
+    finally:
+        other.shutdown()
+        other.server_close()
+        thread.join(10)
+        store.close()
+
+
+class _CountingStore(SQLiteStore):
+    """A real store that counts the playground's archive reads."""
+
+    reads = 0
+
+    def read_archive(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        return super().read_archive(*args, **kwargs)
+
+
+def test_an_image_on_another_port_of_the_host_does_not_run_the_playground(
+    tmp_path: Path,
+    browser: Browser,  # noqa: F811
+) -> None:
+    from http.server import ThreadingHTTPServer
+
+    store = _CountingStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    page: list[bytes] = []
+
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page[0])))
+            self.end_headers()
+            self.wfile.write(page[0])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    thread = threading.Thread(target=other.serve_forever, daemon=True)
+    thread.start()
+    b, d = browser, browser.driver
+    try:
+        with ConsoleServer(make_console(store, FakeClock(T0))) as srv:
+            d.get(srv.url("/ui/login"))
+            d.find_element(_by("ID"), "password").send_keys(ADMIN_PASSWORD)
+            d.find_element(_by("ID"), "login").click()
+            _wait(b, "the feeds page", "#feeds", timeout=10)
+            run = srv.url("/ui/playground?q=troops&since=all")
+            page.append(
+                f'<img src="{run}" id="probe" alt="x"><a href="{run}" id="go">go</a>'.encode()
+            )
+            d.get(f"http://127.0.0.1:{other.server_port}/")
+            wait_for(
+                "the image tried",
+                lambda: d.execute_script("return document.getElementById('probe').complete"),
+                10,
+            )
+            assert store.reads == 0
+            # A link on that page still opens the console, signed in: the run happens.
+            d.find_element(_by("ID"), "go").click()
+            _wait(b, "the playground's matches", "#match-count", timeout=10)
+            assert store.reads > 0
     finally:
         other.shutdown()
         other.server_close()

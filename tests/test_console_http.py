@@ -264,6 +264,28 @@ def test_a_post_a_browser_says_another_site_or_port_made_is_403(env: Env) -> Non
     assert alert_row(env.store, env.ids["dead"]).status == "pending"
 
 
+def test_only_a_link_from_another_site_or_port_opens_a_page(env: Env) -> None:
+    """An <img> (or a fetch, or a frame) of another port's page carries the SameSite=Strict
+    cookie too: it must not run the playground as the signed-in user."""
+    run = "/ui/playground?q=troops&since=all"
+    other = {"sec-fetch-site": "same-site"}
+    with env.login(READ_PASSWORD) as c:
+        for mode, dest in (("no-cors", "image"), ("cors", "empty"), ("navigate", "iframe")):
+            headers = {**other, "sec-fetch-mode": mode, "sec-fetch-dest": dest}
+            r = c.get(run, headers=headers)
+            assert r.status_code == 403, dest
+            assert "match-count" not in r.text
+        link = {**other, "sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+        assert 'id="match-count"' in c.get(run, headers=link).text
+        own = {
+            "sec-fetch-site": "same-origin",
+            "sec-fetch-mode": "no-cors",
+            "sec-fetch-dest": "image",
+        }
+        assert c.get("/ui/feeds", headers=own).status_code == 200
+        assert c.get("/ui/static/favicon.svg", headers=headers).status_code == 200
+
+
 def test_the_read_only_role_sees_but_cannot_act(env: Env) -> None:
     with env.login(READ_PASSWORD) as c:
         page = c.get("/ui/dead")

@@ -13,7 +13,8 @@ page (303) and anything else gets 401. An action needs the admin role (403 other
 a session cookie, the session's CSRF token in the form (403 without); a bearer token is not sent
 by a browser on its own, so a request carrying one needs none. A POST the browser says a page
 of another site or port made (`Sec-Fetch-Site`) is refused (403) before any of that, login
-too. Every answer carries the security headers of monitor.console.web.
+too, and so is any other request such a page made but a link followed (an image, a fetch, a
+frame). Every answer carries the security headers of monitor.console.web.
 """
 
 from __future__ import annotations
@@ -157,12 +158,18 @@ class Console:
             return Reply(200, *found)
         if path == CSP_REPORT_PATH:
             return self._csp_report(req) if method == "POST" else Reply.text(405, "POST only")
-        if method == "POST" and req.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
-            # A form another page made the browser send (Fetch metadata). "same-site" takes in
-            # every other port of this host, whose pages get our SameSite=Strict cookies sent
+        if req.headers.get("sec-fetch-site") in ("cross-site", "same-site"):
+            # A request another page made the browser send (Fetch metadata). "same-site" takes
+            # in every other port of this host, whose pages get our SameSite=Strict cookies sent
             # and may have set cookies of ours (cookies ignore ports): with a login nonce it
             # chose and the CSRF token it fetched for it, such a page logged the browser in.
-            return Reply.text(403, "refused: a form sent from another site or another port")
+            if method == "POST":
+                return Reply.text(403, "refused: a form sent from another site or another port")
+            # Only a link followed opens a page: an <img> of such a page ran a playground query
+            # over the whole archive, unseen, as the signed-in user.
+            mode, dest = req.headers.get("sec-fetch-mode"), req.headers.get("sec-fetch-dest")
+            if mode not in (None, "navigate") or dest not in (None, "document"):
+                return Reply.text(403, "refused: a request another site's page made")
         if path == f"{BASE}/login":
             return await self._login(req)
         session = self._session(req)
