@@ -355,3 +355,16 @@ def test_a_symlinked_folder_is_not_entered_and_a_symlinked_file_is_read(tmp_path
         tmp_path / "rules" / "a.yaml",
         tmp_path / "rules" / "one.yml",
     ]
+
+
+def test_a_list_of_rules_without_rules_above_it_is_told_to_add_it(tmp_path: Path) -> None:
+    write(tmp_path, "r.yaml", "- id: t\n  name: T\n  query: x\n")
+    (err,) = errors_of(tmp_path)
+    assert where(err) == (1, 1)
+    assert err.message == (
+        "a rules file must be a mapping with `rules:` and/or `sets:`: this file is a list; put"
+        " `rules:` on a line above it, and the list under it"
+    )
+    # What it says to do loads.
+    write(tmp_path, "r.yaml", "rules:\n- id: t\n  name: T\n  query: x\n")
+    assert list(load_rules(tmp_path).rules) == ["t"]

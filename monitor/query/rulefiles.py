@@ -147,8 +147,15 @@ class _Loader:
         if root is None:
             return
         if not isinstance(root, yaml.MappingNode):
+            # A list of rules without the key above it is the likely one.
+            fix = (
+                ": this file is a list; put `rules:` on a line above it, and the list under it"
+                if isinstance(root, yaml.SequenceNode)
+                else ""
+            )
             src.error(
-                "a rules file must be a mapping with `rules:` and/or `sets:`", root.start_mark.index
+                f"a rules file must be a mapping with `rules:` and/or `sets:`{fix}",
+                root.start_mark.index,
             )
             return
         for name, key, value in pairs(src, root):
