@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from monitor.delivery.channels import discord, mail, matrix, ntfy, teams, telegram
-from monitor.delivery.channels.markup import DISCORD, HTML, fit, units
+from monitor.delivery.channels.markup import DISCORD, HTML, cut, cut_bytes, fit, units
 from monitor.delivery.channels.message import Message, from_document
 from monitor.delivery.destinations import Destination
 from tests.delivery_support import T0, document
@@ -135,6 +135,25 @@ def test_fit_never_splits_an_escape() -> None:
         out = fit("&&&&&&&&&&<<<<<<<<<", HTML, limit)
         assert units(out) <= limit
         assert out.rstrip("…").replace("&amp;", "").replace("&lt;", "") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("a\u0301" * 10, 6, "a\u0301a\u0301…"),  # not a bare letter that lost its accent
+        ("\U0001f1fa\U0001f1e6" * 3, 6, "\U0001f1fa\U0001f1e6…"),  # a flag, not half of one
+        ("x" + "\U0001f1fa\U0001f1e6" * 2, 5, "x…"),
+        ("\U0001f468\u200d\U0001f469\u200d\U0001f467 ok", 6, "…"),  # a family, whole or not
+        ("\U0001f44d\U0001f3fd" * 2, 4, "…"),  # a thumb without its skin tone is another emoji
+        ("ab\ufe0fc", 3, "a…"),  # b with its variation selector is one character
+    ],
+)
+def test_a_cut_keeps_what_reads_as_one_character_whole(
+    text: str, limit: int, expected: str
+) -> None:
+    assert cut(text, limit) == expected
+    assert units(cut(text, limit)) <= limit
+    assert cut_bytes(text, len(text.encode()) - 1).endswith("…")
 
 
 def test_control_characters_removed() -> None:

@@ -145,6 +145,8 @@ def test_mark_bold_escapes_inside_and_outside_marks() -> None:
         ("ab&amp;c", 6, "ab…"),  # `&amp;` would be cut: drop it whole
         ("abc&lt;", 6, "abc…"),
         ("😀😀😀", 4, "😀…"),  # two UTF-16 units each
+        ("ae\u0301e\u0301", 4, "ae\u0301…"),  # never a letter without its accent
+        ("a\U0001f1fa\U0001f1e6", 4, "a…"),  # never half a flag
     ],
 )
 def test_fit_never_breaks_an_escape(text: str, limit: int, expected: str) -> None:

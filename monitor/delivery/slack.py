@@ -9,7 +9,8 @@ no escape for them that would not change the text.
 
 Limits (counted in UTF-16 code units, which is at least the character count, so safe whichever
 Slack uses): section text 3,000, header 150, top-level `text` 40,000, 50 blocks. Text is cut with
-an ellipsis, never in the middle of an `&amp;`/`&lt;`/`&gt;` escape.
+an ellipsis, never in the middle of an `&amp;`/`&lt;`/`&gt;` escape nor of a user-perceived
+character (an accent, a flag, a joined emoji: `channels.markup.cluster_start`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+
+from monitor.delivery.channels.markup import cluster_start
 
 SECTION_MAX = 3_000
 CONTEXT_MAX = 3_000
@@ -53,7 +56,7 @@ def fit(escaped: str, limit: int) -> str:
             break
         used += size
         end = index + 1
-    cut = escaped[:end]
+    cut = escaped[: cluster_start(escaped, end)]  # not between a letter and its accent
     amp = cut.rfind("&", max(0, len(cut) - 4))  # an escape is at most 5 long: `&amp;`
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]

@@ -9,16 +9,21 @@ keeps the text readable and matches no mention syntax; Discord and Matrix are al
 request that the message mentions nobody (`allowed_mentions`, `m.mentions`).
 
 Lengths are counted in UTF-16 code units (at least the character count, so within a limit
-whichever a service counts).
+whichever a service counts). A cut falls between two user-perceived characters, as far as a
+short rule can tell (`cluster_start`): never between a letter and its accent, inside an emoji
+joined with ZWJ or given a skin tone, or between the two halves of a flag, which would show a
+different emoji or a lone letter.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
 ELLIPSIS = "…"
 WORD_JOINER = "\u2060"
+ZWJ = "\u200d"
 
 Table = Mapping[int, str]
 
@@ -58,6 +63,35 @@ def _size(ch: str) -> int:
     return 2 if ord(ch) > 0xFFFF else 1
 
 
+def _extends(ch: str) -> bool:
+    """Whether `ch` belongs to the character before it: a combining mark, a joiner, a
+    variation selector, a skin tone or an emoji tag."""
+    code = ord(ch)
+    return (
+        ch == ZWJ
+        or unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or 0xFE00 <= code <= 0xFE0F
+        or 0x1F3FB <= code <= 0x1F3FF
+        or 0xE0020 <= code <= 0xE007F
+    )
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+
+
+def cluster_start(text: str, end: int) -> int:
+    """`end`, or less, so that `text[:end]` does not end inside a user-perceived character."""
+    while 0 < end < len(text) and (_extends(text[end]) or text[end - 1] == ZWJ):
+        end -= 1
+    if 0 < end < len(text) and _regional(text[end]):
+        run = 0
+        while run < end and _regional(text[end - 1 - run]):
+            run += 1
+        end -= run % 2  # flags are pairs: an odd run before the cut ends in half a flag
+    return end
+
+
 def escape(text: str, table: Table) -> str:
     return text.translate(table)
 
@@ -69,7 +103,7 @@ def fit(text: str, table: Table, limit: int) -> str:
         return escaped
     budget = limit - 1
     used = 0
-    out: list[str] = []
+    out: list[str] = []  # one escaped piece per character of `text`
     for ch in text:
         piece = table.get(ord(ch), ch)
         size = sum(_size(c) for c in piece)
@@ -77,7 +111,7 @@ def fit(text: str, table: Table, limit: int) -> str:
             break
         out.append(piece)
         used += size
-    return "".join(out) + ELLIPSIS
+    return "".join(out[: cluster_start(text, len(out))]) + ELLIPSIS
 
 
 def cut(text: str, limit: int) -> str:
@@ -91,4 +125,4 @@ def cut_bytes(text: str, limit: int) -> str:
     if len(data) <= limit:
         return text
     kept = data[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
-    return kept + ELLIPSIS
+    return kept[: cluster_start(text, len(kept))] + ELLIPSIS
