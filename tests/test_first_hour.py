@@ -620,3 +620,22 @@ def test_rules_test_tries_a_rule_that_watches_some_feeds_on_a_text_and_says_so(
             "note: tried on every item here, though they watch only some feeds: cyber (feeds: "
             "local); `newsmon run` applies each to its feeds only"
         )
+
+
+@pytest.mark.slow
+def test_a_daemon_that_cannot_start_says_only_why(tmp_path: Path) -> None:
+    """In a folder without rules it logged no_feeds (and no_destinations) first, then the error."""
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "missing: no such rules folder" in proc.stderr
+    assert "no_feeds" not in proc.stdout + proc.stderr
+    assert "no_destinations" not in proc.stdout + proc.stderr

@@ -57,20 +57,6 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
     if config.ui.enabled and not config.http_addr:
         log.warning("console_off", reason="ui.enabled needs the listener: http_addr is empty")
     where = str(config.path) if config.path is not None else "no config file found"
-    if not config.feeds:
-        log.warning(
-            "no_feeds",
-            config=where,
-            hint="nothing will be polled: add feeds ([{id, url}]) to the config and restart",
-        )
-    if not config.destinations:
-        # Matches are recorded and logged; a first run that sends nothing says why, at once.
-        log.warning(
-            "no_destinations",
-            config=where,
-            hint="matches are recorded, and nothing is sent: add one under destinations: in the"
-            " config and restart",
-        )
     async with open_runtime(ctx, rules_override, metrics=metrics) as rt:
         first = rt.rules.rules
         metrics.set_rules_version(first.version, len(first.rules))
@@ -83,6 +69,21 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             rules_version=first.version,
             destinations=[d.name for d in config.destinations],
         )
+        # After the rules loaded: a start that fails says only why it failed.
+        if not config.feeds:
+            log.warning(
+                "no_feeds",
+                config=where,
+                hint="nothing will be polled: add feeds ([{id, url}]) to the config and restart",
+            )
+        if not config.destinations:
+            # Matches are recorded and logged; a first run that sends nothing says why, at once.
+            log.warning(
+                "no_destinations",
+                config=where,
+                hint="matches are recorded, and nothing is sent: add one under destinations: in the"
+                " config and restart",
+            )
         reloader = RuleReloader(rt.rules, config, metrics, rules_override)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
 
