@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TextIO
 from urllib.parse import urlsplit
 
@@ -184,6 +185,70 @@ def configure_logging(
     # URLs) at INFO, httpcore's headers at DEBUG.
     for name in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+
+
+class ReaderWatch:
+    """`newsmon run`'s log stream: `stream` (stdout), and what to do when its reader goes away.
+
+    `newsmon run | head -1`, or a log shipper that dies: the next log line met a closed pipe,
+    and the BrokenPipeError rose out of whatever code was logging (a poll, a delivery between
+    its post and its record), which ended the process mid-work with exit 141 and no word. Here
+    the first such write points the descriptor at /dev/null (later lines, and the final flush,
+    go nowhere without failing), says so once on stderr, and calls `gone` (the daemon stops as
+    on SIGTERM); the line is dropped, the logging code goes on. Writes come from several
+    threads (the loop's, `asyncio.to_thread`'s), hence the lock.
+    """
+
+    def __init__(self, stream: TextIO, gone: Callable[[], None], message: str) -> None:
+        self._stream = stream
+        self._gone = gone
+        self._message = message
+        self._lock = threading.Lock()
+        self.lost = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._lose()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._lose()
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def _lose(self) -> None:
+        with self._lock:
+            if self.lost:
+                return
+            self.lost = True
+            _point_at_devnull(sys.stdout)
+            try:
+                print(self._message, file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr went with it (`2>&1 | head`): nobody to tell
+                _point_at_devnull(sys.stderr)
+        self._gone()
+
+
+def _point_at_devnull(stream: TextIO | None) -> None:
+    """Make `stream`'s descriptor /dev/null: what is buffered, and every later write, is
+    dropped without an error (the interpreter's last flush of a broken stdout would fail)."""
+    try:
+        fd = stream.fileno() if stream is not None else -1
+    except (AttributeError, OSError, ValueError):  # a stand-in with no descriptor (a test's)
+        return
+    if fd < 0:
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)
+    finally:
+        os.close(null)
 
 
 def _isatty(stream: TextIO) -> bool:

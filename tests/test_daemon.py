@@ -4,6 +4,7 @@ context per poll, and the stop sequence (grace period, cancel and release, a sec
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from structlog.contextvars import get_contextvars
 
 from monitor.model import FeedState
-from monitor.process.daemon import FORCED_EXIT, Daemon
+from monitor.process.daemon import FORCED_EXIT, Daemon, StopLatch
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -65,7 +66,7 @@ class Work:
     def on_stop(self) -> None:
         self.stops += 1
 
-    def make(self, grace: float = 2.0) -> Daemon:
+    def make(self, grace: float = 2.0, stop: StopLatch | None = None) -> Daemon:
         self.daemon = Daemon(
             claim_feeds=self.claim,
             poll_feed=self.poll,
@@ -78,6 +79,7 @@ class Work:
             grace_period=timedelta(seconds=grace),
             on_stop=self.on_stop,
             tick=0.05,
+            stop=stop,
         )
         return self.daemon
 
@@ -173,3 +175,36 @@ def test_a_second_stop_cancels_at_once_and_exits_130() -> None:
         assert work.stops == 1  # the hook runs once, at the first signal
 
     asyncio.run(scenario())
+
+
+def test_a_stop_asked_from_another_thread_is_a_graceful_stop() -> None:
+    # `newsmon run`'s log reader gone: the write that finds out may be in any thread.
+    async def scenario() -> int:
+        work = Work([feed("wire")])
+        latch = StopLatch()
+        daemon = work.make(stop=latch)
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: work.polled)
+        asking = threading.Thread(target=latch.set)
+        asking.start()
+        asking.join(5)
+        latch.set()  # asked twice: still one stop, not the forced one
+        code = await asyncio.wait_for(running, 5)
+        assert work.stops == 1
+        return code
+
+    assert asyncio.run(scenario()) == 0
+
+
+def test_a_stop_asked_while_starting_claims_nothing() -> None:
+    async def scenario() -> int:
+        work = Work([feed("wire")])
+        latch = StopLatch()
+        latch.set()
+        daemon = work.make(stop=latch)
+        code = await asyncio.wait_for(daemon.run(), 5)
+        assert work.polled == []
+        assert work.stops == 1
+        return code
+
+    assert asyncio.run(scenario()) == 0

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TextIO, cast
 
 from monitor.cli.common import STDOUT, add_config_args, load_config_from_args, setup_logging
+
+READER_GONE_EXIT = 141  # 128 + SIGPIPE: what a shell shows for a pipe writer whose reader left
+READER_GONE = (
+    "newsmon: the log's reader went away (stdout is a closed pipe): stopping as on SIGTERM,"
+    f" exit {READER_GONE_EXIT}"
+)
 
 EPILOG = """\
 examples:
@@ -19,6 +26,9 @@ examples:
   kill -HUP <pid>                                  # reload the rules now
 
 signals: SIGTERM/SIGINT stop gracefully (a second one stops at once); SIGHUP reloads the rules.
+exit codes: 0 a graceful stop, 130 a forced one (a second signal), 141 the log's reader went
+away (stdout a closed pipe: stopped as on SIGTERM), 2 cannot start (a config or rule error, the
+HTTP address in use).
 """
 
 
@@ -35,11 +45,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from monitor.process.daemon import defer_sighup
+    from monitor.logs import ReaderWatch
+    from monitor.process.daemon import StopLatch, defer_sighup
 
     defer_sighup()  # a reload asked for while starting must not end the process
     config = load_config_from_args(args)
-    setup_logging(args, config, stream=STDOUT)
+    # The log's reader gone (`newsmon run | head -1`, a log shipper that died): stop as on
+    # SIGTERM, say so on stderr, exit 141 as a pipe writer does. Running on with the log
+    # dropped would leave a daemon nobody can see (and `| head -1` would never return).
+    stop = StopLatch()
+    output = ReaderWatch(STDOUT, stop.set, READER_GONE)
+    setup_logging(args, config, stream=cast(TextIO, output))
     if config.parse_workers > 0:  # their imports overlap the daemon's (monitor.feeds.budget)
         from monitor.feeds.budget import ParseBudget, start_early
 
@@ -47,4 +63,5 @@ def run_daemon(args: argparse.Namespace) -> int:
         start_early(budget, config.parse_workers)
     from monitor.process.service import serve_forever
 
-    return asyncio.run(serve_forever(config, rules_override=args.rules))
+    code = asyncio.run(serve_forever(config, rules_override=args.rules, stop=stop))
+    return READER_GONE_EXIT if output.lost and code == 0 else code

@@ -26,6 +26,7 @@ import contextlib
 import contextvars
 import functools
 import signal
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -62,6 +63,32 @@ def _take_deferred_sighup() -> bool:
     global _hup_while_starting
     sent, _hup_while_starting = _hup_while_starting, False
     return sent
+
+
+class StopLatch:
+    """A stop asked for from outside the loop, from any thread and at any time (before the
+    daemon runs too): the daemon answers it once, as the first SIGTERM (`newsmon run`'s log
+    reader gone: monitor.logs.ReaderWatch)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._set = False
+        self._answer: Callable[[], None] | None = None
+
+    def set(self) -> None:
+        with self._lock:
+            if self._set:
+                return
+            self._set = True
+            answer = self._answer
+        if answer is not None:
+            answer()
+
+    def attach(self, answer: Callable[[], None]) -> bool:
+        """Call `answer` when set from now on; True (and no call) if it is set already."""
+        with self._lock:
+            self._answer = answer
+            return self._set
 
 
 class TaskSet:
@@ -114,6 +141,7 @@ class Daemon:
         heartbeat: Callable[[], None] = lambda: None,
         on_stop: Callable[[], None] = lambda: None,
         tick: float = 1.0,
+        stop: StopLatch | None = None,
     ) -> None:
         self._claim_feeds = claim_feeds
         self._poll_feed = poll_feed
@@ -137,6 +165,7 @@ class Daemon:
         self._forced = asyncio.Event()  # a second stop signal: cancel now
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
         self._on_stop = on_stop
+        self._stop_latch = stop
         self._deliver_again = False
         # A StoreError (database down, file unwritable) must not kill a job or spin on it.
         self._poll_backoff = StoreBackoff("poll")
@@ -271,6 +300,14 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         if _take_deferred_sighup():
             self.request_reload()
+        if self._stop_latch is not None:
+
+            def answer() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: the stop is done
+                    loop.call_soon_threadsafe(self.request_stop)
+
+            if self._stop_latch.attach(answer):
+                self.request_stop()  # asked while starting: stop before the first claim
         scheduler = AsyncIOScheduler(event_loop=loop)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         # Claims fire at a random point of each tick: replicas ticking at fixed phases would

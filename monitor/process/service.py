@@ -27,7 +27,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.process.bootstrap import Context, make_context, open_runtime
 from monitor.process.cycle import Cycle
-from monitor.process.daemon import Daemon
+from monitor.process.daemon import Daemon, StopLatch
 from monitor.process.httpserver import Heartbeat, ReadyState, serve
 from monitor.process.lifeline import Lifeline
 from monitor.process.reload import RuleReloader
@@ -43,12 +43,17 @@ HOUSEKEEPING_LEASE = timedelta(minutes=15)
 STOP_WAIT_S = 0.5  # how long each store call after the drain waits for another process's lock
 
 
-async def serve_forever(config: Config, rules_override: str | None = None) -> int:
+async def serve_forever(
+    config: Config, rules_override: str | None = None, stop: StopLatch | None = None
+) -> int:
     ctx = make_context(config)
-    return await run_service(ctx, rules_override)
+    return await run_service(ctx, rules_override, stop)
 
 
-async def run_service(ctx: Context, rules_override: str | None = None) -> int:
+async def run_service(
+    ctx: Context, rules_override: str | None = None, stop: StopLatch | None = None
+) -> int:
+    """Run the daemon until a signal, or until `stop` is set (from any thread)."""
     config = ctx.config
     metrics = Metrics()
     # The console's credentials are read before anything starts: a missing one is a config
@@ -139,6 +144,7 @@ async def run_service(ctx: Context, rules_override: str | None = None) -> int:
             grace_period=config.grace_period,
             heartbeat=heartbeat.beat,
             on_stop=stop_delivering,
+            stop=stop,
         )
 
         store_ok = [True]  # the last ping's answer
