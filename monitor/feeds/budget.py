@@ -68,6 +68,7 @@ class ParseWorker:
         self.budget = budget
         self._proc: subprocess.Popen[bytes] | None = None
         self.started = 0  # processes started, for tests and logs
+        self._answered = 0  # documents the running process answered
         self._closing = False
 
     def __enter__(self) -> ParseWorker:
@@ -79,6 +80,12 @@ class ParseWorker:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+    @property
+    def warm(self) -> bool:
+        """Whether the next document goes to a process that has answered before: the first
+        answer of a new one also waits for its start (about 0.3 s, more on a busy machine)."""
+        return self._proc is not None and self._proc.poll() is None and self._answered > 0
 
     def parse(self, body: bytes, **kwargs: Any) -> ParsedFeed:
         """`parse_feed(body, **kwargs)` in the worker. Raises FeedError (too_costly or other)."""
@@ -94,6 +101,8 @@ class ParseWorker:
             _write_frame(proc, job)
         deadline = time.monotonic() + self.budget.wall_s
         reply = _read_frame(proc, deadline)
+        if reply is not None:
+            self._answered += 1
         if reply is None and self._closing:  # `kill` at shutdown: not the document's fault
             self._stop()
             raise FeedError("parse", "not parsed: newsmon is stopping")
@@ -149,6 +158,7 @@ class ParseWorker:
                 process_group=0,
             )
             self.started += 1
+            self._answered = 0
         return self._proc
 
     def _overrun(self, proc: subprocess.Popen[bytes], *, ended: bool) -> str:
@@ -190,16 +200,41 @@ def _worker_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in _WORKER_ENV}
 
 
-class ParsePool:
-    """`size` workers; `await parse(...)` waits for an idle one on the loop, not in a thread."""
+# A document over HEAVY_BYTES, or one from a feed whose last parse took more than SLOW_S seconds,
+# is heavy: heavy documents hold at most all workers but one, so a changed document of an
+# ordinary feed never waits behind a queue of them (six feeds serving 10 MB that parses within
+# the budget, about 2 s each, held a busy healthy feed's parse for 14 s).
+HEAVY_BYTES = 1024 * 1024
+SLOW_S = 0.5
 
-    def __init__(self, budget: ParseBudget, size: int = 2) -> None:
+
+class ParsePool:
+    """`size` workers; `await parse(...)` waits for an idle one on the loop, not in a thread.
+
+    With two workers or more, heavy documents (over `heavy_bytes`, or from a feed whose previous
+    parse took more than `slow_s` or failed as `too_costly`) take turns on all workers but
+    one: what a poll with a small, cheap document waits for is at most the ordinary documents
+    ahead of it."""
+
+    def __init__(
+        self,
+        budget: ParseBudget,
+        size: int = 2,
+        *,
+        heavy_bytes: int = HEAVY_BYTES,
+        slow_s: float = SLOW_S,
+    ) -> None:
         if size < 1:
             raise ValueError(f"a parse pool needs at least one worker, not {size}")
         self.budget = budget
+        self.heavy_bytes = heavy_bytes
+        self.slow_s = slow_s
         self.workers = [ParseWorker(budget) for _ in range(size)]
         self._threads = ThreadPoolExecutor(max_workers=size, thread_name_prefix="newsmon-parse")
         self._idle: asyncio.Queue[ParseWorker] | None = None
+        self._heavy_lane: asyncio.Semaphore | None = None
+        # Feeds whose last parse was slow; one entry per feed at most, gone once a parse is quick.
+        self._slow: set[str] = set()
 
     def start(self) -> None:
         """Start every worker now, so the first documents do not wait for their imports."""
@@ -211,9 +246,20 @@ class ParsePool:
             self._idle = asyncio.Queue()
             for worker in self.workers:
                 self._idle.put_nowait(worker)
+            self._heavy_lane = asyncio.Semaphore(len(self.workers) - 1)
         idle = self._idle
-        worker = await idle.get()
-        call = functools.partial(worker.parse, body, **kwargs)
+        feed_id = kwargs.get("feed_id")
+        heavy = len(body) > self.heavy_bytes or feed_id in self._slow
+        lane = self._heavy_lane if heavy and len(self.workers) > 1 else None
+        if lane is not None:
+            await lane.acquire()
+        try:
+            worker = await idle.get()
+        except BaseException:
+            if lane is not None:
+                lane.release()
+            raise
+        call = functools.partial(self._timed, worker, body, feed_id, kwargs)
         future = asyncio.get_running_loop().run_in_executor(self._threads, call)
 
         def done(finished: asyncio.Future[ParsedFeed]) -> None:
@@ -221,11 +267,31 @@ class ParsePool:
             # the error of a cancelled poll's parse is looked at here, or asyncio logs it with a
             # traceback ("exception was never retrieved").
             idle.put_nowait(worker)
+            if lane is not None:
+                lane.release()
             if not finished.cancelled():
                 finished.exception()
 
         future.add_done_callback(done)
         return await asyncio.shield(future)
+
+    def _timed(
+        self, worker: ParseWorker, body: bytes, feed_id: object, kwargs: dict[str, Any]
+    ) -> ParsedFeed:
+        """`worker.parse`, noting whether the feed's document was slow (in the pool's thread; a
+        set's add and discard are atomic under the GIL)."""
+        warm = worker.warm  # a new process's start is no fault of the document's
+        started = time.monotonic()
+        costly = False
+        try:
+            return worker.parse(body, **kwargs)
+        except FeedError as e:
+            costly = e.kind == "too_costly"
+            raise
+        finally:
+            if isinstance(feed_id, str):
+                slow = costly or (warm and time.monotonic() - started > self.slow_s)
+                (self._slow.add if slow else self._slow.discard)(feed_id)
 
     def close(self) -> None:
         # A parse still waiting on a worker (its poll was cancelled at shutdown) must see the

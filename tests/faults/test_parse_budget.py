@@ -119,6 +119,83 @@ def test_healthy_documents_pass_a_costly_one_in_a_pool_of_two() -> None:
     assert max(healthy_done) < costly_done
 
 
+async def _warm_up(pool: ParsePool) -> None:
+    """A first document for each worker at once, the healthy feed's among them: each waits for
+    its process to start (longer than the tests' `slow_s`), which is no sign of a slow feed."""
+    await asyncio.gather(
+        *(
+            pool.parse(HEALTHY, feed_id=f)
+            for f in ["healthy", *(f"w{n}" for n in range(len(pool.workers) - 1))]
+        )
+    )
+
+
+async def _finish_order(pool: ParsePool, heavy: list[tuple[str, bytes]]) -> list[str]:
+    """Parse the `heavy` (feed id, document) pairs, then the healthy feed's document once they
+    hold the workers; the feed ids in the order their parses ended."""
+    done: list[str] = []
+
+    async def one(feed_id: str, body: bytes, content_type: str | None) -> None:
+        await pool.parse(body, feed_id=feed_id, content_type=content_type)
+        done.append(feed_id)
+
+    tasks = [asyncio.ensure_future(one(f, b, "application/atom+xml")) for f, b in heavy]
+    await asyncio.sleep(0.1)  # they are queued, two of them parsing
+    tasks.append(asyncio.ensure_future(one("healthy", HEALTHY, None)))
+    await asyncio.gather(*tasks)
+    return done
+
+
+def test_a_healthy_document_does_not_queue_behind_large_ones() -> None:
+    # Four large documents that parse within the budget (about 0.3 s each), then a healthy one:
+    # first in, first out, it waited for three of them (six such feeds held a busy feed 14 s).
+    _, body = escaped_html(2_000_000)
+
+    async def scenario() -> list[str]:
+        budget = ParseBudget(cpu_s=30, memory=2 * GIB)
+        pool = ParsePool(budget, size=2, heavy_bytes=100_000, slow_s=0.1)
+        try:
+            await _warm_up(pool)
+            return await _finish_order(pool, [(f"large{n}", body) for n in range(4)])
+        finally:
+            await asyncio.to_thread(pool.close)
+
+    order = asyncio.run(scenario())
+    assert order.index("healthy") <= 1, order  # a worker was kept for it
+
+
+def test_a_feed_whose_last_parse_was_slow_takes_turns_with_the_large_ones() -> None:
+    # The same documents under the size limit: the first round shows them slow, the second
+    # keeps a worker for the healthy document.
+    _, body = escaped_html(2_000_000)
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        budget = ParseBudget(cpu_s=30, memory=2 * GIB)
+        pool = ParsePool(budget, size=2, heavy_bytes=len(body) + 1, slow_s=0.1)
+        try:
+            await _warm_up(pool)
+            slow = [(f"slow{n}", body) for n in range(4)]
+            return await _finish_order(pool, slow), await _finish_order(pool, slow)
+        finally:
+            await asyncio.to_thread(pool.close)
+
+    first, second = asyncio.run(scenario())
+    assert first.index("healthy") >= 2, first  # not known slow yet: first in, first out
+    assert second.index("healthy") <= 1, second
+
+
+def test_a_worker_is_warm_once_its_process_has_answered() -> None:
+    content_type, body = escaped_html(10_000_000)
+    with ParseWorker(ParseBudget(cpu_s=0.5, memory=2 * GIB)) as worker:
+        worker.start()
+        assert not worker.warm  # started, not yet answered: its imports may still run
+        worker.parse(HEALTHY, feed_id="h")
+        assert worker.warm
+        with pytest.raises(FeedError):
+            worker.parse(body, feed_id="c", content_type=content_type)
+        assert not worker.warm  # stopped past its budget; the next document starts a new one
+
+
 def test_a_worker_gets_no_secrets_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSMON_DESTINATIONS__0__SECRET", "whsec_sentinel")
     with ParseWorker(ParseBudget()) as worker:
