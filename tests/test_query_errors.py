@@ -51,6 +51,9 @@ SETS = {"troops": ["troops"], "empty": [], "broken": ["x", "*"]}
         ("troops near/5 sent", 7, "write NEAR/5: an operator is in capitals"),
         ("troops Onear/2 sent", 7, "write ONEAR/2"),
         ("troops NEAR5 sent", 7, "write NEAR/5: an operator is in capitals, its distance after"),
+        # Web search's exclusion: it asked for the very word it meant to exclude.
+        ("ransomware -exercise", 11, "write NOT exercise: a leading - excludes nothing here"),
+        ('"cyber attack" -drill*', 15, "write NOT drill*"),
     ],
 )
 def test_query_error(query: str, offset: int, message: str) -> None:
@@ -126,6 +129,8 @@ def test_a_query_naming_more_set_members_than_the_cap_is_refused_at_the_name() -
     assert f"more than the {MAX_SET_MEMBERS:,} a query may" in exc.value.message
 
 
-@pytest.mark.parametrize("query", ["troops near sent", "near/x", "nearly 5", "=near"])
+@pytest.mark.parametrize(
+    "query", ["troops near sent", "near/x", "nearly 5", "=near", "anti-tank", "-5 degrees"]
+)
 def test_near_as_a_word_is_still_a_word(query: str) -> None:
     compile_query(query, SETS)

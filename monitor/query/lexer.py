@@ -117,6 +117,14 @@ def lex(query: str) -> list[Lexeme]:
                     f" slash ({word} would be words to find)",
                     i,
                 )
+            elif word[0] == "-" and word[1:2].isalpha():
+                # Web search's exclusion; here the hyphen is punctuation, and the rule would
+                # silently ask for the very word it meant to exclude.
+                raise QueryError(
+                    f"write NOT {word[1:]}: a leading - excludes nothing here ({word} would be a"
+                    " word to find)",
+                    i,
+                )
             else:
                 out.append(Lexeme("TERM", word, i, m.end()))
             i = m.end()
