@@ -639,3 +639,16 @@ def test_a_daemon_that_cannot_start_says_only_why(tmp_path: Path) -> None:
     assert "missing: no such rules folder" in proc.stderr
     assert "no_feeds" not in proc.stdout + proc.stderr
     assert "no_destinations" not in proc.stdout + proc.stderr
+
+
+def test_the_allow_networks_line_init_writes_works_once_uncommented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["init"], capsys)[0] == 0
+    config = tmp_path / "newsmon.yaml"
+    text = config.read_text()
+    assert "\n# allow_networks: [" in text
+    config.write_text(text.replace("\n# allow_networks: [", "\nallow_networks: [", 1))
+    from monitor.config.loader import load_config
+
+    assert list(load_config(config).allow_networks) == ["10.0.0.0/8", "feeds.intranet.example"]
