@@ -62,8 +62,12 @@ def test_unknown_alert_or_item_is_refused_and_nothing_recorded(store: Any) -> No
         record_label(store, MISSING, relevant=True, rule=None, note="", who="a", now=T0)
     with pytest.raises(UnknownTarget, match="no item 'k9' of feed 'f1'"):
         record_label(store, "f1/k9", relevant=True, rule=None, note="", who="a", now=T0)
-    with pytest.raises(BadLabel, match="neither an alert id"):
+    with pytest.raises(BadLabel, match="neither an alert id") as bad:
         record_label(store, "msg_xyz", relevant=True, rule=None, note="", who="a", now=T0)
+    assert "named with its feed" not in str(bad.value)
+    # An item key without its feed is told how an item is named, and where to find it.
+    with pytest.raises(BadLabel, match="an item is named with its feed, FEED/ITEM_KEY"):
+        record_label(store, "k2", relevant=True, rule=None, note="", who="a", now=T0)
     assert store.list_labels() == []
 
 

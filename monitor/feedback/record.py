@@ -63,9 +63,17 @@ def record_label(
     alert carried (a typo would label for a rule no score ever reads)."""
     parsed = parse_target(target)
     if parsed is None:
+        # An item key alone (the `item_key` of a --json line) is the likely slip: say the rest.
+        alone = ""
+        if not target.strip().startswith("msg_"):
+            alone = (
+                ": an item is named with its feed, FEED/ITEM_KEY (`item.feed` and"
+                " `item.item_key` of the --json lines; the ITEM of `newsmon stories list"
+                " --story KEY`)"
+            )
         raise BadLabel(
             f"{target.strip()[:100]!r} is neither an alert id (msg_ and 32 hex "
-            "digits) nor FEED/ITEM_KEY"
+            f"digits) nor FEED/ITEM_KEY{alone}"
         )
     rule = _check((rule or "").strip(), "the rule id", RULE_MAX)
     note = _check(note, "the note", NOTE_MAX)
