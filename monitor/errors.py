@@ -27,7 +27,8 @@ The tree (leaves defined beside the code that raises them; each module imports i
     ├── FingerprintError                     monitor.dedup.fingerprint
     ├── LabelFileError, UnknownTarget, UnknownRule, BadLabel   monitor.feedback
     ├── UnknownFeed                          monitor.cli.backtest: --feed naming no archived feed
-    └── TrialError                           monitor.console.playground
+    ├── TrialError                           monitor.console.playground
+    └── BadRequest (+ValueError)             monitor.console.web: a request answered 400
 
 Delivery failures are outcomes the deliverer records (retry, dead letter), not exceptions.
 The bases that keep `ValueError` do so because pydantic validators and older callers catch it.

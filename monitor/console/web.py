@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import parse_qs
 
+from monitor.errors import NewsmonError
+
 __all__ = [
     "CSP",
     "SECURITY_HEADERS",
@@ -97,7 +99,7 @@ def cookies(header: str) -> dict[str, str]:
     return found
 
 
-class BadRequest(ValueError):
+class BadRequest(NewsmonError, ValueError):
     """A request the console cannot read: answered 400 with this message."""
 
 

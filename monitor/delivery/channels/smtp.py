@@ -38,18 +38,18 @@ PORTS = {"smtp": 587, "smtps": 465}
 REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
 
 
-class DeadlinePassed(TimeoutError):
+class _DeadlinePassed(TimeoutError):
     """The exchange's deadline passed (smtplib wraps it as a lost connection)."""
 
 
-class ReplyTooLong(OSError):
+class _ReplyTooLong(OSError):
     """The server's reply grew past REPLY_MAX (smtplib wraps it as a lost connection)."""
 
 
 def _left(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise DeadlinePassed("the SMTP exchange's deadline passed")
+        raise _DeadlinePassed("the SMTP exchange's deadline passed")
     return left
 
 
@@ -68,7 +68,7 @@ class _BoundedReplies:
         line = self.file.readline(limit)
         self.taken += len(line)
         if self.taken > REPLY_MAX:
-            raise ReplyTooLong(f"an SMTP reply longer than {REPLY_MAX} bytes")
+            raise _ReplyTooLong(f"an SMTP reply longer than {REPLY_MAX} bytes")
         return line
 
     def close(self) -> None:
@@ -83,7 +83,7 @@ def _guarded_socket(
     for address in addresses:
         try:
             return socket.create_connection((address, port), _left(deadline), source)
-        except DeadlinePassed:
+        except _DeadlinePassed:
             raise
         except OSError as exc:
             error = exc
@@ -208,9 +208,9 @@ def send(
 
 def _lost(exc: BaseException, timeout: float) -> str:
     """Why the exchange ended early: smtplib reports our own stops as a lost connection."""
-    cause = exc if isinstance(exc, TimeoutError | ReplyTooLong) else exc.__context__
+    cause = exc if isinstance(exc, TimeoutError | _ReplyTooLong) else exc.__context__
     if isinstance(cause, TimeoutError):  # each read waits only what is left of the deadline
         return f"no reply within {timeout:g}s"
-    if isinstance(cause, ReplyTooLong):
+    if isinstance(cause, _ReplyTooLong):
         return f"SMTP reply longer than {REPLY_MAX} bytes"
     return type(exc).__name__
