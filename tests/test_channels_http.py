@@ -5,6 +5,7 @@ Retry-After, a 4xx that dead-letters, a refusal that disables, a 200 that confir
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -288,6 +289,39 @@ def test_an_attempt_that_raises_is_a_counted_retry(
     later = T0 + timedelta(seconds=3)  # past the destination's pause, within the run's lease
     [again] = store.claim_due_alerts(later, 10, timedelta(seconds=30), "other", ["x"])
     assert again.id == rows[0].id  # given back, not left claimed
+
+
+def _compressed(reply: Reply) -> Reply:
+    return Reply(
+        reply.status, gzip.compress(reply.body), {**reply.headers, "Content-Encoding": "gzip"}
+    )
+
+
+CONFIRMING = [s for s in SERVICES if s.kind != "teams"]  # teams: a 202 confirms, not its body
+
+
+@pytest.mark.parametrize("service", CONFIRMING, ids=lambda s: s.kind)
+@pytest.mark.parametrize("always", [False, True], ids=["when-offered", "always"])
+def test_a_compressed_confirmation_is_read(store: Store, service: Service, always: bool) -> None:
+    """Cloudflare (Discord) and nginx compress JSON for a client that offers gzip, and the
+    client offered it: read raw, no confirmation was one, and each alert was posted again on
+    every retry until dead. The reply is asked for uncompressed, and decoded if it is not."""
+
+    def answer(req: Received) -> Reply:
+        offered = "gzip" in req.headers.get("accept-encoding", "")
+        return _compressed(service.ok) if always or offered else service.ok
+
+    with Receiver(answer) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        guard = AddressGuard(allow=["127.0.0.0/8"])
+        run(
+            store,
+            service.make(base_of(rx)),
+            FakeClock(T0),
+            client_factory=lambda: make_client(guard, connect_timeout=5, read_timeout=5),
+        )
+    assert status_of(store, aid) == ("delivered", "")
+    assert rx.requests[0].headers["accept-encoding"] == "identity"
 
 
 def _code(service: Service) -> str:

@@ -528,6 +528,7 @@ class Deliverer:
             return Attempt(Verdict(Outcome.DEAD, f"cannot render the alert ({type(exc).__name__})"))
         status: int | None = None
         retry_after: float | None = None
+        encoding: str | None = None
         body = bytearray()
         try:
             async with (
@@ -544,6 +545,7 @@ class Deliverer:
                 retry_after = parse_retry_after(
                     response.headers.get("retry-after"), self.clock.now(), cap=RETRY_AFTER_CAP_S
                 )
+                encoding = response.headers.get("content-encoding")
                 if not 200 <= status < 300:  # a 2xx needs no body; errors explain in theirs
                     await _read_bounded(response, body)
         except TimeoutError:
@@ -552,7 +554,7 @@ class Deliverer:
         except Exception as exc:  # noqa: BLE001 - httpx, guard, h11: a class name, never text
             if status is None:
                 return Attempt(_failure(exc))
-        text = body.decode("utf-8", "replace")
+        text = _decoded(encoding, bytes(body)).decode("utf-8", "replace")
         return Attempt(classify(status, text, dest.type), status, retry_after)
 
     async def _attempt_channel(
@@ -601,6 +603,7 @@ class Deliverer:
         request = channel.request(dest, message)
         status: int | None = None
         header: str | None = None
+        encoding: str | None = None
         body = bytearray()
         try:
             async with (
@@ -609,12 +612,13 @@ class Deliverer:
                     request.method,
                     request.url,
                     content=request.body,
-                    headers=request.headers,
+                    headers={"accept-encoding": "identity", **request.headers},
                     follow_redirects=False,
                 ) as response,
             ):
                 status = response.status_code
                 header = response.headers.get("retry-after")
+                encoding = response.headers.get("content-encoding")
                 # A channel confirms in its body (an id, `"ok": true`): read it, bounded.
                 await _read_bounded(response, body)
         except TimeoutError:
@@ -626,7 +630,7 @@ class Deliverer:
                 return Attempt(_failure(exc))
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
         retry_after = parse_retry_after(header, self.clock.now(), cap=RETRY_AFTER_CAP_S)
-        verdict, wait = channel.judge(status, bytes(body), retry_after)
+        verdict, wait = channel.judge(status, _decoded(encoding, bytes(body)), retry_after)
         return Attempt(verdict, status, wait)
 
 
@@ -636,6 +640,28 @@ async def _read_bounded(response: httpx.Response, body: bytearray) -> None:
         body += chunk[: MAX_REPLY_BYTES - len(body)]
         if len(body) >= MAX_REPLY_BYTES:
             break
+
+
+def _decoded(encoding: str | None, raw: bytes) -> bytes:
+    """The reply as the service wrote it. Replies are asked for uncompressed (`identity`); one
+    compressed anyway (gzip, deflate, br) is decoded here, at most MAX_REPLY_BYTES, as a feed is.
+    Read raw, a compressed confirmation was never one: the alert was sent again until dead."""
+    if not encoding or encoding.strip().lower() == "identity":
+        return raw
+    from itertools import chain
+
+    from monitor.feeds.decode import DecodeError, make_decoder
+
+    out = bytearray()
+    try:
+        decoder = make_decoder(encoding)
+        for piece in chain(decoder.decode(raw), decoder.finish()):
+            out += piece[: MAX_REPLY_BYTES - len(out)]
+            if len(out) >= MAX_REPLY_BYTES:
+                break
+    except DecodeError:
+        return b""  # not what it says it is: a reply that confirms nothing
+    return bytes(out)
 
 
 def _rule_ids(document: Mapping[str, object]) -> list[str]:
