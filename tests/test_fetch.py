@@ -281,6 +281,15 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
     assert "non-HTTP" in str(error)
 
 
+def test_a_server_that_closes_without_answering_is_worded_as_httpx_did(server: LocalServer) -> None:
+    server.routes["/feed"] = lambda h: None  # the request read, the connection closed
+    error = fetch_error(server.url("/feed"))
+    assert error.kind == "connect"
+    assert str(error).endswith(
+        "RemoteProtocolError: Server disconnected without sending a response."
+    ), error  # not h11's "can't handle event type ConnectionClosed when role=SERVER ..."
+
+
 @pytest.mark.parametrize("port", [65536, 99999, 10**30])
 def test_a_port_out_of_range_is_a_connect_error(server: LocalServer, port: int) -> None:
     # httpx.URL takes any number as a port; the socket's connect raised OverflowError, which

@@ -423,6 +423,13 @@ class FeedClient:
                 raise HTTPFailure("connect", f"ReadError: {e}") from e
             if not data and stale_if_empty:
                 raise _StaleConnection
+            if not data and state.their_state is h11.SEND_RESPONSE and not state.trailing_data[0]:
+                # h11 would say "can't handle event type ConnectionClosed when role=SERVER and
+                # state=SEND_RESPONSE"; this is httpx's wording of it.
+                raise HTTPFailure(
+                    "connect",
+                    "RemoteProtocolError: Server disconnected without sending a response.",
+                )
             stale_if_empty = False
             connection.received += len(data)
             state.receive_data(data)
