@@ -121,3 +121,22 @@ def test_a_database_a_newer_newsmon_migrated_is_refused_before_any_write(schema:
         assert 9999 in versions
     finally:
         store.close()
+
+
+def test_connections_bound_a_dead_path_with_libpq_options_unless_the_url_sets_them(
+    schema: str,
+) -> None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    url = postgres_url() or ""
+    own = f"{url}{'&' if '?' in url else '?'}tcp_user_timeout=60000"
+    store = PostgresStore(own, schema=schema)
+    try:
+        assert store._conn is not None
+        used = conninfo_to_dict(store._conn.info.dsn)
+    finally:
+        store.close()
+    assert used["keepalives"] == "1"
+    assert used["keepalives_idle"] == "10"
+    assert used["keepalives_count"] == "3"
+    assert used["tcp_user_timeout"] == "60000"  # the URL's own

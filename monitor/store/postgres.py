@@ -12,11 +12,15 @@
   connection is replaced on the next call, so a database outage of seconds costs calls, not the
   process. Migrations take a transaction-scoped advisory lock, so replicas starting at once take
   turns.
+- A server that stops answering: libpq's keepalives and TCP user timeout end a call on a dead
+  path (LINK_OPTIONS); a server that only hangs is reported and, when stopping, given up on
+  (monitor.store.pgwait, which also makes the calls take turns on the connection).
 """
 
 from __future__ import annotations
 
-import threading
+import math
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -24,6 +28,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from monitor.dedup.settle import band_lock_keys
@@ -54,10 +59,25 @@ from monitor.store.migrate import (
     load_migrations,
     refuse_unknown_versions,
 )
+from monitor.store.pgwait import Turns
 from monitor.store.sql import pg
 from monitor.store.statements import Statement, Statements
 
 Row = dict[str, Any]
+
+# libpq's own bounds on a dead network path, unless the URL sets them: keepalive probes after
+# 10 s idle, 5 s apart, 3 lost end the connection; data sent and not acknowledged for 20 s ends it.
+# They cannot notice a server whose kernel still answers (its processes stopped): monitor.store.
+# pgwait handles that.
+LINK_OPTIONS = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "20000",
+}
+CLOSE_WAIT_S = 1.0  # close: how long a call in flight may keep the connection
+PING_S = 2.0  # /readyz: how long another call may hold the connection before "not answering"
 _EPOCH = datetime.min.replace(tzinfo=UTC)  # "since the beginning" for archive reads
 # Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
 MIGRATION_LOCK = 7_362_019_114
@@ -283,20 +303,33 @@ class PostgresStore(Statements, PostgresConsoleReads):
     dialect = "postgres"
 
     def __init__(self, url: str, *, schema: str | None = None, connect_timeout_s: int = 10):
+        from monitor.store import redact_url
+
         self._url = url
         self._schema = schema
         self._timeout = connect_timeout_s
-        self._lock = threading.RLock()
+        # One call at a time on the one connection; a server that stops answering is reported,
+        # and given up on when the daemon stops (monitor.store.pgwait).
+        self._turns = Turns(f"PostgreSQL at {redact_url(url)}")
         self._conn: psycopg.Connection[Row] | None = None
+        self._socket: int | None = None  # a duplicate of the connection's, for `hurry`
         self._connect()
 
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
         from monitor.store import redact_error, redact_url
 
+        # Stopping: a connect waits no longer than the call may (libpq counts whole seconds,
+        # at least 2).
+        timeout = max(2, math.ceil(min(self._timeout, self._turns.remaining())))
         try:
+            given = conninfo_to_dict(self._url)
+            link = {k: v for k, v in LINK_OPTIONS.items() if k not in given}
             conn = psycopg.connect(
-                self._url, autocommit=True, row_factory=dict_row, connect_timeout=self._timeout
+                make_conninfo(self._url, **link),
+                autocommit=True,
+                row_factory=dict_row,
+                connect_timeout=timeout,
             )
             conn.execute("SET TIME ZONE 'UTC'")
             if self._schema:
@@ -309,36 +342,49 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 f" {redact_error(str(e).strip(), self._url)}"
             ) from e
         self._conn = conn
+        self._socket = os.dup(conn.fileno())
         return conn
+
+    def _drop(self) -> None:
+        """Close the connection (a broken one, or at the end) and our duplicate of its socket."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._socket is not None:
+            os.close(self._socket)
+            self._socket = None
 
     def _live(self) -> psycopg.Connection[Row]:
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
-            return self._connect()
+            self._drop()
+            conn = self._connect()
+        if self._socket is not None:
+            self._turns.watch(self._socket)
         return conn
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Cursor[Row]]:
         """One transaction; a psycopg error becomes a StoreError after the rollback."""
-        with self._lock:
+        with self._turns.turn():
             conn = self._live()
             try:
                 with conn.transaction(), conn.cursor() as cur:
                     yield cur
             except psycopg.Error as e:
-                raise StoreError(f"PostgreSQL: {e}") from e
+                raise self._turns.failure(f"PostgreSQL: {e}") from e
 
     @contextmanager
-    def _one(self) -> Iterator[psycopg.Cursor[Row]]:
+    def _one(self, patience: float | None = None) -> Iterator[psycopg.Cursor[Row]]:
         """A cursor for one statement, which autocommit makes its own transaction (one round
-        trip instead of three)."""
-        with self._lock:
+        trip instead of three). `patience`: how long to wait for another call to finish."""
+        with self._turns.turn(patience):
             conn = self._live()
             try:
                 with conn.cursor() as cur:
                     yield cur
             except psycopg.Error as e:
-                raise StoreError(f"PostgreSQL: {e}") from e
+                raise self._turns.failure(f"PostgreSQL: {e}") from e
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._one() as cur:
@@ -392,20 +438,28 @@ class PostgresStore(Statements, PostgresConsoleReads):
         return [r["version"] for r in self._read("SELECT version FROM schema_version ORDER BY 1")]
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+        try:
+            with self._turns.turn(patience=CLOSE_WAIT_S):
+                self._drop()
+        except StoreError:
+            # A call still waits on a server that does not answer: it gives up now, and its
+            # connection is left to the collector.
+            self._turns.hurry(0.0)
+        self._turns.close()
 
     def hurry(self, wait_s: float) -> None:
-        # Nothing to shorten: the calls of a stop (release by id, end the holder row) take row
-        # locks that other replicas hold for one short transaction at most (SKIP LOCKED claims).
-        return
+        # Stopping: no call in flight or begun from now on waits more than `wait_s` for an
+        # answer (a hung server: the call is ended, see monitor.store.pgwait).
+        self._turns.hurry(wait_s)
 
     def ping(self) -> bool:
+        # /readyz: a call that has held the connection for PING_S already means "not answering".
         try:
-            return bool(self._read("SELECT 1 AS one")[0]["one"] == 1)
+            with self._one(patience=PING_S) as cur:
+                row = cur.execute("SELECT 1 AS one").fetchone()
         except StoreError:
             return False
+        return row is not None and row["one"] == 1
 
     # -- feeds ---------------------------------------------------------------------------------
     def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
