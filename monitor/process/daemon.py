@@ -256,17 +256,30 @@ class Daemon:
         await self._stats_backoff.run(self._stats)
 
     def _job(self, tick: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-        """`tick` as a scheduler job. The scheduler's shutdown cancels a tick in flight (a claim
-        or a stats read waiting on the store): that is the stop, not a job that failed, which
-        APScheduler would log with a traceback."""
+        """`tick` as a scheduler job.
+
+        Every run beats the heartbeat (/healthz: the loop and the scheduler are ticking). A run
+        that finds the last one still going (waiting on a store that does not answer) returns at
+        once: the store says that once (`store_not_answering`), where APScheduler, left to skip
+        it, warned of every skipped run, once a second. The scheduler's shutdown cancels a tick
+        in flight: that is the stop, not a job that failed, which APScheduler would log with a
+        traceback."""
+        running = False
 
         @functools.wraps(tick)
         async def job() -> None:
+            nonlocal running
+            self._heartbeat()
+            if running:
+                return
+            running = True
             try:
                 await tick()
             except asyncio.CancelledError:
                 if not self._stopping.is_set():
                     raise
+            finally:
+                running = False
 
         return job
 
@@ -309,7 +322,8 @@ class Daemon:
             if self._stop_latch.attach(answer):
                 self.request_stop()  # asked while starting: stop before the first claim
         scheduler = AsyncIOScheduler(event_loop=loop)
-        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        # Two instances: the one waiting on the store and the one that sees it and returns.
+        common: dict[str, Any] = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
         # Claims fire at a random point of each tick: replicas ticking at fixed phases would
         # split the due work by their phase gaps (one takes most of it), not evenly.
         claims = common | {"jitter": self._tick}
