@@ -237,10 +237,10 @@ class Deliverer:
         """Deliver what is due now; returns what happened."""
         now = now or self.clock.now()
         stats = DeliveryStats()
-        # The calls of every run, due alerts or not, go to a thread: one waiting on the store
-        # (another process holding SQLite's write lock, up to its 10 s busy timeout; a database
-        # that stopped answering) must not hold the event loop, where the daemon's signals,
-        # /healthz and polls run.
+        # Every store call of a run (these, the claims, and each alert's record) goes to a
+        # thread: one waiting on the store (another process holding SQLite's write lock, up to
+        # its 10 s busy timeout; a database that stopped answering) must not hold the event
+        # loop, where the daemon's signals, /healthz and polls run.
         disabled = await asyncio.to_thread(self.store.disabled_destinations)
         active = [d for name, d in self.destinations.items() if name not in disabled]
         if not active:
@@ -278,13 +278,13 @@ class Deliverer:
         for index, row in enumerate(rows):
             fold: Fold | None = None
             if dest.digest is not None or dest.storm is not None:
-                plan = self._group_plan(dest, row, now, carried, windows)
+                plan = await asyncio.to_thread(self._group_plan, dest, row, now, carried, windows)
                 if plan is None:  # held to the end of its window, or already carried
                     continue
                 fold = plan if isinstance(plan, Fold) else None
             fits = time.monotonic() - started + self.deadline <= budget
             if not fits or not bucket.try_acquire():
-                self._release(rows[index:], stats)
+                await asyncio.to_thread(self._release, rows[index:], stats)
                 stats.wait(bucket.time_until_available())
                 return
             send = fold.message if fold is not None else None
@@ -296,15 +296,19 @@ class Deliverer:
             if fold is not None and decision.members is Members.SETTLE:
                 carried.add(fold.message.id)
                 note = f"{fold.note} {fold.message.id}"
-                self.store.settle_grouped(fold.members, self.clock.now(), note)
+                await asyncio.to_thread(
+                    self.store.settle_grouped, fold.members, self.clock.now(), note
+                )
             elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
                     reason = f"the fold {fold.message.id} was refused (see {row.id})"
-                    self.store.dead_letter(member, None, self.clock.now(), reason)
+                    await asyncio.to_thread(
+                        self.store.dead_letter, member, None, self.clock.now(), reason
+                    )
             if decision.rest is Rest.STOP:
                 return
             if decision.rest is Rest.RELEASE:
-                self._release(rows[index + 1 :], stats)
+                await asyncio.to_thread(self._release, rows[index + 1 :], stats)
                 if not bucket.failing():  # a 429: a rate limit, worth waiting for
                     stats.wait(bucket.time_until_available())
                 return
@@ -454,27 +458,35 @@ class Deliverer:
             pause = decision.pause
             self.bucket(dest).pause(pause.seconds, failing=pause.failing)
             if pause.shared_until is not None:
-                self.store.pause_destination(dest.name, pause.shared_until)
+                await asyncio.to_thread(self.store.pause_destination, dest.name, pause.shared_until)
         if decision.record is Record.DELIVERED:
-            if not self.store.mark_delivered(row.id, self.owner, now):
+            if not await asyncio.to_thread(self.store.mark_delivered, row.id, self.owner, now):
                 log.warning("delivery_lease_lost", **fields)
             stats.delivered += 1
             self._count(dest.name, "delivered")
             log.info("alert_delivered", **fields)
         elif decision.retry is not None:
             retry = decision.retry
-            self.store.schedule_retry(row.id, self.owner, now, retry.at, decision.reason)
+            await asyncio.to_thread(
+                self.store.schedule_retry, row.id, self.owner, now, retry.at, decision.reason
+            )
             stats.retried += 1
             self._count(dest.name, "retried")
             log.warning("alert_retry", retry_in_s=round(retry.in_s, 1), **fields)
         elif not decision.disable:
-            self.store.dead_letter(row.id, self.owner, now, decision.reason)
+            await asyncio.to_thread(
+                self.store.dead_letter, row.id, self.owner, now, decision.reason
+            )
             stats.dead += 1
             self._count(dest.name, "dead")
             log.error("alert_dead", **(fields | {"reason": decision.reason}))
         else:
-            self.store.dead_letter(row.id, self.owner, now, decision.reason)
-            moved = self.store.disable_destination(dest.name, decision.reason, now)
+            await asyncio.to_thread(
+                self.store.dead_letter, row.id, self.owner, now, decision.reason
+            )
+            moved = await asyncio.to_thread(
+                self.store.disable_destination, dest.name, decision.reason, now
+            )
             stats.dead += 1 + moved
             stats.disabled.append(dest.name)
             self._count(dest.name, "dead")
