@@ -1,0 +1,201 @@
+"""PostgreSQL that stops answering under a running daemon: the server is alive at the TCP level
+(its kernel takes the bytes) but nothing comes back, as when its processes are stopped or a path
+drops packets silently. The daemon talks to the test's server through a relay on 127.0.0.1 that
+the test freezes (tests/faults/relay.py): no PostgreSQL process is ever signalled.
+
+- SIGTERM still ends the daemon within its grace period and a little more (exit 0), saying what
+  it could not give back; the restart delivers the rest, each story under its one `webhook-id`.
+- While the store hangs `/healthz` stays 200 (the daemon lives), `/readyz` is 503, and the log
+  says so once (`store_not_answering`) and once again when the store answers
+  (`store_answering`): no line per second from the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tests.daemon_support import DaemonProcess, daemon_env, wait_for, write_config, write_rules
+from tests.faults.relay import Relay
+from tests.feedserver import FeedServer, feed_server, rss
+from tests.receiver import Receiver
+from tests.replicas_harness import fresh_database
+from tests.store_fixtures import skip_without_postgres
+from tests.test_daemon_shutdown import (
+    CALM,
+    STORIES,
+    SlowReceiver,
+    assert_each_story_once_under_one_id,
+    by_webhook_id,
+)
+
+pytestmark = [pytest.mark.fault, pytest.mark.postgres]
+
+GRACE_S = 2.0
+
+
+@contextmanager
+def relayed_database(prefix: str) -> Iterator[tuple[str, Relay]]:
+    """A fresh database on the test server, and its URL through a relay the test can freeze."""
+    with fresh_database(skip_without_postgres(), prefix=prefix) as url:
+        parts = urlsplit(url)
+        assert parts.hostname is not None
+        assert parts.port is not None
+        with Relay((parts.hostname, parts.port)) as relay:
+            netloc = f"{parts.username}@127.0.0.1:{relay.port}" if parts.username else None
+            relayed = urlunsplit(parts._replace(netloc=netloc or f"127.0.0.1:{relay.port}"))
+            yield relayed, relay
+
+
+def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
+    status, body = daemon.get("/readyz")
+    answer: dict[str, object] = json.loads(body)
+    return status, answer
+
+
+def start_with_alerts(
+    tmp_path: Path, url: str, server: FeedServer, rx: Receiver
+) -> tuple[Path, DaemonProcess]:
+    """A daemon on `url` past its baseline poll, five stories for the receiver fetched, the first
+    post sent (`tests.test_daemon_shutdown.start_with_alerts` on PostgreSQL)."""
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    server.put("/wire.rss", rss([CALM]))
+    config = write_config(
+        tmp_path,
+        feeds={"wire": server.url("/wire.rss")},
+        destinations={"hook": rx.url},
+        rules=rules,
+        grace_period=f"{GRACE_S:g}s",
+    )
+    daemon = DaemonProcess(config, tmp_path, daemon_env(NEWSMON_DATABASE_URL=url))
+    try:
+        daemon.wait_healthy()
+        wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+        server.put("/wire.rss", rss([*STORIES, CALM]))
+        wait_for("the first delivery to start", lambda: rx.requests)
+    except BaseException:
+        daemon.kill()  # the caller's `with daemon` is not reached: stop it here, by its pid
+        raise
+    return config, daemon
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_while_postgres_hangs_exits_within_the_grace_and_the_restart_sends_the_rest(
+    tmp_path: Path,
+) -> None:
+    with (
+        relayed_database("hang_stop") as (url, relay),
+        feed_server() as server,
+        SlowReceiver(delay=4.0) as rx,
+    ):
+        config, daemon = start_with_alerts(tmp_path, url, server, rx)
+        with daemon:
+            relay.freeze()
+            time.sleep(1.5)  # the claims and the heartbeat of the next ticks wait on the store
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            code = daemon.wait(timeout=60)
+            took = time.monotonic() - sent
+            print(f"SIGTERM to exit with PostgreSQL hung, grace {GRACE_S:g}s: {took:.2f}s")
+            assert code == 0, daemon.log_text()[-3000:]
+            # The grace period, a second for the cancelled work, half a second a store call of
+            # the stop: never the driver's wait for an answer that does not come.
+            assert took < GRACE_S + 3.0, took
+            events = daemon.events()  # every line a JSON event: no traceback on the way out
+            assert daemon.events("shutdown_finished")[0]["clean"] is False
+            [failed] = daemon.events("alerts_release_failed")
+            assert failed["alerts"] == len(STORIES)  # what was abandoned, and why
+            assert "did not answer" in failed["error"]
+            assert daemon.events("store_call_abandoned")
+            assert [e for e in events if "exception" in e] == []
+        relay.thaw()
+        rx.slow = False
+        started = time.monotonic()
+        with DaemonProcess(config, tmp_path, daemon_env(NEWSMON_DATABASE_URL=url)) as again:
+            # The restart on this host ends the stopped holder's row: the leases are free now.
+            wait_for(
+                "every story delivered after the restart",
+                lambda: len(set().union(*by_webhook_id(rx.requests).values())) == len(STORIES),
+            )
+            assert time.monotonic() - started < 15.0
+            again.signal(signal.SIGTERM)
+            assert again.wait() == 0
+    assert_each_story_once_under_one_id(rx)
+
+
+@pytest.mark.timeout(180)
+def test_an_alert_answered_while_postgres_hangs_leaves_the_loop_answering(
+    tmp_path: Path,
+) -> None:
+    with (
+        relayed_database("hang_record") as (url, relay),
+        feed_server() as server,
+        SlowReceiver(delay=2.0) as rx,
+    ):
+        _config, daemon = start_with_alerts(tmp_path, url, server, rx)
+        with daemon:
+            relay.freeze()
+            time.sleep(2.5)  # the post is answered: its record waits on the store
+            # Marking an alert delivered (and every other record of a post) waited on the event
+            # loop: /healthz and the signals waited with it, for as long as the store hung.
+            for _ in range(4):
+                asked = time.monotonic()
+                assert daemon.get_or_none("/healthz") == 200
+                assert time.monotonic() - asked < 1.0
+                time.sleep(0.5)
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+            assert time.monotonic() - sent < GRACE_S + 3.0
+            assert len(rx.requests) == 1  # nothing started after the signal
+
+
+@pytest.mark.timeout(180)
+def test_while_postgres_hangs_healthz_stays_up_readyz_says_so_and_the_log_says_it_once(
+    tmp_path: Path,
+) -> None:
+    with relayed_database("hang_log") as (url, relay), feed_server() as server, Receiver() as rx:
+        rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+        server.put("/wire.rss", rss([CALM]))
+        config = write_config(
+            tmp_path,
+            feeds={"wire": server.url("/wire.rss")},
+            destinations={"hook": rx.url},
+            rules=rules,
+            grace_period=f"{GRACE_S:g}s",
+        )
+        with DaemonProcess(config, tmp_path, daemon_env(NEWSMON_DATABASE_URL=url)) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            wait_for("/readyz 200", lambda: readiness(daemon)[0] == 200)
+            before = len(daemon.events())
+            relay.freeze()
+            frozen = time.monotonic()
+            answer = wait_for(
+                "/readyz 503",
+                lambda: (lambda r: r[1] if r[0] == 503 else None)(readiness(daemon)),
+                timeout=10,
+            )
+            assert answer["store"] is False
+            while time.monotonic() - frozen < 20.0:  # past the 10 s before the log says so
+                assert daemon.get_or_none("/healthz") == 200  # alive: no reason to restart it
+                time.sleep(1.0)
+            relay.thaw()
+            wait_for("/readyz 200 again", lambda: readiness(daemon)[0] == 200, timeout=15)
+            wait_for("the recovery said", lambda: daemon.events("store_answering"), timeout=10)
+            during = daemon.events()[before:]
+            assert len(daemon.events("store_not_answering")) == 1
+            assert len(daemon.events("store_answering")) == 1
+            # At most a few lines a job over 20 s: no scheduler warning for each skipped tick.
+            loud = [e["event"] for e in during if e["level"] in ("warning", "error")]
+            assert not [e for e in loud if "skipped" in e or "missed" in e], loud
+            assert len(loud) <= 12, loud
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
