@@ -393,9 +393,13 @@ class Deliverer:
         if start not in windows:
             windows[start] = self.store.window_alerts(dest.name, start, end)
         period_rows = windows[start]
+        if _carried_elsewhere(row, period_rows):
+            return None
         sent_note = f"in digest {ident}"
         if any(r.status == "delivered" and r.last_error == sent_note for r in period_rows):
             return True  # the digest went out before this alert was committed: send it alone
+        if not self._goes_first(row, period_rows, now, "in a digest", ident):
+            return None
         document = digest_document(dest.name, digest, start, end, period_rows)
         message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
         return Fold(message, [r.id for r in period_rows], "in digest")
@@ -428,9 +432,31 @@ class Deliverer:
             self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
             return None
         group = members(rule, window_rows, storm)
+        if _carried_elsewhere(row, group):
+            return None
+        if not self._goes_first(row, group, now, "folded", ident):
+            return None
         document = fold_document(dest.name, rule, start, end, group)
         message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
         return Fold(message, [m.id for m in group], "folded into")
+
+    def _goes_first(
+        self, row: OutboxRow, group: list[OutboxRow], now: datetime, how: str, ident: str
+    ) -> bool:
+        """Whether `row` is the first pending alert of the message that carries `group` (in
+        outbox order), the one it is sent in place of. Other processes (replicas, a cron run)
+        may hold other members at the same time: only the holder of the first sends it, the
+        others put theirs off until that one's next attempt (at least GRACE), when it will have
+        been carried or its holder gone."""
+        from monitor.delivery.storm import GRACE
+
+        first = next((r for r in group if r.status == "pending"), None)
+        if first is None or first.id == row.id:
+            return True
+        until = max(now + GRACE, first.next_attempt_at or now)
+        note = f"{how}: goes with {first.id} ({ident})"
+        self.store.postpone_alert(row.id, self.owner, until, note)
+        return False
 
     async def _deliver(
         self,
@@ -644,6 +670,13 @@ class Deliverer:
         retry_after = parse_retry_after(header, self.clock.now(), cap=RETRY_AFTER_CAP_S)
         verdict, wait = channel.judge(status, _decoded(encoding, bytes(body)), retry_after)
         return Attempt(verdict, status, wait)
+
+
+def _carried_elsewhere(row: OutboxRow, group: list[OutboxRow]) -> bool:
+    """`row` was claimed pending but is settled now: another process's digest or fold carried it
+    meanwhile (it cleared our lease), so sending anything for it would be a second copy."""
+    now_row = next((r for r in group if r.id == row.id), None)
+    return now_row is not None and now_row.status != "pending"
 
 
 async def _read_bounded(response: httpx.Response, body: bytearray) -> None:
