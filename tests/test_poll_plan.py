@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from monitor.pipeline.decide import (
     FetchOutcome,
     PollPolicy,
     plan_current,
+    plan_error,
     plan_lookups,
     unchanged,
 )
@@ -136,3 +138,17 @@ def test_plan_current_without_a_title_says_none() -> None:
     plan = plan_current(feed(), FetchOutcome(status=200, body_hash="h1"), [], "", Matcher(), NOW)
     assert plan.update.title is None
     assert plan.matches == []
+
+
+def test_an_error_quoting_a_long_server_answer_is_cut() -> None:
+    # "HTTP 503 <reason>" with a 50 KB reason phrase: a hostile server's text, up to the 100 KiB
+    # of a head, went whole to the log, the store and check's output at every poll.
+    error = "https://news.example.com/rss: HTTP 503 " + "x" * 50_000
+    outcome = FetchOutcome(status=0, error=error, error_kind="http_status")
+    update = plan_error(feed(), outcome, NOW, random.Random(1)).update
+    assert update.error is not None
+    assert update.error.startswith("https://news.example.com/rss: HTTP 503 xxx")
+    assert update.error.endswith(f"... ({len(error) - 1000} more characters)")
+    assert len(update.error) < 1100
+    short = FetchOutcome(status=0, error="HTTP 404 Not Found", error_kind="http_status")
+    assert plan_error(feed(), short, NOW, random.Random(1)).update.error == "HTTP 404 Not Found"

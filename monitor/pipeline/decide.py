@@ -178,6 +178,18 @@ def plan_current(
     return PollPlan(update=update, matches=matched, parsed_items=len(items), items=items)
 
 
+# A feed error quotes what the server sent (a reason phrase, a Location, a Content-Encoding):
+# up to the 100 KiB of a response head, which went to the log, the store and `check`'s output at
+# every poll. The cause is in the first few hundred characters.
+MAX_ERROR_CHARS = 1000
+
+
+def _short(error: str | None) -> str | None:
+    if error is None or len(error) <= MAX_ERROR_CHARS:
+        return error
+    return f"{error[:MAX_ERROR_CHARS]}... ({len(error) - MAX_ERROR_CHARS} more characters)"
+
+
 def plan_error(
     feed: FeedState,
     outcome: FetchOutcome,
@@ -203,7 +215,7 @@ def plan_error(
             etag=feed.etag,
             last_modified=feed.last_modified,
             body_hash=feed.body_hash,
-            error=outcome.error,
+            error=_short(outcome.error),
             error_kind=outcome.error_kind,
             error_count=errors,
             baseline_done=feed.baseline_done,
