@@ -51,6 +51,10 @@ SETS = {"troops": ["troops"], "empty": [], "broken": ["x", "*"]}
         ("troops near/5 sent", 7, "write NEAR/5: an operator is in capitals"),
         ("troops Onear/2 sent", 7, "write ONEAR/2"),
         ("troops NEAR5 sent", 7, "write NEAR/5: an operator is in capitals, its distance after"),
+        # Read as the word "or": the rule asked for it too, and missed either word alone.
+        ("ransomware or cyberattack", 11, "write OR in capitals: an operator is (to find the"),
+        ("troops and sent", 7, "write AND in capitals"),
+        ("troops Not drill", 7, "write NOT in capitals"),
         # Web search's exclusion: it asked for the very word it meant to exclude.
         ("ransomware -exercise", 11, "write NOT exercise: a leading - excludes nothing here"),
         ('"cyber attack" -drill*', 15, "write NOT drill*"),
@@ -130,7 +134,19 @@ def test_a_query_naming_more_set_members_than_the_cap_is_refused_at_the_name() -
 
 
 @pytest.mark.parametrize(
-    "query", ["troops near sent", "near/x", "nearly 5", "=near", "anti-tank", "-5 degrees"]
+    "query",
+    [
+        "troops near sent",
+        "near/x",
+        "nearly 5",
+        "=near",
+        "anti-tank",
+        "-5 degrees",
+        "=or",
+        '"rock and roll"',
+        "=not ONEAR/2 sent",
+        "nothing OR order",
+    ],
 )
 def test_near_as_a_word_is_still_a_word(query: str) -> None:
     compile_query(query, SETS)

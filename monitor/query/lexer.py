@@ -1,6 +1,7 @@
 """Split a query into lexemes with their offsets; the one place that knows the surface syntax. Pure.
 
-Operators are upper case (`AND`, `OR`, `NOT`, `NEAR/n`, `ONEAR/n`); lower-case `and` is a word.
+Operators are upper case (`AND`, `OR`, `NOT`, `NEAR/n`, `ONEAR/n`). `and`, `or` and `not` in
+another case, alone, are refused (`=or` or a phrase finds the word), as are `near/5` and `NEAR5`.
 A word followed by `:` is a field scope (`title:`). Everything else that is not space, a
 parenthesis or a quote is a term (`weapon`, `dispatch*`, `=NATO`, `anti-tank`).
 """
@@ -110,6 +111,14 @@ def lex(query: str) -> list[Lexeme]:
                 out.append(Lexeme(word, word, i, m.end()))  # type: ignore[arg-type]
             elif _NEAR.match(word) or word.startswith(("NEAR/", "ONEAR/")):
                 out.append(_near(word, i))
+            elif word.lower() in ("and", "or", "not"):
+                # `ransomware or cyberattack` asked for the word "or" too, and missed every item
+                # that had one of the two alone.
+                raise QueryError(
+                    f"write {word.upper()} in capitals: an operator is (to find the word"
+                    f" {word!r}, write ={word} or put it in a phrase)",
+                    i,
+                )
             elif bad := _MISWRITTEN_NEAR.match(word):
                 op = bad.group(1).upper()
                 raise QueryError(
