@@ -281,6 +281,29 @@ def test_redirect_to_another_scheme_is_refused(server: LocalServer) -> None:
     assert "non-HTTP" in str(error)
 
 
+@pytest.mark.parametrize("status", [200, 429])
+def test_a_date_header_past_the_year_datetime_holds_is_ignored(
+    server: LocalServer, status: int
+) -> None:
+    # email.utils raised OverflowError for it, out of fetch: `newsmon check` ended in a
+    # traceback and reported none of the other feeds.
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response_only(status)  # no Date of the server's own beside this one
+        h.send_header("Date", "Mon, 01 Jan 99999999999 00:00:00 GMT")
+        h.send_header("Retry-After", "120")
+        h.send_header("Content-Length", str(len(FEED)))
+        h.end_headers()
+        h.wfile.write(FEED)
+
+    server.routes["/feed"] = route
+    if status == 200:
+        assert run(do_fetch(server.url("/feed"))).retry_after == 120.0
+    else:
+        error = fetch_error(server.url("/feed"))
+        assert isinstance(error, FeedStatusError)
+        assert error.retry_after == 120.0
+
+
 def test_a_server_that_closes_without_answering_is_worded_as_httpx_did(server: LocalServer) -> None:
     server.routes["/feed"] = lambda h: None  # the request read, the connection closed
     error = fetch_error(server.url("/feed"))

@@ -29,6 +29,8 @@ DELIVERY_NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
         ("1.5", None),
         ("soon", None),
         ("\u00b2", None),  # a digit to `str.isdigit`, not to `float`: it raised ValueError
+        # A year past what datetime holds: email.utils raised OverflowError (a check traceback)
+        ("Mon, 01 Jan 99999999999 00:00:00 GMT", None),
     ],
 )
 def test_feed_reading(value: str | None, expected: float | None) -> None:
@@ -52,6 +54,7 @@ def test_feed_reading(value: str | None, expected: float | None) -> None:
         ("soon", None),
         ("Thu, 99 Foo 2026", None),
         ("\u0661\u0662", None),  # Arabic-Indic digits: not delta-seconds
+        ("Mon, 01 Jan 99999999999 00:00:00 GMT", None),
     ],
 )
 def test_delivery_reading(value: str | None, expected: float | None) -> None:

@@ -94,7 +94,7 @@ def _server_now(response: FeedResponse) -> datetime:
     """The server's clock (its Date header), so an HTTP-date Retry-After ignores our skew."""
     try:
         return parsedate_to_datetime(response.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: year 99999999999
         return datetime.now(UTC)
 
 

@@ -35,7 +35,7 @@ def parse_retry_after(
     else:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # Overflow: year 99999999999
             return None
         seconds = max((_gmt(when) - _gmt(now)).total_seconds(), 0.0)
     return seconds if cap is None else min(seconds, cap)
