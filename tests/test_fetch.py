@@ -313,7 +313,7 @@ def test_a_server_that_closes_without_answering_is_worded_as_httpx_did(server: L
     ), error  # not h11's "can't handle event type ConnectionClosed when role=SERVER ..."
 
 
-@pytest.mark.parametrize("port", [65536, 99999, 10**30])
+@pytest.mark.parametrize("port", [65536, 99999, 10**30, -1])
 def test_a_port_out_of_range_is_a_connect_error(server: LocalServer, port: int) -> None:
     # httpx.URL takes any number as a port; the socket's connect raised OverflowError, which
     # crashed `newsmon check` with a traceback (a hostile redirect is enough).

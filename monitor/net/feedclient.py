@@ -242,7 +242,7 @@ class FeedClient:
         if not host:
             raise HTTPFailure("connect", "not a fetchable URL: no host")
         port = url.port or _DEFAULT_PORTS[scheme]
-        if port > 65535:  # httpx.URL takes any number; the socket raised OverflowError
+        if not 0 <= port <= 65535:  # httpx.URL takes any integer; the socket raised OverflowError
             raise HTTPFailure("connect", f"not a fetchable URL: port {port} is out of range")
         origin = (scheme, host, port)
         request = h11.Request(
