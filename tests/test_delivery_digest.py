@@ -4,6 +4,7 @@ between sending it and recording it."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -179,3 +180,80 @@ def test_digest_config(tmp_path: Path) -> None:
             load_config(path, env={})
         assert expected in str(info.value), bad
         assert "newsmon.yaml:2:" in str(info.value)
+
+
+# A local time that happens twice (autumn) or never (spring), in two zones that change on
+# different days, and zones 30 and 45 minutes off the hour.
+DST_DAYS = [
+    ("Europe/Berlin", "02:30", datetime(2026, 3, 29, tzinfo=UTC)),
+    ("Europe/Berlin", "02:30", datetime(2026, 10, 25, tzinfo=UTC)),
+    ("America/New_York", "02:30", datetime(2026, 3, 8, 5, tzinfo=UTC)),
+    ("America/New_York", "01:30", datetime(2026, 11, 1, 4, tzinfo=UTC)),
+    ("Asia/Kolkata", "00:00", datetime(2026, 12, 31, tzinfo=UTC)),
+    ("Asia/Kathmandu", "00:00, 12:15", datetime(2026, 12, 31, tzinfo=UTC)),
+    ("Europe/Berlin", "02:30, 03:30", datetime(2026, 3, 29, tzinfo=UTC)),
+    ("Australia/Lord_Howe", "02:00", datetime(2026, 4, 5, tzinfo=UTC)),  # a 30-minute change
+]
+
+
+@pytest.mark.parametrize(("zone", "at", "day"), DST_DAYS)
+def test_local_time_periods_hold_every_moment_across_dst(zone: str, at: str, day: datetime) -> None:
+    """Every moment falls in the period returned for it, and the periods tile time: one digest
+    per period, none skipped, none doubled. Local times were compared as wall clocks, so in the
+    hour after a change a moment was given a period that had ended, or not yet begun."""
+    times = tuple(clock_time.fromisoformat(t.strip()) for t in at.split(","))
+    digest = Digest(at=times, timezone=zone)
+    when = day - timedelta(days=1)
+    periods = set()
+    while when < day + timedelta(days=2):
+        start, end = digest.period(when)
+        assert start <= when < end, when
+        assert end - start >= timedelta(minutes=30)
+        periods.add((start, end))
+        when += timedelta(minutes=5)
+    ordered = sorted(periods)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ordered))
+    assert len(ordered) in (3 * len(times) + 1, 3 * len(times))
+
+
+def test_autumn_repeated_hour_alerts_go_in_that_days_digest(store: Store) -> None:
+    """`at: 02:30` in Berlin on the day 02:00-03:00 happens twice: an alert at 02:15 of the
+    second pass belongs to the period that began at the first 02:30. It was put in the previous
+    day's period, long ended, and went out alone."""
+    daily = Digest(at=(clock_time(2, 30),), timezone="Europe/Berlin")
+    first = datetime(2026, 10, 25, 0, 45, tzinfo=UTC)  # 02:45 CEST
+    second = datetime(2026, 10, 25, 1, 15, tzinfo=UTC)  # 02:15 CET, after the change
+    with Receiver() as rx:
+        ids = enqueue(store, first, "ops", ["a"]) + enqueue(store, second, "ops", ["b"])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=daily)
+        clock = FakeClock(second + timedelta(minutes=1))
+        d = deliverer(store, {"ops": dest}, clock)
+        asyncio.run(d.run_once())
+        assert rx.requests == []  # the period runs to 02:30 CET the next day
+        clock.set(datetime(2026, 10, 26, 1, 30, 10, tzinfo=UTC))
+        asyncio.run(d.run_once())
+        asyncio.run(d.run_once())
+    [req] = rx.requests
+    body = json.loads(req.body)
+    assert body["window"] == {"start": "2026-10-25T00:30:00Z", "end": "2026-10-26T01:30:00Z"}
+    assert {a["id"] for g in body["groups"] for a in g["alerts"]} == set(ids)
+
+
+def test_spring_gap_alert_is_in_the_digest_that_carries_it(store: Store) -> None:
+    """`at: 02:30` in Berlin on the day 02:30 does not exist (it is read as 03:30 CEST): an
+    alert at 03:10 CEST, alone in its period, falls before it. It was given the next day's
+    period, and then carried an empty digest for that day in its place: an alert lost."""
+    daily = Digest(at=(clock_time(2, 30),), timezone="Europe/Berlin")
+    gap = datetime(2026, 3, 29, 1, 10, tzinfo=UTC)  # 03:10 CEST
+    with Receiver() as rx:
+        ids = enqueue(store, gap, "ops", ["b"])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=daily)
+        clock = FakeClock(datetime(2026, 3, 29, 1, 30, 10, tzinfo=UTC))
+        d = deliverer(store, {"ops": dest}, clock)
+        asyncio.run(d.run_once())
+        clock.set(datetime(2026, 3, 30, 0, 30, 10, tzinfo=UTC))
+        asyncio.run(d.run_once())
+    [req] = rx.requests
+    body = json.loads(req.body)
+    assert body["window"] == {"start": "2026-03-28T01:30:00Z", "end": "2026-03-29T01:30:00Z"}
+    assert {a["id"] for g in body["groups"] for a in g["alerts"]} == set(ids)

@@ -41,15 +41,22 @@ class Digest:
             start = datetime.fromtimestamp(when.timestamp() // size * size, tz=UTC)
             return start, start + self.every
         zone = ZoneInfo(self.timezone)
-        local = when.astimezone(zone)
+        day = when.astimezone(zone).date()
+        # Compared in UTC: datetimes of one zone compare as wall clocks, which is wrong in the
+        # hour a clock change repeats or skips. A local time that happens twice ends a period
+        # the first time; one that never happens (02:30 in a spring gap) is read with the
+        # offset before the change (03:30 summer time), as zoneinfo's fold=0 does.
         marks = sorted(
-            datetime.combine(local.date() + timedelta(days=d), t, zone)
-            for d in (-1, 0, 1)
-            for t in self.at
+            {
+                datetime.combine(day + timedelta(days=d), t, zone).astimezone(UTC)
+                for d in (-1, 0, 1)
+                for t in self.at
+            }
         )
-        start = max(m for m in marks if m <= local)
-        end = min(m for m in marks if m > local)
-        return start.astimezone(UTC), end.astimezone(UTC)
+        now = when.astimezone(UTC)
+        start = max(m for m in marks if m <= now)
+        end = min(m for m in marks if m > now)
+        return start, end
 
 
 def digest_id(destination: str, start: datetime) -> str:
