@@ -224,6 +224,9 @@ def test_the_address_guard_refuses_a_private_destination(store: Store) -> None:
     assert row.status == "dead"
     assert row.last_error is not None
     assert "blocked address" in row.last_error
+    # What to do: a receiver on the desk's own machine was refused without a word of how.
+    assert row.last_error.endswith("add it to allow_networks in the config")
+    assert "127.0.0.1" not in row.last_error  # nor where it is (a URL is often a secret)
 
 
 def test_the_guarded_client_delivers_to_an_allowed_address(store: Store) -> None:

@@ -718,12 +718,10 @@ def _rule_ids(document: Mapping[str, object]) -> list[str]:
 
 
 def _failure(exc: BaseException) -> Verdict:
-    from monitor.delivery.retry import Outcome, Verdict
+    from monitor.delivery.retry import BLOCKED_DESTINATION, Outcome, Verdict
 
     if _blocked(exc):
-        return Verdict(
-            Outcome.DEAD, "blocked address: the destination resolves to a refused address"
-        )
+        return Verdict(Outcome.DEAD, BLOCKED_DESTINATION)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return Verdict(Outcome.DEAD, f"unusable URL ({type(exc).__name__})")
     known = socket_error(exc)  # a fixed text ("connection refused"), never the URL

@@ -20,6 +20,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# A destination on a refused address, in the outbox, the logs and the console: what to do, and
+# neither its address nor its URL (often a secret).
+BLOCKED_DESTINATION = (
+    "blocked address: the destination resolves to a refused address (loopback, private or"
+    " reserved); if it is meant to be on your network, add it to allow_networks in the config"
+)
+
 SCHEDULE_S: tuple[float, ...] = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 JITTER = 0.10
 RETRY_AFTER_CAP_S = 3600.0

@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from monitor.delivery.retry import Outcome, Verdict
+from monitor.delivery.retry import BLOCKED_DESTINATION, Outcome, Verdict
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.net.guard import AddressGuard
 
@@ -179,9 +179,7 @@ def send(
             return Verdict(Outcome.DELIVERED, f"SMTP 250; {len(refused)} recipient(s) refused")
         return Verdict(Outcome.DELIVERED, "SMTP 250")
     except BlockedAddressError:
-        return Verdict(
-            Outcome.DEAD, "blocked address: the destination resolves to a refused address"
-        )
+        return Verdict(Outcome.DEAD, BLOCKED_DESTINATION)
     except FeedError:
         return Verdict(Outcome.RETRY, "cannot resolve the SMTP host")
     except smtplib.SMTPAuthenticationError as exc:
