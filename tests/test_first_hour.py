@@ -652,3 +652,21 @@ def test_the_allow_networks_line_init_writes_works_once_uncommented(
     from monitor.config.loader import load_config
 
     assert list(load_config(config).allow_networks) == ["10.0.0.0/8", "feeds.intranet.example"]
+
+
+def test_init_elsewhere_says_to_run_newsmon_from_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`newsmon init --dir desk` then `newsmon rules check` here found no config and no rules:
+    the config's paths are relative to where newsmon runs."""
+    (tmp_path / "desk").mkdir()
+    code, out, _err = run(["init", "--dir", "desk"], capsys)
+    assert code == 0
+    assert out.splitlines()[1].startswith("next: `cd desk`, then `newsmon rules check`")
+    (tmp_path / "here").mkdir()
+    assert run(["init", "--dir", "here/."], capsys)[1].splitlines()[1].startswith("next: `cd ")
+    assert (
+        run(["init", "--dir", "."], capsys)[1]
+        .splitlines()[1]
+        .startswith("next: `newsmon rules check`")
+    )

@@ -20,7 +20,8 @@ nothing."""
 EPILOG = """\
 examples:
   newsmon init                       newsmon.yaml and rules/ here
-  newsmon init --dir /etc/newsmon    or in another folder
+  newsmon init --dir /etc/newsmon    or in another folder (then run newsmon from there:
+                                     the config's paths are relative to where it runs)
 then:
   newsmon rules check                the rules, checked against the config
   newsmon check                      one pass over the feeds: print every match
@@ -118,5 +119,10 @@ def cmd_init(args: argparse.Namespace) -> int:
             rules.rmdir()
         raise ConfigError(f"{root}: cannot write there: {exc.strerror}") from exc
     print(f"wrote {config} and {rule}", file=sys.stdout)
-    print("next: `newsmon rules check`, then `newsmon check` (see `newsmon init --help`)")
+    # Its paths (rules, database_url) are relative to where newsmon runs: from anywhere else the
+    # config is not found, or its rules folder is not, and a store is made there.
+    cd_first = "" if root.resolve() == Path.cwd().resolve() else f"`cd {root}`, then "
+    print(
+        f"next: {cd_first}`newsmon rules check`, then `newsmon check` (see `newsmon init --help`)"
+    )
     return 0
