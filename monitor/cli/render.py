@@ -207,8 +207,14 @@ def _console(stream: TextIO) -> Console:
     draws a table pays for it."""
     from rich.console import Console
 
+    class TableConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here, grep's "nothing matched"; `main` ends a closed pipe with 141
+            self.quiet = True
+            raise BrokenPipeError
+
     width = max(100, Console(file=stream).width)
-    return Console(file=stream, soft_wrap=False, width=width, emoji=False)
+    return TableConsole(file=stream, soft_wrap=False, width=width, emoji=False)
 
 
 def print_matches(
