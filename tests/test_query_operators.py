@@ -197,3 +197,17 @@ def test_feed_scope_of_rules() -> None:
     assert [m.rule.id for m in rs.match_every_rule(item, feed_tags=("asia",))] == got
     assert set(rs.rules) == {"all", "by-id", "by-tag", "other", "off"}
     assert [m.rule.id for m in rs.select(["off"]).match(item)] == ["off"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "\u201cspecial forces\u201d NEAR/3 dispatched",  # “…”, as a word processor writes them
+        "\u201especial forces\u201c NEAR/3 dispatched",  # „…“
+        "\u00abspecial forces\u00bb NEAR/3 dispatched",  # «…»
+    ],
+)
+def test_typographic_quotes_make_a_phrase(query: str) -> None:
+    """Read as punctuation, they made the phrase two words anywhere: it fired on both texts."""
+    assert fires(query, "They dispatched special forces to the border.")
+    assert not fires(query, "They dispatched forces, special units, to the border.")

@@ -44,6 +44,10 @@ class Lexeme:
     exact: bool = False  # PHRASE only: ="..."
 
 
+# Typographic double quotes, as a query copied from a word processor, a chat or a web page has
+# them: read as punctuation they silently turned a phrase into two words anywhere in the text.
+# One character for one keeps every offset.
+_QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033", '"'))
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _FIELD = re.compile(r"([A-Za-z]+):")
 _BARE = re.compile(r'[^\s()"]+')
@@ -76,6 +80,7 @@ def lex(query: str) -> list[Lexeme]:
             "put long lists of words in a set (`sets:`) and use it as $name, or split the rule",
             0,
         )
+    query = query.translate(_QUOTES)
     out: list[Lexeme] = []
     i, n = 0, len(query)
     while i < n:
