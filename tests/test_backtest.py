@@ -20,6 +20,7 @@ from monitor.cli.render import match_json
 from monitor.model import ArchivedItem, Item, Rule
 from monitor.pipeline.archive import archived
 from monitor.pipeline.backtest import matches, sparkline, tally
+from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from monitor.store.sqlite import SQLiteStore
 from tests.test_query_property import SETS, queries, texts
@@ -152,6 +153,26 @@ def test_an_archived_match_names_its_item_for_feedback(
     target = f"{got[0]['item']['feed']}/{got[0]['item']['item_key']}"
     assert main(["feedback", target, "--irrelevant", "--rule", "troops"]) == 0  # the store has it
     assert "labelled" in capsys.readouterr().out
+
+
+def test_a_rule_watching_a_tag_fires_on_the_configured_feeds_before_run_ever_started(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Tags were read from the store's feed rows, which only `run` writes: on an archive filled
+    # by `archive import`, a rule with `feeds: [TAG]` matched nothing, though `run` alerts it.
+    config = env / "newsmon.yaml"
+    config.write_text(
+        config.read_text() + "feeds:\n  - id: f1\n    url: https://news.test/f1.rss\n"
+        "    tags: [world]\n  - id: f2\n    url: https://news.test/f2.rss\n"
+    )
+    archive(env, [item_row("k1", "troops sent", feed="f1"), item_row("k2", "troops sent", "f2")])
+    write(env / "r" / "rules.yaml", "rules:\n  - id: world\n    name: w\n    query: troops\n"
+                                    "    feeds: [world]\n")  # fmt: skip
+    code, got = run_json(capsys, "--rules", str(env / "r"))
+    assert code == 0
+    assert [g["item"]["feed"] for g in got] == ["f1"]
+    item = Item(feed_id="f1", key="k1", title="troops sent")  # what `run` would match
+    assert [m.rule.id for m in load_rules(str(env / "r")).match(item, ("world", "f1"))] == ["world"]
 
 
 # -- filters --------------------------------------------------------------------------------------

@@ -142,8 +142,9 @@ def labelled(env: Path) -> Path:
     return env / "r"
 
 
-def scanned(folder: Path) -> list[tune.Point]:
-    """The labelled points, computed here from the rules and the model directly."""
+def scanned(folder: Path, tags: tuple[str, ...] = ()) -> list[tune.Point]:
+    """The labelled points, computed here from the rules and the model directly (`tags`: the
+    feed f1's, as `run` matches its items)."""
     from monitor.model import Item
 
     rs = load_rules(folder)
@@ -151,7 +152,7 @@ def scanned(folder: Path) -> list[tune.Point]:
     for key, title, relevant in HEADLINES:
         item = Item(feed_id="f1", key=key, title=title)
         s = rs.similarity(item)["troops"]
-        holds = bool(rs.select(["troops"]).query_holds(item, "troops"))
+        holds = bool(rs.select(["troops"]).query_holds(item, "troops", tags))
         out.append(tune.Point(("f1", key), relevant, holds, s.like, s.unlike))
     return out
 
@@ -245,3 +246,28 @@ def test_tune_errors_are_plain(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_rule_watching_a_tag_is_tuned_on_the_configured_feeds(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The tags came from the store's feed rows, which only `run` writes: before it ever ran, a
+    # rule with `feeds: [TAG]` watched no archived item, so every threshold fired on nothing.
+    config = labelled.parent / "newsmon.yaml"
+    config.write_text(
+        config.read_text() + "feeds:\n  - id: f1\n    url: https://news.test/f1.rss\n"
+        "    tags: [world]\n"
+    )
+    rules = labelled / "rules.yaml"
+    rules.write_text(
+        rules.read_text().replace("    mode: widen\n", "    feeds: [world]\n    mode: widen\n")
+    )
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    points = scanned(labelled, ("world",))  # as `run` matches f1's items
+    assert any(p.query for p in points)
+    rows = brute(points, "widen")
+    top = max(f1(*r[1:]) for r in rows)
+    assert proposed(out, "best F1") == max(t for t, *counts in rows if f1(*counts) == top)
+    now = tune.outcome(points, "widen", 0.9)
+    assert re.search(rf"^  now\s+0\.90\s+\S+\s+\S+\s+\S+\s+{now.tp + now.fp}$", out, re.M), out

@@ -21,6 +21,7 @@ from monitor.cli.common import (
     MAX_IDS_SHOWN,
     STDERR,
     add_config_args,
+    feed_tags,
     load_config_from_args,
     no_such_rules,
     store_exists,
@@ -229,7 +230,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         if total == 0:
             return _empty(config.database_url, args)
         _check_feeds(store, args.feed)
-        tags = {f.id: f.tags for f in store.list_feeds()}
+        tags = feed_tags(config, store)
         scan = Scan()
         progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None
         batches = archive_batches(store, scan, since, args.feed, progress, total)

@@ -7,11 +7,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, TextIO, cast
+from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from monitor.config import Config, load_config
 from monitor.errors import NewsmonError
 from monitor.logs import configure_logging
+
+if TYPE_CHECKING:
+    from monitor.store.roles import FeedSchedule
 
 
 class StdStream:
@@ -146,3 +149,13 @@ def setup_logging(args: argparse.Namespace, config: Config, stream: TextIO = STD
         fmt=config.log_format,
         stream=stream,
     )
+
+
+def feed_tags(config: Config, store: FeedSchedule) -> dict[str, tuple[str, ...]]:
+    """Each feed's tags as `run` matches its items (a rule's `feeds:` names ids or tags): the
+    config's, which `run` writes to the store only when it starts (an archive filled by
+    `archive import` before that, or tags edited since, would be matched without them), over
+    the store's."""
+    tags = {f.id: tuple(f.tags) for f in store.list_feeds()}
+    tags.update((f.id, tuple(f.tags)) for f in config.feeds)
+    return tags

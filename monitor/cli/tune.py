@@ -18,6 +18,7 @@ from typing import TextIO
 
 from monitor.cli.common import (
     add_config_args,
+    feed_tags,
     load_config_from_args,
     no_such_rules,
     store_exists,
@@ -103,7 +104,7 @@ def _refs(texts: Sequence[str], flag: str) -> list[tuple[str, str]]:
     return out
 
 
-def _read(store: object, wanted: set[tuple[str, str]]) -> Found:
+def _read(store: object, wanted: set[tuple[str, str]], tags: dict[str, tuple[str, ...]]) -> Found:
     from monitor.cli.backtest import Scan, archive_batches
 
     items: dict[tuple[str, str], Item] = {}
@@ -111,7 +112,6 @@ def _read(store: object, wanted: set[tuple[str, str]]) -> Found:
         for a in batch:
             if (a.feed_id, a.key) in wanted:
                 items[a.feed_id, a.key] = a.to_item()
-    tags = {f.id: tuple(f.tags) for f in store.list_feeds()}  # type: ignore[attr-defined]
     return Found(items, tags)
 
 
@@ -150,7 +150,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         labels = in_force(store.list_labels())
         verdicts = {(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == ""}
         verdicts.update({(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == rule.id})
-        found = _read(store, set(verdicts) | set(like_refs) | set(unlike_refs))
+        wanted = set(verdicts) | set(like_refs) | set(unlike_refs)
+        found = _read(store, wanted, feed_tags(config, store))
     finally:
         store.close()
     missing = [f"{f}/{k}" for f, k in [*like_refs, *unlike_refs] if (f, k) not in found.items]
