@@ -191,6 +191,8 @@ def test_since_feed_and_rule_are_honoured(env: Path, capsys: pytest.CaptureFixtu
     assert titles() == every
     recent = {(r, t) for r, t in every if int(t.rsplit(" ", 1)[1]) < 10}
     assert titles("--since", "228h") == recent
+    # Longer ago than datetime reaches (before the year 1): everything, not an OverflowError.
+    assert titles("--since", "100000d") == titles("--since", "999999999d") == every
     f2 = {(r, t) for r, t in every if int(t.rsplit(" ", 1)[1]) % 2 == 1}
     assert titles("--feed", "f2") == f2
     assert titles("--rule", "nato") == {(r, t) for r, t in every if r == "nato"}

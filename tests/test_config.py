@@ -370,3 +370,33 @@ def test_a_config_that_is_a_folder_says_to_name_the_file_in_it(tmp_path: Path) -
     assert error_of(tmp_path, {}) == (
         f"config file {tmp_path} is a folder: name the file in it ({tmp_path}/newsmon.yaml)"
     )
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["retention", "story_window", "feed_lease", "default_interval", "archive_retention"],
+)
+def test_a_duration_past_a_century_is_a_located_error(tmp_path: Path, key: str) -> None:
+    """`retention: 999999999d` was read, then every poll raised OverflowError (now minus it
+    is before the year 1); `default_interval: 3000000d` did so past the year 9999."""
+    path = write(tmp_path, f"log_level: info\n{key}: 999999999d\n")
+    assert f"{path}:2:{len(key) + 3}: {key}: duration too long: '999999999d'" in error_of(path)
+    message = error_of(None, {f"NEWSMON_{key.upper()}": "3000000d"})
+    assert f"NEWSMON_{key.upper()}: duration too long: '3000000d' (at most 36500d" in message
+    assert load_config(write(tmp_path, f"{key}: 36500d\n"), env={}).model_dump()[key] == (
+        timedelta(days=36500)
+    )
+
+
+def test_a_zero_interval_or_deadline_is_a_located_error(tmp_path: Path) -> None:
+    """`default_interval: 0s` was a ValueError traceback at the first poll; a 0s deadline or
+    connect timeout failed every fetch or post."""
+    path = write(
+        tmp_path,
+        "default_interval: 0s\nfetch_deadline: 0s\nconnect_timeout: 0\ndelivery_deadline: 0s\n",
+    )
+    lines = error_of(path).splitlines()
+    assert f"{path}:1:19: default_interval: must be at least 1s, as a feed's interval" in lines
+    assert f"{path}:2:17: fetch_deadline: must be longer than 0s (for example 30s)" in lines
+    assert f"{path}:3:18: connect_timeout: must be longer than 0s (for example 10s)" in lines
+    assert f"{path}:4:20: delivery_deadline: must be longer than 0s (for example 30s)" in lines

@@ -222,6 +222,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             since = datetime.now(UTC) - parse_duration(args.since)
         except ValueError as exc:
             raise NewsmonError(f"--since: {exc}") from exc
+        except OverflowError:  # before the year 1: every item is that recent
+            since = None
     if not store_exists(config):
         return _empty(config.database_url, args)
     store = open_store(config.database_url)

@@ -245,8 +245,18 @@ class Config(BaseSettings):
                     )
                 )
             names.setdefault(dest.name, index)
-        if self.parse_cpu <= timedelta(0):
-            problems.append((("parse_cpu",), "must be longer than 0s (for example 5s)"))
+        # 0s made every fetch and post time out at once; a default_interval under a feed's
+        # least (1s) was a traceback at the first poll.
+        if self.default_interval < timedelta(seconds=1):
+            problems.append((("default_interval",), "must be at least 1s, as a feed's interval"))
+        for name, example in (
+            ("parse_cpu", "5s"),
+            ("fetch_deadline", "30s"),
+            ("connect_timeout", "10s"),
+            ("delivery_deadline", "30s"),
+        ):
+            if getattr(self, name) <= timedelta(0):
+                problems.append(((name,), f"must be longer than 0s (for example {example})"))
         if self.parse_memory < 32 * 1024 * 1024:
             problems.append((("parse_memory",), "must be at least 32MiB (a parser needs that)"))
         problems += self._lease_problem("feed_lease", "fetch_deadline")

@@ -53,11 +53,20 @@ def format_size(size: int) -> str:
     return str(size)
 
 
+# Every duration of the configuration is added to or taken from the current time (a lease's
+# end, a retention's start): past about 2,000 years that leaves datetime's years 1-9999 and
+# raised OverflowError mid-poll. A century is more than any setting needs.
+MAX_DURATION = timedelta(days=36500)
+
+
 def to_duration(value: Any) -> timedelta:
     """`parse_duration` for any input a YAML file or an environment variable can give."""
     if value is None or isinstance(value, list | dict):
         raise ValueError(f"not a duration: {value!r} (use 90s, 5m, 2h, 7d or seconds)")
-    return parse_duration(value)
+    duration = parse_duration(value)
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration too long: {value!r} (at most 36500d, a century)")
+    return duration
 
 
 def split_list(value: Any, sep: str = ",") -> Any:
