@@ -52,7 +52,7 @@ SETS = {"troops": ["troops"], "empty": [], "broken": ["x", "*"]}
         ("troops Onear/2 sent", 7, "write ONEAR/2"),
         ("troops NEAR5 sent", 7, "write NEAR/5: an operator is in capitals, its distance after"),
         # Read as the word "or": the rule asked for it too, and missed either word alone.
-        ("ransomware or cyberattack", 11, "write OR in capitals: an operator is (to find the"),
+        ("ransomware or cyberattack", 11, "write OR in capitals, as operators are (to find the"),
         ("troops and sent", 7, "write AND in capitals"),
         ("troops Not drill", 7, "write NOT in capitals"),
         # Web search's exclusion: it asked for the very word it meant to exclude.

@@ -120,7 +120,7 @@ def lex(query: str) -> list[Lexeme]:
                 # `ransomware or cyberattack` asked for the word "or" too, and missed every item
                 # that had one of the two alone.
                 raise QueryError(
-                    f"write {word.upper()} in capitals: an operator is (to find the word"
+                    f"write {word.upper()} in capitals, as operators are (to find the word"
                     f" {word!r}, write ={word} or put it in a phrase)",
                     i,
                 )
