@@ -4,6 +4,7 @@ packaged model), the flips listed, examples added, and the file changed only wit
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ def brute(points: list[tune.Point], mode: str) -> list[tuple[float, int, int, in
             }[mode]
             tp += fires and p.relevant
             fp += fires and not p.relevant
-            fn += p.relevant and not fires
+            fn += p.relevant and not fires and p.for_rule  # relevant for any rule: no miss
         rows.append((t, tp, fp, fn))
     return rows
 
@@ -57,6 +58,7 @@ points_st = st.lists(
         query=st.booleans(),
         like=scores,
         unlike=st.none() | scores,
+        for_rule=st.booleans(),
     ),
     min_size=1,
     max_size=40,
@@ -149,11 +151,12 @@ def scanned(folder: Path, tags: tuple[str, ...] = ()) -> list[tune.Point]:
 
     rs = load_rules(folder)
     out = []
-    for key, title, relevant in HEADLINES:
+    for n, (key, title, relevant) in enumerate(HEADLINES):
         item = Item(feed_id="f1", key=key, title=title)
         s = rs.similarity(item)["troops"]
         holds = bool(rs.select(["troops"]).query_holds(item, "troops", tags))
-        out.append(tune.Point(("f1", key), relevant, holds, s.like, s.unlike))
+        for_rule = bool(n % 2)  # as `labelled` labels them: for the rule, else for any rule
+        out.append(tune.Point(("f1", key), relevant, holds, s.like, s.unlike, for_rule))
     return out
 
 
@@ -174,7 +177,10 @@ def test_tune_proposes_the_brute_force_threshold_and_lists_the_flips(
     want = max(t for t, *counts in rows if f1(*counts) == top)
     assert proposed(out, "best F1") == want
     assert want < 0.9  # the paraphrases need a lower threshold than the file's
-    assert "tune troops (mode: widen): 9 labelled items in the archive, 4 relevant" in out
+    assert (
+        "tune troops (mode: widen): 9 labelled items in the archive, 4 relevant"
+        " (2 for any rule: no miss when it does not fire)\n"
+    ) in out
     assert f"labelled items that flip at {want:.2f}:" in out
     assert re.search(r"\+ fires  relevant   0\.\d\d  f1/k2  Moscow shifts fresh battalions", out)
     assert f"-    threshold: 0.9\n+    threshold: {want:g}\n" in out
@@ -271,3 +277,22 @@ def test_a_rule_watching_a_tag_is_tuned_on_the_configured_feeds(
     assert proposed(out, "best F1") == max(t for t, *counts in rows if f1(*counts) == top)
     now = tune.outcome(points, "widen", 0.9)
     assert re.search(rf"^  now\s+0\.90\s+\S+\s+\S+\s+\S+\s+{now.tp + now.fp}$", out, re.M), out
+
+
+def test_the_now_row_reads_the_labels_as_backtest_labels_does(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An item labelled relevant for any rule (no --rule) is "relevant for whichever rule matched
+    # it": backtest --labels counts it as no miss of a rule that did not match it, but tune
+    # counted it as this rule's miss, so the two disagreed on the same rule and labels (and tune
+    # lowered the threshold to catch another rule's items).
+    argv = ["--rules", str(labelled), "--rule", "troops"]
+    assert main(["rules", "tune", *argv]) == 0
+    out = capsys.readouterr().out
+    now = re.search(r"^  now\s+0\.90\s+(\S+)\s+(\S+)\s", out, re.M)
+    assert now, out
+    assert main(["rules", "backtest", "--labels", "--json", *argv]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    # k3, labelled relevant for any rule, is no miss of troops; k2 and k4, labelled for it, are
+    assert [m["item_key"] for m in scored["misses"]] == ["k2", "k4"]
+    assert (now[1], now[2]) == (f"{scored['precision']:.2f}", f"{scored['recall']:.2f}")

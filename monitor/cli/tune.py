@@ -41,7 +41,8 @@ examples:
   newsmon rules tune --rule troop-dispatch --write          write the proposed change
 
 It reads the labels of `newsmon feedback` in force for the rule (an item's label for the rule,
-else its label for any rule) and the archived items they name, and measures the rule at every
+else its label for any rule, which is no miss when the rule does not fire, as in `rules
+backtest --labels`) and the archived items they name, and measures the rule at every
 threshold (in hundredths) that changes what it fires on. It proposes the threshold of the best
 F1 (of equal ones, the highest), or with --precision P the threshold of the highest recall whose
 precision is at least P, lists the labelled items that threshold would flip, and prints the
@@ -148,8 +149,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     store = open_store(config.database_url)
     try:
         labels = in_force(store.list_labels())
-        verdicts = {(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == ""}
-        verdicts.update({(f, k): lab.relevant for (f, k, r), lab in labels.items() if r == rule.id})
+        # (relevant, labelled for this rule): its label for the rule, else for any rule
+        verdicts = {(f, k): (lab.relevant, False) for (f, k, r), lab in labels.items() if r == ""}
+        verdicts.update(
+            {(f, k): (lab.relevant, True) for (f, k, r), lab in labels.items() if r == rule.id}
+        )
         wanted = set(verdicts) | set(like_refs) | set(unlike_refs)
         found = _read(store, wanted, feed_tags(config, store))
     finally:
@@ -168,17 +172,17 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _points(
-    ruleset: RuleSet, rule: Rule, verdicts: dict[tuple[str, str], bool], found: Found
+    ruleset: RuleSet, rule: Rule, verdicts: dict[tuple[str, str], tuple[bool, bool]], found: Found
 ) -> list[tune.Point]:
     points = []
-    for ref, relevant in sorted(verdicts.items()):
+    for ref, (relevant, for_rule) in sorted(verdicts.items()):
         item = found.items.get(ref)
         if item is None:
             continue
         tags = found.tags.get(item.feed_id, ())
         scores = ruleset.similarity(item)[rule.id]
         holds = ruleset.query_holds(item, rule.id, tags)
-        points.append(tune.Point(ref, relevant, holds, scores.like, scores.unlike))
+        points.append(tune.Point(ref, relevant, holds, scores.like, scores.unlike, for_rule))
     return points
 
 
@@ -192,9 +196,12 @@ def _report(
     out: TextIO,
 ) -> int:
     relevant = sum(p.relevant for p in points)
+    anyrule = sum(p.relevant and not p.for_rule for p in points)
+    # as backtest --labels: relevant for any rule is no miss of a rule that does not fire
+    note = f" ({anyrule} for any rule: no miss when it does not fire)" if anyrule else ""
     out.write(
         f"tune {rule.id} (mode: {rule.mode}): {len(points)} labelled items in the archive,"
-        f" {relevant} relevant\n"
+        f" {relevant} relevant{note}\n"
     )
     if not points:
         out.write("  no labelled archived items: `newsmon feedback ITEM --relevant` adds labels\n")

@@ -2,7 +2,10 @@
 
 Each labelled item is a `Point`: whether it is relevant, whether the rule's query holds for it
 (and the rule watches its feed), and its similarity to the rule's best `like` and `unlike`. A
-threshold decides which points fire, by the rule's mode (monitor.query.semantic). Thresholds are
+threshold decides which points fire, by the rule's mode (monitor.query.semantic). A point
+labelled relevant for any rule, not for this one, is counted as `monitor.feedback.score` counts
+it (what `rules backtest --labels` reports): a true positive when the rule fires, and no miss
+when it does not (it may be another rule's). Thresholds are
 proposed in hundredths, from 0.01 to 1: the F1 and precision of every threshold that changes
 which points fire are computed, and
 
@@ -31,6 +34,7 @@ class Point:
     query: bool  # the rule watches the feed and its query holds
     like: float
     unlike: float | None
+    for_rule: bool = True  # labelled for this rule, not for any rule: a miss when it does not fire
 
     def fires(self, mode: Mode, threshold: float) -> bool:
         similar = Scores(self.like, 0, self.unlike).similar(threshold)
@@ -69,7 +73,7 @@ def outcome(points: Sequence[Point], mode: Mode, threshold: float) -> Outcome:
         hit = p.fires(mode, threshold)
         tp += hit and p.relevant
         fp += hit and not p.relevant
-        fn += p.relevant and not hit
+        fn += p.relevant and not hit and p.for_rule
     return Outcome(threshold, tp, fp, fn)
 
 
