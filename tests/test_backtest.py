@@ -239,6 +239,13 @@ def test_nothing_matched_is_exit_1_and_an_empty_archive_says_how_to_fill_it(
     archive(env, [item_row("a", "weather")])
     assert main(["rules", "backtest", "--rules", rules]) == 1
     assert "no match: troops" in capsys.readouterr().out
+    # a --since that leaves nothing says so, and what the archive holds (it said "0 archived
+    # items (since 1h ago), first seen no items")
+    assert main(["rules", "backtest", "--rules", rules, "--since", "1h"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"backtest of {rules}: no archived items (since 1h ago) of the 1 the archive holds\n" in out
+    )
 
 
 # -- diff -----------------------------------------------------------------------------------------

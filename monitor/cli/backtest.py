@@ -262,7 +262,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
     finally:
         store.close()
-    _report(tallies, scan, args, folder, seconds, sys.stdout)
+    _report(tallies, scan, args, folder, seconds, sys.stdout, total)
     if measured is not None:
         measured.report(enabled, sys.stdout)
     return 0 if any(t.matches for t in tallies) else 1
@@ -424,8 +424,8 @@ def _report(
     folder: str,
     seconds: float,
     out: TextIO,
+    total: int = 0,
 ) -> None:
-    span = f"{scan.first} .. {scan.last}" if scan.first else "no items"
     where = "the query" if args.query is not None else folder
     what = f"{args.diff} against {folder}" if args.diff else where
     filters = []
@@ -434,7 +434,12 @@ def _report(
     if args.feed:
         filters.append("feeds " + ", ".join(args.feed))
     more = f" ({'; '.join(filters)})" if filters else ""
-    out.write(f"backtest of {what}: {scan.items:,} archived items{more}, first seen {span}\n")
+    if scan.first is not None:
+        span = f"first seen {scan.first} .. {scan.last}"
+        out.write(f"backtest of {what}: {scan.items:,} archived items{more}, {span}\n")
+    else:  # --since or --feed left nothing of what the archive holds
+        held = f" of the {total:,} the archive holds" if total else ""
+        out.write(f"backtest of {what}: no archived items{more}{held}\n")
     quiet = [t.rule_id for t in tallies if not t.matches]
     for t in tallies:
         if not t.matches:
