@@ -296,6 +296,35 @@ def test_a_rule_id_neither_in_the_folder_nor_on_the_alert_is_refused(
     assert "labelled f1/k2 irrelevant for rule anything" in capsys.readouterr().out
 
 
+def test_an_import_names_the_rules_it_labels_that_the_folder_does_not_have(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `feedback --rule trops` is refused; the same typo in an imported file was taken silently,
+    # and no backtest or tune ever read the label.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text("rules:\n  - {id: troops, name: T, query: troops}\n")
+    config.write_text(config.read_text() + f"rules: {rules}\n")
+    line = {"feed": "f1", "item_key": "k2", "relevant": True, "who": "a"}
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        "".join(
+            json.dumps(line | {"rule": r, "at": f"2026-03-01T12:00:0{n}Z"}) + "\n"
+            for n, r in enumerate(["trops", "troops", None, "trops", "ports"])
+        )
+    )
+    assert main(["feedback", "import", str(labels), "--config", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "imported 5 new labels (0 already there)\n" in err  # kept: a shared set
+    assert (
+        f"note: 3 labels are for rules not in {rules}: 'ports' (1), 'trops' (2) (did you mean"
+        " 'troops'?); `rules backtest --labels` and `rules tune` read none of them\n"
+    ) in err
+    labels.write_text(json.dumps(line | {"rule": "troops", "at": "2026-03-02T12:00:00Z"}) + "\n")
+    assert main(["feedback", "import", str(labels), "--config", str(config)]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_record_label_checks_a_rule_only_against_the_ids_it_is_given(store: Any) -> None:
     poll_with_alert(store)
     with pytest.raises(UnknownRule) as e:

@@ -114,7 +114,7 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
         if args.target == "export":
             return _export(store.list_labels(), args.file)
         if args.target == "import":
-            return _import(store, args.file)
+            return _import(store, args.file, config.rules)
         from monitor.feedback.record import UnknownRule, record_label
 
         try:
@@ -165,7 +165,7 @@ def _export(labels: list[Label], file: str | None) -> int:
     return 0
 
 
-def _import(store: Labels, file: str) -> int:
+def _import(store: Labels, file: str, folder: str) -> int:
     from monitor.feedback.labels import from_json_lines
 
     stdin = getattr(sys.stdin, "buffer", None)
@@ -189,4 +189,33 @@ def _import(store: Labels, file: str) -> int:
         labels = from_json_lines(text.splitlines(), name)
     added = store.add_labels(labels)
     print(f"imported {added} new labels ({len(labels) - added} already there)", file=sys.stderr)
+    _note_unknown_rules(labels, folder)
     return 0
+
+
+def _note_unknown_rules(labels: list[Label], folder: str) -> None:
+    """Name the rules labels were imported for that the folder does not have. They are kept (a
+    shared set may carry a team's other rules), but no score reads them until such a rule
+    exists, and a typo in a hand-written file would go unseen: `feedback --rule` refuses it."""
+    import difflib
+
+    known = _rule_ids(folder)
+    if not known:
+        return
+    counts: dict[str, int] = {}
+    for label in labels:
+        if label.rule and label.rule not in known:
+            counts[label.rule] = counts.get(label.rule, 0) + 1
+    if not counts:
+        return
+    shown = []
+    for rule, n in sorted(counts.items())[:10]:
+        close = difflib.get_close_matches(rule, sorted(known), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        shown.append(f"{rule!r} ({n}){hint}")
+    more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
+    print(
+        f"note: {sum(counts.values())} labels are for rules not in {folder}: "
+        f"{', '.join(shown)}{more}; `rules backtest --labels` and `rules tune` read none of them",
+        file=sys.stderr,
+    )
