@@ -624,6 +624,14 @@ def test_rules_test_tries_a_rule_that_watches_some_feeds_on_a_text_and_says_so(
             "note: tried on every item here, though they watch only some feeds: cyber (feeds: "
             "local); `newsmon run` applies each to its feeds only"
         )
+    # `check --feed FILE`, which the README gives for trying the rules on a feed, the same.
+    code, out, err = run(["check", "--feed", "feed.xml"], capsys)
+    assert code == 0, out + err
+    assert "Ransomware hits hospital" in out
+    assert (
+        "note: tried on every item of a feed the config does not list, though they watch only "
+        "some feeds: cyber (feeds: local); `newsmon run` applies each to its feeds only"
+    ) in err.splitlines()
 
 
 @pytest.mark.slow

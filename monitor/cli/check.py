@@ -110,6 +110,13 @@ def run_check(args: argparse.Namespace) -> int:
         unpolled = [a for a in args.feed if name_source(a).url not in configured]
         for note in daemon_notes(matches, now, config.retention, unpolled):
             print(f"note: {note}", file=sys.stderr)
+        if result.scoped:
+            print(
+                "note: tried on every item of a feed the config does not list, though they watch"
+                f" only some feeds: {', '.join(result.scoped)}; `newsmon run` applies each to its"
+                " feeds only",
+                file=sys.stderr,
+            )
     for feed_id, error in failures:
         print(strip_controls(f"newsmon: feed {feed_id}: {error}"), file=sys.stderr)
     if failures:

@@ -25,6 +25,8 @@ class CheckResult:
     found: Found = field(default_factory=list)
     failures: list[tuple[str, str]] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)  # feed id -> the feed's own title
+    # Rules with `feeds:` tried on a `--feed` the config does not list: "id (feeds: a, b)"
+    scoped: list[str] = field(default_factory=list)
 
 
 class Progress(Protocol):
@@ -53,14 +55,27 @@ def check_feeds(
     """Match every current item of the named feeds (or of the configured ones)."""
     rules = load_checked_rules(config, rules_override)
     settle_heap()
+    scoped: list[str] = []
     if named:
-        sources = named_sources(config, named)
+        # A feed the config does not list is tried with every rule, as `rules test` does: the
+        # README sends a person here to try the rules on a feed file.
+        scopes = sorted({name for rule in rules.rules.values() for name in rule.feeds})
+        sources = named_sources(config, named, scopes)
+        listed = {(spec.id, spec.url) for spec in config.feed_specs()}
+        if any((s.feed_id, s.url) not in listed for s in sources):
+            scoped = [
+                f"{r.id} (feeds: {', '.join(r.feeds)})"
+                for r in rules.rules.values()
+                if r.enabled and r.feeds
+            ]
     else:
         sources = [
             NamedSource(feed_id=s.id, url=s.url, tags=s.tags, interval_s=s.interval_s)
             for s in config.feed_specs()
         ]
-    return asyncio.run(_check_all(config, rules, sources, progress or NoProgress()))
+    result = asyncio.run(_check_all(config, rules, sources, progress or NoProgress()))
+    result.scoped = scoped
+    return result
 
 
 def named_sources(
