@@ -60,7 +60,7 @@ def test_seed_article_gives_one_signed_webhook_naming_all_three_rules(
     with feed_server() as server, Receiver() as rx:
         server.put("/seed.rss", (ROOT / "seeds" / "article.rss").read_bytes())
         server.put("/wire.rss", rss([("w1", "Local bakery wins prize", "Bread.")]))
-        config = write_config(tmp_path, server, rx.url, backfill="100000d")
+        config = write_config(tmp_path, server, rx.url, backfill="36500d")
 
         assert main(["check", "--deliver", "--config", str(config), "--json"]) == 0
         assert len(rx.requests) == 1

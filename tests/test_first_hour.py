@@ -52,9 +52,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 SKIP_CASES = [
     # (retention, backfill) -> exit code, what the summary line says
-    ("90d", "100000d", 1, "0 alerts enqueued; delivered 0, retried 0, dead 0; skipped 1 too_old"),
+    ("90d", "36500d", 1, "0 alerts enqueued; delivered 0, retried 0, dead 0; skipped 1 too_old"),
     ("3650d", "0", 1, "0 alerts enqueued; delivered 0, retried 0, dead 0; skipped 1 baseline"),
-    ("3650d", "100000d", 0, "1 alerts enqueued; delivered 1, retried 0, dead 0"),
+    ("3650d", "36500d", 0, "1 alerts enqueued; delivered 1, retried 0, dead 0"),
 ]
 
 
@@ -206,7 +206,7 @@ def test_lists_show_whole_ids_headers_and_times_with_their_zone(
             f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
             "allow_networks: [127.0.0.1/32]\nlog_level: warning\nretention: 3650d\n"
             f"feeds:\n  - id: {LONG_ID}\n    url: {server.url('/seed.rss')}\n"
-            "    backfill: 100000d\n"
+            "    backfill: 36500d\n"
             f"destinations:\n  - name: hook\n    type: webhook\n    url: {rx.url}\n"
             "    secret_env: TEST_HOOK_SECRET\n"
         )
