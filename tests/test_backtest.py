@@ -175,6 +175,33 @@ def test_a_rule_watching_a_tag_fires_on_the_configured_feeds_before_run_ever_sta
     assert [m.rule.id for m in load_rules(str(env / "r")).match(item, ("world", "f1"))] == ["world"]
 
 
+def test_items_the_archive_cut_short_are_counted_where_a_word_past_the_cap_is_not_matched(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A full-text feed's item is archived as its first 4 KB of body text: the daemon matched a
+    # word past that, the backtest cannot, and said nothing of it.
+    long = Item(feed_id="f1", key="long", title="Report", summary="weather " * 600 + "troops")
+    rows = [archived(long, "s-long", NOW - DAY), item_row("short", "troops sent")]
+    archive(env, rows)
+    rules = rules_dir(env / "r", {"troops": "troops"})
+    assert [m.rule.id for m in load_rules(rules).match(long)] == ["troops"]  # as `run` saw it
+    assert main(["rules", "backtest", "--rules", rules]) == 0
+    out = capsys.readouterr().out
+    assert "troops: 1 match," in out
+    assert (
+        "\n  1 item was archived cut to 4 KB of text (1 KB of title): words past that, which the"
+        " daemon matched, are not matched here\n"
+    ) in out
+    assert main(["rules", "backtest", "--json", "--rules", rules]) == 0
+    out, err = capsys.readouterr()
+    assert [json.loads(x)["item"]["item_key"] for x in out.splitlines()] == ["short"]
+    assert "note: 1 item was archived cut to 4 KB" in err
+    other = Item(feed_id="f1", key="other", title="Weather", summary="weather " * 500)
+    archive(env, [archived(other, "s-other", NOW - DAY)])  # long, but short of the cap
+    assert main(["rules", "backtest", "--rules", rules]) == 0
+    assert "1 item was archived cut" in capsys.readouterr().out
+
+
 # -- filters --------------------------------------------------------------------------------------
 def test_since_feed_and_rule_are_honoured(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rows = [item_row(f"k{n}", f"troops nato item {n}", feed=("f1", "f2")[n % 2], age_days=n)

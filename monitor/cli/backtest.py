@@ -33,6 +33,7 @@ from monitor.errors import NewsmonError
 from monitor.feedback.labels import in_force
 from monitor.feedback.score import ItemRef, RuleScore, score_rules
 from monitor.model import ArchivedItem, Item, Label, Rule
+from monitor.pipeline.archive import BODY_BYTES, TITLE_BYTES, cut_short
 from monitor.pipeline.backtest import (
     Found,
     RuleTally,
@@ -125,6 +126,7 @@ class Scan:
     first: date | None = None
     last: date | None = None
     reading_s: float = 0.0
+    cut: int = 0  # items the archive may have cut short (monitor.pipeline.archive.cut_short)
 
 
 def archive_batches(
@@ -147,6 +149,7 @@ def archive_batches(
         after = rows[-1][0]
         batch = [a for _, a in rows]
         scan.items += len(batch)
+        scan.cut += sum(map(cut_short, batch))
         days = [a.first_seen.date() for a in batch]
         lo, hi = min(days), max(days)
         scan.first = lo if scan.first is None else min(scan.first, lo)
@@ -254,9 +257,11 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             count = sum(1 for _ in found)
             for line in measured.json_lines(enabled):
                 sys.stdout.write(line + "\n")
+            _note_cut(scan, sys.stderr, "note: ")
             return 0 if count else 1
         if args.json:
             printed = _print_json(found, limit, sys.stdout)
+            _note_cut(scan, sys.stderr, "note: ")
             return 0 if printed else 1
         tallies = tally(found, enabled, limit)
         seconds = time.perf_counter() - started
@@ -436,7 +441,9 @@ def _report(
     more = f" ({'; '.join(filters)})" if filters else ""
     if scan.first is not None:
         span = f"first seen {scan.first} .. {scan.last}"
-        out.write(f"backtest of {what}: {scan.items:,} archived items{more}, {span}\n")
+        items = _n(scan.items, "archived item", "archived items")
+        out.write(f"backtest of {what}: {items}{more}, {span}\n")
+        _note_cut(scan, out, "  ")
     else:  # --since or --feed left nothing of what the archive holds
         held = f" of the {total:,} the archive holds" if total else ""
         out.write(f"backtest of {what}: no archived items{more}{held}\n")
@@ -470,6 +477,17 @@ def _report(
         rate = f"{scan.items / seconds:,.0f} items/s"
         share = f"{scan.reading_s / seconds:.0%}"
         out.write(f"\n{scan.items:,} items in {seconds:.1f} s ({rate}, {share} of it reading)\n")
+
+
+def _note_cut(scan: Scan, out: TextIO, lead: str) -> None:
+    """Say how many items the archive kept only the start of: a backtest can differ there from
+    what the daemon matched on the whole item."""
+    if scan.cut:
+        out.write(
+            f"{lead}{_n(scan.cut, 'item was', 'items were')} archived cut to "
+            f"{BODY_BYTES // 1024} KB of text ({TITLE_BYTES // 1024} KB of title): words past "
+            "that, which the daemon matched, are not matched here\n"
+        )
 
 
 def changes_of(changes: Mapping[int, str | None]) -> Callable[[Item], str | None]:

@@ -31,6 +31,19 @@ def cap(text: str, limit: int) -> str:
     return raw[:limit].decode("utf-8", errors="ignore")
 
 
+def _at_cap(texts: Sequence[str], limit: int) -> bool:
+    if sum(map(len, texts)) * 4 < limit - 3:  # cheap common case: far from the cap
+        return False
+    return sum(len(t.encode("utf-8")) for t in texts) > limit - 4  # `cap` keeps limit-3 or more
+
+
+def cut_short(row: ArchivedItem) -> bool:
+    """Whether the archive may have cut this item's text: its title or its body text is within
+    a character of its cap. A word past the cap was matched by the daemon, but is not there for
+    a backtest (an item exactly that long is counted too: it cannot be told apart)."""
+    return _at_cap((row.summary, row.content), BODY_BYTES) or _at_cap((row.title,), TITLE_BYTES)
+
+
 def archived(item: Item, story_key: str, first_seen: datetime) -> ArchivedItem:
     """What the archive keeps of an item."""
     summary = cap(item.summary, BODY_BYTES)
