@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def run(
     scenario: Callable[[httpx.AsyncClient, SQLiteStore, FakeClock], Awaitable[None]],
     *,
     token: str | None = TOKEN,
+    rule_ids: Callable[[], Collection[str]] | None = None,
     **options: Any,
 ) -> None:
     store = SQLiteStore(tmp_path / "state.db")
@@ -55,7 +56,7 @@ def run(
         return ReadyState(store=True, rules_version="v1", rules=1)
 
     async def main() -> None:
-        handler = feedback_handler(store, token, clock) if token else None
+        handler = feedback_handler(store, token, clock, rule_ids) if token else None
         srv: Server = await serve("127.0.0.1:0", metrics=Metrics(), liveness=lambda: True,
                                   readiness=ready, feedback=handler, read_timeout=1,
                                   **options)  # fmt: skip
@@ -92,6 +93,30 @@ def test_a_label_posted_is_recorded_and_the_last_one_wins(tmp_path: Path) -> Non
         assert [x["rule"] for x in r.json()["labels"]] == ["troops", "border"]  # the alert's rules
 
     run(tmp_path, scenario)
+
+
+def test_a_rule_neither_live_nor_on_the_alert_is_400_with_the_close_id(tmp_path: Path) -> None:
+    # `newsmon feedback --rule trops` is refused; posted, the typo was recorded, and no backtest
+    # or tune ever read the label.
+    async def scenario(c: httpx.AsyncClient, store: SQLiteStore, _: FakeClock) -> None:
+        r = await c.post("/feedback", json={"item": "f1/k2", "relevant": True, "rule": "trops"},
+                         headers=AUTH)  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert r.json()["error"] == (
+            "no rule 'trops' in the running rules; did you mean 'troops'? (rules: ports, troops)"
+        )
+        r = await c.post("/feedback", json={"alert": ALERT, "relevant": True, "rule": "bordr"},
+                         headers=AUTH)  # fmt: skip
+        assert "did you mean 'border'?" in r.json()["error"]  # the alert carried it
+        assert store.list_labels() == []
+        for body in ({"alert": ALERT, "relevant": True, "rule": "border"},  # since removed
+                     {"item": "f1/k2", "relevant": True, "rule": "ports"},
+                     {"item": "f1/k2", "relevant": True}):  # fmt: skip
+            assert (await c.post("/feedback", json=body, headers=AUTH)).status_code == 200, body
+        assert len(store.list_labels()) == 3
+
+    live = {"troops": object(), "ports": object()}  # a reload may change them: read each time
+    run(tmp_path, scenario, rule_ids=lambda: live)
 
 
 def test_a_missing_or_wrong_token_is_401_and_nothing_is_recorded(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@
 
 `item` ("FEED/ITEM_KEY") may stand for `alert`; `rule`, `note` and `who` are optional (`who`
 defaults to "http"). Answers 200 with the labels recorded; 401 without the right token (checked in
-constant time, before the body is parsed); 400 for a body that is not such an object; 404 for
-an alert or item the store does not have; 503 when the store fails. Each error is `{"error": ...}`.
+constant time, before the body is parsed); 400 for a body that is not such an object, or a `rule`
+that is neither a live rule nor one the alert carried (as `newsmon feedback --rule` refuses it:
+no score would read the label); 404 for an alert or item the store does not have; 503 when the
+store fails. Each error is `{"error": ...}`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,13 @@ import structlog
 from monitor.clock import Clock
 from monitor.errors import StoreError
 from monitor.feedback.labels import to_json
-from monitor.feedback.record import BadLabel, LabelStore, UnknownTarget, record_label
+from monitor.feedback.record import (
+    BadLabel,
+    LabelStore,
+    UnknownRule,
+    UnknownTarget,
+    record_label,
+)
 
 __all__ = ["Answer", "Handler", "feedback_handler", "token_matches"]
 
@@ -99,9 +107,24 @@ def parse_body(body: bytes) -> dict[str, Any]:
     }
 
 
-def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Handler:
+def _unknown_rule(e: UnknownRule) -> Answer:
+    import difflib
+
+    close = difflib.get_close_matches(e.rule, e.known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    shown = ", ".join(e.known[:20]) + (" ..." if len(e.known) > 20 else "")
+    return _error(400, f"no rule {e.rule!r} in the running rules{hint} (rules: {shown})")
+
+
+def feedback_handler(
+    store: LabelStore,
+    token: str,
+    clock: Clock,
+    rule_ids: Callable[[], Collection[str]] | None = None,
+) -> Handler:
     """The POST /feedback handler for `monitor.process.httpapp.App` (made only when a token is
-    set)."""
+    set). `rule_ids`: the live rules' ids, which a `rule` given must be one of (or one the
+    alert carried)."""
 
     async def handle(headers: dict[str, str], body: bytes) -> Answer:
         if not token_matches(headers.get("authorization"), token):
@@ -115,12 +138,20 @@ def feedback_handler(store: LabelStore, token: str, clock: Clock) -> Handler:
             request = parse_body(body)
         except ValueError as e:
             return _error(400, str(e))
+        known = rule_ids() if rule_ids is not None and request["rule"] else None
         try:
             labels = await asyncio.to_thread(
-                record_label, store, request.pop("target"), now=clock.now(), **request
+                record_label,
+                store,
+                request.pop("target"),
+                now=clock.now(),
+                known_rules=known,
+                **request,
             )
         except UnknownTarget as e:
             return _error(404, str(e))
+        except UnknownRule as e:
+            return _unknown_rule(e)
         except BadLabel as e:
             return _error(400, str(e))
         except StoreError as e:

@@ -178,7 +178,9 @@ async def run_service(
             if config.feedback_token:  # registered for redaction by the bootstrap
                 from monitor.feedback.http import feedback_handler
 
-                feedback = feedback_handler(rt.store, config.feedback_token, ctx.clock)
+                feedback = feedback_handler(
+                    rt.store, config.feedback_token, ctx.clock, lambda: rt.rules.rules.rules
+                )
             console = None
             try:
                 if config.ui.enabled:
