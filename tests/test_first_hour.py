@@ -6,6 +6,7 @@ receiver on 127.0.0.1 where the path to an alert is."""
 from __future__ import annotations
 
 import base64
+import re
 import signal
 import socket
 import subprocess
@@ -682,3 +683,28 @@ def test_init_elsewhere_says_to_run_newsmon_from_there(
         .splitlines()[1]
         .startswith("next: `newsmon rules check`")
     )
+
+
+def test_check_deliver_says_which_feeds_it_left_alone_backing_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Right after a feed's server was fixed, `check --deliver` said "polled 0 feeds" and no
+    more: the feed backs off after its error, and only `feeds list` showed until when."""
+    with feed_server() as server:
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            "allow_networks: [127.0.0.1/32]\nlog_level: warning\n"
+            f"feeds:\n  - id: wire\n    url: {server.url('/not-yet.rss')}\n"
+        )
+        code, _out, err = run(["check", "--deliver"], capsys)
+        assert code == 2, err  # a 404: the feed backs off
+        assert "left alone" not in err
+        server.put("/not-yet.rss", SEED.read_bytes())
+        code, _out, err = run(["check", "--deliver"], capsys)
+    (summary,) = [line for line in err.splitlines() if line.startswith("newsmon: polled")]
+    assert summary.startswith("newsmon: polled 0 feeds: 0 items (0 new)"), summary
+    assert re.search(
+        r"; left alone, backing off after errors: wire until \d{4}-\d\d-\d\d \d\d:\d\d UTC$",
+        summary,
+    ), summary

@@ -64,6 +64,8 @@ class CycleOutcome:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
+    # feed id -> its next poll: feeds a cron cycle left alone, backing off after errors
+    backing_off: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def of(cls, reports: Sequence[PollReport]) -> CycleOutcome:
@@ -96,7 +98,17 @@ class CycleOutcome:
             f"delivered {self.delivered}, retried {self.retried}, dead {self.dead}"
         )
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items() if n)
-        return f"{line}; skipped {skipped}" if skipped else line
+        if skipped:
+            line += f"; skipped {skipped}"
+        if self.backing_off:
+            # "polled 0 feeds" right after fixing a feed's server, and nothing said why.
+            shown = sorted(self.backing_off.items(), key=lambda pair: (pair[1], pair[0]))
+            named = ", ".join(
+                f"{feed} until {when.strftime('%Y-%m-%d %H:%M UTC')}" for feed, when in shown[:3]
+            )
+            more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
+            line += f"; left alone, backing off after errors: {named}{more}"
+        return line
 
 
 def log_matches(report: PollReport) -> None:
@@ -137,6 +149,7 @@ class Cycle:
         self.wake = wake
         self.come_back = come_back
         self._orphans: set[str] = set()  # feeds whose poll a StoreError ended, still leased
+        self._left_alone: dict[str, datetime] = {}  # cron: feeds backing off, to their next poll
         self._delivery_failed = False  # the last delivery run ended in a StoreError
 
     async def claim(self, limit: int) -> list[FeedState]:
@@ -159,6 +172,7 @@ class Cycle:
         due = []
         for feed in feeds:
             if backing_off(feed, now):
+                self._left_alone[feed.id] = feed.next_poll_at or now
                 await self.release(feed.id)
             else:
                 due.append(feed)
@@ -242,6 +256,7 @@ class Cycle:
         """Claim, poll and deliver once (cron)."""
         feeds = await self.claim(CRON_CLAIM)
         outcome = CycleOutcome.of(await self.poll_all(feeds))
+        outcome.backing_off = dict(self._left_alone)
         await self.deliver_due(outcome)
         return outcome
 
