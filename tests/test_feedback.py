@@ -296,6 +296,30 @@ def test_a_rule_id_neither_in_the_folder_nor_on_the_alert_is_refused(
     assert "labelled f1/k2 irrelevant for rule anything" in capsys.readouterr().out
 
 
+def test_a_rule_of_a_folder_being_tried_is_labelled_with_rules(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A new rule tried in a copy of the folder (`rules backtest --rules copy/`, `rules tune
+    # --rules copy/`) could not be labelled: feedback checked ids against the config's folder
+    # only, and had no --rules.
+    live, tried = tmp_path / "rules", tmp_path / "copy"
+    for folder, rule in ((live, "troops"), (tried, "swaps")):
+        folder.mkdir()
+        (folder / "r.yaml").write_text(f"rules:\n  - {{id: {rule}, name: R, query: x}}\n")
+    config.write_text(config.read_text() + f"rules: {live}\n")
+    c = ["--config", str(config)]
+    assert main(["feedback", "f1/k2", "--relevant", "--rule", "swaps", *c]) == 2
+    assert f"no rule 'swaps' in {live}" in capsys.readouterr().err
+    assert (
+        main(["feedback", "f1/k2", "--relevant", "--rule", "swaps", "--rules", str(tried), *c]) == 0
+    )
+    assert capsys.readouterr().out == "labelled f1/k2 relevant for rule swaps\n"
+    assert (
+        main(["feedback", "f1/k2", "--relevant", "--rule", "swap", "--rules", str(tried), *c]) == 2
+    )
+    assert f"no rule 'swap' in {tried}; did you mean 'swaps'?" in capsys.readouterr().err
+
+
 def test_an_import_names_the_rules_it_labels_that_the_folder_does_not_have(
     config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -71,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--who", metavar="NAME", help="who labels (default: $NEWSMON_USER, else the login name)"
     )
-    add_config_args(parser, rules=False)
+    add_config_args(parser)  # --rules: a folder being tried (rules backtest --rules) has ids too
     parser.set_defaults(func=cmd_feedback)
 
 
@@ -109,12 +109,13 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
             f"no store at {config.database_url} yet, so no alert or item to label: "
             "`newsmon run` or `newsmon check --deliver` creates it"
         )
+    folder = args.rules or config.rules
     store = open_store(config.database_url)
     try:
         if args.target == "export":
             return _export(store.list_labels(), args.file)
         if args.target == "import":
-            return _import(store, args.file, config.rules)
+            return _import(store, args.file, folder)
         from monitor.feedback.record import UnknownRule, record_label
 
         try:
@@ -126,10 +127,10 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
                 note=args.note,
                 who=_who(args),
                 now=(clock or SystemClock()).now(),
-                known_rules=_rule_ids(config.rules) if args.rule else None,
+                known_rules=_rule_ids(folder) if args.rule else None,
             )
         except UnknownRule as e:
-            raise no_such_rules([e.rule], e.known, config.rules) from None
+            raise no_such_rules([e.rule], e.known, folder) from None
     finally:
         store.close()
     verdict = "relevant" if labels[0].relevant else "irrelevant"
