@@ -55,8 +55,8 @@ def format_size(size: int) -> str:
 
 # Every duration of the configuration is added to or taken from the current time (a lease's
 # end, a retention's start): past about 2,000 years that leaves datetime's years 1-9999 and
-# raised OverflowError mid-poll. A century is more than any setting needs.
-MAX_DURATION = timedelta(days=36500)
+# raised OverflowError mid-poll. A thousand years takes in `backfill: 100000d` ("all").
+MAX_DURATION = timedelta(days=365000)
 
 
 def to_duration(value: Any) -> timedelta:
@@ -65,7 +65,7 @@ def to_duration(value: Any) -> timedelta:
         raise ValueError(f"not a duration: {value!r} (use 90s, 5m, 2h, 7d or seconds)")
     duration = parse_duration(value)
     if duration > MAX_DURATION:
-        raise ValueError(f"duration too long: {value!r} (at most 36500d, a century)")
+        raise ValueError(f"duration too long: {value!r} (at most 365000d, 1,000 years)")
     return duration
 
 
