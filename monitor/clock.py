@@ -17,6 +17,20 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class StoreClock:
+    """This machine's clock set to the shared store's: replicas on several machines compare
+    their times in the store (leases, heartbeats, due times), so each reads the same clock.
+    `base` plus the offset the heartbeat last measured (monitor.process.lifeline); 0 until then,
+    and always 0 on SQLite, whose processes share one machine's clock."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self.base: Clock = base or SystemClock()
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return self.base.now() + self.offset
+
+
 class FakeClock:
     """A clock that moves only when told to."""
 

@@ -6,16 +6,16 @@ predecessor's work immediately. A real SQLite store."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from monitor.clock import FakeClock
+from monitor.clock import FakeClock, StoreClock
 from monitor.process.lifeline import Lifeline
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S
 from monitor.store.sqlite import SQLiteStore
-from tests.store_fixtures import T0, spec
+from tests.store_fixtures import T0, StoreFactory, spec
 
 LEASE = timedelta(minutes=2)
 
@@ -97,3 +97,54 @@ def test_the_host_identity_is_stable_and_names_the_host() -> None:
 
     assert host_identity() == host_identity()
     assert host_identity().split("/")[0] == socket.gethostname()
+
+
+def test_replicas_whose_clocks_differ_by_30s_keep_each_others_work_off(
+    make_store: StoreFactory,
+) -> None:
+    """Replica "a" runs 30 s behind, "b" 30 s ahead. On PostgreSQL each saw the other's holder
+    row (10 s ahead of its own clock) as expired, so "b" took the feed "a" was polling, and "a"
+    the one "b" was. Both read the database server's clock now, set at each heartbeat."""
+    store_a, store_b = make_store(), make_store()
+    if isinstance(store_a, SQLiteStore):
+        pytest.skip("SQLite: one machine, whose processes share one clock")
+    real = datetime.now(UTC)
+    store_a.sync_feeds([spec("f1"), spec("f2")], real - timedelta(hours=1))
+    behind = StoreClock(FakeClock(real - timedelta(seconds=30)))
+    ahead = StoreClock(FakeClock(real + timedelta(seconds=30)))
+    a = Lifeline(store_a, "a", behind, host="h1", pid=11)
+    b = Lifeline(store_b, "b", ahead, host="h2", pid=12)
+    a.take_over_dead_predecessors()
+    a.beat()
+    b.beat()
+    [mine] = store_a.claim_due_feeds(behind.now(), 1, LEASE, "a")
+    [theirs] = store_b.claim_due_feeds(ahead.now(), 5, LEASE, "b")
+    assert mine.id != theirs.id
+    assert store_b.claim_due_feeds(ahead.now(), 5, LEASE, "b") == []
+    assert store_a.claim_due_feeds(behind.now(), 5, LEASE, "a") == []
+    assert abs(behind.now() - ahead.now()) < timedelta(seconds=2)
+
+
+def test_a_store_clock_moves_only_for_a_real_difference(store: SQLiteStore) -> None:
+    """Noise in reading the store's clock leaves the offset alone; a change of a second or more
+    sets it (the machine's clock was set back an hour, by hand or by NTP)."""
+
+    class Server(SQLiteStore):
+        reads: list[datetime]
+
+        def store_time(self) -> datetime | None:
+            return self.reads.pop(0)
+
+    server = Server.__new__(Server)
+    server.__dict__.update(store.__dict__)
+    base = FakeClock(T0)
+    clock = StoreClock(base)
+    server.reads = [T0 + timedelta(seconds=30), T0 + timedelta(seconds=30.2), T0]
+    life = Lifeline(server, "a", clock, host="h", pid=1)
+    life.beat()
+    assert clock.offset == timedelta(seconds=30)
+    life.beat()
+    assert clock.offset == timedelta(seconds=30)  # 0.2 s is noise
+    base.advance(hours=-1)  # the machine's clock was set back an hour
+    life.beat()
+    assert clock.now() == T0

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor import logs
-from monitor.clock import Clock, SystemClock
+from monitor.clock import Clock, StoreClock
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
 from monitor.errors import ConfigError, SourceLocation
@@ -171,7 +171,8 @@ class Context:
 
 
 def make_context(config: Config, clock: Clock | None = None) -> Context:
-    return Context(config=config, clock=clock or SystemClock(), owner=owner_id())
+    # The store's clock once the heartbeat has read it (replicas on several machines agree).
+    return Context(config=config, clock=clock or StoreClock(), owner=owner_id())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ default). Does I/O (the store).
   expires and the work may move to another process, which the commit and mark fencing allows for.
   Until a beat succeeds again `writing` is False, and /readyz says the store is not usable.
 
-Times come from the injected clock; the pause between beats from the injected `sleep`.
+Times come from the injected clock; the pause between beats from the injected `sleep`. A
+`StoreClock` is set to the store's clock at every beat: on PostgreSQL, replicas whose clocks
+differ (by more than the holder TTL, 10 s) otherwise saw each other's holder rows as expired and
+took each other's work, all the time.
 """
 
 from __future__ import annotations
@@ -26,12 +29,17 @@ from pathlib import Path
 
 import structlog
 
-from monitor.clock import Clock
+from monitor.clock import Clock, StoreClock
 from monitor.errors import StoreError
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S, dead_predecessors, pid_alive
 from monitor.store.roles import Coordination
 
 log = structlog.get_logger("newsmon.lifeline")
+
+# The store's clock is read over a round trip: an offset that moved less than this is noise
+# and left as it was (times read from the clock then never step back by a few milliseconds).
+OFFSET_STEP = timedelta(seconds=0.5)
+SKEW_SAID = timedelta(seconds=2)  # an offset past this is logged, once per change
 
 
 def host_identity() -> str:
@@ -80,6 +88,8 @@ class Lifeline:
 
     def take_over_dead_predecessors(self) -> list[str]:
         """End the holders on this host whose process is gone; their leases are free now."""
+        if isinstance(self.clock, StoreClock):
+            self._set(self.clock)
         now = self.clock.now()
         live = self.store.live_holders(self.host, now)
         dead = dead_predecessors(live, self.owner, self.pid, self._alive)
@@ -90,8 +100,29 @@ class Lifeline:
         return dead
 
     def beat(self) -> None:
+        if isinstance(self.clock, StoreClock):
+            self._set(self.clock)
         now = self.clock.now()
         self.store.beat_holder(self.owner, self.host, self.pid, now, now + self.ttl)
+
+    def _set(self, clock: StoreClock) -> None:
+        """Set `clock` to the store's: its offset from this machine's, read mid round trip."""
+        before = clock.base.now()
+        server = self.store.store_time()
+        if server is None:
+            return
+        after = clock.base.now()
+        offset = server - (before + (after - before) / 2)
+        if abs(offset - clock.offset) < OFFSET_STEP:
+            return
+        clock.offset = offset
+        if abs(offset) >= SKEW_SAID:
+            log.warning(
+                "clock_skew",
+                seconds=round(offset.total_seconds(), 1),
+                hint="this machine's clock differs from the database server's; newsmon uses the"
+                " server's (keep the machines on NTP)",
+            )
 
     async def run(self) -> None:
         """Beat every `interval_s` until `close()`."""

@@ -578,6 +578,10 @@ class PostgresStore(Statements, PostgresConsoleReads):
         times = {"now": coord.epoch(now), "until": coord.epoch(until)}
         self._named(_BEAT_HOLDER, {"owner": owner, "host": host, "pid": pid, **times})
 
+    def store_time(self) -> datetime | None:
+        [row] = self._named("SELECT clock_timestamp() AS t", {})
+        return utc(row["t"])
+
     def end_holder(self, owner: str, now: datetime) -> bool:
         with self._one() as cur:
             cur.execute(_END_HOLDER, {"owner": owner, "now": coord.epoch(now)})

@@ -352,6 +352,11 @@ class Coordination(Protocol):
         Raises StoreError."""
         ...
 
+    def store_time(self) -> datetime | None:
+        """The database server's clock, which replicas on several machines share; None where
+        every process reads this machine's (SQLite). Raises StoreError."""
+        ...
+
     def end_holder(self, owner: str, now: datetime) -> bool:
         """Mark a holder gone (a clean exit, or a dead process found): its leases are free now.
         False if it was not alive. Raises StoreError."""

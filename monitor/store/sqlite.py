@@ -485,6 +485,9 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             c.execute(_BEAT_HOLDER, {"owner": owner, "host": host, "pid": pid, "now": _ts(now),
                                      "until": _ts(until)})  # fmt: skip
 
+    def store_time(self) -> datetime | None:
+        return None  # one file, one machine: its processes share its clock
+
     def end_holder(self, owner: str, now: datetime) -> bool:
         with self._write() as c:
             return c.execute(_END_HOLDER, {"owner": owner, "now": _ts(now)}).rowcount == 1
