@@ -296,3 +296,22 @@ def test_the_now_row_reads_the_labels_as_backtest_labels_does(
     # k3, labelled relevant for any rule, is no miss of troops; k2 and k4, labelled for it, are
     assert [m["item_key"] for m in scored["misses"]] == ["k2", "k4"]
     assert (now[1], now[2]) == (f"{scored['precision']:.2f}", f"{scored['recall']:.2f}")
+
+
+def test_examples_written_as_a_flow_list_are_refused_at_their_place(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The refusal named the rule only: not the file, nor the line to rewrite.
+    rules = labelled / "rules.yaml"
+    text = rules.read_text()
+    flow = "    unlike: [Soldiers withdraw from the city]\n"
+    rules.write_text(text.replace("    unlike:\n      - Soldiers withdraw from the city\n", flow))
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--unlike", "f1/k7"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    line = rules.read_text().splitlines().index(flow.rstrip("\n")) + 1
+    assert err == (
+        f"newsmon: {rules}:{line}:13: rule 'troops': `unlike:` is not written as a block list"
+        " (one `- ` a line): write it so, and tune can add to it\n"
+        f"{' ' * 4}{flow}    {' ' * 12}^\n"
+    )

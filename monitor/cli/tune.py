@@ -231,7 +231,8 @@ def _report(
         out.write(f"  {change}  {verdict:<10} {p.like:.2f}  {p.key[0]}/{p.key[1]}  {title}\n")
     threshold = proposed.threshold if proposed.threshold != rule.threshold else None
     old = Path(rule.file).read_text(encoding="utf-8")
-    new = edit_rule(old, rule.id, threshold, like, unlike) if threshold or like or unlike else old
+    changed = threshold or like or unlike
+    new = edit_rule(old, rule.id, threshold, like, unlike, rule.file) if changed else old
     if new == old:
         out.write("nothing to change: the rule's threshold is already the proposed one\n")
         return 1

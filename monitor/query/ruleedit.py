@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from monitor.errors import NewsmonError
+from monitor.errors import NewsmonError, SourceLocation
 
 
 class RuleEditError(NewsmonError):
@@ -56,9 +56,10 @@ def edit_rule(
     threshold: float | None = None,
     like: Sequence[tuple[str, str]] = (),
     unlike: Sequence[tuple[str, str]] = (),
+    path: str = "<rules>",
 ) -> str:
     """`text` with the rule's threshold set and examples added; each example is (text, where it
-    came from). Raises RuleEditError."""
+    came from). `path`: the file's name, for the place of an error. Raises RuleEditError."""
     node = _rule_node(yaml.compose(text, Loader=yaml.SafeLoader), rule_id)
     lines = text.split("\n")
     keys = {str(k.value): (k, v) for k, v in node.value}
@@ -87,9 +88,13 @@ def edit_rule(
             continue
         v = keys[name][1]
         if not isinstance(v, yaml.SequenceNode) or v.flow_style or not v.value:
+            mark = v.start_mark
+            where = SourceLocation(path, mark.line + 1, mark.column + 1, lines[mark.line])
             raise RuleEditError(
-                f"rule {rule_id!r}: `{name}:` is not written as a block list (one `- ` a line):"
-                " write it so, and tune can add to it"
+                where.render(
+                    f"rule {rule_id!r}: `{name}:` is not written as a block list (one `- ` a"
+                    " line): write it so, and tune can add to it"
+                )
             )
         first = v.value[0]
         dash = " " * (first.start_mark.column - 2)
