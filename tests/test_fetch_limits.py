@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from monitor.net.hostlimits import HostLimiter
+from monitor.errors import FeedError
+from monitor.net.hostlimits import HostLimiter, HostStuckError
 from tests.test_fetch_support import run
 
 
@@ -101,3 +102,102 @@ def test_slot_is_released_on_error() -> None:
 def test_limits_must_be_positive(per_host: int, total: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         HostLimiter(per_host, total)
+
+
+def _end(outcome: str) -> None:
+    if outcome == "timeout":
+        raise FeedError("timeout", "no complete answer")
+
+
+async def _attempt(limiter: HostLimiter, host: str, hold: float = 0.0, outcome: str = "") -> str:
+    """One task through the host's slot, holding it `hold` seconds: "ran", "timed out" (its
+    fetch ended in a timeout: `outcome` "timeout") or "gave up" (HostStuckError)."""
+    try:
+        async with limiter.slot(host):
+            await asyncio.sleep(hold)
+            _end(outcome)
+    except HostStuckError:
+        return "gave up"
+    except FeedError:
+        return "timed out"
+    return "ran"
+
+
+async def _round(
+    limiter: HostLimiter, hold: float, outcome: str = "", waiters: int = 3
+) -> tuple[list[str], float]:
+    """Two tasks hold "hung.example" for `hold` seconds (ending as `outcome` says); then
+    `waiters` more ask for it. What each waiter got, and how long they took."""
+    loop = asyncio.get_running_loop()
+    holders = [
+        asyncio.create_task(_attempt(limiter, "hung.example", hold, outcome)) for _ in range(2)
+    ]
+    await asyncio.sleep(0)
+    started = loop.time()
+    outcomes = await asyncio.gather(*(_attempt(limiter, "hung.example") for _ in range(waiters)))
+    waited = loop.time() - started
+    await asyncio.gather(*holders)
+    return list(outcomes), waited
+
+
+def test_waiters_give_up_on_a_host_that_makes_no_progress() -> None:
+    # The two fetches in flight hang (1.5 s here, a deadline each in the daemon): the others do
+    # not queue behind them, a deadline each, holding the daemon's polls in flight meanwhile (60
+    # feeds of one hung host kept every other feed from being polled).
+    limiter = HostLimiter(per_host=2, total=50, patience=0.3)
+    outcomes, waited = run(_round(limiter, hold=1.5, waiters=5))
+    assert outcomes == ["gave up"] * 5
+    assert waited < 1.0
+    assert limiter.hosts_tracked() == 0
+    assert HostStuckError("h", 2, 0.3).kind == "timeout"  # a feed error like any other
+
+
+def test_waiters_wait_for_a_host_that_makes_progress() -> None:
+    # 20 fetches of 50 ms through 2 slots take about 0.5 s, longer than the patience, but each
+    # slot turns over well within it: nobody gives up.
+    limiter = HostLimiter(per_host=2, total=50, patience=0.3)
+
+    async def go() -> list[str]:
+        return list(await asyncio.gather(*(_attempt(limiter, "busy", 0.05) for _ in range(20))))
+
+    assert run(go()) == ["ran"] * 20
+
+
+def test_a_timed_out_fetch_is_no_progress() -> None:
+    # Fetches that each end in a timeout within the patience do not keep the waiters waiting.
+    limiter = HostLimiter(per_host=1, total=50, patience=0.3)
+
+    async def go() -> tuple[list[str], float]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tries = (_attempt(limiter, "slow.example", 0.1, "timeout") for _ in range(20))
+        outcomes = await asyncio.gather(*tries)
+        return list(outcomes), loop.time() - started
+
+    outcomes, ended = run(go())
+    assert outcomes.count("timed out") <= 4  # about 0.3 s of 0.1 s timeouts, one at a time
+    assert outcomes.count("gave up") >= 16
+    assert ended < 1.0  # not 20 x 0.1 s
+
+
+def test_a_stalled_host_is_remembered_until_a_fetch_finishes() -> None:
+    # Round one: the fetches in flight time out, the waiters give up after the patience. Round
+    # two, the host's table entry long gone: its feeds due again take the free slots and the
+    # rest give up at once, not after another patience each round. Then fetches finish and
+    # the host is waited for again.
+    limiter = HostLimiter(per_host=2, total=50, patience=0.3)
+
+    async def go() -> list[tuple[list[str], float]]:
+        first = await _round(limiter, 0.5, "timeout")
+        assert limiter.hosts_tracked() == 0
+        second = await _round(limiter, 0.5, "timeout")
+        third = await _round(limiter, 0.05)  # the host answers again
+        fourth = await _round(limiter, 0.05)
+        return [first, second, third, fourth]
+
+    (first, w1), (second, w2), (third, _), (fourth, _) = run(go())
+    assert first == second == ["gave up"] * 3
+    assert 0.25 < w1 < 0.5
+    assert w2 < 0.1  # remembered: no second patience
+    assert third == ["gave up"] * 3  # still stalled when they asked: the answers came after
+    assert fourth == ["ran"] * 3

@@ -32,7 +32,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.feedclient import FeedClient
-from monitor.net.hostlimits import HostLimiter
+from monitor.net.hostlimits import HostLimiter, HostStuckError
 from monitor.offload import Offload, on_cpu_thread
 from monitor.pipeline.archive import poll_archive
 from monitor.pipeline.decide import (
@@ -138,16 +138,19 @@ def http_fetcher(client: FeedClient, limiter: HostLimiter, policy: FetchPolicy) 
     """The usual fetcher: a guarded conditional GET, polite per host."""
 
     async def fetch_feed(feed: FeedState) -> FetchResult:
-        async with limiter.slot(urlsplit(feed.url).hostname or ""):
-            return await fetch(
-                client,
-                feed.url,
-                etag=feed.etag,
-                last_modified=feed.last_modified,
-                max_bytes=policy.max_body,
-                deadline=policy.deadline,
-                max_redirects=policy.max_redirects,
-            )
+        try:
+            async with limiter.slot(urlsplit(feed.url).hostname or ""):
+                return await fetch(
+                    client,
+                    feed.url,
+                    etag=feed.etag,
+                    last_modified=feed.last_modified,
+                    max_bytes=policy.max_body,
+                    deadline=policy.deadline,
+                    max_redirects=policy.max_redirects,
+                )
+        except HostStuckError as e:  # named as every feed error is: by the feed's URL
+            raise FeedError(e.kind, f"{feed.url}: {e}") from e
 
     return fetch_feed
 
