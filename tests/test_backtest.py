@@ -257,6 +257,24 @@ def test_text_report_counts_alerts_by_story_and_charts_days(
     assert "busiest day" in out
 
 
+def test_a_disabled_rule_is_named_as_not_run_and_runs_when_asked_for(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A disabled rule was left out without a word: neither a match nor "no match".
+    archive(env, [item_row("a", "troops sent")])
+    rules = "rules:\n  - {id: on, name: On, query: troops}\n"
+    rules += "  - {id: off, name: Off, query: troops, enabled: false}\n"
+    write(env / "r" / "rules.yaml", rules)
+    assert main(["rules", "backtest", "--rules", str(env / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "on: 1 match, 1 alert" in out
+    assert "\ndisabled, not run (`--rule ID` runs one): off\n" in out
+    assert main(["rules", "backtest", "--rules", str(env / "r"), "--rule", "off"]) == 0
+    out = capsys.readouterr().out
+    assert "off: 1 match, 1 alert" in out
+    assert "not run" not in out
+
+
 def test_nothing_matched_is_exit_1_and_an_empty_archive_says_how_to_fill_it(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

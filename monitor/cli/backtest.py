@@ -267,7 +267,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
     finally:
         store.close()
-    _report(tallies, scan, args, folder, seconds, sys.stdout, total)
+    disabled = [i for i in ids if i not in enabled]  # not run (`--rule ID` runs one)
+    _report(tallies, scan, args, folder, seconds, sys.stdout, total, disabled)
     if measured is not None:
         measured.report(enabled, sys.stdout)
     return 0 if any(t.matches for t in tallies) else 1
@@ -430,6 +431,7 @@ def _report(
     seconds: float,
     out: TextIO,
     total: int = 0,
+    disabled: Sequence[str] = (),
 ) -> None:
     where = "the query" if args.query is not None else folder
     what = f"{args.diff} against {folder}" if args.diff else where
@@ -473,6 +475,8 @@ def _report(
     if quiet:
         label = "unchanged" if args.diff else "no match"
         out.write(f"\n{label}: {', '.join(quiet)}\n")
+    if disabled:
+        out.write(f"\ndisabled, not run (`--rule ID` runs one): {', '.join(disabled)}\n")
     if scan.items >= RATE_MIN and seconds > 0:
         rate = f"{scan.items / seconds:,.0f} items/s"
         share = f"{scan.reading_s / seconds:.0%}"
