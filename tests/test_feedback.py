@@ -224,7 +224,10 @@ def test_cli_mistakes_exit_2_with_one_clear_line(
     assert err.startswith(f"newsmon: no alert {MISSING} in the store")
     assert "Traceback" not in err
     assert main(["feedback", "f1/nope", "--relevant", *c]) == 2
-    assert "no item 'nope' of feed 'f1'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no item 'nope' of feed 'f1' in the store: only an item newsmon polled" in err
+    # `rules test --feed FILE --json` names items too, but of no store: say how to get them there
+    assert "`rules backtest --json` names those as item.feed and item.item_key" in err
     assert main(["feedback", ALERT, *c]) == 2
     assert "say --relevant or --irrelevant" in capsys.readouterr().err
     bad = tmp_path / "bad.jsonl"

@@ -99,8 +99,10 @@ def record_label(
         archived = store.archived_title(feed_id, item_key)
         if archived is None and not store.seen_keys(feed_id, [item_key]):
             raise UnknownTarget(
-                f"no item {item_key!r} of feed {feed_id!r} in the store "
-                "(`newsmon stories list --story KEY` shows feed and item key)"
+                f"no item {item_key!r} of feed {feed_id!r} in the store: only an item newsmon"
+                " polled or `archive import` loaded can be labelled (`rules backtest --json`"
+                " names those as item.feed and item.item_key; a file tried with `rules test"
+                " --feed` is in the store once imported, under the feed id the import gives)"
             )
         if rule and known_rules is not None and rule not in known_rules:
             raise UnknownRule(rule, known_rules)
