@@ -9,8 +9,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from structlog.contextvars import get_contextvars
 
+from monitor.clock import Clock
 from monitor.model import FeedState
 from monitor.process.daemon import FORCED_EXIT, Daemon, StopLatch
 
@@ -66,7 +68,9 @@ class Work:
     def on_stop(self) -> None:
         self.stops += 1
 
-    def make(self, grace: float = 2.0, stop: StopLatch | None = None) -> Daemon:
+    def make(
+        self, grace: float = 2.0, stop: StopLatch | None = None, wall: Clock | None = None
+    ) -> Daemon:
         self.daemon = Daemon(
             claim_feeds=self.claim,
             poll_feed=self.poll,
@@ -80,6 +84,7 @@ class Work:
             on_stop=self.on_stop,
             tick=0.05,
             stop=stop,
+            wall_clock=wall,
         )
         return self.daemon
 
@@ -208,3 +213,46 @@ def test_a_stop_asked_while_starting_claims_nothing() -> None:
         return code
 
     assert asyncio.run(scenario()) == 0
+
+
+class ShiftedWall:
+    """The machine's wall clock, which someone sets back: as APScheduler reads it (its modules'
+    `datetime.now`) and as the daemon is told it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.shift = timedelta(0)
+        wall = self
+
+        class Shifted(datetime):
+            @classmethod
+            def now(cls, tz: Any = None) -> Any:
+                return datetime.now(tz) + wall.shift
+
+        for module in ("apscheduler.schedulers.base", "apscheduler.triggers.interval"):
+            monkeypatch.setattr(f"{module}.datetime", Shifted)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.shift
+
+
+def test_the_ticks_go_on_when_the_wall_clock_is_set_back_an_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """APScheduler times the ticks by the wall clock: set back an hour, it polled and delivered
+    nothing for that hour (a tick 0.05 s apart was due an hour later)."""
+    wall = ShiftedWall(monkeypatch)
+
+    async def scenario() -> None:
+        work = Work([])
+        daemon = work.make(wall=wall)
+        running = asyncio.ensure_future(daemon.run())
+        await until(lambda: len(work.deliveries) >= 3)
+        wall.shift = -timedelta(hours=1)
+        before = len(work.deliveries)
+        await asyncio.sleep(2.0)
+        after = len(work.deliveries) - before
+        daemon.request_stop()
+        assert await running == 0
+        assert after >= 10  # a tick every 0.05 s: about 40; none without the fix
+
+    asyncio.run(scenario())

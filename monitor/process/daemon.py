@@ -13,6 +13,11 @@ feed is due. Jobs:
 
 A poll that enqueued alerts wakes the deliverer at once: an alert does not wait for the next tick.
 
+APScheduler times its jobs by the wall clock: set back an hour (by hand, or a step of NTP), it
+ran none of them for that hour, and /healthz still said the daemon was alive. A watch on the
+wall clock against the event loop's (monotonic) one makes every job due at once after a step
+back, so the ticks go on at their pace.
+
 SIGTERM or SIGINT: stop claiming (`on_stop` tells the deliverer to start no further alert), let
 in-flight polls and deliveries finish within the grace period, cancel what is left (a cancelled poll
 releases its feed; the caller releases alert leases), exit 0. A second signal cancels at once and
@@ -35,11 +40,14 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from structlog.contextvars import bound_contextvars
 
+from monitor.clock import Clock, SystemClock
 from monitor.errors import StoreError
 from monitor.model import FeedState
 from monitor.process.outage import StoreBackoff
 
 log = structlog.get_logger("newsmon.daemon")
+
+WALL_STEP_S = 1.0  # a wall clock set back by more than this re-times the jobs
 
 FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
@@ -142,6 +150,7 @@ class Daemon:
         on_stop: Callable[[], None] = lambda: None,
         tick: float = 1.0,
         stop: StopLatch | None = None,
+        wall_clock: Clock | None = None,
     ) -> None:
         self._claim_feeds = claim_feeds
         self._poll_feed = poll_feed
@@ -153,6 +162,7 @@ class Daemon:
         self._concurrency = concurrency
         self._grace = grace_period.total_seconds()
         self._tick = tick
+        self._wall = wall_clock or SystemClock()  # the clock APScheduler reads
         self._polls = TaskSet()
         self._refills = TaskSet()
         self._active = 0  # polls not yet finished (a finished task leaves _polls a bit later)
@@ -339,10 +349,12 @@ class Daemon:
         scheduler.add_job(job(self.stats_tick), "interval", seconds=5, id="stats", **common)
         scheduler.start()
         log.info("daemon_started")
+        watch = asyncio.ensure_future(self._follow_wall_clock(scheduler))
         await self.poll_tick()  # do not wait a whole tick for the first claim
         try:
             await self._stopping.wait()
         finally:
+            watch.cancel()
             scheduler.shutdown(wait=False)
         started = loop.time()
         log.info("shutdown_started", polls=len(self._polls), deliveries=len(self._deliveries))
@@ -357,6 +369,20 @@ class Daemon:
             seconds=round(loop.time() - started, 3),
         )
         return FORCED_EXIT if forced else 0
+
+    async def _follow_wall_clock(self, scheduler: AsyncIOScheduler) -> None:
+        """Make every job due now when the wall clock steps back (see the module's doc)."""
+        loop = asyncio.get_running_loop()
+        gap = self._wall.now().timestamp() - loop.time()
+        while True:
+            await asyncio.sleep(min(self._tick, WALL_STEP_S))
+            now = self._wall.now()
+            step = now.timestamp() - loop.time() - gap
+            gap += step
+            if step < -WALL_STEP_S:
+                log.warning("wall_clock_set_back", seconds=round(-step, 1))
+                for job in scheduler.get_jobs():
+                    job.modify(next_run_time=now)
 
     async def _drain(self) -> bool:
         deadline = self._grace
