@@ -50,3 +50,22 @@ def test_bad_settings_are_refused() -> None:
         TokenBucket(0, 1, FakeClock())
     with pytest.raises(ValueError):
         TokenBucket(1, 0.5, FakeClock())
+
+
+def test_a_clock_set_back_an_hour_neither_starves_nor_lengthens_the_bucket() -> None:
+    """The bucket counted time from its last refill: set back an hour, it refilled nothing (and
+    a 30 s pause lasted an hour and 30 s) until the clock had caught up."""
+    clock = FakeClock()
+    bucket = TokenBucket(rate=1.0, burst=2, clock=clock)
+    assert bucket.try_acquire() and bucket.try_acquire()
+    clock.advance(-3600)
+    assert bucket.available() == 0
+    clock.advance(1.0)
+    assert bucket.try_acquire()  # one second later, one token, as at any other time
+    bucket.pause(30)
+    clock.advance(-3600)
+    assert bucket.time_until_available() == pytest.approx(30.0)
+    clock.advance(29.9)
+    assert bucket.available() == 0
+    clock.advance(0.1)
+    assert bucket.available() == 2

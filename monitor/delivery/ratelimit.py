@@ -35,6 +35,12 @@ class TokenBucket:
         if elapsed > 0:
             self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
             self._updated = now
+        elif elapsed < 0:
+            # The clock was set back: count from now, and move a pause back with it. Left
+            # ahead, the bucket refilled nothing (and a pause lasted) until the clock caught up.
+            if self._paused_until is not None:
+                self._paused_until += now - self._updated
+            self._updated = now
         return now
 
     def available(self) -> int:
