@@ -57,7 +57,8 @@ def test_a_clock_set_back_an_hour_neither_starves_nor_lengthens_the_bucket() -> 
     a 30 s pause lasted an hour and 30 s) until the clock had caught up."""
     clock = FakeClock()
     bucket = TokenBucket(rate=1.0, burst=2, clock=clock)
-    assert bucket.try_acquire() and bucket.try_acquire()
+    assert bucket.try_acquire()
+    assert bucket.try_acquire()
     clock.advance(-3600)
     assert bucket.available() == 0
     clock.advance(1.0)
