@@ -237,7 +237,10 @@ def test_a_change_that_cannot_be_written_names_the_rules_file(
     ("argv", "message"),
     [
         (["--rule", "nope"], "no rule 'nope' in"),
-        (["--rule", "troops", "--like", "f1/k99"], "not in the archive: f1/k99"),
+        (
+            ["--rule", "troops", "--like", "f1/k99"],
+            "not in the archive: f1/k99 (`rules backtest --json` names archived items as",
+        ),
         (["--rule", "troops", "--like", "k3"], "--like 'k3': name an archived item as FEED/"),
         (["--rule", "troops", "--precision", "90"], "--precision must be more than 0"),
         (["--rule", "plain"], "rule 'plain' has no examples to tune (mode: query)"),

@@ -160,7 +160,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         store.close()
     missing = [f"{f}/{k}" for f, k in [*like_refs, *unlike_refs] if (f, k) not in found.items]
     if missing:
-        raise NewsmonError(f"not in the archive: {', '.join(missing)}")
+        raise NewsmonError(
+            f"not in the archive: {', '.join(missing)} (`rules backtest --json` names archived"
+            " items as item.feed and item.item_key; `archive import` loads a feed file)"
+        )
     like = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in like_refs]
     unlike = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in unlike_refs]
     ruleset = ruleset.select([rule.id])  # a disabled rule is tuned too
