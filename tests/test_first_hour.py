@@ -708,3 +708,17 @@ def test_check_deliver_says_which_feeds_it_left_alone_backing_off(
         r"; left alone, backing off after errors: wire until \d{4}-\d\d-\d\d \d\d:\d\d UTC$",
         summary,
     ), summary
+
+
+def test_feeds_list_shows_a_configured_feed_not_polled_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feed just added to the config was missing from `feeds list` until its first poll."""
+    (tmp_path / "newsmon.yaml").write_text(
+        "database_url: state.db\nfeeds:\n  - {id: wire, url: 'https://wire.example/rss'}\n"
+    )
+    code, out, err = run(["feeds", "list"], capsys)
+    assert code == 0
+    assert out.splitlines()[1].split() == ["wire", "not", "polled", "yet", "-", "-"], out
+    assert "no store at state.db" in err
+    assert not (tmp_path / "state.db").exists()

@@ -83,7 +83,10 @@ def list_feeds(args: argparse.Namespace) -> int:
         for feed in feeds:
             print(json.dumps(feed_json(feed, feed.id in configured)))
         return 0
-    if not feeds:
+    # A feed just added to the config is in no store row yet: listed, so that it is not missing.
+    polled = {feed.id for feed in feeds}
+    waiting = [spec.id for spec in config.feed_specs() if spec.id not in polled]
+    if not feeds and not waiting:
         print("no feeds polled yet (run `newsmon check --deliver` or `newsmon run`)")
         return 0
     rows = []
@@ -103,6 +106,7 @@ def list_feeds(args: argparse.Namespace) -> int:
                 error,
             ]
         )
+    rows.extend([feed_id, "not polled yet", "-", "-", ""] for feed_id in waiting)
     for line in columns(rows, ["FEED", "STATUS", "LAST FETCH", "NEXT POLL", "ERROR"]):
         print(line)
     return 0
