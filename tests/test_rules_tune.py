@@ -318,3 +318,31 @@ def test_examples_written_as_a_flow_list_are_refused_at_their_place(
         " (one `- ` a line): write it so, and tune can add to it\n"
         f"{' ' * 4}{flow}    {' ' * 12}^\n"
     )
+
+
+def test_a_proposal_of_1_says_the_examples_do_nothing_then(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # At threshold 1 a widen rule is its query alone; the table showed "1.00" and no word of it.
+    store = SQLiteStore(labelled.parent / "news.db")
+    later = AT + timedelta(days=1)
+    store.add_labels([Label("f1", k, "troops", False, "ana", later) for k in ("k2", "k4")])
+    store.close()
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    rows = brute(scanned_relabelled(labelled), "widen")
+    top = max(f1(*r[1:]) for r in rows)
+    assert max(t for t, *counts in rows if f1(*counts) == top) == 1.0
+    assert proposed(out, "best F1") == 1.0
+    assert (
+        "  at 1.00 only an example's own text is similar, so the rule fires on its query alone:"
+        " on these labels its examples gain nothing\n"
+    ) in out
+
+
+def scanned_relabelled(folder: Path) -> list[tune.Point]:
+    """`scanned`, with k2 and k4 labelled irrelevant for the rule."""
+    return [
+        tune.Point(p.key, False, p.query, p.like, p.unlike, True) if p.key[1] in ("k2", "k4") else p
+        for p in scanned(folder)
+    ]

@@ -224,6 +224,13 @@ def _report(
             return 1
         _row(f"precision ≥ {args.precision:.2f}", reached, out)
         proposed = reached
+    if proposed.threshold >= 1.0 and rule.threshold < 1.0:
+        # At 1 only an example's own text is similar: the examples no longer do anything.
+        alone = "its query alone" if rule.mode == "widen" else "almost nothing"
+        out.write(
+            "  at 1.00 only an example's own text is similar, so the rule fires on "
+            f"{alone}: on these labels its examples gain nothing\n"
+        )
     flipped = tune.flips(points, rule.mode, rule.threshold, proposed.threshold)
     if flipped:
         out.write(f"labelled items that flip at {proposed.threshold:.2f}:\n")
