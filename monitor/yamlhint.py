@@ -37,6 +37,15 @@ def yaml_problem(
         if "flow" in context and opener in ("[", "{"):
             closer = "]" if opener == "[" else "}"
             return f"this {opener} is never closed: add {closer}", exc.context_mark
+    if at_end and "flow node" in context and exc.problem_mark is not None:
+        # `rules: [` and nothing after it: PyYAML marks the end of the file, not the bracket.
+        body = text.rstrip()
+        if body[-1:] in ("[", "{"):
+            at = len(body) - 1
+            row, col = body.count("\n"), at - (body.rfind("\n") + 1)
+            where = yaml.Mark(exc.problem_mark.name, at, row, col, None, 0)
+            closer = "]" if body[-1] == "[" else "}"
+            return f"this {body[-1]} is never closed: add {closer}", where
     if problem.startswith("expected <block end>, but found") and mark is not None:
         line = text[: mark.index].rsplit("\n", 1)[-1]
         value = line.split(": ", 1)[1] if ": " in line else line.lstrip(" -")

@@ -282,6 +282,18 @@ def test_a_query_that_yaml_cannot_read_says_how_to_quote_it(
     assert says in err.message, str(err)
 
 
+@pytest.mark.parametrize("opener", ["[", "{"])
+def test_a_bracket_opened_last_and_never_closed_is_told_at_the_bracket(
+    tmp_path: Path, opener: str
+) -> None:
+    # PyYAML said "expected the node content, but found '<stream end>'" at the file's end.
+    write(tmp_path, "r.yaml", f"sets:\n  troops: [troops]\nrules: {opener}\n\n")
+    (err,) = errors_of(tmp_path)
+    assert where(err) == (3, 8), str(err)
+    closer = "]" if opener == "[" else "}"
+    assert err.message == f"YAML syntax error: this {opener} is never closed: add {closer}"
+
+
 @pytest.mark.parametrize(
     ("lines", "at", "says"),
     [
