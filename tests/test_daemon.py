@@ -43,6 +43,7 @@ class Work:
         self.deliver_gate = asyncio.Event()
         self.deliver_gate.set()
         self.stops = 0
+        self.steps: list[timedelta] = []
         self.daemon: Daemon | None = None
 
     async def claim(self, limit: int) -> list[FeedState]:
@@ -68,6 +69,9 @@ class Work:
     def on_stop(self) -> None:
         self.stops += 1
 
+    async def set_back(self, step: timedelta) -> None:
+        self.steps.append(step)
+
     def make(
         self, grace: float = 2.0, stop: StopLatch | None = None, wall: Clock | None = None
     ) -> Daemon:
@@ -85,6 +89,7 @@ class Work:
             tick=0.05,
             stop=stop,
             wall_clock=wall,
+            clock_set_back=self.set_back,
         )
         return self.daemon
 
@@ -254,5 +259,7 @@ def test_the_ticks_go_on_when_the_wall_clock_is_set_back_an_hour(
         daemon.request_stop()
         assert await running == 0
         assert after >= 10  # a tick every 0.05 s: about 40; none without the fix
+        [step] = work.steps  # told once, for the store's due times
+        assert abs(step - timedelta(hours=1)) < timedelta(seconds=1)
 
     asyncio.run(scenario())

@@ -161,3 +161,27 @@ def test_a_leader_lease_without_a_holder_row_ends_with_its_lease(store: Any) -> 
     assert store.lead("prune", "oneshot", T0, T0 + s(60)) is True
     assert store.lead("prune", "b", T0 + s(59), T0 + s(120)) is False
     assert store.lead("prune", "b", T0 + s(60), T0 + s(120)) is True
+
+
+# -- the clock set back ----------------------------------------------------------------------------
+def test_due_times_move_back_with_a_clock_set_back_an_hour(store: Any) -> None:
+    """A due time written before the machine's clock was set back lay an hour too far ahead: the
+    feed was not polled, the retry not tried, the destination's bucket not refilled for an hour
+    (SQLite). PostgreSQL's processes read the server's clock, which was not set back."""
+    enqueue(store, alert("a1", "hook", "s1"))
+    [row] = store.claim_due_alerts(T0, 5, LEASE, "d")
+    store.schedule_retry(row.id, "d", T0, T0 + s(300), "HTTP 503")
+    assert store.take_tokens("hook", T0, 1.0, 1.0, 1)[0] == 1
+    back = T0 - timedelta(hours=1)  # the clock now reads an hour earlier
+    moved = store.clock_set_back(timedelta(hours=1), back)
+    later = back + s(301)  # five minutes after the poll and the failure, by the new clock
+    if moved == 0:  # PostgreSQL: the times stay on the server's clock
+        assert type(store).__name__ == "PostgresStore"
+        assert store.claim_due_feeds(later, 5, LEASE, "p") == []
+        return
+    assert moved == 3  # the feed's next poll, the alert's next attempt, the bucket
+    assert store.claim_due_feeds(back + s(299), 5, LEASE, "p") == []  # not before it is due
+    assert store.claim_due_alerts(back + s(299), 5, LEASE, "d") == []
+    assert [f.id for f in store.claim_due_feeds(later, 5, LEASE, "p")] == ["f1"]
+    assert [r.id for r in store.claim_due_alerts(later, 5, LEASE, "d")] == ["a1"]
+    assert store.take_tokens("hook", later, 1.0, 1.0, 1)[0] == 1

@@ -16,7 +16,8 @@ A poll that enqueued alerts wakes the deliverer at once: an alert does not wait 
 APScheduler times its jobs by the wall clock: set back an hour (by hand, or a step of NTP), it
 ran none of them for that hour, and /healthz still said the daemon was alive. A watch on the
 wall clock against the event loop's (monotonic) one makes every job due at once after a step
-back, so the ticks go on at their pace.
+back, so the ticks go on at their pace, and tells the store (`clock_set_back`: on SQLite, the
+due times written before the step move back with it).
 
 SIGTERM or SIGINT: stop claiming (`on_stop` tells the deliverer to start no further alert), let
 in-flight polls and deliveries finish within the grace period, cancel what is left (a cancelled poll
@@ -151,6 +152,7 @@ class Daemon:
         tick: float = 1.0,
         stop: StopLatch | None = None,
         wall_clock: Clock | None = None,
+        clock_set_back: Callable[[timedelta], Awaitable[object]] | None = None,
     ) -> None:
         self._claim_feeds = claim_feeds
         self._poll_feed = poll_feed
@@ -163,6 +165,7 @@ class Daemon:
         self._grace = grace_period.total_seconds()
         self._tick = tick
         self._wall = wall_clock or SystemClock()  # the clock APScheduler reads
+        self._clock_set_back = clock_set_back
         self._polls = TaskSet()
         self._refills = TaskSet()
         self._active = 0  # polls not yet finished (a finished task leaves _polls a bit later)
@@ -383,6 +386,11 @@ class Daemon:
                 log.warning("wall_clock_set_back", seconds=round(-step, 1))
                 for job in scheduler.get_jobs():
                     job.modify(next_run_time=now)
+                if self._clock_set_back is not None:
+                    try:
+                        await self._clock_set_back(timedelta(seconds=-step))
+                    except StoreError as exc:  # the due times come round late, as before
+                        log.warning("clock_set_back_failed", error=str(exc))
 
     async def _drain(self) -> bool:
         deadline = self._grace

@@ -145,6 +145,9 @@ async def run_service(
             heartbeat=heartbeat.beat,
             on_stop=stop_delivering,
             stop=stop,
+            clock_set_back=lambda step: asyncio.to_thread(
+                rt.store.clock_set_back, step, ctx.clock.now()
+            ),
         )
 
         store_ok = [True]  # the last ping's answer

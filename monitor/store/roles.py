@@ -393,6 +393,13 @@ class Upkeep(Protocol):
         Returns how many rows were deleted. Raises StoreError."""
         ...
 
+    def clock_set_back(self, step: timedelta, now: datetime) -> int:
+        """This machine's clock was set back by `step`: due times written before (a feed's next
+        poll, a pending alert's next attempt, a rate bucket's refill start) are `step` early
+        again, never before `now`; returns how many rows moved. PostgreSQL: nothing, its
+        processes read the server's clock. Raises StoreError."""
+        ...
+
     def close(self) -> None:
         """Close the connection (the store is not used afterwards)."""
         ...

@@ -94,6 +94,15 @@ _BEAT_HOLDER = coord.render(coord.BEAT_HOLDER, "sqlite")
 _END_HOLDER = coord.render(coord.END_HOLDER, "sqlite")
 _LIVE_ON_HOST = coord.render(coord.LIVE_ON_HOST, "sqlite")
 _PRUNE_HOLDERS = coord.render(coord.PRUNE_HOLDERS, "sqlite")
+# Due times (epoch seconds) written before the clock was set back: `step` earlier, not past now.
+_SET_BACK = (
+    """UPDATE feeds SET next_poll_at = max(next_poll_at - :step, :now)
+        WHERE next_poll_at > :now""",
+    """UPDATE alerts SET next_attempt_at = max(next_attempt_at - :step, :now)
+        WHERE status = 'pending' AND next_attempt_at > :now""",
+    """UPDATE rate_buckets SET updated_at = max(updated_at - :step, :now)
+        WHERE updated_at > :now""",
+)
 _TAKE_TOKENS = coord.render(coord.TAKE_TOKENS, "sqlite")
 _PAUSE_BUCKET = coord.render(coord.PAUSE_BUCKET, "sqlite")
 _LEAD = coord.render(coord.LEAD, "sqlite")
@@ -516,6 +525,13 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             return c.execute(_LEAD, params).fetchone() is not None
 
     # -- housekeeping --------------------------------------------------------------------------
+    def clock_set_back(self, step: timedelta, now: datetime) -> int:
+        # One machine's clock: a due time written before it was set back lies `step` too far
+        # ahead, and would hold that feed, retry or destination for as long.
+        params = {"step": step.total_seconds(), "now": _ts(now)}
+        with self._write() as c:
+            return sum(c.execute(query, params).rowcount for query in _SET_BACK)
+
     def prune(
         self,
         now: datetime,
