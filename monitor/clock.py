@@ -31,6 +31,12 @@ class StoreClock:
         return self.base.now() + self.offset
 
 
+def wall_now(clock: Clock) -> datetime:
+    """This machine's time, for what others compare with theirs (a webhook's signed timestamp,
+    an email's Date): a `StoreClock`'s base, which NTP keeps right, not the database's."""
+    return clock.base.now() if isinstance(clock, StoreClock) else clock.now()
+
+
 class FakeClock:
     """A clock that moves only when told to."""
 

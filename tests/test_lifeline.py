@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.clock import FakeClock, StoreClock
+from monitor.clock import FakeClock, StoreClock, wall_now
+from monitor.delivery.destinations import Destination
 from monitor.process.lifeline import Lifeline
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S
 from monitor.store.sqlite import SQLiteStore
+from tests.delivery_support import SECRET, deliverer, enqueue, open_sqlite
+from tests.receiver import Receiver
 from tests.store_fixtures import T0, StoreFactory, spec
 
 LEASE = timedelta(minutes=2)
@@ -148,3 +151,20 @@ def test_a_store_clock_moves_only_for_a_real_difference(store: SQLiteStore) -> N
     base.advance(hours=-1)  # the machine's clock was set back an hour
     life.beat()
     assert clock.now() == T0
+
+
+def test_a_webhook_is_signed_with_this_machines_time_not_the_databases(tmp_path: Path) -> None:
+    """Receivers check a signature's timestamp against their own clock (5 minutes either way):
+    a database server whose clock is 20 minutes off must not make every delivery look stale."""
+    store = open_sqlite(tmp_path / "d.db")
+    base = FakeClock(datetime.now(UTC))
+    clock = StoreClock(base)
+    clock.offset = timedelta(minutes=20)
+    with Receiver() as rx:
+        enqueue(store, clock.now(), "ops", ["s1"])
+        dest = Destination.create("ops", "webhook", rx.url, secrets=[SECRET])
+        asyncio.run(deliverer(store, {"ops": dest}, clock).run_once())
+    [req] = rx.requests
+    assert int(req.headers["webhook-timestamp"]) == int(base.now().timestamp())
+    assert wall_now(clock) == base.now()
+    store.close()

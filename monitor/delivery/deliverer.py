@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 import httpx
 import structlog
 
-from monitor.clock import Clock
+from monitor.clock import Clock, wall_now
 from monitor.delivery.channels import CHANNEL_TYPES, http_channel
 from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
@@ -557,7 +557,7 @@ class Deliverer:
 
         if dest.type in CHANNEL_TYPES:
             return await self._attempt_channel(client, dest, row)
-        timestamp = int(self.clock.now().timestamp())  # fresh on every attempt
+        timestamp = int(wall_now(self.clock).timestamp())  # fresh on every attempt
         try:
             request = webhook.prepare(dest, row.document, row.id, timestamp)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -617,7 +617,7 @@ class Deliverer:
             from monitor.delivery.channels.mail import build as build_mail
 
             mail = build_mail(
-                message, sender=dest.sender, recipients=dest.recipients, date=self.clock.now()
+                message, sender=dest.sender, recipients=dest.recipients, date=wall_now(self.clock)
             )
             password = dest.token.get_secret_value() if dest.token else None
             try:
