@@ -133,3 +133,25 @@ def test_daemon_benchmark_counts_polls_and_cpu_of_a_real_daemon() -> None:
     assert 0 < row["cpu"] < row["seconds"] * 2
     assert row["per_1000"] == pytest.approx(row["cpu"] / row["polls"] * 1000)
     assert row["rss"] > 10
+
+
+def test_hostile_http_benchmark_runs_check_against_its_server(tmp_path: Path) -> None:
+    import subprocess
+
+    import hostile_http
+
+    server = subprocess.Popen(
+        [sys.executable, hostile_http.__file__, "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        row = hostile_http.run_case("redirect-port-minus-1", port, 5.0, tmp_path)
+    finally:
+        server.kill()  # our own child, by its pid
+        server.wait()
+    assert row["exit"] == 2  # a feed failed; the run did its work
+    assert row["good"] is True
+    assert str(row["outcome"]).startswith("connect: ")
+    assert "port -1 is out of range" in str(row["outcome"])
+    assert 10 < float(str(row["rss_mb"])) < 500
