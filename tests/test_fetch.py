@@ -304,6 +304,39 @@ def test_a_date_header_past_the_year_datetime_holds_is_ignored(
         assert error.retry_after == 120.0
 
 
+def test_a_body_in_one_byte_chunks_is_cut_off_before_the_deadline(server: LocalServer) -> None:
+    # Each chunk costs about 7 us of CPU whatever its size: one-byte chunks as fast as the server
+    # can send them kept a core busy until the deadline, far from the 10 MiB reply cap (6 bytes
+    # of wire a byte of body: 1.75 million chunks).
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response_only(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        while not server.stopping.is_set():
+            h.wfile.write(b"1\r\na\r\n" * 10_000)
+
+    server.routes["/feed"] = route
+    started = time.monotonic()
+    error = fetch_error(server.url("/feed"), deadline=8)
+    assert error.kind == "too_large", error
+    assert "more than 163840 pieces (1 bytes each on average)" in str(error)
+    assert time.monotonic() - started < 6
+
+
+def test_a_body_of_many_small_reads_is_not_refused(server: LocalServer) -> None:
+    # 4,000 chunks of 2,560 bytes (10 MB): the piece cap is far (163,840).
+    def route(h: BaseHTTPRequestHandler) -> None:
+        h.send_response_only(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        for _ in range(4000):
+            h.wfile.write(b"a00\r\n" + b"a" * 0xA00 + b"\r\n")
+        h.wfile.write(b"0\r\n\r\n")
+
+    server.routes["/feed"] = route
+    assert len(run(do_fetch(server.url("/feed"))).body or b"") == 4000 * 0xA00
+
+
 def test_a_server_that_closes_without_answering_is_worded_as_httpx_did(server: LocalServer) -> None:
     server.routes["/feed"] = lambda h: None  # the request read, the connection closed
     error = fetch_error(server.url("/feed"))
