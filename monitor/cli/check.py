@@ -19,6 +19,7 @@ from monitor.cli.render import print_json_lines, print_matches
 from monitor.clock import SystemClock
 from monitor.controls import strip_controls
 from monitor.model import Item, Match
+from monitor.net.urls import shown_url
 
 if TYPE_CHECKING:  # rich is imported when a bar is drawn: cron and --deliver runs never pay it
     from rich.progress import Progress, TaskID
@@ -67,7 +68,8 @@ def run_check(args: argparse.Namespace) -> int:
         try:
             urlsplit(arg)
         except ValueError as exc:  # "http://[bad": urlsplit refuses it before anyone can
-            print(f"newsmon: --feed {arg!r} is not a usable URL ({exc})", file=sys.stderr)
+            shown = shown_url(arg)  # a URL's password or API key is not printed
+            print(f"newsmon: --feed {shown!r} is not a usable URL ({exc})", file=sys.stderr)
             return 2
     config = load_config_from_args(args)
     setup_logging(args, config, stream=STDERR)

@@ -21,6 +21,7 @@ from monitor.cli.common import (
 from monitor.cli.render import columns, stamp
 from monitor.errors import ConfigError
 from monitor.model import FeedState
+from monitor.net.urls import hide_url_secrets, shown_url
 
 OPML_MAX_BYTES = 16 * MIB  # some 100,000 feeds
 
@@ -93,7 +94,8 @@ def list_feeds(args: argparse.Namespace) -> int:
     for feed in feeds:
         flag = "" if feed.id in configured else " (not in config)"
         error = (
-            f"[{feed.error_kind}] {feed.last_error} (x{feed.error_count})"
+            f"[{feed.error_kind}] {hide_url_secrets(feed.last_error, feed.url)}"
+            f" (x{feed.error_count})"
             if feed.last_error
             else ""
         )
@@ -115,13 +117,13 @@ def list_feeds(args: argparse.Namespace) -> int:
 def feed_json(feed: FeedState, configured: bool) -> dict[str, object]:
     return {
         "id": feed.id,
-        "url": feed.url,
+        "url": shown_url(feed.url),
         "status": feed.status,
         "configured": configured,
         "last_fetch_at": _iso(feed.last_fetch_at),
         "last_success_at": _iso(feed.last_success_at),
         "next_poll_at": _iso(feed.next_poll_at),
-        "error": feed.last_error,
+        "error": hide_url_secrets(feed.last_error, feed.url) if feed.last_error else None,
         "error_kind": feed.error_kind,
         "error_count": feed.error_count,
     }

@@ -109,6 +109,7 @@ def feed_matches(
     `allow_networks`, body and item limits (a feed on the team's own network that `newsmon run`
     may poll is one a person may try a rule on)."""
     from monitor.cli.oneshot import named_sources
+    from monitor.net.urls import hide_url_secrets, shown_url
     from monitor.pipeline.source import poll_one
 
     policy = named_feed_policy(config)
@@ -116,9 +117,11 @@ def feed_matches(
         (named,) = named_sources(config, [source], other_tags)
         report = poll_one(named, ruleset, guard=make_guard(config), policy=policy, keep_items=True)
     except FeedError as exc:
-        if str(exc).startswith(source) or not source.strip():  # it names the source, or none
-            raise
-        raise FeedError(exc.kind, f"{source}: {exc}") from exc
+        shown = shown_url(source)  # a URL's password or API key is not printed
+        message = hide_url_secrets(str(exc), source)
+        if message.startswith(shown) or not source.strip():  # it names the source, or none
+            raise FeedError(exc.kind, message) from exc
+        raise FeedError(exc.kind, f"{shown}: {message}") from exc
     matches = [(i, m) for i, found in report.matched for m in found]
     configured = named.feed_id in {spec.id for spec in config.feed_specs()}
     return matches, list(report.items), (*named.tags, named.feed_id), configured

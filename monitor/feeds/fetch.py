@@ -29,6 +29,7 @@ from monitor.errors import FeedError
 from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
 from monitor.net.feedclient import FeedClient, FeedResponse, HTTPFailure
 from monitor.net.retry_after import parse_retry_after
+from monitor.net.urls import hide_url_secrets
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 ACCEPT = (
@@ -255,6 +256,27 @@ async def fetch(
         headers.append(("If-Modified-Since", last_modified))
     started = time.monotonic()
     reply_cap = max_bytes if max_reply_bytes is None else max_reply_bytes
+    try:
+        return await _fetch_within(
+            client, url, headers, max_bytes, max_redirects, reply_cap, started, deadline
+        )
+    except FeedError as e:
+        # Every message names the URL (or a redirect's), which may carry a password or an API
+        # key; the message goes to the log, the store's last_error and `feeds list`.
+        e.args = (hide_url_secrets(str(e), url),)
+        raise
+
+
+async def _fetch_within(
+    client: FeedClient,
+    url: str,
+    headers: list[tuple[str, str]],
+    max_bytes: int,
+    max_redirects: int,
+    reply_cap: int,
+    started: float,
+    deadline: float,
+) -> FetchResult:
     try:
         async with asyncio.timeout(deadline):
             return await _fetch(client, url, headers, max_bytes, max_redirects, reply_cap, started)

@@ -35,3 +35,43 @@ def url_problem(url: str) -> str | None:
     if not parts.hostname or not _HOST.match(host):
         return "the URL has no valid host name"
     return None
+
+
+# A query parameter whose name says it holds a credential (`apikey`, `access_token`, `sig`, ...).
+_SECRET_PARAM = r"[\w.\-]*(?:key|token|secret|pass|pwd|auth|sig|session|sid|cred)[\w.\-]*"  # noqa: S105 (a pattern, not a password)
+_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@]*@")
+# The value ends where the URL does: at `&`, `#`, `;`, a space, or a `: ` that starts a message.
+_PARAM = re.compile(rf"([?&;]{_SECRET_PARAM}=)[^&#\s;]*?(?=[&#\s;]|:\s|:$|$)", re.IGNORECASE)
+HIDDEN = "***"
+_MIN_SECRET = 4  # a shorter password is hidden only where it sits in a URL (by the patterns)
+
+
+def shown_url(url: str) -> str:
+    """`url` as logs, errors and listings show it: no `user:password@`, and no value of a query
+    parameter named like a credential (`?apikey=***`). A feed's URL may carry either."""
+    return hide_url_secrets(url)
+
+
+def hide_url_secrets(text: str, *urls: str) -> str:
+    """`text` (an error message, a log value) with every URL's userinfo and credential-named
+    query values hidden, and also the credentials of `urls` wherever else they appear (a
+    library's message may quote the host's password apart from its URL)."""
+    for url in urls:
+        for secret in _credentials(url):
+            text = text.replace(secret, HIDDEN)
+    if "://" in text:
+        text = _USERINFO.sub(rf"\1{HIDDEN}@", text)
+    if "=" in text:
+        text = _PARAM.sub(rf"\1{HIDDEN}", text)
+    return text
+
+
+def _credentials(url: str) -> list[str]:
+    """The userinfo, password and credential-named query values of `url`, longest first."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    found = [parts.netloc.rpartition("@")[0], parts.password or ""]
+    found += [m.group(0).partition("=")[2] for m in _PARAM.finditer("?" + parts.query)]
+    return sorted({s for s in found if len(s) >= _MIN_SECRET}, key=len, reverse=True)

@@ -33,6 +33,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.feedclient import FeedClient
 from monitor.net.hostlimits import HostLimiter, HostStuckError
+from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.offload import Offload, on_cpu_thread
 from monitor.pipeline.archive import poll_archive
 from monitor.pipeline.decide import (
@@ -150,7 +151,7 @@ def http_fetcher(client: FeedClient, limiter: HostLimiter, policy: FetchPolicy) 
                     max_redirects=policy.max_redirects,
                 )
         except HostStuckError as e:  # named as every feed error is: by the feed's URL
-            raise FeedError(e.kind, f"{feed.url}: {e}") from e
+            raise FeedError(e.kind, f"{shown_url(feed.url)}: {e}") from e
 
     return fetch_feed
 
@@ -208,7 +209,7 @@ class Poller:
         except FeedError as exc:
             outcome = FetchOutcome(
                 status=0,
-                error=str(exc),
+                error=hide_url_secrets(str(exc), feed.url),  # a fetcher's message may quote it
                 error_kind=exc.kind,
                 retry_after=getattr(exc, "retry_after", None),
             )
@@ -291,7 +292,8 @@ class Poller:
             except FeedError as exc:
                 parsed = exc
         if isinstance(parsed, FeedError):
-            failed = FetchOutcome(status=0, error=str(parsed), error_kind=parsed.kind)
+            error = hide_url_secrets(str(parsed), feed.url, result.url)
+            failed = FetchOutcome(status=0, error=error, error_kind=parsed.kind)
             return plan_error(feed, failed, now, self.rng, self.poll_policy), []
         live = self.rules.get() if self.rules is not None else None
         matcher = live.rules.match if live is not None else _no_match

@@ -23,6 +23,7 @@ from monitor.model import FeedState
 from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter
+from monitor.net.urls import shown_url
 from monitor.offload import on_cpu_thread
 from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
 from monitor.pipeline.rules import CurrentRules
@@ -60,7 +61,8 @@ def name_source(arg: str) -> NamedSource:
         scheme = urlsplit(arg).scheme.lower()
     except ValueError as exc:  # "http://[bad": urlsplit refuses it before anyone can
         raise FeedError(
-            "local_file", f"{arg}: is not a usable URL ({exc}); give an http(s) URL or a file"
+            "local_file",
+            f"{shown_url(arg)}: is not a usable URL ({exc}); give an http(s) URL or a file",
         ) from exc
     if scheme in ("http", "https"):
         return NamedSource(feed_id=_feed_id_for(arg), url=arg)

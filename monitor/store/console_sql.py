@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from monitor.model import StorySource
+from monitor.net.urls import hide_url_secrets, shown_url
 
 __all__ = [
     "FeedHealth",
@@ -101,7 +102,8 @@ class _Reads:
         return [
             FeedHealth(
                 id=r["id"],
-                url=r["url"],
+                # Shown to every console reader: a feed URL's password or API key is not.
+                url=shown_url(r["url"]),
                 name=r["name"],
                 title=r["title"],
                 status=r["status"],
@@ -109,7 +111,7 @@ class _Reads:
                 last_fetch_at=self._time(r["last_fetch_at"]),
                 error_kind=r["error_kind"],
                 error_count=int(r["error_count"]),
-                last_error=r["last_error"],
+                last_error=_shown_error(r["last_error"], r["url"]),
                 next_poll_at=self._time(r["next_poll_at"]),
                 interval_s=float(r["interval_s"]),
                 items=int(r["items"]),
@@ -168,3 +170,9 @@ class PostgresConsoleReads(_Reads):
             return None
         when: datetime = value
         return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _shown_error(error: str | None, url: str) -> str | None:
+    """A feed's last error without its URL's credentials (a row written before errors hid
+    them may still hold them)."""
+    return hide_url_secrets(error, url) if error else error

@@ -1,0 +1,125 @@
+"""A feed URL's password or API key (`https://user:pass@host/feed`, `?apikey=...`) never reaches a
+fetch error, a log line, the store's last_error, `feeds list`, `rules test --feed`, `check --feed`
+or the console's feed page. Real HTTP servers and closed ports on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.cli.main import main
+from monitor.errors import FeedError
+from monitor.net.urls import hide_url_secrets, shown_url
+from monitor.store import open_store
+from tests.test_fetch import do_fetch
+from tests.test_fetch_support import LocalServer, redirect, respond, run
+
+PASSWORD = "FeedPassw0rdSENTINEL"
+KEY = "ApiKeySENTINEL12345"
+TOKEN = "TokSENTINEL"
+SENTINEL = "SENTINEL"  # in every secret above, nowhere else
+
+
+def with_secrets(base: str, path: str) -> str:
+    """`base` (http://127.0.0.1:PORT) with a password and two credential query parameters."""
+    scheme, _, host = base.partition("://")
+    return f"{scheme}://reader:{PASSWORD}@{host}{path}?format=rss&apikey={KEY}&access_token={TOKEN}"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    srv = LocalServer()
+    yield srv
+    srv.close()
+
+
+def test_shown_url_hides_userinfo_and_credential_parameters_only() -> None:
+    url = "https://bob:pw@example.org/feed?edition=uk&api_key=abc123&sig=x:y#top"
+    assert shown_url(url) == "https://***@example.org/feed?edition=uk&api_key=***&sig=***#top"
+    assert shown_url("https://feeds.example.org/world/rss.xml?edition=uk") == (
+        "https://feeds.example.org/world/rss.xml?edition=uk"
+    )
+    # A message that goes on after the URL keeps its `: `.
+    text = "https://h/f?token=abc: HTTP 401 Unauthorized"
+    assert hide_url_secrets(text) == "https://h/f?token=***: HTTP 401 Unauthorized"
+    # The URL's credentials are hidden wherever else the message quotes them.
+    assert hide_url_secrets("login abcd1234 failed", "https://u:abcd1234@h/") == "login *** failed"
+
+
+@pytest.mark.timeout(30)
+def test_fetch_errors_do_not_quote_the_feed_urls_credentials(server: LocalServer) -> None:
+    server.routes["/denied"] = respond(401)
+    server.routes["/moved"] = redirect(302, "/denied?session=ServerSENTINELsid")
+    base = server.url("")
+    refused = with_secrets(f"http://127.0.0.1:{closed_port()}", "/feed")
+    tls = with_secrets(base.replace("http://", "https://"), "/denied")  # plain HTTP port
+    for url in (with_secrets(base, "/denied"), with_secrets(base, "/moved"), refused, tls):
+        with pytest.raises(FeedError) as info:
+            run(do_fetch(url, deadline=10))
+        message = str(info.value)
+        assert SENTINEL not in message, message
+        assert "127.0.0.1" in message  # still says which feed
+
+
+@pytest.mark.timeout(60)
+def test_feed_credentials_stay_out_of_logs_store_and_cli(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.routes["/denied"] = respond(401)
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - id: any\n    name: Any\n    query: news\n", encoding="utf-8"
+    )
+    db = tmp_path / "n.db"
+    url = with_secrets(server.url(""), "/denied")
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {db}\nrules: {rules}\nlog_level: debug\n"
+        "allow_networks: ['127.0.0.1']\n"
+        f"feeds:\n  - id: locked\n    url: '{url}'\n",
+        encoding="utf-8",
+    )
+    base = ["--config", str(config)]
+    assert main(["check", "--deliver", *base, "--log-level", "debug"]) == 2  # a feed failed
+    assert main(["feeds", "list", *base]) == 0
+    assert main(["feeds", "list", "--json", *base]) == 0
+    listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert listed["url"] == shown_url(url)
+    assert "401" in listed["error"]
+    main(["rules", "test", *base, "--feed", url])
+    main(["check", *base, "--feed", url])
+    main(["check", *base, "--feed", url.replace("127.0.0.1", "[bad")])
+    out = capsys.readouterr()
+    assert SENTINEL not in out.out + out.err, out.out + out.err
+    assert "HTTP 401" in out.err
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT last_error FROM feeds WHERE id = 'locked'").fetchone()
+        assert "HTTP 401" in stored
+        assert SENTINEL not in stored
+        # A row written before errors hid credentials: the console does not show them either.
+        conn.execute("UPDATE feeds SET last_error = ? WHERE id = 'locked'", (f"{url}: boom",))
+    conn.close()
+    store = open_store(str(db))
+    try:
+        (row,) = store.feed_health(datetime.now(UTC) - timedelta(days=7))
+    finally:
+        store.close()
+    assert row.url == shown_url(url)
+    assert row.last_error == f"{shown_url(url)}: boom"
+    assert main(["feeds", "list", *base]) == 0
+    listing = capsys.readouterr().out
+    assert "boom" in listing
+    assert SENTINEL not in listing
