@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import socket
 import uuid
 from collections.abc import Iterator
 
@@ -56,6 +57,27 @@ def test_a_url_the_driver_cannot_parse_is_a_store_error_without_the_password() -
         PostgresStore("postgresql://bob:s3cret@[bad/news", connect_timeout_s=2)
     assert "s3cret" not in str(exc.value)
     assert str(exc.value) == str(exc.value).strip()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # libpq's own form for a password kept out of the userinfo
+        "postgresql://bob@127.0.0.1:{port}/news?password=SENTINELpw42&sslmode=disable",
+        # not percent-encoded: libpq names the host `SENTINELpw42@127.0.0.1`
+        "postgresql://bob:p@SENTINELpw42@127.0.0.1:{port}/news",
+    ],
+)
+def test_a_password_in_the_query_or_holding_an_at_sign_is_not_quoted(url: str) -> None:
+    # No server needed: a closed port on 127.0.0.1 refuses at once.
+    pytest.importorskip("psycopg")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError, match="cannot connect") as exc:
+        PostgresStore(url.format(port=port), connect_timeout_s=2)
+    assert "SENTINEL" not in str(exc.value)
+    assert "127.0.0.1" in str(exc.value)
 
 
 def _migrate(url: str, schema: str, out: mp.Queue[str | None]) -> None:

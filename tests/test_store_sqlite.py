@@ -56,6 +56,10 @@ def test_open_store_refuses_unknown_scheme_without_leaking_password() -> None:
     with pytest.raises(ConfigError, match="empty"):
         open_store("  ")
     assert redact_url("postgresql://bob:s3cret@h/db") == "postgresql://bob:***@h/db"
+    assert redact_url("postgresql://bob:p@ss/w@h/db") == "postgresql://bob:***@h/db"
+    assert redact_url("postgresql://bob@h/db?sslmode=require&password=s3cret&x=1") == (
+        "postgresql://bob@h/db?sslmode=require&password=***&x=1"
+    )
 
 
 def test_unopenable_file_is_a_store_error(tmp_path: Path) -> None:

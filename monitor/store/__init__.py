@@ -16,21 +16,31 @@ from monitor.store.base import Store
 __all__ = ["Store", "open_store", "redact_error", "redact_url"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+# The password runs to the authority's last `@`: one written with an `@` or `/` in it, not
+# percent-encoded, is still hidden whole (libpq reads `bob:p@ss@h` as host `ss@h`).
+_PASSWORD = re.compile(r"(://[^:/@?#]*:)([^?#]*)@")
+# libpq also takes the password as a query parameter: `postgresql://bob@h/db?password=...`.
+_QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)([^&#]*)", re.IGNORECASE)
+_MIN_PIECE = 4  # a shorter piece of a password is hidden only where it sits in the URL
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by `***`, for logs and errors."""
-    return _PASSWORD.sub(r"\1***@", url)
+    """The URL with any password (in the userinfo or `?password=`) replaced by `***`, for logs
+    and errors."""
+    return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
 def redact_error(text: str, url: str) -> str:
     """A driver's error `text` about `url` without the URL's password: libpq quotes the whole
-    URI when it cannot parse it (`... in URI: "postgresql://bob:s3cret@[bad/x"`)."""
-    found = _PASSWORD.search(url)
-    password = found.group(0)[len(found.group(1)) : -1] if found else ""
+    URI when it cannot parse it (`... in URI: "postgresql://bob:s3cret@[bad/x"`), and names
+    a host that holds the tail of a password with an `@` in it (`failed to resolve host
+    'ss@h'`)."""
+    passwords = [m.group(2) for m in (_PASSWORD.search(url), *_QUERY_PASSWORD.finditer(url)) if m]
+    pieces = {p for pw in passwords for p in (pw, *re.split(r"[@/:]", pw)) if len(p) >= _MIN_PIECE}
     text = text.replace(url, redact_url(url))
-    return text.replace(password, "***") if password else text
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
 
 
 def sqlite_path(url: str) -> str | None:
