@@ -36,16 +36,17 @@ def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> st
 
 
 DEST = "destinations:\n  - name: team\n    type: webhook\n"
-# (what is wrong, the config text, the line the error must point at)
+# (what is wrong, the config text, the line the error must point at: an unclosed quote or bracket
+# is placed where it opens, not where YAML gave up)
 SYNTAX_ERRORS = [
     ("a tab", DEST + f"    url: {HOOK}\n\tsecret: {WHSEC}\n", 5),
     ("a tab before the url", DEST + f"\turl: {HOOK}\n", 4),
     ("bad indentation", DEST + f"    url: {HOOK}\n   secret: {WHSEC}\n", 5),
     ("a key given twice", DEST + f"    secret: {WHSEC}\n    secret: {WHSEC}\n", 5),
     ("the url given twice", DEST + f"    url: {HOOK}\n    url: {HOOK}\n", 5),
-    ("an unclosed quote", DEST + f'    url: "{HOOK}\n', 5),
-    ("a flow mapping", f"destinations: [{{name: t, url: {HOOK}, secret: {WHSEC}}}\n", 2),
-    ("an alias to a secret", DEST + f"    secret: &s {WHSEC}\n    url: *s\n    x: [\n", 7),
+    ("an unclosed quote", DEST + f'    url: "{HOOK}\n', 4),
+    ("a flow mapping", f"destinations: [{{name: t, url: {HOOK}, secret: {WHSEC}}}\n", 1),
+    ("an alias to a secret", DEST + f"    secret: &s {WHSEC}\n    url: *s\n    x: [\n", 6),
     ("a database password", "database_url: postgresql://u:SENTINELpw@db/x\n\tlog_level: x\n", 2),
     ("a continuation line", f"rules: x\n  {HOOK}\n: y\n", 3),
 ]  # fmt: skip
