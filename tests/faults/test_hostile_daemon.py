@@ -188,3 +188,55 @@ def test_hostile_feeds_beside_a_healthy_one(tmp_path: Path) -> None:
         ended = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
         fetched = max(t for t in fetches if t <= ended)
         assert ended - fetched < BUDGET.wall_s, event  # fetch and parse, within the budget
+
+
+HUNG_FEEDS = 60
+
+
+def test_a_host_that_never_answers_does_not_stall_the_other_feeds(tmp_path: Path) -> None:
+    # 60 feeds of one host that takes the request and never answers (10 s deadline) beside a
+    # feed of another host: the hung host's polls queued for its two connections, a deadline
+    # each, while counting among the daemon's 50 polls in flight, and the other feed was polled
+    # once in 45 s. Now they give up on the host after 10 s without progress.
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", ["rx"])})
+    timed = Timed()
+    release = threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(60)  # until the test ends; the daemon gives up long before
+
+    with feed_server() as server, Receiver() as rx:
+        server.routes["/good"] = timed.route(
+            "/good", "application/rss+xml", rss([("w0", "Weather", "Rain.")])
+        )
+        hung = {f"hung{n}": f"/hung{n}" for n in range(HUNG_FEEDS)}
+        for path in hung.values():
+            server.routes[path] = hang
+        # Two spellings of 127.0.0.1: two hosts to the host limits, one address to the guard.
+        feeds = {
+            name: server.url(path).replace("127.0.0.1", "127.1") for name, path in hung.items()
+        }
+        config = write_config(
+            tmp_path,
+            feeds={"good": server.url("/good"), **feeds},
+            destinations={"rx": rx.url},
+            rules=rules,
+            fetch_deadline="10s",
+        )
+        try:
+            with DaemonProcess(config, tmp_path) as daemon:
+                daemon.wait_healthy()
+                started = time.time()
+                time.sleep(RUN_S)
+                events = daemon.events("feed_error")
+        finally:
+            release.set()
+
+    good = [t for t in timed.times("/good") if t >= started - 1]
+    gaps = [b - a for a, b in itertools.pairwise(good)]
+    print(f"healthy polls {len(good)}, gaps {[round(g, 1) for g in gaps]}")  # pytest -s
+    assert len(good) >= 10, good
+    assert max(gaps) < 10 + SLACK_S, gaps  # the host's patience, once
+    gave_up = [e for e in events if "not fetched: 127.1" in e.get("error", "")]
+    assert gave_up
+    assert all(e["kind"] == "timeout" for e in gave_up)
