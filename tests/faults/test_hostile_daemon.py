@@ -235,7 +235,7 @@ def test_a_host_that_never_answers_does_not_stall_the_other_feeds(tmp_path: Path
     good = [t for t in timed.times("/good") if t >= started - 1]
     gaps = [b - a for a, b in itertools.pairwise(good)]
     print(f"healthy polls {len(good)}, gaps {[round(g, 1) for g in gaps]}")  # pytest -s
-    assert len(good) >= 10, good
+    assert len(good) >= 6, good  # 11-12 here; once in 25 s before
     assert max(gaps) < 10 + SLACK_S, gaps  # the host's patience, once
     gave_up = [e for e in events if "not fetched: 127.1" in e.get("error", "")]
     assert gave_up
