@@ -119,9 +119,17 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
 
 
 def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """structlog processor (console only): no ESC, OSC, NUL or C1 control in any value."""
+    """structlog processor (console only): no ESC, OSC, NUL or C1 control in any value, and no
+    line of a multi-line event or traceback at the start of a line, where it could pass for a
+    log line of its own (the renderer quotes other values, newlines escaped)."""
     for key, value in list(event_dict.items()):
         event_dict[key] = strip_controls_deep(value)
+    event = event_dict.get("event")
+    if isinstance(event, str) and "\n" in event:  # a library's message quoting a feed or server
+        event_dict["event"] = event.replace("\n", "\n  ")
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):  # printed from the next line on, under the event's line
+        event_dict["exception"] = "  " + exception.replace("\n", "\n  ")
     return event_dict
 
 

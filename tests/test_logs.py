@@ -175,3 +175,25 @@ def test_console_lines_carry_no_control_characters() -> None:
     assert "\x1b[2J" not in text
     assert colours > 0
     assert not any(ch in text for ch in "\x00\x07\x9b")
+
+
+def test_console_lines_cannot_be_forged_by_a_newline_in_an_event_or_traceback() -> None:
+    out = FakeTTY()
+    logs.configure_logging("debug", "console", stream=out)
+    forged = "2026-01-01T00:00:00.000000Z [error    ] forged_event"
+    structlog.get_logger().warning("feed_error", error=f"boom\n{forged}")
+    logging.getLogger("some.library").warning("title %s", f"x\n{forged}")
+    try:
+        _fail(f"bad\n{forged}")
+    except ValueError:
+        structlog.get_logger().exception("poll_crashed")
+    lines = out.getvalue().splitlines()
+    assert sum("forged_event" in line for line in lines) == 3  # all there, as text
+    # Three events, three lines at the margin; a traceback and a message's lines go under them.
+    heads = [line for line in lines if not line.startswith(" ")]
+    assert len(heads) == 3
+    assert not any(line.startswith("2026-01-01") for line in heads)
+
+
+def _fail(message: str) -> None:
+    raise ValueError(message)

@@ -19,6 +19,7 @@ from monitor.cli.common import (
     store_exists,
 )
 from monitor.cli.render import columns, stamp
+from monitor.controls import strip_controls_deep
 from monitor.errors import ConfigError
 from monitor.model import FeedState
 from monitor.net.urls import hide_url_secrets, shown_url
@@ -82,7 +83,8 @@ def list_feeds(args: argparse.Namespace) -> int:
     configured = {spec.id for spec in config.feed_specs()}
     if args.json:
         for feed in feeds:
-            print(json.dumps(feed_json(feed, feed.id in configured)))
+            # The error quotes a server (a reason phrase); `jq -r` would print its controls.
+            print(json.dumps(strip_controls_deep(feed_json(feed, feed.id in configured))))
         return 0
     # A feed just added to the config is in no store row yet: listed, so that it is not missing.
     polled = {feed.id for feed in feeds}

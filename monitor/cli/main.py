@@ -21,6 +21,7 @@ from typing import NoReturn
 from monitor import __version__
 from monitor.cli.common import STDERR
 from monitor.cli.leave import leave
+from monitor.controls import strip_controls
 from monitor.errors import NewsmonError
 from monitor.logs import configure_logging
 
@@ -255,7 +256,8 @@ def main(
     try:
         code: int = func(args)
     except NewsmonError as exc:
-        print(f"newsmon: {exc}", file=sys.stderr)
+        # A feed's or a receiver's words may be in it (an HTTP reason phrase with a C1 CSI).
+        print(strip_controls(f"newsmon: {exc}"), file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
