@@ -227,6 +227,16 @@ def test_duplicate_derived_ids_are_refused(tmp_path: Path) -> None:
     assert "duplicate feed id 'a-example-rss'" in error_of(write(tmp_path, text))
 
 
+def test_a_derived_id_leaves_out_a_credential_in_the_query(tmp_path: Path) -> None:
+    text = (
+        "feeds:\n"
+        "  - url: 'https://u:SENTINELpw@a.example/rss?format=rss&apikey=SENTINELkey&x=1'\n"
+        "  - url: 'https://a.example/rss?access_token=SENTINELtok'\n"
+    )
+    ids = [f.id for f in load_config(write(tmp_path, text), env={}).feeds]
+    assert ids == ["a-example-rss-format-rss-x-1", "a-example-rss"]
+
+
 def test_short_interval_warns_once_for_remote_hosts(tmp_path: Path) -> None:
     config_loader._warned.clear()
     path = write(

@@ -23,7 +23,7 @@ from monitor.config.channels import (
 )
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.values import split_list, to_duration
-from monitor.net.urls import url_problem
+from monitor.net.urls import public_query, url_problem
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -31,12 +31,13 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 def slug_for_url(url: str) -> str:
-    """A feed id from its URL: host and path, lower case, runs of other characters as `-`."""
+    """A feed id from its URL: host, path and query, lower case, runs of other characters as
+    `-`. A credential in the query (`apikey=...`) is left out: the id is in every log line,
+    alert and page."""
     parts = urlsplit(url)
     host = (parts.hostname or "").removeprefix("www.")
-    slug = _NOT_SLUG.sub(
-        "-", f"{host}{parts.path}{'-' + parts.query if parts.query else ''}".lower()
-    )
+    query = public_query(parts.query)
+    slug = _NOT_SLUG.sub("-", f"{host}{parts.path}{'-' + query if query else ''}".lower())
     return slug.strip("-")[:80] or "feed"
 
 

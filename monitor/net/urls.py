@@ -75,3 +75,13 @@ def _credentials(url: str) -> list[str]:
     found = [parts.netloc.rpartition("@")[0], parts.password or ""]
     found += [m.group(0).partition("=")[2] for m in _PARAM.finditer("?" + parts.query)]
     return sorted({s for s in found if len(s) >= _MIN_SECRET}, key=len, reverse=True)
+
+
+_SECRET_NAME = re.compile(rf"^{_SECRET_PARAM}$", re.IGNORECASE)
+
+
+def public_query(query: str) -> str:
+    """`query` (no `?`) without its credential-named parameters (`apikey=...&format=rss` ->
+    `format=rss`)."""
+    kept = [p for p in query.split("&") if not _SECRET_NAME.match(p.partition("=")[0])]
+    return "&".join(p for p in kept if p)
