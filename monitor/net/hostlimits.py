@@ -7,11 +7,14 @@ every host ever polled.
 
 A task gives up waiting for its host (`HostStuckError`, a `timeout` feed error) once that host
 has gone `patience` seconds with every slot busy and no fetch finished, a timed-out one not
-counting: the polls of a host that hangs would otherwise queue behind one another, a deadline
-each, and hold the caller's own concurrency (the daemon's polls in flight), so that 60 feeds of
-one hung host kept every other feed from being polled at all. A host stays stalled, past the
-life of its table entry, until one of its fetches finishes: its feeds that come due again get
-the free slots and the rest give up at once, instead of waiting out the patience every round.
+counting. The patience is the fetch deadline and a second (`patience_for`): every fetch that
+answers within its deadline finishes within it, so a host that is slow but answers is always
+waited for, and only one whose fetches time out is given up on. The polls of a host that hangs
+would otherwise queue behind one another, a deadline each, and hold the caller's own
+concurrency (the daemon's polls in flight), so that 60 feeds of one hung host kept every other
+feed from being polled at all. A host stays stalled, past the life of its table entry, until
+one of its fetches finishes: its feeds that come due again get the free slots and the rest
+give up at once, instead of waiting out the patience every round.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from contextlib import asynccontextmanager
 
 from monitor.errors import FeedError
 
-PATIENCE_S = 10.0
+PATIENCE_S = 31.0  # patience_for the default 30 s fetch deadline
+
+
+def patience_for(deadline: float) -> float:
+    """How long a task waits for a host that finishes no fetch: each fetch holding a slot began
+    at or before the last progress and, answering within `deadline`, ends within it."""
+    return deadline + 1.0
+
+
 _STALLED_KEPT = 10_000  # hosts remembered as stalled at most (the oldest forgotten first)
 
 

@@ -22,7 +22,7 @@ from monitor.feeds.fetch import FetchResult
 from monitor.model import FeedState
 from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
-from monitor.net.hostlimits import HostLimiter
+from monitor.net.hostlimits import HostLimiter, patience_for
 from monitor.net.urls import shown_url
 from monitor.offload import on_cpu_thread
 from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
@@ -147,7 +147,7 @@ async def poll_named(
     """Poll each source once without state, all at once within the host limits; the reports
     in the order of `sources`. `rules`: None matches nothing; `keep_items`: every parsed item
     in the reports. Parsing runs on the one CPU thread, a document at a time, as in the daemon."""
-    limiter = HostLimiter(per_host=per_host, total=total)
+    limiter = HostLimiter(per_host=per_host, total=total, patience=patience_for(policy.deadline))
     async with make_feed_client(guard, connect_timeout=connect_timeout) as client:
         fetcher = local_or_http(sources, http_fetcher(client, limiter, policy), policy.max_body)
         poller = Poller(

@@ -38,7 +38,7 @@ from monitor.delivery.deliverer import Deliverer
 from monitor.errors import ConfigError, SourceLocation
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
-from monitor.net.hostlimits import HostLimiter
+from monitor.net.hostlimits import HostLimiter, patience_for
 from monitor.offload import on_cpu_thread, run_inline
 from monitor.pipeline.decide import PollPolicy
 from monitor.pipeline.poll import FetchPolicy, Poller, http_fetcher
@@ -241,7 +241,11 @@ async def open_runtime(
         async with make_feed_client(
             guard, connect_timeout=config.connect_timeout.total_seconds()
         ) as client:
-            limiter = HostLimiter(per_host=config.per_host_concurrency, total=config.concurrency)
+            limiter = HostLimiter(
+                per_host=config.per_host_concurrency,
+                total=config.concurrency,
+                patience=patience_for(policy.deadline),
+            )
             poller = Poller(
                 store=store,
                 fetcher=http_fetcher(client, limiter, policy),
