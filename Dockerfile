@@ -17,11 +17,20 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 
+# Optional extras, space- or comma-separated: NEWSMON_EXTRAS=semantic for rules with `like:`
+# examples (numpy, tokenizers and WordLlama's model: about 150 MB more). Empty by default.
+ARG NEWSMON_EXTRAS=""
+
 # Dependencies first, read from pyproject.toml, so this layer is reused until they change.
 # --only-binary: every dependency ships wheels (PyStemmer, brotli and psycopg[binary] included);
 # a missing wheel must fail the build here rather than pull a compiler into the picture.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+RUN python -c "import os, sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+opt = {k: v for k, v in p['optional-dependencies'].items() if k != 'dev'}; \
+extras = os.environ.get('NEWSMON_EXTRAS', '').replace(',', ' ').split(); \
+bad = [e for e in extras if e not in opt]; \
+sys.exit(f'NEWSMON_EXTRAS: no extra {bad[0]!r} (choose from: {\", \".join(sorted(opt))})') if bad else None; \
+print('\n'.join(p['dependencies'] + [d for e in extras for d in opt[e]]))" > requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt
 
 COPY README.md LICENSE ./

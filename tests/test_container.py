@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,3 +356,37 @@ def test_rules_folder_mounted_from_a_kubernetes_configmap_loads_once(tmp_path: P
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _requirements(extras: str) -> subprocess.CompletedProcess[str]:
+    """Run the builder stage's own `python -c` that lists what pip installs, as the build does."""
+    _global_args, stages = parse_dockerfile((ROOT / "Dockerfile").read_text(encoding="utf-8"))
+    (run,) = [args for args in stages[0].all("RUN") if "tomllib" in args]
+    words = shlex.split(run)
+    assert words[:2] == ["python", "-c"], run
+    return subprocess.run(
+        [sys.executable, "-c", words[2]],
+        cwd=ROOT,
+        env={"NEWSMON_EXTRAS": extras},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_image_installs_the_extras_named_by_the_build_argument_and_never_dev() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    default = _requirements("")
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split("\n")[:-1] == project["dependencies"]
+    semantic = _requirements("semantic")
+    assert semantic.stdout.split("\n")[:-1] == (
+        project["dependencies"] + project["optional-dependencies"]["semantic"]
+    )
+    offered = ", ".join(sorted(set(project["optional-dependencies"]) - {"dev"}))
+    for wrong in ("dev", "semantics"):
+        refused = _requirements(wrong)
+        assert refused.returncode != 0
+        assert f"NEWSMON_EXTRAS: no extra '{wrong}' (choose from: {offered})" in refused.stderr
+        assert not refused.stdout
