@@ -254,6 +254,24 @@ def test_a_closed_port_is_retried(store: Store) -> None:
     assert row.last_error == "ConnectError: connection refused (nothing listens on that port?)"
 
 
+def test_a_tls_or_dns_failure_says_which_without_the_host(store: Store) -> None:
+    # Both were a bare "ConnectError", the same as each other and as any other failure.
+    clock = FakeClock(T0)
+    with Receiver() as rx:
+        tls = rx.url.replace("http://", "https://")  # TLS against a plain-HTTP port
+        [a_tls] = enqueue(store, T0, "tls", ["s1"])
+        [a_dns] = enqueue(store, T0, "dns", ["s2"])
+        hooks = {"tls": hook("tls", tls), "dns": hook("dns", "https://hook.invalid/SECRETpath")}
+        asyncio.run(deliverer(store, hooks, clock).run_once())
+    assert alert_row(store, a_tls).last_error == (
+        "ConnectError: TLS handshake failed (WRONG_VERSION_NUMBER):"
+        " is it https on a plain-HTTP port?"
+    )
+    assert alert_row(store, a_dns).last_error == (
+        "ConnectError: the host name does not resolve (DNS)"
+    )
+
+
 def test_from_config_signs_and_goes_through_the_guard(store: Store, tmp_path: Path) -> None:
     from monitor.config import load_config
     from monitor.delivery.deliverer import Deliverer

@@ -53,7 +53,7 @@ from monitor.delivery.destinations import Destination
 from monitor.delivery.ratelimit import TokenBucket
 from monitor.errors import BlockedAddressError
 from monitor.model import OutboxRow
-from monitor.net.failures import socket_error
+from monitor.net.failures import delivery_failure
 from monitor.net.guard import AddressGuard
 from monitor.net.retry_after import parse_retry_after
 from monitor.store.roles import Destinations, Outbox
@@ -724,5 +724,5 @@ def _failure(exc: BaseException) -> Verdict:
         return Verdict(Outcome.DEAD, BLOCKED_DESTINATION)
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return Verdict(Outcome.DEAD, f"unusable URL ({type(exc).__name__})")
-    known = socket_error(exc)  # a fixed text ("connection refused"), never the URL
+    known = delivery_failure(exc)  # a fixed text ("connection refused"), never the URL
     return Verdict(Outcome.RETRY, f"{type(exc).__name__}: {known}" if known else type(exc).__name__)
