@@ -4,8 +4,9 @@
 `configure_logging` is called once by each command: `newsmon run` logs JSON lines to stdout (the
 container's log collector reads it); one-shot commands log to stderr so stdout carries results.
 Standard-library loggers (httpx, apscheduler) go through the same processors, so a webhook URL
-that httpx logs is redacted too. Resolved destination URLs and signing secrets are registered with
-`register_secrets`; any string containing one is redacted before rendering.
+that httpx logs is redacted too. Resolved destination URLs and signing secrets, and feed URLs'
+passwords and API keys, are registered with `register_secrets`; any string containing one is
+redacted before rendering.
 
 Libraries' own records below WARNING are never shown, whatever `level`: at DEBUG, httpcore prints
 response headers as they are, and a receiver whose redirect `Location` echoes a token (not a

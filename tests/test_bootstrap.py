@@ -28,6 +28,8 @@ HOOK = "https://hooks.example.net/services/T000/B000/abcdefSECRETxyz"
 SIGNING = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 TOKEN = "feedback-token-abcdefgh"
 LEASE = timedelta(minutes=5)
+FEED_PASSWORD = "feedPassw0rd42"
+FEED_KEY = "feedApiKey1234567"
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +47,7 @@ def config_file(tmp_path: Path) -> Path:
         f"feedback_token: {TOKEN}\n"
         "feeds:\n"
         "  - {id: f1, url: 'https://example.org/f1.xml'}\n"
+        f"  - {{id: f2, url: 'https://reader:{FEED_PASSWORD}@example.org/f2.xml?apikey={FEED_KEY}'}}\n"
         "destinations:\n"
         "  - {name: ops, type: webhook, url_env: HOOK, secret_env: SIGNING}\n"
         "  - {name: team, type: webhook, url: 'https://team.example.org/hook'}\n"
@@ -77,6 +80,8 @@ def test_resolving_the_config_registers_nothing_the_bootstrap_registers_every_se
         assert logs.redact(f"posting to {HOOK}") == "posting to [redacted]"
         assert logs.redact(f"signed with {SIGNING}") == "signed with [redacted]"
         assert logs.redact(f"token {TOKEN}") == "token [redacted]"
+        assert logs.redact(f"login {FEED_PASSWORD} refused") == "login [redacted] refused"
+        assert logs.redact(f"key {FEED_KEY}") == "key [redacted]"
         metrics.delivery_result(f"x{SIGNING}", "delivered")
         exposed = generate_latest(metrics.registry).decode()
         assert SIGNING not in exposed

@@ -57,7 +57,7 @@ def hide_url_secrets(text: str, *urls: str) -> str:
     query values hidden, and also the credentials of `urls` wherever else they appear (a
     library's message may quote the host's password apart from its URL)."""
     for url in urls:
-        for secret in _credentials(url):
+        for secret in url_credentials(url):
             text = text.replace(secret, HIDDEN)
     if "://" in text:
         text = _USERINFO.sub(rf"\1{HIDDEN}@", text)
@@ -66,7 +66,7 @@ def hide_url_secrets(text: str, *urls: str) -> str:
     return text
 
 
-def _credentials(url: str) -> list[str]:
+def url_credentials(url: str) -> list[str]:
     """The userinfo, password and credential-named query values of `url`, longest first."""
     try:
         parts = urlsplit(url)

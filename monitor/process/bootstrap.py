@@ -39,6 +39,7 @@ from monitor.errors import ConfigError, SourceLocation
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter, patience_for
+from monitor.net.urls import url_credentials
 from monitor.offload import on_cpu_thread, run_inline
 from monitor.pipeline.decide import PollPolicy
 from monitor.pipeline.poll import FetchPolicy, Poller, http_fetcher
@@ -268,6 +269,9 @@ async def open_runtime(
                 secrets = deliverer.secret_values()
                 if config.feedback_token:
                     secrets.append(config.feedback_token)
+                # A feed URL's password or API key: errors hide them where they are made, and
+                # a line that quotes them some other way (a library's, a traceback) is redacted.
+                secrets += [c for spec in config.feed_specs() for c in url_credentials(spec.url)]
                 register_secrets(secrets, metrics)
                 yield Runtime(ctx, store, rules, poller, deliverer, leases, client, metrics)
     finally:
