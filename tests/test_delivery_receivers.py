@@ -272,6 +272,28 @@ def test_a_tls_or_dns_failure_says_which_without_the_host(store: Store) -> None:
     )
 
 
+def test_the_disabled_gauge_follows_the_store_not_this_process(store: Store) -> None:
+    from monitor.metrics import Metrics
+    from tests.test_metrics import value
+
+    # Disabled by an earlier process (a cron `check --deliver`, the daemon before a restart):
+    # the daemon's /metrics had no series for it, so the documented alert stayed silent.
+    store.disable_destination("old", "HTTP 410", T0)
+    metrics = Metrics()
+    with Receiver() as rx:
+        d = deliverer(
+            store, {"old": hook("old", rx.url), "ops": hook("ops", rx.url)}, FakeClock(T0)
+        )
+        d.metrics = metrics
+        asyncio.run(d.run_once())
+        assert value(metrics, "newsmon_destination_disabled", destination="old") == 1
+        assert value(metrics, "newsmon_destination_disabled", destination="ops") == 0
+        # Enabled again by `deliveries enable` (another process): the gauge stayed at 1.
+        store.enable_destination("old")
+        asyncio.run(d.run_once())
+    assert value(metrics, "newsmon_destination_disabled", destination="old") == 0
+
+
 def test_from_config_signs_and_goes_through_the_guard(store: Store, tmp_path: Path) -> None:
     from monitor.config import load_config
     from monitor.delivery.deliverer import Deliverer

@@ -242,6 +242,12 @@ class Deliverer:
         # its 10 s busy timeout; a database that stopped answering) must not hold the event
         # loop, where the daemon's signals, /healthz and polls run.
         disabled = await asyncio.to_thread(self.store.disabled_destinations)
+        if self.metrics is not None:
+            # As the store has it, not as this process saw it happen: one disabled before a
+            # restart (or by `check --deliver`, another replica) had no series, and one enabled
+            # again (`deliveries enable`, the console) stayed at 1.
+            for name in self.destinations:
+                self.metrics.destination_disabled(name, name in disabled)
         active = [d for name, d in self.destinations.items() if name not in disabled]
         if not active:
             return stats
