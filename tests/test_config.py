@@ -67,6 +67,30 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert config.log_level == "debug"
 
 
+def test_env_overrides_names_the_file_keys_a_variable_replaces(tmp_path: Path) -> None:
+    """What the container image does to a mounted file: its three variables replace these keys,
+    and `newsmon run` names them in `config_loaded` (keys and variables, never values)."""
+    path = write(
+        tmp_path,
+        "database_url: postgresql://u:pw@db/newsmon\nrules: rules\nhttp_addr: 0.0.0.0:9500\n"
+        "fetch_deadline: 20s\n",
+    )
+    image = {
+        "NEWSMON_DATABASE_URL": "/data/newsmon.db",
+        "NEWSMON_RULES": "/rules",
+        "newsmon_http_addr": "0.0.0.0:9464",
+        "NEWSMON_LOG_LEVEL": "debug",  # not in the file: nothing replaced
+        "NEWSMON_FETCH_DEADLINE": "",  # empty counts as unset: the file's 20s holds
+    }
+    config = load_config(path, env=image)
+    assert config.env_overrides() == {
+        "database_url": "NEWSMON_DATABASE_URL",
+        "http_addr": "NEWSMON_HTTP_ADDR",
+        "rules": "NEWSMON_RULES",
+    }
+    assert load_config(path, env={}).env_overrides() == {}
+
+
 def test_nested_env_json_for_feeds(tmp_path: Path) -> None:
     env = {"NEWSMON_FEEDS": '[{"url": "https://example.org/rss", "interval": "2m"}]'}
     config = load_config(write(tmp_path, "feeds: []\n"), env=env)

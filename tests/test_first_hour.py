@@ -177,7 +177,9 @@ def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
 ) -> None:
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     config = write_config(tmp_path, feeds={}, destinations={}, rules=rules)
-    with DaemonProcess(config, tmp_path) as daemon:
+    # As in the container image, a variable names the rules the file names too.
+    env = daemon_env(NEWSMON_RULES=str(rules))
+    with DaemonProcess(config, tmp_path, env=env) as daemon:
         daemon.wait_healthy()
         assert wait_for("the no_feeds warning", lambda: daemon.events("no_feeds"))
         # A first daemon with nowhere to send says so at start, not by silence.
@@ -186,6 +188,7 @@ def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
         assert none["hint"].startswith("matches are recorded, and nothing is sent: add one")
         (loaded,) = daemon.events("config_loaded")
         assert (loaded["feeds"], loaded["rules"], loaded["destinations"]) == (0, 1, [])
+        assert loaded["env_overrides"] == {"rules": "NEWSMON_RULES"}
         daemon.signal(signal.SIGHUP)
         unchanged = wait_for("rules_unchanged", lambda: daemon.events("rules_unchanged"))
     assert unchanged[0]["level"] == "info"

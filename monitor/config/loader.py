@@ -122,6 +122,7 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     config._env = env
     config._base_dir = file.parent if file is not None else Path()
     config._path = file
+    config._file_keys = frozenset(key for key in doc.data if isinstance(key, str))
     _warn(config)
     return config
 

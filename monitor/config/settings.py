@@ -154,6 +154,7 @@ class Config(BaseSettings):
     _env: dict[str, str] = PrivateAttr(default_factory=dict)
     _base_dir: Path = PrivateAttr(default_factory=Path)
     _path: Path | None = PrivateAttr(default=None)
+    _file_keys: frozenset[str] = PrivateAttr(default=frozenset())
 
     @field_validator(*DURATIONS, mode="before")
     @classmethod
@@ -303,6 +304,18 @@ class Config(BaseSettings):
     def path(self) -> Path | None:
         """The YAML file this configuration was read from, if any."""
         return self._path
+
+    def env_overrides(self) -> dict[str, str]:
+        """Keys written in the config file whose value an environment variable replaces: {key:
+        VAR}. The container image always sets NEWSMON_DATABASE_URL, NEWSMON_RULES and
+        NEWSMON_HTTP_ADDR, so a `database_url:` in the mounted file is not the one in use; the
+        daemon's `config_loaded` line names these rather than leave it unsaid."""
+        found = {}
+        for name in sorted(self._file_keys & set(type(self).model_fields)):
+            source = self.setting_source(name)
+            if source.startswith(ENV_PREFIX):
+                found[name] = source
+        return found
 
     @property
     def archive_kept(self) -> timedelta:

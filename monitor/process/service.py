@@ -73,6 +73,9 @@ async def run_service(
             rules=len(first.rules),
             rules_version=first.version,
             destinations=[d.name for d in config.destinations],
+            # Keys of the file that a NEWSMON_ variable replaces (the image sets three): never
+            # the values, which may hold a password.
+            **({"env_overrides": overrides} if (overrides := config.env_overrides()) else {}),
         )
         # After the rules loaded: a start that fails says only why it failed.
         if not config.feeds:
