@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from monitor.cli.main import main
 from monitor.errors import FeedError
 from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.store import open_store
+from tests.receiver import Receiver
 from tests.test_fetch import do_fetch
 from tests.test_fetch_support import LocalServer, redirect, respond, run
 
@@ -123,3 +126,48 @@ def test_feed_credentials_stay_out_of_logs_store_and_cli(
     listing = capsys.readouterr().out
     assert "boom" in listing
     assert SENTINEL not in listing
+
+
+RELATIVE_FEED = (
+    "<?xml version='1.0'?><rss version='2.0'><channel><title>Locked</title>"
+    "<item><guid>a1</guid><title>Volcano news from the island</title><link>/items/a1</link>"
+    f"<pubDate>{formatdate(time.time() - 3600, usegmt=True)}</pubDate>"
+    "<description>news</description></item></channel></rss>"
+).encode()
+
+
+@pytest.mark.timeout(60)
+def test_alert_documents_carry_no_feed_credentials(
+    tmp_path: Path, server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The document's item.feed.url was the URL as fetched, and a relative item link resolved
+    # against it kept its `user:password@`: both went to every destination and the outbox.
+    server.routes["/locked"] = respond(200, RELATIVE_FEED, {"Content-Type": "application/rss+xml"})
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "r.yaml").write_text(
+        "rules:\n  - id: any\n    name: Any\n    query: volcano\n    notify: [hook]\n",
+        encoding="utf-8",
+    )
+    url = with_secrets(server.url(""), "/locked")
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {tmp_path / 'n.db'}\nrules: {rules}\n"
+        "allow_networks: ['127.0.0.1']\n"
+        f"feeds:\n  - id: locked\n    url: '{url}'\n    backfill: 7d\n"
+        "destinations:\n  - {name: hook, type: webhook, url_env: HOOK_URL}\n",
+        encoding="utf-8",
+    )
+    with Receiver() as rx:
+        env = {"HOOK_URL": rx.url}
+        with pytest.MonkeyPatch.context() as mp:
+            for key, value in env.items():
+                mp.setenv(key, value)
+            assert main(["check", "--deliver", "--config", str(config)]) == 0
+            assert main(["deliveries", "list", "--json", "--config", str(config)]) == 0
+    (request,) = rx.requests
+    document = json.loads(request.body)
+    assert document["item"]["url"] == f"{server.url('')}/items/a1"
+    assert document["item"]["feed"]["url"] == f"{server.url('')}/locked?format=rss"
+    out = capsys.readouterr()
+    assert SENTINEL not in request.body.decode() + out.out + out.err

@@ -7,7 +7,7 @@ checks each feed's `xmlUrl` the same way before the list is pasted into a config
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 # str.isspace() and the C0 controls and DEL; in a str pattern `\s` is str.isspace() (both
 # CPython's Py_UNICODE_ISSPACE), and a search costs a tenth of a loop over the characters (a
@@ -85,3 +85,18 @@ def public_query(query: str) -> str:
     `format=rss`)."""
     kept = [p for p in query.split("&") if not _SECRET_NAME.match(p.partition("=")[0])]
     return "&".join(p for p in kept if p)
+
+
+def public_url(url: str) -> str:
+    """`url` without its userinfo and its credential-named query parameters: a feed's URL as
+    it may go into an alert document, and the base its items' relative links are resolved
+    against (`urljoin` keeps the base's `user:password@`)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    query = public_query(parts.query)
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

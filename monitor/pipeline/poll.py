@@ -33,7 +33,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.feedclient import FeedClient
 from monitor.net.hostlimits import HostLimiter, HostStuckError
-from monitor.net.urls import hide_url_secrets, shown_url
+from monitor.net.urls import hide_url_secrets, public_url, shown_url
 from monitor.offload import Offload, on_cpu_thread
 from monitor.pipeline.archive import poll_archive
 from monitor.pipeline.decide import (
@@ -243,7 +243,7 @@ class Poller:
             parsed = await parser.parse(
                 result.body,
                 feed_id=feed.id,
-                feed_url=result.url,
+                feed_url=public_url(result.url),  # it goes into alerts
                 content_type=result.content_type,
                 max_items=self.max_items,
             )
@@ -285,7 +285,7 @@ class Poller:
                 parsed = parse_feed(
                     result.body,
                     feed_id=feed.id,
-                    feed_url=result.url,
+                    feed_url=public_url(result.url),  # it goes into alerts
                     content_type=result.content_type,
                     max_items=self.max_items,
                 )
