@@ -141,3 +141,30 @@ def test_a_feed_refused_by_the_address_guard_is_a_feed_error(
     err = capsys.readouterr().err
     assert code == 2
     assert "blocked_address" in err
+
+
+def test_a_bug_in_one_feeds_poll_fails_that_feed_and_the_others_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll that raises what no poll should (a bug a hostile feed trips) is that feed's
+    failure, as in the daemon: the other feeds' matches are still printed."""
+    from monitor.model import FeedState
+    from monitor.pipeline.poll import Poller, PollReport
+
+    real = Poller.poll
+
+    async def poll(self: Poller, feed: FeedState) -> PollReport:
+        if feed.url.endswith("broken.rss"):
+            raise RuntimeError("a bug in one feed's poll")
+        return await real(self, feed)
+
+    monkeypatch.setattr(Poller, "poll", poll)
+    broken = tmp_path / "broken.rss"
+    broken.write_bytes((ROOT / "seeds" / "article.rss").read_bytes())
+    seed = str(ROOT / "seeds" / "article.rss")
+    code = main(["check", "--rules", str(ROOT / "rules"), "--feed", str(broken), "--feed", seed])
+    out, err = capsys.readouterr()
+    assert code == 2  # a feed failed
+    assert sorted(json_rule for json_rule in SEED_RULES if json_rule in out) == list(SEED_RULES)
+    assert "broken.rss" in err
+    assert "unexpected error" in err

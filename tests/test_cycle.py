@@ -24,6 +24,7 @@ from monitor.process.bootstrap import Runtime, make_context, open_runtime
 from monitor.process.cycle import CRON_CLAIM, Cycle, backing_off
 from tests.daemon_support import write_rules
 from tests.delivery_support import alert_row, enqueue
+from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 from tests.store_fixtures import T0, ok_update
 
@@ -221,3 +222,55 @@ def test_a_one_shot_run_keeps_a_small_sqlite_page_cache_and_the_daemon_sqlites_d
 
     assert asyncio.run(cache_size(True)) == -ONE_SHOT_PAGE_CACHE_KIB == -512
     assert asyncio.run(cache_size(False)) == -2000  # SQLite's own default, in KiB
+
+
+# -- a bug in one feed's poll ---------------------------------------------------------------------
+
+
+class CrashingOn:
+    """A real runtime's poller whose poll of one feed raises what no poll should (a bug)."""
+
+    def __init__(self, real: Poller, feed_id: str) -> None:
+        self.real = real
+        self.feed_id = feed_id
+
+    async def poll(self, feed: FeedState) -> PollReport:
+        if feed.id == self.feed_id:
+            raise RuntimeError("a bug in one feed's poll")
+        return await self.real.poll(feed)
+
+
+def test_a_bug_in_one_feeds_poll_fails_that_feed_and_cron_goes_on(tmp_path: Path) -> None:
+    with feed_server() as srv, Receiver() as rx:
+        srv.put("/ok.xml", rss([("q1", "Earthquake hits the coast", "A strong earthquake.")]))
+        rules = write_rules(tmp_path / "rules", {"quake": ("earthquake", [])})
+        path = tmp_path / "newsmon.yaml"
+        path.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {rules}\nparse_workers: 0\n"
+            'allow_networks: ["127.0.0.1/32"]\nfeeds:\n'
+            f"  - {{id: bad, url: '{srv.url('/bad.xml')}'}}\n"
+            f"  - {{id: ok, url: '{srv.url('/ok.xml')}', backfill: 1d}}\n"
+            f"destinations:\n  - {{name: hook, type: webhook, url: '{rx.url}', "
+            "secret_env: HOOK_SECRET}\n"
+        )
+        config = load_config(path, env={"HOOK_SECRET": HOOK_SECRET})
+
+        async def run() -> list[str]:
+            async with open_runtime(make_context(config), inline=True) as rt:
+                crashing = CrashingOn(rt.poller, "bad")
+                cycle = Cycle(dataclasses.replace(rt, poller=cast("Poller", crashing)))
+                outcome = await cycle.run_once()
+                assert [f for f, _ in outcome.failures] == ["bad"]
+                assert "unexpected error" in outcome.failures[0][1]
+                assert "a bug in one feed's poll" in outcome.failures[0][1]
+                assert outcome.delivered == 1  # the other feed's alert went out in this run
+                # The crashed feed's lease was given back: another process may poll it now.
+                now = rt.ctx.clock.now()
+                return [f.id for f in rt.store.claim_due_feeds(now, 10, LEASE, "other")]
+
+        with capture_logs() as logs:
+            claimable = asyncio.run(run())
+    assert "bad" in claimable
+    crashed = [e for e in logs if e["event"] == "poll_crashed"]
+    assert [e["feed"] for e in crashed] == ["bad"]
+    assert len(rx.requests) == 1

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from monitor.clock import Clock
-from monitor.errors import FeedError
+from monitor.errors import FeedError, StoreError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
 from monitor.net.feedclient import FeedClient
@@ -96,6 +96,26 @@ class PollReport:
         if self.status != "error":
             return None
         return FeedError(self.error_kind or "parse", self.error or "")
+
+
+CRASH_DETAIL_MAX = 1_000  # characters of an unexpected error kept in the report
+
+
+async def poll_contained(
+    poll: Callable[[FeedState], Awaitable[PollReport]], feed: FeedState
+) -> PollReport:
+    """`poll(feed)`, with an unexpected error (a bug) turned into this feed's failed report, as
+    the daemon turns it into a log line and goes on: one feed that trips a bug must not end a
+    one-shot run over every feed (their matches unreported, cron's deliveries never run). A
+    StoreError still ends the run (every feed needs the store), and so does a cancellation."""
+    try:
+        return await poll(feed)
+    except StoreError:
+        raise
+    except Exception as exc:
+        log.exception("poll_crashed", feed=feed.id, error=repr(exc))
+        detail = f"unexpected error (a bug: please report it): {exc!r}"[:CRASH_DETAIL_MAX]
+        return PollReport(feed.id, "error", error=detail, error_kind="crash")
 
 
 def only_feed_row(plan: PollPlan, archive: Sequence[ArchivedItem]) -> bool:

@@ -25,7 +25,14 @@ from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter, patience_for
 from monitor.net.urls import shown_url
 from monitor.offload import on_cpu_thread
-from monitor.pipeline.poll import Fetcher, FetchPolicy, Poller, PollReport, http_fetcher
+from monitor.pipeline.poll import (
+    Fetcher,
+    FetchPolicy,
+    Poller,
+    PollReport,
+    http_fetcher,
+    poll_contained,
+)
 from monitor.pipeline.rules import CurrentRules
 from monitor.query.ruleset import RuleSet
 
@@ -161,7 +168,7 @@ async def poll_named(
             cpu=on_cpu_thread,
             keep_items=keep_items,
         )
-        return await asyncio.gather(*(poller.poll(source.feed()) for source in sources))
+        return await asyncio.gather(*(poll_contained(poller.poll, s.feed()) for s in sources))
 
 
 def poll_one(

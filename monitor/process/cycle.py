@@ -34,7 +34,7 @@ from monitor.config import Config
 from monitor.delivery.deliverer import DeliveryStats
 from monitor.errors import StoreError
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
-from monitor.pipeline.poll import PollReport
+from monitor.pipeline.poll import PollReport, poll_contained
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
 from monitor.process.lifeline import Lifeline
 
@@ -210,7 +210,10 @@ class Cycle:
 
         async def bounded(feed: FeedState) -> PollReport:
             async with slots:
-                return await self.poll(feed)
+                report = await poll_contained(self.poll, feed)
+            if report.error_kind == "crash":
+                await self.release(feed.id)  # polled again next run, not after its lease
+            return report
 
         return list(await asyncio.gather(*(bounded(feed) for feed in feeds)))
 
