@@ -165,6 +165,8 @@ def test_alert_documents_carry_no_feed_credentials(
                 mp.setenv(key, value)
             assert main(["check", "--deliver", "--config", str(config)]) == 0
             assert main(["deliveries", "list", "--json", "--config", str(config)]) == 0
+            # A URL the config does not list: `check --feed` says so, without its credentials.
+            assert main(["check", "--config", str(config), "--feed", f"{url}&v=2"]) == 0
     (request,) = rx.requests
     document = json.loads(request.body)
     assert document["item"]["url"] == f"{server.url('')}/items/a1"

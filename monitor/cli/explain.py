@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from monitor.durations import format_duration
 from monitor.model import Item, Match
+from monitor.net.urls import shown_url
 
 
 def too_old(item: Item, now: datetime, retention: timedelta) -> bool:
@@ -54,8 +55,8 @@ def daemon_notes(
         )
     for arg in unpolled:
         notes.append(
-            f"{arg} is not one of the config's feeds: `newsmon run` and `check --deliver` do not "
-            "poll it (add its http(s) URL to `feeds:` in the config)"
+            f"{shown_url(arg)} is not one of the config's feeds: `newsmon run` and"
+            " `check --deliver` do not poll it (add its http(s) URL to `feeds:` in the config)"
         )
     if not unpolled:
         notes.append(
