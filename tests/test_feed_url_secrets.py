@@ -105,6 +105,7 @@ def test_feed_credentials_stay_out_of_logs_store_and_cli(
     main(["rules", "test", *base, "--feed", url])
     main(["check", *base, "--feed", url])
     main(["check", *base, "--feed", url.replace("127.0.0.1", "[bad")])
+    main(["archive", "import", *base, url])
     out = capsys.readouterr()
     assert SENTINEL not in out.out + out.err, out.out + out.err
     assert "HTTP 401" in out.err

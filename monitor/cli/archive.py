@@ -24,6 +24,7 @@ from monitor.durations import format_duration
 from monitor.errors import FeedError, NewsmonError
 from monitor.feeds.identity import story_key
 from monitor.model import ArchivedItem, Item
+from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.pipeline.archive import archived
 
 EPILOG = """\
@@ -159,8 +160,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                     )
                     items = polled.items
                 except FeedError as exc:
-                    text = str(exc)
-                    tally.failures.append(text if text.startswith(source) else f"{source}: {text}")
+                    shown = shown_url(source)  # a URL's password or API key is not printed
+                    text = hide_url_secrets(str(exc), source)
+                    tally.failures.append(text if text.startswith(shown) else f"{shown}: {text}")
                     continue
                 feed_id = (
                     args.feed_id
