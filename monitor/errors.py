@@ -20,7 +20,8 @@ The tree (leaves defined beside the code that raises them; each module imports i
     ├── FeedError                            `kind` says which: timeout, parse, ...
     │   ├── BlockedAddressError
     │   ├── FeedStatusError                  monitor.feeds.fetch
-    │   └── DecodeError                      monitor.feeds.decode: kind "parse"
+    │   ├── DecodeError                      monitor.net.decode: kind "parse"
+    │   └── HostStuckError                   monitor.net.hostlimits: kind "timeout", a hung host
     ├── HTTPFailure                          monitor.net.feedclient; fetch words it a FeedError
     ├── StoreError
     │   └── SchemaTooNew                     monitor.store.migrate: a newer newsmon's database

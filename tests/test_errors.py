@@ -15,7 +15,7 @@ from monitor import errors
 from monitor.cli import healthcheck
 from monitor.cli.main import main
 from monitor.config.problems import ConfigProblems
-from monitor.feeds.decode import DecodeError, make_decoder
+from monitor.net.decode import DecodeError, make_decoder
 from monitor.query.compiler import compile_query
 from monitor.query.lexer import QueryError
 

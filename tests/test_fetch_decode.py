@@ -7,7 +7,7 @@ import zlib
 import brotli
 import pytest
 
-from monitor.feeds.decode import CHUNK, DecodeError, Decoder, make_decoder
+from monitor.net.decode import CHUNK, DecodeError, Decoder, make_decoder
 
 TEXT = b"".join(b"<item><title>story %d</title></item>" % n for n in range(20000))
 

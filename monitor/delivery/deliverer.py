@@ -701,7 +701,7 @@ def _decoded(encoding: str | None, raw: bytes) -> bytes:
         return raw
     from itertools import chain
 
-    from monitor.feeds.decode import DecodeError, make_decoder
+    from monitor.net.decode import DecodeError, make_decoder
 
     out = bytearray()
     try:

@@ -26,7 +26,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from monitor.errors import FeedError
-from monitor.feeds.decode import ACCEPT_ENCODING, DecodeError, make_decoder
+from monitor.net.decode import ACCEPT_ENCODING, DecodeError, make_decoder
 from monitor.net.feedclient import FeedClient, FeedResponse, HTTPFailure
 from monitor.net.retry_after import parse_retry_after
 from monitor.net.urls import hide_url_secrets
