@@ -62,6 +62,18 @@ def test_open_store_refuses_unknown_scheme_without_leaking_password() -> None:
     )
 
 
+def test_a_libpq_key_value_string_is_refused_not_made_a_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    conninfo = "host=127.0.0.1 user=bob password=s3cretPw dbname=news"
+    for read in (open_store, sqlite_path):
+        with pytest.raises(ConfigError, match="libpq key=value") as exc:
+            read(conninfo)
+        assert "s3cretPw" not in str(exc.value)
+    assert list(tmp_path.iterdir()) == []  # no file named after it
+
+
 def test_unopenable_file_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open"):
         open_store(str(tmp_path / "missing-dir" / "n.db"))

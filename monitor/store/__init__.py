@@ -43,8 +43,22 @@ def redact_error(text: str, url: str) -> str:
     return text
 
 
+# libpq's other form, `host=db user=newsmon password=... dbname=news`: no scheme, so it read as
+# a SQLite file name (a file of that name was made, and errors and notes quoted the password).
+_CONNINFO = re.compile(
+    r"^\s*(host|hostaddr|port|dbname|user|password|sslmode|service|passfile)\s*=", re.IGNORECASE
+)
+
+
 def sqlite_path(url: str) -> str | None:
-    """The SQLite file path a URL names, `:memory:`, or None when it is not a SQLite URL."""
+    """The SQLite file path a URL names, `:memory:`, or None when it is not a SQLite URL.
+    Raises ConfigError for a libpq `key=value` connection string."""
+    if _CONNINFO.match(url):
+        raise ConfigError(
+            "the database URL is a libpq key=value string (host=... dbname=...), which newsmon"
+            " does not take (value not shown): write it as"
+            " postgresql://USER:PASSWORD@HOST:5432/DBNAME"
+        )
     if url in (":memory:", "sqlite://", "sqlite:///:memory:"):
         return ":memory:"
     if url.startswith("sqlite:///"):
