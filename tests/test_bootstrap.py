@@ -48,6 +48,7 @@ def config_file(tmp_path: Path) -> Path:
         "feeds:\n"
         "  - {id: f1, url: 'https://example.org/f1.xml'}\n"
         f"  - {{id: f2, url: 'https://reader:{FEED_PASSWORD}@example.org/f2.xml?apikey={FEED_KEY}'}}\n"
+        "  - {id: f3, url: 'https://example.org/f3.xml?key=quake'}\n"
         "destinations:\n"
         "  - {name: ops, type: webhook, url_env: HOOK, secret_env: SIGNING}\n"
         "  - {name: team, type: webhook, url: 'https://team.example.org/hook'}\n"
@@ -82,6 +83,10 @@ def test_resolving_the_config_registers_nothing_the_bootstrap_registers_every_se
         assert logs.redact(f"token {TOKEN}") == "token [redacted]"
         assert logs.redact(f"login {FEED_PASSWORD} refused") == "login [redacted] refused"
         assert logs.redact(f"key {FEED_KEY}") == "key [redacted]"
+        # A short one is not registered: the rule `quake` keeps its name in logs and labels.
+        assert logs.redact("quake") == "quake"
+        metrics.rule_matched("quake")
+        assert 'rule="quake"' in generate_latest(metrics.registry).decode()
         metrics.delivery_result(f"x{SIGNING}", "delivered")
         exposed = generate_latest(metrics.registry).decode()
         assert SIGNING not in exposed

@@ -202,6 +202,9 @@ def register_secrets(values: Sequence[str], metrics: Metrics | None) -> None:
             metrics.register_secret(value)
 
 
+MIN_FEED_SECRET = 8  # characters; see open_runtime
+
+
 # A one-shot command's SQLite page cache. The default 2,000 KiB filled up with the pages a cold
 # round over 200 feeds writes (5 MB) and was ≈1.7 MB of its peak memory; the pages a poll reads
 # again (its feed's index ranges, the tables' ends) fit in 512 KiB, and the rounds' CPU measured
@@ -271,7 +274,14 @@ async def open_runtime(
                     secrets.append(config.feedback_token)
                 # A feed URL's password or API key: errors hide them where they are made, and
                 # a line that quotes them some other way (a library's, a traceback) is redacted.
-                secrets += [c for spec in config.feed_specs() for c in url_credentials(spec.url)]
+                # Not a short one (`?key=demo`): a feed id or rule id equal to it, or a metric
+                # label holding it, would be hidden too.
+                secrets += [
+                    c
+                    for spec in config.feed_specs()
+                    for c in url_credentials(spec.url)
+                    if len(c) >= MIN_FEED_SECRET
+                ]
                 register_secrets(secrets, metrics)
                 yield Runtime(ctx, store, rules, poller, deliverer, leases, client, metrics)
     finally:
