@@ -46,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=lambda args: _usage(parser))
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", metavar="PATH", help="config file (default: $NEWSMON_CONFIG or ./newsmon.yaml)"
+        "--config",
+        metavar="FILE",
+        help="the YAML config (default: $NEWSMON_CONFIG, else ./newsmon.yaml if present)",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
