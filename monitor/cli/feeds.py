@@ -55,9 +55,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     importing = commands.add_parser(
         "import",
         help="turn an OPML subscription list into the config's feeds: list",
-        description="Print the feeds of an OPML subscription list as a `feeds:` list for"
-        " newsmon.yaml, on stdout (it writes no file). Its entries are indented as `newsmon init`"
-        " writes them: paste them under the config's `feeds:`.",
+        # Raw (the epilog's columns), so the description is wrapped here.
+        description="Print the feeds of an OPML subscription list as a `feeds:` list for\n"
+        "newsmon.yaml, on stdout (it writes no file). Its entries are indented as `newsmon init`\n"
+        "writes them: paste them under the config's `feeds:`.",
         epilog="example:\n  newsmon feeds import subscriptions.opml > feeds.yaml"
         "    then paste the entries under the config's feeds:",
         formatter_class=argparse.RawDescriptionHelpFormatter,
