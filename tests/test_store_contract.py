@@ -56,6 +56,34 @@ def test_sync_feeds_inserts_updates_and_deactivates(store: Any) -> None:
     assert [f.id for f in store.list_feeds()] == ["a", "b"]
 
 
+def test_sync_feeds_says_what_it_changed_and_a_second_sync_changes_nothing(store: Any) -> None:
+    """What `feeds_reloaded` counts on SIGHUP; replicas syncing the same config agree."""
+    plan = store.sync_feeds([spec("a"), spec("b"), spec("c")], T0)
+    assert ([s.id for s in plan.inserts], plan.updates, plan.gone) == (["a", "b", "c"], [], [])
+    plan = store.sync_feeds([spec("a", 60), spec("c")], T0 + MIN)
+    assert ([s.id for s in plan.inserts], [s.id for s in plan.updates]) == ([], ["a"])
+    assert (plan.gone, plan.revived) == (["b"], [])
+    again = store.sync_feeds([spec("a", 60), spec("c")], T0 + MIN)
+    assert (again.inserts, again.updates, again.gone) == ([], [], [])
+    back = store.sync_feeds([spec("a", 60), spec("b"), spec("c")], T0 + 2 * MIN)
+    assert ([s.id for s in back.updates], back.revived, back.inserts) == (["b"], ["b"], [])
+
+
+def test_a_poll_in_flight_when_its_feed_is_removed_is_kept_and_does_not_revive_it(
+    store: Any,
+) -> None:
+    """A SIGHUP (or a replica's start) removes a feed while a poll of it runs: the poll commits
+    as usual (its alert is delivered), and the feed stays removed."""
+    store.sync_feeds([spec("f1"), spec("f2")], T0)
+    claim_one(store, "f1")
+    store.sync_feeds([spec("f2")], T0)
+    n = store.commit_poll("f1", "w1", T0, ok_update(T0), [seen("k1")], [alert("a1", "hook", "s1")])
+    assert n == 1
+    assert [f.id for f in store.list_feeds()] == ["f2"]
+    assert [f.id for f in store.claim_due_feeds(T0 + timedelta(days=1), 10, LEASE, "w2")] == ["f2"]
+    assert [r.id for r in store.claim_due_alerts(T0, 10, LEASE, "d")] == ["a1"]
+
+
 def test_feeds_in_error_are_counted_among_active_feeds_only(store: Any) -> None:
     store.sync_feeds([spec("a"), spec("b"), spec("c")], T0)
     store.claim_due_feeds(T0, 10, LEASE, "w")

@@ -93,11 +93,13 @@ KnownFeed = tuple[str, str, list[str], float, float, bool]
 
 @dataclass(frozen=True, slots=True)
 class SyncPlan:
-    """The feeds `sync_feeds` inserts, updates and deactivates."""
+    """The feeds `sync_feeds` inserts, updates and deactivates; `revived`: the ids among
+    `updates` that were inactive (configured again after a removal, their state kept)."""
 
     inserts: list[FeedSpec]
     updates: list[FeedSpec]
     gone: list[str]
+    revived: list[str]
 
 
 def plan_sync(specs: Sequence[FeedSpec], known: Mapping[str, KnownFeed]) -> SyncPlan:
@@ -107,6 +109,7 @@ def plan_sync(specs: Sequence[FeedSpec], known: Mapping[str, KnownFeed]) -> Sync
     latest = {s.id: s for s in specs}
     inserts: list[FeedSpec] = []
     updates: list[FeedSpec] = []
+    revived: list[str] = []
     for spec in latest.values():
         row = known.get(spec.id)
         wanted = (spec.url, spec.name, list(spec.tags), spec.interval_s, spec.backfill_s, True)
@@ -114,5 +117,7 @@ def plan_sync(specs: Sequence[FeedSpec], known: Mapping[str, KnownFeed]) -> Sync
             inserts.append(spec)
         elif row != wanted:
             updates.append(spec)
+            if not row[5]:
+                revived.append(spec.id)
     gone = sorted(i for i, row in known.items() if i not in latest and row[5])
-    return SyncPlan(inserts, updates, gone)
+    return SyncPlan(inserts, updates, gone, revived)

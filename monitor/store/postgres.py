@@ -50,6 +50,7 @@ from monitor.store.archive_rows import join_categories
 from monitor.store.common import (
     SYNC_COLUMNS,
     KnownFeed,
+    SyncPlan,
     plan_sync,
     utc,
 )
@@ -462,7 +463,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
         return row is not None and row["one"] == 1
 
     # -- feeds ---------------------------------------------------------------------------------
-    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> SyncPlan:
         with self._tx() as cur:
             # Replicas starting at once take turns; feeds being polled meanwhile are not blocked.
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (SYNC_LOCK,))
@@ -482,6 +483,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
                      s.url, s.id) for s in plan.updates])  # fmt: skip
             if plan.gone:
                 cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
+        return plan
 
     def claim_due_feeds(
         self,

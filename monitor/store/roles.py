@@ -41,16 +41,18 @@ from monitor.model import (
     StoryRecord,
     StorySource,
 )
+from monitor.store.common import SyncPlan
 from monitor.store.console_sql import FeedHealth, RuleDay
 
 
 class FeedSchedule(Protocol):
     """The schedule: each feed row carries `next_poll_at`, a lease, and its last poll's state."""
 
-    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> SyncPlan:
         """Make the configured feeds the active ones: insert new (due now), update url/name/tags/
         interval of known ones, deactivate those no longer configured (their state is kept).
-        Raises StoreError."""
+        One transaction, so replicas syncing the same specs at once agree. Returns what it
+        changed (a second sync of the same specs: nothing). Raises StoreError."""
         ...
 
     def list_feeds(self) -> list[FeedState]:

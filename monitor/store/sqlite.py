@@ -42,6 +42,7 @@ from monitor.store.archive_rows import join_categories
 from monitor.store.common import (
     SYNC_COLUMNS,
     KnownFeed,
+    SyncPlan,
     chunks,
     load_json,
     plan_sync,
@@ -371,7 +372,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             return False
 
     # -- feeds ---------------------------------------------------------------------------------
-    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> None:
+    def sync_feeds(self, specs: Sequence[FeedSpec], now: datetime) -> SyncPlan:
         with self._write() as c:
             known: dict[str, KnownFeed] = {
                 r[0]: (r[1], r[2], load_json(r[3], []), r[4], r[5], bool(r[6]))
@@ -385,6 +386,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                 (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url, s.url,
                  s.id) for s in plan.updates])  # fmt: skip
             c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
+        return plan
 
     def claim_due_feeds(
         self,
