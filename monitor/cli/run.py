@@ -1,8 +1,8 @@
 """`newsmon run`: the daemon. Does I/O.
 
 Polls the configured feeds on their schedule, matches new items, enqueues and delivers alerts,
-serves /healthz, /readyz and /metrics, reloads rules when their files change or on SIGHUP, and
-shuts down gracefully on SIGTERM or SIGINT.
+serves /healthz, /readyz and /metrics, reloads rules when their files change or on SIGHUP (which
+applies the config's feeds too), and shuts down gracefully on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ EPILOG = """\
 examples:
   newsmon run --config /config/newsmon.yaml
   NEWSMON_HTTP_ADDR=0.0.0.0:9464 newsmon run      # serve health and metrics on every interface
-  kill -HUP <pid>                                  # reload the rules now
+  kill -HUP <pid>                                  # apply the config's feeds, reload the rules
 
-signals: SIGTERM/SIGINT stop gracefully (a second one stops at once); SIGHUP reloads the rules.
+signals: SIGTERM/SIGINT stop gracefully (a second one stops at once); SIGHUP applies the config's
+feeds: list and reloads the rules (other config keys need a restart).
 exit codes: 0 a graceful stop, 130 a forced one (a second signal), 141 the log's reader went
 away (stdout a closed pipe: stopped as on SIGTERM), 2 cannot start (a config or rule error, the
 HTTP address in use).

@@ -5,9 +5,9 @@ holds still for `SETTLE_S`, the rules are loaded and checked against the config.
 swapped into `CurrentRules` whole (polls running finish with the rules they started with); a
 broken one keeps the old rules, logs `rules_reload_refused` and counts a failed reload.
 
-The config is read at start only. A SIGHUP also reads its file again, to say what a person who
-edited it needs to know: that it is now broken (`config_invalid`, located) or changed
-(`config_changed`), and that either way the daemon runs on the config it started with.
+A SIGHUP also reads the config file again. Broken (`config_invalid`, located): everything runs
+on as it was. Otherwise its feeds are applied (monitor.process.feedreload, `feeds_reloaded`),
+and `config_changed` names every other key that differs: those are read at start only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from monitor.errors import NewsmonError, RuleErrors
 from monitor.metrics import Metrics
 from monitor.pipeline.rules import CurrentRules
 from monitor.process.bootstrap import load_checked_rules, rules_dir, settle_heap
-from monitor.query.rulefiles import rule_files
+from monitor.process.feedreload import FeedReloader, unapplied_changes
+from monitor.query.rulefiles import load_rules, rule_files
+from monitor.query.ruleset import RuleSet
 
 log = structlog.get_logger("newsmon.service")
 
@@ -58,13 +60,20 @@ def rules_fingerprint(folder: Path) -> Fingerprint:
 
 
 class RuleReloader:
-    """Reloads the rules when their files change; a broken change keeps the old rules."""
+    """Reloads the rules when their files change; a broken change keeps the old rules. On
+    SIGHUP (`force`), the config's feeds too, when `feeds` is given."""
 
     def __init__(
-        self, rules: CurrentRules, config: Config, metrics: Metrics, override: str | None
+        self,
+        rules: CurrentRules,
+        config: Config,
+        metrics: Metrics,
+        override: str | None,
+        feeds: FeedReloader | None = None,
     ) -> None:
         self.rules = rules
-        self.config = config
+        self.config = config  # the rules are checked against it; a SIGHUP may take new feeds
+        self.feeds = feeds
         self.metrics = metrics
         self.override = override
         self.folder = rules_dir(config, override)
@@ -73,7 +82,7 @@ class RuleReloader:
 
     async def __call__(self, force: bool) -> None:
         if force:
-            await asyncio.to_thread(self.check_config)
+            await self.follow_config()
         current = await asyncio.to_thread(rules_fingerprint, self.folder)
         if current == self.fingerprint and not force:
             return
@@ -105,25 +114,45 @@ class RuleReloader:
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
 
-    def check_config(self) -> None:
-        """Read the config file again and say whether it still loads and whether it changed;
-        nothing of it is applied (a restart does that)."""
+    async def follow_config(self) -> None:
+        """Read the config file again: apply its feeds (when it loads), and say which of its
+        other changes wait for a restart."""
+        fresh = await asyncio.to_thread(self.read_config)
+        if fresh is None:
+            return
+        running = self.config
+        if self.feeds is not None:
+            self.config = await self.feeds.apply(running, fresh, self.rules_on_disk)
+        unapplied = unapplied_changes(running, fresh)
+        if unapplied:
+            log.warning(
+                "config_changed",
+                config=str(fresh.path),
+                keys=unapplied,
+                hint="these keys are read at start only: restart newsmon to apply them"
+                + ("; the feeds are applied on SIGHUP" if self.feeds is not None else ""),
+            )
+
+    def rules_on_disk(self, config: Config) -> RuleSet:
+        """The rules a restart would load (the live ones when the files do not load now)."""
+        try:
+            return load_rules(self.folder, named_by=config.rules_named_by(self.override))
+        except NewsmonError:
+            return self.rules.rules
+
+    def read_config(self) -> Config | None:
+        """The config file read again; None (logged, `config_invalid`) when it no longer loads
+        or the daemon started without one."""
         path = self.config.path
         if path is None:  # started on the defaults: there is no file to follow
-            return
+            return None
         try:
-            fresh = load_config(path, env=os.environ)
+            return load_config(path, env=os.environ)
         except NewsmonError as exc:
             # TRY400: a user's broken file: the message, not a traceback
             log.error(  # noqa: TRY400
                 "config_invalid",
                 error=str(exc),
-                hint="still running on the config read at start; a restart would fail on this",
+                hint="still running on the config as it was; a restart would fail on this",
             )
-            return
-        if fresh != self.config:
-            log.warning(
-                "config_changed",
-                config=str(path),
-                hint="the config is read at start only: restart newsmon to apply it",
-            )
+            return None

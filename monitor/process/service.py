@@ -28,6 +28,7 @@ from monitor.metrics import Metrics
 from monitor.process.bootstrap import Context, make_context, open_runtime
 from monitor.process.cycle import Cycle
 from monitor.process.daemon import Daemon, StopLatch
+from monitor.process.feedreload import FeedReloader
 from monitor.process.httpserver import Heartbeat, ReadyState, serve
 from monitor.process.lifeline import Lifeline
 from monitor.process.reload import RuleReloader
@@ -82,7 +83,8 @@ async def run_service(
             log.warning(
                 "no_feeds",
                 config=where,
-                hint="nothing will be polled: add feeds ([{id, url}]) to the config and restart",
+                hint="nothing will be polled: add feeds ([{id, url}]) to the config and "
+                + ("send SIGHUP" if config.path is not None else "restart"),
             )
         if not config.destinations:
             # Matches are recorded and logged; a first run that sends nothing says why, at once.
@@ -92,7 +94,8 @@ async def run_service(
                 hint="matches are recorded, and nothing is sent: add one under destinations: in the"
                 " config and restart",
             )
-        reloader = RuleReloader(rt.rules, config, metrics, rules_override)
+        feeds = FeedReloader(rt.store, ctx.clock, metrics)
+        reloader = RuleReloader(rt.rules, config, metrics, rules_override, feeds)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
 
         def come_back(seconds: float) -> None:
