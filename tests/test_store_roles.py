@@ -155,7 +155,13 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "feed_health": lambda s: s.feed_health(T0),
     "story_sightings": lambda s: s.story_sightings(["s1"]),
     "rule_days": lambda s: s.rule_days(T0),
+    "store_time": lambda s: s.store_time(),
+    "clock_set_back": lambda s: s.clock_set_back(MIN, T0),
 }
+# Calls that on one of the stores read no table (PostgreSQL's clock; SQLite has none to read, and
+# PostgreSQL has no stored times to move when this machine's clock is set back): with the
+# tables gone they may still answer.
+TABLELESS = {"store_time", "clock_set_back"}
 
 
 def test_a_call_is_listed_for_every_method_that_raises() -> None:
@@ -176,6 +182,7 @@ def test_a_failing_database_is_a_store_error_from_every_method(store: Any) -> No
         except Exception as e:  # noqa: BLE001 - whatever a method raises is recorded, not thrown
             escaped[name] = f"{type(e).__module__}.{type(e).__name__}: {e}"
         else:
-            escaped[name] = "returned without an error"
+            if name not in TABLELESS:
+                escaped[name] = "returned without an error"
     assert escaped == {}
     assert store.ping() is True  # the database itself still answers
