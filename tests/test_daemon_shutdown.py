@@ -64,8 +64,10 @@ def by_webhook_id(requests: list[Received]) -> dict[str, set[str]]:
 
 
 def start_with_alerts(
-    tmp: Path, server: FeedServer, rx: Receiver, grace: str
+    tmp: Path, server: FeedServer, rx: Receiver, grace: str, env: dict[str, str] | None = None
 ) -> tuple[Path, DaemonProcess]:
+    """A daemon (`env`: its environment, e.g. another database) past its baseline poll, five
+    stories for the receiver fetched and the first post sent."""
     rules = write_rules(tmp / "rules", {"troops": ("troops", [])})
     server.put("/wire.rss", rss([CALM]))
     config = write_config(
@@ -75,7 +77,7 @@ def start_with_alerts(
         rules=rules,
         grace_period=grace,
     )
-    daemon = DaemonProcess(config, tmp)
+    daemon = DaemonProcess(config, tmp, env)
     try:
         daemon.wait_healthy()
         wait_for("the baseline poll", lambda: daemon.events("feed_polled"))

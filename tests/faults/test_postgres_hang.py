@@ -24,7 +24,7 @@ import pytest
 
 from tests.daemon_support import DaemonProcess, daemon_env, wait_for, write_config, write_rules
 from tests.faults.relay import Relay
-from tests.feedserver import FeedServer, feed_server, rss
+from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 from tests.replicas_harness import fresh_database
 from tests.store_fixtures import skip_without_postgres
@@ -34,6 +34,7 @@ from tests.test_daemon_shutdown import (
     SlowReceiver,
     assert_each_story_once_under_one_id,
     by_webhook_id,
+    start_with_alerts,
 )
 
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
@@ -60,32 +61,6 @@ def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
     return status, answer
 
 
-def start_with_alerts(
-    tmp_path: Path, url: str, server: FeedServer, rx: Receiver
-) -> tuple[Path, DaemonProcess]:
-    """A daemon on `url` past its baseline poll, five stories for the receiver fetched, the first
-    post sent (`tests.test_daemon_shutdown.start_with_alerts` on PostgreSQL)."""
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
-    server.put("/wire.rss", rss([CALM]))
-    config = write_config(
-        tmp_path,
-        feeds={"wire": server.url("/wire.rss")},
-        destinations={"hook": rx.url},
-        rules=rules,
-        grace_period=f"{GRACE_S:g}s",
-    )
-    daemon = DaemonProcess(config, tmp_path, daemon_env(NEWSMON_DATABASE_URL=url))
-    try:
-        daemon.wait_healthy()
-        wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
-        server.put("/wire.rss", rss([*STORIES, CALM]))
-        wait_for("the first delivery to start", lambda: rx.requests)
-    except BaseException:
-        daemon.kill()  # the caller's `with daemon` is not reached: stop it here, by its pid
-        raise
-    return config, daemon
-
-
 @pytest.mark.timeout(180)
 def test_sigterm_while_postgres_hangs_exits_within_the_grace_and_the_restart_sends_the_rest(
     tmp_path: Path,
@@ -95,7 +70,9 @@ def test_sigterm_while_postgres_hangs_exits_within_the_grace_and_the_restart_sen
         feed_server() as server,
         SlowReceiver(delay=4.0) as rx,
     ):
-        config, daemon = start_with_alerts(tmp_path, url, server, rx)
+        config, daemon = start_with_alerts(
+            tmp_path, server, rx, f"{GRACE_S:g}s", daemon_env(NEWSMON_DATABASE_URL=url)
+        )
         with daemon:
             relay.freeze()
             time.sleep(1.5)  # the claims and the heartbeat of the next ticks wait on the store
@@ -139,7 +116,9 @@ def test_an_alert_answered_while_postgres_hangs_leaves_the_loop_answering(
         feed_server() as server,
         SlowReceiver(delay=2.0) as rx,
     ):
-        _config, daemon = start_with_alerts(tmp_path, url, server, rx)
+        _config, daemon = start_with_alerts(
+            tmp_path, server, rx, f"{GRACE_S:g}s", daemon_env(NEWSMON_DATABASE_URL=url)
+        )
         with daemon:
             relay.freeze()
             time.sleep(2.5)  # the post is answered: its record waits on the store
