@@ -120,6 +120,21 @@ class DaemonProcess:
         except OSError:
             return None
 
+    def readiness(self) -> tuple[int, dict[str, object]]:
+        """`/readyz`: its status and its JSON body."""
+        status, body = self.get("/readyz")
+        answer: dict[str, object] = json.loads(body)
+        return status, answer
+
+    def assert_healthz_prompt(self, times: int, within: float = 1.0, pause: float = 0.5) -> None:
+        """`/healthz` answers 200 within `within` seconds, `times` times, `pause` apart: the
+        event loop is not held up (by a store call waiting on it, say)."""
+        for _ in range(times):
+            asked = time.monotonic()
+            assert self.get_or_none("/healthz") == 200
+            assert time.monotonic() - asked < within
+            time.sleep(pause)
+
     def wait_healthy(self, timeout: float = 20.0) -> None:
         def healthy() -> bool:
             assert self.proc.poll() is None, f"the daemon exited: {self.log_text()}"

@@ -12,7 +12,6 @@ the test freezes (tests/faults/relay.py): no PostgreSQL process is ever signalle
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Iterator
@@ -22,14 +21,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, daemon_env, wait_for, write_config, write_rules
+from tests.daemon_support import DaemonProcess, daemon_env, wait_for
 from tests.faults.relay import Relay
-from tests.feedserver import feed_server, rss
+from tests.faults.test_stop_during_outage import calm_config
+from tests.feedserver import feed_server
 from tests.receiver import Receiver
 from tests.replicas_harness import fresh_database
 from tests.store_fixtures import skip_without_postgres
 from tests.test_daemon_shutdown import (
-    CALM,
     STORIES,
     SlowReceiver,
     assert_each_story_once_under_one_id,
@@ -53,12 +52,6 @@ def relayed_database(prefix: str) -> Iterator[tuple[str, Relay]]:
             netloc = f"{parts.username}@127.0.0.1:{relay.port}" if parts.username else None
             relayed = urlunsplit(parts._replace(netloc=netloc or f"127.0.0.1:{relay.port}"))
             yield relayed, relay
-
-
-def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
-    status, body = daemon.get("/readyz")
-    answer: dict[str, object] = json.loads(body)
-    return status, answer
 
 
 @pytest.mark.timeout(180)
@@ -124,11 +117,7 @@ def test_an_alert_answered_while_postgres_hangs_leaves_the_loop_answering(
             time.sleep(2.5)  # the post is answered: its record waits on the store
             # Marking an alert delivered (and every other record of a post) waited on the event
             # loop: /healthz and the signals waited with it, for as long as the store hung.
-            for _ in range(4):
-                asked = time.monotonic()
-                assert daemon.get_or_none("/healthz") == 200
-                assert time.monotonic() - asked < 1.0
-                time.sleep(0.5)
+            daemon.assert_healthz_prompt(4)
             sent = time.monotonic()
             daemon.signal(signal.SIGTERM)
             assert daemon.wait(timeout=30) == 0
@@ -141,25 +130,17 @@ def test_while_postgres_hangs_healthz_stays_up_readyz_says_so_and_the_log_says_i
     tmp_path: Path,
 ) -> None:
     with relayed_database("hang_log") as (url, relay), feed_server() as server, Receiver() as rx:
-        rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
-        server.put("/wire.rss", rss([CALM]))
-        config = write_config(
-            tmp_path,
-            feeds={"wire": server.url("/wire.rss")},
-            destinations={"hook": rx.url},
-            rules=rules,
-            grace_period=f"{GRACE_S:g}s",
-        )
+        config = calm_config(tmp_path, server, {"hook": rx.url}, grace_period=f"{GRACE_S:g}s")
         with DaemonProcess(config, tmp_path, daemon_env(NEWSMON_DATABASE_URL=url)) as daemon:
             daemon.wait_healthy()
             wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
-            wait_for("/readyz 200", lambda: readiness(daemon)[0] == 200)
+            wait_for("/readyz 200", lambda: daemon.readiness()[0] == 200)
             before = len(daemon.events())
             relay.freeze()
             frozen = time.monotonic()
             answer = wait_for(
                 "/readyz 503",
-                lambda: (lambda r: r[1] if r[0] == 503 else None)(readiness(daemon)),
+                lambda: (lambda r: r[1] if r[0] == 503 else None)(daemon.readiness()),
                 timeout=10,
             )
             assert answer["store"] is False
@@ -167,7 +148,7 @@ def test_while_postgres_hangs_healthz_stays_up_readyz_says_so_and_the_log_says_i
                 assert daemon.get_or_none("/healthz") == 200  # alive: no reason to restart it
                 time.sleep(1.0)
             relay.thaw()
-            wait_for("/readyz 200 again", lambda: readiness(daemon)[0] == 200, timeout=15)
+            wait_for("/readyz 200 again", lambda: daemon.readiness()[0] == 200, timeout=15)
             wait_for("the recovery said", lambda: daemon.events("store_answering"), timeout=10)
             during = daemon.events()[before:]
             assert len(daemon.events("store_not_answering")) == 1

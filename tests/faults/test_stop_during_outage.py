@@ -6,7 +6,6 @@ under its one `webhook-id`."""
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -66,10 +65,10 @@ def refusable_db(tmp_path: Path) -> Path:
 
 
 def calm_config(
-    tmp_path: Path, server: FeedServer, destinations: dict[str, str] | None = None
+    tmp_path: Path, server: FeedServer, destinations: dict[str, str] | None = None, **settings: str
 ) -> Path:
     """A daemon's config for one feed on `server` whose one item no rule matches (a troops
-    rule), with these destinations: polls that commit, and nothing to deliver."""
+    rule), with these destinations and other settings: polls that commit, nothing to deliver."""
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
     return write_config(
@@ -77,13 +76,8 @@ def calm_config(
         feeds={"wire": server.url("/wire.rss")},
         destinations=destinations or {},
         rules=rules,
+        **settings,
     )
-
-
-def readiness(daemon: DaemonProcess) -> tuple[int, dict[str, object]]:
-    status, body = daemon.get("/readyz")
-    answer: dict[str, object] = json.loads(body)
-    return status, answer
 
 
 @pytest.mark.fault
@@ -96,20 +90,20 @@ def test_readyz_says_the_store_is_unusable_while_it_refuses_writes_and_recovers(
         config = calm_config(tmp_path, server)
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
-            wait_for("/readyz 200", lambda: readiness(daemon)[0] == 200)
+            wait_for("/readyz 200", lambda: daemon.readiness()[0] == 200)
             with immutable(db, Path(f"{db}-wal")):
                 # The ping is a read, which the file still answers; the heartbeat is a write,
                 # every 2.5 s.
                 def refused() -> dict[str, object] | None:
-                    status, answer = readiness(daemon)
+                    status, answer = daemon.readiness()
                     return answer if status == 503 else None
 
                 answer = wait_for("/readyz 503", refused, timeout=10)
                 assert answer["store"] is False
                 assert "stopping" not in answer
                 assert daemon.get("/healthz")[0] == 200  # alive: not a reason to restart it
-            wait_for("/readyz 200 again", lambda: readiness(daemon)[0] == 200, timeout=10)
-            assert readiness(daemon)[1]["store"] is True
+            wait_for("/readyz 200 again", lambda: daemon.readiness()[0] == 200, timeout=10)
+            assert daemon.readiness()[1]["store"] is True
             assert daemon.events("heartbeat_failed")
             daemon.signal(signal.SIGTERM)
             assert daemon.wait() == 0
@@ -219,11 +213,7 @@ def test_the_loop_answers_while_another_process_holds_the_write_lock(tmp_path: P
             with write_lock_held(tmp_path / "state.db"):
                 # Every delivery tick asks the store, due alerts or not; a call waiting for the
                 # lock (10 s) held the event loop, and /healthz and the signals with it.
-                for _ in range(6):
-                    asked = time.monotonic()
-                    assert daemon.get_or_none("/healthz") == 200
-                    assert time.monotonic() - asked < 1.0
-                    time.sleep(0.5)
+                daemon.assert_healthz_prompt(6)
                 sent = time.monotonic()
                 daemon.signal(signal.SIGTERM)
                 wait_for("the signal handled", lambda: daemon.events("shutdown_requested"), 2.0)
