@@ -116,8 +116,8 @@ async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: in
     except DecodeError as e:
         raise FeedError("parse", f"{response.url}: {e}") from e
     body = bytearray()
-    received = pieces = 0
-    max_pieces = max(max_reply_bytes // _BYTES_PER_PIECE, 1024)
+    received = chunks = 0
+    max_chunks = max(max_reply_bytes // _BYTES_PER_PIECE, 1024)
 
     def add(pieces: Iterator[bytes]) -> None:
         for piece in pieces:
@@ -130,16 +130,16 @@ async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: in
     try:
         async for chunk in response.aiter_raw():
             received += len(chunk)
-            pieces += 1
+            chunks += 1
             if max(received, response.wire_bytes) > max_reply_bytes:
                 raise FeedError(
                     "too_large", f"{response.url}: more than {max_reply_bytes} bytes received"
                 )
-            if pieces > max_pieces:
+            if chunks > max_chunks:
                 raise FeedError(
                     "too_large",
-                    f"{response.url}: the body came in more than {max_pieces} pieces"
-                    f" ({received // pieces} bytes each on average); refused to bound the cost",
+                    f"{response.url}: the body came in more than {max_chunks} pieces"
+                    f" ({received // chunks} bytes each on average); refused to bound the cost",
                 )
             add(decoder.decode(chunk))
         add(decoder.finish())
