@@ -276,8 +276,7 @@ async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
         # the holder TTL, and a next run or a restart on this host at once, not after the
         # leases (2 minutes by default).
         lifeline = Lifeline(rt.store, rt.ctx.owner, rt.ctx.clock)
-        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
-        await asyncio.to_thread(lifeline.beat)
+        await lifeline.open()
         beats = asyncio.create_task(lifeline.run())
         try:
             return await Cycle(rt, every_feed=True).run_once()

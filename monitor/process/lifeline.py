@@ -99,6 +99,12 @@ class Lifeline:
             log.info("dead_holders_taken_over", holders=dead)
         return dead
 
+    async def open(self) -> None:
+        """Before the first claim: end this host's dead holders (their leases are ours to take at
+        once), then write our own row. Store calls off the event loop."""
+        await asyncio.to_thread(self.take_over_dead_predecessors)
+        await asyncio.to_thread(self.beat)
+
     def beat(self) -> None:
         if isinstance(self.clock, StoreClock):
             self._set(self.clock)

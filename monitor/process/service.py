@@ -175,8 +175,7 @@ async def run_service(
         # Before the first claim: a predecessor on this host that died (SIGKILL) holds leases
         # that are ours to take at once; then our own row, renewed until the very end.
         lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
-        await asyncio.to_thread(lifeline.take_over_dead_predecessors)
-        await asyncio.to_thread(lifeline.beat)
+        await lifeline.open()
         # The listener starts last, just before the daemon's signal handlers: an orchestrator
         # that sees /healthz answer may signal at once, and a SIGHUP or SIGTERM that came before
         # the handlers would end the process.
