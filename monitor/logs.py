@@ -236,15 +236,15 @@ class ReaderWatch:
             if self.lost:
                 return
             self.lost = True
-            _point_at_devnull(sys.stdout)
+            point_at_devnull(sys.stdout)
             try:
                 print(self._message, file=sys.stderr, flush=True)
             except (OSError, ValueError):  # stderr went with it (`2>&1 | head`): nobody to tell
-                _point_at_devnull(sys.stderr)
+                point_at_devnull(sys.stderr)
         self._gone()
 
 
-def _point_at_devnull(stream: TextIO | None) -> None:
+def point_at_devnull(stream: TextIO | None) -> None:
     """Make `stream`'s descriptor /dev/null: what is buffered, and every later write, is
     dropped without an error (the interpreter's last flush of a broken stdout would fail)."""
     try:

@@ -23,7 +23,7 @@ from monitor.cli.common import STDERR
 from monitor.cli.leave import leave
 from monitor.controls import strip_controls
 from monitor.errors import NewsmonError
-from monitor.logs import configure_logging
+from monitor.logs import configure_logging, point_at_devnull
 
 # Each module has `register(subparsers)`, which adds its parser with `set_defaults(func=...)`;
 # `func(args) -> int` returns the exit code.
@@ -264,8 +264,7 @@ def main(
     except BrokenPipeError:
         # `newsmon check | head`: the reader has what it wanted. Point stdout at /dev/null so the
         # interpreter's final flush does not fail again, and end as a pipe writer does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        point_at_devnull(sys.stdout)
         return 141
     except OSError as exc:
         # A path the system refuses where no command expected it (a name too long to look up,
