@@ -37,6 +37,7 @@ The bases that keep `ValueError` do so because pydantic validators and older cal
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -76,6 +77,22 @@ def not_utf8(file: str, data: bytes, exc: UnicodeDecodeError) -> tuple[str, Sour
     text = data[line_start:line_end].decode("utf-8", "replace").rstrip("\r")
     location = SourceLocation(file, data.count(b"\n", 0, start) + 1, column, text)
     return f"not UTF-8 text (byte 0x{data[start]:02x}): save the file as UTF-8", location
+
+
+def close_match(name: str, known: Iterable[str]) -> str | None:
+    """The known id or name closest to `name` (what a typo meant), or None: difflib's best at its
+    default cutoff."""
+    import difflib  # only for a mistake: not paid by every start
+
+    found = difflib.get_close_matches(name, list(known), n=1)
+    return found[0] if found else None
+
+
+def did_you_mean(names: Iterable[str], known: Iterable[str]) -> str:
+    """`; did you mean 'x'?`, naming the close known id of each of `names` that has one, or ''."""
+    known = list(known)
+    guesses = [g for name in names if (g := close_match(name, known)) is not None]
+    return f"; did you mean {', '.join(map(repr, guesses))}?" if guesses else ""
 
 
 class LocatedError(NewsmonError):

@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from monitor.cli.common import (
-    MAX_IDS_SHOWN,
     STDERR,
     add_config_args,
     feed_tags,
+    ids_shown,
     load_config_from_args,
     no_such_rules,
     store_exists,
@@ -29,7 +29,7 @@ from monitor.cli.common import (
 from monitor.cli.render import clipped, held_json, match_json, print_matches, words
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.durations import format_duration, parse_duration
-from monitor.errors import NewsmonError
+from monitor.errors import NewsmonError, did_you_mean
 from monitor.feedback.labels import in_force
 from monitor.feedback.score import ItemRef, RuleScore, score_rules
 from monitor.model import ArchivedItem, Item, Label, Rule
@@ -168,13 +168,10 @@ class UnknownFeed(NewsmonError):
     only "0 items". `missing`: those ids as given; `known`: the archive's feeds."""
 
     def __init__(self, missing: Sequence[str], known: Sequence[str]) -> None:
-        import difflib  # only for a mistake: not paid by every backtest
-
         self.missing = list(missing)
         self.known = list(known)
-        guesses = [g for m in missing for g in difflib.get_close_matches(m, known, n=1)]
-        hint = f"; did you mean {', '.join(map(repr, guesses))}?" if guesses else ""
-        shown = ", ".join(known[:MAX_IDS_SHOWN]) + (" ..." if len(known) > MAX_IDS_SHOWN else "")
+        hint = did_you_mean(missing, known)
+        shown = ids_shown(self.known)
         feeds = ("feed " if len(missing) == 1 else "feeds ") + ", ".join(map(repr, missing))
         super().__init__(
             f"--feed: the archive holds no item of {feeds}{hint} (it holds items of "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO, cast
 
 from monitor.config import Config, load_config
-from monitor.errors import NewsmonError
+from monitor.errors import NewsmonError, did_you_mean
 from monitor.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -60,13 +60,16 @@ def at_least_one(text: str) -> int:
 def no_such_rules(missing: Sequence[str], known: Sequence[str], folder: str) -> NewsmonError:
     """`--rule ID` naming no rule of `folder`: each id quoted (an empty one shows), the close
     id for a typo, and the first of the rule ids (a folder may hold hundreds)."""
-    import difflib  # only for a mistake: not paid by every start
-
-    guesses = [g for m in missing for g in difflib.get_close_matches(m, known, n=1, cutoff=0.6)]
-    hint = f"; did you mean {', '.join(map(repr, guesses))}?" if guesses else ""
-    shown = ", ".join(known[:MAX_IDS_SHOWN]) + (" ..." if len(known) > MAX_IDS_SHOWN else "")
     names = ", ".join(map(repr, missing))
-    return NewsmonError(f"no rule {names} in {folder}{hint} ({len(known)} rules: {shown})")
+    return NewsmonError(
+        f"no rule {names} in {folder}{did_you_mean(missing, known)}"
+        f" ({len(known)} rules: {ids_shown(known)})"
+    )
+
+
+def ids_shown(known: Sequence[str]) -> str:
+    """The first MAX_IDS_SHOWN of `known`, then ` ...` if there are more."""
+    return ", ".join(known[:MAX_IDS_SHOWN]) + (" ..." if len(known) > MAX_IDS_SHOWN else "")
 
 
 MAX_IDS_SHOWN = 10

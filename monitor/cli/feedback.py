@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from monitor.cli.common import MIB, add_config_args, no_such_rules, read_capped, store_exists
 from monitor.clock import Clock, SystemClock
-from monitor.errors import ConfigError, NewsmonError, not_utf8
+from monitor.errors import ConfigError, NewsmonError, close_match, not_utf8
 
 LABELS_MAX_BYTES = 256 * MIB  # about a million labels
 
@@ -198,8 +198,6 @@ def _note_unknown_rules(labels: list[Label], folder: str) -> None:
     """Name the rules labels were imported for that the folder does not have. They are kept (a
     shared set may carry a team's other rules), but no score reads them until such a rule
     exists, and a typo in a hand-written file would go unseen: `feedback --rule` refuses it."""
-    import difflib
-
     known = _rule_ids(folder)
     if not known:
         return
@@ -211,8 +209,8 @@ def _note_unknown_rules(labels: list[Label], folder: str) -> None:
         return
     shown = []
     for rule, n in sorted(counts.items())[:10]:
-        close = difflib.get_close_matches(rule, sorted(known), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = close_match(rule, known)
+        hint = f" (did you mean {close!r}?)" if close else ""
         shown.append(f"{rule!r} ({n}){hint}")
     more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
     print(

@@ -22,7 +22,7 @@ from monitor import __version__
 from monitor.cli.common import STDERR
 from monitor.cli.leave import leave
 from monitor.controls import strip_controls
-from monitor.errors import NewsmonError
+from monitor.errors import NewsmonError, close_match
 from monitor.logs import configure_logging, point_at_devnull
 
 # Each module has `register(subparsers)`, which adds its parser with `set_defaults(func=...)`;
@@ -83,14 +83,11 @@ class Parser(argparse.ArgumentParser):
 
     def unknown(self, extras: Sequence[str]) -> NoReturn:
         """Arguments no option took, said by the command they were given to, with a guess."""
-        import difflib  # only for a mistake: not paid by every start
-
         options = [o for action in self._actions for o in action.option_strings]
         guesses = [
-            close[0]
+            close
             for extra in extras
-            if extra.startswith("-")
-            and (close := difflib.get_close_matches(extra.split("=")[0], options, n=1))
+            if extra.startswith("-") and (close := close_match(extra.split("=")[0], options))
         ]
         hint = f"; did you mean {', '.join(guesses)}?" if guesses else ""
         self.error(f"unknown argument(s): {' '.join(extras)}{hint}")

@@ -29,7 +29,7 @@ from pydantic_settings import (
 from monitor.config.problems import ConfigProblems, KeyPath
 from monitor.config.settings import ENV_PREFIX, Config, empty_is_value
 from monitor.config.yamlfile import YamlDocument, read_yaml, render_path
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, did_you_mean
 
 DEFAULT_FILE = "newsmon.yaml"
 CONFIG_ENV = "NEWSMON_CONFIG"
@@ -221,8 +221,6 @@ _MEANT = {
 
 
 def _unknown_key(loc: KeyPath) -> str:
-    import difflib  # only for a mistake: not paid by every start
-
     key = str(loc[-1])
     model = _model_at(loc[:-1])
     # A key as written: `from`, not the field's Python name `from_`.
@@ -230,8 +228,7 @@ def _unknown_key(loc: KeyPath) -> str:
     # What people write for a key that has another name: difflib alone would answer
     # `pol_interval` with `max_interval`, which caps intervals instead of setting one.
     meant = _MEANT.get(re.sub(r"^pol+_", "poll_", key.lower())) if model is Config else None
-    close = [meant] if meant else difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {meant!r}?" if meant else did_you_mean([key], known)
     return f"unknown key {key!r}{hint}"
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import structlog
 
 from monitor.clock import Clock
-from monitor.errors import StoreError
+from monitor.errors import StoreError, did_you_mean
 from monitor.feedback.labels import to_json
 from monitor.feedback.record import (
     BadLabel,
@@ -108,10 +108,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
 
 def _unknown_rule(e: UnknownRule) -> Answer:
-    import difflib
-
-    close = difflib.get_close_matches(e.rule, e.known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = did_you_mean([e.rule], e.known)
     shown = ", ".join(e.known[:20]) + (" ..." if len(e.known) > 20 else "")
     return _error(400, f"no rule {e.rule!r} in the running rules{hint} (rules: {shown})")
 

@@ -35,7 +35,7 @@ from monitor import logs
 from monitor.clock import Clock, StoreClock
 from monitor.config import Config
 from monitor.delivery.deliverer import Deliverer
-from monitor.errors import ConfigError, SourceLocation
+from monitor.errors import ConfigError, SourceLocation, did_you_mean
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter, patience_for
@@ -88,14 +88,10 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
     for rule in rules.rules.values():
         where = SourceLocation(rule.file, rule.line, 1) if rule.file else None
         for name in (n for n in rule.notify if n not in names):
-            import difflib  # only for a mistake: not paid by every start
-
-            close = difflib.get_close_matches(name, sorted(names), n=1)
-            if close:
-                hint = f"; did you mean {close[0]!r}?"
-            elif names:
+            hint = did_you_mean([name], names)
+            if not hint and names:
                 hint = f" (configured: {', '.join(sorted(names))})"
-            else:
+            elif not hint:
                 hint = ": the config has no destinations; add one under `destinations:`"
             problems.append(ConfigError(
                 f"rule {rule.id!r}: notify: {name!r} is no destination name in the config{hint}",
@@ -105,10 +101,7 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
         # config); with some, an entry that is neither an id nor a tag is a typo.
         missing = [f for f in rule.feeds if specs and f not in ids and f not in tags]
         for name in missing:
-            import difflib  # only for a mistake: not paid by every start
-
-            close = difflib.get_close_matches(name, sorted(ids | tags), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean([name], ids | tags)
             problems.append(ConfigError(
                 f"rule {rule.id!r}: feeds: {name!r} is no feed id or tag in the config, so the "
                 f"rule would never fire{hint}",
