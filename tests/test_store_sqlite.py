@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import sqlite3
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -178,6 +179,31 @@ def test_two_processes_migrating_at_once(tmp_path: Path) -> None:
     versions = SQLiteStore(db).schema_versions()
     assert versions == [m.version for m in load_migrations("sqlite")]
     assert versions[-1] == latest_version("sqlite")
+
+
+def test_a_new_file_another_connection_is_writing_is_opened_once_that_write_ends(
+    tmp_path: Path,
+) -> None:
+    # A new file is in rollback mode; while another connection holds its write lock, the switch
+    # to WAL fails at once, without SQLite's busy wait (two processes starting on a new file).
+    db = tmp_path / "new.db"
+    writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE t (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreError, match="database is locked"):
+        SQLiteStore(db, busy_timeout_s=0.2)  # the wait is bounded by the busy timeout
+    ends = threading.Timer(0.3, lambda: writer.execute("ROLLBACK"))
+    ends.start()
+    try:
+        store = SQLiteStore(db, busy_timeout_s=10)
+    finally:
+        ends.join()
+        writer.close()
+    store.migrate()
+    store.close()
+    check = sqlite3.connect(db)
+    assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    check.close()
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgres"])

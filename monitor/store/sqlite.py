@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,7 @@ from monitor.store.migrate import (
 from monitor.store.statements import Statement, Statements
 
 BUSY_TIMEOUT_S = 10.0
+_WAL_RETRY_S = 0.02  # between two tries at the switch to WAL (see _enter_wal)
 # A checkpoint copies the newest version of each page in the WAL into the database file, inside
 # the commit that takes the WAL past `wal_autocheckpoint` pages (SQLite's default: 1,000). A cold
 # poll of 50 items writes ~175 pages, ~125 of them index pages at random places (story bands,
@@ -210,6 +212,23 @@ class _PollWrites:
         self.c.executemany(q.UPDATE_FEED_POLL, [commit.feed_poll_row(f, p, _ts) for f, p in polls])
 
 
+def _enter_wal(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """`PRAGMA journal_mode = WAL`, waiting up to `busy_timeout_s` for another connection's write.
+    On a file still in rollback mode (a new one, opened by two processes at once) the switch
+    fails at once with "database is locked" while another connection holds the write lock:
+    SQLite skips the busy handler there, so the wait is ours."""
+    for _ in range(max(1, int(busy_timeout_s / _WAL_RETRY_S))):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as e:
+            if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # its extended codes too
+                raise
+            time.sleep(_WAL_RETRY_S)
+        else:
+            return
+    conn.execute("PRAGMA journal_mode = WAL")  # the last try: its error is the one raised
+
+
 def _why_not(path: str, error: sqlite3.Error) -> str:
     """What is wrong with a database file SQLite could not open, and what to do: its "unable to
     open database file" says neither."""
@@ -258,7 +277,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             )
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _enter_wal(conn, busy_timeout_s)
             # NORMAL is durable across a crash of the process (the WAL is on disk); a power cut may
             # undo the last commits, which then replay as a re-poll with the same alert ids.
             conn.execute("PRAGMA synchronous = NORMAL")
