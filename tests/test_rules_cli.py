@@ -111,6 +111,48 @@ def test_a_missing_rules_folder_is_blamed_on_what_named_it(
     )
 
 
+HOOK_CONFIG = (
+    "destinations:\n  - name: ops\n    type: webhook\n"
+    "    url_env: T_HOOK_URL\n    secret_env: T_HOOK_SECRET\n"
+)
+GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_check_warns_of_destination_secrets_run_could_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` refuses to start without a destination's secret; `rules check` said ok. It now
+    warns (CI rarely holds production secrets) and with --require-secrets exits 2, through
+    the deliverer's own check: a malformed secret is caught as `run` catches it."""
+    monkeypatch.delenv("NEWSMON_RULES", raising=False)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"rules: {RULES}\n{HOOK_CONFIG}")
+    monkeypatch.setenv("T_HOOK_URL", "https://hooks.example.org/in")
+    monkeypatch.delenv("T_HOOK_SECRET", raising=False)
+    args = ["rules", "check", "--config", str(config)]
+    missing = "destination 'ops': secret: environment variable T_HOOK_SECRET is not set or empty"
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: 3 rules")
+    assert out.err.splitlines() == [
+        f"warning: {missing}",
+        "warning: `newsmon run` would refuse to start with this environment"
+        " (--require-secrets: an error)",
+    ]
+    assert main([*args, "--require-secrets"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.splitlines() == [missing, "1 error(s) in the destinations"]
+    monkeypatch.setenv("T_HOOK_SECRET", "not-a-signing-secret")
+    assert main([*args, "--require-secrets"]) == 2
+    assert "destination 'ops': signing secret 1: " in capsys.readouterr().err
+    monkeypatch.setenv("T_HOOK_SECRET", GOOD_SECRET)
+    assert main([*args, "--require-secrets"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: 3 rules")
+    assert out.err == ""
+
+
 def test_a_first_run_without_config_or_rules_is_pointed_at_init(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -32,7 +32,12 @@ from monitor.errors import (
     not_utf8,
 )
 from monitor.model import Item, Match
-from monitor.process.bootstrap import make_guard, named_feed_policy, rule_problems
+from monitor.process.bootstrap import (
+    destination_problems,
+    make_guard,
+    named_feed_policy,
+    rule_problems,
+)
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
@@ -44,7 +49,11 @@ examples:
   newsmon rules check --config newsmon.yaml   the config's rules folder, and what `run` checks:
                                               every notify names a destination, every feeds
                                               entry a feed id or tag
+  newsmon rules check --require-secrets       where `run` will run: a destination URL or secret
+                                              it cannot read is an error, not a warning
 exit codes: 0 every rule is valid, 2 errors (each as FILE:LINE:COL with a caret)
+A destination's URL or secret that `run` could not read here (an unset secret_env, a missing
+url_file) is a warning on stderr: CI rarely holds the production secrets.
 """
 
 TEST_EPILOG = """\
@@ -145,20 +154,25 @@ def held_back(
     ]
 
 
-def _load(args: argparse.Namespace) -> tuple[RuleSet, str, list[ConfigError], Config]:
+def _load(args: argparse.Namespace, config: Config) -> tuple[RuleSet, str, list[ConfigError]]:
     """The rules (`--rules`, else the config's `rules:` folder, which $NEWSMON_RULES sets), their
-    folder, what `newsmon run` would refuse in them given the config (when there is one), and
-    the config."""
-    config = load_config_from_args(args)
+    folder, and what `newsmon run` would refuse in them given the config (when there is one)."""
     folder = args.rules or config.rules
     ruleset = load_rules(folder, named_by=config.rules_named_by(args.rules))
     problems = rule_problems(config, ruleset) if config.path is not None else []
-    return ruleset, folder, problems, config
+    return ruleset, folder, problems
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config_from_args(args)
+    # Every destination's URL and secrets, as `run` reads them before it starts.
+    unreadable = destination_problems(config)
+    if unreadable and args.require_secrets:
+        for line in unreadable:
+            print(line, file=sys.stderr)
+        print(f"{len(unreadable)} error(s) in the destinations", file=sys.stderr)
     try:
-        ruleset, folder, problems, _ = _load(args)
+        ruleset, folder, problems = _load(args, config)
     except RuleErrors as exc:
         folder = args.rules or "the rules folder"
         for err in exc.errors:
@@ -170,13 +184,25 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"{len(problems)} error(s) in {folder} against the config", file=sys.stderr)
         return 2
+    if unreadable and args.require_secrets:
+        return 2
     enabled = sum(r.enabled for r in ruleset.rules.values())
     print(f"ok: {len(ruleset.rules)} rules ({enabled} enabled), version {ruleset.version}")
+    if unreadable:
+        sys.stdout.flush()
+        for line in unreadable:
+            print(f"warning: {line}", file=sys.stderr)
+        print(
+            "warning: `newsmon run` would refuse to start with this environment"
+            " (--require-secrets: an error)",
+            file=sys.stderr,
+        )
     return 0
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    ruleset, folder, problems, config = _load(args)
+    config = load_config_from_args(args)
+    ruleset, folder, problems = _load(args, config)
     if problems:
         raise ConfigError("\n".join(str(p) for p in problems))
     if args.rule:
@@ -238,6 +264,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "check", help="validate every rules file", epilog=CHECK_EPILOG, formatter_class=fmt
     )
     rules_dir(check)
+    check.add_argument(
+        "--require-secrets",
+        action="store_true",
+        help="a destination URL or secret `run` could not read here is an error (exit 2)",
+    )
     check.set_defaults(func=cmd_check)
 
     test = sub.add_parser(

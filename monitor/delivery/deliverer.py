@@ -119,6 +119,14 @@ def _blocked(exc: BaseException) -> bool:
     return False
 
 
+def configured_destinations(config: Config) -> dict[str, Destination]:
+    """The config's destinations as they are sent to: every URL and secret read now (from the
+    environment or files) and checked; raises ConfigError naming what is missing or unusable,
+    never a value. The deliverer's start (`newsmon run`, `check --deliver`) and `rules check`
+    (through `monitor.process.bootstrap.destination_problems`) ask this one check."""
+    return {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
+
+
 class Deliverer:
     def __init__(
         self,
@@ -191,7 +199,7 @@ class Deliverer:
         """The deliverer a config describes: its destinations (URLs and secrets read now; a
         missing one raises ConfigError), deadline, lease and batch, and a client that goes
         through the address guard (`allow_networks`)."""
-        destinations = {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
+        destinations = configured_destinations(config)
         deadline = config.delivery_deadline.total_seconds()
         if client_factory is None:
             guard = AddressGuard(allow=config.allow_networks)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from monitor import logs
 from monitor.clock import Clock, StoreClock
 from monitor.config import Config
-from monitor.delivery.deliverer import Deliverer
+from monitor.delivery.deliverer import Deliverer, configured_destinations
 from monitor.errors import ConfigError, SourceLocation, did_you_mean
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
@@ -108,6 +108,18 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
                 where,
             ))  # fmt: skip
     return problems
+
+
+def destination_problems(config: Config) -> list[str]:
+    """What `newsmon run` would refuse in the destinations here, one line each: a URL or secret
+    that cannot be read (an unset `secret_env`, a missing `url_file`) or is unusable. The same
+    check the deliverer makes when it starts (`configured_destinations`); `rules check` asks it
+    without starting one. Empty when all is well."""
+    try:
+        configured_destinations(config)
+    except ConfigError as exc:
+        return str(exc).splitlines()  # resolving lists each destination's problem on a line
+    return []
 
 
 def settle_heap(*, replaced: bool = False) -> None:
