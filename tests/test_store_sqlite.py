@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import ConfigError, StoreError
-from monitor.store import migrate, open_store, redact_url, sqlite_path
+from monitor.store import migrate, open_store, shown_database_url, sqlite_path
 from monitor.store.migrate import latest_version, load_migrations
 from monitor.store.sqlite import WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES, SQLiteStore
 from tests.store_fixtures import T0, alert, ok_update, seen, spec
@@ -56,9 +56,9 @@ def test_open_store_refuses_unknown_scheme_without_leaking_password() -> None:
     assert "s3cret" not in str(exc.value)
     with pytest.raises(ConfigError, match="empty"):
         open_store("  ")
-    assert redact_url("postgresql://bob:s3cret@h/db") == "postgresql://bob:***@h/db"
-    assert redact_url("postgresql://bob:p@ss/w@h/db") == "postgresql://bob:***@h/db"
-    assert redact_url("postgresql://bob@h/db?sslmode=require&password=s3cret&x=1") == (
+    assert shown_database_url("postgresql://bob:s3cret@h/db") == "postgresql://bob:***@h/db"
+    assert shown_database_url("postgresql://bob:p@ss/w@h/db") == "postgresql://bob:***@h/db"
+    assert shown_database_url("postgresql://bob@h/db?sslmode=require&password=s3cret&x=1") == (
         "postgresql://bob@h/db?sslmode=require&password=***&x=1"
     )
 

@@ -48,7 +48,8 @@ _MIN_SECRET = 4  # a shorter password is hidden only where it sits in a URL (by 
 
 def shown_url(url: str) -> str:
     """`url` as logs, errors and listings show it: no `user:password@`, and no value of a query
-    parameter named like a credential (`?apikey=***`). A feed's URL may carry either."""
+    parameter named like a credential (`?apikey=***`). A feed's URL may carry either. (A
+    database URL is read by libpq's rules: `monitor.store.shown_database_url`.)"""
     return hide_url_secrets(url)
 
 

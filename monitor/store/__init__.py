@@ -13,7 +13,7 @@ import re
 from monitor.errors import ConfigError
 from monitor.store.base import Store
 
-__all__ = ["Store", "open_store", "redact_error", "redact_url"]
+__all__ = ["Store", "hide_database_password", "open_store", "shown_database_url"]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 # The password runs to the authority's last `@`: one written with an `@` or `/` in it, not
@@ -24,20 +24,25 @@ _QUERY_PASSWORD = re.compile(r"([?&](?:ssl)?password=)([^&#]*)", re.IGNORECASE)
 _MIN_PIECE = 4  # a shorter piece of a password is hidden only where it sits in the URL
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password (in the userinfo or `?password=`) replaced by `***`, for logs
-    and errors."""
+# A database URL is read as libpq reads it, so these two show it, not `monitor.net.urls`'
+# `shown_url` / `hide_url_secrets` (http(s) URLs of feeds and destinations, read as urlsplit
+# does): those hide the whole userinfo (a feed's user name may be a token) and stop at its first
+# `@`, which would show the tail of `bob:p@ss/w@h`; these keep the user name (the role a failed
+# login is about) and hide the password to the authority's last `@`, as libpq parses it.
+def shown_database_url(url: str) -> str:
+    """A database URL as logs and errors show it: the password (in the userinfo, to the
+    authority's last `@`, or `?password=` / `?sslpassword=`) replaced by `***`, the user kept."""
     return _QUERY_PASSWORD.sub(r"\1***", _PASSWORD.sub(r"\1***@", url))
 
 
-def redact_error(text: str, url: str) -> str:
-    """A driver's error `text` about `url` without the URL's password: libpq quotes the whole
-    URI when it cannot parse it (`... in URI: "postgresql://bob:s3cret@[bad/x"`), and names
-    a host that holds the tail of a password with an `@` in it (`failed to resolve host
-    'ss@h'`)."""
+def hide_database_password(text: str, url: str) -> str:
+    """A driver's error `text` about the database `url` without the URL's password: libpq
+    quotes the whole URI when it cannot parse it (`... in URI: "postgresql://bob:s3cret@[bad/x"`),
+    and names a host that holds the tail of a password with an `@` in it (`failed to resolve
+    host 'ss@h'`)."""
     passwords = [m.group(2) for m in (_PASSWORD.search(url), *_QUERY_PASSWORD.finditer(url)) if m]
     pieces = {p for pw in passwords for p in (pw, *re.split(r"[@/:]", pw)) if len(p) >= _MIN_PIECE}
-    text = text.replace(url, redact_url(url))
+    text = text.replace(url, shown_database_url(url))
     for piece in sorted(pieces, key=len, reverse=True):
         text = text.replace(piece, "***")
     return text
@@ -85,8 +90,8 @@ def open_store(url: str, *, migrate: bool = True, page_cache_kib: int | None = N
         if path is None:
             scheme = url.split("://", 1)[0]
             raise ConfigError(
-                f"database URL {redact_url(url)!r}: unknown scheme {scheme!r}; use a file path, "
-                "sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB"
+                f"database URL {shown_database_url(url)!r}: unknown scheme {scheme!r}; use a file"
+                " path, sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB"
             )
         if not path:
             raise ConfigError(f"database URL {url!r} names no file: use sqlite:///newsmon.db")

@@ -304,21 +304,21 @@ class PostgresStore(Statements, PostgresConsoleReads):
     dialect = "postgres"
 
     def __init__(self, url: str, *, schema: str | None = None, connect_timeout_s: int = 10):
-        from monitor.store import redact_url
+        from monitor.store import shown_database_url
 
         self._url = url
         self._schema = schema
         self._timeout = connect_timeout_s
         # One call at a time on the one connection; a server that stops answering is reported,
         # and given up on when the daemon stops (monitor.store.pgwait).
-        self._turns = Turns(f"PostgreSQL at {redact_url(url)}")
+        self._turns = Turns(f"PostgreSQL at {shown_database_url(url)}")
         self._conn: psycopg.Connection[Row] | None = None
         self._socket: int | None = None  # a duplicate of the connection's, for `hurry`
         self._connect()
 
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
-        from monitor.store import redact_error, redact_url
+        from monitor.store import hide_database_password, shown_database_url
 
         # Stopping: a connect waits no longer than the call may (libpq counts whole seconds,
         # at least 2).
@@ -339,8 +339,8 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 )
         except psycopg.Error as e:
             raise StoreError(
-                f"cannot connect to PostgreSQL at {redact_url(self._url)}:"
-                f" {redact_error(str(e).strip(), self._url)}"
+                f"cannot connect to PostgreSQL at {shown_database_url(self._url)}:"
+                f" {hide_database_password(str(e).strip(), self._url)}"
             ) from e
         self._conn = conn
         self._socket = os.dup(conn.fileno())
@@ -415,9 +415,10 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
-        from monitor.store import redact_url
+        from monitor.store import shown_database_url
 
-        where = redact_url(self._url) + (f" (schema {self._schema})" if self._schema else "")
+        schema = f" (schema {self._schema})" if self._schema else ""
+        where = shown_database_url(self._url) + schema
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cur.execute(pg(SCHEMA_VERSION_TABLE))
