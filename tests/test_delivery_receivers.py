@@ -76,6 +76,7 @@ def test_503_for_two_hours_then_recovery(store: Store) -> None:
     for r in rx.requests:
         assert verify(SECRET, r.headers, r.body, now=int(r.headers["webhook-timestamp"]))
         assert r.headers["content-type"] == "application/json"
+        assert r.headers["accept-encoding"] == "identity"  # its reply is read raw, bounded
         assert json.loads(r.body)["id"] == aid
     assert row.attempts == 5
 

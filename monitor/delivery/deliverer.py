@@ -40,6 +40,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -585,12 +586,8 @@ class Deliverer:
         try:
             async with (
                 asyncio.timeout(self.deadline),
-                client.stream(
-                    "POST",
-                    dest.url.get_secret_value(),
-                    content=request.body,
-                    headers=request.headers,
-                    follow_redirects=False,
+                _send(
+                    client, "POST", dest.url.get_secret_value(), request.body, request.headers
                 ) as response,
             ):
                 status = response.status_code
@@ -660,12 +657,8 @@ class Deliverer:
         try:
             async with (
                 asyncio.timeout(self.deadline),
-                client.stream(
-                    request.method,
-                    request.url,
-                    content=request.body,
-                    headers={"accept-encoding": "identity", **request.headers},
-                    follow_redirects=False,
+                _send(
+                    client, request.method, request.url, request.body, request.headers
                 ) as response,
             ):
                 status = response.status_code
@@ -691,6 +684,21 @@ def _carried_elsewhere(row: OutboxRow, group: list[OutboxRow]) -> bool:
     meanwhile (it cleared our lease), so sending anything for it would be a second copy."""
     now_row = next((r for r in group if r.id == row.id), None)
     return now_row is not None and now_row.status != "pending"
+
+
+def _send(
+    client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: Mapping[str, str]
+) -> AbstractAsyncContextManager[httpx.Response]:
+    """One request of an attempt, webhook or channel: no redirect followed, and the reply asked
+    for uncompressed (`identity`), as `_read_bounded` reads it raw; `_decoded` decodes one that
+    comes compressed anyway."""
+    return client.stream(
+        method,
+        url,
+        content=body,
+        headers={"accept-encoding": "identity", **headers},
+        follow_redirects=False,
+    )
 
 
 async def _read_bounded(response: httpx.Response, body: bytearray) -> None:

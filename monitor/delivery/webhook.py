@@ -45,11 +45,7 @@ def prepare(
 ) -> PreparedRequest:
     """The headers and body of one attempt to deliver `document` to `destination`."""
     document = strip_controls_deep(document)
-    base = {
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-        "accept-encoding": "identity",  # we read at most 64 KB of raw bytes; no decoding
-    }
+    base = {"content-type": "application/json", "user-agent": USER_AGENT}
     if destination.type == "slack":
         from monitor.delivery import slack  # Block Kit: imported by the first Slack alert
 
