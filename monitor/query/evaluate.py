@@ -12,16 +12,13 @@ from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from itertools import chain, count
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from monitor.query import spanset
 from monitor.query.normalize import _NOWHERE, HEAD, Document, FieldText
 from monitor.query.selectivity import key_cost
 from monitor.query.spanset import Spans
 from monitor.query.words import _SEP
-
-if TYPE_CHECKING:
-    from monitor.query.explain import Plan
 
 Span = tuple[int, int]
 Labelled = tuple[int, int, str]  # first, last, the query term that matched
@@ -74,7 +71,9 @@ class Matcher:
         self.source = source
         # A field scope such as `title:(a b)` is quoted whole in explanations, not split in clauses.
         self.whole = False
-        self.plan: Plan | None = None  # how to explain it, made on its first explanation
+        # How to explain it: monitor.query.explain's Plan, made on its first explanation and
+        # kept here. Typed `object` so that this module does not import explain, which imports it.
+        self.plan: object = None
         self._gate_memo: Gate | _Later = _LATER  # its gate, found when an OR first asks for it
 
     def matches(self, doc: Document) -> bool:

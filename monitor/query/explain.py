@@ -214,7 +214,7 @@ def _clause_steps(m: ev.Matcher, guards: Guards, out: list[ClauseStep]) -> None:
 def plan(m: ev.Matcher) -> Plan:
     """The explanation plan of `m`, made on its first explanation and kept on it."""
     got = m.plan
-    if got is None:
+    if not isinstance(got, Plan):  # None until then (evaluate.Matcher does not know the type)
         got = m.plan = Plan(m)
     return got
 
@@ -312,7 +312,9 @@ def _step_hits(
 
 def explain(m: ev.Matcher, doc: Document) -> Explanation:
     """The clauses of `m` that are true for `doc` and the hits, in field then position order."""
-    p = m.plan or plan(m)
+    p = m.plan
+    if not isinstance(p, Plan):  # read here, not through plan(): a call less per match
+        p = plan(m)
     if p.guarded:
         text = doc.text_stems
         # Each member of a set named in an OR is a clause guarded by the set: asked again for
