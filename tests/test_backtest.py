@@ -130,7 +130,7 @@ def test_imported_feed_backtests_as_rules_test_prints_it(
     feed = write(env / "wire.rss", rss(WIRE))
     rules = str(Path(__file__).resolve().parent.parent / "rules")
     assert main(["archive", "import", feed]) == 0
-    assert "archived 4 new items from 1 feed file(s)" in capsys.readouterr().out
+    assert "archived 4 new items from 1 feed file" in capsys.readouterr().out
     assert main(["rules", "test", "--rules", rules, "--feed", feed, "--json"]) == 0
     tested = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     code, backtested = run_json(capsys, "--rules", rules)
@@ -388,7 +388,7 @@ def test_import_of_snapshots_archives_each_item_once_and_marks_nothing_seen(
         format_datetime(NOW), format_datetime(NOW - timedelta(days=400))))  # fmt: skip
     assert main(["archive", "import", str(snaps.parent / "wire"), old]) == 2
     out, err = capsys.readouterr()
-    assert "archived 4 new items from 3 feed file(s)" in out
+    assert "archived 4 new items from 3 feed files" in out
     assert "1 older than archive_retention (365d) skipped" in out
     assert "notes.txt" in err
     store = SQLiteStore(env / "news.db")
@@ -412,7 +412,7 @@ def test_import_of_a_url_urlsplit_refuses_reports_it_and_imports_the_rest(
         "newsmon: http://[bad/rss: is not a usable URL (Invalid IPv6 URL); give an http(s) URL"
         " or a file\n"
     )
-    assert "archived 4 new items from 1 feed file(s)" in out
+    assert "archived 4 new items from 1 feed file" in out
 
 
 def test_import_of_an_empty_name_does_not_read_the_current_folder(
@@ -422,7 +422,7 @@ def test_import_of_an_empty_name_does_not_read_the_current_folder(
     assert main(["archive", "import", ""]) == 2
     out, err = capsys.readouterr()
     assert err == "newsmon: an empty feed name: give a path to a feed file or a URL\n"
-    assert "archived 0 new items from 0 feed file(s)" in out
+    assert "archived 0 new items from 0 feed files" in out
 
 
 def test_import_of_a_folder_reads_its_subfolders_and_skips_hidden_ones(
@@ -436,7 +436,7 @@ def test_import_of_a_folder_reads_its_subfolders_and_skips_hidden_ones(
     assert main(["archive", "import", str(snaps)]) == 0
     out, err = capsys.readouterr()
     assert err == ""
-    assert "archived 2 new items from 1 feed file(s)" in out
+    assert "archived 2 new items from 1 feed file" in out
 
 
 def test_import_of_a_folder_whose_name_is_not_utf8(

@@ -48,7 +48,7 @@ def test_lists_stories_and_sightings(config: Path, capsys: pytest.CaptureFixture
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["STORY", "SIGHTINGS", "FIRST", "SEEN", "TITLE"]
     assert lines[1].split() == ["u:abc", "2", "2026-03-01", "12:00", "UTC", "Troops", "sent"]
-    assert lines[2].startswith("1 stories, newest first; SIGHTINGS: the items, in any feed,")
+    assert lines[2].startswith("1 story, newest first; SIGHTINGS: the items, in any feed,")
     assert run(config, "--story", "u:abc") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["SEEN", "ITEM", "TITLE", "URL"]

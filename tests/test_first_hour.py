@@ -55,7 +55,7 @@ SKIP_CASES = [
     # (retention, backfill) -> exit code, what the summary line says
     ("90d", "36500d", 1, "0 alerts enqueued; delivered 0, retried 0, dead 0; skipped 1 too_old"),
     ("3650d", "0", 1, "0 alerts enqueued; delivered 0, retried 0, dead 0; skipped 1 baseline"),
-    ("3650d", "36500d", 0, "1 alerts enqueued; delivered 1, retried 0, dead 0"),
+    ("3650d", "36500d", 0, "1 alert enqueued; delivered 1, retried 0, dead 0"),
 ]
 
 
@@ -80,7 +80,7 @@ def test_check_deliver_summary_counts_skipped_items_by_reason(
         )
         got, _out, err = run(["check", "--deliver", "--config", str(config)], capsys)
     assert got == code
-    assert f"newsmon: polled 1 feed: 1 items ({int(retention != '90d')} new), {summary}\n" in err
+    assert f"newsmon: polled 1 feed: 1 item ({int(retention != '90d')} new), {summary}\n" in err
     assert len(rx.requests) == (1 if code == 0 else 0)
 
 
@@ -339,7 +339,7 @@ def test_rules_check_reads_the_configs_rules_folder(
     (tmp_path / "myrules" / "r.yaml").write_text(RULE)
     code, out, _err = run(["rules", "check", "--config", "newsmon.yaml"], capsys)
     assert code == 0
-    assert out.startswith("ok: 1 rules (1 enabled)")
+    assert out.startswith("ok: 1 rule (1 enabled)")
 
 
 # -- 3: settings do what the docs say -------------------------------------------------------------
@@ -476,7 +476,7 @@ def test_init_writes_a_working_start_and_never_overwrites(
     assert sorted(p.name for p in written) == ["example.yaml", "newsmon.yaml"]
     # What it wrote works at once: the rule is valid against the config, and it matches.
     code, out, _err = run(["rules", "check"], capsys)
-    assert (code, out.split(",")[0]) == (0, "ok: 1 rules (1 enabled)")
+    assert (code, out.split(",")[0]) == (0, "ok: 1 rule (1 enabled)")
     assert run(["rules", "test", "--text", str(ROOT / "seeds" / "article.txt")], capsys)[0] == 0
     # A second init, or one where either file is, refuses and leaves every byte as it was.
     (tmp_path / "newsmon.yaml").write_text("# mine\n")
@@ -519,7 +519,7 @@ def test_the_readme_first_run_shows_the_whole_path_with_one_signed_alert(tmp_pat
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "rules: arms-to-ukraine, nato-delegation, troop-dispatch" in proc.stdout
     assert ": signature verified" in proc.stdout
-    assert "1 alerts enqueued; delivered 1" in proc.stderr
+    assert "1 alert enqueued; delivered 1" in proc.stderr
     assert "the second cycle sent 0 more" in proc.stdout
     assert list(tmp_path.iterdir()) == []  # nothing left behind
 
@@ -561,6 +561,7 @@ def test_feeds_import_entries_paste_under_the_feeds_list_init_wrote(
     (tmp_path / "subs.opml").write_text(DUPLICATE_OPML)
     code, out, _err = run(["feeds", "import", "subs.opml"], capsys)
     assert code == 0
+    assert out.startswith("# 1 feed imported from subs.opml\n")  # not "1 feeds"
     entries = out.split("feeds:\n", 1)[1]
     config = tmp_path / "newsmon.yaml"
     text = config.read_text()

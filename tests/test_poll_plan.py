@@ -148,7 +148,7 @@ def test_an_error_quoting_a_long_server_answer_is_cut() -> None:
     update = plan_error(feed(), outcome, NOW, random.Random(1)).update
     assert update.error is not None
     assert update.error.startswith("https://news.example.com/rss: HTTP 503 xxx")
-    assert update.error.endswith(f"... ({len(error) - 1000} more characters)")
+    assert update.error.endswith(f"... ({len(error) - 1000:,} more characters)")
     assert len(update.error) < 1100
     short = FetchOutcome(status=0, error="HTTP 404 Not Found", error_kind="http_status")
     assert plan_error(feed(), short, NOW, random.Random(1)).update.error == "HTTP 404 Not Found"

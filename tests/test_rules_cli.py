@@ -25,7 +25,7 @@ def test_check_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert err[0] == f"{tmp_path / 'r.yaml'}:4:14: rule 'a': NEAR needs a distance, e.g. NEAR/5"
     assert err[1] == "        query: a NEAR b"
     assert err[2] == "                 ^"
-    assert err[3] == f"1 error(s) in {tmp_path}"
+    assert err[3] == f"1 error in {tmp_path}"
 
 
 def test_a_field_nested_inside_near_is_a_located_error_for_check_and_test(
@@ -47,7 +47,7 @@ def test_a_field_nested_inside_near_is_a_located_error_for_check_and_test(
     assert err[0] == f"{tmp_path / 'r.yaml'}:6:22: {message}"
     assert err[1] == "          ((drill OR NOT title:parade) OR march) NEAR/2 troops"
     assert err[2] == " " * 25 + "^"  # under the field, as the line is shown indented by 4
-    assert err[3] == f"1 error(s) in {tmp_path}"
+    assert err[3] == f"1 error in {tmp_path}"
     assert main(["rules", "test", "--rules", str(tmp_path), "--text", SEED]) == 2
     out = capsys.readouterr()
     assert out.err.splitlines()[0] == f"newsmon: {tmp_path / 'r.yaml'}:6:22: {message}"
@@ -142,7 +142,7 @@ def test_check_warns_of_destination_secrets_run_could_not_read(
     assert main([*args, "--require-secrets"]) == 2
     out = capsys.readouterr()
     assert out.out == ""
-    assert out.err.splitlines() == [missing, "1 error(s) in the destinations"]
+    assert out.err.splitlines() == [missing, "1 error in the destinations"]
     monkeypatch.setenv("T_HOOK_SECRET", "not-a-signing-secret")
     assert main([*args, "--require-secrets"]) == 2
     assert "destination 'ops': signing secret 1: " in capsys.readouterr().err
@@ -400,7 +400,7 @@ def test_a_miss_held_back_by_an_exclusion_names_it_and_its_words(
     args = ["rules", "test", "--rules", RULES, "--rule", "arms-to-ukraine", "--text", str(text)]
     assert main(args) == 1  # still a miss: exit 1
     out = capsys.readouterr().out
-    assert out.startswith("no rule matched (1 item(s))\n")
+    assert out.startswith("no rule matched (1 item)\n")
     assert "held back by an exclusion (1): " in out
     [row] = [line for line in out.splitlines() if line.startswith("│ arms-to-ukraine")]
     assert "Germany to send Ukraine advanced air defence systems" in row
@@ -463,7 +463,7 @@ def test_no_held_back_line_for_an_item_that_matches_nothing_or_a_rule_without_ex
     text = tmp_path / "t.txt"
     text.write_text("Weather: sunny\nA calm day across the region.\n")
     assert main(["rules", "test", "--rules", RULES, "--text", str(text)]) == 1
-    assert capsys.readouterr().out == "no rule matched (1 item(s))\n"
+    assert capsys.readouterr().out == "no rule matched (1 item)\n"
     assert main(["rules", "test", "--rules", RULES, "--text", str(text), "--json"]) == 1
     assert capsys.readouterr().out == ""
 
@@ -484,7 +484,7 @@ def test_no_held_back_line_for_an_item_that_matches_nothing_or_a_rule_without_ex
     text.write_text("Troops sent home\nNo march this year.\n")
     args = ["rules", "test", "--rules", str(rules), "--rule", "plain", "--text", str(text)]
     assert main(args) == 1
-    assert capsys.readouterr().out == "no rule matched (1 item(s))\n"
+    assert capsys.readouterr().out == "no rule matched (1 item)\n"
 
 
 def test_held_back_feed_text_is_never_markup(

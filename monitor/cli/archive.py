@@ -26,6 +26,7 @@ from monitor.feeds.identity import story_key
 from monitor.model import ArchivedItem, Item
 from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.pipeline.archive import archived
+from monitor.plural import counted
 
 EPILOG = """\
 examples:
@@ -185,7 +186,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"archived {tally.added:,} new items from {tally.files:,} feed file(s) "
+        f"archived {counted(tally.added, 'new item')} from {counted(tally.files, 'feed file')} "
         f"({tally.already:,} already there{old}); no alerts sent, no items marked seen"
     )
     return 2 if tally.failures else 0

@@ -44,6 +44,7 @@ from monitor.pipeline.backtest import (
     sparkline,
     tally,
 )
+from monitor.plural import counted
 from monitor.query.explain import HeldBack
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
@@ -155,7 +156,7 @@ def archive_batches(
         scan.first = lo if scan.first is None else min(scan.first, lo)
         scan.last = hi if scan.last is None else max(scan.last, hi)
         if progress is not None:
-            progress.write(f"\rbacktest: {scan.items:,} of about {total:,} items")
+            progress.write(f"\rbacktest: {scan.items:,} of about {counted(total, 'item')}")
             progress.flush()
         yield batch
     if progress is not None:
@@ -175,7 +176,7 @@ class UnknownFeed(NewsmonError):
         feeds = ("feed " if len(missing) == 1 else "feeds ") + ", ".join(map(repr, missing))
         super().__init__(
             f"--feed: the archive holds no item of {feeds}{hint} (it holds items of "
-            f"{len(known)} feed{'s' if len(known) != 1 else ''}: {shown})"
+            f"{counted(len(known), 'feed')}: {shown})"
         )
 
 
@@ -347,7 +348,7 @@ class Measured:
 
     def report(self, rule_ids: Sequence[str], out: TextIO) -> None:
         out.write(
-            f"\nagainst {_n(len(self.labels), 'label', 'labels')} in force (`newsmon feedback`):\n"
+            f"\nagainst {counted(len(self.labels), 'label')} in force (`newsmon feedback`):\n"
         )
         if not self.labels:
             out.write("  no labels yet: `newsmon feedback ALERT_OR_ITEM --relevant` adds them\n")
@@ -357,7 +358,7 @@ class Measured:
             out.write(
                 f"  {s.rule}: precision {_pct(s.precision)} ({tp} of {tp + fp} labelled "
                 f"matches), recall {_pct(s.recall)} ({tp} of {tp + fn} labelled relevant); "
-                f"{s.unlabelled:,} matches unlabelled\n"
+                f"{counted(s.unlabelled, 'match', 'matches')} unlabelled\n"
             )
             for ref in s.misses:
                 out.write(
@@ -383,10 +384,6 @@ class Measured:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
-
-
-def _n(count: int, one: str, many: str) -> str:
-    return f"{count:,} {one if count == 1 else many}"
 
 
 def _enabled(ruleset: RuleSet, rule_id: str) -> bool:
@@ -440,7 +437,7 @@ def _report(
     more = f" ({'; '.join(filters)})" if filters else ""
     if scan.first is not None:
         span = f"first seen {scan.first} .. {scan.last}"
-        items = _n(scan.items, "archived item", "archived items")
+        items = counted(scan.items, "archived item")
         out.write(f"backtest of {what}: {items}{more}, {span}\n")
         _note_cut(scan, out, "  ")
     else:  # --since or --feed left nothing of what the archive holds
@@ -455,8 +452,8 @@ def _report(
             out.write(f"\n{t.rule_id}: {gained:,} gained, {lost:,} lost\n")
         else:
             out.write(
-                f"\n{t.rule_id}: {_n(t.matches, 'match', 'matches')}, "
-                f"{_n(t.alerts, 'alert', 'alerts')} (one a story)\n"
+                f"\n{t.rule_id}: {counted(t.matches, 'match', 'matches')}, "
+                f"{counted(t.alerts, 'alert')} (one a story)\n"
             )
         if scan.first is not None and scan.last is not None:
             out.write(_chart(t, scan.first, scan.last) + "\n")
@@ -485,7 +482,7 @@ def _note_cut(scan: Scan, out: TextIO, lead: str) -> None:
     what the daemon matched on the whole item."""
     if scan.cut:
         out.write(
-            f"{lead}{_n(scan.cut, 'item was', 'items were')} archived cut to "
+            f"{lead}{counted(scan.cut, 'item was', 'items were')} archived cut to "
             f"{BODY_BYTES // 1024} KB of text ({TITLE_BYTES // 1024} KB of title): words past "
             "that, which the daemon matched, are not matched here\n"
         )

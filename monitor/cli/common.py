@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, TextIO, cast
 from monitor.config import Config, load_config
 from monitor.errors import NewsmonError, did_you_mean
 from monitor.logs import configure_logging
+from monitor.plural import counted
 
 if TYPE_CHECKING:
     from monitor.store.roles import FeedSchedule
@@ -63,7 +64,7 @@ def no_such_rules(missing: Sequence[str], known: Sequence[str], folder: str) -> 
     names = ", ".join(map(repr, missing))
     return NewsmonError(
         f"no rule {names} in {folder}{did_you_mean(missing, known)}"
-        f" ({len(known)} rules: {ids_shown(known)})"
+        f" ({counted(len(known), 'rule')}: {ids_shown(known)})"
     )
 
 

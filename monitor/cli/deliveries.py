@@ -27,6 +27,7 @@ from monitor.config import Config
 from monitor.controls import strip_controls_deep
 from monitor.errors import ConfigError, NewsmonError
 from monitor.model import OutboxRow
+from monitor.plural import counted
 from monitor.store.base import Store
 
 STATUSES = ("pending", "delivered", "dead")
@@ -235,7 +236,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         now = SystemClock().now()
         if args.all_dead:
             count = store.replay(None, now)
-            print(f"replayed {count} dead letter{'s' if count != 1 else ''}")
+            print(f"replayed {counted(count, 'dead letter')}")
             return 0 if count else 1
         problems = []
         for alert_id in args.ids:
@@ -247,7 +248,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         count = store.replay(list(args.ids), now)
     for problem in problems:
         print(f"newsmon: {problem}", file=sys.stderr)
-    print(f"replayed {count} dead letter{'s' if count != 1 else ''} (same ids)")
+    print(f"replayed {counted(count, 'dead letter')} (same ids)")
     return 0 if count and not problems else 1
 
 

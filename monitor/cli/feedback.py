@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from monitor.cli.common import MIB, add_config_args, no_such_rules, read_capped, store_exists
 from monitor.clock import Clock, SystemClock
 from monitor.errors import ConfigError, NewsmonError, close_match, not_utf8
+from monitor.plural import counted
 
 LABELS_MAX_BYTES = 256 * MIB  # about a million labels
 
@@ -162,7 +163,7 @@ def _export(labels: list[Label], file: str | None) -> int:
             Path(file).write_text(lines, encoding="utf-8")
         except OSError as e:
             raise ConfigError(f"cannot write {file}: {e.strerror or e}") from e
-    print(f"exported {len(labels)} labels", file=sys.stderr)
+    print(f"exported {counted(len(labels), 'label')}", file=sys.stderr)
     return 0
 
 
@@ -189,7 +190,10 @@ def _import(store: Labels, file: str, folder: str) -> int:
             raise ConfigError(*not_utf8(name, data, e)) from e
         labels = from_json_lines(text.splitlines(), name)
     added = store.add_labels(labels)
-    print(f"imported {added} new labels ({len(labels) - added} already there)", file=sys.stderr)
+    print(
+        f"imported {counted(added, 'new label')} ({len(labels) - added} already there)",
+        file=sys.stderr,
+    )
     _note_unknown_rules(labels, folder)
     return 0
 
@@ -214,7 +218,8 @@ def _note_unknown_rules(labels: list[Label], folder: str) -> None:
         shown.append(f"{rule!r} ({n}){hint}")
     more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
     print(
-        f"note: {sum(counts.values())} labels are for rules not in {folder}: "
+        f"note: {counted(sum(counts.values()), 'label is', 'labels are')} for rules not in "
+        f"{folder}: "
         f"{', '.join(shown)}{more}; `rules backtest --labels` and `rules tune` read none of them",
         file=sys.stderr,
     )

@@ -23,6 +23,7 @@ from monitor.controls import strip_controls_deep
 from monitor.errors import ConfigError
 from monitor.model import FeedState
 from monitor.net.urls import hide_url_secrets, shown_url
+from monitor.plural import counted
 
 OPML_MAX_BYTES = 16 * MIB  # some 100,000 feeds
 
@@ -152,7 +153,7 @@ def import_opml(args: argparse.Namespace) -> int:
         if spec.tags:
             entry["tags"] = list(spec.tags)
         entries.append(entry)
-    sys.stdout.write(f"# {len(entries)} feeds imported from {path.name}\n")
+    sys.stdout.write(f"# {counted(len(entries), 'feed')} imported from {path.name}\n")
     # Indented as `newsmon init` writes its list, so the entries paste under that `feeds:`
     # (a list indented two ways in one sequence is a YAML error).
     listed = yaml.safe_dump(

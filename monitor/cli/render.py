@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import Explanation, Item, Match, Rule
+from monitor.plural import counted
 from monitor.query.explain import HeldBack
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def _why(why: Explanation, clip: int | None = None) -> list[str]:
     if clip is not None:
         lines = [clipped(c, clip) for c in lines]
     if held:
-        lines.append(f"(+{held} exclusion{'s' if held > 1 else ''} held)")
+        lines.append(f"(+{counted(held, 'exclusion')} held)")
     if why.hits:
         lines.append("words: " + words(why))
     return lines

@@ -32,6 +32,7 @@ from monitor.errors import (
     not_utf8,
 )
 from monitor.model import Item, Match
+from monitor.plural import counted
 from monitor.process.bootstrap import (
     destination_problems,
     make_guard,
@@ -170,24 +171,26 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unreadable and args.require_secrets:
         for line in unreadable:
             print(line, file=sys.stderr)
-        print(f"{len(unreadable)} error(s) in the destinations", file=sys.stderr)
+        print(f"{counted(len(unreadable), 'error')} in the destinations", file=sys.stderr)
     try:
         ruleset, folder, problems = _load(args, config)
     except RuleErrors as exc:
         folder = args.rules or "the rules folder"
         for err in exc.errors:
             print(err, file=sys.stderr)
-        print(f"{len(exc.errors)} error(s) in {folder}", file=sys.stderr)
+        print(f"{counted(len(exc.errors), 'error')} in {folder}", file=sys.stderr)
         return 2
     if problems:
         for problem in problems:
             print(problem, file=sys.stderr)
-        print(f"{len(problems)} error(s) in {folder} against the config", file=sys.stderr)
+        print(f"{counted(len(problems), 'error')} in {folder} against the config", file=sys.stderr)
         return 2
     if unreadable and args.require_secrets:
         return 2
     enabled = sum(r.enabled for r in ruleset.rules.values())
-    print(f"ok: {len(ruleset.rules)} rules ({enabled} enabled), version {ruleset.version}")
+    print(
+        f"ok: {counted(len(ruleset.rules), 'rule')} ({enabled} enabled), version {ruleset.version}"
+    )
     if unreadable:
         sys.stdout.flush()
         for line in unreadable:
@@ -226,7 +229,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     else:
         print_matches(found, sys.stdout)
         if not found:
-            print(f"no rule matched ({len(items)} item(s))")
+            print(f"no rule matched ({counted(len(items), 'item')})")
         sys.stdout.flush()
         print_held_back(held, sys.stdout)
     sys.stdout.flush()

@@ -20,6 +20,7 @@ from monitor.cli.common import add_config_args, at_least_one, no_store_yet
 from monitor.cli.render import columns, stamp
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.model import StorySource
+from monitor.plural import counted
 
 EPILOG = """\
 examples:
@@ -113,8 +114,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in columns(rows, ["STORY", "SIGHTINGS", "FIRST SEEN", "TITLE"]):
                 print(line)
             print(
-                f"{len(stories)} stories, newest first; SIGHTINGS: the items, in any feed, that "
-                "told the story (`--story KEY` lists them; the first one alerted)"
+                f"{counted(len(stories), 'story', 'stories')}, newest first; SIGHTINGS: the items,"
+                " in any feed, that told the story (`--story KEY` lists them; the first one"
+                " alerted)"
             )
         return 0
     finally:

@@ -8,6 +8,7 @@ import sys
 from monitor.config.loader import load_config
 from monitor.config.reference import markdown
 from monitor.errors import ConfigError
+from monitor.plural import counted
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"newsmon: {exc}", file=sys.stderr)
         return 2
-    print(f"ok: {len(config.feeds)} feeds, {len(config.destinations)} destinations")
+    feeds, destinations = len(config.feeds), len(config.destinations)
+    print(f"ok: {counted(feeds, 'feed')}, {counted(destinations, 'destination')}")
     return 0
 
 

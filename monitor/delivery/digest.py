@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from monitor.delivery.channels.markup import cut
 from monitor.delivery.storm import headline, rule_of
 from monitor.model import OutboxRow
+from monitor.plural import counted
 
 TOP_ITEMS = 5  # per rule, in the text; the document lists every alert
 SNIPPET_MAX = 4_000
@@ -83,7 +84,7 @@ def join_within(lines: Sequence[str], limit: int) -> str:
 
 
 def _more_rules(count: int) -> str:
-    return f" · and {count} more rule{'s' if count != 1 else ''}" if count else ""
+    return f" · and {counted(count, 'more rule')}" if count else ""
 
 
 def _iso(when: datetime) -> str:
@@ -130,7 +131,7 @@ def digest_document(
         "rules": [names[rule] for rule in order],
         "item": {
             "key": ident,
-            "title": f"Digest: {len(rows)} alerts, {span}",
+            "title": f"Digest: {counted(len(rows), 'alert')}, {span}",
             "url": None,
             "summary": "",
             "published": _iso(end),

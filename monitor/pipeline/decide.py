@@ -52,6 +52,7 @@ from monitor.model import (
     SeenItem,
     StorySource,
 )
+from monitor.plural import counted
 
 if TYPE_CHECKING:  # story resolution is imported when a poll has new items, not for a 304
     from monitor.dedup.resolve import StoryAssignment
@@ -187,7 +188,9 @@ MAX_ERROR_CHARS = 1000
 def _short(error: str | None) -> str | None:
     if error is None or len(error) <= MAX_ERROR_CHARS:
         return error
-    return f"{error[:MAX_ERROR_CHARS]}... ({len(error) - MAX_ERROR_CHARS} more characters)"
+    return (
+        f"{error[:MAX_ERROR_CHARS]}... ({counted(len(error) - MAX_ERROR_CHARS, 'more character')})"
+    )
 
 
 def plan_error(

@@ -35,6 +35,7 @@ from monitor.delivery.deliverer import DeliveryStats
 from monitor.errors import StoreError
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
 from monitor.pipeline.poll import PollReport, poll_contained
+from monitor.plural import counted
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
 from monitor.process.lifeline import Lifeline
 
@@ -91,10 +92,9 @@ class CycleOutcome:
     def summary(self) -> str:
         """One line for the person or cron mail reading stderr: what the cycle did and, when
         nothing alerted, why (`check` without `--deliver` prints matches the daemon skips)."""
-        feeds = f"{self.feeds} feed{'s' if self.feeds != 1 else ''}"
         line = (
-            f"polled {feeds}: {self.parsed_items} items ({self.new_items} new), "
-            f"{self.enqueued} alerts enqueued; "
+            f"polled {counted(self.feeds, 'feed')}: {counted(self.parsed_items, 'item')} "
+            f"({self.new_items} new), {counted(self.enqueued, 'alert')} enqueued; "
             f"delivered {self.delivered}, retried {self.retried}, dead {self.dead}"
         )
         skipped = ", ".join(f"{n} {reason}" for reason, n in self.skipped.items() if n)

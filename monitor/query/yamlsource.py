@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import yaml
 
 from monitor.errors import RuleError, SourceLocation
+from monitor.plural import counted
 
 # A line longer than this is quoted in an error as an excerpt around the column: every error
 # copied its whole line, and a one-line file of 16,000 faults (`rules: [1,1,...]`, 32 KB) took
@@ -55,7 +56,7 @@ class Source:
         if not self.dropped:
             return None
         return RuleError(
-            f"{self.name}: {self.dropped:,} more errors in this file not shown (at most "
+            f"{self.name}: {counted(self.dropped, 'more error')} in this file not shown (at most "
             f"{MAX_ERRORS} a file): fix those above and check again"
         )
 

@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 from monitor.delivery.retry import BLOCKED_DESTINATION, Outcome, Verdict
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.net.guard import AddressGuard
+from monitor.plural import counted
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -176,7 +177,9 @@ def send(
             client.login(user, password or "")
         refused = client.send_message(mail)
         if refused:
-            return Verdict(Outcome.DELIVERED, f"SMTP 250; {len(refused)} recipient(s) refused")
+            return Verdict(
+                Outcome.DELIVERED, f"SMTP 250; {counted(len(refused), 'recipient')} refused"
+            )
         return Verdict(Outcome.DELIVERED, "SMTP 250")
     except BlockedAddressError:
         return Verdict(Outcome.DEAD, BLOCKED_DESTINATION)
