@@ -64,6 +64,20 @@ class Browser:
 
 @pytest.fixture
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    yield from _browser(tmp_path_factory)
+
+
+REBOUND = "rebind.example"
+
+
+@pytest.fixture
+def rebound_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A browser whose resolver answers 127.0.0.1 for `REBOUND`, as a name an attacker has
+    pointed at 127.0.0.1 does once DNS rebinding has happened (nothing is asked of DNS)."""
+    yield from _browser(tmp_path_factory, f"--host-resolver-rules=MAP {REBOUND} 127.0.0.1")
+
+
+def _browser(tmp_path_factory: pytest.TempPathFactory, *extra: str) -> Iterator[Browser]:
     require_browser()
     os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must fetch nothing
     from selenium import webdriver
@@ -86,6 +100,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         "--disable-sync",
         "--metrics-recording-only",
         "--no-proxy-server",
+        *extra,
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

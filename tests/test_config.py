@@ -312,6 +312,23 @@ def test_allow_networks_and_http_addr_are_checked(tmp_path: Path) -> None:
     assert "NEWSMON_HTTP_ADDR: not host:port: '9464'" in message
 
 
+def test_http_allowed_hosts_from_file_or_env_and_checked_at_their_place(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "http_allowed_hosts: [newsmon.example.org]\n"), env={})
+    assert config.http_allowed_hosts == ["newsmon.example.org"]
+    env = {"NEWSMON_HTTP_ALLOWED_HOSTS": "a.example, b.example"}
+    assert load_config(None, env=env).http_allowed_hosts == ["a.example", "b.example"]
+    message = error_of(
+        write(tmp_path, "http_allowed_hosts: [ok.example, 'https://x.example']\n"), {}
+    )
+    assert message.startswith(f"{tmp_path / 'newsmon.yaml'}:1:34: http_allowed_hosts[1]:")
+    assert "is a URL; write only its host name" in message
+    message = error_of(None, {"NEWSMON_HTTP_ALLOWED_HOSTS": "proxy.example:443"})
+    assert message == (
+        "NEWSMON_HTTP_ALLOWED_HOSTS: http_allowed_hosts[0]: 'proxy.example:443': write the name"
+        " without a port (every port is accepted)"
+    )
+
+
 @pytest.mark.parametrize(
     ("addr", "says"),
     [

@@ -20,7 +20,12 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.console.pages import MAX_SHOWN
 from monitor.store.sqlite import SQLiteStore
-from tests.browser_support import Browser, browser  # noqa: F401 (the fixture)
+from tests.browser_support import (  # noqa: F401 (the fixtures)
+    REBOUND,
+    Browser,
+    browser,
+    rebound_browser,
+)
 from tests.console_support import (
     ADMIN_PASSWORD,
     READ_PASSWORD,
@@ -452,6 +457,42 @@ def test_a_page_on_another_port_of_the_host_cannot_log_the_browser_in(
         other.shutdown()
         other.server_close()
         thread.join(10)
+        store.close()
+
+
+def test_a_page_whose_name_was_rebound_to_127_0_0_1_reads_and_posts_nothing(
+    tmp_path: Path,
+    rebound_browser: Browser,  # noqa: F811
+) -> None:
+    """DNS rebinding: the browser resolves the attacker's name to 127.0.0.1, so a script of that
+    page is same-origin with the console's port. The listener sees the name in Host and refuses
+    the page itself, its reads of /metrics and its login posts; localhost still gets the form."""
+    store = SQLiteStore(tmp_path / "n.db")
+    store.migrate()
+    seed(store, T0)
+    b, d = rebound_browser, rebound_browser.driver
+    try:
+        with ConsoleServer(make_console(store, FakeClock(T0))) as srv:
+            origin = f"http://{REBOUND}:{srv.port}"
+            d.get(f"{origin}/ui/login")
+            b.shot("rebound-name-refused")
+            text = d.find_element(_by("TAG_NAME"), "body").text
+            assert "http_allowed_hosts" in text
+            assert not d.find_elements(_by("ID"), "password")
+            d.get(f"{origin}/metrics")  # a page of that origin, as the attacker's script runs
+            answers = d.execute_async_script(
+                """const done = arguments[arguments.length - 1];
+                const metrics = fetch("/metrics").then(r => r.status);
+                const login = fetch("/ui/login", {method: "POST", body: new URLSearchParams(
+                    {password: arguments[0]})}).then(r => r.status);
+                Promise.all([metrics, login]).then(done, e => done(String(e)));""",
+                READ_PASSWORD,
+            )
+            assert answers == [403, 403]
+            assert not d.get_cookies()
+            d.get(f"http://localhost:{srv.port}/ui/login")
+            _wait(b, "the login form under localhost", "#password", timeout=10)
+    finally:
         store.close()
 
 

@@ -672,7 +672,7 @@ def test_clients_sending_their_bodies_slowly_hold_no_answering_slot(env: Env) ->
     listener's read timeout): more than the 64 answering slots. Pages, /metrics and a whole
     login are still answered."""
     head = (
-        b"POST /ui/login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+        b"POST /ui/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
         b"Content-Type: application/x-www-form-urlencoded\r\n\r\np"
     )
     slow = []

@@ -187,7 +187,7 @@ def test_a_body_that_never_arrives_is_408(tmp_path: Path) -> None:
     async def scenario(c: httpx.AsyncClient, _: SQLiteStore, __: FakeClock) -> None:
         port = int(str(c.base_url).rsplit(":", 1)[1].rstrip("/"))
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+        writer.write(b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
                      TOKEN.encode() + b"\r\nContent-Length: 50\r\n\r\n{")  # fmt: skip
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 5)  # read_timeout is 1 s

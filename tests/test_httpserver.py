@@ -251,7 +251,7 @@ def test_bodies_read_at_once_are_bounded_and_hold_no_answering_slot() -> None:
     async def feedback(headers: dict[str, str], body: bytes) -> Answer:
         return Answer(200, {"bytes": len(body)})
 
-    post = b"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n"
+    post = b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 4\r\n\r\n"
 
     async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
         stalled = []

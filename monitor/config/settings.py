@@ -22,6 +22,7 @@ from monitor.config.values import parse_size, split_list, to_duration
 from monitor.durations import format_duration
 from monitor.model import FeedSpec
 from monitor.net.guard import parse_allow_list
+from monitor.net.hosts import parse_allowed_host
 
 ENV_PREFIX = "NEWSMON_"
 # Settings whose empty value means something (off), so `NEWSMON_X=` is not "unset".
@@ -77,6 +78,12 @@ class Config(BaseSettings):
     )
     http_addr: str = _setting(
         "127.0.0.1:9464", "str", "host:port of `/healthz`, `/readyz`, `/metrics`; empty: off."
+    )
+    http_allowed_hosts: Annotated[list[str], NoDecode] = _setting(
+        [],
+        "list",
+        "Host names the listener answers besides localhost and IP addresses; `*`: any. Checked"
+        " on a loopback `http_addr`, elsewhere once set (DNS rebinding; comma-separated in env).",
     )
     feedback_token: str = _setting(
         "", "str", "Bearer token for `POST /feedback` on the listener; empty: the route is off."
@@ -179,9 +186,9 @@ class Config(BaseSettings):
     def _size(cls, value: Any) -> Any:
         return parse_size(value)
 
-    @field_validator("allow_networks", mode="before")
+    @field_validator("allow_networks", "http_allowed_hosts", mode="before")
     @classmethod
-    def _networks(cls, value: Any) -> Any:
+    def _comma_list(cls, value: Any) -> Any:
         return split_list(value)
 
     @field_validator("allow_networks")
@@ -194,6 +201,20 @@ class Config(BaseSettings):
                 parse_allow_list(entry)
             except ValueError as e:
                 problems.append(((index,), str(e).replace("allow-list entry ", "", 1)))
+        if problems:
+            raise ConfigProblems(problems)
+        return value
+
+    @field_validator("http_allowed_hosts")
+    @classmethod
+    def _allowed_hosts_valid(cls, value: list[str]) -> list[str]:
+        # The listener's own parser (monitor.net.hosts): what passes here, the listener takes.
+        problems: list[tuple[KeyPath, str]] = []
+        for index, entry in enumerate(value):
+            try:
+                parse_allowed_host(entry)
+            except ValueError as e:
+                problems.append(((index,), str(e)))
         if problems:
             raise ConfigProblems(problems)
         return value

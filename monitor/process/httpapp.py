@@ -14,6 +14,9 @@ before, so no keep-alive state can pile up. A request never crashes or stalls th
 - a POST's body is read before the request takes an answering slot, in `max_bodies` slots of
   its own (503 past them): 64 clients sending their bodies a byte at a time held every answering
   slot, and every console page and /metrics was a 503 until they timed out.
+
+A request whose `Host` the `hosts` check refuses (DNS rebinding, monitor.net.hosts) gets 403
+before any route sees it, its body unread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import structlog
 
 from monitor.metrics import CONTENT_TYPE, Metrics
+from monitor.net.hosts import HostCheck
 
 if TYPE_CHECKING:
     from monitor.console.web import Reply as ConsoleReply
@@ -46,6 +50,13 @@ TEXT: Final = "text/plain; charset=utf-8"
 JSON: Final = "application/json"
 _PROBES: Final = frozenset({"/healthz", "/readyz"})
 _DRAIN_MAX: Final = 1 << 20  # an unwanted body is read and dropped up to this much
+# Said to whoever sent a refused Host: what to change, never the Host itself.
+HOST_REFUSED: Final = (
+    b"this listener does not answer to that host name (a guard against DNS rebinding);"
+    b" to reach it under that name, add the name to http_allowed_hosts"
+    b" (NEWSMON_HTTP_ALLOWED_HOSTS)\n"
+)
+_LOGGED_HOSTS_MAX: Final = 64  # refused names logged at warning; later ones at debug
 
 
 class Response:
@@ -91,6 +102,7 @@ class App:
         max_body_bytes: int = 16_384,
         console: Console | None = None,
         max_bodies: int = 256,
+        hosts: HostCheck | None = None,
     ) -> None:
         self.metrics = metrics
         self.liveness = liveness
@@ -104,6 +116,8 @@ class App:
         self.slots = asyncio.Semaphore(max(1, max_connections))
         self.probe_slots = asyncio.Semaphore(max(1, max_connections))
         self.body_slots = asyncio.Semaphore(max(1, max_bodies))
+        self.hosts = hosts
+        self._refused_hosts: set[str] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; anything else is not ours
@@ -127,6 +141,9 @@ class App:
         if scope["http_version"] not in ("1.0", "1.1") or not scope["raw_path"].startswith(b"/"):
             await self._drain(receive)
             return Response(400, TEXT, b"Bad Request\n")
+        if self.hosts is not None and not self._host_accepted(scope):
+            await self._drain(receive)
+            return Response(403, TEXT, HOST_REFUSED)
         if self.console is not None and _console_path(path):
             return await self._console(scope, receive)
         if path == "/feedback" and self.feedback is not None:
@@ -151,6 +168,22 @@ class App:
             return Response(503, TEXT, b"busy\n")
         async with slots:
             return await self._route(path)
+
+    def _host_accepted(self, scope: Scope) -> bool:
+        """Whether the `hosts` check accepts the request's Host; a refusal is logged, at
+        warning the first time for each of the first names (an operator behind a proxy needs
+        to see which name to list), then at debug (whoever reaches the port could flood it)."""
+        assert self.hosts is not None
+        host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+        if self.hosts.accepts(host):
+            return True
+        shown = (host or "")[:100]
+        if shown not in self._refused_hosts and len(self._refused_hosts) < _LOGGED_HOSTS_MAX:
+            self._refused_hosts.add(shown)
+            log.warning("http_host_refused", host=shown, setting="http_allowed_hosts")
+        else:
+            log.debug("http_host_refused", host=shown)
+        return False
 
     async def _console(self, scope: Scope, receive: Receive) -> Response:
         """A console request: the body read (bounded) for a POST, then the console's answer in

@@ -3,7 +3,9 @@
 Routes (`monitor.process.httpapp`): GET or HEAD `/healthz` (200 "ok" while `liveness()` is True),
 `/readyz` (200 or 503 with `{"store": bool, "rules_version": str|null, "rules": int}`, plus
 `"stopping": true` once shutdown has started), `/metrics` (the exposition); POST `/feedback` when
-a handler is given; any other path 404; any other method 405.
+a handler is given; any other path 404; any other method 405. A request whose `Host` names a
+host the listener does not answer to gets 403 first (DNS rebinding; `allowed_hosts`,
+monitor.net.hosts).
 
 It faces whatever can reach the port, so a connection can never crash or stall the daemon. uvicorn
 parses HTTP; what it does not bound, the protocol class here does:
@@ -28,7 +30,7 @@ import json
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import ClassVar, Final
@@ -40,6 +42,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from monitor.clock import Clock
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics
+from monitor.net.hosts import host_check
 from monitor.process.httpapp import App, Console, Feedback
 
 __all__ = ["DEFAULT_ADDR", "Heartbeat", "ReadyState", "Server", "parse_addr", "serve"]
@@ -315,10 +318,12 @@ async def serve(
     feedback: Feedback | None = None,
     max_body_bytes: int = 16_384,
     console: Console | None = None,
+    allowed_hosts: Sequence[str] = (),
 ) -> Server:
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
     naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`).
-    `feedback` None: POST /feedback is off (404)."""
+    `feedback` None: POST /feedback is off (404). `allowed_hosts` is `http_allowed_hosts`: the
+    `Host` names answered besides localhost and IP addresses (monitor.net.hosts)."""
     host, port = parse_addr(addr)
     app = App(
         metrics=metrics, liveness=liveness, readiness=readiness,
@@ -347,6 +352,11 @@ async def serve(
     sock = _bind(host, port, addr, source)
     server = uvicorn.Server(config)
     try:
+        # Decided on the address bound: `localhost` or a name in http_addr resolve to one.
+        try:
+            app.hosts = host_check(allowed_hosts, sock.getsockname()[0], named=host)
+        except ValueError as e:  # the config checks the entries; a direct caller may not
+            raise ConfigError(f"http_allowed_hosts: {e}") from e
         config.load()
         server.lifespan = config.lifespan_class(config)
         await server.startup(sockets=[sock])
@@ -354,5 +364,12 @@ async def serve(
         sock.close()
         raise
     result = Server(server, sock)
-    log.info("http_listening", host=result.host, port=result.port)
+    # host_names: "checked" (localhost, IP addresses and the listed names) or "any", so the
+    # cause of a proxy's 403s is in the start-up lines.
+    log.info(
+        "http_listening",
+        host=result.host,
+        port=result.port,
+        host_names="any" if app.hosts is None else "checked",
+    )
     return result

@@ -212,6 +212,7 @@ async def run_service(
                     feedback=feedback,
                     max_body_bytes=65_536 if console is not None else 16_384,
                     console=console,
+                    allowed_hosts=config.http_allowed_hosts,
                 )
             except BaseException:
                 if console_store is not None:
