@@ -98,6 +98,35 @@ def test_check_says_which_printed_matches_the_daemon_would_skip(
     assert notes[1].startswith(f"note: {SEED} is not one of the config's feeds")
 
 
+BASELINE_NOTE = "note: the daemon's first poll of a feed records its items without alerting"
+
+
+@pytest.mark.parametrize("backfill", ["0", "36500d"])
+def test_check_names_the_baseline_only_while_a_feeds_first_poll_is_ahead(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backfill: str
+) -> None:
+    """`check` said the daemon's first poll would record its matches silently on every run,
+    also once the daemon (here `check --deliver`) had polled the feed, and for a feed whose
+    `backfill` lets its first poll alert them."""
+    with feed_server() as server:
+        server.put("/seed.rss", SEED.read_bytes())
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            "allow_networks: [127.0.0.1/32]\nlog_level: warning\nretention: 3650d\n"
+            f"feeds:\n  - id: seed\n    url: {server.url('/seed.rss')}\n    backfill: {backfill}\n"
+        )
+        check = ["check", "--config", str(config)]
+        code, _out, before = run(check, capsys)  # no store yet: the first poll is ahead
+        assert code == 0
+        assert (BASELINE_NOTE in before) == (backfill == "0")
+        assert not (tmp_path / "state.db").exists()  # the check wrote nothing
+        assert run(["check", "--deliver", *check[1:]], capsys)[0] in (0, 1)
+        code, _out, after = run(check, capsys)
+    assert code == 0
+    assert BASELINE_NOTE not in after
+
+
 # -- 4 and 5: silence and wrong words ---------------------------------------------------------
 
 PAGE = "<html><body><p>Not a feed.</p></body></html>"

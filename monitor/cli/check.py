@@ -13,11 +13,19 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
-from monitor.cli.common import STDERR, add_config_args, load_config_from_args, setup_logging
+from monitor.cli.common import (
+    STDERR,
+    add_config_args,
+    load_config_from_args,
+    setup_logging,
+    store_exists,
+)
 from monitor.cli.explain import daemon_notes, remark
 from monitor.cli.render import print_json_lines, print_matches
 from monitor.clock import SystemClock
+from monitor.config import Config
 from monitor.controls import strip_controls
+from monitor.errors import NewsmonError
 from monitor.model import Item, Match
 from monitor.net.urls import shown_url
 
@@ -110,7 +118,8 @@ def run_check(args: argparse.Namespace) -> int:
         report(matches, args.json, result.titles, remark(now, config.retention))
         configured = {spec.url for spec in config.feed_specs()}
         unpolled = [a for a in args.feed if name_source(a).url not in configured]
-        for note in daemon_notes(matches, now, config.retention, unpolled):
+        first = first_polls_ahead(config) if matches and not unpolled else {}
+        for note in daemon_notes(matches, now, config.retention, unpolled, first):
             print(f"note: {note}", file=sys.stderr)
         if result.scoped:
             print(
@@ -124,6 +133,27 @@ def run_check(args: argparse.Namespace) -> int:
     if failures:
         return 2
     return 0 if matches else 1
+
+
+def first_polls_ahead(config: Config) -> dict[str, float]:
+    """The configured feeds whose first daemon poll (a silent baseline) is still ahead, each with
+    its `backfill` in seconds: those the SQLite store has not polled (no store yet: every one).
+    A PostgreSQL store is not asked, nor one that cannot be read: every feed is taken as new.
+    (`check` needs no database and writes nothing; in CI a server may be out of reach.)"""
+    from monitor.store import open_store, sqlite_path
+
+    ahead = {spec.id: spec.backfill_s for spec in config.feed_specs()}
+    if sqlite_path(config.database_url.strip()) in (None, ":memory:") or not store_exists(config):
+        return ahead
+    try:
+        store = open_store(config.database_url, migrate=False)
+        try:
+            done = {feed.id for feed in store.list_feeds() if feed.baseline_done}
+        finally:
+            store.close()
+    except NewsmonError:
+        return ahead
+    return {feed: backfill for feed, backfill in ahead.items() if feed not in done}
 
 
 def report(

@@ -7,12 +7,13 @@ notes say so next to the matches, so that a match the daemon will not send is ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from monitor.durations import format_duration
 from monitor.model import Item, Match
 from monitor.net.urls import shown_url
+from monitor.pipeline.decide import held_by_baseline
 
 
 def too_old(item: Item, now: datetime, retention: timedelta) -> bool:
@@ -37,11 +38,14 @@ def daemon_notes(
     now: datetime,
     retention: timedelta,
     unpolled: Sequence[str],
+    first_polls: Mapping[str, float],
 ) -> list[str]:
     """One line per reason the daemon would not alert what `check` printed.
 
     `unpolled` are the `--feed` arguments that are not configured feeds (the daemon never polls
-    them); without `--feed` the configured feeds' first poll is a silent baseline."""
+    them); `first_polls` the configured feeds whose first poll, a silent baseline, is still
+    ahead, with their `backfill` in seconds: the baseline is named only when it would hold back
+    a printed match (one of those feeds', published before its backfill reaches)."""
     if not found:
         return []
     notes = []
@@ -58,7 +62,13 @@ def daemon_notes(
             f"{shown_url(arg)} is not one of the config's feeds: `newsmon run` and"
             " `check --deliver` do not poll it (add its http(s) URL to `feeds:` in the config)"
         )
-    if not unpolled:
+    held = (
+        item.feed_id in first_polls
+        and not too_old(item, now, retention)
+        and held_by_baseline(item, first_polls[item.feed_id], now)
+        for item, _ in found
+    )
+    if not unpolled and any(held):
         notes.append(
             "the daemon's first poll of a feed records its items without alerting (a baseline, "
             "see a feed's `backfill`); later polls alert new matching items once"

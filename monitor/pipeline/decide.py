@@ -193,6 +193,16 @@ def _short(error: str | None) -> str | None:
     )
 
 
+def held_by_baseline(item: Item, backfill_s: float, now: datetime) -> bool:
+    """Whether a feed's first poll (its silent baseline) records `item` without alerting it:
+    always, unless the feed's `backfill` reaches back to when the item was published."""
+    return (
+        backfill_s <= 0
+        or item.published is None
+        or item.published < now - timedelta(seconds=backfill_s)
+    )
+
+
 def plan_error(
     feed: FeedState,
     outcome: FetchOutcome,
@@ -274,7 +284,6 @@ def decide(
     """
     oldest_kept = now - policy.retention
     baseline = not feed.baseline_done
-    backfill_from = now - timedelta(seconds=feed.backfill_s)
     seen: list[SeenItem] = []
     alerts: list[NewAlert] = []
     matched: list[tuple[Item, list[Match]]] = []
@@ -325,9 +334,7 @@ def decide(
         if story is not None and not story.churn:
             sources.append(StorySource(skey, feed.id, item.key, now, item.url or item.link,
                                        item.title))  # fmt: skip
-        if baseline and (
-            feed.backfill_s <= 0 or item.published is None or item.published < backfill_from
-        ):
+        if baseline and held_by_baseline(item, feed.backfill_s, now):
             skipped["baseline"] += 1
             continue
         matches = match(item, feed_tags)
