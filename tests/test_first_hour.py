@@ -93,8 +93,8 @@ def test_check_says_which_printed_matches_the_daemon_would_skip(
     assert code == 0
     assert out.count("too_old") == 3  # "daemon skips it: ... too_old" under each match
     notes = [line for line in err.splitlines() if line.startswith("note: ")]
-    assert "1 of 1 matched items were published before" in notes[0]
-    assert "skip them (too_old)" in notes[0]
+    assert "1 of 1 matched item was published before" in notes[0]
+    assert "skip it (too_old)" in notes[0]
     assert notes[1].startswith(f"note: {SEED} is not one of the config's feeds")
 
 

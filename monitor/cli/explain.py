@@ -14,6 +14,7 @@ from monitor.durations import format_duration
 from monitor.model import Item, Match
 from monitor.net.urls import shown_url
 from monitor.pipeline.decide import held_by_baseline
+from monitor.plural import counted
 
 
 def too_old(item: Item, now: datetime, retention: timedelta) -> bool:
@@ -53,8 +54,10 @@ def daemon_notes(
     if old:
         cutoff = (now - retention).strftime("%Y-%m-%d")
         notes.append(
-            f"{old} of {len(found)} matched items were published before {cutoff} (retention "
-            f"{format_duration(retention)}): `newsmon run` and `check --deliver` skip them "
+            f"{old} of {counted(len(found), 'matched item')} {'was' if old == 1 else 'were'}"
+            f" published before {cutoff} (retention "
+            f"{format_duration(retention)}): `newsmon run` and `check --deliver` skip "
+            f"{'it' if old == 1 else 'them'} "
             "(too_old) and alert only newer items"
         )
     for arg in unpolled:
