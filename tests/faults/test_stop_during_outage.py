@@ -13,11 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from monitor.process.service import STOP_WAIT_S
+from monitor.store.sqlite import BUSY_TIMEOUT_S
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
 from tests.faults.test_store_outage import immutable, immutable_supported
 from tests.feedserver import FeedServer, feed_server, rss
@@ -53,6 +57,11 @@ def write_lock_held(db: Path) -> Iterator[None]:
     finally:
         holder.kill()
         holder.wait()
+
+
+def logged_at(event: dict[str, Any]) -> float:
+    """The time of a log event, as epoch seconds."""
+    return datetime.fromisoformat(str(event["timestamp"])).timestamp()
 
 
 def refusable_db(tmp_path: Path) -> Path:
@@ -185,8 +194,16 @@ def test_sigterm_mid_fetch_while_the_store_refuses_writes_logs_no_failed_task(
 def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the_grace(
     tmp_path: Path,
 ) -> None:
-    with feed_server() as server, SlowReceiver(delay=3.0) as rx:
-        config, daemon = start_with_alerts(tmp_path, server, rx, grace="2s")
+    grace_s = 3.0
+    # The grace period; a store call begun just before its end, which waits up to the grace
+    # (the hurry at the signal); then half a second for each call after the drain: a beat
+    # already started, the release of the claimed alerts, the end of the holder row; and 2 s
+    # to exit on a busy machine. Without the hurry one call alone waits the 10 s busy timeout.
+    bound_s = grace_s + grace_s + 3 * STOP_WAIT_S + 2.0
+    assert bound_s < grace_s + BUSY_TIMEOUT_S
+    # The post in flight outlasts the grace period, as a hung receiver would.
+    with feed_server() as server, SlowReceiver(delay=grace_s + 2.0) as rx:
+        config, daemon = start_with_alerts(tmp_path, server, rx, grace=f"{grace_s:g}s")
         with daemon:
             with write_lock_held(tmp_path / "state.db"):
                 sent = time.monotonic()
@@ -194,10 +211,14 @@ def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the
                 code = daemon.wait(timeout=60)
                 took = time.monotonic() - sent
             assert code == 0
-            # The grace period (2 s), then at most half a second per store call: not the 10 s
-            # busy timeout for each (41 s in all, past `docker stop`'s SIGKILL).
-            assert took < 6.0, took
+            assert took < bound_s, took
             assert daemon.events("shutdown_finished")[0]["clean"] is False
+            # The calls after the drain wait STOP_WAIT_S each, not the grace: from the failed
+            # release to the failed end of the holder row, that call and at most a beat.
+            [released] = daemon.events("alerts_release_failed")
+            [ended] = daemon.events("holder_end_failed")
+            gap = logged_at(ended) - logged_at(released)
+            assert gap < 2 * STOP_WAIT_S + 0.5 < grace_s, gap
         assert restart_and_collect(config, tmp_path, rx) < 10.0
     assert_each_story_once_under_one_id(rx)
 
