@@ -250,28 +250,33 @@ def kill_holding_leases(
     lease_until; neither list empty)."""
     owned = f"%:{victim.pid}:%"
 
-    def victim_holds_both() -> bool:
-        held = rows(
+    def held_now() -> tuple[Held, Held]:
+        feeds = rows(
             database,
-            "SELECT (SELECT count(*) FROM feeds WHERE lease_owner LIKE %s"
-            " AND lease_until > now()) AS feeds, (SELECT count(*) FROM alerts"
-            " WHERE lease_owner LIKE %s AND status = 'pending' AND lease_until > now())"
-            " AS alerts",
-            (owned, owned),
-        )[0]
-        return bool(held["feeds"] and held["alerts"])
+            "SELECT id, lease_until FROM feeds WHERE lease_owner LIKE %s AND lease_until > now()",
+            (owned,),
+        )
+        alerts = rows(
+            database,
+            "SELECT id, lease_until FROM alerts WHERE lease_owner LIKE %s"
+            " AND status = 'pending' AND lease_until > now()",
+            (owned,),
+        )
+        return feeds, alerts
 
-    wait_until("the victim to hold feed and alert leases", victim_holds_both, timeout, 0.02)
+    # Frozen with SIGSTOP, the victim can commit nothing more: what the database shows it holding
+    # then is what it holds when the SIGKILL lands. Reading first and killing after raced with a
+    # poll that ended in between and left the victim holding no feed.
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{victim.name} never held feed and alert leases at once")
+        os.kill(victim.pid, signal.SIGSTOP)
+        feeds_held, alerts_held = held_now()
+        if feeds_held and alerts_held:
+            break
+        os.kill(victim.pid, signal.SIGCONT)
+        time.sleep(0.02)
     victim.kill()
     killed_at = rows(database, "SELECT now() AS t")[0]["t"]
-    feeds_held = rows(
-        database, "SELECT id, lease_until FROM feeds WHERE lease_owner LIKE %s", (owned,)
-    )
-    alerts_held = rows(
-        database,
-        "SELECT id, lease_until FROM alerts WHERE lease_owner LIKE %s AND status = 'pending'",
-        (owned,),
-    )
-    assert feeds_held
-    assert alerts_held
     return killed_at, feeds_held, alerts_held

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.store.coord import HOLDER_TTL_S
 from tests.receiver import Received, Receiver, Reply
 from tests.replicas_harness import (
     LoadFeedServer,
@@ -32,7 +33,11 @@ from tests.store_fixtures import skip_without_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.fault, pytest.mark.timeout(300)]
 
-TAKEOVER_S = 15.0
+INTERVAL_S = 3.0
+# The dead holder's row outlives its last beat by HOLDER_TTL_S; the survivor finds the feed on
+# its next due poll (one interval later at worst) and fetches it in the 0.5 s the server takes.
+# A 5 s interval put the worst case past 15 s about one run in six.
+TAKEOVER_S = HOLDER_TTL_S + INTERVAL_S + 2.0
 
 
 @pytest.fixture
@@ -49,7 +54,7 @@ def test_a_killed_replica_is_taken_over_within_15s_with_the_default_leases(
         LoadFeedServer(feeds, keep=4, delay=0.5) as server,
         Receiver([Reply(200, delay=0.2)]) as rx,
     ):
-        config = write_config(tmp_path, server, rx.url, interval="5s",
+        config = write_config(tmp_path, server, rx.url, interval=f"{INTERVAL_S:g}s",
                               settings={"concurrency": "30"})  # fmt: skip
         with replicas(2, config, database, tmp_path) as running:
             wait_until("every feed's baseline poll", lambda: baselined(database) == feeds, 60)
