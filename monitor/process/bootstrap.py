@@ -68,6 +68,12 @@ def load_checked_rules(config: Config, override: str | None = None) -> RuleSet:
     """Load the rules and check them against the config (`rule_problems`): raise every problem
     at once, each located at its rule."""
     rules = load_rules(rules_dir(config, override), named_by=config.rules_named_by(override))
+    return checked_rules(config, rules)
+
+
+def checked_rules(config: Config, rules: RuleSet) -> RuleSet:
+    """`rules`, when the config can serve them (`rule_problems`); else raise every problem at
+    once, each located at its rule."""
     problems = rule_problems(config, rules)
     if problems:
         if len(problems) == 1:

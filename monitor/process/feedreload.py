@@ -13,7 +13,6 @@ Every other key is read at start only; `config_changed` names those that differ.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import structlog
 
@@ -54,18 +53,17 @@ class FeedReloader:
         self.clock = clock
         self.metrics = metrics
 
-    async def apply(
-        self, running: Config, fresh: Config, rules: Callable[[Config], RuleSet]
-    ) -> Config:
+    async def apply(self, running: Config, fresh: Config, rules: RuleSet) -> Config:
         """The config the daemon runs on from now: `running` with the feeds of `fresh` when they
         are applied, else `running` as it was (logged: `config_invalid`, `feeds_reload_failed`).
-        `rules(candidate)`: the rules to check the new feeds against (a rule naming a feed
-        that is gone would never fire: a restart refuses that, so a SIGHUP does too)."""
+        `rules`: the rules to check the new feeds against, as the SIGHUP read them (a rule
+        naming a feed that is gone would never fire: a restart refuses that, so a SIGHUP does
+        too)."""
         candidate = with_fresh_feeds(running, fresh)
         specs = candidate.feed_specs()
         config_changed = specs != running.feed_specs()
         if config_changed:
-            problems = await asyncio.to_thread(lambda: rule_problems(candidate, rules(candidate)))
+            problems = await asyncio.to_thread(rule_problems, candidate, rules)
             if problems:
                 log.error(
                     "config_invalid",

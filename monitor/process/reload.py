@@ -22,7 +22,7 @@ from monitor.config import Config, load_config
 from monitor.errors import NewsmonError, RuleErrors
 from monitor.metrics import Metrics
 from monitor.pipeline.rules import CurrentRules
-from monitor.process.bootstrap import load_checked_rules, rules_dir, settle_heap
+from monitor.process.bootstrap import checked_rules, rules_dir, settle_heap
 from monitor.process.feedreload import FeedReloader, unapplied_changes
 from monitor.query.rulefiles import load_rules, rule_files
 from monitor.query.ruleset import RuleSet
@@ -81,8 +81,6 @@ class RuleReloader:
         self.last_error: str | None = None
 
     async def __call__(self, force: bool) -> None:
-        if force:
-            await self.follow_config()
         current = await asyncio.to_thread(rules_fingerprint, self.folder)
         if current == self.fingerprint and not force:
             return
@@ -92,13 +90,26 @@ class RuleReloader:
             if await asyncio.to_thread(rules_fingerprint, self.folder) != current:
                 return
         self.fingerprint = current
+        # Read once: a SIGHUP checks the config's new feeds against these rules, then checks
+        # and swaps in the rules themselves (they were read twice when the feeds changed).
+        loaded: RuleSet | None = None
+        error: NewsmonError | None = None
         try:
-            rules = await asyncio.to_thread(load_checked_rules, self.config, self.override)
+            loaded = await asyncio.to_thread(self.load)
         except NewsmonError as exc:
-            self.last_error = str(exc)
+            error = exc
+        if force:  # the new feeds checked against these (the live rules when they did not load)
+            await self.follow_config(loaded if loaded is not None else self.rules.rules)
+        if loaded is not None:
+            try:
+                rules = await asyncio.to_thread(checked_rules, self.config, loaded)
+            except NewsmonError as exc:
+                error = exc
+        if error is not None:
+            self.last_error = str(error)
             self.metrics.rules_reload(ok=False)
-            # TRY400: a user's broken rule: the message, not a traceback
-            log.error("rules_reload_refused", error=str(exc), kept=self.rules.rules.version)  # noqa: TRY400
+            # A user's broken rule: the message, not a traceback.
+            log.error("rules_reload_refused", error=str(error), kept=self.rules.rules.version)
             return
         self.last_error = None
         old = self.rules.rules.version
@@ -114,15 +125,16 @@ class RuleReloader:
         self.metrics.set_rules_version(rules.version, len(rules.rules))
         log.info("rules_reloaded", version=rules.version, previous=old, rules=len(rules.rules))
 
-    async def follow_config(self) -> None:
-        """Read the config file again: apply its feeds (when it loads), and say which of its
-        other changes wait for a restart."""
+    async def follow_config(self, rules: RuleSet) -> None:
+        """Read the config file again: apply its feeds (when it loads; checked against `rules`,
+        those on disk, or the live ones when the files do not load), and say which of its other
+        changes wait for a restart."""
         fresh = await asyncio.to_thread(self.read_config)
         if fresh is None:
             return
         running = self.config
         if self.feeds is not None:
-            self.config = await self.feeds.apply(running, fresh, self.rules_on_disk)
+            self.config = await self.feeds.apply(running, fresh, rules)
         unapplied = unapplied_changes(running, fresh)
         if unapplied:
             log.warning(
@@ -133,12 +145,9 @@ class RuleReloader:
                 + ("; the feeds are applied on SIGHUP" if self.feeds is not None else ""),
             )
 
-    def rules_on_disk(self, config: Config) -> RuleSet:
-        """The rules a restart would load (the live ones when the files do not load now)."""
-        try:
-            return load_rules(self.folder, named_by=config.rules_named_by(self.override))
-        except NewsmonError:
-            return self.rules.rules
+    def load(self) -> RuleSet:
+        """The rules on disk, not yet checked against the config (`checked_rules`)."""
+        return load_rules(self.folder, named_by=self.config.rules_named_by(self.override))
 
     def read_config(self) -> Config | None:
         """The config file read again; None (logged, `config_invalid`) when it no longer loads
