@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.feedserver import FeedServer, rss
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -213,6 +215,26 @@ def write_config(
     path = tmp / "newsmon.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+CALM = ("c0", "Weather", "Rain.")  # an item the calm config's troops rule does not match
+
+
+def calm_config(
+    tmp: Path, server: FeedServer, destinations: dict[str, str] | None = None, **settings: str
+) -> Path:
+    """A daemon's config for one feed, `wire` on `server`, whose one item (CALM) its one rule
+    (`troops`, in tmp/rules) does not match, with these destinations and other settings: polls
+    that commit, nothing to deliver until the test puts a story on the feed."""
+    rules = write_rules(tmp / "rules", {"troops": ("troops", [])})
+    server.put("/wire.rss", rss([CALM]))
+    return write_config(
+        tmp,
+        feeds={"wire": server.url("/wire.rss")},
+        destinations=destinations or {},
+        rules=rules,
+        **settings,
+    )
 
 
 def write_rules(folder: Path, rules: dict[str, tuple[str, list[str]]]) -> Path:

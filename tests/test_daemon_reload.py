@@ -15,11 +15,17 @@ import pytest
 from monitor.process.reload import rules_fingerprint
 from monitor.query import rulefiles
 from monitor.query.rulefiles import load_rules
-from tests.daemon_support import DaemonProcess, children, wait_for, write_config, write_rules
+from tests.daemon_support import (
+    CALM,
+    DaemonProcess,
+    calm_config,
+    children,
+    wait_for,
+    write_rules,
+)
 from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 
-CALM = ("c0", "Weather", "Rain.")
 BAKERY_BEFORE = ("b1", "Bakery opens a second shop", "Bread.")
 BAKERY_AFTER = ("b2", "Village bakery wins the national prize", "Cakes.")
 TROOPS = ("t1", "Troops cross the river at dawn", "Two brigades moved north.")
@@ -29,16 +35,10 @@ TROOPS = ("t1", "Troops cross the river at dawn", "Two brigades moved north.")
 def test_an_edited_rules_file_takes_effect_and_a_broken_edit_keeps_the_old_rules(
     tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
-    v1 = load_rules(rules).version
     with feed_server() as server, Receiver() as rx:
-        server.put("/wire.rss", rss([CALM]))
-        config = write_config(
-            tmp_path,
-            feeds={"wire": server.url("/wire.rss")},
-            destinations={"hook": rx.url},
-            rules=rules,
-        )
+        config = calm_config(tmp_path, server, {"hook": rx.url})
+        rules = tmp_path / "rules"
+        v1 = load_rules(rules).version
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
             assert daemon.ready()["rules_version"] == v1
@@ -166,12 +166,8 @@ def test_fingerprint_of_a_folder_grown_past_a_rules_folder_is_its_error(
 
 @pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task").exists(), reason="needs Linux /proc")
 def test_a_sighup_while_the_daemon_starts_is_a_reload_not_its_end(tmp_path: Path) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
-        server.put("/wire.rss", rss([CALM]))
-        config = write_config(
-            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
-        )
+        config = calm_config(tmp_path, server)
         with DaemonProcess(config, tmp_path) as daemon:
             # From the moment `run`'s own code runs (it starts its parse workers first) until
             # /healthz answers, the signal handlers are not yet the loop's: a SIGHUP every 20 ms
@@ -194,12 +190,8 @@ def test_a_sighup_while_the_daemon_starts_is_a_reload_not_its_end(tmp_path: Path
 def test_a_sighup_says_when_the_config_file_became_invalid_or_changed_and_runs_on(
     tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
-        server.put("/wire.rss", rss([CALM]))
-        config = write_config(
-            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={}, rules=rules
-        )
+        config = calm_config(tmp_path, server)
         good = config.read_text()
         line = len(good.splitlines()) + 1
         with DaemonProcess(config, tmp_path) as daemon:

@@ -13,11 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.daemon_support import (
+    CALM,
+    DaemonProcess,
+    calm_config,
+    wait_for,
+    write_config,
+)
 from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 
-CALM = ("c0", "Weather", "Rain.")
 OLD_TROOPS = ("x1", "Troops crossed the river last week", "Old news.")
 NEW_TROOPS = ("x2", "Troops cross the mountains at dawn", "Two brigades moved north.")
 
@@ -31,15 +36,11 @@ def active_feeds(db: Path) -> dict[str, bool]:
 def test_a_sighup_adds_and_removes_feeds_and_an_invalid_config_changes_nothing(
     tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server, Receiver() as rx:
-        server.put("/wire.rss", rss([CALM]))
+        config = calm_config(tmp_path, server, {"hook": rx.url})
         # Already on the new feed before it is added: its baseline, not an alert.
         server.put("/extra.rss", rss([OLD_TROOPS, CALM]))
         wire, extra = server.url("/wire.rss"), server.url("/extra.rss")
-        config = write_config(
-            tmp_path, feeds={"wire": wire}, destinations={"hook": rx.url}, rules=rules
-        )
         start = config.read_text()
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()

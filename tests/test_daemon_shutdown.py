@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.daemon_support import (
+    CALM,
     DaemonProcess,
+    calm_config,
     children,
     daemon_env,
     wait_for,
@@ -36,7 +38,6 @@ STORIES = [
     ("s4", "Peacekeeping troops leave the capital", "The mission closes in May."),
     ("s5", "Winter kit shortage for troops reported", "Boots and coats are missing."),
 ]
-CALM = ("c0", "Weather", "Rain.")
 
 
 class SlowReceiver(Receiver):
@@ -68,15 +69,7 @@ def start_with_alerts(
 ) -> tuple[Path, DaemonProcess]:
     """A daemon (`env`: its environment, e.g. another database) past its baseline poll, five
     stories for the receiver fetched and the first post sent."""
-    rules = write_rules(tmp / "rules", {"troops": ("troops", [])})
-    server.put("/wire.rss", rss([CALM]))
-    config = write_config(
-        tmp,
-        feeds={"wire": server.url("/wire.rss")},
-        destinations={"hook": rx.url},
-        rules=rules,
-        grace_period=grace,
-    )
+    config = calm_config(tmp, server, {"hook": rx.url}, grace_period=grace)
     daemon = DaemonProcess(config, tmp, env)
     try:
         daemon.wait_healthy()
@@ -208,17 +201,8 @@ def test_readyz_turns_503_at_once_on_sigterm_while_healthz_stays_200_until_exit(
 def test_sigterm_while_a_parse_waits_on_its_worker_exits_0_without_a_traceback(
     tmp_path: Path,
 ) -> None:
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     with feed_server() as server:
-        server.put("/wire.rss", rss([CALM]))
-        config = write_config(
-            tmp_path,
-            feeds={"wire": server.url("/wire.rss")},
-            destinations={},
-            rules=rules,
-            grace_period="1s",
-            parse_workers="1",
-        )
+        config = calm_config(tmp_path, server, grace_period="1s", parse_workers="1")
         with DaemonProcess(config, tmp_path) as daemon:
             daemon.wait_healthy()
             wait_for("the baseline poll", lambda: daemon.events("feed_polled"))

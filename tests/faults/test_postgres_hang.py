@@ -21,9 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, daemon_env, wait_for
+from tests.daemon_support import DaemonProcess, calm_config, daemon_env, wait_for
 from tests.faults.relay import Relay
-from tests.faults.test_stop_during_outage import calm_config
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
 from tests.replicas_harness import fresh_database

@@ -22,9 +22,9 @@ import pytest
 
 from monitor.process.service import STOP_WAIT_S
 from monitor.store.sqlite import BUSY_TIMEOUT_S
-from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
+from tests.daemon_support import DaemonProcess, calm_config, wait_for, write_config, write_rules
 from tests.faults.test_store_outage import immutable, immutable_supported
-from tests.feedserver import FeedServer, feed_server, rss
+from tests.feedserver import feed_server
 from tests.receiver import Receiver
 from tests.test_daemon_shutdown import (
     STORIES,
@@ -71,22 +71,6 @@ def refusable_db(tmp_path: Path) -> Path:
     if why is not None:
         pytest.skip(why)
     return tmp_path / "state.db"
-
-
-def calm_config(
-    tmp_path: Path, server: FeedServer, destinations: dict[str, str] | None = None, **settings: str
-) -> Path:
-    """A daemon's config for one feed on `server` whose one item no rule matches (a troops
-    rule), with these destinations and other settings: polls that commit, nothing to deliver."""
-    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
-    server.put("/wire.rss", rss([("c0", "Weather", "Rain.")]))
-    return write_config(
-        tmp_path,
-        feeds={"wire": server.url("/wire.rss")},
-        destinations=destinations or {},
-        rules=rules,
-        **settings,
-    )
 
 
 @pytest.mark.fault
