@@ -20,9 +20,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitor.errors import FeedError
-from monitor.feeds import fastfeed, parse
+from monitor.feeds import fastfeed
 from monitor.feeds.parse import ParsedFeed, parse_feed
 from monitor.feeds.prolog import MAX_ATTRIBUTES
+from tests.fastpath_support import equal_on, fast_and_slow
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "feeds"
@@ -31,39 +32,16 @@ NEWS = SHARED / "news-archive-2021"
 _SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 
 
-def _parse(data: bytes, name: str) -> ParsedFeed | str:
-    try:
-        return parse_feed(data, feed_id="f", feed_url="http://example.com/feeds/" + name)
-    except FeedError as e:
-        return f"FeedError {e.kind}"
+# parse_rss20 off in the fast arm too, so that fastfeed sees plain RSS as well.
+OFF = ("parse_rss20",)
 
 
 def _both(data: bytes, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, bool]:
-    accepted: list[bool] = []
-
-    def spy(utf8: bytes) -> dict[str, Any] | None:
-        out = fastfeed.parse_namespaced(utf8)
-        accepted.append(out is not None)
-        return out
-
-    with monkeypatch.context() as m:
-        m.setattr(parse, "parse_rss20", lambda utf8: None)  # so fastfeed sees plain RSS too
-        m.setattr(parse, "parse_namespaced", spy)
-        fast = _parse(data, name)
-        m.setattr(parse, "parse_namespaced", lambda utf8: None)
-        m.setattr(parse, "to_utf8", lambda content_type, data: None)  # feedparser's charset step
-        slow = _parse(data, name)
-    return fast, slow, any(accepted)
+    return fast_and_slow(data, name, monkeypatch, "parse_namespaced", OFF)
 
 
 def _check(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> list[Path]:
-    accepted = []
-    for path in paths:
-        fast, slow, took = _both(path.read_bytes(), path.name, monkeypatch)
-        assert fast == slow, path
-        if took:
-            accepted.append(path)
-    return accepted
+    return equal_on(paths, monkeypatch, "parse_namespaced", OFF)
 
 
 @pytest.mark.slow

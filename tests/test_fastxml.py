@@ -17,49 +17,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.errors import FeedError
-from monitor.feeds import fastxml, parse
-from monitor.feeds.parse import ParsedFeed, parse_feed
+from monitor.feeds import fastxml
+from monitor.feeds.parse import ParsedFeed
+from tests.fastpath_support import equal_on, fast_and_slow
 
 DATA = Path(__file__).parent / "data" / "feeds"
 FEEDS = sorted(p for p in DATA.rglob("*") if p.suffix in (".xml", ".rss", ".atom"))
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-def _parse(data: bytes, name: str) -> ParsedFeed | str:
-    try:
-        return parse_feed(data, feed_id="f", feed_url="http://example.com/feeds/" + name)
-    except FeedError as e:
-        return f"FeedError {e.kind}"
-
-
 def _both(data: bytes, name: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any, bool]:
-    accepted: list[bool] = []
-
-    def spy(utf8: bytes) -> dict[str, Any] | None:
-        out = fastxml.parse_rss20(utf8)
-        accepted.append(out is not None)
-        return out
-
-    with monkeypatch.context() as m:
-        m.setattr(parse, "parse_rss20", spy)
-        fast = _parse(data, name)
-        m.setattr(parse, "parse_rss20", lambda utf8: None)
-        m.setattr(parse, "parse_namespaced", lambda utf8: None)  # feedparser only,
-        m.setattr(parse, "to_utf8", lambda content_type, data: None)  # its charset step too
-        slow = _parse(data, name)
-    return fast, slow, any(accepted)
+    return fast_and_slow(data, name, monkeypatch, "parse_rss20")
 
 
 @pytest.mark.slow
 def test_fast_path_equals_feedparser_on_every_corpus_feed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(FEEDS) > 2000
-    accepted = []
-    for path in FEEDS:
-        fast, slow, took = _both(path.read_bytes(), path.name, monkeypatch)
-        assert fast == slow, path
-        if took:
-            accepted.append(path)
+    accepted = equal_on(FEEDS, monkeypatch, "parse_rss20")
     # The fast path must actually be taken on real feeds, not decline everything.
     assert len(accepted) >= 100, len(accepted)
 
