@@ -403,6 +403,17 @@ def _or_matches(m: AnyOf | EitherOf, doc: Document) -> bool:
     return False
 
 
+def _or_clauses(m: AnyOf | EitherOf, doc: Document, out: list[str]) -> None:
+    """The clauses an OR explains a match with: itself when quoted whole (a field scope), else
+    those of its children that match."""
+    if m.whole:
+        out.append(m.source)
+        return
+    for c in m.children:
+        if c.matches(doc):
+            c.clauses(doc, out)
+
+
 class OrParts:
     """What an OR of positional clauses works out from its children alone, made once and shared
     by every `AnyOf` of those children: each reference to a named set (`$weapons` in 200 rules)
@@ -666,13 +677,7 @@ class AnyOf(Positional):
     def iter_hits(self, ft: FieldText, memo: dict[int, Spans]) -> Iterator[Labelled]:
         return chain.from_iterable(c.iter_hits(ft, memo) for c in self.children)
 
-    def clauses(self, doc: Document, out: list[str]) -> None:
-        if self.whole:
-            out.append(self.source)
-            return
-        for c in self.children:
-            if c.matches(doc):
-                c.clauses(doc, out)
+    clauses = _or_clauses
 
 
 class AllOf(Matcher):
@@ -725,13 +730,7 @@ class EitherOf(Matcher):
 
     matches = _or_matches  # the method itself: no call in between, run for every candidate
 
-    def clauses(self, doc: Document, out: list[str]) -> None:
-        if self.whole:
-            out.append(self.source)
-            return
-        for c in self.children:
-            if c.matches(doc):
-                c.clauses(doc, out)
+    clauses = _or_clauses
 
 
 class Without(Matcher):
