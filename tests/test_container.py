@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor import __version__
 from monitor.cli import healthcheck
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +271,22 @@ def test_compose_newsmon_uses_the_image_variables_and_mounts(
         assert grace
         assert int(grace.group(1)) > 8, "above the daemon's 8 s grace period"
         assert all(port.endswith(f":{final.last('EXPOSE')}") for port in service["ports"])
+
+
+def test_every_example_pins_the_release_image_never_latest() -> None:
+    """docs/deployment.md: pin image tags (`newsmon:0.1.0`), never `latest`, in anything that
+    runs unattended; the compose examples said `newsmon:latest`. Each names this release."""
+    composed = ("compose.yaml", "compose-postgres.yaml")
+    images = [svc["image"] for name in composed for svc in _newsmon_services(name).values()]
+    documents = yaml.safe_load_all((EXAMPLES / "kubernetes.yaml").read_text("utf-8"))
+    images += [
+        container["image"]
+        for doc in documents
+        if doc and doc.get("kind") == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    ]
+    assert len(images) == 4
+    assert set(images) == {f"newsmon:{__version__}"}
 
 
 def test_compose_sqlite_keeps_state_in_a_named_volume(final: Stage) -> None:
