@@ -106,7 +106,10 @@ class Fold:
 
     message: OutboxRow  # the "N more for rule X" message, with the fold's own id
     members: list[str]  # the alerts it carries
-    note: str  # their last_error once it is confirmed: "folded into" / "in digest" + its id
+    note: str  # their last_error once it is confirmed: "folded into fold_…", "in digest dig_…"
+    # The id that, once confirmed, ends the group for the rest of the run; None for a digest
+    # part that others follow (the run reads the period again and sends the next).
+    carries: str | None
 
 
 def _blocked(exc: BaseException) -> bool:
@@ -309,10 +312,12 @@ class Deliverer:
             from monitor.delivery.decide import Members, Rest  # loaded by `_deliver`
 
             if fold is not None and decision.members is Members.SETTLE:
-                carried.add(fold.message.id)
-                note = f"{fold.note} {fold.message.id}"
+                if fold.carries is not None:
+                    carried.add(fold.carries)
+                else:
+                    windows.clear()  # its members are settled now: the next part is cut anew
                 await asyncio.to_thread(
-                    self.store.settle_grouped, fold.members, self.clock.now(), note
+                    self.store.settle_grouped, fold.members, self.clock.now(), fold.note
                 )
             elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
@@ -394,7 +399,7 @@ class Deliverer:
     ) -> Fold | bool | None:
         """True to send `row` as itself (late for its digest), a Fold to send the digest in its
         place, None when it is held to the end of its period or was carried already."""
-        from monitor.delivery.digest import digest_document, digest_id
+        from monitor.delivery.digest import digest_id, digest_parts, parts_sent
         from monitor.delivery.storm import GRACE
 
         start, end = digest.period(row.created_at)
@@ -410,14 +415,25 @@ class Deliverer:
         period_rows = windows[start]
         if _carried_elsewhere(row, period_rows):
             return None
-        sent_note = f"in digest {ident}"
-        if any(r.status == "delivered" and r.last_error == sent_note for r in period_rows):
+        notes = [r.last_error for r in period_rows if r.status == "delivered"]
+        sent, done = parts_sent(ident, notes)
+        if done:
             return True  # the digest went out before this alert was committed: send it alone
         if not self._goes_first(row, period_rows, now, "in a digest", ident):
             return None
-        document = digest_document(dest.name, digest, start, end, period_rows)
-        message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
-        return Fold(message, [r.id for r in period_rows], "in digest")
+        # The alerts still to send, cut to the webhook's max_body: the first part carries `row`
+        # (first in the same order); after a crash the parts recorded are not cut again.
+        pending = [r for r in period_rows if r.status == "pending"]
+        max_body = digest.max_body if dest.type == "webhook" else None
+        parts = digest_parts(dest.name, digest, start, end, pending, sent=sent, max_body=max_body)
+        first = parts[0]
+        if row.id not in first.members:  # not first by the cut's order: never send it unsent
+            until = now + GRACE
+            self.store.postpone_alert(row.id, self.owner, until, f"in a digest: later ({ident})")
+            return None
+        part = first.document["id"]
+        message = replace(row, id=part, document=first.document, story_key=part, item_key=part)
+        return Fold(message, first.members, first.note, ident if len(parts) == 1 else None)
 
     def _fold_plan(
         self,
@@ -453,7 +469,7 @@ class Deliverer:
             return None
         document = fold_document(dest.name, rule, start, end, group)
         message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
-        return Fold(message, [m.id for m in group], "folded into")
+        return Fold(message, [m.id for m in group], f"folded into {ident}", ident)
 
     def _goes_first(
         self, row: OutboxRow, group: list[OutboxRow], now: datetime, how: str, ident: str
