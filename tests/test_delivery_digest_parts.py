@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.config import load_config
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import (
     MAX_BODY,
@@ -29,6 +30,7 @@ from monitor.delivery.digest import (
     digest_parts,
 )
 from monitor.delivery.signing import verify
+from monitor.errors import ConfigError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 from tests.delivery_support import SECRET, T0, deliverer, document, enqueue, open_sqlite
@@ -254,6 +256,31 @@ def test_sigkill_between_parts_resends_only_the_part_not_recorded(tmp_path: Path
     assert sorted(carried(distinct)) == sorted(ids)  # every alert once, once duplicates dropped
     assert {r.status for r in store.list_alerts(limit=2_000)} == {"delivered"}
     store.close()
+
+
+def test_max_body_config(tmp_path: Path) -> None:
+    path = tmp_path / "newsmon.yaml"
+    head = "destinations:\n  - {name: d, type: webhook, url_env: U, "
+    path.write_text(head + "digest: {every: 1h, max_body: 256KiB}}\n")
+    [resolved] = load_config(path, env={"U": "https://h.example.org/x"}).resolve_destinations()
+    assert Destination.from_resolved(resolved).digest == Digest(
+        every=timedelta(hours=1), max_body=256 * 1024
+    )
+    path.write_text(head + "digest: {every: 1h}}\n")
+    [resolved] = load_config(path, env={"U": "https://h.example.org/x"}).resolve_destinations()
+    dest = Destination.from_resolved(resolved)
+    assert dest.digest is not None
+    assert dest.digest.max_body == MAX_BODY
+    for bad, expected in [
+        ("digest: {every: 1h, max_body: 1KB}", "max_body is at least 16KiB"),
+        ("digest: {every: 1h, max_body: lots}", "not a size: 'lots'"),
+    ]:
+        path.write_text(head + bad + "}\n")
+        with pytest.raises(ConfigError) as info:
+            load_config(path, env={})
+        assert expected in str(info.value), bad
+        assert "newsmon.yaml:2:" in str(info.value)
+        assert "digest.max_body" in str(info.value)
 
 
 def _titles(count: int) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from monitor.config.channels import smtp_url_problem
-from monitor.config.models import DestinationConfig
+from monitor.config.models import DestinationConfig, DigestConfig
 from monitor.errors import ConfigError
 from monitor.net.urls import url_problem
 
@@ -63,7 +63,8 @@ class ResolvedDestination:
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
     storm: tuple[int, timedelta] | None = None  # (max, within)
-    digest: tuple[timedelta | None, tuple[time, ...], str] | None = None  # (every, at, timezone)
+    # (every, at, timezone, max_body)
+    digest: tuple[timedelta | None, tuple[time, ...], str, int] | None = None
     template: tuple[str, str] | None = None  # (subject, body)
 
 
@@ -114,9 +115,13 @@ def resolve(
         chat_id=dest.chat_id or "",
         room=dest.room or "",
         storm=(dest.storm.max, dest.storm.within) if dest.storm else None,
-        digest=(dest.digest.every, dest.digest.at, dest.digest.timezone) if dest.digest else None,
+        digest=_digest(dest.digest) if dest.digest else None,
         template=(dest.template.subject, dest.template.body) if dest.template else None,
     )
+
+
+def _digest(digest: DigestConfig) -> tuple[timedelta | None, tuple[time, ...], str, int]:
+    return (digest.every, digest.at, digest.timezone, digest.max_body)
 
 
 def _one(

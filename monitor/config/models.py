@@ -22,7 +22,7 @@ from monitor.config.channels import (
     template_problem,
 )
 from monitor.config.problems import ConfigProblems, KeyPath
-from monitor.config.values import split_list, to_duration
+from monitor.config.values import parse_size, split_list, to_duration
 from monitor.net.urls import public_query, url_problem
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -123,6 +123,12 @@ class StormConfig(BaseModel):
         return value
 
 
+# A webhook digest's largest post (monitor.delivery.digest.MAX_BODY): half of nginx's default
+# client_max_body_size (1 MB), which refuses larger bodies with 413.
+DIGEST_MAX_BODY = 512 * 1024
+DIGEST_MIN_BODY = 16 * 1024
+
+
 class DigestConfig(BaseModel):
     """`digest: {every: 1h}` or `digest: {at: ["08:00", "17:00"], timezone: Europe/Berlin}`."""
 
@@ -131,6 +137,22 @@ class DigestConfig(BaseModel):
     every: timedelta | None = Field(None, description="A period this long (aligned to :00).")
     at: tuple[time, ...] = Field((), description="Local times (HH:MM) that end a period.")
     timezone: str = Field("UTC", description="The time zone of `at` (an IANA name).")
+    max_body: int = Field(
+        DIGEST_MAX_BODY,
+        description="Webhooks: the largest post (`512KiB`); a larger digest goes in parts.",
+    )
+
+    @field_validator("max_body", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
+
+    @field_validator("max_body")
+    @classmethod
+    def _size_floor(cls, value: int) -> int:
+        if value < DIGEST_MIN_BODY:
+            raise ValueError("a digest's max_body is at least 16KiB (one alert must fit)")
+        return value
 
     @field_validator("every", mode="before")
     @classmethod
@@ -243,7 +265,8 @@ class DestinationConfig(BaseModel):
     digest: DigestConfig | None = Field(
         None,
         description='`{every: 1h}` or `{at: ["08:00"], timezone: Europe/Berlin}`: one message'
-        " per period grouping its alerts by rule (docs/channels.md).",
+        " per period grouping its alerts by rule; webhooks: `max_body` (default `512KiB`), a"
+        " larger digest goes in parts (docs/channels.md).",
     )
 
     @field_validator("to", mode="before")
