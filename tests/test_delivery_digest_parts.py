@@ -285,3 +285,32 @@ def test_max_body_config(tmp_path: Path) -> None:
 
 def _titles(count: int) -> dict[str, str]:
     return {f"s{i:04d}": long_title(i) for i in range(count)}
+
+
+def test_a_part_refused_with_413_dead_letters_its_alerts_alone(store: Store) -> None:
+    """A receiver whose limit is below max_body refuses one part: that part's alerts are dead
+    letters, the other parts still go (the next one numbered in its place), and a replay after
+    the last part went sends the refused alerts each on its own."""
+    enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+
+    def answer(request: Received) -> Reply:
+        return Reply(413) if request.index == 1 else Reply(200)
+
+    with Receiver(answer) as rx:
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(AFTER)
+        deliver_all(store, dest, clock, runs=1)
+        clock.set(AFTER + timedelta(seconds=10))  # past the others' wait for the refused part
+        deliver_all(store, dest, clock, runs=2)
+        bodies = [json.loads(r.body) for r in rx.requests]
+        assert [(b["part"], b["parts"]) for b in bodies] == [(1, 3), (2, 3), (2, 2)]
+        assert bodies[1]["id"] != bodies[2]["id"]
+        dead = store.list_alerts("dead", limit=2_000)
+        assert sorted(r.id for r in dead) == sorted(carried([bodies[1]]))
+        assert {r.last_error for r in dead} >= {"HTTP 413"}
+        assert store.replay(None, clock.now()) == len(dead)
+        deliver_all(store, dest, clock, runs=2)
+    alone = [json.loads(r.body) for r in rx.requests[3:]]
+    assert len(alone) == len(dead)
+    assert {b["type"] for b in alone} == {"newsmon.alert"}
+    assert {r.status for r in store.list_alerts(limit=2_000)} == {"delivered"}
