@@ -11,6 +11,7 @@ Every address is 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -34,10 +35,25 @@ T = TypeVar("T")
 
 
 def free_port() -> int:
-    """A port that was free a moment ago on 127.0.0.1 (the daemon binds it right after)."""
+    """A port that was free a moment ago on 127.0.0.1; another socket may take it before whoever
+    binds it next (the daemons of `write_config` bind port 0 instead and log the port)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@functools.cache
+def _refusing_socket() -> socket.socket:
+    # Bound, never listening, without SO_REUSEADDR: a connection is refused, and no other socket
+    # (a test's server, an outgoing connection) can take the port while this process runs.
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def refusing_port() -> int:
+    """A port on 127.0.0.1 that refuses every connection, for as long as the tests run."""
+    return int(_refusing_socket().getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) -> T:
@@ -73,7 +89,7 @@ def daemon_env(**extra: str) -> dict[str, str]:
 class DaemonProcess:
     def __init__(self, config: Path, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
-        self.port = _http_port(config)
+        self._port = _http_port(config)  # 0: the daemon picks one and logs it
         self.log_path = workdir / f"daemon-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -107,6 +123,22 @@ class DaemonProcess:
         return self.proc.wait(timeout=timeout)
 
     # -- HTTP ------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The listener's port: the config's, else the one the daemon logged it bound (waiting
+        for that line; the daemon exiting first fails the test with its log)."""
+        if not self._port:
+
+            def listening() -> int | None:
+                found = self.events("http_listening")
+                if found:
+                    return int(found[0]["port"])
+                assert self.proc.poll() is None, f"the daemon exited: {self.log_text()}"
+                return None
+
+            self._port = wait_for("the daemon's http_listening line", listening, 30.0)
+        return self._port
+
     def get(self, path: str) -> tuple[int, bytes]:
         url = f"http://127.0.0.1:{self.port}{path}"
         try:
@@ -116,7 +148,10 @@ class DaemonProcess:
             return err.code, err.read()
 
     def get_or_none(self, path: str) -> int | None:
-        """The status of one GET, or None while nothing answers on the port."""
+        """The status of one GET, or None while nothing answers on the port (or the daemon has
+        not said yet which port it picked)."""
+        if not self._port and not self.events("http_listening"):
+            return None
         try:
             return self.get(path)[0]
         except OSError:
@@ -197,12 +232,14 @@ def write_config(
     rules: Path,
     **settings: str,
 ) -> Path:
-    """A daemon config: feeds polled every second, webhooks, the HTTP listener on a free port."""
+    """A daemon config: feeds polled every second, webhooks, the HTTP listener on a port the
+    daemon picks (`DaemonProcess.port` reads it from the log)."""
     lines = [
         f"database_url: {tmp / 'state.db'}",
         f"rules: {rules}",
         'allow_networks: ["127.0.0.1/32"]',
-        f"http_addr: 127.0.0.1:{free_port()}",
+        # Port 0, the daemon's pick, read from its log: no port another socket could take first.
+        "http_addr: 127.0.0.1:0",
         "log_level: info",
         "jitter: 0",
         "retention: 3650d",  # the test items are dated March 2026: keep them "new"

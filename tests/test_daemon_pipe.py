@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.run import READER_GONE
-from tests.daemon_support import daemon_env, free_port, write_config, write_rules
+from tests.daemon_support import daemon_env, refusing_port, write_config, write_rules
 
 pytestmark = pytest.mark.slow  # a daemon per test, ~2 s each
 
 
 def _config(tmp_path: Path) -> Path:
-    # A feed nobody serves (a closed port on 127.0.0.1): every poll logs a feed_error, so the
+    # A feed nobody serves (a port on 127.0.0.1 that refuses): every poll logs a feed_error, so the
     # daemon writes more lines after the first without any help.
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
-    closed = free_port()
+    closed = refusing_port()
     return write_config(
         tmp_path, feeds={"gone": f"http://127.0.0.1:{closed}/feed.xml"}, destinations={},
         rules=rules,

@@ -19,6 +19,7 @@ from monitor.cli.main import main
 from tests.daemon_support import (
     DaemonProcess,
     daemon_env,
+    refusing_port,
     wait_for,
     write_config,
     write_rules,
@@ -378,6 +379,9 @@ def test_rules_check_reads_the_configs_rules_folder(
 def test_an_empty_newsmon_http_addr_turns_the_listener_off(tmp_path: Path) -> None:
     rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
     config = write_config(tmp_path, feeds={}, destinations={}, rules=rules)
+    # A port in the file that no other socket can take (a daemon binding it would exit).
+    text = config.read_text().replace("127.0.0.1:0", f"127.0.0.1:{refusing_port()}")
+    config.write_text(text)
     with DaemonProcess(config, tmp_path, env=daemon_env(NEWSMON_HTTP_ADDR="")) as daemon:
         wait_for("daemon_started", lambda: daemon.events("daemon_started"))
         assert daemon.events("http_listening") == []

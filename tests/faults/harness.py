@@ -19,7 +19,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -144,12 +143,6 @@ class GrowingFeeds:
     def expected(self) -> list[Generated]:
         with self._lock:
             return list(self.added)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -11,7 +11,8 @@ import pytest
 
 from monitor.cli.main import main
 from monitor.store.sqlite import SQLiteStore
-from tests.faults.harness import SECRET, GrowingFeeds, free_port, hook_destination, write_config
+from tests.daemon_support import refusing_port
+from tests.faults.harness import SECRET, GrowingFeeds, hook_destination, write_config
 from tests.feedserver import feed_server
 from tests.receiver import Receiver, Reply
 
@@ -27,7 +28,7 @@ def test_a_failing_destination_does_not_hold_the_cron_run(
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "state.db"
     with feed_server() as server, Receiver() as good, Receiver([Reply(503)]) as bad:
-        bad_url = bad.url if failing == "503" else f"http://127.0.0.1:{free_port()}/hook"
+        bad_url = bad.url if failing == "503" else f"http://127.0.0.1:{refusing_port()}/hook"
         feeds = GrowingFeeds(server, ["wire"])
         config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
                               destinations=hook_destination(good.url)

@@ -28,13 +28,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.daemon_support import refusing_port
 from tests.faults.harness import (
     ROOT,
     DaemonProcess,
     GrowingFeeds,
     baselined,
     child_env,
-    free_port,
     wait_until,
     write_config,
 )
@@ -89,7 +89,7 @@ def scrape(url: str) -> str:
 
 
 def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None:
-    closed_port = free_port()
+    closed_port = refusing_port()
     slack_rx = Receiver([Reply(404, b"no_service")])
     # httpcore's debug lines print response headers as they are: this token must not reach a log.
     moved = Reply(302, headers={"Location": f"http://127.0.0.1:9/next?token={LOCATION_TOKEN}"})
@@ -141,9 +141,8 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
         env = child_env({**urls, **SECRETS})
         feeds = GrowingFeeds(server, ["wire"])
         db = tmp_path / "state.db"
-        port = free_port()
         config = write_config(tmp_path, database_url=str(db), feeds=feeds.urls(),
-                              destinations=destinations, http_addr=f"127.0.0.1:{port}",
+                              destinations=destinations, http_addr="127.0.0.1:0",
                               extra="log_level: debug")  # fmt: skip
         config.write_text(config.read_text().replace("log_level: info\n", ""))
         outputs: dict[str, str] = {}
@@ -170,6 +169,8 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
         try:
             wait_until(lambda: baselined(db, 1), 30, "the store")
             wait_until(lambda: "daemon_started" in daemon.log_text(), 30, "the daemon")
+            # The port the daemon picked (port 0): none another socket could take first.
+            [port] = [e["port"] for e in daemon.events() if e["event"] == "http_listening"]
             for _ in range(3):
                 feeds.add("wire")
                 time.sleep(1.0)
