@@ -125,7 +125,8 @@ class FeedError(NewsmonError):
 
     Kinds: timeout, too_large, too_many_redirects, blocked_address, http_status, connect, tls,
     parse, refused_entities, not_a_feed, local_file, too_costly (a document past the parse
-    budget: `monitor.feeds.budget`).
+    budget: `monitor.feeds.budget`), memory_busy (a large body that got no turn before its
+    deadline: `monitor.net.bodies`).
     """
 
     def __init__(self, kind: str, message: str, *, status: int | None = None) -> None:

@@ -115,6 +115,13 @@ class Config(BaseSettings):
     max_body: int = _setting(
         10 * 1024 * 1024, "size", "Cap on a decoded feed body (`10MiB`, `512KB` or bytes)."
     )
+    body_memory: int = _setting(
+        64 * 1024 * 1024,
+        "size",
+        "Memory the feed bodies over 1 MiB may hold at once: `body_memory / max_body` of them"
+        " (at least one) at a time, the others wait within `fetch_deadline`.",
+        ge=1,
+    )
     parse_cpu: timedelta = _setting(
         _dur("5s"), "duration", "CPU time one feed document may take to parse (`newsmon run`)."
     )
@@ -181,7 +188,7 @@ class Config(BaseSettings):
             return {} if info.field_name == "ui" else []
         return value
 
-    @field_validator("max_body", "parse_memory", mode="before")
+    @field_validator("max_body", "body_memory", "parse_memory", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
         return parse_size(value)

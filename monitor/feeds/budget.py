@@ -38,6 +38,7 @@ import structlog
 
 from monitor.errors import FeedError
 from monitor.feeds.parse_worker import FRAME as _FRAME
+from monitor.net.bodies import ALLOWANCE
 
 if TYPE_CHECKING:  # the parser is imported at the first body parsed here: a 304 round has none
     from monitor.feeds.parse import ParsedFeed
@@ -203,8 +204,10 @@ def _worker_env() -> dict[str, str]:
 # A document over HEAVY_BYTES, or one from a feed whose last parse took more than SLOW_S seconds,
 # is heavy: heavy documents hold at most all workers but one, so a changed document of an
 # ordinary feed never waits behind a queue of them (six feeds serving 10 MB that parses within
-# the budget, about 2 s each, held a busy healthy feed's parse for 14 s).
-HEAVY_BYTES = 1024 * 1024
+# the budget, about 2 s each, held a busy healthy feed's parse for 14 s). The size is the body
+# turns' allowance: a document heavy by its size holds one of those turns (a bound on memory,
+# `body_memory / max_body` of them) while it waits here for a worker (a bound on CPU).
+HEAVY_BYTES = ALLOWANCE
 SLOW_S = 0.5
 
 

@@ -10,7 +10,9 @@
         2xx -> raw bytes decoded by us, decoded size capped at max_bytes -> FetchResult
 
 Every failure is a `FeedError` with a kind: timeout, too_large, too_many_redirects,
-blocked_address, http_status, connect, tls, parse (a body that does not decode).
+blocked_address, http_status, connect, tls, parse (a body that does not decode), memory_busy (the
+deadline passed while the body waited for a turn to grow past its allowance; see
+monitor.net.bodies).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import asyncio
 import functools
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 
 from monitor.errors import FeedError
+from monitor.net.bodies import BodyClaim, BodyTurns
 from monitor.net.decode import ACCEPT_ENCODING, DecodeError, make_decoder
 from monitor.net.feedclient import FeedClient, FeedResponse, HTTPFailure
 from monitor.net.retry_after import parse_retry_after
@@ -56,6 +59,8 @@ class FetchResult:
     that were sent; on a 2xx they are exactly what the server sent (None: drop the old ones).
     `permanent_url` is set when every hop to the final URL was 301/308: the stored feed URL
     should move there. `elapsed` is seconds from the first request to the end of the body.
+    `turn`: the turn a body past its allowance holds (monitor.net.bodies); whoever keeps the
+    result releases it once the body is dropped.
     """
 
     status: int
@@ -68,6 +73,7 @@ class FetchResult:
     retry_after: float | None = None
     content_type: str | None = None
     elapsed: float = 0.0
+    turn: BodyClaim | None = field(default=None, compare=False, repr=False)
 
 
 class FeedStatusError(FeedError):
@@ -110,7 +116,9 @@ def _retry_after(response: FeedResponse) -> float | None:
     return parse_retry_after(value, _server_now(response)) if value else None
 
 
-async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: int) -> bytes:
+async def _read_body(
+    response: FeedResponse, max_bytes: int, max_reply_bytes: int, claim: BodyClaim | None
+) -> bytes:
     try:
         decoder = make_decoder(response.headers.get("content-encoding"))
     except DecodeError as e:
@@ -118,14 +126,22 @@ async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: in
     body = bytearray()
     received = chunks = 0
     max_chunks = max(max_reply_bytes // _BYTES_PER_PIECE, 1024)
+    # Past this size the body needs a turn (whoever holds none has the allowance as its limit).
+    limit = claim.turns.allowance if claim is not None else max_bytes
 
-    def add(pieces: Iterator[bytes]) -> None:
+    async def add(pieces: Iterator[bytes]) -> None:
+        nonlocal limit
         for piece in pieces:
-            body.extend(piece)
-            if len(body) > max_bytes:
+            size = len(body) + len(piece)
+            if size > max_bytes:
                 raise FeedError(
                     "too_large", f"{response.url}: body exceeds {max_bytes} bytes decoded"
                 )
+            if size > limit:
+                assert claim is not None
+                await claim.grow(size)  # nothing more is read meanwhile: TCP holds the server
+                limit = max_bytes
+            body.extend(piece)
 
     try:
         async for chunk in response.aiter_raw():
@@ -141,8 +157,8 @@ async def _read_body(response: FeedResponse, max_bytes: int, max_reply_bytes: in
                     f"{response.url}: the body came in more than {max_chunks} pieces"
                     f" ({received // chunks} bytes each on average); refused to bound the cost",
                 )
-            add(decoder.decode(chunk))
-        add(decoder.finish())
+            await add(decoder.decode(chunk))
+        await add(decoder.finish())
     except DecodeError as e:
         raise FeedError("parse", f"{response.url}: {e}") from e
     return bytes(body)
@@ -177,6 +193,7 @@ async def _fetch(
     max_redirects: int,
     max_reply_bytes: int,
     started: float,
+    claim: BodyClaim | None,
 ) -> FetchResult:
     current = _parse_url(url)
     seen = {str(current)}
@@ -210,7 +227,7 @@ async def _fetch(
                 body = None
                 await _drain(response)
             else:
-                body = await _read_body(response, max_bytes, max_reply_bytes)
+                body = await _read_body(response, max_bytes, max_reply_bytes, claim)
             moved = permanent and len(seen) > 1  # seen holds every hop's URL: >1 means redirected
             # A 304 confirms the validators we sent; a 200 without them has none any more.
             kept = dict(headers) if status == 304 else {}
@@ -226,6 +243,7 @@ async def _fetch(
                 retry_after=_retry_after(response),
                 content_type=answer.get("content-type"),
                 elapsed=time.monotonic() - started,
+                turn=claim if claim is not None and claim.held else None,
             )
         finally:
             await response.aclose()
@@ -242,12 +260,14 @@ async def fetch(
     deadline: float = 30.0,
     max_redirects: int = 5,
     max_reply_bytes: int | None = None,
+    turns: BodyTurns | None = None,
 ) -> FetchResult:
     """Fetch `url` once, conditionally, within `deadline` seconds; see the module docstring.
 
     `max_bytes` caps the decoded body; `max_reply_bytes` caps the bytes received on the wire
     (default: `max_bytes`; a compressed body is smaller than its decoded form unless padded to
-    waste our time).
+    waste our time). `turns`: a body past their allowance waits for one (within the deadline)
+    and the result holds it (`FetchResult.turn`); None: no bound but `max_bytes`.
     """
     headers = [("Accept", ACCEPT), ("Accept-Encoding", ACCEPT_ENCODING)]
     if etag:
@@ -256,14 +276,21 @@ async def fetch(
         headers.append(("If-Modified-Since", last_modified))
     started = time.monotonic()
     reply_cap = max_bytes if max_reply_bytes is None else max_reply_bytes
+    claim = turns.claim() if turns is not None else None
     try:
         return await _fetch_within(
-            client, url, headers, max_bytes, max_redirects, reply_cap, started, deadline
+            client, url, headers, max_bytes, max_redirects, reply_cap, started, deadline, claim
         )
     except FeedError as e:
         # Every message names the URL (or a redirect's), which may carry a password or an API
         # key; the message goes to the log, the store's last_error and `feeds list`.
         e.args = (hide_url_secrets(str(e), url),)
+        if claim is not None:
+            claim.release()
+        raise
+    except BaseException:
+        if claim is not None:
+            claim.release()
         raise
 
 
@@ -276,12 +303,27 @@ async def _fetch_within(
     reply_cap: int,
     started: float,
     deadline: float,
+    claim: BodyClaim | None,
 ) -> FetchResult:
     try:
         async with asyncio.timeout(deadline):
-            return await _fetch(client, url, headers, max_bytes, max_redirects, reply_cap, started)
+            return await _fetch(
+                client, url, headers, max_bytes, max_redirects, reply_cap, started, claim
+            )
     except TimeoutError as e:
-        raise FeedError("timeout", f"{url}: no complete answer within {deadline:g} s") from e
+        if claim is not None and claim.gave_up:
+            turns = claim.turns
+            raise FeedError(
+                "memory_busy",
+                f"{url}: no complete answer within {deadline:g} s: its body passed"
+                f" {turns.allowance // 1024} KiB and waited {claim.waited_s:.1f} s for one of the"
+                f" {turns.count} turns to hold a large body (body_memory / max_body), all held"
+                " by other feeds' bodies",
+            ) from e
+        waited = claim.waited_s if claim is not None else 0.0
+        spent = f" ({waited:.1f} s of it waiting for a turn to hold a large body)"
+        spent = spent if waited >= 0.05 else ""
+        raise FeedError("timeout", f"{url}: no complete answer within {deadline:g} s{spent}") from e
     except HTTPFailure as e:
         raise FeedError(e.kind, f"{url}: {e.detail}") from e
     except httpx.InvalidURL as e:  # the URL, or a redirect's Location, as httpx parses URLs

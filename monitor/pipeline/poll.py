@@ -31,6 +31,7 @@ from monitor.clock import Clock
 from monitor.errors import FeedError, StoreError
 from monitor.feeds.fetch import FetchResult, fetch
 from monitor.model import ArchivedItem, FeedState, Item, Match, StoryRecord
+from monitor.net.bodies import BodyTurns
 from monitor.net.feedclient import FeedClient
 from monitor.net.hostlimits import HostLimiter, HostStuckError
 from monitor.net.urls import hide_url_secrets, public_url, shown_url
@@ -66,12 +67,17 @@ Fetcher = Callable[[FeedState], Awaitable[FetchResult]]
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    """The limits of one fetch: deadline (s), body size, redirects, items taken."""
+    """The limits of one fetch: deadline (s), body size, redirects, items taken, and the
+    memory all fetches' large bodies may hold together (see monitor.net.bodies)."""
 
     deadline: float = 30.0
     max_body: int = 10 * 1024 * 1024
     max_redirects: int = 5
     max_items: int = 1000
+    body_memory: int = 64 * 1024 * 1024
+
+    def body_turns(self) -> BodyTurns:
+        return BodyTurns.for_budget(self.body_memory, self.max_body)
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,15 @@ def _no_match(item: Item, feed_tags: Collection[str]) -> list[Match]:
     return []
 
 
-def http_fetcher(client: FeedClient, limiter: HostLimiter, policy: FetchPolicy) -> Fetcher:
-    """The usual fetcher: a guarded conditional GET, polite per host."""
+def http_fetcher(
+    client: FeedClient,
+    limiter: HostLimiter,
+    policy: FetchPolicy,
+    turns: BodyTurns | None = None,
+) -> Fetcher:
+    """The usual fetcher: a guarded conditional GET, polite per host, its large bodies taking
+    turns (`turns`, by default the policy's own). The poller releases a result's turn."""
+    turns = turns if turns is not None else policy.body_turns()
 
     async def fetch_feed(feed: FeedState) -> FetchResult:
         try:
@@ -169,6 +182,7 @@ def http_fetcher(client: FeedClient, limiter: HostLimiter, policy: FetchPolicy) 
                     max_bytes=policy.max_body,
                     deadline=policy.deadline,
                     max_redirects=policy.max_redirects,
+                    turns=turns,
                 )
         except HostStuckError as e:  # named as every feed error is: by the feed's URL
             raise FeedError(e.kind, f"{shown_url(feed.url)}: {e}") from e
@@ -236,13 +250,21 @@ class Poller:
             plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
             archive: list[ArchivedItem] = []
         else:
-            # A 304 has nothing to parse: deciding costs less than a hop to the CPU thread.
-            if result.body is None:
-                plan, archive = self._decide(feed, result)
-            elif self.parser is None:
-                plan, archive = await self.cpu(self._decide, feed, result)
-            else:
-                plan, archive = await self._decide_parsed_apart(feed, result, self.parser)
+            turn = result.turn
+            try:
+                # A 304 has nothing to parse: deciding costs less than a hop to the CPU thread.
+                if result.body is None:
+                    plan, archive = self._decide(feed, result)
+                elif self.parser is None:
+                    plan, archive = await self.cpu(self._decide, feed, result)
+                else:
+                    plan, archive = await self._decide_parsed_apart(feed, result, self.parser)
+            finally:
+                # The body goes, then its turn (if it held one) lets another large body in: the
+                # commit below may wait for the store, and needs no body.
+                del result
+                if turn is not None:
+                    turn.release()
         if self.store is None:
             return self._report(plan, 0, self.clock.now() - started, feed.id)
         return await self._commit(self.store, feed, plan, started, archive)

@@ -153,13 +153,18 @@ def fetch_policy(config: Config) -> FetchPolicy:
         max_body=config.max_body,
         max_redirects=config.max_redirects,
         max_items=config.max_items_per_poll,
+        body_memory=config.body_memory,
     )
 
 
 def named_feed_policy(config: Config) -> FetchPolicy:
     """How a feed a person names once is fetched (`rules test --feed`, `archive import`): the
     config's body and item limits, the fetch's own deadline and redirect limit."""
-    return FetchPolicy(max_body=config.max_body, max_items=config.max_items_per_poll)
+    return FetchPolicy(
+        max_body=config.max_body,
+        max_items=config.max_items_per_poll,
+        body_memory=config.body_memory,
+    )
 
 
 def poll_policy(config: Config) -> PollPolicy:
