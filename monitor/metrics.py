@@ -14,10 +14,12 @@ feed and status, and with 10k-100k feeds that swamps Prometheus (see docs/metric
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from typing import Any, Final, Literal, get_args
+from collections.abc import Iterable, Iterator
+from typing import Any, Final, Literal, Protocol, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from monitor.model import SKIP_REASONS
 
@@ -36,6 +38,53 @@ OUTCOMES: Final[tuple[str, ...]] = get_args(Outcome)
 # Fetch latency: conditional GETs answer in tens of ms, slow feeds take seconds, and the fetch
 # deadline caps the tail, so the buckets span 25 ms to 60 s.
 FETCH_BUCKETS: Final = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+
+
+class BodyTurnCounts(Protocol):
+    """What /metrics reads of the fetches' body turns (monitor.net.bodies.BodyTurns)."""
+
+    @property
+    def count(self) -> int: ...
+    @property
+    def in_use(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def waits(self) -> int: ...
+    @property
+    def waited_s(self) -> float: ...
+
+
+class _BodyTurnsCollector(Collector):
+    """The turns' counts as they are when /metrics is read: a gauge set on a tick would miss
+    the waits between two ticks."""
+
+    def __init__(self, turns: BodyTurnCounts) -> None:
+        self._turns = turns
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        t = self._turns
+        yield GaugeMetricFamily(
+            "newsmon_body_turns", "Turns to hold a feed body over 1 MiB (body_memory / max_body).",
+            value=t.count,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "newsmon_body_turns_in_use", "Turns held now by a large body being read or parsed.",
+            value=t.in_use,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "newsmon_body_turns_waiting", "Fetches waiting now for a turn to hold a large body.",
+            value=t.waiting,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "newsmon_body_turn_waits", "Fetches that had to wait for a turn to hold a large body.",
+            value=t.waits,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "newsmon_body_turn_wait_seconds",
+            "Seconds fetches waited for a turn to hold a large body, all together.",
+            value=t.waited_s,
+        )
 
 
 def sanitize_label(value: str, secrets: Iterable[str] = ()) -> str:
@@ -209,6 +258,10 @@ class Metrics:
     def rules_reload(self, ok: bool) -> None:
         """A reload was attempted: ok (now live) or failed (refused, old rules kept)."""
         self._reloads.labels("ok" if ok else "failed").inc()
+
+    def watch_body_turns(self, turns: BodyTurnCounts) -> None:
+        """Expose the fetches' body turns, read at each /metrics (once per registry)."""
+        self.registry.register(_BodyTurnsCollector(turns))
 
     def destination_disabled(self, name: str, disabled: bool = True) -> None:
         """The destination named `name` was disabled (or, with disabled=False, enabled again)."""

@@ -86,6 +86,10 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
     assert value("newsmon_outbox_depth") == 0
     assert value("newsmon_outbox_oldest_age_seconds") == 0
     assert value("newsmon_feeds_in_error") == 0
+    # The fetches' body turns, from the config's defaults (64 MiB / 10 MiB); small feeds take none.
+    assert value("newsmon_body_turns") == 6
+    assert value("newsmon_body_turns_in_use") == 0
+    assert value("newsmon_body_turn_waits_total") == 0
     # Items parsed: the two baselines (1 + 1) and the two changed bodies (3 + 2).
     assert value("newsmon_items_parsed_total") == 7
     # Of those, what did not alert and why: the two baseline items, then both seen again.

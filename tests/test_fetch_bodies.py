@@ -13,6 +13,7 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.errors import FeedError
 from monitor.feeds.fetch import FetchResult, fetch
+from monitor.metrics import Metrics
 from monitor.model import FeedState
 from monitor.net.bodies import ALLOWANCE, BodyTurns
 from monitor.net.feedclient import make_feed_client
@@ -198,6 +199,31 @@ def test_polls_hold_no_more_large_bodies_than_turns(server: LocalServer) -> None
     assert run(go()) == ["ok"] * 6
     assert peak == 2
     assert (turns.in_use, turns.waiting) == (0, 0)  # every poll gave its turn back
+
+
+def test_metrics_read_the_turns_when_scraped() -> None:
+    turns = BodyTurns(3)
+    metrics = Metrics()
+    metrics.watch_body_turns(turns)
+
+    async def go() -> str:
+        claims = [turns.claim() for _ in range(4)]
+        for claim in claims[:3]:
+            await claim.grow(2 * ALLOWANCE)
+        waiter = asyncio.create_task(claims[3].grow(2 * ALLOWANCE))
+        await asyncio.sleep(0)
+        text = metrics.render().decode()
+        claims[0].release()
+        await waiter
+        return text
+
+    text = run(go())
+    assert "newsmon_body_turns 3.0" in text
+    assert "newsmon_body_turns_in_use 3.0" in text
+    assert "newsmon_body_turns_waiting 1.0" in text
+    after = metrics.render().decode()
+    assert "newsmon_body_turn_waits_total 1.0" in after
+    assert "newsmon_body_turns_waiting 0.0" in after
 
 
 @pytest.mark.parametrize(

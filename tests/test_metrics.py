@@ -10,6 +10,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitor.metrics import INVALID_LABEL, Metrics, sanitize_label
+from monitor.net.bodies import BodyTurns
 
 
 def samples(m: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -162,6 +163,7 @@ def test_docs_list_every_metric(repo_root: Path) -> None:
     m.alerts_enqueued("d", 1)
     m.set_rules_version("v", 1)
     m.destination_disabled("d")
+    m.watch_body_turns(BodyTurns(1))  # the daemon's fetches' turns (one-shot commands have none)
     actual = {}
     for family in m.registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")

@@ -266,9 +266,12 @@ async def open_runtime(
                 total=config.concurrency,
                 patience=patience_for(policy.deadline),
             )
+            turns = policy.body_turns()
+            if metrics is not None:
+                metrics.watch_body_turns(turns)
             poller = Poller(
                 store=store,
-                fetcher=http_fetcher(client, limiter, policy),
+                fetcher=http_fetcher(client, limiter, policy, turns),
                 rules=rules,
                 clock=ctx.clock,
                 owner=ctx.owner,
