@@ -30,7 +30,7 @@ from monitor.delivery.digest import (
     digest_parts,
 )
 from monitor.delivery.signing import verify
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, StoreError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 from tests.delivery_support import SECRET, T0, deliverer, document, enqueue, open_sqlite
@@ -313,4 +313,47 @@ def test_a_part_refused_with_413_dead_letters_its_alerts_alone(store: Store) -> 
     alone = [json.loads(r.body) for r in rx.requests[3:]]
     assert len(alone) == len(dead)
     assert {b["type"] for b in alone} == {"newsmon.alert"}
+    assert {r.status for r in store.list_alerts(limit=2_000)} == {"delivered"}
+
+
+class _SettleFailsOnce:
+    """The store, but its first record of a part's alerts fails (a store outage, or a crash,
+    right after the receiver's 2xx): what was recorded before then is all a resend has."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.failed = False
+
+    def settle_grouped(self, *args: Any) -> int:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("the store went away")
+        return self._store.settle_grouped(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def test_a_part_whose_record_failed_goes_again_with_its_id(store: Store) -> None:
+    """The part's post is confirmed but its record fails: the next run sends that part again,
+    the same post with the same id, never its alerts in a part with another id."""
+    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+    flaky = _SettleFailsOnce(store)
+    with Receiver(lambda request: Reply(200)) as rx:
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(AFTER)
+        d = deliverer(flaky, {"ops": dest}, clock)
+        d.batch = 2_000
+        with pytest.raises(StoreError):
+            asyncio.run(d.run_once())
+        clock.set(AFTER + timedelta(minutes=1))  # the failed run's leases have lapsed
+        for _ in range(4):
+            asyncio.run(d.run_once())
+    assert flaky.failed
+    bodies = [json.loads(r.body) for r in rx.requests]
+    assert rx.requests[0].headers["webhook-id"] == rx.requests[1].headers["webhook-id"]
+    assert rx.requests[0].body == rx.requests[1].body
+    distinct = list({b["id"]: b for b in bodies}.values())
+    assert [(b["part"], b["parts"]) for b in distinct] == [(1, 3), (2, 3), (3, 3)]
+    assert sorted(carried(distinct)) == sorted(ids)  # every alert in one post id, once
     assert {r.status for r in store.list_alerts(limit=2_000)} == {"delivered"}

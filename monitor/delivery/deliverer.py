@@ -13,7 +13,8 @@ One `run_once`:
             (a channel, delivery/channels: its own request, or an email over SMTP through the
             same guard, and its own reading of the reply, confirmed or not)
             classify the reply, then do what `monitor.delivery.decide` decides:
-                delivered -> store.mark_delivered
+                delivered -> store.mark_delivered (a fold or digest message: store.settle_grouped,
+                             the alerts it carried and the one sent in their place at once)
                 retry     -> store.schedule_retry at the next schedule slot (Retry-After a floor),
                              or store.dead_letter after the last slot; pause this destination
                              (Retry-After, else min(delay, 60 s)) and release the rest of its rows;
@@ -305,10 +306,9 @@ class Deliverer:
                 await asyncio.to_thread(self._release, rows[index:], stats)
                 stats.wait(bucket.time_until_available())
                 return
-            send = fold.message if fold is not None else None
             # The client is made for the first row sent: a run with nothing due makes none.
             client = self._client_for_this_loop()
-            decision = await self._deliver(client, dest, row, stats, send)
+            decision = await self._deliver(client, dest, row, stats, fold)
             from monitor.delivery.decide import Members, Rest  # loaded by `_deliver`
 
             if fold is not None and decision.members is Members.SETTLE:
@@ -316,9 +316,6 @@ class Deliverer:
                     carried.add(fold.carries)
                 else:
                     windows.clear()  # its members are settled now: the next part is cut anew
-                await asyncio.to_thread(
-                    self.store.settle_grouped, fold.members, self.clock.now(), fold.note
-                )
             elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
                     reason = f"the fold {fold.message.id} was refused (see {row.id})"
@@ -495,12 +492,13 @@ class Deliverer:
         dest: Destination,
         row: OutboxRow,
         stats: DeliveryStats,
-        send: OutboxRow | None = None,
+        fold: Fold | None = None,
     ) -> Decision:
-        """Attempt `send` (default: `row` itself) and carry out on `row` what `decide` says."""
+        """Attempt `row`, or the fold or digest message sent in its place, and carry out on
+        `row` what `decide` says."""
         from monitor.delivery.decide import Record, decide
 
-        attempt = await self.attempt(client, dest, send or row)
+        attempt = await self.attempt(client, dest, fold.message if fold is not None else row)
         now = self.clock.now()
         decision = decide(attempt, row.attempts, now, self.bucket(dest).rate, self.rng)
         fields = {
@@ -516,7 +514,16 @@ class Deliverer:
             self.bucket(dest).pause(pause.seconds, failing=pause.failing)
             if pause.shared_until is not None:
                 await asyncio.to_thread(self.store.pause_destination, dest.name, pause.shared_until)
-        if decision.record is Record.DELIVERED:
+        if decision.record is Record.DELIVERED and fold is not None:
+            # `row` and the alerts its message carried (`row` among them), in one transaction,
+            # with the note naming that message: `row` marked delivered without it (a crash or a
+            # store error in between) left a digest part that, cut again without its sender,
+            # went out under another id, its other alerts a second time.
+            await asyncio.to_thread(self.store.settle_grouped, fold.members, now, fold.note)
+            stats.delivered += 1
+            self._count(dest.name, "delivered")
+            log.info("alert_delivered", **fields)
+        elif decision.record is Record.DELIVERED:
             if not await asyncio.to_thread(self.store.mark_delivered, row.id, self.owner, now):
                 log.warning("delivery_lease_lost", **fields)
             stats.delivered += 1
