@@ -184,7 +184,7 @@ def test_log_in_see_the_failing_feed_chart_playground_and_replay(
             before = len(rx.requests)
             d.find_element(_by("CSS_SELECTOR"), "#dead button.replay").click()
             _wait(b, "the replay's note", "#done")
-            assert d.find_element(_by("ID"), "done").text == "Replayed 1 dead letter(s)."
+            assert d.find_element(_by("ID"), "done").text == "Replayed 1 dead letter."
             wait_for("the replayed alert at the receiver", lambda: len(rx.requests) > before, 30)
             first, again = rx.requests[0], rx.requests[-1]
             assert again.headers["webhook-id"] == first.headers["webhook-id"]

@@ -242,7 +242,8 @@ def test_a_state_change_without_the_csrf_token_is_403(env: Env) -> None:
         r = c.post("/ui/dead/replay", data={"id": env.ids["dead"], "csrf": csrf_of(page.text)})
         assert r.status_code == 303
         assert r.headers["location"] == "/ui/dead?replayed=1"
-        assert "Replayed 1 dead letter" in c.get(r.headers["location"]).text
+        assert "Replayed 1 dead letter." in c.get(r.headers["location"]).text
+        assert "Recorded 2 labels." in c.get("/ui/alerts?labelled=2").text
     assert alert_row(env.store, env.ids["dead"]).status == "pending"
 
 

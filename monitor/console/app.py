@@ -57,6 +57,7 @@ from monitor.console.web import (
     is_https,
 )
 from monitor.errors import StoreError
+from monitor.plural import counted
 from monitor.query.ruleset import RuleSet
 
 __all__ = ["Console"]
@@ -459,12 +460,12 @@ def _local_path(target: str) -> str:
 
 def _done(params: Mapping[str, str]) -> str:
     """The note after an action, from its count in the query (never the query's text)."""
-    for key, text in (("replayed", "Replayed {n} dead letter(s)."),
-                      ("labelled", "Recorded {n} label(s)."),
-                      ("enabled", "Destination re-enabled.")):  # fmt: skip
+    for key, text, noun in (("replayed", "Replayed {n}.", "dead letter"),
+                            ("labelled", "Recorded {n}.", "label"),
+                            ("enabled", "Destination re-enabled.", "")):  # fmt: skip
         value = params.get(key, "")
         if value.isdigit() and len(value) < 9:
-            return text.format(n=int(value))
+            return text.format(n=counted(int(value), noun))
     return ""
 
 
