@@ -271,9 +271,24 @@ class DaemonProcess:
         return found
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: float = 0.1) -> None:
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    step: float = 0.1,
+    *,
+    running: Sequence[DaemonProcess] = (),
+) -> None:
+    """Poll `predicate` until it holds; fail after `timeout`, or at once, with its log, when one
+    of the `running` daemons has exited (it will not do what is waited for)."""
     deadline = time.monotonic() + timeout
     while not predicate():
+        for daemon in running:
+            if not daemon.alive():
+                raise AssertionError(
+                    f"waiting for {what}: the daemon exited; its log ends:\n"
+                    + daemon.log_text()[-3000:]
+                )
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(step)
@@ -429,7 +444,7 @@ def daemons_past_baseline(
     try:
         for daemon in daemons:
             daemon.start()
-        wait_until(past_baseline, 60, "the baseline polls")
+        wait_until(past_baseline, 60, "the baseline polls", running=daemons)
         assert rx.requests == [], "baseline items must not alert"
         feeds.baseline_done()
         yield daemons

@@ -106,7 +106,7 @@ def test_sigkill_after_the_2xx_before_the_record_resends_once_with_the_same_id(
         daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
         try:
             rx.pid = daemon.pid
-            wait_until(lambda: baselined(db, 1), 60, "the baseline poll")
+            wait_until(lambda: baselined(db, 1), 60, "the baseline poll", running=[daemon])
             feeds.baseline_done()
             feeds.add("wire")
             assert rx.killed_after_2xx.wait(30), daemon.log_text()[-2000:]
@@ -173,7 +173,7 @@ def test_sigkill_between_parsing_and_the_commit_alerts_each_new_item_exactly_onc
             daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
             holder: sqlite3.Connection | None = None
             try:
-                wait_until(lambda: baselined(db, 1), 60, "the baseline poll")
+                wait_until(lambda: baselined(db, 1), 60, "the baseline poll", running=[daemon])
                 holder = sqlite3.connect(db, isolation_level=None, timeout=30,
                                          check_same_thread=False)  # fmt: skip
                 lock = holder
@@ -253,7 +253,7 @@ def test_sigkill_before_a_batch_of_304s_is_written_polls_again_and_alerts_once(
             daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
             holder: sqlite3.Connection | None = None
             try:
-                wait_until(lambda: baselined(db, 1), 60, "the baseline poll")
+                wait_until(lambda: baselined(db, 1), 60, "the baseline poll", running=[daemon])
                 wait_until(lambda: any(r.status == 304 for r in server.hits("/wire.rss")), 30,
                            "a conditional poll answered 304")  # fmt: skip
                 holder = sqlite3.connect(db, isolation_level=None, timeout=30,

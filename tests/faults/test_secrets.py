@@ -167,7 +167,7 @@ def test_no_secret_in_any_log_error_output_metric_or_row(tmp_path: Path) -> None
         daemon.env = env
         daemon.start()
         try:
-            wait_until(lambda: baselined(db, 1), 30, "the store")
+            wait_until(lambda: baselined(db, 1), 30, "the store", running=[daemon])
             wait_until(lambda: "daemon_started" in daemon.log_text(), 30, "the daemon")
             # The port the daemon picked (port 0): none another socket could take first.
             [port] = [e["port"] for e in daemon.events() if e["event"] == "http_listening"]

@@ -118,7 +118,7 @@ def test_sigkill_mid_poll_and_mid_delivery_then_an_immediate_restart_delivers_al
         config = config_with_default_leases(tmp_path, db, feeds.urls(), rx.url)
         daemon = DaemonProcess(config, tmp_path / "daemon.log").start()
         try:
-            wait_until(lambda: baselined(db, 3), 30, "the baseline polls")
+            wait_until(lambda: baselined(db, 3), 30, "the baseline polls", running=[daemon])
             feeds.baseline_done()
             seen = len(held.started)
             held.hold.set()
@@ -171,7 +171,7 @@ def test_a_slow_but_live_holder_is_never_taken_over(tmp_path: Path) -> None:
         first = DaemonProcess(config, tmp_path / "first.log").start()
         second = DaemonProcess(config, tmp_path / "second.log")
         try:
-            wait_until(lambda: baselined(db, 2), 30, "the baseline polls")
+            wait_until(lambda: baselined(db, 2), 30, "the baseline polls", running=[first])
             feeds.baseline_done()
             seen = len(held.started)
             held.hold.set()
