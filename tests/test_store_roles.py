@@ -112,6 +112,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "claim_due_feeds": lambda s: s.claim_due_feeds(T0, 10, MIN, "w"),
     "release_feed": lambda s: s.release_feed("f1", "w"),
     "seen_keys": lambda s: s.seen_keys("f1", ["k1"]),
+    "seen_kept": lambda s: s.seen_kept("f1", ["k1"], T0),
     "seen_hashes": lambda s: s.seen_hashes("f1", ["k1"]),
     "known_stories": lambda s: s.known_stories(["s1"], T0),
     "story_candidates": lambda s: s.story_candidates(["0123456789ab"], T0),

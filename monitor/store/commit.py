@@ -5,7 +5,7 @@ dialect's statements (SQLite: a row at a time inside BEGIN IMMEDIATE; PostgreSQL
 for all rows, arrays unnested). What is written, in which order, and what settles a founded
 story is decided here:
 
-    feed row (the lease)  ->  settle founded stories  ->  archive  ->  seen keys
+    feed row (the lease)  ->  settle founded stories  ->  archive  ->  seen keys (new, kept)
     ->  story index + last seen  ->  alerts (dead at once for a disabled destination)
     ->  sightings  ->  the feed's new state, its lease released
 
@@ -62,10 +62,12 @@ def feed_poll_row(
     """The parameters of `sql.UPDATE_FEED_POLL` for one feed, in its order, each time as the
     dialect stores it (`stamp`): one list for both dialects and for one feed or a batch."""
     u = poll.update
+    # Only a poll that parsed a changed document ("ok") moves `parsed_at` (see sql.PRUNE_SEEN).
+    parsed = stamp(u.fetched_at) if u.status == "ok" else None
     return (u.status, stamp(u.next_poll_at), stamp(u.fetched_at),
-            stamp(u.fetched_at) if poll.succeeded else None, poll.etag, poll.last_modified,
-            poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url, u.title,
-            poll.baseline_done, feed_id)  # fmt: skip
+            stamp(u.fetched_at) if poll.succeeded else None, parsed, poll.etag,
+            poll.last_modified, poll.body_hash, u.error, u.error_kind, u.error_count, u.new_url,
+            u.title, poll.baseline_done, feed_id)  # fmt: skip
 
 
 class PollWrites(Protocol):
@@ -95,6 +97,10 @@ class PollWrites(Protocol):
 
     def insert_seen(self, feed_id: str, now: datetime, seen: Sequence[SeenItem]) -> None:
         """Insert seen keys (one key each); one already there takes the new title hash."""
+        ...
+
+    def keep_seen(self, feed_id: str, now: datetime, keys: Sequence[str]) -> None:
+        """Restart the retention of these seen keys (sorted) of this feed at `now` (`kept_at`)."""
         ...
 
     def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
@@ -169,6 +175,7 @@ def commit_poll(
     *,
     stories_since: datetime | None = None,
     archive: Sequence[ArchivedItem] = (),
+    kept: Sequence[str] = (),
 ) -> int:
     """`SeenItems.commit_poll` inside the store's open transaction `w`: see monitor.store.roles
     for what it writes. Returns how many alerts were newly enqueued (0 when `owner` lost the
@@ -194,6 +201,8 @@ def commit_poll(
         if wordings:
             w.index_stories(feed_id, now, wordings)
         w.touch_stories(sorted({s.story_key for s in seen}), now)
+    if kept:
+        w.keep_seen(feed_id, now, sorted(set(kept)))
     enqueued = w.insert_alerts(now, alert_rows(alerts, w.disabled_destinations())) if alerts else 0
     if sources:
         w.insert_sources(sources)

@@ -164,6 +164,10 @@ INSERT_ALERTS = """INSERT INTO alerts (id, destination, story_key, feed_id, item
     RETURNING id"""
 
 
+_SEEN_KEPT = pg(q.SEEN_KEPT.format(keys="= ANY(?)"))
+_KEEP_SEEN = pg(q.KEEP_SEEN.format(keys="= ANY(?)"))
+_PRUNE_SEEN = pg(q.PRUNE_SEEN)
+
 _BEAT_HOLDER = coord.render(coord.BEAT_HOLDER, "postgres")
 _END_HOLDER = coord.render(coord.END_HOLDER, "postgres")
 _LIVE_ON_HOST = coord.render(coord.LIVE_ON_HOST, "postgres")
@@ -186,15 +190,16 @@ INSERT_ARCHIVE = f"""INSERT INTO archive ({aq.COLUMNS})
 # set the same columns the same way).
 UPDATE_FEED_POLLS = """UPDATE feeds SET status = v.status, next_poll_at = v.next_poll_at,
     last_fetch_at = v.fetched_at, last_success_at = COALESCE(v.succeeded_at, last_success_at),
-    etag = v.etag, last_modified = v.last_modified, body_hash = v.body_hash,
+    parsed_at = COALESCE(v.parsed_at, feeds.parsed_at), etag = v.etag,
+    last_modified = v.last_modified, body_hash = v.body_hash,
     last_error = v.error, error_kind = v.error_kind, error_count = v.error_count,
     url = COALESCE(v.new_url, url), title = COALESCE(v.title, feeds.title),
     baseline_done = v.baseline_done, lease_owner = NULL, lease_until = NULL
-    FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-                %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[],
-                %s::text[], %s::boolean[], %s::text[])
-        AS v(status, next_poll_at, fetched_at, succeeded_at, etag, last_modified, body_hash,
-             error, error_kind, error_count, new_url, title, baseline_done, id)
+    FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
+                %s::timestamptz[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[],
+                %s::integer[], %s::text[], %s::text[], %s::boolean[], %s::text[])
+        AS v(status, next_poll_at, fetched_at, succeeded_at, parsed_at, etag, last_modified,
+             body_hash, error, error_kind, error_count, new_url, title, baseline_done, id)
     WHERE feeds.id = v.id"""
 
 
@@ -253,6 +258,9 @@ class _PollWrites:
         self.cur.execute(INSERT_SEEN, (feed_id, utc(now), [s.key for s in seen],
                          [s.story_key for s in seen], [_utc(s.published) for s in seen],
                          [s.title_hash for s in seen]))  # fmt: skip
+
+    def keep_seen(self, feed_id: str, now: datetime, keys: Sequence[str]) -> None:
+        self.cur.execute(_KEEP_SEEN, (utc(now), feed_id, list(keys)))
 
     def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
         t = utc(now)
@@ -508,6 +516,12 @@ class PostgresStore(Statements, PostgresConsoleReads):
         )
         return {r["item_key"] for r in rows}
 
+    def seen_kept(
+        self, feed_id: str, keys: Sequence[str], stale_before: datetime
+    ) -> dict[str, datetime | None]:
+        rows = self._read(_SEEN_KEPT, (utc(stale_before), feed_id, list(keys)))
+        return {r["item_key"]: _utc(r["stale"]) for r in rows}
+
     def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
         rows = self._read(
             "SELECT DISTINCT story_key FROM seen_items WHERE seen_at >= %s AND story_key = ANY(%s)",
@@ -627,7 +641,8 @@ class PostgresStore(Statements, PostgresConsoleReads):
         kept = retention if archive_retention is None else archive_retention
         with self._tx() as cur:
             total = 0
-            for query in (q.PRUNE_SEEN, q.PRUNE_SOURCES, q.PRUNE_ALERTS):
+            total += cur.execute(_PRUNE_SEEN, (cutoff, cutoff, retention)).rowcount
+            for query in (q.PRUNE_SOURCES, q.PRUNE_ALERTS):
                 total += cur.execute(pg(query), (cutoff,)).rowcount
             cur.execute(_PRUNE_HOLDERS, {"cutoff": coord.epoch(now) - coord.HOLDER_KEEP_S})
             total += cur.execute(pg(aq.PRUNE), (utc(now - kept),)).rowcount

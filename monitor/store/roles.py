@@ -99,6 +99,14 @@ class SeenItems(Protocol):
         """Which of these item keys of this feed are already seen. Raises StoreError."""
         ...
 
+    def seen_kept(
+        self, feed_id: str, keys: Sequence[str], stale_before: datetime
+    ) -> dict[str, datetime | None]:
+        """The keys of `seen_keys`, each with when its retention started (first seen, or last
+        kept: `commit_poll`'s `kept`) when that is before `stale_before`, else None: a poll
+        restarts the stale ones whose items it still finds. Raises StoreError."""
+        ...
+
     def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
         """The stored content hash (`SeenItem.title_hash`) of each of these keys already seen in
         this feed; an unseen key is absent. Lets a poll notice an edited item.
@@ -128,6 +136,7 @@ class SeenItems(Protocol):
         *,
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
+        kept: Sequence[str] = (),
     ) -> int:
         """In ONE transaction, so a crash can neither lose an alert nor create it twice: settle
         the stories this poll founded (`SeenItem.new_story`) against the stories committed since
@@ -135,11 +144,14 @@ class SeenItems(Protocol):
         archived (feed, key) is kept), insert the seen keys (one already there keeps its row but
         takes the new `title_hash`: an edit), index each seen item that carries a fingerprint
         under its story key and this feed (its bands; a story already indexed for this feed is
-        kept), mark every seen item's story as last seen now, insert the alerts (ignoring any
+        kept), mark every seen item's story as last seen now, restart the retention of the
+        seen keys in `kept` at `now` (items still in the feed), insert the alerts (ignoring any
         whose (destination, story_key) or id already exists; an alert for a disabled destination
         goes straight to the dead letters) and the sightings (as `Stories.add_story_sources`),
-        write the feed's new state and release its lease. Returns how many alerts were newly
-        enqueued. If `owner` no longer holds the lease, nothing is written and 0 is returned.
+        write the feed's new state (an "ok" poll, which parsed a changed document, also dates
+        the feed's last parse: see `Upkeep.prune`) and release its lease. Returns how many
+        alerts were newly enqueued. If `owner` no longer holds the lease, nothing is written
+        and 0 is returned.
 
         Settling (monitor.dedup.settle): under a lock on the founded stories' band keys, the
         index is read again for the story wordings sharing a band key with them and indexed at
@@ -389,9 +401,12 @@ class Upkeep(Protocol):
         story_window: timedelta | None = None,
         archive_retention: timedelta | None = None,
     ) -> int:
-        """Delete seen keys, story sources and delivered/dead alerts older than the retention
-        window, indexed stories last seen before `story_window` (default: the retention), and
-        archived items first seen before `archive_retention` (default: the retention; 0: all).
+        """Delete story sources and delivered/dead alerts older than the retention window,
+        seen keys older than it (first seen, or last kept) whose feed is inactive or gone or
+        has since parsed a document more than `retention` after the key's time (a feed that
+        answered 304 throughout keeps them: its document still has those items), indexed
+        stories last seen before `story_window` (default: the retention), and archived items
+        first seen before `archive_retention` (default: the retention; 0: all).
         Returns how many rows were deleted. Raises StoreError."""
         ...
 

@@ -49,12 +49,23 @@ INSERT_SEEN = """INSERT INTO seen_items (feed_id, item_key, story_key, published
     seen_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (feed_id, item_key) DO UPDATE
     SET title_hash = excluded.title_hash WHERE seen_items.title_hash <> excluded.title_hash"""
 
+# A poll's seen keys with when their retention started, that time only when it is before the
+# first parameter (the poll restarts those whose items it still finds: KEEP_SEEN). `{keys}`:
+# `IN (?, ...)` on SQLite, `= ANY(?)` (an array) on PostgreSQL.
+SEEN_KEPT = """SELECT item_key, CASE WHEN COALESCE(kept_at, seen_at) < ?
+    THEN COALESCE(kept_at, seen_at) END AS stale FROM seen_items
+    WHERE feed_id = ? AND item_key {keys}"""
+
+KEEP_SEEN = "UPDATE seen_items SET kept_at = ? WHERE feed_id = ? AND item_key {keys}"
+
 INSERT_ALERT = """INSERT INTO alerts (id, destination, story_key, feed_id, item_key, document,
     created_at, status, next_attempt_at, last_error, finished_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
 
+# `parsed_at` moves only for a poll that parsed a changed document (see PRUNE_SEEN).
 UPDATE_FEED_POLL = """UPDATE feeds SET status = ?, next_poll_at = ?, last_fetch_at = ?,
-    last_success_at = COALESCE(?, last_success_at), etag = ?, last_modified = ?, body_hash = ?,
+    last_success_at = COALESCE(?, last_success_at), parsed_at = COALESCE(?, parsed_at),
+    etag = ?, last_modified = ?, body_hash = ?,
     last_error = ?, error_kind = ?, error_count = ?, url = COALESCE(?, url),
     title = COALESCE(?, title), baseline_done = ?, lease_owner = NULL, lease_until = NULL
     WHERE id = ?"""
@@ -124,7 +135,18 @@ DEAD_LETTER_DESTINATION = """UPDATE alerts SET status = 'dead', last_error = ?, 
     lease_owner = NULL, lease_until = NULL
     WHERE destination = ? AND status = 'pending'"""
 
-PRUNE_SEEN = "DELETE FROM seen_items WHERE seen_at < ?"
+# A seen key's retention counts from `kept_at` (a poll found its item still in the feed) or else
+# `seen_at`. A key past the retention is deleted once its feed is inactive or gone, or has parsed
+# a document more than `retention` after the key's time: a poll restarts the key of an item it
+# still finds once that time is `retention`/4 old (monitor.pipeline.decide), so such a document
+# lacked the item. A feed answering 304 (the same document) keeps its keys. Parameters: the
+# cutoff (now - retention) twice, then the retention (SQLite: seconds; PostgreSQL: an interval).
+# `seen_at < ?` first: the seen_at index finds the candidates.
+SEEN_PRUNABLE = """seen_at < ? AND (kept_at IS NULL OR kept_at < ?)
+    AND NOT EXISTS (SELECT 1 FROM feeds f WHERE f.id = seen_items.feed_id AND f.active
+                    AND (f.parsed_at IS NULL
+                         OR f.parsed_at <= COALESCE(seen_items.kept_at, seen_items.seen_at) + ?))"""
+PRUNE_SEEN = f"DELETE FROM seen_items WHERE {SEEN_PRUNABLE}"  # noqa: S608 (constants)
 PRUNE_SOURCES = "DELETE FROM story_sources WHERE seen_at < ?"
 PRUNE_ALERTS = "DELETE FROM alerts WHERE status IN ('delivered', 'dead') AND finished_at < ?"
 

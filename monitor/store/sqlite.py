@@ -79,11 +79,6 @@ CLAIM_FEEDS = f"""UPDATE feeds SET lease_owner = ?, lease_until = ?
     RETURNING *"""  # noqa: S608 (constants)
 
 PRUNE_BATCH = 5000
-PRUNE_BATCHES = (
-    ("seen_items", "seen_at < ?"),
-    ("story_sources", "seen_at < ?"),
-    ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?"),
-)
 
 CLAIM_ALERTS = f"""UPDATE alerts SET lease_owner = ?, lease_until = ?
     WHERE id IN (SELECT id FROM alerts WHERE status = 'pending' AND next_attempt_at <= ?
@@ -167,6 +162,12 @@ class _PollWrites:
         self.c.executemany(q.INSERT_SEEN, [
             (feed_id, s.key, s.story_key, _ts_opt(s.published), s.title_hash, t) for s in seen
         ])  # fmt: skip
+
+    def keep_seen(self, feed_id: str, now: datetime, keys: Sequence[str]) -> None:
+        t = _ts(now)
+        for part in chunks(list(keys)):
+            sql = q.KEEP_SEEN.format(keys=f"IN ({','.join('?' * len(part))})")
+            self.c.execute(sql, [t, feed_id, *part])
 
     def index_stories(self, feed_id: str, now: datetime, stories: Sequence[SeenItem]) -> None:
         t = _ts(now)
@@ -432,6 +433,16 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             found.update(r[0] for r in self._read(sql, [feed_id, *part]))
         return found
 
+    def seen_kept(
+        self, feed_id: str, keys: Sequence[str], stale_before: datetime
+    ) -> dict[str, datetime | None]:
+        found: dict[str, datetime | None] = {}
+        for part in chunks(list(keys)):
+            sql = q.SEEN_KEPT.format(keys=f"IN ({','.join('?' * len(part))})")
+            rows = self._read(sql, [_ts(stale_before), feed_id, *part])
+            found.update((r[0], _dt(r[1])) for r in rows)
+        return found
+
     def known_stories(self, story_keys: Sequence[str], since: datetime) -> set[str]:
         found: set[str] = set()
         for part in chunks(list(story_keys)):
@@ -564,14 +575,20 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         # past another process's busy_timeout.
         cutoff = _ts(now - retention)
         archive_cutoff = _ts(now - (retention if archive_retention is None else archive_retention))
+        batches: tuple[tuple[str, str, tuple[float, ...]], ...] = (
+            ("seen_items", q.SEEN_PRUNABLE, (cutoff, cutoff, retention.total_seconds())),
+            ("story_sources", "seen_at < ?", (cutoff,)),
+            ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?", (cutoff,)),
+            ("archive", "first_seen < ?", (archive_cutoff,)),
+        )
         total = 0
-        for table, where in (*PRUNE_BATCHES, ("archive", "first_seen < ?")):
+        for table, where, params in batches:
             while True:
                 with self._write() as c:
                     deleted = c.execute(
                         f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608 (constants)
                         f"(SELECT rowid FROM {table} WHERE {where} LIMIT {PRUNE_BATCH})",
-                        (archive_cutoff if table == "archive" else cutoff,),
+                        params,
                     ).rowcount
                 total += deleted
                 if deleted < PRUNE_BATCH:

@@ -112,10 +112,12 @@ class Statements:
         *,
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
+        kept: Sequence[str] = (),
     ) -> int:
         with self._poll_writes() as w:
             return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
-                                      stories_since=stories_since, archive=archive)  # fmt: skip
+                                      stories_since=stories_since, archive=archive,
+                                      kept=kept)  # fmt: skip
 
     def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:
         if not polls:
