@@ -118,6 +118,12 @@ class FakeSeen:
         self.calls.append("seen_keys")
         return {k for k in keys if k in self.seen}
 
+    def seen_kept(
+        self, feed_id: str, keys: Sequence[str], stale_before: datetime
+    ) -> dict[str, datetime | None]:
+        self.calls.append("seen_kept")
+        return dict.fromkeys((k for k in keys if k in self.seen), None)
+
     def seen_hashes(self, feed_id: str, keys: Sequence[str]) -> dict[str, str]:
         self.calls.append("seen_hashes")
         return {k: self.seen[k] for k in keys if k in self.seen}
@@ -143,6 +149,7 @@ class FakeSeen:
         *,
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
+        kept: Sequence[str] = (),
     ) -> int:
         self.calls.append("commit_poll")
         self.commits.append(Commit(feed_id, owner, now, update, list(seen), list(alerts)))
@@ -205,7 +212,7 @@ def test_a_new_matching_item_is_looked_up_alone_and_alerts_once() -> None:
     store = FakeSeen(seen={KEY["old"]: "x"})
     report, clock, fetcher = poll(store, wire(), ok())
     assert fetcher.asked == [("https://news.example.com/rss", '"v0"')]
-    assert store.calls == ["seen_keys", "story_candidates", "known_stories", "commit_poll"]
+    assert store.calls == ["seen_kept", "story_candidates", "known_stories", "commit_poll"]
     # Only the matching new item needs a story: the index is asked for its bands alone.
     new = next(i for i in ITEMS if i.key == KEY["new"])
     assert store.bands_asked == [band_keys([fingerprint(new)])]
@@ -226,7 +233,7 @@ def test_a_new_matching_item_is_looked_up_alone_and_alerts_once() -> None:
 def test_a_new_feed_baseline_asks_the_story_index_nothing_and_alerts_nothing() -> None:
     store = FakeSeen()
     report, _, _ = poll(store, wire(baseline_done=False, etag=None, body_hash=None), ok())
-    assert store.calls == ["seen_keys", "known_stories", "commit_poll"]
+    assert store.calls == ["seen_kept", "known_stories", "commit_poll"]
     (commit,) = store.commits
     assert names(s.key for s in commit.seen) == ["calm", "new", "old"]
     assert commit.alerts == []

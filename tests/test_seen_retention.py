@@ -1,23 +1,40 @@
-"""Seen keys of items still in their feed outlive `retention`; the store's side.
+"""An item that stays in its feed past `retention` keeps its seen key, so it never alerts twice.
 
-A seen key's retention counts from when a poll last found its item still in the feed
-(`commit_poll(kept=...)`), else from when it was first seen; a key past it is pruned only once
-its feed has parsed a document more than `retention` after the key's time (or the feed is
-inactive): a feed answering 304 keeps its keys. Real stores (SQLite, and PostgreSQL with
-`source .ci/postgres.sh`).
+Seen keys are pruned `retention` (90 days) after their time; an item still in its feed must not
+come back as new. A poll that finds it restarts its key once the key is `retention`/4 old (one
+write about every three weeks), and a key is pruned only after its feed parsed a document more
+than `retention` after the key's time: a feed answering 304 keeps its keys. Real stores (SQLite,
+and PostgreSQL with `source .ci/postgres.sh`), the real poller, a fake clock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
+import pytest
+
+from monitor.clock import FakeClock
+from monitor.feeds.fetch import FetchResult
+from monitor.model import FeedState, Rule
+from monitor.offload import run_inline
+from monitor.pipeline.decide import PollPolicy, decide
+from monitor.pipeline.poll import Poller
+from monitor.pipeline.rules import CurrentRules
+from monitor.query.ruleset import RuleSet
+from tests import test_pipeline
 from tests.store_fixtures import T0, ok_update, seen, spec
+from tests.test_pipeline import NOW
 
 DAY = timedelta(days=1)
 RETENTION = timedelta(days=90)
 LEASE = timedelta(minutes=5)
+URL = "https://news.example.com/rss"
+RULES = RuleSet.from_rules([Rule(id="standing", name="Standing", query="advisory")])
 
 
 # -- the store: what it reads, keeps and prunes ---------------------------------------------------
@@ -88,3 +105,167 @@ def test_the_keys_of_an_inactive_feed_are_pruned_by_age(store: Any) -> None:
     store.sync_feeds([spec("f2")], T0 + DAY)  # f1 is no longer configured
     assert store.prune(T0 + 89 * DAY, RETENTION) == 0
     assert store.prune(T0 + 91 * DAY, RETENTION) == 1
+
+
+# -- the decision: which stale keys a poll restarts ----------------------------------------------
+@pytest.mark.parametrize(
+    ("published", "stale_since", "kept"),
+    [
+        (None, NOW - 30 * DAY, True),  # undated: the guard can never skip it
+        (NOW + 60 * DAY, NOW - 30 * DAY, True),  # dated in the future
+        (NOW - 20 * DAY, NOW - 30 * DAY, True),  # first seen before its date
+        (NOW - 30 * DAY, NOW - 30 * DAY, False),  # dated when first seen: the guard covers it
+        (NOW - 40 * DAY, NOW - 30 * DAY, False),
+        (NOW - 91 * DAY, NOW - 95 * DAY, False),  # too old already: skipped before the lookup
+        (None, None, False),  # not stale: restarted less than retention/4 ago
+    ],
+)
+def test_a_poll_restarts_a_stale_key_only_where_the_guard_would_not_skip_its_item(
+    published: datetime | None, stale_since: datetime | None, kept: bool
+) -> None:
+    item = test_pipeline.item("k", "Weather", published=published)
+    stale = {"k": stale_since} if stale_since is not None else None
+    plan = decide(test_pipeline.feed(), test_pipeline.OK, [item, item], None, "Wire", {"k"},
+                  set(), test_pipeline.matcher, test_pipeline.ROUTES, NOW, random.Random(1),
+                  PollPolicy(retention=RETENTION), stale=stale)  # fmt: skip
+    assert plan.kept == (["k"] if kept else [])  # once, though the feed lists it twice
+    assert (plan.seen, plan.alerts) == ([], [])
+
+
+# -- the poller over 200 days ---------------------------------------------------------------------
+class Counting:
+    """The store, with the keys each commit restarted counted (the refresh writes)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.kept: list[tuple[datetime, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def commit_poll(self, *args: Any, **kw: Any) -> int:
+        self.kept.extend((args[2], key) for key in kw.get("kept", ()))
+        result: int = self.store.commit_poll(*args, **kw)
+        return result
+
+
+def rss(items: Sequence[tuple[str, str, datetime | None]]) -> bytes:
+    entries = "".join(
+        f"<item><guid isPermaLink='false'>{guid}</guid><title>{title}</title>"
+        f"<link>https://news.example.com/{guid}</link>"
+        + (f"<pubDate>{format_datetime(when, usegmt=True)}</pubDate>" if when else "")
+        + "</item>"
+        for guid, title, when in items
+    )
+    return (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Wire</title>"
+        f"<link>https://news.example.com/</link>{entries}</channel></rss>"
+    ).encode()
+
+
+class Feed:
+    """The feed's document by day: five new dated items a day (the last twenty shown, matching
+    no rule), and from day 1 on the standing items (matching). `changes`: whether a day's
+    document differs from the day before (else the server answers 304)."""
+
+    def __init__(self, clock: FakeClock, standing: Sequence[tuple[str, str, datetime | None]]):
+        self.clock = clock
+        self.standing = list(standing)
+        self.changes = True
+        self.sent: bytes | None = None
+
+    def day(self) -> int:
+        return (self.clock.now() - T0) // DAY
+
+    def document(self) -> bytes:
+        d = self.day()
+        rotating: list[tuple[str, str, datetime | None]] = [
+            (f"r{n}", f"Market report {n}", T0 + n // 5 * DAY) for n in range(5 * d + 5)
+        ]
+        return rss((self.standing if d >= 1 else []) + rotating[-20:][::-1])
+
+    async def __call__(self, feed: FeedState) -> FetchResult:
+        if self.sent is not None and not self.changes:
+            return FetchResult(status=304, body=None, url=URL, etag=feed.etag)
+        self.sent = self.document()
+        return FetchResult(status=200, body=self.sent, url=URL, etag=f'"{self.day()}"')
+
+
+def run_days(store: Any, feed: Feed, clock: FakeClock, days: range) -> tuple[int, Counting]:
+    """Poll the feed once a day on `days`, delivering its alerts and pruning as the daemon does;
+    returns how many alerts were enqueued, and the store that counted the restarted keys."""
+    counting = Counting(store)
+    poller = Poller(store=counting, fetcher=feed, rules=CurrentRules(RULES, ["hook"]),
+                    clock=clock, owner="w", poll_policy=PollPolicy(retention=RETENTION),
+                    cpu=run_inline, io=run_inline, archive=False)  # fmt: skip
+    assert poller.unchanged is not None
+    poller.unchanged.linger = 0.0  # a 304's feed row is written at once, not after 50 ms
+    enqueued = 0
+
+    async def go() -> None:
+        nonlocal enqueued
+        for day in days:
+            clock.set(T0 + day * DAY)
+            (state,) = store.claim_due_feeds(clock.now(), 10, LEASE, "w")
+            report = await poller.poll(state)
+            assert report.status in ("ok", "not_modified"), report
+            enqueued += report.alerts_enqueued
+            # Delivered alerts are pruned after the retention too: the outbox's own unique key
+            # does not hide a second alert then.
+            for alert in store.claim_due_alerts(clock.now(), 10, LEASE, "d"):
+                assert store.mark_delivered(alert.id, "d", clock.now())
+            store.prune(clock.now(), RETENTION)
+
+    asyncio.run(go())
+    return enqueued, counting
+
+
+UNDATED = ("about", "About us: a standing advisory", None)
+
+
+def test_an_undated_item_in_200_days_of_changed_polls_alerts_once(store: Any) -> None:
+    clock = FakeClock(T0)
+    store.sync_feeds([spec("f1", url=URL)], T0)
+    future = ("notice", "Advisory in force until next year", T0 + 300 * DAY)
+    dated = ("dated", "Advisory of day one", T0 + DAY)
+    feed = Feed(clock, [UNDATED, future, dated])
+    enqueued, counting = run_days(store, feed, clock, range(201))
+
+    assert enqueued == 3  # each standing item once, on day 1
+    keys = {guid: key_of(guid) for guid in ("about", "notice", "dated")}
+    # Each of the undated and the future-dated item's keys was restarted once every 22.5 days
+    # (a quarter of the retention), on days 24, 47, ..., 185: 8 writes each over 200 days.
+    # The dated item never costs a write (the "too old" guard covers it after the retention),
+    # nor do the rotating items (dated, and gone from the feed within four days).
+    restarts = sorted((when - T0) // DAY for when, key in counting.kept if key == keys["about"])
+    assert restarts == [24, 47, 70, 93, 116, 139, 162, 185]
+    assert sorted(key for _, key in counting.kept) == sorted([keys["about"], keys["notice"]] * 8)
+    # The dated item's key went as today's keys go, and the rotating keys did too: only the
+    # last 91 days of them are held.
+    assert store.seen_keys("f1", list(keys.values())) == {keys["about"], keys["notice"]}
+    rotating = [key_of(f"r{n}") for n in range(5 * 201)]
+    held = store.seen_keys("f1", rotating)
+    assert held == {key_of(f"r{n}") for n in range(5 * 110, 5 * 201)}
+
+
+def test_an_undated_item_behind_200_days_of_304s_alerts_once(store: Any) -> None:
+    clock = FakeClock(T0)
+    store.sync_feeds([spec("f1", url=URL)], T0)
+    feed = Feed(clock, [UNDATED])
+    enqueued, _ = run_days(store, feed, clock, range(2))  # the baseline, then the new item
+    assert enqueued == 1
+    feed.changes = False  # the same document for 200 days: its keys stay
+    enqueued, counting = run_days(store, feed, clock, range(2, 200))
+    assert (enqueued, counting.kept) == (0, [])  # a 304 writes no seen key
+    feed.changes = True  # a new document still carrying the item: it is not new
+    enqueued, counting = run_days(store, feed, clock, range(200, 202))
+    assert enqueued == 0
+    assert [((when - T0) // DAY, key) for when, key in counting.kept] == [(200, key_of("about"))]
+
+
+def key_of(guid: str) -> str:
+    """The item key the parser gives this GUID."""
+    from monitor.feeds.parse import parse_feed
+
+    (item,) = parse_feed(rss([(guid, "t", None)]), feed_id="f1", feed_url=URL).items
+    return item.key

@@ -6,13 +6,14 @@ The poller (monitor.pipeline.poll) does the I/O around them:
     fetch  = fetch(feed.url, etag, last_modified)          # or a FeedError
     if unchanged(feed, outcome): plan_unchanged(...)       # 304, or the body hash we parsed last
     parsed = parse_feed(fetch.body)
-    seen   = store.seen_keys(feed, keys of parsed items)
+    seen   = store.seen_kept(feed, keys of parsed items, now - keep_after)  # and the stale
     look   = plan_lookups(feed, parsed items, seen, ...)   # which reads the decision needs
     story  = story_assignments(store or none, look.story_items, seen, ...)  # monitor.dedup
     known  = store.known_stories(their story keys, since=look.since)
     hashes = store.seen_hashes(feed, look.hash_keys)       # only with alert_on_edit
     plan   = decide(...)
-    store.commit_poll(feed, plan.update, plan.seen, plan.alerts, plan.sources)  # ONE transaction
+    store.commit_poll(feed, plan.update, plan.seen, plan.alerts, plan.sources,
+                      kept=plan.kept)                      # ONE transaction
 
 A poll without state (`newsmon check`, `rules test --feed`, `archive import`) reads nothing and
 writes nothing: `plan_current` matches every current item of the document instead.
@@ -29,6 +30,11 @@ so two polls of one story at the same time still make one story and one alert.
 
 An item whose key was seen but whose text changed (an edit) alerts again only with
 `alert_on_edit`, under a story key of its own for that version of the text.
+
+An item that stays in its feed keeps its seen key past the retention window: a poll that finds
+it with a key older than `PollPolicy.keep_after` restarts the key's retention (`PollPlan.kept`),
+and pruning waits for a changed document without it (monitor.store.sql.PRUNE_SEEN), so an
+undated "about us" item or standing advisory never comes back as new.
 """
 
 from __future__ import annotations
@@ -71,6 +77,16 @@ class PollPolicy:
     max_backoff_s: float = 6 * 3600.0
     alert_on_edit: bool = False
 
+    @property
+    def keep_after(self) -> timedelta:
+        """How old a seen key's retention start may grow before a poll that still finds its
+        item restarts it (`PollPlan.kept`): a quarter of the retention, so an item that stays
+        in a changing feed costs one row write about every three weeks (at 90 days), and its
+        key is never pruned while the feed still carries it (see monitor.store.sql.PRUNE_SEEN,
+        which waits for a document parsed a whole `retention` after the key's time: this leaves
+        room for `retention` to be lowered up to fourfold between runs)."""
+        return self.retention / 4
+
 
 @dataclass(frozen=True)
 class FetchOutcome:
@@ -93,6 +109,9 @@ class PollPlan:
 
     update: FeedUpdate
     seen: list[SeenItem] = field(default_factory=list)
+    # Seen keys whose items are still in the feed and whose retention must restart now
+    # (PollPolicy.keep_after), so that pruning them cannot make those items new again.
+    kept: list[str] = field(default_factory=list)
     alerts: list[NewAlert] = field(default_factory=list)
     matches: list[tuple[Item, list[Match]]] = field(default_factory=list)
     new_items: int = 0
@@ -274,13 +293,20 @@ def decide(
     *,
     stories: Mapping[str, StoryAssignment] | None = None,
     seen_hashes: Mapping[str, str] | None = None,
+    stale: Mapping[str, datetime] | None = None,
 ) -> PollPlan:
     """Decide a successful poll that parsed `items`.
 
     `destinations` maps each destination name to the rule ids routed to it (a rule with no
     `notify` is routed everywhere; the caller resolves that). `stories` maps new item keys to
     their stories (monitor.dedup.lookup); `seen_hashes` the seen keys to their stored content
-    hashes (needed only with `policy.alert_on_edit`).
+    hashes (needed only with `policy.alert_on_edit`); `stale` the seen keys whose retention
+    started before `now - policy.keep_after` to when it started (`SeenItems.seen_kept`).
+
+    A stale key whose item is here is kept (`PollPlan.kept`) unless the "too old" guard will
+    skip that item by the time its key could be pruned: an item dated at or before the key's
+    start is older than the retention once the key is, so only undated and later-dated items
+    (an item first seen before its date) cost a write.
     """
     oldest_kept = now - policy.retention
     baseline = not feed.baseline_done
@@ -295,6 +321,7 @@ def decide(
 
     sources: list[StorySource] = []
     edited: list[Item] = []
+    kept: set[str] = set()
     hashes = seen_hashes if policy.alert_on_edit and seen_hashes is not None else {}
 
     for item in items:
@@ -305,6 +332,9 @@ def decide(
             skipped["too_old"] += 1
             continue  # older than the memory: alerting it now could repeat a pruned alert
         if item.key in seen_keys:
+            since = stale.get(item.key) if stale else None
+            if since is not None and (item.published is None or item.published > since):
+                kept.add(item.key)
             chash = content_hash(item)
             if not hashes.get(item.key) or hashes[item.key] == chash:
                 skipped["seen"] += 1
@@ -363,6 +393,7 @@ def decide(
     return PollPlan(
         update=update,
         seen=seen,
+        kept=sorted(kept),
         alerts=alerts,
         matches=matched,
         new_items=len(seen) - len(edited),

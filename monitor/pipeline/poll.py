@@ -126,7 +126,7 @@ async def poll_contained(
 
 def only_feed_row(plan: PollPlan, archive: Sequence[ArchivedItem]) -> bool:
     """A poll that found nothing new: its commit writes the feed row and nothing else."""
-    nothing = not (plan.seen or plan.alerts or plan.sources or archive)
+    nothing = not (plan.seen or plan.kept or plan.alerts or plan.sources or archive)
     return nothing and plan.update.status in ("not_modified", "unchanged")
 
 
@@ -343,7 +343,8 @@ class Poller:
         if store is None:
             plan = plan_current(feed, outcome, parsed.items, parsed.title, matcher, now)
             return plan, []
-        seen = store.seen_keys(feed.id, [item.key for item in parsed.items])
+        keys = [item.key for item in parsed.items]
+        seen = store.seen_kept(feed.id, keys, now - self.poll_policy.keep_after)
         prepare(live.rules if live else None, parsed.items, seen)  # rules with examples: batch
         match = _memoised(matcher)
         look = plan_lookups(feed, parsed.items, seen, match, now, self.poll_policy)
@@ -369,6 +370,7 @@ class Poller:
             self.poll_policy,
             stories=stories,
             seen_hashes=hashes,
+            stale={key: since for key, since in seen.items() if since is not None},
         )
         archive = poll_archive(parsed.items, plan.seen, now) if self.archive else []
         return plan, archive
@@ -401,6 +403,7 @@ class Poller:
             enqueued = await self.io(
                 store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
                 plan.alerts, plan.sources, stories_since=since, archive=archive,
+                kept=plan.kept,
             )  # fmt: skip
         # Nothing new is the usual poll: at info it was most of the daemon's log (a line per
         # feed every few minutes) and about a tenth of such a poll's own CPU; it is counted in
