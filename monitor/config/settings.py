@@ -140,7 +140,10 @@ class Config(BaseSettings):
     per_host_concurrency: int = _setting(2, "int", "Fetches in flight to one host.", ge=1)
     poll_batch: int = _setting(100, "int", "Due feeds claimed per scheduler tick.", ge=1)
     retention: timedelta = _setting(
-        _dur("90d"), "duration", "How long seen items are kept; older items are ignored."
+        _dur("90d"),
+        "duration",
+        "How long seen items are kept (an item still in its feed: as long as it stays);"
+        " older items are ignored.",
     )
     story_window: timedelta = _setting(
         _dur("72h"), "duration", "Items of one story within this window alert once."
