@@ -127,10 +127,8 @@ def run_check(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str, 
             timer.cancel()
         wall = time.monotonic() - started
         said = (folder / "err").read_text(errors="replace").splitlines()
-        failed = Counter(
-            line.split(": ", 3)[-1].split(":")[0][:40]
-            for line in said
-            if line.startswith("newsmon: feed ")
+        failed = Counter(  # "newsmon: feed ID: KIND: message"
+            [*line.split(": ", 3), ""][2] for line in said if line.startswith("newsmon: feed ")
         )
         return {
             "exit": os.waitstatus_to_exitcode(status),
@@ -138,7 +136,9 @@ def run_check(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str, 
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "rss_mb": usage.ru_maxrss / 1024,
             "workers_mb": 0.0,
-            "outcome": ", ".join(f"{k}×{v}" for k, v in failed.items()) or f"{feeds} parsed",
+            "outcome": ", ".join(
+                [f"ok×{feeds - failed.total()}", *(f"{k}×{v}" for k, v in sorted(failed.items()))]
+            ),
         }
 
 
