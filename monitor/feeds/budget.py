@@ -92,14 +92,14 @@ class ParseWorker:
         """`parse_feed(body, **kwargs)` in the worker. Raises FeedError (too_costly or other)."""
         if self._closing:  # no fresh worker once the pool is being closed
             raise FeedError("parse", "not parsed: newsmon is stopping")
-        job = pickle.dumps((body, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
+        options = pickle.dumps(kwargs, protocol=pickle.HIGHEST_PROTOCOL)
         proc = self._running()
         try:
-            _write_frame(proc, job)
+            _write_job(proc, body, options)
         except OSError:  # it died between documents; one fresh try
             self._stop()
             proc = self._running()
-            _write_frame(proc, job)
+            _write_job(proc, body, options)
         deadline = time.monotonic() + self.budget.wall_s
         reply = _read_frame(proc, deadline)
         if reply is not None:
@@ -327,10 +327,13 @@ class _Replies(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-def _write_frame(proc: subprocess.Popen[bytes], data: bytes) -> None:
+def _write_job(proc: subprocess.Popen[bytes], body: bytes, options: bytes) -> None:
+    """Two frames: the pickled options, then the body as it is. Pickling the body with them
+    copied it once more here (10 MB for the largest document, per parse in flight) and once
+    more in the worker."""
     assert proc.stdin is not None
-    proc.stdin.write(_FRAME.pack(len(data)))
-    proc.stdin.write(data)
+    proc.stdin.write(_FRAME.pack(len(options)) + options + _FRAME.pack(len(body)))
+    proc.stdin.write(body)
     proc.stdin.flush()
 
 

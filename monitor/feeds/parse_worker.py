@@ -1,9 +1,10 @@
 """The parse worker process: `python -m monitor.feeds.parse_worker CPU_S MEMORY`. Does I/O.
 
-Reads framed, pickled (body, kwargs) jobs on stdin and answers each with a framed, pickled
-("ok", ParsedFeed) or ("error", (kind, message)) on stdout, under RLIMIT_CPU (set per document)
-and RLIMIT_AS. Started and read by `monitor.feeds.budget`; it imports only what a parse needs,
-since every daemon start (and every overrun) pays for its start.
+Reads jobs on stdin, each two frames (the pickled kwargs, then the body's bytes as they are), and
+answers each with a framed, pickled ("ok", ParsedFeed) or ("error", (kind, message)) on stdout,
+under RLIMIT_CPU (set per document) and RLIMIT_AS. Started and read by `monitor.feeds.budget`;
+it imports only what a parse needs, since every daemon start (and every overrun) pays for its
+start.
 """
 
 from __future__ import annotations
@@ -23,8 +24,18 @@ FRAME = struct.Struct("!Q")
 _MIB = 1024 * 1024
 
 
+def _frame(jobs: Any) -> bytes | None:
+    """One frame's bytes, or None when stdin ends first."""
+    header = jobs.read(FRAME.size)
+    if len(header) < FRAME.size:
+        return None
+    size = FRAME.unpack(header)[0]
+    data: bytes = jobs.read(size)
+    return data if len(data) == size else None
+
+
 def serve(cpu_s: float, memory: int) -> None:
-    """Answer framed (body, kwargs) jobs from stdin on stdout until stdin closes."""
+    """Answer framed (kwargs, body) jobs from stdin on stdout until stdin closes."""
     import feedparser  # noqa: F401 - imported before the address-space limit is taken
 
     # Here, not at the top: the daemon imports this module for FRAME alone, and a one-shot round
@@ -42,15 +53,12 @@ def serve(cpu_s: float, memory: int) -> None:
     _limit_address_space(memory)
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     while True:
-        header = jobs.read(FRAME.size)
-        if len(header) < FRAME.size:
-            return
-        size = FRAME.unpack(header)[0]
-        job = jobs.read(size)
-        if len(job) < size:
-            return  # the daemon died while sending: nobody waits for an answer
-        # The daemon's own job: trusted, unlike the document inside it.
-        body, kwargs = pickle.loads(job)  # noqa: S301
+        options = _frame(jobs)
+        body = _frame(jobs) if options is not None else None
+        if options is None or body is None:
+            return  # stdin closed, or the daemon died while sending: nobody waits for an answer
+        # The daemon's own options: trusted, unlike the document beside them.
+        kwargs = pickle.loads(options)  # noqa: S301
         usage = resource.getrusage(resource.RUSAGE_SELF)
         soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
         if cpu_hard == resource.RLIM_INFINITY or soft < cpu_hard:
