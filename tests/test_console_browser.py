@@ -33,7 +33,7 @@ from tests.console_support import (
     make_console,
     seed,
 )
-from tests.daemon_support import DaemonProcess, daemon_env, free_port, wait_for
+from tests.daemon_support import DaemonProcess, daemon_env, wait_for
 from tests.feedserver import feed_server, rss
 from tests.hostile_titles import HOSTILE
 from tests.receiver import Received, Receiver, Reply
@@ -124,13 +124,13 @@ def test_log_in_see_the_failing_feed_chart_playground_and_replay(
             ),
         )
         server.routes["/broken.rss"] = broken
-        port = free_port()
-        config = write_config(tmp_path, server.url("").rstrip("/"), rx.url, port)
+        # Port 0: the daemon's pick, which DaemonProcess.port reads from its log.
+        config = write_config(tmp_path, server.url("").rstrip("/"), rx.url, 0)
         env = daemon_env(NEWSMON_UI_ADMIN_PASSWORD=ADMIN_PASSWORD)
         with DaemonProcess(config, tmp_path, env=env) as daemon:
             daemon.wait_healthy(timeout=40)
             wait_for("the alert's first attempt (refused)", lambda: len(rx.requests) >= 1, 40)
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{daemon.port}"
 
             # Log in: the console sends a browser without a session to the login page.
             d.get(f"{base}/ui/feeds")
