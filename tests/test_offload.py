@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
-from monitor.offload import on_cpu_thread, run_inline
+import pytest
+
+from monitor.offload import on_cpu_thread, run_inline, run_main
 
 
 def test_inline_runs_on_the_callers_thread() -> None:
@@ -58,3 +61,57 @@ def test_the_loop_stays_free_while_the_cpu_thread_works() -> None:
         return ticks
 
     assert asyncio.run(main()) >= 5
+
+
+class _Counted:
+    """A result that counts the times its repr is made (asyncio.run made it twice on CPython
+    3.11.7; reprlib swallows an error raised there, so a count, not a raise)."""
+
+    def __init__(self) -> None:
+        self.reprs = 0
+
+    def __repr__(self) -> str:
+        self.reprs += 1
+        return "<counted>"
+
+
+def test_run_main_hands_back_the_result_without_its_repr() -> None:
+    async def main() -> _Counted:
+        await asyncio.sleep(0)
+        return _Counted()
+
+    got = run_main(main())
+    assert isinstance(got, _Counted)
+    assert got.reprs == 0
+
+
+def test_run_main_raises_what_the_main_coroutine_raised() -> None:
+    async def main() -> int:
+        raise LookupError("no such feed")
+
+    with pytest.raises(LookupError, match="no such feed"):
+        run_main(main())
+
+
+def test_check_never_formats_its_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check` hands every item and match back through the event loop: their repr (each match
+    explained, every item's text) must not be made on the way (it was most of check's CPU)."""
+    from monitor.cli.oneshot import check_feeds
+    from monitor.config import Config
+    from monitor.model import Match
+
+    formatted: list[str] = []
+
+    def counted(self: Match) -> str:
+        formatted.append(self.rule.id)
+        return "Match(...)"
+
+    monkeypatch.setattr(Match, "__repr__", counted)
+    root = Path(__file__).parent.parent
+    result = check_feeds(Config(rules=str(root / "rules")), [str(root / "seeds" / "article.rss")])
+    assert sorted(m.rule.id for _, ms in result.found for m in ms) == [
+        "arms-to-ukraine",
+        "nato-delegation",
+        "troop-dispatch",
+    ]
+    assert formatted == []

@@ -6,13 +6,13 @@ through the daemon's poll path without a store (monitor.pipeline.source.poll_nam
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from monitor.config import Config
 from monitor.model import Item, Match
+from monitor.offload import run_main
 from monitor.pipeline.source import NamedSource, name_source, poll_named
 from monitor.process.bootstrap import fetch_policy, load_checked_rules, make_guard, settle_heap
 from monitor.query.ruleset import RuleSet
@@ -73,7 +73,7 @@ def check_feeds(
             NamedSource(feed_id=s.id, url=s.url, tags=s.tags, interval_s=s.interval_s)
             for s in config.feed_specs()
         ]
-    result = asyncio.run(_check_all(config, rules, sources, progress or NoProgress()))
+    result = run_main(_check_all(config, rules, sources, progress or NoProgress()))
     result.scoped = scoped
     return result
 

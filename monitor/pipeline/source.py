@@ -24,7 +24,7 @@ from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
 from monitor.net.hostlimits import HostLimiter, patience_for
 from monitor.net.urls import shown_url
-from monitor.offload import on_cpu_thread
+from monitor.offload import on_cpu_thread, run_main
 from monitor.pipeline.poll import (
     Fetcher,
     FetchPolicy,
@@ -185,7 +185,7 @@ def poll_one(
     polled = poll_named(
         [source], rules, guard=guard or AddressGuard(), policy=policy, keep_items=keep_items
     )
-    (report,) = asyncio.run(polled)
+    (report,) = run_main(polled)
     failure = report.failure()
     if failure is not None:
         raise failure

@@ -34,6 +34,7 @@ from monitor.config import Config
 from monitor.delivery.deliverer import DeliveryStats
 from monitor.errors import StoreError
 from monitor.model import SKIP_REASONS, FeedState, Item, Match
+from monitor.offload import run_main
 from monitor.pipeline.poll import PollReport, poll_contained
 from monitor.plural import counted
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
@@ -266,7 +267,7 @@ class Cycle:
 
 def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome:
     """`newsmon check --deliver`: one cycle over every configured feed."""
-    return asyncio.run(_cycle(config, rules_override))
+    return run_main(_cycle(config, rules_override))
 
 
 async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
