@@ -2,16 +2,19 @@
 
     python benchmarks/bodies.py                        # 40 feeds of ~10 MB, check and run
     python benchmarks/bodies.py --feeds 40 --mb 10 --modes check --tree ../other-checkout
+    python benchmarks/bodies.py --feeds 4 --modes check --text matching  # every item matches
 
 A server on 127.0.0.1 (a process of its own) answers every feed's URL with a fresh, valid RSS 2.0
-document of about `--mb` MB (200 items of text no example rule matches; the guids change at every
-request, so every poll parses), written in 64 KiB pieces as the socket drains. `check` runs
-`newsmon check --json` over all the feeds at once in a child (its CPU, wall and peak RSS from
-`wait4`); `run` starts `newsmon run`, waits until `newsmon_polls_total` counts every feed once,
-reads the daemon's peak RSS (`VmHWM`) and the sum of its parse workers' peaks, and stops it
-(SIGTERM, by its pid). `--tree DIR` measures another checkout the same way (a before/after).
-`per_host_concurrency` is raised so that `concurrency` (50) is the bound on one host; every other
-setting is at its default unless `--set key=value` says otherwise.
+document of about `--mb` MB (200 items of text no example rule matches, or with `--text matching`
+the seed article, seeds/article.txt, repeated: every item matches the three example rules; the
+guids change at every request, so every poll parses), written in 64 KiB pieces as the socket
+drains. `check` runs `newsmon check --json` over all the feeds at once in a child (its CPU, wall
+and peak RSS from `wait4`, and how many matches it printed); `run` starts `newsmon run`, waits
+until `newsmon_polls_total` counts every feed once, reads the daemon's peak RSS (`VmHWM`) and the
+sum of its parse workers' peaks, and stops it (SIGTERM, by its pid). `--tree DIR` measures
+another checkout the same way (a before/after). `per_host_concurrency` is raised so that
+`concurrency` (50) is the bound on one host; every other setting is at its default unless
+`--set key=value` says otherwise.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import html
 import json
 import os
 import re
@@ -35,12 +39,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 _POLLS = re.compile(r"^newsmon_polls_total\{status=\"([^\"]*)\"\} ([0-9.e+]+)$", re.MULTILINE)
 _PIECE = 64 * 1024
+TEXTS = {
+    "plain": "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. ",
+    # The seed article, which every example rule matches (see README.md).
+    "matching": " ".join((ROOT / "seeds" / "article.txt").read_text().split()) + " ",
+}
 
 
-def document(size: int, generation: int) -> bytes:
-    """An RSS 2.0 document of about `size` bytes in 200 items; `generation` makes it fresh."""
-    words = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod. "
-    para = words * max(size // 200 // len(words), 1)
+def document(size: int, generation: int, text: str = "plain") -> bytes:
+    """An RSS 2.0 document of about `size` bytes in 200 items; `generation` makes it fresh;
+    `text`: the items' text, one of TEXTS."""
+    words = TEXTS[text]
+    para = html.escape(words * max(size // 200 // len(words), 1), quote=False)
     items = "".join(
         f"<item><guid>g{generation}-{i}</guid><title>Item {i} of round {generation}</title>"
         f"<link>https://news.example.com/{generation}/{i}</link>"
@@ -53,9 +63,9 @@ def document(size: int, generation: int) -> bytes:
     ).encode()
 
 
-def serve(size: int) -> None:
+def serve(size: int, text: str) -> None:
     """The feed server on a free 127.0.0.1 port (printed on stdout), until killed."""
-    base = document(size, 0)
+    base = document(size, 0, text)
     served = [0]
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -127,6 +137,8 @@ def run_check(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str, 
             timer.cancel()
         wall = time.monotonic() - started
         said = (folder / "err").read_text(errors="replace").splitlines()
+        with (folder / "out").open("rb") as out:
+            printed = sum(1 for _ in out)  # one JSON line a match
         failed = Counter(  # "newsmon: feed ID: KIND: message"
             [*line.split(": ", 3), ""][2] for line in said if line.startswith("newsmon: feed ")
         )
@@ -138,7 +150,8 @@ def run_check(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str, 
             "workers_mb": 0.0,
             "outcome": ", ".join(
                 [f"ok×{feeds - failed.total()}", *(f"{k}×{v}" for k, v in sorted(failed.items()))]
-            ),
+            )
+            + f"; {printed} matches",
         }
 
 
@@ -226,23 +239,27 @@ def main() -> None:
     ap.add_argument("--feeds", type=int, default=40)
     ap.add_argument("--mb", type=float, default=10.0, help="size of each document, MB")
     ap.add_argument("--modes", default="check,run", help="check, run or both")
+    ap.add_argument("--text", choices=sorted(TEXTS), default="plain", help="the items' text")
     ap.add_argument("--tree", action="append", default=[], help="another checkout to measure")
     ap.add_argument("--set", action="append", default=[], help="a config setting, key=value")
     ap.add_argument("--json", type=Path, help="write the rows here too")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve)
+        serve(args.serve, args.text)
         return
     size = int(args.mb * 1e6)
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(size)], stdout=subprocess.PIPE, text=True
+        [sys.executable, __file__, "--serve", str(size), "--text", args.text],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     rows = []
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        print(f"{args.feeds} feeds of {len(document(size, 0)) / 1e6:.1f} MB on 127.0.0.1")
+        mb = len(document(size, 0, args.text)) / 1e6
+        print(f"{args.feeds} feeds of {mb:.1f} MB on 127.0.0.1, text: {args.text}")
         print("| Tree | Mode | Exit | Wall s | CPU s | Peak RSS MB | Workers' peaks MB | Polls |")
         print("|---|---|---|---|---|---|---|---|")
         for tree in [ROOT, *(Path(t).resolve() for t in args.tree)]:
