@@ -22,6 +22,7 @@ import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -341,6 +342,10 @@ class Poller:
         matcher = live.rules.match if live is not None else _no_match
         store = self.store
         if store is None:
+            # Every match of a poll without state is read (printed): explained now, on the
+            # analysis it was found on, which then goes (a lazy match analyses its item again).
+            if live is not None:
+                matcher = partial(live.rules.match, explained=True)
             plan = plan_current(feed, outcome, parsed.items, parsed.title, matcher, now)
             return plan, []
         keys = [item.key for item in parsed.items]

@@ -156,10 +156,47 @@ def _lacks_a_prefix(doc: Document, prefixes: tuple[str, ...]) -> bool:
     return False
 
 
-def _explain_query(m: ev.Matcher, doc: Document) -> tuple[Explanation, str]:
-    """A rule without examples: its query's explanation and snippet (made when first read)."""
+# A lazy match holds its item, never the item's analysis: a Document takes about 28 bytes per
+# character of text (its words, stems, positions and the spans its clauses found), and a match
+# may be kept long after its item was matched (`check` printed every match when every feed was
+# done; a poll's report outlives its commit; a backtest keeps the newest matches of each rule).
+# Held by the matches, 50 KB items took 1.4 MB each: 11 GB for `check` over 40 feeds of 10 MB.
+# When the first of an item's lazy matches is read, the item is analysed again and all of them
+# are explained on that one analysis, which then goes (an alert carries every match of its
+# item; an analysis a match would cost the 10,000-rule set dear). Callers that read every match
+# (`match(..., explained=True)`) have them explained at once on the analysis they were found on.
+
+Why = Callable[[Document], tuple[Explanation, str]]
+
+
+def _query_why(m: ev.Matcher, doc: Document) -> tuple[Explanation, str]:
+    """A rule without examples: its query's explanation and snippet."""
     why = explain(m, doc)
     return why, snippet(doc, why.hits)
+
+
+class _Later:
+    """An item's lazy matches' explanations (see above): made together when the first is read."""
+
+    __slots__ = ("fields", "item", "made", "whys")
+
+    def __init__(self, item: Item, fields: tuple[str, ...]) -> None:
+        self.item = item
+        self.fields = fields
+        self.whys: list[Why] = []
+        self.made: list[tuple[Explanation, str]] | None = None
+
+    def add(self, why: Why) -> Callable[[], tuple[Explanation, str]]:
+        """A match's explainer: `why` on the item's analysis, when first read."""
+        self.whys.append(why)
+        return partial(self.read, len(self.whys) - 1)
+
+    def read(self, n: int) -> tuple[Explanation, str]:
+        made = self.made
+        if made is None:  # two threads may both make it: equal lists, each stored whole
+            doc = analyze(self.item, self.fields)
+            made = self.made = [why(doc) for why in self.whys]
+        return made[n]
 
 
 def _with_similarity(why: Explanation, rule: Rule, probe: sem.Probe) -> Explanation:
@@ -172,23 +209,28 @@ def _with_similarity(why: Explanation, rule: Rule, probe: sem.Probe) -> Explanat
 
 def _explainer(
     m: ev.Matcher,
-    doc: Document,
     rule: Rule | None = None,
     probe: sem.Probe | None = None,
     query: bool = True,
-) -> Callable[[], tuple[Explanation, str]]:
-    """Explain a match when it is first read: most of the cost of a match, often never needed.
+) -> Why:
+    """A match's explanation and snippet on the item's analysis: most of the cost of a match,
+    often never needed.
 
     With a probe, the rule has examples: the explanation adds how similar the item is to them,
     and keeps the query's clauses and words only when the query held (`query`)."""
 
-    def run() -> tuple[Explanation, str]:
+    def run(doc: Document) -> tuple[Explanation, str]:
         why = explain(m, doc) if query else Explanation((), ())
         if rule is not None and probe is not None:
             why = _with_similarity(why, rule, probe)
         return why, snippet(doc, why.hits)
 
     return run
+
+
+def _made(rule: Rule, why: Why, doc: Document, later: _Later | None) -> Match:
+    """A match explained by `later` when first read, or now on `doc` without it."""
+    return Match(rule, *why(doc)) if later is None else Match(rule, explain=later.add(why))
 
 
 class RuleSet:
@@ -350,10 +392,16 @@ class RuleSet:
         return not c.feeds or cls._watches(c, feed, feed_tags)
 
     def match_document(
-        self, item: Item, doc: Document, feed_tags: Collection[str] = ()
+        self,
+        item: Item,
+        doc: Document,
+        feed_tags: Collection[str] = (),
+        *,
+        explained: bool = False,
     ) -> list[Match]:
-        """Like `match`, for an item already analysed (the pipeline analyses once)."""
+        """Like `match`, for the item analysed in `self._fields`."""
         active, feed = self._active, item.feed_id
+        later: _Later | None = None  # made on the first lazy match (most items match nothing)
         out: list[Match] = []
         lazy = Match.lazy
         probe: sem.Probe | None = None
@@ -368,14 +416,21 @@ class RuleSet:
                     continue
             elif not self._may_match(c, doc, feed, feed_tags) or not c.matcher.matches(doc):
                 continue
+            if not explained and later is None:
+                later = _Later(item, self._fields)
             if c.rule.mode == "query":
-                out.append(lazy(c.rule, partial(_explain_query, c.matcher, doc)))
+                if later is None:
+                    out.append(Match(c.rule, *_query_why(c.matcher, doc)))
+                else:
+                    out.append(lazy(c.rule, later.add(partial(_query_why, c.matcher))))
                 continue
             probe = probe or self._probe(item)
             if c.rule.mode == "widen" or probe.similar(c.rule.id):
-                out.append(Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe)))
+                out.append(_made(c.rule, _explainer(c.matcher, c.rule, probe), doc, later))
         if self._widen:
-            out = self._widened(item, doc, feed_tags, out, probe)
+            if not explained and later is None:
+                later = _Later(item, self._fields)
+            out = self._widened(item, doc, later, feed_tags, out, probe)
         return out
 
     def prepare(self, items: Sequence[Item]) -> None:
@@ -394,12 +449,13 @@ class RuleSet:
         self,
         item: Item,
         doc: Document,
+        later: _Later | None,
         feed_tags: Collection[str],
         out: list[Match],
         probe: sem.Probe | None,
     ) -> list[Match]:
         """`out` with the `widen` rules that their query missed but whose examples the item is
-        similar to, in rule id order."""
+        similar to, in rule id order (explained by `later`, or at once without it)."""
         fired = {m.rule.id for m in out}
         asking = [
             (c, n)
@@ -411,7 +467,7 @@ class RuleSet:
         probe = probe or self._probe(item)
         similar = probe.scores().similar_flags  # one look for every rule (in stage order)
         more = [
-            Match(c.rule, explain=_explainer(c.matcher, doc, c.rule, probe, query=False))
+            _made(c.rule, _explainer(c.matcher, c.rule, probe, query=False), doc, later)
             for c, n in asking
             if similar[n]
         ]
@@ -424,9 +480,15 @@ class RuleSet:
         probe = self._probe(item)
         return {rid: probe.of(rid) for rid in self._stage.rules}
 
-    def match(self, item: Item, feed_tags: Collection[str] = ()) -> list[Match]:
-        """The enabled rules watching this item's feed (or one of its tags) that match it."""
-        return self.match_document(item, analyze(item, self._fields), feed_tags)
+    def match(
+        self, item: Item, feed_tags: Collection[str] = (), *, explained: bool = False
+    ) -> list[Match]:
+        """The enabled rules watching this item's feed (or one of its tags) that match it.
+
+        Each match is explained when first read, the item then analysed again (see
+        `_explain_query`); `explained`: each explained now, for a caller that reads them all."""
+        fields = self._fields
+        return self.match_document(item, analyze(item, fields), feed_tags, explained=explained)
 
     def held_back(
         self,
@@ -474,6 +536,7 @@ class RuleSet:
         """The same result as `match`, evaluating every rule (no index): baseline and oracle."""
         doc = analyze(item)
         probe = self._probe(item) if self._stage is not None else None
+        later = _Later(item, FIELDS)
         out = []
         for c in self._active:
             if not self._watches(c, item.feed_id, feed_tags):
@@ -481,12 +544,12 @@ class RuleSet:
             query = c.matcher.matches(doc)
             if c.rule.mode == "query" or probe is None:
                 if query:
-                    out.append(Match(c.rule, explain=_explainer(c.matcher, doc)))
+                    out.append(Match(c.rule, explain=later.add(_explainer(c.matcher))))
                 continue
             similar = probe.similar(c.rule.id)
             if (query or similar) if c.rule.mode == "widen" else (query and similar):
-                why = _explainer(c.matcher, doc, c.rule, probe, query=query)
-                out.append(Match(c.rule, explain=why))
+                why = _explainer(c.matcher, c.rule, probe, query=query)
+                out.append(Match(c.rule, explain=later.add(why)))
         return out
 
 
