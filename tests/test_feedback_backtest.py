@@ -44,7 +44,7 @@ def test_text_report_has_precision_recall_and_the_misses(
     out = capsys.readouterr().out
     assert "against 4 labels in force" in out
     assert ("troops: precision 50% (1 of 2 labelled matches), recall 50% (1 of 2 labelled "
-            "relevant); 1 matches unlabelled") in out  # fmt: skip
+            "relevant); 1 match unlabelled") in out  # fmt: skip
     assert "missed f1/k3  Kremlin sends reinforcements to Kursk" in out
     assert "unwanted f1/k2  Troops parade in the capital" in out
     assert "(1 labelled relevant outside these items" in out  # k9 is not archived
