@@ -25,13 +25,28 @@ _MIB = 1024 * 1024
 
 
 def _frame(jobs: Any) -> bytes | None:
-    """One frame's bytes, or None when stdin ends first."""
+    """One frame's bytes, or None when stdin ends first. MemoryError when they do not fit the
+    address-space limit: they are read past first, so the daemon's write of them ends and the
+    next frame is read in its place."""
     header = jobs.read(FRAME.size)
     if len(header) < FRAME.size:
         return None
     size = FRAME.unpack(header)[0]
-    data: bytes = jobs.read(size)
+    try:
+        data: bytes = jobs.read(size)
+    except MemoryError:  # raised before anything is read (the result is allocated first)
+        _skip(jobs, size)
+        raise
     return data if len(data) == size else None
+
+
+def _skip(jobs: Any, size: int) -> None:
+    """Read past `size` bytes of stdin, a small piece at a time."""
+    while size > 0:
+        piece = jobs.read(min(size, 64 * 1024))
+        if not piece:
+            return
+        size -= len(piece)
 
 
 def serve(cpu_s: float, memory: int) -> None:
@@ -54,7 +69,11 @@ def serve(cpu_s: float, memory: int) -> None:
     _, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
     while True:
         options = _frame(jobs)
-        body = _frame(jobs) if options is not None else None
+        try:
+            body = _frame(jobs) if options is not None else None
+            fits = True
+        except MemoryError:  # the document alone is past the budget: answered as a parse out of
+            body, fits = b"", False  # memory is (the worker that ran out exits after answering)
         if options is None or body is None:
             return  # stdin closed, or the daemon died while sending: nobody waits for an answer
         # The daemon's own options: trusted, unlike the document beside them.
@@ -63,15 +82,17 @@ def serve(cpu_s: float, memory: int) -> None:
         soft = math.ceil(usage.ru_utime + usage.ru_stime + cpu_s)
         if cpu_hard == resource.RLIM_INFINITY or soft < cpu_hard:
             resource.setrlimit(resource.RLIMIT_CPU, (soft, cpu_hard))
-        exit_after = False
-        reply: tuple[str, Any]
+        out_of_memory = ("error", ("too_costly", f"parsing needed more than {memory // _MIB} MiB"))
+        exit_after = not fits
+        reply: tuple[str, Any] = out_of_memory
         try:
-            reply = ("ok", parse_feed(body, **kwargs))
+            if fits:
+                reply = ("ok", parse_feed(body, **kwargs))
         except FeedError as e:
             reply = ("error", (e.kind, str(e)))
         except MemoryError:
             del body
-            reply = ("error", ("too_costly", f"parsing needed more than {memory // _MIB} MiB"))
+            reply = out_of_memory
             exit_after = True
         # BLE001: a parser bug on odd input: classified, never a crash
         except Exception as e:  # noqa: BLE001

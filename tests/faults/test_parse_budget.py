@@ -54,6 +54,21 @@ def test_a_document_past_its_memory_budget_is_too_costly() -> None:
         assert worker.started == 2
 
 
+def test_a_document_larger_than_the_memory_budget_is_too_costly() -> None:
+    """The worker cannot even hold the document (48 MB, 32 MiB of budget): it reads past it and
+    answers `too_costly`; it used to die reading it, and the daemon's write of the document (and
+    of its one retry, to a fresh worker) ended in BrokenPipeError, a poll that crashed."""
+    body = HEALTHY.replace(b"Two brigades.", b"Two brigades. " * 3_500_000)
+    assert len(body) > 48_000_000
+    with ParseWorker(ParseBudget(cpu_s=60, memory=32 << 20)) as worker:
+        with pytest.raises(FeedError, match="more than 32 MiB") as info:
+            worker.parse(body, feed_id="c")
+        assert info.value.kind == "too_costly"
+        assert worker.pid is None  # the worker that ran out has exited and was reaped
+        assert len(worker.parse(HEALTHY, feed_id="h").items) == 1
+        assert worker.started == 2
+
+
 def test_a_worker_that_stops_answering_is_killed_after_the_wall_backstop() -> None:
     budget = ParseBudget(cpu_s=0.1)
     with ParseWorker(budget) as worker:
