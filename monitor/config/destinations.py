@@ -62,7 +62,7 @@ class ResolvedDestination:
     recipients: tuple[str, ...] = ()  # email
     chat_id: str = ""  # telegram
     room: str = ""  # matrix
-    storm: tuple[int, timedelta] | None = None  # (max, within)
+    storm: tuple[int, timedelta, int] | None = None  # (max, within, max_body)
     # (every, at, timezone, max_body)
     digest: tuple[timedelta | None, tuple[time, ...], str, int] | None = None
     template: tuple[str, str] | None = None  # (subject, body)
@@ -114,7 +114,7 @@ def resolve(
         recipients=dest.to,
         chat_id=dest.chat_id or "",
         room=dest.room or "",
-        storm=(dest.storm.max, dest.storm.within) if dest.storm else None,
+        storm=(dest.storm.max, dest.storm.within, dest.storm.max_body) if dest.storm else None,
         digest=_digest(dest.digest) if dest.digest else None,
         template=(dest.template.subject, dest.template.body) if dest.template else None,
     )

@@ -101,6 +101,12 @@ class FeedConfig(BaseModel):
         return self
 
 
+# A webhook digest's or fold's largest post (monitor.delivery.storm.MAX_BODY): half of nginx's
+# default client_max_body_size (1 MB), which refuses larger bodies with 413.
+DIGEST_MAX_BODY = 512 * 1024
+DIGEST_MIN_BODY = 16 * 1024
+
+
 class StormConfig(BaseModel):
     """`storm: {max: 5, within: 10m}`: past `max` alerts for one rule within a window, the rest
     are folded into one message per window."""
@@ -109,11 +115,27 @@ class StormConfig(BaseModel):
 
     max: int = Field(ge=1, description="Alerts of one rule sent one by one per window.")
     within: timedelta = Field(description="The window (aligned: 10m windows start at :00, :10).")
+    max_body: int = Field(
+        DIGEST_MAX_BODY,
+        description="Webhooks: the largest post (`512KiB`); a larger fold goes in parts.",
+    )
 
     @field_validator("within", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return to_duration(value)
+
+    @field_validator("max_body", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        return parse_size(value)
+
+    @field_validator("max_body")
+    @classmethod
+    def _size_floor(cls, value: int) -> int:
+        if value < DIGEST_MIN_BODY:
+            raise ValueError("a storm's max_body is at least 16KiB (one alert must fit)")
+        return value
 
     @field_validator("within")
     @classmethod
@@ -121,12 +143,6 @@ class StormConfig(BaseModel):
         if value < timedelta(minutes=1) or value > timedelta(days=1):
             raise ValueError("a storm window is between 1m and 1d")
         return value
-
-
-# A webhook digest's largest post (monitor.delivery.digest.MAX_BODY): half of nginx's default
-# client_max_body_size (1 MB), which refuses larger bodies with 413.
-DIGEST_MAX_BODY = 512 * 1024
-DIGEST_MIN_BODY = 16 * 1024
 
 
 class DigestConfig(BaseModel):
@@ -255,7 +271,8 @@ class DestinationConfig(BaseModel):
     storm: StormConfig | None = Field(
         None,
         description="`{max: 5, within: 10m}`: past `max` alerts of one rule in a window, the"
-        " rest go as one message listing them (docs/channels.md).",
+        " rest go as one message listing them; webhooks: `max_body` (default `512KiB`), a"
+        " larger fold goes in parts (docs/channels.md).",
     )
     template: TemplateConfig | None = Field(
         None,

@@ -76,7 +76,7 @@ class DeliveryStore(Outbox, Destinations, Protocol):
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.delivery.decide import Attempt, Decision
-    from monitor.delivery.digest import Digest  # digest and storm: imported by those that fold
+    from monitor.delivery.digest import Digest, Part  # digest, storm: imported by those that fold
     from monitor.delivery.retry import Verdict
     from monitor.delivery.storm import Storm
     from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
@@ -423,10 +423,18 @@ class Deliverer:
         pending = [r for r in period_rows if r.status == "pending"]
         max_body = digest.max_body if dest.type == "webhook" else None
         parts = digest_parts(dest.name, digest, start, end, pending, sent=sent, max_body=max_body)
+        return self._first_part(row, parts, now, "in a digest", ident)
+
+    def _first_part(
+        self, row: OutboxRow, parts: list[Part], now: datetime, how: str, ident: str
+    ) -> Fold | None:
+        """The first of a digest's or fold's `parts` still to send, as a Fold sent in place of
+        `row`; None (`row` put off) if `row` is not among its alerts."""
+        from monitor.delivery.storm import GRACE
+
         first = parts[0]
         if row.id not in first.members:  # not first by the cut's order: never send it unsent
-            until = now + GRACE
-            self.store.postpone_alert(row.id, self.owner, until, f"in a digest: later ({ident})")
+            self.store.postpone_alert(row.id, self.owner, now + GRACE, f"{how}: later ({ident})")
             return None
         part = first.document["id"]
         message = replace(row, id=part, document=first.document, story_key=part, item_key=part)
@@ -443,7 +451,8 @@ class Deliverer:
     ) -> Fold | bool | None:
         """For a destination with storm folding: True to send `row` as itself, a Fold to send
         the fold message in its place, None when it is held or was carried already."""
-        from monitor.delivery.storm import GRACE, fold_document, fold_id, folded, members, rule_of
+        from monitor.delivery.digest import parts_sent
+        from monitor.delivery.storm import GRACE, fold_id, fold_parts, folded, members, rule_of
 
         start, end = storm.window(row.created_at)
         if start not in windows:
@@ -462,11 +471,17 @@ class Deliverer:
         group = members(rule, window_rows, storm)
         if _carried_elsewhere(row, group):
             return None
+        sent, done = parts_sent(ident, [r.last_error for r in group if r.status == "delivered"])
+        if done:
+            return True  # the fold went out before this alert was committed: send it alone
         if not self._goes_first(row, group, now, "folded", ident):
             return None
-        document = fold_document(dest.name, rule, start, end, group)
-        message = replace(row, id=ident, document=document, story_key=ident, item_key=ident)
-        return Fold(message, [m.id for m in group], f"folded into {ident}", ident)
+        # The alerts still to send, cut to the webhook's max_body as a digest's are; after a
+        # crash the parts recorded are not cut again.
+        pending = [r for r in group if r.status == "pending"]
+        max_body = storm.max_body if dest.type == "webhook" else None
+        parts = fold_parts(dest.name, rule, start, end, pending, sent=sent, max_body=max_body)
+        return self._first_part(row, parts, now, "folded", ident)
 
     def _goes_first(
         self, row: OutboxRow, group: list[OutboxRow], now: datetime, how: str, ident: str

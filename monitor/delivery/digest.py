@@ -13,7 +13,8 @@ A webhook digest whose body would pass `max_body` goes as parts (`digest_parts`)
 digest document of its own with `digest_id`, `part` and `parts`, cut from the alerts in order,
 each as many as fit. The cut depends only on the alerts still to send, so once part k is
 recorded, cutting what is left gives parts k+1.. as before: a crash between parts resends only
-the parts that were not recorded, each with its own id and body as before.
+the parts that were not recorded, each with its own id and body as before. A storm's fold over
+`max_body` goes in parts the same way (`cut_in_parts`, storm.fold_parts).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.delivery.channels.markup import cut, cut_bytes
+from monitor.delivery.storm import MAX_BODY as MAX_BODY  # the webhook post cap, shared with folds
 from monitor.delivery.storm import headline, rule_of
 from monitor.model import OutboxRow
 from monitor.plural import counted
@@ -35,7 +37,6 @@ TOP_ITEMS = 5  # per rule, in the text; the document lists every alert
 SNIPPET_MAX = 4_000
 NAME_MAX = 100
 ELLIPSIS_BYTES = "…".encode()
-MAX_BODY = 512 * 1024  # a webhook post at most this; nginx refuses over 1 MB by default
 WIDEST_NUMBER = 999_999  # a part's index and count when measured: wider than any real one
 
 
@@ -199,41 +200,47 @@ def _entry(row: OutboxRow) -> dict[str, Any]:
 
 # -- parts: a webhook digest over `max_body` ---------------------------------------------------
 
-_PART_NOTE = re.compile(r"in digest (dig_[0-9a-f]{32}), part (\d+) of (\d+) ")
+_PART_NOTE = re.compile(r", part (\d+) of (\d+) ")
+_NOTE_LEADS = {"dig_": "in digest", "fold_": "folded into"}  # by the message's id
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One post of a digest: its document, the alerts it carries, and their note once sent."""
+    """One post of a digest or fold: its document, the alerts it carries, their note once sent."""
 
     document: dict[str, Any]
     members: list[str]
     note: str
 
 
+def _prefix(whole: str) -> str:
+    return whole[: whole.index("_") + 1]  # "dig_", "fold_"
+
+
 def part_id(whole: str, index: int, count: int, members: Sequence[str]) -> str:
-    """A part's id (its `webhook-id`): from the digest, its place and its alerts, so a resend
-    of the same part has the same id and a part cut otherwise (late alerts) another one."""
+    """A part's id (its `webhook-id`): from the digest or fold, its place and its alerts, so a
+    resend of the same part has the same id and a part cut otherwise (late alerts) another one.
+    It has the whole's prefix (`dig_`, `fold_`)."""
     key = "\x00".join([whole, "part", str(index), str(count), *members])
-    return "dig_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+    return _prefix(whole) + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def whole_note(whole: str) -> str:
-    """The last_error of the alerts a digest sent in one post carried."""
-    return f"in digest {whole}"
+    """The last_error of the alerts a digest or fold sent in one post carried."""
+    return f"{_NOTE_LEADS[_prefix(whole)]} {whole}"
 
 
 def parts_sent(whole: str, notes: Sequence[str | None]) -> tuple[int, bool]:
-    """From the notes of a period's delivered alerts: how many parts of digest `whole` went,
-    and whether it has gone out entirely (in one post, or its last part)."""
-    sent, done = 0, False
+    """From the notes of delivered alerts: how many parts of digest or fold `whole` went, and
+    whether it has gone out entirely (in one post, or its last part)."""
+    sent, done, lead = 0, False, whole_note(whole)
     for note in notes:
-        if note == whole_note(whole):
+        if note == lead:
             done = True
             continue
-        found = _PART_NOTE.match(note or "")
-        if found and found.group(1) == whole:
-            index, count = int(found.group(2)), int(found.group(3))
+        found = _PART_NOTE.match(note or "", len(lead))
+        if found and (note or "").startswith(lead):
+            index, count = int(found.group(1)), int(found.group(2))
             sent = max(sent, index)
             done = done or index == count
     return sent, done
@@ -260,12 +267,38 @@ def digest_parts(
     already. With `max_body` (webhooks) each post's body fits in it: the alerts in order, each
     part as many as fit (at least one; one alone too large has its title cut). Without it
     (channels render a text of their own), one post."""
-    ordered = sorted(rows, key=lambda r: (r.created_at, r.id))
-    whole = digest_id(destination, start)
-    cap = max_body if max_body is not None else float("inf")
     heads: dict[str, str] = {}
+
+    def build(chunk: Sequence[OutboxRow], part: tuple[int, int] | None) -> dict[str, Any]:
+        return _document(destination, digest, start, end, chunk, part, heads)
+
+    def only_entry(document: dict[str, Any]) -> dict[str, Any]:
+        [group] = document["groups"]
+        [entry] = group["alerts"]
+        found: dict[str, Any] = entry  # the document's own: cutting its title cuts the post's
+        return found
+
+    whole = digest_id(destination, start)
+    return cut_in_parts(whole, rows, build, only_entry, sent=sent, max_body=max_body)
+
+
+def cut_in_parts(
+    whole: str,
+    rows: Sequence[OutboxRow],
+    build: Callable[[Sequence[OutboxRow], tuple[int, int] | None], dict[str, Any]],
+    only_entry: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    sent: int = 0,
+    max_body: int | None = None,
+) -> list[Part]:
+    """The posts of digest or fold `whole` that carry `rows` (its alerts not yet sent) when
+    `sent` parts went already. `build(alerts, part)` makes the document: the whole (`part`
+    None) or part (index, count) of it, with its part_id and fields; `only_entry` finds the
+    alert's entry in a part of one, whose title is cut if it is too large alone."""
+    ordered = sorted(rows, key=lambda r: (r.created_at, r.id))
+    cap = max_body if max_body is not None else float("inf")
     if sent == 0:
-        document = _document(destination, digest, start, end, ordered, None, heads)
+        document = build(ordered, None)
         if max_body is None or body_size(document) <= max_body:
             return [Part(document, [r.id for r in ordered], whole_note(whole))]
     # Measured with numbers wider than any part's: the cut depends on the alerts alone (never
@@ -277,8 +310,7 @@ def digest_parts(
     while rest:
 
         def size(n: int, rest: list[OutboxRow] = rest) -> int:
-            part = _document(destination, digest, start, end, rest[:n], widest, heads)
-            return body_size(part)
+            return body_size(build(rest[:n], widest))
 
         taken = _fitting(entries[len(ordered) - len(rest) :], size, cap)
         chunks.append(rest[:taken])
@@ -286,10 +318,10 @@ def digest_parts(
     count = sent + len(chunks)
     parts = []
     for index, chunk in enumerate(chunks, sent + 1):
-        document = _document(destination, digest, start, end, chunk, (index, count), heads)
+        document = build(chunk, (index, count))
         if len(chunk) == 1 and max_body is not None:
-            document = _cut_to_fit(document, max_body)
-        note = f"in digest {whole}, part {index} of {count} ({document['id']})"
+            document = _cut_to_fit(document, only_entry(document), max_body)
+        note = f"{whole_note(whole)}, part {index} of {count} ({document['id']})"
         parts.append(Part(document, [r.id for r in chunk], note))
     return parts
 
@@ -335,11 +367,9 @@ def _fitting(entries: Sequence[int], size: Callable[[int], int], cap: float) -> 
     return low
 
 
-def _cut_to_fit(document: dict[str, Any], max_body: int) -> dict[str, Any]:
-    """A part of one alert over `max_body`: its title cut (as feed titles are, with `…`) until
-    the post fits or the title is gone; it goes out then whatever its size."""
-    [group] = document["groups"]
-    [entry] = group["alerts"]
+def _cut_to_fit(document: dict[str, Any], entry: dict[str, Any], max_body: int) -> dict[str, Any]:
+    """A part of one alert over `max_body`: its `entry`'s title cut (as feed titles are, with
+    `…`) until the post fits or the title is gone; it goes out then whatever its size."""
     for _ in range(8):
         over = body_size(document) - max_body
         if over <= 0 or len(entry["title"]) <= 1:

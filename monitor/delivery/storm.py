@@ -10,6 +10,10 @@ The folded alerts stay in the outbox and are marked delivered when that message 
 
 The fold message has a fixed id (destination, rule, window start) and, once the window has
 ended, fixed members, so a resend after a crash is the same message with the same id.
+
+A webhook fold whose body would pass `max_body` goes in parts (`fold_parts`), cut, named and
+recorded as a digest's parts are (digest.cut_in_parts): each a `newsmon.fold` of its own with
+`fold_id`, `part` and `parts`.
 """
 
 from __future__ import annotations
@@ -18,21 +22,26 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from monitor.delivery.channels.markup import cut, one_line
 from monitor.model import OutboxRow
+
+if TYPE_CHECKING:
+    from monitor.delivery.digest import Part
 
 LISTED_MAX = 20  # alerts named in the message text; the document lists every one
 HEADLINE_MAX = 90  # a headline in a fold's or digest's text (whole in the document's list)
 SNIPPET_MAX = 2_000
 GRACE = timedelta(seconds=5)  # after a window ends, for commits already under way
+MAX_BODY = 512 * 1024  # a webhook fold or digest post at most this; nginx refuses over 1 MB
 
 
 @dataclass(frozen=True, slots=True)
 class Storm:
     max: int
     within: timedelta
+    max_body: int = MAX_BODY  # bytes of one webhook post; a larger fold goes in parts
 
     def window(self, when: datetime) -> tuple[datetime, datetime]:
         """The [start, end) window that `when` falls in."""
@@ -81,6 +90,44 @@ def fold_document(
 ) -> dict[str, Any]:
     """The fold message as an alert document (type `newsmon.fold`): every channel renders it
     like an alert (title, snippet, rules); webhooks also get `alerts`, every folded alert."""
+    return _document(destination, rule, start, end, folded_rows, None)
+
+
+def fold_parts(
+    destination: str,
+    rule: str,
+    start: datetime,
+    end: datetime,
+    rows: Sequence[OutboxRow],
+    *,
+    sent: int = 0,
+    max_body: int | None = None,
+) -> list[Part]:
+    """The posts that carry `rows`, the fold's alerts not yet sent, when `sent` parts went
+    already: one fold, or with `max_body` (webhooks) parts that each fit, as a digest's."""
+    from monitor.delivery.digest import cut_in_parts
+
+    def build(chunk: Sequence[OutboxRow], part: tuple[int, int] | None) -> dict[str, Any]:
+        return _document(destination, rule, start, end, chunk, part)
+
+    def only_entry(document: dict[str, Any]) -> dict[str, Any]:
+        [entry] = document["alerts"]
+        found: dict[str, Any] = entry  # the document's own: cutting its title cuts the post's
+        return found
+
+    whole = fold_id(destination, rule, start)
+    return cut_in_parts(whole, rows, build, only_entry, sent=sent, max_body=max_body)
+
+
+def _document(
+    destination: str,
+    rule: str,
+    start: datetime,
+    end: datetime,
+    folded_rows: Sequence[OutboxRow],
+    part: tuple[int, int] | None,
+) -> dict[str, Any]:
+    """The whole fold (`part` None), or part (index, count) of it carrying `folded_rows`."""
     first = folded_rows[0].document
     rule_entry = next((r for r in first.get("rules", []) if r.get("id") == rule), {"id": rule})
     name = str(rule_entry.get("name") or rule)
@@ -90,8 +137,14 @@ def fold_document(
     tail = f"; and {more} more" if more > 0 else ""
     snippet = cut(listed, SNIPPET_MAX - len(tail)) + tail  # the count survives any cut
     span = f"{start.astimezone(UTC):%H:%M}–{end.astimezone(UTC):%H:%M} UTC"
-    ident = fold_id(destination, rule, start)
-    return {
+    whole = fold_id(destination, rule, start)
+    ident, title = whole, f"{len(folded_rows)} more for rule {name} ({span})"
+    if part is not None:
+        from monitor.delivery.digest import part_id
+
+        ident = part_id(whole, part[0], part[1], [r.id for r in folded_rows])
+        title = f"Fold part {part[0]} of {part[1]}: {title}"
+    document: dict[str, Any] = {
         "version": 1,
         "type": "newsmon.fold",
         "id": ident,
@@ -100,7 +153,7 @@ def fold_document(
         "rules": [rule_entry],
         "item": {
             "key": ident,
-            "title": f"{len(folded_rows)} more for rule {name} ({span})",
+            "title": title,
             "url": None,
             "summary": "",
             "published": _iso(end),
@@ -118,3 +171,6 @@ def fold_document(
             for r in folded_rows
         ],
     }
+    if part is not None:  # additive: a receiver that knows no parts reads a fold as ever
+        document |= {"fold_id": whole, "part": part[0], "parts": part[1]}
+    return document
