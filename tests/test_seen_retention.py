@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +29,8 @@ from monitor.pipeline.decide import PollPolicy, decide
 from monitor.pipeline.poll import Poller
 from monitor.pipeline.rules import CurrentRules
 from monitor.query.ruleset import RuleSet
+from monitor.store import sqlite as sqlite_store
+from monitor.store.sqlite import SQLiteStore
 from tests import test_pipeline
 from tests.store_fixtures import T0, ok_update, seen, spec
 from tests.test_pipeline import NOW
@@ -269,3 +274,71 @@ def key_of(guid: str) -> str:
 
     (item,) = parse_feed(rss([(guid, "t", None)]), feed_id="f1", feed_url=URL).items
     return item.key
+
+
+# -- SQLite's prune in batches: each key read once --------------------------------------------
+def sqlite_keys(tmp_path: Path, name: str, batches: Sequence[tuple[str, int]]) -> SQLiteStore:
+    """Feed "quiet" (parsed at T0 only: its keys stay) and feed "busy" (parsed again 100 days
+    on: its keys go), their keys committed in polls of (feed, how many keys), an hour apart."""
+    store = SQLiteStore(tmp_path / name)
+    store.migrate()
+    store.sync_feeds([spec("quiet"), spec("busy")], T0)
+    for hour, (feed, n) in enumerate(batches):
+        when = T0 + timedelta(hours=hour)
+        store.claim_due_feeds(when + DAY, 10, LEASE, "w")
+        keys = [seen(f"{feed}-{hour}-{i}") for i in range(n)]  # one seen_at for the poll's keys
+        store.commit_poll(feed, "w", when, ok_update(when), keys, [])
+    store.claim_due_feeds(T0 + 100 * DAY, 10, LEASE, "w")
+    store.commit_poll("busy", "w", T0 + 100 * DAY, ok_update(T0 + 100 * DAY), [], [])
+    return store
+
+
+def test_sqlite_prunes_across_batches_that_split_one_polls_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_store, "PRUNE_BATCH", 4)  # pages end inside a poll's 3 keys
+    polls = [("quiet" if h % 3 == 1 else "busy", 3) for h in range(12)]
+    store = sqlite_keys(tmp_path, "n.db", polls)
+    write, changes = store._write, []
+
+    @contextmanager
+    def counted() -> Iterator[sqlite3.Connection]:
+        with write() as c:
+            before = c.total_changes
+            yield c
+            changes.append(c.total_changes - before)
+
+    monkeypatch.setattr(store, "_write", counted)
+    assert store.prune(T0 + 100 * DAY, RETENTION) == 24
+    assert max(changes) <= 4  # the write lock is held for a batch at a time
+    for hour, (feed, _) in enumerate(polls):
+        keys = [f"{feed}-{hour}-{i}" for i in range(3)]
+        assert store.seen_keys(feed, keys) == (set(keys) if feed == "quiet" else set())
+    store.close()
+
+
+def test_sqlite_prune_reads_the_keys_it_keeps_once_not_once_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 kept keys older than 200 prunable ones, in batches of 10: a prune that reads the
+    kept keys again for each of its 20 batches does about ten times the work of both alone."""
+    monkeypatch.setattr(sqlite_store, "PRUNE_BATCH", 10)
+
+    def steps(name: str, polls: Sequence[tuple[str, int]]) -> int:
+        store = sqlite_keys(tmp_path, name, polls)
+        count = [0]
+
+        def tick() -> int:
+            count[0] += 1
+            return 0
+
+        store._conn.set_progress_handler(tick, 10)
+        store.prune(T0 + 100 * DAY, RETENTION)
+        store._conn.set_progress_handler(None, 0)
+        store.close()
+        return count[0]
+
+    both = steps("both.db", [("quiet", 100), ("quiet", 100), ("busy", 100), ("busy", 100)])
+    kept = steps("kept.db", [("quiet", 100), ("quiet", 100)])
+    pruned = steps("pruned.db", [("busy", 100), ("busy", 100)])
+    assert both < 1.5 * (kept + pruned), (both, kept, pruned)

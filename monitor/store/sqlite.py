@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import threading
@@ -92,6 +93,18 @@ _BEAT_HOLDER = coord.render(coord.BEAT_HOLDER, "sqlite")
 _END_HOLDER = coord.render(coord.END_HOLDER, "sqlite")
 _LIVE_ON_HOST = coord.render(coord.LIVE_ON_HOST, "sqlite")
 _PRUNE_HOLDERS = coord.render(coord.PRUNE_HOLDERS, "sqlite")
+# The prune's pages of seen keys, in the seen_at index's order (its entries end in the rowid):
+# the last key of the page after the cursor (seen_at, rowid), PRUNE_BATCH keys on; then the
+# prunable keys after the cursor up to that key, or up to the cutoff on the last page. The page
+# is a rowid list so that the index range is bounded by the cursors only, never by the cutoff.
+_SEEN_PAGE_END = """SELECT seen_at, rowid FROM seen_items
+    WHERE seen_at < ? AND (seen_at, rowid) > (?, ?)
+    ORDER BY seen_at, rowid LIMIT 1 OFFSET {skip}"""
+_PRUNE_SEEN_PAGE = f"""DELETE FROM seen_items WHERE rowid IN (SELECT rowid FROM seen_items
+        WHERE (seen_at, rowid) > (?, ?) AND (seen_at, rowid) <= (?, ?))
+    AND {q.SEEN_PRUNABLE}"""  # noqa: S608 (constants)
+_PRUNE_SEEN_LAST = f"""DELETE FROM seen_items WHERE (seen_at, rowid) > (?, ?)
+    AND {q.SEEN_PRUNABLE}"""  # noqa: S608 (constants)
 # Due times (epoch seconds) written before the clock was set back: `step` earlier, not past now.
 _SET_BACK = (
     """UPDATE feeds SET next_poll_at = max(next_poll_at - :step, :now)
@@ -575,13 +588,13 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         # past another process's busy_timeout.
         cutoff = _ts(now - retention)
         archive_cutoff = _ts(now - (retention if archive_retention is None else archive_retention))
+        total = self._prune_seen(cutoff, retention.total_seconds())
+        # Every row these match goes, so no batch reads a row an earlier one kept.
         batches: tuple[tuple[str, str, tuple[float, ...]], ...] = (
-            ("seen_items", q.SEEN_PRUNABLE, (cutoff, cutoff, retention.total_seconds())),
             ("story_sources", "seen_at < ?", (cutoff,)),
             ("alerts", "status IN ('delivered', 'dead') AND finished_at < ?", (cutoff,)),
             ("archive", "first_seen < ?", (archive_cutoff,)),
         )
-        total = 0
         for table, where, params in batches:
             while True:
                 with self._write() as c:
@@ -596,6 +609,26 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         with self._write() as c:  # a few rows: holders that ended more than a day ago
             c.execute(_PRUNE_HOLDERS, {"cutoff": _ts(now) - coord.HOLDER_KEEP_S})
         return total + self._prune_stories(_ts(now - (story_window or retention)))
+
+    def _prune_seen(self, cutoff: float, retention_s: float) -> int:
+        # Keys past the cutoff that must stay (their item is still in the feed) sit among those
+        # to delete, so a batch of "the first PRUNE_BATCH prunable keys" would read all the kept
+        # ones before them again each time. Instead each batch takes the next PRUNE_BATCH keys
+        # past the cutoff in (seen_at, rowid) order, deletes the prunable ones among them and
+        # moves the cursor past them all: each key is read once per prune, each batch reads at
+        # most PRUNE_BATCH. A key behind the cursor that becomes prunable meanwhile waits for
+        # the next prune.
+        page_end = _SEEN_PAGE_END.format(skip=PRUNE_BATCH - 1)
+        after: tuple[float, int] = (-math.inf, 0)
+        prunable = (cutoff, cutoff, retention_s)
+        total = 0
+        while True:
+            with self._write() as c:
+                end = c.execute(page_end, (cutoff, *after)).fetchone()
+                if end is None:
+                    return total + c.execute(_PRUNE_SEEN_LAST, (*after, *prunable)).rowcount
+                total += c.execute(_PRUNE_SEEN_PAGE, (*after, end[0], end[1], *prunable)).rowcount
+            after = (end[0], end[1])
 
     def _prune_stories(self, cutoff: float) -> int:
         total = 0
