@@ -291,3 +291,37 @@ def test_a_word_memo_keeps_no_very_long_token_and_still_gives_its_forms() -> Non
     word = "y" * w._KEPT_MAX  # as long as a kept word may be
     assert w._stem_memo[word] == w._forms(word).stem
     assert word in w._stem_memo
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.sampled_from(_SPAN_PIECES), max_size=40).map("".join),
+    st.lists(st.integers(min_value=0, max_value=45), max_size=6),
+)
+def test_spans_found_a_part_at_a_time_are_the_regex_spans(text: str, asked: list[int]) -> None:
+    """`FieldText.spans_to` finds a field's spans only as far as asked, a part at a time, each
+    part resuming where the one before stopped: in any order of asking, what it gives is a
+    prefix of the tokenizer's spans, as long as asked (an explanation marks its first hits)."""
+    from monitor.query import normalize
+    from monitor.query.words import _spans, _words, exact_spans, token_spans_part
+
+    want = [(s, e) for _, s, e in _spans(text)]
+    words, how = _words(text), exact_spans(text)
+    one_by_one: list[tuple[int, int]] = []
+    at = 0
+    while len(one_by_one) < len(words):  # a part of one token at a time: every resumption
+        part, at = token_spans_part(text, words, len(one_by_one), at, 1, how)
+        assert part
+        one_by_one += part
+    assert one_by_one == want
+    ft = FieldText(text)
+    old = normalize._SPANS_PART
+    normalize._SPANS_PART = 1  # parts of one token: every resumption tested
+    try:
+        for pos in asked:
+            got = ft.spans_to(pos)
+            assert got == want[: len(got)]
+            assert len(got) >= min(pos + 1, len(want))
+    finally:
+        normalize._SPANS_PART = old
+    assert ft.spans == want

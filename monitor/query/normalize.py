@@ -23,9 +23,10 @@ from monitor.query.words import (
     _memo,
     _stem_memo,
     _words,
+    exact_spans,
     fold_diacritics,
     forms,
-    token_spans,
+    token_spans_part,
     tokenize,
 )
 
@@ -51,6 +52,7 @@ FIELDS = (*TEXT_FIELDS, "url", "author", "category", "feed")  # `feed` last: see
 # Query scopes: every real field plus `text`, the three text fields together.
 SCOPES = {**{f: (f,) for f in FIELDS}, "text": TEXT_FIELDS}
 
+_SPANS_PART = 256  # tokens: the least part of a field's spans found at once (`spans_to`)
 _SCAN_MAX = 400  # tokens: up to this a field is scanned per lookup, beyond it indexed once
 _COLUMN_MEMOS: dict[str, dict[str, str]] = {"stem": _stem_memo, "fold": _fold_memo}
 _NOWHERE: list[int] = []  # the positions of a word a field lacks (shared: never changed)
@@ -89,7 +91,9 @@ class FieldText:
         self._cols: dict[str, list[str]] | None = None
         self._where: dict[tuple[str, str], list[int]] | None = None
         self._tables: dict[str, dict[str, list[int]]] | None = None
-        self._spans: list[tuple[int, int]] | None = None
+        # The spans found so far (a prefix of the field's), where the next part resumes, and
+        # how its tokens are found (`exact_spans`): one tuple, replaced whole (see Document).
+        self._spans: tuple[list[tuple[int, int]], int, str] | None = None
         self._fold_text: str | None = None
         self._spaced: bool | None = None
         # The spans of each OR group or NEAR already found in this field, by the clause's
@@ -120,10 +124,8 @@ class FieldText:
 
     @property
     def spans(self) -> list[tuple[int, int]]:
-        """Each token's character span in `text` (computed when an explanation needs it)."""
-        if self._spans is None:
-            self._spans = token_spans(self.text, self.words)
-        return self._spans
+        """Each token's character span in `text`."""
+        return self.spans_to(len(self.words) - 1)
 
     @property
     def spaced(self) -> bool:
@@ -132,6 +134,23 @@ class FieldText:
         if self._spaced is None:
             self._spaced = " ".join(self.text.split()) == self.text
         return self._spaced
+
+    def spans_to(self, position: int) -> list[tuple[int, int]]:
+        """The character spans of the tokens up to `position` at least (the list may be longer;
+        shared: read it, never change it). Found a part at a time, each part at least as long
+        as those before: an explanation marks its first hits, and on a long field finding the
+        span of every word cost more than the rest of the explanation."""
+        got = self._spans
+        if got is None:
+            got = ([], 0, exact_spans(self.text))
+        spans, at, exact = got
+        if position < len(spans) or len(spans) == len(self.words):
+            return spans
+        want = max(position + 1 - len(spans), len(spans), _SPANS_PART)
+        part, at = token_spans_part(self.text, self.words, len(spans), at, want, exact)
+        spans = spans + part  # a new list: a reader of the old one sees it unchanged
+        self._spans = (spans, at, exact)
+        return spans
 
     def column(self, kind: str) -> list[str]:
         """One form (`stem`, `lower`, `raw` or `fold`) of every token, in order."""
@@ -226,8 +245,9 @@ class Document:
     Its lazy parts (and its fields': spans, position tables, the whitespace flag, the explained
     steps) are filled on first use without a lock, as a lazy `Match` explains itself. Each is
     built whole and then stored in one assignment, so a thread that reads one sees it complete
-    or not at all (then builds its own, equal, copy). That matters for the `feed` fields, which
-    are shared by a feed's items: the daemon matches and explains on its one CPU thread
+    or not at all (then builds its own, equal, copy; a field's spans, found a part at a time,
+    are a longer prefix at each assignment). That matters for the `feed` fields, which are
+    shared by a feed's items: the daemon matches and explains on its one CPU thread
     (`monitor.offload`), but the console's playground matches archived items of the same
     feeds on its own threads in the same process.
     """

@@ -312,6 +312,65 @@ def token_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     return out
 
 
+def token_spans_part(
+    text: str, words: list[str], done: int, at: int, count: int, exact: str
+) -> tuple[list[tuple[int, int]], int]:
+    """`token_spans` a part at a time: the spans of tokens `done` onwards, at least `count` of
+    them (all that are left if fewer), and where the next part resumes. `at` is what the part
+    before returned (0 for the first); `exact` is `exact_spans(text)`. The parts together are
+    `token_spans(text, words)`: an explanation needs the spans of its hits, not of every word
+    of a long field."""
+    out: list[tuple[int, int]] = []
+    if exact == "regex":
+        # `_spans` from the end of the last match it read: finditer resumes there itself.
+        for m in token_re().finditer(text, at):
+            word, start, end = m.group(1), m.start(1), m.end(1)
+            if "_" in word:
+                for part in re.finditer("[^_]+", word):
+                    out.append((start + part.start(), start + part.end()))
+            else:
+                out.append((start, end))
+            at = m.end()
+            if len(out) >= count:
+                break
+        return out, at
+    find = text.find
+    search = token_re().search
+    numbers = exact == "numbers"
+    for w in words[done : done + count]:
+        if numbers and len(w) > 3 and w.isdecimal():
+            # Perhaps written with separators ("1,500" for 1500): the next token the regex
+            # reads from here (the `s` of a possessive before it skipped) is this one. A regex
+            # call for such a word only, where `_spans` made a match object for every word.
+            got = search(text, at)
+            if got is not None and got.group(1) in ("s", "S"):
+                got = search(text, got.end())
+            if got is not None and got.group(1).replace(",", "") == w:
+                at = got.end(1)
+                out.append((got.start(1), at))
+                continue
+        start = find(w, at)
+        if (
+            start == at + 1
+            and (done or out)
+            and (w == "s" or w == "S")
+            and text[at] in _APOSTROPHES
+        ):
+            start = find(w, at + 2)  # that one was the possessive of the token before
+        at = start + len(w)
+        out.append((start, at))
+    return out, at
+
+
+def exact_spans(text: str) -> str:
+    """How `token_spans_part` finds `text`'s spans: "regex" with an underscore (a token's text
+    is then not as written), "numbers" with a thousands separator (a number's is not), else
+    "" (each token is its text, searched for)."""
+    if "_" in text:
+        return "regex"
+    return "numbers" if "," in text and _THOUSANDS.search(text) is not None else ""
+
+
 # ASCII text without an apostrophe (no possessive to drop) and without a digit-comma-digit (no
 # thousands separator to keep): a token is then a run of letters and digits, and translating every
 # other character to a space and splitting finds the same tokens as the regex, about 3x faster.
