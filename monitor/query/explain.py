@@ -33,15 +33,15 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[int, Hit]) -> None:
             if not ft.words:  # an empty field (an item without a summary, say) holds no hit
                 continue
             hits = m.hit_spans(ft)
-            if not hits:
-                continue
-            spans, text, base = ft.spans, ft.text, _FIELD_ORDER[name] << _SHIFT
+            spans, text, base = _NO_SPANS, ft.text, _FIELD_ORDER[name] << _SHIFT
             for first, last, label in hits:
                 if len(out) >= MAX_HITS:
                     return
                 for pos in range(first, last + 1):
                     key = base | pos
                     if key not in out and len(out) < MAX_HITS:
+                        if pos >= len(spans):  # the spans of the words up to here, and more
+                            spans = ft.spans_to(pos)
                         start, end = spans[pos]
                         out[key] = hit(name, text[start:end], label, pos, start, end)
     elif isinstance(m, ev.AllOf):
@@ -54,6 +54,9 @@ def _collect(m: ev.Matcher, doc: Document, out: dict[int, Hit]) -> None:
 
 
 _FIELD_ORDER = {f: i for i, f in enumerate(FIELDS)}
+# The spans a hit's field has given so far: none until its first hit (`FieldText.spans_to`,
+# asked each time a hit lies beyond them: a field's spans are found only as far as its hits).
+_NO_SPANS: list[tuple[int, int]] = []
 # A hit's key, its field's order and its position in one int (`order << _SHIFT | position`):
 # ordered as the pair is (no field holds 2**32 tokens), hashed and compared at C speed.
 _SHIFT = 32
@@ -219,28 +222,35 @@ def plan(m: ev.Matcher) -> Plan:
     return got
 
 
-def _holds(guards: Guards, doc: Document) -> bool:
-    for g in guards:  # noqa: SIM110 (a loop: no generator per step)
-        if not g.matches(doc):
+def _holds(guards: Guards, doc: Document, answers: dict[ev.Matcher, bool]) -> bool:
+    """Whether every guard matches `doc`, each asked once per explanation (`answers`, by the
+    matcher: they hash by identity): a long field's NEAR is asked over its whole length, and
+    the clauses and the hits of an OR's branch ask the same guards."""
+    for g in guards:
+        ok = answers.get(g)
+        if ok is None:
+            ok = answers[g] = g.matches(doc)
+        if not ok:
             return False
     return True
 
 
-def _hits(p: Plan, doc: Document) -> Found:
+def _hits(p: Plan, doc: Document, answers: dict[ev.Matcher, bool]) -> Found:
     """What `_collect` finds, by the plan, each step's hits found once per document (the
     result may be a step's own: read it, never change it).
 
     Merging a step's hits (each position once, the first MAX_HITS) into those of the steps
     before it, skipping positions already held and stopping at MAX_HITS, keeps exactly what the
     walk keeps. While all the steps' hits together are at most MAX_HITS nothing is cut: the
-    union, with an earlier step's hit for a position two steps hold, is then the same merge."""
+    union, with an earlier step's hit for a position two steps hold, is then the same merge.
+    Once the steps before hold MAX_HITS distinct positions, the merge reads no later step."""
     memo = doc.explained
     if memo is None:
         memo = doc.explained = {}
     parts: list[Found] = []
     size = 0
     for guards, key, names, leaves, walk in p.hits:
-        if guards and not _holds(guards, doc):
+        if guards and not _holds(guards, doc, answers):
             continue
         found = memo.get(key)
         if found is None:
@@ -248,6 +258,11 @@ def _hits(p: Plan, doc: Document) -> Found:
         if found:
             parts.append(found)
             size += len(found)
+            # Once the steps so far hold MAX_HITS positions, the merge below keeps none of a
+            # later step's: its hits (each step finds up to MAX_HITS, far into a long field)
+            # are not looked for.
+            if size >= MAX_HITS and (len(parts) == 1 or len(set().union(*parts)) >= MAX_HITS):
+                break
     if len(parts) == 1:
         return parts[0]
     out: Found = {}
@@ -284,27 +299,29 @@ def _step_hits(
             ft = fields[name]
             if key not in ft.stems:
                 continue
-            base, spans, text = _FIELD_ORDER[name] << _SHIFT, ft.spans, ft.text
+            base, spans, text = _FIELD_ORDER[name] << _SHIFT, _NO_SPANS, ft.text
             for pos in ft.where(kind, value):
                 if len(out) >= MAX_HITS:
                     return out
+                if pos >= len(spans):
+                    spans = ft.spans_to(pos)
                 start, end = spans[pos]
                 out[base | pos] = hit(name, text[start:end], label, pos, start, end)
         return out
     for name in names:
         ft = fields[name]
         stems = ft.stems
-        base = -1
+        base, spans, text = _FIELD_ORDER[name] << _SHIFT, _NO_SPANS, ft.text
         for kind, value, key, label in leaves:
             if key not in stems:  # a field without the word's stem: a set test
                 continue
-            if base < 0:
-                base, spans, text = _FIELD_ORDER[name] << _SHIFT, ft.spans, ft.text
             for pos in ft.where(kind, value):
                 k = base | pos
                 if k not in out:
                     if len(out) >= MAX_HITS:
                         return out
+                    if pos >= len(spans):
+                        spans = ft.spans_to(pos)
                     start, end = spans[pos]
                     out[k] = hit(name, text[start:end], label, pos, start, end)
     return out
@@ -321,20 +338,22 @@ def explain(m: ev.Matcher, doc: Document) -> Explanation:
         # each, a set of 400 words named 5 times took 0.25 s to explain on an item holding them
         # (members x members x names). Matchers hash by identity: one answer per guard.
         held: dict[Guards, bool] = {}
+        answers: dict[ev.Matcher, bool] = {}
         found_clauses = []
         for need, g, c in p.clauses:
             if need <= text:
                 if g:
                     ok = held.get(g)
                     if ok is None:
-                        ok = held[g] = _holds(g, doc)
+                        ok = held[g] = _holds(g, doc, answers)
                     if not ok:
                         continue
                 found_clauses.append(c)
         clauses = tuple(dict.fromkeys(found_clauses))
     else:
         clauses = p.static
-    found = _hits(p, doc)
+        answers = {}
+    found = _hits(p, doc, answers)
     return explanation(clauses, tuple(map(found.__getitem__, sorted(found))))
 
 
@@ -358,7 +377,8 @@ def _snippet_field(doc: Document, hits: tuple[Hit, ...]) -> tuple[str, Sequence[
         name = next(n for n in _SNIPPET_ORDER if n in present)
         return name, [h for h in hits if h.field == name]
     for name in _SNIPPET_ORDER[:3]:
-        if doc.fields[name].text.strip():
+        text = doc.fields[name].text
+        if text and not text.isspace():  # not strip(): a copy of the whole field
             return name, ()
     return None
 
@@ -373,8 +393,8 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
     (`hits` in field order, as an explanation holds them).
 
     What `snippet_walk` gives, made with fewer steps (a snippet a match): the window and the
-    marks in one loop, and the text's whitespace folded only when the field has more than
-    single spaces between words (`FieldText.spaced`) or the window starts or ends on one."""
+    marks in one loop, and only the window's whitespace folded (a test of the whole field's
+    whitespace, to skip that fold, cost 2 ms on a 200 KB item)."""
     # What `_snippet_field` chooses, without a call, a set and a list for a match in text
     # fields (nearly all): hits are in field order, so a text field holding the last hit is the
     # best field with a hit, and its hits are the last ones.
@@ -388,8 +408,7 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
         if chosen is None:
             return ""
         name, mine = chosen
-    ft = doc.fields[name]
-    text = ft.text
+    text = doc.fields[name].text
     size = len(text)
     first = mine[0].start if mine else 0
     budget = SNIPPET_MAX
@@ -419,10 +438,7 @@ def snippet(doc: Document, hits: tuple[Hit, ...]) -> str:
             at = end
         out.append(text[at:hi])
         body = "**".join(out)  # text, word, text, word, ..., text: each word between marks
-        # The marks add no whitespace: with single spaces between words and none at either
-        # end, folding the whitespace would give the same text.
-        if not ft.spaced or body[:1] == " " or body[-1:] == " ":
-            body = " ".join(body.split())
+        body = " ".join(body.split())  # the marks add no whitespace: as the walk folds
         body = body.replace("** **", " ")  # one mark around a phrase
         if lo > 0:
             body = "…" + body

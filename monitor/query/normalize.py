@@ -72,7 +72,6 @@ class FieldText:
         "_fold_text",
         "_forms",
         "_kept",
-        "_spaced",
         "_spans",
         "_tables",
         "_where",
@@ -95,7 +94,6 @@ class FieldText:
         # how its tokens are found (`exact_spans`): one tuple, replaced whole (see Document).
         self._spans: tuple[list[tuple[int, int]], int, str] | None = None
         self._fold_text: str | None = None
-        self._spaced: bool | None = None
         # The spans of each OR group or NEAR already found in this field, by the clause's
         # content (monitor.query.evaluate.span_key): the example rules name `$weapons` in a
         # dozen NEARs, each of which asked the set's members again. They go with the document,
@@ -126,14 +124,6 @@ class FieldText:
     def spans(self) -> list[tuple[int, int]]:
         """Each token's character span in `text`."""
         return self.spans_to(len(self.words) - 1)
-
-    @property
-    def spaced(self) -> bool:
-        """Whether the text's only whitespace is single spaces between words (folding its
-        whitespace changes nothing): a snippet of it then needs no folding."""
-        if self._spaced is None:
-            self._spaced = " ".join(self.text.split()) == self.text
-        return self._spaced
 
     def spans_to(self, position: int) -> list[tuple[int, int]]:
         """The character spans of the tokens up to `position` at least (the list may be longer;
@@ -242,12 +232,12 @@ class Document:
     `stems` and `folds` are every distinct stem and diacritics-folded word of any field: the
     presearcher uses them to find candidate rules.
 
-    Its lazy parts (and its fields': spans, position tables, the whitespace flag, the explained
-    steps) are filled on first use without a lock, as a lazy `Match` explains itself. Each is
-    built whole and then stored in one assignment, so a thread that reads one sees it complete
-    or not at all (then builds its own, equal, copy; a field's spans, found a part at a time,
-    are a longer prefix at each assignment). That matters for the `feed` fields, which are
-    shared by a feed's items: the daemon matches and explains on its one CPU thread
+    Its lazy parts (and its fields': spans, position tables, the explained steps) are filled on
+    first use without a lock, as a lazy `Match` explains itself. Each is built whole and then
+    stored in one assignment, so a thread that reads one sees it complete or not at all (then
+    builds its own, equal, copy; a field's spans, found a part at a time, are a longer prefix
+    at each assignment). That matters for the `feed` fields, which
+    are shared by a feed's items: the daemon matches and explains on its one CPU thread
     (`monitor.offload`), but the console's playground matches archived items of the same
     feeds on its own threads in the same process.
     """
