@@ -142,11 +142,41 @@ def test_check_warns_of_destination_secrets_run_could_not_read(
     assert main([*args, "--require-secrets"]) == 2
     out = capsys.readouterr()
     assert out.out == ""
-    assert out.err.splitlines() == [missing, "1 error in the destinations"]
+    assert out.err.splitlines() == [
+        missing,
+        "1 error: `newsmon run` would refuse to start with this environment",
+    ]
     monkeypatch.setenv("T_HOOK_SECRET", "not-a-signing-secret")
     assert main([*args, "--require-secrets"]) == 2
     assert "destination 'ops': signing secret 1: " in capsys.readouterr().err
     monkeypatch.setenv("T_HOOK_SECRET", GOOD_SECRET)
+    assert main([*args, "--require-secrets"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: 3 rules")
+    assert out.err == ""
+
+
+def test_check_warns_of_console_credentials_run_could_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `ui.enabled`, `run` refuses to start without a console password or token; `rules
+    check` warns of it like a destination secret, and --require-secrets makes it an error."""
+    monkeypatch.delenv("NEWSMON_RULES", raising=False)
+    for name in ("PASSWORD", "ADMIN_PASSWORD", "TOKEN", "ADMIN_TOKEN"):
+        monkeypatch.delenv(f"NEWSMON_UI_{name}", raising=False)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(f"rules: {RULES}\nui:\n  enabled: true\n  password_file: pw.txt\n")
+    args = ["rules", "check", "--config", str(config)]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: 3 rules")
+    warnings = out.err.splitlines()
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("warning: ")
+    assert "pw.txt" in warnings[0]
+    assert main([*args, "--require-secrets"]) == 2
+    assert "pw.txt" in capsys.readouterr().err
+    (tmp_path / "pw.txt").write_text("a long enough console password\n")
     assert main([*args, "--require-secrets"]) == 0
     out = capsys.readouterr()
     assert out.out.startswith("ok: 3 rules")

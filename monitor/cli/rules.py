@@ -34,10 +34,10 @@ from monitor.errors import (
 from monitor.model import Item, Match
 from monitor.plural import counted
 from monitor.process.bootstrap import (
-    destination_problems,
     make_guard,
     named_feed_policy,
     rule_problems,
+    startup_secret_problems,
 )
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
@@ -50,11 +50,13 @@ examples:
   newsmon rules check --config newsmon.yaml   the config's rules folder, and what `run` checks:
                                               every notify names a destination, every feeds
                                               entry a feed id or tag
-  newsmon rules check --require-secrets       where `run` will run: a destination URL or secret
-                                              it cannot read is an error, not a warning
+  newsmon rules check --require-secrets       where `run` will run: a destination URL or secret,
+                                              or a console credential, it cannot read is an
+                                              error, not a warning
 exit codes: 0 every rule is valid, 2 errors (each as FILE:LINE:COL with a caret)
 A destination's URL or secret that `run` could not read here (an unset secret_env, a missing
-url_file) is a warning on stderr: CI rarely holds the production secrets.
+url_file), or with ui.enabled a console password or token, is a warning on stderr: CI rarely
+holds the production secrets.
 """
 
 TEST_EPILOG = """\
@@ -166,12 +168,17 @@ def _load(args: argparse.Namespace, config: Config) -> tuple[RuleSet, str, list[
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
-    # Every destination's URL and secrets, as `run` reads them before it starts.
-    unreadable = destination_problems(config)
+    # Every destination's URL and secrets, and the console's credentials, as `run` reads them
+    # before it starts.
+    unreadable = startup_secret_problems(config)
     if unreadable and args.require_secrets:
         for line in unreadable:
             print(line, file=sys.stderr)
-        print(f"{counted(len(unreadable), 'error')} in the destinations", file=sys.stderr)
+        print(
+            f"{counted(len(unreadable), 'error')}: `newsmon run` would refuse to start with this"
+            " environment",
+            file=sys.stderr,
+        )
     try:
         ruleset, folder, problems = _load(args, config)
     except RuleErrors as exc:
@@ -270,7 +277,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     check.add_argument(
         "--require-secrets",
         action="store_true",
-        help="a destination URL or secret `run` could not read here is an error (exit 2)",
+        help="a destination URL or secret, or a console credential, `run` could not read here"
+        " is an error (exit 2)",
     )
     check.set_defaults(func=cmd_check)
 

@@ -128,7 +128,7 @@ def configured_destinations(config: Config) -> dict[str, Destination]:
     """The config's destinations as they are sent to: every URL and secret read now (from the
     environment or files) and checked; raises ConfigError naming what is missing or unusable,
     never a value. The deliverer's start (`newsmon run`, `check --deliver`) and `rules check`
-    (through `monitor.process.bootstrap.destination_problems`) ask this one check."""
+    (through `monitor.process.bootstrap.startup_secret_problems`) ask this one check."""
     return {d.name: Destination.from_resolved(d) for d in config.resolve_destinations()}
 
 

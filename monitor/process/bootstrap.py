@@ -116,16 +116,23 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
     return problems
 
 
-def destination_problems(config: Config) -> list[str]:
-    """What `newsmon run` would refuse in the destinations here, one line each: a URL or secret
-    that cannot be read (an unset `secret_env`, a missing `url_file`) or is unusable. The same
-    check the deliverer makes when it starts (`configured_destinations`); `rules check` asks it
-    without starting one. Empty when all is well."""
+def startup_secret_problems(config: Config) -> list[str]:
+    """What `newsmon run` would refuse to start with here, one line each: a destination URL or
+    secret that cannot be read (an unset `secret_env`, a missing `url_file`) or is unusable, and,
+    with `ui.enabled`, console credentials that cannot be read or are not set. The same checks
+    `run` makes when it starts (`configured_destinations`, `resolve_ui_credentials`); `rules
+    check` asks them without starting anything. Empty when all is well."""
+    problems: list[str] = []
     try:
         configured_destinations(config)
     except ConfigError as exc:
-        return str(exc).splitlines()  # resolving lists each destination's problem on a line
-    return []
+        problems += str(exc).splitlines()  # resolving lists each destination's problem on a line
+    if config.ui.enabled:
+        try:
+            config.resolve_ui_credentials()
+        except ConfigError as exc:
+            problems += str(exc).splitlines()
+    return problems
 
 
 def settle_heap(*, replaced: bool = False) -> None:
