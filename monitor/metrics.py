@@ -82,7 +82,8 @@ class _BodyTurnsCollector(Collector):
         )  # fmt: skip
         yield CounterMetricFamily(
             "newsmon_body_turn_wait_seconds",
-            "Seconds fetches waited for a turn to hold a large body, all together.",
+            "Seconds fetches waited for a turn to hold a large body, all together (those that got"
+            " a turn; a fetch that gave up at its deadline is not counted).",
             value=t.waited_s,
         )
 
