@@ -35,6 +35,14 @@ from monitor.model import OutboxRow
 from monitor.store.base import Store
 from tests.delivery_support import SECRET, T0, deliverer, document, enqueue, open_sqlite
 from tests.digest_worker import LEASE
+from tests.parts_support import (
+    NGINX_LIMIT,
+    SettleFailsOnce,
+    deliver_all,
+    long_title,
+    nginx,
+    titles,
+)
 from tests.receiver import Received, Receiver, Reply
 from tests.store_fixtures import StoreFactory
 
@@ -42,18 +50,12 @@ ROOT = Path(__file__).resolve().parent.parent
 HOURLY = Digest(every=timedelta(hours=1))
 END = T0 + timedelta(hours=1)
 AFTER = END + timedelta(seconds=10)  # the period and its grace are over
-NGINX_LIMIT = 1024 * 1024  # client_max_body_size 1m
 
 
 @pytest.fixture
 def store(make_store: StoreFactory) -> Store:
     s: Store = make_store()
     return s
-
-
-def long_title(i: int) -> str:
-    """A title at the parser's 1,000 characters: 1,000 of them make a digest over 1 MiB."""
-    return f"{i} Troops dispatched to the border, officials said " + "x" * 1_000
 
 
 def rows(count: int, title: Any = long_title) -> list[OutboxRow]:
@@ -68,10 +70,6 @@ def rows(count: int, title: Any = long_title) -> list[OutboxRow]:
 
 def carried(parts: list[dict[str, Any]]) -> list[str]:
     return [a["id"] for p in parts for g in p["groups"] for a in g["alerts"]]
-
-
-def nginx(request: Received) -> Reply:
-    return Reply(413) if len(request.body) > NGINX_LIMIT else Reply(200)
 
 
 def test_a_digest_that_fits_is_one_post_as_before() -> None:
@@ -137,15 +135,8 @@ def test_one_alert_alone_over_the_cap_goes_with_its_title_cut() -> None:
     assert tiny.document["groups"][0]["alerts"][0]["title"] == "…"
 
 
-def deliver_all(store: Store, dest: Destination, clock: FakeClock, runs: int = 6) -> None:
-    d = deliverer(store, {"ops": dest}, clock)
-    d.batch = 2_000
-    for _ in range(runs):
-        asyncio.run(d.run_once())
-
-
 def test_a_receiver_refusing_over_1mib_gets_every_alert_in_signed_parts(store: Store) -> None:
-    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
     with Receiver(nginx) as rx:
         dest = Destination.create(
             "ops", "webhook", rx.url, [SECRET], rate=1e6, burst=1e6, digest=HOURLY
@@ -172,7 +163,7 @@ def test_without_parts_the_413_dead_letters_the_digest_and_a_replay_sends_it_in_
     """What happened to every large digest before: the receiver's 413 is a dead letter (any
     other 4xx is too), and the digest's alerts with it. A replay with the cap in place sends
     them."""
-    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
     with Receiver(nginx) as rx:
         unbounded = Digest(every=timedelta(hours=1), max_body=10 * NGINX_LIMIT)
         dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=unbounded)
@@ -192,7 +183,7 @@ def test_without_parts_the_413_dead_letters_the_digest_and_a_replay_sends_it_in_
 
 
 def test_a_failed_part_is_retried_alone_with_its_id_and_the_rest_follow(store: Store) -> None:
-    enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+    enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
     replies = iter([Reply(200), Reply(503)])
 
     def answer(request: Received) -> Reply:
@@ -220,7 +211,7 @@ def test_sigkill_between_parts_resends_only_the_part_not_recorded(tmp_path: Path
     never goes twice."""
     db = tmp_path / "newsmon.db"
     store = open_sqlite(db)
-    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(600)], _titles(600))
+    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(600)], titles(600))
     worker: list[subprocess.Popen[str]] = []
 
     def answer(request: Received) -> Reply:
@@ -283,15 +274,11 @@ def test_max_body_config(tmp_path: Path) -> None:
         assert "digest.max_body" in str(info.value)
 
 
-def _titles(count: int) -> dict[str, str]:
-    return {f"s{i:04d}": long_title(i) for i in range(count)}
-
-
 def test_a_part_refused_with_413_dead_letters_its_alerts_alone(store: Store) -> None:
     """A receiver whose limit is below max_body refuses one part: that part's alerts are dead
     letters, the other parts still go (the next one numbered in its place), and a replay after
     the last part went sends the refused alerts each on its own."""
-    enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
+    enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
 
     def answer(request: Received) -> Reply:
         return Reply(413) if request.index == 1 else Reply(200)
@@ -316,29 +303,11 @@ def test_a_part_refused_with_413_dead_letters_its_alerts_alone(store: Store) -> 
     assert {r.status for r in store.list_alerts(limit=2_000)} == {"delivered"}
 
 
-class _SettleFailsOnce:
-    """The store, but its first record of a part's alerts fails (a store outage, or a crash,
-    right after the receiver's 2xx): what was recorded before then is all a resend has."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.failed = False
-
-    def settle_grouped(self, *args: Any) -> int:
-        if not self.failed:
-            self.failed = True
-            raise StoreError("the store went away")
-        return self._store.settle_grouped(*args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def test_a_part_whose_record_failed_goes_again_with_its_id(store: Store) -> None:
     """The part's post is confirmed but its record fails: the next run sends that part again,
     the same post with the same id, never its alerts in a part with another id."""
-    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], _titles(1_000))
-    flaky = _SettleFailsOnce(store)
+    ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
+    flaky = SettleFailsOnce(store)
     with Receiver(lambda request: Reply(200)) as rx:
         dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
         clock = FakeClock(AFTER)

@@ -30,6 +30,14 @@ from monitor.model import OutboxRow
 from monitor.store.base import Store
 from tests.delivery_support import SECRET, T0, deliverer, document, enqueue, open_sqlite
 from tests.digest_worker import LEASE
+from tests.parts_support import (
+    NGINX_LIMIT,
+    SettleFailsOnce,
+    deliver_all,
+    long_title,
+    nginx,
+    titles,
+)
 from tests.receiver import Received, Receiver, Reply
 from tests.store_fixtures import StoreFactory
 
@@ -37,7 +45,6 @@ ROOT = Path(__file__).resolve().parent.parent
 STORM = Storm(max=5, within=timedelta(minutes=10))
 END = T0 + STORM.within
 AFTER = END + GRACE + timedelta(seconds=5)  # the window and its grace are over
-NGINX_LIMIT = 1024 * 1024  # client_max_body_size 1m
 FOLD = fold_id("ops", "troops", T0)
 
 
@@ -45,11 +52,6 @@ FOLD = fold_id("ops", "troops", T0)
 def store(make_store: StoreFactory) -> Store:
     s: Store = make_store()
     return s
-
-
-def long_title(i: int) -> str:
-    """A title at the parser's 1,000 characters: 1,000 of them make a fold over 1 MiB."""
-    return f"{i} Troops dispatched to the border, officials said " + "x" * 1_000
 
 
 def rows(count: int, title: Any = long_title) -> list[OutboxRow]:
@@ -60,27 +62,12 @@ def rows(count: int, title: Any = long_title) -> list[OutboxRow]:
     return out
 
 
-def titles(count: int) -> dict[str, str]:
-    return {f"s{i:04d}": long_title(i) for i in range(count)}
-
-
 def carried(folds: list[dict[str, Any]]) -> list[str]:
     return [a["id"] for f in folds for a in f["alerts"]]
 
 
-def nginx(request: Received) -> Reply:
-    return Reply(413) if len(request.body) > NGINX_LIMIT else Reply(200)
-
-
 def hook(url: str, storm: Storm = STORM) -> Destination:
     return Destination.create("ops", "webhook", url, [SECRET], rate=1e6, burst=1e6, storm=storm)
-
-
-def deliver_all(store: Any, dest: Destination, clock: FakeClock, runs: int = 6) -> None:
-    d = deliverer(store, {"ops": dest}, clock)
-    d.batch = 2_000
-    for _ in range(runs):
-        asyncio.run(d.run_once())
 
 
 def test_a_fold_that_fits_is_one_post_as_before() -> None:
@@ -167,27 +154,9 @@ def test_without_parts_the_413_dead_letters_the_whole_fold(store: Store) -> None
     assert len(store.list_alerts("dead", limit=2_000)) == 995
 
 
-class _SettleFailsOnce:
-    """The store, but its first record of a fold part's alerts fails (a store outage, or a
-    crash, right after the receiver's 2xx)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self.failed = False
-
-    def settle_grouped(self, *args: Any) -> int:
-        if not self.failed:
-            self.failed = True
-            raise StoreError("the store went away")
-        return self._store.settle_grouped(*args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def test_a_fold_part_whose_record_failed_goes_again_with_its_id(store: Store) -> None:
     ids = enqueue(store, T0, "ops", [f"s{i:04d}" for i in range(1_000)], titles(1_000))
-    flaky = _SettleFailsOnce(store)
+    flaky = SettleFailsOnce(store)
     with Receiver(lambda request: Reply(200)) as rx:
         clock = FakeClock(AFTER)
         d = deliverer(flaky, {"ops": hook(rx.url)}, clock)
