@@ -107,6 +107,15 @@ DIGEST_MAX_BODY = 512 * 1024
 DIGEST_MIN_BODY = 16 * 1024
 
 
+def _post_size(value: Any, whose: str) -> int:
+    """A webhook post's `max_body` (`512KiB`, bytes): at least DIGEST_MIN_BODY, so one alert
+    fits. Shared by `storm:` and `digest:`; `whose` names it in the error."""
+    size = parse_size(value)
+    if size < DIGEST_MIN_BODY:
+        raise ValueError(f"{whose} max_body is at least 16KiB (one alert must fit)")
+    return size
+
+
 class StormConfig(BaseModel):
     """`storm: {max: 5, within: 10m}`: past `max` alerts for one rule within a window, the rest
     are folded into one message per window."""
@@ -128,14 +137,7 @@ class StormConfig(BaseModel):
     @field_validator("max_body", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
-        return parse_size(value)
-
-    @field_validator("max_body")
-    @classmethod
-    def _size_floor(cls, value: int) -> int:
-        if value < DIGEST_MIN_BODY:
-            raise ValueError("a storm's max_body is at least 16KiB (one alert must fit)")
-        return value
+        return _post_size(value, "a storm's")
 
     @field_validator("within")
     @classmethod
@@ -161,14 +163,7 @@ class DigestConfig(BaseModel):
     @field_validator("max_body", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
-        return parse_size(value)
-
-    @field_validator("max_body")
-    @classmethod
-    def _size_floor(cls, value: int) -> int:
-        if value < DIGEST_MIN_BODY:
-            raise ValueError("a digest's max_body is at least 16KiB (one alert must fit)")
-        return value
+        return _post_size(value, "a digest's")
 
     @field_validator("every", mode="before")
     @classmethod
