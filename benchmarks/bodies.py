@@ -36,6 +36,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+from daemon import children
+
 ROOT = Path(__file__).resolve().parent.parent
 _POLLS = re.compile(r"^newsmon_polls_total\{status=\"([^\"]*)\"\} ([0-9.e+]+)$", re.MULTILINE)
 _PIECE = 64 * 1024
@@ -161,17 +163,6 @@ def _status_kib(pid: int, key: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
 def _polls(url: str) -> Counter[str]:
     with urllib.request.urlopen(url, timeout=5) as r:
         text = r.read().decode()
@@ -202,7 +193,7 @@ def run_daemon(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str,
         polls: Counter[str] = Counter()
         try:
             while time.monotonic() - started < 600 and proc.poll() is None:
-                for child in _children(proc.pid):  # a worker's peak, read while it lives
+                for child in children(proc.pid):  # a worker's peak, read while it lives
                     try:
                         workers_peak[child] = _status_kib(child, "VmHWM")
                     except OSError:

@@ -49,8 +49,8 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
-def _children(pid: int) -> list[int]:
-    """Live children of `pid`: the parse workers of `newsmon run`."""
+def children(pid: int) -> list[int]:
+    """Live children of `pid`: the parse workers of `newsmon run` (bodies.py reads them too)."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -64,7 +64,7 @@ def _children(pid: int) -> list[int]:
 def _cpu_seconds(pid: int) -> float:
     """utime + stime of the daemon and of its live parse workers (they parse for it)."""
     total = 0
-    for p in (pid, *_children(pid)):
+    for p in (pid, *children(pid)):
         try:
             fields = _stat(p)
         except OSError:
@@ -81,7 +81,7 @@ def _rss_mb(pid: int) -> tuple[float, float]:
 
 def _workers_rss_mb(pid: int) -> float:
     total = 0.0
-    for child in _children(pid):
+    for child in children(pid):
         try:
             total += _rss_mb(child)[0]
         except (OSError, AttributeError):
