@@ -254,10 +254,14 @@ def test_ctrl_c_at_the_terminal_while_the_workers_start_prints_no_traceback(
         wait_for("the parse workers", lambda: children(proc.pid), timeout=30)
         time.sleep(0.1)  # they are importing the parser
         os.killpg(proc.pid, signal.SIGINT)
-        _out, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()  # the process this test started, by its pid
             proc.wait()
-    assert proc.returncode in (130, -signal.SIGINT)
+    # 130 when the signal came before the daemon's handlers were in, 0 when it came after them
+    # (a graceful stop): which one depends on the machine's speed; a traceback is wrong in both.
+    assert proc.returncode in (0, 130, -signal.SIGINT)
+    if proc.returncode == 0:
+        assert b"shutdown_finished" in out
     assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
