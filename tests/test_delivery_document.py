@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from monitor.delivery.document import (
+    ALERT_MAX,
+    SHORT_HITS,
     SUMMARY_MAX,
     TITLE_MAX,
     alert_id,
@@ -208,3 +210,66 @@ def test_a_receiver_has_what_it_needs_to_post_feedback() -> None:
     older = json.loads(json.dumps(doc))
     del older["item"]["key"]  # documents sent before the key was added stay valid
     validate(older, SCHEMA)
+
+
+def long_match(rule_id: str, hits: int = 100, word: str = "w" * 300) -> Match:
+    """A match explained by `hits` hits of a 300-character word: about 98 KB of JSON."""
+    spans = tuple(Hit("summary", word, word, i, i, i + 1) for i in range(hits))
+    return Match(rule(rule_id), Explanation((word,) * hits, spans), f"**{word}**")
+
+
+def size(doc: dict[str, Any]) -> int:
+    return len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def test_an_alert_that_fits_is_not_cut() -> None:
+    doc = build(matches=[long_match(f"r{i}") for i in range(2)])  # about 197 KB
+    assert "cut" not in doc
+    assert [len(m["explanation"]["hits"]) for m in doc["matches"]] == [100] * 2
+
+
+def test_many_long_explanations_are_shortened_to_fit_and_say_so() -> None:
+    doc = build(matches=[long_match(f"r{i}") for i in range(20)])  # about 2 MB whole
+    validate(doc, SCHEMA)
+    assert size(doc) <= ALERT_MAX
+    assert [r["id"] for r in doc["rules"]] == [f"r{i}" for i in range(20)]
+    assert [m["rule"] for m in doc["matches"]] == [f"r{i}" for i in range(20)]
+    assert {len(m["explanation"]["hits"]) for m in doc["matches"]} == {SHORT_HITS}
+    assert {len(m["explanation"]["clauses"]) for m in doc["matches"]} == {SHORT_HITS}
+    assert doc["cut"] == {"hits": 20 * (100 - SHORT_HITS), "explanations": 0, "rules": 0}
+
+
+def test_then_the_last_explanations_are_left_out_and_every_rule_stays_listed() -> None:
+    doc = build(matches=[long_match(f"r{i}") for i in range(200)])  # 10 hits each: 2 MB
+    validate(doc, SCHEMA)
+    assert size(doc) <= ALERT_MAX
+    assert len(doc["rules"]) == len(doc["matches"]) == 200
+    explained = [m for m in doc["matches"] if m["explanation"]["hits"]]
+    bare = doc["matches"][len(explained) :]
+    assert explained == doc["matches"][: len(explained)]  # the first ones keep theirs
+    assert 0 < len(explained) < 200
+    assert all(m["snippet"] == "" and m["explanation"]["clauses"] == [] for m in bare)
+    assert doc["cut"] == {
+        "hits": len(explained) * (100 - SHORT_HITS),
+        "explanations": len(bare),
+        "rules": 0,
+    }
+    # As many as fit: one more explanation would not have.
+    assert size(doc) + 300 * (SHORT_HITS * 2) > ALERT_MAX - 128
+    assert doc["snippet"] == doc["matches"][0]["snippet"]
+
+
+def test_at_last_the_last_rules_are_left_out_but_never_the_first() -> None:
+    many = [
+        Match(rule(f"r{i}", tags=("t" * 300,) * 3), Explanation((), ()), "s") for i in range(500)
+    ]
+    doc = build(matches=many)
+    validate(doc, SCHEMA)
+    assert size(doc) <= ALERT_MAX
+    kept = len(doc["rules"])
+    assert 0 < kept < 500
+    assert [r["id"] for r in doc["rules"]] == [m["rule"] for m in doc["matches"]]
+    assert [r["id"] for r in doc["rules"]] == [f"r{i}" for i in range(kept)]
+    assert doc["cut"] == {"hits": 0, "explanations": kept, "rules": 500 - kept}
+    one = build(matches=[Match(rule("only", tags=("t" * 300,) * 2000), Explanation((), ()), "s")])
+    assert [r["id"] for r in one["rules"]] == ["only"]  # over the limit, but an alert still
