@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from monitor.delivery.channels.markup import cut, cut_bytes
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.storm import MAX_BODY as MAX_BODY  # the webhook post cap, shared with folds
 from monitor.delivery.storm import headline, rule_of
 from monitor.model import OutboxRow
@@ -248,8 +249,6 @@ def parts_sent(whole: str, notes: Sequence[str | None]) -> tuple[int, bool]:
 
 def body_size(document: dict[str, Any]) -> int:
     """The bytes of a webhook post of `document` (at most: sending only strips characters)."""
-    from monitor.delivery.webhook import encode_json
-
     return len(encode_json(document))
 
 

@@ -11,13 +11,13 @@ receivers print titles into terminals, logs and chat clients.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from monitor import __version__
 from monitor.controls import strip_controls_deep
 from monitor.delivery.destinations import Destination
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.signing import webhook_headers
 
 USER_AGENT = f"newsmon/{__version__} (+https://www.standardwebhooks.com)"
@@ -32,12 +32,6 @@ class PreparedRequest:
 
     def __repr__(self) -> str:  # the body may be long; headers hold signatures, not secrets
         return f"PreparedRequest(headers={sorted(self.headers)}, body=<{len(self.body)} bytes>)"
-
-
-def encode_json(data: dict[str, Any]) -> bytes:
-    # "replace": a lone surrogate from a broken document must not make the alert unsendable.
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return text.encode("utf-8", "replace")
 
 
 def prepare(
