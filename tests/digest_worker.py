@@ -13,7 +13,8 @@ from pathlib import Path
 
 from monitor.clock import SystemClock
 from monitor.delivery.destinations import Destination
-from monitor.delivery.digest import MAX_BODY, Digest
+from monitor.delivery.digest import Digest
+from monitor.delivery.parts import MAX_BODY
 from monitor.delivery.storm import Storm
 from tests.delivery_support import deliverer, open_sqlite
 

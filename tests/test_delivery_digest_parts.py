@@ -21,14 +21,8 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.delivery.destinations import Destination
-from monitor.delivery.digest import (
-    MAX_BODY,
-    Digest,
-    body_size,
-    digest_document,
-    digest_id,
-    digest_parts,
-)
+from monitor.delivery.digest import Digest, digest_document, digest_id, digest_parts
+from monitor.delivery.parts import MAX_BODY, body_size
 from monitor.delivery.signing import verify
 from monitor.errors import ConfigError, StoreError
 from monitor.model import OutboxRow

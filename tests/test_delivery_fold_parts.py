@@ -22,9 +22,9 @@ import pytest
 from monitor.clock import FakeClock
 from monitor.config import load_config
 from monitor.delivery.destinations import Destination
-from monitor.delivery.digest import body_size
+from monitor.delivery.parts import MAX_BODY, body_size
 from monitor.delivery.signing import verify
-from monitor.delivery.storm import GRACE, MAX_BODY, Storm, fold_document, fold_id, fold_parts
+from monitor.delivery.storm import GRACE, Storm, fold_document, fold_id, fold_parts
 from monitor.errors import ConfigError, StoreError
 from monitor.model import OutboxRow
 from monitor.store.base import Store

@@ -266,6 +266,7 @@ def test_a_cron_round_that_alerts_a_webhook_loads_no_other_channel(tmp_path: Pat
         "monitor.delivery.channels.telegram",
         "monitor.delivery.channels.template",
         "monitor.delivery.digest",
+        "monitor.delivery.parts",
         "monitor.delivery.slack",
         "monitor.delivery.storm",
         "monitor.feeds.budget",

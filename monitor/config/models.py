@@ -101,7 +101,7 @@ class FeedConfig(BaseModel):
         return self
 
 
-# A webhook digest's or fold's largest post (monitor.delivery.storm.MAX_BODY): half of nginx's
+# A webhook digest's or fold's largest post (monitor.delivery.parts.MAX_BODY): half of nginx's
 # default client_max_body_size (1 MB), which refuses larger bodies with 413.
 DIGEST_MAX_BODY = 512 * 1024
 DIGEST_MIN_BODY = 16 * 1024

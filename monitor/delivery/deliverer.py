@@ -76,7 +76,8 @@ class DeliveryStore(Outbox, Destinations, Protocol):
 if TYPE_CHECKING:
     from monitor.config import Config
     from monitor.delivery.decide import Attempt, Decision
-    from monitor.delivery.digest import Digest, Part  # digest, storm: imported by those that fold
+    from monitor.delivery.digest import Digest  # digest, parts, storm: loaded by those that fold
+    from monitor.delivery.parts import Part
     from monitor.delivery.retry import Verdict
     from monitor.delivery.storm import Storm
     from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
@@ -396,7 +397,8 @@ class Deliverer:
     ) -> Fold | bool | None:
         """True to send `row` as itself (late for its digest), a Fold to send the digest in its
         place, None when it is held to the end of its period or was carried already."""
-        from monitor.delivery.digest import digest_id, digest_parts, parts_sent
+        from monitor.delivery.digest import digest_id, digest_parts
+        from monitor.delivery.parts import parts_sent
         from monitor.delivery.storm import GRACE
 
         start, end = digest.period(row.created_at)
@@ -451,8 +453,8 @@ class Deliverer:
     ) -> Fold | bool | None:
         """For a destination with storm folding: True to send `row` as itself, a Fold to send
         the fold message in its place, None when it is held or was carried already."""
-        from monitor.delivery.digest import parts_sent
-        from monitor.delivery.storm import GRACE, fold_id, fold_parts, folded, members, rule_of
+        from monitor.delivery.parts import parts_sent, rule_of
+        from monitor.delivery.storm import GRACE, fold_id, fold_parts, folded, members
 
         start, end = storm.window(row.created_at)
         if start not in windows:

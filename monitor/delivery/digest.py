@@ -10,35 +10,36 @@ same digest with the same id. An alert committed after its period's digest went 
 its own rather than in a second, different digest.
 
 A webhook digest whose body would pass `max_body` goes as parts (`digest_parts`): each a
-digest document of its own with `digest_id`, `part` and `parts`, cut from the alerts in order,
-each as many as fit. The cut depends only on the alerts still to send, so once part k is
-recorded, cutting what is left gives parts k+1.. as before: a crash between parts resends only
-the parts that were not recorded, each with its own id and body as before. A storm's fold over
-`max_body` goes in parts the same way (`cut_in_parts`, storm.fold_parts).
+digest document of its own with `digest_id`, `part` and `parts`, cut as a storm's fold is
+(monitor.delivery.parts: the cut, and why a resend after a crash between parts is the same).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.delivery.channels.markup import cut, cut_bytes
-from monitor.delivery.jsonbody import encode_json
-from monitor.delivery.storm import MAX_BODY as MAX_BODY  # the webhook post cap, shared with folds
-from monitor.delivery.storm import headline, rule_of
+from monitor.delivery.channels.markup import cut
+from monitor.delivery.parts import (
+    MAX_BODY,
+    Part,
+    alert_entry,
+    alert_title,
+    cut_in_parts,
+    headline,
+    part_id,
+    rule_of,
+)
 from monitor.model import OutboxRow
 from monitor.plural import counted
 
 TOP_ITEMS = 5  # per rule, in the text; the document lists every alert
 SNIPPET_MAX = 4_000
 NAME_MAX = 100
-ELLIPSIS_BYTES = "…".encode()
-WIDEST_NUMBER = 999_999  # a part's index and count when measured: wider than any real one
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +103,6 @@ def _more_rules(count: int) -> str:
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _title(row: OutboxRow) -> str:
-    return str((row.document.get("item") or {}).get("title") or "")
-
-
-def _url(row: OutboxRow) -> object:
-    return (row.document.get("item") or {}).get("url")
 
 
 def digest_document(
@@ -179,7 +172,7 @@ def _document(
                 "rule": rule,
                 "name": names[rule].get("name") or rule,
                 "count": len(groups[rule]),
-                "alerts": [_entry(r) for r in groups[rule]],
+                "alerts": [alert_entry(r) for r in groups[rule]],
             }
             for rule in order
         ],
@@ -191,65 +184,11 @@ def _document(
 
 def _headline(row: OutboxRow, heads: dict[str, str]) -> str:
     if row.id not in heads:
-        heads[row.id] = headline(_title(row))
+        heads[row.id] = headline(alert_title(row))
     return heads[row.id]
 
 
-def _entry(row: OutboxRow) -> dict[str, Any]:
-    return {"id": row.id, "title": _title(row), "url": _url(row)}
-
-
 # -- parts: a webhook digest over `max_body` ---------------------------------------------------
-
-_PART_NOTE = re.compile(r", part (\d+) of (\d+) ")
-_NOTE_LEADS = {"dig_": "in digest", "fold_": "folded into"}  # by the message's id
-
-
-@dataclass(frozen=True, slots=True)
-class Part:
-    """One post of a digest or fold: its document, the alerts it carries, their note once sent."""
-
-    document: dict[str, Any]
-    members: list[str]
-    note: str
-
-
-def _prefix(whole: str) -> str:
-    return whole[: whole.index("_") + 1]  # "dig_", "fold_"
-
-
-def part_id(whole: str, index: int, count: int, members: Sequence[str]) -> str:
-    """A part's id (its `webhook-id`): from the digest or fold, its place and its alerts, so a
-    resend of the same part has the same id and a part cut otherwise (late alerts) another one.
-    It has the whole's prefix (`dig_`, `fold_`)."""
-    key = "\x00".join([whole, "part", str(index), str(count), *members])
-    return _prefix(whole) + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def whole_note(whole: str) -> str:
-    """The last_error of the alerts a digest or fold sent in one post carried."""
-    return f"{_NOTE_LEADS[_prefix(whole)]} {whole}"
-
-
-def parts_sent(whole: str, notes: Sequence[str | None]) -> tuple[int, bool]:
-    """From the notes of delivered alerts: how many parts of digest or fold `whole` went, and
-    whether it has gone out entirely (in one post, or its last part)."""
-    sent, done, lead = 0, False, whole_note(whole)
-    for note in notes:
-        if note == lead:
-            done = True
-            continue
-        found = _PART_NOTE.match(note or "", len(lead))
-        if found and (note or "").startswith(lead):
-            index, count = int(found.group(1)), int(found.group(2))
-            sent = max(sent, index)
-            done = done or index == count
-    return sent, done
-
-
-def body_size(document: dict[str, Any]) -> int:
-    """The bytes of a webhook post of `document` (at most: sending only strips characters)."""
-    return len(encode_json(document))
 
 
 def digest_parts(
@@ -279,100 +218,3 @@ def digest_parts(
 
     whole = digest_id(destination, start)
     return cut_in_parts(whole, rows, build, only_entry, sent=sent, max_body=max_body)
-
-
-def cut_in_parts(
-    whole: str,
-    rows: Sequence[OutboxRow],
-    build: Callable[[Sequence[OutboxRow], tuple[int, int] | None], dict[str, Any]],
-    only_entry: Callable[[dict[str, Any]], dict[str, Any]],
-    *,
-    sent: int = 0,
-    max_body: int | None = None,
-) -> list[Part]:
-    """The posts of digest or fold `whole` that carry `rows` (its alerts not yet sent) when
-    `sent` parts went already. `build(alerts, part)` makes the document: the whole (`part`
-    None) or part (index, count) of it, with its part_id and fields; `only_entry` finds the
-    alert's entry in a part of one, whose title is cut if it is too large alone."""
-    ordered = sorted(rows, key=lambda r: (r.created_at, r.id))
-    cap = max_body if max_body is not None else float("inf")
-    if sent == 0:
-        document = build(ordered, None)
-        if max_body is None or body_size(document) <= max_body:
-            return [Part(document, [r.id for r in ordered], whole_note(whole))]
-    # Measured with numbers wider than any part's: the cut depends on the alerts alone (never
-    # on `sent`), and the numbers the part gets can only make it smaller.
-    widest = (WIDEST_NUMBER, WIDEST_NUMBER)
-    entries = [body_size(_entry(row)) + 1 for row in ordered]
-    chunks: list[list[OutboxRow]] = []
-    rest = ordered
-    while rest:
-
-        def size(n: int, rest: list[OutboxRow] = rest) -> int:
-            return body_size(build(rest[:n], widest))
-
-        taken = _fitting(entries[len(ordered) - len(rest) :], size, cap)
-        chunks.append(rest[:taken])
-        rest = rest[taken:]
-    count = sent + len(chunks)
-    parts = []
-    for index, chunk in enumerate(chunks, sent + 1):
-        document = build(chunk, (index, count))
-        if len(chunk) == 1 and max_body is not None:
-            document = _cut_to_fit(document, only_entry(document), max_body)
-        note = f"{whole_note(whole)}, part {index} of {count} ({document['id']})"
-        parts.append(Part(document, [r.id for r in chunk], note))
-    return parts
-
-
-def _fitting(entries: Sequence[int], size: Callable[[int], int], cap: float) -> int:
-    """How many of the alerts left (`entries`: the bytes of each one's entry), from the
-    first, go in one part: a boundary where that many fit `cap` and one more would not (at
-    least one: an alert too large alone goes alone). Found by halving around a guess (one
-    alert's envelope plus the others' entries); it depends on the alerts left alone."""
-    one = size(1)
-    if one > cap or len(entries) == 1:
-        return 1
-    low, high = 1, len(entries) + 1  # `low` fits; `high` does not (or is past the end)
-    room, guess = cap - (one - entries[0]), 0
-    for entry in entries:
-        room -= entry
-        if room < 0:
-            break
-        guess += 1
-    guess = min(max(guess, 1), len(entries))
-    # Galloping from the guess, which is off by a few entries at most (the envelope grows with
-    # the rules and snippet lines), brackets the boundary in a few probes; then halving.
-    if guess > low and size(guess) > cap:
-        high, step = guess, 1
-        while high - step > low:
-            if size(high - step) <= cap:
-                low = high - step
-                break
-            high, step = high - step, step * 2
-    else:
-        low, step = guess, 1
-        while low + step < high:
-            if size(low + step) > cap:
-                high = low + step
-                break
-            low, step = low + step, step * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        if size(middle) <= cap:
-            low = middle
-        else:
-            high = middle
-    return low
-
-
-def _cut_to_fit(document: dict[str, Any], entry: dict[str, Any], max_body: int) -> dict[str, Any]:
-    """A part of one alert over `max_body`: its `entry`'s title cut (as feed titles are, with
-    `…`) until the post fits or the title is gone; it goes out then whatever its size."""
-    for _ in range(8):
-        over = body_size(document) - max_body
-        if over <= 0 or len(entry["title"]) <= 1:
-            break
-        title = entry["title"].encode("utf-8")
-        entry["title"] = cut_bytes(entry["title"], max(len(title) - over, len(ELLIPSIS_BYTES)))
-    return document

@@ -12,7 +12,7 @@ The fold message has a fixed id (destination, rule, window start) and, once the 
 ended, fixed members, so a resend after a crash is the same message with the same id.
 
 A webhook fold whose body would pass `max_body` goes in parts (`fold_parts`), cut, named and
-recorded as a digest's parts are (digest.cut_in_parts): each a `newsmon.fold` of its own with
+recorded as a digest's parts are (monitor.delivery.parts): each a `newsmon.fold` of its own with
 `fold_id`, `part` and `parts`.
 """
 
@@ -22,19 +22,24 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from monitor.delivery.channels.markup import cut, one_line
+from monitor.delivery.channels.markup import cut
+from monitor.delivery.parts import (
+    MAX_BODY,
+    Part,
+    alert_entry,
+    alert_title,
+    cut_in_parts,
+    headline,
+    part_id,
+    rule_of,
+)
 from monitor.model import OutboxRow
 
-if TYPE_CHECKING:
-    from monitor.delivery.digest import Part
-
 LISTED_MAX = 20  # alerts named in the message text; the document lists every one
-HEADLINE_MAX = 90  # a headline in a fold's or digest's text (whole in the document's list)
 SNIPPET_MAX = 2_000
 GRACE = timedelta(seconds=5)  # after a window ends, for commits already under way
-MAX_BODY = 512 * 1024  # a webhook fold or digest post at most this; nginx refuses over 1 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +53,6 @@ class Storm:
         size = self.within.total_seconds()
         start = datetime.fromtimestamp(when.timestamp() // size * size, tz=UTC)
         return start, start + self.within
-
-
-def rule_of(document: dict[str, Any]) -> str:
-    rules = document.get("rules")
-    if isinstance(rules, list) and rules and isinstance(rules[0], dict):
-        return str(rules[0].get("id", ""))
-    return ""
 
 
 def folded(row: OutboxRow, window_rows: Sequence[OutboxRow], storm: Storm) -> bool:
@@ -73,12 +71,6 @@ def members(rule: str, window_rows: Sequence[OutboxRow], storm: Storm) -> list[O
 def fold_id(destination: str, rule: str, start: datetime) -> str:
     key = f"{destination}\x00{rule}\x00{int(start.timestamp())}"
     return "fold_" + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def headline(title: str) -> str:
-    """`title` as one of many in a message's text: one line, at most HEADLINE_MAX, `…` if cut.
-    Feed titles run to 1,000 characters: two would fill a fold's text and hide its count."""
-    return cut(one_line(title), HEADLINE_MAX)
 
 
 def _iso(when: datetime) -> str:
@@ -105,7 +97,6 @@ def fold_parts(
 ) -> list[Part]:
     """The posts that carry `rows`, the fold's alerts not yet sent, when `sent` parts went
     already: one fold, or with `max_body` (webhooks) parts that each fit, as a digest's."""
-    from monitor.delivery.digest import cut_in_parts
 
     def build(chunk: Sequence[OutboxRow], part: tuple[int, int] | None) -> dict[str, Any]:
         return _document(destination, rule, start, end, chunk, part)
@@ -131,7 +122,7 @@ def _document(
     first = folded_rows[0].document
     rule_entry = next((r for r in first.get("rules", []) if r.get("id") == rule), {"id": rule})
     name = str(rule_entry.get("name") or rule)
-    titles = [str((r.document.get("item") or {}).get("title") or "") for r in folded_rows]
+    titles = [alert_title(r) for r in folded_rows]
     listed = "; ".join(headline(t) for t in titles[:LISTED_MAX])
     more = len(titles) - LISTED_MAX
     tail = f"; and {more} more" if more > 0 else ""
@@ -140,8 +131,6 @@ def _document(
     whole = fold_id(destination, rule, start)
     ident, title = whole, f"{len(folded_rows)} more for rule {name} ({span})"
     if part is not None:
-        from monitor.delivery.digest import part_id
-
         ident = part_id(whole, part[0], part[1], [r.id for r in folded_rows])
         title = f"Fold part {part[0]} of {part[1]}: {title}"
     document: dict[str, Any] = {
@@ -162,14 +151,7 @@ def _document(
         "matches": [],
         "snippet": snippet,
         "window": {"start": _iso(start), "end": _iso(end)},
-        "alerts": [
-            {
-                "id": r.id,
-                "title": str((r.document.get("item") or {}).get("title") or ""),
-                "url": (r.document.get("item") or {}).get("url"),
-            }
-            for r in folded_rows
-        ],
+        "alerts": [alert_entry(r) for r in folded_rows],
     }
     if part is not None:  # additive: a receiver that knows no parts reads a fold as ever
         document |= {"fold_id": whole, "part": part[0], "parts": part[1]}
