@@ -1,5 +1,6 @@
 """docs/design-notes.md, "The house: a map of the flow": the table names every folder and
-top-level module of `monitor/`, and each part imports only what its row allows."""
+top-level module of `monitor/`, each part imports only what its row allows, and no modules
+import each other in a circle."""
 
 from __future__ import annotations
 
@@ -104,3 +105,57 @@ def test_its_links_lead_to_sections() -> None:
     headings = re.findall(r"^## (.+)$", DOC, re.MULTILINE)
     slugs = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
     assert links - slugs == set(), "links of the map to no section of docs/design-notes.md"
+
+
+def module_of(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each module of `monitor` -> the modules of `monitor` it imports: at the top, in
+    functions or for type checking (an import put off until later still makes a circle)."""
+    paths = {module_of(p): p for p in PACKAGE.rglob("*.py")}
+
+    def resolve(name: str) -> str:  # `from monitor.x import name`: module x.name, else x
+        while name not in paths:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found |= {f"{node.module}.{a.name}" for a in node.names}
+        graph[module] = {resolve(n) for n in found if n.startswith("monitor.")} - {module}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The groups of modules that reach each other through their imports."""
+    reach = {m: set[str]() for m in graph}
+    for start in graph:
+        todo = list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module not in reach[start]:
+                reach[start].add(module)
+                todo.extend(graph[module])
+    groups = {frozenset({m} | {n for n in reach[m] if m in reach[n]}) for m in graph}
+    return [set(g) for g in groups if len(g) > 1]
+
+
+# monitor.store opens its PostgreSQL module on demand, which takes the database URL helpers from
+# the package: a circle, hidden by imports inside functions, that is still to be mended.
+KNOWN_CIRCLES = [{"monitor.store", "monitor.store.postgres"}]
+
+
+def test_imports_form_no_circle() -> None:
+    graph = module_imports()
+    assert len(graph) > 100
+    assert "monitor.delivery.parts" in graph["monitor.delivery.storm"]  # what is read: imports
+    found = circles(graph)
+    assert [c for c in found if c not in KNOWN_CIRCLES] == [], "modules that import each other"
+    assert [c for c in KNOWN_CIRCLES if c not in found] == [], "mended: strike it from the list"
