@@ -21,17 +21,19 @@ RUN python -m venv /opt/venv
 # examples (numpy, tokenizers and WordLlama's model: about 150 MB more). Empty by default.
 ARG NEWSMON_EXTRAS=""
 
-# Dependencies first, read from pyproject.toml, so this layer is reused until they change.
+# Dependencies first, read from pyproject.toml at the versions constraints.txt pins (those the
+# tests ran against: an image built later gets the same ones), so this layer is reused until
+# either changes.
 # --only-binary: every dependency ships wheels (PyStemmer, brotli and psycopg[binary] included);
 # a missing wheel must fail the build here rather than pull a compiler into the picture.
-COPY pyproject.toml ./
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import os, sys, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 opt = {k: v for k, v in p['optional-dependencies'].items() if k != 'dev'}; \
 extras = os.environ.get('NEWSMON_EXTRAS', '').replace(',', ' ').split(); \
 bad = [e for e in extras if e not in opt]; \
 sys.exit(f'NEWSMON_EXTRAS: no extra {bad[0]!r} (choose from: {\", \".join(sorted(opt))})') if bad else None; \
 print('\n'.join(p['dependencies'] + [d for e in extras for d in opt[e]]))" > requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -r requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir --only-binary=:all: -c constraints.txt -r requirements.txt
 
 COPY README.md LICENSE ./
 COPY monitor ./monitor

@@ -529,9 +529,9 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_same_tests() -> Non
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
     assert block == [
-        "python3 -m venv .venv && .venv/bin/pip install -e . && "
+        "python3 -m venv .venv && .venv/bin/pip install -c constraints.txt -e . && "
         ".venv/bin/python examples/first_run.py",
-        ".venv/bin/pip install -e '.[dev]' && .venv/bin/python -m pytest",
+        ".venv/bin/pip install -c constraints.txt -e '.[dev]' && .venv/bin/python -m pytest",
     ]
     ci = [line.replace(" -q", "") for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     for step in block[1].split(" && "):  # each step of the test command, as CI spells it
