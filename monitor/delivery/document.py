@@ -14,11 +14,11 @@ on every attempt and be dead-lettered: an alert lost. Such a document is cut whe
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.delivery.jsonbody import encode_json
 from monitor.model import Item, Match
 
 SCHEMA_VERSION = 1
@@ -140,10 +140,9 @@ def build_alert_document(
     )
 
 
-def _size(value: Any) -> int:
-    """Bytes of `value` as the webhook sends it (compact UTF-8 JSON)."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return len(text.encode("utf-8", "replace"))
+def _size(value: dict[str, Any]) -> int:
+    """Bytes of `value` as the webhook sends it."""
+    return len(encode_json(value))
 
 
 def fitted(document: dict[str, Any], limit: int = ALERT_MAX) -> dict[str, Any]:

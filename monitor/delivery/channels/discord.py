@@ -19,11 +19,11 @@ from monitor.delivery.channels.request import (
     Target,
     add_query,
     by_status,
-    encode,
     json_of,
     seconds,
     unconfirmed,
 )
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def payload(message: Message) -> dict[str, object]:
 def request(destination: Target, message: Message) -> ChannelRequest:
     url = add_query(destination.url.get_secret_value(), "wait=true")
     return ChannelRequest(
-        "POST", url, encode(payload(message)), {"content-type": "application/json"}
+        "POST", url, encode_json(payload(message)), {"content-type": "application/json"}
     )
 
 

@@ -22,11 +22,11 @@ from monitor.delivery.channels.request import (
     Judgement,
     Target,
     by_status,
-    encode,
     json_of,
     seconds,
     unconfirmed,
 )
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def request(destination: Target, message: Message) -> ChannelRequest:
     headers = {"content-type": "application/json"}
     if destination.token is not None:
         headers["authorization"] = f"Bearer {destination.token.get_secret_value()}"
-    return ChannelRequest("PUT", url, encode(payload(message)), headers)
+    return ChannelRequest("PUT", url, encode_json(payload(message)), headers)
 
 
 def judge(status: int, body: bytes, retry_after: float | None) -> Judgement:

@@ -20,10 +20,10 @@ from monitor.delivery.channels.request import (
     Judgement,
     Target,
     by_status,
-    encode,
     json_of,
     unconfirmed,
 )
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def request(destination: Target, message: Message) -> ChannelRequest:
     headers = {"content-type": "application/json"}
     if destination.token is not None:
         headers["authorization"] = f"Bearer {destination.token.get_secret_value()}"
-    return ChannelRequest("POST", root, encode(payload(topic, message)), headers)
+    return ChannelRequest("POST", root, encode_json(payload(topic, message)), headers)
 
 
 def judge(status: int, body: bytes, retry_after: float | None) -> Judgement:

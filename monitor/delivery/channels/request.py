@@ -65,10 +65,6 @@ class HttpChannel(Protocol):
     def judge(self, status: int, body: bytes, retry_after: float | None) -> Judgement: ...
 
 
-def encode(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
-
-
 def json_of(body: bytes) -> dict[str, Any]:
     """The reply's JSON object, or {} when it is not one (a proxy's HTML error page, or JSON
     nested deeper than the parser's recursion: `[[[...` raises RecursionError, not ValueError)."""

@@ -18,9 +18,9 @@ from monitor.delivery.channels.request import (
     Judgement,
     Target,
     by_status,
-    encode,
     json_of,
 )
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def request(destination: Target, message: Message) -> ChannelRequest:
     return ChannelRequest(
         "POST",
         destination.url.get_secret_value(),
-        encode(payload(message)),
+        encode_json(payload(message)),
         {"content-type": "application/json"},
     )
 

@@ -19,11 +19,11 @@ from monitor.delivery.channels.request import (
     Judgement,
     Target,
     by_status,
-    encode,
     json_of,
     seconds,
     unconfirmed,
 )
+from monitor.delivery.jsonbody import encode_json
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -66,7 +66,10 @@ def request(destination: Target, message: Message) -> ChannelRequest:
         "link_preview_options": {"is_disabled": True},
     }
     return ChannelRequest(
-        "POST", f"{base}/bot{token}/sendMessage", encode(body), {"content-type": "application/json"}
+        "POST",
+        f"{base}/bot{token}/sendMessage",
+        encode_json(body),
+        {"content-type": "application/json"},
     )
 
 
