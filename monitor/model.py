@@ -418,6 +418,9 @@ class OutboxRow:
     last_error: str | None = None
     delivered_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The note of the digest or fold message (or part) recorded as carrying it before that
+    # message's first post (store.group_alerts); None: never offered in one.
+    grouped_in: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -518,6 +518,30 @@ def test_dead_letter_and_replay_keep_the_id(store: Any) -> None:
     assert {a.id for a in claimed} == {"a1", "a2", "a3"}
 
 
+def test_group_alerts_records_all_or_none_and_replay_forgets_it(store: Any) -> None:
+    """A grouped message's alerts are recorded before its first post all at once: none when
+    one is in another message already or no longer pending (another process's post won)."""
+    enqueue(store, *(alert(f"a{i}", "hook", f"s{i}") for i in range(1, 6)))
+    assert store.group_alerts(["a1", "a2"], "in digest dig_1") is True
+    assert store.group_alerts(["a3", "a2"], "in digest dig_2") is False  # a2 is in dig_1
+    assert store.get_alert("a3").grouped_in is None  # not kept: all or none
+    assert store.group_alerts(["a3"], "in digest dig_2") is True
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    assert store.dead_letter("a4", None, T0, "refused") is True
+    assert store.group_alerts(["a5", "a4"], "in digest dig_3") is False  # a4 is dead
+    assert store.get_alert("a5").grouped_in is None
+    assert [store.get_alert(f"a{i}").grouped_in for i in (1, 2, 3)] == [
+        "in digest dig_1",
+        "in digest dig_1",
+        "in digest dig_2",
+    ]
+    assert store.settle_grouped(["a1", "a2"], T0, "in digest dig_1") == 2
+    assert store.get_alert("a1").grouped_in == "in digest dig_1"  # what carried it, kept
+    assert store.dead_letter("a3", None, T0, "refused") is True
+    assert store.replay(["a3"], T0) == 1
+    assert store.get_alert("a3").grouped_in is None  # a replayed alert goes anew
+
+
 def test_outbox_stats(store: Any) -> None:
     assert store.outbox_stats(T0) == (0, None)
     enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2", created_at=T0 + MIN))

@@ -79,7 +79,10 @@ class AlertLeases(DeliveryStore):
             self._done(alert_id)
         return self._store.settle_grouped(alert_ids, now, note)
 
-    # -- the outbox: reads and the shared rate, as they are ---------------------------------
+    # -- the outbox: reads, records and the shared rate, as they are -----------------------
+    def group_alerts(self, alert_ids: Sequence[str], note: str) -> bool:
+        return self._store.group_alerts(alert_ids, note)
+
     def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
         return self._store.window_alerts(destination, start, end)
 

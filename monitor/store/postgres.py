@@ -415,6 +415,14 @@ class PostgresStore(Statements, PostgresConsoleReads):
         with self._tx() as cur:
             return [cur.execute(pg(sql), params).rowcount for sql, params in statements]
 
+    def _change_every(self, statements: Sequence[Statement]) -> bool:
+        with self._tx() as cur:
+            for sql, params in statements:
+                if cur.execute(pg(sql), params).rowcount == 0:
+                    raise psycopg.Rollback  # the transaction ends rolled back, quietly
+            return True
+        return False
+
     def _param(self, when: datetime) -> datetime:
         return utc(when)
 

@@ -239,6 +239,13 @@ class Outbox(Protocol):
         Raises StoreError."""
         ...
 
+    def group_alerts(self, alert_ids: Sequence[str], note: str) -> bool:
+        """Record that the grouped message `note` names (a digest or fold, or a part of one)
+        carries `alert_ids`, before its first post: all of them in one transaction, or none
+        (False) when one is no longer pending or is recorded in another message already.
+        `replay` forgets it. Raises StoreError."""
+        ...
+
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         """Mark `alert_ids` delivered (a grouped message carried them; the one whose lease sent
         it may be marked already), regardless of lease, dead ones left alone; `note` goes in

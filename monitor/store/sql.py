@@ -115,8 +115,14 @@ SETTLE_GROUPED = """UPDATE alerts SET status = 'delivered',
     last_error = ?, lease_owner = NULL, lease_until = NULL
     WHERE id = ? AND status <> 'dead'"""
 
+# A grouped message's alerts, recorded before its first post: each one still pending and in no
+# other message (store.group_alerts runs them all in one transaction, or none).
+GROUP_ALERT = """UPDATE alerts SET grouped_in = ?
+    WHERE id = ? AND status = 'pending' AND grouped_in IS NULL"""
+
 REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?,
-    delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL
+    delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL,
+    grouped_in = NULL
     WHERE status = 'dead' {only}"""
 
 OUTBOX_STATS = """SELECT count(*) AS n, min(created_at) AS oldest FROM alerts

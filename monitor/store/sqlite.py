@@ -368,6 +368,15 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         with self._write() as c:
             return [int(c.execute(sql, params).rowcount) for sql, params in statements]
 
+    def _change_every(self, statements: Sequence[Statement]) -> bool:
+        with self._write() as c:
+            c.execute("SAVEPOINT every")
+            for sql, params in statements:
+                if c.execute(sql, params).rowcount == 0:
+                    c.execute("ROLLBACK TO every")  # the others undone; commits nothing
+                    return False
+            return True
+
     def _param(self, when: datetime) -> float:
         return _ts(when)
 

@@ -46,6 +46,8 @@ class Statements:
     _change: Callable[[str, Sequence[Any]], int]
     # writing statements in ONE transaction, in order: the rows each changed;
     _change_all: Callable[[Sequence[Statement]], list[int]]
+    # the same, kept only if every statement changed a row (else rolled back: False);
+    _change_every: Callable[[Sequence[Statement]], bool]
     # a time as the database stores it, and a stored time (or NULL) as an aware UTC datetime
     # (the names monitor.store.console_sql uses too).
     _param: Callable[[datetime], Any]
@@ -74,6 +76,7 @@ class Statements:
             attempts=r["attempts"], next_attempt_at=self._time(r["next_attempt_at"]),
             last_error=r["last_error"], delivered_at=self._time(r["delivered_at"]),
             extra=lease_extra(r["lease_owner"], self._time(r["lease_until"])),
+            grouped_in=r["grouped_in"],
         )  # fmt: skip
 
     def _archived(self, r: Row) -> ArchivedItem:
@@ -194,6 +197,9 @@ class Statements:
     def window_alerts(self, destination: str, start: datetime, end: datetime) -> list[OutboxRow]:
         rows = self._read(q.WINDOW_ALERTS, (destination, self._param(start), self._param(end)))
         return [self._alert(r) for r in rows]
+
+    def group_alerts(self, alert_ids: Sequence[str], note: str) -> bool:
+        return self._change_every([(q.GROUP_ALERT, (note, aid)) for aid in alert_ids])
 
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         t = self._param(now)
