@@ -68,9 +68,11 @@ def enqueue(
     destination: str,
     stories: Sequence[str],
     titles: Mapping[str, str] | None = None,
+    created_at: datetime | None = None,
 ) -> list[str]:
-    """Put one alert per story for `destination` in the outbox (through commit_poll), with the
-    titles given per story (default: a plain one)."""
+    """Put one alert per story for `destination` in the outbox (through commit_poll at `now`),
+    with the titles given per story (default: a plain one), created at `created_at` (default
+    `now`; earlier: a poll whose commit came late)."""
     store.sync_feeds([FeedSpec(id="f1", url="https://example.com/feed.xml")], now)
     claimed = store.claim_due_feeds(now, 1, timedelta(minutes=1), "poller")
     assert claimed, "the feed must be due to enqueue through commit_poll"
@@ -82,7 +84,7 @@ def enqueue(
             feed_id="f1",
             item_key=f"item-{story}",
             document=document(destination, story, (titles or {}).get(story)),
-            created_at=now,
+            created_at=created_at or now,
         )
         for story in stories
     ]

@@ -8,6 +8,8 @@ One `run_once`:
         granted = store.take_tokens(destination, ..., len(rows))   (the bucket every process
                          shares; release the rows beyond; after a refusal take first, then claim)
         for each row, in order:
+            (a digest or storm fold: the post sent in its place; its alerts recorded with it
+             before its first attempt, store.group_alerts, and a retry sends exactly those)
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
             (a channel, delivery/channels: its own request, or an email over SMTP through the
@@ -418,20 +420,75 @@ class Deliverer:
         sent, done = parts_sent(ident, notes)
         if done:
             return True  # the digest went out before this alert was committed: send it alone
-        if not self._goes_first(row, period_rows, now, "in a digest", ident):
+        pending = [r for r in period_rows if r.status == "pending"]
+        found = self._message_rows(row, pending, now, "in a digest", ident)
+        if found is None:
             return None
         # The alerts still to send, cut to the webhook's max_body: the first part carries `row`
-        # (first in the same order); after a crash the parts recorded are not cut again.
-        pending = [r for r in period_rows if r.status == "pending"]
+        # (first in the same order); after a crash the parts recorded are not cut again. A post
+        # recorded but not confirmed goes again as it was.
+        rows, recorded = found
         max_body = digest.max_body if dest.type == "webhook" else None
-        parts = digest_parts(dest.name, digest, start, end, pending, sent=sent, max_body=max_body)
-        return self._first_part(row, parts, now, "in a digest", ident)
+        parts = digest_parts(
+            dest.name, digest, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
+        )
+        return self._recorded_first_part(row, parts, now, "in a digest", ident, recorded, windows)
+
+    def _message_rows(
+        self, row: OutboxRow, pending: list[OutboxRow], now: datetime, how: str, ident: str
+    ) -> tuple[list[OutboxRow], str | None] | None:
+        """The pending alerts of digest or fold `ident` that the post sent in place of `row`
+        is made of, with the note they were recorded with when that post went before without
+        being confirmed (None: a post not attempted yet, cut from them); None when `row` is
+        put off. An alert not in a recorded post (committed late into the period) waits for
+        it: the post goes again as it was, and the alert after it (alone once the digest or
+        fold is complete, or in its next part)."""
+        from monitor.delivery.storm import GRACE
+
+        recorded = [r for r in pending if r.grouped_in is not None]
+        if not recorded:
+            return (pending, None) if self._goes_first(row, pending, now, how, ident) else None
+        note = recorded[0].grouped_in
+        group = [r for r in recorded if r.grouped_in == note]
+        if row.id not in {r.id for r in group}:
+            first = group[0]
+            until = max(now + GRACE, first.next_attempt_at or now)
+            self.store.postpone_alert(
+                row.id, self.owner, until, f"{how}: after {first.id}'s post ({ident})"
+            )
+            return None
+        return (group, note) if self._goes_first(row, group, now, how, ident) else None
+
+    def _recorded_first_part(
+        self,
+        row: OutboxRow,
+        parts: list[Part],
+        now: datetime,
+        how: str,
+        ident: str,
+        recorded: str | None,
+        windows: dict[datetime, list[OutboxRow]],
+    ) -> Fold | None:
+        """`_first_part`, its alerts recorded as carried by it before its first post (that is
+        when it is not `recorded` already). Another process that recorded some of them in its
+        own post first wins: `row` is put off, and the window read again."""
+        from monitor.delivery.storm import GRACE
+
+        fold = self._first_part(row, parts, now, how, ident)
+        if fold is None or recorded is not None:
+            return fold
+        if self.store.group_alerts(fold.members, fold.note):
+            return fold
+        windows.clear()
+        self.store.postpone_alert(row.id, self.owner, now + GRACE, f"{how}: later ({ident})")
+        return None
 
     def _first_part(
         self, row: OutboxRow, parts: list[Part], now: datetime, how: str, ident: str
     ) -> Fold | None:
         """The first of a digest's or fold's `parts` still to send, as a Fold sent in place of
         `row`; None (`row` put off) if `row` is not among its alerts."""
+        from monitor.delivery.parts import parts_sent
         from monitor.delivery.storm import GRACE
 
         first = parts[0]
@@ -440,7 +497,8 @@ class Deliverer:
             return None
         part = first.document["id"]
         message = replace(row, id=part, document=first.document, story_key=part, item_key=part)
-        return Fold(message, first.members, first.note, ident if len(parts) == 1 else None)
+        last = parts_sent(ident, [first.note])[1]  # the whole, or its last part
+        return Fold(message, first.members, first.note, ident if last else None)
 
     def _fold_plan(
         self,
@@ -476,14 +534,19 @@ class Deliverer:
         sent, done = parts_sent(ident, [r.last_error for r in group if r.status == "delivered"])
         if done:
             return True  # the fold went out before this alert was committed: send it alone
-        if not self._goes_first(row, group, now, "folded", ident):
+        pending = [r for r in group if r.status == "pending"]
+        found = self._message_rows(row, pending, now, "folded", ident)
+        if found is None:
             return None
         # The alerts still to send, cut to the webhook's max_body as a digest's are; after a
-        # crash the parts recorded are not cut again.
-        pending = [r for r in group if r.status == "pending"]
+        # crash the parts recorded are not cut again, and a post recorded but not confirmed
+        # goes again as it was.
+        rows, recorded = found
         max_body = storm.max_body if dest.type == "webhook" else None
-        parts = fold_parts(dest.name, rule, start, end, pending, sent=sent, max_body=max_body)
-        return self._first_part(row, parts, now, "folded", ident)
+        parts = fold_parts(
+            dest.name, rule, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
+        )
+        return self._recorded_first_part(row, parts, now, "folded", ident, recorded, windows)
 
     def _goes_first(
         self, row: OutboxRow, group: list[OutboxRow], now: datetime, how: str, ident: str

@@ -7,7 +7,9 @@ alert of the destination is held until its period has ended (plus a grace for co
 way); then one digest, with a fixed id (destination, period start) and fixed members (the
 period's alerts), carries them all. A crash between sending it and recording it resends the
 same digest with the same id. An alert committed after its period's digest went out is sent on
-its own rather than in a second, different digest.
+its own rather than in a second, different digest. A post's alerts are recorded before its first
+attempt, and a retry sends exactly those again (monitor.delivery.parts.recorded_part): an alert
+committed late into the period after a post that timed out does not join its resend.
 
 A webhook digest whose body would pass `max_body` goes as parts (`digest_parts`): each a
 digest document of its own with `digest_id`, `part` and `parts`, cut as a storm's fold is
@@ -200,11 +202,13 @@ def digest_parts(
     *,
     sent: int = 0,
     max_body: int | None = None,
+    recorded: str | None = None,
 ) -> list[Part]:
     """The posts that carry `rows`, the period's alerts not yet sent, when `sent` parts went
     already. With `max_body` (webhooks) each post's body fits in it: the alerts in order, each
     part as many as fit (at least one; one alone too large has its title cut). Without it
-    (channels render a text of their own), one post."""
+    (channels render a text of their own), one post. With `recorded` (the note `rows` were
+    recorded with before a first post that was not confirmed): that post again, as it was."""
     heads: dict[str, str] = {}
 
     def build(chunk: Sequence[OutboxRow], part: tuple[int, int] | None) -> dict[str, Any]:
@@ -217,4 +221,6 @@ def digest_parts(
         return found
 
     whole = digest_id(destination, start)
-    return cut_in_parts(whole, rows, build, only_entry, sent=sent, max_body=max_body)
+    return cut_in_parts(
+        whole, rows, build, only_entry, sent=sent, max_body=max_body, recorded=recorded
+    )

@@ -7,6 +7,14 @@ with `part` and `parts`, cut from the alerts in order, each as many as fit. The 
 only on the alerts still to send, so once part k is recorded, cutting what is left gives parts
 k+1.. as before: a crash between parts resends only the parts that were not recorded, each with
 its own id and body as before.
+
+Each post's alerts (a whole's or a part's) are recorded with its note before its first attempt
+(store.group_alerts), and a retry builds that post again from them alone (`recorded_part`): a
+post that timed out may have reached the receiver, so its resend must be the same content under
+the same id. One that also carried an alert committed late into the period meanwhile was
+dropped, late alert and all, by a receiver dropping repeated ids (Standard Webhooks); an id from
+the alerts instead would have sent the first post's alerts twice to a receiver that had it. The
+late alert waits for the post and goes after it (alone, or in the next part).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ ELLIPSIS_BYTES = "…".encode()
 WIDEST_NUMBER = 999_999  # a part's index and count when measured: wider than any real one
 
 _PART_NOTE = re.compile(r", part (\d+) of (\d+) ")
+_RECORDED_PART = re.compile(r", part (\d+) of (\d+) \((\w+)\)")
 _NOTE_LEADS = {"dig_": "in digest", "fold_": "folded into"}  # by the message's id
 
 
@@ -111,11 +120,15 @@ def cut_in_parts(
     *,
     sent: int = 0,
     max_body: int | None = None,
+    recorded: str | None = None,
 ) -> list[Part]:
     """The posts of digest or fold `whole` that carry `rows` (its alerts not yet sent) when
     `sent` parts went already. `build(alerts, part)` makes the document: the whole (`part`
     None) or part (index, count) of it, with its part_id and fields; `only_entry` finds the
-    alert's entry in a part of one, whose title is cut if it is too large alone."""
+    alert's entry in a part of one, whose title is cut if it is too large alone. With
+    `recorded`, the note `rows` were recorded with: that one post again (`recorded_part`)."""
+    if recorded is not None:
+        return [recorded_part(whole, rows, recorded, build, only_entry, max_body)]
     ordered = sorted(rows, key=lambda r: (r.created_at, r.id))
     cap = max_body if max_body is not None else float("inf")
     if sent == 0:
@@ -145,6 +158,31 @@ def cut_in_parts(
         note = f"{whole_note(whole)}, part {index} of {count} ({document['id']})"
         parts.append(Part(document, [r.id for r in chunk], note))
     return parts
+
+
+def recorded_part(
+    whole: str,
+    rows: Sequence[OutboxRow],
+    note: str,
+    build: Callable[[Sequence[OutboxRow], tuple[int, int] | None], dict[str, Any]],
+    only_entry: Callable[[dict[str, Any]], dict[str, Any]],
+    max_body: int | None,
+) -> Part:
+    """The post of digest or fold `whole` (the whole, or a part) that `rows` were recorded as
+    carrying under `note` before its first attempt, built again: the same id, alerts and body.
+    Fewer rows than recorded (one dead-lettered since) keep the recorded id: a receiver that
+    has the first post has them all, and nothing more."""
+    ordered = sorted(rows, key=lambda r: (r.created_at, r.id))
+    lead = whole_note(whole)
+    found = _RECORDED_PART.fullmatch(note, len(lead)) if note.startswith(lead) else None
+    if found is None:  # the whole (a note no version of ours wrote goes as the whole too)
+        return Part(build(ordered, None), [r.id for r in ordered], lead)
+    index, count, ident = int(found.group(1)), int(found.group(2)), found.group(3)
+    document = build(ordered, (index, count))
+    if len(ordered) == 1 and max_body is not None:
+        document = _cut_to_fit(document, only_entry(document), max_body)
+    document["id"] = document["item"]["key"] = ident
+    return Part(document, [r.id for r in ordered], note)
 
 
 def _fitting(entries: Sequence[int], size: Callable[[int], int], cap: float) -> int:

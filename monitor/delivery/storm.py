@@ -9,7 +9,9 @@ The folded alerts stay in the outbox and are marked delivered when that message 
 (`last_error` names it): nothing is dropped, `deliveries list` shows each one.
 
 The fold message has a fixed id (destination, rule, window start) and, once the window has
-ended, fixed members, so a resend after a crash is the same message with the same id.
+ended, fixed members, so a resend after a crash is the same message with the same id. Its members
+are recorded before its first post, as a digest's are (monitor.delivery.parts.recorded_part): an
+alert committed late into the window after a post that timed out does not join its resend.
 
 A webhook fold whose body would pass `max_body` goes in parts (`fold_parts`), cut, named and
 recorded as a digest's parts are (monitor.delivery.parts): each a `newsmon.fold` of its own with
@@ -94,9 +96,12 @@ def fold_parts(
     *,
     sent: int = 0,
     max_body: int | None = None,
+    recorded: str | None = None,
 ) -> list[Part]:
     """The posts that carry `rows`, the fold's alerts not yet sent, when `sent` parts went
-    already: one fold, or with `max_body` (webhooks) parts that each fit, as a digest's."""
+    already: one fold, or with `max_body` (webhooks) parts that each fit, as a digest's. With
+    `recorded` (the note `rows` were recorded with before a first post that was not
+    confirmed): that post again, as it was."""
 
     def build(chunk: Sequence[OutboxRow], part: tuple[int, int] | None) -> dict[str, Any]:
         return _document(destination, rule, start, end, chunk, part)
@@ -107,7 +112,9 @@ def fold_parts(
         return found
 
     whole = fold_id(destination, rule, start)
-    return cut_in_parts(whole, rows, build, only_entry, sent=sent, max_body=max_body)
+    return cut_in_parts(
+        whole, rows, build, only_entry, sent=sent, max_body=max_body, recorded=recorded
+    )
 
 
 def _document(
