@@ -126,3 +126,44 @@ def test_patience_bounds_the_wait_for_a_turn_and_a_thread_may_nest_calls() -> No
     with turns.turn(), turns.turn():  # the same thread: no deadlock
         pass
     turns.close()
+
+
+def test_a_call_without_an_answer_for_answer_within_ends_and_the_next_one_goes_ahead() -> None:
+    turns = Turns("PostgreSQL at test", answer_within=0.4)
+    with capture_logs() as logs:
+        started = time.monotonic()
+        with stuck_call(turns) as outcome:
+            time.sleep(0.2)
+            turns.progress()  # another thread's progress is not the call's: the bound holds
+            deadline = time.monotonic() + 5
+            while "ended" not in outcome and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert 0.35 < outcome["ended"] - started < 1.5
+        assert outcome["received"] == b""  # its socket was shut down under it
+        assert "did not answer within 0.4s" in outcome["error"]
+        assert "stopping" not in outcome["error"]
+        with turns.turn():  # not refused: the next call connects again
+            turns.progress()
+    assert [(e["event"], e["reason"]) for e in logs] == [("store_call_abandoned", "no_answer")]
+
+
+def test_answer_within_counts_from_the_last_progress_and_not_for_an_unbounded_call() -> None:
+    turns = Turns("PostgreSQL at test", answer_within=0.3)
+    ours, theirs = socket.socketpair()
+    duplicate = os.dup(ours.fileno())
+    try:
+        with turns.turn():
+            turns.watch(duplicate)
+            for _ in range(4):  # statements answered in time: 0.8 s in all, never cut short
+                time.sleep(0.2)
+                turns.progress()
+        with turns.turn(bounded=False):
+            turns.watch(duplicate)
+            time.sleep(0.6)  # a migration's statement, twice the bound
+        theirs.send(b"x")
+        assert ours.recv(1) == b"x"  # the socket was never shut down
+    finally:
+        turns.close()
+        theirs.close()
+        ours.close()
+        os.close(duplicate)

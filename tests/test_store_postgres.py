@@ -162,3 +162,23 @@ def test_connections_bound_a_dead_path_with_libpq_options_unless_the_url_sets_th
     assert used["keepalives_idle"] == "10"
     assert used["keepalives_count"] == "3"
     assert used["tcp_user_timeout"] == "60000"  # the URL's own
+
+
+def test_the_server_ends_a_statement_past_database_timeout_and_the_store_goes_on(
+    schema: str,
+) -> None:
+    url = postgres_url() or ""
+    store = PostgresStore(url, schema=schema, timeout_s=1.0)
+    try:
+        settings = store._read(
+            "SELECT current_setting('statement_timeout') AS s,"
+            " current_setting('idle_in_transaction_session_timeout') AS i,"
+            " current_setting('TimeZone') AS z"
+        )
+        assert settings == [{"s": "1s", "i": "1s", "z": "UTC"}]
+        with pytest.raises(StoreError, match=r"statement timeout.*raise database_timeout"):
+            store._read("SELECT pg_sleep(3)")
+        assert store.ping()  # the same connection: a cancelled statement does not break it
+        store.migrate()  # a migration may take longer: not bounded (SET LOCAL, its own turn)
+    finally:
+        store.close()

@@ -148,7 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     policy = named_feed_policy(config)  # as `rules test --feed` reads
     tally = ImportTally()
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         for arg in args.sources:
             files, folder_id = source_files(arg)

@@ -227,7 +227,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             since = None
     if not store_exists(config):
         return _empty(config.database_url, args)
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         total = store.count_archive()
         if total == 0:

@@ -146,7 +146,7 @@ def first_polls_ahead(config: Config) -> dict[str, float]:
     if sqlite_path(config.database_url.strip()) in (None, ":memory:") or not store_exists(config):
         return ahead
     try:
-        store = open_store(config.database_url, migrate=False)
+        store = open_store(config.database_url, timeout=config.database_timeout, migrate=False)
         try:
             done = {feed.id for feed in store.list_feeds() if feed.baseline_done}
         finally:

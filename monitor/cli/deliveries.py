@@ -107,7 +107,7 @@ def _open(args: argparse.Namespace, config: Config | None = None) -> Iterator[St
     from monitor.store import open_store
 
     config = config or load_config(getattr(args, "config", None))
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         yield store
     finally:

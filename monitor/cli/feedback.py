@@ -111,7 +111,7 @@ def cmd_feedback(args: argparse.Namespace, clock: Clock | None = None) -> int:
             "`newsmon run` or `newsmon check --deliver` creates it"
         )
     folder = args.rules or config.rules
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         if args.target == "export":
             return _export(store.list_labels(), args.file)

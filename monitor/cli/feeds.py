@@ -74,7 +74,7 @@ def list_feeds(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
     feeds: list[FeedState] = []
     if store_exists(config):  # a read must not create the store
-        store = open_store(config.database_url)
+        store = open_store(config.database_url, timeout=config.database_timeout)
         try:
             store.migrate()
             feeds = store.list_feeds()

@@ -78,7 +78,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not store_exists(config):  # a read must not create the store
         print(no_store_yet(config), file=sys.stderr)
         return _none(args.story)
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         if args.story:
             sources = store.list_story_sources(args.story)

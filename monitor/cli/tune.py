@@ -146,7 +146,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     like_refs, unlike_refs = _refs(args.like, "--like"), _refs(args.unlike, "--unlike")
     if not store_exists(config):
         raise NewsmonError("no database yet: tuning needs labelled, archived items")
-    store = open_store(config.database_url)
+    store = open_store(config.database_url, timeout=config.database_timeout)
     try:
         labels = in_force(store.list_labels())
         # (relevant, labelled for this rule): its label for the rule, else for any rule

@@ -58,7 +58,7 @@ class Config(BaseSettings):
     DURATIONS: ClassVar[tuple[str, ...]] = (
         "default_interval", "fetch_deadline", "connect_timeout", "retention", "delivery_deadline",
         "feed_lease", "delivery_lease", "grace_period", "story_window", "max_interval",
-        "max_backoff", "parse_cpu",
+        "max_backoff", "parse_cpu", "database_timeout",
     )  # fmt: skip
 
     # `default=[]`, not `default_factory=list`: pydantic copies a mutable default for each
@@ -71,6 +71,12 @@ class Config(BaseSettings):
 
     database_url: str = _setting(
         "newsmon.db", "str", "SQLite file path, or a `postgresql://` URL for several replicas."
+    )
+    database_timeout: timedelta = _setting(
+        _dur("60s"),
+        "duration",
+        "PostgreSQL: longest a statement may run (`statement_timeout`); one without an answer 5s"
+        " longer (the server hangs) is given up on and the next call connects again.",
     )
     rules: str = _setting("rules", "path", "Folder of rule files (`*.yaml`).")
     allow_networks: Annotated[list[str], NoDecode] = _setting(
@@ -285,6 +291,7 @@ class Config(BaseSettings):
             ("parse_cpu", "5s"),
             ("fetch_deadline", "30s"),
             ("connect_timeout", "10s"),
+            ("database_timeout", "1m"),
             ("delivery_deadline", "30s"),
         ):
             if getattr(self, name) <= timedelta(0):

@@ -252,7 +252,9 @@ async def open_runtime(
     )
     settle_heap()
     cache = ONE_SHOT_PAGE_CACHE_KIB if inline else None
-    store = await asyncio.to_thread(open_store, config.database_url, page_cache_kib=cache)
+    store = await asyncio.to_thread(
+        open_store, config.database_url, page_cache_kib=cache, timeout=config.database_timeout
+    )
     parser: ParsePool | None = None
     try:
         await asyncio.to_thread(store.migrate)

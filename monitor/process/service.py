@@ -197,7 +197,9 @@ async def run_service(
 
                     # A connection of its own: a playground run reading the archive never
                     # holds the daemon's store lock.
-                    console_store = open_store(config.database_url, migrate=False)
+                    console_store = open_store(
+                        config.database_url, timeout=config.database_timeout, migrate=False
+                    )
                     console = build_console(
                         config.ui, ui_credentials, store=console_store,
                         rules=lambda: rt.rules.rules, clock=ctx.clock,

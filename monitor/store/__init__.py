@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from monitor.errors import ConfigError
 from monitor.store.base import Store
@@ -73,9 +74,16 @@ def sqlite_path(url: str) -> str | None:
     return url
 
 
-def open_store(url: str, *, migrate: bool = True, page_cache_kib: int | None = None) -> Store:
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    page_cache_kib: int | None = None,
+    timeout: timedelta | None = None,
+) -> Store:
     """Open the store a database URL names and (by default) bring its schema up to date.
-    `page_cache_kib`: SQLite's page cache (see SQLiteStore); PostgreSQL ignores it."""
+    `page_cache_kib`: SQLite's page cache (see SQLiteStore); PostgreSQL ignores it. `timeout`:
+    the `database_timeout` setting (PostgreSQL; SQLite ignores it)."""
     url = url.strip()
     if not url:
         raise ConfigError("NEWSMON_DATABASE_URL is empty: give a file path, sqlite:///PATH or "
@@ -84,7 +92,10 @@ def open_store(url: str, *, migrate: bool = True, page_cache_kib: int | None = N
     if url.startswith(("postgresql://", "postgres://")):
         from monitor.store.postgres import PostgresStore
 
-        store = PostgresStore(url)
+        if timeout is None:
+            store = PostgresStore(url)
+        else:
+            store = PostgresStore(url, timeout_s=timeout.total_seconds())
     else:
         path = sqlite_path(url)
         if path is None:

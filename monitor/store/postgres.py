@@ -13,18 +13,22 @@
   process. Migrations take a transaction-scoped advisory lock, so replicas starting at once take
   turns.
 - A server that stops answering: libpq's keepalives and TCP user timeout end a call on a dead
-  path (LINK_OPTIONS); a server that only hangs is reported and, when stopping, given up on
-  (monitor.store.pgwait, which also makes the calls take turns on the connection).
+  path (LINK_OPTIONS). The session's `statement_timeout` (the `database_timeout` setting) makes
+  the server end a statement that runs longer; a statement with no answer for that long and
+  ANSWER_MARGIN_S is given up on (a server that hangs, a proxy that lost its server), and the
+  next call connects again (monitor.store.pgwait, which also makes the calls take turns on the
+  connection and gives up on them when stopping). `idle_in_transaction_session_timeout` (the same)
+  lets the server end the session of a client that vanished mid-transaction, with its row locks.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 import psycopg
 from psycopg import sql as pgsql
@@ -78,6 +82,10 @@ LINK_OPTIONS = {
     "tcp_user_timeout": "20000",
 }
 CLOSE_WAIT_S = 1.0  # close: how long a call in flight may keep the connection
+# A statement runs at most `database_timeout` (the server cancels it then), so no answer within
+# that and this margin (the round trip, the cancel's own) means the server will not answer.
+DATABASE_TIMEOUT_S = 60.0
+ANSWER_MARGIN_S = 5.0
 PING_S = 2.0  # /readyz: how long another call may hold the connection before "not answering"
 _EPOCH = datetime.min.replace(tzinfo=UTC)  # "since the beginning" for archive reads
 # Advisory lock keys (any constants): migrations, and sync_feeds of replicas starting at once.
@@ -207,6 +215,12 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+def _said(e: psycopg.Error) -> str:
+    if isinstance(e, psycopg.errors.QueryCanceled):  # statement_timeout (or an operator)
+        return f"PostgreSQL: {e}; raise database_timeout if this statement needs longer"
+    return f"PostgreSQL: {e}"
+
+
 class _PollWrites:
     """`commit.PollWrites` on PostgreSQL: one statement for all of a poll's rows of a table
     (arrays unnested; a round trip per row would cost more than the insert)."""
@@ -306,23 +320,63 @@ class _PollWrites:
         self.cur.execute(UPDATE_FEED_POLLS, [list(column) for column in zip(*rows, strict=True)])
 
 
+def _progress_cursor(turns: Turns) -> type[psycopg.Cursor[Row]]:
+    """A cursor that tells `turns` when each statement starts and when its answer came: the
+    bound on a silent server counts per statement, not per call (see monitor.store.pgwait)."""
+
+    class ProgressCursor(psycopg.Cursor[Row]):
+        def execute(self, *args: Any, **kwargs: Any) -> Self:
+            turns.progress()
+            try:
+                return super().execute(*args, **kwargs)
+            finally:
+                turns.progress()
+
+        def executemany(self, query: Any, params_seq: Iterable[Any], **kwargs: Any) -> None:
+            turns.progress()
+            try:
+                super().executemany(query, params_seq, **kwargs)
+            finally:
+                turns.progress()
+
+    return ProgressCursor
+
+
 class PostgresStore(Statements, PostgresConsoleReads):
-    """`Store` on PostgreSQL. `schema` (tests) puts the tables in that schema."""
+    """`Store` on PostgreSQL. `schema` (tests) puts the tables in that schema.
+    `timeout_s`: the `database_timeout` setting (see the module's docstring)."""
 
     dialect = "postgres"
 
-    def __init__(self, url: str, *, schema: str | None = None, connect_timeout_s: int = 10):
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        connect_timeout_s: int = 10,
+        timeout_s: float = DATABASE_TIMEOUT_S,
+    ):
         from monitor.store import shown_database_url
 
         self._url = url
         self._schema = schema
         self._timeout = connect_timeout_s
+        self._statement_ms = max(1, round(timeout_s * 1000))
         # One call at a time on the one connection; a server that stops answering is reported,
-        # and given up on when the daemon stops (monitor.store.pgwait).
-        self._turns = Turns(f"PostgreSQL at {shown_database_url(url)}")
+        # given up on after the statement timeout and a margin, and at once when the daemon
+        # stops (monitor.store.pgwait).
+        self._turns = Turns(
+            f"PostgreSQL at {shown_database_url(url)}", answer_within=timeout_s + ANSWER_MARGIN_S
+        )
+        self._cursor = _progress_cursor(self._turns)
         self._conn: psycopg.Connection[Row] | None = None
         self._socket: int | None = None  # a duplicate of the connection's, for `hurry`
-        self._connect()
+        try:
+            with self._turns.turn():
+                self._connect()
+        except BaseException:
+            self._turns.close()  # its watcher thread ends
+            raise
 
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
@@ -338,13 +392,9 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 make_conninfo(self._url, **link),
                 autocommit=True,
                 row_factory=dict_row,
+                cursor_factory=self._cursor,
                 connect_timeout=timeout,
             )
-            conn.execute("SET TIME ZONE 'UTC'")
-            if self._schema:
-                conn.execute(
-                    pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
-                )
         except psycopg.Error as e:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {shown_database_url(self._url)}:"
@@ -352,6 +402,25 @@ class PostgresStore(Statements, PostgresConsoleReads):
             ) from e
         self._conn = conn
         self._socket = os.dup(conn.fileno())
+        self._turns.watch(self._socket)  # the session's settings wait no longer than a call
+        try:
+            # One round trip. The server ends a statement past the timeout, and a session idle
+            # in a transaction for as long (a client gone mid-transaction holds its row locks).
+            ms = self._statement_ms
+            conn.execute(
+                f"SET TIME ZONE 'UTC'; SET statement_timeout = {ms};"
+                f" SET idle_in_transaction_session_timeout = {ms}"
+            )
+            if self._schema:
+                conn.execute(
+                    pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self._schema))
+                )
+        except psycopg.Error as e:
+            self._drop()
+            raise self._turns.failure(
+                f"cannot set up the session on PostgreSQL at {shown_database_url(self._url)}:"
+                f" {hide_database_password(str(e).strip(), self._url)}"
+            ) from e
         return conn
 
     def _drop(self) -> None:
@@ -373,15 +442,18 @@ class PostgresStore(Statements, PostgresConsoleReads):
         return conn
 
     @contextmanager
-    def _tx(self) -> Iterator[psycopg.Cursor[Row]]:
-        """One transaction; a psycopg error becomes a StoreError after the rollback."""
-        with self._turns.turn():
+    def _tx(self, *, bounded: bool = True) -> Iterator[psycopg.Cursor[Row]]:
+        """One transaction; a psycopg error becomes a StoreError after the rollback.
+        `bounded=False`: its statements may run past `database_timeout` (migrations)."""
+        with self._turns.turn(bounded=bounded):
             conn = self._live()
             try:
                 with conn.transaction(), conn.cursor() as cur:
+                    if not bounded:
+                        cur.execute("SET LOCAL statement_timeout = 0")
                     yield cur
             except psycopg.Error as e:
-                raise self._turns.failure(f"PostgreSQL: {e}") from e
+                raise self._turns.failure(_said(e)) from e
 
     @contextmanager
     def _one(self, patience: float | None = None) -> Iterator[psycopg.Cursor[Row]]:
@@ -393,7 +465,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 with conn.cursor() as cur:
                     yield cur
             except psycopg.Error as e:
-                raise self._turns.failure(f"PostgreSQL: {e}") from e
+                raise self._turns.failure(_said(e)) from e
 
     def _read(self, query: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._one() as cur:
@@ -435,7 +507,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
         schema = f" (schema {self._schema})" if self._schema else ""
         where = shown_database_url(self._url) + schema
-        with self._tx() as cur:
+        with self._tx(bounded=False) as cur:  # an index on a large table may take long
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             cur.execute(pg(SCHEMA_VERSION_TABLE))
             rows = cur.execute("SELECT version, name FROM schema_version").fetchall()

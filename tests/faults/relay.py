@@ -4,6 +4,8 @@ processes stopped, a path that silently drops packets) without touching the data
     with Relay(("127.0.0.1", 5432)) as relay:   # relay.port forwards to the server
         relay.freeze()                           # bytes stop moving; every socket stays open
         relay.thaw()                             # what was held is forwarded, and the rest
+        relay.cut()                              # the connections open now never move a byte
+                                                 # again; new ones flow (a failover)
 
 Frozen, the relay's kernel still takes what the client sends (as a stopped server's kernel
 does): the client waits for an answer, it gets no error. New connections are accepted and held
@@ -23,7 +25,9 @@ class Relay:
         self.target = target
         self._flowing = threading.Event()
         self._flowing.set()
+        self._closing = threading.Event()
         self._closed = False
+        self._generation = 0  # of the connections accepted since the last cut
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -45,6 +49,10 @@ class Relay:
     def thaw(self) -> None:
         self._flowing.set()
 
+    def cut(self) -> None:
+        with self._lock:
+            self._generation += 1
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -54,6 +62,7 @@ class Relay:
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
         self._flowing.set()  # a pump holding bytes lets go, finds its socket closed, ends
+        self._closing.set()
         for thread in list(self._threads):
             thread.join(timeout=5)
 
@@ -80,13 +89,16 @@ class Relay:
                     server.close()
                     return
                 self._sockets += [client, server]
-            self._start(self._pump, client, server)
-            self._start(self._pump, server, client)
+                generation = self._generation
+            self._start(self._pump, client, server, generation)
+            self._start(self._pump, server, client, generation)
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, generation: int) -> None:
         try:
             while data := source.recv(65536):
                 self._flowing.wait()
+                if generation != self._generation:  # cut: held until the relay closes
+                    self._closing.wait()
                 if self._closed:
                     return
                 sink.sendall(data)

@@ -8,6 +8,10 @@ the test freezes (tests/faults/relay.py): no PostgreSQL process is ever signalle
 - While the store hangs `/healthz` stays 200 (the daemon lives), `/readyz` is 503, and the log
   says so once (`store_not_answering`) and once again when the store answers
   (`store_answering`): no line per second from the scheduler.
+- Outside a stop, a statement without an answer for `database_timeout` and 5 s is given up on:
+  the job logs `store_unavailable` and tries again on a later tick, on a new connection. When the
+  old connection never answers again (the server behind a proxy went away, a failover), the new
+  one carries on; when the server answers again, nothing is lost and nothing sent twice.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, calm_config, daemon_env, wait_for
+from tests.daemon_support import CALM, DaemonProcess, calm_config, daemon_env, wait_for
 from tests.faults.relay import Relay
-from tests.feedserver import feed_server
+from tests.feedserver import feed_server, rss
 from tests.receiver import Receiver
 from tests.replicas_harness import fresh_database
 from tests.store_fixtures import skip_without_postgres
@@ -38,6 +42,7 @@ from tests.test_daemon_shutdown import (
 pytestmark = [pytest.mark.fault, pytest.mark.postgres]
 
 GRACE_S = 2.0
+TIMEOUT_S = 2.0  # database_timeout: a statement without an answer for 7 s is given up on
 
 
 @contextmanager
@@ -158,3 +163,106 @@ def test_while_postgres_hangs_healthz_stays_up_readyz_says_so_and_the_log_says_i
             assert len(loud) <= 12, loud
             daemon.signal(signal.SIGTERM)
             assert daemon.wait(timeout=15) == 0
+
+
+def bounded_env(url: str) -> dict[str, str]:
+    return daemon_env(NEWSMON_DATABASE_URL=url, NEWSMON_DATABASE_TIMEOUT=f"{TIMEOUT_S:g}s")
+
+
+def assert_given_up(daemon: DaemonProcess) -> None:
+    """A call with no answer was given up on after database_timeout and the margin, and said so
+    in one line (the job whose call it was says `store_unavailable`; /readyz's ping says
+    nothing)."""
+    abandoned = daemon.events("store_call_abandoned")
+    assert abandoned, daemon.log_text()[-3000:]
+    assert {e["reason"] for e in abandoned} == {"no_answer"}
+    assert all(TIMEOUT_S + 5 <= e["waited_s"] < TIMEOUT_S + 7 for e in abandoned), abandoned
+    assert [e for e in daemon.events() if "exception" in e] == []
+
+
+@pytest.mark.timeout(180)
+def test_a_connection_that_never_answers_again_is_dropped_and_a_new_one_carries_on(
+    tmp_path: Path,
+) -> None:
+    with (
+        relayed_database("hang_cut") as (url, relay),
+        feed_server() as server,
+        Receiver() as rx,
+    ):
+        config = calm_config(tmp_path, server, {"hook": rx.url}, grace_period=f"{GRACE_S:g}s")
+        with DaemonProcess(config, tmp_path, bounded_env(url)) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            wait_for("/readyz 200", lambda: daemon.readiness()[0] == 200)
+            relay.cut()  # the connection in use never answers again; a new one would
+            cut = time.monotonic()
+            server.put("/wire.rss", rss([*STORIES, CALM]))
+            # Before, every call waited on the old connection for as long as the daemon ran.
+            wait_for(
+                "every story delivered on a new connection",
+                lambda: len(by_webhook_id(rx.requests)) == len(STORIES),
+                timeout=40,
+            )
+            took = time.monotonic() - cut
+            print(f"PostgreSQL connection cut, database_timeout {TIMEOUT_S:g}s: {took:.1f}s")
+            assert took < TIMEOUT_S + 5 + 15, took
+            wait_for("/readyz 200 again", lambda: daemon.readiness()[0] == 200, timeout=15)
+            assert daemon.get_or_none("/healthz") == 200
+            assert_given_up(daemon)
+            time.sleep(2.0)  # nothing more comes
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
+    assert len(rx.requests) == len(STORIES)
+    assert_each_story_once_under_one_id(rx)
+
+
+@pytest.mark.timeout(180)
+def test_calls_to_a_hung_server_fail_within_the_timeout_and_resume_when_it_answers(
+    tmp_path: Path,
+) -> None:
+    with (
+        relayed_database("hang_bound") as (url, relay),
+        feed_server() as server,
+        Receiver() as rx,
+    ):
+        # Short leases: a claim the relay held and forwards once thawed leases rows to this
+        # process that it never heard of; they wait for their lease (see process/cycle.py).
+        config = calm_config(
+            tmp_path, server, {"hook": rx.url}, grace_period=f"{GRACE_S:g}s",
+            fetch_deadline="3s", feed_lease="6s", delivery_deadline="3s", delivery_lease="6s",
+        )  # fmt: skip
+        with DaemonProcess(config, tmp_path, bounded_env(url)) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            wait_for("/readyz 200", lambda: daemon.readiness()[0] == 200)
+            before = len(daemon.events())
+            relay.freeze()
+            frozen = time.monotonic()
+            server.put("/wire.rss", rss([*STORIES, CALM]))
+            wait_for("/readyz 503", lambda: daemon.readiness()[0] == 503, timeout=10)
+            # Before, no call ended while the server hung: nothing was said after the first
+            # warning, however long it hung.
+            wait_for("a call given up", lambda: daemon.events("store_unavailable"), timeout=15)
+            print(f"first store_unavailable {time.monotonic() - frozen:.1f}s after the freeze")
+            while time.monotonic() - frozen < 25.0:
+                assert daemon.get_or_none("/healthz") == 200  # alive: no reason to restart it
+                time.sleep(1.0)
+            assert_given_up(daemon)
+            # One line a failed attempt, each job backing off: not one a tick.
+            loud = [e for e in daemon.events()[before:] if e["level"] in ("warning", "error")]
+            assert len(loud) <= 40, [e["event"] for e in loud]
+            assert rx.requests == []
+            relay.thaw()
+            thawed = time.monotonic()
+            wait_for(
+                "every story delivered once the server answers",
+                lambda: len(by_webhook_id(rx.requests)) == len(STORIES),
+                timeout=40,
+            )
+            print(f"delivered {time.monotonic() - thawed:.1f}s after the thaw")
+            wait_for("/readyz 200 again", lambda: daemon.readiness()[0] == 200, timeout=15)
+            time.sleep(2.0)  # nothing more comes
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
+    assert len(rx.requests) == len(STORIES)
+    assert_each_story_once_under_one_id(rx)
