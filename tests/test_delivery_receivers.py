@@ -137,7 +137,10 @@ def test_a_hanging_receiver_times_out_and_does_not_delay_another(store: Store) -
         stats = asyncio.run(d.run_once())
         elapsed = time.monotonic() - started
     assert 0.9 <= elapsed < 3.0
-    assert ok.requests[0].at - started < 0.5  # not held up by the hanging one
+    # Not held up by the hanging one: posted about when it was, as the two receivers saw it; one
+    # after the other, it would come the 1 s deadline later. (The time from the start includes
+    # the store's claims, which a busy machine stretches past any fixed bound.)
+    assert ok.requests[0].at - hang.requests[0].at < 0.5
     assert (stats.delivered, stats.retried) == (1, 1)
     row = store.get_alert(slow)
     assert row is not None
