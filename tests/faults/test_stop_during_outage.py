@@ -27,6 +27,7 @@ from tests.faults.test_store_outage import immutable, immutable_supported
 from tests.feedserver import feed_server
 from tests.receiver import Receiver
 from tests.test_daemon_shutdown import (
+    RESTART_S,
     STORIES,
     SlowReceiver,
     assert_each_story_once_under_one_id,
@@ -127,7 +128,7 @@ def test_sigterm_while_the_store_refuses_writes_exits_0_and_the_restart_sends_th
             assert str(db) in failed[0]["error"]  # which store failed
             assert daemon.events("shutdown_finished")[0]["clean"] is False
         # The restart on this host ends the dead holder's row: the leases are free at once.
-        assert restart_and_collect(config, tmp_path, rx) < 10.0
+        assert restart_and_collect(config, tmp_path, rx) < RESTART_S
     assert_each_story_once_under_one_id(rx)
 
 
@@ -203,7 +204,7 @@ def test_sigterm_while_another_process_holds_the_write_lock_exits_soon_after_the
             [ended] = daemon.events("holder_end_failed")
             gap = logged_at(ended) - logged_at(released)
             assert gap < 2 * STOP_WAIT_S + 0.5 < grace_s, gap
-        assert restart_and_collect(config, tmp_path, rx) < 10.0
+        assert restart_and_collect(config, tmp_path, rx) < RESTART_S
     assert_each_story_once_under_one_id(rx)
 
 
