@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from monitor.clock import FakeClock
+from monitor.delivery.deliverer import DEFAULT_LEASE
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
 from monitor.delivery.storm import GRACE, Storm, fold_id
@@ -145,3 +146,22 @@ def test_a_digest_part_resent_after_a_timeout_is_the_same_part(store: Store) -> 
     assert bodies[1] == bodies[0]  # part 1 again, as it was
     assert_one_content_per_id_and_every_alert_once(rx, ids)
     assert {r.status for r in store.list_alerts(limit=10)} == {"delivered"}
+
+
+def test_a_late_alert_goes_in_the_run_that_confirms_the_resend(store: Store) -> None:
+    """The late alert is claimed in the same run as the resend (both due) and sent on its own
+    right after it is confirmed: it was skipped as if the digest had carried it, and stayed
+    claimed until its lease ran out (5 minutes by default)."""
+    ids = enqueue(store, T0, "ops", ["s00", "s01", "s02"])
+    with Receiver(FirstGroupLate()) as rx:
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(T0 + timedelta(hours=1, seconds=10))
+        d = deliverer(store, {"ops": dest}, clock, deadline=DEADLINE, lease=DEFAULT_LEASE)
+        asyncio.run(d.run_once())  # read, not confirmed in time
+        late = T0 + timedelta(minutes=50)  # after the others: claimed after the digest's holder
+        ids += enqueue(store, clock.now(), "ops", ["late"], created_at=late)
+        clock.advance(minutes=1)  # past the retry (5 s) and the pause
+        asyncio.run(d.run_once())
+        assert len(rx.requests) == 3
+    assert store.list_alerts("pending", limit=10) == []
+    assert_one_content_per_id_and_every_alert_once(rx, ids)

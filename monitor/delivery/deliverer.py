@@ -111,9 +111,6 @@ class Fold:
     message: OutboxRow  # the "N more for rule X" message, with the fold's own id
     members: list[str]  # the alerts it carries
     note: str  # their last_error once it is confirmed: "folded into fold_…", "in digest dig_…"
-    # The id that, once confirmed, ends the group for the rest of the run; None for a digest
-    # part that others follow (the run reads the period again and sends the next).
-    carries: str | None
 
 
 def _blocked(exc: BaseException) -> bool:
@@ -295,7 +292,10 @@ class Deliverer:
         rows = await asyncio.to_thread(self._claim_within_shared_rate, dest, now, limit, stats)
         budget = self.lease.total_seconds() * 0.8
         started = time.monotonic()
-        carried: set[str] = set()  # fold messages confirmed in this run
+        # The alerts that messages confirmed in this run carried: the rest of the run skips
+        # them. Not the messages' ids: an alert committed late into a period, claimed in the
+        # run that confirms its digest, was skipped as carried and held to its lease's end.
+        carried: set[str] = set()
         windows: dict[datetime, list[OutboxRow]] = {}  # storm windows read in this run
         for index, row in enumerate(rows):
             fold: Fold | None = None
@@ -315,10 +315,8 @@ class Deliverer:
             from monitor.delivery.decide import Members, Rest  # loaded by `_deliver`
 
             if fold is not None and decision.members is Members.SETTLE:
-                if fold.carries is not None:
-                    carried.add(fold.carries)
-                else:
-                    windows.clear()  # its members are settled now: the next part is cut anew
+                carried.update(fold.members)
+                windows.clear()  # its members are settled now: the next part is cut anew
             elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
                     reason = f"the fold {fold.message.id} was refused (see {row.id})"
@@ -403,10 +401,10 @@ class Deliverer:
         from monitor.delivery.parts import parts_sent
         from monitor.delivery.storm import GRACE
 
+        if row.id in carried:
+            return None
         start, end = digest.period(row.created_at)
         ident = digest_id(dest.name, start)
-        if ident in carried:
-            return None
         if now < end + GRACE:
             note = f"in a digest: held until the period ends ({ident})"
             self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
@@ -488,7 +486,6 @@ class Deliverer:
     ) -> Fold | None:
         """The first of a digest's or fold's `parts` still to send, as a Fold sent in place of
         `row`; None (`row` put off) if `row` is not among its alerts."""
-        from monitor.delivery.parts import parts_sent
         from monitor.delivery.storm import GRACE
 
         first = parts[0]
@@ -497,8 +494,7 @@ class Deliverer:
             return None
         part = first.document["id"]
         message = replace(row, id=part, document=first.document, story_key=part, item_key=part)
-        last = parts_sent(ident, [first.note])[1]  # the whole, or its last part
-        return Fold(message, first.members, first.note, ident if last else None)
+        return Fold(message, first.members, first.note)
 
     def _fold_plan(
         self,
@@ -514,6 +510,8 @@ class Deliverer:
         from monitor.delivery.parts import parts_sent, rule_of
         from monitor.delivery.storm import GRACE, fold_id, fold_parts, folded, members
 
+        if row.id in carried:
+            return None
         start, end = storm.window(row.created_at)
         if start not in windows:
             windows[start] = self.store.window_alerts(dest.name, start, end)
@@ -522,8 +520,6 @@ class Deliverer:
             return True
         rule = rule_of(row.document)
         ident = fold_id(dest.name, rule, start)
-        if ident in carried:
-            return None
         if now < end + GRACE:  # the window is still open: more may fold into it
             note = f"folded: held until the storm window ends ({fold_id(dest.name, rule, start)})"
             self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
