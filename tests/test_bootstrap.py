@@ -5,8 +5,8 @@ the deliverer's store (AlertLeases) knows which alert leases it holds. Real SQLi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 from monitor import logs
 from monitor.clock import FakeClock
 from monitor.config import load_config
+from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.pipeline.rules import CurrentRules
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
@@ -150,4 +151,50 @@ def test_alert_leases_track_claims_until_settled_and_release_the_rest(tmp_path: 
     assert leases.claim_due_alerts(T0, 10, LEASE, "d1") == []  # closed: claims nothing
     # The two released are due again for any process at once, not after the lease.
     assert sorted(r.id for r in store.claim_due_alerts(T0, 10, LEASE, "d2")) == ["a2", "a3"]
+    store.close()
+
+
+class _RecordFailsOnce(SQLiteStore):
+    """The store stops answering for one record of each kind."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.failing = {"mark_delivered", "settle_grouped"}
+
+    def _fail(self, name: str) -> None:
+        if name in self.failing:
+            self.failing.discard(name)
+            raise StoreError("PostgreSQL at test did not answer within 65s")
+
+    def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
+        self._fail("mark_delivered")
+        return super().mark_delivered(alert_id, owner, now)
+
+    def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
+        self._fail("settle_grouped")
+        return super().settle_grouped(alert_ids, now, note)
+
+
+def test_a_post_whose_record_failed_is_recorded_before_the_leases_are_given_back(
+    tmp_path: Path,
+) -> None:
+    store = _RecordFailsOnce(str(tmp_path / "state.db"))
+    store.migrate()
+    store.sync_feeds([spec("f1")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "poller")
+    alerts = [alert(f"a{i}", "ops", f"s{i}") for i in range(4)]
+    assert store.commit_poll("f1", "poller", T0, ok_update(T0), [], alerts) == 4
+    leases = AlertLeases(store, "d1")
+    assert len(leases.claim_due_alerts(T0, 10, LEASE, "d1")) == 4
+    with pytest.raises(StoreError):
+        leases.mark_delivered("a0", "d1", T0)  # posted; the store did not answer
+    with pytest.raises(StoreError):
+        leases.settle_grouped(["a1", "a2"], T0, "in digest d")  # the same for a digest's post
+    # The next run after the failed one: the posts are recorded, the rest given back. Given
+    # back unrecorded, a0, a1 and a2 were posted again.
+    assert leases.release_held() == 1
+    assert {a.id: a.status for a in store.list_alerts()} == {
+        "a0": "delivered", "a1": "delivered", "a2": "delivered", "a3": "pending"
+    }  # fmt: skip
+    assert [r.id for r in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a3"]
     store.close()

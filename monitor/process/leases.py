@@ -8,7 +8,9 @@ receiver: it is sent again with the same `webhook-id` (at-least-once).
 
 After a failed run: a deliverer run that a StoreError ended leaves the rows it claimed but did not
 settle leased to this process; `release_held` gives them back once the store answers again, so
-they are delivered at once instead of after the lease (2 minutes by default).
+they are delivered at once instead of after the lease (2 minutes by default). An alert whose post
+was answered but whose record failed (the store stopped answering meanwhile) is recorded first:
+given back, or left for its lease to run out, it would be posted again.
 
 It is the deliverer's `DeliveryStore` (the outbox and destinations roles), each method written
 out: those that settle an alert forget its lease, the others pass straight to the store.
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from monitor.delivery.deliverer import DeliveryStore
+from monitor.errors import StoreError
 from monitor.model import OutboxRow
 
 
@@ -29,6 +32,10 @@ class AlertLeases(DeliveryStore):
         self._store = store
         self._owner = owner
         self._held: set[str] = set()
+        # Posted, the record failed: alert id -> when it was delivered; and grouped messages'
+        # settlements (their alert ids, when, the note).
+        self._unrecorded: dict[str, datetime] = {}
+        self._unsettled: list[tuple[tuple[str, ...], datetime, str]] = []
         self._lock = threading.Lock()
         self.closed = False
 
@@ -54,7 +61,12 @@ class AlertLeases(DeliveryStore):
 
     def mark_delivered(self, alert_id: str, owner: str, now: datetime) -> bool:
         self._done(alert_id)
-        return self._store.mark_delivered(alert_id, owner, now)
+        try:
+            return self._store.mark_delivered(alert_id, owner, now)
+        except StoreError:
+            with self._lock:
+                self._unrecorded[alert_id] = now
+            raise
 
     def schedule_retry(
         self, alert_id: str, owner: str, now: datetime, next_attempt_at: datetime, error: str
@@ -77,7 +89,12 @@ class AlertLeases(DeliveryStore):
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         for alert_id in alert_ids:
             self._done(alert_id)
-        return self._store.settle_grouped(alert_ids, now, note)
+        try:
+            return self._store.settle_grouped(alert_ids, now, note)
+        except StoreError:
+            with self._lock:
+                self._unsettled.append((tuple(alert_ids), now, note))
+            raise
 
     # -- the outbox: reads, records and the shared rate, as they are -----------------------
     def group_alerts(self, alert_ids: Sequence[str], note: str) -> bool:
@@ -111,14 +128,32 @@ class AlertLeases(DeliveryStore):
             return len(self._held)
 
     def release_held(self) -> int:
-        """Give back every alert lease still held, between runs (after a run that failed); how
-        many. A StoreError on the way keeps the rest held, for the next attempt."""
+        """Record the posts whose record failed, then give back every alert lease still held,
+        between runs (after a run that failed); how many were given back. A StoreError on the
+        way keeps the rest, for the next attempt."""
+        self.record_delivered()
         with self._lock:
             held = sorted(self._held)
         for alert_id in held:
             self._store.release_alert(alert_id, self._owner)
             self._done(alert_id)
         return len(held)
+
+    def record_delivered(self) -> None:
+        """Record what was posted but not recorded. `mark_delivered` records only an alert still
+        pending and leased to us: one the server recorded after all, or another replica took
+        over after its lease, is left as it is."""
+        with self._lock:
+            unrecorded = sorted(self._unrecorded.items())
+            unsettled = list(self._unsettled)
+        for alert_id, when in unrecorded:
+            self._store.mark_delivered(alert_id, self._owner, when)
+            with self._lock:
+                self._unrecorded.pop(alert_id, None)
+        for ids, when, note in unsettled:
+            self._store.settle_grouped(ids, when, note)  # settling again changes nothing
+            with self._lock:
+                self._unsettled.remove((ids, when, note))
 
     def release_all(self) -> int:
         """At the end: claim nothing more, and give back every alert lease still held; how many."""

@@ -266,3 +266,37 @@ def test_calls_to_a_hung_server_fail_within_the_timeout_and_resume_when_it_answe
             assert daemon.wait(timeout=15) == 0
     assert len(rx.requests) == len(STORIES)
     assert_each_story_once_under_one_id(rx)
+
+
+@pytest.mark.timeout(180)
+def test_a_post_answered_while_postgres_hangs_is_recorded_once_it_answers_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    with (
+        relayed_database("hang_post") as (url, relay),
+        feed_server() as server,
+        SlowReceiver(delay=3.0) as rx,
+    ):
+        env = daemon_env(
+            NEWSMON_DATABASE_URL=url, NEWSMON_DATABASE_TIMEOUT=f"{TIMEOUT_S:g}s",
+            NEWSMON_DELIVERY_DEADLINE="5s", NEWSMON_DELIVERY_LEASE="10s",
+        )  # fmt: skip
+        _config, daemon = start_with_alerts(tmp_path, server, rx, f"{GRACE_S:g}s", env)
+        with daemon:
+            relay.freeze()  # the first post is in flight: its record waits on the store...
+            time.sleep(25.0)  # ...and fails, past the bound, and past the alert's lease
+            assert len(rx.requests) == 1
+            assert daemon.events("store_call_abandoned")
+            relay.thaw()
+            rx.slow = False
+            wait_for(
+                "every story delivered once the server answers",
+                lambda: len(set().union(*by_webhook_id(rx.requests).values())) == len(STORIES),
+                timeout=40,
+            )
+            time.sleep(13.0)  # an alert posted but not recorded would be posted again by now
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=15) == 0
+    # Before, the alert whose record failed was posted again after its lease (same id).
+    assert len(rx.requests) == len(STORIES), sorted(by_webhook_id(rx.requests).values())
+    assert_each_story_once_under_one_id(rx)
