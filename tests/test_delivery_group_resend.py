@@ -165,3 +165,44 @@ def test_a_late_alert_goes_in_the_run_that_confirms_the_resend(store: Store) -> 
         assert len(rx.requests) == 3
     assert store.list_alerts("pending", limit=10) == []
     assert_one_content_per_id_and_every_alert_once(rx, ids)
+
+
+class LateThenRefused:
+    """The first digest or fold post is read and answered too late, its resend refused (400):
+    the receiver may have kept the first post's id."""
+
+    def __init__(self) -> None:
+        self.group_posts = 0
+
+    def __call__(self, request: Received) -> Reply:
+        if request.headers["webhook-id"].startswith("msg_"):
+            return Reply(200)
+        self.group_posts += 1
+        if self.group_posts == 1:
+            return Reply(200, delay=DEADLINE * 3)
+        return Reply(400) if self.group_posts == 2 else Reply(200)
+
+
+@pytest.mark.parametrize("kind", ["digest", "storm"])
+def test_a_late_alert_after_a_post_that_failed_for_good_goes_alone(kind: str, store: Store) -> None:
+    """The post the late alert waited for is refused on its resend: its alerts are dead letters,
+    and the late alert goes on its own. It went as the digest (or fold) of one, under the id the
+    receiver may have kept from the first post, and a receiver dropping repeated ids dropped it."""
+    ids = enqueue(store, T0, "ops", [f"s{i:02d}" for i in range(5)])
+    with Receiver(LateThenRefused()) as rx:
+        if kind == "digest":
+            dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+            clock = FakeClock(T0 + timedelta(hours=1, seconds=10))
+        else:
+            dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, storm=STORM)
+            clock = FakeClock(T0 + timedelta(minutes=1))
+            run(store, dest, clock)  # the first two alone, the rest held to the window's end
+            clock.set(T0 + STORM.within + GRACE * 2)
+        ids.append(resend_after_a_late_alert(store, dest, rx, clock, T0 + timedelta(minutes=5)))
+    grouped = [json.loads(r.body) for r in rx.requests if r.headers["webhook-id"][:4] != "msg_"]
+    assert len(grouped) == 2
+    assert grouped[1] == grouped[0]  # the resend, refused
+    assert json.loads(rx.requests[-1].body)["id"] == ids[-1]  # the late alert, on its own
+    assert_one_content_per_id_and_every_alert_once(rx, ids)
+    dead = {r.id for r in store.list_alerts("dead", limit=10)}
+    assert dead == set(carried(grouped[0]))

@@ -419,6 +419,8 @@ class Deliverer:
         if done:
             return True  # the digest went out before this alert was committed: send it alone
         pending = [r for r in period_rows if r.status == "pending"]
+        if _spent(ident, pending, period_rows):
+            return True  # its post failed for good, its id perhaps kept: send it alone
         found = self._message_rows(row, pending, now, "in a digest", ident)
         if found is None:
             return None
@@ -531,6 +533,8 @@ class Deliverer:
         if done:
             return True  # the fold went out before this alert was committed: send it alone
         pending = [r for r in group if r.status == "pending"]
+        if _spent(ident, pending, group):
+            return True  # its post failed for good, its id perhaps kept: send it alone
         found = self._message_rows(row, pending, now, "folded", ident)
         if found is None:
             return None
@@ -776,6 +780,14 @@ class Deliverer:
         retry_after = parse_retry_after(header, self.clock.now(), cap=RETRY_AFTER_CAP_S)
         verdict, wait = channel.judge(status, _decoded(encoding, bytes(body)), retry_after)
         return Attempt(verdict, status, wait)
+
+
+def _spent(ident: str, pending: list[OutboxRow], rows: list[OutboxRow]) -> bool:
+    """Whether digest or fold `ident` went in one post that failed for good, and no post of it
+    is waiting for a retry (an alert recorded with one still pending: that post goes first)."""
+    from monitor.delivery.parts import whole_refused
+
+    return not any(r.grouped_in for r in pending) and whole_refused(ident, rows)
 
 
 def _carried_elsewhere(row: OutboxRow, group: list[OutboxRow]) -> bool:

@@ -107,6 +107,15 @@ def parts_sent(whole: str, notes: Sequence[str | None]) -> tuple[int, bool]:
     return sent, done
 
 
+def whole_refused(whole: str, rows: Sequence[OutboxRow]) -> bool:
+    """Whether digest or fold `whole`, tried in one post, failed for good: alerts recorded
+    with that post are dead letters. Its id is spent then: the receiver may have kept it from
+    an attempt that timed out, so an alert committed late into the period goes on its own,
+    never under that id with other alerts (dropped as a repeat). A replay forgets the record."""
+    lead = whole_note(whole)
+    return any(r.status == "dead" and r.grouped_in == lead for r in rows)
+
+
 def body_size(document: dict[str, Any]) -> int:
     """The bytes of a webhook post of `document` (at most: sending only strips characters)."""
     return len(encode_json(document))
