@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.clock import FakeClock, StoreClock, wall_now
 from monitor.delivery.destinations import Destination
@@ -168,3 +169,31 @@ def test_a_webhook_is_signed_with_this_machines_time_not_the_databases(tmp_path:
     assert int(req.headers["webhook-timestamp"]) == int(base.now().timestamp())
     assert wall_now(clock) == base.now()
     store.close()
+
+
+def test_a_store_clock_read_after_a_hang_is_not_taken_for_a_skew(store: SQLiteStore) -> None:
+    """A store that hung for a minute answers with the time at the end of the wait: halfway
+    through it, the offset looked 30 s off (the clock was set so, and `clock_skew` said so)."""
+    base = FakeClock(T0)
+
+    class Server(SQLiteStore):
+        hang_s: float
+        skew: timedelta
+
+        def store_time(self) -> datetime | None:
+            base.advance(seconds=self.hang_s)
+            return base.now() + self.skew
+
+    server = Server.__new__(Server)
+    server.__dict__.update(store.__dict__)
+    clock = StoreClock(base)
+    life = Lifeline(server, "a", clock, host="h", pid=1)
+    with capture_logs() as logs:
+        server.hang_s, server.skew = 60.0, timedelta(0)  # the clocks agree
+        life.beat()
+        assert clock.offset == timedelta(0)
+        assert [e for e in logs if e["event"] == "clock_skew"] == []
+        server.hang_s, server.skew = 0.0, timedelta(seconds=30)  # a real skew, read promptly
+        life.beat()
+    assert clock.offset == timedelta(seconds=30)
+    assert [e["event"] for e in logs] == ["clock_skew"]

@@ -40,6 +40,9 @@ log = structlog.get_logger("newsmon.lifeline")
 # and left as it was (times read from the clock then never step back by a few milliseconds).
 OFFSET_STEP = timedelta(seconds=0.5)
 SKEW_SAID = timedelta(seconds=2)  # an offset past this is logged, once per change
+# A reading that took longer than this (a store that hung, then answered) may be off by half of
+# it: it is not used (a 2-minute hang read as a 59 s skew, and set the clock 59 s ahead).
+ROUND_TRIP_MAX = timedelta(seconds=2)
 
 
 def host_identity() -> str:
@@ -118,6 +121,8 @@ class Lifeline:
         if server is None:
             return
         after = clock.base.now()
+        if after - before > ROUND_TRIP_MAX:
+            return
         offset = server - (before + (after - before) / 2)
         if abs(offset - clock.offset) < OFFSET_STEP:
             return
