@@ -59,6 +59,7 @@ from monitor.store.common import (
     utc,
 )
 from monitor.store.console_sql import PostgresConsoleReads
+from monitor.store.dburl import hide_database_password, shown_database_url
 from monitor.store.migrate import (
     SCHEMA_VERSION_TABLE,
     load_migrations,
@@ -356,7 +357,6 @@ class PostgresStore(Statements, PostgresConsoleReads):
         connect_timeout_s: int = 10,
         timeout_s: float = DATABASE_TIMEOUT_S,
     ):
-        from monitor.store import shown_database_url
 
         self._url = url
         self._schema = schema
@@ -380,7 +380,6 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
-        from monitor.store import hide_database_password, shown_database_url
 
         # Stopping: a connect waits no longer than the call may (libpq counts whole seconds,
         # at least 2).
@@ -503,7 +502,6 @@ class PostgresStore(Statements, PostgresConsoleReads):
 
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
-        from monitor.store import shown_database_url
 
         schema = f" (schema {self._schema})" if self._schema else ""
         where = shown_database_url(self._url) + schema
