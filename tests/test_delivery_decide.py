@@ -60,10 +60,11 @@ TABLE = [
     (LIMITED_AFTER, 0, Record.RETRY, "HTTP 429", 30.0, (30.0, False, at(30.0)), Members.KEEP,
      Rest.RELEASE),
     # the schedule spent: the dead letters, the destination still paused
+    # (a fold's or digest's alerts with it)
     (DOWN, LAST, Record.DEAD, f"HTTP 503; gave up after {LAST + 1} attempts", None,
-     (60.0, True, None), Members.KEEP, Rest.RELEASE),
+     (60.0, True, None), Members.DEAD, Rest.RELEASE),
     (LIMITED, LAST, Record.DEAD, f"HTTP 429; gave up after {LAST + 1} attempts", None,
-     (0.5, False, at(0.5)), Members.KEEP, Rest.RELEASE),
+     (0.5, False, at(0.5)), Members.DEAD, Rest.RELEASE),
 ]  # fmt: skip
 
 

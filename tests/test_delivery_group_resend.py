@@ -18,6 +18,7 @@ from monitor.clock import FakeClock
 from monitor.delivery.deliverer import DEFAULT_LEASE
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
+from monitor.delivery.retry import SCHEDULE_S
 from monitor.delivery.storm import GRACE, Storm, fold_id
 from monitor.store.base import Store
 from tests.delivery_support import T0, alert_row, deliverer, enqueue
@@ -206,3 +207,33 @@ def test_a_late_alert_after_a_post_that_failed_for_good_goes_alone(kind: str, st
     assert_one_content_per_id_and_every_alert_once(rx, ids)
     dead = {r.id for r in store.list_alerts("dead", limit=10)}
     assert dead == set(carried(grouped[0]))
+
+
+def test_a_digest_given_up_on_dead_letters_its_alerts_with_it(store: Store) -> None:
+    """The receiver fails every digest post: once the retry schedule of the alert it is sent in
+    place of is spent (about 28 hours), the digest's alerts are dead letters with it and the late
+    alert that waited goes on its own. Each of the others started a schedule of its own in turn,
+    the same digest posted 8 times more each, and the late alert waited behind them all: four
+    days for three alerts, months for a busy period."""
+    ids = enqueue(store, T0, "ops", ["s00", "s01", "s02"])
+    start = T0 + timedelta(hours=1, seconds=10)
+
+    def answer(request: Received) -> Reply:
+        return Reply(200) if request.headers["webhook-id"].startswith("msg_") else Reply(503)
+
+    with Receiver(answer) as rx:
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(start)
+        run(store, dest, clock)
+        ids += enqueue(store, clock.now(), "ops", ["late"], created_at=T0 + timedelta(minutes=50))
+        for _ in range(48):
+            clock.advance(hours=1)
+            run(store, dest, clock)
+            if not store.list_alerts("pending", limit=10):
+                break
+    assert store.list_alerts("pending", limit=10) == []
+    assert clock.now() - start < timedelta(hours=36)
+    assert {r.id for r in store.list_alerts("dead", limit=10)} == set(ids[:3])
+    digests = [r for r in rx.requests if r.headers["webhook-id"].startswith("dig_")]
+    assert len(digests) == len(SCHEDULE_S) + 1
+    assert [r.headers["webhook-id"] for r in rx.requests[len(digests) :]] == [ids[3]]

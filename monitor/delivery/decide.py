@@ -13,8 +13,8 @@ deliverer performs (store calls, bucket pauses, counters, log lines) and nothing
                  the run for this destination ends
 
 An alert sent as a fold or digest message carries others: when it is delivered they are settled
-with it, when it is refused (dead, disable) they are dead-lettered with it, and a retry leaves
-them as they are.
+with it, when it is refused (dead, disable) or given up on (the schedule spent) they are
+dead-lettered with it, and a retry leaves them as they are.
 """
 
 from __future__ import annotations
@@ -121,8 +121,17 @@ def decide(
     shared = now + timedelta(seconds=seconds) if limited else None
     pause = Pause(seconds, failing=not limited, shared_until=shared)
     if delay is None:
+        # Given up on: a fold's or digest's alerts go to the dead letters with it. Kept, each
+        # went on to a schedule of its own in turn, the same message sent 8 times more each.
         reason = f"{verdict.reason}; gave up after {failures} attempts"
-        return Decision(verdict.outcome, Record.DEAD, reason, pause=pause, rest=Rest.RELEASE)
+        return Decision(
+            verdict.outcome,
+            Record.DEAD,
+            reason,
+            pause=pause,
+            members=Members.DEAD,
+            rest=Rest.RELEASE,
+        )
     delay = max(delay, attempt.retry_after or 0.0)
     return Decision(
         verdict.outcome,

@@ -319,7 +319,7 @@ class Deliverer:
                 windows.clear()  # its members are settled now: the next part is cut anew
             elif fold is not None and decision.members is Members.DEAD:
                 for member in fold.members:
-                    reason = f"the fold {fold.message.id} was refused (see {row.id})"
+                    reason = f"the fold {fold.message.id} failed for good (see {row.id})"
                     await asyncio.to_thread(
                         self.store.dead_letter, member, None, self.clock.now(), reason
                     )
