@@ -56,8 +56,11 @@ def refusing_port() -> int:
     return int(_refusing_socket().getsockname()[1])
 
 
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
+def wait_for(
+    what: str, check: Callable[[], T | None], timeout: float = 20.0, step: float = 0.05
+) -> T:
+    """Poll `check` every `step` seconds until it returns something truthy; fail with `what`
+    after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         got = check()
@@ -65,7 +68,7 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0) ->
             return got
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(step)
 
 
 def children(pid: int) -> list[int]:

@@ -172,7 +172,9 @@ def test_a_sighup_while_the_daemon_starts_is_a_reload_not_its_end(tmp_path: Path
             # From the moment `run`'s own code runs (it starts its parse workers first) until
             # /healthz answers, the signal handlers are not yet the loop's: a SIGHUP every 20 ms
             # through that window, as a deploy script's reload right after a restart would send.
-            wait_for("the parse workers", lambda: children(daemon.proc.pid), timeout=30)
+            # Seen within a millisecond: the window lasts 0.4-1 s here, and a machine a few times
+            # faster closes it before a 50 ms poll sees the workers (no SIGHUP sent at all).
+            wait_for("the parse workers", lambda: children(daemon.proc.pid), 30, step=0.001)
             sent = 0
             while daemon.get_or_none("/healthz") != 200:
                 assert daemon.proc.poll() is None, f"ended by SIGHUP {sent}: {daemon.log_text()}"
