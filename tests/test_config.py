@@ -451,3 +451,19 @@ def test_a_zero_interval_or_deadline_is_a_located_error(tmp_path: Path) -> None:
     assert f"{path}:2:17: fetch_deadline: must be longer than 0s (for example 30s)" in lines
     assert f"{path}:3:18: connect_timeout: must be longer than 0s (for example 10s)" in lines
     assert f"{path}:4:20: delivery_deadline: must be longer than 0s (for example 30s)" in lines
+
+
+def test_a_database_timeout_past_what_postgresql_takes_is_a_located_error(
+    tmp_path: Path,
+) -> None:
+    """`database_timeout: 30d` was read, then every connection to PostgreSQL failed with
+    `invalid value for parameter "statement_timeout": "2592000000"` (it takes milliseconds up
+    to 2**31 - 1: 24.8 days), which did not name the setting."""
+    path = write(tmp_path, "log_level: info\ndatabase_timeout: 30d\n")
+    assert f"{path}:2:19: database_timeout: must be at most 24d" in error_of(path)
+    message = error_of(None, {"NEWSMON_DATABASE_TIMEOUT": "600h"})
+    assert "NEWSMON_DATABASE_TIMEOUT: must be at most 24d" in message
+    assert load_config(write(tmp_path, "database_timeout: 24d\n"), env={}).database_timeout == (
+        timedelta(days=24)
+    )
+    assert "must be longer than 0s" in error_of(write(tmp_path, "database_timeout: 0s\n"))

@@ -27,6 +27,7 @@ from monitor.net.hosts import parse_allowed_host
 ENV_PREFIX = "NEWSMON_"
 # Settings whose empty value means something (off), so `NEWSMON_X=` is not "unset".
 EMPTY_IS_VALUE = frozenset({"http_addr"})
+MAX_DATABASE_TIMEOUT = timedelta(days=24)  # PostgreSQL's statement_timeout: < 2**31 ms
 
 
 def empty_is_value(variable: str) -> bool:
@@ -76,7 +77,7 @@ class Config(BaseSettings):
         _dur("60s"),
         "duration",
         "PostgreSQL: longest a statement may run (`statement_timeout`); one without an answer 5s"
-        " longer (the server hangs) is given up on and the next call connects again.",
+        " longer (the server hangs) is given up on and the next call connects again; at most 24d.",
     )
     rules: str = _setting("rules", "path", "Folder of rule files (`*.yaml`).")
     allow_networks: Annotated[list[str], NoDecode] = _setting(
@@ -296,6 +297,9 @@ class Config(BaseSettings):
         ):
             if getattr(self, name) <= timedelta(0):
                 problems.append(((name,), f"must be longer than 0s (for example {example})"))
+        # Past PostgreSQL's limit every connection failed, with an error not naming the setting.
+        if self.database_timeout > MAX_DATABASE_TIMEOUT:
+            problems.append((("database_timeout",), "must be at most 24d (PostgreSQL's limit)"))
         if self.parse_memory < 32 * 1024 * 1024:
             problems.append((("parse_memory",), "must be at least 32MiB (a parser needs that)"))
         problems += self._lease_problem("feed_lease", "fetch_deadline")
