@@ -182,3 +182,26 @@ def test_the_server_ends_a_statement_past_database_timeout_and_the_store_goes_on
         store.migrate()  # a migration may take longer: not bounded (SET LOCAL, its own turn)
     finally:
         store.close()
+
+
+def test_a_migration_statement_may_run_past_database_timeout_and_the_bound_comes_back(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migrations are exempt (an index on a large table may take minutes): neither the server's
+    statement_timeout nor the watcher's bound on a silent server ends one."""
+    from monitor.store import postgres
+    from monitor.store.migrate import Migration
+
+    slow = Migration(latest_version("postgres") + 1, "slow_index", ("SELECT pg_sleep(1.2)",))
+    monkeypatch.setattr(postgres, "load_migrations", lambda d: [*load_migrations(d), slow])
+    store = PostgresStore(postgres_url() or "", schema=schema, timeout_s=0.3)
+    try:
+        store._turns.answer_within = 0.6  # the watcher's bound, shorter than the statement too
+        store.migrate()
+        assert store.schema_versions()[-1] == slow.version
+        [row] = store._read("SELECT current_setting('statement_timeout') AS s")
+        assert row["s"] == "300ms"  # SET LOCAL: the session's bound again after the migration
+        with pytest.raises(StoreError, match="statement timeout"):
+            store._read("SELECT pg_sleep(1.2)")
+    finally:
+        store.close()
