@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -203,5 +204,26 @@ def test_a_migration_statement_may_run_past_database_timeout_and_the_bound_comes
         assert row["s"] == "300ms"  # SET LOCAL: the session's bound again after the migration
         with pytest.raises(StoreError, match="statement timeout"):
             store._read("SELECT pg_sleep(1.2)")
+    finally:
+        store.close()
+
+
+def test_a_transaction_idle_past_database_timeout_names_the_setting_and_the_store_goes_on(
+    schema: str,
+) -> None:
+    """The server ends a session idle in a transaction for database_timeout: the error said
+    only `terminating connection due to idle-in-transaction timeout`, naming no setting."""
+    store = PostgresStore(postgres_url() or "", schema=schema, timeout_s=0.3)
+
+    def idle_between_statements() -> None:
+        with store._tx() as cur:
+            cur.execute("SELECT 1")
+            time.sleep(0.8)  # work between statements, longer than the bound
+            cur.execute("SELECT 2")
+
+    try:
+        with pytest.raises(StoreError, match=r"idle-in-transaction timeout \(database_timeout\)"):
+            idle_between_statements()
+        assert store.ping()  # a new session
     finally:
         store.close()

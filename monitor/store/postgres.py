@@ -219,6 +219,8 @@ def _utc(value: datetime | None) -> datetime | None:
 def _said(e: psycopg.Error) -> str:
     if isinstance(e, psycopg.errors.QueryCanceled):  # statement_timeout (or an operator)
         return f"PostgreSQL: {e}; raise database_timeout if this statement needs longer"
+    if isinstance(e, psycopg.errors.IdleInTransactionSessionTimeout):  # the session's, ours
+        return f"PostgreSQL: {e} (database_timeout); the next call connects again"
     return f"PostgreSQL: {e}"
 
 
