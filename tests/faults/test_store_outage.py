@@ -259,6 +259,7 @@ def pg_unalerted_seen(url: str) -> int:
 
 @pytest.mark.fault
 @pytest.mark.postgres
+@pytest.mark.serial  # it stops the server every PostgreSQL test uses
 @pytest.mark.timeout(300)
 def test_postgres_stopped_for_30s_daemon_backs_off_and_resumes(tmp_path: Path) -> None:
     with (
@@ -289,6 +290,7 @@ REPLICAS_PG_OUTAGE_S = 20.0
 
 @pytest.mark.fault
 @pytest.mark.postgres
+@pytest.mark.serial  # it stops the server every PostgreSQL test uses
 @pytest.mark.timeout(300)
 def test_three_replicas_postgres_stopped_for_20s_all_back_off_and_resume(tmp_path: Path) -> None:
     """Three replicas with the default leases on one server stopped for 20 s: every replica
