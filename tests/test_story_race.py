@@ -62,6 +62,9 @@ def write_config(
         "log_format: json",
         "per_host_concurrency: 10",
         "fetch_deadline: 10s",
+        # No listener (the replicas set NEWSMON_HTTP_ADDR): the default 127.0.0.1:9464 is the
+        # machine's, and a daemon that finds it taken exits at once.
+        "http_addr: ''",
         extra,
         "feeds:",
         *(f"  - {{id: {fid}, url: '{url}', interval: 1s}}" for fid, url in feeds.urls().items()),
