@@ -154,24 +154,38 @@ class Replica:
 
     def __init__(self, name: str, config: Path, database: str, logs: Path) -> None:
         self.name = name
+        self._config = config
+        self._database = database
+        self.log_path = logs / f"{name}.log"
+        self.last_polls: float | None = None
+        self._starts = 0
+        self._start()
+
+    def _start(self) -> None:
+        """Start the process on a port that was free a moment ago (the replicas log at warning,
+        so they cannot say which port 0 gave them)."""
+        self._starts += 1
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
         env |= {
-            "NEWSMON_DATABASE_URL": database,
+            "NEWSMON_DATABASE_URL": self._database,
             "NEWSMON_HTTP_ADDR": f"127.0.0.1:{self.port}",
             "REPLICAS_HOOK_SECRET": SECRET,
             "PYTHONPATH": str(ROOT),
         }
-        self.log_path = logs / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+            [sys.executable, "-m", "monitor", "run", "--config", str(self._config)],
             cwd=ROOT,
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.last_polls: float | None = None
+
+    def _lost_its_port(self) -> bool:
+        """Exited because another socket on the machine (another test's, in the other worker)
+        took the port between free_port and the bind: the start said so and did nothing else."""
+        return self.proc.returncode == 2 and "address already in use" in self.tail()
 
     @property
     def pid(self) -> int:
@@ -195,6 +209,10 @@ class Replica:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if self._lost_its_port() and self._starts < 3:
+                    self._log.close()
+                    self._start()
+                    continue
                 raise AssertionError(f"{self.name} exited {self.proc.returncode}: {self.tail()}")
             with contextlib.suppress(OSError):
                 url = f"http://127.0.0.1:{self.port}/readyz"
