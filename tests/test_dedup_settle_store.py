@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 from monitor.dedup.fingerprint import StoryFingerprint, fingerprint_text
 from monitor.dedup.settle import band_lock_keys
 from monitor.model import SeenItem, StorySource
-from tests.store_fixtures import T0, StoreFactory, alert, ok_update, spec
+from tests.replicas_harness import fresh_database
+from tests.store_fixtures import T0, StoreFactory, alert, ok_update, skip_without_postgres, spec
 from tests.story_feeds import pseudo_word
 
 LEASE = timedelta(minutes=5)
@@ -94,6 +96,29 @@ def test_an_item_not_marked_as_founding_is_not_settled(feeds: Any) -> None:
 
 
 # -- PostgreSQL: who waits for whom ----------------------------------------------------------
+@pytest.fixture
+def own_database() -> Iterator[StoreFactory]:
+    """Stores on a database of their own. Advisory locks are the database's, not the schema's:
+    in the shared test database, another test's commit (in the other pytest-xdist worker)
+    waiting for STORY_LOCK exclusive would queue ahead of the small commit these tests expect
+    through, and their held locks would stall the other test's commits."""
+    from monitor.store.base import Store
+    from monitor.store.postgres import PostgresStore
+
+    opened: list[Store] = []
+    with fresh_database(skip_without_postgres(), prefix="settle_locks") as url:
+
+        def make() -> Store:
+            store = PostgresStore(url)
+            store.migrate()
+            opened.append(store)
+            return store
+
+        yield make
+        for store in opened:
+            store.close()
+
+
 def _hold_lock(make_store: StoreFactory, key: int) -> tuple[Any, Any]:
     """A transaction on a connection of its own that holds advisory lock `key`."""
     import psycopg
@@ -121,12 +146,9 @@ def _commit_in_thread(store: Any, feed: str, key: str, fp: StoryFingerprint) -> 
 
 
 @pytest.mark.postgres
-def test_postgres_commit_waits_for_its_band_keys_only(make_store: StoreFactory) -> None:
-    from monitor.store.postgres import PostgresStore
-
+def test_postgres_commit_waits_for_its_band_keys_only(own_database: StoreFactory) -> None:
+    make_store = own_database
     store = make_store()
-    if not isinstance(store, PostgresStore):
-        pytest.skip("SQLite has one writer at a time: there is no lock of a band key")
     store.sync_feeds([spec("f1"), spec("f2")], T0)
     store.claim_due_feeds(T0, 10, LEASE, "w")
     _, conn = _hold_lock(make_store, band_lock_keys([FP.bands[7]])[0])
@@ -144,13 +166,12 @@ def test_postgres_commit_waits_for_its_band_keys_only(make_store: StoreFactory) 
 
 @pytest.mark.postgres
 def test_postgres_commit_founding_many_stories_locks_the_whole_index(
-    make_store: StoreFactory,
+    own_database: StoreFactory,
 ) -> None:
-    from monitor.store.postgres import MAX_BAND_LOCKS, STORY_LOCK, PostgresStore
+    from monitor.store.postgres import MAX_BAND_LOCKS, STORY_LOCK
 
+    make_store = own_database
     store = make_store()
-    if not isinstance(store, PostgresStore):
-        pytest.skip("SQLite has one writer at a time: there is no story lock")
     rng = random.Random(5)
     many = [
         fingerprint_text(
