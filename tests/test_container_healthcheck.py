@@ -4,7 +4,6 @@ real local HTTP servers on 127.0.0.1."""
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import healthcheck
+from tests.daemon_support import refusing_port
 from tests.feedserver import serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +43,6 @@ def server() -> Iterator[tuple[ThreadingHTTPServer, type[_Handler]]]:
 
 def _addr(httpd: ThreadingHTTPServer) -> str:
     return f"127.0.0.1:{httpd.server_address[1]}"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.mark.parametrize(
@@ -109,7 +103,7 @@ def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
     # urllib read 0 as "do not wait" and refused the others only once the probe ran, as
     # "unreachable": a mistake in the probe's command line looked like a dead daemon.
     with pytest.raises(SystemExit) as stop:
-        healthcheck.main(["--addr", f"127.0.0.1:{_closed_port()}", "--timeout", timeout])
+        healthcheck.main(["--addr", f"127.0.0.1:{refusing_port()}", "--timeout", timeout])
     assert stop.value.code == 2
     assert "argument --timeout:" in capsys.readouterr().err
 
@@ -141,7 +135,7 @@ def test_unhealthy_on_an_error_status(
 
 
 def test_unhealthy_when_nothing_listens() -> None:
-    code, line = healthcheck.check(f"127.0.0.1:{_closed_port()}", timeout=2)
+    code, line = healthcheck.check(f"127.0.0.1:{refusing_port()}", timeout=2)
     assert code == healthcheck.UNHEALTHY
     assert "unreachable" in line
 
@@ -157,7 +151,7 @@ def test_reads_the_address_from_the_environment(
     httpd, _ = server
     monkeypatch.setenv(healthcheck.ADDR_ENV, f"0.0.0.0:{httpd.server_address[1]}")
     assert healthcheck.check(None)[0] == healthcheck.HEALTHY
-    monkeypatch.setenv(healthcheck.ADDR_ENV, f"0.0.0.0:{_closed_port()}")
+    monkeypatch.setenv(healthcheck.ADDR_ENV, f"0.0.0.0:{refusing_port()}")
     assert healthcheck.check(None, timeout=2)[0] == healthcheck.UNHEALTHY
 
 
@@ -165,7 +159,7 @@ def test_ignores_a_proxy_in_the_environment(
     server: tuple[ThreadingHTTPServer, type[_Handler]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     httpd, _ = server
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{refusing_port()}")
     monkeypatch.setenv("no_proxy", "")
     assert healthcheck.check(_addr(httpd))[0] == healthcheck.HEALTHY
 
@@ -228,7 +222,7 @@ def test_without_addr_or_variable_it_probes_the_configs_http_addr(
         f"healthy: http://{_addr(httpd)}/healthz answered 200",
     )
     other = tmp_path / "other.yaml"
-    other.write_text(f"http_addr: 127.0.0.1:{_closed_port()}\n", encoding="utf-8")
+    other.write_text(f"http_addr: 127.0.0.1:{refusing_port()}\n", encoding="utf-8")
     code, line = healthcheck.check(None, timeout=2, config=str(other))
     assert code == healthcheck.UNHEALTHY
     assert line.endswith(f"(address: http_addr in {other})"), line

@@ -5,7 +5,6 @@ or the console's feed page. Real HTTP servers and closed ports on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from monitor.cli.main import main
 from monitor.errors import FeedError
 from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.store import open_store
+from tests.daemon_support import refusing_port
 from tests.receiver import Receiver
 from tests.test_fetch import do_fetch
 from tests.test_fetch_support import LocalServer, redirect, respond, run
@@ -33,12 +33,6 @@ def with_secrets(base: str, path: str) -> str:
     """`base` (http://127.0.0.1:PORT) with a password and two credential query parameters."""
     scheme, _, host = base.partition("://")
     return f"{scheme}://reader:{PASSWORD}@{host}{path}?format=rss&apikey={KEY}&access_token={TOKEN}"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -66,7 +60,7 @@ def test_fetch_errors_do_not_quote_the_feed_urls_credentials(server: LocalServer
     server.routes["/denied"] = respond(401)
     server.routes["/moved"] = redirect(302, "/denied?session=ServerSENTINELsid")
     base = server.url("")
-    refused = with_secrets(f"http://127.0.0.1:{closed_port()}", "/feed")
+    refused = with_secrets(f"http://127.0.0.1:{refusing_port()}", "/feed")
     tls = with_secrets(base.replace("http://", "https://"), "/denied")  # plain HTTP port
     for url in (with_secrets(base, "/denied"), with_secrets(base, "/moved"), refused, tls):
         with pytest.raises(FeedError) as info:

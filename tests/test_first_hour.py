@@ -142,12 +142,6 @@ NO_FEEDS = (
 )
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # closed again on leaving: nothing listens there
-
-
 WORD_CASES = [
     # (argv, exit code, the line stderr must hold, whether the command wrote nothing)
     (["check"], 2, "newsmon: no feeds to check (", True),
@@ -194,7 +188,7 @@ def test_nothing_listening_on_a_local_port_is_connection_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "newsmon.yaml").write_text("allow_networks: [127.0.0.1/32]\n")
-    url = f"http://127.0.0.1:{closed_port()}/feed.rss"
+    url = f"http://127.0.0.1:{refusing_port()}/feed.rss"
     code, _out, err = run(["check", "--rules", str(ROOT / "rules"), "--feed", url], capsys)
     assert code == 2
     assert f"connect: {url}: connection refused (nothing listens on that port?)" in err
