@@ -18,6 +18,7 @@ from monitor.feeds.fetch import FetchResult, fetch
 from monitor.net.feedclient import FeedClient, make_feed_client
 from monitor.net.guard import AddressGuard
 from tests import test_fetch_support
+from tests.daemon_support import refusing_port
 from tests.test_fetch_support import LocalServer, keep_alive_server, respond, run
 
 DATA = Path(__file__).parent / "data" / "fetch"
@@ -244,9 +245,7 @@ def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
 
 
 def test_nothing_listening_is_worded_as_refused() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = refusing_port()
     error = _error(make_feed_client(LOCAL), f"http://127.0.0.1:{port}/feed")
     assert error.kind == "connect"
     assert "connection refused" in str(error)

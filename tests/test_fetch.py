@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import socket
 import struct
 import time
 import tracemalloc
@@ -20,6 +19,7 @@ from monitor.errors import FeedError
 from monitor.feeds.fetch import FeedStatusError, FetchResult, fetch
 from monitor.net.feedclient import make_feed_client
 from monitor.net.guard import AddressGuard
+from tests.daemon_support import refusing_port
 from tests.test_fetch_support import LocalServer, Route, redirect, respond, run
 
 LOCAL = AddressGuard(["127.0.0.1/32"])
@@ -393,9 +393,7 @@ def test_404_is_http_status(server: LocalServer) -> None:
 
 
 def test_nothing_listening_is_connect_error() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = refusing_port()
     error = fetch_error(f"http://127.0.0.1:{port}/feed")
     assert error.kind == "connect"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from monitor.errors import StoreError
 from monitor.store import open_store
 from monitor.store.migrate import SchemaTooNew, latest_version, load_migrations
 from monitor.store.postgres import PostgresStore
+from tests.daemon_support import refusing_port
 from tests.store_fixtures import T0, postgres_url, skip_without_postgres, spec
 
 pytestmark = pytest.mark.postgres
@@ -72,9 +72,7 @@ def test_a_url_the_driver_cannot_parse_is_a_store_error_without_the_password() -
 def test_a_password_in_the_query_or_holding_an_at_sign_is_not_quoted(url: str) -> None:
     # No server needed: a closed port on 127.0.0.1 refuses at once.
     pytest.importorskip("psycopg")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = refusing_port()
     with pytest.raises(StoreError, match="cannot connect") as exc:
         PostgresStore(url.format(port=port), connect_timeout_s=2)
     assert "SENTINEL" not in str(exc.value)
