@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -225,3 +226,27 @@ def test_a_transaction_idle_past_database_timeout_names_the_setting_and_the_stor
         assert store.ping()  # a new session
     finally:
         store.close()
+
+
+def test_the_urls_own_connect_timeout_bounds_a_connect_to_a_server_that_never_answers() -> None:
+    # A socket that takes the connection and never says a word: libpq waits connect_timeout for
+    # the server's first answer. newsmon passed its own 10 s over the URL's.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="cannot connect to PostgreSQL"):
+            PostgresStore(f"postgresql://newsmon@127.0.0.1:{port}/news?connect_timeout=3")
+        took = time.monotonic() - started
+    assert 2.5 < took < 8.0, took  # 3 s, not the 10 s default
+
+
+def test_a_connect_timeout_that_is_no_bound_leaves_newsmons() -> None:
+    from monitor.store.postgres import _positive_seconds
+
+    assert _positive_seconds("30") == 30.0
+    assert _positive_seconds(None) is None
+    assert _positive_seconds("0") is None  # libpq: wait for ever; newsmon keeps its bound
+    assert _positive_seconds("-1") is None
+    assert _positive_seconds("soon") is None

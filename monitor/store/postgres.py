@@ -216,6 +216,16 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
+def _positive_seconds(value: object) -> float | None:
+    """A URL's `connect_timeout` as libpq reads it (whole seconds), when it is a bound: 0, a
+    negative or an unreadable value (libpq: wait for ever, or an error) leaves newsmon's."""
+    try:
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return float(seconds) if seconds > 0 else None
+
+
 def _said(e: psycopg.Error) -> str:
     if isinstance(e, psycopg.errors.QueryCanceled):  # statement_timeout (or an operator)
         return f"PostgreSQL: {e}; raise database_timeout if this statement needs longer"
@@ -383,11 +393,13 @@ class PostgresStore(Statements, PostgresConsoleReads):
     # -- plumbing ------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Row]:
 
-        # Stopping: a connect waits no longer than the call may (libpq counts whole seconds,
-        # at least 2).
-        timeout = max(2, math.ceil(min(self._timeout, self._turns.remaining())))
+        # The URL's own connect_timeout, a positive number of seconds, stands for ours, as its
+        # link options do; passed as an argument, ours would override it. Stopping: a connect
+        # waits no longer than the call may (libpq counts whole seconds, at least 2).
         try:
             given = conninfo_to_dict(self._url)
+            own = _positive_seconds(given.get("connect_timeout")) or self._timeout
+            timeout = max(2, math.ceil(min(own, self._turns.remaining())))
             link = {k: v for k, v in LINK_OPTIONS.items() if k not in given}
             conn = psycopg.connect(
                 make_conninfo(self._url, **link),
