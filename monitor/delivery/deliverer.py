@@ -398,7 +398,6 @@ class Deliverer:
         """True to send `row` as itself (late for its digest), a Fold to send the digest in its
         place, None when it is held to the end of its period or was carried already."""
         from monitor.delivery.digest import digest_id, digest_parts
-        from monitor.delivery.parts import parts_sent
         from monitor.delivery.storm import GRACE
 
         if row.id in carried:
@@ -414,25 +413,45 @@ class Deliverer:
         period_rows = windows[start]
         if _carried_elsewhere(row, period_rows):
             return None
-        notes = [r.last_error for r in period_rows if r.status == "delivered"]
-        sent, done = parts_sent(ident, notes)
+        max_body = digest.max_body if dest.type == "webhook" else None
+
+        def cut(rows: list[OutboxRow], sent: int, recorded: str | None) -> list[Part]:
+            return digest_parts(
+                dest.name, digest, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
+            )
+
+        return self._message_plan(row, period_rows, now, "in a digest", ident, cut, windows)
+
+    def _message_plan(
+        self,
+        row: OutboxRow,
+        group: list[OutboxRow],
+        now: datetime,
+        how: str,
+        ident: str,
+        cut: Callable[[list[OutboxRow], int, str | None], list[Part]],
+        windows: dict[datetime, list[OutboxRow]],
+    ) -> Fold | bool | None:
+        """A digest's or fold's message for `row`, whose alerts are `group`: True to send `row`
+        alone, a Fold to send in its place, None when it is put off. `cut` makes the parts of
+        the alerts still to send, given how many parts went and the note of a recorded post."""
+        from monitor.delivery.parts import parts_sent
+
+        sent, done = parts_sent(ident, [r.last_error for r in group if r.status == "delivered"])
         if done:
-            return True  # the digest went out before this alert was committed: send it alone
-        pending = [r for r in period_rows if r.status == "pending"]
-        if _spent(ident, pending, period_rows):
+            return True  # the message went out before this alert was committed: send it alone
+        pending = [r for r in group if r.status == "pending"]
+        if _spent(ident, pending, group):
             return True  # its post failed for good, its id perhaps kept: send it alone
-        found = self._message_rows(row, pending, now, "in a digest", ident)
+        found = self._message_rows(row, pending, now, how, ident)
         if found is None:
             return None
         # The alerts still to send, cut to the webhook's max_body: the first part carries `row`
         # (first in the same order); after a crash the parts recorded are not cut again. A post
         # recorded but not confirmed goes again as it was.
         rows, recorded = found
-        max_body = digest.max_body if dest.type == "webhook" else None
-        parts = digest_parts(
-            dest.name, digest, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
-        )
-        return self._recorded_first_part(row, parts, now, "in a digest", ident, recorded, windows)
+        parts = cut(rows, sent, recorded)
+        return self._recorded_first_part(row, parts, now, how, ident, recorded, windows)
 
     def _message_rows(
         self, row: OutboxRow, pending: list[OutboxRow], now: datetime, how: str, ident: str
@@ -509,7 +528,7 @@ class Deliverer:
     ) -> Fold | bool | None:
         """For a destination with storm folding: True to send `row` as itself, a Fold to send
         the fold message in its place, None when it is held or was carried already."""
-        from monitor.delivery.parts import parts_sent, rule_of
+        from monitor.delivery.parts import rule_of
         from monitor.delivery.storm import GRACE, fold_id, fold_parts, folded, members
 
         if row.id in carried:
@@ -523,30 +542,20 @@ class Deliverer:
         rule = rule_of(row.document)
         ident = fold_id(dest.name, rule, start)
         if now < end + GRACE:  # the window is still open: more may fold into it
-            note = f"folded: held until the storm window ends ({fold_id(dest.name, rule, start)})"
+            note = f"folded: held until the storm window ends ({ident})"
             self.store.postpone_alert(row.id, self.owner, end + GRACE, note)
             return None
         group = members(rule, window_rows, storm)
         if _carried_elsewhere(row, group):
             return None
-        sent, done = parts_sent(ident, [r.last_error for r in group if r.status == "delivered"])
-        if done:
-            return True  # the fold went out before this alert was committed: send it alone
-        pending = [r for r in group if r.status == "pending"]
-        if _spent(ident, pending, group):
-            return True  # its post failed for good, its id perhaps kept: send it alone
-        found = self._message_rows(row, pending, now, "folded", ident)
-        if found is None:
-            return None
-        # The alerts still to send, cut to the webhook's max_body as a digest's are; after a
-        # crash the parts recorded are not cut again, and a post recorded but not confirmed
-        # goes again as it was.
-        rows, recorded = found
         max_body = storm.max_body if dest.type == "webhook" else None
-        parts = fold_parts(
-            dest.name, rule, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
-        )
-        return self._recorded_first_part(row, parts, now, "folded", ident, recorded, windows)
+
+        def cut(rows: list[OutboxRow], sent: int, recorded: str | None) -> list[Part]:
+            return fold_parts(
+                dest.name, rule, start, end, rows, sent=sent, max_body=max_body, recorded=recorded
+            )
+
+        return self._message_plan(row, group, now, "folded", ident, cut, windows)
 
     def _goes_first(
         self, row: OutboxRow, group: list[OutboxRow], now: datetime, how: str, ident: str
