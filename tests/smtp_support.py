@@ -56,6 +56,9 @@ class Inbox:
     recipients: list[list[str]] = field(default_factory=list)
     answer: str = "250 OK"
     logins: list[str] = field(default_factory=list)
+    # A reply that replaces the server's at one step: "EHLO" (the first), "EHLO-TLS" (the one
+    # after STARTTLS) or "AUTH" (a failed login's reply), e.g. {"EHLO": "421 4.3.2 busy"}.
+    replies: dict[str, str] = field(default_factory=dict)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.answer.startswith("250"):
@@ -66,6 +69,10 @@ class Inbox:
     def authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
     ) -> Any:
+        if "AUTH" in self.replies:
+            return aiosmtpd_smtp.AuthResult(
+                success=False, handled=False, message=self.replies["AUTH"]
+            )
         ok = (
             isinstance(data, aiosmtpd_smtp.LoginPassword)
             and data.login == USER.encode()
@@ -74,6 +81,30 @@ class Inbox:
         if ok:
             self.logins.append(USER)
         return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
+
+
+_Server: Any = aiosmtpd_smtp.SMTP
+_ServerController: Any = aiosmtpd_controller.Controller
+
+
+class _Replying(_Server):  # type: ignore[misc]
+    """aiosmtpd's server, answering EHLO as its inbox's `replies` say."""
+
+    inbox: Inbox
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        step = "EHLO" if self._tls_protocol is None else "EHLO-TLS"
+        if step in self.inbox.replies:
+            await self.push(self.inbox.replies[step])
+            return
+        await super().smtp_EHLO(hostname)
+
+
+class _Controller(_ServerController):  # type: ignore[misc]
+    def factory(self) -> _Replying:
+        server = _Replying(self.handler, **self.SMTP_kwargs)
+        server.inbox = self.handler
+        return server
 
 
 @contextmanager
@@ -92,7 +123,7 @@ def smtp_server(
         kwargs |= {"ssl_context": server_ctx, "auth_require_tls": False}  # TLS, unseen by aiosmtpd
     else:
         kwargs |= {"auth_require_tls": False}
-    controller = aiosmtpd_controller.Controller(
+    controller = _Controller(
         inbox, hostname="127.0.0.1", port=port, server_hostname="localhost", **kwargs
     )
     controller.start()

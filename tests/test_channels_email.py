@@ -174,6 +174,48 @@ def test_server_refusal_retried_or_dead(
         assert row.next_attempt_at > T0 + timedelta(seconds=4)
 
 
+@pytest.mark.parametrize(
+    ("step", "reply", "status", "reason"),
+    [
+        ("EHLO", "421 4.3.2 too busy", "pending", "SMTP 421 EHLO refused"),
+        ("EHLO-TLS", "421 4.3.2 too busy", "pending", "SMTP 421 EHLO refused"),
+        ("EHLO", "554 5.7.1 go away", "dead", "SMTP 554 EHLO refused"),
+    ],
+)
+def test_a_refused_ehlo_is_judged_by_its_code(
+    store: Store, cert: tuple[Path, Path], step: str, reply: str, status: str, reason: str
+) -> None:
+    """smtplib returns a refused EHLO instead of raising: a busy server's 421 was read as "does
+    not offer STARTTLS" (or, after STARTTLS, as no AUTH) and dead-lettered the alert."""
+    inbox = Inbox(replies={step: reply})
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert (row.status, row.last_error) == (status, reason)
+    assert store.disabled_destinations() == {}
+
+
+def test_a_login_failing_for_now_is_retried_not_disabled(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """454 (a temporary authentication failure: the server's password backend is down) is no
+    refused password: it disabled the destination and dead-lettered everything queued for it."""
+    inbox = Inbox(replies={"AUTH": "454 4.7.0 Temporary authentication failure"})
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        ids = enqueue(store, T0, "mail", ["s1", "s2"])
+        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
+    assert store.disabled_destinations() == {}
+    rows = [store.get_alert(i) for i in ids]
+    assert [r.status if r else None for r in rows] == ["pending", "pending"]
+    assert rows[0] is not None
+    assert rows[0].last_error == "SMTP 454 login failed for now"
+    assert rows[0].next_attempt_at is not None
+    assert rows[0].next_attempt_at > T0 + timedelta(seconds=4)
+
+
 def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, Path]) -> None:
     with smtp_server(*cert) as (inbox, port):
         [aid] = enqueue(store, T0, "mail", ["s1"])

@@ -8,7 +8,7 @@ and feeds, and the socket connects to a checked address (the name is kept for th
 check), so a name cannot resolve to one address for the check and another for the connection.
 
 The server's 250 after DATA is the confirmation; every other ending is a verdict: 4xx replies and
-lost connections are retried, 5xx dead-lettered, a refused login disables the destination.
+lost connections are retried, 5xx dead-lettered, a refused login (5xx) disables the destination.
 
 One deadline covers the whole exchange, not each read: smtplib's timeout is per socket
 operation, so a server that sends a reply line every few seconds (`220-` continuation lines)
@@ -138,6 +138,12 @@ class GuardedSMTPSSL(_Bounded, smtplib.SMTP_SSL):
         return self.context.wrap_socket(sock, server_hostname=self._host)  # type: ignore[attr-defined]
 
 
+def _ehlo_refused(client: smtplib.SMTP) -> Verdict | None:
+    """The verdict when the server does not answer EHLO with 250 (None when it does)."""
+    code, _ = client.ehlo()
+    return None if code == 250 else _code_verdict(code, "EHLO refused")
+
+
 def _code_verdict(code: int, what: str) -> Verdict:
     if 400 <= code < 500:
         return Verdict(Outcome.RETRY, f"SMTP {code} {what}")
@@ -168,11 +174,17 @@ def send(
             client = GuardedSMTPSSL(guard, host, port, deadline, context)
         else:
             client = GuardedSMTP(guard, host, port, deadline)
-            client.ehlo()
+            # smtplib returns a refused EHLO instead of raising: a busy server's 421 read as
+            # "no STARTTLS" (or, after it, "no AUTH") dead-lettered an alert worth retrying.
+            ehlo = _ehlo_refused(client)
+            if ehlo is not None:
+                return ehlo
             if not client.has_extn("starttls"):
                 return Verdict(Outcome.DEAD, "the SMTP server does not offer STARTTLS")
             client.starttls(context=context)
-            client.ehlo()
+            ehlo = _ehlo_refused(client)
+            if ehlo is not None:
+                return ehlo
         if user is not None:
             client.login(user, password or "")
         refused = client.send_message(mail)
@@ -186,6 +198,8 @@ def send(
     except FeedError:
         return Verdict(Outcome.RETRY, "cannot resolve the SMTP host")
     except smtplib.SMTPAuthenticationError as exc:
+        if 400 <= exc.smtp_code < 500:  # 454 "temporary authentication failure", a 421
+            return Verdict(Outcome.RETRY, f"SMTP {exc.smtp_code} login failed for now")
         return Verdict(Outcome.DISABLE, f"SMTP {exc.smtp_code} login refused")
     except smtplib.SMTPNotSupportedError:
         return Verdict(Outcome.DEAD, "the SMTP server does not offer what is needed (AUTH?)")
