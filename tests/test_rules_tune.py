@@ -346,3 +346,17 @@ def scanned_relabelled(folder: Path) -> list[tune.Point]:
         tune.Point(p.key, False, p.query, p.like, p.unlike, True) if p.key[1] in ("k2", "k4") else p
         for p in scanned(folder)
     ]
+
+
+def test_an_example_whose_text_yaml_cannot_hold_raw_is_written_escaped(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A feed title kept a DEL and a C1 control, which JSON quoting leaves raw and YAML refuses
+    # anywhere in a file: `--like` of that item "would not load", and the diff shown without
+    # --write was a file that no longer loads.
+    title = "Army moves\x7f battalions\x9f east \ufffe"
+    archive(labelled.parent, [item_row("k10", title)])
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--like", "f1/k10"]
+    assert main([*argv, "--write"]) == 0
+    assert "\\u007f" in capsys.readouterr().out
+    assert load_rules(labelled).rules["troops"].like[-1] == title

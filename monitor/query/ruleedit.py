@@ -8,6 +8,7 @@ strings (JSON strings are), each with a comment naming the item they came from.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 import yaml
@@ -46,8 +47,15 @@ def _last_line(node: yaml.Node) -> int:
     return end.line - 1 if end.column == 0 and end.line > node.start_mark.line else end.line
 
 
+# What YAML refuses to read anywhere in a file (PyYAML's Reader.NON_PRINTABLE): JSON leaves DEL,
+# C1 controls and U+FFFE/U+FFFF as they are, and a feed title can carry them.
+_NOT_YAML = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _entry(text: str, source: str) -> str:
-    return f"- {json.dumps(' '.join(text.split()), ensure_ascii=False)}  # {source}"
+    quoted = json.dumps(" ".join(text.split()), ensure_ascii=False)
+    quoted = _NOT_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
+    return f"- {quoted}  # {source}"
 
 
 def edit_rule(
