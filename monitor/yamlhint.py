@@ -88,3 +88,11 @@ def yaml_problem(
             mark,
         )
     return problem, mark
+
+
+def not_printable(exc: yaml.reader.ReaderError) -> str:
+    """A character YAML refuses anywhere in a file (a control character): PyYAML says where only
+    as "position N" of "<unicode string>"; its place is `exc.position`, a character index."""
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    what = "a control character" if code < 0x20 or 0x7F <= code <= 0x9F else "not a character"
+    return f"character U+{code:04X} ({what}) is not allowed in YAML: delete it"

@@ -67,6 +67,25 @@ def test_what_the_one_pass_does_not_know_pyyaml_builds(text: str) -> None:
     assert parse_yaml(text, "newsmon.yaml").data == yaml.load(text, Loader=yaml.SafeLoader)
 
 
+def test_a_control_character_is_located_where_it_is_with_secrets_hidden() -> None:
+    # It said 'newsmon.yaml: invalid YAML: unacceptable character #x000c: special characters are
+    # not allowed\n  in "<unicode string>", position 37', on two lines and with no line number.
+    text = "rules: rules\x0c\ndatabase_url: postgresql://bob:s3cret@db.example/news\x7f\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "newsmon.yaml")
+    first, quoted, caret = str(caught.value).splitlines()
+    assert first == (
+        "newsmon.yaml:1:13: invalid YAML: character U+000C (a control character) is not allowed"
+        " in YAML: delete it"
+    )
+    assert quoted.strip() == "rules: rules\ufffd"
+    assert caret.index("^") == quoted.index("\ufffd")
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text.replace("\x0c", ""), "newsmon.yaml")
+    assert str(caught.value).startswith("newsmon.yaml:2:54: invalid YAML: character U+007F")
+    assert "s3cret" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

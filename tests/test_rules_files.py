@@ -49,6 +49,23 @@ def test_a_rules_file_not_in_utf8_is_located_at_its_first_bad_byte(tmp_path: Pat
     caret_under(err, "\ufffd")
 
 
+@pytest.mark.parametrize(
+    ("char", "what"), [("\x0c", "a control character"), ("\ufffe", "not a character")]
+)
+def test_a_character_yaml_refuses_is_located_where_it_is(
+    tmp_path: Path, char: str, what: str
+) -> None:
+    # It was placed at 1:1 under the file's first line, as PyYAML's 'unacceptable character
+    # #x000c ... in "<unicode string>", position 28'.
+    (tmp_path / "r.yaml").write_text(f"rules:\n  - id: a\n    name: A{char}\n    query: b\n")
+    (err,) = errors_of(tmp_path)
+    code = f"U+{ord(char):04X}"
+    assert str(err).splitlines()[0] == (
+        f"{tmp_path / 'r.yaml'}:3:12: YAML error: character {code} ({what}) is not allowed in"
+        " YAML: delete it"
+    )
+
+
 GOOD = """\
 sets:
   troops: [troops, soldiers, "special forces"]

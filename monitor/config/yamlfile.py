@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError, SourceLocation, not_utf8
-from monitor.yamlhint import yaml_problem
+from monitor.yamlhint import not_printable, yaml_problem
 
 KeyPath = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: about 10x faster on a config of 1,000 feeds,
@@ -130,6 +130,13 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
             raise ConfigError(f"{file}: invalid YAML: {problem}") from None
         loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))
         raise ConfigError(f"invalid YAML: {problem}", loc) from None
+    except yaml.reader.ReaderError as exc:
+        at, start = exc.position, text.rfind("\n", 0, exc.position) + 1
+        end = text.find("\n", at) % (len(text) + 1)  # -1: the last line, to the end
+        # by "\n" alone (splitlines breaks at \x0c too), the character shown as not_utf8 shows one
+        quoted = _line((f"{text[start:at]}\ufffd{text[at + 1 : end]}",), 1)
+        loc = SourceLocation(file, text.count("\n", 0, at) + 1, at - start + 1, quoted)
+        raise ConfigError(f"invalid YAML: {not_printable(exc)}", loc) from None
     except yaml.YAMLError as exc:
         from monitor.config.masking import mask_secrets
 

@@ -44,7 +44,7 @@ from monitor.query.examples import MODE_HELP, MODES, example_problems, threshold
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
 from monitor.query.yamlsource import Source, pairs, text_of, texts_of
-from monitor.yamlhint import QUERY_EXAMPLE, yaml_problem
+from monitor.yamlhint import QUERY_EXAMPLE, not_printable, yaml_problem
 
 RULE_KEYS = (
     "id",
@@ -137,6 +137,9 @@ class _Loader:
         except yaml.MarkedYAMLError as exc:
             problem, mark = yaml_problem(exc, text, QUERY_EXAMPLE)
             src.error(f"YAML syntax error: {problem}", mark.index if mark else 0)
+            return
+        except yaml.reader.ReaderError as exc:
+            src.error(f"YAML error: {not_printable(exc)}", exc.position)
             return
         except yaml.YAMLError as exc:
             src.error(f"YAML error: {exc}", 0)
