@@ -188,3 +188,33 @@ def test_a_limit_past_what_sqlite_takes_lists_everything(
     argv = ["deliveries", "list", "--limit", "9" * 30, "--json", "--config", str(config)]
     assert main(argv) == 0
     assert len(json.loads(capsys.readouterr().out)["alerts"]) == len(ids)
+
+
+def test_list_says_pending_alerts_of_a_destination_no_longer_configured_are_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A destination renamed or removed from the config leaves its queued alerts pending: no
+    process sends to it. They were listed as due, with their last error or title, for ever."""
+    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "newsmon.db"
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {db}\ndestinations:\n  - {{name: desk, type: slack, url_env: DESK}}\n",
+        encoding="utf-8",
+    )
+    store = open_sqlite(db)
+    [old] = enqueue(store, T0, "hook", ["s1"])  # the destination's name before the rename
+    [new] = enqueue(store, T0, "desk", ["s2"])
+    store.close()
+
+    assert main(["deliveries", "list", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("!! NOT SENT: pending alerts for hook, not a destination in ")
+    [old_line] = [line for line in out if old in line]
+    [new_line] = [line for line in out if new in line]
+    assert old_line.endswith("not sent: no such destination in the config")
+    assert "not sent" not in new_line
+
+    assert main(["deliveries", "list", "--json", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["unconfigured_destinations"] == ["hook"]

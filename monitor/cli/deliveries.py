@@ -150,6 +150,25 @@ def disabled_banner(disabled: dict[str, str]) -> list[str]:
     return lines
 
 
+def unconfigured(config: Config, rows: list[OutboxRow]) -> list[str]:
+    """The destinations of pending `rows` that the config no longer names (removed or renamed):
+    no process sends to them, so their alerts would wait, unsaid, for ever. None without a
+    config file (it names no destination at all)."""
+    if config.path is None:
+        return []
+    names = {d.name for d in config.destinations}
+    return sorted({r.destination for r in rows if r.status == "pending"} - names)
+
+
+def unconfigured_banner(config: Config, missing: list[str]) -> list[str]:
+    if not missing:
+        return []
+    return [
+        f"!! NOT SENT: pending alerts for {', '.join(missing)}, not a destination in"
+        f" {config.path}; they wait until a destination of that name is configured again"
+    ]
+
+
 def _short(text: str | None, width: int) -> str:
     text = (text or "").replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -171,16 +190,18 @@ def cmd_list(args: argparse.Namespace) -> int:
             pending, oldest = store.outbox_stats(SystemClock().now())
     else:
         print(no_store_yet(config), file=sys.stderr)
+    missing = unconfigured(config, rows)
     if args.json:
         doc = {
             "disabled_destinations": disabled,
+            "unconfigured_destinations": missing,
             "pending": pending,
             "oldest_pending_age_s": oldest,
             "alerts": [row_json(r) for r in rows],
         }
         print(json.dumps(strip_controls_deep(doc), ensure_ascii=False, indent=2))
         return 0
-    for line in disabled_banner(disabled):
+    for line in disabled_banner(disabled) + unconfigured_banner(config, missing):
         print(line)
     age = f", oldest {oldest:.0f}s old" if oldest is not None else ""
     print(f"{pending} pending{age}")
@@ -193,6 +214,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         # or was delivered; a dead letter has neither.
         then = row.next_attempt_at if row.status == "pending" else row.delivered_at
         detail = row.last_error if row.status != "delivered" and row.last_error else _title(row)
+        if row.status == "pending" and row.destination in missing:
+            detail = "not sent: no such destination in the config"
         table.append([row.id, row.destination, row.status, str(row.attempts),
                       stamp(row.created_at), stamp(then), _short(detail, 60)])  # fmt: skip
     header = [
