@@ -397,3 +397,12 @@ def test_a_list_of_rules_without_rules_above_it_is_told_to_add_it(tmp_path: Path
     # What it says to do loads.
     write(tmp_path, "r.yaml", "rules:\n- id: t\n  name: T\n  query: x\n")
     assert list(load_rules(tmp_path).rules) == ["t"]
+
+
+def test_a_file_read_as_given_text_must_be_one_of_the_folder(tmp_path: Path) -> None:
+    # `rules tune --write` checks its edit so: a path that missed would check the old file.
+    path = write(tmp_path, "r.yaml", "rules:\n  - id: a\n    name: A\n")
+    edited = "rules:\n  - id: b\n    name: B\n"
+    assert list(load_rules(tmp_path, texts={path: edited}).rules) == ["b"]
+    with pytest.raises(ValueError, match="not files of"):
+        load_rules(tmp_path, texts={tmp_path / "other.yaml": edited})

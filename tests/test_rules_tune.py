@@ -5,6 +5,7 @@ packaged model), the flips listed, examples added, and the file changed only wit
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -360,3 +361,29 @@ def test_an_example_whose_text_yaml_cannot_hold_raw_is_written_escaped(
     assert main([*argv, "--write"]) == 0
     assert "\\u007f" in capsys.readouterr().out
     assert load_rules(labelled).rules["troops"].like[-1] == title
+
+
+def test_a_change_that_would_not_load_never_reaches_the_disk(
+    labelled: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The edited file was written, loaded, and put back when it failed: a running daemon, which
+    # reloads a rules file as soon as it changes, could read it in between and log a refused
+    # reload, and a Ctrl-C during the check (the model loads then) left it broken.
+    monkeypatch.setattr("monitor.query.examples.MAX_EXAMPLES", 3)  # the rule has 3 already
+    replaced: list[object] = []
+    real = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        replaced.append(dst)
+        real(src, dst)
+
+    monkeypatch.setattr("monitor.cli.tune.os.replace", replace)
+    before = (labelled / "rules.yaml").read_text()
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--like", "f1/k3"]
+    assert main([*argv, "--write"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsmon: the change would not load, so it was not written:\n")
+    assert "at most 3 examples a rule" in err
+    assert replaced == []
+    assert (labelled / "rules.yaml").read_text() == before
+    assert sorted(p.name for p in labelled.iterdir()) == ["rules.yaml"]

@@ -253,29 +253,25 @@ def _report(
     if not args.write:
         out.write("(not written: --write writes this change)\n")
         return 0
-    _write(Path(rule.file), old, new, args.rules or load_config_from_args(args).rules)
+    _write(Path(rule.file), new, args.rules or load_config_from_args(args).rules)
     out.write(f"written to {rule.file}\n")
     return 0
 
 
-def _replace(path: Path, text: str) -> None:
-    spare = path.with_name(f".{path.name}.tune")
-    spare.write_text(text, encoding="utf-8")
-    os.replace(spare, path)
-
-
-def _write(path: Path, old: str, new: str, folder: str) -> None:
-    """Replace the file (whole, by a rename), then load the folder again; put the old text
-    back if it fails."""
+def _write(path: Path, new: str, folder: str) -> None:
+    """Load the folder with the edited text first (a running daemon reloads a rules file as
+    soon as it changes, so one that would not load must never be on disk, even for a moment),
+    then replace the file whole, by a rename."""
     try:
-        _replace(path, new)
+        load_rules(folder, texts={path: new})
+    except RuleErrors as exc:
+        raise NewsmonError(f"the change would not load, so it was not written:\n{exc}") from exc
+    spare = path.with_name(f".{path.name}.tune")
+    try:
+        spare.write_text(new, encoding="utf-8")
+        os.replace(spare, path)
     except OSError as exc:  # a read-only folder: the spare file was named, not the rules file
-        path.with_name(f".{path.name}.tune").unlink(missing_ok=True)
+        spare.unlink(missing_ok=True)
         raise NewsmonError(
             f"{path}: cannot write the change ({exc.strerror or exc}); the file is as it was"
         ) from exc
-    try:
-        load_rules(folder)
-    except RuleErrors as exc:
-        _replace(path, old)
-        raise NewsmonError(f"the change would not load, so it was not written:\n{exc}") from exc

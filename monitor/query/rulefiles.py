@@ -22,7 +22,7 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, get_args
@@ -99,7 +99,8 @@ def _compose(text: str) -> yaml.Node | None:
 class _Loader:
     """Collects the sets and rules of every file, with the nodes needed to locate errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, texts: Mapping[Path, str] | None = None) -> None:
+        self.texts = texts or {}  # files read as these texts, not from the disk
         self.sources: list[Source] = []
         self.sets: dict[str, list[str]] = {}
         self.set_nodes: dict[str, tuple[Source, yaml.Node, list[yaml.Node]]] = {}
@@ -115,8 +116,11 @@ class _Loader:
 
     def file(self, path: Path) -> None:
         try:
-            with path.open("rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
+            if path in self.texts:
+                data = self.texts[path].encode("utf-8")
+            else:
+                with path.open("rb") as f:
+                    data = f.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             self.unreadable(path, exc)
             return
@@ -563,12 +567,17 @@ def _collections_paused() -> Iterator[None]:
 
 
 def load_rules(
-    path: str | Path, embedder: Embedder | None = None, *, named_by: str | None = None
+    path: str | Path,
+    embedder: Embedder | None = None,
+    *,
+    named_by: str | None = None,
+    texts: Mapping[Path, str] | None = None,
 ) -> RuleSet:
     """Load, validate and compile a rules folder. Raises RuleErrors listing every fault.
 
     Rules with examples are compared with `embedder`'s vectors, by default the packaged model's.
-    `named_by`: what named the folder (`Config.rules_named_by`), for a missing one.
+    `named_by`: what named the folder (`Config.rules_named_by`), for a missing one. `texts`: files
+    of the folder read as these texts instead (an edit checked before it is written).
     """
     root = Path(path)
     if not root.exists():
@@ -580,11 +589,15 @@ def load_rules(
     if not files:
         raise RuleErrors([RuleError(f"{root}: no rules files (*.yaml, *.yml) in this folder")])
     with _collections_paused():
-        return _load(root, files, embedder)
+        return _load(root, files, embedder, texts)
 
 
-def _load(root: Path, files: list[Path], embedder: Embedder | None) -> RuleSet:
-    loader = _Loader()
+def _load(
+    root: Path, files: list[Path], embedder: Embedder | None, texts: Mapping[Path, str] | None
+) -> RuleSet:
+    loader = _Loader(texts)
+    if texts and not set(texts) <= set(files):  # else the edit would go unchecked
+        raise ValueError(f"not files of {root}: {sorted(set(texts) - set(files))}")
     digest = hashlib.sha256()
     for f in files:
         loader.file(f)
