@@ -425,3 +425,24 @@ def test_a_reply_that_never_ends_is_not_confirmed(store: Store) -> None:
     status, error = status_of(store, aid)
     assert status == "pending"
     assert "not confirmed" in error
+
+
+@pytest.mark.parametrize(
+    ("service", "reply"),
+    [
+        (SERVICES[1], Reply(202, b"accepted" * 8, trickle=0.5, trickle_body_only=True)),
+        (SERVICES[1], Reply(202, endless=True)),
+    ],
+    ids=["teams-trickle", "teams-endless"],
+)
+def test_a_status_that_confirms_is_not_undone_by_a_slow_body(
+    store: Store, service: Service, reply: Reply
+) -> None:
+    """A Teams workflow's 202 is all it confirms: its body says nothing more. A body that then
+    trickled past the deadline (or never ended) made the alert "reply cut off: not confirmed",
+    and the card was posted again; a webhook's 2xx is not undone so either."""
+    with Receiver([reply]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, service.make(base_of(rx)), FakeClock(T0), deadline=1.0)
+    assert status_of(store, aid) == ("delivered", "")
+    assert len(rx.requests) == 1

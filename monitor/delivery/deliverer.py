@@ -781,13 +781,20 @@ class Deliverer:
         except TimeoutError:
             if status is None:
                 return Attempt(Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s"))
-            return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
+            cut_off = True
         except Exception as exc:  # noqa: BLE001 - httpx, guard, h11: a class name, never text
             if status is None:
                 return Attempt(_failure(exc))
-            return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
+            cut_off = True
+        else:
+            cut_off = False
         retry_after = parse_retry_after(header, self.clock.now(), cap=RETRY_AFTER_CAP_S)
         verdict, wait = channel.judge(status, _decoded(encoding, bytes(body)), retry_after)
+        if cut_off and verdict.outcome is not Outcome.DELIVERED:
+            # What arrived did not confirm it (and a refusal cut short is not trusted either).
+            # What did (a Teams 202, whose body says nothing more) stays delivered: sent again,
+            # the card was posted twice.
+            return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
         return Attempt(verdict, status, wait)
 
 
