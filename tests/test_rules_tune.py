@@ -387,3 +387,19 @@ def test_a_change_that_would_not_load_never_reaches_the_disk(
     assert replaced == []
     assert (labelled / "rules.yaml").read_text() == before
     assert sorted(p.name for p in labelled.iterdir()) == ["rules.yaml"]
+
+
+def test_a_linked_rules_file_stays_a_link_and_keeps_its_mode(labelled: Path) -> None:
+    # The link was replaced by a file of its own (the one it pointed to never changed) and the
+    # new file had the umask's mode, not the file's.
+    kept = labelled.parent / "repo"
+    kept.mkdir()
+    (labelled / "rules.yaml").rename(kept / "rules.yaml")
+    (kept / "rules.yaml").chmod(0o640)
+    (labelled / "rules.yaml").symlink_to(kept / "rules.yaml")
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--write"]
+    assert main(argv) == 0
+    assert (labelled / "rules.yaml").is_symlink()
+    assert "threshold: 0.9\n" not in (kept / "rules.yaml").read_text()
+    assert (kept / "rules.yaml").stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in kept.iterdir()) == ["rules.yaml"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -266,10 +267,12 @@ def _write(path: Path, new: str, folder: str) -> None:
         load_rules(folder, texts={path: new})
     except RuleErrors as exc:
         raise NewsmonError(f"the change would not load, so it was not written:\n{exc}") from exc
-    spare = path.with_name(f".{path.name}.tune")
+    target = path.resolve()  # a link (to a file kept in a repository, say) stays a link
+    spare = target.with_name(f".{target.name}.tune")
     try:
         spare.write_text(new, encoding="utf-8")
-        os.replace(spare, path)
+        os.chmod(spare, stat.S_IMODE(target.stat().st_mode))  # as the file was, not the umask's
+        os.replace(spare, target)
     except OSError as exc:  # a read-only folder: the spare file was named, not the rules file
         spare.unlink(missing_ok=True)
         raise NewsmonError(
