@@ -403,3 +403,25 @@ def test_a_linked_rules_file_stays_a_link_and_keeps_its_mode(labelled: Path) -> 
     assert "threshold: 0.9\n" not in (kept / "rules.yaml").read_text()
     assert (kept / "rules.yaml").stat().st_mode & 0o777 == 0o640
     assert sorted(p.name for p in kept.iterdir()) == ["rules.yaml"]
+
+
+def test_a_threshold_shared_through_an_anchor_is_refused_where_the_anchor_is(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `threshold: *shared` is the anchored node itself: tuning the rule that aliased it printed
+    # a diff of the other rule's line, exit 0, and --write said the change would not load.
+    rules = labelled / "rules.yaml"
+    text = rules.read_text().replace("threshold: 0.9", "threshold: &shared 0.9")
+    text += (
+        "  - id: more\n    name: More\n    query: tanks\n    mode: widen\n"
+        "    threshold: *shared\n    like:\n      - Tanks roll in\n"
+    )
+    rules.write_text(text)
+    for rule in ("more", "troops"):
+        assert main(["rules", "tune", "--rule", rule, "--rules", str(labelled)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(
+            f"newsmon: {rules}:6:16: rule {rule!r}: its `threshold:` is shared through a YAML"
+            " anchor, so an edit would change every rule that shares it"
+        ), err
+    assert rules.read_text() == text

@@ -71,6 +71,22 @@ def edit_rule(
     node = _rule_node(yaml.compose(text, Loader=yaml.SafeLoader), rule_id)
     lines = text.split("\n")
     keys = {str(k.value): (k, v) for k, v in node.value}
+    edited = {"threshold": threshold is not None, "like": bool(like), "unlike": bool(unlike)}
+    for name in (n for n, yes in edited.items() if yes and n in keys):
+        # An anchored value may be aliased by another rule (`threshold: *shared` is the anchored
+        # node itself, marked where the anchor is): an edit there changes every rule sharing it.
+        v = keys[name][1]
+        if text[v.start_mark.index : v.start_mark.index + 1] == "&":
+            where = SourceLocation(
+                path, v.start_mark.line + 1, v.start_mark.column + 1, lines[v.start_mark.line]
+            )
+            raise RuleEditError(
+                where.render(
+                    f"rule {rule_id!r}: its `{name}:` is shared through a YAML anchor, so an edit"
+                    " would change every rule that shares it: write this rule's own, and tune"
+                    " can change it"
+                )
+            )
     indent = " " * node.value[0][0].start_mark.column
     # (line index to insert before, order among inserts there, lines)
     inserts: list[tuple[int, int, list[str]]] = []
