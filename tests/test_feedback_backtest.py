@@ -131,3 +131,27 @@ def test_a_miss_an_exclusion_held_back_names_the_exclusion_and_its_words(
     assert plain["misses"] == [
         {"feed": "f1", "item_key": "k1", "title": "Troops sent to the [b]parade[/b]"}
     ]
+
+
+def test_labels_for_a_rule_the_folder_no_longer_has_are_named(
+    labelled: str, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # After a rule was renamed, its labels kept the old id and the report showed the new id with
+    # "precision -", though it counted them in "against N labels in force".
+    labels(env, ("k1", "soldiers", True), ("k4", "soldiers", False), ("k2", "", True))
+    assert main(["rules", "backtest", "--rules", labelled, "--labels"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"  2 labels in force are for rules not in {labelled}, which no score reads: 'soldiers'"
+        " (2) (a renamed rule's labels keep its old id)\n"
+    )
+    # --rule runs one rule; the labels of the folder's others are not named
+    assert main(["rules", "backtest", "--rules", labelled, "--labels", "--rule", "quiet"]) == 1
+    assert capsys.readouterr().out.endswith(
+        "which no score reads: 'soldiers' (2) (a renamed rule's labels keep its old id)\n"
+    )
+    assert main(["rules", "backtest", "--rules", labelled, "--labels", "--json"]) == 0
+    assert "note: 2 labels in force are for rules not in" in capsys.readouterr().err
+    argv = ["rules", "backtest", "--rules", labelled, "--labels", "--query", "troops"]
+    assert main(argv) == 0
+    assert "not in" not in capsys.readouterr().out

@@ -12,7 +12,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
@@ -29,7 +30,7 @@ from monitor.cli.common import (
 from monitor.cli.render import clipped, held_json, match_json, print_matches, words
 from monitor.controls import strip_controls, strip_controls_deep
 from monitor.durations import format_duration, parse_duration
-from monitor.errors import NewsmonError, did_you_mean
+from monitor.errors import NewsmonError, close_match, did_you_mean
 from monitor.feedback.labels import in_force
 from monitor.feedback.score import ItemRef, RuleScore, score_rules
 from monitor.model import ArchivedItem, Item, Label, Rule
@@ -192,16 +193,19 @@ def _check_feeds(store: Archive, feeds: Sequence[str] | None) -> None:
         raise UnknownFeed(missing, known)
 
 
-def _rules(args: argparse.Namespace, folder: str, named_by: str) -> RuleSet:
+def _rules(args: argparse.Namespace, folder: str, named_by: str) -> tuple[RuleSet, set[str]]:
+    """The rules to run, and the ids of every rule of the folder (none for --query)."""
     if args.query is not None:
-        return RuleSet.from_rules([Rule(id="query", name="ad hoc query", query=args.query)])
+        query = RuleSet.from_rules([Rule(id="query", name="ad hoc query", query=args.query)])
+        return query, set()
     ruleset = load_rules(folder, named_by=named_by)
+    ids = set(ruleset.rules)
     if args.rule:
         missing = [r for r in args.rule if r not in ruleset.rules]
         if missing:
             raise no_such_rules(missing, list(ruleset.rules), folder)
         ruleset = ruleset.select(args.rule)
-    return ruleset
+    return ruleset, ids
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -215,8 +219,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise NewsmonError("--limit must be 0 or more")
     folder = args.rules or config.rules
-    ruleset = _rules(args, folder, config.rules_named_by(args.rules))
-    other = _rules(args, args.diff, "given by --diff") if args.diff else None
+    ruleset, folder_ids = _rules(args, folder, config.rules_named_by(args.rules))
+    other = _rules(args, args.diff, "given by --diff")[0] if args.diff else None
     since = None
     if args.since:
         try:
@@ -256,6 +260,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             for line in measured.json_lines(enabled):
                 sys.stdout.write(line + "\n")
             _note_cut(scan, sys.stderr, "note: ")
+            measured.note_unknown(folder_ids, folder, sys.stderr, "note: ")
             return 0 if count else 1
         if args.json:
             printed = _print_json(found, limit, sys.stdout)
@@ -269,6 +274,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     _report(tallies, scan, args, folder, seconds, sys.stdout, total, disabled)
     if measured is not None:
         measured.report(enabled, sys.stdout)
+        measured.note_unknown(folder_ids, folder, sys.stdout, "  ")
     return 0 if any(t.matches for t in tallies) else 1
 
 
@@ -380,6 +386,25 @@ class Measured:
                     f"    ({s.outside:,} labelled relevant outside these items: "
                     "--since, --feed or not archived)\n"
                 )
+
+    def note_unknown(self, known: Collection[str], folder: str, out: TextIO, lead: str) -> None:
+        """Name the rules labels in force are for that the folder does not have (a rule renamed
+        since, or removed): no score reads them, which the report would not show otherwise."""
+        if not known:  # --query: its one rule is no rule of the folder
+            return
+        counts = Counter(r for (_, _, r) in self.labels if r and r not in known)
+        if not counts:
+            return
+        shown = []
+        for rule, n in sorted(counts.items()):
+            close = close_match(rule, known)
+            shown.append(f"{rule!r} ({n}{f', did you mean {close!r}?' if close else ''})")
+        more = f" and {len(shown) - 10:,} more" if len(shown) > 10 else ""
+        labels = counted(counts.total(), "label in force is", "labels in force are")
+        out.write(
+            f"{lead}{labels} for rules not in {folder}, which no score reads:"
+            f" {', '.join(shown[:10])}{more} (a renamed rule's labels keep its old id)\n"
+        )
 
 
 def _pct(value: float | None) -> str:
