@@ -369,3 +369,79 @@ def test_a_read_only_folder_or_file_is_named(
         f"attempt to write a readonly database; {str(target)!r} is read-only, and newsmon writes"
         " the database (and its journal beside it): make it writable, or name a file elsewhere"
     )
+
+
+# -- a damaged file, a full disk: what happened and what to do -------------------------------
+def test_a_damaged_file_says_to_restore_or_recover_it_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A file cut short (a copy taken mid-write, a disk fault): SQLite says only "database disk
+    # image is malformed", at open and at every command.
+    db = tmp_path / "n.db"
+    store = SQLiteStore(db)
+    store.migrate()
+    store.sync_feeds([spec("f1", 0)], T0)
+    store.claim_due_feeds(T0, 1, timedelta(minutes=5), "w")
+    keys = [f"k{i}-" + "k" * 500 for i in range(300)]
+    store.commit_poll("f1", "w", T0, ok_update(T0), [seen(k) for k in keys], [])
+    store.close()
+    with db.open("r+b") as f:
+        f.truncate(db.stat().st_size // 4)
+    with pytest.raises(StoreError) as caught:
+        open_store(str(db))
+    assert "database disk image is malformed; the file is damaged" in str(caught.value)
+    assert f"restore a backup, or recover what it holds (sqlite3 {db} .recover" in str(caught.value)
+    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG", "NEWSMON_RULES"):
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {db}\nrules: {Path(__file__).parent.parent / 'rules'}\n"
+        "feeds: [{id: wire, url: 'http://127.0.0.1:9/feed.xml'}]\n",
+        encoding="utf-8",
+    )
+    from monitor.cli.main import main
+
+    assert main(["deliveries", "list", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"newsmon: cannot open the SQLite database {str(db)!r}: database disk")
+    assert "the file is damaged" in err
+    assert err.count("\n") == 1, err
+
+
+def test_a_full_disk_says_so_and_that_the_write_was_undone(tmp_path: Path) -> None:
+    # max_page_count stands in for a full disk: SQLite answers SQLITE_FULL either way.
+    db = tmp_path / "n.db"
+    store = SQLiteStore(db)
+    store.migrate()
+    store.sync_feeds([spec("f1", 0)], T0)
+    store.claim_due_feeds(T0, 1, timedelta(minutes=5), "w")
+    pages = store._read("PRAGMA page_count")[0][0]
+    store._read(f"PRAGMA max_page_count = {pages + 2}")
+    keys = [f"k{i}-" + "k" * 500 for i in range(300)]
+    with pytest.raises(StoreError) as caught:
+        store.commit_poll("f1", "w", T0, ok_update(T0), [seen(k) for k in keys], [])
+    message = str(caught.value)
+    assert message.startswith(f"SQLite {str(db)!r}: database or disk is full; the disk holding")
+    assert re.search(r"is full \(\d+ KiB free\): free space there, or move the database", message)
+    assert store.seen_keys("f1", keys) == set()  # undone whole
+    store.close()
+
+
+def test_a_disk_io_error_on_a_nearly_full_disk_is_called_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opening a file on a full disk fails creating the WAL's index: "disk I/O error". The disk's
+    # free space tells it from a failing disk.
+    from monitor.store import sqlite as module
+
+    io_error = sqlite3.OperationalError("disk I/O error")
+    io_error.sqlite_errorcode = sqlite3.SQLITE_IOERR_SHMSIZE
+    db = str(tmp_path / "n.db")
+    assert module._advice(db, io_error) == ""  # the test's folder has room
+    real = os.statvfs(tmp_path)
+    full = os.statvfs_result((real.f_bsize, 4096, 10, 0, 0, 10, 0, 0, 0, 255))
+    monkeypatch.setattr(os, "statvfs", lambda path: full)
+    assert module._why_not(db, io_error) == (
+        f"disk I/O error; the disk holding {str(tmp_path)!r} is full (0 KiB free): free space"
+        " there, or move the database (a write it stopped is undone whole, never half-written)"
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import sqlite3
 import threading
 import time
@@ -255,6 +256,8 @@ def _why_not(path: str, error: sqlite3.Error) -> str:
         return f"the folder {str(folder)!r} does not exist{where}; create it, or name another file"
     if "not a database" in str(error):
         return f"{error}; name a new file, or the newsmon database you meant"
+    if advice := _advice(path, error):
+        return f"{error}{advice}"
     # A read-only folder or file system (os.access sees one even for root): SQLite says "unable
     # to open database file" or "attempt to write a readonly database".
     read_only = folder if not os.access(folder, os.W_OK) else file
@@ -264,6 +267,37 @@ def _why_not(path: str, error: sqlite3.Error) -> str:
             " journal beside it): make it writable, or name a file elsewhere"
         )
     return str(error)
+
+
+_LOW_SPACE_BYTES = 1 << 20  # below this, a disk I/O error on the folder is taken for a full disk
+
+
+def _advice(path: str, error: sqlite3.Error) -> str:
+    """What to do about an error that is the file's or the disk's, not newsmon's ("; ..."), or
+    "": SQLite's "database or disk is full", "disk I/O error" and "database disk image is
+    malformed" say what happened, not what to do."""
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    folder = Path(path).parent
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        try:
+            usage = os.statvfs(folder)
+            free = usage.f_bavail * usage.f_frsize
+        except OSError:
+            free = None
+        if code == sqlite3.SQLITE_FULL or (free is not None and free < _LOW_SPACE_BYTES):
+            left = "" if free is None else f" ({free // 1024} KiB free)"
+            return (
+                f"; the disk holding {str(folder)!r} is full{left}: free space there, or move the"
+                " database (a write it stopped is undone whole, never half-written)"
+            )
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return (
+            "; the file is damaged (a disk fault, or a copy taken while it was written): stop"
+            " newsmon and keep the file, then restore a backup, or recover what it holds"
+            f" (sqlite3 {shlex.quote(path)} .recover | sqlite3 NEW.db) and point database_url"
+            " at that"
+        )
+    return ""
 
 
 class SQLiteStore(Statements, SQLiteConsoleReads):
@@ -325,19 +359,22 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                     self._busy_applied_ms = wanted
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
-                raise StoreError(f"SQLite {self.path!r}: cannot start a transaction: {e}") from e
+                raise self._error("cannot start a transaction: ", e) from e
             try:
                 yield conn
             except BaseException as e:
                 self._rollback(conn, e)
                 if isinstance(e, sqlite3.Error):
-                    raise StoreError(f"SQLite {self.path!r}: {e}") from e
+                    raise self._error("", e) from e
                 raise
             try:
                 conn.execute("COMMIT")
             except sqlite3.Error as e:
                 self._rollback(conn, e)
-                raise StoreError(f"SQLite {self.path!r}: commit failed: {e}") from e
+                raise self._error("commit failed: ", e) from e
+
+    def _error(self, what: str, e: sqlite3.Error) -> StoreError:
+        return StoreError(f"SQLite {self.path!r}: {what}{e}{_advice(self.path, e)}")
 
     def _rollback(self, conn: sqlite3.Connection, cause: BaseException) -> None:
         """Undo the open transaction after `cause`; a rollback that fails too (the disk went
@@ -353,7 +390,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             try:
                 return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as e:
-                raise StoreError(f"SQLite {self.path!r}: {e}") from e
+                raise self._error("", e) from e
 
     @contextmanager
     def _poll_writes(self) -> Iterator[_PollWrites]:
@@ -488,7 +525,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                     sql = st.STORY_CANDIDATES.format(marks=",".join("?" * len(part)))
                     rows.extend(self._conn.execute(sql, [*part, _ts(since)]).fetchall())
             except sqlite3.Error as e:
-                raise StoreError(f"SQLite {self.path!r}: {e}") from e
+                raise self._error("", e) from e
         return st.candidate_records(rows, lambda v: _dt(v) or _EPOCH)
 
     # -- archive -------------------------------------------------------------------------------
