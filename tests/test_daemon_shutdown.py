@@ -8,10 +8,13 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -274,3 +277,57 @@ def test_ctrl_c_at_the_terminal_while_the_workers_start_prints_no_traceback(
     if proc.returncode == 0:
         assert b"shutdown_finished" in out
     assert b"Traceback" not in err, err.decode(errors="replace")[-2000:]
+
+
+@contextlib.contextmanager
+def mute_smtp_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A port on 127.0.0.1 that accepts connections and never says a word (no 220 greeting): an
+    SMTP server hung as it took the connection. Yields the port and the connections taken."""
+    taken: list[socket.socket] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(0.2)
+        stop = False
+
+        def accept() -> None:
+            while not stop:
+                with contextlib.suppress(TimeoutError, OSError):
+                    taken.append(listener.accept()[0])
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        try:
+            yield int(listener.getsockname()[1]), taken
+        finally:
+            stop = True
+            thread.join(timeout=5)
+            for conn in taken:
+                conn.close()
+
+
+def test_sigterm_while_an_email_waits_on_a_silent_smtp_server_exits_within_the_grace(
+    tmp_path: Path,
+) -> None:
+    """smtplib cannot be interrupted: its send ran on the default executor, which the end of
+    the process waits for, so the stop took the whole delivery deadline (here 20 s, by default
+    30 s: past Docker's 10 s before SIGKILL), not the 1 s grace period."""
+    with feed_server() as server, mute_smtp_server() as (port, taken):
+        config = calm_config(tmp_path, server, grace_period="1s", delivery_deadline="20s")
+        text = config.read_text().replace("destinations:\n", "")
+        config.write_text(
+            text + "destinations:\n  - {name: desk, type: email, url: "
+            f"'smtp://127.0.0.1:{port}', from: newsmon@example.org, to: desk@example.org}}\n"
+        )
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy()
+            wait_for("the baseline poll", lambda: daemon.events("feed_polled"))
+            server.put("/wire.rss", rss([STORIES[0], CALM]))
+            wait_for("the email's connection", lambda: taken)
+            sent = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(timeout=30) == 0
+            took = time.monotonic() - sent
+            assert took < 5.0  # the grace period and closing down; not the 20 s deadline
+            # Not lost: given back, for the restart to send.
+            assert daemon.events("alerts_released")[0]["alerts"] == 1
