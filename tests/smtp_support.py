@@ -83,6 +83,13 @@ class Inbox:
         return aiosmtpd_smtp.AuthResult(success=ok, handled=False)
 
 
+class OAuthOnlyInbox(Inbox):
+    """An inbox whose server offers XOAUTH2 alone (Microsoft 365 or Google with passwords off)."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        return None  # never reached: newsmon does not speak it
+
+
 _Server: Any = aiosmtpd_smtp.SMTP
 _ServerController: Any = aiosmtpd_controller.Controller
 
@@ -117,6 +124,8 @@ def smtp_server(
     server_ctx.load_cert_chain(cert, key)
     port = free_port()
     kwargs: dict[str, Any] = {"authenticator": inbox.authenticate}
+    if isinstance(inbox, OAuthOnlyInbox):  # its own auth_XOAUTH2, and no other mechanism
+        kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
     if mode == "starttls":
         kwargs |= {"tls_context": server_ctx, "require_starttls": True}
     elif mode == "tls":

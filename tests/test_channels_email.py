@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.delivery.channels.smtp import REPLY_MAX
+from monitor.delivery.channels.smtp import NO_LOGIN_METHOD, REPLY_MAX
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
 from monitor.net.guard import AddressGuard
@@ -25,6 +25,7 @@ from tests.smtp_support import (
     PASSWORD,
     USER,
     Inbox,
+    OAuthOnlyInbox,
     Script,
     client_context,
     make_cert,
@@ -214,6 +215,21 @@ def test_a_login_failing_for_now_is_retried_not_disabled(
     assert rows[0].last_error == "SMTP 454 login failed for now"
     assert rows[0].next_attempt_at is not None
     assert rows[0].next_attempt_at > T0 + timedelta(seconds=4)
+
+
+def test_a_server_offering_no_login_newsmon_speaks_is_a_dead_letter_that_says_so(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """smtplib raises its bare SMTPException for "no suitable authentication method", as for a
+    lost connection: the alert was retried for a day as "SMTPException", then dead-lettered."""
+    inbox = OAuthOnlyInbox()
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert (row.status, row.last_error) == ("dead", NO_LOGIN_METHOD)
 
 
 def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, Path]) -> None:

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 PORTS = {"smtp": 587, "smtps": 465}
 REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
+NO_LOGIN_METHOD = (
+    "the SMTP server offers no login method newsmon speaks (PLAIN, LOGIN or CRAM-MD5;"
+    " not OAuth2 alone)"
+)
 
 
 class _DeadlinePassed(TimeoutError):
@@ -186,7 +190,14 @@ def send(
             if ehlo is not None:
                 return ehlo
         if user is not None:
-            client.login(user, password or "")
+            try:
+                client.login(user, password or "")
+            except smtplib.SMTPException as exc:
+                # smtplib says "no suitable authentication method" with the bare class, as
+                # for a lost connection: retried for a day as "SMTPException", then dead.
+                if type(exc) is not smtplib.SMTPException:
+                    raise
+                return Verdict(Outcome.DEAD, NO_LOGIN_METHOD)
         refused = client.send_message(mail)
         if refused:
             return Verdict(
