@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.clock import FakeClock
 from monitor.model import ArchivedItem
@@ -328,6 +329,26 @@ def test_login_rate_limit_holds_and_lifts_with_the_clock(env: Env) -> None:
         env.clock.advance(minutes=16)
         ok = c.post("/ui/login", data={"password": READ_PASSWORD, "csrf": token})
         assert ok.status_code == 303
+
+
+def test_logins_refused_by_the_limit_are_logged_once_a_second(env: Env) -> None:
+    """No form token is needed to be refused by the limit, so whoever reaches the port can send
+    a thousand refused logins a second: each was a warning line. Now one a second, with the
+    number refused since the last."""
+    with env.client() as c:
+        token = csrf_of(c.get("/ui/login").text)
+        for _ in range(5):
+            assert c.post("/ui/login", data={"password": "guess", "csrf": token}).status_code == 401
+        with capture_logs() as logs:
+            for _ in range(30):
+                assert c.post("/ui/login", data={}).status_code == 429
+            env.clock.advance(seconds=1)
+            assert c.post("/ui/login", data={}).status_code == 429
+    limited = [e for e in logs if e["event"] == "console_login_limited"]
+    assert [(e["log_level"], e.get("refused")) for e in limited] == [
+        ("warning", 1),
+        ("warning", 30),
+    ]
 
 
 def test_a_read_only_login_does_not_reset_the_guesses_at_the_admin_password(env: Env) -> None:

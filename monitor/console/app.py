@@ -125,6 +125,8 @@ class Console:
         self.env = environment()
         self.csp_reports: deque[dict[str, str]] = deque(maxlen=CSP_REPORTS_KEPT)
         self._csp_logged = 0.0
+        self._limited_logged = 0.0  # when console_login_limited was last logged
+        self._limited_unlogged = 0  # logins refused by the limit since
         self._playground = threading.Lock()
         self._playground_rests_until = 0.0  # epoch seconds of self.clock
         self._threads = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="newsmon-ui")
@@ -216,7 +218,7 @@ class Console:
         client = client_of(req, self.ui.trusted_proxies)
         wait = self.limiter.retry_after(client, now)
         if wait > 0:
-            log.warning("console_login_limited", client=client)
+            self._log_limited(client, now)
             reply = self._login_form(
                 req, status=429, error="Too many failed logins: wait a while and try again."
             )
@@ -247,6 +249,16 @@ class Console:
             target,
             set_cookie=cookie_header(SESSION_COOKIE, cookie, max_age=age, secure=self._secure(req)),
         )
+
+    def _log_limited(self, client: str, now: datetime) -> None:
+        """A login refused by the limit, logged at most once a second with how many were
+        refused since: whoever reaches the port could send a thousand a second, each a warning
+        line (no form token is needed to be refused)."""
+        self._limited_unlogged += 1
+        if now.timestamp() - self._limited_logged >= 1.0:
+            log.warning("console_login_limited", client=client, refused=self._limited_unlogged)
+            self._limited_logged = now.timestamp()
+            self._limited_unlogged = 0
 
     def _login_form(
         self, req: Request, *, status: int = 200, error: str = "", next_: str = ""
