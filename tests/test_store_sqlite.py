@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -445,3 +447,33 @@ def test_a_disk_io_error_on_a_nearly_full_disk_is_called_a_full_disk(
         f"disk I/O error; the disk holding {str(tmp_path)!r} is full (0 KiB free): free space"
         " there, or move the database (a write it stopped is undone whole, never half-written)"
     )
+
+
+def test_a_write_ahead_log_removed_under_a_running_store_is_named(tmp_path: Path) -> None:
+    # Another process opening the file then fails with "disk I/O error" (a short read of the
+    # log its index points into); the one that has it open goes on, and writes the log back
+    # into the file as it closes.
+    db = tmp_path / "n.db"
+    running = SQLiteStore(db)
+    running.migrate()
+    running.sync_feeds([spec("f1", 0)], T0)
+    (tmp_path / "n.db-wal").unlink()
+    opener = (
+        "import sys\nfrom monitor.errors import StoreError\nfrom monitor.store.sqlite import"
+        " SQLiteStore\ntry:\n    SQLiteStore(sys.argv[1])\nexcept StoreError as e:\n"
+        "    print(e)\n"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", opener, str(db)], capture_output=True, text=True, timeout=60
+    )
+    assert other.stdout == (
+        f"cannot open the SQLite database {str(db)!r}: disk I/O error; its write-ahead log"
+        f" {str(db) + '-wal'!r} was removed while another process (a running newsmon?) has the"
+        " database open: stop that process, which writes the log back into the file as it"
+        " stops, then start again; never remove the -wal or -shm file of a database in use\n"
+    ), other.stderr
+    running.sync_feeds([spec("f1", 0), spec("f2", 0)], T0)
+    running.close()
+    after = SQLiteStore(db)
+    assert {f.id for f in after.list_feeds()} == {"f1", "f2"}
+    after.close()

@@ -278,6 +278,15 @@ def _advice(path: str, error: sqlite3.Error) -> str:
     malformed" say what happened, not what to do."""
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF
     folder = Path(path).parent
+    if code == sqlite3.SQLITE_IOERR and _wal_removed(path):
+        # The process that has the file open still writes the removed log, and writes it back
+        # into the file as it closes; one that opens the file meanwhile fails, and must wait.
+        return (
+            f"; its write-ahead log {path + '-wal'!r} was removed while another process (a"
+            " running newsmon?) has the database open: stop that process, which writes the log"
+            " back into the file as it stops, then start again; never remove the -wal or -shm"
+            " file of a database in use"
+        )
     if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
         try:
             usage = os.statvfs(folder)
@@ -298,6 +307,16 @@ def _advice(path: str, error: sqlite3.Error) -> str:
             " at that"
         )
     return ""
+
+
+def _wal_removed(path: str) -> bool:
+    """The WAL index (-shm) is there and the log (-wal) is not, or is empty (the failed open
+    made it anew): another connection has the file open (it made both; a clean close removes
+    both) and the log was removed under it, so the index points past the end of the new one."""
+    try:
+        return Path(path + "-shm").exists() and Path(path + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
 
 
 class SQLiteStore(Statements, SQLiteConsoleReads):
