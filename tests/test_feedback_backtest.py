@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,3 +156,29 @@ def test_labels_for_a_rule_the_folder_no_longer_has_are_named(
     argv = ["rules", "backtest", "--rules", labelled, "--labels", "--query", "troops"]
     assert main(argv) == 0
     assert "not in" not in capsys.readouterr().out
+
+
+def test_only_labelled_items_are_kept_however_large_the_archive(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every item read and every match was kept in sets, to score a handful of labels: memory
+    # grew with the archive (144 MB against 100 MB without --labels, at 100,000 items).
+    from monitor.cli import backtest
+
+    archive(env, [item_row(f"k{n}", f"Troops move {n}") for n in range(300)])
+    labels(env, ("k1", "troops", True), ("k2", "troops", False), ("k9999", "troops", True))
+    kept: list[backtest.Measured] = []
+
+    class Kept(backtest.Measured):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            kept.append(self)
+
+    monkeypatch.setattr(backtest, "Measured", Kept)
+    folder = rules_dir(env / "r", {"troops": "troops"})
+    assert main(["rules", "backtest", "--rules", folder, "--labels", "--json"]) == 0
+    [troops] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert (troops["true_positives"], troops["unlabelled_matches"]) == (1, 298)
+    assert troops["labelled_outside"] == 1
+    assert kept[0].scope == {("f1", "k1"), ("f1", "k2")}
+    assert kept[0].matched == {"troops": {("f1", "k1"), ("f1", "k2")}}

@@ -14,7 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
@@ -289,8 +289,11 @@ class Measured:
         feed_tags: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.labels = labels
+        # Only labelled items are kept (a score reads no other); the rest of a rule's matches
+        # are counted, so memory follows the labels, not the archive.
         self.scope: set[ItemRef] = set()
         self.matched: dict[str, set[ItemRef]] = {}
+        self.unlabelled: Counter[str] = Counter()
         self.titles = {(f, k): x.title for (f, k, _), x in labels.items() if x.title}
         self._labelled = {(f, k) for (f, k, _) in labels}
         # The rules each item is labelled relevant for: a miss among them may have been held
@@ -307,8 +310,10 @@ class Measured:
         for batch in batches:
             for a in batch:
                 ref = (a.feed_id, a.key)
+                if ref not in self._labelled:
+                    continue
                 self.scope.add(ref)
-                if ref in self._labelled and a.title:
+                if a.title:
                     self.titles[ref] = a.title
                 wanted = self._wanted.get(ref)
                 if wanted and self._ruleset is not None:
@@ -321,11 +326,16 @@ class Measured:
 
     def matching(self, found: Iterator[Found]) -> Iterator[Found]:
         for f in found:
-            self.matched.setdefault(f.match.rule.id, set()).add((f.item.feed_id, f.item.key))
+            ref = (f.item.feed_id, f.item.key)
+            if ref in self._labelled:
+                self.matched.setdefault(f.match.rule.id, set()).add(ref)
+            else:
+                self.unlabelled[f.match.rule.id] += 1
             yield f
 
     def scores(self, rule_ids: Sequence[str]) -> list[RuleScore]:
-        return score_rules(rule_ids, self.matched, self.labels, self.scope)
+        scores = score_rules(rule_ids, self.matched, self.labels, self.scope)
+        return [replace(s, unlabelled=s.unlabelled + self.unlabelled[s.rule]) for s in scores]
 
     def json_lines(self, rule_ids: Sequence[str]) -> Iterator[str]:
         for s in self.scores(rule_ids):
