@@ -3,6 +3,7 @@ from a self-signed certificate made by `openssl` (the tests skip when it is not 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import ssl
@@ -57,7 +58,8 @@ class Inbox:
     answer: str = "250 OK"
     logins: list[str] = field(default_factory=list)
     # A reply that replaces the server's at one step: "EHLO" (the first), "EHLO-TLS" (the one
-    # after STARTTLS) or "AUTH" (a failed login's reply), e.g. {"EHLO": "421 4.3.2 busy"}.
+    # after STARTTLS) or "AUTH" (a failed login's reply), e.g. {"EHLO": "421 4.3.2 busy"};
+    # "QUIT": "" is a server that never answers QUIT (for at most a minute).
     replies: dict[str, str] = field(default_factory=dict)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -105,6 +107,12 @@ class _Replying(_Server):  # type: ignore[misc]
             await self.push(self.inbox.replies[step])
             return
         await super().smtp_EHLO(hostname)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        if self.inbox.replies.get("QUIT") == "":
+            await asyncio.sleep(60)  # cancelled when the test's server stops
+            return
+        await super().smtp_QUIT(arg)
 
 
 class _Controller(_ServerController):  # type: ignore[misc]

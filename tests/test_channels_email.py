@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.clock import FakeClock
-from monitor.delivery.channels.smtp import NO_LOGIN_METHOD, REPLY_MAX
+from monitor.delivery.channels.smtp import NO_LOGIN_METHOD, QUIT_WAIT_S, REPLY_MAX
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
 from monitor.net.guard import AddressGuard
@@ -230,6 +230,23 @@ def test_a_server_offering_no_login_newsmon_speaks_is_a_dead_letter_that_says_so
     row = store.get_alert(aid)
     assert row is not None
     assert (row.status, row.last_error) == ("dead", NO_LOGIN_METHOD)
+
+
+def test_a_server_that_never_answers_quit_holds_no_send_for_its_deadline(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """The message is confirmed (250) before QUIT: waiting for QUIT's reply until the deadline
+    made every email to such a server take the whole deadline, one after another."""
+    inbox = Inbox(replies={"QUIT": ""})
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        ids = enqueue(store, T0, "mail", ["s1", "s2"])
+        started = time.monotonic()
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])  # a 10 s deadline
+        took = time.monotonic() - started
+    rows = [store.get_alert(i) for i in ids]
+    assert [r.status if r else None for r in rows] == ["delivered", "delivered"]
+    assert len(inbox.messages) == 2
+    assert took < 2 * (QUIT_WAIT_S + 2.0)  # was 20 s: 10 s for each
 
 
 def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, Path]) -> None:

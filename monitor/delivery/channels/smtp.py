@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 PORTS = {"smtp": 587, "smtps": 465}
 REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
+QUIT_WAIT_S = 2.0  # for the reply to QUIT, once the message is sent (or refused)
 NO_LOGIN_METHOD = (
     "the SMTP server offers no login method newsmon speaks (PLAIN, LOGIN or CRAM-MD5;"
     " not OAuth2 alone)"
@@ -226,10 +227,21 @@ def send(
         return Verdict(Outcome.RETRY, _lost(exc, timeout))
     finally:
         if client is not None:
-            try:
-                client.quit()
-            except (smtplib.SMTPException, OSError):
-                client.close()
+            _goodbye(client)
+
+
+def _goodbye(client: smtplib.SMTP) -> None:
+    """QUIT, waiting QUIT_WAIT_S at most for its reply: the verdict is made already, and a
+    server that never answered QUIT held every send for the rest of its deadline (30 s an
+    email, one destination's alerts sent one after another)."""
+    if isinstance(client, _Bounded):
+        client.deadline = min(client.deadline, time.monotonic() + QUIT_WAIT_S)
+        if isinstance(client.file, _BoundedReplies):
+            client.file.deadline = client.deadline
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
 
 
 def _lost(exc: BaseException, timeout: float) -> str:
