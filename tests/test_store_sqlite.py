@@ -477,3 +477,24 @@ def test_a_write_ahead_log_removed_under_a_running_store_is_named(tmp_path: Path
     after = SQLiteStore(db)
     assert {f.id for f in after.list_feeds()} == {"f1", "f2"}
     after.close()
+
+
+def test_a_file_made_read_only_under_a_running_store_is_named_at_the_next_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opened writable, then made read-only (chmod, chattr +i, a remount): the next write said
+    # only "attempt to write a readonly database". query_only stands in for the file's refusal
+    # and os.access for its mode, as the tests may run as root.
+    db = tmp_path / "n.db"
+    store = SQLiteStore(db)
+    store.migrate()
+    store._read("PRAGMA query_only = ON")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != db and real_access(p, mode))
+    with pytest.raises(StoreError) as caught:
+        store.sync_feeds([spec("f1", 0)], T0)
+    assert str(caught.value).endswith(
+        f"attempt to write a readonly database; {str(db)!r} is read-only, and newsmon writes the"
+        " database (and its journal beside it): make it writable, or name a file elsewhere"
+    )
+    store.close()

@@ -258,15 +258,22 @@ def _why_not(path: str, error: sqlite3.Error) -> str:
         return f"{error}; name a new file, or the newsmon database you meant"
     if advice := _advice(path, error):
         return f"{error}{advice}"
-    # A read-only folder or file system (os.access sees one even for root): SQLite says "unable
-    # to open database file" or "attempt to write a readonly database".
+    return f"{error}{_read_only(path)}"
+
+
+def _read_only(path: str) -> str:
+    """What to add ("; ...") naming the read-only folder or file, or "". A read-only folder,
+    file or file system (os.access sees one, and the immutable flag, even for root): SQLite says
+    "unable to open database file" at open, "attempt to write a readonly database" at a write."""
+    file = Path(path)
+    folder = file.parent
     read_only = folder if not os.access(folder, os.W_OK) else file
     if read_only is folder or (file.exists() and not os.access(file, os.W_OK)):
         return (
-            f"{error}; {str(read_only)!r} is read-only, and newsmon writes the database (and its"
+            f"; {str(read_only)!r} is read-only, and newsmon writes the database (and its"
             " journal beside it): make it writable, or name a file elsewhere"
         )
-    return str(error)
+    return ""
 
 
 _LOW_SPACE_BYTES = 1 << 20  # below this, a disk I/O error on the folder is taken for a full disk
@@ -299,6 +306,8 @@ def _advice(path: str, error: sqlite3.Error) -> str:
                 f"; the disk holding {str(folder)!r} is full{left}: free space there, or move the"
                 " database (a write it stopped is undone whole, never half-written)"
             )
+    if code == sqlite3.SQLITE_READONLY:
+        return _read_only(path)
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return (
             "; the file is damaged (a disk fault, or a copy taken while it was written): stop"
