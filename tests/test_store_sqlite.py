@@ -498,3 +498,26 @@ def test_a_file_made_read_only_under_a_running_store_is_named_at_the_next_write(
         " database (and its journal beside it): make it writable, or name a file elsewhere"
     )
     store.close()
+
+
+def test_a_write_lock_held_past_the_wait_says_what_holds_such_locks(tmp_path: Path) -> None:
+    # A backup or a sqlite3 shell in a transaction: SQLite says only "database is locked".
+    db = tmp_path / "n.db"
+    store = SQLiteStore(db, busy_timeout_s=0.2)
+    store.migrate()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError) as caught:
+            store.sync_feeds([spec("f1", 0)], T0)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert str(caught.value) == (
+        f"SQLite {str(db)!r}: cannot start a transaction: database is locked; another process"
+        " held its write lock past newsmon's wait (a backup, a sqlite3 shell left in a"
+        " transaction, a newsmon migrating a large database): try again once it is done;"
+        f" `fuser {db}` names the processes that have it open"
+    )
+    store.sync_feeds([spec("f1", 0)], T0)  # the lock released, the store writes again
+    store.close()

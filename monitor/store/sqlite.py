@@ -306,6 +306,12 @@ def _advice(path: str, error: sqlite3.Error) -> str:
                 f"; the disk holding {str(folder)!r} is full{left}: free space there, or move the"
                 " database (a write it stopped is undone whole, never half-written)"
             )
+    if code == sqlite3.SQLITE_BUSY:
+        return (
+            "; another process held its write lock past newsmon's wait (a backup, a sqlite3 shell"
+            " left in a transaction, a newsmon migrating a large database): try again once it is"
+            f" done; `fuser {shlex.quote(path)}` names the processes that have it open"
+        )
     if code == sqlite3.SQLITE_READONLY:
         return _read_only(path)
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
