@@ -1,7 +1,9 @@
 """Fixtures for the store contract suite: every test runs on SQLite and on PostgreSQL.
 
 PostgreSQL runs only when NEWSMON_TEST_POSTGRES_URL is set (`.ci/postgres.sh` starts a throwaway
-cluster and sets it); each test then gets a fresh schema of its own, dropped afterwards.
+cluster and sets it); each test then gets a fresh schema of its own, dropped afterwards. The
+modules that override `make_store` with POSTGRES_KINDS also run behind a transaction-mode
+PgBouncer when NEWSMON_TEST_PGBOUNCER_URL is set (`.ci/pgbouncer.sh`), in a database of their own.
 Imported by tests/conftest.py as a plugin.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from monitor.model import FeedSpec, FeedUpdate, NewAlert, SeenItem
 from monitor.store.base import Store
 
 POSTGRES_ENV = "NEWSMON_TEST_POSTGRES_URL"
+PGBOUNCER_ENV = "NEWSMON_TEST_PGBOUNCER_URL"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 StoreFactory = Callable[[], Store]
@@ -39,6 +43,16 @@ def skip_without_postgres() -> str:
     return url
 
 
+def skip_without_pgbouncer() -> str:
+    url = os.environ.get(PGBOUNCER_ENV)
+    if not url:
+        pytest.skip(
+            f"{PGBOUNCER_ENV} is not set: `source .ci/postgres.sh; source .ci/pgbouncer.sh`"
+            " starts a throwaway PostgreSQL with a transaction-mode PgBouncer in front"
+        )
+    return url
+
+
 def sqlite_factory(path: Path) -> StoreFactory:
     from monitor.store.sqlite import SQLiteStore
 
@@ -50,41 +64,70 @@ def sqlite_factory(path: Path) -> StoreFactory:
     return make
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """A factory of store objects that all share one database (for concurrency tests)."""
+@contextmanager
+def store_factory(kind: str, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of store objects that all share one database, of `kind`: "sqlite", "postgres"
+    (a schema of its own), or "pgbouncer" (a database of its own, reached through the
+    transaction-mode PgBouncer of `.ci/pgbouncer.sh`, as a replica behind such a pooler is)."""
     opened: list[Store] = []
-    schema = None
-    if request.param == "sqlite":
+    drop: str | None = None
+    if kind == "sqlite":
         base = sqlite_factory(tmp_path / "newsmon.db")
     else:
         url = skip_without_postgres()
         import psycopg
 
+        from monitor.store import open_store
         from monitor.store.postgres import PostgresStore
 
-        schema = f"test_{uuid.uuid4().hex[:16]}"
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'CREATE SCHEMA "{schema}"')
+        name = f"test_{uuid.uuid4().hex[:16]}"
+        if kind == "postgres":
+            drop = f'DROP SCHEMA "{name}" CASCADE'
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f'CREATE SCHEMA "{name}"')
 
-        def base() -> Store:
-            store = PostgresStore(url, schema=schema)
-            store.migrate()
-            return store
+            def base() -> Store:
+                store = PostgresStore(url, schema=name)
+                store.migrate()
+                return store
+
+        else:
+            pooler = skip_without_pgbouncer()
+            drop = f'DROP DATABASE "{name}" WITH (FORCE)'  # the pooler's server links with it
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            pooled = f"{pooler.rsplit('/', 1)[0]}/{name}?pool_mode=transaction"
+
+            def base() -> Store:
+                return open_store(pooled)
 
     def make() -> Store:
         store = base()
         opened.append(store)
         return store
 
-    yield make
-    for store in opened:
-        store.close()
-    if schema is not None:
-        import psycopg
+    try:
+        yield make
+    finally:
+        for store in opened:
+            store.close()
+        if drop is not None:
+            import psycopg
 
-        with psycopg.connect(postgres_url() or "", autocommit=True) as admin:
-            admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            with psycopg.connect(postgres_url() or "", autocommit=True) as admin:
+                admin.execute(drop)
+
+
+POSTGRES_KINDS = [pytest.param(k, marks=pytest.mark.postgres) for k in ("postgres", "pgbouncer")]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory of store objects that all share one database (for concurrency tests). A
+    module whose tests should also run behind a transaction pooler overrides this fixture with
+    the params `["sqlite", *POSTGRES_KINDS]`."""
+    with store_factory(request.param, tmp_path) as make:
+        yield make
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,24 @@ from monitor.clock import FakeClock
 from monitor.errors import StoreError
 from monitor.model import FeedUpdate, StorySource
 from monitor.store.migrate import latest_version, load_migrations
-from tests.store_fixtures import T0, StoreFactory, alert, ok_update, seen, spec
+from tests.store_fixtures import (
+    POSTGRES_KINDS,
+    T0,
+    StoreFactory,
+    alert,
+    ok_update,
+    seen,
+    spec,
+    store_factory,
+)
+
+
+@pytest.fixture(params=["sqlite", *POSTGRES_KINDS])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """Also behind a transaction-mode PgBouncer: replicas may reach PostgreSQL through one."""
+    with store_factory(request.param, tmp_path) as make:
+        yield make
+
 
 LEASE = timedelta(minutes=5)
 MIN = timedelta(minutes=1)

@@ -71,7 +71,10 @@ class Config(BaseSettings):
     )
 
     database_url: str = _setting(
-        "newsmon.db", "str", "SQLite file path, or a `postgresql://` URL for several replicas."
+        "newsmon.db",
+        "str",
+        "SQLite file path, or a `postgresql://` URL for several replicas (add"
+        " `?pool_mode=transaction` behind a pooler in transaction mode).",
     )
     database_timeout: timedelta = _setting(
         _dur("60s"),

@@ -1,4 +1,5 @@
-"""Database URLs as logs and errors show them: the password hidden, the user kept. Pure.
+"""Database URLs as logs and errors show them (the password hidden, the user kept), and the one
+query parameter that is newsmon's, not libpq's (`pool_mode`). Pure.
 
 Apart from `monitor.store`'s `open_store`, so that the stores (PostgreSQL's error messages) can use
 it without importing the package that imports them.
@@ -7,6 +8,9 @@ it without importing the package that imports them.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
+
+from monitor.errors import ConfigError
 
 # The password runs to the authority's last `@`: one written with an `@` or `/` in it, not
 # percent-encoded, is still hidden whole (libpq reads `bob:p@ss@h` as host `ss@h`).
@@ -38,3 +42,34 @@ def hide_database_password(text: str, url: str) -> str:
     for piece in sorted(pieces, key=len, reverse=True):
         text = text.replace(piece, "***")
     return text
+
+
+POOL_MODES = ("session", "transaction")
+
+
+def split_pool_mode(url: str) -> tuple[str, bool]:
+    """The URL without its `pool_mode=` query parameter (libpq refuses parameters it does not
+    know), and whether it says `transaction`: PostgreSQL reached through a pooler that hands
+    each transaction to any of its server connections (PgBouncer's `pool_mode = transaction`,
+    Supavisor's and pgcat's transaction mode). Such a pooler cannot keep a server-side prepared
+    statement for the client that made it, so the store makes none. `session` (a pooler in
+    session mode, or none) is the default; any other value is a ConfigError."""
+    head, sep, query = url.rpartition("?")
+    if not sep or "@" in query or "/" in query:  # no query, or a `?` inside the password
+        return url, False
+    kept: list[str] = []
+    mode = "session"
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        if unquote(name) != "pool_mode":
+            kept.append(pair)
+            continue
+        mode = unquote(value)
+        if mode not in POOL_MODES:
+            raise ConfigError(
+                f"database URL {shown_database_url(url)!r}: pool_mode={mode!r} is not known;"
+                " write pool_mode=transaction when PostgreSQL is reached through a pooler in"
+                " transaction mode (PgBouncer, Supavisor, pgcat), or leave it out"
+            )
+    rest = "&".join(kept)
+    return (f"{head}?{rest}" if rest else head), mode == "transaction"

@@ -12,6 +12,10 @@
   connection is replaced on the next call, so a database outage of seconds costs calls, not the
   process. Migrations take a transaction-scoped advisory lock, so replicas starting at once take
   turns.
+- `?pool_mode=transaction` on the URL (monitor.store.dburl): reached through a pooler in
+  transaction mode, the store prepares no statement on the server. Every transaction and lock
+  is already transaction-scoped; the session's settings below then hold only where the pooler
+  happens to keep them, so docs/deployment.md has them set on the role.
 - A server that stops answering: libpq's keepalives and TCP user timeout end a call on a dead
   path (LINK_OPTIONS). The session's `statement_timeout` (the `database_timeout` setting) makes
   the server end a statement that runs longer; a statement with no answer for that long and
@@ -59,7 +63,7 @@ from monitor.store.common import (
     utc,
 )
 from monitor.store.console_sql import PostgresConsoleReads
-from monitor.store.dburl import hide_database_password, shown_database_url
+from monitor.store.dburl import hide_database_password, shown_database_url, split_pool_mode
 from monitor.store.migrate import (
     SCHEMA_VERSION_TABLE,
     load_migrations,
@@ -370,7 +374,10 @@ class PostgresStore(Statements, PostgresConsoleReads):
         timeout_s: float = DATABASE_TIMEOUT_S,
     ):
 
-        self._url = url
+        self._url, self._pooled = split_pool_mode(url)
+        if self._pooled and schema:
+            # A schema is the session's search_path, which a transaction pooler does not keep.
+            raise ValueError("a schema needs a session of its own: not with pool_mode=transaction")
         self._schema = schema
         self._timeout = connect_timeout_s
         self._statement_ms = max(1, round(timeout_s * 1000))
@@ -407,6 +414,9 @@ class PostgresStore(Statements, PostgresConsoleReads):
                 row_factory=dict_row,
                 cursor_factory=self._cursor,
                 connect_timeout=timeout,
+                # Behind a transaction pooler a statement prepared on one server connection is
+                # unknown on the next (or already there for another client): prepare none.
+                **({"prepare_threshold": None} if self._pooled else {}),
             )
         except psycopg.Error as e:
             raise StoreError(
