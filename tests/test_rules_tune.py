@@ -425,3 +425,13 @@ def test_a_threshold_shared_through_an_anchor_is_refused_where_the_anchor_is(
             " anchor, so an edit would change every rule that shares it"
         ), err
     assert rules.read_text() == text
+
+
+def test_a_rules_file_of_crlf_lines_keeps_them(labelled: Path) -> None:
+    # It was read with universal newlines and written with LF: every line of the file changed.
+    rules = labelled / "rules.yaml"
+    rules.write_bytes(rules.read_bytes().replace(b"\n", b"\r\n"))
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--like", "f1/k3"]
+    assert main([*argv, "--write"]) == 0
+    data = rules.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") == RULES.count("\n") + 1

@@ -270,7 +270,9 @@ def _write(path: Path, new: str, folder: str) -> None:
     target = path.resolve()  # a link (to a file kept in a repository, say) stays a link
     spare = target.with_name(f".{target.name}.tune")
     try:
-        spare.write_text(new, encoding="utf-8")
+        # read with universal newlines: a file of CRLF lines is written back so, not as LF
+        crlf = b"\r\n" in target.read_bytes()
+        spare.write_text(new, encoding="utf-8", newline="\r\n" if crlf else "\n")
         os.chmod(spare, stat.S_IMODE(target.stat().st_mode))  # as the file was, not the umask's
         os.replace(spare, target)
     except OSError as exc:  # a read-only folder: the spare file was named, not the rules file
