@@ -250,3 +250,24 @@ def test_a_connect_timeout_that_is_no_bound_leaves_newsmons() -> None:
     assert _positive_seconds("0") is None  # libpq: wait for ever; newsmon keeps its bound
     assert _positive_seconds("-1") is None
     assert _positive_seconds("soon") is None
+
+
+def test_libpq_messages_of_several_lines_are_one_line() -> None:
+    # A refused connection ("\n\tIs the server running on that host ...") and a full disk on
+    # the server ("\nHINT:  Check free disk space.") printed two lines from a command.
+    pytest.importorskip("psycopg")
+    import psycopg
+
+    from monitor.store.postgres import _said
+
+    with pytest.raises(StoreError) as exc:
+        PostgresStore(f"postgresql://newsmon@127.0.0.1:{refusing_port()}/news", connect_timeout_s=2)
+    assert "\n" not in str(exc.value)
+    assert "Connection refused; Is the server running on that host" in str(exc.value)
+    full = psycopg.errors.DiskFull(
+        'could not extend file "base/1/2": No space left on device\nHINT:  Check free disk space.'
+    )
+    assert _said(full) == (
+        'PostgreSQL: could not extend file "base/1/2": No space left on device;'
+        " HINT: Check free disk space."
+    )

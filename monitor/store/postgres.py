@@ -230,12 +230,20 @@ def _positive_seconds(value: object) -> float | None:
     return float(seconds) if seconds > 0 else None
 
 
+def _one_line(e: psycopg.Error) -> str:
+    """libpq's message on one line: the server's HINT ("Check free disk space.") and libpq's
+    "Is the server running on that host ..." come on lines of their own, which broke the one
+    line a command prints and the daemon's console log."""
+    return "; ".join(" ".join(line.split()) for line in str(e).splitlines() if line.strip())
+
+
 def _said(e: psycopg.Error) -> str:
+    said = _one_line(e)
     if isinstance(e, psycopg.errors.QueryCanceled):  # statement_timeout (or an operator)
-        return f"PostgreSQL: {e}; raise database_timeout if this statement needs longer"
+        return f"PostgreSQL: {said}; raise database_timeout if this statement needs longer"
     if isinstance(e, psycopg.errors.IdleInTransactionSessionTimeout):  # the session's, ours
-        return f"PostgreSQL: {e} (database_timeout); the next call connects again"
-    return f"PostgreSQL: {e}"
+        return f"PostgreSQL: {said} (database_timeout); the next call connects again"
+    return f"PostgreSQL: {said}"
 
 
 class _PollWrites:
@@ -421,7 +429,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
         except psycopg.Error as e:
             raise StoreError(
                 f"cannot connect to PostgreSQL at {shown_database_url(self._url)}:"
-                f" {hide_database_password(str(e).strip(), self._url)}"
+                f" {hide_database_password(_one_line(e), self._url)}"
             ) from e
         self._conn = conn
         self._socket = os.dup(conn.fileno())
@@ -442,7 +450,7 @@ class PostgresStore(Statements, PostgresConsoleReads):
             self._drop()
             raise self._turns.failure(
                 f"cannot set up the session on PostgreSQL at {shown_database_url(self._url)}:"
-                f" {hide_database_password(str(e).strip(), self._url)}"
+                f" {hide_database_password(_one_line(e), self._url)}"
             ) from e
         return conn
 
