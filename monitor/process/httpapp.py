@@ -85,8 +85,8 @@ class _BodyError(Exception):
 
 class App:
     """The ASGI callable. `liveness`, `readiness` and `metrics` as in
-    `monitor.process.httpserver.serve`; `feedback` None turns POST /feedback off (404, like any
-    unknown path)."""
+    `monitor.process.httpserver.serve`; `feedback` None turns POST /feedback off (405 for a
+    POST, 404 for a GET, as on any path not served)."""
 
     def __init__(
         self,
