@@ -190,7 +190,7 @@ def test_a_new_file_another_connection_is_writing_is_opened_once_that_write_ends
     # to WAL fails at once, without SQLite's busy wait (two processes starting on a new file).
     db = tmp_path / "new.db"
     writer = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    writer.execute("CREATE TABLE t (x)")
+    writer.execute(migrate.SCHEMA_VERSION_TABLE)  # another newsmon's first write
     writer.execute("BEGIN IMMEDIATE")
     with pytest.raises(StoreError, match="database is locked"):
         SQLiteStore(db, busy_timeout_s=0.2)  # the wait is bounded by the busy timeout
@@ -521,3 +521,28 @@ def test_a_write_lock_held_past_the_wait_says_what_holds_such_locks(tmp_path: Pa
     )
     store.sync_feeds([spec("f1", 0)], T0)  # the lock released, the store writes again
     store.close()
+
+
+def test_another_programs_database_is_refused_before_any_write(tmp_path: Path) -> None:
+    # Named by mistake: newsmon's tables went in among that program's, or the migration failed
+    # with "table feeds already exists".
+    for name, tables in (("app.db", ["users", "orders"]), ("clash.db", ["feeds"])):
+        db = tmp_path / name
+        with sqlite3.connect(db) as other:
+            for table in tables:
+                other.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)")
+        other.close()
+        with pytest.raises(StoreError) as caught:
+            open_store(str(db))
+        assert str(caught.value) == (
+            f"the SQLite database {str(db)!r} is not newsmon's: it holds tables newsmon did not"
+            f" make ({', '.join(sorted(tables))}) and no schema_version; name a new file, or the"
+            " newsmon database you meant; nothing was written"
+        )
+        with sqlite3.connect(db) as other:
+            found = [r[0] for r in other.execute("SELECT name FROM sqlite_master ORDER BY name")]
+        other.close()
+        assert found == sorted(tables)
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    open_store(str(empty)).close()  # an empty file is a new database

@@ -457,6 +457,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
     # -- lifecycle -----------------------------------------------------------------------------
     def migrate(self) -> None:
         with self._write() as c:
+            self._refuse_foreign(c)
             c.execute(SCHEMA_VERSION_TABLE)
             done = dict(c.execute("SELECT version, name FROM schema_version").fetchall())
             migrations = load_migrations("sqlite")
@@ -470,6 +471,23 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
                     "INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
                     (m.version, m.name, datetime.now(UTC).isoformat()),
                 )
+
+    def _refuse_foreign(self, c: sqlite3.Connection) -> None:
+        """Every newsmon database has `schema_version` from its first migration on: a file with
+        tables and without it is another program's database, named by mistake. Migrating it put
+        newsmon's tables among that program's (or failed: "table feeds already exists")."""
+        tables = [r[0] for r in c.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
+            " ORDER BY name")]  # fmt: skip
+        if tables and "schema_version" not in tables:
+            shown = ", ".join(tables[:5]) + (
+                f" and {len(tables) - 5} more" if len(tables) > 5 else ""
+            )
+            raise StoreError(
+                f"the SQLite database {self.path!r} is not newsmon's: it holds tables newsmon did"
+                f" not make ({shown}) and no schema_version; name a new file, or the newsmon"
+                " database you meant; nothing was written"
+            )
 
     def schema_versions(self) -> list[int]:
         return [r[0] for r in self._read("SELECT version FROM schema_version ORDER BY version")]
