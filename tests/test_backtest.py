@@ -402,6 +402,25 @@ def test_import_of_snapshots_archives_each_item_once_and_marks_nothing_seen(
     assert "archived 0 new items" in capsys.readouterr().out
 
 
+def test_import_of_a_feed_file_longer_than_max_items_per_poll_says_what_it_left(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A history file of 10,000 items archived its first 1,000 and said only "archived 1,000
+    # new items from 1 feed file".
+    monkeypatch.setenv("NEWSMON_MAX_ITEMS_PER_POLL", "3")
+    feed = write(env / "wire.rss", rss(WIRE))
+    assert main(["archive", "import", feed]) == 0
+    out, err = capsys.readouterr()
+    assert "archived 3 new items from 1 feed file" in out
+    assert err == (
+        f"note: {feed}: read the first 3 of its 4 items, as max_items_per_poll allows: set"
+        " NEWSMON_MAX_ITEMS_PER_POLL higher for this import, or split the file\n"
+    )
+    monkeypatch.setenv("NEWSMON_MAX_ITEMS_PER_POLL", "4")
+    assert main(["archive", "import", feed]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_import_of_a_url_urlsplit_refuses_reports_it_and_imports_the_rest(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

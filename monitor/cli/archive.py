@@ -75,6 +75,7 @@ class ImportTally:
     added: int = 0
     too_old: int = 0
     failures: list[str] = field(default_factory=list)
+    cut: list[str] = field(default_factory=list)  # files with more items than max_items_per_poll
 
     @property
     def already(self) -> int:
@@ -171,6 +172,12 @@ def cmd_import(args: argparse.Namespace) -> int:
                     or folder_id
                     or (items[0].feed_id if items else "feed")
                 )
+                if polled.document_items > len(items):  # else the rest would go unsaid
+                    tally.cut.append(
+                        f"{shown_url(source)}: read the first {len(items):,} of its "
+                        f"{polled.document_items:,} items, as max_items_per_poll allows: set"
+                        " NEWSMON_MAX_ITEMS_PER_POLL higher for this import, or split the file"
+                    )
                 rows, too_old = import_rows(items, feed_id, now, kept)
                 tally.files += 1
                 tally.parsed += len(items)
@@ -180,6 +187,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         store.close()
     for failure in tally.failures:
         print(f"newsmon: {failure}", file=sys.stderr)
+    for cut in tally.cut:
+        print(f"note: {cut}", file=sys.stderr)
     old = (
         f", {tally.too_old:,} older than archive_retention ({format_duration(kept)}) skipped"
         if tally.too_old

@@ -126,6 +126,9 @@ class PollPlan:
     # Every parsed item: kept only by a poll without state, whose caller wants what was read
     # (`archive import`); a daemon poll does not hold a document's items past its commit.
     items: Sequence[Item] = ()
+    # Items the document had, past max_items too (a poll without state: `archive import` says
+    # what the cap left out); 0 when not counted.
+    document_items: int = 0
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import asyncio
 import hashlib
 import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
@@ -97,6 +97,7 @@ class PollReport:
     skipped: tuple[tuple[str, int], ...] = ()  # (reason, items), see monitor.model.SKIP_REASONS
     title: str | None = None  # the feed's own title, when this poll parsed it
     items: tuple[Item, ...] = ()  # every parsed item, when the poller was told to keep them
+    document_items: int = 0  # items the document had, past max_items too (a poll without state)
 
     def failure(self) -> FeedError | None:
         """The fetch or parse error this poll ended in, as the error it was."""
@@ -347,7 +348,7 @@ class Poller:
             if live is not None:
                 matcher = partial(live.rules.match, explained=True)
             plan = plan_current(feed, outcome, parsed.items, parsed.title, matcher, now)
-            return plan, []
+            return replace(plan, document_items=parsed.total_items), []
         keys = [item.key for item in parsed.items]
         seen = store.seen_kept(feed.id, keys, now - self.poll_policy.keep_after)
         prepare(live.rules if live else None, parsed.items, seen)  # rules with examples: batch
@@ -441,6 +442,7 @@ class Poller:
             skipped=tuple(plan.skipped.items()),
             title=plan.update.title,
             items=tuple(plan.items) if self.keep_items else (),
+            document_items=plan.document_items,
         )
 
     def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:
