@@ -276,6 +276,27 @@ def test_short_interval_warns_once_for_remote_hosts(tmp_path: Path) -> None:
     assert [(w["feed"], w["log_level"]) for w in warnings] == [("remote", "warning")]
 
 
+def test_an_inline_secret_warning_names_the_keys_that_replace_it(tmp_path: Path) -> None:
+    # A Slack URL is the secret, and a Slack destination takes no secret key: the hint must
+    # say url_env/url_file, not secret_env/secret_file.
+    config_loader._warned.clear()
+    path = write(
+        tmp_path,
+        "destinations:\n"
+        "  - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
+        "  - {name: hook, type: webhook, url_env: HOOK, secret: whsec_aGVsbG8=}\n"
+        "  - {name: talk, type: discord, url: 'https://discord.com/api/webhooks/1/x'}\n",
+    )
+    with capture_logs() as logs:
+        load_config(path, env={})
+    hints = {e["destination"]: e["hint"] for e in logs if e["event"] == "destination_inline_secret"}
+    assert hints == {
+        "chat": "use url_env or url_file so the config file holds no secret",
+        "hook": "use secret_env or secret_file so the config file holds no secret",
+        "talk": "use url_env or url_file so the config file holds no secret",
+    }
+
+
 def test_sizes() -> None:
     assert parse_size("10MiB") == 10 * 1024 * 1024
     assert parse_size("512KB") == 512_000

@@ -291,11 +291,14 @@ def _warn(config: Config) -> None:
             )
     for dest in config.destinations:
         if dest.has_inline_secret:
+            # A Slack URL written inline is replaced by url_env/url_file, not by a secret key
+            # (a Slack destination takes none).
+            instead = " and ".join(f"{key}_env or {key}_file" for key in dest.inline_secret_keys)
             _once(
                 ("inline_secret", dest.name),
                 "destination_inline_secret",
                 destination=dest.name,
-                hint="use secret_env or secret_file so the config file holds no secret",
+                hint=f"use {instead} so the config file holds no secret",
             )
 
 

@@ -338,5 +338,12 @@ class DestinationConfig(BaseModel):
     @property
     def has_inline_secret(self) -> bool:
         """Whether a secret (or a Slack URL, which is one) is written in the file itself."""
+        return bool(self.inline_secret_keys)
+
+    @property
+    def inline_secret_keys(self) -> tuple[str, ...]:
+        """The keys that hold a secret in the file itself: `url` (a Slack, Discord or Teams
+        URL is the credential) and `secret`, so a warning can name the keys that replace them."""
         url_is_secret = self.type in ("slack", "discord", "teams")
-        return bool(self.secret or self.secrets or (url_is_secret and self.url))
+        keys = ("url",) if url_is_secret and self.url else ()
+        return keys + (("secret",) if self.secret or self.secrets else ())
