@@ -72,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay = commands.add_parser(
         "replay",
         parents=[common],
-        help="send dead letters again, with the same ids",
+        help="queue dead letters to be sent again, with the same ids",
         epilog=(
             "examples:\n  newsmon deliveries replay msg_6c2ba1d0c35ff1c61dff4524f36d2da2\n"
             "  newsmon deliveries replay --all-dead\n"
@@ -259,7 +259,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         now = SystemClock().now()
         if args.all_dead:
             count = store.replay(None, now)
-            print(f"replayed {counted(count, 'dead letter')}")
+            print(_replayed(count))
             return 0 if count else 1
         problems = []
         for alert_id in args.ids:
@@ -271,8 +271,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
         count = store.replay(list(args.ids), now)
     for problem in problems:
         print(f"newsmon: {problem}", file=sys.stderr)
-    print(f"replayed {counted(count, 'dead letter')} (same ids)")
+    print(_replayed(count))
     return 0 if count and not problems else 1
+
+
+CHECK_DELIVER = "`newsmon check --deliver`"
+
+
+def _replayed(count: int) -> str:
+    """What replay did: it queues, it does not send. Said, since a user without a daemon (cron
+    running `check --deliver`) otherwise waits for a post that only the next cycle makes."""
+    done = f"replayed {counted(count, 'dead letter')} (same ids)"
+    if not count:
+        return done
+    them = "it" if count == 1 else "them"
+    return f"{done}: pending again; `newsmon run` sends {them}, or the next {CHECK_DELIVER}"
 
 
 def cmd_enable(args: argparse.Namespace) -> int:
