@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -274,6 +275,54 @@ def test_bodies_read_at_once_are_bounded_and_hold_no_answering_slot() -> None:
         assert status_of(await raw(srv.port, post + b"full")) == 200
 
     run(scenario, feedback=feedback, max_connections=1, max_pending=2, read_timeout=3)
+
+
+def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed() -> None:
+    """h11 spends about 13 µs on each chunk: a client sending one-byte chunks kept the event
+    loop busy half a second per read (256 KB), and held a daemon's polls and deliveries up to
+    8 s. A chunked body is refused with 411 before its first chunk is parsed; the route never
+    sees the request, and the loop keeps its pace meanwhile."""
+    from monitor.feedback.http import Answer
+
+    called: list[bytes] = []
+
+    async def feedback(headers: dict[str, str], body: bytes) -> Answer:
+        called.append(body)
+        return Answer(200, {"bytes": len(body)})
+
+    chunks = b"1\r\na\r\n" * 50_000  # 300 KB of one-byte chunks, in the head's own packet
+
+    async def ticks(stop: asyncio.Event) -> float:
+        worst, last = 0.0, time.monotonic()
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            worst, last = max(worst, now - last), now
+        return worst
+
+    async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
+        stop = asyncio.Event()
+        ticker = asyncio.ensure_future(ticks(stop))
+        for path in (b"/feedback", b"/healthz"):
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            head = b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            writer.write(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
+            with contextlib.suppress(ConnectionError):
+                for _i in range(5):  # and more, as fast as the server takes them
+                    writer.write(chunks)
+                    await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert status_of(answer) == 411, answer[:200]
+            assert answer.endswith(b"send the body with a Content-Length, not in chunks\n")
+        stop.set()
+        assert await ticker < 0.3
+        assert called == []
+        post = b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+        assert status_of(await raw(srv.port, post)) == 200  # a Content-Length is answered
+        assert called == [b"{}"]
+
+    run(scenario, feedback=feedback, read_timeout=3)
 
 
 def test_the_oldest_connection_still_sending_its_request_makes_room() -> None:
