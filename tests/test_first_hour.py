@@ -685,6 +685,27 @@ def test_a_daemon_that_cannot_start_says_only_why(tmp_path: Path) -> None:
     assert "no_destinations" not in proc.stdout + proc.stderr
 
 
+def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None:
+    """`run` logs to stdout; the config's warnings, logged as it loads, went to stderr alone."""
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n"
+        "destinations:\n"
+        "  - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2  # the rules folder is missing: it stops once the config loaded
+    assert '"event": "destination_inline_secret"' in proc.stdout
+    assert "destination_inline_secret" not in proc.stderr
+
+
 def test_the_allow_networks_line_init_writes_works_once_uncommented(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

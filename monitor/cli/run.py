@@ -46,16 +46,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from monitor.logs import ReaderWatch
+    from monitor.logs import ReaderWatch, configure_logging
     from monitor.process.daemon import StopLatch, defer_sighup
 
     defer_sighup()  # a reload asked for while starting must not end the process
-    config = load_config_from_args(args)
     # The log's reader gone (`newsmon run | head -1`, a log shipper that died): stop as on
     # SIGTERM, say so on stderr, exit 141 as a pipe writer does. Running on with the log
     # dropped would leave a daemon nobody can see (and `| head -1` would never return).
     stop = StopLatch()
     output = ReaderWatch(STDOUT, stop.set, READER_GONE)
+    # The config logs its warnings (a secret written inline, a short interval) as it loads:
+    # into the daemon's log on stdout, where every other line is, not onto stderr.
+    configure_logging(level=args.log_level or "info", stream=cast(TextIO, output))
+    config = load_config_from_args(args)
     setup_logging(args, config, stream=cast(TextIO, output))
     if config.parse_workers > 0:  # their imports overlap the daemon's (monitor.feeds.budget)
         from monitor.feeds.budget import ParseBudget, start_early
