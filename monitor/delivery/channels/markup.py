@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from monitor.controls import PDF, Open, bidi_steps, closers, has_bidi_controls
 
 ELLIPSIS = "…"
 WORD_JOINER = "\u2060"
@@ -97,7 +99,10 @@ def escape(text: str, table: Table) -> str:
 
 
 def fit(text: str, table: Table, limit: int) -> str:
-    """`text` escaped with `table`, at most `limit` UTF-16 units, ending in `…` when cut."""
+    """`text` escaped with `table`, at most `limit` UTF-16 units, ending in `…` when cut, and
+    with its bidi controls confined to it (`confine_bidi`, also when cut)."""
+    if has_bidi_controls(text):
+        return fit_confined(text, table, limit, units)
     escaped = text.translate(table)
     if units(escaped) <= limit:
         return escaped
@@ -114,15 +119,63 @@ def fit(text: str, table: Table, limit: int) -> str:
     return "".join(out[: cluster_start(text, len(out))]) + ELLIPSIS
 
 
+def fit_confined(
+    text: str,
+    table: Table,
+    limit: int,
+    size: Callable[[str], int],
+    boundary: Callable[[str, int], int] = cluster_start,
+) -> str:
+    """`confine_bidi(text)` escaped with `table`, at most `limit` by `size`; when cut, it ends
+    in the closers of what the kept part opens, then `…`, and the cut is at an index
+    `boundary` accepts. The closers count against the limit, so a cut keeps less text."""
+    budget = limit - size(ELLIPSIS)
+    closer = size(PDF)  # each closer (PDF or PDI) is as large as the other
+    pieces: list[str] = []  # what stands for each character of `text`, escaped
+    tops: list[Open | None] = [None]  # the stack open after each prefix
+    costs = [0]  # the size of each prefix's pieces
+    used = 0
+    for piece, top in bidi_steps(text):
+        escaped = piece.translate(table)
+        used += size(escaped)
+        if used > limit:  # pieces only add: the whole cannot fit
+            break
+        pieces.append(escaped)
+        tops.append(top)
+        costs.append(used)
+    else:
+        whole = "".join(pieces) + closers(tops[-1])
+        if size(whole) <= limit:
+            return whole
+
+    def fits(end: int) -> bool:
+        top = tops[end]
+        return end == 0 or costs[end] + closer * (top.count if top is not None else 0) <= budget
+
+    end = len(pieces)
+    while not fits(end):
+        end -= 1
+    while not fits(end := boundary(text, end)):  # a boundary earlier may leave more open
+        end -= 1
+    return "".join(pieces[:end]) + closers(tops[end]) + ELLIPSIS
+
+
 def cut(text: str, limit: int) -> str:
-    """Plain `text` at most `limit` UTF-16 units, ending in `…` when cut."""
+    """Plain `text` at most `limit` UTF-16 units, ending in `…` when cut (bidi confined)."""
     return fit(text, {}, limit)
 
 
 def cut_bytes(text: str, limit: int) -> str:
-    """`text` whose UTF-8 encoding is at most `limit` bytes, ending in `…` when cut."""
+    """`text` whose UTF-8 encoding is at most `limit` bytes, ending in `…` when cut; its bidi
+    controls confined to it, as `fit`."""
+    if has_bidi_controls(text):
+        return fit_confined(text, {}, limit, _utf8_size)
     data = text.encode("utf-8")
     if len(data) <= limit:
         return text
     kept = data[: limit - len(ELLIPSIS.encode())].decode("utf-8", "ignore")
     return kept[: cluster_start(text, len(kept))] + ELLIPSIS
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8"))
