@@ -19,6 +19,7 @@ from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
 from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
+from tests.bidi_support import RLO, SPOOF_TITLE, assert_outside, open_at
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
 from tests.hostile_titles import HOSTILE
 from tests.smtp_support import (
@@ -321,3 +322,29 @@ def test_a_server_that_floods_reply_lines_is_cut_off(store: Store) -> None:
     assert row.status == "pending"
     assert row.last_error == f"SMTP reply longer than {REPLY_MAX} bytes"
     assert script.sent < 16 * 1024 * 1024  # the client hung up; it did not read for 3 s
+
+
+def test_an_override_in_a_title_does_not_reach_the_rest_of_the_email(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """An RLO left open by a title reversed the rest of the HTML part (one paragraph after
+    another, but a mail client lays some out as one) and of the subject line's context. Each
+    field is closed where it ends, in the subject and both parts; the title keeps its override."""
+    with smtp_server(*cert) as (inbox, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"], {"s1": SPOOF_TITLE})
+        run(store, mail_dest(f"smtp://localhost:{port}"), cert[0])
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "delivered", row.last_error
+    [raw] = inbox.messages
+    message = parse(raw)
+    subject = str(message["Subject"])
+    assert RLO in subject
+    assert open_at(subject, len(subject)) == []
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None
+    assert html is not None
+    for body in (text.get_content(), html.get_content()):
+        assert RLO in body
+        assert_outside(body.replace("\n", " "), "Rules")  # read as one paragraph

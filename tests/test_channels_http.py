@@ -20,6 +20,7 @@ from monitor.delivery.destinations import Destination
 from monitor.net.client import make_client
 from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
+from tests.bidi_support import RLO, SPOOF_TITLE, assert_outside, open_at
 from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
 from tests.hostile_titles import HOSTILE
 from tests.receiver import Received, Receiver, Reply
@@ -446,3 +447,48 @@ def test_a_status_that_confirms_is_not_undone_by_a_slow_body(
         run(store, service.make(base_of(rx)), FakeClock(T0), deadline=1.0)
     assert status_of(store, aid) == ("delivered", "")
     assert len(rx.requests) == 1
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string of a JSON payload, in order (a card's or embed's text as it is laid out)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize("kind", [*IDS, "slack"])
+def test_an_override_in_a_title_does_not_reach_the_rest_of_the_message(
+    store: Store, kind: str
+) -> None:
+    """An RLO and an RLI left open by a title reversed and reordered what followed it in the
+    same paragraph (Matrix's HTML body is one): the rules line, the alert id. Each field is
+    closed where it ends; the title keeps its override."""
+    ok = Reply(200, b"ok") if kind == "slack" else next(s.ok for s in SERVICES if s.kind == kind)
+    with Receiver([ok]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"], {"s1": SPOOF_TITLE})
+        if kind == "slack":
+            dest = Destination.create("x", "slack", rx.url)
+        else:
+            dest = next(s for s in SERVICES if s.kind == kind).make(base_of(rx))
+        run(store, dest, FakeClock(T0))
+    assert status_of(store, aid)[0] == "delivered"
+    [req] = rx.requests
+    strings = _strings(json.loads(req.body))
+    assert any(RLO in s for s in strings)  # the title's own override is kept
+    for s in strings:
+        assert open_at(s, len(s)) == [], s
+    assert_outside("".join(strings), "Rules")  # the whole laid out as one paragraph
+
+
+def test_a_webhook_gets_the_title_as_it_came(store: Store) -> None:
+    """The webhook's JSON is data for a program, not a message laid out: its title keeps the
+    override it came with, unclosed (docs/webhooks.md)."""
+    with Receiver([Reply(200)]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"], {"s1": SPOOF_TITLE})
+        run(store, Destination.create("x", "webhook", rx.url), FakeClock(T0))
+    assert status_of(store, aid)[0] == "delivered"
+    assert json.loads(rx.requests[0].body)["item"]["title"] == SPOOF_TITLE

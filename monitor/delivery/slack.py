@@ -5,7 +5,9 @@ mention or a link, so every feed-derived string has `&`, `<` and `>` escaped (Sl
 only those three). `link_names` is left unset, so a plain `@channel` stays plain text.
 `*`, `_` and `~` in feed text are left alone: at worst they bold or strike a few words of the
 feed's own text; they cannot mention anyone, link anywhere or break out of a block, and mrkdwn has
-no escape for them that would not change the text.
+no escape for them that would not change the text. Each feed string has the bidi controls it
+opens closed at its end (`confine_bidi`), so an RLO in a title cannot reverse the rest of the
+message, and a cut keeps that so (`fit`).
 
 Limits (counted in UTF-16 code units, which is at least the character count, so safe whichever
 Slack uses): section text 3,000, header 150, top-level `text` 40,000, 50 blocks. Text is cut with
@@ -20,7 +22,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from monitor.delivery.channels.markup import cluster_start
+from monitor.controls import confine_bidi, has_bidi_controls
+from monitor.delivery.channels.markup import cluster_start, fit_confined
 
 SECTION_MAX = 3_000
 CONTEXT_MAX = 3_000
@@ -45,8 +48,19 @@ def units(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
+def _boundary(escaped: str, end: int) -> int:
+    """`end`, or less, so that `escaped[:end]` ends neither inside a user-perceived character
+    nor inside an escape."""
+    end = cluster_start(escaped, end)
+    amp = escaped.rfind("&", max(0, end - 4), end)  # an escape is at most 5 long: `&amp;`
+    return amp if amp != -1 and ";" not in escaped[amp:end] else end
+
+
 def fit(escaped: str, limit: int) -> str:
-    """Cut already-escaped text to at most `limit` units, ending in `…` when cut."""
+    """Cut already-escaped text to at most `limit` units, ending in `…` when cut; its bidi
+    controls confined to it, cut or not."""
+    if has_bidi_controls(escaped):
+        return fit_confined(escaped, {}, limit, units, _boundary)
     if len(escaped) <= limit and (len(escaped) * 2 <= limit or units(escaped) <= limit):
         return escaped
     budget, used, end = limit - 1, 0, 0
@@ -61,6 +75,10 @@ def fit(escaped: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     return cut + ELLIPSIS
+
+
+def _field(text: str) -> str:
+    return escape(confine_bidi(text))
 
 
 def mark_bold(snippet: str) -> str:
@@ -100,21 +118,21 @@ def _when(doc: dict[str, Any]) -> str:
 def render(document: dict[str, Any]) -> dict[str, Any]:
     """The JSON body to POST to a Slack incoming webhook for this alert document."""
     item = document["item"]
-    title = fit(escape(item.get("title") or "(no title)"), TITLE_MAX)
+    title = fit(escape(confine_bidi(item.get("title") or "(no title)")), TITLE_MAX)
     target = _link_target(item.get("url"))
     heading = f"*<{target}|{title}>*" if target else f"*{title}*"
 
     feed = item.get("feed") or {}
-    source = fit(escape(feed.get("title") or feed.get("id") or ""), FEED_TITLE_MAX)
+    source = fit(escape(confine_bidi(feed.get("title") or feed.get("id") or "")), FEED_TITLE_MAX)
     context = " · ".join(part for part in (source, _when(document)) if part)
 
     rules = document.get("rules") or []
     severities = ", ".join(
-        f"{escape(r.get('name') or r.get('id') or '')} ({escape(r.get('severity') or '')})"
+        f"{_field(r.get('name') or r.get('id') or '')} ({_field(r.get('severity') or '')})"
         for r in rules
     )
     rules_text = fit(f"*Rules:* {severities}", SECTION_MAX)
-    snippet = fit(mark_bold(document.get("snippet") or ""), SECTION_MAX)
+    snippet = fit(mark_bold(confine_bidi(document.get("snippet") or "")), SECTION_MAX)
 
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": heading}},
