@@ -26,6 +26,7 @@ from monitor.delivery.digest import Digest, digest_document, digest_id
 from monitor.errors import ConfigError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
+from tests.bidi_support import RLO, SPOOF_TITLE, assert_outside
 from tests.delivery_support import T0, deliverer, document, enqueue, open_sqlite
 from tests.digest_worker import LEASE
 from tests.receiver import Received, Receiver, Reply
@@ -79,6 +80,18 @@ def test_digest_groups_by_rule_with_counts_and_top_items() -> None:
     text = telegram.text(from_document(doc))  # feed text still escaped inside a digest
     assert "<b>SF</b>" not in text
     assert "@everyone" not in text
+
+
+def test_a_headline_in_a_digest_does_not_reorder_the_next() -> None:
+    """A digest's text lists many feed titles: one ending in an open RLO reversed every
+    headline after it, and the counts. Each headline is closed where it ends; the digest's
+    list of alerts, for webhooks, keeps each title as it came."""
+    rows = [_row(f"t{i}", "troops", SPOOF_TITLE if i == 0 else f"Troops {i}", i) for i in range(3)]
+    doc = digest_document("ops", HOURLY, T0, T0 + timedelta(hours=1), rows)
+    assert RLO in doc["snippet"]
+    assert_outside(doc["snippet"], "Troops 1")
+    assert_outside(telegram.text(from_document(doc)), "Troops 2")
+    assert doc["groups"][0]["alerts"][0]["title"] == SPOOF_TITLE
 
 
 def test_a_digest_of_500_long_alerts_names_what_it_leaves_out() -> None:
