@@ -2,7 +2,10 @@
 
 `newsmon rules test` and `newsmon check` print the same formats. Feed text reaches a terminal
 here, so every cell and JSON string goes through `strip_controls` (no ESC, OSC or NUL from a
-feed moves the cursor, retitles the terminal or hides a link).
+feed moves the cursor, retitles the terminal or hides a link). In tables, each field also has the
+bidi controls it opens closed at its end (`confine_bidi`), and so has each line of a cell: a
+terminal that lays out bidi text does so line by line, and a cell's lines share theirs with the
+cells beside it, so an RLO in a title would reverse the rest of its row. JSON is data: as it came.
 """
 
 from __future__ import annotations
@@ -12,13 +15,23 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from monitor.controls import strip_controls, strip_controls_deep
+from monitor.controls import (
+    Open,
+    bidi_steps,
+    closers,
+    confine_bidi,
+    has_bidi_controls,
+    strip_controls,
+    strip_controls_deep,
+)
 from monitor.model import Explanation, Item, Match, Rule
 from monitor.plural import counted
 from monitor.query.explain import HeldBack
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.measure import Measurement
+    from rich.segment import Segment
     from rich.table import Table
 
 
@@ -81,11 +94,12 @@ def stamp(when: datetime | None, missing: str = "-") -> str:
 def columns(rows: list[list[str]], header: list[str]) -> list[str]:
     """Plain text columns as wide as their widest cell (never cut: ids must copy whole); the
     last column is left ragged."""
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    table = [[confine_bidi(strip_controls(cell)) for cell in row] for row in [header, *rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
     out = []
-    for row in [header, *rows]:
+    for row in table:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        out.append(strip_controls("  ".join([*cells, row[-1]]).rstrip()))
+        out.append("  ".join([*cells, row[-1]]).rstrip())
     return out
 
 
@@ -131,7 +145,7 @@ def _why(why: Explanation, clip: int | None = None) -> list[str]:
 
 def words(why: Explanation) -> str:
     """The words found, each once: `troops (title), sent (summary)`."""
-    seen = dict.fromkeys(f"{h.word} ({h.field})" for h in why.hits)
+    seen = dict.fromkeys(f"{confine_bidi(h.word)} ({h.field})" for h in why.hits)
     return ", ".join(seen)
 
 
@@ -163,7 +177,7 @@ def _marked(snippet: str) -> str:
     """The snippet with `**word**` shown in bold (feed text is escaped, never read as markup).
     Each piece is escaped on its own, before our tags are put around it: escaping the whole
     and then splitting left a piece ending in `\\` in front of a `[bold]`."""
-    parts = strip_controls(snippet).split("**")
+    parts = confine_bidi(strip_controls(snippet)).split("**")
     last = len(parts) - 1
     out = []
     for i, part in enumerate(parts):
@@ -178,7 +192,7 @@ def _escape(text: str) -> str:
     """Feed text for a table cell: no control sequence, no markup."""
     from rich.markup import escape as escape_markup
 
-    return escape_markup(strip_controls(text))
+    return escape_markup(confine_bidi(strip_controls(text)))
 
 
 def _before_tag(text: str) -> str:
@@ -187,9 +201,51 @@ def _before_tag(text: str) -> str:
     two or more at the end as it is: `x\\\\\\` before `[bold]` showed the tag as text, and the
     `[/bold]` after it closed nothing (MarkupError, a traceback). Doubled, the run prints as
     written and the tag stays a tag."""
-    text = strip_controls(text)
+    text = confine_bidi(strip_controls(text))
     stem = text.rstrip("\\")
     return _escape(stem) + "\\" * (2 * (len(text) - len(stem)))
+
+
+class _Lines:
+    """A table cell (rich markup) drawn with the bidi controls of each of its lines closed at
+    the line's end: a bidi terminal reads each line as a paragraph, and a cell shares its lines
+    with the cells beside it. A field that wraps opens on one line and closes on another."""
+
+    def __init__(self, markup: str) -> None:
+        self.markup = markup
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.segment import Segment
+
+        lines = console.render_lines(self.markup, options, pad=False)
+        for index, line in enumerate(lines):
+            if index:
+                yield Segment.line()
+            yield from _confined_line(line)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        return Measurement.get(console, options, self.markup)
+
+
+def _confined_line(line: list[Segment]) -> list[Segment]:
+    """`line` with `confine_bidi` applied to its text as a whole, each segment keeping its style."""
+    if not any(has_bidi_controls(segment.text) for segment in line):
+        return line
+    from rich.segment import Segment
+
+    steps = list(bidi_steps("".join(segment.text for segment in line)))
+    out, at = [], 0
+    last: Open | None = None
+    for segment in line:
+        pieces = steps[at : at + len(segment.text)]
+        at += len(segment.text)
+        if pieces:
+            last = pieces[-1][1]
+        out.append(Segment("".join(p for p, _ in pieces), segment.style, segment.control))
+    out.append(Segment(closers(last)))
+    return out
 
 
 def _table(*columns: str) -> Table:
@@ -247,7 +303,7 @@ def print_matches(
         rule = f"{_escape(match.rule.id)}\n{match.rule.severity}"
         # on a terminal the matched words are bold; elsewhere their ** marks stay visible
         text = _marked(match.snippet) if console.is_terminal else _escape(match.snippet)
-        table.add_row(rule, head, why, text)
+        table.add_row(*map(_Lines, (rule, head, why, text)))
     console.print(table)
     return len(rows)
 
@@ -281,11 +337,12 @@ def print_held_back(
         if item.url or item.link:
             head += f"\n{_escape(item.url or item.link or '')}"
         by, positive = held_lines(held)
-        table.add_row(
+        cells = (
             f"{_escape(rule.id)}\n{rule.severity}",
             head,
             "\n".join(_escape(line) for line in by),
             "\n".join(_escape(line) for line in positive),
         )
+        table.add_row(*map(_Lines, cells))
     console.print(table)
     return n
