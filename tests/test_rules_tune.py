@@ -435,3 +435,35 @@ def test_a_rules_file_of_crlf_lines_keeps_them(labelled: Path) -> None:
     assert main([*argv, "--write"]) == 0
     data = rules.read_bytes()
     assert data.count(b"\n") == data.count(b"\r\n") == RULES.count("\n") + 1
+
+
+def test_a_proposal_from_irrelevant_labels_alone_says_it_rests_on_no_positive_evidence(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With no item labelled relevant, F1 is 0 at every threshold and the tie-break (the highest)
+    # proposed 1 as if the labels had shown it: nothing said the proposal rested on nothing.
+    store = SQLiteStore(labelled.parent / "news.db")
+    later = AT + timedelta(days=1)
+    relevant = [key for key, _, yes in HEADLINES if yes]
+    store.add_labels(
+        [Label("f1", k, r, False, "ana", later) for k in relevant for r in ("", "troops")]
+    )
+    store.close()
+    assert main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)]) == 0
+    out = capsys.readouterr().out
+    assert "9 labelled items in the archive, 0 relevant\n" in out
+    assert proposed(out, "best F1") == 1.0
+    assert (
+        "  no item is labelled relevant for this rule (or for any rule), so F1 cannot favour"
+        " any threshold: the proposal rests on no relevant example; label a few relevant items"
+        " (`newsmon feedback FEED/ITEM_KEY --relevant --rule troops`) or add one with"
+        " --like FEED/ITEM_KEY\n"
+    ) in out
+    # one relevant label, and it is said no more
+    store = SQLiteStore(labelled.parent / "news.db")
+    store.add_labels([Label("f1", "k1", "troops", True, "ana", later + timedelta(hours=1))])
+    store.close()
+    main(["rules", "tune", "--rule", "troops", "--rules", str(labelled)])
+    out = capsys.readouterr().out
+    assert "1 relevant\n" in out
+    assert "no item is labelled relevant" not in out

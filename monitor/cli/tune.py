@@ -210,6 +210,14 @@ def _report(
     if not points:
         out.write("  no labelled archived items: `newsmon feedback ITEM --relevant` adds labels\n")
         return 1
+    if not relevant:
+        # F1 is 0 at every threshold: the tie-break alone picks the proposal (the highest).
+        out.write(
+            "  no item is labelled relevant for this rule (or for any rule), so F1 cannot favour"
+            " any threshold: the proposal rests on no relevant example; label a few relevant"
+            f" items (`newsmon feedback FEED/ITEM_KEY --relevant --rule {rule.id}`) or add one"
+            " with --like FEED/ITEM_KEY\n"
+        )
     out.write(
         f"  {'':<22} {'threshold':>9} {'precision':>9} {'recall':>6} {'F1':>5} {'fires':>6}\n"
     )
