@@ -467,3 +467,27 @@ def test_a_proposal_from_irrelevant_labels_alone_says_it_rests_on_no_positive_ev
     out = capsys.readouterr().out
     assert "1 relevant\n" in out
     assert "no item is labelled relevant" not in out
+
+
+def test_an_item_already_an_example_is_not_added_again(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--like` of an item already among the rule's examples wrote it a second time (and named
+    # twice on one command line, twice too).
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled)]
+    assert main([*argv, "--like", "f1/k3", "--like", "f1/k3", "--unlike", "f1/k7", "--write"]) == 0
+    out = capsys.readouterr().out
+    assert out.count('+      - "Thousands of extra soldiers arrive at the border"  # f1/k3') == 1
+    assert "--like f1/k3: named more than once: added once\n" in out
+    rule = load_rules(labelled).rules["troops"]
+    assert rule.like.count("Thousands of extra soldiers arrive at the border") == 1
+    before = (labelled / "rules.yaml").read_text()
+
+    assert main([*argv, "--like", "f1/k3", "--unlike", "f1/k7"]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "--like f1/k3: already one of the rule's like: examples: not added again\n"
+        "--unlike f1/k7: already one of the rule's unlike: examples: not added again\n"
+    ) in out
+    assert "nothing to change" in out
+    assert (labelled / "rules.yaml").read_text() == before

@@ -48,7 +48,8 @@ threshold (in hundredths) that changes what it fires on. It proposes the thresho
 F1 (of equal ones, the highest), or with --precision P the threshold of the highest recall whose
 precision is at least P, lists the labelled items that threshold would flip, and prints the
 change to the rules file as a diff. --like/--unlike FEED/ITEM_KEY add archived items as examples
-(their title and lede, with a comment naming the item), before the threshold is measured.
+(their title and lede, with a comment naming the item; one already an example is not added
+again), before the threshold is measured.
 Nothing is written without --write; with it, the edited folder is loaded again before the file
 is replaced, and a change that would not load is not written.
 exit codes: 0 a change was proposed (or written), 1 nothing to change, 2 an error
@@ -165,14 +166,43 @@ def cmd_tune(args: argparse.Namespace) -> int:
             f"not in the archive: {', '.join(missing)} (`rules backtest --json` names archived"
             " items as item.feed and item.item_key; `archive import` loads a feed file)"
         )
-    like = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in like_refs]
-    unlike = [(item_text(found.items[r]), f"{r[0]}/{r[1]}") for r in unlike_refs]
+    like = _new_examples(like_refs, found, rule.like, "--like", sys.stdout)
+    unlike = _new_examples(unlike_refs, found, rule.unlike, "--unlike", sys.stdout)
     ruleset = ruleset.select([rule.id])  # a disabled rule is tuned too
     if like or unlike:
         ruleset = ruleset.with_examples(rule.id, [t for t, _ in like], [t for t, _ in unlike])
     points = _points(ruleset, rule, verdicts, found)
     titles = {ref: item.title for ref, item in found.items.items()}
     return _report(args, rule, points, titles, like, unlike, sys.stdout)
+
+
+def _new_examples(
+    refs: Sequence[tuple[str, str]],
+    found: Found,
+    held: Sequence[str],
+    flag: str,
+    out: TextIO,
+) -> list[tuple[str, str]]:
+    """(text, item) of each item to add as an example, less those already among the rule's
+    (`held`) or named twice, each of which is noted on `out`. Texts compare as the rules file
+    keeps them: white space collapsed (monitor.query.ruleedit)."""
+    held_flat = {" ".join(t.split()) for t in held}
+    kind = flag.removeprefix("--")
+    kept: dict[str, tuple[str, str]] = {}  # by the text as kept
+    for ref in refs:
+        text, name = item_text(found.items[ref]), f"{ref[0]}/{ref[1]}"
+        flat = " ".join(text.split())
+        if flat in held_flat:
+            out.write(
+                f"{flag} {name}: already one of the rule's {kind}: examples: not added again\n"
+            )
+        elif flat in kept:
+            first = kept[flat][1]
+            why = "named more than once" if first == name else f"the same text as {first}"
+            out.write(f"{flag} {name}: {why}: added once\n")
+        else:
+            kept[flat] = (text, name)
+    return list(kept.values())
 
 
 def _points(
