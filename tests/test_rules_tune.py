@@ -491,3 +491,31 @@ def test_an_item_already_an_example_is_not_added_again(
     ) in out
     assert "nothing to change" in out
     assert (labelled / "rules.yaml").read_text() == before
+
+
+def test_the_flips_listed_are_the_nearest_the_threshold_and_all_with_all(
+    labelled: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every labelled item that flips was printed, which on a large set of labels is thousands
+    # of lines: the first FLIPS_SHOWN are, the nearest the proposed threshold first.
+    points = scanned(labelled)
+    rows = brute(points, "widen")
+    top = max(f1(*r[1:]) for r in rows)
+    want = max(t for t, *counts in rows if f1(*counts) == top)
+    flipped = [p for p, _ in tune.flips(points, "widen", 0.9, want)]
+    assert len(flipped) >= 3
+    nearest = sorted(flipped, key=lambda p: (abs(p.like - want), p.key))
+    monkeypatch.setattr("monitor.cli.tune.FLIPS_SHOWN", 2, raising=False)
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled)]
+
+    def listed(out: str) -> list[str]:
+        return re.findall(r"^  [+-] \w+  \w+ +\d\.\d\d  f1/(k\d+)  ", out, re.M)
+
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert listed(out) == [p.key[1] for p in nearest[:2]]
+    assert f"  ... and {len(flipped) - 2} more (--all to list every one)\n" in out
+    assert main([*argv, "--all"]) == 0
+    out = capsys.readouterr().out
+    assert listed(out) == [p.key[1] for p in nearest]
+    assert "--all to list" not in out

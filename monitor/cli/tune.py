@@ -34,7 +34,9 @@ from monitor.query.ruleedit import edit_rule
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 
-EPILOG = """\
+FLIPS_SHOWN = 20  # labelled items that flip listed without --all
+
+EPILOG = f"""\
 examples:
   newsmon rules tune --rule troop-dispatch                  propose the threshold of best F1
   newsmon rules tune --rule troop-dispatch --precision 0.9  the threshold for 90 % precision
@@ -46,10 +48,11 @@ else its label for any rule, which is no miss when the rule does not fire, as in
 backtest --labels`) and the archived items they name, and measures the rule at every
 threshold (in hundredths) that changes what it fires on. It proposes the threshold of the best
 F1 (of equal ones, the highest), or with --precision P the threshold of the highest recall whose
-precision is at least P, lists the labelled items that threshold would flip, and prints the
-change to the rules file as a diff. --like/--unlike FEED/ITEM_KEY add archived items as examples
-(their title and lede, with a comment naming the item; one already an example is not added
-again), before the threshold is measured.
+precision is at least P, lists the labelled items that threshold would flip (the
+{FLIPS_SHOWN} nearest it; --all every one), and prints the change to the rules file as a diff.
+--like/--unlike FEED/ITEM_KEY add archived items as examples (their title and lede, with a
+comment naming the item; one already an example is not added again), before the threshold is
+measured.
 Nothing is written without --write; with it, the edited folder is loaded again before the file
 is replaced, and a change that would not load is not written.
 exit codes: 0 a change was proposed (or written), 1 nothing to change, 2 an error
@@ -81,6 +84,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         action="append",
         default=[],
         help="add as counter-example",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help=f"list every labelled item that flips (default: the {FLIPS_SHOWN} nearest it)",
     )
     parser.add_argument("--write", action="store_true", help="write the change to the file")
     parser.set_defaults(func=cmd_tune)
@@ -271,13 +279,18 @@ def _report(
             f"{alone}: on these labels its examples gain nothing\n"
         )
     flipped = tune.flips(points, rule.mode, rule.threshold, proposed.threshold)
+    # the nearest the threshold first: the closest calls, the labels most worth a second look
+    flipped.sort(key=lambda pf: (abs(pf[0].like - proposed.threshold), pf[0].key))
     if flipped:
         out.write(f"labelled items that flip at {proposed.threshold:.2f}:\n")
-    for p, fires in flipped:
+    shown = flipped if args.all else flipped[:FLIPS_SHOWN]
+    for p, fires in shown:
         verdict = "relevant" if p.relevant else "irrelevant"
         change = "+ fires" if fires else "- stops"
         title = strip_controls(titles.get(p.key, ""))
         out.write(f"  {change}  {verdict:<10} {p.like:.2f}  {p.key[0]}/{p.key[1]}  {title}\n")
+    if len(flipped) > len(shown):
+        out.write(f"  ... and {len(flipped) - len(shown):,} more (--all to list every one)\n")
     threshold = proposed.threshold if proposed.threshold != rule.threshold else None
     old = Path(rule.file).read_text(encoding="utf-8")
     changed = threshold or like or unlike
