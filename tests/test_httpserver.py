@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -323,6 +324,47 @@ def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed() -> None:
         assert called == [b"{}"]
 
     run(scenario, feedback=feedback, read_timeout=3)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc")
+def test_slow_bodies_and_refusals_keep_few_connections_open() -> None:
+    """Each connection is an open file. A body sent slowly to any route was read and dropped
+    for up to `read_timeout`, and a refused request lingered half a second, however many came:
+    one client opened a thousand a second and a daemon under the usual limit of 1,024 open files
+    could no longer poll or deliver. At most `max_pending` (here 4) of each stay open."""
+
+    def server_side(clients: int, before: int) -> int:
+        return len(os.listdir("/proc/self/fd")) - before - clients
+
+    async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
+        before = len(os.listdir("/proc/self/fd"))
+        held = []
+        slow = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nx"
+        for _i in range(40):
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            writer.write(slow)
+            held.append((reader, writer))
+        await asyncio.sleep(0.5)
+        assert server_side(len(held), before) <= 8
+        # Those past the 4 whose bodies are read were answered at once, their bodies unread.
+        answers = await asyncio.gather(*(asyncio.wait_for(r.read(), 0.2) for r, _w in held),
+                                       return_exceptions=True)  # fmt: skip
+        assert sum(isinstance(a, bytes) and a.startswith(b"HTTP/1.1 200 ") for a in answers) >= 30
+        for _r, w in held:
+            w.close()
+        await asyncio.sleep(0.2)
+        before, held = len(os.listdir("/proc/self/fd")), []
+        for _i in range(40):
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            writer.write(b"garbage\r\n\r\n")
+            held.append((reader, writer))
+        await asyncio.sleep(0.2)  # less than the half second a refusal lingers
+        assert server_side(len(held), before) <= 8
+        assert {status_of(await r.read()) for r, _w in held} == {400}
+        for _r, w in held:
+            w.close()
+
+    run(scenario, max_pending=4, read_timeout=3)
 
 
 def test_the_oldest_connection_still_sending_its_request_makes_room() -> None:

@@ -13,7 +13,9 @@ before, so no keep-alive state can pile up. A request never crashes or stalls th
   input makes the kernel send a reset that can destroy the answer before the client reads it;
 - a POST's body is read before the request takes an answering slot, in `max_bodies` slots of
   its own (503 past them): 64 clients sending their bodies a byte at a time held every answering
-  slot, and every console page and /metrics was a 503 until they timed out.
+  slot, and every console page and /metrics was a 503 until they timed out;
+- at most `max_bodies` requests drop a body at once; past that it is left unread, so no number
+  of slow senders keeps more connections (open files) than that.
 
 A request whose `Host` the `hosts` check refuses (DNS rebinding, monitor.net.hosts) gets 403
 before any route sees it, its body unread.
@@ -116,6 +118,7 @@ class App:
         self.slots = asyncio.Semaphore(max(1, max_connections))
         self.probe_slots = asyncio.Semaphore(max(1, max_connections))
         self.body_slots = asyncio.Semaphore(max(1, max_bodies))
+        self.drain_slots = asyncio.Semaphore(max(1, max_bodies))
         self.hosts = hosts
         self._refused_hosts: set[str] = set()
 
@@ -282,17 +285,24 @@ class App:
             raise _BodyError(Response.json(408, {"error": "the body took too long"})) from None
 
     async def _drain(self, receive: Receive) -> None:
-        """Read and drop what is left of the body, bounded in size and time."""
-        size = 0
-        try:
-            async with asyncio.timeout(self.read_timeout):
-                while size <= _DRAIN_MAX:
-                    message = await receive()
-                    size += len(message.get("body", b""))
-                    if message["type"] != "http.request" or not message.get("more_body", False):
-                        return
-        except TimeoutError:
+        """Read and drop what is left of the body, bounded in size and time, and in how many
+        requests do it at once (`max_bodies`): past that the body is left unread and the
+        answer may be lost to a reset. Unbounded, clients sending bodies slowly to any route
+        held a connection each for `read_timeout`: one client opened 1,000 a second, and a
+        daemon under the usual limit of 1,024 open files could no longer poll or deliver."""
+        if self.drain_slots.locked():
             return
+        size = 0
+        async with self.drain_slots:
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    while size <= _DRAIN_MAX:
+                        message = await receive()
+                        size += len(message.get("body", b""))
+                        if message["type"] != "http.request" or not message.get("more_body"):
+                            return
+            except TimeoutError:
+                return
 
 
 def _console_path(path: str) -> bool:

@@ -21,7 +21,8 @@ parses HTTP; what it does not bound, the protocol class here does:
   event loop busy half a second per read and held polls and deliveries up to 8 s. Every sender
   of the small bodies taken here (forms, JSON) can send a Content-Length;
 - a refusal (400, 408, 411, 431) half-closes and discards what the client still sends, briefly,
-  so a reset cannot destroy it before the client reads it.
+  so a reset cannot destroy it before the client reads it; at most `max_pending` connections
+  linger so at once (beyond, a refusal closes at once), so refusals cannot pile up open files.
 Answering slots, guards and body limits are the app's (`monitor.process.httpapp`).
 """
 
@@ -143,6 +144,8 @@ class _Protocol(H11Protocol):
     limits: ClassVar[_Limits]
     # Connections still sending their request, oldest first (dicts keep insertion order).
     waiting: ClassVar[dict[_Protocol, None]]
+    # Connections lingering after a refusal.
+    lingering: ClassVar[set[_Protocol]]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -163,6 +166,7 @@ class _Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         type(self).waiting.pop(self, None)
+        type(self).lingering.discard(self)
         self._cancel_timer()
         super().connection_lost(exc)
 
@@ -240,6 +244,11 @@ class _Protocol(H11Protocol):
             if self.transport.can_write_eof():
                 self.transport.write_eof()
         self._cancel_timer()
+        lingering = type(self).lingering
+        if len(lingering) >= self.limits.max_pending:  # refusals by the thousand: no lingering
+            self._close()
+            return
+        lingering.add(self)
         self._timer = self.loop.call_later(_LINGER_SECONDS, self._close)
 
     def _close(self) -> None:
@@ -354,7 +363,7 @@ async def serve(
         max_bodies=max(1, max_pending),
     )  # fmt: skip
     limits = _Limits(read_timeout, max_header_bytes, max(1, max_pending))
-    protocol = type("Protocol", (_Protocol,), {"limits": limits, "waiting": {}})
+    protocol = type("Protocol", (_Protocol,), {"limits": limits, "waiting": {}, "lingering": set()})
     config = uvicorn.Config(
         app,
         http=protocol,
