@@ -4,6 +4,7 @@ A backtest is `rules test` over the archive: the same matcher, the same JSON obj
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -232,6 +233,36 @@ def test_since_feed_and_rule_are_honoured(env: Path, capsys: pytest.CaptureFixtu
     code, got = run_json(capsys, "--query", "item NEAR/0 (=7 OR =8)")
     assert {g["item"]["title"] for g in got} == {"troops nato item 7", "troops nato item 8"}
     assert {g["rule"] for g in got} == {"query"}
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_counts_what_since_and_feed_leave_to_read(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The progress line said "of about N" with N the whole archive's count, under --since or
+    # --feed too: a run of 10 items in an archive of 20 ended at "10 of about 20 items".
+    rows = [item_row(f"k{n}", f"troops {n}", feed=("f1", "f2")[n % 2], age_days=n)
+            for n in range(1, 21)]  # fmt: skip
+    archive(env, rows)
+    rules = rules_dir(env / "r", {"troops": "troops"})
+    monkeypatch.setattr("monitor.cli.backtest.PROGRESS_MIN", 5)
+
+    def progress(*args: str) -> str:
+        tty = Terminal()
+        monkeypatch.setattr("monitor.cli.backtest.STDERR", tty)
+        assert main(["rules", "backtest", "--rules", rules, *args]) == 0
+        capsys.readouterr()
+        return tty.getvalue()
+
+    assert "\rbacktest: 20 of about 20 items" in progress()
+    assert "\rbacktest: 10 of about 10 items" in progress("--feed", "f2")
+    assert "\rbacktest: 9 of about 9 items" in progress("--since", "228h")
+    # a run shorter than PROGRESS_MIN shows none, however large the archive
+    assert progress("--feed", "f1", "--since", "132h") == ""
 
 
 def test_text_report_counts_alerts_by_story_and_charts_days(

@@ -95,6 +95,12 @@ def test_read_archive_in_batches_filters_by_time_and_feed(store: Any) -> None:
         r for r in rows[10:] if r.feed_id == "f1"
     ]
     assert read_all(store, feeds=[]) == []
+    # counted with the same filters (a backtest's progress: what it will read, not the archive)
+    assert store.count_archive() == 25
+    assert store.count_archive(since=T0 + 20 * DAY) == 5
+    assert store.count_archive(feeds=["f2", "f3"]) == 16
+    assert store.count_archive(feeds=["f1"], since=T0 + 10 * DAY) == 5
+    assert store.count_archive(feeds=[]) == 0
 
 
 def test_archived_feeds_are_the_feeds_of_the_archived_items_sorted_once_each(store: Any) -> None:

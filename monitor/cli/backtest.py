@@ -239,8 +239,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         _check_feeds(store, args.feed)
         tags = feed_tags(config, store)
         scan = Scan()
-        progress = STDERR if total >= PROGRESS_MIN and STDERR.isatty() else None
-        batches = archive_batches(store, scan, since, args.feed, progress, total)
+        progress, reading = None, total
+        if STDERR.isatty():
+            # what this run reads: --since and --feed can leave a small part of the archive
+            if since is not None or args.feed:
+                reading = store.count_archive(since=since, feeds=args.feed)
+            progress = STDERR if reading >= PROGRESS_MIN else None
+        batches = archive_batches(store, scan, since, args.feed, progress, reading)
         measured = Measured(in_force(store.list_labels()), ruleset, tags) if args.labels else None
         if measured is not None:
             batches = measured.scanning(batches)

@@ -18,6 +18,6 @@ READ = f"""SELECT id, {COLUMNS} FROM archive
     WHERE id > ? AND first_seen >= ? {{feeds}}
     ORDER BY id LIMIT ?"""  # noqa: S608 (constants)
 
-COUNT = "SELECT count(*) FROM archive"
+COUNT = "SELECT count(*) AS n FROM archive WHERE first_seen >= ? {feeds}"
 
 PRUNE = "DELETE FROM archive WHERE first_seen < ?"

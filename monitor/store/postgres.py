@@ -667,8 +667,15 @@ class PostgresStore(Statements, PostgresConsoleReads):
         rows = self._read(pg(aq.READ.format(feeds=only)), params)
         return [(int(r["id"]), self._archived(r)) for r in rows]
 
-    def count_archive(self) -> int:
-        return int(self._read("SELECT count(*) AS n FROM archive")[0]["n"])
+    def count_archive(
+        self, since: datetime | None = None, feeds: Sequence[str] | None = None
+    ) -> int:
+        only = ""
+        params: list[Any] = [utc(since) if since is not None else _EPOCH]
+        if feeds is not None:
+            only = "AND feed_id = ANY(?)"
+            params.append(list(feeds))
+        return int(self._read(pg(aq.COUNT.format(feeds=only)), params)[0]["n"])
 
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(

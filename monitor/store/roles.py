@@ -329,8 +329,11 @@ class Archive(Protocol):
         seen at or after `since`, and of these feeds (None: every feed). Raises StoreError."""
         ...
 
-    def count_archive(self) -> int:
-        """How many items the archive holds. Raises StoreError."""
+    def count_archive(
+        self, since: datetime | None = None, feeds: Sequence[str] | None = None
+    ) -> int:
+        """How many items the archive holds: of them, those `read_archive` with the same `since`
+        and `feeds` would read. Raises StoreError."""
         ...
 
     def archived_title(self, feed_id: str, item_key: str) -> str | None:

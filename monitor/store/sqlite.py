@@ -597,8 +597,15 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         rows = self._read(aq.READ.format(feeds=only), params)
         return [(r[0], self._archived(r)) for r in rows]
 
-    def count_archive(self) -> int:
-        return int(self._read(aq.COUNT)[0][0])
+    def count_archive(
+        self, since: datetime | None = None, feeds: Sequence[str] | None = None
+    ) -> int:
+        only = ""
+        params: list[Any] = [_ts(since) if since is not None else float("-inf")]
+        if feeds is not None:
+            only = f"AND feed_id IN ({','.join('?' * len(feeds))})"
+            params.extend(feeds)
+        return int(self._read(aq.COUNT.format(feeds=only), params)[0][0])
 
     # -- outbox --------------------------------------------------------------------------------
     def claim_due_alerts(
