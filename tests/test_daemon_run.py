@@ -132,3 +132,35 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
     polled = [e for e in events if e["event"] == "feed_polled"]
     assert {e["feed"] for e in polled} == {"wire", "city"}
     assert all(e["level"] == "info" and "timestamp" in e for e in polled)
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
+def test_run_raises_the_usual_soft_limit_of_1024_open_files(tmp_path: Path) -> None:
+    """systemd starts services with a soft limit of 1,024 open files (hard: 524,288): a flood of
+    connections to the listener took them all, and the daemon could neither poll nor deliver.
+    `newsmon run` raises the soft limit towards the hard one, up to 65,536."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 1024:
+        pytest.skip("the hard limit here is 1,024 open files: nothing to raise it to")
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", ["a"])})
+    with feed_server() as server, Receiver() as rx:
+        server.put("/wire.rss", rss([("w0", "Weather", "Rain.")]))
+        config = write_config(
+            tmp_path, feeds={"wire": server.url("/wire.rss")}, destinations={"a": rx.url},
+            rules=rules,
+        )  # fmt: skip
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # the daemon inherits it
+        try:
+            daemon = DaemonProcess(config, tmp_path)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with daemon:
+            daemon.wait_healthy()
+            limits = Path(f"/proc/{daemon.proc.pid}/limits").read_text().splitlines()
+            open_files = next(line for line in limits if line.startswith("Max open files"))
+            expected = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+            assert open_files.split()[3] == str(expected)
+            raised = daemon.events("open_files_limit_raised")
+            assert [(e["before"], e["now"]) for e in raised] == [(1024, expected)]

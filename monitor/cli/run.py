@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_daemon(args: argparse.Namespace) -> int:
     from monitor.logs import ReaderWatch, configure_logging
-    from monitor.process.daemon import StopLatch, defer_sighup
+    from monitor.process.daemon import StopLatch, defer_sighup, raise_open_files_limit
 
     defer_sighup()  # a reload asked for while starting must not end the process
     # The log's reader gone (`newsmon run | head -1`, a log shipper that died): stop as on
@@ -60,6 +60,13 @@ def run_daemon(args: argparse.Namespace) -> int:
     configure_logging(level=args.log_level or "info", stream=cast(TextIO, output))
     config = load_config_from_args(args)
     setup_logging(args, config, stream=cast(TextIO, output))
+    raised = raise_open_files_limit()
+    if raised is not None:
+        import structlog
+
+        structlog.get_logger("newsmon.daemon").info(
+            "open_files_limit_raised", before=raised[0], now=raised[1]
+        )
     if config.parse_workers > 0:  # their imports overlap the daemon's (monitor.feeds.budget)
         from monitor.feeds.budget import ParseBudget, start_early
 

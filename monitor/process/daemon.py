@@ -35,7 +35,7 @@ import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -53,6 +53,32 @@ WALL_STEP_S = 1.0  # a wall clock set back by more than this re-times the jobs
 FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
 _hup_while_starting = False
+
+
+# Open files `newsmon run` asks for: the listener alone may hold about 1,100 under a flood
+# (256 connections sending their request, 256 bodies read, 256 dropped, 256 refusals lingering,
+# and those answered), and each fetch, delivery and store file is one more.
+OPEN_FILES: Final = 65_536
+
+
+def raise_open_files_limit(want: int = OPEN_FILES) -> tuple[int, int] | None:
+    """Raise the soft limit of open files towards the hard one (at most `want`); (old, new)
+    when raised. The usual soft limit is 1,024 (systemd's default, hard limit 524,288): a flood
+    of connections to the listener took them all, and the daemon could neither poll nor
+    deliver while asyncio logged thousands of accept errors a second."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # refused here (a sandbox): run with what we have
+        return None
+    return soft, target
 
 
 def defer_sighup() -> None:
