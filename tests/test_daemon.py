@@ -263,3 +263,40 @@ def test_the_ticks_go_on_when_the_wall_clock_is_set_back_an_hour(
         assert abs(step - timedelta(hours=1)) < timedelta(seconds=1)
 
     asyncio.run(scenario())
+
+
+def test_a_commit_that_keeps_failing_backs_off_though_the_claims_answer() -> None:
+    # A damaged page or a full disk: the claim answers and the poll's commit fails. The claim
+    # reset the backoff, so the feed (given back, still due) was fetched again at every tick.
+    from structlog.testing import capture_logs
+
+    from monitor.errors import StoreError
+    from monitor.process.outage import StoreBackoff
+
+    class Failing(Work):
+        async def claim(self, limit: int) -> list[FeedState]:
+            return [feed("wire")]  # given back after the failed commit, and due
+
+        async def poll(self, f: FeedState) -> None:
+            self.polled.append((f.id, {}))
+            if len(self.polled) <= 5:
+                raise StoreError("database disk image is malformed")
+
+    async def scenario() -> list[Any]:
+        work = Failing([])
+        daemon = work.make()
+        daemon._poll_backoff = StoreBackoff("poll", first=0.1, cap=10.0)
+        with capture_logs() as logs:
+            running = asyncio.ensure_future(daemon.run())
+            await asyncio.sleep(1.2)  # 0.1 + 0.2 + 0.4: the fourth try at about 0.7 s
+            tries = len(work.polled)
+            await until(lambda: len(work.polled) >= 7)  # the sixth commits: back to every tick
+            daemon.request_stop()
+            assert await running == 0
+        assert 3 <= tries <= 5, tries  # every tick (0.05 s) after each 0.1 s wait: over 10
+        return logs
+
+    logs = asyncio.run(scenario())
+    down = [e["retry_in_s"] for e in logs if e["event"] == "store_unavailable"]
+    assert down == [0.1, 0.2, 0.4, 0.8, 1.6]
+    assert [e["failures"] for e in logs if e["event"] == "store_available"] == [5]

@@ -229,7 +229,15 @@ class Daemon:
             return
         self._claiming = True
         try:
-            feeds = await self._poll_backoff.run(lambda: self._claim_feeds(free)) or []
+            # Feeds claimed: the store is back once one of their polls commits. A commit that
+            # keeps failing while claims answer (a damaged page, a full disk) reset the backoff
+            # at every claim, and the feed was fetched again every second for as long.
+            feeds = (
+                await self._poll_backoff.run(
+                    lambda: self._claim_feeds(free), done=lambda claimed: not claimed
+                )
+                or []
+            )
         finally:
             self._claiming = False
         # A full batch means more feeds may be due: refill as slots free up (see _poll_one)
@@ -249,6 +257,7 @@ class Daemon:
     async def _poll_one_bound(self, feed: FeedState) -> None:
         try:
             await self._poll_feed(feed)
+            self._poll_backoff.succeeded()
         except asyncio.CancelledError:
             try:
                 await self._release_feed(feed.id)

@@ -56,8 +56,12 @@ class StoreBackoff:
         self.until = 0.0
         self.failures = 0
 
-    async def run(self, work: Callable[[], Awaitable[T]]) -> T | None:
-        """`await work()` unless backing off; None when skipped or when the store failed."""
+    async def run(
+        self, work: Callable[[], Awaitable[T]], *, done: Callable[[T], bool] = lambda _: True
+    ) -> T | None:
+        """`await work()` unless backing off; None when skipped or when the store failed. A
+        result `done` says is not the job's end leaves the backoff as it is: the rest of the
+        job reports (a claim answered, but its polls' commits may still fail)."""
         if not self.ready():
             return None
         try:
@@ -65,5 +69,6 @@ class StoreBackoff:
         except StoreError as exc:
             self.failed(exc)
             return None
-        self.succeeded()
+        if done(result):
+            self.succeeded()
         return result
