@@ -144,7 +144,7 @@ NO_FEEDS = (
 
 WORD_CASES = [
     # (argv, exit code, the line stderr must hold, whether the command wrote nothing)
-    (["check"], 2, "newsmon: no feeds to check (", True),
+    (["check"], 2, "no `feeds:`); add feeds to the config, or name one with --feed", True),
     (["check", "--deliver"], 2, "newsmon: no feeds to check (", True),
     (["check", "--feed", "folder/"], 2, "folder/: is a folder, not a feed file", True),
     (["check", "--feed", "ftp://example.org/x"], 2, "ftp:// is not supported", True),
@@ -182,6 +182,16 @@ def test_each_mistake_is_one_clear_line(
     assert len(lines) == 1, err
     if writes_nothing:
         assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_check_deliver_without_feeds_does_not_offer_the_feed_option_it_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "newsmon.yaml").write_text(NO_FEEDS)
+    code, _out, err = run(["check", "--deliver"], capsys)
+    assert code == 2
+    said = "newsmon: no feeds to check (newsmon.yaml: no `feeds:`); add feeds to the config\n"
+    assert err == said
 
 
 def test_nothing_listening_on_a_local_port_is_connection_refused(

@@ -90,9 +90,10 @@ def run_check(args: argparse.Namespace) -> int:
         return 2
     if not args.feed and not config.feeds:
         where = f"{config.path}" if config.path is not None else "no config file found"
+        # --deliver refuses --feed (above): offering it there would send the user in a circle.
+        other = "" if args.deliver else ", or name one with --feed URL_OR_PATH"
         print(
-            f"newsmon: no feeds to check ({where}: no `feeds:`); add feeds to the config, "
-            "or name one with --feed URL_OR_PATH",
+            f"newsmon: no feeds to check ({where}: no `feeds:`); add feeds to the config{other}",
             file=sys.stderr,
         )
         return 2
