@@ -365,6 +365,25 @@ def test_config_mistakes_are_refused_alike_by_rules_check_rules_test_and_check(
     assert sorted(tmp_path.rglob("*")) == before
 
 
+def test_rules_check_lists_the_rules_the_config_cannot_serve_in_file_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They came in the order of the rule ids: line 6 before line 2."""
+    (tmp_path / "newsmon.yaml").write_text(
+        "rules: myrules\nfeeds: [{id: wire, url: 'https://wire.example/rss'}]\n"
+        "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n"
+    )
+    (tmp_path / "myrules").mkdir()
+    (tmp_path / "myrules" / "r.yaml").write_text(
+        "rules:\n  - id: zz\n    name: Z\n    notify: [hock]\n"
+        "  - id: aa\n    name: A\n    feeds: [wrie]\n"
+    )
+    code, _out, err = run(["rules", "check", "--config", "newsmon.yaml"], capsys)
+    assert code == 2
+    located = [line.split(": rule")[0] for line in err.splitlines() if ": rule '" in line]
+    assert located == ["myrules/r.yaml:2:1", "myrules/r.yaml:5:1"], err
+
+
 def test_rules_check_reads_the_configs_rules_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,7 +91,8 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
     ids = {s.id for s in specs}
     tags = {t for s in specs for t in s.tags}
     problems = []
-    for rule in rules.rules.values():
+    # In the order of the files and lines, as every other list of located errors is.
+    for rule in sorted(rules.rules.values(), key=lambda r: (r.file, r.line)):
         where = SourceLocation(rule.file, rule.line, 1) if rule.file else None
         for name in (n for n in rule.notify if n not in names):
             hint = did_you_mean([name], names)
