@@ -213,7 +213,7 @@ extra: 1
     expected = [
         ("a.yaml", 3, 3, "set $empty is empty"),
         ("a.yaml", 7, 9, "duplicate rule id 'one' (first defined at"),
-        ("a.yaml", 11, 5, "unknown rule key 'querry'"),
+        ("a.yaml", 11, 5, "unknown rule key 'querry'; did you mean 'query'? (keys: id, name,"),
         ("a.yaml", 14, 15, "severity must be one of info, low, medium, high, critical"),
         ("a.yaml", 15, 14, "enabled must be true or false"),
         ("a.yaml", 16, 5, "this rule has no `id`"),

@@ -29,7 +29,7 @@ from typing import Any, get_args
 
 import yaml
 
-from monitor.errors import RuleError, RuleErrors, SourceLocation, not_utf8
+from monitor.errors import RuleError, RuleErrors, SourceLocation, did_you_mean, not_utf8
 from monitor.model import Rule, Severity
 from monitor.query.compiler import (
     MAX_SET_MEMBERS,
@@ -250,8 +250,9 @@ class _Loader:
         deferred: list[tuple[str, int]] = []
         for name, key, value in pairs(src, node):
             if name not in RULE_KEYS:
+                hint = did_you_mean([name], RULE_KEYS)  # `querry`, `notfy`: as config keys do
                 src.error(
-                    f"unknown rule key {name!r} (keys: {', '.join(RULE_KEYS)})",
+                    f"unknown rule key {name!r}{hint} (keys: {', '.join(RULE_KEYS)})",
                     key.start_mark.index,
                 )
                 continue
