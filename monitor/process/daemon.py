@@ -55,9 +55,10 @@ FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupte
 _hup_while_starting = False
 
 
-# Open files `newsmon run` asks for: the listener alone may hold about 1,100 under a flood
-# (256 connections sending their request, 256 bodies read, 256 dropped, 256 refusals lingering,
-# and those answered), and each fetch, delivery and store file is one more.
+# Open files `newsmon run` asks for: the listener alone held up to 2,300 under seven kinds of
+# flood at once (256 connections sending their request, 256 bodies read, 256 dropped, 256
+# refusals lingering, those answered and those closing), and each fetch, delivery and store
+# file is one more.
 OPEN_FILES: Final = 65_536
 
 
