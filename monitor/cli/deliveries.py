@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "replay",
         parents=[common],
         help="queue dead letters to be sent again, with the same ids",
+        description="Put dead letters back in the outbox, with the same ids (receivers see the\n"
+        "same webhook-id): the running daemon sends them, or the next `newsmon check --deliver`.",
         epilog=(
             "examples:\n  newsmon deliveries replay msg_6c2ba1d0c35ff1c61dff4524f36d2da2\n"
             "  newsmon deliveries replay --all-dead\n"
