@@ -56,6 +56,50 @@ def test_documents_without_a_feed(body: bytes) -> None:
     assert err.value.kind == "not_a_feed"
 
 
+def _page(head: bytes) -> bytes:
+    return (
+        b"<!doctype html><html><head><title>News</title>" + head + b"</head><body>Hi</body></html>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("head", "named"),
+    [
+        # A site's address where its feed's belongs: the page names the feed, so the error does.
+        (
+            b'<link rel="alternate" type="application/rss+xml" href="/world/rss.xml?a=1&amp;b=2">',
+            "https://news.example/world/rss.xml?a=1&b=2",
+        ),
+        (
+            b"<LINK TYPE='application/atom+xml; charset=utf-8' REL='Alternate feed' "
+            b"HREF=https://feeds.example/atom>",
+            "https://feeds.example/atom",
+        ),
+        (b'<link rel="stylesheet" type="text/css" href="/s.css">', None),
+        (b'<link rel="alternate" hreflang="fr" href="/fr/">', None),
+        (b'<link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">', None),
+        (b'<link rel="alternate" type="application/rss+xml" href="https://u:pw@x.example/">', None),
+    ],
+)
+def test_a_web_page_in_a_feeds_place_names_the_feed_it_links(
+    head: bytes, named: str | None
+) -> None:
+    with pytest.raises(FeedError) as err:
+        parse_feed(_page(head), feed_id="x", feed_url="https://news.example/world/")
+    assert err.value.kind == "not_a_feed"
+    hint = f"; the page names its feed: {named} (use that URL)" if named else ""
+    assert str(err.value) == f"{NOT_A_FEED}{hint}"
+
+
+def test_a_feed_link_past_the_start_of_a_page_is_not_looked_for() -> None:
+    late = b"<!-- " + b"x" * 70_000 + b" -->"
+    link = b'<link rel="alternate" type="application/rss+xml" href="/rss">'
+    assert parse.advertised_feed(_page(late + link), "https://e.example/") is None
+    assert (
+        parse.advertised_feed(_page(link + late), "https://e.example/") == "https://e.example/rss"
+    )
+
+
 def test_rss_item_fields_are_text_with_utc_dates_newest_first() -> None:
     data = rss(
         "<item><title>Old &amp; &lt;b&gt;bold&lt;/b&gt;</title><link>/a/1?utm_source=x</link>"

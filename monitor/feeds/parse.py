@@ -90,7 +90,9 @@ def parse_feed(
     entries: list[Mapping[str, Any]] = list(raw.get("entries") or [])
     feed: Mapping[str, Any] = raw.get("feed") or {}
     if not entries and not raw.get("version"):
-        raise FeedError("not_a_feed", "no RSS, Atom or JSON Feed found in the document")
+        named = advertised_feed(data, feed_url)
+        hint = f"; the page names its feed: {named} (use that URL)" if named else ""
+        raise FeedError("not_a_feed", f"no RSS, Atom or JSON Feed found in the document{hint}")
     feed_title = _title(feed)
     items = _items(entries, feed_id, feed_url, feed_title)
     if items and all(i.published for i in items):
@@ -180,6 +182,43 @@ def no_feed_markup(utf8: bytes) -> bool:
     import feedparser (about 30 ms) to say so. `tests/test_parse.py` holds it to feedparser
     over every corpus document."""
     return _FEED_MARKUP.search(utf8) is None
+
+
+# A web page names its feed in its head (`<link rel="alternate" type="application/rss+xml"
+# href="...">`): a site's address pasted where its feed's belongs is the commonest first
+# mistake, and the page itself says what to write instead. Only the start of the page is
+# read, and each tag and attribute is bounded, so a hostile page costs no more than 64 KiB.
+_HEAD_BYTES = 65_536
+_LINK_TAG = re.compile(rb"<link\b[^>]{0,2000}>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    rb"""([a-zA-Z-]{1,20})\s*=\s*(?:"([^"]{0,2000})"|'([^']{0,2000})'|([^\s>"']{1,2000}))"""
+)
+_FEED_TYPES = {b"application/rss+xml", b"application/atom+xml", b"application/feed+json"}
+
+
+def advertised_feed(data: bytes, page_url: str) -> str | None:
+    """The http(s) URL of the first feed a web page names in a `<link rel="alternate">`, resolved
+    against `page_url`; None when it names none (or only one with a user:password@)."""
+    import html
+
+    for tag in _LINK_TAG.finditer(data, 0, _HEAD_BYTES):
+        attrs = {m[1].lower(): m[2] or m[3] or m[4] for m in _ATTRIBUTE.finditer(tag.group())}
+        rel = attrs.get(b"rel", b"").lower().split()
+        kind = attrs.get(b"type", b"").lower().split(b";")[0].strip()
+        href = attrs.get(b"href")
+        if b"alternate" not in rel or kind not in _FEED_TYPES or not href:
+            continue
+        link = html.unescape(href.decode("utf-8", "replace")).strip()
+        resolved = _resolved_link(link, page_url) if link else None
+        if resolved is None or len(resolved) > 500:
+            continue
+        try:
+            parts = urlsplit(resolved)
+        except ValueError:
+            continue
+        if parts.scheme.lower() in ("http", "https") and "@" not in parts.netloc:
+            return resolved
+    return None
 
 
 def _convert_to_utf8(content_type: str | None, data: bytes, result: dict[str, Any]) -> bytes:
