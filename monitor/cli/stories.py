@@ -5,7 +5,8 @@ stdout).
 
 Without `--story`: the stories with recorded sightings, most recently sighted first, with how
 many sightings each has and the title of the first. With `--story KEY`: every sighting of that
-story (feed, item key, time, link, title), earliest first: the first is the one that alerted.
+story (feed, item key, time, link, title), earliest first: only the first could alert (it did
+when a rule matched it outside a feed's silent first poll).
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(line)
             print(
                 f"{counted(len(stories), 'story', 'stories')}, newest first; SIGHTINGS: the items,"
-                " in any feed, that told the story (`--story KEY` lists them; the first one"
-                " alerted)"
+                " in any feed, that told the story (`--story KEY` lists them; only the first"
+                " could alert)"
             )
         return 0
     finally:
