@@ -73,6 +73,22 @@ def test_errors_name_the_file_and_line(body: bytes, line: int, message: str) -> 
     assert message in str(err.value)
 
 
+def test_every_bad_outline_is_named_at_once() -> None:
+    """The import stopped at the first: a list with three `feed://` URLs took three rounds."""
+    body = (
+        b"<opml><body>\n"
+        b'<outline text="A" xmlUrl="feed://a.example/rss"/>\n'
+        b'<outline text="Tech"><outline text="B" type="rss"/></outline>\n'
+        b'<outline text="Fine" xmlUrl="https://c.example/rss"/>\n'
+        b'<outline text="D" xmlUrl="feed://d.example/rss"/>\n'
+        b"</body></opml>"
+    )
+    with pytest.raises(ConfigError) as err:
+        parse_opml(body, "subs.opml")
+    located = [line.split(": ")[0] for line in str(err.value).splitlines() if line[:4] == "subs"]
+    assert located == ["subs.opml:2:1", "subs.opml:3:22", "subs.opml:5:1"], str(err.value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("World News", "world-news"), ("  Ça va?! ", "ca-va"), ("新闻", ""), ("a" * 80, "a" * 60)],

@@ -9,7 +9,7 @@
 - `xmlUrl` must be an http(s) URL the config accepts; an outline that says it is a feed
   (`type="rss"`, or with an `htmlUrl`) but lacks one is an error. Entity declarations are
   refused as in feeds.
-Errors are ConfigError with the file, line and column.
+Errors are ConfigError with the file, line and column, every outline's at once.
 """
 
 from __future__ import annotations
@@ -64,6 +64,9 @@ def parse_opml(data: bytes, source: str, duplicates: list[str] | None = None) ->
     first_line: dict[str, int] = {}
     folders: list[str | None] = []  # one per open outline: its tag, or None for a feed
     seen_opml: list[bool] = []
+    # Every outline's mistake is said at once, as the config's are: an export from another
+    # reader with three `feed://` URLs is then one round of edits, not three.
+    problems: list[ConfigError] = []
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if not seen_opml:
@@ -75,12 +78,18 @@ def parse_opml(data: bytes, source: str, duplicates: list[str] | None = None) ->
         line, col = parser.CurrentLineNumber, parser.CurrentColumnNumber
         if not url:
             if attrs.get("type", "").lower() in _FEED_TYPES or attrs.get("htmlUrl"):
-                raise error(f"outline {title!r} is a feed without an xmlUrl; add one", line, col)
+                problems.append(
+                    error(f"outline {title!r} is a feed without an xmlUrl; add one", line, col)
+                )
+                folders.append(None)
+                return
             folders.append(slug(title) or None)
             return
         problem = url_problem(url)  # as the config will check it once the list is pasted in
         if problem is not None:
-            raise error(f"xmlUrl {url!r}: {problem}", line, col)
+            problems.append(error(f"xmlUrl {url!r}: {problem}", line, col))
+            folders.append(None)
+            return
         tags = [t for t in folders if t] + _categories(attrs.get("category", ""))
         if url in feeds and duplicates is not None:
             duplicates.append(
@@ -104,6 +113,10 @@ def parse_opml(data: bytes, source: str, duplicates: list[str] | None = None) ->
         raise error(f"not well-formed OPML: {expat.ErrorString(e.code)}", e.lineno, e.offset) from e
     if not seen_opml or not seen_opml[0]:
         raise error("not an OPML document (the root element is not <opml>)", 1, 0)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ConfigError("\n".join(str(p) for p in problems))
     return _specs(list(feeds.values()))
 
 
