@@ -367,6 +367,63 @@ def test_slow_bodies_and_refusals_keep_few_connections_open() -> None:
     run(scenario, max_pending=4, read_timeout=3)
 
 
+def test_metrics_renders_leave_the_daemons_threads_free() -> None:
+    """The daemon's store calls (claims, commits, heartbeats) run on the event loop's default
+    thread pool. /metrics needs no credential, and with 10,000 rules and 1,000 feeds a render
+    takes 160 ms: renders there, as many at once as requests came, took every thread of that
+    pool and the daemon's calls waited behind them. Here each render takes 0.5 s."""
+
+    class SlowMetrics(Metrics):
+        def render(self) -> bytes:
+            time.sleep(0.5)
+            return super().render()
+
+    async def main() -> None:
+        async def ready() -> ReadyState:
+            return READY
+
+        srv = await serve(
+            "127.0.0.1:0", metrics=SlowMetrics(), liveness=lambda: True, readiness=ready
+        )
+        async with srv:
+            scrapes = [asyncio.ensure_future(raw(srv.port, b"GET /metrics HTTP/1.0\r\n\r\n"))
+                       for _ in range(40)]  # fmt: skip
+            await asyncio.sleep(0.2)  # the scrapes are being rendered
+            started = time.monotonic()
+            await asyncio.to_thread(lambda: None)  # what the daemon does for each store call
+            waited = time.monotonic() - started
+            for scrape in scrapes:
+                scrape.cancel()
+            await asyncio.gather(*scrapes, return_exceptions=True)
+        assert waited < 1.0  # behind the 40 renders: 3 s
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_metrics_render_that_fails_is_a_500_and_the_next_one_renders_again() -> None:
+    class FailingOnce(Metrics):
+        failed = False
+
+        def render(self) -> bytes:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("a bug")
+            return super().render()
+
+    async def main() -> None:
+        async def ready() -> ReadyState:
+            return READY
+
+        srv = await serve(
+            "127.0.0.1:0", metrics=FailingOnce(), liveness=lambda: True, readiness=ready
+        )
+        async with srv:
+            assert status_of(await raw(srv.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 500
+            assert status_of(await raw(srv.port, b"GET /metrics HTTP/1.0\r\n\r\n")) == 200
+
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
 def test_the_oldest_connection_still_sending_its_request_makes_room() -> None:
     async def scenario(srv: Server, _: Checks, __: Metrics) -> None:
         first = await asyncio.open_connection("127.0.0.1", srv.port)

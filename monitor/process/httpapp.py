@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import structlog
@@ -121,6 +122,8 @@ class App:
         self.drain_slots = asyncio.Semaphore(max(1, max_bodies))
         self.hosts = hosts
         self._refused_hosts: set[str] = set()
+        self._metrics_thread = ThreadPoolExecutor(1, thread_name_prefix="newsmon-metrics")
+        self._rendering: asyncio.Future[bytes] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; anything else is not ours
@@ -223,13 +226,28 @@ class App:
             return Response(200 if state.ready else 503, JSON, state.to_json())
         if path == "/metrics":
             try:
-                # ~20 ms with hundreds of rules: render off the event loop so ticks are not held up.
-                return Response(200, CONTENT_TYPE, await asyncio.to_thread(self.metrics.render))
+                return Response(200, CONTENT_TYPE, await self._metrics_body())
             # BLE001: a render bug answers 500, never kills the listener
             except Exception as e:  # noqa: BLE001
                 log.warning("metrics_render_failed", error=type(e).__name__)
                 return Response(500, TEXT, b"metrics unavailable\n")
         return Response(404, TEXT, b"not found\n")
+
+    async def _metrics_body(self) -> bytes:
+        """The exposition, rendered off the event loop (160 ms with 10,000 rules and 1,000
+        feeds) on a thread of its own, one render at a time; a request that comes during a
+        render shares it. On the loop's default pool, where the daemon's store calls run, a
+        flood of scrapes (no credential needed) took every thread and the daemon waited."""
+        if self._rendering is None:
+            loop = asyncio.get_running_loop()
+            self._rendering = loop.run_in_executor(self._metrics_thread, self.metrics.render)
+            self._rendering.add_done_callback(self._rendered)
+        return await asyncio.shield(self._rendering)
+
+    def _rendered(self, future: asyncio.Future[bytes]) -> None:
+        self._rendering = None
+        if not future.cancelled():
+            future.exception()  # retrieved: each waiter sees it; none is left unread
 
     async def _alive(self) -> bool:
         return bool(self.liveness())
