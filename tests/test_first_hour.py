@@ -310,6 +310,18 @@ CONFIG_CASES = [
     ),
     (
         "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n",
+        RULE + "    notify: hook, desk\n",
+        "r.yaml:2:1: rule 'r': notify: 'hook, desk' is no destination name in the config; "
+        "several are written as a list: [hook, desk]",
+    ),
+    (
+        "feeds: [{id: wire, url: 'https://wire.example/rss', tags: [world]}]\n",
+        RULE + "    feeds: wire,world\n",
+        "r.yaml:2:1: rule 'r': feeds: 'wire,world' is no feed id or tag in the config, so the rule "
+        "would never fire; several are written as a list: [wire, world]",
+    ),
+    (
+        "destinations: [{name: hook, type: webhook, url_env: HOOK}]\n",
         RULE + "    notify: [desk]\n",
         "r.yaml:2:1: rule 'r': notify: 'desk' is no destination name in the config "
         "(configured: hook)",

@@ -95,7 +95,7 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
     for rule in sorted(rules.rules.values(), key=lambda r: (r.file, r.line)):
         where = SourceLocation(rule.file, rule.line, 1) if rule.file else None
         for name in (n for n in rule.notify if n not in names):
-            hint = did_you_mean([name], names)
+            hint = _a_list(name) or did_you_mean([name], names)
             if not hint and names:
                 hint = f" (configured: {', '.join(sorted(names))})"
             elif not hint:
@@ -108,13 +108,19 @@ def rule_problems(config: Config, rules: RuleSet) -> list[ConfigError]:
         # config); with some, an entry that is neither an id nor a tag is a typo.
         missing = [f for f in rule.feeds if specs and f not in ids and f not in tags]
         for name in missing:
-            hint = did_you_mean([name], ids | tags)
+            hint = _a_list(name) or did_you_mean([name], ids | tags)
             problems.append(ConfigError(
                 f"rule {rule.id!r}: feeds: {name!r} is no feed id or tag in the config, so the "
                 f"rule would never fire{hint}",
                 where,
             ))  # fmt: skip
     return problems
+
+
+def _a_list(name: str) -> str:
+    """The hint for `notify: a, b` (one name holding a comma, as YAML reads it): write a list."""
+    parts = [p.strip() for p in name.split(",") if p.strip()]
+    return f"; several are written as a list: [{', '.join(parts)}]" if len(parts) > 1 else ""
 
 
 def startup_secret_problems(config: Config) -> list[str]:
