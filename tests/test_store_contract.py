@@ -132,6 +132,27 @@ def test_permanent_redirect_survives_resync_but_config_change_wins(store: Any) -
     assert store.get_feed("a").url == "https://other.example/rss"
 
 
+def test_a_new_url_ends_the_backoff_the_old_one_earned(store: Any) -> None:
+    """A mistyped url, fixed in the config, waited out the hours of backoff the typo earned."""
+    store.sync_feeds([spec("a", url="https://typo.example/rss"), spec("b")], T0)
+    store.claim_due_feeds(T0, 10, LEASE, "w1")
+    for feed_id in ("a", "b"):
+        read = ok_update(T0, etag='"v1"', last_modified="Mon, 07 Dec 2026 12:00:00 GMT")
+        store.commit_poll(feed_id, "w1", T0, read, [], [])
+        store.claim_due_feeds(T0 + timedelta(minutes=5), 10, LEASE, "w1")
+        failing = ok_update(T0, 6 * 3600, status="error", error="x", error_kind="http_status",
+                            error_count=5)  # fmt: skip
+        store.commit_poll(feed_id, "w1", T0, failing, [], [])
+    later = T0 + MIN
+    store.sync_feeds([spec("a", url="https://news.example/rss"), spec("b", name="B")], later)
+    a, b = store.get_feed("a"), store.get_feed("b")
+    assert (a.url, a.error_count, a.next_poll_at) == ("https://news.example/rss", 0, later)
+    assert (a.etag, a.last_modified) == (None, None)  # the old address's, not the new one's
+    assert (b.error_count, b.next_poll_at) == (5, T0 + timedelta(hours=6))  # its url is the same
+    assert b.etag == '"v1"'
+    assert [f.id for f in store.claim_due_feeds(later, 10, LEASE, "w2")] == ["a"]
+
+
 def test_claim_due_feeds_respects_due_time_limit_and_order(store: Any) -> None:
     store.sync_feeds([spec(f"f{i}") for i in range(5)], T0)
     store.claim_due_feeds(T0, 100, LEASE, "setup")

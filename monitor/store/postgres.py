@@ -597,9 +597,10 @@ class PostgresStore(Statements, PostgresConsoleReads):
                     (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s,
                      s.backfill_s, utc(now)) for s in plan.inserts])  # fmt: skip
             if plan.updates:
-                cur.executemany(pg(q.UPDATE_FEED_SPEC), [
-                    (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url,
-                     s.url, s.id) for s in plan.updates])  # fmt: skip
+                cur.executemany(
+                    pg(q.UPDATE_FEED_SPEC),
+                    [q.update_feed_spec_args(s, utc(now)) for s in plan.updates],
+                )
             if plan.gone:
                 cur.execute("UPDATE feeds SET active = FALSE WHERE id = ANY(%s)", (plan.gone,))
         return plan

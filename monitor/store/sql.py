@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.model import FeedSpec
 
 
 def pg(sql: str) -> str:
@@ -21,11 +25,29 @@ INSERT_FEED = """INSERT INTO feeds (id, url, config_url, name, tags, interval_s,
     next_poll_at, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, TRUE)"""
 
 # A changed url in the config moves the feed; an unchanged one keeps a permanent redirect's url.
+# A new url in the config is a new address: the old one's errors say nothing of it, so a feed
+# backing off after them (a mistyped url, now fixed) is due at once and its backoff starts over,
+# rather than waiting out hours of backoff earned by the typo; and the old address's validators
+# are not sent to the new one (its If-Modified-Since could earn a 304 for a feed never read).
+# Parameters: `update_feed_spec_args`.
 UPDATE_FEED_SPEC = """UPDATE feeds SET name = ?, tags = ?, interval_s = ?, backfill_s = ?,
     active = TRUE,
     url = CASE WHEN config_url = ? THEN url ELSE ? END,
+    next_poll_at = CASE WHEN config_url = ? OR error_count = 0 THEN next_poll_at ELSE ? END,
+    error_count = CASE WHEN config_url = ? THEN error_count ELSE 0 END,
+    etag = CASE WHEN config_url = ? THEN etag ELSE NULL END,
+    last_modified = CASE WHEN config_url = ? THEN last_modified ELSE NULL END,
     config_url = ?
     WHERE id = ?"""
+
+
+def update_feed_spec_args(spec: FeedSpec, now: object) -> tuple[object, ...]:
+    """UPDATE_FEED_SPEC's parameters for `spec`; `now` as the store writes times."""
+    url = spec.url
+    tags = dumps_tags(spec.tags)
+    return (spec.name, tags, spec.interval_s, spec.backfill_s, url, url, url, now, url, url, url,
+            url, spec.id)  # fmt: skip
+
 
 DEACTIVATE_FEED = "UPDATE feeds SET active = FALSE WHERE id = ?"
 

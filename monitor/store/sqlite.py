@@ -513,9 +513,9 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             c.executemany(q.INSERT_FEED, [
                 (s.id, s.url, s.url, s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s,
                  _ts(now)) for s in plan.inserts])  # fmt: skip
-            c.executemany(q.UPDATE_FEED_SPEC, [
-                (s.name, q.dumps_tags(s.tags), s.interval_s, s.backfill_s, s.url, s.url, s.url,
-                 s.id) for s in plan.updates])  # fmt: skip
+            c.executemany(
+                q.UPDATE_FEED_SPEC, [q.update_feed_spec_args(s, _ts(now)) for s in plan.updates]
+            )
             c.executemany(q.DEACTIVATE_FEED, [(i,) for i in plan.gone])
         return plan
 
