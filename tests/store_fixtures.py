@@ -2,7 +2,7 @@
 
 PostgreSQL runs only when NEWSMON_TEST_POSTGRES_URL is set (`.ci/postgres.sh` starts a throwaway
 cluster and sets it); each test then gets a fresh schema of its own, dropped afterwards. The
-modules that override `make_store` with POSTGRES_KINDS also run behind a transaction-mode
+modules that take `make_store_every_way` as their `make_store` also run behind a transaction-mode
 PgBouncer when NEWSMON_TEST_PGBOUNCER_URL is set (`.ci/pgbouncer.sh`), in a database of their own.
 Imported by tests/conftest.py as a plugin.
 """
@@ -118,16 +118,22 @@ def store_factory(kind: str, tmp_path: Path) -> Iterator[StoreFactory]:
                 admin.execute(drop)
 
 
-POSTGRES_KINDS = [pytest.param(k, marks=pytest.mark.postgres) for k in ("postgres", "pgbouncer")]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """A factory of store objects that all share one database (for concurrency tests). A
-    module whose tests should also run behind a transaction pooler overrides this fixture with
-    the params `["sqlite", *POSTGRES_KINDS]`."""
+def _stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     with store_factory(request.param, tmp_path) as make:
         yield make
+
+
+_POSTGRES = pytest.mark.postgres
+# A factory of store objects that all share one database (for concurrency tests).
+make_store = pytest.fixture(_stores, params=["sqlite", pytest.param("postgres", marks=_POSTGRES)],
+                            name="make_store")  # fmt: skip
+# The same, behind a transaction-mode PgBouncer too (replicas may reach PostgreSQL through one):
+# a module overrides `make_store` with `make_store = make_store_every_way`.
+make_store_every_way = pytest.fixture(
+    _stores,
+    params=["sqlite", *(pytest.param(k, marks=_POSTGRES) for k in ("postgres", "pgbouncer"))],
+    name="make_store",
+)
 
 
 @pytest.fixture

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,22 +15,16 @@ from monitor.errors import StoreError
 from monitor.model import FeedUpdate, StorySource
 from monitor.store.migrate import latest_version, load_migrations
 from tests.store_fixtures import (
-    POSTGRES_KINDS,
     T0,
     StoreFactory,
     alert,
+    make_store_every_way,
     ok_update,
     seen,
     spec,
-    store_factory,
 )
 
-
-@pytest.fixture(params=["sqlite", *POSTGRES_KINDS])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """Also behind a transaction-mode PgBouncer: replicas may reach PostgreSQL through one."""
-    with store_factory(request.param, tmp_path) as make:
-        yield make
+make_store = make_store_every_way  # also behind a transaction-mode PgBouncer
 
 
 LEASE = timedelta(minutes=5)

@@ -5,30 +5,20 @@ leader leases. Every time is passed in (the store never reads a clock)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from monitor.store.coord import dead_predecessors, render, token_wait
 from tests.store_fixtures import (
-    POSTGRES_KINDS,
     T0,
     StoreFactory,
     alert,
+    make_store_every_way,
     ok_update,
     spec,
-    store_factory,
 )
 
-
-@pytest.fixture(params=["sqlite", *POSTGRES_KINDS])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
-    """Also behind a transaction-mode PgBouncer: replicas may reach PostgreSQL through one."""
-    with store_factory(request.param, tmp_path) as make:
-        yield make
+make_store = make_store_every_way  # also behind a transaction-mode PgBouncer
 
 
 LEASE = timedelta(minutes=2)
