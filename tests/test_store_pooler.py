@@ -29,6 +29,16 @@ LEASE = timedelta(minutes=2)
         ("postgresql://u@h/db?pool%5Fmode=transaction", ("postgresql://u@h/db", True)),
         # A `?` in a password that is not percent-encoded is no query (libpq reads it so too).
         ("postgresql://u:p?q@h/db", ("postgresql://u:p?q@h/db", False)),
+        ("postgresql://u:p?q@h/db?pool_mode=transaction", ("postgresql://u:p?q@h/db", True)),
+        # A value holding a `/` or an `@` is in the query still: the parameter is taken off.
+        (
+            "postgresql://u@h/db?sslrootcert=/etc/ssl/ca.pem&pool_mode=transaction",
+            ("postgresql://u@h/db?sslrootcert=/etc/ssl/ca.pem", True),
+        ),
+        (
+            "postgresql://u@h/db?pool_mode=transaction&application_name=ops@x",
+            ("postgresql://u@h/db?application_name=ops@x", True),
+        ),
     ],
 )
 def test_pool_mode_is_taken_off_the_url_libpq_reads(url: str, expected: tuple[str, bool]) -> None:

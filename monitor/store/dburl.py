@@ -54,9 +54,10 @@ def split_pool_mode(url: str) -> tuple[str, bool]:
     Supavisor's and pgcat's transaction mode). Such a pooler cannot keep a server-side prepared
     statement for the client that made it, so the store makes none. `session` (a pooler in
     session mode, or none) is the default; any other value is a ConfigError."""
-    head, sep, query = url.rpartition("?")
-    if not sep or "@" in query or "/" in query:  # no query, or a `?` inside the password
+    at = _query_start(url)
+    if at < 0:
         return url, False
+    head, query = url[:at], url[at + 1 :]
     kept: list[str] = []
     mode = "session"
     for pair in query.split("&"):
@@ -73,3 +74,20 @@ def split_pool_mode(url: str) -> tuple[str, bool]:
             )
     rest = "&".join(kept)
     return (f"{head}?{rest}" if rest else head), mode == "transaction"
+
+
+def _query_start(url: str) -> int:
+    """The index of the `?` that starts `url`'s query, as libpq finds it, or -1: the userinfo
+    ends at the first `@` met before any `/` (a `?` in a password is no query), and the query
+    starts at the first `?` after it. A value holding a `/` or an `@` (`sslrootcert=/etc/...`)
+    is in the query still."""
+    scheme = url.find("://")
+    if scheme < 0:  # `host=... dbname=...`: keywords, no query to read
+        return -1
+    start = scheme + 3
+    end = start
+    while end < len(url) and url[end] not in "@/":
+        end += 1
+    if end < len(url) and url[end] == "@":
+        start = end + 1
+    return url.find("?", start)
