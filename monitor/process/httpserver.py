@@ -352,8 +352,9 @@ async def serve(
 ) -> Server:
     """Start listening on `addr`. ConfigError for a bad address or one that cannot be bound,
     naming `source`: where the address was set (`NEWSMON_HTTP_ADDR`, `http_addr in FILE`).
-    `feedback` None: POST /feedback is off (404). `allowed_hosts` is `http_allowed_hosts`: the
-    `Host` names answered besides localhost and IP addresses (monitor.net.hosts)."""
+    `feedback` None: POST /feedback is off (405, as a POST to any path not served; a GET 404).
+    `allowed_hosts` is `http_allowed_hosts`: the `Host` names answered besides localhost and IP
+    addresses (monitor.net.hosts)."""
     host, port = parse_addr(addr)
     app = App(
         metrics=metrics, liveness=liveness, readiness=readiness,
