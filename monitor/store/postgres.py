@@ -230,6 +230,15 @@ def _positive_seconds(value: object) -> float | None:
     return float(seconds) if seconds > 0 else None
 
 
+def _archive_filter(since: datetime | None, feeds: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The `{feeds}` clause and the parameters of the archive's filter (aq.READ after its `after`,
+    aq.COUNT): one place, so that `count_archive` counts what `read_archive` reads."""
+    params: list[Any] = [utc(since) if since is not None else _EPOCH]
+    if feeds is None:
+        return "", params
+    return "AND feed_id = ANY(?)", [*params, list(feeds)]
+
+
 def _one_line(e: psycopg.Error) -> str:
     """libpq's message on one line: the server's HINT ("Check free disk space.") and libpq's
     "Is the server running on that host ..." come on lines of their own, which broke the one
@@ -659,23 +668,14 @@ class PostgresStore(Statements, PostgresConsoleReads):
         since: datetime | None = None,
         feeds: Sequence[str] | None = None,
     ) -> list[tuple[int, ArchivedItem]]:
-        only = ""
-        params: list[Any] = [after, utc(since) if since is not None else _EPOCH]
-        if feeds is not None:
-            only = "AND feed_id = ANY(?)"
-            params.append(list(feeds))
-        params.append(limit)
-        rows = self._read(pg(aq.READ.format(feeds=only)), params)
+        only, params = _archive_filter(since, feeds)
+        rows = self._read(pg(aq.READ.format(feeds=only)), [after, *params, limit])
         return [(int(r["id"]), self._archived(r)) for r in rows]
 
     def count_archive(
         self, since: datetime | None = None, feeds: Sequence[str] | None = None
     ) -> int:
-        only = ""
-        params: list[Any] = [utc(since) if since is not None else _EPOCH]
-        if feeds is not None:
-            only = "AND feed_id = ANY(?)"
-            params.append(list(feeds))
+        only, params = _archive_filter(since, feeds)
         return int(self._read(pg(aq.COUNT.format(feeds=only)), params)[0]["n"])
 
     # -- outbox --------------------------------------------------------------------------------

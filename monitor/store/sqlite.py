@@ -132,6 +132,15 @@ def _dt(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
+def _archive_filter(since: datetime | None, feeds: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The `{feeds}` clause and the parameters of the archive's filter (aq.READ after its `after`,
+    aq.COUNT): one place, so that `count_archive` counts what `read_archive` reads."""
+    params: list[Any] = [_ts(since) if since is not None else float("-inf")]
+    if feeds is None:
+        return "", params
+    return f"AND feed_id IN ({','.join('?' * len(feeds))})", [*params, *feeds]
+
+
 def _archive_row(a: ArchivedItem) -> tuple[Any, ...]:
     return (a.feed_id, a.key, a.story_key, a.title, a.summary, a.content, a.link, a.author,
             join_categories(a.categories), a.feed_title, _ts_opt(a.published),
@@ -588,23 +597,14 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         since: datetime | None = None,
         feeds: Sequence[str] | None = None,
     ) -> list[tuple[int, ArchivedItem]]:
-        only = ""
-        params: list[Any] = [after, _ts(since) if since is not None else float("-inf")]
-        if feeds is not None:
-            only = f"AND feed_id IN ({','.join('?' * len(feeds))})"
-            params.extend(feeds)
-        params.append(limit)
-        rows = self._read(aq.READ.format(feeds=only), params)
+        only, params = _archive_filter(since, feeds)
+        rows = self._read(aq.READ.format(feeds=only), [after, *params, limit])
         return [(r[0], self._archived(r)) for r in rows]
 
     def count_archive(
         self, since: datetime | None = None, feeds: Sequence[str] | None = None
     ) -> int:
-        only = ""
-        params: list[Any] = [_ts(since) if since is not None else float("-inf")]
-        if feeds is not None:
-            only = f"AND feed_id IN ({','.join('?' * len(feeds))})"
-            params.extend(feeds)
+        only, params = _archive_filter(since, feeds)
         return int(self._read(aq.COUNT.format(feeds=only), params)[0][0])
 
     # -- outbox --------------------------------------------------------------------------------
