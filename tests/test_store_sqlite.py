@@ -449,6 +449,28 @@ def test_a_disk_io_error_on_a_nearly_full_disk_is_called_a_full_disk(
     )
 
 
+def test_an_open_that_fails_on_a_full_disk_is_not_called_a_removed_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Measured on a full tmpfs: the open that fails sizing the WAL's index leaves the index
+    # (3 bytes) beside an empty log, as a log removed under a running process looks. It was
+    # named so ("stop that process"), and no process was to be found: the disk was full.
+    from monitor.store import sqlite as module
+
+    io_error = sqlite3.OperationalError("disk I/O error")
+    io_error.sqlite_errorcode = sqlite3.SQLITE_IOERR_SHMSIZE
+    db = tmp_path / "n.db"
+    db.write_bytes(b"")
+    Path(f"{db}-shm").write_bytes(b"\0\0\0")
+    Path(f"{db}-wal").write_bytes(b"")
+    real = os.statvfs(tmp_path)
+    full = os.statvfs_result((real.f_bsize, 4096, 10, 0, 0, 10, 0, 0, 0, 255))
+    monkeypatch.setattr(os, "statvfs", lambda path: full)
+    why = module._why_not(str(db), io_error)
+    assert why.startswith(f"disk I/O error; the disk holding {str(tmp_path)!r} is full"), why
+    assert "write-ahead log" not in why
+
+
 def test_a_write_ahead_log_removed_under_a_running_store_is_named(tmp_path: Path) -> None:
     # Another process opening the file then fails with "disk I/O error" (a short read of the
     # log its index points into); the one that has it open goes on, and writes the log back

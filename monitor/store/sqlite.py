@@ -294,15 +294,6 @@ def _advice(path: str, error: sqlite3.Error) -> str:
     malformed" say what happened, not what to do."""
     code = getattr(error, "sqlite_errorcode", 0) & 0xFF
     folder = Path(path).parent
-    if code == sqlite3.SQLITE_IOERR and _wal_removed(path):
-        # The process that has the file open still writes the removed log, and writes it back
-        # into the file as it closes; one that opens the file meanwhile fails, and must wait.
-        return (
-            f"; its write-ahead log {path + '-wal'!r} was removed while another process (a"
-            " running newsmon?) has the database open: stop that process, which writes the log"
-            " back into the file as it stops, then start again; never remove the -wal or -shm"
-            " file of a database in use"
-        )
     if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
         try:
             usage = os.statvfs(folder)
@@ -315,6 +306,17 @@ def _advice(path: str, error: sqlite3.Error) -> str:
                 f"; the disk holding {str(folder)!r} is full{left}: free space there, or move the"
                 " database (a write it stopped is undone whole, never half-written)"
             )
+    # After the full disk: an open that fails on one leaves an index (-shm) beside an empty
+    # log, which looks like a log removed under a running process.
+    if code == sqlite3.SQLITE_IOERR and _wal_removed(path):
+        # The process that has the file open still writes the removed log, and writes it back
+        # into the file as it closes; one that opens the file meanwhile fails, and must wait.
+        return (
+            f"; its write-ahead log {path + '-wal'!r} was removed while another process (a"
+            " running newsmon?) has the database open: stop that process, which writes the log"
+            " back into the file as it stops, then start again; never remove the -wal or -shm"
+            " file of a database in use"
+        )
     if code == sqlite3.SQLITE_BUSY:
         return (
             "; another process held its write lock past newsmon's wait (a backup, a sqlite3 shell"
