@@ -70,11 +70,7 @@ def fit(escaped: str, limit: int) -> str:
             break
         used += size
         end = index + 1
-    cut = escaped[: cluster_start(escaped, end)]  # not between a letter and its accent
-    amp = cut.rfind("&", max(0, len(cut) - 4))  # an escape is at most 5 long: `&amp;`
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]
-    return cut + ELLIPSIS
+    return escaped[: _boundary(escaped, end)] + ELLIPSIS
 
 
 def _field(text: str) -> str:
