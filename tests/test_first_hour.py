@@ -747,6 +747,29 @@ def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None
     assert "destination_inline_secret" not in proc.stderr
 
 
+def test_a_config_warning_of_run_has_the_log_format_the_config_names(tmp_path: Path) -> None:
+    """Logged as the config loads, before `log_format: console` was read, the warning was a JSON
+    line (stdout a pipe) among the console lines: a log reader expecting one format got two."""
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n"
+        "log_format: console\ndestinations:\n"
+        "  - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
+        cwd=tmp_path,
+        env=daemon_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    (line,) = [ln for ln in proc.stdout.splitlines() if "destination_inline_secret" in ln]
+    assert not line.startswith("{")
+    assert "hint=" in line  # the console renderer's key=value
+
+
 def test_the_allow_networks_line_init_writes_works_once_uncommented(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -118,8 +118,8 @@ def add_config_args(
     )
 
 
-def load_config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(getattr(args, "config", None), env=os.environ)
+def load_config_from_args(args: argparse.Namespace, *, warn: bool = True) -> Config:
+    return load_config(getattr(args, "config", None), env=os.environ, warn=warn)
 
 
 def store_exists(config: Config) -> bool:

@@ -46,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from monitor.logs import ReaderWatch, configure_logging
+    from monitor.config import warn_config
+    from monitor.logs import ReaderWatch
     from monitor.process.daemon import StopLatch, defer_sighup, raise_open_files_limit
 
     defer_sighup()  # a reload asked for while starting must not end the process
@@ -55,11 +56,11 @@ def run_daemon(args: argparse.Namespace) -> int:
     # dropped would leave a daemon nobody can see (and `| head -1` would never return).
     stop = StopLatch()
     output = ReaderWatch(STDOUT, stop.set, READER_GONE)
-    # The config logs its warnings (a secret written inline, a short interval) as it loads:
-    # into the daemon's log on stdout, where every other line is, not onto stderr.
-    configure_logging(level=args.log_level or "info", stream=cast(TextIO, output))
-    config = load_config_from_args(args)
+    config = load_config_from_args(args, warn=False)
     setup_logging(args, config, stream=cast(TextIO, output))
+    # The config's warnings (a secret written inline, a short interval) go into the daemon's
+    # log on stdout, in the format the config names, where every other line is.
+    warn_config(config)
     raised = raise_open_files_limit()
     if raised is not None:
         import structlog

@@ -28,7 +28,13 @@ def _no_pydantic_plugins() -> None:
 _no_pydantic_plugins()
 
 from monitor.config.destinations import ResolvedDestination  # noqa: E402
-from monitor.config.loader import CONFIG_ENV, DEFAULT_FILE, find_config_path, load_config  # noqa: E402
+from monitor.config.loader import (  # noqa: E402
+    CONFIG_ENV,
+    DEFAULT_FILE,
+    find_config_path,
+    load_config,
+    warn_config,
+)
 from monitor.config.models import DestinationConfig, FeedConfig, slug_for_url  # noqa: E402
 from monitor.config.settings import ENV_PREFIX, Config  # noqa: E402
 from monitor.config.values import parse_size  # noqa: E402
@@ -45,4 +51,5 @@ __all__ = [
     "load_config",
     "parse_size",
     "slug_for_url",
+    "warn_config",
 ]

@@ -100,8 +100,12 @@ def find_config_path(
     return default if default.is_file() else None
 
 
-def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> Config:
-    """Read the configuration; raise ConfigError with every problem, each at its file:line:col."""
+def load_config(
+    path: str | Path | None = None, *, env: Mapping[str, str] | None = None, warn: bool = True
+) -> Config:
+    """Read the configuration; raise ConfigError with every problem, each at its file:line:col.
+    `warn=False` leaves its warnings (`warn_config`) to the caller: `run` logs them once its log
+    has the format the config names."""
     env = dict(os.environ if env is None else env)
     file = find_config_path(path, env)
     try:
@@ -123,7 +127,8 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     config._base_dir = file.parent if file is not None else Path()
     config._path = file
     config._file_keys = frozenset(key for key in doc.data if isinstance(key, str))
-    _warn(config)
+    if warn:
+        warn_config(config)
     return config
 
 
@@ -277,7 +282,7 @@ def _settings_error(exc: SettingsError, env: Mapping[str, str]) -> str:
     return f"environment: {exc}"
 
 
-def _warn(config: Config) -> None:
+def warn_config(config: Config) -> None:
     """Warnings that do not stop newsmon: each logged once per process."""
     for feed in config.feeds:
         interval = feed.interval or config.default_interval
