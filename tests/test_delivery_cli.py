@@ -222,3 +222,29 @@ def test_list_says_pending_alerts_of_a_destination_no_longer_configured_are_not_
 
     assert main(["deliveries", "list", "--json", "--config", str(config)]) == 0
     assert json.loads(capsys.readouterr().out)["unconfigured_destinations"] == ["hook"]
+
+
+def test_the_not_sent_banner_counts_pending_alerts_past_the_rows_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The banner looked only at the rows shown (the newest --limit, of the status asked for):
+    a removed destination's older alerts, or a list of dead letters, said nothing of them."""
+    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    db = tmp_path / "newsmon.db"
+    config = tmp_path / "newsmon.yaml"
+    config.write_text(
+        f"database_url: {db}\ndestinations:\n  - {{name: desk, type: slack, url_env: DESK}}\n",
+        encoding="utf-8",
+    )
+    store = open_sqlite(db)
+    enqueue(store, T0, "hook", ["s1"])  # the oldest alert, for a destination removed since
+    enqueue(store, T0 + timedelta(minutes=1), "desk", ["s2", "s3"])
+    store.close()
+
+    for shown in (["--limit", "1"], ["--dead"]):
+        assert main(["deliveries", "list", *shown, "--config", str(config)]) == 0
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("!! NOT SENT: pending alerts for hook, not a destination in ")
+        assert main(["deliveries", "list", *shown, "--json", "--config", str(config)]) == 0
+        assert json.loads(capsys.readouterr().out)["unconfigured_destinations"] == ["hook"]

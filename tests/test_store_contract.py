@@ -583,6 +583,16 @@ def test_outbox_stats(store: Any) -> None:
     assert store.outbox_stats(T0 + 10 * MIN) == (1, 540.0)
 
 
+def test_pending_destinations_are_those_pending_alerts_wait_for(store: Any) -> None:
+    assert store.pending_destinations() == []
+    enqueue(store, alert("a1", "slack", "s1"), alert("a2", "hook", "s2"), alert("a3", "hook", "s3"))
+    assert store.pending_destinations() == ["hook", "slack"]
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    store.mark_delivered("a1", "d", T0)  # slack has nothing pending any more
+    assert store.dead_letter("a2", "d", T0, "refused") is True
+    assert store.pending_destinations() == ["hook"]
+
+
 def test_disable_destination_dead_letters_only_its_pending_alerts(store: Any) -> None:
     enqueue(store, alert("a1", "slack", "s1"), alert("a2", "slack", "s2"),
             alert("a3", "hook", "s1"))  # fmt: skip

@@ -141,6 +141,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "get_alert": lambda s: s.get_alert("a1"),
     "replay": lambda s: s.replay(["a1"], T0),
     "outbox_stats": lambda s: s.outbox_stats(T0),
+    "pending_destinations": lambda s: s.pending_destinations(),
     "archive_items": lambda s: s.archive_items([ITEM]),
     "read_archive": lambda s: s.read_archive(0, 10),
     "count_archive": lambda s: s.count_archive(),

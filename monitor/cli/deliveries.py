@@ -152,14 +152,15 @@ def disabled_banner(disabled: dict[str, str]) -> list[str]:
     return lines
 
 
-def unconfigured(config: Config, rows: list[OutboxRow]) -> list[str]:
-    """The destinations of pending `rows` that the config no longer names (removed or renamed):
-    no process sends to them, so their alerts would wait, unsaid, for ever. None without a
-    config file (it names no destination at all)."""
+def unconfigured(config: Config, pending: list[str]) -> list[str]:
+    """The destinations pending alerts wait for (`pending`, all of them, not only the rows
+    listed) that the config no longer names (removed or renamed): no process sends to them, so
+    their alerts would wait, unsaid, for ever. None without a config file (it names no
+    destination at all)."""
     if config.path is None:
         return []
     names = {d.name for d in config.destinations}
-    return sorted({r.destination for r in rows if r.status == "pending"} - names)
+    return sorted(set(pending) - names)
 
 
 def unconfigured_banner(config: Config, missing: list[str]) -> list[str]:
@@ -185,14 +186,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     disabled: dict[str, str] = {}
     rows: list[OutboxRow] = []
     pending, oldest = 0, None
+    waited_for: list[str] = []
     if store_exists(config):  # a read must not create the store
         with _open(args, config) as store:
             disabled = store.disabled_destinations()
             rows = store.list_alerts(status=status, limit=args.limit)
             pending, oldest = store.outbox_stats(SystemClock().now())
+            waited_for = store.pending_destinations()
     else:
         print(no_store_yet(config), file=sys.stderr)
-    missing = unconfigured(config, rows)
+    missing = unconfigured(config, waited_for)
     if args.json:
         doc = {
             "disabled_destinations": disabled,

@@ -306,6 +306,10 @@ class Deliveries(Protocol):
         Raises StoreError."""
         ...
 
+    def pending_destinations(self) -> list[str]:
+        """The destinations that pending alerts wait for, sorted. Raises StoreError."""
+        ...
+
 
 class Archive(Protocol):
     """Archived items (monitor.archive): written by `commit_poll` and by imports, read back in

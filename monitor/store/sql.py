@@ -150,6 +150,9 @@ REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at 
 OUTBOX_STATS = """SELECT count(*) AS n, min(created_at) AS oldest FROM alerts
     WHERE status = 'pending'"""
 
+PENDING_DESTINATIONS = """SELECT DISTINCT destination FROM alerts WHERE status = 'pending'
+    ORDER BY destination"""
+
 GET_ALERT = "SELECT * FROM alerts WHERE id = ?"
 
 DISABLE_DESTINATION = """INSERT INTO destinations (name, disabled, reason, changed_at)

@@ -217,6 +217,9 @@ class Statements:
         rows = self._read(q.GET_ALERT, (alert_id,))
         return self._alert(rows[0]) if rows else None
 
+    def pending_destinations(self) -> list[str]:
+        return [r["destination"] for r in self._read(q.PENDING_DESTINATIONS)]
+
     def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
         row = self._read(q.OUTBOX_STATS)[0]
         oldest = self._time(row["oldest"])
