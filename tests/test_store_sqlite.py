@@ -568,3 +568,22 @@ def test_another_programs_database_is_refused_before_any_write(tmp_path: Path) -
     empty = tmp_path / "empty.db"
     empty.write_bytes(b"")
     open_store(str(empty)).close()  # an empty file is a new database
+
+
+def test_an_open_that_fails_leaves_the_file_closed(tmp_path: Path) -> None:
+    """A file SQLite connects to but cannot read stayed open as long as the error lived (its
+    traceback holds the connection): a daemon retrying the open kept one more each time."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database, but long enough to have a header" * 9)
+    with pytest.raises(StoreError, match="file is not a database") as caught:
+        SQLiteStore(path)
+    held = [fd for fd in Path("/proc/self/fd").iterdir() if _names(fd, path)]
+    assert caught.value is not None
+    assert held == []
+
+
+def _names(fd: Path, path: Path) -> bool:
+    try:
+        return Path(os.readlink(fd)) == path
+    except OSError:  # closed meanwhile (the listing's own fd)
+        return False

@@ -361,6 +361,7 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
         SQLite's default, 2,000 KiB."""
         self.path = str(path)
         self._lock = threading.RLock()
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -380,9 +381,10 @@ class SQLiteStore(Statements, SQLiteConsoleReads):
             if page_cache_kib is not None:
                 conn.execute(f"PRAGMA cache_size = {-int(page_cache_kib)}")  # negative: KiB
         except sqlite3.Error as e:
-            raise StoreError(
-                f"cannot open the SQLite database {self.path!r}: {_why_not(self.path, e)}"
-            ) from e
+            why = _why_not(self.path, e)  # before the close: it reads the -shm the open left
+            if conn is not None:
+                conn.close()  # not left open until the error (and its traceback) is gone
+            raise StoreError(f"cannot open the SQLite database {self.path!r}: {why}") from e
         self._conn = conn
         # The busy timeout wanted (`hurry` shortens it) and the one the connection has: applied
         # under the lock at the next write, so a call already waiting keeps its own.
