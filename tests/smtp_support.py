@@ -92,6 +92,15 @@ class OAuthOnlyInbox(Inbox):
         return None  # never reached: newsmon does not speak it
 
 
+class EndlessChallengeInbox(Inbox):
+    """An inbox whose server answers every LOGIN step with another challenge (a broken one)."""
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> Any:
+        while True:
+            if await server.challenge_auth("again") is aiosmtpd_smtp.MISSING:
+                return None  # the client gave up
+
+
 _Server: Any = aiosmtpd_smtp.SMTP
 _ServerController: Any = aiosmtpd_controller.Controller
 
@@ -134,6 +143,8 @@ def smtp_server(
     kwargs: dict[str, Any] = {"authenticator": inbox.authenticate}
     if isinstance(inbox, OAuthOnlyInbox):  # its own auth_XOAUTH2, and no other mechanism
         kwargs["auth_exclude_mechanism"] = ["LOGIN", "PLAIN"]
+    if isinstance(inbox, EndlessChallengeInbox):  # its own LOGIN, which smtplib then picks
+        kwargs["auth_exclude_mechanism"] = ["PLAIN"]
     if mode == "starttls":
         kwargs |= {"tls_context": server_ctx, "require_starttls": True}
     elif mode == "tls":

@@ -25,6 +25,7 @@ from tests.hostile_titles import HOSTILE
 from tests.smtp_support import (
     PASSWORD,
     USER,
+    EndlessChallengeInbox,
     Inbox,
     OAuthOnlyInbox,
     Script,
@@ -248,6 +249,23 @@ def test_a_server_that_never_answers_quit_holds_no_send_for_its_deadline(
     assert [r.status if r else None for r in rows] == ["delivered", "delivered"]
     assert len(inbox.messages) == 2
     assert took < 2 * (QUIT_WAIT_S + 2.0)  # was 20 s: 10 s for each
+
+
+def test_a_server_whose_login_never_ends_is_retried_not_called_loginless(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """smtplib gives up on a sixth AUTH challenge with its bare SMTPException, the class of "no
+    suitable authentication method": such a server was dead-lettered as one offering no login
+    newsmon speaks, though it offers LOGIN."""
+    inbox = EndlessChallengeInbox()
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        [aid] = enqueue(store, T0, "mail", ["s1"])
+        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
+    assert inbox.messages == []
+    row = store.get_alert(aid)
+    assert row is not None
+    assert row.status == "pending"
+    assert row.last_error != NO_LOGIN_METHOD
 
 
 def test_private_smtp_host_refused_by_the_guard(store: Store, cert: tuple[Path, Path]) -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 PORTS = {"smtp": 587, "smtps": 465}
 REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
 QUIT_WAIT_S = 2.0  # for the reply to QUIT, once the message is sent (or refused)
+LOGIN_METHODS = {"CRAM-MD5", "PLAIN", "LOGIN"}  # what smtplib's login() speaks
 NO_LOGIN_METHOD = (
     "the SMTP server offers no login method newsmon speaks (PLAIN, LOGIN or CRAM-MD5;"
     " not OAuth2 alone)"
@@ -191,14 +192,14 @@ def send(
             if ehlo is not None:
                 return ehlo
         if user is not None:
-            try:
-                client.login(user, password or "")
-            except smtplib.SMTPException as exc:
-                # smtplib says "no suitable authentication method" with the bare class, as
-                # for a lost connection: retried for a day as "SMTPException", then dead.
-                if type(exc) is not smtplib.SMTPException:
-                    raise
+            # smtplib's "no suitable authentication method" is its bare SMTPException, as is a
+            # server's endless AUTH challenge: asked first, the first is a dead letter that
+            # says why (it was retried for a day as "SMTPException"), the second a retry.
+            client.ehlo_or_helo_if_needed()
+            offered = set(client.esmtp_features.get("auth", "").upper().split())
+            if client.has_extn("auth") and not offered & LOGIN_METHODS:
                 return Verdict(Outcome.DEAD, NO_LOGIN_METHOD)
+            client.login(user, password or "")
         refused = client.send_message(mail)
         if refused:
             return Verdict(
