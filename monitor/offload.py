@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 P = ParamSpec("P")
@@ -45,6 +47,41 @@ async def on_cpu_thread(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwar
     """`asyncio.to_thread` on the process's one CPU-work thread (context variables go along)."""
     call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
     return await asyncio.get_running_loop().run_in_executor(_CPU, call)
+
+
+async def on_daemon_thread(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """`asyncio.to_thread`, but on a daemon thread of its own (context variables go along): a
+    stop waits for no call still blocked in it. For a call that cannot be interrupted (smtplib):
+    on the default executor, which the end of `asyncio.run` and of the interpreter wait for, a
+    send to a server gone silent made SIGTERM take the whole delivery deadline (31 s), not the
+    grace period. Cut off as the process ends, its work is left undone."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+    call = functools.partial(contextvars.copy_context().run, func, *args, **kwargs)
+
+    def settle(outcome: tuple[R] | BaseException) -> None:
+        if future.done():  # cancelled: a stop, or the caller's own deadline
+            return
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[0])
+
+    def work() -> None:
+        outcome: tuple[R] | BaseException
+        try:
+            outcome = (call(),)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            outcome = exc
+        with suppress(RuntimeError):  # the loop closed meanwhile: nobody awaits it any more
+            loop.call_soon_threadsafe(settle, outcome)
+
+    threading.Thread(target=work, name=f"newsmon-{_name(func)}", daemon=True).start()
+    return await future
+
+
+def _name(func: Callable[..., object]) -> str:
+    return getattr(func, "__name__", "call")
 
 
 async def run_inline(func: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:

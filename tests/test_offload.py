@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from monitor.offload import on_cpu_thread, run_inline, run_main
+from monitor.offload import on_cpu_thread, on_daemon_thread, run_inline, run_main
 
 
 def test_inline_runs_on_the_callers_thread() -> None:
@@ -115,3 +117,42 @@ def test_check_never_formats_its_matches(monkeypatch: pytest.MonkeyPatch) -> Non
         "troop-dispatch",
     ]
     assert formatted == []
+
+
+_WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+
+
+def test_on_daemon_thread_carries_the_context_and_hands_back_result_and_error() -> None:
+    def who(suffix: str) -> str:
+        return _WHO.get() + suffix
+
+    def fails() -> None:
+        raise ValueError("refused")
+
+    async def main() -> tuple[str, str]:
+        _WHO.set("feed-1")
+        got = await on_daemon_thread(who, "!")
+        try:
+            await on_daemon_thread(fails)
+        except ValueError as exc:
+            return got, str(exc)
+        return got, ""
+
+    assert asyncio.run(main()) == ("feed-1!", "refused")
+
+
+def test_a_stop_does_not_wait_for_a_call_still_blocked_on_a_daemon_thread() -> None:
+    """On the default executor, asyncio.run's end waited for the blocked call (smtplib waiting
+    on a silent server): a stop took the whole delivery deadline."""
+    release = threading.Event()
+
+    async def main() -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.1):
+                await on_daemon_thread(release.wait, 30)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    took = time.monotonic() - started
+    release.set()
+    assert took < 10  # the call would hold it 30 s

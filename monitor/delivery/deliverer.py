@@ -41,13 +41,12 @@ from __future__ import annotations
 import asyncio
 import random
 import ssl
-import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager, suppress
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
 import structlog
@@ -61,6 +60,7 @@ from monitor.model import OutboxRow
 from monitor.net.failures import delivery_failure
 from monitor.net.guard import AddressGuard
 from monitor.net.retry_after import parse_retry_after
+from monitor.offload import on_daemon_thread
 from monitor.store.roles import Destinations, Outbox
 
 MAX_REPLY_BYTES = 64 * 1024
@@ -86,7 +86,6 @@ if TYPE_CHECKING:
     from monitor.metrics import Metrics  # prometheus_client: imported by the daemon only
 
 ClientFactory = Callable[[], httpx.AsyncClient]
-R = TypeVar("R")
 MetricOutcome = Literal["delivered", "retried", "dead"]
 log = structlog.get_logger("monitor.delivery")
 
@@ -750,7 +749,7 @@ class Deliverer:
                 # one is a backstop, later so the send's own verdict (a 250 at the last moment)
                 # is the one recorded.
                 async with asyncio.timeout(self.deadline + SMTP_GRACE_S):
-                    verdict = await _on_daemon_thread(
+                    verdict = await on_daemon_thread(
                         smtp.send,
                         dest.url.get_secret_value(),
                         password,
@@ -798,37 +797,6 @@ class Deliverer:
             # the card was posted twice.
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
         return Attempt(verdict, status, wait)
-
-
-async def _on_daemon_thread(func: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-    """`asyncio.to_thread`, but on a daemon thread of its own: a stop waits for no send that is
-    still blocked in it. smtplib cannot be interrupted, and a send to a server that went silent
-    held the default executor, which the end of `asyncio.run` and of the interpreter wait for:
-    SIGTERM took the whole delivery deadline (31 s), not the grace period. Cut off as the process
-    ends, the message is not sent (a server keeps nothing before the final dot's reply)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[R] = loop.create_future()
-
-    def settle(result: R | None, error: BaseException | None) -> None:
-        if future.done():  # cancelled: a stop, or the deliverer's backstop deadline
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]  # None only with an error
-
-    def work() -> None:
-        result: R | None = None
-        error: BaseException | None = None
-        try:
-            result = func(*args, **kwargs)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            error = exc
-        with suppress(RuntimeError):  # the loop closed meanwhile: nobody awaits it any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=work, name="newsmon-smtp", daemon=True).start()
-    return await future
 
 
 def _spent(ident: str, pending: list[OutboxRow], rows: list[OutboxRow]) -> bool:
