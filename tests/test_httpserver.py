@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from h11 import _readers as h11_readers
 
 from monitor.clock import FakeClock
 from monitor.errors import ConfigError
@@ -278,7 +279,9 @@ def test_bodies_read_at_once_are_bounded_and_hold_no_answering_slot() -> None:
     run(scenario, feedback=feedback, max_connections=1, max_pending=2, read_timeout=3)
 
 
-def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed() -> None:
+def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """h11 spends about 13 µs on each chunk: a client sending one-byte chunks kept the event
     loop busy half a second per read (256 KB), and held a daemon's polls and deliveries up to
     8 s. A chunked body is refused with 411 before its first chunk is parsed; the route never
@@ -292,6 +295,18 @@ def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed() -> None:
         return Answer(200, {"bytes": len(body)})
 
     chunks = b"1\r\na\r\n" * 50_000  # 300 KB of one-byte chunks, in the head's own packet
+    # What h11 parsed of them, counted where it parses a chunk (its reader of chunked bodies):
+    # the behaviour, where the loop's worst pause below is only its symptom.
+    parsed: list[object] = []
+    read_chunk = h11_readers.ChunkedReader.__call__
+
+    def counting(self: Any, buf: Any) -> Any:
+        event = read_chunk(self, buf)
+        if event is not None:
+            parsed.append(event)
+        return event
+
+    monkeypatch.setattr(h11_readers.ChunkedReader, "__call__", counting)
 
     async def ticks(stop: asyncio.Event) -> float:
         worst, last = 0.0, time.monotonic()
@@ -317,7 +332,8 @@ def test_a_body_in_chunks_is_refused_411_before_any_chunk_is_parsed() -> None:
             assert status_of(answer) == 411, answer[:200]
             assert answer.endswith(b"send the body with a Content-Length, not in chunks\n")
         stop.set()
-        assert await ticker < 0.3
+        assert parsed == []  # not a chunk: the 411 came first
+        assert await ticker < 2  # the loop kept its pace (a wide bound: CI shares 2 CPUs)
         assert called == []
         post = b"POST /feedback HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
         assert status_of(await raw(srv.port, post)) == 200  # a Content-Length is answered
