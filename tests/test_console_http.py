@@ -800,7 +800,7 @@ def test_a_page_slow_to_render_leaves_the_event_loop_its_turn(tmp_path: Path) ->
             stop.set()
         assert page.status_code == 200
         assert "Broken feed" in page.text
-        assert ticker.result(10) < 0.5
+        assert ticker.result(10) < 1.0  # on the loop: 1.5 s; wide, for a loaded CI machine
     store.close()
 
 

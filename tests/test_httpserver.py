@@ -411,7 +411,7 @@ def test_metrics_renders_leave_the_daemons_threads_free() -> None:
             for scrape in scrapes:
                 scrape.cancel()
             await asyncio.gather(*scrapes, return_exceptions=True)
-        assert waited < 1.0  # behind the 40 renders: 3 s
+        assert waited < 2.0  # behind the 40 renders: over 3 s; wide, for a loaded CI machine
 
     asyncio.run(asyncio.wait_for(main(), 30))
 
