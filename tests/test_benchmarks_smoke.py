@@ -135,6 +135,28 @@ def test_daemon_benchmark_counts_polls_and_cpu_of_a_real_daemon() -> None:
     assert row["rss"] > 10
 
 
+def test_soak_benchmark_samples_a_real_daemon_and_tabulates_them() -> None:
+    import soak
+
+    samples = soak.run(feeds=4, minutes=0.4, every=6.0, hup=10.0)
+    assert len(samples) >= 4
+    last = samples[-1]
+    assert last["polls"] >= 8  # four feeds every 10 s at most, the failing ones every 15-20 s
+    assert last["sighups"] >= 2
+    assert last["rss_mb"] > 10
+    assert last["fds"] > 3
+    assert last["threads"] >= 2  # the task counter's thread at least
+    assert len(last["workers_rss_mb"]) == 2  # parse_workers' default
+    assert last["tasks"] is not None
+    assert last["tasks"] >= 1
+    assert last["cpu_share"] is not None
+    assert 0 <= last["cpu_share"] < 2  # of the last `every` seconds, on at most 2 CPUs
+    assert last["rows"]["feeds"] == 4 + 3 * soak.FAILING
+    lines = soak.table(samples, 0.4)
+    assert lines[0].count("min") == 4
+    assert any(line.startswith("| rows: feeds |") for line in lines)
+
+
 def test_hostile_http_benchmark_runs_check_against_its_server() -> None:
     """The benchmark as a person runs it, in a process of its own: a child's peak RSS counts
     the image it was forked from (Linux keeps the larger of the two at exec), so a case run
