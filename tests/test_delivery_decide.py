@@ -44,10 +44,11 @@ TABLE = [
     (OK, 6, Record.DELIVERED, "HTTP 204", None, None, Members.SETTLE, Rest.NEXT),
     (BAD, 0, Record.DEAD, "HTTP 400", None, None, Members.DEAD, Rest.NEXT),
     (GONE, 3, Record.DEAD, "HTTP 410 gone", None, None, Members.DEAD, Rest.STOP),
-    # a failure: the next slot of the schedule; the destination paused for it, 60 s at most
+    # a failure: the next slot of the schedule; the destination paused 5 s (the first failure in
+    # a row: see the streak test), however many times this alert failed before
     (DOWN, 0, Record.RETRY, "HTTP 503", 5.0, (5.0, True, None), Members.KEEP, Rest.RELEASE),
-    (DOWN, 1, Record.RETRY, "HTTP 503", 300.0, (60.0, True, None), Members.KEEP, Rest.RELEASE),
-    (SILENT, 2, Record.RETRY, "no reply within 30s", 1800.0, (60.0, True, None), Members.KEEP,
+    (DOWN, 1, Record.RETRY, "HTTP 503", 300.0, (5.0, True, None), Members.KEEP, Rest.RELEASE),
+    (SILENT, 2, Record.RETRY, "no reply within 30s", 1800.0, (5.0, True, None), Members.KEEP,
      Rest.RELEASE),
     # Retry-After: the pause, and a floor under the schedule's slot
     (DOWN_AFTER, 0, Record.RETRY, "HTTP 503", 900.0, (900.0, True, None), Members.KEEP,
@@ -62,7 +63,7 @@ TABLE = [
     # the schedule spent: the dead letters, the destination still paused
     # (a fold's or digest's alerts with it)
     (DOWN, LAST, Record.DEAD, f"HTTP 503; gave up after {LAST + 1} attempts", None,
-     (60.0, True, None), Members.DEAD, Rest.RELEASE),
+     (5.0, True, None), Members.DEAD, Rest.RELEASE),
     (LIMITED, LAST, Record.DEAD, f"HTTP 429; gave up after {LAST + 1} attempts", None,
      (0.5, False, at(0.5)), Members.DEAD, Rest.RELEASE),
 ]  # fmt: skip
@@ -116,3 +117,19 @@ def test_the_retry_carries_the_schedules_jitter() -> None:
     assert decision.retry.in_s != SCHEDULE_S[3]
     assert abs(decision.retry.in_s - SCHEDULE_S[3]) <= SCHEDULE_S[3] * 0.1
     assert decision.retry.at == at(decision.retry.in_s)
+
+
+@pytest.mark.parametrize(
+    ("streak", "attempts", "pause_s"),
+    [(0, 3, 5.0), (1, 3, 10.0), (2, 3, 20.0), (3, 3, 40.0), (4, 3, 60.0), (40, 3, 60.0),
+     (2, 0, 5.0)],  # a first failure's pause never outlasts its own retry (5 s)
+)  # fmt: skip
+def test_a_failures_pause_follows_the_destinations_streak_not_the_alerts_attempts(
+    streak: int, attempts: int, pause_s: float
+) -> None:
+    """A destination that fails again and again is paused longer each time, up to a minute; one
+    failure among successes pauses it 5 s. The pause followed the alert's own attempts: after
+    its second failure, a minute, so against a receiver failing a third of its posts the
+    destination was paused most of the time and fewer alerts went out than matched."""
+    decision = decide(DOWN, attempts, NOW, RATE, NoJitter(), streak=streak)
+    assert decision.pause == Pause(pause_s, failing=True, shared_until=None)

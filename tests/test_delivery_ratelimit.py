@@ -70,3 +70,14 @@ def test_a_clock_set_back_an_hour_neither_starves_nor_lengthens_the_bucket() -> 
     assert bucket.available() == 0
     clock.advance(0.1)
     assert bucket.available() == 2
+
+
+def test_the_streak_counts_failure_pauses_in_a_row_and_an_answer_ends_it() -> None:
+    bucket = TokenBucket(rate=10.0, burst=20.0, clock=FakeClock())
+    bucket.pause(5.0, failing=True)
+    bucket.pause(10.0, failing=True)
+    assert bucket.streak == 2
+    bucket.pause(0.5)  # a 429's rate limit: not a failure of the destination
+    assert bucket.streak == 2
+    bucket.answered()
+    assert bucket.streak == 0

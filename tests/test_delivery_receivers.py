@@ -354,3 +354,32 @@ def test_a_document_that_cannot_be_rendered_is_dead_and_others_go(store: Store) 
     assert row.last_error == "cannot render the alert (KeyError)"
     assert alert_row(store, good).status == "delivered"
     assert len(rx.requests) == 1
+
+
+def test_a_receiver_failing_now_and_then_pauses_its_destination_seconds_not_a_minute(
+    store: Store,
+) -> None:
+    """A failure paused the destination for the failing alert's next delay up to 60 s: an alert
+    failing its second try (5 min on) paused it a minute, so against a receiver failing a third
+    of its posts the destination was paused most of the time and its queue grew. The pause now
+    follows the destination's failures in a row, and a delivery ends the streak."""
+    clock = FakeClock(T0)
+    fails = {"s1": [503], "s3": [503, 503]}  # each story's replies before it is taken
+
+    def answer(req: Received) -> Reply:
+        story = json.loads(req.body)["item"]["url"].rsplit("/", 1)[1]
+        return Reply(fails[story].pop(0) if fails.get(story) else 200)
+
+    with Receiver(answer) as rx:
+        d = deliverer(store, {"ops": hook("ops", rx.url)}, clock)
+        bucket = d.bucket(d.destinations["ops"])
+        pauses: list[float] = []
+        for story in ("s1", "s2", "s3", "s4", "s5"):
+            enqueue(store, clock.now(), "ops", [story])
+            asyncio.run(d.run_once())
+            pauses.append(bucket.time_until_available())
+            clock.advance(seconds=61)  # past any pause, and the first retry (5 s) is due
+    # s1 503: 5 s. s1 then s2 taken: none. s3 503: 5 s. s3 again 503, the second failure in a
+    # row: 10 s (it was 60 s: s3's own next delay, 5 min, capped). s4 and s5 taken: none.
+    assert [round(p) for p in pauses] == [5, 0, 5, 10, 0]
+    assert len(rx.requests) == 7

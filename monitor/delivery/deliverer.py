@@ -590,7 +590,8 @@ class Deliverer:
 
         attempt = await self.attempt(client, dest, fold.message if fold is not None else row)
         now = self.clock.now()
-        decision = decide(attempt, row.attempts, now, self.bucket(dest).rate, self.rng)
+        bucket = self.bucket(dest)
+        decision = decide(attempt, row.attempts, now, bucket.rate, self.rng, streak=bucket.streak)
         fields = {
             "alert_id": row.id,
             "feed": row.feed_id,
@@ -599,9 +600,11 @@ class Deliverer:
             "attempt": row.attempts + 1,
             "reason": attempt.verdict.reason,
         }
-        if decision.pause is not None:
+        if decision.pause is None:
+            bucket.answered()
+        else:
             pause = decision.pause
-            self.bucket(dest).pause(pause.seconds, failing=pause.failing)
+            bucket.pause(pause.seconds, failing=pause.failing)
             if pause.shared_until is not None:
                 await asyncio.to_thread(self.store.pause_destination, dest.name, pause.shared_until)
         if decision.record is Record.DELIVERED and fold is not None:

@@ -28,6 +28,7 @@ class TokenBucket:
         self._updated: datetime = clock.now()
         self._paused_until: datetime | None = None
         self._failing = False  # paused because the destination failed, not to slow down
+        self.streak = 0  # failed attempts in a row (the circuit breaker's pause follows it)
 
     def _refill(self) -> datetime:
         now = self._clock.now()
@@ -65,6 +66,10 @@ class TokenBucket:
             wait = max(wait, (self._paused_until - now).total_seconds())
         return wait
 
+    def answered(self) -> None:
+        """The destination answered (delivered, or refused for good): its streak ends."""
+        self.streak = 0
+
     def failing(self) -> bool:
         """True while paused after a failure (a circuit breaker, not a rate limit to wait out)."""
         until = self._paused_until
@@ -75,6 +80,8 @@ class TokenBucket:
         `failing=True`); the bucket is emptied too."""
         now = self._refill()
         self._failing = failing
+        if failing:
+            self.streak += 1
         until = now + timedelta(seconds=max(seconds, 0.0))
         if self._paused_until is None or until > self._paused_until:
             self._paused_until = until
