@@ -17,6 +17,7 @@ from monitor.clock import FakeClock
 from monitor.delivery.channels.smtp import NO_LOGIN_METHOD, QUIT_WAIT_S, REPLY_MAX
 from monitor.delivery.destinations import Destination
 from monitor.delivery.digest import Digest, digest_id
+from monitor.model import OutboxRow
 from monitor.net.guard import AddressGuard
 from monitor.store.base import Store
 from tests.bidi_support import RLO, SPOOF_TITLE, assert_outside, open_at
@@ -219,18 +220,24 @@ def test_a_login_failing_for_now_is_retried_not_disabled(
     assert rows[0].next_attempt_at > T0 + timedelta(seconds=4)
 
 
-def test_a_server_offering_no_login_newsmon_speaks_is_a_dead_letter_that_says_so(
-    store: Store, cert: tuple[Path, Path]
-) -> None:
-    """smtplib raises its bare SMTPException for "no suitable authentication method", as for a
-    lost connection: the alert was retried for a day as "SMTPException", then dead-lettered."""
-    inbox = OAuthOnlyInbox()
+def _one_login(store: Store, cert: tuple[Path, Path], inbox: Inbox) -> OutboxRow:
+    """One alert sent with a login to a server with `inbox`, which must receive no message;
+    the alert's row after the attempt."""
     with smtp_server(*cert, inbox=inbox) as (_, port):
         [aid] = enqueue(store, T0, "mail", ["s1"])
         run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
     assert inbox.messages == []
     row = store.get_alert(aid)
     assert row is not None
+    return row
+
+
+def test_a_server_offering_no_login_newsmon_speaks_is_a_dead_letter_that_says_so(
+    store: Store, cert: tuple[Path, Path]
+) -> None:
+    """smtplib raises its bare SMTPException for "no suitable authentication method", as for a
+    lost connection: the alert was retried for a day as "SMTPException", then dead-lettered."""
+    row = _one_login(store, cert, OAuthOnlyInbox())
     assert (row.status, row.last_error) == ("dead", NO_LOGIN_METHOD)
 
 
@@ -257,13 +264,7 @@ def test_a_server_whose_login_never_ends_is_retried_not_called_loginless(
     """smtplib gives up on a sixth AUTH challenge with its bare SMTPException, the class of "no
     suitable authentication method": such a server was dead-lettered as one offering no login
     newsmon speaks, though it offers LOGIN."""
-    inbox = EndlessChallengeInbox()
-    with smtp_server(*cert, inbox=inbox) as (_, port):
-        [aid] = enqueue(store, T0, "mail", ["s1"])
-        run(store, mail_dest(f"smtp://{USER}@localhost:{port}", token=PASSWORD), cert[0])
-    assert inbox.messages == []
-    row = store.get_alert(aid)
-    assert row is not None
+    row = _one_login(store, cert, EndlessChallengeInbox())
     assert row.status == "pending"
     assert row.last_error != NO_LOGIN_METHOD
 

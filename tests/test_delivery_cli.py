@@ -194,11 +194,8 @@ def test_a_limit_past_what_sqlite_takes_lists_everything(
     assert len(json.loads(capsys.readouterr().out)["alerts"]) == len(ids)
 
 
-def test_list_says_pending_alerts_of_a_destination_no_longer_configured_are_not_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A destination renamed or removed from the config leaves its queued alerts pending: no
-    process sends to it. They were listed as due, with their last error or title, for ever."""
+def _desk_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, SQLiteStore]:
+    """A config whose one destination is `desk`, and the store it names (opened)."""
     for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     db = tmp_path / "newsmon.db"
@@ -207,7 +204,15 @@ def test_list_says_pending_alerts_of_a_destination_no_longer_configured_are_not_
         f"database_url: {db}\ndestinations:\n  - {{name: desk, type: slack, url_env: DESK}}\n",
         encoding="utf-8",
     )
-    store = open_sqlite(db)
+    return config, open_sqlite(db)
+
+
+def test_list_says_pending_alerts_of_a_destination_no_longer_configured_are_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A destination renamed or removed from the config leaves its queued alerts pending: no
+    process sends to it. They were listed as due, with their last error or title, for ever."""
+    config, store = _desk_only(tmp_path, monkeypatch)
     [old] = enqueue(store, T0, "hook", ["s1"])  # the destination's name before the rename
     [new] = enqueue(store, T0, "desk", ["s2"])
     store.close()
@@ -229,15 +234,7 @@ def test_the_not_sent_banner_counts_pending_alerts_past_the_rows_listed(
 ) -> None:
     """The banner looked only at the rows shown (the newest --limit, of the status asked for):
     a removed destination's older alerts, or a list of dead letters, said nothing of them."""
-    for name in ("NEWSMON_DATABASE_URL", "NEWSMON_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    db = tmp_path / "newsmon.db"
-    config = tmp_path / "newsmon.yaml"
-    config.write_text(
-        f"database_url: {db}\ndestinations:\n  - {{name: desk, type: slack, url_env: DESK}}\n",
-        encoding="utf-8",
-    )
-    store = open_sqlite(db)
+    config, store = _desk_only(tmp_path, monkeypatch)
     enqueue(store, T0, "hook", ["s1"])  # the oldest alert, for a destination removed since
     enqueue(store, T0 + timedelta(minutes=1), "desk", ["s2", "s3"])
     store.close()

@@ -726,15 +726,16 @@ def test_a_daemon_that_cannot_start_says_only_why(tmp_path: Path) -> None:
     assert "no_destinations" not in proc.stdout + proc.stderr
 
 
-def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None:
-    """`run` logs to stdout; the config's warnings, logged as it loads, went to stderr alone."""
+def _run_warned(tmp_path: Path, settings: str = "") -> subprocess.CompletedProcess[str]:
+    """`run` on a config with a Slack URL written inline (a warning as it loads) and no rules
+    folder: it stops, exit 2, once the config has loaded."""
     config = tmp_path / "newsmon.yaml"
     config.write_text(
-        f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n"
+        f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n{settings}"
         "destinations:\n"
         "  - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
     )
-    proc = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "monitor", "run", "--config", str(config)],
         cwd=tmp_path,
         env=daemon_env(),
@@ -742,6 +743,11 @@ def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None
         text=True,
         timeout=60,
     )
+
+
+def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None:
+    """`run` logs to stdout; the config's warnings, logged as it loads, went to stderr alone."""
+    proc = _run_warned(tmp_path)
     assert proc.returncode == 2  # the rules folder is missing: it stops once the config loaded
     assert '"event": "destination_inline_secret"' in proc.stdout
     assert "destination_inline_secret" not in proc.stderr
@@ -750,20 +756,7 @@ def test_a_config_warning_of_run_is_in_its_log_on_stdout(tmp_path: Path) -> None
 def test_a_config_warning_of_run_has_the_log_format_the_config_names(tmp_path: Path) -> None:
     """Logged as the config loads, before `log_format: console` was read, the warning was a JSON
     line (stdout a pipe) among the console lines: a log reader expecting one format got two."""
-    config = tmp_path / "newsmon.yaml"
-    config.write_text(
-        f"database_url: {tmp_path / 'state.db'}\nrules: missing\nhttp_addr: ''\n"
-        "log_format: console\ndestinations:\n"
-        "  - {name: chat, type: slack, url: 'https://hooks.slack.com/services/T/B/x'}\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "monitor", "run", "--config", str(config)],
-        cwd=tmp_path,
-        env=daemon_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _run_warned(tmp_path, "log_format: console\n")
     assert proc.returncode == 2
     (line,) = [ln for ln in proc.stdout.splitlines() if "destination_inline_secret" in ln]
     assert not line.startswith("{")
