@@ -383,3 +383,32 @@ def test_a_receiver_failing_now_and_then_pauses_its_destination_seconds_not_a_mi
     # row: 10 s (it was 60 s: s3's own next delay, 5 min, capped). s4 and s5 taken: none.
     assert [round(p) for p in pauses] == [5, 0, 5, 10, 0]
     assert len(rx.requests) == 7
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_a_run_whose_lease_was_taken_over_sends_no_more_of_its_batch(
+    store: Store, status: int
+) -> None:
+    """This process stalled (SIGSTOP, a long pause) past its lease while posting a batch, and
+    another process took the batch over: the refused record ends the run. Sending on, a replica
+    resumed after 15 s posted every alert left in its batch, which the other had sent already."""
+    clock = FakeClock(T0)
+    lease = timedelta(seconds=30)
+    taken: list[str] = []
+
+    def answer(req: Received) -> Reply:
+        if not taken:  # while the first post is in flight, the others take the lot over
+            later = T0 + lease + timedelta(seconds=1)
+            taken.extend(r.id for r in store.claim_due_alerts(later, 10, lease, "replica-2"))
+        return Reply(status)
+
+    with Receiver(answer) as rx:
+        ids = enqueue(store, T0, "ops", ["s1", "s2", "s3", "s4"])
+        d = deliverer(store, {"ops": hook("ops", rx.url)}, clock, lease=lease)
+        asyncio.run(d.run_once())
+    assert sorted(taken) == sorted(ids)
+    assert len(rx.requests) == 1  # the one in flight; before the fix, all four
+    for aid in ids:  # nothing recorded, nothing given back: the other process's to send
+        row = alert_row(store, aid)
+        assert (row.status, row.attempts) == ("pending", 0)
+    assert store.claim_due_alerts(T0 + timedelta(seconds=40), 10, lease, "replica-3") == []

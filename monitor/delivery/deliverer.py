@@ -24,6 +24,8 @@ One `run_once`:
                 dead      -> store.dead_letter
                 disable   -> store.dead_letter + store.disable_destination, and a loud
                              `destination_disabled` error in the log
+            a record the store refuses (another process took the lease over) ends the run for
+            this destination, its other rows released: they were most likely taken over too
 
 Destinations run concurrently and each has its own claim, so a slow or failing destination never
 delays another. The lease is longer than everything one destination may do in a run: a row is
@@ -312,7 +314,7 @@ class Deliverer:
                 return
             # The client is made for the first row sent: a run with nothing due makes none.
             client = self._client_for_this_loop()
-            decision = await self._deliver(client, dest, row, stats, fold)
+            decision, kept = await self._deliver(client, dest, row, stats, fold)
             from monitor.delivery.decide import Members, Rest  # loaded by `_deliver`
 
             if fold is not None and decision.members is Members.SETTLE:
@@ -325,6 +327,13 @@ class Deliverer:
                         self.store.dead_letter, member, None, self.clock.now(), reason
                     )
             if decision.rest is Rest.STOP:
+                return
+            if not kept:
+                # Its lease was taken over (this process stalled past its heartbeat, or its
+                # lease): so were the rows claimed with it, most likely, and another process is
+                # sending them. Sending on, a replica resumed after a 15 s stop posted its whole
+                # batch a second time. What is still ours is given back (fenced by the owner).
+                await asyncio.to_thread(self._release, rows[index + 1 :], stats)
                 return
             if decision.rest is Rest.RELEASE:
                 await asyncio.to_thread(self._release, rows[index + 1 :], stats)
@@ -583,9 +592,10 @@ class Deliverer:
         row: OutboxRow,
         stats: DeliveryStats,
         fold: Fold | None = None,
-    ) -> Decision:
+    ) -> tuple[Decision, bool]:
         """Attempt `row`, or the fold or digest message sent in its place, and carry out on
-        `row` what `decide` says."""
+        `row` what `decide` says; and whether the record found the lease still ours (False:
+        another process took the alert over meanwhile, and the record was refused)."""
         from monitor.delivery.decide import Record, decide
 
         attempt = await self.attempt(client, dest, fold.message if fold is not None else row)
@@ -600,6 +610,7 @@ class Deliverer:
             "attempt": row.attempts + 1,
             "reason": attempt.verdict.reason,
         }
+        kept = True  # a fold's settlement and a disabled destination's move are not fenced
         if decision.pause is None:
             bucket.answered()
         else:
@@ -617,21 +628,20 @@ class Deliverer:
             self._count(dest.name, "delivered")
             log.info("alert_delivered", **fields)
         elif decision.record is Record.DELIVERED:
-            if not await asyncio.to_thread(self.store.mark_delivered, row.id, self.owner, now):
-                log.warning("delivery_lease_lost", **fields)
+            kept = await asyncio.to_thread(self.store.mark_delivered, row.id, self.owner, now)
             stats.delivered += 1
             self._count(dest.name, "delivered")
             log.info("alert_delivered", **fields)
         elif decision.retry is not None:
             retry = decision.retry
-            await asyncio.to_thread(
+            kept = await asyncio.to_thread(
                 self.store.schedule_retry, row.id, self.owner, now, retry.at, decision.reason
             )
             stats.retried += 1
             self._count(dest.name, "retried")
             log.warning("alert_retry", retry_in_s=round(retry.in_s, 1), **fields)
         elif not decision.disable:
-            await asyncio.to_thread(
+            kept = await asyncio.to_thread(
                 self.store.dead_letter, row.id, self.owner, now, decision.reason
             )
             stats.dead += 1
@@ -655,7 +665,9 @@ class Deliverer:
                 hint="fix the destination, then `newsmon deliveries replay --all-dead`",
                 **fields,
             )
-        return decision
+        if not kept:
+            log.warning("delivery_lease_lost", **fields)
+        return decision, kept
 
     def _count(self, destination: str, outcome: MetricOutcome) -> None:
         if self.metrics is not None:
