@@ -93,7 +93,7 @@ def parse_feed(
         named = advertised_feed(data, feed_url)
         hint = f"; the page names its feed: {named} (use that URL)" if named else ""
         raise FeedError("not_a_feed", f"no RSS, Atom or JSON Feed found in the document{hint}")
-    feed_title = _title(feed)
+    feed_title = _no_nul(_title(feed))
     items = _items(entries, feed_id, feed_url, feed_title)
     if items and all(i.published for i in items):
         items.sort(key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)
@@ -287,6 +287,8 @@ def _items(
     entries: list[Mapping[str, Any]], feed_id: str, feed_url: str, feed_title: str
 ) -> list[Item]:
     fields = [_fields(e, feed_url) for e in entries]
+    if _holds_nul(fields):
+        fields = [_without_nul(f) for f in fields]
     # KeyInput(guid, url, title, summary, published) and Item's fields after feed_id and key,
     # positionally: keyword arguments cost about a microsecond an item more.
     keys = assign_keys([KeyInput(f[8], f[4], f[0], f[1], f[7]) for f in fields])
@@ -301,6 +303,36 @@ def _items(
 _Fields = tuple[
     str, str, str, str | None, str | None, str, tuple[str, ...], datetime | None, str | None
 ]
+
+# PostgreSQL's text and jsonb cannot hold NUL: one item with it failed its feed's every commit
+# (and a whole `check`). The fast paths never give one (expat refuses it and `&#0;`); an
+# ill-formed feed read by feedparser, or a JSON Feed's "\u0000", can. It becomes U+FFFD, as
+# html.unescape makes `&#0;` in HTML text.
+_NUL = "\x00"
+
+
+def _holds_nul(fields: list[_Fields]) -> bool:
+    texts = (t for f in fields for t in (f[0], f[1], f[2], f[5], f[8] or "", *f[6]))
+    return _NUL in "".join(texts)  # one C scan a feed: a check per field costs more
+
+
+def _without_nul(f: _Fields) -> _Fields:
+    title, summary, content, link, url, author, categories, published, guid = f
+    return (
+        _no_nul(title),
+        _no_nul(summary),
+        _no_nul(content),
+        link,  # links and URLs hold no control character (see _link)
+        url,
+        _no_nul(author),
+        tuple(_no_nul(c) for c in categories),
+        published,
+        None if guid is None else _no_nul(guid),
+    )
+
+
+def _no_nul(text: str) -> str:
+    return text.replace(_NUL, "\ufffd")
 
 
 def _fields(entry: Mapping[str, Any], feed_url: str) -> _Fields:
