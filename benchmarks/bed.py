@@ -4,6 +4,8 @@ receiver in its own process, and newsmon configured for them. Does I/O (processe
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +19,19 @@ import serve
 import tools
 
 FEEDSETS = ("plain", "publisher", "real")
+
+
+def stop_child(proc: subprocess.Popen[bytes] | subprocess.Popen[str] | None) -> None:
+    """Stop a daemon this script started, by its pid: SIGTERM (its graceful stop), SIGKILL if
+    it is still there after 30 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 
 
 @contextmanager

@@ -26,7 +26,6 @@ import html
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import bed
 from daemon import children
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,13 +208,7 @@ def run_daemon(tree: Path, port: int, feeds: int, extra: list[str]) -> dict[str,
             cpu = sum(int(v) for v in Path(f"/proc/{proc.pid}/stat").read_text()
                       .rsplit(")", 1)[1].split()[11:13]) / os.sysconf("SC_CLK_TCK")  # fmt: skip
         finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)  # our own child, by its pid
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    proc.wait(5)
+            bed.stop_child(proc)  # our own child, by its pid
         return {
             "exit": proc.returncode,
             "wall_s": wall,

@@ -20,7 +20,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -167,13 +166,7 @@ def run(
                 "workers": workers,
             }
     finally:
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        bed.stop_child(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bed
 import feedgen
 import serve
 import tools
@@ -250,13 +251,7 @@ def run(feeds: int, minutes: float, every: float, hup: float) -> list[dict[str, 
                     next_sample += every
                 time.sleep(0.5)
     finally:
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        bed.stop_child(proc)
         failing.shutdown()
         failing.server_close()
         shutil.rmtree(work, ignore_errors=True)
