@@ -493,6 +493,31 @@ def test_an_item_already_an_example_is_not_added_again(
     assert (labelled / "rules.yaml").read_text() == before
 
 
+def test_an_item_cannot_be_both_a_like_and_an_unlike_example(
+    labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An item added as `like` while its text was an `unlike` example (or both at once) was
+    # written: its similarity to both is 1, so it could never be similar, and nothing said so.
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(labelled), "--write"]
+    rules = labelled / "rules.yaml"
+    before = rules.read_text()
+    assert main([*argv, "--like", "f1/k3", "--unlike", "f1/k3"]) == 2
+    assert "f1/k3 is given as both --like and --unlike" in capsys.readouterr().err
+    assert rules.read_text() == before
+
+    assert main([*argv, "--unlike", "f1/k7"]) == 0
+    written = rules.read_text()
+    capsys.readouterr()
+    assert main([*argv, "--like", "f1/k7"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "--like f1/k7: its text is already one of the rule's unlike: examples (remove it there"
+        " first): a text that is both a like and an unlike example is never similar; nothing was"
+        " changed\n"
+    ) in err
+    assert rules.read_text() == written
+
+
 def test_the_flips_listed_are_the_nearest_the_threshold_and_all_with_all(
     labelled: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

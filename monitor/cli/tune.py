@@ -51,8 +51,8 @@ F1 (of equal ones, the highest), or with --precision P the threshold of the high
 precision is at least P, lists the labelled items that threshold would flip (the
 {FLIPS_SHOWN} nearest it; --all every one), and prints the change to the rules file as a diff.
 --like/--unlike FEED/ITEM_KEY add archived items as examples (their title and lede, with a
-comment naming the item; one already an example is not added again), before the threshold is
-measured.
+comment naming the item; one already an example is not added again, one that is an example
+of the other kind is refused), before the threshold is measured.
 Nothing is written without --write; with it, the edited folder is loaded again before the file
 is replaced, and a change that would not load is not written.
 exit codes: 0 a change was proposed (or written), 1 nothing to change, 2 an error
@@ -174,6 +174,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             f"not in the archive: {', '.join(missing)} (`rules backtest --json` names archived"
             " items as item.feed and item.item_key; `archive import` loads a feed file)"
         )
+    _refuse_both_ways(like_refs, unlike_refs, found, rule.like, rule.unlike)
     like = _new_examples(like_refs, found, rule.like, "--like", sys.stdout)
     unlike = _new_examples(unlike_refs, found, rule.unlike, "--unlike", sys.stdout)
     ruleset = ruleset.select([rule.id])  # a disabled rule is tuned too
@@ -182,6 +183,51 @@ def cmd_tune(args: argparse.Namespace) -> int:
     points = _points(ruleset, rule, verdicts, found)
     titles = {ref: item.title for ref, item in found.items.items()}
     return _report(args, rule, points, titles, like, unlike, sys.stdout)
+
+
+def _refuse_both_ways(
+    like_refs: Sequence[tuple[str, str]],
+    unlike_refs: Sequence[tuple[str, str]],
+    found: Found,
+    like: Sequence[str],
+    unlike: Sequence[str],
+) -> None:
+    """A text that would be both a `like` and an `unlike` example of the rule: its similarity
+    to each is 1, so it could never be similar, and the rule would say so nowhere. Refused,
+    naming where the text already is, before anything is written."""
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    def text_of(ref: tuple[str, str]) -> str:
+        return flat(item_text(found.items[ref]))
+
+    held = {"like": {flat(t) for t in like}, "unlike": {flat(t) for t in unlike}}
+    given = {
+        "like": {text_of(r): r for r in like_refs},
+        "unlike": {text_of(r): r for r in unlike_refs},
+    }
+    clashes: list[str] = []
+    for kind, other in (("like", "unlike"), ("unlike", "like")):
+        for text, (feed, key) in given[kind].items():
+            if kind == "like" and text in given["unlike"]:
+                f2, k2 = given["unlike"][text]
+                same = (f2, k2) == (feed, key)
+                clashes.append(
+                    f"{feed}/{key} is given as both --like and --unlike"
+                    if same
+                    else f"--like {feed}/{key} and --unlike {f2}/{k2} have the same text"
+                )
+            elif text in held[other]:
+                clashes.append(
+                    f"--{kind} {feed}/{key}: its text is already one of the rule's {other}:"
+                    f" examples (remove it there first)"
+                )
+    if clashes:
+        raise NewsmonError(
+            "; ".join(clashes) + ": a text that is both a like and an unlike example is never"
+            " similar; nothing was changed"
+        )
 
 
 def _new_examples(
