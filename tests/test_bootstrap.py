@@ -1,19 +1,21 @@
 """The bootstrap (monitor.process.bootstrap): every part gets what it needs when it is made, the
 secrets are registered for redaction by the bootstrap itself, the rules are swapped whole, and
-the deliverer's store (AlertLeases) knows which alert leases it holds. Real SQLite, no network."""
+the deliverer's store (AlertLeases) knows which alert leases it holds. Real SQLite, no network
+(and a PostgreSQL on 127.0.0.1 for the database server's clock)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from prometheus_client import generate_latest
 
 from monitor import logs
-from monitor.clock import FakeClock
+from monitor.clock import FakeClock, StoreClock
 from monitor.config import load_config
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
@@ -23,7 +25,8 @@ from monitor.process.leases import AlertLeases
 from monitor.query.rulefiles import load_rules
 from monitor.store.sqlite import SQLiteStore
 from tests.daemon_support import write_rules
-from tests.store_fixtures import T0, alert, ok_update, spec
+from tests.replicas_harness import fresh_database
+from tests.store_fixtures import T0, alert, ok_update, skip_without_postgres, spec
 
 HOOK = "https://hooks.example.net/services/T000/B000/abcdefSECRETxyz"
 SIGNING = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -198,3 +201,31 @@ def test_a_post_whose_record_failed_is_recorded_before_the_leases_are_given_back
     }  # fmt: skip
     assert [r.id for r in store.claim_due_alerts(T0, 10, LEASE, "d2")] == ["a3"]
     store.close()
+
+
+@pytest.mark.postgres
+def test_new_feeds_are_due_by_the_database_servers_clock_not_a_skewed_machines(
+    tmp_path: Path,
+) -> None:
+    """A replica on a machine whose clock runs an hour ahead of the database server's adds a
+    new feed: it is due at once for every replica. It was written due at this machine's "now",
+    before the heartbeat had read the server's clock, so no replica polled it for an hour and
+    its items of that hour went silently into the baseline."""
+    with fresh_database(skip_without_postgres(), prefix="skew") as url:
+        path = tmp_path / "newsmon.yaml"
+        path.write_text(
+            f"database_url: {url}\nparse_workers: 0\nfeeds:\n"
+            "  - {id: f1, url: 'https://example.org/f1.xml'}\n"
+        )
+        config = load_config(path, env={})
+        ahead = StoreClock(FakeClock(datetime.now(UTC) + timedelta(hours=1)))
+
+        async def run() -> None:
+            async with open_runtime(make_context(config, ahead), inline=True):
+                pass
+
+        asyncio.run(run())
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute("SELECT next_poll_at - now() FROM feeds WHERE id = 'f1'").fetchone()
+        assert row is not None
+        assert row[0] < timedelta(seconds=5)  # before the fix: an hour

@@ -45,6 +45,7 @@ from monitor.pipeline.decide import PollPolicy
 from monitor.pipeline.poll import FetchPolicy, Poller, http_fetcher
 from monitor.pipeline.rules import CurrentRules
 from monitor.process.leases import AlertLeases
+from monitor.process.lifeline import set_to_store
 from monitor.query.rulefiles import load_rules
 from monitor.query.ruleset import RuleSet
 from monitor.store import open_store
@@ -265,6 +266,11 @@ async def open_runtime(
     parser: ParsePool | None = None
     try:
         await asyncio.to_thread(store.migrate)
+        if isinstance(ctx.clock, StoreClock):
+            # Before the first time written: new feeds are due at "now", and a machine whose
+            # clock ran an hour ahead of the database server's made them due an hour late for
+            # every replica, their items of that hour taken silently into the baseline.
+            await asyncio.to_thread(set_to_store, ctx.clock, store)
         await asyncio.to_thread(store.sync_feeds, config.feed_specs(), ctx.clock.now())
         guard = make_guard(config)
         policy = fetch_policy(config)

@@ -59,6 +59,30 @@ def host_identity() -> str:
     return "/".join(parts)
 
 
+def set_to_store(clock: StoreClock, store: Coordination) -> None:
+    """Set `clock` to the store's: its offset from this machine's, read mid round trip. The
+    bootstrap calls it before its first write of a time (new feeds' due times), the heartbeat at
+    every beat."""
+    before = clock.base.now()
+    server = store.store_time()
+    if server is None:
+        return
+    after = clock.base.now()
+    if after - before > ROUND_TRIP_MAX:
+        return
+    offset = server - (before + (after - before) / 2)
+    if abs(offset - clock.offset) < OFFSET_STEP:
+        return
+    clock.offset = offset
+    if abs(offset) >= SKEW_SAID:
+        log.warning(
+            "clock_skew",
+            seconds=round(offset.total_seconds(), 1),
+            hint="this machine's clock differs from the database server's; newsmon uses the"
+            " server's (keep the machines on NTP)",
+        )
+
+
 class Lifeline:
     def __init__(
         self,
@@ -115,25 +139,7 @@ class Lifeline:
         self.store.beat_holder(self.owner, self.host, self.pid, now, now + self.ttl)
 
     def _set(self, clock: StoreClock) -> None:
-        """Set `clock` to the store's: its offset from this machine's, read mid round trip."""
-        before = clock.base.now()
-        server = self.store.store_time()
-        if server is None:
-            return
-        after = clock.base.now()
-        if after - before > ROUND_TRIP_MAX:
-            return
-        offset = server - (before + (after - before) / 2)
-        if abs(offset - clock.offset) < OFFSET_STEP:
-            return
-        clock.offset = offset
-        if abs(offset) >= SKEW_SAID:
-            log.warning(
-                "clock_skew",
-                seconds=round(offset.total_seconds(), 1),
-                hint="this machine's clock differs from the database server's; newsmon uses the"
-                " server's (keep the machines on NTP)",
-            )
+        set_to_store(clock, self.store)
 
     async def run(self) -> None:
         """Beat every `interval_s` until `close()`."""
