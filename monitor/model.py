@@ -421,6 +421,9 @@ class OutboxRow:
     # The note of the digest or fold message (or part) recorded as carrying it before that
     # message's first post (store.group_alerts); None: never offered in one.
     grouped_in: str | None = None
+    # The email recipients still owed it after an attempt some of them took or refused for good
+    # (store.owe_recipients); None: no such attempt, every recipient is owed it.
+    owed_to: tuple[str, ...] | None = None
 
 
 # ---------------------------------------------------------------------------------------------

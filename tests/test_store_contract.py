@@ -574,6 +574,39 @@ def test_group_alerts_records_all_or_none_and_replay_forgets_it(store: Any) -> N
     assert store.get_alert("a3").grouped_in is None  # a replayed alert goes anew
 
 
+def test_owed_recipients_are_the_lease_holders_to_record_and_outlive_the_process(
+    make_store: StoreFactory,
+) -> None:
+    """An email alert's recipients still owed (some took it, some refused it for now) are
+    recorded by its lease holder, read back by another store object (a restarted process),
+    kept by its retry and by replay, so its next attempt goes to them alone."""
+    store: Any = make_store()
+    enqueue(store, alert("a1", "mail", "s1"), alert("a2", "mail", "s2"))
+    assert store.get_alert("a1").owed_to is None  # every recipient is owed it
+    store.claim_due_alerts(T0, 10, LEASE, "d")
+    owed = ["désk@example.org", "ed@example.org"]  # in order, not only ASCII
+    note = "SMTP 250 for 1 of 3 recipients; 2 refused for now"
+    assert store.owe_recipients("a1", "other", owed, note) is False  # not its lease
+    assert store.get_alert("a1").owed_to is None
+    assert store.owe_recipients("a1", "d", owed, note) is True
+    assert store.schedule_retry("a1", "d", T0, T0 + MIN, note) is True
+    assert store.owe_recipients("a1", "d", ["x@example.org"], "x") is False  # lease ended
+    restarted: Any = make_store()
+    [row] = restarted.claim_due_alerts(T0 + MIN, 1, LEASE, "d2")
+    assert (row.id, row.owed_to, row.last_error) == ("a1", tuple(owed), note)
+    assert restarted.dead_letter("a1", "d2", T0 + MIN, "SMTP 451 DataError") is True
+    assert restarted.replay(["a1"], T0 + MIN) == 1
+    assert store.get_alert("a1").owed_to == tuple(owed)  # replayed: still not to those who took it
+    assert store.owe_recipients("a2", "d", [], "SMTP 250; 1 refused for good") is True
+    assert store.mark_delivered("a2", "d", T0) is True
+    a2 = store.get_alert("a2")
+    assert (a2.status, a2.owed_to, a2.last_error) == (
+        "delivered",
+        (),
+        "SMTP 250; 1 refused for good",
+    )
+
+
 def test_outbox_stats(store: Any) -> None:
     assert store.outbox_stats(T0) == (0, None)
     enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2", created_at=T0 + MIN))

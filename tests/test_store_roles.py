@@ -132,6 +132,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "window_alerts": lambda s: s.window_alerts("d", T0, T0 + MIN),
     "settle_grouped": lambda s: s.settle_grouped(["a1"], T0, "grouped"),
     "group_alerts": lambda s: s.group_alerts(["a1"], "grouped"),
+    "owe_recipients": lambda s: s.owe_recipients("a1", "w", ["x@example.org"], "refused"),
     "take_tokens": lambda s: s.take_tokens("d", T0, 1.0, 5.0, 1),
     "disable_destination": lambda s: s.disable_destination("d", "gone", T0),
     "disabled_destinations": lambda s: s.disabled_destinations(),

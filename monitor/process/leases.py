@@ -86,6 +86,9 @@ class AlertLeases(DeliveryStore):
         self._done(alert_id)
         return self._store.postpone_alert(alert_id, owner, until, note)
 
+    def owe_recipients(self, alert_id: str, owner: str, owed: Sequence[str], note: str) -> bool:
+        return self._store.owe_recipients(alert_id, owner, owed, note)  # the lease goes on
+
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         for alert_id in alert_ids:
             self._done(alert_id)

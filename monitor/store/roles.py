@@ -246,6 +246,13 @@ class Outbox(Protocol):
         `replay` forgets it. Raises StoreError."""
         ...
 
+    def owe_recipients(self, alert_id: str, owner: str, owed: Sequence[str], note: str) -> bool:
+        """Record the email recipients still owed a leased alert (`owed`, in order; empty:
+        none) after an attempt that some of them took or refused for good, with `note` in
+        last_error; False if `owner` lost the lease. Its next attempt goes to those alone, and
+        `replay` keeps them: no recipient gets it twice. Raises StoreError."""
+        ...
+
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         """Mark `alert_ids` delivered (a grouped message carried them; the one whose lease sent
         it may be marked already), regardless of lease, dead ones left alone; `note` goes in

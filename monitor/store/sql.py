@@ -142,6 +142,10 @@ SETTLE_GROUPED = """UPDATE alerts SET status = 'delivered',
 GROUP_ALERT = """UPDATE alerts SET grouped_in = ?
     WHERE id = ? AND status = 'pending' AND grouped_in IS NULL"""
 
+# An email alert's recipients still owed it (a JSON array) and why, by its lease holder alone.
+OWE_RECIPIENTS = """UPDATE alerts SET owed_to = ?, last_error = ?
+    WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
+
 REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?,
     delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL,
     grouped_in = NULL

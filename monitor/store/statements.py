@@ -9,6 +9,7 @@ coordination's named parameters) stays in the store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -34,6 +35,12 @@ from monitor.store.stories import Row
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 Statement = tuple[str, Sequence[Any]]
+
+
+def _owed(value: Any) -> tuple[str, ...] | None:
+    """alerts.owed_to (JSON text on both databases) as the recipients it names."""
+    owed = json_value(value, None)
+    return None if owed is None else tuple(str(address) for address in owed)
 
 
 class Statements:
@@ -76,7 +83,7 @@ class Statements:
             attempts=r["attempts"], next_attempt_at=self._time(r["next_attempt_at"]),
             last_error=r["last_error"], delivered_at=self._time(r["delivered_at"]),
             extra=lease_extra(r["lease_owner"], self._time(r["lease_until"])),
-            grouped_in=r["grouped_in"],
+            grouped_in=r["grouped_in"], owed_to=_owed(r["owed_to"]),
         )  # fmt: skip
 
     def _archived(self, r: Row) -> ArchivedItem:
@@ -200,6 +207,10 @@ class Statements:
 
     def group_alerts(self, alert_ids: Sequence[str], note: str) -> bool:
         return self._change_every([(q.GROUP_ALERT, (note, aid)) for aid in alert_ids])
+
+    def owe_recipients(self, alert_id: str, owner: str, owed: Sequence[str], note: str) -> bool:
+        params = (json.dumps(list(owed)), note, alert_id, owner)
+        return self._change(q.OWE_RECIPIENTS, params) == 1
 
     def settle_grouped(self, alert_ids: Sequence[str], now: datetime, note: str) -> int:
         t = self._param(now)
