@@ -61,6 +61,18 @@ class Inbox:
     # after STARTTLS) or "AUTH" (a failed login's reply), e.g. {"EHLO": "421 4.3.2 busy"};
     # "QUIT": "" is a server that never answers QUIT (for at most a minute).
     replies: dict[str, str] = field(default_factory=dict)
+    # What RCPT TO for an address is answered, one reply per time it is asked (then 250), e.g.
+    # {"b@example.org": ["450 4.2.0 greylisted"]}: refused once, taken on the next try.
+    rcpt: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        answers = self.rcpt.get(address)
+        if answers:
+            return answers.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.answer.startswith("250"):

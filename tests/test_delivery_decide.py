@@ -35,6 +35,9 @@ DOWN_SOON = Attempt(Verdict(Outcome.RETRY, "HTTP 503"), 503, retry_after=2.0)
 LIMITED = Attempt(Verdict(Outcome.RETRY, "HTTP 429"), 429)
 LIMITED_AFTER = Attempt(Verdict(Outcome.RETRY, "HTTP 429"), 429, retry_after=30.0)
 SILENT = Attempt(Verdict(Outcome.RETRY, "no reply within 30s"))
+# An email the server took for some recipients and refused for now for one.
+GREYLISTED = "SMTP 250 for 1 of 2 recipients; 1 refused for now (retried): b@x (450)"
+SOME_TOOK = Attempt(Verdict(Outcome.RETRY, GREYLISTED, owed=("b@x",), taken=True))
 LAST = len(SCHEDULE_S)  # attempts before the one that spends the schedule
 
 TABLE = [
@@ -50,6 +53,8 @@ TABLE = [
     (DOWN, 1, Record.RETRY, "HTTP 503", 300.0, (5.0, True, None), Members.KEEP, Rest.RELEASE),
     (SILENT, 2, Record.RETRY, "no reply within 30s", 1800.0, (5.0, True, None), Members.KEEP,
      Rest.RELEASE),
+    # some took it: retried for the others, the destination neither paused nor left
+    (SOME_TOOK, 1, Record.RETRY, GREYLISTED, 300.0, None, Members.KEEP, Rest.NEXT),
     # Retry-After: the pause, and a floor under the schedule's slot
     (DOWN_AFTER, 0, Record.RETRY, "HTTP 503", 900.0, (900.0, True, None), Members.KEEP,
      Rest.RELEASE),
@@ -66,6 +71,8 @@ TABLE = [
      (5.0, True, None), Members.DEAD, Rest.RELEASE),
     (LIMITED, LAST, Record.DEAD, f"HTTP 429; gave up after {LAST + 1} attempts", None,
      (0.5, False, at(0.5)), Members.DEAD, Rest.RELEASE),
+    (SOME_TOOK, LAST, Record.DEAD, f"{GREYLISTED}; gave up after {LAST + 1} attempts", None,
+     None, Members.DEAD, Rest.NEXT),
 ]  # fmt: skip
 
 

@@ -14,6 +14,10 @@ deliverer performs (store calls, bucket pauses, counters, log lines) and nothing
     disable   -> the dead letters, and the destination disabled (which dead-letters its queue);
                  the run for this destination ends
 
+An email the server took for some recipients and refused for now for others is retried for
+those, on the same schedule, without pausing the destination or releasing the rest: the server
+works, and the run's other alerts are owed to the recipients who take them.
+
 An alert sent as a fold or digest message carries others: when it is delivered they are settled
 with it, when it is refused (dead, disable) or given up on (the schedule spent) they are
 dead-lettered with it, and a retry leaves them as they are.
@@ -136,7 +140,10 @@ def decide(
         streaked = min(PAUSE_FIRST_S * 2.0 ** min(streak, 16), PAUSE_CAP_S)
         seconds = 1.0 / rate if limited else min(streaked, delay or PAUSE_CAP_S)
     shared = now + timedelta(seconds=seconds) if limited else None
-    pause = Pause(seconds, failing=not limited, shared_until=shared)
+    pause: Pause | None = Pause(seconds, failing=not limited, shared_until=shared)
+    rest = Rest.RELEASE
+    if verdict.taken:  # some recipients took it: the destination is not failing
+        pause, rest = None, Rest.NEXT
     if delay is None:
         # Given up on: a fold's or digest's alerts go to the dead letters with it. Kept, each
         # went on to a schedule of its own in turn, the same message sent 8 times more each.
@@ -147,7 +154,7 @@ def decide(
             reason,
             pause=pause,
             members=Members.DEAD,
-            rest=Rest.RELEASE,
+            rest=rest,
         )
     delay = max(delay, attempt.retry_after or 0.0)
     return Decision(
@@ -156,5 +163,5 @@ def decide(
         verdict.reason,
         retry=Retry(now + timedelta(seconds=delay), delay),
         pause=pause,
-        rest=Rest.RELEASE,
+        rest=rest,
     )

@@ -13,7 +13,8 @@ One `run_once`:
             POST it (Slack Block Kit or signed webhook JSON) within a total deadline,
             never following a redirect, reading at most 64 KB of the reply
             (a channel, delivery/channels: its own request, or an email over SMTP through the
-            same guard, and its own reading of the reply, confirmed or not)
+            same guard, and its own reading of the reply, confirmed or not; an email goes to
+            the recipients still owed it, store.owe_recipients recording them after it)
             classify the reply, then do what `monitor.delivery.decide` decides:
                 delivered -> store.mark_delivered (a fold or digest message: store.settle_grouped,
                              the alerts it carried and the one sent in their place at once)
@@ -611,6 +612,13 @@ class Deliverer:
             "reason": attempt.verdict.reason,
         }
         kept = True  # a fold's settlement and a disabled destination's move are not fenced
+        owed = attempt.verdict.owed
+        if owed is not None:
+            # Before the outcome's record: a crash in between leaves the next attempt going to
+            # these alone, never again to a recipient that took it.
+            await asyncio.to_thread(
+                self.store.owe_recipients, row.id, self.owner, owed, decision.reason
+            )
         if decision.pause is None:
             bucket.answered()
         else:
@@ -755,6 +763,10 @@ class Deliverer:
             from monitor.delivery.channels import smtp
             from monitor.delivery.channels.mail import build as build_mail
 
+            to = _owed(dest.recipients, row.owed_to)
+            if not to:  # each took it or refused it for good (the record after it was lost)
+                return Attempt(Verdict(Outcome.DELIVERED, "SMTP: no recipient is still owed it"))
+            # The same message to whom it is still owed: To names every recipient, as before.
             mail = build_mail(
                 message, sender=dest.sender, recipients=dest.recipients, date=wall_now(self.clock)
             )
@@ -772,6 +784,7 @@ class Deliverer:
                         guard=self.guard,
                         timeout=self.deadline,
                         context=self.smtp_context,
+                        to=to,
                     )
             except TimeoutError:
                 verdict = Verdict(Outcome.RETRY, f"no reply within {self.deadline:g}s")
@@ -812,6 +825,14 @@ class Deliverer:
             # the card was posted twice.
             return Attempt(Verdict(Outcome.RETRY, f"HTTP {status}: reply cut off: not confirmed"))
         return Attempt(verdict, status, wait)
+
+
+def _owed(recipients: tuple[str, ...], owed: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Whom an email alert goes to: the destination's recipients, or those of them still owed
+    it after an attempt some took (one taken off the config since is owed it no more)."""
+    if owed is None:
+        return recipients
+    return tuple(address for address in owed if address in recipients)
 
 
 def _spent(ident: str, pending: list[OutboxRow], rows: list[OutboxRow]) -> bool:

@@ -52,6 +52,10 @@ class Verdict:
 
     outcome: Outcome
     reason: str  # short, for the outbox's last_error and the log: never a URL or a secret
+    # Email: the recipients still owed the alert after this attempt (None: those owed before
+    # it), and whether the server took the message for some of them (it works: no pause).
+    owed: tuple[str, ...] | None = None
+    taken: bool = False
 
 
 def retry_delay(

@@ -10,6 +10,12 @@ check), so a name cannot resolve to one address for the check and another for th
 The server's 250 after DATA is the confirmation; every other ending is a verdict: 4xx replies and
 lost connections are retried, 5xx dead-lettered, a refused login (5xx) disables the destination.
 
+Recipients are judged one by one (RCPT TO): once the server took the message for some, those
+it refused with 4xx (greylisting, a full mailbox) are still owed it and the alert is retried for
+them alone (the verdict's `owed`, which the deliverer records in the outbox), those refused with
+5xx never get it, and the reason names both. When it refused every recipient, a 4xx among them
+is a retry, 5xx alone a dead letter.
+
 One deadline covers the whole exchange, not each read: smtplib's timeout is per socket
 operation, so a server that sends a reply line every few seconds (`220-` continuation lines)
 would hold the sending thread for ever, and one that floods continuation lines would fill memory
@@ -23,6 +29,7 @@ import smtplib
 import socket
 import ssl
 import time
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 
 PORTS = {"smtp": 587, "smtps": 465}
 REPLY_MAX = 64 * 1024  # one reply's bytes; an EHLO reply is a few hundred
+REFUSAL_TEXT_MAX = 80  # of a server's reason for refusing a recipient, in the outbox and log
+REFUSALS_NAMED = 5  # recipients named per kind of refusal; the rest counted
 QUIT_WAIT_S = 2.0  # for the reply to QUIT, once the message is sent (or refused)
 LOGIN_METHODS = {"CRAM-MD5", "PLAIN", "LOGIN"}  # what smtplib's login() speaks
 NO_LOGIN_METHOD = (
@@ -164,9 +173,11 @@ def send(
     guard: AddressGuard,
     timeout: float,
     context: ssl.SSLContext | None = None,
+    to: Sequence[str],
 ) -> Verdict:
-    """Send `mail` within `timeout` seconds in all; the verdict says what happened. Never
-    raises for SMTP or network trouble."""
+    """Send `mail` to the envelope recipients `to` within `timeout` seconds in all; the verdict
+    says what happened, and who is still owed it when some took it. Never raises for SMTP or
+    network trouble."""
     deadline = time.monotonic() + timeout
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -200,12 +211,7 @@ def send(
             if client.has_extn("auth") and not offered & LOGIN_METHODS:
                 return Verdict(Outcome.DEAD, NO_LOGIN_METHOD)
             client.login(user, password or "")
-        refused = client.send_message(mail)
-        if refused:
-            return Verdict(
-                Outcome.DELIVERED, f"SMTP 250; {counted(len(refused), 'recipient')} refused"
-            )
-        return Verdict(Outcome.DELIVERED, "SMTP 250")
+        return _taken(to, client.send_message(mail, to_addrs=list(to)))
     except BlockedAddressError:
         return Verdict(Outcome.DEAD, BLOCKED_DESTINATION)
     except FeedError:
@@ -217,9 +223,7 @@ def send(
     except smtplib.SMTPNotSupportedError:
         return Verdict(Outcome.DEAD, "the SMTP server does not offer what is needed (AUTH?)")
     except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        soft = any(400 <= code < 500 for code in codes)
-        return Verdict(Outcome.RETRY if soft else Outcome.DEAD, "SMTP every recipient refused")
+        return _none_taken(to, exc.recipients)
     except smtplib.SMTPResponseException as exc:  # sender refused, DATA refused, ...
         return _code_verdict(exc.smtp_code, type(exc).__name__)
     except ssl.SSLCertVerificationError:
@@ -229,6 +233,60 @@ def send(
     finally:
         if client is not None:
             _goodbye(client)
+
+
+def _taken(to: Sequence[str], refused: Mapping[str, tuple[int, bytes]]) -> Verdict:
+    """The verdict once the server took the message (250 after DATA) for every one of `to` but
+    `refused`: retried for those refused for now, delivered when none was."""
+    if not refused:
+        return Verdict(Outcome.DELIVERED, "SMTP 250")
+    soft, hard = _split(refused)
+    reason = f"SMTP 250 for {len(to) - len(refused)} of {counted(len(to), 'recipient')}"
+    reason += _refusals(soft, hard)
+    owed = tuple(address for address in to if address in soft)
+    return Verdict(Outcome.RETRY if owed else Outcome.DELIVERED, reason, owed=owed, taken=True)
+
+
+def _none_taken(to: Sequence[str], refused: Mapping[str, tuple[int, bytes]]) -> Verdict:
+    """Every recipient refused (or the server gave up at RCPT TO, `421`): retried when one was
+    refused for now, for all but those refused for good; else a dead letter, for whom it was."""
+    soft, hard = _split(refused)
+    reason = "SMTP every recipient refused" + _refusals(soft, hard)
+    if not soft:
+        return Verdict(Outcome.DEAD, reason)  # a replay goes to them again: owed as it was
+    owed = tuple(address for address in to if address not in hard)
+    return Verdict(Outcome.RETRY, reason, owed=owed if hard else None)
+
+
+def _split(
+    refused: Mapping[str, tuple[int, bytes]],
+) -> tuple[dict[str, tuple[int, bytes]], dict[str, tuple[int, bytes]]]:
+    """(refused for now, refused for good): 5xx is for good; any other code (4xx, or one no
+    server should send) is worth another try."""
+    hard = {a: reply for a, reply in refused.items() if 500 <= reply[0] < 600}
+    soft = {a: reply for a, reply in refused.items() if a not in hard}
+    return soft, hard
+
+
+def _refusals(soft: Mapping[str, tuple[int, bytes]], hard: Mapping[str, tuple[int, bytes]]) -> str:
+    """`; N refused for now (retried): ADDRESS (CODE TEXT), ...; N refused for good: ...`, at
+    most REFUSALS_NAMED named of each, the server's text cut to REFUSAL_TEXT_MAX."""
+    out = ""
+    for kind, group in (("for now (retried)", soft), ("for good", hard)):
+        if not group:
+            continue
+        named = [f"{a} ({code} {_text(text)}".rstrip() + ")" for a, (code, text) in group.items()]
+        more = len(named) - REFUSALS_NAMED
+        shown = ", ".join(named[:REFUSALS_NAMED]) + (f" and {more} more" if more > 0 else "")
+        out += f"; {len(group)} refused {kind}: {shown}"
+    return out
+
+
+def _text(reply: bytes) -> str:
+    """A server's reply text on one line, printable, at most REFUSAL_TEXT_MAX characters."""
+    words = reply.decode("ascii", "replace").split()
+    text = "".join(c for c in " ".join(words) if c.isprintable())
+    return text if len(text) <= REFUSAL_TEXT_MAX else text[: REFUSAL_TEXT_MAX - 1] + "…"
 
 
 def _goodbye(client: smtplib.SMTP) -> None:
