@@ -46,7 +46,7 @@ _import_structlog_without_rich()
 import structlog  # noqa: E402 - after the import above, on purpose
 from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
 
-from monitor.controls import strip_controls_deep  # noqa: E402
+from monitor.controls import confine_bidi, strip_controls_deep  # noqa: E402
 
 REDACTED = "[redacted]"
 LogFormat = Literal["auto", "json", "console"]
@@ -120,11 +120,12 @@ def redact_secrets(_logger: WrappedLogger, _method: str, event_dict: EventDict) 
 
 
 def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
-    """structlog processor (console only): no ESC, OSC, NUL or C1 control in any value, and no
-    line of a multi-line event or traceback at the start of a line, where it could pass for a
-    log line of its own (the renderer quotes other values, newlines escaped)."""
+    """structlog processor (console only): no ESC, OSC, NUL or C1 control in any value, no bidi
+    control left open past its value, and no line of a multi-line event or traceback at the
+    start of a line, where it could pass for a log line of its own (the renderer quotes other
+    values, newlines escaped)."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = strip_controls_deep(value)
+        event_dict[key] = _confined(strip_controls_deep(value))
     event = event_dict.get("event")
     if isinstance(event, str) and "\n" in event:  # a library's message quoting a feed or server
         event_dict["event"] = event.replace("\n", "\n  ")
@@ -132,6 +133,19 @@ def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventD
     if isinstance(exception, str):  # printed from the next line on, under the event's line
         event_dict["exception"] = "  " + exception.replace("\n", "\n  ")
     return event_dict
+
+
+def _confined(value: Any) -> Any:
+    """`value` with each string's bidi controls closed at its end (`confine_bidi`): the
+    renderer puts every value of an event on one line, where an override left open by a feed
+    title ran on over the fields after it and reordered them."""
+    if isinstance(value, str):
+        return confine_bidi(value)
+    if isinstance(value, dict):
+        return {key: _confined(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_confined(item) for item in value)
+    return value
 
 
 def _shared() -> list[Processor]:

@@ -177,6 +177,22 @@ def test_console_lines_carry_no_control_characters() -> None:
     assert not any(ch in text for ch in "\x00\x07\x9b")
 
 
+def test_console_lines_keep_a_title_s_bidi_override_within_its_value() -> None:
+    # An RLO left open by a feed title ran on over the rest of the line (the fields after it
+    # read reversed in a terminal or log viewer that lays bidi text out).
+    out = FakeTTY()
+    logs.configure_logging("info", "console", stream=out)
+    # (A value without a space is written as it is; one with a space is quoted by repr,
+    # which escapes the controls.)
+    structlog.get_logger().info("item_matched", title="News\u202eevil", rule="troops")
+    logging.getLogger("some.library").warning("title %s then more", "x\u2067y")
+    text = out.getvalue()
+    assert "News\u202eevil\u202c" in text
+    # A library's message is one value, formatted before newsmon sees it: closed at its end.
+    assert "x\u2067y then more\u2069" in text
+    assert text.count("\u202e") == 1
+
+
 def test_console_lines_cannot_be_forged_by_a_newline_in_an_event_or_traceback() -> None:
     out = FakeTTY()
     logs.configure_logging("debug", "console", stream=out)
