@@ -1,0 +1,49 @@
+"""Entity declarations that only feedparser's own reading would honour, served from 127.0.0.1
+and polled by `newsmon check` (which parses in-process, without the daemon's parse budget): each
+must end as `refused_entities` before feedparser sees it, not as a title grown quadratically."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from monitor.cli.main import main
+from tests.feedserver import feed_server
+
+ROOT = Path(__file__).resolve().parent.parent
+# Small enough that an unfixed parse costs a few MB: the point is whether it is refused.
+ENTITY = "x" * 1000
+REFERENCES = "&a;" * 1000
+
+
+def fake_root_first(lead: str) -> bytes:
+    """An element feedparser does not take for the root (`<:x/>`, `<é/>`), then a DOCTYPE that
+    declares an entity, then the feed: expat calls the DOCTYPE junk, and feedparser's loose
+    parser expands the entity it read before its first `<` + [A-Za-z0-9_]."""
+    return (
+        f"<?xml version='1.0' encoding='utf-8'?>\n{lead}\n<!DOCTYPE rss [\n"
+        f'<!ENTITY a "{ENTITY}">\n]>\n<rss version="2.0"><channel><title>T</title><item>'
+        f"<guid>1</guid><title>Troops dispatched {REFERENCES}</title></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("lead", ["<:x/>", "<\u00e9/>"])
+def test_a_doctype_behind_an_element_feedparser_skips_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lead: str
+) -> None:
+    with feed_server() as server:
+        server.put("/feed", fake_root_first(lead))
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            "allow_networks: ['127.0.0.1/32']\nfetch_deadline: 5s\nlog_level: error\n"
+        )
+        started = time.monotonic()
+        code = main(["check", "--config", str(config), "--feed", server.url("/feed")])
+        elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "refused_entities" in err, err
+    assert elapsed < 10
