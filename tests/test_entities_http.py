@@ -11,6 +11,7 @@ import pytest
 
 from monitor.cli.main import main
 from tests.feedserver import feed_server
+from tests.test_parse import cut_into_the_prolog
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small enough that an unfixed parse costs a few MB: the point is whether it is refused.
@@ -29,12 +30,10 @@ def fake_root_first(lead: str) -> bytes:
     ).encode()
 
 
-@pytest.mark.parametrize("lead", ["<:x/>", "<\u00e9/>"])
-def test_a_doctype_behind_an_element_feedparser_skips_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], lead: str
-) -> None:
+def check_one(tmp_path: Path, body: bytes, content_type: str) -> tuple[int, float]:
+    """`newsmon check` of `body` served with `content_type`: its exit code and seconds."""
     with feed_server() as server:
-        server.put("/feed", fake_root_first(lead))
+        server.put("/feed", body, content_type=content_type)
         config = tmp_path / "newsmon.yaml"
         config.write_text(
             f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
@@ -42,7 +41,27 @@ def test_a_doctype_behind_an_element_feedparser_skips_is_refused(
         )
         started = time.monotonic()
         code = main(["check", "--config", str(config), "--feed", server.url("/feed")])
-        elapsed = time.monotonic() - started
+        return code, time.monotonic() - started
+
+
+@pytest.mark.parametrize("lead", ["<:x/>", "<\u00e9/>"])
+def test_a_doctype_behind_an_element_feedparser_skips_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lead: str
+) -> None:
+    code, elapsed = check_one(tmp_path, fake_root_first(lead), "application/rss+xml")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "refused_entities" in err, err
+    assert elapsed < 10
+
+
+def test_an_item_cut_that_joins_a_doctype_to_the_prolog_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """UTF-16 named only by the HTTP charset, 1,000 item ends in a leading comment: the item
+    cap (1,000 a poll) joins the comment to a DOCTYPE that followed the root."""
+    content_type = "application/rss+xml; charset=utf-16le"
+    code, elapsed = check_one(tmp_path, cut_into_the_prolog(1000), content_type)
     err = capsys.readouterr().err
     assert code == 2
     assert "refused_entities" in err, err

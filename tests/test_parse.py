@@ -394,6 +394,29 @@ def test_entity_declarations_are_refused_in_any_encoding(data: bytes) -> None:
         parse_feed(data, feed_id="x")
 
 
+def cut_into_the_prolog(items: int) -> bytes:
+    """`items` item ends in a leading comment, one real item, then a DOCTYPE declaring an entity
+    after the root: no prolog holds it, but the item cap (cutting from the `items`-th item end
+    to the last) joins the comment to the DOCTYPE. In UTF-16 named only by the HTTP charset the
+    cut happens on the UTF-8 bytes feedparser reads; U+413C reads as `<A` in Latin-1, so that
+    reading of the document finds a root before the DOCTYPE too."""
+    return (
+        "<!-- \u413c " + "</item>" * items + ' --><rss version="2.0"><channel><title>t</title>'
+        "<item><guid>1</guid><title>x</title></item> -->\n"
+        '<!DOCTYPE rss [\n<!ENTITY a "' + "x" * 100 + '">\n]><rss version="2.0"><channel>'
+        "<title>" + "&a;" * 100 + "</title></channel></rss>"
+    ).encode("utf-16-le")
+
+
+def test_an_item_cut_that_joins_a_doctype_to_the_prolog_is_refused() -> None:
+    data = cut_into_the_prolog(2)
+    content_type = "application/rss+xml; charset=utf-16le"
+    check_prolog(data, content_type)  # uncut, no reading of it has entities in its prolog
+    with pytest.raises(FeedError) as err:
+        parse_feed(data, feed_id="x", content_type=content_type, max_items=2)
+    assert err.value.kind == "refused_entities"
+
+
 def test_charset_from_content_type_is_checked_too() -> None:
     data = BOMB.split("\n", 1)[1].encode("cp037")  # EBCDIC without the <?xml to sniff
     check_prolog(data)  # on its own it looks harmless

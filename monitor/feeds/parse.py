@@ -6,8 +6,8 @@
                 → prolog.check_prolog (entity declarations refused)       │
                 → to UTF-8: utf8.to_utf8 (feedparser's common cases,      │
                   exactly), else feedparser's own charset detection       │
-                → prolog.check_prolog again, on what feedparser will see  │
                 → items past `max_items` cut out before parsing (bounded) │
+                → prolog.check_prolog again, on what feedparser will see  │
                 → fastxml.parse_rss20: plain RSS 2.0 read exactly as      │
                   feedparser would, about 10x cheaper; else (None):       │
                 → fastfeed.parse_namespaced: RSS 2.0 with namespaces and  │
@@ -130,11 +130,14 @@ def _parse_xml(
         utf8 = _convert_to_utf8(content_type, data, result)
     if result.get("bozo"):
         warnings.append(f"encoding: {result.get('bozo_exception')}")
-    check_prolog(utf8)  # the bytes feedparser will actually read
     if total_raw <= max_items and _declaration_before_tail(utf8, data):
         total = total_raw  # no item end that `data` lacks: nothing to cut, no larger count
     else:
         utf8, total = _cap_items(utf8, max_items)
+    # The bytes feedparser will actually read, after the cut: a cut can join what preceded
+    # the root to what followed it (UTF-16 named only by the HTTP charset is cut here, not
+    # before, and `</item>`s in a leading comment put the cut inside the prolog).
+    check_prolog(utf8)
     bounded = within_node_limit(utf8)
     if not bounded:
         check_structure(utf8)  # refuses what is too large for either parser
