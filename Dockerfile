@@ -48,7 +48,7 @@ ARG NEWSMON_VERSION=0.1.0
 ARG VCS_REF=""
 ARG PYTHON_IMAGE
 LABEL org.opencontainers.image.title="newsmon" \
-      org.opencontainers.image.description="News-monitoring alert daemon: polls feeds, matches watch rules, alerts Slack and webhooks exactly once." \
+      org.opencontainers.image.description="News-monitoring alert daemon: polls feeds, matches watch rules, alerts webhooks, Slack, email and chat apps exactly once." \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.version="${NEWSMON_VERSION}" \
       org.opencontainers.image.revision="${VCS_REF}" \

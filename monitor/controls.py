@@ -4,7 +4,7 @@ confine its bidi controls to the field they came in (`confine_bidi`). Pure.
 A feed title can carry ESC and OSC sequences (`\\x1b]0;...\\x07` retitles a terminal, `\\x1b[2J`
 clears it, OSC 8 makes a hidden link), a NUL, or a C1 control (U+009B is a one-character CSI to
 some terminals). Feed text is stored as it came, and cleaned where it leaves newsmon: the CLI's
-tables and JSON, the console log renderer, and the alert documents sent to webhooks and Slack.
+tables and JSON, the console log renderer, and the alert documents sent to every channel.
 
 C0 (U+0000-U+001F) except tab and newline, DEL (U+007F) and C1 (U+0080-U+009F) are removed;
 everything else, including every printable character of every script, is kept. Removing ESC

@@ -102,7 +102,10 @@ def build_parser(command: str | None = None) -> Parser:
         modules = (f"monitor.cli.{command}",)
     parser = Parser(
         prog="newsmon",
-        description="Watch news feeds and alert Slack or webhooks, at once and exactly once.",
+        description=(
+            "Watch news feeds and alert people at once and exactly once: webhooks, Slack,\n"
+            "email, Discord, Teams, Telegram, ntfy, Matrix."
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
