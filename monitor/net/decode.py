@@ -87,6 +87,9 @@ class ZlibDecoder:
             if out:
                 yield out
             data = self._d.unconsumed_tail
+            if self._gzip and self._d.eof and self._d.unused_data:
+                more = True  # the next member came in the same read: on with it now
+                # (finish() would find the stream ended and drop it)
 
     def finish(self) -> Iterator[bytes]:
         if self._done or self._d.eof:
