@@ -4,17 +4,24 @@ restart; a broken edit is refused (logged) and the old rules stay live; /readyz 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from monitor.process.reload import rules_fingerprint
+from monitor.config import load_config
+from monitor.metrics import Metrics
+from monitor.pipeline.rules import CurrentRules
+from monitor.process.bootstrap import load_checked_rules
+from monitor.process.reload import RuleReloader, rules_fingerprint
 from monitor.query import rulefiles
 from monitor.query.rulefiles import load_rules
+from monitor.query.ruleset import RuleSet
 from tests.daemon_support import (
     CALM,
     DaemonProcess,
@@ -226,3 +233,78 @@ def test_a_sighup_says_when_the_config_file_became_invalid_or_changed_and_runs_o
             assert len(daemon.events("config_changed")) == 1
             daemon.signal(signal.SIGTERM)
             assert daemon.wait() == 0
+
+
+@pytest.mark.slow
+def test_a_storm_of_sighups_is_answered_by_a_few_reloads_that_end_on_the_newest_files(
+    tmp_path: Path,
+) -> None:
+    with feed_server() as server:
+        config = calm_config(tmp_path, server)
+        rules = tmp_path / "rules"
+        # Enough rules that a load takes a while (0.2-0.5 s here), as a real folder's does.
+        many = "".join(
+            f"  - id: r{i}\n    name: r{i}\n    query: w{i} NEAR/3 (troops OR army)\n"
+            for i in range(2500)
+        )
+        (rules / "many.yaml").write_text("rules:\n" + many)
+        with DaemonProcess(config, tmp_path) as daemon:
+            daemon.wait_healthy(timeout=40)
+            v1 = daemon.ready()["rules_version"]
+            # 80 SIGHUPs in about a second, as a deploy script's loop sends them; the files change
+            # just before the last one.
+            for sent in range(80):
+                if sent == 79:
+                    write_rules(rules, {"bakery": ("bakery", [])})
+                daemon.signal(signal.SIGHUP)
+                time.sleep(0.012)
+            v2 = load_rules(rules).version
+            assert v2 != v1
+            wait_for("the newest files live", lambda: daemon.ready()["rules_version"] == v2, 60)
+            time.sleep(1.5)  # any reload still queued would finish and log meanwhile
+            answered = daemon.events("rules_unchanged") + daemon.events("rules_reloaded")
+            # Each answered a signal or more: one load running, at most one more after it. A
+            # load for each signal, all at once, took minutes of CPU and gigabytes here.
+            assert 2 <= len(answered) <= 12, len(answered)
+            assert daemon.ready()["rules_version"] == v2
+            assert daemon.proc.poll() is None
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0
+
+
+def test_a_sighup_during_a_tick_reload_waits_and_the_newest_files_stay_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick's reload that read the files before a SIGHUP's must not swap its rules in after the
+    SIGHUP's, over the newer ones: reloads run one at a time."""
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(f"database_url: {tmp_path / 's.db'}\nrules: {rules}\n")
+    config = load_config(path, env={})
+    live = CurrentRules(load_checked_rules(config), [])
+    reloader = RuleReloader(live, config, Metrics(), None)
+    first_read, go_on = threading.Event(), threading.Event()
+    real_load = RuleReloader.load
+
+    def slow_first_load(self: RuleReloader) -> RuleSet:
+        got = real_load(self)
+        if not first_read.is_set():  # the tick's load: the files as they were, held back
+            first_read.set()
+            go_on.wait(10)
+        return got
+
+    monkeypatch.setattr(RuleReloader, "load", slow_first_load)
+
+    async def scenario() -> None:
+        write_rules(rules, {"troops": ("troops OR army", [])})
+        tick = asyncio.create_task(reloader(False))
+        await asyncio.to_thread(first_read.wait, 10)
+        write_rules(rules, {"troops": ("troops OR army OR soldiers", [])})
+        hup = asyncio.create_task(reloader(True))
+        await asyncio.sleep(0.3)  # the SIGHUP's load would be done by now, were it let run
+        go_on.set()
+        await asyncio.wait_for(asyncio.gather(tick, hup), 10)
+
+    asyncio.run(scenario())
+    assert live.rules.version == load_rules(rules).version
+    assert live.rules.rules["troops"].query == "troops OR army OR soldiers"

@@ -79,8 +79,15 @@ class RuleReloader:
         self.folder = rules_dir(config, override)
         self.fingerprint = rules_fingerprint(self.folder)
         self.last_error: str | None = None
+        self._lock = asyncio.Lock()
 
     async def __call__(self, force: bool) -> None:
+        # One reload at a time: the 2 s tick and a SIGHUP ran side by side, and the one that
+        # read the files first could swap its rules in last, over the newer ones.
+        async with self._lock:
+            await self.reload(force)
+
+    async def reload(self, force: bool) -> None:
         current = await asyncio.to_thread(rules_fingerprint, self.folder)
         if current == self.fingerprint and not force:
             return
