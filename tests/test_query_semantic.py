@@ -265,7 +265,7 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         ({4: "    query:", 5: "    mode: narrow"}, "5:5", "mode: narrow combines a query"),
         ({5: "    mode: query"}, "7:5", "say how the examples combine with the query"),
         ({8: "      - file: examples/none.txt"}, "8:15", "example file 'examples/none.txt' not"),
-        ({8: "      - file: examples"}, "8:15", "example file 'examples' cannot be read"),
+        ({8: "      - file: examples"}, "8:15", "'examples' cannot be read: it is not a regular"),
         # a named pipe blocked the load for ever; a NUL in the name was a ValueError traceback
         ({8: "      - file: examples/pipe"}, "8:15", "it is not a regular file (a folder, a pipe"),
         ({8: "      - file: /dev/zero"}, "8:15", "it is not a regular file"),
@@ -295,6 +295,22 @@ def test_every_new_field_is_checked_and_located(
     (got,) = errors_of(folder, model)
     assert got.startswith(f"{folder / 'a.yaml'}:{where}: rule 'troops': "), got
     assert message in got
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_an_example_that_is_a_folder_leaves_no_file_open(
+    tmp_path: Path, model: ConceptEmbedder
+) -> None:
+    """Every reload of such a rule left the folder open: a daemon asked to reload often (SIGHUP)
+    ran out of file descriptors."""
+    folder = write(tmp_path, GOOD.replace("examples/one.txt", "examples"))
+    (folder / "examples").mkdir()
+    errors_of(folder, model)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        (got,) = errors_of(folder, model)
+        assert "it is not a regular file (a folder" in got
+    assert len(os.listdir("/proc/self/fd")) < before + 5
 
 
 def test_examples_without_a_like_are_located(tmp_path: Path, model: ConceptEmbedder) -> None:

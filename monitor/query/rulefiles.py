@@ -472,10 +472,19 @@ def _read_example(path: Path) -> bytes | None:
     it is not a regular file. Opened without blocking: a named pipe or a terminal would wait for
     a writer for ever, and with it `rules check` or the daemon's reload."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
+    # Checked before any file object owns the descriptor: os.fdopen of a folder raised
+    # "Is a directory: 15" (the descriptor's number) and left it open, one more each reload.
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        return f.read(MAX_EXAMPLE_BYTES + 1)
+        chunks: list[bytes] = []
+        left = MAX_EXAMPLE_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _place(e: RuleError) -> tuple[int, int]:
