@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from monitor.config import load_config
 from monitor.metrics import Metrics
@@ -308,3 +309,26 @@ def test_a_sighup_during_a_tick_reload_waits_and_the_newest_files_stay_live(
     asyncio.run(scenario())
     assert live.rules.version == load_rules(rules).version
     assert live.rules.rules["troops"].query == "troops OR army OR soldiers"
+
+
+def test_a_refused_edit_undone_says_so(tmp_path: Path) -> None:
+    """The refusal was the log's last word when the files were put back as the rules running:
+    the fix was taken in silence (a debug line)."""
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    path = tmp_path / "newsmon.yaml"
+    path.write_text(f"database_url: {tmp_path / 's.db'}\nrules: {rules}\n")
+    config = load_config(path, env={})
+    live = CurrentRules(load_checked_rules(config), [])
+    reloader = RuleReloader(live, config, Metrics(), None)
+    good = (rules / "troops.yaml").read_text()
+    with capture_logs() as logs:
+        (rules / "troops.yaml").write_text(good + "    querry: x\n")
+        asyncio.run(reloader(False))
+        (rules / "troops.yaml").write_text(good)
+        asyncio.run(reloader(False))
+        asyncio.run(reloader(False))  # nothing changed since: nothing more said
+    said = [(e["event"], e["log_level"]) for e in logs if e["log_level"] != "debug"]
+    assert said == [("rules_reload_refused", "error"), ("rules_unchanged", "info")]
+    (unchanged,) = (e for e in logs if e["event"] == "rules_unchanged" and "hint" in e)
+    assert "refused change is gone" in unchanged["hint"]
+    assert live.rules.version == load_rules(rules).version

@@ -118,9 +118,20 @@ class RuleReloader:
             # A user's broken rule: the message, not a traceback.
             log.error("rules_reload_refused", error=str(error), kept=self.rules.rules.version)
             return
-        self.last_error = None
+        refused, self.last_error = self.last_error, None
         old = self.rules.rules.version
         if rules.version == old:
+            if refused is not None:
+                # The files were put back as they run (the broken edit undone): the log's last
+                # word on them was the refusal, and whoever fixed it waits for a word it is over.
+                log.info(
+                    "rules_unchanged",
+                    version=old,
+                    rules=len(rules.rules),
+                    hint="the rules files load again, as the rules running: the refused change"
+                    " is gone",
+                )
+                return
             # A SIGHUP is a person asking: answer it. A file touched but not changed is not news.
             (log.info if force else log.debug)(
                 "rules_unchanged", version=old, rules=len(rules.rules)
