@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 
@@ -229,3 +232,49 @@ def test_a_redirect_body_is_drained_by_its_bytes_on_the_wire(server: LocalServer
     (result,) = run(_in_turn(client, [server.url("/moved")]))
     assert result.body == GOOD
     assert client.connections_opened == 2
+
+
+def test_lookups_that_hang_do_not_hold_the_threads_the_store_runs_on(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed's domain decides how long its lookup blocks a thread (a name server that never
+    answers), and a lookup given up at the connect timeout goes on in it. Eight such lookups
+    must leave the event loop's default executor, where the store's calls run
+    (`asyncio.to_thread`), free: they held all of its threads, and every commit waited."""
+    release = threading.Event()
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: str | None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".hang.test"):
+            release.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    async def scenario() -> tuple[float, FetchResult, list[FetchResult | BaseException]]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
+        async with make_feed_client(LOCAL, connect_timeout=0.5) as client:
+            hanging = [
+                asyncio.create_task(fetch(client, f"http://f{n}.hang.test/feed", deadline=2))
+                for n in range(8)
+            ]
+            await asyncio.sleep(0.2)  # every lookup has started
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(lambda: None), 3)  # a store call
+                waited = time.monotonic() - started
+            except TimeoutError:
+                waited = float("inf")
+            good = await fetch(client, server.url("/feed"), deadline=2)
+            release.set()
+            outcomes = await asyncio.gather(*hanging, return_exceptions=True)
+        return waited, good, outcomes
+
+    try:
+        waited, good, outcomes = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert waited < 0.5
+    assert good.body == GOOD
+    assert all(isinstance(o, FeedError) and o.kind == "connect" for o in outcomes), outcomes

@@ -15,6 +15,7 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -26,10 +27,28 @@ USER_AGENT = f"newsmon/{__version__} (+https://github.com/newsmon/newsmon)"
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
+# Lookups block a thread for as long as the resolver takes, which a feed's domain decides (a
+# name server that never answers: 10-20 s of the C library's retries), and a lookup given up at
+# the connect timeout goes on in its thread. On the event loop's default executor (6 threads on
+# 2 CPUs) a dozen such feeds held every thread the store's calls run on: a healthy feed due every
+# 2 s was polled every 21 s. Their own threads: created as needed, so an idle daemon has none.
+_DNS_THREADS = 32
+_dns: ThreadPoolExecutor | None = None
+
+
+def _dns_executor() -> ThreadPoolExecutor:
+    global _dns
+    if _dns is None:
+        _dns = ThreadPoolExecutor(_DNS_THREADS, thread_name_prefix="newsmon-dns")
+    return _dns
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
-    """The addresses `getaddrinfo` gives for `host` (in its order, which connects prefer)."""
-    loop = asyncio.get_running_loop()
-    return addresses_of(await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    """The addresses `getaddrinfo` gives for `host` (in its order, which connects prefer), looked
+    up on threads of their own, never the event loop's default executor."""
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    infos = await asyncio.get_running_loop().run_in_executor(_dns_executor(), lookup)
+    return addresses_of(infos)
 
 
 async def checked_addresses(
