@@ -206,6 +206,7 @@ DST_DAYS = [
     ("Asia/Kathmandu", "00:00, 12:15", datetime(2026, 12, 31, tzinfo=UTC)),
     ("Europe/Berlin", "02:30, 03:30", datetime(2026, 3, 29, tzinfo=UTC)),
     ("Australia/Lord_Howe", "02:00", datetime(2026, 4, 5, tzinfo=UTC)),  # a 30-minute change
+    ("America/Nuuk", "23:30", datetime(2026, 3, 28, tzinfo=UTC)),  # a gap at the day's end
 ]
 
 
@@ -265,6 +266,28 @@ def test_spring_gap_alert_is_in_the_digest_that_carries_it(store: Store) -> None
         d = deliverer(store, {"ops": dest}, clock)
         asyncio.run(d.run_once())
         clock.set(datetime(2026, 3, 30, 0, 30, 10, tzinfo=UTC))
+        asyncio.run(d.run_once())
+    [req] = rx.requests
+    body = json.loads(req.body)
+    assert body["window"] == {"start": "2026-03-28T01:30:00Z", "end": "2026-03-29T01:30:00Z"}
+    assert {a["id"] for g in body["groups"] for a in g["alerts"]} == set(ids)
+
+
+def test_a_gap_at_the_end_of_a_day_still_sends_the_digest(store: Store) -> None:
+    """`at: 23:30` in Nuuk, whose clocks go from 23:00 to 00:00 on 2026-03-28: that 23:30 is
+    read as 00:30 summer time, so an alert at 00:10 belongs to the period that began the day
+    before. No period was found for it (a ValueError on every delivery run): the destination's
+    outbox stuck behind it, nothing sent to it again."""
+    daily = Digest(at=(clock_time(23, 30),), timezone="America/Nuuk")
+    after_change = datetime(2026, 3, 29, 1, 10, tzinfo=UTC)  # 00:10 local, summer time
+    with Receiver() as rx:
+        ids = enqueue(store, after_change, "ops", ["a", "b"])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=daily)
+        clock = FakeClock(after_change + timedelta(minutes=1))
+        d = deliverer(store, {"ops": dest}, clock)
+        asyncio.run(d.run_once())
+        assert rx.requests == []  # held: the period runs to 00:30 local
+        clock.set(datetime(2026, 3, 29, 1, 30, 10, tzinfo=UTC))
         asyncio.run(d.run_once())
     [req] = rx.requests
     body = json.loads(req.body)

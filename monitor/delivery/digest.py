@@ -62,11 +62,15 @@ class Digest:
         # Compared in UTC: datetimes of one zone compare as wall clocks, which is wrong in the
         # hour a clock change repeats or skips. A local time that happens twice ends a period
         # the first time; one that never happens (02:30 in a spring gap) is read with the
-        # offset before the change (03:30 summer time), as zoneinfo's fold=0 does.
+        # offset before the change (03:30 summer time), as zoneinfo's fold=0 does. Two days
+        # back: a time in a gap at the end of a day (23:30 in Nuuk, whose clocks go from 23:00
+        # to 00:00) ends its period on the next day, after moments of that day, whose period
+        # then began two local days back (with one, no period began before them: a ValueError
+        # on every delivery run, and the destination's outbox stuck behind that alert).
         marks = sorted(
             {
                 datetime.combine(day + timedelta(days=d), t, zone).astimezone(UTC)
-                for d in (-1, 0, 1)
+                for d in (-2, -1, 0, 1)
                 for t in self.at
             }
         )
