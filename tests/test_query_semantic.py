@@ -275,6 +275,11 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         ({8: "      - file: examples/big.txt"}, "8:15", "is larger than 64 KiB"),
         ({8: "      - path: examples/one.txt"}, "8:9", "must be an example's text, or `file"),
         ({8: "      - [a, b]"}, "8:9", "must be an example's text, or `file: PATH`"),
+        # an item named by its key or link was compared as those characters, in silence
+        ({8: "      - wire/18"}, "8:9", "example 'wire/18' is a link or the name of an item"),
+        ({8: "      - 'https://wire.example/18'"}, "8:9", "is a link or the name of an item"),
+        ({8: "      - wire/g:0a1b2c3d4e5f60718293"}, "8:9", "is a link or the name of an item"),
+        ({8: "      - msg_0123456789abcdef0123456789abcdef"}, "8:9", "the name of an item"),
         ({7: "    like: []", 8: "", 9: ""}, "7:11", "`like:` is empty"),
     ],
 )
@@ -295,6 +300,15 @@ def test_every_new_field_is_checked_and_located(
     (got,) = errors_of(folder, model)
     assert got.startswith(f"{folder / 'a.yaml'}:{where}: rule 'troops': "), got
     assert message in got
+
+
+def test_an_example_with_a_slash_in_its_words_is_text(
+    tmp_path: Path, model: ConceptEmbedder
+) -> None:
+    text = GOOD.replace("battalions move north", "troops head to Kyiv / Kharkiv")
+    folder = write(tmp_path, text.replace("file: examples/one.txt", "援军/部队向北移动"))
+    rule = load_rules(folder, embedder=model).rules["troops"]
+    assert rule.like == ("troops head to Kyiv / Kharkiv", "援军/部队向北移动")
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")

@@ -4,6 +4,7 @@ sense, said once for the rules files (located at their key) and for rules built 
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
 from monitor.model import Mode, Rule
@@ -15,6 +16,24 @@ MODE_HELP = (
 )
 DEFAULT_THRESHOLD = Rule.__dataclass_fields__["threshold"].default
 MAX_EXAMPLES = 1_000  # per rule, `like` and `unlike` together: each is a row of the matrix
+
+
+# One word of printable ASCII with a `/` (a link, an archived item's FEED/ITEM_KEY as `rules
+# tune --like` takes it), or an alert id: never the text of an item. A rule given one compared
+# every item with those characters, in silence.
+_REFERENCE = re.compile(r"[!-~]*/[!-~]*|msg_[0-9a-f]{32}")
+
+
+def reference_problem(text: str) -> str | None:
+    """Why an example's text looks like a reference to an item rather than its text, or None."""
+    if not _REFERENCE.fullmatch(text.strip()):
+        return None
+    return (
+        f"example {text.strip()!r} is a link or the name of an item (FEED/ITEM_KEY, msg_...), "
+        "not its text: rules load without the archive, so paste the item's title and first "
+        "lines, or let `newsmon rules tune --rule ID --like FEED/ITEM_KEY --write` copy them in"
+        " (to compare items with these very characters, put a space in them)"
+    )
 
 
 def threshold_problem(value: object) -> str | None:

@@ -40,7 +40,13 @@ from monitor.query.compiler import (
     set_members_named,
 )
 from monitor.query.embed import Embedder, SemanticUnavailable, load_embedder
-from monitor.query.examples import MODE_HELP, MODES, example_problems, threshold_problem
+from monitor.query.examples import (
+    MODE_HELP,
+    MODES,
+    example_problems,
+    reference_problem,
+    threshold_problem,
+)
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
 from monitor.query.yamlsource import Source, pairs, text_of, texts_of
@@ -370,7 +376,10 @@ class _Loader:
         for entry in entries:
             at = entry.start_mark.index
             if isinstance(entry, yaml.ScalarNode) and entry.tag != "tag:yaml.org,2002:null":
-                out.append(str(entry.value))
+                if (problem := reference_problem(str(entry.value))) is not None:
+                    deferred.append((problem, at))
+                else:
+                    out.append(str(entry.value))
                 continue
             path_node = None
             if isinstance(entry, yaml.MappingNode) and len(entry.value) == 1:
