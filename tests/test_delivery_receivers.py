@@ -412,3 +412,19 @@ def test_a_run_whose_lease_was_taken_over_sends_no_more_of_its_batch(
         row = alert_row(store, aid)
         assert (row.status, row.attempts) == ("pending", 0)
     assert store.claim_due_alerts(T0 + timedelta(seconds=40), 10, lease, "replica-3") == []
+
+
+def test_a_lease_just_longer_than_the_deadline_still_delivers(store: Store) -> None:
+    """The config allows any lease longer than the deadline. A post was started only while the
+    time spent plus one deadline fitted in 80 % of the lease: with `delivery_lease: 35s` beside
+    the default 30 s deadline, every run released every alert it claimed, and none was sent."""
+    clock = FakeClock(T0)
+    with Receiver() as rx:
+        ids = enqueue(store, T0, "ops", ["s1", "s2"])
+        d = deliverer(
+            store, {"ops": hook("ops", rx.url)}, clock, deadline=2.0, lease=timedelta(seconds=2.3)
+        )
+        for _ in ids:  # the first post of each run
+            asyncio.run(d.run_once())
+    assert sorted(r.headers["webhook-id"] for r in rx.requests) == sorted(ids)
+    assert {alert_row(store, aid).status for aid in ids} == {"delivered"}
