@@ -82,6 +82,21 @@ def test_digest_groups_by_rule_with_counts_and_top_items() -> None:
     assert "@everyone" not in text
 
 
+def test_a_digest_over_midnight_names_the_day_it_ends() -> None:
+    """A daily digest's title read "2026-03-01 08:00–08:00 Europe/Berlin", as if its period
+    were empty; the end's date is named whenever it is another day."""
+    daily = Digest(at=(clock_time(8),), timezone="Europe/Berlin")
+    start, end = daily.period(T0)  # 13:00 in Berlin
+    doc = digest_document("ops", daily, start, end, [_row("a", "troops", "A", 0)])
+    assert (
+        doc["item"]["title"] == "Digest: 1 alert, 2026-03-01 08:00–2026-03-02 08:00 Europe/Berlin"
+    )
+    weekly = Digest(every=timedelta(days=7))
+    start, end = weekly.period(T0)
+    doc = digest_document("ops", weekly, start, end, [_row("a", "troops", "A", 0)])
+    assert doc["item"]["title"] == "Digest: 1 alert, 2026-02-26 00:00–2026-03-05 00:00 UTC"
+
+
 def test_a_headline_in_a_digest_does_not_reorder_the_next() -> None:
     """A digest's text lists many feed titles: one ending in an open RLO reversed every
     headline after it, and the counts. Each headline is closed where it ends; the digest's

@@ -154,3 +154,14 @@ def test_storm_config_keys(tmp_path: Path) -> None:
     assert "destinations[0].storm.max" in message
     assert "destinations[0].storm.within: " in message
     assert "between 1m and 1d" in message
+
+
+def test_a_days_storm_names_its_dates() -> None:
+    """A storm window of a day read "(00:00–00:00 UTC)": the fold names its dates then."""
+    rows = [
+        OutboxRow(f"msg_{i}", "ops", f"s{i}", "f1", f"i{i}", document("ops", f"s{i}"), T0)
+        for i in range(3)
+    ]
+    start = T0.replace(hour=0)
+    fold = fold_document("ops", "troops", start, start + timedelta(days=1), rows)
+    assert fold["item"]["title"] == "3 more for rule Troops (2026-03-01 00:00–2026-03-02 00:00 UTC)"

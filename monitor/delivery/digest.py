@@ -35,6 +35,7 @@ from monitor.delivery.parts import (
     headline,
     part_id,
     rule_of,
+    span,
 )
 from monitor.model import OutboxRow
 from monitor.plural import counted
@@ -146,15 +147,14 @@ def _document(
         more = f"; and {len(members) - TOP_ITEMS} more" if len(members) > TOP_ITEMS else ""
         name = cut(str(names[rule].get("name") or rule), NAME_MAX)
         lines.append(f"{name} ({len(members)}): {top}{more}")
-    zone = ZoneInfo(digest.timezone)
-    span = f"{start.astimezone(zone):%Y-%m-%d %H:%M}–{end.astimezone(zone):%H:%M} {digest.timezone}"
+    window = span(start, end, digest.timezone, dated=True)
     whole = digest_id(destination, start)
     alerts = counted(len(rows), "alert")
-    ident, title = whole, f"Digest: {alerts}, {span}"
+    ident, title = whole, f"Digest: {alerts}, {window}"
     if part is not None:
         index, count = part
         ident = part_id(whole, index, count, [r.id for r in rows])
-        title = f"Digest part {index} of {count}: {alerts}, {span}"
+        title = f"Digest part {index} of {count}: {alerts}, {window}"
     document: dict[str, Any] = {
         "version": 1,
         "type": "newsmon.digest",

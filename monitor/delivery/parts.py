@@ -23,7 +23,9 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from monitor.delivery.channels.markup import cut, cut_bytes, one_line
 from monitor.delivery.jsonbody import encode_json
@@ -32,11 +34,25 @@ from monitor.model import OutboxRow
 MAX_BODY = 512 * 1024  # a webhook fold or digest post at most this; nginx refuses over 1 MB
 HEADLINE_MAX = 90  # a headline in a fold's or digest's text (whole in the document's list)
 ELLIPSIS_BYTES = "…".encode()
+DAY = timedelta(days=1)
 WIDEST_NUMBER = 999_999  # a part's index and count when measured: wider than any real one
 
 _PART_NOTE = re.compile(r", part (\d+) of (\d+) ")
 _RECORDED_PART = re.compile(r", part (\d+) of (\d+) \((\w+)\)")
 _NOTE_LEADS = {"dig_": "in digest", "fold_": "folded into"}  # by the message's id
+
+
+def span(start: datetime, end: datetime, zone: str, *, dated: bool) -> str:
+    """A window as its message's title names it, in `zone`: `12:00–12:10 UTC`; with the
+    start's date when `dated` (a digest's), and with the end's date too when that is another
+    day and the times alone would not say it (a digest's, or a window of a day). Without it, a
+    daily digest read "2026-12-07 08:00–08:00" (as if empty), a day's storm "(00:00–00:00 UTC)"."""
+    here, there = start.astimezone(ZoneInfo(zone)), end.astimezone(ZoneInfo(zone))
+    dated = dated or end - start >= DAY
+    if not dated:
+        return f"{here:%H:%M}–{there:%H:%M} {zone}"
+    last = f"{there:%H:%M}" if there.date() == here.date() else f"{there:%Y-%m-%d %H:%M}"
+    return f"{here:%Y-%m-%d %H:%M}–{last} {zone}"
 
 
 def rule_of(document: dict[str, Any]) -> str:

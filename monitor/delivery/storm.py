@@ -36,6 +36,7 @@ from monitor.delivery.parts import (
     headline,
     part_id,
     rule_of,
+    span,
 )
 from monitor.model import OutboxRow
 
@@ -134,9 +135,9 @@ def _document(
     more = len(titles) - LISTED_MAX
     tail = f"; and {more} more" if more > 0 else ""
     snippet = cut(listed, SNIPPET_MAX - len(tail)) + tail  # the count survives any cut
-    span = f"{start.astimezone(UTC):%H:%M}–{end.astimezone(UTC):%H:%M} UTC"
+    window = span(start, end, "UTC", dated=False)
     whole = fold_id(destination, rule, start)
-    ident, title = whole, f"{len(folded_rows)} more for rule {name} ({span})"
+    ident, title = whole, f"{len(folded_rows)} more for rule {name} ({window})"
     if part is not None:
         ident = part_id(whole, part[0], part[1], [r.id for r in folded_rows])
         title = f"Fold part {part[0]} of {part[1]}: {title}"
