@@ -1,6 +1,8 @@
-"""Entity declarations that only feedparser's own reading would honour, served from 127.0.0.1
-and polled by `newsmon check` (which parses in-process, without the daemon's parse budget): each
-must end as `refused_entities` before feedparser sees it, not as a title grown quadratically."""
+"""References and entity declarations that reach feedparser's loose parser, served from
+127.0.0.1 and polled by `newsmon check` (which parses in-process, without the daemon's parse
+budget): an entity declaration only feedparser's own reading would honour must end as
+`refused_entities` before feedparser sees it, not as a title grown quadratically; a character
+reference to no character must not lose the feed."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 
 from monitor.cli.main import main
 from tests.feedserver import feed_server
-from tests.test_parse import cut_into_the_prolog
+from tests.test_parse import cut_into_the_prolog, with_char_ref
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small enough that an unfixed parse costs a few MB: the point is whether it is refused.
@@ -66,3 +68,14 @@ def test_an_item_cut_that_joins_a_doctype_to_the_prolog_is_refused(
     assert code == 2
     assert "refused_entities" in err, err
     assert elapsed < 10
+
+
+def test_a_character_reference_to_no_character_loses_no_item(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An emoji written as two surrogate references (`&#55357;&#56832;`), as some HTML encoders
+    do, failed the whole feed with `parse: feedparser failed: UnicodeEncodeError`."""
+    code, _ = check_one(tmp_path, with_char_ref("&#55357;&#56832;"), "application/rss+xml")
+    out, err = capsys.readouterr()
+    assert code == 0, err  # the first item matched the example rules
+    assert "Troops" in out

@@ -470,6 +470,46 @@ def test_netscape_doctype_without_entities_is_allowed() -> None:
     assert parse_feed(data, feed_id="n").items[0].title == "ok"
 
 
+def with_char_ref(ref: str) -> bytes:
+    """Two items; the first's title and description hold the character reference `ref`."""
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><guid>1</guid>'
+        f"<title>Troops {ref} dispatched</title><description>a {ref} b</description></item>"
+        "<item><guid>2</guid><title>fine</title></item></channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "ref",
+    # an emoji as some HTML encoders write it (a surrogate pair), lone surrogates, past
+    # U+10FFFF, and more digits than int() takes
+    [
+        "&#55357;&#56832;",
+        "&#xD800;",
+        "&#x0DFFF;",
+        "&#x110000;",
+        "&#1114112;",
+        "&#" + "9" * 5000 + ";",
+    ],
+)
+def test_a_character_reference_to_no_character_is_u_fffd_not_a_lost_feed(ref: str) -> None:
+    # expat refuses the document, and feedparser's loose parser raised on the reference:
+    # every item of the feed was lost, at every poll
+    feed = parse_feed(with_char_ref(ref), feed_id="r")
+    assert [item.title for item in feed.items] == [
+        "Troops " + "\ufffd" * ref.count(";") + " dispatched",
+        "fine",
+    ]
+    assert "\ufffd" in feed.items[0].summary
+
+
+@pytest.mark.parametrize("ref", ["&#55203;", "&#xD7FF;", "&#xE000;", "&#57344;", "&#x10FFFF;"])
+def test_character_references_beside_the_invalid_ones_are_kept(ref: str) -> None:
+    feed = parse_feed(with_char_ref(ref), feed_id="r")
+    code = int(ref[3:-1], 16) if ref[2] == "x" else int(ref[2:-1])
+    assert feed.items[0].title == f"Troops {chr(code)} dispatched"
+
+
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     attempts: list[Any] = []

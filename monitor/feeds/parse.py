@@ -8,6 +8,7 @@
                   exactly), else feedparser's own charset detection       │
                 → items past `max_items` cut out before parsing (bounded) │
                 → prolog.check_prolog again, on what feedparser will see  │
+                → character references to no character made U+FFFD        │
                 → fastxml.parse_rss20: plain RSS 2.0 read exactly as      │
                   feedparser would, about 10x cheaper; else (None):       │
                 → fastfeed.parse_namespaced: RSS 2.0 with namespaces and  │
@@ -138,6 +139,7 @@ def _parse_xml(
     # the root to what followed it (UTF-16 named only by the HTTP charset is cut here, not
     # before, and `</item>`s in a leading comment put the cut inside the prolog).
     check_prolog(utf8)
+    utf8 = _no_invalid_char_refs(utf8)
     bounded = within_node_limit(utf8)
     if not bounded:
         check_structure(utf8)  # refuses what is too large for either parser
@@ -270,6 +272,35 @@ def _cap_items(data: bytes, max_items: int) -> tuple[bytes, int]:
     if count <= max_items:
         return data, count
     return data[:cut_at] + data[last_end:], count
+
+
+# A numeric character reference to a surrogate or past U+10FFFF (`&#55357;&#56832;`: an emoji
+# as some HTML encoders write it) makes expat refuse the document, and feedparser's loose parser
+# then raises on it (`chr(c).encode('utf-8')`, or `chr` itself): one such reference lost every
+# item of the feed, at every poll. The candidates: 55000-57999 or 7 digits and more in decimal,
+# D800-DFFF or 6 significant digits and more in hex; `_char_ref` decides.
+_INVALID_REF_CANDIDATE = re.compile(
+    rb"&#(?:0*(?:5[5-7][0-9]{3}|[1-9][0-9]{6,})|[xX]0*(?:[dD][89a-fA-F][0-9a-fA-F]{2}"
+    rb"|[1-9a-fA-F][0-9a-fA-F]{5,}));"
+)
+
+
+def _no_invalid_char_refs(utf8: bytes) -> bytes:
+    """`utf8` with every character reference to no character made `&#xFFFD;`, as HTML and
+    `html.unescape` read one."""
+    if b"&#" not in utf8:
+        return utf8
+    return _INVALID_REF_CANDIDATE.sub(_char_ref, utf8)
+
+
+def _char_ref(match: re.Match[bytes]) -> bytes:
+    ref = match.group()
+    hexadecimal = ref[2:3] in (b"x", b"X")
+    digits = ref[3 if hexadecimal else 2 : -1].lstrip(b"0")
+    if len(digits) > 8:  # past U+10FFFF whatever they say (and int() refuses 4,300 digits)
+        return b"&#xFFFD;"
+    value = int(digits, 16 if hexadecimal else 10)
+    return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF else ref
 
 
 def _declaration_before_tail(utf8: bytes, data: bytes) -> bool:
