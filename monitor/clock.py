@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -21,14 +23,34 @@ class StoreClock:
     """This machine's clock set to the shared store's: replicas on several machines compare
     their times in the store (leases, heartbeats, due times), so each reads the same clock.
     `base` plus the offset the heartbeat last measured (monitor.process.lifeline); 0 until then,
-    and always 0 on SQLite, whose processes share one machine's clock."""
+    and always 0 on SQLite, whose processes share one machine's clock.
 
-    def __init__(self, base: Clock | None = None) -> None:
+    Between two readings of the store's clock it runs on `monotonic` from the last one (`anchor`):
+    a step of this machine's clock (NTP, a VM resumed) moves nothing until the next reading
+    measures it. Read straight from `base`, a step an hour ahead made every feed this replica
+    polled before its next heartbeat due an hour late, for every replica. `monotonic` defaults to
+    `time.monotonic` with the system clock; with another `base` (a test's) and no `monotonic`,
+    the clock follows `base`."""
+
+    def __init__(
+        self, base: Clock | None = None, monotonic: Callable[[], float] | None = None
+    ) -> None:
         self.base: Clock = base or SystemClock()
         self.offset = timedelta(0)
+        self._monotonic = monotonic or (time.monotonic if base is None else None)
+        self._anchor: tuple[datetime, float] | None = None
+
+    def anchor(self) -> None:
+        """Run from this moment's time (`base` plus `offset`) on the monotonic clock, until the
+        next anchor; the store's clock was just read."""
+        if self._monotonic is not None:
+            self._anchor = (self.base.now() + self.offset, self._monotonic())
 
     def now(self) -> datetime:
-        return self.base.now() + self.offset
+        if self._anchor is None or self._monotonic is None:
+            return self.base.now() + self.offset
+        at, since = self._anchor
+        return at + timedelta(seconds=self._monotonic() - since)
 
 
 def wall_now(clock: Clock) -> datetime:

@@ -197,3 +197,41 @@ def test_a_store_clock_read_after_a_hang_is_not_taken_for_a_skew(store: SQLiteSt
         life.beat()
     assert clock.offset == timedelta(seconds=30)
     assert [e["event"] for e in logs] == ["clock_skew"]
+
+
+def test_a_step_of_this_machines_clock_moves_nothing_until_the_next_reading(
+    store: SQLiteStore,
+) -> None:
+    """The machine's clock steps an hour ahead (NTP, a VM resumed) between two heartbeats. The
+    store clock read it straight away: a replica polling until its next beat wrote its feeds due
+    an hour late, for every replica (a real replica: 100 of 100 feeds). It now runs on the
+    monotonic clock from the last reading, and the next one measures the step."""
+    server = FakeClock(T0)  # the database server's clock
+    base = FakeClock(T0)  # this machine's
+    ticks = [0.0]  # this machine's monotonic clock
+
+    class Server(SQLiteStore):
+        def store_time(self) -> datetime | None:
+            return server.now()
+
+    db = Server.__new__(Server)
+    db.__dict__.update(store.__dict__)
+    clock = StoreClock(base, monotonic=lambda: ticks[0])
+    life = Lifeline(db, "a", clock, host="h", pid=1)
+    life.beat()
+    assert clock.now() == T0
+
+    def elapse(seconds: float) -> None:
+        server.advance(seconds)
+        base.advance(seconds)
+        ticks[0] += seconds
+
+    elapse(1.0)
+    base.advance(hours=1)  # the step
+    assert clock.now() == T0 + timedelta(seconds=1)  # before: an hour ahead
+    elapse(1.5)
+    with capture_logs() as logs:
+        life.beat()
+    assert clock.now() == server.now()
+    assert clock.offset == timedelta(hours=-1)
+    assert [e["seconds"] for e in logs if e["event"] == "clock_skew"] == [-3600.0]

@@ -72,8 +72,10 @@ def set_to_store(clock: StoreClock, store: Coordination) -> None:
         return
     offset = server - (before + (after - before) / 2)
     if abs(offset - clock.offset) < OFFSET_STEP:
+        clock.anchor()
         return
     clock.offset = offset
+    clock.anchor()
     if abs(offset) >= SKEW_SAID:
         log.warning(
             "clock_skew",
