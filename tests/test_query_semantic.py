@@ -531,3 +531,37 @@ def test_an_example_file_is_read_once_however_many_rules_name_it_and_a_folder_is
     (got,) = errors_of(folder, model)
     assert got.startswith(f"{folder / 'a.yaml'}:13:5: rule 'c': the rules up to this one have 6 ")
     assert "more than the 5 a rules folder may" in got
+
+
+def test_a_rule_keeps_only_the_start_of_an_example_file_that_is_compared(
+    tmp_path: Path, model: ConceptEmbedder
+) -> None:
+    """Every example file was kept whole for as long as the rules ran, though only its start is
+    compared: the 20,000 files of 64 KiB a folder may name held 1.5 GB."""
+    files = 150
+    folder = write(
+        tmp_path,
+        "rules:\n  - id: a\n    name: A\n    mode: similar\n    like:\n"
+        + "".join(f"      - file: ex/{i}.txt\n" for i in range(files)),
+    )
+    (folder / "ex").mkdir()
+    article = ("Reinforcements arrive at the front. " * 2000)[:60_000]
+    for i in range(files):
+        (folder / "ex" / f"{i}.txt").write_text(f"{i} {article}", encoding="utf-8")
+    load_rules(folder, embedder=model)  # the parser's and the model's memos filled first
+    tracemalloc.start()
+    try:
+        rs = load_rules(folder, embedder=model)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 150 files of 60 KB are 9 MB; what is compared of them, 150 KB
+    assert kept < 2 * 2**20, kept
+    assert peak < 4 * 2**20, peak
+    like = rs.rules["a"].like
+    assert len(like) == files
+    assert like[7] == f"7 {article}"[: embed.TEXT_CHARS]
+    # An edit past the start is still a new version, to reload.
+    version = rs.version
+    (folder / "ex" / "7.txt").write_text(f"7 {article} More.", encoding="utf-8")
+    assert load_rules(folder, embedder=model).version != version

@@ -39,7 +39,7 @@ from monitor.query.compiler import (
     compile_query,
     set_members_named,
 )
-from monitor.query.embed import Embedder, SemanticUnavailable, load_embedder
+from monitor.query.embed import TEXT_CHARS, Embedder, SemanticUnavailable, load_embedder
 from monitor.query.examples import (
     MODE_HELP,
     MODES,
@@ -113,7 +113,9 @@ class _Loader:
         self.rules: list[tuple[Source, Rule, yaml.Node | None]] = []
         self.ids: dict[str, SourceLocation] = {}
         self.total = 0  # bytes of every file read so far
-        self.example_files: list[str] = []  # the text of every example file read, for the version
+        # the SHA-256 of every example file read, for the version (a whole file, where a rule
+        # keeps only the start that is compared)
+        self.example_files: list[bytes] = []
         # each example file read, by folder and name as written: its text, or None and why not
         self.examples_read: dict[tuple[str, str], tuple[str | None, str]] = {}
         self.examples_total = 0  # `like` and `unlike` examples of the rules kept so far
@@ -406,9 +408,13 @@ class _Loader:
         key = (str(Path(src.name).parent), name)
         got = self.examples_read.get(key)
         if got is None:
-            got = self.examples_read[key] = _example_text(name, Path(key[0]) / name)
-            if got[0] is not None:
-                self.example_files.append(got[0])
+            text, problem = _example_text(name, Path(key[0]) / name)
+            if text is not None:
+                self.example_files.append(hashlib.sha256(text.encode()).digest())
+                # Only the start is ever compared (embed.TEXT_CHARS): 20,000 files of 64 KiB,
+                # what a folder may name, held 1.3 GB for as long as the rules ran.
+                text = text[:TEXT_CHARS]
+            got = self.examples_read[key] = (text, problem)
         text, problem = got
         if text is None:
             deferred.append((problem, node.start_mark.index))
@@ -624,8 +630,8 @@ def _load(
         digest.update(loader.sources[-1].text.encode() + b"\0")
     compiled = loader.compile()
     embedder = _embedder_for(loader, embedder)
-    for text in loader.example_files:
-        digest.update(text.encode() + b"\0")
+    for sha in loader.example_files:
+        digest.update(sha)
     errors = []
     for s in loader.sources:
         errors += sorted(s.errors, key=_place)
