@@ -4,18 +4,22 @@ or the console's feed page. Real HTTP servers and closed ports on 127.0.0.1."""
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import httpx
 import pytest
 
 from monitor.cli.main import main
 from monitor.errors import FeedError
+from monitor.feeds.fetch import _credentials
 from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.store import open_store
 from tests.daemon_support import refusing_port
@@ -53,6 +57,55 @@ def test_shown_url_hides_userinfo_and_credential_parameters_only() -> None:
     assert hide_url_secrets(text) == "https://h/f?token=***: HTTP 401 Unauthorized"
     # The URL's credentials are hidden wherever else the message quotes them.
     assert hide_url_secrets("login abcd1234 failed", "https://u:abcd1234@h/") == "login *** failed"
+
+
+@pytest.mark.timeout(30)
+def test_the_feed_urls_password_is_basic_auth_for_its_own_origin_only(server: LocalServer) -> None:
+    """`https://user:password@host/feed` is how a feed behind Basic auth is configured: httpx sent
+    the userinfo as Basic auth, and the feed client that replaced it sent nothing (401). A
+    redirect to another origin (here `localhost` for `127.0.0.1`) must not get the password."""
+    basic = "Basic " + base64.b64encode(f"reader:{PASSWORD}".encode()).decode()
+
+    def guarded(h: BaseHTTPRequestHandler) -> None:
+        allowed = h.headers.get("Authorization") == basic
+        respond(200 if allowed else 401, b"<rss/>" if allowed else b"")(h)
+
+    server.routes["/feed"] = guarded
+    server.routes["/same"] = redirect(302, "/feed")
+    server.routes["/away"] = redirect(302, f"http://localhost:{server.port}/feed")
+    base = server.url("")
+    assert run(do_fetch(with_secrets(base, "/feed"))).body == b"<rss/>"
+    assert run(do_fetch(with_secrets(base, "/same"))).body == b"<rss/>"  # the same origin
+    with pytest.raises(FeedError) as info:
+        run(do_fetch(with_secrets(base, "/away")))
+    assert info.value.status == 401
+    sent = [(path.split("?")[0], headers.get("authorization")) for path, headers in server.requests]
+    assert sent == [
+        ("/feed", basic),
+        ("/same", basic),
+        ("/feed", basic),
+        ("/away", basic),
+        ("/feed", None),  # on localhost: another origin
+    ]
+
+
+@pytest.mark.parametrize(
+    ("hop", "sent"),
+    [
+        ("http://h/other", "u:p"),  # the same origin
+        ("https://h/feed", "u:p"),  # its https form (as httpx did)
+        ("https://h:8443/feed", None),
+        ("http://h:8080/feed", None),
+        ("http://evil/feed", None),
+        ("http://x:y@evil/feed", "x:y"),  # a hop's own userinfo, to its own host
+    ],
+)
+def test_which_hops_get_the_feed_urls_credentials(hop: str, sent: str | None) -> None:
+    headers = _credentials(httpx.URL(hop), httpx.URL("http://u:p@h/feed"))
+    if sent is None:
+        assert headers == []
+    else:
+        assert headers == [("Authorization", "Basic " + base64.b64encode(sent.encode()).decode())]
 
 
 @pytest.mark.timeout(30)

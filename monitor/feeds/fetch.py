@@ -3,7 +3,8 @@
     fetch(client, url, etag=..., last_modified=...)
       within `deadline` seconds overall (the client's timeouts are per read; a trickle is cut
       off here):
-        GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound
+        GET url with If-None-Match / If-Modified-Since, Accept-Encoding we can bound, and
+          Basic auth from the URL's `user:password@` (to its own origin only)
         3xx with Location -> next hop (the guard checks it at connect time), at most max_redirects
         304 -> FetchResult(status=304, body=None)
         other non-2xx -> FeedStatusError (kind http_status, with retry_after)
@@ -18,6 +19,7 @@ monitor.net.bodies).
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import time
 from collections.abc import Iterator
@@ -185,6 +187,30 @@ async def _drain(response: FeedResponse) -> None:
             return
 
 
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
+
+
+def _credentials(url: httpx.URL, feed_url: httpx.URL) -> list[tuple[str, str]]:
+    """Basic auth for the request to `url`: its own `user:password@`, else the feed URL's when
+    `url` is on the feed URL's origin (or is its https form: a same-host upgrade), as httpx
+    sent them; a redirect to another origin never gets the feed's password."""
+    source = url
+    if not url.userinfo:
+        same = _origin(url) == _origin(feed_url) or (
+            feed_url.scheme == "http"
+            and url.scheme == "https"
+            and url.host == feed_url.host
+            and feed_url.port in (None, 80)
+            and url.port in (None, 443)
+        )
+        if not (same and feed_url.userinfo):
+            return []
+        source = feed_url
+    pair = f"{source.username}:{source.password}".encode()
+    return [("Authorization", "Basic " + base64.b64encode(pair).decode("ascii"))]
+
+
 async def _fetch(
     client: FeedClient,
     url: str,
@@ -195,13 +221,13 @@ async def _fetch(
     started: float,
     claim: BodyClaim | None,
 ) -> FetchResult:
-    current = _parse_url(url)
+    current = feed_url = _parse_url(url)
     seen = {str(current)}
     permanent = True
     if current.scheme not in ("http", "https"):
         raise FeedError("connect", f"{url}: not an http(s) URL")
     for _hop in range(max_redirects + 1):
-        response = await client.get(current, headers)
+        response = await client.get(current, headers + _credentials(current, feed_url))
         try:
             status = response.status
             if status in _REDIRECTS and "location" in response.headers:
