@@ -544,3 +544,26 @@ def test_the_flips_listed_are_the_nearest_the_threshold_and_all_with_all(
     out = capsys.readouterr().out
     assert listed(out) == [p.key[1] for p in nearest]
     assert "--all to list" not in out
+
+
+def test_examples_are_added_before_any_item_is_labelled(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `rules tune --like FEED/ITEM_KEY --write` is how an archived item becomes an example; with
+    # no label yet it said only that there were no labels, wrote nothing and exited 1.
+    packaged_model()  # skips without the extra
+    archive(env, [item_row(key, title) for key, title, _ in HEADLINES])
+    (env / "r").mkdir()
+    (env / "r" / "rules.yaml").write_text(RULES, encoding="utf-8")
+    argv = ["rules", "tune", "--rule", "troops", "--rules", str(env / "r")]
+    assert main([*argv, "--like", "f1/k3", "--unlike", "f1/k8", "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "the examples are added; the threshold stays" in out
+    assert '+      - "Thousands of extra soldiers arrive at the border"  # f1/k3' in out
+    rule = load_rules(env / "r").rules["troops"]
+    assert rule.like[-1] == "Thousands of extra soldiers arrive at the border"
+    assert rule.unlike[-1] == "Extra trains to the border for the holidays"
+    assert rule.threshold == 0.9
+    # Nothing asked and nothing to measure: as before.
+    assert main(argv) == 1
+    assert "no labelled archived items" in capsys.readouterr().out

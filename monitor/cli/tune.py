@@ -293,7 +293,12 @@ def _report(
     )
     if not points:
         out.write("  no labelled archived items: `newsmon feedback ITEM --relevant` adds labels\n")
-        return 1
+        if not (like or unlike):
+            return 1
+        # The way an archived item becomes an example (docs/design-notes.md): it was dropped
+        # here, unsaid, until some item was labelled. Nothing to measure: the threshold stays.
+        out.write("  the examples are added; the threshold stays (nothing to measure it on)\n")
+        return _propose(args, rule, None, like, unlike, out)
     if not relevant:
         # F1 is 0 at every threshold: the tie-break alone picks the proposal (the highest).
         out.write(
@@ -338,6 +343,18 @@ def _report(
     if len(flipped) > len(shown):
         out.write(f"  ... and {len(flipped) - len(shown):,} more (--all to list every one)\n")
     threshold = proposed.threshold if proposed.threshold != rule.threshold else None
+    return _propose(args, rule, threshold, like, unlike, out)
+
+
+def _propose(
+    args: argparse.Namespace,
+    rule: Rule,
+    threshold: float | None,
+    like: list[tuple[str, str]],
+    unlike: list[tuple[str, str]],
+    out: TextIO,
+) -> int:
+    """Show the rule's edit as a diff, and write it with --write; 1 when there is none."""
     old = Path(rule.file).read_text(encoding="utf-8")
     changed = threshold or like or unlike
     new = edit_rule(old, rule.id, threshold, like, unlike, rule.file) if changed else old
