@@ -20,7 +20,7 @@ import pytest
 from monitor.cli.main import main
 from monitor.errors import FeedError
 from monitor.feeds.fetch import _credentials
-from monitor.net.urls import hide_url_secrets, shown_url
+from monitor.net.urls import hide_url_secrets, public_url, shown_url
 from monitor.store import open_store
 from tests.daemon_support import refusing_port
 from tests.receiver import Receiver
@@ -106,6 +106,29 @@ def test_which_hops_get_the_feed_urls_credentials(hop: str, sent: str | None) ->
         assert headers == []
     else:
         assert headers == [("Authorization", "Basic " + base64.b64encode(sent.encode()).decode())]
+
+
+@pytest.mark.timeout(60)
+def test_hiding_secrets_in_a_servers_long_words_takes_linear_time(server: LocalServer) -> None:
+    """A reason phrase (or a `Location`, or a redirect's URL) is the server's text, up to the
+    100 KiB of a response head: the patterns that hide credentials backtracked quadratically
+    over a long parameter name or scheme (99 KB of `&keykey...`: 18 s of CPU, on the event
+    loop, at every poll of the feed)."""
+    words = "key" * 33_000
+
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(500, f"&{words} a=1")
+        h.end_headers()
+
+    server.routes["/feed"] = answer
+    started = time.process_time()
+    with pytest.raises(FeedError) as info:
+        run(do_fetch(server.url("/feed"), deadline=30))
+    assert info.value.status == 500
+    hide_url_secrets(f"http://h/f: {'a.' * 50_000}")  # a long scheme before one `://`
+    public_url(f"http://h/f?{words}!=1")  # a redirect's URL, made the base of item links
+    hide_url_secrets("error", f"http://h/f?&{words}!=1")  # its credentials hidden elsewhere
+    assert time.process_time() - started < 3
 
 
 @pytest.mark.timeout(30)

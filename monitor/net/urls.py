@@ -38,8 +38,15 @@ def url_problem(url: str) -> str | None:
 
 
 # A query parameter whose name says it holds a credential (`apikey`, `access_token`, `sig`, ...).
-_SECRET_PARAM = r"[\w.\-]*(?:key|token|secret|pass|pwd|auth|sig|session|sid|cred)[\w.\-]*"  # noqa: S105 (a pattern, not a password)
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#@]*@")
+# The patterns below read text a server wrote (a reason phrase, a `Location`, a redirect's URL:
+# up to 100 KiB), so each must be linear: `name*(?:key|...)name*` backtracks quadratically over
+# a long name (99 KB of `&keykey...` took 18 s of CPU, on the event loop). So the name is found
+# by a lookahead (atomic: never tried again) and then read whole, possessively.
+_SECRET_WORD = "key|token|secret|pass|pwd|auth|sig|session|sid|cred"  # noqa: S105 (not a password)
+_SECRET_PARAM = rf"(?=[\w.\-]*?(?:{_SECRET_WORD}))[\w.\-]*+"
+# A scheme's length is bounded for the same reason (`a.a.a.a...` before one `://`): the scheme
+# stays as it was in the text, so starting within it changes nothing but the cost.
+_USERINFO = re.compile(r"([A-Za-z0-9+.\-]{1,32}://)[^\s/?#@]*@")
 # The value ends where the URL does: at `&`, `#`, `;`, a space, or a `: ` that starts a message.
 _PARAM = re.compile(rf"([?&;]{_SECRET_PARAM}=)[^&#\s;]*?(?=[&#\s;]|:\s|:$|$)", re.IGNORECASE)
 HIDDEN = "***"
