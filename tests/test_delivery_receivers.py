@@ -428,3 +428,26 @@ def test_a_lease_just_longer_than_the_deadline_still_delivers(store: Store) -> N
             asyncio.run(d.run_once())
     assert sorted(r.headers["webhook-id"] for r in rx.requests) == sorted(ids)
     assert {alert_row(store, aid).status for aid in ids} == {"delivered"}
+
+
+def test_a_run_sends_no_more_once_its_heartbeat_lapsed(store: Store) -> None:
+    """This process stalled past its heartbeat's TTL between two posts (SIGSTOP): others may
+    have taken its batch over and sent it. It gives back what it still holds and posts nothing
+    more; before, it sent the next alert of its batch on waking, a second copy."""
+    clock = FakeClock(T0)
+    lives = [0]
+
+    def answer(req: Received) -> Reply:
+        lives[0] += 1  # a lapse while the first post is in flight
+        return Reply(200)
+
+    with Receiver(answer) as rx:
+        ids = enqueue(store, T0, "ops", ["s1", "s2", "s3"])
+        d = deliverer(store, {"ops": hook("ops", rx.url)}, clock)
+        d.life = lambda: lives[0]
+        asyncio.run(d.run_once())
+    [sent] = [r.headers["webhook-id"] for r in rx.requests]
+    assert alert_row(store, sent).status == "delivered"
+    # Given back: another process (or the next run) takes them at once, not after the lease.
+    taken = store.claim_due_alerts(T0, 10, timedelta(seconds=30), "replica-2")
+    assert sorted(r.id for r in taken) == sorted(set(ids) - {sent})

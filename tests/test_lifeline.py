@@ -235,3 +235,25 @@ def test_a_step_of_this_machines_clock_moves_nothing_until_the_next_reading(
     assert clock.now() == server.now()
     assert clock.offset == timedelta(hours=-1)
     assert [e["seconds"] for e in logs if e["event"] == "clock_skew"] == [-3600.0]
+
+
+def test_life_changes_at_a_lapse_and_is_none_while_the_row_may_have_expired(
+    store: SQLiteStore,
+) -> None:
+    """What the deliverer asks before each post: the same value as at its claim while the holder
+    row has lived all along (on the monotonic clock, a second short of the TTL)."""
+    ticks = [0.0]
+    life = Lifeline(store, "a", FakeClock(T0), host="h", pid=1, monotonic=lambda: ticks[0])
+    assert life.life() is None  # no beat yet
+    life.beat()
+    first = life.life()
+    assert first is not None
+    ticks[0] = HOLDER_TTL_S - 1.5
+    assert life.life() == first
+    life.beat()  # on time: the same life
+    ticks[0] += HOLDER_TTL_S - 1.5
+    assert life.life() == first
+    ticks[0] += 1.0  # past the last beat's TTL, less the margin: it may have expired
+    assert life.life() is None
+    life.beat()  # a lapse: others may have taken our leases meanwhile
+    assert life.life() not in (None, first)

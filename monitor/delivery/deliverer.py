@@ -174,6 +174,10 @@ class Deliverer:
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.metrics = metrics  # the daemon's /metrics counters; None: a one-shot command's
+        # The process's heartbeat (monitor.process.lifeline.Lifeline.life): a value that changes
+        # when its holder row may have expired, None while it may be expired now. A process
+        # without one (a command that only delivers) holds its leases for their length.
+        self.life: Callable[[], int | None] = lambda: 0
 
     async def __aenter__(self) -> Deliverer:
         return self
@@ -294,6 +298,7 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
             return
         limit = min(tokens, self.batch)
+        life = self.life()
         rows = await asyncio.to_thread(self._claim_within_shared_rate, dest, now, limit, stats)
         lease_s = self.lease.total_seconds()
         started = time.monotonic()
@@ -316,6 +321,12 @@ class Deliverer:
             # back every alert it had claimed, and nothing was ever sent.
             budget = lease_s * 0.8 if posted else lease_s
             fits = time.monotonic() - started + self.deadline <= budget
+            if life is None or self.life() != life:
+                # Our heartbeat lapsed since the claim (a stall past its TTL): another process
+                # may have taken these rows over and sent them. What is still ours goes back.
+                await asyncio.to_thread(self._release, rows[index:], stats)
+                log.warning("delivery_heartbeat_lapsed", destination=dest.name)
+                return
             if not fits or not bucket.try_acquire():
                 await asyncio.to_thread(self._release, rows[index:], stats)
                 stats.wait(bucket.time_until_available())

@@ -278,6 +278,7 @@ async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
         # leases (2 minutes by default).
         lifeline = Lifeline(rt.store, rt.ctx.owner, rt.ctx.clock)
         await lifeline.open()
+        rt.deliverer.life = lifeline.life
         beats = asyncio.create_task(lifeline.run())
         try:
             return await Cycle(rt, every_feed=True).run_once()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -43,6 +44,9 @@ SKEW_SAID = timedelta(seconds=2)  # an offset past this is logged, once per chan
 # A reading that took longer than this (a store that hung, then answered) may be off by half of
 # it: it is not used (a 2-minute hang read as a 59 s skew, and set the clock 59 s ahead).
 ROUND_TRIP_MAX = timedelta(seconds=2)
+# Our row's life is judged on other processes' clocks, set to the store's within OFFSET_STEP:
+# it is taken to end this much before its TTL, on our monotonic clock.
+LIFE_MARGIN_S = 1.0
 
 
 def host_identity() -> str:
@@ -98,6 +102,7 @@ class Lifeline:
         pid: int | None = None,
         alive: Callable[[int], bool] = pid_alive,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_s < 2 * interval_s:
             raise ValueError("the holder row must outlast at least two heartbeats")
@@ -114,6 +119,22 @@ class Lifeline:
         # False while the last beat failed: the store answers reads (a full disk, a read-only
         # file) or nothing, but this process cannot record its work (for /readyz).
         self.writing = True
+        self._monotonic = monotonic
+        # Our row surely lives until this monotonic time (the last beat's start, its TTL, less
+        # LIFE_MARGIN_S); a beat that starts later finds it may have expired meanwhile: a lapse,
+        # after which another process may hold what we had leased.
+        self._live_until: float | None = None
+        self._lapses = 0
+
+    def life(self) -> int | None:
+        """Which unbroken stretch of our row's life this is: it changes at a lapse (a stall past
+        the TTL, a store that did not take our beats), and None while the row may have expired
+        now. The deliverer posts what it claimed only while this stays as it was at the claim:
+        a replica stalled past the TTL between two posts, its batch taken over, sent the next
+        one again on waking."""
+        if self._live_until is None or self._monotonic() > self._live_until:
+            return None
+        return self._lapses
 
     def take_over_dead_predecessors(self) -> list[str]:
         """End the holders on this host whose process is gone; their leases are free now."""
@@ -135,10 +156,14 @@ class Lifeline:
         await asyncio.to_thread(self.beat)
 
     def beat(self) -> None:
+        started = self._monotonic()
         if isinstance(self.clock, StoreClock):
             self._set(self.clock)
         now = self.clock.now()
         self.store.beat_holder(self.owner, self.host, self.pid, now, now + self.ttl)
+        if self._live_until is not None and started > self._live_until:
+            self._lapses += 1
+        self._live_until = started + self.ttl.total_seconds() - LIFE_MARGIN_S
 
     def _set(self, clock: StoreClock) -> None:
         set_to_store(clock, self.store)

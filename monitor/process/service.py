@@ -176,6 +176,7 @@ async def run_service(
         # that are ours to take at once; then our own row, renewed until the very end.
         lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
         await lifeline.open()
+        rt.deliverer.life = lifeline.life
         # The listener starts last, just before the daemon's signal handlers: an orchestrator
         # that sees /healthz answer may signal at once, and a SIGHUP or SIGTERM that came before
         # the handlers would end the process.
