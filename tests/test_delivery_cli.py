@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from monitor.cli.main import main
+from monitor.clock import SystemClock
+from monitor.delivery.destinations import Destination
 from monitor.store.sqlite import SQLiteStore
-from tests.delivery_support import T0, enqueue, open_sqlite
+from tests.delivery_support import T0, deliverer, enqueue, open_sqlite
+from tests.receiver import Receiver, Reply
 
 
 @pytest.fixture
@@ -245,3 +249,32 @@ def test_the_not_sent_banner_counts_pending_alerts_past_the_rows_listed(
         assert out[0].startswith("!! NOT SENT: pending alerts for hook, not a destination in ")
         assert main(["deliveries", "list", *shown, "--json", "--config", str(config)]) == 0
         assert json.loads(capsys.readouterr().out)["unconfigured_destinations"] == ["hook"]
+
+
+def test_list_says_a_destination_is_paused_by_a_429_and_what_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 429 asking for an hour pauses the destination for every process: its other alerts,
+    due, were listed as due with their titles and no word of why nothing was sent."""
+    config, store = _desk_only(tmp_path, monkeypatch)
+    now = SystemClock().now()
+    first, second = enqueue(store, now, "desk", ["s1", "s2"])
+    with Receiver([Reply(429, headers={"retry-after": "3600"})]) as rx:
+        desk = Destination.create("desk", "webhook", rx.url, rate=1e6, burst=1e6)
+        asyncio.run(deliverer(store, {"desk": desk}, SystemClock()).run_once())
+    assert len(rx.requests) == 1
+    store.close()
+
+    assert main(["deliveries", "list", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    [banner] = [line for line in out if line.startswith("!! PAUSED: desk until ")]
+    assert banner.endswith(": it answered 429 (too many requests); its alerts wait until then")
+    rows = {line.split()[0]: line for line in out if line.startswith((first, second))}
+    tried, waiting = sorted(rows.values(), key=lambda line: "HTTP 429" not in line)
+    assert tried.endswith("HTTP 429")
+    assert "waits: desk paused until " in waiting
+
+    assert main(["deliveries", "list", "--json", "--config", str(config)]) == 0
+    until = json.loads(capsys.readouterr().out)["paused_destinations"]["desk"]
+    left = datetime.fromisoformat(until.replace("Z", "+00:00")) - datetime.now(UTC)
+    assert timedelta(minutes=59) < left <= timedelta(hours=1)

@@ -626,6 +626,14 @@ def test_pending_destinations_are_those_pending_alerts_wait_for(store: Any) -> N
     assert store.pending_destinations() == ["hook"]
 
 
+def test_paused_destinations_are_those_whose_pause_has_not_ended(store: Any) -> None:
+    assert store.paused_destinations(T0) == {}
+    store.pause_destination("hook", T0 + 10 * MIN)
+    store.take_tokens("slack", T0, 1.0, 3.0, 1)  # a bucket that only gave tokens: no pause
+    assert store.paused_destinations(T0) == {"hook": T0 + 10 * MIN}
+    assert store.paused_destinations(T0 + 10 * MIN) == {}
+
+
 def test_disable_destination_dead_letters_only_its_pending_alerts(store: Any) -> None:
     enqueue(store, alert("a1", "slack", "s1"), alert("a2", "slack", "s2"),
             alert("a3", "hook", "s1"))  # fmt: skip

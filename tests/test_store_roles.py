@@ -136,6 +136,7 @@ CALLS: dict[str, Callable[[Any], object]] = {
     "take_tokens": lambda s: s.take_tokens("d", T0, 1.0, 5.0, 1),
     "disable_destination": lambda s: s.disable_destination("d", "gone", T0),
     "disabled_destinations": lambda s: s.disabled_destinations(),
+    "paused_destinations": lambda s: s.paused_destinations(T0),
     "enable_destination": lambda s: s.enable_destination("d"),
     "pause_destination": lambda s: s.pause_destination("d", T0 + MIN),
     "list_alerts": lambda s: s.list_alerts(),

@@ -152,6 +152,16 @@ def disabled_banner(disabled: dict[str, str]) -> list[str]:
     return lines
 
 
+def paused_banner(paused: dict[str, datetime]) -> list[str]:
+    """The destinations whose service asked every process to wait (a 429's Retry-After, at
+    most an hour): their due alerts wait too, and without this they read as due and unsent."""
+    return [
+        f"!! PAUSED: {name} until {stamp(until)}: it answered 429 (too many requests);"
+        " its alerts wait until then"
+        for name, until in sorted(paused.items())
+    ]
+
+
 def unconfigured(config: Config, pending: list[str]) -> list[str]:
     """The destinations pending alerts wait for (`pending`, all of them, not only the rows
     listed) that the config no longer names (removed or renamed): no process sends to them, so
@@ -172,6 +182,13 @@ def unconfigured_banner(config: Config, missing: list[str]) -> list[str]:
     ]
 
 
+def _waits_for_pause(row: OutboxRow, paused: dict[str, datetime]) -> bool:
+    """Whether pending `row` is due before its destination's pause ends: it waits for it."""
+    until = paused.get(row.destination)
+    due = row.next_attempt_at
+    return row.status == "pending" and until is not None and (due is None or due < until)
+
+
 def _short(text: str | None, width: int) -> str:
     text = (text or "").replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -187,12 +204,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows: list[OutboxRow] = []
     pending, oldest = 0, None
     waited_for: list[str] = []
+    paused: dict[str, datetime] = {}
+    now = SystemClock().now()
     if store_exists(config):  # a read must not create the store
         with _open(args, config) as store:
             disabled = store.disabled_destinations()
             rows = store.list_alerts(status=status, limit=args.limit)
-            pending, oldest = store.outbox_stats(SystemClock().now())
+            pending, oldest = store.outbox_stats(now)
             waited_for = store.pending_destinations()
+            paused = store.paused_destinations(now)
     else:
         print(no_store_yet(config), file=sys.stderr)
     missing = unconfigured(config, waited_for)
@@ -200,13 +220,15 @@ def cmd_list(args: argparse.Namespace) -> int:
         doc = {
             "disabled_destinations": disabled,
             "unconfigured_destinations": missing,
+            "paused_destinations": {name: _iso(until) for name, until in sorted(paused.items())},
             "pending": pending,
             "oldest_pending_age_s": oldest,
             "alerts": [row_json(r) for r in rows],
         }
         print(json.dumps(strip_controls_deep(doc), ensure_ascii=False, indent=2))
         return 0
-    for line in disabled_banner(disabled) + unconfigured_banner(config, missing):
+    banners = disabled_banner(disabled) + unconfigured_banner(config, missing)
+    for line in banners + paused_banner(paused):
         print(line)
     age = f", oldest {oldest:.0f}s old" if oldest is not None else ""
     print(f"{pending} pending{age}")
@@ -221,6 +243,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         detail = row.last_error if row.status != "delivered" and row.last_error else _title(row)
         if row.status == "pending" and row.destination in missing:
             detail = "not sent: no such destination in the config"
+        elif _waits_for_pause(row, paused):
+            detail = f"waits: {row.destination} paused until {stamp(paused[row.destination])}"
         table.append([row.id, row.destination, row.status, str(row.attempts),
                       stamp(row.created_at), stamp(then), _short(detail, 60)])  # fmt: skip
     header = [

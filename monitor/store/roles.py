@@ -291,6 +291,11 @@ class Destinations(Protocol):
         Raises StoreError."""
         ...
 
+    def paused_destinations(self, now: datetime) -> dict[str, datetime]:
+        """name -> until for every destination paused past `now` (`pause_destination`).
+        Raises StoreError."""
+        ...
+
 
 class Deliveries(Protocol):
     """The outbox as an operator sees it: `newsmon deliveries`, /metrics, feedback's lookup."""

@@ -159,6 +159,11 @@ PENDING_DESTINATIONS = """SELECT DISTINCT destination FROM alerts WHERE status =
 
 GET_ALERT = "SELECT * FROM alerts WHERE id = ?"
 
+# A bucket refilling from a time still ahead is a pause (store.pause_destination: a 429's wait).
+# Both stores keep the bucket's times as epoch seconds.
+PAUSED_DESTINATIONS = """SELECT destination, updated_at FROM rate_buckets WHERE updated_at > ?
+    ORDER BY destination"""
+
 DISABLE_DESTINATION = """INSERT INTO destinations (name, disabled, reason, changed_at)
     VALUES (?, TRUE, ?, ?)
     ON CONFLICT (name) DO UPDATE SET disabled = TRUE, reason = excluded.reason,

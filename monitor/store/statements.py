@@ -248,5 +248,9 @@ class Statements:
     def disabled_destinations(self) -> dict[str, str]:
         return {r["name"]: r["reason"] for r in self._read(q.DISABLED)}
 
+    def paused_destinations(self, now: datetime) -> dict[str, datetime]:
+        rows = self._read(q.PAUSED_DESTINATIONS, (utc(now).timestamp(),))
+        return {r["destination"]: datetime.fromtimestamp(r["updated_at"], UTC) for r in rows}
+
     def enable_destination(self, name: str) -> None:
         self._change(q.ENABLE_DESTINATION, (name,))
