@@ -111,8 +111,11 @@ class RuleError(LocatedError, ValueError):
 class RuleErrors(NewsmonError):
     """Every error found in a rules folder at once, so a user fixes them in one go."""
 
-    def __init__(self, errors: list[RuleError]) -> None:
+    def __init__(self, errors: list[RuleError], count: int | None = None) -> None:
         self.errors = errors
+        # how many faults there are: more than `errors` when a file's past the shown ones are
+        # said in one line ("N more errors in this file not shown")
+        self.count = len(errors) if count is None else count
         super().__init__("\n".join(str(e) for e in errors))
 
 

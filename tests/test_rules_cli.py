@@ -549,3 +549,19 @@ def test_the_held_back_example_in_docs_rules_md_is_what_newsmon_prints(
     out = capsys.readouterr().out
     assert out.strip() in doc
     assert HELD in doc  # the item shown is the item run
+
+
+def test_check_counts_the_errors_it_does_not_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 300 rules naming a set renamed away: 200 shown, one line for the other 100, and the total
+    # said "201 errors" (the shown ones and that line).
+    (tmp_path / "sets.yaml").write_text("sets:\n  troop: [troops, soldiers]\n")
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n"
+        + "".join(f"  - id: r{i}\n    name: r{i}\n    query: $troops w{i}\n" for i in range(300))
+    )
+    assert main(["rules", "check", "--rules", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "100 more errors in this file not shown" in err[-2]
+    assert err[-1] == f"300 errors in {tmp_path}"

@@ -185,7 +185,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         folder = args.rules or "the rules folder"
         for err in exc.errors:
             print(err, file=sys.stderr)
-        print(f"{counted(len(exc.errors), 'error')} in {folder}", file=sys.stderr)
+        print(f"{counted(exc.count, 'error')} in {folder}", file=sys.stderr)
         return 2
     if problems:
         for problem in problems:

@@ -633,12 +633,14 @@ def _load(
     for sha in loader.example_files:
         digest.update(sha)
     errors = []
+    dropped = 0
     for s in loader.sources:
         errors += sorted(s.errors, key=_place)
         if (more := s.dropped_error()) is not None:
             errors.append(more)
+            dropped += s.dropped - 1  # the line that counts them stands for one
     if not errors and not loader.rules:
         errors.append(RuleError(f"{root}: no rules found (a file needs a `rules:` list)"))
     if errors:
-        raise RuleErrors(errors)
+        raise RuleErrors(errors, len(errors) + dropped)
     return RuleSet(compiled, digest.hexdigest()[:12], embedder, loader.sets)
