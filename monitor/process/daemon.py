@@ -34,7 +34,7 @@ import functools
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, Final
 
 import structlog
@@ -381,7 +381,10 @@ class Daemon:
 
             if self._stop_latch.attach(answer):
                 self.request_stop()  # asked while starting: stop before the first claim
-        scheduler = AsyncIOScheduler(event_loop=loop)
+        # UTC, not the local zone: the jobs are intervals, which no zone changes, and APScheduler
+        # asks tzlocal for the local one, which raised (a traceback, exit 1) on a TZ that libc
+        # takes but that names no zoneinfo file (`TZ=UTC+2`, `TZ=CET-1CEST,M3.5.0,M10.5.0/3`).
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         # Two instances: the one waiting on the store and the one that sees it and returns.
         common: dict[str, Any] = {"max_instances": 2, "coalesce": True, "misfire_grace_time": None}
         # Claims fire at a random point of each tick: replicas ticking at fixed phases would
