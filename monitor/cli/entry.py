@@ -14,10 +14,30 @@ teardown (`monitor.cli.leave`): `main` does not return from it.
 from __future__ import annotations
 
 import gc
+import signal
+import sys
+
+_stops = 0  # SIGTERMs that came while `newsmon run` started, before its own handler
+
+
+def _remember_stop(_signum: int, _frame: object) -> None:
+    global _stops  # a signal handler has nowhere else to write
+    _stops += 1
+    if _stops > 1:
+        raise KeyboardInterrupt  # a second one: stop at once, exit 130
+
+
+def stops_while_starting() -> int:
+    """SIGTERMs `newsmon run` got before `monitor.process.daemon.defer_stop` took them over."""
+    return _stops
 
 
 def main() -> int:
     gc.disable()
+    if sys.argv[1:2] == ["run"]:
+        # As PID 1 (a container) the kernel drops a SIGTERM that finds no handler: one sent
+        # while the daemon's modules load was lost, and `docker stop` waited for SIGKILL.
+        signal.signal(signal.SIGTERM, _remember_stop)
     try:
         from monitor.cli.main import main as run
 

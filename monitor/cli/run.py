@@ -46,11 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    from monitor.cli.entry import stops_while_starting
     from monitor.config import warn_config
     from monitor.logs import ReaderWatch
-    from monitor.process.daemon import StopLatch, defer_sighup, raise_open_files_limit
+    from monitor.process.daemon import StopLatch, defer_sighup, defer_stop, raise_open_files_limit
 
     defer_sighup()  # a reload asked for while starting must not end the process
+    defer_stop(stops_while_starting())  # nor a stop be lost (PID 1 drops an unhandled SIGTERM)
     # The log's reader gone (`newsmon run | head -1`, a log shipper that died): stop as on
     # SIGTERM, say so on stderr, exit 141 as a pipe writer does. Running on with the log
     # dropped would leave a daemon nobody can see (and `| head -1` would never return).

@@ -53,6 +53,7 @@ WALL_STEP_S = 1.0  # a wall clock set back by more than this re-times the jobs
 FORCED_EXIT = 130  # a second signal: work was cut short, as after an interrupted command
 
 _hup_while_starting = False
+_stops_while_starting = 0
 
 
 # Open files `newsmon run` asks for: the listener alone held up to 2,300 under seven kinds of
@@ -98,6 +99,32 @@ def defer_sighup() -> None:
 def _take_deferred_sighup() -> bool:
     global _hup_while_starting
     sent, _hup_while_starting = _hup_while_starting, False
+    return sent
+
+
+def defer_stop(earlier: int = 0) -> None:
+    """From the start of `newsmon run` until `Daemon.run` installs the loop's handlers, a SIGTERM
+    is remembered, and answered once the daemon runs, before its first claim (exit 0); a second
+    one stops at once (KeyboardInterrupt: exit 130, as a second signal does later). As PID 1 (a
+    container) the kernel drops a SIGTERM that finds no handler: one sent while the daemon
+    started (`docker stop` just after `docker start`) was lost, and the stop waited for SIGKILL.
+    `earlier`: those `monitor.cli.entry` remembered before this."""
+    global _stops_while_starting  # a signal handler has nowhere else to write
+    _stops_while_starting += earlier
+
+    def remember(_signum: int, _frame: object) -> None:
+        global _stops_while_starting
+        _stops_while_starting += 1
+        if _stops_while_starting > 1:
+            raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, remember)
+
+
+def _take_deferred_stop() -> bool:
+    global _stops_while_starting
+    sent, _stops_while_starting = _stops_while_starting > 0, 0
     return sent
 
 
@@ -381,6 +408,8 @@ class Daemon:
 
             if self._stop_latch.attach(answer):
                 self.request_stop()  # asked while starting: stop before the first claim
+        if _take_deferred_stop() and not self._stopping.is_set():
+            self.request_stop()  # a SIGTERM while starting: the same
         # UTC, not the local zone: the jobs are intervals, which no zone changes, and APScheduler
         # asks tzlocal for the local one, which raised (a traceback, exit 1) on a TZ that libc
         # takes but that names no zoneinfo file (`TZ=UTC+2`, `TZ=CET-1CEST,M3.5.0,M10.5.0/3`).
