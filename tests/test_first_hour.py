@@ -229,6 +229,29 @@ def test_a_daemon_without_feeds_says_so_and_answers_sighup_when_nothing_changed(
     assert unchanged[0]["rules"] == 1
 
 
+@pytest.mark.slow
+def test_a_daemon_says_at_start_which_pending_alerts_no_destination_sends(tmp_path: Path) -> None:
+    """A destination renamed in the config leaves its pending alerts to no one: the restart
+    after the edit said nothing of them, only `deliveries list` did."""
+    from tests.delivery_support import T0, enqueue, open_sqlite
+
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    config = write_config(
+        tmp_path, feeds={}, destinations={"desk": "http://127.0.0.1:9/"}, rules=rules
+    )
+    store = open_sqlite(tmp_path / "state.db")
+    enqueue(store, T0, "hook", ["s1"])  # queued for the destination's name before the rename
+    enqueue(store, T0, "desk", ["s2"])
+    store.close()
+    with DaemonProcess(config, tmp_path, env=daemon_env()) as daemon:
+        daemon.wait_healthy()
+        events = lambda: daemon.events("alerts_for_unconfigured_destinations")  # noqa: E731
+        (said,) = wait_for("alerts_for_unconfigured_destinations", events)
+    assert said["level"] == "warning"
+    assert said["destinations"] == ["hook"]
+    assert said["hint"].startswith("their pending alerts are not sent")
+
+
 # -- 6: tables ----------------------------------------------------------------------------------
 
 LONG_ID = "a-feed-id-much-longer-than-twenty-four-characters"

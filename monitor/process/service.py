@@ -44,6 +44,25 @@ HOUSEKEEPING_LEASE = timedelta(minutes=15)
 STOP_WAIT_S = 0.5  # how long each store call after the drain waits for another process's lock
 
 
+async def _say_unconfigured(store: Store, config: Config, where: str) -> None:
+    """Warn of pending alerts for destinations the config no longer names (renamed, removed):
+    nothing sends them, and a restart after the edit said nothing of them (only `deliveries
+    list` did). A store that does not answer now is left to the runs that follow."""
+    try:
+        waiting = await asyncio.to_thread(store.pending_destinations)
+    except StoreError:
+        return
+    missing = sorted(set(waiting) - {d.name for d in config.destinations})
+    if missing:
+        log.warning(
+            "alerts_for_unconfigured_destinations",
+            destinations=missing,
+            config=where,
+            hint="their pending alerts are not sent: configure a destination of that name"
+            " again (`newsmon deliveries list` shows them)",
+        )
+
+
 async def serve_forever(
     config: Config, rules_override: str | None = None, stop: StopLatch | None = None
 ) -> int:
@@ -94,6 +113,7 @@ async def run_service(
                 hint="matches are recorded, and nothing is sent: add one under destinations: in the"
                 " config and restart",
             )
+        await _say_unconfigured(rt.store, config, where)
         feeds = FeedReloader(rt.store, ctx.clock, metrics)
         reloader = RuleReloader(rt.rules, config, metrics, rules_override, feeds)
         heartbeat = Heartbeat(SystemClock(), max_silence_s=30.0)
