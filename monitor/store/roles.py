@@ -291,11 +291,6 @@ class Destinations(Protocol):
         Raises StoreError."""
         ...
 
-    def paused_destinations(self, now: datetime) -> dict[str, datetime]:
-        """name -> until for every destination paused past `now` (`pause_destination`).
-        Raises StoreError."""
-        ...
-
 
 class Deliveries(Protocol):
     """The outbox as an operator sees it: `newsmon deliveries`, /metrics, feedback's lookup."""
@@ -320,6 +315,11 @@ class Deliveries(Protocol):
 
     def pending_destinations(self) -> list[str]:
         """The destinations that pending alerts wait for, sorted. Raises StoreError."""
+        ...
+
+    def paused_destinations(self, now: datetime) -> dict[str, datetime]:
+        """name -> until for every destination paused past `now` (a 429's wait, from
+        `Destinations.pause_destination`). Raises StoreError."""
         ...
 
 
