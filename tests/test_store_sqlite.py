@@ -373,6 +373,40 @@ def test_a_read_only_folder_or_file_is_named(
     )
 
 
+def test_a_folder_another_user_owns_is_named_with_its_owner_not_as_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `podman run --user 12345` over a volume the image's uid 10001 owns (mode 0755): SQLite
+    # says "unable to open database file", and newsmon said the folder was read-only. This
+    # process stands in for uid 12345 in group 54321 (the tests may run as root, whom modes do
+    # not stop), and os.access for the kernel's refusal.
+    from monitor.store import sqlite as module
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    folder.chmod(0o755)
+    owner = folder.stat()
+    assert owner.st_uid != 12345
+    assert owner.st_gid != 54321
+    monkeypatch.setattr(os, "geteuid", lambda: 12345)
+    monkeypatch.setattr(os, "getegid", lambda: 54321)
+    monkeypatch.setattr(os, "getgroups", lambda: [54321])
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != folder and real_access(p, mode))
+    refused = sqlite3.OperationalError("unable to open database file")
+    assert module._why_not(str(folder / "n.db"), refused) == (
+        f"unable to open database file; {str(folder)!r} is not writable by this process's user"
+        f" (uid 12345, gid 54321): it belongs to uid {owner.st_uid}, gid {owner.st_gid}, mode"
+        f" 0755: run newsmon as uid {owner.st_uid}, make it writable by uid 12345 (chown), or"
+        " name a file elsewhere"
+    )
+    folder.chmod(0o757)  # its mode lets anyone write: the refusal is a mount's, as before
+    assert module._why_not(str(folder / "n.db"), refused) == (
+        f"unable to open database file; {str(folder)!r} is read-only, and newsmon writes the"
+        " database (and its journal beside it): make it writable, or name a file elsewhere"
+    )
+
+
 # -- a damaged file, a full disk: what happened and what to do -------------------------------
 def test_a_damaged_file_says_to_restore_or_recover_it_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

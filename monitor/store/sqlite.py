@@ -19,6 +19,7 @@ import math
 import os
 import shlex
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -278,11 +279,40 @@ def _read_only(path: str) -> str:
     folder = file.parent
     read_only = folder if not os.access(folder, os.W_OK) else file
     if read_only is folder or (file.exists() and not os.access(file, os.W_OK)):
-        return (
+        return _not_ours(read_only) or (
             f"; {str(read_only)!r} is read-only, and newsmon writes the database (and its"
             " journal beside it): make it writable, or name a file elsewhere"
         )
     return ""
+
+
+def _not_ours(target: Path) -> str:
+    """What to add ("; ...") naming whose `target` is, when its owner, group and mode keep this
+    process's user out, else "" (the refusal is then a read-only mount's or the file's flag). A
+    container run as another uid (`--user`, OpenShift) over a volume owned by the image's user
+    was told the folder was read-only, and went looking for a `:ro` that was not there."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None or geteuid() == 0:  # no uids here, or root: the mode does not stop it
+        return ""
+    try:
+        info = target.stat()
+    except OSError:
+        return ""
+    uid, gid = geteuid(), os.getegid()
+    if info.st_uid == uid:
+        writable = info.st_mode & stat.S_IWUSR
+    elif info.st_gid == gid or info.st_gid in os.getgroups():
+        writable = info.st_mode & stat.S_IWGRP
+    else:
+        writable = info.st_mode & stat.S_IWOTH
+    if writable:
+        return ""
+    return (
+        f"; {str(target)!r} is not writable by this process's user (uid {uid}, gid {gid}): it"
+        f" belongs to uid {info.st_uid}, gid {info.st_gid}, mode {stat.S_IMODE(info.st_mode):04o}:"
+        f" run newsmon as uid {info.st_uid}, make it writable by uid {uid} (chown), or name a"
+        " file elsewhere"
+    )
 
 
 _LOW_SPACE_BYTES = 1 << 20  # below this, a disk I/O error on the folder is taken for a full disk
