@@ -56,11 +56,15 @@ LABEL org.opencontainers.image.title="newsmon" \
 
 # A fixed uid/gid, so that volume ownership and Kubernetes' runAsUser/fsGroup can name it.
 # --no-log-init: a uid this high would otherwise grow /var/log/faillog and lastlog to megabytes.
+# /data is group 0's too, and writable by it: a platform that runs images as an arbitrary uid
+# (OpenShift; `docker run --user 12345`) runs them in group 0, and a new volume on /data takes
+# this folder's owner and mode.
 RUN groupadd --gid 10001 newsmon \
     && useradd --uid 10001 --gid 10001 --no-log-init --no-create-home --home-dir /data \
         --shell /usr/sbin/nologin newsmon \
     && mkdir -p /data /config \
-    && chown 10001:10001 /data
+    && chown 10001:0 /data \
+    && chmod 0775 /data
 
 COPY --from=builder /opt/venv /opt/venv
 # The example rules, so that `docker run` works out of the box; mount your own over /rules.

@@ -173,8 +173,10 @@ def test_user_is_numeric_and_not_root_and_owns_the_volume(final: Stage) -> None:
     assert gid.isdigit()
     assert int(gid) != 0
     volume = json.loads(final.last("VOLUME"))[0]
-    assert any(f"chown {uid}:{gid} {volume}" in run for run in final.all("RUN"))
     assert any(f"--uid {uid}" in run for run in final.all("RUN"))
+    # Group 0, writable: an arbitrary uid (OpenShift, `--user 12345`) runs in group 0.
+    assert any(f"chown {uid}:0 {volume}" in run for run in final.all("RUN"))
+    assert any(f"chmod 0775 {volume}" in run for run in final.all("RUN"))
 
 
 def test_healthcheck_runs_the_documented_command_on_the_documented_path(
