@@ -46,6 +46,10 @@ from monitor.model import Item
 MAX_TITLE = 1_000
 MAX_AUTHOR = 300
 MAX_CATEGORIES = 50
+# A longer link is no link: the alert document, the channels and the console refuse or cut one
+# past 2,048 characters anyway, and one of megabytes cost wherever it went (`check` drew a 5 MB
+# link in its table for 36 s; each sighting of a story stored it whole).
+MAX_LINK = 2_048
 _ITEM_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _UNSAFE_SCHEMES = ("javascript", "vbscript", "data")
 
@@ -425,11 +429,12 @@ _PLAIN_ABSOLUTE = re.compile(
 
 def _link(value: object, feed_url: str) -> str | None:
     link = _str(value).strip()
-    if not link:
+    if not link or len(link) > MAX_LINK:
         return None
     if _PLAIN_ABSOLUTE.fullmatch(link):
         return link
-    return _resolved_link(link, feed_url)
+    resolved = _resolved_link(link, feed_url)
+    return resolved if resolved is None or len(resolved) <= MAX_LINK else None
 
 
 # C0 controls and DEL: no valid URL holds one, and a later step that strips them (a channel's
