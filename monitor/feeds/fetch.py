@@ -100,7 +100,9 @@ def parse_max_age(cache_control: str | None) -> float | None:
             return None
         if name == "max-age":
             arg = arg.strip().strip('"')
-            max_age = float(arg) if arg.isdigit() else None
+            # ASCII digits only: `isdigit` takes "²" (Latin-1 0xB2, which a header can carry),
+            # and `float` refuses it; a ValueError here crashed the poll.
+            max_age = float(arg) if arg.isascii() and arg.isdigit() else None
     return max_age
 
 
