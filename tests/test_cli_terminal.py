@@ -158,3 +158,31 @@ def test_console_logs_on_a_terminal_are_coloured_unless_no_color(
     configure_logging("info", "auto", pipe)
     structlog.get_logger().info("feed_polled", feed="wire")
     assert pipe.getvalue().startswith("{")  # JSON lines when not on a terminal
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+@pytest.mark.parametrize("output", [[], ["--json"]])
+def test_a_stream_that_cannot_encode_a_title_gets_escapes_not_a_traceback(
+    tmp_path: Path, encoding: str, output: list[str]
+) -> None:
+    # A non-UTF-8 locale (or PYTHONIOENCODING): a title in Cyrillic or Chinese raised
+    # UnicodeEncodeError at the first print, a traceback instead of the matches.
+    article = tmp_path / "article.txt"
+    article.write_text(
+        "НАТО: a NATO delegation arrives in Kyiv, 東京\n"
+        "A NATO delegation arrived at NATO headquarters for talks.\n",
+        encoding="utf-8",
+    )
+    command = ["rules", "test", "--rules", str(ROOT / "rules"), "--text", str(article)]
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", *command, *output],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": encoding},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert b"Traceback" not in done.stderr
+    assert b"nato-delegation" in done.stdout
+    assert b"\\u041d\\u0410\\u0422\\u041e" in done.stdout  # НАТО, escaped, not dropped

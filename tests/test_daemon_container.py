@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_support import DaemonProcess, calm_config, daemon_env, wait_for
-from tests.feedserver import feed_server
+from tests.daemon_support import CALM, DaemonProcess, calm_config, daemon_env, wait_for
+from tests.feedserver import feed_server, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,3 +157,24 @@ def test_a_sigterm_while_the_daemon_modules_load_is_not_lost(tmp_path: Path) -> 
         assert done.returncode == 0, done.stdout + done.stderr
         assert '"shutdown_requested"' in done.stdout
         assert not server.requests, "it claimed and polled a feed after the stop"
+
+
+def test_console_logs_on_a_stream_that_cannot_encode_a_title_keep_the_poll(
+    tmp_path: Path,
+) -> None:
+    # `podman run -t` with a non-UTF-8 locale (here PYTHONIOENCODING): the console line naming
+    # a Cyrillic title raised UnicodeEncodeError in the poll that logged it (`task_failed`).
+    with feed_server() as server:
+        config = calm_config(tmp_path, server, log_format="console")
+        env = daemon_env(PYTHONIOENCODING="ascii")
+        with DaemonProcess(config, tmp_path, env=env) as daemon:
+            wait_for("the baseline poll", lambda: "feed_polled" in daemon.log_text())
+            server.put("/wire.rss", rss([("n1", "Troops НАТО cross the river", "Troops."), CALM]))
+            wait_for("the match", lambda: "item_matched" in daemon.log_text())
+            time.sleep(0.5)  # the rest of the poll's lines
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait() == 0, daemon.log_text()
+            log = daemon.log_text()
+    assert "Troops \\u041d\\u0410\\u0422\\u041e cross the river" in log
+    assert "task_failed" not in log
+    assert "Traceback" not in log

@@ -158,6 +158,19 @@ def stand_in_for_closed_streams() -> None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
 
 
+def escape_what_the_streams_cannot_encode() -> None:
+    """stdout (and stderr) write a character their encoding lacks as an escape (\\u6771), not
+    raise. On a non-UTF-8 stream (a locale such as de_DE.ISO-8859-1 in an image that has it,
+    PYTHONIOENCODING=ascii) a feed title in another script raised UnicodeEncodeError: `check`
+    and `rules test` ended in a traceback, and under `run` the console log line took the poll
+    task that logged it down with it."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="backslashreplace")
+
+
 def _intermixed(
     args: argparse.Namespace, extras: list[str], given: Sequence[str]
 ) -> tuple[argparse.Namespace, list[str]]:
@@ -234,6 +247,7 @@ def main(
     `leaves_at_once` in its defaults ends the process when it returns (`monitor.cli.leave`),
     and this does not return."""
     stand_in_for_closed_streams()
+    escape_what_the_streams_cannot_encode()
     args_given = sys.argv[1:] if argv is None else list(argv)
     Parser.argv = args_given
     parser = build_parser(args_given[0] if args_given else None)
