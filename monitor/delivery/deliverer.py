@@ -299,6 +299,8 @@ class Deliverer:
             return
         limit = min(tokens, self.batch)
         life = self.life()
+        if life is None:  # our holder row may have expired: claim nothing until a beat renews it
+            return
         rows = await asyncio.to_thread(self._claim_within_shared_rate, dest, now, limit, stats)
         lease_s = self.lease.total_seconds()
         started = time.monotonic()
@@ -321,7 +323,7 @@ class Deliverer:
             # back every alert it had claimed, and nothing was ever sent.
             budget = lease_s * 0.8 if posted else lease_s
             fits = time.monotonic() - started + self.deadline <= budget
-            if life is None or self.life() != life:
+            if self.life() != life:
                 # Our heartbeat lapsed since the claim (a stall past its TTL): another process
                 # may have taken these rows over and sent them. What is still ours goes back.
                 await asyncio.to_thread(self._release, rows[index:], stats)
