@@ -145,7 +145,12 @@ def test_replay_all_dead_then_enable(
     assert main(["deliveries", "enable", "team", "--config", str(config)]) == 1
     capsys.readouterr()
     assert main(["deliveries", "list", "--config", str(config)]) == 0
-    assert "DISABLED" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DISABLED" not in out
+    # What made them dead letters is said to be past: "destination disabled: HTTP 404
+    # no_service" read as if the enable and the replay had not worked.
+    [team] = [line for line in out.splitlines() if " team " in line]
+    assert team.endswith("replayed; it was: destination disabled: HTTP 404 no_service")
 
 
 def test_a_bad_config_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -146,9 +146,12 @@ GROUP_ALERT = """UPDATE alerts SET grouped_in = ?
 OWE_RECIPIENTS = """UPDATE alerts SET owed_to = ?, last_error = ?
     WHERE id = ? AND lease_owner = ? AND status = 'pending'"""
 
+# The error that made it a dead letter is kept, said to be the past: left as it was, a replayed
+# alert read "pending ... destination disabled: HTTP 401" until its next attempt, as if the
+# replay (or the enable before it) had not worked.
 REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at = ?,
     delivered_at = NULL, finished_at = NULL, lease_owner = NULL, lease_until = NULL,
-    grouped_in = NULL
+    grouped_in = NULL, last_error = 'replayed; it was: ' || coalesce(last_error, 'dead')
     WHERE status = 'dead' {only}"""
 
 OUTBOX_STATS = """SELECT count(*) AS n, min(created_at) AS oldest FROM alerts
