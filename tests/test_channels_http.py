@@ -349,6 +349,30 @@ def test_4xx_dead_letters_and_replay_sends_again(store: Store, service: Service)
     assert rx.requests[0].path == rx.requests[1].path  # the same target; matrix: same txn id
 
 
+HOSTILE_CODE = "bad\x00\x1b[2J\u202ecode"
+ERROR_BODIES: dict[str, dict[str, Any]] = {  # where each service puts its error code
+    "discord": {"code": HOSTILE_CODE, "message": "x"},
+    "teams": {"error": {"code": HOSTILE_CODE}},
+    "ntfy": {"code": HOSTILE_CODE, "http": 500},
+    "matrix": {"errcode": HOSTILE_CODE, "error": "x"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(ERROR_BODIES))
+def test_a_service_s_error_code_is_quoted_printable_only(
+    make_store: Callable[[], Store], kind: str
+) -> None:
+    # The receiver's code went into the reason as it came: a NUL failed the record of the
+    # attempt on PostgreSQL (the alert stayed claimed, never retried nor dead-lettered), and
+    # an ESC or bidi control reached `deliveries list`.
+    service = next(s for s in SERVICES if s.kind == kind)
+    store = make_store()
+    with Receiver([_reply(500, ERROR_BODIES[kind])]) as rx:
+        [aid] = enqueue(store, T0, "x", ["s1"])
+        run(store, service.make(base_of(rx)), FakeClock(T0))
+    assert status_of(store, aid) == ("pending", "HTTP 500 bad[2Jcode")
+
+
 TELEGRAM_ERRORS = {
     "chat-not-found": (400, {"description": "Bad Request: chat not found"}, "dead",
                        "HTTP 400 chat not found: check chat_id"),

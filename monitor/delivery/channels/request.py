@@ -102,7 +102,8 @@ def by_status(
 ) -> Verdict:
     """The verdict on an error status: 408/425/429/5xx retried, listed ones disable the
     destination, other 4xx (and a redirect, never followed) dead-lettered."""
-    label = f"HTTP {status}" + (f" {code[:64]}" if code else "")
+    code = _printable(code)
+    label = f"HTTP {status}" + (f" {code}" if code else "")
     if status in disable:
         return Verdict(Outcome.DISABLE, label)
     if status in (408, 425, 429) or 500 <= status < 600:
@@ -112,6 +113,17 @@ def by_status(
     if 400 <= status < 500:
         return Verdict(Outcome.DEAD, label)
     return Verdict(Outcome.RETRY, f"{label} unexpected")
+
+
+def _printable(code: str) -> str:
+    """A service's error code as the reason quotes it: its first 64 characters, printable ones
+    only. It is the receiver's text: a NUL in it failed the record of every attempt on
+    PostgreSQL (whose text cannot hold one), so the alert was never retried nor dead-lettered;
+    an ESC or a bidi control would reach `deliveries list` and the console."""
+    code = code[:64]
+    if code.isprintable():
+        return code
+    return "".join(c for c in code if c.isprintable())
 
 
 def add_query(url: str, pair: str) -> str:
