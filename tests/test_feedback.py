@@ -71,6 +71,18 @@ def test_unknown_alert_or_item_is_refused_and_nothing_recorded(store: Any) -> No
     assert store.list_labels() == []
 
 
+def test_a_nul_in_a_label_is_refused_where_it_is_given(store: Any) -> None:
+    # PostgreSQL's text cannot hold a NUL: a label with one failed in the store, with a message
+    # naming neither the field nor the file's line (and SQLite kept it).
+    poll_with_alert(store)
+    with pytest.raises(BadLabel, match="the note holds a NUL character"):
+        record_label(store, ALERT, relevant=True, rule=None, note="a\x00b", who="ana", now=T0)
+    assert store.list_labels() == []
+    line = json.dumps(to_json(Label("f", "g:1", "", True, "a\x00b", T0)))
+    with pytest.raises(LabelFileError, match=r'^labels.jsonl:1: "who" holds a NUL character'):
+        from_json_lines([line], "labels.jsonl")
+
+
 def test_a_second_label_wins_and_the_first_stays_as_history(make_store: StoreFactory) -> None:
     first, replica = make_store(), make_store()  # two processes on one database
     poll_with_alert(first)

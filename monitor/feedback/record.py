@@ -41,6 +41,8 @@ class UnknownRule(NewsmonError):
 def _check(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
         raise BadLabel(f"{name} is longer than {limit} characters")
+    if "\x00" in value:  # PostgreSQL's text cannot hold one
+        raise BadLabel(f"{name} holds a NUL character, which the store cannot keep")
     return value
 
 
