@@ -85,6 +85,32 @@ def test_check_deliver_summary_counts_skipped_items_by_reason(
     assert len(rx.requests) == (1 if code == 0 else 0)
 
 
+def test_check_deliver_says_which_pending_alerts_no_destination_sends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cron user who renamed a destination: its queued alerts wait for a name no run sends
+    to, and the summary line (the one a cron mail shows) said nothing of them."""
+    from tests.delivery_support import T0, enqueue, open_sqlite
+
+    store = open_sqlite(tmp_path / "state.db")
+    enqueue(store, T0, "old-hook", ["s1"])  # queued under the name before the rename
+    store.close()
+    with feed_server() as server, Receiver() as rx:
+        server.put("/seed.rss", SEED.read_bytes())
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            f"allow_networks: [127.0.0.1/32]\nlog_level: warning\n"
+            f"feeds:\n  - id: seed\n    url: {server.url('/seed.rss')}\n    backfill: 0\n"
+            f"destinations:\n  - name: hook\n    type: webhook\n    url: {rx.url}\n"
+        )
+        _got, _out, err = run(["check", "--deliver", "--config", str(config)], capsys)
+    [summary] = [line for line in err.splitlines() if line.startswith("newsmon: polled")]
+    assert summary.endswith(
+        "; not sent, no such destination in the config: alerts pending for old-hook"
+    )
+
+
 def test_check_says_which_printed_matches_the_daemon_would_skip(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

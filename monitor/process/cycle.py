@@ -68,6 +68,8 @@ class CycleOutcome:
     dead: int = 0
     # feed id -> its next poll: feeds a cron cycle left alone, backing off after errors
     backing_off: dict[str, datetime] = field(default_factory=dict)
+    # destinations that pending alerts wait for and the config no longer names (cron cycles)
+    unconfigured: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, reports: Sequence[PollReport]) -> CycleOutcome:
@@ -109,6 +111,10 @@ class CycleOutcome:
             )
             more = f" and {len(shown) - 3} more" if len(shown) > 3 else ""
             line += f"; left alone, backing off after errors: {named}{more}"
+        if self.unconfigured:
+            # A renamed or removed destination's queue: no run sends it, and none said so.
+            names = ", ".join(self.unconfigured)
+            line += f"; not sent, no such destination in the config: alerts pending for {names}"
         return line
 
 
@@ -281,7 +287,13 @@ async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
         rt.deliverer.life = lifeline.life
         beats = asyncio.create_task(lifeline.run())
         try:
-            return await Cycle(rt, every_feed=True).run_once()
+            outcome = await Cycle(rt, every_feed=True).run_once()
+            try:
+                waiting = await asyncio.to_thread(rt.store.pending_destinations)
+            except StoreError:  # the summary goes without it; the cycle's work is done
+                waiting = []
+            outcome.unconfigured = sorted(set(waiting) - {d.name for d in config.destinations})
+            return outcome
         finally:
             beats.cancel()
             await asyncio.to_thread(lifeline.close)
