@@ -96,3 +96,33 @@ def not_printable(exc: yaml.reader.ReaderError) -> str:
     code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
     what = "a control character" if code < 0x20 or 0x7F <= code <= 0x9F else "not a character"
     return f"character U+{code:04X} ({what}) is not allowed in YAML: delete it"
+
+
+# A double-quoted scalar's escapes (`"\0"`, `"\x00"`, `"\u0000"`) make a NUL that YAML allows
+# and the store does not: PostgreSQL's text cannot hold one, and a feed's name or a rule's with
+# it failed every write naming neither file nor line.
+NUL_MESSAGE = "a NUL character (an escape such as \\0 in double quotes) cannot be stored: remove it"
+
+
+def nul_scalar(text: str, root: yaml.Node | None) -> yaml.Node | None:
+    """The first scalar of `root` (parsed from `text`) whose value holds a NUL, or None. Only an
+    escape makes one (a raw NUL is refused by the reader), so a text without a backslash is
+    not walked."""
+    if root is None or "\\" not in text:
+        return None
+    seen: set[int] = set()  # aliases: each node once
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if "\x00" in node.value:
+                return node
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in reversed(node.value):
+                stack.extend((value, key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None

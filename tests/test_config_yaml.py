@@ -86,6 +86,22 @@ def test_a_control_character_is_located_where_it_is_with_secrets_hidden() -> Non
     assert "s3cret" not in str(caught.value)
 
 
+@pytest.mark.parametrize("escape", ["\\0", "\\x00", "\\u0000"])
+def test_a_nul_made_by_an_escape_is_located_where_it_is(escape: str) -> None:
+    # YAML takes it; PostgreSQL's text does not: a feed named with one failed every write with
+    # "PostgreSQL text fields cannot contain NUL (0x00) bytes", naming neither file nor line.
+    text = f'feeds:\n  - id: f1\n    url: https://example.com/f\n    name: "Wire{escape} one"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "newsmon.yaml")
+    assert str(caught.value).splitlines()[0] == (
+        "newsmon.yaml:4:11: a NUL character (an escape such as \\0 in double quotes) cannot be"
+        " stored: remove it"
+    )
+    assert parse_yaml(text.replace(escape, "\\t"), "newsmon.yaml").data["feeds"][0]["name"] == (
+        "Wire\t one"
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

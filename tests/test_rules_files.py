@@ -66,6 +66,16 @@ def test_a_character_yaml_refuses_is_located_where_it_is(
     )
 
 
+def test_a_nul_made_by_an_escape_is_located_where_it_is(tmp_path: Path) -> None:
+    # `rules check` said ok, and every alert naming the rule failed in PostgreSQL's store.
+    (tmp_path / "r.yaml").write_text('rules:\n  - id: a\n    name: "A\\0"\n    query: b\n')
+    (err,) = errors_of(tmp_path)
+    assert str(err).splitlines()[0] == (
+        f"{tmp_path / 'r.yaml'}:3:11: a NUL character (an escape such as \\0 in double quotes)"
+        " cannot be stored: remove it"
+    )
+
+
 GOOD = """\
 sets:
   troops: [troops, soldiers, "special forces"]
