@@ -165,3 +165,19 @@ def test_a_huge_lede_costs_only_its_first_words() -> None:
     assert time.perf_counter() - started < 0.5
     assert fp.size > 0
     assert words(big, limit=3) == ["Troops", "crossed", "the"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Ten civilians killed", ["10", "civilians", "killed"]),
+        ("killed eight on day seven", ["killed", "8", "on", "day", "7"]),
+        ("Twenty-two killed, twenty two hurt", ["22", "killed", "22", "hurt"]),
+        ("twenty, two", ["20", "2"]),  # a list, not one number
+        ("20 two", ["20", "2"]),
+        ("Seventy troops", ["70", "troops"]),
+        ("a million people", ["a", "million", "people"]),
+    ],
+)
+def test_words_write_spelled_out_numbers_in_digits(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
