@@ -10,6 +10,8 @@ the file, far from where it was opened.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 # A query of the rules' examples, written as the hint says.
@@ -98,16 +100,32 @@ def not_printable(exc: yaml.reader.ReaderError) -> str:
     return f"character U+{code:04X} ({what}) is not allowed in YAML: delete it"
 
 
-# A double-quoted scalar's escapes (`"\0"`, `"\x00"`, `"\u0000"`) make a NUL that YAML allows
-# and the store does not: PostgreSQL's text cannot hold one, and a feed's name or a rule's with
-# it failed every write naming neither file nor line.
-NUL_MESSAGE = "a NUL character (an escape such as \\0 in double quotes) cannot be stored: remove it"
+# A double-quoted scalar's escapes (`"\0"`, `"\x00"`, `"\u0000"`, `"\ud800"`) make characters
+# YAML allows and a store does not: PostgreSQL's text cannot hold a NUL, and no UTF-8 (so neither
+# SQLite nor PostgreSQL) a lone surrogate. A feed's name or a rule's with one failed every write
+# naming neither file nor line (a surrogate: a traceback from SQLite).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def nul_scalar(text: str, root: yaml.Node | None) -> yaml.Node | None:
-    """The first scalar of `root` (parsed from `text`) whose value holds a NUL, or None. Only an
-    escape makes one (a raw NUL is refused by the reader), so a text without a backslash is
-    not walked."""
+def unstorable(value: str) -> str | None:
+    """What is wrong with `value` as text a store keeps, or None."""
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return (
+            "a NUL character (an escape such as \\0 in double quotes) cannot be stored: remove it"
+        )
+    return (
+        f"U+{ord(found.group()):04X} is half of a UTF-16 surrogate pair, not a character: write"
+        " a character beyond U+FFFF as \\U and eight hex digits (\\U0001F600), or as itself"
+    )
+
+
+def unstorable_scalar(text: str, root: yaml.Node | None) -> tuple[yaml.Node, str] | None:
+    """The first scalar of `root` (parsed from `text`) a store cannot keep, and why; or None.
+    Only an escape makes one (the reader refuses such characters written as they are), so a
+    text without a backslash is not walked."""
     if root is None or "\\" not in text:
         return None
     seen: set[int] = set()  # aliases: each node once
@@ -118,8 +136,9 @@ def nul_scalar(text: str, root: yaml.Node | None) -> yaml.Node | None:
             continue
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            if "\x00" in node.value:
-                return node
+            why = unstorable(node.value)
+            if why is not None:
+                return node, why
         elif isinstance(node, yaml.MappingNode):
             for key, value in reversed(node.value):
                 stack.extend((value, key))

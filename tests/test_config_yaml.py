@@ -102,6 +102,20 @@ def test_a_nul_made_by_an_escape_is_located_where_it_is(escape: str) -> None:
     )
 
 
+def test_a_lone_surrogate_made_by_an_escape_is_located_where_it_is() -> None:
+    # A JSON-style pair ("\ud83d\ude00") is two lone surrogates to YAML: SQLite's store ended in
+    # a UnicodeEncodeError traceback at the first write.
+    text = 'feeds:\n  - id: f1\n    url: https://example.com/f\n    name: "Wire \\ud83d\\ude00"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "newsmon.yaml")
+    assert str(caught.value).splitlines()[0] == (
+        "newsmon.yaml:4:11: U+D83D is half of a UTF-16 surrogate pair, not a character: write a"
+        " character beyond U+FFFF as \\U and eight hex digits (\\U0001F600), or as itself"
+    )
+    fixed = text.replace("\\ud83d\\ude00", "\\U0001F600")
+    assert parse_yaml(fixed, "newsmon.yaml").data["feeds"][0]["name"] == "Wire \U0001f600"
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [

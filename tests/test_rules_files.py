@@ -66,6 +66,13 @@ def test_a_character_yaml_refuses_is_located_where_it_is(
     )
 
 
+def test_a_lone_surrogate_made_by_an_escape_is_located_where_it_is(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text('rules:\n  - id: a\n    name: A\n    query: "b\\udfff"\n')
+    (err,) = errors_of(tmp_path)
+    first = str(err).splitlines()[0]
+    assert first.startswith(f"{tmp_path / 'r.yaml'}:4:12: U+DFFF is half of a UTF-16 surrogate")
+
+
 def test_a_nul_made_by_an_escape_is_located_where_it_is(tmp_path: Path) -> None:
     # `rules check` said ok, and every alert naming the rule failed in PostgreSQL's store.
     (tmp_path / "r.yaml").write_text('rules:\n  - id: a\n    name: "A\\0"\n    query: b\n')

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from monitor.errors import ConfigError, SourceLocation, not_utf8
-from monitor.yamlhint import NUL_MESSAGE, not_printable, nul_scalar, yaml_problem
+from monitor.yamlhint import not_printable, unstorable_scalar, yaml_problem
 
 KeyPath = tuple[str | int, ...]
 # libyaml's loader when PyYAML was built with it: about 10x faster on a config of 1,000 feeds,
@@ -143,11 +143,11 @@ def parse_yaml(text: str, file: str) -> YamlDocument:
         raise ConfigError(f"{file}: invalid YAML: {mask_secrets(str(exc))}") from None
     except RecursionError:  # PyYAML recurses once per level of nesting, without a limit
         raise ConfigError(f"{file}: invalid YAML: nested hundreds of levels deep") from None
-    nul = nul_scalar(text, root)
-    if nul is not None:
-        mark = nul.start_mark
+    bad = unstorable_scalar(text, root)
+    if bad is not None:
+        mark = bad[0].start_mark
         loc = SourceLocation(file, mark.line + 1, mark.column + 1, _line(lines, mark.line + 1))
-        raise ConfigError(NUL_MESSAGE, loc)
+        raise ConfigError(bad[1], loc)
     if data is None:
         return YamlDocument(file, {}, lines)
     if not isinstance(data, dict) or root is None:

@@ -50,7 +50,7 @@ from monitor.query.examples import (
 from monitor.query.lexer import QueryError
 from monitor.query.ruleset import CompiledRule, RuleSet
 from monitor.query.yamlsource import Source, pairs, text_of, texts_of
-from monitor.yamlhint import NUL_MESSAGE, QUERY_EXAMPLE, not_printable, nul_scalar, yaml_problem
+from monitor.yamlhint import QUERY_EXAMPLE, not_printable, unstorable_scalar, yaml_problem
 
 RULE_KEYS = (
     "id",
@@ -161,8 +161,8 @@ class _Loader:
             return
         if root is None:
             return
-        if (nul := nul_scalar(text, root)) is not None:
-            src.error(NUL_MESSAGE, nul.start_mark.index)
+        if (bad := unstorable_scalar(text, root)) is not None:
+            src.error(bad[1], bad[0].start_mark.index)
             return
         if not isinstance(root, yaml.MappingNode):
             # A list of rules without the key above it is the likely one.
