@@ -253,11 +253,19 @@ def test_a_rules_file_with_examples_loads_them_files_included(
     [
         ({6: "    threshold: 1.5"}, "6:16", "threshold must be more than 0 and at most 1"),
         ({6: "    threshold: 0"}, "6:16", "threshold must be more than 0 and at most 1"),
-        ({6: "    threshold: high"}, "6:16", "threshold must be a number from 0 to 1"),
+        (
+            {6: "    threshold: high"},
+            "6:16",
+            "threshold must be a number more than 0 and at most 1",
+        ),
         ({6: "    threshold: [1]"}, "6:16", "threshold must be a number"),
         # YAML numbers that Python's float() cannot read were a ValueError traceback
-        ({6: "    threshold: .inf"}, "6:16", "threshold must be a number from 0 to 1"),
-        ({6: "    threshold: 0x1"}, "6:16", "threshold must be a number from 0 to 1"),
+        (
+            {6: "    threshold: .inf"},
+            "6:16",
+            "threshold must be a number more than 0 and at most 1",
+        ),
+        ({6: "    threshold: 0x1"}, "6:16", "threshold must be a number more than 0 and at most 1"),
         ({6: "    threshold: 1:30"}, "6:16", "not '1:30'"),
         ({6: "    threshold: !!float half"}, "6:16", "not 'half'"),
         ({5: "    mode: wider"}, "5:11", "mode must be one of: query (the query alone), widen"),
@@ -269,7 +277,7 @@ def test_a_rules_file_with_examples_loads_them_files_included(
         # a named pipe blocked the load for ever; a NUL in the name was a ValueError traceback
         ({8: "      - file: examples/pipe"}, "8:15", "it is not a regular file (a folder, a pipe"),
         ({8: "      - file: /dev/zero"}, "8:15", "it is not a regular file"),
-        ({8: '      - file: "examples/one.txt\\0"'}, "8:15", "its name holds a NUL"),
+        ({6: '    threshold: "0.5"'}, "6:16", "not '0.5'"),  # quoted: written as text
         ({8: "      - file: examples/latin1.txt"}, "8:15", "is not UTF-8 text"),
         ({8: "      - file: examples/empty.txt"}, "8:15", "example file 'examples/empty.txt' is"),
         ({8: "      - file: examples/big.txt"}, "8:15", "is larger than 64 KiB"),
@@ -300,6 +308,28 @@ def test_every_new_field_is_checked_and_located(
     (got,) = errors_of(folder, model)
     assert got.startswith(f"{folder / 'a.yaml'}:{where}: rule 'troops': "), got
     assert message in got
+
+
+def test_a_threshold_written_with_an_exponent_is_a_number(
+    tmp_path: Path, model: ConceptEmbedder
+) -> None:
+    # YAML 1.1 reads a plain 5e-1 as a string (its floats need a dot): it was refused as "not
+    # a number".
+    text = "\n".join(
+        "    threshold: 5e-1" if n == 6 else line for n, line in enumerate(GOOD.splitlines(), 1)
+    )
+    folder = write(tmp_path, text.replace("file: examples/one.txt", "reinforcements") + "\n")
+    assert load_rules(folder, embedder=model).rules["troops"].threshold == 0.5
+
+
+def test_a_nul_in_an_example_file_s_name_is_refused_where_it_is(
+    tmp_path: Path, model: ConceptEmbedder
+) -> None:
+    # It was a ValueError traceback; then "its name holds a NUL"; now the loader refuses the
+    # escape that made it, as anywhere in a rules file.
+    folder = write(tmp_path, GOOD.replace("file: examples/one.txt", 'file: "examples/one.txt\\0"'))
+    (got,) = errors_of(folder, model)
+    assert got.startswith(f"{folder / 'a.yaml'}:9:15: a NUL character (an escape such"), got
 
 
 def test_an_example_with_a_slash_in_its_words_is_text(

@@ -39,7 +39,7 @@ def reference_problem(text: str) -> str | None:
 def threshold_problem(value: object) -> str | None:
     """Why `value` is not a usable threshold, or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return f"threshold must be a number from 0 to 1 (a similarity), not {value!r}"
+        return f"threshold must be a number more than 0 and at most 1 (a similarity), not {value!r}"
     if not 0 < value <= 1:
         return f"threshold must be more than 0 and at most 1 (a similarity), not {value:g}"
     return None

@@ -72,6 +72,7 @@ _SET = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 _BOOL = "tag:yaml.org,2002:bool"
 _TRUE, _FALSE = ("true", "yes", "on", "y"), ("false", "no", "off", "n")
 _NUMBER = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+_STR_TAG = "tag:yaml.org,2002:str"
 # An example file is an article or a few headlines; past this it is refused at its path.
 MAX_EXAMPLE_BYTES = 64 * 2**10
 # Loading takes about 2-3 s of CPU and 55 MB of memory at its peak per MB of YAML (every node is
@@ -283,9 +284,12 @@ class _Loader:
                     fields[name] = mode
             elif name == "threshold":
                 number: object = value.value if isinstance(value, yaml.ScalarNode) else "a list"
-                if isinstance(value, yaml.ScalarNode) and value.tag in _NUMBER:
+                if isinstance(value, yaml.ScalarNode) and (
+                    value.tag in _NUMBER or (not value.style and value.tag == _STR_TAG)
+                ):
                     # YAML numbers Python cannot read (`.inf`, `0x1`, `1:30`, `!!float x`) are
-                    # reported as the text written.
+                    # reported as the text written. A plain `1e-3` is a string to YAML 1.1 (its
+                    # floats need a dot) and a number to whoever wrote it: read as one.
                     with suppress(ValueError):
                         number = float(value.value)
                 problem = threshold_problem(number)
