@@ -307,6 +307,15 @@ def test_an_admin_labels_an_alert_and_re_enables_a_destination(env: Env) -> None
         r = c.post("/ui/destinations/enable", data={"name": "hook", "csrf": token})
         assert r.status_code == 303
         assert env.store.disabled_destinations() == {}
+        done = c.get(r.headers["location"]).text
+        assert "Destination re-enabled: its dead letters stay dead until replayed." in done
+        # A second click (or a stale page) said "re-enabled" too, of a destination that was not.
+        r = c.post("/ui/destinations/enable", data={"name": "hook", "csrf": token})
+        assert r.headers["location"].endswith("/ui/dead?enabled=0")
+        assert (
+            "That destination was not disabled: nothing changed."
+            in c.get("/ui/dead?enabled=0").text
+        )
         alert_id = f"msg_{1:032x}"
         r = c.post("/ui/alerts/label", data={"alert": alert_id, "relevant": "1", "csrf": token})
         assert r.status_code == 303

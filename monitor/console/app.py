@@ -435,6 +435,9 @@ class Console:
             return Reply.redirect(f"{BASE}/dead?replayed={n}")
         if page == "destinations/enable":
             name = form.get("name", "")[:200]
+            # A second click, or a page another admin acted on: say that nothing changed.
+            if name not in await self._off(self.store.disabled_destinations):
+                return Reply.redirect(f"{BASE}/dead?enabled=0")
             await self._off(self.store.enable_destination, name)
             log.info("console_destination_enabled", destination=name)
             self.on_replay()
@@ -483,9 +486,12 @@ def _local_path(target: str) -> str:
 
 def _done(params: Mapping[str, str]) -> str:
     """The note after an action, from its count in the query (never the query's text)."""
+    if params.get("enabled") == "0":
+        return "That destination was not disabled: nothing changed."
     for key, text, noun in (("replayed", "Replayed {n}.", "dead letter"),
                             ("labelled", "Recorded {n}.", "label"),
-                            ("enabled", "Destination re-enabled.", "")):  # fmt: skip
+                            ("enabled", "Destination re-enabled: its dead letters stay dead"
+                                        " until replayed.", "")):  # fmt: skip
         value = params.get(key, "")
         if value.isdigit() and len(value) < 9:
             return text.format(n=counted(int(value), noun))
