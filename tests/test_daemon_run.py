@@ -4,13 +4,14 @@ what /metrics counts is what happened at the feed server and the receivers."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 
 from monitor.query.rulefiles import load_rules
 from tests.daemon_support import DaemonProcess, wait_for, write_config, write_rules
-from tests.feedserver import feed_server, rss
+from tests.feedserver import answering, feed_server, rss
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.slow
@@ -135,6 +136,21 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
+def test_the_store_gauges_are_right_at_the_first_scrape_after_a_restart(tmp_path: Path) -> None:
+    """A feed failing before a restart is in error from the restart's first scrape on: the gauge
+    read 0 until the first stats tick (5 s), which reset the `for:` of NewsmonFeedsInError."""
+    rules = write_rules(tmp_path / "rules", {"troops": ("troops", [])})
+    with answering(lambda path, headers: (500, {}, b"down")) as server:
+        url = f"http://127.0.0.1:{server.server_address[1]}/wire.rss"
+        config = write_config(tmp_path, feeds={"wire": url}, destinations={}, rules=rules)
+        with DaemonProcess(config, tmp_path) as first:
+            wait_for("the feed's error", lambda: first.events("feed_error") or None)
+            first.signal(signal.SIGTERM)
+            assert first.wait() == 0
+        with DaemonProcess(config, tmp_path) as daemon:
+            assert daemon.metric("newsmon_feeds_in_error") == 1  # the first scrape it answers
+
+
 def test_run_raises_the_usual_soft_limit_of_1024_open_files(tmp_path: Path) -> None:
     """systemd starts services with a soft limit of 1,024 open files (hard: 524,288): a flood of
     connections to the listener took them all, and the daemon could neither poll nor deliver.

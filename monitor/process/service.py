@@ -197,6 +197,10 @@ async def run_service(
         lifeline = Lifeline(rt.store, ctx.owner, ctx.clock)
         await lifeline.open()
         rt.deliverer.life = lifeline.life
+        # The store's gauges (feeds in error, the outbox) before the first scrape can read them:
+        # a 0 until the first 5 s stats tick reset every `for:` of the alerts built on them at
+        # each restart. A store error here is the stats job's own (logged, backed off).
+        await daemon.stats_tick()
         # The listener starts last, just before the daemon's signal handlers: an orchestrator
         # that sees /healthz answer may signal at once, and a SIGHUP or SIGTERM that came before
         # the handlers would end the process.
