@@ -16,7 +16,7 @@ from monitor.feeds import parse
 from monitor.feeds.htmltext import html_to_text, text_field
 from monitor.feeds.identity import content_hash, story_key
 from monitor.feeds.parse import parse_feed
-from monitor.feeds.prolog import HEAD_LIMIT, QUICK_HEAD, check_prolog
+from monitor.feeds.prolog import HEAD_LIMIT, QUICK_HEAD, check_prolog, check_structure
 from tests.test_corpora import OpenAudit
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
@@ -593,7 +593,16 @@ def test_plain_text_fields_are_not_parsed_as_html() -> None:
     assert text_field("AT&T <3 profits", "text/plain") == "AT&T <3 profits"
 
 
-@pytest.mark.parametrize("bad", ["</" * 300_000, "<!--" * 300_000, "<a " * 300_000, "&#" * 300_000])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "</" * 300_000,
+        "<!--" * 300_000,
+        "<a " * 300_000,
+        "&#" * 300_000,
+        "x <a" + "b" * 300_000,  # a tag name that never ends in `>`: was quadratic
+    ],
+)
 def test_html_to_text_is_linear_on_hostile_markup(bad: str) -> None:
     start = time.process_time()
     html_to_text(bad)
@@ -629,6 +638,23 @@ def test_structure_bombs_are_refused_fast(body: bytes, what: str) -> None:
     assert time.process_time() - start < 0.5
     assert err.value.kind == "too_large"
     assert what in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        b"x <a" + b"b" * 300_000 + b" y",  # a start tag that never ends
+        b"<a " + b"b" * 300_000 + b" x='1'>y</a>",  # an attribute name without its `=`
+    ],
+)
+def test_the_structure_check_is_linear_in_a_long_name(description: bytes) -> None:
+    # ill-formed (expat refuses, so the structure check runs before feedparser): its patterns
+    # backtracked quadratically over a run of name characters (20,000 of them: 2-4 s)
+    body = b"<rss version='2.0'><channel><title>t</title><item><guid>1</guid><title>t</title>"
+    body += b"<description>" + description + b"</description></item></channel></rss>"
+    start = time.process_time()
+    check_structure(body)
+    assert time.process_time() - start < 0.5
 
 
 def test_sloppy_but_real_markup_is_not_a_structure_bomb() -> None:

@@ -25,8 +25,10 @@ _BLOCK = frozenset(
         "tr", "ul", "caption", "tbody", "thead", "tfoot", "body", "html",
     }
 )  # fmt: skip
-# `[^<>]*` cannot run past the next "<", so a failed match costs at most the gap to it: linear.
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*>|<[!?/][^<>]*>")
+# `[^<>]*` cannot run past the next "<", so a failed match costs at most the gap to it: linear,
+# with possessive quantifiers (a name is also `[^<>]`: backtracking between the two made `<a`
+# and 20,000 letters without a `>` cost 1 s, quadratic in the letters).
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*+)[^<>]*+>|<[!?/][^<>]*+>")
 _MARKUP_HINT = re.compile(r"<[A-Za-z/!?]|&[#A-Za-z]")
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
