@@ -144,7 +144,8 @@ class Metrics:
         )
         self._outbox_age = Gauge(
             "newsmon_outbox_oldest_age_seconds",
-            "Age of the oldest undelivered alert (0 when the outbox is empty).",
+            "Age of the oldest undelivered alert waiting to be sent, not one held for a digest's"
+            " period or a storm's window (0 when none waits).",
             registry=r,
         )
         self._feeds_in_error = Gauge(

@@ -308,3 +308,17 @@ def test_a_gap_at_the_end_of_a_day_still_sends_the_digest(store: Store) -> None:
     body = json.loads(req.body)
     assert body["window"] == {"start": "2026-03-28T01:30:00Z", "end": "2026-03-29T01:30:00Z"}
     assert {a["id"] for g in body["groups"] for a in g["alerts"]} == set(ids)
+
+
+def test_alerts_held_for_a_digest_do_not_age_the_outbox(store: Store) -> None:
+    """`newsmon_outbox_oldest_age_seconds` (and `deliveries list`'s "oldest") counted alerts
+    held for their digest: a daily digest aged the outbox to a day, and the stuck-outbox
+    alert of docs/metrics.md fired every day for hours."""
+    daily = Digest(at=(clock_time(8),), timezone="Europe/Berlin")
+    with Receiver() as rx:
+        enqueue(store, T0, "ops", ["a", "b"])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=daily)
+        clock = FakeClock(T0 + timedelta(hours=6))
+        asyncio.run(deliverer(store, {"ops": dest}, clock).run_once())
+    assert rx.requests == []
+    assert store.outbox_stats(clock.now()) == (2, None)

@@ -616,6 +616,21 @@ def test_outbox_stats(store: Any) -> None:
     assert store.outbox_stats(T0 + 10 * MIN) == (1, 540.0)
 
 
+def test_outbox_age_leaves_out_alerts_held_until_a_time_ahead(store: Any) -> None:
+    """A digest's or storm's hold waits by design: counted, a daily digest's first alert aged
+    to a day, and the stuck-outbox alert of docs/metrics.md fired every day."""
+    enqueue(store, alert("a1", "hook", "s1"), alert("a2", "hook", "s2"))
+    held, retried = store.claim_due_alerts(T0, 2, LEASE, "d")
+    assert store.postpone_alert(held.id, "d", T0 + 60 * MIN, "in a digest: held") is True
+    assert store.outbox_stats(T0 + 10 * MIN) == (2, 600.0)  # the other is still due
+    assert store.schedule_retry(retried.id, "d", T0, T0 + 30 * MIN, "HTTP 500") is True
+    assert store.outbox_stats(T0 + 10 * MIN) == (2, 600.0)  # a retry counts: it was tried
+    store.claim_due_alerts(T0 + 31 * MIN, 1, LEASE, "d")
+    assert store.mark_delivered(retried.id, "d", T0 + 31 * MIN) is True
+    assert store.outbox_stats(T0 + 40 * MIN) == (1, None)  # held, never tried: not stuck
+    assert store.outbox_stats(T0 + 70 * MIN) == (1, 4200.0)  # past its time: it counts
+
+
 def test_pending_destinations_are_those_pending_alerts_wait_for(store: Any) -> None:
     assert store.pending_destinations() == []
     enqueue(store, alert("a1", "slack", "s1"), alert("a2", "hook", "s2"), alert("a3", "hook", "s3"))

@@ -309,8 +309,9 @@ class Deliveries(Protocol):
         ...
 
     def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
-        """(pending count, age in seconds of the oldest pending alert or None).
-        Raises StoreError."""
+        """(pending count, age in seconds of the oldest pending alert that waits to be sent, or
+        None): one held until a time ahead and never tried (a digest's period, a storm's
+        window) is in the count, not the age. Raises StoreError."""
         ...
 
     def pending_destinations(self) -> list[str]:

@@ -154,8 +154,14 @@ REPLAY = """UPDATE alerts SET status = 'pending', attempts = 0, next_attempt_at 
     grouped_in = NULL, last_error = 'replayed; it was: ' || coalesce(last_error, 'dead')
     WHERE status = 'dead' {only}"""
 
-OUTBOX_STATS = """SELECT count(*) AS n, min(created_at) AS oldest FROM alerts
-    WHERE status = 'pending'"""
+# The oldest counts the alerts that wait to be sent: not one held, never tried, until a time
+# still ahead (a digest's period, a storm's window), which waits by design. Counted, a daily
+# digest's first alert aged to a day, and the stuck-outbox alert of docs/metrics.md fired
+# every day. A retried alert counts (attempts), so does one held past its time.
+OUTBOX_STATS = """SELECT count(*) AS n,
+    min(CASE WHEN attempts > 0 OR next_attempt_at IS NULL OR next_attempt_at <= ?
+        THEN created_at END) AS oldest
+    FROM alerts WHERE status = 'pending'"""
 
 PENDING_DESTINATIONS = """SELECT DISTINCT destination FROM alerts WHERE status = 'pending'
     ORDER BY destination"""

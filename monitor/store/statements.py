@@ -232,7 +232,7 @@ class Statements:
         return [r["destination"] for r in self._read(q.PENDING_DESTINATIONS)]
 
     def outbox_stats(self, now: datetime) -> tuple[int, float | None]:
-        row = self._read(q.OUTBOX_STATS)[0]
+        row = self._read(q.OUTBOX_STATS, (self._param(now),))[0]
         oldest = self._time(row["oldest"])
         age = None if oldest is None else max(0.0, (utc(now) - oldest).total_seconds())
         return int(row["n"]), age
