@@ -165,3 +165,33 @@ def test_a_days_storm_names_its_dates() -> None:
     start = T0.replace(hour=0)
     fold = fold_document("ops", "troops", start, start + timedelta(days=1), rows)
     assert fold["item"]["title"] == "3 more for rule Troops (2026-03-01 00:00–2026-03-02 00:00 UTC)"
+
+
+def test_a_fold_refused_after_its_alert_was_taken_over_leaves_its_members_alone(
+    store: Store,
+) -> None:
+    """This process stalled while posting a fold and another took the fold's alerts over (it
+    sends the same message). The refusal this process then got is not its to act on: its
+    members were dead-lettered though the other's post went through, and its settlement then
+    left them dead."""
+    clock = FakeClock(T0)
+    taken: list[str] = []
+
+    def answer(req: Any) -> Reply:
+        if json.loads(req.body)["type"] == "newsmon.fold" and not taken:
+            later = END + timedelta(minutes=5)
+            got = store.claim_due_alerts(later, 50, timedelta(seconds=30), "replica-2")
+            taken.extend(r.id for r in got)
+            return Reply(400)
+        return Reply(200)
+
+    with Receiver(answer) as rx:
+        enqueue(store, T0, "ops", [f"s{i:02d}" for i in range(8)])
+        dest = hook(rx.url)
+        drain(store, dest, clock)  # five singles; three held for the fold
+        clock.set(END)
+        drain(store, dest, clock)
+    assert len(taken) == 3
+    assert len(rx.requests) == 6
+    rows = {r.id: r for r in store.list_alerts(limit=50)}
+    assert {rows[i].status for i in taken} == {"pending"}  # before: dead

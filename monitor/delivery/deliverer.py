@@ -342,7 +342,9 @@ class Deliverer:
             if fold is not None and decision.members is Members.SETTLE:
                 carried.update(fold.members)
                 windows.clear()  # its members are settled now: the next part is cut anew
-            elif fold is not None and decision.members is Members.DEAD:
+            elif fold is not None and decision.members is Members.DEAD and kept:
+                # (Not kept: another process took the message's alert over and may be sending
+                # the same message now; its members are its to settle.)
                 for member in fold.members:
                     reason = f"the fold {fold.message.id} failed for good (see {row.id})"
                     await asyncio.to_thread(
