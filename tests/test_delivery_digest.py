@@ -27,7 +27,7 @@ from monitor.errors import ConfigError
 from monitor.model import OutboxRow
 from monitor.store.base import Store
 from tests.bidi_support import RLO, SPOOF_TITLE, assert_outside
-from tests.delivery_support import T0, deliverer, document, enqueue, open_sqlite
+from tests.delivery_support import T0, alert_row, deliverer, document, enqueue, open_sqlite
 from tests.digest_worker import LEASE
 from tests.receiver import Received, Receiver, Reply
 from tests.store_fixtures import StoreFactory
@@ -322,3 +322,23 @@ def test_alerts_held_for_a_digest_do_not_age_the_outbox(store: Store) -> None:
         asyncio.run(deliverer(store, {"ops": dest}, clock).run_once())
     assert rx.requests == []
     assert store.outbox_stats(clock.now()) == (2, None)
+
+
+def test_a_refused_digest_says_why_on_each_of_its_alerts(store: Store) -> None:
+    """Each alert of a digest refused for good read "the fold dig_… failed for good (see
+    msg_…)": a digest called a fold, and why only on the alert it was sent as."""
+    with Receiver([Reply(400)]) as rx:
+        ids = enqueue(store, T0, "ops", ["a", "b", "c"])
+        dest = Destination.create("ops", "webhook", rx.url, rate=1e6, burst=1e6, digest=HOURLY)
+        clock = FakeClock(T0 + timedelta(hours=1, seconds=10))
+        asyncio.run(deliverer(store, {"ops": dest}, clock).run_once())
+    [req] = rx.requests
+    rows = [alert_row(store, i) for i in ids]
+    assert {r.status for r in rows} == {"dead"}
+    sent_as = next(r for r in rows if r.last_error == "HTTP 400")
+    for row in rows:
+        if row is not sent_as:
+            assert row.last_error == (
+                f"HTTP 400: the digest {json.loads(req.body)['id']} failed for good"
+                f" (sent as {sent_as.id})"
+            )

@@ -345,8 +345,14 @@ class Deliverer:
             elif fold is not None and decision.members is Members.DEAD and kept:
                 # (Not kept: another process took the message's alert over and may be sending
                 # the same message now; its members are its to settle.)
+                # Why first (a list cuts the line), and a digest called a digest: its alerts
+                # read "the fold dig_… failed for good (see msg_…)", the reason only there.
+                kind = "digest" if fold.message.id.startswith("dig_") else "fold"
+                reason = (
+                    f"{decision.reason}: the {kind} {fold.message.id} failed for good"
+                    f" (sent as {row.id})"
+                )
                 for member in fold.members:
-                    reason = f"the fold {fold.message.id} failed for good (see {row.id})"
                     await asyncio.to_thread(
                         self.store.dead_letter, member, None, self.clock.now(), reason
                     )
