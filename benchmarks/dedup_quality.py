@@ -97,12 +97,12 @@ class Replay:
         since = now - self.window
         found = {w for fp in fps for band in fp.bands for w in self.by_band.get(band, ())}
         candidates = [
-            StoryCandidate(w.story, w.feed, w.fp, w.fp.bands)
+            StoryCandidate(w.story, w.feed, w.fp, w.fp.bands, w.first_seen)
             for w in (self.wordings[k] for k in sorted(found))
             if self.last_seen[w.story] >= since
         ]
         stories = assign_stories(
-            [(item, story_key(item)) for _, item in new], candidates, fingerprints=fps
+            [(item, story_key(item)) for _, item in new], candidates, fingerprints=fps, now=now
         )
         out: list[Decision] = []
         for (ident, item), story in zip(new, stories, strict=True):

@@ -126,3 +126,51 @@ def test_item_without_text_is_its_own_story() -> None:
     )
     assert [a.story_key for a in out] == ["k1", "k2"]
     assert all(a.new_story for a in out)
+
+
+# One outlet's daily report under one template: the same headline on two days, another day's
+# figures in the lede (written for this test).
+DAY1 = (
+    "Four civilians killed in shelling of the region over the past day",
+    "Shelling killed four civilians and wounded nine people in the region on Monday, the "
+    "regional governor said.",
+)
+DAY2 = (
+    "Four civilians killed in shelling of the region over the past day",
+    "Shelling killed four civilians and wounded two people in the region on Thursday, the "
+    "regional governor said.",
+)
+
+
+def _report(feed: str, guid: str, text: tuple[str, str]) -> Item:
+    return Item(feed_id=feed, key=f"guid:{guid}", title=text[0], summary=text[1],
+                link=f"https://example.org/{guid}", guid=guid)  # fmt: skip
+
+
+def test_a_feeds_templated_report_a_day_later_is_a_new_story() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    first = _report("wire", "d1", DAY1)
+    fp1 = fingerprint(first)
+    stored = StoryCandidate("s1", "wire", fp1, fp1.bands, first_seen=t0)
+    day2 = _report("wire", "d2", DAY2)
+    assert assign_stories([(day2, "s2")], [stored])[0].story_key == "s1"  # without a time
+    (later,) = assign_stories([(day2, "s2")], [stored], now=t0 + timedelta(hours=24))
+    assert later.new_story
+    assert later.story_key == "s2"
+    # the same words again (GUID churn) are still the story, a day later too
+    again = _report("wire", "d1-churned", DAY1)
+    (churn,) = assign_stories([(again, "s3")], [stored], now=t0 + timedelta(hours=24))
+    assert churn.stored
+    assert churn.churn
+    assert churn.story_key == "s1"
+    # the outlet's update of its report within hours is still the story
+    (update,) = assign_stories([(day2, "s4")], [stored], now=t0 + timedelta(hours=3))
+    assert update.stored
+    assert update.story_key == "s1"
+    # another outlet telling the story a day later joins it
+    other = _report("agency", "x1", DAY2)
+    (retold,) = assign_stories([(other, "s5")], [stored], now=t0 + timedelta(hours=24))
+    assert retold.stored
+    assert retold.story_key == "s1"

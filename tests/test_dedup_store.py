@@ -155,3 +155,29 @@ def test_list_stories_newest_sighting_first(store: Any) -> None:
                              StorySource("s1", "f2", "k9", T0 + timedelta(minutes=2))])  # fmt: skip
     assert store.list_stories() == [("s1", 2), ("s2", 1)]
     assert store.list_stories(limit=1) == [("s1", 2)]
+
+
+def test_a_feeds_own_wording_from_a_day_before_rules_its_story_out(feeds: Any) -> None:
+    # The lookup gives the stored wordings their time: one outlet's templated daily report
+    # (the same headline, another day's lede) is a new story the next day, while another
+    # outlet's telling of it still joins it.
+    from monitor.dedup.lookup import story_assignments
+    from monitor.model import Item
+
+    title = "Four civilians killed in shelling of the region over the past day"
+    lede = "Shelling killed four civilians and wounded {} people in the region on {}, officials say"
+    day1 = fingerprint_text(title, lede.format("nine", "Monday"))
+    poll(feeds, "f1", T0, [story("k1", "s1", day1)])
+    window = timedelta(hours=72)
+    next_day = T0 + timedelta(hours=24)
+    report = Item("f1", "k2", title, lede.format("two", "Thursday"), url="https://example.org/2")
+    agency = Item("f2", "k3", title, lede.format("two", "Thursday"), url="https://example.org/3")
+    found = story_assignments(feeds, [report], set(), next_day, window)  # a poll of f1
+    assert found["k2"].new_story
+    assert found["k2"].story_key != "s1"
+    found = story_assignments(feeds, [agency], set(), next_day, window)  # a poll of f2
+    assert found["k3"].stored
+    assert found["k3"].story_key == "s1"
+    soon = story_assignments(feeds, [report], set(), T0 + timedelta(hours=2), window)
+    assert soon["k2"].stored
+    assert soon["k2"].story_key == "s1"

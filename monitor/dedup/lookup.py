@@ -39,7 +39,7 @@ def candidates(records: Sequence[StoryRecord]) -> list[StoryCandidate]:
         except FingerprintError as exc:
             log.warning("story_fingerprint_unreadable", story=r.story_key, error=str(exc))
             continue
-        out.append(StoryCandidate(r.story_key, r.feed_id, fp, r.bands))
+        out.append(StoryCandidate(r.story_key, r.feed_id, fp, r.bands, r.first_seen))
     return out
 
 
@@ -62,6 +62,6 @@ def story_assignments(
     bands = band_keys(fps)
     records = index.story_candidates(bands, now - window) if bands else []
     assigned = assign_stories(
-        [(item, story_key(item)) for item in new.values()], candidates(records), policy, fps
+        [(item, story_key(item)) for item in new.values()], candidates(records), policy, fps, now
     )
     return dict(zip(new, assigned, strict=True))

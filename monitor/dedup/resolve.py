@@ -13,6 +13,14 @@ GUID and a new redirect link (news.google.com/rss/articles/...) gives a new item
 fallback key, but the same title and summary, hence the same fingerprint, the same 21 band keys
 and similarity 1.0 with the stored story. A re-issue by the story's own first feed with identical
 text is `churn`: it is known (no alert) and is not recorded as a further source.
+
+A feed does not retell its own story under new words a day later: a new item (new key) whose
+feed indexed its wording of a story at least `RETELL_AFTER` before, and that does not repeat that
+wording word for word, is not that story, whichever feed's wording it matches. One outlet's daily
+reports share a template ("Four civilians killed in shelling of Donetsk region" on two days, a
+daily briefing under one title): they are new events, and each alerts. Churn (the same words
+again) and other outlets' rewordings are unaffected; a new link that is the story's key still
+finds it (decide's known story keys).
 """
 
 from __future__ import annotations
@@ -20,10 +28,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from monitor.dedup.fingerprint import StoryFingerprint, fingerprint
+from monitor.dedup.fingerprint import StoryFingerprint, fingerprint, similarity
 from monitor.dedup.match import DEFAULT_POLICY, MatchPolicy, judge
 from monitor.model import Item
+
+# How long after a feed's own wording of a story a different wording from that feed is a new
+# story: daily reports come a day apart; a feed's same-day updates of a story under a new link
+# (a higher toll, a reworded headline) stay within it.
+RETELL_AFTER = timedelta(hours=20)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +48,7 @@ class StoryCandidate:
     feed_id: str  # the feed of its first sighting
     fingerprint: StoryFingerprint
     bands: tuple[str, ...]  # its band keys (at least those the store was asked about)
+    first_seen: datetime | None = None  # when this wording was indexed (None: in this poll)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +78,12 @@ def assign_stories(
     candidates: Iterable[StoryCandidate],
     policy: MatchPolicy = DEFAULT_POLICY,
     fingerprints: Sequence[StoryFingerprint] | None = None,
+    now: datetime | None = None,
 ) -> list[StoryAssignment]:
     """One assignment per (item, fallback story key), in order. `fingerprints`, when given,
-    are the items' fingerprints (computed once by the caller for the band lookup)."""
+    are the items' fingerprints (computed once by the caller for the band lookup). `now`, when
+    given, is the poll's time: a feed's own wording indexed `RETELL_AFTER` before it and not
+    repeated word for word rules its story out (see the module docstring)."""
     pool: list[StoryCandidate] = []
     stored: list[bool] = []
     by_band: dict[str, list[int]] = defaultdict(list)
@@ -83,7 +101,11 @@ def assign_stories(
     for n, (item, fallback) in enumerate(items):
         fp = fingerprints[n] if fingerprints is not None else fingerprint(item)
         best: tuple[float, int] | None = None
-        for i in sorted({i for band in fp.bands for i in by_band.get(band, ())}):
+        near = sorted({i for band in fp.bands for i in by_band.get(band, ())})
+        retold = _retold(item.feed_id, fp, [pool[i] for i in near], now)
+        for i in near:
+            if pool[i].story_key in retold:
+                continue
             verdict = judge(fp, pool[i].fingerprint, policy)
             if verdict.same and (best is None or verdict.similarity > best[0]):
                 best = (verdict.similarity, i)
@@ -98,3 +120,19 @@ def assign_stories(
             StoryAssignment(match.story_key, fp, False, stored[i], similarity=sim, churn=churn)
         )
     return out
+
+
+def _retold(
+    feed_id: str, fp: StoryFingerprint, near: Sequence[StoryCandidate], now: datetime | None
+) -> set[str]:
+    """The stories this feed told in other words at least `RETELL_AFTER` before `now`."""
+    if now is None:
+        return set()
+    return {
+        c.story_key
+        for c in near
+        if c.feed_id == feed_id
+        and c.first_seen is not None
+        and now - c.first_seen >= RETELL_AFTER
+        and similarity(fp, c.fingerprint) < 1.0
+    }
