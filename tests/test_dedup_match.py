@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,22 @@ def test_words_drop_possessives_join_acronyms_and_keep_thousands() -> None:
 )
 def test_strip_outlet(title: str, expected: str) -> None:
     assert strip_outlet(title) == expected
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Troops sent - " + "a" * 1000 + " |",  # one long word that is no outlet's name
+        "Troops sent -" + " " * 5000 + "x",
+        "Troops sent " + "- a " * 5000,
+    ],
+)
+def test_strip_outlet_is_linear(title: str) -> None:
+    # Every split of the long word into up to five "words" was tried: 200 letters took 146 s,
+    # holding the GIL (the daemon's polls, deliveries and /healthz stood still).
+    started = time.process_time()
+    strip_outlet(title)
+    assert time.process_time() - started < 0.1
 
 
 def test_fingerprint_is_deterministic_and_round_trips() -> None:

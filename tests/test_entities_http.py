@@ -1,8 +1,9 @@
 """Hostile documents served from 127.0.0.1 and polled by `newsmon check`, which parses
 in-process, without the daemon's parse budget: an entity declaration only feedparser's own
 reading would honour must end as `refused_entities` before feedparser sees it, not as a title
-grown quadratically; a character reference to no character must not lose the feed; a link or a
-tag name of megabytes must cost linear time."""
+grown quadratically; a character reference to no character must not lose the feed; a link, a
+tag name or a headline's last word of megabytes (or a thousand characters) must cost linear
+time."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli.main import main
-from tests.feedserver import feed_server
+from tests.feedserver import feed_server, rss
 from tests.test_parse import cut_into_the_prolog, with_char_ref
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,4 +115,30 @@ def test_an_ill_formed_tag_name_of_megabytes_costs_linear_time(
     code, elapsed = check_one(tmp_path, body, "application/rss+xml")
     err = capsys.readouterr().err
     assert code == 0, err
+    assert elapsed < 10
+
+
+def test_a_headline_ending_in_a_long_word_after_a_dash_does_not_stall_the_poll(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Story dedup strips an aggregator's " - Outlet" from each new item's title; its pattern
+    tried every split of a long last word into five: " - ", 200 letters and " |" took 146 s
+    holding the GIL, so one such item stood the daemon still. `check --deliver` runs it."""
+    with feed_server() as server:
+        title = "Troops dispatched - " + "a" * 900 + " |"
+        server.put("/feed", rss([("1", "Weather", "Rain.")]))
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\nrules: {ROOT / 'rules'}\n"
+            "allow_networks: ['127.0.0.1/32']\nfetch_deadline: 5s\nlog_level: error\n"
+            f"feeds:\n  - {{id: wire, url: '{server.url('/feed')}'}}\n"
+        )
+        assert main(["check", "--deliver", "--config", str(config)]) == 1  # the baseline
+        server.put("/feed", rss([("1", "Weather", "Rain."), ("2", title, "Two brigades.")]))
+        started = time.monotonic()
+        code = main(["check", "--deliver", "--config", str(config)])
+        elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert code in (0, 1), err
+    assert "1 item (1 new)" in err or "2 items (1 new)" in err, err
     assert elapsed < 10
