@@ -298,9 +298,10 @@ class Deliverer:
                 stats.wait(bucket.time_until_available())
             return
         limit = min(tokens, self.batch)
+        # A run that starts while our row may have expired (None) still claims and sends: a
+        # cron run's polls may hold its loop past a beat, and it must not end with its alerts
+        # unsent. A beat that renews the row then changes the value, and ends the run.
         life = self.life()
-        if life is None:  # our holder row may have expired: claim nothing until a beat renews it
-            return
         rows = await asyncio.to_thread(self._claim_within_shared_rate, dest, now, limit, stats)
         lease_s = self.lease.total_seconds()
         started = time.monotonic()
