@@ -201,7 +201,8 @@ class Metrics:
 
     # -- events ------------------------------------------------------------------------------
     def poll_finished(self, feed_id: str, status: str, seconds: float) -> None:
-        """One poll ended: status is "ok", "not_modified" or a FeedError kind ("timeout", ...).
+        """One poll ended: status is "ok", "not_modified" or a FeedError kind ("timeout", ...);
+        `seconds` its fetch took (not its parsing and matching).
 
         `feed_id` is deliberately not a label (cardinality); it is taken so call sites read the same
         as the log line they sit beside.

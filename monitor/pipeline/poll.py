@@ -243,6 +243,7 @@ class Poller:
         try:
             result = await self.fetcher(feed)
         except FeedError as exc:
+            fetch_s = (self.clock.now() - started).total_seconds()
             outcome = FetchOutcome(
                 status=0,
                 error=hide_url_secrets(str(exc), feed.url),  # a fetcher's message may quote it
@@ -252,6 +253,9 @@ class Poller:
             plan = plan_error(feed, outcome, self.clock.now(), self.rng, self.poll_policy)
             archive: list[ArchivedItem] = []
         else:
+            # newsmon_fetch_seconds is the fetch alone: parsing and matching a large document
+            # took seconds on the CPU thread and read as a slow server.
+            fetch_s = (self.clock.now() - started).total_seconds()
             turn = result.turn
             try:
                 # A 304 has nothing to parse: deciding costs less than a hop to the CPU thread.
@@ -269,7 +273,7 @@ class Poller:
                     turn.release()
         if self.store is None:
             return self._report(plan, 0, self.clock.now() - started, feed.id)
-        return await self._commit(self.store, feed, plan, started, archive)
+        return await self._commit(self.store, feed, plan, started, fetch_s, archive)
 
     async def _decide_parsed_apart(
         self, feed: FeedState, result: FetchResult, parser: ParsePool
@@ -387,6 +391,7 @@ class Poller:
         feed: FeedState,
         plan: PollPlan,
         started: datetime,
+        fetch_s: float,
         archive: Sequence[ArchivedItem] = (),
     ) -> PollReport:
         if plan.update.status == "error":
@@ -425,7 +430,7 @@ class Poller:
             next_poll_in=round((plan.update.next_poll_at - now) / timedelta(seconds=1), 1),
         )
         if self.metrics is not None:
-            self._count(feed, plan, enqueued, (now - started).total_seconds())
+            self._count(feed, plan, enqueued, fetch_s)
         return self._report(plan, enqueued, now - started, feed.id)
 
     def _report(self, plan: PollPlan, enqueued: int, took: timedelta, feed_id: str) -> PollReport:
