@@ -55,7 +55,7 @@ from monitor.dedup.fingerprint import StoryFingerprint, fingerprint  # noqa: E40
 from monitor.dedup.resolve import StoryCandidate, assign_stories  # noqa: E402
 from monitor.dedup.text import is_stopword, stem, words  # noqa: E402
 from monitor.feeds.canonical import canonical_url  # noqa: E402
-from monitor.feeds.identity import story_key  # noqa: E402
+from monitor.feeds.identity import shared_links, story_key  # noqa: E402
 from monitor.model import Item  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
@@ -94,6 +94,7 @@ class Replay:
         if not new:
             return []
         fps = [fingerprint(item) for _, item in new]
+        shared = shared_links(item for _, item in items)
         since = now - self.window
         found = {w for fp in fps for band in fp.bands for w in self.by_band.get(band, ())}
         candidates = [
@@ -102,7 +103,10 @@ class Replay:
             if self.last_seen[w.story] >= since
         ]
         stories = assign_stories(
-            [(item, story_key(item)) for _, item in new], candidates, fingerprints=fps, now=now
+            [(item, story_key(item, shared)) for _, item in new],
+            candidates,
+            fingerprints=fps,
+            now=now,
         )
         out: list[Decision] = []
         for (ident, item), story in zip(new, stories, strict=True):

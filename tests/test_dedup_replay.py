@@ -186,3 +186,33 @@ def test_replay_alerts_once_per_hand_labelled_story(tmp_path: Path) -> None:
                                                limit=50)) == 0  # fmt: skip
         sightings = [json.loads(line) for line in out.getvalue().splitlines()]
         assert [(s["feed"], s["title"]) for s in sightings] == [("wire", B[0]), ("agg", B2[0])]
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_feed_that_links_every_item_to_one_page_alerts_every_story(tmp_path: Path) -> None:
+    # A press office's feed: each item its own GUID, every link the section page. Keyed by that
+    # link, its stories were one story: only its first item alerted, in that poll and for the
+    # story window after it.
+    page = "https://press.example/news/"
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "all.yaml").write_text(
+        "rules:\n  - id: everything\n    name: Every item\n    query: 'feed:press'\n"
+    )
+    with feed_server() as server, Receiver() as rx:
+        config = tmp_path / "newsmon.yaml"
+        config.write_text(
+            f"database_url: {tmp_path / 'state.db'}\n"
+            f"rules: {rules}\n"
+            "allow_networks: ['127.0.0.1/32']\n"
+            "log_level: error\n"
+            f"feeds:\n  - {{id: press, url: '{server.url('/press')}', backfill: 30d}}\n"
+            f"destinations:\n  - {{name: hook, type: webhook, url: '{rx.url}'}}\n"
+        )
+        server.put("/press", rss([("p1", page, A), ("p2", page, B)], "Press"))
+        main(["check", "--deliver", "--config", str(config)])
+        assert len(rx.requests) == 2
+        server.put("/press", rss([("p1", page, A), ("p2", page, B), ("p3", page, C)], "Press"))
+        main(["check", "--deliver", "--config", str(config)])
+        titles = [json.loads(r.body)["item"]["title"] for r in rx.requests]
+        assert titles == [A[0], B[0], C[0]]

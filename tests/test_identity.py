@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from monitor.feeds import identity
 from monitor.feeds.canonical import canonical_url
-from monitor.feeds.identity import KeyInput, assign_keys, content_hash, normalise_title, story_key
+from monitor.feeds.identity import (
+    KeyInput,
+    assign_keys,
+    content_hash,
+    normalise_title,
+    shared_links,
+    story_key,
+)
 from monitor.model import Item
 
 D1 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -104,6 +111,21 @@ def test_content_hash_notices_edits_only() -> None:
 )
 def test_normalise_title(text: str, expected: str) -> None:
     assert normalise_title(text) == expected
+
+
+def test_a_link_several_items_share_is_no_story_key() -> None:
+    page = "https://press.example/news"
+    a = _item(key="g:1", url=page, title="Minister opens bridge")
+    b = _item(key="g:2", url=page, title="Council approves budget")
+    article = _item(key="g:3", url="https://press.example/news/7", title="Port reopens")
+    twice = _item(key="g:4", url="https://press.example/news/7", title="Port reopens")
+    shared = shared_links([a, b, article, twice])
+    assert shared == {page}  # one article listed twice names itself still
+    assert story_key(a, shared) != story_key(b, shared)
+    assert story_key(a, shared) == story_key(_item(url=None, title="Minister opens bridge"))
+    assert story_key(article, shared) == story_key(article)
+    assert story_key(a) == story_key(b)  # without the document, the link is all there is
+    assert shared_links([article]) == frozenset()
 
 
 def test_guid_and_tracking_link_churn_keep_the_story_key() -> None:

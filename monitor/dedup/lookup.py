@@ -50,8 +50,10 @@ def story_assignments(
     now: datetime,
     window: timedelta,
     policy: MatchPolicy = DEFAULT_POLICY,
+    shared: Collection[str] = (),
 ) -> dict[str, StoryAssignment]:
-    """Item key -> its story, for every item of the poll whose key is not seen yet."""
+    """Item key -> its story, for every item of the poll whose key is not seen yet. `shared`:
+    the document's links that name no article (`identity.shared_links`)."""
     new: dict[str, Item] = {}
     for item in items:
         if item.key not in seen_keys:
@@ -62,6 +64,10 @@ def story_assignments(
     bands = band_keys(fps)
     records = index.story_candidates(bands, now - window) if bands else []
     assigned = assign_stories(
-        [(item, story_key(item)) for item in new.values()], candidates(records), policy, fps, now
+        [(item, story_key(item, shared)) for item in new.values()],
+        candidates(records),
+        policy,
+        fps,
+        now,
     )
     return dict(zip(new, assigned, strict=True))

@@ -20,7 +20,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -80,19 +80,34 @@ def assign_keys(entries: Sequence[KeyInput]) -> list[str]:
     return keys
 
 
-def story_key(item: Item) -> str:
+def story_key(item: Item, shared: Collection[str] = ()) -> str:
     """The story an item tells, for dedup across feeds and across GUID churn.
 
-    The canonical link, unless it is a site's home page (feeds that link every item to `/`);
-    else the normalised title; else the item's own key. Near-duplicate matching of differently
-    worded titles is a later stage.
+    The canonical link, unless it is a site's home page or one of `shared` (`shared_links`:
+    feeds that link every item to `/` or to one section page); else the normalised title; else
+    the item's own key. Near-duplicate matching of differently worded titles is a later stage.
     """
-    if item.url and not _is_home_page(item.url):
+    if item.url and item.url not in shared and not _is_home_page(item.url):
         return "u:" + digest(item.url)
     title = normalise_title(item.title)
     if title:
         return "t:" + digest(title)
     return "k:" + digest(item.feed_id, item.key)
+
+
+def shared_links(items: Iterable[Item]) -> frozenset[str]:
+    """The canonical links that items of one document with different titles share: a feed
+    that links every item to one page ("/news", "/press-releases") names no article by them.
+    Keyed by such a link, every story of the feed would be one: its first item alerts, the
+    others are taken for re-issues of it within the story window."""
+    urls = [item.url for item in items if item.url]
+    if len(urls) == len(set(urls)):
+        return frozenset()  # the common case, told without looking at titles
+    titles: dict[str, set[str]] = {}
+    for item in items:
+        if item.url:
+            titles.setdefault(item.url, set()).add(item.title)
+    return frozenset(url for url, seen in titles.items() if len(seen) > 1)
 
 
 def content_hash(item: Item) -> str:

@@ -46,7 +46,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from monitor.delivery.document import alert_id, build_alert_document
-from monitor.feeds.identity import content_hash, digest, story_key
+from monitor.feeds.identity import content_hash, digest, shared_links, story_key
 from monitor.feeds.schedule import backoff_at, next_poll_at
 from monitor.model import (
     SKIP_REASONS,
@@ -139,6 +139,7 @@ class Lookups:
     candidates: bool  # ask the story index for candidates; False: each item founds its own
     since: datetime  # stories count as known when seen at or after this
     hash_keys: list[str]  # seen keys whose stored content hashes are read; empty: none read
+    shared: frozenset[str] = frozenset()  # links several items share: no story keys (identity)
 
 
 def unchanged(feed: FeedState, outcome: FetchOutcome) -> bool:
@@ -169,6 +170,7 @@ def plan_lookups(
         candidates=feed.baseline_done,
         since=now - policy.story_window,
         hash_keys=sorted(seen_keys) if policy.alert_on_edit and seen_keys else [],
+        shared=shared_links(items),
     )
 
 
@@ -321,6 +323,7 @@ def decide(
     keys_this_poll: set[str] = set()
     skipped = dict.fromkeys(SKIP_REASONS, 0)
     feed_tags = (*feed.tags, feed.id)
+    shared = shared_links(items)  # links that name no article: no story keys
 
     sources: list[StorySource] = []
     edited: list[Item] = []
@@ -354,7 +357,7 @@ def decide(
             continue
         keys_this_poll.add(item.key)
         story = stories.get(item.key) if stories is not None else None
-        skey = story.story_key if story is not None else story_key(item)
+        skey = story.story_key if story is not None else story_key(item, shared)
         # The story's wording in this feed is indexed (a new story, or a first sighting here),
         # so that this feed re-issuing it under new GUIDs is churn next time.
         fp = story.fingerprint if story is not None and not story.churn else None

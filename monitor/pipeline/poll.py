@@ -362,7 +362,7 @@ class Poller:
         window = self.poll_policy.story_window
         from monitor.dedup.lookup import story_assignments
 
-        stories = story_assignments(index, look.story_items, seen, now, window)
+        stories = story_assignments(index, look.story_items, seen, now, window, shared=look.shared)
         known = store.known_stories(sorted({a.story_key for a in stories.values()}), look.since)
         hashes = store.seen_hashes(feed.id, look.hash_keys) if look.hash_keys else None
         plan = decide(
