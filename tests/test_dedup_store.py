@@ -181,3 +181,47 @@ def test_a_feeds_own_wording_from_a_day_before_rules_its_story_out(feeds: Any) -
     soon = story_assignments(feeds, [report], set(), T0 + timedelta(hours=2), window)
     assert soon["k2"].stored
     assert soon["k2"].story_key == "s1"
+
+
+def test_a_story_sighted_while_the_prune_runs_is_kept(make_store: StoreFactory) -> None:
+    """A poll's commit moves a story's last_seen while the prune, which read it as past the
+    window, deletes it (PostgreSQL: the two transactions run side by side; SQLite has one
+    writer at a time). The story was deleted by id all the same, and a copy of it from another
+    outlet then founded it anew and alerted it again."""
+    import threading
+    import time
+
+    import psycopg
+
+    from tests.store_fixtures import postgres_url
+
+    store: Any = make_store()
+    if not hasattr(store, "_schema"):
+        pytest.skip("SQLite: the prune's batch and a commit never run side by side")
+    store.sync_feeds([spec("f1")], T0)
+    poll(store, "f1", T0, [story("k1", "s1")])
+    now = T0 + timedelta(days=4)
+    with psycopg.connect(postgres_url() or "") as poller:
+        poller.execute(f'SET search_path TO "{store._schema}"')
+        # A commit sighting s1: its row locked and moved, not committed yet.
+        poller.execute("UPDATE stories SET last_seen = %s WHERE story_key = 's1'", (now,))
+        xid = poller.execute("SELECT txid_current()::text").fetchone()
+        assert xid is not None
+        pruned: list[int] = []
+        prune = threading.Thread(
+            target=lambda: pruned.append(store.prune(now, timedelta(days=90), timedelta(hours=72)))
+        )
+        prune.start()
+        with psycopg.connect(postgres_url() or "", autocommit=True) as watch:
+            deadline = time.monotonic() + 10
+            waiting = (
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
+                " AND NOT granted AND transactionid::text = %s"
+            )
+            while not watch.execute(waiting, xid).fetchone()[0]:  # type: ignore[index]
+                assert time.monotonic() < deadline, "the prune never waited for the commit"
+                time.sleep(0.05)
+        poller.commit()
+        prune.join(10)
+    assert pruned == [0]
+    assert [r.story_key for r in store.story_candidates(FP.bands, now)] == ["s1"]
