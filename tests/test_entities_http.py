@@ -142,3 +142,20 @@ def test_a_headline_ending_in_a_long_word_after_a_dash_does_not_stall_the_poll(
     assert code in (0, 1), err
     assert "1 item (1 new)" in err or "2 items (1 new)" in err, err
     assert elapsed < 10
+
+
+def test_a_long_run_of_thousands_groups_is_matched_in_linear_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The matcher's tokenizer scanned a run of `,234` that is no number (it ends in `2345`)
+    again from each of its groups: 64 KB of it took 20 s, holding the GIL."""
+    run = "1" + ",234" * 40_000 + "5"
+    body = (
+        "<rss version='2.0'><channel><title>t</title><item><guid>1</guid>"
+        f"<title>Troops dispatched to the border</title><description>{run}</description>"
+        "</item></channel></rss>"
+    ).encode()
+    code, elapsed = check_one(tmp_path, body, "application/rss+xml")
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert elapsed < 10

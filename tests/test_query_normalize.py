@@ -1,3 +1,4 @@
+import time
 from typing import Any
 
 import pytest
@@ -38,6 +39,20 @@ def words(text: str) -> list[str]:
 )
 def test_tokenize(text: str, expected: list[str]) -> None:
     assert words(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1" + ",234" * 50_000 + "5", "\u00e9 1" + ",234" * 50_000 + "5"])
+def test_a_run_of_thousands_groups_that_is_no_number_tokenizes_in_linear_time(text: str) -> None:
+    # It ends in a fourth digit, so it is no number; it was scanned again from each of its
+    # groups: 64 KB took 20 s, holding the GIL (an item's field may hold 200,000 characters).
+    started = time.process_time()
+    assert len(words(text)) == 50_001 + text.startswith("\u00e9")
+    assert time.process_time() - started < 2
+
+
+def test_a_number_of_more_than_eleven_groups_is_cut_into_numbers() -> None:
+    assert words("1" + ",000" * 10) == ["1" + "000" * 10]
+    assert words("1" + ",000" * 12) == ["1", "000", "000" * 11]
 
 
 def test_positions_and_spans_point_into_the_original_text() -> None:

@@ -85,7 +85,13 @@ def _mark_class() -> str:
 _WORD = rf"[\w{_mark_class()}]+"  # \w takes "_" too: split off below, where it occurs
 _APOSTROPHES = "'’ʼ"
 # A number with thousands separators first, else a word; a possessive 's after it is left out.
-_TOKEN = rf"(\d{{1,3}}(?:,\d{{3}})+(?!\d|,\d)|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?"
+# At most ten separators (10^33), taken possessively: a run of `,ddd` that is no number (one
+# that ends in a fourth digit) was scanned again from each of its groups, as `\w+` took the
+# digits before each comma, so 64 KB of `1,234,234,...,2345` cost 20 s, holding the GIL.
+# (Fewer groups never succeed where more failed: `,ddd` follows them.) A longer run is cut
+# into numbers of at most eleven groups.
+_NUMBER = r"\d{1,3}(?:,\d{3}){1,10}+(?!\d|,\d)"
+_TOKEN = rf"({_NUMBER}|{_WORD})(?:[{_APOSTROPHES}][sS]\b)?"
 
 
 @functools.cache
@@ -99,7 +105,7 @@ _NEEDS_FIX = re.compile(r"\d,\d|_")  # texts where some token needs more than th
 _THOUSANDS = re.compile(r"\d,\d")
 # The same for ASCII text, where `\w` needs no Unicode tables and there are no marks: about 40%
 # faster, and nearly all of English news (`_words` checks `str.isascii()`, a C-speed scan).
-_ASCII_TOKEN_RE = re.compile(r"(\d{1,3}(?:,\d{3})+(?!\d|,\d)|\w+)(?:'[sS]\b)?", re.ASCII)
+_ASCII_TOKEN_RE = re.compile(rf"({_NUMBER}|\w+)(?:'[sS]\b)?", re.ASCII)
 
 HEAD = 3  # prefixes are indexed by their first HEAD characters (see index.Presearcher)
 _stemmer = Stemmer.Stemmer("english", 0)  # cache off: the dict memo below is faster
