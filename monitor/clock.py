@@ -19,6 +19,16 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+def elapsed() -> float:
+    """Seconds on a clock that never steps and goes on while the machine sleeps (Linux's
+    CLOCK_BOOTTIME; elsewhere `time.monotonic`). Python's monotonic clock stands still during a
+    suspend: a machine that slept two minutes read its times two minutes behind on waking."""
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
+
+_BOOTTIME: int | None = getattr(time, "CLOCK_BOOTTIME", None)
+
+
 class StoreClock:
     """This machine's clock set to the shared store's: replicas on several machines compare
     their times in the store (leases, heartbeats, due times), so each reads the same clock.
@@ -29,7 +39,7 @@ class StoreClock:
     a step of this machine's clock (NTP, a VM resumed) moves nothing until the next reading
     measures it. Read straight from `base`, a step an hour ahead made every feed this replica
     polled before its next heartbeat due an hour late, for every replica. `monotonic` defaults to
-    `time.monotonic` with the system clock; with another `base` (a test's) and no `monotonic`,
+    `elapsed` with the system clock; with another `base` (a test's) and no `monotonic`,
     the clock follows `base`."""
 
     def __init__(
@@ -37,7 +47,7 @@ class StoreClock:
     ) -> None:
         self.base: Clock = base or SystemClock()
         self.offset = timedelta(0)
-        self._monotonic = monotonic or (time.monotonic if base is None else None)
+        self._monotonic = monotonic or (elapsed if base is None else None)
         self._anchor: tuple[datetime, float] | None = None
 
     def anchor(self) -> None:

@@ -257,3 +257,30 @@ def test_life_changes_at_a_lapse_and_is_none_while_the_row_may_have_expired(
     assert life.life() is None
     life.beat()  # a lapse: others may have taken our leases meanwhile
     assert life.life() not in (None, first)
+
+
+def test_between_readings_the_store_clock_counts_a_suspended_machines_sleep(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python's monotonic clock stands still while the machine sleeps: a replica woken from a
+    two-minute suspend read its times two minutes behind until its next beat (leases written
+    already past their end). The store clock runs on CLOCK_BOOTTIME, which goes on."""
+    import time
+
+    from monitor.clock import elapsed
+
+    if not hasattr(time, "CLOCK_BOOTTIME"):
+        pytest.skip("no CLOCK_BOOTTIME here: the monotonic clock is all there is")
+    boot = [1000.0]
+    real = time.clock_gettime
+
+    def gettime(clock: int) -> float:
+        return boot[0] if clock == time.CLOCK_BOOTTIME else real(clock)
+
+    monkeypatch.setattr(time, "clock_gettime", gettime)
+    assert elapsed() == 1000.0
+    clock = StoreClock()
+    clock.anchor()
+    at = clock.now()
+    boot[0] += 120.0  # slept two minutes; time.monotonic() did not move meanwhile
+    assert clock.now() - at == timedelta(seconds=120)

@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import structlog
 
-from monitor.clock import Clock, StoreClock
+from monitor.clock import Clock, StoreClock, elapsed
 from monitor.errors import StoreError
 from monitor.store.coord import HEARTBEAT_S, HOLDER_TTL_S, dead_predecessors, pid_alive
 from monitor.store.roles import Coordination
@@ -102,7 +101,7 @@ class Lifeline:
         pid: int | None = None,
         alive: Callable[[int], bool] = pid_alive,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = elapsed,
     ) -> None:
         if ttl_s < 2 * interval_s:
             raise ValueError("the holder row must outlast at least two heartbeats")
