@@ -35,7 +35,7 @@ EPILOG = """\
 examples:
   newsmon feedback msg_3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3 --relevant
   newsmon feedback msg_3f2a9c0d1e2f3a4b5c6d7e8f90a1b2c3 --irrelevant --note "a sports story"
-  newsmon feedback reuters-world/g:5e0c1a2b3c4d5e6f7a8b --relevant --rule troop-movements
+  newsmon feedback reuters-world/g:5e0c1a2b3c4d5e6f7a8b --relevant --rule troop-dispatch
   newsmon feedback export labels.jsonl
   newsmon feedback import labels.jsonl
 
