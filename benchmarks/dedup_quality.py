@@ -28,9 +28,9 @@ Pairs the net does not catch are not counted: recall is an upper bound.
 
 Synthetic re-issues (`reissue` rows) take 300 real items and re-publish each a minute later:
 `tracking` in an aggregator feed under a new GUID and the link with tracking parameters;
-`reworded` by the same outlet under a new link with its title changed as outlets do (an outlet
-tail added, a figure spelled out or in digits, Title Case). Recall = share merged with the
-original.
+`reworded` by the same outlet under a new link with its title changed as outlets do (its outlet
+tail replaced or added, a figure spelled out or in digits, Title Case). Recall = share merged
+with the original.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from monitor.dedup.fingerprint import StoryFingerprint, fingerprint  # noqa: E402
+from monitor.dedup.fingerprint import StoryFingerprint, fingerprint, strip_outlet  # noqa: E402
 from monitor.dedup.resolve import StoryCandidate, assign_stories  # noqa: E402
 from monitor.dedup.text import is_stopword, stem, words  # noqa: E402
 from monitor.feeds.canonical import canonical_url  # noqa: E402
@@ -287,12 +287,15 @@ _SPELLED = {v: k for k, v in _DIGITS.items()}
 
 
 def reword(title: str, n: int) -> str:
-    """A same-outlet rewording of a headline: an outlet tail, a figure in digits or in words,
-    or Title Case (which one: n mod 3)."""
+    """A same-outlet rewording of a headline: an outlet tail (in place of the one it has), a
+    figure in digits or in words (not inside a time or date: "09:10"), or Title Case (which one:
+    n mod 3)."""
+    tailed = strip_outlet(title) + " - Newswire"
     if n % 3 == 0:
-        return title + " - Newswire"
+        return tailed
     if n % 3 == 1:
-        swapped = re.sub(r"\b(\d|10)\b", lambda m: _DIGITS[m.group(1)], title, count=1)
+        figure = r"(?<![\d:.])\b(\d|10)\b(?![:.]\d)"
+        swapped = re.sub(figure, lambda m: _DIGITS[m.group(1)], title, count=1)
         if swapped == title:
             swapped = re.sub(
                 r"\b(one|two|three|four|five|six|seven|eight|nine|ten)\b",
@@ -301,7 +304,7 @@ def reword(title: str, n: int) -> str:
                 count=1,
                 flags=re.I,
             )
-        return swapped if swapped != title else title + " - Newswire"
+        return swapped if swapped != title else tailed
     return " ".join(w[:1].upper() + w[1:] for w in title.split())
 
 

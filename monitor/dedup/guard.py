@@ -55,15 +55,14 @@ def conflict(a: StoryFingerprint, b: StoryFingerprint) -> str:
 
 
 def _reversed(a: tuple[TitleGroup, ...], b: tuple[TitleGroup, ...]) -> bool:
-    """True when two groups in `a` (not a coordinated pair) come in the opposite order in `b`."""
-    pos_b: dict[int, int] = {}
-    for i, g in enumerate(b):
-        pos_b.setdefault(g.root, i)
-    shared = [(i, g) for i, g in enumerate(a) if g.root in pos_b]
+    """True when two groups in `a` (not a coordinated pair) come in the opposite order in `b`.
+    A group that a title names twice has no one place ("Ukraine war: Russia says it will hold
+    talks with Ukraine"): it orders nothing, or a title would be reversed against itself."""
+    once = _once(a) & _once(b)
+    pos_b = {g.root: i for i, g in enumerate(b) if g.root in once}
+    shared = [(i, g) for i, g in enumerate(a) if g.root in once]
     for x, (i, gi) in enumerate(shared):
         for j, gj in shared[x + 1 :]:
-            if gi.root == gj.root:
-                continue
             bi, bj = pos_b[gi.root], pos_b[gj.root]
             if bi <= bj:
                 continue
@@ -77,3 +76,12 @@ def _coordinated(groups: tuple[TitleGroup, ...], i: int, j: int) -> bool:
     """Groups i < j form a list: each group from i+1 to j is joined to its predecessor by a
     coordinator only."""
     return all(groups[k].coordinated for k in range(i + 1, j + 1))
+
+
+def _once(groups: tuple[TitleGroup, ...]) -> set[int]:
+    """The roots of the groups that occur once."""
+    seen: set[int] = set()
+    twice: set[int] = set()
+    for g in groups:
+        (twice if g.root in seen else seen).add(g.root)
+    return seen - twice
