@@ -83,14 +83,16 @@ def list_feeds(args: argparse.Namespace) -> int:
     else:
         print(no_store_yet(config), file=sys.stderr)
     configured = {spec.id for spec in config.feed_specs()}
+    # A feed just added to the config is in no store row yet: listed, so that it is not missing.
+    polled = {feed.id for feed in feeds}
+    waiting = [spec for spec in config.feed_specs() if spec.id not in polled]
     if args.json:
         for feed in feeds:
             # The error quotes a server (a reason phrase); `jq -r` would print its controls.
             print(json.dumps(strip_controls_deep(feed_json(feed, feed.id in configured))))
+        for spec in waiting:  # as in the table, or a script watching the list misses new feeds
+            print(json.dumps(strip_controls_deep(waiting_json(spec.id, spec.url))))
         return 0
-    # A feed just added to the config is in no store row yet: listed, so that it is not missing.
-    polled = {feed.id for feed in feeds}
-    waiting = [spec.id for spec in config.feed_specs() if spec.id not in polled]
     if not feeds and not waiting:
         print("no feeds polled yet (run `newsmon check --deliver` or `newsmon run`)")
         return 0
@@ -112,7 +114,7 @@ def list_feeds(args: argparse.Namespace) -> int:
                 error,
             ]
         )
-    rows.extend([feed_id, "not polled yet", "-", "-", ""] for feed_id in waiting)
+    rows.extend([spec.id, "not polled yet", "-", "-", ""] for spec in waiting)
     for line in columns(rows, ["FEED", "STATUS", "LAST FETCH", "NEXT POLL", "ERROR"]):
         print(line)
     return 0
@@ -130,6 +132,22 @@ def feed_json(feed: FeedState, configured: bool) -> dict[str, object]:
         "error": hide_url_secrets(feed.last_error, feed.url) if feed.last_error else None,
         "error_kind": feed.error_kind,
         "error_count": feed.error_count,
+    }
+
+
+def waiting_json(feed_id: str, url: str) -> dict[str, object]:
+    """A configured feed the store has no row of yet, in `feed_json`'s shape."""
+    return {
+        "id": feed_id,
+        "url": shown_url(url),
+        "status": "not_polled",
+        "configured": True,
+        "last_fetch_at": None,
+        "last_success_at": None,
+        "next_poll_at": None,
+        "error": None,
+        "error_kind": None,
+        "error_count": 0,
     }
 
 
