@@ -285,3 +285,12 @@ def test_a_command_builds_its_own_parser_only_and_imports_no_other_command(
     # With anything else first, the whole parser: an unknown command lists them all.
     with pytest.raises(SystemExit):
         main(["chek"])
+
+
+def test_backtest_since_help_does_not_read_as_a_default_of_30_days() -> None:
+    # It said "(30d)", the form every other help uses for a default; without --since a backtest
+    # reads the whole archive.
+    (parser,) = [p for prog, p in commands() if prog == "newsmon rules backtest"]
+    (action,) = [a for a in parser._actions if "--since" in a.option_strings]
+    assert action.default is None
+    assert "default: the whole archive" in (action.help or "")

@@ -97,7 +97,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--query", metavar="QUERY", help="an ad hoc query instead of the rules (rule id `query`)"
     )
     parser.add_argument(
-        "--since", metavar="DURATION", help="only items first seen this long ago or later (30d)"
+        "--since",
+        metavar="DURATION",
+        help="only items first seen this long ago or later, e.g. 30d (default: the whole archive)",
     )
     parser.add_argument(
         "--feed", metavar="ID", action="append", help="only items of this feed (repeatable)"
