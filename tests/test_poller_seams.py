@@ -151,10 +151,14 @@ class FakeSeen:
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
         kept: Sequence[str] = (),
+        enqueued_to: dict[str, int] | None = None,
     ) -> int:
         self.calls.append("commit_poll")
         self.commits.append(Commit(feed_id, owner, now, update, list(seen), list(alerts)))
         self.seen.update({s.key: s.title_hash for s in seen})
+        if enqueued_to is not None:
+            for a in alerts:
+                enqueued_to[a.destination] = enqueued_to.get(a.destination, 0) + 1
         return len(alerts)
 
     def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:

@@ -407,6 +407,9 @@ class Poller:
         # its lookup (at plan.update.fetched_at).
         since = plan.update.fetched_at - SETTLE_MARGIN
         nothing_new = only_feed_row(plan, archive)
+        # What the commit inserted, per destination: the plan's alerts less those that settling
+        # or a concurrent commit of the same story left out (they were counted as enqueued).
+        enqueued_to: dict[str, int] = {}
         if self.unchanged is not None and nothing_new:
             await self.unchanged.commit(feed.id, plan.update)  # with the tick's other 304s
             enqueued = 0
@@ -414,7 +417,7 @@ class Poller:
             enqueued = await self.io(
                 store.commit_poll, feed.id, self.owner, now, plan.update, plan.seen,
                 plan.alerts, plan.sources, stories_since=since, archive=archive,
-                kept=plan.kept,
+                kept=plan.kept, enqueued_to=enqueued_to,
             )  # fmt: skip
         # Nothing new is the usual poll: at info it was most of the daemon's log (a line per
         # feed every few minutes) and about a tenth of such a poll's own CPU; it is counted in
@@ -430,7 +433,7 @@ class Poller:
             next_poll_in=round((plan.update.next_poll_at - now) / timedelta(seconds=1), 1),
         )
         if self.metrics is not None:
-            self._count(feed, plan, enqueued, fetch_s)
+            self._count(feed, plan, enqueued_to, fetch_s)
         return self._report(plan, enqueued, now - started, feed.id)
 
     def _report(self, plan: PollPlan, enqueued: int, took: timedelta, feed_id: str) -> PollReport:
@@ -450,7 +453,9 @@ class Poller:
             document_items=plan.document_items,
         )
 
-    def _count(self, feed: FeedState, plan: PollPlan, enqueued: int, seconds: float) -> None:
+    def _count(
+        self, feed: FeedState, plan: PollPlan, enqueued_to: dict[str, int], seconds: float
+    ) -> None:
         assert self.metrics is not None
         status = plan.update.error_kind or plan.update.status
         self.metrics.poll_finished(feed.id, status, seconds)
@@ -461,9 +466,5 @@ class Poller:
         for _item, matches in plan.matches:
             for match in matches:
                 self.metrics.rule_matched(match.rule.id)
-        if enqueued:
-            per_destination: dict[str, int] = {}
-            for alert in plan.alerts:
-                per_destination[alert.destination] = per_destination.get(alert.destination, 0) + 1
-            for destination, count in per_destination.items():
-                self.metrics.alerts_enqueued(destination, count)
+        for destination, count in enqueued_to.items():
+            self.metrics.alerts_enqueued(destination, count)

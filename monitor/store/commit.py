@@ -116,9 +116,9 @@ class PollWrites(Protocol):
         """name -> reason for every disabled destination."""
         ...
 
-    def insert_alerts(self, now: datetime, rows: Sequence[AlertRow]) -> int:
+    def insert_alerts(self, now: datetime, rows: Sequence[AlertRow]) -> list[str]:
         """Insert the alerts (due `now`; a dead one finished `now`), ignoring any whose id or
-        (destination, story_key) exists already; how many were inserted."""
+        (destination, story_key) exists already; the ids of those inserted."""
         ...
 
     def insert_sources(self, sources: Sequence[StorySource]) -> int:
@@ -176,10 +176,11 @@ def commit_poll(
     stories_since: datetime | None = None,
     archive: Sequence[ArchivedItem] = (),
     kept: Sequence[str] = (),
+    enqueued_to: dict[str, int] | None = None,
 ) -> int:
     """`SeenItems.commit_poll` inside the store's open transaction `w`: see monitor.store.roles
     for what it writes. Returns how many alerts were newly enqueued (0 when `owner` lost the
-    lease: nothing is written then)."""
+    lease: nothing is written then), and adds them up per destination in `enqueued_to`."""
     row = _leased_row(w, feed_id, owner)
     if row is None:
         return 0
@@ -203,11 +204,16 @@ def commit_poll(
         w.touch_stories(sorted({s.story_key for s in seen}), now)
     if kept:
         w.keep_seen(feed_id, now, sorted(set(kept)))
-    enqueued = w.insert_alerts(now, alert_rows(alerts, w.disabled_destinations())) if alerts else 0
+    inserted = w.insert_alerts(now, alert_rows(alerts, w.disabled_destinations())) if alerts else []
     if sources:
         w.insert_sources(sources)
     w.update_feed(feed_id, feed_poll(update, row))
-    return enqueued
+    if enqueued_to is not None and inserted:
+        destination = {a.id: a.destination for a in alerts}
+        for alert_id in inserted:
+            name = destination[alert_id]
+            enqueued_to[name] = enqueued_to.get(name, 0) + 1
+    return len(inserted)
 
 
 def feed_poll(update: FeedUpdate, row: Row) -> FeedPoll:

@@ -324,7 +324,7 @@ class _PollWrites:
     def disabled_destinations(self) -> dict[str, str]:
         return {r["name"]: r["reason"] for r in self.cur.execute(pg(q.DISABLED))}
 
-    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> int:
+    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> list[str]:
         t = utc(now)
         alerts = [r.alert for r in rows]
         self.cur.execute(INSERT_ALERTS, (
@@ -334,7 +334,7 @@ class _PollWrites:
             [utc(a.created_at) for a in alerts], [r.status for r in rows],
             [r.error for r in rows], [t if r.dead else None for r in rows],
         ))  # fmt: skip
-        return len(self.cur.fetchall())
+        return [r["id"] for r in self.cur.fetchall()]
 
     def insert_sources(self, sources: Sequence[StorySource]) -> int:
         # In key order, so two transactions recording the same sightings cannot deadlock.

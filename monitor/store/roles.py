@@ -137,6 +137,7 @@ class SeenItems(Protocol):
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
         kept: Sequence[str] = (),
+        enqueued_to: dict[str, int] | None = None,
     ) -> int:
         """In ONE transaction, so a crash can neither lose an alert nor create it twice: settle
         the stories this poll founded (`SeenItem.new_story`) against the stories committed since
@@ -150,8 +151,10 @@ class SeenItems(Protocol):
         goes straight to the dead letters) and the sightings (as `Stories.add_story_sources`),
         write the feed's new state (an "ok" poll, which parsed a changed document, also dates
         the feed's last parse: see `Upkeep.prune`) and release its lease. Returns how many
-        alerts were newly enqueued. If `owner` no longer holds the lease, nothing is written
-        and 0 is returned.
+        alerts were newly enqueued, and adds them up per destination name in `enqueued_to` (for
+        /metrics: fewer than the poll planned when settling or a concurrent commit of the same
+        story left some out). If `owner` no longer holds the lease, nothing is written and 0
+        is returned.
 
         Settling (monitor.dedup.settle): under a lock on the founded stories' band keys, the
         index is read again for the story wordings sharing a band key with them and indexed at

@@ -211,16 +211,17 @@ class _PollWrites:
     def disabled_destinations(self) -> dict[str, str]:
         return dict(self.c.execute(q.DISABLED).fetchall())
 
-    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> int:
+    def insert_alerts(self, now: datetime, rows: Sequence[commit.AlertRow]) -> list[str]:
         t = _ts(now)
-        inserted = 0
+        inserted = []
         for r in rows:
             a = r.alert
             cur = self.c.execute(q.INSERT_ALERT, (a.id, a.destination, a.story_key, a.feed_id,
                                                   a.item_key, r.document, _ts(a.created_at),
                                                   r.status, t, r.error,
                                                   t if r.dead else None))  # fmt: skip
-            inserted += cur.rowcount
+            if cur.rowcount:
+                inserted.append(a.id)
         return inserted
 
     def insert_sources(self, sources: Sequence[StorySource]) -> int:

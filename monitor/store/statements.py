@@ -123,11 +123,12 @@ class Statements:
         stories_since: datetime | None = None,
         archive: Sequence[ArchivedItem] = (),
         kept: Sequence[str] = (),
+        enqueued_to: dict[str, int] | None = None,
     ) -> int:
         with self._poll_writes() as w:
             return commit.commit_poll(w, feed_id, owner, now, update, seen, alerts, sources,
                                       stories_since=stories_since, archive=archive,
-                                      kept=kept)  # fmt: skip
+                                      kept=kept, enqueued_to=enqueued_to)  # fmt: skip
 
     def commit_unchanged(self, owner: str, polls: Sequence[tuple[str, FeedUpdate]]) -> list[str]:
         if not polls:
