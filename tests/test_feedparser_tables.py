@@ -102,3 +102,44 @@ def test_other_dates_still_go_to_feedparser() -> None:
 
     for value in ("2021-07-15", "Thu, 15 Jul 2021 20:01:00 EDT", "2021-07-15 20:01:00"):
         assert fastfeed._date(value) == _parse_date(value), value
+
+
+# feedparser 6.0's e-mail pattern in `_sync_author_detail`, which `fppatch` replaces.
+_FEEDPARSERS_EMAIL = (
+    r"""(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"""
+    r"""([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"""
+)
+
+
+def test_the_replaced_author_handler_is_feedparsers_but_its_pattern() -> None:
+    import inspect
+    import re
+
+    import feedparser.mixin
+
+    from monitor.feeds import fppatch
+
+    source = inspect.getsource(feedparser.mixin)  # the module's text: not changed by install()
+    original = source.split("    def _sync_author_detail(", 1)[1].split("\n    def ", 1)[0]
+    assert f"re.search(r'''{_FEEDPARSERS_EMAIL}''', author)" in original
+    ours = inspect.getsource(fppatch.sync_author_detail).split('"""', 2)[2]
+    ours = re.sub(r"  # noqa: UP031.*", "", ours)  # kept as feedparser wrote them
+    ours = ours.replace('"', "'").replace("_EMAIL.search(author)", "EMAIL")
+    original = original.replace(f"re.search(r'''{_FEEDPARSERS_EMAIL}''', author)", "EMAIL")
+    lines = [line.strip() for line in original.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("#")]
+    assert [line.strip() for line in ours.splitlines() if line.strip()][1:] == lines[1:]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="ab1.-_+@[]?=s ()<>x", max_size=40))
+@example("bob (bob@example.org)")
+@example("a.b@c.d.example.co ?subject=hi")
+@example("x@[1.2.3.4]")
+def test_the_linear_email_pattern_finds_feedparsers_address(author: str) -> None:
+    import re
+
+    from monitor.feeds.fppatch import _EMAIL
+
+    theirs, ours = re.search(_FEEDPARSERS_EMAIL, author), _EMAIL.search(author)
+    assert (theirs and (theirs.span(), theirs.groups())) == (ours and (ours.span(), ours.groups()))

@@ -15,7 +15,8 @@
                   Atom 1.0, feedparser's handlers replayed; else (None):  │
                 → no feed markup at all (an error page): not a feed;      │
                 → feedparser.parse(BytesIO(...)) (never a str or bytes:   │
-                  both may be opened as a local path)                     │
+                  both may be opened as a local path; fppatch's linear    │
+                  handlers in place of its superlinear ones)              │
       → Items: HTML to text, dates to UTC, links resolved, canonical URL, keys ┘
 
 feedparser runs with `sanitize_html=False, resolve_relative_uris=False` (about a third faster):
@@ -161,6 +162,9 @@ def _parse_xml(
     # "http://host/right"); links are resolved against feed_url in _link instead.
     import feedparser
 
+    from monitor.feeds.fppatch import install
+
+    install()  # its handlers that are superlinear on hostile input, made linear
     try:
         parsed = feedparser.parse(
             io.BytesIO(utf8),
