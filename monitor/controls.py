@@ -13,7 +13,7 @@ leaves the rest of a sequence (`[2J`) as inert text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "closers",
     "confine_bidi",
     "has_bidi_controls",
+    "map_strings",
     "strip_controls",
     "strip_controls_deep",
 ]
@@ -39,16 +40,21 @@ def strip_controls(text: str) -> str:
     return text.translate(_REMOVE)
 
 
-def strip_controls_deep(value: Any) -> Any:
-    """`value` with `strip_controls` applied to every string in it, through dicts (values, not
-    keys), lists and tuples; other values as they are."""
+def map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    """`value` with `change` applied to every string in it, through dicts (values, not keys),
+    lists and tuples; other values as they are."""
     if isinstance(value, str):
-        return strip_controls(value)
+        return change(value)
     if isinstance(value, dict):
-        return {key: strip_controls_deep(item) for key, item in value.items()}
+        return {key: map_strings(item, change) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(strip_controls_deep(item) for item in value)
+        return type(value)(map_strings(item, change) for item in value)
     return value
+
+
+def strip_controls_deep(value: Any) -> Any:
+    """`value` with `strip_controls` applied to every string in it (see `map_strings`)."""
+    return map_strings(value, strip_controls)
 
 
 # Bidirectional controls (Unicode Bidirectional Algorithm, UAX #9). An embedding (LRE, RLE), an

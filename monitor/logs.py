@@ -46,7 +46,7 @@ _import_structlog_without_rich()
 import structlog  # noqa: E402 - after the import above, on purpose
 from structlog.typing import EventDict, Processor, WrappedLogger  # noqa: E402
 
-from monitor.controls import confine_bidi, strip_controls_deep  # noqa: E402
+from monitor.controls import confine_bidi, map_strings, strip_controls  # noqa: E402
 
 REDACTED = "[redacted]"
 LogFormat = Literal["auto", "json", "console"]
@@ -87,13 +87,7 @@ def clear_secrets() -> None:
 
 def redact(value: Any) -> Any:
     """`value` with registered secrets replaced by `[redacted]`, through dicts, lists and tuples."""
-    if isinstance(value, str):
-        return _redact_str(value)
-    if isinstance(value, dict):
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(redact(item) for item in value)
-    return value
+    return map_strings(value, _redact_str)
 
 
 def _redact_str(text: str) -> str:
@@ -125,7 +119,7 @@ def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventD
     start of a line, where it could pass for a log line of its own (the renderer quotes other
     values, newlines escaped)."""
     for key, value in list(event_dict.items()):
-        event_dict[key] = _confined(strip_controls_deep(value))
+        event_dict[key] = map_strings(value, _console_text)
     event = event_dict.get("event")
     if isinstance(event, str) and "\n" in event:  # a library's message quoting a feed or server
         event_dict["event"] = event.replace("\n", "\n  ")
@@ -135,17 +129,11 @@ def strip_control_chars(_logger: WrappedLogger, _method: str, event_dict: EventD
     return event_dict
 
 
-def _confined(value: Any) -> Any:
-    """`value` with each string's bidi controls closed at its end (`confine_bidi`): the
-    renderer puts every value of an event on one line, where an override left open by a feed
-    title ran on over the fields after it and reordered them."""
-    if isinstance(value, str):
-        return confine_bidi(value)
-    if isinstance(value, dict):
-        return {key: _confined(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_confined(item) for item in value)
-    return value
+def _console_text(text: str) -> str:
+    """No terminal control in `text`, and its bidi controls closed at its end (`confine_bidi`):
+    the renderer puts every value of an event on one line, where an override left open by a
+    feed title ran on over the fields after it and reordered them."""
+    return confine_bidi(strip_controls(text))
 
 
 def _shared() -> list[Processor]:
