@@ -95,3 +95,33 @@ def test_every_bad_outline_is_named_at_once() -> None:
 )
 def test_slug(text: str, expected: str) -> None:
     assert slug(text) == expected
+
+
+class _CountingSet(set[str]):
+    probes = 0
+
+    def __contains__(self, value: object) -> bool:
+        _CountingSet.probes += 1
+        return super().__contains__(value)
+
+
+def test_many_outlines_of_one_name_take_ids_in_linear_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A large newsroom's list names hundreds of feeds "Top Stories": each id was found by trying
+    # every suffix from 2 up again, 50 million tries (8 s) for 10,000 of them.
+    import monitor.feeds.opml as opml
+
+    n = 2000
+    outlines = "".join(
+        f'<outline text="Top Stories" xmlUrl="https://news{i}.example/rss"/>' for i in range(n)
+    )
+    body = f'<opml><body><outline text="top-stories-3" xmlUrl="https://x.example/"/>{outlines}'
+    monkeypatch.setattr(opml, "set", _CountingSet, raising=False)
+    _CountingSet.probes = 0
+    specs = parse_opml(f"{body}</body></opml>".encode(), "subs.opml")
+    ids = [s.id for s in specs]
+    assert ids[:4] == ["top-stories-3", "top-stories", "top-stories-2", "top-stories-4"]
+    assert ids[-1] == f"top-stories-{n + 1}"
+    assert len(set(ids)) == n + 1
+    assert _CountingSet.probes < 3 * n

@@ -127,14 +127,20 @@ def _categories(value: str) -> list[str]:
 
 def _specs(feeds: list[_Feed]) -> list[FeedSpec]:
     used: set[str] = set()
+    # base -> the last suffix taken for it: the next feed of that name tries the one after, so
+    # 10,000 outlines all called "Top Stories" take 10,000 tries, not 50 million (8 s).
+    last: dict[str, int] = {}
     specs: list[FeedSpec] = []
     for feed in feeds:
         parts = urlsplit(feed.url)
         base = slug(feed.name) or slug(f"{parts.hostname or ''} {parts.path}") or "feed"
-        ident, n = base, 1
+        ident, n = base, last.get(base, 1)
+        if n > 1:
+            ident = f"{base}-{n}"
         while ident in used:
             n += 1
             ident = f"{base}-{n}"
         used.add(ident)
+        last[base] = n
         specs.append(FeedSpec(id=ident, url=feed.url, name=feed.name, tags=tuple(feed.tags)))
     return specs
