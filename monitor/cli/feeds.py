@@ -73,16 +73,25 @@ def list_feeds(args: argparse.Namespace) -> int:
 
     config = load_config_from_args(args)
     feeds: list[FeedState] = []
+    # Feeds the config lists again whose state the store kept when they were removed: that
+    # state goes on once the list is applied, so it is shown, not "not polled yet".
+    back: dict[str, FeedState] = {}
     if store_exists(config):  # a read must not create the store
         store = open_store(config.database_url, timeout=config.database_timeout)
         try:
             store.migrate()
             feeds = store.list_feeds()
+            active = {feed.id for feed in feeds}
+            for spec in config.feed_specs():
+                kept = None if spec.id in active else store.get_feed(spec.id)
+                if kept is not None:
+                    back[spec.id] = kept
         finally:
             store.close()
     else:
         print(no_store_yet(config), file=sys.stderr)
     configured = {spec.id for spec in config.feed_specs()}
+    feeds = sorted([*feeds, *back.values()], key=lambda feed: feed.id)
     # A feed just added to the config is in no store row yet: listed, so that it is not missing.
     polled = {feed.id for feed in feeds}
     waiting = [spec for spec in config.feed_specs() if spec.id not in polled]
@@ -98,7 +107,11 @@ def list_feeds(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for feed in feeds:
-        flag = "" if feed.id in configured else " (not in config)"
+        flag = (
+            " (back in config)"
+            if feed.id in back
+            else ("" if feed.id in configured else " (not in config)")
+        )
         error = (
             f"[{feed.error_kind}] {hide_url_secrets(feed.last_error, feed.url)}"
             f" (x{feed.error_count})"
