@@ -294,3 +294,13 @@ def test_backtest_since_help_does_not_read_as_a_default_of_30_days() -> None:
     (action,) = [a for a in parser._actions if "--since" in a.option_strings]
     assert action.default is None
     assert "default: the whole archive" in (action.help or "")
+
+
+def test_feedback_help_says_what_export_and_import_do() -> None:
+    # `newsmon feedback export --help` is the labelling help (export is a value of its first
+    # argument): it showed the two as examples only, without what they write, read or skip.
+    (parser,) = [p for prog, p in commands() if prog == "newsmon feedback"]
+    text = " ".join(parser.format_help().split())
+    assert "export [FILE] writes every label" in text
+    assert "skips those already there" in text
+    assert "exit codes: 0 labelled, exported or imported" in text

@@ -44,6 +44,10 @@ list`) or FEED/ITEM_KEY (the ITEM of `newsmon stories list --story KEY`; `item.f
 `item.item_key` in the --json of `check`, `rules test` and `rules backtest`). Without --rule, an
 alert's label is for each rule it carried, an item's for whichever rule matched it. The newest
 label per item and rule is in force; older ones stay as history (export lists them all).
+export [FILE] writes every label, oldest first, as JSON lines (no FILE or `-`: stdout); import
+FILE adds a file's labels (`-`: stdin) and skips those already there, so importing a set twice
+is harmless; a file with a mistake names its line and imports nothing.
+exit codes: 0 labelled, exported or imported; 2 an unknown alert or item, a malformed id or file
 """
 
 
