@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from monitor.cli.archive import import_rows
 from monitor.cli.backtest import Scan, archive_batches
 from monitor.cli.main import main
 from monitor.cli.render import match_json
@@ -575,3 +576,17 @@ def test_the_walkthrough_in_docs_rules_md_is_what_newsmon_prints(
     assert "troop-dispatch: 2 gained, 0 lost" in out
     assert out.count("gained") == 3  # the count line and each item's mark
     assert "unchanged: arms-to-ukraine, nato-delegation" in out
+
+
+def test_import_keys_items_sharing_a_section_page_link_by_their_titles_as_a_poll_does() -> None:
+    # A press office's feed links every item to "/news": keyed by that link, its items were one
+    # story in the archive (backtest counted one), though a poll keys them apart.
+    items = [
+        Item(feed_id="po", key=f"k{n}", title=title, url="https://po.test/news", published=NOW)
+        for n, title in enumerate(["Minister resigns", "Budget passed", "Port reopens"])
+    ]
+    rows, too_old = import_rows(items, "po", NOW + DAY, 365 * DAY)
+    assert too_old == 0
+    assert len({row.story_key for row in rows}) == 3
+    alone, _ = import_rows(items[:1], "po", NOW + DAY, 365 * DAY)  # a link of its own still keys
+    assert alone[0].story_key.startswith("u:")

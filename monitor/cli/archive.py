@@ -22,7 +22,7 @@ from monitor.cli.common import add_config_args, load_config_from_args
 from monitor.config import Config
 from monitor.durations import format_duration
 from monitor.errors import FeedError, NewsmonError
-from monitor.feeds.identity import story_key
+from monitor.feeds.identity import shared_links, story_key
 from monitor.model import ArchivedItem, Item
 from monitor.net.urls import hide_url_secrets, shown_url
 from monitor.pipeline.archive import archived
@@ -114,13 +114,14 @@ def import_rows(
     oldest = now - kept
     rows: list[ArchivedItem] = []
     too_old = 0
+    shared = shared_links(items)  # one document's section-page links name no story, as in a poll
     for item in items:
         seen_at = item.published if item.published is not None and item.published < now else now
         if seen_at < oldest:
             too_old += 1
             continue
         item = _refiled(item, feed_id)
-        rows.append(archived(item, story_key(item), seen_at))
+        rows.append(archived(item, story_key(item, shared), seen_at))
     return rows, too_old
 
 
