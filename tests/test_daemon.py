@@ -138,6 +138,25 @@ def test_a_wake_while_delivering_runs_the_deliverer_once_more_not_once_per_wake(
     asyncio.run(scenario())
 
 
+def test_a_wake_as_a_delivery_run_ends_is_a_run_not_lost() -> None:
+    # A wake between the run's end and the task set's done callback (a poll finishing then)
+    # saw the task still counted, asked it to run "once more", and nobody read that.
+    async def scenario() -> None:
+        work = Work([])
+        daemon = work.make()
+
+        async def deliver_then_woken() -> None:
+            await work.deliver()
+            if len(work.deliveries) == 1:  # runs once this task has ended, before its callback
+                asyncio.get_running_loop().call_soon(daemon.wake_delivery)
+
+        daemon._deliver = deliver_then_woken
+        daemon.wake_delivery()
+        await until(lambda: len(work.deliveries) == 2, timeout=2)
+
+    asyncio.run(scenario())
+
+
 def test_stop_waits_for_a_poll_within_the_grace_period_and_claims_nothing_more() -> None:
     async def scenario() -> None:
         work = Work([feed("slow")], poll_s=0.5)

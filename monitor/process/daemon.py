@@ -159,6 +159,29 @@ class TaskSet:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._running = False  # `rerun`'s job is running
+        self._again = False  # and was asked for again meanwhile
+
+    def rerun(self, job: Callable[[], Awaitable[object]], stopping: asyncio.Event) -> None:
+        """Run `job` here; if it is running, once more when it finishes (unless `stopping`):
+        what was asked for meanwhile, however often, is one more run that sees it all. The flag
+        that says it runs is cleared inside the task, so an ask between its end and the set's
+        callback is a new run, not an `again` nobody reads."""
+        if self._running:
+            self._again = True
+            return
+        self._running = True
+        self.spawn(self._rounds(job, stopping))
+
+    async def _rounds(self, job: Callable[[], Awaitable[object]], stopping: asyncio.Event) -> None:
+        try:
+            while True:
+                self._again = False
+                await job()
+                if not self._again or stopping.is_set():
+                    return
+        finally:
+            self._running = False
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         # A fresh context: a delivery woken by a poll must not inherit that poll's `feed=`.
@@ -233,8 +256,6 @@ class Daemon:
         self._heartbeat = heartbeat  # for /healthz: the loop and the scheduler are ticking
         self._on_stop = on_stop
         self._stop_latch = stop
-        self._deliver_again = False
-        self._reload_again = False  # a SIGHUP came while a reload ran
         # A StoreError (database down, file unwritable) must not kill a job or spin on it.
         self._poll_backoff = StoreBackoff("poll")
         self._delivery_backoff = StoreBackoff("deliver")
@@ -311,17 +332,10 @@ class Daemon:
         """Run the deliverer now; if it is running, run it once more when it finishes."""
         if self._stopping.is_set():
             return
-        if len(self._deliveries):
-            self._deliver_again = True
-            return
-        self._deliveries.spawn(self._deliver_rounds())
+        self._deliveries.rerun(self._deliver_round, self._stopping)
 
-    async def _deliver_rounds(self) -> None:
-        while True:
-            self._deliver_again = False
-            await self._delivery_backoff.run(self._deliver)
-            if not self._deliver_again or self._stopping.is_set():
-                return
+    async def _deliver_round(self) -> None:
+        await self._delivery_backoff.run(self._deliver)
 
     async def rules_tick(self) -> None:
         await self._reload_rules(False)
@@ -380,17 +394,10 @@ class Daemon:
         """Reload now (SIGHUP). Signals that come while a reload runs are answered by one more
         reload after it, which reads the files as they are then: a signal each started a load of
         its own, all at once, and 500 SIGHUPs in 10 s (a deploy script's loop) held 5 GB."""
-        if len(self._reloads):
-            self._reload_again = True
-            return
-        self._reloads.spawn(self._forced_reloads())
+        self._reloads.rerun(self._forced_reload, self._stopping)
 
-    async def _forced_reloads(self) -> None:
-        while True:
-            self._reload_again = False
-            await self._reload_rules(True)
-            if not self._reload_again or self._stopping.is_set():
-                return
+    async def _forced_reload(self) -> None:
+        await self._reload_rules(True)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
