@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,9 @@ def _write_fifo(path: Path, text: str, timeout: float = 20.0) -> None:
 
 
 @pytest.fixture
-def starting(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    """`newsmon run` held in its start: its config is a FIFO nobody has written yet."""
+def starting(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`newsmon run` held in its start: its config is a FIFO nobody has written yet. Killed at
+    the end if the test left it running."""
     if not Path(f"/proc/{os.getpid()}/status").exists():
         pytest.skip("reads a process's signal mask from /proc (Linux)")
     fifo = tmp_path / "newsmon.yaml"
@@ -86,7 +88,12 @@ def starting(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
         stderr=subprocess.STDOUT,
     )
     log.close()
-    return proc, fifo
+    try:
+        yield proc, fifo
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_a_sigterm_while_the_daemon_starts_stops_it_before_its_first_claim(
@@ -95,37 +102,27 @@ def test_a_sigterm_while_the_daemon_starts_stops_it_before_its_first_claim(
     # As PID 1 the kernel drops a SIGTERM that finds no handler: `podman stop` just after the
     # start was lost, the daemon came up and polled, and the stop ended in SIGKILL (exit 137).
     proc, fifo = starting
-    try:
-        wait_for("a SIGTERM handler while newsmon run starts", lambda: _catches_sigterm(proc.pid))
-        proc.send_signal(signal.SIGTERM)
-        with feed_server() as server:
-            config = calm_config(tmp_path / "c", server)
-            _write_fifo(fifo, config.read_text())
-            assert proc.wait(timeout=30) == 0, (tmp_path / "daemon.log").read_text()
-            assert not server.requests, "it claimed and polled a feed after the stop"
-        log = (tmp_path / "daemon.log").read_text()
-        assert '"shutdown_requested"' in log
-        assert '"clean": true' in log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    wait_for("a SIGTERM handler while newsmon run starts", lambda: _catches_sigterm(proc.pid))
+    proc.send_signal(signal.SIGTERM)
+    with feed_server() as server:
+        config = calm_config(tmp_path / "c", server)
+        _write_fifo(fifo, config.read_text())
+        assert proc.wait(timeout=30) == 0, (tmp_path / "daemon.log").read_text()
+        assert not server.requests, "it claimed and polled a feed after the stop"
+    log = (tmp_path / "daemon.log").read_text()
+    assert '"shutdown_requested"' in log
+    assert '"clean": true' in log
 
 
 def test_a_second_sigterm_while_the_daemon_starts_stops_it_at_once(
     tmp_path: Path, starting: tuple[subprocess.Popen[bytes], Path]
 ) -> None:
     proc, _fifo = starting
-    try:
-        wait_for("a SIGTERM handler while newsmon run starts", lambda: _catches_sigterm(proc.pid))
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)  # two at once may reach it as one
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 130, (tmp_path / "daemon.log").read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+    wait_for("a SIGTERM handler while newsmon run starts", lambda: _catches_sigterm(proc.pid))
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # two at once may reach it as one
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130, (tmp_path / "daemon.log").read_text()
 
 
 def test_a_sigterm_while_the_daemon_modules_load_is_not_lost(tmp_path: Path) -> None:
