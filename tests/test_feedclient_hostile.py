@@ -275,6 +275,6 @@ def test_lookups_that_hang_do_not_hold_the_threads_the_store_runs_on(
         waited, good, outcomes = asyncio.run(scenario())
     finally:
         release.set()
-    assert waited < 0.5
+    assert waited < 2  # at once on a free thread; on shared ones, none within the 3 s (inf)
     assert good.body == GOOD
     assert all(isinstance(o, FeedError) and o.kind == "connect" for o in outcomes), outcomes
