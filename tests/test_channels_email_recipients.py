@@ -178,3 +178,43 @@ def test_every_recipient_refused_is_retried_for_now_or_dead_for_good(
         run_at(store, port, cert[0], later)
     assert alert_row(store, aid).status == "delivered"
     assert inbox.recipients == [[DESK, EDITOR, TEAM]]
+
+
+def test_a_digest_greylisted_for_one_recipient_goes_to_that_one_alone_on_its_retry(
+    db: Path, cert: tuple[Path, Path]
+) -> None:
+    """A digest is sent in place of its first alert: the recipients still owed it are recorded
+    on that alert, and the retry's digest (rebuilt from the outbox) goes to them alone, the
+    same message, while its alerts wait with it."""
+    from monitor.delivery.digest import Digest, digest_id
+
+    hourly = Digest(every=timedelta(hours=1))
+    inbox = Inbox(rcpt={EDITOR: [GREYLISTED]})
+    store = open_sqlite(db)
+
+    def run(when: datetime) -> None:
+        dest = Destination.create(
+            "mail",
+            "email",
+            f"smtp://localhost:{port}",
+            sender="newsmon@example.org",
+            recipients=[DESK, EDITOR, TEAM],
+            digest=hourly,
+        )
+        d = deliverer(store, {"mail": dest}, FakeClock(when), deadline=10.0)
+        d.guard = LOOPBACK
+        d.smtp_context = client_context(cert[0])
+        asyncio.run(d.run_once())
+
+    with smtp_server(*cert, inbox=inbox) as (_, port):
+        ids = enqueue(store, T0, "mail", ["s1", "s2", "s3"])
+        run(T0 + timedelta(hours=1, seconds=10))  # the period is over: one digest
+        assert [alert_row(store, i).status for i in ids] == ["pending"] * 3
+        # recorded on the alert it was sent as, the rest waiting to go with it
+        assert sorted((alert_row(store, i).owed_to or ()) for i in ids) == [(), (), (EDITOR,)]
+        run(T0 + timedelta(hours=1, minutes=5))  # its retry
+        run(T0 + timedelta(hours=3))  # nothing left to send
+    assert [alert_row(store, i).status for i in ids] == ["delivered"] * 3
+    assert inbox.recipients == [[DESK, TEAM], [EDITOR]]
+    digest = f"<{digest_id('mail', T0)}@newsmon.invalid>"
+    assert copies(inbox) == {(r, digest): 1 for r in (DESK, EDITOR, TEAM)}
