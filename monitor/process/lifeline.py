@@ -11,9 +11,13 @@ default). Does I/O (the store).
 - A beat that fails (the store is down) is logged and tried again at the next beat; the row then
   expires and the work may move to another process, which the commit and mark fencing allows for.
   Until a beat succeeds again `writing` is False, and /readyz says the store is not usable.
+- `life()` says whether the row has lived all along since a moment, judged on a clock that
+  never steps and counts a suspend: a value that changes at a lapse, None while the row may have
+  expired. The deliverer posts no more of a batch it claimed before a lapse.
 
 Times come from the injected clock; the pause between beats from the injected `sleep`. A
-`StoreClock` is set to the store's clock at every beat: on PostgreSQL, replicas whose clocks
+`StoreClock` is set to the store's clock at every beat (and by the bootstrap, through
+`set_to_store`, before its first write of a time): on PostgreSQL, replicas whose clocks
 differ (by more than the holder TTL, 10 s) otherwise saw each other's holder rows as expired and
 took each other's work, all the time.
 """
