@@ -9,10 +9,14 @@ tables and JSON, the console log renderer, and the alert documents sent to every
 C0 (U+0000-U+001F) except tab and newline, DEL (U+007F) and C1 (U+0080-U+009F) are removed;
 everything else, including every printable character of every script, is kept. Removing ESC
 leaves the rest of a sequence (`[2J`) as inert text.
+
+`unstorable` finds what no store keeps (a NUL, a lone surrogate) in text a user gives, which is
+refused where it is given rather than stripped.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -25,6 +29,8 @@ __all__ = [
     "map_strings",
     "strip_controls",
     "strip_controls_deep",
+    "unstorable",
+    "unstorable_char",
 ]
 
 _KEPT: Final = frozenset({"\t", "\n"})
@@ -184,3 +190,26 @@ def confine_bidi(text: str) -> str:
         last = top
     out.append(closers(last))
     return "".join(out)
+
+
+# PostgreSQL's text cannot hold a NUL, and no UTF-8 (so neither SQLite nor PostgreSQL) a lone
+# surrogate, which a JSON or YAML escape makes ("\ud83d"): a write with one failed, unlocated
+# (a surrogate: SQLite's UnicodeEncodeError, a traceback).
+_UNSTORABLE: Final = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_char(value: str) -> str | None:
+    """The first character of `value` that no store can keep, or None."""
+    found = _UNSTORABLE.search(value)
+    return None if found is None else found.group()
+
+
+def unstorable(value: str) -> str | None:
+    """The first character of `value` that no store can keep, named (`a NUL character (\\u0000)`,
+    `U+D83D (half of a UTF-16 surrogate pair)`); None when there is none."""
+    char = unstorable_char(value)
+    if char is None:
+        return None
+    if char == "\x00":
+        return "a NUL character (\\u0000)"
+    return f"U+{ord(char):04X} (half of a UTF-16 surrogate pair)"

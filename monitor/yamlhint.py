@@ -10,9 +10,9 @@ the file, far from where it was opened.
 
 from __future__ import annotations
 
-import re
-
 import yaml
+
+from monitor.controls import unstorable_char
 
 # A query of the rules' examples, written as the hint says.
 QUERY_EXAMPLE = """'"special forces" NEAR/5 troops'"""
@@ -101,23 +101,21 @@ def not_printable(exc: yaml.reader.ReaderError) -> str:
 
 
 # A double-quoted scalar's escapes (`"\0"`, `"\x00"`, `"\u0000"`, `"\ud800"`) make characters
-# YAML allows and a store does not: PostgreSQL's text cannot hold a NUL, and no UTF-8 (so neither
-# SQLite nor PostgreSQL) a lone surrogate. A feed's name or a rule's with one failed every write
-# naming neither file nor line (a surrogate: a traceback from SQLite).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# YAML allows and a store does not (`monitor.controls.unstorable`). A feed's name or a rule's
+# with one failed every write naming neither file nor line (a surrogate: a traceback from SQLite).
 
 
 def unstorable(value: str) -> str | None:
     """What is wrong with `value` as text a store keeps, or None."""
-    found = _UNSTORABLE.search(value)
+    found = unstorable_char(value)
     if found is None:
         return None
-    if found.group() == "\x00":
+    if found == "\x00":
         return (
             "a NUL character (an escape such as \\0 in double quotes) cannot be stored: remove it"
         )
     return (
-        f"U+{ord(found.group()):04X} is half of a UTF-16 surrogate pair, not a character: write"
+        f"U+{ord(found):04X} is half of a UTF-16 surrogate pair, not a character: write"
         " a character beyond U+FFFF as \\U and eight hex digits (\\U0001F600), or as itself"
     )
 

@@ -81,6 +81,13 @@ def test_a_nul_in_a_label_is_refused_where_it_is_given(store: Any) -> None:
     line = json.dumps(to_json(Label("f", "g:1", "", True, "a\x00b", T0)))
     with pytest.raises(LabelFileError, match=r'^labels.jsonl:1: "who" holds a NUL character'):
         from_json_lines([line], "labels.jsonl")
+    # A lone surrogate (a JSON escape, "\ud83d"): SQLite's write raised UnicodeEncodeError.
+    with pytest.raises(BadLabel, match=r"the note holds U\+D83D \(half of a UTF-16 surrogate"):
+        record_label(store, ALERT, relevant=True, rule=None, note="a\ud83d", who="ana", now=T0)
+    assert store.list_labels() == []
+    line = line.replace("a\\u0000b", "a\\ud83db")
+    with pytest.raises(LabelFileError, match=r'^labels.jsonl:1: "who" holds U\+D83D'):
+        from_json_lines([line], "labels.jsonl")
 
 
 def test_a_second_label_wins_and_the_first_stays_as_history(make_store: StoreFactory) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.controls import unstorable
 from monitor.errors import NewsmonError
 from monitor.model import Label
 
@@ -89,8 +90,8 @@ def _text(data: Mapping[str, Any], key: str, limit: int, *, required: bool = Fal
         raise ValueError(f'"{key}" must be a {"non-empty " if required else ""}string')
     if len(value) > limit:
         raise ValueError(f'"{key}" is longer than {limit} characters')
-    if "\x00" in value:  # PostgreSQL's text cannot hold one: the whole import failed on it
-        raise ValueError(f'"{key}" holds a NUL character (\\u0000), which the store cannot keep')
+    if (what := unstorable(value)) is not None:  # the whole import failed on it, unlocated
+        raise ValueError(f'"{key}" holds {what}, which the store cannot keep')
     return value
 
 

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
+from monitor.controls import unstorable
 from monitor.errors import NewsmonError
 from monitor.feedback.labels import NOTE_MAX, RULE_MAX, WHO_MAX, parse_target
 from monitor.model import Label
@@ -41,8 +42,8 @@ class UnknownRule(NewsmonError):
 def _check(value: str, name: str, limit: int) -> str:
     if len(value) > limit:
         raise BadLabel(f"{name} is longer than {limit} characters")
-    if "\x00" in value:  # PostgreSQL's text cannot hold one
-        raise BadLabel(f"{name} holds a NUL character, which the store cannot keep")
+    if (what := unstorable(value)) is not None:  # a NUL, a lone surrogate
+        raise BadLabel(f"{name} holds {what}, which the store cannot keep")
     return value
 
 
