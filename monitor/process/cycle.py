@@ -39,6 +39,7 @@ from monitor.pipeline.poll import PollReport, poll_contained
 from monitor.plural import counted
 from monitor.process.bootstrap import Runtime, make_context, open_runtime
 from monitor.process.lifeline import Lifeline
+from monitor.store.roles import Deliveries
 
 log = structlog.get_logger("newsmon.service")
 
@@ -276,6 +277,17 @@ def run_cycle(config: Config, rules_override: str | None = None) -> CycleOutcome
     return run_main(_cycle(config, rules_override))
 
 
+async def unconfigured_destinations(store: Deliveries, config: Config) -> list[str]:
+    """The destinations that pending alerts wait for and the config no longer names (renamed,
+    removed): nothing sends those alerts. Empty when the store does not answer now: what asks
+    (`run`'s start, a cron cycle's summary) goes on without it."""
+    try:
+        waiting = await asyncio.to_thread(store.pending_destinations)
+    except StoreError:
+        return []
+    return sorted(set(waiting) - {d.name for d in config.destinations})
+
+
 async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
     async with open_runtime(make_context(config), rules_override, inline=True) as rt:
         # A heartbeat, as the daemon keeps: a run killed mid-poll or mid-delivery (a cron
@@ -288,11 +300,7 @@ async def _cycle(config: Config, rules_override: str | None) -> CycleOutcome:
         beats = asyncio.create_task(lifeline.run())
         try:
             outcome = await Cycle(rt, every_feed=True).run_once()
-            try:
-                waiting = await asyncio.to_thread(rt.store.pending_destinations)
-            except StoreError:  # the summary goes without it; the cycle's work is done
-                waiting = []
-            outcome.unconfigured = sorted(set(waiting) - {d.name for d in config.destinations})
+            outcome.unconfigured = await unconfigured_destinations(rt.store, config)
             return outcome
         finally:
             beats.cancel()

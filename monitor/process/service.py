@@ -26,7 +26,7 @@ from monitor.config import Config
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.process.bootstrap import Context, make_context, open_runtime
-from monitor.process.cycle import Cycle
+from monitor.process.cycle import Cycle, unconfigured_destinations
 from monitor.process.daemon import Daemon, StopLatch
 from monitor.process.feedreload import FeedReloader
 from monitor.process.httpserver import Heartbeat, ReadyState, serve
@@ -45,14 +45,9 @@ STOP_WAIT_S = 0.5  # how long each store call after the drain waits for another 
 
 
 async def _say_unconfigured(store: Store, config: Config, where: str) -> None:
-    """Warn of pending alerts for destinations the config no longer names (renamed, removed):
-    nothing sends them, and a restart after the edit said nothing of them (only `deliveries
-    list` did). A store that does not answer now is left to the runs that follow."""
-    try:
-        waiting = await asyncio.to_thread(store.pending_destinations)
-    except StoreError:
-        return
-    missing = sorted(set(waiting) - {d.name for d in config.destinations})
+    """Warn of pending alerts for destinations the config no longer names: a restart after the
+    edit said nothing of them (only `deliveries list` did)."""
+    missing = await unconfigured_destinations(store, config)
     if missing:
         log.warning(
             "alerts_for_unconfigured_destinations",
