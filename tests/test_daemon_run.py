@@ -135,7 +135,6 @@ def test_metrics_count_what_happened(tmp_path: Path) -> None:
     assert all(e["level"] == "info" and "timestamp" in e for e in polled)
 
 
-@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
 def test_the_store_gauges_are_right_at_the_first_scrape_after_a_restart(tmp_path: Path) -> None:
     """A feed failing before a restart is in error from the restart's first scrape on: the gauge
     read 0 until the first stats tick (5 s), which reset the `for:` of NewsmonFeedsInError."""
@@ -151,6 +150,7 @@ def test_the_store_gauges_are_right_at_the_first_scrape_after_a_restart(tmp_path
             assert daemon.metric("newsmon_feeds_in_error") == 1  # the first scrape it answers
 
 
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc/PID/limits")
 def test_run_raises_the_usual_soft_limit_of_1024_open_files(tmp_path: Path) -> None:
     """systemd starts services with a soft limit of 1,024 open files (hard: 524,288): a flood of
     connections to the listener took them all, and the daemon could neither poll nor deliver.
