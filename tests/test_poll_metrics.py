@@ -20,7 +20,7 @@ from monitor.clock import FakeClock
 from monitor.feeds.fetch import FetchResult
 from monitor.metrics import Metrics
 from monitor.model import FeedState, Rule
-from monitor.pipeline.poll import Poller
+from monitor.pipeline.poll import Poller, poll_contained
 from monitor.pipeline.rules import CurrentRules
 from monitor.query.ruleset import RuleSet
 from monitor.store import open_store
@@ -93,5 +93,36 @@ def test_alerts_left_out_at_the_commit_are_not_counted_as_enqueued(tmp_path: Pat
         assert metrics.registry.get_sample_value(
             "newsmon_alerts_enqueued_total", {"destination": "hook"}
         ) == len(stored)
+    finally:
+        store.close()
+
+
+def test_a_poll_that_crashes_on_a_bug_is_counted_as_crash(tmp_path: Path) -> None:
+    # It was counted nowhere: only `poll_crashed` in the log said a feed's polls were failing.
+    store = open_store(str(tmp_path / "state.db"))
+    try:
+        store.sync_feeds([spec("a")], NOW)
+        clock = FakeClock(NOW)
+
+        async def fetch(feed: FeedState) -> FetchResult:
+            clock.advance(2)
+            raise RuntimeError("a bug")
+
+        metrics = Metrics()
+        poller = Poller(
+            store=store,
+            fetcher=fetch,
+            rules=CurrentRules(RULES, ["hook"]),
+            clock=clock,
+            owner="me",
+            archive=False,
+            metrics=metrics,
+        )
+        [feed] = store.claim_due_feeds(clock.now(), 10, LEASE, "me")
+        report = asyncio.run(poll_contained(poller.poll, feed))
+        assert report.error_kind == "crash"
+        sample = metrics.registry.get_sample_value
+        assert sample("newsmon_polls_total", {"status": "crash"}) == 1
+        assert sample("newsmon_fetch_seconds_count", {}) == 0  # no fetch time to tell
     finally:
         store.close()

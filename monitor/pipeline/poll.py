@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
@@ -240,6 +241,18 @@ class Poller:
 
     async def poll(self, feed: FeedState) -> PollReport:
         started = self.clock.now()
+        try:
+            return await self._poll(feed, started)
+        except StoreError:
+            raise  # the store's turn: the cycle backs off and polls the feed again
+        except Exception:
+            # A bug (poll_contained logs it and reports the feed in error): counted, so an
+            # operator can alert on it, not seen in the log alone.
+            if self.metrics is not None:  # no fetch time: where it broke is not known
+                self.metrics.poll_finished(feed.id, "crash", math.nan)
+            raise
+
+    async def _poll(self, feed: FeedState, started: datetime) -> PollReport:
         try:
             result = await self.fetcher(feed)
         except FeedError as exc:
