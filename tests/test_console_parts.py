@@ -339,3 +339,37 @@ def test_a_cookie_header_of_backslashes_is_read_in_linear_time() -> None:
     for _ in range(10):
         assert request.cookie("newsmon_session") is None
     assert time.perf_counter() - started < 0.5
+
+
+def test_the_feeds_page_reads_the_window_not_every_seen_item(tmp_path: Path) -> None:
+    # A feed's items per day come from the last 7 days; SQLite read every seen item of the
+    # 90 days kept (along the primary key), so the page grew with `retention`.
+    from monitor.store.sqlite import SQLiteStore
+    from tests.store_fixtures import spec
+
+    store = SQLiteStore(tmp_path / "newsmon.db")
+    store.migrate()
+    store.sync_feeds([spec("a"), spec("b")], T0)
+    old = [(f, f"old-{i}", f"s-{f}-{i}", (T0 - timedelta(days=30)).timestamp()) for f in "ab"
+           for i in range(5000)]  # fmt: skip
+    new = [(f, f"new-{i}", f"n-{f}-{i}", T0.timestamp()) for f in "ab" for i in range(5)]
+    store._conn.executemany(
+        "INSERT INTO seen_items (feed_id, item_key, story_key, seen_at) VALUES (?, ?, ?, ?)",
+        old + new,
+    )
+    store._conn.commit()
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    store._conn.set_progress_handler(count, 100)
+    try:
+        feeds = store.feed_health(T0 - timedelta(days=7))
+    finally:
+        store._conn.set_progress_handler(None, 0)
+        store.close()
+    assert [(f.id, f.items) for f in feeds] == [("a", 5), ("b", 5)]
+    # the 10,000 old rows cost some 500 steps of 100 instructions when they were read
+    assert steps[0] < 50

@@ -28,10 +28,16 @@ __all__ = [
 _FEEDS = """SELECT f.id, f.url, f.name, f.title, f.status, f.last_success_at, f.last_fetch_at,
     f.error_kind, f.error_count, f.last_error, f.next_poll_at, f.interval_s,
     coalesce(n.items, 0) AS items
-    FROM feeds f LEFT JOIN (SELECT feed_id, count(*) AS items FROM seen_items
+    FROM feeds f LEFT JOIN (SELECT feed_id, count(*) AS items FROM seen_items {index}
                             WHERE seen_at >= ? GROUP BY feed_id) n ON n.feed_id = f.id
     WHERE f.active
     ORDER BY CASE WHEN f.status = 'error' THEN 0 ELSE 1 END, f.id"""
+# SQLite, without statistics, read the items per feed along the primary key (feed_id, item_key)
+# to save the GROUP BY its sort: every seen item of `retention` (90 days), not those of the
+# window (7), so the Feeds page grew with the days kept (10,000 feeds, 3 million seen items:
+# 0.9 s, 0.22 s on the seen_at index). PostgreSQL chooses by its statistics.
+_FEEDS_SQLITE = _FEEDS.format(index="INDEXED BY seen_items_seen_at")
+_FEEDS_POSTGRES = _FEEDS.format(index="")
 
 SIGHTINGS_CHUNK = 500
 _SIGHTINGS = """SELECT story_key, feed_id, item_key, url, title, seen_at FROM story_sources
@@ -97,6 +103,7 @@ class _Reads:
         raise NotImplementedError
 
     _rule_days_sql = ""
+    _feeds_sql = ""
 
     def feed_health(self, since: datetime) -> list[FeedHealth]:
         return [
@@ -116,7 +123,7 @@ class _Reads:
                 interval_s=float(r["interval_s"]),
                 items=int(r["items"]),
             )
-            for r in self._read(_FEEDS, (self._param(since),))
+            for r in self._read(self._feeds_sql, (self._param(since),))
         ]
 
     def story_sightings(self, story_keys: Sequence[str]) -> dict[str, list[StorySource]]:
@@ -149,6 +156,7 @@ class SQLiteConsoleReads(_Reads):
     """SQLite: times are epoch seconds."""
 
     _rule_days_sql = _RULE_DAYS_SQLITE
+    _feeds_sql = _FEEDS_SQLITE
 
     def _param(self, when: datetime) -> Any:
         return when.timestamp()
@@ -161,6 +169,7 @@ class PostgresConsoleReads(_Reads):
     """PostgreSQL: times are timestamptz."""
 
     _rule_days_sql = _RULE_DAYS_POSTGRES
+    _feeds_sql = _FEEDS_POSTGRES
 
     def _param(self, when: datetime) -> Any:
         return when
