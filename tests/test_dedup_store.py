@@ -193,16 +193,18 @@ def test_a_story_sighted_while_the_prune_runs_is_kept(make_store: StoreFactory) 
 
     import psycopg
 
-    from tests.store_fixtures import postgres_url
-
     store: Any = make_store()
     if not hasattr(store, "_schema"):
         pytest.skip("SQLite: the prune's batch and a commit never run side by side")
     store.sync_feeds([spec("f1")], T0)
     poll(store, "f1", T0, [story("k1", "s1")])
     now = T0 + timedelta(days=4)
-    with psycopg.connect(postgres_url() or "") as poller:
-        poller.execute(f'SET search_path TO "{store._schema}"')
+    # The store's own database: a schema of the test server's, or (behind the pooler) a database
+    # of its own; prepared statements off, as the store has them behind a transaction pooler.
+    url = store._url
+    with psycopg.connect(url, prepare_threshold=None) as poller:
+        if store._schema:
+            poller.execute(f'SET search_path TO "{store._schema}"')
         # A commit sighting s1: its row locked and moved, not committed yet.
         poller.execute("UPDATE stories SET last_seen = %s WHERE story_key = 's1'", (now,))
         xid = poller.execute("SELECT txid_current()::text").fetchone()
@@ -212,7 +214,7 @@ def test_a_story_sighted_while_the_prune_runs_is_kept(make_store: StoreFactory) 
             target=lambda: pruned.append(store.prune(now, timedelta(days=90), timedelta(hours=72)))
         )
         prune.start()
-        with psycopg.connect(postgres_url() or "", autocommit=True) as watch:
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as watch:
             deadline = time.monotonic() + 10
             waiting = (
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
