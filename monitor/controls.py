@@ -27,6 +27,7 @@ __all__ = [
     "confine_bidi",
     "has_bidi_controls",
     "map_strings",
+    "printable_only",
     "strip_controls",
     "strip_controls_deep",
     "unstorable",
@@ -37,6 +38,14 @@ _KEPT: Final = frozenset({"\t", "\n"})
 _REMOVE: Final[dict[int, None]] = {
     code: None for code in (*range(0x20), 0x7F, *range(0x80, 0xA0)) if chr(code) not in _KEPT
 }
+
+
+def printable_only(text: str) -> str:
+    """`text` with every character that is not printable removed: controls, tabs and line
+    breaks, bidi and other format characters. For a server's short reply quoted in a reason."""
+    if text.isprintable():
+        return text
+    return "".join(c for c in text if c.isprintable())
 
 
 def strip_controls(text: str) -> str:

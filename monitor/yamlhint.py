@@ -105,8 +105,8 @@ def not_printable(exc: yaml.reader.ReaderError) -> str:
 # with one failed every write naming neither file nor line (a surrogate: a traceback from SQLite).
 
 
-def unstorable(value: str) -> str | None:
-    """What is wrong with `value` as text a store keeps, or None."""
+def _unstorable_advice(value: str) -> str | None:
+    """What is wrong with `value` as text a store keeps, and what to write instead; or None."""
     found = unstorable_char(value)
     if found is None:
         return None
@@ -134,7 +134,7 @@ def unstorable_scalar(text: str, root: yaml.Node | None) -> tuple[yaml.Node, str
             continue
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            why = unstorable(node.value)
+            why = _unstorable_advice(node.value)
             if why is not None:
                 return node, why
         elif isinstance(node, yaml.MappingNode):

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from monitor.controls import printable_only
 from monitor.delivery.retry import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -120,10 +121,7 @@ def _printable(code: str) -> str:
     only. It is the receiver's text: a NUL in it failed the record of every attempt on
     PostgreSQL (whose text cannot hold one), so the alert was never retried nor dead-lettered;
     an ESC or a bidi control would reach `deliveries list` and the console."""
-    code = code[:64]
-    if code.isprintable():
-        return code
-    return "".join(c for c in code if c.isprintable())
+    return printable_only(code[:64])
 
 
 def add_query(url: str, pair: str) -> str:

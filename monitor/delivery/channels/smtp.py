@@ -34,6 +34,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from monitor.controls import printable_only
 from monitor.delivery.retry import BLOCKED_DESTINATION, Outcome, Verdict
 from monitor.errors import BlockedAddressError, FeedError
 from monitor.net.guard import AddressGuard
@@ -285,7 +286,7 @@ def _refusals(soft: Mapping[str, tuple[int, bytes]], hard: Mapping[str, tuple[in
 def _text(reply: bytes) -> str:
     """A server's reply text on one line, printable, at most REFUSAL_TEXT_MAX characters."""
     words = reply.decode("ascii", "replace").split()
-    text = "".join(c for c in " ".join(words) if c.isprintable())
+    text = printable_only(" ".join(words))
     return text if len(text) <= REFUSAL_TEXT_MAX else text[: REFUSAL_TEXT_MAX - 1] + "…"
 
 
