@@ -9,7 +9,7 @@ under `newsmon run`: 31 alerts counted, 28 in the store and at the receiver, in 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from functools import partial
@@ -46,6 +46,26 @@ def rss(items: Sequence[tuple[str, str]]) -> bytes:
     ).encode()
 
 
+def counted_poller(
+    store: Any,
+    fetch: Callable[[FeedState], Awaitable[FetchResult]],
+    clock: FakeClock,
+    metrics: Metrics,
+    **kw: Any,
+) -> Poller:
+    """A poller of feeds for the rule `troops` to `hook`, counting into `metrics`."""
+    return Poller(
+        store=store,
+        fetcher=fetch,
+        rules=CurrentRules(RULES, ["hook"]),
+        clock=clock,
+        owner="me",
+        archive=False,
+        metrics=metrics,
+        **kw,
+    )
+
+
 def test_alerts_left_out_at_the_commit_are_not_counted_as_enqueued(tmp_path: Path) -> None:
     store = open_store(str(tmp_path / "state.db"))
     try:
@@ -67,16 +87,7 @@ def test_alerts_left_out_at_the_commit_are_not_counted_as_enqueued(tmp_path: Pat
                 await before_commit.pop(args[0])()  # another feed's poll commits first
             return fn(*args, **kwargs)
 
-        poller = Poller(
-            store=store,
-            fetcher=fetch,
-            rules=CurrentRules(RULES, ["hook"]),
-            clock=clock,
-            owner="me",
-            io=io,
-            archive=False,
-            metrics=metrics,
-        )
+        poller = counted_poller(store, fetch, clock, metrics, io=io)
 
         async def rounds() -> None:
             for _ in range(2):  # the first poll of each feed is its silent baseline
@@ -109,15 +120,7 @@ def test_a_poll_that_crashes_on_a_bug_is_counted_as_crash(tmp_path: Path) -> Non
             raise RuntimeError("a bug")
 
         metrics = Metrics()
-        poller = Poller(
-            store=store,
-            fetcher=fetch,
-            rules=CurrentRules(RULES, ["hook"]),
-            clock=clock,
-            owner="me",
-            archive=False,
-            metrics=metrics,
-        )
+        poller = counted_poller(store, fetch, clock, metrics)
         [feed] = store.claim_due_feeds(clock.now(), 10, LEASE, "me")
         report = asyncio.run(poll_contained(poller.poll, feed))
         assert report.error_kind == "crash"
